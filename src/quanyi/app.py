@@ -1,0 +1,219 @@
+"""FastAPI factory: mounts each feature's router, maps domain errors to problem responses once,
+and runs the shop's background loops (reservation sweeper, sandbox notification retries)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quanyi.catalog.routes import admin_router as catalog_admin_router
+from quanyi.catalog.routes import router as catalog_router
+from quanyi.catalog.service import QuantityOutOfRange
+from quanyi.config import Settings, get_settings
+from quanyi.context import ShopContext, build_context
+from quanyi.deps import NotAuthorized
+from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.inventory.routes import router as inventory_router
+from quanyi.inventory.service import NothingImported, OutOfStock
+from quanyi.money import InvalidAmount
+from quanyi.orders.routes import router as orders_router
+from quanyi.orders.service import LookupRateLimited, OrderNotPayable
+from quanyi.payments.gateway import NotificationRejected
+from quanyi.payments.routes import router as payments_router
+from quanyi.payments.sandbox.routes import router as sandbox_router
+from quanyi.payments.service import PaymentAmountMismatch
+from quanyi.system.routes import router as system_router
+from quanyi.tasks import run_background_loops
+from quanyi.web.routes import render_error_page
+from quanyi.web.routes import router as web_router
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+# Domain error -> HTTP status. The most specific class in an exception's MRO wins.
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    DomainError: 400,
+    InvalidInput: 422,
+    QuantityOutOfRange: 422,
+    NothingImported: 422,
+    NotFound: 404,
+    Conflict: 409,
+    OutOfStock: 409,
+    OrderNotPayable: 409,
+    NotAuthorized: 401,
+    LookupRateLimited: 429,
+    NotificationRejected: 400,
+    PaymentAmountMismatch: 400,
+}
+
+_DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
+
+
+def status_for(exc: Exception) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def problem(status: int, code: str, detail: str, extra: dict[str, Any] | None = None) -> JSONResponse:
+    """RFC 9457 problem document with a stable machine-readable `code`; `extra` adds members, never
+    replacing the standard ones."""
+    extra = extra or {}
+    body = {k: _jsonable(v) for k, v in extra.items()}
+    body.update({"type": f"urn:quanyi:problem:{code}", "title": HTTPStatus(status).phrase, "status": status,
+                 "code": code, "detail": detail})
+    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/payments/", "/openapi.json")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        status = status_for(exc)
+        if _wants_html(request):
+            return render_error_page(request, status, exc.code, exc.message)
+        return problem(status, exc.code, exc.message, exc.context)
+
+    @app.exception_handler(InvalidAmount)
+    async def _amount(request: Request, exc: InvalidAmount) -> Response:
+        return problem(422, "invalid_amount", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        if any(err["type"] == "json_invalid" for err in errors):
+            return problem(400, "malformed_json", "the request body is not valid JSON", {"errors": errors})
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return problem(422, "validation_failed", detail, {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if _wants_html(request):
+            return render_error_page(request, exc.status_code, code, detail)
+        return problem(exc.status_code, code, detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "something went wrong on our side; nothing was charged twice")
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc served from local files: the shop may run where no CDN is reachable."""
+    app.mount("/_docs", StaticFiles(directory=_DOCS_STATIC), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title=f"{app.title} API",
+            swagger_js_url="/_docs/swagger-ui-bundle.js", swagger_css_url="/_docs/swagger-ui.css",
+            swagger_favicon_url="/_docs/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} API",
+                              redoc_js_url="/_docs/redoc.standalone.js", with_google_fonts=False)
+
+
+def _security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = None) -> FastAPI:
+    """Build the shop. Tests pass their own context; `quanyi serve` builds one from the environment."""
+    owns_context = ctx is None
+    ctx = ctx or build_context(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if ctx.settings.run_background_tasks:
+            task = asyncio.create_task(run_background_loops(ctx), name="quanyi-background")
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if owns_context:
+                await ctx.close()
+
+    app = FastAPI(
+        title="quanyi 权益商城",
+        version="0.1.0",
+        summary="Virtual-goods shop: catalog, encrypted card-key stock, orders, payments, instant delivery.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "catalog", "description": "Categories, products and SKUs with live stock"},
+            {"name": "orders", "description": "Checkout, order status, card-key reveal, lookup without an account"},
+            {"name": "payments", "description": "Start a payment; gateway notification endpoints"},
+            {"name": "admin: catalog", "description": "Manage categories, products, SKUs (admin token)"},
+            {"name": "admin: stock", "description": "Import and void card-key batches (admin token)"},
+            {"name": "system", "description": "Health"},
+        ],
+    )
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+    _install_docs(app)
+    _security_headers(app)
+    for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
+                   payments_router, sandbox_router, web_router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    return app

@@ -1,0 +1,85 @@
+"""Catalog tables: categories, products (with redemption guide), SKUs (what is actually sold)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from quanyi.db import Base, UTCDateTime, utcnow
+
+__all__ = ["Category", "Product", "Sku", "DeliveryType"]
+
+
+class DeliveryType(enum.StrEnum):
+    """How a paid SKU reaches the buyer."""
+
+    CARD_KEY = "card_key"  # 卡密: a stored code is handed over instantly
+    DIRECT_RECHARGE = "direct_recharge"  # 直充: a supplier credits the buyer's account (needs suppliers)
+    MANUAL = "manual"  # fulfilled by the operator by hand
+
+
+class Category(Base):
+    __tablename__ = "catalog_category"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    products: Mapped[list[Product]] = relationship(back_populates="category")
+
+
+class Product(Base):
+    __tablename__ = "catalog_product"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("catalog_category.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # 兑换说明: Markdown, rendered safely on the product and order pages.
+    redemption_guide: Mapped[str] = mapped_column(Text, default="")
+    cover_image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    category: Mapped[Category] = relationship(back_populates="products")
+    skus: Mapped[list[Sku]] = relationship(back_populates="product", order_by="Sku.sort_order, Sku.id")
+
+
+class Sku(Base):
+    __tablename__ = "catalog_sku"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("face_value_cents >= 0", name="face_value_not_negative"),
+        CheckConstraint("min_quantity >= 1 AND max_quantity >= min_quantity", name="quantity_bounds"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("catalog_product.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    face_value_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    delivery_type: Mapped[DeliveryType] = mapped_column(
+        SAEnum(DeliveryType, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+    )
+    min_quantity: Mapped[int] = mapped_column(Integer, default=1)
+    max_quantity: Mapped[int] = mapped_column(Integer, default=10)
+    on_sale: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="skus")

@@ -1,0 +1,102 @@
+"""Catalog HTTP API: public reads with live stock; admin CRUD behind the admin token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.schemas import (
+    CategoryCreate,
+    CategoryRead,
+    CategoryUpdate,
+    ProductCreate,
+    ProductRead,
+    ProductSummary,
+    ProductUpdate,
+    SkuCreate,
+    SkuRead,
+    SkuUpdate,
+)
+from quanyi.deps import AdminDep, ReadSessionDep, SessionDep
+from quanyi.inventory import service as inventory_service
+from quanyi.schema_types import DbId
+
+router = APIRouter(prefix="/api/catalog", tags=["catalog"])
+admin_router = APIRouter(prefix="/api/admin", tags=["admin: catalog"])
+
+IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+SlugPath = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")]
+
+
+@router.get("/categories", response_model=list[CategoryRead], summary="Categories on sale")
+async def list_categories(session: ReadSessionDep) -> list[CategoryRead]:
+    categories = await catalog_service.list_categories(session=session)
+    return [CategoryRead.model_validate(c) for c in categories]
+
+
+@router.get("/products", response_model=list[ProductSummary], summary="Products on sale, with lowest price")
+async def list_products(
+    session: ReadSessionDep, category_id: Annotated[DbId | None, Query()] = None
+) -> list[ProductSummary]:
+    products = await catalog_service.list_products(session=session, category_id=category_id)
+    return await catalog_service.summarize_products(session=session, products=products)
+
+
+@router.get("/products/{slug}", response_model=ProductRead, summary="One product with SKUs and live stock")
+async def get_product(slug: SlugPath, session: ReadSessionDep) -> ProductRead:
+    product = await catalog_service.get_product_by_slug(session=session, slug=slug)
+    return await catalog_service.describe_product(session=session, product=product)
+
+
+# ---------------------------------------------------------------- admin
+
+@admin_router.post("/categories", response_model=CategoryRead, status_code=201, summary="Create a category")
+async def create_category(data: CategoryCreate, session: SessionDep, _: AdminDep) -> CategoryRead:
+    return CategoryRead.model_validate(await catalog_service.create_category(session=session, data=data))
+
+
+@admin_router.patch("/categories/{category_id}", response_model=CategoryRead, summary="Update a category")
+async def update_category(
+    category_id: IdPath, data: CategoryUpdate, session: SessionDep, _: AdminDep
+) -> CategoryRead:
+    category = await catalog_service.update_category(session=session, category_id=category_id, data=data)
+    return CategoryRead.model_validate(category)
+
+
+@admin_router.get("/categories", response_model=list[CategoryRead], summary="All categories, inactive too")
+async def admin_list_categories(session: ReadSessionDep, _: AdminDep) -> list[CategoryRead]:
+    categories = await catalog_service.list_categories(session=session, active_only=False)
+    return [CategoryRead.model_validate(c) for c in categories]
+
+
+@admin_router.post("/products", response_model=ProductRead, status_code=201, summary="Create a product (with SKUs)")
+async def create_product(data: ProductCreate, session: SessionDep, _: AdminDep) -> ProductRead:
+    product = await catalog_service.create_product(session=session, data=data)
+    return await catalog_service.describe_product(session=session, product=product)
+
+
+@admin_router.get("/products/{product_id}", response_model=ProductRead, summary="A product, active or not")
+async def admin_get_product(product_id: IdPath, session: ReadSessionDep, _: AdminDep) -> ProductRead:
+    product = await catalog_service.get_product(session=session, product_id=product_id, active_only=False)
+    return await catalog_service.describe_product(session=session, product=product)
+
+
+@admin_router.patch("/products/{product_id}", response_model=ProductRead, summary="Update a product")
+async def update_product(product_id: IdPath, data: ProductUpdate, session: SessionDep, _: AdminDep) -> ProductRead:
+    product = await catalog_service.update_product(session=session, product_id=product_id, data=data)
+    return await catalog_service.describe_product(session=session, product=product)
+
+
+@admin_router.post("/products/{product_id}/skus", response_model=SkuRead, status_code=201, summary="Add a SKU")
+async def create_sku(product_id: IdPath, data: SkuCreate, session: SessionDep, _: AdminDep) -> SkuRead:
+    sku = await catalog_service.create_sku(session=session, product_id=product_id, data=data)
+    return catalog_service.describe_sku(sku, 0)
+
+
+@admin_router.patch("/skus/{sku_id}", response_model=SkuRead, summary="Update a SKU (price, limits, on/off sale)")
+async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: AdminDep) -> SkuRead:
+    sku = await catalog_service.update_sku(session=session, sku_id=sku_id, data=data)
+    counts = await inventory_service.available_counts(session=session, sku_ids=[sku.id])
+    return catalog_service.describe_sku(sku, counts.get(sku.id, 0))

@@ -1,0 +1,179 @@
+"""Request/response shapes of the catalog API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from quanyi.catalog.models import DeliveryType
+from quanyi.money import CURRENCIES
+from quanyi.schema_types import Cents, DbId, LongText, Name, Slug
+
+__all__ = [
+    "CategoryCreate", "CategoryUpdate", "CategoryRead",
+    "ProductCreate", "ProductUpdate", "ProductRead", "ProductSummary",
+    "SkuCreate", "SkuUpdate", "SkuRead", "StockState",
+]
+
+
+def _known_currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise ValueError(f"unsupported currency; use one of {', '.join(sorted(CURRENCIES))}")
+    return value
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not (value.startswith("https://") or value.startswith("http://") or value.startswith("/")):
+        raise ValueError("must be an http(s) URL or a path on this shop")
+    if any(c in value for c in "\"'<> \n\r\t\\"):
+        raise ValueError("contains characters not allowed in a URL")
+    return value
+
+
+Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_known_currency)]
+ImageUrl = Annotated[str | None, StringConstraints(max_length=500), AfterValidator(_http_url)]
+SkuCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64,
+                           pattern=r"^[A-Z0-9][A-Z0-9_.-]*$")
+]
+Quantity = Annotated[int, Field(ge=1, le=1000)]
+
+
+class StockState(BaseModel):
+    """What a buyer may know about stock: a number for card keys, and whether it can be bought."""
+
+    available: int
+    purchasable: bool
+    # in_stock | sold_out | off_sale | coming_soon
+    status: str
+
+
+class CategoryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: Slug
+    name: Name
+    description: LongText = ""
+    sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
+    is_active: bool = True
+
+
+class CategoryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: Slug | None = None
+    name: Name | None = None
+    description: LongText | None = None
+    sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] | None = None
+    is_active: bool | None = None
+
+
+class CategoryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    slug: str
+    name: str
+    description: str
+    sort_order: int
+    is_active: bool
+
+
+class SkuCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: SkuCode
+    name: Name
+    face_value_cents: Cents = 0
+    price_cents: Cents
+    currency: Currency = "CNY"
+    delivery_type: DeliveryType = DeliveryType.CARD_KEY
+    min_quantity: Quantity = 1
+    max_quantity: Quantity = 10
+    on_sale: bool = True
+    sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.max_quantity < self.min_quantity:
+            raise ValueError("max_quantity must be at least min_quantity")
+        return self
+
+
+class SkuUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    face_value_cents: Cents | None = None
+    price_cents: Cents | None = None
+    min_quantity: Quantity | None = None
+    max_quantity: Quantity | None = None
+    on_sale: bool | None = None
+    sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] | None = None
+
+
+class SkuRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    product_id: int
+    code: str
+    name: str
+    face_value_cents: int
+    price_cents: int
+    currency: str
+    price_display: str
+    delivery_type: DeliveryType
+    min_quantity: int
+    max_quantity: int
+    on_sale: bool
+    stock: StockState
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category_id: DbId
+    slug: Slug
+    name: Name
+    description: LongText = ""
+    redemption_guide: LongText = ""
+    cover_image_url: ImageUrl = None
+    sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
+    is_active: bool = True
+    skus: Annotated[list[SkuCreate], Field(max_length=50)] = []
+
+
+class ProductUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category_id: DbId | None = None
+    slug: Slug | None = None
+    name: Name | None = None
+    description: LongText | None = None
+    redemption_guide: LongText | None = None
+    cover_image_url: ImageUrl = None
+    sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] | None = None
+    is_active: bool | None = None
+
+
+class ProductSummary(BaseModel):
+    id: int
+    slug: str
+    name: str
+    category_id: int
+    cover_image_url: str | None
+    min_price_cents: int | None
+    currency: str | None
+    price_display: str | None
+    in_stock: bool
+
+
+class ProductRead(BaseModel):
+    id: int
+    slug: str
+    name: str
+    category_id: int
+    description: str
+    redemption_guide: str
+    redemption_guide_html: str
+    cover_image_url: str | None
+    is_active: bool
+    updated_at: dt.datetime
+    skus: list[SkuRead]

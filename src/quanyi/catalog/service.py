@@ -1,0 +1,322 @@
+"""Catalog rules: what exists, what is on sale, and whether a SKU can be bought right now."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from quanyi.catalog.guide import render_guide
+from quanyi.catalog.models import Category, DeliveryType, Product, Sku
+from quanyi.catalog.schemas import (
+    CategoryCreate,
+    CategoryUpdate,
+    ProductCreate,
+    ProductRead,
+    ProductSummary,
+    ProductUpdate,
+    SkuCreate,
+    SkuRead,
+    SkuUpdate,
+    StockState,
+)
+from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.inventory import service as inventory_service
+from quanyi.money import format_money
+
+__all__ = [
+    "CategoryNotFound", "ProductNotFound", "SkuNotFound", "SlugTaken", "SkuCodeTaken",
+    "create_category", "update_category", "list_categories", "get_category_by_slug",
+    "create_product", "update_product", "get_product", "get_product_by_slug", "list_products",
+    "create_sku", "update_sku", "get_sku", "get_sku_by_code",
+    "SkuNotPurchasable", "QuantityOutOfRange",
+    "stock_state", "check_orderable", "describe_sku", "describe_product", "summarize_products",
+]
+
+
+class CategoryNotFound(NotFound):
+    code = "category_not_found"
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class SkuNotFound(NotFound):
+    code = "sku_not_found"
+
+
+class SlugTaken(Conflict):
+    code = "slug_taken"
+
+
+class SkuCodeTaken(Conflict):
+    code = "sku_code_taken"
+
+
+class SkuNotPurchasable(Conflict):
+    code = "sku_not_purchasable"
+
+
+class QuantityOutOfRange(InvalidInput):
+    code = "quantity_out_of_range"
+
+
+# ---------------------------------------------------------------- purchasability (one rule)
+
+def _listing_block(sku: Sku) -> str | None:
+    """Why a SKU cannot be ordered regardless of stock, or None."""
+    product = sku.product
+    if not (sku.on_sale and product.is_active and product.category.is_active):
+        return "off_sale"
+    if sku.delivery_type is not DeliveryType.CARD_KEY:
+        # Direct recharge needs supplier integrations and manual delivery needs an operator
+        # fulfilment console; until those exist such SKUs are listed but cannot be ordered.
+        return "coming_soon"
+    return None
+
+
+def stock_state(sku: Sku, available: int) -> StockState:
+    """Whether a SKU can be bought now. The single rule used by API, pages and checkout."""
+    block = _listing_block(sku)
+    if block is not None:
+        return StockState(available=0 if block == "coming_soon" else available, purchasable=False, status=block)
+    if available < sku.min_quantity:
+        return StockState(available=available, purchasable=False, status="sold_out")
+    return StockState(available=available, purchasable=True, status="in_stock")
+
+
+def check_orderable(sku: Sku, quantity: int) -> None:
+    """Raise unless `quantity` of this SKU may be ordered (stock itself is checked by reservation)."""
+    block = _listing_block(sku)
+    if block == "off_sale":
+        raise SkuNotPurchasable(f"{sku.product.name} {sku.name} is not on sale", reason=block)
+    if block == "coming_soon":
+        raise SkuNotPurchasable(f"{sku.product.name} {sku.name} cannot be ordered yet", reason=block)
+    if not sku.min_quantity <= quantity <= sku.max_quantity:
+        raise QuantityOutOfRange(
+            f"quantity must be between {sku.min_quantity} and {sku.max_quantity}",
+            min_quantity=sku.min_quantity, max_quantity=sku.max_quantity,
+        )
+
+
+# ---------------------------------------------------------------- categories
+
+async def _ensure_category_slug_free(session: AsyncSession, slug: str, *, except_id: int | None = None) -> None:
+    found = await session.scalar(select(Category.id).where(Category.slug == slug))
+    if found is not None and found != except_id:
+        raise SlugTaken(f"category slug {slug!r} is already used")
+
+
+async def create_category(*, session: AsyncSession, data: CategoryCreate) -> Category:
+    """Create a category."""
+    await _ensure_category_slug_free(session, data.slug)
+    category = Category(**data.model_dump())
+    session.add(category)
+    await session.flush()
+    return category
+
+
+async def get_category(*, session: AsyncSession, category_id: int) -> Category:
+    category = await session.get(Category, category_id)
+    if category is None:
+        raise CategoryNotFound(f"category {category_id} does not exist")
+    return category
+
+
+async def get_category_by_slug(*, session: AsyncSession, slug: str, active_only: bool = True) -> Category:
+    stmt = select(Category).where(Category.slug == slug)
+    if active_only:
+        stmt = stmt.where(Category.is_active.is_(True))
+    category = await session.scalar(stmt)
+    if category is None:
+        raise CategoryNotFound(f"category {slug!r} does not exist")
+    return category
+
+
+async def update_category(*, session: AsyncSession, category_id: int, data: CategoryUpdate) -> Category:
+    """Change a category's fields; only fields present in the request change."""
+    category = await get_category(session=session, category_id=category_id)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("slug") is not None:
+        await _ensure_category_slug_free(session, changes["slug"], except_id=category.id)
+    for field, value in changes.items():
+        if value is None:
+            raise InvalidInput(f"{field} cannot be null")
+        setattr(category, field, value)
+    await session.flush()
+    return category
+
+
+async def list_categories(*, session: AsyncSession, active_only: bool = True) -> Sequence[Category]:
+    stmt = select(Category).order_by(Category.sort_order, Category.id)
+    if active_only:
+        stmt = stmt.where(Category.is_active.is_(True))
+    return (await session.scalars(stmt)).all()
+
+
+# ---------------------------------------------------------------- SKUs
+
+async def _ensure_sku_code_free(session: AsyncSession, code: str) -> None:
+    if await session.scalar(select(Sku.id).where(Sku.code == code)) is not None:
+        raise SkuCodeTaken(f"SKU code {code!r} is already used")
+
+
+async def create_sku(*, session: AsyncSession, product_id: int, data: SkuCreate) -> Sku:
+    """Add a sellable variant to a product."""
+    await get_product(session=session, product_id=product_id, active_only=False)
+    await _ensure_sku_code_free(session, data.code)
+    sku = Sku(product_id=product_id, **data.model_dump())
+    session.add(sku)
+    await session.flush()
+    return await get_sku(session=session, sku_id=sku.id)
+
+
+def _sku_query():  # type: ignore[no-untyped-def]
+    return select(Sku).options(selectinload(Sku.product).selectinload(Product.category))
+
+
+async def get_sku(*, session: AsyncSession, sku_id: int) -> Sku:
+    sku = await session.scalar(_sku_query().where(Sku.id == sku_id).execution_options(populate_existing=True))
+    if sku is None:
+        raise SkuNotFound(f"SKU {sku_id} does not exist")
+    return sku
+
+
+async def get_sku_by_code(*, session: AsyncSession, code: str) -> Sku:
+    sku = await session.scalar(_sku_query().where(Sku.code == code.strip().upper()))
+    if sku is None:
+        raise SkuNotFound(f"SKU {code!r} does not exist")
+    return sku
+
+
+async def update_sku(*, session: AsyncSession, sku_id: int, data: SkuUpdate) -> Sku:
+    """Change price, limits or sale state. Existing orders keep their price snapshot."""
+    sku = await get_sku(session=session, sku_id=sku_id)
+    changes = data.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:
+            raise InvalidInput(f"{field} cannot be null")
+        setattr(sku, field, value)
+    if sku.max_quantity < sku.min_quantity:
+        raise InvalidInput("max_quantity must be at least min_quantity")
+    await session.flush()
+    return sku
+
+
+def describe_sku(sku: Sku, available: int) -> SkuRead:
+    return SkuRead(
+        id=sku.id, product_id=sku.product_id, code=sku.code, name=sku.name,
+        face_value_cents=sku.face_value_cents, price_cents=sku.price_cents, currency=sku.currency,
+        price_display=format_money(sku.price_cents, sku.currency), delivery_type=sku.delivery_type,
+        min_quantity=sku.min_quantity, max_quantity=sku.max_quantity, on_sale=sku.on_sale,
+        stock=stock_state(sku, available),
+    )
+
+
+# ---------------------------------------------------------------- products
+
+async def _ensure_product_slug_free(session: AsyncSession, slug: str, *, except_id: int | None = None) -> None:
+    found = await session.scalar(select(Product.id).where(Product.slug == slug))
+    if found is not None and found != except_id:
+        raise SlugTaken(f"product slug {slug!r} is already used")
+
+
+def _product_query():  # type: ignore[no-untyped-def]
+    # Sku.product is not eager-loaded: it is this same Product, found in the identity map without SQL
+    # (a cyclic eager load combined with populate_existing would expire the freshly loaded skus).
+    return select(Product).options(selectinload(Product.category), selectinload(Product.skus))
+
+
+async def create_product(*, session: AsyncSession, data: ProductCreate) -> Product:
+    """Create a product, optionally with its SKUs, in one go."""
+    await get_category(session=session, category_id=data.category_id)
+    await _ensure_product_slug_free(session, data.slug)
+    codes = [sku.code for sku in data.skus]
+    if len(set(codes)) != len(codes):
+        raise SkuCodeTaken("SKU codes in one request must be distinct")
+    for code in codes:
+        await _ensure_sku_code_free(session, code)
+    product = Product(**data.model_dump(exclude={"skus"}))
+    product.skus = [Sku(**sku.model_dump()) for sku in data.skus]
+    session.add(product)
+    await session.flush()
+    return await get_product(session=session, product_id=product.id, active_only=False)
+
+
+async def get_product(*, session: AsyncSession, product_id: int, active_only: bool = True) -> Product:
+    stmt = _product_query().where(Product.id == product_id).execution_options(populate_existing=True)
+    product = await session.scalar(stmt)
+    if product is None or (active_only and not (product.is_active and product.category.is_active)):
+        raise ProductNotFound(f"product {product_id} does not exist")
+    return product
+
+
+async def get_product_by_slug(*, session: AsyncSession, slug: str) -> Product:
+    product = await session.scalar(_product_query().where(Product.slug == slug))
+    if product is None or not (product.is_active and product.category.is_active):
+        raise ProductNotFound(f"product {slug!r} does not exist")
+    return product
+
+
+async def update_product(*, session: AsyncSession, product_id: int, data: ProductUpdate) -> Product:
+    """Change a product's fields; only fields present in the request change."""
+    product = await get_product(session=session, product_id=product_id, active_only=False)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("category_id") is not None:
+        await get_category(session=session, category_id=changes["category_id"])
+    if changes.get("slug") is not None:
+        await _ensure_product_slug_free(session, changes["slug"], except_id=product.id)
+    for field, value in changes.items():
+        if value is None and field != "cover_image_url":
+            raise InvalidInput(f"{field} cannot be null")
+        setattr(product, field, value)
+    await session.flush()
+    return await get_product(session=session, product_id=product.id, active_only=False)
+
+
+async def list_products(
+    *, session: AsyncSession, category_id: int | None = None, active_only: bool = True
+) -> Sequence[Product]:
+    stmt = _product_query().join(Product.category).order_by(Product.sort_order, Product.id)
+    if category_id is not None:
+        stmt = stmt.where(Product.category_id == category_id)
+    if active_only:
+        stmt = stmt.where(Product.is_active.is_(True), Category.is_active.is_(True))
+    return (await session.scalars(stmt)).all()
+
+
+async def describe_product(*, session: AsyncSession, product: Product) -> ProductRead:
+    """A product with its SKUs and live stock, as buyers and the API see it."""
+    counts = await inventory_service.available_counts(session=session, sku_ids=[s.id for s in product.skus])
+    return ProductRead(
+        id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
+        description=product.description, redemption_guide=product.redemption_guide,
+        redemption_guide_html=render_guide(product.redemption_guide),
+        cover_image_url=product.cover_image_url, is_active=product.is_active, updated_at=product.updated_at,
+        skus=[describe_sku(sku, counts.get(sku.id, 0)) for sku in product.skus],
+    )
+
+
+async def summarize_products(*, session: AsyncSession, products: Sequence[Product]) -> list[ProductSummary]:
+    """Listing cards: lowest price among purchasable-or-listed SKUs and whether anything is in stock."""
+    sku_ids = [sku.id for product in products for sku in product.skus]
+    counts = await inventory_service.available_counts(session=session, sku_ids=sku_ids)
+    summaries = []
+    for product in products:
+        listed = [sku for sku in product.skus if sku.on_sale]
+        cheapest = min(listed, key=lambda s: s.price_cents, default=None)
+        in_stock = any(stock_state(sku, counts.get(sku.id, 0)).purchasable for sku in listed)
+        summaries.append(
+            ProductSummary(
+                id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
+                cover_image_url=product.cover_image_url,
+                min_price_cents=cheapest.price_cents if cheapest else None,
+                currency=cheapest.currency if cheapest else None,
+                price_display=format_money(cheapest.price_cents, cheapest.currency) if cheapest else None,
+                in_stock=in_stock,
+            )
+        )
+    return summaries

@@ -1,0 +1,209 @@
+"""The `quanyi` command: init secrets, migrate, load demo data, serve, and manage card-key stock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from quanyi.config import ENV_FILE, Settings, generate_secrets_env, get_settings
+from quanyi.errors import DomainError
+
+app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
+keys_app = typer.Typer(help="Card-key stock (卡密库存): import, void, counts.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        err.print(f"[red]Configuration problem:[/red] {messages}")
+        raise typer.Exit(2) from None
+
+
+def _run(job: Callable[..., Awaitable[T]]) -> T:
+    """Run an async job against a fresh shop context, turning domain errors into clean exits."""
+    from quanyi.context import build_context
+
+    async def main() -> T:
+        ctx = build_context(_settings())
+        try:
+            return await job(ctx)
+        finally:
+            await ctx.close()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        err.print(f"[red]Error ({exc.code}):[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def init(force: Annotated[bool, typer.Option(help="Overwrite an existing secrets file")] = False) -> None:
+    """Generate secrets (admin token, card-key encryption key, ...) into var/quanyi.env if absent."""
+    if ENV_FILE.exists() and not force:
+        console.print(f"Secrets already in [bold]{ENV_FILE}[/bold]; keeping them.")
+        return
+    if ENV_FILE.exists() and force:
+        err.print("[yellow]Overwriting secrets: card keys encrypted with the old key become unreadable.[/yellow]")
+    ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generate_secrets_env())
+    console.print(f"Wrote fresh secrets to [bold]{ENV_FILE}[/bold] (mode 600). Back it up: it holds the card-key key.")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (SQLite file by default, PostgreSQL via QUANYI_DATABASE_URL)."""
+    from quanyi.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print("Database schema is up to date.")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo catalog and generated card keys (skipped if already loaded)."""
+    from quanyi.demo import load_demo
+
+    loaded = _run(lambda ctx: load_demo(ctx, progress=lambda name: console.print(f"  + {name}")))
+    console.print("Demo data loaded." if loaded else "Demo data already present; nothing to do.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+) -> None:
+    """Serve the shop and its API (docs at /docs). Background jobs run in every worker."""
+    import uvicorn
+
+    settings = _settings()
+    console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
+                  f"{settings.database_url.split('@')[-1]})")
+    uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level="info")
+
+
+@app.command()
+def sweep() -> None:
+    """Release the stock of unpaid orders whose reservation has expired (also runs inside `serve`)."""
+    from quanyi.tasks import sweep_once
+
+    count = _run(sweep_once)
+    console.print(f"Expired {count} orders.")
+
+
+@keys_app.command("import")
+def import_keys(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Text or CSV file")],
+    sku: Annotated[str, typer.Option("--sku", help="SKU code, e.g. STAR-VIP-1M (see `quanyi keys stock`)")],
+    source: Annotated[str, typer.Option(help="Where the batch came from (supplier, invoice no.)")] = "",
+) -> None:
+    """Import card keys for a SKU: dedupe, encrypt, store, and report bad lines."""
+    from quanyi.catalog import service as catalog_service
+    from quanyi.inventory import service as inventory_service
+    from quanyi.inventory.parsing import decode_upload
+
+    try:
+        text = decode_upload(file.read_bytes())
+    except ValueError as exc:
+        err.print(f"[red]Cannot read {file}:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        with Progress(TextColumn("[bold]importing[/bold]"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            task = bar.add_task("import", total=None)
+            async with ctx.db.transaction() as session:
+                target = await catalog_service.get_sku_by_code(session=session, code=sku)
+                return await inventory_service.import_card_keys(
+                    session=session, cipher=ctx.cipher, sku=target, text=text,
+                    source_name=source or file.name, imported_by="cli",
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+
+    report = _run(job)
+    table = Table(title=f"Import into {sku.upper()}")
+    for column in ("batch", "lines", "added", "duplicates", "invalid"):
+        table.add_column(column, justify="right")
+    table.add_row(str(report.batch_id), str(report.lines_read), f"[green]{report.added}[/green]",
+                  str(report.duplicates), f"[red]{report.invalid}[/red]" if report.invalid else "0")
+    console.print(table)
+    for problem in report.invalid_lines[:20]:
+        console.print(f"  line {problem.line}: [red]invalid[/red] {problem.reason}")
+    for problem in report.duplicate_lines[:20]:
+        console.print(f"  line {problem.line}: [yellow]duplicate[/yellow] {problem.reason}")
+    if max(report.invalid, report.duplicates) > 20:
+        console.print("  (use the admin API for the full report)")
+
+
+@keys_app.command("void")
+def void_batch(
+    batch_id: Annotated[int, typer.Argument(min=1, help="Import batch id")],
+    reason: Annotated[str, typer.Option(help="Why the batch is withdrawn (kept on record)")],
+) -> None:
+    """Withdraw a batch's unsold card keys (sold keys stay with their orders)."""
+    from quanyi.inventory import service as inventory_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            return await inventory_service.void_batch(session=session, batch_id=batch_id, reason=reason)
+
+    batch = _run(job)
+    console.print(f"Batch {batch.id} voided: {batch.voided_count} unsold keys withdrawn.")
+
+
+@keys_app.command("stock")
+def stock() -> None:
+    """Every SKU with its price and card-key counts."""
+    from quanyi.catalog import service as catalog_service
+    from quanyi.inventory import service as inventory_service
+    from quanyi.money import format_money
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        rows = []
+        async with ctx.db.read_session() as session:
+            for product in await catalog_service.list_products(session=session, active_only=False):
+                for sku in product.skus:
+                    summary = await inventory_service.stock_summary(session=session, sku_id=sku.id)
+                    rows.append((sku.code, f"{product.name} {sku.name}", format_money(sku.price_cents, sku.currency),
+                                 sku.delivery_type.value, summary))
+        return rows
+
+    table = Table(title="Stock")
+    for column in ("SKU", "product", "price", "delivery", "available", "reserved", "sold", "voided", "expired"):
+        table.add_column(column, justify="right" if column in ("available", "reserved", "sold", "voided", "expired")
+                         else "left")
+    for code, name, price, delivery, s in _run(job):
+        table.add_row(code, name, price, delivery, str(s.available), str(s.reserved), str(s.sold), str(s.voided),
+                      str(s.expired))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="quanyi")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Everything a running shop holds for its lifetime, built once from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+import quanyi.models  # noqa: F401  - every table registered before any query (cross-feature foreign keys)
+from quanyi.config import Settings
+from quanyi.db import Database
+from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.payments.gateway import GatewayRegistry
+from quanyi.payments.sandbox.gateway import SandboxGateway
+from quanyi.risk.service import DatabaseRateLimiter, RedisRateLimiter, build_rate_limiter
+
+__all__ = ["ShopContext", "build_context", "build_cipher"]
+
+
+@dataclass
+class ShopContext:
+    settings: Settings
+    db: Database
+    cipher: CardKeyCipher
+    gateways: GatewayRegistry
+    limiter: DatabaseRateLimiter | RedisRateLimiter
+    # Outbound HTTP (sandbox notifications today, suppliers and gateways later). Tests swap the transport.
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        if isinstance(self.limiter, RedisRateLimiter):
+            await self.limiter.close()
+        await self.db.dispose()
+
+
+def build_cipher(settings: Settings) -> CardKeyCipher:
+    return CardKeyCipher(
+        keyring=settings.card_keyring(),
+        active_key_id=settings.card_key_active_id,
+        hash_key=settings.card_key_hash_key.get_secret_value().encode(),
+    )
+
+
+def build_context(settings: Settings, *, db: Database | None = None,
+                  transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
+    db = db or Database(settings.database_url)
+    gateways = GatewayRegistry([
+        SandboxGateway(
+            secret=settings.sandbox_secret.get_secret_value(),
+            cashier_base_url=settings.public_base_url or "",
+            tolerance_seconds=settings.notify_tolerance_seconds,
+        )
+    ])
+    return ShopContext(
+        settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
+        limiter=build_rate_limiter(db, settings.redis_url),
+        http=httpx.AsyncClient(transport=transport, follow_redirects=False),
+    )

@@ -1,0 +1,145 @@
+"""Engine and transactions: embedded SQLite (WAL) by default, PostgreSQL from QUANYI_DATABASE_URL.
+
+Write work always runs inside `Database.transaction()`: one unit of work, committed at its edge.
+On SQLite every write transaction starts with BEGIN IMMEDIATE, so it owns the single writer lock
+from its first statement (a deferred BEGIN could fail mid-transaction when upgrading to a writer),
+and an in-process FIFO lock queues writers fairly instead of leaving them to SQLite's sleep-and-retry
+busy handler. Other processes still wait on busy_timeout. On PostgreSQL, correctness comes from
+row locks and unique constraints in the services, not from this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "Database", "UTCDateTime", "async_url", "utcnow"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite stores naive text otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def async_url(url: str) -> str:
+    """Accept the plain URLs people write and pick the async driver for them."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module; we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """Owns the engines of one database and hands out transactions."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self.write_engine = create_async_engine(self.url, echo=echo)
+            self.read_engine = create_async_engine(self.url, echo=echo)
+            _configure_sqlite(self.write_engine, immediate=True)
+            _configure_sqlite(self.read_engine, immediate=False)
+        else:
+            self.write_engine = create_async_engine(
+                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+        self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self._reads = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_owner: asyncio.Task[Any] | None = None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.is_sqlite else "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One write unit of work: commits on success, rolls back on any exception."""
+        if self._write_lock is None:
+            async with self._writes() as session, session.begin():
+                yield session
+            return
+        task = asyncio.current_task()
+        if task is not None and self._write_owner is task:
+            # Would wait on ourselves forever; this is a programming error, say so loudly.
+            raise RuntimeError("nested write transaction on SQLite in the same task")
+        async with self._write_lock:
+            self._write_owner = task
+            try:
+                async with self._writes() as session, session.begin():
+                    yield session
+            finally:
+                self._write_owner = None
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work; never commits. Closing (not rolling back) keeps loaded objects
+        usable after the block, e.g. for rendering a page."""
+        async with self._reads() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()

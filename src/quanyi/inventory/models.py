@@ -1,0 +1,81 @@
+"""Card-key stock tables: import batches, the encrypted keys themselves, and the reveal audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from quanyi.db import Base, UTCDateTime, utcnow
+
+__all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "KeyReveal"]
+
+# SQLite only auto-increments an "INTEGER PRIMARY KEY"; PostgreSQL gets a 64-bit id.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class CardKeyStatus(enum.StrEnum):
+    AVAILABLE = "available"  # in stock, can be reserved
+    RESERVED = "reserved"  # held for a pending order until it is paid or expires
+    SOLD = "sold"  # delivered to an order; never changes hands again
+    VOIDED = "voided"  # withdrawn by the operator (batch voided)
+
+
+class ImportBatch(Base):
+    """One import of card keys (导入批次); the unit an operator can void."""
+
+    __tablename__ = "inventory_import_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"), index=True)
+    source_name: Mapped[str] = mapped_column(String(200), default="")
+    imported_by: Mapped[str] = mapped_column(String(64), default="")
+    added_count: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
+    invalid_count: Mapped[int] = mapped_column(Integer, default=0)
+    voided_count: Mapped[int] = mapped_column(Integer, default=0)
+    void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CardKey(Base):
+    """One card key (卡密). The code exists only as ciphertext; `fingerprint` dedupes without decrypting."""
+
+    __tablename__ = "inventory_card_key"
+    __table_args__ = (
+        # A code can exist once in the whole shop, whatever its status: a sold code re-imported (or the
+        # same file imported into two SKUs) would otherwise be delivered twice.
+        UniqueConstraint("fingerprint"),
+        Index("ix_inventory_card_key_stock", "sku_id", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("inventory_import_batch.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CardKeyStatus.AVAILABLE)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True, index=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reserved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sold_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class KeyReveal(Base):
+    """Audit row: someone was shown the plaintext of a card key."""
+
+    __tablename__ = "inventory_key_reveal"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    card_key_id: Mapped[int] = mapped_column(ForeignKey("inventory_card_key.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), index=True)
+    revealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel: Mapped[str] = mapped_column(String(16))
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")

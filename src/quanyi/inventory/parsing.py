@@ -1,0 +1,143 @@
+"""Reading card-key import files (卡密导入): one code per line, or card number + password, optional expiry.
+
+Accepted line shapes (one file may mix them):
+    CODE
+    CODE,2027-06-30                   code and expiry date
+    CARDNO,PASSWORD[,2027-06-30]      comma (CSV, quotes allowed), tab, "----" or spaces between fields
+A header line (e.g. ``card_no,password,expires`` or ``卡号,密码,有效期``), blank lines and lines starting
+with ``#`` are skipped. Text is NFKC-normalized (full-width characters pasted from Chinese documents become
+ASCII) and trimmed. An expiry date means "valid through the end of that day, China time (UTC+8)".
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+__all__ = ["ParsedKey", "ParsedFile", "parse_card_keys", "decode_upload", "split_secret", "SEPARATOR"]
+
+# Joins card number and password inside the encrypted secret; control characters never occur in fields.
+SEPARATOR = "\x1f"
+SHOP_TZ = dt.timezone(dt.timedelta(hours=8))
+MAX_FIELD_LENGTH = 256
+
+_HEADER_WORDS = {
+    "code", "card", "card_no", "cardno", "card_number", "number", "password", "pass", "pwd", "secret",
+    "pin", "expires", "expiry", "expires_at", "expire", "expiry_date", "valid_until",
+    "卡号", "密码", "卡密", "有效期", "过期时间", "到期时间", "兑换码",
+}
+_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKey:
+    line_no: int
+    secret: str  # "CODE" or "CARDNO\x1fPASSWORD", normalized; this is what gets encrypted
+    expires_at: dt.datetime | None
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    keys: list[ParsedKey] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    lines_read: int = 0
+
+
+def decode_upload(data: bytes) -> str:
+    """Bytes of an uploaded file -> text. UTF-8 (with or without BOM), else GB18030 (Excel on Chinese Windows)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ValueError("file is neither UTF-8 nor GB18030 text") from None
+
+
+def split_secret(secret: str) -> tuple[str | None, str]:
+    """Stored secret -> (card number or None, code/password)."""
+    card_no, sep, password = secret.partition(SEPARATOR)
+    return (card_no, password) if sep else (None, secret)
+
+
+def _fields(line: str) -> list[str]:
+    if "----" in line:
+        parts = line.split("----")
+    elif "\t" in line:
+        parts = line.split("\t")
+    elif "," in line:
+        parts = next(csv.reader([line], skipinitialspace=True))
+    else:
+        parts = line.split()
+    return [p.strip() for p in parts]
+
+
+def _parse_date(text: str, now: dt.datetime) -> dt.datetime:
+    match = _DATE.match(text)
+    if not match:
+        raise ValueError(f"expiry {text!r} is not a date like 2027-06-30")
+    try:
+        day = dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise ValueError(f"expiry {text!r} is not a real date") from None
+    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=SHOP_TZ)
+    if end_of_day <= now:
+        raise ValueError(f"already expired on {day.isoformat()}")
+    return end_of_day.astimezone(dt.UTC)
+
+
+def _check_field(value: str, what: str) -> str:
+    if not value:
+        raise ValueError(f"{what} is empty")
+    if len(value) > MAX_FIELD_LENGTH:
+        raise ValueError(f"{what} is longer than {MAX_FIELD_LENGTH} characters")
+    if _BAD_CHARS.search(value):
+        raise ValueError(f"{what} contains control characters")
+    return value
+
+
+def _parse_line(line: str, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+    parts = _fields(line)
+    if len(parts) == 1:
+        return _check_field(parts[0], "code"), None
+    if len(parts) == 2:
+        if _DATE.match(parts[1]):
+            return _check_field(parts[0], "code"), _parse_date(parts[1], now)
+        return _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password"), None
+    if len(parts) == 3:
+        secret = _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password")
+        return secret, _parse_date(parts[2], now)
+    raise ValueError(f"{len(parts)} fields; expected code, or card number and password, and an optional expiry")
+
+
+def _is_header(line: str) -> bool:
+    words = [w.lower() for w in _fields(line)]
+    return bool(words) and all(w in _HEADER_WORDS for w in words)
+
+
+def parse_card_keys(text: str, *, now: dt.datetime | None = None) -> ParsedFile:
+    """Parse an import file. Never raises on bad lines: they are reported with their line numbers."""
+    now = now or dt.datetime.now(dt.UTC)
+    result = ParsedFile()
+    seen_content = False
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        result.lines_read = line_no
+        line = unicodedata.normalize("NFKC", raw).strip()
+        if not line or line.startswith("#"):
+            continue
+        if not seen_content:
+            seen_content = True
+            if _is_header(line):
+                continue
+        try:
+            secret, expires_at = _parse_line(line, now)
+        except (ValueError, csv.Error) as exc:
+            result.invalid.append((line_no, str(exc)))
+            continue
+        result.keys.append(ParsedKey(line_no=line_no, secret=secret, expires_at=expires_at))
+    return result

@@ -1,0 +1,43 @@
+"""Run Alembic migrations programmatically (same migrations on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from quanyi.db import async_url
+
+__all__ = ["alembic_config", "upgrade", "downgrade", "current"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
+    config.attributes["database_url"] = async_url(database_url)
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    _ensure_sqlite_dir(database_url)
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def current(database_url: str) -> None:
+    command.current(alembic_config(database_url), verbose=False)
+
+
+def _ensure_sqlite_dir(database_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(async_url(database_url))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,16 @@
+"""Every table of the shop, imported in one place for Alembic and tests."""
+
+from __future__ import annotations
+
+from quanyi.catalog.models import Category, Product, Sku
+from quanyi.db import Base
+from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.payments.models import Payment
+from quanyi.payments.sandbox.models import SandboxTrade
+from quanyi.risk.models import RateCounter
+
+__all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
+           "OrderEvent", "Payment", "SandboxTrade", "RateCounter"]
+
+metadata = Base.metadata

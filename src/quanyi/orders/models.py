@@ -1,0 +1,67 @@
+"""Order tables: the order with its price snapshot, and its status history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column
+
+from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.orders.state import OrderStatus
+
+__all__ = ["Order", "OrderEvent"]
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Order(Base):
+    __tablename__ = "orders_order"
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("total_cents = unit_price_cents * quantity", name="total_matches"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[OrderStatus] = mapped_column(
+        SAEnum(OrderStatus, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]),
+        index=True,
+    )
+    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"), index=True)
+    # Snapshot of what was bought, at the price it was bought for.
+    product_id: Mapped[int] = mapped_column(Integer)
+    product_name: Mapped[str] = mapped_column(String(200))
+    sku_name: Mapped[str] = mapped_column(String(200))
+    sku_code: Mapped[str] = mapped_column(String(64))
+    delivery_type: Mapped[str] = mapped_column(String(32))
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    contact_kind: Mapped[str] = mapped_column(String(8))  # email | phone
+    contact: Mapped[str] = mapped_column(String(254))
+    query_password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    created_ip: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class OrderEvent(Base):
+    """Every status change of an order, with why: the audit trail support reads first."""
+
+    __tablename__ = "orders_order_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

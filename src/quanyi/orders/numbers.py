@@ -1,0 +1,33 @@
+"""Order numbers (订单号): short, readable over the phone, and not guessable.
+
+Format: YYMMDD (UTC+8 date, handy for support) + 8 Crockford base32 characters from a CSPRNG
+(40 bits: about a trillion possibilities per day). Example: 261125K7M2Q9XD. Lookups are rate limited on
+top of that, and an order number alone never grants access to an order's card keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+
+__all__ = ["new_order_no", "normalize_order_no", "ORDER_NO_PATTERN"]
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SHOP_TZ = dt.timezone(dt.timedelta(hours=8))
+ORDER_NO_PATTERN = re.compile(r"^\d{6}[0-9A-HJKMNP-TV-Z]{8}$")
+_CONFUSABLE = str.maketrans({"I": "1", "L": "1", "O": "0"})
+
+
+def new_order_no(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    day = now.astimezone(_SHOP_TZ).strftime("%y%m%d")
+    return day + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def normalize_order_no(text: str) -> str | None:
+    """What a buyer typed -> canonical order number, or None if it cannot be one."""
+    if len(text) > 64:
+        return None
+    cleaned = re.sub(r"[\s\-_]", "", text).upper().translate(_CONFUSABLE)
+    return cleaned if ORDER_NO_PATTERN.match(cleaned) else None

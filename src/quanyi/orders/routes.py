@@ -1,0 +1,80 @@
+"""Order API: checkout, status, cancel, reveal card keys, lookup without an account."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.guide import render_guide
+from quanyi.deps import ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
+from quanyi.orders import service as orders_service
+from quanyi.orders.access import order_access_token
+from quanyi.orders.dependencies import OrderNoDep
+from quanyi.orders.schemas import (
+    LookupRequest,
+    LookupResult,
+    OrderCreate,
+    OrderCreated,
+    OrderRead,
+    RevealResponse,
+)
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+
+def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
+    s = ctx.settings
+    return orders_service.LookupLimits(s.lookup_window_seconds, s.lookup_max_failures_per_ip,
+                                       s.lookup_max_failures_per_order)
+
+
+@router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
+             responses={409: {"description": "Sold out or not on sale"}})
+async def create_order(data: OrderCreate, request: Request, session: SessionDep, ctx: ContextDep) -> OrderCreated:
+    order = await orders_service.create_order(
+        session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+        query_password=data.query_password, locale=data.locale or ctx.settings.default_locale,
+        ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+    )
+    read = await orders_service.describe_order(session=session, order=order)
+    token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
+    return OrderCreated(**read.model_dump(), access_token=token)
+
+
+@router.get("/{order_no}", response_model=OrderRead, summary="Order status")
+async def get_order(order_no: OrderNoDep, session: ReadSessionDep) -> OrderRead:
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    return await orders_service.describe_order(session=session, order=order)
+
+
+@router.post("/{order_no}/cancel", response_model=OrderRead, summary="Cancel an unpaid order")
+async def cancel_order(order_no: OrderNoDep, session: SessionDep) -> OrderRead:
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.cancel_order(session=session, order_id=order.id, reason="cancelled by buyer")
+    return await orders_service.describe_order(session=session, order=order)
+
+
+@router.post("/{order_no}/reveal", response_model=RevealResponse,
+             summary="Show the delivered card keys (every call is audited)")
+async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ctx: ContextDep) -> RevealResponse:
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    keys = await orders_service.reveal_order_keys(
+        session=session, cipher=ctx.cipher, order=order, channel="api",
+        ip=client_ip(request), user_agent=user_agent(request),
+    )
+    product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
+    return RevealResponse(order_no=order.order_no, keys=keys,
+                          redemption_guide_html=render_guide(product.redemption_guide))
+
+
+@router.post("/lookup", response_model=LookupResult, summary="Find an order without an account",
+             responses={404: {"description": "No match"}, 429: {"description": "Too many failed attempts"}})
+async def lookup(data: LookupRequest, request: Request, session: ReadSessionDep, ctx: ContextDep) -> LookupResult:
+    order = await orders_service.lookup_order(
+        session=session, limiter=ctx.limiter, limits=_limits(ctx), order_no=data.order_no,
+        contact=data.contact, query_password=data.query_password, ip=client_ip(request),
+    )
+    return LookupResult(order_no=order.order_no,
+                        access_token=order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no))

@@ -1,0 +1,104 @@
+"""Request/response shapes of the order API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from quanyi.inventory.schemas import RevealedKey
+from quanyi.orders.contact import normalize_contact
+from quanyi.orders.state import OrderStatus
+from quanyi.schema_types import DbId, reject_control_chars
+
+__all__ = [
+    "OrderCreate", "OrderRead", "OrderCreated", "PaymentStartRequest", "PaymentStart",
+    "LookupRequest", "LookupResult", "RevealResponse", "ContactText", "QueryPassword",
+]
+
+
+def _valid_contact(value: str) -> str:
+    normalize_contact(value)  # raises ValueError with a readable message
+    return value
+
+
+ContactText = Annotated[
+    str, StringConstraints(max_length=254), AfterValidator(reject_control_chars), AfterValidator(_valid_contact)
+]
+QueryPassword = Annotated[
+    str, StringConstraints(min_length=4, max_length=64), AfterValidator(reject_control_chars)
+]
+GatewayName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku_id: DbId
+    quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+    contact: ContactText = Field(description="Buyer e-mail address or mobile number")
+    query_password: QueryPassword | None = Field(
+        default=None, description="Optional password to look the order up later without the contact"
+    )
+    locale: Literal["zh-CN", "en"] | None = None
+
+
+class OrderRead(BaseModel):
+    order_no: str
+    status: OrderStatus
+    product_id: int
+    product_name: str
+    sku_name: str
+    quantity: int
+    unit_price_cents: int
+    total_cents: int
+    currency: str
+    total_display: str
+    contact_masked: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    paid_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    delivered_keys: int
+    status_reason: str | None
+
+
+class OrderCreated(OrderRead):
+    access_token: str = Field(description="Send as X-Order-Token to read, pay for or reveal this order")
+
+
+class PaymentStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gateway: GatewayName = "sandbox"
+
+
+class PaymentStart(BaseModel):
+    payment_no: str
+    gateway: str
+    cashier_url: str
+    amount_cents: int
+    currency: str
+
+
+class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_no: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    contact: Annotated[str, StringConstraints(max_length=254)] | None = None
+    query_password: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Self:
+        if not (self.contact or self.query_password):
+            raise ValueError("give the contact used at checkout or the order's query password")
+        return self
+
+
+class LookupResult(BaseModel):
+    order_no: str
+    access_token: str
+
+
+class RevealResponse(BaseModel):
+    order_no: str
+    keys: list[RevealedKey]
+    redemption_guide_html: str

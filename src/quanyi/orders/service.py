@@ -1,0 +1,306 @@
+"""Orders: checkout, the status machine in motion, delivery on payment, expiry, lookup without an account.
+
+Where does a paid order get its card keys? `apply_payment` below, in the same transaction that marks
+it paid. Every function that changes an order takes its row lock first (FOR UPDATE on PostgreSQL,
+the writer lock on SQLite), so a payment, a cancellation and the expiry sweeper never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import hmac
+import logging
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.models import DeliveryType
+from quanyi.db import utcnow
+from quanyi.errors import Conflict, DomainError, NotFound
+from quanyi.inventory import service as inventory_service
+from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.inventory.schemas import RevealedKey
+from quanyi.money import format_money, line_total
+from quanyi.orders.contact import mask_contact, normalize_contact
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.orders.numbers import new_order_no, normalize_order_no
+from quanyi.orders.schemas import OrderRead
+from quanyi.orders.state import OrderStatus, check_transition
+from quanyi.risk.service import RateLimiter
+
+__all__ = [
+    "OrderNotFound", "OrderNotPayable", "LookupFailed", "LookupRateLimited", "PaymentEffect", "LookupLimits",
+    "create_order", "get_order", "get_order_by_id", "lock_order", "cancel_order", "expire_due_orders",
+    "apply_payment", "lookup_order", "describe_order", "reveal_order_keys", "OrderNotDelivered",
+]
+
+logger = logging.getLogger(__name__)
+_hasher = PasswordHasher()
+# Verified against when no real hash exists, so a miss costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("quanyi-timing-equalizer")
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class OrderNotPayable(DomainError):
+    code = "order_not_payable"
+
+
+class OrderNotDelivered(Conflict):
+    code = "order_not_delivered"
+
+
+class LookupFailed(NotFound):
+    code = "order_lookup_failed"
+
+
+class LookupRateLimited(DomainError):
+    code = "too_many_attempts"
+
+
+class PaymentEffect(enum.StrEnum):
+    DELIVERED = "delivered"
+    REFUND_PENDING = "refund_pending"
+    ALREADY_PAID = "already_paid"
+    AWAITING_FULFILMENT = "awaiting_fulfilment"
+
+
+@dataclass(frozen=True)
+class LookupLimits:
+    window_seconds: int
+    max_failures_per_ip: int
+    max_failures_per_order: int
+
+
+# ---------------------------------------------------------------- transitions
+
+def _move(
+    session: AsyncSession, order: Order, target: OrderStatus, now: dt.datetime, reason: str | None = None
+) -> None:
+    allowed_because = check_transition(order.status, target)
+    session.add(
+        OrderEvent(order_id=order.id, from_status=order.status.value, to_status=target.value,
+                   reason=(reason or allowed_because)[:500], created_at=now)
+    )
+    order.status = target
+    order.updated_at = now
+    if reason:
+        order.status_reason = reason[:500]
+
+
+# ---------------------------------------------------------------- checkout
+
+async def create_order(
+    *,
+    session: AsyncSession,
+    sku_id: int,
+    quantity: int,
+    contact: str,
+    query_password: str | None = None,
+    locale: str = "zh-CN",
+    ip: str = "",
+    reservation_ttl: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> Order:
+    """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing."""
+    now = now or utcnow()
+    sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+    catalog_service.check_orderable(sku, quantity)
+    contact_kind, contact_value = normalize_contact(contact)
+    password_hash = await asyncio.to_thread(_hasher.hash, query_password) if query_password else None
+
+    order_no = new_order_no(now)
+    # 40 random bits per day make a clash vanishingly rare; the unique constraint is the real guard.
+    while await session.scalar(select(Order.id).where(Order.order_no == order_no)) is not None:
+        order_no = new_order_no(now)
+    order = Order(
+        order_no=order_no, status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, product_id=sku.product_id,
+        product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
+        delivery_type=sku.delivery_type.value, unit_price_cents=sku.price_cents, quantity=quantity,
+        total_cents=line_total(sku.price_cents, quantity), currency=sku.currency,
+        contact_kind=contact_kind, contact=contact_value, query_password_hash=password_hash,
+        locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
+    )
+    session.add(order)
+    await session.flush()
+    session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
+                           reason="order placed", created_at=now))
+    await inventory_service.reserve_card_keys(
+        session=session, sku_id=sku.id, order_id=order.id, quantity=quantity, now=now
+    )
+    return order
+
+
+async def get_order(*, session: AsyncSession, order_no: str) -> Order:
+    canonical = normalize_order_no(order_no)
+    order = None
+    if canonical is not None:
+        order = await session.scalar(select(Order).where(Order.order_no == canonical))
+    if order is None:
+        raise OrderNotFound("order not found")
+    return order
+
+
+async def get_order_by_id(*, session: AsyncSession, order_id: int) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound("order not found")
+    return order
+
+
+async def lock_order(*, session: AsyncSession, order_id: int) -> Order:
+    """Load an order holding its row lock, with fresh values (another transaction may just have committed)."""
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise OrderNotFound("order not found")
+    return order
+
+
+async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:
+    delivered = await inventory_service.count_order_keys(session=session, order_id=order.id)
+    return OrderRead(
+        order_no=order.order_no, status=order.status, product_id=order.product_id,
+        product_name=order.product_name, sku_name=order.sku_name, quantity=order.quantity,
+        unit_price_cents=order.unit_price_cents, total_cents=order.total_cents, currency=order.currency,
+        total_display=format_money(order.total_cents, order.currency),
+        contact_masked=mask_contact(order.contact_kind, order.contact), created_at=order.created_at,
+        expires_at=order.expires_at, paid_at=order.paid_at, delivered_at=order.delivered_at,
+        delivered_keys=delivered, status_reason=order.status_reason,
+    )
+
+
+# ---------------------------------------------------------------- cancellation and expiry
+
+async def _cancel_locked(session: AsyncSession, order: Order, reason: str, now: dt.datetime) -> None:
+    _move(session, order, OrderStatus.CANCELLED, now, reason)
+    order.cancelled_at = now
+    await inventory_service.release_card_keys(session=session, order_id=order.id)
+
+
+async def cancel_order(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime | None = None) -> Order:
+    """Cancel an unpaid order and put its reserved stock back on sale."""
+    now = now or utcnow()
+    order = await lock_order(session=session, order_id=order_id)
+    await _cancel_locked(session, order, reason, now)
+    return order
+
+
+async def expire_due_orders(*, session: AsyncSession, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """The sweeper: cancel unpaid orders whose reservation ran out and release their stock."""
+    now = now or utcnow()
+    # SKIP LOCKED: several sweepers (one per process) share the work; an order being paid right now is
+    # locked by its payment and is simply left alone this round.
+    due = (
+        await session.scalars(
+            select(Order)
+            .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at <= now)
+            .order_by(Order.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    for order in due:
+        await _cancel_locked(session, order, "reservation expired", now)
+    return len(due)
+
+
+# ---------------------------------------------------------------- payment and delivery
+
+async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> PaymentEffect:
+    """Money for this order is confirmed: mark it paid and deliver in the same transaction.
+
+    The caller holds the order row lock (`lock_order`). A payment for an order that is already paid
+    changes nothing. A payment after expiry still delivers when stock remains; otherwise the order
+    waits for a refund: money is never silently dropped.
+    """
+    now = now or utcnow()
+    if order.status not in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED):
+        return PaymentEffect.ALREADY_PAID
+    late = order.status is OrderStatus.CANCELLED
+    _move(session, order, OrderStatus.PAID, now, "payment arrived after the order was cancelled" if late else None)
+    order.paid_at = now
+    if order.delivery_type != DeliveryType.CARD_KEY.value:
+        # Not reachable today (checkout refuses such SKUs); paid and waiting is the safe state for it.
+        return PaymentEffect.AWAITING_FULFILMENT
+    try:
+        await inventory_service.deliver_card_keys(
+            session=session, sku_id=order.sku_id, order_id=order.id, quantity=order.quantity, now=now
+        )
+    except inventory_service.OutOfStock:
+        await inventory_service.release_card_keys(session=session, order_id=order.id)
+        _move(session, order, OrderStatus.REFUND_PENDING, now, "paid but out of stock: refund required")
+        logger.warning("order %s paid but could not be delivered (out of stock): refund required", order.order_no)
+        return PaymentEffect.REFUND_PENDING
+    _move(session, order, OrderStatus.DELIVERED, now)
+    order.delivered_at = now
+    return PaymentEffect.DELIVERED
+
+
+async def reveal_order_keys(
+    *, session: AsyncSession, cipher: CardKeyCipher, order: Order, channel: str, ip: str, user_agent: str
+) -> list[RevealedKey]:
+    """Show a delivered order's card keys to its buyer; each reveal is audited by inventory."""
+    if order.status is not OrderStatus.DELIVERED:
+        raise OrderNotDelivered("this order has not been delivered", order_status=order.status.value)
+    return await inventory_service.reveal_card_keys(
+        session=session, cipher=cipher, order_id=order.id, channel=channel, ip=ip, user_agent=user_agent
+    )
+
+
+# ---------------------------------------------------------------- lookup without an account
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def lookup_order(
+    *,
+    session: AsyncSession,
+    limiter: RateLimiter,
+    limits: LookupLimits,
+    order_no: str,
+    contact: str | None,
+    query_password: str | None,
+    ip: str,
+) -> Order:
+    """Find an order by its number plus the contact or query password. Failures are counted per IP and
+    per order number; past the limit even a correct answer is refused, so guessing cannot win."""
+    canonical = normalize_order_no(order_no) or order_no.strip().upper()[:32]
+    ip_key, order_key = f"lookup:ip:{ip}", f"lookup:order:{canonical}"
+    if (
+        await limiter.count(ip_key, limits.window_seconds) >= limits.max_failures_per_ip
+        or await limiter.count(order_key, limits.window_seconds) >= limits.max_failures_per_order
+    ):
+        raise LookupRateLimited("too many failed lookups; try again later", retry_after=limits.window_seconds)
+
+    order = await session.scalar(select(Order).where(Order.order_no == canonical))
+    matched = False
+    if contact:
+        try:
+            _, wanted = normalize_contact(contact)
+        except ValueError:
+            wanted = ""
+        matched = order is not None and hmac.compare_digest(order.contact.encode(), wanted.encode())
+    if not matched and query_password:
+        stored = order.query_password_hash if order is not None else None
+        matched = await asyncio.to_thread(_password_matches, stored, query_password) and order is not None
+    if not matched or order is None:
+        await limiter.hit(ip_key, limits.window_seconds)
+        await limiter.hit(order_key, limits.window_seconds)
+        logger.info("order lookup failed: order_no=%s ip=%s", canonical, ip)
+        raise LookupFailed("no order matches this order number and contact or password")
+    return order

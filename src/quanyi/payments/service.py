@@ -1,0 +1,170 @@
+"""Payments: open a checkout for an order, and turn a verified gateway notification into a paid order.
+
+A notification is believed only after (1) its gateway verified the signature and timestamp,
+(2) it names a payment we created at that gateway, (3) its amount and currency equal what we asked
+for. It then pays the order exactly once, however many times and however concurrently it arrives:
+the order row lock serializes deliveries, the payment's status records that it was applied, and a
+unique (gateway, trade no) constraint stops one gateway transaction from paying two payments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.errors import Conflict, DomainError, NotFound
+from quanyi.orders import service as orders_service
+from quanyi.orders.service import PaymentEffect
+from quanyi.orders.state import OrderStatus
+from quanyi.payments.gateway import CheckoutRequest, PaymentGateway, PaymentNotification
+from quanyi.payments.models import Payment, PaymentStatus
+
+__all__ = [
+    "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
+    "callback_urls", "start_payment", "handle_notification", "confirm_payment", "list_order_payments",
+]
+
+logger = logging.getLogger(__name__)
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class UnknownPayment(NotFound):
+    code = "unknown_payment"
+
+
+class PaymentAmountMismatch(DomainError):
+    code = "payment_amount_mismatch"
+
+
+class PaymentConflict(Conflict):
+    code = "payment_conflict"
+
+
+NotificationOutcome = PaymentEffect | None  # None: notification of a non-successful trade, nothing to do
+
+
+def callback_urls(base_url: str, gateway_name: str, order_no: str) -> tuple[str, str]:
+    """Where a gateway sends its notification, and where it sends the buyer back after paying."""
+    return f"{base_url}/payments/{gateway_name}/notify", f"{base_url}/orders/{order_no}?from=cashier"
+
+
+def _new_payment_no() -> str:
+    return "PY" + "".join(secrets.choice(_ALPHABET) for _ in range(18))
+
+
+async def start_payment(
+    *,
+    session: AsyncSession,
+    order_id: int,
+    gateway: PaymentGateway,
+    notify_url: str,
+    return_url: str,
+    now: dt.datetime | None = None,
+) -> tuple[Payment, str]:
+    """Open (or reopen) a checkout for an unpaid order; returns the payment and the cashier URL."""
+    now = now or utcnow()
+    order = await orders_service.lock_order(session=session, order_id=order_id)
+    if order.status is not OrderStatus.PENDING_PAYMENT:
+        raise orders_service.OrderNotPayable("this order is not awaiting payment", order_status=order.status.value)
+    if order.expires_at <= now:
+        raise orders_service.OrderNotPayable("the reservation for this order has expired; place a new order")
+    payment = await session.scalar(
+        select(Payment).where(
+            Payment.order_id == order.id, Payment.gateway == gateway.name,
+            Payment.status == PaymentStatus.CREATED, Payment.amount_cents == order.total_cents,
+        )
+    )
+    if payment is None:
+        payment = Payment(
+            payment_no=_new_payment_no(), order_id=order.id, gateway=gateway.name,
+            amount_cents=order.total_cents, currency=order.currency, created_at=now, updated_at=now,
+        )
+        session.add(payment)
+        await session.flush()
+    checkout = await gateway.create_checkout(
+        CheckoutRequest(
+            payment_no=payment.payment_no, amount_cents=payment.amount_cents, currency=payment.currency,
+            subject=f"{order.product_name} {order.sku_name} x{order.quantity}",
+            notify_url=notify_url, return_url=return_url,
+        )
+    )
+    return payment, checkout.cashier_url
+
+
+async def handle_notification(
+    *,
+    session: AsyncSession,
+    gateway: PaymentGateway,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: dt.datetime | None = None,
+) -> NotificationOutcome:
+    """Verify a gateway's notification and apply it. Raises (and changes nothing) if it is not believable."""
+    now = now or utcnow()
+    notification = gateway.verify_notification(headers=headers, body=body, now=now)
+    if not notification.succeeded:
+        return None
+    return await confirm_payment(session=session, gateway_name=gateway.name, notification=notification, now=now)
+
+
+async def confirm_payment(
+    *, session: AsyncSession, gateway_name: str, notification: PaymentNotification, now: dt.datetime | None = None
+) -> PaymentEffect:
+    """Apply a verified successful payment to its order, exactly once."""
+    now = now or utcnow()
+    order_id = await session.scalar(
+        select(Payment.order_id).where(
+            Payment.payment_no == notification.payment_no, Payment.gateway == gateway_name
+        )
+    )
+    if order_id is None:
+        raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}")
+    # Lock order first, then payment: the same order every writer of orders uses.
+    order = await orders_service.lock_order(session=session, order_id=order_id)
+    payment = await session.scalar(
+        select(Payment)
+        .where(Payment.payment_no == notification.payment_no)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert payment is not None
+    if notification.amount_cents != payment.amount_cents or notification.currency != payment.currency:
+        raise PaymentAmountMismatch(
+            f"notification says {notification.amount_cents} {notification.currency}, "
+            f"payment {payment.payment_no} expects {payment.amount_cents} {payment.currency}"
+        )
+    if payment.status != PaymentStatus.CREATED:
+        if payment.gateway_trade_no == notification.gateway_trade_no:
+            return PaymentEffect.ALREADY_PAID  # the same notification again: already applied
+        raise PaymentConflict(f"payment {payment.payment_no} was already paid by another gateway transaction")
+    other = await session.scalar(
+        select(Payment.payment_no).where(
+            Payment.gateway == gateway_name, Payment.gateway_trade_no == notification.gateway_trade_no
+        )
+    )
+    if other is not None:
+        raise PaymentConflict(f"gateway transaction {notification.gateway_trade_no} already paid {other}")
+
+    payment.gateway_trade_no = notification.gateway_trade_no
+    payment.paid_at = notification.paid_at or now
+    payment.updated_at = now
+    effect = await orders_service.apply_payment(session=session, order=order, now=now)
+    if effect is PaymentEffect.ALREADY_PAID:
+        # The buyer paid twice (two cashier sessions). Keep the money on record for a refund.
+        payment.status = PaymentStatus.DUPLICATE
+        logger.warning("order %s paid twice; payment %s recorded as duplicate for refund",
+                       order.order_no, payment.payment_no)
+    else:
+        payment.status = PaymentStatus.SUCCEEDED
+    return effect
+
+
+async def list_order_payments(*, session: AsyncSession, order_id: int) -> list[Payment]:
+    rows = await session.scalars(select(Payment).where(Payment.order_id == order_id).order_by(Payment.id))
+    return list(rows.all())

@@ -1,0 +1,49 @@
+"""Background loops run inside `quanyi serve` (every process runs them; they share work safely)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from quanyi.context import ShopContext
+from quanyi.orders import service as orders_service
+from quanyi.payments.sandbox import server as sandbox_server
+
+__all__ = ["run_background_loops", "sweep_once"]
+
+logger = logging.getLogger(__name__)
+
+
+async def sweep_once(ctx: ShopContext) -> int:
+    """Expire overdue reservations (in batches until none are left) and drop stale rate counters."""
+    expired = 0
+    while True:
+        async with ctx.db.transaction() as session:
+            count = await orders_service.expire_due_orders(session=session)
+        expired += count
+        if count == 0:
+            break
+    await ctx.limiter.purge(older_than_seconds=2 * ctx.settings.lookup_window_seconds)
+    if expired:
+        logger.info("released the stock of %d expired orders", expired)
+    return expired
+
+
+async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("background job %s failed; will retry", name)
+        await asyncio.sleep(seconds)
+
+
+async def run_background_loops(ctx: ShopContext) -> None:
+    secret = ctx.settings.sandbox_secret.get_secret_value()
+    await asyncio.gather(
+        _every(ctx.settings.sweep_interval_seconds, "reservation sweeper", lambda: sweep_once(ctx)),
+        _every(2.0, "sandbox notifications",
+               lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)),
+    )

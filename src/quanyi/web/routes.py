@@ -1,0 +1,266 @@
+"""Storefront pages: home, product + checkout, order (pay, reveal, copy), lookup without an account.
+
+Pages are thin over the same services as the API. Routes that catch a domain error to re-render a
+form run their transaction in an explicit block inside the `try`, so the failed unit of work has
+already rolled back when the page is drawn (a half-made order can never be committed by accident).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from quanyi.catalog import service as catalog_service
+from quanyi.db import utcnow
+from quanyi.deps import ContextDep, base_url, client_ip, user_agent
+from quanyi.errors import DomainError
+from quanyi.inventory.service import OutOfStock
+from quanyi.orders import service as orders_service
+from quanyi.orders.access import (
+    COOKIE_NAME,
+    cookie_with_token,
+    order_access_token,
+    tokens_from_cookie,
+    verify_order_access,
+)
+from quanyi.orders.numbers import normalize_order_no
+from quanyi.orders.schemas import OrderCreate
+from quanyi.orders.state import OrderStatus
+from quanyi.payments import service as payments_service
+from quanyi.web.i18n import pick_locale, translate
+from quanyi.web.templating import render
+
+__all__ = ["router", "render_error_page"]
+
+router = APIRouter(include_in_schema=False)
+
+SlugPath = Annotated[str, Path(max_length=80)]
+OrderNoPath = Annotated[str, Path(max_length=64)]
+
+
+def render_error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"status": status, "code": code, "message": message},
+                  status_code=status)
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _grant_access(response: Response, request: Request, ctx: ContextDep, order_no: str) -> None:
+    token = order_access_token(ctx.settings.app_secret.get_secret_value(), order_no)
+    value = cookie_with_token(request.cookies.get(COOKIE_NAME), order_no, token)
+    response.set_cookie(COOKIE_NAME, value, max_age=180 * 86400, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+
+
+def _has_access(request: Request, ctx: ContextDep, order_no: str) -> bool:
+    token = tokens_from_cookie(request.cookies.get(COOKIE_NAME)).get(order_no)
+    return verify_order_access(ctx.settings.app_secret.get_secret_value(), order_no, token)
+
+
+# ---------------------------------------------------------------- catalog pages
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, ctx: ContextDep) -> HTMLResponse:
+    async with ctx.db.read_session() as session:
+        categories = await catalog_service.list_categories(session=session)
+        products = await catalog_service.list_products(session=session)
+        summaries = await catalog_service.summarize_products(session=session, products=products)
+    by_category: dict[int, list[Any]] = {}
+    for summary in summaries:
+        by_category.setdefault(summary.category_id, []).append(summary)
+    sections = [(c, by_category[c.id]) for c in categories if by_category.get(c.id)]
+    return render(request, "home.html", {"sections": sections})
+
+
+async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: dict[str, Any] | None = None,
+                        errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+    async with ctx.db.read_session() as session:
+        product = await catalog_service.get_product_by_slug(session=session, slug=slug)
+        view = await catalog_service.describe_product(session=session, product=product)
+        category = await catalog_service.get_category(session=session, category_id=product.category_id)
+    form = form or {}
+    selected = form.get("sku_id")
+    if selected is None:
+        selected = next((str(s.id) for s in view.skus if s.stock.purchasable), None)
+    return render(request, "product.html", {
+        "product": view, "category": category, "form": form, "errors": errors or {},
+        "selected_sku_id": str(selected) if selected is not None else None,
+    }, status_code=status_code)
+
+
+@router.get("/p/{slug}", response_class=HTMLResponse)
+async def product_page(slug: SlugPath, request: Request, ctx: ContextDep) -> HTMLResponse:
+    return await _product_page(request, ctx, slug)
+
+
+_FIELD_ERRORS = {"sku_id": "err.sku", "quantity": "err.quantity_plain", "contact": "err.contact",
+                 "query_password": "err.password"}
+
+
+@router.post("/p/{slug}/checkout", response_class=HTMLResponse)
+async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Response:
+    locale = pick_locale(request, ctx.settings.default_locale)
+    raw = await request.form()
+    form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password")}
+    payload = {k: v for k, v in form.items() if v.strip() != ""}
+    try:
+        data = OrderCreate.model_validate({**payload, "locale": locale})
+    except ValidationError as exc:
+        errors = {}
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "form"
+            errors.setdefault(field, translate(locale, _FIELD_ERRORS.get(field, "err.form")))
+        return await _product_page(request, ctx, slug, form=form, errors=errors, status_code=422)
+    try:
+        async with ctx.db.transaction() as session:
+            order = await orders_service.create_order(
+                session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+                query_password=data.query_password, locale=locale, ip=client_ip(request),
+                reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+            )
+            order_no = order.order_no
+    except OutOfStock:
+        return await _product_page(request, ctx, slug, form=form, status_code=409,
+                                   errors={"form": translate(locale, "err.sold_out")})
+    except catalog_service.QuantityOutOfRange as exc:
+        message = translate(locale, "err.quantity", min=exc.context["min_quantity"], max=exc.context["max_quantity"])
+        return await _product_page(request, ctx, slug, form=form, errors={"quantity": message}, status_code=422)
+    except (catalog_service.SkuNotPurchasable, catalog_service.SkuNotFound):
+        return await _product_page(request, ctx, slug, form=form, status_code=409,
+                                   errors={"sku_id": translate(locale, "err.not_on_sale")})
+    response = _redirect(f"/orders/{order_no}")
+    _grant_access(response, request, ctx, order_no)
+    return response
+
+
+# ---------------------------------------------------------------- order pages
+
+async def _order_page(request: Request, ctx: ContextDep, order_no: str, *, keys: list[Any] | None = None,
+                      notice: str | None = None) -> HTMLResponse:
+    async with ctx.db.read_session() as session:
+        order = await orders_service.get_order(session=session, order_no=order_no)
+        view = await orders_service.describe_order(session=session, order=order)
+        product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
+    remaining = max(int((view.expires_at - utcnow()).total_seconds()), 0)
+    confirming = view.status is OrderStatus.PENDING_PAYMENT and request.query_params.get("from") == "cashier"
+    return render(request, "order.html", {
+        "order": view, "product": product, "keys": keys, "notice": notice, "confirming": confirming,
+        "remaining_seconds": remaining, "remaining_text": f"{remaining // 60}:{remaining % 60:02d}",
+        "gateways": ctx.gateways.all(),
+    })
+
+
+def _require_access(request: Request, ctx: ContextDep, order_no: str) -> str | Response:
+    canonical = normalize_order_no(order_no)
+    if canonical is None or not _has_access(request, ctx, canonical):
+        return _redirect(f"/lookup?order_no={canonical or ''}")
+    return canonical
+
+
+@router.get("/orders/{order_no}", response_class=HTMLResponse)
+async def order_page(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
+    access = _require_access(request, ctx, order_no)
+    if isinstance(access, Response):
+        return access
+    notice_key = {"not_payable": "order.not_payable", "not_cancellable": "order.not_cancellable"}.get(
+        request.query_params.get("error", ""))
+    locale = pick_locale(request, ctx.settings.default_locale)
+    return await _order_page(request, ctx, access, notice=translate(locale, notice_key) if notice_key else None)
+
+
+@router.post("/orders/{order_no}/pay")
+async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
+    access = _require_access(request, ctx, order_no)
+    if isinstance(access, Response):
+        return access
+    gateway = ctx.gateways.get(str((await request.form()).get("gateway", "sandbox"))[:32])
+    root = base_url(request, ctx)
+    try:
+        async with ctx.db.transaction() as session:
+            order = await orders_service.get_order(session=session, order_no=access)
+            notify_url, return_url = payments_service.callback_urls(root, gateway.name, access)
+            _, cashier_url = await payments_service.start_payment(
+                session=session, order_id=order.id, gateway=gateway, notify_url=notify_url, return_url=return_url,
+            )
+    except DomainError:
+        return _redirect(f"/orders/{access}?error=not_payable")
+    return _redirect(cashier_url)
+
+
+@router.post("/orders/{order_no}/cancel")
+async def cancel(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
+    access = _require_access(request, ctx, order_no)
+    if isinstance(access, Response):
+        return access
+    try:
+        async with ctx.db.transaction() as session:
+            order = await orders_service.get_order(session=session, order_no=access)
+            await orders_service.cancel_order(session=session, order_id=order.id, reason="cancelled by buyer")
+    except DomainError:
+        return _redirect(f"/orders/{access}?error=not_cancellable")
+    return _redirect(f"/orders/{access}")
+
+
+@router.post("/orders/{order_no}/reveal", response_class=HTMLResponse)
+async def reveal(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
+    access = _require_access(request, ctx, order_no)
+    if isinstance(access, Response):
+        return access
+    async with ctx.db.transaction() as session:
+        order = await orders_service.get_order(session=session, order_no=access)
+        keys = await orders_service.reveal_order_keys(
+            session=session, cipher=ctx.cipher, order=order, channel="web",
+            ip=client_ip(request), user_agent=user_agent(request),
+        )
+    return await _order_page(request, ctx, access, keys=keys)
+
+
+# ---------------------------------------------------------------- lookup
+
+def _lookup_page(request: Request, *, form: dict[str, str], error: str | None = None,
+                 status_code: int = 200) -> HTMLResponse:
+    recent = list(tokens_from_cookie(request.cookies.get(COOKIE_NAME)))
+    return render(request, "lookup.html", {"form": form, "error": error, "recent": recent},
+                  status_code=status_code)
+
+
+@router.get("/lookup", response_class=HTMLResponse)
+async def lookup_form(request: Request) -> HTMLResponse:
+    return _lookup_page(request, form={"order_no": request.query_params.get("order_no", "")[:64]})
+
+
+@router.post("/lookup", response_class=HTMLResponse)
+async def lookup(request: Request, ctx: ContextDep) -> Response:
+    locale = pick_locale(request, ctx.settings.default_locale)
+    raw = await request.form()
+    form = {key: str(raw.get(key, ""))[:254] for key in ("order_no", "contact", "query_password")}
+    if not form["order_no"].strip():
+        return _lookup_page(request, form=form, error=translate(locale, "lookup.need_order_no"), status_code=422)
+    if not (form["contact"].strip() or form["query_password"]):
+        return _lookup_page(request, form=form, error=translate(locale, "lookup.need_secret"), status_code=422)
+    s = ctx.settings
+    try:
+        async with ctx.db.read_session() as session:
+            order = await orders_service.lookup_order(
+                session=session, limiter=ctx.limiter,
+                limits=orders_service.LookupLimits(s.lookup_window_seconds, s.lookup_max_failures_per_ip,
+                                                   s.lookup_max_failures_per_order),
+                order_no=form["order_no"], contact=form["contact"] or None,
+                query_password=form["query_password"] or None, ip=client_ip(request),
+            )
+            order_no = order.order_no
+    except orders_service.LookupRateLimited:
+        minutes = max(s.lookup_window_seconds // 60, 1)
+        return _lookup_page(request, form=form, error=translate(locale, "lookup.limited", minutes=minutes),
+                            status_code=429)
+    except orders_service.LookupFailed:
+        return _lookup_page(request, form=form, error=translate(locale, "lookup.failed"), status_code=404)
+    response = _redirect(f"/orders/{order_no}")
+    _grant_access(response, request, ctx, order_no)
+    return response

@@ -1,0 +1,73 @@
+// Storefront behaviour: copy buttons, live order total, quantity limits. Pages work without it.
+(function () {
+  "use strict";
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      try { document.execCommand("copy") ? resolve() : reject(new Error("copy failed")); }
+      catch (err) { reject(err); }
+      finally { document.body.removeChild(area); }
+    });
+  }
+
+  function flash(button) {
+    var original = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", original);
+    button.textContent = button.getAttribute("data-copied") || "OK";
+    button.classList.add("copied");
+    setTimeout(function () { button.textContent = original; button.classList.remove("copied"); }, 1600);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy], [data-copy-all]");
+    if (!button) return;
+    var text = button.getAttribute("data-copy");
+    if (text === null) {
+      var parts = [];
+      document.querySelectorAll(button.getAttribute("data-copy-all")).forEach(function (node) {
+        parts.push(node.textContent.trim());
+      });
+      text = parts.join("\n");
+    }
+    copyText(text).then(function () { flash(button); }, function () { window.prompt("", text); });
+  });
+
+  var form = document.querySelector("[data-testid=checkout-form]");
+  if (!form) return;
+  var quantity = form.querySelector("#quantity");
+  var total = document.getElementById("total");
+  var hint = document.getElementById("quantity-hint");
+  var symbols = { CNY: "¥", USD: "$", HKD: "HK$", EUR: "€", JPY: "JP¥" };
+  var decimals = { JPY: 0 };
+
+  function money(cents, currency) {
+    var exp = currency in decimals ? decimals[currency] : 2;
+    var value = (cents / Math.pow(10, exp)).toFixed(exp).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (symbols[currency] || currency + " ") + value;
+  }
+
+  function update() {
+    var chosen = form.querySelector("input[name=sku_id]:checked");
+    if (!chosen) { total.textContent = "—"; return; }
+    var min = parseInt(chosen.getAttribute("data-min"), 10), max = parseInt(chosen.getAttribute("data-max"), 10);
+    quantity.min = min; quantity.max = max;
+    hint.textContent = (document.documentElement.lang === "en" ? min + "–" + max + " per order" : "每单 " + min + "–" + max + " 件");
+    var qty = parseInt(quantity.value, 10);
+    if (!(qty >= 1)) { total.textContent = "—"; return; }
+    // Integer cents times an integer quantity: exact, no float rounding of money.
+    total.textContent = money(parseInt(chosen.getAttribute("data-price"), 10) * qty, chosen.getAttribute("data-currency"));
+  }
+
+  form.addEventListener("change", update);
+  quantity.addEventListener("input", update);
+  update();
+})();

@@ -1,0 +1,145 @@
+"""Real databases for every test: a fresh SQLite file, and (when QUANYI_TEST_PG_URL is set) a fresh
+PostgreSQL database, each cloned from a template migrated once per session with `alembic upgrade head`.
+
+Fixtures chain like the shop does: settings -> ctx -> app -> client; sku -> stocked_sku -> order ->
+paid_order. Tests that take `backend`-dependent fixtures run once per backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from helpers import Shop, make_settings
+from quanyi.app import create_app
+from quanyi.config import Settings
+from quanyi.context import ShopContext, build_context
+from quanyi.migrate import upgrade
+
+PG_URL = os.environ.get("QUANYI_TEST_PG_URL")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+if IN_CI and not PG_URL:
+    raise pytest.UsageError("CI must run the PostgreSQL tests: set QUANYI_TEST_PG_URL")
+
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _pg_admin_dsn() -> str:
+    url = make_url(PG_URL)  # type: ignore[arg-type]
+    return url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+
+def _pg_url(database: str) -> str:
+    url = make_url(PG_URL)  # type: ignore[arg-type]
+    return url.set(drivername="postgresql+asyncpg", database=database).render_as_string(hide_password=False)
+
+
+async def _pg_admin(*statements: str) -> None:
+    connection = await asyncpg.connect(_pg_admin_dsn())
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> object:
+    if not PG_URL:
+        yield None
+        return
+    name = f"quanyi_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    upgrade(_pg_url(name))
+    yield name
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, sqlite_template: Path, pg_template: str | None, tmp_path: Path) -> object:
+    if backend == "sqlite":
+        path = tmp_path / "shop.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"quanyi_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    yield _pg_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[ShopContext]:
+    context = build_context(settings)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def app(ctx: ShopContext) -> object:
+    application = create_app(ctx=ctx)
+    # The sandbox gateway's notifications reach this same app in-process, like a real gateway would over HTTP.
+    await ctx.http.aclose()
+    ctx.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application))
+    return application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:  # type: ignore[arg-type]
+        yield c
+
+
+@pytest.fixture
+def shop(ctx: ShopContext, client: httpx.AsyncClient) -> Shop:
+    return Shop(ctx=ctx, client=client)
+
+
+@pytest.fixture
+async def sku(shop: Shop) -> object:
+    return await shop.make_sku()
+
+
+@pytest.fixture
+async def stocked_sku(shop: Shop) -> object:
+    sku = await shop.make_sku(code="STOCKED-1M")
+    await shop.stock(sku, 10)
+    return sku
+
+
+@pytest.fixture
+async def order(shop: Shop, stocked_sku: object) -> dict:
+    return await shop.create_order(stocked_sku.id)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def paid_order(shop: Shop, order: dict) -> dict:
+    await shop.pay(order)
+    return order

@@ -1,0 +1,171 @@
+"""Test helpers: set up catalog and stock through the real services, buy through the real HTTP API,
+and sign sandbox notifications the way the sandbox gateway does."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from sqlalchemy import func, select
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.models import Sku
+from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
+from quanyi.config import Settings
+from quanyi.context import ShopContext
+from quanyi.inventory import service as inventory_service
+from quanyi.payments.sandbox.signing import sign_params
+
+_ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings with strong throwaway secrets, ignoring any local var/quanyi.env."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "admin_token": "test-admin-token-" + secrets.token_hex(8),
+        "app_secret": secrets.token_urlsafe(32),
+        "card_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "card_key_active_id": "k1",
+        "card_key_hash_key": secrets.token_urlsafe(32),
+        "sandbox_secret": secrets.token_urlsafe(32),
+        "run_background_tasks": False,
+        "public_base_url": None,
+        "redis_url": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def random_code() -> str:
+    return "-".join("".join(secrets.choice(_ALNUM) for _ in range(4)) for _ in range(4))
+
+
+def signed_notification(
+    secret: str, *, payment_no: str, amount_cents: int, currency: str = "CNY", trade_no: str | None = None,
+    timestamp: int | None = None, status: str = "SUCCESS", **overrides: str,
+) -> dict[str, str]:
+    params = {
+        "out_trade_no": payment_no,
+        "trade_no": trade_no or "SBTEST" + secrets.token_hex(8).upper(),
+        "total_amount_cents": str(amount_cents),
+        "currency": currency,
+        "trade_status": status,
+        "paid_at": dt.datetime.now(dt.UTC).isoformat(),
+        "timestamp": str(timestamp if timestamp is not None else int(dt.datetime.now(dt.UTC).timestamp())),
+        "nonce": secrets.token_hex(12),
+        "sign_type": "HMAC-SHA256",
+    }
+    params.update(overrides)
+    params["sign"] = sign_params(params, secret)
+    return params
+
+
+@dataclass
+class Shop:
+    ctx: ShopContext
+    client: httpx.AsyncClient
+    _counter: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.ctx.settings.admin_token.get_secret_value()}"}
+
+    @property
+    def sandbox_secret(self) -> str:
+        return self.ctx.settings.sandbox_secret.get_secret_value()
+
+    # ------------------------------------------------------------ catalog and stock (services)
+
+    async def make_sku(self, *, code: str | None = None, price_cents: int = 1980, currency: str = "CNY",
+                       delivery_type: str = "card_key", min_quantity: int = 1, max_quantity: int = 10,
+                       guide: str = "1. Open the app\n2. Paste the code", on_sale: bool = True) -> Sku:
+        self._counter[0] += 1
+        n = self._counter[0]
+        async with self.ctx.db.transaction() as session:
+            category = await catalog_service.create_category(
+                session=session, data=CategoryCreate(slug=f"cat-{n}", name=f"Category {n}"))
+            product = await catalog_service.create_product(session=session, data=ProductCreate(
+                category_id=category.id, slug=f"product-{n}", name=f"Video VIP {n}", redemption_guide=guide,
+                skus=[SkuCreate(code=code or f"SKU-{n}", name="Monthly", price_cents=price_cents, currency=currency,
+                                delivery_type=delivery_type, min_quantity=min_quantity, max_quantity=max_quantity,
+                                on_sale=on_sale)]))
+            return product.skus[0]
+
+    async def stock(self, sku: Sku, count: int, *, expiry: str | None = None) -> list[str]:
+        codes = [random_code() for _ in range(count)]
+        text = "\n".join(f"{c},{expiry}" if expiry else c for c in codes)
+        async with self.ctx.db.transaction() as session:
+            fresh = await catalog_service.get_sku(session=session, sku_id=sku.id)
+            await inventory_service.import_card_keys(session=session, cipher=self.ctx.cipher, sku=fresh, text=text)
+        return codes
+
+    async def available(self, sku_id: int) -> int:
+        async with self.ctx.db.read_session() as session:
+            return (await inventory_service.available_counts(session=session, sku_ids=[sku_id])).get(sku_id, 0)
+
+    async def scalar(self, statement: Any) -> Any:
+        async with self.ctx.db.read_session() as session:
+            return await session.scalar(statement)
+
+    async def count(self, model: Any, *where: Any) -> int:
+        return int(await self.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    # ------------------------------------------------------------ buying (HTTP)
+
+    async def create_order(self, sku_id: int, quantity: int = 1, contact: str = "buyer@example.com",
+                           **extra: Any) -> dict[str, Any]:
+        response = await self.client.post("/api/orders", json={"sku_id": sku_id, "quantity": quantity,
+                                                                "contact": contact, **extra})
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def auth(order: dict[str, Any]) -> dict[str, str]:
+        return {"X-Order-Token": order["access_token"]}
+
+    async def get_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        response = await self.client.get(f"/api/orders/{order['order_no']}", headers=self.auth(order))
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def start_payment(self, order: dict[str, Any]) -> dict[str, Any]:
+        response = await self.client.post(f"/api/orders/{order['order_no']}/payments", headers=self.auth(order),
+                                          json={"gateway": "sandbox"})
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def notification(self, payment: dict[str, Any], **overrides: Any) -> dict[str, str]:
+        return signed_notification(self.sandbox_secret, payment_no=payment["payment_no"],
+                                   amount_cents=payment["amount_cents"], currency=payment["currency"], **overrides)
+
+    async def notify(self, params: dict[str, str]) -> httpx.Response:
+        return await self.client.post("/payments/sandbox/notify", data=params)
+
+    async def pay(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Start a payment and deliver the gateway's signed notification; asserts it was acknowledged."""
+        payment = await self.start_payment(order)
+        response = await self.notify(self.notification(payment))
+        assert response.status_code == 200 and response.text == "success", response.text
+        return payment
+
+    async def pay_via_cashier(self, order: dict[str, Any]) -> httpx.Response:
+        """The buyer's path: cashier page, press pay; the sandbox notifies the shop, then redirects back."""
+        payment = await self.start_payment(order)
+        url = urlparse(payment["cashier_url"])
+        page = await self.client.get(f"{url.path}?{url.query}")
+        assert page.status_code == 200, page.text
+        token = re.search(r'name="t" value="([^"]+)"', page.text)
+        assert token is not None
+        return await self.client.post("/sandbox/cashier/pay", data={"t": token.group(1)})
+
+    async def reveal(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        response = await self.client.post(f"/api/orders/{order['order_no']}/reveal", headers=self.auth(order))
+        assert response.status_code == 200, response.text
+        return response.json()["keys"]  # type: ignore[no-any-return]
