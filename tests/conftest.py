@@ -28,8 +28,9 @@ from quanyi.migrate import upgrade
 PG_URL = os.environ.get("QUANYI_TEST_PG_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-if IN_CI and not PG_URL:
-    raise pytest.UsageError("CI must run the PostgreSQL tests: set QUANYI_TEST_PG_URL")
+if IN_CI and not (PG_URL and os.environ.get("QUANYI_TEST_REDIS_URL")):
+    raise pytest.UsageError(
+        "CI must run the PostgreSQL and Redis tests: set QUANYI_TEST_PG_URL and QUANYI_TEST_REDIS_URL")
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 

@@ -44,7 +44,7 @@ def build_cipher(settings: Settings) -> CardKeyCipher:
 
 def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
-    db = db or Database(settings.database_url)
+    db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     gateways = GatewayRegistry([
         SandboxGateway(
             secret=settings.sandbox_secret.get_secret_value(),

@@ -101,7 +101,7 @@ class Database:
             _configure_sqlite(self.read_engine, immediate=False)
         else:
             self.write_engine = create_async_engine(
-                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
         self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)

@@ -57,7 +57,8 @@ def parse_amount(text: str, currency: str) -> int:
     """'12.34' -> 1234 for CNY. Rejects more decimals than the currency has, signs, junk."""
     exponent = _exponent(currency)
     cleaned = text.strip().replace(",", "")
-    if not cleaned or cleaned[0] in "+-" or not all(c.isdigit() or c == "." for c in cleaned):
+    # ASCII only: str.isdigit() would also accept other scripts' digits (e.g. Arabic-Indic).
+    if not cleaned or not all(c in "0123456789." for c in cleaned):
         raise InvalidAmount(f"not an amount: {text!r}")
     try:
         value = Decimal(cleaned)

@@ -18,7 +18,7 @@ __all__ = [
     "Name",
     "LongText",
     "Slug",
-    "CurrencyCode",
+    "Code",
     "Cents",
     "reject_control_chars",
 ]
@@ -48,10 +48,25 @@ Name = Annotated[
 LongText = Annotated[
     str, StringConstraints(max_length=20_000), AfterValidator(reject_control_chars)
 ]
-Slug = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=80,
-                      pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"),
-]
-CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{3}$")]
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*$")
+
+
+def _slug(value: str) -> str:
+    value = value.lower()
+    if not _SLUG.match(value):
+        raise ValueError("use lowercase letters, digits and single hyphens, e.g. video-vip")
+    return value
+
+
+def _code(value: str) -> str:
+    value = value.upper()
+    if not _CODE.match(value):
+        raise ValueError("use letters, digits, '-', '_' and '.', starting with a letter or digit")
+    return value
+
+
+# Normalize first, then check: pydantic applies `pattern` before case conversion.
+Slug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), AfterValidator(_slug)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_code)]
 Cents = Annotated[int, Field(ge=0, le=10_000_000_000)]

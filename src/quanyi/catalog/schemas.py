@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from quanyi.catalog.models import DeliveryType
 from quanyi.money import CURRENCIES
-from quanyi.schema_types import Cents, DbId, LongText, Name, Slug
+from quanyi.schema_types import Cents, Code, DbId, LongText, Name, Slug
 
 __all__ = [
     "CategoryCreate", "CategoryUpdate", "CategoryRead",
@@ -36,10 +36,7 @@ def _http_url(value: str | None) -> str | None:
 
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_known_currency)]
 ImageUrl = Annotated[str | None, StringConstraints(max_length=500), AfterValidator(_http_url)]
-SkuCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64,
-                           pattern=r"^[A-Z0-9][A-Z0-9_.-]*$")
-]
+SkuCode = Code
 Quantity = Annotated[int, Field(ge=1, le=1000)]
 
 

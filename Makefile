@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` runs the shop, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## demo: venv + install, secrets, migrate the embedded SQLite DB, demo data, serve on http://127.0.0.1:8000
+demo: $(VENV)/.installed
+	$(BIN)/quanyi init
+	$(BIN)/quanyi migrate
+	$(BIN)/quanyi demo
+	$(BIN)/quanyi serve --host $(HOST) --port $(PORT)
+
+## test: dev dependencies, lint, then the whole suite (PostgreSQL/Redis variants when QUANYI_TEST_*_URL are set)
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+
+## bench: the purchase and import benchmarks on SQLite (add ARGS=--pg for PostgreSQL)
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/import_keys.py $(ARGS)
+	$(BIN)/python bench/purchase.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache

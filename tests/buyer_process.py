@@ -1,0 +1,48 @@
+"""Runs in a separate OS process: a whole shop app on its own connections, buying as fast as it can.
+
+Not a test module; tests/test_concurrency.py starts several of these at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from helpers import signed_notification
+
+
+async def _buy(client: httpx.AsyncClient, sku_id: int, sandbox_secret: str, index: int) -> dict[str, Any]:
+    response = await client.post("/api/orders", json={"sku_id": sku_id, "quantity": 1,
+                                                       "contact": f"buyer{index}@example.com"})
+    if response.status_code != 201:
+        return {"status": response.status_code, "code": response.json().get("code")}
+    order = response.json()
+    headers = {"X-Order-Token": order["access_token"]}
+    payment = (await client.post(f"/api/orders/{order['order_no']}/payments", headers=headers)).json()
+    params = signed_notification(sandbox_secret, payment_no=payment["payment_no"],
+                                 amount_cents=payment["amount_cents"])
+    notified = await client.post("/payments/sandbox/notify", data=params)
+    return {"status": 201, "order_no": order["order_no"], "notify": notified.text,
+            "notify_status": notified.status_code}
+
+
+async def _run(settings_values: dict[str, Any], sku_id: int, count: int, offset: int, go: Any) -> list[dict[str, Any]]:
+    from quanyi.app import create_app
+    from quanyi.config import Settings
+    from quanyi.context import build_context
+
+    ctx = build_context(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
+    app = create_app(ctx=ctx)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            await asyncio.to_thread(go.wait)  # every process starts buying at the same moment
+            secret = settings_values["sandbox_secret"]
+            return list(await asyncio.gather(*[_buy(client, sku_id, secret, offset + i) for i in range(count)]))
+    finally:
+        await ctx.close()
+
+
+def buy(settings_values: dict[str, Any], sku_id: int, count: int, offset: int, go: Any, results: Any) -> None:
+    results.put(asyncio.run(_run(settings_values, sku_id, count, offset, go)))

@@ -1,0 +1,89 @@
+"""Import-file parsing: every accepted shape, every rejected line with its number."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quanyi.inventory.parsing import SEPARATOR, decode_upload, parse_card_keys, split_secret
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def test_one_code_per_line_with_blanks_and_comments():
+    parsed = parse_card_keys("# supplier batch 7\nAAAA-BBBB\n\n  CCCC-DDDD  \n", now=NOW)
+    assert [k.secret for k in parsed.keys] == ["AAAA-BBBB", "CCCC-DDDD"]
+    assert [k.line_no for k in parsed.keys] == [2, 4]
+    assert parsed.invalid == []
+
+
+def test_card_number_and_password_in_every_separator_style():
+    text = "C1,P1\nC2\tP2\nC3----P3\nC4 P4\n\"C5\", \"P5\"\n"
+    parsed = parse_card_keys(text, now=NOW)
+    assert [split_secret(k.secret) for k in parsed.keys] == [(f"C{i}", f"P{i}") for i in range(1, 6)]
+
+
+def test_expiry_dates_mean_end_of_day_china_time():
+    parsed = parse_card_keys("CODE1,2027-06-30\nC2,P2,2027/1/5\n", now=NOW)
+    assert parsed.keys[0].expires_at == dt.datetime(2027, 6, 30, 16, 0, tzinfo=dt.UTC)
+    assert split_secret(parsed.keys[1].secret) == ("C2", "P2")
+    assert parsed.keys[1].expires_at == dt.datetime(2027, 1, 5, 16, 0, tzinfo=dt.UTC)
+
+
+def test_header_line_is_skipped_in_english_and_chinese():
+    assert len(parse_card_keys("card_no,password,expires\nA,B,2027-01-01", now=NOW).keys) == 1
+    assert len(parse_card_keys("卡号,密码\nA,B", now=NOW).keys) == 1
+    # Only the first content line can be a header.
+    assert parse_card_keys("A,B\ncode", now=NOW).keys[1].secret == "code"
+
+
+def test_full_width_characters_are_normalized():
+    parsed = parse_card_keys("ＡＢＣＤ－１２３４，ｐａｓｓ\u3000\n", now=NOW)
+    assert split_secret(parsed.keys[0].secret) == ("ABCD-1234", "pass")
+
+
+def test_invalid_lines_are_reported_with_numbers_and_reasons():
+    text = "\n".join([
+        "GOOD-1",
+        "A,B,C,D",  # 2: too many fields
+        "A,B,2020-01-01",  # 3: expired
+        "A,B,2027-02-30",  # 4: impossible date
+        "A,B,tomorrow",  # 5: not a date
+        "X" * 300,  # 6: too long
+        ",PASS",  # 7: empty card number
+        "BAD\x07CODE",  # 8: control character
+        "GOOD-2",
+    ])
+    parsed = parse_card_keys(text, now=NOW)
+    assert [k.secret for k in parsed.keys] == ["GOOD-1", "GOOD-2"]
+    reasons = dict(parsed.invalid)
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
+    assert "4 fields" in reasons[2]
+    assert "already expired" in reasons[3]
+    assert "not a real date" in reasons[4]
+    assert "not a date" in reasons[5]
+    assert "longer than" in reasons[6]
+    assert "empty" in reasons[7]
+    assert "control" in reasons[8]
+
+
+def test_decode_accepts_utf8_bom_and_gb18030():
+    assert decode_upload("\ufeff卡号,密码\nA,B".encode()) == "卡号,密码\nA,B"
+    assert decode_upload("卡密ＡＢ".encode("gb18030")) == "卡密ＡＢ"
+
+
+# "----" is a field separator by definition, so a code never contains it.
+_code = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.", min_size=1, max_size=40).filter(
+    lambda s: "----" not in s and any(c.isalnum() for c in s))
+
+
+@given(st.lists(st.one_of(_code, st.tuples(_code, _code)), min_size=1, max_size=50))
+def test_any_well_formed_file_round_trips(entries):
+    lines = [e if isinstance(e, str) else f"{e[0]},{e[1]}" for e in entries]
+    parsed = parse_card_keys("\n".join(lines), now=NOW)
+    expected = [e if isinstance(e, str) else e[0] + SEPARATOR + e[1] for e in entries]
+    # A lone first line made only of header words would be skipped; our alphabet cannot spell one.
+    assert [k.secret for k in parsed.keys] == expected
+    assert parsed.invalid == []
