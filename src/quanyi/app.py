@@ -141,7 +141,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "something went wrong on our side; nothing was charged twice")
+        return problem(500, "internal_error", "something went wrong on our side; the request was not applied")
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -102,7 +102,20 @@ def serve(
     console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
                   f"{settings.database_url.split('@')[-1]})")
     uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info")
+                proxy_headers=True, log_level="info", log_config=_log_config())
+
+
+def _log_config() -> dict[str, object]:
+    """uvicorn's logging, plus the shop's own `quanyi.*` loggers (payment rejections, sweeps, retries)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["shop"] = {"()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["shop"] = {"class": "logging.StreamHandler", "formatter": "shop", "stream": "ext://sys.stderr"}
+    config["loggers"]["quanyi"] = {"handlers": ["shop"], "level": "INFO", "propagate": False}
+    return config
 
 
 @app.command()

@@ -32,13 +32,16 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
              responses={409: {"description": "Sold out or not on sale"}})
-async def create_order(data: OrderCreate, request: Request, session: SessionDep, ctx: ContextDep) -> OrderCreated:
-    order = await orders_service.create_order(
-        session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
-        query_password=data.query_password, locale=data.locale or ctx.settings.default_locale,
-        ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-    )
-    read = await orders_service.describe_order(session=session, order=order)
+async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> OrderCreated:
+    # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
+    password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
+    async with ctx.db.transaction() as session:
+        order = await orders_service.create_order(
+            session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+            query_password_hash=password_hash, locale=data.locale or ctx.settings.default_locale,
+            ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+        )
+        read = await orders_service.describe_order(session=session, order=order)
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
     return OrderCreated(**read.model_dump(), access_token=token)
 

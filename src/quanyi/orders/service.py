@@ -35,9 +35,9 @@ from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk.service import RateLimiter
 
 __all__ = [
-    "OrderNotFound", "OrderNotPayable", "LookupFailed", "LookupRateLimited", "PaymentEffect", "LookupLimits",
-    "create_order", "get_order", "get_order_by_id", "lock_order", "cancel_order", "expire_due_orders",
-    "apply_payment", "lookup_order", "describe_order", "reveal_order_keys", "OrderNotDelivered",
+    "OrderNotFound", "OrderNotPayable", "OrderNotDelivered", "LookupFailed", "LookupRateLimited", "PaymentEffect",
+    "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
+    "cancel_order", "expire_due_orders", "apply_payment", "lookup_order", "describe_order", "reveal_order_keys",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,24 +98,29 @@ def _move(
 
 # ---------------------------------------------------------------- checkout
 
+async def hash_query_password(password: str) -> str:
+    """Argon2 hash of a buyer's lookup password, computed off the event loop."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
 async def create_order(
     *,
     session: AsyncSession,
     sku_id: int,
     quantity: int,
     contact: str,
-    query_password: str | None = None,
+    query_password_hash: str | None = None,
     locale: str = "zh-CN",
     ip: str = "",
     reservation_ttl: dt.timedelta,
     now: dt.datetime | None = None,
 ) -> Order:
-    """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing."""
+    """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
+    Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose)."""
     now = now or utcnow()
     sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
     catalog_service.check_orderable(sku, quantity)
     contact_kind, contact_value = normalize_contact(contact)
-    password_hash = await asyncio.to_thread(_hasher.hash, query_password) if query_password else None
 
     order_no = new_order_no(now)
     # 40 random bits per day make a clash vanishingly rare; the unique constraint is the real guard.
@@ -126,7 +131,7 @@ async def create_order(
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
         delivery_type=sku.delivery_type.value, unit_price_cents=sku.price_cents, quantity=quantity,
         total_cents=line_total(sku.price_cents, quantity), currency=sku.currency,
-        contact_kind=contact_kind, contact=contact_value, query_password_hash=password_hash,
+        contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
     )
     session.add(order)

@@ -117,11 +117,12 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
             field = str(err["loc"][0]) if err["loc"] else "form"
             errors.setdefault(field, translate(locale, _FIELD_ERRORS.get(field, "err.form")))
         return await _product_page(request, ctx, slug, form=form, errors=errors, status_code=422)
+    password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
             order = await orders_service.create_order(
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
-                query_password=data.query_password, locale=locale, ip=client_ip(request),
+                query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
             )
             order_no = order.order_no
