@@ -18,6 +18,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quanyi.catalog.routes import admin_router as catalog_admin_router
@@ -112,6 +113,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _wants_html(request):
             return render_error_page(request, status, exc.code, exc.message)
         return problem(status, exc.code, exc.message, exc.context)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # Services check their rules first; this only catches a concurrent request winning a race
+        # for the same unique value or row. The transaction has rolled back.
+        logger.info("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem(409, "conflict", "this conflicts with a change made at the same time; reload and retry")
 
     @app.exception_handler(InvalidAmount)
     async def _amount(request: Request, exc: InvalidAmount) -> Response:

@@ -110,3 +110,26 @@ async def test_bad_catalog_input_is_rejected_with_field_names(shop):
     missing = await shop.client.post("/api/admin/products", headers=shop.admin, json={
         "category_id": 999, "slug": "p4", "name": "P4"})
     assert missing.status_code == 404 and missing.json()["code"] == "category_not_found"
+
+
+async def test_delete_only_what_nothing_refers_to(shop):
+    category, product = await _setup(shop)
+    monthly, direct = product["skus"]
+    assert (await shop.client.delete(f"/api/admin/skus/{direct['id']}", headers=shop.admin)).status_code == 204
+    upload = await shop.client.post(f"/api/admin/skus/{monthly['id']}/card-keys/import", headers=shop.admin,
+                                    files={"file": ("k.txt", b"K1\n", "text/plain")})
+    assert upload.status_code == 201
+    in_use = await shop.client.delete(f"/api/admin/skus/{monthly['id']}", headers=shop.admin)
+    assert in_use.status_code == 409 and in_use.json()["code"] == "in_use"
+    assert (await shop.client.delete(f"/api/admin/products/{product['id']}", headers=shop.admin)).status_code == 409
+    assert (await shop.client.delete(f"/api/admin/categories/{category['id']}", headers=shop.admin)).status_code == 409
+    assert (await shop.client.get("/api/catalog/products/star-video")).status_code == 200
+
+    empty = await shop.client.post("/api/admin/products", headers=shop.admin, json={
+        "category_id": category["id"], "slug": "draft", "name": "Draft", "skus": [{"code": "D-1", "name": "d",
+                                                                                   "price_cents": 1}]})
+    deleted = await shop.client.delete(f"/api/admin/products/{empty.json()['id']}", headers=shop.admin)
+    assert deleted.status_code == 204
+    assert (await shop.client.get("/api/catalog/products/draft")).status_code == 404
+    assert (await shop.client.delete("/api/admin/skus/9999", headers=shop.admin)).status_code == 404
+    assert (await shop.client.delete(f"/api/admin/skus/{monthly['id']}")).status_code == 401

@@ -100,3 +100,21 @@ async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: Ad
     sku = await catalog_service.update_sku(session=session, sku_id=sku_id, data=data)
     counts = await inventory_service.available_counts(session=session, sku_ids=[sku.id])
     return catalog_service.describe_sku(sku, counts.get(sku.id, 0))
+
+
+@admin_router.delete("/skus/{sku_id}", status_code=204, summary="Delete a SKU that never had stock or orders",
+                     responses={409: {"description": "In use: take it off sale instead"}})
+async def delete_sku(sku_id: IdPath, session: SessionDep, _: AdminDep) -> None:
+    await catalog_service.delete_sku(session=session, sku_id=sku_id)
+
+
+@admin_router.delete("/products/{product_id}", status_code=204, summary="Delete a product nothing refers to",
+                     responses={409: {"description": "In use: deactivate it instead"}})
+async def delete_product(product_id: IdPath, session: SessionDep, _: AdminDep) -> None:
+    await catalog_service.delete_product(session=session, product_id=product_id)
+
+
+@admin_router.delete("/categories/{category_id}", status_code=204, summary="Delete an empty category",
+                     responses={409: {"description": "Still has products"}})
+async def delete_category(category_id: IdPath, session: SessionDep, _: AdminDep) -> None:
+    await catalog_service.delete_category(session=session, category_id=category_id)

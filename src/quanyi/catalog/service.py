@@ -31,7 +31,7 @@ __all__ = [
     "create_category", "update_category", "list_categories", "get_category_by_slug",
     "create_product", "update_product", "get_product", "get_product_by_slug", "list_products",
     "create_sku", "update_sku", "get_sku", "get_sku_by_code",
-    "SkuNotPurchasable", "QuantityOutOfRange",
+    "SkuNotPurchasable", "QuantityOutOfRange", "InUse", "delete_category", "delete_product", "delete_sku",
     "stock_state", "check_orderable", "describe_sku", "describe_product", "summarize_products",
 ]
 
@@ -54,6 +54,10 @@ class SlugTaken(Conflict):
 
 class SkuCodeTaken(Conflict):
     code = "sku_code_taken"
+
+
+class InUse(Conflict):
+    code = "in_use"
 
 
 class SkuNotPurchasable(Conflict):
@@ -320,3 +324,39 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
             )
         )
     return summaries
+
+
+# ---------------------------------------------------------------- deletion (only what nothing refers to)
+
+async def _sku_in_use(session: AsyncSession, sku_id: int) -> bool:
+    return await inventory_service.sku_has_history(session=session, sku_id=sku_id)
+
+
+async def delete_sku(*, session: AsyncSession, sku_id: int) -> None:
+    """Delete a SKU that never had stock or orders; otherwise take it off sale instead."""
+    sku = await get_sku(session=session, sku_id=sku_id)
+    if await _sku_in_use(session, sku.id):
+        raise InUse(f"SKU {sku.code} has card keys or orders; take it off sale instead (on_sale=false)")
+    await session.delete(sku)
+    await session.flush()
+
+
+async def delete_product(*, session: AsyncSession, product_id: int) -> None:
+    """Delete a product whose SKUs never had stock or orders; otherwise deactivate it instead."""
+    product = await get_product(session=session, product_id=product_id, active_only=False)
+    for sku in product.skus:
+        if await _sku_in_use(session, sku.id):
+            raise InUse(f"product {product.slug} has SKUs with card keys or orders; deactivate it instead")
+    for sku in list(product.skus):
+        await session.delete(sku)
+    await session.delete(product)
+    await session.flush()
+
+
+async def delete_category(*, session: AsyncSession, category_id: int) -> None:
+    """Delete an empty category."""
+    category = await get_category(session=session, category_id=category_id)
+    if await session.scalar(select(Product.id).where(Product.category_id == category.id).limit(1)) is not None:
+        raise InUse(f"category {category.slug} still has products; move or delete them first")
+    await session.delete(category)
+    await session.flush()

@@ -30,10 +30,10 @@ from quanyi.inventory.schemas import (
 )
 
 __all__ = [
-    "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound",
-    "BatchAlreadyVoided", "SALE_MARGIN",
-    "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches", "get_batch",
-    "reserve_card_keys", "release_card_keys", "deliver_card_keys", "reveal_card_keys", "count_order_keys",
+    "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
+    "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
+    "get_batch", "sku_has_history", "reserve_card_keys", "release_card_keys", "deliver_card_keys",
+    "reveal_card_keys", "count_order_keys",
 ]
 
 # A key is only sold while it stays redeemable for at least this long: a buyer must have time to use it.
@@ -108,6 +108,14 @@ async def stock_summary(*, session: AsyncSession, sku_id: int, now: dt.datetime 
         voided=by_status.get(CardKeyStatus.VOIDED, 0),
         expired=by_status.get(CardKeyStatus.AVAILABLE, 0) - sellable,
     )
+
+
+async def sku_has_history(*, session: AsyncSession, sku_id: int) -> bool:
+    """True once a SKU has had any card key or import batch (so deleting it would lose records)."""
+    for model in (CardKey, ImportBatch):
+        if await session.scalar(select(model.id).where(model.sku_id == sku_id).limit(1)) is not None:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- import
