@@ -55,5 +55,8 @@ def build_context(settings: Settings, *, db: Database | None = None,
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
         limiter=build_rate_limiter(db, settings.redis_url),
-        http=httpx.AsyncClient(transport=transport, follow_redirects=False),
+        # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
+        # connection the other side is just closing.
+        http=httpx.AsyncClient(transport=transport, follow_redirects=False,
+                               limits=httpx.Limits(keepalive_expiry=2.0), timeout=httpx.Timeout(10.0)),
     )
