@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from quanyi.catalog.guide import render_guide
 from quanyi.catalog.models import Category, DeliveryType, Product, Sku
@@ -179,7 +179,8 @@ async def create_sku(*, session: AsyncSession, product_id: int, data: SkuCreate)
 
 
 def _sku_query():  # type: ignore[no-untyped-def]
-    return select(Sku).options(selectinload(Sku.product).selectinload(Product.category))
+    # Many-to-one all the way: one joined query instead of three round trips (checkout's hot path).
+    return select(Sku).options(joinedload(Sku.product).joinedload(Product.category))
 
 
 async def get_sku(*, session: AsyncSession, sku_id: int) -> Sku:

@@ -172,7 +172,9 @@ async def lock_order(*, session: AsyncSession, order_id: int) -> Order:
 
 
 async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:
-    delivered = await inventory_service.count_order_keys(session=session, order_id=order.id)
+    # Only delivered orders hold keys; skip the query on the checkout path.
+    delivered = (await inventory_service.count_order_keys(session=session, order_id=order.id)
+                 if order.status is OrderStatus.DELIVERED else 0)
     return OrderRead(
         order_no=order.order_no, status=order.status, product_id=order.product_id,
         product_name=order.product_name, sku_name=order.sku_name, quantity=order.quantity,
