@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -160,6 +160,9 @@ class ProductSummary(BaseModel):
     currency: str | None
     price_display: str | None
     in_stock: bool
+    stock_status: Literal["in_stock", "sold_out", "coming_soon", "off_sale"] = Field(
+        description="in_stock: some SKU can be bought now; sold_out: listed SKUs have no stock; "
+                    "coming_soon: listed SKUs cannot be ordered yet; off_sale: nothing is on sale")
 
 
 class ProductRead(BaseModel):

@@ -313,7 +313,16 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
     for product in products:
         listed = [sku for sku in product.skus if sku.on_sale]
         cheapest = min(listed, key=lambda s: s.price_cents, default=None)
-        in_stock = any(stock_state(sku, counts.get(sku.id, 0)).purchasable for sku in listed)
+        states = [stock_state(sku, counts.get(sku.id, 0)) for sku in listed]
+        in_stock = any(state.purchasable for state in states)
+        if in_stock:
+            status = "in_stock"
+        elif not states:
+            status = "off_sale"
+        elif all(state.status == "coming_soon" for state in states):
+            status = "coming_soon"
+        else:
+            status = "sold_out"
         summaries.append(
             ProductSummary(
                 id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
@@ -321,7 +330,7 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
                 min_price_cents=cheapest.price_cents if cheapest else None,
                 currency=cheapest.currency if cheapest else None,
                 price_display=format_money(cheapest.price_cents, cheapest.currency) if cheapest else None,
-                in_stock=in_stock,
+                in_stock=in_stock, stock_status=status,
             )
         )
     return summaries

@@ -39,6 +39,7 @@ __all__ = ["router", "render_error_page"]
 router = APIRouter(include_in_schema=False)
 
 SlugPath = Annotated[str, Path(max_length=80)]
+CONFIRM_REFRESHES = 15
 OrderNoPath = Annotated[str, Path(max_length=64)]
 
 
@@ -117,6 +118,13 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
             field = str(err["loc"][0]) if err["loc"] else "form"
             errors.setdefault(field, translate(locale, _FIELD_ERRORS.get(field, "err.form")))
         return await _product_page(request, ctx, slug, form=form, errors=errors, status_code=422)
+    async with ctx.db.read_session() as session:
+        # The form posts to this product's URL: a SKU of another product (a stale tab, a crafted form) is
+        # refused rather than silently selling something the buyer did not see. Unknown slug -> 404 page.
+        product = await catalog_service.get_product_by_slug(session=session, slug=slug)
+        if data.sku_id not in {sku.id for sku in product.skus}:
+            return await _product_page(request, ctx, slug, form={**form, "sku_id": ""}, status_code=409,
+                                       errors={"sku_id": translate(locale, "err.sku_elsewhere")})
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
@@ -149,9 +157,18 @@ async def _order_page(request: Request, ctx: ContextDep, order_no: str, *, keys:
         view = await orders_service.describe_order(session=session, order=order)
         product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
     remaining = max(int((view.expires_at - utcnow()).total_seconds()), 0)
-    confirming = view.status is OrderStatus.PENDING_PAYMENT and request.query_params.get("from") == "cashier"
+    # Back from the cashier but the notification has not arrived yet: refresh every 2 s, at most
+    # CONFIRM_REFRESHES times (about half a minute), then stop and say so instead of looping until expiry.
+    from_cashier = view.status is OrderStatus.PENDING_PAYMENT and request.query_params.get("from") == "cashier"
+    try:
+        refreshes = min(max(int(request.query_params.get("n", "0")), 0), CONFIRM_REFRESHES)
+    except ValueError:
+        refreshes = 0
+    confirming = from_cashier and refreshes < CONFIRM_REFRESHES
     return render(request, "order.html", {
         "order": view, "product": product, "keys": keys, "notice": notice, "confirming": confirming,
+        "confirm_timed_out": from_cashier and not confirming,
+        "refresh_url": f"/orders/{view.order_no}?from=cashier&n={refreshes + 1}",
         "remaining_seconds": remaining, "remaining_text": f"{remaining // 60}:{remaining % 60:02d}",
         "gateways": ctx.gateways.all(),
     })

@@ -1,6 +1,7 @@
 // Storefront behaviour: copy buttons, live order total, quantity limits. Pages work without it.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -60,12 +61,25 @@
     if (!chosen) { total.textContent = "—"; return; }
     var min = parseInt(chosen.getAttribute("data-min"), 10), max = parseInt(chosen.getAttribute("data-max"), 10);
     quantity.min = min; quantity.max = max;
-    hint.textContent = (document.documentElement.lang === "en" ? min + "–" + max + " per order" : "每单 " + min + "–" + max + " 件");
+    var template = hint.getAttribute("data-template") || "{min}–{max}";
+    hint.textContent = template.replace("{min}", min).replace("{max}", max);
     var qty = parseInt(quantity.value, 10);
     if (!(qty >= 1)) { total.textContent = "—"; return; }
     // Integer cents times an integer quantity: exact, no float rounding of money.
     total.textContent = money(parseInt(chosen.getAttribute("data-price"), 10) * qty, chosen.getAttribute("data-currency"));
   }
+
+  // The − / + buttons next to the quantity (hidden without script): stay within the chosen SKU's limits.
+  form.querySelectorAll("[data-step]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var chosen = form.querySelector("input[name=sku_id]:checked");
+      var min = chosen ? parseInt(chosen.getAttribute("data-min"), 10) : 1;
+      var max = chosen ? parseInt(chosen.getAttribute("data-max"), 10) : Infinity;
+      var next = (parseInt(quantity.value, 10) || min) + parseInt(button.getAttribute("data-step"), 10);
+      quantity.value = Math.min(Math.max(next, min), max);
+      update();
+    });
+  });
 
   form.addEventListener("change", update);
   quantity.addEventListener("input", update);

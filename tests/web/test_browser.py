@@ -1,0 +1,309 @@
+"""A buyer's whole visit in a real browser (Debian's chromium driven by Playwright) against a real uvicorn
+server: browse, pick a SKU, fix a bad contact, pay at the sandbox cashier (which notifies the shop over real
+HTTP), reveal and copy the card key, then find the order again from a fresh browser with no cookies.
+
+Full-page screenshots of every step land in test-artifacts/screenshots/ (desktop and a 390x844 phone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from helpers import make_settings
+from quanyi.app import create_app
+from quanyi.config import Settings
+from quanyi.context import build_context
+from quanyi.demo import load_demo
+from quanyi.orders.access import order_access_token
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", "--no-first-run", "--disable-component-update", "--disable-sync"]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+DEMO_CODE = re.compile(r"^[A-HJ-NP-Z2-9]{4}(-[A-HJ-NP-Z2-9]{4}){3}$")  # demo._code(): 4 groups of 4
+BUYER = "buyer@example.com"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+TIMEOUT_MS = 10_000
+
+
+# ---------------------------------------------------------------- a real server on a free port
+
+@dataclass
+class LiveShop:
+    url: str
+    settings: Settings
+
+    def api_keys(self, order_no: str) -> list[str]:
+        """The order's card keys as the shop's API returns them."""
+        token = order_access_token(self.settings.app_secret.get_secret_value(), order_no)
+        response = httpx.post(f"{self.url}/api/orders/{order_no}/reveal", headers={"X-Order-Token": token},
+                              timeout=10)
+        assert response.status_code == 200, response.text
+        return [key["code"] for key in response.json()["keys"]]
+
+
+class _ServerThread(threading.Thread):
+    """uvicorn in its own thread and event loop. The shop context (engine, HTTP client) is built, filled with
+    demo data and closed inside that loop: an async engine must not be shared across loops."""
+
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+        super().__init__(name="quanyi-live-server", daemon=True)
+        self.settings, self.sock = settings, sock
+        self.server: uvicorn.Server | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to the test thread
+            self.error = exc
+
+    async def _main(self) -> None:
+        ctx = build_context(self.settings)
+        try:
+            await load_demo(ctx)
+            app = create_app(ctx=ctx)
+            self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+            await self.server.serve(sockets=[self.sock])
+        finally:
+            await ctx.close()
+
+    def wait_started(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.error is not None:
+                raise RuntimeError("the live server failed to start") from self.error
+            if self.server is not None and self.server.started:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the live server did not start in time")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        self.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def live_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
+    db_path = tmp_path_factory.mktemp("browser") / "shop.db"
+    shutil.copyfile(sqlite_template, db_path)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # public_base_url: the sandbox cashier notifies the shop at its own address, over real HTTP.
+    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False)
+    thread = _ServerThread(settings, sock)
+    thread.start()
+    try:
+        thread.wait_started()
+        yield LiveShop(url=url, settings=settings)
+    finally:
+        thread.stop()
+        sock.close()
+    assert thread.error is None, thread.error
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    problem = None
+    if not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):
+        problem = f"{CHROMIUM} is not installed (Debian package `chromium`); the browser test cannot run"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            problem = "the `playwright` Python package is not installed (pip install -e '.[dev]')"
+    if problem:
+        if IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def _new_context(browser, live_shop: LiveShop, **options):  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live_shop.url, locale="zh-CN", **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+def _watch(page, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Collect script errors, CSP violations and failed sub-resources (a 422 form page is expected)."""
+    page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+            if r.status >= 400 and r.request.resource_type != "document" else None)
+    page.on("requestfailed", lambda r: errors.append(f"failed {r.url}"))
+
+
+def _shoot(page, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+# ---------------------------------------------------------------- the buyer's visit
+
+def test_buyer_pays_reveals_copies_and_finds_order_again(browser, live_shop: LiveShop, shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    context = _new_context(browser, live_shop, viewport=DESKTOP)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_shop.url)
+    page = context.new_page()
+    _watch(page, errors)
+
+    # Home: categories and product cards.
+    page.goto("/")
+    expect(page.locator(".chips .chip")).to_have_count(4)
+    expect(page.get_by_test_id("product-card").first).to_be_visible()
+    _shoot(page, shots, "desktop-01-home")
+
+    # Product: choose the monthly card; the live total follows the choice.
+    page.get_by_test_id("product-card").filter(has_text="星影视频 VIP 会员").click()
+    expect(page).to_have_url(re.compile(r"/p/star-video-vip$"))
+    expect(page.locator("h1")).to_have_text("星影视频 VIP 会员")
+    page.get_by_test_id("sku-option").filter(has_text="季卡").click()
+    expect(page.get_by_test_id("total")).to_have_text("¥54.00")
+    page.get_by_test_id("sku-option").filter(has_text="月卡").click()
+    expect(page.get_by_test_id("sku-option").filter(has_text="月卡").locator("input")).to_be_checked()
+    expect(page.get_by_test_id("total")).to_have_text("¥19.80")
+    _shoot(page, shots, "desktop-02-product")
+
+    # A contact that is neither an e-mail nor a mobile number is refused, with the choice kept.
+    page.locator("#contact").fill("not-a-contact")
+    page.get_by_test_id("buy").click()
+    expect(page.get_by_test_id("contact-error")).to_have_text("请填写有效的邮箱或手机号")
+    expect(page.get_by_test_id("sku-option").filter(has_text="月卡").locator("input")).to_be_checked()
+    _shoot(page, shots, "desktop-03-product-invalid-contact")
+
+    page.locator("#contact").fill(BUYER)
+    page.locator("#quantity").fill("1")
+    expect(page.get_by_test_id("total")).to_have_text("¥19.80")
+    page.get_by_test_id("buy").click()
+
+    # Order page: awaiting payment.
+    expect(page).to_have_url(re.compile(r"/orders/\w+$"))
+    expect(page.get_by_test_id("order-status")).to_have_text("待支付")
+    order_no = page.get_by_test_id("order-no").inner_text().strip()
+    assert re.fullmatch(r"\d{6}[0-9A-Z]{8}", order_no), order_no
+    _shoot(page, shots, "desktop-04-order-pending")
+    page.set_viewport_size(PHONE)
+    _shoot(page, shots, "mobile-order-pending")
+    page.set_viewport_size(DESKTOP)
+
+    # Pay at the sandbox cashier, which notifies the shop and sends the buyer back.
+    page.get_by_test_id("pay").click()
+    expect(page).to_have_url(re.compile(r"/sandbox/cashier\?t="))
+    expect(page.get_by_test_id("cashier-amount")).to_have_text("¥19.80")
+    _shoot(page, shots, "desktop-05-cashier")
+    page.get_by_test_id("cashier-pay").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_no}\?from=cashier$"))
+    expect(page.get_by_test_id("order-status")).to_have_text("已发货")
+    expect(page.get_by_test_id("card-code")).to_have_count(0)
+    _shoot(page, shots, "desktop-06-order-delivered")
+
+    # Reveal: the key shown is the one the API hands out for this order.
+    page.get_by_test_id("reveal").click()
+    code_cell = page.get_by_test_id("card-code")
+    expect(code_cell).to_have_count(1)
+    code = code_cell.inner_text().strip()
+    assert DEMO_CODE.match(code), code
+    assert live_shop.api_keys(order_no) == [code]
+    expect(page.get_by_test_id("guide")).to_contain_text("兑换步骤")
+    _shoot(page, shots, "desktop-07-keys-revealed")
+
+    copy = page.get_by_test_id("copy-code")
+    copy.click()
+    expect(copy).to_have_text("已复制")
+    assert page.evaluate("navigator.clipboard.readText()") == code
+    _shoot(page, shots, "desktop-08-key-copied")
+
+    # The same pages on a phone (the order's access cookie comes along).
+    phone = _new_context(browser, live_shop, viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                         has_touch=True, storage_state=context.storage_state())
+    mobile = phone.new_page()
+    _watch(mobile, errors)
+    for path, name in (("/", "home"), ("/p/star-video-vip", "product"), (f"/orders/{order_no}", "order")):
+        mobile.goto(path)
+        expect(mobile.locator("h1").first).to_be_visible()
+        _shoot(mobile, shots, f"mobile-{name}")
+    mobile.get_by_test_id("reveal").click()
+    expect(mobile.get_by_test_id("card-code")).to_have_text(code)
+    _shoot(mobile, shots, "mobile-order-keys")
+    # Nothing overflows sideways on a phone.
+    assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.close()
+    context.close()
+
+    # A different device, no cookies: find the order by number + contact.
+    fresh = _new_context(browser, live_shop, viewport=DESKTOP)
+    page = fresh.new_page()
+    _watch(page, errors)
+    page.goto(f"/orders/{order_no}")
+    expect(page).to_have_url(re.compile(r"/lookup\?order_no="))
+    page.goto("/lookup")
+    page.locator("#order_no").fill(order_no)
+    page.locator("#contact").fill("Buyer@Example.com")
+    _shoot(page, shots, "desktop-09-lookup")
+    page.get_by_test_id("lookup-submit").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_no}$"))
+    expect(page.get_by_test_id("order-status")).to_have_text("已发货")
+    _shoot(page, shots, "desktop-10-lookup-found")
+
+    # English: one switch, remembered by cookie.
+    page.goto(f"/orders/{order_no}?lang=en")
+    expect(page.get_by_test_id("order-status")).to_have_text("Delivered")
+    expect(page.get_by_test_id("reveal")).to_have_text("Show card keys")
+    _shoot(page, shots, "desktop-11-order-en")
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator(".hero h1")).to_have_text("Digital goods, delivered instantly")
+    _shoot(page, shots, "desktop-12-home-en")
+    page.goto("/p/star-video-vip")
+    expect(page.get_by_test_id("buy")).to_have_text("Buy now")
+    page.get_by_test_id("sku-option").filter(has_text="年卡").click()
+    expect(page.locator("#quantity-hint")).to_have_text("1–5 per order")
+    page.get_by_role("button", name="More").click()
+    expect(page.locator("#quantity")).to_have_value("2")
+    expect(page.get_by_test_id("total")).to_have_text("¥396.00")
+
+    # Nothing left to sell: the buy button says so; unknown pages get the shop's own 404 page.
+    page.goto("/p/coffee-voucher?lang=zh-CN")
+    expect(page.get_by_test_id("buy")).to_be_disabled()
+    expect(page.get_by_test_id("stock-badge")).to_have_text("已售罄")
+    _shoot(page, shots, "desktop-13-sold-out")
+    response = page.goto("/p/no-such-product")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("页面不存在")
+    _shoot(page, shots, "desktop-14-not-found")
+    fresh.close()
+
+    assert errors == [], errors
