@@ -162,7 +162,10 @@ def _watch(page, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
             if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
             if r.status >= 400 and r.request.resource_type != "document" else None)
-    page.on("requestfailed", lambda r: errors.append(f"failed {r.url}"))
+    # A sub-resource still loading when the page navigates away (the favicon, typically) is aborted by the
+    # browser: that is not a broken resource. Any other network failure is.
+    page.on("requestfailed", lambda r: errors.append(f"failed {r.url}: {r.failure}")
+            if "ERR_ABORTED" not in (r.failure or "") else None)
 
 
 def _shoot(page, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
