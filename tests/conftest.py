@@ -97,18 +97,42 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def ctx(settings: Settings) -> AsyncIterator[ShopContext]:
-    context = build_context(settings)
+async def ctx(settings: Settings, loopback: LoopbackTransport) -> AsyncIterator[ShopContext]:
+    context = build_context(settings, transport=loopback)
     yield context
     await context.close()
 
 
+class LoopbackTransport(httpx.AsyncBaseTransport):
+    """The shop's outbound HTTP, answered by the app under test in-process (the app is built after the context).
+
+    The sandbox gateway's notifications and its merchant API (query, refund) thus reach the same app, like
+    a real gateway over HTTP. Requests to other hosts (test peers on real ports) go out over the network.
+    """
+
+    def __init__(self) -> None:
+        self.app: object | None = None
+        self._network = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in ("test", "127.0.0.1", "localhost") and request.url.port in (None, 8000):
+            assert self.app is not None, "the app under test is not built yet"
+            return await httpx.ASGITransport(app=self.app).handle_async_request(request)  # type: ignore[arg-type]
+        return await self._network.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._network.aclose()
+
+
 @pytest.fixture
-async def app(ctx: ShopContext) -> object:
+def loopback() -> LoopbackTransport:
+    return LoopbackTransport()
+
+
+@pytest.fixture
+async def app(ctx: ShopContext, loopback: LoopbackTransport) -> object:
     application = create_app(ctx=ctx)
-    # The sandbox gateway's notifications reach this same app in-process, like a real gateway would over HTTP.
-    await ctx.http.aclose()
-    ctx.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application))
+    loopback.app = application
     return application
 
 

@@ -99,6 +99,10 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    if not (settings.sandbox_api_url or settings.public_base_url):
+        # The sandbox gateway's merchant API (query, refund) is served by this same server.
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
+        os.environ["QUANYI_SANDBOX_API_URL"] = f"http://{local}:{port}"
     console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
                   f"{settings.database_url.split('@')[-1]})", soft_wrap=True)
     uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,

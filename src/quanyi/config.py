@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Base URL the outside world reaches this shop at; gateways send notifications here.
     # When unset, the URL of the incoming request is used (fine for the demo and tests).
     public_base_url: str | None = None
+    # Where the shop calls the sandbox gateway's merchant API (query, refund). `quanyi serve` fills it in
+    # from its own address; defaults to public_base_url.
+    sandbox_api_url: str | None = None
 
     admin_token: SecretStr = SecretStr("")
     # Signs order access tokens and cookies.

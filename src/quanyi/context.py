@@ -45,18 +45,20 @@ def build_cipher(settings: Settings) -> CardKeyCipher:
 def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
     db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
+    # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
+    # connection the other side is just closing.
+    http = httpx.AsyncClient(transport=transport, follow_redirects=False,
+                             limits=httpx.Limits(keepalive_expiry=2.0), timeout=httpx.Timeout(10.0))
     gateways = GatewayRegistry([
         SandboxGateway(
             secret=settings.sandbox_secret.get_secret_value(),
             cashier_base_url=settings.public_base_url or "",
             tolerance_seconds=settings.notify_tolerance_seconds,
+            http=http,
+            api_base_url=settings.sandbox_api_url or settings.public_base_url or "http://127.0.0.1:8000",
         )
     ])
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
-        limiter=build_rate_limiter(db, settings.redis_url),
-        # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
-        # connection the other side is just closing.
-        http=httpx.AsyncClient(transport=transport, follow_redirects=False,
-                               limits=httpx.Limits(keepalive_expiry=2.0), timeout=httpx.Timeout(10.0)),
+        limiter=build_rate_limiter(db, settings.redis_url), http=http,
     )

@@ -1,9 +1,14 @@
 """The one interface every payment gateway (支付渠道) implements, and the registry of configured ones.
 
-A gateway does three things for the shop: opens a checkout (a cashier URL for the buyer), verifies an
-asynchronous server-to-server notification, and tells the shop how to answer that notification in
-the gateway's own protocol. Verification is the gateway's job; what a verified payment *means* for an
-order is payments.service's job.
+A gateway does these things for the shop: opens a checkout (a cashier URL or a QR code for the buyer),
+verifies an asynchronous server-to-server notification and tells the shop how to answer it in the
+gateway's own protocol, answers an active trade query (主动查单, so a lost notification still completes
+the order), and refunds (full or partial, idempotent on our refund number) and queries a refund.
+Verification is the gateway's job; what a verified payment *means* for an order is payments.service's job.
+
+Network errors, timeouts and 5xx answers from the gateway raise GatewayUnavailable (the caller retries
+later); a definite refusal by the gateway is a result (`TradeQuery.state`, `RefundResult.state`), not an
+exception, so callers can record it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,19 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from quanyi.errors import DomainError, NotFound
 
 __all__ = [
     "CheckoutRequest", "Checkout", "PaymentNotification", "GatewayReply", "NotificationRejected",
-    "UnknownGateway", "PaymentGateway", "GatewayRegistry",
+    "UnknownGateway", "GatewayUnavailable", "TradeQuery", "RefundRequest", "RefundResult", "CheckoutMode",
+    "PaymentGateway", "GatewayRegistry",
 ]
+
+
+# page: desktop cashier page; wap: mobile browser cashier; qr: a code the buyer scans with the wallet app.
+CheckoutMode = Literal["page", "wap", "qr"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +40,16 @@ class CheckoutRequest:
     subject: str
     notify_url: str
     return_url: str
+    mode: CheckoutMode = "page"
+    expires_at: dt.datetime | None = None  # the order's reservation deadline: the gateway closes the trade then
+    buyer_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Checkout:
-    cashier_url: str
+    cashier_url: str | None = None  # where to send the buyer (page / wap / hosted checkout)
+    qr_code: str | None = None  # text to render as a QR code (Alipay precreate qr_code, WeChat code_url)
+    gateway_session_id: str | None = None  # e.g. a Stripe checkout session id, kept for queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +62,51 @@ class PaymentNotification:
     currency: str
     succeeded: bool
     paid_at: dt.datetime | None
+    # The gateway's id for this notification/event when it has one (Stripe event id): a repeated event
+    # is recognised and answered as already processed without being applied again.
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeQuery:
+    """What the gateway says about one of our payments when asked (主动查单)."""
+
+    payment_no: str
+    state: Literal["paid", "pending", "closed", "not_found"]
+    gateway_trade_no: str | None = None
+    amount_cents: int | None = None
+    currency: str | None = None
+    paid_at: dt.datetime | None = None
+
+    def as_notification(self) -> PaymentNotification:
+        """A paid answer is as good as a verified notification (it came over our authenticated call)."""
+        if self.state != "paid" or self.gateway_trade_no is None or self.amount_cents is None or not self.currency:
+            raise ValueError(f"trade {self.payment_no} is {self.state}, not a complete paid trade")
+        return PaymentNotification(
+            payment_no=self.payment_no, gateway_trade_no=self.gateway_trade_no, amount_cents=self.amount_cents,
+            currency=self.currency, succeeded=True, paid_at=self.paid_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    refund_no: str  # ours; the gateway's idempotency key (out_request_no / out_refund_no / Idempotency-Key)
+    payment_no: str
+    gateway_trade_no: str
+    amount_cents: int  # this refund
+    payment_amount_cents: int  # what the payment was for (WeChat needs it; sanity for the others)
+    currency: str
+    reason: str
+    notify_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    refund_no: str
+    state: Literal["succeeded", "processing", "failed"]
+    amount_cents: int
+    gateway_refund_no: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +124,12 @@ class NotificationRejected(DomainError):
 
 class UnknownGateway(NotFound):
     code = "unknown_gateway"
+
+
+class GatewayUnavailable(DomainError):
+    """The gateway could not be reached or answered with a server error; nothing is known to have happened."""
+
+    code = "gateway_unavailable"
 
 
 class PaymentGateway(ABC):
@@ -87,6 +153,18 @@ class PaymentGateway(ABC):
     @abstractmethod
     def refuse(self, reason: str) -> GatewayReply:
         """The answer for a notification we did not accept."""
+
+    @abstractmethod
+    async def query_trade(self, payment_no: str) -> TradeQuery:
+        """Ask the gateway about one of our payments (authenticated call; raises GatewayUnavailable)."""
+
+    @abstractmethod
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund (part of) a paid trade. Idempotent on request.refund_no: asking again returns the same refund."""
+
+    @abstractmethod
+    async def query_refund(self, *, refund_no: str, payment_no: str) -> RefundResult:
+        """The current state of a refund we asked for (for `processing` ones)."""
 
 
 class GatewayRegistry:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
-__all__ = ["Payment", "PaymentStatus"]
+__all__ = ["Payment", "PaymentStatus", "GatewayEvent"]
 
 
 class PaymentStatus(enum.StrEnum):
@@ -38,3 +38,20 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class GatewayEvent(Base):
+    """Gateway events (notifications with an id of their own, e.g. Stripe's) already processed.
+
+    Written in the same transaction as the event's effect: a replayed event finds its row and changes
+    nothing; an event whose processing rolled back left no row and is processed when it comes again.
+    """
+
+    __tablename__ = "payments_gateway_event"
+    __table_args__ = (UniqueConstraint("gateway", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))
+    payment_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

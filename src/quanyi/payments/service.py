@@ -23,7 +23,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.gateway import CheckoutRequest, PaymentGateway, PaymentNotification
-from quanyi.payments.models import Payment, PaymentStatus
+from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
 
 __all__ = [
     "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
@@ -108,6 +108,16 @@ async def handle_notification(
     """Verify a gateway's notification and apply it. Raises (and changes nothing) if it is not believable."""
     now = now or utcnow()
     notification = gateway.verify_notification(headers=headers, body=body, now=now)
+    if notification.event_id is not None:
+        seen = await session.scalar(select(GatewayEvent.id).where(
+            GatewayEvent.gateway == gateway.name, GatewayEvent.event_id == notification.event_id))
+        if seen is not None:
+            logger.info("%s event %s already processed; ignoring the repeat", gateway.name, notification.event_id)
+            return PaymentEffect.ALREADY_PAID if notification.succeeded else None
+        # A concurrent copy of the same event loses on the unique constraint and rolls back whole.
+        session.add(GatewayEvent(gateway=gateway.name, event_id=notification.event_id,
+                                 payment_no=notification.payment_no, received_at=now))
+        await session.flush()
     if not notification.succeeded:
         return None
     return await confirm_payment(session=session, gateway_name=gateway.name, notification=notification, now=now)

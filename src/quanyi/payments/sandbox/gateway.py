@@ -8,19 +8,27 @@ the buyer pays on the gateway's cashier page, then the gateway POSTs a signed fo
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
+
+import httpx
 
 from quanyi.money import CURRENCIES
 from quanyi.payments.gateway import (
     Checkout,
     CheckoutRequest,
     GatewayReply,
+    GatewayUnavailable,
     NotificationRejected,
     PaymentGateway,
     PaymentNotification,
+    RefundRequest,
+    RefundResult,
+    TradeQuery,
 )
-from quanyi.payments.sandbox.signing import seal_token, signature_matches
+from quanyi.payments.sandbox.signing import seal_token, sign_params, signature_matches
 
 __all__ = ["SandboxGateway", "CASHIER_TOKEN_TTL"]
 
@@ -33,10 +41,13 @@ class SandboxGateway(PaymentGateway):
     name = "sandbox"
     title = "Sandbox 模拟支付"
 
-    def __init__(self, *, secret: str, cashier_base_url: str = "", tolerance_seconds: int = 300) -> None:
+    def __init__(self, *, secret: str, cashier_base_url: str = "", tolerance_seconds: int = 300,
+                 http: httpx.AsyncClient | None = None, api_base_url: str = "http://127.0.0.1:8000") -> None:
         self._secret = secret
         self._cashier_base_url = cashier_base_url.rstrip("/")
         self._tolerance = tolerance_seconds
+        self._http = http
+        self._api_base_url = api_base_url.rstrip("/")
 
     async def create_checkout(self, request: CheckoutRequest) -> Checkout:
         expires = dt.datetime.now(dt.UTC) + CASHIER_TOKEN_TTL
@@ -92,3 +103,61 @@ class SandboxGateway(PaymentGateway):
 
     def refuse(self, reason: str) -> GatewayReply:
         return GatewayReply(400, "text/plain", f"fail: {reason}")
+
+    # ------------------------------------------------------------ the merchant API (signed form -> signed JSON)
+
+    async def _call(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, str]]:
+        if self._http is None:
+            raise GatewayUnavailable("the sandbox gateway has no HTTP client configured")
+        params = {**params, "timestamp": str(int(time.time())), "nonce": secrets.token_hex(12),
+                  "sign_type": "HMAC-SHA256"}
+        params["sign"] = sign_params(params, self._secret)
+        try:
+            response = await self._http.post(f"{self._api_base_url}/sandbox/api/{path}", data=params, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailable(f"sandbox {path}: {type(exc).__name__}: {exc}") from None
+        if response.status_code >= 500:
+            raise GatewayUnavailable(f"sandbox {path}: HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise GatewayUnavailable(f"sandbox {path}: answer is not JSON") from None
+        if not isinstance(answer, dict) or not all(isinstance(v, str) for v in answer.values()):
+            raise GatewayUnavailable(f"sandbox {path}: unexpected answer")
+        if not signature_matches(answer, self._secret):
+            raise GatewayUnavailable(f"sandbox {path}: answer signature does not verify")
+        return response.status_code, answer
+
+    async def query_trade(self, payment_no: str) -> TradeQuery:
+        status, answer = await self._call("trade/query", {"out_trade_no": payment_no})
+        if status != 200 or answer.get("out_trade_no") != payment_no:
+            raise GatewayUnavailable(f"sandbox trade query refused: {answer.get('code')} {answer.get('msg', '')}")
+        if answer.get("trade_status") != "SUCCESS":
+            return TradeQuery(payment_no=payment_no, state="not_found")
+        return TradeQuery(
+            payment_no=payment_no, state="paid", gateway_trade_no=answer["trade_no"],
+            amount_cents=int(answer["total_amount_cents"]), currency=answer["currency"],
+            paid_at=dt.datetime.fromisoformat(answer["paid_at"]),
+        )
+
+    def _refund_result(self, refund_no: str, status: int, answer: dict[str, str], amount: int) -> RefundResult:
+        if status != 200:
+            return RefundResult(refund_no=refund_no, state="failed", amount_cents=amount,
+                                detail=f"{answer.get('code')}: {answer.get('msg', '')}")
+        if answer.get("out_request_no") != refund_no:
+            raise GatewayUnavailable("sandbox answered about another refund")
+        if answer.get("refund_status") != "SUCCESS":
+            return RefundResult(refund_no=refund_no, state="failed", amount_cents=amount, detail="refund not found")
+        return RefundResult(refund_no=refund_no, state="succeeded", amount_cents=int(answer["refund_amount_cents"]),
+                            gateway_refund_no=answer["refund_no"])
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        status, answer = await self._call("trade/refund", {
+            "out_trade_no": request.payment_no, "out_request_no": request.refund_no,
+            "refund_amount_cents": str(request.amount_cents), "refund_reason": request.reason[:200],
+        })
+        return self._refund_result(request.refund_no, status, answer, request.amount_cents)
+
+    async def query_refund(self, *, refund_no: str, payment_no: str) -> RefundResult:
+        status, answer = await self._call("refund/query", {"out_request_no": refund_no})
+        return self._refund_result(refund_no, status, answer, 0)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
-__all__ = ["SandboxTrade"]
+__all__ = ["SandboxTrade", "SandboxRefund"]
 
 
 class SandboxTrade(Base):
@@ -28,3 +28,17 @@ class SandboxTrade(Base):
     notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_notify_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class SandboxRefund(Base):
+    """A refund the sandbox made on a trade; refund_no is the merchant's idempotency key."""
+
+    __tablename__ = "payments_sandbox_refund"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refund_no: Mapped[str] = mapped_column(String(40), unique=True)  # the merchant's out_request_no
+    gateway_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("payments_sandbox_trade.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,9 @@
 
 It behaves like a real gateway toward the shop: it knows only what the signed cashier token told it,
 keeps its own trade records, and re-sends a notification with backoff until the shop answers
-`success` (up to MAX_ATTEMPTS, then gives up and marks it failed).
+`success` (up to MAX_ATTEMPTS, then gives up and marks it failed). It also answers the merchant's
+signed server-to-server calls: trade query, refund (idempotent on the merchant's refund number, never
+more than the trade's amount in total) and refund query.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import InvalidInput
-from quanyi.payments.sandbox.models import SandboxTrade
+from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.payments.sandbox.signing import open_token, sign_params
 
 __all__ = [
     "CashierTicket", "InvalidCashierTicket", "read_ticket", "pay", "signed_notification",
     "send_notification", "notify_trade", "retry_due_notifications", "MAX_ATTEMPTS",
+    "query_trade", "refund_trade", "query_refund", "RefundRefused",
 ]
 
 logger = logging.getLogger(__name__)
@@ -163,3 +166,71 @@ async def retry_due_notifications(
     for trade_id in due:
         acknowledged += await notify_trade(db=db, client=client, secret=secret, trade_id=trade_id, now=now)
     return acknowledged
+
+
+# ---------------------------------------------------------------- the merchant's server-to-server calls
+
+class RefundRefused(InvalidInput):
+    code = "refund_refused"
+
+
+def _trade_answer(payment_no: str, trade: SandboxTrade | None) -> dict[str, str]:
+    if trade is None:
+        return {"out_trade_no": payment_no, "trade_status": "NOT_FOUND"}
+    return {"out_trade_no": trade.payment_no, "trade_no": trade.trade_no, "trade_status": "SUCCESS",
+            "total_amount_cents": str(trade.amount_cents), "currency": trade.currency,
+            "paid_at": trade.paid_at.isoformat()}
+
+
+def _refund_answer(refund: SandboxRefund, trade: SandboxTrade) -> dict[str, str]:
+    return {"out_request_no": refund.refund_no, "refund_no": refund.gateway_refund_no,
+            "out_trade_no": trade.payment_no, "refund_amount_cents": str(refund.amount_cents),
+            "refund_status": "SUCCESS"}
+
+
+async def query_trade(*, session: AsyncSession, payment_no: str) -> dict[str, str]:
+    """What the sandbox knows of a merchant payment: paid (one trade) or not found (never paid)."""
+    trade = await session.scalar(select(SandboxTrade).where(SandboxTrade.payment_no == payment_no))
+    return _trade_answer(payment_no, trade)
+
+
+async def refund_trade(
+    *, session: AsyncSession, payment_no: str, refund_no: str, amount_cents: int, reason: str,
+    now: dt.datetime | None = None,
+) -> dict[str, str]:
+    """Refund part or all of a trade. The same refund_no again returns the first refund unchanged."""
+    now = now or utcnow()
+    trade = await session.scalar(
+        select(SandboxTrade).where(SandboxTrade.payment_no == payment_no).with_for_update()
+    )
+    if trade is None:
+        raise RefundRefused(f"no trade for {payment_no}", reason="TRADE_NOT_EXIST")
+    existing = await session.scalar(select(SandboxRefund).where(SandboxRefund.refund_no == refund_no))
+    if existing is not None:
+        if existing.trade_id != trade.id or existing.amount_cents != amount_cents:
+            raise RefundRefused(f"refund {refund_no} was already made with other parameters",
+                                reason="REQUEST_PARAMS_CHANGED")
+        return _refund_answer(existing, trade)
+    if amount_cents <= 0:
+        raise RefundRefused("refund amount must be positive", reason="INVALID_AMOUNT")
+    refunded = await session.scalar(
+        select(func.coalesce(func.sum(SandboxRefund.amount_cents), 0)).where(SandboxRefund.trade_id == trade.id)
+    )
+    if refunded + amount_cents > trade.amount_cents:
+        raise RefundRefused(f"refunds would exceed the trade amount ({refunded} already refunded of "
+                            f"{trade.amount_cents})", reason="REFUND_AMT_EXCEEDED")
+    refund = SandboxRefund(refund_no=refund_no, gateway_refund_no="SR" + now.strftime("%Y%m%d")
+                           + secrets.token_hex(8).upper(), trade_id=trade.id, amount_cents=amount_cents,
+                           reason=reason[:200], created_at=now)
+    session.add(refund)
+    await session.flush()
+    return _refund_answer(refund, trade)
+
+
+async def query_refund(*, session: AsyncSession, refund_no: str) -> dict[str, str]:
+    refund = await session.scalar(select(SandboxRefund).where(SandboxRefund.refund_no == refund_no))
+    if refund is None:
+        return {"out_request_no": refund_no, "refund_status": "NOT_FOUND"}
+    trade = await session.get(SandboxTrade, refund.trade_id)
+    assert trade is not None
+    return _refund_answer(refund, trade)
