@@ -155,8 +155,10 @@ class PaymentGateway(ABC):
         """The answer for a notification we did not accept."""
 
     @abstractmethod
-    async def query_trade(self, payment_no: str) -> TradeQuery:
-        """Ask the gateway about one of our payments (authenticated call; raises GatewayUnavailable)."""
+    async def query_trade(self, payment_no: str, *, gateway_session_id: str | None = None) -> TradeQuery:
+        """Ask the gateway about one of our payments (authenticated call; raises GatewayUnavailable).
+
+        `gateway_session_id` is what create_checkout returned as Checkout.gateway_session_id, if anything."""
 
     @abstractmethod
     async def refund(self, request: RefundRequest) -> RefundResult:
@@ -176,6 +178,10 @@ class GatewayRegistry:
             return self._gateways[name]
         except KeyError:
             raise UnknownGateway(f"payment gateway {name!r} is not configured") from None
+
+    def register(self, gateway: PaymentGateway) -> None:
+        """Add or replace a gateway (configuration changed at runtime, or a test peer's gateway)."""
+        self._gateways[gateway.name] = gateway
 
     def names(self) -> list[str]:
         return list(self._gateways)

@@ -35,6 +35,8 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.CREATED)
     gateway_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The gateway's id for the checkout it opened (e.g. a Stripe checkout session), for active queries.
+    gateway_session_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -94,6 +94,8 @@ async def start_payment(
             notify_url=notify_url, return_url=return_url,
         )
     )
+    if checkout.gateway_session_id:
+        payment.gateway_session_id = checkout.gateway_session_id
     return payment, checkout.cashier_url
 
 

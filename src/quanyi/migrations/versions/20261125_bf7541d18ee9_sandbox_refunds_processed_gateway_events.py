@@ -43,10 +43,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('payments_sandbox_refund', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payments_sandbox_refund_trade_id'), ['trade_id'], unique=False)
+    with op.batch_alter_table('payments_payment', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('gateway_session_id', sa.String(length=255), nullable=True))
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('payments_payment', schema=None) as batch_op:
+        batch_op.drop_column('gateway_session_id')
     with op.batch_alter_table('payments_sandbox_refund', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payments_sandbox_refund_trade_id'))
 

@@ -128,7 +128,7 @@ class SandboxGateway(PaymentGateway):
             raise GatewayUnavailable(f"sandbox {path}: answer signature does not verify")
         return response.status_code, answer
 
-    async def query_trade(self, payment_no: str) -> TradeQuery:
+    async def query_trade(self, payment_no: str, *, gateway_session_id: str | None = None) -> TradeQuery:
         status, answer = await self._call("trade/query", {"out_trade_no": payment_no})
         if status != 200 or answer.get("out_trade_no") != payment_no:
             raise GatewayUnavailable(f"sandbox trade query refused: {answer.get('code')} {answer.get('msg', '')}")
