@@ -53,6 +53,7 @@ def make_settings(database_url: str, env: dict[str, str], **overrides: object) -
         "card_key_active_id": env["QUANYI_CARD_KEY_ACTIVE_ID"],
         "card_key_hash_key": env["QUANYI_CARD_KEY_HASH_KEY"],
         "sandbox_secret": env["QUANYI_SANDBOX_SECRET"],
+        "sandbox_enabled": True,
         "run_background_tasks": False,
         "redis_url": None,
     }

@@ -35,6 +35,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "card_key_active_id": "k1",
         "card_key_hash_key": secrets.token_urlsafe(32),
         "sandbox_secret": secrets.token_urlsafe(32),
+        "sandbox_enabled": True,
         "run_background_tasks": False,
         "public_base_url": None,
         "redis_url": None,

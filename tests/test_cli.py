@@ -39,7 +39,7 @@ def test_operator_session_init_migrate_demo_import_void(tmp_path, database_url):
     secrets_file = tmp_path / "var" / "quanyi.env"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     first = secrets_file.read_text()
-    assert "QUANYI_CARD_KEYS=k1:" in first
+    assert "QUANYI_CARD_KEYS=k1:" in first and "QUANYI_SANDBOX_ENABLED=true" in first  # the demo pays in the sandbox
     assert _quanyi(tmp_path, "init", env=env).returncode == 0
     assert secrets_file.read_text() == first  # never silently replaced
 

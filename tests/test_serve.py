@@ -27,7 +27,7 @@ def _free_port() -> int:
 def _env(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUANYI_")}
     for name in ("database_url", "admin_token", "app_secret", "card_keys", "card_key_active_id",
-                 "card_key_hash_key", "sandbox_secret"):
+                 "card_key_hash_key", "sandbox_secret", "sandbox_enabled"):
         value = getattr(settings, name)
         env[f"QUANYI_{name.upper()}"] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
     env["QUANYI_SWEEP_INTERVAL_SECONDS"] = "0.2"

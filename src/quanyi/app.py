@@ -221,7 +221,10 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
-                   payments_router, sandbox_router, web_router):
+                   payments_router, web_router):
         app.include_router(router)
+    if ctx.settings.sandbox_enabled:
+        # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
+        app.include_router(sandbox_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

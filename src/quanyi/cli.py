@@ -103,6 +103,10 @@ def serve(
         # The sandbox gateway's merchant API (query, refund) is served by this same server.
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
         os.environ["QUANYI_SANDBOX_API_URL"] = f"http://{local}:{port}"
+    if settings.sandbox_enabled:
+        err.print("[bold yellow]WARNING: the sandbox payment gateway is enabled: anyone can 'pay' without money "
+                  "and receive goods. Set QUANYI_SANDBOX_ENABLED=false before taking real orders.[/bold yellow]",
+                  soft_wrap=True)
     console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
                   f"{settings.database_url.split('@')[-1]})", soft_wrap=True)
     uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # HMAC key for card-key fingerprints (dedupe). Never rotated without re-fingerprinting.
     card_key_hash_key: SecretStr = SecretStr("")
     sandbox_secret: SecretStr = SecretStr("")
+    # The sandbox gateway lets anyone "pay" without money. Off unless asked for: `quanyi init` turns it on for
+    # the demo; a shop taking real orders must turn it off (serve warns loudly while it is on).
+    sandbox_enabled: bool = False
 
     reservation_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
@@ -125,6 +128,8 @@ def generate_secrets_env() -> str:
             "QUANYI_CARD_KEY_ACTIVE_ID=k1",
             f"QUANYI_CARD_KEY_HASH_KEY={secrets.token_urlsafe(32)}",
             f"QUANYI_SANDBOX_SECRET={secrets.token_urlsafe(32)}",
+            "# The sandbox cashier hands out goods without real money: set to false before taking real orders.",
+            "QUANYI_SANDBOX_ENABLED=true",
             "",
         ]
     )

@@ -49,15 +49,15 @@ def build_context(settings: Settings, *, db: Database | None = None,
     # connection the other side is just closing.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False,
                              limits=httpx.Limits(keepalive_expiry=2.0), timeout=httpx.Timeout(10.0))
-    gateways = GatewayRegistry([
-        SandboxGateway(
+    gateways = GatewayRegistry([])
+    if settings.sandbox_enabled:
+        gateways.register(SandboxGateway(
             secret=settings.sandbox_secret.get_secret_value(),
             cashier_base_url=settings.public_base_url or "",
             tolerance_seconds=settings.notify_tolerance_seconds,
             http=http,
             api_base_url=settings.sandbox_api_url or settings.public_base_url or "http://127.0.0.1:8000",
-        )
-    ])
+        ))
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
         limiter=build_rate_limiter(db, settings.redis_url), http=http,

@@ -42,8 +42,8 @@ async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-unt
 
 async def run_background_loops(ctx: ShopContext) -> None:
     secret = ctx.settings.sandbox_secret.get_secret_value()
-    await asyncio.gather(
-        _every(ctx.settings.sweep_interval_seconds, "reservation sweeper", lambda: sweep_once(ctx)),
-        _every(2.0, "sandbox notifications",
-               lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)),
-    )
+    loops = [_every(ctx.settings.sweep_interval_seconds, "reservation sweeper", lambda: sweep_once(ctx))]
+    if ctx.settings.sandbox_enabled:
+        loops.append(_every(2.0, "sandbox notifications",
+                            lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)))
+    await asyncio.gather(*loops)
