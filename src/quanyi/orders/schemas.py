@@ -70,12 +70,16 @@ class OrderCreated(OrderRead):
 class PaymentStartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gateway: GatewayName = "sandbox"
+    mode: Literal["page", "wap", "qr"] = Field(
+        default="page", description="page: desktop cashier; wap: mobile browser cashier; qr: a code to scan "
+                                    "(gateways that only do one of these use it whatever is asked)")
 
 
 class PaymentStart(BaseModel):
     payment_no: str
     gateway: str
-    cashier_url: str
+    cashier_url: str | None = Field(description="Send the buyer here to pay (absent for QR-only checkouts)")
+    qr_code: str | None = Field(default=None, description="Text to show as a QR code for the buyer's wallet app")
     amount_cents: int
     currency: str
 

@@ -37,6 +37,8 @@ class Payment(Base):
     gateway_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The gateway's id for the checkout it opened (e.g. a Stripe checkout session), for active queries.
     gateway_session_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # What the buyer scans when the gateway's checkout is a QR code (Alipay precreate, WeChat Native).
+    checkout_qr_code: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

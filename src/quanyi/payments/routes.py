@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from quanyi.deps import ContextDep, SessionDep, base_url, client_ip
+from quanyi.deps import ContextDep, base_url, client_ip
 from quanyi.errors import DomainError
-from quanyi.orders import service as orders_service
 from quanyi.orders.dependencies import OrderNoDep
 from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
 from quanyi.payments import service as payments_service
@@ -23,22 +22,25 @@ _MAX_NOTIFY_BYTES = 64 * 1024
 
 
 @router.post("/api/orders/{order_no}/payments", response_model=PaymentStart, status_code=201,
-             summary="Start paying an order: returns the gateway's cashier URL")
+             summary="Start paying an order: returns the gateway's cashier URL or a QR code to scan",
+             responses={503: {"description": "The gateway could not be reached; try again"}})
 async def start_payment(
-    order_no: OrderNoDep, request: Request, session: SessionDep, ctx: ContextDep,
-    data: PaymentStartRequest | None = None,
+    order_no: OrderNoDep, request: Request, ctx: ContextDep, data: PaymentStartRequest | None = None,
 ) -> PaymentStart:
-    gateway = ctx.gateways.get((data or PaymentStartRequest()).gateway)
-    order = await orders_service.get_order(session=session, order_no=order_no)
+    data = data or PaymentStartRequest()
+    gateway = ctx.gateways.get(data.gateway)
     root = base_url(request, ctx)
-    notify_url, return_url = payments_service.callback_urls(root, gateway.name, order.order_no)
-    payment, cashier_url = await payments_service.start_payment(
-        session=session, order_id=order.id, gateway=gateway, notify_url=notify_url, return_url=return_url,
+    notify_url, return_url = payments_service.callback_urls(root, gateway.name, order_no)
+    started = await payments_service.start_payment(
+        db=ctx.db, order_no=order_no, gateway=gateway, notify_url=notify_url, return_url=return_url,
+        mode=data.mode, buyer_ip=client_ip(request),
     )
-    if cashier_url.startswith("/"):
+    cashier_url = started.checkout.cashier_url
+    if cashier_url and cashier_url.startswith("/"):
         cashier_url = root + cashier_url
-    return PaymentStart(payment_no=payment.payment_no, gateway=gateway.name, cashier_url=cashier_url,
-                        amount_cents=payment.amount_cents, currency=payment.currency)
+    return PaymentStart(payment_no=started.payment_no, gateway=started.gateway, cashier_url=cashier_url,
+                        qr_code=started.checkout.qr_code, amount_cents=started.amount_cents,
+                        currency=started.currency)
 
 
 @router.post(

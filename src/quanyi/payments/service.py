@@ -13,21 +13,23 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import utcnow
+from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, NotFound
 from quanyi.orders import service as orders_service
 from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
-from quanyi.payments.gateway import CheckoutRequest, PaymentGateway, PaymentNotification
+from quanyi.payments.gateway import Checkout, CheckoutMode, CheckoutRequest, PaymentGateway, PaymentNotification
 from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
 
 __all__ = [
     "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
-    "callback_urls", "start_payment", "handle_notification", "confirm_payment", "list_order_payments",
+    "callback_urls", "start_payment", "StartedPayment", "latest_qr_checkout", "handle_notification",
+    "confirm_payment", "list_order_payments",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,18 +60,22 @@ def _new_payment_no() -> str:
     return "PY" + "".join(secrets.choice(_ALPHABET) for _ in range(18))
 
 
-async def start_payment(
-    *,
-    session: AsyncSession,
-    order_id: int,
-    gateway: PaymentGateway,
-    notify_url: str,
-    return_url: str,
-    now: dt.datetime | None = None,
-) -> tuple[Payment, str]:
-    """Open (or reopen) a checkout for an unpaid order; returns the payment and the cashier URL."""
-    now = now or utcnow()
-    order = await orders_service.lock_order(session=session, order_id=order_id)
+@dataclass(frozen=True, slots=True)
+class StartedPayment:
+    payment_no: str
+    gateway: str
+    amount_cents: int
+    currency: str
+    checkout: Checkout
+
+
+async def _prepare_payment(
+    *, session: AsyncSession, order_no: str, gateway: PaymentGateway, notify_url: str, return_url: str,
+    mode: CheckoutMode, buyer_ip: str | None, now: dt.datetime,
+) -> CheckoutRequest:
+    """Check the order can be paid and find or create its payment at this gateway (one short transaction)."""
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.lock_order(session=session, order_id=order.id)
     if order.status is not OrderStatus.PENDING_PAYMENT:
         raise orders_service.OrderNotPayable("this order is not awaiting payment", order_status=order.status.value)
     if order.expires_at <= now:
@@ -87,16 +93,53 @@ async def start_payment(
         )
         session.add(payment)
         await session.flush()
-    checkout = await gateway.create_checkout(
-        CheckoutRequest(
-            payment_no=payment.payment_no, amount_cents=payment.amount_cents, currency=payment.currency,
-            subject=f"{order.product_name} {order.sku_name} x{order.quantity}",
-            notify_url=notify_url, return_url=return_url,
-        )
+    return CheckoutRequest(
+        payment_no=payment.payment_no, amount_cents=payment.amount_cents, currency=payment.currency,
+        subject=f"{order.product_name} {order.sku_name} x{order.quantity}"[:120],
+        notify_url=notify_url, return_url=return_url, mode=mode, expires_at=order.expires_at, buyer_ip=buyer_ip,
     )
-    if checkout.gateway_session_id:
-        payment.gateway_session_id = checkout.gateway_session_id
-    return payment, checkout.cashier_url
+
+
+async def start_payment(
+    *,
+    db: Database,
+    order_no: str,
+    gateway: PaymentGateway,
+    notify_url: str,
+    return_url: str,
+    mode: CheckoutMode = "page",
+    buyer_ip: str | None = None,
+    now: dt.datetime | None = None,
+) -> StartedPayment:
+    """Open (or reopen) a checkout for an unpaid order at a gateway.
+
+    Three steps, because the gateway call is a network round trip that must not hold the order row lock
+    (or, on SQLite, the shop's single writer lock): record the payment and commit; ask the gateway for a
+    checkout outside any transaction (GatewayUnavailable propagates; the payment stays `created` and is
+    reused next time); remember what the gateway returned for later queries and the QR page.
+    """
+    now = now or utcnow()
+    async with db.transaction() as session:
+        request = await _prepare_payment(session=session, order_no=order_no, gateway=gateway, notify_url=notify_url,
+                                         return_url=return_url, mode=mode, buyer_ip=buyer_ip, now=now)
+    checkout = await gateway.create_checkout(request)
+    if checkout.gateway_session_id or checkout.qr_code:
+        async with db.transaction() as session:
+            payment = await session.scalar(select(Payment).where(Payment.payment_no == request.payment_no))
+            assert payment is not None
+            payment.gateway_session_id = checkout.gateway_session_id or payment.gateway_session_id
+            payment.checkout_qr_code = checkout.qr_code
+    return StartedPayment(payment_no=request.payment_no, gateway=gateway.name, amount_cents=request.amount_cents,
+                          currency=request.currency, checkout=checkout)
+
+
+async def latest_qr_checkout(*, session: AsyncSession, order_id: int, gateway_name: str) -> Payment | None:
+    """The open payment of an order at a gateway whose checkout is a QR code to scan, if any."""
+    return await session.scalar(
+        select(Payment).where(Payment.order_id == order_id, Payment.gateway == gateway_name,
+                              Payment.status == PaymentStatus.CREATED, Payment.checkout_qr_code.is_not(None))
+        .order_by(Payment.id.desc()).limit(1)
+    )
 
 
 async def handle_notification(

@@ -8,10 +8,13 @@ already rolled back when the page is drawn (a half-made order can never be commi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated, Any
 
+import segno
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from quanyi.catalog import service as catalog_service
@@ -31,12 +34,14 @@ from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.schemas import OrderCreate
 from quanyi.orders.state import OrderStatus
 from quanyi.payments import service as payments_service
+from quanyi.payments.gateway import CheckoutMode, GatewayUnavailable, UnknownGateway
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
 __all__ = ["router", "render_error_page"]
 
 router = APIRouter(include_in_schema=False)
+logger = logging.getLogger(__name__)
 
 SlugPath = Annotated[str, Path(max_length=80)]
 CONFIRM_REFRESHES = 15
@@ -186,10 +191,17 @@ async def order_page(order_no: OrderNoPath, request: Request, ctx: ContextDep) -
     access = _require_access(request, ctx, order_no)
     if isinstance(access, Response):
         return access
-    notice_key = {"not_payable": "order.not_payable", "not_cancellable": "order.not_cancellable"}.get(
+    notice_key = {"not_payable": "order.not_payable", "not_cancellable": "order.not_cancellable",
+                  "gateway_unavailable": "order.gateway_unavailable", "no_gateway": "order.no_gateway"}.get(
         request.query_params.get("error", ""))
     locale = pick_locale(request, ctx.settings.default_locale)
     return await _order_page(request, ctx, access, notice=translate(locale, notice_key) if notice_key else None)
+
+
+def _checkout_mode(request: Request) -> CheckoutMode:
+    """Phones get the gateway's mobile cashier; desktops its page (gateways that only do QR ignore this)."""
+    agent = request.headers.get("user-agent", "")
+    return "wap" if any(word in agent for word in ("Mobile", "Android", "iPhone")) else "page"
 
 
 @router.post("/orders/{order_no}/pay")
@@ -197,18 +209,47 @@ async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Respo
     access = _require_access(request, ctx, order_no)
     if isinstance(access, Response):
         return access
-    gateway = ctx.gateways.get(str((await request.form()).get("gateway", "sandbox"))[:32])
-    root = base_url(request, ctx)
     try:
-        async with ctx.db.transaction() as session:
-            order = await orders_service.get_order(session=session, order_no=access)
-            notify_url, return_url = payments_service.callback_urls(root, gateway.name, access)
-            _, cashier_url = await payments_service.start_payment(
-                session=session, order_id=order.id, gateway=gateway, notify_url=notify_url, return_url=return_url,
-            )
+        gateway = ctx.gateways.get(str((await request.form()).get("gateway", ""))[:32])
+    except UnknownGateway:
+        return _redirect(f"/orders/{access}?error=no_gateway")
+    root = base_url(request, ctx)
+    notify_url, return_url = payments_service.callback_urls(root, gateway.name, access)
+    try:
+        started = await payments_service.start_payment(
+            db=ctx.db, order_no=access, gateway=gateway, notify_url=notify_url, return_url=return_url,
+            mode=_checkout_mode(request), buyer_ip=client_ip(request),
+        )
+    except GatewayUnavailable as exc:
+        logger.warning("checkout at %s failed for %s: %s", gateway.name, access, exc.message)
+        return _redirect(f"/orders/{access}?error=gateway_unavailable")
     except DomainError:
         return _redirect(f"/orders/{access}?error=not_payable")
-    return _redirect(cashier_url)
+    if started.checkout.cashier_url:
+        return _redirect(started.checkout.cashier_url)
+    return _redirect(f"/orders/{access}/scan?gateway={gateway.name}")
+
+
+@router.get("/orders/{order_no}/scan", response_class=HTMLResponse)
+async def scan(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
+    """The QR code to scan with the wallet app; refreshes itself and moves on to the order once it is paid."""
+    access = _require_access(request, ctx, order_no)
+    if isinstance(access, Response):
+        return access
+    gateway_name = request.query_params.get("gateway", "")[:32]
+    async with ctx.db.read_session() as session:
+        order = await orders_service.get_order(session=session, order_no=access)
+        payment = await payments_service.latest_qr_checkout(session=session, order_id=order.id,
+                                                            gateway_name=gateway_name)
+        view = await orders_service.describe_order(session=session, order=order)
+    if view.status is not OrderStatus.PENDING_PAYMENT or payment is None or payment.checkout_qr_code is None:
+        return _redirect(f"/orders/{access}")
+    gateway_title = next((g.title for g in ctx.gateways.all() if g.name == gateway_name), gateway_name)
+    # segno draws the code as path data: the gateway's text never appears in the markup, so it is safe to embed.
+    qr_svg = Markup(segno.make(payment.checkout_qr_code, error="m").svg_inline(  # noqa: S704
+        scale=6, border=2, dark="#111827"))
+    return render(request, "scan.html", {"order": view, "qr_svg": qr_svg, "gateway_title": gateway_title,
+                                         "gateway_name": gateway_name})
 
 
 @router.post("/orders/{order_no}/cancel")
