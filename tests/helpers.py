@@ -8,11 +8,14 @@ import datetime as dt
 import re
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import asyncpg
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
@@ -170,3 +173,23 @@ class Shop:
         response = await self.client.post(f"/api/orders/{order['order_no']}/reveal", headers=self.auth(order))
         assert response.status_code == 200, response.text
         return response.json()["keys"]  # type: ignore[no-any-return]
+
+
+async def raw_database_bytes(db: Any) -> bytes:
+    """Everything the database holds, as stored: the SQLite files, or every PostgreSQL table dumped."""
+    url = make_url(db.url)
+    if url.get_backend_name() == "sqlite":
+        await db.dispose()  # checkpoint-free: read the main file and the WAL as they are
+        path = Path(url.database)
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    connection = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        tables = [r["tablename"] for r in await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        chunks = []
+        for table in tables:
+            for row in await connection.fetch(f'SELECT t::text AS line FROM "{table}" t'):
+                chunks.append(row["line"].encode())
+        return b"\n".join(chunks)
+    finally:
+        await connection.close()

@@ -88,3 +88,17 @@ def test_importing_into_an_unknown_sku_says_so(tmp_path, database_url):
     result = _quanyi(tmp_path, "keys", "import", str(keys), "--sku", "NO-SUCH-SKU", env=env)
     assert result.returncode == 1
     assert "sku_not_found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gateway_commands_refuse_unknown_gateways_and_bad_files(tmp_path, database_url):
+    env = {"QUANYI_DATABASE_URL": database_url}
+    assert _quanyi(tmp_path, "init", env=env).returncode == 0
+    listed = _quanyi(tmp_path, "gateways", "list", env=env)
+    assert listed.returncode == 0 and "Payment gateways" in listed.stdout, listed.stderr
+    unknown = _quanyi(tmp_path, "gateways", "set", "paypalish", env=env)
+    assert unknown.returncode == 1 and "unknown_gateway" in unknown.stderr
+    bad = tmp_path / "bad.json"
+    for content in ("{not json", "[1, 2]"):
+        bad.write_text(content)
+        result = _quanyi(tmp_path, "gateways", "set", "paypalish", "--config", str(bad), env=env)
+        assert result.returncode == 2 and "JSON" in result.stderr and "Traceback" not in result.stderr

@@ -34,11 +34,12 @@ from quanyi.money import InvalidAmount
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
 from quanyi.payments.gateway import GatewayUnavailable, NotificationRejected
+from quanyi.payments.routes import admin_router as payments_admin_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.system.routes import router as system_router
-from quanyi.tasks import run_background_loops
+from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.routes import render_error_page
 from quanyi.web.routes import router as web_router
 
@@ -189,6 +190,10 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
+        try:
+            await refresh_gateways(ctx)
+        except Exception:
+            logger.exception("could not load the payment gateway configuration; only the sandbox (if on) is active")
         if ctx.settings.run_background_tasks:
             task = asyncio.create_task(run_background_loops(ctx), name="quanyi-background")
         try:
@@ -214,6 +219,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "payments", "description": "Start a payment; gateway notification endpoints"},
             {"name": "admin: catalog", "description": "Manage categories, products, SKUs (admin token)"},
             {"name": "admin: stock", "description": "Import and void card-key batches (admin token)"},
+            {"name": "admin: payments",
+             "description": "Payment gateway accounts, secrets encrypted at rest (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -222,7 +229,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
-                   payments_router, web_router):
+                   payments_router, payments_admin_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -22,6 +22,9 @@ app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_he
                   pretty_exceptions_show_locals=False)
 keys_app = typer.Typer(help="Card-key stock (卡密库存): import, void, counts.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+gateways_app = typer.Typer(help="Payment gateways (支付渠道): accounts, secrets encrypted at rest.",
+                           no_args_is_help=True)
+app.add_typer(gateways_app, name="gateways")
 
 console = Console()
 err = Console(stderr=True)
@@ -220,6 +223,65 @@ def stock() -> None:
         table.add_row(code, name, price, delivery, str(s.available), str(s.reserved), str(s.sold), str(s.voided),
                       str(s.expired))
     console.print(table)
+
+
+@gateways_app.command("list")
+def gateways_list() -> None:
+    """Gateways this shop can take payments with, and their stored settings (secrets masked)."""
+    from quanyi.payments import configuration
+    from quanyi.tasks import refresh_gateways
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        await refresh_gateways(ctx)
+        async with ctx.db.read_session() as session:
+            return await configuration.describe_gateway_configs(session=session, cipher=ctx.cipher,
+                                                                registry=ctx.gateways)
+
+    table = Table(title="Payment gateways")
+    for column in ("gateway", "title", "state", "settings", "updated"):
+        table.add_column(column)
+    for item in _run(job):
+        state = ("active" if item["active"] else "enabled, not starting") if item["enabled"] else (
+            "disabled" if item["configured"] else "not configured")
+        settings = item["problem"] or ", ".join(f"{k}={v}" for k, v in (item["config"] or {}).items())
+        updated = f"{item['updated_at']:%Y-%m-%d %H:%M} by {item['updated_by']}" if item["updated_at"] else ""
+        table.add_row(item["name"], item["title"], state, settings, updated)
+    console.print(table)
+
+
+@gateways_app.command("set")
+def gateways_set(
+    name: Annotated[str, typer.Argument(help="Gateway name, see `quanyi gateways list`")],
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, readable=True,
+                                                 help="JSON file with the settings to store (fields left out keep "
+                                                      "their stored value)")] = None,
+    enable: Annotated[bool, typer.Option("--enable/--disable", help="Take payments with it or not")] = True,
+) -> None:
+    """Store a gateway's account settings (validated, encrypted) and enable or disable it."""
+    import json
+
+    from quanyi.payments import configuration
+
+    values: dict[str, object] = {}
+    if config is not None:
+        try:
+            loaded = json.loads(config.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            err.print(f"[red]{config} is not a JSON file:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if not isinstance(loaded, dict):
+            err.print(f"[red]{config} must hold a JSON object of settings[/red]")
+            raise typer.Exit(2)
+        values = loaded
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            await configuration.save_gateway_config(session=session, cipher=ctx.cipher, name=name, config=values,
+                                                    enabled=enable, updated_by="cli")
+
+    _run(job)
+    console.print(f"Saved {name} ({'enabled' if enable else 'disabled'}); running servers take it up within a "
+                  "minute.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -7,9 +7,10 @@ import logging
 
 from quanyi.context import ShopContext
 from quanyi.orders import service as orders_service
+from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments.sandbox import server as sandbox_server
 
-__all__ = ["run_background_loops", "sweep_once"]
+__all__ = ["run_background_loops", "sweep_once", "refresh_gateways"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,13 @@ async def sweep_once(ctx: ShopContext) -> int:
     return expired
 
 
+async def refresh_gateways(ctx: ShopContext) -> None:
+    """Take up gateway configuration changes made through any server process."""
+    async with ctx.db.read_session() as session:
+        await gateway_configuration.refresh_registry(session=session, cipher=ctx.cipher, http=ctx.http,
+                                                     registry=ctx.gateways)
+
+
 async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-untyped-def]
     while True:
         try:
@@ -42,7 +50,8 @@ async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-unt
 
 async def run_background_loops(ctx: ShopContext) -> None:
     secret = ctx.settings.sandbox_secret.get_secret_value()
-    loops = [_every(ctx.settings.sweep_interval_seconds, "reservation sweeper", lambda: sweep_once(ctx))]
+    loops = [_every(ctx.settings.sweep_interval_seconds, "reservation sweeper", lambda: sweep_once(ctx)),
+             _every(30.0, "gateway configuration", lambda: refresh_gateways(ctx))]
     if ctx.settings.sandbox_enabled:
         loops.append(_every(2.0, "sandbox notifications",
                             lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)))

@@ -5,13 +5,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
-from pathlib import Path
 
-import asyncpg
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
 
-from helpers import make_settings, random_code
+from helpers import make_settings, random_code, raw_database_bytes
 from quanyi.context import build_context
 from quanyi.inventory.crypto import CardKeyDecryptionError
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
@@ -84,26 +81,6 @@ async def test_import_requires_the_admin_token(shop, sku):
     assert await shop.count(CardKey) == 0
 
 
-async def _raw_database_bytes(shop) -> bytes:
-    """Everything the database holds, as stored: the SQLite files, or every PostgreSQL table dumped."""
-    url = make_url(shop.ctx.db.url)
-    if url.get_backend_name() == "sqlite":
-        await shop.ctx.db.dispose()  # checkpoint-free: read the main file and the WAL as they are
-        path = Path(url.database)
-        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
-    connection = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
-    try:
-        tables = [r["tablename"] for r in await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
-        chunks = []
-        for table in tables:
-            for row in await connection.fetch(f'SELECT t::text AS line FROM "{table}" t'):
-                chunks.append(row["line"].encode())
-        return b"\n".join(chunks)
-    finally:
-        await connection.close()
-
-
 async def test_no_plaintext_code_ever_reaches_the_database(shop, sku):
     codes = await shop.stock(sku, 20)
     pair = f"GC{secrets.randbelow(10**10):010d},{secrets.randbelow(10**12):012d}"
@@ -112,7 +89,7 @@ async def test_no_plaintext_code_ever_reaches_the_database(shop, sku):
     await shop.pay(order)
     revealed = await shop.reveal(order)
     assert {k["code"] for k in revealed} <= set(codes) | {pair.split(",")[1]}
-    raw = await _raw_database_bytes(shop)
+    raw = await raw_database_bytes(shop.ctx.db)
     assert b"Video VIP" in raw and b"buyer@example.com" in raw  # the dump really holds the shop's data
     needles = codes + pair.split(",")
     for needle in needles:

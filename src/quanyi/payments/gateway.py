@@ -183,6 +183,9 @@ class GatewayRegistry:
         """Add or replace a gateway (configuration changed at runtime, or a test peer's gateway)."""
         self._gateways[gateway.name] = gateway
 
+    def unregister(self, name: str) -> None:
+        self._gateways.pop(name, None)
+
     def names(self) -> list[str]:
         return list(self._gateways)
 

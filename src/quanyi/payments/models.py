@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
-__all__ = ["Payment", "PaymentStatus", "GatewayEvent"]
+__all__ = ["Payment", "PaymentStatus", "GatewayEvent", "GatewayConfig"]
 
 
 class PaymentStatus(enum.StrEnum):
@@ -59,3 +59,22 @@ class GatewayEvent(Base):
     event_id: Mapped[str] = mapped_column(String(128))
     payment_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GatewayConfig(Base):
+    """A shop's account at a payment gateway (merchant id, keys, secrets), encrypted at rest.
+
+    The whole configuration is one AES-256-GCM ciphertext under the shop's keyring (key id per row, so the
+    keyring can rotate), with the gateway's name bound in as associated data: a row copied onto another
+    gateway fails to decrypt instead of configuring it.
+    """
+
+    __tablename__ = "payments_gateway_config"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_by: Mapped[str] = mapped_column(String(64), default="admin")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

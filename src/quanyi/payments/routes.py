@@ -8,15 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from quanyi.deps import ContextDep, base_url, client_ip
+from quanyi.deps import AdminDep, ContextDep, base_url, client_ip
 from quanyi.errors import DomainError
 from quanyi.orders.dependencies import OrderNoDep
 from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
+from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import NotificationRejected
+from quanyi.payments.schemas import GatewayConfigRead, GatewayConfigUpdate
 
 router = APIRouter(tags=["payments"])
+admin_router = APIRouter(prefix="/api/admin/payment-gateways", tags=["admin: payments"])
 logger = logging.getLogger("quanyi.payments.notify")
+admin_logger = logging.getLogger("quanyi.payments.admin")
 
 _MAX_NOTIFY_BYTES = 64 * 1024
 
@@ -72,3 +76,35 @@ async def notify(
     logger.info("payment notification accepted: gateway=%s effect=%s", gateway.name, effect)
     reply = gateway.acknowledge()
     return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+
+
+# ---------------------------------------------------------------- admin: which gateways, with what account
+
+async def _describe(ctx: ContextDep) -> list[GatewayConfigRead]:
+    async with ctx.db.read_session() as session:
+        described = await gateway_configuration.describe_gateway_configs(
+            session=session, cipher=ctx.cipher, registry=ctx.gateways)
+    return [GatewayConfigRead.model_validate(item) for item in described]
+
+
+@admin_router.get("", response_model=list[GatewayConfigRead],
+                  summary="Gateways quanyi can take payments with, their stored settings (secrets masked)")
+async def list_gateway_configs(_: AdminDep, ctx: ContextDep) -> list[GatewayConfigRead]:
+    return await _describe(ctx)
+
+
+@admin_router.put("/{gateway_name}", response_model=GatewayConfigRead,
+                  summary="Configure, enable or disable a gateway (takes effect in every server within a minute)")
+async def put_gateway_config(
+    gateway_name: Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9_]+$")], data: GatewayConfigUpdate,
+    admin: AdminDep, ctx: ContextDep,
+) -> GatewayConfigRead:
+    async with ctx.db.transaction() as session:
+        await gateway_configuration.save_gateway_config(
+            session=session, cipher=ctx.cipher, name=gateway_name, config=data.config, enabled=data.enabled,
+            updated_by=admin)
+    async with ctx.db.read_session() as session:
+        await gateway_configuration.refresh_registry(session=session, cipher=ctx.cipher, http=ctx.http,
+                                                     registry=ctx.gateways)
+    admin_logger.info("gateway %s configuration saved by %s (enabled=%s)", gateway_name, admin, data.enabled)
+    return next(item for item in await _describe(ctx) if item.name == gateway_name)
