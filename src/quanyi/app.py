@@ -33,7 +33,7 @@ from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.money import InvalidAmount
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
-from quanyi.payments.gateway import GatewayUnavailable, NotificationRejected
+from quanyi.payments.gateway import GatewayUnavailable, NoPaymentMethod, NotificationRejected
 from quanyi.payments.routes import admin_router as payments_admin_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
@@ -62,6 +62,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotificationRejected: 400,
     PaymentAmountMismatch: 400,
     GatewayUnavailable: 503,
+    NoPaymentMethod: 503,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"

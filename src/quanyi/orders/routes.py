@@ -31,8 +31,10 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
 
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
-             responses={409: {"description": "Sold out or not on sale"}})
+             responses={409: {"description": "Sold out or not on sale"},
+                        503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> OrderCreated:
+    ctx.gateways.require_any()
     # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     async with ctx.db.transaction() as session:

@@ -23,7 +23,8 @@ from quanyi.errors import DomainError, NotFound
 
 __all__ = [
     "CheckoutRequest", "Checkout", "PaymentNotification", "GatewayReply", "NotificationRejected",
-    "UnknownGateway", "GatewayUnavailable", "TradeQuery", "RefundRequest", "RefundResult", "CheckoutMode",
+    "UnknownGateway", "GatewayUnavailable", "NoPaymentMethod", "TradeQuery", "RefundRequest", "RefundResult",
+    "CheckoutMode",
     "PaymentGateway", "GatewayRegistry",
 ]
 
@@ -126,6 +127,12 @@ class UnknownGateway(NotFound):
     code = "unknown_gateway"
 
 
+class NoPaymentMethod(DomainError):
+    """The shop has no gateway taking payments: an order placed now could only sit and block stock."""
+
+    code = "no_payment_method"
+
+
 class GatewayUnavailable(DomainError):
     """The gateway could not be reached or answered with a server error; nothing is known to have happened."""
 
@@ -185,6 +192,11 @@ class GatewayRegistry:
 
     def unregister(self, name: str) -> None:
         self._gateways.pop(name, None)
+
+    def require_any(self) -> None:
+        """Raise NoPaymentMethod unless at least one gateway is taking payments."""
+        if not self._gateways:
+            raise NoPaymentMethod("this shop is not taking payments right now; no order was placed")
 
     def names(self) -> list[str]:
         return list(self._gateways)

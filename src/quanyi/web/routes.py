@@ -130,6 +130,9 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
         if data.sku_id not in {sku.id for sku in product.skus}:
             return await _product_page(request, ctx, slug, form={**form, "sku_id": ""}, status_code=409,
                                        errors={"sku_id": translate(locale, "err.sku_elsewhere")})
+    if not ctx.gateways.names():
+        return await _product_page(request, ctx, slug, form=form, status_code=503,
+                                   errors={"form": translate(locale, "err.no_payment_method")})
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
