@@ -102,3 +102,22 @@ def test_gateway_commands_refuse_unknown_gateways_and_bad_files(tmp_path, databa
         bad.write_text(content)
         result = _quanyi(tmp_path, "gateways", "set", "paypalish", "--config", str(bad), env=env)
         assert result.returncode == 2 and "JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gateway_set_stores_an_encrypted_masked_configuration(tmp_path, database_url):
+    env = {"QUANYI_DATABASE_URL": database_url}
+    assert _quanyi(tmp_path, "init", env=env).returncode == 0
+    assert _quanyi(tmp_path, "migrate", env=env).returncode == 0
+    config = tmp_path / "stripe.json"
+    config.write_text('{"secret_key": "sk_test_cli_0123456789", "webhook_secret": "whsec_cli_0123456789"}')
+    saved = _quanyi(tmp_path, "gateways", "set", "stripe", "--config", str(config), env=env)
+    assert saved.returncode == 0 and "Saved stripe (enabled)" in saved.stdout, saved.stderr
+    listed = _quanyi(tmp_path, "gateways", "list", env=env)
+    assert "stripe" in listed.stdout and "active" in listed.stdout and "secret_key=********" in listed.stdout
+    assert "sk_test_cli" not in listed.stdout
+    config.write_text('{"secret_key": "pk_wrong_kind_of_key"}')
+    refused = _quanyi(tmp_path, "gateways", "set", "stripe", "--config", str(config), env=env)
+    assert refused.returncode == 1 and "invalid_gateway_config" in refused.stderr and "secret_key" in refused.stderr
+    assert "pk_wrong" not in refused.stderr
+    disabled = _quanyi(tmp_path, "gateways", "set", "stripe", "--disable", env=env)
+    assert disabled.returncode == 0 and "disabled" in _quanyi(tmp_path, "gateways", "list", env=env).stdout

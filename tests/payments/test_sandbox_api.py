@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import select
 
 from quanyi.payments.gateway import GatewayUnavailable, RefundRequest
-from quanyi.payments.models import GatewayEvent
+from quanyi.payments.models import GatewayEvent, Payment
 from quanyi.payments.sandbox.gateway import SandboxGateway
 from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.payments.service import handle_notification
@@ -103,3 +103,18 @@ async def test_a_replayed_event_id_is_processed_once(shop, app, order):
     assert effect == "already_paid"
     assert await shop.count(GatewayEvent) == 1
     assert (await shop.get_order(order))["status"] == "delivered"
+
+
+async def test_a_second_real_transaction_for_a_paid_payment_is_kept_for_refund(shop, app, order):
+    """The buyer paid two checkout sessions of one payment: the money is on record, nothing is delivered twice."""
+    payment = await shop.start_payment(order)
+    first = await shop.notify(shop.notification(payment, trade_no="SB-FIRST-0001"))
+    second = await shop.notify(shop.notification(payment, trade_no="SB-SECOND-0002"))
+    again = await shop.notify(shop.notification(payment, trade_no="SB-SECOND-0002"))
+    assert [r.text for r in (first, second, again)] == ["success"] * 3
+    rows = [await shop.scalar(select(Payment).where(Payment.gateway_trade_no == no))
+            for no in ("SB-FIRST-0001", "SB-SECOND-0002")]
+    assert [r.status for r in rows] == ["succeeded", "duplicate"]
+    assert rows[1].order_id == rows[0].order_id and rows[1].amount_cents == 1980
+    assert await shop.count(Payment) == 2
+    assert len(await shop.reveal(order)) == 1

@@ -151,7 +151,9 @@ async def test_stripe_refusing_the_checkout_is_a_clear_error_and_records_nothing
                                       json={"gateway": "stripe"})
     assert response.status_code == 400 and response.json()["code"] == "gateway_refused"
     assert "amount_too_small" in response.json()["detail"] and response.json()["stripe_code"] == "amount_too_small"
-    assert await shop.count(Payment) == 0
+    # The payment was recorded before the call (no lock is held during it); it has no session and no money.
+    payment = await shop.scalar(select(Payment))
+    assert payment.status == "created" and payment.gateway_session_id is None and payment.gateway_trade_no is None
 
 
 # ------------------------------------------------------------------ webhooks
@@ -173,8 +175,10 @@ async def test_concurrent_copies_of_an_event_deliver_once_without_errors(shop, g
     copies = [delivery, delivery, sim.resign(delivery)]
     responses = await asyncio.gather(*(_deliver(shop, copy) for copy in copies))
     statuses = [r.status_code for r in responses]
-    # Each copy is acknowledged, or refused cleanly (409: lost the race on the event id; Stripe retries it).
-    assert all(s in (200, 409) for s in statuses), [r.text for r in responses]
+    # Each copy is acknowledged, or refused in Stripe's protocol (400 "processed concurrently; retry": it lost
+    # the race on the event id and rolled back whole; Stripe retries it and the retry changes nothing).
+    assert all(s == 200 or (s == 400 and "retry" in r.text) for s, r in zip(statuses, responses, strict=True)), [
+        r.text for r in responses]
     assert statuses.count(200) >= 1
     assert await _delivered_keys(shop, order) == 1
     assert (await shop.get_order(order))["status"] == "delivered"
@@ -427,7 +431,8 @@ async def test_starting_a_payment_while_stripe_is_down_records_nothing(shop, gat
     response = await shop.client.post(f"/api/orders/{order['order_no']}/payments", headers=shop.auth(order),
                                       json={"gateway": "stripe"})
     assert response.json()["code"] == "gateway_unavailable"
-    assert await shop.count(Payment) == 0
+    payment = await shop.scalar(select(Payment))
+    assert payment.status == "created" and payment.gateway_session_id is None
     assert (await _start(shop, order))["cashier_url"]  # and works once Stripe is back
 
 

@@ -190,3 +190,13 @@ async def refresh_registry(*, session: AsyncSession, cipher: CardKeyCipher, http
     for name in managed - built:
         registry.unregister(name)
     return registry.names()
+
+
+def _register_builtin_kinds() -> None:
+    from quanyi.payments.stripe.gateway import StripeConfig, StripeGateway
+
+    register_kind(GatewayKind("stripe", StripeGateway.title, StripeConfig,
+                              lambda config, http: StripeGateway(config, http=http)))
+
+
+_register_builtin_kinds()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 
 from quanyi.deps import AdminDep, ContextDep, base_url, client_ip
 from quanyi.errors import DomainError
@@ -71,6 +72,12 @@ async def notify(
         logger.warning("payment notification rejected: gateway=%s code=%s reason=%s ip=%s",
                        gateway.name, exc.code, exc.message, client_ip(request))
         reply = gateway.refuse(exc.message)
+        return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+    except IntegrityError:
+        # A concurrent copy of the same notification committed first (unique event id / trade no); this
+        # copy rolled back whole. Answer in the gateway's protocol so it retries, and the retry is a no-op.
+        logger.info("payment notification raced a concurrent copy: gateway=%s; asked to retry", gateway.name)
+        reply = gateway.refuse("processed concurrently; retry")
         return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
     # Only here, after the commit above, do we tell the gateway to stop re-sending.
     logger.info("payment notification accepted: gateway=%s effect=%s", gateway.name, effect)

@@ -194,17 +194,31 @@ async def confirm_payment(
             f"notification says {notification.amount_cents} {notification.currency}, "
             f"payment {payment.payment_no} expects {payment.amount_cents} {payment.currency}"
         )
-    if payment.status != PaymentStatus.CREATED:
-        if payment.gateway_trade_no == notification.gateway_trade_no:
-            return PaymentEffect.ALREADY_PAID  # the same notification again: already applied
-        raise PaymentConflict(f"payment {payment.payment_no} was already paid by another gateway transaction")
+    if payment.status != PaymentStatus.CREATED and payment.gateway_trade_no == notification.gateway_trade_no:
+        return PaymentEffect.ALREADY_PAID  # the same notification again: already applied
     other = await session.scalar(
-        select(Payment.payment_no).where(
+        select(Payment).where(
             Payment.gateway == gateway_name, Payment.gateway_trade_no == notification.gateway_trade_no
         )
     )
     if other is not None:
-        raise PaymentConflict(f"gateway transaction {notification.gateway_trade_no} already paid {other}")
+        if other.order_id == payment.order_id and other.amount_cents == notification.amount_cents:
+            return PaymentEffect.ALREADY_PAID  # this transaction is already on record for this order
+        raise PaymentConflict(f"gateway transaction {notification.gateway_trade_no} already paid {other.payment_no}")
+    if payment.status != PaymentStatus.CREATED:
+        # A second, real transaction for a payment that is already paid (the buyer paid two checkout sessions
+        # of it). The money exists: keep it on record as a duplicate so it can be refunded, never drop it.
+        duplicate = Payment(
+            payment_no=_new_payment_no(), order_id=payment.order_id, gateway=gateway_name,
+            amount_cents=notification.amount_cents, currency=notification.currency, status=PaymentStatus.DUPLICATE,
+            gateway_trade_no=notification.gateway_trade_no, paid_at=notification.paid_at or now,
+            created_at=now, updated_at=now,
+        )
+        session.add(duplicate)
+        await session.flush()
+        logger.warning("payment %s paid again by gateway transaction %s; recorded as duplicate %s for refund",
+                       payment.payment_no, notification.gateway_trade_no, duplicate.payment_no)
+        return PaymentEffect.ALREADY_PAID
 
     payment.gateway_trade_no = notification.gateway_trade_no
     payment.paid_at = notification.paid_at or now
