@@ -31,6 +31,7 @@ from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.money import InvalidAmount
+from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
 from quanyi.payments.gateway import NotificationRejected
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "payments", "description": "Start a payment; gateway notification endpoints"},
             {"name": "admin: catalog", "description": "Manage categories, products, SKUs (admin token)"},
             {"name": "admin: stock", "description": "Import and void card-key batches (admin token)"},
+            {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -221,7 +223,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
-                   payments_router, sandbox_router, web_router):
+                   payments_router, sandbox_router, notifications_admin_router, web_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

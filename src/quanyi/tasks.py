@@ -1,4 +1,5 @@
-"""Background loops run inside `quanyi serve` (every process runs them; they share work safely)."""
+"""Background loops run inside `quanyi serve` (every process runs them; they share work safely):
+the reservation sweeper, sandbox notification retries and (unless turned off) the notification outbox worker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 
 from quanyi.context import ShopContext
+from quanyi.notifications.worker import OutboxWorker
 from quanyi.orders import service as orders_service
 from quanyi.payments.sandbox import server as sandbox_server
 
@@ -42,8 +44,11 @@ async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-unt
 
 async def run_background_loops(ctx: ShopContext) -> None:
     secret = ctx.settings.sandbox_secret.get_secret_value()
-    await asyncio.gather(
+    loops = [
         _every(ctx.settings.sweep_interval_seconds, "reservation sweeper", lambda: sweep_once(ctx)),
         _every(2.0, "sandbox notifications",
                lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)),
-    )
+    ]
+    if ctx.settings.notification_worker_in_serve:
+        loops.append(OutboxWorker(ctx).run_forever())
+    await asyncio.gather(*loops)
