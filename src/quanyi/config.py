@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     email_include_keys: bool = False
     notification_max_attempts: int = Field(default=8, ge=1, le=100)
     notification_backoff_seconds: float = Field(default=30.0, ge=0, le=86_400)
-    # A claimed message is re-sent by another worker if its worker has not reported within this time.
-    notification_lease_seconds: int = Field(default=120, ge=5, le=86_400)
+    # A claimed message is re-sent by another worker if its worker has not reported within this time;
+    # it must outlast one send (HTTP timeout 10 s, SMTP 30 s).
+    notification_lease_seconds: int = Field(default=120, ge=60, le=86_400)
     notification_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
     # Run the outbox worker inside `quanyi serve`; turn off when running separate `quanyi worker` processes.
     notification_worker_in_serve: bool = True

@@ -92,7 +92,7 @@ class ClaimedMessage:
 
 
 class OutboxWorker:
-    def __init__(self, ctx: ShopContext, *, owner: str | None = None, batch_size: int = 20,
+    def __init__(self, ctx: ShopContext, *, owner: str | None = None, batch_size: int = 10,
                  senders: dict[Channel, Sender] | None = None) -> None:
         self.ctx = ctx
         self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -112,8 +112,13 @@ class OutboxWorker:
     async def run_once(self, now: dt.datetime | None = None) -> int:
         """Claim one batch and try each message once; returns how many were attempted."""
         claimed = await self.claim(now)
-        for message in claimed:
-            await self.deliver(message)
+        # Concurrently: every message of the batch must finish within its own lease, and each send is
+        # bounded by its client timeout (HTTP 10 s, SMTP 30 s), well under the lease (120 s by default).
+        results = await asyncio.gather(*(self.deliver(message) for message in claimed), return_exceptions=True)
+        for message, result in zip(claimed, results, strict=True):
+            if isinstance(result, BaseException):
+                # Recording the outcome failed (database gone?): the lease expires and the message is retried.
+                logger.error("notification %s: could not record the outcome: %r", message.id, result)
         return len(claimed)
 
     async def drain(self, *, max_batches: int = 10_000) -> int:
