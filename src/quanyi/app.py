@@ -31,6 +31,7 @@ from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.money import InvalidAmount
+from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
 from quanyi.payments.gateway import GatewayUnavailable, NoPaymentMethod, NotificationRejected
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: stock", "description": "Import and void card-key batches (admin token)"},
             {"name": "admin: payments",
              "description": "Payment gateway accounts, secrets encrypted at rest (admin token)"},
+            {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -230,7 +232,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
-                   payments_router, payments_admin_router, web_router):
+                   payments_router, payments_admin_router, notifications_admin_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

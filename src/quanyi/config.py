@@ -66,6 +66,38 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None
 
+    # ---- notifications (outbox): a channel left unconfigured is simply not used.
+    # E-mail to buyers over SMTP; smtp_security: "starttls" (port 587), "ssl" (465) or "none" (local relay).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr = SecretStr("")
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_from: str = ""  # e.g. "权益商城 <shop@example.com>"
+    # SMS in the Aliyun SMS (dysmsapi SendSms) protocol; templates are registered at the provider.
+    sms_api_url: str = "https://dysmsapi.aliyuncs.com/"
+    sms_access_key_id: str = ""
+    sms_access_key_secret: SecretStr = SecretStr("")
+    sms_sign_name: str = ""
+    sms_template_order_delivered: str = ""  # TemplateCode of the zh-CN delivery SMS
+    sms_template_order_delivered_en: str = ""  # for English orders; falls back to the zh-CN one
+    # Merchant alerts to group robots: the full webhook URL including key / access_token.
+    wecom_webhook_url: str | None = None
+    dingtalk_webhook_url: str | None = None
+    dingtalk_secret: SecretStr = SecretStr("")  # the robot's "加签" secret (SEC...); empty: unsigned robot
+    # Alert when a SKU's sellable stock drops below this many keys (0: never).
+    low_stock_threshold: int = Field(default=5, ge=0, le=1_000_000)
+    # False: the delivery e-mail links to the order page; True: it carries the card keys (audited reveal).
+    email_include_keys: bool = False
+    notification_max_attempts: int = Field(default=8, ge=1, le=100)
+    notification_backoff_seconds: float = Field(default=30.0, ge=0, le=86_400)
+    # A claimed message is re-sent by another worker if its worker has not reported within this time;
+    # it must outlast one send (HTTP timeout 10 s, SMTP 30 s).
+    notification_lease_seconds: int = Field(default=120, ge=60, le=86_400)
+    notification_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # Run the outbox worker inside `quanyi serve`; turn off when running separate `quanyi worker` processes.
+    notification_worker_in_serve: bool = True
+
     @field_validator("card_key_active_id")
     @classmethod
     def _strip(cls, value: str) -> str:

@@ -10,6 +10,7 @@ import quanyi.models  # noqa: F401  - every table registered before any query (c
 from quanyi.config import Settings
 from quanyi.db import Database
 from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.notifications import service as notifications_service
 from quanyi.payments.gateway import GatewayRegistry
 from quanyi.payments.sandbox.gateway import SandboxGateway
 from quanyi.risk.service import DatabaseRateLimiter, RedisRateLimiter, build_rate_limiter
@@ -45,6 +46,7 @@ def build_cipher(settings: Settings) -> CardKeyCipher:
 def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
     db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
+    notifications_service.install_policy(db, settings)
     # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
     # connection the other side is just closing.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False,

@@ -104,8 +104,13 @@ class Database:
                 self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
-        self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
-        self._reads = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+        # Copied into every session's `info`: shop-wide policy services read without a settings argument
+        # (e.g. which notification channels are configured). Fill it before opening sessions.
+        self.session_info: dict[str, Any] = {}
+        self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False,
+                                          info=self.session_info)
+        self._reads = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
+                                         info=self.session_info)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._write_owner: asyncio.Task[Any] | None = None
 

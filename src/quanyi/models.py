@@ -5,12 +5,13 @@ from __future__ import annotations
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal
+from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import Payment
 from quanyi.payments.sandbox.models import SandboxTrade
 from quanyi.risk.models import RateCounter
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
-           "OrderEvent", "Payment", "SandboxTrade", "RateCounter"]
+           "OrderEvent", "Payment", "SandboxTrade", "RateCounter", "OutboxMessage"]
 
 metadata = Base.metadata

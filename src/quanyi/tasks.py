@@ -1,4 +1,5 @@
-"""Background loops run inside `quanyi serve` (every process runs them; they share work safely)."""
+"""Background loops run inside `quanyi serve` (every process runs them; they share work safely):
+the reservation sweeper, sandbox notification retries and (unless turned off) the notification outbox worker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 
 from quanyi.context import ShopContext
+from quanyi.notifications.worker import OutboxWorker
 from quanyi.orders import service as orders_service
 from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments.sandbox import server as sandbox_server
@@ -55,4 +57,6 @@ async def run_background_loops(ctx: ShopContext) -> None:
     if ctx.settings.sandbox_enabled:
         loops.append(_every(2.0, "sandbox notifications",
                             lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)))
+    if ctx.settings.notification_worker_in_serve:
+        loops.append(OutboxWorker(ctx).run_forever())
     await asyncio.gather(*loops)

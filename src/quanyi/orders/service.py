@@ -1,8 +1,9 @@
 """Orders: checkout, the status machine in motion, delivery on payment, expiry, lookup without an account.
 
 Where does a paid order get its card keys? `apply_payment` below, in the same transaction that marks
-it paid. Every function that changes an order takes its row lock first (FOR UPDATE on PostgreSQL,
-the writer lock on SQLite), so a payment, a cancellation and the expiry sweeper never interleave.
+it paid and records the buyer's delivery message and the merchant's alert in the outbox. Every function
+that changes an order takes its row lock first (FOR UPDATE on PostgreSQL, the writer lock on SQLite), so
+a payment, a cancellation and the expiry sweeper never interleave.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.money import format_money, line_total
+from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import new_order_no, normalize_order_no
@@ -141,6 +143,7 @@ async def create_order(
     await inventory_service.reserve_card_keys(
         session=session, sku_id=sku.id, order_id=order.id, quantity=quantity, now=now
     )
+    await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
     return order
 
 
@@ -247,10 +250,13 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     except inventory_service.OutOfStock:
         await inventory_service.release_card_keys(session=session, order_id=order.id)
         _move(session, order, OrderStatus.REFUND_PENDING, now, "paid but out of stock: refund required")
+        await notifications_service.on_order_refund_pending(session=session, order=order, reason="out of stock",
+                                                            now=now)
         logger.warning("order %s paid but could not be delivered (out of stock): refund required", order.order_no)
         return PaymentEffect.REFUND_PENDING
     _move(session, order, OrderStatus.DELIVERED, now)
     order.delivered_at = now
+    await notifications_service.on_order_delivered(session=session, order=order, now=now)
     return PaymentEffect.DELIVERED
 
 

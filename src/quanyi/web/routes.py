@@ -201,6 +201,19 @@ async def order_page(order_no: OrderNoPath, request: Request, ctx: ContextDep) -
     return await _order_page(request, ctx, access, notice=translate(locale, notice_key) if notice_key else None)
 
 
+@router.get("/orders/{order_no}/open")
+async def open_order_link(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
+    """The link in delivery e-mails and SMS: check its signed token, keep it in the access cookie, and show
+    the order, so the buyer never re-enters order number and contact. A bad token goes to the lookup form."""
+    canonical = normalize_order_no(order_no)
+    token = request.query_params.get("t")
+    if canonical is None or not verify_order_access(ctx.settings.app_secret.get_secret_value(), canonical, token):
+        return _redirect(f"/lookup?order_no={canonical or ''}")
+    response = _redirect(f"/orders/{canonical}")
+    _grant_access(response, request, ctx, canonical)
+    return response
+
+
 def _checkout_mode(request: Request) -> CheckoutMode:
     """Phones get the gateway's mobile cashier; desktops its page (gateways that only do QR ignore this)."""
     agent = request.headers.get("user-agent", "")

@@ -1,0 +1,352 @@
+"""Notifications (通知): what must be said, recorded in the outbox inside the transaction of the state change.
+
+Hooks (`on_order_delivered`, `on_order_refund_pending`, `on_stock_taken`, `on_risk_hold`) are called by
+other features' services in their own transaction: if it rolls back, the message never existed; if it
+commits, the worker will send it (at least once). The shop's channel configuration travels with the
+session (`install_policy` puts it into every session's `info`), so hooks need no settings argument.
+A channel that is not configured is not enqueued, and that is logged once per process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.models import Sku
+from quanyi.config import Settings
+from quanyi.db import Database, utcnow
+from quanyi.errors import Conflict, NotFound
+from quanyi.inventory import service as inventory_service
+from quanyi.notifications.models import Channel, Kind, MessageStatus, OutboxMessage
+from quanyi.orders.contact import mask_contact
+from quanyi.orders.models import Order
+
+__all__ = [
+    "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
+    "enqueue", "on_order_delivered", "on_order_refund_pending", "on_stock_taken", "on_risk_hold",
+    "list_messages", "get_message", "retry_message", "claim_due", "record_sent", "record_failure",
+    "backoff_delay", "idempotency_key", "ROBOT_CHANNELS",
+]
+
+logger = logging.getLogger(__name__)
+_POLICY_KEY = "quanyi.notifications.policy"
+ROBOT_CHANNELS = (Channel.WECOM, Channel.DINGTALK)
+_MAX_BACKOFF_SECONDS = 6 * 3600
+_LOW_STOCK_BUCKET_SECONDS = 3600
+_warned: set[str] = set()
+
+
+class NotificationNotFound(NotFound):
+    code = "notification_not_found"
+
+
+class NotificationNotRetryable(Conflict):
+    code = "notification_not_retryable"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPolicy:
+    """Which channels are configured, decided once from Settings."""
+
+    channels: frozenset[Channel]
+    low_stock_threshold: int
+    merchant_locale: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NotificationPolicy:
+        channels = set()
+        if settings.smtp_host and settings.smtp_from:
+            channels.add(Channel.EMAIL)
+        if (settings.sms_access_key_id and settings.sms_access_key_secret.get_secret_value()
+                and settings.sms_sign_name and settings.sms_template_order_delivered):
+            channels.add(Channel.SMS)
+        if settings.wecom_webhook_url:
+            channels.add(Channel.WECOM)
+        if settings.dingtalk_webhook_url:
+            channels.add(Channel.DINGTALK)
+        return cls(frozenset(channels), settings.low_stock_threshold, settings.default_locale)
+
+    def robots(self) -> list[Channel]:
+        return [c for c in ROBOT_CHANNELS if c in self.channels]
+
+
+def install_policy(db: Database, settings: Settings) -> NotificationPolicy:
+    """Make every session of this database carry the shop's notification policy."""
+    policy = NotificationPolicy.from_settings(settings)
+    db.session_info[_POLICY_KEY] = policy
+    return policy
+
+
+def policy_of(session: AsyncSession) -> NotificationPolicy | None:
+    policy = session.info.get(_POLICY_KEY)
+    return policy if isinstance(policy, NotificationPolicy) else None
+
+
+def _say_once(key: str, message: str, *args: object) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.info(message, *args)
+
+
+def _enabled(session: AsyncSession, channel: Channel, why: str) -> bool:
+    policy = policy_of(session)
+    if policy is None:
+        _say_once("no-policy", "notifications: no policy installed on this database; nothing is enqueued")
+        return False
+    if channel not in policy.channels:
+        _say_once(f"off:{channel}", "notifications: channel %s is not configured; %s messages are not sent",
+                  channel.value, why)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- enqueue
+
+async def enqueue(
+    *,
+    session: AsyncSession,
+    channel: Channel,
+    recipient: str,
+    kind: Kind,
+    locale: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    order_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Record a message to send, in the caller's transaction. Returns False if `dedupe_key` already exists."""
+    now = now or utcnow()
+    values = {
+        "channel": channel.value, "recipient": recipient[:254], "kind": kind.value, "locale": locale[:8],
+        "payload": payload, "dedupe_key": dedupe_key[:200], "status": MessageStatus.PENDING.value, "attempts": 0,
+        "next_attempt_at": now, "order_id": order_id, "created_at": now, "updated_at": now,
+    }
+    # ON CONFLICT DO NOTHING on the unique dedupe_key: the same event enqueued twice (even by two concurrent
+    # transactions) leaves one row, and never aborts the caller's transaction as an IntegrityError would.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _order_payload(order: Order) -> dict[str, Any]:
+    return {
+        "order_no": order.order_no, "product_name": order.product_name, "sku_name": order.sku_name,
+        "quantity": order.quantity, "total_cents": order.total_cents, "currency": order.currency,
+    }
+
+
+async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+    """An order was delivered: tell the buyer (e-mail or SMS by contact kind) and alert the merchant."""
+    policy = policy_of(session)
+    buyer_channel = Channel.EMAIL if order.contact_kind == "email" else Channel.SMS
+    if _enabled(session, buyer_channel, "buyer delivery"):
+        product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
+        # No card keys here: the worker decrypts them at send time if the shop mails keys at all.
+        payload = {**_order_payload(order), "order_id": order.id, "guide_markdown": product.redemption_guide}
+        await enqueue(session=session, channel=buyer_channel, recipient=order.contact, kind=Kind.ORDER_DELIVERED,
+                      locale=order.locale, payload=payload, order_id=order.id, now=now,
+                      dedupe_key=f"{Kind.ORDER_DELIVERED}:{order.order_no}:{buyer_channel}")
+    for robot in policy.robots() if policy else []:
+        payload = {**_order_payload(order), "contact_masked": mask_contact(order.contact_kind, order.contact)}
+        await enqueue(session=session, channel=robot, recipient="group", kind=Kind.ORDER_PAID,
+                      locale=policy.merchant_locale, payload=payload, order_id=order.id, now=now,  # type: ignore[union-attr]
+                      dedupe_key=f"{Kind.ORDER_PAID}:{order.order_no}:{robot}")
+
+
+async def _alert(session: AsyncSession, kind: Kind, key: str, payload: dict[str, Any], *,
+                 order_id: int | None = None, now: dt.datetime | None = None) -> int:
+    policy = policy_of(session)
+    robots = policy.robots() if policy else []
+    if not robots:
+        _say_once("no-robots", "notifications: no group robot configured; merchant alerts are not sent")
+    count = 0
+    for robot in robots:
+        count += await enqueue(session=session, channel=robot, recipient="group", kind=kind,
+                               locale=policy.merchant_locale, payload=payload, order_id=order_id,  # type: ignore[union-attr]
+                               dedupe_key=f"{kind}:{key}:{robot}", now=now)
+    return count
+
+
+async def on_order_refund_pending(
+    *, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None
+) -> None:
+    """A paid order could not be delivered: the merchant must refund it."""
+    await _alert(session, Kind.DELIVERY_FAILED, order.order_no, {**_order_payload(order), "reason": reason[:300]},
+                 order_id=order.id, now=now)
+
+
+async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None) -> None:
+    """An order is held by risk control for manual review (风控拦截)."""
+    await _alert(session, Kind.RISK_HOLD, order.order_no, {**_order_payload(order), "reason": reason[:300]},
+                 order_id=order.id, now=now)
+
+
+async def on_stock_taken(*, session: AsyncSession, sku: Sku, quantity: int, now: dt.datetime | None = None) -> None:
+    """Card keys were just taken from a SKU's free stock: alert once when that crossed below the threshold.
+
+    "Crossed" means the `quantity` keys just taken moved the count from >= threshold to below it; restocking
+    and selling down again crosses again, and the hour bucket in the dedupe key bounds alerts to one an hour.
+    """
+    policy = policy_of(session)
+    threshold = policy.low_stock_threshold if policy else 0
+    if threshold <= 0 or not (policy and policy.robots()):
+        return
+    now = now or utcnow()
+    available = (await inventory_service.available_counts(session=session, sku_ids=[sku.id], now=now)).get(sku.id, 0)
+    if not (available < threshold <= available + quantity):
+        return
+    bucket = int(now.timestamp()) // _LOW_STOCK_BUCKET_SECONDS
+    await _alert(session, Kind.LOW_STOCK, f"{sku.id}:{bucket}", {
+        "sku_code": sku.code, "product_name": sku.product.name, "sku_name": sku.name,
+        "available": available, "threshold": threshold,
+    }, now=now)
+
+
+# ---------------------------------------------------------------- dead letters and operator actions
+
+async def list_messages(
+    *, session: AsyncSession, status: MessageStatus | None = None, limit: int = 100
+) -> Sequence[OutboxMessage]:
+    """Newest first; `status=dead` is the dead-letter list."""
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(OutboxMessage.status == status.value)
+    return (await session.scalars(stmt)).all()
+
+
+async def get_message(*, session: AsyncSession, message_id: int, lock: bool = False) -> OutboxMessage:
+    stmt = select(OutboxMessage).where(OutboxMessage.id == message_id).execution_options(populate_existing=True)
+    message = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if message is None:
+        raise NotificationNotFound(f"notification {message_id} does not exist")
+    return message
+
+
+async def retry_message(*, session: AsyncSession, message_id: int, now: dt.datetime | None = None) -> OutboxMessage:
+    """Put a dead message back in the queue with a fresh set of attempts (its last error stays on record)."""
+    now = now or utcnow()
+    # Row lock: two operators pressing retry, or a retry racing a claim, act once.
+    message = await get_message(session=session, message_id=message_id, lock=True)
+    if message.status != MessageStatus.DEAD:
+        raise NotificationNotRetryable(f"notification {message_id} is {message.status}, not dead",
+                                       status=message.status)
+    message.status = MessageStatus.PENDING.value
+    message.attempts = 0
+    message.next_attempt_at = now
+    message.locked_until = None
+    message.lease_owner = None
+    message.updated_at = now
+    return message
+
+
+# ---------------------------------------------------------------- the worker's bookkeeping
+
+def idempotency_key(message: OutboxMessage) -> str:
+    """Stable for one outbox row across retries and workers; unique across shops thanks to the dedupe hash."""
+    digest = hashlib.sha256(message.dedupe_key.encode()).hexdigest()[:12]
+    return f"qy-{message.id}-{digest}"
+
+
+def backoff_delay(attempts: int, base_seconds: float) -> dt.timedelta:
+    """Exponential backoff with +-20% jitter (so failed messages do not retry in lockstep), capped at 6 h."""
+    delay = min(base_seconds * 2 ** max(attempts - 1, 0), _MAX_BACKOFF_SECONDS)
+    return dt.timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+async def claim_due(
+    *, session: AsyncSession, owner: str, limit: int, lease: dt.timedelta, max_attempts: int,
+    now: dt.datetime | None = None,
+) -> list[OutboxMessage]:
+    """Take up to `limit` due messages for this worker: status sending, lease until now + lease.
+
+    Due: pending and past next_attempt_at, or sending with an expired lease (its worker died or hung).
+    PostgreSQL: FOR UPDATE SKIP LOCKED makes concurrent workers take disjoint rows without waiting, and the
+    row stays locked until this short transaction commits the lease, after which it is no longer due.
+    SQLite: the clause is not rendered; the transaction began with BEGIN IMMEDIATE, so it holds the single
+    writer lock from select to commit and no other worker (thread or process) can claim in between.
+    """
+    now = now or utcnow()
+    stmt = (
+        select(OutboxMessage)
+        .where(or_(
+            and_(OutboxMessage.status == MessageStatus.PENDING.value, OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == MessageStatus.SENDING.value, OutboxMessage.locked_until <= now),
+        ))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    claimed = []
+    for message in (await session.scalars(stmt)).all():
+        message.updated_at = now
+        if message.attempts >= max_attempts:
+            # Its worker vanished during the last attempt; whether that one went out is unknown.
+            message.status = MessageStatus.DEAD.value
+            message.last_error = (f"lease of {message.lease_owner} expired during the last attempt; "
+                                  "it may or may not have been sent")[:1000]
+            message.lease_owner = message.locked_until = None
+            continue
+        message.status = MessageStatus.SENDING.value
+        message.attempts += 1
+        message.lease_owner = owner
+        message.locked_until = now + lease
+        claimed.append(message)
+    await session.flush()
+    return claimed
+
+
+def _leased_by(message_id: int, owner: str):  # type: ignore[no-untyped-def]
+    # Only the current lease holder may report: if our lease expired and another worker took the message,
+    # our late report changes nothing (theirs counts).
+    return and_(OutboxMessage.id == message_id, OutboxMessage.status == MessageStatus.SENDING.value,
+                OutboxMessage.lease_owner == owner)
+
+
+async def record_sent(
+    *, session: AsyncSession, message_id: int, owner: str, provider_message_id: str | None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Mark a message sent; False if this worker no longer held its lease."""
+    now = now or utcnow()
+    result = await session.execute(
+        update(OutboxMessage).where(_leased_by(message_id, owner)).values(
+            status=MessageStatus.SENT.value, sent_at=now, updated_at=now, locked_until=None, lease_owner=None,
+            last_error=None, provider_message_id=(provider_message_id or None) and provider_message_id[:128],
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_failure(
+    *, session: AsyncSession, message_id: int, owner: str, error: str, permanent: bool, max_attempts: int,
+    backoff_seconds: float, now: dt.datetime | None = None,
+) -> MessageStatus | None:
+    """After a failed attempt: back to pending with backoff, or dead. None if the lease was lost."""
+    now = now or utcnow()
+    message = await session.scalar(
+        select(OutboxMessage).where(_leased_by(message_id, owner)).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if message is None:
+        return None
+    dead = permanent or message.attempts >= max_attempts
+    message.status = (MessageStatus.DEAD if dead else MessageStatus.PENDING).value
+    message.last_error = error[:1000]
+    message.locked_until = None
+    message.lease_owner = None
+    message.updated_at = now
+    if not dead:
+        message.next_attempt_at = now + backoff_delay(message.attempts, backoff_seconds)
+    return MessageStatus(message.status)

@@ -1,0 +1,213 @@
+"""The outbox worker: claim due messages, send them outside any transaction, record the outcome.
+
+Runs inside `quanyi serve` (tasks.py) and as `quanyi worker` processes; any number of workers share the
+outbox safely (see `service.claim_due`). Delivery is at least once: a worker that dies after sending but
+before recording leaves a lease that expires, and the message is sent again, carrying the same
+idempotency key (SMS OutId, e-mail Message-ID) so the receiving side can recognise the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import jinja2
+
+from quanyi.context import ShopContext
+from quanyi.errors import DomainError
+from quanyi.inventory.schemas import RevealedKey
+from quanyi.notifications import service as notifications_service
+from quanyi.notifications.models import Channel, Kind, MessageStatus
+from quanyi.notifications.rendering import render_email, render_robot
+from quanyi.notifications.senders import (
+    AliyunSmsSender,
+    DingTalkRobotSender,
+    Outgoing,
+    Sender,
+    SendFailed,
+    SmtpSender,
+    WeComRobotSender,
+)
+from quanyi.orders import service as orders_service
+from quanyi.orders.access import order_access_token
+
+__all__ = ["OutboxWorker", "build_senders", "order_link", "ClaimedMessage"]
+
+logger = logging.getLogger(__name__)
+_FALLBACK_BASE_URL = "http://127.0.0.1:8000"
+_warned_base_url = False
+
+
+def build_senders(ctx: ShopContext) -> dict[Channel, Sender]:
+    """One sender per configured channel (the same rule that decides what gets enqueued)."""
+    s = ctx.settings
+    policy = notifications_service.NotificationPolicy.from_settings(s)
+    senders: dict[Channel, Sender] = {}
+    if Channel.EMAIL in policy.channels:
+        senders[Channel.EMAIL] = SmtpSender(
+            host=s.smtp_host or "", port=s.smtp_port, username=s.smtp_username,
+            password=s.smtp_password.get_secret_value(), security=s.smtp_security, from_address=s.smtp_from)
+    if Channel.SMS in policy.channels:
+        senders[Channel.SMS] = AliyunSmsSender(
+            http=ctx.http, api_url=s.sms_api_url, access_key_id=s.sms_access_key_id,
+            access_key_secret=s.sms_access_key_secret.get_secret_value(), sign_name=s.sms_sign_name)
+    if Channel.WECOM in policy.channels:
+        senders[Channel.WECOM] = WeComRobotSender(http=ctx.http, webhook_url=s.wecom_webhook_url or "")
+    if Channel.DINGTALK in policy.channels:
+        senders[Channel.DINGTALK] = DingTalkRobotSender(
+            http=ctx.http, webhook_url=s.dingtalk_webhook_url or "", secret=s.dingtalk_secret.get_secret_value())
+    return senders
+
+
+def order_link(ctx: ShopContext, order_no: str) -> str:
+    """Absolute link that opens the order without re-entering details (signed; see web `/orders/{no}/open`)."""
+    global _warned_base_url
+    base = ctx.settings.public_base_url
+    if not base:
+        base = _FALLBACK_BASE_URL
+        if not _warned_base_url:
+            _warned_base_url = True
+            logger.warning("QUANYI_PUBLIC_BASE_URL is not set: links in notifications point to %s", base)
+    token = order_access_token(ctx.settings.app_secret.get_secret_value(), order_no)
+    return f"{base.rstrip('/')}/orders/{order_no}/open?t={token}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A plain copy of a claimed row, used after its claim transaction has ended."""
+
+    id: int
+    channel: Channel
+    recipient: str
+    kind: str
+    locale: str
+    payload: dict
+    idempotency_key: str
+    attempts: int
+
+
+class OutboxWorker:
+    def __init__(self, ctx: ShopContext, *, owner: str | None = None, batch_size: int = 10,
+                 senders: dict[Channel, Sender] | None = None) -> None:
+        self.ctx = ctx
+        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.batch_size = batch_size
+        self.senders = senders if senders is not None else build_senders(ctx)
+
+    async def claim(self, now: dt.datetime | None = None) -> list[ClaimedMessage]:
+        s = self.ctx.settings
+        async with self.ctx.db.transaction() as session:
+            rows = await notifications_service.claim_due(
+                session=session, owner=self.owner, limit=self.batch_size, now=now,
+                lease=dt.timedelta(seconds=s.notification_lease_seconds), max_attempts=s.notification_max_attempts)
+            return [ClaimedMessage(row.id, Channel(row.channel), row.recipient, row.kind, row.locale,
+                                   dict(row.payload), notifications_service.idempotency_key(row), row.attempts)
+                    for row in rows]
+
+    async def run_once(self, now: dt.datetime | None = None) -> int:
+        """Claim one batch and try each message once; returns how many were attempted."""
+        claimed = await self.claim(now)
+        # Concurrently: every message of the batch must finish within its own lease, and each send is
+        # bounded by its client timeout (HTTP 10 s, SMTP 30 s), well under the lease (120 s by default).
+        results = await asyncio.gather(*(self.deliver(message) for message in claimed), return_exceptions=True)
+        for message, result in zip(claimed, results, strict=True):
+            if isinstance(result, BaseException):
+                # Recording the outcome failed (database gone?): the lease expires and the message is retried.
+                logger.error("notification %s: could not record the outcome: %r", message.id, result)
+        return len(claimed)
+
+    async def drain(self, *, max_batches: int = 10_000) -> int:
+        """Work until nothing is due (retries that are due again at once included)."""
+        total = 0
+        for _ in range(max_batches):
+            count = await self.run_once()
+            if count == 0:
+                break
+            total += count
+        return total
+
+    async def run_forever(self) -> None:
+        logger.info("notification worker %s started (channels: %s)", self.owner,
+                    ", ".join(sorted(c.value for c in self.senders)) or "none configured")
+        while True:
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("notification worker round failed; will retry")
+            await asyncio.sleep(self.ctx.settings.notification_poll_seconds)
+
+    # ------------------------------------------------------------ one message
+
+    async def deliver(self, message: ClaimedMessage) -> None:
+        sender = self.senders.get(message.channel)
+        try:
+            if sender is None:
+                raise SendFailed(f"channel {message.channel} is not configured on this worker", permanent=True)
+            outgoing = await self._render(message)
+            provider_id = await sender.send(outgoing)
+        except SendFailed as exc:
+            await self._failed(message, str(exc), permanent=exc.permanent)
+            return
+        except (jinja2.TemplateError, KeyError, ValueError, DomainError) as exc:
+            # A template or payload that cannot render (or an order that cannot be revealed) will not get
+            # better by waiting.
+            await self._failed(message, f"cannot render: {type(exc).__name__}: {exc}", permanent=True)
+            return
+        except Exception as exc:
+            logger.exception("notification %s: unexpected error while sending", message.id)
+            await self._failed(message, f"unexpected: {type(exc).__name__}: {exc}", permanent=False)
+            return
+        async with self.ctx.db.transaction() as session:
+            recorded = await notifications_service.record_sent(
+                session=session, message_id=message.id, owner=self.owner, provider_message_id=provider_id)
+        if not recorded:
+            logger.warning("notification %s was sent but our lease had expired; another worker owns it now",
+                           message.id)
+
+    async def _failed(self, message: ClaimedMessage, error: str, *, permanent: bool) -> None:
+        s = self.ctx.settings
+        async with self.ctx.db.transaction() as session:
+            status = await notifications_service.record_failure(
+                session=session, message_id=message.id, owner=self.owner, error=error, permanent=permanent,
+                max_attempts=s.notification_max_attempts, backoff_seconds=s.notification_backoff_seconds)
+        level = logging.ERROR if status is MessageStatus.DEAD else logging.WARNING
+        logger.log(level, "notification %s (%s %s) attempt %d failed -> %s: %s", message.id, message.channel,
+                   message.kind, message.attempts, status.value if status else "lease lost", error)
+
+    async def _render(self, message: ClaimedMessage) -> Outgoing:
+        base = {"outbox_id": message.id, "idempotency_key": message.idempotency_key, "recipient": message.recipient}
+        p = message.payload
+        if message.channel is Channel.EMAIL:
+            keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys else None
+            content = render_email(message.kind, message.locale, p, shop_name=self.ctx.settings.shop_name,
+                                   order_url=order_link(self.ctx, p["order_no"]), keys=keys)
+            return Outgoing(**base, email=content)
+        if message.channel is Channel.SMS:
+            return Outgoing(**base, sms_template=self._sms_template(message), sms_params={
+                "order_no": str(p["order_no"]), "product": str(p["product_name"])[:20],
+                "link": order_link(self.ctx, p["order_no"]),
+            })
+        return Outgoing(**base, robot=render_robot(message.kind, message.locale, p))
+
+    def _sms_template(self, message: ClaimedMessage) -> str:
+        if message.kind != Kind.ORDER_DELIVERED:
+            raise SendFailed(f"no SMS template for {message.kind}", permanent=True)
+        s = self.ctx.settings
+        if message.locale == "en" and s.sms_template_order_delivered_en:
+            return s.sms_template_order_delivered_en
+        return s.sms_template_order_delivered
+
+    async def _reveal_for_email(self, message: ClaimedMessage) -> list[RevealedKey]:
+        """Decrypt the keys only now, and record it in the reveal audit as channel "email"."""
+        async with self.ctx.db.transaction() as session:
+            order = await orders_service.get_order_by_id(session=session, order_id=int(message.payload["order_id"]))
+            return await orders_service.reveal_order_keys(
+                session=session, cipher=self.ctx.cipher, order=order, channel="email", ip="",
+                user_agent=f"notification worker {self.owner} (outbox {message.id})")
