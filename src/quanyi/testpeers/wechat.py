@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from quanyi.money import format_money
 from quanyi.testpeers.runner import serve_in_thread
 
 __all__ = ["WechatPaySimulator", "SimNotification", "new_rsa_key", "pem_private", "pem_public"]
@@ -196,6 +197,12 @@ class WechatPaySimulator:
         headers["Content-Type"] = "application/json"
         return SimNotification(trade.notify_url, headers, body, event_id, out_trade_no)
 
+    def resigned(self, notification: SimNotification) -> SimNotification:
+        """The same notification (same id and body) signed again now, as WeChat Pay does for each retry."""
+        headers = {**self._signed_headers(notification.body, key=self.platform_key), "Content-Type": "application/json"}
+        return SimNotification(notification.url, headers, notification.body, notification.event_id,
+                               notification.out_trade_no)
+
     def take_notifications(self) -> list[SimNotification]:
         with self._lock:
             taken, self._queue = self._queue, []
@@ -328,12 +335,12 @@ class WechatPaySimulator:
         thread.start()
 
     def _deliver(self, notification: SimNotification) -> None:
-        """Re-send the same notification (same id, fresh signature time) until a 2xx, like WeChat Pay."""
+        """Re-send the same notification (same id and body, fresh signature) until a 2xx, like WeChat Pay."""
         with httpx.Client(timeout=5.0) as client:
             for delay in (0.0, *self.retry_delays):
                 if self._stop.wait(delay):
                     return
-                fresh = self.notification(notification.out_trade_no, event_id=notification.event_id)
+                fresh = self.resigned(notification)
                 try:
                     status: int | str = client.post(fresh.url, content=fresh.body, headers=fresh.headers).status_code
                 except httpx.HTTPError as exc:
@@ -392,7 +399,9 @@ class WechatPaySimulator:
                 try:
                     expire = dt.datetime.fromisoformat(str(data["time_expire"]))
                 except ValueError:
-                    return self._error(400, "PARAM_ERROR", "time_expire is not RFC 3339")
+                    expire = None
+                if expire is None or expire.tzinfo is None:
+                    return self._error(400, "PARAM_ERROR", "time_expire is not RFC 3339 with an offset")
             with self._lock:
                 trade = self._trades.get(no)
                 if trade is None:
@@ -474,7 +483,7 @@ class WechatPaySimulator:
                 trade = self._trades.get(self._codes.get(pr, ""))
                 if trade is None:
                     return HTMLResponse("<h1>二维码无效</h1>", 404)
-                state, text = self._current_state(trade), f"{trade.description} — ¥{trade.total / 100:.2f}"
+                state, text = self._current_state(trade), f"{trade.description} — {format_money(trade.total, 'CNY')}"
             button = ('<form method="post" action="/sim/scan"><input type="hidden" name="pr" value="'
                       f'{html.escape(pr)}"><button>确认支付 Pay</button></form>' if state == "NOTPAY" else "")
             return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>微信支付 (simulator)</title>"
