@@ -142,3 +142,19 @@ async def test_a_configuration_copied_onto_another_gateway_does_not_decrypt(shop
         assert broken["config"] is None and "authentication" in broken["problem"]
     finally:
         configuration._KINDS.pop("otherpay", None)
+
+
+async def test_a_real_gateway_account_is_shown_without_its_keys(shop, client):
+    """WeChat Pay: the merchant private key (PEM) and the APIv3 key never leave the shop, not even to admins."""
+    from quanyi.testpeers.wechat import WechatPaySimulator
+
+    account = WechatPaySimulator(mode="manual").merchant_config(base_url="http://127.0.0.1:9")
+    response = await client.put("/api/admin/payment-gateways/wechat", headers=shop.admin, json={"config": account})
+    assert response.status_code == 200, response.text
+    shown = response.json()["config"]
+    assert shown["merchant_private_key"] == "********" and shown["apiv3_key"] == "********"
+    assert shown["mchid"] == account["mchid"] and "PRIVATE KEY" not in response.text
+    assert account["apiv3_key"] not in response.text
+    assert "wechat" in shop.ctx.gateways.names()
+    raw = await raw_database_bytes(shop.ctx.db)
+    assert b"PRIVATE KEY" not in raw and account["apiv3_key"].encode() not in raw

@@ -79,6 +79,8 @@ def _plain(value: Any) -> Any:
 def _masked(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return MASK if value.get_secret_value() else ""
+    if isinstance(value, str) and "PRIVATE KEY" in value:
+        return MASK  # a safety net: a private key typed as plain str is still never shown
     if isinstance(value, BaseModel):
         return {key: _masked(item) for key, item in value}
     if isinstance(value, dict):
@@ -194,9 +196,12 @@ async def refresh_registry(*, session: AsyncSession, cipher: CardKeyCipher, http
 
 def _register_builtin_kinds() -> None:
     from quanyi.payments.stripe.gateway import StripeConfig, StripeGateway
+    from quanyi.payments.wechat.gateway import WechatConfig, WechatGateway
 
     register_kind(GatewayKind("stripe", StripeGateway.title, StripeConfig,
                               lambda config, http: StripeGateway(config, http=http)))
+    register_kind(GatewayKind("wechat", WechatGateway.title, WechatConfig,
+                              lambda config, http: WechatGateway(config, http=http)))
 
 
 _register_builtin_kinds()

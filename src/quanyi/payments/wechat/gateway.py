@@ -80,7 +80,7 @@ class WechatConfig(BaseModel):
     mchid: str = Field(pattern=r"^[0-9]{1,32}$", description="商户号")
     appid: str = Field(pattern=r"^[A-Za-z0-9_]{1,32}$", description="the AppID bound to the merchant")
     merchant_serial_no: str = Field(pattern=r"^[0-9A-Fa-f]{8,64}$", description="商户API证书序列号")
-    merchant_private_key: str = Field(repr=False, description="apiclient_key.pem (RSA 2048, PEM)")
+    merchant_private_key: SecretStr = Field(description="apiclient_key.pem (RSA 2048, PEM)")
     apiv3_key: SecretStr = Field(description="APIv3密钥: 32 ASCII characters")
     platform_public_key: str = Field(description="微信支付公钥 (PEM)")
     platform_public_key_id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$", description="微信支付公钥ID (PUB_KEY_ID_...)")
@@ -90,8 +90,8 @@ class WechatConfig(BaseModel):
 
     @field_validator("merchant_private_key")
     @classmethod
-    def _private_key_loads(cls, value: str) -> str:
-        signing.load_private_key(value)
+    def _private_key_loads(cls, value: SecretStr) -> SecretStr:
+        signing.load_private_key(value.get_secret_value())
         return value
 
     @field_validator("platform_public_key")
@@ -183,7 +183,7 @@ class WechatGateway(PaymentGateway):
     def __init__(self, config: WechatConfig, *, http: httpx.AsyncClient) -> None:
         self._config = config
         self._http = http
-        self._private_key = signing.load_private_key(config.merchant_private_key)
+        self._private_key = signing.load_private_key(config.merchant_private_key.get_secret_value())
         self._platform_key = signing.load_public_key(config.platform_public_key)
         self._apiv3_key = config.apiv3_key.get_secret_value().encode()
         self._base_url = config.base_url.rstrip("/")
