@@ -368,6 +368,20 @@ async def test_full_and_partial_refunds_are_idempotent_and_bounded(shop, alipay,
     assert (await alipay.refund(_refund(payment, "RF4", 1))).state == "failed"
 
 
+async def test_a_refund_without_fund_change_is_processing_until_the_query_shows_it(shop, alipay, sim, order):
+    payment, _ = await _paid(shop, sim, order)
+    sim.hold_refunds = True
+    pending = await alipay.refund(_refund(payment, "RF1", 700))
+    assert (pending.state, pending.amount_cents) == ("processing", 700)
+    assert (await alipay.refund(_refund(payment, "RF1", 700))).state == "processing"  # asking again is safe
+    assert (await alipay.query_refund(refund_no="RF1", payment_no=payment["payment_no"])).state == "failed"
+    sim.settle_refunds()
+    settled = await alipay.query_refund(refund_no="RF1", payment_no=payment["payment_no"])
+    assert (settled.state, settled.amount_cents) == ("succeeded", 700)
+    assert await alipay.refund(_refund(payment, "RF1", 700)) == settled
+    assert sim.trade(payment["payment_no"]).refunded_cents == 700
+
+
 async def test_refunds_of_unpaid_or_unknown_trades_are_refused(shop, alipay, sim, order):
     payment = await _start(shop, order)
     unknown = await alipay.refund(_refund(payment, "RF1", 100))

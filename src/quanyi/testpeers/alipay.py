@@ -165,6 +165,8 @@ class AlipaySimulator:
         self.calls: list[str] = []  # API methods the peer answered, in order
         self.latency = 0.0  # seconds added before every API answer
         self.duplicates = 0  # extra copies of every notification
+        self.hold_refunds = False  # accept refunds without moving money yet (fund_change=N) until settle_refunds()
+        self._held: set[tuple[str, str]] = set()  # (out_trade_no, out_request_no) accepted, not yet refunded
         self._fail_next, self._fail_status, self._lose_next = 0, 503, 0
         self._queue: list[SimNotification] = []
         self.delivered: list[SimNotification] = []  # auto mode: acknowledged by the shop
@@ -218,6 +220,13 @@ class AlipaySimulator:
             trade = self.trades[out_trade_no]
             if trade.status == "WAIT_BUYER_PAY":
                 trade.status, trade.closed_at = "TRADE_CLOSED", dt.datetime.now(dt.UTC)
+
+    def settle_refunds(self) -> None:
+        """Held refunds complete: the money moves and the refund query starts to show them."""
+        with self._lock:
+            held, self._held = self._held, set()
+            for out_trade_no, _ in sorted(held):
+                self._emit(self.trades[out_trade_no])
 
     def take_notifications(self) -> list[SimNotification]:
         with self._lock:
@@ -462,7 +471,7 @@ class AlipaySimulator:
             trade = self._find(biz)
             request_no = str(biz.get("out_request_no") or trade.out_trade_no)
             base_answer: dict[str, object] = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
-            if request_no not in trade.refunds:
+            if request_no not in trade.refunds or (trade.out_trade_no, request_no) in self._held:
                 return base_answer  # Alipay: a success answer without refund data = no such refund
             amount, at = trade.refunds[request_no]
             return {**base_answer, "out_request_no": request_no, "total_amount": _yuan(trade.amount_cents),
@@ -488,6 +497,9 @@ class AlipaySimulator:
             raise _Refusal("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
         now = dt.datetime.now(dt.UTC)
         trade.refunds[request_no] = (amount, now)
+        if self.hold_refunds:
+            self._held.add((trade.out_trade_no, request_no))
+            return {**answer, "fund_change": "N", "refund_fee": _yuan(trade.refunded_cents - amount)}
         if trade.refunded_cents == trade.amount_cents:
             trade.status, trade.closed_at = "TRADE_CLOSED", now  # fully refunded trades close
         self._emit(trade)
