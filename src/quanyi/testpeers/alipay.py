@@ -6,12 +6,11 @@ keeps trades and refunds in memory (thread-safe: it runs in a uvicorn thread), s
 for page/wap checkouts, answers precreate / query / refund / refund query with signed
 `{"..._response": {...}, "sign": ...}` bodies, and builds signed `trade_status_sync` notifications.
 
-Signing is written out here again on purpose, independently of quanyi.payments.alipay.signing, so a
-mistake in the shop's canonical string cannot be mirrored by the peer and go unnoticed.
+Its wire formats and its own RSA2 signing (independent of the shop's) are in `alipay_wire`.
 
 Notifications: `manual` mode queues them for a test (`take_notifications()`), `auto` mode POSTs them to
 the notify_url from a background thread, re-sending with backoff until the shop answers `success`.
-Knobs: `fail_next(n)` (5xx), `latency`, `lose_next_notifications(n)`, `duplicates`, and builders for
+Knobs: `fail_next(n)` (5xx), `latency`, `lose_next_notifications(n)`, `duplicates`, `hold_refunds`, and builders for
 out-of-order, late, forged and tampered notifications (`notification`, `forged`, `tampered`).
 
     python -m quanyi.testpeers.alipay --port 9010   # auto mode; prints the shop's AlipayConfig JSON
@@ -29,9 +28,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from dataclasses import replace
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode
 
@@ -44,111 +41,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from quanyi.testpeers.alipay_wire import (
+    BEIJING,
+    PAGE_METHODS,
+    REQUEST_WINDOW,
+    AlipayKeys,
+    Refusal,
+    SimNotification,
+    SimTrade,
+    beijing_time,
+    cents_or_none,
+    invalid,
+    rsa2_sign,
+    string_to_sign,
+    yuan,
+)
+
 __all__ = ["AlipayKeys", "AlipaySimulator", "SimNotification", "SimTrade", "main"]
-
-BEIJING = dt.timezone(dt.timedelta(hours=8))
-REQUEST_WINDOW = dt.timedelta(minutes=30)  # how far a request's timestamp may be from the peer's clock
-_PAGE_METHODS = ("alipay.trade.page.pay", "alipay.trade.wap.pay")
-
-
-def _pem_private(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-def _pem_public(key: rsa.RSAPublicKey) -> str:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-@dataclass(frozen=True)
-class AlipayKeys:
-    """The merchant's application key pair and Alipay's platform key pair, fresh for one run."""
-
-    merchant_private_pem: str
-    merchant_public_pem: str
-    alipay_private_pem: str
-    alipay_public_pem: str
-
-    @classmethod
-    def generate(cls) -> AlipayKeys:
-        merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return cls(_pem_private(merchant), _pem_public(merchant.public_key()),
-                   _pem_private(platform), _pem_public(platform.public_key()))
-
-
-def _beijing(moment: dt.datetime) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _yuan(cents: int) -> str:
-    return f"{Decimal(cents) / 100:.2f}"
-
-
-def _cents(text: object) -> int | None:
-    """Alipay's own amount rule: yuan, > 0, at most two decimals. None when not acceptable."""
-    if not isinstance(text, str) or not text or not all(c in "0123456789." for c in text):
-        return None
-    try:
-        value = Decimal(text) * 100
-    except InvalidOperation:
-        return None
-    return int(value) if value == value.to_integral_value() and value > 0 else None
-
-
-def _string_to_sign(params: Mapping[str, str], skip: tuple[str, ...]) -> bytes:
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in skip and params[k]).encode()
-
-
-def _sign(text: bytes, key: rsa.RSAPrivateKey) -> str:
-    return base64.b64encode(key.sign(text, padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
-@dataclass(frozen=True)
-class SimNotification:
-    """One asynchronous notification exactly as Alipay POSTs it (form body, url-encoded)."""
-
-    url: str
-    params: dict[str, str]
-
-    @property
-    def body(self) -> bytes:
-        return urlencode(self.params).encode("ascii")
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-
-
-@dataclass
-class SimTrade:
-    out_trade_no: str
-    trade_no: str
-    amount_cents: int
-    subject: str
-    notify_url: str
-    return_url: str
-    status: Literal["WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_CLOSED", "TRADE_FINISHED"]
-    created_at: dt.datetime
-    buyer_id: str
-    time_expire: str = ""
-    paid_at: dt.datetime | None = None
-    closed_at: dt.datetime | None = None
-    refunds: dict[str, tuple[int, dt.datetime]] = field(default_factory=dict)  # out_request_no -> (cents, at)
-
-    @property
-    def refunded_cents(self) -> int:
-        return sum(amount for amount, _ in self.refunds.values())
-
-
-class _Refusal(Exception):
-    def __init__(self, sub_code: str, sub_msg: str, code: str = "40004", msg: str = "Business Failed") -> None:
-        super().__init__(sub_msg)
-        self.answer = {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}
-
-
-def _invalid(sub_code: str, sub_msg: str) -> _Refusal:
-    return _Refusal(sub_code, sub_msg, code="40002", msg="Invalid Arguments")
 
 
 class AlipaySimulator:
@@ -243,26 +152,26 @@ class AlipaySimulator:
             trade = self.trades[out_trade_no]
             status = trade_status or trade.status
             params = {
-                "notify_time": _beijing(now), "notify_type": "trade_status_sync",
+                "notify_time": beijing_time(now), "notify_type": "trade_status_sync",
                 "notify_id": secrets.token_hex(16), "app_id": self.app_id, "auth_app_id": self.app_id,
                 "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "trade_no": trade.trade_no,
                 "out_trade_no": trade.out_trade_no, "buyer_id": trade.buyer_id, "seller_id": self.seller_id,
-                "trade_status": status, "total_amount": _yuan(trade.amount_cents), "subject": trade.subject,
-                "gmt_create": _beijing(trade.created_at),
+                "trade_status": status, "total_amount": yuan(trade.amount_cents), "subject": trade.subject,
+                "gmt_create": beijing_time(trade.created_at),
             }
             if status != "WAIT_BUYER_PAY" and trade.paid_at is not None:
-                amount = _yuan(trade.amount_cents)
+                amount = yuan(trade.amount_cents)
                 params.update(receipt_amount=amount, buyer_pay_amount=amount, invoice_amount=amount,
-                              gmt_payment=_beijing(trade.paid_at),
+                              gmt_payment=beijing_time(trade.paid_at),
                               fund_bill_list=json.dumps([{"amount": amount, "fundChannel": "ALIPAYACCOUNT"}]))
             if trade.refunds:
-                params.update(refund_fee=_yuan(trade.refunded_cents),
-                              gmt_refund=_beijing(max(at for _, at in trade.refunds.values())) + ".000")
+                params.update(refund_fee=yuan(trade.refunded_cents),
+                              gmt_refund=beijing_time(max(at for _, at in trade.refunds.values())) + ".000")
             if status == "TRADE_CLOSED" and trade.closed_at is not None:
-                params["gmt_close"] = _beijing(trade.closed_at)
+                params["gmt_close"] = beijing_time(trade.closed_at)
             params.update(overrides)
             params = {k: v for k, v in params.items() if v != ""}
-            params["sign"] = _sign(_string_to_sign(params, ("sign", "sign_type")), self._platform_key)
+            params["sign"] = rsa2_sign(string_to_sign(params, ("sign", "sign_type")), self._platform_key)
             return SimNotification(url=trade.notify_url, params=params)
 
     def forged(self, notification: SimNotification) -> SimNotification:
@@ -270,7 +179,7 @@ class AlipaySimulator:
         with self._lock:
             self._wrong_key = self._wrong_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
             params = {k: v for k, v in notification.params.items() if k != "sign"}
-            params["sign"] = _sign(_string_to_sign(params, ("sign", "sign_type")), self._wrong_key)
+            params["sign"] = rsa2_sign(string_to_sign(params, ("sign", "sign_type")), self._wrong_key)
             return SimNotification(notification.url, params)
 
     @staticmethod
@@ -347,7 +256,7 @@ class AlipaySimulator:
             pairs += parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         params = dict(pairs)
         if len(params) != len(pairs):
-            raise _invalid("isv.invalid-parameter", "重复的参数")
+            raise invalid("isv.invalid-parameter", "重复的参数")
         return params
 
     def _authenticate(self, params: dict[str, str]) -> dict[str, object]:
@@ -355,36 +264,36 @@ class AlipaySimulator:
         missing = [k for k in ("app_id", "method", "charset", "sign_type", "sign", "timestamp", "version")
                    if not params.get(k)]
         if missing:
-            raise _invalid(f"isv.missing-{missing[0].replace('_', '-')}", f"缺少参数 {missing[0]}")
+            raise invalid(f"isv.missing-{missing[0].replace('_', '-')}", f"缺少参数 {missing[0]}")
         if params["app_id"] != self.app_id:
-            raise _invalid("isv.invalid-app-id", "无效的AppID参数")
+            raise invalid("isv.invalid-app-id", "无效的AppID参数")
         if params["sign_type"] != "RSA2":
-            raise _invalid("isv.invalid-signature-type", "无效的签名类型")
+            raise invalid("isv.invalid-signature-type", "无效的签名类型")
         if params["charset"].lower() != "utf-8" or params.get("format", "JSON").upper() != "JSON":
-            raise _invalid("isv.invalid-charset", "字符集或格式错误")
+            raise invalid("isv.invalid-charset", "字符集或格式错误")
         try:
             self._merchant_key.verify(base64.b64decode(params["sign"], validate=True),  # type: ignore[union-attr,call-arg]
-                                      _string_to_sign(params, ("sign",)), padding.PKCS1v15(), hashes.SHA256())
+                                      string_to_sign(params, ("sign",)), padding.PKCS1v15(), hashes.SHA256())
         except (InvalidSignature, ValueError):
-            raise _invalid("isv.invalid-signature", "验签出错，建议检查签名私钥与应用公钥是否匹配") from None
+            raise invalid("isv.invalid-signature", "验签出错，建议检查签名私钥与应用公钥是否匹配") from None
         try:
             sent = dt.datetime.strptime(params["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
         except ValueError:
-            raise _invalid("isv.invalid-timestamp", "非法的时间戳参数") from None
+            raise invalid("isv.invalid-timestamp", "非法的时间戳参数") from None
         if abs(dt.datetime.now(dt.UTC) - sent) > REQUEST_WINDOW:
-            raise _invalid("isv.invalid-timestamp", "非法的时间戳参数")
+            raise invalid("isv.invalid-timestamp", "非法的时间戳参数")
         try:
             biz = json.loads(params.get("biz_content") or "{}")
         except ValueError:
-            raise _invalid("isv.invalid-parameter", "biz_content 不是 JSON") from None
+            raise invalid("isv.invalid-parameter", "biz_content 不是 JSON") from None
         if not isinstance(biz, dict):
-            raise _invalid("isv.invalid-parameter", "biz_content 不是 JSON 对象")
+            raise invalid("isv.invalid-parameter", "biz_content 不是 JSON 对象")
         return biz
 
     def _answer(self, method: str, content: dict[str, object]) -> Response:
         raw = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
         node = method.replace(".", "_") + "_response"
-        sign = _sign(raw.encode(), self._platform_key)  # type: ignore[arg-type]
+        sign = rsa2_sign(raw.encode(), self._platform_key)  # type: ignore[arg-type]
         return Response(f'{{"{node}":{raw},"sign":"{sign}"}}', media_type="text/html;charset=utf-8")
 
     async def _gateway(self, request: Request) -> Response:
@@ -392,7 +301,7 @@ class AlipaySimulator:
         try:
             params = await self._params(request)
             method = params.get("method", "") or "error"
-            if method not in _PAGE_METHODS:
+            if method not in PAGE_METHODS:
                 with self._lock:
                     failing = self._fail_next > 0
                     if failing:
@@ -403,12 +312,12 @@ class AlipaySimulator:
                     await asyncio.sleep(self.latency)
             biz = self._authenticate(params)
             with self._lock:
-                if method in _PAGE_METHODS:
+                if method in PAGE_METHODS:
                     trade = self._open_trade(params, biz)
                     return RedirectResponse(f"/cashier?{urlencode({'out_trade_no': trade.out_trade_no})}", 302)
                 self.calls.append(method)
                 content = self._api(method, params, biz, str(request.base_url).rstrip("/"))
-        except _Refusal as refusal:
+        except Refusal as refusal:
             content = refusal.answer
         return self._answer(method, {"code": "10000", "msg": "Success", **content}
                             if "code" not in content else content)
@@ -416,19 +325,19 @@ class AlipaySimulator:
     def _open_trade(self, params: dict[str, str], biz: dict[str, object]) -> SimTrade:
         """page.pay / wap.pay / precreate: create the trade, or return the open one for this out_trade_no."""
         out_trade_no, subject = biz.get("out_trade_no"), biz.get("subject")
-        amount = _cents(biz.get("total_amount"))
+        amount = cents_or_none(biz.get("total_amount"))
         if not isinstance(out_trade_no, str) or not out_trade_no or not isinstance(subject, str) or not subject:
-            raise _invalid("isv.missing-parameter", "缺少 out_trade_no 或 subject")
+            raise invalid("isv.missing-parameter", "缺少 out_trade_no 或 subject")
         if amount is None or amount > 10_000_000_000:
-            raise _Refusal("ACQ.TOTAL_FEE_EXCEED", "订单金额超过限额或格式错误")
+            raise Refusal("ACQ.TOTAL_FEE_EXCEED", "订单金额超过限额或格式错误")
         existing = self.trades.get(out_trade_no)
         if existing is not None:
             if existing.amount_cents != amount:
-                raise _Refusal("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
+                raise Refusal("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
             if existing.status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
-                raise _Refusal("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
+                raise Refusal("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
             if existing.status == "TRADE_CLOSED":
-                raise _Refusal("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
+                raise Refusal("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
             return existing
         now = dt.datetime.now(dt.UTC)
         trade = SimTrade(
@@ -446,7 +355,7 @@ class AlipaySimulator:
         if trade is None and biz.get("trade_no"):
             trade = next((t for t in self.trades.values() if t.trade_no == biz["trade_no"]), None)
         if trade is None:
-            raise _Refusal("ACQ.TRADE_NOT_EXIST", "交易不存在")
+            raise Refusal("ACQ.TRADE_NOT_EXIST", "交易不存在")
         return trade
 
     def _api(self, method: str, params: dict[str, str], biz: dict[str, object], base: str) -> dict[str, object]:
@@ -459,11 +368,11 @@ class AlipaySimulator:
             trade = self._find(biz)
             answer: dict[str, object] = {
                 "trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "trade_status": trade.status,
-                "total_amount": _yuan(trade.amount_cents), "buyer_logon_id": "138******00",
+                "total_amount": yuan(trade.amount_cents), "buyer_logon_id": "138******00",
                 "buyer_user_id": trade.buyer_id}
             if trade.paid_at is not None:
-                answer.update(send_pay_date=_beijing(trade.paid_at), receipt_amount=_yuan(trade.amount_cents),
-                              buyer_pay_amount=_yuan(trade.amount_cents))
+                answer.update(send_pay_date=beijing_time(trade.paid_at), receipt_amount=yuan(trade.amount_cents),
+                              buyer_pay_amount=yuan(trade.amount_cents))
             return answer
         if method == "alipay.trade.refund":
             return self._refund(biz)
@@ -474,37 +383,37 @@ class AlipaySimulator:
             if request_no not in trade.refunds or (trade.out_trade_no, request_no) in self._held:
                 return base_answer  # Alipay: a success answer without refund data = no such refund
             amount, at = trade.refunds[request_no]
-            return {**base_answer, "out_request_no": request_no, "total_amount": _yuan(trade.amount_cents),
-                    "refund_amount": _yuan(amount), "refund_status": "REFUND_SUCCESS",
-                    "gmt_refund_pay": _beijing(at) + ".000"}
-        raise _invalid("isv.invalid-method", f"不存在的方法名 {method[:60]}")
+            return {**base_answer, "out_request_no": request_no, "total_amount": yuan(trade.amount_cents),
+                    "refund_amount": yuan(amount), "refund_status": "REFUND_SUCCESS",
+                    "gmt_refund_pay": beijing_time(at) + ".000"}
+        raise invalid("isv.invalid-method", f"不存在的方法名 {method[:60]}")
 
     def _refund(self, biz: dict[str, object]) -> dict[str, object]:
         trade = self._find(biz)
         request_no = str(biz.get("out_request_no") or trade.out_trade_no)
-        amount = _cents(biz.get("refund_amount"))
+        amount = cents_or_none(biz.get("refund_amount"))
         if amount is None:
-            raise _Refusal("ACQ.REASON_TRADE_REFUND_FEE_ERR", "退款金额无效")
+            raise Refusal("ACQ.REASON_TRADE_REFUND_FEE_ERR", "退款金额无效")
         answer: dict[str, object] = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no,
                                      "buyer_user_id": trade.buyer_id}
         if request_no in trade.refunds:
             if trade.refunds[request_no][0] != amount:
-                raise _Refusal("ACQ.DISCORDANT_REPEAT_REQUEST", "请求信息不一致")
-            return {**answer, "fund_change": "N", "refund_fee": _yuan(trade.refunded_cents)}
+                raise Refusal("ACQ.DISCORDANT_REPEAT_REQUEST", "请求信息不一致")
+            return {**answer, "fund_change": "N", "refund_fee": yuan(trade.refunded_cents)}
         if trade.status not in ("TRADE_SUCCESS", "TRADE_FINISHED") and not trade.refunds:
-            raise _Refusal("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+            raise Refusal("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
         if trade.refunded_cents + amount > trade.amount_cents:
-            raise _Refusal("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
+            raise Refusal("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
         now = dt.datetime.now(dt.UTC)
         trade.refunds[request_no] = (amount, now)
         if self.hold_refunds:
             self._held.add((trade.out_trade_no, request_no))
-            return {**answer, "fund_change": "N", "refund_fee": _yuan(trade.refunded_cents - amount)}
+            return {**answer, "fund_change": "N", "refund_fee": yuan(trade.refunded_cents - amount)}
         if trade.refunded_cents == trade.amount_cents:
             trade.status, trade.closed_at = "TRADE_CLOSED", now  # fully refunded trades close
         self._emit(trade)
-        return {**answer, "fund_change": "Y", "refund_fee": _yuan(trade.refunded_cents),
-                "gmt_refund_pay": _beijing(now)}
+        return {**answer, "fund_change": "Y", "refund_fee": yuan(trade.refunded_cents),
+                "gmt_refund_pay": beijing_time(now)}
 
     # ------------------------------------------------------------ HTTP: the hosted cashier (收银台)
 
@@ -513,7 +422,7 @@ class AlipaySimulator:
             trade = self.trades.get(request.query_params.get("out_trade_no", ""))
             if trade is None:
                 return HTMLResponse("<h1>交易不存在</h1>", status_code=404)
-            subject, amount, status, no = trade.subject, _yuan(trade.amount_cents), trade.status, trade.out_trade_no
+            subject, amount, status, no = trade.subject, yuan(trade.amount_cents), trade.status, trade.out_trade_no
         button = ('<form method="post" action="/cashier/pay"><input type="hidden" name="out_trade_no" '
                   f'value="{html.escape(no)}"><button type="submit">确认付款 Pay</button></form>'
                   if status == "WAIT_BUYER_PAY" else f"<p>{html.escape(status)}</p>")
@@ -530,10 +439,10 @@ class AlipaySimulator:
             if not trade.return_url:
                 return HTMLResponse("<h1>支付成功</h1>")
             back = {"charset": "utf-8", "out_trade_no": trade.out_trade_no, "method": "alipay.trade.page.pay.return",
-                    "total_amount": _yuan(trade.amount_cents), "trade_no": trade.trade_no, "auth_app_id": self.app_id,
+                    "total_amount": yuan(trade.amount_cents), "trade_no": trade.trade_no, "auth_app_id": self.app_id,
                     "version": "1.0", "app_id": self.app_id, "sign_type": "RSA2", "seller_id": self.seller_id,
-                    "timestamp": _beijing(dt.datetime.now(dt.UTC))}
-            back["sign"] = _sign(_string_to_sign(back, ("sign", "sign_type")), self._platform_key)
+                    "timestamp": beijing_time(dt.datetime.now(dt.UTC))}
+            back["sign"] = rsa2_sign(string_to_sign(back, ("sign", "sign_type")), self._platform_key)
         separator = "&" if "?" in trade.return_url else "?"
         return RedirectResponse(f"{trade.return_url}{separator}{urlencode(back)}", status_code=303)
 
