@@ -34,7 +34,7 @@ from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
-from quanyi.payments.gateway import GatewayUnavailable, NoPaymentMethod, NotificationRejected
+from quanyi.payments.gateway import CheckoutRefused, GatewayUnavailable, NoPaymentMethod, NotificationRejected
 from quanyi.payments.routes import admin_router as payments_admin_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
@@ -63,6 +63,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     NotificationRejected: 400,
     PaymentAmountMismatch: 400,
     GatewayUnavailable: 503,
+    CheckoutRefused: 409,
     NoPaymentMethod: 503,
 }
 

@@ -168,7 +168,7 @@ async def test_only_cny_is_accepted(shop, alipay, stocked_sku):
     order = await shop.create_order(sku.id)
     response = await shop.client.post(f"/api/orders/{order['order_no']}/payments", headers=shop.auth(order),
                                       json={"gateway": "alipay"})
-    assert response.status_code == 422 and response.json()["code"] == "unsupported_currency"
+    assert response.status_code == 422 and response.json()["code"] == "gateway_unsupported"
     with pytest.raises(UnsupportedCurrency):
         await alipay.create_checkout(CheckoutRequest(payment_no="PYX", amount_cents=100, currency="USD", subject="x",
                                                      notify_url="http://test/n", return_url="http://test/r"))

@@ -149,7 +149,7 @@ async def test_stripe_refusing_the_checkout_is_a_clear_error_and_records_nothing
     order = await shop.create_order(sku.id)
     response = await shop.client.post(f"/api/orders/{order['order_no']}/payments", headers=shop.auth(order),
                                       json={"gateway": "stripe"})
-    assert response.status_code == 400 and response.json()["code"] == "gateway_refused"
+    assert response.status_code == 409 and response.json()["code"] == "gateway_refused"
     assert "amount_too_small" in response.json()["detail"] and response.json()["stripe_code"] == "amount_too_small"
     # The payment was recorded before the call (no lock is held during it); it has no session and no money.
     payment = await shop.scalar(select(Payment))

@@ -195,9 +195,12 @@ async def refresh_registry(*, session: AsyncSession, cipher: CardKeyCipher, http
 
 
 def _register_builtin_kinds() -> None:
+    from quanyi.payments.alipay.gateway import AlipayConfig, AlipayGateway
     from quanyi.payments.stripe.gateway import StripeConfig, StripeGateway
     from quanyi.payments.wechat.gateway import WechatConfig, WechatGateway
 
+    register_kind(GatewayKind("alipay", AlipayGateway.title, AlipayConfig,
+                              lambda config, http: AlipayGateway(config, http=http)))
     register_kind(GatewayKind("stripe", StripeGateway.title, StripeConfig,
                               lambda config, http: StripeGateway(config, http=http)))
     register_kind(GatewayKind("wechat", WechatGateway.title, WechatConfig,

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from quanyi.errors import DomainError, NotFound
+from quanyi.errors import DomainError, InvalidInput, NotFound
 
 __all__ = [
     "CheckoutRequest", "Checkout", "PaymentNotification", "GatewayReply", "NotificationRejected",
     "UnknownGateway", "GatewayUnavailable", "NoPaymentMethod", "TradeQuery", "RefundRequest", "RefundResult",
-    "CheckoutMode",
+    "CheckoutMode", "CheckoutRefused", "GatewayUnsupported",
     "PaymentGateway", "GatewayRegistry",
 ]
 
@@ -131,6 +131,18 @@ class NoPaymentMethod(DomainError):
     """The shop has no gateway taking payments: an order placed now could only sit and block stock."""
 
     code = "no_payment_method"
+
+
+class CheckoutRefused(DomainError):
+    """The gateway definitely refused to open this checkout (already paid or closed there, below its minimum...)."""
+
+    code = "gateway_refused"
+
+
+class GatewayUnsupported(InvalidInput):
+    """This gateway cannot take this payment at all (its currency, its amount)."""
+
+    code = "gateway_unsupported"
 
 
 class GatewayUnavailable(DomainError):

@@ -34,7 +34,13 @@ from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.schemas import OrderCreate
 from quanyi.orders.state import OrderStatus
 from quanyi.payments import service as payments_service
-from quanyi.payments.gateway import CheckoutMode, GatewayUnavailable, UnknownGateway
+from quanyi.payments.gateway import (
+    CheckoutMode,
+    CheckoutRefused,
+    GatewayUnavailable,
+    GatewayUnsupported,
+    UnknownGateway,
+)
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
@@ -195,7 +201,8 @@ async def order_page(order_no: OrderNoPath, request: Request, ctx: ContextDep) -
     if isinstance(access, Response):
         return access
     notice_key = {"not_payable": "order.not_payable", "not_cancellable": "order.not_cancellable",
-                  "gateway_unavailable": "order.gateway_unavailable", "no_gateway": "order.no_gateway"}.get(
+                  "gateway_unavailable": "order.gateway_unavailable", "no_gateway": "order.no_gateway",
+                  "gateway_refused": "order.gateway_refused"}.get(
         request.query_params.get("error", ""))
     locale = pick_locale(request, ctx.settings.default_locale)
     return await _order_page(request, ctx, access, notice=translate(locale, notice_key) if notice_key else None)
@@ -239,6 +246,9 @@ async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Respo
     except GatewayUnavailable as exc:
         logger.warning("checkout at %s failed for %s: %s", gateway.name, access, exc.message)
         return _redirect(f"/orders/{access}?error=gateway_unavailable")
+    except (CheckoutRefused, GatewayUnsupported) as exc:
+        logger.info("checkout at %s refused for %s: %s", gateway.name, access, exc.message)
+        return _redirect(f"/orders/{access}?error=gateway_refused")
     except DomainError:
         return _redirect(f"/orders/{access}?error=not_payable")
     if started.checkout.cashier_url:

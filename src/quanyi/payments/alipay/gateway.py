@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from quanyi.errors import DomainError, InvalidInput
+from quanyi.payments import gateway as gateway_errors
 from quanyi.payments.alipay.protocol import clean_subject, format_time, format_yuan, parse_time, parse_yuan
 from quanyi.payments.alipay.signing import (
     load_private_key,
@@ -45,6 +45,7 @@ from quanyi.payments.gateway import (
     CheckoutRequest,
     GatewayReply,
     GatewayUnavailable,
+    GatewayUnsupported,
     NotificationRejected,
     PaymentGateway,
     PaymentNotification,
@@ -66,14 +67,12 @@ _PAGE_METHODS = {"page": ("alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
                  "wap": ("alipay.trade.wap.pay", "QUICK_WAP_WAY")}
 
 
-class UnsupportedCurrency(InvalidInput):
-    code = "unsupported_currency"
+class UnsupportedCurrency(GatewayUnsupported):
+    """Alipay takes CNY only."""
 
 
-class CheckoutRefused(DomainError):
+class CheckoutRefused(gateway_errors.CheckoutRefused):
     """Alipay definitely refused to open the trade (e.g. ACQ.TRADE_HAS_SUCCESS, ACQ.TRADE_HAS_CLOSE)."""
-
-    code = "checkout_refused"
 
 
 class AlipayConfig(BaseModel):

@@ -40,8 +40,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from quanyi.errors import DomainError
 from quanyi.money import CURRENCIES, MAX_AMOUNT_CENTS
+from quanyi.payments import gateway as gateway_errors
 from quanyi.payments.gateway import (
     Checkout,
     CheckoutRequest,
@@ -72,10 +72,8 @@ _OUR_NO = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # our payment/refund numbers (an
 _MAX_REFUND_PAGES = 20
 
 
-class CheckoutRefused(DomainError):
+class CheckoutRefused(gateway_errors.CheckoutRefused):
     """Stripe refused to open a checkout session (bad currency, amount below Stripe's minimum, ...)."""
-
-    code = "gateway_refused"
 
 
 class StripeConfig(BaseModel):

@@ -34,13 +34,14 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from quanyi.errors import Conflict, InvalidInput
 from quanyi.money import MAX_AMOUNT_CENTS
+from quanyi.payments import gateway as gateway_errors
 from quanyi.payments.gateway import (
     Checkout,
     CheckoutRequest,
     GatewayReply,
     GatewayUnavailable,
+    GatewayUnsupported,
     NotificationRejected,
     PaymentGateway,
     PaymentNotification,
@@ -62,14 +63,12 @@ _TRADE_STATES = {
 _REFUND_STATES = {"SUCCESS": "succeeded", "PROCESSING": "processing", "ABNORMAL": "failed", "CLOSED": "failed"}
 
 
-class WechatCheckoutRefused(Conflict):
+class WechatCheckoutRefused(gateway_errors.CheckoutRefused):
     """WeChat Pay definitely refused to open the payment (already paid, closed, parameters changed...)."""
 
-    code = "gateway_refused"
 
-
-class WechatUnsupported(InvalidInput):
-    code = "gateway_unsupported"
+class WechatUnsupported(GatewayUnsupported):
+    """WeChat Pay (Native, mainland merchant) takes CNY only, and more than nothing."""
 
 
 class WechatConfig(BaseModel):
