@@ -24,7 +24,7 @@ demo: $(VENV)/.installed
 	$(BIN)/quanyi init
 	$(BIN)/quanyi migrate
 	$(BIN)/quanyi demo
-	$(BIN)/quanyi serve --host $(HOST) --port $(PORT)
+	$(BIN)/quanyi serve --host $(HOST) --port $(PORT) --with-test-peers
 
 ## test: dev dependencies, lint, then the whole suite (PostgreSQL/Redis variants when QUANYI_TEST_*_URL are set)
 test: $(VENV)/.dev-installed

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -99,11 +100,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    with_test_peers: Annotated[bool, typer.Option(
+        "--with-test-peers", help="Demo only: also run the Alipay / WeChat Pay / Stripe simulators and point the "
+                                  "shop's accounts at them (refused unless QUANYI_SANDBOX_ENABLED=true)")] = False,
 ) -> None:
     """Serve the shop and its API (docs at /docs). Background jobs run in every worker."""
     import uvicorn
 
     settings = _settings()
+    if with_test_peers:
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
+        with _test_peers(f"http://{local}:{port}"):
+            serve(host=host, port=port, workers=workers, with_test_peers=False)
+        return
     if not (settings.sandbox_api_url or settings.public_base_url):
         # The sandbox gateway's merchant API (query, refund) is served by this same server.
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
@@ -116,6 +125,39 @@ def serve(
                   f"{settings.database_url.split('@')[-1]})", soft_wrap=True)
     uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=True, log_level="info", log_config=_log_config())
+
+
+@contextlib.contextmanager
+def _test_peers(shop_url: str) -> Iterator[None]:
+    """Run the payment simulators and point the demo shop at them; disable those accounts afterwards."""
+    from quanyi.testpeers.demo import configure_shop, run_demo_peers
+
+    with run_demo_peers(shop_url=shop_url) as peers:
+        _run(lambda ctx: configure_shop(ctx, peers.accounts, enabled=True))
+        for name, url in peers.urls.items():
+            console.print(f"test peer [bold]{name}[/bold] (simulated, no real money) on {url}")
+        try:
+            yield
+        finally:
+            _run(lambda ctx: configure_shop(ctx, peers.accounts, enabled=False))
+            console.print("test peers stopped; their gateway accounts are disabled again")
+
+
+@app.command()
+def peers(
+    shop_url: Annotated[str, typer.Option(help="Where the shop runs (the Stripe simulator sends webhooks there)")]
+    = "http://127.0.0.1:8000",
+) -> None:
+    """Demo only: run the Alipay / WeChat Pay / Stripe simulators (TEST PEERS) and point the shop at them
+    until Ctrl-C. Running servers take the accounts up within 30 s. Refused unless the sandbox is on."""
+    import time
+
+    with _test_peers(shop_url):
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
 
 
 def _log_config() -> dict[str, object]:

@@ -28,6 +28,8 @@ from quanyi.config import Settings
 from quanyi.context import build_context
 from quanyi.demo import load_demo
 from quanyi.orders.access import order_access_token
+from quanyi.testpeers.demo import configure_shop, run_demo_peers
+from quanyi.testpeers.runner import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -63,9 +65,9 @@ class _ServerThread(threading.Thread):
     """uvicorn in its own thread and event loop. The shop context (engine, HTTP client) is built, filled with
     demo data and closed inside that loop: an async engine must not be shared across loops."""
 
-    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket, setup=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(name="quanyi-live-server", daemon=True)
-        self.settings, self.sock = settings, sock
+        self.settings, self.sock, self.setup = settings, sock, setup
         self.server: uvicorn.Server | None = None
         self.error: BaseException | None = None
 
@@ -79,6 +81,8 @@ class _ServerThread(threading.Thread):
         ctx = build_context(self.settings)
         try:
             await load_demo(ctx)
+            if self.setup is not None:
+                await self.setup(ctx)
             app = create_app(ctx=ctx)
             self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
             await self.server.serve(sockets=[self.sock])
@@ -118,6 +122,29 @@ def live_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         thread.stop()
         sock.close()
+    assert thread.error is None, thread.error
+
+
+@pytest.fixture(scope="module")
+def peer_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
+    """A demo shop whose Alipay / WeChat Pay / Stripe accounts point at the simulators (test peers), all on
+    real ports: the browser, the shop and the simulators talk over real HTTP, notifications included."""
+    db_path = tmp_path_factory.mktemp("browser-peers") / "shop.db"
+    shutil.copyfile(sqlite_template, db_path)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False)
+    ports = {name: free_port() for name in ("alipay", "wechat", "stripe")}
+    with run_demo_peers(shop_url=url, ports=ports) as peers:
+        thread = _ServerThread(settings, sock, setup=lambda ctx: configure_shop(ctx, peers.accounts, enabled=True))
+        thread.start()
+        try:
+            thread.wait_started()
+            yield LiveShop(url=url, settings=settings)
+        finally:
+            thread.stop()
+            sock.close()
     assert thread.error is None, thread.error
 
 
@@ -310,3 +337,72 @@ def test_buyer_pays_reveals_copies_and_finds_order_again(browser, live_shop: Liv
     fresh.close()
 
     assert errors == [], errors
+
+
+# ---------------------------------------------------------------- real gateways (simulated) in a real browser
+
+def _order_for_payment(page) -> str:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page.goto("/p/star-video-vip")
+    page.get_by_test_id("sku-option").filter(has_text="月卡").click()
+    page.locator("#contact").fill(BUYER)
+    page.get_by_test_id("buy").click()
+    expect(page.get_by_test_id("order-status")).to_have_text("待支付")
+    return page.get_by_test_id("order-no").inner_text().strip()
+
+
+def test_buyer_pays_with_wechat_alipay_and_stripe_simulators(browser, peer_shop: LiveShop, shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    context = _new_context(browser, peer_shop, viewport=DESKTOP)
+    page = context.new_page()
+    _watch(page, errors)
+
+    # WeChat Pay (Native): the shop shows a QR code; the "phone" scans it on the simulator's page.
+    order_no = _order_for_payment(page)
+    for title in ("Sandbox", "支付宝", "微信支付", "Stripe"):
+        expect(page.locator(".gateways")).to_contain_text(title)
+    _shoot(page, shots, "desktop-20-order-gateways")
+    page.locator("input[name=gateway][value=wechat]").check()
+    page.get_by_test_id("pay").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_no}/scan\?gateway=wechat$"))
+    expect(page.get_by_test_id("qr").locator("svg")).to_be_visible()
+    expect(page.get_by_test_id("scan-amount")).to_have_text("¥19.80")
+    _shoot(page, shots, "desktop-21-wechat-scan")
+    phone = context.new_page()
+    phone.goto(page.get_by_test_id("demo-scan").get_attribute("href"))
+    phone.get_by_role("button").click()
+    expect(phone.locator("h1")).to_contain_text("支付成功")
+    phone.close()
+    # The scan page refreshes itself and moves on to the order once the notification has landed.
+    expect(page).to_have_url(re.compile(rf"/orders/{order_no}$"), timeout=15_000)
+    expect(page.get_by_test_id("order-status")).to_have_text("已发货")
+    _shoot(page, shots, "desktop-22-wechat-delivered")
+
+    # Alipay (page pay): off to the gateway's cashier and back.
+    order_no = _order_for_payment(page)
+    page.locator("input[name=gateway][value=alipay]").check()
+    page.get_by_test_id("pay").click()
+    expect(page).to_have_url(re.compile(r"/cashier\?out_trade_no=PY"))
+    expect(page.locator("body")).to_contain_text("19.80")
+    _shoot(page, shots, "desktop-23-alipay-cashier")
+    page.get_by_role("button").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_no}\?from=cashier"))
+    expect(page.get_by_test_id("order-status")).to_have_text("已发货", timeout=15_000)
+
+    # Stripe (hosted checkout): the same, webhooks signed by the simulator.
+    order_no = _order_for_payment(page)
+    page.locator("input[name=gateway][value=stripe]").check()
+    page.get_by_test_id("pay").click()
+    expect(page).to_have_url(re.compile(r"/c/pay/cs_"))
+    page.get_by_role("button").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_no}\?from=cashier"))
+    expect(page.get_by_test_id("order-status")).to_have_text("已发货", timeout=15_000)
+    page.get_by_test_id("reveal").click()
+    expect(page.get_by_test_id("card-code")).to_have_count(1)
+    context.close()
+    # The simulators' own pages are not the shop's: only the shop's pages must be free of errors.
+    shop_errors = [e for e in errors if peer_shop.url in e or not e.startswith(("4", "5", "failed"))]
+    assert not shop_errors, shop_errors

@@ -188,6 +188,12 @@ class PaymentGateway(ABC):
         """The current state of a refund we asked for (for `processing` ones)."""
 
 
+    def simulated_scan_url(self, qr_code: str) -> str | None:
+        """Demo only: a web page where a visitor can "scan" this code, when the gateway is a simulator (test
+        peer). Real gateways answer None; the storefront only asks while the sandbox is switched on."""
+        return None
+
+
 class GatewayRegistry:
     def __init__(self, gateways: list[PaymentGateway]) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}

@@ -251,8 +251,13 @@ async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Respo
         return _redirect(f"/orders/{access}?error=gateway_refused")
     except DomainError:
         return _redirect(f"/orders/{access}?error=not_payable")
-    if started.checkout.cashier_url:
-        return _redirect(started.checkout.cashier_url)
+    url = started.checkout.cashier_url
+    if url and (url.startswith("/") or url.startswith(root + "/")):
+        return _redirect(url)
+    if url:
+        # Another site: the page's CSP (form-action 'self') would stop a redirect answering this form post, so
+        # the buyer gets a page that moves on by itself (a navigation, not a form action), with a link as well.
+        return render(request, "to_gateway.html", {"url": url, "gateway_title": gateway.title})
     return _redirect(f"/orders/{access}/scan?gateway={gateway.name}")
 
 
@@ -270,12 +275,16 @@ async def scan(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Resp
         view = await orders_service.describe_order(session=session, order=order)
     if view.status is not OrderStatus.PENDING_PAYMENT or payment is None or payment.checkout_qr_code is None:
         return _redirect(f"/orders/{access}")
-    gateway_title = next((g.title for g in ctx.gateways.all() if g.name == gateway_name), gateway_name)
+    gateway = next((g for g in ctx.gateways.all() if g.name == gateway_name), None)
+    gateway_title = gateway.title if gateway else gateway_name
+    demo_url = None
+    if gateway is not None and ctx.settings.sandbox_enabled:  # a demo shop: simulated gateways may be "scanned"
+        demo_url = gateway.simulated_scan_url(payment.checkout_qr_code)
     # segno draws the code as path data: the gateway's text never appears in the markup, so it is safe to embed.
     qr_svg = Markup(segno.make(payment.checkout_qr_code, error="m").svg_inline(  # noqa: S704
         scale=6, border=2, dark="#111827"))
     return render(request, "scan.html", {"order": view, "qr_svg": qr_svg, "gateway_title": gateway_title,
-                                         "gateway_name": gateway_name})
+                                         "gateway_name": gateway_name, "demo_url": demo_url})
 
 
 @router.post("/orders/{order_no}/cancel")

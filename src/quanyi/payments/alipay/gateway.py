@@ -120,6 +120,12 @@ class AlipayGateway(PaymentGateway):
     name = "alipay"
     title = "支付宝"
 
+    def simulated_scan_url(self, qr_code: str) -> str | None:
+        # The in-repo simulator's precreate code is its own cashier URL; real Alipay codes are not web pages.
+        if self._config.gateway_url == PRODUCTION_GATEWAY_URL or not qr_code.startswith(("http://", "https://")):
+            return None
+        return qr_code
+
     def __init__(self, config: AlipayConfig, *, http: httpx.AsyncClient) -> None:
         self._config = config
         self._private_key = load_private_key(config.merchant_private_key.get_secret_value())

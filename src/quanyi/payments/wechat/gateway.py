@@ -179,6 +179,12 @@ class WechatGateway(PaymentGateway):
     name = "wechat"
     title = "微信支付"
 
+    def simulated_scan_url(self, qr_code: str) -> str | None:
+        # The in-repo simulator (testpeers.wechat) serves a scan stand-in; never for the real API.
+        if self._config.base_url == PRODUCTION_BASE_URL or "pr=" not in qr_code:
+            return None
+        return f"{self._config.base_url}/sim/scan?pr={qr_code.rsplit('pr=', 1)[-1]}"
+
     def __init__(self, config: WechatConfig, *, http: httpx.AsyncClient) -> None:
         self._config = config
         self._http = http
