@@ -34,9 +34,12 @@ from quanyi.money import InvalidAmount
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
 from quanyi.payments.gateway import NotificationRejected
+from quanyi.payments.routes import admin_router as payments_admin_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
+from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
+from quanyi.refunds.routes import router as refunds_router
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import run_background_loops
 from quanyi.web.routes import render_error_page
@@ -60,6 +63,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     LookupRateLimited: 429,
     NotificationRejected: 400,
     PaymentAmountMismatch: 400,
+    InvalidRefund: 422,
+    RefundNotAllowed: 409,
+    RefundExceedsPayment: 409,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -213,6 +219,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "payments", "description": "Start a payment; gateway notification endpoints"},
             {"name": "admin: catalog", "description": "Manage categories, products, SKUs (admin token)"},
             {"name": "admin: stock", "description": "Import and void card-key batches (admin token)"},
+            {"name": "admin: refunds", "description": "Refund orders through their gateway (admin token)"},
+            {"name": "admin: payments", "description": "Daily reconciliation with the gateways (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -221,7 +229,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
-                   payments_router, sandbox_router, web_router):
+                   payments_router, payments_admin_router, refunds_router, sandbox_router, web_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

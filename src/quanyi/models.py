@@ -6,11 +6,13 @@ from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal
 from quanyi.orders.models import Order, OrderEvent
-from quanyi.payments.models import Payment
-from quanyi.payments.sandbox.models import SandboxTrade
+from quanyi.payments.models import GatewayEvent, Payment
+from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
+from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.risk.models import RateCounter
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
-           "OrderEvent", "Payment", "SandboxTrade", "RateCounter"]
+           "OrderEvent", "Payment", "GatewayEvent", "SandboxTrade", "SandboxRefund", "Refund", "RefundEvent",
+           "RefundKey", "RateCounter"]
 
 metadata = Base.metadata

@@ -40,6 +40,10 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Active trade queries (主动查单) of an unconfirmed payment: how often, when last, when next.
+    query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_queried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_query_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class GatewayEvent(Base):

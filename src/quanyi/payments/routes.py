@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from quanyi.deps import ContextDep, SessionDep, base_url, client_ip
+from quanyi.deps import AdminDep, ContextDep, SessionDep, base_url, client_ip
 from quanyi.errors import DomainError
 from quanyi.orders import service as orders_service
 from quanyi.orders.dependencies import OrderNoDep
 from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
+from quanyi.payments import reconciliation
 from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import NotificationRejected
+from quanyi.payments.schemas import ReconciliationReport
 
 router = APIRouter(tags=["payments"])
+admin_router = APIRouter(prefix="/api/admin", tags=["admin: payments"])
 logger = logging.getLogger("quanyi.payments.notify")
 
 _MAX_NOTIFY_BYTES = 64 * 1024
@@ -70,3 +74,15 @@ async def notify(
     logger.info("payment notification accepted: gateway=%s effect=%s", gateway.name, effect)
     reply = gateway.acknowledge()
     return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+
+
+@admin_router.get("/reconciliation", response_model=ReconciliationReport,
+                  summary="Daily reconciliation (对账) with the gateways",
+                  description="Lists every difference; a payment the gateway has and we missed is confirmed now.")
+async def reconcile(
+    ctx: ContextDep, _: AdminDep,
+    date: Annotated[dt.date, Query(description="Shop-local day, YYYY-MM-DD")],
+    gateway: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z0-9_]+$")] = None,
+) -> ReconciliationReport:
+    return await reconciliation.reconcile_day(db=ctx.db, gateways=ctx.gateways, day=date,
+                                              timezone=ctx.settings.shop_timezone, gateway_name=gateway)

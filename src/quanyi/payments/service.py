@@ -28,6 +28,7 @@ from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
 __all__ = [
     "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
     "callback_urls", "start_payment", "handle_notification", "confirm_payment", "list_order_payments",
+    "get_payment",
 ]
 
 logger = logging.getLogger(__name__)
@@ -180,3 +181,10 @@ async def confirm_payment(
 async def list_order_payments(*, session: AsyncSession, order_id: int) -> list[Payment]:
     rows = await session.scalars(select(Payment).where(Payment.order_id == order_id).order_by(Payment.id))
     return list(rows.all())
+
+
+async def get_payment(*, session: AsyncSession, payment_id: int) -> Payment:
+    payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise UnknownPayment(f"no payment with id {payment_id}")
+    return payment
