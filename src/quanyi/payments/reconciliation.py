@@ -180,9 +180,13 @@ async def _check_payment(db: Database, gateways: GatewayRegistry, item: _Checked
     ours = f"{p.status} {p.amount_cents} {p.currency}"
     try:
         gateway = gateways.get(p.gateway)
+    except DomainError as exc:
+        return [_line(item, "unchecked", ours, "?", exc.message)]
+    try:
         trade = await gateway.query_trade(p.payment_no, gateway_session_id=p.gateway_session_id)
     except DomainError as exc:
-        return [_line(item, "unchecked", ours, "?", f"could not ask {p.gateway}: {exc.message}")]
+        unchecked = _line(item, "unchecked", ours, "?", f"could not ask {p.gateway}: {exc.message}")
+        return [unchecked, *await _check_refunds(gateway, item)]
     theirs = (f"{trade.state} {trade.amount_cents} {trade.currency} {trade.gateway_trade_no}"
               if trade.state == "paid" else trade.state)
     lines: list[Mismatch] = []
