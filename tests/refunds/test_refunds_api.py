@@ -83,6 +83,10 @@ async def test_partial_refund_of_a_delivered_order_takes_back_k_of_n_keys(shop, 
     assert sorted(statuses.values()) == ["refunded", "refunded", "sold"]
     keys = await shop.reveal(order)  # the buyer keeps (and sees) only the key not refunded
     assert len(keys) == 1
+    shop.client.cookies.set(COOKIE_NAME, cookie_with_token(None, order["order_no"], order["access_token"]))
+    page = await shop.client.post(f"/orders/{order['order_no']}/reveal")
+    assert page.status_code == 200 and page.text.count('data-testid="card-key"') == 1
+    assert keys[0]["code"] in page.text and "¥39.60" in page.text
 
     # The remaining key was revealed just now: not refundable by default.
     refused = await ask_refund(shop, order, quantity=1)

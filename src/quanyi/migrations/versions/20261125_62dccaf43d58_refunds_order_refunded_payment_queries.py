@@ -99,7 +99,7 @@ def downgrade() -> None:
         batch_op.drop_column('query_count')
 
     with op.batch_alter_table('orders_order', schema=None) as batch_op:
-        batch_op.drop_constraint('ck_orders_order_refunded_within_total', type_='check')
+        batch_op.drop_constraint(op.f('ck_orders_order_refunded_within_total'), type_='check')
         batch_op.drop_column('refunded_cents')
 
     op.drop_table('refunds_refund_key')
