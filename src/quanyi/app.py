@@ -36,9 +36,12 @@ from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
 from quanyi.payments.gateway import CheckoutRefused, GatewayUnavailable, NoPaymentMethod, NotificationRejected
 from quanyi.payments.routes import admin_router as payments_admin_router
+from quanyi.payments.routes import reconciliation_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
+from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
+from quanyi.refunds.routes import router as refunds_router
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.routes import render_error_page
@@ -65,6 +68,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     GatewayUnavailable: 503,
     CheckoutRefused: 409,
     NoPaymentMethod: 503,
+    InvalidRefund: 422,
+    RefundNotAllowed: 409,
+    RefundExceedsPayment: 409,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -225,6 +231,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: payments",
              "description": "Payment gateway accounts, secrets encrypted at rest (admin token)"},
             {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
+            {"name": "admin: refunds", "description": "Refund orders through their gateway (admin token)"},
+            {"name": "admin: reconciliation", "description": "Daily reconciliation with the gateways (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -233,7 +241,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
-                   payments_router, payments_admin_router, notifications_admin_router, web_router):
+                   payments_router, payments_admin_router, reconciliation_router, refunds_router,
+                   notifications_admin_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -65,6 +65,25 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process (plus as many again in overflow under bursts).
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None
+    # Refunds (退款): may card keys the buyer has already seen be taken back and refunded?
+    refund_revealed_keys: bool = False
+    refund_retry_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Active payment queries (主动查单): payments younger than this are queried until confirmed.
+    payment_query_window_hours: int = Field(default=24, ge=1, le=24 * 30)
+    payment_query_interval_seconds: float = Field(default=20.0, gt=0, le=3600)
+    # Days of the daily reconciliation report are days in this zone.
+    shop_timezone: str = "Asia/Shanghai"
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
     # ---- notifications (outbox): a channel left unconfigured is simply not used.
     # E-mail to buyers over SMTP; smtp_security: "starttls" (port 587), "ssl" (465) or "none" (local relay).

@@ -7,11 +7,13 @@ from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
-from quanyi.payments.models import Payment
-from quanyi.payments.sandbox.models import SandboxTrade
+from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
+from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
+from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.risk.models import RateCounter
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
-           "OrderEvent", "Payment", "SandboxTrade", "RateCounter", "OutboxMessage"]
+           "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
+           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage"]
 
 metadata = Base.metadata

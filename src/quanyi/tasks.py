@@ -4,15 +4,18 @@ the reservation sweeper, sandbox notification retries and (unless turned off) th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 from quanyi.context import ShopContext
 from quanyi.notifications.worker import OutboxWorker
 from quanyi.orders import service as orders_service
 from quanyi.payments import configuration as gateway_configuration
+from quanyi.payments import reconciliation
 from quanyi.payments.sandbox import server as sandbox_server
+from quanyi.refunds import service as refunds_service
 
-__all__ = ["run_background_loops", "sweep_once", "refresh_gateways"]
+__all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,17 @@ async def refresh_gateways(ctx: ShopContext) -> None:
                                                      registry=ctx.gateways)
 
 
+async def query_payments_once(ctx: ShopContext) -> reconciliation.QueryRound:
+    """Active query (主动查单) of unconfirmed payments that are due."""
+    window = dt.timedelta(hours=ctx.settings.payment_query_window_hours)
+    return await reconciliation.query_open_payments(db=ctx.db, gateways=ctx.gateways, window=window)
+
+
+async def execute_refunds_once(ctx: ShopContext) -> int:
+    """Send due refunds to their gateways (retries with backoff) and poll processing ones."""
+    return await refunds_service.execute_due_refunds(db=ctx.db, gateways=ctx.gateways)
+
+
 async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-untyped-def]
     while True:
         try:
@@ -59,4 +73,7 @@ async def run_background_loops(ctx: ShopContext) -> None:
                             lambda: sandbox_server.retry_due_notifications(db=ctx.db, client=ctx.http, secret=secret)))
     if ctx.settings.notification_worker_in_serve:
         loops.append(OutboxWorker(ctx).run_forever())
+    loops.append(_every(ctx.settings.payment_query_interval_seconds, "payment queries",
+                        lambda: query_payments_once(ctx)))
+    loops.append(_every(ctx.settings.refund_retry_interval_seconds, "refunds", lambda: execute_refunds_once(ctx)))
     await asyncio.gather(*loops)

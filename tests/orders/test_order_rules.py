@@ -13,6 +13,7 @@ from quanyi.orders.state import TRANSITIONS, IllegalTransition, OrderStatus, che
 ALLOWED = {
     ("pending_payment", "paid"), ("pending_payment", "cancelled"), ("cancelled", "paid"),
     ("paid", "delivered"), ("paid", "refund_pending"),
+    ("refund_pending", "refunded"), ("paid", "refunded"), ("delivered", "refunded"),
 }
 
 
@@ -29,9 +30,10 @@ def test_every_other_transition_raises(current, target):
             check_transition(current, target)
 
 
-def test_delivered_and_refund_pending_are_final_for_this_machine():
-    for final in (OrderStatus.DELIVERED, OrderStatus.REFUND_PENDING):
-        assert not [t for (f, t) in TRANSITIONS if f is final]
+def test_delivered_and_refund_pending_only_end_refunded_and_refunded_is_final():
+    for settled in (OrderStatus.DELIVERED, OrderStatus.REFUND_PENDING):
+        assert [t for (f, t) in TRANSITIONS if f is settled] == [OrderStatus.REFUNDED]
+    assert not [t for (f, t) in TRANSITIONS if f is OrderStatus.REFUNDED]
 
 
 def test_order_numbers_are_well_formed_and_unpredictable():

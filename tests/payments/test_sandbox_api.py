@@ -116,5 +116,6 @@ async def test_a_second_real_transaction_for_a_paid_payment_is_kept_for_refund(s
             for no in ("SB-FIRST-0001", "SB-SECOND-0002")]
     assert [r.status for r in rows] == ["succeeded", "duplicate"]
     assert rows[1].order_id == rows[0].order_id and rows[1].amount_cents == 1980
+    assert rows[1].duplicate_of == payment["payment_no"] == rows[1].gateway_payment_no  # refunds ask for this one
     assert await shop.count(Payment) == 2
     assert len(await shop.reveal(order)) == 1

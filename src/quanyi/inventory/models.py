@@ -21,6 +21,8 @@ class CardKeyStatus(enum.StrEnum):
     RESERVED = "reserved"  # held for a pending order until it is paid or expires
     SOLD = "sold"  # delivered to an order; never changes hands again
     VOIDED = "voided"  # withdrawn by the operator (batch voided)
+    # Taken back from its buyer by a refund (退款收回): terminal, never resold, never revealed again.
+    REFUNDED = "refunded"
 
 
 class ImportBatch(Base):

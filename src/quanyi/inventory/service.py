@@ -33,7 +33,7 @@ __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
     "get_batch", "sku_has_history", "reserve_card_keys", "release_card_keys", "deliver_card_keys",
-    "reveal_card_keys", "count_order_keys",
+    "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys",
 ]
 
 # A key is only sold while it stays redeemable for at least this long: a buyer must have time to use it.
@@ -338,6 +338,41 @@ async def count_order_keys(*, session: AsyncSession, order_id: int) -> int:
         )
         or 0
     )
+
+
+async def withdrawable_keys(*, session: AsyncSession, order_id: int) -> tuple[int, int]:
+    """(sold keys the buyer still holds, how many of them were never revealed) for a delivered order."""
+    revealed = select(KeyReveal.id).where(KeyReveal.card_key_id == CardKey.id).exists()
+    rows = await session.execute(
+        select(revealed, func.count())
+        .where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)
+        .group_by(revealed)
+    )
+    counts = {bool(was_revealed): int(n) for was_revealed, n in rows.all()}
+    return counts.get(True, 0) + counts.get(False, 0), counts.get(False, 0)
+
+
+async def withdraw_card_keys(
+    *, session: AsyncSession, order_id: int, quantity: int, include_revealed: bool, now: dt.datetime | None = None
+) -> list[int]:
+    """Take `quantity` sold keys back from an order for a refund: never-revealed keys first (newest id first
+    among equals), revealed ones only when allowed. They become REFUNDED: never resold, never revealed again.
+    Raises OutOfStock having changed nothing. Caller holds the order row lock."""
+    now = now or utcnow()
+    revealed = select(KeyReveal.id).where(KeyReveal.card_key_id == CardKey.id).exists()
+    stmt = select(CardKey.id, revealed).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)
+    if not include_revealed:
+        stmt = stmt.where(~revealed)
+    # Locked in id order like every other key writer; the order row lock already serializes us.
+    rows = (await session.execute(stmt.order_by(CardKey.id).with_for_update(of=CardKey))).all()
+    rows.sort(key=lambda row: (bool(row[1]), -row[0]))
+    ids = sorted(row[0] for row in rows[:quantity])
+    if len(ids) < quantity:
+        raise OutOfStock("not enough card keys can be withdrawn", available=len(ids), requested=quantity)
+    await session.execute(
+        update(CardKey).where(CardKey.id.in_(ids)).values(status=CardKeyStatus.REFUNDED, voided_at=now)
+    )
+    return ids
 
 
 async def reveal_card_keys(

@@ -21,6 +21,8 @@ class Order(Base):
     __table_args__ = (
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint("total_cents = unit_price_cents * quantity", name="total_matches"),
+        # Money handed back can never exceed what was paid (refunds of duplicate payments are not counted here).
+        CheckConstraint("refunded_cents >= 0 AND refunded_cents <= total_cents", name="refunded_within_total"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,6 +41,7 @@ class Order(Base):
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
     total_cents: Mapped[int] = mapped_column(BigInteger)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     contact_kind: Mapped[str] = mapped_column(String(8))  # email | phone
     contact: Mapped[str] = mapped_column(String(254))

@@ -61,6 +61,8 @@ class OrderRead(BaseModel):
     delivered_at: dt.datetime | None
     delivered_keys: int
     status_reason: str | None
+    refunded_cents: int = 0
+    refunded_display: str = ""
 
 
 class OrderCreated(OrderRead):

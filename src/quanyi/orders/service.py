@@ -39,7 +39,8 @@ from quanyi.risk.service import RateLimiter
 __all__ = [
     "OrderNotFound", "OrderNotPayable", "OrderNotDelivered", "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
-    "cancel_order", "expire_due_orders", "apply_payment", "lookup_order", "describe_order", "reveal_order_keys",
+    "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
+    "reveal_order_keys",
 ]
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:
         total_display=format_money(order.total_cents, order.currency),
         contact_masked=mask_contact(order.contact_kind, order.contact), created_at=order.created_at,
         expires_at=order.expires_at, paid_at=order.paid_at, delivered_at=order.delivered_at,
-        delivered_keys=delivered, status_reason=order.status_reason,
+        delivered_keys=delivered, status_reason=order.status_reason, refunded_cents=order.refunded_cents,
+        refunded_display=format_money(order.refunded_cents, order.currency),
     )
 
 
@@ -258,6 +260,22 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     order.delivered_at = now
     await notifications_service.on_order_delivered(session=session, order=order, now=now)
     return PaymentEffect.DELIVERED
+
+
+async def apply_refund(
+    *, session: AsyncSession, order: Order, amount_cents: int, reason: str, now: dt.datetime | None = None
+) -> None:
+    """Money of this order's payment went back to the buyer: raise refunded_cents, and once all of it
+    has gone back, the order is refunded. The caller holds the order row lock; the CHECK constraint
+    refunded_cents <= total_cents is the last line of defence against refunding more than was paid."""
+    now = now or utcnow()
+    if amount_cents <= 0 or order.refunded_cents + amount_cents > order.total_cents:
+        raise Conflict(f"refunding {amount_cents} would exceed order {order.order_no}'s total "
+                       f"({order.refunded_cents} of {order.total_cents} already refunded)")
+    order.refunded_cents += amount_cents
+    order.updated_at = now
+    if order.refunded_cents == order.total_cents and order.status is not OrderStatus.REFUNDED:
+        _move(session, order, OrderStatus.REFUNDED, now, reason)
 
 
 async def reveal_order_keys(

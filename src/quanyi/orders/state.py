@@ -15,6 +15,7 @@ class OrderStatus(enum.StrEnum):
     DELIVERED = "delivered"  # 已发货
     CANCELLED = "cancelled"  # 已取消: expired or cancelled by the buyer; reserved stock released
     REFUND_PENDING = "refund_pending"  # 待退款: paid but could not be delivered
+    REFUNDED = "refunded"  # 已退款: the whole amount went back to the buyer (partial refunds keep the status)
 
 
 # (from, to) -> why this move exists
@@ -25,6 +26,10 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], str] = {
     (OrderStatus.CANCELLED, OrderStatus.PAID): "payment arrived after the order was cancelled",
     (OrderStatus.PAID, OrderStatus.DELIVERED): "goods handed over",
     (OrderStatus.PAID, OrderStatus.REFUND_PENDING): "paid but could not be delivered",
+    # Only once refunded_cents reaches total_cents (the refunds feature decides when money went back).
+    (OrderStatus.REFUND_PENDING, OrderStatus.REFUNDED): "refunded in full",
+    (OrderStatus.PAID, OrderStatus.REFUNDED): "refunded in full before delivery",
+    (OrderStatus.DELIVERED, OrderStatus.REFUNDED): "every card key withdrawn and refunded",
 }
 
 

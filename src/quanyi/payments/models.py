@@ -39,9 +39,21 @@ class Payment(Base):
     gateway_session_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # What the buyer scans when the gateway's checkout is a QR code (Alipay precreate, WeChat Native).
     checkout_qr_code: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # A DUPLICATE recorded from a second real transaction of an already paid payment (two checkout sessions
+    # paid): the payment number the gateway knows that transaction under. Refunds and queries use it.
+    duplicate_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    @property
+    def gateway_payment_no(self) -> str:
+        """Our reference as the gateway knows it (its out_trade_no / metadata)."""
+        return self.duplicate_of or self.payment_no
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Active trade queries (主动查单) of an unconfirmed payment: how often, when last, when next.
+    query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_queried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_query_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class GatewayEvent(Base):

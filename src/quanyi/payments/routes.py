@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
@@ -14,12 +15,14 @@ from quanyi.errors import DomainError
 from quanyi.orders.dependencies import OrderNoDep
 from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
 from quanyi.payments import configuration as gateway_configuration
+from quanyi.payments import reconciliation
 from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import NotificationRejected
-from quanyi.payments.schemas import GatewayConfigRead, GatewayConfigUpdate
+from quanyi.payments.schemas import GatewayConfigRead, GatewayConfigUpdate, ReconciliationReport
 
 router = APIRouter(tags=["payments"])
 admin_router = APIRouter(prefix="/api/admin/payment-gateways", tags=["admin: payments"])
+reconciliation_router = APIRouter(prefix="/api/admin", tags=["admin: reconciliation"])
 logger = logging.getLogger("quanyi.payments.notify")
 admin_logger = logging.getLogger("quanyi.payments.admin")
 
@@ -115,3 +118,15 @@ async def put_gateway_config(
                                                      registry=ctx.gateways)
     admin_logger.info("gateway %s configuration saved by %s (enabled=%s)", gateway_name, admin, data.enabled)
     return next(item for item in await _describe(ctx) if item.name == gateway_name)
+
+
+@reconciliation_router.get("/reconciliation", response_model=ReconciliationReport,
+                  summary="Daily reconciliation (对账) with the gateways",
+                  description="Lists every difference; a payment the gateway has and we missed is confirmed now.")
+async def reconcile(
+    ctx: ContextDep, _: AdminDep,
+    date: Annotated[dt.date, Query(description="Shop-local day, YYYY-MM-DD")],
+    gateway: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z0-9_]+$")] = None,
+) -> ReconciliationReport:
+    return await reconciliation.reconcile_day(db=ctx.db, gateways=ctx.gateways, day=date,
+                                              timezone=ctx.settings.shop_timezone, gateway_name=gateway)

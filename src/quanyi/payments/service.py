@@ -29,7 +29,7 @@ from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
 __all__ = [
     "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
     "callback_urls", "start_payment", "StartedPayment", "latest_qr_checkout", "handle_notification",
-    "confirm_payment", "list_order_payments",
+    "confirm_payment", "list_order_payments", "get_payment",
 ]
 
 logger = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ async def confirm_payment(
             payment_no=_new_payment_no(), order_id=payment.order_id, gateway=gateway_name,
             amount_cents=notification.amount_cents, currency=notification.currency, status=PaymentStatus.DUPLICATE,
             gateway_trade_no=notification.gateway_trade_no, paid_at=notification.paid_at or now,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, duplicate_of=payment.payment_no,
         )
         session.add(duplicate)
         await session.flush()
@@ -237,3 +237,10 @@ async def confirm_payment(
 async def list_order_payments(*, session: AsyncSession, order_id: int) -> list[Payment]:
     rows = await session.scalars(select(Payment).where(Payment.order_id == order_id).order_by(Payment.id))
     return list(rows.all())
+
+
+async def get_payment(*, session: AsyncSession, payment_id: int) -> Payment:
+    payment = await session.get(Payment, payment_id)
+    if payment is None:
+        raise UnknownPayment(f"no payment with id {payment_id}")
+    return payment

@@ -1,0 +1,73 @@
+"""Refund admin API: request a refund of an order (executed at once), list refunds, retry a failed one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from quanyi.deps import AdminDep, ContextDep, ReadSessionDep
+from quanyi.orders import service as orders_service
+from quanyi.refunds import service as refunds_service
+from quanyi.refunds.schemas import RefundCreate, RefundRead
+from quanyi.refunds.state import RefundStatus
+
+router = APIRouter(prefix="/api/admin", tags=["admin: refunds"])
+
+OrderNoPath = Annotated[str, Path(min_length=1, max_length=64, description="Order number")]
+RefundNoPath = Annotated[str, Path(pattern=r"^RF[0-9A-Z]{18}$")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=64,
+                                              pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+async def _show(ctx: ContextDep, refund_id: int) -> RefundRead:
+    async with ctx.db.read_session() as session:
+        refund = await refunds_service.get_refund_by_id(session=session, refund_id=refund_id)
+        return (await refunds_service.describe_refunds(session=session, refunds=[refund]))[0]
+
+
+@router.post("/orders/{order_no}/refunds", response_model=RefundRead, status_code=201,
+             summary="Refund (part of) an order; sent to the gateway at once, answered with the resulting state",
+             responses={200: {"description": "Repeated Idempotency-Key: the refund it created"},
+                        409: {"description": "Not refundable, or more than is left to refund"}})
+async def create_refund(order_no: OrderNoPath, data: RefundCreate, ctx: ContextDep, admin: AdminDep,
+                        response: Response, idempotency_key: IdempotencyKey = None) -> RefundRead:
+    async with ctx.db.transaction() as session:
+        order = await orders_service.get_order(session=session, order_no=order_no)
+        refund, created = await refunds_service.request_refund(
+            session=session, order_id=order.id, reason=data.reason, requested_by=admin,
+            amount_cents=data.amount_cents, quantity=data.quantity, payment_no=data.payment_no,
+            request_key=idempotency_key, refund_revealed_keys=ctx.settings.refund_revealed_keys,
+        )
+        refund_id = refund.id
+    # Committed: the refund exists whatever happens next. Now the gateway call, outside any transaction.
+    if created:
+        await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
+    else:
+        response.status_code = 200
+    return await _show(ctx, refund_id)
+
+
+@router.get("/orders/{order_no}/refunds", response_model=list[RefundRead], summary="Refunds of one order")
+async def order_refunds(order_no: OrderNoPath, session: ReadSessionDep, _: AdminDep) -> list[RefundRead]:
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    refunds = await refunds_service.list_refunds(session=session, order_id=order.id)
+    return await refunds_service.describe_refunds(session=session, refunds=refunds)
+
+
+@router.get("/refunds", response_model=list[RefundRead], summary="Latest refunds (200), optionally by status")
+async def all_refunds(session: ReadSessionDep, _: AdminDep,
+                      status: Annotated[RefundStatus | None, Query()] = None) -> list[RefundRead]:
+    refunds = await refunds_service.list_refunds(session=session, status=status.value if status else None)
+    return await refunds_service.describe_refunds(session=session, refunds=refunds)
+
+
+@router.post("/refunds/{refund_no}/retry", response_model=RefundRead,
+             summary="Send a failed refund again (same refund number, so it can never be paid twice)")
+async def retry_refund(refund_no: RefundNoPath, ctx: ContextDep, admin: AdminDep) -> RefundRead:
+    async with ctx.db.transaction() as session:
+        refund = await refunds_service.retry_refund(session=session, refund_no=refund_no, actor=admin,
+                                                    reason="retried by an operator")
+        refund_id = refund.id
+    await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
+    return await _show(ctx, refund_id)
