@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.config import ENV_FILE, Settings, generate_secrets_env, get_settings
-from quanyi.errors import DomainError
+from quanyi.cli_support import console, err
+from quanyi.cli_support import load_settings as _settings
+from quanyi.cli_support import run_job as _run
+from quanyi.config import ENV_FILE, generate_secrets_env
+from quanyi.notifications.cli import notifications_app, worker
+from quanyi.refunds.cli import reconcile, refunds_app
 
 app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
@@ -26,42 +27,6 @@ app.add_typer(keys_app, name="keys")
 gateways_app = typer.Typer(help="Payment gateways (支付渠道): accounts, secrets encrypted at rest.",
                            no_args_is_help=True)
 app.add_typer(gateways_app, name="gateways")
-notifications_app = typer.Typer(help="Notification outbox (通知): dead letters and retries.", no_args_is_help=True)
-app.add_typer(notifications_app, name="notifications")
-refunds_app = typer.Typer(help="Refunds (退款) through the payment gateways.", no_args_is_help=True)
-app.add_typer(refunds_app, name="refunds")
-
-console = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        messages = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        err.print(f"[red]Configuration problem:[/red] {messages}")
-        raise typer.Exit(2) from None
-
-
-def _run(job: Callable[..., Awaitable[T]]) -> T:
-    """Run an async job against a fresh shop context, turning domain errors into clean exits."""
-    from quanyi.context import build_context
-
-    async def main() -> T:
-        ctx = build_context(_settings())
-        try:
-            return await job(ctx)
-        finally:
-            await ctx.close()
-
-    try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        err.print(f"[red]Error ({exc.code}):[/red] {exc.message}")
-        raise typer.Exit(1) from None
-
 
 @app.command()
 def init(force: Annotated[bool, typer.Option(help="Overwrite an existing secrets file")] = False) -> None:
@@ -330,193 +295,10 @@ def gateways_set(
                   "minute.")
 
 
-@app.command()
-def worker(
-    once: Annotated[bool, typer.Option("--once", help="Send everything that is due, then exit")] = False,
-) -> None:
-    """Run the notification outbox worker (also runs inside `serve` unless
-    QUANYI_NOTIFICATION_WORKER_IN_SERVE=false). Any number of workers may run at once."""
-    import logging
-
-    from quanyi.notifications.worker import OutboxWorker
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        outbox = OutboxWorker(ctx)
-        if once:
-            return await outbox.drain()
-        await outbox.run_forever()
-        return 0
-
-    try:
-        count = _run(job)
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
-    console.print(f"Processed {count} notification attempts.")
-
-
-@notifications_app.command("list")
-def notifications_list(
-    status: Annotated[str | None, typer.Option(help="pending, sending, sent or dead")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-) -> None:
-    """Outbox messages, newest first (`--status dead`: the dead-letter list)."""
-    from quanyi.notifications import service as notifications_service
-    from quanyi.notifications.models import MessageStatus
-
-    try:
-        wanted = MessageStatus(status) if status else None
-    except ValueError:
-        err.print(f"[red]Unknown status {status!r}[/red]: use pending, sending, sent or dead")
-        raise typer.Exit(2) from None
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        async with ctx.db.read_session() as session:
-            return await notifications_service.list_messages(session=session, status=wanted, limit=limit)
-
-    table = Table(title="Notifications")
-    for column in ("id", "channel", "kind", "recipient", "status", "attempts", "last error"):
-        table.add_column(column, justify="right" if column in ("id", "attempts") else "left")
-    for m in _run(job):
-        table.add_row(str(m.id), m.channel, m.kind, m.recipient, m.status, str(m.attempts), m.last_error or "")
-    console.print(table)
-
-
-@notifications_app.command("retry")
-def notifications_retry(message_id: Annotated[int, typer.Argument(min=1, help="Outbox message id")]) -> None:
-    """Queue a dead message again with a fresh set of attempts."""
-    from quanyi.notifications import service as notifications_service
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        async with ctx.db.transaction() as session:
-            return await notifications_service.retry_message(session=session, message_id=message_id)
-
-    message = _run(job)
-    console.print(f"Notification {message.id} is queued again.")
-
-
-@refunds_app.command("create")
-def create_refund(
-    order_no: Annotated[str, typer.Argument(help="Order number")],
-    reason: Annotated[str, typer.Option(help="Why (kept on record, sent to the gateway)")],
-    amount: Annotated[str | None, typer.Option(help="Amount to refund, e.g. 9.90 (undelivered orders)")] = None,
-    quantity: Annotated[int | None, typer.Option(min=1, help="Card keys to take back (delivered orders)")] = None,
-    payment: Annotated[str | None, typer.Option(help="Refund this payment (a duplicate payment)")] = None,
-) -> None:
-    """Refund (part of) an order and send it to the gateway now. Without --amount/--quantity: all that is left."""
-    from quanyi.money import InvalidAmount, parse_amount
-    from quanyi.orders import service as orders_service
-    from quanyi.refunds import service as refunds_service
-    from quanyi.refunds.policy import InvalidRefund
-
-    if amount is not None and quantity is not None:
-        err.print("[red]Give --amount or --quantity, not both.[/red]")
-        raise typer.Exit(2)
-    reason = reason.strip()
-    if not reason or len(reason) > 500:
-        err.print("[red]--reason must be 1 to 500 characters.[/red]")
-        raise typer.Exit(2)
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        async with ctx.db.transaction() as session:
-            order = await orders_service.get_order(session=session, order_no=order_no)
-            try:
-                cents = parse_amount(amount, order.currency) if amount is not None else None
-            except InvalidAmount as exc:
-                raise InvalidRefund(f"--amount: {exc}") from None
-            refund, _ = await refunds_service.request_refund(
-                session=session, order_id=order.id, reason=reason, requested_by="cli", amount_cents=cents,
-                quantity=quantity, payment_no=payment, refund_revealed_keys=ctx.settings.refund_revealed_keys)
-            refund_id = refund.id
-        await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
-        async with ctx.db.read_session() as session:
-            refund = await refunds_service.get_refund_by_id(session=session, refund_id=refund_id)
-            return (await refunds_service.describe_refunds(session=session, refunds=[refund]))[0]
-
-    refund = _run(job)
-    colour = {"succeeded": "green", "failed": "red"}.get(refund.status.value, "yellow")
-    note = f" ({refund.last_error})" if refund.last_error else ""
-    console.print(f"Refund {refund.refund_no}: {refund.amount_display}, {refund.quantity} keys withdrawn, "
-                  f"[{colour}]{refund.status.value}[/{colour}]{note}")
-
-
-@refunds_app.command("list")
-def list_refunds(
-    status: Annotated[str | None, typer.Option(help="requested | processing | succeeded | failed")] = None,
-    order: Annotated[str | None, typer.Option(help="Only this order's refunds")] = None,
-) -> None:
-    """The latest refunds (200)."""
-    from quanyi.orders import service as orders_service
-    from quanyi.refunds import service as refunds_service
-    from quanyi.refunds.state import RefundStatus
-
-    if status is not None and status not in {s.value for s in RefundStatus}:
-        err.print(f"[red]Unknown status {status!r}.[/red]")
-        raise typer.Exit(2)
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        async with ctx.db.read_session() as session:
-            order_id = (await orders_service.get_order(session=session, order_no=order)).id if order else None
-            refunds = await refunds_service.list_refunds(session=session, order_id=order_id, status=status)
-            return await refunds_service.describe_refunds(session=session, refunds=refunds)
-
-    table = Table(title="Refunds")
-    for column in ("refund", "order", "gateway", "amount", "keys", "status", "attempts", "reason"):
-        table.add_column(column, justify="right" if column in ("amount", "keys", "attempts") else "left")
-    for r in _run(job):
-        table.add_row(r.refund_no, r.order_no, r.gateway, r.amount_display, str(r.quantity), r.status.value,
-                      str(r.attempts), r.reason[:40])
-    console.print(table)
-
-
-@app.command()
-def reconcile(
-    date: Annotated[str, typer.Option(help="Shop-local day to reconcile, YYYY-MM-DD")],
-    gateway: Annotated[str | None, typer.Option(help="Only this gateway")] = None,
-    csv_file: Annotated[Path | None, typer.Option("--csv", dir_okay=False,
-                                                  help="Also write the mismatches to this CSV file")] = None,
-) -> None:
-    """Daily reconciliation (对账): check a day's payments and refunds against the gateways."""
-    import csv
-    import datetime as dt
-
-    from quanyi.payments.reconciliation import reconcile_day
-
-    try:
-        day = dt.date.fromisoformat(date)
-    except ValueError:
-        err.print(f"[red]--date must be YYYY-MM-DD, not {date!r}.[/red]")
-        raise typer.Exit(2) from None
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        with Progress(TextColumn("[bold]reconciling[/bold]"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task("reconcile", total=None)
-            return await reconcile_day(db=ctx.db, gateways=ctx.gateways, day=day, timezone=ctx.settings.shop_timezone,
-                                       gateway_name=gateway,
-                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
-
-    report = _run(job)
-    console.print(f"{report.date} ({report.timezone}), {', '.join(report.gateways)}: {report.payments_checked} "
-                  f"payments and {report.refunds_checked} refunds checked, {len(report.mismatches)} mismatches.")
-    if report.mismatches:
-        table = Table(title="Mismatches")
-        for column in ("kind", "gateway", "payment", "order", "refund", "ours", "theirs", "detail"):
-            table.add_column(column)
-        for m in report.mismatches:
-            table.add_row(m.kind, m.gateway, m.payment_no, m.order_no, m.refund_no or "", m.ours, m.theirs, m.detail)
-        console.print(table)
-    if csv_file is not None:
-        fields = ["kind", "gateway", "payment_no", "order_no", "refund_no", "ours", "theirs", "repaired", "detail"]
-        with csv_file.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            for m in report.mismatches:
-                writer.writerow(m.model_dump(include=set(fields)))
-        console.print(f"Wrote {len(report.mismatches)} lines to {csv_file}.")
-    if any(not m.repaired for m in report.mismatches):
-        raise typer.Exit(1)
+app.command()(worker)
+app.add_typer(notifications_app, name="notifications")
+app.add_typer(refunds_app, name="refunds")
+app.command()(reconcile)
 
 
 def main() -> None:  # pragma: no cover - console entry point

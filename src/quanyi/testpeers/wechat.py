@@ -28,11 +28,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import FastAPI, Request
@@ -40,67 +39,20 @@ from fastapi.responses import HTMLResponse, Response
 
 from quanyi.money import format_money
 from quanyi.testpeers.runner import serve_in_thread
+from quanyi.testpeers.wechat_wire import (
+    AUTH,
+    OUT_NO,
+    PAIR,
+    Refund,
+    SimNotification,
+    Trade,
+    new_rsa_key,
+    now_text,
+    pem_private,
+    pem_public,
+)
 
 __all__ = ["WechatPaySimulator", "SimNotification", "new_rsa_key", "pem_private", "pem_public"]
-
-_CST = dt.timezone(dt.timedelta(hours=8))
-_AUTH = re.compile(r'^WECHATPAY2-SHA256-RSA2048 (.+)$')
-_PAIR = re.compile(r'\s*(\w+)="([^"]*)"\s*')
-_OUT_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
-
-
-def new_rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def pem_private(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-def pem_public(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-def _now_text() -> str:
-    return dt.datetime.now(_CST).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True, slots=True)
-class SimNotification:
-    url: str
-    headers: dict[str, str]
-    body: bytes
-    event_id: str
-    out_trade_no: str
-
-
-@dataclass
-class _Trade:
-    out_trade_no: str
-    description: str
-    total: int
-    notify_url: str
-    code_url: str
-    time_expire: dt.datetime | None
-    state: str = "NOTPAY"
-    transaction_id: str | None = None
-    success_time: str | None = None
-    refunds: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Refund:
-    out_refund_no: str
-    refund_id: str
-    trade: _Trade
-    amount: int
-    reason: str
-    create_time: str
-    status: str
-    success_time: str | None = None
-
 
 class WechatPaySimulator:
     """One merchant's view of WeChat Pay. All state is behind one lock (uvicorn thread + test thread)."""
@@ -127,9 +79,9 @@ class WechatPaySimulator:
         self._lose_next = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._trades: dict[str, _Trade] = {}
+        self._trades: dict[str, Trade] = {}
         self._codes: dict[str, str] = {}  # code_url token -> out_trade_no
-        self._refunds: dict[str, _Refund] = {}
+        self._refunds: dict[str, Refund] = {}
         self._queue: list[SimNotification] = []
         self._threads: list[threading.Thread] = []
         self.app = self._build_app()
@@ -170,7 +122,7 @@ class WechatPaySimulator:
                 raise ValueError(f"trade {out_trade_no} is {state}, cannot pay")
             trade.state = "SUCCESS"
             trade.transaction_id = "4200" + "".join(secrets.choice("0123456789") for _ in range(24))
-            trade.success_time = _now_text()
+            trade.success_time = now_text()
             transaction_id = trade.transaction_id
         self._emit(self.notification(out_trade_no))
         return transaction_id
@@ -214,7 +166,7 @@ class WechatPaySimulator:
             for refund in self._refunds.values():
                 if refund.status == "PROCESSING":
                     refund.status = status
-                    refund.success_time = _now_text() if status == "SUCCESS" else None
+                    refund.success_time = now_text() if status == "SUCCESS" else None
 
     def scan_url(self, code_url: str) -> str:
         """The demo's stand-in for scanning code_url with the WeChat app: a page with a pay button."""
@@ -250,7 +202,7 @@ class WechatPaySimulator:
         plaintext = json.dumps(transaction, ensure_ascii=False).encode()
         ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(nonce.encode(), plaintext, b"transaction")
         return json.dumps({
-            "id": event_id, "create_time": _now_text(), "resource_type": "encrypt-resource",
+            "id": event_id, "create_time": now_text(), "resource_type": "encrypt-resource",
             "event_type": event_type, "summary": "支付成功",
             "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
                          "ciphertext": base64.b64encode(ciphertext).decode(), "associated_data": "transaction",
@@ -259,10 +211,10 @@ class WechatPaySimulator:
 
     def _authenticate(self, request: Request, body: bytes) -> str | None:
         """Why the merchant's request signature is not acceptable, or None."""
-        match = _AUTH.match(request.headers.get("authorization", ""))
+        match = AUTH.match(request.headers.get("authorization", ""))
         if not match:
             return "Authorization is not WECHATPAY2-SHA256-RSA2048"
-        fields = dict(_PAIR.findall(match.group(1).replace(",", " ")))
+        fields = dict(PAIR.findall(match.group(1).replace(",", " ")))
         if fields.get("mchid") != self.mchid or fields.get("serial_no") != self.merchant_serial_no:
             return "mchid or serial_no does not match"
         stamp, nonce = fields.get("timestamp", ""), fields.get("nonce_str", "")
@@ -288,12 +240,12 @@ class WechatPaySimulator:
 
     # ------------------------------------------------------------ state
 
-    def _current_state(self, trade: _Trade) -> str:
+    def _current_state(self, trade: Trade) -> str:
         if trade.state == "NOTPAY" and trade.time_expire and trade.time_expire <= dt.datetime.now(dt.UTC):
             trade.state = "CLOSED"
         return trade.state
 
-    def _transaction_json(self, trade: _Trade) -> dict[str, Any]:
+    def _transaction_json(self, trade: Trade) -> dict[str, Any]:
         state = self._current_state(trade)
         data: dict[str, Any] = {
             "appid": self.appid, "mchid": self.mchid, "out_trade_no": trade.out_trade_no, "trade_type": "NATIVE",
@@ -306,7 +258,7 @@ class WechatPaySimulator:
             data["amount"]["payer_total"] = trade.total
         return data
 
-    def _refund_json(self, refund: _Refund) -> dict[str, Any]:
+    def _refund_json(self, refund: Refund) -> dict[str, Any]:
         total = refund.trade.total
         return {
             "refund_id": refund.refund_id, "out_refund_no": refund.out_refund_no,
@@ -388,7 +340,7 @@ class WechatPaySimulator:
             if not isinstance(total, int) or isinstance(total, bool) or total <= 0 or amount.get("currency") != "CNY":
                 return self._error(400, "PARAM_ERROR", "amount.total must be a positive integer in fen, CNY")
             description, notify_url = data.get("description"), data.get("notify_url")
-            if not isinstance(no, str) or not 6 <= len(no) <= 32 or not _OUT_NO.match(no):
+            if not isinstance(no, str) or not 6 <= len(no) <= 32 or not OUT_NO.match(no):
                 return self._error(400, "PARAM_ERROR", "out_trade_no invalid")
             if not isinstance(description, str) or not 1 <= len(description) <= 127:
                 return self._error(400, "PARAM_ERROR", "description invalid")
@@ -406,7 +358,7 @@ class WechatPaySimulator:
                 trade = self._trades.get(no)
                 if trade is None:
                     token = secrets.token_urlsafe(9)
-                    trade = _Trade(no, description, total, notify_url, f"weixin://wxpay/bizpayurl?pr={token}", expire)
+                    trade = Trade(no, description, total, notify_url, f"weixin://wxpay/bizpayurl?pr={token}", expire)
                     self._trades[no], self._codes[token] = trade, no
                 state = self._current_state(trade)
                 if state in ("SUCCESS", "REFUND"):
@@ -437,7 +389,7 @@ class WechatPaySimulator:
                 return refused
             amount = data.get("amount") if isinstance(data.get("amount"), dict) else {}
             asked, total, no = amount.get("refund"), amount.get("total"), data.get("out_refund_no")
-            if not isinstance(no, str) or not _OUT_NO.match(no):
+            if not isinstance(no, str) or not OUT_NO.match(no):
                 return self._error(400, "PARAM_ERROR", "out_refund_no invalid")
             if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (asked, total)) \
                     or amount.get("currency") != "CNY":
@@ -457,10 +409,10 @@ class WechatPaySimulator:
                                if self._refunds[r].status in ("SUCCESS", "PROCESSING"))
                 if refunded + asked > trade.total:  # type: ignore[operator]
                     return self._error(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
-                item = _Refund(no, "50" + "".join(secrets.choice("0123456789") for _ in range(28)), trade,
-                               asked, str(data.get("reason", "")), _now_text(), self.refund_status)  # type: ignore[arg-type]
+                item = Refund(no, "50" + "".join(secrets.choice("0123456789") for _ in range(28)), trade,
+                               asked, str(data.get("reason", "")), now_text(), self.refund_status)  # type: ignore[arg-type]
                 if item.status == "SUCCESS":
-                    item.success_time = _now_text()
+                    item.success_time = now_text()
                 self._refunds[no] = item
                 trade.refunds.append(no)
                 trade.state = "REFUND"

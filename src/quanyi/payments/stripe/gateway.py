@@ -34,7 +34,6 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -54,6 +53,7 @@ from quanyi.payments.gateway import (
     RefundResult,
     TradeQuery,
 )
+from quanyi.payments.stripe import parsing
 from quanyi.payments.stripe.form import encode_form
 from quanyi.payments.stripe.signing import DEFAULT_TOLERANCE_SECONDS, SignatureError, verify_signature_header
 
@@ -67,7 +67,6 @@ SESSION_MAX_SECONDS = 24 * 3600 - 120
 _EXPIRY_BUCKET = 600
 _SUCCESS_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 _SESSION_EVENTS = (*_SUCCESS_EVENTS, "checkout.session.expired", "checkout.session.async_payment_failed")
-_ID = {prefix: re.compile(rf"^{prefix}_[A-Za-z0-9_]{{1,200}}$") for prefix in ("evt", "cs", "pi", "re")}
 _OUR_NO = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # our payment/refund numbers (and what fits their columns)
 _MAX_REFUND_PAGES = 20
 
@@ -113,65 +112,6 @@ class StripeConfig(BaseModel):
         return value.rstrip("/")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
-def _strict_json(body: bytes) -> Any:
-    """JSON with no float (amounts are integers), no NaN, and no repeated keys (an ambiguous document)."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        result = dict(items)
-        if len(result) != len(items):
-            raise ValueError("repeated key")
-        return result
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    return json.loads(body, object_pairs_hook=pairs, parse_float=Decimal, parse_constant=constant)
-
-
-def _amount(value: Any, what: str) -> int:
-    """Stripe amounts are JSON integers in the currency's smallest unit (JPY: yen; USD: cents)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        shown = str(value) if isinstance(value, Decimal) else repr(value)
-        raise ValueError(f"{what} must be an integer amount in minor units, got {shown}")
-    if value < 0 or value > MAX_AMOUNT_CENTS:
-        raise ValueError(f"{what} {value} is out of range")
-    return value
-
-
-def _currency(value: Any) -> str:
-    code = value.upper() if isinstance(value, str) else ""
-    if code not in CURRENCIES:
-        raise ValueError(f"currency {value!r} is not one the shop sells in")
-    return code
-
-
-def _stripe_id(value: Any, prefix: str, what: str) -> str:
-    if not isinstance(value, str) or not _ID[prefix].match(value):
-        raise ValueError(f"{what} is not a Stripe {prefix}_ id")
-    return value
-
-
-def _metadata(obj: Mapping[str, Any], key: str) -> str | None:
-    metadata = obj.get("metadata")
-    value = metadata.get(key) if isinstance(metadata, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def _error(answer: Mapping[str, Any]) -> tuple[str, str, str]:
-    error = answer.get("error")
-    if not isinstance(error, dict):
-        return "unknown", "", "Stripe gave no error details"
-    return str(error.get("type") or ""), str(error.get("code") or ""), str(error.get("message") or "")
-
-
 class StripeGateway(PaymentGateway):
     name = "stripe"
     title = "银行卡 Card (Stripe)"
@@ -213,7 +153,7 @@ class StripeGateway(PaymentGateway):
             detail = response.text[:200]
             raise GatewayUnavailable(f"stripe {method} {path}: HTTP {status}: {detail}")
         try:
-            answer = _strict_json(response.content)
+            answer = parsing.strict_json(response.content)
         except ValueError:
             raise GatewayUnavailable(f"stripe {method} {path}: HTTP {status}, answer is not JSON") from None
         if not isinstance(answer, dict):
@@ -267,15 +207,15 @@ class StripeGateway(PaymentGateway):
         key = f"{request.payment_no}-{expires_at}"
         status, answer = await self._call("POST", "/v1/checkout/sessions", params=params, idempotency_key=key)
         if status != 200:
-            kind, code, message = _error(answer)
+            kind, code, message = parsing.error(answer)
             raise CheckoutRefused(f"Stripe refused the checkout: {kind} {code} {message}".strip(),
                                   stripe_code=code or kind)
         try:
-            session_id = _stripe_id(answer.get("id"), "cs", "session id")
+            session_id = parsing.stripe_id(answer.get("id"), "cs", "session id")
             url = answer.get("url")
             if not isinstance(url, str) or not url.startswith(("https://", "http://")):
                 raise ValueError("session has no url")
-            if _metadata(answer, "payment_no") != request.payment_no:
+            if parsing.metadata(answer, "payment_no") != request.payment_no:
                 raise ValueError("session belongs to another payment")
         except ValueError as exc:
             raise GatewayUnavailable(f"stripe checkout session answer unusable: {exc}") from None
@@ -288,19 +228,19 @@ class StripeGateway(PaymentGateway):
         self, *, headers: Mapping[str, str], body: bytes, now: dt.datetime
     ) -> PaymentNotification:
         try:
-            verify_signature_header(_header(headers, "Stripe-Signature"), body, secrets=self._webhook_secrets,
+            verify_signature_header(parsing.header(headers, "Stripe-Signature"), body, secrets=self._webhook_secrets,
                                     now=now.timestamp(), tolerance=self._config.webhook_tolerance_seconds)
         except SignatureError as exc:
             raise NotificationRejected(f"stripe webhook: {exc}") from None
         try:
-            return self._parse_event(_strict_json(body))
+            return self._parse_event(parsing.strict_json(body))
         except (ValueError, UnicodeDecodeError) as exc:
             raise NotificationRejected(f"stripe webhook event malformed: {exc}") from None
 
     def _parse_event(self, event: Any) -> PaymentNotification:
         if not isinstance(event, dict) or event.get("object") != "event":
             raise ValueError("not an event object")
-        event_id = _stripe_id(event.get("id"), "evt", "event id")
+        event_id = parsing.stripe_id(event.get("id"), "evt", "event id")
         kind = event.get("type")
         created = event.get("created")
         if not isinstance(kind, str) or isinstance(created, bool) or not isinstance(created, int):
@@ -309,7 +249,7 @@ class StripeGateway(PaymentGateway):
         obj = data.get("object") if isinstance(data, dict) else None
         if not isinstance(obj, dict):
             raise ValueError("event lacks data.object")
-        payment_no = _metadata(obj, "payment_no")
+        payment_no = parsing.metadata(obj, "payment_no")
         if kind not in _SESSION_EVENTS or payment_no is None:
             # Other event types, or sessions not opened by this shop: acknowledged and ignored.
             logger.info("stripe event %s (%s) is not about a shop checkout; ignored", event_id, kind)
@@ -323,16 +263,16 @@ class StripeGateway(PaymentGateway):
         reference = obj.get("client_reference_id")
         if reference is not None and reference != payment_no:
             raise ValueError("client_reference_id and metadata.payment_no disagree")
-        session_id = _stripe_id(obj.get("id"), "cs", "session id")
+        session_id = parsing.stripe_id(obj.get("id"), "cs", "session id")
         succeeded = kind in _SUCCESS_EVENTS and obj.get("payment_status") == "paid"
         if not succeeded:
             return PaymentNotification(payment_no=payment_no, gateway_trade_no=session_id, amount_cents=0,
                                        currency="", succeeded=False, paid_at=None, event_id=event_id)
         return PaymentNotification(
             payment_no=payment_no,
-            gateway_trade_no=_stripe_id(obj.get("payment_intent"), "pi", "payment_intent"),
-            amount_cents=_amount(obj.get("amount_total"), "amount_total"),
-            currency=_currency(obj.get("currency")),
+            gateway_trade_no=parsing.stripe_id(obj.get("payment_intent"), "pi", "payment_intent"),
+            amount_cents=parsing.amount(obj.get("amount_total"), "amount_total"),
+            currency=parsing.currency(obj.get("currency")),
             succeeded=True,
             paid_at=dt.datetime.fromtimestamp(created, dt.UTC),
             event_id=event_id,
@@ -363,24 +303,24 @@ class StripeGateway(PaymentGateway):
 
     async def _query_session(self, payment_no: str, session_id: str) -> TradeQuery:
         try:
-            _stripe_id(session_id, "cs", "gateway_session_id")
+            parsing.stripe_id(session_id, "cs", "gateway_session_id")
         except ValueError as exc:
             raise GatewayUnavailable(str(exc)) from None
         status, answer = await self._call("GET", f"/v1/checkout/sessions/{session_id}")
         if status == 404:
             return TradeQuery(payment_no=payment_no, state="not_found")
         if status != 200:
-            raise GatewayUnavailable("stripe refused the session query: {} {} {}".format(*_error(answer)))
+            raise GatewayUnavailable("stripe refused the session query: {} {} {}".format(*parsing.error(answer)))
         try:
-            if answer.get("id") != session_id or _metadata(answer, "payment_no") != payment_no:
+            if answer.get("id") != session_id or parsing.metadata(answer, "payment_no") != payment_no:
                 raise ValueError("answer is about another session or payment")
             state, payment_status = answer.get("status"), answer.get("payment_status")
             if state == "complete" and payment_status == "paid":
                 return TradeQuery(
                     payment_no=payment_no, state="paid",
-                    gateway_trade_no=_stripe_id(answer.get("payment_intent"), "pi", "payment_intent"),
-                    amount_cents=_amount(answer.get("amount_total"), "amount_total"),
-                    currency=_currency(answer.get("currency")),
+                    gateway_trade_no=parsing.stripe_id(answer.get("payment_intent"), "pi", "payment_intent"),
+                    amount_cents=parsing.amount(answer.get("amount_total"), "amount_total"),
+                    currency=parsing.currency(answer.get("currency")),
                 )
             if state in ("open", "complete"):  # complete + unpaid: a delayed method still clearing
                 return TradeQuery(payment_no=payment_no, state="pending")
@@ -394,11 +334,11 @@ class StripeGateway(PaymentGateway):
         query = f"metadata['payment_no']:'{payment_no}'"  # payment_no is [A-Za-z0-9_-]: nothing to escape
         status, answer = await self._call("GET", "/v1/payment_intents/search", params={"query": query, "limit": 20})
         if status != 200:
-            raise GatewayUnavailable("stripe refused the payment search: {} {} {}".format(*_error(answer)))
+            raise GatewayUnavailable("stripe refused the payment search: {} {} {}".format(*parsing.error(answer)))
         data = answer.get("data")
         if not isinstance(data, list):
             raise GatewayUnavailable("stripe search answer has no data list")
-        return [pi for pi in data if isinstance(pi, dict) and _metadata(pi, "payment_no") == payment_no]
+        return [pi for pi in data if isinstance(pi, dict) and parsing.metadata(pi, "payment_no") == payment_no]
 
     async def _search_intents(self, payment_no: str) -> TradeQuery:
         intents = await self._find_intents(payment_no)
@@ -410,9 +350,9 @@ class StripeGateway(PaymentGateway):
             pi = succeeded[0]
             try:
                 return TradeQuery(
-                    payment_no=payment_no, state="paid", gateway_trade_no=_stripe_id(pi.get("id"), "pi", "id"),
-                    amount_cents=_amount(pi.get("amount_received"), "amount_received"),
-                    currency=_currency(pi.get("currency")),
+                    payment_no=payment_no, state="paid", gateway_trade_no=parsing.stripe_id(pi.get("id"), "pi", "id"),
+                    amount_cents=parsing.amount(pi.get("amount_received"), "amount_received"),
+                    currency=parsing.currency(pi.get("currency")),
                 )
             except ValueError as exc:
                 raise GatewayUnavailable(f"stripe payment intent unusable: {exc}") from None
@@ -426,10 +366,10 @@ class StripeGateway(PaymentGateway):
 
     def _refund_result(self, refund_no: str, answer: Mapping[str, Any]) -> RefundResult:
         try:
-            refund_id = _stripe_id(answer.get("id"), "re", "refund id")
-            if _metadata(answer, "refund_no") != refund_no:
+            refund_id = parsing.stripe_id(answer.get("id"), "re", "refund id")
+            if parsing.metadata(answer, "refund_no") != refund_no:
                 raise ValueError("refund belongs to another refund number")
-            amount = _amount(answer.get("amount"), "amount")
+            amount = parsing.amount(answer.get("amount"), "amount")
         except ValueError as exc:
             raise GatewayUnavailable(f"stripe refund answer unusable: {exc}") from None
         status = answer.get("status")
@@ -449,7 +389,7 @@ class StripeGateway(PaymentGateway):
         if not _OUR_NO.match(request.refund_no):
             raise ValueError(f"refund number {request.refund_no!r} cannot be sent to Stripe")
         try:
-            payment_intent = _stripe_id(request.gateway_trade_no, "pi", "gateway_trade_no")
+            payment_intent = parsing.stripe_id(request.gateway_trade_no, "pi", "gateway_trade_no")
         except ValueError as exc:
             return RefundResult(refund_no=request.refund_no, state="failed", amount_cents=request.amount_cents,
                                 detail=str(exc))
@@ -470,7 +410,7 @@ class StripeGateway(PaymentGateway):
                 raise GatewayUnavailable(f"stripe refund {result.gateway_refund_no} is for {result.amount_cents}, "
                                          f"not {request.amount_cents}")
             return result
-        kind, code, message = _error(answer)
+        kind, code, message = parsing.error(answer)
         # A definite no: over-refund (amount_too_large / charge_already_refunded), unknown payment intent,
         # or this refund number used before with other parameters (idempotency_error).
         return RefundResult(refund_no=request.refund_no, state="failed", amount_cents=request.amount_cents,
@@ -482,7 +422,7 @@ class StripeGateway(PaymentGateway):
             raise ValueError(f"not one of our payment numbers: {payment_no!r}")
         for pi in await self._find_intents(payment_no):
             pi_id = pi.get("id")
-            if not isinstance(pi_id, str) or not _ID["pi"].match(pi_id):
+            if not isinstance(pi_id, str) or not parsing.STRIPE_ID["pi"].match(pi_id):
                 continue
             found = await self._find_refund(pi_id, refund_no)
             if found is not None:
@@ -494,12 +434,12 @@ class StripeGateway(PaymentGateway):
         for _ in range(_MAX_REFUND_PAGES):
             status, answer = await self._call("GET", "/v1/refunds", params=params)
             if status != 200:
-                raise GatewayUnavailable("stripe refused the refund list: {} {} {}".format(*_error(answer)))
+                raise GatewayUnavailable("stripe refused the refund list: {} {} {}".format(*parsing.error(answer)))
             data = answer.get("data")
             if not isinstance(data, list):
                 raise GatewayUnavailable("stripe refund list has no data list")
             for refund in data:
-                if isinstance(refund, dict) and _metadata(refund, "refund_no") == refund_no:
+                if isinstance(refund, dict) and parsing.metadata(refund, "refund_no") == refund_no:
                     return refund
             if answer.get("has_more") is not True or not data or not isinstance(data[-1], dict):
                 return None

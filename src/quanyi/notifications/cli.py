@@ -1,0 +1,78 @@
+"""`quanyi worker` and `quanyi notifications`: the outbox worker, dead letters and retries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from quanyi.cli_support import console, err
+from quanyi.cli_support import run_job as _run
+
+notifications_app = typer.Typer(help="Notification outbox (通知): dead letters and retries.", no_args_is_help=True)
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Send everything that is due, then exit")] = False,
+) -> None:
+    """Run the notification outbox worker (also runs inside `serve` unless
+    QUANYI_NOTIFICATION_WORKER_IN_SERVE=false). Any number of workers may run at once."""
+    import logging
+
+    from quanyi.notifications.worker import OutboxWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        outbox = OutboxWorker(ctx)
+        if once:
+            return await outbox.drain()
+        await outbox.run_forever()
+        return 0
+
+    try:
+        count = _run(job)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    console.print(f"Processed {count} notification attempts.")
+
+
+@notifications_app.command("list")
+def notifications_list(
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent or dead")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Outbox messages, newest first (`--status dead`: the dead-letter list)."""
+    from quanyi.notifications import service as notifications_service
+    from quanyi.notifications.models import MessageStatus
+
+    try:
+        wanted = MessageStatus(status) if status else None
+    except ValueError:
+        err.print(f"[red]Unknown status {status!r}[/red]: use pending, sending, sent or dead")
+        raise typer.Exit(2) from None
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return await notifications_service.list_messages(session=session, status=wanted, limit=limit)
+
+    table = Table(title="Notifications")
+    for column in ("id", "channel", "kind", "recipient", "status", "attempts", "last error"):
+        table.add_column(column, justify="right" if column in ("id", "attempts") else "left")
+    for m in _run(job):
+        table.add_row(str(m.id), m.channel, m.kind, m.recipient, m.status, str(m.attempts), m.last_error or "")
+    console.print(table)
+
+
+@notifications_app.command("retry")
+def notifications_retry(message_id: Annotated[int, typer.Argument(min=1, help="Outbox message id")]) -> None:
+    """Queue a dead message again with a fresh set of attempts."""
+    from quanyi.notifications import service as notifications_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            return await notifications_service.retry_message(session=session, message_id=message_id)
+
+    message = _run(job)
+    console.print(f"Notification {message.id} is queued again.")
