@@ -35,6 +35,7 @@ from quanyi.orders.numbers import new_order_no, normalize_order_no
 from quanyi.orders.schemas import OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk.service import RateLimiter
+from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
     "OrderNotFound", "OrderNotPayable", "OrderNotDelivered", "LookupFailed", "LookupRateLimited", "PaymentEffect",
@@ -141,9 +142,15 @@ async def create_order(
     await session.flush()
     session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
                            reason="order placed", created_at=now))
-    await inventory_service.reserve_card_keys(
-        session=session, sku_id=sku.id, order_id=order.id, quantity=quantity, now=now
-    )
+    try:
+        await inventory_service.reserve_card_keys(
+            session=session, sku_id=sku.id, order_id=order.id, quantity=quantity, now=now
+        )
+    except inventory_service.OutOfStock:
+        # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
+        from_suppliers = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
+        if from_suppliers.get(sku.id, 0) < quantity:
+            raise
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
     return order
 

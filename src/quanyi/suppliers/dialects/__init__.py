@@ -1,0 +1,1 @@
+"""Wire dialects of supplier APIs; importing this package registers every built-in one."""
