@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
+from quanyi.suppliers.adapter import SupplierAdapter, SupplierEndpoint, build_adapter
+from quanyi.suppliers.credentials import open_credentials
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct, SupplierStatus
 
-__all__ = ["supplier_stock_counts", "UNCOUNTED"]
+__all__ = ["supplier_stock_counts", "UNCOUNTED", "endpoint_for", "adapter_for"]
 
 # Stock a supplier does not count (direct recharge): as good as unlimited for checkout.
 UNCOUNTED = 1_000_000
@@ -35,3 +39,18 @@ async def supplier_stock_counts(*, session: AsyncSession, sku_ids: Sequence[int]
     for sku_id, stock in rows.all():
         counts[sku_id] = min(UNCOUNTED, counts.get(sku_id, 0) + (UNCOUNTED if stock is None else stock))
     return counts
+
+
+def endpoint_for(supplier: Supplier, cipher: CardKeyCipher) -> SupplierEndpoint:
+    """How to reach this supplier, credentials decrypted (keep the result out of logs)."""
+    credentials = open_credentials(
+        cipher, supplier_code=supplier.code,
+        sealed=EncryptedCode(key_id=supplier.credentials_key_id, ciphertext=supplier.credentials_ciphertext),
+    )
+    return SupplierEndpoint(supplier_code=supplier.code, base_url=supplier.base_url, credentials=credentials,
+                            timeout_seconds=supplier.timeout_ms / 1000)
+
+
+def adapter_for(supplier: Supplier, *, cipher: CardKeyCipher, http: httpx.AsyncClient) -> SupplierAdapter:
+    """The adapter speaking this supplier's dialect to its endpoint."""
+    return build_adapter(supplier.dialect, endpoint_for(supplier, cipher), http)
