@@ -15,6 +15,7 @@ from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduc
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
-           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct", "SkuSupplierMapping"]
+           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
+           "SkuSupplierMapping"]
 
 metadata = Base.metadata
