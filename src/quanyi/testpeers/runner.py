@@ -21,10 +21,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, port: int | None = None, timeout: float = 10.0) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 until the block ends; yields its base URL (http://127.0.0.1:PORT)."""
+def serve_in_thread(
+    app: Any, *, port: int | None = None, timeout: float = 10.0, lifespan: str = "off"
+) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 until the block ends; yields its base URL (http://127.0.0.1:PORT).
+    `lifespan="on"` runs the app's startup/shutdown in the server's own event loop."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"testpeer:{port}", daemon=True)
     thread.start()
