@@ -1,0 +1,351 @@
+"""Flash-sale benchmark (秒杀): many buyers race over HTTP for few card keys of one SKU, against real
+`quanyi serve` worker processes; then the same race as raw SQL straight through the database driver.
+
+Each buyer: create order (reserves a key or is refused `sold_out`) -> start payment -> the sandbox
+gateway's signed notification (paid + delivered in one transaction) -> reveal the keys, as the buyer's
+page does. Exact counts are checked: delivered == keys, duplicates == 0, refused == the rest.
+
+    python bench/flash_sale.py --pg --workers 2            # PostgreSQL, 10,000 buyers, 1,000 keys
+    python bench/flash_sale.py                              # SQLite, one server process
+    python bench/flash_sale.py --pg --workers 4 --buyers 2000 --keys 200 --concurrency 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from benchlib import (
+    DEFAULT_PG_URL,
+    FreshDatabase,
+    Server,
+    free_port,
+    percentile,
+    resolve_database_url,
+    secrets_env,
+    table,
+)
+from purchase import failure, notification, server_env, stock_shop, write_env_file
+from quanyi.db import Database
+from quanyi.inventory.models import CardKey, CardKeyStatus
+from quanyi.orders.models import Order
+from quanyi.orders.state import OrderStatus
+
+PHASES = ("create order", "start payment", "notify", "reveal", "notify->visible")
+
+
+@dataclass
+class Race:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
+    delivered: list[str] = field(default_factory=list)
+    refused: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    seen_codes: Counter[str] = field(default_factory=Counter)
+
+
+async def one_buyer(client: httpx.AsyncClient, n: int, sku_id: int, secret: str, race: Race) -> None:
+    step = "create order"
+    try:
+        t0 = time.perf_counter()
+        response = await client.post("/api/orders", json={"sku_id": sku_id, "quantity": 1,
+                                                          "contact": f"fan{n}@example.com"})
+        t1 = time.perf_counter()
+        race.latencies[step].append((t1 - t0) * 1000)
+        if response.status_code == 409 and response.json().get("code") == "sold_out":
+            race.refused += 1
+            return
+        if response.status_code != 201:
+            race.failures[failure(step, response)] += 1
+            return
+        order = response.json()
+        auth = {"X-Order-Token": order["access_token"]}
+        step = "start payment"
+        response = await client.post(f"/api/orders/{order['order_no']}/payments", headers=auth,
+                                     json={"gateway": "sandbox"})
+        t2 = time.perf_counter()
+        race.latencies[step].append((t2 - t1) * 1000)
+        if response.status_code != 201:
+            race.failures[failure(step, response)] += 1
+            return
+        form = notification(secret, response.json())
+        step = "notify"
+        t3 = time.perf_counter()
+        response = await client.post("/payments/sandbox/notify", data=form)
+        t4 = time.perf_counter()
+        race.latencies[step].append((t4 - t3) * 1000)
+        if response.status_code != 200 or response.text != "success":
+            race.failures[failure(step, response)] += 1
+            return
+        step = "reveal"
+        response = await client.post(f"/api/orders/{order['order_no']}/reveal", headers=auth)
+        t5 = time.perf_counter()
+        race.latencies[step].append((t5 - t4) * 1000)
+        if response.status_code != 200:
+            race.failures[failure(step, response)] += 1
+            return
+        keys = response.json()["keys"]
+        if len(keys) != 1:
+            race.failures[f"reveal: {len(keys)} keys instead of 1"] += 1
+            return
+    except httpx.HTTPError as exc:
+        race.failures[f"{step}: {type(exc).__name__}"] += 1
+        return
+    race.latencies["notify->visible"].append((t5 - t3) * 1000)
+    race.delivered.append(order["order_no"])
+    race.seen_codes[keys[0]["code"]] += 1
+
+
+async def run_race(url: str, sku_id: int, secret: str, buyers: int, concurrency: int) -> tuple[Race, float]:
+    race = Race()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(buyers):
+        queue.put_nowait(n)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        async def buyer() -> None:
+            while not queue.empty():
+                await one_buyer(client, queue.get_nowait(), sku_id, secret, race)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(buyer() for _ in range(concurrency)))
+        return race, time.perf_counter() - started
+
+
+async def check_database(database_url: str, keys: int) -> tuple[str, list[str]]:
+    """Straight from the tables: every sold key belongs to exactly one delivered order and vice versa."""
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.read_session() as session:
+            by_status = dict((await session.execute(select(Order.status, func.count()).group_by(Order.status))).all())
+            sold = await session.scalar(select(func.count()).where(CardKey.status == CardKeyStatus.SOLD))
+            per_order = (await session.execute(
+                select(CardKey.order_id, func.count()).where(CardKey.status == CardKeyStatus.SOLD)
+                .group_by(CardKey.order_id).having(func.count() > 1))).all()
+            left = await session.scalar(select(func.count()).where(CardKey.status == CardKeyStatus.AVAILABLE))
+    finally:
+        await db.dispose()
+    delivered = by_status.get(OrderStatus.DELIVERED, 0)
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
+    summary = f"orders: {statuses}; keys sold {sold}, left {left}; orders holding >1 key: {len(per_order)}"
+    problems = []
+    if delivered != keys or sold != keys or per_order or left:
+        problems.append(f"expected {keys} delivered orders holding one key each and no key left: {summary}")
+    return summary, problems
+
+
+# ---------------------------------------------------------------- raw baseline
+
+_PG_PURCHASE = """
+WITH k AS (
+    SELECT id FROM inventory_card_key WHERE sku_id = $1 AND status = 'available'
+    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+UPDATE inventory_card_key SET status = 'reserved', reserved_at = now() FROM k
+WHERE inventory_card_key.id = k.id RETURNING inventory_card_key.id
+"""
+_ORDER_COLUMNS = ("order_no, status, sku_id, product_id, product_name, sku_name, sku_code, delivery_type, "
+                  "unit_price_cents, quantity, total_cents, refunded_cents, currency, contact_kind, contact, "
+                  "locale, created_ip, created_at, updated_at, expires_at")
+
+
+async def raw_pg(url: str, sku_id: int, buyers: int, concurrency: int) -> tuple[int, int, float]:
+    """The minimal SQL of one purchase, three statements in one transaction per buyer: reserve a key
+    (SKIP LOCKED), insert the order, mark it paid/delivered and the key sold to it."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    counter = iter(range(buyers))
+    done = refused = 0
+
+    async def buyer() -> None:
+        nonlocal done, refused
+        async with pool.acquire() as connection:
+            for n in counter:
+                async with connection.transaction():
+                    key_id = await connection.fetchval(_PG_PURCHASE, sku_id)
+                    if key_id is None:
+                        refused += 1
+                        continue
+                    order_id = await connection.fetchval(
+                        f"INSERT INTO orders_order ({_ORDER_COLUMNS}) VALUES ($1, 'pending_payment', $2, 1, 'p', "
+                        "'s', 'c', 'card_key', 1980, 1, 1980, 0, 'CNY', 'email', $3, 'zh-CN', '', now(), now(), "
+                        "now() + interval '15 minutes') RETURNING id", f"R{n:019d}", sku_id, f"fan{n}@example.com")
+                    await connection.execute("UPDATE inventory_card_key SET status = 'sold', order_id = $1, "
+                                             "sold_at = now() WHERE id = $2", order_id, key_id)
+                    await connection.execute("UPDATE orders_order SET status = 'delivered', paid_at = now(), "
+                                             "delivered_at = now() WHERE id = $1", order_id)
+                done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(buyer() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    await pool.close()
+    return done, refused, wall
+
+
+def raw_sqlite(path: str, sku_id: int, buyers: int, concurrency: int) -> tuple[int, int, float]:
+    """The same three statements with the sqlite3 module, `concurrency` threads, BEGIN IMMEDIATE."""
+    lock = threading.Lock()
+    counter = iter(range(buyers))
+    totals = {"done": 0, "refused": 0}
+
+    def buyer() -> None:
+        connection = sqlite3.connect(path, timeout=60, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                break
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute("SELECT id FROM inventory_card_key WHERE sku_id = ? AND status = 'available' "
+                                     "ORDER BY id LIMIT 1", (sku_id,)).fetchone()
+            if row is None:
+                connection.execute("COMMIT")
+                with lock:
+                    totals["refused"] += 1
+                continue
+            cursor = connection.execute(
+                f"INSERT INTO orders_order ({_ORDER_COLUMNS}) VALUES (?, 'pending_payment', ?, 1, 'p', 's', 'c', "
+                "'card_key', 1980, 1, 1980, 0, 'CNY', 'email', ?, 'zh-CN', '', datetime('now'), datetime('now'), "
+                "datetime('now', '+15 minutes'))", (f"R{n:019d}", sku_id, f"fan{n}@example.com"))
+            connection.execute("UPDATE inventory_card_key SET status = 'sold', order_id = ?, sold_at = datetime('now') "
+                               "WHERE id = ?", (cursor.lastrowid, row[0]))
+            connection.execute("UPDATE orders_order SET status = 'delivered', paid_at = datetime('now'), "
+                               "delivered_at = datetime('now') WHERE id = ?", (cursor.lastrowid,))
+            connection.execute("COMMIT")
+            with lock:
+                totals["done"] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=buyer) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return totals["done"], totals["refused"], time.perf_counter() - started
+
+
+def run_baseline(args: argparse.Namespace) -> tuple[float, str]:
+    with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
+        shop_secrets = secrets_env()
+        env = server_env(db.url, shop_secrets, db.tmp, [])
+        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
+                       stdout=subprocess.DEVNULL)
+        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.keys))
+        if db.backend == "postgresql":
+            done, refused, wall = asyncio.run(raw_pg(db.url, sku_id, args.buyers, args.concurrency))
+        else:
+            done, refused, wall = raw_sqlite(str(db.path), sku_id, args.buyers, min(args.concurrency, 32))
+    ok = done == args.keys and refused == args.buyers - args.keys
+    return done / wall, f"{done} bought, {refused} refused in {wall:.2f} s" + ("" if ok else "  (COUNTS WRONG)")
+
+
+# ---------------------------------------------------------------- main
+
+def report(args: argparse.Namespace, backend: str, race: Race, wall: float, baseline: tuple[float, str] | None,
+           notes: list[str], problems: list[str]) -> None:
+    duplicates = sum(count - 1 for count in race.seen_codes.values() if count > 1)
+    rate = len(race.delivered) / wall
+    print()
+    print(f"quanyi flash sale: {args.buyers} buyers race for {args.keys} card keys over HTTP")
+    for name, value in [
+        ("backend", backend),
+        ("server", f"quanyi serve --workers {args.workers}"),
+        ("concurrency", args.concurrency),
+        ("delivered", f"{len(race.delivered)} (must be {args.keys})"),
+        ("duplicates", f"{duplicates} codes handed out twice (must be 0)"),
+        ("refused", f"{race.refused} sold_out (must be {args.buyers - args.keys})"),
+        ("failures", sum(race.failures.values())),
+        ("wall time", f"{wall:.2f} s"),
+        ("throughput", f"{rate:.1f} purchases/s, {args.buyers / wall:.1f} buyers/s"),
+    ]:
+        print(f"{name:<13}{value}")
+    for reason, count in sorted(race.failures.items()):
+        print(f"  failed {count:>6}  {reason}")
+    if baseline is not None:
+        raw_rate, raw_note = baseline
+        print(f"{'raw SQL':<13}{raw_rate:.1f} purchases/s ({raw_note})")
+        print(f"{'ours / raw':<13}{100 * rate / raw_rate:.1f} %")
+    print()
+    rows = []
+    for phase in PHASES:
+        values = sorted(race.latencies[phase])
+        rows.append([phase, len(values), *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100))])
+    print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
+    for note in notes:
+        print(note)
+    for problem in problems:
+        print(f"CHECK FAILED: {problem}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--buyers", type=int, default=10_000, help="buyers racing (10,000)")
+    parser.add_argument("--keys", type=int, default=1_000, help="card keys on sale (1,000)")
+    parser.add_argument("--concurrency", type=int, default=200, help="buyers in flight = HTTP connections (200)")
+    parser.add_argument("--workers", type=int, default=None, help="server processes (PostgreSQL 2, SQLite 1)")
+    parser.add_argument("--pg", action="store_true", help=f"fresh PostgreSQL database on {DEFAULT_PG_URL}")
+    parser.add_argument("--database-url", help="PostgreSQL server to create the fresh database on")
+    parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the raw-SQL baseline")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir, server log and database")
+    args = parser.parse_args()
+    if args.workers is None:
+        args.workers = 2 if (args.pg or args.database_url) else 1
+    if not 1 <= args.keys <= args.buyers or min(args.concurrency, args.workers) < 1:
+        parser.error("need 1 <= --keys <= --buyers and --concurrency, --workers >= 1")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: os.kill(os.getpid(), signal.SIGINT))
+    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db:
+        shop_secrets = secrets_env()
+        write_env_file(db.tmp / "quanyi.env", shop_secrets)
+        env = server_env(db.url, shop_secrets, db.tmp, args.server_env)
+        print(f"setting up {db.describe()} in {db.tmp} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
+                       stdout=subprocess.DEVNULL)
+        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.keys))
+        server = Server(env, db.tmp, free_port(), args.workers)
+        try:
+            server.wait_healthy()
+            print(f"server up at {server.url}; {args.buyers} buyers, {args.concurrency} at a time ...",
+                  file=sys.stderr)
+            race, wall = asyncio.run(run_race(server.url, sku_id, shop_secrets["QUANYI_SANDBOX_SECRET"],
+                                              args.buyers, args.concurrency))
+        finally:
+            server.stop()
+        summary, problems = asyncio.run(check_database(db.url, args.keys))
+        backend = db.describe()
+    duplicates = sum(count - 1 for count in race.seen_codes.values() if count > 1)
+    if len(race.delivered) != args.keys or duplicates or race.refused != args.buyers - args.keys:
+        problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
+    baseline = None if args.no_baseline else run_baseline(args)
+    report(args, backend, race, wall, baseline, [f"database     {summary}"], problems)
+    return 1 if problems or race.failures else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; cleaned up", file=sys.stderr)
+        sys.exit(130)
