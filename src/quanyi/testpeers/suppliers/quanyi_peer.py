@@ -41,7 +41,8 @@ def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
 
 def _refused(refusal: Refusal) -> JSONResponse:
     extra = {"unit_cost_cents": refusal.unit_cost_cents} if refusal.unit_cost_cents is not None else {}
-    return _error(_STATUS[refusal.reason], refusal.reason, refusal.message, **extra)
+    code = "wrong_product_kind" if refusal.reason == "wrong_kind" else refusal.reason
+    return _error(_STATUS[refusal.reason], code, refusal.message, **extra)
 
 
 def _order_json(order: SimOrder) -> dict[str, Any]:
