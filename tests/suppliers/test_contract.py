@@ -26,7 +26,7 @@ from quanyi.suppliers.adapter import (
 from quanyi.testpeers.suppliers import CARD_PRODUCT, CARD_PRODUCT_UNCOUNTED, RECHARGE_PRODUCT
 from suppliers.support import HANG_SECONDS, adapter_for_sim
 
-CARD_DIALECTS = ["quanyi"]
+CARD_DIALECTS = ["quanyi", "card_platform"]
 RECHARGE_DIALECTS = ["quanyi", "async_recharge"]
 COUNTS_STOCK = {"quanyi", "card_platform"}  # async_recharge only says on sale / off sale / out of stock
 ALL_DIALECTS = sorted(set(CARD_DIALECTS) | set(RECHARGE_DIALECTS))
