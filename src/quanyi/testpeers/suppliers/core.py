@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from quanyi.suppliers.adapter import SupplierEndpoint
 from quanyi.testpeers.runner import serve_in_thread
 from quanyi.testpeers.suppliers.callbacks import CallbackSender
+from quanyi.testpeers.suppliers.control import add_control_routes
 from quanyi.testpeers.suppliers.records import (
     CallbackRecord,
     Outgoing,
@@ -71,6 +72,7 @@ class SupplierSimulator(CallbackSender):
         self._stopping = threading.Event()
         self._server: contextlib.ExitStack | None = None
         self.app = self.build_app()
+        add_control_routes(self.app, self)
 
     # --- to be provided by each dialect ----------------------------------------------------------
 
@@ -278,6 +280,13 @@ class SupplierSimulator(CallbackSender):
         if order is not None and self._loop is not None:
             future = asyncio.run_coroutine_threadsafe(self._deliver_recharge(order), self._loop)
             future.result(timeout=30)
+
+    async def aresolve_recharge(self, key: str, *, succeeded: bool | None = None, message: str = "") -> None:
+        """resolve_recharge for async tests: waits for the callbacks without blocking the caller's loop."""
+        order = self._finish(key, succeeded, message)
+        if order is not None and self._loop is not None:
+            future = asyncio.run_coroutine_threadsafe(self._deliver_recharge(order), self._loop)
+            await asyncio.wait_for(asyncio.wrap_future(future), 30)
 
     def find(self, key: str) -> SimOrder | None:
         with self._lock:
