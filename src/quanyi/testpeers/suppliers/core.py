@@ -56,7 +56,7 @@ class SupplierSimulator(CallbackSender):
         self._rng = random.Random(seed)
         self._latency_ms, self._error_rate, self._errors_on_reads = 0, 0.0, False
         self._timeout_mode: TimeoutMode = "none"
-        self._hang_seconds, self._timeout_times = 3.0, None
+        self._hang_seconds, self._timeout_times = 10.0, None
         self._failing, self._rejected_accounts = set[str](), set[str]()
         self._duplicates, self._callback_delay, self._callbacks_enabled, self._ack_retries = 1, 0.05, True, 2
         self.push_url: str | None = None
@@ -119,9 +119,10 @@ class SupplierSimulator(CallbackSender):
         taken" error. Draws come from a random.Random(seed), so a run is reproducible."""
         self._error_rate, self._errors_on_reads = rate, on_reads
 
-    def set_timeout_mode(self, mode: TimeoutMode, *, hang_seconds: float = 3.0, times: int | None = None) -> None:
+    def set_timeout_mode(self, mode: TimeoutMode, *, hang_seconds: float = 10.0, times: int | None = None) -> None:
         """hang_then_complete: the order IS placed, the answer comes after `hang_seconds`.
-        hang_before_accept: hang, then refuse; nothing is placed. `times`: only the next N placing calls."""
+        hang_before_accept: hang, then refuse; nothing is placed. `times`: only the next N placing calls.
+        Keep hang_seconds above the adapter's timeout; stop() ends a hang at once."""
         with self._lock:
             self._timeout_mode, self._hang_seconds, self._timeout_times = mode, hang_seconds, times
 
