@@ -8,6 +8,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,10 +69,17 @@ def served_shop(settings: Settings) -> Iterator[str]:
     app = create_app(settings)
     with serve_in_thread(app) as url:
         yield url
-    # The server thread's loop is gone; drop its pooled connections without it.
-    ctx = app.state.ctx
-    with contextlib.suppress(Exception):
-        asyncio.run(ctx.db.dispose())
+    # The server thread's loop is gone; close its context on a loop of its own (best effort).
+    closer = threading.Thread(target=_close_quietly, args=(app.state.ctx,))
+    closer.start()
+    closer.join(10)
+
+
+def _close_quietly(ctx: Any) -> None:
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await ctx.close()
+    asyncio.run(close())
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

@@ -96,7 +96,8 @@ async def test_supplier_admin_errors_are_clear(shop, sim):
     assert (await shop.client.get("/api/admin/suppliers")).status_code == 401
     await register(shop, sim)
     again = await shop.client.post("/api/admin/suppliers", headers=shop.admin, json={
-        "code": "acme", "name": "Acme 2", "dialect": "quanyi", "base_url": sim.base_url, "credentials": sim.credentials})
+        "code": "acme", "name": "Acme 2", "dialect": "quanyi", "base_url": sim.base_url,
+        "credentials": sim.credentials})
     assert again.status_code == 409 and again.json()["code"] == "supplier_code_taken"
     missing = await shop.client.get("/api/admin/suppliers/NOPE", headers=shop.admin)
     assert missing.status_code == 404 and missing.json()["code"] == "supplier_not_found"
@@ -162,8 +163,9 @@ async def test_mapping_kinds_must_match_and_mistakes_are_4xx(shop, sim):
     assert [m["product"]["product_code"] for m in listed] == [CARD_PRODUCT]
     unmapped = (await shop.client.get("/api/admin/suppliers/ACME/products?unmapped=true", headers=shop.admin)).json()
     assert {p["product_code"] for p in unmapped} == {"VIP-MONTH", "QQ-COIN-10"}
-    assert (await shop.client.delete(f"/api/admin/supplier-mappings/{mapping['id']}", headers=shop.admin)).status_code == 204
-    assert (await shop.client.delete(f"/api/admin/supplier-mappings/{mapping['id']}", headers=shop.admin)).status_code == 404
+    url = f"/api/admin/supplier-mappings/{mapping['id']}"
+    assert (await shop.client.delete(url, headers=shop.admin)).status_code == 204
+    assert (await shop.client.delete(url, headers=shop.admin)).status_code == 404
     assert await shop.scalar(select(func.count()).select_from(SkuSupplierMapping)) == 1
 
 

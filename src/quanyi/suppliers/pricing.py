@@ -248,11 +248,11 @@ async def _reprice_policy(session: AsyncSession, sku: Sku, policy: SkuPricePolic
         if lowered < sku.price_cents:
             old = sku.price_cents
             await catalog_service.update_sku(session=session, sku_id=sku.id, data=SkuUpdate(price_cents=lowered))
+            back_to_base = lowered == policy.base_price_cents
             log.add(PriceChangeAction.PRICE_RESTORED, old, lowered,
                     f"supplier cost fell to {log.money(cost.cost_cents)} ({cost.label}): price {log.money(old)} → "
-                    f"{log.money(lowered)}" + (" (the operator's price)" if lowered == policy.base_price_cents
-                                               else ""))
-        if lowered == policy.base_price_cents:
-            policy.base_price_cents = policy.auto_price_cents = None
-        else:
-            policy.auto_price_cents = lowered
+                    f"{log.money(lowered)}" + (" (the operator's price)" if back_to_base else ""))
+            if back_to_base:
+                policy.base_price_cents = policy.auto_price_cents = None
+            else:
+                policy.auto_price_cents = lowered
