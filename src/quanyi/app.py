@@ -45,6 +45,10 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.suppliers.push import StockCallbackRejected
+from quanyi.suppliers.routes import admin_router as suppliers_admin_router
+from quanyi.suppliers.routes import router as suppliers_router
+from quanyi.suppliers.sync import SyncFailed
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.routes import render_error_page
@@ -74,6 +78,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidRefund: 422,
     RefundNotAllowed: 409,
     RefundExceedsPayment: 409,
+    # suppliers: catalog, mapping, sync
+    StockCallbackRejected: 400,
+    SyncFailed: 502,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -248,6 +255,9 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
             {"name": "admin: refunds", "description": "Refund orders through their gateway (admin token)"},
             {"name": "admin: reconciliation", "description": "Daily reconciliation with the gateways (admin token)"},
+            {"name": "suppliers", "description": "Signed stock/cost pushes from suppliers"},
+            {"name": "admin: suppliers",
+             "description": "Suppliers, product mappings, price policies, sync (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -258,7 +268,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
-                   notifications_admin_router, web_router):
+                   notifications_admin_router, suppliers_router, suppliers_admin_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -19,6 +19,7 @@ from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
+from quanyi.suppliers.cli import suppliers_app
 
 app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
@@ -299,6 +300,7 @@ app.command()(worker)
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(refunds_app, name="refunds")
 app.command()(reconcile)
+app.add_typer(suppliers_app, name="suppliers")
 
 
 def main() -> None:  # pragma: no cover - console entry point

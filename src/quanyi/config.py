@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     notification_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
     # Run the outbox worker inside `quanyi serve`; turn off when running separate `quanyi worker` processes.
     notification_worker_in_serve: bool = True
+    # ---- supplier sync (suppliers/sync.py): pull stock and cost of mapped products this often, and each
+    # supplier's whole catalog (new and vanished products) every supplier_catalog_interval_seconds.
+    supplier_sync_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    supplier_catalog_interval_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
 
     @field_validator("card_key_active_id")
     @classmethod

@@ -12,10 +12,11 @@ from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.risk.models import RateCounter
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
+from quanyi.suppliers.sync_models import SkuPriceChange, SkuPricePolicy, SupplierSyncState
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
-           "SkuSupplierMapping"]
+           "SkuSupplierMapping", "SupplierSyncState", "SkuPricePolicy", "SkuPriceChange"]
 
 metadata = Base.metadata

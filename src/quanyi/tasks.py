@@ -14,8 +14,10 @@ from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments import reconciliation
 from quanyi.payments.sandbox import server as sandbox_server
 from quanyi.refunds import service as refunds_service
+from quanyi.suppliers import sync as supplier_sync
 
-__all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once"]
+__all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once",
+           "sync_suppliers_once"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,14 @@ async def execute_refunds_once(ctx: ShopContext) -> int:
     return await refunds_service.execute_due_refunds(db=ctx.db, gateways=ctx.gateways)
 
 
+async def sync_suppliers_once(ctx: ShopContext) -> list:  # type: ignore[type-arg]
+    """Pull the suppliers that are due (stock and cost; whole catalogs when due). Every process runs this:
+    a claim per supplier makes sure only one of them pulls it."""
+    return await supplier_sync.sync_due_suppliers(
+        db=ctx.db, cipher=ctx.cipher, http=ctx.http, interval_seconds=ctx.settings.supplier_sync_interval_seconds,
+        catalog_interval_seconds=ctx.settings.supplier_catalog_interval_seconds)
+
+
 async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-untyped-def]
     while True:
         try:
@@ -76,4 +86,7 @@ async def run_background_loops(ctx: ShopContext) -> None:
     loops.append(_every(ctx.settings.payment_query_interval_seconds, "payment queries",
                         lambda: query_payments_once(ctx)))
     loops.append(_every(ctx.settings.refund_retry_interval_seconds, "refunds", lambda: execute_refunds_once(ctx)))
+    # Ticks often; each supplier is pulled once per supplier_sync_interval_seconds across all processes.
+    loops.append(_every(min(5.0, ctx.settings.supplier_sync_interval_seconds), "supplier sync",
+                        lambda: sync_suppliers_once(ctx)))
     await asyncio.gather(*loops)

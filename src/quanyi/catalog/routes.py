@@ -20,7 +20,6 @@ from quanyi.catalog.schemas import (
     SkuUpdate,
 )
 from quanyi.deps import AdminDep, ReadSessionDep, SessionDep
-from quanyi.inventory import service as inventory_service
 from quanyi.schema_types import DbId
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
@@ -98,7 +97,7 @@ async def create_sku(product_id: IdPath, data: SkuCreate, session: SessionDep, _
 @admin_router.patch("/skus/{sku_id}", response_model=SkuRead, summary="Update a SKU (price, limits, on/off sale)")
 async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: AdminDep) -> SkuRead:
     sku = await catalog_service.update_sku(session=session, sku_id=sku_id, data=data)
-    counts = await inventory_service.available_counts(session=session, sku_ids=[sku.id])
+    counts = await catalog_service.sellable_counts(session=session, sku_ids=[sku.id])
     return catalog_service.describe_sku(sku, counts.get(sku.id, 0))
 
 

@@ -25,6 +25,7 @@ from quanyi.catalog.schemas import (
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.money import format_money
+from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
     "CategoryNotFound", "ProductNotFound", "SkuNotFound", "SlugTaken", "SkuCodeTaken",
@@ -32,7 +33,7 @@ __all__ = [
     "create_product", "update_product", "get_product", "get_product_by_slug", "list_products",
     "create_sku", "update_sku", "get_sku", "get_sku_by_code",
     "SkuNotPurchasable", "QuantityOutOfRange", "InUse", "delete_category", "delete_product", "delete_sku",
-    "stock_state", "check_orderable", "describe_sku", "describe_product", "summarize_products",
+    "stock_state", "check_orderable", "describe_sku", "describe_product", "summarize_products", "sellable_counts",
 ]
 
 
@@ -80,6 +81,19 @@ def _listing_block(sku: Sku) -> str | None:
         # fulfilment console; until those exist such SKUs are listed but cannot be ordered.
         return "coming_soon"
     return None
+
+
+# Supplier stock shown to buyers at most as this many (a supplier may report a million, or "uncounted").
+SUPPLIER_STOCK_DISPLAY_CAP = 999
+
+
+async def sellable_counts(*, session: AsyncSession, sku_ids: Sequence[int]) -> dict[int, int]:
+    """Units buyers can order now: our own sellable card keys plus what active suppliers report (capped
+    for display). The one count behind the storefront, the API and stock_state: no 无货空挂."""
+    local = await inventory_service.available_counts(session=session, sku_ids=sku_ids)
+    remote = await suppliers_service.supplier_stock_counts(session=session, sku_ids=sku_ids)
+    return {sku_id: local.get(sku_id, 0) + min(remote.get(sku_id, 0), SUPPLIER_STOCK_DISPLAY_CAP)
+            for sku_id in set(local) | set(remote)}
 
 
 def stock_state(sku: Sku, available: int) -> StockState:
@@ -295,7 +309,7 @@ async def list_products(
 
 async def describe_product(*, session: AsyncSession, product: Product) -> ProductRead:
     """A product with its SKUs and live stock, as buyers and the API see it."""
-    counts = await inventory_service.available_counts(session=session, sku_ids=[s.id for s in product.skus])
+    counts = await sellable_counts(session=session, sku_ids=[s.id for s in product.skus])
     return ProductRead(
         id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
         description=product.description, redemption_guide=product.redemption_guide,
@@ -308,7 +322,7 @@ async def describe_product(*, session: AsyncSession, product: Product) -> Produc
 async def summarize_products(*, session: AsyncSession, products: Sequence[Product]) -> list[ProductSummary]:
     """Listing cards: lowest price among purchasable-or-listed SKUs and whether anything is in stock."""
     sku_ids = [sku.id for product in products for sku in product.skus]
-    counts = await inventory_service.available_counts(session=session, sku_ids=sku_ids)
+    counts = await sellable_counts(session=session, sku_ids=sku_ids)
     summaries = []
     for product in products:
         listed = [sku for sku in product.skus if sku.on_sale]
