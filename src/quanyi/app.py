@@ -28,7 +28,12 @@ from quanyi.config import Settings, get_settings
 from quanyi.context import ShopContext, build_context
 from quanyi.deps import NotAuthorized
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+
+# ---- key security: staff login, permissions, audited reveal, leak tracing, log redaction
+from quanyi.inventory.masking import install_log_redaction
+from quanyi.inventory.rotation import RotationRefused
 from quanyi.inventory.routes import router as inventory_router
+from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
@@ -42,6 +47,8 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.staff.routes import router as staff_router
+from quanyi.staff.service import LoginFailed, LoginRateLimited, PermissionDenied
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.routes import render_error_page
@@ -71,6 +78,11 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidRefund: 422,
     RefundNotAllowed: 409,
     RefundExceedsPayment: 409,
+    # key security
+    LoginFailed: 401,
+    LoginRateLimited: 429,
+    PermissionDenied: 403,
+    RotationRefused: 409,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -233,16 +245,20 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
             {"name": "admin: refunds", "description": "Refund orders through their gateway (admin token)"},
             {"name": "admin: reconciliation", "description": "Daily reconciliation with the gateways (admin token)"},
+            {"name": "staff", "description": "Staff login: username + password for an expiring bearer token"},
+            {"name": "admin: card-key security",
+             "description": "Audited staff reveal, masked listings, leak tracing (staff permissions)"},
             {"name": "system", "description": "Health"},
         ],
     )
     app.state.ctx = ctx
+    install_log_redaction()  # plaintext card keys never reach a log record
     _install_error_handlers(app)
     _install_docs(app)
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
-                   notifications_admin_router, web_router):
+                   notifications_admin_router, web_router, staff_router, key_security_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

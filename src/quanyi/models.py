@@ -16,7 +16,7 @@ from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduc
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
-           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct", "SkuSupplierMapping",
-           "LeakReport", "StaffUser", "StaffSession"]
+           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
+           "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession"]
 
 metadata = Base.metadata

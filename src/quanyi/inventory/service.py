@@ -19,6 +19,7 @@ from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
+from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch, KeyReveal
 from quanyi.inventory.parsing import parse_card_keys, split_secret
 from quanyi.inventory.schemas import (
@@ -69,8 +70,9 @@ class BatchAlreadyVoided(Conflict):
 
 
 def _sellable(now: dt.datetime):  # type: ignore[no-untyped-def]
-    """SQL condition for 'this available key may be handed to a buyer now'. The one definition of it."""
-    return (CardKey.status == CardKeyStatus.AVAILABLE) & or_(
+    """SQL condition for 'this available key may be handed to a buyer now'. The one definition of it.
+    A key reported leaked is never sold, whatever its status says."""
+    return (CardKey.status == CardKeyStatus.AVAILABLE) & CardKey.leaked_at.is_(None) & or_(
         CardKey.expires_at.is_(None), CardKey.expires_at > now + SALE_MARGIN
     )
 
@@ -140,6 +142,7 @@ async def import_card_keys(
         raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
     now = now or utcnow()
     parsed = parse_card_keys(text, now=now)
+    remember_codes(key.secret for key in parsed.keys)
 
     duplicates: list[tuple[int, str]] = []
     first_line: dict[bytes, int] = {}
@@ -397,6 +400,7 @@ async def reveal_card_keys(
     revealed = []
     for key in keys:
         secret = cipher.decrypt(EncryptedCode(key.key_id, key.ciphertext), fingerprint=key.fingerprint)
+        remember_codes([secret])
         card_no, code = split_secret(secret)
         revealed.append(RevealedKey(card_no=card_no, code=code, expires_at=key.expires_at))
     if keys:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = '55f5fcadf0d3'
 down_revision: str | None = 'd4558ceb3d20'
 branch_labels: str | Sequence[str] | None = None

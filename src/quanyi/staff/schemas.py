@@ -1,0 +1,29 @@
+"""Request/response shapes of staff login."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+__all__ = ["LoginRequest", "LoginResponse", "StaffMe"]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class LoginResponse(BaseModel):
+    token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_at: dt.datetime
+    username: str
+    permissions: list[str]
+
+
+class StaffMe(BaseModel):
+    username: str
+    permissions: list[str]
