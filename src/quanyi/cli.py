@@ -17,8 +17,10 @@ from quanyi.cli_support import console, err
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env
+from quanyi.inventory.cli import register_key_security_commands
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
+from quanyi.staff.cli import staff_app
 
 app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
@@ -299,6 +301,9 @@ app.command()(worker)
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(refunds_app, name="refunds")
 app.command()(reconcile)
+# key security: staff accounts; key rotation, leak tracing and masked listings under `quanyi keys`
+app.add_typer(staff_app, name="staff")
+register_key_security_commands(keys_app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
