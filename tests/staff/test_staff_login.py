@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from staff.staff_helpers import PASSWORD, login, make_staff, staff_headers
 from quanyi.staff import service as staff_service
+from staff.staff_helpers import PASSWORD, login, make_staff, staff_headers
 
 
 async def test_login_gives_a_token_that_identifies_the_staff_member_and_logout_ends_it(shop):
