@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -129,3 +130,22 @@ async def test_rotation_refuses_when_rows_use_a_key_missing_from_the_ring(shop):
         await rotate_keys(db=ctx.db, cipher=only_new)
     async with ctx.db.read_session() as session:
         assert (await key_usage(session=session))["card_keys"] == {"k1": 3}
+
+
+async def test_rotation_skips_rows_a_live_order_holds_instead_of_waiting(shop, backend):
+    if backend != "postgresql":
+        pytest.skip("row locks: SQLite serializes whole write transactions instead")
+    ctx = shop.ctx
+    sku = await shop.make_sku()
+    codes = await shop.stock(sku, 6)
+    rotating = _with_ring(ctx, f"{ctx.settings.card_keys.get_secret_value()},k2:{_new_key()}", "k2")
+    async with ctx.db.transaction() as session:
+        held = await session.scalar(select(CardKey.id).order_by(CardKey.id).limit(1).with_for_update())
+        # Another connection rotates while this transaction (a checkout, say) holds the row lock.
+        report = await asyncio.wait_for(rotate_keys(db=ctx.db, cipher=rotating, batch_size=2), timeout=30)
+    assert report.rotated["card_keys"] == 5 and report.remaining["card_keys"] == 1 and not report.complete
+    async with ctx.db.read_session() as session:
+        assert await session.scalar(select(CardKey.key_id).where(CardKey.id == held)) == "k1"
+    rerun = await rotate_keys(db=ctx.db, cipher=rotating)
+    assert rerun.complete and rerun.rotated["card_keys"] == 1
+    assert sorted((await _all_codes(ctx, rotating)).values()) == sorted(codes)

@@ -156,3 +156,20 @@ async def test_trace_without_marking_changes_nothing_and_bad_bodies_are_4xx(shop
         assert (await shop.client.post(url, headers=shop.admin, json=body)).status_code == 422
     empty = await shop.client.post(url, headers=shop.admin, json={})
     assert empty.status_code == 200 and empty.json()["submitted"] == 0
+
+
+async def test_a_staff_reveal_does_not_count_as_the_buyer_having_seen_the_key(shop):
+    sku = await shop.make_sku()
+    await shop.stock(sku, 2)
+    order = await shop.create_order(sku.id)
+    await shop.pay(order)
+    key_id = await shop.scalar(select(CardKey.id).where(CardKey.status == CardKeyStatus.SOLD))
+    response = await shop.client.post(f"/api/admin/card-keys/{key_id}/reveal", json={"reason": REASON},
+                                      headers=shop.admin)
+    assert response.status_code == 200
+    async with shop.ctx.db.read_session() as session:
+        order_id = await shop.scalar(select(CardKey.order_id).where(CardKey.id == key_id))
+        assert await inventory_service.withdrawable_keys(session=session, order_id=order_id) == (1, 1)
+    await shop.reveal(order)
+    async with shop.ctx.db.read_session() as session:
+        assert await inventory_service.withdrawable_keys(session=session, order_id=order_id) == (1, 0)

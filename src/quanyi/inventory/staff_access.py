@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import InvalidInput, NotFound
+from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.masking import mask_code, remember_codes
 from quanyi.inventory.models import CardKey, KeyReveal
@@ -21,7 +22,7 @@ from quanyi.inventory.schemas import MaskedKey, StaffRevealedKey
 
 __all__ = ["CardKeyNotFound", "RevealReasonTooShort", "STAFF_CHANNEL", "staff_reveal_card_key", "list_masked_keys"]
 
-STAFF_CHANNEL = "staff"
+STAFF_CHANNEL = inventory_service.STAFF_REVEAL_CHANNEL
 
 
 class CardKeyNotFound(NotFound):

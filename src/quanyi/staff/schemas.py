@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from quanyi.schema_types import reject_control_chars
 
 __all__ = ["LoginRequest", "LoginResponse", "StaffMe"]
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(reject_control_chars)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
