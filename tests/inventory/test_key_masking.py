@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from quanyi.inventory.masking import mask_code, mask_contact
+from quanyi.inventory.masking import install_log_redaction, mask_code, mask_contact, remember_codes
 from staff.staff_helpers import staff_headers
 
 REASON = "checking a complaint from the buyer"
@@ -24,6 +24,17 @@ def test_mask_code_shows_only_the_ends():
     assert mask_code("") == "" and mask_code(None) == ""
     assert mask_contact("buyer@example.com") == "b***@example.com"
     assert mask_contact("13812345678") == "138****5678"
+
+
+def test_redaction_keeps_the_shape_of_records_that_carry_no_code():
+    install_log_redaction()
+    remember_codes(["SHAPE-TEST-CODE-1"])
+    factory = logging.getLogRecordFactory()
+    access = factory("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                     ("127.0.0.1:5000", "GET", "/api/catalog", "1.1", 200), None)
+    assert access.args == ("127.0.0.1:5000", "GET", "/api/catalog", "1.1", 200)  # uvicorn unpacks these
+    leaky = factory("quanyi.x", logging.INFO, __file__, 1, "code %s for %s", ("SHAPE-TEST-CODE-1", "x"), None)
+    assert leaky.getMessage() == f"code {mask_code('SHAPE-TEST-CODE-1')} for x"
 
 
 async def test_no_plaintext_code_in_debug_logs_through_import_delivery_reveal_and_trace(shop, caplog):

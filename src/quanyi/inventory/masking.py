@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["mask_code", "mask_contact", "remember_codes", "redact", "install_log_redaction", "RedactCardKeys"]
@@ -102,11 +102,21 @@ class RedactCardKeys(logging.Filter):
 def _redact_record(record: logging.LogRecord) -> None:
     if not _remembered:
         return
+    # Redact the parts in place first, keeping the record's shape: some formatters (uvicorn's access log)
+    # unpack record.args themselves.
+    if isinstance(record.msg, str):
+        record.msg = redact(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+    elif isinstance(record.args, Mapping):
+        record.args = {key: redact(arg) if isinstance(arg, str) else arg for key, arg in record.args.items()}
     try:
         message = record.getMessage()
     except Exception:  # a broken format string: leave it to the logging module to report
         return
-    record.msg, record.args = redact(message), ()
+    redacted = redact(message)
+    if redacted != message:  # a code inside a non-string argument: freeze the redacted message
+        record.msg, record.args = redacted, ()
     if record.exc_info and not record.exc_text:
         record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
     if record.stack_info:
