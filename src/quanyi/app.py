@@ -30,7 +30,10 @@ from quanyi.config import Settings, get_settings
 from quanyi.context import ShopContext, build_context
 from quanyi.deps import NotAuthorized
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.inventory.masking import install_log_redaction
+from quanyi.inventory.rotation import RotationRefused
 from quanyi.inventory.routes import router as inventory_router
+from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
@@ -45,6 +48,8 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.staff.routes import router as staff_router
+from quanyi.staff.service import LoginFailed, LoginRateLimited, PermissionDenied
 from quanyi.suppliers.push import StockCallbackRejected
 from quanyi.suppliers.routes import admin_router as suppliers_admin_router
 from quanyi.suppliers.routes import router as suppliers_router
@@ -81,6 +86,12 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     # suppliers: catalog, mapping, sync
     StockCallbackRejected: 400,
     SyncFailed: 502,
+
+    # key security
+    LoginFailed: 401,
+    LoginRateLimited: 429,
+    PermissionDenied: 403,
+    RotationRefused: 409,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -258,17 +269,23 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "suppliers", "description": "Signed stock/cost pushes from suppliers"},
             {"name": "admin: suppliers",
              "description": "Suppliers, product mappings, price policies, sync (admin token)"},
+
+            {"name": "staff", "description": "Staff login: username + password for an expiring bearer token"},
+            {"name": "admin: card-key security",
+             "description": "Audited staff reveal, masked listings, leak tracing (staff permissions)"},
             {"name": "system", "description": "Health"},
         ],
     )
     app.state.ctx = ctx
+    install_log_redaction()  # plaintext card keys never reach a log record
     _install_error_handlers(app)
     _install_docs(app)
     _security_headers(app)
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
-                   notifications_admin_router, suppliers_router, suppliers_admin_router, web_router):
+                   notifications_admin_router, suppliers_router, suppliers_admin_router, staff_router,
+                   key_security_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -17,8 +17,10 @@ from quanyi.cli_support import console, err
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env
+from quanyi.inventory.cli import register_key_security_commands
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
+from quanyi.staff.cli import staff_app
 from quanyi.suppliers.cli import suppliers_app
 
 app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_help=True, add_completion=False,
@@ -301,6 +303,10 @@ app.add_typer(notifications_app, name="notifications")
 app.add_typer(refunds_app, name="refunds")
 app.command()(reconcile)
 app.add_typer(suppliers_app, name="suppliers")
+
+# key security: staff accounts; key rotation, leak tracing and masked listings under `quanyi keys`
+app.add_typer(staff_app, name="staff")
+register_key_security_commands(keys_app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

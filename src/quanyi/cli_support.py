@@ -32,6 +32,9 @@ def load_settings() -> Settings:
 def run_job(job: Callable[..., Awaitable[T]]) -> T:
     """Run an async job against a fresh shop context, turning domain errors into clean exits."""
     from quanyi.context import build_context
+    from quanyi.inventory.masking import install_log_redaction
+
+    install_log_redaction()  # a command's log lines never carry a plaintext card key
 
     async def main() -> T:
         ctx = build_context(load_settings())

@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     supplier_sync_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
     supplier_catalog_interval_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
 
+    # ---- staff accounts and card-key security (key-security branch)
+    staff_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Failed staff logins allowed per window, per client IP and per username; then 429 until the window ends.
+    staff_login_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    staff_login_max_failures_per_ip: int = Field(default=20, ge=1)
+    staff_login_max_failures_per_user: int = Field(default=5, ge=1)
+    # A staff reveal of a plaintext card key must say why in at least this many characters.
+    staff_reveal_reason_min_length: int = Field(default=10, ge=1, le=200)
+
     @field_validator("card_key_active_id")
     @classmethod
     def _strip(cls, value: str) -> str:

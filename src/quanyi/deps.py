@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.context import ShopContext
 from quanyi.errors import DomainError
+from quanyi.staff import service as staff_service
+from quanyi.staff.service import ADMIN, PERMISSIONS, PermissionDenied, Principal
 
-__all__ = ["ContextDep", "SessionDep", "ReadSessionDep", "AdminDep", "client_ip", "user_agent", "base_url",
+__all__ = ["ContextDep", "SessionDep", "ReadSessionDep", "AdminDep", "PrincipalDep", "BearerDep",
+           "require_permission", "client_ip", "user_agent", "base_url",
            "NotAuthorized"]
 
 
@@ -42,17 +45,49 @@ async def _read_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
-_bearer = HTTPBearer(auto_error=False, description="Admin API token (QUANYI_ADMIN_TOKEN)")
+_bearer = HTTPBearer(auto_error=False,
+                     description="Admin API token (QUANYI_ADMIN_TOKEN) or a staff session token from /api/staff/login")
 
 
-def _require_admin(
+async def _principal(
     ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    expected = ctx.settings.admin_token.get_secret_value()
+) -> Principal:
+    """Who calls: the admin token acts as "admin" with every permission; else an open staff session."""
     given = credentials.credentials if credentials else ""
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise NotAuthorized("a valid admin token is required (Authorization: Bearer <token>)")
-    return "admin"
+    expected = ctx.settings.admin_token.get_secret_value()
+    if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
+        return Principal(name="admin", permissions=frozenset({ADMIN}))
+    if given:
+        async with ctx.db.read_session() as session:
+            principal = await staff_service.principal_for_token(session=session, token=given)
+        if principal is not None:
+            return principal
+    raise NotAuthorized("a valid admin token or staff session is required (Authorization: Bearer <token>)")
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _require_admin(principal: PrincipalDep) -> str:
+    # Staff reach the general admin endpoints only with the "admin" permission; narrower permissions
+    # open only the endpoints that ask for them through require_permission().
+    if not principal.can(ADMIN):
+        raise PermissionDenied("this needs the admin permission", permission=ADMIN)
+    return principal.name
+
+
+def require_permission(permission: str) -> Any:
+    """Dependency for `Annotated[str, require_permission("card_keys.reveal")]`: the caller's name, or 401/403."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def check(principal: PrincipalDep) -> str:
+        if not principal.can(permission):
+            raise PermissionDenied(f"this needs the {permission} permission", permission=permission)
+        return principal.name
+
+    return Depends(check)
 
 
 AdminDep = Annotated[str, Depends(_require_admin)]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
-from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal
+from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
 from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.risk.models import RateCounter
+from quanyi.staff.models import StaffSession, StaffUser
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 from quanyi.suppliers.sync_models import SkuPriceChange, SkuPricePolicy, SupplierSyncState
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
-           "SkuSupplierMapping", "SupplierSyncState", "SkuPricePolicy", "SkuPriceChange"]
+           "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession", "SupplierSyncState", "SkuPricePolicy",
+           "SkuPriceChange"]
 
 metadata = Base.metadata

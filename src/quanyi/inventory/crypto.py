@@ -50,6 +50,15 @@ class CardKeyCipher:
         sealed = self._aeads[self.active_key_id].encrypt(nonce, code.encode("utf-8"), fingerprint)
         return EncryptedCode(key_id=self.active_key_id, ciphertext=nonce + sealed)
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """Ids of every key in the ring (the active one included)."""
+        return frozenset(self._aeads)
+
+    def reencrypt(self, encrypted: EncryptedCode, *, fingerprint: bytes) -> EncryptedCode:
+        """The same plaintext sealed under the active key, bound to the same associated data (rotation)."""
+        return self.encrypt(self.decrypt(encrypted, fingerprint=fingerprint), fingerprint=fingerprint)
+
     def decrypt(self, encrypted: EncryptedCode, *, fingerprint: bytes) -> str:
         aead = self._aeads.get(encrypted.key_id)
         if aead is None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
-__all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "KeyReveal"]
+__all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "KeyReveal", "LeakReport"]
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; PostgreSQL gets a 64-bit id.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -67,17 +67,41 @@ class CardKey(Base):
     reserved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sold_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Reported leaked (泄露) by a leak trace: never sold afterwards, whatever its status.
+    leaked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    leak_report_id: Mapped[int | None] = mapped_column(ForeignKey("inventory_leak_report.id"), nullable=True,
+                                                       index=True)
+
+
+class LeakReport(Base):
+    """One leak trace run (泄露追查): who submitted which leaked codes, and what was found."""
+
+    __tablename__ = "inventory_leak_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_count: Mapped[int] = mapped_column(Integer, default=0)
+    found_count: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn_count: Mapped[int] = mapped_column(Integer, default=0)  # unsold leaked keys taken out of stock
+    voided_batch_ids: Mapped[str] = mapped_column(String(500), default="")  # comma-separated
 
 
 class KeyReveal(Base):
-    """Audit row: someone was shown the plaintext of a card key."""
+    """Audit row: someone was shown the plaintext of a card key.
+
+    Buyer reveals (channel api/web/email) carry the order; staff reveals (channel "staff") carry the staff
+    member (`actor`) and why (`reason`), and the order only if the key was sold.
+    """
 
     __tablename__ = "inventory_key_reveal"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     card_key_id: Mapped[int] = mapped_column(ForeignKey("inventory_card_key.id"), index=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True, index=True)
     revealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     channel: Mapped[str] = mapped_column(String(16))
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(512), default="")
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from quanyi.schema_types import reject_control_chars
 
-__all__ = ["ImportReport", "LineProblem", "BatchRead", "BatchVoid", "StockSummary", "RevealedKey"]
+__all__ = ["ImportReport", "LineProblem", "BatchRead", "BatchVoid", "StockSummary", "RevealedKey",
+           "StaffRevealRequest", "StaffRevealedKey", "MaskedKey", "LeakTraceRequest", "LeakTraceItem",
+           "LeakTraceReport", "TracedBatch", "TracedOrder", "TracedReveal"]
 
 MAX_REPORTED_LINES = 1000
 
@@ -70,3 +72,102 @@ class RevealedKey(BaseModel):
     card_no: str | None
     code: str
     expires_at: dt.datetime | None
+
+
+# ---------------------------------------------------------------- staff reveal, masked listing, leak tracing
+
+class StaffRevealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Why a human needs the plaintext (ticket number, buyer complaint ...); kept in the reveal audit log.
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+        AfterValidator(reject_control_chars),
+    ]
+
+
+class StaffRevealedKey(BaseModel):
+    card_key_id: int
+    sku_id: int
+    status: str
+    order_id: int | None
+    card_no: str | None
+    code: str
+    expires_at: dt.datetime | None
+    reveal_id: int
+
+
+class MaskedKey(BaseModel):
+    id: int
+    status: str
+    card_no: str | None  # masked
+    code: str  # masked
+    order_id: int | None
+    expires_at: dt.datetime | None
+    leaked_at: dt.datetime | None
+
+
+class LeakTraceRequest(BaseModel):
+    """Leaked codes as a JSON list, or pasted text (one per line, the import file format), or both."""
+
+    model_config = ConfigDict(extra="forbid")
+    codes: Annotated[list[Annotated[str, StringConstraints(max_length=600)]], Field(max_length=10_000)] = []
+    text: Annotated[str, StringConstraints(max_length=2_000_000)] = ""
+    mark_leaked: bool = True
+    void_batches: bool = False
+
+
+class TracedBatch(BaseModel):
+    id: int
+    source_name: str
+    supplier: str | None  # set for keys bought from a supplier (source "supplier:<code>...")
+    imported_by: str
+    created_at: dt.datetime
+    voided_at: dt.datetime | None
+
+
+class TracedOrder(BaseModel):
+    id: int
+    order_no: str
+    status: str
+    contact_kind: str
+    contact: str
+    created_at: dt.datetime
+    paid_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+
+
+class TracedReveal(BaseModel):
+    channel: str
+    actor: str | None
+    reason: str | None
+    order_id: int | None
+    revealed_at: dt.datetime
+    ip: str
+    user_agent: str
+
+
+class LeakTraceItem(BaseModel):
+    line: int
+    code: str  # masked
+    found: bool
+    card_key_id: int | None = None
+    sku_id: int | None = None
+    sku_code: str | None = None
+    status: str | None = None  # before this trace
+    already_leaked: bool = False
+    withdrawn: bool = False  # an unsold key taken out of stock by this trace
+    batch: TracedBatch | None = None
+    order: TracedOrder | None = None
+    reveals: list[TracedReveal] = []
+
+
+class LeakTraceReport(BaseModel):
+    report_id: int | None
+    created_by: str
+    submitted: int
+    found: int
+    withdrawn: int
+    invalid_lines: list[LineProblem]
+    voided_batches: list[BatchRead]
+    items: list[LeakTraceItem]

@@ -19,6 +19,7 @@ from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
+from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch, KeyReveal
 from quanyi.inventory.parsing import parse_card_keys, split_secret
 from quanyi.inventory.schemas import (
@@ -36,6 +37,8 @@ __all__ = [
     "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys",
 ]
 
+# Channel of staff reveals (inventory.staff_access); every other channel is the buyer's.
+STAFF_REVEAL_CHANNEL = "staff"
 # A key is only sold while it stays redeemable for at least this long: a buyer must have time to use it.
 SALE_MARGIN = dt.timedelta(days=1)
 _CHUNK = 2000
@@ -69,8 +72,9 @@ class BatchAlreadyVoided(Conflict):
 
 
 def _sellable(now: dt.datetime):  # type: ignore[no-untyped-def]
-    """SQL condition for 'this available key may be handed to a buyer now'. The one definition of it."""
-    return (CardKey.status == CardKeyStatus.AVAILABLE) & or_(
+    """SQL condition for 'this available key may be handed to a buyer now'. The one definition of it.
+    A key reported leaked is never sold, whatever its status says."""
+    return (CardKey.status == CardKeyStatus.AVAILABLE) & CardKey.leaked_at.is_(None) & or_(
         CardKey.expires_at.is_(None), CardKey.expires_at > now + SALE_MARGIN
     )
 
@@ -140,6 +144,7 @@ async def import_card_keys(
         raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
     now = now or utcnow()
     parsed = parse_card_keys(text, now=now)
+    remember_codes(key.secret for key in parsed.keys)
 
     duplicates: list[tuple[int, str]] = []
     first_line: dict[bytes, int] = {}
@@ -263,6 +268,15 @@ async def void_batch(
 
 # ---------------------------------------------------------------- reservation and delivery
 
+def _buyer_revealed():  # type: ignore[no-untyped-def]
+    """SQL condition 'the buyer has seen this key'. Staff reveals (support, leak checks) do not count."""
+    return (
+        select(KeyReveal.id)
+        .where(KeyReveal.card_key_id == CardKey.id, KeyReveal.channel != STAFF_REVEAL_CHANNEL)
+        .exists()
+    )
+
+
 async def _lock_sellable(session: AsyncSession, *, sku_id: int, quantity: int, now: dt.datetime) -> list[int]:
     # SKIP LOCKED: concurrent buyers each take different free rows instead of queueing on the same ones;
     # a row another transaction holds is not free for us anyway. Soonest-expiring keys are sold first.
@@ -342,7 +356,7 @@ async def count_order_keys(*, session: AsyncSession, order_id: int) -> int:
 
 async def withdrawable_keys(*, session: AsyncSession, order_id: int) -> tuple[int, int]:
     """(sold keys the buyer still holds, how many of them were never revealed) for a delivered order."""
-    revealed = select(KeyReveal.id).where(KeyReveal.card_key_id == CardKey.id).exists()
+    revealed = _buyer_revealed()
     rows = await session.execute(
         select(revealed, func.count())
         .where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)
@@ -359,7 +373,7 @@ async def withdraw_card_keys(
     among equals), revealed ones only when allowed. They become REFUNDED: never resold, never revealed again.
     Raises OutOfStock having changed nothing. Caller holds the order row lock."""
     now = now or utcnow()
-    revealed = select(KeyReveal.id).where(KeyReveal.card_key_id == CardKey.id).exists()
+    revealed = _buyer_revealed()
     stmt = select(CardKey.id, revealed).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)
     if not include_revealed:
         stmt = stmt.where(~revealed)
@@ -397,6 +411,7 @@ async def reveal_card_keys(
     revealed = []
     for key in keys:
         secret = cipher.decrypt(EncryptedCode(key.key_id, key.ciphertext), fingerprint=key.fingerprint)
+        remember_codes([secret])
         card_no, code = split_secret(secret)
         revealed.append(RevealedKey(card_no=card_no, code=code, expires_at=key.expires_at))
     if keys:

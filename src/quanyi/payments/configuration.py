@@ -28,7 +28,7 @@ from quanyi.payments.models import GatewayConfig
 
 __all__ = [
     "GatewayKind", "InvalidGatewayConfig", "gateway_kinds", "register_kind", "save_gateway_config",
-    "describe_gateway_configs", "build_configured_gateways", "refresh_registry", "MASK",
+    "describe_gateway_configs", "build_configured_gateways", "refresh_registry", "MASK", "reseal_gateway_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,11 @@ def _decrypt(row: GatewayConfig, cipher: CardKeyCipher) -> dict[str, Any]:
     data = json.loads(raw)
     assert isinstance(data, dict)
     return data
+
+
+def reseal_gateway_config(cipher: CardKeyCipher, *, name: str, sealed: EncryptedCode) -> EncryptedCode:
+    """A stored configuration re-encrypted under the active key (key rotation), same associated data."""
+    return cipher.reencrypt(sealed, fingerprint=_aad(name))
 
 
 def _validate(kind: GatewayKind, values: Mapping[str, Any]) -> BaseModel:

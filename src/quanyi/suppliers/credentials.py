@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
 
-__all__ = ["seal_credentials", "open_credentials", "CredentialsUnreadable"]
+__all__ = ["seal_credentials", "open_credentials", "reseal_credentials", "CredentialsUnreadable"]
 
 
 class CredentialsUnreadable(Exception):
@@ -35,3 +35,11 @@ def open_credentials(cipher: CardKeyCipher, *, supplier_code: str, sealed: Encry
         raise CredentialsUnreadable(f"credentials of supplier {supplier_code} cannot be read: {exc}") from None
     data = json.loads(plaintext)
     return {str(k): str(v) for k, v in data.items()}
+
+
+def reseal_credentials(cipher: CardKeyCipher, *, supplier_code: str, sealed: EncryptedCode) -> EncryptedCode:
+    """Stored credentials re-encrypted under the active key (key rotation), still bound to the supplier."""
+    try:
+        return cipher.reencrypt(sealed, fingerprint=_binding(supplier_code))
+    except CardKeyDecryptionError as exc:
+        raise CredentialsUnreadable(f"credentials of supplier {supplier_code} cannot be read: {exc}") from None

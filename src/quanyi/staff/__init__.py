@@ -1,0 +1,1 @@
+"""Staff accounts (员工账号): passwords, permissions and login sessions for the admin API."""

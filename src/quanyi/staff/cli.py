@@ -1,0 +1,145 @@
+"""`quanyi staff ...`: staff accounts, passwords and permissions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from quanyi.cli_support import console, err
+from quanyi.cli_support import run_job as _run
+
+__all__ = ["staff_app"]
+
+staff_app = typer.Typer(help="Staff accounts (员工账号): login, passwords, permissions.", no_args_is_help=True)
+
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
+                                             help="Read the password from the first line of stdin (scripts)")]
+Permissions = Annotated[list[str] | None, typer.Option("--grant", "-g", help="Permission to grant (repeatable); "
+                                                                             "see `quanyi staff permissions`")]
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@staff_app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="Login name (a-z, 0-9, '.', '_', '-')")],
+    grant: Permissions = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a staff member; the password is prompted for (or read from stdin)."""
+    from quanyi.staff import service as staff_service
+
+    password = _password(password_stdin)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            user = await staff_service.create_staff(session=session, username=username, password=password,
+                                                    permissions=grant or [])
+            return user.username, user.permissions
+
+    name, permissions = _run(job)
+    console.print(f"Staff member [bold]{name}[/bold] created with permissions: {permissions or '(none)'}")
+
+
+@staff_app.command("passwd")
+def passwd(username: str, password_stdin: PasswordStdin = False) -> None:
+    """Set a staff member's password (ends their open sessions)."""
+    from quanyi.staff import service as staff_service
+
+    password = _password(password_stdin)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            await staff_service.set_password(session=session, username=username, password=password)
+
+    _run(job)
+    console.print(f"Password of {username} changed; their sessions were ended.")
+
+
+def _change(username: str, permissions: list[str], *, add: bool) -> None:
+    from quanyi.staff import service as staff_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            change = staff_service.grant if add else staff_service.revoke
+            return (await change(session=session, username=username, permissions=permissions)).permissions
+
+    console.print(f"{username} now has: {_run(job) or '(no permissions)'}")
+
+
+@staff_app.command("grant")
+def grant_cmd(username: str, permissions: Annotated[list[str], typer.Argument(help="Permissions to add")]) -> None:
+    """Give a staff member more permissions."""
+    _change(username, permissions, add=True)
+
+
+@staff_app.command("revoke")
+def revoke_cmd(username: str, permissions: Annotated[list[str], typer.Argument(help="Permissions to remove")]) -> None:
+    """Take permissions away from a staff member."""
+    _change(username, permissions, add=False)
+
+
+@staff_app.command("disable")
+def disable(username: str) -> None:
+    """Disable a staff member's login and end their sessions."""
+    from quanyi.staff import service as staff_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            await staff_service.set_active(session=session, username=username, active=False)
+
+    _run(job)
+    console.print(f"{username} disabled.")
+
+
+@staff_app.command("enable")
+def enable(username: str) -> None:
+    """Allow a disabled staff member to log in again."""
+    from quanyi.staff import service as staff_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            await staff_service.set_active(session=session, username=username, active=True)
+
+    _run(job)
+    console.print(f"{username} enabled.")
+
+
+@staff_app.command("list")
+def list_cmd() -> None:
+    """Every staff member with their permissions."""
+    from quanyi.staff import service as staff_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return [(u.username, u.permissions, u.active, u.created_at)
+                    for u in await staff_service.list_staff(session=session)]
+
+    table = Table(title="Staff")
+    for column in ("username", "permissions", "active", "created"):
+        table.add_column(column)
+    for name, permissions, active, created in _run(job):
+        table.add_row(name, permissions, "yes" if active else "[red]no[/red]", f"{created:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@staff_app.command("permissions")
+def permissions_cmd() -> None:
+    """The permissions a staff member can hold."""
+    from quanyi.staff.service import PERMISSIONS
+
+    table = Table(title="Permissions")
+    table.add_column("permission")
+    table.add_column("allows")
+    for name, what in PERMISSIONS.items():
+        table.add_row(name, what)
+    console.print(table)
+    err.print("Grant with `quanyi staff grant <username> <permission>...`.")

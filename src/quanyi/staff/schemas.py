@@ -1,0 +1,31 @@
+"""Request/response shapes of staff login."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from quanyi.schema_types import reject_control_chars
+
+__all__ = ["LoginRequest", "LoginResponse", "StaffMe"]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(reject_control_chars)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class LoginResponse(BaseModel):
+    token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_at: dt.datetime
+    username: str
+    permissions: list[str]
+
+
+class StaffMe(BaseModel):
+    username: str
+    permissions: list[str]

@@ -1,0 +1,270 @@
+"""Staff accounts (员工账号): create, password, permissions, login sessions and who a bearer token belongs to.
+
+Passwords are argon2 hashes. A login hands out a random bearer token; only its SHA-256 is stored, so a copy
+of the database cannot be replayed as a session. Failed logins are counted per client IP and per username
+in the shop's rate limiter; past either limit every attempt is refused (even a right password) until the
+window ends. An unknown username costs one argon2 verification like a wrong password and gets the same
+answer, so neither the timing nor the message tells which usernames exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import Database, utcnow
+from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.risk.service import RateLimiter
+from quanyi.staff.models import StaffSession, StaffUser
+
+__all__ = [
+    "PERMISSIONS", "ADMIN", "Principal", "LoginLimits", "LoginFailed", "LoginRateLimited", "StaffNotFound",
+    "StaffExists", "InvalidStaffInput", "PermissionDenied", "create_staff", "set_password", "grant", "revoke",
+    "set_active", "list_staff", "login", "logout", "principal_for_token", "hash_token",
+]
+
+ADMIN = "admin"
+# Every permission a staff member can hold; "admin" implies all of them (and the admin-token endpoints).
+PERMISSIONS: dict[str, str] = {
+    ADMIN: "everything, including every admin endpoint",
+    "card_keys.reveal": "see the plaintext of a card key (with a reason; audited)",
+    "leaks.trace": "trace leaked card keys: orders, buyer contacts, reveals; mark them leaked",
+    "risk.review": "approve or reject orders held for review",
+    "suppliers.manage": "manage suppliers and their credentials",
+    "ledger.read": "read the ledger and settlements",
+}
+MIN_PASSWORD_LENGTH = 10
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_TOKEN_PREFIX = "qs_"  # noqa: S105 - tells a staff session token apart from the admin token at a glance
+
+_hasher = PasswordHasher()
+# Verified against for unknown usernames, so a miss costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("quanyi-staff-timing-equalizer")
+
+
+class LoginFailed(DomainError):
+    code = "login_failed"
+
+
+class LoginRateLimited(DomainError):
+    code = "too_many_attempts"
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+
+
+class StaffNotFound(NotFound):
+    code = "staff_not_found"
+
+
+class StaffExists(Conflict):
+    code = "staff_exists"
+
+
+class InvalidStaffInput(InvalidInput):
+    code = "invalid_staff_input"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the admin API: the admin token ("admin") or a logged-in staff member."""
+
+    name: str
+    permissions: frozenset[str]
+    staff_id: int | None = None
+
+    def can(self, permission: str) -> bool:
+        return ADMIN in self.permissions or permission in self.permissions
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    window_seconds: int
+    max_failures_per_ip: int
+    max_failures_per_user: int
+    session_hours: float
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _check_permissions(names: Iterable[str]) -> set[str]:
+    wanted = {name.strip() for name in names if name.strip()}
+    unknown = wanted - PERMISSIONS.keys()
+    if unknown:
+        raise InvalidStaffInput(f"unknown permission(s): {', '.join(sorted(unknown))}; known: "
+                                + ", ".join(PERMISSIONS))
+    return wanted
+
+
+def _check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidStaffInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise InvalidStaffInput("password must be at most 1024 characters")
+    return password
+
+
+def _normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+async def _get(session: AsyncSession, username: str, *, lock: bool = False) -> StaffUser:
+    stmt = select(StaffUser).where(StaffUser.username == _normalize_username(username))
+    if lock:
+        stmt = stmt.with_for_update()
+    user = await session.scalar(stmt)
+    if user is None:
+        raise StaffNotFound(f"no staff member named {username!r}")
+    return user
+
+
+async def create_staff(
+    *, session: AsyncSession, username: str, password: str, permissions: Iterable[str] = ()
+) -> StaffUser:
+    """Add a staff member with an argon2-hashed password and the given permissions."""
+    name = _normalize_username(username)
+    if not _USERNAME.match(name):
+        raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    granted = _check_permissions(permissions)
+    _check_password(password)
+    if await session.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
+        raise StaffExists(f"staff member {name!r} already exists")
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    user = StaffUser(username=name, password_hash=password_hash, permissions=" ".join(sorted(granted)))
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_password(*, session: AsyncSession, username: str, password: str, now: dt.datetime | None = None) -> None:
+    """Replace a staff member's password and end every session they have."""
+    now = now or utcnow()
+    user = await _get(session, username, lock=True)
+    user.password_hash = await asyncio.to_thread(_hasher.hash, _check_password(password))
+    user.password_changed_at = now
+    await _revoke_sessions(session, user.id, now)
+
+
+async def grant(*, session: AsyncSession, username: str, permissions: Iterable[str]) -> StaffUser:
+    """Add permissions to a staff member (effective on their next request)."""
+    user = await _get(session, username, lock=True)
+    user.permissions = " ".join(sorted(set(user.permissions.split()) | _check_permissions(permissions)))
+    return user
+
+
+async def revoke(*, session: AsyncSession, username: str, permissions: Iterable[str]) -> StaffUser:
+    """Take permissions away from a staff member (effective on their next request)."""
+    user = await _get(session, username, lock=True)
+    user.permissions = " ".join(sorted(set(user.permissions.split()) - _check_permissions(permissions)))
+    return user
+
+
+async def set_active(*, session: AsyncSession, username: str, active: bool, now: dt.datetime | None = None) -> None:
+    """Enable or disable a staff member; disabling ends their sessions."""
+    user = await _get(session, username, lock=True)
+    user.active = active
+    if not active:
+        await _revoke_sessions(session, user.id, now or utcnow())
+
+
+async def list_staff(*, session: AsyncSession) -> list[StaffUser]:
+    return list((await session.scalars(select(StaffUser).order_by(StaffUser.username))).all())
+
+
+async def _revoke_sessions(session: AsyncSession, staff_id: int, now: dt.datetime) -> None:
+    await session.execute(
+        update(StaffSession)
+        .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def login(
+    *,
+    db: Database,
+    limiter: RateLimiter,
+    limits: LoginLimits,
+    username: str,
+    password: str,
+    ip: str,
+    user_agent: str,
+    now: dt.datetime | None = None,
+) -> tuple[str, StaffSession, StaffUser]:
+    """Check a username and password and open a session: (bearer token, session, staff member).
+
+    Raises LoginRateLimited past the failure limits and LoginFailed, with one message, for an unknown
+    user, a disabled one, or a wrong password. Runs its own transactions: the failure counters must be
+    committed even though the login is refused."""
+    now = now or utcnow()
+    name = _normalize_username(username)[:64]
+    ip_key, user_key = f"staff-login:ip:{ip}", f"staff-login:user:{name}"
+    if (
+        await limiter.count(ip_key, limits.window_seconds) >= limits.max_failures_per_ip
+        or await limiter.count(user_key, limits.window_seconds) >= limits.max_failures_per_user
+    ):
+        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
+
+    async with db.read_session() as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == name))
+    # Always one argon2 verification, against a dummy hash when there is no such user.
+    matched = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
+    if not matched or user is None or not user.active:
+        await limiter.hit(ip_key, limits.window_seconds)
+        await limiter.hit(user_key, limits.window_seconds)
+        raise LoginFailed("wrong username or password")
+
+    token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = StaffSession(token_hash=hash_token(token), staff_id=user.id, created_at=now,
+                          expires_at=now + dt.timedelta(hours=limits.session_hours), ip=ip[:64],
+                          user_agent=user_agent[:512])
+    async with db.transaction() as session:
+        session.add(record)
+    return token, record, user
+
+
+async def logout(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> bool:
+    """End the session of this token; False when it was not an open session."""
+    result = await session.execute(
+        update(StaffSession)
+        .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def principal_for_token(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> Principal | None:
+    """The staff member an open, unexpired session token belongs to, with their current permissions."""
+    if not token.startswith(_TOKEN_PREFIX):
+        return None
+    now = now or utcnow()
+    row = (
+        await session.execute(
+            select(StaffUser)
+            .join(StaffSession, StaffSession.staff_id == StaffUser.id)
+            .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None),
+                   StaffSession.expires_at > now, StaffUser.active.is_(True))
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return Principal(name=row.username, permissions=frozenset(row.permissions.split()), staff_id=row.id)

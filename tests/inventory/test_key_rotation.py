@@ -1,0 +1,151 @@
+"""Key rotation: every code stays readable, rotation is resumable, old keys can be dropped, no plaintext at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from helpers import raw_database_bytes
+from quanyi.context import build_cipher
+from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
+from quanyi.inventory.models import CardKey
+from quanyi.inventory.rotation import RotationRefused, key_usage, rotate_keys
+from quanyi.payments.models import GatewayConfig
+from quanyi.suppliers.adapter import SupplierDialect
+from quanyi.suppliers.credentials import open_credentials, seal_credentials
+from quanyi.suppliers.models import Supplier
+
+GATEWAY_AAD = b"payments-gateway-config:alipay"
+
+
+def _with_ring(ctx, ring: str, active: str) -> CardKeyCipher:
+    settings = ctx.settings.model_copy(update={"card_keys": SecretStr(ring),
+                                               "card_key_active_id": active})
+    return build_cipher(settings)
+
+
+def _new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def _add_supplier_and_gateway(ctx) -> None:
+    async with ctx.db.transaction() as session:
+        sealed = seal_credentials(ctx.cipher, supplier_code="acme", credentials={"app_secret": "SUPPLIER-SECRET-42"})
+        session.add(Supplier(code="acme", name="Acme", dialect=SupplierDialect.QUANYI, base_url="http://acme.test",
+                             credentials_key_id=sealed.key_id, credentials_ciphertext=sealed.ciphertext))
+        config = ctx.cipher.encrypt(json.dumps({"app_private_key": "GATEWAY-SECRET-42"}), fingerprint=GATEWAY_AAD)
+        session.add(GatewayConfig(gateway="alipay", enabled=False, key_id=config.key_id, ciphertext=config.ciphertext))
+
+
+async def _all_codes(ctx, cipher: CardKeyCipher) -> dict[int, str]:
+    async with ctx.db.read_session() as session:
+        keys = (await session.scalars(select(CardKey))).all()
+    return {k.id: cipher.decrypt(EncryptedCode(k.key_id, k.ciphertext), fingerprint=k.fingerprint) for k in keys}
+
+
+async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key_is_dropped(shop):
+    ctx = shop.ctx
+    sku = await shop.make_sku()
+    codes = await shop.stock(sku, 25)
+    order = await shop.create_order(sku.id, quantity=2)
+    await shop.pay(order)
+    before_reveal = await shop.reveal(order)
+    await _add_supplier_and_gateway(ctx)
+    old_ring = ctx.settings.card_keys.get_secret_value()
+    raw = await raw_database_bytes(ctx.db)
+    assert not any(code.encode() in raw for code in codes)
+
+    new_key = _new_key()
+    rotating = _with_ring(ctx, f"{old_ring},k2:{new_key}", "k2")
+    report = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=7)
+    assert report.complete and report.rotated == {"card_keys": 25, "supplier_credentials": 1, "gateway_configs": 1}
+    assert report.batches == 4  # 7 + 7 + 7 + 4
+
+    async with ctx.db.read_session() as session:
+        usage = await key_usage(session=session)
+    assert usage == {"card_keys": {"k2": 25}, "supplier_credentials": {"k2": 1}, "gateway_configs": {"k2": 1}}
+
+    # k1 removed from the ring: everything still opens, the buyer still sees the same codes, sales go on.
+    only_new = _with_ring(ctx, f"k2:{new_key}", "k2")
+    assert sorted((await _all_codes(ctx, only_new)).values()) == sorted(codes)
+    async with ctx.db.read_session() as session:
+        supplier = await session.scalar(select(Supplier))
+        gateway = await session.scalar(select(GatewayConfig))
+    assert open_credentials(only_new, supplier_code="acme", sealed=EncryptedCode(
+        supplier.credentials_key_id, supplier.credentials_ciphertext)) == {"app_secret": "SUPPLIER-SECRET-42"}
+    assert json.loads(only_new.decrypt(EncryptedCode(gateway.key_id, gateway.ciphertext), fingerprint=GATEWAY_AAD)
+                      ) == {"app_private_key": "GATEWAY-SECRET-42"}
+    ctx.cipher = only_new
+    assert await shop.reveal(order) == before_reveal
+    second = await shop.create_order(sku.id)
+    await shop.pay(second)
+    assert (await shop.reveal(second))[0]["code"] in codes
+
+    raw = await raw_database_bytes(ctx.db)
+    assert not any(code.encode() in raw for code in codes)
+    assert b"SUPPLIER-SECRET-42" not in raw and b"GATEWAY-SECRET-42" not in raw
+
+
+async def test_rotation_stopped_after_one_batch_leaves_everything_readable_and_a_rerun_finishes(shop):
+    ctx = shop.ctx
+    sku = await shop.make_sku()
+    codes = await shop.stock(sku, 25)
+    rotating = _with_ring(ctx, f"{ctx.settings.card_keys.get_secret_value()},k2:{_new_key()}", "k2")
+
+    first = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=10, max_batches=1)
+    assert not first.complete and first.rotated["card_keys"] == 10 and first.remaining["card_keys"] == 15
+    async with ctx.db.read_session() as session:
+        assert (await key_usage(session=session))["card_keys"] == {"k1": 15, "k2": 10}
+    assert sorted((await _all_codes(ctx, rotating)).values()) == sorted(codes)  # mixed keys, all readable
+
+    second = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=10)
+    assert second.complete and second.to_rotate["card_keys"] == 15 and second.rotated["card_keys"] == 15
+    third = await rotate_keys(db=ctx.db, cipher=rotating)
+    assert third.complete and third.rotated["card_keys"] == 0
+
+
+async def test_dry_run_counts_and_changes_nothing(shop):
+    ctx = shop.ctx
+    sku = await shop.make_sku()
+    await shop.stock(sku, 5)
+    rotating = _with_ring(ctx, f"{ctx.settings.card_keys.get_secret_value()},k2:{_new_key()}", "k2")
+    report = await rotate_keys(db=ctx.db, cipher=rotating, dry_run=True)
+    assert report.to_rotate["card_keys"] == 5 and report.remaining["card_keys"] == 5 and not report.complete
+    async with ctx.db.read_session() as session:
+        assert (await key_usage(session=session))["card_keys"] == {"k1": 5}
+
+
+async def test_rotation_refuses_when_rows_use_a_key_missing_from_the_ring(shop):
+    ctx = shop.ctx
+    sku = await shop.make_sku()
+    await shop.stock(sku, 3)
+    only_new = _with_ring(ctx, f"k2:{_new_key()}", "k2")
+    with pytest.raises(RotationRefused, match="k1"):
+        await rotate_keys(db=ctx.db, cipher=only_new)
+    async with ctx.db.read_session() as session:
+        assert (await key_usage(session=session))["card_keys"] == {"k1": 3}
+
+
+async def test_rotation_skips_rows_a_live_order_holds_instead_of_waiting(shop, backend):
+    if backend != "postgresql":
+        pytest.skip("row locks: SQLite serializes whole write transactions instead")
+    ctx = shop.ctx
+    sku = await shop.make_sku()
+    codes = await shop.stock(sku, 6)
+    rotating = _with_ring(ctx, f"{ctx.settings.card_keys.get_secret_value()},k2:{_new_key()}", "k2")
+    async with ctx.db.transaction() as session:
+        held = await session.scalar(select(CardKey.id).order_by(CardKey.id).limit(1).with_for_update())
+        # Another connection rotates while this transaction (a checkout, say) holds the row lock.
+        report = await asyncio.wait_for(rotate_keys(db=ctx.db, cipher=rotating, batch_size=2), timeout=30)
+    assert report.rotated["card_keys"] == 5 and report.remaining["card_keys"] == 1 and not report.complete
+    async with ctx.db.read_session() as session:
+        assert await session.scalar(select(CardKey.key_id).where(CardKey.id == held)) == "k1"
+    rerun = await rotate_keys(db=ctx.db, cipher=rotating)
+    assert rerun.complete and rerun.rotated["card_keys"] == 1
+    assert sorted((await _all_codes(ctx, rotating)).values()) == sorted(codes)
