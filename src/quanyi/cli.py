@@ -154,6 +154,7 @@ def import_keys(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Text or CSV file")],
     sku: Annotated[str, typer.Option("--sku", help="SKU code, e.g. STAR-VIP-1M (see `quanyi keys stock`)")],
     source: Annotated[str, typer.Option(help="Where the batch came from (supplier, invoice no.)")] = "",
+    unit_cost: Annotated[int | None, typer.Option("--unit-cost-cents", min=0, help="Cost of one key in cents")] = None,
 ) -> None:
     """Import card keys for a SKU: dedupe, encrypt, store, and report bad lines."""
     from quanyi.catalog import service as catalog_service
@@ -174,7 +175,7 @@ def import_keys(
                 target = await catalog_service.get_sku_by_code(session=session, code=sku)
                 return await inventory_service.import_card_keys(
                     session=session, cipher=ctx.cipher, sku=target, text=text,
-                    source_name=source or file.name, imported_by="cli",
+                    source_name=source or file.name, imported_by="cli", unit_cost_cents=unit_cost,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
 

@@ -8,6 +8,16 @@
 
 from __future__ import annotations
 
+from quanyi.ledger.order_events import (
+    record_order_delivered,
+    record_order_status,
+    record_payment_received,
+    record_refund_due,
+    record_refund_failed,
+    record_refund_paid,
+    record_refund_requested,
+    share_rule_for,
+)
 from quanyi.ledger.postings import UnbalancedPosting, post
 from quanyi.ledger.prepaid import (
     InvalidLedgerAmount,
@@ -24,5 +34,6 @@ from quanyi.ledger.prepaid import (
 __all__ = [
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
-    "top_up_supplier",
+    "top_up_supplier", "record_order_delivered", "record_order_status", "record_payment_received",
+    "record_refund_due", "record_refund_failed", "record_refund_paid", "record_refund_requested", "share_rule_for",
 ]
