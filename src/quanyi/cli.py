@@ -17,6 +17,7 @@ from quanyi.cli_support import console, err
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env
+from quanyi.ledger.cli import ledger_app
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
 
@@ -299,6 +300,7 @@ def gateways_set(
 app.command()(worker)
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(refunds_app, name="refunds")
+app.add_typer(ledger_app, name="ledger")
 app.command()(reconcile)
 
 

@@ -30,10 +30,32 @@ from quanyi.ledger.prepaid import (
     release_supplier_charge,
     top_up_supplier,
 )
+from quanyi.ledger.reports import (
+    InvalidShareRule,
+    ShareRuleNotFound,
+    delete_share_rule,
+    list_share_rules,
+    order_postings,
+    prepaid_drift,
+    set_share_rule,
+    trial_balance,
+)
+from quanyi.ledger.settlement import (
+    InvalidPeriod,
+    UnknownSupplierCode,
+    get_supplier,
+    period_for,
+    reconcile_supplier,
+    statement_csv,
+    supplier_statement,
+)
 
 __all__ = [
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
     "top_up_supplier", "record_order_delivered", "record_order_status", "record_payment_received",
     "record_refund_due", "record_refund_failed", "record_refund_paid", "record_refund_requested", "share_rule_for",
+    "InvalidShareRule", "ShareRuleNotFound", "delete_share_rule", "list_share_rules", "order_postings",
+    "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "UnknownSupplierCode", "get_supplier",
+    "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
 ]
