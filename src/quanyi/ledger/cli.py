@@ -148,9 +148,9 @@ def reconcile(
     result = _run(job)
     table = Table("reference", "order", "ours", "amount", "supplier", "supplier amount", "problem")
     for item in result.items:
+        theirs = "" if item.supplier_amount_cents is None else str(item.supplier_amount_cents)
         table.add_row(item.reference, item.order_no or "", item.our_status, str(item.amount_cents),
-                      item.supplier_state, "" if item.supplier_amount_cents is None else str(item.supplier_amount_cents),
-                      item.problem or "")
+                      item.supplier_state, theirs, item.problem or "")
     console.print(table)
     console.print(f"{result.checked} charges checked, {len(result.mismatches)} mismatches")
     if result.mismatches:
