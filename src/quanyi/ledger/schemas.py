@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from quanyi.ledger.reports import TrialBalance
 from quanyi.ledger.settlement import Reconciliation, Statement
@@ -16,7 +16,8 @@ __all__ = ["AccountRead", "TrialBalanceRead", "EntryRead", "PostingRead", "TopUp
            "ReconciliationRead", "statement_read", "reconciliation_read", "trial_balance_read"]
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
-Cents = Annotated[int, Field(ge=1, le=10_000_000_000, description="Integer cents (fen)")]
+# Strict: money is a JSON integer of cents, never "100" or 1.0.
+Cents = Annotated[int, Strict(), Field(ge=1, le=10_000_000_000, description="Integer cents (fen)")]
 
 
 class AccountRead(BaseModel):
