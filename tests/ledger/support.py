@@ -19,7 +19,8 @@ async def make_supplier(ctx: ShopContext, *, code: str | None = None, balance_ce
                         cycle: str = "daily", credentials: dict[str, str] | None = None,
                         dialect: SupplierDialect = SupplierDialect.QUANYI) -> Supplier:
     code = code or "SUP" + secrets.token_hex(3).upper()
-    sealed = seal_credentials(ctx.cipher, supplier_code=code, credentials=credentials or {"key": "k", "secret": "s"})
+    sealed = seal_credentials(ctx.cipher, supplier_code=code,
+                              credentials=credentials or {"app_id": "QY1", "secret": "s"})
     async with ctx.db.transaction() as session:
         supplier = Supplier(code=code, name=f"Supplier {code}", dialect=dialect, base_url=base_url,
                             credentials_key_id=sealed.key_id, credentials_ciphertext=sealed.ciphertext,

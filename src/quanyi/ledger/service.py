@@ -42,6 +42,7 @@ from quanyi.ledger.reports import (
 )
 from quanyi.ledger.settlement import (
     InvalidPeriod,
+    SupplierNotQueryable,
     UnknownSupplierCode,
     get_supplier,
     period_for,
@@ -56,6 +57,7 @@ __all__ = [
     "top_up_supplier", "record_order_delivered", "record_order_status", "record_payment_received",
     "record_refund_due", "record_refund_failed", "record_refund_paid", "record_refund_requested", "share_rule_for",
     "InvalidShareRule", "ShareRuleNotFound", "delete_share_rule", "list_share_rules", "order_postings",
-    "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "UnknownSupplierCode", "get_supplier",
+    "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "SupplierNotQueryable",
+    "UnknownSupplierCode", "get_supplier",
     "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
 ]

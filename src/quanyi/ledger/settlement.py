@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.errors import InvalidInput, NotFound
+from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, SupplierCharge, SupplierChargeStatus
@@ -27,10 +27,12 @@ from quanyi.money import format_money
 from quanyi.orders.models import Order
 from quanyi.suppliers import service as suppliers_service
 from quanyi.suppliers.adapter import ProductKind, QueryState, SupplierError
+from quanyi.suppliers.credentials import CredentialsUnreadable
 from quanyi.suppliers.models import SettlementCycle, Supplier
 
 __all__ = [
-    "UnknownSupplierCode", "InvalidPeriod", "Period", "StatementLine", "Statement", "period_for", "get_supplier",
+    "UnknownSupplierCode", "InvalidPeriod", "SupplierNotQueryable",
+    "Period", "StatementLine", "Statement", "period_for", "get_supplier",
     "supplier_statement", "statement_csv", "ReconciliationItem", "Reconciliation", "reconcile_supplier",
 ]
 
@@ -44,6 +46,10 @@ class UnknownSupplierCode(NotFound):
 
 class InvalidPeriod(InvalidInput):
     code = "invalid_period"
+
+
+class SupplierNotQueryable(Conflict):
+    code = "supplier_not_queryable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +240,10 @@ async def reconcile_supplier(
         .where(SupplierCharge.supplier_id == supplier.id, SupplierCharge.created_at >= period.start,
                SupplierCharge.created_at < period.end)
         .order_by(SupplierCharge.created_at, SupplierCharge.id))).all()
-    adapter = suppliers_service.adapter_for(supplier, cipher=cipher, http=http)
+    try:
+        adapter = suppliers_service.adapter_for(supplier, cipher=cipher, http=http)
+    except (SupplierError, CredentialsUnreadable) as exc:
+        raise SupplierNotQueryable(f"cannot talk to supplier {supplier.code}: {exc}") from None
     items = []
     for charge, order_no, delivery_type in rows:
         kind = ProductKind.DIRECT_RECHARGE if delivery_type == ProductKind.DIRECT_RECHARGE else ProductKind.CARD_KEY
