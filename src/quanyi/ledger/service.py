@@ -4,6 +4,13 @@
 - Automatic postings (分润) from order and refund events (order_events.py).
 - Reading: balances, trial balance, an order's postings (reports.py); statements and reconciliation
   (settlement.py).
+
+Supplier fulfilment (routing) uses it like this, each step in the transaction that records it:
+1. `charge_supplier(reference=<attempt idempotency key>, order_id=...)` before calling the supplier
+   (SupplierBalanceInsufficient: try the next supplier; the failed charge left nothing behind);
+2. `release_supplier_charge(reference=...)` once the purchase definitely failed (idempotent);
+3. after the order is delivered or moved to refund_pending outside `orders.apply_payment`,
+   `record_order_status(order=...)` posts revenue and the charged cost (or the refund due).
 """
 
 from __future__ import annotations
