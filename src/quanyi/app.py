@@ -35,6 +35,7 @@ from quanyi.inventory.rotation import RotationRefused
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
+from quanyi.ledger.routes import router as ledger_router
 from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.openapi import install_problem_responses
@@ -273,6 +274,9 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "staff", "description": "Staff login: username + password for an expiring bearer token"},
             {"name": "admin: card-key security",
              "description": "Audited staff reveal, masked listings, leak tracing (staff permissions)"},
+
+            {"name": "admin: ledger",
+             "description": "Double-entry ledger, supplier prepaid balances, statements (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -287,6 +291,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    notifications_admin_router, suppliers_router, suppliers_admin_router, staff_router,
                    key_security_router, web_router):
         app.include_router(router)
+    app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

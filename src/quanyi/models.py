@@ -5,6 +5,7 @@ from __future__ import annotations
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
+from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule, SupplierCharge
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
@@ -19,6 +20,6 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
            "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession", "SupplierSyncState", "SkuPricePolicy",
-           "SkuPriceChange"]
+           "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule"]
 
 metadata = Base.metadata

@@ -41,6 +41,8 @@ class OrderCreate(BaseModel):
         default=None, description="Optional password to look the order up later without the contact"
     )
     locale: Literal["zh-CN", "en"] | None = None
+    # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
+    distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
 
 
 class OrderRead(BaseModel):
