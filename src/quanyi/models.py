@@ -5,6 +5,7 @@ from __future__ import annotations
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal
+from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule, SupplierCharge
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
@@ -17,6 +18,7 @@ from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduc
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct", "SkuSupplierMapping",
-           "FulfilmentJob", "SupplierAttempt"]
+           "FulfilmentJob", "SupplierAttempt",
+           "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule"]
 
 metadata = Base.metadata

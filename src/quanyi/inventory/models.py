@@ -41,6 +41,8 @@ class ImportBatch(Base):
     void_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Ledger: what one key of this batch cost the shop (cost of goods on delivery); None = unknown, counted as 0.
+    unit_cost_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class CardKey(Base):

@@ -57,6 +57,8 @@ class Order(Base):
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # Direct recharge (直充) only: the phone number or account the supplier credits.
     recharge_account: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Ledger: the distributor (分销商) who brought this order; earns a commission on delivery when set.
+    distributor_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OrderEvent(Base):

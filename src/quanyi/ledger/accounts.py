@@ -1,0 +1,72 @@
+"""The chart of accounts (科目表): codes of the accounts the shop posts to, created on demand.
+
+Per-gateway, per-supplier, per-merchant and per-distributor accounts carry their key after a colon.
+"""
+
+from __future__ import annotations
+
+from quanyi.ledger.models import AccountKind
+
+__all__ = [
+    "CUSTOMER_LIABILITY", "PLATFORM_REVENUE", "COST_OF_GOODS", "REFUNDS_DUE", "REFUNDS_PAYABLE", "CARD_KEY_STOCK",
+    "PLATFORM_CASH", "gateway_clearing", "supplier_prepaid", "supplier_payable", "merchant_payable",
+    "distributor_commission", "describe",
+]
+
+# Buyers' money for orders not yet delivered (预收): owed back or earned on delivery.
+CUSTOMER_LIABILITY = "customer_liability"
+PLATFORM_REVENUE = "platform_revenue"
+COST_OF_GOODS = "cost_of_goods"
+# Paid but could not be delivered: owed to the buyer, no refund requested yet.
+REFUNDS_DUE = "refunds_due"
+# Refunds requested (and duplicate payments): owed to buyers until the gateway pays them out.
+REFUNDS_PAYABLE = "refunds_payable"
+# Cost of local card-key stock (from import batches' unit cost), paid outside quanyi: goes negative as it sells.
+CARD_KEY_STOCK = "card_key_stock"
+# The shop's own bank money: where supplier top-ups (预付充值) come from.
+PLATFORM_CASH = "platform_cash"
+
+_KINDS: dict[str, tuple[AccountKind, str]] = {
+    "gateway_clearing": (AccountKind.ASSET, "Gateway clearing"),
+    CUSTOMER_LIABILITY: (AccountKind.LIABILITY, "Customer payments not yet delivered"),
+    PLATFORM_REVENUE: (AccountKind.REVENUE, "Platform revenue"),
+    COST_OF_GOODS: (AccountKind.EXPENSE, "Cost of goods sold"),
+    REFUNDS_DUE: (AccountKind.LIABILITY, "Refunds due (undeliverable orders)"),
+    REFUNDS_PAYABLE: (AccountKind.LIABILITY, "Refunds payable"),
+    CARD_KEY_STOCK: (AccountKind.ASSET, "Local card-key stock at cost"),
+    PLATFORM_CASH: (AccountKind.ASSET, "Platform cash"),
+    "supplier_prepaid": (AccountKind.ASSET, "Supplier prepaid balance"),
+    "supplier_payable": (AccountKind.LIABILITY, "Supplier payable"),
+    "merchant_payable": (AccountKind.LIABILITY, "Merchant payable"),
+    "distributor_commission": (AccountKind.LIABILITY, "Distributor commission payable"),
+}
+
+
+def gateway_clearing(gateway: str) -> str:
+    return f"gateway_clearing:{gateway}"
+
+
+def supplier_prepaid(supplier_id: int) -> str:
+    return f"supplier_prepaid:{supplier_id}"
+
+
+def supplier_payable(supplier_id: int) -> str:
+    return f"supplier_payable:{supplier_id}"
+
+
+def merchant_payable(merchant_code: str) -> str:
+    return f"merchant_payable:{merchant_code}"
+
+
+def distributor_commission(distributor_code: str) -> str:
+    return f"distributor_commission:{distributor_code}"
+
+
+def describe(code: str) -> tuple[AccountKind, str]:
+    """Kind and human name of an account code; unknown families are refused (a typo must not create accounts)."""
+    family, _, key = code.partition(":")
+    try:
+        kind, name = _KINDS[family]
+    except KeyError:
+        raise ValueError(f"unknown ledger account {code!r}") from None
+    return kind, f"{name} {key}".strip()

@@ -1,0 +1,141 @@
+"""Ledger tables: accounts, postings (journal transactions) with their entries, supplier prepaid charges,
+and profit-sharing rules (分润规则).
+
+Sign convention: an entry's `amount_cents` is positive for a debit and negative for a credit, so the
+entries of every posting sum to zero per currency (checked by `ledger.postings.post`, the only writer).
+Entries are never updated or deleted: a correction is a new, reversing posting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from quanyi.db import Base, UTCDateTime, utcnow
+
+__all__ = [
+    "AccountKind", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "SupplierChargeStatus",
+    "ProfitShareRule", "ImmutableLedgerRow",
+]
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AccountKind(enum.StrEnum):
+    ASSET = "asset"  # debit balance is normal (money we hold or are owed)
+    LIABILITY = "liability"  # credit balance is normal (money we owe)
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+
+
+class LedgerAccount(Base):
+    """An account, created on demand; `code` names it, e.g. `gateway_clearing:alipay`, `supplier_prepaid:3`."""
+
+    __tablename__ = "ledger_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerPosting(Base):
+    """One journal transaction (记账凭证): what caused it and its idempotency reference.
+
+    `reference` is unique: the same event (a payment, a delivery, a refund step, a supplier charge) retried or
+    delivered twice finds its posting already there and posts nothing new.
+    """
+
+    __tablename__ = "ledger_posting"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True, index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers_supplier.id"), nullable=True, index=True)
+    payment_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    refund_no: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    attempt_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    memo: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LedgerEntry(Base):
+    """One line of a posting: debit (> 0) or credit (< 0) of one account, integer cents."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="amount_not_zero"),
+        Index("ix_ledger_entry_account_posting", "account_id", "posting_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    posting_id: Mapped[int] = mapped_column(ForeignKey("ledger_posting.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class SupplierChargeStatus(enum.StrEnum):
+    CHARGED = "charged"  # debited from the supplier's prepaid balance for one purchase attempt
+    RELEASED = "released"  # the purchase definitely failed: credited back
+
+
+class SupplierCharge(Base):
+    """A debit of a supplier's prepaid balance (预付扣款) for one purchase attempt, keyed by its idempotency key."""
+
+    __tablename__ = "ledger_supplier_charge"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), unique=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers_supplier.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True, index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=SupplierChargeStatus.CHARGED)
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    release_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class ProfitShareRule(Base):
+    """How an order's revenue is shared (分润), in basis points of what the buyer paid.
+
+    `scope` is `default` or `sku:<id>`; a SKU's own rule wins over the default. The merchant's share goes to
+    `merchant_payable:<merchant_code>`, the distributor's only when the order carries a distributor code.
+    """
+
+    __tablename__ = "ledger_profit_share_rule"
+    __table_args__ = (
+        CheckConstraint("merchant_bps >= 0 AND distributor_bps >= 0", name="bps_not_negative"),
+        CheckConstraint("merchant_bps + distributor_bps <= 10000", name="bps_within_whole"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), unique=True)
+    sku_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_sku.id"), nullable=True)
+    merchant_code: Mapped[str] = mapped_column(String(64), default="")
+    merchant_bps: Mapped[int] = mapped_column(Integer, default=0)
+    distributor_bps: Mapped[int] = mapped_column(Integer, default=0)
+    updated_by: Mapped[str] = mapped_column(String(64), default="admin")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ImmutableLedgerRow(RuntimeError):
+    """Raised when code tries to change or delete a written posting or entry."""
+
+
+def _refuse_change(_mapper: object, _connection: object, target: object) -> None:
+    raise ImmutableLedgerRow(f"{type(target).__name__} rows are immutable; post a reversing posting instead")
+
+
+for _model in (LedgerPosting, LedgerEntry):
+    event.listen(_model, "before_update", _refuse_change)
+    event.listen(_model, "before_delete", _refuse_change)

@@ -1,0 +1,141 @@
+"""The one function that writes postings, and the ledger's read helpers (balances, per-order sums).
+
+`post` refuses an unbalanced posting before anything is written, so no other code path can put an
+unbalanced entry into the books; a posting whose reference already exists is returned untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.ledger import accounts
+from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
+
+__all__ = ["Line", "UnbalancedPosting", "post", "get_account", "account_balances", "order_account_sums",
+           "posting_by_reference"]
+
+
+class UnbalancedPosting(ValueError):
+    """A programming error: the entries of a posting must sum to zero per currency."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One entry to post: debit (amount > 0) or credit (amount < 0) an account."""
+
+    account: str
+    amount_cents: int
+    currency: str
+
+
+async def get_account(session: AsyncSession, code: str) -> LedgerAccount:
+    """The account with this code, created on first use."""
+    account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if account is not None:
+        return account
+    kind, name = accounts.describe(code)
+    try:
+        # A savepoint: a concurrent creator wins the unique constraint and we read its row instead.
+        async with session.begin_nested():
+            account = LedgerAccount(code=code, kind=kind.value, name=name[:200], created_at=utcnow())
+            session.add(account)
+            await session.flush()
+    except IntegrityError:
+        account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+        assert account is not None
+    return account
+
+
+async def posting_by_reference(session: AsyncSession, reference: str) -> LedgerPosting | None:
+    return await session.scalar(select(LedgerPosting).where(LedgerPosting.reference == reference))
+
+
+def _check_balanced(lines: Sequence[Line], reference: str) -> None:
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        if not isinstance(line.amount_cents, int) or isinstance(line.amount_cents, bool):
+            raise UnbalancedPosting(f"posting {reference}: amount {line.amount_cents!r} is not integer cents")
+        totals[line.currency] += line.amount_cents
+    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedPosting(f"posting {reference} does not balance: {unbalanced}")
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    reference: str,
+    kind: str,
+    lines: Iterable[Line],
+    order_id: int | None = None,
+    supplier_id: int | None = None,
+    payment_no: str | None = None,
+    refund_no: str | None = None,
+    attempt_key: str | None = None,
+    memo: str = "",
+    actor: str = "system",
+    now: dt.datetime | None = None,
+) -> tuple[LedgerPosting | None, bool]:
+    """Write one balanced posting. Returns (posting, created); a known reference returns its posting,
+    created False. Lines of zero are dropped, lines of one account merged; nothing left posts nothing
+    (None, False). Raises UnbalancedPosting, writing nothing, if the lines do not sum to zero per currency."""
+    lines = list(lines)
+    _check_balanced(lines, reference)
+    existing = await posting_by_reference(session, reference)
+    if existing is not None:
+        return existing, False
+    merged: dict[tuple[str, str], int] = defaultdict(int)
+    for line in lines:
+        merged[(line.account, line.currency)] += line.amount_cents
+    merged = {key: amount for key, amount in merged.items() if amount != 0}
+    if not merged:
+        return None, False
+    now = now or utcnow()
+    posting = LedgerPosting(
+        reference=reference[:160], kind=kind, order_id=order_id, supplier_id=supplier_id, payment_no=payment_no,
+        refund_no=refund_no, attempt_key=attempt_key, memo=memo[:500], actor=actor[:64], created_at=now,
+    )
+    session.add(posting)
+    await session.flush()
+    for (code, currency), amount in merged.items():
+        account = await get_account(session, code)
+        session.add(LedgerEntry(posting_id=posting.id, account_id=account.id, amount_cents=amount, currency=currency))
+    await session.flush()
+    return posting, True
+
+
+async def account_balances(
+    session: AsyncSession, *, prefix: str | None = None, until: dt.datetime | None = None
+) -> dict[tuple[str, str], int]:
+    """Balance (debits minus credits) of every account per currency, optionally only postings before `until`."""
+    stmt = (
+        select(LedgerAccount.code, LedgerEntry.currency, func.sum(LedgerEntry.amount_cents))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .group_by(LedgerAccount.code, LedgerEntry.currency)
+    )
+    if prefix is not None:
+        stmt = stmt.where(LedgerAccount.code.startswith(prefix, autoescape=True))
+    if until is not None:
+        stmt = stmt.join(LedgerPosting, LedgerPosting.id == LedgerEntry.posting_id).where(
+            LedgerPosting.created_at < until)
+    return {(code, currency): int(total) for code, currency, total in (await session.execute(stmt)).all()}
+
+
+async def order_account_sums(session: AsyncSession, order_id: int) -> dict[str, int]:
+    """What this order's postings did to each account (debits minus credits)."""
+    rows = await session.execute(
+        select(LedgerAccount.code, func.sum(LedgerEntry.amount_cents))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerPosting, LedgerPosting.id == LedgerEntry.posting_id)
+        .where(LedgerPosting.order_id == order_id)
+        .group_by(LedgerAccount.code)
+    )
+    return {code: int(total) for code, total in rows.all() if int(total) != 0}
