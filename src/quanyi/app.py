@@ -42,6 +42,9 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.suppliers.fulfilment_routes import admin_router as fulfilment_admin_router
+from quanyi.suppliers.fulfilment_routes import router as fulfilment_router
+from quanyi.suppliers.recharge import RechargeCallbackRejected
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.routes import render_error_page
@@ -71,6 +74,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidRefund: 422,
     RefundNotAllowed: 409,
     RefundExceedsPayment: 409,
+    RechargeCallbackRejected: 400,  # supplier fulfilment
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -242,7 +246,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
-                   notifications_admin_router, web_router):
+                   notifications_admin_router, fulfilment_router, fulfilment_admin_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -17,8 +17,8 @@ from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduc
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
-           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct", "SkuSupplierMapping",
-           "FulfilmentJob", "SupplierAttempt",
+           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
+           "SkuSupplierMapping", "FulfilmentJob", "SupplierAttempt",
            "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule"]
 
 metadata = Base.metadata

@@ -14,6 +14,7 @@ from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments import reconciliation
 from quanyi.payments.sandbox import server as sandbox_server
 from quanyi.refunds import service as refunds_service
+from quanyi.suppliers.routing import FulfilmentWorker
 
 __all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once"]
 
@@ -76,4 +77,6 @@ async def run_background_loops(ctx: ShopContext) -> None:
     loops.append(_every(ctx.settings.payment_query_interval_seconds, "payment queries",
                         lambda: query_payments_once(ctx)))
     loops.append(_every(ctx.settings.refund_retry_interval_seconds, "refunds", lambda: execute_refunds_once(ctx)))
+    if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling
+        loops.append(FulfilmentWorker(ctx).run_forever())
     await asyncio.gather(*loops)

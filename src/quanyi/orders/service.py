@@ -39,7 +39,8 @@ from quanyi.risk.service import RateLimiter
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
-    "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered", "LookupFailed", "LookupRateLimited", "PaymentEffect",
+    "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered",
+    "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
     "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
     "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable",
