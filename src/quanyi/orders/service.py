@@ -131,11 +131,11 @@ async def create_order(
     Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one."""
     now = now or utcnow()
     sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
-    account = _recharge_account_for(sku.delivery_type, recharge_account)
     supplied = False
     if sku.delivery_type is DeliveryType.DIRECT_RECHARGE:
         supplied = sku.id in await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
     catalog_service.check_orderable(sku, quantity, supplied=supplied)
+    account = _recharge_account_for(sku.delivery_type, recharge_account)
     contact_kind, contact_value = normalize_contact(contact)
 
     order_no = new_order_no(now)
