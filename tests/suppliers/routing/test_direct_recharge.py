@@ -28,7 +28,8 @@ async def _status(shop: Any, order: dict[str, Any]) -> str:
 
 async def _recharge_sku(shop: Any, sim: Any, *more: tuple[str, Any]) -> Any:
     sku = await shop.make_sku(delivery_type="direct_recharge", price_cents=5000)
-    await add_supplier(shop, sim, code="first", sku=sku, product_code=RECHARGE_PRODUCT, kind=ProductKind.DIRECT_RECHARGE)
+    await add_supplier(shop, sim, code="first", sku=sku, product_code=RECHARGE_PRODUCT,
+                       kind=ProductKind.DIRECT_RECHARGE)
     for code, other in more:
         await add_supplier(shop, other, code=code, sku=sku, product_code=RECHARGE_PRODUCT,
                            cost_cents=other.products[RECHARGE_PRODUCT].cost_cents + 10,
@@ -48,12 +49,25 @@ async def test_recharge_succeeds_through_the_suppliers_callback(shop, sims, serv
     key = f"{order['order_no']}-01"
     assert sim.order(key).account == ACCOUNT and sim.order(key).notify_url.startswith(served_shop)
 
+    page = await _order_page(shop, order)
+    assert 'data-testid="fulfilment"' in page and 'http-equiv="refresh"' in page  # live status, refreshing
+
     await asyncio.to_thread(sim.resolve_recharge, key, succeeded=True)
     await _until(lambda: _is(shop, order, "delivered"))
+    page = await _order_page(shop, order)
+    assert 'data-testid="recharged"' in page and "138****8000" in page and 'http-equiv="refresh"' not in page
     assert (await shop.get_order(order))["fulfilment"]["stage"] == "succeeded"
     assert all(c.accepted for c in sim.callbacks_for("recharge"))  # answered with the dialect's ack
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "succeeded" and attempt["supplier_order_no"] == sim.order(key).order_no
+
+
+async def _order_page(shop: Any, order: dict[str, Any]) -> str:
+    opened = await shop.client.get(f"/orders/{order['order_no']}/open", params={"t": order["access_token"]})
+    assert opened.status_code == 303
+    page = await shop.client.get(f"/orders/{order['order_no']}")
+    assert page.status_code == 200
+    return page.text  # type: ignore[no-any-return]
 
 
 async def _is(shop: Any, order: dict[str, Any], status: str) -> bool:
