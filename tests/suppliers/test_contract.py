@@ -3,6 +3,9 @@ whatever wire format a supplier speaks."""
 
 from __future__ import annotations
 
+import time
+from urllib.parse import parse_qsl, urlencode
+
 import pytest
 
 from quanyi.suppliers.adapter import (
@@ -24,7 +27,8 @@ from quanyi.testpeers.suppliers import CARD_PRODUCT, CARD_PRODUCT_UNCOUNTED, REC
 from suppliers.support import HANG_SECONDS, adapter_for_sim
 
 CARD_DIALECTS = ["quanyi"]
-RECHARGE_DIALECTS = ["quanyi"]
+RECHARGE_DIALECTS = ["quanyi", "async_recharge"]
+COUNTS_STOCK = {"quanyi", "card_platform"}  # async_recharge only says on sale / off sale / out of stock
 ALL_DIALECTS = sorted(set(CARD_DIALECTS) | set(RECHARGE_DIALECTS))
 
 
@@ -47,13 +51,17 @@ async def test_catalog_and_quotes_follow_the_suppliers_cost_and_stock(dialect, s
     for code, product in sim.products.items():
         assert catalog[code].cost_cents == product.cost_cents
         assert catalog[code].face_value_cents == product.face_value_cents
-        assert catalog[code].stock == product.stock
+        assert catalog[code].stock == (product.stock if dialect in COUNTS_STOCK else None)
         assert catalog[code].kind == ProductKind(product.kind)
     code = next(iter(sim.products))
     sim.set_cost(code, 1234)
     sim.set_stock(code, 7)
     [quote] = await adapter.fetch_quotes([code])
-    assert (quote.product_code, quote.cost_cents, quote.stock) == (code, 1234, 7)
+    assert (quote.product_code, quote.cost_cents) == (code, 1234)
+    assert quote.stock == (7 if dialect in COUNTS_STOCK else None) and quote.available
+    sim.set_available(code, False)
+    [quote] = await adapter.fetch_quotes([code])
+    assert not quote.available
 
 
 @pytest.mark.parametrize("dialect", CARD_DIALECTS)
@@ -212,11 +220,32 @@ async def test_tampered_or_unsigned_callbacks_are_rejected(dialect, supplier_sim
     assert tampered != good.body
     with pytest.raises(CallbackRejected):
         adapter.parse_callback(headers=good.headers, body=tampered)
-    unsigned = {k: v for k, v in good.headers.items() if "sign" not in k.lower()}
+    headers, body = _without_signature(good.headers, good.body)
     with pytest.raises(CallbackRejected):
-        adapter.parse_callback(headers=unsigned, body=b"" if dialect != "quanyi" else good.body)
+        adapter.parse_callback(headers=headers, body=body)
     with pytest.raises(CallbackRejected):
         adapter.parse_callback(headers={}, body=b"garbage")
+
+
+def _without_signature(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+    """The same callback with its signature taken out, wherever the dialect carries it."""
+    form = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k != "sign"]
+    if "sign=" in body.decode():
+        return headers, urlencode(form).encode()
+    return {k: v for k, v in headers.items() if "signature" not in k.lower()}, body
+
+
+@pytest.mark.parametrize("dialect", RECHARGE_DIALECTS)
+async def test_a_callback_received_long_after_it_was_signed_is_rejected(dialect, supplier_sim, http, callback_sink):
+    sim = supplier_sim(dialect)
+    adapter = adapter_for_sim(sim, http)
+    await adapter.submit_recharge(recharge("rc-6-a1", "13800138000", callback_sink.url + "/cb"))
+    await sim.await_for(lambda: len(callback_sink.received) >= 1)
+    good = callback_sink.received[0]
+    an_hour_later = type(adapter)(sim.endpoint(), http, clock=lambda: time.time() + 3600)
+    with pytest.raises(CallbackRejected):
+        an_hour_later.parse_callback(headers=good.headers, body=good.body)
+    assert adapter.parse_callback(headers=good.headers, body=good.body)
 
 
 @pytest.mark.parametrize("dialect", [d for d in ALL_DIALECTS if d not in CARD_DIALECTS])

@@ -325,7 +325,11 @@ class SupplierSimulator:
             product = self._product(product_code, "direct_recharge", quantity, max_unit_cost_cents)
             if account in self._rejected_accounts or not account or len(account) > 64:
                 raise Refusal("invalid_account", f"account {account!r} cannot be recharged")
+            if product.stock is not None and product.stock < quantity:  # e.g. the carrier channel is closed
+                raise Refusal("out_of_stock", f"only {product.stock} left")
             self._charge(product.cost_cents * quantity)
+            if product.stock is not None:
+                product.stock -= quantity
             order = self._record(SimOrder(
                 key=key, order_no=self._order_no(), kind="direct_recharge", product_code=product_code,
                 quantity=quantity, unit_cost_cents=product.cost_cents, fingerprint=fingerprint, account=account,
