@@ -7,12 +7,19 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from quanyi.orders.models import OrderEvent
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import RECHARGE_PRODUCT
 from suppliers.routing.support import ACCOUNT, add_supplier, attempts, recharge_order_paid, run_due, supplier_row
+
+
+@pytest.fixture(params=["quanyi", "async_recharge"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    """Both dialects that do direct recharge: our own protocol and the asynchronous MD5-signed one."""
+    return str(request.param)
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
@@ -37,8 +44,8 @@ async def _recharge_sku(shop: Any, sim: Any, *more: tuple[str, Any]) -> Any:
     return sku
 
 
-async def test_recharge_succeeds_through_the_suppliers_callback(shop, sims, served_shop):
-    sim = sims(seed=1)
+async def test_recharge_succeeds_through_the_suppliers_callback(shop, sims, dialect, served_shop):
+    sim = sims(dialect, seed=1)
     sim.set_callback_delay(None)  # stays processing until we let it finish
     sku = await _recharge_sku(shop, sim)
     order = await recharge_order_paid(shop, sku)
@@ -74,8 +81,8 @@ async def _is(shop: Any, order: dict[str, Any], status: str) -> bool:
     return await _status(shop, order) == status
 
 
-async def test_recharge_without_callbacks_is_found_by_polling(shop, sims):
-    sim = sims(seed=1)
+async def test_recharge_without_callbacks_is_found_by_polling(shop, sims, dialect):
+    sim = sims(dialect, seed=1)
     sim.set_callbacks_enabled(False)
     sku = await _recharge_sku(shop, sim)
     order = await recharge_order_paid(shop, sku)
@@ -89,8 +96,8 @@ async def test_recharge_without_callbacks_is_found_by_polling(shop, sims):
     assert sim.purchases_for(key) == 1
 
 
-async def test_failed_recharge_moves_on_to_the_next_supplier(shop, sims, served_shop):
-    first, second = sims(seed=1), sims(seed=2)
+async def test_failed_recharge_moves_on_to_the_next_supplier(shop, sims, dialect, served_shop):
+    first, second = sims(dialect, seed=1), sims(dialect, seed=2)
     first.fail_accounts(ACCOUNT)
     sku = await _recharge_sku(shop, first, ("second", second))
     order = await recharge_order_paid(shop, sku)
@@ -109,8 +116,8 @@ async def _attempt_state(shop: Any, order: dict[str, Any], index: int, state: st
     return len(rows) > index and rows[index]["state"] == state
 
 
-async def test_every_supplier_failing_moves_the_order_to_refund_pending(shop, sims, served_shop):
-    first, second = sims(seed=1), sims(seed=2)
+async def test_every_supplier_failing_moves_the_order_to_refund_pending(shop, sims, dialect, served_shop):
+    first, second = sims(dialect, seed=1), sims(dialect, seed=2)
     first.fail_accounts(ACCOUNT)
     second.fail_accounts(ACCOUNT)
     sku = await _recharge_sku(shop, first, ("second", second))
@@ -125,8 +132,8 @@ async def test_every_supplier_failing_moves_the_order_to_refund_pending(shop, si
     assert [(await supplier_row(shop, i)).balance_cents for i in (1, 2)] == [1_000_000, 1_000_000]
 
 
-async def test_duplicate_callbacks_change_nothing(shop, sims, served_shop):
-    sim = sims(seed=1)
+async def test_duplicate_callbacks_change_nothing(shop, sims, dialect, served_shop):
+    sim = sims(dialect, seed=1)
     sim.set_callback_duplicates(3)
     sku = await _recharge_sku(shop, sim)
     order = await recharge_order_paid(shop, sku)
@@ -147,10 +154,10 @@ async def test_duplicate_callbacks_change_nothing(shop, sims, served_shop):
     assert (await supplier_row(shop, 1)).balance_cents == 1_000_000 - 4900  # charged once, never released
 
 
-async def test_forged_and_misdirected_callbacks_are_refused(shop, sims):
+async def test_forged_and_misdirected_callbacks_are_refused(shop, sims, dialect):
     from quanyi.testpeers.suppliers import SimOrder
 
-    sim, other = sims(seed=1), sims(seed=2)
+    sim, other = sims(dialect, seed=1), sims(dialect, seed=2)
     sim.set_callback_delay(None)
     sku = await _recharge_sku(shop, sim, ("other", other))
     order = await recharge_order_paid(shop, sku)
@@ -169,7 +176,9 @@ async def test_forged_and_misdirected_callbacks_are_refused(shop, sims):
     assert answer.status_code == 200
     tampered = sim.recharge_callback(done)
     answer = await shop.client.post("/api/suppliers/first/recharge-callback",
-                                    content=tampered.content.replace(b"succeeded", b"failed"), headers=tampered.headers)
+                                    content=tampered.content.replace(key.encode(), key[:-1].encode() + b"9"),
+                                    headers=tampered.headers)
+    assert key.encode() in tampered.content
     assert answer.status_code == 400
     unknown = await shop.client.post("/api/suppliers/nobody/recharge-callback", content=b"{}")
     assert unknown.status_code == 404
