@@ -280,6 +280,9 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
         attempt.finished_at = now
         if attempt.kind is ProductKind.CARD_KEY:
             await _receive_codes(session, order, attempt, outcome, cipher, now)
+            if order.status is not OrderStatus.PAID:
+                # Settled by hand meanwhile (e.g. refunded): the codes were paid for; put them on sale.
+                await inventory_service.release_card_keys(session=session, order_id=order.id)
         elif order.status is OrderStatus.PAID:
             await orders_service.mark_fulfilled(session=session, order=order, now=now)
             await finish_job(session, job, "delivered", now)
