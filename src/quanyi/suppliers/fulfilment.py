@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -38,8 +38,7 @@ from quanyi.suppliers.candidates import find_candidates
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import Supplier
 
-__all__ = ["Step", "Outcome", "StepPolicy", "plan_step", "record_outcome", "apply_news", "finish_job", "schedule_job",
-           "release_lease"]
+__all__ = ["Step", "Outcome", "StepPolicy", "plan_step", "record_outcome", "apply_news", "finish_job", "schedule_job"]
 
 logger = logging.getLogger(__name__)
 Action = Literal["buy", "recharge", "query"]
@@ -61,6 +60,7 @@ class Step:
     action: Action
     attempt_id: int
     state: AttemptState  # the attempt's state when planned (a query that learns nothing keeps it)
+    checks: int  # queries already sent about it (the next one waits longer)
     supplier_id: int
     supplier_code: str
     adapter: SupplierAdapter
@@ -159,6 +159,8 @@ async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, h
     for candidate in await find_candidates(session=session, sku_id=order.sku_id, kind=job.kind, quantity=need,
                                            exclude_products=tried, now=now):
         key = f"{order.order_no}-{len(attempts) + 1:02d}"
+        if not await _reachable(session, candidate.supplier_id, policy, http):
+            continue
         try:
             # Savepoint: a circuit that another process just took the trial of, or a prepaid balance that
             # does not cover the purchase, skips this supplier and undoes both.
@@ -194,6 +196,20 @@ class _Skip(Exception):
     pass
 
 
+async def _reachable(session: AsyncSession, supplier_id: int, policy: StepPolicy, http: object) -> bool:
+    """Can we build this supplier's adapter at all (credentials readable, dialect known)? Checked before
+    anything is committed, so a misconfigured supplier is skipped instead of blocking the order."""
+    from quanyi.suppliers import service as suppliers_service
+
+    supplier = await session.get(Supplier, supplier_id)
+    try:
+        suppliers_service.adapter_for(supplier, cipher=policy.cipher, http=http)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - any reason to be unusable skips it
+        logger.error("supplier %s cannot be called (%s: %s); skipped", supplier_id, type(exc).__name__, exc)
+        return False
+    return True
+
+
 async def _prepare(session: AsyncSession, job: FulfilmentJob, attempt: SupplierAttempt, action: Action,
                    policy: StepPolicy, http: object, now: dt.datetime) -> Step:
     from quanyi.suppliers import service as suppliers_service
@@ -205,7 +221,8 @@ async def _prepare(session: AsyncSession, job: FulfilmentJob, attempt: SupplierA
     job.updated_at = now
     adapter = suppliers_service.adapter_for(supplier, cipher=policy.cipher, http=http)  # type: ignore[arg-type]
     callback = f"{policy.callback_base_url.rstrip('/')}/api/suppliers/{supplier.code}/recharge-callback"
-    return Step(action=action, attempt_id=attempt.id, state=attempt.state, supplier_id=supplier.id,
+    return Step(action=action, attempt_id=attempt.id, state=attempt.state, checks=attempt.checks,
+                supplier_id=supplier.id,
                 supplier_code=supplier.code, adapter=adapter, kind=attempt.kind,
                 idempotency_key=attempt.idempotency_key, product_code=attempt.product_code, quantity=attempt.quantity,
                 max_unit_cost_cents=attempt.max_unit_cost_cents, account=attempt.recharge_account,
@@ -327,15 +344,3 @@ async def apply_news(*, session: AsyncSession, attempt_id: int, outcome: Outcome
         attempt.error = outcome.error[:500]
     await apply_transition(session, order, job, attempt, outcome, cipher, now)
     return True
-
-
-async def attempts_in_flight(*, session: AsyncSession) -> int:
-    """Attempts not settled yet (for health pages and tests)."""
-    return int(await session.scalar(select(func.count()).where(SupplierAttempt.state.in_(OPEN_STATES))) or 0)
-
-
-async def release_lease(*, session: AsyncSession, job_id: int, owner: str, now: dt.datetime | None = None) -> None:
-    """Give a job back (a worker stopping mid-way) so another worker can take it at once."""
-    now = now or utcnow()
-    await session.execute(update(FulfilmentJob).where(FulfilmentJob.id == job_id, FulfilmentJob.lease_owner == owner)
-                          .values(locked_until=None, lease_owner=None, updated_at=now))

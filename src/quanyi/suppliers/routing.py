@@ -147,9 +147,6 @@ class FulfilmentWorker:
         for _ in range(_MAX_STEPS):
             async with self.ctx.db.transaction() as session:
                 step = await plan_step(session=session, job_id=job_id, policy=self.policy, http=self.ctx.http)
-                checks = 0
-                if step is not None:
-                    checks = await _checks(session, step.attempt_id)
             if step is None:
                 return
             outcome = await call_supplier(step)  # no transaction, no lock held
@@ -157,7 +154,7 @@ class FulfilmentWorker:
                         step.idempotency_key, outcome.state.value, f" ({outcome.error})" if outcome.error else "")
             async with self.ctx.db.transaction() as session:
                 go_on = await record_outcome(session=session, attempt_id=step.attempt_id, outcome=outcome,
-                                             policy=self.policy, query_delay=self._query_delay(checks))
+                                             policy=self.policy, query_delay=self._query_delay(step.checks))
             if not go_on:
                 return
         logger.error("fulfilment job %s: still busy after %d steps; its lease will bring it back", job_id, _MAX_STEPS)
@@ -190,9 +187,3 @@ class FulfilmentWorker:
             except Exception:
                 logger.exception("fulfilment worker round failed; will retry")
             await asyncio.sleep(self.ctx.settings.fulfilment_poll_seconds)
-
-async def _checks(session, attempt_id: int) -> int:  # type: ignore[no-untyped-def]
-    from quanyi.suppliers.fulfilment_models import SupplierAttempt
-
-    return int(await session.scalar(select(SupplierAttempt.checks).where(SupplierAttempt.id == attempt_id)) or 0)
-

@@ -135,3 +135,20 @@ async def test_a_code_we_already_hold_is_never_delivered_twice(shop, sims):
     assert [(r["supplier_code"], r["state"]) for r in rows] == [("first", "failed"), ("copycat", "succeeded")]
     assert rows[1]["codes_received"] == 0 and rows[1]["codes_duplicate"] == 1 and "already known" in rows[1]["error"]
     assert len(await shop.reveal(one)) == 1
+
+
+async def test_a_supplier_whose_credentials_cannot_be_read_is_skipped_without_charging_it(shop, sims):
+    from quanyi.suppliers.models import Supplier
+
+    broken, fine = sims(seed=1), sims(seed=2)
+    sku = await shop.make_sku()
+    bad = await add_supplier(shop, broken, code="broken", sku=sku, product_code=CARD_PRODUCT, cost_cents=9000)
+    await add_supplier(shop, fine, code="fine", sku=sku, product_code=CARD_PRODUCT, cost_cents=9500)
+    async with shop.ctx.db.transaction() as session:
+        row = await session.get(Supplier, bad.id)
+        row.credentials_ciphertext = row.credentials_ciphertext[:-1] + bytes([row.credentials_ciphertext[-1] ^ 1])
+    order = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    assert [x["supplier_code"] for x in await attempts(shop, order)] == ["fine"]
+    assert (await supplier_row(shop, bad.id)).balance_cents == 1_000_000 and not broken.requests
