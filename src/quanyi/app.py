@@ -30,6 +30,7 @@ from quanyi.deps import NotAuthorized
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.service import NothingImported, OutOfStock
+from quanyi.ledger.routes import router as ledger_router
 from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.orders.routes import router as orders_router
@@ -237,6 +238,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
             {"name": "admin: refunds", "description": "Refund orders through their gateway (admin token)"},
             {"name": "admin: reconciliation", "description": "Daily reconciliation with the gateways (admin token)"},
+            {"name": "admin: ledger",
+             "description": "Double-entry ledger, supplier prepaid balances, statements (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -248,6 +251,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, fulfilment_router, fulfilment_admin_router, web_router):
         app.include_router(router)
+    app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

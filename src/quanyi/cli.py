@@ -17,6 +17,7 @@ from quanyi.cli_support import console, err
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env
+from quanyi.ledger.cli import ledger_app
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
 
@@ -154,6 +155,7 @@ def import_keys(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Text or CSV file")],
     sku: Annotated[str, typer.Option("--sku", help="SKU code, e.g. STAR-VIP-1M (see `quanyi keys stock`)")],
     source: Annotated[str, typer.Option(help="Where the batch came from (supplier, invoice no.)")] = "",
+    unit_cost: Annotated[int | None, typer.Option("--unit-cost-cents", min=0, help="Cost of one key in cents")] = None,
 ) -> None:
     """Import card keys for a SKU: dedupe, encrypt, store, and report bad lines."""
     from quanyi.catalog import service as catalog_service
@@ -174,7 +176,7 @@ def import_keys(
                 target = await catalog_service.get_sku_by_code(session=session, code=sku)
                 return await inventory_service.import_card_keys(
                     session=session, cipher=ctx.cipher, sku=target, text=text,
-                    source_name=source or file.name, imported_by="cli",
+                    source_name=source or file.name, imported_by="cli", unit_cost_cents=unit_cost,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
 
@@ -298,6 +300,7 @@ def gateways_set(
 app.command()(worker)
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(refunds_app, name="refunds")
+app.add_typer(ledger_app, name="ledger")
 app.command()(reconcile)
 
 

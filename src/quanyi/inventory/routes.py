@@ -40,6 +40,7 @@ async def import_card_keys(
     admin: AdminDep,
     file: Annotated[UploadFile, File(description="UTF-8 or GB18030 text / CSV")],
     source_name: Annotated[str, Form(max_length=200)] = "",
+    unit_cost_cents: Annotated[int | None, Form(ge=0, le=10_000_000_000, description="Cost of one key")] = None,
 ) -> ImportReport:
     data = await file.read(ctx.settings.max_import_bytes + 1)
     if len(data) > ctx.settings.max_import_bytes:
@@ -51,7 +52,7 @@ async def import_card_keys(
     sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
     return await inventory_service.import_card_keys(
         session=session, cipher=ctx.cipher, sku=sku, text=text,
-        source_name=source_name or (file.filename or "")[:200], imported_by=admin,
+        source_name=source_name or (file.filename or "")[:200], imported_by=admin, unit_cost_cents=unit_cost_cents,
     )
 
 

@@ -46,6 +46,7 @@ class BatchRead(BaseModel):
     void_reason: str | None
     created_at: dt.datetime
     voided_at: dt.datetime | None
+    unit_cost_cents: int | None = None
 
 
 class BatchVoid(BaseModel):

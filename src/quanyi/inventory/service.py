@@ -135,8 +135,10 @@ async def import_card_keys(
     imported_by: str = "",
     progress: ProgressCallback | None = None,
     now: dt.datetime | None = None,
+    unit_cost_cents: int | None = None,
 ) -> ImportReport:
-    """Import a batch of card keys: normalize, dedupe by fingerprint, encrypt, store. All or nothing."""
+    """Import a batch of card keys: normalize, dedupe by fingerprint, encrypt, store. All or nothing.
+    `unit_cost_cents`: what one key cost the shop (the ledger's cost of goods when it sells), if known."""
     if sku.delivery_type is not DeliveryType.CARD_KEY:
         raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
     now = now or utcnow()
@@ -184,7 +186,7 @@ async def import_card_keys(
     batch = ImportBatch(
         sku_id=sku.id, source_name=source_name[:200], imported_by=imported_by[:64],
         added_count=len(fresh), duplicate_count=len(duplicates), invalid_count=len(parsed.invalid),
-        created_at=now,
+        created_at=now, unit_cost_cents=unit_cost_cents,
     )
     session.add(batch)
     await session.flush()

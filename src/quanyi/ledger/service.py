@@ -4,10 +4,27 @@
 - Automatic postings (分润) from order and refund events (order_events.py).
 - Reading: balances, trial balance, an order's postings (reports.py); statements and reconciliation
   (settlement.py).
+
+Supplier fulfilment (routing) uses it like this, each step in the transaction that records it:
+1. `charge_supplier(reference=<attempt idempotency key>, order_id=...)` before calling the supplier
+   (SupplierBalanceInsufficient: try the next supplier; the failed charge left nothing behind);
+2. `release_supplier_charge(reference=...)` once the purchase definitely failed (idempotent);
+3. after the order is delivered or moved to refund_pending outside `orders.apply_payment`,
+   `record_order_status(order=...)` posts revenue and the charged cost (or the refund due).
 """
 
 from __future__ import annotations
 
+from quanyi.ledger.order_events import (
+    record_order_delivered,
+    record_order_status,
+    record_payment_received,
+    record_refund_due,
+    record_refund_failed,
+    record_refund_paid,
+    record_refund_requested,
+    share_rule_for,
+)
 from quanyi.ledger.postings import UnbalancedPosting, post
 from quanyi.ledger.prepaid import (
     InvalidLedgerAmount,
@@ -20,9 +37,34 @@ from quanyi.ledger.prepaid import (
     release_supplier_charge,
     top_up_supplier,
 )
+from quanyi.ledger.reports import (
+    InvalidShareRule,
+    ShareRuleNotFound,
+    delete_share_rule,
+    list_share_rules,
+    order_postings,
+    prepaid_drift,
+    set_share_rule,
+    trial_balance,
+)
+from quanyi.ledger.settlement import (
+    InvalidPeriod,
+    SupplierNotQueryable,
+    UnknownSupplierCode,
+    get_supplier,
+    period_for,
+    reconcile_supplier,
+    statement_csv,
+    supplier_statement,
+)
 
 __all__ = [
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
-    "top_up_supplier",
+    "top_up_supplier", "record_order_delivered", "record_order_status", "record_payment_received",
+    "record_refund_due", "record_refund_failed", "record_refund_paid", "record_refund_requested", "share_rule_for",
+    "InvalidShareRule", "ShareRuleNotFound", "delete_share_rule", "list_share_rules", "order_postings",
+    "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "SupplierNotQueryable",
+    "UnknownSupplierCode", "get_supplier",
+    "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
 ]

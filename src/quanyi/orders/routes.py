@@ -43,6 +43,7 @@ async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> 
             query_password_hash=password_hash, locale=data.locale or ctx.settings.default_locale,
             ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
             recharge_account=data.recharge_account,
+            distributor_code=data.distributor_code,
         )
         read = await orders_service.describe_order(session=session, order=order)
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)

@@ -68,6 +68,8 @@ class OrderCreate(BaseModel):
     recharge_account: RechargeAccountText | None = Field(
         default=None, description="Direct-recharge SKUs only (required there): the mobile number or account to "
                                   "credit")
+    # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
+    distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
 
 
 class OrderRead(BaseModel):

@@ -27,6 +27,7 @@ from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
+from quanyi.ledger import service as ledger_service
 from quanyi.money import format_money, line_total
 from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
@@ -125,6 +126,7 @@ async def create_order(
     reservation_ttl: dt.timedelta,
     recharge_account: str | None = None,
     now: dt.datetime | None = None,
+    distributor_code: str | None = None,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
@@ -150,6 +152,7 @@ async def create_order(
         contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
         recharge_account=account,
+        distributor_code=distributor_code,
     )
     session.add(order)
     await session.flush()
@@ -305,12 +308,14 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
             return PaymentEffect.AWAITING_FULFILMENT
         await inventory_service.release_card_keys(session=session, order_id=order.id)
         _move(session, order, OrderStatus.REFUND_PENDING, now, "paid but out of stock: refund required")
+        await ledger_service.record_order_status(session=session, order=order, now=now)
         await notifications_service.on_order_refund_pending(session=session, order=order, reason="out of stock",
                                                             now=now)
         logger.warning("order %s paid but could not be delivered (out of stock): refund required", order.order_no)
         return PaymentEffect.REFUND_PENDING
     _move(session, order, OrderStatus.DELIVERED, now)
     order.delivered_at = now
+    await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_delivered(session=session, order=order, now=now)
     return PaymentEffect.DELIVERED
 
@@ -321,6 +326,7 @@ async def mark_fulfilled(*, session: AsyncSession, order: Order, now: dt.datetim
     now = now or utcnow()
     _move(session, order, OrderStatus.DELIVERED, now)
     order.delivered_at = now
+    await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_delivered(session=session, order=order, now=now)
 
 
@@ -331,6 +337,7 @@ async def mark_unfulfillable(*, session: AsyncSession, order: Order, reason: str
     now = now or utcnow()
     await inventory_service.release_card_keys(session=session, order_id=order.id)
     _move(session, order, OrderStatus.REFUND_PENDING, now, f"paid but not delivered: {reason}")
+    await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_refund_pending(session=session, order=order, reason=reason, now=now)
     logger.warning("order %s paid but no supplier could fill it (%s): refund required", order.order_no, reason)
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, NotFound
+from quanyi.ledger import service as ledger_service
 from quanyi.orders import service as orders_service
 from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
@@ -216,6 +217,7 @@ async def confirm_payment(
         )
         session.add(duplicate)
         await session.flush()
+        await ledger_service.record_payment_received(session=session, order=order, payment=duplicate, now=now)
         logger.warning("payment %s paid again by gateway transaction %s; recorded as duplicate %s for refund",
                        payment.payment_no, notification.gateway_trade_no, duplicate.payment_no)
         return PaymentEffect.ALREADY_PAID
@@ -223,6 +225,8 @@ async def confirm_payment(
     payment.gateway_trade_no = notification.gateway_trade_no
     payment.paid_at = notification.paid_at or now
     payment.updated_at = now
+    # Ledger first (the delivery posting inside apply_payment earns what this posts as the buyer's credit).
+    await ledger_service.record_payment_received(session=session, order=order, payment=payment, now=now)
     effect = await orders_service.apply_payment(session=session, order=order, now=now)
     if effect is PaymentEffect.ALREADY_PAID:
         # The buyer paid twice (two cashier sessions). Keep the money on record for a refund.

@@ -32,6 +32,7 @@ from quanyi.catalog.models import DeliveryType
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, NotFound
 from quanyi.inventory import service as inventory_service
+from quanyi.ledger import service as ledger_service
 from quanyi.money import format_money
 from quanyi.orders import service as orders_service
 from quanyi.orders.state import OrderStatus
@@ -163,6 +164,7 @@ async def request_refund(
         except inventory_service.OutOfStock:
             raise RefundNotAllowed("the card keys to take back are no longer with the buyer") from None
         session.add_all([RefundKey(refund_id=refund.id, card_key_id=key_id) for key_id in key_ids])
+    await ledger_service.record_refund_requested(session=session, refund=refund, payment=payment, order=order, now=now)
     logger.info("refund %s requested by %s: order %s payment %s %d cents, %d keys withdrawn",
                 refund.refund_no, requested_by, order.order_no, payment.payment_no, plan.amount_cents, plan.quantity)
     return refund, True
@@ -196,6 +198,8 @@ async def retry_refund(
         raise RefundExceedsPayment("other refunds have used this payment up since; this one cannot be retried")
     _move(session, refund, RefundStatus.REQUESTED, actor=actor, reason=reason, now=now)
     refund.next_attempt_at, refund.last_error, refund.lease_until = now, None, None
+    order = await orders_service.get_order_by_id(session=session, order_id=refund.order_id)
+    await ledger_service.record_refund_requested(session=session, refund=refund, payment=payment, order=order, now=now)
     return refund
 
 
@@ -296,11 +300,13 @@ async def _record(db: Database, claim: _Claim, result: RefundResult | None, erro
             _move(session, refund, RefundStatus.FAILED, actor="system",
                   reason=f"gateway refused: {result.detail}" if result.detail else None, now=now)
             refund.last_error, refund.next_attempt_at = (result.detail or "refused")[:500], None
+            await ledger_service.record_refund_failed(session=session, refund=refund, now=now)
             logger.error("refund %s refused by %s: %s", refund.refund_no, claim.gateway, result.detail)
         else:
             _move(session, refund, RefundStatus.SUCCEEDED, actor="system", reason=None, now=now)
             refund.completed_at, refund.next_attempt_at, refund.last_error = now, None, None
             payment = await payments_service.get_payment(session=session, payment_id=refund.payment_id)
+            await ledger_service.record_refund_paid(session=session, refund=refund, payment=payment, now=now)
             # A duplicate payment is money beyond the order's total: its refund leaves the order as it is.
             if payment.status == PaymentStatus.SUCCEEDED:
                 await orders_service.apply_refund(session=session, order=order, amount_cents=refund.amount_cents,

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = 'd3b13fc07505'
 down_revision: str | None = '55f5fcadf0d3'
 branch_labels: str | Sequence[str] | None = None

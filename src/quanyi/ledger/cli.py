@@ -1,0 +1,157 @@
+"""`quanyi ledger`: trial balance, supplier top-ups, settlement statements and reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from quanyi.cli_support import console, err
+from quanyi.cli_support import run_job as _run
+
+ledger_app = typer.Typer(help="Double-entry ledger (总账) and supplier settlement (结算).", no_args_is_help=True)
+
+_CYCLES = ("per_order", "daily", "weekly")
+
+
+def _day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]--period must be a date like 2026-12-01, not {value!r}.[/red]")
+        raise typer.Exit(2) from None
+
+
+def _cycle(value: str | None):  # type: ignore[no-untyped-def]
+    from quanyi.suppliers.models import SettlementCycle
+
+    if value is None:
+        return None
+    if value not in _CYCLES:
+        err.print(f"[red]--cycle must be one of {', '.join(_CYCLES)}.[/red]")
+        raise typer.Exit(2)
+    return SettlementCycle(value)
+
+
+@ledger_app.command("trial-balance")
+def trial_balance() -> None:
+    """Every account's balance; exits 1 unless the books balance (total 0 per currency)."""
+    from quanyi.ledger import service as ledger_service
+    from quanyi.money import format_money
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return (await ledger_service.trial_balance(session=session),
+                    await ledger_service.prepaid_drift(session=session))
+
+    trial, drift = _run(job)
+    table = Table("account", "kind", "currency", "balance (debit +)")
+    for account in trial.accounts:
+        table.add_row(account.code, account.kind, account.currency,
+                      format_money(account.balance_cents, account.currency))
+    console.print(table)
+    totals = ", ".join(f"{c} {t}" for c, t in sorted(trial.totals.items())) or "no entries"
+    for code, cents in sorted(drift.items()):
+        console.print(f"[yellow]supplier {code}: balance differs from its ledger account by {cents} cents "
+                      "(changed outside the ledger; record opening balances as top-ups)[/yellow]")
+    if not trial.balanced:
+        err.print(f"[red]The books do not balance: {totals}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]Balanced[/green] ({trial.postings} postings; totals: {totals})")
+
+
+@ledger_app.command("top-up")
+def top_up(
+    supplier: Annotated[str, typer.Option("--supplier", help="Supplier code")],
+    amount: Annotated[str, typer.Option(help="Amount paid into the prepaid balance, e.g. 5000.00")],
+    note: Annotated[str, typer.Option(help="Bank reference or why")] = "",
+    reference: Annotated[str | None, typer.Option(help="Idempotency reference: the same one tops up once")] = None,
+) -> None:
+    """Record money paid into a supplier's prepaid balance (预付充值)."""
+    from quanyi.ledger import service as ledger_service
+    from quanyi.money import InvalidAmount, format_money, parse_amount
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            found = await ledger_service.get_supplier(session=session, code=supplier)
+            try:
+                cents = parse_amount(amount, found.currency)
+            except InvalidAmount as exc:
+                raise ledger_service.InvalidLedgerAmount(f"--amount: {exc}") from None
+            await ledger_service.top_up_supplier(session=session, supplier_id=found.id, amount_cents=cents,
+                                                 note=note, actor="cli", reference=reference)
+            await session.refresh(found)
+            return found.code, cents, found.balance_cents, found.currency
+
+    code, cents, balance, currency = _run(job)
+    console.print(f"Topped up {code} by {format_money(cents, currency)}; balance {format_money(balance, currency)}")
+
+
+@ledger_app.command("statement")
+def statement(
+    supplier: Annotated[str, typer.Option("--supplier", help="Supplier code")],
+    period: Annotated[str, typer.Option(help="A day of the period, e.g. 2026-12-01")],
+    cycle: Annotated[str | None, typer.Option(help="per_order | daily | weekly (default: the supplier's)")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write the statement to this CSV file")] = None,
+) -> None:
+    """A supplier's settlement statement (对账单) for one period, in the shop's timezone."""
+    from quanyi.ledger import service as ledger_service
+    from quanyi.money import format_money
+
+    day, chosen = _day(period), _cycle(cycle)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return await ledger_service.supplier_statement(session=session, supplier_code=supplier, day=day,
+                                                           cycle=chosen, timezone=ctx.settings.shop_timezone)
+
+    found = _run(job)
+
+    def money(cents: int) -> str:
+        return format_money(cents, found.currency)
+
+    console.print(f"[bold]{found.supplier_name}[/bold] ({found.supplier_code}) {found.period.cycle.value} "
+                  f"statement {found.period.label} ({found.timezone})")
+    table = Table("time", "kind", "reference", "order", "amount", "balance")
+    for line in found.lines:
+        table.add_row(line.at.isoformat(timespec="seconds"), line.kind, line.reference, line.order_no or "",
+                      money(line.amount_cents), money(line.balance_after_cents))
+    console.print(table)
+    console.print(f"opening {money(found.opening_cents)}  purchases {money(found.purchases_cents)}  "
+                  f"releases {money(found.releases_cents)}  top-ups {money(found.top_ups_cents)}  "
+                  f"closing {money(found.closing_cents)}")
+    if csv_path is not None:
+        csv_path.write_text(ledger_service.statement_csv(found), encoding="utf-8-sig")
+        console.print(f"Written to {csv_path}")
+
+
+@ledger_app.command("reconcile")
+def reconcile(
+    supplier: Annotated[str, typer.Option("--supplier", help="Supplier code")],
+    period: Annotated[str, typer.Option(help="A day of the period, e.g. 2026-12-01")],
+    cycle: Annotated[str | None, typer.Option(help="per_order | daily | weekly (default: the supplier's)")] = None,
+) -> None:
+    """Ask the supplier about every charge of the period; exits 1 when something does not match."""
+    from quanyi.ledger import service as ledger_service
+
+    day, chosen = _day(period), _cycle(cycle)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return await ledger_service.reconcile_supplier(session=session, cipher=ctx.cipher, http=ctx.http,
+                                                           supplier_code=supplier, day=day, cycle=chosen,
+                                                           timezone=ctx.settings.shop_timezone)
+
+    result = _run(job)
+    table = Table("reference", "order", "ours", "amount", "supplier", "supplier amount", "problem")
+    for item in result.items:
+        theirs = "" if item.supplier_amount_cents is None else str(item.supplier_amount_cents)
+        table.add_row(item.reference, item.order_no or "", item.our_status, str(item.amount_cents),
+                      item.supplier_state, theirs, item.problem or "")
+    console.print(table)
+    console.print(f"{result.checked} charges checked, {len(result.mismatches)} mismatches")
+    if result.mismatches:
+        raise typer.Exit(1)

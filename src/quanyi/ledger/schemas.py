@@ -1,0 +1,161 @@
+"""Request and response shapes of the ledger admin API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from quanyi.ledger.reports import TrialBalance
+from quanyi.ledger.settlement import Reconciliation, Statement
+from quanyi.schema_types import DbId
+
+__all__ = ["AccountRead", "TrialBalanceRead", "EntryRead", "PostingRead", "TopUpCreate", "TopUpRead",
+           "ShareRuleWrite", "ShareRuleRead", "StatementLineRead", "StatementRead", "ReconciliationItemRead",
+           "ReconciliationRead", "statement_read", "reconciliation_read", "trial_balance_read"]
+
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+# Strict: money is a JSON integer of cents, never "100" or 1.0.
+Cents = Annotated[int, Strict(), Field(ge=1, le=10_000_000_000, description="Integer cents (fen)")]
+
+
+class AccountRead(BaseModel):
+    code: str
+    kind: str
+    name: str
+    currency: str
+    balance_cents: int = Field(description="Debits minus credits")
+
+
+class TrialBalanceRead(BaseModel):
+    balanced: bool
+    totals: dict[str, int] = Field(description="Sum of every account per currency: 0 when the books balance")
+    postings: int
+    accounts: list[AccountRead]
+    prepaid_drift: dict[str, int] = Field(
+        description="Suppliers whose balance differs from their ledger prepaid account (changed outside the ledger)")
+
+
+class EntryRead(BaseModel):
+    account: str
+    amount_cents: int
+    currency: str
+
+
+class PostingRead(BaseModel):
+    reference: str
+    kind: str
+    created_at: dt.datetime
+    memo: str
+    entries: list[EntryRead]
+
+
+class TopUpCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_cents: Cents
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class TopUpRead(BaseModel):
+    supplier_code: str
+    reference: str
+    amount_cents: int
+    balance_cents: int
+    created_at: dt.datetime
+
+
+class ShareRuleWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku_id: DbId | None = Field(default=None, description="The SKU this rule is for; null = the default rule")
+    merchant_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{0,64}$")] = ""
+    merchant_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    distributor_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class ShareRuleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    scope: str
+    sku_id: int | None
+    merchant_code: str
+    merchant_bps: int
+    distributor_bps: int
+    updated_by: str
+    updated_at: dt.datetime
+
+
+class StatementLineRead(BaseModel):
+    at: dt.datetime
+    kind: str
+    reference: str
+    order_no: str | None
+    amount_cents: int
+    balance_after_cents: int
+    memo: str
+
+
+class StatementRead(BaseModel):
+    supplier_code: str
+    supplier_name: str
+    currency: str
+    cycle: str
+    period: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    timezone: str
+    opening_cents: int
+    purchases_cents: int
+    releases_cents: int
+    top_ups_cents: int
+    closing_cents: int
+    untracked_cents: int
+    lines: list[StatementLineRead]
+
+
+class ReconciliationItemRead(BaseModel):
+    reference: str
+    order_no: str | None
+    our_status: str
+    amount_cents: int
+    supplier_state: str
+    supplier_amount_cents: int | None
+    problem: str | None
+    detail: str
+
+
+class ReconciliationRead(BaseModel):
+    supplier_code: str
+    period: str
+    checked: int
+    mismatches: int
+    items: list[ReconciliationItemRead]
+
+
+def statement_read(statement: Statement) -> StatementRead:
+    return StatementRead(
+        supplier_code=statement.supplier_code, supplier_name=statement.supplier_name, currency=statement.currency,
+        cycle=statement.period.cycle.value, period=statement.period.label, period_start=statement.period.start,
+        period_end=statement.period.end, timezone=statement.timezone, opening_cents=statement.opening_cents,
+        purchases_cents=statement.purchases_cents, releases_cents=statement.releases_cents,
+        top_ups_cents=statement.top_ups_cents, closing_cents=statement.closing_cents,
+        untracked_cents=statement.untracked_cents,
+        lines=[StatementLineRead(at=line.at, kind=line.kind, reference=line.reference, order_no=line.order_no,
+                                 amount_cents=line.amount_cents, balance_after_cents=line.balance_after_cents,
+                                 memo=line.memo) for line in statement.lines])
+
+
+def reconciliation_read(result: Reconciliation) -> ReconciliationRead:
+    return ReconciliationRead(
+        supplier_code=result.supplier_code, period=result.period.label, checked=result.checked,
+        mismatches=len(result.mismatches),
+        items=[ReconciliationItemRead(reference=i.reference, order_no=i.order_no, our_status=i.our_status,
+                                      amount_cents=i.amount_cents, supplier_state=i.supplier_state,
+                                      supplier_amount_cents=i.supplier_amount_cents, problem=i.problem,
+                                      detail=i.detail) for i in result.items])
+
+
+def trial_balance_read(trial: TrialBalance, drift: dict[str, int]) -> TrialBalanceRead:
+    return TrialBalanceRead(
+        balanced=trial.balanced, totals=trial.totals, postings=trial.postings, prepaid_drift=drift,
+        accounts=[AccountRead(code=a.code, kind=a.kind, name=a.name, currency=a.currency,
+                              balance_cents=a.balance_cents) for a in trial.accounts])
