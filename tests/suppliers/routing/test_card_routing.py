@@ -3,6 +3,8 @@ and never bought twice: real simulated suppliers over HTTP, SQLite and PostgreSQ
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from quanyi.testpeers.suppliers import CARD_PRODUCT, SimProduct
 from suppliers.routing.support import (
     HANG_SECONDS,
@@ -53,8 +55,20 @@ async def test_failover_when_first_supplier_times_out_before_accepting(shop, sim
     assert not first.purchases and second.purchases_for(f"{order['order_no']}-02") == 1
     states = [(x["supplier_code"], x["state"]) for x in await attempts(shop, order)]
     assert states == [("first", "failed"), ("second", "succeeded")]
-    # The failed attempt's prepaid debit went back.
+    # The failed attempt's prepaid debit went back, and the books still balance.
     assert (await supplier_row(shop, a.id)).balance_cents == 1_000_000
+    await _books_balance(shop, order, {"supplier_charge", "supplier_release", "order_delivered"})
+
+
+async def _books_balance(shop, order, kinds):  # type: ignore[no-untyped-def]
+    from quanyi.ledger import service as ledger_service
+    from quanyi.orders.models import Order
+
+    async with shop.ctx.db.read_session() as session:
+        assert set((await ledger_service.trial_balance(session=session)).totals.values()) <= {0}
+        order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        posted = {p.kind for p in await ledger_service.order_postings(session=session, order_id=order_id)}
+    assert kinds <= posted, posted
 
 
 async def test_timeout_after_the_supplier_took_the_order_delivers_from_it_and_buys_nothing_else(shop, sims):
@@ -114,6 +128,7 @@ async def test_no_supplier_left_moves_the_order_to_refund_pending(shop, sims):
     assert view["status"] == "refund_pending" and "no supplier" in view["status_reason"]
     assert view["fulfilment"]["stage"] == "failed"
     assert [a.state.value for a in await attempt_rows(shop)] == ["failed"]
+    await _books_balance(shop, order, {"supplier_charge", "supplier_release", "refund_due"})
 
 
 async def test_a_code_we_already_hold_is_never_delivered_twice(shop, sims):
