@@ -100,7 +100,7 @@ def _test_peers(shop_url: str) -> Iterator[None]:
     """Run the payment simulators and point the demo shop at them; disable those accounts afterwards."""
     from quanyi.testpeers.demo import configure_shop, run_demo_peers
 
-    with run_demo_peers(shop_url=shop_url) as peers:
+    with run_demo_peers(shop_url=shop_url, with_suppliers=True) as peers:
         _run(lambda ctx: configure_shop(ctx, peers.accounts, enabled=True))
         for name, url in peers.urls.items():
             console.print(f"test peer [bold]{name}[/bold] (simulated, no real money) on {url}")

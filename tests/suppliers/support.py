@@ -7,8 +7,8 @@ import httpx
 from quanyi.suppliers.adapter import SupplierAdapter, SupplierDialect, build_adapter
 from quanyi.testpeers.suppliers import SupplierSimulator
 
-# Short client timeout and a longer hang: a hanging simulator always outlasts the adapter's patience.
-CLIENT_TIMEOUT, HANG_SECONDS = 0.4, 1.5
+# A client timeout that survives a loaded CI machine (GC pauses, 2 shared cores) and a hang that outlasts it.
+CLIENT_TIMEOUT, HANG_SECONDS = 1.5, 4.0
 
 
 def adapter_for_sim(sim: SupplierSimulator, http: httpx.AsyncClient, *,

@@ -26,7 +26,7 @@ from quanyi.suppliers.adapter import (
 from quanyi.testpeers.suppliers import CARD_PRODUCT, CARD_PRODUCT_UNCOUNTED, RECHARGE_PRODUCT
 from suppliers.support import HANG_SECONDS, adapter_for_sim
 
-CARD_DIALECTS = ["quanyi"]
+CARD_DIALECTS = ["quanyi", "card_platform"]
 RECHARGE_DIALECTS = ["quanyi", "async_recharge"]
 COUNTS_STOCK = {"quanyi", "card_platform"}  # async_recharge only says on sale / off sale / out of stock
 ALL_DIALECTS = sorted(set(CARD_DIALECTS) | set(RECHARGE_DIALECTS))
@@ -260,3 +260,43 @@ async def test_recharge_is_unsupported_where_the_dialect_has_none(dialect, suppl
     adapter = adapter_for_sim(supplier_sim(dialect), http)
     with pytest.raises(SupplierUnsupported):
         await adapter.submit_recharge(recharge("rc-5-a1", "13800138000", None))
+
+
+@pytest.mark.parametrize("dialect", RECHARGE_DIALECTS)
+async def test_recharge_timeouts_are_unknown_and_the_query_tells_which_kind(dialect, supplier_sim, http):
+    sim = supplier_sim(dialect)
+    adapter = adapter_for_sim(sim, http)
+    sim.set_callback_delay(None)
+    sim.set_timeout_mode("hang_before_accept", hang_seconds=HANG_SECONDS, times=1)
+    with pytest.raises(SupplierOutcomeUnknown):
+        await adapter.submit_recharge(recharge("rc-7-a1", "13800138000", None))
+    assert (await adapter.query_order("rc-7-a1", kind=ProductKind.DIRECT_RECHARGE)).state == QueryState.NOT_FOUND
+    sim.set_timeout_mode("hang_then_complete", hang_seconds=HANG_SECONDS, times=1)
+    with pytest.raises(SupplierOutcomeUnknown):
+        await adapter.submit_recharge(recharge("rc-7-a2", "13800138000", None))
+    assert (await adapter.query_order("rc-7-a2", kind=ProductKind.DIRECT_RECHARGE)).state == QueryState.PROCESSING
+    again = await adapter.submit_recharge(recharge("rc-7-a2", "13800138000", None))  # retry: same order
+    assert again.supplier_order_no == sim.order("rc-7-a2").order_no
+    assert (sim.purchases_for("rc-7-a1"), sim.purchases_for("rc-7-a2"), sim.charged_cents) == (0, 1, 4900)
+
+
+@pytest.mark.parametrize("dialect", CARD_DIALECTS)
+async def test_simulators_are_deterministic_per_seed(dialect, supplier_sim, http):
+    async def run(seed: int) -> tuple[list[str], list[bool]]:
+        sim = supplier_sim(dialect, seed=seed)
+        adapter = adapter_for_sim(sim, http)
+        codes = [c.code for c in (await adapter.buy_card_keys(card("seed-a1", quantity=5))).codes]
+        sim.set_error_rate(0.5)
+        taken = []
+        for attempt in range(12):
+            try:
+                await adapter.buy_card_keys(card(f"seed-b{attempt}", quantity=1))
+                taken.append(True)
+            except SupplierUnavailable:
+                taken.append(False)
+        return codes, taken
+
+    first, same, other = await run(7), await run(7), await run(8)
+    assert first == same
+    assert True in first[1] and False in first[1]
+    assert set(first[0]).isdisjoint(other[0]) and len(set(first[0])) == 5

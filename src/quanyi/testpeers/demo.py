@@ -1,5 +1,6 @@
 """TEST PEERS for the demo: the Alipay, WeChat Pay and Stripe simulators on local ports, and the demo shop's
-gateway accounts pointed at them, so a visitor can try every payment method without real money.
+gateway accounts pointed at them, so a visitor can try every payment method without real money. With
+`with_suppliers` also one supplier simulator per dialect (quanyi, async_recharge, card_platform) on fixed ports.
 
 Only for a shop whose sandbox is switched on (QUANYI_SANDBOX_ENABLED=true, what `quanyi init` writes for the
 demo): simulated gateways hand out goods for no money, exactly like the sandbox. The accounts are stored like
@@ -24,6 +25,8 @@ from quanyi.testpeers.wechat import WechatPaySimulator
 __all__ = ["DemoPeers", "run_demo_peers", "configure_shop", "DEFAULT_PORTS", "PeersRefused"]
 
 DEFAULT_PORTS = {"alipay": 12101, "wechat": 12102, "stripe": 12111}
+# Supplier simulators (one per dialect), started with with_suppliers=True; seed 1 => fixed demo credentials.
+SUPPLIER_PORTS = {"supplier_quanyi": 12121, "supplier_async_recharge": 12122, "supplier_card_platform": 12123}
 
 
 class PeersRefused(DomainError):
@@ -34,12 +37,15 @@ class PeersRefused(DomainError):
 class DemoPeers:
     urls: dict[str, str] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suppliers: dict[str, dict[str, Any]] = field(default_factory=dict)  # dialect -> base_url, credentials
 
 
 @contextlib.contextmanager
-def run_demo_peers(*, shop_url: str, ports: dict[str, int] | None = None) -> Iterator[DemoPeers]:
-    """Start the three simulators (auto mode: they notify the shop themselves) until the block ends."""
-    ports = {**DEFAULT_PORTS, **(ports or {})}
+def run_demo_peers(*, shop_url: str, ports: dict[str, int] | None = None,
+                   with_suppliers: bool = False) -> Iterator[DemoPeers]:
+    """Start the three simulators (auto mode: they notify the shop themselves) until the block ends;
+    with_suppliers also starts one supplier simulator per dialect (see SUPPLIER_PORTS)."""
+    ports = {**DEFAULT_PORTS, **SUPPLIER_PORTS, **(ports or {})}
     peers = DemoPeers()
     alipay = AlipaySimulator(mode="auto")
     wechat = WechatPaySimulator(mode="auto")
@@ -57,7 +63,19 @@ def run_demo_peers(*, shop_url: str, ports: dict[str, int] | None = None) -> Ite
             "stripe": {"secret_key": stripe.secret_key, "webhook_secret": stripe.webhook_secret,
                        "api_base_url": peers.urls["stripe"]},
         }
+        if with_suppliers:
+            _start_suppliers(stack, peers, ports)
         yield peers
+
+
+def _start_suppliers(stack: contextlib.ExitStack, peers: DemoPeers, ports: dict[str, int]) -> None:
+    from quanyi.testpeers.suppliers import make_simulator
+
+    for dialect in ("quanyi", "async_recharge", "card_platform"):
+        sim = make_simulator(dialect, seed=1).start(port=ports[f"supplier_{dialect}"])
+        stack.callback(sim.stop)
+        peers.urls[f"supplier {dialect}"] = sim.base_url
+        peers.suppliers[dialect] = {"base_url": sim.base_url, "credentials": dict(sim.credentials)}
 
 
 async def configure_shop(ctx: ShopContext, accounts: dict[str, dict[str, Any]], *, enabled: bool) -> None:

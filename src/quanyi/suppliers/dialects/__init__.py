@@ -1,3 +1,3 @@
 """Wire dialects of supplier APIs; importing this package registers every built-in one."""
 
-from quanyi.suppliers.dialects import async_recharge, quanyi  # noqa: F401
+from quanyi.suppliers.dialects import async_recharge, card_platform, quanyi  # noqa: F401

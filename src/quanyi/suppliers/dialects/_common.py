@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from quanyi.money import InvalidAmount, parse_amount, to_decimal
-from quanyi.suppliers.adapter import SupplierEndpoint, SupplierOutcomeUnknown, SupplierUnavailable
+from quanyi.suppliers.adapter import SupplierEndpoint, SupplierOutcomeUnknown, SupplierRejected, SupplierUnavailable
 
-__all__ = ["send", "cents_to_yuan", "yuan_to_cents", "outcome_error"]
+__all__ = ["send", "json_answer", "cents_to_yuan", "yuan_to_cents", "outcome_error"]
 
 # Failures where the request provably never reached the supplier.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -42,6 +42,25 @@ async def send(http: httpx.AsyncClient, endpoint: SupplierEndpoint, method: str,
     except httpx.TransportError as exc:
         raise outcome_error(placing, f"{endpoint.supplier_code}: no answer after sending ({type(exc).__name__})",
                             supplier=endpoint.supplier_code) from None
+
+
+def json_answer(response: httpx.Response, endpoint: SupplierEndpoint, *, placing: bool) -> dict[str, Any]:
+    """The JSON object of an answer from a platform that reports errors in the body (HTTP 200).
+    429/503: not forwarded. Other 5xx and non-JSON bodies: maybe taken. Other 4xx: refused."""
+    supplier = endpoint.supplier_code
+    if response.status_code in (429, 503):
+        raise SupplierUnavailable(f"{supplier}: HTTP {response.status_code}", supplier=supplier)
+    if response.status_code >= 500:
+        raise outcome_error(placing, f"{supplier}: HTTP {response.status_code}", supplier=supplier)
+    if not response.is_success:
+        raise SupplierRejected(f"{supplier}: HTTP {response.status_code}", supplier=supplier)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise outcome_error(placing, f"{supplier}: answer is not a JSON object", supplier=supplier)
+    return data
 
 
 def cents_to_yuan(cents: int) -> str:

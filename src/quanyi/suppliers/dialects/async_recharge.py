@@ -49,7 +49,7 @@ from quanyi.suppliers.adapter import (
     SupplierUnsupported,
     register_dialect,
 )
-from quanyi.suppliers.dialects._common import cents_to_yuan, outcome_error, send, yuan_to_cents
+from quanyi.suppliers.dialects._common import cents_to_yuan, json_answer, outcome_error, send, yuan_to_cents
 
 __all__ = ["AsyncRechargeAdapter", "wrapped_md5_sign", "beijing_timestamp", "CALLBACK_WINDOW_SECONDS"]
 
@@ -107,19 +107,9 @@ class AsyncRechargeAdapter:
         params = {**fields, "merchant_id": self._merchant_id, "timestamp": beijing_timestamp(self._clock())}
         params["sign"] = wrapped_md5_sign(self._secret, params)
         response = await send(self._http, self.endpoint, "POST", path, placing=placing, json=params)
-        supplier = self.endpoint.supplier_code
-        if response.status_code in (429, 503):
-            raise SupplierUnavailable(f"{supplier}: HTTP {response.status_code}", supplier=supplier)
-        if response.status_code >= 500:
-            raise outcome_error(placing, f"{supplier}: HTTP {response.status_code}", supplier=supplier)
-        if not response.is_success:
-            raise SupplierRejected(f"{supplier}: HTTP {response.status_code}", supplier=supplier)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("ret_code"), str):
-            raise outcome_error(placing, f"{supplier}: answer without ret_code", supplier=supplier)
+        data = json_answer(response, self.endpoint, placing=placing)
+        if not isinstance(data.get("ret_code"), str):
+            raise outcome_error(placing, f"{self.endpoint.supplier_code}: answer without ret_code")
         return data
 
     def _raise_for(self, data: dict[str, Any], *, placing: bool) -> None:

@@ -17,14 +17,22 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, ClassVar, Literal, TypeVar
-
-import httpx
 
 from quanyi.suppliers.adapter import SupplierEndpoint
 from quanyi.testpeers.runner import serve_in_thread
+from quanyi.testpeers.suppliers.callbacks import CallbackSender
+from quanyi.testpeers.suppliers.control import add_control_routes
+from quanyi.testpeers.suppliers.records import (
+    CallbackRecord,
+    Outgoing,
+    Refusal,
+    SimCode,
+    SimOrder,
+    SimProduct,
+)
 
 __all__ = ["SimProduct", "SimCode", "SimOrder", "CallbackRecord", "Outgoing", "Refusal", "TimeoutMode",
            "SupplierSimulator"]
@@ -33,71 +41,7 @@ T = TypeVar("T")
 TimeoutMode = Literal["none", "hang_then_complete", "hang_before_accept"]
 
 
-@dataclass
-class SimProduct:
-    code: str
-    name: str
-    kind: Literal["card_key", "direct_recharge"]
-    face_value_cents: int
-    cost_cents: int
-    stock: int | None = None  # None: not counted
-    available: bool = True
-
-
-@dataclass(frozen=True)
-class SimCode:
-    number: str  # card number (卡号)
-    password: str  # card password / redemption code (卡密)
-    expires_at: dt.datetime | None = None
-
-
-@dataclass
-class SimOrder:
-    key: str  # the buyer's idempotency key (out_trade_no)
-    order_no: str
-    kind: str
-    product_code: str
-    quantity: int
-    unit_cost_cents: int
-    fingerprint: tuple[Any, ...]  # what was asked; the same key with other terms is a conflict
-    account: str | None = None
-    notify_url: str | None = None
-    codes: list[SimCode] = field(default_factory=list)
-    state: Literal["processing", "succeeded", "failed"] = "succeeded"
-    message: str = ""
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One callback as the dialect puts it on the wire (signed when built, so duplicates re-sign)."""
-
-    content: bytes
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class CallbackRecord:
-    url: str
-    topic: Literal["recharge", "stock"]
-    body: bytes
-    headers: dict[str, str]
-    status_code: int | None
-    answer: bytes
-    accepted: bool  # the receiver answered what the dialect expects
-
-
-class Refusal(Exception):
-    """The supplier refuses; the order was not taken. Each dialect maps `reason` to its own error code.
-    Reasons: unavailable, unknown_product, product_unavailable, wrong_kind, out_of_stock, price_changed,
-    insufficient_balance, idempotency_conflict, invalid_account, invalid_request."""
-
-    def __init__(self, reason: str, message: str = "", *, unit_cost_cents: int | None = None) -> None:
-        super().__init__(message or reason)
-        self.reason, self.message, self.unit_cost_cents = reason, message or reason, unit_cost_cents
-
-
-class SupplierSimulator:
+class SupplierSimulator(CallbackSender):
     """Shared state and knobs; subclasses set `dialect`, build `app` and the outgoing callbacks."""
 
     dialect: ClassVar[str]
@@ -112,7 +56,7 @@ class SupplierSimulator:
         self._rng = random.Random(seed)
         self._latency_ms, self._error_rate, self._errors_on_reads = 0, 0.0, False
         self._timeout_mode: TimeoutMode = "none"
-        self._hang_seconds, self._timeout_times = 3.0, None
+        self._hang_seconds, self._timeout_times = 10.0, None
         self._failing, self._rejected_accounts = set[str](), set[str]()
         self._duplicates, self._callback_delay, self._callbacks_enabled, self._ack_retries = 1, 0.05, True, 2
         self.push_url: str | None = None
@@ -128,19 +72,11 @@ class SupplierSimulator:
         self._stopping = threading.Event()
         self._server: contextlib.ExitStack | None = None
         self.app = self.build_app()
+        add_control_routes(self.app, self)
 
     # --- to be provided by each dialect ----------------------------------------------------------
 
     def build_app(self) -> Any:
-        raise NotImplementedError
-
-    def recharge_callback(self, order: SimOrder) -> Outgoing:
-        raise NotImplementedError
-
-    def stock_push(self, products: Sequence[SimProduct]) -> list[Outgoing]:
-        raise NotImplementedError
-
-    def ack_accepted(self, status_code: int, body: bytes) -> bool:
         raise NotImplementedError
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -183,9 +119,10 @@ class SupplierSimulator:
         taken" error. Draws come from a random.Random(seed), so a run is reproducible."""
         self._error_rate, self._errors_on_reads = rate, on_reads
 
-    def set_timeout_mode(self, mode: TimeoutMode, *, hang_seconds: float = 3.0, times: int | None = None) -> None:
+    def set_timeout_mode(self, mode: TimeoutMode, *, hang_seconds: float = 10.0, times: int | None = None) -> None:
         """hang_then_complete: the order IS placed, the answer comes after `hang_seconds`.
-        hang_before_accept: hang, then refuse; nothing is placed. `times`: only the next N placing calls."""
+        hang_before_accept: hang, then refuse; nothing is placed. `times`: only the next N placing calls.
+        Keep hang_seconds above the adapter's timeout; stop() ends a hang at once."""
         with self._lock:
             self._timeout_mode, self._hang_seconds, self._timeout_times = mode, hang_seconds, times
 
@@ -345,34 +282,12 @@ class SupplierSimulator:
             future = asyncio.run_coroutine_threadsafe(self._deliver_recharge(order), self._loop)
             future.result(timeout=30)
 
-    def push_stock(self, product_codes: Sequence[str] | None = None, *, url: str | None = None) -> list[CallbackRecord]:
-        """Push current stock and cost of these products (default: all) to the push URL; blocking."""
-        target, outgoing = self._push_plan(product_codes, url)
-        records = []
-        with httpx.Client(timeout=10) as client:
-            for message in outgoing:
-                for _ in range(self._duplicates):
-                    try:
-                        response = client.post(target, content=message.content, headers=message.headers)
-                        records.append(self._note(target, "stock", message, response.status_code, response.content))
-                    except httpx.HTTPError:
-                        records.append(self._note(target, "stock", message, None, b""))
-        return records
-
-    async def apush_stock(self, product_codes: Sequence[str] | None = None, *,
-                          url: str | None = None) -> list[CallbackRecord]:
-        """push_stock for async tests whose receiving app runs in the caller's event loop."""
-        target, outgoing = self._push_plan(product_codes, url)
-        records = []
-        async with httpx.AsyncClient(timeout=10) as client:
-            for message in outgoing:
-                for _ in range(self._duplicates):
-                    try:
-                        response = await client.post(target, content=message.content, headers=message.headers)
-                        records.append(self._note(target, "stock", message, response.status_code, response.content))
-                    except httpx.HTTPError:
-                        records.append(self._note(target, "stock", message, None, b""))
-        return records
+    async def aresolve_recharge(self, key: str, *, succeeded: bool | None = None, message: str = "") -> None:
+        """resolve_recharge for async tests: waits for the callbacks without blocking the caller's loop."""
+        order = self._finish(key, succeeded, message)
+        if order is not None and self._loop is not None:
+            future = asyncio.run_coroutine_threadsafe(self._deliver_recharge(order), self._loop)
+            await asyncio.wait_for(asyncio.wrap_future(future), 30)
 
     def find(self, key: str) -> SimOrder | None:
         with self._lock:
@@ -450,42 +365,6 @@ class SupplierSimulator:
         await self._sleep(delay)
         if not self._stopping.is_set() and self._finish(order.key, None, "") is not None:
             await self._deliver_recharge(order)
-
-    async def _deliver_recharge(self, order: SimOrder) -> None:
-        if not self._callbacks_enabled or not order.notify_url:
-            return
-        async with httpx.AsyncClient(timeout=5) as client:
-            for _ in range(self._duplicates):
-                for _attempt in range(1 + self._ack_retries):  # the platform retries until it hears its ack
-                    if self._stopping.is_set():
-                        return
-                    message = self.recharge_callback(order)
-                    try:
-                        response = await client.post(order.notify_url, content=message.content,
-                                                     headers=message.headers)
-                        record = self._note(order.notify_url, "recharge", message, response.status_code,
-                                            response.content)
-                    except httpx.HTTPError:
-                        record = self._note(order.notify_url, "recharge", message, None, b"")
-                    if record.accepted:
-                        break
-                    await self._sleep(0.05)
-
-    def _push_plan(self, product_codes: Sequence[str] | None, url: str | None) -> tuple[str, list[Outgoing]]:
-        target = url or self.push_url
-        if not target:
-            raise RuntimeError("no push URL: call set_push_url() or pass url=")
-        with self._lock:
-            chosen = [replace(self.products[c]) for c in (product_codes or list(self.products))]
-        return target, self.stock_push(chosen)
-
-    def _note(self, url: str, topic: Literal["recharge", "stock"], message: Outgoing, status: int | None,
-              answer: bytes) -> CallbackRecord:
-        accepted = status is not None and self.ack_accepted(status, answer)
-        record = CallbackRecord(url=url, topic=topic, body=message.content, headers=dict(message.headers),
-                                status_code=status, answer=answer, accepted=accepted)
-        self.callbacks.append(record)
-        return record
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
