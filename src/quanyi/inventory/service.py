@@ -9,6 +9,8 @@ transaction holds the database's single writer lock from BEGIN IMMEDIATE (see qu
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, insert, or_, select, update
@@ -20,7 +22,7 @@ from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch, KeyReveal
-from quanyi.inventory.parsing import parse_card_keys, split_secret
+from quanyi.inventory.parsing import SEPARATOR, parse_card_keys, split_secret
 from quanyi.inventory.schemas import (
     MAX_REPORTED_LINES,
     ImportReport,
@@ -435,7 +437,7 @@ async def receive_supplier_codes(
     now = now or utcnow()
     fresh: dict[bytes, tuple[str, dt.datetime | None]] = {}
     for raw, expires_at in codes:
-        secret = raw.strip()
+        secret = _supplier_secret(raw)
         if secret:
             fresh.setdefault(cipher.fingerprint(secret), (secret, expires_at))
     known = set()
@@ -461,6 +463,14 @@ async def receive_supplier_codes(
     # transaction back: the caller's attempt stays open and is resolved again (nothing delivered twice).
     await session.execute(insert(CardKey), rows)
     return batch.id, len(new), duplicates
+
+
+def _supplier_secret(raw: str) -> str:
+    """A supplier's code as we store imported ones: "CARDNO PASSWORD" (space, tab or ----) becomes card number +
+    password, so the buyer sees both fields and the fingerprint matches the same card imported from a file."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    parts = [p for p in re.split(r"----|\t| +", text) if p]
+    return SEPARATOR.join(parts) if len(parts) == 2 else text
 
 
 async def count_held_keys(*, session: AsyncSession, order_id: int) -> int:
