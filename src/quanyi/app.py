@@ -51,7 +51,10 @@ from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNot
 from quanyi.refunds.routes import router as refunds_router
 from quanyi.staff.routes import router as staff_router
 from quanyi.staff.service import LoginFailed, LoginRateLimited, PermissionDenied
+from quanyi.suppliers.fulfilment_routes import admin_router as fulfilment_admin_router
+from quanyi.suppliers.fulfilment_routes import router as fulfilment_router
 from quanyi.suppliers.push import StockCallbackRejected
+from quanyi.suppliers.recharge import RechargeCallbackRejected
 from quanyi.suppliers.routes import admin_router as suppliers_admin_router
 from quanyi.suppliers.routes import router as suppliers_router
 from quanyi.suppliers.sync import SyncFailed
@@ -93,6 +96,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     LoginRateLimited: 429,
     PermissionDenied: 403,
     RotationRefused: 409,
+
+    RechargeCallbackRejected: 400,  # supplier fulfilment
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -288,8 +293,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
-                   notifications_admin_router, suppliers_router, suppliers_admin_router, staff_router,
-                   key_security_router, web_router):
+                   notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
+                   fulfilment_admin_router, staff_router, key_security_router, web_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     if ctx.settings.sandbox_enabled:

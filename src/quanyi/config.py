@@ -130,6 +130,22 @@ class Settings(BaseSettings):
     # A staff reveal of a plaintext card key must say why in at least this many characters.
     staff_reveal_reason_min_length: int = Field(default=10, ge=1, le=200)
 
+    # ---- supplier fulfilment (routing, failover, circuit breaker, direct recharge)
+    # Run the fulfilment worker inside `quanyi serve` (it also runs in `quanyi worker`).
+    fulfilment_worker_in_serve: bool = True
+    fulfilment_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # A claimed job goes to another worker if its worker has not finished within this time; it must
+    # outlast one supplier call (renewed before each call).
+    fulfilment_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # An attempt with no clear outcome (or a recharge without news) is asked about again after this,
+    # doubling per round up to fulfilment_query_max_seconds.
+    fulfilment_query_seconds: float = Field(default=5.0, ge=0, le=3600)
+    fulfilment_query_max_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # Circuit breaker: this many failures in a row (unreachable, timeouts) stop routing to a supplier
+    # for circuit_open_seconds; then one trial call decides (half-open).
+    circuit_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    circuit_open_seconds: float = Field(default=60.0, ge=0, le=86_400)
+
     @field_validator("card_key_active_id")
     @classmethod
     def _strip(cls, value: str) -> str:

@@ -13,6 +13,7 @@ from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.risk.models import RateCounter
 from quanyi.staff.models import StaffSession, StaffUser
+from quanyi.suppliers.fulfilment_models import FulfilmentJob, SupplierAttempt
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 from quanyi.suppliers.sync_models import SkuPriceChange, SkuPricePolicy, SupplierSyncState
 
@@ -20,6 +21,7 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
            "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession", "SupplierSyncState", "SkuPricePolicy",
-           "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule"]
+           "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule",
+           "FulfilmentJob", "SupplierAttempt"]
 
 metadata = Base.metadata

@@ -15,6 +15,7 @@ from quanyi.payments import reconciliation
 from quanyi.payments.sandbox import server as sandbox_server
 from quanyi.refunds import service as refunds_service
 from quanyi.suppliers import sync as supplier_sync
+from quanyi.suppliers.routing import FulfilmentWorker
 
 __all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once",
            "sync_suppliers_once"]
@@ -89,4 +90,7 @@ async def run_background_loops(ctx: ShopContext) -> None:
     # Ticks often; each supplier is pulled once per supplier_sync_interval_seconds across all processes.
     loops.append(_every(min(5.0, ctx.settings.supplier_sync_interval_seconds), "supplier sync",
                         lambda: sync_suppliers_once(ctx)))
+
+    if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling
+        loops.append(FulfilmentWorker(ctx).run_forever())
     await asyncio.gather(*loops)

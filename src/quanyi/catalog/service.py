@@ -71,11 +71,13 @@ class QuantityOutOfRange(InvalidInput):
 
 # ---------------------------------------------------------------- purchasability (one rule)
 
-def _listing_block(sku: Sku) -> str | None:
-    """Why a SKU cannot be ordered regardless of stock, or None."""
+def _listing_block(sku: Sku, *, supplied: bool = False) -> str | None:
+    """Why a SKU cannot be ordered regardless of stock, or None. `supplied`: an active supplier maps it."""
     product = sku.product
     if not (sku.on_sale and product.is_active and product.category.is_active):
         return "off_sale"
+    if sku.delivery_type is DeliveryType.DIRECT_RECHARGE and supplied:
+        return None  # 直充 through suppliers: orderable while one maps it (their stock decides)
     if sku.delivery_type is not DeliveryType.CARD_KEY:
         # Direct recharge needs supplier integrations and manual delivery needs an operator
         # fulfilment console; until those exist such SKUs are listed but cannot be ordered.
@@ -96,9 +98,9 @@ async def sellable_counts(*, session: AsyncSession, sku_ids: Sequence[int]) -> d
             for sku_id in set(local) | set(remote)}
 
 
-def stock_state(sku: Sku, available: int) -> StockState:
+def stock_state(sku: Sku, available: int, *, supplied: bool = False) -> StockState:
     """Whether a SKU can be bought now. The single rule used by API, pages and checkout."""
-    block = _listing_block(sku)
+    block = _listing_block(sku, supplied=supplied)
     if block is not None:
         return StockState(available=0 if block == "coming_soon" else available, purchasable=False, status=block)
     if available < sku.min_quantity:
@@ -106,9 +108,9 @@ def stock_state(sku: Sku, available: int) -> StockState:
     return StockState(available=available, purchasable=True, status="in_stock")
 
 
-def check_orderable(sku: Sku, quantity: int) -> None:
+def check_orderable(sku: Sku, quantity: int, *, supplied: bool = False) -> None:
     """Raise unless `quantity` of this SKU may be ordered (stock itself is checked by reservation)."""
-    block = _listing_block(sku)
+    block = _listing_block(sku, supplied=supplied)
     if block == "off_sale":
         raise SkuNotPurchasable(f"{sku.product.name} {sku.name} is not on sale", reason=block)
     if block == "coming_soon":
@@ -225,13 +227,19 @@ async def update_sku(*, session: AsyncSession, sku_id: int, data: SkuUpdate) -> 
     return sku
 
 
-def describe_sku(sku: Sku, available: int) -> SkuRead:
+async def _recharge_supply(session: AsyncSession, skus: Sequence[Sku]) -> dict[int, int]:
+    """Units suppliers can recharge per direct-recharge SKU (absent: no active supplier maps it)."""
+    ids = [sku.id for sku in skus if sku.delivery_type is DeliveryType.DIRECT_RECHARGE]
+    return await suppliers_service.supplier_stock_counts(session=session, sku_ids=ids) if ids else {}
+
+
+def describe_sku(sku: Sku, available: int, *, supplied: bool = False) -> SkuRead:
     return SkuRead(
         id=sku.id, product_id=sku.product_id, code=sku.code, name=sku.name,
         face_value_cents=sku.face_value_cents, price_cents=sku.price_cents, currency=sku.currency,
         price_display=format_money(sku.price_cents, sku.currency), delivery_type=sku.delivery_type,
         min_quantity=sku.min_quantity, max_quantity=sku.max_quantity, on_sale=sku.on_sale,
-        stock=stock_state(sku, available),
+        stock=stock_state(sku, available, supplied=supplied),
     )
 
 
@@ -310,12 +318,14 @@ async def list_products(
 async def describe_product(*, session: AsyncSession, product: Product) -> ProductRead:
     """A product with its SKUs and live stock, as buyers and the API see it."""
     counts = await sellable_counts(session=session, sku_ids=[s.id for s in product.skus])
+    supply = await _recharge_supply(session, product.skus)
     return ProductRead(
         id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
         description=product.description, redemption_guide=product.redemption_guide,
         redemption_guide_html=render_guide(product.redemption_guide),
         cover_image_url=product.cover_image_url, is_active=product.is_active, updated_at=product.updated_at,
-        skus=[describe_sku(sku, counts.get(sku.id, 0)) for sku in product.skus],
+        skus=[describe_sku(sku, counts.get(sku.id, 0), supplied=sku.id in supply)
+              for sku in product.skus],
     )
 
 
@@ -323,11 +333,13 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
     """Listing cards: lowest price among purchasable-or-listed SKUs and whether anything is in stock."""
     sku_ids = [sku.id for product in products for sku in product.skus]
     counts = await sellable_counts(session=session, sku_ids=sku_ids)
+    supply = await _recharge_supply(session, [sku for product in products for sku in product.skus])
     summaries = []
     for product in products:
         listed = [sku for sku in product.skus if sku.on_sale]
         cheapest = min(listed, key=lambda s: s.price_cents, default=None)
-        states = [stock_state(sku, counts.get(sku.id, 0)) for sku in listed]
+        states = [stock_state(sku, counts.get(sku.id, 0), supplied=sku.id in supply)
+                  for sku in listed]
         in_stock = any(state.purchasable for state in states)
         if in_stock:
             status = "in_stock"

@@ -9,6 +9,8 @@ transaction holds the database's single writer lock from BEGIN IMMEDIATE (see qu
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, insert, or_, select, update
@@ -21,7 +23,7 @@ from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch, KeyReveal
-from quanyi.inventory.parsing import parse_card_keys, split_secret
+from quanyi.inventory.parsing import SEPARATOR, parse_card_keys, split_secret
 from quanyi.inventory.schemas import (
     MAX_REPORTED_LINES,
     ImportReport,
@@ -34,7 +36,8 @@ __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
     "get_batch", "sku_has_history", "reserve_card_keys", "release_card_keys", "deliver_card_keys",
-    "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys",
+    "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
+    "count_held_keys",
 ]
 
 # Channel of staff reveals (inventory.staff_access); every other channel is the buyer's.
@@ -426,3 +429,66 @@ async def reveal_card_keys(
             ],
         )
     return revealed
+
+
+# ---------------------------------------------------------------- codes bought from suppliers
+
+async def receive_supplier_codes(
+    *,
+    session: AsyncSession,
+    cipher: CardKeyCipher,
+    sku_id: int,
+    order_id: int,
+    codes: Sequence[tuple[str, dt.datetime | None]],
+    source_name: str,
+    imported_by: str,
+    now: dt.datetime | None = None,
+) -> tuple[int | None, int, int]:
+    """Store codes a supplier sold us for one paid order, encrypted, held (reserved) for that order, in a batch
+    named after the purchase so a leaked code traces back to it. Returns (batch id, stored, duplicates).
+
+    A code whose fingerprint we already hold (sold, in stock, or sent twice in this answer) is not stored and
+    never delivered twice; the caller records the count against the supplier. Caller holds the order lock."""
+    now = now or utcnow()
+    fresh: dict[bytes, tuple[str, dt.datetime | None]] = {}
+    for raw, expires_at in codes:
+        secret = _supplier_secret(raw)
+        if secret:
+            fresh.setdefault(cipher.fingerprint(secret), (secret, expires_at))
+    known = set()
+    fingerprints = list(fresh)
+    for start in range(0, len(fingerprints), _LOOKUP_CHUNK):
+        chunk = fingerprints[start : start + _LOOKUP_CHUNK]
+        known.update((await session.scalars(select(CardKey.fingerprint).where(CardKey.fingerprint.in_(chunk)))).all())
+    new = {fp: value for fp, value in fresh.items() if fp not in known}
+    duplicates = len(codes) - len(new)
+    if not new:
+        return None, 0, duplicates
+    batch = ImportBatch(sku_id=sku_id, source_name=source_name[:200], imported_by=imported_by[:64],
+                        added_count=len(new), duplicate_count=duplicates, created_at=now)
+    session.add(batch)
+    await session.flush()
+    rows = []
+    for fingerprint, (secret, expires_at) in new.items():
+        sealed = cipher.encrypt(secret, fingerprint=fingerprint)
+        rows.append({"sku_id": sku_id, "batch_id": batch.id, "status": CardKeyStatus.RESERVED, "order_id": order_id,
+                     "reserved_at": now, "fingerprint": fingerprint, "key_id": sealed.key_id,
+                     "ciphertext": sealed.ciphertext, "expires_at": expires_at, "created_at": now})
+    # A concurrent import of the same code would violate the unique fingerprint and roll the whole
+    # transaction back: the caller's attempt stays open and is resolved again (nothing delivered twice).
+    await session.execute(insert(CardKey), rows)
+    return batch.id, len(new), duplicates
+
+
+def _supplier_secret(raw: str) -> str:
+    """A supplier's code as we store imported ones: "CARDNO PASSWORD" (space, tab or ----) becomes card number +
+    password, so the buyer sees both fields and the fingerprint matches the same card imported from a file."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    parts = [p for p in re.split(r"----|\t| +", text) if p]
+    return SEPARATOR.join(parts) if len(parts) == 2 else text
+
+
+async def count_held_keys(*, session: AsyncSession, order_id: int) -> int:
+    """Keys reserved for an order and not yet delivered (paid orders waiting for suppliers hold them too)."""
+    return int(await session.scalar(
+        select(func.count()).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.RESERVED)) or 0)

@@ -16,19 +16,23 @@ notifications_app = typer.Typer(help="Notification outbox (通知): dead letters
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Send everything that is due, then exit")] = False,
 ) -> None:
-    """Run the notification outbox worker (also runs inside `serve` unless
-    QUANYI_NOTIFICATION_WORKER_IN_SERVE=false). Any number of workers may run at once."""
+    """Run the notification outbox worker and the supplier fulfilment worker (both also run inside `serve`
+    unless QUANYI_NOTIFICATION_WORKER_IN_SERVE / QUANYI_FULFILMENT_WORKER_IN_SERVE=false). Any number of
+    workers may run at once."""
+    import asyncio
     import logging
 
     from quanyi.notifications.worker import OutboxWorker
+    from quanyi.suppliers.routing import FulfilmentWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def job(ctx):  # type: ignore[no-untyped-def]
-        outbox = OutboxWorker(ctx)
+        outbox, fulfilment = OutboxWorker(ctx), FulfilmentWorker(ctx)
         if once:
+            await fulfilment.drain()  # deliveries it makes enqueue messages: send them in the same run
             return await outbox.drain()
-        await outbox.run_forever()
+        await asyncio.gather(outbox.run_forever(), fulfilment.run_forever())
         return 0
 
     try:

@@ -55,6 +55,8 @@ class Order(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Direct recharge (直充) only: the phone number or account the supplier credits.
+    recharge_account: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Ledger: the distributor (分销商) who brought this order; earns a commission on delivery when set.
     distributor_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
 

@@ -42,6 +42,7 @@ async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> 
             session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
             query_password_hash=password_hash, locale=data.locale or ctx.settings.default_locale,
             ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+            recharge_account=data.recharge_account,
             distributor_code=data.distributor_code,
         )
         read = await orders_service.describe_order(session=session, order=order)

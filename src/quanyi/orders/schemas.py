@@ -9,12 +9,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.orders.contact import normalize_contact
+from quanyi.orders.recharge_account import normalize_recharge_account
 from quanyi.orders.state import OrderStatus
 from quanyi.schema_types import DbId, reject_control_chars
 
 __all__ = [
     "OrderCreate", "OrderRead", "OrderCreated", "PaymentStartRequest", "PaymentStart",
-    "LookupRequest", "LookupResult", "RevealResponse", "ContactText", "QueryPassword",
+    "LookupRequest", "LookupResult", "RevealResponse", "ContactText", "QueryPassword", "FulfilmentProgress",
+    "RechargeAccountText",
 ]
 
 
@@ -32,6 +34,28 @@ QueryPassword = Annotated[
 GatewayName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 
 
+def _valid_recharge_account(value: str) -> str:
+    normalize_recharge_account(value)  # raises ValueError with a readable message
+    return value
+
+
+RechargeAccountText = Annotated[
+    str, StringConstraints(max_length=128), AfterValidator(reject_control_chars),
+    AfterValidator(_valid_recharge_account),
+]
+
+
+class FulfilmentProgress(BaseModel):
+    """How far suppliers got with a paid order they fill (card purchase or direct recharge)."""
+
+    kind: Literal["card_key", "direct_recharge"]
+    # queued: waiting for a worker; purchasing: asking a supplier; submitted / processing: a recharge is with a
+    # supplier; succeeded; failed: no supplier could do it (refund follows)
+    stage: Literal["queued", "purchasing", "submitted", "processing", "succeeded", "failed"]
+    attempts: int
+    updated_at: dt.datetime
+
+
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku_id: DbId
@@ -41,6 +65,9 @@ class OrderCreate(BaseModel):
         default=None, description="Optional password to look the order up later without the contact"
     )
     locale: Literal["zh-CN", "en"] | None = None
+    recharge_account: RechargeAccountText | None = Field(
+        default=None, description="Direct-recharge SKUs only (required there): the mobile number or account to "
+                                  "credit")
     # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
     distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
 
@@ -65,6 +92,10 @@ class OrderRead(BaseModel):
     status_reason: str | None
     refunded_cents: int = 0
     refunded_display: str = ""
+    delivery_type: str = "card_key"
+    recharge_account_masked: str | None = None
+    fulfilment: FulfilmentProgress | None = Field(
+        default=None, description="Paid orders filled by suppliers: live progress of the purchase or recharge")
 
 
 class OrderCreated(OrderRead):

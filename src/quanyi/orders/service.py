@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType
 from quanyi.db import utcnow
-from quanyi.errors import Conflict, DomainError, NotFound
+from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
@@ -33,16 +33,18 @@ from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import new_order_no, normalize_order_no
-from quanyi.orders.schemas import OrderRead
+from quanyi.orders.recharge_account import mask_recharge_account, normalize_recharge_account
+from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk.service import RateLimiter
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
-    "OrderNotFound", "OrderNotPayable", "OrderNotDelivered", "LookupFailed", "LookupRateLimited", "PaymentEffect",
+    "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered",
+    "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
     "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
-    "reveal_order_keys",
+    "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,10 @@ class OrderNotDelivered(Conflict):
 
 class LookupFailed(NotFound):
     code = "order_lookup_failed"
+
+
+class RechargeAccountInvalid(InvalidInput):
+    code = "recharge_account_invalid"
 
 
 class LookupRateLimited(DomainError):
@@ -118,14 +124,20 @@ async def create_order(
     locale: str = "zh-CN",
     ip: str = "",
     reservation_ttl: dt.timedelta,
+    recharge_account: str | None = None,
     now: dt.datetime | None = None,
     distributor_code: str | None = None,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
-    Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose)."""
+    Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
+    Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one."""
     now = now or utcnow()
     sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
-    catalog_service.check_orderable(sku, quantity)
+    supplied = False
+    if sku.delivery_type is DeliveryType.DIRECT_RECHARGE:
+        supplied = sku.id in await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
+    catalog_service.check_orderable(sku, quantity, supplied=supplied)
+    account = _recharge_account_for(sku.delivery_type, recharge_account)
     contact_kind, contact_value = normalize_contact(contact)
 
     order_no = new_order_no(now)
@@ -139,6 +151,7 @@ async def create_order(
         total_cents=line_total(sku.price_cents, quantity), currency=sku.currency,
         contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
+        recharge_account=account,
         distributor_code=distributor_code,
     )
     session.add(order)
@@ -156,6 +169,22 @@ async def create_order(
             raise
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
     return order
+
+
+def _recharge_account_for(delivery_type: DeliveryType, given: str | None) -> str | None:
+    given = given.strip() if given else None
+    if delivery_type is DeliveryType.DIRECT_RECHARGE:
+        if not given:
+            raise RechargeAccountInvalid("this is a direct recharge: give the phone number or account to credit",
+                                         field="recharge_account")
+        try:
+            return normalize_recharge_account(given)
+        except ValueError as exc:
+            raise RechargeAccountInvalid(str(exc), field="recharge_account") from None
+    if given:
+        raise RechargeAccountInvalid("this product is delivered as card keys: it takes no recharge account",
+                                     field="recharge_account")
+    return None
 
 
 async def get_order(*, session: AsyncSession, order_no: str) -> Order:
@@ -198,7 +227,17 @@ async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:
         expires_at=order.expires_at, paid_at=order.paid_at, delivered_at=order.delivered_at,
         delivered_keys=delivered, status_reason=order.status_reason, refunded_cents=order.refunded_cents,
         refunded_display=format_money(order.refunded_cents, order.currency),
+        delivery_type=order.delivery_type,
+        recharge_account_masked=mask_recharge_account(order.recharge_account) if order.recharge_account else None,
+        fulfilment=await _fulfilment_progress(session, order),
     )
+
+
+async def _fulfilment_progress(session: AsyncSession, order: Order) -> FulfilmentProgress | None:
+    if order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED):
+        return None  # nothing bought before payment; skip the query on the checkout path
+    progress = await suppliers_service.fulfilment_progress(session=session, order_id=order.id)
+    return FulfilmentProgress(**progress) if progress is not None else None
 
 
 # ---------------------------------------------------------------- cancellation and expiry
@@ -253,13 +292,20 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     _move(session, order, OrderStatus.PAID, now, "payment arrived after the order was cancelled" if late else None)
     order.paid_at = now
     if order.delivery_type != DeliveryType.CARD_KEY.value:
-        # Not reachable today (checkout refuses such SKUs); paid and waiting is the safe state for it.
+        # Direct recharge: a supplier credits the account; the fulfilment worker takes it from here (it
+        # moves the order to refund_pending itself if no supplier can do it).
+        await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)
         return PaymentEffect.AWAITING_FULFILMENT
     try:
         await inventory_service.deliver_card_keys(
             session=session, sku_id=order.sku_id, order_id=order.id, quantity=order.quantity, now=now
         )
     except inventory_service.OutOfStock:
+        if await suppliers_service.can_fulfil(session=session, sku_id=order.sku_id):
+            # Suppliers fill it in real time: the order stays paid (keeping any keys it holds) and the job
+            # is written in this same transaction, so a committed payment always has its job.
+            await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)
+            return PaymentEffect.AWAITING_FULFILMENT
         await inventory_service.release_card_keys(session=session, order_id=order.id)
         _move(session, order, OrderStatus.REFUND_PENDING, now, "paid but out of stock: refund required")
         await ledger_service.record_order_status(session=session, order=order, now=now)
@@ -272,6 +318,28 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_delivered(session=session, order=order, now=now)
     return PaymentEffect.DELIVERED
+
+
+async def mark_fulfilled(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+    """A paid order waiting for suppliers got its goods (keys handed over or account credited): delivered,
+    and the buyer is told. The caller holds the order row lock."""
+    now = now or utcnow()
+    _move(session, order, OrderStatus.DELIVERED, now)
+    order.delivered_at = now
+    await ledger_service.record_order_status(session=session, order=order, now=now)
+    await notifications_service.on_order_delivered(session=session, order=order, now=now)
+
+
+async def mark_unfulfillable(*, session: AsyncSession, order: Order, reason: str,
+                             now: dt.datetime | None = None) -> None:
+    """No supplier could fill a paid order: it waits for a refund, and keys it held go back on sale
+    (they were paid for; they are not lost). The caller holds the order row lock."""
+    now = now or utcnow()
+    await inventory_service.release_card_keys(session=session, order_id=order.id)
+    _move(session, order, OrderStatus.REFUND_PENDING, now, f"paid but not delivered: {reason}")
+    await ledger_service.record_order_status(session=session, order=order, now=now)
+    await notifications_service.on_order_refund_pending(session=session, order=order, reason=reason, now=now)
+    logger.warning("order %s paid but no supplier could fill it (%s): refund required", order.order_no, reason)
 
 
 async def apply_refund(

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi.db import utcnow
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
-from quanyi.suppliers.adapter import SupplierAdapter, SupplierEndpoint, build_adapter
+from quanyi.suppliers.adapter import ProductKind, SupplierAdapter, SupplierEndpoint, build_adapter
+from quanyi.suppliers.attempt_state import AttemptState
 from quanyi.suppliers.credentials import open_credentials
+from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct, SupplierStatus
 
-__all__ = ["supplier_stock_counts", "UNCOUNTED", "endpoint_for", "adapter_for"]
+if TYPE_CHECKING:
+    from quanyi.orders.models import Order
+
+__all__ = ["supplier_stock_counts", "UNCOUNTED", "endpoint_for", "adapter_for", "can_fulfil", "enqueue_fulfilment",
+           "fulfilment_progress"]
 
 # Stock a supplier does not count (direct recharge): as good as unlimited for checkout.
 UNCOUNTED = 1_000_000
@@ -54,3 +63,52 @@ def endpoint_for(supplier: Supplier, cipher: CardKeyCipher) -> SupplierEndpoint:
 def adapter_for(supplier: Supplier, *, cipher: CardKeyCipher, http: httpx.AsyncClient) -> SupplierAdapter:
     """The adapter speaking this supplier's dialect to its endpoint."""
     return build_adapter(supplier.dialect, endpoint_for(supplier, cipher), http)
+
+
+# ---------------------------------------------------------------- fulfilment by suppliers (routing.py does the work)
+
+async def can_fulfil(*, session: AsyncSession, sku_id: int) -> bool:
+    """Does an enabled mapping to an active supplier exist for this SKU (whatever its last known stock)?"""
+    found = await session.scalar(
+        select(SkuSupplierMapping.id)
+        .join(SupplierProduct, SupplierProduct.id == SkuSupplierMapping.supplier_product_id)
+        .join(Supplier, Supplier.id == SupplierProduct.supplier_id)
+        .where(SkuSupplierMapping.sku_id == sku_id, SkuSupplierMapping.enabled.is_(True),
+               Supplier.status == SupplierStatus.ACTIVE)
+        .limit(1))
+    return found is not None
+
+
+async def enqueue_fulfilment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+    """Write the job that makes suppliers fill this paid order, in the caller's (payment) transaction.
+    One job per order: a second call finds it and changes nothing."""
+    now = now or utcnow()
+    if await session.scalar(select(FulfilmentJob.id).where(FulfilmentJob.order_id == order.id)) is not None:
+        return
+    kind = ProductKind.DIRECT_RECHARGE if order.delivery_type == ProductKind.DIRECT_RECHARGE.value \
+        else ProductKind.CARD_KEY
+    session.add(FulfilmentJob(order_id=order.id, kind=kind, status=JobStatus.OPEN, next_attempt_at=now,
+                              created_at=now, updated_at=now))
+    await session.flush()
+
+
+_STAGE_BY_ATTEMPT = {
+    AttemptState.SENDING: "purchasing", AttemptState.UNKNOWN: "purchasing", AttemptState.SUBMITTED: "submitted",
+    AttemptState.PROCESSING: "processing", AttemptState.SUCCEEDED: "purchasing", AttemptState.FAILED: "purchasing",
+}
+
+
+async def fulfilment_progress(*, session: AsyncSession, order_id: int) -> dict[str, Any] | None:
+    """What a buyer may see of the suppliers' work on an order (never which supplier): None if none."""
+    job = await session.scalar(select(FulfilmentJob).where(FulfilmentJob.order_id == order_id))
+    if job is None:
+        return None
+    attempts = (await session.scalars(
+        select(SupplierAttempt).where(SupplierAttempt.job_id == job.id).order_by(SupplierAttempt.id))).all()
+    latest = attempts[-1] if attempts else None
+    if job.status is JobStatus.DONE:
+        stage = "succeeded" if job.outcome == "delivered" else "failed"
+    else:
+        stage = _STAGE_BY_ATTEMPT[latest.state] if latest is not None else "queued"
+    updated = max([job.updated_at] + [a.updated_at for a in attempts])
+    return {"kind": job.kind.value, "stage": stage, "attempts": len(attempts), "updated_at": updated}

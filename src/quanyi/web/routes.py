@@ -112,14 +112,15 @@ async def product_page(slug: SlugPath, request: Request, ctx: ContextDep) -> HTM
 
 
 _FIELD_ERRORS = {"sku_id": "err.sku", "quantity": "err.quantity_plain", "contact": "err.contact",
-                 "query_password": "err.password"}
+                 "query_password": "err.password", "recharge_account": "err.recharge_account"}
 
 
 @router.post("/p/{slug}/checkout", response_class=HTMLResponse)
 async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Response:
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()
-    form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password")}
+    form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password",
+                                                   "recharge_account")}
     payload = {k: v for k, v in form.items() if v.strip() != ""}
     try:
         data = OrderCreate.model_validate({**payload, "locale": locale})
@@ -146,8 +147,12 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
                 query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+                recharge_account=data.recharge_account,
             )
             order_no = order.order_no
+    except orders_service.RechargeAccountInvalid:
+        return await _product_page(request, ctx, slug, form=form, status_code=422,
+                                   errors={"recharge_account": translate(locale, "err.recharge_account")})
     except OutOfStock:
         return await _product_page(request, ctx, slug, form=form, status_code=409,
                                    errors={"form": translate(locale, "err.sold_out")})
@@ -179,7 +184,11 @@ async def _order_page(request: Request, ctx: ContextDep, order_no: str, *, keys:
     except ValueError:
         refreshes = 0
     confirming = from_cashier and refreshes < CONFIRM_REFRESHES
+    # Suppliers are still buying or recharging: the page refreshes until they are done (live status).
+    fulfilling = view.status is OrderStatus.PAID and view.fulfilment is not None \
+        and view.fulfilment.stage not in ("succeeded", "failed")
     return render(request, "order.html", {
+        "fulfilling": fulfilling,
         "order": view, "product": product, "keys": keys, "notice": notice, "confirming": confirming,
         "confirm_timed_out": from_cashier and not confirming,
         "refresh_url": f"/orders/{view.order_no}?from=cashier&n={refreshes + 1}",

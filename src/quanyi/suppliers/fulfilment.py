@@ -1,0 +1,346 @@
+"""Fulfilment bookkeeping (履约记账): the database side of buying from suppliers, one transaction per step.
+
+`plan_step` decides what the worker does next for a job (ask about an open attempt, buy from the next
+candidate, or nothing: delivered / refund pending), and commits a new attempt in state `sending`, its
+prepaid charge and a renewed lease BEFORE the worker calls anyone. `record_outcome` writes what the
+supplier said, under the order row lock (order first, then attempt: the shop's lock order), and is
+idempotent: an attempt already settled by someone else (a callback, a second worker) is left alone.
+The network calls themselves live in routing.py, outside every transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.inventory import service as inventory_service
+from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.ledger import service as ledger_service
+from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
+from quanyi.orders.state import OrderStatus
+from quanyi.suppliers import circuit
+from quanyi.suppliers.adapter import ProductKind, SupplierAdapter, SupplierCode
+from quanyi.suppliers.attempt_state import (
+    FINAL_STATES,
+    OPEN_STATES,
+    AttemptState,
+    IllegalAttemptTransition,
+    check_attempt_transition,
+)
+from quanyi.suppliers.candidates import find_candidates
+from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
+from quanyi.suppliers.models import Supplier
+
+__all__ = ["Step", "Outcome", "StepPolicy", "plan_step", "record_outcome", "apply_news", "finish_job", "schedule_job"]
+
+logger = logging.getLogger(__name__)
+Action = Literal["buy", "recharge", "query"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepPolicy:
+    owner: str
+    lease: dt.timedelta
+    circuit: circuit.CircuitPolicy
+    cipher: CardKeyCipher
+    callback_base_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One supplier call to make, with everything it needs after the transaction has ended."""
+
+    action: Action
+    attempt_id: int
+    state: AttemptState  # the attempt's state when planned (a query that learns nothing keeps it)
+    checks: int  # queries already sent about it (the next one waits longer)
+    supplier_id: int
+    supplier_code: str
+    adapter: SupplierAdapter
+    kind: ProductKind
+    idempotency_key: str
+    product_code: str
+    quantity: int
+    max_unit_cost_cents: int
+    account: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a call told us. `healthy`: True the supplier answered, False it failed us (circuit), None n/a."""
+
+    state: AttemptState
+    codes: tuple[SupplierCode, ...] = ()
+    unit_cost_cents: int | None = None
+    supplier_order_no: str | None = None
+    error: str | None = None
+    healthy: bool | None = True
+    from_query: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- job bookkeeping
+
+async def finish_job(session: AsyncSession, job: FulfilmentJob, outcome: str, now: dt.datetime,
+                     error: str | None = None) -> None:
+    job.status, job.outcome, job.finished_at, job.updated_at = JobStatus.DONE, outcome, now, now
+    job.locked_until = job.lease_owner = None
+    if error:
+        job.last_error = error[:500]
+
+
+def schedule_job(job: FulfilmentJob, *, delay: dt.timedelta, now: dt.datetime, error: str | None = None) -> None:
+    """Leave the job for later (an unclear attempt, a recharge in progress) and give up its lease."""
+    job.next_attempt_at, job.updated_at = now + delay, now
+    job.locked_until = job.lease_owner = None
+    if error:
+        job.last_error = error[:500]
+
+
+async def _locked(session: AsyncSession, job_id: int) -> tuple[FulfilmentJob, Order] | None:
+    order_id = await session.scalar(select(FulfilmentJob.order_id).where(FulfilmentJob.id == job_id))
+    if order_id is None:
+        return None
+    order = await orders_service.lock_order(session=session, order_id=order_id)  # order row first
+    job = await session.scalar(select(FulfilmentJob).where(FulfilmentJob.id == job_id).with_for_update()
+                               .execution_options(populate_existing=True))
+    return (job, order) if job is not None else None
+
+
+# ---------------------------------------------------------------- planning
+
+async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, http: object,
+                    now: dt.datetime | None = None) -> Step | None:
+    """Decide and prepare the next supplier call for a job this worker leases; None: nothing to call now."""
+    now = now or utcnow()
+    found = await _locked(session, job_id)
+    if found is None:
+        return None
+    job, order = found
+    if job.status is not JobStatus.OPEN or job.lease_owner != policy.owner:
+        return None  # our lease expired and another worker owns the job now
+    if order.status is not OrderStatus.PAID:
+        # Refunded or otherwise settled by hand while we waited: nothing left to buy.
+        await finish_job(session, job, "delivered" if order.status is OrderStatus.DELIVERED else "abandoned", now)
+        return None
+    attempts = (await session.scalars(select(SupplierAttempt).where(SupplierAttempt.job_id == job.id)
+                                      .order_by(SupplierAttempt.id).with_for_update()
+                                      .execution_options(populate_existing=True))).all()
+    open_attempt = next((a for a in attempts if a.state in OPEN_STATES), None)
+    if open_attempt is not None:
+        # Never buy elsewhere while this one might still succeed: ask its supplier first.
+        return await _prepare(session, job, open_attempt, "query", policy, http, now)
+
+    need = order.quantity
+    if job.kind is ProductKind.CARD_KEY:
+        try:  # keys already held (bought, or local stock that came back) may complete it
+            await inventory_service.deliver_card_keys(session=session, sku_id=order.sku_id, order_id=order.id,
+                                                      quantity=order.quantity, now=now)
+        except inventory_service.OutOfStock:
+            need = order.quantity - await inventory_service.count_held_keys(session=session, order_id=order.id)
+        else:
+            await orders_service.mark_fulfilled(session=session, order=order, now=now)
+            await finish_job(session, job, "delivered", now)
+            return None
+    elif any(a.state is AttemptState.SUCCEEDED for a in attempts):
+        await orders_service.mark_fulfilled(session=session, order=order, now=now)
+        await finish_job(session, job, "delivered", now)
+        return None
+
+    tried = {a.supplier_product_id for a in attempts}
+    for candidate in await find_candidates(session=session, sku_id=order.sku_id, kind=job.kind, quantity=need,
+                                           exclude_products=tried, now=now):
+        key = f"{order.order_no}-{len(attempts) + 1:02d}"
+        if not await _reachable(session, candidate.supplier_id, policy, http):
+            continue
+        try:
+            # Savepoint: a circuit that another process just took the trial of, or a prepaid balance that
+            # does not cover the purchase, skips this supplier and undoes both.
+            async with session.begin_nested():
+                if not await circuit.take_circuit_pass(session=session, supplier_id=candidate.supplier_id,
+                                                       policy=policy.circuit, now=now):
+                    raise _Skip("circuit open")
+                # Debit before calling, so the prepaid balance can never be overdrawn by what we buy.
+                await ledger_service.charge_supplier(session=session, supplier_id=candidate.supplier_id,
+                                                     amount_cents=candidate.cost_cents * need, reference=key,
+                                                     order_id=order.id, now=now)
+        except (_Skip, ledger_service.SupplierBalanceInsufficient) as exc:
+            logger.info("order %s: skipping supplier %s: %s", order.order_no, candidate.supplier_code, exc)
+            continue
+        attempt = SupplierAttempt(
+            job_id=job.id, order_id=order.id, supplier_id=candidate.supplier_id,
+            supplier_product_id=candidate.supplier_product_id, product_code=candidate.product_code,
+            kind=job.kind, idempotency_key=key, state=AttemptState.SENDING, quantity=need,
+            max_unit_cost_cents=candidate.cost_cents, charged_cents=candidate.cost_cents * need,
+            recharge_account=order.recharge_account, created_at=now, updated_at=now)
+        session.add(attempt)
+        await session.flush()
+        action: Action = "buy" if job.kind is ProductKind.CARD_KEY else "recharge"
+        return await _prepare(session, job, attempt, action, policy, http, now)
+
+    reason = "no supplier could fill it" if attempts else "no supplier available"
+    await orders_service.mark_unfulfillable(session=session, order=order, reason=reason, now=now)
+    await finish_job(session, job, "refund_pending", now, error=reason)
+    return None
+
+
+class _Skip(Exception):
+    pass
+
+
+async def _reachable(session: AsyncSession, supplier_id: int, policy: StepPolicy, http: object) -> bool:
+    """Can we build this supplier's adapter at all (credentials readable, dialect known)? Checked before
+    anything is committed, so a misconfigured supplier is skipped instead of blocking the order."""
+    from quanyi.suppliers import service as suppliers_service
+
+    supplier = await session.get(Supplier, supplier_id)
+    try:
+        suppliers_service.adapter_for(supplier, cipher=policy.cipher, http=http)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - any reason to be unusable skips it
+        logger.error("supplier %s cannot be called (%s: %s); skipped", supplier_id, type(exc).__name__, exc)
+        return False
+    return True
+
+
+async def _prepare(session: AsyncSession, job: FulfilmentJob, attempt: SupplierAttempt, action: Action,
+                   policy: StepPolicy, http: object, now: dt.datetime) -> Step:
+    from quanyi.suppliers import service as suppliers_service
+
+    supplier = await session.get(Supplier, attempt.supplier_id)
+    assert supplier is not None
+    # The lease outlasts the call (its timeout), so no other worker asks about an attempt still in flight.
+    job.locked_until = now + policy.lease + dt.timedelta(milliseconds=supplier.timeout_ms)
+    job.updated_at = now
+    adapter = suppliers_service.adapter_for(supplier, cipher=policy.cipher, http=http)  # type: ignore[arg-type]
+    callback = f"{policy.callback_base_url.rstrip('/')}/api/suppliers/{supplier.code}/recharge-callback"
+    return Step(action=action, attempt_id=attempt.id, state=attempt.state, checks=attempt.checks,
+                supplier_id=supplier.id,
+                supplier_code=supplier.code, adapter=adapter, kind=attempt.kind,
+                idempotency_key=attempt.idempotency_key, product_code=attempt.product_code, quantity=attempt.quantity,
+                max_unit_cost_cents=attempt.max_unit_cost_cents, account=attempt.recharge_account,
+                callback_url=callback if attempt.kind is ProductKind.DIRECT_RECHARGE else None)
+
+
+# ---------------------------------------------------------------- recording
+
+async def record_outcome(*, session: AsyncSession, attempt_id: int, outcome: Outcome, policy: StepPolicy,
+                         query_delay: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    """Write a call's outcome. Returns True if the worker should go on with the job right away."""
+    now = now or utcnow()
+    order_id = await session.scalar(select(SupplierAttempt.order_id).where(SupplierAttempt.id == attempt_id))
+    order = await orders_service.lock_order(session=session, order_id=order_id)  # type: ignore[arg-type]
+    attempt = await session.scalar(select(SupplierAttempt).where(SupplierAttempt.id == attempt_id)
+                                   .with_for_update().execution_options(populate_existing=True))
+    assert attempt is not None
+    if outcome.healthy is True:
+        await circuit.record_supplier_success(session=session, supplier_id=attempt.supplier_id, now=now)
+    elif outcome.healthy is False:
+        await circuit.record_supplier_failure(session=session, supplier_id=attempt.supplier_id,
+                                              error=outcome.error or "failed", policy=policy.circuit, now=now)
+    if outcome.from_query:
+        attempt.checks += 1
+    job = await session.scalar(select(FulfilmentJob).where(FulfilmentJob.id == attempt.job_id).with_for_update()
+                               .execution_options(populate_existing=True))
+    assert job is not None
+    if attempt.state in FINAL_STATES:
+        return True  # settled meanwhile (callback, another worker): their record counts
+    if outcome.error:
+        attempt.error = outcome.error[:500]
+    attempt.updated_at = now
+    if not _moves(attempt, outcome.state):
+        schedule_job(job, delay=query_delay, now=now, error=outcome.error)
+        return False  # no news (or news older than what we know): ask again later
+    await apply_transition(session, order, job, attempt, outcome, policy.cipher, now)
+    if outcome.state in (AttemptState.SUBMITTED, AttemptState.PROCESSING) or (
+            outcome.state is AttemptState.UNKNOWN and outcome.from_query):
+        schedule_job(job, delay=query_delay, now=now, error=outcome.error)
+        return False
+    return job.status is JobStatus.OPEN
+
+
+def _moves(attempt: SupplierAttempt, target: AttemptState) -> bool:
+    """Should the attempt move to `target`? A callback may have overtaken the answer we are recording (it says
+    processing, the late submit answer says submitted): news older than what we know changes nothing."""
+    try:
+        return check_attempt_transition(attempt.state, target)
+    except IllegalAttemptTransition:
+        logger.warning("attempt %s: ignoring %s -> %s (out of order or contradictory news)",
+                       attempt.idempotency_key, attempt.state.value, target.value)
+        return False
+
+
+async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJob, attempt: SupplierAttempt,
+                           outcome: Outcome, cipher: CardKeyCipher, now: dt.datetime) -> None:
+    """Move an attempt (already checked legal) and do what its new state means for the order and money.
+    Shared by the worker and recharge callbacks. The caller holds the order, job and attempt locks."""
+    attempt.state = outcome.state
+    attempt.updated_at = now
+    if outcome.supplier_order_no:
+        attempt.supplier_order_no = outcome.supplier_order_no[:128]
+    if outcome.unit_cost_cents is not None:
+        attempt.unit_cost_cents = outcome.unit_cost_cents
+    if outcome.state is AttemptState.FAILED:
+        attempt.finished_at = now
+        # Definitely not taken: the prepaid debit goes back to the supplier's balance.
+        await ledger_service.release_supplier_charge(session=session, reference=attempt.idempotency_key,
+                                                     reason=outcome.error or "purchase failed", now=now)
+        job.next_attempt_at = now  # the next supplier, at once
+    elif outcome.state is AttemptState.SUCCEEDED:
+        attempt.finished_at = now
+        if attempt.kind is ProductKind.CARD_KEY:
+            await _receive_codes(session, order, attempt, outcome, cipher, now)
+            if order.status is not OrderStatus.PAID:
+                # Settled by hand meanwhile (e.g. refunded): the codes were paid for; put them on sale.
+                await inventory_service.release_card_keys(session=session, order_id=order.id)
+        elif order.status is OrderStatus.PAID:
+            await orders_service.mark_fulfilled(session=session, order=order, now=now)
+            await finish_job(session, job, "delivered", now)
+        else:
+            logger.error("order %s is %s but supplier recharge %s succeeded: the account was credited anyway",
+                         order.order_no, order.status.value, attempt.idempotency_key)
+
+
+async def _receive_codes(session: AsyncSession, order: Order, attempt: SupplierAttempt, outcome: Outcome,
+                         cipher: CardKeyCipher, now: dt.datetime) -> None:
+    supplier_code = await session.scalar(select(Supplier.code).where(Supplier.id == attempt.supplier_id))
+    codes = [(c.code, c.expires_at) for c in outcome.codes]
+    batch_id, stored, duplicates = await inventory_service.receive_supplier_codes(
+        session=session, cipher=cipher, sku_id=order.sku_id, order_id=order.id, codes=codes,
+        source_name=f"supplier:{supplier_code}:{attempt.supplier_order_no or attempt.idempotency_key}",
+        imported_by=f"attempt:{attempt.id}:{attempt.idempotency_key}", now=now)
+    attempt.batch_id, attempt.codes_received, attempt.codes_duplicate = batch_id, stored, duplicates
+    if stored < attempt.quantity:
+        # Paid for, but short or already ours: keep what is new (held for this order), record the gap for
+        # the operator's claim against the supplier, and let the job buy the rest elsewhere.
+        attempt.error = (f"asked {attempt.quantity}, got {len(codes)} codes, {stored} new, "
+                         f"{duplicates} already known (not delivered)")[:500]
+        logger.error("order %s: supplier %s delivered %d new codes of %d asked (%d duplicates)", order.order_no,
+                     supplier_code, stored, attempt.quantity, duplicates)
+
+
+async def apply_news(*, session: AsyncSession, attempt_id: int, outcome: Outcome, cipher: CardKeyCipher,
+                     now: dt.datetime | None = None) -> bool:
+    """News about an attempt from outside the worker (a recharge callback): move it if the news is new and legal.
+    Returns True if anything changed. A success delivers the order; a failure lets the worker try the next."""
+    now = now or utcnow()
+    order_id = await session.scalar(select(SupplierAttempt.order_id).where(SupplierAttempt.id == attempt_id))
+    order = await orders_service.lock_order(session=session, order_id=order_id)  # type: ignore[arg-type]
+    attempt = await session.scalar(select(SupplierAttempt).where(SupplierAttempt.id == attempt_id)
+                                   .with_for_update().execution_options(populate_existing=True))
+    job = await session.scalar(select(FulfilmentJob).where(FulfilmentJob.id == attempt.job_id)  # type: ignore[union-attr]
+                               .with_for_update().execution_options(populate_existing=True))
+    assert attempt is not None and job is not None
+    if not _moves(attempt, outcome.state):
+        return False
+    if outcome.error:
+        attempt.error = outcome.error[:500]
+    await apply_transition(session, order, job, attempt, outcome, cipher, now)
+    return True

@@ -1,0 +1,174 @@
+"""Paid card-key orders that local stock cannot fill are bought from suppliers in real time, with failover,
+and never bought twice: real simulated suppliers over HTTP, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from quanyi.testpeers.suppliers import CARD_PRODUCT, SimProduct
+from suppliers.routing.support import (
+    HANG_SECONDS,
+    add_supplier,
+    attempt_rows,
+    attempts,
+    card_order_paid,
+    job_of,
+    run_due,
+    supplier_row,
+)
+
+
+async def test_paid_order_without_local_stock_is_bought_from_the_cheapest_supplier(shop, sims):
+    cheap, dear = sims(seed=1), sims(seed=2)
+    sku = await shop.make_sku()
+    a = await add_supplier(shop, cheap, code="cheap", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, dear, code="dear", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
+    order = await card_order_paid(shop, sku, quantity=2)
+    assert (await shop.get_order(order))["status"] == "paid"  # waiting for the supplier, not refunded
+    assert (await shop.get_order(order))["fulfilment"]["stage"] == "queued"
+
+    assert await run_due(shop) == 1
+    view = await shop.get_order(order)
+    assert view["status"] == "delivered" and view["delivered_keys"] == 2
+    assert view["fulfilment"]["stage"] == "succeeded"
+    bought = cheap.order(f"{order['order_no']}-01")
+    assert bought is not None and cheap.purchases_for(bought.key) == 1 and not dear.purchases
+    assert sorted(k["code"] for k in await shop.reveal(order)) == sorted(c.password for c in bought.codes)
+    [attempt] = await attempts(shop, order)
+    assert attempt["supplier_code"] == "cheap" and attempt["state"] == "succeeded"
+    assert attempt["unit_cost_cents"] == 900 and attempt["codes_received"] == 2
+    # The prepaid balance was debited before the call, for exactly what was bought.
+    assert (await supplier_row(shop, a.id)).balance_cents == 1_000_000 - 2 * 900
+
+
+@pytest.mark.parametrize("dialect", ["quanyi", "card_platform"])
+async def test_failover_when_first_supplier_times_out_before_accepting(shop, sims, dialect):
+    first, second = sims(dialect, seed=1), sims(dialect, seed=2)
+    first.set_timeout_mode("hang_before_accept", hang_seconds=HANG_SECONDS)
+    sku = await shop.make_sku()
+    a = await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
+    order = await card_order_paid(shop, sku)
+
+    await run_due(shop)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    # The first one was asked (same key) and had no such order: only then was the second tried.
+    assert not first.purchases and second.purchases_for(f"{order['order_no']}-02") == 1
+    states = [(x["supplier_code"], x["state"]) for x in await attempts(shop, order)]
+    assert states == [("first", "failed"), ("second", "succeeded")]
+    # The failed attempt's prepaid debit went back, and the books still balance.
+    assert (await supplier_row(shop, a.id)).balance_cents == 1_000_000
+    await _books_balance(shop, order, {"supplier_charge", "supplier_release", "order_delivered"})
+
+
+async def _books_balance(shop, order, kinds):  # type: ignore[no-untyped-def]
+    from quanyi.ledger import service as ledger_service
+    from quanyi.orders.models import Order
+
+    async with shop.ctx.db.read_session() as session:
+        assert set((await ledger_service.trial_balance(session=session)).totals.values()) <= {0}
+        order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        posted = {p.kind for p in await ledger_service.order_postings(session=session, order_id=order_id)}
+    assert kinds <= posted, posted
+
+
+@pytest.mark.parametrize("dialect", ["quanyi", "card_platform"])
+async def test_timeout_after_the_supplier_took_the_order_delivers_from_it_and_buys_nothing_else(shop, sims, dialect):
+    first, second = sims(dialect, seed=1), sims(dialect, seed=2)
+    first.set_timeout_mode("hang_then_complete", hang_seconds=HANG_SECONDS)
+    sku = await shop.make_sku()
+    await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
+    order = await card_order_paid(shop, sku)
+
+    await run_due(shop)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    key = f"{order['order_no']}-01"
+    assert first.purchases_for(key) == 1 and not second.requests and not second.purchases
+    [attempt] = await attempts(shop, order)
+    assert attempt["state"] == "succeeded" and attempt["checks"] == 1
+    [key_shown] = await shop.reveal(order)
+    [code] = first.order(key).codes
+    assert key_shown["code"] == code.password and key_shown["card_no"] in (None, code.number)
+
+
+async def test_an_outcome_lost_after_the_supplier_charged_is_recovered_by_query_not_bought_again(shop, sims):
+    """A worker that dies between "supplier charged" and "order updated": the next one asks with the same key."""
+    from quanyi.suppliers.fulfilment import plan_step
+    from quanyi.suppliers.routing import FulfilmentWorker, call_supplier
+
+    sim = sims(seed=1)
+    sku = await shop.make_sku()
+    await add_supplier(shop, sim, code="only", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    order = await card_order_paid(shop, sku)
+    doomed = FulfilmentWorker(shop.ctx, owner="doomed")
+    [job_id] = await doomed.claim()
+    async with shop.ctx.db.transaction() as session:
+        step = await plan_step(session=session, job_id=job_id, policy=doomed.policy, http=shop.ctx.http)
+    assert step is not None and step.action == "buy"
+    await call_supplier(step)  # the supplier charged us...
+    await call_supplier(step)  # ...a retry with the same key changes nothing there...
+    # ...and the worker died before writing anything down.
+    assert sim.requests_for(step.idempotency_key) == 2 and sim.purchases_for(step.idempotency_key) == 1
+    assert (await shop.get_order(order))["status"] == "paid"
+
+    assert await run_due(shop, later=1) == 0  # its lease still runs: nobody touches the attempt in flight
+    assert await run_due(shop, later=60) == 1  # lease over: a fresh worker resolves it by query
+    assert (await shop.get_order(order))["status"] == "delivered"
+    assert sim.purchases_for(step.idempotency_key) == 1 and sim.requests_for(step.idempotency_key) == 2
+    assert len(await shop.reveal(order)) == 1
+    assert await run_due(shop, later=120) == 0  # the job is done
+    assert (await job_of(shop, order)).outcome == "delivered"
+
+
+async def test_no_supplier_left_moves_the_order_to_refund_pending(shop, sims):
+    sim = sims(seed=1)
+    sim.set_stock(CARD_PRODUCT, 0)
+    sku = await shop.make_sku()
+    await add_supplier(shop, sim, code="empty", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    order = await card_order_paid(shop, sku)
+    await run_due(shop)
+    view = await shop.get_order(order)
+    assert view["status"] == "refund_pending" and "no supplier" in view["status_reason"]
+    assert view["fulfilment"]["stage"] == "failed"
+    assert [a.state.value for a in await attempt_rows(shop)] == ["failed"]
+    await _books_balance(shop, order, {"supplier_charge", "supplier_release", "refund_due"})
+
+
+async def test_a_code_we_already_hold_is_never_delivered_twice(shop, sims):
+    """Two suppliers with the same seed hand out the same codes: the second copy is refused and recorded."""
+    first = sims(seed=7, products=[SimProduct(CARD_PRODUCT, "Gift", "card_key", 10000, 900, stock=1)])
+    copycat = sims(seed=7)
+    sku = await shop.make_sku()
+    await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, copycat, code="copycat", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
+    one = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(one))["status"] == "delivered"
+
+    two = await card_order_paid(shop, sku)  # first is out of stock now; copycat sells the same code again
+    await run_due(shop)
+    view = await shop.get_order(two)
+    assert view["status"] == "refund_pending" and view["delivered_keys"] == 0
+    rows = await attempts(shop, two)
+    assert [(r["supplier_code"], r["state"]) for r in rows] == [("first", "failed"), ("copycat", "succeeded")]
+    assert rows[1]["codes_received"] == 0 and rows[1]["codes_duplicate"] == 1 and "already known" in rows[1]["error"]
+    assert len(await shop.reveal(one)) == 1
+
+
+async def test_a_supplier_whose_credentials_cannot_be_read_is_skipped_without_charging_it(shop, sims):
+    from quanyi.suppliers.models import Supplier
+
+    broken, fine = sims(seed=1), sims(seed=2)
+    sku = await shop.make_sku()
+    bad = await add_supplier(shop, broken, code="broken", sku=sku, product_code=CARD_PRODUCT, cost_cents=9000)
+    await add_supplier(shop, fine, code="fine", sku=sku, product_code=CARD_PRODUCT, cost_cents=9500)
+    async with shop.ctx.db.transaction() as session:
+        row = await session.get(Supplier, bad.id)
+        row.credentials_ciphertext = row.credentials_ciphertext[:-1] + bytes([row.credentials_ciphertext[-1] ^ 1])
+    order = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    assert [x["supplier_code"] for x in await attempts(shop, order)] == ["fine"]
+    assert (await supplier_row(shop, bad.id)).balance_cents == 1_000_000 and not broken.requests

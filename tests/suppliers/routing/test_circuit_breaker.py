@@ -1,0 +1,74 @@
+"""Circuit breaker per supplier: failures in a row open it, after the open period exactly one trial call
+goes through (half-open), and a success closes it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from quanyi.db import utcnow
+from quanyi.suppliers import circuit
+from quanyi.testpeers.suppliers import CARD_PRODUCT
+from suppliers.routing.support import add_supplier, attempt_rows, card_order_paid, run_due, supplier_row
+
+POLICY = circuit.CircuitPolicy(threshold=2, open_for=dt.timedelta(seconds=30))
+
+
+async def test_failures_open_the_circuit_and_one_trial_closes_it(shop, sims):
+    sim = sims(seed=1)
+    sku = await shop.make_sku()
+    supplier = await add_supplier(shop, sim, code="flaky", sku=sku, product_code=CARD_PRODUCT)
+    t0 = utcnow()
+    async with shop.ctx.db.transaction() as session:
+        assert await circuit.take_circuit_pass(session=session, supplier_id=supplier.id, policy=POLICY, now=t0)
+        await circuit.record_supplier_failure(session=session, supplier_id=supplier.id, error="timeout",
+                                              policy=POLICY, now=t0)
+        assert await circuit.take_circuit_pass(session=session, supplier_id=supplier.id, policy=POLICY, now=t0)
+        await circuit.record_supplier_failure(session=session, supplier_id=supplier.id, error="timeout",
+                                              policy=POLICY, now=t0)
+        # Open: nobody calls during the open period.
+        assert not await circuit.take_circuit_pass(session=session, supplier_id=supplier.id, policy=POLICY,
+                                                   now=t0 + dt.timedelta(seconds=29))
+    row = await supplier_row(shop, supplier.id)
+    assert row.consecutive_failures == 2 and row.last_error == "timeout"
+    assert circuit.circuit_state(row, t0) is circuit.CircuitState.OPEN
+    later = t0 + dt.timedelta(seconds=31)
+    assert circuit.circuit_state(row, later) is circuit.CircuitState.HALF_OPEN
+    async with shop.ctx.db.transaction() as session:
+        # Half-open: the first caller gets the trial, everyone after it waits for its verdict.
+        assert await circuit.take_circuit_pass(session=session, supplier_id=supplier.id, policy=POLICY, now=later)
+        assert not await circuit.take_circuit_pass(session=session, supplier_id=supplier.id, policy=POLICY, now=later)
+        await circuit.record_supplier_success(session=session, supplier_id=supplier.id, now=later)
+        assert await circuit.take_circuit_pass(session=session, supplier_id=supplier.id, policy=POLICY, now=later)
+    row = await supplier_row(shop, supplier.id)
+    assert row.consecutive_failures == 0 and row.circuit_open_until is None and row.last_success_at is not None
+
+
+async def test_routing_skips_an_open_circuit_and_tries_it_again_after_the_open_period(shop, sims):
+    """settings: threshold 2, open for 1 s. A supplier that keeps failing is skipped, then tried once more."""
+    flaky, steady = sims(seed=1), sims(seed=2)
+    flaky.set_error_rate(1.0)  # "busy, not taken" on every purchase
+    sku = await shop.make_sku()
+    bad = await add_supplier(shop, flaky, code="flaky", sku=sku, product_code=CARD_PRODUCT, cost_cents=9000)
+    await add_supplier(shop, steady, code="steady", sku=sku, product_code=CARD_PRODUCT, cost_cents=9500)
+    for _ in range(2):
+        order = await card_order_paid(shop, sku)
+        await run_due(shop)
+        assert (await shop.get_order(order))["status"] == "delivered"  # failed over to the steady one
+    assert (await supplier_row(shop, bad.id)).circuit_open_until is not None
+
+    skipped = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(skipped))["status"] == "delivered"
+    suppliers_tried = [a.supplier_id for a in await attempt_rows(shop)]
+    assert suppliers_tried.count(bad.id) == 2  # not tried for the third order: its circuit was open
+
+    await asyncio.sleep(1.1)  # the open period ends
+    flaky.set_error_rate(0.0)
+    trial = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(trial))["status"] == "delivered"
+    last = (await attempt_rows(shop))[-1]
+    assert last.supplier_id == bad.id and last.state.value == "succeeded"  # the trial call, and it closed it
+    row = await supplier_row(shop, bad.id)
+    assert row.circuit_open_until is None and row.consecutive_failures == 0
