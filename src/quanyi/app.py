@@ -42,6 +42,9 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.risk.challenges import VerificationExpired, VerificationFailed
+from quanyi.risk.engine import CheckoutRateLimited, RiskDenied, VerificationRequired
+from quanyi.risk.routes import admin_router as risk_admin_router
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.routes import render_error_page
@@ -71,6 +74,12 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     InvalidRefund: 422,
     RefundNotAllowed: 409,
     RefundExceedsPayment: 409,
+    # risk control
+    RiskDenied: 403,
+    VerificationRequired: 403,
+    VerificationFailed: 422,
+    VerificationExpired: 410,
+    CheckoutRateLimited: 429,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -122,7 +131,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         status = status_for(exc)
         if _wants_html(request):
-            return render_error_page(request, status, exc.code, exc.message)
+            page = render_error_page(request, status, exc.code, exc.message)
+            if "retry_after" in exc.context:  # every limit answers 429 with Retry-After, pages too
+                page.headers["Retry-After"] = str(exc.context["retry_after"])
+            return page
         return problem(status, exc.code, exc.message, exc.context)
 
     @app.exception_handler(IntegrityError)
@@ -233,6 +245,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: notifications", "description": "Outbox dead letters and retries (admin token)"},
             {"name": "admin: refunds", "description": "Refund orders through their gateway (admin token)"},
             {"name": "admin: reconciliation", "description": "Daily reconciliation with the gateways (admin token)"},
+            {"name": "admin: risk", "description": "Risk rules, decision log, review queue (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -242,7 +255,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _security_headers(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
-                   notifications_admin_router, web_router):
+                   notifications_admin_router, risk_admin_router, web_router):
         app.include_router(router)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -19,6 +19,7 @@ from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
+from quanyi.risk.cli import risk_app
 
 app = typer.Typer(help="quanyi 权益商城: virtual-goods shop.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
@@ -27,6 +28,7 @@ app.add_typer(keys_app, name="keys")
 gateways_app = typer.Typer(help="Payment gateways (支付渠道): accounts, secrets encrypted at rest.",
                            no_args_is_help=True)
 app.add_typer(gateways_app, name="gateways")
+app.add_typer(risk_app, name="risk")
 
 @app.command()
 def init(force: Annotated[bool, typer.Option(help="Overwrite an existing secrets file")] = False) -> None:

@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     # Run the outbox worker inside `quanyi serve`; turn off when running separate `quanyi worker` processes.
     notification_worker_in_serve: bool = True
 
+    # ---- risk control (风控): counters, one-time codes, checkout flood limits. Rules live in the database.
+    risk_counter_retention_seconds: int = Field(default=8 * 86_400, ge=3600, le=90 * 86_400)
+    risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
+    risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
+    sms_template_verification_code: str = ""  # TemplateCode of the one-time code SMS (${code}, ${minutes})
+    # Checkouts per IP / per device id within the window before 429 + Retry-After; 0 turns a limit off.
+    checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    checkout_limit_per_ip: int = Field(default=60, ge=0)
+    checkout_limit_per_device: int = Field(default=20, ge=0)
+
     @field_validator("card_key_active_id")
     @classmethod
     def _strip(cls, value: str) -> str:

@@ -10,11 +10,23 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
 from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
-from quanyi.risk.models import RateCounter
+from quanyi.risk.models import (
+    CounterEvent,
+    OrderRiskSignals,
+    RateCounter,
+    ReviewAction,
+    RiskChallenge,
+    RiskDecisionLog,
+    RiskPolicy,
+    RiskRule,
+)
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
-           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct", "SkuSupplierMapping"]
+           "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
+           "SkuSupplierMapping",
+           "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",
+           "ReviewAction"]
 
 metadata = Base.metadata

@@ -41,6 +41,10 @@ class OrderCreate(BaseModel):
         default=None, description="Optional password to look the order up later without the contact"
     )
     locale: Literal["zh-CN", "en"] | None = None
+    # Risk control: answering a `verification_required` problem (its challenge_id + the code sent), or a captcha.
+    challenge_id: Annotated[str, Field(max_length=64)] | None = None
+    verification_code: Annotated[str, Field(max_length=12)] | None = None
+    captcha_token: Annotated[str, Field(max_length=2048)] | None = None
 
 
 class OrderRead(BaseModel):
