@@ -119,6 +119,7 @@ class Settings(BaseSettings):
 
     # ---- risk control (风控): counters, one-time codes, checkout flood limits. Rules live in the database.
     risk_counter_retention_seconds: int = Field(default=8 * 86_400, ge=3600, le=90 * 86_400)
+    risk_redis_prefix: str = "quanyi:risk:"  # several shops (or test runs) can share one Redis
     risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
     risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
     sms_template_verification_code: str = ""  # TemplateCode of the one-time code SMS (${code}, ${minutes})

@@ -152,7 +152,8 @@ class RedisCounters:
         await self._redis.aclose()
 
 
-def build_counters(db: Database, redis_url: str | None, *, retention_seconds: int) -> DatabaseCounters | RedisCounters:
+def build_counters(db: Database, redis_url: str | None, *, retention_seconds: int,
+                   redis_prefix: str = "quanyi:risk:") -> DatabaseCounters | RedisCounters:
     if redis_url:
-        return RedisCounters(redis_url, retention_seconds=retention_seconds)
+        return RedisCounters(redis_url, retention_seconds=retention_seconds, prefix=redis_prefix)
     return DatabaseCounters(db, retention_seconds=retention_seconds)

@@ -81,7 +81,8 @@ class RiskRuntime:
 def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
     """Build this process's risk runtime and attach it to every session of `db`."""
     runtime = RiskRuntime(
-        counters=build_counters(db, settings.redis_url, retention_seconds=settings.risk_counter_retention_seconds),
+        counters=build_counters(db, settings.redis_url, retention_seconds=settings.risk_counter_retention_seconds,
+                                 redis_prefix=settings.risk_redis_prefix),
         timezone=ZoneInfo(settings.shop_timezone), secret=settings.app_secret.get_secret_value().encode(),
         challenge_ttl_seconds=settings.risk_challenge_ttl_seconds,
         challenge_max_attempts=settings.risk_challenge_max_attempts,
