@@ -221,7 +221,19 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
     async with db.read_session() as session:
         rules = await _rules_for(session, Stage.ORDER)
     events = attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.params, signals)]
-    await runtime.counters.record(events, at=signals.at)
+    verified = False
+    if verification is not None:
+        # The answer to a challenge repeats the checkout that was challenged (and counted): a good answer is
+        # not counted again; a wrong one is (and raises), so a made-up challenge id never dodges the counters.
+        try:
+            await verify_challenge(db=db, runtime=runtime, verification=verification, contact=signals.contact,
+                                   ip=signals.ip, now=utcnow())
+            verified = True
+        except DomainError:
+            await runtime.counters.record(events, at=signals.at)
+            raise
+    if not verified:
+        await runtime.counters.record(events, at=signals.at)
     async with db.read_session() as session:
         evaluation = await evaluate(session=session, runtime=runtime, signals=signals, rules=rules)
     if evaluation.decision is Decision.ALLOW:
@@ -232,10 +244,7 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
             _log(session, signals, evaluation, "refused", now)
         raise RiskDenied(BUYER_MESSAGE)
     if evaluation.decision is Decision.CHALLENGE:
-        if verification is not None:
-            # Raises (and counts the failed attempt) unless the code or captcha checks out.
-            await verify_challenge(db=db, runtime=runtime, verification=verification, contact=signals.contact,
-                                   ip=signals.ip, now=utcnow())
+        if verified:
             async with db.transaction() as session:
                 _log(session, signals, evaluation, "verified", now)
             return Screening()

@@ -60,6 +60,10 @@ class Signals:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def value(self, dimension: str) -> str:
+        if dimension == "shop":
+            return "all"
+        if dimension == "shop_without_device":  # a surge of cookieless (scripted) checkouts shop-wide
+            return "" if self.device else "all"
         return {"ip": self.ip, "device": self.device, "contact": self.contact}.get(dimension, "")
 
     def public(self) -> dict[str, Any]:
@@ -90,8 +94,9 @@ Window = Annotated[int, Field(ge=10, le=7 * 86_400, description="Sliding window 
 
 
 class VelocityParams(_Params):
-    """More than `max_count` checkout attempts by one IP / device / contact within the window."""
-    dimension: Dimension
+    """More than `max_count` checkout attempts by one IP / device / contact within the window; `shop`
+    counts every checkout, `shop_without_device` every checkout that carries no device id."""
+    dimension: Literal["ip", "device", "contact", "shop", "shop_without_device"]
     window_seconds: Window
     max_count: Annotated[int, Field(ge=1, le=100_000)]
 
@@ -207,7 +212,7 @@ def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def attempt_events(s: Signals) -> list[Event]:
     """What every checkout attempt leaves in the counters, refused or not."""
     events: list[Event] = []
-    for dim in ("ip", "device", "contact"):
+    for dim in ("ip", "device", "contact", "shop", "shop_without_device"):
         if value := s.value(dim):
             events.append((f"att:{dim}:{value}", fresh_member()))
     for dim in ("ip", "device"):
