@@ -135,7 +135,7 @@ def generate(seed: int, scale: float) -> tuple[list[Attempt], list[str]]:
                                     "scalper_bots", rng.choice(pool), None,
                                     f"s{secrets.token_hex(4)}@{rng.choice(['gmail.com', '163.com', 'qq.com'])}",
                                     "VIP-12M", 1))
-    for contact, _ip_, _dev in rng.sample(regulars, min(len(regulars), int(10 * scale))):
+    for contact, _home_ip, _home_device in rng.sample(regulars, min(len(regulars), int(10 * scale))):
         ip, device = _ip(rng), _device(rng)  # the thief's own network and phone
         start = START + dt.timedelta(days=3, hours=rng.randint(1, 4), minutes=rng.randint(0, 59))
         for i in range(rng.randint(4, 8)):

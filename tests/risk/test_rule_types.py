@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from support import SHANGHAI, add_rule, checkout, set_clock
 
 
@@ -164,3 +163,18 @@ async def test_scores_add_up_to_the_threshold_decision(shop, goods):
     assert log[0]["decision"] == "challenge" and log[0]["score"] == 50
     assert {h["reason_code"] for h in log[0]["rules_hit"]} == {"test_time_window", "test_new_account"}
     assert log[0]["signals"]["ip"] == "198.51.100.7"
+
+
+async def test_new_device_hits_a_known_buyer_on_a_new_device_and_address(shop, goods):
+    first = await checkout(shop, goods.id, contact="owner@example.com", ip="203.0.113.77", device="phone-of-owner")
+    await shop.pay(first.json())
+    await add_rule(shop, "new_device", {}, action="challenge")
+    # Same device from another address, or the same address from a new device: the owner.
+    assert (await checkout(shop, goods.id, contact="owner@example.com", ip="198.51.100.1",
+                           device="phone-of-owner")).status_code == 201
+    assert (await checkout(shop, goods.id, contact="owner@example.com", ip="203.0.113.77",
+                           device="new-laptop-01")).status_code == 201
+    assert (await checkout(shop, goods.id, contact="stranger@example.com", ip="192.0.2.9",
+                           device="thief-phone-1")).status_code == 201  # never paid: not a known buyer
+    response = await checkout(shop, goods.id, contact="owner@example.com", ip="192.0.2.9", device="thief-phone-1")
+    assert response.json()["code"] == "verification_required"

@@ -42,9 +42,9 @@ class OrderCreate(BaseModel):
     )
     locale: Literal["zh-CN", "en"] | None = None
     # Risk control: answering a `verification_required` problem (its challenge_id + the code sent), or a captcha.
-    challenge_id: Annotated[str, Field(max_length=64)] | None = None
-    verification_code: Annotated[str, Field(max_length=12)] | None = None
-    captcha_token: Annotated[str, Field(max_length=2048)] | None = None
+    challenge_id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    verification_code: Annotated[str, Field(max_length=12, pattern=r"^[A-Za-z0-9]+$")] | None = None
+    captcha_token: Annotated[str, Field(max_length=2048, pattern=r"^[\x21-\x7e]+$")] | None = None
 
 
 class OrderRead(BaseModel):

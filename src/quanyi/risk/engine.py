@@ -129,6 +129,16 @@ class _Probe:
             query = query.where(OrderRiskSignals.order_id != self._order_id)
         return await self._session.scalar(query) is not None
 
+    async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]:
+        """Has this contact paid from this device / this IP before?"""
+        base = select(OrderRiskSignals.order_id).where(OrderRiskSignals.contact == contact,
+                                                       OrderRiskSignals.paid.is_(True)).limit(1)
+        if self._order_id is not None:
+            base = base.where(OrderRiskSignals.order_id != self._order_id)
+        device_known = await self._session.scalar(base.where(OrderRiskSignals.device == device)) is not None
+        ip_known = await self._session.scalar(base.where(OrderRiskSignals.ip == ip)) is not None
+        return device_known, ip_known
+
 
 @dataclass
 class Evaluation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from quanyi.deps import AdminDep, ReadSessionDep, SessionDep
@@ -25,6 +25,9 @@ from quanyi.risk.schemas import (
     RuleRead,
     RuleUpdate,
 )
+
+RuleIdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+OrderNoPath = Annotated[str, Path(min_length=1, max_length=64, description="Order number")]
 
 admin_router = APIRouter(prefix="/api/admin/risk", tags=["admin: risk"])
 
@@ -52,17 +55,17 @@ async def install_defaults(_: AdminDep, session: SessionDep) -> list[Any]:
 
 
 @admin_router.get("/rules/{rule_id}", response_model=RuleRead)
-async def get_rule(rule_id: int, _: AdminDep, session: ReadSessionDep) -> Any:
+async def get_rule(rule_id: RuleIdPath, _: AdminDep, session: ReadSessionDep) -> Any:
     return await ruleset.get_rule(session=session, rule_id=rule_id)
 
 
 @admin_router.patch("/rules/{rule_id}", response_model=RuleRead, summary="Edit, enable or disable a rule")
-async def update_rule(rule_id: int, data: RuleUpdate, _: AdminDep, session: SessionDep) -> Any:
+async def update_rule(rule_id: RuleIdPath, data: RuleUpdate, _: AdminDep, session: SessionDep) -> Any:
     return await ruleset.update_rule(session=session, rule_id=rule_id, changes=data.model_dump(exclude_unset=True))
 
 
 @admin_router.delete("/rules/{rule_id}", status_code=204)
-async def delete_rule(rule_id: int, _: AdminDep, session: SessionDep) -> None:
+async def delete_rule(rule_id: RuleIdPath, _: AdminDep, session: SessionDep) -> None:
     await ruleset.delete_rule(session=session, rule_id=rule_id)
 
 
@@ -77,7 +80,7 @@ async def set_policy(data: PolicyUpdate, _: AdminDep, session: SessionDep) -> An
 
 
 @admin_router.get("/decisions", response_model=list[DecisionRead], summary="Decision log (everything not allowed)")
-async def decisions(_: AdminDep, session: ReadSessionDep, order_no: str | None = None,
+async def decisions(_: AdminDep, session: ReadSessionDep, order_no: Annotated[str | None, Query(max_length=64)] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Any]:
     query = select(RiskDecisionLog).order_by(RiskDecisionLog.id.desc()).limit(limit)
     if order_no:
@@ -100,7 +103,7 @@ async def held_orders(_: AdminDep, session: ReadSessionDep) -> list[HeldOrderRea
 
 @admin_router.post("/reviews/{order_no}/approve", response_model=ReviewResult,
                    summary="Approve a held order: it is delivered now")
-async def approve(order_no: str, data: ReviewDecision, actor: AdminDep, session: SessionDep) -> ReviewResult:
+async def approve(order_no: OrderNoPath, data: ReviewDecision, actor: AdminDep, session: SessionDep) -> ReviewResult:
     order, effect = await review_service.approve_order(session=session, order_no=order_no, actor=actor,
                                                        reason=data.reason)
     return ReviewResult(order_no=order.order_no, status=order.status.value, effect=effect.value)
@@ -108,7 +111,7 @@ async def approve(order_no: str, data: ReviewDecision, actor: AdminDep, session:
 
 @admin_router.post("/reviews/{order_no}/reject", response_model=ReviewResult,
                    summary="Reject a held order: it waits for its refund")
-async def reject(order_no: str, data: ReviewDecision, actor: AdminDep, session: SessionDep) -> ReviewResult:
+async def reject(order_no: OrderNoPath, data: ReviewDecision, actor: AdminDep, session: SessionDep) -> ReviewResult:
     order = await review_service.reject_order(session=session, order_no=order_no, actor=actor, reason=data.reason)
     return ReviewResult(order_no=order.order_no, status=order.status.value)
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from quanyi.errors import InvalidInput
 from quanyi.risk.counters import Event, fresh_member
+from quanyi.schema_types import reject_control_chars
 
 __all__ = ["Decision", "Stage", "Signals", "Probe", "Hit", "RULE_PARAMS", "validate_params", "rule_hits",
            "attempt_events", "extra_events", "InvalidRuleParams", "STRICTNESS"]
@@ -76,6 +77,7 @@ class Probe(Protocol):
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int: ...
     async def buyer_day_totals(self, contact: str, sku_id: int | None, since: float) -> tuple[int, int]: ...
     async def has_paid_before(self, contact: str) -> bool: ...
+    async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]: ...
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,9 @@ class FailedPaymentsParams(_Params):
 class AmountLimitParams(_Params):
     """Quantity / amount thresholds: per order, or per buyer (contact) per shop day; optionally one SKU."""
     scope: Literal["order", "buyer_day"]
-    sku_id: Annotated[int, Field(ge=1)] | None = None
-    max_quantity: Annotated[int, Field(ge=1)] | None = None
-    max_amount_cents: Annotated[int, Field(ge=1)] | None = None
+    sku_id: Annotated[int, Field(ge=1, le=2_147_483_647)] | None = None
+    max_quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_amount_cents: Annotated[int, Field(ge=1, le=10**12)] | None = None
 
     @model_validator(mode="after")
     def _some_limit(self) -> AmountLimitParams:
@@ -154,15 +156,29 @@ class TimeWindowParams(_Params):
 
 class NewAccountParams(_Params):
     """A contact that has never paid for an order before, ordering at least `min_amount_cents`."""
-    min_amount_cents: Annotated[int, Field(ge=0)] = 0
+    min_amount_cents: Annotated[int, Field(ge=0, le=10**12)] = 0
+
+
+Entry = Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class NewDeviceParams(_Params):
+    """A contact that has paid before, now ordering from a device and an IP it never paid from (account
+    takeover). Checkouts without a device id are not judged."""
+    ip_must_be_new: bool = True
 
 
 class ListParams(_Params):
     """Block list (deny) or allow list (skip every other rule): IPs or CIDRs, e-mail domains, phones, devices."""
-    ips: list[str] = []
-    email_domains: list[str] = []
-    phones: list[str] = []
-    devices: list[str] = []
+    ips: Annotated[list[Entry], Field(max_length=10_000)] = []
+    email_domains: Annotated[list[Entry], Field(max_length=10_000)] = []
+    phones: Annotated[list[Entry], Field(max_length=10_000)] = []
+    devices: Annotated[list[Entry], Field(max_length=10_000)] = []
+
+    @field_validator("ips", "email_domains", "phones", "devices")
+    @classmethod
+    def _printable(cls, value: list[str]) -> list[str]:
+        return [reject_control_chars(v) for v in value]
 
     @field_validator("ips")
     @classmethod
@@ -189,7 +205,7 @@ class ListParams(_Params):
 RULE_PARAMS: dict[str, type[_Params]] = {
     "velocity": VelocityParams, "distinct_contacts": DistinctContactsParams, "card_testing": CardTestingParams,
     "failed_payments": FailedPaymentsParams, "amount_limit": AmountLimitParams, "time_window": TimeWindowParams,
-    "new_account": NewAccountParams, "block_list": ListParams, "allow_list": ListParams,
+    "new_account": NewAccountParams, "new_device": NewDeviceParams, "block_list": ListParams, "allow_list": ListParams,
 }
 
 
@@ -307,6 +323,13 @@ async def rule_hits(kind: str, params: dict[str, Any], s: Signals, probe: Probe,
         if s.amount_cents < model.min_amount_cents or await probe.has_paid_before(s.contact):
             return None
         return Hit("first order of this contact")
+    if isinstance(model, NewDeviceParams):
+        if not s.device or not await probe.has_paid_before(s.contact):
+            return None
+        device_known, ip_known = await probe.known_from(s.contact, s.device, s.ip)
+        if device_known or (model.ip_must_be_new and ip_known):
+            return None
+        return Hit("known buyer on a new device")
     if isinstance(model, ListParams):
         matched = _on_list(model, s)
         return Hit(matched) if matched else None

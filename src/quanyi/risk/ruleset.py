@@ -74,15 +74,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
      "params": {"dimension": "contact", "window_seconds": 86_400, "max_unpaid": 3, "grace_seconds": 900}},
     {"name": "large order", "kind": "amount_limit", "action": "review", "score": 0, "reason_code": "large_quantity",
      "stages": ["order", "payment"], "params": {"scope": "order", "max_quantity": 20}},
-    {"name": "high value", "kind": "amount_limit", "action": "allow", "score": 25, "reason_code": "high_value",
+    {"name": "high value", "kind": "amount_limit", "action": "allow", "score": 20, "reason_code": "high_value",
      "stages": _ORDER, "params": {"scope": "order", "max_amount_cents": 29_999}},
     {"name": "buyer daily amount", "kind": "amount_limit", "action": "review", "score": 0,
      "reason_code": "buyer_daily_amount", "stages": ["payment"],
      "params": {"scope": "buyer_day", "max_amount_cents": 300_000}},
     {"name": "night hours", "kind": "time_window", "action": "allow", "score": 30, "reason_code": "night_time",
      "stages": _ORDER, "params": {"start": "01:00", "end": "06:00"}},
-    {"name": "first purchase", "kind": "new_account", "action": "allow", "score": 10, "reason_code": "new_buyer",
+    {"name": "first purchase", "kind": "new_account", "action": "allow", "score": 5, "reason_code": "new_buyer",
      "stages": _ORDER, "params": {"min_amount_cents": 0}},
+    {"name": "known buyer, new device", "kind": "new_device", "action": "allow", "score": 30,
+     "reason_code": "new_device", "stages": _ORDER, "params": {"ip_must_be_new": True}},
 ]
 
 

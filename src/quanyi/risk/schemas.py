@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quanyi.schema_types import LongText, Name
+
 __all__ = ["RuleCreate", "RuleUpdate", "RuleRead", "PolicyRead", "PolicyUpdate", "DecisionRead",
            "HeldOrderRead", "ReviewDecision", "ReviewActionRead", "ReviewResult"]
 
@@ -17,7 +19,7 @@ ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-
 
 class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Name
     kind: Annotated[str, Field(min_length=1, max_length=32, description="velocity, distinct_contacts, card_testing, "
                                "failed_payments, amount_limit, time_window, new_account, block_list, allow_list")]
     params: dict[str, Any]
@@ -30,7 +32,7 @@ class RuleCreate(BaseModel):
 
 class RuleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    name: Name | None = None
     params: dict[str, Any] | None = None
     action: ActionName | None = None
     score: Annotated[int, Field(ge=0, le=1000)] | None = None
@@ -56,9 +58,9 @@ class RuleRead(BaseModel):
 
 class PolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    challenge_at: Annotated[int, Field(ge=1)] | None = None
-    review_at: Annotated[int, Field(ge=1)] | None = None
-    deny_at: Annotated[int, Field(ge=1)] | None = None
+    challenge_at: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    review_at: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    deny_at: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
 class PolicyRead(PolicyUpdate):
@@ -95,7 +97,7 @@ class HeldOrderRead(BaseModel):
 
 class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: LongText
 
 
 class ReviewResult(BaseModel):
