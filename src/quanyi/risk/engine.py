@@ -230,6 +230,8 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
     await _check_flood(runtime, signals)
     async with db.read_session() as session:
         rules = await _rules_for(session, Stage.ORDER)
+    if not rules:
+        return Screening()  # risk control unused: no counter writes on the checkout path
     events = attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.params, signals)]
     verified = False
     if verification is not None:
