@@ -65,6 +65,8 @@ class Signals:
             return "all"
         if dimension == "shop_without_device":  # a surge of cookieless (scripted) checkouts shop-wide
             return "" if self.device else "all"
+        if dimension == "sku_without_device":  # ... of one SKU (a flash-sale bot run)
+            return "" if self.device else str(self.sku_id)
         return {"ip": self.ip, "device": self.device, "contact": self.contact}.get(dimension, "")
 
     def public(self) -> dict[str, Any]:
@@ -97,8 +99,9 @@ Window = Annotated[int, Field(ge=10, le=7 * 86_400, description="Sliding window 
 
 class VelocityParams(_Params):
     """More than `max_count` checkout attempts by one IP / device / contact within the window; `shop`
-    counts every checkout, `shop_without_device` every checkout that carries no device id."""
-    dimension: Literal["ip", "device", "contact", "shop", "shop_without_device"]
+    counts every checkout, `shop_without_device` every checkout that carries no device id, and
+    `sku_without_device` those of the same SKU."""
+    dimension: Literal["ip", "device", "contact", "shop", "shop_without_device", "sku_without_device"]
     window_seconds: Window
     max_count: Annotated[int, Field(ge=1, le=100_000)]
 
@@ -228,7 +231,7 @@ def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def attempt_events(s: Signals) -> list[Event]:
     """What every checkout attempt leaves in the counters, refused or not."""
     events: list[Event] = []
-    for dim in ("ip", "device", "contact", "shop", "shop_without_device"):
+    for dim in ("ip", "device", "contact", "shop", "shop_without_device", "sku_without_device"):
         if value := s.value(dim):
             events.append((f"att:{dim}:{value}", fresh_member()))
     for dim in ("ip", "device"):
