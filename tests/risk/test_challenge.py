@@ -8,11 +8,11 @@ import re
 
 import pytest
 from sqlalchemy import select, update
-from support import add_rule, checkout, sent_codes
 
 from quanyi.orders.models import Order
 from quanyi.risk.challenges import StaticTokenCaptcha
 from quanyi.risk.models import RiskChallenge
+from risk.support import add_rule, checkout, sent_codes
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support import checkout
+
+from risk.support import checkout
 
 
 @pytest.fixture

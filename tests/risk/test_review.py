@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from support import add_rule, checkout
 
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.models import Order
+from risk.support import add_rule, checkout
 
 
 @pytest.fixture

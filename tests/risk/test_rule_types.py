@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from support import SHANGHAI, add_rule, checkout, set_clock
+
+from risk.support import SHANGHAI, add_rule, checkout, set_clock
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from support import add_rule, checkout
 
 from quanyi.app import create_app
 from quanyi.context import build_context
+from risk.support import add_rule, checkout
 
 
 @pytest.fixture
