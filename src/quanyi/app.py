@@ -49,6 +49,9 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.risk.challenges import VerificationExpired, VerificationFailed
+from quanyi.risk.engine import CheckoutRateLimited, RiskDenied, VerificationRequired
+from quanyi.risk.routes import admin_router as risk_admin_router
 from quanyi.staff.routes import router as staff_router
 from quanyi.staff.service import LoginFailed, LoginRateLimited, PermissionDenied
 from quanyi.suppliers.fulfilment_routes import admin_router as fulfilment_admin_router
@@ -98,6 +101,13 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RotationRefused: 409,
 
     RechargeCallbackRejected: 400,  # supplier fulfilment
+
+    # risk control
+    RiskDenied: 403,
+    VerificationRequired: 403,
+    VerificationFailed: 422,
+    VerificationExpired: 410,
+    CheckoutRateLimited: 429,
 }
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
@@ -158,7 +168,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         status = status_for(exc)
         if _wants_html(request):
-            return render_error_page(request, status, exc.code, exc.message)
+            page = render_error_page(request, status, exc.code, exc.message)
+            if "retry_after" in exc.context:  # every limit answers 429 with Retry-After, pages too
+                page.headers["Retry-After"] = str(exc.context["retry_after"])
+            return page
         return problem(status, exc.code, exc.message, exc.context)
 
     @app.exception_handler(IntegrityError)
@@ -282,6 +295,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
 
             {"name": "admin: ledger",
              "description": "Double-entry ledger, supplier prepaid balances, statements (admin token)"},
+            {"name": "admin: risk", "description": "Risk rules, decision log, review queue (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -294,7 +308,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
-                   fulfilment_admin_router, staff_router, key_security_router, web_router):
+                   fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, web_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     if ctx.settings.sandbox_enabled:

@@ -21,6 +21,7 @@ from quanyi.inventory.cli import register_key_security_commands
 from quanyi.ledger.cli import ledger_app
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
+from quanyi.risk.cli import risk_app
 from quanyi.staff.cli import staff_app
 from quanyi.suppliers.cli import suppliers_app
 
@@ -31,6 +32,7 @@ app.add_typer(keys_app, name="keys")
 gateways_app = typer.Typer(help="Payment gateways (支付渠道): accounts, secrets encrypted at rest.",
                            no_args_is_help=True)
 app.add_typer(gateways_app, name="gateways")
+app.add_typer(risk_app, name="risk")
 
 @app.command()
 def init(force: Annotated[bool, typer.Option(help="Overwrite an existing secrets file")] = False) -> None:

@@ -146,6 +146,17 @@ class Settings(BaseSettings):
     circuit_failure_threshold: int = Field(default=5, ge=1, le=1000)
     circuit_open_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
+    # ---- risk control (风控): counters, one-time codes, checkout flood limits. Rules live in the database.
+    risk_counter_retention_seconds: int = Field(default=8 * 86_400, ge=3600, le=90 * 86_400)
+    risk_redis_prefix: str = "quanyi:risk:"  # several shops (or test runs) can share one Redis
+    risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
+    risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
+    sms_template_verification_code: str = ""  # TemplateCode of the one-time code SMS (${code}, ${minutes})
+    # Checkouts per IP / per device id within the window before 429 + Retry-After; 0 turns a limit off.
+    checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    checkout_limit_per_ip: int = Field(default=60, ge=0)
+    checkout_limit_per_device: int = Field(default=20, ge=0)
+
     @field_validator("card_key_active_id")
     @classmethod
     def _strip(cls, value: str) -> str:

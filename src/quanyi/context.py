@@ -13,6 +13,8 @@ from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.notifications import service as notifications_service
 from quanyi.payments.gateway import GatewayRegistry
 from quanyi.payments.sandbox.gateway import SandboxGateway
+from quanyi.risk import engine as risk_engine
+from quanyi.risk.counters import RedisCounters
 from quanyi.risk.service import DatabaseRateLimiter, RedisRateLimiter, build_rate_limiter
 
 __all__ = ["ShopContext", "build_context", "build_cipher"]
@@ -27,11 +29,14 @@ class ShopContext:
     limiter: DatabaseRateLimiter | RedisRateLimiter
     # Outbound HTTP (sandbox notifications today, suppliers and gateways later). Tests swap the transport.
     http: httpx.AsyncClient
+    risk: risk_engine.RiskRuntime
 
     async def close(self) -> None:
         await self.http.aclose()
         if isinstance(self.limiter, RedisRateLimiter):
             await self.limiter.close()
+        if isinstance(self.risk.counters, RedisCounters):
+            await self.risk.counters.close()
         await self.db.dispose()
 
 
@@ -47,6 +52,7 @@ def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
     db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     notifications_service.install_policy(db, settings)
+    risk = risk_engine.install_runtime(db, settings)
     # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
     # connection the other side is just closing.
     http = httpx.AsyncClient(transport=transport, follow_redirects=False,
@@ -62,5 +68,5 @@ def build_context(settings: Settings, *, db: Database | None = None,
         ))
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
-        limiter=build_rate_limiter(db, settings.redis_url), http=http,
+        limiter=build_rate_limiter(db, settings.redis_url), http=http, risk=risk,
     )

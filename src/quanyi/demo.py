@@ -151,4 +151,8 @@ async def load_demo(ctx: ShopContext, *, progress: Callable[[str], None] | None 
                         source_name="demo-generated", imported_by="demo")
                 if progress:
                     progress(prod["name"])
+        # Risk control: the documented default rule set (README "Risk control").
+        from quanyi.risk import ruleset as risk_ruleset
+
+        await risk_ruleset.install_default_rules(session=session)
     return True

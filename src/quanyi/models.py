@@ -11,7 +11,16 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
 from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
-from quanyi.risk.models import RateCounter
+from quanyi.risk.models import (
+    CounterEvent,
+    OrderRiskSignals,
+    RateCounter,
+    ReviewAction,
+    RiskChallenge,
+    RiskDecisionLog,
+    RiskPolicy,
+    RiskRule,
+)
 from quanyi.staff.models import StaffSession, StaffUser
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, SupplierAttempt
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
@@ -22,6 +31,8 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
            "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession", "SupplierSyncState", "SkuPricePolicy",
            "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule",
-           "FulfilmentJob", "SupplierAttempt"]
+           "FulfilmentJob", "SupplierAttempt",
+           "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",
+           "ReviewAction"]
 
 metadata = Base.metadata

@@ -14,6 +14,8 @@ ALLOWED = {
     ("pending_payment", "paid"), ("pending_payment", "cancelled"), ("cancelled", "paid"),
     ("paid", "delivered"), ("paid", "refund_pending"),
     ("refund_pending", "refunded"), ("paid", "refunded"), ("delivered", "refunded"),
+    # risk control review queue
+    ("paid", "under_review"), ("under_review", "paid"), ("under_review", "refund_pending"),
 }
 
 

@@ -29,6 +29,7 @@ class Kind(enum.StrEnum):
     LOW_STOCK = "low_stock"  # merchant: a SKU fell below the threshold
     DELIVERY_FAILED = "delivery_failed"  # merchant: paid but not delivered, refund needed
     RISK_HOLD = "risk_hold"  # merchant: an order is held for review
+    VERIFICATION_CODE = "verification_code"  # to the buyer: one-time code to confirm a checkout (risk control)
 
 
 class MessageStatus(enum.StrEnum):

@@ -34,6 +34,7 @@ from quanyi.orders.models import Order
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
     "enqueue", "on_order_delivered", "on_order_refund_pending", "on_stock_taken", "on_risk_hold",
+    "on_verification_code",
     "list_messages", "get_message", "retry_message", "claim_due", "record_sent", "record_failure",
     "backoff_delay", "idempotency_key", "ROBOT_CHANNELS",
 ]
@@ -190,6 +191,19 @@ async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now:
     """An order is held by risk control for manual review (风控拦截)."""
     await _alert(session, Kind.RISK_HOLD, order.order_no, {**_order_payload(order), "reason": reason[:300]},
                  order_id=order.id, now=now)
+
+
+async def on_verification_code(
+    *, session: AsyncSession, contact_kind: str, contact: str, code: str, challenge_id: str, minutes: int,
+    locale: str, amount_cents: int, currency: str, now: dt.datetime | None = None,
+) -> bool:
+    """Risk control asks the buyer to confirm a checkout: send the one-time code to their contact."""
+    channel = Channel.EMAIL if contact_kind == "email" else Channel.SMS
+    if not _enabled(session, channel, "verification code"):
+        return False
+    payload = {"code": code, "minutes": minutes, "total_cents": amount_cents, "currency": currency}
+    return await enqueue(session=session, channel=channel, recipient=contact, kind=Kind.VERIFICATION_CODE,
+                         locale=locale, payload=payload, dedupe_key=f"{Kind.VERIFICATION_CODE}:{challenge_id}", now=now)
 
 
 async def on_stock_taken(*, session: AsyncSession, sku: Sku, quantity: int, now: dt.datetime | None = None) -> None:

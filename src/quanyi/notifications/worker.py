@@ -187,8 +187,12 @@ class OutboxWorker:
         if message.channel is Channel.EMAIL:
             keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys else None
             content = render_email(message.kind, message.locale, p, shop_name=self.ctx.settings.shop_name,
-                                   order_url=order_link(self.ctx, p["order_no"]), keys=keys)
+                                   order_url=order_link(self.ctx, p["order_no"]) if "order_no" in p else "",
+                                   keys=keys)
             return Outgoing(**base, email=content)
+        if message.channel is Channel.SMS and message.kind == Kind.VERIFICATION_CODE:
+            return Outgoing(**base, sms_template=self._sms_template(message),
+                            sms_params={"code": str(p["code"]), "minutes": str(p["minutes"])})
         if message.channel is Channel.SMS:
             return Outgoing(**base, sms_template=self._sms_template(message), sms_params={
                 "order_no": str(p["order_no"]), "product": str(p["product_name"])[:20],
@@ -197,6 +201,8 @@ class OutboxWorker:
         return Outgoing(**base, robot=render_robot(message.kind, message.locale, p))
 
     def _sms_template(self, message: ClaimedMessage) -> str:
+        if message.kind == Kind.VERIFICATION_CODE and self.ctx.settings.sms_template_verification_code:
+            return self.ctx.settings.sms_template_verification_code
         if message.kind != Kind.ORDER_DELIVERED:
             raise SendFailed(f"no SMS template for {message.kind}", permanent=True)
         s = self.ctx.settings

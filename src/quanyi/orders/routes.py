@@ -20,6 +20,9 @@ from quanyi.orders.schemas import (
     OrderRead,
     RevealResponse,
 )
+from quanyi.risk import engine as risk_engine
+from quanyi.risk.challenges import Verification
+from quanyi.risk.checkout import DEVICE_COOKIE, device_id, screen_order
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -32,19 +35,30 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
              responses={409: {"description": "Sold out or not on sale"},
+                        403: {"description": "Refused by risk control, or verification_required (see challenge_id)"},
+                        429: {"description": "Too many checkouts from this IP or device (Retry-After)"},
                         503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> OrderCreated:
     ctx.gateways.require_any()
     # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
+    locale = data.locale or ctx.settings.default_locale
+    verification = (Verification(data.challenge_id, data.verification_code, data.captcha_token)
+                    if data.challenge_id or data.captcha_token else None)
+    signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
+        ctx, ip=client_ip(request), device=device_id(request.headers.get("x-device-id"),
+                                                     request.cookies.get(DEVICE_COOKIE)),
+        sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, verification=verification)
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     async with ctx.db.transaction() as session:
         order = await orders_service.create_order(
             session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
-            query_password_hash=password_hash, locale=data.locale or ctx.settings.default_locale,
+            query_password_hash=password_hash, locale=locale,
             ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
             recharge_account=data.recharge_account,
             distributor_code=data.distributor_code,
         )
+        if signals is not None:
+            await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
         read = await orders_service.describe_order(session=session, order=order)
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
     return OrderCreated(**read.model_dump(), access_token=token)

@@ -70,6 +70,10 @@ class OrderCreate(BaseModel):
                                   "credit")
     # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
     distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
+    # Risk control: answering a `verification_required` problem (its challenge_id + the code sent), or a captcha.
+    challenge_id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    verification_code: Annotated[str, Field(max_length=12, pattern=r"^[A-Za-z0-9]+$")] | None = None
+    captcha_token: Annotated[str, Field(max_length=2048, pattern=r"^[\x21-\x7e]+$")] | None = None
 
 
 class OrderRead(BaseModel):

@@ -36,6 +36,7 @@ from quanyi.orders.numbers import new_order_no, normalize_order_no
 from quanyi.orders.recharge_account import mask_recharge_account, normalize_recharge_account
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
+from quanyi.risk import engine as risk_engine
 from quanyi.risk.service import RateLimiter
 from quanyi.suppliers import service as suppliers_service
 
@@ -44,7 +45,8 @@ __all__ = [
     "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
     "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
-    "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable",
+    "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable", "deliver_paid_order", "release_held_order",
+    "refuse_held_order",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class PaymentEffect(enum.StrEnum):
     REFUND_PENDING = "refund_pending"
     ALREADY_PAID = "already_paid"
     AWAITING_FULFILMENT = "awaiting_fulfilment"
+    UNDER_REVIEW = "under_review"
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,19 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     late = order.status is OrderStatus.CANCELLED
     _move(session, order, OrderStatus.PAID, now, "payment arrived after the order was cancelled" if late else None)
     order.paid_at = now
+    # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
+    held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now)
+    if held_because:
+        _move(session, order, OrderStatus.UNDER_REVIEW, now, f"held by risk control: {held_because}")
+        await notifications_service.on_risk_hold(session=session, order=order, reason=held_because, now=now)
+        return PaymentEffect.UNDER_REVIEW
+    # ---- end risk control
+    return await deliver_paid_order(session=session, order=order, now=now)
+
+
+async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> PaymentEffect:
+    """Hand over the goods of a PAID order (caller holds the order lock); out of stock -> refund pending."""
+    now = now or utcnow()
     if order.delivery_type != DeliveryType.CARD_KEY.value:
         # Direct recharge: a supplier credits the account; the fulfilment worker takes it from here (it
         # moves the order to refund_pending itself if no supplier can do it).
@@ -367,6 +383,31 @@ async def reveal_order_keys(
     return await inventory_service.reveal_card_keys(
         session=session, cipher=cipher, order_id=order.id, channel=channel, ip=ip, user_agent=user_agent
     )
+
+
+# ---------------------------------------------------------------- risk review (风控审核)
+
+async def release_held_order(*, session: AsyncSession, order: Order, reason: str,
+                             now: dt.datetime | None = None) -> PaymentEffect:
+    """Staff approved a held order (caller holds its lock): back to PAID and delivered the usual way.
+    An order no longer under review is left alone, so a second approval delivers nothing."""
+    now = now or utcnow()
+    if order.status is not OrderStatus.UNDER_REVIEW:
+        return PaymentEffect.ALREADY_PAID
+    _move(session, order, OrderStatus.PAID, now, f"approved by risk review: {reason}")
+    return await deliver_paid_order(session=session, order=order, now=now)
+
+
+async def refuse_held_order(
+    *, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None
+) -> None:
+    """Staff rejected a held order (caller holds its lock): release its keys; it waits for its refund."""
+    now = now or utcnow()
+    _move(session, order, OrderStatus.REFUND_PENDING, now, f"rejected by risk review: {reason}")
+    await inventory_service.release_card_keys(session=session, order_id=order.id)
+    await ledger_service.record_order_status(session=session, order=order, now=now)
+    await notifications_service.on_order_refund_pending(session=session, order=order, reason="rejected by risk review",
+                                                        now=now)
 
 
 # ---------------------------------------------------------------- lookup without an account

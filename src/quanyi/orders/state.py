@@ -16,6 +16,7 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # 已取消: expired or cancelled by the buyer; reserved stock released
     REFUND_PENDING = "refund_pending"  # 待退款: paid but could not be delivered
     REFUNDED = "refunded"  # 已退款: the whole amount went back to the buyer (partial refunds keep the status)
+    UNDER_REVIEW = "under_review"  # 风控审核中: paid, held by risk control until staff approve or reject
 
 
 # (from, to) -> why this move exists
@@ -30,6 +31,10 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], str] = {
     (OrderStatus.REFUND_PENDING, OrderStatus.REFUNDED): "refunded in full",
     (OrderStatus.PAID, OrderStatus.REFUNDED): "refunded in full before delivery",
     (OrderStatus.DELIVERED, OrderStatus.REFUNDED): "every card key withdrawn and refunded",
+    # Risk control: a held order goes back to PAID when approved (then delivery as usual) or waits for a refund.
+    (OrderStatus.PAID, OrderStatus.UNDER_REVIEW): "held by risk control for review",
+    (OrderStatus.UNDER_REVIEW, OrderStatus.PAID): "approved by risk review",
+    (OrderStatus.UNDER_REVIEW, OrderStatus.REFUND_PENDING): "rejected by risk review: refund required",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from typing import Annotated, Any
 
 import segno
@@ -41,6 +42,9 @@ from quanyi.payments.gateway import (
     GatewayUnsupported,
     UnknownGateway,
 )
+from quanyi.risk import engine as risk_engine
+from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed
+from quanyi.risk.checkout import DEVICE_COOKIE, device_id, screen_order
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
@@ -106,9 +110,18 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
     }, status_code=status_code)
 
 
+def _ensure_device_cookie(request: Request, response: Response) -> None:
+    """Risk control counts checkouts per device: give each browser a random id once (one year)."""
+    if not request.cookies.get(DEVICE_COOKIE):
+        response.set_cookie(DEVICE_COOKIE, "d" + secrets.token_urlsafe(16), max_age=365 * 86_400,
+                            httponly=True, samesite="lax", secure=request.url.scheme == "https")
+
+
 @router.get("/p/{slug}", response_class=HTMLResponse)
 async def product_page(slug: SlugPath, request: Request, ctx: ContextDep) -> HTMLResponse:
-    return await _product_page(request, ctx, slug)
+    response = await _product_page(request, ctx, slug)
+    _ensure_device_cookie(request, response)
+    return response
 
 
 _FIELD_ERRORS = {"sku_id": "err.sku", "quantity": "err.quantity_plain", "contact": "err.contact",
@@ -120,7 +133,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()
     form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password",
-                                                   "recharge_account")}
+                                                   "recharge_account", "challenge_id", "verification_code")}
     payload = {k: v for k, v in form.items() if v.strip() != ""}
     try:
         data = OrderCreate.model_validate({**payload, "locale": locale})
@@ -140,6 +153,29 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
     if not ctx.gateways.names():
         return await _product_page(request, ctx, slug, form=form, status_code=503,
                                    errors={"form": translate(locale, "err.no_payment_method")})
+    # ---- risk control: flood limit, refusal, or a one-time code to confirm with
+    form["verification_code"] = ""
+    try:
+        signals, screening = await screen_order(
+            ctx, ip=client_ip(request), device=device_id(request.headers.get("x-device-id"),
+                                                         request.cookies.get(DEVICE_COOKIE)),
+            sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale,
+            verification=Verification(data.challenge_id, data.verification_code) if data.challenge_id else None)
+    except risk_engine.VerificationRequired as exc:
+        return await _product_page(request, ctx, slug, form={**form, "challenge_id": exc.context["challenge_id"]},
+                                   errors={"form": translate(locale, "risk.code_sent")}, status_code=403)
+    except (VerificationFailed, VerificationExpired) as exc:
+        kept = form if isinstance(exc, VerificationFailed) else {**form, "challenge_id": ""}
+        return await _product_page(request, ctx, slug, form=kept, status_code=422,
+                                   errors={"verification_code": translate(locale, "risk.code_wrong")})
+    except risk_engine.RiskDenied:
+        return await _product_page(request, ctx, slug, form=form, status_code=403,
+                                   errors={"form": translate(locale, "risk.refused")})
+    except risk_engine.CheckoutRateLimited as exc:
+        page = await _product_page(request, ctx, slug, form=form, status_code=429,
+                                   errors={"form": translate(locale, "risk.too_many")})
+        page.headers["Retry-After"] = str(exc.context["retry_after"])
+        return page
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
@@ -149,6 +185,8 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account,
             )
+            if signals is not None:
+                await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
             order_no = order.order_no
     except orders_service.RechargeAccountInvalid:
         return await _product_page(request, ctx, slug, form=form, status_code=422,
@@ -360,8 +398,10 @@ async def lookup(request: Request, ctx: ContextDep) -> Response:
             order_no = order.order_no
     except orders_service.LookupRateLimited:
         minutes = max(s.lookup_window_seconds // 60, 1)
-        return _lookup_page(request, form=form, error=translate(locale, "lookup.limited", minutes=minutes),
+        page = _lookup_page(request, form=form, error=translate(locale, "lookup.limited", minutes=minutes),
                             status_code=429)
+        page.headers["Retry-After"] = str(s.lookup_window_seconds)
+        return page
     except orders_service.LookupFailed:
         return _lookup_page(request, form=form, error=translate(locale, "lookup.failed"), status_code=404)
     response = _redirect(f"/orders/{order_no}")

@@ -1,0 +1,159 @@
+"""Sliding-window counters (滑动窗口计数), shared by every process of the shop.
+
+A counter is a set of (member, timestamp) events under a key. `count` is the number of distinct members
+seen in the window: record a fresh member per event for a plain count, or the value itself (a contact,
+say) for a distinct count. Two backends with one interface:
+
+- Redis (QUANYI_REDIS_URL): one sorted set per key, score = timestamp; recording and pruning run in
+  one Lua script, so concurrent processes never lose or double an event.
+- Database: one row per event, pruned past the retention. `hit` (record and count) holds a per-key lock
+  (pg_advisory_xact_lock on PostgreSQL, the writer lock on SQLite), so each caller sees an exact count.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+import zlib
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import Database
+from quanyi.risk.models import CounterEvent
+
+__all__ = ["SlidingCounters", "DatabaseCounters", "RedisCounters", "build_counters", "fresh_member"]
+
+Event = tuple[str, str]  # (key, member)
+
+
+def fresh_member() -> str:
+    """A member that is never seen twice: makes `count` a plain event count."""
+    return uuid.uuid4().hex
+
+
+class SlidingCounters(Protocol):
+    retention_seconds: int
+
+    async def record(self, events: Sequence[Event], *, at: float, session: AsyncSession | None = None) -> None:
+        """Record events at time `at`. With a session (database backend), inside the caller's transaction."""
+        ...
+
+    async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
+                    session: AsyncSession | None = None) -> int:
+        """Distinct members of `key` seen in (at - window, until or at]."""
+        ...
+
+    async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
+        """Record one fresh event and return the count in the window including it, atomically."""
+        ...
+
+
+class DatabaseCounters:
+    def __init__(self, db: Database, *, retention_seconds: int) -> None:
+        self._db = db
+        self.retention_seconds = retention_seconds
+
+    async def _insert(self, session: AsyncSession, events: Sequence[Event], at: float) -> None:
+        await session.execute(insert(CounterEvent), [{"key": k[:200], "member": m[:200], "at": at} for k, m in events])
+        # Prune now and then rather than on every write: the index keeps old rows cheap to skip.
+        if random.random() < 0.02:  # noqa: S311 - not security relevant
+            await session.execute(delete(CounterEvent).where(CounterEvent.at < at - self.retention_seconds))
+
+    async def record(self, events: Sequence[Event], *, at: float, session: AsyncSession | None = None) -> None:
+        if not events:
+            return
+        if session is not None:
+            await self._insert(session, events, at)
+            return
+        async with self._db.transaction() as own:
+            await self._insert(own, events, at)
+
+    async def _count(self, session: AsyncSession, key: str, low: float, high: float) -> int:
+        value = await session.scalar(
+            select(func.count(func.distinct(CounterEvent.member)))
+            .where(CounterEvent.key == key[:200], CounterEvent.at > low, CounterEvent.at <= high))
+        return int(value or 0)
+
+    async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
+                    session: AsyncSession | None = None) -> int:
+        high = at if until is None else until
+        if session is not None:
+            return await self._count(session, key, at - window_seconds, high)
+        async with self._db.read_session() as own:
+            return await self._count(own, key, at - window_seconds, high)
+
+    async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
+        async with self._db.transaction() as session:
+            if self._db.dialect == "postgresql":
+                # Serialize hits on this key across processes: insert-then-count under READ COMMITTED
+                # would otherwise let two concurrent callers both miss each other's row.
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                      {"k": zlib.crc32(key.encode()) - 2**31})
+            await self._insert(session, [(key, fresh_member())], at)
+            return await self._count(session, key, at - window_seconds, at)
+
+    async def purge(self, *, at: float) -> int:
+        async with self._db.transaction() as session:
+            result = await session.execute(delete(CounterEvent).where(CounterEvent.at < at - self.retention_seconds))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# KEYS[1] key; ARGV: at, retention, member...  Adds (at, member) for each member, drops events past the
+# retention, keeps the key alive for the retention. ZADD updates the score of a member seen before, which
+# is what a distinct count wants (last seen).
+_RECORD = """
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])))
+return 1
+"""
+# KEYS[1] key; ARGV: at, retention, window, member. Record and count in one step.
+_HIT = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])))
+return redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[3])), ARGV[1])
+"""
+
+
+class RedisCounters:
+    def __init__(self, url: str, *, retention_seconds: int, prefix: str = "quanyi:risk:") -> None:
+        from redis.asyncio import Redis  # optional dependency: quanyi[redis]
+
+        self._redis = Redis.from_url(url)
+        self._prefix = prefix
+        self.retention_seconds = retention_seconds
+        self._record = self._redis.register_script(_RECORD)
+        self._hit = self._redis.register_script(_HIT)
+
+    async def record(self, events: Sequence[Event], *, at: float, session: AsyncSession | None = None) -> None:
+        by_key: dict[str, list[str]] = {}
+        for key, member in events:
+            by_key.setdefault(key, []).append(member)
+        for key, members in by_key.items():
+            await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members])
+
+    async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
+                    session: AsyncSession | None = None) -> int:
+        high = at if until is None else until
+        return int(await self._redis.zcount(self._prefix + key, f"({at - window_seconds}", high))
+
+    async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
+        return int(await self._hit(keys=[self._prefix + key],
+                                   args=[at, self.retention_seconds, window_seconds, fresh_member()]))
+
+    async def purge(self, *, at: float) -> int:
+        return 0  # sorted sets are trimmed on every write and expire on their own
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def build_counters(db: Database, redis_url: str | None, *, retention_seconds: int,
+                   redis_prefix: str = "quanyi:risk:") -> DatabaseCounters | RedisCounters:
+    if redis_url:
+        return RedisCounters(redis_url, retention_seconds=retention_seconds, prefix=redis_prefix)
+    return DatabaseCounters(db, retention_seconds=retention_seconds)

@@ -1,0 +1,328 @@
+"""The risk engine (风控引擎): evaluate the rule set at order creation, payment and delivery.
+
+Each shop process installs one `RiskRuntime` on its database (`install_runtime`), so services that only
+hold a session (`orders.service.apply_payment`) reach the counters. Rules are read from the database at
+every evaluation: an edit through the admin API applies to the next request in every process.
+
+Decision: the strictest action among the rules that hit, raised by the score thresholds (total score of
+the hits). An allow-list hit skips every other rule. After payment the buyer can no longer be asked or
+refused (the money is in), so challenge and deny there become review: the order is held for a human.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.config import Settings
+from quanyi.db import Database, utcnow
+from quanyi.errors import DomainError
+from quanyi.orders.models import Order
+from quanyi.risk import ruleset
+from quanyi.risk.challenges import CaptchaVerifier, Verification, issue_challenge, verify_challenge
+from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
+from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskRule
+from quanyi.risk.rules import (
+    STRICTNESS,
+    Decision,
+    Signals,
+    Stage,
+    attempt_events,
+    extra_events,
+    placed_events,
+    rule_hits,
+)
+
+__all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
+           "CheckoutRateLimited", "Evaluation", "Screening", "checkout_signals", "screen_checkout",
+           "remember_order", "hold_at_payment", "evaluate"]
+
+_RUNTIME_KEY = "quanyi.risk.runtime"
+BUYER_MESSAGE = "We could not accept this order right now. Please try again later or contact support."
+
+
+class RiskDenied(DomainError):
+    """Refused by risk control. The buyer sees a neutral message; the reason is in the decision log."""
+    code = "order_refused"
+
+
+class VerificationRequired(DomainError):
+    code = "verification_required"
+
+
+class CheckoutRateLimited(DomainError):
+    code = "too_many_checkouts"
+
+
+@dataclass
+class RiskRuntime:
+    counters: DatabaseCounters | RedisCounters
+    timezone: ZoneInfo
+    secret: bytes
+    challenge_ttl_seconds: int
+    challenge_max_attempts: int
+    checkout_window_seconds: int
+    checkout_limit_per_ip: int
+    checkout_limit_per_device: int
+    captcha: CaptchaVerifier | None = None
+    # The risk clock: the wall clock in production; the replay harness runs simulated days on it.
+    clock: Callable[[], dt.datetime] = field(default=utcnow)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+
+def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
+    """Build this process's risk runtime and attach it to every session of `db`."""
+    runtime = RiskRuntime(
+        counters=build_counters(db, settings.redis_url, retention_seconds=settings.risk_counter_retention_seconds,
+                                 redis_prefix=settings.risk_redis_prefix),
+        timezone=ZoneInfo(settings.shop_timezone), secret=settings.app_secret.get_secret_value().encode(),
+        challenge_ttl_seconds=settings.risk_challenge_ttl_seconds,
+        challenge_max_attempts=settings.risk_challenge_max_attempts,
+        checkout_window_seconds=settings.checkout_limit_window_seconds,
+        checkout_limit_per_ip=settings.checkout_limit_per_ip,
+        checkout_limit_per_device=settings.checkout_limit_per_device,
+    )
+    db.session_info[_RUNTIME_KEY] = runtime
+    return runtime
+
+
+def runtime_of(session: AsyncSession) -> RiskRuntime | None:
+    runtime = session.info.get(_RUNTIME_KEY)
+    return runtime if isinstance(runtime, RiskRuntime) else None
+
+
+# ---------------------------------------------------------------- evaluation
+
+class _Probe:
+    """Counters and order history as the rules see them; reads inside `session` when given."""
+
+    def __init__(self, runtime: RiskRuntime, session: AsyncSession, at: float, order_id: int | None) -> None:
+        self._runtime, self._session, self._at, self._order_id = runtime, session, at, order_id
+
+    async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
+        return await self._runtime.counters.count(key, window_seconds=window_seconds, at=self._at, until=until,
+                                                  session=self._session)
+
+    async def buyer_day_totals(self, contact: str, sku_id: int | None, since: float) -> tuple[int, int]:
+        query = select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0),
+                       func.coalesce(func.sum(OrderRiskSignals.amount_cents), 0)).where(
+            OrderRiskSignals.contact == contact, OrderRiskSignals.at >= since)
+        if sku_id is not None:
+            query = query.where(OrderRiskSignals.sku_id == sku_id)
+        if self._order_id is not None:
+            query = query.where(OrderRiskSignals.order_id != self._order_id)
+        quantity, amount = (await self._session.execute(query)).one()
+        return int(quantity), int(amount)
+
+    async def has_paid_before(self, contact: str) -> bool:
+        query = select(OrderRiskSignals.order_id).where(OrderRiskSignals.contact == contact,
+                                                        OrderRiskSignals.paid.is_(True)).limit(1)
+        if self._order_id is not None:
+            query = query.where(OrderRiskSignals.order_id != self._order_id)
+        return await self._session.scalar(query) is not None
+
+    async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]:
+        """Has this contact paid from this device / this IP before?"""
+        base = select(OrderRiskSignals.order_id).where(OrderRiskSignals.contact == contact,
+                                                       OrderRiskSignals.paid.is_(True)).limit(1)
+        if self._order_id is not None:
+            base = base.where(OrderRiskSignals.order_id != self._order_id)
+        device_known = await self._session.scalar(base.where(OrderRiskSignals.device == device)) is not None
+        ip_known = await self._session.scalar(base.where(OrderRiskSignals.ip == ip)) is not None
+        return device_known, ip_known
+
+
+@dataclass
+class Evaluation:
+    decision: Decision
+    score: int
+    hits: list[dict[str, Any]]
+    allow_listed: bool = False
+
+    @property
+    def reason(self) -> str:
+        return ", ".join(h["reason_code"] for h in self.hits) or "score"
+
+
+def _local(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
+    local = now.astimezone(runtime.timezone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return local.time(), midnight.timestamp()
+
+
+async def _rules_for(session: AsyncSession, stage: Stage) -> list[RiskRule]:
+    return [r for r in await ruleset.list_rules(session=session, enabled_only=True) if stage.value in r.stages]
+
+
+async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Signals,
+                   rules: list[RiskRule] | None = None) -> Evaluation:
+    """Run the enabled rules of the signals' stage and combine them into one decision."""
+    rules = rules if rules is not None else await _rules_for(session, signals.stage)
+    probe = _Probe(runtime, session, signals.at, signals.order_id)
+    _, day_start = _local(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
+    hits: list[dict[str, Any]] = []
+    for rule in sorted(rules, key=lambda r: r.kind != "allow_list"):  # allow lists first: they end it
+        hit = await rule_hits(rule.kind, rule.params, signals, probe, day_start=day_start)
+        if hit is None:
+            continue
+        entry = {"rule_id": rule.id, "name": rule.name, "kind": rule.kind, "reason_code": rule.reason_code,
+                 "action": rule.action, "score": rule.score, "detail": hit.detail}
+        if rule.kind == "allow_list":
+            return Evaluation(Decision.ALLOW, 0, [entry], allow_listed=True)
+        hits.append(entry)
+    score = sum(h["score"] for h in hits)
+    decision = max((Decision(h["action"]) for h in hits), key=STRICTNESS.__getitem__, default=Decision.ALLOW)
+    policy = await ruleset.get_policy(session=session)
+    for threshold, by_score in ((policy.challenge_at, Decision.CHALLENGE), (policy.review_at, Decision.REVIEW),
+                                (policy.deny_at, Decision.DENY)):
+        if threshold is not None and score >= threshold and STRICTNESS[by_score] > STRICTNESS[decision]:
+            decision = by_score
+    return Evaluation(decision, score, hits)
+
+
+def _log(session: AsyncSession, signals: Signals, evaluation: Evaluation, outcome: str, now: dt.datetime) -> None:
+    session.add(RiskDecisionLog(stage=signals.stage.value, order_id=signals.order_id,
+                                decision=evaluation.decision.value, score=evaluation.score,
+                                rules_hit=evaluation.hits, signals=signals.public(), outcome=outcome,
+                                created_at=now))
+
+
+# ---------------------------------------------------------------- order creation
+
+def checkout_signals(runtime: RiskRuntime, *, ip: str, device: str, contact_kind: str, contact: str,
+                     sku_id: int, quantity: int, amount_cents: int) -> Signals:
+    now = runtime.now()
+    local_time, _ = _local(runtime, now)
+    return Signals(stage=Stage.ORDER, ip=ip, device=device[:128], contact=contact, contact_kind=contact_kind,
+                   sku_id=sku_id, quantity=quantity, amount_cents=amount_cents, at=now.timestamp(),
+                   local_time=local_time)
+
+
+@dataclass(frozen=True)
+class Screening:
+    review_reason: str | None = None
+
+
+async def _check_flood(runtime: RiskRuntime, signals: Signals) -> None:
+    window = runtime.checkout_window_seconds
+    for dim, limit in (("ip", runtime.checkout_limit_per_ip), ("device", runtime.checkout_limit_per_device)):
+        value = signals.value(dim)
+        if limit and value:
+            n = await runtime.counters.hit(f"flood:{dim}:{value}", window_seconds=window, at=signals.at)
+            if n > limit:
+                raise CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
+                                          retry_after=window)
+
+
+async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
+                          verification: Verification | None) -> Screening:
+    """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied or
+    VerificationRequired (after sending a one-time code); returns whether the paid order must be held.
+    Runs outside the order's transaction: its counters and log entries stay even when checkout is refused."""
+    await _check_flood(runtime, signals)
+    async with db.read_session() as session:
+        rules = await _rules_for(session, Stage.ORDER)
+    if not rules:
+        return Screening()  # risk control unused: no counter writes on the checkout path
+    events = attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.params, signals)]
+    verified = False
+    if verification is not None:
+        # The answer to a challenge repeats the checkout that was challenged (and counted): a good answer is
+        # not counted again; a wrong one is (and raises), so a made-up challenge id never dodges the counters.
+        try:
+            await verify_challenge(db=db, runtime=runtime, verification=verification, contact=signals.contact,
+                                   ip=signals.ip, now=utcnow())
+            verified = True
+        except DomainError:
+            await runtime.counters.record(events, at=signals.at)
+            raise
+    if not verified:
+        await runtime.counters.record(events, at=signals.at)
+    async with db.read_session() as session:
+        evaluation = await evaluate(session=session, runtime=runtime, signals=signals, rules=rules)
+    if evaluation.decision is Decision.ALLOW:
+        return Screening()
+    now = runtime.now()
+    if evaluation.decision is Decision.DENY:
+        async with db.transaction() as session:
+            _log(session, signals, evaluation, "refused", now)
+        raise RiskDenied(BUYER_MESSAGE)
+    if evaluation.decision is Decision.CHALLENGE:
+        if verified:
+            async with db.transaction() as session:
+                _log(session, signals, evaluation, "verified", now)
+            return Screening()
+        async with db.transaction() as session:
+            challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
+                                              contact_kind=signals.contact_kind, locale=locale,
+                                              amount_cents=signals.amount_cents, currency=currency, now=utcnow())
+            _log(session, signals, evaluation, "challenged", now)
+        raise VerificationRequired(
+            "please confirm this order with the one-time code we just sent to your contact",
+            challenge_id=challenge.public_id, channel=challenge.channel,
+            expires_in_seconds=runtime.challenge_ttl_seconds, captcha_accepted=runtime.captcha is not None)
+    async with db.transaction() as session:
+        _log(session, signals, evaluation, "flagged_for_review", now)
+    return Screening(review_reason=evaluation.reason[:300])
+
+
+async def remember_order(*, session: AsyncSession, order: Order, signals: Signals, screening: Screening) -> None:
+    """Inside the order's transaction: keep its signals for the later stages and count it as placed."""
+    runtime = runtime_of(session)
+    if runtime is None:
+        return
+    signals.order_id = order.id
+    session.add(OrderRiskSignals(order_id=order.id, ip=signals.ip, device=signals.device, contact=signals.contact,
+                                 sku_id=signals.sku_id, quantity=signals.quantity, amount_cents=signals.amount_cents,
+                                 at=signals.at, paid=False, review_reason=screening.review_reason))
+    events = placed_events(signals, "placed")
+    if isinstance(runtime.counters, RedisCounters):
+        await runtime.counters.record(events, at=signals.at)
+    else:
+        await runtime.counters.record(events, at=signals.at, session=session)
+
+
+# ---------------------------------------------------------------- payment and delivery
+
+async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> str | None:
+    """Payment is confirmed (caller holds the order lock): evaluate the payment and delivery stages.
+    Returns why the order must be held for review, or None to deliver now."""
+    runtime = runtime_of(session)
+    if runtime is None:
+        return None
+    risk_now = runtime.now()
+    local_time, _ = _local(runtime, risk_now)
+    row = await session.get(OrderRiskSignals, order.id)
+    signals = Signals(stage=Stage.PAYMENT, ip=row.ip if row else order.created_ip, device=row.device if row else "",
+                      contact=order.contact, contact_kind=order.contact_kind, sku_id=order.sku_id,
+                      quantity=order.quantity, amount_cents=order.total_cents, at=risk_now.timestamp(),
+                      local_time=local_time, order_id=order.id)
+    paid = placed_events(signals, "paid")
+    if isinstance(runtime.counters, RedisCounters):
+        await runtime.counters.record(paid, at=signals.at)
+    else:
+        await runtime.counters.record(paid, at=signals.at, session=session)
+    if row is not None:
+        row.paid = True
+    held: str | None = row.review_reason if row is not None else None
+    if held:
+        _log(session, signals, Evaluation(Decision.REVIEW, 0, [{"reason_code": held, "detail": "flagged at checkout"}]),
+             "held", now or utcnow())
+    for stage in (Stage.PAYMENT, Stage.DELIVERY):
+        signals.stage = stage
+        evaluation = await evaluate(session=session, runtime=runtime, signals=signals)
+        if evaluation.decision is not Decision.ALLOW:
+            evaluation.decision = Decision.REVIEW  # the money is in: a human decides
+            _log(session, signals, evaluation, "held", now or utcnow())
+            held = held or evaluation.reason[:300]
+        if held:
+            break
+    return held

@@ -1,0 +1,86 @@
+"""The review queue (人工审核): paid orders held by risk control wait here for staff to approve (deliver)
+or reject (refund). Every decision is audited with who, why and when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.errors import Conflict, InvalidInput
+from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
+from quanyi.orders.service import PaymentEffect
+from quanyi.orders.state import OrderStatus
+from quanyi.risk.models import OrderRiskSignals, ReviewAction, RiskDecisionLog
+
+__all__ = ["OrderNotHeld", "HeldOrder", "list_held_orders", "approve_order", "reject_order", "list_review_actions"]
+
+
+class OrderNotHeld(Conflict):
+    code = "order_not_under_review"
+
+
+@dataclass
+class HeldOrder:
+    order: Order
+    signals: OrderRiskSignals | None
+    decisions: list[RiskDecisionLog]
+
+
+async def list_held_orders(*, session: AsyncSession, limit: int = 100) -> list[HeldOrder]:
+    """Orders under review, oldest first, with the decisions that held them and their signals."""
+    orders = (await session.scalars(select(Order).where(Order.status == OrderStatus.UNDER_REVIEW)
+                                    .order_by(Order.updated_at).limit(limit))).all()
+    held = []
+    for order in orders:
+        decisions = (await session.scalars(select(RiskDecisionLog).where(RiskDecisionLog.order_id == order.id)
+                                           .order_by(RiskDecisionLog.id))).all()
+        held.append(HeldOrder(order, await session.get(OrderRiskSignals, order.id), list(decisions)))
+    return held
+
+
+def _reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a reason is required for every review decision")
+    return reason[:500]
+
+
+async def approve_order(*, session: AsyncSession, order_no: str, actor: str, reason: str,
+                        now: dt.datetime | None = None) -> tuple[Order, PaymentEffect]:
+    """Release a held order to delivery. Approving an order that was already approved delivers nothing."""
+    now, reason = now or utcnow(), _reason(reason)
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.lock_order(session=session, order_id=order.id)  # serializes two approvals
+    if order.status is not OrderStatus.UNDER_REVIEW:
+        raise OrderNotHeld(f"order {order.order_no} is {order.status.value}, not under review",
+                           order_status=order.status.value)
+    effect = await orders_service.release_held_order(session=session, order=order, reason=reason, now=now)
+    session.add(ReviewAction(order_id=order.id, action="approve", actor=actor, reason=reason, created_at=now))
+    return order, effect
+
+
+async def reject_order(*, session: AsyncSession, order_no: str, actor: str, reason: str,
+                       now: dt.datetime | None = None) -> Order:
+    """Refuse a held order: it becomes refund_pending and the refunds feature pays the buyer back."""
+    now, reason = now or utcnow(), _reason(reason)
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.lock_order(session=session, order_id=order.id)
+    if order.status is not OrderStatus.UNDER_REVIEW:
+        raise OrderNotHeld(f"order {order.order_no} is {order.status.value}, not under review",
+                           order_status=order.status.value)
+    await orders_service.refuse_held_order(session=session, order=order, reason=reason, now=now)
+    session.add(ReviewAction(order_id=order.id, action="reject", actor=actor, reason=reason, created_at=now))
+    return order
+
+
+async def list_review_actions(*, session: AsyncSession, order_id: int | None = None,
+                              limit: int = 100) -> list[ReviewAction]:
+    query = select(ReviewAction).order_by(ReviewAction.id.desc()).limit(limit)
+    if order_id is not None:
+        query = query.where(ReviewAction.order_id == order_id)
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,192 @@
+"""The rule set in the database: create, edit, enable/disable, delete; the score thresholds; the defaults.
+
+No process keeps a copy: the engine reads the enabled rules at every evaluation (one indexed query), so
+an edit made through any process is in force for the very next request of every process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.risk.models import RiskPolicy, RiskRule
+from quanyi.risk.rules import Decision, Stage, validate_params
+
+__all__ = ["RuleNotFound", "RuleNameTaken", "list_rules", "get_rule", "create_rule", "update_rule", "delete_rule",
+           "get_policy", "set_policy", "install_default_rules", "DEFAULT_RULES", "DEFAULT_POLICY"]
+
+
+class RuleNotFound(NotFound):
+    code = "risk_rule_not_found"
+
+
+class RuleNameTaken(Conflict):
+    code = "risk_rule_name_taken"
+
+
+DEFAULT_POLICY = {"challenge_at": 50, "review_at": 80, "deny_at": 120}
+
+_ORDER = ["order"]
+# The default rule set (默认规则). Velocity and distinct-contact limits catch scripts; scores let weak
+# signals (night time, a first-time buyer, a large amount) add up to a challenge without blocking anyone alone.
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {"name": "disposable e-mail domains", "kind": "block_list", "action": "deny", "score": 0,
+     "reason_code": "blocked_email_domain", "stages": _ORDER,
+     "params": {"email_domains": ["mailinator.com", "yopmail.com", "guerrillamail.com", "10minutemail.com",
+                                  "trashmail.com", "sharklasers.com"]}},
+    {"name": "ip burst", "kind": "velocity", "action": "challenge", "score": 40, "reason_code": "ip_velocity",
+     "stages": _ORDER, "params": {"dimension": "ip", "window_seconds": 600, "max_count": 5}},
+    {"name": "ip flood", "kind": "velocity", "action": "deny", "score": 100, "reason_code": "ip_flood",
+     "stages": _ORDER, "params": {"dimension": "ip", "window_seconds": 3600, "max_count": 30}},
+    {"name": "device burst", "kind": "velocity", "action": "challenge", "score": 40,
+     "reason_code": "device_velocity", "stages": _ORDER,
+     "params": {"dimension": "device", "window_seconds": 600, "max_count": 3}},
+    {"name": "contact burst", "kind": "velocity", "action": "challenge", "score": 40,
+     "reason_code": "contact_velocity", "stages": _ORDER,
+     "params": {"dimension": "contact", "window_seconds": 3600, "max_count": 4}},
+    {"name": "contact repeat", "kind": "velocity", "action": "allow", "score": 25, "reason_code": "contact_repeat",
+     "stages": _ORDER, "params": {"dimension": "contact", "window_seconds": 1800, "max_count": 1}},
+    {"name": "cookieless surge", "kind": "velocity", "action": "challenge", "score": 40,
+     "reason_code": "bot_surge", "stages": _ORDER,
+     "params": {"dimension": "sku_without_device", "window_seconds": 600, "max_count": 3}},
+    {"name": "many contacts per ip", "kind": "distinct_contacts", "action": "challenge", "score": 40,
+     "reason_code": "ip_many_contacts", "stages": _ORDER,
+     "params": {"dimension": "ip", "window_seconds": 3600, "max_distinct": 4}},
+    {"name": "many contacts per device", "kind": "distinct_contacts", "action": "challenge", "score": 40,
+     "reason_code": "device_many_contacts", "stages": _ORDER,
+     "params": {"dimension": "device", "window_seconds": 86_400, "max_distinct": 3}},
+    {"name": "card testing by ip", "kind": "card_testing", "action": "deny", "score": 80,
+     "reason_code": "card_testing", "stages": _ORDER,
+     "params": {"dimension": "ip", "window_seconds": 3600, "max_count": 3, "max_amount_cents": 500}},
+    {"name": "card testing by device", "kind": "card_testing", "action": "deny", "score": 80,
+     "reason_code": "card_testing", "stages": _ORDER,
+     "params": {"dimension": "device", "window_seconds": 3600, "max_count": 2, "max_amount_cents": 500}},
+    {"name": "card testing by contact", "kind": "card_testing", "action": "deny", "score": 80,
+     "reason_code": "card_testing", "stages": _ORDER,
+     "params": {"dimension": "contact", "window_seconds": 3600, "max_count": 3, "max_amount_cents": 500}},
+    {"name": "abandoned payments by ip", "kind": "failed_payments", "action": "challenge", "score": 30,
+     "reason_code": "unpaid_orders", "stages": _ORDER,
+     "params": {"dimension": "ip", "window_seconds": 86_400, "max_unpaid": 5, "grace_seconds": 900}},
+    {"name": "abandoned payments by contact", "kind": "failed_payments", "action": "challenge", "score": 30,
+     "reason_code": "unpaid_orders", "stages": _ORDER,
+     "params": {"dimension": "contact", "window_seconds": 86_400, "max_unpaid": 3, "grace_seconds": 900}},
+    {"name": "large order", "kind": "amount_limit", "action": "review", "score": 0, "reason_code": "large_quantity",
+     "stages": ["order", "payment"], "params": {"scope": "order", "max_quantity": 20}},
+    {"name": "high value", "kind": "amount_limit", "action": "allow", "score": 15, "reason_code": "high_value",
+     "stages": _ORDER, "params": {"scope": "order", "max_amount_cents": 29_999}},
+    {"name": "buyer daily amount", "kind": "amount_limit", "action": "review", "score": 0,
+     "reason_code": "buyer_daily_amount", "stages": ["payment"],
+     "params": {"scope": "buyer_day", "max_amount_cents": 300_000}},
+    {"name": "night hours", "kind": "time_window", "action": "allow", "score": 30, "reason_code": "night_time",
+     "stages": _ORDER, "params": {"start": "01:00", "end": "06:00"}},
+    {"name": "first purchase", "kind": "new_account", "action": "allow", "score": 5, "reason_code": "new_buyer",
+     "stages": _ORDER, "params": {"min_amount_cents": 0}},
+    {"name": "known buyer, new device", "kind": "new_device", "action": "allow", "score": 30,
+     "reason_code": "new_device", "stages": _ORDER, "params": {"ip_must_be_new": True}},
+]
+
+
+def _check_common(*, action: str, stages: list[str], score: int) -> None:
+    if action not in {d.value for d in Decision}:
+        raise InvalidInput(f"action must be one of {[d.value for d in Decision]}")
+    if not stages or any(s not in {st.value for st in Stage} for s in stages):
+        raise InvalidInput(f"stages must be a non-empty subset of {[s.value for s in Stage]}")
+    if not 0 <= score <= 1000:
+        raise InvalidInput("score must be between 0 and 1000")
+
+
+async def list_rules(*, session: AsyncSession, enabled_only: bool = False) -> list[RiskRule]:
+    query = select(RiskRule).order_by(RiskRule.id)
+    if enabled_only:
+        query = query.where(RiskRule.enabled.is_(True))
+    return list((await session.scalars(query)).all())
+
+
+async def get_rule(*, session: AsyncSession, rule_id: int) -> RiskRule:
+    rule = await session.get(RiskRule, rule_id)
+    if rule is None:
+        raise RuleNotFound(f"no risk rule {rule_id}")
+    return rule
+
+
+async def _name_free(session: AsyncSession, name: str, rule_id: int | None = None) -> None:
+    other = await session.scalar(select(RiskRule.id).where(RiskRule.name == name))
+    if other is not None and other != rule_id:
+        raise RuleNameTaken(f"a rule named {name!r} exists")
+
+
+async def create_rule(*, session: AsyncSession, name: str, kind: str, params: dict[str, Any], action: str,
+                      score: int = 0, reason_code: str, stages: list[str], enabled: bool = True,
+                      now: dt.datetime | None = None) -> RiskRule:
+    """Add a rule after validating its parameters for its kind."""
+    now = now or utcnow()
+    clean = validate_params(kind, params)
+    _check_common(action=action, stages=stages, score=score)
+    await _name_free(session, name)
+    rule = RiskRule(name=name, kind=kind, params=clean, action=action, score=score, reason_code=reason_code,
+                    stages=list(dict.fromkeys(stages)), enabled=enabled, created_at=now, updated_at=now)
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def update_rule(*, session: AsyncSession, rule_id: int, changes: dict[str, Any],
+                      now: dt.datetime | None = None) -> RiskRule:
+    """Change some fields of a rule; parameters are validated again for its kind."""
+    rule = await get_rule(session=session, rule_id=rule_id)
+    params = changes.get("params", rule.params)
+    validated = validate_params(rule.kind, params)
+    _check_common(action=changes.get("action", rule.action), stages=changes.get("stages", rule.stages),
+                  score=changes.get("score", rule.score))
+    if "name" in changes:
+        await _name_free(session, changes["name"], rule.id)
+    for field in ("name", "action", "score", "reason_code", "enabled"):
+        if field in changes:
+            setattr(rule, field, changes[field])
+    if "stages" in changes:
+        rule.stages = list(dict.fromkeys(changes["stages"]))
+    rule.params = validated
+    rule.updated_at = now or utcnow()
+    return rule
+
+
+async def delete_rule(*, session: AsyncSession, rule_id: int) -> None:
+    await session.delete(await get_rule(session=session, rule_id=rule_id))
+
+
+async def get_policy(*, session: AsyncSession) -> RiskPolicy:
+    """The score thresholds; with none stored, scores alone never change a decision."""
+    policy = await session.get(RiskPolicy, 1)
+    return policy or RiskPolicy(id=1, challenge_at=None, review_at=None, deny_at=None)
+
+
+async def set_policy(*, session: AsyncSession, challenge_at: int | None, review_at: int | None,
+                     deny_at: int | None, now: dt.datetime | None = None) -> RiskPolicy:
+    set_values = [v for v in (challenge_at, review_at, deny_at) if v is not None]
+    if any(v < 1 for v in set_values) or set_values != sorted(set_values):
+        raise InvalidInput("thresholds must be positive and challenge_at <= review_at <= deny_at")
+    policy = await session.get(RiskPolicy, 1)
+    if policy is None:
+        policy = RiskPolicy(id=1)
+        session.add(policy)
+    policy.challenge_at, policy.review_at, policy.deny_at = challenge_at, review_at, deny_at
+    policy.updated_at = now or utcnow()
+    await session.flush()
+    return policy
+
+
+async def install_default_rules(*, session: AsyncSession) -> int:
+    """Add the default rules that are missing (by name) and the default thresholds if none are set."""
+    added = 0
+    for spec in DEFAULT_RULES:
+        if await session.scalar(select(RiskRule.id).where(RiskRule.name == spec["name"])) is None:
+            await create_rule(session=session, **spec)
+            added += 1
+    if await session.get(RiskPolicy, 1) is None:
+        await set_policy(session=session, **DEFAULT_POLICY)
+    return added

@@ -1,0 +1,12 @@
+"""Risk tests: e-mail is configured (so one-time codes go to the outbox); rules start empty."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import make_settings
+
+
+@pytest.fixture
+def settings(database_url: str):
+    return make_settings(database_url, smtp_host="127.0.0.1", smtp_from="shop@example.com")

@@ -1,0 +1,44 @@
+"""Helpers for the risk tests: rules through the admin API, checkouts from chosen addresses and devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from quanyi.notifications.models import Kind, OutboxMessage
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+async def add_rule(shop: Any, kind: str, params: dict[str, Any], *, action: str = "deny", score: int = 0,
+                   stages: list[str] | None = None, name: str | None = None, enabled: bool = True) -> dict[str, Any]:
+    response = await shop.client.post("/api/admin/risk/rules", headers=shop.admin, json={
+        "name": name or f"{kind}-{len(params)}-{action}-{score}-{id(params)}", "kind": kind, "params": params,
+        "action": action, "score": score, "reason_code": f"test_{kind}", "stages": stages or ["order"],
+        "enabled": enabled})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def checkout(shop: Any, sku_id: int, *, ip: str = "198.51.100.7", device: str | None = None,
+                   contact: str = "buyer@example.com", quantity: int = 1, **extra: Any) -> httpx.Response:
+    """POST /api/orders as if from `ip` (the ASGI client address) with an optional X-Device-Id."""
+    app = shop.client._transport.app  # the app under test
+    headers = {"X-Device-Id": device} if device else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)),
+                                 base_url="http://test") as client:
+        return await client.post("/api/orders", headers=headers,
+                                 json={"sku_id": sku_id, "quantity": quantity, "contact": contact, **extra})
+
+
+def set_clock(shop: Any, when: dt.datetime) -> None:
+    shop.ctx.risk.clock = lambda: when
+
+
+async def sent_codes(shop: Any) -> list[OutboxMessage]:
+    async with shop.ctx.db.read_session() as session:
+        return list((await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == Kind.VERIFICATION_CODE).order_by(OutboxMessage.id))).all())
