@@ -104,16 +104,19 @@ def serve(
 def _test_peers(shop_url: str) -> Iterator[None]:
     """Run the payment simulators and point the demo shop at them; disable those accounts afterwards."""
     from quanyi.testpeers.demo import configure_shop, run_demo_peers
+    from quanyi.testpeers.demo_suppliers import configure_demo_suppliers
 
     with run_demo_peers(shop_url=shop_url, with_suppliers=True) as peers:
         _run(lambda ctx: configure_shop(ctx, peers.accounts, enabled=True))
+        _run(lambda ctx: configure_demo_suppliers(ctx, peers.suppliers, enabled=True))
         for name, url in peers.urls.items():
             console.print(f"test peer [bold]{name}[/bold] (simulated, no real money) on {url}")
         try:
             yield
         finally:
             _run(lambda ctx: configure_shop(ctx, peers.accounts, enabled=False))
-            console.print("test peers stopped; their gateway accounts are disabled again")
+            _run(lambda ctx: configure_demo_suppliers(ctx, peers.suppliers, enabled=False))
+            console.print("test peers stopped; their gateway accounts are disabled and demo suppliers paused")
 
 
 @app.command()

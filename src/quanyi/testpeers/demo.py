@@ -69,10 +69,12 @@ def run_demo_peers(*, shop_url: str, ports: dict[str, int] | None = None,
 
 
 def _start_suppliers(stack: contextlib.ExitStack, peers: DemoPeers, ports: dict[str, int]) -> None:
+    from quanyi.testpeers.demo_suppliers import DEMO_SUPPLIER_PRODUCTS
     from quanyi.testpeers.suppliers import make_simulator
 
     for dialect in ("quanyi", "async_recharge", "card_platform"):
-        sim = make_simulator(dialect, seed=1).start(port=ports[f"supplier_{dialect}"])
+        sim = make_simulator(dialect, seed=1, products=DEMO_SUPPLIER_PRODUCTS[dialect]).start(
+            port=ports[f"supplier_{dialect}"])
         stack.callback(sim.stop)
         peers.urls[f"supplier {dialect}"] = sim.base_url
         peers.suppliers[dialect] = {"base_url": sim.base_url, "credentials": dict(sim.credentials)}
