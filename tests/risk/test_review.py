@@ -101,3 +101,23 @@ async def test_review_flag_at_checkout_holds_the_order_at_payment(shop):
     order = (await checkout(shop, sku.id)).json()
     await shop.pay(order)
     assert (await shop.get_order(order))["status"] == "under_review"
+
+
+async def test_a_reviewer_works_the_queue_but_cannot_edit_rules(shop, held):
+    from staff.staff_helpers import staff_headers
+
+    _, order = held
+    reviewer = await staff_headers(shop, "rita", "risk.review")
+    assert (await shop.client.get("/api/admin/risk/reviews", headers=reviewer)).status_code == 200
+    edit = await shop.client.put("/api/admin/risk/policy", headers=reviewer,
+                                 json={"challenge_score": 10, "review_score": 20, "deny_score": 30})
+    assert edit.status_code == 403 and edit.json()["code"] == "permission_denied"
+    outsider = await staff_headers(shop, "otto", "leaks.trace")
+    refused = await shop.client.post(f"/api/admin/risk/reviews/{order['order_no']}/approve", headers=outsider,
+                                     json={"reason": "looks fine to me"})
+    assert refused.status_code == 403
+    approved = await shop.client.post(f"/api/admin/risk/reviews/{order['order_no']}/approve", headers=reviewer,
+                                      json={"reason": "customer confirmed by phone"})
+    assert approved.status_code == 200
+    actions = (await shop.client.get("/api/admin/risk/review-actions", headers=shop.admin)).json()
+    assert actions[0]["actor"] == "rita" and actions[0]["reason"] == "customer confirmed by phone"
