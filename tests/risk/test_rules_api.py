@@ -58,6 +58,11 @@ async def test_bad_params_in_an_edit_change_nothing(shop):
         "name": rule["name"], "kind": "velocity", "action": "deny", "reason_code": "x",
         "params": {"dimension": "ip", "window_seconds": 60, "max_count": 3}})
     assert duplicate.status_code == 409
+    for field in ("enabled", "name", "params", "stages"):  # found by schemathesis: null used to be a 500
+        nulled = await shop.client.patch(f"/api/admin/risk/rules/{rule['id']}", headers=shop.admin,
+                                         json={field: None})
+        assert nulled.status_code == 422 and "cannot be null" in nulled.json()["detail"]
+    assert (await shop.client.get(f"/api/admin/risk/rules/{rule['id']}", headers=shop.admin)).json() == stored
 
 
 async def test_bad_thresholds_are_refused(shop):

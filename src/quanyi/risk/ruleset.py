@@ -138,6 +138,9 @@ async def create_rule(*, session: AsyncSession, name: str, kind: str, params: di
 async def update_rule(*, session: AsyncSession, rule_id: int, changes: dict[str, Any],
                       now: dt.datetime | None = None) -> RiskRule:
     """Change some fields of a rule; parameters are validated again for its kind."""
+    nulls = sorted(field for field, value in changes.items() if value is None)
+    if nulls:
+        raise InvalidInput(f"{', '.join(nulls)} cannot be null; leave a field out to keep it", fields=nulls)
     rule = await get_rule(session=session, rule_id=rule_id)
     params = changes.get("params", rule.params)
     validated = validate_params(rule.kind, params)
