@@ -13,7 +13,8 @@ from quanyi.inventory.schemas import LeakTraceReport, LeakTraceRequest, MaskedKe
 
 router = APIRouter(prefix="/api/admin", tags=["admin: card-key security"])
 
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]  # card keys have 64-bit ids
+BatchIdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]  # batches have 32-bit ids
 
 
 @router.post(
@@ -39,7 +40,7 @@ async def reveal_card_key(
 @router.get("/batches/{batch_id}/card-keys", response_model=list[MaskedKey],
             summary="A page of a batch's card keys, codes masked")
 async def batch_keys(
-    batch_id: IdPath,
+    batch_id: BatchIdPath,
     session: ReadSessionDep,
     ctx: ContextDep,
     _: AdminDep,
