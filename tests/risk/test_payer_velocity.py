@@ -70,6 +70,13 @@ async def test_without_a_payer_id_the_rule_never_fires(shop, sku):
     assert not [k for k in keys if ":payer:" in k]
 
 
+async def test_an_unusable_payer_id_is_ignored_and_the_payment_still_counts(shop, sku):
+    """A signed notification with an empty, over-long or control-character buyer_id is still a payment."""
+    await _payer_rule(shop, max_count=1)
+    for i, weird in enumerate(["", "x" * 500, "2088\x00evil"]):
+        assert await _pay_sandbox(shop, sku.id, f"w{i}@example.com", weird) == "delivered"
+
+
 async def test_the_payer_account_is_never_stored_in_plaintext(shop, sku):
     await _payer_rule(shop, max_count=1)
     await add_rule(shop, "distinct_contacts", {"dimension": "payer", "window_seconds": 3600, "max_distinct": 5},
