@@ -509,3 +509,12 @@ def test_the_command_line_prints_a_usable_config(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+async def test_the_paying_customer_reaches_the_shop_for_risk_control(shop, gateway, sim, order):
+    payment = await _start(shop, order)
+    sim.pay(payment["payment_no"], customer="cus_PAYER0001")
+    [delivery] = sim.take_notifications()
+    verified = gateway.verify_notification(headers=delivery.headers, body=delivery.body,
+                                           now=dt.datetime.now(dt.UTC))
+    assert verified.succeeded and verified.payer_account == "cus_PAYER0001"

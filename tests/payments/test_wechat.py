@@ -409,3 +409,13 @@ def test_auto_mode_resends_the_same_notification_until_acknowledged():
     assert len({event for event, _ in sim.deliveries}) == 1
     assert [trade for _, trade in received] == [transaction_id] * 3 and len({e for e, _ in received}) == 1
 
+
+
+async def test_the_payer_openid_reaches_the_shop_for_risk_control(shop, wechat, sim, order):
+    payment_no = await _start(shop, order, wechat)
+    sim.pay(payment_no, payer_openid="oPAYERopenid0000000000000001")
+    [notification] = sim.take_notifications()
+    verified = wechat.verify_notification(headers=notification.headers, body=notification.body,
+                                          now=dt.datetime.now(dt.UTC))
+    assert verified.payer_account == "oPAYERopenid0000000000000001"
+    assert (await wechat.query_trade(payment_no)).payer_account == "oPAYERopenid0000000000000001"

@@ -281,8 +281,10 @@ async def expire_due_orders(*, session: AsyncSession, now: dt.datetime | None = 
 
 # ---------------------------------------------------------------- payment and delivery
 
-async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> PaymentEffect:
+async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
+                        payer_account: str | None = None) -> PaymentEffect:
     """Money for this order is confirmed: mark it paid and deliver in the same transaction.
+    `payer_account`: who paid as the gateway names it, when known (risk control's per-payer rules).
 
     The caller holds the order row lock (`lock_order`). A payment for an order that is already paid
     changes nothing. A payment after expiry still delivers when stock remains; otherwise the order
@@ -295,7 +297,8 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     _move(session, order, OrderStatus.PAID, now, "payment arrived after the order was cancelled" if late else None)
     order.paid_at = now
     # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
-    held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now)
+    held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now,
+                                                      payer_account=payer_account)
     if held_because:
         _move(session, order, OrderStatus.UNDER_REVIEW, now, f"held by risk control: {held_because}")
         await notifications_service.on_risk_hold(session=session, order=order, reason=held_because, now=now)

@@ -25,7 +25,7 @@ __all__ = [
     "CheckoutRequest", "Checkout", "PaymentNotification", "GatewayReply", "NotificationRejected",
     "UnknownGateway", "GatewayUnavailable", "NoPaymentMethod", "TradeQuery", "RefundRequest", "RefundResult",
     "CheckoutMode", "CheckoutRefused", "GatewayUnsupported",
-    "PaymentGateway", "GatewayRegistry",
+    "PaymentGateway", "GatewayRegistry", "payer_account_of",
 ]
 
 
@@ -53,6 +53,17 @@ class Checkout:
     gateway_session_id: str | None = None  # e.g. a Stripe checkout session id, kept for queries
 
 
+def payer_account_of(value: object) -> str | None:
+    """The gateway's payer id as risk control uses it, or None when absent or not a sane id (a bad one
+    never rejects an otherwise good notification: the money is real either way)."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > 128 or not value.isprintable():
+        return None
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentNotification:
     """A notification whose signature checked out. Its claims still need checking against our records."""
@@ -66,6 +77,9 @@ class PaymentNotification:
     # The gateway's id for this notification/event when it has one (Stripe event id): a repeated event
     # is recognised and answered as already processed without being applied again.
     event_id: str | None = None
+    # Who paid, as the gateway names the paying account (Alipay buyer_id, WeChat payer.openid, Stripe
+    # customer / payment method): only for risk control's per-payer velocity; never stored in plaintext.
+    payer_account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +92,7 @@ class TradeQuery:
     amount_cents: int | None = None
     currency: str | None = None
     paid_at: dt.datetime | None = None
+    payer_account: str | None = None  # as in PaymentNotification, when the query answer names the payer
 
     def as_notification(self) -> PaymentNotification:
         """A paid answer is as good as a verified notification (it came over our authenticated call)."""
@@ -85,7 +100,7 @@ class TradeQuery:
             raise ValueError(f"trade {self.payment_no} is {self.state}, not a complete paid trade")
         return PaymentNotification(
             payment_no=self.payment_no, gateway_trade_no=self.gateway_trade_no, amount_cents=self.amount_cents,
-            currency=self.currency, succeeded=True, paid_at=self.paid_at,
+            currency=self.currency, succeeded=True, paid_at=self.paid_at, payer_account=self.payer_account,
         )
 
 

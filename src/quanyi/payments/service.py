@@ -227,7 +227,9 @@ async def confirm_payment(
     payment.updated_at = now
     # Ledger first (the delivery posting inside apply_payment earns what this posts as the buyer's credit).
     await ledger_service.record_payment_received(session=session, order=order, payment=payment, now=now)
-    effect = await orders_service.apply_payment(session=session, order=order, now=now)
+    # The payer account (per gateway: ids of different gateways never collide) feeds per-payer risk rules.
+    payer = f"{gateway_name}:{notification.payer_account}" if notification.payer_account else None
+    effect = await orders_service.apply_payment(session=session, order=order, now=now, payer_account=payer)
     if effect is PaymentEffect.ALREADY_PAID:
         # The buyer paid twice (two cashier sessions). Keep the money on record for a refund.
         payment.status = PaymentStatus.DUPLICATE

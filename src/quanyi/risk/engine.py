@@ -35,6 +35,8 @@ from quanyi.risk.rules import (
     Stage,
     attempt_events,
     extra_events,
+    payer_events,
+    payer_hash,
     placed_events,
     rule_hits,
 )
@@ -292,8 +294,10 @@ async def remember_order(*, session: AsyncSession, order: Order, signals: Signal
 
 # ---------------------------------------------------------------- payment and delivery
 
-async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> str | None:
+async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
+                          payer_account: str | None = None) -> str | None:
     """Payment is confirmed (caller holds the order lock): evaluate the payment and delivery stages.
+    `payer_account`: the paying account as the gateway named it, if it did (per-payer rules; hashed here).
     Returns why the order must be held for review, or None to deliver now."""
     runtime = runtime_of(session)
     if runtime is None:
@@ -304,8 +308,9 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     signals = Signals(stage=Stage.PAYMENT, ip=row.ip if row else order.created_ip, device=row.device if row else "",
                       contact=order.contact, contact_kind=order.contact_kind, sku_id=order.sku_id,
                       quantity=order.quantity, amount_cents=order.total_cents, at=risk_now.timestamp(),
-                      local_time=local_time, order_id=order.id)
-    paid = placed_events(signals, "paid")
+                      local_time=local_time, order_id=order.id,
+                      payer=payer_hash(runtime.secret, payer_account) if payer_account else "")
+    paid = placed_events(signals, "paid") + payer_events(signals)
     if isinstance(runtime.counters, RedisCounters):
         await runtime.counters.record(paid, at=signals.at)
     else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import hmac
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from quanyi.risk.counters import Event, fresh_member
 from quanyi.schema_types import reject_control_chars
 
 __all__ = ["Decision", "Stage", "Signals", "Probe", "Hit", "RULE_PARAMS", "validate_params", "rule_hits",
-           "attempt_events", "extra_events", "InvalidRuleParams", "STRICTNESS"]
+           "attempt_events", "extra_events", "payer_events", "payer_hash", "InvalidRuleParams", "STRICTNESS"]
 
 
 class InvalidRuleParams(InvalidInput):
@@ -58,6 +60,8 @@ class Signals:
     at: float  # unix seconds (risk clock)
     local_time: dt.time
     order_id: int | None = None
+    # A keyed hash of the payer account the gateway named (payment stage only; "" when unknown).
+    payer: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def value(self, dimension: str) -> str:
@@ -67,12 +71,12 @@ class Signals:
             return "" if self.device else "all"
         if dimension == "sku_without_device":  # ... of one SKU (a flash-sale bot run)
             return "" if self.device else str(self.sku_id)
-        return {"ip": self.ip, "device": self.device, "contact": self.contact}.get(dimension, "")
+        return {"ip": self.ip, "device": self.device, "contact": self.contact, "payer": self.payer}.get(dimension, "")
 
     def public(self) -> dict[str, Any]:
         return {"ip": self.ip, "device": self.device, "contact": self.contact, "sku_id": self.sku_id,
                 "quantity": self.quantity, "amount_cents": self.amount_cents, "local_time": self.local_time.isoformat(
-                    timespec="minutes"), **self.extra}
+                    timespec="minutes"), **({"payer": self.payer[:12]} if self.payer else {}), **self.extra}
 
 
 class Probe(Protocol):
@@ -100,15 +104,17 @@ Window = Annotated[int, Field(ge=10, le=7 * 86_400, description="Sliding window 
 class VelocityParams(_Params):
     """More than `max_count` checkout attempts by one IP / device / contact within the window; `shop`
     counts every checkout, `shop_without_device` every checkout that carries no device id, and
-    `sku_without_device` those of the same SKU."""
-    dimension: Literal["ip", "device", "contact", "shop", "shop_without_device", "sku_without_device"]
+    `sku_without_device` those of the same SKU. `payer` counts the orders one payer account (as the
+    gateway names it) paid for: it only has a value at the payment and delivery stages."""
+    dimension: Literal["ip", "device", "contact", "shop", "shop_without_device", "sku_without_device", "payer"]
     window_seconds: Window
     max_count: Annotated[int, Field(ge=1, le=100_000)]
 
 
 class DistinctContactsParams(_Params):
-    """One IP or device using more than `max_distinct` different contacts within the window."""
-    dimension: Literal["ip", "device"]
+    """One IP, device or payer account using more than `max_distinct` different contacts within the window
+    (`payer`: one paying account paying for orders of many contacts; payment and delivery stages only)."""
+    dimension: Literal["ip", "device", "payer"]
     window_seconds: Window
     max_distinct: Annotated[int, Field(ge=1, le=100_000)]
 
@@ -228,6 +234,12 @@ def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- events and hits
 
+def payer_hash(secret: bytes, payer_account: str) -> str:
+    """The payer account as counters and logs see it: a keyed hash (HMAC-SHA256, app secret), so a
+    gateway's buyer id never appears in Redis, the database or the decision log."""
+    return hmac.new(secret, b"risk-payer:" + payer_account.encode(), hashlib.sha256).hexdigest()[:40]
+
+
 def attempt_events(s: Signals) -> list[Event]:
     """What every checkout attempt leaves in the counters, refused or not."""
     events: list[Event] = []
@@ -243,6 +255,17 @@ def attempt_events(s: Signals) -> list[Event]:
 def placed_events(s: Signals, what: str) -> list[Event]:
     """`placed` when an order was created, `paid` when it was paid; unpaid = placed - paid."""
     return [(f"{what}:{dim}:{s.value(dim)}", str(s.order_id)) for dim in ("ip", "device", "contact") if s.value(dim)]
+
+
+def payer_events(s: Signals) -> list[Event]:
+    """What a confirmed payment by a known payer account leaves: the order (counted once, however often
+    its payment is reported) and its contact, under the payer's keyed hash, never the raw account."""
+    if not s.payer or s.order_id is None:
+        return []
+    events: list[Event] = [(f"att:payer:{s.payer}", str(s.order_id))]
+    if s.contact:
+        events.append((f"contacts:payer:{s.payer}", s.contact))
+    return events
 
 
 def extra_events(kind: str, params: dict[str, Any], s: Signals) -> list[Event]:
@@ -284,7 +307,8 @@ async def rule_hits(kind: str, params: dict[str, Any], s: Signals, probe: Probe,
     if isinstance(model, VelocityParams):
         value = s.value(model.dimension)
         n = await probe.count(f"att:{model.dimension}:{value}", model.window_seconds) if value else 0
-        return Hit(f"{n} checkouts by {model.dimension} in {model.window_seconds}s") if n > model.max_count else None
+        what = "paid orders" if model.dimension == "payer" else "checkouts"
+        return Hit(f"{n} {what} by {model.dimension} in {model.window_seconds}s") if n > model.max_count else None
     if isinstance(model, DistinctContactsParams):
         value = s.value(model.dimension)
         n = await probe.count(f"contacts:{model.dimension}:{value}", model.window_seconds) if value else 0

@@ -88,6 +88,12 @@ DEFAULT_RULES: list[dict[str, Any]] = [
      "stages": _ORDER, "params": {"min_amount_cents": 0}},
     {"name": "known buyer, new device", "kind": "new_device", "action": "allow", "score": 30,
      "reason_code": "new_device", "stages": _ORDER, "params": {"ip_must_be_new": True}},
+    # Per payer account (the gateway's buyer id, known once paid): a stolen wallet or a reseller's account.
+    {"name": "payer burst", "kind": "velocity", "action": "review", "score": 0, "reason_code": "payer_velocity",
+     "stages": ["payment"], "params": {"dimension": "payer", "window_seconds": 3600, "max_count": 5}},
+    {"name": "many contacts per payer", "kind": "distinct_contacts", "action": "review", "score": 0,
+     "reason_code": "payer_many_contacts", "stages": ["payment"],
+     "params": {"dimension": "payer", "window_seconds": 86_400, "max_distinct": 3}},
 ]
 
 

@@ -113,13 +113,16 @@ class AlipaySimulator:
         with self._lock:
             return replace(self.trades[out_trade_no], refunds=dict(self.trades[out_trade_no].refunds))
 
-    def pay(self, out_trade_no: str, *, at: dt.datetime | None = None) -> SimTrade:
-        """The buyer pays an open trade (scan or cashier button); queues/sends the notification."""
+    def pay(self, out_trade_no: str, *, at: dt.datetime | None = None, buyer_id: str | None = None) -> SimTrade:
+        """The buyer pays an open trade (scan or cashier button); queues/sends the notification.
+        `buyer_id`: the paying Alipay account (2088...); a random one per trade otherwise."""
         at = at or dt.datetime.now(dt.UTC)
         with self._lock:
             trade = self.trades[out_trade_no]
             if trade.status == "WAIT_BUYER_PAY":
                 trade.status, trade.paid_at = "TRADE_SUCCESS", at
+                if buyer_id is not None:
+                    trade.buyer_id = buyer_id
                 self._emit(trade)
             return self.trade(out_trade_no)
 

@@ -89,6 +89,7 @@ class _Session:
     status: str = "open"
     payment_status: str = "unpaid"
     payment_intent: str | None = None
+    customer: str | None = None  # the paying Stripe customer (cus_...), once paid
 
     def json(self) -> dict[str, Any]:
         return {"id": self.id, "object": "checkout.session", "mode": "payment", "amount_subtotal": self.amount,
@@ -96,7 +97,8 @@ class _Session:
                 "client_reference_id": self.client_reference_id, "success_url": self.success_url,
                 "cancel_url": self.cancel_url, "expires_at": self.expires_at, "created": self.created,
                 "url": self.url if self.status == "open" else None, "status": self.status,
-                "payment_status": self.payment_status, "payment_intent": self.payment_intent, "livemode": False}
+                "payment_status": self.payment_status, "payment_intent": self.payment_intent, "livemode": False,
+                "customer": self.customer}
 
 
 @dataclass
@@ -172,8 +174,9 @@ class StripeSimulator:
         with self._lock:
             return self._find_session(payment_no).json()
 
-    def pay(self, payment_no_or_session: str, *, delayed: bool = False) -> dict[str, Any]:
-        """The buyer pays on the hosted page. `delayed`: a bank debit that clears later (see settle)."""
+    def pay(self, payment_no_or_session: str, *, delayed: bool = False, customer: str | None = None) -> dict[str, Any]:
+        """The buyer pays on the hosted page. `delayed`: a bank debit that clears later (see settle).
+        `customer`: the paying Stripe customer id; a new one per session otherwise."""
         with self._lock:
             session = self._find_session(payment_no_or_session)
             if session.status != "open":
@@ -183,6 +186,7 @@ class StripeSimulator:
             intent.status = "processing" if delayed else "succeeded"
             self._intents[intent.id] = intent
             session.status, session.payment_intent = "complete", intent.id
+            session.customer = customer or _new_id("cus")
             session.payment_status = "unpaid" if delayed else "paid"
             self._emit("checkout.session.completed", session.json())
             return session.json()

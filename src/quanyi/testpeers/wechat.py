@@ -109,10 +109,11 @@ class WechatPaySimulator:
             trade = self._trades.get(out_trade_no)
             return None if trade is None else self._current_state(trade)
 
-    def pay(self, out_trade_no: str, *, late: bool = False) -> str:
+    def pay(self, out_trade_no: str, *, late: bool = False, payer_openid: str | None = None) -> str:
         """The buyer scans and pays; emits the notification; returns the transaction_id.
 
-        `late`: pay even past the trade's time_expire (a payment racing the order's expiry)."""
+        `late`: pay even past the trade's time_expire (a payment racing the order's expiry).
+        `payer_openid`: who pays (payer.openid); a fixed default buyer otherwise."""
         with self._lock:
             trade = self._trades.get(out_trade_no)
             if trade is None:
@@ -123,6 +124,8 @@ class WechatPaySimulator:
             trade.state = "SUCCESS"
             trade.transaction_id = "4200" + "".join(secrets.choice("0123456789") for _ in range(24))
             trade.success_time = now_text()
+            if payer_openid is not None:
+                trade.payer_openid = payer_openid
             transaction_id = trade.transaction_id
         self._emit(self.notification(out_trade_no))
         return transaction_id
@@ -254,7 +257,7 @@ class WechatPaySimulator:
         }
         if trade.transaction_id:
             data.update(transaction_id=trade.transaction_id, bank_type="OTHERS", success_time=trade.success_time,
-                        payer={"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"})
+                        payer={"openid": trade.payer_openid})
             data["amount"]["payer_total"] = trade.total
         return data
 

@@ -56,6 +56,7 @@ class Trade:
     state: str = "NOTPAY"
     transaction_id: str | None = None
     success_time: str | None = None
+    payer_openid: str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"  # the paying WeChat user (per appid)
     refunds: list[str] = field(default_factory=list)
 
 

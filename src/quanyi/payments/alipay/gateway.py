@@ -52,6 +52,7 @@ from quanyi.payments.gateway import (
     RefundRequest,
     RefundResult,
     TradeQuery,
+    payer_account_of,
 )
 
 __all__ = ["AlipayConfig", "AlipayGateway", "UnsupportedCurrency", "CheckoutRefused", "PRODUCTION_GATEWAY_URL"]
@@ -261,6 +262,7 @@ class AlipayGateway(PaymentGateway):
         return PaymentNotification(
             payment_no=params["out_trade_no"], gateway_trade_no=params["trade_no"], amount_cents=amount,
             currency="CNY", succeeded=state == "paid", paid_at=paid_at,
+            payer_account=payer_account_of(params.get("buyer_id") or params.get("buyer_open_id")),
         )
 
     def acknowledge(self) -> GatewayReply:
@@ -292,7 +294,8 @@ class AlipayGateway(PaymentGateway):
         except (TypeError, ValueError) as exc:
             raise GatewayUnavailable(f"alipay trade query: {exc}") from None
         return TradeQuery(payment_no=payment_no, state="paid", gateway_trade_no=trade_no, amount_cents=amount,
-                          currency="CNY", paid_at=paid_at)
+                          currency="CNY", paid_at=paid_at,
+                          payer_account=payer_account_of(content.get("buyer_user_id") or content.get("buyer_open_id")))
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         def refused(detail: str) -> RefundResult:

@@ -27,6 +27,7 @@ from quanyi.payments.gateway import (
     RefundRequest,
     RefundResult,
     TradeQuery,
+    payer_account_of,
 )
 from quanyi.payments.sandbox.signing import seal_token, sign_params, signature_matches
 
@@ -96,6 +97,7 @@ class SandboxGateway(PaymentGateway):
         return PaymentNotification(
             payment_no=params["out_trade_no"], gateway_trade_no=params["trade_no"], amount_cents=amount,
             currency=params["currency"], succeeded=params["trade_status"] == "SUCCESS", paid_at=paid_at,
+            payer_account=payer_account_of(params.get("buyer_id")),
         )
 
     def acknowledge(self) -> GatewayReply:
@@ -138,6 +140,7 @@ class SandboxGateway(PaymentGateway):
             payment_no=payment_no, state="paid", gateway_trade_no=answer["trade_no"],
             amount_cents=int(answer["total_amount_cents"]), currency=answer["currency"],
             paid_at=dt.datetime.fromisoformat(answer["paid_at"]),
+            payer_account=payer_account_of(answer.get("buyer_id")),
         )
 
     def _refund_result(self, refund_no: str, status: int, answer: dict[str, str], amount: int) -> RefundResult:

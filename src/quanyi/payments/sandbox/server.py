@@ -90,8 +90,10 @@ async def pay(*, session: AsyncSession, ticket: CashierTicket, now: dt.datetime 
     return trade
 
 
-def signed_notification(trade: SandboxTrade, *, secret: str, now: dt.datetime | None = None) -> dict[str, str]:
-    """The form the sandbox POSTs to the merchant: fresh timestamp and nonce on every attempt."""
+def signed_notification(trade: SandboxTrade, *, secret: str, now: dt.datetime | None = None,
+                        buyer_id: str | None = None) -> dict[str, str]:
+    """The form the sandbox POSTs to the merchant: fresh timestamp and nonce on every attempt.
+    `buyer_id`: the paying account, when the caller knows one (the shop's per-payer risk rules use it)."""
     now = now or utcnow()
     params = {
         "out_trade_no": trade.payment_no,
@@ -104,6 +106,8 @@ def signed_notification(trade: SandboxTrade, *, secret: str, now: dt.datetime | 
         "nonce": secrets.token_hex(12),
         "sign_type": "HMAC-SHA256",
     }
+    if buyer_id:
+        params["buyer_id"] = buyer_id
     params["sign"] = sign_params(params, secret)
     return params
 

@@ -52,6 +52,7 @@ from quanyi.payments.gateway import (
     RefundRequest,
     RefundResult,
     TradeQuery,
+    payer_account_of,
 )
 from quanyi.payments.stripe import parsing
 from quanyi.payments.stripe.form import encode_form
@@ -69,6 +70,19 @@ _SUCCESS_EVENTS = ("checkout.session.completed", "checkout.session.async_payment
 _SESSION_EVENTS = (*_SUCCESS_EVENTS, "checkout.session.expired", "checkout.session.async_payment_failed")
 _OUR_NO = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # our payment/refund numbers (and what fits their columns)
 _MAX_REFUND_PAGES = 20
+
+
+def _payer(session: dict[str, Any]) -> str | None:
+    """Who paid a checkout session, for risk control: its customer (cus_..., possibly expanded), else the
+    e-mail the buyer gave Stripe (guest checkouts have no customer)."""
+    customer = session.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if payer := payer_account_of(customer):
+        return payer
+    details = session.get("customer_details")
+    email = details.get("email") if isinstance(details, dict) else None
+    return payer_account_of(email.lower()) if isinstance(email, str) else None
 
 
 class CheckoutRefused(gateway_errors.CheckoutRefused):
@@ -276,6 +290,7 @@ class StripeGateway(PaymentGateway):
             succeeded=True,
             paid_at=dt.datetime.fromtimestamp(created, dt.UTC),
             event_id=event_id,
+            payer_account=_payer(obj),
         )
 
     def acknowledge(self) -> GatewayReply:
@@ -321,6 +336,7 @@ class StripeGateway(PaymentGateway):
                     gateway_trade_no=parsing.stripe_id(answer.get("payment_intent"), "pi", "payment_intent"),
                     amount_cents=parsing.amount(answer.get("amount_total"), "amount_total"),
                     currency=parsing.currency(answer.get("currency")),
+                    payer_account=_payer(answer),
                 )
             if state in ("open", "complete"):  # complete + unpaid: a delayed method still clearing
                 return TradeQuery(payment_no=payment_no, state="pending")

@@ -48,6 +48,7 @@ from quanyi.payments.gateway import (
     RefundRequest,
     RefundResult,
     TradeQuery,
+    payer_account_of,
 )
 from quanyi.payments.wechat import signing
 
@@ -116,6 +117,7 @@ class _Transaction:
     amount_cents: int | None
     currency: str | None
     success_time: dt.datetime | None
+    payer_openid: str | None = None
 
 
 def _text(obj: Mapping[str, Any], name: str, *, required: bool = True, max_len: int = 128) -> str | None:
@@ -172,7 +174,9 @@ def _parse_transaction(obj: object, config: WechatConfig) -> _Transaction:
         if currency != "CNY":
             raise ValueError(f"unexpected currency {currency!r}")
         success_time = _rfc3339(_text(obj, "success_time", max_len=40) or "", "success_time")
-    return _Transaction(out_trade_no, state, transaction_id, amount, currency, success_time)
+    payer = obj.get("payer")
+    openid = payer_account_of(payer.get("openid")) if isinstance(payer, dict) else None
+    return _Transaction(out_trade_no, state, transaction_id, amount, currency, success_time, openid)
 
 
 class WechatGateway(PaymentGateway):
@@ -249,6 +253,7 @@ class WechatGateway(PaymentGateway):
             payment_no=transaction.out_trade_no, gateway_trade_no=transaction.transaction_id or "",
             amount_cents=transaction.amount_cents or 0, currency=transaction.currency or "CNY",
             succeeded=succeeded, paid_at=transaction.success_time, event_id=event_id,
+            payer_account=transaction.payer_openid,
         )
 
     def acknowledge(self) -> GatewayReply:
@@ -341,7 +346,7 @@ class WechatGateway(PaymentGateway):
             return TradeQuery(payment_no=payment_no, state=state)  # type: ignore[arg-type]
         return TradeQuery(payment_no=payment_no, state="paid", gateway_trade_no=transaction.transaction_id,
                           amount_cents=transaction.amount_cents, currency=transaction.currency,
-                          paid_at=transaction.success_time)
+                          paid_at=transaction.success_time, payer_account=transaction.payer_openid)
 
     def _refund_result(self, refund_no: str, status: int, answer: Mapping[str, Any], asked: int) -> RefundResult:
         if status != 200:
