@@ -16,7 +16,7 @@ from rich.table import Table
 from quanyi.cli_support import console, err
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
-from quanyi.config import ENV_FILE, generate_secrets_env
+from quanyi.config import ENV_FILE, generate_secrets_env, get_settings
 from quanyi.inventory.cli import register_key_security_commands
 from quanyi.ledger.cli import ledger_app
 from quanyi.notifications.cli import notifications_app, worker
@@ -90,6 +90,7 @@ def serve(
         # The sandbox gateway's merchant API (query, refund) is served by this same server.
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
         os.environ["QUANYI_SANDBOX_API_URL"] = f"http://{local}:{port}"
+        get_settings.cache_clear()  # a single worker builds its app in this process: let it see the URL
     if settings.sandbox_enabled:
         err.print("[bold yellow]WARNING: the sandbox payment gateway is enabled: anyone can 'pay' without money "
                   "and receive goods. Set QUANYI_SANDBOX_ENABLED=false before taking real orders.[/bold yellow]",
