@@ -22,7 +22,7 @@ def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 45.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"

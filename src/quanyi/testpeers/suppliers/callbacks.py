@@ -74,7 +74,9 @@ class CallbackSender:
     async def _deliver_recharge(self, order: SimOrder) -> None:
         if not self._callbacks_enabled or not order.notify_url:
             return
-        async with httpx.AsyncClient(timeout=5) as client:
+        # Generous: a shop under load (CI) may take seconds to answer; a timeout here would look like a
+        # lost callback and only polling could finish the recharge.
+        async with httpx.AsyncClient(timeout=20) as client:
             for _ in range(self._duplicates):
                 for _attempt in range(1 + self._ack_retries):  # the platform retries until it hears its ack
                     if self._stopping.is_set():
