@@ -211,7 +211,9 @@ async def test_notification_for_an_unknown_order_is_refused(shop, wechat, sim):
     assert await shop.count(GatewayEvent) == 0
 
 
-@pytest.mark.parametrize("skew", [-301, 301, -3600])
+# A future stamp comes closer to "now" while the request travels: 301 s ahead was accepted once when a loaded
+# CI machine took over a second to deliver it, so the future case keeps a margin past the 300 s window.
+@pytest.mark.parametrize("skew", [-301, 330, -3600])
 async def test_stale_or_future_timestamp_is_refused(shop, wechat, sim, order, skew):
     payment_no = await _start(shop, order, wechat)
     sim.pay(payment_no)
