@@ -35,7 +35,8 @@ from quanyi.inventory.schemas import (
 __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
-    "get_batch", "sku_has_history", "reserve_card_keys", "release_card_keys", "deliver_card_keys",
+    "get_batch", "sku_has_history", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
+    "deliver_card_keys",
     "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
     "count_held_keys",
 ]
@@ -295,20 +296,23 @@ async def _lock_sellable(session: AsyncSession, *, sku_id: int, quantity: int, n
     return list((await session.scalars(stmt)).all())
 
 
-async def reserve_card_keys(
-    *, session: AsyncSession, sku_id: int, order_id: int, quantity: int, now: dt.datetime | None = None
+async def lock_card_keys_for_sale(
+    *, session: AsyncSession, sku_id: int, quantity: int, now: dt.datetime | None = None
 ) -> list[int]:
-    """Hold `quantity` keys for a new order, or raise OutOfStock and hold nothing."""
-    now = now or utcnow()
-    ids = await _lock_sellable(session, sku_id=sku_id, quantity=quantity, now=now)
-    if len(ids) < quantity:
-        raise OutOfStock("sold out", available=len(ids), requested=quantity)
+    """Lock up to `quantity` sellable keys of a SKU until the transaction ends; fewer (maybe none) when stock is
+    short. Checkout locks before it writes anything, so a sold-out checkout costs one SELECT and no writes."""
+    return await _lock_sellable(session, sku_id=sku_id, quantity=quantity, now=now or utcnow())
+
+
+async def reserve_card_keys(
+    *, session: AsyncSession, key_ids: Sequence[int], order_id: int, now: dt.datetime | None = None
+) -> None:
+    """Hold keys locked by `lock_card_keys_for_sale` (same transaction) for a new order."""
     await session.execute(
         update(CardKey)
-        .where(CardKey.id.in_(ids))
-        .values(status=CardKeyStatus.RESERVED, order_id=order_id, reserved_at=now)
+        .where(CardKey.id.in_(key_ids))
+        .values(status=CardKeyStatus.RESERVED, order_id=order_id, reserved_at=now or utcnow())
     )
-    return ids
 
 
 async def release_card_keys(*, session: AsyncSession, order_id: int) -> int:

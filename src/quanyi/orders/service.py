@@ -143,6 +143,15 @@ async def create_order(
     account = _recharge_account_for(sku.delivery_type, recharge_account)
     contact_kind, contact_value = normalize_contact(contact)
 
+    # Lock the keys before the order row exists: a sold-out checkout (most of a flash sale) writes nothing.
+    key_ids = await inventory_service.lock_card_keys_for_sale(session=session, sku_id=sku.id, quantity=quantity,
+                                                              now=now)
+    if len(key_ids) < quantity:
+        # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
+        from_suppliers = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
+        if from_suppliers.get(sku.id, 0) < quantity:
+            raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
+        key_ids = []
     order_no = new_order_no(now)
     # 40 random bits per day make a clash vanishingly rare; the unique constraint is the real guard.
     while await session.scalar(select(Order.id).where(Order.order_no == order_no)) is not None:
@@ -161,15 +170,8 @@ async def create_order(
     await session.flush()
     session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
                            reason="order placed", created_at=now))
-    try:
-        await inventory_service.reserve_card_keys(
-            session=session, sku_id=sku.id, order_id=order.id, quantity=quantity, now=now
-        )
-    except inventory_service.OutOfStock:
-        # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
-        from_suppliers = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
-        if from_suppliers.get(sku.id, 0) < quantity:
-            raise
+    if key_ids:
+        await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
     return order
 
