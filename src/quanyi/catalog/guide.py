@@ -23,6 +23,7 @@ def _markdown() -> MarkdownIt:
     )
 
 
+@lru_cache(maxsize=256)  # pure; every reveal of a product renders the same guide
 def render_guide(markdown_text: str) -> str:
     """Markdown -> HTML safe to embed; headings are demoted so they never outrank the page's own."""
     html = _markdown().render(markdown_text or "")

@@ -30,7 +30,7 @@ from quanyi.suppliers import service as suppliers_service
 __all__ = [
     "CategoryNotFound", "ProductNotFound", "SkuNotFound", "SlugTaken", "SkuCodeTaken",
     "create_category", "update_category", "list_categories", "get_category_by_slug",
-    "create_product", "update_product", "get_product", "get_product_by_slug", "list_products",
+    "create_product", "update_product", "get_product", "get_product_by_slug", "list_products", "redemption_guide",
     "create_sku", "update_sku", "get_sku", "get_sku_by_code",
     "SkuNotPurchasable", "QuantityOutOfRange", "InUse", "delete_category", "delete_product", "delete_sku",
     "stock_state", "check_orderable", "describe_sku", "describe_product", "summarize_products", "sellable_counts",
@@ -279,6 +279,11 @@ async def get_product(*, session: AsyncSession, product_id: int, active_only: bo
     if product is None or (active_only and not (product.is_active and product.category.is_active)):
         raise ProductNotFound(f"product {product_id} does not exist")
     return product
+
+
+async def redemption_guide(*, session: AsyncSession, product_id: int) -> str:
+    """A product's redemption guide (Markdown) without loading the product; "" when it has none."""
+    return await session.scalar(select(Product.redemption_guide).where(Product.id == product_id)) or ""
 
 
 async def get_product_by_slug(*, session: AsyncSession, slug: str) -> Product:

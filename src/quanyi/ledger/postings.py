@@ -105,9 +105,14 @@ async def post(
     )
     session.add(posting)
     await session.flush()
+    codes = {code for code, _ in merged}
+    # One query for the posting's accounts (they exist after the first postings); creates only the missing.
+    ids = dict((await session.execute(
+        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes)))).tuples().all())
+    for code in sorted(codes - ids.keys()):
+        ids[code] = (await get_account(session, code)).id
     for (code, currency), amount in merged.items():
-        account = await get_account(session, code)
-        session.add(LedgerEntry(posting_id=posting.id, account_id=account.id, amount_cents=amount, currency=currency))
+        session.add(LedgerEntry(posting_id=posting.id, account_id=ids[code], amount_cents=amount, currency=currency))
     await session.flush()
     return posting, True
 

@@ -85,9 +85,8 @@ async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ct
         session=session, cipher=ctx.cipher, order=order, channel="api",
         ip=client_ip(request), user_agent=user_agent(request),
     )
-    product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
-    return RevealResponse(order_no=order.order_no, keys=keys,
-                          redemption_guide_html=render_guide(product.redemption_guide))
+    guide = await catalog_service.redemption_guide(session=session, product_id=order.product_id)
+    return RevealResponse(order_no=order.order_no, keys=keys, redemption_guide_html=render_guide(guide))
 
 
 @router.post("/lookup", response_model=LookupResult, summary="Find an order without an account",

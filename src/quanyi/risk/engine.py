@@ -182,6 +182,8 @@ async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Sign
         hits.append(entry)
     score = sum(h["score"] for h in hits)
     decision = max((Decision(h["action"]) for h in hits), key=STRICTNESS.__getitem__, default=Decision.ALLOW)
+    if not hits:
+        return Evaluation(decision, score, hits)  # thresholds are >= 1: a score of 0 never reaches one
     policy = await ruleset.get_policy(session=session)
     for threshold, by_score in ((policy.challenge_at, Decision.CHALLENGE), (policy.review_at, Decision.REVIEW),
                                 (policy.deny_at, Decision.DENY)):
@@ -321,9 +323,11 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     if held:
         _log(session, signals, Evaluation(Decision.REVIEW, 0, [{"reason_code": held, "detail": "flagged at checkout"}]),
              "held", now or utcnow())
+    enabled = await ruleset.list_rules(session=session, enabled_only=True)  # once for both stages
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
         signals.stage = stage
-        evaluation = await evaluate(session=session, runtime=runtime, signals=signals)
+        evaluation = await evaluate(session=session, runtime=runtime, signals=signals,
+                                    rules=[r for r in enabled if stage.value in r.stages])
         if evaluation.decision is not Decision.ALLOW:
             evaluation.decision = Decision.REVIEW  # the money is in: a human decides
             _log(session, signals, evaluation, "held", now or utcnow())
