@@ -5,9 +5,14 @@ Each buyer: create order (reserves a key or is refused `sold_out`) -> start paym
 gateway's signed notification (paid + delivered in one transaction) -> reveal the keys, as the buyer's
 page does. Exact counts are checked: delivered == keys, duplicates == 0, refused == the rest.
 
+Scale-out: `--job-workers K` runs K separate `quanyi worker` processes (the servers then run no outbox or
+fulfilment worker of their own), `--redis URL` puts the shared risk counters in Redis, and `--scale 1,2,4`
+runs the race once per server-process count, each on a fresh database, and ends with one summary table.
+
     python bench/flash_sale.py --pg --workers 2            # PostgreSQL, 10,000 buyers, 1,000 keys
     python bench/flash_sale.py                              # SQLite, one server process
     python bench/flash_sale.py --pg --workers 4 --buyers 2000 --keys 200 --concurrency 100
+    python bench/flash_sale.py --pg --scale 1,2,4 --job-workers 2 --redis redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ import asyncio
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -32,14 +37,18 @@ from sqlalchemy.engine import make_url
 from benchlib import (
     DEFAULT_PG_URL,
     FreshDatabase,
+    Processes,
     Server,
+    Worker,
+    buyer_headers,
+    flood_limits,
     free_port,
     percentile,
+    prepare_shop,
     resolve_database_url,
-    secrets_env,
     table,
 )
-from purchase import failure, notification, server_env, stock_shop, write_env_file
+from purchase import failure, notification
 from quanyi.db import Database
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.models import Order
@@ -61,8 +70,8 @@ async def one_buyer(client: httpx.AsyncClient, n: int, sku_id: int, secret: str,
     step = "create order"
     try:
         t0 = time.perf_counter()
-        response = await client.post("/api/orders", json={"sku_id": sku_id, "quantity": 1,
-                                                          "contact": f"fan{n}@example.com"})
+        response = await client.post("/api/orders", headers=buyer_headers(n),
+                                     json={"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"})
         t1 = time.perf_counter()
         race.latencies[step].append((t1 - t0) * 1000)
         if response.status_code == 409 and response.json().get("code") == "sold_out":
@@ -243,37 +252,157 @@ def raw_sqlite(path: str, sku_id: int, buyers: int, concurrency: int) -> tuple[i
 
 def run_baseline(args: argparse.Namespace) -> tuple[float, str]:
     with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
-        shop_secrets = secrets_env()
-        env = server_env(db.url, shop_secrets, db.tmp, [])
-        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.keys))
+        shop = prepare_shop(db, keys=args.keys)
         if db.backend == "postgresql":
-            done, refused, wall = asyncio.run(raw_pg(db.url, sku_id, args.buyers, args.concurrency))
+            done, refused, wall = asyncio.run(raw_pg(db.url, shop.sku_id, args.buyers, args.concurrency))
         else:
-            done, refused, wall = raw_sqlite(str(db.path), sku_id, args.buyers, min(args.concurrency, 32))
+            done, refused, wall = raw_sqlite(str(db.path), shop.sku_id, args.buyers, min(args.concurrency, 32))
     ok = done == args.keys and refused == args.buyers - args.keys
     return done / wall, f"{done} bought, {refused} refused in {wall:.2f} s" + ("" if ok else "  (COUNTS WRONG)")
 
 
-# ---------------------------------------------------------------- main
+# ---------------------------------------------------------------- one race on a fresh shop
 
-def report(args: argparse.Namespace, backend: str, race: Race, wall: float, baseline: tuple[float, str] | None,
-           notes: list[str], problems: list[str]) -> None:
-    duplicates = sum(count - 1 for count in race.seen_codes.values() if count > 1)
-    rate = len(race.delivered) / wall
+@dataclass
+class Run:
+    servers: int
+    backend: str
+    race: Race
+    wall: float
+    database: str
+    problems: list[str]
+    log_lines: int  # errors, warnings, tracebacks and 4xx/5xx answers in the server and worker logs
+
+    @property
+    def duplicates(self) -> int:
+        return sum(count - 1 for count in self.race.seen_codes.values() if count > 1)
+
+    @property
+    def rate(self) -> float:
+        return len(self.race.delivered) / self.wall
+
+    @property
+    def exact(self) -> bool:
+        return not self.problems and not self.race.failures
+
+
+def process_env(args: argparse.Namespace, redis_prefix: str) -> list[str]:
+    """QUANYI_* settings for servers and workers: ours first, so --server-env can override them."""
+    extra = []
+    if args.job_workers:
+        extra += ["QUANYI_NOTIFICATION_WORKER_IN_SERVE=false", "QUANYI_FULFILMENT_WORKER_IN_SERVE=false"]
+    if args.redis:
+        # A prefix of its own per invocation: the Redis may be shared (tests, other shops); deleted at the end.
+        extra += [f"QUANYI_REDIS_URL={args.redis}", f"QUANYI_RISK_REDIS_PREFIX={redis_prefix}",
+                  "QUANYI_RISK_COUNTER_RETENTION_SECONDS=3600"]
+    return extra + args.server_env
+
+
+def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
+    """Fresh database and shop, K workers and one `quanyi serve --workers <servers>`, the race, the checks."""
+    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db:
+        shop = prepare_shop(db, keys=args.keys, extra_env=process_env(args, redis_prefix))
+        with Processes() as processes:
+            workers = [processes.add(Worker(shop.env, db.tmp, i + 1)) for i in range(args.job_workers)]
+            server = processes.add(Server(shop.env, db.tmp, free_port(), servers))
+            try:
+                server.wait_healthy()
+                for worker in workers:
+                    worker.check_running()
+                print(f"{servers} server process(es) up at {server.url}, {len(workers)} separate worker(s); "
+                      f"{args.buyers} buyers, {args.concurrency} at a time ...", file=sys.stderr)
+                race, wall = asyncio.run(run_race(server.url, shop.sku_id, shop.secrets["QUANYI_SANDBOX_SECRET"],
+                                                  args.buyers, args.concurrency))
+                for worker in workers:
+                    worker.check_running()
+            except Exception:
+                for started in processes.started:
+                    print(f"--- last lines of {started.log_path}:\n{started.log_tail()}", file=sys.stderr)
+                raise
+        summary, problems = asyncio.run(check_database(db.url, args.keys))
+        # The sold_out refusals (409 on POST /api/orders) are the expected end of most buyers' race.
+        notable = {started.log_path.name: "\n".join(line for line in started.notable_lines(limit=10_000).splitlines()
+                                                    if '"POST /api/orders HTTP/1.1" 409' not in line)
+                   for started in (server, *workers)}
+        run = Run(servers, db.describe(), race, wall, summary, problems,
+                  sum(len(text.splitlines()) for text in notable.values() if text))
+        if run.log_lines:
+            for name, text in notable.items():
+                if text:
+                    print(f"--- {name}, errors and warnings:\n{chr(10).join(text.splitlines()[:30])}",
+                          file=sys.stderr)
+    if len(race.delivered) != args.keys or run.duplicates or race.refused != args.buyers - args.keys:
+        problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
+    return run
+
+
+def forget_redis_counters(url: str, prefix: str) -> None:
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
+def check_redis(url: str) -> None:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except RedisError as exc:
+        raise SystemExit(f"--redis {url}: {exc}") from None
+    finally:
+        client.close()
+
+
+async def connection_budget(args: argparse.Namespace, servers: int) -> str | None:
+    """A warning when the processes may open more connections than the PostgreSQL server allows."""
+    dsn = make_url(resolve_database_url(args.pg, args.database_url)).set(drivername="postgresql")  # type: ignore[arg-type]
+    connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        allowed = int(await connection.fetchval("SHOW max_connections"))
+    finally:
+        await connection.close()
+    pool = int(dict(item.partition("=")[::2] for item in args.server_env).get("QUANYI_DATABASE_POOL_SIZE", 10))
+    wanted = (servers + args.job_workers) * 2 * pool
+    if wanted > allowed - 5:
+        return (f"warning: {servers} servers + {args.job_workers} workers may open up to {wanted} connections "
+                f"(2 x QUANYI_DATABASE_POOL_SIZE={pool} each); max_connections is {allowed}")
+    return None
+
+
+# ---------------------------------------------------------------- output
+
+def setup_lines(args: argparse.Namespace, env_note: str) -> list[tuple[str, object]]:
+    return [
+        ("workers", f"{args.job_workers} separate `quanyi worker` processes (servers run no outbox/fulfilment "
+                    "worker)" if args.job_workers else "none separate (outbox and fulfilment run inside serve)"),
+        ("counters", f"Redis {args.redis}" if args.redis else "database (no QUANYI_REDIS_URL)"),
+        ("flood limit", env_note),
+        ("concurrency", args.concurrency),
+    ]
+
+
+def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | None, env_note: str) -> None:
+    race = run.race
     print()
     print(f"quanyi flash sale: {args.buyers} buyers race for {args.keys} card keys over HTTP")
     for name, value in [
-        ("backend", backend),
-        ("server", f"quanyi serve --workers {args.workers}"),
-        ("concurrency", args.concurrency),
+        ("backend", run.backend),
+        ("server", f"quanyi serve --workers {run.servers}"),
+        *setup_lines(args, env_note),
         ("delivered", f"{len(race.delivered)} (must be {args.keys})"),
-        ("duplicates", f"{duplicates} codes handed out twice (must be 0)"),
+        ("duplicates", f"{run.duplicates} codes handed out twice (must be 0)"),
         ("refused", f"{race.refused} sold_out (must be {args.buyers - args.keys})"),
         ("failures", sum(race.failures.values())),
-        ("wall time", f"{wall:.2f} s"),
-        ("throughput", f"{rate:.1f} purchases/s, {args.buyers / wall:.1f} buyers/s"),
+        ("wall time", f"{run.wall:.2f} s"),
+        ("throughput", f"{run.rate:.1f} purchases/s, {args.buyers / run.wall:.1f} buyers/s"),
     ]:
         print(f"{name:<13}{value}")
     for reason, count in sorted(race.failures.items()):
@@ -281,18 +410,52 @@ def report(args: argparse.Namespace, backend: str, race: Race, wall: float, base
     if baseline is not None:
         raw_rate, raw_note = baseline
         print(f"{'raw SQL':<13}{raw_rate:.1f} purchases/s ({raw_note})")
-        print(f"{'ours / raw':<13}{100 * rate / raw_rate:.1f} %")
+        print(f"{'ours / raw':<13}{100 * run.rate / raw_rate:.1f} %")
     print()
     rows = []
     for phase in PHASES:
         values = sorted(race.latencies[phase])
         rows.append([phase, len(values), *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100))])
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
-    for note in notes:
-        print(note)
-    for problem in problems:
+    print(f"database     {run.database}")
+    print(f"logs         {run.log_lines} lines of errors, warnings or 4xx/5xx answers in server and worker logs "
+          "(besides the 409 sold_out refusals)")
+    for problem in run.problems:
         print(f"CHECK FAILED: {problem}")
 
+
+def scale_summary(args: argparse.Namespace, runs: list[Run], baseline: tuple[float, str] | None,
+                  env_note: str) -> None:
+    print()
+    print(f"quanyi flash sale, scale-out: {args.buyers} buyers race for {args.keys} card keys, "
+          f"one fresh database per row")
+    print(f"{'backend':<13}{runs[0].backend.split(' (')[0]}")
+    for name, value in setup_lines(args, env_note):
+        print(f"{name:<13}{value}")
+    if baseline is not None:
+        print(f"{'raw SQL':<13}{baseline[0]:.1f} purchases/s ({baseline[1]})")
+    print()
+    header = ["processes", "purchases/s", "p50 ms", "p95 ms", "p99 ms", "delivered", "duplicates", "refused",
+              "failures", "exact"]
+    rows = []
+    for run in runs:
+        visible = sorted(run.race.latencies["notify->visible"])
+        rows.append([run.servers, f"{run.rate:.1f}", *(f"{percentile(visible, p):.1f}" for p in (50, 95, 99)),
+                     len(run.race.delivered), run.duplicates, run.race.refused, sum(run.race.failures.values()),
+                     "yes" if run.exact else "NO"])
+    if baseline is not None:
+        header.append("vs raw")
+        for row, run in zip(rows, runs, strict=True):
+            row.append(f"{100 * run.rate / baseline[0]:.1f} %")
+    print(table(header, rows, left=()))
+    print("processes: `quanyi serve --workers N`; p50/p95/p99: payment notification -> keys visible; exact: "
+          "delivered = keys, duplicates 0, refused = the rest, no failures, database consistent")
+    for run in runs:
+        for problem in run.problems:
+            print(f"CHECK FAILED ({run.servers} processes): {problem}")
+
+
+# ---------------------------------------------------------------- main
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -300,47 +463,62 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=1_000, help="card keys on sale (1,000)")
     parser.add_argument("--concurrency", type=int, default=200, help="buyers in flight = HTTP connections (200)")
     parser.add_argument("--workers", type=int, default=None, help="server processes (PostgreSQL 2, SQLite 1)")
+    parser.add_argument("--scale", metavar="N,N,...", help="one race per server-process count, e.g. 1,2,4 "
+                        "(instead of --workers), each on a fresh database; ends with a summary table")
+    parser.add_argument("--job-workers", type=int, default=0, metavar="K",
+                        help="separate `quanyi worker` processes; the servers then run none of their own (0)")
+    parser.add_argument("--redis", metavar="URL", help="Redis for the shared risk counters, e.g. "
+                        "redis://127.0.0.1:6379/0 (default: counters in the database)")
     parser.add_argument("--pg", action="store_true", help=f"fresh PostgreSQL database on {DEFAULT_PG_URL}")
     parser.add_argument("--database-url", help="PostgreSQL server to create the fresh database on")
-    parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value")
+    parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value",
+                        help="extra setting for servers and workers, repeatable")
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw-SQL baseline")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir, server log and database")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dirs, logs and databases")
     args = parser.parse_args()
-    if args.workers is None:
-        args.workers = 2 if (args.pg or args.database_url) else 1
-    if not 1 <= args.keys <= args.buyers or min(args.concurrency, args.workers) < 1:
-        parser.error("need 1 <= --keys <= --buyers and --concurrency, --workers >= 1")
+    if args.scale is not None:
+        if args.workers is not None:
+            parser.error("give either --workers or --scale")
+        try:
+            args.counts = [int(part) for part in args.scale.split(",") if part.strip()]
+        except ValueError:
+            parser.error("--scale wants server-process counts like 1,2,4")
+        if not args.counts or min(args.counts) < 1 or max(args.counts) > 64:
+            parser.error("--scale wants server-process counts between 1 and 64, like 1,2,4")
+    else:
+        args.counts = [args.workers or (2 if (args.pg or args.database_url) else 1)]
+    if not 1 <= args.keys <= args.buyers or args.concurrency < 1 or args.job_workers < 0:
+        parser.error("need 1 <= --keys <= --buyers, --concurrency >= 1 and --job-workers >= 0")
     return args
 
 
 def main() -> int:
     args = parse_args()
+    # SIGTERM behaves like Ctrl-C, so the cleanup (processes, databases, Redis keys) always runs.
     signal.signal(signal.SIGTERM, lambda _sig, _frame: os.kill(os.getpid(), signal.SIGINT))
-    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db:
-        shop_secrets = secrets_env()
-        write_env_file(db.tmp / "quanyi.env", shop_secrets)
-        env = server_env(db.url, shop_secrets, db.tmp, args.server_env)
-        print(f"setting up {db.describe()} in {db.tmp} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.keys))
-        server = Server(env, db.tmp, free_port(), args.workers)
-        try:
-            server.wait_healthy()
-            print(f"server up at {server.url}; {args.buyers} buyers, {args.concurrency} at a time ...",
-                  file=sys.stderr)
-            race, wall = asyncio.run(run_race(server.url, sku_id, shop_secrets["QUANYI_SANDBOX_SECRET"],
-                                              args.buyers, args.concurrency))
-        finally:
-            server.stop()
-        summary, problems = asyncio.run(check_database(db.url, args.keys))
-        backend = db.describe()
-    duplicates = sum(count - 1 for count in race.seen_codes.values() if count > 1)
-    if len(race.delivered) != args.keys or duplicates or race.refused != args.buyers - args.keys:
-        problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
+    if args.redis:
+        check_redis(args.redis)
+    redis_prefix = f"quanyi:bench:{uuid.uuid4().hex[:10]}:risk:"
+    env_note = flood_limits(dict(item.partition("=")[::2] for item in args.server_env))
+    if args.pg or args.database_url:
+        warning = asyncio.run(connection_budget(args, max(args.counts)))
+        if warning:
+            print(warning, file=sys.stderr)
+    runs = []
+    try:
+        for number, servers in enumerate(args.counts, 1):
+            if len(args.counts) > 1:
+                print(f"=== race {number}/{len(args.counts)}: {servers} server process(es)", file=sys.stderr)
+            runs.append(race_once(args, servers, redis_prefix))
+    finally:
+        if args.redis:
+            forget_redis_counters(args.redis, redis_prefix)
     baseline = None if args.no_baseline else run_baseline(args)
-    report(args, backend, race, wall, baseline, [f"database     {summary}"], problems)
-    return 1 if problems or race.failures else 0
+    for run in runs:
+        report(args, run, baseline, env_note)
+    if len(runs) > 1:
+        scale_summary(args, runs, baseline, env_note)
+    return 0 if all(run.exact for run in runs) else 1
 
 
 if __name__ == "__main__":
