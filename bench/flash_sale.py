@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -51,8 +52,10 @@ from benchlib import (
 from purchase import failure, notification
 from quanyi.db import Database
 from quanyi.inventory.models import CardKey, CardKeyStatus
+from quanyi.notifications.models import MessageStatus, OutboxMessage
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.testpeers.smtp import SmtpSink
 
 PHASES = ("create order", "start payment", "notify", "reveal", "notify->visible")
 
@@ -154,6 +157,41 @@ async def check_database(database_url: str, keys: int) -> tuple[str, list[str]]:
     if delivered != keys or sold != keys or per_order or left:
         problems.append(f"expected {keys} delivered orders holding one key each and no key left: {summary}")
     return summary, problems
+
+
+async def outbox_counts(database_url: str) -> dict[str, int]:
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.read_session() as session:
+            rows = (await session.execute(select(OutboxMessage.status, func.count())
+                                          .group_by(OutboxMessage.status))).all()
+    finally:
+        await db.dispose()
+    return {str(status): int(count) for status, count in rows}
+
+
+def drain_outbox(database_url: str, timeout: float = 120.0) -> tuple[dict[str, int], float]:
+    """Wait until no message is pending or being sent (or the timeout passes); (counts, seconds waited)."""
+    started = time.monotonic()
+    while True:
+        counts = asyncio.run(outbox_counts(database_url))
+        busy = counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.SENDING, 0)
+        if not busy or time.monotonic() - started > timeout:
+            return counts, time.monotonic() - started
+        time.sleep(0.5)
+
+
+def check_emails(sink: SmtpSink, counts: dict[str, int], keys: int, waited: float) -> tuple[str, list[str], str]:
+    """One delivery e-mail per delivered order: the sink got `keys` messages to `keys` different buyers."""
+    recipients = Counter(rcpt for _sender, rcpts in sink.envelopes for rcpt in rcpts)
+    twice = sum(n - 1 for n in recipients.values() if n > 1)
+    outbox = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "empty"
+    summary = (f"{len(sink.messages)} received by the SMTP sink for {len(recipients)} buyers ({twice} sent twice); "
+               f"outbox {outbox}; drained {waited:.1f} s after the race")
+    problems = []
+    if len(recipients) != keys or counts.get(MessageStatus.SENT, 0) != keys or len(counts) != 1:
+        problems.append(f"expected {keys} delivery e-mails, each sent: {summary}")
+    return summary, problems, f"{len(recipients)}/{twice}"
 
 
 # ---------------------------------------------------------------- raw baseline
@@ -272,6 +310,8 @@ class Run:
     database: str
     problems: list[str]
     log_lines: int  # errors, warnings, tracebacks and 4xx/5xx answers in the server and worker logs
+    emails: str | None = None
+    email_counts: str = ""  # "buyers e-mailed/sent twice", for the summary table
 
     @property
     def duplicates(self) -> int:
@@ -300,11 +340,19 @@ def process_env(args: argparse.Namespace, redis_prefix: str) -> list[str]:
 
 def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
     """Fresh database and shop, K workers and one `quanyi serve --workers <servers>`, the race, the checks."""
-    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db:
-        shop = prepare_shop(db, keys=args.keys, extra_env=process_env(args, redis_prefix))
+    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db, \
+            (SmtpSink().running() if args.email else contextlib.nullcontext()) as sink:
+        port = free_port()
+        extra = process_env(args, redis_prefix)
+        if sink is not None:
+            extra = [f"QUANYI_SMTP_HOST={sink.host}", f"QUANYI_SMTP_PORT={sink.port}", "QUANYI_SMTP_SECURITY=none",
+                     "QUANYI_SMTP_FROM=Bench Shop <shop@example.com>",
+                     f"QUANYI_PUBLIC_BASE_URL=http://127.0.0.1:{port}", *extra]
+        shop = prepare_shop(db, keys=args.keys, extra_env=extra)
+        emails, email_problems, email_counts = None, [], ""
         with Processes() as processes:
             workers = [processes.add(Worker(shop.env, db.tmp, i + 1)) for i in range(args.job_workers)]
-            server = processes.add(Server(shop.env, db.tmp, free_port(), servers))
+            server = processes.add(Server(shop.env, db.tmp, port, servers))
             try:
                 server.wait_healthy()
                 for worker in workers:
@@ -313,6 +361,10 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                       f"{args.buyers} buyers, {args.concurrency} at a time ...", file=sys.stderr)
                 race, wall = asyncio.run(run_race(server.url, shop.sku_id, shop.secrets["QUANYI_SANDBOX_SECRET"],
                                                   args.buyers, args.concurrency))
+                if sink is not None:
+                    print("waiting for the delivery e-mails ...", file=sys.stderr)
+                    counts, waited = drain_outbox(db.url)
+                    emails, email_problems, email_counts = check_emails(sink, counts, args.keys, waited)
                 for worker in workers:
                     worker.check_running()
             except Exception:
@@ -324,15 +376,15 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
         notable = {started.log_path.name: "\n".join(line for line in started.notable_lines(limit=10_000).splitlines()
                                                     if '"POST /api/orders HTTP/1.1" 409' not in line)
                    for started in (server, *workers)}
-        run = Run(servers, db.describe(), race, wall, summary, problems,
-                  sum(len(text.splitlines()) for text in notable.values() if text))
+        run = Run(servers, db.describe(), race, wall, summary, problems + email_problems,
+                  sum(len(text.splitlines()) for text in notable.values() if text), emails, email_counts)
         if run.log_lines:
             for name, text in notable.items():
                 if text:
                     print(f"--- {name}, errors and warnings:\n{chr(10).join(text.splitlines()[:30])}",
                           file=sys.stderr)
     if len(race.delivered) != args.keys or run.duplicates or race.refused != args.buyers - args.keys:
-        problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
+        run.problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
     return run
 
 
@@ -384,6 +436,7 @@ def setup_lines(args: argparse.Namespace, env_note: str) -> list[tuple[str, obje
         ("workers", f"{args.job_workers} separate `quanyi worker` processes (servers run no outbox/fulfilment "
                     "worker)" if args.job_workers else "none separate (outbox and fulfilment run inside serve)"),
         ("counters", f"Redis {args.redis}" if args.redis else "database (no QUANYI_REDIS_URL)"),
+        ("e-mail", "a delivery e-mail per order to an SMTP sink in this process" if args.email else "none configured"),
         ("flood limit", env_note),
         ("concurrency", args.concurrency),
     ]
@@ -418,6 +471,8 @@ def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | Non
         rows.append([phase, len(values), *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100))])
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
     print(f"database     {run.database}")
+    if run.emails is not None:
+        print(f"e-mails      {run.emails}")
     print(f"logs         {run.log_lines} lines of errors, warnings or 4xx/5xx answers in server and worker logs "
           "(besides the 409 sold_out refusals)")
     for problem in run.problems:
@@ -443,13 +498,18 @@ def scale_summary(args: argparse.Namespace, runs: list[Run], baseline: tuple[flo
         rows.append([run.servers, f"{run.rate:.1f}", *(f"{percentile(visible, p):.1f}" for p in (50, 95, 99)),
                      len(run.race.delivered), run.duplicates, run.race.refused, sum(run.race.failures.values()),
                      "yes" if run.exact else "NO"])
+    if args.email:
+        header.append("e-mails/twice")
+        for row, run in zip(rows, runs, strict=True):
+            row.append(run.email_counts)
     if baseline is not None:
         header.append("vs raw")
         for row, run in zip(rows, runs, strict=True):
             row.append(f"{100 * run.rate / baseline[0]:.1f} %")
     print(table(header, rows, left=()))
     print("processes: `quanyi serve --workers N`; p50/p95/p99: payment notification -> keys visible; exact: "
-          "delivered = keys, duplicates 0, refused = the rest, no failures, database consistent")
+          "delivered = keys, duplicates 0, refused = the rest, no failures, database consistent"
+          + (", one e-mail per delivered order" if args.email else ""))
     for run in runs:
         for problem in run.problems:
             print(f"CHECK FAILED ({run.servers} processes): {problem}")
@@ -469,6 +529,8 @@ def parse_args() -> argparse.Namespace:
                         help="separate `quanyi worker` processes; the servers then run none of their own (0)")
     parser.add_argument("--redis", metavar="URL", help="Redis for the shared risk counters, e.g. "
                         "redis://127.0.0.1:6379/0 (default: counters in the database)")
+    parser.add_argument("--email", action="store_true", help="configure e-mail to an SMTP sink in this process: "
+                        "every delivery enqueues an e-mail the outbox worker sends; wait for all, check each once")
     parser.add_argument("--pg", action="store_true", help=f"fresh PostgreSQL database on {DEFAULT_PG_URL}")
     parser.add_argument("--database-url", help="PostgreSQL server to create the fresh database on")
     parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value",
