@@ -37,7 +37,8 @@ from quanyi.inventory import service as inventory_service
 __all__ = [
     "DEFAULT_PG_URL", "FreshDatabase", "secrets_env", "make_settings", "percentile", "table", "human_bytes",
     "resolve_database_url", "Server", "Worker", "Processes", "free_port", "server_env", "write_env_file",
-    "card_codes", "stock_shop", "buyer_headers", "flood_limits", "Shop", "prepare_shop",
+    "card_codes", "stock_shop", "buyer_headers", "flood_limits", "check_redis", "forget_redis_counters", "Shop",
+    "prepare_shop",
 ]
 
 P = TypeVar("P", bound="_Process")
@@ -353,6 +354,33 @@ class Processes:
     def stop(self) -> None:
         while self.started:
             self.started.pop().stop()
+
+
+def forget_redis_counters(url: str, prefix: str) -> None:
+    """Delete the keys a run left under `prefix` in a (possibly shared) Redis."""
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
+def check_redis(url: str) -> None:
+    """Exit with a clear message unless the Redis at `url` answers."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except RedisError as exc:
+        raise SystemExit(f"--redis {url}: {exc}") from None
+    finally:
+        client.close()
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
