@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: throwaway secrets, a fresh database (SQLite file or a new PostgreSQL
-database that is dropped afterwards), a `quanyi serve` subprocess, percentiles and plain aligned tables."""
+database that is dropped afterwards), a migrated and stocked shop in it, `quanyi serve` / `quanyi worker`
+subprocesses, percentiles and plain aligned tables."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import contextlib
 import math
 import os
+import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -17,18 +20,30 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
 from quanyi.config import Settings, generate_secrets_env
+from quanyi.context import build_context
+from quanyi.inventory import service as inventory_service
 
 __all__ = [
     "DEFAULT_PG_URL", "FreshDatabase", "secrets_env", "make_settings", "percentile", "table", "human_bytes",
-    "resolve_database_url", "Server", "free_port",
+    "resolve_database_url", "Server", "Worker", "Processes", "free_port", "server_env", "write_env_file",
+    "card_codes", "stock_shop", "buyer_headers", "flood_limits", "check_redis", "forget_redis_counters", "Shop",
+    "prepare_shop",
 ]
+
+P = TypeVar("P", bound="_Process")
+_ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_SANDBOX_WARNING = "the sandbox payment gateway is enabled"  # expected: the buyers pay through the sandbox
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -137,56 +152,141 @@ class FreshDatabase:
         return sizes
 
 
+def server_env(database_url: str, secrets_: dict[str, str], tmp: Path, extra: Sequence[str]) -> dict[str, str]:
+    """The environment of the shop's subprocesses: ours minus any QUANYI_* setting, plus the throwaway
+    secrets, the database, an env file in the temp dir, and `extra` QUANYI_NAME=value items."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANYI_")}
+    env.update(secrets_)
+    env["QUANYI_DATABASE_URL"] = database_url
+    env["QUANYI_ENV_FILE"] = str(tmp / "quanyi.env")
+    # uvicorn takes the client address from X-Forwarded-For only from these peers: the bench's buyers
+    # connect from loopback and each claims its own address (see buyer_headers).
+    env["FORWARDED_ALLOW_IPS"] = "127.0.0.1,::1"
+    for item in extra:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("QUANYI_"):
+            raise SystemExit(f"--server-env wants QUANYI_NAME=value, got {item!r}")
+        env[name] = value
+    return env
+
+
+def write_env_file(path: Path, secrets_: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.writelines(f"{k}={v}\n" for k, v in secrets_.items())
+
+
+def buyer_headers(n: int) -> dict[str, str]:
+    """Buyer n's own client address and device id. All buyers connect from loopback; without these the
+    shop's checkout flood limits (QUANYI_CHECKOUT_LIMIT_PER_IP / _PER_DEVICE) would see one client placing
+    thousands of orders and answer 429."""
+    return {"X-Forwarded-For": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}",
+            "X-Device-Id": f"bench-buyer-{n:08d}"}
+
+
+def flood_limits(env: dict[str, str]) -> str:
+    """The checkout flood limits the servers run with, in words."""
+    def setting(name: str) -> str:
+        return env.get(f"QUANYI_{name.upper()}", str(Settings.model_fields[name].default))
+
+    per_ip, per_device = setting("checkout_limit_per_ip"), setting("checkout_limit_per_device")
+    window = setting("checkout_limit_window_seconds")
+    if per_ip == per_device == "0":
+        limits = "off (QUANYI_CHECKOUT_LIMIT_PER_IP=0, QUANYI_CHECKOUT_LIMIT_PER_DEVICE=0)"
+    else:
+        limits = (f"on: {per_ip if per_ip != '0' else 'no limit'} per IP, "
+                  f"{per_device if per_device != '0' else 'no limit'} per device in {window} s")
+    return limits + "; each buyer sends its own X-Forwarded-For and X-Device-Id"
+
+
+def card_codes(count: int) -> str:
+    """`count` distinct realistic card-key codes, one per line."""
+    rng = random.Random(secrets.randbits(64))
+    codes: set[str] = set()
+    while len(codes) < count:
+        codes.add("-".join("".join(rng.choices(_ALNUM, k=4)) for _ in range(4)))
+    return "\n".join(codes)
+
+
+async def stock_shop(database_url: str, secrets_: dict[str, str], keys: int) -> int:
+    """One category / product / SKU with `keys` card keys, through the service layer. Returns the SKU id."""
+    ctx = build_context(make_settings(database_url, secrets_))
+    try:
+        async with ctx.db.transaction() as session:
+            category = await catalog_service.create_category(
+                session=session, data=CategoryCreate(slug="bench", name="Bench"))
+            product = await catalog_service.create_product(session=session, data=ProductCreate(
+                category_id=category.id, slug="bench-vip", name="Bench Video VIP",
+                skus=[SkuCreate(code="BENCH-1M", name="1 month", price_cents=1980, max_quantity=10)]))
+            sku = product.skus[0]
+            await inventory_service.import_card_keys(session=session, cipher=ctx.cipher, sku=sku,
+                                                     text=card_codes(keys), source_name="bench")
+            return sku.id
+    finally:
+        await ctx.close()
+
+
+@dataclass
+class Shop:
+    """A migrated shop with one stocked SKU, and the environment its processes run with."""
+    secrets: dict[str, str]
+    env: dict[str, str]
+    sku_id: int
+
+
+def prepare_shop(db: FreshDatabase, *, keys: int, extra_env: Sequence[str] = ()) -> Shop:
+    """Fresh secrets (also in an env file in the temp dir), `quanyi migrate` as a subprocess, and one SKU
+    holding `keys` card keys."""
+    shop_secrets = secrets_env()
+    write_env_file(db.tmp / "quanyi.env", shop_secrets)
+    env = server_env(db.url, shop_secrets, db.tmp, extra_env)
+    print(f"setting up {db.describe()} in {db.tmp} ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
+                   stdout=subprocess.DEVNULL)
+    return Shop(shop_secrets, env, asyncio.run(stock_shop(db.url, shop_secrets, keys)))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-class Server:
-    """`quanyi serve` in its own process group (so its workers die with it), output to a log file."""
+class _Process:
+    """A `quanyi` command in its own session and process group (so whatever it forks dies with it), output to
+    a log file in the shop's temp directory."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, port: int, workers: int) -> None:
-        self.log_path = cwd / "server.log"
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, args: Sequence[str], env: dict[str, str], cwd: Path, log_name: str) -> None:
+        self.log_path = cwd / log_name
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "quanyi.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, "-m", "quanyi.cli", *args],
             env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"server not healthy after {timeout:.0f}s:\n{self.log_tail()}")
+    def _log_text(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(self._log_text().splitlines()[-lines:])
 
     def notable_lines(self, limit: int = 30) -> str:
-        """Errors, warnings, tracebacks and 4xx/5xx answers from the server log."""
-        if not self._log.closed:
-            self._log.flush()
+        """Errors, warnings, tracebacks and 4xx/5xx answers from the log."""
         notable = re.compile(r'" [45]\d\d |WARNING|ERROR|CRITICAL|Traceback')
         lines, in_traceback = [], False
-        for line in self.log_path.read_text(errors="replace").splitlines():
+        for line in self._log_text().splitlines():
             if line.startswith("Traceback"):
                 in_traceback = True
             elif in_traceback and re.match(r"\d{4}-\d\d-\d\d |INFO:", line):
                 in_traceback = False
-            if in_traceback or notable.search(line):
+            if (in_traceback or notable.search(line)) and _SANDBOX_WARNING not in line:
                 lines.append(line)
         return "\n".join(lines[:limit]) + (f"\n... {len(lines) - limit} more" if len(lines) > limit else "")
 
     def stop(self) -> None:
+        """SIGTERM to the whole process group, SIGKILL after 15 s; then reap."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -196,7 +296,91 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
+        # Anything the leader left behind in its group (uvicorn's worker processes) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
+
+
+class Server(_Process):
+    """`quanyi serve --workers N` on a port of 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, port: int, workers: int, log_name: str = "server.log") -> None:
+        super().__init__(["serve", "--port", str(port), "--workers", str(workers)], env, cwd, log_name)
+        self.url = f"http://127.0.0.1:{port}"
+        self.workers = workers
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Until /healthz answers and every worker process has logged that its application started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                started = self._log_text().count("Application startup complete")
+                if started >= self.workers and httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"server not healthy after {timeout:.0f}s:\n{self.log_tail()}")
+
+
+class Worker(_Process):
+    """`quanyi worker`: the notification outbox and supplier fulfilment workers, outside the servers."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, number: int) -> None:
+        super().__init__(["worker"], env, cwd, f"worker-{number}.log")
+
+    def check_running(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+
+
+class Processes:
+    """Started processes, stopped together (last started first) when the `with` block ends, however it ends."""
+
+    def __init__(self) -> None:
+        self.started: list[_Process] = []
+
+    def add(self, process: P) -> P:
+        self.started.append(process)
+        return process
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        while self.started:
+            self.started.pop().stop()
+
+
+def forget_redis_counters(url: str, prefix: str) -> None:
+    """Delete the keys a run left under `prefix` in a (possibly shared) Redis."""
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
+def check_redis(url: str) -> None:
+    """Exit with a clear message unless the Redis at `url` answers."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except RedisError as exc:
+        raise SystemExit(f"--redis {url}: {exc}") from None
+    finally:
+        client.close()
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:

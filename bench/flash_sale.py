@@ -5,22 +5,26 @@ Each buyer: create order (reserves a key or is refused `sold_out`) -> start paym
 gateway's signed notification (paid + delivered in one transaction) -> reveal the keys, as the buyer's
 page does. Exact counts are checked: delivered == keys, duplicates == 0, refused == the rest.
 
+Scale-out: `--job-workers K` runs K separate `quanyi worker` processes (the servers then run no outbox or
+fulfilment worker of their own), `--redis URL` puts the shared risk counters in Redis, and `--scale 1,2,4`
+runs the race once per server-process count, each on a fresh database, and ends with one summary table.
+
     python bench/flash_sale.py --pg --workers 2            # PostgreSQL, 10,000 buyers, 1,000 keys
     python bench/flash_sale.py                              # SQLite, one server process
     python bench/flash_sale.py --pg --workers 4 --buyers 2000 --keys 200 --concurrency 100
+    python bench/flash_sale.py --pg --scale 1,2,4 --job-workers 2 --redis redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
-import sqlite3
-import subprocess
 import sys
-import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -32,18 +36,27 @@ from sqlalchemy.engine import make_url
 from benchlib import (
     DEFAULT_PG_URL,
     FreshDatabase,
+    Processes,
     Server,
+    Worker,
+    buyer_headers,
+    check_redis,
+    flood_limits,
+    forget_redis_counters,
     free_port,
     percentile,
+    prepare_shop,
     resolve_database_url,
-    secrets_env,
     table,
 )
-from purchase import failure, notification, server_env, stock_shop, write_env_file
+from purchase import failure, notification
 from quanyi.db import Database
 from quanyi.inventory.models import CardKey, CardKeyStatus
+from quanyi.notifications.models import MessageStatus, OutboxMessage
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.testpeers.smtp import SmtpSink
+from raw_purchase import run_baseline
 
 PHASES = ("create order", "start payment", "notify", "reveal", "notify->visible")
 
@@ -61,8 +74,8 @@ async def one_buyer(client: httpx.AsyncClient, n: int, sku_id: int, secret: str,
     step = "create order"
     try:
         t0 = time.perf_counter()
-        response = await client.post("/api/orders", json={"sku_id": sku_id, "quantity": 1,
-                                                          "contact": f"fan{n}@example.com"})
+        response = await client.post("/api/orders", headers=buyer_headers(n),
+                                     json={"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"})
         t1 = time.perf_counter()
         race.latencies[step].append((t1 - t0) * 1000)
         if response.status_code == 409 and response.json().get("code") == "sold_out":
@@ -147,133 +160,173 @@ async def check_database(database_url: str, keys: int) -> tuple[str, list[str]]:
     return summary, problems
 
 
-# ---------------------------------------------------------------- raw baseline
-
-_PG_PURCHASE = """
-WITH k AS (
-    SELECT id FROM inventory_card_key WHERE sku_id = $1 AND status = 'available'
-    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
-)
-UPDATE inventory_card_key SET status = 'reserved', reserved_at = now() FROM k
-WHERE inventory_card_key.id = k.id RETURNING inventory_card_key.id
-"""
-_ORDER_COLUMNS = ("order_no, status, sku_id, product_id, product_name, sku_name, sku_code, delivery_type, "
-                  "unit_price_cents, quantity, total_cents, refunded_cents, currency, contact_kind, contact, "
-                  "locale, created_ip, created_at, updated_at, expires_at")
+async def outbox_counts(database_url: str) -> dict[str, int]:
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.read_session() as session:
+            rows = (await session.execute(select(OutboxMessage.status, func.count())
+                                          .group_by(OutboxMessage.status))).all()
+    finally:
+        await db.dispose()
+    return {str(status): int(count) for status, count in rows}
 
 
-async def raw_pg(url: str, sku_id: int, buyers: int, concurrency: int) -> tuple[int, int, float]:
-    """The minimal SQL of one purchase, three statements in one transaction per buyer: reserve a key
-    (SKIP LOCKED), insert the order, mark it paid/delivered and the key sold to it."""
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
-    counter = iter(range(buyers))
-    done = refused = 0
-
-    async def buyer() -> None:
-        nonlocal done, refused
-        async with pool.acquire() as connection:
-            for n in counter:
-                async with connection.transaction():
-                    key_id = await connection.fetchval(_PG_PURCHASE, sku_id)
-                    if key_id is None:
-                        refused += 1
-                        continue
-                    order_id = await connection.fetchval(
-                        f"INSERT INTO orders_order ({_ORDER_COLUMNS}) VALUES ($1, 'pending_payment', $2, 1, 'p', "
-                        "'s', 'c', 'card_key', 1980, 1, 1980, 0, 'CNY', 'email', $3, 'zh-CN', '', now(), now(), "
-                        "now() + interval '15 minutes') RETURNING id", f"R{n:019d}", sku_id, f"fan{n}@example.com")
-                    await connection.execute("UPDATE inventory_card_key SET status = 'sold', order_id = $1, "
-                                             "sold_at = now() WHERE id = $2", order_id, key_id)
-                    await connection.execute("UPDATE orders_order SET status = 'delivered', paid_at = now(), "
-                                             "delivered_at = now() WHERE id = $1", order_id)
-                done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(buyer() for _ in range(concurrency)))
-    wall = time.perf_counter() - started
-    await pool.close()
-    return done, refused, wall
+def drain_outbox(database_url: str, timeout: float = 120.0) -> tuple[dict[str, int], float]:
+    """Wait until no message is pending or being sent (or the timeout passes); (counts, seconds waited)."""
+    started = time.monotonic()
+    while True:
+        counts = asyncio.run(outbox_counts(database_url))
+        busy = counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.SENDING, 0)
+        if not busy or time.monotonic() - started > timeout:
+            return counts, time.monotonic() - started
+        time.sleep(0.5)
 
 
-def raw_sqlite(path: str, sku_id: int, buyers: int, concurrency: int) -> tuple[int, int, float]:
-    """The same three statements with the sqlite3 module, `concurrency` threads, BEGIN IMMEDIATE."""
-    lock = threading.Lock()
-    counter = iter(range(buyers))
-    totals = {"done": 0, "refused": 0}
-
-    def buyer() -> None:
-        connection = sqlite3.connect(path, timeout=60, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute("SELECT id FROM inventory_card_key WHERE sku_id = ? AND status = 'available' "
-                                     "ORDER BY id LIMIT 1", (sku_id,)).fetchone()
-            if row is None:
-                connection.execute("COMMIT")
-                with lock:
-                    totals["refused"] += 1
-                continue
-            cursor = connection.execute(
-                f"INSERT INTO orders_order ({_ORDER_COLUMNS}) VALUES (?, 'pending_payment', ?, 1, 'p', 's', 'c', "
-                "'card_key', 1980, 1, 1980, 0, 'CNY', 'email', ?, 'zh-CN', '', datetime('now'), datetime('now'), "
-                "datetime('now', '+15 minutes'))", (f"R{n:019d}", sku_id, f"fan{n}@example.com"))
-            connection.execute("UPDATE inventory_card_key SET status = 'sold', order_id = ?, sold_at = datetime('now') "
-                               "WHERE id = ?", (cursor.lastrowid, row[0]))
-            connection.execute("UPDATE orders_order SET status = 'delivered', paid_at = datetime('now'), "
-                               "delivered_at = datetime('now') WHERE id = ?", (cursor.lastrowid,))
-            connection.execute("COMMIT")
-            with lock:
-                totals["done"] += 1
-        connection.close()
-
-    threads = [threading.Thread(target=buyer) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return totals["done"], totals["refused"], time.perf_counter() - started
+def check_emails(sink: SmtpSink, counts: dict[str, int], keys: int, waited: float) -> tuple[str, list[str], str]:
+    """One delivery e-mail per delivered order: the sink got `keys` messages to `keys` different buyers."""
+    recipients = Counter(rcpt for _sender, rcpts in sink.envelopes for rcpt in rcpts)
+    twice = sum(n - 1 for n in recipients.values() if n > 1)
+    outbox = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "empty"
+    summary = (f"{len(sink.messages)} received by the SMTP sink for {len(recipients)} buyers ({twice} sent twice); "
+               f"outbox {outbox}; drained {waited:.1f} s after the race")
+    problems = []
+    if len(recipients) != keys or counts.get(MessageStatus.SENT, 0) != keys or len(counts) != 1:
+        problems.append(f"expected {keys} delivery e-mails, each sent: {summary}")
+    return summary, problems, f"{len(recipients)}/{twice}"
 
 
-def run_baseline(args: argparse.Namespace) -> tuple[float, str]:
-    with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
-        shop_secrets = secrets_env()
-        env = server_env(db.url, shop_secrets, db.tmp, [])
-        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.keys))
-        if db.backend == "postgresql":
-            done, refused, wall = asyncio.run(raw_pg(db.url, sku_id, args.buyers, args.concurrency))
-        else:
-            done, refused, wall = raw_sqlite(str(db.path), sku_id, args.buyers, min(args.concurrency, 32))
-    ok = done == args.keys and refused == args.buyers - args.keys
-    return done / wall, f"{done} bought, {refused} refused in {wall:.2f} s" + ("" if ok else "  (COUNTS WRONG)")
+# ---------------------------------------------------------------- one race on a fresh shop
+
+@dataclass
+class Run:
+    servers: int
+    backend: str
+    race: Race
+    wall: float
+    database: str
+    problems: list[str]
+    log_lines: int  # errors, warnings, tracebacks and 4xx/5xx answers in the server and worker logs
+    emails: str | None = None
+    email_counts: str = ""  # "buyers e-mailed/sent twice", for the summary table
+
+    @property
+    def duplicates(self) -> int:
+        return sum(count - 1 for count in self.race.seen_codes.values() if count > 1)
+
+    @property
+    def rate(self) -> float:
+        return len(self.race.delivered) / self.wall
+
+    @property
+    def exact(self) -> bool:
+        return not self.problems and not self.race.failures
 
 
-# ---------------------------------------------------------------- main
+def process_env(args: argparse.Namespace, redis_prefix: str) -> list[str]:
+    """QUANYI_* settings for servers and workers: ours first, so --server-env can override them."""
+    extra = []
+    if args.job_workers:
+        extra += ["QUANYI_NOTIFICATION_WORKER_IN_SERVE=false", "QUANYI_FULFILMENT_WORKER_IN_SERVE=false"]
+    if args.redis:
+        # A prefix of its own per invocation: the Redis may be shared (tests, other shops); deleted at the end.
+        extra += [f"QUANYI_REDIS_URL={args.redis}", f"QUANYI_RISK_REDIS_PREFIX={redis_prefix}",
+                  "QUANYI_RISK_COUNTER_RETENTION_SECONDS=3600"]
+    return extra + args.server_env
 
-def report(args: argparse.Namespace, backend: str, race: Race, wall: float, baseline: tuple[float, str] | None,
-           notes: list[str], problems: list[str]) -> None:
-    duplicates = sum(count - 1 for count in race.seen_codes.values() if count > 1)
-    rate = len(race.delivered) / wall
+
+def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
+    """Fresh database and shop, K workers and one `quanyi serve --workers <servers>`, the race, the checks."""
+    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db, \
+            (SmtpSink().running() if args.email else contextlib.nullcontext()) as sink:
+        port = free_port()
+        extra = process_env(args, redis_prefix)
+        if sink is not None:
+            extra = [f"QUANYI_SMTP_HOST={sink.host}", f"QUANYI_SMTP_PORT={sink.port}", "QUANYI_SMTP_SECURITY=none",
+                     "QUANYI_SMTP_FROM=Bench Shop <shop@example.com>",
+                     f"QUANYI_PUBLIC_BASE_URL=http://127.0.0.1:{port}", *extra]
+        shop = prepare_shop(db, keys=args.keys, extra_env=extra)
+        emails, email_problems, email_counts = None, [], ""
+        with Processes() as processes:
+            workers = [processes.add(Worker(shop.env, db.tmp, i + 1)) for i in range(args.job_workers)]
+            server = processes.add(Server(shop.env, db.tmp, port, servers))
+            try:
+                server.wait_healthy()
+                for worker in workers:
+                    worker.check_running()
+                print(f"{servers} server process(es) up at {server.url}, {len(workers)} separate worker(s); "
+                      f"{args.buyers} buyers, {args.concurrency} at a time ...", file=sys.stderr)
+                race, wall = asyncio.run(run_race(server.url, shop.sku_id, shop.secrets["QUANYI_SANDBOX_SECRET"],
+                                                  args.buyers, args.concurrency))
+                if sink is not None:
+                    print("waiting for the delivery e-mails ...", file=sys.stderr)
+                    counts, waited = drain_outbox(db.url)
+                    emails, email_problems, email_counts = check_emails(sink, counts, args.keys, waited)
+                for worker in workers:
+                    worker.check_running()
+            except Exception:
+                for started in processes.started:
+                    print(f"--- last lines of {started.log_path}:\n{started.log_tail()}", file=sys.stderr)
+                raise
+        summary, problems = asyncio.run(check_database(db.url, args.keys))
+        # The sold_out refusals (409 on POST /api/orders) are the expected end of most buyers' race.
+        notable = {started.log_path.name: "\n".join(line for line in started.notable_lines(limit=10_000).splitlines()
+                                                    if '"POST /api/orders HTTP/1.1" 409' not in line)
+                   for started in (server, *workers)}
+        run = Run(servers, db.describe(), race, wall, summary, problems + email_problems,
+                  sum(len(text.splitlines()) for text in notable.values() if text), emails, email_counts)
+        if run.log_lines:
+            for name, text in notable.items():
+                if text:
+                    print(f"--- {name}, errors and warnings:\n{chr(10).join(text.splitlines()[:30])}",
+                          file=sys.stderr)
+    if len(race.delivered) != args.keys or run.duplicates or race.refused != args.buyers - args.keys:
+        run.problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
+    return run
+
+
+async def connection_budget(args: argparse.Namespace, servers: int) -> str | None:
+    """A warning when the processes may open more connections than the PostgreSQL server allows."""
+    dsn = make_url(resolve_database_url(args.pg, args.database_url)).set(drivername="postgresql")  # type: ignore[arg-type]
+    connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        allowed = int(await connection.fetchval("SHOW max_connections"))
+    finally:
+        await connection.close()
+    pool = int(dict(item.partition("=")[::2] for item in args.server_env).get("QUANYI_DATABASE_POOL_SIZE", 10))
+    wanted = (servers + args.job_workers) * 2 * pool
+    if wanted > allowed - 5:
+        return (f"warning: {servers} servers + {args.job_workers} workers may open up to {wanted} connections "
+                f"(2 x QUANYI_DATABASE_POOL_SIZE={pool} each); max_connections is {allowed}")
+    return None
+
+
+# ---------------------------------------------------------------- output
+
+def setup_lines(args: argparse.Namespace, env_note: str) -> list[tuple[str, object]]:
+    return [
+        ("workers", f"{args.job_workers} separate `quanyi worker` processes (servers run no outbox/fulfilment "
+                    "worker)" if args.job_workers else "none separate (outbox and fulfilment run inside serve)"),
+        ("counters", f"Redis {args.redis}" if args.redis else "database (no QUANYI_REDIS_URL)"),
+        ("e-mail", "a delivery e-mail per order to an SMTP sink in this process" if args.email else "none configured"),
+        ("flood limit", env_note),
+        ("concurrency", args.concurrency),
+    ]
+
+
+def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | None, env_note: str) -> None:
+    race = run.race
     print()
     print(f"quanyi flash sale: {args.buyers} buyers race for {args.keys} card keys over HTTP")
     for name, value in [
-        ("backend", backend),
-        ("server", f"quanyi serve --workers {args.workers}"),
-        ("concurrency", args.concurrency),
+        ("backend", run.backend),
+        ("server", f"quanyi serve --workers {run.servers}"),
+        *setup_lines(args, env_note),
         ("delivered", f"{len(race.delivered)} (must be {args.keys})"),
-        ("duplicates", f"{duplicates} codes handed out twice (must be 0)"),
+        ("duplicates", f"{run.duplicates} codes handed out twice (must be 0)"),
         ("refused", f"{race.refused} sold_out (must be {args.buyers - args.keys})"),
         ("failures", sum(race.failures.values())),
-        ("wall time", f"{wall:.2f} s"),
-        ("throughput", f"{rate:.1f} purchases/s, {args.buyers / wall:.1f} buyers/s"),
+        ("wall time", f"{run.wall:.2f} s"),
+        ("throughput", f"{run.rate:.1f} purchases/s, {args.buyers / run.wall:.1f} buyers/s"),
     ]:
         print(f"{name:<13}{value}")
     for reason, count in sorted(race.failures.items()):
@@ -281,18 +334,59 @@ def report(args: argparse.Namespace, backend: str, race: Race, wall: float, base
     if baseline is not None:
         raw_rate, raw_note = baseline
         print(f"{'raw SQL':<13}{raw_rate:.1f} purchases/s ({raw_note})")
-        print(f"{'ours / raw':<13}{100 * rate / raw_rate:.1f} %")
+        print(f"{'ours / raw':<13}{100 * run.rate / raw_rate:.1f} %")
     print()
     rows = []
     for phase in PHASES:
         values = sorted(race.latencies[phase])
         rows.append([phase, len(values), *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100))])
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
-    for note in notes:
-        print(note)
-    for problem in problems:
+    print(f"database     {run.database}")
+    if run.emails is not None:
+        print(f"e-mails      {run.emails}")
+    print(f"logs         {run.log_lines} lines of errors, warnings or 4xx/5xx answers in server and worker logs "
+          "(besides the 409 sold_out refusals)")
+    for problem in run.problems:
         print(f"CHECK FAILED: {problem}")
 
+
+def scale_summary(args: argparse.Namespace, runs: list[Run], baseline: tuple[float, str] | None,
+                  env_note: str) -> None:
+    print()
+    print(f"quanyi flash sale, scale-out: {args.buyers} buyers race for {args.keys} card keys, "
+          f"one fresh database per row")
+    print(f"{'backend':<13}{runs[0].backend.split(' (')[0]}")
+    for name, value in setup_lines(args, env_note):
+        print(f"{name:<13}{value}")
+    if baseline is not None:
+        print(f"{'raw SQL':<13}{baseline[0]:.1f} purchases/s ({baseline[1]})")
+    print()
+    header = ["processes", "purchases/s", "p50 ms", "p95 ms", "p99 ms", "delivered", "duplicates", "refused",
+              "failures", "exact"]
+    rows = []
+    for run in runs:
+        visible = sorted(run.race.latencies["notify->visible"])
+        rows.append([run.servers, f"{run.rate:.1f}", *(f"{percentile(visible, p):.1f}" for p in (50, 95, 99)),
+                     len(run.race.delivered), run.duplicates, run.race.refused, sum(run.race.failures.values()),
+                     "yes" if run.exact else "NO"])
+    if args.email:
+        header.append("e-mails/twice")
+        for row, run in zip(rows, runs, strict=True):
+            row.append(run.email_counts)
+    if baseline is not None:
+        header.append("vs raw")
+        for row, run in zip(rows, runs, strict=True):
+            row.append(f"{100 * run.rate / baseline[0]:.1f} %")
+    print(table(header, rows, left=()))
+    print("processes: `quanyi serve --workers N`; p50/p95/p99: payment notification -> keys visible; exact: "
+          "delivered = keys, duplicates 0, refused = the rest, no failures, database consistent"
+          + (", one e-mail per delivered order" if args.email else ""))
+    for run in runs:
+        for problem in run.problems:
+            print(f"CHECK FAILED ({run.servers} processes): {problem}")
+
+
+# ---------------------------------------------------------------- main
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -300,47 +394,64 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=1_000, help="card keys on sale (1,000)")
     parser.add_argument("--concurrency", type=int, default=200, help="buyers in flight = HTTP connections (200)")
     parser.add_argument("--workers", type=int, default=None, help="server processes (PostgreSQL 2, SQLite 1)")
+    parser.add_argument("--scale", metavar="N,N,...", help="one race per server-process count, e.g. 1,2,4 "
+                        "(instead of --workers), each on a fresh database; ends with a summary table")
+    parser.add_argument("--job-workers", type=int, default=0, metavar="K",
+                        help="separate `quanyi worker` processes; the servers then run none of their own (0)")
+    parser.add_argument("--redis", metavar="URL", help="Redis for the shared risk counters, e.g. "
+                        "redis://127.0.0.1:6379/0 (default: counters in the database)")
+    parser.add_argument("--email", action="store_true", help="configure e-mail to an SMTP sink in this process: "
+                        "every delivery enqueues an e-mail the outbox worker sends; wait for all, check each once")
     parser.add_argument("--pg", action="store_true", help=f"fresh PostgreSQL database on {DEFAULT_PG_URL}")
     parser.add_argument("--database-url", help="PostgreSQL server to create the fresh database on")
-    parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value")
+    parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value",
+                        help="extra setting for servers and workers, repeatable")
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw-SQL baseline")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir, server log and database")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dirs, logs and databases")
     args = parser.parse_args()
-    if args.workers is None:
-        args.workers = 2 if (args.pg or args.database_url) else 1
-    if not 1 <= args.keys <= args.buyers or min(args.concurrency, args.workers) < 1:
-        parser.error("need 1 <= --keys <= --buyers and --concurrency, --workers >= 1")
+    if args.scale is not None:
+        if args.workers is not None:
+            parser.error("give either --workers or --scale")
+        try:
+            args.counts = [int(part) for part in args.scale.split(",") if part.strip()]
+        except ValueError:
+            parser.error("--scale wants server-process counts like 1,2,4")
+        if not args.counts or min(args.counts) < 1 or max(args.counts) > 64:
+            parser.error("--scale wants server-process counts between 1 and 64, like 1,2,4")
+    else:
+        args.counts = [args.workers or (2 if (args.pg or args.database_url) else 1)]
+    if not 1 <= args.keys <= args.buyers or args.concurrency < 1 or args.job_workers < 0:
+        parser.error("need 1 <= --keys <= --buyers, --concurrency >= 1 and --job-workers >= 0")
     return args
 
 
 def main() -> int:
     args = parse_args()
+    # SIGTERM behaves like Ctrl-C, so the cleanup (processes, databases, Redis keys) always runs.
     signal.signal(signal.SIGTERM, lambda _sig, _frame: os.kill(os.getpid(), signal.SIGINT))
-    with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db:
-        shop_secrets = secrets_env()
-        write_env_file(db.tmp / "quanyi.env", shop_secrets)
-        env = server_env(db.url, shop_secrets, db.tmp, args.server_env)
-        print(f"setting up {db.describe()} in {db.tmp} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.keys))
-        server = Server(env, db.tmp, free_port(), args.workers)
-        try:
-            server.wait_healthy()
-            print(f"server up at {server.url}; {args.buyers} buyers, {args.concurrency} at a time ...",
-                  file=sys.stderr)
-            race, wall = asyncio.run(run_race(server.url, sku_id, shop_secrets["QUANYI_SANDBOX_SECRET"],
-                                              args.buyers, args.concurrency))
-        finally:
-            server.stop()
-        summary, problems = asyncio.run(check_database(db.url, args.keys))
-        backend = db.describe()
-    duplicates = sum(count - 1 for count in race.seen_codes.values() if count > 1)
-    if len(race.delivered) != args.keys or duplicates or race.refused != args.buyers - args.keys:
-        problems.append("the race's counts are wrong (see delivered / duplicates / refused)")
+    if args.redis:
+        check_redis(args.redis)
+    redis_prefix = f"quanyi:bench:{uuid.uuid4().hex[:10]}:risk:"
+    env_note = flood_limits(dict(item.partition("=")[::2] for item in args.server_env))
+    if args.pg or args.database_url:
+        warning = asyncio.run(connection_budget(args, max(args.counts)))
+        if warning:
+            print(warning, file=sys.stderr)
+    runs = []
+    try:
+        for number, servers in enumerate(args.counts, 1):
+            if len(args.counts) > 1:
+                print(f"=== race {number}/{len(args.counts)}: {servers} server process(es)", file=sys.stderr)
+            runs.append(race_once(args, servers, redis_prefix))
+    finally:
+        if args.redis:
+            forget_redis_counters(args.redis, redis_prefix)
     baseline = None if args.no_baseline else run_baseline(args)
-    report(args, backend, race, wall, baseline, [f"database     {summary}"], problems)
-    return 1 if problems or race.failures else 0
+    for run in runs:
+        report(args, run, baseline, env_note)
+    if len(runs) > 1:
+        scale_summary(args, runs, baseline, env_note)
+    return 0 if all(run.exact for run in runs) else 1
 
 
 if __name__ == "__main__":

@@ -21,12 +21,10 @@ import os
 import random
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
@@ -34,73 +32,24 @@ from sqlalchemy import func, select
 from benchlib import (
     DEFAULT_PG_URL,
     FreshDatabase,
+    Processes,
     Server,
+    buyer_headers,
+    card_codes,
+    flood_limits,
     free_port,
-    make_settings,
     percentile,
+    prepare_shop,
     resolve_database_url,
-    secrets_env,
     table,
 )
-from quanyi.catalog import service as catalog_service
-from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
-from quanyi.context import build_context
 from quanyi.db import Database
-from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.sandbox.signing import sign_params
 
-_ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 STEPS = ("purchase", "create order", "start payment", "callback->delivered")
-
-
-# ---------------------------------------------------------------- shop setup
-
-def card_codes(count: int) -> str:
-    rng = random.Random(secrets.randbits(64))
-    codes: set[str] = set()
-    while len(codes) < count:
-        codes.add("-".join("".join(rng.choices(_ALNUM, k=4)) for _ in range(4)))
-    return "\n".join(codes)
-
-
-def server_env(database_url: str, secrets_: dict[str, str], tmp: Path, extra: list[str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANYI_")}
-    env.update(secrets_)
-    env["QUANYI_DATABASE_URL"] = database_url
-    env["QUANYI_ENV_FILE"] = str(tmp / "quanyi.env")
-    for item in extra:
-        name, sep, value = item.partition("=")
-        if not sep or not name.startswith("QUANYI_"):
-            raise SystemExit(f"--server-env wants QUANYI_NAME=value, got {item!r}")
-        env[name] = value
-    return env
-
-
-def write_env_file(path: Path, secrets_: dict[str, str]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.writelines(f"{k}={v}\n" for k, v in secrets_.items())
-
-
-async def stock_shop(database_url: str, secrets_: dict[str, str], keys: int) -> int:
-    """One category / product / SKU with `keys` card keys, through the service layer. Returns the SKU id."""
-    ctx = build_context(make_settings(database_url, secrets_))
-    try:
-        async with ctx.db.transaction() as session:
-            category = await catalog_service.create_category(
-                session=session, data=CategoryCreate(slug="bench", name="Bench"))
-            product = await catalog_service.create_product(session=session, data=ProductCreate(
-                category_id=category.id, slug="bench-vip", name="Bench Video VIP",
-                skus=[SkuCreate(code="BENCH-1M", name="1 month", price_cents=1980, max_quantity=10)]))
-            sku = product.skus[0]
-            await inventory_service.import_card_keys(session=session, cipher=ctx.cipher, sku=sku,
-                                                     text=card_codes(keys), source_name="bench")
-            return sku.id
-    finally:
-        await ctx.close()
 
 
 # ---------------------------------------------------------------- the buyers
@@ -143,8 +92,8 @@ async def buy(client: httpx.AsyncClient, n: int, sku_id: int, secret: str, resul
     step = "create order"
     try:
         t0 = time.perf_counter()
-        response = await client.post("/api/orders", json={"sku_id": sku_id, "quantity": 1,
-                                                          "contact": f"buyer{n}@example.com"})
+        response = await client.post("/api/orders", headers=buyer_headers(n),
+                                     json={"sku_id": sku_id, "quantity": 1, "contact": f"buyer{n}@example.com"})
         t1 = time.perf_counter()
         if response.status_code != 201:
             results.failures[failure(step, response)] += 1
@@ -340,32 +289,26 @@ def main() -> int:
         return 1 if results.failures or problems else 0
 
     with FreshDatabase(resolve_database_url(args.pg, args.database_url), keep=args.keep) as db:
-        shop_secrets = secrets_env()
-        write_env_file(db.tmp / "quanyi.env", shop_secrets)
-        env = server_env(db.url, shop_secrets, db.tmp, args.server_env)
-        print(f"setting up {db.describe()} in {db.tmp} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "quanyi.cli", "migrate"], env=env, cwd=db.tmp, check=True,
-                       stdout=subprocess.DEVNULL)
-        sku_id = asyncio.run(stock_shop(db.url, shop_secrets, args.buyers))
-        server = Server(env, db.tmp, free_port(), args.workers)
-        try:
-            server.wait_healthy()
-            print(f"server up at {server.url} ({args.workers} worker(s)); {args.buyers} buyers, "
-                  f"{args.concurrency} at a time ...", file=sys.stderr)
-            results, wall = asyncio.run(run_buyers(server.url, sku_id, shop_secrets["QUANYI_SANDBOX_SECRET"],
-                                                   args.buyers, args.concurrency))
-            verified = asyncio.run(verify_sample(server.url, results.orders, args.verify))
-            problems = [f"{n} x {p}" for p, n in verified.items()]
-        except Exception:
-            print(f"--- last lines of the server log ({server.log_path}):\n{server.log_tail()}", file=sys.stderr)
-            raise
-        finally:
-            server.stop()
+        shop = prepare_shop(db, keys=args.buyers, extra_env=args.server_env)
+        with Processes() as processes:
+            server = processes.add(Server(shop.env, db.tmp, free_port(), args.workers))
+            try:
+                server.wait_healthy()
+                print(f"server up at {server.url} ({args.workers} worker(s)); {args.buyers} buyers, "
+                      f"{args.concurrency} at a time ...", file=sys.stderr)
+                results, wall = asyncio.run(run_buyers(server.url, shop.sku_id, shop.secrets["QUANYI_SANDBOX_SECRET"],
+                                                       args.buyers, args.concurrency))
+                verified = asyncio.run(verify_sample(server.url, results.orders, args.verify))
+                problems = [f"{n} x {p}" for p, n in verified.items()]
+            except Exception:
+                print(f"--- last lines of the server log ({server.log_path}):\n{server.log_tail()}", file=sys.stderr)
+                raise
         summary, inconsistencies = asyncio.run(check_database(db.url, len(results.orders)))
         notable = server.notable_lines(limit=10_000)
         count = len(notable.splitlines()) if notable else 0
         report(db.describe(), args, results, wall, problems + inconsistencies,
-               [("database", summary), ("server log", f"{count} lines of errors, warnings or 4xx/5xx answers")])
+               [("database", summary), ("flood limit", flood_limits(shop.env)),
+                ("server log", f"{count} lines of errors, warnings or 4xx/5xx answers")])
         failed = bool(results.failures or problems or inconsistencies)
         if failed or count:
             print(f"--- server log, errors and warnings ({server.log_path}):\n{server.notable_lines()}",
