@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -410,3 +410,52 @@ def human_bytes(count: float) -> str:
             return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
         count /= 1024
     return f"{count:.1f} GiB"
+
+
+def cpu_seconds(match: Callable[[int, str], bool]) -> float:
+    """User + system CPU time of the live processes for which match(process group id, command name) holds.
+    Read from /proc; 0.0 where there is no /proc."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        if match(int(fields[2]), name):  # fields[2] is the process group, [11]/[12] utime/stime in ticks
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+class CpuMeter:
+    """CPU seconds the shop's server processes (its process group) and the database server used in a span:
+    with the machine's cores, they tell what a purchase costs and what bounds throughput, whatever else
+    the machine was doing."""
+
+    def __init__(self, groups: Sequence[int]) -> None:
+        self.groups = set(groups)  # the shop's processes: servers and workers, each its own process group
+        self.server = self.database = self.client = 0.0
+
+    def _read(self) -> tuple[float, float, float]:
+        return (cpu_seconds(lambda group, _name: group in self.groups),
+                cpu_seconds(lambda _group, name: name in ("postgres", "postmaster")),
+                time.process_time())  # the load generator: this process
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server, self.database, self.client = (b - a for a, b in zip(self._start, self._read(), strict=True))
+
+    def per_purchase_ms(self, purchases: int) -> str:
+        """CPU milliseconds per purchase and the throughput they allow on this machine's cores."""
+        if not purchases:
+            return "no purchases"
+        total = self.server + self.database + self.client
+        cores = os.cpu_count() or 1
+        return (f"shop {1000 * self.server / purchases:.1f} + database {1000 * self.database / purchases:.1f} + "
+                f"load generator {1000 * self.client / purchases:.1f} ms per purchase; {cores} cores fully busy "
+                f"allow {purchases * cores / total:.0f} purchases/s" if total else "not measured (no /proc)")

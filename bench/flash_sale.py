@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from benchlib import (
     DEFAULT_PG_URL,
+    CpuMeter,
     FreshDatabase,
     Processes,
     Server,
@@ -208,6 +209,7 @@ class Run:
     log_lines: int  # errors, warnings, tracebacks and 4xx/5xx answers in the server and worker logs
     emails: str | None = None
     email_counts: str = ""  # "buyers e-mailed/sent twice", for the summary table
+    cpu: str = ""  # CPU per purchase of shop, database and load generator during the race
 
     @property
     def duplicates(self) -> int:
@@ -255,8 +257,10 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                     worker.check_running()
                 print(f"{servers} server process(es) up at {server.url}, {len(workers)} separate worker(s); "
                       f"{args.buyers} buyers, {args.concurrency} at a time ...", file=sys.stderr)
-                race, wall = asyncio.run(run_race(server.url, shop.sku_id, shop.secrets["QUANYI_SANDBOX_SECRET"],
-                                                  args.buyers, args.concurrency))
+                with CpuMeter([started.process.pid for started in processes.started]) as cpu:
+                    race, wall = asyncio.run(run_race(server.url, shop.sku_id,
+                                                      shop.secrets["QUANYI_SANDBOX_SECRET"], args.buyers,
+                                                      args.concurrency))
                 if sink is not None:
                     print("waiting for the delivery e-mails ...", file=sys.stderr)
                     counts, waited = drain_outbox(db.url)
@@ -273,7 +277,8 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                                                     if '"POST /api/orders HTTP/1.1" 409' not in line)
                    for started in (server, *workers)}
         run = Run(servers, db.describe(), race, wall, summary, problems + email_problems,
-                  sum(len(text.splitlines()) for text in notable.values() if text), emails, email_counts)
+                  sum(len(text.splitlines()) for text in notable.values() if text), emails, email_counts,
+                  cpu.per_purchase_ms(len(race.delivered)))
         if run.log_lines:
             for name, text in notable.items():
                 if text:
@@ -342,6 +347,7 @@ def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | Non
         rows.append([phase, len(values), *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100))])
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
     print(f"database     {run.database}")
+    print(f"CPU          {run.cpu}")
     if run.emails is not None:
         print(f"e-mails      {run.emails}")
     print(f"logs         {run.log_lines} lines of errors, warnings or 4xx/5xx answers in server and worker logs "
@@ -381,6 +387,8 @@ def scale_summary(args: argparse.Namespace, runs: list[Run], baseline: tuple[flo
     print("processes: `quanyi serve --workers N`; p50/p95/p99: payment notification -> keys visible; exact: "
           "delivered = keys, duplicates 0, refused = the rest, no failures, database consistent"
           + (", one e-mail per delivered order" if args.email else ""))
+    for run in runs:
+        print(f"CPU, {run.servers} processes: {run.cpu}")
     for run in runs:
         for problem in run.problems:
             print(f"CHECK FAILED ({run.servers} processes): {problem}")

@@ -45,6 +45,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Tests place many orders from one address; risk tests turn the checkout flood limits back on.
         "checkout_limit_per_ip": 0,
         "checkout_limit_per_device": 0,
+        # Tests restock through the service layer and buy at once; tests/orders/test_sold_out_memo.py turns it on.
+        "sold_out_memo_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     sandbox_enabled: bool = False
 
     reservation_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    # A process that found a SKU sold out refuses further checkouts of it for this long without asking the
+    # database (flash sales); 0 turns it off. Stock coming back is seen after at most this delay.
+    sold_out_memo_seconds: float = Field(default=1.0, ge=0, le=60)
     sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     notify_tolerance_seconds: int = Field(default=300, ge=10, le=3600)
     lookup_window_seconds: int = Field(default=900, ge=10)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -10,6 +10,7 @@ import quanyi.models  # noqa: F401  - every table registered before any query (c
 from quanyi.config import Settings
 from quanyi.db import Database
 from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.inventory.sold_out import SoldOutMemo
 from quanyi.notifications import service as notifications_service
 from quanyi.payments.gateway import GatewayRegistry
 from quanyi.payments.sandbox.gateway import SandboxGateway
@@ -30,6 +31,7 @@ class ShopContext:
     # Outbound HTTP (sandbox notifications today, suppliers and gateways later). Tests swap the transport.
     http: httpx.AsyncClient
     risk: risk_engine.RiskRuntime
+    sold_out: SoldOutMemo = field(default_factory=lambda: SoldOutMemo(0))
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -69,4 +71,5 @@ def build_context(settings: Settings, *, db: Database | None = None,
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
         limiter=build_rate_limiter(db, settings.redis_url), http=http, risk=risk,
+        sold_out=SoldOutMemo(settings.sold_out_memo_seconds),
     )

@@ -34,6 +34,7 @@ async def sweep_once(ctx: ShopContext) -> int:
             break
     await ctx.limiter.purge(older_than_seconds=2 * ctx.settings.lookup_window_seconds)
     if expired:
+        ctx.sold_out.forget()  # released keys are for sale again
         logger.info("released the stock of %d expired orders", expired)
     return expired
 

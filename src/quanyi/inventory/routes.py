@@ -50,10 +50,12 @@ async def import_card_keys(
     except ValueError as exc:
         raise ImportFileInvalid(str(exc)) from None
     sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
-    return await inventory_service.import_card_keys(
+    report = await inventory_service.import_card_keys(
         session=session, cipher=ctx.cipher, sku=sku, text=text,
         source_name=source_name or (file.filename or "")[:200], imported_by=admin, unit_cost_cents=unit_cost_cents,
     )
+    ctx.sold_out.forget(sku.id)  # back in stock: this process sells again at once
+    return report
 
 
 @router.get("/skus/{sku_id}/stock", response_model=StockSummary, summary="Stock of a SKU by status")

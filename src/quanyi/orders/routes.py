@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
 from quanyi.deps import ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
+from quanyi.inventory.service import OutOfStock
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.dependencies import OrderNoDep
@@ -40,6 +41,8 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
                         503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> OrderCreated:
     ctx.gateways.require_any()
+    if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
+        raise OutOfStock("sold out", available=0, requested=data.quantity)
     # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
     locale = data.locale or ctx.settings.default_locale
     verification = (Verification(data.challenge_id, data.verification_code, data.captcha_token)
@@ -49,17 +52,23 @@ async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> 
                                                      request.cookies.get(DEVICE_COOKIE)),
         sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, verification=verification)
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
-    async with ctx.db.transaction() as session:
-        order = await orders_service.create_order(
-            session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
-            query_password_hash=password_hash, locale=locale,
-            ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-            recharge_account=data.recharge_account,
-            distributor_code=data.distributor_code,
-        )
-        if signals is not None:
-            await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
-        read = await orders_service.describe_order(session=session, order=order)
+    try:
+        async with ctx.db.transaction() as session:
+            order = await orders_service.create_order(
+                session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+                query_password_hash=password_hash, locale=locale,
+                ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+                recharge_account=data.recharge_account,
+                distributor_code=data.distributor_code,
+            )
+            if signals is not None:
+                await risk_engine.remember_order(session=session, order=order, signals=signals,
+                                                 screening=screening)
+            read = await orders_service.describe_order(session=session, order=order)
+    except OutOfStock as exc:
+        if exc.context.get("available") == 0:
+            ctx.sold_out.remember(data.sku_id)
+        raise
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
     return OrderCreated(**read.model_dump(), access_token=token)
 

@@ -153,6 +153,9 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
     if not ctx.gateways.names():
         return await _product_page(request, ctx, slug, form=form, status_code=503,
                                    errors={"form": translate(locale, "err.no_payment_method")})
+    if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
+        return await _product_page(request, ctx, slug, form=form, status_code=409,
+                                   errors={"form": translate(locale, "err.sold_out")})
     # ---- risk control: flood limit, refusal, or a one-time code to confirm with
     form["verification_code"] = ""
     try:
@@ -191,7 +194,9 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
     except orders_service.RechargeAccountInvalid:
         return await _product_page(request, ctx, slug, form=form, status_code=422,
                                    errors={"recharge_account": translate(locale, "err.recharge_account")})
-    except OutOfStock:
+    except OutOfStock as exc:
+        if exc.context.get("available") == 0:
+            ctx.sold_out.remember(data.sku_id)
         return await _product_page(request, ctx, slug, form=form, status_code=409,
                                    errors={"form": translate(locale, "err.sold_out")})
     except catalog_service.QuantityOutOfRange as exc:

@@ -1,0 +1,117 @@
+"""The sold-out memo (售罄标记): after a checkout finds a SKU sold out, the process refuses the next checkouts
+of it for a moment without screening or opening a transaction; stock coming back ends the memo."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from quanyi.inventory.sold_out import SoldOutMemo
+from quanyi.orders.models import Order
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(shop) -> FakeClock:
+    clock = FakeClock()
+    shop.ctx.sold_out = SoldOutMemo(2.0, clock=clock)
+    return clock
+
+
+class StatementCounter:
+    """Every SQL statement the shop sends, on both engines."""
+
+    def __init__(self, shop) -> None:
+        self.count = 0
+        self._engines = {shop.ctx.db.write_engine.sync_engine, shop.ctx.db.read_engine.sync_engine}
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: object) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._seen)
+
+
+async def _checkout(shop, sku, quantity: int = 1):
+    return await shop.client.post("/api/orders", json={"sku_id": sku.id, "quantity": quantity,
+                                                       "contact": "fan@example.com"})
+
+
+def test_the_memo_remembers_only_for_its_time_and_forgets_on_request():
+    clock = FakeClock()
+    memo = SoldOutMemo(1.5, clock=clock)
+    assert not memo.is_sold_out(7)
+    memo.remember(7)
+    assert memo.is_sold_out(7) and not memo.is_sold_out(8)
+    clock.now += 1.4
+    assert memo.is_sold_out(7)
+    clock.now += 0.2
+    assert not memo.is_sold_out(7)
+    memo.remember(7)
+    memo.remember(8)
+    memo.forget(7)
+    assert not memo.is_sold_out(7) and memo.is_sold_out(8)
+    memo.forget()
+    assert not memo.is_sold_out(8)
+    off = SoldOutMemo(0, clock=clock)
+    off.remember(7)
+    assert not off.is_sold_out(7)
+
+
+async def test_after_a_sold_out_checkout_the_next_ones_are_refused_without_the_database(shop, sku, clock):
+    await shop.stock(sku, 1)
+    await shop.create_order(sku.id)
+    first = await _checkout(shop, sku)
+    assert first.status_code == 409 and first.json()["code"] == "sold_out"
+
+    counter = StatementCounter(shop)
+    try:
+        again = await _checkout(shop, sku)
+    finally:
+        counter.close()
+    assert again.status_code == 409
+    assert again.json()["code"] == "sold_out" and again.json()["available"] == 0
+    assert counter.count == 0  # no screening, no transaction
+    assert await shop.count(Order) == 1
+
+
+async def test_stock_from_elsewhere_sells_once_the_memo_runs_out(shop, sku, clock):
+    await _checkout(shop, sku)  # sold out: remembered
+    await shop.stock(sku, 1)  # e.g. `quanyi import-keys` in another process: this one is not told
+    assert (await _checkout(shop, sku)).status_code == 409
+    clock.now += 2.1
+    assert (await _checkout(shop, sku)).status_code == 201
+
+
+async def test_an_import_through_this_process_sells_at_once(shop, sku, clock):
+    assert (await _checkout(shop, sku)).status_code == 409
+    response = await shop.client.post(f"/api/admin/skus/{sku.id}/card-keys/import",
+                                      files={"file": ("keys.txt", b"MEMO-AAAA-BBBB-0001\n")}, headers=shop.admin)
+    assert response.status_code in (200, 201), response.text
+    assert (await _checkout(shop, sku)).status_code == 201
+
+
+async def test_asking_for_more_than_is_left_is_not_remembered_as_sold_out(shop, sku, clock):
+    await shop.stock(sku, 1)
+    short = await _checkout(shop, sku, quantity=2)
+    assert short.status_code == 409 and short.json()["available"] == 1
+    assert (await _checkout(shop, sku)).status_code == 201
+
+
+async def test_the_storefront_checkout_uses_the_memo_too(shop, sku, clock):
+    await _checkout(shop, sku)
+    await shop.stock(sku, 1)  # not told; the memo still holds
+    response = await shop.client.post("/p/product-1/checkout", headers={"Accept": "text/html,application/xhtml+xml"},
+                                      data={"sku_id": str(sku.id), "contact": "a@example.com", "quantity": "1"})
+    assert response.status_code == 409 and "已售罄" in response.text
+    assert await shop.count(Order) == 0
