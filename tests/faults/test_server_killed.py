@@ -1,0 +1,78 @@
+"""`quanyi serve` killed with SIGKILL in the middle of a delivery, restarted, and notified again (gateways
+retry until they are told `success`): the order ends delivered exactly once, no key lost or given twice.
+
+The server is frozen inside the payment notification's transaction by a lock the test holds (see
+`faults.support.Freezer`): on PostgreSQL it waits for the order's card-key rows after it has already marked
+the payment and posted the ledger (uncommitted); on SQLite it waits for the single writer lock at BEGIN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import select
+
+from faults.support import QuanyiProcess, key_counts, traceback_lines
+from quanyi.inventory.models import CardKey
+from quanyi.orders.models import Order
+from quanyi.payments.models import Payment
+
+STOCK, QUANTITY = 5, 2
+
+
+def _post_notification(url: str, params: dict[str, str]) -> httpx.Response | Exception:
+    try:
+        return httpx.post(f"{url}/payments/sandbox/notify", data=params, timeout=60)
+    except httpx.HTTPError as exc:
+        return exc
+
+
+async def test_server_killed_mid_delivery_then_renotified_delivers_exactly_once(shop, settings, freezer, tmp_path):
+    sku = await shop.make_sku()
+    await shop.stock(sku, STOCK)
+    order = await shop.create_order(sku.id, quantity=QUANTITY)
+    payment = await shop.start_payment(order)
+    params = shop.notification(payment)
+    order_id = await shop.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+
+    server = QuanyiProcess.server(settings, tmp_path)
+    try:
+        await freezer.lock_rows("inventory_card_key", "order_id = $1", order_id)
+        in_flight = asyncio.create_task(asyncio.to_thread(_post_notification, server.url, params))
+        backend = await freezer.wait_for_lock_waiter()
+        if not freezer.is_sqlite:
+            assert await freezer.has_written(backend)  # truly mid-transaction: writes made, none committed
+        server.kill9()
+    finally:
+        await freezer.release()
+        if server.alive():
+            server.stop()
+    answer = await in_flight
+    assert isinstance(answer, httpx.HTTPError), answer  # the gateway never heard `success`: it will retry
+
+    # The killed transaction left nothing behind: still unpaid, its keys still only reserved.
+    assert (await shop.get_order(order))["status"] == "pending_payment"
+    assert await key_counts(shop, sku.id) == {"available": STOCK - QUANTITY, "reserved": QUANTITY}
+    assert await shop.scalar(select(Payment.status).where(Payment.payment_no == payment["payment_no"])) == "created"
+
+    restarted = QuanyiProcess.server(settings, tmp_path, port=server.port, name="restarted")
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=30) as http:
+            for _ in range(2):  # the retry, and one more copy after the acknowledgement: nothing new
+                retry = http.post("/payments/sandbox/notify", data=params)
+                assert retry.status_code == 200 and retry.text == "success", retry.text
+    finally:
+        restarted.stop()
+    assert not traceback_lines(restarted.log()), restarted.log()[-3000:]
+
+    view = await shop.get_order(order)
+    assert view["status"] == "delivered" and view["delivered_keys"] == QUANTITY
+    assert await key_counts(shop, sku.id) == {"available": STOCK - QUANTITY, "sold": QUANTITY}
+    owners = await shop.scalar(select(CardKey.order_id).where(CardKey.sku_id == sku.id, CardKey.status == "sold")
+                               .distinct())
+    assert owners == order_id
+    codes = [key["code"] for key in await shop.reveal(order)]
+    assert len(codes) == len(set(codes)) == QUANTITY
+    payments = await shop.count(Payment, Payment.order_id == order_id, Payment.status == "succeeded")
+    assert payments == 1
