@@ -203,7 +203,15 @@ class Freezer:
         assert self._pg is not None
         assert await self._pg.fetchval("SELECT pg_terminate_backend($1)", pid)
 
-    async def release(self) -> None:
+    async def terminate_all_others(self) -> int:
+        """PostgreSQL: drop every other connection to this database (the shop's pools); how many."""
+        assert self._pg is not None
+        return int(await self._pg.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+
+    async def release(self, *, keep_connection: bool = False) -> None:
+        """Let go of the lock (and close the connection unless kept for `terminate_all_others`)."""
         if self._sqlite is not None:
             self._sqlite.execute("ROLLBACK")
             self._sqlite.close()
@@ -212,5 +220,6 @@ class Freezer:
             if self._pg_tx is not None:
                 await self._pg_tx.rollback()
                 self._pg_tx = None
-            await self._pg.close()
-            self._pg = None
+            if not keep_connection:
+                await self._pg.close()
+                self._pg = None
