@@ -13,7 +13,7 @@ import asyncio
 import httpx
 from sqlalchemy import select
 
-from faults.support import QuanyiProcess, key_counts, traceback_lines
+from faults.support import QuanyiProcess, await_until, key_counts, traceback_lines
 from quanyi.inventory.models import CardKey
 from quanyi.orders.models import Order
 from quanyi.payments.models import Payment
@@ -76,3 +76,60 @@ async def test_server_killed_mid_delivery_then_renotified_delivers_exactly_once(
     assert len(codes) == len(set(codes)) == QUANTITY
     payments = await shop.count(Payment, Payment.order_id == order_id, Payment.status == "succeeded")
     assert payments == 1
+
+
+BURST = 24
+
+
+async def test_server_killed_during_a_burst_of_notifications_loses_and_doubles_nothing(shop, settings, tmp_path):
+    """No freeze: many notifications in flight, the server killed as soon as the first order is delivered, so
+    it dies wherever it happens to be (on SQLite too: inside a transaction, between commit and answer...)."""
+    sku = await shop.make_sku()
+    await shop.stock(sku, BURST + 6)
+    orders = [await shop.create_order(sku.id) for _ in range(BURST)]
+    notifications = [shop.notification(await shop.start_payment(order)) for order in orders]
+
+    async def delivered_count() -> int:
+        return await shop.count(Order, Order.sku_id == sku.id, Order.status == "delivered")
+
+    server = QuanyiProcess.server(settings, tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            async def post(params: dict[str, str]) -> httpx.Response | Exception:
+                try:
+                    return await http.post("/payments/sandbox/notify", data=params)
+                except httpx.HTTPError as exc:
+                    return exc
+
+            burst = asyncio.gather(*(post(params) for params in notifications))
+
+            async def some_delivered() -> bool:
+                return await delivered_count() >= 1
+
+            await await_until(some_delivered, what="a first delivery")
+            server.kill9()
+            answers = await burst
+    finally:
+        if server.alive():
+            server.stop()
+    acknowledged = sum(1 for a in answers if isinstance(a, httpx.Response) and a.text == "success")
+    assert all(isinstance(a, httpx.HTTPError) or a.text == "success" for a in answers), answers
+    # `success` is said only after the commit: every acknowledged payment is delivered (more may be, unheard).
+    assert acknowledged <= await delivered_count()
+
+    restarted = QuanyiProcess.server(settings, tmp_path, port=server.port, name="restarted")
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=30) as http:
+            for params in notifications:  # the gateway retries every one it has not heard `success` for
+                retry = http.post("/payments/sandbox/notify", data=params)
+                assert retry.status_code == 200 and retry.text == "success", retry.text
+    finally:
+        restarted.stop()
+    assert not traceback_lines(restarted.log()), restarted.log()[-3000:]
+
+    assert await delivered_count() == BURST
+    assert await key_counts(shop, sku.id) == {"available": 6, "sold": BURST}
+    async with shop.ctx.db.read_session() as session:
+        owners = (await session.scalars(select(CardKey.order_id).where(CardKey.status == "sold"))).all()
+    assert len(owners) == len(set(owners)) == BURST  # one key per order, none given twice
+    assert await shop.count(Payment, Payment.status == "succeeded") == BURST
