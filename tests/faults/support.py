@@ -47,6 +47,7 @@ class QuanyiProcess:
     def __init__(self, settings: Settings, cwd: Path, *args: str, name: str,
                  env: dict[str, str] | None = None) -> None:
         self.log_path = cwd / f"{name}.log"
+        self.url, self.port = "", 0  # set for servers
         environment = settings_env(settings)
         environment["PYTHONPATH"] = os.pathsep.join([str(SRC), environment.get("PYTHONPATH", "")])
         environment.update(env or {})
@@ -60,17 +61,13 @@ class QuanyiProcess:
                env: dict[str, str] | None = None) -> QuanyiProcess:
         port = port or free_port()
         server = cls(settings, cwd, "serve", "--port", str(port), name=name, env=env)
-        server.url = f"http://127.0.0.1:{port}"
-        server.port = port
-        server.wait_healthy()
+        server.url, server.port = f"http://127.0.0.1:{port}", port
+        try:
+            server.wait_healthy()
+        except BaseException:
+            server.stop()
+            raise
         return server
-
-    url: str = ""
-    port: int = 0
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     def alive(self) -> bool:
         return self.process.poll() is None
