@@ -3,7 +3,8 @@
 503 problem with Retry-After, nothing of its transaction is written, and the server goes on serving
 (the dead connection is invalidated, the pool pings before reuse).
 
-PostgreSQL only: SQLite is a file opened inside the server process; there is no server connection to drop.
+The dropped connection is PostgreSQL only: SQLite is a file opened inside the server process; there is no
+server connection to drop. A database that is down altogether answers the same 503 (last test).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from faults.support import QuanyiProcess, key_counts, traceback_lines
+from helpers import make_settings
+from quanyi.app import create_app
 from quanyi.orders.models import Order
 from quanyi.payments.models import Payment
+from quanyi.testpeers.runner import free_port
 
 
 def _post(url: str, params: dict[str, str]) -> httpx.Response:
@@ -73,3 +77,16 @@ async def test_connection_dropped_mid_transaction_answers_503_and_the_server_rec
     log = server.log()
     assert not traceback_lines(log), log[-3000:]
     assert "database unavailable" in log, log[-3000:]
+
+
+async def test_database_down_answers_503_problems_and_pages_not_500():
+    """No database at all (nothing listens on its port): API answers and pages say "retry shortly"."""
+    app = create_app(make_settings(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        api = await client.get("/api/catalog/products")
+        page = await client.get("/", headers={"Accept": "text/html"})
+    await app.state.ctx.close()
+    assert api.status_code == 503 and api.json()["code"] == "database_unavailable", api.text
+    assert api.headers["content-type"] == "application/problem+json" and api.headers["Retry-After"]
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["Retry-After"]
