@@ -19,8 +19,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +31,7 @@ from quanyi.catalog.routes import router as catalog_router
 from quanyi.catalog.service import QuantityOutOfRange
 from quanyi.config import Settings, get_settings
 from quanyi.context import ShopContext, build_context
+from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.masking import install_log_redaction
@@ -110,6 +113,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     VerificationExpired: 410,
     CheckoutRateLimited: 429,
 }
+
+_DATABASE_RETRY_AFTER = 2  # seconds: a failover or a dropped connection is over about that fast
 
 _DOCS_STATIC = Path(__import__("fastapi_offline").__file__).parent / "static"
 
@@ -209,6 +214,29 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             response.headers["Allow"] = _allowed_methods(request)
         return response
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(ConnectionRefusedError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if not is_database_unavailable(exc):
+            return await _unexpected(request, exc)
+        # Transient (failover, restart, dropped connection, full pool): the transaction rolled back or never
+        # began; the pool pings connections before reuse, so a retry gets a healthy one.
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                       str(exc).splitlines()[0][:300])
+        detail = "the database is unavailable right now; please retry shortly"
+        if _wants_html(request):
+            page = render_error_page(request, 503, "database_unavailable", detail)
+            page.headers["Retry-After"] = str(_DATABASE_RETRY_AFTER)
+            return page
+        return problem(503, "database_unavailable", detail, {"retry_after": _DATABASE_RETRY_AFTER})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client closed the connection before sending its whole body: nothing to answer, nothing applied.
+        logger.info("client disconnected mid-request on %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

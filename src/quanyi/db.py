@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Database", "UTCDateTime", "async_url", "utcnow"]
+__all__ = ["Base", "Database", "UTCDateTime", "async_url", "is_database_unavailable", "utcnow"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,6 +72,32 @@ def async_url(url: str) -> str:
     elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
+
+
+# Raised (possibly as the cause of SQLAlchemy's wrapper) when the database cannot be reached or went away:
+# refused, dropped or terminated connections (failover, restart, idle killer), a server shutting down or
+# out of connection slots, a statement cancelled by the server.
+_UNAVAILABLE_CAUSES = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+                       asyncpg.TooManyConnectionsError)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A transient database failure, not a bug: the connection was lost or refused, the pool had no free
+    connection in time, or SQLite stayed locked past busy_timeout. Worth answering "retry shortly"."""
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool had no free connection within pool_timeout
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(10):  # walk the cause chain: SQLAlchemy wraps the adapter's error, which wraps the driver's
+        if seen is None:
+            return False
+        if isinstance(seen, _UNAVAILABLE_CAUSES):
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and ("locked" in str(seen) or "busy" in str(seen)):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:

@@ -56,6 +56,9 @@ def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("422", {"description": "Validation failed"})["content"] = dict(_PROBLEM_CONTENT)
             responses.setdefault("4XX", {"description": "The request was refused; nothing was changed",
                                          "content": dict(_PROBLEM_CONTENT)})
+            responses.setdefault("503", {"description": "Unavailable for a moment (e.g. the database connection "
+                                                        "was lost); retry after Retry-After seconds",
+                                         "content": dict(_PROBLEM_CONTENT)})
     return schema
 
 

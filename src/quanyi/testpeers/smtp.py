@@ -1,10 +1,13 @@
 """TEST PEER — a real SMTP server (aiosmtpd) on a loopback port that keeps every message it accepts.
 
-Knobs: `fail_next` answers DATA with 451 (try again later) that many times; `reject_next` with 550.
+Knobs: `fail_next` answers DATA with 451 (try again later) that many times; `reject_next` with 550;
+`hold_replies` keeps each message it receives but holds back the 250 reply while set (a slow mail server,
+or one whose reply never reaches the sender: the sender cannot know the message arrived).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ class SmtpSink:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     fail_next: int = 0
     reject_next: int = 0
+    hold_replies: bool = False
     host: str = "127.0.0.1"
     port: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -36,6 +40,7 @@ class SmtpSink:
             self.messages.clear()
             self.envelopes.clear()
             self.fail_next = self.reject_next = 0
+            self.hold_replies = False
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
         with self._lock:
@@ -48,6 +53,9 @@ class SmtpSink:
             raw = envelope.original_content or envelope.content
             self.messages.append(message_from_bytes(raw, policy=default))  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        # Polled: the test's thread flips it, and an asyncio.Event would belong to this server's own loop.
+        while self.hold_replies:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         return "250 2.0.0 OK: queued"
 
     @contextmanager
