@@ -29,7 +29,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import asyncpg
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -50,6 +49,7 @@ from benchlib import (
     resolve_database_url,
     table,
 )
+from leanhttp import LeanConnection, LeanError
 from purchase import failure, notification
 from quanyi.db import Database
 from quanyi.inventory.models import CardKey, CardKeyStatus
@@ -71,7 +71,7 @@ class Race:
     seen_codes: Counter[str] = field(default_factory=Counter)
 
 
-async def one_buyer(client: httpx.AsyncClient, n: int, sku_id: int, secret: str, race: Race) -> None:
+async def one_buyer(client: LeanConnection, n: int, sku_id: int, secret: str, race: Race) -> None:
     step = "create order"
     try:
         t0 = time.perf_counter()
@@ -115,8 +115,8 @@ async def one_buyer(client: httpx.AsyncClient, n: int, sku_id: int, secret: str,
         if len(keys) != 1:
             race.failures[f"reveal: {len(keys)} keys instead of 1"] += 1
             return
-    except httpx.HTTPError as exc:
-        race.failures[f"{step}: {type(exc).__name__}"] += 1
+    except LeanError as exc:
+        race.failures[f"{step}: {exc}"[:120]] += 1
         return
     race.latencies["notify->visible"].append((t5 - t3) * 1000)
     race.delivered.append(order["order_no"])
@@ -124,19 +124,23 @@ async def one_buyer(client: httpx.AsyncClient, n: int, sku_id: int, secret: str,
 
 
 async def run_race(url: str, sku_id: int, secret: str, buyers: int, concurrency: int) -> tuple[Race, float]:
+    """`concurrency` buyers at a time, each on its own keep-alive connection (a lean client: see leanhttp.py)."""
     race = Race()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(buyers):
         queue.put_nowait(n)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        async def buyer() -> None:
-            while not queue.empty():
-                await one_buyer(client, queue.get_nowait(), sku_id, secret, race)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(buyer() for _ in range(concurrency)))
-        return race, time.perf_counter() - started
+    async def buyer() -> None:
+        connection = LeanConnection(url)
+        try:
+            while not queue.empty():
+                await one_buyer(connection, queue.get_nowait(), sku_id, secret, race)
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(buyer() for _ in range(concurrency)))
+    return race, time.perf_counter() - started
 
 
 async def check_database(database_url: str, keys: int) -> tuple[str, list[str]]:

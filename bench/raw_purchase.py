@@ -34,28 +34,30 @@ async def raw_pg(url: str, sku_id: int, buyers: int, concurrency: int) -> tuple[
     """The minimal SQL of one purchase, three statements in one transaction per buyer: reserve a key
     (SKIP LOCKED), insert the order, mark it paid/delivered and the key sold to it."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    # `concurrency` buyers share at most 40 connections, as the shop's two default processes do (pool 10 +
+    # overflow 10 each), and stay well below PostgreSQL's default max_connections of 100.
+    connections = min(concurrency, 40)
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     counter = iter(range(buyers))
     done = refused = 0
 
     async def buyer() -> None:
         nonlocal done, refused
-        async with pool.acquire() as connection:
-            for n in counter:
-                async with connection.transaction():
-                    key_id = await connection.fetchval(_PG_PURCHASE, sku_id)
-                    if key_id is None:
-                        refused += 1
-                        continue
-                    order_id = await connection.fetchval(
-                        f"INSERT INTO orders_order ({_ORDER_COLUMNS}) VALUES ($1, 'pending_payment', $2, 1, 'p', "
-                        "'s', 'c', 'card_key', 1980, 1, 1980, 0, 'CNY', 'email', $3, 'zh-CN', '', now(), now(), "
-                        "now() + interval '15 minutes') RETURNING id", f"R{n:019d}", sku_id, f"fan{n}@example.com")
-                    await connection.execute("UPDATE inventory_card_key SET status = 'sold', order_id = $1, "
-                                             "sold_at = now() WHERE id = $2", order_id, key_id)
-                    await connection.execute("UPDATE orders_order SET status = 'delivered', paid_at = now(), "
-                                             "delivered_at = now() WHERE id = $1", order_id)
-                done += 1
+        for n in counter:
+            async with pool.acquire() as connection, connection.transaction():
+                key_id = await connection.fetchval(_PG_PURCHASE, sku_id)
+                if key_id is None:
+                    refused += 1
+                    continue
+                order_id = await connection.fetchval(
+                    f"INSERT INTO orders_order ({_ORDER_COLUMNS}) VALUES ($1, 'pending_payment', $2, 1, 'p', "
+                    "'s', 'c', 'card_key', 1980, 1, 1980, 0, 'CNY', 'email', $3, 'zh-CN', '', now(), now(), "
+                    "now() + interval '15 minutes') RETURNING id", f"R{n:019d}", sku_id, f"fan{n}@example.com")
+                await connection.execute("UPDATE inventory_card_key SET status = 'sold', order_id = $1, "
+                                         "sold_at = now() WHERE id = $2", order_id, key_id)
+                await connection.execute("UPDATE orders_order SET status = 'delivered', paid_at = now(), "
+                                         "delivered_at = now() WHERE id = $1", order_id)
+            done += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(buyer() for _ in range(concurrency)))
