@@ -33,6 +33,14 @@ async def _exact(counters) -> None:
     assert await counters.count("t:slide", window_seconds=60, at=at) == 1
     assert await counters.count("t:slide", window_seconds=120, at=at) == 2
     assert await counters.count("t:slide", window_seconds=120, at=at, until=at - 50) == 1
+    # Several keys at once, concurrently and in both orders (the checkout flood limit: IP and device): each
+    # key's counts are still exactly 1..n, and callers taking the keys crosswise never deadlock.
+    pairs = await asyncio.gather(*[counters.hit_many(["t:a", "t:b"] if i % 2 else ["t:b", "t:a"],
+                                                     window_seconds=60, at=at) for i in range(30)])
+    a_counts = [p[0] if i % 2 else p[1] for i, p in enumerate(pairs)]
+    b_counts = [p[1] if i % 2 else p[0] for i, p in enumerate(pairs)]
+    assert sorted(a_counts) == sorted(b_counts) == list(range(1, 31))
+    assert await counters.hit_many(["t:a", "t:fresh"], window_seconds=60, at=at) == [31, 1]
 
 
 async def test_database_counters_are_exact_under_concurrency(ctx):

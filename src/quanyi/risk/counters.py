@@ -50,6 +50,10 @@ class SlidingCounters(Protocol):
         """Record one fresh event and return the count in the window including it, atomically."""
         ...
 
+    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float) -> list[int]:
+        """`hit` on several keys at once (one transaction on the database backend); counts in `keys` order."""
+        ...
+
 
 class DatabaseCounters:
     def __init__(self, db: Database, *, retention_seconds: int) -> None:
@@ -86,14 +90,23 @@ class DatabaseCounters:
             return await self._count(own, key, at - window_seconds, high)
 
     async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
+        return (await self.hit_many([key], window_seconds=window_seconds, at=at))[0]
+
+    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float) -> list[int]:
+        keys = [key[:200] for key in keys]
         async with self._db.transaction() as session:
             if self._db.dialect == "postgresql":
-                # Serialize hits on this key across processes: insert-then-count under READ COMMITTED
-                # would otherwise let two concurrent callers both miss each other's row.
-                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                      {"k": zlib.crc32(key.encode()) - 2**31})
-            await self._insert(session, [(key, fresh_member())], at)
-            return await self._count(session, key, at - window_seconds, at)
+                # Serialize hits on these keys across processes: insert-then-count under READ COMMITTED
+                # would otherwise let two concurrent callers both miss each other's row. Locks are taken in
+                # one fixed order, so two callers hitting the same keys never wait on each other crosswise.
+                for lock in sorted({zlib.crc32(key.encode()) - 2**31 for key in keys}):
+                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            await self._insert(session, [(key, fresh_member()) for key in keys], at)
+            counts = dict((await session.execute(
+                select(CounterEvent.key, func.count(func.distinct(CounterEvent.member)))
+                .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
+                .group_by(CounterEvent.key))).tuples().all())
+        return [int(counts.get(key, 0)) for key in keys]
 
     async def purge(self, *, at: float) -> int:
         async with self._db.transaction() as session:
@@ -144,6 +157,9 @@ class RedisCounters:
     async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
         return int(await self._hit(keys=[self._prefix + key],
                                    args=[at, self.retention_seconds, window_seconds, fresh_member()]))
+
+    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float) -> list[int]:
+        return [await self.hit(key, window_seconds=window_seconds, at=at) for key in keys]
 
     async def purge(self, *, at: float) -> int:
         return 0  # sorted sets are trimmed on every write and expire on their own

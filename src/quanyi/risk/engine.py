@@ -217,13 +217,15 @@ class Screening:
 
 async def _check_flood(runtime: RiskRuntime, signals: Signals) -> None:
     window = runtime.checkout_window_seconds
-    for dim, limit in (("ip", runtime.checkout_limit_per_ip), ("device", runtime.checkout_limit_per_device)):
-        value = signals.value(dim)
-        if limit and value:
-            n = await runtime.counters.hit(f"flood:{dim}:{value}", window_seconds=window, at=signals.at)
-            if n > limit:
-                raise CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
-                                          retry_after=window)
+    limits = {f"flood:{dim}:{signals.value(dim)}": limit
+              for dim, limit in (("ip", runtime.checkout_limit_per_ip), ("device", runtime.checkout_limit_per_device))
+              if limit and signals.value(dim)}
+    if not limits:
+        return
+    counts = await runtime.counters.hit_many(list(limits), window_seconds=window, at=signals.at)
+    if any(n > limit for n, limit in zip(counts, limits.values(), strict=True)):
+        raise CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
+                                  retry_after=window)
 
 
 async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
