@@ -11,6 +11,7 @@ from quanyi.config import Settings
 from quanyi.db import Database
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.sold_out import SoldOutMemo
+from quanyi.ledger import service as ledger_service
 from quanyi.notifications import service as notifications_service
 from quanyi.payments.gateway import GatewayRegistry
 from quanyi.payments.sandbox.gateway import SandboxGateway
@@ -54,6 +55,7 @@ def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
     db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     notifications_service.install_policy(db, settings)
+    ledger_service.install_account_cache(db)
     risk = risk_engine.install_runtime(db, settings)
     # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
     # connection the other side is just closing.

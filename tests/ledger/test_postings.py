@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from quanyi.ledger.models import ImmutableLedgerRow, LedgerEntry, LedgerPosting
+from quanyi.ledger.models import ImmutableLedgerRow, LedgerAccount, LedgerEntry, LedgerPosting
 from quanyi.ledger.postings import Line, UnbalancedPosting, post
 
 from .support import posting_count
@@ -59,3 +59,28 @@ async def test_entries_and_postings_are_immutable(ctx):
             await session.flush()
     async with ctx.db.read_session() as session:
         assert sorted((await session.scalars(select(LedgerEntry.amount_cents))).all()) == [-100, 100]
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_an_account_created_by_a_rolled_back_posting_is_not_remembered(ctx):
+    """Account ids are cached per process; one created in a transaction that rolls back is gone again, so it
+    must never reach the cache (a later posting would point at a row that does not exist)."""
+    lines = [Line("platform_cash", 100, "CNY"), Line("platform_revenue", -100, "CNY")]
+    with pytest.raises(_RolledBack):
+        async with ctx.db.transaction() as session:
+            await post(session, reference="gone-1", kind="test", lines=lines)
+            await post(session, reference="gone-2", kind="test", lines=lines)  # reads the accounts it created
+            raise _RolledBack
+    cache = ctx.db.session_info["quanyi.ledger.account_ids"]
+    assert cache == {}
+    async with ctx.db.transaction() as session:
+        await post(session, reference="kept-1", kind="test", lines=lines)
+    async with ctx.db.transaction() as session:
+        await post(session, reference="kept-2", kind="test", lines=lines)  # committed rows: now cached
+    async with ctx.db.read_session() as session:
+        accounts = dict((await session.execute(select(LedgerAccount.code, LedgerAccount.id))).tuples().all())
+        entries = (await session.scalars(select(LedgerEntry.account_id))).all()
+    assert cache == accounts and set(entries) == set(accounts.values()) and len(entries) == 4

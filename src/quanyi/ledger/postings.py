@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import utcnow
+from quanyi.db import Database, utcnow
 from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 
-__all__ = ["Line", "UnbalancedPosting", "post", "get_account", "account_balances", "order_account_sums",
-           "posting_by_reference"]
+__all__ = ["Line", "UnbalancedPosting", "post", "get_account", "install_account_cache", "account_balances",
+           "order_account_sums", "posting_by_reference"]
 
 
 class UnbalancedPosting(ValueError):
@@ -48,10 +48,39 @@ async def get_account(session: AsyncSession, code: str) -> LedgerAccount:
             account = LedgerAccount(code=code, kind=kind.value, name=name[:200], created_at=utcnow())
             session.add(account)
             await session.flush()
+        session.info.setdefault(_CREATED_HERE, set()).add(code)  # uncommitted: never into the shared cache
     except IntegrityError:
         account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
         assert account is not None
     return account
+
+
+_ACCOUNT_IDS = "quanyi.ledger.account_ids"
+_CREATED_HERE = "quanyi.ledger.accounts_created"
+
+
+def install_account_cache(db: Database) -> None:
+    """Let every session of this database share one code -> id map of ledger accounts. Accounts are never
+    deleted or renumbered, so an id read from a committed row stays right for the life of the process."""
+    db.session_info[_ACCOUNT_IDS] = {}
+
+
+async def _account_ids(session: AsyncSession, codes: set[str]) -> dict[str, int]:
+    """Ids of these accounts, creating the missing ones: one query at most, none once they are known."""
+    cache: dict[str, int] | None = session.info.get(_ACCOUNT_IDS)
+    ids = {code: cache[code] for code in codes if cache is not None and code in cache}
+    if len(ids) == len(codes):
+        return ids
+    found = dict((await session.execute(
+        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes - ids.keys())))).tuples().all())
+    created_here = session.info.get(_CREATED_HERE, set())
+    if cache is not None:
+        # Not an account this transaction created itself: it could still roll back and take the row along.
+        cache.update({code: id_ for code, id_ in found.items() if code not in created_here})
+    ids.update(found)
+    for code in sorted(codes - ids.keys()):
+        ids[code] = (await get_account(session, code)).id
+    return ids
 
 
 async def posting_by_reference(session: AsyncSession, reference: str) -> LedgerPosting | None:
@@ -105,12 +134,7 @@ async def post(
     )
     session.add(posting)
     await session.flush()
-    codes = {code for code, _ in merged}
-    # One query for the posting's accounts (they exist after the first postings); creates only the missing.
-    ids = dict((await session.execute(
-        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes)))).tuples().all())
-    for code in sorted(codes - ids.keys()):
-        ids[code] = (await get_account(session, code)).id
+    ids = await _account_ids(session, {code for code, _ in merged})
     for (code, currency), amount in merged.items():
         session.add(LedgerEntry(posting_id=posting.id, account_id=ids[code], amount_cents=amount, currency=currency))
     await session.flush()

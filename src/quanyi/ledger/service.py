@@ -25,7 +25,7 @@ from quanyi.ledger.order_events import (
     record_refund_requested,
     share_rule_for,
 )
-from quanyi.ledger.postings import UnbalancedPosting, post
+from quanyi.ledger.postings import UnbalancedPosting, install_account_cache, post
 from quanyi.ledger.prepaid import (
     InvalidLedgerAmount,
     SupplierBalanceInsufficient,
@@ -59,6 +59,7 @@ from quanyi.ledger.settlement import (
 )
 
 __all__ = [
+    "install_account_cache",
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
     "top_up_supplier", "record_order_delivered", "record_order_status", "record_payment_received",
