@@ -143,6 +143,26 @@ async def run_race(url: str, sku_id: int, secret: str, buyers: int, concurrency:
     return race, time.perf_counter() - started
 
 
+async def request_floor(url: str, concurrency: int, total: int) -> float:
+    """Requests/s of `GET /healthz` (the framework, the access log and one `SELECT 1` in a read session) at
+    the race's concurrency: what the server manages when a request does next to nothing."""
+    counter = iter(range(total))
+
+    async def client() -> None:
+        connection = LeanConnection(url)
+        try:
+            for _ in counter:
+                response = await connection.request("GET", "/healthz")
+                if response.status_code != 200:
+                    raise LeanError(f"GET /healthz answered {response.status_code}")
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return total / (time.perf_counter() - started)
+
+
 async def check_database(database_url: str, keys: int) -> tuple[str, list[str]]:
     """Straight from the tables: every sold key belongs to exactly one delivered order and vice versa."""
     db = Database(database_url, pool_size=1)
@@ -214,6 +234,7 @@ class Run:
     emails: str | None = None
     email_counts: str = ""  # "buyers e-mailed/sent twice", for the summary table
     cpu: str = ""  # CPU per purchase of shop, database and load generator during the race
+    floor: float | None = None  # GET /healthz requests/s before the race (--floor)
 
     @property
     def duplicates(self) -> int:
@@ -261,6 +282,9 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                     worker.check_running()
                 print(f"{servers} server process(es) up at {server.url}, {len(workers)} separate worker(s); "
                       f"{args.buyers} buyers, {args.concurrency} at a time ...", file=sys.stderr)
+                floor = None
+                if args.floor:
+                    floor = asyncio.run(request_floor(server.url, args.concurrency, args.floor))
                 with CpuMeter([started.process.pid for started in processes.started]) as cpu:
                     race, wall = asyncio.run(run_race(server.url, shop.sku_id,
                                                       shop.secrets["QUANYI_SANDBOX_SECRET"], args.buyers,
@@ -282,7 +306,7 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                    for started in (server, *workers)}
         run = Run(servers, db.describe(), race, wall, summary, problems + email_problems,
                   sum(len(text.splitlines()) for text in notable.values() if text), emails, email_counts,
-                  cpu.per_purchase_ms(len(race.delivered)))
+                  cpu.per_purchase_ms(len(race.delivered)), floor)
         if run.log_lines:
             for name, text in notable.items():
                 if text:
@@ -352,6 +376,11 @@ def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | Non
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
     print(f"database     {run.database}")
     print(f"CPU          {run.cpu}")
+    if run.floor is not None:
+        per_purchase = (args.buyers + 3 * args.keys) / args.keys
+        print(f"floor        GET /healthz (framework + one SELECT 1): {run.floor:.0f} requests/s; this race "
+              f"makes {per_purchase:.1f} requests per key sold, so even that floor allows "
+              f"{run.floor / per_purchase:.0f} purchases/s")
     if run.emails is not None:
         print(f"e-mails      {run.emails}")
     print(f"logs         {run.log_lines} lines of errors, warnings or 4xx/5xx answers in server and worker logs "
@@ -419,6 +448,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--server-env", action="append", default=[], metavar="QUANYI_X=value",
                         help="extra setting for servers and workers, repeatable")
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw-SQL baseline")
+    parser.add_argument("--floor", type=int, default=0, metavar="N",
+                        help="first send N `GET /healthz` at the same concurrency: the server's request floor")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs, logs and databases")
     args = parser.parse_args()
     if args.scale is not None:

@@ -98,7 +98,7 @@ def serve(
     console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
                   f"{settings.database_url.split('@')[-1]})", soft_wrap=True)
     uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info", log_config=_log_config())
+                proxy_headers=True, log_level="info", log_config=_log_config(), access_log=settings.access_log)
 
 
 @contextlib.contextmanager
