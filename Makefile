@@ -34,10 +34,11 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 
-## bench: the purchase and import benchmarks on SQLite (add ARGS=--pg for PostgreSQL)
+## bench: the import, purchase and flash-sale benchmarks on SQLite (add ARGS=--pg for PostgreSQL)
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import_keys.py $(ARGS)
 	$(BIN)/python bench/purchase.py $(ARGS)
+	$(BIN)/python bench/flash_sale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache
