@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,31 @@ from helpers import Shop
 from notifications.support import settings_env
 from quanyi.config import Settings
 from quanyi.inventory.models import CardKey
+from quanyi.orders.models import Order
 from quanyi.testpeers.runner import free_port
 
-__all__ = ["QuanyiProcess", "Freezer", "wait_until", "await_until", "pg_connect", "key_counts", "traceback_lines"]
+__all__ = ["QuanyiProcess", "Freezer", "wait_until", "await_until", "pg_connect", "key_counts", "traceback_lines",
+           "AwaitingNotification", "awaiting_notification"]
 
 SRC = Path(__file__).parents[2] / "src"
+
+
+@dataclass
+class AwaitingNotification:
+    """An order with reserved keys and a started payment: the gateway's notification is all that is left."""
+    sku: Any
+    order: dict[str, Any]
+    params: dict[str, str]  # the signed sandbox notification
+    order_id: int
+
+
+async def awaiting_notification(shop: Shop, *, stock: int, quantity: int = 1) -> AwaitingNotification:
+    sku = await shop.make_sku()
+    await shop.stock(sku, stock)
+    order = await shop.create_order(sku.id, quantity=quantity)
+    params = shop.notification(await shop.start_payment(order))
+    order_id = await shop.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+    return AwaitingNotification(sku, order, params, order_id)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 45.0, what: str = "condition") -> None:

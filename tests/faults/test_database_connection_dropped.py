@@ -15,10 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from faults.support import QuanyiProcess, key_counts, traceback_lines
+from faults.support import QuanyiProcess, awaiting_notification, key_counts, traceback_lines
 from helpers import make_settings
 from quanyi.app import create_app
-from quanyi.orders.models import Order
 from quanyi.payments.models import Payment
 from quanyi.testpeers.runner import free_port
 
@@ -31,12 +30,8 @@ async def test_connection_dropped_mid_transaction_answers_503_and_the_server_rec
         backend, shop, settings, freezer, tmp_path):
     if backend == "sqlite":
         pytest.skip("SQLite has no server connection to drop")
-    sku = await shop.make_sku()
-    await shop.stock(sku, 3)
-    order = await shop.create_order(sku.id)
-    payment = await shop.start_payment(order)
-    params = shop.notification(payment)
-    order_id = await shop.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+    case = await awaiting_notification(shop, stock=3)
+    sku, order, params, order_id = case.sku, case.order, case.params, case.order_id
 
     server = QuanyiProcess.server(settings, tmp_path)
     try:
@@ -55,7 +50,7 @@ async def test_connection_dropped_mid_transaction_answers_503_and_the_server_rec
         # Nothing of the dropped transaction was written.
         assert (await shop.get_order(order))["status"] == "pending_payment"
         assert await key_counts(shop, sku.id) == {"available": 2, "reserved": 1}
-        assert await shop.scalar(select(Payment.status).where(Payment.payment_no == payment["payment_no"])) \
+        assert await shop.scalar(select(Payment.status).where(Payment.payment_no == params["out_trade_no"])) \
             == "created"
 
         # The gateway retries as told; the same server takes it on a healthy connection.

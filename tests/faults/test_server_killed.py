@@ -13,7 +13,7 @@ import asyncio
 import httpx
 from sqlalchemy import select
 
-from faults.support import QuanyiProcess, await_until, key_counts, traceback_lines
+from faults.support import QuanyiProcess, await_until, awaiting_notification, key_counts, traceback_lines
 from quanyi.inventory.models import CardKey
 from quanyi.orders.models import Order
 from quanyi.payments.models import Payment
@@ -29,12 +29,8 @@ def _post_notification(url: str, params: dict[str, str]) -> httpx.Response | Exc
 
 
 async def test_server_killed_mid_delivery_then_renotified_delivers_exactly_once(shop, settings, freezer, tmp_path):
-    sku = await shop.make_sku()
-    await shop.stock(sku, STOCK)
-    order = await shop.create_order(sku.id, quantity=QUANTITY)
-    payment = await shop.start_payment(order)
-    params = shop.notification(payment)
-    order_id = await shop.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+    case = await awaiting_notification(shop, stock=STOCK, quantity=QUANTITY)
+    sku, order, params, order_id = case.sku, case.order, case.params, case.order_id
 
     server = QuanyiProcess.server(settings, tmp_path)
     try:
@@ -54,7 +50,7 @@ async def test_server_killed_mid_delivery_then_renotified_delivers_exactly_once(
     # The killed transaction left nothing behind: still unpaid, its keys still only reserved.
     assert (await shop.get_order(order))["status"] == "pending_payment"
     assert await key_counts(shop, sku.id) == {"available": STOCK - QUANTITY, "reserved": QUANTITY}
-    assert await shop.scalar(select(Payment.status).where(Payment.payment_no == payment["payment_no"])) == "created"
+    assert await shop.scalar(select(Payment.status).where(Payment.payment_no == params["out_trade_no"])) == "created"
 
     restarted = QuanyiProcess.server(settings, tmp_path, port=server.port, name="restarted")
     try:
