@@ -1,7 +1,8 @@
-"""`quanyi worker` killed with SIGKILL in the middle of sending a notification (the mail server has the
-message but its reply has not come back), then a fresh worker: the e-mail arrives at least once, a second
-copy carries the same Message-ID (the idempotency key mail systems dedupe on, derived from the outbox
-row), nothing is sent beyond that, and the outbox row ends `sent`.
+"""The process sending notifications (`quanyi worker`, or `quanyi serve` running the outbox worker itself)
+killed with SIGKILL in the middle of sending one (the mail server has the message but its reply has not come
+back), then a fresh one: the e-mail arrives at least once, a second copy carries the same Message-ID (the
+idempotency key mail systems dedupe on, derived from the outbox row), nothing is sent beyond that, and the
+outbox row ends `sent`.
 
 A worker killed in the middle of a supplier purchase: tests/suppliers/routing/test_worker_killed.py.
 """
@@ -42,13 +43,21 @@ def settings(database_url: str, smtp: SmtpSink):  # type: ignore[no-untyped-def]
                          notification_worker_in_serve=False, fulfilment_worker_in_serve=False)
 
 
+def _sender(kind: str, settings, tmp_path, name: str) -> QuanyiProcess:  # type: ignore[no-untyped-def]
+    if kind == "worker":
+        return QuanyiProcess(settings, tmp_path, "worker", name=name, env=WORKER_ENV)
+    in_serve = settings.model_copy(update={"run_background_tasks": True, "notification_worker_in_serve": True})
+    return QuanyiProcess.server(in_serve, tmp_path, name=name, env=WORKER_ENV)
+
+
 async def _email_row(shop) -> OutboxMessage:  # type: ignore[no-untyped-def]
     [row] = await outbox(shop, OutboxMessage.channel == "email")
     return row
 
 
-async def test_worker_killed_mid_send_resends_with_the_same_message_id_and_ends_sent(
-        shop, stocked_sku, smtp, settings, tmp_path):
+@pytest.mark.parametrize("kind", ["worker", "serve"])
+async def test_sender_killed_mid_send_resends_with_the_same_message_id_and_ends_sent(
+        shop, stocked_sku, smtp, settings, tmp_path, kind):
     order = await shop.create_order(stocked_sku.id, contact="buyer@example.com")
     await shop.pay(order)
     row = await _email_row(shop)
@@ -56,7 +65,7 @@ async def test_worker_killed_mid_send_resends_with_the_same_message_id_and_ends_
     key = email_message_id(notifications_service.idempotency_key(row), SHOP_FROM)
 
     smtp.hold_replies = True  # the message goes in, the 250 never comes back
-    doomed = QuanyiProcess(settings, tmp_path, "worker", name="doomed-worker", env=WORKER_ENV)
+    doomed = _sender(kind, settings, tmp_path, f"doomed-{kind}")
     try:
         wait_until(lambda: len(smtp.messages) == 1, what="the mail server receiving the message")
         row = await _email_row(shop)
@@ -71,7 +80,7 @@ async def test_worker_killed_mid_send_resends_with_the_same_message_id_and_ends_
     async with shop.ctx.db.transaction() as session:
         await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
                               .values(locked_until=utcnow() - dt.timedelta(seconds=1)))
-    fresh = QuanyiProcess(settings, tmp_path, "worker", name="fresh-worker", env=WORKER_ENV)
+    fresh = _sender(kind, settings, tmp_path, f"fresh-{kind}")
     try:
         rows: list[OutboxMessage] = []
 
