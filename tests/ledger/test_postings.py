@@ -81,6 +81,6 @@ async def test_an_account_created_by_a_rolled_back_posting_is_not_remembered(ctx
     async with ctx.db.transaction() as session:
         await post(session, reference="kept-2", kind="test", lines=lines)  # committed rows: now cached
     async with ctx.db.read_session() as session:
-        accounts = dict((await session.execute(select(LedgerAccount.code, LedgerAccount.id))).tuples().all())
+        accounts = dict((await session.execute(select(LedgerAccount.code, LedgerAccount.id))).all())
         entries = (await session.scalars(select(LedgerEntry.account_id))).all()
     assert cache == accounts and set(entries) == set(accounts.values()) and len(entries) == 4

@@ -72,7 +72,7 @@ async def _account_ids(session: AsyncSession, codes: set[str]) -> dict[str, int]
     if len(ids) == len(codes):
         return ids
     found = dict((await session.execute(
-        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes - ids.keys())))).tuples().all())
+        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes - ids.keys())))).all())
     created_here = session.info.get(_CREATED_HERE, set())
     if cache is not None:
         # Not an account this transaction created itself: it could still roll back and take the row along.

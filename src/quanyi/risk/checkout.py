@@ -44,9 +44,10 @@ async def screen_order(ctx: ShopContext, *, ip: str, device: str, sku_id: int, q
         except catalog_service.SkuNotFound:
             return None, risk_engine.Screening()
         price, currency = sku.price_cents, sku.currency
+        rules = await risk_engine.order_rules(session)  # in the same read: one session per checkout
     signals = risk_engine.checkout_signals(ctx.risk, ip=ip, device=device, contact_kind=contact_kind,
                                            contact=contact_value, sku_id=sku_id, quantity=quantity,
                                            amount_cents=line_total(price, quantity))
     screening = await risk_engine.screen_checkout(db=ctx.db, runtime=ctx.risk, signals=signals, locale=locale,
-                                                  currency=currency, verification=verification)
+                                                  currency=currency, verification=verification, rules=rules)
     return signals, screening

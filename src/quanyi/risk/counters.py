@@ -105,7 +105,7 @@ class DatabaseCounters:
             counts = dict((await session.execute(
                 select(CounterEvent.key, func.count(func.distinct(CounterEvent.member)))
                 .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
-                .group_by(CounterEvent.key))).tuples().all())
+                .group_by(CounterEvent.key))).all())
         return [int(counts.get(key, 0)) for key in keys]
 
     async def purge(self, *, at: float) -> int:

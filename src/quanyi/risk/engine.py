@@ -42,7 +42,7 @@ from quanyi.risk.rules import (
 )
 
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
-           "CheckoutRateLimited", "Evaluation", "Screening", "checkout_signals", "screen_checkout",
+           "CheckoutRateLimited", "Evaluation", "Screening", "checkout_signals", "order_rules", "screen_checkout",
            "remember_order", "hold_at_payment", "evaluate"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
@@ -228,14 +228,21 @@ async def _check_flood(runtime: RiskRuntime, signals: Signals) -> None:
                                   retry_after=window)
 
 
+async def order_rules(session: AsyncSession) -> list[RiskRule]:
+    """The enabled rules of the order stage (checkout), for `screen_checkout`."""
+    return await _rules_for(session, Stage.ORDER)
+
+
 async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
-                          verification: Verification | None) -> Screening:
+                          verification: Verification | None, rules: list[RiskRule] | None = None) -> Screening:
     """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied or
     VerificationRequired (after sending a one-time code); returns whether the paid order must be held.
-    Runs outside the order's transaction: its counters and log entries stay even when checkout is refused."""
+    Runs outside the order's transaction: its counters and log entries stay even when checkout is refused.
+    `rules`: the order-stage rules if the caller read them already (`order_rules`)."""
     await _check_flood(runtime, signals)
-    async with db.read_session() as session:
-        rules = await _rules_for(session, Stage.ORDER)
+    if rules is None:
+        async with db.read_session() as session:
+            rules = await order_rules(session)
     if not rules:
         return Screening()  # risk control unused: no counter writes on the checkout path
     events = attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.params, signals)]
