@@ -110,3 +110,35 @@ async def test_sender_killed_mid_send_resends_with_the_same_message_id_and_ends_
         again.stop()
     assert "Processed 0 notification attempts" in again.log(), again.log()[-3000:]
     assert len(smtp.messages) == 2
+
+
+async def test_a_database_drop_while_recording_a_sent_message_is_retried_and_sends_once(
+        backend, shop, stocked_sku, smtp, settings, freezer, tmp_path):
+    """The provider took the message, then the worker's connection dies while it records that: the worker
+    retries the record instead of letting the lease run out (which would send the message a second time)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server connection to drop")
+    order = await shop.create_order(stocked_sku.id, contact="buyer@example.com")
+    await shop.pay(order)
+    row = await _email_row(shop)
+
+    smtp.hold_replies = True
+    worker = _sender("worker", settings, tmp_path, "worker")
+    try:
+        wait_until(lambda: len(smtp.messages) == 1, what="the mail server receiving the message")
+        await freezer.lock_rows("notifications_outbox", "id = $1", row.id)  # the claim is made: only the record
+        smtp.hold_replies = False  # the 250 arrives; the worker records the send and waits on our lock
+        pid = await freezer.wait_for_lock_waiter()
+        await freezer.terminate_backend(pid)
+        await freezer.release()
+
+        async def sent() -> bool:
+            return (await _email_row(shop)).status == "sent"
+
+        await await_until(sent, what="the outbox row being sent")
+    finally:
+        worker.stop()
+    log = worker.log()
+    assert "recording it failed" in log and "could not record the outcome" not in log, log[-3000:]
+    row = await _email_row(shop)
+    assert row.attempts == 1 and len(smtp.messages) == 1

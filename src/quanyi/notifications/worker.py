@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import jinja2
 
 from quanyi.context import ShopContext
+from quanyi.db import is_database_unavailable
 from quanyi.errors import DomainError
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.notifications import service as notifications_service
@@ -40,6 +41,8 @@ __all__ = ["OutboxWorker", "build_senders", "order_link", "ClaimedMessage"]
 
 logger = logging.getLogger(__name__)
 _FALLBACK_BASE_URL = "http://127.0.0.1:8000"
+# Retrying to record a sent message: about 15 s in all, far inside the lease (notification_lease_seconds >= 60).
+_RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 7.0)
 _warned_base_url = False
 
 
@@ -164,12 +167,28 @@ class OutboxWorker:
             logger.exception("notification %s: unexpected error while sending", message.id)
             await self._failed(message, f"unexpected: {type(exc).__name__}: {exc}", permanent=False)
             return
-        async with self.ctx.db.transaction() as session:
-            recorded = await notifications_service.record_sent(
-                session=session, message_id=message.id, owner=self.owner, provider_message_id=provider_id)
+        recorded = await self._record_sent(message, provider_id)
         if not recorded:
             logger.warning("notification %s was sent but our lease had expired; another worker owns it now",
                            message.id)
+
+    async def _record_sent(self, message: ClaimedMessage, provider_id: str | None) -> bool:
+        """Record a message the provider accepted. It is out already: a database that is briefly unavailable
+        (connection dropped, too many clients) is retried for a while, well within the lease, because giving
+        up means the message goes out a second time when the lease runs out."""
+        delays = _RECORD_RETRY_DELAYS
+        for attempt in range(len(delays) + 1):
+            try:
+                async with self.ctx.db.transaction() as session:
+                    return await notifications_service.record_sent(
+                        session=session, message_id=message.id, owner=self.owner, provider_message_id=provider_id)
+            except Exception as exc:
+                if attempt == len(delays) or not is_database_unavailable(exc):
+                    raise
+                logger.warning("notification %s was sent; recording it failed (%s), retrying in %.1f s",
+                               message.id, type(exc).__name__, delays[attempt])
+                await asyncio.sleep(delays[attempt])
+        raise AssertionError("unreachable")
 
     async def _failed(self, message: ClaimedMessage, error: str, *, permanent: bool) -> None:
         s = self.ctx.settings
