@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import socket
-import uuid
 from dataclasses import dataclass
 
 import jinja2
@@ -22,6 +19,7 @@ from quanyi.context import ShopContext
 from quanyi.db import is_database_unavailable
 from quanyi.errors import DomainError
 from quanyi.inventory.schemas import RevealedKey
+from quanyi.leased_worker import LeasedWorker, worker_owner
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import Channel, Kind, MessageStatus
 from quanyi.notifications.rendering import render_email, render_robot
@@ -94,11 +92,14 @@ class ClaimedMessage:
     attempts: int
 
 
-class OutboxWorker:
+class OutboxWorker(LeasedWorker):
+    kind = "notification worker"
+    max_batches = 10_000
+
     def __init__(self, ctx: ShopContext, *, owner: str | None = None, batch_size: int = 10,
                  senders: dict[Channel, Sender] | None = None) -> None:
         self.ctx = ctx
-        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or worker_owner()
         self.batch_size = batch_size
         self.senders = senders if senders is not None else build_senders(ctx)
 
@@ -124,27 +125,12 @@ class OutboxWorker:
                 logger.error("notification %s: could not record the outcome: %r", message.id, result)
         return len(claimed)
 
-    async def drain(self, *, max_batches: int = 10_000) -> int:
-        """Work until nothing is due (retries that are due again at once included)."""
-        total = 0
-        for _ in range(max_batches):
-            count = await self.run_once()
-            if count == 0:
-                break
-            total += count
-        return total
+    def poll_seconds(self) -> float:
+        return self.ctx.settings.notification_poll_seconds
 
-    async def run_forever(self) -> None:
-        logger.info("notification worker %s started (channels: %s)", self.owner,
-                    ", ".join(sorted(c.value for c in self.senders)) or "none configured")
-        while True:
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("notification worker round failed; will retry")
-            await asyncio.sleep(self.ctx.settings.notification_poll_seconds)
+    def started_message(self) -> str:
+        channels = ", ".join(sorted(c.value for c in self.senders)) or "none configured"
+        return f"notification worker {self.owner} started (channels: {channels})"
 
     # ------------------------------------------------------------ one message
 

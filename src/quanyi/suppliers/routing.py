@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import socket
-import uuid
 
 from sqlalchemy import or_, select
 
 from quanyi.context import ShopContext
 from quanyi.db import utcnow
+from quanyi.leased_worker import LeasedWorker, worker_owner
 from quanyi.suppliers import circuit
 from quanyi.suppliers.adapter import (
     CardPurchaseRequest,
@@ -106,12 +104,15 @@ async def call_supplier(step: Step) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - classified by what it says about the purchase
         return _failure(step, exc)
 
-class FulfilmentWorker:
+
+class FulfilmentWorker(LeasedWorker):
     """Claims due fulfilment jobs and works each until it is delivered, refund-pending or waiting."""
+
+    kind = "fulfilment worker"
 
     def __init__(self, ctx: ShopContext, *, owner: str | None = None, batch_size: int = 5) -> None:
         self.ctx = ctx
-        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or worker_owner()
         self.batch_size = batch_size
         s = ctx.settings
         self.policy = StepPolicy(
@@ -168,22 +169,8 @@ class FulfilmentWorker:
                 logger.error("fulfilment job %s failed this round: %r", job_id, result, exc_info=result)
         return len(job_ids)
 
-    async def drain(self, *, max_batches: int = 1000) -> int:
-        total = 0
-        for _ in range(max_batches):
-            count = await self.run_once()
-            if count == 0:
-                break
-            total += count
-        return total
+    def poll_seconds(self) -> float:
+        return self.ctx.settings.fulfilment_poll_seconds
 
-    async def run_forever(self) -> None:
-        logger.info("fulfilment worker %s started", self.owner)
-        while True:
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("fulfilment worker round failed; will retry")
-            await asyncio.sleep(self.ctx.settings.fulfilment_poll_seconds)
+    def started_message(self) -> str:
+        return f"fulfilment worker {self.owner} started"
