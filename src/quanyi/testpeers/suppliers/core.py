@@ -67,6 +67,8 @@ class SupplierSimulator(CallbackSender):
         self.callbacks: list[CallbackRecord] = []
         self._codes_issued = 0
         self._issued: set[str] = set()
+        self._issued_codes: list[SimCode] = []
+        self._short, self._reissued, self._faulty_times = 0, 0, 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._stopping = threading.Event()
@@ -167,6 +169,12 @@ class SupplierSimulator(CallbackSender):
         """Off: recharges still finish, but only polling (query) finds out."""
         self._callbacks_enabled = enabled
 
+    def set_faulty_delivery(self, *, short: int = 0, reissued: int = 0, times: int = 1) -> None:
+        """The next `times` card orders are charged in full but answered with `short` codes fewer than asked,
+        and `reissued` of the codes are ones this supplier already sold to an earlier order."""
+        with self._lock:
+            self._short, self._reissued, self._faulty_times = short, reissued, times
+
     def set_push_url(self, url: str | None) -> None:
         """Where stock/price pushes go (configured at the supplier's side in real life)."""
         self.push_url = url
@@ -247,7 +255,7 @@ class SupplierSimulator(CallbackSender):
                 product.stock -= quantity
             order = SimOrder(key=key, order_no=self._order_no(), kind="card_key", product_code=product_code,
                              quantity=quantity, unit_cost_cents=product.cost_cents, fingerprint=fingerprint,
-                             codes=[self._new_code() for _ in range(quantity)])
+                             codes=self._codes_for(quantity))
             return self._record(order)
 
     def place_recharge(self, *, key: str, product_code: str, account: str, quantity: int,
@@ -333,6 +341,14 @@ class SupplierSimulator(CallbackSender):
     def _order_no(self) -> str:
         return f"{self.code_prefix}{self.seed:03d}{len(self.orders) + 1:09d}"
 
+    def _codes_for(self, quantity: int) -> list[SimCode]:
+        short = reissued = 0
+        if self._faulty_times > 0:
+            self._faulty_times -= 1
+            short, reissued = self._short, min(self._reissued, len(self._issued_codes))
+        fresh = max(0, quantity - short - reissued)
+        return self._issued_codes[:reissued] + [self._new_code() for _ in range(fresh)]
+
     def _new_code(self) -> SimCode:
         # Deterministic per (dialect, seed, sequence); the set guards uniqueness.
         while True:
@@ -342,8 +358,10 @@ class SupplierSimulator(CallbackSender):
             password = "-".join(digest[16 + i:20 + i] for i in range(0, 16, 4))
             if password not in self._issued:
                 self._issued.add(password)
-                return SimCode(number=number, password=password,
+                code = SimCode(number=number, password=password,
                                expires_at=dt.datetime(2030, 12, 31, 23, 59, 59, tzinfo=dt.UTC))
+                self._issued_codes.append(code)
+                return code
 
     def _finish(self, key: str, succeeded: bool | None, message: str) -> SimOrder | None:
         with self._lock:
