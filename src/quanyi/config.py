@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # for circuit_open_seconds; then one trial call decides (half-open).
     circuit_failure_threshold: int = Field(default=5, ge=1, le=1000)
     circuit_open_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    # A paid order whose only remaining suppliers are paused by an open circuit waits for them (up to this
+    # long after it was queued) instead of going to refund at once; 0 = refund at once.
+    fulfilment_circuit_wait_seconds: float = Field(default=600.0, ge=0, le=86_400)
 
     # ---- risk control (风控): counters, one-time codes, checkout flood limits. Rules live in the database.
     risk_counter_retention_seconds: int = Field(default=8 * 86_400, ge=3600, le=90 * 86_400)

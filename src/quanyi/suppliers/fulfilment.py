@@ -34,7 +34,7 @@ from quanyi.suppliers.attempt_state import (
     IllegalAttemptTransition,
     check_attempt_transition,
 )
-from quanyi.suppliers.candidates import find_candidates
+from quanyi.suppliers.candidates import find_candidates, next_circuit_reopen
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import Supplier
 
@@ -51,6 +51,8 @@ class StepPolicy:
     circuit: circuit.CircuitPolicy
     cipher: CardKeyCipher
     callback_base_url: str
+    # How long after it was queued an order may wait for suppliers paused by an open circuit.
+    circuit_wait: dt.timedelta = dt.timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,18 @@ async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, h
         action: Action = "buy" if job.kind is ProductKind.CARD_KEY else "recharge"
         return await _prepare(session, job, attempt, action, policy, http, now)
 
+    reopens = await next_circuit_reopen(session=session, sku_id=order.sku_id, kind=job.kind, quantity=need,
+                                        exclude_products=tried, now=now)
+    give_up_at = job.created_at + policy.circuit_wait
+    if reopens is not None and now < give_up_at:
+        # Every supplier left is paused after failing other orders: wait for the first to get its trial call
+        # rather than refund a paid order over a short outage.
+        wake = min(reopens, give_up_at)
+        schedule_job(job, delay=wake - now, now=now,
+                     error=f"waiting for a supplier paused by its circuit breaker (until {wake.isoformat()})")
+        logger.warning("order %s: every supplier left is paused (circuit open); waiting until %s",
+                       order.order_no, wake.isoformat())
+        return None
     reason = "no supplier could fill it" if attempts else "no supplier available"
     await orders_service.mark_unfulfillable(session=session, order=order, reason=reason, now=now)
     await finish_job(session, job, "refund_pending", now, error=reason)

@@ -119,7 +119,8 @@ class FulfilmentWorker(LeasedWorker):
             owner=self.owner, lease=dt.timedelta(seconds=s.fulfilment_lease_seconds),
             circuit=circuit.CircuitPolicy(threshold=s.circuit_failure_threshold,
                                           open_for=dt.timedelta(seconds=s.circuit_open_seconds)),
-            cipher=ctx.cipher, callback_base_url=callback_base_url(ctx))
+            cipher=ctx.cipher, callback_base_url=callback_base_url(ctx),
+            circuit_wait=dt.timedelta(seconds=s.fulfilment_circuit_wait_seconds))
 
     async def claim(self, now: dt.datetime | None = None) -> list[int]:
         """Take up to batch_size due jobs: open, due, and not leased (or the lease ran out: worker died)."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 
 from quanyi.db import utcnow
 from quanyi.suppliers import circuit
 from quanyi.testpeers.suppliers import CARD_PRODUCT
-from suppliers.routing.support import add_supplier, attempt_rows, card_order_paid, run_due, supplier_row
+from suppliers.routing.support import add_supplier, attempt_rows, card_order_paid, job_of, run_due, supplier_row, worker
 
 POLICY = circuit.CircuitPolicy(threshold=2, open_for=dt.timedelta(seconds=30))
 
@@ -72,3 +73,56 @@ async def test_routing_skips_an_open_circuit_and_tries_it_again_after_the_open_p
     assert last.supplier_id == bad.id and last.state.value == "succeeded"  # the trial call, and it closed it
     row = await supplier_row(shop, bad.id)
     assert row.circuit_open_until is None and row.consecutive_failures == 0
+
+
+async def _pause(shop, supplier_id: int, seconds: float) -> dt.datetime:  # type: ignore[no-untyped-def]
+    """Open this supplier's circuit as failures on other orders would; returns when it may be tried again."""
+    policy = circuit.CircuitPolicy(threshold=1, open_for=dt.timedelta(seconds=seconds))
+    now = utcnow()
+    async with shop.ctx.db.transaction() as session:
+        await circuit.record_supplier_failure(session=session, supplier_id=supplier_id, error="timeout",
+                                              policy=policy, now=now)
+    return (await supplier_row(shop, supplier_id)).circuit_open_until
+
+
+async def test_a_paid_order_waits_for_a_paused_supplier_instead_of_being_refunded(shop, sims):
+    sim = sims(seed=1)
+    sku = await shop.make_sku()
+    paused = await add_supplier(shop, sim, code="paused", sku=sku, product_code=CARD_PRODUCT)
+    reopens = await _pause(shop, paused.id, 1.5)
+    order = await card_order_paid(shop, sku)
+
+    assert await run_due(shop) == 1
+    view = await shop.get_order(order)
+    assert view["status"] == "paid" and view["fulfilment"]["stage"] == "queued" and not sim.requests
+    job = await job_of(shop, order)
+    assert job.status.value == "open" and job.next_attempt_at == reopens and "circuit" in job.last_error
+    assert await run_due(shop) == 0  # not due before the supplier may be tried again
+
+    await asyncio.sleep(max(0.0, (reopens - utcnow()).total_seconds()) + 0.1)
+    assert await run_due(shop) == 1  # the trial call goes through and delivers
+    assert (await shop.get_order(order))["status"] == "delivered"
+    assert [a.supplier_id for a in await attempt_rows(shop)] == [paused.id]
+    assert (await supplier_row(shop, paused.id)).circuit_open_until is None
+
+
+async def test_the_wait_for_a_paused_supplier_ends_in_a_refund(shop, sims):
+    """fulfilment_circuit_wait_seconds: a circuit that stays open longer does not hold the buyer's money for ever."""
+    sim = sims(seed=1)
+    sku = await shop.make_sku()
+    paused = await add_supplier(shop, sim, code="paused", sku=sku, product_code=CARD_PRODUCT)
+    await _pause(shop, paused.id, 3600)
+    order = await card_order_paid(shop, sku)
+    patient = worker(shop)
+    assert patient.policy.circuit_wait == dt.timedelta(seconds=600)  # the default
+    patient.policy = replace(patient.policy, circuit_wait=dt.timedelta(seconds=1))
+    assert await patient.run_once() == 1
+    job = await job_of(shop, order)
+    assert (await shop.get_order(order))["status"] == "paid"
+    assert job.next_attempt_at == job.created_at + dt.timedelta(seconds=1)
+
+    await asyncio.sleep(max(0.0, (job.next_attempt_at - utcnow()).total_seconds()) + 0.1)
+    assert await patient.run_once() == 1
+    view = await shop.get_order(order)
+    assert view["status"] == "refund_pending" and "no supplier" in view["status_reason"]
+    assert not sim.requests and not await attempt_rows(shop)
