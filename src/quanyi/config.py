@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     # doubling per round up to fulfilment_query_max_seconds.
     fulfilment_query_seconds: float = Field(default=5.0, ge=0, le=3600)
     fulfilment_query_max_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # A purchase call whose answer never came may still be placed at the supplier after we gave up waiting, so
+    # its "no such order" is believed (and another supplier tried) only this long after the call was sent, and
+    # never sooner than 3x the supplier's timeout. Shorter means faster failover and a risk of buying twice.
+    fulfilment_not_found_grace_seconds: float = Field(default=60.0, ge=0, le=86_400)
     # Circuit breaker: this many failures in a row (unreachable, timeouts) stop routing to a supplier
     # for circuit_open_seconds; then one trial call decides (half-open).
     circuit_failure_threshold: int = Field(default=5, ge=1, le=1000)

@@ -53,6 +53,8 @@ class StepPolicy:
     callback_base_url: str
     # How long after it was queued an order may wait for suppliers paused by an open circuit.
     circuit_wait: dt.timedelta = dt.timedelta(0)
+    # How long after a purchase call was sent a "no such order" is believed (see not_found_trusted_at).
+    not_found_grace: dt.timedelta = dt.timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ class Step:
     max_unit_cost_cents: int
     account: str | None = None
     callback_url: str | None = None
+    # Before this, the supplier's "no such order" may only mean our call has not been placed *yet*.
+    not_found_trusted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ class Outcome:
     healthy: bool | None = True
     from_query: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    ask_again_at: dt.datetime | None = None  # no news yet: when to ask next (instead of the usual backoff)
 
 
 # ---------------------------------------------------------------- job bookkeeping
@@ -235,7 +240,10 @@ async def _prepare(session: AsyncSession, job: FulfilmentJob, attempt: SupplierA
     job.updated_at = now
     adapter = suppliers_service.adapter_for(supplier, cipher=policy.cipher, http=http)  # type: ignore[arg-type]
     callback = f"{policy.callback_base_url.rstrip('/')}/api/suppliers/{supplier.code}/recharge-callback"
+    # The purchase call was sent when the attempt was made (it is never sent again: later steps only query).
+    grace = max(policy.not_found_grace, 3 * dt.timedelta(milliseconds=supplier.timeout_ms))
     return Step(action=action, attempt_id=attempt.id, state=attempt.state, checks=attempt.checks,
+                not_found_trusted_at=attempt.created_at + grace,
                 supplier_id=supplier.id,
                 supplier_code=supplier.code, adapter=adapter, kind=attempt.kind,
                 idempotency_key=attempt.idempotency_key, product_code=attempt.product_code, quantity=attempt.quantity,
@@ -269,6 +277,8 @@ async def record_outcome(*, session: AsyncSession, attempt_id: int, outcome: Out
     if outcome.error:
         attempt.error = outcome.error[:500]
     attempt.updated_at = now
+    if outcome.ask_again_at is not None:
+        query_delay = max(outcome.ask_again_at - now, dt.timedelta(0))
     if not _moves(attempt, outcome.state):
         schedule_job(job, delay=query_delay, now=now, error=outcome.error)
         return False  # no news (or news older than what we know): ask again later

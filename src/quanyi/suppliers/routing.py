@@ -75,7 +75,13 @@ async def _query(step: Step) -> Outcome:
         if step.state in (AttemptState.SUBMITTED, AttemptState.PROCESSING):
             # It accepted this recharge before: a lookup gap is not a failure; keep asking.
             return Outcome(step.state, error="supplier does not find an accepted recharge", from_query=True)
-        # The call timed out on our side long ago (the lease outlives it): it never reached the supplier.
+        trusted_at = step.not_found_trusted_at
+        if trusted_at is not None and utcnow() < trusted_at:
+            # Our purchase call may still be on its way to being placed there: failing over now could buy twice.
+            return Outcome(AttemptState.UNKNOWN, error="supplier has no such order yet; asking again at "
+                           f"{trusted_at.isoformat(timespec='seconds')}", healthy=None, from_query=True,
+                           ask_again_at=trusted_at)
+        # Long enough after the call was sent: it never reached the supplier, or was refused there.
         return Outcome(AttemptState.FAILED, error="supplier has no such order", **common)  # type: ignore[arg-type]
     still = AttemptState.PROCESSING if step.kind is ProductKind.DIRECT_RECHARGE else AttemptState.UNKNOWN
     if step.kind is ProductKind.DIRECT_RECHARGE and step.state is AttemptState.PROCESSING:
@@ -120,7 +126,8 @@ class FulfilmentWorker(LeasedWorker):
             circuit=circuit.CircuitPolicy(threshold=s.circuit_failure_threshold,
                                           open_for=dt.timedelta(seconds=s.circuit_open_seconds)),
             cipher=ctx.cipher, callback_base_url=callback_base_url(ctx),
-            circuit_wait=dt.timedelta(seconds=s.fulfilment_circuit_wait_seconds))
+            circuit_wait=dt.timedelta(seconds=s.fulfilment_circuit_wait_seconds),
+            not_found_grace=dt.timedelta(seconds=s.fulfilment_not_found_grace_seconds))
 
     async def claim(self, now: dt.datetime | None = None) -> list[int]:
         """Take up to batch_size due jobs: open, due, and not leased (or the lease ran out: worker died)."""

@@ -23,7 +23,7 @@ def shop_port() -> int:
 def settings(database_url: str, shop_port: int) -> Settings:
     return make_settings(database_url, public_base_url=f"http://127.0.0.1:{shop_port}",
                          circuit_failure_threshold=2, circuit_open_seconds=1.0, fulfilment_lease_seconds=2.0,
-                         fulfilment_query_seconds=1.0)
+                         fulfilment_query_seconds=1.0, fulfilment_not_found_grace_seconds=0.0)
 
 
 @pytest.fixture

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from helpers import Shop
 from quanyi.db import utcnow
 from quanyi.suppliers.adapter import ProductKind, SupplierDialect
 from quanyi.suppliers.credentials import seal_credentials
-from quanyi.suppliers.fulfilment_models import FulfilmentJob, SupplierAttempt
+from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 from quanyi.suppliers.routing import FulfilmentWorker
 from quanyi.testpeers.suppliers import SupplierSimulator
@@ -65,6 +66,20 @@ def worker(shop: Shop, owner: str = "test-worker") -> FulfilmentWorker:
 async def run_due(shop: Shop, *, later: float = 0.0, owner: str = "test-worker") -> int:
     """One worker round, as if `later` seconds had passed (jobs scheduled for later become due)."""
     return await worker(shop, owner).run_once(now=utcnow() + dt.timedelta(seconds=later))
+
+
+async def run_until_waiting(shop: Shop, *, at_most: float = 5.0) -> None:
+    """Worker rounds in real time: whenever an open job falls due within `at_most` seconds (an unclear purchase
+    asked about again once the supplier's "no such order" can be believed), wait for it and run again."""
+    deadline = utcnow() + dt.timedelta(seconds=at_most)
+    while True:
+        await run_due(shop)
+        async with shop.ctx.db.read_session() as session:
+            due = await session.scalar(select(func.min(FulfilmentJob.next_attempt_at))
+                                       .where(FulfilmentJob.status == JobStatus.OPEN))
+        if due is None or due > deadline:
+            return
+        await asyncio.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.05)
 
 
 async def attempts(shop: Shop, order: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,15 @@ from sqlalchemy import func, select
 from quanyi.orders.models import OrderEvent
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import RECHARGE_PRODUCT
-from suppliers.routing.support import ACCOUNT, add_supplier, attempts, recharge_order_paid, run_due, supplier_row
+from suppliers.routing.support import (
+    ACCOUNT,
+    add_supplier,
+    attempts,
+    recharge_order_paid,
+    run_due,
+    run_until_waiting,
+    supplier_row,
+)
 
 
 @pytest.fixture(params=["quanyi", "async_recharge"])
@@ -184,3 +192,27 @@ async def test_forged_and_misdirected_callbacks_are_refused(shop, sims, dialect)
     assert unknown.status_code == 404
     assert await _status(shop, order) == "paid"
     assert [a["state"] for a in await attempts(shop, order)] in (["processing"], ["submitted"])
+
+
+async def test_a_recharge_submitted_after_we_gave_up_waiting_is_not_sent_to_a_second_supplier(shop, sims, dialect):
+    """Crediting the buyer's account twice is money lost: a supplier that accepts the recharge only after our
+    call timed out (its first "no such order" was premature) keeps it, and nobody else is asked."""
+    slow, second = sims(dialect, seed=1), sims(dialect, seed=2)
+    slow.set_placing_delay(1.0)  # our timeout is 0.5 s
+    sku = await _recharge_sku(shop, slow, ("second", second))
+    order = await recharge_order_paid(shop, sku)
+    await run_due(shop)
+    key = f"{order['order_no']}-01"
+    [attempt] = await attempts(shop, order)
+    assert attempt["state"] == "unknown" and "no such order yet" in attempt["error"]
+    await slow.await_for(lambda: slow.purchases_for(key) == 1)
+
+    await run_until_waiting(shop)
+    await _until(lambda: _status_is(shop, order, "delivered"))
+    assert not second.requests and slow.order(key).account == ACCOUNT
+    assert [(a["supplier_code"], a["state"]) for a in await attempts(shop, order)] == [("first", "succeeded")]
+
+
+async def _status_is(shop: Any, order: dict[str, Any], status: str) -> bool:
+    await run_due(shop)
+    return await _status(shop, order) == status

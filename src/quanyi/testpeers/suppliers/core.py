@@ -55,6 +55,7 @@ class SupplierSimulator(CallbackSender):
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._latency_ms, self._error_rate, self._errors_on_reads = 0, 0.0, False
+        self._placing_delay = 0.0
         self._timeout_mode: TimeoutMode = "none"
         self._hang_seconds, self._timeout_times = 10.0, None
         self._failing, self._rejected_accounts = set[str](), set[str]()
@@ -115,6 +116,11 @@ class SupplierSimulator(CallbackSender):
 
     def set_latency(self, ms: int) -> None:
         self._latency_ms = ms
+
+    def set_placing_delay(self, seconds: float) -> None:
+        """Order-placing calls wait this long before the order is placed (queries still answer at once), so a
+        caller that gives up waiting can ask about an order that is placed only afterwards."""
+        self._placing_delay = seconds
 
     def set_error_rate(self, rate: float, *, on_reads: bool = False) -> None:
         """Answer this share of order-placing calls (and reads, if asked) with the dialect's "busy, not
@@ -217,6 +223,8 @@ class SupplierSimulator(CallbackSender):
         self._loop = asyncio.get_running_loop()
         if self._latency_ms:
             await self._sleep(self._latency_ms / 1000)
+        if placing and self._placing_delay:
+            await self._sleep(self._placing_delay)
         if (placing or self._errors_on_reads) and self._error_rate > 0:
             with self._lock:
                 busy = self._rng.random() < self._error_rate
