@@ -25,7 +25,8 @@ from quanyi.suppliers.models import Supplier
 
 __all__ = [
     "SupplierBalanceInsufficient", "SupplierChargeNotFound", "SupplierChargeConflict", "UnknownSupplier",
-    "InvalidLedgerAmount", "charge_supplier", "release_supplier_charge", "top_up_supplier", "get_charge",
+    "InvalidLedgerAmount", "charge_supplier", "release_supplier_charge", "settle_supplier_charge", "top_up_supplier",
+    "get_charge",
 ]
 
 
@@ -161,6 +162,36 @@ async def release_supplier_charge(
                memo=f"purchase attempt {reference} failed: {reason}"[:500],
                lines=[Line(accounts.supplier_prepaid(charge.supplier_id), charge.amount_cents, charge.currency),
                       Line(accounts.supplier_payable(charge.supplier_id), -charge.amount_cents, charge.currency)])
+    return charge
+
+
+async def settle_supplier_charge(
+    *, session: AsyncSession, reference: str, actual_cents: int, now: dt.datetime | None = None
+) -> SupplierCharge:
+    """The purchase went through for `actual_cents`, less than was debited up front (the supplier's price fell
+    since the last sync): credit the difference back and keep the charge at what the supplier really took, so
+    the cost of goods and the statements are true. More than was debited is never taken here (the purchase
+    capped the unit cost); reconciliation reports such a supplier. Idempotent."""
+    now = now or utcnow()
+    # The charge row lock serializes this with a release of the same charge.
+    charge = await session.scalar(
+        select(SupplierCharge).where(SupplierCharge.reference == reference).with_for_update()
+        .execution_options(populate_existing=True))
+    if charge is None:
+        raise SupplierChargeNotFound(f"no supplier charge with reference {reference!r}")
+    difference = charge.amount_cents - actual_cents
+    if charge.status != SupplierChargeStatus.CHARGED.value or actual_cents <= 0 or difference <= 0:
+        return charge
+    await session.execute(
+        update(Supplier).where(Supplier.id == charge.supplier_id)
+        .values(balance_cents=Supplier.balance_cents + difference, updated_at=now)
+        .execution_options(synchronize_session="fetch"))
+    await post(session, reference=f"supplier_adjust:{reference}", kind="supplier_adjust",
+               order_id=charge.order_id, supplier_id=charge.supplier_id, attempt_key=reference, now=now,
+               memo=f"purchase attempt {reference} cost {actual_cents}, {difference} less than debited",
+               lines=[Line(accounts.supplier_prepaid(charge.supplier_id), difference, charge.currency),
+                      Line(accounts.supplier_payable(charge.supplier_id), -difference, charge.currency)])
+    charge.amount_cents = actual_cents
     return charge
 
 

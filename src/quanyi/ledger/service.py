@@ -35,6 +35,7 @@ from quanyi.ledger.prepaid import (
     charge_supplier,
     get_charge,
     release_supplier_charge,
+    settle_supplier_charge,
     top_up_supplier,
 )
 from quanyi.ledger.reports import (
@@ -62,7 +63,8 @@ __all__ = [
     "install_account_cache",
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
-    "top_up_supplier", "record_order_delivered", "record_order_status", "record_payment_received",
+    "settle_supplier_charge", "top_up_supplier", "record_order_delivered", "record_order_status",
+    "record_payment_received",
     "record_refund_due", "record_refund_failed", "record_refund_paid", "record_refund_requested", "share_rule_for",
     "InvalidShareRule", "ShareRuleNotFound", "delete_share_rule", "list_share_rules", "order_postings",
     "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "SupplierNotQueryable",

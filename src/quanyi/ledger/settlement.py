@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-_LINE_KINDS = {"supplier_charge": "purchase", "supplier_release": "release", "supplier_top_up": "top_up"}
+# A cost adjustment gives back part of a debit (the supplier took less than the synced cost): a partial release.
+_LINE_KINDS = {"supplier_charge": "purchase", "supplier_release": "release", "supplier_adjust": "release",
+               "supplier_top_up": "top_up"}
 
 
 class UnknownSupplierCode(NotFound):

@@ -37,6 +37,8 @@ from quanyi.suppliers.attempt_state import (
 from quanyi.suppliers.candidates import find_candidates, next_circuit_reopen
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import Supplier
+from quanyi.suppliers.pricing import apply_price_policies
+from quanyi.suppliers.sync_apply import apply_purchase_refusal, mapped_sku_ids
 
 __all__ = ["Step", "Outcome", "StepPolicy", "plan_step", "record_outcome", "apply_news", "finish_job", "schedule_job"]
 
@@ -316,9 +318,12 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
         # Definitely not taken: the prepaid debit goes back to the supplier's balance.
         await ledger_service.release_supplier_charge(session=session, reference=attempt.idempotency_key,
                                                      reason=outcome.error or "purchase failed", now=now)
+        if outcome.extra:
+            await _learn_from_refusal(session, attempt, outcome, now)
         job.next_attempt_at = now  # the next supplier, at once
     elif outcome.state is AttemptState.SUCCEEDED:
         attempt.finished_at = now
+        await _settle_cost(session, attempt, now)
         if attempt.kind is ProductKind.CARD_KEY:
             await _receive_codes(session, order, attempt, outcome, cipher, now)
             if order.status is not OrderStatus.PAID:
@@ -330,6 +335,33 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
         else:
             logger.error("order %s is %s but supplier recharge %s succeeded: the account was credited anyway",
                          order.order_no, order.status.value, attempt.idempotency_key)
+
+
+async def _learn_from_refusal(session: AsyncSession, attempt: SupplierAttempt, outcome: Outcome,
+                              now: dt.datetime) -> None:
+    cost = outcome.extra.get("cost_cents")
+    applied = await apply_purchase_refusal(session=session, supplier_product_id=attempt.supplier_product_id,
+                                           cost_cents=cost if isinstance(cost, int) else None,
+                                           out_of_stock=outcome.extra.get("stock") == 0, observed_at=now)
+    if applied.changed_product_ids:
+        # A dearer cost may breach a SKU's margin floor: reprice or take it off sale, as a sync would.
+        await apply_price_policies(session=session, sku_ids=await mapped_sku_ids(
+            session=session, product_ids=sorted(applied.changed_product_ids)))
+
+
+async def _settle_cost(session: AsyncSession, attempt: SupplierAttempt, now: dt.datetime) -> None:
+    """The debit was made at the synced cost; the supplier says what it really took. Cheaper: credit the rest
+    back. Dearer than the cap we sent: not ours to pay without a look, so it is logged for reconciliation."""
+    if attempt.unit_cost_cents is None:
+        return
+    actual = attempt.unit_cost_cents * attempt.quantity
+    if actual > attempt.charged_cents:
+        logger.error("supplier attempt %s: supplier reports %d, more than the %d debited (cap %d per unit)",
+                     attempt.idempotency_key, actual, attempt.charged_cents, attempt.max_unit_cost_cents)
+    elif actual < attempt.charged_cents:
+        await ledger_service.settle_supplier_charge(session=session, reference=attempt.idempotency_key,
+                                                    actual_cents=actual, now=now)
+        attempt.charged_cents = actual
 
 
 async def _receive_codes(session: AsyncSession, order: Order, attempt: SupplierAttempt, outcome: Outcome,

@@ -30,6 +30,8 @@ from quanyi.suppliers.adapter import (
     RechargeState,
     SupplierError,
     SupplierOutcomeUnknown,
+    SupplierOutOfStock,
+    SupplierPriceChanged,
     SupplierUnavailable,
 )
 from quanyi.suppliers.attempt_state import AttemptState
@@ -56,7 +58,12 @@ def _failure(step: Step, exc: BaseException) -> Outcome:
         # Unexpected errors count as unclear too: better one extra query than a second purchase.
         return Outcome(AttemptState.UNKNOWN, error=text, healthy=False)
     # Refusals (out of stock, price, bad account) are proper answers: the supplier itself is healthy.
-    return Outcome(AttemptState.FAILED, error=text, healthy=not isinstance(exc, SupplierUnavailable))
+    learned: dict[str, object] = {}
+    if isinstance(exc, SupplierOutOfStock):
+        learned["stock"] = 0
+    elif isinstance(exc, SupplierPriceChanged) and isinstance(exc.context.get("unit_cost_cents"), int):
+        learned["cost_cents"] = exc.context["unit_cost_cents"]
+    return Outcome(AttemptState.FAILED, error=text, healthy=not isinstance(exc, SupplierUnavailable), extra=learned)
 
 async def _query(step: Step) -> Outcome:
     try:

@@ -175,3 +175,19 @@ async def mapped_sku_ids(*, session: AsyncSession, product_ids: Sequence[int]) -
         return []
     return sorted(set((await session.scalars(select(SkuSupplierMapping.sku_id).where(
         SkuSupplierMapping.supplier_product_id.in_(list(product_ids))))).all()))
+
+
+async def apply_purchase_refusal(*, session: AsyncSession, supplier_product_id: int, cost_cents: int | None,
+                                 out_of_stock: bool, observed_at: dt.datetime) -> Applied:
+    """A purchase was refused for its price or stock: the supplier told us its current cost or that it has none,
+    which is news as fresh as any pull, so the next order does not try it at the stale numbers."""
+    applied = Applied()
+    row = await session.scalar(select(SupplierProduct).where(SupplierProduct.id == supplier_product_id)
+                               .with_for_update().execution_options(populate_existing=True))
+    if row is None or not _valid_numbers(cost_cents, None) or row.last_synced_at > observed_at:
+        return applied
+    applied.products_seen += 1
+    _update(row, cost=cost_cents, stock=0 if out_of_stock else row.stock, available=row.available,
+            observed_at=observed_at, source="purchase", applied=applied)
+    await session.flush()
+    return applied

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from quanyi.db import utcnow
 from quanyi.testpeers.suppliers import CARD_PRODUCT, SimProduct
 from suppliers.routing.support import (
     HANG_SECONDS,
@@ -236,3 +237,70 @@ async def test_a_purchase_placed_after_we_gave_up_waiting_is_not_bought_again_el
     [shown] = await shop.reveal(order)
     assert shown["code"] == slow.order(key).codes[0].password
     assert (await supplier_row(shop, a.id)).balance_cents == 1_000_000 - 900
+
+
+async def _order_cost_of_goods(shop, order) -> int:  # type: ignore[no-untyped-def]
+    from quanyi.ledger import service as ledger_service
+    from quanyi.orders.models import Order
+
+    async with shop.ctx.db.read_session() as session:
+        order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        postings = await ledger_service.order_postings(session=session, order_id=order_id)
+    return sum(amount for p in postings for account, amount, _ in p.entries if account == "cost_of_goods")
+
+
+@pytest.mark.parametrize("dialect", ["quanyi", "card_platform"])
+async def test_a_purchase_cheaper_than_the_synced_cost_debits_what_the_supplier_took(shop, sims, dialect):
+    sim = sims(dialect, seed=1)
+    sku = await shop.make_sku()
+    supplier = await add_supplier(shop, sim, code="cheaper", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    sim.set_cost(CARD_PRODUCT, 800)  # its price fell since the last sync
+    order = await card_order_paid(shop, sku, quantity=2)
+    await run_due(shop)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    [attempt] = await attempts(shop, order)
+    assert attempt["unit_cost_cents"] == 800 and attempt["charged_cents"] == 1600
+    assert sim.charged_cents == 1600
+    # The prepaid balance, the cost of goods and the books all say what the supplier really took.
+    assert (await supplier_row(shop, supplier.id)).balance_cents == 1_000_000 - 1600
+    assert await _order_cost_of_goods(shop, order) == 1600
+    await _books_balance(shop, order, {"supplier_charge", "supplier_adjust", "order_delivered"})
+    from quanyi.ledger import service as ledger_service
+
+    async with shop.ctx.db.read_session() as session:
+        # The opening balance was typed in, not topped up; the purchase and its adjustment add no drift.
+        assert await ledger_service.prepaid_drift(session=session) == {"cheaper": 1_000_000}
+        statement = await ledger_service.supplier_statement(session=session, supplier_code="cheaper",
+                                                            day=utcnow().date(), timezone="UTC")
+    assert (statement.purchases_cents, statement.releases_cents) == (1800, 200)
+    assert statement.closing_cents == statement.opening_cents - 1600
+
+
+@pytest.mark.parametrize("dialect", ["quanyi", "card_platform"])
+async def test_a_refused_purchase_teaches_the_suppliers_new_cost_and_stock(shop, sims, dialect):
+    """A price or stock refusal is fresh news: the next order goes straight to the supplier that can sell."""
+    from quanyi.suppliers.models import SupplierProduct
+
+    dearer, out, steady = sims(dialect, seed=1), sims(dialect, seed=2), sims(dialect, seed=3)
+    sku = await shop.make_sku()
+    await add_supplier(shop, dearer, code="dearer", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, out, code="out", sku=sku, product_code=CARD_PRODUCT, cost_cents=910, stock=50)
+    await add_supplier(shop, steady, code="steady", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
+    dearer.set_cost(CARD_PRODUCT, 1200)  # above what we accept: refused for its price
+    out.set_stock(CARD_PRODUCT, 0)  # sold out since the last sync
+
+    first = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(first))["status"] == "delivered"
+    assert [(a["supplier_code"], a["state"]) for a in await attempts(shop, first)] == [
+        ("dearer", "failed"), ("out", "failed"), ("steady", "succeeded")]
+    async with shop.ctx.db.read_session() as session:
+        rows = {p.product_code + str(p.supplier_id): p for p in (await session.scalars(select(SupplierProduct))).all()}
+    learned = sorted((p.cost_cents, p.stock, p.last_sync_source) for p in rows.values())
+    assert learned == [(910, 0, "purchase"), (950, None, "pull"), (1200, None, "purchase")]
+
+    second = await card_order_paid(shop, sku)
+    await run_due(shop)
+    assert (await shop.get_order(second))["status"] == "delivered"
+    assert [a["supplier_code"] for a in await attempts(shop, second)] == ["steady"]
+    assert dearer.requests_for(f"{second['order_no']}-01") == 0 and out.requests_for(f"{second['order_no']}-01") == 0
