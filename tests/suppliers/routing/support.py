@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from quanyi.suppliers.routing import FulfilmentWorker
 from quanyi.testpeers.suppliers import SupplierSimulator
 
 TIMEOUT_MS, HANG_SECONDS = 500, 1.5  # the simulator always hangs longer than we wait
+GRACE = 4.0  # "no such order" believed this long after a purchase call, in tests that race a slow supplier
 ACCOUNT = "13800138000"
 
 
@@ -59,21 +61,26 @@ async def recharge_order_paid(shop: Shop, sku: Any, account: str = ACCOUNT) -> d
     return order
 
 
-def worker(shop: Shop, owner: str = "test-worker") -> FulfilmentWorker:
-    return FulfilmentWorker(shop.ctx, owner=owner)
+def worker(shop: Shop, owner: str = "test-worker", *, grace: float | None = None) -> FulfilmentWorker:
+    """`grace`: seconds before a supplier's "no such order" is believed (else the settings', at least 3x its
+    timeout); tests that race a slow supplier set it well above what a loaded machine may stall."""
+    found = FulfilmentWorker(shop.ctx, owner=owner)
+    if grace is not None:
+        found.policy = replace(found.policy, not_found_grace=dt.timedelta(seconds=grace))
+    return found
 
 
-async def run_due(shop: Shop, *, later: float = 0.0, owner: str = "test-worker") -> int:
+async def run_due(shop: Shop, *, later: float = 0.0, owner: str = "test-worker", grace: float | None = None) -> int:
     """One worker round, as if `later` seconds had passed (jobs scheduled for later become due)."""
-    return await worker(shop, owner).run_once(now=utcnow() + dt.timedelta(seconds=later))
+    return await worker(shop, owner, grace=grace).run_once(now=utcnow() + dt.timedelta(seconds=later))
 
 
-async def run_until_waiting(shop: Shop, *, at_most: float = 5.0) -> None:
+async def run_until_waiting(shop: Shop, *, at_most: float = 10.0, grace: float | None = None) -> None:
     """Worker rounds in real time: whenever an open job falls due within `at_most` seconds (an unclear purchase
     asked about again once the supplier's "no such order" can be believed), wait for it and run again."""
     deadline = utcnow() + dt.timedelta(seconds=at_most)
     while True:
-        await run_due(shop)
+        await run_due(shop, grace=grace)
         async with shop.ctx.db.read_session() as session:
             due = await session.scalar(select(func.min(FulfilmentJob.next_attempt_at))
                                        .where(FulfilmentJob.status == JobStatus.OPEN))

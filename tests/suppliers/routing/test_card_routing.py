@@ -9,6 +9,7 @@ from sqlalchemy import select
 from quanyi.db import utcnow
 from quanyi.testpeers.suppliers import CARD_PRODUCT, SimProduct
 from suppliers.routing.support import (
+    GRACE,
     HANG_SECONDS,
     add_supplier,
     attempt_rows,
@@ -53,10 +54,10 @@ async def test_failover_when_first_supplier_times_out_before_accepting(shop, sim
     await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
     order = await card_order_paid(shop, sku)
 
-    await run_due(shop)
+    await run_due(shop, grace=GRACE)
     # Timed out, and the first one has no such order yet: nobody else is asked while it still might place it.
     assert (await shop.get_order(order))["status"] == "paid" and not second.requests
-    await run_until_waiting(shop)  # asked again once its "no such order" can be believed
+    await run_until_waiting(shop, grace=GRACE)  # asked again once its "no such order" can be believed
     assert (await shop.get_order(order))["status"] == "delivered"
     # The first one was asked (same key) and had no such order: only then was the second tried.
     assert not first.purchases and second.purchases_for(f"{order['order_no']}-02") == 1
@@ -216,19 +217,19 @@ async def test_a_purchase_placed_after_we_gave_up_waiting_is_not_bought_again_el
     """The supplier is slow to place orders but quick to answer queries: right after our call times out it has
     no such order yet, and places it a moment later. Failing over on that first "no such order" bought twice."""
     slow, second = sims(dialect, seed=1), sims(dialect, seed=2)
-    slow.set_placing_delay(1.0)  # our timeout is 0.5 s; its "no such order" is believed 1.5 s after the call
+    slow.set_placing_delay(1.0)  # our timeout is 0.5 s; its "no such order" is believed GRACE s after the call
     sku = await shop.make_sku()
     a = await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
     await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
     order = await card_order_paid(shop, sku)
 
-    await run_due(shop)
+    await run_due(shop, grace=GRACE)
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "unknown" and "no such order yet" in attempt["error"]
     key = f"{order['order_no']}-01"
     await slow.await_for(lambda: slow.purchases_for(key) == 1)  # placed after all, after we gave up
 
-    await run_until_waiting(shop)
+    await run_until_waiting(shop, grace=GRACE)
     view = await shop.get_order(order)
     assert view["status"] == "delivered" and view["delivered_keys"] == 1
     assert not second.requests and not second.purchases

@@ -15,6 +15,7 @@ from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import RECHARGE_PRODUCT
 from suppliers.routing.support import (
     ACCOUNT,
+    GRACE,
     add_supplier,
     attempts,
     recharge_order_paid,
@@ -201,13 +202,13 @@ async def test_a_recharge_submitted_after_we_gave_up_waiting_is_not_sent_to_a_se
     slow.set_placing_delay(1.0)  # our timeout is 0.5 s
     sku = await _recharge_sku(shop, slow, ("second", second))
     order = await recharge_order_paid(shop, sku)
-    await run_due(shop)
+    await run_due(shop, grace=GRACE)
     key = f"{order['order_no']}-01"
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "unknown" and "no such order yet" in attempt["error"]
     await slow.await_for(lambda: slow.purchases_for(key) == 1)
 
-    await run_until_waiting(shop)
+    await run_until_waiting(shop, grace=GRACE)
     await _until(lambda: _status_is(shop, order, "delivered"))
     assert not second.requests and slow.order(key).account == ACCOUNT
     assert [(a["supplier_code"], a["state"]) for a in await attempts(shop, order)] == [("first", "succeeded")]
