@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 
+from faults.support import QuanyiProcess
 from quanyi.risk.service import RedisRateLimiter
 from staff.staff_helpers import PASSWORD, make_staff
 
@@ -23,9 +26,9 @@ GUESSES = 30
 def limits(shop):
     s = shop.ctx.settings
     s.staff_login_max_failures_per_user = LIMIT
-    s.staff_login_max_failures_per_ip = 1000
+    s.staff_login_max_failures_per_ip = 1_000_000  # the two-process test shares 127.0.0.1
     s.lookup_max_failures_per_order = LIMIT
-    s.lookup_max_failures_per_ip = 1000
+    s.lookup_max_failures_per_ip = 1_000_000
     return s
 
 
@@ -105,3 +108,34 @@ async def test_concurrent_right_answers_amid_guesses_never_add_failures(shop, li
     heard = statuses.count(404)
     more = [await _lookup(shop, order["order_no"], "again@example.com") for _ in range(LIMIT - heard + 1)]
     assert more == [404] * (LIMIT - heard) + [429]
+
+
+@pytest.mark.parametrize("counters", ["database", pytest.param("redis", marks=needs_redis)])
+async def test_guesses_spread_over_two_server_processes_are_capped(shop, limits, order, settings, tmp_path,
+                                                                   counters):
+    """Each process runs its own argon2 threads and connections: the count is shared only through the
+    database or Redis."""
+    username = f"judy{secrets.token_hex(4)}"  # Redis counters outlive the test: a name no other run uses
+    await make_staff(shop, username, "admin")
+    env = {"QUANYI_NOTIFICATION_WORKER_IN_SERVE": "false",
+           "QUANYI_REDIS_URL": REDIS_URL if counters == "redis" else ""}
+    servers = []
+    try:
+        for i in range(2):
+            servers.append(QuanyiProcess.server(settings, tmp_path, name=f"server{i}", env=env))
+        async with httpx.AsyncClient(timeout=60) as http:
+            logins = await asyncio.gather(*[
+                http.post(f"{servers[i % 2].url}/api/staff/login",
+                          json={"username": username, "password": f"wrong-guess-{i}"}) for i in range(GUESSES)])
+            lookups = await asyncio.gather(*[
+                http.post(f"{servers[i % 2].url}/api/orders/lookup",
+                          json={"order_no": order["order_no"], "contact": f"guess{i}@example.com"})
+                for i in range(GUESSES)])
+            right = await http.post(f"{servers[0].url}/api/staff/login",
+                                    json={"username": username, "password": PASSWORD})
+    finally:
+        for server in servers:
+            server.stop()
+    assert Counter(r.status_code for r in logins) == {401: LIMIT, 429: GUESSES - LIMIT}
+    assert Counter(r.status_code for r in lookups) == {404: LIMIT, 429: GUESSES - LIMIT}
+    assert right.status_code == 429
