@@ -100,9 +100,9 @@ async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ct
 
 @router.post("/lookup", response_model=LookupResult, summary="Find an order without an account",
              responses={404: {"description": "No match"}, 429: {"description": "Too many failed attempts"}})
-async def lookup(data: LookupRequest, request: Request, session: ReadSessionDep, ctx: ContextDep) -> LookupResult:
+async def lookup(data: LookupRequest, request: Request, ctx: ContextDep) -> LookupResult:
     order = await orders_service.lookup_order(
-        session=session, limiter=ctx.limiter, limits=_limits(ctx), order_no=data.order_no,
+        db=ctx.db, limiter=ctx.limiter, limits=_limits(ctx), order_no=data.order_no,
         contact=data.contact, query_password=data.query_password, ip=client_ip(request),
     )
     return LookupResult(order_no=order.order_no,

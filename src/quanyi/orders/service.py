@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType
-from quanyi.db import utcnow
+from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
@@ -37,7 +37,7 @@ from quanyi.orders.recharge_account import mask_recharge_account, normalize_rech
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk import engine as risk_engine
-from quanyi.risk.service import RateLimiter
+from quanyi.risk.service import RateLimiter, reserve_attempt
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
@@ -426,7 +426,7 @@ def _password_matches(password_hash: str | None, password: str) -> bool:
 
 async def lookup_order(
     *,
-    session: AsyncSession,
+    db: Database,
     limiter: RateLimiter,
     limits: LookupLimits,
     order_no: str,
@@ -435,16 +435,21 @@ async def lookup_order(
     ip: str,
 ) -> Order:
     """Find an order by its number plus the contact or query password. Failures are counted per IP and
-    per order number; past the limit even a correct answer is refused, so guessing cannot win."""
+    per order number; past the limit even a correct answer is refused, so guessing cannot win.
+
+    Runs its own short read: no connection is held while the password is checked or the counters are
+    written, so a burst of lookups cannot starve the pool waiting for a second connection each."""
     canonical = normalize_order_no(order_no) or order_no.strip().upper()[:32]
     ip_key, order_key = f"lookup:ip:{ip}", f"lookup:order:{canonical}"
-    if (
-        await limiter.count(ip_key, limits.window_seconds) >= limits.max_failures_per_ip
-        or await limiter.count(order_key, limits.window_seconds) >= limits.max_failures_per_order
-    ):
+    # Counted before the answer is checked, so parallel guesses cannot all pass the limit at once.
+    slot = await reserve_attempt(limiter, [(ip_key, limits.max_failures_per_ip),
+                                           (order_key, limits.max_failures_per_order)],
+                                 window_seconds=limits.window_seconds)
+    if slot is None:
         raise LookupRateLimited("too many failed lookups; try again later", retry_after=limits.window_seconds)
 
-    order = await session.scalar(select(Order).where(Order.order_no == canonical))
+    async with db.read_session() as session:
+        order = await session.scalar(select(Order).where(Order.order_no == canonical))
     matched = False
     if contact:
         try:
@@ -456,8 +461,7 @@ async def lookup_order(
         stored = order.query_password_hash if order is not None else None
         matched = await asyncio.to_thread(_password_matches, stored, query_password) and order is not None
     if not matched or order is None:
-        await limiter.hit(ip_key, limits.window_seconds)
-        await limiter.hit(order_key, limits.window_seconds)
         logger.info("order lookup failed: order_no=%s ip=%s", canonical, ip)
-        raise LookupFailed("no order matches this order number and contact or password")
+        raise LookupFailed("no order matches this order number and contact or password")  # its slot stays taken
+    await slot.give_back()
     return order

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
-from quanyi.risk.service import RateLimiter
+from quanyi.risk.service import RateLimiter, reserve_attempt
 from quanyi.staff.models import StaffSession, StaffUser
 
 __all__ = [
@@ -218,10 +218,11 @@ async def login(
     now = now or utcnow()
     name = _normalize_username(username)[:64]
     ip_key, user_key = f"staff-login:ip:{ip}", f"staff-login:user:{name}"
-    if (
-        await limiter.count(ip_key, limits.window_seconds) >= limits.max_failures_per_ip
-        or await limiter.count(user_key, limits.window_seconds) >= limits.max_failures_per_user
-    ):
+    # Counted before the password is checked, so parallel guesses cannot all pass the limit at once.
+    slot = await reserve_attempt(limiter, [(ip_key, limits.max_failures_per_ip),
+                                           (user_key, limits.max_failures_per_user)],
+                                 window_seconds=limits.window_seconds)
+    if slot is None:
         raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
 
     async with db.read_session() as session:
@@ -229,9 +230,8 @@ async def login(
     # Always one argon2 verification, against a dummy hash when there is no such user.
     matched = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
     if not matched or user is None or not user.active:
-        await limiter.hit(ip_key, limits.window_seconds)
-        await limiter.hit(user_key, limits.window_seconds)
-        raise LoginFailed("wrong username or password")
+        raise LoginFailed("wrong username or password")  # its slot stays taken: the failure is counted
+    await slot.give_back()
 
     token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = StaffSession(token_hash=hash_token(token), staff_id=user.id, created_at=now,

@@ -392,15 +392,14 @@ async def lookup(request: Request, ctx: ContextDep) -> Response:
         return _lookup_page(request, form=form, error=translate(locale, "lookup.need_secret"), status_code=422)
     s = ctx.settings
     try:
-        async with ctx.db.read_session() as session:
-            order = await orders_service.lookup_order(
-                session=session, limiter=ctx.limiter,
-                limits=orders_service.LookupLimits(s.lookup_window_seconds, s.lookup_max_failures_per_ip,
-                                                   s.lookup_max_failures_per_order),
-                order_no=form["order_no"], contact=form["contact"] or None,
-                query_password=form["query_password"] or None, ip=client_ip(request),
-            )
-            order_no = order.order_no
+        order = await orders_service.lookup_order(
+            db=ctx.db, limiter=ctx.limiter,
+            limits=orders_service.LookupLimits(s.lookup_window_seconds, s.lookup_max_failures_per_ip,
+                                               s.lookup_max_failures_per_order),
+            order_no=form["order_no"], contact=form["contact"] or None,
+            query_password=form["query_password"] or None, ip=client_ip(request),
+        )
+        order_no = order.order_no
     except orders_service.LookupRateLimited:
         minutes = max(s.lookup_window_seconds // 60, 1)
         page = _lookup_page(request, form=form, error=translate(locale, "lookup.limited", minutes=minutes),
