@@ -25,7 +25,13 @@ from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
 from quanyi.risk import ruleset
-from quanyi.risk.challenges import CaptchaVerifier, Verification, issue_challenge, verify_challenge
+from quanyi.risk.challenges import (
+    CaptchaVerifier,
+    Verification,
+    VerificationUnavailable,
+    issue_challenge,
+    verify_challenge,
+)
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskRule
 from quanyi.risk.rules import (
@@ -235,8 +241,9 @@ async def order_rules(session: AsyncSession) -> list[RiskRule]:
 
 async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
                           verification: Verification | None, rules: list[RiskRule] | None = None) -> Screening:
-    """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied or
-    VerificationRequired (after sending a one-time code); returns whether the paid order must be held.
+    """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied,
+    VerificationRequired (after sending a one-time code, or for a captcha when no code can be sent) or
+    VerificationUnavailable (no way to verify this contact); returns whether the paid order must be held.
     Runs outside the order's transaction: its counters and log entries stay even when checkout is refused.
     `rules`: the order-stage rules if the caller read them already (`order_rules`)."""
     await _check_flood(runtime, signals)
@@ -273,11 +280,23 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
             async with db.transaction() as session:
                 _log(session, signals, evaluation, "verified", now)
             return Screening()
-        async with db.transaction() as session:
-            challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
-                                              contact_kind=signals.contact_kind, locale=locale,
-                                              amount_cents=signals.amount_cents, currency=currency, now=utcnow())
-            _log(session, signals, evaluation, "challenged", now)
+        try:
+            async with db.transaction() as session:
+                challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
+                                                  contact_kind=signals.contact_kind, locale=locale,
+                                                  amount_cents=signals.amount_cents, currency=currency, now=utcnow())
+                _log(session, signals, evaluation, "challenged", now)
+        except VerificationUnavailable as exc:
+            # No code can reach this contact: never ask for one. A captcha still can verify the buyer;
+            # without one the checkout is refused with what to do instead, and staff see why.
+            async with db.transaction() as session:
+                _log(session, signals, evaluation, "captcha_only" if runtime.captcha else "verification_unavailable",
+                     now)
+            if runtime.captcha is None:
+                raise
+            raise VerificationRequired("please confirm this order by solving the captcha", challenge_id=None,
+                                       channel=None, expires_in_seconds=None, captcha_accepted=True,
+                                       use_contact_kind=exc.context.get("use_contact_kind")) from None
         raise VerificationRequired(
             "please confirm this order with the one-time code we just sent to your contact",
             challenge_id=challenge.public_id, channel=challenge.channel,
