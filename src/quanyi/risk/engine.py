@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
+from quanyi.orders.state import OrderStatus
 from quanyi.risk import ruleset
 from quanyi.risk.challenges import (
     CaptchaVerifier,
@@ -120,9 +121,15 @@ class _Probe:
                                                   session=self._session)
 
     async def buyer_day_totals(self, contact: str, sku_id: int | None, since: float) -> tuple[int, int]:
+        """What this contact bought since `since`: orders paid, or still payable (pending, not expired).
+        Abandoned orders (cancelled or expired unpaid) are not purchases and do not count."""
+        # Expiry is wall-clock time (the reservation sweeper's clock), not the risk clock.
+        payable = (Order.status == OrderStatus.PENDING_PAYMENT) & (Order.expires_at > utcnow())
         query = select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0),
-                       func.coalesce(func.sum(OrderRiskSignals.amount_cents), 0)).where(
-            OrderRiskSignals.contact == contact, OrderRiskSignals.at >= since)
+                       func.coalesce(func.sum(OrderRiskSignals.amount_cents), 0)).join(
+            Order, Order.id == OrderRiskSignals.order_id).where(
+            OrderRiskSignals.contact == contact, OrderRiskSignals.at >= since,
+            or_(OrderRiskSignals.paid.is_(True), payable))
         if sku_id is not None:
             query = query.where(OrderRiskSignals.sku_id == sku_id)
         if self._order_id is not None:
