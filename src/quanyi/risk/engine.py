@@ -322,11 +322,8 @@ async def remember_order(*, session: AsyncSession, order: Order, signals: Signal
     session.add(OrderRiskSignals(order_id=order.id, ip=signals.ip, device=signals.device, contact=signals.contact,
                                  sku_id=signals.sku_id, quantity=signals.quantity, amount_cents=signals.amount_cents,
                                  at=signals.at, paid=False, review_reason=screening.review_reason))
-    events = placed_events(signals, "placed")
-    if isinstance(runtime.counters, RedisCounters):
-        await runtime.counters.record(events, at=signals.at)
-    else:
-        await runtime.counters.record(events, at=signals.at, session=session)
+    # In the order's transaction (Redis: written once it commits): a rolled-back order is never counted.
+    await runtime.counters.record(placed_events(signals, "placed"), at=signals.at, session=session)
 
 
 # ---------------------------------------------------------------- payment and delivery
@@ -348,10 +345,7 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
                       local_time=local_time, order_id=order.id,
                       payer=payer_hash(runtime.secret, payer_account) if payer_account else "")
     paid = placed_events(signals, "paid") + payer_events(signals)
-    if isinstance(runtime.counters, RedisCounters):
-        await runtime.counters.record(paid, at=signals.at)
-    else:
-        await runtime.counters.record(paid, at=signals.at, session=session)
+    await runtime.counters.record(paid, at=signals.at, session=session)  # counted by the rules below too
     if row is not None:
         row.paid = True
     held: str | None = row.review_reason if row is not None else None
