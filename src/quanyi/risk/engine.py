@@ -163,8 +163,21 @@ class Evaluation:
     allow_listed: bool = False
 
     @property
+    def main_reason(self) -> str:
+        """The reason code of the hit that weighs most: strictest action, then highest score, then rule order."""
+        if not self.hits:
+            return "score"
+        return str(max(self.hits, key=lambda h: (STRICTNESS[Decision(h["action"])], h["score"]))["reason_code"])
+
+    @property
     def reason(self) -> str:
-        return ", ".join(h["reason_code"] for h in self.hits) or "score"
+        """Every distinct reason code, the main one first (what an order held for review is marked with)."""
+        return ", ".join(dict.fromkeys([self.main_reason, *(h["reason_code"] for h in self.hits)]))
+
+
+def _reasons(marked: str) -> list[str]:
+    """The reason codes of an `Evaluation.reason` stored with an order, main one first."""
+    return [code for code in (part.strip() for part in marked.split(",")) if code] or ["score"]
 
 
 def _local(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
@@ -350,8 +363,9 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
         row.paid = True
     held: str | None = row.review_reason if row is not None else None
     if held:
-        _log(session, signals, Evaluation(Decision.REVIEW, 0, [{"reason_code": held, "detail": "flagged at checkout"}]),
-             "held", now or utcnow())
+        reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
+        flagged = {"reason_code": reasons[0], "reasons": reasons, "detail": "flagged at checkout"}
+        _log(session, signals, Evaluation(Decision.REVIEW, 0, [flagged]), "held", now or utcnow())
     enabled = await ruleset.list_rules(session=session, enabled_only=True)  # once for both stages
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
         signals.stage = stage
