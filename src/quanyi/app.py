@@ -53,7 +53,7 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
-from quanyi.risk.challenges import VerificationExpired, VerificationFailed
+from quanyi.risk.challenges import VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.engine import CheckoutRateLimited, RiskDenied, VerificationRequired
 from quanyi.risk.routes import admin_router as risk_admin_router
 from quanyi.staff.routes import router as staff_router
@@ -111,6 +111,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     VerificationRequired: 403,
     VerificationFailed: 422,
     VerificationExpired: 410,
+    VerificationUnavailable: 403,
     CheckoutRateLimited: 429,
 }
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Database", "UTCDateTime", "async_url", "is_database_unavailable", "utcnow"]
+__all__ = ["Base", "Database", "UTCDateTime", "after_commit", "async_url", "is_database_unavailable", "utcnow"]
+
+logger = logging.getLogger(__name__)
+_AFTER_COMMIT = "quanyi.after_commit"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -117,6 +121,22 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the transaction of `session` (from `Database.transaction()`) has committed, and
+    never if it rolls back: for writes outside the database (Redis) that must not outlive a rollback."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            await action()
+        except Exception:
+            # The transaction is committed and its answer is due: a lost side effect is logged, and must
+            # not turn a done unit of work into an error the caller might retry (a second order, say).
+            logger.warning("an after-commit action failed", exc_info=True)
+
+
 class Database:
     """Owns the engines of one database and hands out transactions."""
 
@@ -149,10 +169,12 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One write unit of work: commits on success, rolls back on any exception."""
+        """One write unit of work: commits on success, rolls back on any exception. Actions registered
+        with `after_commit` run once it has committed (after the SQLite writer lock is released)."""
         if self._write_lock is None:
             async with self._writes() as session, session.begin():
                 yield session
+            await _run_after_commit(session)
             return
         task = asyncio.current_task()
         if task is not None and self._write_owner is task:
@@ -165,6 +187,7 @@ class Database:
                     yield session
             finally:
                 self._write_owner = None
+        await _run_after_commit(session)
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

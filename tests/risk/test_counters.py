@@ -4,6 +4,7 @@ server processes through Redis."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -14,6 +15,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
+from quanyi.risk import engine as risk_engine
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, fresh_member
 from quanyi.testpeers.runner import free_port
 
@@ -132,3 +136,58 @@ async def test_two_server_processes_share_redis_counters(shop, settings, tmp_pat
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@needs_redis
+async def test_redis_counts_an_order_only_once_its_transaction_commits(shop):
+    """A rolled-back order (or payment) leaves no placed (paid) event in Redis; until the commit, counts
+    through the order's own session see its events, as on the database backend."""
+    counters = RedisCounters(REDIS_URL, retention_seconds=3600, prefix=f"quanyi-test:{uuid.uuid4().hex}:")
+    shop.ctx.risk.counters = counters
+    sku = await shop.make_sku()
+    await shop.stock(sku, 2)
+    signals = risk_engine.checkout_signals(shop.ctx.risk, ip="198.51.100.9", device="", contact_kind="email",
+                                           contact="phantom@example.com", sku_id=sku.id, quantity=1,
+                                           amount_cents=sku.price_cents)
+    placed, at = "placed:contact:phantom@example.com", signals.at
+
+    async def place(session):
+        order = await orders_service.create_order(session=session, sku_id=sku.id, quantity=1,
+                                                  contact="phantom@example.com", ip="198.51.100.9",
+                                                  reservation_ttl=dt.timedelta(minutes=15))
+        await risk_engine.remember_order(session=session, order=order, signals=signals,
+                                         screening=risk_engine.Screening())
+        return order
+
+    try:
+        with pytest.raises(_RolledBack):
+            async with shop.ctx.db.transaction() as session:
+                await place(session)
+                assert await counters.count(placed, window_seconds=60, at=at, session=session) == 1
+                assert await counters.count(placed, window_seconds=60, at=at) == 0  # not in Redis yet
+                raise _RolledBack
+        assert await counters.count(placed, window_seconds=60, at=at) == 0
+
+        async with shop.ctx.db.transaction() as session:
+            order_id = (await place(session)).id
+        assert await counters.count(placed, window_seconds=60, at=at) == 1
+
+        # A payment whose transaction rolls back is not counted either.
+        with pytest.raises(_RolledBack):
+            async with shop.ctx.db.transaction() as session:
+                await orders_service.apply_payment(session=session, order=await session.get(Order, order_id))
+                raise _RolledBack
+        assert await counters.count("paid:contact:phantom@example.com", window_seconds=3600, at=time.time()) == 0
+
+        # A member already in the window is not counted twice by a session that records it again.
+        await counters.record([("t:seen", "m1")], at=at)
+        async with shop.ctx.db.transaction() as session:
+            await counters.record([("t:seen", "m1"), ("t:seen", "m2")], at=at, session=session)
+            assert await counters.count("t:seen", window_seconds=60, at=at, session=session) == 2
+        assert await counters.count("t:seen", window_seconds=60, at=at) == 2
+    finally:
+        await counters.close()

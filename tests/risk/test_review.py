@@ -121,3 +121,22 @@ async def test_a_reviewer_works_the_queue_but_cannot_edit_rules(shop, held):
     assert approved.status_code == 200
     actions = (await shop.client.get("/api/admin/risk/review-actions", headers=shop.admin)).json()
     assert actions[0]["actor"] == "rita" and actions[0]["reason"] == "customer confirmed by phone"
+
+
+async def test_order_flagged_at_checkout_is_held_under_one_stable_reason_code(shop):
+    sku = await shop.make_sku(code="FLAGGED-GOODS")
+    await shop.stock(sku, 5)
+    # Listed first, but only scores: the review rule is the main reason.
+    await add_rule(shop, "new_account", {"min_amount_cents": 0}, action="allow", score=10)
+    await add_rule(shop, "amount_limit", {"scope": "order", "max_quantity": 1}, action="review")
+    response = await checkout(shop, sku.id, quantity=2)
+    assert response.status_code == 201
+    order = response.json()
+    await shop.pay(order)
+    assert (await shop.get_order(order))["status"] == "under_review"
+    queue = (await shop.client.get("/api/admin/risk/reviews", headers=shop.admin)).json()
+    [held] = [d for d in queue[0]["decisions"] if d["outcome"] == "held"]
+    [entry] = held["rules_hit"]
+    assert entry["reason_code"] == "test_amount_limit"
+    assert entry["reasons"] == ["test_amount_limit", "test_new_account"]
+    assert queue[0]["signals"]["review_reason"] == "test_amount_limit, test_new_account"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import update
 
+from quanyi.orders.models import Order
 from risk.support import SHANGHAI, add_rule, checkout, set_clock
 
 
@@ -109,6 +111,23 @@ async def test_amount_limit_per_buyer_per_shop_day(shop, goods):
     assert (await checkout(shop, goods.id, contact="someone@example.com")).status_code == 201
     set_clock(shop, day + dt.timedelta(hours=1, minutes=1))  # next shop day (00:01 Asia/Shanghai)
     assert (await checkout(shop, goods.id)).status_code == 201
+
+
+async def test_buyer_day_amount_counts_paid_and_payable_orders_not_abandoned_ones(shop, goods):
+    await add_rule(shop, "amount_limit", {"scope": "buyer_day", "max_amount_cents": 5000})
+    cancelled = (await checkout(shop, goods.id, quantity=2)).json()  # 3960
+    response = await shop.client.post(f"/api/orders/{cancelled['order_no']}/cancel", headers=shop.auth(cancelled))
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    expired = await checkout(shop, goods.id, quantity=2)  # the cancelled order is not a purchase
+    assert expired.status_code == 201
+    async with shop.ctx.db.transaction() as session:  # past its reservation, not yet swept
+        await session.execute(update(Order).where(Order.order_no == expired.json()["order_no"]).values(
+            expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    payable = await checkout(shop, goods.id, quantity=2)  # neither abandoned order counts
+    assert payable.status_code == 201
+    assert refused(await checkout(shop, goods.id))  # 3960 still payable + 1980
+    await shop.pay(payable.json())
+    assert refused(await checkout(shop, goods.id))  # 3960 paid + 1980
 
 
 async def test_time_window_in_shop_time_asks_for_verification(shop, goods):

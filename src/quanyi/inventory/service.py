@@ -459,6 +459,8 @@ async def receive_supplier_codes(
         secret = _supplier_secret(raw)
         if secret:
             fresh.setdefault(cipher.fingerprint(secret), (secret, expires_at))
+    # Masked in logs from now on, as imported codes are (duplicates too: they are codes all the same).
+    remember_codes(secret for secret, _ in fresh.values())
     known = set()
     fingerprints = list(fresh)
     for start in range(0, len(fingerprints), _LOOKUP_CHUNK):

@@ -34,7 +34,7 @@ from quanyi.orders.models import Order
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
     "enqueue", "on_order_delivered", "on_order_refund_pending", "on_stock_taken", "on_risk_hold",
-    "on_verification_code",
+    "on_verification_code", "can_send_verification_code",
     "list_messages", "get_message", "retry_message", "claim_due", "record_sent", "record_failure",
     "backoff_delay", "idempotency_key", "ROBOT_CHANNELS",
 ]
@@ -193,12 +193,23 @@ async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now:
                  order_id=order.id, now=now)
 
 
+def _code_channel(contact_kind: str) -> Channel:
+    return Channel.EMAIL if contact_kind == "email" else Channel.SMS
+
+
+def can_send_verification_code(*, session: AsyncSession, contact_kind: str) -> bool:
+    """Whether a one-time code to a contact of this kind ("email" / "phone") would be sent at all."""
+    policy = policy_of(session)
+    return policy is not None and _code_channel(contact_kind) in policy.channels
+
+
 async def on_verification_code(
     *, session: AsyncSession, contact_kind: str, contact: str, code: str, challenge_id: str, minutes: int,
     locale: str, amount_cents: int, currency: str, now: dt.datetime | None = None,
 ) -> bool:
-    """Risk control asks the buyer to confirm a checkout: send the one-time code to their contact."""
-    channel = Channel.EMAIL if contact_kind == "email" else Channel.SMS
+    """Risk control asks the buyer to confirm a checkout: send the one-time code to their contact.
+    Returns False when nothing was enqueued (the channel is not configured): the code cannot reach them."""
+    channel = _code_channel(contact_kind)
     if not _enabled(session, channel, "verification code"):
         return False
     payload = {"code": code, "minutes": minutes, "total_cents": amount_cents, "currency": currency}

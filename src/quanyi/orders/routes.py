@@ -36,7 +36,8 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
              responses={409: {"description": "Sold out or not on sale"},
-                        403: {"description": "Refused by risk control, or verification_required (see challenge_id)"},
+                        403: {"description": "Refused by risk control, verification_required (see challenge_id), or "
+                                             "verification_unavailable (no code can reach this contact)"},
                         429: {"description": "Too many checkouts from this IP or device (Retry-After)"},
                         503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> OrderCreated:

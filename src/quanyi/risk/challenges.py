@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from quanyi.risk.engine import RiskRuntime
 
 __all__ = ["CaptchaVerifier", "StaticTokenCaptcha", "Verification", "VerificationFailed", "VerificationExpired",
-           "issue_challenge", "verify_challenge"]
+           "VerificationUnavailable", "issue_challenge", "verify_challenge"]
 
 
 class VerificationFailed(InvalidInput):
@@ -35,6 +35,12 @@ class VerificationFailed(InvalidInput):
 
 class VerificationExpired(DomainError):
     code = "verification_expired"
+
+
+class VerificationUnavailable(DomainError):
+    """Checkout needs a one-time code, but the shop cannot send one to this contact (its channel is not
+    configured). `use_contact_kind` says which contact would work ("email"), if any."""
+    code = "verification_unavailable"
 
 
 class CaptchaVerifier(Protocol):
@@ -69,7 +75,9 @@ def _digest(secret: bytes, public_id: str, code: str) -> str:
 
 async def issue_challenge(*, session: AsyncSession, runtime: RiskRuntime, contact: str, contact_kind: str,
                           locale: str, amount_cents: int, currency: str, now: dt.datetime) -> RiskChallenge:
-    """Create a challenge and put its code in the outbox (e-mail or SMS by contact kind), one transaction."""
+    """Create a challenge and put its code in the outbox (e-mail or SMS by contact kind), one transaction.
+    Raises VerificationUnavailable when the code cannot be sent; the caller's transaction then rolls back,
+    so no challenge is left behind for a code nobody received."""
     public_id = "ch_" + secrets.token_urlsafe(18)
     code = f"{secrets.randbelow(1_000_000):06d}"
     channel = "email" if contact_kind == "email" else "sms"
@@ -79,11 +87,24 @@ async def issue_challenge(*, session: AsyncSession, runtime: RiskRuntime, contac
                               expires_at=now + dt.timedelta(seconds=runtime.challenge_ttl_seconds), created_at=now)
     session.add(challenge)
     await session.flush()
-    await notifications_service.on_verification_code(
+    sent = await notifications_service.on_verification_code(
         session=session, contact_kind=contact_kind, contact=contact, code=code, challenge_id=public_id,
         minutes=max(1, runtime.challenge_ttl_seconds // 60), locale=locale, amount_cents=amount_cents,
         currency=currency, now=now)
+    if not sent:
+        raise _unavailable(session, contact_kind, channel)
     return challenge
+
+
+def _unavailable(session: AsyncSession, contact_kind: str, channel: str) -> VerificationUnavailable:
+    if contact_kind != "email" and notifications_service.can_send_verification_code(session=session,
+                                                                                    contact_kind="email"):
+        return VerificationUnavailable(
+            "this order needs a one-time code, which we cannot send by SMS; please check out with an e-mail "
+            "address instead, or contact the shop", channel=channel, use_contact_kind="email")
+    return VerificationUnavailable(
+        "this order needs a one-time code, which we cannot send to this contact; please contact the shop",
+        channel=channel, use_contact_kind=None)
 
 
 async def verify_challenge(*, db: Database, runtime: RiskRuntime, verification: Verification, contact: str,

@@ -5,13 +5,16 @@ seen in the window: record a fresh member per event for a plain count, or the va
 say) for a distinct count. Two backends with one interface:
 
 - Redis (QUANYI_REDIS_URL): one sorted set per key, score = timestamp; recording and pruning run in
-  one Lua script, so concurrent processes never lose or double an event.
+  one Lua script, so concurrent processes never lose or double an event. Events recorded with a
+  session wait for that session's commit (`db.after_commit`), so a rollback leaves none behind; counts
+  through the same session see them meanwhile, as database counters see their own uncommitted rows.
 - Database: one row per event, pruned past the retention. `hit` (record and count) holds a per-key lock
   (pg_advisory_xact_lock on PostgreSQL, the writer lock on SQLite), so each caller sees an exact count.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 import zlib
@@ -21,7 +24,7 @@ from typing import Protocol
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import Database
+from quanyi.db import Database, after_commit
 from quanyi.risk.models import CounterEvent
 
 __all__ = ["SlidingCounters", "DatabaseCounters", "RedisCounters", "build_counters", "fresh_member"]
@@ -38,7 +41,8 @@ class SlidingCounters(Protocol):
     retention_seconds: int
 
     async def record(self, events: Sequence[Event], *, at: float, session: AsyncSession | None = None) -> None:
-        """Record events at time `at`. With a session (database backend), inside the caller's transaction."""
+        """Record events at time `at`. With a session, as part of the caller's transaction: rolled back with
+        it (Redis: written only once it commits), and seen by `count` through that session meanwhile."""
         ...
 
     async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
@@ -138,21 +142,42 @@ class RedisCounters:
 
         self._redis = Redis.from_url(url)
         self._prefix = prefix
+        self._pending_key = f"quanyi.risk.redis_pending:{id(self)}"  # per session, in its `info`
         self.retention_seconds = retention_seconds
         self._record = self._redis.register_script(_RECORD)
         self._hit = self._redis.register_script(_HIT)
 
     async def record(self, events: Sequence[Event], *, at: float, session: AsyncSession | None = None) -> None:
-        by_key: dict[str, list[str]] = {}
-        for key, member in events:
-            by_key.setdefault(key, []).append(member)
-        for key, members in by_key.items():
+        if session is None:
+            await self._write([(key, member, at) for key, member in events])
+            return
+        pending = session.info.get(self._pending_key)
+        if pending is None:
+            pending = session.info[self._pending_key] = []
+            after_commit(session, functools.partial(self._write, pending))
+        pending.extend((key, member, at) for key, member in events)
+
+    async def _write(self, events: Sequence[tuple[str, str, float]]) -> None:
+        by_key: dict[tuple[str, float], list[str]] = {}
+        for key, member, at in events:
+            by_key.setdefault((key, at), []).append(member)
+        for (key, at), members in by_key.items():
             await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members])
 
     async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
                     session: AsyncSession | None = None) -> int:
-        high = at if until is None else until
-        return int(await self._redis.zcount(self._prefix + key, f"({at - window_seconds}", high))
+        low, high = at - window_seconds, at if until is None else until
+        pending = {member for k, member, t in (session.info.get(self._pending_key, ()) if session else ())
+                   if k == key and low < t <= high}
+        if not pending:
+            return int(await self._redis.zcount(self._prefix + key, f"({low}", high))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zcount(self._prefix + key, f"({low}", high)
+            for member in pending:
+                pipe.zscore(self._prefix + key, member)
+            seen, *scores = await pipe.execute()
+        # A member this transaction will record counts once, unless it is already in the window.
+        return int(seen) + sum(1 for score in scores if score is None or not low < score <= high)
 
     async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
         return int(await self._hit(keys=[self._prefix + key],

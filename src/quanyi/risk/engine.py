@@ -17,15 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
+from quanyi.orders.state import OrderStatus
 from quanyi.risk import ruleset
-from quanyi.risk.challenges import CaptchaVerifier, Verification, issue_challenge, verify_challenge
+from quanyi.risk.challenges import (
+    CaptchaVerifier,
+    Verification,
+    VerificationUnavailable,
+    issue_challenge,
+    verify_challenge,
+)
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskRule
 from quanyi.risk.rules import (
@@ -114,9 +121,15 @@ class _Probe:
                                                   session=self._session)
 
     async def buyer_day_totals(self, contact: str, sku_id: int | None, since: float) -> tuple[int, int]:
+        """What this contact bought since `since`: orders paid, or still payable (pending, not expired).
+        Abandoned orders (cancelled or expired unpaid) are not purchases and do not count."""
+        # Expiry is wall-clock time (the reservation sweeper's clock), not the risk clock.
+        payable = (Order.status == OrderStatus.PENDING_PAYMENT) & (Order.expires_at > utcnow())
         query = select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0),
-                       func.coalesce(func.sum(OrderRiskSignals.amount_cents), 0)).where(
-            OrderRiskSignals.contact == contact, OrderRiskSignals.at >= since)
+                       func.coalesce(func.sum(OrderRiskSignals.amount_cents), 0)).join(
+            Order, Order.id == OrderRiskSignals.order_id).where(
+            OrderRiskSignals.contact == contact, OrderRiskSignals.at >= since,
+            or_(OrderRiskSignals.paid.is_(True), payable))
         if sku_id is not None:
             query = query.where(OrderRiskSignals.sku_id == sku_id)
         if self._order_id is not None:
@@ -150,8 +163,21 @@ class Evaluation:
     allow_listed: bool = False
 
     @property
+    def main_reason(self) -> str:
+        """The reason code of the hit that weighs most: strictest action, then highest score, then rule order."""
+        if not self.hits:
+            return "score"
+        return str(max(self.hits, key=lambda h: (STRICTNESS[Decision(h["action"])], h["score"]))["reason_code"])
+
+    @property
     def reason(self) -> str:
-        return ", ".join(h["reason_code"] for h in self.hits) or "score"
+        """Every distinct reason code, the main one first (what an order held for review is marked with)."""
+        return ", ".join(dict.fromkeys([self.main_reason, *(h["reason_code"] for h in self.hits)]))
+
+
+def _reasons(marked: str) -> list[str]:
+    """The reason codes of an `Evaluation.reason` stored with an order, main one first."""
+    return [code for code in (part.strip() for part in marked.split(",")) if code] or ["score"]
 
 
 def _local(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
@@ -235,8 +261,9 @@ async def order_rules(session: AsyncSession) -> list[RiskRule]:
 
 async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
                           verification: Verification | None, rules: list[RiskRule] | None = None) -> Screening:
-    """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied or
-    VerificationRequired (after sending a one-time code); returns whether the paid order must be held.
+    """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied,
+    VerificationRequired (after sending a one-time code, or for a captcha when no code can be sent) or
+    VerificationUnavailable (no way to verify this contact); returns whether the paid order must be held.
     Runs outside the order's transaction: its counters and log entries stay even when checkout is refused.
     `rules`: the order-stage rules if the caller read them already (`order_rules`)."""
     await _check_flood(runtime, signals)
@@ -273,11 +300,23 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
             async with db.transaction() as session:
                 _log(session, signals, evaluation, "verified", now)
             return Screening()
-        async with db.transaction() as session:
-            challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
-                                              contact_kind=signals.contact_kind, locale=locale,
-                                              amount_cents=signals.amount_cents, currency=currency, now=utcnow())
-            _log(session, signals, evaluation, "challenged", now)
+        try:
+            async with db.transaction() as session:
+                challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
+                                                  contact_kind=signals.contact_kind, locale=locale,
+                                                  amount_cents=signals.amount_cents, currency=currency, now=utcnow())
+                _log(session, signals, evaluation, "challenged", now)
+        except VerificationUnavailable as exc:
+            # No code can reach this contact: never ask for one. A captcha still can verify the buyer;
+            # without one the checkout is refused with what to do instead, and staff see why.
+            async with db.transaction() as session:
+                _log(session, signals, evaluation, "captcha_only" if runtime.captcha else "verification_unavailable",
+                     now)
+            if runtime.captcha is None:
+                raise
+            raise VerificationRequired("please confirm this order by solving the captcha", challenge_id=None,
+                                       channel=None, expires_in_seconds=None, captcha_accepted=True,
+                                       use_contact_kind=exc.context.get("use_contact_kind")) from None
         raise VerificationRequired(
             "please confirm this order with the one-time code we just sent to your contact",
             challenge_id=challenge.public_id, channel=challenge.channel,
@@ -296,11 +335,8 @@ async def remember_order(*, session: AsyncSession, order: Order, signals: Signal
     session.add(OrderRiskSignals(order_id=order.id, ip=signals.ip, device=signals.device, contact=signals.contact,
                                  sku_id=signals.sku_id, quantity=signals.quantity, amount_cents=signals.amount_cents,
                                  at=signals.at, paid=False, review_reason=screening.review_reason))
-    events = placed_events(signals, "placed")
-    if isinstance(runtime.counters, RedisCounters):
-        await runtime.counters.record(events, at=signals.at)
-    else:
-        await runtime.counters.record(events, at=signals.at, session=session)
+    # In the order's transaction (Redis: written once it commits): a rolled-back order is never counted.
+    await runtime.counters.record(placed_events(signals, "placed"), at=signals.at, session=session)
 
 
 # ---------------------------------------------------------------- payment and delivery
@@ -322,16 +358,14 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
                       local_time=local_time, order_id=order.id,
                       payer=payer_hash(runtime.secret, payer_account) if payer_account else "")
     paid = placed_events(signals, "paid") + payer_events(signals)
-    if isinstance(runtime.counters, RedisCounters):
-        await runtime.counters.record(paid, at=signals.at)
-    else:
-        await runtime.counters.record(paid, at=signals.at, session=session)
+    await runtime.counters.record(paid, at=signals.at, session=session)  # counted by the rules below too
     if row is not None:
         row.paid = True
     held: str | None = row.review_reason if row is not None else None
     if held:
-        _log(session, signals, Evaluation(Decision.REVIEW, 0, [{"reason_code": held, "detail": "flagged at checkout"}]),
-             "held", now or utcnow())
+        reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
+        flagged = {"reason_code": reasons[0], "reasons": reasons, "detail": "flagged at checkout"}
+        _log(session, signals, Evaluation(Decision.REVIEW, 0, [flagged]), "held", now or utcnow())
     enabled = await ruleset.list_rules(session=session, enabled_only=True)  # once for both stages
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
         signals.stage = stage

@@ -137,7 +137,8 @@ class FailedPaymentsParams(_Params):
 
 
 class AmountLimitParams(_Params):
-    """Quantity / amount thresholds: per order, or per buyer (contact) per shop day; optionally one SKU."""
+    """Quantity / amount thresholds: per order, or per buyer (contact) per shop day (orders paid or still
+    payable, plus this one); optionally one SKU."""
     scope: Literal["order", "buyer_day"]
     sku_id: Annotated[int, Field(ge=1, le=2_147_483_647)] | None = None
     max_quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None

@@ -43,7 +43,7 @@ from quanyi.payments.gateway import (
     UnknownGateway,
 )
 from quanyi.risk import engine as risk_engine
-from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed
+from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.checkout import DEVICE_COOKIE, device_id, screen_order
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
@@ -164,9 +164,14 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
                                                          request.cookies.get(DEVICE_COOKIE)),
             sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale,
             verification=Verification(data.challenge_id, data.verification_code) if data.challenge_id else None)
-    except risk_engine.VerificationRequired as exc:
-        return await _product_page(request, ctx, slug, form={**form, "challenge_id": exc.context["challenge_id"]},
-                                   errors={"form": translate(locale, "risk.code_sent")}, status_code=403)
+    except (risk_engine.VerificationRequired, VerificationUnavailable) as exc:
+        if exc.context.get("challenge_id"):
+            return await _product_page(request, ctx, slug, form={**form, "challenge_id": exc.context["challenge_id"]},
+                                       errors={"form": translate(locale, "risk.code_sent")}, status_code=403)
+        # No code can reach this contact (and this form has no captcha widget): say what to do instead.
+        key = "risk.code_unavailable_use_email" if exc.context.get("use_contact_kind") else "risk.code_unavailable"
+        return await _product_page(request, ctx, slug, form={**form, "challenge_id": ""}, status_code=403,
+                                   errors={"form": translate(locale, key)})
     except (VerificationFailed, VerificationExpired) as exc:
         kept = form if isinstance(exc, VerificationFailed) else {**form, "challenge_id": ""}
         return await _product_page(request, ctx, slug, form=kept, status_code=422,
