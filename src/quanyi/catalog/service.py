@@ -22,6 +22,7 @@ from quanyi.catalog.schemas import (
     SkuUpdate,
     StockState,
 )
+from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.money import format_money
@@ -94,7 +95,10 @@ async def sellable_counts(*, session: AsyncSession, sku_ids: Sequence[int]) -> d
     for display). The one count behind the storefront, the API and stock_state: no 无货空挂."""
     local = await inventory_service.available_counts(session=session, sku_ids=sku_ids)
     remote = await suppliers_service.supplier_stock_counts(session=session, sku_ids=sku_ids)
-    return {sku_id: local.get(sku_id, 0) + min(remote.get(sku_id, 0), SUPPLIER_STOCK_DISPLAY_CAP)
+    counted = [sku_id for sku_id, units in remote.items() if 0 < units < suppliers_service.UNCOUNTED]
+    promised = await suppliers_service.promised_supplier_units(session=session, sku_ids=counted, now=utcnow())
+    return {sku_id: local.get(sku_id, 0) + min(suppliers_service.free_supplier_units(
+                remote.get(sku_id, 0), promised.get(sku_id, 0)), SUPPLIER_STOCK_DISPLAY_CAP)
             for sku_id in set(local) | set(remote)}
 
 

@@ -148,8 +148,14 @@ async def create_order(
                                                               now=now)
     if len(key_ids) < quantity:
         # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
-        from_suppliers = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
-        if from_suppliers.get(sku.id, 0) < quantity:
+        counts = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
+        from_suppliers = counts.get(sku.id, 0)
+        if 0 < from_suppliers < suppliers_service.UNCOUNTED:
+            # Counted stock: what earlier orders count on is not there for this one (no 无货空挂 by overbooking).
+            promised = await suppliers_service.promised_supplier_units(session=session, sku_ids=[sku.id], now=now,
+                                                                       lock=True)
+            from_suppliers = suppliers_service.free_supplier_units(from_suppliers, promised.get(sku.id, 0))
+        if from_suppliers < quantity:
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
     order_no = new_order_no(now)

@@ -38,7 +38,7 @@ from quanyi.suppliers.candidates import find_candidates, next_circuit_reopen
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import Supplier
 from quanyi.suppliers.pricing import apply_price_policies
-from quanyi.suppliers.sync_apply import apply_purchase_refusal, mapped_sku_ids
+from quanyi.suppliers.sync_apply import apply_purchase_refusal, apply_purchase_taken, mapped_sku_ids
 
 __all__ = ["Step", "Outcome", "StepPolicy", "plan_step", "record_outcome", "apply_news", "finish_job", "schedule_job"]
 
@@ -324,6 +324,8 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
     elif outcome.state is AttemptState.SUCCEEDED:
         attempt.finished_at = now
         await _settle_cost(session, attempt, now)
+        await apply_purchase_taken(session=session, supplier_product_id=attempt.supplier_product_id,
+                                   quantity=attempt.quantity)
         if attempt.kind is ProductKind.CARD_KEY:
             await _receive_codes(session, order, attempt, outcome, cipher, now)
             if order.status is not OrderStatus.PAID:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -21,7 +21,8 @@ from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduc
 if TYPE_CHECKING:
     from quanyi.orders.models import Order
 
-__all__ = ["supplier_stock_counts", "UNCOUNTED", "endpoint_for", "adapter_for", "can_fulfil", "enqueue_fulfilment",
+__all__ = ["supplier_stock_counts", "promised_supplier_units", "free_supplier_units",
+           "UNCOUNTED", "endpoint_for", "adapter_for", "can_fulfil", "enqueue_fulfilment",
            "fulfilment_progress"]
 
 # Stock a supplier does not count (direct recharge): as good as unlimited for checkout.
@@ -48,6 +49,37 @@ async def supplier_stock_counts(*, session: AsyncSession, sku_ids: Sequence[int]
     for sku_id, stock in rows.all():
         counts[sku_id] = min(UNCOUNTED, counts.get(sku_id, 0) + (UNCOUNTED if stock is None else stock))
     return counts
+
+
+async def promised_supplier_units(*, session: AsyncSession, sku_ids: Sequence[int], now: dt.datetime,
+                                  lock: bool = False) -> dict[int, int]:
+    """Units of each SKU that orders already count on suppliers for: placed and not yet expired, or paid and
+    still being bought, with no keys of our own reserved for them. SKUs with none are absent. `lock` (checkout)
+    first locks the SKUs' supplier mappings, so checkouts counting on the same supplier stock take turns
+    (PostgreSQL; SQLite has one writer anyway)."""
+    from quanyi.inventory.models import CardKey, CardKeyStatus
+    from quanyi.orders.models import Order
+    from quanyi.orders.state import OrderStatus
+
+    if not sku_ids:
+        return {}
+    if lock:
+        await session.execute(select(SkuSupplierMapping.id).where(SkuSupplierMapping.sku_id.in_(sku_ids))
+                              .order_by(SkuSupplierMapping.id).with_for_update())
+    holds_keys = select(CardKey.id).where(CardKey.order_id == Order.id,
+                                          CardKey.status == CardKeyStatus.RESERVED).exists()
+    being_bought = select(FulfilmentJob.id).where(FulfilmentJob.order_id == Order.id,
+                                                  FulfilmentJob.status == JobStatus.OPEN).exists()
+    placed = and_(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now, ~holds_keys)
+    paid = and_(Order.status == OrderStatus.PAID, being_bought)
+    rows = await session.execute(select(Order.sku_id, func.sum(Order.quantity))
+                                 .where(Order.sku_id.in_(sku_ids), or_(placed, paid)).group_by(Order.sku_id))
+    return {int(sku_id): int(total) for sku_id, total in rows.all() if total}
+
+
+def free_supplier_units(reported: int, promised: int) -> int:
+    """What suppliers can still sell of a SKU: counted stock less what orders count on; uncounted is endless."""
+    return reported if reported >= UNCOUNTED else max(0, reported - promised)
 
 
 def endpoint_for(supplier: Supplier, cipher: CardKeyCipher) -> SupplierEndpoint:

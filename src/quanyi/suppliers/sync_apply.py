@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.suppliers.adapter import CatalogItem, StockEvent, StockQuote
@@ -191,3 +191,12 @@ async def apply_purchase_refusal(*, session: AsyncSession, supplier_product_id: 
             observed_at=observed_at, source="purchase", applied=applied)
     await session.flush()
     return applied
+
+
+async def apply_purchase_taken(*, session: AsyncSession, supplier_product_id: int, quantity: int) -> None:
+    """A purchase went through: the supplier has that many fewer (if it counts its stock), until the next sync
+    says otherwise, so checkouts do not count on units we have already bought."""
+    await session.execute(
+        update(SupplierProduct).where(SupplierProduct.id == supplier_product_id, SupplierProduct.stock.is_not(None))
+        .values(stock=case((SupplierProduct.stock > quantity, SupplierProduct.stock - quantity), else_=0))
+        .execution_options(synchronize_session="fetch"))
