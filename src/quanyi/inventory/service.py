@@ -494,6 +494,12 @@ def _supplier_secret(raw: str) -> str:
     return SEPARATOR.join(parts) if len(parts) == 2 else text
 
 
+async def set_batch_unit_cost(*, session: AsyncSession, batch_id: int, unit_cost_cents: int) -> None:
+    """What one key of this batch cost the shop, once known (supplier codes that went on sale)."""
+    await session.execute(update(ImportBatch).where(ImportBatch.id == batch_id)
+                          .values(unit_cost_cents=unit_cost_cents))
+
+
 async def count_held_keys(*, session: AsyncSession, order_id: int) -> int:
     """Keys reserved for an order and not yet delivered (paid orders waiting for suppliers hold them too)."""
     return int(await session.scalar(

@@ -25,8 +25,8 @@ from quanyi.suppliers.models import Supplier
 
 __all__ = [
     "SupplierBalanceInsufficient", "SupplierChargeNotFound", "SupplierChargeConflict", "UnknownSupplier",
-    "InvalidLedgerAmount", "charge_supplier", "release_supplier_charge", "settle_supplier_charge", "top_up_supplier",
-    "get_charge",
+    "InvalidLedgerAmount", "charge_supplier", "release_supplier_charge", "settle_supplier_charge",
+    "book_late_supplier_goods", "top_up_supplier", "get_charge",
 ]
 
 
@@ -193,6 +193,25 @@ async def settle_supplier_charge(
                       Line(accounts.supplier_payable(charge.supplier_id), -difference, charge.currency)])
     charge.amount_cents = actual_cents
     return charge
+
+
+async def book_late_supplier_goods(
+    *, session: AsyncSession, reference: str, amount_cents: int, to_stock: bool, now: dt.datetime | None = None
+) -> None:
+    """A purchase that succeeded after its order was settled by hand (refunded): the goods are ours but no order
+    will book them. Card keys go on sale, so their cost moves to card-key stock (booked as cost of goods when a
+    later order sells them); a recharge already credited to the buyer's account is a cost with nothing to show.
+    Idempotent per charge."""
+    if amount_cents <= 0:
+        return
+    charge = await get_charge(session=session, reference=reference)
+    target = accounts.CARD_KEY_STOCK if to_stock else accounts.COST_OF_GOODS
+    kind = "supplier_goods_stocked" if to_stock else "supplier_goods_written_off"
+    await post(session, reference=f"{kind}:{reference}", kind=kind, order_id=charge.order_id,
+               supplier_id=charge.supplier_id, attempt_key=reference, now=now or utcnow(),
+               memo=f"purchase attempt {reference} succeeded after its order was settled",
+               lines=[Line(target, amount_cents, charge.currency),
+                      Line(accounts.supplier_payable(charge.supplier_id), -amount_cents, charge.currency)])
 
 
 async def top_up_supplier(

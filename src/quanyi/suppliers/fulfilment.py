@@ -136,17 +136,18 @@ async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, h
     job, order = found
     if job.status is not JobStatus.OPEN or job.lease_owner != policy.owner:
         return None  # our lease expired and another worker owns the job now
-    if order.status is not OrderStatus.PAID:
-        # Refunded or otherwise settled by hand while we waited: nothing left to buy.
-        await finish_job(session, job, "delivered" if order.status is OrderStatus.DELIVERED else "abandoned", now)
-        return None
     attempts = (await session.scalars(select(SupplierAttempt).where(SupplierAttempt.job_id == job.id)
                                       .order_by(SupplierAttempt.id).with_for_update()
                                       .execution_options(populate_existing=True))).all()
     open_attempt = next((a for a in attempts if a.state in OPEN_STATES), None)
     if open_attempt is not None:
-        # Never buy elsewhere while this one might still succeed: ask its supplier first.
+        # Never buy elsewhere while this one might still succeed: ask its supplier first. Also when the order
+        # was settled by hand meanwhile: what the supplier did with our money must still be found out.
         return await _prepare(session, job, open_attempt, "query", policy, http, now)
+    if order.status is not OrderStatus.PAID:
+        # Refunded or otherwise settled by hand while we waited: nothing left to buy.
+        await finish_job(session, job, "delivered" if order.status is OrderStatus.DELIVERED else "abandoned", now)
+        return None
 
     need = order.quantity
     if job.kind is ProductKind.CARD_KEY:
@@ -329,14 +330,17 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
         if attempt.kind is ProductKind.CARD_KEY:
             await _receive_codes(session, order, attempt, outcome, cipher, now)
             if order.status is not OrderStatus.PAID:
-                # Settled by hand meanwhile (e.g. refunded): the codes were paid for; put them on sale.
+                # Settled by hand meanwhile (e.g. refunded): the codes were paid for; put them on sale, at cost.
                 await inventory_service.release_card_keys(session=session, order_id=order.id)
+                await _stock_late_codes(session, attempt, now)
         elif order.status is OrderStatus.PAID:
             await orders_service.mark_fulfilled(session=session, order=order, now=now)
             await finish_job(session, job, "delivered", now)
         else:
             logger.error("order %s is %s but supplier recharge %s succeeded: the account was credited anyway",
                          order.order_no, order.status.value, attempt.idempotency_key)
+            await ledger_service.book_late_supplier_goods(session=session, reference=attempt.idempotency_key,
+                                                          amount_cents=attempt.charged_cents, to_stock=False, now=now)
 
 
 async def _learn_from_refusal(session: AsyncSession, attempt: SupplierAttempt, outcome: Outcome,
@@ -349,6 +353,15 @@ async def _learn_from_refusal(session: AsyncSession, attempt: SupplierAttempt, o
         # A dearer cost may breach a SKU's margin floor: reprice or take it off sale, as a sync would.
         await apply_price_policies(session=session, sku_ids=await mapped_sku_ids(
             session=session, product_ids=sorted(applied.changed_product_ids)))
+
+
+async def _stock_late_codes(session: AsyncSession, attempt: SupplierAttempt, now: dt.datetime) -> None:
+    if attempt.batch_id is None or not attempt.codes_received:
+        return  # nothing new came (codes we already had): the charge stays a claim on the supplier
+    unit = attempt.unit_cost_cents if attempt.unit_cost_cents is not None else attempt.charged_cents // attempt.quantity
+    await inventory_service.set_batch_unit_cost(session=session, batch_id=attempt.batch_id, unit_cost_cents=unit)
+    await ledger_service.book_late_supplier_goods(session=session, reference=attempt.idempotency_key,
+                                                  amount_cents=unit * attempt.codes_received, to_stock=True, now=now)
 
 
 async def _settle_cost(session: AsyncSession, attempt: SupplierAttempt, now: dt.datetime) -> None:
