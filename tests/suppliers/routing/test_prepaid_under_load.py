@@ -30,7 +30,9 @@ CHEAP_COST, DEAR_COST, DEAR_BALANCE = 900, 950, 1_000_000
 
 def _start_workers(settings: Any, log_dir: Path) -> list[tuple[subprocess.Popen[str], Path]]:
     # Long lease and supplier timeout: a slow, loaded machine must not turn into timeouts and queries here.
-    values = json.dumps(worker_settings(settings, fulfilment_lease_seconds=60.0, database_pool_size=5), default=str)
+    # No circuit breaker: a supplier refusing purchases stays in the race for its balance.
+    values = json.dumps(worker_settings(settings, fulfilment_lease_seconds=60.0, database_pool_size=5,
+                                        circuit_failure_threshold=1000), default=str)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[3] / "src"),
                                                          os.environ.get("PYTHONPATH", "")])}
     started = []
@@ -71,18 +73,14 @@ def _bought_codes(sim: SupplierSimulator, key: str) -> list[str]:
     return [c.password for c in bought.codes]
 
 
-@pytest.mark.slow
-async def test_orders_worked_by_4_processes_at_once_spend_the_prepaid_balance_exactly_and_deliver_each_once(
-        backend, shop, sims, settings, tmp_path):
-    if backend == "sqlite":
-        pytest.skip("needs PostgreSQL: the race is between row locks of concurrent transactions in several "
-                    "processes, which SQLite replaces by one database-wide writer lock")
+async def _setup(shop: Any, sims: Any, *, cheap_error_rate: float = 0.0) -> tuple[Any, ...]:
     # The simulators would sell us more than our books allow (no balance limit at their side): only our
-    # prepaid check stands between the cheap supplier and an 8th purchase.
+    # prepaid check stands between the cheap supplier and one purchase too many.
     cheap, dear = sims(seed=1), sims(seed=2)
     for sim in (cheap, dear):
         sim.set_stock(CARD_PRODUCT, None)
         sim.set_latency(20)  # calls overlap across processes
+    cheap.set_error_rate(cheap_error_rate)  # "busy, not taken": a definite failure, its debit is released
     sku = await shop.make_sku()
     a = await add_supplier(shop, cheap, code="cheap", sku=sku, product_code=CARD_PRODUCT, cost_cents=CHEAP_COST,
                            balance_cents=PREPAID_PURCHASES * CHEAP_COST, timeout_ms=10_000)
@@ -90,31 +88,58 @@ async def test_orders_worked_by_4_processes_at_once_spend_the_prepaid_balance_ex
                            balance_cents=DEAR_BALANCE, timeout_ms=10_000)
     orders = [await card_order_paid(shop, sku) for _ in range(ORDERS)]
     assert {(await shop.get_order(o))["status"] for o in orders} == {"paid"}
+    return cheap, dear, a, b, orders
 
+
+async def _work_the_queue(settings: Any, tmp_path: Path) -> None:
     started = time.monotonic()
     claimed = await asyncio.to_thread(_run_together, _start_workers(settings, tmp_path))
     print(f"{PROCESSES} workers, {ORDERS} orders: {time.monotonic() - started:.1f} s, jobs claimed {claimed}")
     assert sum(claimed) == ORDERS and sum(1 for c in claimed if c) >= 2  # the work really was shared
 
-    # Every order delivered exactly once, with the code bought for it under its own key; no code twice.
-    attempts = await attempt_rows(shop)
-    assert len(attempts) == ORDERS and {x.state.value for x in attempts} == {"succeeded"}
-    by_order = {x.order_id: x for x in attempts}
-    assert len(by_order) == ORDERS
-    sim_of = {a.id: cheap, b.id: dear}
+
+async def _each_order_delivered_once(shop: Any, orders: list[dict[str, Any]], sim_of: dict[int, SupplierSimulator],
+                                     succeeded: list[Any]) -> None:
+    """Every order delivered exactly once, with the code bought for it under its own key; no code twice."""
+    assert len({x.order_id for x in succeeded}) == len(succeeded) == ORDERS
     seen: Counter[str] = Counter()
     for order in orders:
         view = await shop.get_order(order)
         assert view["status"] == "delivered" and view["delivered_keys"] == 1, view
         codes = [k["code"] for k in await shop.reveal(order)]
-        [attempt] = [x for x in attempts if x.idempotency_key.startswith(f"{order['order_no']}-")]
+        [attempt] = [x for x in succeeded if x.idempotency_key.startswith(f"{order['order_no']}-")]
         assert codes == _bought_codes(sim_of[attempt.supplier_id], attempt.idempotency_key)
         seen.update(codes)
     assert len(seen) == ORDERS and max(seen.values()) == 1
 
+
+async def _charges_and_books(shop: Any) -> tuple[list[SupplierCharge], dict[tuple[str, str], int]]:
+    async with shop.ctx.db.read_session() as session:
+        charges = list((await session.scalars(select(SupplierCharge).order_by(SupplierCharge.id))).all())
+        balances = await account_balances(session)
+        assert set((await ledger_service.trial_balance(session=session)).totals.values()) <= {0}
+    return charges, balances
+
+
+def _debited(charges: list[SupplierCharge], supplier_id: int) -> int:
+    return sum(c.amount_cents for c in charges
+               if c.supplier_id == supplier_id and c.status == SupplierChargeStatus.CHARGED.value)
+
+
+@pytest.mark.slow
+async def test_orders_worked_by_4_processes_at_once_spend_the_prepaid_balance_exactly_and_deliver_each_once(
+        backend, shop, sims, settings, tmp_path):
+    if backend == "sqlite":
+        pytest.skip(_PG_ONLY)
+    cheap, dear, a, b, orders = await _setup(shop, sims)
+    await _work_the_queue(settings, tmp_path)
+
+    attempts = await attempt_rows(shop)
+    assert len(attempts) == ORDERS and {x.state.value for x in attempts} == {"succeeded"}
+    await _each_order_delivered_once(shop, orders, {a.id: cheap, b.id: dear}, attempts)
+
     # Exactly the prepaid purchases at the cheap supplier, the rest at the dear one, each key bought once.
-    per_supplier = Counter(x.supplier_id for x in attempts)
-    assert per_supplier == {a.id: PREPAID_PURCHASES, b.id: ORDERS - PREPAID_PURCHASES}
+    assert Counter(x.supplier_id for x in attempts) == {a.id: PREPAID_PURCHASES, b.id: ORDERS - PREPAID_PURCHASES}
     for sim in (cheap, dear):
         assert set(sim.purchases.values()) == {1} and set(sim.requests.values()) == {1}
     assert set(cheap.purchases) | set(dear.purchases) == {x.idempotency_key for x in attempts}
@@ -123,14 +148,51 @@ async def test_orders_worked_by_4_processes_at_once_spend_the_prepaid_balance_ex
     # The balance went to exactly zero, one purchase at a time, never below; the suppliers charged what we debited.
     assert (await supplier_row(shop, a.id)).balance_cents == 0
     assert (await supplier_row(shop, b.id)).balance_cents == DEAR_BALANCE - (ORDERS - PREPAID_PURCHASES) * DEAR_COST
-    async with shop.ctx.db.read_session() as session:
-        charges = (await session.scalars(select(SupplierCharge))).all()
-        balances = await account_balances(session)
-        assert set((await ledger_service.trial_balance(session=session)).totals.values()) <= {0}
+    charges, balances = await _charges_and_books(shop)
     assert {c.status for c in charges} == {SupplierChargeStatus.CHARGED.value}
-    cheap_after = sorted(c.balance_after_cents for c in charges if c.supplier_id == a.id)
-    assert cheap_after == [n * CHEAP_COST for n in range(PREPAID_PURCHASES)]
+    assert sorted(c.balance_after_cents for c in charges if c.supplier_id == a.id) == [
+        n * CHEAP_COST for n in range(PREPAID_PURCHASES)]
     for supplier, sim in ((a, cheap), (b, dear)):
-        debited = sum(c.amount_cents for c in charges if c.supplier_id == supplier.id)
-        assert debited == sim.charged_cents == -balances[(f"supplier_prepaid:{supplier.id}", "CNY")]
+        assert _debited(charges, supplier.id) == sim.charged_cents == -balances[(f"supplier_prepaid:{supplier.id}",
+                                                                                   "CNY")]
     assert cheap.charged_cents == PREPAID_PURCHASES * CHEAP_COST
+
+
+@pytest.mark.slow
+async def test_refused_purchases_give_their_debit_back_while_4_processes_race_for_the_balance(
+        backend, shop, sims, settings, tmp_path):
+    """The cheap supplier refuses a third of the purchases ("busy, not taken"): released debits race with new
+    charges from other processes, and still nothing is bought twice or beyond the balance."""
+    if backend == "sqlite":
+        pytest.skip(_PG_ONLY)
+    cheap, dear, a, b, orders = await _setup(shop, sims, cheap_error_rate=0.33)
+    await _work_the_queue(settings, tmp_path)
+
+    attempts = await attempt_rows(shop)
+    succeeded = [x for x in attempts if x.state.value == "succeeded"]
+    failed = [x for x in attempts if x.state.value == "failed"]
+    assert len(succeeded) + len(failed) == len(attempts) and failed  # the knob really refused some
+    assert {x.supplier_id for x in failed} == {a.id}
+    await _each_order_delivered_once(shop, orders, {a.id: cheap, b.id: dear}, succeeded)
+
+    # Refused keys were never bought; every other key exactly once, at the supplier its attempt names.
+    assert not any(cheap.purchases_for(x.idempotency_key) for x in failed)
+    for x in succeeded:
+        assert {a.id: cheap, b.id: dear}[x.supplier_id].purchases_for(x.idempotency_key) == 1
+    assert sum(cheap.purchases.values()) + sum(dear.purchases.values()) == ORDERS
+
+    # Failed attempts' debits went back; what stands is what the suppliers charged; never below zero.
+    charges, balances = await _charges_and_books(shop)
+    released = {c.reference for c in charges if c.status == SupplierChargeStatus.RELEASED.value}
+    assert released == {x.idempotency_key for x in failed}
+    assert min(c.balance_after_cents for c in charges) >= 0
+    cheap_balance = (await supplier_row(shop, a.id)).balance_cents
+    assert 0 <= cheap_balance == PREPAID_PURCHASES * CHEAP_COST - cheap.charged_cents
+    assert cheap.charged_cents <= PREPAID_PURCHASES * CHEAP_COST
+    for supplier, sim in ((a, cheap), (b, dear)):
+        assert _debited(charges, supplier.id) == sim.charged_cents == -balances[(f"supplier_prepaid:{supplier.id}",
+                                                                                   "CNY")]
+
+
+_PG_ONLY = ("needs PostgreSQL: the race is between row locks of concurrent transactions in several processes, "
+            "which SQLite replaces by one database-wide writer lock")
