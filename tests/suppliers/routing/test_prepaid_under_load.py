@@ -194,5 +194,5 @@ async def test_refused_purchases_give_their_debit_back_while_4_processes_race_fo
                                                                                    "CNY")]
 
 
-_PG_ONLY = ("needs PostgreSQL: the race is between row locks of concurrent transactions in several processes, "
-            "which SQLite replaces by one database-wide writer lock")
+_PG_ONLY = ("PostgreSQL only: the race is between row locks of concurrent transactions in several processes; "
+            "SQLite's one writer lock serializes whole transactions, so even a read-then-write debit passes there")
