@@ -29,7 +29,7 @@ CHEAP_COST, DEAR_COST, DEAR_BALANCE = 900, 950, 1_000_000
 
 
 def _start_workers(settings: Any, log_dir: Path) -> list[tuple[subprocess.Popen[str], Path]]:
-    # Long lease and supplier timeout: a slow, loaded machine must not turn into timeouts and queries here.
+    # Long lease (and supplier timeouts, in _setup): a slow, loaded machine must not turn into timeouts here.
     # No circuit breaker: a supplier refusing purchases stays in the race for its balance.
     values = json.dumps(worker_settings(settings, fulfilment_lease_seconds=60.0, database_pool_size=5,
                                         circuit_failure_threshold=1000), default=str)
