@@ -7,9 +7,11 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from helpers import Shop
+from quanyi.config import Settings
 from quanyi.db import utcnow
 from quanyi.suppliers.adapter import ProductKind, SupplierDialect
 from quanyi.suppliers.credentials import seal_credentials
@@ -21,6 +23,16 @@ from quanyi.testpeers.suppliers import SupplierSimulator
 TIMEOUT_MS, HANG_SECONDS = 500, 1.5  # the simulator always hangs longer than we wait
 GRACE = 4.0  # "no such order" believed this long after a purchase call, in tests that race a slow supplier
 ACCOUNT = "13800138000"
+
+
+def worker_settings(settings: Settings, **overrides: object) -> dict[str, object]:
+    """The shop's settings as plain JSON-able values, for a worker in another process (worker_process.py)."""
+    values: dict[str, object] = {}
+    for name, value in settings.model_dump().items():
+        values[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    values["fulfilment_poll_seconds"] = 0.1
+    values.update(overrides)
+    return values
 
 
 async def add_supplier(shop: Shop, sim: SupplierSimulator, *, code: str, sku: Any, product_code: str,

@@ -10,20 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from quanyi.testpeers.suppliers import CARD_PRODUCT
-from suppliers.routing.support import add_supplier, attempt_rows, card_order_paid, run_due
+from suppliers.routing.support import add_supplier, attempt_rows, card_order_paid, run_due, worker_settings
 
 WORKER = Path(__file__).with_name("worker_process.py")
-
-
-def _plain_settings(settings) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    values = {}
-    for name, value in settings.model_dump().items():
-        values[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
-    values["fulfilment_poll_seconds"] = 0.1
-    return values
 
 
 async def test_worker_killed_mid_purchase_is_recovered_and_delivers_exactly_once(shop, sims, settings):
@@ -38,7 +28,7 @@ async def test_worker_killed_mid_purchase_is_recovered_and_delivers_exactly_once
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[3] / "src"),
                                                          os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, str(WORKER), json.dumps(_plain_settings(settings), default=str)],
+    process = subprocess.Popen([sys.executable, str(WORKER), json.dumps(worker_settings(settings), default=str)],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         await sim.await_for(lambda: sim.purchases_for(key) == 1, within=30)  # the supplier charged us
