@@ -108,10 +108,11 @@ def _fields(request: CheckoutRequest) -> dict:
 async def test_a_checkout_past_its_expiry_is_closed_at_the_gateway(wechat, sim):
     request = CheckoutRequest(payment_no="PYEXPIRE0000000001", amount_cents=100, currency="CNY", subject="x",
                               notify_url="http://test/payments/wechat/notify", return_url="http://test/",
-                              expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+                              expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3))
+    # time_expire travels in whole seconds: keep well clear of "already expired" on a loaded machine.
     await wechat.create_checkout(request)
     assert (await wechat.query_trade(request.payment_no)).state == "pending"
-    await asyncio.sleep(1.1)
+    await asyncio.sleep((request.expires_at - dt.datetime.now(dt.UTC)).total_seconds() + 0.2)
     assert (await wechat.query_trade(request.payment_no)).state == "closed"
     with pytest.raises(ValueError, match="CLOSED"):
         sim.pay(request.payment_no)
