@@ -136,32 +136,44 @@ async def _debit(session: AsyncSession, supplier_id: int, amount_cents: int, ref
     return charge
 
 
+async def _locked_charge(session: AsyncSession, reference: str) -> SupplierCharge:
+    # The charge row lock queues concurrent releases and adjustments of one charge; the later one sees the
+    # earlier one's result.
+    charge = await session.scalar(
+        select(SupplierCharge).where(SupplierCharge.reference == reference).with_for_update()
+        .execution_options(populate_existing=True))
+    if charge is None:
+        raise SupplierChargeNotFound(f"no supplier charge with reference {reference!r}")
+    return charge
+
+
+async def _credit_back(session: AsyncSession, charge: SupplierCharge, amount_cents: int, *, kind: str, memo: str,
+                       now: dt.datetime) -> None:
+    """Give `amount_cents` of a charge back to the supplier's balance, with its balanced posting."""
+    # Crediting can never break balance >= -credit_limit, so no condition is needed here.
+    await session.execute(
+        update(Supplier).where(Supplier.id == charge.supplier_id)
+        .values(balance_cents=Supplier.balance_cents + amount_cents, updated_at=now)
+        .execution_options(synchronize_session="fetch"))
+    await post(session, reference=f"{kind}:{charge.reference}", kind=kind, order_id=charge.order_id,
+               supplier_id=charge.supplier_id, attempt_key=charge.reference, now=now, memo=memo[:500],
+               lines=[Line(accounts.supplier_prepaid(charge.supplier_id), amount_cents, charge.currency),
+                      Line(accounts.supplier_payable(charge.supplier_id), -amount_cents, charge.currency)])
+
+
 async def release_supplier_charge(
     *, session: AsyncSession, reference: str, reason: str, now: dt.datetime | None = None
 ) -> SupplierCharge:
     """The purchase definitely failed: credit the charge back to the supplier's balance and post the
     reversal. Idempotent: releasing a released charge returns it unchanged."""
     now = now or utcnow()
-    # The charge row lock makes two concurrent releases of one charge queue; the second sees RELEASED.
-    charge = await session.scalar(
-        select(SupplierCharge).where(SupplierCharge.reference == reference).with_for_update()
-        .execution_options(populate_existing=True))
-    if charge is None:
-        raise SupplierChargeNotFound(f"no supplier charge with reference {reference!r}")
+    charge = await _locked_charge(session, reference)
     if charge.status == SupplierChargeStatus.RELEASED:
         return charge
-    # Crediting can never break balance >= -credit_limit, so no condition is needed here.
-    await session.execute(
-        update(Supplier).where(Supplier.id == charge.supplier_id)
-        .values(balance_cents=Supplier.balance_cents + charge.amount_cents, updated_at=now)
-        .execution_options(synchronize_session="fetch"))
+    await _credit_back(session, charge, charge.amount_cents, kind="supplier_release", now=now,
+                       memo=f"purchase attempt {reference} failed: {reason}")
     charge.status = SupplierChargeStatus.RELEASED.value
     charge.released_at, charge.release_reason = now, reason[:500]
-    await post(session, reference=f"supplier_release:{reference}", kind="supplier_release",
-               order_id=charge.order_id, supplier_id=charge.supplier_id, attempt_key=reference, now=now,
-               memo=f"purchase attempt {reference} failed: {reason}"[:500],
-               lines=[Line(accounts.supplier_prepaid(charge.supplier_id), charge.amount_cents, charge.currency),
-                      Line(accounts.supplier_payable(charge.supplier_id), -charge.amount_cents, charge.currency)])
     return charge
 
 
@@ -173,24 +185,12 @@ async def settle_supplier_charge(
     the cost of goods and the statements are true. More than was debited is never taken here (the purchase
     capped the unit cost); reconciliation reports such a supplier. Idempotent."""
     now = now or utcnow()
-    # The charge row lock serializes this with a release of the same charge.
-    charge = await session.scalar(
-        select(SupplierCharge).where(SupplierCharge.reference == reference).with_for_update()
-        .execution_options(populate_existing=True))
-    if charge is None:
-        raise SupplierChargeNotFound(f"no supplier charge with reference {reference!r}")
+    charge = await _locked_charge(session, reference)
     difference = charge.amount_cents - actual_cents
     if charge.status != SupplierChargeStatus.CHARGED.value or actual_cents <= 0 or difference <= 0:
         return charge
-    await session.execute(
-        update(Supplier).where(Supplier.id == charge.supplier_id)
-        .values(balance_cents=Supplier.balance_cents + difference, updated_at=now)
-        .execution_options(synchronize_session="fetch"))
-    await post(session, reference=f"supplier_adjust:{reference}", kind="supplier_adjust",
-               order_id=charge.order_id, supplier_id=charge.supplier_id, attempt_key=reference, now=now,
-               memo=f"purchase attempt {reference} cost {actual_cents}, {difference} less than debited",
-               lines=[Line(accounts.supplier_prepaid(charge.supplier_id), difference, charge.currency),
-                      Line(accounts.supplier_payable(charge.supplier_id), -difference, charge.currency)])
+    await _credit_back(session, charge, difference, kind="supplier_adjust", now=now,
+                       memo=f"purchase attempt {reference} cost {actual_cents}, {difference} less than debited")
     charge.amount_cents = actual_cents
     return charge
 
