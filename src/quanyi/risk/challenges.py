@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from quanyi.risk.engine import RiskRuntime
 
 __all__ = ["CaptchaVerifier", "StaticTokenCaptcha", "load_captcha_verifier", "Verification", "VerificationFailed",
-           "VerificationExpired",
-           "VerificationUnavailable", "issue_challenge", "verify_challenge"]
+           "VerificationExpired", "VerificationUnavailable", "issue_challenge", "verify_challenge"]
 
 
 class VerificationFailed(InvalidInput):
