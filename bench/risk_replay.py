@@ -284,7 +284,8 @@ async def run(database_url: str, env: dict[str, str], seed: int, scale: float) -
     attempts, _ = generate(seed, scale)
     settings = make_settings(database_url, env, smtp_host="127.0.0.1", smtp_from="shop@example.com",
                              sms_access_key_id="replay", sms_access_key_secret="replay-secret",
-                             sms_sign_name="replay", sms_template_order_delivered="SMS_1")
+                             sms_sign_name="replay", sms_template_order_delivered="SMS_1",
+                             sms_template_verification_code="SMS_2")
     ctx = build_context(settings)
     try:
         sku_ids = await _stock(ctx, per_sku=int(1500 * max(scale, 1)))

@@ -9,20 +9,39 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "generate_secrets_env", "ENV_FILE"]
+__all__ = ["Settings", "get_settings", "generate_secrets_env", "import_object", "ENV_FILE"]
 
 ENV_FILE = Path(os.environ.get("QUANYI_ENV_FILE", "var/quanyi.env"))
 
 _WEAK_SECRETS = {"", "changeme", "change-me", "secret", "password", "admin", "test", "demo"}
+
+
+def import_object(path: str, *, setting: str) -> Any:
+    """The callable a setting names as "package.module:attribute"; ValueError saying what is wrong."""
+    module_name, colon, attribute = path.strip().partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(f"{setting} must look like 'package.module:factory', not {path!r}")
+    try:
+        found: Any = importlib.import_module(module_name)
+    except Exception as exc:  # a plugin that fails to import is a configuration problem, whatever it raised
+        raise ValueError(f"{setting}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})") from None
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise ValueError(f"{setting}: module {module_name!r} has no {attribute!r}")
+        found = getattr(found, part)
+    if not callable(found):
+        raise ValueError(f"{setting}: {path!r} is not callable")
+    return found
 
 
 class Settings(BaseSettings):
@@ -165,10 +184,20 @@ class Settings(BaseSettings):
     risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
     risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
     sms_template_verification_code: str = ""  # TemplateCode of the one-time code SMS (${code}, ${minutes})
+    # A captcha provider for challenges: "package.module:factory", a callable taking no arguments that returns
+    # a risk.challenges.CaptchaVerifier (checked at startup). Empty: one-time codes only.
+    risk_captcha_verifier: str = ""
     # Checkouts per IP / per device id within the window before 429 + Retry-After; 0 turns a limit off.
     checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     checkout_limit_per_ip: int = Field(default=60, ge=0)
     checkout_limit_per_device: int = Field(default=20, ge=0)
+
+    @field_validator("risk_captcha_verifier")
+    @classmethod
+    def _importable_factory(cls, value: str) -> str:
+        if value.strip():
+            import_object(value, setting="QUANYI_RISK_CAPTCHA_VERIFIER")
+        return value.strip()
 
     @field_validator("card_key_active_id")
     @classmethod

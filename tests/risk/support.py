@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from quanyi.notifications.models import Kind, OutboxMessage
+from quanyi.risk.checkout import DEVICE_COOKIE
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -24,10 +25,14 @@ async def add_rule(shop: Any, kind: str, params: dict[str, Any], *, action: str 
 
 
 async def checkout(shop: Any, sku_id: int, *, ip: str = "198.51.100.7", device: str | None = None,
-                   contact: str = "buyer@example.com", quantity: int = 1, **extra: Any) -> httpx.Response:
-    """POST /api/orders as if from `ip` (the ASGI client address) with an optional X-Device-Id."""
+                   device_cookie: str | None = None, contact: str = "buyer@example.com", quantity: int = 1,
+                   **extra: Any) -> httpx.Response:
+    """POST /api/orders as if from `ip` (the ASGI client address) with an optional X-Device-Id header
+    and an optional device cookie (what the storefront sets)."""
     app = shop.client._transport.app  # the app under test
     headers = {"X-Device-Id": device} if device else {}
+    if device_cookie:
+        headers["Cookie"] = f"{DEVICE_COOKIE}={device_cookie}"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)),
                                  base_url="http://test") as client:
         return await client.post("/api/orders", headers=headers,
@@ -42,3 +47,14 @@ async def sent_codes(shop: Any) -> list[OutboxMessage]:
     async with shop.ctx.db.read_session() as session:
         return list((await session.scalars(select(OutboxMessage).where(
             OutboxMessage.kind == Kind.VERIFICATION_CODE).order_by(OutboxMessage.id))).all())
+
+
+async def decisions(shop: Any) -> list[dict[str, Any]]:
+    """The decision log (everything not plainly allowed), newest first."""
+    response = await shop.client.get("/api/admin/risk/decisions", headers=shop.admin)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def reason_codes(decision: dict[str, Any]) -> list[str]:
+    return [hit["reason_code"] for hit in decision["rules_hit"]]

@@ -62,6 +62,8 @@ class NotificationPolicy:
     channels: frozenset[Channel]
     low_stock_threshold: int
     merchant_locale: str
+    # The provider only sends registered templates: without a code template no one-time code goes by SMS.
+    sms_codes: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotificationPolicy:
@@ -75,7 +77,8 @@ class NotificationPolicy:
             channels.add(Channel.WECOM)
         if settings.dingtalk_webhook_url:
             channels.add(Channel.DINGTALK)
-        return cls(frozenset(channels), settings.low_stock_threshold, settings.default_locale)
+        return cls(frozenset(channels), settings.low_stock_threshold, settings.default_locale,
+                   sms_codes=bool(settings.sms_template_verification_code))
 
     def robots(self) -> list[Channel]:
         return [c for c in ROBOT_CHANNELS if c in self.channels]
@@ -198,9 +201,11 @@ def _code_channel(contact_kind: str) -> Channel:
 
 
 def can_send_verification_code(*, session: AsyncSession, contact_kind: str) -> bool:
-    """Whether a one-time code to a contact of this kind ("email" / "phone") would be sent at all."""
+    """Whether a one-time code to a contact of this kind ("email" / "phone") would be sent at all
+    (SMS: the channel and QUANYI_SMS_TEMPLATE_VERIFICATION_CODE are configured)."""
     policy = policy_of(session)
-    return policy is not None and _code_channel(contact_kind) in policy.channels
+    channel = _code_channel(contact_kind)
+    return policy is not None and channel in policy.channels and (channel is Channel.EMAIL or policy.sms_codes)
 
 
 async def on_verification_code(
@@ -211,6 +216,10 @@ async def on_verification_code(
     Returns False when nothing was enqueued (the channel is not configured): the code cannot reach them."""
     channel = _code_channel(contact_kind)
     if not _enabled(session, channel, "verification code"):
+        return False
+    if not can_send_verification_code(session=session, contact_kind=contact_kind):
+        _say_once("sms-codes", "notifications: QUANYI_SMS_TEMPLATE_VERIFICATION_CODE is not set; one-time codes "
+                               "are not sent by SMS")
         return False
     payload = {"code": code, "minutes": minutes, "total_cents": amount_cents, "currency": currency}
     return await enqueue(session=session, channel=channel, recipient=contact, kind=Kind.VERIFICATION_CODE,

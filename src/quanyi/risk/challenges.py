@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import inspect
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi.config import import_object
 from quanyi.db import Database
 from quanyi.errors import DomainError, InvalidInput
 from quanyi.notifications import service as notifications_service
@@ -25,8 +27,8 @@ from quanyi.risk.models import RiskChallenge
 if TYPE_CHECKING:
     from quanyi.risk.engine import RiskRuntime
 
-__all__ = ["CaptchaVerifier", "StaticTokenCaptcha", "Verification", "VerificationFailed", "VerificationExpired",
-           "VerificationUnavailable", "issue_challenge", "verify_challenge"]
+__all__ = ["CaptchaVerifier", "StaticTokenCaptcha", "load_captcha_verifier", "Verification", "VerificationFailed",
+           "VerificationExpired", "VerificationUnavailable", "issue_challenge", "verify_challenge"]
 
 
 class VerificationFailed(InvalidInput):
@@ -60,6 +62,21 @@ class StaticTokenCaptcha:
             self._tokens.discard(token)
             return True
         return False
+
+
+def load_captcha_verifier(path: str) -> CaptchaVerifier:
+    """The verifier QUANYI_RISK_CAPTCHA_VERIFIER names ("package.module:factory"): the factory is called once
+    per process. ValueError, saying what is wrong, when it does not give a verifier."""
+    setting = "QUANYI_RISK_CAPTCHA_VERIFIER"
+    factory = import_object(path, setting=setting)
+    try:
+        verifier = factory()
+    except Exception as exc:
+        raise ValueError(f"{setting}: {path} failed ({type(exc).__name__}: {exc})") from exc
+    if not inspect.iscoroutinefunction(getattr(verifier, "verify", None)):
+        raise ValueError(f"{setting}: {path} returned {type(verifier).__name__}, which has no "
+                         "`async def verify(token, *, ip)` method")
+    return verifier  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from quanyi.risk.challenges import (
     Verification,
     VerificationUnavailable,
     issue_challenge,
+    load_captcha_verifier,
     verify_challenge,
 )
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
@@ -98,6 +99,7 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
         checkout_window_seconds=settings.checkout_limit_window_seconds,
         checkout_limit_per_ip=settings.checkout_limit_per_ip,
         checkout_limit_per_device=settings.checkout_limit_per_device,
+        captcha=load_captcha_verifier(settings.risk_captcha_verifier) if settings.risk_captcha_verifier else None,
     )
     db.session_info[_RUNTIME_KEY] = runtime
     return runtime
