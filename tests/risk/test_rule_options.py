@@ -72,6 +72,37 @@ async def test_amount_limit_per_buyer_per_day_for_one_sku(shop, goods, other, li
     assert (await checkout(shop, goods.id, quantity=3)).status_code == 201
 
 
+async def test_amount_limit_per_sku_per_day_counts_every_buyer(shop, goods, other):
+    """sku_day: a daily cap on one SKU over all buyers (each SKU on its own when no sku_id is given)."""
+    await add_rule(shop, "amount_limit", {"scope": "sku_day", "max_quantity": 5})
+    day = dt.datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI)
+    set_clock(shop, day)
+    for buyer, quantity in (("a@example.com", 2), ("b@example.com", 2), ("c@example.com", 1)):
+        assert (await checkout(shop, goods.id, quantity=quantity, contact=buyer)).status_code == 201
+    assert (await checkout(shop, other.id, quantity=5, contact="a@example.com")).status_code == 201  # its own cap
+    assert await decisions(shop) == []
+    assert refused(await checkout(shop, goods.id, quantity=1, contact="d@example.com"))  # 6 of this SKU today
+    entry = await _only_decision(shop)
+    assert reason_codes(entry) == ["test_amount_limit"]
+    assert entry["rules_hit"][0]["detail"] == "quantity 6 > 5 (sku_day)"
+    set_clock(shop, day + dt.timedelta(days=1))  # a new shop day
+    assert (await checkout(shop, goods.id, quantity=5, contact="d@example.com")).status_code == 201
+
+
+@pytest.mark.parametrize("per_sku", [True, False])
+async def test_amount_limit_per_buyer_per_day_each_sku_on_its_own(shop, goods, other, per_sku):
+    await add_rule(shop, "amount_limit", {"scope": "buyer_day", "max_quantity": 4, "per_sku": per_sku})
+    set_clock(shop, dt.datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI))
+    assert (await checkout(shop, goods.id, quantity=3)).status_code == 201
+    third = await checkout(shop, other.id, quantity=3)  # 3 of the other SKU: 6 in all, but 3 of each
+    if per_sku:
+        assert third.status_code == 201 and await decisions(shop) == []
+        assert refused(await checkout(shop, goods.id, quantity=2))  # 5 of this SKU
+    else:
+        assert refused(third)
+    assert (await _only_decision(shop))["rules_hit"][0]["detail"].startswith("quantity ")
+
+
 @pytest.mark.parametrize("new_accounts_only", [True, False])
 async def test_time_window_for_new_accounts_only_spares_buyers_who_paid_before(shop, goods, new_accounts_only):
     set_clock(shop, dt.datetime(2026, 12, 2, 12, 0, tzinfo=SHANGHAI))

@@ -122,16 +122,17 @@ class _Probe:
         return await self._runtime.counters.count(key, window_seconds=window_seconds, at=self._at, until=until,
                                                   session=self._session)
 
-    async def buyer_day_totals(self, contact: str, sku_id: int | None, since: float) -> tuple[int, int]:
-        """What this contact bought since `since`: orders paid, or still payable (pending, not expired).
-        Abandoned orders (cancelled or expired unpaid) are not purchases and do not count."""
+    async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
+        """What was bought since `since` (by this contact, of this SKU, where given): orders paid, or still
+        payable (pending, not expired). Abandoned orders (cancelled or expired unpaid) do not count."""
         # Expiry is wall-clock time (the reservation sweeper's clock), not the risk clock.
         payable = (Order.status == OrderStatus.PENDING_PAYMENT) & (Order.expires_at > utcnow())
         query = select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0),
                        func.coalesce(func.sum(OrderRiskSignals.amount_cents), 0)).join(
             Order, Order.id == OrderRiskSignals.order_id).where(
-            OrderRiskSignals.contact == contact, OrderRiskSignals.at >= since,
-            or_(OrderRiskSignals.paid.is_(True), payable))
+            OrderRiskSignals.at >= since, or_(OrderRiskSignals.paid.is_(True), payable))
+        if contact is not None:
+            query = query.where(OrderRiskSignals.contact == contact)
         if sku_id is not None:
             query = query.where(OrderRiskSignals.sku_id == sku_id)
         if self._order_id is not None:

@@ -81,7 +81,7 @@ class Signals:
 
 class Probe(Protocol):
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int: ...
-    async def buyer_day_totals(self, contact: str, sku_id: int | None, since: float) -> tuple[int, int]: ...
+    async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]: ...
     async def has_paid_before(self, contact: str) -> bool: ...
     async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]: ...
 
@@ -137,10 +137,12 @@ class FailedPaymentsParams(_Params):
 
 
 class AmountLimitParams(_Params):
-    """Quantity / amount thresholds: per order, or per buyer (contact) per shop day (orders paid or still
-    payable, plus this one); optionally one SKU."""
-    scope: Literal["order", "buyer_day"]
+    """Quantity / amount thresholds: per order, per buyer (contact) per shop day, or per SKU per shop day over
+    all buyers (day scopes: orders paid or still payable, plus this one). `sku_id`: only that SKU; `per_sku`
+    (buyer_day): each SKU counted on its own instead of all together."""
+    scope: Literal["order", "buyer_day", "sku_day"]
     sku_id: Annotated[int, Field(ge=1, le=2_147_483_647)] | None = None
+    per_sku: bool = False
     max_quantity: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     max_amount_cents: Annotated[int, Field(ge=1, le=10**12)] | None = None
 
@@ -333,8 +335,10 @@ async def rule_hits(kind: str, params: dict[str, Any], s: Signals, probe: Probe,
         if model.sku_id is not None and model.sku_id != s.sku_id:
             return None
         quantity, amount = s.quantity, s.amount_cents
-        if model.scope == "buyer_day":
-            q, a = await probe.buyer_day_totals(s.contact, model.sku_id, day_start)
+        if model.scope != "order":
+            one_sku = model.sku_id or (s.sku_id if model.per_sku or model.scope == "sku_day" else None)
+            buyer = s.contact if model.scope == "buyer_day" else None
+            q, a = await probe.day_totals(buyer, one_sku, day_start)
             quantity, amount = quantity + q, amount + a
         if model.max_quantity is not None and quantity > model.max_quantity:
             return Hit(f"quantity {quantity} > {model.max_quantity} ({model.scope})")
