@@ -1,5 +1,5 @@
 """The review queue: a paid order held by risk control is delivered exactly once on approval, or waits
-for its refund on rejection; every decision is audited."""
+refunded in full on rejection; every decision is audited."""
 
 from __future__ import annotations
 
@@ -74,24 +74,32 @@ async def test_approve_delivers_exactly_once_even_when_approved_twice_at_once(sh
     assert audit[0]["reason"] in ("known customer, called back", "double click")
 
 
-async def test_reject_leaves_the_order_refund_pending_and_frees_its_keys(shop, held):
+async def test_reject_frees_its_keys_and_refunds_the_whole_payment(shop, held):
     sku, order = held
     before = await shop.available(sku.id)
     response = await shop.client.post(f"/api/admin/risk/reviews/{order['order_no']}/reject", headers=shop.admin,
                                       json={"reason": "stolen card reported"})
-    assert response.status_code == 200 and response.json()["status"] == "refund_pending"
-    assert (await shop.get_order(order))["status"] == "refund_pending"
+    assert response.status_code == 200, response.text
+    result = response.json()
+    # The refund goes to the gateway at once (through the sandbox here): the payer has the money back.
+    assert result["status"] == "refunded" and result["refund_no"]
+    assert (await shop.get_order(order))["status"] == "refunded"
     assert await shop.available(sku.id) == before + 2
+    refunds = (await shop.client.get(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin)).json()
+    assert [(r["refund_no"], r["status"], r["amount_cents"], r["requested_by"]) for r in refunds] == [
+        (result["refund_no"], "succeeded", order["total_cents"], "admin")]
+    assert "stolen card reported" in refunds[0]["reason"]
     again = await shop.client.post(f"/api/admin/risk/reviews/{order['order_no']}/approve", headers=shop.admin,
                                    json={"reason": "changed my mind"})
     assert again.status_code == 409
+    assert (await shop.client.post(f"/api/admin/risk/reviews/{order['order_no']}/reject", headers=shop.admin,
+                                   json={"reason": "twice"})).status_code == 409
     audit = (await shop.client.get("/api/admin/risk/review-actions", headers=shop.admin)).json()
     assert [(a["action"], a["reason"]) for a in audit] == [("reject", "stolen card reported")]
-    # The refunds feature refunds it like any undelivered paid order: the whole amount, through the sandbox.
-    refund = await shop.client.post(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin,
-                                    json={"reason": "rejected by risk review"})
-    assert refund.status_code == 201, refund.text
-    assert (await shop.get_order(order))["status"] == "refunded"
+    # Nothing is left to refund: a second refund by hand is refused, the payer is never paid twice.
+    extra = await shop.client.post(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin,
+                                   json={"reason": "again"})
+    assert extra.status_code == 409, extra.text
 
 
 async def test_review_flag_at_checkout_holds_the_order_at_payment(shop):

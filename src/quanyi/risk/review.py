@@ -1,5 +1,5 @@
 """The review queue (人工审核): paid orders held by risk control wait here for staff to approve (deliver)
-or reject (refund). Every decision is audited with who, why and when."""
+or reject (refund to the payer). Every decision is audited with who, why and when."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
 from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
+from quanyi.refunds import service as refunds_service
 from quanyi.risk.models import OrderRiskSignals, ReviewAction, RiskDecisionLog
 
 __all__ = ["OrderNotHeld", "HeldOrder", "list_held_orders", "approve_order", "reject_order", "list_review_actions"]
@@ -65,8 +66,10 @@ async def approve_order(*, session: AsyncSession, order_no: str, actor: str, rea
 
 
 async def reject_order(*, session: AsyncSession, order_no: str, actor: str, reason: str,
-                       now: dt.datetime | None = None) -> Order:
-    """Refuse a held order: it becomes refund_pending and the refunds feature pays the buyer back."""
+                       now: dt.datetime | None = None) -> tuple[Order, str]:
+    """Refuse a held order: its keys go back to stock and the whole payment is refunded to the payer (the
+    refund is recorded here, in the same transaction; the caller sends it to the gateway once committed).
+    Returns the order and the refund number."""
     now, reason = now or utcnow(), _reason(reason)
     order = await orders_service.get_order(session=session, order_no=order_no)
     order = await orders_service.lock_order(session=session, order_id=order.id)
@@ -75,7 +78,10 @@ async def reject_order(*, session: AsyncSession, order_no: str, actor: str, reas
                            order_status=order.status.value)
     await orders_service.refuse_held_order(session=session, order=order, reason=reason, now=now)
     session.add(ReviewAction(order_id=order.id, action="reject", actor=actor, reason=reason, created_at=now))
-    return order
+    refund, _ = await refunds_service.request_refund(
+        session=session, order_id=order.id, reason=f"rejected by risk review: {reason}", requested_by=actor,
+        request_key=f"review-reject:{order.order_no}", now=now)
+    return order, refund.refund_no
 
 
 async def list_review_actions(*, session: AsyncSession, order_id: int | None = None,

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from quanyi.deps import AdminDep, ReadSessionDep, SessionDep, require_permission
+from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep, require_permission
+from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
+from quanyi.refunds import service as refunds_service
 from quanyi.risk import review as review_service
 from quanyi.risk import ruleset
 from quanyi.risk.models import RiskDecisionLog
@@ -113,10 +115,18 @@ async def approve(order_no: OrderNoPath, data: ReviewDecision, actor: ReviewerDe
 
 
 @admin_router.post("/reviews/{order_no}/reject", response_model=ReviewResult,
-                   summary="Reject a held order: it waits for its refund")
-async def reject(order_no: OrderNoPath, data: ReviewDecision, actor: ReviewerDep, session: SessionDep) -> ReviewResult:
-    order = await review_service.reject_order(session=session, order_no=order_no, actor=actor, reason=data.reason)
-    return ReviewResult(order_no=order.order_no, status=order.status.value)
+                   summary="Reject a held order: its keys go back to stock and the payment is refunded")
+async def reject(order_no: OrderNoPath, data: ReviewDecision, actor: ReviewerDep, ctx: ContextDep) -> ReviewResult:
+    async with ctx.db.transaction() as session:
+        order, refund_no = await review_service.reject_order(session=session, order_no=order_no, actor=actor,
+                                                             reason=data.reason)
+        refund_id = (await refunds_service.get_refund(session=session, refund_no=refund_no)).id
+    # Committed: the refund exists whatever happens next. Now the gateway call, outside any transaction; a
+    # gateway that fails is retried in the background like any refund.
+    await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
+    async with ctx.db.read_session() as session:
+        status = (await orders_service.get_order(session=session, order_no=order_no)).status
+    return ReviewResult(order_no=order_no, status=status.value, refund_no=refund_no)
 
 
 @admin_router.get("/review-actions", response_model=list[ReviewActionRead], summary="Audit of review decisions")

@@ -104,6 +104,7 @@ class ReviewResult(BaseModel):
     order_no: str
     status: str
     effect: str | None = None
+    refund_no: str | None = None  # rejected: the refund of the whole payment, already sent to the gateway
 
 
 class ReviewActionRead(BaseModel):
