@@ -58,3 +58,8 @@ async def decisions(shop: Any) -> list[dict[str, Any]]:
 
 def reason_codes(decision: dict[str, Any]) -> list[str]:
     return [hit["reason_code"] for hit in decision["rules_hit"]]
+
+
+def refused(response: Any) -> bool:
+    """The checkout was refused by a deny rule (neutral message to the buyer)."""
+    return response.status_code == 403 and response.json()["code"] == "order_refused"  # type: ignore[no-any-return]

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from risk.support import SHANGHAI, add_rule, checkout, decisions, reason_codes, set_clock
+from risk.support import SHANGHAI, add_rule, checkout, decisions, reason_codes, refused, set_clock
 
 
 @pytest.fixture
@@ -23,9 +23,6 @@ async def other(shop):
     await shop.stock(sku, 20)
     return sku
 
-
-def refused(response) -> bool:
-    return response.status_code == 403 and response.json()["code"] == "order_refused"
 
 
 async def _only_decision(shop) -> dict:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from quanyi.orders.models import Order
-from risk.support import SHANGHAI, add_rule, checkout, set_clock
+from risk.support import SHANGHAI, add_rule, checkout, refused, set_clock
 
 
 @pytest.fixture
@@ -24,9 +24,6 @@ async def cheap(shop):
     await shop.stock(sku, 10)
     return sku
 
-
-def refused(response) -> bool:
-    return response.status_code == 403 and response.json()["code"] == "order_refused"
 
 
 @pytest.mark.parametrize("dimension", ["ip", "device", "contact"])

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from risk.support import add_rule, checkout, decisions, reason_codes, set_clock
+from risk.support import add_rule, checkout, decisions, reason_codes, refused, set_clock
 
 
 @pytest.fixture
@@ -28,9 +28,6 @@ def buyer(i: int) -> dict[str, str]:
     """A different address and contact for every checkout: only the dimension under test repeats."""
     return {"ip": f"203.0.113.{10 + i}", "contact": f"b{i}@example.com"}
 
-
-def refused(response) -> bool:
-    return response.status_code == 403 and response.json()["code"] == "order_refused"
 
 
 async def _refused_by_velocity(shop, response, detail: str) -> None:
