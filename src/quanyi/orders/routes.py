@@ -29,9 +29,7 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 
 def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
-    s = ctx.settings
-    return orders_service.LookupLimits(s.lookup_window_seconds, s.lookup_max_failures_per_ip,
-                                       s.lookup_max_failures_per_order)
+    return orders_service.LookupLimits.from_settings(ctx.settings)
 
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",

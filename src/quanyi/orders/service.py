@@ -1,5 +1,7 @@
 """Orders: checkout, the status machine in motion, delivery on payment, expiry, lookup without an account.
 
+Lookup without an account lives in `orders/lookup.py` and is re-exported here.
+
 Where does a paid order get its card keys? `apply_payment` below, in the same transaction that marks
 it paid and records the buyer's delivery message and the merchant's alert in the outbox. Every function
 that changes an order takes its row lock first (FOR UPDATE on PostgreSQL, the writer lock on SQLite), so
@@ -8,21 +10,16 @@ a payment, a cancellation and the expiry sweeper never interleave.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import enum
-import hmac
 import logging
-from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType
-from quanyi.db import Database, utcnow
+from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
@@ -31,13 +28,13 @@ from quanyi.ledger import service as ledger_service
 from quanyi.money import format_money, line_total
 from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
+from quanyi.orders.lookup import LookupFailed, LookupLimits, LookupRateLimited, hash_query_password, lookup_order
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import new_order_no, normalize_order_no
 from quanyi.orders.recharge_account import mask_recharge_account, normalize_recharge_account
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk import engine as risk_engine
-from quanyi.risk.service import RateLimiter, reserve_attempt
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
@@ -50,9 +47,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-_hasher = PasswordHasher()
-# Verified against when no real hash exists, so a miss costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("quanyi-timing-equalizer")
 
 
 class OrderNotFound(NotFound):
@@ -67,16 +61,8 @@ class OrderNotDelivered(Conflict):
     code = "order_not_delivered"
 
 
-class LookupFailed(NotFound):
-    code = "order_lookup_failed"
-
-
 class RechargeAccountInvalid(InvalidInput):
     code = "recharge_account_invalid"
-
-
-class LookupRateLimited(DomainError):
-    code = "too_many_attempts"
 
 
 class PaymentEffect(enum.StrEnum):
@@ -85,13 +71,6 @@ class PaymentEffect(enum.StrEnum):
     ALREADY_PAID = "already_paid"
     AWAITING_FULFILMENT = "awaiting_fulfilment"
     UNDER_REVIEW = "under_review"
-
-
-@dataclass(frozen=True)
-class LookupLimits:
-    window_seconds: int
-    max_failures_per_ip: int
-    max_failures_per_order: int
 
 
 # ---------------------------------------------------------------- transitions
@@ -111,11 +90,6 @@ def _move(
 
 
 # ---------------------------------------------------------------- checkout
-
-async def hash_query_password(password: str) -> str:
-    """Argon2 hash of a buyer's lookup password, computed off the event loop."""
-    return await asyncio.to_thread(_hasher.hash, password)
-
 
 async def create_order(
     *,
@@ -419,55 +393,3 @@ async def refuse_held_order(
     await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_refund_pending(session=session, order=order, reason="rejected by risk review",
                                                         now=now)
-
-
-# ---------------------------------------------------------------- lookup without an account
-
-def _password_matches(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-async def lookup_order(
-    *,
-    db: Database,
-    limiter: RateLimiter,
-    limits: LookupLimits,
-    order_no: str,
-    contact: str | None,
-    query_password: str | None,
-    ip: str,
-) -> Order:
-    """Find an order by its number plus the contact or query password. Failures are counted per IP and
-    per order number; past the limit even a correct answer is refused, so guessing cannot win.
-
-    Runs its own short read: no connection is held while the password is checked or the counters are
-    written, so a burst of lookups cannot starve the pool waiting for a second connection each."""
-    canonical = normalize_order_no(order_no) or order_no.strip().upper()[:32]
-    ip_key, order_key = f"lookup:ip:{ip}", f"lookup:order:{canonical}"
-    # Counted before the answer is checked, so parallel guesses cannot all pass the limit at once.
-    slot = await reserve_attempt(limiter, [(ip_key, limits.max_failures_per_ip),
-                                           (order_key, limits.max_failures_per_order)],
-                                 window_seconds=limits.window_seconds)
-    if slot is None:
-        raise LookupRateLimited("too many failed lookups; try again later", retry_after=limits.window_seconds)
-
-    async with db.read_session() as session:
-        order = await session.scalar(select(Order).where(Order.order_no == canonical))
-    matched = False
-    if contact:
-        try:
-            _, wanted = normalize_contact(contact)
-        except ValueError:
-            wanted = ""
-        matched = order is not None and hmac.compare_digest(order.contact.encode(), wanted.encode())
-    if not matched and query_password:
-        stored = order.query_password_hash if order is not None else None
-        matched = await asyncio.to_thread(_password_matches, stored, query_password) and order is not None
-    if not matched or order is None:
-        logger.info("order lookup failed: order_no=%s ip=%s", canonical, ip)
-        raise LookupFailed("no order matches this order number and contact or password")  # its slot stays taken
-    await slot.give_back()
-    return order

@@ -399,8 +399,7 @@ async def lookup(request: Request, ctx: ContextDep) -> Response:
     try:
         order = await orders_service.lookup_order(
             db=ctx.db, limiter=ctx.limiter,
-            limits=orders_service.LookupLimits(s.lookup_window_seconds, s.lookup_max_failures_per_ip,
-                                               s.lookup_max_failures_per_order),
+            limits=orders_service.LookupLimits.from_settings(s),
             order_no=form["order_no"], contact=form["contact"] or None,
             query_password=form["query_password"] or None, ip=client_ip(request),
         )

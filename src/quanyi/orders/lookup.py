@@ -1,0 +1,106 @@
+"""Order lookup without an account (免登录查单): order number plus the contact or the query password.
+
+Failures are counted per IP and per order number before the answer is checked, so guessing cannot win,
+not even with many requests in parallel. Re-exported by `orders.service`, which callers use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from quanyi.config import Settings
+from quanyi.db import Database
+from quanyi.errors import DomainError, NotFound
+from quanyi.orders.contact import normalize_contact
+from quanyi.orders.models import Order
+from quanyi.orders.numbers import normalize_order_no
+from quanyi.risk.service import RateLimiter, reserve_attempt
+
+__all__ = ["LookupFailed", "LookupRateLimited", "LookupLimits", "hash_query_password", "lookup_order"]
+
+logger = logging.getLogger(__name__)
+_hasher = PasswordHasher()
+# Verified against when no real hash exists, so a miss costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("quanyi-timing-equalizer")
+
+
+class LookupFailed(NotFound):
+    code = "order_lookup_failed"
+
+
+class LookupRateLimited(DomainError):
+    code = "too_many_attempts"
+
+
+@dataclass(frozen=True)
+class LookupLimits:
+    window_seconds: int
+    max_failures_per_ip: int
+    max_failures_per_order: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LookupLimits:
+        return cls(settings.lookup_window_seconds, settings.lookup_max_failures_per_ip,
+                   settings.lookup_max_failures_per_order)
+
+
+async def hash_query_password(password: str) -> str:
+    """Argon2 hash of a buyer's lookup password, computed off the event loop."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def lookup_order(
+    *,
+    db: Database,
+    limiter: RateLimiter,
+    limits: LookupLimits,
+    order_no: str,
+    contact: str | None,
+    query_password: str | None,
+    ip: str,
+) -> Order:
+    """Find an order by its number plus the contact or query password. Failures are counted per IP and
+    per order number; past the limit even a correct answer is refused, so guessing cannot win.
+
+    Runs its own short read: no connection is held while the password is checked or the counters are
+    written, so a burst of lookups cannot starve the pool waiting for a second connection each."""
+    canonical = normalize_order_no(order_no) or order_no.strip().upper()[:32]
+    ip_key, order_key = f"lookup:ip:{ip}", f"lookup:order:{canonical}"
+    # Counted before the answer is checked, so parallel guesses cannot all pass the limit at once.
+    slot = await reserve_attempt(limiter, [(ip_key, limits.max_failures_per_ip),
+                                           (order_key, limits.max_failures_per_order)],
+                                 window_seconds=limits.window_seconds)
+    if slot is None:
+        raise LookupRateLimited("too many failed lookups; try again later", retry_after=limits.window_seconds)
+
+    async with db.read_session() as session:
+        order = await session.scalar(select(Order).where(Order.order_no == canonical))
+    matched = False
+    if contact:
+        try:
+            _, wanted = normalize_contact(contact)
+        except ValueError:
+            wanted = ""
+        matched = order is not None and hmac.compare_digest(order.contact.encode(), wanted.encode())
+    if not matched and query_password:
+        stored = order.query_password_hash if order is not None else None
+        matched = await asyncio.to_thread(_password_matches, stored, query_password) and order is not None
+    if not matched or order is None:
+        logger.info("order lookup failed: order_no=%s ip=%s", canonical, ip)
+        raise LookupFailed("no order matches this order number and contact or password")  # its slot stays taken
+    await slot.give_back()
+    return order
