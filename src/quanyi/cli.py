@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import console, err, warn_if_connections_short
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env, get_settings
@@ -95,6 +95,7 @@ def serve(
         err.print("[bold yellow]WARNING: the sandbox payment gateway is enabled: anyone can 'pay' without money "
                   "and receive goods. Set QUANYI_SANDBOX_ENABLED=false before taking real orders.[/bold yellow]",
                   soft_wrap=True)
+    warn_if_connections_short(settings, processes=workers)
     console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
                   f"{settings.database_url.split('@')[-1]})", soft_wrap=True)
     uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,

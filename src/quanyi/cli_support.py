@@ -13,7 +13,7 @@ from rich.console import Console
 from quanyi.config import Settings, get_settings
 from quanyi.errors import DomainError
 
-__all__ = ["console", "err", "load_settings", "run_job"]
+__all__ = ["console", "err", "load_settings", "run_job", "warn_if_connections_short"]
 
 console = Console()
 err = Console(stderr=True)
@@ -48,3 +48,25 @@ def run_job(job: Callable[..., Awaitable[T]]) -> T:
     except DomainError as exc:
         err.print(f"[red]Error ({exc.code}):[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+def warn_if_connections_short(settings: Settings, *, processes: int) -> None:
+    """Before starting `processes` shop processes on PostgreSQL: warn when their pools (2 × pool size each)
+    could ask for more connections than the server has left. Under a burst the pools would then fail with
+    "too many clients" instead of queueing. Skipped on SQLite, and silent if the server cannot be asked."""
+    from quanyi.db import connection_budget
+
+    try:
+        budget = asyncio.run(connection_budget(settings.database_url, processes=processes,
+                                               pool_size=settings.database_pool_size))
+    except Exception as exc:  # the command itself will report an unreachable database clearly
+        err.print(f"[yellow]Could not check PostgreSQL's connection limit: {type(exc).__name__}[/yellow]")
+        return
+    if budget is None or budget.fits:
+        return
+    err.print(
+        f"[bold yellow]WARNING: {processes} process(es) × 2 × QUANYI_DATABASE_POOL_SIZE={budget.pool_size} may open "
+        f"{budget.needed} PostgreSQL connections, but the server has {budget.available} left "
+        f"(max_connections {budget.max_connections} − {budget.reserved} reserved − {budget.in_use} in use). "
+        f"Lower QUANYI_DATABASE_POOL_SIZE to {max(budget.available // (2 * processes), 1)} or less, or raise "
+        f"max_connections (see docs/deploy.md, PostgreSQL).[/bold yellow]", soft_wrap=True)

@@ -16,17 +16,20 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Database", "UTCDateTime", "after_commit", "async_url", "is_database_unavailable", "utcnow"]
+__all__ = ["Base", "ConnectionBudget", "Database", "UTCDateTime", "after_commit", "async_url", "connection_budget",
+           "is_database_unavailable", "utcnow"]
 
 logger = logging.getLogger(__name__)
 _AFTER_COMMIT = "quanyi.after_commit"
@@ -135,6 +138,48 @@ async def _run_after_commit(session: AsyncSession) -> None:
             # The transaction is committed and its answer is due: a lost side effect is logged, and must
             # not turn a done unit of work into an error the caller might retry (a second order, say).
             logger.warning("an after-commit action failed", exc_info=True)
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """PostgreSQL's connection limit against what this shop's processes may open (2 × pool size each)."""
+
+    max_connections: int
+    reserved: int  # superuser_reserved_connections (+ reserved_connections on PostgreSQL 16+)
+    in_use: int  # connections open right now, by anyone
+    processes: int
+    pool_size: int
+
+    @property
+    def needed(self) -> int:
+        return self.processes * 2 * self.pool_size
+
+    @property
+    def available(self) -> int:
+        return self.max_connections - self.reserved - self.in_use
+
+    @property
+    def fits(self) -> bool:
+        return self.needed <= self.available
+
+
+async def connection_budget(url: str, *, processes: int, pool_size: int) -> ConnectionBudget | None:
+    """The server's connection budget for `processes` more shop processes, or None on SQLite."""
+    if make_url(async_url(url)).get_backend_name() != "postgresql":
+        return None
+    engine = create_async_engine(async_url(url), poolclass=NullPool, connect_args={"timeout": 5})
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT current_setting('max_connections')::int,"
+                " current_setting('superuser_reserved_connections')::int"
+                " + coalesce(current_setting('reserved_connections', true), '0')::int,"
+                " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') - 1"
+            ))).one()
+    finally:
+        await engine.dispose()
+    return ConnectionBudget(max_connections=row[0], reserved=row[1], in_use=max(row[2], 0),
+                            processes=processes, pool_size=pool_size)
 
 
 class Database:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import console, err, load_settings, warn_if_connections_short
 from quanyi.cli_support import run_job as _run
 
 notifications_app = typer.Typer(help="Notification outbox (通知): dead letters and retries.", no_args_is_help=True)
@@ -26,6 +26,8 @@ def worker(
     from quanyi.suppliers.routing import FulfilmentWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not once:
+        warn_if_connections_short(load_settings(), processes=1)
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         outbox, fulfilment = OutboxWorker(ctx), FulfilmentWorker(ctx)
