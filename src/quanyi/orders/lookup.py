@@ -6,13 +6,10 @@ not even with many requests in parallel. Re-exported by `orders.service`, which 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from quanyi.config import Settings
@@ -21,14 +18,12 @@ from quanyi.errors import DomainError, NotFound
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.models import Order
 from quanyi.orders.numbers import normalize_order_no
+from quanyi.passwords import hash_password, password_matches
 from quanyi.risk.service import RateLimiter, reserve_attempt
 
 __all__ = ["LookupFailed", "LookupRateLimited", "LookupLimits", "hash_query_password", "lookup_order"]
 
 logger = logging.getLogger(__name__)
-_hasher = PasswordHasher()
-# Verified against when no real hash exists, so a miss costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("quanyi-timing-equalizer")
 
 
 class LookupFailed(NotFound):
@@ -52,15 +47,8 @@ class LookupLimits:
 
 
 async def hash_query_password(password: str) -> str:
-    """Argon2 hash of a buyer's lookup password, computed off the event loop."""
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-def _password_matches(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    """Argon2 hash of a buyer's lookup password."""
+    return await hash_password(password)
 
 
 async def lookup_order(
@@ -98,7 +86,7 @@ async def lookup_order(
         matched = order is not None and hmac.compare_digest(order.contact.encode(), wanted.encode())
     if not matched and query_password:
         stored = order.query_password_hash if order is not None else None
-        matched = await asyncio.to_thread(_password_matches, stored, query_password) and order is not None
+        matched = await password_matches(stored, query_password) and order is not None
     if not matched or order is None:
         logger.info("order lookup failed: order_no=%s ip=%s", canonical, ip)
         raise LookupFailed("no order matches this order number and contact or password")  # its slot stays taken

@@ -9,7 +9,6 @@ answer, so neither the timing nor the message tells which usernames exist.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -17,13 +16,12 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.passwords import hash_password, password_matches
 from quanyi.risk.service import RateLimiter, reserve_attempt
 from quanyi.staff.models import StaffSession, StaffUser
 
@@ -47,9 +45,6 @@ MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _TOKEN_PREFIX = "qs_"  # noqa: S105 - tells a staff session token apart from the admin token at a glance
 
-_hasher = PasswordHasher()
-# Verified against for unknown usernames, so a miss costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("quanyi-staff-timing-equalizer")
 
 
 class LoginFailed(DomainError):
@@ -142,7 +137,7 @@ async def create_staff(
     _check_password(password)
     if await session.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
         raise StaffExists(f"staff member {name!r} already exists")
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    password_hash = await hash_password(password)
     user = StaffUser(username=name, password_hash=password_hash, permissions=" ".join(sorted(granted)))
     session.add(user)
     await session.flush()
@@ -153,7 +148,7 @@ async def set_password(*, session: AsyncSession, username: str, password: str, n
     """Replace a staff member's password and end every session they have."""
     now = now or utcnow()
     user = await _get(session, username, lock=True)
-    user.password_hash = await asyncio.to_thread(_hasher.hash, _check_password(password))
+    user.password_hash = await hash_password(_check_password(password))
     user.password_changed_at = now
     await _revoke_sessions(session, user.id, now)
 
@@ -192,13 +187,6 @@ async def _revoke_sessions(session: AsyncSession, staff_id: int, now: dt.datetim
     )
 
 
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 async def login(
     *,
     db: Database,
@@ -228,7 +216,7 @@ async def login(
     async with db.read_session() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.username == name))
     # Always one argon2 verification, against a dummy hash when there is no such user.
-    matched = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
+    matched = await password_matches(user.password_hash if user else None, password)
     if not matched or user is None or not user.active:
         raise LoginFailed("wrong username or password")  # its slot stays taken: the failure is counted
     await slot.give_back()
