@@ -183,7 +183,8 @@ class Settings(BaseSettings):
     risk_redis_prefix: str = "quanyi:risk:"  # several shops (or test runs) can share one Redis
     risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
     risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
-    sms_template_verification_code: str = ""  # TemplateCode of the one-time code SMS (${code}, ${minutes})
+    # TemplateCode of the one-time code SMS (${code}, ${minutes}); codes go by SMS with it, delivery template or not
+    sms_template_verification_code: str = ""
     # A captcha provider for challenges: "package.module:factory", a callable taking no arguments that returns
     # a risk.challenges.CaptchaVerifier (checked at startup). Empty: one-time codes only.
     risk_captcha_verifier: str = ""

@@ -206,14 +206,16 @@ class OutboxWorker(LeasedWorker):
         return Outgoing(**base, robot=render_robot(message.kind, message.locale, p))
 
     def _sms_template(self, message: ClaimedMessage) -> str:
-        if message.kind == Kind.VERIFICATION_CODE and self.ctx.settings.sms_template_verification_code:
-            return self.ctx.settings.sms_template_verification_code
-        if message.kind != Kind.ORDER_DELIVERED:
-            raise SendFailed(f"no SMS template for {message.kind}", permanent=True)
         s = self.ctx.settings
-        if message.locale == "en" and s.sms_template_order_delivered_en:
-            return s.sms_template_order_delivered_en
-        return s.sms_template_order_delivered
+        template = ""
+        if message.kind == Kind.VERIFICATION_CODE:
+            template = s.sms_template_verification_code
+        elif message.kind == Kind.ORDER_DELIVERED:
+            english = message.locale == "en" and s.sms_template_order_delivered_en
+            template = s.sms_template_order_delivered_en if english else s.sms_template_order_delivered
+        if not template:  # enqueued before its template setting was removed
+            raise SendFailed(f"no SMS template for {message.kind}", permanent=True)
+        return template
 
     async def _reveal_for_email(self, message: ClaimedMessage) -> list[RevealedKey]:
         """Decrypt the keys only now, and record it in the reveal audit as channel "email"."""
