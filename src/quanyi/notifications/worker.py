@@ -34,6 +34,7 @@ from quanyi.notifications.senders import (
 )
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
+from quanyi.shoptime import shop_zone
 
 __all__ = ["OutboxWorker", "build_senders", "order_link", "ClaimedMessage"]
 
@@ -193,7 +194,7 @@ class OutboxWorker(LeasedWorker):
             keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys else None
             content = render_email(message.kind, message.locale, p, shop_name=self.ctx.settings.shop_name,
                                    order_url=order_link(self.ctx, p["order_no"]) if "order_no" in p else "",
-                                   keys=keys)
+                                   keys=keys, zone=shop_zone(self.ctx.settings.shop_timezone))
             return Outgoing(**base, email=content)
         if message.channel is Channel.SMS and message.kind == Kind.VERIFICATION_CODE:
             return Outgoing(**base, sms_template=self._sms_template(message),
