@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from httpx import ASGITransport, AsyncClient
 
-from quanyi.app import SecurityHeadersMiddleware
+from quanyi.middleware import SecurityHeadersMiddleware
 
 EXPECTED = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin", "x-frame-options": "DENY"}
 

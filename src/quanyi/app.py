@@ -24,7 +24,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quanyi.catalog.routes import admin_router as catalog_admin_router
 from quanyi.catalog.routes import router as catalog_router
@@ -40,6 +39,7 @@ from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.ledger.routes import router as ledger_router
+from quanyi.middleware import SecurityHeadersMiddleware, UnexpectedErrorMiddleware, request_id
 from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.openapi import install_problem_responses
@@ -170,6 +170,14 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    """The one log record of a 500 (traceback, method, path, request id), and its answer."""
+    rid = request_id(request)
+    logger.error("unhandled error on %s %s%s", request.method, request.url.path,
+                 f" (request id {rid})" if rid else "", exc_info=exc, extra={"request_id": rid})
+    return problem(500, "internal_error", "something went wrong on our side; the request was not applied")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -239,10 +247,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         logger.info("client disconnected mid-request on %s %s", request.method, request.url.path)
         return Response(status_code=400)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "something went wrong on our side; the request was not applied")
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -261,34 +265,6 @@ def _install_docs(app: FastAPI) -> None:
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} API",
                               redoc_js_url="/_docs/redoc.standalone.js", with_google_fonts=False)
-
-
-_SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
-                     (b"x-frame-options", b"DENY"))
-
-
-class SecurityHeadersMiddleware:
-    """Adds the security headers every answer carries (unless a route set its own). Plain ASGI rather than
-    `@app.middleware("http")`: that wrapper streams every response through an extra task and cost a
-    measurable share of each request in the flash-sale profile."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend((name, value) for name, value in _SECURITY_HEADERS if name not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = None) -> FastAPI:
@@ -351,7 +327,9 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     install_log_redaction()  # plaintext card keys never reach a log record
     _install_error_handlers(app)
     _install_docs(app)
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Not `exception_handler(Exception)`: Starlette re-raises after that one, and the server logs it again.
+    app.add_middleware(UnexpectedErrorMiddleware, answer=_unexpected)
+    app.add_middleware(SecurityHeadersMiddleware)  # outside: the 500 answer carries the headers too
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,

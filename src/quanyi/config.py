@@ -19,6 +19,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from quanyi.shoptime import DEFAULT_TIMEZONE, shop_zone
+
 __all__ = ["Settings", "get_settings", "generate_secrets_env", "import_object", "ENV_FILE"]
 
 ENV_FILE = Path(os.environ.get("QUANYI_ENV_FILE", "var/quanyi.env"))
@@ -53,6 +55,18 @@ class Settings(BaseSettings):
     demo_mode: bool = False
     shop_name: str = "权益商城 Quanyi"
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
+    # The shop's day and clock (IANA name): order-number dates, page and e-mail times, import expiry dates,
+    # risk time windows and daily limits, reconciliation days, supplier statements. See quanyi.shoptime.
+    shop_timezone: str = DEFAULT_TIMEZONE
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            shop_zone(value)
+        except ValueError as exc:
+            raise ValueError(f"QUANYI_SHOP_TIMEZONE: {exc}") from None
+        return value
     # Base URL the outside world reaches this shop at; gateways send notifications here.
     # When unset, the URL of the incoming request is used (fine for the demo and tests).
     public_base_url: str | None = None
@@ -96,19 +110,6 @@ class Settings(BaseSettings):
     # Active payment queries (主动查单): payments younger than this are queried until confirmed.
     payment_query_window_hours: int = Field(default=24, ge=1, le=24 * 30)
     payment_query_interval_seconds: float = Field(default=20.0, gt=0, le=3600)
-    # Days of the daily reconciliation report are days in this zone.
-    shop_timezone: str = "Asia/Shanghai"
-
-    @field_validator("shop_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     # ---- notifications (outbox): a channel left unconfigured is simply not used.
     # E-mail to buyers over SMTP; smtp_security: "starttls" (port 587), "ssl" (465) or "none" (local relay).
@@ -183,7 +184,8 @@ class Settings(BaseSettings):
     risk_redis_prefix: str = "quanyi:risk:"  # several shops (or test runs) can share one Redis
     risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
     risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
-    sms_template_verification_code: str = ""  # TemplateCode of the one-time code SMS (${code}, ${minutes})
+    # TemplateCode of the one-time code SMS (${code}, ${minutes}); codes go by SMS with it, delivery template or not
+    sms_template_verification_code: str = ""
     # A captcha provider for challenges: "package.module:factory", a callable taking no arguments that returns
     # a risk.challenges.CaptchaVerifier (checked at startup). Empty: one-time codes only.
     risk_captcha_verifier: str = ""

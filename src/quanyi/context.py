@@ -18,6 +18,7 @@ from quanyi.payments.sandbox.gateway import SandboxGateway
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.counters import RedisCounters
 from quanyi.risk.service import DatabaseRateLimiter, RedisRateLimiter, build_rate_limiter
+from quanyi.shoptime import install_shop_zone
 
 __all__ = ["ShopContext", "build_context", "build_cipher"]
 
@@ -55,6 +56,7 @@ def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
     db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     notifications_service.install_policy(db, settings)
+    install_shop_zone(db, settings.shop_timezone)
     ledger_service.install_account_cache(db)
     risk = risk_engine.install_runtime(db, settings)
     # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a

@@ -12,7 +12,7 @@ from helpers import make_settings, random_code, raw_database_bytes
 from quanyi.context import build_context
 from quanyi.inventory.crypto import CardKeyDecryptionError
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
-from quanyi.inventory.parsing import SHOP_TZ
+from quanyi.shoptime import shop_day, shop_zone
 
 
 async def _upload(shop, sku_id: int, text: str, *, encoding: str = "utf-8", name: str = "keys.txt"):
@@ -118,7 +118,7 @@ async def test_void_withdraws_unsold_keys_only(shop, sku):
 
 
 async def test_keys_near_expiry_are_not_sold(shop, sku):
-    today = dt.datetime.now(SHOP_TZ).date().isoformat()
+    today = shop_day(dt.datetime.now(dt.UTC), shop_zone(shop.ctx.settings.shop_timezone)).isoformat()
     await shop.stock(sku, 2, expiry=today)  # valid only until tonight: under a day of use left
     await shop.stock(sku, 1)
     assert await shop.available(sku.id) == 1

@@ -8,12 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quanyi.inventory.parsing import SEPARATOR, decode_upload, parse_card_keys, split_secret
+from quanyi.shoptime import shop_zone
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+SHOP = shop_zone()  # Asia/Shanghai, the default
 
 
 def test_one_code_per_line_with_blanks_and_comments():
-    parsed = parse_card_keys("# supplier batch 7\nAAAA-BBBB\n\n  CCCC-DDDD  \n", now=NOW)
+    parsed = parse_card_keys("# supplier batch 7\nAAAA-BBBB\n\n  CCCC-DDDD  \n", now=NOW, zone=SHOP)
     assert [k.secret for k in parsed.keys] == ["AAAA-BBBB", "CCCC-DDDD"]
     assert [k.line_no for k in parsed.keys] == [2, 4]
     assert parsed.invalid == []
@@ -21,26 +23,26 @@ def test_one_code_per_line_with_blanks_and_comments():
 
 def test_card_number_and_password_in_every_separator_style():
     text = "C1,P1\nC2\tP2\nC3----P3\nC4 P4\n\"C5\", \"P5\"\n"
-    parsed = parse_card_keys(text, now=NOW)
+    parsed = parse_card_keys(text, now=NOW, zone=SHOP)
     assert [split_secret(k.secret) for k in parsed.keys] == [(f"C{i}", f"P{i}") for i in range(1, 6)]
 
 
-def test_expiry_dates_mean_end_of_day_china_time():
-    parsed = parse_card_keys("CODE1,2027-06-30\nC2,P2,2027/1/5\n", now=NOW)
+def test_expiry_dates_mean_end_of_day_shop_time():
+    parsed = parse_card_keys("CODE1,2027-06-30\nC2,P2,2027/1/5\n", now=NOW, zone=SHOP)
     assert parsed.keys[0].expires_at == dt.datetime(2027, 6, 30, 16, 0, tzinfo=dt.UTC)
     assert split_secret(parsed.keys[1].secret) == ("C2", "P2")
     assert parsed.keys[1].expires_at == dt.datetime(2027, 1, 5, 16, 0, tzinfo=dt.UTC)
 
 
 def test_header_line_is_skipped_in_english_and_chinese():
-    assert len(parse_card_keys("card_no,password,expires\nA,B,2027-01-01", now=NOW).keys) == 1
-    assert len(parse_card_keys("卡号,密码\nA,B", now=NOW).keys) == 1
+    assert len(parse_card_keys("card_no,password,expires\nA,B,2027-01-01", now=NOW, zone=SHOP).keys) == 1
+    assert len(parse_card_keys("卡号,密码\nA,B", now=NOW, zone=SHOP).keys) == 1
     # Only the first content line can be a header.
-    assert parse_card_keys("A,B\ncode", now=NOW).keys[1].secret == "code"
+    assert parse_card_keys("A,B\ncode", now=NOW, zone=SHOP).keys[1].secret == "code"
 
 
 def test_full_width_characters_are_normalized():
-    parsed = parse_card_keys("ＡＢＣＤ－１２３４，ｐａｓｓ\u3000\n", now=NOW)
+    parsed = parse_card_keys("ＡＢＣＤ－１２３４，ｐａｓｓ\u3000\n", now=NOW, zone=SHOP)
     assert split_secret(parsed.keys[0].secret) == ("ABCD-1234", "pass")
 
 
@@ -56,7 +58,7 @@ def test_invalid_lines_are_reported_with_numbers_and_reasons():
         "BAD\x07CODE",  # 8: control character
         "GOOD-2",
     ])
-    parsed = parse_card_keys(text, now=NOW)
+    parsed = parse_card_keys(text, now=NOW, zone=SHOP)
     assert [k.secret for k in parsed.keys] == ["GOOD-1", "GOOD-2"]
     reasons = dict(parsed.invalid)
     assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
@@ -82,7 +84,7 @@ _code = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.", min_size=1, max_
 @given(st.lists(st.one_of(_code, st.tuples(_code, _code)), min_size=1, max_size=50))
 def test_any_well_formed_file_round_trips(entries):
     lines = [e if isinstance(e, str) else f"{e[0]},{e[1]}" for e in entries]
-    parsed = parse_card_keys("\n".join(lines), now=NOW)
+    parsed = parse_card_keys("\n".join(lines), now=NOW, zone=SHOP)
     expected = [e if isinstance(e, str) else e[0] + SEPARATOR + e[1] for e in entries]
     # A lone first line made only of header words would be skipped; our alphabet cannot spell one.
     assert [k.secret for k in parsed.keys] == expected

@@ -9,6 +9,7 @@ import pytest
 from quanyi.orders.contact import mask_contact, normalize_contact
 from quanyi.orders.numbers import ORDER_NO_PATTERN, new_order_no, normalize_order_no
 from quanyi.orders.state import TRANSITIONS, IllegalTransition, OrderStatus, check_transition
+from quanyi.shoptime import shop_zone
 
 ALLOWED = {
     ("pending_payment", "paid"), ("pending_payment", "cancelled"), ("cancelled", "paid"),
@@ -39,7 +40,7 @@ def test_delivered_and_refund_pending_only_end_refunded_and_refunded_is_final():
 
 
 def test_order_numbers_are_well_formed_and_unpredictable():
-    numbers = [new_order_no() for _ in range(20_000)]
+    numbers = [new_order_no(zone=shop_zone()) for _ in range(20_000)]
     assert all(ORDER_NO_PATTERN.match(n) for n in numbers)
     assert len(set(numbers)) == len(numbers)
     assert len({n[6] for n in numbers}) == 32  # every position draws from the whole alphabet

@@ -185,9 +185,3 @@ async def test_report_of_an_unreachable_gateway_says_unchecked_and_bad_days_are_
         assert response.json()["code"] == code, (query, response.text)
     assert (await shop.client.get(f"/api/admin/reconciliation?date={_today()}")).status_code == 401
     await down.aclose()
-
-
-def test_day_bounds_follow_the_shop_timezone():
-    start, end = reconciliation.day_bounds(dt.date(2026, 11, 25), "Asia/Shanghai")
-    assert start == dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
-    assert end - start == dt.timedelta(days=1)

@@ -3,6 +3,7 @@ and the SMS provider (the Aliyun-protocol simulator), and completes checkout wit
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator
 
@@ -117,3 +118,35 @@ class TestSmsWithoutACodeTemplate:
         assert body["code"] == "verification_unavailable" and body["use_contact_kind"] == "email"
         assert await shop.count(RiskChallenge) == 0 and await sent_codes(shop) == []
         assert [e["outcome"] for e in await decisions(shop)] == ["verification_unavailable"]
+
+
+class TestSmsWithOnlyTheCodeTemplate:
+    """The shop registered only the one-time code template at the provider: codes go by SMS, delivery
+    messages to phone buyers are simply not sent (no message the provider would refuse)."""
+
+    @pytest.fixture
+    def settings(self, database_url: str, sms_server):
+        return make_settings(database_url, **sms_settings(sms_server, sms_template_order_delivered=""))
+
+    async def test_the_code_goes_by_sms_and_delivery_sends_no_sms(self, shop, goods, sms, caplog):
+        response = await checkout(shop, goods.id, contact=PHONE)
+        assert response.status_code == 403, response.text
+        body = response.json()
+        assert body["code"] == "verification_required" and body["channel"] == "sms", body
+        worker = OutboxWorker(shop.ctx, owner="test-worker")
+        await worker.drain()
+        [record] = sms.messages
+        assert record.phone == PHONE and record.template_code == CODE
+
+        order = await checkout(shop, goods.id, contact=PHONE, challenge_id=body["challenge_id"],
+                               verification_code=record.params["code"])
+        assert order.status_code == 201, order.text
+        await shop.pay(order.json())
+        assert (await shop.get_order(order.json()))["status"] == "delivered"
+        with caplog.at_level(logging.WARNING, logger="quanyi"):
+            await worker.drain()
+        assert len(sms.messages) == 1 and sms.rejected == []
+        async with shop.ctx.db.read_session() as session:
+            rows = (await session.scalars(select(OutboxMessage))).all()
+        assert [(m.channel, m.kind, m.status) for m in rows] == [("sms", "verification_code", "sent")]
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

@@ -20,6 +20,7 @@ from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
 from quanyi.inventory.parsing import SEPARATOR, parse_card_keys
 from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportReport, LineProblem
+from quanyi.shoptime import zone_of
 
 __all__ = [
     "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
@@ -75,7 +76,7 @@ async def import_card_keys(
     if sku.delivery_type is not DeliveryType.CARD_KEY:
         raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
     now = now or utcnow()
-    parsed = parse_card_keys(text, now=now)
+    parsed = parse_card_keys(text, now=now, zone=zone_of(session))
     remember_codes(key.secret for key in parsed.keys)
 
     duplicates: list[tuple[int, str]] = []

@@ -35,6 +35,7 @@ from quanyi.inventory.schemas import (
     TracedReveal,
 )
 from quanyi.orders import service as orders_service
+from quanyi.shoptime import zone_of
 
 __all__ = ["trace_leaked_codes", "SUPPLIER_SOURCE_PREFIX"]
 
@@ -74,7 +75,7 @@ async def trace_leaked_codes(
     Marking locks the found keys (id order, like every key writer), withdraws the unsold ones, and records
     a LeakReport; `void_batches` also voids the unsold remainder of every affected batch. One transaction."""
     now = now or utcnow()
-    parsed = parse_card_keys(text, now=_PARSE_AS_OF)
+    parsed = parse_card_keys(text, now=_PARSE_AS_OF, zone=zone_of(session))
     remember_codes(key.secret for key in parsed.keys)
     fingerprints = {key.line_no: cipher.fingerprint(key.secret) for key in parsed.keys}
 

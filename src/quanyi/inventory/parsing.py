@@ -6,7 +6,8 @@ Accepted line shapes (one file may mix them):
     CARDNO,PASSWORD[,2027-06-30]      comma (CSV, quotes allowed), tab, "----" or spaces between fields
 A header line (e.g. ``card_no,password,expires`` or ``卡号,密码,有效期``), blank lines and lines starting
 with ``#`` are skipped. Text is NFKC-normalized (full-width characters pasted from Chinese documents become
-ASCII) and trimmed. An expiry date means "valid through the end of that day, China time (UTC+8)".
+ASCII) and trimmed. An expiry date means "valid through the end of that day" in the shop's time zone
+(QUANYI_SHOP_TIMEZONE).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from quanyi.shoptime import shop_midnight
 
 __all__ = ["ParsedKey", "ParsedFile", "parse_card_keys", "decode_upload", "split_secret", "SEPARATOR"]
 
 # Joins card number and password inside the encrypted secret; control characters never occur in fields.
 SEPARATOR = "\x1f"
-SHOP_TZ = dt.timezone(dt.timedelta(hours=8))
 MAX_FIELD_LENGTH = 256
 
 _HEADER_WORDS = {
@@ -77,7 +80,7 @@ def _fields(line: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _parse_date(text: str, now: dt.datetime) -> dt.datetime:
+def _parse_date(text: str, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     match = _DATE.match(text)
     if not match:
         raise ValueError(f"expiry {text!r} is not a date like 2027-06-30")
@@ -85,10 +88,10 @@ def _parse_date(text: str, now: dt.datetime) -> dt.datetime:
         day = dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         raise ValueError(f"expiry {text!r} is not a real date") from None
-    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=SHOP_TZ)
+    end_of_day = shop_midnight(day + dt.timedelta(days=1), zone)
     if end_of_day <= now:
         raise ValueError(f"already expired on {day.isoformat()}")
-    return end_of_day.astimezone(dt.UTC)
+    return end_of_day
 
 
 def _check_field(value: str, what: str) -> str:
@@ -101,17 +104,17 @@ def _check_field(value: str, what: str) -> str:
     return value
 
 
-def _parse_line(line: str, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+def _parse_line(line: str, now: dt.datetime, zone: ZoneInfo) -> tuple[str, dt.datetime | None]:
     parts = _fields(line)
     if len(parts) == 1:
         return _check_field(parts[0], "code"), None
     if len(parts) == 2:
         if _DATE.match(parts[1]):
-            return _check_field(parts[0], "code"), _parse_date(parts[1], now)
+            return _check_field(parts[0], "code"), _parse_date(parts[1], now, zone)
         return _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password"), None
     if len(parts) == 3:
         secret = _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password")
-        return secret, _parse_date(parts[2], now)
+        return secret, _parse_date(parts[2], now, zone)
     raise ValueError(f"{len(parts)} fields; expected code, or card number and password, and an optional expiry")
 
 
@@ -120,8 +123,9 @@ def _is_header(line: str) -> bool:
     return bool(words) and all(w in _HEADER_WORDS for w in words)
 
 
-def parse_card_keys(text: str, *, now: dt.datetime | None = None) -> ParsedFile:
-    """Parse an import file. Never raises on bad lines: they are reported with their line numbers."""
+def parse_card_keys(text: str, *, zone: ZoneInfo, now: dt.datetime | None = None) -> ParsedFile:
+    """Parse an import file (expiry dates are days in `zone`, the shop's). Never raises on bad lines: they
+    are reported with their line numbers."""
     now = now or dt.datetime.now(dt.UTC)
     result = ParsedFile()
     seen_content = False
@@ -135,7 +139,7 @@ def parse_card_keys(text: str, *, now: dt.datetime | None = None) -> ParsedFile:
             if _is_header(line):
                 continue
         try:
-            secret, expires_at = _parse_line(line, now)
+            secret, expires_at = _parse_line(line, now, zone)
         except (ValueError, csv.Error) as exc:
             result.invalid.append((line_no, str(exc)))
             continue

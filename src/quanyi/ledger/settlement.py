@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import io
 import logging
-import zoneinfo
 from dataclasses import dataclass, field
 
 import httpx
@@ -25,6 +24,7 @@ from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, SupplierCharge, SupplierChargeStatus
 from quanyi.money import format_money
 from quanyi.orders.models import Order
+from quanyi.shoptime import day_bounds, shop_zone
 from quanyi.suppliers import service as suppliers_service
 from quanyi.suppliers.adapter import ProductKind, QueryState, SupplierError
 from quanyi.suppliers.credentials import CredentialsUnreadable
@@ -71,12 +71,9 @@ class Period:
 def period_for(day: dt.date, cycle: SettlementCycle, timezone: str) -> Period:
     """The settlement period of `cycle` containing `day`, as UTC instants of the shop's local midnights.
     Per-order suppliers settle each purchase on its own; their statement lists one day of them."""
-    zone = zoneinfo.ZoneInfo(timezone)
     first = day - dt.timedelta(days=day.weekday()) if cycle is SettlementCycle.WEEKLY else day
-    length = 7 if cycle is SettlementCycle.WEEKLY else 1
-    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-    end = dt.datetime.combine(first + dt.timedelta(days=length), dt.time(), tzinfo=zone)
-    return Period(cycle=cycle, first_day=first, start=start.astimezone(dt.UTC), end=end.astimezone(dt.UTC))
+    start, end = day_bounds(first, shop_zone(timezone), days=7 if cycle is SettlementCycle.WEEKLY else 1)
+    return Period(cycle=cycle, first_day=first, start=start, end=end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +154,7 @@ async def supplier_statement(
 
 def statement_csv(statement: Statement) -> str:
     """The statement as CSV: an opening row, one row per movement, a closing row; times in the shop's zone."""
-    zone = zoneinfo.ZoneInfo(statement.timezone)
+    zone = shop_zone(statement.timezone)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["supplier", "period", "time", "kind", "reference", "order_no", "amount_cents", "amount",

@@ -14,20 +14,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from quanyi.catalog.guide import render_guide
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.money import format_money
+from quanyi.shoptime import shop_day
 
 __all__ = ["EmailContent", "RobotContent", "LOCALES", "pick_locale", "render_email", "render_robot",
            "sms_template_text", "TEMPLATE_DIR"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LOCALES = ("zh-CN", "en")
-_SHOP_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +49,12 @@ def pick_locale(locale: str | None) -> str:
     return locale if locale in LOCALES else "zh-CN"
 
 
-def _local_date(value: dt.datetime | str | None) -> str:
+@pass_context
+def _local_date(context: Context, value: dt.datetime | str | None) -> str:
+    """A date on the shop's calendar (QUANYI_SHOP_TIMEZONE)."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return value.astimezone(_SHOP_TZ).strftime("%Y-%m-%d") if value else ""
+    return shop_day(value, context["shop_zone"]).isoformat() if value else ""
 
 
 @lru_cache(maxsize=1)
@@ -76,13 +80,13 @@ def _money(payload: dict[str, Any]) -> str:
 
 def render_email(
     kind: str, locale: str, payload: dict[str, Any], *, shop_name: str, order_url: str,
-    keys: Sequence[RevealedKey] | None,
+    keys: Sequence[RevealedKey] | None, zone: ZoneInfo,
 ) -> EmailContent:
     """Subject, plain text and HTML of a buyer e-mail."""
     locale = pick_locale(locale)
     guide = str(payload.get("guide_markdown") or "")
     context = {
-        **payload, "shop_name": shop_name, "order_url": order_url, "keys": list(keys or []),
+        **payload, "shop_name": shop_name, "order_url": order_url, "keys": list(keys or []), "shop_zone": zone,
         "total": _money(payload), "guide_markdown": guide,
         "guide_html": Markup(render_guide(guide)) if guide.strip() else "",  # noqa: S704 - sanitized by nh3
     }

@@ -62,23 +62,33 @@ class NotificationPolicy:
     channels: frozenset[Channel]
     low_stock_threshold: int
     merchant_locale: str
-    # The provider only sends registered templates: without a code template no one-time code goes by SMS.
-    sms_codes: bool = False
+    # The provider only sends registered templates: each kind of buyer SMS needs its own.
+    sms_codes: bool = False  # QUANYI_SMS_TEMPLATE_VERIFICATION_CODE
+    sms_delivery: bool = False  # QUANYI_SMS_TEMPLATE_ORDER_DELIVERED
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotificationPolicy:
         channels = set()
         if settings.smtp_host and settings.smtp_from:
             channels.add(Channel.EMAIL)
-        if (settings.sms_access_key_id and settings.sms_access_key_secret.get_secret_value()
-                and settings.sms_sign_name and settings.sms_template_order_delivered):
+        sms_gateway = bool(settings.sms_access_key_id and settings.sms_access_key_secret.get_secret_value()
+                           and settings.sms_sign_name)
+        sms_codes = sms_gateway and bool(settings.sms_template_verification_code)
+        sms_delivery = sms_gateway and bool(settings.sms_template_order_delivered)
+        if sms_codes or sms_delivery:
             channels.add(Channel.SMS)
         if settings.wecom_webhook_url:
             channels.add(Channel.WECOM)
         if settings.dingtalk_webhook_url:
             channels.add(Channel.DINGTALK)
         return cls(frozenset(channels), settings.low_stock_threshold, settings.default_locale,
-                   sms_codes=bool(settings.sms_template_verification_code))
+                   sms_codes=sms_codes, sms_delivery=sms_delivery)
+
+    def sms_template_missing(self, kind: Kind) -> str | None:
+        """The setting an SMS of this kind lacks, or None when it can be sent (given the channel is on)."""
+        if kind is Kind.VERIFICATION_CODE:
+            return None if self.sms_codes else "QUANYI_SMS_TEMPLATE_VERIFICATION_CODE"
+        return None if self.sms_delivery else "QUANYI_SMS_TEMPLATE_ORDER_DELIVERED"
 
     def robots(self) -> list[Channel]:
         return [c for c in ROBOT_CHANNELS if c in self.channels]
@@ -102,16 +112,25 @@ def _say_once(key: str, message: str, *args: object) -> None:
         logger.info(message, *args)
 
 
-def _enabled(session: AsyncSession, channel: Channel, why: str) -> bool:
+def _not_sent_because(session: AsyncSession, channel: Channel, kind: Kind) -> str | None:
+    """Why a buyer message of `kind` would not go out on `channel`, or None when it would."""
     policy = policy_of(session)
     if policy is None:
-        _say_once("no-policy", "notifications: no policy installed on this database; nothing is enqueued")
-        return False
+        return "no notification policy is installed on this database"
     if channel not in policy.channels:
-        _say_once(f"off:{channel}", "notifications: channel %s is not configured; %s messages are not sent",
-                  channel.value, why)
-        return False
-    return True
+        return f"channel {channel.value} is not configured"
+    if channel is Channel.SMS:
+        missing = policy.sms_template_missing(kind)
+        return f"{missing} is not set" if missing else None
+    return None
+
+
+def _enabled(session: AsyncSession, channel: Channel, kind: Kind) -> bool:
+    reason = _not_sent_because(session, channel, kind)
+    if reason:
+        _say_once(f"off:{channel}:{kind}", "notifications: %s; %s messages are not sent by %s", reason, kind.value,
+                  channel.value)
+    return reason is None
 
 
 # ---------------------------------------------------------------- enqueue
@@ -154,7 +173,7 @@ async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.dat
     """An order was delivered: tell the buyer (e-mail or SMS by contact kind) and alert the merchant."""
     policy = policy_of(session)
     buyer_channel = Channel.EMAIL if order.contact_kind == "email" else Channel.SMS
-    if _enabled(session, buyer_channel, "buyer delivery"):
+    if _enabled(session, buyer_channel, Kind.ORDER_DELIVERED):
         product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
         # No card keys here: the worker decrypts them at send time if the shop mails keys at all.
         payload = {**_order_payload(order), "order_id": order.id, "guide_markdown": product.redemption_guide}
@@ -202,10 +221,8 @@ def _code_channel(contact_kind: str) -> Channel:
 
 def can_send_verification_code(*, session: AsyncSession, contact_kind: str) -> bool:
     """Whether a one-time code to a contact of this kind ("email" / "phone") would be sent at all
-    (SMS: the channel and QUANYI_SMS_TEMPLATE_VERIFICATION_CODE are configured)."""
-    policy = policy_of(session)
-    channel = _code_channel(contact_kind)
-    return policy is not None and channel in policy.channels and (channel is Channel.EMAIL or policy.sms_codes)
+    (SMS: the gateway and QUANYI_SMS_TEMPLATE_VERIFICATION_CODE are configured)."""
+    return _not_sent_because(session, _code_channel(contact_kind), Kind.VERIFICATION_CODE) is None
 
 
 async def on_verification_code(
@@ -215,11 +232,7 @@ async def on_verification_code(
     """Risk control asks the buyer to confirm a checkout: send the one-time code to their contact.
     Returns False when nothing was enqueued (the channel is not configured): the code cannot reach them."""
     channel = _code_channel(contact_kind)
-    if not _enabled(session, channel, "verification code"):
-        return False
-    if not can_send_verification_code(session=session, contact_kind=contact_kind):
-        _say_once("sms-codes", "notifications: QUANYI_SMS_TEMPLATE_VERIFICATION_CODE is not set; one-time codes "
-                               "are not sent by SMS")
+    if not _enabled(session, channel, Kind.VERIFICATION_CODE):
         return False
     payload = {"code": code, "minutes": minutes, "total_cents": amount_cents, "currency": currency}
     return await enqueue(session=session, channel=channel, recipient=contact, kind=Kind.VERIFICATION_CODE,

@@ -34,6 +34,7 @@ from quanyi.notifications.senders import (
 )
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
+from quanyi.shoptime import shop_zone
 
 __all__ = ["OutboxWorker", "build_senders", "order_link", "ClaimedMessage"]
 
@@ -193,7 +194,7 @@ class OutboxWorker(LeasedWorker):
             keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys else None
             content = render_email(message.kind, message.locale, p, shop_name=self.ctx.settings.shop_name,
                                    order_url=order_link(self.ctx, p["order_no"]) if "order_no" in p else "",
-                                   keys=keys)
+                                   keys=keys, zone=shop_zone(self.ctx.settings.shop_timezone))
             return Outgoing(**base, email=content)
         if message.channel is Channel.SMS and message.kind == Kind.VERIFICATION_CODE:
             return Outgoing(**base, sms_template=self._sms_template(message),
@@ -206,14 +207,16 @@ class OutboxWorker(LeasedWorker):
         return Outgoing(**base, robot=render_robot(message.kind, message.locale, p))
 
     def _sms_template(self, message: ClaimedMessage) -> str:
-        if message.kind == Kind.VERIFICATION_CODE and self.ctx.settings.sms_template_verification_code:
-            return self.ctx.settings.sms_template_verification_code
-        if message.kind != Kind.ORDER_DELIVERED:
-            raise SendFailed(f"no SMS template for {message.kind}", permanent=True)
         s = self.ctx.settings
-        if message.locale == "en" and s.sms_template_order_delivered_en:
-            return s.sms_template_order_delivered_en
-        return s.sms_template_order_delivered
+        template = ""
+        if message.kind == Kind.VERIFICATION_CODE:
+            template = s.sms_template_verification_code
+        elif message.kind == Kind.ORDER_DELIVERED:
+            english = message.locale == "en" and s.sms_template_order_delivered_en
+            template = s.sms_template_order_delivered_en if english else s.sms_template_order_delivered
+        if not template:  # enqueued before its template setting was removed
+            raise SendFailed(f"no SMS template for {message.kind}", permanent=True)
+        return template
 
     async def _reveal_for_email(self, message: ClaimedMessage) -> list[RevealedKey]:
         """Decrypt the keys only now, and record it in the reveal audit as channel "email"."""

@@ -35,6 +35,7 @@ from quanyi.orders.recharge_account import mask_recharge_account, normalize_rech
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk import engine as risk_engine
+from quanyi.shoptime import zone_of
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
@@ -132,10 +133,11 @@ async def create_order(
         if from_suppliers < quantity:
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
-    order_no = new_order_no(now)
+    zone = zone_of(session)
+    order_no = new_order_no(now, zone=zone)
     # 40 random bits per day make a clash vanishingly rare; the unique constraint is the real guard.
     while await session.scalar(select(Order.id).where(Order.order_no == order_no)) is not None:
-        order_no = new_order_no(now)
+        order_no = new_order_no(now, zone=zone)
     order = Order(
         order_no=order_no, status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,

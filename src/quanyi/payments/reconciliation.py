@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
@@ -33,8 +32,9 @@ from quanyi.payments.schemas import Mismatch, ReconciliationReport
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.models import Refund
 from quanyi.refunds.state import RefundStatus
+from quanyi.shoptime import day_bounds, shop_zone
 
-__all__ = ["QueryRound", "query_open_payments", "reconcile_day", "day_bounds", "InvalidReconciliationDay",
+__all__ = ["QueryRound", "query_open_payments", "reconcile_day", "InvalidReconciliationDay",
            "FIRST_QUERY_AFTER", "QUERY_BACKOFF_SECONDS"]
 
 logger = logging.getLogger(__name__)
@@ -122,14 +122,6 @@ async def query_open_payments(
 
 # ---------------------------------------------------------------- the daily report
 
-def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC instants a shop-local calendar day starts and ends."""
-    zone = ZoneInfo(timezone)
-    start = dt.datetime.combine(day, dt.time(), zone)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
-    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class _Checked:
     payment: Payment
@@ -143,7 +135,7 @@ async def reconcile_day(
 ) -> ReconciliationReport:
     """Check every payment created on `day` (shop time) against its gateway and list the differences."""
     now = now or utcnow()
-    start, end = day_bounds(day, timezone)
+    start, end = day_bounds(day, shop_zone(timezone))
     if start > now:
         raise InvalidReconciliationDay(f"{day.isoformat()} has not begun yet in {timezone}")
     names = [gateways.get(gateway_name).name] if gateway_name else gateways.names()

@@ -48,6 +48,7 @@ from quanyi.risk.rules import (
     placed_events,
     rule_hits,
 )
+from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
            "CheckoutRateLimited", "Evaluation", "Screening", "checkout_signals", "order_rules", "screen_checkout",
@@ -93,7 +94,7 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
     runtime = RiskRuntime(
         counters=build_counters(db, settings.redis_url, retention_seconds=settings.risk_counter_retention_seconds,
                                  redis_prefix=settings.risk_redis_prefix),
-        timezone=ZoneInfo(settings.shop_timezone), secret=settings.app_secret.get_secret_value().encode(),
+        timezone=shop_zone(settings.shop_timezone), secret=settings.app_secret.get_secret_value().encode(),
         challenge_ttl_seconds=settings.risk_challenge_ttl_seconds,
         challenge_max_attempts=settings.risk_challenge_max_attempts,
         checkout_window_seconds=settings.checkout_limit_window_seconds,
@@ -184,9 +185,8 @@ def _reasons(marked: str) -> list[str]:
 
 
 def _local(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
-    local = now.astimezone(runtime.timezone)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return local.time(), midnight.timestamp()
+    local = shop_time(now, runtime.timezone)
+    return local.time(), shop_midnight(local.date(), runtime.timezone).timestamp()
 
 
 async def _rules_for(session: AsyncSession, stage: Stage) -> list[RiskRule]:

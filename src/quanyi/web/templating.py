@@ -9,24 +9,28 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from quanyi.catalog.guide import render_guide
 from quanyi.money import format_money
+from quanyi.shoptime import shop_time, shop_zone
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
 
 __all__ = ["render", "templates"]
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-_SHOP_TZ = dt.timezone(dt.timedelta(hours=8))
 
 # Pages load nothing from elsewhere and run no inline script.
 CSP = ("default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
-def _local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return value.astimezone(_SHOP_TZ).strftime(fmt) if value else ""
+@pass_context
+def _local_time(context: Context, value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time on the shop's clock (QUANYI_SHOP_TIMEZONE)."""
+    return shop_time(value, context["shop_zone"]).strftime(fmt) if value else ""
 
 
 templates.env.filters["money"] = format_money
@@ -44,6 +48,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, status_c
         "other_locale": "en" if locale == "zh-CN" else "zh-CN",
         "t": lambda key, **values: translate(locale, key, **values),
         "shop_name": ctx.settings.shop_name,
+        "shop_zone": shop_zone(ctx.settings.shop_timezone),
         **context,
     }
     response = templates.TemplateResponse(request, template, page_context, status_code=status_code)
