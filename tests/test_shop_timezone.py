@@ -18,9 +18,12 @@ from quanyi.catalog.models import Product
 from quanyi.cli_support import load_settings
 from quanyi.config import get_settings
 from quanyi.inventory.models import CardKey
+from quanyi.inventory.schemas import RevealedKey
+from quanyi.notifications.rendering import render_email
 from quanyi.orders import service as orders_service
+from quanyi.orders.access import order_access_token
 from quanyi.orders.models import Order
-from quanyi.shoptime import day_bounds, shop_zone
+from quanyi.shoptime import day_bounds, shop_zone, valid_through
 from risk.support import add_rule, checkout, refused, set_clock
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -93,3 +96,32 @@ def test_an_unknown_zone_stops_every_command_with_a_configuration_problem(tmp_pa
     assert stopped.value.exit_code == 2
     message = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
     assert "Configuration problem: QUANYI_SHOP_TIMEZONE: unknown time zone 'Mars/Olympus'" in message
+
+
+async def test_a_key_valid_through_june_30_reads_june_30_on_the_page_and_in_the_email(shop, client, sku):
+    # Stored as the midnight that ends June 30 in New York; shown as that day, not as July 1.
+    await shop.stock(sku, 1, expiry="2027-06-30")
+    slug = await shop.scalar(select(Product.slug).where(Product.id == sku.product_id))
+    response = await client.post(f"/p/{slug}/checkout", headers={"Accept": "text/html"},
+                                 data={"sku_id": str(sku.id), "contact": "buyer@example.com", "quantity": "1"})
+    assert response.status_code == 303, response.text
+    order_no = response.headers["location"].removeprefix("/orders/")
+    await shop.pay({"order_no": order_no, "access_token": order_access_token(
+        shop.ctx.settings.app_secret.get_secret_value(), order_no)})
+    page = (await client.post(f"/orders/{order_no}/reveal", params={"lang": "en"})).text
+    assert "Valid until 2027-06-30" in page and "2027-07-01" not in page, page
+
+    async with shop.ctx.db.read_session() as session:
+        expires_at = await session.scalar(select(CardKey.expires_at).where(CardKey.sku_id == sku.id))
+    key = RevealedKey(card_no=None, code="CODE-1", expires_at=expires_at)
+    mail = render_email("order_delivered", "en", {"order_no": order_no, "total_cents": 100, "currency": "CNY",
+                                                  "product_name": "P", "sku_name": "S", "quantity": 1},
+                        shop_name="Shop", order_url="http://shop/o", keys=[key], zone=NEW_YORK)
+    assert "(valid until 2027-06-30)" in mail.text and "2027-07-01" not in mail.text + mail.html
+
+
+def test_valid_through_is_the_last_day_before_an_exclusive_expiry():
+    shanghai = shop_zone()
+    assert valid_through(dt.datetime(2027, 6, 30, 16, 0, tzinfo=dt.UTC), shanghai) == dt.date(2027, 6, 30)
+    assert valid_through(dt.datetime(2027, 6, 30, 15, 59, 59, tzinfo=dt.UTC), shanghai) == dt.date(2027, 6, 30)
+    assert valid_through(dt.datetime(2027, 6, 30, 16, 0, 1, tzinfo=dt.UTC), shanghai) == dt.date(2027, 7, 1)

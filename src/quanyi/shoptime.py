@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the settings import this module: keep it free of the databa
     from quanyi.db import Database
 
 __all__ = ["DEFAULT_TIMEZONE", "shop_zone", "install_shop_zone", "zone_of", "shop_time", "shop_day",
-           "shop_midnight", "day_bounds"]
+           "shop_midnight", "day_bounds", "valid_through"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _ZONE_KEY = "quanyi.shop_zone"
@@ -68,3 +68,9 @@ def shop_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
 def day_bounds(day: dt.date, zone: ZoneInfo, days: int = 1) -> tuple[dt.datetime, dt.datetime]:
     """The UTC instants `days` shop-local days from `day` start and end (end exclusive)."""
     return shop_midnight(day, zone), shop_midnight(day + dt.timedelta(days=days), zone)
+
+
+def valid_through(expires_at: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The last shop-local day a code that expires at `expires_at` can be used. Expiry is exclusive: an import's
+    "2027-06-30" is stored as the midnight that ends that day, which must still read 2027-06-30, not 07-01."""
+    return shop_day(expires_at - dt.timedelta(microseconds=1), zone)

@@ -12,8 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import console, err, load_settings
 from quanyi.cli_support import run_job as _run
+from quanyi.shoptime import shop_zone, valid_through
 
 __all__ = ["register_key_security_commands"]
 
@@ -187,12 +188,13 @@ def list_keys(
             return await staff_access.list_masked_keys(session=session, cipher=ctx.cipher, batch_id=batch,
                                                        limit=limit)
 
+    zone = shop_zone(load_settings().shop_timezone)
     table = Table(title=f"Card keys of batch {batch} (masked)")
-    for column in ("id", "card no", "code", "status", "order", "expires", "leaked"):
+    for column in ("id", "card no", "code", "status", "order", "valid through", "leaked"):
         table.add_column(column)
     for key in _run(job):
         table.add_row(str(key.id), key.card_no or "", key.code, key.status, str(key.order_id or ""),
-                      f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "",
+                      valid_through(key.expires_at, zone).isoformat() if key.expires_at else "",
                       f"{key.leaked_at:%Y-%m-%d}" if key.leaked_at else "")
     console.print(table)
 

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from quanyi.catalog.guide import render_guide
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.money import format_money
-from quanyi.shoptime import shop_day
+from quanyi.shoptime import valid_through
 
 __all__ = ["EmailContent", "RobotContent", "LOCALES", "pick_locale", "render_email", "render_robot",
            "sms_template_text", "TEMPLATE_DIR"]
@@ -50,11 +50,11 @@ def pick_locale(locale: str | None) -> str:
 
 
 @pass_context
-def _local_date(context: Context, value: dt.datetime | str | None) -> str:
-    """A date on the shop's calendar (QUANYI_SHOP_TIMEZONE)."""
+def _valid_through(context: Context, value: dt.datetime | str | None) -> str:
+    """The last day a code can be used, on the shop's calendar (QUANYI_SHOP_TIMEZONE)."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return shop_day(value, context["shop_zone"]).isoformat() if value else ""
+    return valid_through(value, context["shop_zone"]).isoformat() if value else ""
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +66,7 @@ def _env() -> Environment:
         keep_trailing_newline=False,
         trim_blocks=True,
     )
-    env.filters["local_date"] = _local_date
+    env.filters["valid_through"] = _valid_through
     return env
 
 

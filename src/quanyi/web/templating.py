@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from quanyi.catalog.guide import render_guide
 from quanyi.money import format_money
-from quanyi.shoptime import shop_time, shop_zone
+from quanyi.shoptime import shop_time, shop_zone, valid_through
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
 
 __all__ = ["render", "templates"]
@@ -35,6 +35,8 @@ def _local_time(context: Context, value: dt.datetime | None, fmt: str = "%Y-%m-%
 
 templates.env.filters["money"] = format_money
 templates.env.filters["local_time"] = _local_time
+templates.env.filters["valid_through"] = pass_context(
+    lambda context, value: valid_through(value, context["shop_zone"]).isoformat() if value else "")
 templates.env.filters["guide"] = lambda text: Markup(render_guide(text or ""))  # noqa: S704 - sanitized by nh3
 
 
