@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from quanyi.catalog import service as catalog_service
 from quanyi.notifications.models import Kind, OutboxMessage
-from quanyi.risk.checkout import DEVICE_COOKIE
+from quanyi.risk.device import DEVICE_COOKIE, sign_device_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -28,7 +29,7 @@ async def checkout(shop: Any, sku_id: int, *, ip: str = "198.51.100.7", device: 
                    device_cookie: str | None = None, contact: str = "buyer@example.com", quantity: int = 1,
                    **extra: Any) -> httpx.Response:
     """POST /api/orders as if from `ip` (the ASGI client address) with an optional X-Device-Id header
-    and an optional device cookie (what the storefront sets)."""
+    and an optional device cookie value (signed by the shop: `issued_cookie`; anything else is forged)."""
     app = shop.client._transport.app  # the app under test
     headers = {"X-Device-Id": device} if device else {}
     if device_cookie:
@@ -37,6 +38,17 @@ async def checkout(shop: Any, sku_id: int, *, ip: str = "198.51.100.7", device: 
                                  base_url="http://test") as client:
         return await client.post("/api/orders", headers=headers,
                                  json={"sku_id": sku_id, "quantity": quantity, "contact": contact, **extra})
+
+
+def issued_cookie(shop: Any, device_id: str) -> str:
+    """The device cookie value the shop issues for `device_id` ("d" + 16 to 64 URL-safe characters)."""
+    return sign_device_id(shop.ctx.risk.device_key, device_id)
+
+
+async def product_slug(shop: Any, sku: Any) -> str:
+    async with shop.ctx.db.read_session() as session:
+        return (await catalog_service.get_product(session=session, product_id=sku.product_id,
+                                                  active_only=False)).slug
 
 
 def set_clock(shop: Any, when: dt.datetime) -> None:

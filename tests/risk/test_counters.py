@@ -121,6 +121,7 @@ async def test_two_server_processes_share_redis_counters(shop, settings, tmp_pat
                 r = await http.post(f"{bases[i % 2]}/api/orders", headers={"X-Device-Id": "shared-device-1"},
                                     json={"sku_id": sku.id, "contact": f"p{i}@example.com"})
                 statuses.append(r.status_code)
+                http.cookies.clear()  # an app without a cookie jar: its header stays its device
         # Three checkouts in total pass, wherever they landed; with per-process counters all five would.
         assert statuses == [201, 201, 201, 403, 403]
         counters = RedisCounters(REDIS_URL, retention_seconds=3600, prefix=prefix)

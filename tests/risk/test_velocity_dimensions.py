@@ -1,13 +1,15 @@
-"""Velocity over the whole shop and over checkouts without a device id (the default "cookieless surge"),
-and where the device id comes from: the X-Device-Id header, else the storefront's device cookie."""
+"""Velocity over the whole shop and over checkouts without a shop-issued device cookie (the default
+"cookieless surge"), and what the device of a checkout is: the signed device cookie the shop issued, else the
+X-Device-Id header (counted per device, but never making a checkout one "with a device")."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pytest
 
-from risk.support import add_rule, checkout, decisions, reason_codes, refused, set_clock
+from risk.support import add_rule, checkout, decisions, issued_cookie, reason_codes, refused, set_clock
 
 
 @pytest.fixture
@@ -28,6 +30,10 @@ def buyer(i: int) -> dict[str, str]:
     """A different address and contact for every checkout: only the dimension under test repeats."""
     return {"ip": f"203.0.113.{10 + i}", "contact": f"b{i}@example.com"}
 
+
+def browser(shop, i: int) -> dict[str, str]:
+    """The device cookie the shop issued to browser i."""
+    return {"device_cookie": issued_cookie(shop, f"dbrowser-{i:012d}")}
 
 
 async def _refused_by_velocity(shop, response, detail: str) -> None:
@@ -50,17 +56,17 @@ async def test_velocity_by_shop_counts_every_checkout_of_any_sku_and_device(shop
     assert (await checkout(shop, other.id, **buyer(3))).status_code == 201
 
 
-async def test_velocity_shop_without_device_counts_only_checkouts_without_a_device_id(shop, goods, other):
+async def test_velocity_shop_without_device_counts_checkouts_without_a_shop_issued_cookie(shop, goods, other):
     await add_rule(shop, "velocity", {"dimension": "shop_without_device", "window_seconds": 600, "max_count": 2})
     assert (await checkout(shop, goods.id, **buyer(0))).status_code == 201
-    assert (await checkout(shop, other.id, **buyer(1))).status_code == 201
-    for i in range(2, 5):  # with a device id (header or cookie): neither counted nor judged
-        device = {"device": f"device-{i:04d}"} if i % 2 else {"device_cookie": f"dcookie-{i:04d}"}
-        assert (await checkout(shop, goods.id, **device, **buyer(i))).status_code == 201
+    assert (await checkout(shop, other.id, device="app-device-0001", **buyer(1))).status_code == 201  # a header
+    for i in range(2, 5):  # with the shop's device cookie (and maybe a header): neither counted nor judged
+        header = {"device": f"device-{i:04d}"} if i % 2 else {}
+        assert (await checkout(shop, goods.id, **header, **browser(shop, i), **buyer(i))).status_code == 201
     assert await decisions(shop) == []
     await _refused_by_velocity(shop, await checkout(shop, other.id, **buyer(5)),
                                "3 checkouts by shop_without_device in 600s")
-    assert (await checkout(shop, goods.id, device="device-0006", **buyer(6))).status_code == 201
+    assert (await checkout(shop, goods.id, **browser(shop, 6), **buyer(6))).status_code == 201
 
 
 async def test_velocity_sku_without_device_counts_cookieless_checkouts_of_one_sku(shop, goods, other):
@@ -68,11 +74,25 @@ async def test_velocity_sku_without_device_counts_cookieless_checkouts_of_one_sk
     assert (await checkout(shop, goods.id, **buyer(0))).status_code == 201
     assert (await checkout(shop, goods.id, **buyer(1))).status_code == 201
     assert (await checkout(shop, other.id, **buyer(2))).status_code == 201  # another SKU: its own count
-    assert (await checkout(shop, goods.id, device_cookie="dcookie-0003", **buyer(3))).status_code == 201
+    assert (await checkout(shop, goods.id, **browser(shop, 3), **buyer(3))).status_code == 201
     assert await decisions(shop) == []
     await _refused_by_velocity(shop, await checkout(shop, goods.id, **buyer(4)),
                                "3 checkouts by sku_without_device in 600s")
     assert (await checkout(shop, other.id, **buyer(5))).status_code == 201
+
+
+async def test_a_forged_or_unsigned_device_cookie_is_no_device(shop, goods):
+    await add_rule(shop, "velocity", {"dimension": "sku_without_device", "window_seconds": 600, "max_count": 2})
+    genuine = issued_cookie(shop, "dbrowser-000000000001")
+    unsigned = "dQm3Xr8mYp2Lk9sT4vW6zA"  # what the storefront issued before cookies were signed
+    tampered = "dbrowser-000000000002" + genuine[genuine.index("."):]  # another id under a real mac
+    assert (await checkout(shop, goods.id, device_cookie=unsigned, **buyer(0))).status_code == 201
+    assert (await checkout(shop, goods.id, device_cookie=tampered, **buyer(1))).status_code == 201
+    assert await decisions(shop) == []
+    await _refused_by_velocity(shop, await checkout(shop, goods.id, device_cookie=unsigned + ".bogus", **buyer(2)),
+                               "3 checkouts by sku_without_device in 600s")
+    assert (await decisions(shop))[0]["signals"]["device"] == ""  # no device at all, not even an unverified one
+    assert (await checkout(shop, goods.id, device_cookie=genuine, **buyer(3))).status_code == 201
 
 
 async def test_default_cookieless_surge_asks_a_scripted_run_on_one_sku_for_a_code(shop, goods):
@@ -86,32 +106,59 @@ async def test_default_cookieless_surge_asks_a_scripted_run_on_one_sku_for_a_cod
     [entry] = await decisions(shop)
     assert entry["decision"] == "challenge" and entry["outcome"] == "challenged"
     assert "bot_surge" in reason_codes(entry)
-    # A browser that kept its device cookie is not part of the surge.
-    assert (await checkout(shop, goods.id, device_cookie="dcookie-0004", **buyer(4))).status_code == 201
+    # A browser that kept the device cookie the shop gave it is not part of the surge.
+    assert (await checkout(shop, goods.id, **browser(shop, 4), **buyer(4))).status_code == 201
+
+
+async def test_default_cookieless_surge_catches_a_script_sending_a_new_device_header_every_time(shop, goods):
+    response = await shop.client.post("/api/admin/risk/rules/defaults", headers=shop.admin)
+    assert response.status_code in (200, 201), response.text
+    for i in range(3):
+        assert (await checkout(shop, goods.id, device=secrets.token_hex(12), **buyer(i))).status_code == 201
+    assert await decisions(shop) == []
+    response = await checkout(shop, goods.id, device=secrets.token_hex(12), **buyer(3))
+    assert response.status_code == 403 and response.json()["code"] == "verification_required"
+    [entry] = await decisions(shop)
+    assert "bot_surge" in reason_codes(entry) and "device_velocity" not in reason_codes(entry)
+    assert entry["signals"]["device_verified"] is False
 
 
 async def test_device_rules_count_a_buyer_by_the_device_cookie_alone(shop, goods):
     await add_rule(shop, "velocity", {"dimension": "device", "window_seconds": 600, "max_count": 2})
     for i in range(2):
-        assert (await checkout(shop, goods.id, device_cookie="web-cookie-01", **buyer(i))).status_code == 201
-    assert (await checkout(shop, goods.id, device_cookie="web-cookie-02", **buyer(2))).status_code == 201
+        assert (await checkout(shop, goods.id, **browser(shop, 1), **buyer(i))).status_code == 201
+    assert (await checkout(shop, goods.id, **browser(shop, 2), **buyer(2))).status_code == 201
     assert await decisions(shop) == []
-    await _refused_by_velocity(shop, await checkout(shop, goods.id, device_cookie="web-cookie-01", **buyer(3)),
+    await _refused_by_velocity(shop, await checkout(shop, goods.id, **browser(shop, 1), **buyer(3)),
                                "3 checkouts by device in 600s")
-    assert (await decisions(shop))[0]["signals"]["device"] == "web-cookie-01"
+    [entry] = await decisions(shop)
+    assert entry["signals"]["device"] == "dbrowser-000000000001" and entry["signals"]["device_verified"] is True
 
 
-async def test_the_device_header_wins_over_the_cookie_and_a_malformed_header_falls_back_to_it(shop, goods):
-    await add_rule(shop, "velocity", {"dimension": "device", "window_seconds": 600, "max_count": 1})
-    both = await checkout(shop, goods.id, device="app-device-01", device_cookie="web-cookie-01", **buyer(0))
-    assert both.status_code == 201  # counted for the header's device only ...
-    assert (await checkout(shop, goods.id, device_cookie="web-cookie-01", **buyer(1))).status_code == 201  # ... so
-    assert await decisions(shop) == []  # this is the cookie's first checkout
+async def test_a_fixed_device_cookie_with_a_rotating_header_is_counted_on_the_cookie(shop, goods):
+    await add_rule(shop, "velocity", {"dimension": "device", "window_seconds": 600, "max_count": 2})
+    for i in range(2):
+        response = await checkout(shop, goods.id, device=secrets.token_hex(12), **browser(shop, 1), **buyer(i))
+        assert response.status_code == 201
+    assert await decisions(shop) == []
     await _refused_by_velocity(
-        shop, await checkout(shop, goods.id, device="app-device-01", device_cookie="web-cookie-02", **buyer(2)),
+        shop, await checkout(shop, goods.id, device=secrets.token_hex(12), **browser(shop, 1), **buyer(2)),
+        "3 checkouts by device in 600s")
+    assert (await decisions(shop))[0]["signals"]["device"] == "dbrowser-000000000001"
+
+
+async def test_without_a_valid_cookie_the_device_header_is_the_device(shop, goods):
+    await add_rule(shop, "velocity", {"dimension": "device", "window_seconds": 600, "max_count": 1})
+    assert (await checkout(shop, goods.id, device="app-device-01", **buyer(0))).status_code == 201
+    # A forged cookie does not hide the header: this is app-device-01's second checkout.
+    await _refused_by_velocity(
+        shop, await checkout(shop, goods.id, device="app-device-01", device_cookie="dforged-cookie-000001",
+                             **buyer(1)),
         "2 checkouts by device in 600s")
-    assert (await decisions(shop))[0]["signals"]["device"] == "app-device-01"
-    # A header that is no device id (too short) does not hide the cookie.
-    response = await checkout(shop, goods.id, device="x", device_cookie="web-cookie-01", **buyer(3))
-    assert refused(response)
-    assert (await decisions(shop))[0]["signals"]["device"] == "web-cookie-01"
+    [entry] = await decisions(shop)
+    assert entry["signals"]["device"] == "app-device-01" and entry["signals"]["device_verified"] is False
+    # A header that is no device id (too short) is ignored; the shop's cookie is the device either way.
+    assert (await checkout(shop, goods.id, device="x", **browser(shop, 1), **buyer(2))).status_code == 201
+    response = await checkout(shop, goods.id, device="app-device-01", **browser(shop, 1), **buyer(3))
+    assert refused(response)  # the cookie's second checkout, whatever the header says
+    assert (await decisions(shop))[0]["signals"]["device"] == "dbrowser-000000000001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
@@ -23,7 +23,7 @@ from quanyi.orders.schemas import (
 )
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification
-from quanyi.risk.checkout import DEVICE_COOKIE, device_id, screen_order
+from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -38,7 +38,7 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
                                              "verification_unavailable (no code can reach this contact)"},
                         429: {"description": "Too many checkouts from this IP or device (Retry-After)"},
                         503: {"description": "The shop has no payment method enabled"}})
-async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> OrderCreated:
+async def create_order(data: OrderCreate, request: Request, response: Response, ctx: ContextDep) -> OrderCreated:
     ctx.gateways.require_any()
     if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
         raise OutOfStock("sold out", available=0, requested=data.quantity)
@@ -47,8 +47,7 @@ async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> 
     verification = (Verification(data.challenge_id, data.verification_code, data.captcha_token)
                     if data.challenge_id or data.captcha_token else None)
     signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
-        ctx, ip=client_ip(request), device=device_id(request.headers.get("x-device-id"),
-                                                     request.cookies.get(DEVICE_COOKIE)),
+        ctx, ip=client_ip(request), device=request_device(ctx, request),
         sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, verification=verification)
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
@@ -69,6 +68,7 @@ async def create_order(data: OrderCreate, request: Request, ctx: ContextDep) -> 
             ctx.sold_out.remember(data.sku_id)
         raise
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
+    ensure_device_cookie(ctx, request, response)  # a client with a cookie jar keeps one device from now on
     return OrderCreated(**read.model_dump(), access_token=token)
 
 

@@ -1,12 +1,16 @@
 """Risk screening of a checkout request, shared by the order API and the storefront form.
 
-Device id: the `X-Device-Id` header (apps, a fingerprinting script) or else the `qy_did` cookie the
-storefront sets on first visit. Neither is trusted for anything but counting.
+Device of a checkout (risk.device): the shop-issued `qy_did` cookie when its signature verifies, else the
+`X-Device-Id` header (apps, a fingerprinting script). Both are counted per device; only the cookie makes a
+checkout one "with a device" (the cookieless-surge dimensions), because a client can invent a new header
+value for every request but cannot mint a signed cookie. Product pages and a placed API order hand out a
+signed cookie to clients without a valid one. Neither is trusted for anything but counting.
 """
 
 from __future__ import annotations
 
-import re
+from starlette.requests import Request
+from starlette.responses import Response
 
 from quanyi.catalog import service as catalog_service
 from quanyi.context import ShopContext
@@ -14,24 +18,36 @@ from quanyi.money import line_total
 from quanyi.orders.contact import normalize_contact
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification
+from quanyi.risk.device import (
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_MAX_AGE,
+    CheckoutDevice,
+    checkout_device,
+    new_device_cookie,
+    verified_device_id,
+)
 from quanyi.risk.rules import Signals
 
-__all__ = ["DEVICE_COOKIE", "device_id", "screen_order"]
-
-DEVICE_COOKIE = "qy_did"
-_DEVICE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+__all__ = ["request_device", "ensure_device_cookie", "screen_order"]
 
 
-def device_id(header: str | None, cookie: str | None) -> str:
-    """The device id a request claims, or "" when it has none that looks like one."""
-    for candidate in (header, cookie):
-        if candidate and _DEVICE.match(candidate.strip()):
-            return candidate.strip()
-    return ""
+def request_device(ctx: ShopContext, request: Request) -> CheckoutDevice:
+    """The device a request comes from: its verified device cookie, else its X-Device-Id header, else none."""
+    return checkout_device(ctx.risk.device_key, header=request.headers.get("x-device-id"),
+                           cookie=request.cookies.get(DEVICE_COOKIE))
 
 
-async def screen_order(ctx: ShopContext, *, ip: str, device: str, sku_id: int, quantity: int, contact: str,
-                       locale: str, verification: Verification | None) -> tuple[Signals | None, risk_engine.Screening]:
+def ensure_device_cookie(ctx: ShopContext, request: Request, response: Response) -> None:
+    """Give a client without a valid device cookie (none, forged, tampered, old unsigned) a signed one."""
+    if verified_device_id(ctx.risk.device_key, request.cookies.get(DEVICE_COOKIE)):
+        return
+    response.set_cookie(DEVICE_COOKIE, new_device_cookie(ctx.risk.device_key), max_age=DEVICE_COOKIE_MAX_AGE,
+                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+
+
+async def screen_order(ctx: ShopContext, *, ip: str, device: CheckoutDevice, sku_id: int, quantity: int,
+                       contact: str, locale: str,
+                       verification: Verification | None) -> tuple[Signals | None, risk_engine.Screening]:
     """Run order-stage risk control. Returns (None, allow) when the request is invalid anyway (unknown SKU,
     bad contact): checkout itself then refuses it with its usual error."""
     try:
@@ -45,9 +61,9 @@ async def screen_order(ctx: ShopContext, *, ip: str, device: str, sku_id: int, q
             return None, risk_engine.Screening()
         price, currency = sku.price_cents, sku.currency
         rules = await risk_engine.order_rules(session)  # in the same read: one session per checkout
-    signals = risk_engine.checkout_signals(ctx.risk, ip=ip, device=device, contact_kind=contact_kind,
-                                           contact=contact_value, sku_id=sku_id, quantity=quantity,
-                                           amount_cents=line_total(price, quantity))
+    signals = risk_engine.checkout_signals(ctx.risk, ip=ip, device=device.id, device_verified=device.verified,
+                                           contact_kind=contact_kind, contact=contact_value, sku_id=sku_id,
+                                           quantity=quantity, amount_cents=line_total(price, quantity))
     screening = await risk_engine.screen_checkout(db=ctx.db, runtime=ctx.risk, signals=signals, locale=locale,
                                                   currency=currency, verification=verification, rules=rules)
     return signals, screening

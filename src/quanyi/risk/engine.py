@@ -35,6 +35,7 @@ from quanyi.risk.challenges import (
     verify_challenge,
 )
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
+from quanyi.risk.device import device_cookie_key
 from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskRule
 from quanyi.risk.rules import (
     STRICTNESS,
@@ -76,6 +77,7 @@ class RiskRuntime:
     counters: DatabaseCounters | RedisCounters
     timezone: ZoneInfo
     secret: bytes
+    device_key: bytes  # signs the shop-issued device cookie (risk.device)
     challenge_ttl_seconds: int
     challenge_max_attempts: int
     checkout_window_seconds: int
@@ -91,10 +93,11 @@ class RiskRuntime:
 
 def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
     """Build this process's risk runtime and attach it to every session of `db`."""
+    secret = settings.app_secret.get_secret_value().encode()
     runtime = RiskRuntime(
         counters=build_counters(db, settings.redis_url, retention_seconds=settings.risk_counter_retention_seconds,
                                  redis_prefix=settings.risk_redis_prefix),
-        timezone=shop_zone(settings.shop_timezone), secret=settings.app_secret.get_secret_value().encode(),
+        timezone=shop_zone(settings.shop_timezone), secret=secret, device_key=device_cookie_key(secret),
         challenge_ttl_seconds=settings.risk_challenge_ttl_seconds,
         challenge_max_attempts=settings.risk_challenge_max_attempts,
         checkout_window_seconds=settings.checkout_limit_window_seconds,
@@ -231,12 +234,13 @@ def _log(session: AsyncSession, signals: Signals, evaluation: Evaluation, outcom
 # ---------------------------------------------------------------- order creation
 
 def checkout_signals(runtime: RiskRuntime, *, ip: str, device: str, contact_kind: str, contact: str,
-                     sku_id: int, quantity: int, amount_cents: int) -> Signals:
+                     sku_id: int, quantity: int, amount_cents: int, device_verified: bool = False) -> Signals:
+    """`device_verified`: the device is a shop-issued cookie (risk.device), not a client's claim."""
     now = runtime.now()
     local_time, _ = _local(runtime, now)
-    return Signals(stage=Stage.ORDER, ip=ip, device=device[:128], contact=contact, contact_kind=contact_kind,
-                   sku_id=sku_id, quantity=quantity, amount_cents=amount_cents, at=now.timestamp(),
-                   local_time=local_time)
+    return Signals(stage=Stage.ORDER, ip=ip, device=device[:128], device_verified=device_verified and bool(device),
+                   contact=contact, contact_kind=contact_kind, sku_id=sku_id, quantity=quantity,
+                   amount_cents=amount_cents, at=now.timestamp(), local_time=local_time)
 
 
 @dataclass(frozen=True)
@@ -355,10 +359,13 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     risk_now = runtime.now()
     local_time, _ = _local(runtime, risk_now)
     row = await session.get(OrderRiskSignals, order.id)
-    signals = Signals(stage=Stage.PAYMENT, ip=row.ip if row else order.created_ip, device=row.device if row else "",
-                      contact=order.contact, contact_kind=order.contact_kind, sku_id=order.sku_id,
-                      quantity=order.quantity, amount_cents=order.total_cents, at=risk_now.timestamp(),
-                      local_time=local_time, order_id=order.id,
+    device = row.device if row else ""
+    # Whether the checkout's device was verified is not stored with the order: here any stored device counts
+    # as one (so a payment-stage rule on a *_without_device dimension judges only orders placed with none).
+    signals = Signals(stage=Stage.PAYMENT, ip=row.ip if row else order.created_ip, device=device,
+                      device_verified=bool(device), contact=order.contact, contact_kind=order.contact_kind,
+                      sku_id=order.sku_id, quantity=order.quantity, amount_cents=order.total_cents,
+                      at=risk_now.timestamp(), local_time=local_time, order_id=order.id,
                       payer=payer_hash(runtime.secret, payer_account) if payer_account else "")
     paid = placed_events(signals, "paid") + payer_events(signals)
     await runtime.counters.record(paid, at=signals.at, session=session)  # counted by the rules below too

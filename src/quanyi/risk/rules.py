@@ -4,6 +4,10 @@ A rule sees the `Signals` of one checkout / payment / delivery and a `Probe` ont
 order history; it hits or stays quiet. The engine adds up the scores of the rules that hit and takes the
 strictest action. Counter keys are `<what>:<dimension>:<value>`; what is recorded for every checkout
 attempt is in `attempt_events`, rule-specific events come from `extra_events`.
+
+Devices (risk.device): the `device` dimension counts the shop-issued device cookie, else the client's
+`X-Device-Id` header; the `*_without_device` dimensions count every checkout without a shop-issued cookie,
+header or not, so a script that invents a new device id for every checkout is still counted there.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class Stage(enum.StrEnum):
 class Signals:
     stage: Stage
     ip: str
-    device: str
+    device: str  # "" when none; counted per device whether shop-issued or only claimed
     contact: str
     contact_kind: str
     sku_id: int
@@ -62,19 +66,24 @@ class Signals:
     order_id: int | None = None
     # A keyed hash of the payer account the gateway named (payment stage only; "" when unknown).
     payer: str = ""
+    # The device is a shop-issued, signed cookie (risk.device). A checkout "without device" is one without
+    # such a cookie: a client-chosen X-Device-Id header is free to rotate, so it does not count as a device there.
+    device_verified: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def value(self, dimension: str) -> str:
         if dimension == "shop":
             return "all"
         if dimension == "shop_without_device":  # a surge of cookieless (scripted) checkouts shop-wide
-            return "" if self.device else "all"
+            return "" if self.device_verified else "all"
         if dimension == "sku_without_device":  # ... of one SKU (a flash-sale bot run)
-            return "" if self.device else str(self.sku_id)
+            return "" if self.device_verified else str(self.sku_id)
         return {"ip": self.ip, "device": self.device, "contact": self.contact, "payer": self.payer}.get(dimension, "")
 
     def public(self) -> dict[str, Any]:
-        return {"ip": self.ip, "device": self.device, "contact": self.contact, "sku_id": self.sku_id,
+        # Whether the device was shop-issued is known at checkout only (it is not stored with the order).
+        verified = {"device_verified": self.device_verified} if self.stage is Stage.ORDER else {}
+        return {"ip": self.ip, "device": self.device, **verified, "contact": self.contact, "sku_id": self.sku_id,
                 "quantity": self.quantity, "amount_cents": self.amount_cents, "local_time": self.local_time.isoformat(
                     timespec="minutes"), **({"payer": self.payer[:12]} if self.payer else {}), **self.extra}
 
@@ -103,7 +112,8 @@ Window = Annotated[int, Field(ge=10, le=7 * 86_400, description="Sliding window 
 
 class VelocityParams(_Params):
     """More than `max_count` checkout attempts by one IP / device / contact within the window; `shop`
-    counts every checkout, `shop_without_device` every checkout that carries no device id, and
+    counts every checkout, `shop_without_device` every checkout without a shop-issued device cookie (an
+    X-Device-Id header alone does not count as a device here: a script can send a new one every time), and
     `sku_without_device` those of the same SKU. `payer` counts the orders one payer account (as the
     gateway names it) paid for: it only has a value at the payment and delivery stages."""
     dimension: Literal["ip", "device", "contact", "shop", "shop_without_device", "sku_without_device", "payer"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from typing import Annotated, Any
 
 import segno
@@ -44,7 +43,7 @@ from quanyi.payments.gateway import (
 )
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
-from quanyi.risk.checkout import DEVICE_COOKIE, device_id, screen_order
+from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
@@ -110,17 +109,10 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
     }, status_code=status_code)
 
 
-def _ensure_device_cookie(request: Request, response: Response) -> None:
-    """Risk control counts checkouts per device: give each browser a random id once (one year)."""
-    if not request.cookies.get(DEVICE_COOKIE):
-        response.set_cookie(DEVICE_COOKIE, "d" + secrets.token_urlsafe(16), max_age=365 * 86_400,
-                            httponly=True, samesite="lax", secure=request.url.scheme == "https")
-
-
 @router.get("/p/{slug}", response_class=HTMLResponse)
 async def product_page(slug: SlugPath, request: Request, ctx: ContextDep) -> HTMLResponse:
     response = await _product_page(request, ctx, slug)
-    _ensure_device_cookie(request, response)
+    ensure_device_cookie(ctx, request, response)  # risk control counts checkouts per (shop-issued) device
     return response
 
 
@@ -160,8 +152,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
     form["verification_code"] = ""
     try:
         signals, screening = await screen_order(
-            ctx, ip=client_ip(request), device=device_id(request.headers.get("x-device-id"),
-                                                         request.cookies.get(DEVICE_COOKIE)),
+            ctx, ip=client_ip(request), device=request_device(ctx, request),
             sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale,
             verification=Verification(data.challenge_id, data.verification_code) if data.challenge_id else None)
     except (risk_engine.VerificationRequired, VerificationUnavailable) as exc:
@@ -212,6 +203,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
                                    errors={"sku_id": translate(locale, "err.not_on_sale")})
     response = _redirect(f"/orders/{order_no}")
     _grant_access(response, request, ctx, order_no)
+    ensure_device_cookie(ctx, request, response)  # e.g. a form loaded before device cookies were signed
     return response
 
 
