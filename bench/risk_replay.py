@@ -7,10 +7,15 @@ orders), single-IP bulk buying, scalper bots (a proxy pool, a fresh e-mail per o
 night-time bursts from stolen accounts that had bought normally before.
 
 Every checkout goes through the app in-process over ASGI (`POST /api/orders` with the buyer's address as
-the client address and its device id header), on a real fresh database, with the default rules
+the client address), on a real fresh database, with the default rules
 (`quanyi risk defaults`) and sandbox payments (start payment + the gateway's signed notification). Simulated
 time runs on the risk clock (`ctx.risk.clock`); everything else is real. A normal buyer asked for a code
 reads it from the outbox and retries, as a person would; attackers do not get past a challenge.
+
+Devices: 80 % of normal buyers browse with cookies: before their first order they open the product page,
+keep the signed device cookie the shop sets and send it with every later order of theirs (the rest send
+no device at all). Attackers keep to what scripts do: an `X-Device-Id` header of their choosing, or nothing;
+they never hold a shop-issued cookie.
 
 "Stopped" = refused, challenged, rate limited (429) or held for review. Per attack type: recall = stopped
 attack checkouts / all its checkouts; precision = stopped of that type / (stopped of that type + stopped
@@ -31,6 +36,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -46,6 +52,7 @@ from quanyi.migrate import upgrade
 from quanyi.notifications.models import Kind, OutboxMessage
 from quanyi.payments.sandbox.signing import sign_params
 from quanyi.risk import ruleset
+from quanyi.risk.device import DEVICE_COOKIE
 from quanyi.risk.models import RiskDecisionLog
 
 SHOP_TZ = ZoneInfo("Asia/Shanghai")
@@ -66,6 +73,9 @@ class Attempt:
     sku: str = field(compare=False)
     quantity: int = field(compare=False, default=1)
     pays: bool = field(compare=False, default=True)
+    # A browser that keeps the shop's device cookie (`device` then names the browser); else `device` is
+    # sent as the X-Device-Id header.
+    keeps_cookie: bool = field(compare=False, default=False)
 
 
 # ---------------------------------------------------------------- traffic
@@ -107,7 +117,7 @@ def generate(seed: int, scale: float) -> tuple[list[Attempt], list[str]]:
             sku = favourite if rng.random() < 0.7 else rng.choice([s for s, _ in SKUS])
             quantity = rng.choices([1, 2, 3, 5], weights=[85, 9, 4, 2])[0]
             attempts.append(Attempt(when, next(seq), "normal", ip, device, contact, sku, quantity,
-                                    pays=rng.random() < 0.92))
+                                    pays=rng.random() < 0.92, keeps_cookie=device is not None))
         if visits >= 2:
             regulars.append((contact, ip, device))
 
@@ -147,6 +157,10 @@ def generate(seed: int, scale: float) -> tuple[list[Attempt], list[str]]:
 
 # ---------------------------------------------------------------- replay
 
+def _slug(code: str) -> str:
+    return code.lower()
+
+
 def _notification(secret: str, payment: dict[str, object]) -> dict[str, str]:
     now = dt.datetime.now(dt.UTC)
     params = {"out_trade_no": str(payment["payment_no"]), "trade_no": "SBRISK" + secrets.token_hex(8).upper(),
@@ -163,7 +177,7 @@ async def _stock(ctx: ShopContext, per_sku: int) -> dict[str, int]:
         category = await catalog_service.create_category(session=session, data=CategoryCreate(slug="r", name="R"))
         for code, price in SKUS:
             product = await catalog_service.create_product(session=session, data=ProductCreate(
-                category_id=category.id, slug=code.lower(), name=code,
+                category_id=category.id, slug=_slug(code), name=code,
                 skus=[SkuCreate(code=code, name=code, price_cents=price, max_quantity=10)]))
             sku = product.skus[0]
             keys = "\n".join(f"{code}-{secrets.token_hex(8)}" for _ in range(per_sku))
@@ -188,13 +202,31 @@ class Replay:
         self.sim_now = START
         ctx.risk.clock = lambda: self.sim_now
         self.clients: dict[str, httpx.AsyncClient] = {}
+        self.device_cookies: dict[str, str] = {}  # browser -> the device cookie the shop gave it
         self.reasons: dict[str, Counter[str]] = defaultdict(Counter)  # label -> reason codes that stopped it
 
     def client(self, ip: str) -> httpx.AsyncClient:
         if ip not in self.clients:
             transport = httpx.ASGITransport(app=self.app, client=(ip, 40000))  # type: ignore[arg-type]
-            self.clients[ip] = httpx.AsyncClient(transport=transport, base_url="http://shop", timeout=30)
+            # One client per address, shared by the buyers behind it: it keeps no cookies (a buyer's device
+            # cookie is sent by hand), else buyers behind one address would share a device.
+            no_jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+            self.clients[ip] = httpx.AsyncClient(transport=transport, base_url="http://shop", timeout=30,
+                                                 cookies=no_jar)
         return self.clients[ip]
+
+    async def _device_headers(self, a: Attempt, http: httpx.AsyncClient) -> dict[str, str]:
+        if a.device is None:
+            return {}
+        if not a.keeps_cookie:
+            return {"X-Device-Id": a.device}
+        if a.device not in self.device_cookies:  # first visit: the product page hands out the cookie
+            page = await http.get(f"/p/{_slug(a.sku)}")
+            cookie = page.cookies.get(DEVICE_COOKIE)
+            if page.status_code != 200 or not cookie:
+                raise RuntimeError(f"product page gave no device cookie ({page.status_code})")
+            self.device_cookies[a.device] = cookie
+        return {"Cookie": f"{DEVICE_COOKIE}={self.device_cookies[a.device]}"}
 
     async def close(self) -> None:
         for c in self.clients.values():
@@ -213,7 +245,7 @@ class Replay:
         """Run one checkout (and payment); returns allowed / challenge / deny / limited / review / error."""
         self.sim_now = a.at.astimezone(dt.UTC)
         http = self.client(a.ip)
-        headers = {"X-Device-Id": a.device} if a.device else {}
+        headers = await self._device_headers(a, http)
         body = {"sku_id": self.sku_ids[a.sku], "quantity": a.quantity, "contact": a.contact}
         response = await http.post("/api/orders", json=body, headers=headers)
         outcome = "allowed"
