@@ -65,7 +65,7 @@ async def test_velocity_shop_without_device_counts_checkouts_without_a_shop_issu
         assert (await checkout(shop, goods.id, **header, **browser(shop, i), **buyer(i))).status_code == 201
     assert await decisions(shop) == []
     await _refused_by_velocity(shop, await checkout(shop, other.id, **buyer(5)),
-                               "3 checkouts by shop_without_device in 600s")
+                               "3 addresses by shop_without_device in 600s")
     assert (await checkout(shop, goods.id, **browser(shop, 6), **buyer(6))).status_code == 201
 
 
@@ -77,8 +77,20 @@ async def test_velocity_sku_without_device_counts_cookieless_checkouts_of_one_sk
     assert (await checkout(shop, goods.id, **browser(shop, 3), **buyer(3))).status_code == 201
     assert await decisions(shop) == []
     await _refused_by_velocity(shop, await checkout(shop, goods.id, **buyer(4)),
-                               "3 checkouts by sku_without_device in 600s")
+                               "3 addresses by sku_without_device in 600s")
     assert (await checkout(shop, other.id, **buyer(5))).status_code == 201
+
+
+async def test_one_address_burst_without_a_device_counts_once_toward_the_sku_surge(shop, goods):
+    await add_rule(shop, "velocity", {"dimension": "sku_without_device", "window_seconds": 600, "max_count": 2})
+    for i in range(5):  # one address, a new device header every time (the ip rules' business)
+        response = await checkout(shop, goods.id, ip="198.51.100.50", contact=f"s{i}@example.com",
+                                  device=secrets.token_hex(12))
+        assert response.status_code == 201, response.text
+    assert (await checkout(shop, goods.id, **buyer(1))).status_code == 201  # a cookieless buyer elsewhere
+    assert await decisions(shop) == []
+    await _refused_by_velocity(shop, await checkout(shop, goods.id, device=secrets.token_hex(12), **buyer(2)),
+                               "3 addresses by sku_without_device in 600s")
 
 
 async def test_a_forged_or_unsigned_device_cookie_is_no_device(shop, goods):
@@ -90,7 +102,7 @@ async def test_a_forged_or_unsigned_device_cookie_is_no_device(shop, goods):
     assert (await checkout(shop, goods.id, device_cookie=tampered, **buyer(1))).status_code == 201
     assert await decisions(shop) == []
     await _refused_by_velocity(shop, await checkout(shop, goods.id, device_cookie=unsigned + ".bogus", **buyer(2)),
-                               "3 checkouts by sku_without_device in 600s")
+                               "3 addresses by sku_without_device in 600s")
     assert (await decisions(shop))[0]["signals"]["device"] == ""  # no device at all, not even an unverified one
     assert (await checkout(shop, goods.id, device_cookie=genuine, **buyer(3))).status_code == 201
 

@@ -6,8 +6,9 @@ strictest action. Counter keys are `<what>:<dimension>:<value>`; what is recorde
 attempt is in `attempt_events`, rule-specific events come from `extra_events`.
 
 Devices (risk.device): the `device` dimension counts the shop-issued device cookie, else the client's
-`X-Device-Id` header; the `*_without_device` dimensions count every checkout without a shop-issued cookie,
-header or not, so a script that invents a new device id for every checkout is still counted there.
+`X-Device-Id` header; the `*_without_device` dimensions count the addresses that check out without a
+shop-issued cookie, header or not, so a script that invents a new device id for every checkout is still
+counted there.
 """
 
 from __future__ import annotations
@@ -112,10 +113,13 @@ Window = Annotated[int, Field(ge=10, le=7 * 86_400, description="Sliding window 
 
 class VelocityParams(_Params):
     """More than `max_count` checkout attempts by one IP / device / contact within the window; `shop`
-    counts every checkout, `shop_without_device` every checkout without a shop-issued device cookie (an
-    X-Device-Id header alone does not count as a device here: a script can send a new one every time), and
-    `sku_without_device` those of the same SKU. `payer` counts the orders one payer account (as the
-    gateway names it) paid for: it only has a value at the payment and delivery stages."""
+    counts every checkout. `shop_without_device` counts the client addresses (IPs) that checked out without
+    a shop-issued device cookie (an X-Device-Id header alone does not count as a device here: a script can
+    send a new one every time), `sku_without_device` those that did so for the same SKU: a surge of
+    cookieless checkouts from many addresses (a bot on a proxy pool). One address's burst counts once (the
+    `ip` rules judge it), so it does not make every other cookieless buyer of the SKU answer a code.
+    `payer` counts the orders one payer account (as the gateway names it) paid for: it only has a value at
+    the payment and delivery stages."""
     dimension: Literal["ip", "device", "contact", "shop", "shop_without_device", "sku_without_device", "payer"]
     window_seconds: Window
     max_count: Annotated[int, Field(ge=1, le=100_000)]
@@ -253,12 +257,15 @@ def payer_hash(secret: bytes, payer_account: str) -> str:
     return hmac.new(secret, b"risk-payer:" + payer_account.encode(), hashlib.sha256).hexdigest()[:40]
 
 
+_PER_ADDRESS = ("shop_without_device", "sku_without_device")  # velocity counts addresses, not checkouts
+
+
 def attempt_events(s: Signals) -> list[Event]:
     """What every checkout attempt leaves in the counters, refused or not."""
     events: list[Event] = []
-    for dim in ("ip", "device", "contact", "shop", "shop_without_device", "sku_without_device"):
+    for dim in ("ip", "device", "contact", "shop", *_PER_ADDRESS):
         if value := s.value(dim):
-            events.append((f"att:{dim}:{value}", fresh_member()))
+            events.append((f"att:{dim}:{value}", s.ip if dim in _PER_ADDRESS and s.ip else fresh_member()))
     for dim in ("ip", "device"):
         if (value := s.value(dim)) and s.contact:
             events.append((f"contacts:{dim}:{value}", s.contact))
@@ -320,7 +327,8 @@ async def rule_hits(kind: str, params: dict[str, Any], s: Signals, probe: Probe,
     if isinstance(model, VelocityParams):
         value = s.value(model.dimension)
         n = await probe.count(f"att:{model.dimension}:{value}", model.window_seconds) if value else 0
-        what = "paid orders" if model.dimension == "payer" else "checkouts"
+        what = {"payer": "paid orders"}.get(model.dimension, "addresses" if model.dimension in _PER_ADDRESS
+                                                                          else "checkouts")
         return Hit(f"{n} {what} by {model.dimension} in {model.window_seconds}s") if n > model.max_count else None
     if isinstance(model, DistinctContactsParams):
         value = s.value(model.dimension)

@@ -34,6 +34,7 @@ DEFAULT_POLICY = {"challenge_at": 50, "review_at": 80, "deny_at": 120}
 _ORDER = ["order"]
 # The default rule set (默认规则). Velocity and distinct-contact limits catch scripts; scores let weak
 # signals (night time, a first-time buyer, a large amount) add up to a challenge without blocking anyone alone.
+# "cookieless surge": more than 3 addresses checking out one SKU without the shop's signed device cookie.
 DEFAULT_RULES: list[dict[str, Any]] = [
     {"name": "disposable e-mail domains", "kind": "block_list", "action": "deny", "score": 0,
      "reason_code": "blocked_email_domain", "stages": _ORDER,
