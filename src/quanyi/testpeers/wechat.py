@@ -291,7 +291,7 @@ class WechatPaySimulator:
 
     def _deliver(self, notification: SimNotification) -> None:
         """Re-send the same notification (same id and body, fresh signature) until a 2xx, like WeChat Pay."""
-        with httpx.Client(timeout=5.0) as client:
+        with httpx.Client(timeout=30.0) as client:
             for delay in (0.0, *self.retry_delays):
                 if self._stop.wait(delay):
                     return
