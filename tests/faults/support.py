@@ -53,7 +53,7 @@ async def awaiting_notification(shop: Shop, *, stock: int, quantity: int = 1) ->
     return AwaitingNotification(sku, order, params, order_id)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 45.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 90.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -93,7 +93,7 @@ class QuanyiProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def wait_healthy(self, timeout: float = 45.0) -> None:
+    def wait_healthy(self, timeout: float = 90.0) -> None:
         def healthy() -> bool:
             if not self.alive():
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()[-3000:]}")
@@ -146,7 +146,7 @@ async def key_counts(shop: Shop, sku_id: int) -> dict[str, int]:
         return {str(getattr(status, "value", status)): int(n) for status, n in rows.all()}
 
 
-async def await_until(predicate: Callable[[], Awaitable[object]], timeout: float = 45.0,
+async def await_until(predicate: Callable[[], Awaitable[object]], timeout: float = 90.0,
                       what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -45,7 +45,7 @@ async def test_server_killed_mid_supplier_purchase_restarts_and_delivers_exactly
 
     server = QuanyiProcess.server(settings, tmp_path)
     try:
-        await sim.await_for(lambda: sim.purchases_for(key) == 1, within=45)  # the supplier charged us
+        await sim.await_for(lambda: sim.purchases_for(key) == 1, within=90)  # the supplier charged us
     finally:
         server.kill9()
     [attempt] = await attempt_rows(shop)

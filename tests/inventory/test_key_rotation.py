@@ -142,7 +142,7 @@ async def test_rotation_skips_rows_a_live_order_holds_instead_of_waiting(shop, b
     async with ctx.db.transaction() as session:
         held = await session.scalar(select(CardKey.id).order_by(CardKey.id).limit(1).with_for_update())
         # Another connection rotates while this transaction (a checkout, say) holds the row lock.
-        report = await asyncio.wait_for(rotate_keys(db=ctx.db, cipher=rotating, batch_size=2), timeout=30)
+        report = await asyncio.wait_for(rotate_keys(db=ctx.db, cipher=rotating, batch_size=2), timeout=120)
     assert report.rotated["card_keys"] == 5 and report.remaining["card_keys"] == 1 and not report.complete
     async with ctx.db.read_session() as session:
         assert await session.scalar(select(CardKey.key_id).where(CardKey.id == held)) == "k1"

@@ -465,7 +465,7 @@ async def test_auto_mode_resends_until_the_merchant_acknowledges(keys):
                 notify_url=f"{merchant_url}/notify", return_url=f"{merchant_url}/back"))
         assert checkout.qr_code
         simulator.pay("PYAUTO")
-        assert await asyncio.to_thread(simulator.wait_until_idle, 10)
+        assert await asyncio.to_thread(simulator.wait_until_idle)
     simulator.stop()
     assert len(received) == 3 and len(set(received)) == 1  # the same signed notification each time
     assert len(simulator.delivered) == 1 and simulator.given_up == []

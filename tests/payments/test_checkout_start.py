@@ -100,9 +100,9 @@ async def test_the_gateway_call_holds_no_lock_and_a_failure_is_a_clear_503(shop,
     shop.ctx.gateways.register(slow)
     pending = asyncio.create_task(client.post(f"/api/orders/{order['order_no']}/payments",
                                               headers=shop.auth(order), json={"gateway": "slow"}))
-    await asyncio.wait_for(slow.entered.wait(), 10)
+    await asyncio.wait_for(slow.entered.wait(), 60)
     # While the gateway is thinking, the shop keeps selling (no order lock, no SQLite writer lock held).
-    other = await asyncio.wait_for(shop.create_order(stocked_sku.id), 10)
+    other = await asyncio.wait_for(shop.create_order(stocked_sku.id), 60)
     assert other["status"] == "pending_payment"
     # ... and the same order can even be cancelled meanwhile; the late checkout then still answers.
     slow.fail = True

@@ -10,7 +10,6 @@ import datetime as dt
 import httpx
 from sqlalchemy import func, select
 
-from quanyi.db import utcnow
 from quanyi.errors import DomainError
 from quanyi.orders import service as orders_service
 from quanyi.payments import service as payments_service
@@ -57,9 +56,12 @@ async def test_an_unreachable_gateway_is_retried_by_the_loop_until_the_refund_su
     assert (view["refunded_cents"], view["delivered_keys"]) == (0, 1)
     assert len(await shop.reveal(order)) == 1
 
-    now = utcnow()
-    assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways, now=now) == 0
-    later = now + dt.timedelta(seconds=refunds_service.BACKOFF_SECONDS[0] + 1)
+    # Due again after the first backoff, not before (times taken from the row: however slow this machine is).
+    first = await shop.scalar(select(Refund))
+    later = first.next_attempt_at
+    assert later >= first.created_at + dt.timedelta(seconds=refunds_service.BACKOFF_SECONDS[0])
+    assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways,
+                                                     now=later - dt.timedelta(milliseconds=1)) == 0
     assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways, now=later) == 1
     stored = await shop.scalar(select(Refund))
     assert (stored.status, stored.attempts) == ("requested", 2)

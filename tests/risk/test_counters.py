@@ -116,7 +116,7 @@ async def test_two_server_processes_share_redis_counters(shop, settings, tmp_pat
             except AssertionError:
                 raise AssertionError((tmp_path / f"server{i}.log").read_text()[-3000:]) from None
         statuses = []
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=60) as http:
             for i in range(5):  # alternate between the two processes
                 r = await http.post(f"{bases[i % 2]}/api/orders", headers={"X-Device-Id": "shared-device-1"},
                                     json={"sku_id": sku.id, "contact": f"p{i}@example.com"})
@@ -134,7 +134,7 @@ async def test_two_server_processes_share_redis_counters(shop, settings, tmp_pat
             server.terminate()
         for server in servers:
             try:
-                server.wait(timeout=15)
+                server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
 

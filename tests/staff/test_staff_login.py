@@ -57,13 +57,14 @@ async def test_unknown_user_and_wrong_password_get_the_same_answer_in_the_same_t
     shop.ctx.settings.staff_login_max_failures_per_user = 100
     shop.ctx.settings.staff_login_max_failures_per_ip = 100
     wrong, unknown = [], []
-    for _ in range(3):
+    for _ in range(5):
         wrong.append(await _timed_login(shop, "erin", "not the password"))
         unknown.append(await _timed_login(shop, "nobody-here", "not the password"))
     assert {(status, body["code"], body["detail"]) for _, status, body in wrong + unknown} == {
         (401, "login_failed", "wrong username or password")}
-    wrong_time = sorted(t for t, _, _ in wrong)[1]
-    unknown_time = sorted(t for t, _, _ in unknown)[1]
+    # The fastest of each: a stall of a loaded machine only ever adds time, so the minimum is what the work costs.
+    wrong_time = min(t for t, _, _ in wrong)
+    unknown_time = min(t for t, _, _ in unknown)
     # Both verify one argon2 hash; without the dummy hash an unknown user answers ~100x faster.
     assert 0.33 < unknown_time / wrong_time < 3, (unknown_time, wrong_time)
 

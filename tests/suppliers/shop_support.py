@@ -27,7 +27,7 @@ __all__ = ["register", "map_sku", "sync", "product_row", "sync_state", "served_s
 
 async def register(shop: Shop, sim: SupplierSimulator, code: str = "ACME", **extra: Any) -> dict[str, Any]:
     body = {"code": code, "name": f"{code} wholesale", "dialect": sim.dialect, "base_url": sim.base_url,
-            "credentials": sim.credentials, "timeout_ms": 2000, **extra}
+            "credentials": sim.credentials, "timeout_ms": 30_000, **extra}  # a stall is no timeout
     response = await shop.client.post("/api/admin/suppliers", json=body, headers=shop.admin)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -7,8 +7,9 @@ import httpx
 from quanyi.suppliers.adapter import SupplierAdapter, SupplierDialect, build_adapter
 from quanyi.testpeers.suppliers import SupplierSimulator
 
-# A client timeout that survives a loaded CI machine (GC pauses, 2 shared cores) and a hang that outlasts it.
-CLIENT_TIMEOUT, HANG_SECONDS = 1.5, 4.0
+# A client timeout that survives a loaded CI machine (2 shared cores, 20x slower for a moment), a short one for
+# calls a test makes hang (given up on at once), and a hang that outlasts both (stopping the simulator ends it).
+CLIENT_TIMEOUT, IMPATIENT_TIMEOUT, HANG_SECONDS = 30.0, 1.5, 60.0
 
 
 def adapter_for_sim(sim: SupplierSimulator, http: httpx.AsyncClient, *,

@@ -24,7 +24,7 @@ from quanyi.suppliers.adapter import (
     SupplierUnsupported,
 )
 from quanyi.testpeers.suppliers import CARD_PRODUCT, CARD_PRODUCT_UNCOUNTED, RECHARGE_PRODUCT
-from suppliers.support import HANG_SECONDS, adapter_for_sim
+from suppliers.support import HANG_SECONDS, IMPATIENT_TIMEOUT, adapter_for_sim
 
 CARD_DIALECTS = ["quanyi", "card_platform"]
 RECHARGE_DIALECTS = ["quanyi", "async_recharge"]
@@ -108,10 +108,10 @@ async def test_refusals_map_to_errors_that_allow_failover(dialect, supplier_sim,
 @pytest.mark.parametrize("dialect", CARD_DIALECTS)
 async def test_hang_before_accept_is_unknown_and_the_query_says_not_found(dialect, supplier_sim, http):
     sim = supplier_sim(dialect)
-    adapter = adapter_for_sim(sim, http)
+    adapter, impatient = adapter_for_sim(sim, http), adapter_for_sim(sim, http, timeout_seconds=IMPATIENT_TIMEOUT)
     sim.set_timeout_mode("hang_before_accept", hang_seconds=HANG_SECONDS, times=1)
     with pytest.raises(SupplierOutcomeUnknown):
-        await adapter.buy_card_keys(card("ord-4-a1"))
+        await impatient.buy_card_keys(card("ord-4-a1"))
     answer = await adapter.query_order("ord-4-a1", kind=ProductKind.CARD_KEY)
     assert answer.state == QueryState.NOT_FOUND
     assert sim.purchases_for("ord-4-a1") == 0
@@ -120,10 +120,10 @@ async def test_hang_before_accept_is_unknown_and_the_query_says_not_found(dialec
 @pytest.mark.parametrize("dialect", CARD_DIALECTS)
 async def test_hang_then_complete_is_unknown_and_the_query_returns_the_bought_codes(dialect, supplier_sim, http):
     sim = supplier_sim(dialect)
-    adapter = adapter_for_sim(sim, http)
+    adapter, impatient = adapter_for_sim(sim, http), adapter_for_sim(sim, http, timeout_seconds=IMPATIENT_TIMEOUT)
     sim.set_timeout_mode("hang_then_complete", hang_seconds=HANG_SECONDS, times=1)
     with pytest.raises(SupplierOutcomeUnknown):
-        await adapter.buy_card_keys(card("ord-5-a1"))
+        await impatient.buy_card_keys(card("ord-5-a1"))
     answer = await adapter.query_order("ord-5-a1", kind=ProductKind.CARD_KEY)
     assert answer.state == QueryState.SUCCEEDED and answer.quantity == 2
     retried = await adapter.buy_card_keys(card("ord-5-a1"))  # the knob fired once; a retry gets the same order
@@ -265,15 +265,15 @@ async def test_recharge_is_unsupported_where_the_dialect_has_none(dialect, suppl
 @pytest.mark.parametrize("dialect", RECHARGE_DIALECTS)
 async def test_recharge_timeouts_are_unknown_and_the_query_tells_which_kind(dialect, supplier_sim, http):
     sim = supplier_sim(dialect)
-    adapter = adapter_for_sim(sim, http)
+    adapter, impatient = adapter_for_sim(sim, http), adapter_for_sim(sim, http, timeout_seconds=IMPATIENT_TIMEOUT)
     sim.set_callback_delay(None)
     sim.set_timeout_mode("hang_before_accept", hang_seconds=HANG_SECONDS, times=1)
     with pytest.raises(SupplierOutcomeUnknown):
-        await adapter.submit_recharge(recharge("rc-7-a1", "13800138000", None))
+        await impatient.submit_recharge(recharge("rc-7-a1", "13800138000", None))
     assert (await adapter.query_order("rc-7-a1", kind=ProductKind.DIRECT_RECHARGE)).state == QueryState.NOT_FOUND
     sim.set_timeout_mode("hang_then_complete", hang_seconds=HANG_SECONDS, times=1)
     with pytest.raises(SupplierOutcomeUnknown):
-        await adapter.submit_recharge(recharge("rc-7-a2", "13800138000", None))
+        await impatient.submit_recharge(recharge("rc-7-a2", "13800138000", None))
     assert (await adapter.query_order("rc-7-a2", kind=ProductKind.DIRECT_RECHARGE)).state == QueryState.PROCESSING
     again = await adapter.submit_recharge(recharge("rc-7-a2", "13800138000", None))  # retry: same order
     assert again.supplier_order_no == sim.order("rc-7-a2").order_no

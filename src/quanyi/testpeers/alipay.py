@@ -81,6 +81,7 @@ class AlipaySimulator:
         self.delivered: list[SimNotification] = []  # auto mode: acknowledged by the shop
         self.given_up: list[SimNotification] = []  # auto mode: never acknowledged
         self._pending: list[tuple[float, int, int, SimNotification]] = []  # (due, seq, attempt, notification)
+        self._sending = 0  # popped from _pending, its POST not answered yet
         self._seq = 0
         self._wake = threading.Condition(self._lock)
         self._stopping = False
@@ -213,7 +214,7 @@ class AlipaySimulator:
         self._wake.notify()
 
     def _deliver_loop(self) -> None:
-        with httpx.Client(timeout=10.0) as client:
+        with httpx.Client(timeout=30.0) as client:
             while True:
                 with self._lock:
                     while not self._stopping and (not self._pending or self._pending[0][0] > time.monotonic()):
@@ -221,12 +222,14 @@ class AlipaySimulator:
                     if self._stopping:
                         return
                     _, _, attempt, notification = heapq.heappop(self._pending)
+                    self._sending += 1
                 try:
                     answer = client.post(notification.url, content=notification.body, headers=notification.headers)
                     acknowledged = answer.status_code == 200 and answer.text.strip() == "success"
                 except httpx.HTTPError:
                     acknowledged = False
                 with self._lock:
+                    self._sending -= 1
                     if acknowledged:
                         self.delivered.append(notification)
                     elif attempt + 1 < len(self.retry_delays):
@@ -234,12 +237,12 @@ class AlipaySimulator:
                     else:
                         self.given_up.append(notification)
 
-    def wait_until_idle(self, timeout: float = 10.0) -> bool:
-        """Auto mode: wait until nothing is left to deliver (acknowledged or given up)."""
+    def wait_until_idle(self, timeout: float = 60.0) -> bool:
+        """Auto mode: wait until nothing is left to deliver (acknowledged or given up), none being sent either."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if not self._pending:
+                if not self._pending and not self._sending:
                     return True
             time.sleep(0.02)
         return False

@@ -22,10 +22,11 @@ def free_port() -> int:
 
 @contextmanager
 def serve_in_thread(
-    app: Any, *, port: int | None = None, timeout: float = 10.0, lifespan: str = "off"
+    app: Any, *, port: int | None = None, timeout: float = 60.0, lifespan: str = "off"
 ) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 until the block ends; yields its base URL (http://127.0.0.1:PORT).
-    `lifespan="on"` runs the app's startup/shutdown in the server's own event loop."""
+    `lifespan="on"` runs the app's startup/shutdown in the server's own event loop. `timeout`: how long it may
+    take to start (generous: a loaded machine may stall for a while)."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
@@ -40,4 +41,4 @@ def serve_in_thread(
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout)
+        thread.join(10)

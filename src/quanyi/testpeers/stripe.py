@@ -287,7 +287,7 @@ class StripeSimulator:
         return delivery
 
     def _deliver_forever(self) -> None:
-        with httpx.Client(timeout=10.0) as client:
+        with httpx.Client(timeout=30.0) as client:
             while True:
                 delivery = self._queue.get()
                 for delay in (0, *self.retry_delays):

@@ -9,7 +9,8 @@ independently of quanyi.payments.wechat so that one side's mistake is not mirror
 
 Notification delivery: `auto` POSTs to notify_url with retries and backoff until the shop answers 2xx;
 `manual` queues them for `take_notifications()`. Knobs: `pay`, `fail_next`, `latency`, `lose_next`,
-`forge_answers`, and `notification(...)` for duplicate / stale / out-of-order / forged / tampered ones.
+`forge_answers`, `clock` (the time by which unpaid trades close), and `notification(...)` for duplicate /
+stale / out-of-order / forged / tampered ones.
 
     python -m quanyi.testpeers.wechat --port 8720   # auto mode, fresh keys, prints the merchant config JSON
 """
@@ -26,7 +27,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -73,6 +74,7 @@ class WechatPaySimulator:
         self.fail_next_status = 500
         self.latency = 0.0
         self.forge_answers = False
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # trades close by this clock
         self.deliveries: list[tuple[str, int | str]] = []  # auto mode: (event id, HTTP status or error)
         self.lost: list[SimNotification] = []
         self._fail_next = 0
@@ -244,7 +246,7 @@ class WechatPaySimulator:
     # ------------------------------------------------------------ state
 
     def _current_state(self, trade: Trade) -> str:
-        if trade.state == "NOTPAY" and trade.time_expire and trade.time_expire <= dt.datetime.now(dt.UTC):
+        if trade.state == "NOTPAY" and trade.time_expire and trade.time_expire <= self.clock():
             trade.state = "CLOSED"
         return trade.state
 
@@ -291,7 +293,7 @@ class WechatPaySimulator:
 
     def _deliver(self, notification: SimNotification) -> None:
         """Re-send the same notification (same id and body, fresh signature) until a 2xx, like WeChat Pay."""
-        with httpx.Client(timeout=5.0) as client:
+        with httpx.Client(timeout=30.0) as client:
             for delay in (0.0, *self.retry_delays):
                 if self._stop.wait(delay):
                     return

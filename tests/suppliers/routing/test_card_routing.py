@@ -3,6 +3,8 @@ and never bought twice: real simulated suppliers over HTTP, SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
@@ -11,13 +13,14 @@ from quanyi.testpeers.suppliers import CARD_PRODUCT, SimProduct
 from suppliers.routing.support import (
     GRACE,
     HANG_SECONDS,
+    TIMEOUT_MS,
     add_supplier,
+    age_attempts,
     attempt_rows,
     attempts,
     card_order_paid,
     job_of,
     run_due,
-    run_until_waiting,
     supplier_row,
 )
 
@@ -50,14 +53,17 @@ async def test_failover_when_first_supplier_times_out_before_accepting(shop, sim
     first, second = sims(dialect, seed=1), sims(dialect, seed=2)
     first.set_timeout_mode("hang_before_accept", hang_seconds=HANG_SECONDS)
     sku = await shop.make_sku()
-    a = await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    a = await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
+                           timeout_ms=TIMEOUT_MS)
     await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
     order = await card_order_paid(shop, sku)
 
     await run_due(shop, grace=GRACE)
     # Timed out, and the first one has no such order yet: nobody else is asked while it still might place it.
     assert (await shop.get_order(order))["status"] == "paid" and not second.requests
-    await run_until_waiting(shop, grace=GRACE)  # asked again once its "no such order" can be believed
+    assert (await job_of(shop, order)).next_attempt_at >= utcnow() + dt.timedelta(seconds=GRACE / 2)
+    await age_attempts(shop, GRACE)  # asked again once its "no such order" can be believed
+    assert await run_due(shop, later=GRACE, grace=GRACE) == 1
     assert (await shop.get_order(order))["status"] == "delivered"
     # The first one was asked (same key) and had no such order: only then was the second tried.
     assert not first.purchases and second.purchases_for(f"{order['order_no']}-02") == 1
@@ -84,7 +90,8 @@ async def test_timeout_after_the_supplier_took_the_order_delivers_from_it_and_bu
     first, second = sims(dialect, seed=1), sims(dialect, seed=2)
     first.set_timeout_mode("hang_then_complete", hang_seconds=HANG_SECONDS)
     sku = await shop.make_sku()
-    await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, first, code="first", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
+                       timeout_ms=TIMEOUT_MS)
     await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
     order = await card_order_paid(shop, sku)
 
@@ -119,7 +126,7 @@ async def test_an_outcome_lost_after_the_supplier_charged_is_recovered_by_query_
     assert sim.requests_for(step.idempotency_key) == 2 and sim.purchases_for(step.idempotency_key) == 1
     assert (await shop.get_order(order))["status"] == "paid"
 
-    assert await run_due(shop) == 0  # its lease (2.5 s) still runs: nobody touches the attempt in flight
+    assert await run_due(shop) == 0  # its lease (32 s: lease + call timeout) still runs: nobody touches the attempt
     assert await run_due(shop, later=60) == 1  # lease over: a fresh worker resolves it by query
     assert (await shop.get_order(order))["status"] == "delivered"
     assert sim.purchases_for(step.idempotency_key) == 1 and sim.requests_for(step.idempotency_key) == 2
@@ -217,9 +224,10 @@ async def test_a_purchase_placed_after_we_gave_up_waiting_is_not_bought_again_el
     """The supplier is slow to place orders but quick to answer queries: right after our call times out it has
     no such order yet, and places it a moment later. Failing over on that first "no such order" bought twice."""
     slow, second = sims(dialect, seed=1), sims(dialect, seed=2)
-    slow.set_placing_delay(1.0)  # our timeout is 0.5 s; its "no such order" is believed GRACE s after the call
+    slow.hold_placing()  # it places our order only after our call timed out (0.5 s) and we asked about it
     sku = await shop.make_sku()
-    a = await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    a = await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
+                           timeout_ms=TIMEOUT_MS)
     await add_supplier(shop, second, code="second", sku=sku, product_code=CARD_PRODUCT, cost_cents=950)
     order = await card_order_paid(shop, sku)
 
@@ -227,9 +235,11 @@ async def test_a_purchase_placed_after_we_gave_up_waiting_is_not_bought_again_el
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "unknown" and "no such order yet" in attempt["error"]
     key = f"{order['order_no']}-01"
+    slow.release_placing()
     await slow.await_for(lambda: slow.purchases_for(key) == 1)  # placed after all, after we gave up
 
-    await run_until_waiting(shop, grace=GRACE)
+    await age_attempts(shop, GRACE)  # asked again once its "no such order" could be believed: it has one now
+    assert await run_due(shop, later=GRACE, grace=GRACE) == 1
     view = await shop.get_order(order)
     assert view["status"] == "delivered" and view["delivered_keys"] == 1
     assert not second.requests and not second.purchases

@@ -3,16 +3,28 @@ goes through (half-open), and a success closes it."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import replace
 
+from sqlalchemy import update
+
 from quanyi.db import utcnow
 from quanyi.suppliers import circuit
+from quanyi.suppliers.fulfilment_models import FulfilmentJob
+from quanyi.suppliers.models import Supplier
 from quanyi.testpeers.suppliers import CARD_PRODUCT
 from suppliers.routing.support import add_supplier, attempt_rows, card_order_paid, job_of, run_due, supplier_row, worker
 
 POLICY = circuit.CircuitPolicy(threshold=2, open_for=dt.timedelta(seconds=30))
+# Open periods and waits in these tests outlast any stall of a loaded machine; the tests end them by moving
+# the stored times into the past (as if that much time had passed) rather than by sleeping through them.
+OPEN_FOR = dt.timedelta(seconds=60)
+
+
+async def _open_period_ends(shop, supplier_id: int) -> None:  # type: ignore[no-untyped-def]
+    async with shop.ctx.db.transaction() as session:
+        await session.execute(update(Supplier).where(Supplier.id == supplier_id)
+                              .values(circuit_open_until=utcnow() - dt.timedelta(seconds=1)))
 
 
 async def test_failures_open_the_circuit_and_one_trial_closes_it(shop, sims):
@@ -46,28 +58,30 @@ async def test_failures_open_the_circuit_and_one_trial_closes_it(shop, sims):
 
 
 async def test_routing_skips_an_open_circuit_and_tries_it_again_after_the_open_period(shop, sims):
-    """settings: threshold 2, open for 1 s. A supplier that keeps failing is skipped, then tried once more."""
+    """threshold 2 (settings), open for a minute. A supplier that keeps failing is skipped, then tried once more."""
     flaky, steady = sims(seed=1), sims(seed=2)
     flaky.set_error_rate(1.0)  # "busy, not taken" on every purchase
     sku = await shop.make_sku()
     bad = await add_supplier(shop, flaky, code="flaky", sku=sku, product_code=CARD_PRODUCT, cost_cents=9000)
     await add_supplier(shop, steady, code="steady", sku=sku, product_code=CARD_PRODUCT, cost_cents=9500)
+    routing = worker(shop)
+    routing.policy = replace(routing.policy, circuit=replace(routing.policy.circuit, open_for=OPEN_FOR))
     for _ in range(2):
         order = await card_order_paid(shop, sku)
-        await run_due(shop)
+        await routing.run_once()
         assert (await shop.get_order(order))["status"] == "delivered"  # failed over to the steady one
-    assert (await supplier_row(shop, bad.id)).circuit_open_until is not None
+    assert (await supplier_row(shop, bad.id)).circuit_open_until > utcnow() + OPEN_FOR / 2
 
     skipped = await card_order_paid(shop, sku)
-    await run_due(shop)
+    await routing.run_once()
     assert (await shop.get_order(skipped))["status"] == "delivered"
     suppliers_tried = [a.supplier_id for a in await attempt_rows(shop)]
     assert suppliers_tried.count(bad.id) == 2  # not tried for the third order: its circuit was open
 
-    await asyncio.sleep(1.1)  # the open period ends
+    await _open_period_ends(shop, bad.id)
     flaky.set_error_rate(0.0)
     trial = await card_order_paid(shop, sku)
-    await run_due(shop)
+    await routing.run_once()
     assert (await shop.get_order(trial))["status"] == "delivered"
     last = (await attempt_rows(shop))[-1]
     assert last.supplier_id == bad.id and last.state.value == "succeeded"  # the trial call, and it closed it
@@ -89,7 +103,7 @@ async def test_a_paid_order_waits_for_a_paused_supplier_instead_of_being_refunde
     sim = sims(seed=1)
     sku = await shop.make_sku()
     paused = await add_supplier(shop, sim, code="paused", sku=sku, product_code=CARD_PRODUCT)
-    reopens = await _pause(shop, paused.id, 1.5)
+    reopens = await _pause(shop, paused.id, OPEN_FOR.total_seconds())
     order = await card_order_paid(shop, sku)
 
     assert await run_due(shop) == 1
@@ -97,10 +111,11 @@ async def test_a_paid_order_waits_for_a_paused_supplier_instead_of_being_refunde
     assert view["status"] == "paid" and view["fulfilment"]["stage"] == "queued" and not sim.requests
     job = await job_of(shop, order)
     assert job.status.value == "open" and job.next_attempt_at == reopens and "circuit" in job.last_error
-    assert await run_due(shop) == 0  # not due before the supplier may be tried again
+    # Not due before the supplier may be tried again.
+    assert await run_due(shop, at=reopens - dt.timedelta(milliseconds=1)) == 0
 
-    await asyncio.sleep(max(0.0, (reopens - utcnow()).total_seconds()) + 0.1)
-    assert await run_due(shop) == 1  # the trial call goes through and delivers
+    await _open_period_ends(shop, paused.id)
+    assert await run_due(shop, at=reopens) == 1  # the trial call goes through and delivers
     assert (await shop.get_order(order))["status"] == "delivered"
     assert [a.supplier_id for a in await attempt_rows(shop)] == [paused.id]
     assert (await supplier_row(shop, paused.id)).circuit_open_until is None
@@ -114,14 +129,16 @@ async def test_the_wait_for_a_paused_supplier_ends_in_a_refund(shop, sims):
     await _pause(shop, paused.id, 3600)
     order = await card_order_paid(shop, sku)
     patient = worker(shop)
-    assert patient.policy.circuit_wait == dt.timedelta(seconds=600)  # the default
-    patient.policy = replace(patient.policy, circuit_wait=dt.timedelta(seconds=1))
+    wait = dt.timedelta(seconds=600)
+    assert patient.policy.circuit_wait == wait  # the default
     assert await patient.run_once() == 1
     job = await job_of(shop, order)
     assert (await shop.get_order(order))["status"] == "paid"
-    assert job.next_attempt_at == job.created_at + dt.timedelta(seconds=1)
+    assert job.next_attempt_at == job.created_at + wait
 
-    await asyncio.sleep(max(0.0, (job.next_attempt_at - utcnow()).total_seconds()) + 0.1)
+    async with shop.ctx.db.transaction() as session:  # as if the ten minutes had passed
+        await session.execute(update(FulfilmentJob).where(FulfilmentJob.id == job.id)
+                              .values(created_at=job.created_at - wait, next_attempt_at=job.created_at))
     assert await patient.run_once() == 1
     view = await shop.get_order(order)
     assert view["status"] == "refund_pending" and "no supplier" in view["status_reason"]

@@ -4,6 +4,7 @@ served on a real port) and by polling; a failure tries the next supplier; none l
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,11 +17,13 @@ from quanyi.testpeers.suppliers import RECHARGE_PRODUCT
 from suppliers.routing.support import (
     ACCOUNT,
     GRACE,
+    TIMEOUT_MS,
     add_supplier,
+    age_attempts,
     attempts,
+    job_of,
     recharge_order_paid,
     run_due,
-    run_until_waiting,
     supplier_row,
 )
 
@@ -42,10 +45,10 @@ async def _status(shop: Any, order: dict[str, Any]) -> str:
     return (await shop.get_order(order))["status"]  # type: ignore[no-any-return]
 
 
-async def _recharge_sku(shop: Any, sim: Any, *more: tuple[str, Any]) -> Any:
+async def _recharge_sku(shop: Any, sim: Any, *more: tuple[str, Any], **first: Any) -> Any:
     sku = await shop.make_sku(delivery_type="direct_recharge", price_cents=5000)
     await add_supplier(shop, sim, code="first", sku=sku, product_code=RECHARGE_PRODUCT,
-                       kind=ProductKind.DIRECT_RECHARGE)
+                       kind=ProductKind.DIRECT_RECHARGE, **first)
     for code, other in more:
         await add_supplier(shop, other, code=code, sku=sku, product_code=RECHARGE_PRODUCT,
                            cost_cents=other.products[RECHARGE_PRODUCT].cost_cents + 10,
@@ -99,7 +102,9 @@ async def test_recharge_without_callbacks_is_found_by_polling(shop, sims, dialec
     key = f"{order['order_no']}-01"
     await sim.await_for(lambda: sim.order(key).state == "succeeded")
     assert await _status(shop, order) == "paid"  # nobody told us yet
-    assert await run_due(shop) == 0  # not due before the polling interval
+    job = await job_of(shop, order)
+    assert job.next_attempt_at > job.updated_at  # asked again after the polling interval...
+    assert await run_due(shop, at=job.next_attempt_at - dt.timedelta(milliseconds=1)) == 0  # ...not before
     assert await run_due(shop, later=5) == 1
     assert await _status(shop, order) == "delivered"
     assert sim.purchases_for(key) == 1
@@ -199,16 +204,18 @@ async def test_a_recharge_submitted_after_we_gave_up_waiting_is_not_sent_to_a_se
     """Crediting the buyer's account twice is money lost: a supplier that accepts the recharge only after our
     call timed out (its first "no such order" was premature) keeps it, and nobody else is asked."""
     slow, second = sims(dialect, seed=1), sims(dialect, seed=2)
-    slow.set_placing_delay(1.0)  # our timeout is 0.5 s
-    sku = await _recharge_sku(shop, slow, ("second", second))
+    slow.hold_placing()  # it takes our recharge only after our call timed out (0.5 s) and we asked about it
+    sku = await _recharge_sku(shop, slow, ("second", second), timeout_ms=TIMEOUT_MS)
     order = await recharge_order_paid(shop, sku)
     await run_due(shop, grace=GRACE)
     key = f"{order['order_no']}-01"
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "unknown" and "no such order yet" in attempt["error"]
+    slow.release_placing()
     await slow.await_for(lambda: slow.purchases_for(key) == 1)
 
-    await run_until_waiting(shop, grace=GRACE)
+    await age_attempts(shop, GRACE)  # asked again once its "no such order" could be believed: it has one now
+    assert await run_due(shop, later=GRACE, grace=GRACE) == 1
     await _until(lambda: _status_is(shop, order, "delivered"))
     assert not second.requests and slow.order(key).account == ACCOUNT
     assert [(a["supplier_code"], a["state"]) for a in await attempts(shop, order)] == [("first", "succeeded")]

@@ -11,7 +11,7 @@ from quanyi.orders.models import Order
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import CARD_PRODUCT, RECHARGE_PRODUCT
 from refund_helpers import ask_refund, cashier_pay
-from suppliers.routing.support import GRACE, add_supplier, attempts, run_due, run_until_waiting
+from suppliers.routing.support import GRACE, TIMEOUT_MS, add_supplier, age_attempts, attempts, run_due
 
 
 async def _refunded_while_the_supplier_is_slow(shop, sim, sku, **order_fields):  # type: ignore[no-untyped-def]
@@ -23,8 +23,11 @@ async def _refunded_while_the_supplier_is_slow(shop, sim, sku, **order_fields): 
     refund = await ask_refund(shop, order)
     assert refund.status_code in (200, 201, 202), refund.text
     key = f"{order['order_no']}-01"
+    sim.release_placing()
     await sim.await_for(lambda: sim.purchases_for(key) == 1)  # ...and then the supplier took it after all
-    await run_until_waiting(shop, grace=GRACE)
+    await sim.await_for(lambda: sim.order(key).state == "succeeded")  # a recharge: once credited
+    await age_attempts(shop, GRACE)
+    await run_due(shop, later=GRACE, grace=GRACE)  # (a recharge's callback may have told the shop already)
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "succeeded"
     assert (await shop.get_order(order))["status"] in ("refunding", "refunded")
@@ -48,9 +51,10 @@ def _sum(postings, account: str) -> int:  # type: ignore[no-untyped-def]
 
 async def test_codes_bought_after_the_order_was_refunded_go_on_sale_at_their_cost(shop, sims, served_shop):
     slow = sims(seed=1)
-    slow.set_placing_delay(1.0)
+    slow.hold_placing()  # placed only after our call timed out and we asked about it
     sku = await shop.make_sku()
-    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
+                       timeout_ms=TIMEOUT_MS)
     order, key = await _refunded_while_the_supplier_is_slow(shop, slow, sku)
 
     postings = await _postings(shop, order)
@@ -71,10 +75,10 @@ async def test_codes_bought_after_the_order_was_refunded_go_on_sale_at_their_cos
 
 async def test_a_recharge_credited_after_the_order_was_refunded_is_written_off_as_cost(shop, sims, served_shop):
     slow = sims(seed=1)
-    slow.set_placing_delay(1.0)
+    slow.hold_placing()  # taken only after our call timed out and we asked about it
     sku = await shop.make_sku(delivery_type="direct_recharge", price_cents=5000)
     await add_supplier(shop, slow, code="slow", sku=sku, product_code=RECHARGE_PRODUCT,
-                       kind=ProductKind.DIRECT_RECHARGE)
+                       kind=ProductKind.DIRECT_RECHARGE, timeout_ms=TIMEOUT_MS)
     cost = slow.products[RECHARGE_PRODUCT].cost_cents
     order, _ = await _refunded_while_the_supplier_is_slow(shop, slow, sku, recharge_account="13800138000")
     postings = await _postings(shop, order)

@@ -56,7 +56,7 @@ def _run_together(workers: list[tuple[subprocess.Popen[str], Path]]) -> list[int
             process.stdin.flush()
         claimed = []
         for process, log in workers:
-            out, _ = process.communicate(timeout=120)
+            out, _ = process.communicate(timeout=300)
             assert process.returncode == 0, log.read_text()
             claimed.append(int(out.strip().removeprefix("claimed ")))
         return claimed

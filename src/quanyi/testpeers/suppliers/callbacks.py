@@ -46,7 +46,7 @@ class CallbackSender:
         """Push current stock and cost of these products (default: all) to the push URL; blocking."""
         target, outgoing = self._push_plan(product_codes, url)
         records = []
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=30) as client:
             for message in outgoing:
                 for _ in range(self._duplicates):
                     try:
@@ -61,7 +61,7 @@ class CallbackSender:
         """push_stock for async tests whose receiving app runs in the caller's event loop."""
         target, outgoing = self._push_plan(product_codes, url)
         records = []
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             for message in outgoing:
                 for _ in range(self._duplicates):
                     try:

@@ -55,7 +55,7 @@ class SupplierSimulator(CallbackSender):
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._latency_ms, self._error_rate, self._errors_on_reads = 0, 0.0, False
-        self._placing_delay = 0.0
+        self._placing_delay, self._placing_held = 0.0, False
         self._timeout_mode: TimeoutMode = "none"
         self._hang_seconds, self._timeout_times = 10.0, None
         self._failing, self._rejected_accounts = set[str](), set[str]()
@@ -121,6 +121,16 @@ class SupplierSimulator(CallbackSender):
         """Order-placing calls wait this long before the order is placed (queries still answer at once), so a
         caller that gives up waiting can ask about an order that is placed only afterwards."""
         self._placing_delay = seconds
+
+    def hold_placing(self) -> None:
+        """Order-placing calls wait until release_placing() before the order is placed (queries still answer at
+        once): like set_placing_delay, but the test decides when, so no stall of a loaded machine can move
+        the placing to before the caller gave up, or after it asked again."""
+        self._placing_held = True
+
+    def release_placing(self) -> None:
+        """Let the held order-placing calls go on and place their orders."""
+        self._placing_held = False
 
     def set_error_rate(self, rate: float, *, on_reads: bool = False) -> None:
         """Answer this share of order-placing calls (and reads, if asked) with the dialect's "busy, not
@@ -200,7 +210,7 @@ class SupplierSimulator(CallbackSender):
     def callbacks_for(self, topic: str) -> list[CallbackRecord]:
         return [c for c in list(self.callbacks) if c.topic == topic]
 
-    def wait_for(self, predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    def wait_for(self, predicate: Callable[[], bool], *, timeout: float = 60.0) -> None:
         """Block until predicate() holds (bounded): recharges and callbacks finish in the server thread."""
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -208,7 +218,7 @@ class SupplierSimulator(CallbackSender):
                 raise TimeoutError("simulator condition not met in time")
             time.sleep(0.01)
 
-    async def await_for(self, predicate: Callable[[], bool], *, within: float = 5.0) -> None:
+    async def await_for(self, predicate: Callable[[], bool], *, within: float = 60.0) -> None:
         """wait_for for async tests (does not block the caller's event loop)."""
         deadline = time.monotonic() + within
         while not predicate():
@@ -225,6 +235,9 @@ class SupplierSimulator(CallbackSender):
             await self._sleep(self._latency_ms / 1000)
         if placing and self._placing_delay:
             await self._sleep(self._placing_delay)
+        # Polls: release_placing() comes from the test's thread, and stop() ends the wait too.
+        while placing and self._placing_held and not self._stopping.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         if (placing or self._errors_on_reads) and self._error_rate > 0:
             with self._lock:
                 busy = self._rng.random() < self._error_rate
