@@ -42,7 +42,9 @@ async def test_budget_reads_the_servers_limits(settings: Settings, backend: str)
     assert budget is not None and with_held is not None
     assert budget.max_connections == with_held.max_connections == max_connections
     assert budget.reserved >= reserved and budget.needed == 60
-    assert with_held.in_use >= budget.in_use + 3  # the three extra connections are counted (others may come and go)
+    # In use counts every client of the server; other clients come and go, so only ours are sure: the
+    # connection asking is not counted, the one this test holds while asking again is, and so are the three extra.
+    assert budget.in_use >= 0 and with_held.in_use >= 4
 
 
 @pytest.mark.parametrize("pool_size, warned", [(200, True), (2, False)])
