@@ -52,6 +52,24 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def page_csrf_token(html: str) -> str:
+    """The CSRF token a page's forms carry (web/csrf.py)."""
+    found = _CSRF_INPUT.search(html)
+    assert found is not None, "the page has no csrf_token field"
+    return found.group(1)
+
+
+async def with_csrf(client: httpx.AsyncClient, data: dict[str, Any] | None = None,
+                    page: str = "/lookup") -> dict[str, Any]:
+    """`data` plus the CSRF token of this client, as a browser's form would carry it (the page visit sets the
+    client's qy_csrf cookie in the client's jar)."""
+    response = await client.get(page, headers={"Accept": "text/html"})
+    return {**(data or {}), "csrf_token": page_csrf_token(response.text)}
+
+
 def random_code() -> str:
     return "-".join("".join(secrets.choice(_ALNUM) for _ in range(4)) for _ in range(4))
 
@@ -172,7 +190,8 @@ class Shop:
         assert page.status_code == 200, page.text
         token = re.search(r'name="t" value="([^"]+)"', page.text)
         assert token is not None
-        return await self.client.post("/sandbox/cashier/pay", data={"t": token.group(1)})
+        return await self.client.post("/sandbox/cashier/pay",
+                                      data={"t": token.group(1), "csrf_token": page_csrf_token(page.text)})
 
     async def reveal(self, order: dict[str, Any]) -> list[dict[str, Any]]:
         response = await self.client.post(f"/api/orders/{order['order_no']}/reveal", headers=self.auth(order))

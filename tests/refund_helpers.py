@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import httpx
 from sqlalchemy import select
 
-from helpers import Shop
+from helpers import Shop, with_csrf
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import ImportBatch
 from quanyi.payments.sandbox.gateway import SandboxGateway
@@ -52,7 +52,7 @@ async def open_cashier(shop: Shop, order: dict[str, Any], gateway: str = "sandbo
 
 
 async def press_pay(shop: Shop, ticket: str) -> None:
-    paid = await shop.client.post("/sandbox/cashier/pay", data={"t": ticket})
+    paid = await shop.client.post("/sandbox/cashier/pay", data=await with_csrf(shop.client, {"t": ticket}))
     assert paid.status_code == 303, paid.text
 
 

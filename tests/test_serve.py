@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import update
 
+from helpers import page_csrf_token
 from quanyi.orders.models import Order
 
 
@@ -74,7 +75,7 @@ async def test_serve_sweeps_expired_orders_and_takes_payments_over_http(shop, st
             assert payment["cashier_url"].startswith(base)
             page = http.get(payment["cashier_url"])
             token = re.search(r'name="t" value="([^"]+)"', page.text).group(1)
-            back = http.post("/sandbox/cashier/pay", data={"t": token})
+            back = http.post("/sandbox/cashier/pay", data={"t": token, "csrf_token": page_csrf_token(page.text)})
             assert back.status_code == 303
             assert http.get(f"/api/orders/{order['order_no']}", headers=auth).json()["status"] == "delivered"
     finally:

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from helpers import make_settings
+from helpers import make_settings, with_csrf
 from quanyi.catalog.models import Product
 from quanyi.cli_support import load_settings
 from quanyi.config import get_settings
@@ -48,7 +48,8 @@ async def test_order_numbers_carry_the_shops_date(shop, stocked_sku):
 async def test_order_page_shows_times_on_the_shops_clock(shop, client, stocked_sku):
     slug = await shop.scalar(select(Product.slug).where(Product.id == stocked_sku.product_id))
     response = await client.post(f"/p/{slug}/checkout", headers={"Accept": "text/html"},
-                                 data={"sku_id": str(stocked_sku.id), "contact": "buyer@example.com", "quantity": "1"})
+                                 data=await with_csrf(client, {"sku_id": str(stocked_sku.id),
+                                                               "contact": "buyer@example.com", "quantity": "1"}))
     assert response.status_code == 303, response.text
     order_no = response.headers["location"].removeprefix("/orders/")
     async with shop.ctx.db.transaction() as session:
@@ -103,12 +104,14 @@ async def test_a_key_valid_through_june_30_reads_june_30_on_the_page_and_in_the_
     await shop.stock(sku, 1, expiry="2027-06-30")
     slug = await shop.scalar(select(Product.slug).where(Product.id == sku.product_id))
     response = await client.post(f"/p/{slug}/checkout", headers={"Accept": "text/html"},
-                                 data={"sku_id": str(sku.id), "contact": "buyer@example.com", "quantity": "1"})
+                                 data=await with_csrf(client, {"sku_id": str(sku.id), "contact": "buyer@example.com",
+                                                               "quantity": "1"}))
     assert response.status_code == 303, response.text
     order_no = response.headers["location"].removeprefix("/orders/")
     await shop.pay({"order_no": order_no, "access_token": order_access_token(
         shop.ctx.settings.app_secret.get_secret_value(), order_no)})
-    page = (await client.post(f"/orders/{order_no}/reveal", params={"lang": "en"})).text
+    page = (await client.post(f"/orders/{order_no}/reveal", params={"lang": "en"},
+                              data=await with_csrf(client))).text
     assert "Valid until 2027-06-30" in page and "2027-07-01" not in page, page
 
     async with shop.ctx.db.read_session() as session:

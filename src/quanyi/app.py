@@ -67,6 +67,7 @@ from quanyi.suppliers.routes import router as suppliers_router
 from quanyi.suppliers.sync import SyncFailed
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
+from quanyi.web.csrf import CsrfCookieMiddleware, CsrfFailed
 from quanyi.web.routes import render_error_page
 from quanyi.web.routes import router as web_router
 
@@ -113,6 +114,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     VerificationExpired: 410,
     VerificationUnavailable: 403,
     CheckoutRateLimited: 429,
+
+    CsrfFailed: 403,  # a form post that did not come from the shop's own page
 }
 
 _DATABASE_RETRY_AFTER = 2  # seconds: a failover or a dropped connection is over about that fast
@@ -328,6 +331,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_error_handlers(app)
     _install_docs(app)
     # Not `exception_handler(Exception)`: Starlette re-raises after that one, and the server logs it again.
+    app.add_middleware(CsrfCookieMiddleware)  # hands out the qy_csrf cookie a rendered form's token needs
     app.add_middleware(UnexpectedErrorMiddleware, answer=_unexpected)
     app.add_middleware(SecurityHeadersMiddleware)  # outside: the 500 answer carries the headers too
     install_problem_responses(app)

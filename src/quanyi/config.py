@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Base URL the outside world reaches this shop at; gateways send notifications here.
     # When unset, the URL of the incoming request is used (fine for the demo and tests).
     public_base_url: str | None = None
+    # Other origins whose pages may post the shop's forms (comma-separated, e.g. "https://www.example.com"); the
+    # shop's own host and public_base_url are always trusted (web/csrf.py).
+    csrf_trusted_origins: str = ""
     # Where the shop calls the sandbox gateway's merchant API (query, refund). `quanyi serve` fills it in
     # from its own address; defaults to public_base_url.
     sandbox_api_url: str | None = None

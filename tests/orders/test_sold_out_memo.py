@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from helpers import with_csrf
 from quanyi.inventory.sold_out import SoldOutMemo
 from quanyi.orders.models import Order
 
@@ -111,7 +112,8 @@ async def test_asking_for_more_than_is_left_is_not_remembered_as_sold_out(shop, 
 async def test_the_storefront_checkout_uses_the_memo_too(shop, sku, clock):
     await _checkout(shop, sku)
     await shop.stock(sku, 1)  # not told; the memo still holds
+    form = await with_csrf(shop.client, {"sku_id": str(sku.id), "contact": "a@example.com", "quantity": "1"})
     response = await shop.client.post("/p/product-1/checkout", headers={"Accept": "text/html,application/xhtml+xml"},
-                                      data={"sku_id": str(sku.id), "contact": "a@example.com", "quantity": "1"})
+                                      data=form)
     assert response.status_code == 409 and "已售罄" in response.text
     assert await shop.count(Order) == 0

@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import select
 
+from helpers import with_csrf
 from quanyi.catalog.models import Product
 from quanyi.payments.gateway import Checkout, CheckoutRequest, GatewayUnavailable
 from quanyi.payments.models import Payment
@@ -50,7 +51,8 @@ class SlowGateway(SandboxGateway):
 async def _web_order(shop, client, sku) -> str:  # type: ignore[no-untyped-def]
     slug = await shop.scalar(select(Product.slug).where(Product.id == sku.product_id))
     response = await client.post(f"/p/{slug}/checkout", headers=HTML,
-                                 data={"sku_id": str(sku.id), "quantity": "1", "contact": "a@example.com"})
+                                 data=await with_csrf(client, {"sku_id": str(sku.id), "quantity": "1",
+                                                               "contact": "a@example.com"}))
     assert response.status_code == 303, response.text
     return response.headers["location"].removeprefix("/orders/")
 
@@ -61,7 +63,7 @@ async def test_qr_checkout_shows_a_code_to_scan_and_moves_on_once_paid(shop, cli
     page = await client.get(f"/orders/{order_no}", headers=HTML)
     assert 'value="qrpay"' in page.text and "扫码付" in page.text
 
-    pay = await client.post(f"/orders/{order_no}/pay", data={"gateway": "qrpay"}, headers=HTML)
+    pay = await client.post(f"/orders/{order_no}/pay", data=await with_csrf(client, {"gateway": "qrpay"}), headers=HTML)
     assert pay.status_code == 303 and pay.headers["location"] == f"/orders/{order_no}/scan?gateway=qrpay"
     scan = await client.get(pay.headers["location"], headers=HTML)
     assert scan.status_code == 200
@@ -72,7 +74,8 @@ async def test_qr_checkout_shows_a_code_to_scan_and_moves_on_once_paid(shop, cli
     assert payment.checkout_qr_code.startswith("https://qr.example/" + payment.payment_no)
 
     # Paying a second time reuses the same payment (one out_trade_no per order and gateway).
-    again = await client.post(f"/orders/{order_no}/pay", data={"gateway": "qrpay"}, headers=HTML)
+    again = await client.post(f"/orders/{order_no}/pay", data=await with_csrf(client, {"gateway": "qrpay"}),
+                              headers=HTML)
     assert again.status_code == 303
     assert await shop.count(Payment) == 1
 
@@ -125,9 +128,10 @@ async def test_web_checkout_at_an_unreachable_gateway_shows_a_notice(shop, clien
     slow.release.set()
     shop.ctx.gateways.register(slow)
     order_no = await _web_order(shop, client, stocked_sku)
-    pay = await client.post(f"/orders/{order_no}/pay", data={"gateway": "slow"}, headers=HTML)
+    pay = await client.post(f"/orders/{order_no}/pay", data=await with_csrf(client, {"gateway": "slow"}), headers=HTML)
     assert pay.status_code == 303 and pay.headers["location"] == f"/orders/{order_no}?error=gateway_unavailable"
     page = await client.get(pay.headers["location"], headers=HTML)
     assert "支付渠道暂时无法连接" in page.text
-    unknown = await client.post(f"/orders/{order_no}/pay", data={"gateway": "nope"}, headers=HTML)
+    unknown = await client.post(f"/orders/{order_no}/pay", data=await with_csrf(client, {"gateway": "nope"}),
+                                headers=HTML)
     assert unknown.headers["location"] == f"/orders/{order_no}?error=no_gateway"

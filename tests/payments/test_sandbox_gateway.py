@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from helpers import with_csrf
 from quanyi.orders.models import Order
 from quanyi.payments.models import Payment
 from quanyi.payments.sandbox import server as sandbox_server
@@ -45,7 +46,7 @@ async def test_lost_notifications_are_retried_until_acknowledged(shop, app, orde
     flaky = FlakyMerchant(app, failures=2)
     shop.ctx.http = httpx.AsyncClient(transport=flaky)
     token = await _cashier_token(shop, order)
-    response = await shop.client.post("/sandbox/cashier/pay", data={"t": token})
+    response = await shop.client.post("/sandbox/cashier/pay", data=await with_csrf(shop.client, {"t": token}))
     assert response.status_code == 303  # the buyer is sent back even though the shop missed the call
     assert (await shop.get_order(order))["status"] == "pending_payment"
 
@@ -69,7 +70,7 @@ async def test_lost_notifications_are_retried_until_acknowledged(shop, app, orde
 async def test_sandbox_gives_up_after_max_attempts(shop, app, order, caplog):
     shop.ctx.http = httpx.AsyncClient(transport=FlakyMerchant(app, failures=10**6))
     token = await _cashier_token(shop, order)
-    await shop.client.post("/sandbox/cashier/pay", data={"t": token})
+    await shop.client.post("/sandbox/cashier/pay", data=await with_csrf(shop.client, {"t": token}))
     when = dt.datetime.now(dt.UTC)
     with caplog.at_level(logging.ERROR):
         for _ in range(sandbox_server.MAX_ATTEMPTS):
@@ -84,7 +85,7 @@ async def test_sandbox_gives_up_after_max_attempts(shop, app, order, caplog):
 async def test_pressing_pay_twice_makes_one_trade_and_one_delivery(shop, order):
     token = await _cashier_token(shop, order)
     for _ in range(2):
-        response = await shop.client.post("/sandbox/cashier/pay", data={"t": token})
+        response = await shop.client.post("/sandbox/cashier/pay", data=await with_csrf(shop.client, {"t": token}))
         assert response.status_code == 303
     assert await shop.count(SandboxTrade) == 1
     assert (await shop.get_order(order))["delivered_keys"] == 1
@@ -94,7 +95,7 @@ async def test_pressing_pay_twice_makes_one_trade_and_one_delivery(shop, order):
 async def test_forged_or_broken_cashier_links_are_refused(shop, token):
     page = await shop.client.get("/sandbox/cashier", params={"t": token})
     assert page.status_code == 400
-    pay = await shop.client.post("/sandbox/cashier/pay", data={"t": token})
+    pay = await shop.client.post("/sandbox/cashier/pay", data=await with_csrf(shop.client, {"t": token}))
     assert pay.status_code == 400
     assert await shop.count(SandboxTrade) == 0
 
@@ -108,7 +109,8 @@ async def test_tampered_cashier_amount_is_refused(shop, order):
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     payload["a"] = 1
     forged = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-    assert (await shop.client.post("/sandbox/cashier/pay", data={"t": f"{forged}.{mac}"})).status_code == 400
+    forged_form = await with_csrf(shop.client, {"t": f"{forged}.{mac}"})
+    assert (await shop.client.post("/sandbox/cashier/pay", data=forged_form)).status_code == 400
     assert await shop.count(SandboxTrade) == 0
 
 

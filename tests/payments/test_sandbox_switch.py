@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpers import make_settings, signed_notification
+from helpers import make_settings, signed_notification, with_csrf
 from quanyi.catalog.models import Product
 from quanyi.orders.models import Order
 from quanyi.payments.sandbox.gateway import SandboxGateway
@@ -22,7 +22,8 @@ async def test_without_any_gateway_no_order_is_placed(shop, client, stocked_sku)
     assert response.status_code == 503 and response.json()["code"] == "no_payment_method"
     slug = await shop.scalar(select(Product.slug).where(Product.id == stocked_sku.product_id))
     page = await client.post(f"/p/{slug}/checkout", headers={"Accept": "text/html"},
-                             data={"sku_id": str(stocked_sku.id), "quantity": "1", "contact": "a@example.com"})
+                             data=await with_csrf(client, {"sku_id": str(stocked_sku.id), "quantity": "1",
+                                                          "contact": "a@example.com"}))
     assert page.status_code == 503 and "店铺暂未开通支付方式" in page.text
     assert await shop.count(Order) == 0
     assert await shop.available(stocked_sku.id) == 10  # nothing reserved
@@ -47,7 +48,8 @@ async def test_without_the_sandbox_nothing_can_be_paid_for_free(shop, client, st
     assert await shop.count(Order) == 1
     # The buyer who finds the order sees why it cannot be paid instead of an empty choice of gateways.
     found = await client.post("/lookup", headers={"Accept": "text/html"},
-                              data={"order_no": order["order_no"], "contact": "buyer@example.com"})
+                              data=await with_csrf(client, {"order_no": order["order_no"],
+                                                            "contact": "buyer@example.com"}))
     assert found.status_code == 303
     page = await client.get(f"/orders/{order['order_no']}", headers={"Accept": "text/html"})
     assert "店铺暂未开通支付方式" in page.text and 'data-testid="pay"' not in page.text

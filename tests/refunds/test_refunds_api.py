@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from helpers import with_csrf
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.access import COOKIE_NAME, cookie_with_token
 from quanyi.payments.models import Payment
@@ -84,7 +85,7 @@ async def test_partial_refund_of_a_delivered_order_takes_back_k_of_n_keys(shop, 
     keys = await shop.reveal(order)  # the buyer keeps (and sees) only the key not refunded
     assert len(keys) == 1
     shop.client.cookies.set(COOKIE_NAME, cookie_with_token(None, order["order_no"], order["access_token"]))
-    page = await shop.client.post(f"/orders/{order['order_no']}/reveal")
+    page = await shop.client.post(f"/orders/{order['order_no']}/reveal", data=await with_csrf(shop.client))
     assert page.status_code == 200 and page.text.count('data-testid="card-key"') == 1
     assert keys[0]["code"] in page.text and "¥39.60" in page.text
 

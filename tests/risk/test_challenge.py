@@ -9,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
+from helpers import with_csrf
 from quanyi.orders.models import Order
 from quanyi.risk.challenges import StaticTokenCaptcha
 from quanyi.risk.models import RiskChallenge
@@ -98,7 +99,7 @@ async def test_storefront_form_asks_for_the_code_and_accepts_it(shop, goods):
                                                   active_only=False)).slug
     page = await shop.client.get(f"/p/{slug}")
     assert "qy_did" in page.headers.get("set-cookie", "")
-    form = {"sku_id": str(goods.id), "quantity": "1", "contact": "web@example.com"}
+    form = await with_csrf(shop.client, {"sku_id": str(goods.id), "quantity": "1", "contact": "web@example.com"})
     first = await shop.client.post(f"/p/{slug}/checkout", data=form)
     assert first.status_code == 403
     challenge_id = re.search(r'name="challenge_id" value="([^"]+)"', first.text).group(1)

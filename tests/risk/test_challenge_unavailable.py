@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from helpers import make_settings
+from helpers import make_settings, with_csrf
 from quanyi.catalog import service as catalog_service
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order
@@ -69,7 +69,7 @@ async def test_storefront_form_shows_what_to_do_instead_of_a_code_field(shop, go
     async with shop.ctx.db.read_session() as session:
         slug = (await catalog_service.get_product(session=session, product_id=goods.product_id,
                                                   active_only=False)).slug
-    form = {"sku_id": str(goods.id), "quantity": "1", "contact": PHONE}
+    form = await with_csrf(shop.client, {"sku_id": str(goods.id), "quantity": "1", "contact": PHONE})
     page = await shop.client.post(f"/p/{slug}/checkout?lang=en", data=form)
     assert page.status_code == 403
     assert 'data-testid="form-error"' in page.text and "please use an e-mail address" in page.text

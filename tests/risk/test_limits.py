@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import with_csrf
 from risk.support import checkout
 
 
@@ -43,7 +44,7 @@ async def test_storefront_checkout_flooding_gets_a_429_page_with_retry_after(sho
 
         slug = (await catalog_service.get_product(session=session, product_id=goods.product_id,
                                                   active_only=False)).slug
-    form = {"sku_id": str(goods.id), "quantity": "1", "contact": "web@example.com"}
+    form = await with_csrf(shop.client, {"sku_id": str(goods.id), "quantity": "1", "contact": "web@example.com"})
     statuses = [(await shop.client.post(f"/p/{slug}/checkout", data=form)).status_code for _ in range(3)]
     assert statuses == [303, 303, 303]
     page = await shop.client.post(f"/p/{slug}/checkout", data=form)
@@ -60,5 +61,6 @@ async def test_lookup_brute_force_gets_429_with_retry_after(shop, settings):
     assert response.status_code == 429
     assert response.headers["Retry-After"] == str(settings.lookup_window_seconds)
     assert response.json()["code"] == "too_many_attempts"
-    page = await shop.client.post("/lookup", data={"order_no": "2612010000AAAA", "contact": "guess@example.com"})
+    page = await shop.client.post("/lookup", data=await with_csrf(shop.client, {"order_no": "2612010000AAAA",
+                                                                            "contact": "guess@example.com"}))
     assert page.status_code == 429 and page.headers["Retry-After"] == str(settings.lookup_window_seconds)

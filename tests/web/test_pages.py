@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from helpers import page_csrf_token, with_csrf
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
 from quanyi.orders.models import Order
@@ -78,7 +79,7 @@ async def _star_video(shop, *, guide: str = "1. 打开 App\n2. 粘贴卡密", mo
 
 
 async def _checkout(client, form: dict, slug: str = "star-video", **headers):
-    return await client.post(f"/p/{slug}/checkout", data=form, headers={**HTML, **headers})
+    return await client.post(f"/p/{slug}/checkout", data=await with_csrf(client, form), headers={**HTML, **headers})
 
 
 def _assert_csp_clean(response) -> None:
@@ -266,7 +267,7 @@ async def test_checkout_pay_reveal_in_pages(shop, client):
     assert _Page(page.text).text("order-status") == "待支付"
     assert _Page(page.text).text("order-no") == order_no
 
-    to_cashier = await client.post(f"/orders/{order_no}/pay", data={"gateway": "sandbox"})
+    to_cashier = await client.post(f"/orders/{order_no}/pay", data=await with_csrf(client, {"gateway": "sandbox"}))
     assert to_cashier.status_code == 303
     cashier_url = urlparse(to_cashier.headers["location"])
     cashier = await client.get(f"{cashier_url.path}?{cashier_url.query}")
@@ -274,7 +275,7 @@ async def test_checkout_pay_reveal_in_pages(shop, client):
     # Switching language on the cashier keeps the payment ticket.
     assert f'href="{cashier_url.path}?{cashier_url.query}&amp;lang=en"' in cashier.text
     token = re.search(r'name="t" value="([^"]+)"', cashier.text).group(1)
-    back = await client.post("/sandbox/cashier/pay", data={"t": token})
+    back = await client.post("/sandbox/cashier/pay", data={"t": token, "csrf_token": page_csrf_token(cashier.text)})
     assert back.status_code == 303 and back.headers["location"].endswith(f"/orders/{order_no}?from=cashier")
 
     delivered = await client.get(f"/orders/{order_no}?from=cashier")
@@ -282,7 +283,7 @@ async def test_checkout_pay_reveal_in_pages(shop, client):
     assert page.text("order-status") == "已发货"
     assert page.all("card-code") == [] and page.text("reveal") == "查看卡密"
 
-    revealed = await client.post(f"/orders/{order_no}/reveal")
+    revealed = await client.post(f"/orders/{order_no}/reveal", data=await with_csrf(client))
     assert revealed.status_code == 200
     page = _Page(revealed.text)
     (code,) = [" ".join(n["text"].split()) for n in page.all("card-code")]
@@ -319,7 +320,8 @@ async def test_back_from_the_cashier_unpaid_refreshes_a_bounded_number_of_times(
 
 async def test_order_page_without_the_access_cookie_redirects_to_lookup(shop, client, order):
     for method, path in (("GET", ""), ("POST", "/pay"), ("POST", "/reveal"), ("POST", "/cancel")):
-        response = await client.request(method, f"/orders/{order['order_no']}{path}")
+        data = await with_csrf(client) if method == "POST" else None
+        response = await client.request(method, f"/orders/{order['order_no']}{path}", data=data)
         assert response.status_code == 303, path
         assert response.headers["location"] == f"/lookup?order_no={order['order_no']}"
     assert (await shop.get_order(order))["status"] == "pending_payment"
@@ -328,11 +330,12 @@ async def test_order_page_without_the_access_cookie_redirects_to_lookup(shop, cl
 
 
 async def test_lookup_page_finds_the_order_by_number_and_contact(shop, client, paid_order):
-    wrong = await client.post("/lookup", data={"order_no": paid_order["order_no"], "contact": "other@example.com"})
+    wrong = await client.post("/lookup", data=await with_csrf(client, {"order_no": paid_order["order_no"],
+                                                                     "contact": "other@example.com"}))
     assert wrong.status_code == 404
     assert _Page(wrong.text).text("lookup-error").startswith("没有找到匹配的订单")
-    found = await client.post("/lookup", data={"order_no": paid_order["order_no"].lower(),
-                                               "contact": "BUYER@example.com"})
+    found = await client.post("/lookup", data=await with_csrf(client, {"order_no": paid_order["order_no"].lower(),
+                                                                     "contact": "BUYER@example.com"}))
     assert found.status_code == 303 and found.headers["location"] == f"/orders/{paid_order['order_no']}"
     page = await client.get(found.headers["location"])
     assert _Page(page.text).text("order-status") == "已发货"
@@ -370,7 +373,7 @@ async def test_redemption_guide_cannot_run_script_or_link_to_javascript(shop, cl
     order_no = response.headers["location"].removeprefix("/orders/")
     order = {"order_no": order_no, "access_token": _token(shop, order_no)}
     await shop.pay(order)
-    revealed = await client.post(f"/orders/{order_no}/reveal")
+    revealed = await client.post(f"/orders/{order_no}/reveal", data=await with_csrf(client))
     assert _Page(revealed.text).all("guide")
 
     for page in (product, revealed):

@@ -44,6 +44,7 @@ from quanyi.payments.gateway import (
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
+from quanyi.web.csrf import CSRF_PROTECTED
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
@@ -57,7 +58,13 @@ CONFIRM_REFRESHES = 15
 OrderNoPath = Annotated[str, Path(max_length=64)]
 
 
+_TRANSLATED_ERRORS = {"csrf_failed": "error.csrf_failed"}  # errors a buyer can act on, in the page's language
+
+
 def render_error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+    if code in _TRANSLATED_ERRORS:
+        ctx = request.app.state.ctx
+        message = translate(pick_locale(request, ctx.settings.default_locale), _TRANSLATED_ERRORS[code])
     return render(request, "error.html", {"status": status, "code": code, "message": message},
                   status_code=status)
 
@@ -120,7 +127,7 @@ _FIELD_ERRORS = {"sku_id": "err.sku", "quantity": "err.quantity_plain", "contact
                  "query_password": "err.password", "recharge_account": "err.recharge_account"}
 
 
-@router.post("/p/{slug}/checkout", response_class=HTMLResponse)
+@router.post("/p/{slug}/checkout", response_class=HTMLResponse, dependencies=[CSRF_PROTECTED])
 async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Response:
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()
@@ -276,7 +283,7 @@ def _checkout_mode(request: Request) -> CheckoutMode:
     return "wap" if any(word in agent for word in ("Mobile", "Android", "iPhone")) else "page"
 
 
-@router.post("/orders/{order_no}/pay")
+@router.post("/orders/{order_no}/pay", dependencies=[CSRF_PROTECTED])
 async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
     access = _require_access(request, ctx, order_no)
     if isinstance(access, Response):
@@ -336,7 +343,7 @@ async def scan(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Resp
                                          "gateway_name": gateway_name, "demo_url": demo_url})
 
 
-@router.post("/orders/{order_no}/cancel")
+@router.post("/orders/{order_no}/cancel", dependencies=[CSRF_PROTECTED])
 async def cancel(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
     access = _require_access(request, ctx, order_no)
     if isinstance(access, Response):
@@ -350,7 +357,7 @@ async def cancel(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Re
     return _redirect(f"/orders/{access}")
 
 
-@router.post("/orders/{order_no}/reveal", response_class=HTMLResponse)
+@router.post("/orders/{order_no}/reveal", response_class=HTMLResponse, dependencies=[CSRF_PROTECTED])
 async def reveal(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
     access = _require_access(request, ctx, order_no)
     if isinstance(access, Response):
@@ -378,7 +385,7 @@ async def lookup_form(request: Request) -> HTMLResponse:
     return _lookup_page(request, form={"order_no": request.query_params.get("order_no", "")[:64]})
 
 
-@router.post("/lookup", response_class=HTMLResponse)
+@router.post("/lookup", response_class=HTMLResponse, dependencies=[CSRF_PROTECTED])
 async def lookup(request: Request, ctx: ContextDep) -> Response:
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from quanyi.catalog.guide import render_guide
 from quanyi.money import format_money
 from quanyi.shoptime import shop_time, shop_zone, valid_through
+from quanyi.web.csrf import install_template_helpers
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
 
 __all__ = ["render", "templates"]
@@ -37,6 +38,7 @@ templates.env.filters["money"] = format_money
 templates.env.filters["local_time"] = _local_time
 templates.env.filters["valid_through"] = pass_context(
     lambda context, value: valid_through(value, context["shop_zone"]).isoformat() if value else "")
+install_template_helpers(templates.env)  # csrf_input() / csrf_token() in every form
 templates.env.filters["guide"] = lambda text: Markup(render_guide(text or ""))  # noqa: S704 - sanitized by nh3
 
 

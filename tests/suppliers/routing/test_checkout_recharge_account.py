@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from helpers import with_csrf
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import RECHARGE_PRODUCT
 from suppliers.routing.support import add_supplier
@@ -48,7 +49,7 @@ async def test_storefront_checkout_asks_for_the_account_of_a_recharge(shop, sims
     sku = await _mapped_recharge_sku(shop, sims)
     page = await shop.client.get("/p/product-1")  # the first product made in this test
     assert page.status_code == 200 and 'name="recharge_account"' in page.text
-    form = {"sku_id": str(sku.id), "quantity": "1", "contact": "a@example.com"}
+    form = await with_csrf(shop.client, {"sku_id": str(sku.id), "quantity": "1", "contact": "a@example.com"})
     missing = await shop.client.post("/p/product-1/checkout", data=form)
     assert missing.status_code == 422 and 'data-testid="recharge-account-error"' in missing.text
     ok = await shop.client.post("/p/product-1/checkout", data={**form, "recharge_account": "13800138000"})

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from quanyi.deps import ContextDep
 from quanyi.payments.sandbox import server as sandbox_server
 from quanyi.payments.sandbox.signing import sign_params, signature_matches
+from quanyi.web.csrf import CSRF_PROTECTED
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
@@ -39,7 +40,7 @@ async def cashier(request: Request, ctx: ContextDep) -> HTMLResponse:
     return render(request, "cashier.html", {"ticket": ticket, "token": token})
 
 
-@router.post("/cashier/pay")
+@router.post("/cashier/pay", dependencies=[CSRF_PROTECTED])
 async def cashier_pay(request: Request, ctx: ContextDep) -> Response:
     token = str((await request.form()).get("t", ""))
     ticket = _ticket(request, ctx, token)

@@ -42,6 +42,13 @@
     copyText(text).then(function () { flash(button); }, function () { window.prompt("", text); });
   });
 
+  // CSRF (web/csrf.py): forms carry csrf_token themselves; scripted requests send the page's token as a header.
+  var csrfMeta = document.querySelector("meta[name=csrf-token]");
+  window.quanyiCsrfToken = function () { return csrfMeta ? csrfMeta.getAttribute("content") : ""; };
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRF-Token"] = window.quanyiCsrfToken();
+  });
+
   var form = document.querySelector("[data-testid=checkout-form]");
   if (!form) return;
   var quantity = form.querySelector("#quantity");
