@@ -35,11 +35,18 @@ from quanyi.deps import NotAuthorized
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.masking import install_log_redaction
 from quanyi.inventory.rotation import RotationRefused
+from quanyi.inventory.routes import IMPORT_UPLOAD_PATH, MULTIPART_ENVELOPE_BYTES
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.ledger.routes import router as ledger_router
-from quanyi.middleware import SecurityHeadersMiddleware, UnexpectedErrorMiddleware, request_id
+from quanyi.middleware import (
+    BodyLimitMiddleware,
+    RequestTooLarge,
+    SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
+    request_id,
+)
 from quanyi.money import InvalidAmount
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.openapi import install_problem_responses
@@ -181,6 +188,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return problem(500, "internal_error", "something went wrong on our side; the request was not applied")
 
 
+async def _too_large(request: Request, limit: int) -> Response:
+    return problem(413, "payload_too_large", f"the request body is larger than this endpoint accepts ({limit} bytes)",
+                   {"max_bytes": limit})
+
+
+def _body_limit(settings: Settings) -> Any:
+    def limit_for(path: str) -> int:
+        if IMPORT_UPLOAD_PATH.fullmatch(path):
+            return settings.max_import_bytes + MULTIPART_ENVELOPE_BYTES
+        return settings.max_request_bytes
+    return limit_for
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -222,7 +242,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if _wants_html(request):
             return render_error_page(request, exc.status_code, code, detail)
-        response = problem(exc.status_code, code, detail)
+        response = problem(exc.status_code, code, detail,
+                           {"max_bytes": exc.limit} if isinstance(exc, RequestTooLarge) else None)
         if exc.status_code == 405:
             response.headers["Allow"] = _allowed_methods(request)
         return response
@@ -332,6 +353,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     _install_docs(app)
     # Not `exception_handler(Exception)`: Starlette re-raises after that one, and the server logs it again.
     app.add_middleware(CsrfCookieMiddleware)  # hands out the qy_csrf cookie a rendered form's token needs
+    # Bodies above their limit are refused before they are read whole (Content-Length, or counted as they stream).
+    app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit(ctx.settings), answer=_too_large)
     app.add_middleware(UnexpectedErrorMiddleware, answer=_unexpected)
     app.add_middleware(SecurityHeadersMiddleware)  # outside: the 500 answer carries the headers too
     install_problem_responses(app)

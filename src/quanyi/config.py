@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     lookup_window_seconds: int = Field(default=900, ge=10)
     lookup_max_failures_per_ip: int = Field(default=20, ge=1)
     lookup_max_failures_per_order: int = Field(default=5, ge=1)
+    # Largest request body any endpoint accepts (413 beyond it, before it is read whole); the card-key import
+    # upload has its own, larger limit (it is streamed to a temporary file and imported in chunks).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     run_background_tasks: bool = True
     # uvicorn's line per request. Behind a reverse proxy that logs requests already, turning it off saves

@@ -1,15 +1,17 @@
-"""Plain ASGI middleware around every request: the security headers, and the one place an unexpected
-error becomes a 500 answer and a log record."""
+"""Plain ASGI middleware around every request: the security headers, the request body limit, and the one place
+an unexpected error becomes a 500 answer and a log record."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeadersMiddleware", "UnexpectedErrorMiddleware", "request_id"]
+__all__ = ["SecurityHeadersMiddleware", "UnexpectedErrorMiddleware", "BodyLimitMiddleware", "RequestTooLarge",
+           "request_id"]
 
 _SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
                      (b"x-frame-options", b"DENY"))
@@ -76,3 +78,66 @@ class UnexpectedErrorMiddleware:
             # returning leaves the server to cut the connection.
             if not started:
                 await response(scope, receive, send)
+
+
+class RequestTooLarge(HTTPException):
+    """A request body above its limit (413, problem code `payload_too_large`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than this endpoint accepts ({limit} bytes)")
+        self.limit = limit
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies above `limit_for(path)` bytes before they are read whole.
+
+    A `Content-Length` above the limit is answered 413 at once, before the app runs or a byte is read. A body
+    without one (chunked) or one that lies is counted as it streams in: the chunk that crosses the limit raises
+    `RequestTooLarge` inside the app, whose handler answers 413, so at most limit + one chunk is ever held."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int],
+                 answer: Callable[[Request, int], Awaitable[Response]]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > limit:
+                    response = await self.answer(Request(scope), limit)
+                    await response(scope, receive, send)
+                    return
+                break
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestTooLarge(limit)
+            return message
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watch)
+        except RequestTooLarge:
+            if started:
+                raise
+            response = await self.answer(Request(scope), limit)
+            await response(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, UploadFile
@@ -16,6 +17,9 @@ from quanyi.inventory.schemas import BatchRead, BatchVoid, ImportReport, StockSu
 router = APIRouter(prefix="/api/admin", tags=["admin: stock"])
 
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# The upload that may exceed QUANYI_MAX_REQUEST_BYTES: up to QUANYI_MAX_IMPORT_BYTES plus the multipart envelope.
+IMPORT_UPLOAD_PATH = re.compile(r"/api/admin/skus/[0-9]+/card-keys/import")
+MULTIPART_ENVELOPE_BYTES = 64 * 1024
 
 
 class ImportFileInvalid(InvalidInput):
