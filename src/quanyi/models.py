@@ -21,7 +21,7 @@ from quanyi.risk.models import (
     RiskPolicy,
     RiskRule,
 )
-from quanyi.staff.models import StaffSession, StaffUser
+from quanyi.staff.models import StaffAuditEntry, StaffRecoveryCode, StaffSession, StaffUser
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, SupplierAttempt
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 from quanyi.suppliers.sync_models import SkuPriceChange, SkuPricePolicy, SupplierSyncState
@@ -29,7 +29,8 @@ from quanyi.suppliers.sync_models import SkuPriceChange, SkuPricePolicy, Supplie
 __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",
-           "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession", "SupplierSyncState", "SkuPricePolicy",
+           "SkuSupplierMapping", "LeakReport", "StaffUser", "StaffSession", "StaffRecoveryCode", "StaffAuditEntry",
+           "SupplierSyncState", "SkuPricePolicy",
            "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule",
            "FulfilmentJob", "SupplierAttempt",
            "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import secrets
 
@@ -17,6 +18,9 @@ from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.models import CardKey
 from quanyi.inventory.rotation import RotationRefused, key_usage, rotate_keys
 from quanyi.payments.models import GatewayConfig
+from quanyi.staff import second_factor, totp
+from quanyi.staff import service as staff_service
+from quanyi.staff.models import StaffUser
 from quanyi.suppliers.adapter import SupplierDialect
 from quanyi.suppliers.credentials import open_credentials, seal_credentials
 from quanyi.suppliers.models import Supplier
@@ -34,13 +38,21 @@ def _new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def _add_supplier_and_gateway(ctx) -> None:
+async def _add_supplier_and_gateway(ctx) -> bytes:
     async with ctx.db.transaction() as session:
         sealed = seal_credentials(ctx.cipher, supplier_code="acme", credentials={"app_secret": "SUPPLIER-SECRET-42"})
         session.add(Supplier(code="acme", name="Acme", dialect=SupplierDialect.QUANYI, base_url="http://acme.test",
                              credentials_key_id=sealed.key_id, credentials_ciphertext=sealed.ciphertext))
         config = ctx.cipher.encrypt(json.dumps({"app_private_key": "GATEWAY-SECRET-42"}), fingerprint=GATEWAY_AAD)
         session.add(GatewayConfig(gateway="alipay", enabled=False, key_id=config.key_id, ciphertext=config.ciphertext))
+        # A staff member with a second factor: its TOTP secret is sealed with the keyring too.
+        user = await staff_service.create_staff(session=session, username="olga", password="correct horse battery")
+        enrolment = second_factor.start_enrolment(cipher=ctx.cipher, staff_id=user.id, account="olga", issuer="shop")
+        now = dt.datetime.now(dt.UTC)
+        code = totp.totp(enrolment.secret, now.timestamp())
+        await second_factor.confirm_enrolment(session=session, cipher=ctx.cipher, staff_id=user.id,
+                                              sealed=enrolment.sealed, code=code, now=now)
+    return enrolment.secret
 
 
 async def _all_codes(ctx, cipher: CardKeyCipher) -> dict[int, str]:
@@ -56,7 +68,7 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     order = await shop.create_order(sku.id, quantity=2)
     await shop.pay(order)
     before_reveal = await shop.reveal(order)
-    await _add_supplier_and_gateway(ctx)
+    totp_secret = await _add_supplier_and_gateway(ctx)
     old_ring = ctx.settings.card_keys.get_secret_value()
     raw = await raw_database_bytes(ctx.db)
     assert not any(code.encode() in raw for code in codes)
@@ -64,12 +76,14 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     new_key = _new_key()
     rotating = _with_ring(ctx, f"{old_ring},k2:{new_key}", "k2")
     report = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=7)
-    assert report.complete and report.rotated == {"card_keys": 25, "supplier_credentials": 1, "gateway_configs": 1}
+    assert report.complete and report.rotated == {"card_keys": 25, "supplier_credentials": 1, "gateway_configs": 1,
+                                                  "staff_second_factors": 1}
     assert report.batches == 4  # 7 + 7 + 7 + 4
 
     async with ctx.db.read_session() as session:
         usage = await key_usage(session=session)
-    assert usage == {"card_keys": {"k2": 25}, "supplier_credentials": {"k2": 1}, "gateway_configs": {"k2": 1}}
+    assert usage == {"card_keys": {"k2": 25}, "supplier_credentials": {"k2": 1}, "gateway_configs": {"k2": 1},
+                     "staff_second_factors": {"k2": 1}}
 
     # k1 removed from the ring: everything still opens, the buyer still sees the same codes, sales go on.
     only_new = _with_ring(ctx, f"k2:{new_key}", "k2")
@@ -81,6 +95,9 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
         supplier.credentials_key_id, supplier.credentials_ciphertext)) == {"app_secret": "SUPPLIER-SECRET-42"}
     assert json.loads(only_new.decrypt(EncryptedCode(gateway.key_id, gateway.ciphertext), fingerprint=GATEWAY_AAD)
                       ) == {"app_private_key": "GATEWAY-SECRET-42"}
+    async with ctx.db.read_session() as session:
+        staff = await session.scalar(select(StaffUser).where(StaffUser.username == "olga"))
+    assert second_factor.totp_secret(only_new, staff) == totp_secret
     ctx.cipher = only_new
     assert await shop.reveal(order) == before_reveal
     second = await shop.create_order(sku.id)

@@ -19,7 +19,7 @@ from quanyi.shoptime import shop_zone, valid_through
 __all__ = ["register_key_security_commands"]
 
 _LABELS = {"card_keys": "card keys", "supplier_credentials": "supplier credentials",
-           "gateway_configs": "gateway configs"}
+           "gateway_configs": "gateway configs", "staff_second_factors": "staff second factors"}
 
 
 def _operator() -> str:

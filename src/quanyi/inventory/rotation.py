@@ -1,11 +1,11 @@
 """Encryption key rotation (密钥轮换): re-encrypt everything sealed with the keyring under the active key.
 
-Covers card keys, supplier API credentials and payment gateway configurations. Card keys go in batches,
-each its own transaction, taking rows with FOR UPDATE SKIP LOCKED so a live shop keeps selling (a row an
-order holds right now is skipped and picked up by the next pass or run). Every row changes key id and
-ciphertext in one UPDATE, so a crash leaves each row readable under its old or its new key, and running
-again simply continues with the rows still under an old key. When no row uses an old key any more, that
-key can be removed from QUANYI_CARD_KEYS.
+Covers card keys, supplier API credentials, payment gateway configurations and staff second-factor secrets.
+Card keys go in batches, each its own transaction, taking rows with FOR UPDATE SKIP LOCKED so a live shop
+keeps selling (a row an order holds right now is skipped and picked up by the next pass or run). Every row
+changes key id and ciphertext in one UPDATE, so a crash leaves each row readable under its old or its new key,
+and running again simply continues with the rows still under an old key. When no row uses an old key any more,
+that key can be removed from QUANYI_CARD_KEYS.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, Encry
 from quanyi.inventory.models import CardKey
 from quanyi.payments.configuration import reseal_gateway_config
 from quanyi.payments.models import GatewayConfig
+from quanyi.staff.models import StaffUser
+from quanyi.staff.second_factor import reseal_secret
 from quanyi.suppliers.credentials import CredentialsUnreadable, reseal_credentials
 from quanyi.suppliers.models import Supplier
 
@@ -39,6 +41,7 @@ _SEALED = {
     "card_keys": CardKey.key_id,
     "supplier_credentials": Supplier.credentials_key_id,
     "gateway_configs": GatewayConfig.key_id,
+    "staff_second_factors": StaffUser.totp_key_id,  # NULL: no second factor, nothing sealed
 }
 
 
@@ -66,7 +69,7 @@ async def key_usage(*, session: AsyncSession) -> dict[str, dict[str, int]]:
     """Rows per key id for everything the keyring seals: {"card_keys": {"k1": 10, ...}, ...}."""
     usage: dict[str, dict[str, int]] = {}
     for label, column in _SEALED.items():
-        rows = await session.execute(select(column, func.count()).group_by(column))
+        rows = await session.execute(select(column, func.count()).where(column.is_not(None)).group_by(column))
         usage[label] = {key_id: int(count) for key_id, count in rows.all()}
     return usage
 
@@ -78,9 +81,9 @@ async def _stale_counts(db: Database, active: str) -> dict[str, int]:
 
 
 async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str, int]:
-    """Supplier credentials and gateway configs: a handful of rows, one transaction, rows locked."""
+    """Supplier credentials, gateway configs, staff second factors: a handful of rows, one transaction, rows locked."""
     active = cipher.active_key_id
-    counts = {"supplier_credentials": 0, "gateway_configs": 0}
+    counts = {"supplier_credentials": 0, "gateway_configs": 0, "staff_second_factors": 0}
     async with db.transaction() as session:
         suppliers = (await session.scalars(
             select(Supplier).where(Supplier.credentials_key_id != active).order_by(Supplier.id).with_for_update()
@@ -102,6 +105,14 @@ async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str,
             await session.execute(update(GatewayConfig).where(GatewayConfig.id == config.id).values(
                 key_id=sealed.key_id, ciphertext=sealed.ciphertext, updated_at=config.updated_at))
             counts["gateway_configs"] += 1
+        staff = (await session.scalars(
+            select(StaffUser).where(StaffUser.totp_key_id != active).order_by(StaffUser.id).with_for_update()
+        )).all()
+        for user in staff:
+            sealed = reseal_secret(cipher, user)
+            await session.execute(update(StaffUser).where(StaffUser.id == user.id).values(
+                totp_key_id=sealed.key_id, totp_ciphertext=sealed.ciphertext))
+            counts["staff_second_factors"] += 1
     return counts
 
 

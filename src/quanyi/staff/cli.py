@@ -19,6 +19,8 @@ PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
                                              help="Read the password from the first line of stdin (scripts)")]
 Permissions = Annotated[list[str] | None, typer.Option("--grant", "-g", help="Permission to grant (repeatable); "
                                                                              "see `quanyi staff permissions`")]
+Roles = Annotated[list[str] | None, typer.Option("--role", "-r", help="Role to give (repeatable); see `quanyi staff "
+                                                                      "roles`")]
 
 
 def _password(from_stdin: bool) -> str:
@@ -32,6 +34,7 @@ def _password(from_stdin: bool) -> str:
 def add(
     username: Annotated[str, typer.Argument(help="Login name (a-z, 0-9, '.', '_', '-')")],
     grant: Permissions = None,
+    role: Roles = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a staff member; the password is prompted for (or read from stdin)."""
@@ -42,11 +45,12 @@ def add(
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
             user = await staff_service.create_staff(session=session, username=username, password=password,
-                                                    permissions=grant or [])
-            return user.username, user.permissions
+                                                    permissions=grant or [], roles=role or [])
+            return user.username, user.permissions, user.roles
 
-    name, permissions = _run(job)
-    console.print(f"Staff member [bold]{name}[/bold] created with permissions: {permissions or '(none)'}")
+    name, permissions, roles = _run(job)
+    console.print(f"Staff member [bold]{name}[/bold] created with roles: {roles or '(none)'}; "
+                  f"permissions: {permissions or '(none)'}")
 
 
 @staff_app.command("passwd")
@@ -87,6 +91,45 @@ def revoke_cmd(username: str, permissions: Annotated[list[str], typer.Argument(h
     _change(username, permissions, add=False)
 
 
+def _change_roles(username: str, roles: list[str], *, add: bool) -> None:
+    from quanyi.staff import service as staff_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            change = staff_service.assign_roles if add else staff_service.unassign_roles
+            return (await change(session=session, username=username, roles=roles)).roles
+
+    console.print(f"{username} now has the roles: {_run(job) or '(none)'}")
+
+
+@staff_app.command("assign")
+def assign_cmd(username: str, roles: Annotated[list[str], typer.Argument(help="Roles to give")]) -> None:
+    """Give a staff member roles (bundles of permissions)."""
+    _change_roles(username, roles, add=True)
+
+
+@staff_app.command("unassign")
+def unassign_cmd(username: str, roles: Annotated[list[str], typer.Argument(help="Roles to take away")]) -> None:
+    """Take roles away from a staff member."""
+    _change_roles(username, roles, add=False)
+
+
+@staff_app.command("reset-2fa")
+def reset_second_factor(username: str) -> None:
+    """Turn off a staff member's second factor (a lost phone) and end their sessions; they enrol again."""
+    from quanyi.staff import second_factor
+    from quanyi.staff import service as staff_service
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            user = await staff_service.get_staff(session=session, username=username)
+            await second_factor.disable(session=session, staff_id=user.id)
+            await staff_service.end_sessions(session=session, staff_id=user.id)
+
+    _run(job)
+    console.print(f"Second factor of {username} turned off; their sessions were ended.")
+
+
 @staff_app.command("disable")
 def disable(username: str) -> None:
     """Disable a staff member's login and end their sessions."""
@@ -120,14 +163,15 @@ def list_cmd() -> None:
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            return [(u.username, u.permissions, u.active, u.created_at)
+            return [(u.username, u.roles, u.permissions, u.totp_enabled_at is not None, u.active, u.created_at)
                     for u in await staff_service.list_staff(session=session)]
 
     table = Table(title="Staff")
-    for column in ("username", "permissions", "active", "created"):
+    for column in ("username", "roles", "permissions", "2FA", "active", "created"):
         table.add_column(column)
-    for name, permissions, active, created in _run(job):
-        table.add_row(name, permissions, "yes" if active else "[red]no[/red]", f"{created:%Y-%m-%d %H:%M}")
+    for name, roles, permissions, second, active, created in _run(job):
+        table.add_row(name, roles, permissions, "yes" if second else "-", "yes" if active else "[red]no[/red]",
+                      f"{created:%Y-%m-%d %H:%M}")
     console.print(table)
 
 
@@ -143,3 +187,17 @@ def permissions_cmd() -> None:
         table.add_row(name, what)
     console.print(table)
     err.print("Grant with `quanyi staff grant <username> <permission>...`.")
+
+
+@staff_app.command("roles")
+def roles_cmd() -> None:
+    """The roles (bundles of permissions) a staff member can be given."""
+    from quanyi.staff.roles import ROLES
+
+    table = Table(title="Roles")
+    for column in ("role", "title", "scope", "permissions"):
+        table.add_column(column)
+    for role in ROLES.values():
+        table.add_row(role.name, f"{role.title_zh} / {role.title_en}", role.scope, " ".join(sorted(role.permissions)))
+    console.print(table)
+    err.print("Give with `quanyi staff assign <username> <role>...`.")

@@ -13,17 +13,14 @@ router = APIRouter(prefix="/api/staff", tags=["staff"])
 
 @router.post("/login", response_model=LoginResponse, summary="Log in as a staff member")
 async def login(data: LoginRequest, request: Request, ctx: ContextDep) -> LoginResponse:
-    s = ctx.settings
-    limits = staff_service.LoginLimits(
-        window_seconds=s.staff_login_window_seconds, max_failures_per_ip=s.staff_login_max_failures_per_ip,
-        max_failures_per_user=s.staff_login_max_failures_per_user, session_hours=s.staff_session_hours,
-    )
+    limits = staff_service.LoginLimits.from_settings(ctx.settings)
     token, record, user = await staff_service.login(
         db=ctx.db, limiter=ctx.limiter, limits=limits, username=data.username, password=data.password,
-        ip=client_ip(request), user_agent=user_agent(request),
+        ip=client_ip(request), user_agent=user_agent(request), cipher=ctx.cipher, otp=data.otp,
     )
+    principal = staff_service.principal_of(user)
     return LoginResponse(token=token, expires_at=record.expires_at, username=user.username,
-                         permissions=sorted(user.permissions.split()))
+                         permissions=sorted(principal.permissions), roles=sorted(principal.roles))
 
 
 @router.post("/logout", status_code=204, summary="End this staff session")
@@ -36,4 +33,4 @@ async def logout(
 
 @router.get("/me", response_model=StaffMe, summary="Who this token belongs to")
 async def me(principal: PrincipalDep) -> StaffMe:
-    return StaffMe(username=principal.name, permissions=sorted(principal.permissions))
+    return StaffMe(username=principal.name, permissions=sorted(principal.permissions), roles=sorted(principal.roles))

@@ -19,28 +19,26 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi.config import Settings
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.passwords import hash_password, password_matches
 from quanyi.risk.service import RateLimiter, reserve_attempt
-from quanyi.staff.models import StaffSession, StaffUser
+from quanyi.staff import second_factor
+from quanyi.staff.models import API_CHANNEL, StaffSession, StaffUser
+from quanyi.staff.permissions import ADMIN, PERMISSIONS
+from quanyi.staff.roles import ROLES, permissions_of_roles
 
 __all__ = [
     "PERMISSIONS", "ADMIN", "Principal", "LoginLimits", "LoginFailed", "LoginRateLimited", "StaffNotFound",
-    "StaffExists", "InvalidStaffInput", "PermissionDenied", "create_staff", "set_password", "grant", "revoke",
-    "set_active", "list_staff", "login", "logout", "principal_for_token", "hash_token",
+    "StaffExists", "InvalidStaffInput", "PermissionDenied", "SecondFactorRequired", "create_staff", "set_password",
+    "grant", "revoke", "assign_roles", "unassign_roles", "set_active", "end_sessions", "list_staff", "get_staff",
+    "get_staff_by_id",
+    "effective_permissions", "principal_of", "authenticate", "check_second_factor", "open_session", "login", "logout",
+    "principal_for_token", "hash_token",
 ]
 
-ADMIN = "admin"
-# Every permission a staff member can hold; "admin" implies all of them (and the admin-token endpoints).
-PERMISSIONS: dict[str, str] = {
-    ADMIN: "everything, including every admin endpoint",
-    "card_keys.reveal": "see the plaintext of a card key (with a reason; audited)",
-    "leaks.trace": "trace leaked card keys: orders, buyer contacts, reveals; mark them leaked",
-    "risk.review": "approve or reject orders held for review",
-    "suppliers.manage": "manage suppliers and their credentials",
-    "ledger.read": "read the ledger and settlements",
-}
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _TOKEN_PREFIX = "qs_"  # noqa: S105 - tells a staff session token apart from the admin token at a glance
@@ -59,6 +57,10 @@ class PermissionDenied(DomainError):
     code = "permission_denied"
 
 
+class SecondFactorRequired(LoginFailed):
+    code = "second_factor_required"
+
+
 class StaffNotFound(NotFound):
     code = "staff_not_found"
 
@@ -73,11 +75,13 @@ class InvalidStaffInput(InvalidInput):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling the admin API: the admin token ("admin") or a logged-in staff member."""
+    """Who is calling the admin API: the admin token ("admin") or a logged-in staff member.
+    `permissions` are the effective ones: granted directly and through `roles`."""
 
     name: str
     permissions: frozenset[str]
     staff_id: int | None = None
+    roles: frozenset[str] = frozenset()
 
     def can(self, permission: str) -> bool:
         return ADMIN in self.permissions or permission in self.permissions
@@ -89,6 +93,13 @@ class LoginLimits:
     max_failures_per_ip: int
     max_failures_per_user: int
     session_hours: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginLimits:
+        return cls(window_seconds=settings.staff_login_window_seconds,
+                   max_failures_per_ip=settings.staff_login_max_failures_per_ip,
+                   max_failures_per_user=settings.staff_login_max_failures_per_user,
+                   session_hours=settings.staff_session_hours)
 
 
 def hash_token(token: str) -> bytes:
@@ -102,6 +113,24 @@ def _check_permissions(names: Iterable[str]) -> set[str]:
         raise InvalidStaffInput(f"unknown permission(s): {', '.join(sorted(unknown))}; known: "
                                 + ", ".join(PERMISSIONS))
     return wanted
+
+
+def _check_roles(names: Iterable[str]) -> set[str]:
+    wanted = {name.strip() for name in names if name.strip()}
+    unknown = wanted - ROLES.keys()
+    if unknown:
+        raise InvalidStaffInput(f"unknown role(s): {', '.join(sorted(unknown))}; known: " + ", ".join(ROLES))
+    return wanted
+
+
+def effective_permissions(user: StaffUser) -> frozenset[str]:
+    """What a staff member may do now: their own permissions plus those of their roles."""
+    return frozenset(user.permissions.split()) | permissions_of_roles(user.roles.split())
+
+
+def principal_of(user: StaffUser) -> Principal:
+    return Principal(name=user.username, permissions=effective_permissions(user), staff_id=user.id,
+                     roles=frozenset(user.roles.split()))
 
 
 def _check_password(password: str) -> str:
@@ -127,18 +156,21 @@ async def _get(session: AsyncSession, username: str, *, lock: bool = False) -> S
 
 
 async def create_staff(
-    *, session: AsyncSession, username: str, password: str, permissions: Iterable[str] = ()
+    *, session: AsyncSession, username: str, password: str, permissions: Iterable[str] = (),
+    roles: Iterable[str] = (),
 ) -> StaffUser:
-    """Add a staff member with an argon2-hashed password and the given permissions."""
+    """Add a staff member with an argon2-hashed password and the given permissions and roles."""
     name = _normalize_username(username)
     if not _USERNAME.match(name):
         raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
     granted = _check_permissions(permissions)
+    given_roles = _check_roles(roles)
     _check_password(password)
     if await session.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
         raise StaffExists(f"staff member {name!r} already exists")
     password_hash = await hash_password(password)
-    user = StaffUser(username=name, password_hash=password_hash, permissions=" ".join(sorted(granted)))
+    user = StaffUser(username=name, password_hash=password_hash, permissions=" ".join(sorted(granted)),
+                     roles=" ".join(sorted(given_roles)))
     session.add(user)
     await session.flush()
     return user
@@ -167,6 +199,31 @@ async def revoke(*, session: AsyncSession, username: str, permissions: Iterable[
     return user
 
 
+async def assign_roles(*, session: AsyncSession, username: str, roles: Iterable[str]) -> StaffUser:
+    """Give a staff member roles (effective on their next request)."""
+    user = await _get(session, username, lock=True)
+    user.roles = " ".join(sorted(set(user.roles.split()) | _check_roles(roles)))
+    return user
+
+
+async def unassign_roles(*, session: AsyncSession, username: str, roles: Iterable[str]) -> StaffUser:
+    """Take roles away from a staff member (effective on their next request)."""
+    user = await _get(session, username, lock=True)
+    user.roles = " ".join(sorted(set(user.roles.split()) - _check_roles(roles)))
+    return user
+
+
+async def get_staff(*, session: AsyncSession, username: str) -> StaffUser:
+    return await _get(session, username)
+
+
+async def get_staff_by_id(*, session: AsyncSession, staff_id: int) -> StaffUser:
+    user = await session.get(StaffUser, staff_id)
+    if user is None:
+        raise StaffNotFound(f"no staff member with id {staff_id}")
+    return user
+
+
 async def set_active(*, session: AsyncSession, username: str, active: bool, now: dt.datetime | None = None) -> None:
     """Enable or disable a staff member; disabling ends their sessions."""
     user = await _get(session, username, lock=True)
@@ -179,12 +236,82 @@ async def list_staff(*, session: AsyncSession) -> list[StaffUser]:
     return list((await session.scalars(select(StaffUser).order_by(StaffUser.username))).all())
 
 
+async def end_sessions(*, session: AsyncSession, staff_id: int, now: dt.datetime | None = None) -> None:
+    """End every open session (API and console) of a staff member."""
+    await _revoke_sessions(session, staff_id, now or utcnow())
+
+
 async def _revoke_sessions(session: AsyncSession, staff_id: int, now: dt.datetime) -> None:
     await session.execute(
         update(StaffSession)
         .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+def _limit_keys(ip: str, name: str, limits: LoginLimits) -> list[tuple[str, int]]:
+    return [(f"staff-login:ip:{ip}", limits.max_failures_per_ip),
+            (f"staff-login:user:{name}", limits.max_failures_per_user)]
+
+
+async def authenticate(
+    *, db: Database, limiter: RateLimiter, limits: LoginLimits, username: str, password: str, ip: str,
+) -> StaffUser:
+    """Check a username and password under the login limits; the staff member, or LoginFailed /
+    LoginRateLimited. The API and the console share these limits (one counter per IP and per username).
+
+    Raises LoginRateLimited past the failure limits and LoginFailed, with one message, for an unknown
+    user, a disabled one, or a wrong password. The failure counters live in the limiter, outside any
+    transaction of the caller, so a refused login is still counted."""
+    name = _normalize_username(username)[:64]
+    # Counted before the password is checked, so parallel guesses cannot all pass the limit at once.
+    slot = await reserve_attempt(limiter, _limit_keys(ip, name, limits), window_seconds=limits.window_seconds)
+    if slot is None:
+        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
+
+    async with db.read_session() as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == name))
+    # Always one argon2 verification, against a dummy hash when there is no such user.
+    matched = await password_matches(user.password_hash if user else None, password)
+    if not matched or user is None or not user.active:
+        raise LoginFailed("wrong username or password")  # its slot stays taken: the failure is counted
+    await slot.give_back()
+    return user
+
+
+async def check_second_factor(
+    *, db: Database, limiter: RateLimiter, limits: LoginLimits, cipher: CardKeyCipher, staff_id: int, code: str,
+    ip: str, now: dt.datetime | None = None,
+) -> StaffUser:
+    """Check a staff member's TOTP code or recovery code under the same limits as passwords (a wrong code
+    counts as a failed login); the staff member, or LoginFailed / LoginRateLimited. Uses the code up."""
+    async with db.read_session() as session:
+        user = await get_staff_by_id(session=session, staff_id=staff_id)
+    slot = await reserve_attempt(limiter, _limit_keys(ip, user.username, limits), window_seconds=limits.window_seconds)
+    if slot is None:
+        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
+    async with db.transaction() as session:
+        accepted = await second_factor.use_code(session=session, cipher=cipher, staff_id=staff_id, code=code, now=now)
+    if not accepted:
+        raise LoginFailed("wrong or already used code")
+    await slot.give_back()
+    return user
+
+
+async def open_session(
+    *, db: Database, user: StaffUser, hours: float, ip: str, user_agent: str, channel: str = API_CHANNEL,
+    second_factor_pending: bool = False, now: dt.datetime | None = None,
+) -> tuple[str, StaffSession]:
+    """A new session for a staff member who proved who they are: (token, session row). Only the token's
+    hash is stored; the token itself is returned once."""
+    now = now or utcnow()
+    token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = StaffSession(token_hash=hash_token(token), staff_id=user.id, created_at=now,
+                          expires_at=now + dt.timedelta(hours=hours), ip=ip[:64], user_agent=user_agent[:512],
+                          channel=channel, last_seen_at=now, second_factor_pending=second_factor_pending)
+    async with db.transaction() as session:
+        session.add(record)
+    return token, record
 
 
 async def login(
@@ -196,37 +323,21 @@ async def login(
     password: str,
     ip: str,
     user_agent: str,
+    cipher: CardKeyCipher | None = None,
+    otp: str | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[str, StaffSession, StaffUser]:
-    """Check a username and password and open a session: (bearer token, session, staff member).
-
-    Raises LoginRateLimited past the failure limits and LoginFailed, with one message, for an unknown
-    user, a disabled one, or a wrong password. Runs its own transactions: the failure counters must be
-    committed even though the login is refused."""
-    now = now or utcnow()
-    name = _normalize_username(username)[:64]
-    ip_key, user_key = f"staff-login:ip:{ip}", f"staff-login:user:{name}"
-    # Counted before the password is checked, so parallel guesses cannot all pass the limit at once.
-    slot = await reserve_attempt(limiter, [(ip_key, limits.max_failures_per_ip),
-                                           (user_key, limits.max_failures_per_user)],
-                                 window_seconds=limits.window_seconds)
-    if slot is None:
-        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
-
-    async with db.read_session() as session:
-        user = await session.scalar(select(StaffUser).where(StaffUser.username == name))
-    # Always one argon2 verification, against a dummy hash when there is no such user.
-    matched = await password_matches(user.password_hash if user else None, password)
-    if not matched or user is None or not user.active:
-        raise LoginFailed("wrong username or password")  # its slot stays taken: the failure is counted
-    await slot.give_back()
-
-    token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = StaffSession(token_hash=hash_token(token), staff_id=user.id, created_at=now,
-                          expires_at=now + dt.timedelta(hours=limits.session_hours), ip=ip[:64],
-                          user_agent=user_agent[:512])
-    async with db.transaction() as session:
-        session.add(record)
+    """Log in to the admin API: (bearer token, session, staff member). A staff member with a second factor
+    must also give `otp` (their authenticator's code or a recovery code): SecondFactorRequired without it.
+    Runs its own transactions: the failure counters must be committed even though the login is refused."""
+    user = await authenticate(db=db, limiter=limiter, limits=limits, username=username, password=password, ip=ip)
+    if user.totp_enabled_at is not None:
+        if not otp or cipher is None:
+            raise SecondFactorRequired("this account has a second factor: send its current code as `otp`")
+        user = await check_second_factor(db=db, limiter=limiter, limits=limits, cipher=cipher, staff_id=user.id,
+                                         code=otp, ip=ip, now=now)
+    token, record = await open_session(db=db, user=user, hours=limits.session_hours, ip=ip, user_agent=user_agent,
+                                       now=now)
     return token, record, user
 
 
@@ -241,7 +352,8 @@ async def logout(*, session: AsyncSession, token: str, now: dt.datetime | None =
 
 
 async def principal_for_token(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> Principal | None:
-    """The staff member an open, unexpired session token belongs to, with their current permissions."""
+    """The staff member an open, unexpired API session token belongs to, with their current permissions.
+    Console session cookies are not bearer tokens (see staff.sessions)."""
     if not token.startswith(_TOKEN_PREFIX):
         return None
     now = now or utcnow()
@@ -250,9 +362,9 @@ async def principal_for_token(*, session: AsyncSession, token: str, now: dt.date
             select(StaffUser)
             .join(StaffSession, StaffSession.staff_id == StaffUser.id)
             .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None),
-                   StaffSession.expires_at > now, StaffUser.active.is_(True))
+                   StaffSession.channel == API_CHANNEL, StaffSession.expires_at > now, StaffUser.active.is_(True))
         )
     ).scalar_one_or_none()
     if row is None:
         return None
-    return Principal(name=row.username, permissions=frozenset(row.permissions.split()), staff_id=row.id)
+    return principal_of(row)

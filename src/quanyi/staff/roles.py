@@ -1,0 +1,78 @@
+"""Roles (角色): named bundles of permissions a staff member is given instead of permissions one by one.
+
+Built-in platform roles are registered here. Other features add their own roles on the same mechanism
+with `register_role` (merchant-scoped roles carry `scope="merchant"`). A staff member's permissions are
+their directly granted ones plus every permission of their roles, read on each request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from quanyi.staff.permissions import PERMISSIONS
+
+__all__ = ["Role", "ROLES", "register_role", "permissions_of_roles", "role_title", "PLATFORM"]
+
+PLATFORM = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    name: str
+    title_zh: str
+    title_en: str
+    permissions: frozenset[str]
+    scope: str = PLATFORM
+    description: str = ""
+
+
+ROLES: dict[str, Role] = {}
+
+
+def register_role(role: Role) -> Role:
+    """Add a role (at import time). Its permissions must be known ones; a name can be registered once."""
+    unknown = role.permissions - PERMISSIONS.keys()
+    if unknown:
+        raise ValueError(f"role {role.name!r} names unknown permission(s): {', '.join(sorted(unknown))}")
+    if role.name in ROLES and ROLES[role.name] != role:
+        raise ValueError(f"role {role.name!r} is already registered")
+    ROLES[role.name] = role
+    return role
+
+
+def permissions_of_roles(names: Iterable[str]) -> frozenset[str]:
+    """Every permission the named roles give (unknown names, e.g. of a removed role, give nothing)."""
+    found: set[str] = set()
+    for name in names:
+        role = ROLES.get(name)
+        if role is not None:
+            found |= role.permissions
+    return frozenset(found)
+
+
+def role_title(name: str, locale: str) -> str:
+    role = ROLES.get(name)
+    if role is None:
+        return name
+    return role.title_zh if locale == "zh-CN" else role.title_en
+
+
+def _register_builtin_roles() -> None:
+    register_role(Role("owner", "店主 / 管理员", "Owner / administrator", frozenset({"admin"}),
+                       description="everything, including staff, settings and every admin endpoint"))
+    register_role(Role("operator", "运营", "Operator", frozenset({
+        "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace"}),
+        description="daily running: dashboard, orders and 补单, manual delivery, card-key stock"))
+    register_role(Role("finance", "财务", "Finance", frozenset({
+        "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read"}),
+        description="money: dashboard, refunds, exports, ledger"))
+    register_role(Role("support", "客服", "Customer support", frozenset({
+        "orders.read", "orders.contact", "orders.fulfil"}),
+        description="buyers' questions: find orders with full contacts, 补单, resend delivery notices"))
+    register_role(Role("risk_reviewer", "风控审核", "Risk reviewer", frozenset({
+        "orders.read", "orders.contact", "risk.review"}),
+        description="the review queue: approve or reject held orders"))
+
+
+_register_builtin_roles()
