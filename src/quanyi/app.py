@@ -29,6 +29,7 @@ from quanyi.catalog.routes import admin_router as catalog_admin_router
 from quanyi.catalog.routes import router as catalog_router
 from quanyi.catalog.service import QuantityOutOfRange
 from quanyi.config import Settings, get_settings
+from quanyi.console.routes import install as install_console
 from quanyi.context import ShopContext, build_context
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
@@ -364,6 +365,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, web_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
+    install_console(app)  # the web console at /console
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     staff_login_max_failures_per_user: int = Field(default=5, ge=1)
     # A staff reveal of a plaintext card key must say why in at least this many characters.
     staff_reveal_reason_min_length: int = Field(default=10, ge=1, le=200)
+    # ---- the web console (/console): a login lasts at most console_session_hours, and ends sooner once
+    # unused for console_idle_minutes.
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    console_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
 
     # ---- supplier fulfilment (routing, failover, circuit breaker, direct recharge)
     # Run the fulfilment worker inside `quanyi serve` (it also runs in `quanyi worker`).

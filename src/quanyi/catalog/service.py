@@ -371,6 +371,13 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
     return summaries
 
 
+async def stock_states(*, session: AsyncSession, skus: Sequence[Sku]) -> dict[int, StockState]:
+    """Live stock and purchasability of many SKUs in a few queries (dashboards, stock alerts)."""
+    counts = await sellable_counts(session=session, sku_ids=[sku.id for sku in skus])
+    supply = await _recharge_supply(session, skus)
+    return {sku.id: stock_state(sku, counts.get(sku.id, 0), supplied=sku.id in supply) for sku in skus}
+
+
 # ---------------------------------------------------------------- deletion (only what nothing refers to)
 
 async def _sku_in_use(session: AsyncSession, sku_id: int) -> bool:

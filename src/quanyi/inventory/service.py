@@ -45,7 +45,7 @@ __all__ = [
     "get_batch", "sku_has_history", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
     "deliver_card_keys",
     "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
-    "count_held_keys", "set_batch_unit_cost",
+    "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys",
 ]
 
 # Channel of staff reveals (inventory.staff_access); every other channel is the buyer's.
@@ -276,3 +276,15 @@ async def count_held_keys(*, session: AsyncSession, order_id: int) -> int:
     """Keys reserved for an order and not yet delivered (paid orders waiting for suppliers hold them too)."""
     return int(await session.scalar(
         select(func.count()).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.RESERVED)) or 0)
+
+
+async def list_order_keys(*, session: AsyncSession, order_id: int) -> list[CardKey]:
+    """The card keys an order holds or held (any status), oldest first: for staff, never with plaintext."""
+    return list((await session.scalars(select(CardKey).where(CardKey.order_id == order_id)
+                                       .order_by(CardKey.id))).all())
+
+
+async def list_order_reveals(*, session: AsyncSession, order_id: int) -> list[KeyReveal]:
+    """Every time someone was shown a key of this order (the buyer or staff), oldest first."""
+    return list((await session.scalars(select(KeyReveal).where(KeyReveal.order_id == order_id)
+                                       .order_by(KeyReveal.id))).all())

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,8 @@ __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
     "enqueue", "on_order_delivered", "on_order_refund_pending", "on_stock_taken", "on_risk_hold",
     "on_verification_code", "can_send_verification_code",
-    "list_messages", "get_message", "retry_message", "claim_due", "record_sent", "record_failure",
+    "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "claim_due",
+    "record_sent", "record_failure",
     "backoff_delay", "idempotency_key", "ROBOT_CHANNELS",
 ]
 
@@ -169,22 +170,38 @@ def _order_payload(order: Order) -> dict[str, Any]:
     }
 
 
-async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
-    """An order was delivered: tell the buyer (e-mail or SMS by contact kind) and alert the merchant."""
+async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
+                             resend_key: str | None = None) -> bool:
+    """An order was delivered: tell the buyer (e-mail or SMS by contact kind) and alert the merchant.
+    `resend_key`: an operator sends the buyer's message again (once per key); no merchant alert then.
+    Returns whether a message to the buyer was recorded (False: their channel is not configured)."""
     policy = policy_of(session)
     buyer_channel = Channel.EMAIL if order.contact_kind == "email" else Channel.SMS
+    enqueued = False
     if _enabled(session, buyer_channel, Kind.ORDER_DELIVERED):
         product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
         # No card keys here: the worker decrypts them at send time if the shop mails keys at all.
         payload = {**_order_payload(order), "order_id": order.id, "guide_markdown": product.redemption_guide}
+        key = f"{Kind.ORDER_DELIVERED}:{order.order_no}:{buyer_channel}"
         await enqueue(session=session, channel=buyer_channel, recipient=order.contact, kind=Kind.ORDER_DELIVERED,
                       locale=order.locale, payload=payload, order_id=order.id, now=now,
-                      dedupe_key=f"{Kind.ORDER_DELIVERED}:{order.order_no}:{buyer_channel}")
+                      dedupe_key=f"{key}:resend:{resend_key}" if resend_key else key)
+        enqueued = True
+    if resend_key:
+        return enqueued
     for robot in policy.robots() if policy else []:
         payload = {**_order_payload(order), "contact_masked": mask_contact(order.contact_kind, order.contact)}
         await enqueue(session=session, channel=robot, recipient="group", kind=Kind.ORDER_PAID,
                       locale=policy.merchant_locale, payload=payload, order_id=order.id, now=now,  # type: ignore[union-attr]
                       dedupe_key=f"{Kind.ORDER_PAID}:{order.order_no}:{robot}")
+    return enqueued
+
+
+async def resend_order_delivered(*, session: AsyncSession, order: Order, request_key: str,
+                                 now: dt.datetime | None = None) -> bool:
+    """Send a delivered order's message to the buyer again (补发通知); a repeated `request_key` (a double
+    submit) sends it once. False when the buyer's channel is not configured."""
+    return await on_order_delivered(session=session, order=order, now=now, resend_key=request_key[:64])
 
 
 async def _alert(session: AsyncSession, kind: Kind, key: str, payload: dict[str, Any], *,
@@ -263,13 +280,20 @@ async def on_stock_taken(*, session: AsyncSession, sku: Sku, quantity: int, now:
 # ---------------------------------------------------------------- dead letters and operator actions
 
 async def list_messages(
-    *, session: AsyncSession, status: MessageStatus | None = None, limit: int = 100
+    *, session: AsyncSession, status: MessageStatus | None = None, limit: int = 100, order_id: int | None = None
 ) -> Sequence[OutboxMessage]:
-    """Newest first; `status=dead` is the dead-letter list."""
+    """Newest first; `status=dead` is the dead-letter list; `order_id`: the messages about one order."""
     stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
     if status is not None:
         stmt = stmt.where(OutboxMessage.status == status.value)
+    if order_id is not None:
+        stmt = stmt.where(OutboxMessage.order_id == order_id)
     return (await session.scalars(stmt)).all()
+
+
+async def count_messages(*, session: AsyncSession, status: MessageStatus) -> int:
+    return int(await session.scalar(select(func.count()).select_from(OutboxMessage)
+                                    .where(OutboxMessage.status == status.value)) or 0)
 
 
 async def get_message(*, session: AsyncSession, message_id: int, lock: bool = False) -> OutboxMessage:

@@ -71,6 +71,7 @@ class PaymentEffect(enum.StrEnum):
     REFUND_PENDING = "refund_pending"
     ALREADY_PAID = "already_paid"
     AWAITING_FULFILMENT = "awaiting_fulfilment"
+    AWAITING_MANUAL_DELIVERY = "awaiting_manual_delivery"  # 手动发货: stays paid until staff deliver it
     UNDER_REVIEW = "under_review"
 
 
@@ -294,6 +295,8 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
 async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> PaymentEffect:
     """Hand over the goods of a PAID order (caller holds the order lock); out of stock -> refund pending."""
     now = now or utcnow()
+    if order.delivery_type == DeliveryType.MANUAL.value:
+        return PaymentEffect.AWAITING_MANUAL_DELIVERY  # staff deliver it by hand (orders/manual.py)
     if order.delivery_type != DeliveryType.CARD_KEY.value:
         # Direct recharge: a supplier credits the account; the fulfilment worker takes it from here (it
         # moves the order to refund_pending itself if no supplier can do it).

@@ -35,7 +35,7 @@ from quanyi.refunds.state import RefundStatus
 from quanyi.shoptime import day_bounds, shop_zone
 
 __all__ = ["QueryRound", "query_open_payments", "reconcile_day", "InvalidReconciliationDay",
-           "FIRST_QUERY_AFTER", "QUERY_BACKOFF_SECONDS"]
+           "FIRST_QUERY_AFTER", "QUERY_BACKOFF_SECONDS", "PaymentCheck", "recheck_order_payments"]
 
 logger = logging.getLogger(__name__)
 # The buyer is probably still on the cashier page; the notification usually arrives within seconds.
@@ -118,6 +118,50 @@ async def query_open_payments(
         confirmed += 1
         logger.warning("payment %s confirmed by active query (notification lost): %s", item.payment_no, effect)
     return QueryRound(queried=len(due), confirmed=confirmed, unreachable=unreachable)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCheck:
+    """What asking the gateway about one payment found: `outcome` is confirmed (and `detail` the order's new
+    state), not_paid (the gateway's trade state), unreachable, or refused (paid at the gateway but not
+    applicable here, e.g. a different amount)."""
+
+    payment_no: str
+    gateway: str
+    outcome: str
+    detail: str
+
+
+async def recheck_order_payments(*, db: Database, gateways: GatewayRegistry, order_id: int,
+                                 now: dt.datetime | None = None) -> list[PaymentCheck]:
+    """补单: ask the gateway now about every unconfirmed payment of one order (its notification may have been
+    lost) and confirm a paid one exactly as its notification would have (`confirm_payment`, once)."""
+    now = now or utcnow()
+    async with db.read_session() as session:
+        due = [_Open(p.payment_no, p.gateway, p.gateway_session_id) for p in (await session.scalars(
+            select(Payment).where(Payment.order_id == order_id, Payment.status == PaymentStatus.CREATED)
+            .order_by(Payment.id))).all()]
+    checks = []
+    for item in due:
+        try:
+            trade = await gateways.get(item.gateway).query_trade(item.payment_no, gateway_session_id=item.session_id)
+        except DomainError as exc:  # GatewayUnavailable, or a gateway no longer configured
+            checks.append(PaymentCheck(item.payment_no, item.gateway, "unreachable", exc.message))
+            continue
+        if trade.state != "paid":
+            checks.append(PaymentCheck(item.payment_no, item.gateway, "not_paid", trade.state))
+            continue
+        try:
+            effect = await _confirm(db, item.gateway, trade, now)
+        except (DomainError, ValueError) as exc:
+            logger.error("recheck found %s paid at %s but it cannot be applied: %s", item.payment_no, item.gateway,
+                         exc)
+            checks.append(PaymentCheck(item.payment_no, item.gateway, "refused", str(exc)[:300]))
+            continue
+        logger.warning("payment %s confirmed by an operator's recheck (notification lost): %s", item.payment_no,
+                       effect)
+        checks.append(PaymentCheck(item.payment_no, item.gateway, "confirmed", effect))
+    return checks
 
 
 # ---------------------------------------------------------------- the daily report

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -18,7 +18,8 @@ from quanyi.orders.state import OrderStatus
 from quanyi.refunds import service as refunds_service
 from quanyi.risk.models import OrderRiskSignals, ReviewAction, RiskDecisionLog
 
-__all__ = ["OrderNotHeld", "HeldOrder", "list_held_orders", "approve_order", "reject_order", "list_review_actions"]
+__all__ = ["OrderNotHeld", "HeldOrder", "count_held_orders", "list_held_orders", "held_order", "approve_order",
+           "reject_order", "list_review_actions", "order_decisions"]
 
 
 class OrderNotHeld(Conflict):
@@ -32,16 +33,29 @@ class HeldOrder:
     decisions: list[RiskDecisionLog]
 
 
+async def count_held_orders(*, session: AsyncSession) -> int:
+    """How many paid orders wait for a review decision (the size of the review queue)."""
+    return int(await session.scalar(select(func.count()).select_from(Order)
+                                    .where(Order.status == OrderStatus.UNDER_REVIEW)) or 0)
+
+
 async def list_held_orders(*, session: AsyncSession, limit: int = 100) -> list[HeldOrder]:
     """Orders under review, oldest first, with the decisions that held them and their signals."""
     orders = (await session.scalars(select(Order).where(Order.status == OrderStatus.UNDER_REVIEW)
                                     .order_by(Order.updated_at).limit(limit))).all()
-    held = []
-    for order in orders:
-        decisions = (await session.scalars(select(RiskDecisionLog).where(RiskDecisionLog.order_id == order.id)
-                                           .order_by(RiskDecisionLog.id))).all()
-        held.append(HeldOrder(order, await session.get(OrderRiskSignals, order.id), list(decisions)))
-    return held
+    return [await held_order(session=session, order=order) for order in orders]
+
+
+async def order_decisions(*, session: AsyncSession, order_id: int) -> list[RiskDecisionLog]:
+    """Every risk decision logged about one order, oldest first."""
+    return list((await session.scalars(select(RiskDecisionLog).where(RiskDecisionLog.order_id == order_id)
+                                       .order_by(RiskDecisionLog.id))).all())
+
+
+async def held_order(*, session: AsyncSession, order: Order) -> HeldOrder:
+    """An order with what risk control knew and decided about it (held or not: the review's detail page)."""
+    return HeldOrder(order, await session.get(OrderRiskSignals, order.id),
+                     await order_decisions(session=session, order_id=order.id))
 
 
 def _reason(reason: str) -> str:

@@ -24,9 +24,9 @@ from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, Encry
 from quanyi.staff import totp
 from quanyi.staff.models import StaffRecoveryCode, StaffUser
 
-__all__ = ["EnrolmentInvalid", "Enrolment", "RECOVERY_CODES", "start_enrolment", "confirm_enrolment",
-           "use_code", "disable", "remaining_recovery_codes", "new_recovery_codes", "reseal_secret",
-           "totp_secret"]
+__all__ = ["EnrolmentInvalid", "EnrolmentExpired", "Enrolment", "RECOVERY_CODES", "start_enrolment",
+           "reopen_enrolment", "confirm_enrolment", "use_code", "disable", "remaining_recovery_codes",
+           "new_recovery_codes", "reseal_secret", "totp_secret"]
 
 RECOVERY_CODES = 10
 ENROLMENT_MINUTES = 15
@@ -35,7 +35,15 @@ _RECOVERY_LENGTH = 16  # 31^16 > 2^79
 
 
 class EnrolmentInvalid(InvalidInput):
-    code = "second_factor_enrolment_invalid"
+    """The code from the app does not match the secret being enrolled."""
+
+    code = "second_factor_code_wrong"
+
+
+class EnrolmentExpired(EnrolmentInvalid):
+    """The sealed enrolment is not ours, tampered with, or too old: start again."""
+
+    code = "second_factor_enrolment_expired"
 
 
 def _aad(staff_id: int, purpose: str) -> bytes:
@@ -73,10 +81,17 @@ def _open_enrolment(cipher: CardKeyCipher, staff_id: int, token: str, now: dt.da
         body = json.loads(cipher.decrypt(EncryptedCode(key_id, raw), fingerprint=_aad(staff_id, "enrol")))
         secret, issued = totp.secret_from_base32(body["s"]), int(body["t"])
     except (CardKeyDecryptionError, binascii.Error, ValueError, KeyError, TypeError):
-        raise EnrolmentInvalid("this enrolment form is not valid; start again") from None
+        raise EnrolmentExpired("this enrolment form is not valid; start again") from None
     if now.timestamp() - issued > ENROLMENT_MINUTES * 60:
-        raise EnrolmentInvalid("this enrolment form has expired; start again")
+        raise EnrolmentExpired("this enrolment form has expired; start again")
     return secret
+
+
+def reopen_enrolment(*, cipher: CardKeyCipher, staff_id: int, sealed: str, account: str, issuer: str,
+                     now: dt.datetime | None = None) -> Enrolment:
+    """The enrolment a form carries, again (after a wrong code: the phone keeps the secret it scanned)."""
+    secret = _open_enrolment(cipher, staff_id, sealed, now or utcnow())
+    return Enrolment(secret, sealed, totp.provisioning_uri(secret, account=account, issuer=issuer))
 
 
 def _hash_recovery(code: str) -> bytes:
@@ -110,7 +125,7 @@ async def confirm_enrolment(*, session: AsyncSession, cipher: CardKeyCipher, sta
         raise EnrolmentInvalid("the code does not match; check the time on the phone and try the next code")
     user = await session.scalar(select(StaffUser).where(StaffUser.id == staff_id).with_for_update())
     if user is None:
-        raise EnrolmentInvalid("no such staff member")
+        raise EnrolmentExpired("no such staff member")
     stored = _seal(cipher, staff_id, "secret", totp.secret_to_base32(secret))
     user.totp_key_id, user.totp_ciphertext = stored.key_id, stored.ciphertext
     user.totp_enabled_at, user.totp_last_step = now, step

@@ -1,0 +1,109 @@
+"""The staff member's own account: who they are, their roles, and the second factor (enrol with a QR code
+drawn here by segno, confirm with a code, recovery codes shown once, turn off with a current code)."""
+
+from __future__ import annotations
+
+import segno
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from quanyi.console.auth import UserDep
+from quanyi.console.rendering import render_page
+from quanyi.deps import ContextDep
+from quanyi.staff import second_factor
+from quanyi.staff import service as staff_service
+from quanyi.staff.audit import record_action
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/console/account", include_in_schema=False)
+
+
+def _text(value: object, limit: int) -> str:
+    return str(value or "")[:limit]
+
+
+async def _account_page(request: Request, ctx: ContextDep, user: UserDep, *, enrolment: second_factor.Enrolment | None
+                        = None, recovery_codes: list[str] | None = None, error: str | None = None,
+                        notice: str | None = None, status_code: int = 200) -> HTMLResponse:
+    assert user.principal.staff_id is not None
+    async with ctx.db.read_session() as session:
+        staff = await staff_service.get_staff_by_id(session=session, staff_id=user.principal.staff_id)
+        left = await second_factor.remaining_recovery_codes(session=session, staff_id=staff.id)
+    qr = None
+    if enrolment is not None:
+        # segno draws the code as SVG path data here; no third party ever sees the secret.
+        qr = Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=5, border=2, dark="#111827"))  # noqa: S704
+    return render_page(request, "console/account.html", {
+        "staff": staff, "recovery_left": left, "enrolment": enrolment, "qr_svg": qr, "recovery_codes": recovery_codes,
+        "error": error, "notice": notice, "direct_permissions": sorted(staff.permissions.split()),
+        "settings": ctx.settings,
+    }, user=user, status_code=status_code)
+
+
+@router.get("", response_class=HTMLResponse)
+async def account(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
+    notice = "account.disabled" if request.query_params.get("m") == "disabled" else None
+    return await _account_page(request, ctx, user, notice=notice)
+
+
+@router.post("/second-factor/start", response_class=HTMLResponse)
+async def start(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
+    assert user.principal.staff_id is not None
+    enrolment = second_factor.start_enrolment(cipher=ctx.cipher, staff_id=user.principal.staff_id,
+                                              account=user.name, issuer=ctx.settings.shop_name)
+    return await _account_page(request, ctx, user, enrolment=enrolment)
+
+
+@router.post("/second-factor/confirm", response_class=HTMLResponse)
+async def confirm(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
+    assert user.principal.staff_id is not None
+    form = await request.form()
+    sealed, code = _text(form.get("enrolment"), 2000), _text(form.get("code"), 32)
+    try:
+        async with ctx.db.transaction() as session:
+            codes = await second_factor.confirm_enrolment(session=session, cipher=ctx.cipher,
+                                                          staff_id=user.principal.staff_id, sealed=sealed, code=code)
+            await record_action(session=session, actor=user.actor, action="second_factor_enabled",
+                                object_type="staff", object_id=user.name)
+    except second_factor.EnrolmentExpired:
+        return await _account_page(request, ctx, user, error="account.enrolment_expired", status_code=422)
+    except second_factor.EnrolmentInvalid:
+        # Same secret again, so the QR code the phone already scanned stays valid.
+        enrolment = second_factor.reopen_enrolment(cipher=ctx.cipher, staff_id=user.principal.staff_id,
+                                                   sealed=sealed, account=user.name, issuer=ctx.settings.shop_name)
+        return await _account_page(request, ctx, user, enrolment=enrolment, error="account.code_wrong",
+                                   status_code=422)
+    return await _account_page(request, ctx, user, recovery_codes=codes)
+
+
+async def _current_code_ok(ctx: ContextDep, user: UserDep, code: str) -> bool:
+    assert user.principal.staff_id is not None
+    async with ctx.db.transaction() as session:
+        return await second_factor.use_code(session=session, cipher=ctx.cipher, staff_id=user.principal.staff_id,
+                                            code=code)
+
+
+@router.post("/second-factor/recovery-codes", response_class=HTMLResponse)
+async def new_recovery_codes(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
+    assert user.principal.staff_id is not None
+    if not await _current_code_ok(ctx, user, _text((await request.form()).get("code"), 32)):
+        return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
+    async with ctx.db.transaction() as session:
+        codes = await second_factor.new_recovery_codes(session=session, staff_id=user.principal.staff_id)
+        await record_action(session=session, actor=user.actor, action="recovery_codes_renewed",
+                            object_type="staff", object_id=user.name)
+    return await _account_page(request, ctx, user, recovery_codes=codes)
+
+
+@router.post("/second-factor/disable")
+async def disable(request: Request, ctx: ContextDep, user: UserDep) -> Response:
+    assert user.principal.staff_id is not None
+    if not await _current_code_ok(ctx, user, _text((await request.form()).get("code"), 32)):
+        return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
+    async with ctx.db.transaction() as session:
+        await second_factor.disable(session=session, staff_id=user.principal.staff_id)
+        await record_action(session=session, actor=user.actor, action="second_factor_disabled",
+                            object_type="staff", object_id=user.name)
+    return RedirectResponse("/console/account?m=disabled", status_code=303)

@@ -1,0 +1,48 @@
+"""Mounts every console section and answers the console's two refusals: the login page for strangers,
+the 403 page (inside the layout) for staff without the permission."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from quanyi.console import (
+    account_routes,
+    audit_routes,
+    dashboard_routes,
+    login_routes,
+    order_routes,
+    review_routes,
+)
+from quanyi.console.auth import ConsoleForbidden, ConsoleLoginRequired, ConsoleUser, current_login, login_redirect
+from quanyi.console.rendering import render_page
+from quanyi.deps import client_ip, user_agent
+
+__all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
+
+# Every section of the console, in menu order; a new section adds its module here.
+SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, audit_routes)
+PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConsoleLoginRequired)
+    return login_redirect(exc)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConsoleForbidden)
+    login = await current_login(request)
+    assert login is not None
+    user = ConsoleUser(principal=login.principal, session_id=login.session_id,
+                       has_second_factor=login.has_second_factor, ip=client_ip(request),
+                       user_agent=user_agent(request))
+    return render_page(request, "console/forbidden.html", {"permission": exc.context.get("permission", "")},
+                       user=user, status_code=403)
+
+
+def install(app: FastAPI) -> None:
+    for section in SECTIONS:
+        app.include_router(section.router)
+    app.add_exception_handler(ConsoleLoginRequired, _login_required)
+    app.add_exception_handler(ConsoleForbidden, _forbidden)

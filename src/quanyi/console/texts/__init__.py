@@ -1,0 +1,1 @@
+"""Console texts per section (zh-CN and en), registered with `console.i18n.add_messages` on import."""

@@ -1,0 +1,67 @@
+"""Manual delivery (手动发货): a paid order of a SKU the operator fulfils by hand waits in `paid` until a staff
+member delivers it, with the codes they type (stored encrypted like imported card keys, in a batch named
+after the order, and shown to the buyer like any card key) and/or a note for the buyer's order page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog.models import DeliveryType
+from quanyi.db import utcnow
+from quanyi.errors import Conflict, InvalidInput
+from quanyi.inventory import service as inventory_service
+from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
+from quanyi.orders.state import OrderStatus
+
+__all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "MAX_CODES", "deliver_manually", "can_deliver_manually"]
+
+MAX_CODES = 1000
+
+
+class NotManuallyDeliverable(Conflict):
+    code = "not_manually_deliverable"
+
+
+class ManualDeliveryInvalid(InvalidInput):
+    code = "manual_delivery_invalid"
+
+
+def can_deliver_manually(order: Order) -> bool:
+    return order.delivery_type == DeliveryType.MANUAL.value and order.status is OrderStatus.PAID
+
+
+async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, order_no: str, codes: list[str],
+                           note: str, actor: str, now: dt.datetime | None = None) -> Order:
+    """Deliver a paid manual order: store `codes` (one per entry) for it, move it to delivered and tell the
+    buyer, in one transaction. A code the shop already holds is refused (nothing is delivered twice)."""
+    now = now or utcnow()
+    codes = [code.strip() for code in codes if code.strip()]
+    note = note.strip()
+    if not codes and not note:
+        raise ManualDeliveryInvalid("give the codes to deliver, or a note saying what was done")
+    if len(codes) > MAX_CODES:
+        raise ManualDeliveryInvalid(f"at most {MAX_CODES} codes per delivery")
+    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.lock_order(session=session, order_id=order.id)  # one delivery, however many clicks
+    if not can_deliver_manually(order):
+        raise NotManuallyDeliverable(
+            f"order {order.order_no} is a {order.delivery_type} order in status {order.status.value}; only paid "
+            "manual-delivery orders are delivered by hand", order_status=order.status.value)
+    if codes:
+        _, stored, duplicates = await inventory_service.receive_supplier_codes(
+            session=session, cipher=cipher, sku_id=order.sku_id, order_id=order.id,
+            codes=[(code, None) for code in codes], source_name=f"manual:{order.order_no}", imported_by=actor,
+            now=now)
+        if duplicates:
+            raise ManualDeliveryInvalid(f"{duplicates} of these codes are already in the shop (or given twice); "
+                                        "nothing was delivered", duplicates=duplicates)
+        await inventory_service.deliver_card_keys(session=session, sku_id=order.sku_id, order_id=order.id,
+                                                  quantity=stored, now=now)
+    if note:
+        order.status_reason = f"delivered by hand: {note}"[:500]
+    await orders_service.mark_fulfilled(session=session, order=order, now=now)
+    return order

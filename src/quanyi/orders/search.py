@@ -1,0 +1,104 @@
+"""Finding orders for staff (订单查询): by number, contact, status, shop days and SKU; one page at a time for
+the console, or chunk by chunk for exports. Read only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from quanyi.db import Database
+from quanyi.orders.contact import normalize_contact
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.orders.numbers import normalize_order_no
+from quanyi.orders.state import OrderStatus
+from quanyi.payments.models import Payment
+from quanyi.shoptime import shop_midnight
+
+__all__ = ["OrderFilters", "search_orders", "iter_orders", "order_events", "orders_by_ids"]
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilters:
+    """What staff search for; empty fields do not filter. Days are the shop's calendar days, inclusive."""
+
+    number: str = ""  # an order number (or part of one), a payment number or the gateway's transaction number
+    contact: str = ""  # a whole e-mail / phone number, or part of one
+    status: OrderStatus | None = None
+    day_from: dt.date | None = None
+    day_to: dt.date | None = None
+    sku: str = ""  # a SKU code
+
+    def conditions(self, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        number = self.number.strip()[:64]
+        if number:
+            canonical = normalize_order_no(number)
+            paid_by = select(Payment.order_id).where(or_(Payment.payment_no == number.upper(),
+                                                         Payment.gateway_trade_no == number))
+            by_number = Order.order_no == canonical if canonical else Order.order_no.like(
+                _like(number.upper()), escape="\\")
+            where.append(or_(by_number, Order.id.in_(paid_by)))
+        contact = self.contact.strip()[:254]
+        if contact:
+            try:
+                where.append(Order.contact == normalize_contact(contact)[1])
+            except ValueError:
+                where.append(Order.contact.like(_like(contact.lower()), escape="\\"))
+        if self.status is not None:
+            where.append(Order.status == self.status)
+        if self.day_from is not None:
+            where.append(Order.created_at >= shop_midnight(self.day_from, zone))
+        if self.day_to is not None:
+            where.append(Order.created_at < shop_midnight(self.day_to + dt.timedelta(days=1), zone))
+        if self.sku.strip():
+            where.append(func.upper(Order.sku_code) == self.sku.strip().upper()[:64])
+        return where
+
+
+async def search_orders(*, session: AsyncSession, filters: OrderFilters, zone: ZoneInfo, before_id: int | None = None,
+                        limit: int = 50) -> list[Order]:
+    """Newest first; `before_id` (the last id of the previous page) pages back."""
+    query = select(Order).where(*filters.conditions(zone)).order_by(Order.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Order.id < before_id)
+    return list((await session.scalars(query)).all())
+
+
+async def iter_orders(*, db: Database, filters: OrderFilters, zone: ZoneInfo, chunk: int = 500,
+                      limit: int | None = None) -> AsyncIterator[list[Order]]:
+    """Every matching order, newest first, `chunk` at a time, each chunk read in its own short read
+    transaction (an export of a year of orders holds no transaction open while the client downloads)."""
+    before_id: int | None = None
+    sent = 0
+    while limit is None or sent < limit:
+        size = chunk if limit is None else min(chunk, limit - sent)
+        async with db.read_session() as session:
+            rows = await search_orders(session=session, filters=filters, zone=zone, before_id=before_id, limit=size)
+        if not rows:
+            return
+        yield rows
+        sent += len(rows)
+        before_id = rows[-1].id
+
+
+async def order_events(*, session: AsyncSession, order_id: int) -> list[OrderEvent]:
+    """An order's status history, oldest first."""
+    return list((await session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                                       .order_by(OrderEvent.id))).all())
+
+
+async def orders_by_ids(*, session: AsyncSession, order_ids: list[int]) -> list[Order]:
+    if not order_ids:
+        return []
+    return list((await session.scalars(select(Order).where(Order.id.in_(set(order_ids))))).all())

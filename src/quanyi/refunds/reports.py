@@ -1,0 +1,40 @@
+"""Refund figures for the operator: money that went back to buyers in a period, per currency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.refunds.models import Refund
+from quanyi.refunds.state import RefundStatus
+
+__all__ = ["RefundTotals", "refund_totals", "open_refunds"]
+
+
+@dataclass(frozen=True, slots=True)
+class RefundTotals:
+    currency: str
+    refunds: int
+    cents: int
+
+
+async def refund_totals(*, session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[RefundTotals]:
+    """Refunds paid out (succeeded) in [start, end), per currency."""
+    rows = await session.execute(
+        select(Refund.currency, func.count(), func.coalesce(func.sum(Refund.amount_cents), 0))
+        .where(Refund.status == RefundStatus.SUCCEEDED.value, Refund.completed_at >= start, Refund.completed_at < end)
+        .group_by(Refund.currency))
+    return [RefundTotals(currency, int(count), int(cents)) for currency, count, cents in rows.all()]
+
+
+async def open_refunds(*, session: AsyncSession) -> dict[str, int]:
+    """Refunds not finished yet, by status (requested, processing, failed): what still needs watching."""
+    rows = await session.execute(
+        select(Refund.status, func.count())
+        .where(Refund.status.in_([RefundStatus.REQUESTED.value, RefundStatus.PROCESSING.value,
+                                  RefundStatus.FAILED.value]))
+        .group_by(Refund.status))
+    return {status: int(count) for status, count in rows.all()}
