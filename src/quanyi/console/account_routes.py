@@ -4,11 +4,11 @@ drawn here by segno, confirm with a code, recovery codes shown once, turn off wi
 from __future__ import annotations
 
 import segno
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from quanyi.console.auth import UserDep
+from quanyi.console.auth import UserDep, console_router
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
 from quanyi.staff import second_factor
@@ -17,7 +17,7 @@ from quanyi.staff.audit import record_action
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/console/account", include_in_schema=False)
+router = console_router("/console/account")
 
 
 def _text(value: object, limit: int) -> str:

@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 import quanyi.console.texts.audit  # noqa: F401 - registers the texts
-from quanyi.console.auth import ConsoleUser, needs
+from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
@@ -19,7 +19,7 @@ from quanyi.staff.audit import list_actions
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/console/audit", include_in_schema=False)
+router = console_router("/console/audit")
 register(MenuItem("audit", "/console/audit", "audit.read", group="system", order=90, icon="log"))
 PAGE = 100
 

@@ -2,8 +2,8 @@
 
 Every console route takes its user through `needs(permission)`: an anonymous visitor (or one whose
 session ended, idled out or still waits for the second factor) is sent to the login page; a staff member
-without the permission gets the 403 page. Forms (POST) are also checked against cross-site requests here,
-before the route runs. The access sweep test enumerates the app's routes and finds each one's permission
+without the permission gets the 403 page. Forms (POST) are checked against cross-site requests by every
+console router (`console_router`). The access sweep test enumerates the app's routes and finds each one's permission
 on this dependency (`console_permission`), so a console route without one fails the test.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from quanyi.context import ShopContext
@@ -25,13 +25,16 @@ from quanyi.staff.audit import Actor
 from quanyi.staff.permissions import PERMISSIONS
 from quanyi.staff.service import PermissionDenied, Principal
 from quanyi.staff.sessions import ConsoleLogin
+from quanyi.web.csrf import CSRF_PROTECTED, register_session_cookie
 
 __all__ = ["COOKIE", "AUTHENTICATED", "ConsoleUser", "ConsoleLoginRequired", "ConsoleForbidden", "needs",
-           "UserDep", "current_login", "set_session_cookie", "clear_session_cookie", "safe_next", "check_form"]
+           "UserDep", "console_router", "current_login", "set_session_cookie", "clear_session_cookie", "safe_next"]
 
 COOKIE = "qy_console"
 COOKIE_PATH = "/console"
 AUTHENTICATED = "authenticated"  # the route needs a logged-in staff member, nothing more
+# Form tokens are bound to the console session: logging in or out makes every earlier token worthless.
+register_session_cookie(COOKIE)
 
 
 class ConsoleLoginRequired(DomainError):
@@ -94,9 +97,10 @@ def safe_next(value: str | None) -> str:
     return "/console"
 
 
-async def check_form(request: Request) -> None:
-    """The cross-site request check of every console form (POST)."""
-    # Filled in by the CSRF check of quanyi.web.csrf.
+def console_router(prefix: str) -> APIRouter:
+    """The router of a console section: not in the OpenAPI document, and every form it takes (POST ...)
+    checked against cross-site requests (quanyi.web.csrf: Origin + the token bound to this session)."""
+    return APIRouter(prefix=prefix, include_in_schema=False, dependencies=[CSRF_PROTECTED])
 
 
 def needs(permission: str) -> Any:
@@ -112,8 +116,6 @@ def needs(permission: str) -> Any:
                                        next=target if request.method == "GET" else "/console")
         if permission != AUTHENTICATED and not login.principal.can(permission):
             raise ConsoleForbidden(f"this needs the {permission} permission", permission=permission)
-        if request.method not in ("GET", "HEAD"):
-            await check_form(request)
         return ConsoleUser(principal=login.principal, session_id=login.session_id,
                            has_second_factor=login.has_second_factor, ip=client_ip(request),
                            user_agent=user_agent(request))

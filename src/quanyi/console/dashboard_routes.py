@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 import quanyi.console.texts.dashboard  # noqa: F401 - registers the texts
-from quanyi.console.auth import ConsoleUser, needs
+from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.dashboard import PERIODS, Dashboard, build_dashboard
 from quanyi.console.i18n import console_text
 from quanyi.console.menu import MenuItem, register
@@ -20,7 +20,7 @@ from quanyi.web.i18n import pick_locale
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/console/dashboard", include_in_schema=False)
+router = console_router("/console/dashboard")
 register(MenuItem("dashboard", "/console/dashboard", "console.dashboard", group="overview", order=10, icon="chart"))
 
 

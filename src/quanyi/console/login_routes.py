@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from quanyi.console import auth
@@ -19,7 +19,7 @@ from quanyi.staff.audit import Actor, record_action
 
 __all__ = ["router", "PUBLIC_ROUTES"]
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = auth.console_router("/console")
 
 # Routes anyone may open (the access sweep checks every other console route refuses strangers).
 PUBLIC_ROUTES = {("GET", "/console/login"), ("POST", "/console/login"), ("GET", "/console/login/verify"),
@@ -58,7 +58,6 @@ async def login_form(request: Request) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, ctx: ContextDep) -> Response:
-    await auth.check_form(request)
     form = await request.form()
     username, password = _text(form.get("username"), 64).strip(), _text(form.get("password"), 1024)
     target = auth.safe_next(_text(form.get("next"), 500))
@@ -102,7 +101,6 @@ async def verify_form(request: Request) -> Response:
 
 @router.post("/login/verify", response_class=HTMLResponse)
 async def verify(request: Request, ctx: ContextDep) -> Response:
-    await auth.check_form(request)
     pending = await _pending(request)
     if pending is None:
         return RedirectResponse("/console/login?m=ended", status_code=303)
@@ -135,7 +133,6 @@ async def verify(request: Request, ctx: ContextDep) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, ctx: ContextDep) -> Response:
-    await auth.check_form(request)
     token = request.cookies.get(auth.COOKIE)
     login = await auth.current_login(request)
     if token:

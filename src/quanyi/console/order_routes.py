@@ -8,11 +8,11 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import quanyi.console.texts.orders  # noqa: F401 - registers the texts
-from quanyi.console.auth import ConsoleUser, needs
+from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.order_export import export_orders
 from quanyi.console.rendering import render_page
@@ -34,7 +34,7 @@ from quanyi.staff.audit import record_action
 
 __all__ = ["router", "filters_from_query"]
 
-router = APIRouter(prefix="/console/orders", include_in_schema=False)
+router = console_router("/console/orders")
 register(MenuItem("orders", "/console/orders", "orders.read", group="sales", order=20, icon="orders"))
 
 OrderNo = Annotated[str, Path(min_length=1, max_length=64)]

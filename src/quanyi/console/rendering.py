@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from markupsafe import Markup
 
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.i18n import console_text
@@ -47,7 +46,6 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
         "menu": visible_menu(user.principal) if user else [],
         "active": active,
         "lang_url": f"{here}?{query + '&' if query else ''}lang=",
-        "csrf_field": lambda: Markup(""),
         **context,
     }
     response = templates.TemplateResponse(request, template, page_context, status_code=status_code)

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import quanyi.console.texts.reviews  # noqa: F401 - registers the texts
-from quanyi.console.auth import ConsoleUser, needs
+from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.order_routes import contact_of
 from quanyi.console.rendering import render_page
@@ -26,7 +26,7 @@ from quanyi.staff.audit import record_action
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/console/reviews", include_in_schema=False)
+router = console_router("/console/reviews")
 register(MenuItem("reviews", "/console/reviews", "risk.review", group="risk", order=10, icon="shield"))
 
 Reviewer = Annotated[ConsoleUser, needs("risk.review")]

@@ -17,9 +17,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 
-__all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "MAX_CODES", "deliver_manually", "can_deliver_manually"]
-
-MAX_CODES = 1000
+__all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "deliver_manually", "can_deliver_manually"]
 
 
 class NotManuallyDeliverable(Conflict):
@@ -43,14 +41,18 @@ async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, orde
     note = note.strip()
     if not codes and not note:
         raise ManualDeliveryInvalid("give the codes to deliver, or a note saying what was done")
-    if len(codes) > MAX_CODES:
-        raise ManualDeliveryInvalid(f"at most {MAX_CODES} codes per delivery")
     order = await orders_service.get_order(session=session, order_no=order_no)
     order = await orders_service.lock_order(session=session, order_id=order.id)  # one delivery, however many clicks
     if not can_deliver_manually(order):
         raise NotManuallyDeliverable(
             f"order {order.order_no} is a {order.delivery_type} order in status {order.status.value}; only paid "
             "manual-delivery orders are delivered by hand", order_status=order.status.value)
+    if len(codes) > order.quantity:
+        raise ManualDeliveryInvalid(f"the order is for {order.quantity}: give at most that many codes "
+                                    "(one line per unit; a card number and password go on one line)")
+    # A manual order holds no stock of its own; anything it holds goes back on sale, and the buyer gets exactly
+    # the codes typed here.
+    await inventory_service.release_card_keys(session=session, order_id=order.id)
     if codes:
         _, stored, duplicates = await inventory_service.receive_supplier_codes(
             session=session, cipher=cipher, sku_id=order.sku_id, order_id=order.id,
