@@ -46,7 +46,11 @@ def test_operator_session_init_migrate_demo_import_void(tmp_path, database_url):
     assert "up to date" in _quanyi(tmp_path, "migrate", env=env).stdout
     demo = _quanyi(tmp_path, "demo", env=env)
     assert demo.returncode == 0 and "Demo data loaded" in demo.stdout, demo.stderr
-    assert "already present" in _quanyi(tmp_path, "demo", env=env).stdout
+    login_file = tmp_path / "var" / "console-login.txt"  # the demo's console owner, password shown once
+    assert stat.S_IMODE(login_file.stat().st_mode) == 0o600 and "username: owner" in login_file.read_text()
+    assert login_file.read_text().split("password: ")[1].strip() in demo.stdout
+    again = _quanyi(tmp_path, "demo", env=env)
+    assert "already present" in again.stdout and "var/console-login.txt" in again.stdout
 
     keys = tmp_path / "keys.csv"
     keys.write_text("card_no,password,expires\nNEW0001,PW1,2099-01-01\nNEW0002,PW2\nNEW0001,PW1\nA,B,C,D\n")

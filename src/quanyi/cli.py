@@ -62,10 +62,15 @@ def migrate() -> None:
 @app.command()
 def demo() -> None:
     """Load the demo catalog and generated card keys (skipped if already loaded)."""
-    from quanyi.demo import load_demo
+    from quanyi.demo import ensure_demo_owner, load_demo
 
     loaded = _run(lambda ctx: load_demo(ctx, progress=lambda name: console.print(f"  + {name}")))
     console.print("Demo data loaded." if loaded else "Demo data already present; nothing to do.")
+    login_file = ENV_FILE.parent / "console-login.txt"
+    username, password = _run(lambda ctx: ensure_demo_owner(ctx, login_file))
+    console.print(f"Console: http://127.0.0.1:8000/console  user [bold]{username}[/bold]  password "
+                  f"[bold]{password}[/bold]  (kept in {login_file})" if password else
+                  f"Console: http://127.0.0.1:8000/console  (the demo login is in {login_file})", soft_wrap=True)
 
 
 @app.command()

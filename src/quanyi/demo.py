@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -14,7 +16,7 @@ from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
 from quanyi.context import ShopContext
 from quanyi.inventory import service as inventory_service
 
-__all__ = ["load_demo", "DEMO_CATEGORIES"]
+__all__ = ["load_demo", "ensure_demo_owner", "DEMO_CATEGORIES"]
 
 _ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -156,3 +158,24 @@ async def load_demo(ctx: ShopContext, *, progress: Callable[[str], None] | None 
 
         await risk_ruleset.install_default_rules(session=session)
     return True
+
+
+DEMO_OWNER = "owner"
+
+
+async def ensure_demo_owner(ctx: ShopContext, login_file: Path) -> tuple[str, str | None]:
+    """The demo shop's console login: staff member "owner" (role owner) with a random password, written once to
+    `login_file` (mode 600). Returns (username, password) when it was just created, (username, None) if it
+    already existed (the password is in the file)."""
+    from quanyi.staff import service as staff_service
+
+    async with ctx.db.transaction() as session:
+        if any(user.username == DEMO_OWNER for user in await staff_service.list_staff(session=session)):
+            return DEMO_OWNER, None
+        password = "-".join(_code(1, 5).lower() for _ in range(3))
+        await staff_service.create_staff(session=session, username=DEMO_OWNER, password=password, roles=["owner"])
+    login_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"console: /console\nusername: {DEMO_OWNER}\npassword: {password}\n")
+    return DEMO_OWNER, password

@@ -115,7 +115,7 @@ def _flash(request: Request) -> tuple[str, dict[str, Any], str] | None:
     if code not in ("recheck_confirmed", "recheck_not_paid", "recheck_unreachable", "recheck_refused", "recheck_none",
                     "resent", "resend_unavailable", "delivered", "refunded"):
         return None
-    values = {k: request.query_params.get(k, "")[:300] for k in ("detail", "refund_no", "status")}
+    values = {k: request.query_params.get(k, "")[:300] for k in ("detail", "refund_no", "status", "effect")}
     kind = "warn" if code in ("recheck_not_paid", "recheck_unreachable", "recheck_refused", "resend_unavailable") \
         else "ok"
     return "m." + code, values, kind
@@ -146,7 +146,10 @@ async def recheck_payment(order_no: OrderNo, ctx: ContextDep,
     async with ctx.db.transaction() as session:
         await record_action(session=session, actor=user.actor, action="payment_rechecked", object_type="order",
                             object_id=order.order_no, summary=summary)
-    for outcome in ("confirmed", "refused", "unreachable", "not_paid"):
+    confirmed = [c for c in checks if c.outcome == "confirmed"]
+    if confirmed:
+        return _back(order.order_no, "recheck_confirmed", detail=confirmed[0].payment_no, effect=confirmed[0].detail)
+    for outcome in ("refused", "unreachable", "not_paid"):
         found = [c for c in checks if c.outcome == outcome]
         if found:
             return _back(order.order_no, f"recheck_{outcome}", detail=", ".join(f"{c.payment_no}: {c.detail}"

@@ -10,6 +10,7 @@ from quanyi.console import (
     account_routes,
     audit_routes,
     dashboard_routes,
+    key_routes,
     login_routes,
     order_routes,
     review_routes,
@@ -21,7 +22,7 @@ from quanyi.deps import client_ip, user_agent
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
-SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, audit_routes)
+SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, key_routes, audit_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

@@ -38,7 +38,7 @@
       var format = function (v) { return spec.money ? money(v, spec) : v; };
       // Money axes step by whole units at least (no "¥0.01" ticks on an empty day).
       var value = { type: "value", minInterval: spec.money ? Math.pow(10, spec.exponent) : 1,
-                    axisLabel: { formatter: format } };
+                    splitNumber: horizontal ? 3 : 5, axisLabel: { formatter: format, hideOverlap: true } };
       chart.setOption({
         animation: false,
         color: ["#2f5bea", "#12805c", "#e0482b"],
@@ -48,7 +48,7 @@
         xAxis: horizontal ? value : category,
         yAxis: horizontal ? Object.assign({}, category, { inverse: true }) : value,
         series: spec.series.map(function (s) {
-          return { name: s.name, type: horizontal ? "bar" : spec.type, data: s.data, smooth: true,
+          return { name: s.name, type: horizontal ? "bar" : spec.type, data: s.data, smooth: false,
                    barMaxWidth: 28, areaStyle: spec.type === "line" ? { opacity: 0.08 } : undefined,
                    yAxisIndex: 0 };
         })

@@ -1,0 +1,228 @@
+"""The console in a real browser (Debian's chromium through Playwright) against a real uvicorn server with the demo
+shop: the owner logs in with a second factor and reads the dashboard (a chart really drawn), finds an order whose
+payment notification was lost and 补单s it, and a reviewer approves a held order on a phone.
+
+Screenshots of every step land in test-artifacts/screenshots/console-*.png (desktop and a 390x844 phone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+
+from helpers import make_settings
+from quanyi.catalog import service as catalog_service
+from quanyi.orders import service as orders_service
+from quanyi.payments import service as payments_service
+from quanyi.payments.sandbox import server as sandbox_server
+from quanyi.risk import ruleset
+from quanyi.staff import second_factor, totp
+from quanyi.staff import service as staff_service
+from web.test_browser import DESKTOP, PHONE, TIMEOUT_MS, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery"
+__all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefront's browser test
+
+
+async def _order(ctx: Any, sku_code: str, *, contact: str, quantity: int = 1, notify: bool = True) -> str:
+    """An order paid at the sandbox; without `notify` the sandbox has the money and the shop does not know."""
+    async with ctx.db.transaction() as session:
+        sku = await catalog_service.get_sku_by_code(session=session, code=sku_code)
+        order = await orders_service.create_order(session=session, sku_id=sku.id, quantity=quantity, contact=contact,
+                                                  reservation_ttl=dt.timedelta(minutes=15), ip="203.0.113.9")
+        order_no = order.order_no
+    base = ctx.settings.public_base_url
+    started = await payments_service.start_payment(
+        db=ctx.db, order_no=order_no, gateway=ctx.gateways.get("sandbox"), notify_url=f"{base}/payments/sandbox/notify",
+        return_url=f"{base}/orders/{order_no}")
+    token = parse_qs(urlparse(started.checkout.cashier_url or "").query)["t"][0]
+    ticket = sandbox_server.read_ticket(token, secret=ticket_secret(ctx))
+    async with ctx.db.transaction() as session:
+        trade = await sandbox_server.pay(session=session, ticket=ticket)  # paid at the gateway
+    if notify:  # its signed notification, through the shop's notification handling (the server is not up yet)
+        body = urlencode(sandbox_server.signed_notification(trade, secret=ticket_secret(ctx))).encode()
+        async with ctx.db.transaction() as session:
+            await payments_service.handle_notification(
+                session=session, gateway=ctx.gateways.get("sandbox"), body=body,
+                headers={"content-type": "application/x-www-form-urlencoded"})
+    return order_no
+
+
+def ticket_secret(ctx: Any) -> str:
+    return str(ctx.settings.sandbox_secret.get_secret_value())
+
+
+@pytest.fixture(scope="module")
+def console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, dict]]:
+    db_path = tmp_path_factory.mktemp("console-browser") / "shop.db"
+    shutil.copyfile(sqlite_template, db_path)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
+                             run_background_tasks=False)
+    facts: dict[str, Any] = {}
+
+    async def setup(ctx: Any) -> None:
+        async with ctx.db.transaction() as session:
+            owner = await staff_service.create_staff(session=session, username="boss", password=PASSWORD,
+                                                     roles=["owner"])
+            await staff_service.create_staff(session=session, username="rita", password=PASSWORD,
+                                             roles=["risk_reviewer"])
+            enrolment = second_factor.start_enrolment(cipher=ctx.cipher, staff_id=owner.id, account="boss",
+                                                      issuer="shop")
+            # Enrolled a minute ago: the login's code (this time step) has not been used yet.
+            before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+            await second_factor.confirm_enrolment(session=session, cipher=ctx.cipher, staff_id=owner.id,
+                                                  sealed=enrolment.sealed, now=before,
+                                                  code=totp.totp(enrolment.secret, before.timestamp()))
+            await ruleset.create_rule(session=session, name="two or more need a look", kind="amount_limit",
+                                      params={"scope": "order", "max_quantity": 1}, stages=["payment"],
+                                      action="review", score=0, reason_code="big_order")
+        facts["secret"] = enrolment.secret
+        for i, code in enumerate(("STAR-VIP-1M", "STAR-VIP-12M", "CLOUD-MUSIC-12M", "STAR-VIP-1M")):
+            await _order(ctx, code, contact=f"fan{i}@example.com")
+        facts["lost"] = await _order(ctx, "STAR-VIP-3M", contact="lost.buyer@example.com", notify=False)
+        facts["held"] = await _order(ctx, "ZEN-OFFICE-LIFE", contact="bulk@example.com", quantity=2)
+
+    thread = _ServerThread(settings, sock, setup=setup)
+    thread.start()
+    try:
+        thread.wait_started()
+        yield LiveShop(url=url, settings=settings), facts
+    finally:
+        thread.stop()
+        sock.close()
+    assert thread.error is None, thread.error
+
+
+def _context(browser: Any, shop: LiveShop, **options: Any) -> Any:
+    context = browser.new_context(base_url=shop.url, locale="zh-CN", **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+def _log_in(page: Any, username: str) -> None:
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+
+
+def _chart_has_ink(page: Any, testid: str) -> bool:
+    """The chart's canvas exists and has painted pixels (ECharts really drew, not an empty box)."""
+    return bool(page.evaluate("""(id) => {
+        const canvas = document.querySelector(`[data-testid="${id}"] canvas`);
+        if (!canvas || canvas.width === 0) return false;
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let painted = 0;
+        for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+        return painted > 500;
+    }""", testid))
+
+
+def test_owner_logs_in_with_a_second_factor_reads_the_dashboard_and_recovers_a_lost_payment(
+        browser: Any, console_shop: tuple[LiveShop, dict], shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    shop, facts = console_shop
+    errors: list[str] = []
+    context = _context(browser, shop, viewport=DESKTOP)
+    page = context.new_page()
+    _watch(page, errors)
+
+    page.goto("/console")
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+    _shoot(page, shots, "console-01-login")
+    _log_in(page, "boss")
+    expect(page).to_have_url(re.compile(r"/console/login/verify"))
+    _shoot(page, shots, "console-02-second-factor")
+    page.locator("#code").fill(totp.totp(facts["secret"], dt.datetime.now(dt.UTC).timestamp()))
+    page.get_by_test_id("verify-submit").click()
+
+    # The dashboard: figures and charts drawn by ECharts in the browser.
+    expect(page).to_have_url(re.compile(r"/console/dashboard$"))
+    expect(page.get_by_test_id("kpi-paid").locator(".c-kpi-value")).to_have_text("5")
+    expect(page.get_by_test_id("kpi-reviews").locator(".c-kpi-value")).to_have_text("1")
+    expect(page.get_by_test_id("chart-by-hour").locator("canvas")).to_have_count(1)
+    expect(page.get_by_test_id("chart-by-sku").locator("canvas")).to_have_count(1)
+    page.wait_for_function("document.querySelector('[data-testid=chart-by-sku]').dataset.drawn === 'true'")
+    assert _chart_has_ink(page, "chart-by-hour") and _chart_has_ink(page, "chart-by-sku")
+    expect(page.get_by_test_id("stock-alerts")).to_contain_text("COFFEE-M")
+    _shoot(page, shots, "console-03-dashboard")
+    page.get_by_role("link", name="近 30 天").click()
+    expect(page.get_by_test_id("chart-by-day").locator("canvas")).to_have_count(1)
+    _shoot(page, shots, "console-04-dashboard-30-days")
+
+    # Find the order by its buyer's contact and 补单 it: the gateway has the payment, the shop did not know.
+    page.get_by_test_id("menu").get_by_role("link", name="订单管理").click()
+    page.get_by_test_id("filter-contact").fill("lost.buyer@example.com")
+    page.get_by_test_id("search").click()
+    expect(page.get_by_test_id("order-row")).to_have_count(1)
+    expect(page.get_by_test_id("order-row").get_by_test_id("status-badge")).to_have_text("待支付")
+    _shoot(page, shots, "console-05-orders-found")
+    page.get_by_test_id("order-link").click()
+    expect(page.locator("h1")).to_contain_text(facts["lost"])
+    _shoot(page, shots, "console-06-order-before-recheck")
+    page.get_by_test_id("recheck").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("补单成功")
+    expect(page.locator("h1").get_by_test_id("status-badge")).to_have_text("已发货")
+    expect(page.get_by_test_id("timeline")).to_contain_text("发放卡密 1 个")
+    _shoot(page, shots, "console-07-order-after-recheck")
+
+    # The same order on a phone; nothing overflows sideways.
+    page.set_viewport_size(PHONE)
+    page.reload()
+    _shoot(page, shots, "console-08-order-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.set_viewport_size(DESKTOP)
+
+    # English, and the audit log of what the owner did.
+    page.goto("/console/audit?lang=en")
+    expect(page.locator("h1")).to_have_text("Staff audit log")
+    expect(page.get_by_test_id("audit-row").first).to_contain_text("payment_rechecked")
+    _shoot(page, shots, "console-09-audit-en")
+    context.close()
+    assert errors == [], errors
+
+
+def test_a_reviewer_approves_a_held_order_on_a_phone(browser: Any, console_shop: tuple[LiveShop, dict],
+                                                    shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    shop, facts = console_shop
+    errors: list[str] = []
+    context = _context(browser, shop, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    _watch(page, errors)
+    page.goto("/console/reviews")
+    _log_in(page, "rita")
+    expect(page).to_have_url(re.compile(r"/console/reviews$"))
+    expect(page.get_by_test_id("held-order")).to_have_count(1)
+    _shoot(page, shots, "console-10-review-queue-phone")
+    page.get_by_test_id("menu-toggle").click()
+    expect(page.get_by_test_id("menu")).to_be_visible()
+    _shoot(page, shots, "console-11-menu-phone")
+    page.get_by_test_id("menu-toggle").click()
+
+    page.get_by_test_id("held-order").click()
+    expect(page.get_by_test_id("review-decisions")).to_contain_text("two or more need a look")
+    page.get_by_test_id("review-reason").fill("bulk buyer, confirmed by phone")
+    _shoot(page, shots, "console-12-review-phone")
+    page.get_by_test_id("approve").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("已通过审核")
+    expect(page.locator("h1").get_by_test_id("status-badge")).to_have_text("已发货")
+    _shoot(page, shots, "console-13-review-approved-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.goto("/console/reviews")
+    expect(page.get_by_test_id("queue-empty")).to_be_visible()
+    context.close()
+    assert errors == [], errors
