@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,15 @@ def _log_in(page: Any, username: str) -> None:
     page.get_by_test_id("login-submit").click()
 
 
+def _wait_until(page: Any, expression: str) -> None:
+    """Poll a page expression from here (page.wait_for_function evaluates strings in the page, which the
+    console's CSP, rightly, refuses)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false: {expression}"
+        page.wait_for_timeout(50)
+
+
 def _chart_has_ink(page: Any, testid: str) -> bool:
     """The chart's canvas exists and has painted pixels (ECharts really drew, not an empty box)."""
     return bool(page.evaluate("""(id) => {
@@ -154,7 +164,7 @@ def test_owner_logs_in_with_a_second_factor_reads_the_dashboard_and_recovers_a_l
     expect(page.get_by_test_id("kpi-reviews").locator(".c-kpi-value")).to_have_text("1")
     expect(page.get_by_test_id("chart-by-hour").locator("canvas")).to_have_count(1)
     expect(page.get_by_test_id("chart-by-sku").locator("canvas")).to_have_count(1)
-    page.wait_for_function("document.querySelector('[data-testid=chart-by-sku]').dataset.drawn === 'true'")
+    _wait_until(page, "document.querySelector('[data-testid=chart-by-sku]').dataset.drawn === 'true'")
     assert _chart_has_ink(page, "chart-by-hour") and _chart_has_ink(page, "chart-by-sku")
     expect(page.get_by_test_id("stock-alerts")).to_contain_text("COFFEE-M")
     _shoot(page, shots, "console-03-dashboard")
@@ -208,10 +218,14 @@ def test_a_reviewer_approves_a_held_order_on_a_phone(browser: Any, console_shop:
     expect(page).to_have_url(re.compile(r"/console/reviews$"))
     expect(page.get_by_test_id("held-order")).to_have_count(1)
     _shoot(page, shots, "console-10-review-queue-phone")
+    menu_left = "document.querySelector('[data-testid=menu]').getBoundingClientRect().left"
+    assert page.evaluate(menu_left) < 0  # folded away on a phone
     page.get_by_test_id("menu-toggle").click()
-    expect(page.get_by_test_id("menu")).to_be_visible()
+    _wait_until(page, f"{menu_left} === 0")  # slid in
+    expect(page.get_by_test_id("menu").get_by_role("link", name="风控审核")).to_be_visible()
     _shoot(page, shots, "console-11-menu-phone")
     page.get_by_test_id("menu-toggle").click()
+    _wait_until(page, f"{menu_left} < 0")
 
     page.get_by_test_id("held-order").click()
     expect(page.get_by_test_id("review-decisions")).to_contain_text("two or more need a look")

@@ -12,6 +12,8 @@ add_messages({
     "audit.summary": "详情",
     "audit.ip": "来源",
     "audit.empty": "没有符合条件的记录",
+    "audit.from": "日期从",
+    "audit.to": "至",
 }, {
     "menu.audit": "Audit log",
     "audit.title": "Staff audit log",
@@ -22,4 +24,6 @@ add_messages({
     "audit.summary": "Details",
     "audit.ip": "From",
     "audit.empty": "No entries match",
+    "audit.from": "From",
+    "audit.to": "to",
 })
