@@ -120,6 +120,7 @@ async def test_dashboard_figures_come_from_the_orders_refunds_stock_and_outbox(s
     alerts = {a.sku_code: (a.available, a.sold_out) for a in board.stock_alerts}
     assert alerts == {"EMPTY-SKU": (0, True), "STOCKED-1M": (7, False)}  # 10 keys: 2 sold, 1 reserved
     assert board.dead_notifications == 1 and board.review_queue == 0
+    assert board.waiting == {"paid": 0, "refund_pending": 0}
     assert empty.code == "EMPTY-SKU"
 
     client = await logged_in(shop, "ola", roles=("operator",))

@@ -15,6 +15,7 @@ from quanyi.money import format_money
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import MessageStatus, OutboxMessage
 from quanyi.orders import reports as order_reports
+from quanyi.orders.state import OrderStatus
 from quanyi.refunds import reports as refund_reports
 from quanyi.risk import review as review_service
 from quanyi.shoptime import day_bounds, shop_day
@@ -66,6 +67,7 @@ class Dashboard:
     stock_alerts: list[StockAlert] = field(default_factory=list)
     suppliers: list[SupplierLine] = field(default_factory=list)
     review_queue: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)  # paid but not delivered / refund pending, now
     dead_notifications: int = 0
     recent_dead: list[OutboxMessage] = field(default_factory=list)
 
@@ -105,6 +107,8 @@ async def build_dashboard(*, db: Database, zone: ZoneInfo, period: str, low_stoc
         buckets = await order_reports.paid_buckets(session=session, start=start, end=end, currency=currency)
         by_sku = await order_reports.sales_by_sku(session=session, start=start, end=end, currency=currency)
         review_queue = await review_service.count_held_orders(session=session)
+        waiting = await order_reports.status_counts(session=session, statuses=[OrderStatus.PAID,
+                                                                              OrderStatus.REFUND_PENDING])
         dead = await notifications_service.count_messages(session=session, status=MessageStatus.DEAD)
         recent_dead = list(await notifications_service.list_messages(session=session, status=MessageStatus.DEAD,
                                                                      limit=5))
@@ -120,6 +124,7 @@ async def build_dashboard(*, db: Database, zone: ZoneInfo, period: str, low_stoc
         placed_orders=placed, placed_and_paid=placed_paid, refunds={r.currency: r.cents for r in refunds},
         refund_count=sum(r.refunds for r in refunds), open_refunds=open_refunds, by_hour=by_hour,
         by_day=sorted(per_day.items()), by_sku=by_sku, review_queue=review_queue, dead_notifications=dead,
+        waiting={status.value: count for status, count in waiting.items()},
         recent_dead=recent_dead)
     board.stock_alerts = await _stock_alerts(db, low_stock_threshold)
     board.suppliers = await _suppliers(db, now)

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from quanyi.orders.models import Order
+from quanyi.orders.state import OrderStatus
 
-__all__ = ["BUCKET_SECONDS", "SalesTotals", "SkuSales", "sales_totals", "placed_orders", "paid_buckets", "sales_by_sku"]
+__all__ = ["BUCKET_SECONDS", "SalesTotals", "SkuSales", "sales_totals", "placed_orders", "paid_buckets", "sales_by_sku",
+           "status_counts"]
 
 BUCKET_SECONDS = 900
 
@@ -86,3 +88,11 @@ async def sales_by_sku(*, session: AsyncSession, start: dt.datetime, end: dt.dat
         .group_by(Order.sku_id).order_by(cents.desc(), Order.sku_id).limit(limit))
     return [SkuSales(sku_id, code, f"{product} {name}", currency, int(units), int(total))
             for sku_id, code, product, name, units, total in rows.all()]
+
+
+async def status_counts(*, session: AsyncSession, statuses: list[OrderStatus]) -> dict[OrderStatus, int]:
+    """How many orders are in each of these states now (work waiting: paid but undelivered, refunds due)."""
+    rows = await session.execute(select(Order.status, func.count()).where(Order.status.in_(statuses))
+                                 .group_by(Order.status))
+    found = {status: int(count) for status, count in rows.all()}
+    return {status: found.get(status, 0) for status in statuses}
