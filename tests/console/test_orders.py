@@ -12,8 +12,10 @@ from quanyi.catalog.models import Sku
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order
+from quanyi.payments.models import Payment
+from quanyi.refunds.models import Refund
 from quanyi.staff.models import StaffAuditEntry
-from refund_helpers import cashier_pay, lose_notifications, open_cashier
+from refund_helpers import SecondSandbox, cashier_pay, lose_notifications, open_cashier, press_pay
 
 
 async def _audit(shop) -> list[tuple[str, str, str]]:
@@ -120,3 +122,24 @@ async def test_manual_delivery_hands_over_exactly_the_typed_codes(shop, app, sto
     assert await shop.available(stocked_sku.id) == available_before + 2  # the keys it held went back on sale
     again = await post_form(client, f"{url}/deliver", {"codes": "X"}, page_url=url)
     assert again.status_code == 422  # delivered once
+
+
+async def test_a_duplicate_payment_is_refunded_on_its_own_from_the_console(shop, app, stocked_sku):
+    shop.ctx.gateways.register(SecondSandbox(secret=shop.sandbox_secret, http=shop.ctx.http,
+                                             api_base_url="http://127.0.0.1:8000"))
+    order = await shop.create_order(stocked_sku.id)
+    _, first = await open_cashier(shop, order, "sandbox")
+    _, second = await open_cashier(shop, order, "sandbox2")
+    await press_pay(shop, first)
+    await press_pay(shop, second)  # the buyer paid twice
+    duplicate = await shop.scalar(select(Payment).where(Payment.status == "duplicate"))
+    client = await logged_in(shop, "fin", roles=("finance",))
+    url = f"/console/orders/{order['order_no']}"
+    assert 'data-testid="refund-payment"' in (await client.get(url)).text
+    done = await post_form(client, f"{url}/refund", {"payment_no": duplicate.payment_no, "reason": "paid twice"},
+                           page_url=url)
+    assert done.status_code == 303 and "status=succeeded" in done.headers["location"]
+    view = await shop.get_order(order)
+    assert (view["status"], view["refunded_cents"], view["delivered_keys"]) == ("delivered", 0, 1)
+    refunds = await shop.scalar(select(Refund.payment_id))
+    assert refunds == duplicate.id

@@ -200,6 +200,7 @@ async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
     form = await request.form()
     reason = str(form.get("reason", "")).strip()[:500]
     amount_text, quantity_text = str(form.get("amount", "")).strip()[:32], str(form.get("quantity", "")).strip()[:8]
+    payment_no = str(form.get("payment_no", "")).strip().upper()[:32] or None
     key = "console-" + (str(form.get("request_key", ""))[:40] or secrets.token_urlsafe(12))
     if not reason:
         return await _detail(request, ctx, user, order_no, message=("err.reason_required", {}, "err"),
@@ -213,7 +214,8 @@ async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
                 raise InvalidRefund("the quantity must be a whole number")
             created_refund, created = await refunds_service.request_refund(
                 session=session, order_id=order.id, reason=reason, requested_by=user.name, amount_cents=amount,
-                quantity=quantity, request_key=key, refund_revealed_keys=ctx.settings.refund_revealed_keys)
+                quantity=quantity, payment_no=payment_no, request_key=key,
+                refund_revealed_keys=ctx.settings.refund_revealed_keys)
             refund_id, refund_no = created_refund.id, created_refund.refund_no
             if created:
                 await record_action(session=session, actor=user.actor, action="refund_requested", object_type="order",
