@@ -21,7 +21,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 ## demo: venv + install, secrets, migrate the embedded SQLite DB, demo data, serve on http://127.0.0.1:8000
 demo: $(VENV)/.installed
-	$(BIN)/quanyi init
+	$(BIN)/quanyi init --public-base-url http://$(HOST):$(PORT)
 	$(BIN)/quanyi migrate
 	$(BIN)/quanyi demo
 	$(BIN)/quanyi serve --host $(HOST) --port $(PORT) --with-test-peers

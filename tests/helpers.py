@@ -40,7 +40,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "sandbox_secret": secrets.token_urlsafe(32),
         "sandbox_enabled": True,
         "run_background_tasks": False,
-        "public_base_url": None,
+        "public_base_url": "http://test",  # where the test shop lives (the loopback transport answers it)
         "redis_url": None,
         # Tests place many orders from one address; risk tests turn the checkout flood limits back on.
         "checkout_limit_per_ip": 0,
@@ -68,6 +68,16 @@ async def with_csrf(client: httpx.AsyncClient, data: dict[str, Any] | None = Non
     client's qy_csrf cookie in the client's jar)."""
     response = await client.get(page, headers={"Accept": "text/html"})
     return {**(data or {}), "csrf_token": page_csrf_token(response.text)}
+
+
+async def open_order_link(client: httpx.AsyncClient, link: str) -> httpx.Response:
+    """What a browser does with an e-mailed order link (`.../orders/NO/open#t=TOKEN`): load the page (the fragment
+    stays in the browser), and app.js posts the fragment's token with the page's form."""
+    url = urlparse(link)
+    page = await client.get(url.path, headers={"Accept": "text/html"})
+    assert page.status_code == 200, page.text
+    token = url.fragment.removeprefix("t=")
+    return await client.post(url.path, data={"t": token, "csrf_token": page_csrf_token(page.text)})
 
 
 def random_code() -> str:

@@ -83,3 +83,6 @@ async def test_serve_sweeps_expired_orders_and_takes_payments_over_http(shop, st
         output = server.communicate(timeout=60)[0]
     assert "quanyi.payments.notify: payment notification accepted: gateway=sandbox" in output, output[-2000:]
     assert "released the stock of 1 expired orders" in output, output[-2000:]
+    # The access log shows the cashier visit without its ticket (tokens in query strings are redacted).
+    assert "/sandbox/cashier?t=[redacted]" in output and token not in output, output[-2000:]
+    assert "QUANYI_PUBLIC_BASE_URL is not set" in output

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
+from quanyi.accesslog import install_access_log_redaction
 from quanyi.catalog.routes import admin_router as catalog_admin_router
 from quanyi.catalog.routes import router as catalog_router
 from quanyi.catalog.service import QuantityOutOfRange
@@ -76,6 +77,7 @@ from quanyi.suppliers.sync import SyncFailed
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
 from quanyi.web.csrf import CsrfCookieMiddleware, CsrfFailed
+from quanyi.web.order_link import router as order_link_router
 from quanyi.web.routes import render_error_page
 from quanyi.web.routes import router as web_router
 
@@ -350,6 +352,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     )
     app.state.ctx = ctx
     install_log_redaction()  # plaintext card keys never reach a log record
+    install_access_log_redaction()  # nor tokens in query strings (order links, cashier tickets)
     _install_error_handlers(app)
     _install_docs(app)
     # Not `exception_handler(Exception)`: Starlette re-raises after that one, and the server logs it again.
@@ -362,7 +365,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
-                   fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, web_router):
+                   fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, web_router,
+                   order_link_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console

@@ -35,8 +35,13 @@ app.add_typer(gateways_app, name="gateways")
 app.add_typer(risk_app, name="risk")
 
 @app.command()
-def init(force: Annotated[bool, typer.Option(help="Overwrite an existing secrets file")] = False) -> None:
-    """Generate secrets (admin token, card-key encryption key, ...) into var/quanyi.env if absent."""
+def init(
+    force: Annotated[bool, typer.Option(help="Overwrite an existing secrets file")] = False,
+    public_base_url: Annotated[str, typer.Option(
+        help="Where buyers, gateways and suppliers reach the shop (QUANYI_PUBLIC_BASE_URL)")] = "http://127.0.0.1:8000",
+) -> None:
+    """Generate secrets (admin token, card-key encryption key, ...) and the shop's address into var/quanyi.env
+    if absent."""
     if ENV_FILE.exists() and not force:
         console.print(f"Secrets already in [bold]{ENV_FILE}[/bold]; keeping them.")
         return
@@ -45,7 +50,7 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing secrets
     ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(generate_secrets_env())
+        handle.write(generate_secrets_env(public_base_url.rstrip("/")))
     console.print(f"Wrote fresh secrets to [bold]{ENV_FILE}[/bold] (mode 600). Back it up: it holds the card-key key.")
 
 
@@ -88,6 +93,10 @@ def serve(
     settings = _settings()
     if with_test_peers:
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
+        if not settings.public_base_url:
+            # Demo only (the peers refuse a shop with the sandbox off): the simulated gateways reach it locally.
+            os.environ["QUANYI_PUBLIC_BASE_URL"] = f"http://{local}:{port}"
+            get_settings.cache_clear()
         with _test_peers(f"http://{local}:{port}"):
             serve(host=host, port=port, workers=workers, with_test_peers=False)
         return
@@ -96,6 +105,10 @@ def serve(
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
         os.environ["QUANYI_SANDBOX_API_URL"] = f"http://{local}:{port}"
         get_settings.cache_clear()  # a single worker builds its app in this process: let it see the URL
+    if not settings.public_base_url:
+        err.print("[bold yellow]WARNING: QUANYI_PUBLIC_BASE_URL is not set: Alipay, WeChat Pay and Stripe stay off, "
+                  "and links in e-mails point to this machine. Set it to the shop's public address.[/bold yellow]",
+                  soft_wrap=True)
     if settings.sandbox_enabled:
         err.print("[bold yellow]WARNING: the sandbox payment gateway is enabled: anyone can 'pay' without money "
                   "and receive goods. Set QUANYI_SANDBOX_ENABLED=false before taking real orders.[/bold yellow]",
@@ -135,6 +148,9 @@ def peers(
     until Ctrl-C. Running servers take the accounts up within 30 s. Refused unless the sandbox is on."""
     import time
 
+    if not _settings().public_base_url:
+        os.environ["QUANYI_PUBLIC_BASE_URL"] = shop_url.rstrip("/")  # demo only: the peers refuse a real shop
+        get_settings.cache_clear()
     with _test_peers(shop_url):
         try:
             while True:
@@ -305,7 +321,8 @@ def gateways_set(
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
             await configuration.save_gateway_config(session=session, cipher=ctx.cipher, name=name, config=values,
-                                                    enabled=enable, updated_by="cli")
+                                                    enabled=enable, updated_by="cli",
+                                                    public_base_url=ctx.settings.public_base_url)
 
     _run(job)
     console.print(f"Saved {name} ({'enabled' if enable else 'disabled'}); running servers take it up within a "

@@ -15,6 +15,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,9 +68,23 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"QUANYI_SHOP_TIMEZONE: {exc}") from None
         return value
-    # Base URL the outside world reaches this shop at; gateways send notifications here.
-    # When unset, the URL of the incoming request is used (fine for the demo and tests).
+    # Base URL the outside world reaches this shop at (https://shop.example.com): gateway notify and return URLs,
+    # supplier callbacks, links in e-mails. Never taken from a request's Host header (quanyi/urls.py); Alipay,
+    # WeChat Pay and Stripe are not started without it. `quanyi init` writes the local address for a demo.
     public_base_url: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+                or parts.username is not None:
+            raise ValueError("QUANYI_PUBLIC_BASE_URL must be an absolute http(s) URL without query or fragment, "
+                             f"like https://shop.example.com, not {value!r}")
+        return value.rstrip("/")
     # Other origins whose pages may post the shop's forms (comma-separated, e.g. "https://www.example.com"); the
     # shop's own host and public_base_url are always trusted (web/csrf.py).
     csrf_trusted_origins: str = ""
@@ -96,6 +111,9 @@ class Settings(BaseSettings):
     sold_out_memo_seconds: float = Field(default=1.0, ge=0, le=60)
     sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     notify_tolerance_seconds: int = Field(default=300, ge=10, le=3600)
+    # Links to the order in delivery e-mails and SMS stop working this long after they were sent (then the
+    # buyer finds the order by number + contact); 0 < days.
+    order_link_ttl_days: float = Field(default=30, gt=0, le=3650)
     lookup_window_seconds: int = Field(default=900, ge=10)
     lookup_max_failures_per_ip: int = Field(default=20, ge=1)
     lookup_max_failures_per_order: int = Field(default=5, ge=1)
@@ -261,8 +279,8 @@ class Settings(BaseSettings):
         return ring
 
 
-def generate_secrets_env() -> str:
-    """Fresh secrets in env-file syntax (what `quanyi init` writes)."""
+def generate_secrets_env(public_base_url: str = "http://127.0.0.1:8000") -> str:
+    """Fresh secrets in env-file syntax (what `quanyi init` writes), with the shop's address."""
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     return "\n".join(
         [
@@ -275,6 +293,9 @@ def generate_secrets_env() -> str:
             f"QUANYI_SANDBOX_SECRET={secrets.token_urlsafe(32)}",
             "# The sandbox cashier hands out goods without real money: set to false before taking real orders.",
             "QUANYI_SANDBOX_ENABLED=true",
+            "# Where buyers, gateways and suppliers reach the shop: change it to the public https address before going",
+            "# live (Alipay, WeChat Pay and Stripe send notifications there and are not started without it).",
+            f"QUANYI_PUBLIC_BASE_URL={public_base_url}",
             "",
         ]
     )

@@ -19,6 +19,7 @@ from quanyi.risk import engine as risk_engine
 from quanyi.risk.counters import RedisCounters
 from quanyi.risk.service import DatabaseRateLimiter, RedisRateLimiter, build_rate_limiter
 from quanyi.shoptime import install_shop_zone
+from quanyi.urls import LOCAL_BASE_URL
 
 __all__ = ["ShopContext", "build_context", "build_cipher"]
 
@@ -70,7 +71,7 @@ def build_context(settings: Settings, *, db: Database | None = None,
             cashier_base_url=settings.public_base_url or "",
             tolerance_seconds=settings.notify_tolerance_seconds,
             http=http,
-            api_base_url=settings.sandbox_api_url or settings.public_base_url or "http://127.0.0.1:8000",
+            api_base_url=settings.sandbox_api_url or settings.public_base_url or LOCAL_BASE_URL,
         ))
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,

@@ -16,8 +16,7 @@ from quanyi.staff import service as staff_service
 from quanyi.staff.service import ADMIN, PERMISSIONS, PermissionDenied, Principal
 
 __all__ = ["ContextDep", "SessionDep", "ReadSessionDep", "AdminDep", "PrincipalDep", "BearerDep",
-           "require_permission", "client_ip", "user_agent", "base_url",
-           "NotAuthorized"]
+           "require_permission", "client_ip", "user_agent", "NotAuthorized"]
 
 
 class NotAuthorized(DomainError):
@@ -100,7 +99,3 @@ def client_ip(request: Request) -> str:
 def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")[:512]
 
-
-def base_url(request: Request, ctx: ShopContext) -> str:
-    """Where the outside world reaches us: configured, else the URL this request came in on."""
-    return (ctx.settings.public_base_url or str(request.base_url)).rstrip("/")

@@ -43,7 +43,8 @@ async def refresh_gateways(ctx: ShopContext) -> None:
     """Take up gateway configuration changes made through any server process."""
     async with ctx.db.read_session() as session:
         await gateway_configuration.refresh_registry(session=session, cipher=ctx.cipher, http=ctx.http,
-                                                     registry=ctx.gateways)
+                                                     registry=ctx.gateways,
+                                                     public_base_url=ctx.settings.public_base_url)
 
 
 async def query_payments_once(ctx: ShopContext) -> reconciliation.QueryRound:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import jinja2
 
 from quanyi.context import ShopContext
-from quanyi.db import is_database_unavailable
+from quanyi.db import is_database_unavailable, utcnow
 from quanyi.errors import DomainError
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.leased_worker import LeasedWorker, worker_owner
@@ -33,16 +33,15 @@ from quanyi.notifications.senders import (
     WeComRobotSender,
 )
 from quanyi.orders import service as orders_service
-from quanyi.orders.access import order_access_token
+from quanyi.orders.access import order_link_token
 from quanyi.shoptime import shop_zone
+from quanyi.urls import shop_base_url
 
 __all__ = ["OutboxWorker", "build_senders", "order_link", "ClaimedMessage"]
 
 logger = logging.getLogger(__name__)
-_FALLBACK_BASE_URL = "http://127.0.0.1:8000"
 # Retrying to record a sent message: about 15 s in all, far inside the lease (notification_lease_seconds >= 60).
 _RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 7.0)
-_warned_base_url = False
 
 
 def build_senders(ctx: ShopContext) -> dict[Channel, Sender]:
@@ -67,16 +66,13 @@ def build_senders(ctx: ShopContext) -> dict[Channel, Sender]:
 
 
 def order_link(ctx: ShopContext, order_no: str) -> str:
-    """Absolute link that opens the order without re-entering details (signed; see web `/orders/{no}/open`)."""
-    global _warned_base_url
-    base = ctx.settings.public_base_url
-    if not base:
-        base = _FALLBACK_BASE_URL
-        if not _warned_base_url:
-            _warned_base_url = True
-            logger.warning("QUANYI_PUBLIC_BASE_URL is not set: links in notifications point to %s", base)
-    token = order_access_token(ctx.settings.app_secret.get_secret_value(), order_no)
-    return f"{base.rstrip('/')}/orders/{order_no}/open?t={token}"
+    """Absolute link that opens the order without re-entering details, for QUANYI_ORDER_LINK_TTL_DAYS (signed with
+    its expiry; see web `/orders/{no}/open`)."""
+    base = shop_base_url(ctx.settings)
+    expires_at = utcnow() + dt.timedelta(days=ctx.settings.order_link_ttl_days)
+    token = order_link_token(ctx.settings.app_secret.get_secret_value(), order_no, expires_at)
+    # In the fragment: browsers never send it, so no server or proxy log holds it; the page posts it.
+    return f"{base}/orders/{order_no}/open#t={token}"
 
 
 @dataclass(frozen=True, slots=True)

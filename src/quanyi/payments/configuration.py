@@ -25,6 +25,7 @@ from quanyi.errors import InvalidInput
 from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
 from quanyi.payments.gateway import GatewayRegistry, PaymentGateway, UnknownGateway
 from quanyi.payments.models import GatewayConfig
+from quanyi.urls import PublicBaseUrlMissing
 
 __all__ = [
     "GatewayKind", "InvalidGatewayConfig", "gateway_kinds", "register_kind", "save_gateway_config",
@@ -33,6 +34,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 MASK = "********"
+_refused_without_url: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +121,17 @@ def _validate(kind: GatewayKind, values: Mapping[str, Any]) -> BaseModel:
 
 async def save_gateway_config(
     *, session: AsyncSession, cipher: CardKeyCipher, name: str, config: Mapping[str, Any], enabled: bool,
-    updated_by: str = "admin",
+    public_base_url: str | None, updated_by: str = "admin",
 ) -> GatewayConfig:
-    """Validate and store a gateway configuration. Fields left out (e.g. secrets) keep their stored value."""
+    """Validate and store a gateway configuration. Fields left out (e.g. secrets) keep their stored value.
+    Enabling needs the shop's public address (QUANYI_PUBLIC_BASE_URL): the gateway notifies the shop there."""
     kind = _kind(name)
+    if enabled and not public_base_url:
+        raise PublicBaseUrlMissing(
+            f"{kind.title} ({name}) cannot be enabled without QUANYI_PUBLIC_BASE_URL, the shop's public https address "
+            "(e.g. https://shop.example.com): the gateway sends its payment notifications and the buyers back there, "
+            "and the shop never takes that address from a request. Set it, restart, and enable again",
+            setting="QUANYI_PUBLIC_BASE_URL")
     row = await session.scalar(select(GatewayConfig).where(GatewayConfig.gateway == name).with_for_update())
     merged: dict[str, Any] = {}
     if row is not None:
@@ -168,9 +177,10 @@ async def describe_gateway_configs(
 
 
 async def build_configured_gateways(
-    *, session: AsyncSession, cipher: CardKeyCipher, http: httpx.AsyncClient
+    *, session: AsyncSession, cipher: CardKeyCipher, http: httpx.AsyncClient, public_base_url: str | None
 ) -> tuple[list[PaymentGateway], set[str]]:
-    """Gateways from the enabled stored configurations, and the names of configured kinds (enabled or not)."""
+    """Gateways from the enabled stored configurations, and the names of configured kinds (enabled or not).
+    Without QUANYI_PUBLIC_BASE_URL none is started (each says why in the log, once per process)."""
     gateways, managed = [], set()
     for row in (await session.scalars(select(GatewayConfig))).all():
         kind = _KINDS.get(row.gateway)
@@ -180,6 +190,12 @@ async def build_configured_gateways(
         managed.add(row.gateway)
         if not row.enabled:
             continue
+        if not public_base_url:
+            if row.gateway not in _refused_without_url:
+                _refused_without_url.add(row.gateway)
+                logger.error("gateway %s not started: QUANYI_PUBLIC_BASE_URL is not set (the gateway would have "
+                             "nowhere to send payment notifications and buyers); set it and restart", row.gateway)
+            continue
         try:
             gateways.append(kind.build(_validate(kind, _decrypt(row, cipher)), http))
         except (CardKeyDecryptionError, InvalidGatewayConfig) as exc:
@@ -188,9 +204,10 @@ async def build_configured_gateways(
 
 
 async def refresh_registry(*, session: AsyncSession, cipher: CardKeyCipher, http: httpx.AsyncClient,
-                           registry: GatewayRegistry) -> list[str]:
+                           registry: GatewayRegistry, public_base_url: str | None) -> list[str]:
     """Bring the registry in line with the stored configurations; returns the gateway names now active."""
-    gateways, managed = await build_configured_gateways(session=session, cipher=cipher, http=http)
+    gateways, managed = await build_configured_gateways(session=session, cipher=cipher, http=http,
+                                                        public_base_url=public_base_url)
     built = {gateway.name for gateway in gateways}
     for gateway in gateways:
         registry.register(gateway)

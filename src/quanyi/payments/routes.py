@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
-from quanyi.deps import AdminDep, ContextDep, base_url, client_ip
+from quanyi.deps import AdminDep, ContextDep, client_ip
 from quanyi.errors import DomainError
 from quanyi.orders.dependencies import OrderNoDep
 from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
@@ -19,6 +19,7 @@ from quanyi.payments import reconciliation
 from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import NotificationRejected
 from quanyi.payments.schemas import GatewayConfigRead, GatewayConfigUpdate, ReconciliationReport
+from quanyi.urls import shop_base_url
 
 router = APIRouter(tags=["payments"])
 admin_router = APIRouter(prefix="/api/admin/payment-gateways", tags=["admin: payments"])
@@ -37,7 +38,7 @@ async def start_payment(
 ) -> PaymentStart:
     data = data or PaymentStartRequest()
     gateway = ctx.gateways.get(data.gateway)
-    root = base_url(request, ctx)
+    root = shop_base_url(ctx.settings)  # configuration only, never this request's Host header
     notify_url, return_url = payments_service.callback_urls(root, gateway.name, order_no)
     started = await payments_service.start_payment(
         db=ctx.db, order_no=order_no, gateway=gateway, notify_url=notify_url, return_url=return_url,
@@ -112,10 +113,11 @@ async def put_gateway_config(
     async with ctx.db.transaction() as session:
         await gateway_configuration.save_gateway_config(
             session=session, cipher=ctx.cipher, name=gateway_name, config=data.config, enabled=data.enabled,
-            updated_by=admin)
+            updated_by=admin, public_base_url=ctx.settings.public_base_url)
     async with ctx.db.read_session() as session:
         await gateway_configuration.refresh_registry(session=session, cipher=ctx.cipher, http=ctx.http,
-                                                     registry=ctx.gateways)
+                                                     registry=ctx.gateways,
+                                                     public_base_url=ctx.settings.public_base_url)
     admin_logger.info("gateway %s configuration saved by %s (enabled=%s)", gateway_name, admin, data.enabled)
     return next(item for item in await _describe(ctx) if item.name == gateway_name)
 

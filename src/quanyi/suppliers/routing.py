@@ -37,19 +37,19 @@ from quanyi.suppliers.adapter import (
 from quanyi.suppliers.attempt_state import AttemptState
 from quanyi.suppliers.fulfilment import Outcome, Step, StepPolicy, plan_step, record_outcome
 from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus
+from quanyi.urls import shop_base_url
 
 __all__ = ["FulfilmentWorker", "call_supplier", "callback_base_url"]
 
 logger = logging.getLogger(__name__)
-_FALLBACK_BASE_URL = "http://127.0.0.1:8000"
 _MAX_STEPS = 50  # per job per claim: bounded even if a supplier keeps answering nonsense
 
 _RECHARGE_STATE = {RechargeState.SUBMITTED: AttemptState.SUBMITTED, RechargeState.PROCESSING: AttemptState.PROCESSING,
                    RechargeState.SUCCEEDED: AttemptState.SUCCEEDED, RechargeState.FAILED: AttemptState.FAILED}
 
 def callback_base_url(ctx: ShopContext) -> str:
-    s = ctx.settings
-    return (s.public_base_url or s.sandbox_api_url or _FALLBACK_BASE_URL).rstrip("/")
+    """Where suppliers send recharge callbacks: the shop's configured address (quanyi/urls.py)."""
+    return shop_base_url(ctx.settings)
 
 def _failure(step: Step, exc: BaseException) -> Outcome:
     """A call that raised: only an unclear outcome may have bought something."""

@@ -89,4 +89,5 @@ async def configure_shop(ctx: ShopContext, accounts: dict[str, dict[str, Any]], 
         for name, account in accounts.items():
             await configuration.save_gateway_config(session=session, cipher=ctx.cipher, name=name,
                                                     config=account if enabled else {}, enabled=enabled,
-                                                    updated_by="test-peers")
+                                                    updated_by="test-peers",
+                                                    public_base_url=ctx.settings.public_base_url)

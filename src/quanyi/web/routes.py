@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from quanyi.catalog import service as catalog_service
 from quanyi.db import utcnow
-from quanyi.deps import ContextDep, base_url, client_ip, user_agent
+from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
 from quanyi.orders import service as orders_service
@@ -44,11 +44,12 @@ from quanyi.payments.gateway import (
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
+from quanyi.urls import shop_base_url
 from quanyi.web.csrf import CSRF_PROTECTED
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
-__all__ = ["router", "render_error_page"]
+__all__ = ["router", "render_error_page", "grant_order_access", "lookup_page"]
 
 router = APIRouter(include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _grant_access(response: Response, request: Request, ctx: ContextDep, order_no: str) -> None:
+def grant_order_access(response: Response, request: Request, ctx: ContextDep, order_no: str) -> None:
+    """Keep the order's access token in the buyer's HttpOnly cookie (newest first, the last 20 orders)."""
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order_no)
     value = cookie_with_token(request.cookies.get(COOKIE_NAME), order_no, token)
     response.set_cookie(COOKIE_NAME, value, max_age=180 * 86400, httponly=True, samesite="lax",
@@ -209,7 +211,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
         return await _product_page(request, ctx, slug, form=form, status_code=409,
                                    errors={"sku_id": translate(locale, "err.not_on_sale")})
     response = _redirect(f"/orders/{order_no}")
-    _grant_access(response, request, ctx, order_no)
+    grant_order_access(response, request, ctx, order_no)
     ensure_device_cookie(ctx, request, response)  # e.g. a form loaded before device cookies were signed
     return response
 
@@ -264,19 +266,6 @@ async def order_page(order_no: OrderNoPath, request: Request, ctx: ContextDep) -
     return await _order_page(request, ctx, access, notice=translate(locale, notice_key) if notice_key else None)
 
 
-@router.get("/orders/{order_no}/open")
-async def open_order_link(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Response:
-    """The link in delivery e-mails and SMS: check its signed token, keep it in the access cookie, and show
-    the order, so the buyer never re-enters order number and contact. A bad token goes to the lookup form."""
-    canonical = normalize_order_no(order_no)
-    token = request.query_params.get("t")
-    if canonical is None or not verify_order_access(ctx.settings.app_secret.get_secret_value(), canonical, token):
-        return _redirect(f"/lookup?order_no={canonical or ''}")
-    response = _redirect(f"/orders/{canonical}")
-    _grant_access(response, request, ctx, canonical)
-    return response
-
-
 def _checkout_mode(request: Request) -> CheckoutMode:
     """Phones get the gateway's mobile cashier; desktops its page (gateways that only do QR ignore this)."""
     agent = request.headers.get("user-agent", "")
@@ -292,7 +281,7 @@ async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Respo
         gateway = ctx.gateways.get(str((await request.form()).get("gateway", ""))[:32])
     except UnknownGateway:
         return _redirect(f"/orders/{access}?error=no_gateway")
-    root = base_url(request, ctx)
+    root = shop_base_url(ctx.settings)  # configuration only, never this request's Host header
     notify_url, return_url = payments_service.callback_urls(root, gateway.name, access)
     try:
         started = await payments_service.start_payment(
@@ -373,7 +362,7 @@ async def reveal(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Re
 
 # ---------------------------------------------------------------- lookup
 
-def _lookup_page(request: Request, *, form: dict[str, str], error: str | None = None,
+def lookup_page(request: Request, *, form: dict[str, str], error: str | None = None,
                  status_code: int = 200) -> HTMLResponse:
     recent = list(tokens_from_cookie(request.cookies.get(COOKIE_NAME)))
     return render(request, "lookup.html", {"form": form, "error": error, "recent": recent},
@@ -382,7 +371,7 @@ def _lookup_page(request: Request, *, form: dict[str, str], error: str | None = 
 
 @router.get("/lookup", response_class=HTMLResponse)
 async def lookup_form(request: Request) -> HTMLResponse:
-    return _lookup_page(request, form={"order_no": request.query_params.get("order_no", "")[:64]})
+    return lookup_page(request, form={"order_no": request.query_params.get("order_no", "")[:64]})
 
 
 @router.post("/lookup", response_class=HTMLResponse, dependencies=[CSRF_PROTECTED])
@@ -391,9 +380,9 @@ async def lookup(request: Request, ctx: ContextDep) -> Response:
     raw = await request.form()
     form = {key: str(raw.get(key, ""))[:254] for key in ("order_no", "contact", "query_password")}
     if not form["order_no"].strip():
-        return _lookup_page(request, form=form, error=translate(locale, "lookup.need_order_no"), status_code=422)
+        return lookup_page(request, form=form, error=translate(locale, "lookup.need_order_no"), status_code=422)
     if not (form["contact"].strip() or form["query_password"]):
-        return _lookup_page(request, form=form, error=translate(locale, "lookup.need_secret"), status_code=422)
+        return lookup_page(request, form=form, error=translate(locale, "lookup.need_secret"), status_code=422)
     s = ctx.settings
     try:
         order = await orders_service.lookup_order(
@@ -405,12 +394,12 @@ async def lookup(request: Request, ctx: ContextDep) -> Response:
         order_no = order.order_no
     except orders_service.LookupRateLimited:
         minutes = max(s.lookup_window_seconds // 60, 1)
-        page = _lookup_page(request, form=form, error=translate(locale, "lookup.limited", minutes=minutes),
+        page = lookup_page(request, form=form, error=translate(locale, "lookup.limited", minutes=minutes),
                             status_code=429)
         page.headers["Retry-After"] = str(s.lookup_window_seconds)
         return page
     except orders_service.LookupFailed:
-        return _lookup_page(request, form=form, error=translate(locale, "lookup.failed"), status_code=404)
+        return lookup_page(request, form=form, error=translate(locale, "lookup.failed"), status_code=404)
     response = _redirect(f"/orders/{order_no}")
-    _grant_access(response, request, ctx, order_no)
+    grant_order_access(response, request, ctx, order_no)
     return response

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from quanyi.orders.access import COOKIE_NAME, cookie_with_token
 from quanyi.orders.models import OrderEvent
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import RECHARGE_PRODUCT
@@ -82,8 +83,7 @@ async def test_recharge_succeeds_through_the_suppliers_callback(shop, sims, dial
 
 
 async def _order_page(shop: Any, order: dict[str, Any]) -> str:
-    opened = await shop.client.get(f"/orders/{order['order_no']}/open", params={"t": order["access_token"]})
-    assert opened.status_code == 303
+    shop.client.cookies.set(COOKIE_NAME, cookie_with_token(None, order["order_no"], order["access_token"]))
     page = await shop.client.get(f"/orders/{order['order_no']}")
     assert page.status_code == 200
     return page.text  # type: ignore[no-any-return]

@@ -49,6 +49,17 @@
     event.detail.headers["X-CSRF-Token"] = window.quanyiCsrfToken();
   });
 
+  // Order links (web/order_link.py): the token comes in the fragment, which no server ever sees; post it.
+  var linkForm = document.querySelector("form[data-order-link]");
+  if (linkForm) {
+    var fromFragment = /^#t=([A-Za-z0-9._-]{1,96})$/.exec(window.location.hash);
+    if (fromFragment) {
+      linkForm.elements.t.value = fromFragment[1];
+      history.replaceState(null, "", window.location.pathname);
+    }
+    if (linkForm.elements.t.value) linkForm.submit();
+  }
+
   var form = document.querySelector("[data-testid=checkout-form]");
   if (!form) return;
   var quantity = form.querySelector("#quantity");
