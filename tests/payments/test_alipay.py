@@ -23,6 +23,7 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments import service as payments_service
 from quanyi.payments.alipay import AlipayConfig, AlipayGateway
 from quanyi.payments.alipay.gateway import UnsupportedCurrency
+from quanyi.payments.alipay.signing import verify_params
 from quanyi.payments.gateway import CheckoutRequest, GatewayUnavailable, RefundRequest
 from quanyi.payments.models import Payment, PaymentStatus
 from quanyi.tasks import sweep_once
@@ -135,6 +136,20 @@ async def test_buyer_pays_on_the_hosted_cashier_and_returns_with_a_signed_redire
     assert back.path == f"/orders/{order['order_no']}" and "sign=" in back.query
     assert (await _deliver(shop, sim.take_notifications()[0])).text == "success"
     assert (await shop.get_order(order))["status"] == "delivered"
+
+
+async def test_a_genuine_notice_with_an_empty_parameter_is_accepted(shop, alipay, sim, order):
+    """Alipay sends parameters with empty values (`body=`) and signs them; the SDKs verify them that way."""
+    payment, _ = await _paid(shop, sim, order)
+    notification = sim.notification(payment["payment_no"], body="", passback_params="")
+    assert "body=&" in notification.body.decode() or notification.body.decode().endswith("body=")
+    response = await _deliver(shop, notification)
+    assert (response.status_code, response.text) == (200, "success")
+    assert (await shop.get_order(order))["status"] == "delivered"
+    # The empty parameter is part of what was signed: dropping it on the way breaks the signature.
+    stripped = {k: v for k, v in notification.params.items() if k != "body"}
+    assert verify_params(notification.params, alipay._alipay_key)
+    assert not verify_params(stripped, alipay._alipay_key)
 
 
 async def test_wap_and_qr_checkouts(shop, alipay, sim, order):

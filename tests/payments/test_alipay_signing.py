@@ -56,6 +56,44 @@ def test_notification_verification_leaves_out_sign_type(key):
     assert not verify_params({**params, "sign": "not base64!"}, key.public_key())
 
 
+def _sdk_sign_content(params: dict[str, str]) -> str:
+    """What the SDKs verify a notification against, written out independently: python-alipay-sdk `AliPay.verify`
+    pops `sign` and `sign_type` and joins every other item sorted by key; the official SDK's `get_sign_content`
+    joins every item it is given. Empty values stay in."""
+    rest = {k: v for k, v in params.items() if k not in ("sign", "sign_type")}
+    return "&".join(f"{k}={v}" for k, v in sorted(rest.items()))
+
+
+def test_notifications_are_verified_over_every_parameter_including_empty_ones(key):
+    params = {"notify_time": "2024-05-01 12:00:00", "out_trade_no": "PY1", "total_amount": "19.80", "body": "",
+              "passback_params": "", "sign_type": "RSA2", "trade_status": "TRADE_SUCCESS"}
+    assert _sdk_sign_content(params) == ("body=&notify_time=2024-05-01 12:00:00&out_trade_no=PY1&passback_params="
+                                         "&total_amount=19.80&trade_status=TRADE_SUCCESS")
+    params["sign"] = sign_text(_sdk_sign_content(params), key)
+    assert verify_params(params, key.public_key(), notification=True)
+    # Signed without the empty values (the old, wrong rule): not Alipay's signature, refused.
+    wrong = {**params, "sign": sign_text(canonical_string(params, exclude=frozenset({"sign", "sign_type"})), key)}
+    assert not verify_params(wrong, key.public_key(), notification=True)
+
+
+def test_requests_never_carry_an_empty_parameter(key):
+    """Alipay checks requests without empty values (自行实现签名) while the SDKs sign what they send: a request
+    without empty parameters means the same string under both rules."""
+    from quanyi.payments.alipay.gateway import AlipayConfig, AlipayGateway
+
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    gateway = AlipayGateway(AlipayConfig(app_id="2021000000000001", merchant_private_key=pem,
+                                         alipay_public_key=public), http=None)  # type: ignore[arg-type]
+    params = gateway._signed("alipay.trade.query", {"out_trade_no": "PY1"}, notify_url="", return_url="")
+    assert "" not in params.values()
+    sdk_text = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "sign")
+    assert verify_text(sdk_text, params["sign"], key.public_key())
+    assert verify_params(params, key.public_key(), notification=False)
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 def test_signatures_agree_with_openssl(key, tmp_path: Path):
     """PKCS#1 v1.5 is deterministic: openssl must produce the very same signature, and accept ours."""

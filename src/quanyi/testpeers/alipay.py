@@ -173,9 +173,9 @@ class AlipaySimulator:
                               gmt_refund=beijing_time(max(at for _, at in trade.refunds.values())) + ".000")
             if status == "TRADE_CLOSED" and trade.closed_at is not None:
                 params["gmt_close"] = beijing_time(trade.closed_at)
-            params.update(overrides)
-            params = {k: v for k, v in params.items() if v != ""}
-            params["sign"] = rsa2_sign(string_to_sign(params, ("sign", "sign_type")), self._platform_key)
+            params.update(overrides)  # an empty override ("body": "") is sent, and signed, as Alipay does
+            params["sign"] = rsa2_sign(string_to_sign(params, ("sign", "sign_type"), keep_empty=True),
+                                       self._platform_key)
             return SimNotification(url=trade.notify_url, params=params)
 
     def forged(self, notification: SimNotification) -> SimNotification:
@@ -183,7 +183,7 @@ class AlipaySimulator:
         with self._lock:
             self._wrong_key = self._wrong_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
             params = {k: v for k, v in notification.params.items() if k != "sign"}
-            params["sign"] = rsa2_sign(string_to_sign(params, ("sign", "sign_type")), self._wrong_key)
+            params["sign"] = rsa2_sign(string_to_sign(params, ("sign", "sign_type"), keep_empty=True), self._wrong_key)
             return SimNotification(notification.url, params)
 
     @staticmethod
@@ -448,7 +448,7 @@ class AlipaySimulator:
                     "total_amount": yuan(trade.amount_cents), "trade_no": trade.trade_no, "auth_app_id": self.app_id,
                     "version": "1.0", "app_id": self.app_id, "sign_type": "RSA2", "seller_id": self.seller_id,
                     "timestamp": beijing_time(dt.datetime.now(dt.UTC))}
-            back["sign"] = rsa2_sign(string_to_sign(back, ("sign", "sign_type")), self._platform_key)
+            back["sign"] = rsa2_sign(string_to_sign(back, ("sign", "sign_type"), keep_empty=True), self._platform_key)
         separator = "&" if "?" in trade.return_url else "?"
         return RedirectResponse(f"{trade.return_url}{separator}{urlencode(back)}", status_code=303)
 

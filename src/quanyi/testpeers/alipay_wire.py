@@ -72,8 +72,11 @@ def cents_or_none(text: object) -> int | None:
     return int(value) if value == value.to_integral_value() and value > 0 else None
 
 
-def string_to_sign(params: Mapping[str, str], skip: tuple[str, ...]) -> bytes:
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in skip and params[k]).encode()
+def string_to_sign(params: Mapping[str, str], skip: tuple[str, ...], *, keep_empty: bool = False) -> bytes:
+    """Requests (as Alipay checks them): empty values left out. Notifications and returns (as Alipay signs them,
+    and the SDKs verify them): every parameter but `skip`, empty values included (`keep_empty`)."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params)
+                    if k not in skip and (keep_empty or params[k])).encode()
 
 
 def rsa2_sign(text: bytes, key: rsa.RSAPrivateKey) -> str:

@@ -5,8 +5,12 @@ Spec followed: 支付宝开放平台文档 https://opendocs.alipay.com/common , 
 - 自行实现签名: the string to sign is every request
   parameter except `sign`, with a non-empty value, sorted by name in ASCII order, joined as `k=v` with
   `&`, values neither url-encoded nor trimmed; sign with the merchant's private key, base64 the result.
-- 异步通知验签: the same string over the url-decoded
-  notification parameters, leaving out `sign` *and* `sign_type`; verify with Alipay's public key.
+- 异步通知验签: "除去 sign、sign_type 两个参数外，凡是通知返回回来的参数皆是待验签的参数": every url-decoded
+  notification parameter but `sign` and `sign_type`, **empty values included** (`body=`), sorted and joined the
+  same way; verify with Alipay's public key. This is what the SDKs do: python-alipay-sdk `AliPay.verify` pops
+  `sign` and `sign_type` and joins every other item, and the official alipay-sdk-python `get_sign_content`
+  joins every item it is given. (Leaving empty values out here refused genuine notices that carry one.)
+  Requests never carry an empty parameter (the gateway leaves them out), so both rules agree on them.
 - 自行实现验签 › 同步验签: an API answer is `{"<method>_response": {...},
   "sign": "..."}`; the signed text is the raw JSON of the `..._response` value exactly as it appears in
   the body. `response_sign_source` cuts it out without re-serialising (that would change the bytes).
@@ -78,9 +82,12 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
     return key
 
 
-def canonical_string(params: Mapping[str, str], *, exclude: frozenset[str] = frozenset({"sign"})) -> str:
-    """`k=v` pairs of non-empty values, sorted by name (ASCII), joined with `&`; values as they are."""
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in exclude and params[k] != "")
+def canonical_string(params: Mapping[str, str], *, exclude: frozenset[str] = frozenset({"sign"}),
+                     keep_empty: bool = False) -> str:
+    """`k=v` pairs sorted by name (ASCII), joined with `&`, values as they are; empty values only with
+    `keep_empty` (notifications: the SDKs' rule), left out otherwise (requests: the documented rule)."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params)
+                    if k not in exclude and (keep_empty or params[k] != ""))
 
 
 def sign_text(text: str, key: rsa.RSAPrivateKey) -> str:
@@ -105,9 +112,13 @@ def sign_params(params: Mapping[str, str], key: rsa.RSAPrivateKey) -> str:
 
 
 def verify_params(params: Mapping[str, str], key: rsa.RSAPublicKey, *, notification: bool = True) -> bool:
-    """Check `params["sign"]`. Notifications leave `sign_type` out of the signed string; requests keep it."""
-    exclude = frozenset({"sign", "sign_type"}) if notification else frozenset({"sign"})
-    return verify_text(canonical_string(params, exclude=exclude), params.get("sign", ""), key)
+    """Check `params["sign"]`. Notifications: every parameter but `sign` and `sign_type`, empty ones included
+    (as the SDKs verify them); requests: `sign_type` signed too, empty ones left out."""
+    if notification:
+        text = canonical_string(params, exclude=frozenset({"sign", "sign_type"}), keep_empty=True)
+    else:
+        text = canonical_string(params)
+    return verify_text(text, params.get("sign", ""), key)
 
 
 def _skip_ws(text: str, index: int) -> int:
