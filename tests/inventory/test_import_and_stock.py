@@ -52,6 +52,21 @@ async def test_a_code_sold_or_in_another_sku_can_never_be_imported_again(shop, s
     assert await shop.count(ImportBatch) == 1  # the refused imports left no batch behind
 
 
+async def test_a_code_with_invisible_characters_is_the_same_code(shop, sku):
+    """`AB\u200bC` is `ABC` with debris from a copy-paste: one code may never be stocked twice that way."""
+    code = random_code()
+    first = await _upload(shop, sku.id, f"{code}\n")
+    assert first.json()["added"] == 1
+    variants = [code[:3] + "\u200b" + code[3:], "\ufeff" + code, code[:5] + "\u00ad" + code[5:] + "\u2060",
+                code[:1] + "\u200d" + code[1:] + "\u200c"]
+    again = await _upload(shop, sku.id, "\n".join(variants) + "\n")
+    assert again.status_code == 422 and again.json()["code"] == "nothing_imported"
+    report = again.json()["report"]
+    assert (report["added"], report["duplicates"]) == (0, 4)
+    assert report["duplicate_lines"][0] == {"line": 1, "reason": "already in stock for this SKU"}
+    assert await shop.available(sku.id) == 1
+
+
 async def test_all_invalid_file_is_refused_and_changes_nothing(shop, sku):
     response = await _upload(shop, sku.id, "A,B,C,D\n\n# nothing\n")
     assert response.status_code == 422

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quanyi.inventory.parsing import SEPARATOR, decode_upload, parse_card_keys, split_secret
+from quanyi.inventory.parsing import MIN_CODE_LENGTH, SEPARATOR, decode_upload, parse_card_keys, split_secret
 from quanyi.shoptime import shop_zone
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -22,23 +23,23 @@ def test_one_code_per_line_with_blanks_and_comments():
 
 
 def test_card_number_and_password_in_every_separator_style():
-    text = "C1,P1\nC2\tP2\nC3----P3\nC4 P4\n\"C5\", \"P5\"\n"
+    text = "CARD1,PW1\nCARD2\tPW2\nCARD3----PW3\nCARD4 PW4\n\"CARD5\", \"PW5\"\n"
     parsed = parse_card_keys(text, now=NOW, zone=SHOP)
-    assert [split_secret(k.secret) for k in parsed.keys] == [(f"C{i}", f"P{i}") for i in range(1, 6)]
+    assert [split_secret(k.secret) for k in parsed.keys] == [(f"CARD{i}", f"PW{i}") for i in range(1, 6)]
 
 
 def test_expiry_dates_mean_end_of_day_shop_time():
-    parsed = parse_card_keys("CODE1,2027-06-30\nC2,P2,2027/1/5\n", now=NOW, zone=SHOP)
+    parsed = parse_card_keys("CODE01,2027-06-30\nCARD2,PW2,2027/1/5\n", now=NOW, zone=SHOP)
     assert parsed.keys[0].expires_at == dt.datetime(2027, 6, 30, 16, 0, tzinfo=dt.UTC)
-    assert split_secret(parsed.keys[1].secret) == ("C2", "P2")
+    assert split_secret(parsed.keys[1].secret) == ("CARD2", "PW2")
     assert parsed.keys[1].expires_at == dt.datetime(2027, 1, 5, 16, 0, tzinfo=dt.UTC)
 
 
 def test_header_line_is_skipped_in_english_and_chinese():
-    assert len(parse_card_keys("card_no,password,expires\nA,B,2027-01-01", now=NOW, zone=SHOP).keys) == 1
-    assert len(parse_card_keys("卡号,密码\nA,B", now=NOW, zone=SHOP).keys) == 1
+    assert len(parse_card_keys("card_no,password,expires\nCARD01,PW01,2027-01-01", now=NOW, zone=SHOP).keys) == 1
+    assert len(parse_card_keys("卡号,密码\nCARD01,PW01", now=NOW, zone=SHOP).keys) == 1
     # Only the first content line can be a header.
-    assert parse_card_keys("A,B\ncode", now=NOW, zone=SHOP).keys[1].secret == "code"
+    assert parse_card_keys("CARD01,PW01\npassword", now=NOW, zone=SHOP).keys[1].secret == "password"
 
 
 def test_full_width_characters_are_normalized():
@@ -50,9 +51,9 @@ def test_invalid_lines_are_reported_with_numbers_and_reasons():
     text = "\n".join([
         "GOOD-1",
         "A,B,C,D",  # 2: too many fields
-        "A,B,2020-01-01",  # 3: expired
-        "A,B,2027-02-30",  # 4: impossible date
-        "A,B,tomorrow",  # 5: not a date
+        "CARD,PASS,2020-01-01",  # 3: expired
+        "CARD,PASS,2027-02-30",  # 4: impossible date
+        "CARD,PASS,tomorrow",  # 5: not a date
         "X" * 300,  # 6: too long
         ",PASS",  # 7: empty card number
         "BAD\x07CODE",  # 8: control character
@@ -77,7 +78,7 @@ def test_decode_accepts_utf8_bom_and_gb18030():
 
 
 # "----" is a field separator by definition, so a code never contains it.
-_code = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.", min_size=1, max_size=40).filter(
+_code = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.", min_size=6, max_size=40).filter(
     lambda s: "----" not in s and any(c.isalnum() for c in s))
 
 
@@ -89,3 +90,28 @@ def test_any_well_formed_file_round_trips(entries):
     # A lone first line made only of header words would be skipped; our alphabet cannot spell one.
     assert [k.secret for k in parsed.keys] == expected
     assert parsed.invalid == []
+
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u2060", "\ufeff", "\u200e", "\u202e", "\U000e0041"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_invisible_format_characters_are_removed(char):
+    parsed = parse_card_keys(f"AB{char}CD-1234{char}\n{char}CARD-0001,PA{char}SS99", now=NOW, zone=SHOP)
+    assert [k.secret for k in parsed.keys] == ["ABCD-1234", "CARD-0001" + SEPARATOR + "PASS99"]
+    assert parsed.invalid == []
+
+
+@pytest.mark.parametrize("char", ["\u3164", "\u115f", "\ufe0f", "\u034f", "\ue000", "\U000e01ef"])
+def test_invisible_characters_that_are_not_format_characters_are_refused(char):
+    parsed = parse_card_keys(f"ABCD{char}1234\nGOOD-0001", now=NOW, zone=SHOP)
+    assert [k.secret for k in parsed.keys] == ["GOOD-0001"]
+    assert parsed.invalid == [(1, "code contains an invisible or unassigned character")]
+
+
+def test_codes_shorter_than_the_minimum_are_refused():
+    assert MIN_CODE_LENGTH == 6
+    parsed = parse_card_keys("ABCDE\nABCDEF\nAB\u200bCDE\nCAR,PAS\nCA,PAS", now=NOW, zone=SHOP)
+    assert [split_secret(k.secret) for k in parsed.keys] == [(None, "ABCDEF"), ("CAR", "PAS")]
+    assert parsed.invalid == [(1, "shorter than 6 characters"), (3, "shorter than 6 characters"),
+                              (5, "shorter than 6 characters")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import insert, select, update
@@ -18,7 +17,7 @@ from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
-from quanyi.inventory.parsing import SEPARATOR, parse_card_keys
+from quanyi.inventory.parsing import SEPARATOR, normalize_code_text, parse_card_keys
 from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportReport, LineProblem
 from quanyi.shoptime import zone_of
 
@@ -253,7 +252,7 @@ async def receive_supplier_codes(
 def _supplier_secret(raw: str) -> str:
     """A supplier's code as we store imported ones: "CARDNO PASSWORD" (space, tab or ----) becomes card number +
     password, so the buyer sees both fields and the fingerprint matches the same card imported from a file."""
-    text = unicodedata.normalize("NFKC", raw).strip()
+    text = normalize_code_text(raw)
     parts = [p for p in re.split(r"----|\t| +", text) if p]
     return SEPARATOR.join(parts) if len(parts) == 2 else text
 

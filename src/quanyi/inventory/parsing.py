@@ -6,8 +6,12 @@ Accepted line shapes (one file may mix them):
     CARDNO,PASSWORD[,2027-06-30]      comma (CSV, quotes allowed), tab, "----" or spaces between fields
 A header line (e.g. ``card_no,password,expires`` or ``卡号,密码,有效期``), blank lines and lines starting
 with ``#`` are skipped. Text is NFKC-normalized (full-width characters pasted from Chinese documents become
-ASCII) and trimmed. An expiry date means "valid through the end of that day" in the shop's time zone
-(QUANYI_SHOP_TIMEZONE).
+ASCII), cleared of invisible format characters (Unicode category Cf: zero-width space / joiner / non-joiner,
+soft hyphen, word joiner, BOM, direction marks; copy-paste debris that would make `AB\u200bC` a second key
+next to `ABC`) and trimmed. Fields that still hold an invisible or unassigned character (Hangul fillers,
+variation selectors, private-use or unassigned code points, line separators) are refused, and so are codes
+shorter than MIN_CODE_LENGTH characters (card number + password: together). An expiry date means "valid
+through the end of that day" in the shop's time zone (QUANYI_SHOP_TIMEZONE).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from zoneinfo import ZoneInfo
 
 from quanyi.shoptime import shop_midnight
 
-__all__ = ["ParsedKey", "ParsedFile", "parse_card_keys", "decode_upload", "split_secret", "SEPARATOR"]
+__all__ = ["ParsedKey", "ParsedFile", "parse_card_keys", "decode_upload", "split_secret", "SEPARATOR",
+           "normalize_code_text", "MIN_CODE_LENGTH"]
 
 # Joins card number and password inside the encrypted secret; control characters never occur in fields.
 SEPARATOR = "\x1f"
 MAX_FIELD_LENGTH = 256
+MIN_CODE_LENGTH = 6  # shorter "codes" are typing slips or fragments, and trivially guessable
 
 _HEADER_WORDS = {
     "code", "card", "card_no", "cardno", "card_number", "number", "password", "pass", "pwd", "secret",
@@ -34,6 +40,18 @@ _HEADER_WORDS = {
 }
 _DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Invisible but not category Cf (those are removed): Hangul fillers, combining grapheme joiner, variation selectors.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u034f") | frozenset(map(chr, range(0xFE00, 0xFE10))) \
+    | frozenset(map(chr, range(0xE0100, 0xE01F0)))
+_REFUSED_CATEGORIES = frozenset({"Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def normalize_code_text(raw: str) -> str:
+    """NFKC, without invisible format characters (category Cf), trimmed: how every code is compared."""
+    text = unicodedata.normalize("NFKC", raw)
+    if any(unicodedata.category(ch) == "Cf" for ch in text):
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return text.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +119,29 @@ def _check_field(value: str, what: str) -> str:
         raise ValueError(f"{what} is longer than {MAX_FIELD_LENGTH} characters")
     if _BAD_CHARS.search(value):
         raise ValueError(f"{what} contains control characters")
+    if any(ch in _INVISIBLE or unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in value):
+        raise ValueError(f"{what} contains an invisible or unassigned character")
     return value
+
+
+def _check_length(secret: str) -> str:
+    if len(secret.replace(SEPARATOR, "")) < MIN_CODE_LENGTH:
+        raise ValueError(f"shorter than {MIN_CODE_LENGTH} characters")
+    return secret
 
 
 def _parse_line(line: str, now: dt.datetime, zone: ZoneInfo) -> tuple[str, dt.datetime | None]:
     parts = _fields(line)
     if len(parts) == 1:
-        return _check_field(parts[0], "code"), None
+        return _check_length(_check_field(parts[0], "code")), None
     if len(parts) == 2:
         if _DATE.match(parts[1]):
-            return _check_field(parts[0], "code"), _parse_date(parts[1], now, zone)
-        return _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password"), None
+            return _check_length(_check_field(parts[0], "code")), _parse_date(parts[1], now, zone)
+        secret = _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password")
+        return _check_length(secret), None
     if len(parts) == 3:
         secret = _check_field(parts[0], "card number") + SEPARATOR + _check_field(parts[1], "password")
-        return secret, _parse_date(parts[2], now, zone)
+        return _check_length(secret), _parse_date(parts[2], now, zone)
     raise ValueError(f"{len(parts)} fields; expected code, or card number and password, and an optional expiry")
 
 
@@ -131,7 +158,7 @@ def parse_card_keys(text: str, *, zone: ZoneInfo, now: dt.datetime | None = None
     seen_content = False
     for line_no, raw in enumerate(text.splitlines(), start=1):
         result.lines_read = line_no
-        line = unicodedata.normalize("NFKC", raw).strip()
+        line = normalize_code_text(raw)
         if not line or line.startswith("#"):
             continue
         if not seen_content:
