@@ -115,8 +115,12 @@ class Settings(BaseSettings):
     # buyer finds the order by number + contact); 0 < days.
     order_link_ttl_days: float = Field(default=30, gt=0, le=3650)
     lookup_window_seconds: int = Field(default=900, ge=10)
+    # Failed order lookups allowed per window: per guesser (client address, device) over all orders, per guesser on
+    # one order, and per order over all guessers (a backstop against many addresses; one stranger cannot reach it).
     lookup_max_failures_per_ip: int = Field(default=20, ge=1)
-    lookup_max_failures_per_order: int = Field(default=5, ge=1)
+    lookup_max_failures_per_device: int = Field(default=20, ge=1)
+    lookup_max_failures_per_guesser_per_order: int = Field(default=5, ge=1)
+    lookup_max_failures_per_order: int = Field(default=100, ge=1)
     # Largest request body any endpoint accepts (413 beyond it, before it is read whole); the card-key import
     # upload has its own, larger limit (it is streamed to a temporary file and imported in chunks).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -52,7 +52,7 @@ async def test_storefront_checkout_flooding_gets_a_429_page_with_retry_after(sho
 
 
 async def test_lookup_brute_force_gets_429_with_retry_after(shop, settings):
-    for _ in range(settings.lookup_max_failures_per_order):
+    for _ in range(settings.lookup_max_failures_per_guesser_per_order):
         response = await shop.client.post("/api/orders/lookup", json={"order_no": "2612010000AAAA",
                                                                       "contact": "guess@example.com"})
         assert response.status_code == 404

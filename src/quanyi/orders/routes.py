@@ -103,6 +103,7 @@ async def lookup(data: LookupRequest, request: Request, ctx: ContextDep) -> Look
     order = await orders_service.lookup_order(
         db=ctx.db, limiter=ctx.limiter, limits=_limits(ctx), order_no=data.order_no,
         contact=data.contact, query_password=data.query_password, ip=client_ip(request),
+        device=request_device(ctx, request).id,
     )
     return LookupResult(order_no=order.order_no,
                         access_token=order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no))

@@ -390,6 +390,7 @@ async def lookup(request: Request, ctx: ContextDep) -> Response:
             limits=orders_service.LookupLimits.from_settings(s),
             order_no=form["order_no"], contact=form["contact"] or None,
             query_password=form["query_password"] or None, ip=client_ip(request),
+            device=request_device(ctx, request).id,
         )
         order_no = order.order_no
     except orders_service.LookupRateLimited:
