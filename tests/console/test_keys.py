@@ -53,3 +53,16 @@ async def test_stock_batches_void_reveal_and_leak_trace(shop, app, stocked_sku):
                                          .order_by(StaffAuditEntry.id))).all()
     assert [(r.channel, r.actor, r.card_key_id) for r in reveals] == [("staff", "kim", key_id)]
     assert actions == ["login", "card_key_revealed", "batch_voided", "leaks_traced"]
+
+
+async def test_the_audit_log_exports_what_it_shows(shop, app):
+    client = await logged_in(shop, "aud", roles=("owner",))
+    await client.get("/console/audit")
+    answer = await client.get("/console/audit/export", params={"format": "csv", "actor": "aud"})
+    assert answer.status_code == 200
+    lines = answer.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("id,at,actor,action") and len(lines) == 3  # newest first: this export, the login
+    assert ",aud,audit_log_exported," in lines[1] and ",aud,login," in lines[2]
+    async with shop.ctx.db.read_session() as session:
+        actions = (await session.scalars(select(StaffAuditEntry.action).order_by(StaffAuditEntry.id))).all()
+    assert actions == ["login", "audit_log_exported"]
