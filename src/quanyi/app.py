@@ -54,6 +54,7 @@ from quanyi.notifications.routes import admin_router as notifications_admin_rout
 from quanyi.openapi import install_problem_responses
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.service import LookupRateLimited, OrderNotPayable
+from quanyi.orders.sold_out_lane import SoldOutLane
 from quanyi.payments.gateway import CheckoutRefused, GatewayUnavailable, NoPaymentMethod, NotificationRejected
 from quanyi.payments.routes import admin_router as payments_admin_router
 from quanyi.payments.routes import reconciliation_router
@@ -163,6 +164,10 @@ def problem(status: int, code: str, detail: str, extra: dict[str, Any] | None = 
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
+def _domain_problem(exc: DomainError) -> Response:
+    return problem(status_for(exc), exc.code, exc.message, exc.context)
+
+
 def _wants_html(request: Request) -> bool:
     path = request.url.path
     if path.startswith(("/api/", "/payments/", "/openapi.json")):
@@ -213,7 +218,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             if "retry_after" in exc.context:  # every limit answers 429 with Retry-After, pages too
                 page.headers["Retry-After"] = str(exc.context["retry_after"])
             return page
-        return problem(status, exc.code, exc.message, exc.context)
+        return _domain_problem(exc)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
@@ -360,6 +365,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     # Bodies above their limit are refused before they are read whole (Content-Length, or counted as they stream).
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limit(ctx.settings), answer=_too_large)
     app.add_middleware(UnexpectedErrorMiddleware, answer=_unexpected)
+    # Checkouts of a SKU known to be sold out are refused here, before routing (the flash-sale tail).
+    app.add_middleware(SoldOutLane, ctx=ctx, answer=_domain_problem)
     app.add_middleware(SecurityHeadersMiddleware)  # outside: the 500 answer carries the headers too
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,

@@ -21,6 +21,10 @@ class SoldOutMemo:
         self._clock = clock
         self._until: dict[int, float] = {}
 
+    def any_sold_out(self) -> bool:
+        """Whether any SKU may be remembered: a dict lookup, so the checkout lane skips reading bodies otherwise."""
+        return bool(self._until)
+
     def is_sold_out(self, sku_id: int) -> bool:
         until = self._until.get(sku_id)
         if until is None:

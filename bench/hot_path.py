@@ -1,0 +1,220 @@
+"""CPU and SQL statements per request of the flash-sale hot path, in-process, one request at a time.
+
+The app is called straight through ASGI (no HTTP server, no client library, no access log), so the numbers
+are what the shop's own code costs: framework, services, SQLAlchemy and the driver. Purchases run
+create order -> start payment -> sandbox notification -> reveal; then refused checkouts after the sell-out.
+Optionally profiles one phase (cProfile sorted by cumulative time, or pyinstrument).
+
+    python bench/hot_path.py --pg                      # 300 purchases on a fresh PostgreSQL database
+    python bench/hot_path.py                           # SQLite
+    python bench/hot_path.py --pg --profile notify     # cProfile of the notifications only
+    python bench/hot_path.py --pg --profile create --profiler pyinstrument
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import event
+
+from benchlib import FreshDatabase, buyer_headers, make_settings, prepare_shop, resolve_database_url
+from purchase import notification
+from quanyi.app import create_app
+from quanyi.context import build_context
+
+PHASES = ("create", "pay", "notify", "reveal", "refused")
+
+
+class Asgi:
+    """The least a client can be: one ASGI call per request, the answer collected in memory."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
+                      content_type: str = "application/json", client: str = "127.0.0.1") -> tuple[int, bytes]:
+        raw_headers = [(b"host", b"shop.test"), (b"content-type", content_type.encode()),
+                       (b"content-length", str(len(body)).encode())]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": raw_headers, "client": (client, 50000), "server": ("shop.test", 80),
+                 "state": self.state}
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status, chunks = 0, []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+    async def lifespan(self) -> Any:
+        self.state: dict[str, Any] = {}
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        started = asyncio.Event()
+        queue.put_nowait({"type": "lifespan.startup"})
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"].startswith("lifespan.startup"):
+                started.set()
+
+        task = asyncio.create_task(self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state},
+                                            queue.get, send))
+        await started.wait()
+
+        async def stop() -> None:
+            queue.put_nowait({"type": "lifespan.shutdown"})
+            await task
+
+        return stop
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.wall: dict[str, float] = defaultdict(float)
+        self.count: dict[str, int] = defaultdict(int)
+        self.statements: dict[str, int] = defaultdict(int)
+        self.phase = ""
+        self.profiler: Any = None
+        self.profile_phase: str | None = None
+
+    def on_statement(self, *_args: Any) -> None:
+        self.statements[self.phase] += 1
+
+    async def run(self, phase: str, call: Any) -> Any:
+        self.phase = phase
+        profiling = self.profiler is not None and phase == self.profile_phase
+        if profiling:
+            self.profiler.enable() if isinstance(self.profiler, cProfile.Profile) else self.profiler.start()
+        c0, w0 = time.process_time(), time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.cpu[phase] += time.process_time() - c0
+            self.wall[phase] += time.perf_counter() - w0
+            self.count[phase] += 1
+            if profiling:
+                self.profiler.disable() if isinstance(self.profiler, cProfile.Profile) else self.profiler.stop()
+
+
+async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, refused: int, meter: Meter,
+               settings_env: dict[str, Any]) -> None:
+    ctx = build_context(make_settings(url, secrets_, run_background_tasks=False, **settings_env))
+    app = create_app(ctx=ctx)
+    client = Asgi(app)
+    stop = await client.lifespan()
+    engine = ctx.db.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", meter.on_statement)
+    if ctx.db.read_engine is not ctx.db.write_engine:
+        event.listen(ctx.db.read_engine.sync_engine, "before_cursor_execute", meter.on_statement)
+    secret = secrets_["QUANYI_SANDBOX_SECRET"]
+    try:
+        for n in range(purchases + refused):
+            headers = buyer_headers(n)
+            ip = headers.pop("X-Forwarded-For")
+            body = json.dumps({"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"}).encode()
+            phase = "create" if n < purchases else "refused"
+            status, answer = await meter.run(phase, client.request("POST", "/api/orders", body=body, headers=headers,
+                                                                   client=ip))
+            if n >= purchases:
+                if status != 409:
+                    raise SystemExit(f"refused checkout answered {status}: {answer[:300]!r}")
+                continue
+            if status != 201:
+                raise SystemExit(f"checkout answered {status}: {answer[:300]!r}")
+            order = json.loads(answer)
+            auth = {"X-Order-Token": order["access_token"]}
+            status, answer = await meter.run("pay", client.request(
+                "POST", f"/api/orders/{order['order_no']}/payments", body=b'{"gateway": "sandbox"}', headers=auth,
+                client=ip))
+            if status != 201:
+                raise SystemExit(f"start payment answered {status}: {answer[:300]!r}")
+            form = urlencode(notification(secret, json.loads(answer))).encode()
+            status, answer = await meter.run("notify", client.request(
+                "POST", "/payments/sandbox/notify", body=form, content_type="application/x-www-form-urlencoded"))
+            if status != 200 or answer != b"success":
+                raise SystemExit(f"notification answered {status}: {answer[:300]!r}")
+            status, answer = await meter.run("reveal", client.request(
+                "POST", f"/api/orders/{order['order_no']}/reveal", headers=auth, client=ip))
+            if status != 200 or len(json.loads(answer)["keys"]) != 1:
+                raise SystemExit(f"reveal answered {status}: {answer[:300]!r}")
+    finally:
+        await stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--database-url")
+    parser.add_argument("--purchases", type=int, default=300)
+    parser.add_argument("--refused", type=int, default=2000, help="checkouts after the sell-out (2000)")
+    parser.add_argument("--profile", choices=PHASES, help="profile this phase")
+    parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
+    parser.add_argument("--lines", type=int, default=45, help="lines of the cProfile listing")
+    parser.add_argument("--redis", help="QUANYI_REDIS_URL for the shop (risk counters, stock gate)")
+    args = parser.parse_args()
+    meter = Meter()
+    if args.profile:
+        meter.profile_phase = args.profile
+        if args.profiler == "pyinstrument":
+            from pyinstrument import Profiler
+            meter.profiler = Profiler(async_mode="disabled", interval=0.0002)
+        else:
+            meter.profiler = cProfile.Profile()
+    settings_env: dict[str, Any] = {}
+    if args.redis:
+        settings_env.update(redis_url=args.redis, risk_redis_prefix=f"quanyi:bench:{time.time_ns()}:")
+    with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
+        shop = prepare_shop(db, keys=args.purchases)
+        asyncio.run(race(db.url, shop.secrets, shop.sku_id, args.purchases, args.refused, meter, settings_env))
+    print(f"{db.backend}: {args.purchases} purchases, then {args.refused} refused checkouts, in-process over ASGI")
+    print(f"{'request':<10}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}")
+    total = 0.0
+    for phase in PHASES:
+        n = meter.count[phase]
+        if not n:
+            continue
+        cpu = 1000 * meter.cpu[phase] / n
+        total += meter.cpu[phase]
+        print(f"{phase:<10}{n:>6}{cpu:>9.3f}{1000 * meter.wall[phase] / n:>9.3f}{meter.statements[phase] / n:>6.1f}")
+    print(f"CPU per purchase with {args.refused / max(args.purchases, 1):.1f} refusals each: "
+          f"{1000 * total / max(args.purchases, 1):.2f} ms")
+    if meter.profiler is not None:
+        if isinstance(meter.profiler, cProfile.Profile):
+            out = io.StringIO()
+            pstats.Stats(meter.profiler, stream=out).sort_stats("cumulative").print_stats(args.lines)
+            print(out.getvalue())
+            out = io.StringIO()
+            pstats.Stats(meter.profiler, stream=out).sort_stats("tottime").print_stats(args.lines)
+            print(out.getvalue())
+        else:
+            print(meter.profiler.output_text(unicode=False, color=False, show_all=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The sold-out lane: `POST /api/orders` for a SKU the stock gate knows is sold out is answered before the
+framework runs (no routing, no dependency injection, no screening, no database).
+
+In a flash sale nine checkouts of ten come after the last key is gone; each used to cost a full trip through
+FastAPI only to be refused from the process's memory. This plain ASGI layer reads the small JSON body, and
+refuses exactly when the route would: the body is a valid `OrderCreate`, the shop has a payment method, and
+the gate says the SKU is sold out. Anything else (another path, a large or non-JSON body, a SKU not known
+to be sold out) goes on to the app untouched, with the body handed on as it came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from quanyi.context import ShopContext
+from quanyi.errors import DomainError
+from quanyi.inventory.service import OutOfStock
+from quanyi.orders.schemas import OrderCreate
+
+__all__ = ["SoldOutLane"]
+
+_PATH = "/api/orders"
+_MAX_BODY = 8 * 1024  # a checkout is a few hundred bytes; anything larger takes the ordinary road
+
+
+class SoldOutLane:
+    def __init__(self, app: ASGIApp, *, ctx: ShopContext, answer: Callable[[DomainError], Response]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.answer = answer  # the app's problem response for a domain error: one shape for every refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["path"] != _PATH or scope["method"] != "POST"
+                or not self.ctx.sold_out.any_sold_out()):
+            await self.app(scope, receive, send)
+            return
+        length = content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"content-type":
+                content_type = value
+        if (length is None or not length.isdigit() or int(length) > _MAX_BODY
+                or content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json"):
+            await self.app(scope, receive, send)
+            return
+        body, messages = await _read_body(receive)
+        if body is not None:
+            refusal = self._refusal(body)
+            if refusal is not None:
+                await self.answer(refusal)(scope, receive, send)
+                return
+        await self.app(scope, _replay(messages, receive), send)
+
+    def _refusal(self, body: bytes) -> DomainError | None:
+        try:
+            data = OrderCreate.model_validate_json(body)
+        except ValidationError:
+            return None  # the route answers with its validation problem
+        if not self.ctx.sold_out.is_sold_out(data.sku_id):
+            return None
+        try:
+            self.ctx.gateways.require_any()  # the route checks this first: same order here
+        except DomainError as exc:
+            return exc
+        return OutOfStock("sold out", available=0, requested=data.quantity)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
+    """The whole body (None if the client went away), and the messages it came in, to hand on unchanged."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None, messages
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
