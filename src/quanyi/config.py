@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # database (flash sales); 0 turns it off. Stock coming back is seen after at most this delay.
     sold_out_memo_seconds: float = Field(default=1.0, ge=0, le=60)
     sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # The ledger worker waits this long after a payment commits before posting, so payments arriving together
+    # are posted in one batch (ledger.deferred); every other process's worker also looks once a second.
+    ledger_batch_seconds: float = Field(default=0.02, ge=0, le=600)
     notify_tolerance_seconds: int = Field(default=300, ge=10, le=3600)
     # Links to the order in delivery e-mails and SMS stop working this long after they were sent (then the
     # buyer finds the order by number + contact); 0 < days.

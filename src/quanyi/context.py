@@ -35,6 +35,7 @@ class ShopContext:
     http: httpx.AsyncClient
     risk: risk_engine.RiskRuntime
     sold_out: SoldOutMemo = field(default_factory=lambda: SoldOutMemo(0))
+    ledger_worker: ledger_service.LedgerWorker | None = None
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -59,6 +60,7 @@ def build_context(settings: Settings, *, db: Database | None = None,
     notifications_service.install_policy(db, settings)
     install_shop_zone(db, settings.shop_timezone)
     ledger_service.install_account_cache(db)
+    ledger_worker = ledger_service.install_ledger_worker(db, batch_seconds=settings.ledger_batch_seconds)
     risk = risk_engine.install_runtime(db, settings)
     # Idle connections expire before the usual 5 s server keep-alive, so a request never goes out on a
     # connection the other side is just closing.
@@ -76,5 +78,5 @@ def build_context(settings: Settings, *, db: Database | None = None,
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
         limiter=build_rate_limiter(db, settings.redis_url), http=http, risk=risk,
-        sold_out=SoldOutMemo(settings.sold_out_memo_seconds),
+        sold_out=SoldOutMemo(settings.sold_out_memo_seconds), ledger_worker=ledger_worker,
     )

@@ -93,6 +93,8 @@ async def run_background_loops(ctx: ShopContext) -> None:
     loops.append(_every(min(5.0, ctx.settings.supplier_sync_interval_seconds), "supplier sync",
                         lambda: sync_suppliers_once(ctx)))
 
+    if ctx.ledger_worker is not None:  # payments' deferred postings, in batches (ledger.deferred)
+        loops.append(ctx.ledger_worker.run_forever())
     if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling
         loops.append(FulfilmentWorker(ctx).run_forever())
     await asyncio.gather(*loops)

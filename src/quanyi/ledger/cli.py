@@ -43,6 +43,7 @@ def trial_balance() -> None:
     from quanyi.money import format_money
 
     async def job(ctx):  # type: ignore[no-untyped-def]
+        await ledger_service.post_all_deferred(ctx.db)  # payments' deferred postings first
         async with ctx.db.read_session() as session:
             return (await ledger_service.trial_balance(session=session),
                     await ledger_service.prepaid_drift(session=session))
@@ -104,6 +105,7 @@ def statement(
     day, chosen = _day(period), _cycle(cycle)
 
     async def job(ctx):  # type: ignore[no-untyped-def]
+        await ledger_service.post_all_deferred(ctx.db)  # payments' deferred postings first
         async with ctx.db.read_session() as session:
             return await ledger_service.supplier_statement(session=session, supplier_code=supplier, day=day,
                                                            cycle=chosen, timezone=ctx.settings.shop_timezone)
@@ -140,6 +142,7 @@ def reconcile(
     day, chosen = _day(period), _cycle(cycle)
 
     async def job(ctx):  # type: ignore[no-untyped-def]
+        await ledger_service.post_all_deferred(ctx.db)  # payments' deferred postings first
         async with ctx.db.read_session() as session:
             return await ledger_service.reconcile_supplier(session=session, cipher=ctx.cipher, http=ctx.http,
                                                            supplier_code=supplier, day=day, cycle=chosen,

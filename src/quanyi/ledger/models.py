@@ -18,7 +18,7 @@ from quanyi.db import Base, UTCDateTime, utcnow
 
 __all__ = [
     "AccountKind", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "SupplierChargeStatus",
-    "ProfitShareRule", "ImmutableLedgerRow",
+    "ProfitShareRule", "ImmutableLedgerRow", "DeferredPosting",
 ]
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -139,3 +139,17 @@ def _refuse_change(_mapper: object, _connection: object, target: object) -> None
 for _model in (LedgerPosting, LedgerEntry):
     event.listen(_model, "before_update", _refuse_change)
     event.listen(_model, "before_delete", _refuse_change)
+
+
+class DeferredPosting(Base):
+    """A confirmed payment whose postings (payment received, then what the order's new status means) wait for
+    the ledger worker. Written in the payment's own transaction, so a committed payment always has either its
+    postings or this row; the worker deletes the row in the transaction that writes the postings."""
+
+    __tablename__ = "ledger_deferred_posting"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments_payment.id"))
+    order_status: Mapped[str] = mapped_column(String(32))  # the order's status right after the payment
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

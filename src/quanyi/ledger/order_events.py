@@ -16,6 +16,8 @@ except the cost of goods (card keys taken back are never resold).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +32,7 @@ from quanyi.ledger.models import (
     SupplierCharge,
     SupplierChargeStatus,
 )
-from quanyi.ledger.postings import Line, order_account_sums, post
+from quanyi.ledger.postings import Draft, Line, order_account_sums, orders_account_sums, post
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment, PaymentStatus
@@ -38,11 +40,23 @@ from quanyi.refunds.models import Refund
 
 __all__ = [
     "record_payment_received", "record_order_delivered", "record_refund_due", "record_order_status",
-    "record_refund_requested", "record_refund_failed", "record_refund_paid", "share_rule_for",
+    "record_refund_requested", "record_refund_failed", "record_refund_paid", "share_rule_for", "share_rules_for",
+    "payment_received_draft", "delivered_draft", "refund_due_draft", "delivery_facts", "DeliveryFacts", "settle_order",
 ]
 
 _PAYABLE_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
 _REVENUE_FAMILIES = ("platform_revenue", "merchant_payable:", "distributor_commission:")
+
+
+def payment_received_draft(order: Order, payment: Payment, *, duplicate: bool) -> Draft:
+    """Money arrived for `payment`: the buyer's credit, or owed back when it is a duplicate."""
+    owed_to = accounts.REFUNDS_PAYABLE if duplicate else accounts.CUSTOMER_LIABILITY
+    return Draft(reference=f"payment:{payment.payment_no}",
+                 kind="payment_duplicate" if duplicate else "payment_received",
+                 order_id=order.id, payment_no=payment.payment_no,
+                 memo=f"{payment.gateway} payment {payment.payment_no} for order {order.order_no}",
+                 lines=[Line(accounts.gateway_clearing(payment.gateway), payment.amount_cents, payment.currency),
+                        Line(owed_to, -payment.amount_cents, payment.currency)])
 
 
 async def record_payment_received(
@@ -51,37 +65,67 @@ async def record_payment_received(
     """Money arrived at the gateway for this payment. Call before `orders.apply_payment`: a payment for an
     order that can still be paid becomes the buyer's credit; any other (a DUPLICATE) is owed back."""
     duplicate = payment.status == PaymentStatus.DUPLICATE or order.status not in _PAYABLE_STATUSES
-    owed_to = accounts.REFUNDS_PAYABLE if duplicate else accounts.CUSTOMER_LIABILITY
-    await post(session, reference=f"payment:{payment.payment_no}",
-               kind="payment_duplicate" if duplicate else "payment_received", order_id=order.id,
-               payment_no=payment.payment_no, now=now,
-               memo=f"{payment.gateway} payment {payment.payment_no} for order {order.order_no}",
-               lines=[Line(accounts.gateway_clearing(payment.gateway), payment.amount_cents, payment.currency),
-                      Line(owed_to, -payment.amount_cents, payment.currency)])
+    draft = payment_received_draft(order, payment, duplicate=duplicate)
+    await post(session, reference=draft.reference, kind=draft.kind, order_id=order.id, payment_no=draft.payment_no,
+               now=now, memo=draft.memo, lines=draft.lines)
+
+
+async def share_rules_for(session: AsyncSession, sku_ids: set[int]) -> dict[int, ProfitShareRule | None]:
+    """Each SKU's own profit-sharing rule, else the default one, else None (all revenue is the platform's)."""
+    rules = {rule.scope: rule for rule in (await session.scalars(
+        select(ProfitShareRule).where(ProfitShareRule.scope.in_([*(f"sku:{i}" for i in sku_ids), "default"])))).all()}
+    return {sku_id: rules.get(f"sku:{sku_id}") or rules.get("default") for sku_id in sku_ids}
 
 
 async def share_rule_for(session: AsyncSession, sku_id: int) -> ProfitShareRule | None:
     """The SKU's own profit-sharing rule, else the default one, else None (all revenue is the platform's)."""
-    rules = {rule.scope: rule for rule in (await session.scalars(
-        select(ProfitShareRule).where(ProfitShareRule.scope.in_([f"sku:{sku_id}", "default"])))).all()}
-    return rules.get(f"sku:{sku_id}") or rules.get("default")
+    return (await share_rules_for(session, {sku_id}))[sku_id]
 
 
-async def _local_key_cost(session: AsyncSession, order_id: int) -> int:
-    return int(await session.scalar(
-        select(func.coalesce(func.sum(ImportBatch.unit_cost_cents), 0))
+async def _local_key_costs(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, int]:
+    rows = await session.execute(
+        select(CardKey.order_id, func.coalesce(func.sum(ImportBatch.unit_cost_cents), 0))
         .select_from(CardKey).join(ImportBatch, ImportBatch.id == CardKey.batch_id)
-        .where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)) or 0)
+        .where(CardKey.order_id.in_(order_ids), CardKey.status == CardKeyStatus.SOLD).group_by(CardKey.order_id))
+    return {order_id: int(total or 0) for order_id, total in rows.all()}
 
 
-async def record_order_delivered(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+async def _charges(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, list[SupplierCharge]]:
+    charges: dict[int, list[SupplierCharge]] = {order_id: [] for order_id in order_ids}
+    for charge in (await session.scalars(select(SupplierCharge).where(
+            SupplierCharge.order_id.in_(order_ids), SupplierCharge.status == SupplierChargeStatus.CHARGED)
+            .order_by(SupplierCharge.id))).all():
+        charges[charge.order_id].append(charge)  # type: ignore[index]
+    return charges
+
+
+@dataclass
+class DeliveryFacts:
+    """What the delivered posting of an order depends on, read for one order or for a batch at once."""
+
+    sums: dict[str, int]  # the order's account sums so far (debits minus credits)
+    rule: ProfitShareRule | None
+    charges: list[SupplierCharge]
+    local_cost: int
+
+
+async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict[int, DeliveryFacts]:
+    ids = [order.id for order in orders]
+    sums = await orders_account_sums(session, ids)
+    rules = await share_rules_for(session, {order.sku_id for order in orders})
+    charges = await _charges(session, ids)
+    costs = await _local_key_costs(session, ids)
+    return {order.id: DeliveryFacts(sums[order.id], rules[order.sku_id], charges[order.id], costs.get(order.id, 0))
+            for order in orders}
+
+
+def delivered_draft(order: Order, facts: DeliveryFacts) -> Draft:
     """The goods were handed over: earn what the buyer still has paid in, shared by the profit-sharing rule,
     and book what the goods cost (supplier purchases of this order, local keys at their batch's unit cost)."""
-    sums = await order_account_sums(session, order.id)
-    earned = -sums.get(accounts.CUSTOMER_LIABILITY, 0)
+    earned = -facts.sums.get(accounts.CUSTOMER_LIABILITY, 0)
+    rule = facts.rule
     lines: list[Line] = []
     if earned > 0:
-        rule = await share_rule_for(session, order.sku_id)
         merchant = earned * rule.merchant_bps // 10_000 if rule and rule.merchant_code else 0
         distributor = earned * rule.distributor_bps // 10_000 if rule and order.distributor_code else 0
         lines += [Line(accounts.CUSTOMER_LIABILITY, earned, order.currency),
@@ -91,27 +135,49 @@ async def record_order_delivered(*, session: AsyncSession, order: Order, now: dt
         if distributor:
             lines.append(Line(accounts.distributor_commission(order.distributor_code), -distributor,  # type: ignore[arg-type]
                               order.currency))
-    charges = (await session.scalars(select(SupplierCharge).where(
-        SupplierCharge.order_id == order.id, SupplierCharge.status == SupplierChargeStatus.CHARGED))).all()
-    for charge in charges:
+    for charge in facts.charges:
         lines += [Line(accounts.COST_OF_GOODS, charge.amount_cents, charge.currency),
                   Line(accounts.supplier_payable(charge.supplier_id), -charge.amount_cents, charge.currency)]
-    local_cost = await _local_key_cost(session, order.id)
-    if local_cost:
-        lines += [Line(accounts.COST_OF_GOODS, local_cost, order.currency),
-                  Line(accounts.CARD_KEY_STOCK, -local_cost, order.currency)]
-    await post(session, reference=f"delivered:{order.order_no}", kind="order_delivered", order_id=order.id,
-               now=now, memo=f"order {order.order_no} delivered", lines=lines)
+    if facts.local_cost:
+        lines += [Line(accounts.COST_OF_GOODS, facts.local_cost, order.currency),
+                  Line(accounts.CARD_KEY_STOCK, -facts.local_cost, order.currency)]
+    return Draft(reference=f"delivered:{order.order_no}", kind="order_delivered", order_id=order.id,
+                 memo=f"order {order.order_no} delivered", lines=lines)
+
+
+def refund_due_draft(order: Order, sums: dict[str, int]) -> Draft:
+    """Paid but undeliverable (待退款): what the buyer paid in is now owed back to them."""
+    owed = max(0, -sums.get(accounts.CUSTOMER_LIABILITY, 0))
+    return Draft(reference=f"refund_due:{order.order_no}", kind="refund_due", order_id=order.id,
+                 memo=f"order {order.order_no} could not be delivered",
+                 lines=[Line(accounts.CUSTOMER_LIABILITY, owed, order.currency),
+                        Line(accounts.REFUNDS_DUE, -owed, order.currency)])
+
+
+async def _post_draft(session: AsyncSession, draft: Draft, now: dt.datetime | None) -> None:
+    await post(session, reference=draft.reference, kind=draft.kind, order_id=draft.order_id,
+               payment_no=draft.payment_no, now=now, memo=draft.memo, lines=draft.lines)
+
+
+async def record_order_delivered(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+    """The goods were handed over: post `delivered_draft` (after any of the order's deferred postings)."""
+    await settle_order(session, order.id)
+    facts = (await delivery_facts(session, [order]))[order.id]
+    await _post_draft(session, delivered_draft(order, facts), now)
 
 
 async def record_refund_due(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
     """Paid but undeliverable (待退款): what the buyer paid in is now owed back to them."""
-    owed = -(await order_account_sums(session, order.id)).get(accounts.CUSTOMER_LIABILITY, 0)
-    if owed > 0:
-        await post(session, reference=f"refund_due:{order.order_no}", kind="refund_due", order_id=order.id, now=now,
-                   memo=f"order {order.order_no} could not be delivered",
-                   lines=[Line(accounts.CUSTOMER_LIABILITY, owed, order.currency),
-                          Line(accounts.REFUNDS_DUE, -owed, order.currency)])
+    await settle_order(session, order.id)
+    await _post_draft(session, refund_due_draft(order, await order_account_sums(session, order.id)), now)
+
+
+async def settle_order(session: AsyncSession, order_id: int) -> None:
+    """Write the order's deferred postings now, in this transaction (the caller holds the order row lock):
+    every posting that reads the order's balances comes after them."""
+    from quanyi.ledger.deferred import post_deferred  # deferred builds on the drafts above
+
+    await post_deferred(session=session, order_id=order_id)
 
 
 async def record_order_status(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
@@ -164,6 +230,7 @@ async def record_refund_requested(
     refused = await _refund_postings(session, refund.refund_no, "refund_refused")
     if len(requested) > len(refused):
         return  # already outstanding: this request was posted
+    await settle_order(session, order.id)
     lines = _take(refund.amount_cents, await order_account_sums(session, order.id), refund.currency)
     lines.append(Line(accounts.REFUNDS_PAYABLE, -refund.amount_cents, refund.currency))
     await post(session, reference=f"refund_requested:{refund.refund_no}:{len(requested) + 1}",

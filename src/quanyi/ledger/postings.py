@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +19,8 @@ from quanyi.db import Database, utcnow
 from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 
-__all__ = ["Line", "UnbalancedPosting", "post", "get_account", "install_account_cache", "account_balances",
-           "order_account_sums", "posting_by_reference"]
+__all__ = ["Line", "Draft", "UnbalancedPosting", "post", "post_many", "get_account", "install_account_cache",
+           "account_balances", "order_account_sums", "orders_account_sums", "posting_by_reference"]
 
 
 class UnbalancedPosting(ValueError):
@@ -34,6 +34,18 @@ class Line:
     account: str
     amount_cents: int
     currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A posting to write with `post_many`: the same fields `post` takes."""
+
+    reference: str
+    kind: str
+    lines: Sequence[Line]
+    order_id: int | None = None
+    payment_no: str | None = None
+    memo: str = ""
 
 
 async def get_account(session: AsyncSession, code: str) -> LedgerAccount:
@@ -121,10 +133,7 @@ async def post(
     existing = await posting_by_reference(session, reference)
     if existing is not None:
         return existing, False
-    merged: dict[tuple[str, str], int] = defaultdict(int)
-    for line in lines:
-        merged[(line.account, line.currency)] += line.amount_cents
-    merged = {key: amount for key, amount in merged.items() if amount != 0}
+    merged = _merged(lines)
     if not merged:
         return None, False
     now = now or utcnow()
@@ -139,6 +148,49 @@ async def post(
         session.add(LedgerEntry(posting_id=posting.id, account_id=ids[code], amount_cents=amount, currency=currency))
     await session.flush()
     return posting, True
+
+
+def _merged(lines: Iterable[Line]) -> dict[tuple[str, str], int]:
+    merged: dict[tuple[str, str], int] = defaultdict(int)
+    for line in lines:
+        merged[(line.account, line.currency)] += line.amount_cents
+    return {key: amount for key, amount in merged.items() if amount != 0}
+
+
+async def existing_references(session: AsyncSession, references: Iterable[str]) -> set[str]:
+    wanted = {reference[:160] for reference in references}
+    if not wanted:
+        return set()
+    found = await session.scalars(select(LedgerPosting.reference).where(LedgerPosting.reference.in_(wanted)))
+    return set(found.all())
+
+
+async def post_many(session: AsyncSession, drafts: Sequence[Draft], *, now: dt.datetime | None = None) -> int:
+    """`post` for many postings in three statements (known references, postings, entries): the ledger
+    worker's batch. The same rules: each must balance (checked before anything is written), a known reference
+    posts nothing, zero lines are dropped. Returns how many postings were written."""
+    for draft in drafts:
+        _check_balanced(draft.lines, draft.reference)
+    known = await existing_references(session, (draft.reference for draft in drafts))
+    now = now or utcnow()
+    rows, entries = [], []
+    for draft in drafts:
+        merged = _merged(draft.lines)
+        if not merged or draft.reference[:160] in known:
+            continue
+        known.add(draft.reference[:160])
+        rows.append({"reference": draft.reference[:160], "kind": draft.kind, "order_id": draft.order_id,
+                     "payment_no": draft.payment_no, "memo": draft.memo[:500], "actor": "system", "created_at": now})
+        entries.append(merged)
+    if not rows:
+        return 0
+    ids = list((await session.scalars(insert(LedgerPosting).returning(LedgerPosting.id, sort_by_parameter_order=True),
+                                      rows)).all())
+    accounts_ = await _account_ids(session, {code for merged in entries for code, _ in merged})
+    await session.execute(insert(LedgerEntry), [
+        {"posting_id": posting_id, "account_id": accounts_[code], "amount_cents": amount, "currency": currency}
+        for posting_id, merged in zip(ids, entries, strict=True) for (code, currency), amount in merged.items()])
+    return len(rows)
 
 
 async def account_balances(
@@ -168,3 +220,21 @@ async def order_account_sums(session: AsyncSession, order_id: int) -> dict[str, 
         .group_by(LedgerAccount.code)
     )
     return {code: int(total) for code, total in rows.all() if int(total) != 0}
+
+
+async def orders_account_sums(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """`order_account_sums` of many orders in one query."""
+    sums: dict[int, dict[str, int]] = {order_id: {} for order_id in order_ids}
+    if not order_ids:
+        return sums
+    rows = await session.execute(
+        select(LedgerPosting.order_id, LedgerAccount.code, func.sum(LedgerEntry.amount_cents))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerPosting, LedgerPosting.id == LedgerEntry.posting_id)
+        .where(LedgerPosting.order_id.in_(order_ids))
+        .group_by(LedgerPosting.order_id, LedgerAccount.code)
+    )
+    for order_id, code, total in rows.all():
+        if int(total) != 0:
+            sums[order_id][code] = int(total)
+    return sums

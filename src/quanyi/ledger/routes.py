@@ -36,14 +36,16 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 
 @router.get("/trial-balance", response_model=TrialBalanceRead, summary="Every account's balance; totals must be 0")
-async def trial_balance(session: ReadSessionDep, _: AdminDep) -> TrialBalanceRead:
+async def trial_balance(session: ReadSessionDep, ctx: ContextDep, _: AdminDep) -> TrialBalanceRead:
+    await ledger_service.post_all_deferred(ctx.db)  # the books as of now: payments' deferred postings first
     trial = await ledger_service.trial_balance(session=session)
     return trial_balance_read(trial, await ledger_service.prepaid_drift(session=session))
 
 
 @router.get("/orders/{order_no}/postings", response_model=list[PostingRead], summary="Postings of one order")
 async def order_postings(order_no: Annotated[str, Path(min_length=1, max_length=64)], session: ReadSessionDep,
-                         _: AdminDep) -> list[PostingRead]:
+                         ctx: ContextDep, _: AdminDep) -> list[PostingRead]:
+    await ledger_service.post_all_deferred(ctx.db)
     order = await orders_service.get_order(session=session, order_no=order_no)
     postings = await ledger_service.order_postings(session=session, order_id=order.id)
     return [PostingRead(reference=p.reference, kind=p.kind, created_at=p.created_at, memo=p.memo,
@@ -67,6 +69,7 @@ async def top_up(code: SupplierCode, data: TopUpCreate, session: SessionDep, adm
 @router.get("/suppliers/{code}/statement", response_model=StatementRead, summary="Settlement statement (对账单)")
 async def statement(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session: ReadSessionDep, _: AdminDep,
                     cycle: CycleQuery = None) -> StatementRead:
+    await ledger_service.post_all_deferred(ctx.db)
     found = await ledger_service.supplier_statement(session=session, supplier_code=code, day=day, cycle=cycle,
                                                     timezone=ctx.settings.shop_timezone)
     return statement_read(found)
@@ -76,6 +79,7 @@ async def statement(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def statement_csv(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session: ReadSessionDep, _: AdminDep,
                         cycle: CycleQuery = None) -> Response:
+    await ledger_service.post_all_deferred(ctx.db)
     found = await ledger_service.supplier_statement(session=session, supplier_code=code, day=day, cycle=cycle,
                                                     timezone=ctx.settings.shop_timezone)
     filename = f"statement-{found.supplier_code}-{found.period.cycle.value}-{found.period.first_day.isoformat()}.csv"
@@ -88,6 +92,7 @@ async def statement_csv(code: SupplierCode, day: PeriodDay, ctx: ContextDep, ses
             summary="Check every charge of a period against the supplier's order query (对账)")
 async def reconciliation(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session: ReadSessionDep, _: AdminDep,
                          cycle: CycleQuery = None) -> ReconciliationRead:
+    await ledger_service.post_all_deferred(ctx.db)
     result = await ledger_service.reconcile_supplier(session=session, cipher=ctx.cipher, http=ctx.http,
                                                      supplier_code=code, day=day, cycle=cycle,
                                                      timezone=ctx.settings.shop_timezone)

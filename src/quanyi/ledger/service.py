@@ -15,6 +15,13 @@ Supplier fulfilment (routing) uses it like this, each step in the transaction th
 
 from __future__ import annotations
 
+from quanyi.ledger.deferred import (
+    LedgerWorker,
+    defer_payment_postings,
+    install_ledger_worker,
+    post_all_deferred,
+    post_deferred,
+)
 from quanyi.ledger.order_events import (
     record_order_delivered,
     record_order_status,
@@ -61,7 +68,8 @@ from quanyi.ledger.settlement import (
 )
 
 __all__ = [
-    "install_account_cache",
+    "install_account_cache", "LedgerWorker", "defer_payment_postings", "install_ledger_worker", "post_all_deferred",
+    "post_deferred",
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
     "settle_supplier_charge", "book_late_supplier_goods", "top_up_supplier", "record_order_delivered",

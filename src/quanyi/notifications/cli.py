@@ -17,11 +17,12 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Send everything that is due, then exit")] = False,
 ) -> None:
     """Run the notification outbox worker and the supplier fulfilment worker (both also run inside `serve`
-    unless QUANYI_NOTIFICATION_WORKER_IN_SERVE / QUANYI_FULFILMENT_WORKER_IN_SERVE=false). Any number of
-    workers may run at once."""
+    unless QUANYI_NOTIFICATION_WORKER_IN_SERVE / QUANYI_FULFILMENT_WORKER_IN_SERVE=false), and the ledger
+    worker (deferred postings of payments; every `serve` runs one too). Any number of workers may run at once."""
     import asyncio
     import logging
 
+    from quanyi.ledger import service as ledger_service
     from quanyi.notifications.worker import OutboxWorker
     from quanyi.suppliers.routing import FulfilmentWorker
 
@@ -32,9 +33,11 @@ def worker(
     async def job(ctx):  # type: ignore[no-untyped-def]
         outbox, fulfilment = OutboxWorker(ctx), FulfilmentWorker(ctx)
         if once:
+            await ledger_service.post_all_deferred(ctx.db)
             await fulfilment.drain()  # deliveries it makes enqueue messages: send them in the same run
             return await outbox.drain()
-        await asyncio.gather(outbox.run_forever(), fulfilment.run_forever())
+        # The ledger worker too: payments' deferred postings (ledger.deferred).
+        await asyncio.gather(outbox.run_forever(), fulfilment.run_forever(), ctx.ledger_worker.run_forever())
         return 0
 
     try:

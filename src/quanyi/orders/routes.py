@@ -57,7 +57,7 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 query_password_hash=password_hash, locale=locale,
                 ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account,
-                distributor_code=data.distributor_code,
+                distributor_code=data.distributor_code, sku=screening.sku,
             )
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
-from quanyi.catalog.models import DeliveryType
+from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
@@ -30,12 +30,11 @@ from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
 from quanyi.orders.lookup import LookupFailed, LookupLimits, LookupRateLimited, hash_query_password, lookup_order
 from quanyi.orders.models import Order, OrderEvent
-from quanyi.orders.numbers import new_order_no, normalize_order_no
+from quanyi.orders.numbers import insert_order, normalize_order_no
 from quanyi.orders.recharge_account import mask_recharge_account, normalize_recharge_account
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk import engine as risk_engine
-from quanyi.shoptime import zone_of
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
@@ -106,12 +105,15 @@ async def create_order(
     recharge_account: str | None = None,
     now: dt.datetime | None = None,
     distributor_code: str | None = None,
+    sku: Sku | None = None,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
-    Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one."""
+    Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one.
+    `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again."""
     now = now or utcnow()
-    sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+    if sku is None or sku.id != sku_id:
+        sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
     supplied = False
     if sku.delivery_type is DeliveryType.DIRECT_RECHARGE:
         supplied = sku.id in await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
@@ -134,23 +136,17 @@ async def create_order(
         if from_suppliers < quantity:
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
-    zone = zone_of(session)
-    order_no = new_order_no(now, zone=zone)
-    # 40 random bits per day make a clash vanishingly rare; the unique constraint is the real guard.
-    while await session.scalar(select(Order.id).where(Order.order_no == order_no)) is not None:
-        order_no = new_order_no(now, zone=zone)
     order = Order(
-        order_no=order_no, status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, product_id=sku.product_id,
+        status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
         delivery_type=sku.delivery_type.value, unit_price_cents=sku.price_cents, quantity=quantity,
         total_cents=line_total(sku.price_cents, quantity), currency=sku.currency,
         contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
         recharge_account=account,
-        distributor_code=distributor_code,
+        distributor_code=distributor_code, refunded_cents=0,
     )
-    session.add(order)
-    await session.flush()
+    await insert_order(session, order, now)
     session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
                            reason="order placed", created_at=now))
     if key_ids:
@@ -267,9 +263,11 @@ async def expire_due_orders(*, session: AsyncSession, now: dt.datetime | None = 
 # ---------------------------------------------------------------- payment and delivery
 
 async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
-                        payer_account: str | None = None) -> PaymentEffect:
+                        payer_account: str | None = None, defer_ledger: bool = False) -> PaymentEffect:
     """Money for this order is confirmed: mark it paid and deliver in the same transaction.
     `payer_account`: who paid as the gateway names it, when known (risk control's per-payer rules).
+    `defer_ledger`: the caller records the payment with `ledger.defer_payment_postings`, which also posts
+    what the order's new status means: delivery here then posts nothing itself.
 
     The caller holds the order row lock (`lock_order`). A payment for an order that is already paid
     changes nothing. A payment after expiry still delivers when stock remains; otherwise the order
@@ -289,11 +287,13 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
         await notifications_service.on_risk_hold(session=session, order=order, reason=held_because, now=now)
         return PaymentEffect.UNDER_REVIEW
     # ---- end risk control
-    return await deliver_paid_order(session=session, order=order, now=now)
+    return await deliver_paid_order(session=session, order=order, now=now, defer_ledger=defer_ledger)
 
 
-async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> PaymentEffect:
-    """Hand over the goods of a PAID order (caller holds the order lock); out of stock -> refund pending."""
+async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
+                             defer_ledger: bool = False) -> PaymentEffect:
+    """Hand over the goods of a PAID order (caller holds the order lock); out of stock -> refund pending.
+    `defer_ledger`: see `apply_payment`."""
     now = now or utcnow()
     if order.delivery_type == DeliveryType.MANUAL.value:
         return PaymentEffect.AWAITING_MANUAL_DELIVERY  # staff deliver it by hand (orders/manual.py)
@@ -314,14 +314,16 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
             return PaymentEffect.AWAITING_FULFILMENT
         await inventory_service.release_card_keys(session=session, order_id=order.id)
         _move(session, order, OrderStatus.REFUND_PENDING, now, "paid but out of stock: refund required")
-        await ledger_service.record_order_status(session=session, order=order, now=now)
+        if not defer_ledger:
+            await ledger_service.record_order_status(session=session, order=order, now=now)
         await notifications_service.on_order_refund_pending(session=session, order=order, reason="out of stock",
                                                             now=now)
         logger.warning("order %s paid but could not be delivered (out of stock): refund required", order.order_no)
         return PaymentEffect.REFUND_PENDING
     _move(session, order, OrderStatus.DELIVERED, now)
     order.delivered_at = now
-    await ledger_service.record_order_status(session=session, order=order, now=now)
+    if not defer_ledger:
+        await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_delivered(session=session, order=order, now=now)
     return PaymentEffect.DELIVERED
 

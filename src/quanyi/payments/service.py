@@ -225,18 +225,21 @@ async def confirm_payment(
     payment.gateway_trade_no = notification.gateway_trade_no
     payment.paid_at = notification.paid_at or now
     payment.updated_at = now
-    # Ledger first (the delivery posting inside apply_payment earns what this posts as the buyer's credit).
-    await ledger_service.record_payment_received(session=session, order=order, payment=payment, now=now)
     # The payer account (per gateway: ids of different gateways never collide) feeds per-payer risk rules.
     payer = f"{gateway_name}:{notification.payer_account}" if notification.payer_account else None
-    effect = await orders_service.apply_payment(session=session, order=order, now=now, payer_account=payer)
+    effect = await orders_service.apply_payment(session=session, order=order, now=now, payer_account=payer,
+                                                defer_ledger=True)
     if effect is PaymentEffect.ALREADY_PAID:
         # The buyer paid twice (two cashier sessions). Keep the money on record for a refund.
         payment.status = PaymentStatus.DUPLICATE
+        await ledger_service.record_payment_received(session=session, order=order, payment=payment, now=now)
         logger.warning("order %s paid twice; payment %s recorded as duplicate for refund",
                        order.order_no, payment.payment_no)
     else:
         payment.status = PaymentStatus.SUCCEEDED
+        # The buyer's credit and what the order's new status means for the books, posted by the ledger
+        # worker from a row written in this transaction (ledger.deferred): nothing paid goes unrecorded.
+        await ledger_service.defer_payment_postings(session=session, order=order, payment=payment, now=now)
     return effect
 
 

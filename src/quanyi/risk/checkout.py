@@ -54,16 +54,23 @@ async def screen_order(ctx: ShopContext, *, ip: str, device: CheckoutDevice, sku
         contact_kind, contact_value = normalize_contact(contact)
     except ValueError:
         return None, risk_engine.Screening()
-    async with ctx.db.read_session() as session:
+    # One unit of work for the SKU, the rules and the flood limit's hits (a write only when a limit is on).
+    unit = ctx.db.transaction() if risk_engine.flood_limited(ctx.risk) else ctx.db.read_session()
+    flood: risk_engine.FloodHits | None = None
+    async with unit as session:
         try:
             sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
         except catalog_service.SkuNotFound:
             return None, risk_engine.Screening()
         price, currency = sku.price_cents, sku.currency
-        rules = await risk_engine.order_rules(session)  # in the same read: one session per checkout
-    signals = risk_engine.checkout_signals(ctx.risk, ip=ip, device=device.id, device_verified=device.verified,
-                                           contact_kind=contact_kind, contact=contact_value, sku_id=sku_id,
-                                           quantity=quantity, amount_cents=line_total(price, quantity))
+        rules = await risk_engine.order_rules(session)
+        signals = risk_engine.checkout_signals(ctx.risk, ip=ip, device=device.id, device_verified=device.verified,
+                                               contact_kind=contact_kind, contact=contact_value, sku_id=sku_id,
+                                               quantity=quantity, amount_cents=line_total(price, quantity))
+        flood = await risk_engine.hit_flood_limits(ctx.risk, signals, session=session)
+    flood.check()  # after the commit: a refused checkout still counts
     screening = await risk_engine.screen_checkout(db=ctx.db, runtime=ctx.risk, signals=signals, locale=locale,
-                                                  currency=currency, verification=verification, rules=rules)
+                                                  currency=currency, verification=verification, rules=rules,
+                                                  flood_checked=True)
+    screening.sku = sku
     return signals, screening

@@ -54,9 +54,21 @@ class SlidingCounters(Protocol):
         """Record one fresh event and return the count in the window including it, atomically."""
         ...
 
-    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float) -> list[int]:
-        """`hit` on several keys at once (one transaction on the database backend); counts in `keys` order."""
+    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float,
+                       session: AsyncSession | None = None) -> list[int]:
+        """`hit` on several keys at once (one transaction on the database backend: the caller's `session` when
+        given); counts in `keys` order."""
         ...
+
+
+_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
+                 "OFFSET 0) AS ordered")
+_PG_HIT = text(
+    "WITH added AS (INSERT INTO risk_counter_event (key, member, at) "
+    "SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:members AS varchar[])) AS e(key, member), "
+    "(SELECT CAST(:at AS double precision)) AS t) "
+    "SELECT key, count(DISTINCT member) FROM risk_counter_event "
+    "WHERE key = ANY(CAST(:keys AS varchar[])) AND at > :low AND at <= :at GROUP BY key")
 
 
 class DatabaseCounters:
@@ -96,20 +108,35 @@ class DatabaseCounters:
     async def hit(self, key: str, *, window_seconds: float, at: float) -> int:
         return (await self.hit_many([key], window_seconds=window_seconds, at=at))[0]
 
-    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float) -> list[int]:
+    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float,
+                       session: AsyncSession | None = None) -> list[int]:
+        if session is not None:
+            return await self._hit_many(session, keys, window_seconds, at)
+        async with self._db.transaction() as own:
+            return await self._hit_many(own, keys, window_seconds, at)
+
+    async def _hit_many(self, session: AsyncSession, keys: Sequence[str], window_seconds: float,
+                        at: float) -> list[int]:
         keys = [key[:200] for key in keys]
-        async with self._db.transaction() as session:
-            if self._db.dialect == "postgresql":
-                # Serialize hits on these keys across processes: insert-then-count under READ COMMITTED
-                # would otherwise let two concurrent callers both miss each other's row. Locks are taken in
-                # one fixed order, so two callers hitting the same keys never wait on each other crosswise.
-                for lock in sorted({zlib.crc32(key.encode()) - 2**31 for key in keys}):
-                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
-            await self._insert(session, [(key, fresh_member()) for key in keys], at)
-            counts = dict((await session.execute(
-                select(CounterEvent.key, func.count(func.distinct(CounterEvent.member)))
-                .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
-                .group_by(CounterEvent.key))).all())
+        events = [(key, fresh_member()) for key in keys]
+        if self._db.dialect == "postgresql":
+            # Serialize hits on these keys across processes: insert-then-count under READ COMMITTED would
+            # otherwise let two concurrent callers both miss each other's row. Locks are taken in one fixed
+            # order (one statement), so two callers hitting the same keys never wait on each other crosswise.
+            await session.execute(_PG_LOCKS, {"locks": sorted({zlib.crc32(key.encode()) - 2**31 for key in keys})})
+            # Insert and count in one statement: the count's snapshot (taken after the locks) misses only the
+            # rows inserted here, one fresh member per key, added back below.
+            rows = (await session.execute(_PG_HIT, {"keys": [k for k, _ in events], "members": [m for _, m in events],
+                                                    "at": at, "low": at - window_seconds})).all()
+            if random.random() < 0.02:  # noqa: S311 - prune now and then, as _insert does
+                await session.execute(delete(CounterEvent).where(CounterEvent.at < at - self.retention_seconds))
+            counts = {key: int(n) + keys.count(key) for key, n in rows}
+            return [counts.get(key, keys.count(key)) for key in keys]
+        await self._insert(session, events, at)
+        counts = dict((await session.execute(
+            select(CounterEvent.key, func.count(func.distinct(CounterEvent.member)))
+            .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
+            .group_by(CounterEvent.key))).all())
         return [int(counts.get(key, 0)) for key in keys]
 
     async def purge(self, *, at: float) -> int:
@@ -183,7 +210,8 @@ class RedisCounters:
         return int(await self._hit(keys=[self._prefix + key],
                                    args=[at, self.retention_seconds, window_seconds, fresh_member()]))
 
-    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float) -> list[int]:
+    async def hit_many(self, keys: Sequence[str], *, window_seconds: float, at: float,
+                       session: AsyncSession | None = None) -> list[int]:
         return [await self.hit(key, window_seconds=window_seconds, at=at) for key in keys]
 
     async def purge(self, *, at: float) -> int:

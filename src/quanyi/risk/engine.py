@@ -52,7 +52,8 @@ from quanyi.risk.rules import (
 from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
-           "CheckoutRateLimited", "Evaluation", "Screening", "checkout_signals", "order_rules", "screen_checkout",
+           "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "hit_flood_limits",
+           "checkout_signals", "order_rules", "screen_checkout",
            "remember_order", "hold_at_payment", "evaluate"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
@@ -243,22 +244,46 @@ def checkout_signals(runtime: RiskRuntime, *, ip: str, device: str, contact_kind
                    amount_cents=amount_cents, at=now.timestamp(), local_time=local_time)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Screening:
     review_reason: str | None = None
+    sku: Any = None  # the SKU as screening read it, for checkout to use rather than read again
 
 
-async def _check_flood(runtime: RiskRuntime, signals: Signals) -> None:
+def flood_limited(runtime: RiskRuntime) -> bool:
+    """Whether checkouts are counted against a flood limit at all."""
+    return bool(runtime.checkout_limit_per_ip or runtime.checkout_limit_per_device)
+
+
+@dataclass(frozen=True)
+class FloodHits:
+    """A checkout's hits on the flood limits: `check` raises once the hits are committed."""
+
+    over: bool = False
+    window: int = 0
+
+    def check(self) -> None:
+        if self.over:
+            raise CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
+                                      retry_after=self.window)
+
+
+async def hit_flood_limits(runtime: RiskRuntime, signals: Signals, *,
+                           session: AsyncSession | None = None) -> FloodHits:
+    """Count this checkout against the per-IP and per-device limits. With `session` (a write transaction) the
+    database counters write in it: the caller commits before calling `check`, so refusals count too."""
     window = runtime.checkout_window_seconds
     limits = {f"flood:{dim}:{signals.value(dim)}": limit
               for dim, limit in (("ip", runtime.checkout_limit_per_ip), ("device", runtime.checkout_limit_per_device))
               if limit and signals.value(dim)}
     if not limits:
-        return
-    counts = await runtime.counters.hit_many(list(limits), window_seconds=window, at=signals.at)
-    if any(n > limit for n, limit in zip(counts, limits.values(), strict=True)):
-        raise CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
-                                  retry_after=window)
+        return FloodHits()
+    counts = await runtime.counters.hit_many(list(limits), window_seconds=window, at=signals.at, session=session)
+    return FloodHits(any(n > limit for n, limit in zip(counts, limits.values(), strict=True)), window)
+
+
+async def _check_flood(runtime: RiskRuntime, signals: Signals) -> None:
+    (await hit_flood_limits(runtime, signals)).check()
 
 
 async def order_rules(session: AsyncSession) -> list[RiskRule]:
@@ -267,13 +292,16 @@ async def order_rules(session: AsyncSession) -> list[RiskRule]:
 
 
 async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
-                          verification: Verification | None, rules: list[RiskRule] | None = None) -> Screening:
+                          verification: Verification | None, rules: list[RiskRule] | None = None,
+                          flood_checked: bool = False) -> Screening:
     """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied,
     VerificationRequired (after sending a one-time code, or for a captcha when no code can be sent) or
     VerificationUnavailable (no way to verify this contact); returns whether the paid order must be held.
     Runs outside the order's transaction: its counters and log entries stay even when checkout is refused.
-    `rules`: the order-stage rules if the caller read them already (`order_rules`)."""
-    await _check_flood(runtime, signals)
+    `rules`: the order-stage rules if the caller read them already (`order_rules`); `flood_checked`: the caller
+    counted the checkout against the flood limits already (`hit_flood_limits`)."""
+    if not flood_checked:
+        await _check_flood(runtime, signals)
     if rules is None:
         async with db.read_session() as session:
             rules = await order_rules(session)

@@ -191,7 +191,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
                 query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-                recharge_account=data.recharge_account,
+                recharge_account=data.recharge_account, sku=screening.sku,
             )
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
