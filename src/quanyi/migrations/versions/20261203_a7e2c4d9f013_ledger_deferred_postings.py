@@ -1,7 +1,7 @@
 """ledger deferred postings: payments whose postings wait for the ledger worker
 
 Revision ID: a7e2c4d9f013
-Revises: 53859ec7bcb8
+Revises: 462e9e59d729
 Create Date: 2026-12-03 12:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'a7e2c4d9f013'
-down_revision: str | None = '53859ec7bcb8'
+down_revision: str | None = '462e9e59d729'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
