@@ -10,7 +10,7 @@ import quanyi.models  # noqa: F401  - every table registered before any query (c
 from quanyi.config import Settings
 from quanyi.db import Database
 from quanyi.inventory.crypto import CardKeyCipher
-from quanyi.inventory.sold_out import SoldOutMemo
+from quanyi.inventory.sold_out import SoldOutMemo, install_stock_gate
 from quanyi.ledger import service as ledger_service
 from quanyi.notifications import service as notifications_service
 from quanyi.payments.gateway import GatewayRegistry
@@ -75,8 +75,10 @@ def build_context(settings: Settings, *, db: Database | None = None,
             http=http,
             api_base_url=settings.sandbox_api_url or settings.public_base_url or LOCAL_BASE_URL,
         ))
+    sold_out = SoldOutMemo(settings.sold_out_memo_seconds)
+    install_stock_gate(db, sold_out)
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
         limiter=build_rate_limiter(db, settings.redis_url), http=http, risk=risk,
-        sold_out=SoldOutMemo(settings.sold_out_memo_seconds), ledger_worker=ledger_worker,
+        sold_out=sold_out, ledger_worker=ledger_worker,
     )

@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import event
 
 from helpers import with_csrf
-from quanyi.inventory.sold_out import SoldOutMemo
+from quanyi.catalog import service as catalog_service
+from quanyi.inventory import service as inventory_service
+from quanyi.inventory.sold_out import SoldOutMemo, install_stock_gate
 from quanyi.orders.models import Order
 
 
@@ -23,6 +25,7 @@ class FakeClock:
 def clock(shop) -> FakeClock:
     clock = FakeClock()
     shop.ctx.sold_out = SoldOutMemo(2.0, clock=clock)
+    install_stock_gate(shop.ctx.db, shop.ctx.sold_out)
     return clock
 
 
@@ -86,9 +89,19 @@ async def test_after_a_sold_out_checkout_the_next_ones_are_refused_without_the_d
     assert await shop.count(Order) == 1
 
 
+async def _stock_elsewhere(shop, sku, count: int) -> None:
+    """Restock as another process would (`quanyi keys import`): through the services, on its own database
+    handle, so this process's stock gate is not told."""
+    gate = shop.ctx.db.session_info.pop("quanyi.inventory.stock_gate")
+    try:
+        await shop.stock(sku, count)
+    finally:
+        shop.ctx.db.session_info["quanyi.inventory.stock_gate"] = gate
+
+
 async def test_stock_from_elsewhere_sells_once_the_memo_runs_out(shop, sku, clock):
     await _checkout(shop, sku)  # sold out: remembered
-    await shop.stock(sku, 1)  # e.g. `quanyi import-keys` in another process: this one is not told
+    await _stock_elsewhere(shop, sku, 1)
     assert (await _checkout(shop, sku)).status_code == 409
     clock.now += 2.1
     assert (await _checkout(shop, sku)).status_code == 201
@@ -109,9 +122,34 @@ async def test_asking_for_more_than_is_left_is_not_remembered_as_sold_out(shop, 
     assert (await _checkout(shop, sku)).status_code == 201
 
 
+async def test_stock_returned_through_the_services_rearms_the_gate_at_commit(shop, sku, clock):
+    """Imports, supplier codes and released reservations (expiry, cancellation) re-arm the gate when their
+    transaction commits, whatever route or job made them."""
+    assert (await _checkout(shop, sku)).status_code == 409
+    await shop.stock(sku, 1)  # the service layer, as `quanyi keys import` in this process
+    placed = await _checkout(shop, sku)
+    assert placed.status_code == 201
+    assert (await _checkout(shop, sku)).status_code == 409  # sold out again: remembered
+    cancelled = await shop.client.post(f"/api/orders/{placed.json()['order_no']}/cancel",
+                                       headers={"X-Order-Token": placed.json()["access_token"]})
+    assert cancelled.status_code == 200, cancelled.text
+    assert (await _checkout(shop, sku)).status_code == 201  # the released key sells at once
+
+
+async def test_a_rolled_back_return_of_stock_leaves_the_gate_shut(shop, sku, clock):
+    assert (await _checkout(shop, sku)).status_code == 409
+    with pytest.raises(RuntimeError):
+        async with shop.ctx.db.transaction() as session:
+            fresh = await catalog_service.get_sku(session=session, sku_id=sku.id)
+            await inventory_service.import_card_keys(session=session, cipher=shop.ctx.cipher, sku=fresh,
+                                                     text="GATE-AAAA-BBBB-0001")
+            raise RuntimeError("rolled back")
+    assert shop.ctx.sold_out.is_sold_out(sku.id)
+
+
 async def test_the_storefront_checkout_uses_the_memo_too(shop, sku, clock):
     await _checkout(shop, sku)
-    await shop.stock(sku, 1)  # not told; the memo still holds
+    await _stock_elsewhere(shop, sku, 1)  # not told; the memo still holds
     form = await with_csrf(shop.client, {"sku_id": str(sku.id), "contact": "a@example.com", "quantity": "1"})
     response = await shop.client.post("/p/product-1/checkout", headers={"Accept": "text/html,application/xhtml+xml"},
                                       data=form)

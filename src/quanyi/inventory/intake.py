@@ -19,6 +19,7 @@ from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
 from quanyi.inventory.parsing import SEPARATOR, normalize_code_text, parse_card_keys
 from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportReport, LineProblem
+from quanyi.inventory.sold_out import stock_returned
 from quanyi.shoptime import zone_of
 
 __all__ = [
@@ -124,6 +125,7 @@ async def import_card_keys(
     )
     session.add(batch)
     await session.flush()
+    stock_returned(session, batch.sku_id)  # the stock gate sells again once this commits
 
     total = len(fresh)
     for start in range(0, total, _CHUNK):
@@ -237,6 +239,7 @@ async def receive_supplier_codes(
                         added_count=len(new), duplicate_count=duplicates, created_at=now)
     session.add(batch)
     await session.flush()
+    stock_returned(session, batch.sku_id)  # the stock gate sells again once this commits
     rows = []
     for fingerprint, (secret, expires_at) in new.items():
         sealed = cipher.encrypt(secret, fingerprint=fingerprint)

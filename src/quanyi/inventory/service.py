@@ -38,6 +38,7 @@ from quanyi.inventory.schemas import (
     RevealedKey,
     StockSummary,
 )
+from quanyi.inventory.sold_out import stock_returned
 
 __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
@@ -45,7 +46,7 @@ __all__ = [
     "get_batch", "sku_has_history", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
     "deliver_card_keys",
     "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
-    "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys",
+    "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys", "stock_returned",
 ]
 
 # Channel of staff reveals (inventory.staff_access); every other channel is the buyer's.
@@ -159,7 +160,10 @@ async def release_card_keys(*, session: AsyncSession, order_id: int) -> int:
         .where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.RESERVED)
         .values(status=CardKeyStatus.AVAILABLE, order_id=None, reserved_at=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    released = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if released:
+        stock_returned(session)  # the stock gate sells again once this commits
+    return released
 
 
 async def deliver_card_keys(

@@ -1,10 +1,12 @@
-"""Sold-out memo (售罄标记): a process remembers for a moment which SKUs it just found sold out.
+"""Sold-out memo (售罄标记), the stock gate: a process remembers for a moment which SKUs it just found sold out.
 
 In a flash sale most checkouts arrive after the last key is gone; without the memo each of them costs a
 risk screening and a transaction only to learn that again. Only "sold out" is remembered, never "in stock",
-so the memo can refuse a buyer for at most `ttl` seconds after stock comes back (a released reservation,
-an import, a supplier push in another process), and can never sell what is not there. Stock changes this
-process makes through `forget` end the memo at once.
+so the memo can refuse a buyer for at most `ttl` seconds after stock comes back in another process, and can
+never sell what is not there: the database stays the truth, the memo only refuses early. Stock coming back
+through this process re-arms it at once: every service that returns stock (an import, supplier codes, a
+released reservation of an expired, cancelled or refused order, a supplier's stock report) calls
+`stock_returned` in its transaction, which clears the memo when that transaction commits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["SoldOutMemo"]
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import Database, after_commit
+
+__all__ = ["SoldOutMemo", "install_stock_gate", "stock_returned"]
+
+_GATE = "quanyi.inventory.stock_gate"
 
 
 class SoldOutMemo:
@@ -43,3 +51,20 @@ class SoldOutMemo:
             self._until.clear()
         else:
             self._until.pop(sku_id, None)
+
+
+def install_stock_gate(db: Database, memo: SoldOutMemo) -> None:
+    """Let services re-arm this process's memo through any session of `db` (`stock_returned`)."""
+    db.session_info[_GATE] = memo
+
+
+def stock_returned(session: AsyncSession, sku_id: int | None = None) -> None:
+    """Keys of `sku_id` (None: of some SKU) may be for sale again once this transaction commits."""
+    memo = session.info.get(_GATE)
+    if not isinstance(memo, SoldOutMemo) or not memo.any_sold_out():
+        return
+
+    async def rearm() -> None:
+        memo.forget(sku_id)
+
+    after_commit(session, rearm)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi.inventory import service as inventory_service
 from quanyi.suppliers.adapter import CatalogItem, StockEvent, StockQuote
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 
@@ -102,6 +103,8 @@ async def apply_catalog(*, session: AsyncSession, supplier: Supplier, items: Seq
             applied.updated -= 1
             applied.vanished += 1
     await session.flush()
+    if applied.changed_product_ids:
+        inventory_service.stock_returned(session)  # supplier stock may sell again: re-arm the stock gate
     return applied
 
 
@@ -134,6 +137,8 @@ async def apply_quotes(*, session: AsyncSession, supplier: Supplier, requested: 
             applied.updated -= 1
             applied.vanished += 1
     await session.flush()
+    if applied.changed_product_ids:
+        inventory_service.stock_returned(session)  # supplier stock may sell again: re-arm the stock gate
     return applied
 
 
@@ -166,6 +171,8 @@ async def apply_stock_events(*, session: AsyncSession, supplier: Supplier, event
         _update(row, cost=event.cost_cents, stock=event.stock, available=event.available,
                 observed_at=observed_at, source="push", applied=applied)
     await session.flush()
+    if applied.changed_product_ids:
+        inventory_service.stock_returned(session)  # supplier stock may sell again: re-arm the stock gate
     return applied
 
 
@@ -190,6 +197,8 @@ async def apply_purchase_refusal(*, session: AsyncSession, supplier_product_id: 
     _update(row, cost=cost_cents, stock=0 if out_of_stock else row.stock, available=row.available,
             observed_at=observed_at, source="purchase", applied=applied)
     await session.flush()
+    if applied.changed_product_ids:
+        inventory_service.stock_returned(session)  # supplier stock may sell again: re-arm the stock gate
     return applied
 
 
