@@ -172,27 +172,28 @@ async def deliver_card_keys(
     """Hand `quantity` keys to a paid order: its reserved keys, topped up from free stock if some were
     released (late payment) or voided. Raises OutOfStock having changed nothing. Caller holds the order lock."""
     now = now or utcnow()
-    held = list(
-        (
-            await session.scalars(
-                select(CardKey.id)
-                .where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.RESERVED)
-                .order_by(CardKey.id)
-                .with_for_update()
-            )
-        ).all()
-    )[:quantity]
+    # The order's reserved keys, locked in id order and sold in one statement (the usual case: all of them).
+    reserved = (select(CardKey.id).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.RESERVED)
+                .order_by(CardKey.id).limit(quantity).with_for_update().scalar_subquery())
+    held = sorted((await session.scalars(
+        update(CardKey).where(CardKey.id.in_(reserved)).values(status=CardKeyStatus.SOLD, sold_at=now)
+        .returning(CardKey.id).execution_options(synchronize_session=False))).all())
     missing = quantity - len(held)
-    extra = await _lock_sellable(session, sku_id=sku_id, quantity=missing, now=now) if missing else []
+    if not missing:
+        return held
+    extra = await _lock_sellable(session, sku_id=sku_id, quantity=missing, now=now)
     if len(extra) < missing:
+        # Change nothing after all: the held keys go back to reserved, as the caller found them.
+        await session.execute(update(CardKey).where(CardKey.id.in_(held))
+                              .values(status=CardKeyStatus.RESERVED, sold_at=None)
+                              .execution_options(synchronize_session=False))
         raise OutOfStock("not enough stock to deliver", available=len(held) + len(extra), requested=quantity)
-    ids = held + extra
     await session.execute(
         update(CardKey)
-        .where(CardKey.id.in_(ids))
+        .where(CardKey.id.in_(extra))
         .values(status=CardKeyStatus.SOLD, order_id=order_id, sold_at=now)
     )
-    return ids
+    return held + extra
 
 
 async def count_order_keys(*, session: AsyncSession, order_id: int) -> int:

@@ -14,7 +14,7 @@ import datetime as dt
 import enum
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
@@ -188,8 +188,9 @@ async def get_order_by_id(*, session: AsyncSession, order_id: int) -> Order:
     return order
 
 
-async def lock_order(*, session: AsyncSession, order_id: int) -> Order:
-    """Load an order holding its row lock, with fresh values (another transaction may just have committed)."""
+async def lock_order(*, session: AsyncSession, order_id: int | ScalarSelect[int]) -> Order:
+    """Load an order holding its row lock, with fresh values (another transaction may just have committed).
+    `order_id` may be a scalar subquery (the order a payment is for): found and locked in one statement."""
     order = await session.scalar(
         select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     )

@@ -174,15 +174,14 @@ async def confirm_payment(
 ) -> PaymentEffect:
     """Apply a verified successful payment to its order, exactly once."""
     now = now or utcnow()
-    order_id = await session.scalar(
-        select(Payment.order_id).where(
-            Payment.payment_no == notification.payment_no, Payment.gateway == gateway_name
-        )
-    )
-    if order_id is None:
-        raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}")
-    # Lock order first, then payment: the same order every writer of orders uses.
-    order = await orders_service.lock_order(session=session, order_id=order_id)
+    paid_order = select(Payment.order_id).where(
+        Payment.payment_no == notification.payment_no, Payment.gateway == gateway_name).scalar_subquery()
+    # Lock order first, then payment: the same order every writer of orders uses. One statement finds and
+    # locks the order this payment is for.
+    try:
+        order = await orders_service.lock_order(session=session, order_id=paid_order)
+    except orders_service.OrderNotFound:
+        raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}") from None
     payment = await session.scalar(
         select(Payment)
         .where(Payment.payment_no == notification.payment_no)
