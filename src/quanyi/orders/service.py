@@ -41,6 +41,7 @@ __all__ = [
     "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered",
     "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
+    "lock_order_by_no",
     "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
     "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable", "deliver_paid_order", "release_held_order",
     "refuse_held_order",
@@ -197,6 +198,15 @@ async def lock_order(*, session: AsyncSession, order_id: int | ScalarSelect[int]
     if order is None:
         raise OrderNotFound("order not found")
     return order
+
+
+async def lock_order_by_no(*, session: AsyncSession, order_no: str) -> Order:
+    """`lock_order` for an order number: found and locked in one statement."""
+    canonical = normalize_order_no(order_no)
+    if canonical is None:
+        raise OrderNotFound("order not found")
+    return await lock_order(session=session, order_id=select(Order.id).where(Order.order_no == canonical)
+                            .scalar_subquery())
 
 
 async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:

@@ -75,8 +75,7 @@ async def _prepare_payment(
     mode: CheckoutMode, buyer_ip: str | None, now: dt.datetime,
 ) -> CheckoutRequest:
     """Check the order can be paid and find or create its payment at this gateway (one short transaction)."""
-    order = await orders_service.get_order(session=session, order_no=order_no)
-    order = await orders_service.lock_order(session=session, order_id=order.id)
+    order = await orders_service.lock_order_by_no(session=session, order_no=order_no)
     if order.status is not OrderStatus.PENDING_PAYMENT:
         raise orders_service.OrderNotPayable("this order is not awaiting payment", order_status=order.status.value)
     if order.expires_at <= now:
