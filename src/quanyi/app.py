@@ -42,6 +42,7 @@ from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.ledger.routes import router as ledger_router
+from quanyi.merchants.routes import admin_router as merchants_admin_router
 from quanyi.middleware import (
     BodyLimitMiddleware,
     RequestTooLarge,
@@ -352,6 +353,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: ledger",
              "description": "Double-entry ledger, supplier prepaid balances, statements (admin token)"},
             {"name": "admin: risk", "description": "Risk rules, decision log, review queue (admin token)"},
+            {"name": "admin: merchants",
+             "description": "Merchants on the platform (商户): admission, commission, status (platform staff)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -377,6 +380,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console
+    app.include_router(merchants_admin_router)  # merchants (商户入驻): admission, terms, scope of their staff
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

@@ -13,12 +13,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.cli_support import console, err, warn_if_connections_short
+from quanyi.cli_support import MerchantOption, console, err, merchant_scope, warn_if_connections_short
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env, get_settings
 from quanyi.inventory.cli import register_key_security_commands
 from quanyi.ledger.cli import ledger_app
+from quanyi.merchants.cli import merchants_app
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
 from quanyi.risk.cli import risk_app
@@ -187,6 +188,7 @@ def import_keys(
     sku: Annotated[str, typer.Option("--sku", help="SKU code, e.g. STAR-VIP-1M (see `quanyi keys stock`)")],
     source: Annotated[str, typer.Option(help="Where the batch came from (supplier, invoice no.)")] = "",
     unit_cost: Annotated[int | None, typer.Option("--unit-cost-cents", min=0, help="Cost of one key in cents")] = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """Import card keys for a SKU: dedupe, encrypt, store, and report bad lines."""
     from quanyi.catalog import service as catalog_service
@@ -204,7 +206,8 @@ def import_keys(
                       TimeElapsedColumn(), console=console, transient=False) as bar:
             task = bar.add_task("import", total=None)
             async with ctx.db.transaction() as session:
-                target = await catalog_service.get_sku_by_code(session=session, code=sku)
+                scope = await merchant_scope(session, merchant)
+                target = await catalog_service.get_sku_by_code(session=session, code=sku, scope=scope)
                 return await inventory_service.import_card_keys(
                     session=session, cipher=ctx.cipher, sku=target, text=text,
                     source_name=source or file.name, imported_by="cli", unit_cost_cents=unit_cost,
@@ -230,21 +233,23 @@ def import_keys(
 def void_batch(
     batch_id: Annotated[int, typer.Argument(min=1, help="Import batch id")],
     reason: Annotated[str, typer.Option(help="Why the batch is withdrawn (kept on record)")],
+    merchant: MerchantOption = None,
 ) -> None:
     """Withdraw a batch's unsold card keys (sold keys stay with their orders)."""
     from quanyi.inventory import service as inventory_service
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            return await inventory_service.void_batch(session=session, batch_id=batch_id, reason=reason)
+            scope = await merchant_scope(session, merchant)
+            return await inventory_service.void_batch(session=session, batch_id=batch_id, reason=reason, scope=scope)
 
     batch = _run(job)
     console.print(f"Batch {batch.id} voided: {batch.voided_count} unsold keys withdrawn.")
 
 
 @keys_app.command("stock")
-def stock() -> None:
-    """Every SKU with its price and card-key counts."""
+def stock(merchant: MerchantOption = None) -> None:
+    """Every SKU with its price and card-key counts (--merchant: that merchant's only)."""
     from quanyi.catalog import service as catalog_service
     from quanyi.inventory import service as inventory_service
     from quanyi.money import format_money
@@ -252,7 +257,8 @@ def stock() -> None:
     async def job(ctx):  # type: ignore[no-untyped-def]
         rows = []
         async with ctx.db.read_session() as session:
-            for product in await catalog_service.list_products(session=session, active_only=False):
+            scope = await merchant_scope(session, merchant)
+            for product in await catalog_service.list_products(session=session, active_only=False, scope=scope):
                 for sku in product.skus:
                     summary = await inventory_service.stock_summary(session=session, sku_id=sku.id)
                     rows.append((sku.code, f"{product.name} {sku.name}", format_money(sku.price_cents, sku.currency),
@@ -338,6 +344,7 @@ app.add_typer(suppliers_app, name="suppliers")
 
 # key security: staff accounts; key rotation, leak tracing and masked listings under `quanyi keys`
 app.add_typer(staff_app, name="staff")
+app.add_typer(merchants_app, name="merchants")
 register_key_security_commands(keys_app)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -12,12 +12,26 @@ from rich.console import Console
 
 from quanyi.config import Settings, get_settings
 from quanyi.errors import DomainError
+from quanyi.scope import Scope
 
-__all__ = ["console", "err", "load_settings", "run_job", "warn_if_connections_short"]
+__all__ = ["console", "err", "load_settings", "run_job", "warn_if_connections_short", "MerchantOption",
+           "merchant_scope"]
 
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
+
+# Every command that touches a merchant's objects takes this: it then sees and changes only that merchant's, like
+# the merchant's own staff would (another merchant's object is "not found"). Without it: the whole platform.
+MerchantOption = Annotated[str | None, typer.Option(
+    "--merchant", "-m", help="Act within this merchant's scope (merchant code); default: the whole platform")]
+
+
+async def merchant_scope(session: Any, code: str | None) -> Scope:
+    """The scope of `--merchant CODE` (an unknown code stops the command with merchant_not_found)."""
+    from quanyi.merchants import service as merchants_service
+
+    return await merchants_service.scope_for_code(session=session, code=code)
 
 
 def load_settings() -> Settings:

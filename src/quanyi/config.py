@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import importlib
 import os
 import secrets
@@ -135,6 +136,10 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process (plus as many again in overflow under bursts).
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None
+    # Prefix of every Redis key this shop writes (rate limits, risk counters). Default: `quanyi:<12 hex>:`, the hex
+    # derived from QUANYI_APP_SECRET, so every process of one shop (identical secrets) shares its counters and two
+    # shops on one Redis never read each other's (lockouts, velocity counts). Set it to pin a name of your own.
+    redis_namespace: str | None = None
     # Refunds (退款): may card keys the buyer has already seen be taken back and refunded?
     refund_revealed_keys: bool = False
     refund_retry_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
@@ -216,7 +221,7 @@ class Settings(BaseSettings):
 
     # ---- risk control (风控): counters, one-time codes, checkout flood limits. Rules live in the database.
     risk_counter_retention_seconds: int = Field(default=8 * 86_400, ge=3600, le=90 * 86_400)
-    risk_redis_prefix: str = "quanyi:risk:"  # several shops (or test runs) can share one Redis
+    risk_redis_prefix: str | None = None  # default: <redis namespace>risk:
     risk_challenge_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
     risk_challenge_max_attempts: int = Field(default=5, ge=1, le=20)
     # TemplateCode of the one-time code SMS (${code}, ${minutes}); codes go by SMS with it, delivery template or not
@@ -228,6 +233,16 @@ class Settings(BaseSettings):
     checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     checkout_limit_per_ip: int = Field(default=60, ge=0)
     checkout_limit_per_device: int = Field(default=20, ge=0)
+
+    def redis_prefix(self, part: str) -> str:
+        """The Redis key prefix of one part of the shop (`rl`, `risk`) under this shop's namespace."""
+        if part == "risk" and self.risk_redis_prefix:
+            return self.risk_redis_prefix
+        namespace = self.redis_namespace
+        if not namespace:
+            digest = hmac.new(self.app_secret.get_secret_value().encode(), b"quanyi redis namespace", "sha256")
+            namespace = f"quanyi:{digest.hexdigest()[:12]}:"
+        return f"{namespace}{part}:"
 
     @field_validator("risk_captcha_verifier")
     @classmethod

@@ -79,6 +79,6 @@ def build_context(settings: Settings, *, db: Database | None = None,
     install_stock_gate(db, sold_out)
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
-        limiter=build_rate_limiter(db, settings.redis_url), http=http, risk=risk,
+        limiter=build_rate_limiter(db, settings.redis_url, prefix=settings.redis_prefix("rl")), http=http, risk=risk,
         sold_out=sold_out, ledger_worker=ledger_worker,
     )

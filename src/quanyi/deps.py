@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.context import ShopContext
 from quanyi.errors import DomainError
+from quanyi.scope import Scope
 from quanyi.staff import service as staff_service
 from quanyi.staff.service import ADMIN, PERMISSIONS, PermissionDenied, Principal
 
 __all__ = ["ContextDep", "SessionDep", "ReadSessionDep", "AdminDep", "PrincipalDep", "BearerDep",
+           "ScopeDep", "PlatformAdminDep", "PlatformOnly",
            "require_permission", "client_ip", "user_agent", "NotAuthorized"]
 
 
@@ -90,6 +92,32 @@ def require_permission(permission: str) -> Any:
 
 
 AdminDep = Annotated[str, Depends(_require_admin)]
+
+
+def _scope(principal: PrincipalDep) -> Scope:
+    return Scope(principal.merchant_id)
+
+
+# THE tenant scope of an admin request (see quanyi.scope): platform staff and the admin token see every merchant,
+# a merchant's staff only theirs. Every admin route that reads or changes owned objects takes it and hands it to
+# the service, which filters by it (another merchant's object is "not found", never "forbidden"). It does not
+# authorize anything by itself: combine it with AdminDep / require_permission(...) as before.
+ScopeDep = Annotated[Scope, Depends(_scope)]
+
+
+class PlatformOnly(PermissionDenied):
+    code = "platform_only"
+
+
+def _require_platform_admin(principal: PrincipalDep) -> str:
+    # Platform configuration (payment gateways, risk rules, categories, the platform's books, merchants):
+    # platform staff with the admin permission, never a merchant's staff, whatever their permissions.
+    if principal.merchant_id is not None:
+        raise PlatformOnly("only platform staff can do this")
+    return _require_admin(principal)
+
+
+PlatformAdminDep = Annotated[str, Depends(_require_platform_admin)]
 
 
 def client_ip(request: Request) -> str:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.scope import owner_column
 
 __all__ = ["Category", "Product", "Sku", "DeliveryType"]
 
@@ -38,9 +49,14 @@ class Category(Base):
 
 
 class Product(Base):
+    """A product of one merchant (商户商品); categories are the platform's, shared by every merchant."""
+
     __tablename__ = "catalog_product"
+    # Target of the SKUs' (product_id, merchant_id) foreign key: a SKU always belongs to its product's merchant.
+    __table_args__ = (UniqueConstraint("id", "merchant_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = owner_column()
     category_id: Mapped[int] = mapped_column(ForeignKey("catalog_category.id"), index=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -54,7 +70,9 @@ class Product(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     category: Mapped[Category] = relationship(back_populates="products")
-    skus: Mapped[list[Sku]] = relationship(back_populates="product", order_by="Sku.sort_order, Sku.id")
+    # Joined on the product id alone (not the composite key), so a SKU finds its product in the identity map.
+    skus: Mapped[list[Sku]] = relationship(back_populates="product", order_by="Sku.sort_order, Sku.id",
+                                           primaryjoin="Product.id == foreign(Sku.product_id)")
 
 
 class Sku(Base):
@@ -63,10 +81,15 @@ class Sku(Base):
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("face_value_cents >= 0", name="face_value_not_negative"),
         CheckConstraint("min_quantity >= 1 AND max_quantity >= min_quantity", name="quantity_bounds"),
+        # The SKU's merchant is its product's (the database refuses anything else); card keys, batches and
+        # orders point at (sku id, merchant id) in turn, so goods of two merchants can never mix.
+        ForeignKeyConstraint(["product_id", "merchant_id"], ["catalog_product.id", "catalog_product.merchant_id"]),
+        UniqueConstraint("id", "merchant_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("catalog_product.id"), index=True)
+    product_id: Mapped[int] = mapped_column(Integer, index=True)
+    merchant_id: Mapped[int] = owner_column()
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     face_value_cents: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -82,4 +105,4 @@ class Sku(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    product: Mapped[Product] = relationship(back_populates="skus")
+    product: Mapped[Product] = relationship(back_populates="skus", primaryjoin="foreign(Sku.product_id) == Product.id")

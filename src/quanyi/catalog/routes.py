@@ -19,7 +19,8 @@ from quanyi.catalog.schemas import (
     SkuRead,
     SkuUpdate,
 )
-from quanyi.deps import AdminDep, ReadSessionDep, SessionDep
+from quanyi.deps import AdminDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep
+from quanyi.merchants import service as merchants_service
 from quanyi.schema_types import DbId
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
@@ -50,15 +51,17 @@ async def get_product(slug: SlugPath, session: ReadSessionDep) -> ProductRead:
 
 
 # ---------------------------------------------------------------- admin
+# Categories are the platform's (shared by every merchant): platform staff change them. Products and SKUs
+# belong to a merchant and are seen through the caller's scope (ScopeDep).
 
 @admin_router.post("/categories", response_model=CategoryRead, status_code=201, summary="Create a category")
-async def create_category(data: CategoryCreate, session: SessionDep, _: AdminDep) -> CategoryRead:
+async def create_category(data: CategoryCreate, session: SessionDep, _: PlatformAdminDep) -> CategoryRead:
     return CategoryRead.model_validate(await catalog_service.create_category(session=session, data=data))
 
 
 @admin_router.patch("/categories/{category_id}", response_model=CategoryRead, summary="Update a category")
 async def update_category(
-    category_id: IdPath, data: CategoryUpdate, session: SessionDep, _: AdminDep
+    category_id: IdPath, data: CategoryUpdate, session: SessionDep, _: PlatformAdminDep
 ) -> CategoryRead:
     category = await catalog_service.update_category(session=session, category_id=category_id, data=data)
     return CategoryRead.model_validate(category)
@@ -70,50 +73,62 @@ async def admin_list_categories(session: ReadSessionDep, _: AdminDep) -> list[Ca
     return [CategoryRead.model_validate(c) for c in categories]
 
 
+@admin_router.get("/products", response_model=list[ProductSummary], summary="Products in your scope, inactive too")
+async def admin_list_products(session: ReadSessionDep, _: AdminDep, scope: ScopeDep,
+                              category_id: Annotated[DbId | None, Query()] = None) -> list[ProductSummary]:
+    products = await catalog_service.list_products(session=session, category_id=category_id, active_only=False,
+                                                   scope=scope)
+    return await catalog_service.summarize_products(session=session, products=products)
+
+
 @admin_router.post("/products", response_model=ProductRead, status_code=201, summary="Create a product (with SKUs)")
-async def create_product(data: ProductCreate, session: SessionDep, _: AdminDep) -> ProductRead:
-    product = await catalog_service.create_product(session=session, data=data)
+async def create_product(data: ProductCreate, session: SessionDep, _: AdminDep, scope: ScopeDep) -> ProductRead:
+    owner = await merchants_service.resolve_owner(session=session, scope=scope, merchant_code=data.merchant_code)
+    product = await catalog_service.create_product(session=session, data=data, merchant_id=owner)
     return await catalog_service.describe_product(session=session, product=product)
 
 
 @admin_router.get("/products/{product_id}", response_model=ProductRead, summary="A product, active or not")
-async def admin_get_product(product_id: IdPath, session: ReadSessionDep, _: AdminDep) -> ProductRead:
-    product = await catalog_service.get_product(session=session, product_id=product_id, active_only=False)
+async def admin_get_product(product_id: IdPath, session: ReadSessionDep, _: AdminDep, scope: ScopeDep) -> ProductRead:
+    product = await catalog_service.get_product(session=session, product_id=product_id, active_only=False,
+                                                scope=scope)
     return await catalog_service.describe_product(session=session, product=product)
 
 
 @admin_router.patch("/products/{product_id}", response_model=ProductRead, summary="Update a product")
-async def update_product(product_id: IdPath, data: ProductUpdate, session: SessionDep, _: AdminDep) -> ProductRead:
-    product = await catalog_service.update_product(session=session, product_id=product_id, data=data)
+async def update_product(product_id: IdPath, data: ProductUpdate, session: SessionDep, _: AdminDep,
+                         scope: ScopeDep) -> ProductRead:
+    product = await catalog_service.update_product(session=session, product_id=product_id, data=data, scope=scope)
     return await catalog_service.describe_product(session=session, product=product)
 
 
 @admin_router.post("/products/{product_id}/skus", response_model=SkuRead, status_code=201, summary="Add a SKU")
-async def create_sku(product_id: IdPath, data: SkuCreate, session: SessionDep, _: AdminDep) -> SkuRead:
-    sku = await catalog_service.create_sku(session=session, product_id=product_id, data=data)
+async def create_sku(product_id: IdPath, data: SkuCreate, session: SessionDep, _: AdminDep,
+                     scope: ScopeDep) -> SkuRead:
+    sku = await catalog_service.create_sku(session=session, product_id=product_id, data=data, scope=scope)
     return catalog_service.describe_sku(sku, 0)
 
 
 @admin_router.patch("/skus/{sku_id}", response_model=SkuRead, summary="Update a SKU (price, limits, on/off sale)")
-async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: AdminDep) -> SkuRead:
-    sku = await catalog_service.update_sku(session=session, sku_id=sku_id, data=data)
+async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: AdminDep, scope: ScopeDep) -> SkuRead:
+    sku = await catalog_service.update_sku(session=session, sku_id=sku_id, data=data, scope=scope)
     counts = await catalog_service.sellable_counts(session=session, sku_ids=[sku.id])
     return catalog_service.describe_sku(sku, counts.get(sku.id, 0))
 
 
 @admin_router.delete("/skus/{sku_id}", status_code=204, summary="Delete a SKU that never had stock or orders",
                      responses={409: {"description": "In use: take it off sale instead"}})
-async def delete_sku(sku_id: IdPath, session: SessionDep, _: AdminDep) -> None:
-    await catalog_service.delete_sku(session=session, sku_id=sku_id)
+async def delete_sku(sku_id: IdPath, session: SessionDep, _: AdminDep, scope: ScopeDep) -> None:
+    await catalog_service.delete_sku(session=session, sku_id=sku_id, scope=scope)
 
 
 @admin_router.delete("/products/{product_id}", status_code=204, summary="Delete a product nothing refers to",
                      responses={409: {"description": "In use: deactivate it instead"}})
-async def delete_product(product_id: IdPath, session: SessionDep, _: AdminDep) -> None:
-    await catalog_service.delete_product(session=session, product_id=product_id)
+async def delete_product(product_id: IdPath, session: SessionDep, _: AdminDep, scope: ScopeDep) -> None:
+    await catalog_service.delete_product(session=session, product_id=product_id, scope=scope)
 
 
 @admin_router.delete("/categories/{category_id}", status_code=204, summary="Delete an empty category",
                      responses={409: {"description": "Still has products"}})
-async def delete_category(category_id: IdPath, session: SessionDep, _: AdminDep) -> None:
+async def delete_category(category_id: IdPath, session: SessionDep, _: PlatformAdminDep) -> None:
     await catalog_service.delete_category(session=session, category_id=category_id)

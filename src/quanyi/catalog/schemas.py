@@ -13,7 +13,7 @@ from quanyi.schema_types import Cents, Code, DbId, LongText, Name, Slug
 
 __all__ = [
     "CategoryCreate", "CategoryUpdate", "CategoryRead",
-    "ProductCreate", "ProductUpdate", "ProductRead", "ProductSummary",
+    "ProductCreate", "ProductUpdate", "ProductRead", "ProductSummary", "MerchantRef",
     "SkuCreate", "SkuUpdate", "SkuRead", "StockState",
 ]
 
@@ -125,8 +125,15 @@ class SkuRead(BaseModel):
     stock: StockState
 
 
+# A merchant's code (商户编码) in requests; resolved through the caller's scope (unknown or not theirs: 404).
+MerchantRef = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32)]
+
+
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    merchant_code: MerchantRef | None = Field(
+        default=None, description="Platform staff: the merchant to create it for (default: the platform's own "
+                                  "store). A merchant's staff always create for their own merchant.")
     category_id: DbId
     slug: Slug
     name: Name
@@ -152,6 +159,7 @@ class ProductUpdate(BaseModel):
 
 class ProductSummary(BaseModel):
     id: int
+    merchant_id: int
     slug: str
     name: str
     category_id: int
@@ -167,6 +175,7 @@ class ProductSummary(BaseModel):
 
 class ProductRead(BaseModel):
     id: int
+    merchant_id: int
     slug: str
     name: str
     category_id: int

@@ -26,6 +26,7 @@ from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.money import format_money
+from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
@@ -188,11 +189,11 @@ async def _ensure_sku_code_free(session: AsyncSession, code: str) -> None:
         raise SkuCodeTaken(f"SKU code {code!r} is already used")
 
 
-async def create_sku(*, session: AsyncSession, product_id: int, data: SkuCreate) -> Sku:
-    """Add a sellable variant to a product."""
-    await get_product(session=session, product_id=product_id, active_only=False)
+async def create_sku(*, session: AsyncSession, product_id: int, data: SkuCreate, scope: Scope = PLATFORM) -> Sku:
+    """Add a sellable variant to a product (of the product's merchant)."""
+    product = await get_product(session=session, product_id=product_id, active_only=False, scope=scope)
     await _ensure_sku_code_free(session, data.code)
-    sku = Sku(product_id=product_id, **data.model_dump())
+    sku = Sku(product_id=product_id, merchant_id=product.merchant_id, **data.model_dump())
     session.add(sku)
     await session.flush()
     return await get_sku(session=session, sku_id=sku.id)
@@ -203,23 +204,24 @@ def _sku_query():  # type: ignore[no-untyped-def]
     return select(Sku).options(joinedload(Sku.product).joinedload(Product.category))
 
 
-async def get_sku(*, session: AsyncSession, sku_id: int) -> Sku:
+async def get_sku(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> Sku:
+    """A SKU with its product and category; another merchant's SKU is not found (no extra query: one check)."""
     sku = await session.scalar(_sku_query().where(Sku.id == sku_id).execution_options(populate_existing=True))
-    if sku is None:
+    if sku is None or not scope.sees(sku.merchant_id):
         raise SkuNotFound(f"SKU {sku_id} does not exist")
     return sku
 
 
-async def get_sku_by_code(*, session: AsyncSession, code: str) -> Sku:
+async def get_sku_by_code(*, session: AsyncSession, code: str, scope: Scope = PLATFORM) -> Sku:
     sku = await session.scalar(_sku_query().where(Sku.code == code.strip().upper()))
-    if sku is None:
+    if sku is None or not scope.sees(sku.merchant_id):
         raise SkuNotFound(f"SKU {code!r} does not exist")
     return sku
 
 
-async def update_sku(*, session: AsyncSession, sku_id: int, data: SkuUpdate) -> Sku:
+async def update_sku(*, session: AsyncSession, sku_id: int, data: SkuUpdate, scope: Scope = PLATFORM) -> Sku:
     """Change price, limits or sale state. Existing orders keep their price snapshot."""
-    sku = await get_sku(session=session, sku_id=sku_id)
+    sku = await get_sku(session=session, sku_id=sku_id, scope=scope)
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None:
@@ -261,8 +263,9 @@ def _product_query():  # type: ignore[no-untyped-def]
     return select(Product).options(selectinload(Product.category), selectinload(Product.skus))
 
 
-async def create_product(*, session: AsyncSession, data: ProductCreate) -> Product:
-    """Create a product, optionally with its SKUs, in one go."""
+async def create_product(*, session: AsyncSession, data: ProductCreate,
+                         merchant_id: int = PLATFORM_MERCHANT_ID) -> Product:
+    """Create a product of `merchant_id` (resolved from the caller's scope), optionally with its SKUs."""
     await get_category(session=session, category_id=data.category_id)
     await _ensure_product_slug_free(session, data.slug)
     codes = [sku.code for sku in data.skus]
@@ -270,17 +273,19 @@ async def create_product(*, session: AsyncSession, data: ProductCreate) -> Produ
         raise SkuCodeTaken("SKU codes in one request must be distinct")
     for code in codes:
         await _ensure_sku_code_free(session, code)
-    product = Product(**data.model_dump(exclude={"skus"}))
-    product.skus = [Sku(**sku.model_dump()) for sku in data.skus]
+    product = Product(**data.model_dump(exclude={"skus", "merchant_code"}), merchant_id=merchant_id)
+    product.skus = [Sku(**sku.model_dump(), merchant_id=merchant_id) for sku in data.skus]
     session.add(product)
     await session.flush()
     return await get_product(session=session, product_id=product.id, active_only=False)
 
 
-async def get_product(*, session: AsyncSession, product_id: int, active_only: bool = True) -> Product:
+async def get_product(*, session: AsyncSession, product_id: int, active_only: bool = True,
+                      scope: Scope = PLATFORM) -> Product:
     stmt = _product_query().where(Product.id == product_id).execution_options(populate_existing=True)
     product = await session.scalar(stmt)
-    if product is None or (active_only and not (product.is_active and product.category.is_active)):
+    if product is None or not scope.sees(product.merchant_id) or (
+            active_only and not (product.is_active and product.category.is_active)):
         raise ProductNotFound(f"product {product_id} does not exist")
     return product
 
@@ -297,9 +302,10 @@ async def get_product_by_slug(*, session: AsyncSession, slug: str) -> Product:
     return product
 
 
-async def update_product(*, session: AsyncSession, product_id: int, data: ProductUpdate) -> Product:
-    """Change a product's fields; only fields present in the request change."""
-    product = await get_product(session=session, product_id=product_id, active_only=False)
+async def update_product(*, session: AsyncSession, product_id: int, data: ProductUpdate,
+                         scope: Scope = PLATFORM) -> Product:
+    """Change a product's fields; only fields present in the request change (never its merchant)."""
+    product = await get_product(session=session, product_id=product_id, active_only=False, scope=scope)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("category_id") is not None:
         await get_category(session=session, category_id=changes["category_id"])
@@ -314,9 +320,14 @@ async def update_product(*, session: AsyncSession, product_id: int, data: Produc
 
 
 async def list_products(
-    *, session: AsyncSession, category_id: int | None = None, active_only: bool = True
+    *, session: AsyncSession, category_id: int | None = None, active_only: bool = True, scope: Scope = PLATFORM,
+    merchant_id: int | None = None,
 ) -> Sequence[Product]:
-    stmt = _product_query().join(Product.category).order_by(Product.sort_order, Product.id)
+    """Products in the scope (the storefront: every merchant's), optionally of one merchant or category."""
+    stmt = (_product_query().join(Product.category).where(scope.where(Product.merchant_id))
+            .order_by(Product.sort_order, Product.id))
+    if merchant_id is not None:
+        stmt = stmt.where(Product.merchant_id == merchant_id)
     if category_id is not None:
         stmt = stmt.where(Product.category_id == category_id)
     if active_only:
@@ -329,8 +340,8 @@ async def describe_product(*, session: AsyncSession, product: Product) -> Produc
     counts = await sellable_counts(session=session, sku_ids=[s.id for s in product.skus])
     supply = await _recharge_supply(session, product.skus)
     return ProductRead(
-        id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
-        description=product.description, redemption_guide=product.redemption_guide,
+        id=product.id, merchant_id=product.merchant_id, slug=product.slug, name=product.name,
+        category_id=product.category_id, description=product.description, redemption_guide=product.redemption_guide,
         redemption_guide_html=render_guide(product.redemption_guide),
         cover_image_url=product.cover_image_url, is_active=product.is_active, updated_at=product.updated_at,
         skus=[describe_sku(sku, counts.get(sku.id, 0), supplied=sku.id in supply)
@@ -360,8 +371,8 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
             status = "sold_out"
         summaries.append(
             ProductSummary(
-                id=product.id, slug=product.slug, name=product.name, category_id=product.category_id,
-                cover_image_url=product.cover_image_url,
+                id=product.id, merchant_id=product.merchant_id, slug=product.slug, name=product.name,
+                category_id=product.category_id, cover_image_url=product.cover_image_url,
                 min_price_cents=cheapest.price_cents if cheapest else None,
                 currency=cheapest.currency if cheapest else None,
                 price_display=format_money(cheapest.price_cents, cheapest.currency) if cheapest else None,
@@ -384,18 +395,18 @@ async def _sku_in_use(session: AsyncSession, sku_id: int) -> bool:
     return await inventory_service.sku_has_history(session=session, sku_id=sku_id)
 
 
-async def delete_sku(*, session: AsyncSession, sku_id: int) -> None:
+async def delete_sku(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> None:
     """Delete a SKU that never had stock or orders; otherwise take it off sale instead."""
-    sku = await get_sku(session=session, sku_id=sku_id)
+    sku = await get_sku(session=session, sku_id=sku_id, scope=scope)
     if await _sku_in_use(session, sku.id):
         raise InUse(f"SKU {sku.code} has card keys or orders; take it off sale instead (on_sale=false)")
     await session.delete(sku)
     await session.flush()
 
 
-async def delete_product(*, session: AsyncSession, product_id: int) -> None:
+async def delete_product(*, session: AsyncSession, product_id: int, scope: Scope = PLATFORM) -> None:
     """Delete a product whose SKUs never had stock or orders; otherwise deactivate it instead."""
-    product = await get_product(session=session, product_id=product_id, active_only=False)
+    product = await get_product(session=session, product_id=product_id, active_only=False, scope=scope)
     for sku in product.skus:
         if await _sku_in_use(session, sku.id):
             raise InUse(f"product {product.slug} has SKUs with card keys or orders; deactivate it instead")

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.cli_support import console, err, load_settings
+from quanyi.cli_support import MerchantOption, console, err, load_settings, merchant_scope
 from quanyi.cli_support import run_job as _run
 from quanyi.shoptime import shop_zone, valid_through
 
@@ -99,6 +99,7 @@ def trace_leak(
     show_contact: Annotated[bool, typer.Option("--show-contact", help="Print buyer contacts in full")] = False,
     csv_path: Annotated[Path | None, typer.Option("--csv", dir_okay=False, help="Also write the report as CSV")]
     = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """Trace leaked card keys: SKU, batch or supplier, order, buyer, every reveal; mark them leaked."""
     from quanyi.inventory import leaks
@@ -114,8 +115,9 @@ def trace_leak(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
+            scope = await merchant_scope(session, merchant)
             return await leaks.trace_leaked_codes(session=session, cipher=ctx.cipher, text=text, actor=actor,
-                                                  mark_leaked=mark, void_batches=void_batches)
+                                                  mark_leaked=mark, void_batches=void_batches, scope=scope)
 
     report = _run(job)
 
@@ -177,6 +179,7 @@ def _write_csv(path: Path, report, contact) -> None:  # type: ignore[no-untyped-
 def list_keys(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Import batch id (see the admin API or import output)")],
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    merchant: MerchantOption = None,
 ) -> None:
     """A batch's card keys with their codes masked (first 2 + last 2 characters)."""
     from quanyi.inventory import service as inventory_service
@@ -184,7 +187,8 @@ def list_keys(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            await inventory_service.get_batch(session=session, batch_id=batch)
+            await inventory_service.get_batch(session=session, batch_id=batch,
+                                              scope=await merchant_scope(session, merchant))
             return await staff_access.list_masked_keys(session=session, cipher=ctx.cipher, batch_id=batch,
                                                        limit=limit)
 

@@ -20,6 +20,7 @@ from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
 from quanyi.inventory.parsing import SEPARATOR, normalize_code_text, parse_card_keys
 from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportReport, LineProblem
 from quanyi.inventory.sold_out import stock_returned
+from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import zone_of
 
 __all__ = [
@@ -71,8 +72,11 @@ async def import_card_keys(
     now: dt.datetime | None = None,
     unit_cost_cents: int | None = None,
 ) -> ImportReport:
-    """Import a batch of card keys: normalize, dedupe by fingerprint, encrypt, store. All or nothing.
-    `unit_cost_cents`: what one key cost the shop (the ledger's cost of goods when it sells), if known."""
+    """Import a batch of card keys into the SKU's merchant: normalize, dedupe by fingerprint, encrypt, store. All or
+    nothing. `unit_cost_cents`: what one key cost (the ledger's cost of goods when it sells), if known.
+
+    A code exists once on the whole platform: one another merchant holds is a duplicate too, reported without
+    naming its SKU or merchant (a merchant learns nothing about another's stock but that the code is taken)."""
     if sku.delivery_type is not DeliveryType.CARD_KEY:
         raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
     now = now or utcnow()
@@ -95,18 +99,20 @@ async def import_card_keys(
     for start in range(0, len(fingerprints), _LOOKUP_CHUNK):
         chunk = fingerprints[start : start + _LOOKUP_CHUNK]
         rows = await session.execute(
-            select(CardKey.fingerprint, CardKey.sku_id).where(CardKey.fingerprint.in_(chunk))
+            select(CardKey.fingerprint, CardKey.sku_id, CardKey.merchant_id).where(CardKey.fingerprint.in_(chunk))
         )
-        existing.update({fp: sku_id for fp, sku_id in rows.all()})
+        existing.update({fp: (sku_id, merchant_id) for fp, sku_id, merchant_id in rows.all()})
     fresh = []
     for key, fingerprint in unique:
-        owner = existing.get(fingerprint)
-        if owner is None:
+        owner_sku, owner_merchant = existing.get(fingerprint, (None, None))
+        if owner_sku is None:
             fresh.append((key, fingerprint))
-        elif owner == sku.id:
+        elif owner_sku == sku.id:
             duplicates.append((key.line_no, "already in stock for this SKU"))
+        elif owner_merchant == sku.merchant_id:
+            duplicates.append((key.line_no, f"already in stock for another SKU (id {owner_sku})"))
         else:
-            duplicates.append((key.line_no, f"already in stock for another SKU (id {owner})"))
+            duplicates.append((key.line_no, "already held elsewhere on the platform"))
     duplicates.sort()
 
     report = ImportReport(
@@ -119,7 +125,7 @@ async def import_card_keys(
         raise NothingImported("no new card keys in this file", report=report)
 
     batch = ImportBatch(
-        sku_id=sku.id, source_name=source_name[:200], imported_by=imported_by[:64],
+        sku_id=sku.id, merchant_id=sku.merchant_id, source_name=source_name[:200], imported_by=imported_by[:64],
         added_count=len(fresh), duplicate_count=len(duplicates), invalid_count=len(parsed.invalid),
         created_at=now, unit_cost_cents=unit_cost_cents,
     )
@@ -134,7 +140,8 @@ async def import_card_keys(
             sealed = cipher.encrypt(key.secret, fingerprint=fingerprint)
             rows.append(
                 {
-                    "sku_id": sku.id, "batch_id": batch.id, "status": CardKeyStatus.AVAILABLE,
+                    "sku_id": sku.id, "merchant_id": sku.merchant_id, "batch_id": batch.id,
+                    "status": CardKeyStatus.AVAILABLE,
                     "fingerprint": fingerprint, "key_id": sealed.key_id, "ciphertext": sealed.ciphertext,
                     "expires_at": key.expires_at, "created_at": now,
                 }
@@ -151,12 +158,13 @@ async def import_card_keys(
 
 # ---------------------------------------------------------------- batches
 
-async def get_batch(*, session: AsyncSession, batch_id: int, lock: bool = False) -> ImportBatch:
+async def get_batch(*, session: AsyncSession, batch_id: int, lock: bool = False,
+                    scope: Scope = PLATFORM) -> ImportBatch:
     stmt = select(ImportBatch).where(ImportBatch.id == batch_id)
     if lock:
         stmt = stmt.with_for_update()
     batch = await session.scalar(stmt)
-    if batch is None:
+    if batch is None or not scope.sees(batch.merchant_id):
         raise BatchNotFound(f"import batch {batch_id} does not exist")
     return batch
 
@@ -167,12 +175,12 @@ async def list_batches(*, session: AsyncSession, sku_id: int) -> Sequence[Import
 
 
 async def void_batch(
-    *, session: AsyncSession, batch_id: int, reason: str, now: dt.datetime | None = None
+    *, session: AsyncSession, batch_id: int, reason: str, now: dt.datetime | None = None, scope: Scope = PLATFORM
 ) -> ImportBatch:
     """Withdraw a batch's unsold keys (available and reserved); sold keys stay with their orders."""
     now = now or utcnow()
     # Batch row lock: two operators voiding at once void once.
-    batch = await get_batch(session=session, batch_id=batch_id, lock=True)
+    batch = await get_batch(session=session, batch_id=batch_id, lock=True, scope=scope)
     if batch.voided_at is not None:
         raise BatchAlreadyVoided(f"import batch {batch_id} was already voided")
     # Lock keys in id order, the same order delivery uses, so the two cannot deadlock.
@@ -207,6 +215,7 @@ async def receive_supplier_codes(
     session: AsyncSession,
     cipher: CardKeyCipher,
     sku_id: int,
+    merchant_id: int,
     order_id: int,
     codes: Sequence[tuple[str, dt.datetime | None]],
     source_name: str,
@@ -216,8 +225,9 @@ async def receive_supplier_codes(
     """Store codes a supplier sold us for one paid order, encrypted, held (reserved) for that order, in a batch
     named after the purchase so a leaked code traces back to it. Returns (batch id, stored, duplicates).
 
-    A code whose fingerprint we already hold (sold, in stock, or sent twice in this answer) is not stored and
-    never delivered twice; the caller records the count against the supplier. Caller holds the order lock."""
+    A code whose fingerprint the platform already holds (sold, in stock, at any merchant, or sent twice in this
+    answer) is not stored and never delivered twice; the caller records the count against the supplier. The
+    codes belong to the order's merchant (`merchant_id`). Caller holds the order lock."""
     now = now or utcnow()
     fresh: dict[bytes, tuple[str, dt.datetime | None]] = {}
     for raw, expires_at in codes:
@@ -235,17 +245,18 @@ async def receive_supplier_codes(
     duplicates = len(codes) - len(new)
     if not new:
         return None, 0, duplicates
-    batch = ImportBatch(sku_id=sku_id, source_name=source_name[:200], imported_by=imported_by[:64],
-                        added_count=len(new), duplicate_count=duplicates, created_at=now)
+    batch = ImportBatch(sku_id=sku_id, merchant_id=merchant_id, source_name=source_name[:200],
+                        imported_by=imported_by[:64], added_count=len(new), duplicate_count=duplicates, created_at=now)
     session.add(batch)
     await session.flush()
     stock_returned(session, batch.sku_id)  # the stock gate sells again once this commits
     rows = []
     for fingerprint, (secret, expires_at) in new.items():
         sealed = cipher.encrypt(secret, fingerprint=fingerprint)
-        rows.append({"sku_id": sku_id, "batch_id": batch.id, "status": CardKeyStatus.RESERVED, "order_id": order_id,
-                     "reserved_at": now, "fingerprint": fingerprint, "key_id": sealed.key_id,
-                     "ciphertext": sealed.ciphertext, "expires_at": expires_at, "created_at": now})
+        rows.append({"sku_id": sku_id, "merchant_id": merchant_id, "batch_id": batch.id,
+                     "status": CardKeyStatus.RESERVED, "order_id": order_id, "reserved_at": now,
+                     "fingerprint": fingerprint, "key_id": sealed.key_id, "ciphertext": sealed.ciphertext,
+                     "expires_at": expires_at, "created_at": now})
     # A concurrent import of the same code would violate the unique fingerprint and roll the whole
     # transaction back: the caller's attempt stays open and is resolved again (nothing delivered twice).
     await session.execute(insert(CardKey), rows)

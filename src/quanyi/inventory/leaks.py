@@ -35,6 +35,7 @@ from quanyi.inventory.schemas import (
     TracedReveal,
 )
 from quanyi.orders import service as orders_service
+from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import zone_of
 
 __all__ = ["trace_leaked_codes", "SUPPLIER_SOURCE_PREFIX"]
@@ -69,8 +70,10 @@ async def trace_leaked_codes(
     mark_leaked: bool = True,
     void_batches: bool = False,
     now: dt.datetime | None = None,
+    scope: Scope = PLATFORM,
 ) -> LeakTraceReport:
     """Trace leaked codes (text in the import format, one per line) and, by default, mark them leaked.
+    A merchant's staff trace only their merchant's keys: a code another merchant holds is "not found" for them.
 
     Marking locks the found keys (id order, like every key writer), withdraws the unsold ones, and records
     a LeakReport; `void_batches` also voids the unsold remainder of every affected batch. One transaction."""
@@ -82,7 +85,8 @@ async def trace_leaked_codes(
     found: dict[bytes, CardKey] = {}
     unique = list(dict.fromkeys(fingerprints.values()))
     for start in range(0, len(unique), _LOOKUP_CHUNK):
-        stmt = select(CardKey).where(CardKey.fingerprint.in_(unique[start:start + _LOOKUP_CHUNK]))
+        stmt = select(CardKey).where(CardKey.fingerprint.in_(unique[start:start + _LOOKUP_CHUNK]),
+                                     scope.where(CardKey.merchant_id))
         for key in (await session.scalars(stmt)).all():
             found[key.fingerprint] = key
     keys = sorted(found.values(), key=lambda k: k.id)
@@ -94,8 +98,8 @@ async def trace_leaked_codes(
     withdrawn: set[int] = set()
     voided: list[BatchRead] = []
     if mark_leaked and keys:
-        report_row = LeakReport(created_by=actor[:64], created_at=now, submitted_count=len(parsed.keys),
-                                found_count=len(keys))
+        report_row = LeakReport(merchant_id=scope.owner(), created_by=actor[:64], created_at=now,
+                                submitted_count=len(parsed.keys), found_count=len(keys))
         session.add(report_row)
         await session.flush()
         # Lock the found keys in id order; an unsold one is withdrawn so no order can get it any more.

@@ -5,10 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.scope import owner_column
 
 __all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "KeyReveal", "LeakReport"]
 
@@ -29,9 +39,12 @@ class ImportBatch(Base):
     """One import of card keys (导入批次); the unit an operator can void."""
 
     __tablename__ = "inventory_import_batch"
+    # Always its SKU's merchant (the SKU's (id, merchant_id) is the target).
+    __table_args__ = (ForeignKeyConstraint(["sku_id", "merchant_id"], ["catalog_sku.id", "catalog_sku.merchant_id"]),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(Integer, index=True)
+    merchant_id: Mapped[int] = owner_column()
     source_name: Mapped[str] = mapped_column(String(200), default="")
     imported_by: Mapped[str] = mapped_column(String(64), default="")
     added_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -50,14 +63,18 @@ class CardKey(Base):
 
     __tablename__ = "inventory_card_key"
     __table_args__ = (
-        # A code can exist once in the whole shop, whatever its status: a sold code re-imported (or the
-        # same file imported into two SKUs) would otherwise be delivered twice.
+        # A code can exist once on the whole platform, whatever its status and whichever merchant holds it:
+        # a sold code re-imported (or the same file imported into two SKUs, or sold to two merchants by one
+        # supplier) would otherwise be delivered twice.
         UniqueConstraint("fingerprint"),
         Index("ix_inventory_card_key_stock", "sku_id", "status", "expires_at"),
+        # A key always belongs to its SKU's merchant: keys of two merchants can never mix.
+        ForeignKeyConstraint(["sku_id", "merchant_id"], ["catalog_sku.id", "catalog_sku.merchant_id"]),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"))
+    sku_id: Mapped[int] = mapped_column(Integer)
+    merchant_id: Mapped[int] = owner_column(index=False)  # the stock index leads with sku_id, which implies it
     batch_id: Mapped[int] = mapped_column(ForeignKey("inventory_import_batch.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CardKeyStatus.AVAILABLE)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True, index=True)
@@ -81,6 +98,8 @@ class LeakReport(Base):
     __tablename__ = "inventory_leak_report"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Whose staff ran the trace (the platform's store for platform staff); a merchant's trace sees only its keys.
+    merchant_id: Mapped[int] = owner_column()
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_count: Mapped[int] = mapped_column(Integer, default=0)

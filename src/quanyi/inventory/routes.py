@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, UploadFile
 
 from quanyi.catalog import service as catalog_service
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep
+from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep, SessionDep
 from quanyi.errors import InvalidInput
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.parsing import decode_upload
@@ -42,6 +42,7 @@ async def import_card_keys(
     session: SessionDep,
     ctx: ContextDep,
     admin: AdminDep,
+    scope: ScopeDep,
     file: Annotated[UploadFile, File(description="UTF-8 or GB18030 text / CSV")],
     source_name: Annotated[str, Form(max_length=200)] = "",
     unit_cost_cents: Annotated[int | None, Form(ge=0, le=10_000_000_000, description="Cost of one key")] = None,
@@ -53,7 +54,7 @@ async def import_card_keys(
         text = decode_upload(data)
     except ValueError as exc:
         raise ImportFileInvalid(str(exc)) from None
-    sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+    sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
     report = await inventory_service.import_card_keys(
         session=session, cipher=ctx.cipher, sku=sku, text=text,
         source_name=source_name or (file.filename or "")[:200], imported_by=admin, unit_cost_cents=unit_cost_cents,
@@ -63,19 +64,20 @@ async def import_card_keys(
 
 
 @router.get("/skus/{sku_id}/stock", response_model=StockSummary, summary="Stock of a SKU by status")
-async def stock(sku_id: IdPath, session: ReadSessionDep, _: AdminDep) -> StockSummary:
-    await catalog_service.get_sku(session=session, sku_id=sku_id)
+async def stock(sku_id: IdPath, session: ReadSessionDep, _: AdminDep, scope: ScopeDep) -> StockSummary:
+    await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
     return await inventory_service.stock_summary(session=session, sku_id=sku_id)
 
 
 @router.get("/skus/{sku_id}/batches", response_model=list[BatchRead], summary="Import batches of a SKU")
-async def batches(sku_id: IdPath, session: ReadSessionDep, _: AdminDep) -> list[BatchRead]:
-    await catalog_service.get_sku(session=session, sku_id=sku_id)
+async def batches(sku_id: IdPath, session: ReadSessionDep, _: AdminDep, scope: ScopeDep) -> list[BatchRead]:
+    await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
     rows = await inventory_service.list_batches(session=session, sku_id=sku_id)
     return [BatchRead.model_validate(b) for b in rows]
 
 
 @router.post("/batches/{batch_id}/void", response_model=BatchRead, summary="Withdraw a batch's unsold keys")
-async def void_batch(batch_id: IdPath, data: BatchVoid, session: SessionDep, _: AdminDep) -> BatchRead:
-    batch = await inventory_service.void_batch(session=session, batch_id=batch_id, reason=data.reason)
+async def void_batch(batch_id: IdPath, data: BatchVoid, session: SessionDep, _: AdminDep,
+                     scope: ScopeDep) -> BatchRead:
+    batch = await inventory_service.void_batch(session=session, batch_id=batch_id, reason=data.reason, scope=scope)
     return BatchRead.model_validate(batch)

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep, client_ip, require_permission, user_agent
+from quanyi.deps import (
+    AdminDep,
+    ContextDep,
+    ReadSessionDep,
+    ScopeDep,
+    SessionDep,
+    client_ip,
+    require_permission,
+    user_agent,
+)
 from quanyi.inventory import leaks, staff_access
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.schemas import LeakTraceReport, LeakTraceRequest, MaskedKey, StaffRevealedKey, StaffRevealRequest
@@ -29,11 +38,12 @@ async def reveal_card_key(
     session: SessionDep,
     ctx: ContextDep,
     actor: Annotated[str, require_permission("card_keys.reveal")],
+    scope: ScopeDep,
 ) -> StaffRevealedKey:
     return await staff_access.staff_reveal_card_key(
         session=session, cipher=ctx.cipher, card_key_id=card_key_id, actor=actor, reason=data.reason,
         ip=client_ip(request), user_agent=user_agent(request),
-        min_reason_length=ctx.settings.staff_reveal_reason_min_length,
+        min_reason_length=ctx.settings.staff_reveal_reason_min_length, scope=scope,
     )
 
 
@@ -44,10 +54,11 @@ async def batch_keys(
     session: ReadSessionDep,
     ctx: ContextDep,
     _: AdminDep,
+    scope: ScopeDep,
     after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MaskedKey]:
-    await inventory_service.get_batch(session=session, batch_id=batch_id)
+    await inventory_service.get_batch(session=session, batch_id=batch_id, scope=scope)
     return await staff_access.list_masked_keys(session=session, cipher=ctx.cipher, batch_id=batch_id,
                                                after_id=after_id, limit=limit)
 
@@ -68,8 +79,9 @@ async def trace_leaks(
     session: SessionDep,
     ctx: ContextDep,
     actor: Annotated[str, require_permission("leaks.trace")],
+    scope: ScopeDep,
 ) -> LeakTraceReport:
     # One code per line; a code containing a line break would be two codes anyway.
     text = "\n".join([*data.codes, data.text])
     return await leaks.trace_leaked_codes(session=session, cipher=ctx.cipher, text=text, actor=actor,
-                                          mark_leaked=data.mark_leaked, void_batches=data.void_batches)
+                                          mark_leaked=data.mark_leaked, void_batches=data.void_batches, scope=scope)

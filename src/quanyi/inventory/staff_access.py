@@ -19,6 +19,7 @@ from quanyi.inventory.masking import mask_code, remember_codes
 from quanyi.inventory.models import CardKey, KeyReveal
 from quanyi.inventory.parsing import split_secret
 from quanyi.inventory.schemas import MaskedKey, StaffRevealedKey
+from quanyi.scope import PLATFORM, Scope
 
 __all__ = ["CardKeyNotFound", "RevealReasonTooShort", "STAFF_CHANNEL", "staff_reveal_card_key", "list_masked_keys"]
 
@@ -44,6 +45,7 @@ async def staff_reveal_card_key(
     user_agent: str,
     min_reason_length: int = 10,
     now: dt.datetime | None = None,
+    scope: Scope = PLATFORM,
 ) -> StaffRevealedKey:
     """Decrypt one card key for a staff member, writing the audit row in the same transaction."""
     reason = reason.strip()
@@ -52,7 +54,7 @@ async def staff_reveal_card_key(
                                    min_length=min_reason_length)
     now = now or utcnow()
     key = await session.scalar(select(CardKey).where(CardKey.id == card_key_id))
-    if key is None:
+    if key is None or not scope.sees(key.merchant_id):
         raise CardKeyNotFound(f"card key {card_key_id} does not exist")
     secret = cipher.decrypt(EncryptedCode(key.key_id, key.ciphertext), fingerprint=key.fingerprint)
     remember_codes([secret])

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import MerchantOption, console, err, merchant_scope
 from quanyi.cli_support import run_job as _run
 
 ledger_app = typer.Typer(help="Double-entry ledger (总账) and supplier settlement (结算).", no_args_is_help=True)
@@ -70,6 +70,7 @@ def top_up(
     amount: Annotated[str, typer.Option(help="Amount paid into the prepaid balance, e.g. 5000.00")],
     note: Annotated[str, typer.Option(help="Bank reference or why")] = "",
     reference: Annotated[str | None, typer.Option(help="Idempotency reference: the same one tops up once")] = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """Record money paid into a supplier's prepaid balance (预付充值)."""
     from quanyi.ledger import service as ledger_service
@@ -77,7 +78,8 @@ def top_up(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            found = await ledger_service.get_supplier(session=session, code=supplier)
+            found = await ledger_service.get_supplier(session=session, code=supplier,
+                                                      scope=await merchant_scope(session, merchant))
             try:
                 cents = parse_amount(amount, found.currency)
             except InvalidAmount as exc:
@@ -97,6 +99,7 @@ def statement(
     period: Annotated[str, typer.Option(help="A day of the period, e.g. 2026-12-01")],
     cycle: Annotated[str | None, typer.Option(help="per_order | daily | weekly (default: the supplier's)")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write the statement to this CSV file")] = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """A supplier's settlement statement (对账单) for one period, in the shop's timezone."""
     from quanyi.ledger import service as ledger_service
@@ -108,7 +111,8 @@ def statement(
         await ledger_service.post_all_deferred(ctx.db)  # payments' deferred postings first
         async with ctx.db.read_session() as session:
             return await ledger_service.supplier_statement(session=session, supplier_code=supplier, day=day,
-                                                           cycle=chosen, timezone=ctx.settings.shop_timezone)
+                                                           cycle=chosen, timezone=ctx.settings.shop_timezone,
+                                                           scope=await merchant_scope(session, merchant))
 
     found = _run(job)
 
@@ -135,6 +139,7 @@ def reconcile(
     supplier: Annotated[str, typer.Option("--supplier", help="Supplier code")],
     period: Annotated[str, typer.Option(help="A day of the period, e.g. 2026-12-01")],
     cycle: Annotated[str | None, typer.Option(help="per_order | daily | weekly (default: the supplier's)")] = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """Ask the supplier about every charge of the period; exits 1 when something does not match."""
     from quanyi.ledger import service as ledger_service
@@ -146,7 +151,8 @@ def reconcile(
         async with ctx.db.read_session() as session:
             return await ledger_service.reconcile_supplier(session=session, cipher=ctx.cipher, http=ctx.http,
                                                            supplier_code=supplier, day=day, cycle=chosen,
-                                                           timezone=ctx.settings.shop_timezone)
+                                                           timezone=ctx.settings.shop_timezone,
+                                                           scope=await merchant_scope(session, merchant))
 
     result = _run(job)
     table = Table("reference", "order", "ours", "amount", "supplier", "supplier amount", "problem")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep
+from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep
 from quanyi.ledger import service as ledger_service
 from quanyi.ledger.schemas import (
     PostingRead,
@@ -36,7 +36,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 
 @router.get("/trial-balance", response_model=TrialBalanceRead, summary="Every account's balance; totals must be 0")
-async def trial_balance(session: ReadSessionDep, ctx: ContextDep, _: AdminDep) -> TrialBalanceRead:
+async def trial_balance(session: ReadSessionDep, ctx: ContextDep, _: PlatformAdminDep) -> TrialBalanceRead:
     await ledger_service.post_all_deferred(ctx.db)  # the books as of now: payments' deferred postings first
     trial = await ledger_service.trial_balance(session=session)
     return trial_balance_read(trial, await ledger_service.prepaid_drift(session=session))
@@ -44,9 +44,9 @@ async def trial_balance(session: ReadSessionDep, ctx: ContextDep, _: AdminDep) -
 
 @router.get("/orders/{order_no}/postings", response_model=list[PostingRead], summary="Postings of one order")
 async def order_postings(order_no: Annotated[str, Path(min_length=1, max_length=64)], session: ReadSessionDep,
-                         ctx: ContextDep, _: AdminDep) -> list[PostingRead]:
+                         ctx: ContextDep, _: AdminDep, scope: ScopeDep) -> list[PostingRead]:
     await ledger_service.post_all_deferred(ctx.db)
-    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
     postings = await ledger_service.order_postings(session=session, order_id=order.id)
     return [PostingRead(reference=p.reference, kind=p.kind, created_at=p.created_at, memo=p.memo,
                         entries=[{"account": a, "amount_cents": c, "currency": cur} for a, c, cur in p.entries])
@@ -55,9 +55,9 @@ async def order_postings(order_no: Annotated[str, Path(min_length=1, max_length=
 
 @router.post("/suppliers/{code}/top-ups", response_model=TopUpRead, status_code=201,
              summary="Record money paid into a supplier's prepaid balance (预付充值)")
-async def top_up(code: SupplierCode, data: TopUpCreate, session: SessionDep, admin: AdminDep,
+async def top_up(code: SupplierCode, data: TopUpCreate, session: SessionDep, admin: AdminDep, scope: ScopeDep,
                  idempotency_key: IdempotencyKey = None) -> TopUpRead:
-    supplier = await ledger_service.get_supplier(session=session, code=code)
+    supplier = await ledger_service.get_supplier(session=session, code=code, scope=scope)
     posting = await ledger_service.top_up_supplier(session=session, supplier_id=supplier.id,
                                                    amount_cents=data.amount_cents, note=data.note, actor=admin,
                                                    reference=idempotency_key)
@@ -68,20 +68,20 @@ async def top_up(code: SupplierCode, data: TopUpCreate, session: SessionDep, adm
 
 @router.get("/suppliers/{code}/statement", response_model=StatementRead, summary="Settlement statement (对账单)")
 async def statement(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session: ReadSessionDep, _: AdminDep,
-                    cycle: CycleQuery = None) -> StatementRead:
+                    scope: ScopeDep, cycle: CycleQuery = None) -> StatementRead:
     await ledger_service.post_all_deferred(ctx.db)
     found = await ledger_service.supplier_statement(session=session, supplier_code=code, day=day, cycle=cycle,
-                                                    timezone=ctx.settings.shop_timezone)
+                                                    timezone=ctx.settings.shop_timezone, scope=scope)
     return statement_read(found)
 
 
 @router.get("/suppliers/{code}/statement.csv", summary="Settlement statement as CSV",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def statement_csv(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session: ReadSessionDep, _: AdminDep,
-                        cycle: CycleQuery = None) -> Response:
+                        scope: ScopeDep, cycle: CycleQuery = None) -> Response:
     await ledger_service.post_all_deferred(ctx.db)
     found = await ledger_service.supplier_statement(session=session, supplier_code=code, day=day, cycle=cycle,
-                                                    timezone=ctx.settings.shop_timezone)
+                                                    timezone=ctx.settings.shop_timezone, scope=scope)
     filename = f"statement-{found.supplier_code}-{found.period.cycle.value}-{found.period.first_day.isoformat()}.csv"
     return Response(content=ledger_service.statement_csv(found).encode("utf-8-sig"),
                     media_type="text/csv; charset=utf-8",
@@ -91,21 +91,21 @@ async def statement_csv(code: SupplierCode, day: PeriodDay, ctx: ContextDep, ses
 @router.get("/suppliers/{code}/reconciliation", response_model=ReconciliationRead,
             summary="Check every charge of a period against the supplier's order query (对账)")
 async def reconciliation(code: SupplierCode, day: PeriodDay, ctx: ContextDep, session: ReadSessionDep, _: AdminDep,
-                         cycle: CycleQuery = None) -> ReconciliationRead:
+                         scope: ScopeDep, cycle: CycleQuery = None) -> ReconciliationRead:
     await ledger_service.post_all_deferred(ctx.db)
     result = await ledger_service.reconcile_supplier(session=session, cipher=ctx.cipher, http=ctx.http,
                                                      supplier_code=code, day=day, cycle=cycle,
-                                                     timezone=ctx.settings.shop_timezone)
+                                                     timezone=ctx.settings.shop_timezone, scope=scope)
     return reconciliation_read(result)
 
 
 @router.get("/share-rules", response_model=list[ShareRuleRead], summary="Profit-sharing rules (分润规则)")
-async def share_rules(session: ReadSessionDep, _: AdminDep) -> list[ShareRuleRead]:
+async def share_rules(session: ReadSessionDep, _: PlatformAdminDep) -> list[ShareRuleRead]:
     return [ShareRuleRead.model_validate(rule) for rule in await ledger_service.list_share_rules(session=session)]
 
 
 @router.put("/share-rules", response_model=ShareRuleRead, summary="Set the default rule or one SKU's rule")
-async def set_share_rule(data: ShareRuleWrite, session: SessionDep, admin: AdminDep) -> ShareRuleRead:
+async def set_share_rule(data: ShareRuleWrite, session: SessionDep, admin: PlatformAdminDep) -> ShareRuleRead:
     rule = await ledger_service.set_share_rule(session=session, sku_id=data.sku_id, merchant_code=data.merchant_code,
                                                merchant_bps=data.merchant_bps, distributor_bps=data.distributor_bps,
                                                actor=admin)
@@ -113,7 +113,7 @@ async def set_share_rule(data: ShareRuleWrite, session: SessionDep, admin: Admin
 
 
 @router.delete("/share-rules", status_code=204, summary="Remove the default rule (no sku_id) or one SKU's rule")
-async def delete_share_rule(session: SessionDep, _: AdminDep,
+async def delete_share_rule(session: SessionDep, _: PlatformAdminDep,
                             sku_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None) -> Response:
     await ledger_service.delete_share_rule(session=session, sku_id=sku_id)
     return Response(status_code=204)

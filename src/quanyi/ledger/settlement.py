@@ -24,6 +24,7 @@ from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, SupplierCharge, SupplierChargeStatus
 from quanyi.money import format_money
 from quanyi.orders.models import Order
+from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import day_bounds, shop_zone
 from quanyi.suppliers import service as suppliers_service
 from quanyi.suppliers.adapter import ProductKind, QueryState, SupplierError
@@ -104,9 +105,9 @@ class Statement:
     untracked_cents: int = 0
 
 
-async def get_supplier(*, session: AsyncSession, code: str) -> Supplier:
+async def get_supplier(*, session: AsyncSession, code: str, scope: Scope = PLATFORM) -> Supplier:
     supplier = await session.scalar(select(Supplier).where(Supplier.code == code))
-    if supplier is None:
+    if supplier is None or not scope.sees(supplier.merchant_id):
         raise UnknownSupplierCode(f"no supplier with code {code!r}")
     return supplier
 
@@ -122,10 +123,11 @@ async def _prepaid_before(session: AsyncSession, supplier_id: int, before: dt.da
 
 
 async def supplier_statement(
-    *, session: AsyncSession, supplier_code: str, day: dt.date, timezone: str, cycle: SettlementCycle | None = None
+    *, session: AsyncSession, supplier_code: str, day: dt.date, timezone: str, cycle: SettlementCycle | None = None,
+    scope: Scope = PLATFORM,
 ) -> Statement:
     """The settlement statement (对账单) of one supplier for the period containing `day`."""
-    supplier = await get_supplier(session=session, code=supplier_code)
+    supplier = await get_supplier(session=session, code=supplier_code, scope=scope)
     period = period_for(day, cycle or supplier.settlement_cycle, timezone)
     opening = await _prepaid_before(session, supplier.id, period.start)
     rows = (await session.execute(
@@ -227,11 +229,12 @@ async def reconcile_supplier(
     day: dt.date,
     timezone: str,
     cycle: SettlementCycle | None = None,
+    scope: Scope = PLATFORM,
 ) -> Reconciliation:
     """Ask the supplier about every charge of the period (query_order by its reference) and report where
     the two sides disagree: we paid but the supplier has no (successful) purchase, the amount differs, or we
     released a charge the supplier completed. Read-only; the session is used only to read."""
-    supplier = await get_supplier(session=session, code=supplier_code)
+    supplier = await get_supplier(session=session, code=supplier_code, scope=scope)
     period = period_for(day, cycle or supplier.settlement_cycle, timezone)
     rows = (await session.execute(
         select(SupplierCharge, Order.order_no, Order.delivery_type)

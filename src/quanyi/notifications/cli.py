@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err, load_settings, warn_if_connections_short
+from quanyi.cli_support import MerchantOption, console, err, load_settings, merchant_scope, warn_if_connections_short
 from quanyi.cli_support import run_job as _run
 
 notifications_app = typer.Typer(help="Notification outbox (通知): dead letters and retries.", no_args_is_help=True)
@@ -51,6 +51,7 @@ def worker(
 def notifications_list(
     status: Annotated[str | None, typer.Option(help="pending, sending, sent or dead")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    merchant: MerchantOption = None,
 ) -> None:
     """Outbox messages, newest first (`--status dead`: the dead-letter list)."""
     from quanyi.notifications import service as notifications_service
@@ -64,7 +65,8 @@ def notifications_list(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            return await notifications_service.list_messages(session=session, status=wanted, limit=limit)
+            return await notifications_service.list_messages(session=session, status=wanted, limit=limit,
+                                                             scope=await merchant_scope(session, merchant))
 
     table = Table(title="Notifications")
     for column in ("id", "channel", "kind", "recipient", "status", "attempts", "last error"):
@@ -75,13 +77,15 @@ def notifications_list(
 
 
 @notifications_app.command("retry")
-def notifications_retry(message_id: Annotated[int, typer.Argument(min=1, help="Outbox message id")]) -> None:
+def notifications_retry(message_id: Annotated[int, typer.Argument(min=1, help="Outbox message id")],
+                        merchant: MerchantOption = None) -> None:
     """Queue a dead message again with a fresh set of attempts."""
     from quanyi.notifications import service as notifications_service
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            return await notifications_service.retry_message(session=session, message_id=message_id)
+            return await notifications_service.retry_message(session=session, message_id=message_id,
+                                                             scope=await merchant_scope(session, merchant))
 
     message = _run(job)
     console.print(f"Notification {message.id} is queued again.")

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, Index, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.scope import owner_column
 
 __all__ = ["OutboxMessage", "MessageStatus", "Channel", "Kind"]
 
@@ -65,6 +66,8 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     order_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # Whose message: the order's or SKU's merchant; platform messages (one-time codes) are the platform store's.
+    merchant_id: Mapped[int] = owner_column()
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -30,6 +30,7 @@ from quanyi.inventory import service as inventory_service
 from quanyi.notifications.models import Channel, Kind, MessageStatus, OutboxMessage
 from quanyi.orders.contact import mask_contact
 from quanyi.orders.models import Order
+from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
@@ -147,13 +148,16 @@ async def enqueue(
     dedupe_key: str,
     order_id: int | None = None,
     now: dt.datetime | None = None,
+    merchant_id: int = PLATFORM_MERCHANT_ID,
 ) -> bool:
-    """Record a message to send, in the caller's transaction. Returns False if `dedupe_key` already exists."""
+    """Record a message to send, in the caller's transaction. Returns False if `dedupe_key` already exists.
+    `merchant_id`: whose message it is (the order's or SKU's merchant; platform messages: the platform's store)."""
     now = now or utcnow()
     values = {
         "channel": channel.value, "recipient": recipient[:254], "kind": kind.value, "locale": locale[:8],
         "payload": payload, "dedupe_key": dedupe_key[:200], "status": MessageStatus.PENDING.value, "attempts": 0,
-        "next_attempt_at": now, "order_id": order_id, "created_at": now, "updated_at": now,
+        "next_attempt_at": now, "order_id": order_id, "merchant_id": merchant_id, "created_at": now,
+        "updated_at": now,
     }
     # ON CONFLICT DO NOTHING on the unique dedupe_key: the same event enqueued twice (even by two concurrent
     # transactions) leaves one row, and never aborts the caller's transaction as an IntegrityError would.
@@ -184,7 +188,7 @@ async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.dat
         payload = {**_order_payload(order), "order_id": order.id, "guide_markdown": product.redemption_guide}
         key = f"{Kind.ORDER_DELIVERED}:{order.order_no}:{buyer_channel}"
         await enqueue(session=session, channel=buyer_channel, recipient=order.contact, kind=Kind.ORDER_DELIVERED,
-                      locale=order.locale, payload=payload, order_id=order.id, now=now,
+                      locale=order.locale, payload=payload, order_id=order.id, now=now, merchant_id=order.merchant_id,
                       dedupe_key=f"{key}:resend:{resend_key}" if resend_key else key)
         enqueued = True
     if resend_key:
@@ -193,7 +197,7 @@ async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.dat
         payload = {**_order_payload(order), "contact_masked": mask_contact(order.contact_kind, order.contact)}
         await enqueue(session=session, channel=robot, recipient="group", kind=Kind.ORDER_PAID,
                       locale=policy.merchant_locale, payload=payload, order_id=order.id, now=now,  # type: ignore[union-attr]
-                      dedupe_key=f"{Kind.ORDER_PAID}:{order.order_no}:{robot}")
+                      merchant_id=order.merchant_id, dedupe_key=f"{Kind.ORDER_PAID}:{order.order_no}:{robot}")
     return enqueued
 
 
@@ -204,7 +208,7 @@ async def resend_order_delivered(*, session: AsyncSession, order: Order, request
     return await on_order_delivered(session=session, order=order, now=now, resend_key=request_key[:64])
 
 
-async def _alert(session: AsyncSession, kind: Kind, key: str, payload: dict[str, Any], *,
+async def _alert(session: AsyncSession, kind: Kind, key: str, payload: dict[str, Any], *, merchant_id: int,
                  order_id: int | None = None, now: dt.datetime | None = None) -> int:
     policy = policy_of(session)
     robots = policy.robots() if policy else []
@@ -214,7 +218,7 @@ async def _alert(session: AsyncSession, kind: Kind, key: str, payload: dict[str,
     for robot in robots:
         count += await enqueue(session=session, channel=robot, recipient="group", kind=kind,
                                locale=policy.merchant_locale, payload=payload, order_id=order_id,  # type: ignore[union-attr]
-                               dedupe_key=f"{kind}:{key}:{robot}", now=now)
+                               dedupe_key=f"{kind}:{key}:{robot}", now=now, merchant_id=merchant_id)
     return count
 
 
@@ -223,13 +227,13 @@ async def on_order_refund_pending(
 ) -> None:
     """A paid order could not be delivered: the merchant must refund it."""
     await _alert(session, Kind.DELIVERY_FAILED, order.order_no, {**_order_payload(order), "reason": reason[:300]},
-                 order_id=order.id, now=now)
+                 order_id=order.id, now=now, merchant_id=order.merchant_id)
 
 
 async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None) -> None:
     """An order is held by risk control for manual review (风控拦截)."""
     await _alert(session, Kind.RISK_HOLD, order.order_no, {**_order_payload(order), "reason": reason[:300]},
-                 order_id=order.id, now=now)
+                 order_id=order.id, now=now, merchant_id=order.merchant_id)
 
 
 def _code_channel(contact_kind: str) -> Channel:
@@ -274,16 +278,19 @@ async def on_stock_taken(*, session: AsyncSession, sku: Sku, quantity: int, now:
     await _alert(session, Kind.LOW_STOCK, f"{sku.id}:{bucket}", {
         "sku_code": sku.code, "product_name": sku.product.name, "sku_name": sku.name,
         "available": available, "threshold": threshold,
-    }, now=now)
+    }, now=now, merchant_id=sku.merchant_id)
 
 
 # ---------------------------------------------------------------- dead letters and operator actions
 
 async def list_messages(
-    *, session: AsyncSession, status: MessageStatus | None = None, limit: int = 100, order_id: int | None = None
+    *, session: AsyncSession, status: MessageStatus | None = None, limit: int = 100, order_id: int | None = None,
+    scope: Scope = PLATFORM,
 ) -> Sequence[OutboxMessage]:
-    """Newest first; `status=dead` is the dead-letter list; `order_id`: the messages about one order."""
-    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    """Newest first; `status=dead` is the dead-letter list; `order_id`: the messages about one order. A merchant's
+    staff see their merchant's messages."""
+    stmt = (select(OutboxMessage).where(scope.where(OutboxMessage.merchant_id))
+            .order_by(OutboxMessage.id.desc()).limit(limit))
     if status is not None:
         stmt = stmt.where(OutboxMessage.status == status.value)
     if order_id is not None:
@@ -291,24 +298,27 @@ async def list_messages(
     return (await session.scalars(stmt)).all()
 
 
-async def count_messages(*, session: AsyncSession, status: MessageStatus) -> int:
+async def count_messages(*, session: AsyncSession, status: MessageStatus, scope: Scope = PLATFORM) -> int:
     return int(await session.scalar(select(func.count()).select_from(OutboxMessage)
-                                    .where(OutboxMessage.status == status.value)) or 0)
+                                    .where(OutboxMessage.status == status.value,
+                                           scope.where(OutboxMessage.merchant_id))) or 0)
 
 
-async def get_message(*, session: AsyncSession, message_id: int, lock: bool = False) -> OutboxMessage:
+async def get_message(*, session: AsyncSession, message_id: int, lock: bool = False,
+                      scope: Scope = PLATFORM) -> OutboxMessage:
     stmt = select(OutboxMessage).where(OutboxMessage.id == message_id).execution_options(populate_existing=True)
     message = await session.scalar(stmt.with_for_update() if lock else stmt)
-    if message is None:
+    if message is None or not scope.sees(message.merchant_id):
         raise NotificationNotFound(f"notification {message_id} does not exist")
     return message
 
 
-async def retry_message(*, session: AsyncSession, message_id: int, now: dt.datetime | None = None) -> OutboxMessage:
+async def retry_message(*, session: AsyncSession, message_id: int, now: dt.datetime | None = None,
+                        scope: Scope = PLATFORM) -> OutboxMessage:
     """Put a dead message back in the queue with a fresh set of attempts (its last error stays on record)."""
     now = now or utcnow()
     # Row lock: two operators pressing retry, or a retry racing a claim, act once.
-    message = await get_message(session=session, message_id=message_id, lock=True)
+    message = await get_message(session=session, message_id=message_id, lock=True, scope=scope)
     if message.status != MessageStatus.DEAD:
         raise NotificationNotRetryable(f"notification {message_id} is {message.status}, not dead",
                                        status=message.status)

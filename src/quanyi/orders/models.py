@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 from quanyi.orders.state import OrderStatus
+from quanyi.scope import owner_column
 
 __all__ = ["Order", "OrderEvent"]
 
@@ -23,6 +24,9 @@ class Order(Base):
         CheckConstraint("total_cents = unit_price_cents * quantity", name="total_matches"),
         # Money handed back can never exceed what was paid (refunds of duplicate payments are not counted here).
         CheckConstraint("refunded_cents >= 0 AND refunded_cents <= total_cents", name="refunded_within_total"),
+        # An order is its SKU's merchant's (商户订单); payments, refunds, fulfilment and risk rows follow the order.
+        ForeignKeyConstraint(["sku_id", "merchant_id"], ["catalog_sku.id", "catalog_sku.merchant_id"]),
+        Index("ix_orders_order_merchant_created", "merchant_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -31,7 +35,8 @@ class Order(Base):
         SAEnum(OrderStatus, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]),
         index=True,
     )
-    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(Integer, index=True)
+    merchant_id: Mapped[int] = owner_column(index=False)
     # Snapshot of what was bought, at the price it was bought for.
     product_id: Mapped[int] = mapped_column(Integer)
     product_name: Mapped[str] = mapped_column(String(200))

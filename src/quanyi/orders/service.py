@@ -35,6 +35,7 @@ from quanyi.orders.recharge_account import mask_recharge_account, normalize_rech
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.risk import engine as risk_engine
+from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
@@ -138,7 +139,7 @@ async def create_order(
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
     order = Order(
-        status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, product_id=sku.product_id,
+        status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
         delivery_type=sku.delivery_type.value, unit_price_cents=sku.price_cents, quantity=quantity,
         total_cents=line_total(sku.price_cents, quantity), currency=sku.currency,
@@ -172,12 +173,13 @@ def _recharge_account_for(delivery_type: DeliveryType, given: str | None) -> str
     return None
 
 
-async def get_order(*, session: AsyncSession, order_no: str) -> Order:
+async def get_order(*, session: AsyncSession, order_no: str, scope: Scope = PLATFORM) -> Order:
+    """An order by number; admin routes pass the caller's scope (another merchant's order is not found)."""
     canonical = normalize_order_no(order_no)
     order = None
     if canonical is not None:
         order = await session.scalar(select(Order).where(Order.order_no == canonical))
-    if order is None:
+    if order is None or not scope.sees(order.merchant_id):
         raise OrderNotFound("order not found")
     return order
 

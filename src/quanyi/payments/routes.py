@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
-from quanyi.deps import AdminDep, ContextDep, client_ip
+from quanyi.deps import ContextDep, PlatformAdminDep, client_ip
 from quanyi.errors import DomainError
 from quanyi.orders.dependencies import OrderNoDep
 from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
@@ -100,7 +100,7 @@ async def _describe(ctx: ContextDep) -> list[GatewayConfigRead]:
 
 @admin_router.get("", response_model=list[GatewayConfigRead],
                   summary="Gateways quanyi can take payments with, their stored settings (secrets masked)")
-async def list_gateway_configs(_: AdminDep, ctx: ContextDep) -> list[GatewayConfigRead]:
+async def list_gateway_configs(_: PlatformAdminDep, ctx: ContextDep) -> list[GatewayConfigRead]:
     return await _describe(ctx)
 
 
@@ -108,7 +108,7 @@ async def list_gateway_configs(_: AdminDep, ctx: ContextDep) -> list[GatewayConf
                   summary="Configure, enable or disable a gateway (takes effect in every server within a minute)")
 async def put_gateway_config(
     gateway_name: Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9_]+$")], data: GatewayConfigUpdate,
-    admin: AdminDep, ctx: ContextDep,
+    admin: PlatformAdminDep, ctx: ContextDep,
 ) -> GatewayConfigRead:
     async with ctx.db.transaction() as session:
         await gateway_configuration.save_gateway_config(
@@ -126,7 +126,7 @@ async def put_gateway_config(
                   summary="Daily reconciliation (对账) with the gateways",
                   description="Lists every difference; a payment the gateway has and we missed is confirmed now.")
 async def reconcile(
-    ctx: ContextDep, _: AdminDep,
+    ctx: ContextDep, _: PlatformAdminDep,
     date: Annotated[dt.date, Query(description="Shop-local day, YYYY-MM-DD")],
     gateway: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z0-9_]+$")] = None,
 ) -> ReconciliationReport:

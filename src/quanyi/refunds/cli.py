@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import MerchantOption, console, err, merchant_scope
 from quanyi.cli_support import run_job as _run
 
 refunds_app = typer.Typer(help="Refunds (退款) through the payment gateways.", no_args_is_help=True)
@@ -22,6 +22,7 @@ def create_refund(
     amount: Annotated[str | None, typer.Option(help="Amount to refund, e.g. 9.90 (undelivered orders)")] = None,
     quantity: Annotated[int | None, typer.Option(min=1, help="Card keys to take back (delivered orders)")] = None,
     payment: Annotated[str | None, typer.Option(help="Refund this payment (a duplicate payment)")] = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """Refund (part of) an order and send it to the gateway now. Without --amount/--quantity: all that is left."""
     from quanyi.money import InvalidAmount, parse_amount
@@ -39,7 +40,8 @@ def create_refund(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            order = await orders_service.get_order(session=session, order_no=order_no)
+            order = await orders_service.get_order(session=session, order_no=order_no,
+                                                   scope=await merchant_scope(session, merchant))
             try:
                 cents = parse_amount(amount, order.currency) if amount is not None else None
             except InvalidAmount as exc:
@@ -64,6 +66,7 @@ def create_refund(
 def list_refunds(
     status: Annotated[str | None, typer.Option(help="requested | processing | succeeded | failed")] = None,
     order: Annotated[str | None, typer.Option(help="Only this order's refunds")] = None,
+    merchant: MerchantOption = None,
 ) -> None:
     """The latest refunds (200)."""
     from quanyi.orders import service as orders_service
@@ -76,8 +79,10 @@ def list_refunds(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            order_id = (await orders_service.get_order(session=session, order_no=order)).id if order else None
-            refunds = await refunds_service.list_refunds(session=session, order_id=order_id, status=status)
+            scope = await merchant_scope(session, merchant)
+            order_id = (await orders_service.get_order(session=session, order_no=order, scope=scope)).id \
+                if order else None
+            refunds = await refunds_service.list_refunds(session=session, order_id=order_id, status=status, scope=scope)
             return await refunds_service.describe_refunds(session=session, refunds=refunds)
 
     table = Table(title="Refunds")

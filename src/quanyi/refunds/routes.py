@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep
+from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep
 from quanyi.orders import service as orders_service
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.schemas import RefundCreate, RefundRead
@@ -31,9 +31,9 @@ async def _show(ctx: ContextDep, refund_id: int) -> RefundRead:
              responses={200: {"description": "Repeated Idempotency-Key: the refund it created"},
                         409: {"description": "Not refundable, or more than is left to refund"}})
 async def create_refund(order_no: OrderNoPath, data: RefundCreate, ctx: ContextDep, admin: AdminDep,
-                        response: Response, idempotency_key: IdempotencyKey = None) -> RefundRead:
+                        scope: ScopeDep, response: Response, idempotency_key: IdempotencyKey = None) -> RefundRead:
     async with ctx.db.transaction() as session:
-        order = await orders_service.get_order(session=session, order_no=order_no)
+        order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
         refund, created = await refunds_service.request_refund(
             session=session, order_id=order.id, reason=data.reason, requested_by=admin,
             amount_cents=data.amount_cents, quantity=data.quantity, payment_no=data.payment_no,
@@ -49,25 +49,27 @@ async def create_refund(order_no: OrderNoPath, data: RefundCreate, ctx: ContextD
 
 
 @router.get("/orders/{order_no}/refunds", response_model=list[RefundRead], summary="Refunds of one order")
-async def order_refunds(order_no: OrderNoPath, session: ReadSessionDep, _: AdminDep) -> list[RefundRead]:
-    order = await orders_service.get_order(session=session, order_no=order_no)
+async def order_refunds(order_no: OrderNoPath, session: ReadSessionDep, _: AdminDep,
+                        scope: ScopeDep) -> list[RefundRead]:
+    order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
     refunds = await refunds_service.list_refunds(session=session, order_id=order.id)
     return await refunds_service.describe_refunds(session=session, refunds=refunds)
 
 
 @router.get("/refunds", response_model=list[RefundRead], summary="Latest refunds (200), optionally by status")
-async def all_refunds(session: ReadSessionDep, _: AdminDep,
+async def all_refunds(session: ReadSessionDep, _: AdminDep, scope: ScopeDep,
                       status: Annotated[RefundStatus | None, Query()] = None) -> list[RefundRead]:
-    refunds = await refunds_service.list_refunds(session=session, status=status.value if status else None)
+    refunds = await refunds_service.list_refunds(session=session, status=status.value if status else None,
+                                                 scope=scope)
     return await refunds_service.describe_refunds(session=session, refunds=refunds)
 
 
 @router.post("/refunds/{refund_no}/retry", response_model=RefundRead,
              summary="Send a failed refund again (same refund number, so it can never be paid twice)")
-async def retry_refund(refund_no: RefundNoPath, ctx: ContextDep, admin: AdminDep) -> RefundRead:
+async def retry_refund(refund_no: RefundNoPath, ctx: ContextDep, admin: AdminDep, scope: ScopeDep) -> RefundRead:
     async with ctx.db.transaction() as session:
         refund = await refunds_service.retry_refund(session=session, refund_no=refund_no, actor=admin,
-                                                    reason="retried by an operator")
+                                                    reason="retried by an operator", scope=scope)
         refund_id = refund.id
     await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
     return await _show(ctx, refund_id)

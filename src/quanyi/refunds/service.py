@@ -35,6 +35,7 @@ from quanyi.inventory import service as inventory_service
 from quanyi.ledger import service as ledger_service
 from quanyi.money import format_money
 from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import GatewayRegistry, GatewayUnavailable, RefundRequest, RefundResult
@@ -43,6 +44,7 @@ from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.refunds.policy import RefundExceedsPayment, RefundNotAllowed, RefundSituation, plan_refund
 from quanyi.refunds.schemas import RefundEventRead, RefundRead
 from quanyi.refunds.state import OPEN, RefundStatus, check_transition
+from quanyi.scope import PLATFORM, Scope
 
 __all__ = [
     "RefundNotFound", "RefundRequestConflict", "request_refund", "retry_refund", "execute_refund",
@@ -170,8 +172,12 @@ async def request_refund(
     return refund, True
 
 
-async def get_refund(*, session: AsyncSession, refund_no: str) -> Refund:
-    refund = await session.scalar(select(Refund).where(Refund.refund_no == refund_no))
+async def get_refund(*, session: AsyncSession, refund_no: str, scope: Scope = PLATFORM) -> Refund:
+    """A refund by number; another merchant's (through its order) is not found."""
+    stmt = select(Refund).where(Refund.refund_no == refund_no)
+    if not scope.is_platform:
+        stmt = stmt.join(Order, Order.id == Refund.order_id).where(scope.where(Order.merchant_id))
+    refund = await session.scalar(stmt)
     if refund is None:
         raise RefundNotFound(f"refund {refund_no!r} not found")
     return refund
@@ -185,11 +191,12 @@ async def get_refund_by_id(*, session: AsyncSession, refund_id: int) -> Refund:
 
 
 async def retry_refund(
-    *, session: AsyncSession, refund_no: str, actor: str, reason: str, now: dt.datetime | None = None
+    *, session: AsyncSession, refund_no: str, actor: str, reason: str, now: dt.datetime | None = None,
+    scope: Scope = PLATFORM,
 ) -> Refund:
     """Send a failed refund again (same refund_no), if what is left of its payment still covers it."""
     now = now or utcnow()
-    refund = await get_refund(session=session, refund_no=refund_no)
+    refund = await get_refund(session=session, refund_no=refund_no, scope=scope)
     await orders_service.lock_order(session=session, order_id=refund.order_id)
     refund = await _lock_refund(session, refund.id)
     check_transition(RefundStatus(refund.status), RefundStatus.REQUESTED)
@@ -338,9 +345,12 @@ async def execute_due_refunds(
 # ---------------------------------------------------------------- reading
 
 async def list_refunds(
-    *, session: AsyncSession, order_id: int | None = None, status: str | None = None, limit: int = 200
+    *, session: AsyncSession, order_id: int | None = None, status: str | None = None, limit: int = 200,
+    scope: Scope = PLATFORM,
 ) -> list[Refund]:
     stmt = select(Refund).order_by(Refund.id.desc()).limit(limit)
+    if not scope.is_platform:
+        stmt = stmt.join(Order, Order.id == Refund.order_id).where(scope.where(Order.merchant_id))
     if order_id is not None:
         stmt = stmt.where(Refund.order_id == order_id)
     if status is not None:

@@ -62,11 +62,12 @@ async def screen_order(ctx: ShopContext, *, ip: str, device: CheckoutDevice, sku
             sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
         except catalog_service.SkuNotFound:
             return None, risk_engine.Screening()
-        price, currency = sku.price_cents, sku.currency
+        price, currency, merchant_id = sku.price_cents, sku.currency, sku.merchant_id
         rules = await risk_engine.order_rules(session)
         signals = risk_engine.checkout_signals(ctx.risk, ip=ip, device=device.id, device_verified=device.verified,
                                                contact_kind=contact_kind, contact=contact_value, sku_id=sku_id,
-                                               quantity=quantity, amount_cents=line_total(price, quantity))
+                                               quantity=quantity, amount_cents=line_total(price, quantity),
+                                               merchant_id=merchant_id)
         flood = await risk_engine.hit_flood_limits(ctx.risk, signals, session=session)
     flood.check()  # after the commit: a refused checkout still counts
     screening = await risk_engine.screen_checkout(db=ctx.db, runtime=ctx.risk, signals=signals, locale=locale,

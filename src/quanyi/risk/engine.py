@@ -49,6 +49,7 @@ from quanyi.risk.rules import (
     placed_events,
     rule_hits,
 )
+from quanyi.scope import PLATFORM_MERCHANT_ID
 from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
@@ -97,7 +98,7 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
     secret = settings.app_secret.get_secret_value().encode()
     runtime = RiskRuntime(
         counters=build_counters(db, settings.redis_url, retention_seconds=settings.risk_counter_retention_seconds,
-                                 redis_prefix=settings.risk_redis_prefix),
+                                 redis_prefix=settings.redis_prefix("risk")),
         timezone=shop_zone(settings.shop_timezone), secret=secret, device_key=device_cookie_key(secret),
         challenge_ttl_seconds=settings.risk_challenge_ttl_seconds,
         challenge_max_attempts=settings.risk_challenge_max_attempts,
@@ -235,13 +236,14 @@ def _log(session: AsyncSession, signals: Signals, evaluation: Evaluation, outcom
 # ---------------------------------------------------------------- order creation
 
 def checkout_signals(runtime: RiskRuntime, *, ip: str, device: str, contact_kind: str, contact: str,
-                     sku_id: int, quantity: int, amount_cents: int, device_verified: bool = False) -> Signals:
+                     sku_id: int, quantity: int, amount_cents: int, device_verified: bool = False,
+                     merchant_id: int = PLATFORM_MERCHANT_ID) -> Signals:
     """`device_verified`: the device is a shop-issued cookie (risk.device), not a client's claim."""
     now = runtime.now()
     local_time, _ = _local(runtime, now)
     return Signals(stage=Stage.ORDER, ip=ip, device=device[:128], device_verified=device_verified and bool(device),
                    contact=contact, contact_kind=contact_kind, sku_id=sku_id, quantity=quantity,
-                   amount_cents=amount_cents, at=now.timestamp(), local_time=local_time)
+                   amount_cents=amount_cents, at=now.timestamp(), local_time=local_time, merchant_id=merchant_id)
 
 
 @dataclass
@@ -394,7 +396,8 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
                       device_verified=bool(device), contact=order.contact, contact_kind=order.contact_kind,
                       sku_id=order.sku_id, quantity=order.quantity, amount_cents=order.total_cents,
                       at=risk_now.timestamp(), local_time=local_time, order_id=order.id,
-                      payer=payer_hash(runtime.secret, payer_account) if payer_account else "")
+                      payer=payer_hash(runtime.secret, payer_account) if payer_account else "",
+                      merchant_id=order.merchant_id)
     paid = placed_events(signals, "paid") + payer_events(signals)
     await runtime.counters.record(paid, at=signals.at, session=session)  # counted by the rules below too
     if row is not None:

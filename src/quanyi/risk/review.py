@@ -17,6 +17,7 @@ from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
 from quanyi.refunds import service as refunds_service
 from quanyi.risk.models import OrderRiskSignals, ReviewAction, RiskDecisionLog
+from quanyi.scope import PLATFORM, Scope
 
 __all__ = ["OrderNotHeld", "HeldOrder", "count_held_orders", "list_held_orders", "held_order", "approve_order",
            "reject_order", "list_review_actions", "order_decisions"]
@@ -33,15 +34,17 @@ class HeldOrder:
     decisions: list[RiskDecisionLog]
 
 
-async def count_held_orders(*, session: AsyncSession) -> int:
+async def count_held_orders(*, session: AsyncSession, scope: Scope = PLATFORM) -> int:
     """How many paid orders wait for a review decision (the size of the review queue)."""
     return int(await session.scalar(select(func.count()).select_from(Order)
-                                    .where(Order.status == OrderStatus.UNDER_REVIEW)) or 0)
+                                    .where(Order.status == OrderStatus.UNDER_REVIEW,
+                                           scope.where(Order.merchant_id))) or 0)
 
 
-async def list_held_orders(*, session: AsyncSession, limit: int = 100) -> list[HeldOrder]:
+async def list_held_orders(*, session: AsyncSession, limit: int = 100, scope: Scope = PLATFORM) -> list[HeldOrder]:
     """Orders under review, oldest first, with the decisions that held them and their signals."""
-    orders = (await session.scalars(select(Order).where(Order.status == OrderStatus.UNDER_REVIEW)
+    orders = (await session.scalars(select(Order).where(Order.status == OrderStatus.UNDER_REVIEW,
+                                                        scope.where(Order.merchant_id))
                                     .order_by(Order.updated_at).limit(limit))).all()
     return [await held_order(session=session, order=order) for order in orders]
 
@@ -66,10 +69,10 @@ def _reason(reason: str) -> str:
 
 
 async def approve_order(*, session: AsyncSession, order_no: str, actor: str, reason: str,
-                        now: dt.datetime | None = None) -> tuple[Order, PaymentEffect]:
+                        now: dt.datetime | None = None, scope: Scope = PLATFORM) -> tuple[Order, PaymentEffect]:
     """Release a held order to delivery. Approving an order that was already approved delivers nothing."""
     now, reason = now or utcnow(), _reason(reason)
-    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
     order = await orders_service.lock_order(session=session, order_id=order.id)  # serializes two approvals
     if order.status is not OrderStatus.UNDER_REVIEW:
         raise OrderNotHeld(f"order {order.order_no} is {order.status.value}, not under review",
@@ -80,12 +83,12 @@ async def approve_order(*, session: AsyncSession, order_no: str, actor: str, rea
 
 
 async def reject_order(*, session: AsyncSession, order_no: str, actor: str, reason: str,
-                       now: dt.datetime | None = None) -> tuple[Order, str]:
+                       now: dt.datetime | None = None, scope: Scope = PLATFORM) -> tuple[Order, str]:
     """Refuse a held order: its keys go back to stock and the whole payment is refunded to the payer (the
     refund is recorded here, in the same transaction; the caller sends it to the gateway once committed).
     Returns the order and the refund number."""
     now, reason = now or utcnow(), _reason(reason)
-    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
     order = await orders_service.lock_order(session=session, order_id=order.id)
     if order.status is not OrderStatus.UNDER_REVIEW:
         raise OrderNotHeld(f"order {order.order_no} is {order.status.value}, not under review",
@@ -99,8 +102,10 @@ async def reject_order(*, session: AsyncSession, order_no: str, actor: str, reas
 
 
 async def list_review_actions(*, session: AsyncSession, order_id: int | None = None,
-                              limit: int = 100) -> list[ReviewAction]:
+                              limit: int = 100, scope: Scope = PLATFORM) -> list[ReviewAction]:
     query = select(ReviewAction).order_by(ReviewAction.id.desc()).limit(limit)
+    if not scope.is_platform:
+        query = query.join(Order, Order.id == ReviewAction.order_id).where(scope.where(Order.merchant_id))
     if order_id is not None:
         query = query.where(ReviewAction.order_id == order_id)
     return list((await session.scalars(query)).all())

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from quanyi.errors import InvalidInput
 from quanyi.risk.counters import Event, fresh_member
 from quanyi.schema_types import reject_control_chars
+from quanyi.scope import PLATFORM_MERCHANT_ID
 
 __all__ = ["Decision", "Stage", "Signals", "Probe", "Hit", "RULE_PARAMS", "validate_params", "rule_hits",
            "attempt_events", "extra_events", "payer_events", "payer_hash", "InvalidRuleParams", "STRICTNESS"]
@@ -71,12 +72,15 @@ class Signals:
     # such a cookie: a client-chosen X-Device-Id header is free to rotate, so it does not count as a device there.
     device_verified: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # The merchant whose goods these are: the `shop` dimensions count each merchant's shop on its own, so one
+    # merchant's flash sale never makes another merchant's buyers answer a code.
+    merchant_id: int = PLATFORM_MERCHANT_ID
 
     def value(self, dimension: str) -> str:
         if dimension == "shop":
-            return "all"
+            return "all" if self.merchant_id == PLATFORM_MERCHANT_ID else f"m{self.merchant_id}"
         if dimension == "shop_without_device":  # a surge of cookieless (scripted) checkouts shop-wide
-            return "" if self.device_verified else "all"
+            return "" if self.device_verified else self.value("shop")
         if dimension == "sku_without_device":  # ... of one SKU (a flash-sale bot run)
             return "" if self.device_verified else str(self.sku_id)
         return {"ip": self.ip, "device": self.device, "contact": self.contact, "payer": self.payer}.get(dimension, "")

@@ -130,8 +130,10 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def build_rate_limiter(db: Database, redis_url: str | None) -> DatabaseRateLimiter | RedisRateLimiter:
-    return RedisRateLimiter(redis_url) if redis_url else DatabaseRateLimiter(db)
+def build_rate_limiter(db: Database, redis_url: str | None, *,
+                       prefix: str = "quanyi:rl:") -> DatabaseRateLimiter | RedisRateLimiter:
+    """`prefix`: the shop's own Redis namespace (Settings.redis_prefix), so shops sharing a Redis never mix limits."""
+    return RedisRateLimiter(redis_url, prefix=prefix) if redis_url else DatabaseRateLimiter(db)
 
 
 @dataclass(frozen=True)

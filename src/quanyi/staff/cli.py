@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import MerchantOption, console, err, merchant_scope
 from quanyi.cli_support import run_job as _run
 
 __all__ = ["staff_app"]
@@ -36,20 +36,24 @@ def add(
     grant: Permissions = None,
     role: Roles = None,
     password_stdin: PasswordStdin = False,
+    merchant: MerchantOption = None,
 ) -> None:
-    """Create a staff member; the password is prompted for (or read from stdin)."""
+    """Create a staff member (of a merchant with --merchant); the password is prompted for (or read from stdin)."""
     from quanyi.staff import service as staff_service
 
     password = _password(password_stdin)
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
+            scope = await merchant_scope(session, merchant)
             user = await staff_service.create_staff(session=session, username=username, password=password,
-                                                    permissions=grant or [], roles=role or [])
+                                                    permissions=grant or [], roles=role or [],
+                                                    merchant_id=scope.merchant_id)
             return user.username, user.permissions, user.roles
 
     name, permissions, roles = _run(job)
-    console.print(f"Staff member [bold]{name}[/bold] created with roles: {roles or '(none)'}; "
+    whose = f" of merchant {merchant.lower()}" if merchant else " (platform)"
+    console.print(f"Staff member [bold]{name}[/bold]{whose} created with roles: {roles or '(none)'}; "
                   f"permissions: {permissions or '(none)'}")
 
 
@@ -157,21 +161,25 @@ def enable(username: str) -> None:
 
 
 @staff_app.command("list")
-def list_cmd() -> None:
-    """Every staff member with their permissions."""
+def list_cmd(merchant: MerchantOption = None) -> None:
+    """Every staff member with their merchant, roles and permissions (--merchant: only that merchant's)."""
+    from quanyi.merchants import service as merchants_service
     from quanyi.staff import service as staff_service
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            return [(u.username, u.roles, u.permissions, u.totp_enabled_at is not None, u.active, u.created_at)
-                    for u in await staff_service.list_staff(session=session)]
+            users = await staff_service.list_staff(session=session, scope=await merchant_scope(session, merchant))
+            codes = await merchants_service.merchant_codes(
+                session=session, merchant_ids=[u.merchant_id for u in users if u.merchant_id is not None])
+            return [(u.username, codes.get(u.merchant_id, "") if u.merchant_id else "(platform)", u.roles,
+                     u.permissions, u.totp_enabled_at is not None, u.active, u.created_at) for u in users]
 
     table = Table(title="Staff")
-    for column in ("username", "roles", "permissions", "2FA", "active", "created"):
+    for column in ("username", "merchant", "roles", "permissions", "2FA", "active", "created"):
         table.add_column(column)
-    for name, roles, permissions, second, active, created in _run(job):
-        table.add_row(name, roles, permissions, "yes" if second else "-", "yes" if active else "[red]no[/red]",
-                      f"{created:%Y-%m-%d %H:%M}")
+    for name, whose, roles, permissions, second, active, created in _run(job):
+        table.add_row(name, whose, roles, permissions, "yes" if second else "-",
+                      "yes" if active else "[red]no[/red]", f"{created:%Y-%m-%d %H:%M}")
     console.print(table)
 
 

@@ -30,6 +30,9 @@ class StaffUser(Base):
     # Space-separated role names (see staff.roles): bundles of permissions added to the ones above.
     roles: Mapped[str] = mapped_column(String(500), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The merchant this staff member works for (商户员工): they see only its objects. None: platform staff,
+    # who see every merchant's.
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants_merchant.id"), nullable=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Second factor (TOTP, RFC 6238): the secret sealed with the shop's keyring (staff id bound in).

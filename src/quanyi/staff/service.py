@@ -16,15 +16,17 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.merchants.models import Merchant, MerchantStatus
 from quanyi.passwords import hash_password, password_matches
 from quanyi.risk.service import RateLimiter, reserve_attempt
+from quanyi.scope import PLATFORM, Scope
 from quanyi.staff import second_factor
 from quanyi.staff.models import API_CHANNEL, StaffSession, StaffUser
 from quanyi.staff.permissions import ADMIN, PERMISSIONS
@@ -36,7 +38,7 @@ __all__ = [
     "grant", "revoke", "assign_roles", "unassign_roles", "set_active", "end_sessions", "list_staff", "get_staff",
     "get_staff_by_id",
     "effective_permissions", "principal_of", "authenticate", "check_second_factor", "open_session", "login", "logout",
-    "principal_for_token", "hash_token",
+    "principal_for_token", "hash_token", "check_new_login", "username_available", "merchant_works",
 ]
 
 MIN_PASSWORD_LENGTH = 10
@@ -82,6 +84,8 @@ class Principal:
     permissions: frozenset[str]
     staff_id: int | None = None
     roles: frozenset[str] = frozenset()
+    # The merchant this caller works for (商户员工), or None for platform staff and the admin token.
+    merchant_id: int | None = None
 
     def can(self, permission: str) -> bool:
         return ADMIN in self.permissions or permission in self.permissions
@@ -130,7 +134,7 @@ def effective_permissions(user: StaffUser) -> frozenset[str]:
 
 def principal_of(user: StaffUser) -> Principal:
     return Principal(name=user.username, permissions=effective_permissions(user), staff_id=user.id,
-                     roles=frozenset(user.roles.split()))
+                     roles=frozenset(user.roles.split()), merchant_id=user.merchant_id)
 
 
 def _check_password(password: str) -> str:
@@ -157,23 +161,40 @@ async def _get(session: AsyncSession, username: str, *, lock: bool = False) -> S
 
 async def create_staff(
     *, session: AsyncSession, username: str, password: str, permissions: Iterable[str] = (),
-    roles: Iterable[str] = (),
+    roles: Iterable[str] = (), merchant_id: int | None = None, password_hash: str | None = None,
 ) -> StaffUser:
-    """Add a staff member with an argon2-hashed password and the given permissions and roles."""
+    """Add a staff member with an argon2-hashed password and the given permissions and roles. `merchant_id`: a
+    merchant's staff member (sees only that merchant's objects), None: platform staff. `password_hash`: a
+    password hashed earlier with `hash_password` (a merchant application's owner), instead of `password`."""
     name = _normalize_username(username)
     if not _USERNAME.match(name):
         raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
     granted = _check_permissions(permissions)
     given_roles = _check_roles(roles)
-    _check_password(password)
-    if await session.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
+    if password_hash is None:
+        _check_password(password)
+    if not await username_available(session=session, username=name):
         raise StaffExists(f"staff member {name!r} already exists")
-    password_hash = await hash_password(password)
+    password_hash = password_hash or await hash_password(password)
     user = StaffUser(username=name, password_hash=password_hash, permissions=" ".join(sorted(granted)),
-                     roles=" ".join(sorted(given_roles)))
+                     roles=" ".join(sorted(given_roles)), merchant_id=merchant_id)
     session.add(user)
     await session.flush()
     return user
+
+
+def check_new_login(username: str, password: str) -> str:
+    """The normalized username of a new login, or InvalidStaffInput (format, password length)."""
+    name = _normalize_username(username)
+    if not _USERNAME.match(name):
+        raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    _check_password(password)
+    return name
+
+
+async def username_available(*, session: AsyncSession, username: str) -> bool:
+    return await session.scalar(select(StaffUser.id).where(
+        StaffUser.username == _normalize_username(username))) is None
 
 
 async def set_password(*, session: AsyncSession, username: str, password: str, now: dt.datetime | None = None) -> None:
@@ -232,13 +253,23 @@ async def set_active(*, session: AsyncSession, username: str, active: bool, now:
         await _revoke_sessions(session, user.id, now or utcnow())
 
 
-async def list_staff(*, session: AsyncSession) -> list[StaffUser]:
-    return list((await session.scalars(select(StaffUser).order_by(StaffUser.username))).all())
+async def list_staff(*, session: AsyncSession, scope: Scope = PLATFORM) -> list[StaffUser]:
+    """Staff in the scope: a merchant's staff see their colleagues; the platform sees everyone."""
+    return list((await session.scalars(select(StaffUser).where(scope.where(StaffUser.merchant_id))
+                                       .order_by(StaffUser.username))).all())
 
 
 async def end_sessions(*, session: AsyncSession, staff_id: int, now: dt.datetime | None = None) -> None:
     """End every open session (API and console) of a staff member."""
     await _revoke_sessions(session, staff_id, now or utcnow())
+
+
+def merchant_works():  # type: ignore[no-untyped-def]
+    """SQL condition: platform staff, or staff of a merchant that is not suspended (a suspended merchant's staff
+    cannot log in, and their open sessions, API or console, stop working at once)."""
+    active = select(Merchant.id).where(Merchant.id == StaffUser.merchant_id,
+                                       Merchant.status == MerchantStatus.ACTIVE.value).exists()
+    return or_(StaffUser.merchant_id.is_(None), active)
 
 
 async def _revoke_sessions(session: AsyncSession, staff_id: int, now: dt.datetime) -> None:
@@ -270,7 +301,7 @@ async def authenticate(
         raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
 
     async with db.read_session() as session:
-        user = await session.scalar(select(StaffUser).where(StaffUser.username == name))
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == name, merchant_works()))
     # Always one argon2 verification, against a dummy hash when there is no such user.
     matched = await password_matches(user.password_hash if user else None, password)
     if not matched or user is None or not user.active:
@@ -362,7 +393,8 @@ async def principal_for_token(*, session: AsyncSession, token: str, now: dt.date
             select(StaffUser)
             .join(StaffSession, StaffSession.staff_id == StaffUser.id)
             .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None),
-                   StaffSession.channel == API_CHANNEL, StaffSession.expires_at > now, StaffUser.active.is_(True))
+                   StaffSession.channel == API_CHANNEL, StaffSession.expires_at > now, StaffUser.active.is_(True),
+                   merchant_works())
         )
     ).scalar_one_or_none()
     if row is None:

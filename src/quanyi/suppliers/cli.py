@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import MerchantOption, console, err, merchant_scope
 from quanyi.cli_support import run_job as _run
 
 __all__ = ["suppliers_app"]
@@ -101,8 +101,10 @@ def add(
     status: Annotated[str, typer.Option(help="active | paused | disabled")] = "active",
     stdin: StdinOpt = False,
     field: FieldOpt = None,
+    merchant: MerchantOption = None,
 ) -> None:
-    """Register a supplier; its credentials are encrypted before they are stored."""
+    """Register a supplier account (of a merchant with --merchant); its credentials are encrypted before they are
+    stored."""
     from quanyi.suppliers import records
     from quanyi.suppliers.schemas import SupplierCreate
 
@@ -113,7 +115,9 @@ def add(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            supplier = await records.create_supplier(session=session, cipher=ctx.cipher, http=ctx.http, data=data)
+            scope = await merchant_scope(session, merchant)
+            supplier = await records.create_supplier(session=session, cipher=ctx.cipher, http=ctx.http, data=data,
+                                                     merchant_id=scope.owner())
             return await records.describe_supplier(session=session, cipher=ctx.cipher, supplier=supplier)
 
     _print_supplier(_run(job))
@@ -121,7 +125,7 @@ def add(
 
 @suppliers_app.command("set-credentials")
 def set_credentials(code: Annotated[str, typer.Argument(help="Supplier code")], stdin: StdinOpt = False,
-                    field: FieldOpt = None) -> None:
+                    field: FieldOpt = None, merchant: MerchantOption = None) -> None:
     """Replace a supplier's credentials (all fields at once)."""
     from quanyi.suppliers import records
     from quanyi.suppliers.schemas import SupplierUpdate
@@ -131,7 +135,7 @@ def set_credentials(code: Annotated[str, typer.Argument(help="Supplier code")], 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
             supplier = await records.update_supplier(session=session, cipher=ctx.cipher, http=ctx.http, code=code,
-                                                     data=data)
+                                                     data=data, scope=await merchant_scope(session, merchant))
             return await records.describe_supplier(session=session, cipher=ctx.cipher, supplier=supplier)
 
     supplier = _run(job)
@@ -139,15 +143,16 @@ def set_credentials(code: Annotated[str, typer.Argument(help="Supplier code")], 
 
 
 @suppliers_app.command("list")
-def list_() -> None:
-    """Every supplier with status, health and last sync."""
+def list_(merchant: MerchantOption = None) -> None:
+    """Every supplier (--merchant: that merchant's) with status, health and last sync."""
     from quanyi.money import format_money
     from quanyi.suppliers import records
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
             return [await records.describe_supplier(session=session, cipher=ctx.cipher, supplier=s)
-                    for s in await records.list_suppliers(session=session)]
+                    for s in await records.list_suppliers(session=session,
+                                                          scope=await merchant_scope(session, merchant))]
 
     table = Table(title="Suppliers")
     for column in ("code", "name", "dialect", "status", "settlement", "balance", "circuit", "last pull", "last push",
@@ -163,13 +168,14 @@ def list_() -> None:
 
 
 @suppliers_app.command("show")
-def show(code: Annotated[str, typer.Argument(help="Supplier code")]) -> None:
+def show(code: Annotated[str, typer.Argument(help="Supplier code")], merchant: MerchantOption = None) -> None:
     """One supplier: terms, which credential fields are set (never their values), health, sync times."""
     from quanyi.suppliers import records
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            supplier = await records.get_supplier_by_code(session=session, code=code)
+            supplier = await records.get_supplier_by_code(session=session, code=code,
+                                                          scope=await merchant_scope(session, merchant))
             return await records.describe_supplier(session=session, cipher=ctx.cipher, supplier=supplier)
 
     _print_supplier(_run(job))
@@ -181,6 +187,7 @@ def map_(
     supplier: Annotated[str, typer.Argument(help="Supplier code")],
     product: Annotated[str, typer.Argument(help="The supplier's product code")],
     priority: Annotated[int, typer.Option(min=0, max=10_000, help="Lower is preferred on a cost tie")] = 100,
+    merchant: MerchantOption = None,
 ) -> None:
     """Let a supplier product fill a SKU (card key ↔ card key, direct recharge ↔ direct recharge)."""
     from quanyi.catalog import service as catalog_service
@@ -191,8 +198,9 @@ def map_(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            target = await catalog_service.get_sku_by_code(session=session, code=sku)
-            return await mapping.create_mapping(session=session, sku_id=target.id, data=data)
+            scope = await merchant_scope(session, merchant)
+            target = await catalog_service.get_sku_by_code(session=session, code=sku, scope=scope)
+            return await mapping.create_mapping(session=session, sku_id=target.id, data=data, scope=scope)
 
     created = _run(job)
     console.print(f"Mapped {sku.upper()} ← {data.supplier_code}/{data.product_code} (mapping {created.id}, "
@@ -204,6 +212,7 @@ def unmap(
     sku: Annotated[str, typer.Argument(help="Platform SKU code")],
     supplier: Annotated[str, typer.Argument(help="Supplier code")],
     product: Annotated[str, typer.Argument(help="The supplier's product code")],
+    merchant: MerchantOption = None,
 ) -> None:
     """Remove a mapping."""
     from quanyi.catalog import service as catalog_service
@@ -211,10 +220,11 @@ def unmap(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
-            target = await catalog_service.get_sku_by_code(session=session, code=sku)
+            scope = await merchant_scope(session, merchant)
+            target = await catalog_service.get_sku_by_code(session=session, code=sku, scope=scope)
             mapping_id = await mapping.find_mapping_id(session=session, sku_id=target.id, supplier_code=supplier,
-                                                       product_code=product)
-            await mapping.delete_mapping(session=session, mapping_id=mapping_id)
+                                                       product_code=product, scope=scope)
+            await mapping.delete_mapping(session=session, mapping_id=mapping_id, scope=scope)
 
     _run(job)
     console.print(f"Unmapped {sku.upper()} from {supplier.upper()}/{product}.")
@@ -224,6 +234,7 @@ def unmap(
 def sync(
     code: Annotated[str | None, typer.Argument(help="Supplier code (default: every active or paused one)")] = None,
     quotes_only: Annotated[bool, typer.Option("--quotes", help="Only stock/cost of mapped products")] = False,
+    merchant: MerchantOption = None,
 ) -> None:
     """Pull now, with a progress bar; exits 1 if any supplier failed."""
     from quanyi.suppliers import records
@@ -232,10 +243,11 @@ def sync(
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
+            scope = await merchant_scope(session, merchant)
             if code:
-                targets = [await records.get_supplier_by_code(session=session, code=code)]
+                targets = [await records.get_supplier_by_code(session=session, code=code, scope=scope)]
             else:
-                targets = [s for s in await records.list_suppliers(session=session)
+                targets = [s for s in await records.list_suppliers(session=session, scope=scope)
                            if s.status is not SupplierStatus.DISABLED]
         results = []
         with Progress(TextColumn("[bold]syncing[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -270,16 +282,17 @@ def sync(
 
 
 @suppliers_app.command("status")
-def status(code: Annotated[str, typer.Argument(help="Supplier code")]) -> None:
+def status(code: Annotated[str, typer.Argument(help="Supplier code")], merchant: MerchantOption = None) -> None:
     """A supplier's products: cost, stock, availability, mapped SKUs, last synced and how (pull/push)."""
     from quanyi.money import format_money
     from quanyi.suppliers import mapping, records
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.read_session() as session:
-            supplier = await records.get_supplier_by_code(session=session, code=code)
+            scope = await merchant_scope(session, merchant)
+            supplier = await records.get_supplier_by_code(session=session, code=code, scope=scope)
             described = await records.describe_supplier(session=session, cipher=ctx.cipher, supplier=supplier)
-            return described, await mapping.list_supplier_products(session=session, code=code)
+            return described, await mapping.list_supplier_products(session=session, code=code, scope=scope)
 
     supplier, products = _run(job)
     console.print(f"{supplier.code}: {supplier.status.value}; last pull {supplier.sync.last_pull_ok_at or '-'}; "

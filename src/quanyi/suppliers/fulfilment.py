@@ -384,7 +384,8 @@ async def _receive_codes(session: AsyncSession, order: Order, attempt: SupplierA
     supplier_code = await session.scalar(select(Supplier.code).where(Supplier.id == attempt.supplier_id))
     codes = [(c.code, c.expires_at) for c in outcome.codes]
     batch_id, stored, duplicates = await inventory_service.receive_supplier_codes(
-        session=session, cipher=cipher, sku_id=order.sku_id, order_id=order.id, codes=codes,
+        session=session, cipher=cipher, sku_id=order.sku_id, merchant_id=order.merchant_id, order_id=order.id,
+        codes=codes,
         source_name=f"supplier:{supplier_code}:{attempt.supplier_order_no or attempt.idempotency_key}",
         imported_by=f"attempt:{attempt.id}:{attempt.idempotency_key}", now=now)
     attempt.batch_id, attempt.codes_received, attempt.codes_duplicate = batch_id, stored, duplicates

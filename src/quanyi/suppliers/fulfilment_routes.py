@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep
+from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep
 from quanyi.orders import service as orders_service
 from quanyi.suppliers import recharge
 from quanyi.suppliers.fulfilment_schemas import AttemptRead, OrderFulfilmentRead
@@ -34,8 +34,9 @@ async def recharge_callback(code: SupplierCodePath, request: Request, ctx: Conte
 
 @admin_router.get("/{order_no}/supplier-attempts", response_model=OrderFulfilmentRead,
                   summary="A paid order's purchases and recharges at suppliers (supplier, key, state, cost, error)")
-async def order_supplier_attempts(order_no: OrderNoPath, session: ReadSessionDep, _: AdminDep) -> OrderFulfilmentRead:
-    order = await orders_service.get_order(session=session, order_no=order_no)
+async def order_supplier_attempts(order_no: OrderNoPath, session: ReadSessionDep, _: AdminDep,
+                                  scope: ScopeDep) -> OrderFulfilmentRead:
+    order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
     job, attempts = await recharge.order_attempts(session=session, order_id=order.id)
     return OrderFulfilmentRead(
         order_no=order.order_no, order_status=order.status.value,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct, SupplierStatus
 from quanyi.suppliers.pricing import apply_price_policies
@@ -22,8 +23,8 @@ from quanyi.suppliers.records import get_supplier_by_code
 from quanyi.suppliers.schemas import MappingCreate, MappingRead, MappingUpdate, SupplierProductRead
 
 __all__ = [
-    "MappingNotFound", "MappingExists", "MappingKindMismatch", "SupplierProductNotFound", "create_mapping",
-    "update_mapping", "delete_mapping", "list_mappings", "describe_product", "list_supplier_products",
+    "MappingNotFound", "MappingExists", "MappingKindMismatch", "MappingMerchantMismatch", "SupplierProductNotFound",
+    "create_mapping", "update_mapping", "delete_mapping", "list_mappings", "describe_product", "list_supplier_products",
     "get_supplier_product", "find_mapping_id",
 ]
 
@@ -42,6 +43,10 @@ class MappingExists(Conflict):
 
 class MappingKindMismatch(InvalidInput):
     code = "mapping_kind_mismatch"
+
+
+class MappingMerchantMismatch(InvalidInput):
+    code = "mapping_merchant_mismatch"
 
 
 class SupplierProductNotFound(NotFound):
@@ -71,10 +76,15 @@ def _check_kind(sku: Sku, product: SupplierProduct, supplier: Supplier) -> None:
                                   f"{product.currency}", sku_currency=sku.currency, product_currency=product.currency)
 
 
-async def create_mapping(*, session: AsyncSession, sku_id: int, data: MappingCreate) -> SkuSupplierMapping:
-    """Let a supplier product fill a SKU (lower priority number wins a cost tie)."""
-    sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
-    supplier = await get_supplier_by_code(session=session, code=data.supplier_code)
+async def create_mapping(*, session: AsyncSession, sku_id: int, data: MappingCreate,
+                         scope: Scope = PLATFORM) -> SkuSupplierMapping:
+    """Let a supplier product fill a SKU (lower priority number wins a cost tie). The SKU and the supplier account
+    must be the same merchant's: a merchant's goods are bought with its own supplier accounts."""
+    sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
+    supplier = await get_supplier_by_code(session=session, code=data.supplier_code, scope=scope)
+    if supplier.merchant_id != sku.merchant_id:
+        raise MappingMerchantMismatch(f"supplier {supplier.code} is another merchant's account than SKU {sku.code}'s",
+                                  sku_merchant_id=sku.merchant_id, supplier_merchant_id=supplier.merchant_id)
     product = await get_supplier_product(session=session, supplier=supplier, product_code=data.product_code)
     _check_kind(sku, product, supplier)
     exists = await session.scalar(select(SkuSupplierMapping.id).where(
@@ -90,16 +100,18 @@ async def create_mapping(*, session: AsyncSession, sku_id: int, data: MappingCre
     return mapping
 
 
-async def _get_mapping(session: AsyncSession, mapping_id: int) -> SkuSupplierMapping:
-    mapping = await session.get(SkuSupplierMapping, mapping_id)
+async def _get_mapping(session: AsyncSession, mapping_id: int, scope: Scope) -> SkuSupplierMapping:
+    mapping = await session.scalar(select(SkuSupplierMapping).join(Sku, Sku.id == SkuSupplierMapping.sku_id)
+                                   .where(SkuSupplierMapping.id == mapping_id, scope.where(Sku.merchant_id)))
     if mapping is None:
         raise MappingNotFound(f"mapping {mapping_id} does not exist")
     return mapping
 
 
-async def update_mapping(*, session: AsyncSession, mapping_id: int, data: MappingUpdate) -> SkuSupplierMapping:
+async def update_mapping(*, session: AsyncSession, mapping_id: int, data: MappingUpdate,
+                         scope: Scope = PLATFORM) -> SkuSupplierMapping:
     """Change a mapping's priority or enable/disable it."""
-    mapping = await _get_mapping(session, mapping_id)
+    mapping = await _get_mapping(session, mapping_id, scope)
     for field, value in data.model_dump(exclude_unset=True).items():
         if value is None:
             raise InvalidInput(f"{field} cannot be null")
@@ -109,9 +121,9 @@ async def update_mapping(*, session: AsyncSession, mapping_id: int, data: Mappin
     return mapping
 
 
-async def delete_mapping(*, session: AsyncSession, mapping_id: int) -> int:
+async def delete_mapping(*, session: AsyncSession, mapping_id: int, scope: Scope = PLATFORM) -> int:
     """Remove a mapping; returns its SKU id. Orders already routed keep their own records."""
-    mapping = await _get_mapping(session, mapping_id)
+    mapping = await _get_mapping(session, mapping_id, scope)
     sku_id = mapping.sku_id
     await session.delete(mapping)
     await session.flush()
@@ -119,8 +131,9 @@ async def delete_mapping(*, session: AsyncSession, mapping_id: int) -> int:
     return sku_id
 
 
-async def find_mapping_id(*, session: AsyncSession, sku_id: int, supplier_code: str, product_code: str) -> int:
-    supplier = await get_supplier_by_code(session=session, code=supplier_code)
+async def find_mapping_id(*, session: AsyncSession, sku_id: int, supplier_code: str, product_code: str,
+                          scope: Scope = PLATFORM) -> int:
+    supplier = await get_supplier_by_code(session=session, code=supplier_code, scope=scope)
     product = await get_supplier_product(session=session, supplier=supplier, product_code=product_code)
     found = await session.scalar(select(SkuSupplierMapping.id).where(
         SkuSupplierMapping.sku_id == sku_id, SkuSupplierMapping.supplier_product_id == product.id))
@@ -145,9 +158,9 @@ def _usable(mapping: SkuSupplierMapping, product: SupplierProduct, supplier: Sup
             and (product.stock is None or product.stock > 0))
 
 
-async def list_mappings(*, session: AsyncSession, sku_id: int) -> list[MappingRead]:
+async def list_mappings(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> list[MappingRead]:
     """A SKU's supplier products, preferred first, with each one's cost, stock and last sync."""
-    sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+    sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
     rows = (await session.execute(
         select(SkuSupplierMapping, SupplierProduct, Supplier)
         .join(SupplierProduct, SupplierProduct.id == SkuSupplierMapping.supplier_product_id)
@@ -160,10 +173,10 @@ async def list_mappings(*, session: AsyncSession, sku_id: int) -> list[MappingRe
                         usable=_usable(m, p, s)) for m, p, s in rows]
 
 
-async def list_supplier_products(*, session: AsyncSession, code: str,
-                                 unmapped_only: bool = False) -> list[SupplierProductRead]:
+async def list_supplier_products(*, session: AsyncSession, code: str, unmapped_only: bool = False,
+                                 scope: Scope = PLATFORM) -> list[SupplierProductRead]:
     """A supplier's synced catalog, with the SKUs each product is mapped to."""
-    supplier = await get_supplier_by_code(session=session, code=code)
+    supplier = await get_supplier_by_code(session=session, code=code, scope=scope)
     products = (await session.scalars(select(SupplierProduct).where(SupplierProduct.supplier_id == supplier.id)
                                       .order_by(SupplierProduct.product_code))).all()
     mapped: dict[int, list[int]] = {}

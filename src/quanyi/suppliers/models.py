@@ -10,6 +10,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.scope import owner_column
 from quanyi.suppliers.adapter import ProductKind, SupplierDialect
 
 __all__ = ["Supplier", "SupplierStatus", "SettlementCycle", "SupplierProduct", "SkuSupplierMapping"]
@@ -47,6 +48,9 @@ class Supplier(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The merchant whose supplier account this is (its products, mappings, charges and sync follow it). Codes
+    # stay unique on the whole platform: they name the supplier's callback URLs.
+    merchant_id: Mapped[int] = owner_column()
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     dialect: Mapped[SupplierDialect] = mapped_column(_enum(SupplierDialect))

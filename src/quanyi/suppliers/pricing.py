@@ -23,6 +23,7 @@ from quanyi.catalog.schemas import SkuUpdate
 from quanyi.db import utcnow
 from quanyi.errors import NotFound
 from quanyi.money import format_money
+from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct, SupplierStatus
 from quanyi.suppliers.schemas import PricePolicySet
 from quanyi.suppliers.sync_models import PriceChangeAction, PricePolicy, SkuPriceChange, SkuPricePolicy
@@ -81,7 +82,8 @@ async def get_price_policy(*, session: AsyncSession, sku_id: int) -> SkuPricePol
     return await session.get(SkuPricePolicy, sku_id)
 
 
-async def require_price_policy(*, session: AsyncSession, sku_id: int) -> SkuPricePolicy:
+async def require_price_policy(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> SkuPricePolicy:
+    await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)  # another merchant's: not found
     policy = await session.get(SkuPricePolicy, sku_id)
     if policy is None:
         raise PricePolicyNotSet(f"SKU {sku_id} has no price policy")
@@ -89,9 +91,10 @@ async def require_price_policy(*, session: AsyncSession, sku_id: int) -> SkuPric
 
 
 async def set_price_policy(*, session: AsyncSession, sku_id: int, data: PricePolicySet,
-                           now: dt.datetime | None = None) -> tuple[SkuPricePolicy, list[SkuPriceChange]]:
+                           now: dt.datetime | None = None,
+                           scope: Scope = PLATFORM) -> tuple[SkuPricePolicy, list[SkuPriceChange]]:
     """Create or replace a SKU's policy and apply it at once to the current supplier costs."""
-    sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+    sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
     policy = await session.get(SkuPricePolicy, sku.id)
     if policy is None:
         policy = SkuPricePolicy(sku_id=sku.id, off_sale_by_policy=False)
@@ -112,9 +115,11 @@ async def delete_price_policy(*, session: AsyncSession, sku_id: int) -> None:
         await session.flush()
 
 
-async def list_price_changes(*, session: AsyncSession, sku_id: int | None = None,
-                             limit: int = 200) -> Sequence[SkuPriceChange]:
+async def list_price_changes(*, session: AsyncSession, sku_id: int | None = None, limit: int = 200,
+                             scope: Scope = PLATFORM) -> Sequence[SkuPriceChange]:
     stmt = select(SkuPriceChange).order_by(SkuPriceChange.id.desc()).limit(limit)
+    if not scope.is_platform:
+        stmt = stmt.join(Sku, Sku.id == SkuPriceChange.sku_id).where(scope.where(Sku.merchant_id))
     if sku_id is not None:
         stmt = stmt.where(SkuPriceChange.sku_id == sku_id)
     return (await session.scalars(stmt)).all()

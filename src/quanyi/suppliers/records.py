@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
+from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 from quanyi.suppliers.adapter import SupplierDialect, SupplierEndpoint, SupplierError, build_adapter, known_dialects
 from quanyi.suppliers.credentials import CredentialsUnreadable, open_credentials, seal_credentials
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
@@ -75,14 +76,15 @@ def _describe(exc: Exception) -> str:
 
 
 async def create_supplier(*, session: AsyncSession, cipher: CardKeyCipher, http: httpx.AsyncClient,
-                          data: SupplierCreate) -> Supplier:
-    """Register a supplier with its contract terms; credentials are sealed before they touch the database."""
+                          data: SupplierCreate, merchant_id: int = PLATFORM_MERCHANT_ID) -> Supplier:
+    """Register a supplier account of `merchant_id` with its contract terms; credentials are sealed before they
+    touch the database. Codes are unique on the whole platform (they name the supplier's callback URLs)."""
     if await session.scalar(select(Supplier.id).where(Supplier.code == data.code)) is not None:
         raise SupplierCodeTaken(f"supplier code {data.code!r} is already used")
     _check_dialect(data.dialect, data.base_url, data.credentials, http)
     sealed = seal_credentials(cipher, supplier_code=data.code, credentials=data.credentials)
     supplier = Supplier(
-        code=data.code, name=data.name, dialect=data.dialect, base_url=data.base_url,
+        merchant_id=merchant_id, code=data.code, name=data.name, dialect=data.dialect, base_url=data.base_url,
         credentials_key_id=sealed.key_id, credentials_ciphertext=sealed.ciphertext, status=data.status,
         settlement_cycle=data.settlement_cycle, currency=data.currency, balance_cents=0,
         credit_limit_cents=data.credit_limit_cents, timeout_ms=data.timeout_ms,
@@ -95,9 +97,9 @@ async def create_supplier(*, session: AsyncSession, cipher: CardKeyCipher, http:
 
 
 async def update_supplier(*, session: AsyncSession, cipher: CardKeyCipher, http: httpx.AsyncClient, code: str,
-                          data: SupplierUpdate) -> Supplier:
+                          data: SupplierUpdate, scope: Scope = PLATFORM) -> Supplier:
     """Change contract terms or endpoint; new credentials replace the old ones entirely."""
-    supplier = await get_supplier_by_code(session=session, code=code, for_update=True)
+    supplier = await get_supplier_by_code(session=session, code=code, for_update=True, scope=scope)
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None:
@@ -131,25 +133,28 @@ async def update_supplier(*, session: AsyncSession, cipher: CardKeyCipher, http:
     return supplier
 
 
-async def get_supplier(*, session: AsyncSession, supplier_id: int) -> Supplier:
+async def get_supplier(*, session: AsyncSession, supplier_id: int, scope: Scope = PLATFORM) -> Supplier:
     supplier = await session.get(Supplier, supplier_id)
-    if supplier is None:
+    if supplier is None or not scope.sees(supplier.merchant_id):
         raise SupplierNotFound(f"supplier {supplier_id} does not exist")
     return supplier
 
 
-async def get_supplier_by_code(*, session: AsyncSession, code: str, for_update: bool = False) -> Supplier:
+async def get_supplier_by_code(*, session: AsyncSession, code: str, for_update: bool = False,
+                               scope: Scope = PLATFORM) -> Supplier:
+    """A supplier by code; another merchant's supplier is not found."""
     stmt = select(Supplier).where(Supplier.code == code.strip().upper())
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     supplier = await session.scalar(stmt)
-    if supplier is None:
+    if supplier is None or not scope.sees(supplier.merchant_id):
         raise SupplierNotFound(f"supplier {code!r} does not exist")
     return supplier
 
 
-async def list_suppliers(*, session: AsyncSession) -> Sequence[Supplier]:
-    return (await session.scalars(select(Supplier).order_by(Supplier.code))).all()
+async def list_suppliers(*, session: AsyncSession, scope: Scope = PLATFORM) -> Sequence[Supplier]:
+    return (await session.scalars(select(Supplier).where(scope.where(Supplier.merchant_id))
+                                  .order_by(Supplier.code))).all()
 
 
 def _open(supplier: Supplier, cipher: CardKeyCipher) -> dict[str, str]:
@@ -195,9 +200,9 @@ async def describe_supplier(*, session: AsyncSession, cipher: CardKeyCipher, sup
     fields = credential_fields(supplier, cipher)
     open_circuit = supplier.circuit_open_until is not None and supplier.circuit_open_until > now
     return SupplierRead(
-        id=supplier.id, code=supplier.code, name=supplier.name, dialect=supplier.dialect,
-        base_url=supplier.base_url, status=supplier.status, settlement_cycle=supplier.settlement_cycle,
-        currency=supplier.currency, balance_cents=supplier.balance_cents,
+        id=supplier.id, merchant_id=supplier.merchant_id, code=supplier.code, name=supplier.name,
+        dialect=supplier.dialect, base_url=supplier.base_url, status=supplier.status,
+        settlement_cycle=supplier.settlement_cycle, currency=supplier.currency, balance_cents=supplier.balance_cents,
         credit_limit_cents=supplier.credit_limit_cents, timeout_ms=supplier.timeout_ms,
         credential_fields=fields or [], credentials_readable=fields is not None,
         stock_callback_path=stock_callback_path(supplier.code),

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from quanyi.catalog.schemas import Currency
+from quanyi.catalog.schemas import Currency, MerchantRef
 from quanyi.schema_types import Cents, Code, Name, reject_control_chars
 from quanyi.suppliers.adapter import ProductKind, SupplierDialect
 from quanyi.suppliers.models import SettlementCycle, SupplierStatus
@@ -57,6 +57,9 @@ Bps = Annotated[int, Field(ge=0, le=9_999)]
 
 class SupplierCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    merchant_code: MerchantRef | None = Field(
+        default=None, description="Platform staff: the merchant whose supplier account this is (default: the "
+                                  "platform's own store). A merchant's staff always add their own.")
     code: SupplierCodeStr
     name: Name
     dialect: SupplierDialect
@@ -105,6 +108,7 @@ class SupplierSyncRead(BaseModel):
 
 class SupplierRead(BaseModel):
     id: int
+    merchant_id: int
     code: str
     name: str
     dialect: SupplierDialect
