@@ -42,7 +42,12 @@ from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.ledger.routes import router as ledger_router
+from quanyi.merchants.applications import ApplicationRateLimited
+from quanyi.merchants.pages import router as merchant_pages_router
 from quanyi.merchants.routes import admin_router as merchants_admin_router
+from quanyi.merchants.routes import applications_admin_router
+from quanyi.merchants.routes import router as merchants_router
+from quanyi.merchants.settlement_routes import admin_router as merchant_money_router
 from quanyi.middleware import (
     BodyLimitMiddleware,
     RequestTooLarge,
@@ -126,6 +131,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     VerificationExpired: 410,
     VerificationUnavailable: 403,
     CheckoutRateLimited: 429,
+    ApplicationRateLimited: 429,  # merchants
 
     CsrfFailed: 403,  # a form post that did not come from the shop's own page
 }
@@ -381,6 +387,10 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console
     app.include_router(merchants_admin_router)  # merchants (商户入驻): admission, terms, scope of their staff
+    app.include_router(merchant_money_router)  # merchants: commission, balances, withdrawals, statements
+    app.include_router(merchants_router)  # merchant applications (入驻申请), public
+    app.include_router(applications_admin_router)  # ... and their review
+    app.include_router(merchant_pages_router)  # storefront: /m/<code>, the application form
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

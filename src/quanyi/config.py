@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process (plus as many again in overflow under bursts).
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None
+    # Merchants (商户): days a delivered order's earnings stay held for refunds before they can be withdrawn
+    # (a merchant's own hold_days overrides it).
+    merchant_hold_days: int = Field(default=7, ge=0, le=365)
+    # Merchant applications (入驻申请) one client address may send per hour (0: none).
+    merchant_applications_per_ip_hour: int = Field(default=10, ge=0, le=10_000)
     # Prefix of every Redis key this shop writes (rate limits, risk counters). Default: `quanyi:<12 hex>:`, the hex
     # derived from QUANYI_APP_SECRET, so every process of one shop (identical secrets) shares its counters and two
     # shops on one Redis never read each other's (lockouts, velocity counts). Set it to pin a name of your own.

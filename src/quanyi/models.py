@@ -6,7 +6,7 @@ from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule, SupplierCharge
-from quanyi.merchants.models import Merchant
+from quanyi.merchants.models import CommissionRule, Merchant, MerchantApplication, MerchantStatement, Withdrawal
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
@@ -35,6 +35,6 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule",
            "FulfilmentJob", "SupplierAttempt",
            "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",
-           "ReviewAction", "Merchant"]
+           "ReviewAction", "Merchant", "MerchantApplication", "CommissionRule", "Withdrawal", "MerchantStatement"]
 
 metadata = Base.metadata

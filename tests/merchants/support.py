@@ -16,6 +16,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.schemas import CategoryCreate
 from quanyi.inventory.models import CardKey
 from quanyi.merchants import service as merchants_service
+from quanyi.merchants import statements
 from quanyi.merchants.schemas import MerchantCreate
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import Channel, Kind, OutboxMessage
@@ -51,11 +52,13 @@ class Tenant:
     supplier_code: str = ""
     mapping_id: int = 0
     message_id: int = 0
+    withdrawal_no: str = ""
+    statement_no: str = ""
 
     def markers(self) -> list[str]:
         """Strings that identify this merchant's objects in any listing."""
         return [self.slug, self.sku_code, self.order_no, self.held_order_no, self.refund_no, self.supplier_code,
-                f'"merchant_id":{self.merchant_id}', f'"code":"{self.code}"']
+                self.withdrawal_no, self.statement_no, f'"merchant_id":{self.merchant_id}', f'"code":"{self.code}"']
 
 
 async def admit(shop: Shop, code: str, *, commission_bps: int = 1000, permissions: tuple[str, ...] = ("admin",),
@@ -175,4 +178,13 @@ async def furnish(shop: Shop, tenant: Tenant, category_id: int) -> Tenant:
     response = await shop.client.put(f"/api/admin/skus/{tenant.sku_id}/price-policy", headers=tenant.headers,
                                      json={"policy": "off_sale", "margin_floor_cents": 1})
     assert response.status_code == 200, response.text
+    response = await shop.client.post(f"/api/admin/merchants/{tenant.code}/withdrawals", headers=tenant.headers,
+                                      json={"amount_cents": 100})
+    assert response.status_code == 201, response.text
+    tenant.withdrawal_no = response.json()["withdrawal_no"]
+    async with shop.ctx.db.transaction() as session:  # a statement of today, issued as if the day were over
+        merchant = await merchants_service.get_merchant(session=session, code=tenant.code)
+        issued = await statements.issue_statements(session=session, merchant=merchant, day=now.date(), cycle="daily",
+                                                   actor="test", now=now + dt.timedelta(days=2))
+        tenant.statement_no = issued[0].statement_no
     return tenant

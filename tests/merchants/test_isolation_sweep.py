@@ -25,6 +25,7 @@ from merchants.support import Tenant, admit, furnish, shared_category
 from quanyi import deps
 from quanyi.catalog.models import Product, Sku
 from quanyi.inventory.models import CardKey, ImportBatch
+from quanyi.merchants.models import CommissionRule, MerchantStatement, Withdrawal
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order
 from quanyi.refunds.models import Refund
@@ -65,6 +66,15 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/admin/risk/rules"): {"json": {"name": "x", "kind": "new_account", "params": {}, "action": "allow"}},
     ("PATCH", "/api/admin/risk/rules/{rule_id}"): {"json": {"enabled": False}},
     ("PUT", "/api/admin/risk/policy"): {"json": {"challenge_at": 50, "review_at": 80, "deny_at": 120}},
+    ("PUT", "/api/admin/merchants/{code}/commission-rules"): {"json": {"category_id": 1, "commission_bps": 0}},
+    ("POST", "/api/admin/merchants/{code}/withdrawals"): {"json": {"amount_cents": 1}},
+    ("POST", "/api/admin/merchants/{code}/statements"): {"json": {"period": "2026-01-01", "cycle": "daily"}},
+    ("POST", "/api/admin/merchant-withdrawals/{withdrawal_no}/approve"): {"json": {"reason": "by A"}},
+    ("POST", "/api/admin/merchant-withdrawals/{withdrawal_no}/reject"): {"json": {"reason": "by A"}},
+    ("POST", "/api/admin/merchant-withdrawals/{withdrawal_no}/pay"): {"json": {"payout_reference": "by A"}},
+    ("POST", "/api/admin/merchant-applications/{application_no}/approve"): {"json": {"reason": "x",
+                                                                                     "commission_bps": 0}},
+    ("POST", "/api/admin/merchant-applications/{application_no}/reject"): {"json": {"reason": "x"}},
 }
 
 
@@ -96,13 +106,19 @@ def admin_routes(app: Any) -> list[Any]:
 
 def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> str:
     if name == "code":
-        if route.startswith("/api/admin/merchants/"):
+        if route.startswith("/api/admin/merchants/{code}"):
             return "no-such-shop" if missing else owner.code
         return "NO-SUCH-SUP" if missing else owner.supplier_code
     if name == "order_no":
         return "261231ZZZZZZZZ" if missing else owner.order_no if "/refunds" in route else owner.held_order_no
     if name == "refund_no":
         return "RF" + "Z" * 18 if missing else owner.refund_no
+    if name == "withdrawal_no":
+        return "WD" + "Z" * 16 if missing else owner.withdrawal_no
+    if name == "statement_no":
+        return "ST" + "Z" * 14 if missing else owner.statement_no
+    if name == "application_no":
+        return "MA" + "Z" * 16
     ids = {"product_id": owner.product_id, "sku_id": owner.sku_id, "batch_id": owner.batch_id,
            "card_key_id": owner.card_key_id, "mapping_id": owner.mapping_id, "message_id": owner.message_id,
            "category_id": 1, "rule_id": 1}
@@ -128,8 +144,8 @@ def _request(route: Any, method: str, a: Tenant) -> dict[str, Any]:
 @pytest.fixture
 async def world(shop):
     category = await shared_category(shop)
-    a = await furnish(shop, await admit(shop, "merchant-a"), category)
-    b = await furnish(shop, await admit(shop, "merchant-b"), category)
+    a = await furnish(shop, await admit(shop, "merchant-a", hold_days=0), category)
+    b = await furnish(shop, await admit(shop, "merchant-b", hold_days=0), category)
     return a, b
 
 
@@ -153,6 +169,11 @@ async def _state(shop, b: Tenant) -> dict[str, Any]:
             "refunds": await session.scalar(select(func.count()).select_from(Refund).join(
                 Order, Order.id == Refund.order_id).where(Order.merchant_id == b.merchant_id)),
             "skus": await session.scalar(select(func.count()).select_from(Sku).where(Sku.merchant_id == b.merchant_id)),
+            "withdrawals": (await session.execute(select(Withdrawal.withdrawal_no, Withdrawal.status).where(
+                Withdrawal.merchant_id == b.merchant_id))).all(),
+            "statements": await session.scalar(select(func.count()).select_from(MerchantStatement).where(
+                MerchantStatement.merchant_id == b.merchant_id)),
+            "commission": await session.scalar(select(func.count()).select_from(CommissionRule)),
         }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.merchants.models import Merchant
 from quanyi.scope import owner_column
 
 __all__ = ["Category", "Product", "Sku", "DeliveryType"]
@@ -70,6 +71,9 @@ class Product(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     category: Mapped[Category] = relationship(back_populates="products")
+    # Always joined (a tiny table): whether its merchant sells (not suspended) is part of "can this be bought",
+    # and the storefront names the shop; no extra round trip on the checkout path.
+    merchant: Mapped[Merchant] = relationship(lazy="joined", innerjoin=True)
     # Joined on the product id alone (not the composite key), so a SKU finds its product in the identity map.
     skus: Mapped[list[Sku]] = relationship(back_populates="product", order_by="Sku.sort_order, Sku.id",
                                            primaryjoin="Product.id == foreign(Sku.product_id)")

@@ -160,6 +160,8 @@ class ProductUpdate(BaseModel):
 class ProductSummary(BaseModel):
     id: int
     merchant_id: int
+    merchant_code: str = Field(description="The shop selling it (商户); its page is /m/<merchant_code>")
+    merchant_name: str
     slug: str
     name: str
     category_id: int
@@ -176,6 +178,8 @@ class ProductSummary(BaseModel):
 class ProductRead(BaseModel):
     id: int
     merchant_id: int
+    merchant_code: str = Field(description="The shop selling it (商户); its page is /m/<merchant_code>")
+    merchant_name: str
     slug: str
     name: str
     category_id: int

@@ -76,8 +76,8 @@ class QuantityOutOfRange(InvalidInput):
 def _listing_block(sku: Sku, *, supplied: bool = False) -> str | None:
     """Why a SKU cannot be ordered regardless of stock, or None. `supplied`: an active supplier maps it."""
     product = sku.product
-    if not (sku.on_sale and product.is_active and product.category.is_active):
-        return "off_sale"
+    if not (sku.on_sale and product.is_active and product.category.is_active and product.merchant.status == "active"):
+        return "off_sale"  # a suspended merchant's goods are off sale until it is active again
     if sku.delivery_type is DeliveryType.DIRECT_RECHARGE and supplied:
         return None  # 直充 through suppliers: orderable while one maps it (their stock decides)
     if sku.delivery_type is not DeliveryType.CARD_KEY:
@@ -297,7 +297,8 @@ async def redemption_guide(*, session: AsyncSession, product_id: int) -> str:
 
 async def get_product_by_slug(*, session: AsyncSession, slug: str) -> Product:
     product = await session.scalar(_product_query().where(Product.slug == slug))
-    if product is None or not (product.is_active and product.category.is_active):
+    if product is None or not (product.is_active and product.category.is_active
+                               and product.merchant.status == "active"):
         raise ProductNotFound(f"product {slug!r} does not exist")
     return product
 
@@ -330,8 +331,9 @@ async def list_products(
         stmt = stmt.where(Product.merchant_id == merchant_id)
     if category_id is not None:
         stmt = stmt.where(Product.category_id == category_id)
-    if active_only:
-        stmt = stmt.where(Product.is_active.is_(True), Category.is_active.is_(True))
+    if active_only:  # the storefront: nothing of a suspended merchant
+        stmt = stmt.where(Product.is_active.is_(True), Category.is_active.is_(True),
+                          Product.merchant.has(status="active"))
     return (await session.scalars(stmt)).all()
 
 
@@ -340,7 +342,8 @@ async def describe_product(*, session: AsyncSession, product: Product) -> Produc
     counts = await sellable_counts(session=session, sku_ids=[s.id for s in product.skus])
     supply = await _recharge_supply(session, product.skus)
     return ProductRead(
-        id=product.id, merchant_id=product.merchant_id, slug=product.slug, name=product.name,
+        id=product.id, merchant_id=product.merchant_id, merchant_code=product.merchant.code,
+        merchant_name=product.merchant.name, slug=product.slug, name=product.name,
         category_id=product.category_id, description=product.description, redemption_guide=product.redemption_guide,
         redemption_guide_html=render_guide(product.redemption_guide),
         cover_image_url=product.cover_image_url, is_active=product.is_active, updated_at=product.updated_at,
@@ -371,7 +374,8 @@ async def summarize_products(*, session: AsyncSession, products: Sequence[Produc
             status = "sold_out"
         summaries.append(
             ProductSummary(
-                id=product.id, merchant_id=product.merchant_id, slug=product.slug, name=product.name,
+                id=product.id, merchant_id=product.merchant_id, merchant_code=product.merchant.code,
+                merchant_name=product.merchant.name, slug=product.slug, name=product.name,
                 category_id=product.category_id, cover_image_url=product.cover_image_url,
                 min_price_cents=cheapest.price_cents if cheapest else None,
                 currency=cheapest.currency if cheapest else None,

@@ -10,7 +10,7 @@ from quanyi.ledger.models import AccountKind
 __all__ = [
     "CUSTOMER_LIABILITY", "PLATFORM_REVENUE", "COST_OF_GOODS", "REFUNDS_DUE", "REFUNDS_PAYABLE", "CARD_KEY_STOCK",
     "PLATFORM_CASH", "gateway_clearing", "supplier_prepaid", "supplier_payable", "merchant_payable",
-    "distributor_commission", "describe",
+    "merchant_supplier_funds", "distributor_commission", "describe",
 ]
 
 # Buyers' money for orders not yet delivered (预收): owed back or earned on delivery.
@@ -38,6 +38,9 @@ _KINDS: dict[str, tuple[AccountKind, str]] = {
     "supplier_prepaid": (AccountKind.ASSET, "Supplier prepaid balance"),
     "supplier_payable": (AccountKind.LIABILITY, "Supplier payable"),
     "merchant_payable": (AccountKind.LIABILITY, "Merchant payable"),
+    # A merchant's own money in its supplier accounts: its top-ups in, the cost of its goods out. The platform's
+    # cash, revenue and cost of goods never carry a merchant's supply chain.
+    "merchant_supplier_funds": (AccountKind.LIABILITY, "Merchant funds in its supplier accounts"),
     "distributor_commission": (AccountKind.LIABILITY, "Distributor commission payable"),
 }
 
@@ -56,6 +59,10 @@ def supplier_payable(supplier_id: int) -> str:
 
 def merchant_payable(merchant_code: str) -> str:
     return f"merchant_payable:{merchant_code}"
+
+
+def merchant_supplier_funds(merchant_code: str) -> str:
+    return f"merchant_supplier_funds:{merchant_code}"
 
 
 def distributor_commission(distributor_code: str) -> str:

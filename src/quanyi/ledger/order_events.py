@@ -4,6 +4,10 @@ Money path of one order (D = debit, C = credit):
 - payment received:  D gateway_clearing:<gw>   C customer_liability      (a duplicate payment: C refunds_payable)
 - delivered:         D customer_liability      C platform_revenue, merchant_payable:<m>, distributor_commission:<d>
                      D cost_of_goods           C supplier_payable:<s> (supplier purchases) / card_key_stock (local)
+  An order of a merchant (not the platform's own store): the merchant is credited what the buyer paid less the
+  platform's commission (its category's rate, else its own), the platform earns the commission (less any
+  distributor share), and the merchant's goods cost comes out of its own supplier funds
+  (D merchant_supplier_funds:<m> C supplier_payable:<s>): the platform's books never carry its supply chain.
 - undeliverable:     D customer_liability      C refunds_due
 - refund requested:  D refunds_due / customer_liability / the revenue shares (pro rata)   C refunds_payable
 - refund refused:    the request posting reversed (an operator retry posts the request again)
@@ -33,10 +37,12 @@ from quanyi.ledger.models import (
     SupplierChargeStatus,
 )
 from quanyi.ledger.postings import Draft, Line, order_account_sums, orders_account_sums, post
+from quanyi.merchants import service as merchants_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment, PaymentStatus
 from quanyi.refunds.models import Refund
+from quanyi.scope import PLATFORM_MERCHANT_ID
 
 __all__ = [
     "record_payment_received", "record_order_delivered", "record_refund_due", "record_order_status",
@@ -107,6 +113,8 @@ class DeliveryFacts:
     rule: ProfitShareRule | None
     charges: list[SupplierCharge]
     local_cost: int
+    # A merchant's order: its code and commission; None for the platform's own store (booked as it always was).
+    terms: merchants_service.OrderTerms | None = None
 
 
 async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict[int, DeliveryFacts]:
@@ -115,7 +123,14 @@ async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict
     rules = await share_rules_for(session, {order.sku_id for order in orders})
     charges = await _charges(session, ids)
     costs = await _local_key_costs(session, ids)
-    return {order.id: DeliveryFacts(sums[order.id], rules[order.sku_id], charges[order.id], costs.get(order.id, 0))
+    # Merchants' orders only (none on a single-shop install): one query for the batch.
+    terms = await merchants_service.order_terms_many(session=session, pairs={
+        (order.merchant_id, order.product_id) for order in orders if order.merchant_id != PLATFORM_MERCHANT_ID})
+    return {order.id: DeliveryFacts(sums[order.id], rules[order.sku_id], charges[order.id],
+                                    # A merchant's own keys were bought outside the platform: their cost is the
+                                    # merchant's business, not booked.
+                                    costs.get(order.id, 0) if order.merchant_id == PLATFORM_MERCHANT_ID else 0,
+                                    terms.get((order.merchant_id, order.product_id)))
             for order in orders}
 
 
@@ -123,20 +138,25 @@ def delivered_draft(order: Order, facts: DeliveryFacts) -> Draft:
     """The goods were handed over: earn what the buyer still has paid in, shared by the profit-sharing rule,
     and book what the goods cost (supplier purchases of this order, local keys at their batch's unit cost)."""
     earned = -facts.sums.get(accounts.CUSTOMER_LIABILITY, 0)
-    rule = facts.rule
+    rule, terms = facts.rule, facts.terms
     lines: list[Line] = []
     if earned > 0:
-        merchant = earned * rule.merchant_bps // 10_000 if rule and rule.merchant_code else 0
         distributor = earned * rule.distributor_bps // 10_000 if rule and order.distributor_code else 0
+        if terms is None:
+            merchant_code = rule.merchant_code if rule else ""
+            merchant = earned * rule.merchant_bps // 10_000 if rule and rule.merchant_code else 0
+        else:  # the merchant gets what is left after commission; the platform absorbs rounding
+            merchant_code, merchant = terms.merchant_code, earned * (10_000 - terms.commission_bps) // 10_000
         lines += [Line(accounts.CUSTOMER_LIABILITY, earned, order.currency),
                   Line(accounts.PLATFORM_REVENUE, -(earned - merchant - distributor), order.currency)]
         if merchant:
-            lines.append(Line(accounts.merchant_payable(rule.merchant_code), -merchant, order.currency))  # type: ignore[union-attr]
+            lines.append(Line(accounts.merchant_payable(merchant_code), -merchant, order.currency))
         if distributor:
             lines.append(Line(accounts.distributor_commission(order.distributor_code), -distributor,  # type: ignore[arg-type]
                               order.currency))
+    cost_account = accounts.COST_OF_GOODS if terms is None else accounts.merchant_supplier_funds(terms.merchant_code)
     for charge in facts.charges:
-        lines += [Line(accounts.COST_OF_GOODS, charge.amount_cents, charge.currency),
+        lines += [Line(cost_account, charge.amount_cents, charge.currency),
                   Line(accounts.supplier_payable(charge.supplier_id), -charge.amount_cents, charge.currency)]
     if facts.local_cost:
         lines += [Line(accounts.COST_OF_GOODS, facts.local_cost, order.currency),

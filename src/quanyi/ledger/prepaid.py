@@ -20,7 +20,9 @@ from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerPosting, SupplierCharge, SupplierChargeStatus
 from quanyi.ledger.postings import Line, post
+from quanyi.merchants.models import Merchant
 from quanyi.money import MAX_AMOUNT_CENTS
+from quanyi.scope import PLATFORM_MERCHANT_ID
 from quanyi.suppliers.models import Supplier
 
 __all__ = [
@@ -195,6 +197,13 @@ async def settle_supplier_charge(
     return charge
 
 
+async def _merchant_funds_account(session: AsyncSession, supplier_id: int) -> str | None:
+    """`merchant_supplier_funds:<code>` when the supplier account is a merchant's (not the platform store's)."""
+    row = (await session.execute(select(Merchant.id, Merchant.code).join(Supplier, Supplier.merchant_id == Merchant.id)
+                                 .where(Supplier.id == supplier_id))).first()
+    return accounts.merchant_supplier_funds(row[1]) if row and row[0] != PLATFORM_MERCHANT_ID else None
+
+
 async def book_late_supplier_goods(
     *, session: AsyncSession, reference: str, amount_cents: int, to_stock: bool, now: dt.datetime | None = None
 ) -> None:
@@ -205,7 +214,8 @@ async def book_late_supplier_goods(
     if amount_cents <= 0:
         return
     charge = await get_charge(session=session, reference=reference)
-    target = accounts.CARD_KEY_STOCK if to_stock else accounts.COST_OF_GOODS
+    merchant_funds = await _merchant_funds_account(session, charge.supplier_id)
+    target = merchant_funds or (accounts.CARD_KEY_STOCK if to_stock else accounts.COST_OF_GOODS)
     kind = "supplier_goods_stocked" if to_stock else "supplier_goods_written_off"
     await post(session, reference=f"{kind}:{reference}", kind=kind, order_id=charge.order_id,
                supplier_id=charge.supplier_id, attempt_key=reference, now=now or utcnow(),
@@ -243,10 +253,12 @@ async def top_up_supplier(
         .execution_options(synchronize_session="fetch"))).first()
     if row is None:
         raise UnknownSupplier(f"no supplier with id {supplier_id}")
+    # The platform's suppliers are paid from its cash; a merchant's supplier account with the merchant's money.
+    funding = await _merchant_funds_account(session, supplier_id) or accounts.PLATFORM_CASH
     posting, _ = await post(
         session, reference=full_reference, kind="supplier_top_up", supplier_id=supplier_id, memo=note[:500],
         actor=actor, now=now,
         lines=[Line(accounts.supplier_prepaid(supplier_id), amount_cents, str(row[0])),
-               Line(accounts.PLATFORM_CASH, -amount_cents, str(row[0]))])
+               Line(funding, -amount_cents, str(row[0]))])
     assert posting is not None
     return posting

@@ -22,6 +22,13 @@ from quanyi.ledger.deferred import (
     post_all_deferred,
     post_deferred,
 )
+from quanyi.ledger.merchant_accounts import (
+    PayableMovement,
+    held_earnings,
+    payable_balances,
+    payable_movements,
+    record_withdrawal_paid,
+)
 from quanyi.ledger.order_events import (
     record_order_delivered,
     record_order_status,
@@ -79,4 +86,5 @@ __all__ = [
     "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "SupplierNotQueryable",
     "UnknownSupplierCode", "get_supplier",
     "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
+    "PayableMovement", "held_earnings", "payable_balances", "payable_movements", "record_withdrawal_paid",
 ]

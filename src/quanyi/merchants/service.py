@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.merchants.commission import OrderTerms, order_terms, order_terms_many
 from quanyi.merchants.models import Merchant, MerchantStatus
 from quanyi.merchants.schemas import MERCHANT_CODE, MerchantCreate, MerchantUpdate
 from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
@@ -21,6 +22,7 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 __all__ = [
     "MerchantNotFound", "MerchantCodeTaken", "InvalidMerchant", "MERCHANT_CODE", "get_merchant", "get_merchant_by_id",
     "list_merchants", "create_merchant", "update_merchant", "resolve_owner", "merchant_codes", "scope_for_code",
+    "OrderTerms", "order_terms", "order_terms_many",
 ]
 
 class MerchantNotFound(NotFound):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-__all__ = ["LOCALES", "translate", "pick_locale", "LANG_COOKIE"]
+__all__ = ["LOCALES", "translate", "pick_locale", "LANG_COOKIE", "register_messages"]
 
 LOCALES = ("zh-CN", "en")
 LANG_COOKIE = "qy_lang"
@@ -336,6 +336,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.back_home": "Back to the shop",
     },
 }
+
+
+def register_messages(extra: dict[str, dict[str, str]]) -> None:
+    """Add a feature's own texts (every locale) at import time, so features keep their strings next to their
+    pages. A key that already exists is a programming error."""
+    for locale, texts in extra.items():
+        clash = MESSAGES[locale].keys() & texts.keys()
+        if clash and any(MESSAGES[locale][key] != texts[key] for key in clash):
+            raise ValueError(f"text keys defined twice: {sorted(clash)}")
+        MESSAGES[locale].update(texts)
 
 
 def translate(locale: str, key: str, **values: object) -> str:
