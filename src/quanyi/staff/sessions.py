@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.staff.models import CONSOLE_CHANNEL, StaffSession, StaffUser
-from quanyi.staff.service import Principal, hash_token, open_session, principal_of
+from quanyi.staff.service import Principal, hash_token, merchant_works, open_session, principal_of
 
 __all__ = ["ConsoleLogin", "SECOND_FACTOR_MINUTES", "TOUCH_EVERY", "open_console_session", "console_login",
            "end_console_session", "touch"]
@@ -58,7 +58,8 @@ async def console_login(*, session: AsyncSession, token: str, idle: dt.timedelta
         select(StaffSession, StaffUser)
         .join(StaffUser, StaffUser.id == StaffSession.staff_id)
         .where(StaffSession.token_hash == hash_token(token), StaffSession.channel == CONSOLE_CHANNEL,
-               StaffSession.revoked_at.is_(None), StaffSession.expires_at > now, StaffUser.active.is_(True))
+               StaffSession.revoked_at.is_(None), StaffSession.expires_at > now, StaffUser.active.is_(True),
+               merchant_works())
     )).one_or_none()
     if row is None:
         return None
