@@ -72,6 +72,7 @@ from quanyi.refunds.routes import router as refunds_router
 from quanyi.risk.challenges import VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.engine import CheckoutRateLimited, RiskDenied, VerificationRequired
 from quanyi.risk.routes import admin_router as risk_admin_router
+from quanyi.staff.admin_routes import admin_router as staff_admin_router
 from quanyi.staff.routes import router as staff_router
 from quanyi.staff.service import LoginFailed, LoginRateLimited, PermissionDenied
 from quanyi.suppliers.fulfilment_routes import admin_router as fulfilment_admin_router
@@ -391,6 +392,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(merchants_router)  # merchant applications (入驻申请), public
     app.include_router(applications_admin_router)  # ... and their review
     app.include_router(merchant_pages_router)  # storefront: /m/<code>, the application form
+    app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

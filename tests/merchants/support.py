@@ -58,7 +58,8 @@ class Tenant:
     def markers(self) -> list[str]:
         """Strings that identify this merchant's objects in any listing."""
         return [self.slug, self.sku_code, self.order_no, self.held_order_no, self.refund_no, self.supplier_code,
-                self.withdrawal_no, self.statement_no, f'"merchant_id":{self.merchant_id}', f'"code":"{self.code}"']
+                self.withdrawal_no, self.statement_no, f"{self.code}-staff", f'"merchant_id":{self.merchant_id}',
+                f'"code":"{self.code}"']
 
 
 async def admit(shop: Shop, code: str, *, commission_bps: int = 1000, permissions: tuple[str, ...] = ("admin",),

@@ -29,6 +29,7 @@ from quanyi.merchants.models import CommissionRule, MerchantStatement, Withdrawa
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order
 from quanyi.refunds.models import Refund
+from quanyi.staff.models import StaffUser
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier
 from quanyi.suppliers.sync_models import SkuPricePolicy
 
@@ -75,6 +76,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/admin/merchant-applications/{application_no}/approve"): {"json": {"reason": "x",
                                                                                      "commission_bps": 0}},
     ("POST", "/api/admin/merchant-applications/{application_no}/reject"): {"json": {"reason": "x"}},
+    ("PUT", "/api/admin/staff/{username}/roles"): {"json": {"roles": []}},
 }
 
 
@@ -86,6 +88,8 @@ def creates(a: Tenant, b: Tenant) -> dict[tuple[str, str], tuple[dict[str, Any],
         ("POST", "/api/admin/suppliers"): ({"json": {"merchant_code": b.code, "code": "A-FOR-B", "name": "x",
                                                      "dialect": "quanyi", "base_url": "http://127.0.0.1:9/",
                                                      "credentials": {"app_id": "x", "secret": "y"}}}, 404),
+        ("POST", "/api/admin/staff"): ({"json": {"username": "a-for-b", "password": "correct horse battery",
+                                                 "merchant_code": b.code}}, 404),
         # A trace finds only A's keys: B's codes are "not found", and are not marked leaked.
         ("POST", "/api/admin/leaks/trace"): ({"json": {"codes": b.codes[:2]}}, 200),
     }
@@ -119,6 +123,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return "ST" + "Z" * 14 if missing else owner.statement_no
     if name == "application_no":
         return "MA" + "Z" * 16
+    if name == "username":
+        return "no-such-staff" if missing else f"{owner.code}-staff"
     ids = {"product_id": owner.product_id, "sku_id": owner.sku_id, "batch_id": owner.batch_id,
            "card_key_id": owner.card_key_id, "mapping_id": owner.mapping_id, "message_id": owner.message_id,
            "category_id": 1, "rule_id": 1}
@@ -174,6 +180,8 @@ async def _state(shop, b: Tenant) -> dict[str, Any]:
             "statements": await session.scalar(select(func.count()).select_from(MerchantStatement).where(
                 MerchantStatement.merchant_id == b.merchant_id)),
             "commission": await session.scalar(select(func.count()).select_from(CommissionRule)),
+            "staff": (await session.execute(select(StaffUser.username, StaffUser.roles, StaffUser.active).where(
+                StaffUser.merchant_id == b.merchant_id))).all(),
         }
 
 

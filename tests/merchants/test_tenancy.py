@@ -143,3 +143,33 @@ async def test_cli_commands_take_a_merchant_scope(shop, pair, monkeypatch, tmp_p
     assert mine.exit_code == 0, mine.output
     staff = await _cli(shop, monkeypatch, "staff", "list", "--merchant", b.code)
     assert f"{b.code}-staff" in staff.output and f"{a.code}-staff" not in staff.output
+
+
+async def test_merchant_roles_are_given_within_the_merchant_and_open_what_they_name(shop, pair):
+    a, b = pair
+    staff = "/api/admin/staff"
+    wrong_side = await shop.client.post(staff, headers=a.headers, json={
+        "username": "a-boss", "password": PASSWORD, "roles": ["owner"]})  # a platform role
+    assert wrong_side.status_code == 422 and wrong_side.json()["code"] == "invalid_staff_input"
+    made = await shop.client.post(staff, headers=a.headers, json={
+        "username": "a-money", "password": PASSWORD, "roles": ["merchant_finance"]})
+    assert made.status_code == 201 and made.json()["merchant_id"] == a.merchant_id
+    assert "merchant.finance" in made.json()["permissions"] and "admin" not in made.json()["permissions"]
+    platform_side = await shop.client.post(staff, headers=shop.admin, json={
+        "username": "p-ops", "password": PASSWORD, "roles": ["merchant_operator"]})
+    assert platform_side.status_code == 422  # platform staff hold platform roles
+    offered = {r["name"] for r in (await shop.client.get(f"{staff}/roles", headers=a.headers)).json()}
+    assert offered == {"merchant_owner", "merchant_operator", "merchant_finance", "merchant_support"}
+
+    login = await shop.client.post("/api/staff/login", json={"username": "a-money", "password": PASSWORD})
+    money = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert (await shop.client.get(f"/api/admin/merchants/{a.code}/balance", headers=money)).status_code == 200
+    assert (await shop.client.get(f"/api/admin/merchants/{b.code}/balance", headers=money)).status_code == 404
+    products = await shop.client.post("/api/admin/products", headers=money, json={
+        "category_id": 1, "slug": "nope", "name": "x"})
+    assert products.status_code == 403 and products.json()["code"] == "permission_denied"
+    # A's owner manages A's staff only; B's staff member is "not found" to them.
+    assert (await shop.client.put(f"{staff}/a-money/roles", headers=a.headers,
+                                  json={"roles": ["merchant_support"]})).json()["roles"] == ["merchant_support"]
+    assert (await shop.client.get(f"/api/admin/merchants/{a.code}/balance", headers=money)).status_code == 403
+    assert (await shop.client.post(f"{staff}/{b.code}-staff/disable", headers=a.headers)).status_code == 404

@@ -12,7 +12,7 @@ from staff.staff_helpers import PASSWORD, login, make_staff, staff_headers
 async def test_login_gives_a_token_that_identifies_the_staff_member_and_logout_ends_it(shop):
     headers = await staff_headers(shop, "alice", "card_keys.reveal")
     me = await shop.client.get("/api/staff/me", headers=headers)
-    assert me.json() == {"username": "alice", "permissions": ["card_keys.reveal"], "roles": []}
+    assert me.json() == {"username": "alice", "merchant_id": None, "permissions": ["card_keys.reveal"], "roles": []}
     assert (await shop.client.post("/api/staff/logout", headers=headers)).status_code == 204
     assert (await shop.client.get("/api/staff/me", headers=headers)).status_code == 401
 

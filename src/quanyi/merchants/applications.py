@@ -27,11 +27,11 @@ from quanyi.staff import service as staff_service
 
 __all__ = ["ApplicationNotFound", "ApplicationConflict", "ApplicationRateLimited", "ApplicationNotPending",
            "application_token", "verify_application_token", "submit_application", "get_application",
-           "list_applications", "approve_application", "reject_application", "OWNER_PERMISSIONS"]
+           "list_applications", "approve_application", "reject_application", "OWNER_ROLES"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# What the owner's account may do within the merchant (the merchant's staff are scoped to it whatever they hold).
-OWNER_PERMISSIONS = ("admin",)
+# The owner's account: the merchant owner role (everything within the merchant; staff are scoped to it).
+OWNER_ROLES = ("merchant_owner",)
 
 
 class ApplicationNotFound(NotFound):
@@ -137,7 +137,7 @@ async def approve_application(*, session: AsyncSession, application_no: str, act
         description=application.description, contact_name=application.contact_name,
         contact_email=application.contact_email, contact_phone=application.contact_phone))
     await staff_service.create_staff(session=session, username=application.owner_username, password="",
-                                     password_hash=application.owner_password_hash, permissions=OWNER_PERMISSIONS,
+                                     password_hash=application.owner_password_hash, roles=OWNER_ROLES,
                                      merchant_id=merchant.id)
     application.status, application.merchant_id = ApplicationStatus.APPROVED.value, merchant.id
     application.reviewed_by, application.reviewed_at, application.review_reason = actor[:64], now, reason

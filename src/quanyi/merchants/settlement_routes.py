@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep
+from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep, require_permission
 from quanyi.merchants import commission, settlement, statements
 from quanyi.merchants import service as merchants_service
 from quanyi.merchants.models import MerchantStatement, WithdrawalStatus
@@ -36,6 +36,8 @@ MerchantCodePath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[
 WithdrawalNoPath = Annotated[str, Path(pattern=r"^WD[0-9A-Z]{16}$")]
 StatementNoPath = Annotated[str, Path(pattern=r"^ST[0-9A-Z]{14}$")]
 CategoryPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# A merchant's money: its finance staff (merchant_finance role) and owners; platform staff with the permission.
+FinanceDep = Annotated[str, require_permission("merchant.finance")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=64,
                                               pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -75,7 +77,7 @@ async def delete_commission_rule(code: MerchantCodePath, category_id: CategoryPa
 
 @admin_router.get("/merchants/{code}/balance", response_model=list[BalanceRead],
                   summary="What the platform owes the merchant, held for refunds, reserved and available")
-async def balance(code: MerchantCodePath, session: ReadSessionDep, ctx: ContextDep, _: AdminDep,
+async def balance(code: MerchantCodePath, session: ReadSessionDep, ctx: ContextDep, _: FinanceDep,
                   scope: ScopeDep) -> list[BalanceRead]:
     merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope)
     found = await settlement.balances(session=session, merchant=merchant,
@@ -88,7 +90,7 @@ async def balance(code: MerchantCodePath, session: ReadSessionDep, ctx: ContextD
                    responses={200: {"description": "Repeated Idempotency-Key: the request it made"},
                               409: {"description": "More than is available"}})
 async def request_withdrawal(code: MerchantCodePath, data: WithdrawalCreate, session: SessionDep, ctx: ContextDep,
-                             admin: AdminDep, scope: ScopeDep, response: Response,
+                             admin: FinanceDep, scope: ScopeDep, response: Response,
                              idempotency_key: IdempotencyKey = None) -> WithdrawalRead:
     # The merchant row lock makes this merchant's requests take turns (no double spending of the balance).
     merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope, lock=True)
@@ -103,14 +105,14 @@ async def request_withdrawal(code: MerchantCodePath, data: WithdrawalCreate, ses
 
 @admin_router.get("/merchant-withdrawals", response_model=list[WithdrawalRead],
                   summary="Withdrawals, newest first (a merchant's staff: their own)")
-async def list_withdrawals(session: ReadSessionDep, _: AdminDep, scope: ScopeDep,
+async def list_withdrawals(session: ReadSessionDep, _: FinanceDep, scope: ScopeDep,
                            status: Annotated[WithdrawalStatus | None, Query()] = None) -> list[WithdrawalRead]:
     found = await settlement.list_withdrawals(session=session, scope=scope, status=status.value if status else None)
     return [WithdrawalRead.model_validate(w) for w in found]
 
 
 @admin_router.get("/merchant-withdrawals/{withdrawal_no}", response_model=WithdrawalRead, summary="One withdrawal")
-async def get_withdrawal(withdrawal_no: WithdrawalNoPath, session: ReadSessionDep, _: AdminDep,
+async def get_withdrawal(withdrawal_no: WithdrawalNoPath, session: ReadSessionDep, _: FinanceDep,
                          scope: ScopeDep) -> WithdrawalRead:
     return WithdrawalRead.model_validate(await settlement.get_withdrawal(session=session, withdrawal_no=withdrawal_no,
                                                                          scope=scope))
@@ -154,7 +156,7 @@ async def _read(session: ReadSessionDep, statement: MerchantStatement, *, with_l
 
 @admin_router.post("/merchants/{code}/statements", response_model=list[StatementRead], status_code=201,
                    summary="Issue the merchant's statement(s) of a closed period (one per currency; idempotent)")
-async def issue_statements(code: MerchantCodePath, data: StatementIssue, session: SessionDep, admin: AdminDep,
+async def issue_statements(code: MerchantCodePath, data: StatementIssue, session: SessionDep, admin: FinanceDep,
                            scope: ScopeDep) -> list[StatementRead]:
     merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope)
     issued = await statements.issue_statements(session=session, merchant=merchant, day=data.period, cycle=data.cycle,
@@ -164,14 +166,14 @@ async def issue_statements(code: MerchantCodePath, data: StatementIssue, session
 
 @admin_router.get("/merchant-statements", response_model=list[StatementRead],
                   summary="Issued statements, latest period first (a merchant's staff: their own)")
-async def list_statements(session: ReadSessionDep, _: AdminDep, scope: ScopeDep) -> list[StatementRead]:
+async def list_statements(session: ReadSessionDep, _: FinanceDep, scope: ScopeDep) -> list[StatementRead]:
     return [await _read(session, s, with_lines=False)
             for s in await statements.list_statements(session=session, scope=scope)]
 
 
 @admin_router.get("/merchant-statements/{statement_no}", response_model=StatementRead,
                   summary="One statement with its lines")
-async def get_statement(statement_no: StatementNoPath, session: ReadSessionDep, _: AdminDep,
+async def get_statement(statement_no: StatementNoPath, session: ReadSessionDep, _: FinanceDep,
                         scope: ScopeDep) -> StatementRead:
     statement = await statements.get_statement(session=session, statement_no=statement_no, scope=scope)
     return await _read(session, statement, with_lines=True)
@@ -179,7 +181,7 @@ async def get_statement(statement_no: StatementNoPath, session: ReadSessionDep, 
 
 @admin_router.get("/merchant-statements/{statement_no}/csv", summary="One statement as CSV",
                   response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def statement_csv(statement_no: StatementNoPath, session: ReadSessionDep, _: AdminDep,
+async def statement_csv(statement_no: StatementNoPath, session: ReadSessionDep, _: FinanceDep,
                         scope: ScopeDep) -> Response:
     statement = await statements.get_statement(session=session, statement_no=statement_no, scope=scope)
     merchant = await merchants_service.get_merchant_by_id(session=session, merchant_id=statement.merchant_id)

@@ -21,4 +21,6 @@ PERMISSIONS: dict[str, str] = {
     "orders.export": "export order lists as CSV / XLSX",
     "card_keys.manage": "import card keys, void batches, see stock and masked keys",
     "audit.read": "read the staff audit log",
+    # Merchants (商户): a merchant's money at the platform.
+    "merchant.finance": "see the merchant's balance and statements, ask for withdrawals (提现)",
 }

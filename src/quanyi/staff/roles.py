@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from quanyi.staff.permissions import PERMISSIONS
 
-__all__ = ["Role", "ROLES", "register_role", "permissions_of_roles", "role_title", "PLATFORM"]
+__all__ = ["Role", "ROLES", "register_role", "permissions_of_roles", "role_title", "PLATFORM", "MERCHANT",
+           "roles_for_scope"]
 
 PLATFORM = "platform"
+MERCHANT = "merchant"  # roles a merchant's staff may hold (always within their merchant's scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,12 @@ def permissions_of_roles(names: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def roles_for_scope(merchant_id: int | None) -> dict[str, Role]:
+    """The roles a staff member may be given: merchant roles for a merchant's staff, platform roles otherwise."""
+    wanted = PLATFORM if merchant_id is None else MERCHANT
+    return {name: role for name, role in ROLES.items() if role.scope == wanted}
+
+
 def role_title(name: str, locale: str) -> str:
     role = ROLES.get(name)
     if role is None:
@@ -73,6 +81,19 @@ def _register_builtin_roles() -> None:
     register_role(Role("risk_reviewer", "风控审核", "Risk reviewer", frozenset({
         "orders.read", "orders.contact", "risk.review"}),
         description="the review queue: approve or reject held orders"))
+    # A merchant's own staff (商户员工). Whatever they hold applies only to their merchant's objects (quanyi.scope);
+    # platform configuration stays closed to them.
+    register_role(Role("merchant_owner", "商户店主", "Merchant owner", frozenset({"admin"}), scope=MERCHANT,
+                       description="everything of the merchant: goods, stock, suppliers, orders, money, staff"))
+    register_role(Role("merchant_operator", "商户运营", "Merchant operator", frozenset({
+        "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace",
+        "suppliers.manage"}), scope=MERCHANT, description="goods, card-key stock, suppliers, orders and 补单"))
+    register_role(Role("merchant_finance", "商户财务", "Merchant finance", frozenset({
+        "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read", "merchant.finance"}),
+        scope=MERCHANT, description="refunds, balance, statements and withdrawals"))
+    register_role(Role("merchant_support", "商户客服", "Merchant support", frozenset({
+        "orders.read", "orders.contact", "orders.fulfil", "risk.review"}), scope=MERCHANT,
+        description="buyers' questions and the merchant's review queue"))
 
 
 _register_builtin_roles()

@@ -33,4 +33,5 @@ async def logout(
 
 @router.get("/me", response_model=StaffMe, summary="Who this token belongs to")
 async def me(principal: PrincipalDep) -> StaffMe:
-    return StaffMe(username=principal.name, permissions=sorted(principal.permissions), roles=sorted(principal.roles))
+    return StaffMe(username=principal.name, merchant_id=principal.merchant_id,
+                   permissions=sorted(principal.permissions), roles=sorted(principal.roles))

@@ -30,7 +30,7 @@ from quanyi.scope import PLATFORM, Scope
 from quanyi.staff import second_factor
 from quanyi.staff.models import API_CHANNEL, StaffSession, StaffUser
 from quanyi.staff.permissions import ADMIN, PERMISSIONS
-from quanyi.staff.roles import ROLES, permissions_of_roles
+from quanyi.staff.roles import ROLES, permissions_of_roles, roles_for_scope
 
 __all__ = [
     "PERMISSIONS", "ADMIN", "Principal", "LoginLimits", "LoginFailed", "LoginRateLimited", "StaffNotFound",
@@ -119,11 +119,15 @@ def _check_permissions(names: Iterable[str]) -> set[str]:
     return wanted
 
 
-def _check_roles(names: Iterable[str]) -> set[str]:
+def _check_roles(names: Iterable[str], merchant_id: int | None = None, *, giving: bool = True) -> set[str]:
+    """Known role names; when `giving` them, only roles of the staff member's side: merchant roles for a
+    merchant's staff, platform roles for platform staff (a merchant's staff can never hold a platform role)."""
     wanted = {name.strip() for name in names if name.strip()}
-    unknown = wanted - ROLES.keys()
+    allowed = roles_for_scope(merchant_id) if giving else ROLES
+    unknown = wanted - allowed.keys()
     if unknown:
-        raise InvalidStaffInput(f"unknown role(s): {', '.join(sorted(unknown))}; known: " + ", ".join(ROLES))
+        raise InvalidStaffInput(f"unknown role(s) for this staff member: {', '.join(sorted(unknown))}; known: "
+                                + ", ".join(allowed))
     return wanted
 
 
@@ -149,8 +153,9 @@ def _normalize_username(username: str) -> str:
     return username.strip().lower()
 
 
-async def _get(session: AsyncSession, username: str, *, lock: bool = False) -> StaffUser:
-    stmt = select(StaffUser).where(StaffUser.username == _normalize_username(username))
+async def _get(session: AsyncSession, username: str, *, lock: bool = False, scope: Scope = PLATFORM) -> StaffUser:
+    stmt = select(StaffUser).where(StaffUser.username == _normalize_username(username),
+                                   scope.where(StaffUser.merchant_id))
     if lock:
         stmt = stmt.with_for_update()
     user = await session.scalar(stmt)
@@ -170,7 +175,7 @@ async def create_staff(
     if not _USERNAME.match(name):
         raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
     granted = _check_permissions(permissions)
-    given_roles = _check_roles(roles)
+    given_roles = _check_roles(roles, merchant_id)
     if password_hash is None:
         _check_password(password)
     if not await username_available(session=session, username=name):
@@ -197,45 +202,50 @@ async def username_available(*, session: AsyncSession, username: str) -> bool:
         StaffUser.username == _normalize_username(username))) is None
 
 
-async def set_password(*, session: AsyncSession, username: str, password: str, now: dt.datetime | None = None) -> None:
+async def set_password(*, session: AsyncSession, username: str, password: str, now: dt.datetime | None = None,
+                       scope: Scope = PLATFORM) -> None:
     """Replace a staff member's password and end every session they have."""
     now = now or utcnow()
-    user = await _get(session, username, lock=True)
+    user = await _get(session, username, lock=True, scope=scope)
     user.password_hash = await hash_password(_check_password(password))
     user.password_changed_at = now
     await _revoke_sessions(session, user.id, now)
 
 
-async def grant(*, session: AsyncSession, username: str, permissions: Iterable[str]) -> StaffUser:
+async def grant(*, session: AsyncSession, username: str, permissions: Iterable[str],
+                     scope: Scope = PLATFORM) -> StaffUser:
     """Add permissions to a staff member (effective on their next request)."""
-    user = await _get(session, username, lock=True)
+    user = await _get(session, username, lock=True, scope=scope)
     user.permissions = " ".join(sorted(set(user.permissions.split()) | _check_permissions(permissions)))
     return user
 
 
-async def revoke(*, session: AsyncSession, username: str, permissions: Iterable[str]) -> StaffUser:
+async def revoke(*, session: AsyncSession, username: str, permissions: Iterable[str],
+                      scope: Scope = PLATFORM) -> StaffUser:
     """Take permissions away from a staff member (effective on their next request)."""
-    user = await _get(session, username, lock=True)
+    user = await _get(session, username, lock=True, scope=scope)
     user.permissions = " ".join(sorted(set(user.permissions.split()) - _check_permissions(permissions)))
     return user
 
 
-async def assign_roles(*, session: AsyncSession, username: str, roles: Iterable[str]) -> StaffUser:
-    """Give a staff member roles (effective on their next request)."""
-    user = await _get(session, username, lock=True)
-    user.roles = " ".join(sorted(set(user.roles.split()) | _check_roles(roles)))
+async def assign_roles(*, session: AsyncSession, username: str, roles: Iterable[str],
+                       scope: Scope = PLATFORM) -> StaffUser:
+    """Give a staff member roles of their side (merchant or platform; effective on their next request)."""
+    user = await _get(session, username, lock=True, scope=scope)
+    user.roles = " ".join(sorted(set(user.roles.split()) | _check_roles(roles, user.merchant_id)))
     return user
 
 
-async def unassign_roles(*, session: AsyncSession, username: str, roles: Iterable[str]) -> StaffUser:
+async def unassign_roles(*, session: AsyncSession, username: str, roles: Iterable[str],
+                         scope: Scope = PLATFORM) -> StaffUser:
     """Take roles away from a staff member (effective on their next request)."""
-    user = await _get(session, username, lock=True)
-    user.roles = " ".join(sorted(set(user.roles.split()) - _check_roles(roles)))
+    user = await _get(session, username, lock=True, scope=scope)
+    user.roles = " ".join(sorted(set(user.roles.split()) - _check_roles(roles, giving=False)))
     return user
 
 
-async def get_staff(*, session: AsyncSession, username: str) -> StaffUser:
-    return await _get(session, username)
+async def get_staff(*, session: AsyncSession, username: str, scope: Scope = PLATFORM) -> StaffUser:
+    return await _get(session, username, scope=scope)
 
 
 async def get_staff_by_id(*, session: AsyncSession, staff_id: int) -> StaffUser:
@@ -245,9 +255,10 @@ async def get_staff_by_id(*, session: AsyncSession, staff_id: int) -> StaffUser:
     return user
 
 
-async def set_active(*, session: AsyncSession, username: str, active: bool, now: dt.datetime | None = None) -> None:
+async def set_active(*, session: AsyncSession, username: str, active: bool, now: dt.datetime | None = None,
+                     scope: Scope = PLATFORM) -> None:
     """Enable or disable a staff member; disabling ends their sessions."""
-    user = await _get(session, username, lock=True)
+    user = await _get(session, username, lock=True, scope=scope)
     user.active = active
     if not active:
         await _revoke_sessions(session, user.id, now or utcnow())
