@@ -1,5 +1,5 @@
 """Tenant isolation sweep (租户隔离): EVERY admin route of the app, found by walking the app's routes, is tried by
-merchant A's staff against merchant B's objects.
+merchant A's staff against merchant B's objects (and every console page, see console_sweep.py).
 
 - Platform-only routes (they depend on PlatformAdminDep) answer A with 403 `platform_only`.
 - Every other admin route must take the caller's scope (ScopeDep) or be listed in SHARED with a reason.
@@ -21,6 +21,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import func, select
 
+from merchants.console_sweep import leave_audit_trail, sweep_console
 from merchants.support import Tenant, admit, furnish, shared_category
 from quanyi import deps
 from quanyi.catalog.models import Product, Sku
@@ -152,6 +153,7 @@ async def world(shop):
     category = await shared_category(shop)
     a = await furnish(shop, await admit(shop, "merchant-a", hold_days=0), category)
     b = await furnish(shop, await admit(shop, "merchant-b", hold_days=0), category)
+    await leave_audit_trail(shop, b)
     return a, b
 
 
@@ -227,6 +229,7 @@ async def test_merchant_staff_get_404_for_every_other_merchants_object_on_every_
             checked += 1
     assert not unclassified, f"admin routes that neither take ScopeDep nor are platform-only: {unclassified}"
     assert checked == sum(len(r.methods or ()) for r in routes)
+    assert await sweep_console(shop, app, a, b) > 15  # the console pages too (tests/merchants/console_sweep.py)
     assert await _state(shop, b) == before
     await _platform_sees_all_and_merchants_their_own(shop, a, b)
 

@@ -60,7 +60,8 @@ async def export(request: Request, ctx: ContextDep, user: Auditor,
         before = None
         while True:
             async with ctx.db.read_session() as session:
-                chunk = await list_actions(session=session, before_id=before, limit=500, **filters)  # type: ignore[arg-type]
+                chunk = await list_actions(session=session, before_id=before, limit=500,  # type: ignore[arg-type]
+                                           scope=user.scope, **filters)
             if not chunk:
                 return
             yield [[e.id, shop_time(e.at, zone).replace(tzinfo=None), e.actor, e.action, e.object_type, e.object_id,
@@ -80,7 +81,8 @@ async def audit_log(request: Request, ctx: ContextDep, user: Auditor,
     zone = shop_zone(ctx.settings.shop_timezone)
     form, filters = _filters(request, zone)
     async with ctx.db.read_session() as session:
-        entries = await list_actions(session=session, before_id=before, limit=PAGE + 1, **filters)  # type: ignore[arg-type]
+        entries = await list_actions(session=session, before_id=before, limit=PAGE + 1,  # type: ignore[arg-type]
+                                     scope=user.scope, **filters)
     more = len(entries) > PAGE
     entries = entries[:PAGE]
     query = {k: v for k, v in form.items() if v}

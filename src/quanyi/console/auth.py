@@ -1,6 +1,8 @@
 """Who is using the console, and may they: the session cookie, the per-route permission, the form check.
 
-Every console route takes its user through `needs(permission)`: an anonymous visitor (or one whose
+Every console route takes its user through `needs(permission)`, and passes `user.scope` (quanyi.scope) to every
+service it calls: a merchant's staff see only their merchant's objects, another merchant's are "not found"
+(tests/merchants/test_console_isolation.py walks every console route). An anonymous visitor (or one whose
 session ended, idled out or still waits for the second factor) is sent to the login page; a staff member
 without the permission gets the 403 page. Forms (POST) are checked against cross-site requests by every
 console router (`console_router`). The access sweep test enumerates the app's routes and finds each one's permission
@@ -20,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from quanyi.context import ShopContext
 from quanyi.deps import client_ip, user_agent
 from quanyi.errors import DomainError
+from quanyi.scope import Scope
 from quanyi.staff import sessions as console_sessions
 from quanyi.staff.audit import Actor
 from quanyi.staff.permissions import PERMISSIONS
@@ -56,6 +59,11 @@ class ConsoleUser:
     @property
     def name(self) -> str:
         return self.principal.name
+
+    @property
+    def scope(self) -> Scope:
+        """Whose objects this staff member sees (quanyi.scope): every page passes it to the services."""
+        return Scope(self.principal.merchant_id)
 
     def can(self, permission: str) -> bool:
         return self.principal.can(permission)
@@ -114,10 +122,6 @@ def needs(permission: str) -> Any:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise ConsoleLoginRequired("log in to the console first",
                                        next=target if request.method == "GET" else "/console")
-        if login.principal.merchant_id is not None:
-            # Console pages are not yet scoped to a merchant (see README, Merchants): until they are, a merchant's
-            # staff use the admin API, which is; the console would show them every merchant's objects.
-            raise ConsoleForbidden("the console is open to platform staff only", permission=permission)
         if permission != AUTHENTICATED and not login.principal.can(permission):
             raise ConsoleForbidden(f"this needs the {permission} permission", permission=permission)
         return ConsoleUser(principal=login.principal, session_id=login.session_id,

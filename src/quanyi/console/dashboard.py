@@ -18,6 +18,7 @@ from quanyi.orders import reports as order_reports
 from quanyi.orders.state import OrderStatus
 from quanyi.refunds import reports as refund_reports
 from quanyi.risk import review as review_service
+from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import day_bounds, shop_day
 from quanyi.suppliers import records as supplier_records
 from quanyi.suppliers.circuit import circuit_state
@@ -83,35 +84,39 @@ class Dashboard:
             [format_money(0, self.currency)]
 
 
-async def _main_currency(db: Database) -> str:
+async def _main_currency(db: Database, scope: Scope) -> str:
     """The currency most SKUs are sold in (charts are drawn in it; other currencies appear in the totals)."""
     async with db.read_session() as session:
-        products = await catalog_service.list_products(session=session, active_only=False)
+        products = await catalog_service.list_products(session=session, active_only=False, scope=scope)
     counts = Counter(sku.currency for product in products for sku in product.skus)
     return counts.most_common(1)[0][0] if counts else "CNY"
 
 
 async def build_dashboard(*, db: Database, zone: ZoneInfo, period: str, low_stock_threshold: int,
-                          now: dt.datetime | None = None) -> Dashboard:
+                          now: dt.datetime | None = None, scope: Scope = PLATFORM) -> Dashboard:
+    """Everything on the dashboard, of the caller's scope (a merchant's staff: their merchant's figures)."""
     now = now or utcnow()
     days = PERIODS.get(period, 1)
     today = shop_day(now, zone)
     first_day = today - dt.timedelta(days=days - 1)
     start, end = day_bounds(first_day, zone, days)
-    currency = await _main_currency(db)
+    currency = await _main_currency(db, scope)
     async with db.read_session() as session:
-        totals = await order_reports.sales_totals(session=session, start=start, end=end)
-        placed, placed_paid = await order_reports.placed_orders(session=session, start=start, end=end)
-        refunds = await refund_reports.refund_totals(session=session, start=start, end=end)
-        open_refunds = await refund_reports.open_refunds(session=session)
-        buckets = await order_reports.paid_buckets(session=session, start=start, end=end, currency=currency)
-        by_sku = await order_reports.sales_by_sku(session=session, start=start, end=end, currency=currency)
-        review_queue = await review_service.count_held_orders(session=session)
+        totals = await order_reports.sales_totals(session=session, start=start, end=end, scope=scope)
+        placed, placed_paid = await order_reports.placed_orders(session=session, start=start, end=end, scope=scope)
+        refunds = await refund_reports.refund_totals(session=session, start=start, end=end, scope=scope)
+        open_refunds = await refund_reports.open_refunds(session=session, scope=scope)
+        buckets = await order_reports.paid_buckets(session=session, start=start, end=end, currency=currency,
+                                                   scope=scope)
+        by_sku = await order_reports.sales_by_sku(session=session, start=start, end=end, currency=currency,
+                                                  scope=scope)
+        review_queue = await review_service.count_held_orders(session=session, scope=scope)
         waiting = await order_reports.status_counts(session=session, statuses=[OrderStatus.PAID,
-                                                                              OrderStatus.REFUND_PENDING])
-        dead = await notifications_service.count_messages(session=session, status=MessageStatus.DEAD)
+                                                                              OrderStatus.REFUND_PENDING],
+                                                    scope=scope)
+        dead = await notifications_service.count_messages(session=session, status=MessageStatus.DEAD, scope=scope)
         recent_dead = list(await notifications_service.list_messages(session=session, status=MessageStatus.DEAD,
-                                                                     limit=5))
+                                                                     limit=5, scope=scope))
     by_hour = [0] * 24
     per_day = {first_day + dt.timedelta(days=i): 0 for i in range(days)}
     for moment, _count, cents in buckets:
@@ -126,15 +131,15 @@ async def build_dashboard(*, db: Database, zone: ZoneInfo, period: str, low_stoc
         by_day=sorted(per_day.items()), by_sku=by_sku, review_queue=review_queue, dead_notifications=dead,
         waiting={status.value: count for status, count in waiting.items()},
         recent_dead=recent_dead)
-    board.stock_alerts = await _stock_alerts(db, low_stock_threshold)
-    board.suppliers = await _suppliers(db, now)
+    board.stock_alerts = await _stock_alerts(db, low_stock_threshold, scope)
+    board.suppliers = await _suppliers(db, now, scope)
     return board
 
 
-async def _stock_alerts(db: Database, threshold: int) -> list[StockAlert]:
+async def _stock_alerts(db: Database, threshold: int, scope: Scope) -> list[StockAlert]:
     """SKUs on sale that are sold out, or below the low-stock threshold (the same one as the robot alerts)."""
     async with db.read_session() as session:
-        products = await catalog_service.list_products(session=session, active_only=True)
+        products = await catalog_service.list_products(session=session, active_only=True, scope=scope)
         skus = [sku for product in products for sku in product.skus if sku.on_sale]
         states = await catalog_service.stock_states(session=session, skus=skus)
     alerts = []
@@ -146,9 +151,9 @@ async def _stock_alerts(db: Database, threshold: int) -> list[StockAlert]:
     return sorted(alerts, key=lambda a: (not a.sold_out, a.available, a.sku_code))
 
 
-async def _suppliers(db: Database, now: dt.datetime) -> list[SupplierLine]:
+async def _suppliers(db: Database, now: dt.datetime, scope: Scope) -> list[SupplierLine]:
     async with db.read_session() as session:
-        suppliers = await supplier_records.list_suppliers(session=session)
+        suppliers = await supplier_records.list_suppliers(session=session, scope=scope)
     lines = []
     for s in suppliers:
         # Low: a prepaid balance that cannot pay much more before the credit limit stops purchases.

@@ -44,7 +44,7 @@ async def dashboard(request: Request, ctx: ContextDep, user: Annotated[ConsoleUs
                     period: Annotated[str, Query(max_length=8)] = "today") -> HTMLResponse:
     zone = shop_zone(ctx.settings.shop_timezone)
     board = await build_dashboard(db=ctx.db, zone=zone, period=period if period in PERIODS else "today",
-                                  low_stock_threshold=ctx.settings.low_stock_threshold)
+                                  low_stock_threshold=ctx.settings.low_stock_threshold, scope=user.scope)
     locale = pick_locale(request, ctx.settings.default_locale)
     return render_page(request, "console/dashboard.html", {
         "board": board, "periods": list(PERIODS), "chart_data": _charts(board, locale),

@@ -44,7 +44,8 @@ def _message(exc: DomainError) -> tuple[str, dict[str, Any], str]:
 async def stock(request: Request, ctx: ContextDep, user: Manager) -> HTMLResponse:
     rows = []
     async with ctx.db.read_session() as session:
-        for product in await catalog_service.list_products(session=session, active_only=False):
+        for product in await catalog_service.list_products(session=session, active_only=False,
+                                                                  scope=user.scope):
             for sku in product.skus:
                 if sku.delivery_type is DeliveryType.CARD_KEY:
                     summary = await inventory_service.stock_summary(session=session, sku_id=sku.id)
@@ -56,7 +57,7 @@ async def stock(request: Request, ctx: ContextDep, user: Manager) -> HTMLRespons
 async def _sku_page(request: Request, ctx: ContextDep, user: ConsoleUser, sku_id: int, *,
                     message: tuple[str, dict[str, Any], str] | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
-        sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+        sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=user.scope)
         summary = await inventory_service.stock_summary(session=session, sku_id=sku.id)
         batches = await inventory_service.list_batches(session=session, sku_id=sku.id)
     return render_page(request, "console/key_sku.html", {"sku": sku, "summary": summary, "batches": batches,
@@ -76,13 +77,14 @@ async def sku_batches(sku_id: SkuId, request: Request, ctx: ContextDep, user: Ma
 async def void(batch_id: BatchId, request: Request, ctx: ContextDep, user: Manager) -> Response:
     reason = str((await request.form()).get("reason", "")).strip()[:500]
     async with ctx.db.read_session() as session:
-        sku_id = (await inventory_service.get_batch(session=session, batch_id=batch_id)).sku_id
+        sku_id = (await inventory_service.get_batch(session=session, batch_id=batch_id, scope=user.scope)).sku_id
     if not reason:
         return await _sku_page(request, ctx, user, sku_id, message=("err.reason_required", {}, "err"),
                                status_code=422)
     try:
         async with ctx.db.transaction() as session:
-            batch = await inventory_service.void_batch(session=session, batch_id=batch_id, reason=reason)
+            batch = await inventory_service.void_batch(session=session, batch_id=batch_id, reason=reason,
+                                                       scope=user.scope)
             await record_action(session=session, actor=user.actor, action="batch_voided", object_type="batch",
                                 object_id=batch_id, summary=f"{batch.voided_count} keys: {reason}")
             count = batch.voided_count
@@ -96,7 +98,7 @@ async def void(batch_id: BatchId, request: Request, ctx: ContextDep, user: Manag
 async def batch_keys(batch_id: BatchId, request: Request, ctx: ContextDep, user: Manager,
                      after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> HTMLResponse:
     async with ctx.db.read_session() as session:
-        batch = await inventory_service.get_batch(session=session, batch_id=batch_id)
+        batch = await inventory_service.get_batch(session=session, batch_id=batch_id, scope=user.scope)
         sku = await catalog_service.get_sku(session=session, sku_id=batch.sku_id)
         keys = await staff_access.list_masked_keys(session=session, cipher=ctx.cipher, batch_id=batch_id,
                                                    after_id=after, limit=KEYS_PAGE + 1)
@@ -120,7 +122,8 @@ async def reveal(card_key_id: KeyId, request: Request, ctx: ContextDep,
         async with ctx.db.transaction() as session:
             revealed = await staff_access.staff_reveal_card_key(
                 session=session, cipher=ctx.cipher, card_key_id=card_key_id, actor=user.name, reason=reason,
-                ip=user.ip, user_agent=user.user_agent, min_reason_length=ctx.settings.staff_reveal_reason_min_length)
+                ip=user.ip, user_agent=user.user_agent, min_reason_length=ctx.settings.staff_reveal_reason_min_length,
+                scope=user.scope)
             await record_action(session=session, actor=user.actor, action="card_key_revealed", object_type="card_key",
                                 object_id=card_key_id, summary=reason.strip())
     except DomainError as exc:
@@ -142,7 +145,7 @@ async def trace(request: Request, ctx: ContextDep, user: Annotated[ConsoleUser, 
     mark, void_batches = form.get("mark") == "on", form.get("void_batches") == "on"
     async with ctx.db.transaction() as session:
         report = await leaks.trace_leaked_codes(session=session, cipher=ctx.cipher, text=text, actor=user.name,
-                                                mark_leaked=mark, void_batches=void_batches)
+                                                mark_leaked=mark, void_batches=void_batches, scope=user.scope)
         await record_action(session=session, actor=user.actor, action="leaks_traced", object_type="leak_report",
                             object_id=report.report_id or "",
                             summary=f"{report.submitted} submitted, {report.found} found, {report.withdrawn} "

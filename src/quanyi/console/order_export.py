@@ -33,7 +33,7 @@ def export_orders(*, ctx: ShopContext, user: ConsoleUser, filters: order_search.
         return shop_time(moment, zone).replace(tzinfo=None) if moment else None
 
     async def rows() -> AsyncIterator[Sequence[Sequence[Cell]]]:
-        async for chunk in order_search.iter_orders(db=ctx.db, filters=filters, zone=zone):
+        async for chunk in order_search.iter_orders(db=ctx.db, filters=filters, zone=zone, scope=user.scope):
             yield [[o.order_no, local(o.created_at), o.status.value, o.product_name, o.sku_code, o.sku_name,
                     o.quantity, to_decimal(o.unit_price_cents, o.currency), to_decimal(o.total_cents, o.currency),
                     to_decimal(o.refunded_cents, o.currency), o.currency,

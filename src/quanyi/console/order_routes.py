@@ -71,7 +71,7 @@ async def order_list(request: Request, ctx: ContextDep, user: Annotated[ConsoleU
     zone = shop_zone(ctx.settings.shop_timezone)
     async with ctx.db.read_session() as session:
         orders = await order_search.search_orders(session=session, filters=filters, zone=zone, before_id=before,
-                                                  limit=PAGE + 1)
+                                                  limit=PAGE + 1, scope=user.scope)
     more = len(orders) > PAGE
     orders = orders[:PAGE]
     query = {k: v for k, v in form.items() if v}
@@ -95,7 +95,7 @@ async def export(request: Request, ctx: ContextDep, user: Annotated[ConsoleUser,
 async def _detail(request: Request, ctx: ContextDep, user: ConsoleUser, order_no: str, *,
                   message: tuple[str, dict[str, Any], str] | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
-        order = await orders_service.get_order(session=session, order_no=order_no)
+        order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
         file = await order_file(session=session, order=order)
     refundable = order.total_cents - order.refunded_cents
     return render_page(request, "console/order.html", {
@@ -140,7 +140,7 @@ async def recheck_payment(order_no: OrderNo, ctx: ContextDep,
                           user: Annotated[ConsoleUser, needs("orders.fulfil")]) -> Response:
     """补单 of a lost payment notification: the gateway is asked, a paid answer goes through confirm_payment."""
     async with ctx.db.read_session() as session:
-        order = await orders_service.get_order(session=session, order_no=order_no)
+        order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
     checks = await reconciliation.recheck_order_payments(db=ctx.db, gateways=ctx.gateways, order_id=order.id)
     summary = "; ".join(f"{c.payment_no} {c.outcome} {c.detail}" for c in checks) or "no unconfirmed payment"
     async with ctx.db.transaction() as session:
@@ -163,7 +163,7 @@ async def resend_notice(order_no: OrderNo, request: Request, ctx: ContextDep,
     key = str((await request.form()).get("request_key", ""))[:64] or secrets.token_urlsafe(12)
     try:
         async with ctx.db.transaction() as session:
-            order = await orders_service.get_order(session=session, order_no=order_no)
+            order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
             if order.status is not OrderStatus.DELIVERED:
                 raise orders_service.OrderNotDelivered("only a delivered order's notice can be sent again")
             queued = await notifications_service.resend_order_delivered(session=session, order=order,
@@ -185,7 +185,8 @@ async def deliver(order_no: OrderNo, request: Request, ctx: ContextDep,
     try:
         async with ctx.db.transaction() as session:
             order = await manual_delivery.deliver_manually(session=session, cipher=ctx.cipher, order_no=order_no,
-                                                           codes=codes, note=note, actor=user.name)
+                                                           codes=codes, note=note, actor=user.name,
+                                                           scope=user.scope)
             await record_action(session=session, actor=user.actor, action="delivered_by_hand", object_type="order",
                                 object_id=order.order_no,
                                 summary=f"{len([c for c in codes if c.strip()])} codes; {note}".strip())
@@ -207,7 +208,7 @@ async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
                              status_code=422)
     try:
         async with ctx.db.transaction() as session:
-            order = await orders_service.get_order(session=session, order_no=order_no)
+            order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
             amount = parse_amount(amount_text, order.currency) if amount_text else None
             quantity = int(quantity_text) if quantity_text.isdigit() else None
             if quantity_text and quantity is None:

@@ -36,8 +36,8 @@ OrderNo = Annotated[str, Path(min_length=1, max_length=64)]
 @router.get("", response_class=HTMLResponse)
 async def queue(request: Request, ctx: ContextDep, user: Reviewer) -> HTMLResponse:
     async with ctx.db.read_session() as session:
-        held = await review_service.list_held_orders(session=session)
-        recent = await review_service.list_review_actions(session=session, limit=20)
+        held = await review_service.list_held_orders(session=session, scope=user.scope)
+        recent = await review_service.list_review_actions(session=session, limit=20, scope=user.scope)
         numbers = {o.id: o.order_no for o in await order_search.orders_by_ids(
             session=session, order_ids=[a.order_id for a in recent])}
     return render_page(request, "console/reviews.html", {
@@ -49,7 +49,7 @@ async def queue(request: Request, ctx: ContextDep, user: Reviewer) -> HTMLRespon
 async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, order_no: str, *,
                 message: tuple[str, dict[str, Any], str] | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
-        order = await orders_service.get_order(session=session, order_no=order_no)
+        order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
         held = await review_service.held_order(session=session, order=order)
         actions = await review_service.list_review_actions(session=session, order_id=order.id)
     return render_page(request, "console/review.html", {
@@ -80,7 +80,7 @@ async def approve(order_no: OrderNo, request: Request, ctx: ContextDep, user: Re
         reason = _reason(await request.form())
         async with ctx.db.transaction() as session:
             order, effect = await review_service.approve_order(session=session, order_no=order_no, actor=user.name,
-                                                               reason=reason)
+                                                               reason=reason, scope=user.scope)
             await record_action(session=session, actor=user.actor, action="review_approved", object_type="order",
                                 object_id=order.order_no, summary=f"{effect.value}: {reason}")
             number, status = order.order_no, order.status.value
@@ -97,7 +97,7 @@ async def reject(order_no: OrderNo, request: Request, ctx: ContextDep, user: Rev
         reason = _reason(await request.form())
         async with ctx.db.transaction() as session:
             order, refund_no = await review_service.reject_order(session=session, order_no=order_no, actor=user.name,
-                                                                 reason=reason)
+                                                                 reason=reason, scope=user.scope)
             refund_id = (await refunds_service.get_refund(session=session, refund_no=refund_no)).id
             await record_action(session=session, actor=user.actor, action="review_rejected", object_type="order",
                                 object_id=order.order_no, summary=f"refund {refund_no}: {reason}")

@@ -16,6 +16,7 @@ from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.scope import PLATFORM, Scope
 
 __all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "deliver_manually", "can_deliver_manually"]
 
@@ -33,7 +34,7 @@ def can_deliver_manually(order: Order) -> bool:
 
 
 async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, order_no: str, codes: list[str],
-                           note: str, actor: str, now: dt.datetime | None = None) -> Order:
+                           note: str, actor: str, now: dt.datetime | None = None, scope: Scope = PLATFORM) -> Order:
     """Deliver a paid manual order: store `codes` (one per entry) for it, move it to delivered and tell the
     buyer, in one transaction. A code the shop already holds is refused (nothing is delivered twice)."""
     now = now or utcnow()
@@ -41,7 +42,7 @@ async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, orde
     note = note.strip()
     if not codes and not note:
         raise ManualDeliveryInvalid("give the codes to deliver, or a note saying what was done")
-    order = await orders_service.get_order(session=session, order_no=order_no)
+    order = await orders_service.get_order(session=session, order_no=order_no, scope=scope)
     order = await orders_service.lock_order(session=session, order_id=order.id)  # one delivery, however many clicks
     if not can_deliver_manually(order):
         raise NotManuallyDeliverable(
@@ -55,7 +56,7 @@ async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, orde
     await inventory_service.release_card_keys(session=session, order_id=order.id)
     if codes:
         _, stored, duplicates = await inventory_service.receive_supplier_codes(
-            session=session, cipher=cipher, sku_id=order.sku_id, order_id=order.id,
+            session=session, cipher=cipher, sku_id=order.sku_id, merchant_id=order.merchant_id, order_id=order.id,
             codes=[(code, None) for code in codes], source_name=f"manual:{order.order_no}", imported_by=actor,
             now=now)
         if duplicates:

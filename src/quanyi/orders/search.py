@@ -18,6 +18,7 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment
+from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import shop_midnight
 
 __all__ = ["OrderFilters", "search_orders", "iter_orders", "order_events", "orders_by_ids"]
@@ -67,16 +68,17 @@ class OrderFilters:
 
 
 async def search_orders(*, session: AsyncSession, filters: OrderFilters, zone: ZoneInfo, before_id: int | None = None,
-                        limit: int = 50) -> list[Order]:
-    """Newest first; `before_id` (the last id of the previous page) pages back."""
-    query = select(Order).where(*filters.conditions(zone)).order_by(Order.id.desc()).limit(limit)
+                        limit: int = 50, scope: Scope = PLATFORM) -> list[Order]:
+    """Newest first; `before_id` (the last id of the previous page) pages back. Only orders of the scope."""
+    query = (select(Order).where(scope.where(Order.merchant_id), *filters.conditions(zone))
+             .order_by(Order.id.desc()).limit(limit))
     if before_id is not None:
         query = query.where(Order.id < before_id)
     return list((await session.scalars(query)).all())
 
 
 async def iter_orders(*, db: Database, filters: OrderFilters, zone: ZoneInfo, chunk: int = 500,
-                      limit: int | None = None) -> AsyncIterator[list[Order]]:
+                      limit: int | None = None, scope: Scope = PLATFORM) -> AsyncIterator[list[Order]]:
     """Every matching order, newest first, `chunk` at a time, each chunk read in its own short read
     transaction (an export of a year of orders holds no transaction open while the client downloads)."""
     before_id: int | None = None
@@ -84,7 +86,8 @@ async def iter_orders(*, db: Database, filters: OrderFilters, zone: ZoneInfo, ch
     while limit is None or sent < limit:
         size = chunk if limit is None else min(chunk, limit - sent)
         async with db.read_session() as session:
-            rows = await search_orders(session=session, filters=filters, zone=zone, before_id=before_id, limit=size)
+            rows = await search_orders(session=session, filters=filters, zone=zone, before_id=before_id, limit=size,
+                                       scope=scope)
         if not rows:
             return
         yield rows

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
-from quanyi.staff.models import StaffAuditEntry
+from quanyi.scope import PLATFORM, Scope
+from quanyi.staff.models import StaffAuditEntry, StaffUser
 
 __all__ = ["Actor", "record_action", "list_actions"]
 
@@ -39,9 +40,12 @@ async def record_action(*, session: AsyncSession, actor: Actor, action: str, obj
 async def list_actions(*, session: AsyncSession, actor: str | None = None, action: str | None = None,
                        object_id: str | None = None, since: dt.datetime | None = None,
                        until: dt.datetime | None = None, before_id: int | None = None,
-                       limit: int = 100) -> list[StaffAuditEntry]:
-    """Newest first; `before_id` pages back."""
+                       limit: int = 100, scope: Scope = PLATFORM) -> list[StaffAuditEntry]:
+    """Newest first; `before_id` pages back. A merchant's staff see what their merchant's staff did."""
     query = select(StaffAuditEntry).order_by(StaffAuditEntry.id.desc()).limit(limit)
+    if not scope.is_platform:
+        query = query.join(StaffUser, StaffUser.id == StaffAuditEntry.staff_id).where(
+            scope.where(StaffUser.merchant_id))
     if actor:
         query = query.where(StaffAuditEntry.actor == actor.strip().lower())
     if action:

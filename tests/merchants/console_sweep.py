@@ -1,0 +1,104 @@
+"""The console half of the isolation sweep: every /console route of the app, tried by merchant A's staff (logged in
+to the console) against merchant B's objects. Called by test_isolation_sweep with the same two merchants.
+
+- A route with a path parameter answers A for B's object exactly as for one that does not exist.
+- A page without one shows A nothing of B's (listings, dashboard, exports, the audit log).
+- A leak trace of B's codes finds nothing and marks nothing.
+Routes about the staff member themself (login, logout, their account and second factor) hold no merchant data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
+
+from merchants.support import Tenant
+from quanyi.staff import sessions as console_sessions
+from quanyi.staff.audit import Actor, record_action
+from quanyi.staff.models import StaffUser
+
+# The staff member's own login and account: no merchant's objects behind them.
+SELF = ("/console/login", "/console/logout", "/console/account")
+VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", "2147480000"),
+          "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000")}
+FORMS: dict[str, dict[str, str]] = {
+    "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
+    "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},
+    "/console/reviews/{order_no}/approve": {"reason": "by A"},
+    "/console/reviews/{order_no}/reject": {"reason": "by A"},
+    "/console/keys/batches/{batch_id}/void": {"reason": "by A"},
+    "/console/keys/{card_key_id}/reveal": {"reason": "ticket 4711: sweep test"},
+}
+
+
+async def console_client(shop: Any, tenant: Tenant) -> httpx.AsyncClient:
+    """A browser of `tenant`'s staff member, logged in to the console (session made directly: login is tested
+    by the console's own tests)."""
+    async with shop.ctx.db.read_session() as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == f"{tenant.code}-staff"))
+    token = await console_sessions.open_console_session(db=shop.ctx.db, user=user, hours=1, ip="", user_agent="",
+                                                        second_factor_pending=False)
+    client = httpx.AsyncClient(transport=shop.client._transport, base_url="http://test")  # noqa: SLF001
+    client.cookies.set("qy_console", token, path="/console")
+    return client
+
+
+async def leave_audit_trail(shop: Any, tenant: Tenant) -> None:
+    async with shop.ctx.db.transaction() as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == f"{tenant.code}-staff"))
+        await record_action(session=session, actor=Actor(name=user.username, staff_id=user.id), action="test",
+                            object_type="order", object_id=tenant.order_no, summary=f"{tenant.sku_code} sweep")
+
+
+def _url(path: str, owner: Tenant | None) -> str:
+    def value(match: re.Match[str]) -> str:
+        attribute, missing = VALUES[match.group(1)]
+        return missing if owner is None else str(getattr(owner, attribute))
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
+    """Every console route; returns how many were checked."""
+    client = await console_client(shop, a)
+    checked = 0
+    try:
+        token_page = await client.get("/console/account")
+        assert token_page.status_code == 200, "A's staff member can use the console"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', token_page.text).group(1)  # type: ignore[union-attr]
+        routes = [r for r in iter_route_contexts(app.routes) if (r.path or "").startswith("/console")
+                  and getattr(r, "dependant", None) is not None]
+        assert len(routes) > 20
+        for route in routes:
+            if route.path.startswith(SELF):
+                continue
+            unknown = set(re.findall(r"\{(\w+)\}", route.path)) - VALUES.keys()
+            assert not unknown, f"the console sweep does not know path parameter(s) {unknown} ({route.path})"
+            for method in sorted(route.methods or ()):
+                form = {**FORMS.get(route.path, {}), "csrf_token": csrf}
+                extra = {"data": form, "headers": {"Origin": "http://test"}} if method == "POST" else {}
+                if route.param_convertors:
+                    theirs = await client.request(method, _url(route.path, b), **extra)
+                    nothing = await client.request(method, _url(route.path, None), **extra)
+                    assert theirs.status_code == nothing.status_code, (route.path, theirs.status_code,
+                                                                        nothing.status_code)
+                    assert theirs.status_code in (404, 422), (route.path, theirs.status_code, theirs.text[:300])
+                    for marker in b.markers():
+                        assert marker not in theirs.text, (route.path, marker)
+                elif method == "GET":
+                    page = await client.get(route.path)
+                    assert page.status_code in (200, 303), (route.path, page.status_code)  # /console: a redirect
+                    for marker in b.markers():
+                        assert marker not in page.text, (route.path, marker)
+                else:
+                    assert route.path == "/console/keys/leaks", f"add a create-under-B check for {route.path}"
+                    traced = await client.post(route.path, data={**form, "codes": "\n".join(b.codes), "mark": "on"},
+                                               headers={"Origin": "http://test"})
+                    assert traced.status_code == 200 and b.codes[0] not in traced.text
+                checked += 1
+    finally:
+        await client.aclose()
+    return checked
