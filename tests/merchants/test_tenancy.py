@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from merchants.support import PASSWORD, admit, shared_category, stock_up
+from merchants.support import PASSWORD, admit, buy, shared_category, stock_up
 from quanyi.catalog.models import Sku
 from quanyi.inventory.models import CardKey
 from quanyi.staff import service as staff_service
@@ -173,3 +173,19 @@ async def test_merchant_roles_are_given_within_the_merchant_and_open_what_they_n
                                   json={"roles": ["merchant_support"]})).json()["roles"] == ["merchant_support"]
     assert (await shop.client.get(f"/api/admin/merchants/{a.code}/balance", headers=money)).status_code == 403
     assert (await shop.client.post(f"{staff}/{b.code}-staff/disable", headers=a.headers)).status_code == 404
+
+
+async def test_idempotency_keys_are_per_merchant_and_name_nothing_of_another(shop, pair):
+    a, b = pair
+    a_order, b_order = await buy(shop, a, refundable=True), await buy(shop, b, refundable=True)
+    key = {"Idempotency-Key": "refund-ticket-0001"}
+    first = await shop.client.post(f"/api/admin/orders/{b_order['order_no']}/refunds", headers={**b.headers, **key},
+                                   json={"reason": "b's buyer"})
+    assert first.status_code == 201
+    # The same key from A is A's own request: refunded, not "already used" (which would name B's refund).
+    mine = await shop.client.post(f"/api/admin/orders/{a_order['order_no']}/refunds", headers={**a.headers, **key},
+                                  json={"reason": "a's buyer"})
+    assert mine.status_code == 201 and mine.json()["refund_no"] != first.json()["refund_no"]
+    again = await shop.client.post(f"/api/admin/orders/{a_order['order_no']}/refunds", headers={**a.headers, **key},
+                                   json={"reason": "a's buyer"})
+    assert again.status_code == 200 and again.json()["refund_no"] == mine.json()["refund_no"]

@@ -20,6 +20,7 @@ is owed that money, so an operator retries the refund (same refund_no) instead o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.refunds.policy import RefundExceedsPayment, RefundNotAllowed, RefundSituation, plan_refund
 from quanyi.refunds.schemas import RefundEventRead, RefundRead
 from quanyi.refunds.state import OPEN, RefundStatus, check_transition
-from quanyi.scope import PLATFORM, Scope
+from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 
 __all__ = [
     "RefundNotFound", "RefundRequestConflict", "request_refund", "retry_refund", "execute_refund",
@@ -69,6 +70,14 @@ class RefundRequestConflict(Conflict):
 
 def _new_refund_no() -> str:
     return "RF" + "".join(secrets.choice(_ALPHABET) for _ in range(18))
+
+
+def _merchant_key(request_key: str, merchant_id: int) -> str:
+    """Idempotency keys are per merchant: the same key sent by two merchants' staff are two requests, and one
+    merchant can never learn of another's refund through a key (the platform's own store keeps its keys as sent)."""
+    if merchant_id == PLATFORM_MERCHANT_ID:
+        return request_key
+    return f"m{merchant_id}:{hashlib.sha256(request_key.encode()).hexdigest()[:48]}"
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -126,6 +135,7 @@ async def request_refund(
     # the sum checked below cannot be overtaken by another refund committing in between.
     order = await orders_service.lock_order(session=session, order_id=order_id)
     if request_key is not None:
+        request_key = _merchant_key(request_key, order.merchant_id)
         existing = await session.scalar(select(Refund).where(Refund.request_key == request_key))
         if existing is not None:
             if (existing.order_id != order.id or (amount_cents is not None and amount_cents != existing.amount_cents)
