@@ -16,7 +16,7 @@ from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
 from quanyi.context import ShopContext
 from quanyi.inventory import service as inventory_service
 
-__all__ = ["load_demo", "ensure_demo_owner", "DEMO_CATEGORIES"]
+__all__ = ["load_demo", "ensure_demo_owner", "DEMO_CATEGORIES", "DEMO_MERCHANT"]
 
 _ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -121,6 +121,14 @@ DEMO_CATEGORIES: list[dict] = [  # type: ignore[type-arg]
 ]
 
 
+# A merchant selling on the demo platform next to its own store (商户入驻): its own page /m/moonlight.
+DEMO_MERCHANT = {"code": "moonlight", "name": "月光数码", "commission_bps": 800,
+                 "description": "月光数码专营游戏点卡与数字礼品，7×24 小时自动发卡。\n"
+                                "Moonlight Digital: game cards and digital gifts, delivered day and night.",
+                 "category": "game", "slug": "moonlight-game-card", "name_product": "月光 游戏通用点卡",
+                 "skus": [("MOON-GAME-50", "50 元", 5000, 4850, 20), ("MOON-GAME-100", "100 元", 10000, 9600, 10)]}
+
+
 def _key_file(count: int, make: Callable[[], str]) -> str:
     expiry = (dt.date.today() + dt.timedelta(days=365)).isoformat()
     return "\n".join(f"{make()},{expiry}" if i % 3 == 0 else make() for i in range(count))
@@ -153,11 +161,33 @@ async def load_demo(ctx: ShopContext, *, progress: Callable[[str], None] | None 
                         source_name="demo-generated", imported_by="demo")
                 if progress:
                     progress(prod["name"])
+        await _demo_merchant(ctx, session)
+        if progress:
+            progress(f"merchant {DEMO_MERCHANT['code']}")
         # Risk control: the documented default rule set (README "Risk control").
         from quanyi.risk import ruleset as risk_ruleset
 
         await risk_ruleset.install_default_rules(session=session)
     return True
+
+
+async def _demo_merchant(ctx: ShopContext, session) -> None:  # type: ignore[no-untyped-def]
+    from quanyi.merchants import service as merchants_service
+    from quanyi.merchants.schemas import MerchantCreate
+
+    m = DEMO_MERCHANT
+    merchant = await merchants_service.create_merchant(session=session, data=MerchantCreate(
+        code=m["code"], name=m["name"], description=m["description"], commission_bps=m["commission_bps"]))
+    category = await session.scalar(select(Category).where(Category.slug == m["category"]))
+    product = await catalog_service.create_product(session=session, merchant_id=merchant.id, data=ProductCreate(
+        category_id=category.id, slug=m["slug"], name=m["name_product"], description=m["description"],
+        redemption_guide=GAME_GUIDE, cover_image_url="/static/covers/game.svg", sort_order=10,
+        skus=[SkuCreate(code=code, name=name, face_value_cents=face, price_cents=price, max_quantity=5, sort_order=i)
+              for i, (code, name, face, price, _count) in enumerate(m["skus"])]))
+    for sku, (*_, count) in zip(product.skus, m["skus"], strict=True):
+        await inventory_service.import_card_keys(session=session, cipher=ctx.cipher, sku=sku,
+                                                 text=_key_file(count, lambda: _card_pair("MO")),
+                                                 source_name="demo-generated", imported_by="demo")
 
 
 DEMO_OWNER = "owner"

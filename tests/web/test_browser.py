@@ -353,6 +353,42 @@ def test_buyer_pays_reveals_copies_and_finds_order_again(browser, live_shop: Liv
     assert errors == [], errors
 
 
+# ---------------------------------------------------------------- merchants (商户入驻) in a real browser
+
+def test_merchant_shop_page_and_application_form_in_both_languages(browser, live_shop: LiveShop,
+                                                                  shots: Path) -> None:
+    """The demo platform's merchant: its goods on the home page, the product naming the shop, the shop's page;
+    then someone applies to sell, in English, and lands on the status page."""
+    from playwright.sync_api import expect
+
+    context = _new_context(browser, live_shop)
+    page = context.new_page()
+    errors: list[str] = []
+    _watch(page, errors)
+    page.goto("/p/moonlight-game-card")
+    expect(page.get_by_test_id("sold-by")).to_contain_text("月光数码")
+    page.get_by_test_id("sold-by").get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/m/moonlight$"))
+    expect(page.get_by_test_id("merchant-head")).to_contain_text("月光数码")
+    expect(page.get_by_test_id("product-card")).to_have_count(1)
+    _shoot(page, shots, "desktop-20-merchant-page")
+    page.goto("/m/moonlight?lang=en")
+    expect(page.get_by_test_id("product-card")).to_contain_text("In stock")
+    page.goto("/merchants/apply")
+    expect(page.locator("h1")).to_have_text("Apply to sell on this platform")
+    for field, value in (("code", "browser-shop"), ("name", "Browser Shop"), ("contact_email", "a@example.com"),
+                         ("owner_username", "browser.owner"), ("owner_password", "correct horse battery")):
+        page.locator(f"#{field}").fill(value)
+    page.get_by_test_id("apply-submit").click()
+    expect(page.get_by_test_id("application-status")).to_have_attribute("data-status", "pending")
+    expect(page.get_by_test_id("application-status")).to_contain_text("Under review")
+    _shoot(page, shots, "desktop-21-application-en")
+    page.goto(page.url + "&lang=zh-CN")
+    expect(page.get_by_test_id("application-status")).to_contain_text("审核中")
+    context.close()
+    assert errors == [], errors
+
+
 # ---------------------------------------------------------------- real gateways (simulated) in a real browser
 
 def _order_for_payment(page) -> str:  # type: ignore[no-untyped-def]
