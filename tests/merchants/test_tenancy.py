@@ -143,6 +143,8 @@ async def test_cli_commands_take_a_merchant_scope(shop, pair, monkeypatch, tmp_p
     assert mine.exit_code == 0, mine.output
     staff = await _cli(shop, monkeypatch, "staff", "list", "--merchant", b.code)
     assert f"{b.code}-staff" in staff.output and f"{a.code}-staff" not in staff.output
+    assert (await _cli(shop, monkeypatch, "merchants", "balance", a.code)).exit_code == 0
+    assert "shop-b" in (await _cli(shop, monkeypatch, "merchants", "list")).output
 
 
 async def test_merchant_roles_are_given_within_the_merchant_and_open_what_they_name(shop, pair):

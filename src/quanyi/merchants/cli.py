@@ -24,7 +24,7 @@ def add(
     = None,
     contact_email: Annotated[str, typer.Option(help="Who the platform writes to")] = "",
 ) -> None:
-    """Admit a merchant directly (applications go through `quanyi merchants applications`)."""
+    """Admit a merchant directly (applications: `quanyi merchants applications`, `approve`, `reject`)."""
     from quanyi.merchants import service as merchants_service
     from quanyi.merchants.schemas import MerchantCreate
 
@@ -84,6 +84,83 @@ def set_cmd(
 
     merchant_code, merchant_status, bps = _run(job)
     console.print(f"Merchant {merchant_code}: {merchant_status}, commission {bps / 100:.2f}%.")
+
+
+@merchants_app.command("applications")
+def applications_cmd(status: Annotated[str | None, typer.Option(help="pending | approved | rejected")] = "pending",
+                     ) -> None:
+    """Applications to sell on the platform (入驻申请), newest first."""
+    from quanyi.merchants import applications
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return [(a.application_no, a.status, a.code, a.name, a.contact_email, a.owner_username, a.created_at,
+                     a.review_reason or "") for a in await applications.list_applications(session=session,
+                                                                                        status=status or None)]
+
+    table = Table(title="Merchant applications")
+    for column in ("application", "status", "code", "name", "contact", "owner login", "sent", "reason"):
+        table.add_column(column)
+    for no, state, code, name, email, owner, sent, reason in _run(job):
+        table.add_row(no, state, code, name, email, owner, f"{sent:%Y-%m-%d %H:%M}", reason)
+    console.print(table)
+
+
+@merchants_app.command("approve")
+def approve_cmd(
+    application_no: str,
+    reason: Annotated[str, typer.Option(help="Why (kept on the application)")],
+    commission_bps: Annotated[int, typer.Option(min=0, max=10_000, help="Platform commission, basis points")],
+    hold_days: Annotated[int | None, typer.Option(min=0, max=365)] = None,
+) -> None:
+    """Admit an applicant: the merchant and its owner's login (role merchant_owner) are created."""
+    from quanyi.merchants import applications
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            _, merchant = await applications.approve_application(
+                session=session, application_no=application_no, actor="cli", reason=reason,
+                commission_bps=commission_bps, hold_days=hold_days)
+            return merchant.code
+
+    console.print(f"Approved: merchant [bold]{_run(job)}[/bold] is open for business.")
+
+
+@merchants_app.command("reject")
+def reject_cmd(application_no: str,
+               reason: Annotated[str, typer.Option(help="Why (the applicant is shown it)")]) -> None:
+    """Refuse an application with a reason."""
+    from quanyi.merchants import applications
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            await applications.reject_application(session=session, application_no=application_no, actor="cli",
+                                                  reason=reason)
+
+    _run(job)
+    console.print(f"Application {application_no.upper()} rejected.")
+
+
+@merchants_app.command("balance")
+def balance_cmd(code: str) -> None:
+    """What the platform owes a merchant: held for the refund window, reserved by withdrawals, available."""
+    from quanyi.merchants import service as merchants_service
+    from quanyi.merchants import settlement
+    from quanyi.money import format_money
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            merchant = await merchants_service.get_merchant(session=session, code=code)
+            return list((await settlement.balances(session=session, merchant=merchant,
+                                                   default_hold_days=ctx.settings.merchant_hold_days)).values())
+
+    table = Table(title=f"Balance of {code.lower()}")
+    for column in ("currency", "owed", "held", "reserved", "available"):
+        table.add_column(column, justify="right")
+    for b in _run(job):
+        table.add_row(b.currency, *(format_money(v, b.currency) for v in (b.balance_cents, b.held_cents,
+                                                                           b.reserved_cents, b.available_cents)))
+    console.print(table)
 
 
 def _validated(model, **values):  # type: ignore[no-untyped-def]
