@@ -15,6 +15,7 @@ from helpers import Shop, random_code
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.schemas import CategoryCreate
 from quanyi.inventory.models import CardKey
+from quanyi.ledger import service as ledger_service
 from quanyi.merchants import service as merchants_service
 from quanyi.merchants import statements
 from quanyi.merchants.schemas import MerchantCreate
@@ -183,6 +184,7 @@ async def furnish(shop: Shop, tenant: Tenant, category_id: int) -> Tenant:
                                       json={"amount_cents": 100})
     assert response.status_code == 201, response.text
     tenant.withdrawal_no = response.json()["withdrawal_no"]
+    await ledger_service.post_all_deferred(shop.ctx.db)
     async with shop.ctx.db.transaction() as session:  # a statement of today, issued as if the day were over
         merchant = await merchants_service.get_merchant(session=session, code=tenant.code)
         issued = await statements.issue_statements(session=session, merchant=merchant, day=now.date(), cycle="daily",

@@ -22,6 +22,7 @@ from quanyi.suppliers.models import Supplier
 
 
 async def _balances(shop) -> dict[str, int]:
+    await ledger_service.post_all_deferred(shop.ctx.db)  # payments' postings are written by a background worker
     async with shop.ctx.db.read_session() as session:
         return {code: total for (code, _currency), total in (await account_balances(session)).items()}
 
@@ -150,6 +151,7 @@ async def test_statements_of_a_closed_period_add_up_and_are_issued_once(shop):
                                          json={"period": today.isoformat(), "cycle": "monthly"})
     assert open_period.status_code == 422 and open_period.json()["code"] == "invalid_statement_period"
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)  # the month is over by then
+    await ledger_service.post_all_deferred(shop.ctx.db)
     async with shop.ctx.db.transaction() as session:
         merchant = await merchants_service.get_merchant(session=session, code=a.code)
         issued = await statements.issue_statements(session=session, merchant=merchant, day=today, cycle="monthly",

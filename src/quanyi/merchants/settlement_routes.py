@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep, require_permission
+from quanyi.ledger import service as ledger_service
 from quanyi.merchants import commission, settlement, statements
 from quanyi.merchants import service as merchants_service
 from quanyi.merchants.models import MerchantStatement, WithdrawalStatus
@@ -79,6 +80,7 @@ async def delete_commission_rule(code: MerchantCodePath, category_id: CategoryPa
                   summary="What the platform owes the merchant, held for refunds, reserved and available")
 async def balance(code: MerchantCodePath, session: ReadSessionDep, ctx: ContextDep, _: FinanceDep,
                   scope: ScopeDep) -> list[BalanceRead]:
+    await ledger_service.post_all_deferred(ctx.db)  # the books as of now: payments' deferred postings first
     merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope)
     found = await settlement.balances(session=session, merchant=merchant,
                                       default_hold_days=ctx.settings.merchant_hold_days)
@@ -89,18 +91,21 @@ async def balance(code: MerchantCodePath, session: ReadSessionDep, ctx: ContextD
                    summary="Ask to be paid out of the available balance",
                    responses={200: {"description": "Repeated Idempotency-Key: the request it made"},
                               409: {"description": "More than is available"}})
-async def request_withdrawal(code: MerchantCodePath, data: WithdrawalCreate, session: SessionDep, ctx: ContextDep,
+async def request_withdrawal(code: MerchantCodePath, data: WithdrawalCreate, ctx: ContextDep,
                              admin: FinanceDep, scope: ScopeDep, response: Response,
                              idempotency_key: IdempotencyKey = None) -> WithdrawalRead:
-    # The merchant row lock makes this merchant's requests take turns (no double spending of the balance).
-    merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope, lock=True)
-    withdrawal, created = await settlement.request_withdrawal(
-        session=session, merchant=merchant, amount_cents=data.amount_cents, currency=data.currency, note=data.note,
-        actor=admin, default_hold_days=ctx.settings.merchant_hold_days,
-        request_key=f"{merchant.id}:{idempotency_key}" if idempotency_key else None)
+    await ledger_service.post_all_deferred(ctx.db)  # the balance includes every payment posted so far
+    async with ctx.db.transaction() as session:
+        # The merchant row lock makes this merchant's requests take turns (no double spending of the balance).
+        merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope, lock=True)
+        withdrawal, created = await settlement.request_withdrawal(
+            session=session, merchant=merchant, amount_cents=data.amount_cents, currency=data.currency,
+            note=data.note, actor=admin, default_hold_days=ctx.settings.merchant_hold_days,
+            request_key=f"{merchant.id}:{idempotency_key}" if idempotency_key else None)
+        read = WithdrawalRead.model_validate(withdrawal)
     if not created:
         response.status_code = 200
-    return WithdrawalRead.model_validate(withdrawal)
+    return read
 
 
 @admin_router.get("/merchant-withdrawals", response_model=list[WithdrawalRead],
@@ -156,12 +161,14 @@ async def _read(session: ReadSessionDep, statement: MerchantStatement, *, with_l
 
 @admin_router.post("/merchants/{code}/statements", response_model=list[StatementRead], status_code=201,
                    summary="Issue the merchant's statement(s) of a closed period (one per currency; idempotent)")
-async def issue_statements(code: MerchantCodePath, data: StatementIssue, session: SessionDep, admin: FinanceDep,
+async def issue_statements(code: MerchantCodePath, data: StatementIssue, ctx: ContextDep, admin: FinanceDep,
                            scope: ScopeDep) -> list[StatementRead]:
-    merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope)
-    issued = await statements.issue_statements(session=session, merchant=merchant, day=data.period, cycle=data.cycle,
-                                               actor=admin)
-    return [await _read(session, s, with_lines=False) for s in issued]
+    await ledger_service.post_all_deferred(ctx.db)  # every posting of the period is in the books first
+    async with ctx.db.transaction() as session:
+        merchant = await merchants_service.get_merchant(session=session, code=code, scope=scope)
+        issued = await statements.issue_statements(session=session, merchant=merchant, day=data.period,
+                                                   cycle=data.cycle, actor=admin)
+        return [await _read(session, s, with_lines=False) for s in issued]
 
 
 @admin_router.get("/merchant-statements", response_model=list[StatementRead],
