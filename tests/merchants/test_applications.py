@@ -57,10 +57,8 @@ async def test_a_rejected_application_tells_why_and_frees_the_code(shop):
 
 
 async def test_applications_per_address_are_limited(shop):
-    shop.ctx.settings.merchant_applications_per_ip_hour = 2
-    for n in range(2):
-        assert (await shop.client.post("/api/merchant-applications", json={
-            **FORM, "code": f"shop-{n}", "owner_username": f"owner{n}"})).status_code == 201
+    shop.ctx.settings.merchant_applications_per_ip_hour = 1
+    assert (await shop.client.post("/api/merchant-applications", json=FORM)).status_code == 201
     limited = await shop.client.post("/api/merchant-applications", json={**FORM, "code": "shop-9",
                                                                          "owner_username": "owner9"})
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "3600"
