@@ -238,7 +238,10 @@ async def top_up_supplier(
     (e.g. the admin's Idempotency-Key) returns the first top-up and credits nothing."""
     _check_amount(amount_cents)
     now = now or utcnow()
-    full_reference = f"supplier_top_up:{reference or secrets.token_hex(12)}"
+    # A merchant's references are its own: another merchant's key can neither collide with it nor be learnt.
+    merchant_id = await session.scalar(select(Supplier.merchant_id).where(Supplier.id == supplier_id))
+    owner = f"m{merchant_id}:" if merchant_id not in (None, PLATFORM_MERCHANT_ID) else ""
+    full_reference = f"supplier_top_up:{owner}{reference or secrets.token_hex(12)}"
     if len(full_reference) > 160:
         raise InvalidInput("top-up reference is too long (at most 128 characters)")
     existing = await session.scalar(select(LedgerPosting).where(LedgerPosting.reference == full_reference))
