@@ -41,6 +41,7 @@ from quanyi.inventory.routes import IMPORT_UPLOAD_PATH, MULTIPART_ENVELOPE_BYTES
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
+from quanyi.ledger import service as ledger_service
 from quanyi.ledger.routes import router as ledger_router
 from quanyi.merchants.applications import ApplicationRateLimited
 from quanyi.merchants.pages import router as merchant_pages_router
@@ -69,6 +70,10 @@ from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
+from quanyi.resellers.admin_routes import router as resellers_admin_router
+from quanyi.resellers.routes import router as open_api_router
+from quanyi.resellers.service import ResellerExists
+from quanyi.resellers.signing import AccountSuspended, RateLimited, SignatureRefused
 from quanyi.risk.challenges import VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.engine import CheckoutRateLimited, RiskDenied, VerificationRequired
 from quanyi.risk.routes import admin_router as risk_admin_router
@@ -124,6 +129,14 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RotationRefused: 409,
 
     RechargeCallbackRejected: 400,  # supplier fulfilment
+
+    # customer prepaid balances and the reseller open API (its own routes answer in the protocol's words)
+    ledger_service.CustomerBalanceInsufficient: 402,
+    ledger_service.CustomerAccountFrozen: 403,
+    SignatureRefused: 401,
+    RateLimited: 429,
+    AccountSuspended: 403,
+    ResellerExists: 409,
 
     # risk control
     RiskDenied: 403,
@@ -362,6 +375,10 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: risk", "description": "Risk rules, decision log, review queue (admin token)"},
             {"name": "admin: merchants",
              "description": "Merchants on the platform (商户): admission, commission, status (platform staff)"},
+            {"name": "open API",
+             "description": "For resellers (下游): signed requests, the quanyi protocol (docs/open-api.md)"},
+            {"name": "admin: resellers",
+             "description": "Resellers: app ids, secrets, price lists, prepaid balances (admin token)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -382,8 +399,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
-                   fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, web_router,
-                   order_link_router):
+                   fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, open_api_router,
+                   resellers_admin_router, web_router, order_link_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console

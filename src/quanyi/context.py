@@ -13,8 +13,10 @@ from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.sold_out import SoldOutMemo, install_stock_gate
 from quanyi.ledger import service as ledger_service
 from quanyi.notifications import service as notifications_service
+from quanyi.payments.balance import BalanceGateway
 from quanyi.payments.gateway import GatewayRegistry
 from quanyi.payments.sandbox.gateway import SandboxGateway
+from quanyi.resellers.signing import NonceStore, build_nonce_store
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.counters import RedisCounters
 from quanyi.risk.service import DatabaseRateLimiter, RedisRateLimiter, build_rate_limiter
@@ -34,6 +36,8 @@ class ShopContext:
     # Outbound HTTP (sandbox notifications today, suppliers and gateways later). Tests swap the transport.
     http: httpx.AsyncClient
     risk: risk_engine.RiskRuntime
+    # Open API request nonces seen in the replay window (database, or Redis when configured).
+    nonces: NonceStore
     sold_out: SoldOutMemo = field(default_factory=lambda: SoldOutMemo(0))
     ledger_worker: ledger_service.LedgerWorker | None = None
 
@@ -43,6 +47,7 @@ class ShopContext:
             await self.limiter.close()
         if isinstance(self.risk.counters, RedisCounters):
             await self.risk.counters.close()
+        await self.nonces.close()
         await self.db.dispose()
 
 
@@ -67,6 +72,7 @@ def build_context(settings: Settings, *, db: Database | None = None,
     http = httpx.AsyncClient(transport=transport, follow_redirects=False,
                              limits=httpx.Limits(keepalive_expiry=2.0), timeout=httpx.Timeout(10.0))
     gateways = GatewayRegistry([])
+    gateways.register_internal(BalanceGateway(db))  # orders paid from a customer's prepaid balance
     if settings.sandbox_enabled:
         gateways.register(SandboxGateway(
             secret=settings.sandbox_secret.get_secret_value(),
@@ -80,5 +86,6 @@ def build_context(settings: Settings, *, db: Database | None = None,
     return ShopContext(
         settings=settings, db=db, cipher=build_cipher(settings), gateways=gateways,
         limiter=build_rate_limiter(db, settings.redis_url, prefix=settings.redis_prefix("rl")), http=http, risk=risk,
+        nonces=build_nonce_store(db, settings.redis_url, prefix=settings.redis_prefix("nonce")),
         sold_out=sold_out, ledger_worker=ledger_worker,
     )

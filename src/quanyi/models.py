@@ -5,13 +5,22 @@ from __future__ import annotations
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
-from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule, SupplierCharge
+from quanyi.ledger.models import (
+    CustomerAccount,
+    CustomerCharge,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerPosting,
+    ProfitShareRule,
+    SupplierCharge,
+)
 from quanyi.merchants.models import CommissionRule, Merchant, MerchantApplication, MerchantStatement, Withdrawal
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
 from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
+from quanyi.resellers.models import Reseller, ResellerNonce, ResellerOrder, ResellerPrice, ResellerSecret
 from quanyi.risk.models import (
     CounterEvent,
     OrderRiskSignals,
@@ -35,6 +44,8 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "SkuPriceChange", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "ProfitShareRule",
            "FulfilmentJob", "SupplierAttempt",
            "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",
-           "ReviewAction", "Merchant", "MerchantApplication", "CommissionRule", "Withdrawal", "MerchantStatement"]
+           "ReviewAction", "Merchant", "MerchantApplication", "CommissionRule", "Withdrawal", "MerchantStatement",
+           "CustomerAccount", "CustomerCharge", "Reseller", "ResellerSecret", "ResellerPrice", "ResellerOrder",
+           "ResellerNonce"]
 
 metadata = Base.metadata

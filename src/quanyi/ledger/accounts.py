@@ -10,7 +10,7 @@ from quanyi.ledger.models import AccountKind
 __all__ = [
     "CUSTOMER_LIABILITY", "PLATFORM_REVENUE", "COST_OF_GOODS", "REFUNDS_DUE", "REFUNDS_PAYABLE", "CARD_KEY_STOCK",
     "PLATFORM_CASH", "gateway_clearing", "supplier_prepaid", "supplier_payable", "merchant_payable",
-    "merchant_supplier_funds", "distributor_commission", "describe",
+    "merchant_supplier_funds", "distributor_commission", "customer_prepaid", "BALANCE_CLEARING", "describe",
 ]
 
 # Buyers' money for orders not yet delivered (预收): owed back or earned on delivery.
@@ -26,6 +26,9 @@ CARD_KEY_STOCK = "card_key_stock"
 # The shop's own bank money: where supplier top-ups (预付充值) come from.
 PLATFORM_CASH = "platform_cash"
 
+# Payments taken from customers' prepaid balances pass through this clearing account like a gateway's.
+BALANCE_CLEARING = "gateway_clearing:balance"
+
 _KINDS: dict[str, tuple[AccountKind, str]] = {
     "gateway_clearing": (AccountKind.ASSET, "Gateway clearing"),
     CUSTOMER_LIABILITY: (AccountKind.LIABILITY, "Customer payments not yet delivered"),
@@ -37,6 +40,8 @@ _KINDS: dict[str, tuple[AccountKind, str]] = {
     PLATFORM_CASH: (AccountKind.ASSET, "Platform cash"),
     "supplier_prepaid": (AccountKind.ASSET, "Supplier prepaid balance"),
     "supplier_payable": (AccountKind.LIABILITY, "Supplier payable"),
+    # What a customer (reseller, enterprise) has paid in and not yet spent: we owe it to them.
+    "customer_prepaid": (AccountKind.LIABILITY, "Customer prepaid balance"),
     "merchant_payable": (AccountKind.LIABILITY, "Merchant payable"),
     # A merchant's own money in its supplier accounts: its top-ups in, the cost of its goods out. The platform's
     # cash, revenue and cost of goods never carry a merchant's supply chain.
@@ -55,6 +60,10 @@ def supplier_prepaid(supplier_id: int) -> str:
 
 def supplier_payable(supplier_id: int) -> str:
     return f"supplier_payable:{supplier_id}"
+
+
+def customer_prepaid(account_id: int) -> str:
+    return f"customer_prepaid:{account_id}"
 
 
 def merchant_payable(merchant_code: str) -> str:

@@ -56,7 +56,8 @@ def trial_balance() -> None:
     console.print(table)
     totals = ", ".join(f"{c} {t}" for c, t in sorted(trial.totals.items())) or "no entries"
     for code, cents in sorted(drift.items()):
-        console.print(f"[yellow]supplier {code}: balance differs from its ledger account by {cents} cents "
+        who = "customer" if ":" in code else "supplier"
+        console.print(f"[yellow]{who} {code}: balance differs from its ledger account by {cents} cents "
                       "(changed outside the ledger; record opening balances as top-ups)[/yellow]")
     if not trial.balanced:
         err.print(f"[red]The books do not balance: {totals}[/red]")

@@ -18,7 +18,8 @@ from quanyi.db import Base, UTCDateTime, utcnow
 
 __all__ = [
     "AccountKind", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "SupplierChargeStatus",
-    "ProfitShareRule", "ImmutableLedgerRow", "DeferredPosting",
+    "ProfitShareRule", "ImmutableLedgerRow", "DeferredPosting", "CustomerAccount", "CustomerAccountStatus",
+    "CustomerCharge",
 ]
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -103,6 +104,57 @@ class SupplierCharge(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     release_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class CustomerAccountStatus(enum.StrEnum):
+    ACTIVE = "active"  # may pay from its balance
+    FROZEN = "frozen"  # refunds and top-ups still land; no new payments
+
+
+class CustomerAccount(Base):
+    """A customer's prepaid balance (客户预存款): a reseller (下游) or an enterprise (企业客户) pays orders from it.
+
+    `code` names the owner (`reseller:R001`, `enterprise:ACME`). The balance may go down to
+    `-credit_limit_cents` (授信; 0 = pure prepaid); the CHECK is the last line of defence, payments debit it
+    with one conditional UPDATE (`ledger.customer_accounts.charge_customer`) so it is never overdrawn.
+    """
+
+    __tablename__ = "ledger_customer_account"
+    __table_args__ = (
+        CheckConstraint("credit_limit_cents >= 0", name="credit_limit_not_negative"),
+        CheckConstraint("balance_cents >= -credit_limit_cents", name="balance_within_credit"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    status: Mapped[str] = mapped_column(String(16), default=CustomerAccountStatus.ACTIVE)
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_limit_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerCharge(Base):
+    """One payment taken from a customer's balance (余额扣款), keyed by the payment it paid; refunds of that
+    payment credit it back, never more than it took."""
+
+    __tablename__ = "ledger_customer_charge"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded_within_amount"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payment_no: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_customer_account.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ProfitShareRule(Base):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import InvalidInput, NotFound
+from quanyi.ledger.customer_accounts import customer_balance_drift
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule
 from quanyi.ledger.postings import account_balances
 from quanyi.suppliers.models import Supplier
@@ -87,7 +88,8 @@ async def order_postings(*, session: AsyncSession, order_id: int) -> list[Postin
 
 async def prepaid_drift(*, session: AsyncSession) -> dict[str, int]:
     """Suppliers whose balance_cents differs from their prepaid account in the ledger (changed without a
-    top-up, e.g. an opening balance typed in), by supplier code: balance minus ledger."""
+    top-up, e.g. an opening balance typed in), by supplier code: balance minus ledger; and customer accounts
+    (codes `reseller:...`, `enterprise:...`) whose balance differs from theirs."""
     ledger = await account_balances(session, prefix="supplier_prepaid:")
     by_id: dict[int, int] = defaultdict(int)
     for (code, _currency), total in ledger.items():
@@ -97,6 +99,7 @@ async def prepaid_drift(*, session: AsyncSession) -> dict[str, int]:
             select(Supplier.id, Supplier.code, Supplier.balance_cents))).all():
         if balance != by_id.get(supplier_id, 0):
             drift[code] = int(balance) - by_id.get(supplier_id, 0)
+    drift.update(await customer_balance_drift(session=session))
     return drift
 
 

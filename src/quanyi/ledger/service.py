@@ -1,5 +1,8 @@
 """Ledger (总账) and settlement: the public surface other features call.
 
+- Customer prepaid balances (resellers, enterprises): `open_customer_account`, `top_up_customer`,
+  `charge_customer` (taken by the `balance` payment method, payments/balance.py), `refund_customer_charge`
+  (customer_accounts.py).
 - Supplier prepaid balances: `charge_supplier`, `release_supplier_charge`, `top_up_supplier` (prepaid.py).
 - Automatic postings (分润) from order and refund events (order_events.py).
 - Reading: balances, trial balance, an order's postings (reports.py); statements and reconciliation
@@ -15,6 +18,23 @@ Supplier fulfilment (routing) uses it like this, each step in the transaction th
 
 from __future__ import annotations
 
+from quanyi.ledger.customer_accounts import (
+    CustomerAccountExists,
+    CustomerAccountFrozen,
+    CustomerAccountNotFound,
+    CustomerBalanceInsufficient,
+    CustomerChargeNotFound,
+    charge_customer,
+    charge_for_payment,
+    customer_account_by_code,
+    customer_balance_drift,
+    customer_refund_posted,
+    get_customer_account,
+    open_customer_account,
+    refund_customer_charge,
+    set_customer_account,
+    top_up_customer,
+)
 from quanyi.ledger.deferred import (
     LedgerWorker,
     defer_payment_postings,
@@ -77,6 +97,10 @@ from quanyi.ledger.settlement import (
 __all__ = [
     "install_account_cache", "LedgerWorker", "defer_payment_postings", "install_ledger_worker", "post_all_deferred",
     "post_deferred",
+    "CustomerAccountExists", "CustomerAccountFrozen", "CustomerAccountNotFound", "CustomerBalanceInsufficient",
+    "CustomerChargeNotFound", "charge_customer", "charge_for_payment", "customer_account_by_code",
+    "customer_balance_drift", "customer_refund_posted", "get_customer_account", "open_customer_account",
+    "refund_customer_charge", "set_customer_account", "top_up_customer",
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
     "settle_supplier_charge", "book_late_supplier_goods", "top_up_supplier", "record_order_delivered",

@@ -22,6 +22,7 @@ class Channel(enum.StrEnum):
     SMS = "sms"
     WECOM = "wecom"  # 企业微信群机器人
     DINGTALK = "dingtalk"  # 钉钉群机器人
+    WEBHOOK = "webhook"  # signed callback to an account customer's server (reseller open API)
 
 
 class Kind(enum.StrEnum):
@@ -31,6 +32,7 @@ class Kind(enum.StrEnum):
     DELIVERY_FAILED = "delivery_failed"  # merchant: paid but not delivered, refund needed
     RISK_HOLD = "risk_hold"  # merchant: an order is held for review
     VERIFICATION_CODE = "verification_code"  # to the buyer: one-time code to confirm a checkout (risk control)
+    ORDER_REFUNDED = "order_refunded"  # account customer: money of its order went back to its balance
 
 
 class MessageStatus(enum.StrEnum):

@@ -28,13 +28,22 @@ from quanyi.notifications.models import Channel
 from quanyi.notifications.rendering import EmailContent, RobotContent
 
 __all__ = ["SendFailed", "Sender", "Outgoing", "SmtpSender", "AliyunSmsSender", "WeComRobotSender",
-           "DingTalkRobotSender", "email_message_id", "dingtalk_sign"]
+           "DingTalkRobotSender", "WebhookRequest", "WebhookSender", "email_message_id", "dingtalk_sign"]
 
 
 class SendFailed(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A signed HTTP callback, ready to send (built by the feature that owns the account)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,8 @@ class Outgoing:
     sms_template: str = ""
     sms_params: dict[str, str] = field(default_factory=dict)
     robot: RobotContent | None = None
+    webhook: WebhookRequest | None = None
+    skip_reason: str = ""  # a webhook with nowhere to go: recorded as handled, nothing sent
 
 
 class Sender(Protocol):
@@ -213,3 +224,25 @@ class DingTalkRobotSender:
         payload = {"msgtype": "markdown", "markdown": {"title": message.robot.title, "text": message.robot.markdown}}
         await _post_robot(self.http, self.signed_url(), payload, "DingTalk")
         return None
+
+
+class WebhookSender:
+    """Signed callbacks to account customers (resellers): any 2xx is received; anything else is retried with
+    backoff (the receiver must treat a repeat as the same event: callbacks describe a state)."""
+
+    channel = Channel.WEBHOOK
+
+    def __init__(self, *, http: httpx.AsyncClient, timeout: float = 10.0) -> None:
+        self.http, self.timeout = http, timeout
+
+    async def send(self, message: Outgoing) -> str | None:
+        if message.webhook is None:
+            return f"not sent: {message.skip_reason or 'no callback URL'}"[:128]
+        hook = message.webhook
+        try:
+            response = await self.http.post(hook.url, content=hook.body, headers=hook.headers, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"callback to {hook.url} failed: {type(exc).__name__}: {exc}") from None
+        if not response.is_success:
+            raise SendFailed(f"callback to {hook.url} answered HTTP {response.status_code}: {response.text[:200]}")
+        return f"HTTP {response.status_code}"

@@ -34,7 +34,8 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
-    "enqueue", "on_order_delivered", "on_order_refund_pending", "on_stock_taken", "on_risk_hold",
+    "enqueue", "on_order_delivered", "on_order_refund_pending", "on_order_refunded", "on_stock_taken",
+    "on_risk_hold",
     "on_verification_code", "can_send_verification_code",
     "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "claim_due",
     "record_sent", "record_failure",
@@ -174,15 +175,29 @@ def _order_payload(order: Order) -> dict[str, Any]:
     }
 
 
+async def _account_callback(session: AsyncSession, order: Order, kind: Kind, key: str,
+                            now: dt.datetime | None) -> bool:
+    """An account customer's order (reseller, enterprise) moved on: its callback goes through the outbox. Where
+    it goes (or whether anywhere) is decided when it is sent, from the account's settings."""
+    return await enqueue(session=session, channel=Channel.WEBHOOK, recipient=f"account:{order.customer_account_id}",
+                         kind=kind, locale=order.locale, payload={"order_id": order.id, "order_no": order.order_no},
+                         order_id=order.id, now=now, dedupe_key=f"{kind}:{key}:{Channel.WEBHOOK}")
+
+
 async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
                              resend_key: str | None = None) -> bool:
-    """An order was delivered: tell the buyer (e-mail or SMS by contact kind) and alert the merchant.
+    """An order was delivered: tell the buyer (e-mail or SMS by contact kind; an account customer by its
+    callback) and alert the merchant.
     `resend_key`: an operator sends the buyer's message again (once per key); no merchant alert then.
     Returns whether a message to the buyer was recorded (False: their channel is not configured)."""
     policy = policy_of(session)
     buyer_channel = Channel.EMAIL if order.contact_kind == "email" else Channel.SMS
     enqueued = False
-    if _enabled(session, buyer_channel, Kind.ORDER_DELIVERED):
+    if order.customer_account_id is not None:
+        key = f"{order.order_no}:resend:{resend_key}" if resend_key else order.order_no
+        await _account_callback(session, order, Kind.ORDER_DELIVERED, key, now)
+        enqueued = True
+    elif _enabled(session, buyer_channel, Kind.ORDER_DELIVERED):
         product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
         # No card keys here: the worker decrypts them at send time if the shop mails keys at all.
         payload = {**_order_payload(order), "order_id": order.id, "guide_markdown": product.redemption_guide}
@@ -225,9 +240,18 @@ async def _alert(session: AsyncSession, kind: Kind, key: str, payload: dict[str,
 async def on_order_refund_pending(
     *, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None
 ) -> None:
-    """A paid order could not be delivered: the merchant must refund it."""
+    """A paid order could not be delivered: the merchant must refund it (an account customer is told)."""
+    if order.customer_account_id is not None:
+        await _account_callback(session, order, Kind.DELIVERY_FAILED, order.order_no, now)
     await _alert(session, Kind.DELIVERY_FAILED, order.order_no, {**_order_payload(order), "reason": reason[:300]},
                  order_id=order.id, now=now, merchant_id=order.merchant_id)
+
+
+async def on_order_refunded(*, session: AsyncSession, order: Order, amount_cents: int,
+                            now: dt.datetime | None = None) -> None:
+    """Money of an order went back to its payer: an account customer is told (buyers see it on the order page)."""
+    if order.customer_account_id is not None:
+        await _account_callback(session, order, Kind.ORDER_REFUNDED, f"{order.order_no}:{order.refunded_cents}", now)
 
 
 async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None) -> None:

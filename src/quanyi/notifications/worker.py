@@ -30,6 +30,8 @@ from quanyi.notifications.senders import (
     Sender,
     SendFailed,
     SmtpSender,
+    WebhookRequest,
+    WebhookSender,
     WeComRobotSender,
 )
 from quanyi.orders import service as orders_service
@@ -48,7 +50,7 @@ def build_senders(ctx: ShopContext) -> dict[Channel, Sender]:
     """One sender per configured channel (the same rule that decides what gets enqueued)."""
     s = ctx.settings
     policy = notifications_service.NotificationPolicy.from_settings(s)
-    senders: dict[Channel, Sender] = {}
+    senders: dict[Channel, Sender] = {Channel.WEBHOOK: WebhookSender(http=ctx.http)}
     if Channel.EMAIL in policy.channels:
         senders[Channel.EMAIL] = SmtpSender(
             host=s.smtp_host or "", port=s.smtp_port, username=s.smtp_username,
@@ -186,6 +188,8 @@ class OutboxWorker(LeasedWorker):
     async def _render(self, message: ClaimedMessage) -> Outgoing:
         base = {"outbox_id": message.id, "idempotency_key": message.idempotency_key, "recipient": message.recipient}
         p = message.payload
+        if message.channel is Channel.WEBHOOK:
+            return await self._render_callback(base, message)
         if message.channel is Channel.EMAIL:
             keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys else None
             content = render_email(message.kind, message.locale, p, shop_name=self.ctx.settings.shop_name,
@@ -201,6 +205,18 @@ class OutboxWorker(LeasedWorker):
                 "link": order_link(self.ctx, p["order_no"]),
             })
         return Outgoing(**base, robot=render_robot(message.kind, message.locale, p))
+
+    async def _render_callback(self, base: dict, message: ClaimedMessage) -> Outgoing:  # type: ignore[type-arg]
+        """An account customer's callback, signed now with its current secret (resellers feature)."""
+        from quanyi.resellers import callbacks as reseller_callbacks
+
+        async with self.ctx.db.read_session() as session:
+            built = await reseller_callbacks.build_callback(session=session, cipher=self.ctx.cipher,
+                                                            order_id=int(message.payload["order_id"]),
+                                                            event=message.kind)
+        if built is None:
+            return Outgoing(**base, skip_reason="no callback URL for this account")
+        return Outgoing(**base, webhook=WebhookRequest(url=built.url, body=built.body, headers=built.headers))
 
     def _sms_template(self, message: ClaimedMessage) -> str:
         s = self.ctx.settings

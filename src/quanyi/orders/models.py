@@ -64,6 +64,10 @@ class Order(Base):
     recharge_account: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Ledger: the distributor (分销商) who brought this order; earns a commission on delivery when set.
     distributor_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Placed by an account customer (a reseller through the open API, an enterprise) and paid from its prepaid
+    # balance (ledger_customer_account): it is told by the account's callbacks, not by buyer e-mail or SMS.
+    customer_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_customer_account.id"), nullable=True, index=True)
 
 
 class OrderEvent(Base):

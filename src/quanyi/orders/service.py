@@ -108,11 +108,15 @@ async def create_order(
     now: dt.datetime | None = None,
     distributor_code: str | None = None,
     sku: Sku | None = None,
+    unit_price_cents: int | None = None,
+    customer_account_id: int | None = None,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
     Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one.
-    `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again."""
+    `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again.
+    `unit_price_cents`: an account customer's own price (reseller price list) instead of the list price;
+    `customer_account_id`: the account customer the order is placed for (paid from its balance)."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -138,15 +142,16 @@ async def create_order(
         if from_suppliers < quantity:
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
+    price = sku.price_cents if unit_price_cents is None else unit_price_cents
     order = Order(
         status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
-        delivery_type=sku.delivery_type.value, unit_price_cents=sku.price_cents, quantity=quantity,
-        total_cents=line_total(sku.price_cents, quantity), currency=sku.currency,
+        delivery_type=sku.delivery_type.value, unit_price_cents=price, quantity=quantity,
+        total_cents=line_total(price, quantity), currency=sku.currency,
         contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
         recharge_account=account,
-        distributor_code=distributor_code, refunded_cents=0,
+        distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
     )
     await insert_order(session, order, now)
     session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
@@ -377,6 +382,7 @@ async def apply_refund(
     order.updated_at = now
     if order.refunded_cents == order.total_cents and order.status is not OrderStatus.REFUNDED:
         _move(session, order, OrderStatus.REFUNDED, now, reason)
+    await notifications_service.on_order_refunded(session=session, order=order, amount_cents=amount_cents, now=now)
 
 
 async def reveal_order_keys(

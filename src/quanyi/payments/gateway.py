@@ -210,18 +210,35 @@ class PaymentGateway(ABC):
 
 
 class GatewayRegistry:
+    """The gateways buyers can pay with (`get`, `names`, `all`), and internal ones that only settle payments the
+    shop itself creates (the `balance` method: orders paid from a customer's prepaid balance). Work on existing
+    payments (refunds, trade queries, reconciliation) finds both with `lookup`."""
+
     def __init__(self, gateways: list[PaymentGateway]) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}
+        self._internal: dict[str, PaymentGateway] = {}
 
     def get(self, name: str) -> PaymentGateway:
+        """A gateway buyers can choose at checkout."""
         try:
             return self._gateways[name]
         except KeyError:
             raise UnknownGateway(f"payment gateway {name!r} is not configured") from None
 
+    def lookup(self, name: str) -> PaymentGateway:
+        """Any registered gateway, internal ones included: for refunds, queries and reconciliation."""
+        found = self._gateways.get(name) or self._internal.get(name)
+        if found is None:
+            raise UnknownGateway(f"payment gateway {name!r} is not configured")
+        return found
+
     def register(self, gateway: PaymentGateway) -> None:
         """Add or replace a gateway (configuration changed at runtime, or a test peer's gateway)."""
         self._gateways[gateway.name] = gateway
+
+    def register_internal(self, gateway: PaymentGateway) -> None:
+        """Add a gateway buyers never see (it cannot open a checkout)."""
+        self._internal[gateway.name] = gateway
 
     def unregister(self, name: str) -> None:
         self._gateways.pop(name, None)

@@ -102,7 +102,7 @@ async def query_open_payments(
     confirmed = unreachable = 0
     for item in due:
         try:
-            trade = await gateways.get(item.gateway).query_trade(item.payment_no, gateway_session_id=item.session_id)
+            trade = await gateways.lookup(item.gateway).query_trade(item.payment_no, gateway_session_id=item.session_id)
         except DomainError as exc:  # GatewayUnavailable, or a gateway no longer configured
             unreachable += 1
             logger.warning("trade query of %s at %s failed: %s", item.payment_no, item.gateway, exc.message)
@@ -215,7 +215,7 @@ async def _check_payment(db: Database, gateways: GatewayRegistry, item: _Checked
     p = item.payment
     ours = f"{p.status} {p.amount_cents} {p.currency}"
     try:
-        gateway = gateways.get(p.gateway)
+        gateway = gateways.lookup(p.gateway)
     except DomainError as exc:
         return [_line(item, "unchecked", ours, "?", exc.message)]
     if p.duplicate_of is not None:

@@ -30,7 +30,7 @@ from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
 __all__ = [
     "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
     "callback_urls", "start_payment", "StartedPayment", "latest_qr_checkout", "handle_notification",
-    "confirm_payment", "list_order_payments", "get_payment",
+    "confirm_payment", "list_order_payments", "get_payment", "new_payment_no",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,11 @@ def callback_urls(base_url: str, gateway_name: str, order_no: str) -> tuple[str,
     return f"{base_url}/payments/{gateway_name}/notify", f"{base_url}/orders/{order_no}?from=cashier"
 
 
-def _new_payment_no() -> str:
+def new_payment_no() -> str:
     return "PY" + "".join(secrets.choice(_ALPHABET) for _ in range(18))
+
+
+_new_payment_no = new_payment_no
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,7 +274,7 @@ async def execute_refund(
     result: RefundResult | None = None
     error = ""
     try:
-        gateway = gateways.get(claim.gateway)
+        gateway = gateways.lookup(claim.gateway)
         if claim.status is RefundStatus.REQUESTED:
             result = await gateway.refund(claim.request)
         else:

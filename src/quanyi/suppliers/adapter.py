@@ -24,8 +24,9 @@ import httpx
 __all__ = [
     "SupplierDialect", "ProductKind", "SupplierEndpoint", "CatalogItem", "StockQuote", "SupplierCode",
     "CardPurchaseRequest", "CardPurchaseResult", "RechargeRequest", "RechargeState", "RechargeStatus",
-    "OrderQueryResult", "QueryState", "StockEvent", "RechargeEvent", "CallbackEvent", "CallbackAck",
-    "SupplierAdapter", "SupplierError", "SupplierUnavailable", "SupplierOutcomeUnknown", "SupplierRejected",
+    "OrderQueryResult", "QueryState", "StockEvent", "RechargeEvent", "PurchaseNews", "CallbackEvent", "CallbackAck",
+    "SupplierAdapter", "SupplierError", "SupplierUnavailable", "SupplierOutcomeUnknown", "SupplierPurchasePending",
+    "SupplierRejected",
     "SupplierOutOfStock", "SupplierPriceChanged", "SupplierUnsupported", "CallbackRejected",
     "register_dialect", "build_adapter", "known_dialects",
 ]
@@ -166,7 +167,17 @@ class RechargeEvent:
     message: str = ""
 
 
-CallbackEvent = StockEvent | RechargeEvent
+@dataclass(frozen=True)
+class PurchaseNews:
+    """Pushed by a supplier about an order it took: a card order answered "processing" is now `succeeded` or
+    `failed` (ask it with query_order), or an order was `refunded` there (refunded_cents so far)."""
+
+    idempotency_key: str
+    state: str
+    refunded_cents: int | None = None
+
+
+CallbackEvent = StockEvent | RechargeEvent | PurchaseNews
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,11 @@ class SupplierOutcomeUnknown(SupplierError):
     """Timed out or garbled after sending: the order may exist. Query before buying elsewhere."""
 
     retryable = True
+
+
+class SupplierPurchasePending(SupplierOutcomeUnknown):
+    """The supplier took a card order and will deliver later (it buys upstream itself): ask it (query_order)
+    later. Unlike a timeout this is a healthy answer."""
 
 
 class SupplierRejected(SupplierError):

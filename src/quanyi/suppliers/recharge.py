@@ -19,10 +19,10 @@ from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.suppliers import service as suppliers_service
-from quanyi.suppliers.adapter import CallbackAck, CallbackRejected, RechargeEvent, RechargeState
-from quanyi.suppliers.attempt_state import AttemptState
+from quanyi.suppliers.adapter import CallbackAck, CallbackRejected, PurchaseNews, RechargeEvent, RechargeState
+from quanyi.suppliers.attempt_state import OPEN_STATES, AttemptState
 from quanyi.suppliers.fulfilment import Outcome, apply_news
-from quanyi.suppliers.fulfilment_models import FulfilmentJob, SupplierAttempt
+from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
 from quanyi.suppliers.models import Supplier
 
 __all__ = ["RechargeCallbackRejected", "UnknownSupplierCode", "handle_recharge_callback", "order_attempts"]
@@ -54,6 +54,9 @@ async def handle_recharge_callback(*, db: Database, cipher: CardKeyCipher, http:
         logger.warning("rejected a callback claiming to be from supplier %s: %s", supplier.code, exc)
         raise RechargeCallbackRejected(f"callback not accepted: {exc}") from None
     for event in events:
+        if isinstance(event, PurchaseNews):
+            await _purchase_news(db, supplier, event)
+            continue
         if not isinstance(event, RechargeEvent):
             continue  # stock pushes have their own endpoint (catalog sync); nothing for routing here
         async with db.transaction() as session:
@@ -74,6 +77,25 @@ async def handle_recharge_callback(*, db: Database, cipher: CardKeyCipher, http:
         logger.info("supplier %s callback for %s: %s%s", supplier.code, event.idempotency_key, event.state.value,
                     "" if changed else " (no change)")
     return adapter.callback_ack()
+
+
+async def _purchase_news(db: Database, supplier: Supplier, news: PurchaseNews) -> None:
+    """A supplier says an order it took moved on: an open attempt is asked about now (its answer, not the
+    callback, carries the codes); a refund at the supplier is logged for the operator (our prepaid balance
+    there grew: reconciliation shows it)."""
+    if news.state == "refunded":
+        logger.warning("supplier %s refunded order %s (%s cents so far): check the order and the prepaid balance",
+                       supplier.code, news.idempotency_key, news.refunded_cents)
+        return
+    async with db.transaction() as session:
+        attempt = await session.scalar(select(SupplierAttempt).where(
+            SupplierAttempt.idempotency_key == news.idempotency_key[:64], SupplierAttempt.supplier_id == supplier.id))
+        if attempt is None or attempt.state not in OPEN_STATES:
+            return
+        job = await session.get(FulfilmentJob, attempt.job_id)
+        if job is not None and job.status is JobStatus.OPEN:
+            job.next_attempt_at = utcnow()
+    logger.info("supplier %s says order %s is %s: asking it now", supplier.code, news.idempotency_key, news.state)
 
 
 async def order_attempts(*, session: AsyncSession, order_id: int) -> tuple[FulfilmentJob | None,

@@ -32,6 +32,7 @@ from quanyi.suppliers.adapter import (
     SupplierOutcomeUnknown,
     SupplierOutOfStock,
     SupplierPriceChanged,
+    SupplierPurchasePending,
     SupplierUnavailable,
 )
 from quanyi.suppliers.attempt_state import AttemptState
@@ -55,8 +56,9 @@ def _failure(step: Step, exc: BaseException) -> Outcome:
     """A call that raised: only an unclear outcome may have bought something."""
     text = f"{type(exc).__name__}: {exc}"[:500]
     if isinstance(exc, SupplierOutcomeUnknown) or not isinstance(exc, SupplierError):
-        # Unexpected errors count as unclear too: better one extra query than a second purchase.
-        return Outcome(AttemptState.UNKNOWN, error=text, healthy=False)
+        # Unexpected errors count as unclear too: better one extra query than a second purchase. A purchase
+        # the supplier took to fill later is unclear in the same way, but the supplier answered: healthy.
+        return Outcome(AttemptState.UNKNOWN, error=text, healthy=isinstance(exc, SupplierPurchasePending))
     # Refusals (out of stock, price, bad account) are proper answers: the supplier itself is healthy.
     learned: dict[str, object] = {}
     if isinstance(exc, SupplierOutOfStock):

@@ -8,17 +8,25 @@ recharge, order query, and stock/price + recharge-status callbacks.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
 
+from quanyi.openapi_client import (
+    H_APP,
+    H_NONCE,
+    H_SIG,
+    H_TS,
+    WINDOW_SECONDS,
+    callback_signature,
+    request_signature,
+    signed_headers,
+)
 from quanyi.suppliers.adapter import (
     CallbackAck,
     CallbackEvent,
@@ -28,6 +36,7 @@ from quanyi.suppliers.adapter import (
     CatalogItem,
     OrderQueryResult,
     ProductKind,
+    PurchaseNews,
     QueryState,
     RechargeEvent,
     RechargeRequest,
@@ -41,41 +50,23 @@ from quanyi.suppliers.adapter import (
     SupplierOutcomeUnknown,
     SupplierOutOfStock,
     SupplierPriceChanged,
+    SupplierPurchasePending,
     SupplierRejected,
     SupplierUnavailable,
     register_dialect,
 )
 from quanyi.suppliers.dialects._common import outcome_error, send
 
-__all__ = ["QuanyiAdapter", "request_signature", "callback_signature", "sign_headers", "REPLAY_WINDOW_SECONDS"]
+__all__ = ["QuanyiAdapter", "request_signature", "callback_signature", "REPLAY_WINDOW_SECONDS"]
 
-REPLAY_WINDOW_SECONDS = 300
+# The signing rule lives in quanyi.openapi_client (one implementation for this client, the shop's own open API
+# server and the Python client resellers use).
+REPLAY_WINDOW_SECONDS = WINDOW_SECONDS
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-H_APP, H_TS, H_NONCE, H_SIG = "X-Quanyi-App-Id", "X-Quanyi-Timestamp", "X-Quanyi-Nonce", "X-Quanyi-Signature"
 
 # Wire error codes -> our errors. Everything not listed (bad signature, unknown product, insufficient
 # balance, invalid account, idempotency conflict...) is a refusal: the order was not taken.
 _NOT_TAKEN_RETRYABLE = {"unavailable", "rate_limited"}
-
-
-def _hex_sha256(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
-def request_signature(secret: str, *, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    """hex(HMAC-SHA256(secret, METHOD \\n PATH?QUERY \\n TIMESTAMP \\n NONCE \\n hex(SHA256(body))))."""
-    base = "\n".join([method.upper(), path, timestamp, nonce, _hex_sha256(body)])
-    return hmac.new(secret.encode(), base.encode(), hashlib.sha256).hexdigest()
-
-
-def callback_signature(secret: str, *, timestamp: str, nonce: str, body: bytes) -> str:
-    """hex(HMAC-SHA256(secret, "CALLBACK" \\n TIMESTAMP \\n NONCE \\n hex(SHA256(body))))."""
-    base = "\n".join(["CALLBACK", timestamp, nonce, _hex_sha256(body)])
-    return hmac.new(secret.encode(), base.encode(), hashlib.sha256).hexdigest()
-
-
-def sign_headers(app_id: str, signature: str, timestamp: str, nonce: str) -> dict[str, str]:
-    return {H_APP: app_id, H_TS: timestamp, H_NONCE: nonce, H_SIG: signature}
 
 
 def _int(value: Any, *, allow_none: bool = False) -> int | None:
@@ -118,10 +109,8 @@ class QuanyiAdapter:
                     placing: bool) -> httpx.Response:
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         full_path = httpx.URL(self.endpoint.base_url.rstrip("/") + path).raw_path.decode("ascii")
-        timestamp, nonce = str(int(self._clock())), secrets.token_hex(16)
-        signature = request_signature(self._secret, method=method, path=full_path, timestamp=timestamp,
-                                      nonce=nonce, body=body)
-        headers = sign_headers(self._app_id, signature, timestamp, nonce)
+        headers = signed_headers(self._app_id, self._secret, method=method, path=full_path, body=body,
+                                 timestamp=int(self._clock()))
         if payload is not None:
             headers["Content-Type"] = "application/json"
         return await send(self._http, self.endpoint, method, path, placing=placing, content=body, headers=headers)
@@ -206,6 +195,10 @@ class QuanyiAdapter:
                                         unit_cost_cents=_int(data["unit_cost_cents"]), codes=codes)
         except (KeyError, TypeError, ValueError):
             raise self._garbled(True, "card order") from None
+        if data.get("state") in ("submitted", "processing") and not codes:
+            # The supplier buys these upstream itself: it took the order and answers later (callback / query).
+            raise SupplierPurchasePending(f"{self.endpoint.supplier_code}: card order {data.get('state')}",
+                                          supplier=self.endpoint.supplier_code)
         if data.get("state") != "succeeded" or len(codes) != request.quantity:
             # It took the order but did not hand over what we bought: recovery must query it.
             raise SupplierOutcomeUnknown(f"{self.endpoint.supplier_code}: card order answered "
@@ -277,6 +270,12 @@ class QuanyiAdapter:
                                       state=RechargeState(data["state"]),
                                       unit_cost_cents=_int(data.get("unit_cost_cents"), allow_none=True),
                                       message=str(data.get("message", "")))]
+            if message["type"] == "order.updated":
+                # A card order that was answered "processing" is ready (or failed): ask about it now.
+                return [PurchaseNews(idempotency_key=str(data["idempotency_key"]), state=str(data["state"]))]
+            if message["type"] == "order.refunded":
+                return [PurchaseNews(idempotency_key=str(data["idempotency_key"]), state="refunded",
+                                     refunded_cents=_int(data.get("refunded_cents"), allow_none=True))]
         except (KeyError, TypeError, ValueError):
             raise CallbackRejected("callback body is not understood") from None
         raise CallbackRejected(f"unknown callback type {message.get('type')!r}")
