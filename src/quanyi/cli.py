@@ -22,6 +22,7 @@ from quanyi.ledger.cli import ledger_app
 from quanyi.merchants.cli import merchants_app
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
+from quanyi.resellers.cli import resellers_app
 from quanyi.risk.cli import risk_app
 from quanyi.staff.cli import staff_app
 from quanyi.suppliers.cli import suppliers_app
@@ -339,6 +340,7 @@ app.command()(worker)
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(refunds_app, name="refunds")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(resellers_app, name="resellers")
 app.command()(reconcile)
 app.add_typer(suppliers_app, name="suppliers")
 

@@ -14,6 +14,7 @@ from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments import reconciliation
 from quanyi.payments.sandbox import server as sandbox_server
 from quanyi.refunds import service as refunds_service
+from quanyi.refunds.automatic import refund_undeliverable_balance_orders
 from quanyi.suppliers import sync as supplier_sync
 from quanyi.suppliers.routing import FulfilmentWorker
 
@@ -33,6 +34,7 @@ async def sweep_once(ctx: ShopContext) -> int:
         if count == 0:
             break
     await ctx.limiter.purge(older_than_seconds=2 * ctx.settings.lookup_window_seconds)
+    await ctx.nonces.purge()  # open API nonces older than the replay window
     if expired:
         ctx.sold_out.forget()  # released keys are for sale again
         logger.info("released the stock of %d expired orders", expired)
@@ -54,8 +56,10 @@ async def query_payments_once(ctx: ShopContext) -> reconciliation.QueryRound:
 
 
 async def execute_refunds_once(ctx: ShopContext) -> int:
-    """Send due refunds to their gateways (retries with backoff) and poll processing ones."""
-    return await refunds_service.execute_due_refunds(db=ctx.db, gateways=ctx.gateways)
+    """Refund undeliverable balance-paid orders to their balance, send due refunds to their gateways (retries
+    with backoff) and poll processing ones."""
+    automatic = await refund_undeliverable_balance_orders(db=ctx.db, gateways=ctx.gateways)
+    return automatic + await refunds_service.execute_due_refunds(db=ctx.db, gateways=ctx.gateways)
 
 
 async def sync_suppliers_once(ctx: ShopContext) -> list:  # type: ignore[type-arg]

@@ -19,7 +19,8 @@ from quanyi.shoptime import shop_zone, valid_through
 __all__ = ["register_key_security_commands"]
 
 _LABELS = {"card_keys": "card keys", "supplier_credentials": "supplier credentials",
-           "gateway_configs": "gateway configs", "staff_second_factors": "staff second factors"}
+           "gateway_configs": "gateway configs", "staff_second_factors": "staff second factors",
+           "reseller_secrets": "reseller API secrets"}
 
 
 def _operator() -> str:

@@ -1,6 +1,7 @@
 """Encryption key rotation (密钥轮换): re-encrypt everything sealed with the keyring under the active key.
 
-Covers card keys, supplier API credentials, payment gateway configurations and staff second-factor secrets.
+Covers card keys, supplier API credentials, payment gateway configurations, staff second-factor secrets and
+reseller API secrets.
 Card keys go in batches, each its own transaction, taking rows with FOR UPDATE SKIP LOCKED so a live shop
 keeps selling (a row an order holds right now is skipped and picked up by the next pass or run). Every row
 changes key id and ciphertext in one UPDATE, so a crash leaves each row readable under its old or its new key,
@@ -23,6 +24,8 @@ from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, Encry
 from quanyi.inventory.models import CardKey
 from quanyi.payments.configuration import reseal_gateway_config
 from quanyi.payments.models import GatewayConfig
+from quanyi.resellers.models import Reseller, ResellerSecret
+from quanyi.resellers.service import reseal_secret as reseal_reseller_secret
 from quanyi.staff.models import StaffUser
 from quanyi.staff.second_factor import reseal_secret
 from quanyi.suppliers.credentials import CredentialsUnreadable, reseal_credentials
@@ -42,6 +45,7 @@ _SEALED = {
     "supplier_credentials": Supplier.credentials_key_id,
     "gateway_configs": GatewayConfig.key_id,
     "staff_second_factors": StaffUser.totp_key_id,  # NULL: no second factor, nothing sealed
+    "reseller_secrets": ResellerSecret.key_id,
 }
 
 
@@ -81,9 +85,9 @@ async def _stale_counts(db: Database, active: str) -> dict[str, int]:
 
 
 async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str, int]:
-    """Supplier credentials, gateway configs, staff second factors: a handful of rows, one transaction, rows locked."""
+    """Supplier credentials, gateway configs, staff second factors, reseller secrets: few rows, one transaction."""
     active = cipher.active_key_id
-    counts = {"supplier_credentials": 0, "gateway_configs": 0, "staff_second_factors": 0}
+    counts = {"supplier_credentials": 0, "gateway_configs": 0, "staff_second_factors": 0, "reseller_secrets": 0}
     async with db.transaction() as session:
         suppliers = (await session.scalars(
             select(Supplier).where(Supplier.credentials_key_id != active).order_by(Supplier.id).with_for_update()
@@ -113,6 +117,16 @@ async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str,
             await session.execute(update(StaffUser).where(StaffUser.id == user.id).values(
                 totp_key_id=sealed.key_id, totp_ciphertext=sealed.ciphertext))
             counts["staff_second_factors"] += 1
+        secrets = (await session.execute(
+            select(ResellerSecret, Reseller.app_id).join(Reseller, Reseller.id == ResellerSecret.reseller_id)
+            .where(ResellerSecret.key_id != active).order_by(ResellerSecret.id).with_for_update(of=ResellerSecret)
+        )).all()
+        for secret, app_id in secrets:
+            sealed = reseal_reseller_secret(cipher, app_id=app_id,
+                                            sealed=EncryptedCode(secret.key_id, secret.ciphertext))
+            await session.execute(update(ResellerSecret).where(ResellerSecret.id == secret.id).values(
+                key_id=sealed.key_id, ciphertext=sealed.ciphertext))
+            counts["reseller_secrets"] += 1
     return counts
 
 
