@@ -18,6 +18,7 @@ from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.models import CardKey
 from quanyi.inventory.rotation import RotationRefused, key_usage, rotate_keys
 from quanyi.payments.models import GatewayConfig
+from quanyi.resellers import service as resellers_service
 from quanyi.staff import second_factor, totp
 from quanyi.staff import service as staff_service
 from quanyi.staff.models import StaffUser
@@ -38,7 +39,7 @@ def _new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def _add_supplier_and_gateway(ctx) -> bytes:
+async def _add_supplier_and_gateway(ctx) -> tuple[bytes, str]:
     async with ctx.db.transaction() as session:
         sealed = seal_credentials(ctx.cipher, supplier_code="acme", credentials={"app_secret": "SUPPLIER-SECRET-42"})
         session.add(Supplier(code="acme", name="Acme", dialect=SupplierDialect.QUANYI, base_url="http://acme.test",
@@ -52,7 +53,10 @@ async def _add_supplier_and_gateway(ctx) -> bytes:
         code = totp.totp(enrolment.secret, now.timestamp())
         await second_factor.confirm_enrolment(session=session, cipher=ctx.cipher, staff_id=user.id,
                                               sealed=enrolment.sealed, code=code, now=now)
-    return enrolment.secret
+        # A reseller of the open API: its signing secret is sealed with the keyring too.
+        issued = await resellers_service.create_reseller(session=session, cipher=ctx.cipher, code="R1", name="R1",
+                                                         contact_email="ops@r1.example")
+    return enrolment.secret, issued.secret
 
 
 async def _all_codes(ctx, cipher: CardKeyCipher) -> dict[int, str]:
@@ -68,7 +72,7 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     order = await shop.create_order(sku.id, quantity=2)
     await shop.pay(order)
     before_reveal = await shop.reveal(order)
-    totp_secret = await _add_supplier_and_gateway(ctx)
+    totp_secret, reseller_secret = await _add_supplier_and_gateway(ctx)
     old_ring = ctx.settings.card_keys.get_secret_value()
     raw = await raw_database_bytes(ctx.db)
     assert not any(code.encode() in raw for code in codes)
@@ -77,13 +81,13 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     rotating = _with_ring(ctx, f"{old_ring},k2:{new_key}", "k2")
     report = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=7)
     assert report.complete and report.rotated == {"card_keys": 25, "supplier_credentials": 1, "gateway_configs": 1,
-                                                  "staff_second_factors": 1}
+                                                  "staff_second_factors": 1, "reseller_secrets": 1}
     assert report.batches == 4  # 7 + 7 + 7 + 4
 
     async with ctx.db.read_session() as session:
         usage = await key_usage(session=session)
     assert usage == {"card_keys": {"k2": 25}, "supplier_credentials": {"k2": 1}, "gateway_configs": {"k2": 1},
-                     "staff_second_factors": {"k2": 1}}
+                     "staff_second_factors": {"k2": 1}, "reseller_secrets": {"k2": 1}}
 
     # k1 removed from the ring: everything still opens, the buyer still sees the same codes, sales go on.
     only_new = _with_ring(ctx, f"k2:{new_key}", "k2")
@@ -98,6 +102,10 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     async with ctx.db.read_session() as session:
         staff = await session.scalar(select(StaffUser).where(StaffUser.username == "olga"))
     assert second_factor.totp_secret(only_new, staff) == totp_secret
+    async with ctx.db.read_session() as session:
+        reseller = await resellers_service.get_reseller(session=session, code="R1")
+        assert await resellers_service.current_secret(session=session, cipher=only_new,
+                                                      reseller=reseller) == reseller_secret
     ctx.cipher = only_new
     assert await shop.reveal(order) == before_reveal
     second = await shop.create_order(sku.id)
@@ -107,6 +115,7 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     raw = await raw_database_bytes(ctx.db)
     assert not any(code.encode() in raw for code in codes)
     assert b"SUPPLIER-SECRET-42" not in raw and b"GATEWAY-SECRET-42" not in raw
+    assert reseller_secret.encode() not in raw
 
 
 async def test_rotation_stopped_after_one_batch_leaves_everything_readable_and_a_rerun_finishes(shop):
