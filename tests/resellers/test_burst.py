@@ -36,11 +36,15 @@ async def test_duplicate_numbers_in_a_burst_make_each_order_once_and_never_overd
                                                            secret=reseller.secret, http=second_http)]
 
             async def buy(i: int) -> dict | OpenApiError:
-                try:
-                    return await clients[i % 2].buy_card_keys(f"B-{i // 2:03d}", "BURST-1", quantity=1,
-                                                              max_unit_cost_cents=PRICE)
-                except OpenApiError as exc:
-                    return exc
+                for _ in range(30):  # as a reseller does: "unavailable" (busy, nothing taken) is retried
+                    try:
+                        return await clients[i % 2].buy_card_keys(f"B-{i // 2:03d}", "BURST-1", quantity=1,
+                                                                  max_unit_cost_cents=PRICE)
+                    except OpenApiError as exc:
+                        if exc.code != "unavailable":
+                            return exc
+                        await asyncio.sleep(exc.body.get("retry_after", 1))
+                raise AssertionError("still unavailable after 30 tries")
 
             results = await asyncio.gather(*(buy(i) for i in range(2 * NUMBERS)))
     finally:

@@ -19,8 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from quanyi.catalog.service import QuantityOutOfRange, SkuNotPurchasable
+from quanyi.db import is_database_unavailable
 from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.service import OutOfStock
@@ -85,6 +88,14 @@ class OpenApiRoute(APIRoute):
             except (ordering.ProtocolError, SignatureRefused, RateLimited, AccountSuspended) as exc:
                 code, message = exc.code, exc.message
                 extra = {k: v for k, v in exc.context.items() if isinstance(v, int | str)}
+            except (DBAPIError, PoolTimeout) as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                # Not taken (the transaction rolled back or never began): the protocol's "retry later".
+                logger.warning("open API %s %s: database unavailable: %s", request.method, request.url.path,
+                               str(exc).splitlines()[0][:200])
+                return protocol_error(503, "unavailable", "busy right now; nothing was taken, retry shortly",
+                                      retry_after=2)
             except RequestValidationError as exc:
                 return protocol_error(400, "invalid_request", f"malformed request: {exc.errors()[0].get('msg', '')}")
             except DomainError as exc:
