@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep
+from quanyi.deps import ContextDep, PlatformAdminDep, ReadSessionDep, SessionDep
 from quanyi.resellers import service as resellers_service
 from quanyi.resellers.models import Reseller, ResellerStatus
 from quanyi.resellers.schemas import (
@@ -54,7 +54,7 @@ async def _issued(session: AsyncSession, issued: resellers_service.IssuedSecret)
 
 
 @router.get("", response_model=list[ResellerRead], summary="Resellers with balances (secrets never shown)")
-async def list_resellers(session: ReadSessionDep, _: AdminDep) -> list[ResellerRead]:
+async def list_resellers(session: ReadSessionDep, _: PlatformAdminDep) -> list[ResellerRead]:
     resellers = await resellers_service.list_resellers(session=session)
     return [await describe(session=session, reseller=r) for r in resellers]
 
@@ -62,7 +62,7 @@ async def list_resellers(session: ReadSessionDep, _: AdminDep) -> list[ResellerR
 @router.post("", response_model=ResellerIssued, status_code=201,
              summary="Register a reseller: app id, prepaid account, and its secret (shown in this answer only)")
 async def create_reseller(data: ResellerCreate, session: SessionDep, ctx: ContextDep,
-                          admin: AdminDep) -> ResellerIssued:
+                          admin: PlatformAdminDep) -> ResellerIssued:
     issued = await resellers_service.create_reseller(
         session=session, cipher=ctx.cipher, code=data.code, name=data.name, contact_email=data.contact_email,
         rate_limit_per_minute=data.rate_limit_per_minute, credit_limit_cents=data.credit_limit_cents,
@@ -72,13 +72,14 @@ async def create_reseller(data: ResellerCreate, session: SessionDep, ctx: Contex
 
 
 @router.get("/{code}", response_model=ResellerRead, summary="One reseller")
-async def get_reseller(code: CodePath, session: ReadSessionDep, _: AdminDep) -> ResellerRead:
+async def get_reseller(code: CodePath, session: ReadSessionDep, _: PlatformAdminDep) -> ResellerRead:
     return await describe(session=session, reseller=await resellers_service.get_reseller(session=session, code=code))
 
 
 @router.patch("/{code}", response_model=ResellerRead,
               summary="Name, status (active / suspended), rate limit, callback URL, credit limit")
-async def update_reseller(code: CodePath, data: ResellerUpdate, session: SessionDep, admin: AdminDep) -> ResellerRead:
+async def update_reseller(code: CodePath, data: ResellerUpdate, session: SessionDep,
+                          admin: PlatformAdminDep) -> ResellerRead:
     reseller = await resellers_service.update_reseller(
         session=session, code=code, name=data.name, status=ResellerStatus(data.status) if data.status else None,
         rate_limit_per_minute=data.rate_limit_per_minute, callback_url=data.callback_url or None,
@@ -89,7 +90,7 @@ async def update_reseller(code: CodePath, data: ResellerUpdate, session: Session
 
 @router.post("/{code}/rotate-secret", response_model=ResellerIssued,
              summary="A new secret (shown once); the old one keeps working for overlap_seconds")
-async def rotate_secret(code: CodePath, session: SessionDep, ctx: ContextDep, admin: AdminDep,
+async def rotate_secret(code: CodePath, session: SessionDep, ctx: ContextDep, admin: PlatformAdminDep,
                         data: SecretRotate | None = None) -> ResellerIssued:
     data = data or SecretRotate()
     reseller = await resellers_service.get_reseller(session=session, code=code)
@@ -100,14 +101,14 @@ async def rotate_secret(code: CodePath, session: SessionDep, ctx: ContextDep, ad
 
 
 @router.get("/{code}/prices", response_model=list[PriceRead], summary="The reseller's price list")
-async def prices(code: CodePath, session: ReadSessionDep, _: AdminDep) -> list[PriceRead]:
+async def prices(code: CodePath, session: ReadSessionDep, _: PlatformAdminDep) -> list[PriceRead]:
     return [PriceRead(sku_code=sku, list_price_cents=listed, price_cents=own)
             for sku, listed, own in await resellers_service.price_list(session=session, code=code)]
 
 
 @router.put("/{code}/prices/{sku_code}", response_model=PriceRead, summary="Set the reseller's price of a SKU")
 async def set_price(code: CodePath, sku_code: SkuCodePath, data: PriceSet, session: SessionDep,
-                    admin: AdminDep) -> PriceRead:
+                    admin: PlatformAdminDep) -> PriceRead:
     await resellers_service.set_price(session=session, code=code, sku_code=sku_code, price_cents=data.price_cents,
                                       actor=admin)
     listed = {sku: (lp, own) for sku, lp, own in await resellers_service.price_list(session=session, code=code)}
@@ -116,13 +117,13 @@ async def set_price(code: CodePath, sku_code: SkuCodePath, data: PriceSet, sessi
 
 
 @router.delete("/{code}/prices/{sku_code}", status_code=204, summary="Back to the list price")
-async def remove_price(code: CodePath, sku_code: SkuCodePath, session: SessionDep, _: AdminDep) -> None:
+async def remove_price(code: CodePath, sku_code: SkuCodePath, session: SessionDep, _: PlatformAdminDep) -> None:
     await resellers_service.remove_price(session=session, code=code, sku_code=sku_code)
 
 
 @router.post("/{code}/top-ups", response_model=BalanceRead, status_code=201,
              summary="Record money the reseller paid in (Idempotency-Key: the same key credits once)")
-async def top_up(code: CodePath, data: TopUp, session: SessionDep, admin: AdminDep,
+async def top_up(code: CodePath, data: TopUp, session: SessionDep, admin: PlatformAdminDep,
                  idempotency_key: IdempotencyKey = None) -> BalanceRead:
     account, created = await resellers_service.top_up(session=session, code=code, amount_cents=data.amount_cents,
                                                       note=data.note, actor=admin, reference=idempotency_key)

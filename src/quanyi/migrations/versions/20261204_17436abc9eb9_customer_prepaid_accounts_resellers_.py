@@ -1,7 +1,7 @@
 """customer prepaid accounts, resellers open api
 
 Revision ID: 17436abc9eb9
-Revises: a7e2c4d9f013
+Revises: fc22568bbfb7
 Create Date: 2026-12-04 11:34:52.564989
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '17436abc9eb9'
-down_revision: str | None = 'a7e2c4d9f013'
+down_revision: str | None = 'fc22568bbfb7'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
