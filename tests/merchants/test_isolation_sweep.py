@@ -133,6 +133,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return str(2_147_480_000 if missing else ids[name])
     if name == "gateway_name":
         return "sandbox"
+    if name == "sku_code":  # reseller price lists (platform-only routes)
+        return "NO-SUCH-SKU" if missing else "SWEEP-SKU"
     raise AssertionError(f"the isolation sweep does not know path parameter {name!r} ({route}): teach _value")
 
 
