@@ -35,7 +35,7 @@ async def test_create_product_with_skus_and_read_it_publicly(shop):
     assert direct["stock"] == {"available": 0, "purchasable": False, "status": "coming_soon"}
 
     upload = await shop.client.post(f"/api/admin/skus/{monthly['id']}/card-keys/import", headers=shop.admin,
-                                    files={"file": ("k.txt", b"K1\nK2\nK3\n", "text/plain")})
+                                    files={"file": ("k.txt", b"KEY-0001\nKEY-0002\nKEY-0003\n", "text/plain")})
     assert upload.status_code == 201
     public = (await shop.client.get("/api/catalog/products/star-video")).json()
     assert public["skus"][0]["stock"] == {"available": 3, "purchasable": True, "status": "in_stock"}
@@ -117,7 +117,7 @@ async def test_delete_only_what_nothing_refers_to(shop):
     monthly, direct = product["skus"]
     assert (await shop.client.delete(f"/api/admin/skus/{direct['id']}", headers=shop.admin)).status_code == 204
     upload = await shop.client.post(f"/api/admin/skus/{monthly['id']}/card-keys/import", headers=shop.admin,
-                                    files={"file": ("k.txt", b"K1\n", "text/plain")})
+                                    files={"file": ("k.txt", b"KEY-0001\n", "text/plain")})
     assert upload.status_code == 201
     in_use = await shop.client.delete(f"/api/admin/skus/{monthly['id']}", headers=shop.admin)
     assert in_use.status_code == 409 and in_use.json()["code"] == "in_use"
