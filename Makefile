@@ -27,9 +27,11 @@ demo: $(VENV)/.installed
 	$(BIN)/quanyi serve --host $(HOST) --port $(PORT) --with-test-peers
 
 ## test: dev dependencies, lint, then the whole suite (PostgreSQL/Redis variants when QUANYI_TEST_*_URL are set)
+## on TEST_WORKERS pytest-xdist workers (most tests wait on I/O: 3 keep 2 cores busy; serial/slow tests run alone)
+TEST_WORKERS ?= 3
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench

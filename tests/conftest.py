@@ -8,22 +8,29 @@ paid_order. Tests that take `backend`-dependent fixtures run once per backend.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 
 from helpers import Shop, make_settings
+from pg_databases import PgDatabases
+from quanyi import passwords
 from quanyi.app import create_app
 from quanyi.config import Settings
 from quanyi.context import ShopContext, build_context
 from quanyi.migrate import upgrade
+
+pytest_plugins = ["serial_tests"]
 
 PG_URL = os.environ.get("QUANYI_TEST_PG_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -33,6 +40,14 @@ if IN_CI and not (PG_URL and os.environ.get("QUANYI_TEST_REDIS_URL")):
         "CI must run the PostgreSQL and Redis tests: set QUANYI_TEST_PG_URL and QUANYI_TEST_REDIS_URL")
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With PYTHONDONTWRITEBYTECODE set, every `quanyi` process a test starts would compile the package from
+    source again (~0.4 s of CPU each, hundreds of them): compile it once here (into its usual __pycache__,
+    which git ignores). Processes still only read bytecode that matches its source."""
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+        compileall.compile_dir(Path(passwords.__file__).parent, quiet=1)
 
 
 def _pg_admin_dsn() -> str:
@@ -54,6 +69,18 @@ async def _pg_admin(*statements: str) -> None:
         await connection.close()
 
 
+# argon2 with the production parameters costs ~0.5 s of CPU per hash or check (seconds on a loaded machine).
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passwords are hashed with cheap argon2 parameters in tests (same code, same hash format), except in
+    tests marked `real_password_hashing`: the parameters themselves and the equal-time checks."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        monkeypatch.setattr(passwords, "_hasher", _CHEAP_HASHER)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
@@ -73,22 +100,33 @@ def pg_template() -> object:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str | None) -> Iterator[PgDatabases | None]:
+    if pg_template is None:
+        yield None
+        return
+    databases = PgDatabases(_pg_admin_dsn(), pg_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def database_url(backend: str, sqlite_template: Path, pg_template: str | None, tmp_path: Path) -> object:
+def database_url(backend: str, sqlite_template: Path, pg_databases: PgDatabases | None, tmp_path: Path) -> object:
+    """A fresh database cloned from the session's migrated template, for this test only."""
     if backend == "sqlite":
         path = tmp_path / "shop.db"
         shutil.copyfile(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    name = f"quanyi_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    assert pg_databases is not None
+    name = pg_databases.create()
     yield _pg_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    pg_databases.drop_later(name)
 
 
 @pytest.fixture

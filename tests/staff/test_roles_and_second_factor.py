@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-from argon2 import PasswordHasher
-
-from quanyi import passwords
 from quanyi.staff import second_factor, totp
 from quanyi.staff import service as staff_service
 from quanyi.staff.roles import ROLES
 from quanyi.staff.sessions import open_console_session
 from staff.staff_helpers import PASSWORD, login
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests log in often; the argon2 parameters themselves are tested in tests/test_passwords.py."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 async def test_roles_give_their_permissions_and_only_those(shop, sku):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import pytest
+
 from quanyi.staff import service as staff_service
 from staff.staff_helpers import PASSWORD, login, make_staff, staff_headers
 
@@ -52,6 +54,8 @@ async def _timed_login(shop, username: str, password: str) -> tuple[float, int, 
     return time.perf_counter() - started, response.status_code, response.json()
 
 
+@pytest.mark.real_password_hashing  # the time of one real argon2 check is what must not differ
+@pytest.mark.serial  # compares timings: no other test competes for the CPU meanwhile
 async def test_unknown_user_and_wrong_password_get_the_same_answer_in_the_same_time(shop):
     await make_staff(shop, "erin", "admin")
     shop.ctx.settings.staff_login_max_failures_per_user = 100
