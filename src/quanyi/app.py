@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
+from quanyi import passwords
 from quanyi.accesslog import install_access_log_redaction
 from quanyi.catalog.routes import admin_router as catalog_admin_router
 from quanyi.catalog.routes import router as catalog_router
@@ -328,6 +329,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
+        await passwords.warm_up()
         try:
             await refresh_gateways(ctx)
         except Exception:
