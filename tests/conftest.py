@@ -42,6 +42,32 @@ if IN_CI and not (PG_URL and os.environ.get("QUANYI_TEST_REDIS_URL")):
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+def _share_the_default_tls_context() -> None:
+    """httpx builds a new default SSL context for every client and transport, loading the whole CA bundle
+    (30-130 ms of CPU each); tests build thousands (every test's loopback transport, every test peer's
+    notification) and talk plain HTTP on loopback. The default context, built once, serves them all: it is
+    the same context, and nothing changes a context once built."""
+    module = httpx._transports.default
+    build = getattr(module, "create_ssl_context", None)
+    if build is None:
+        return
+    built: dict[tuple[object, ...], object] = {}
+
+    def create_ssl_context(verify: object = True, cert: object = None, trust_env: bool = True) -> object:
+        if verify is not True or cert is not None:
+            return build(verify=verify, cert=cert, trust_env=trust_env)
+        # The default context depends only on these (httpx reads them when it builds one).
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in built:
+            built[key] = build(verify=True, trust_env=trust_env)
+        return built[key]
+
+    module.create_ssl_context = create_ssl_context
+
+
+_share_the_default_tls_context()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """With PYTHONDONTWRITEBYTECODE set, every `quanyi` process a test starts would compile the package from
     source again (~0.4 s of CPU each, hundreds of them): compile it once here (into its usual __pycache__,
