@@ -27,11 +27,12 @@ demo: $(VENV)/.installed
 	$(BIN)/quanyi serve --host $(HOST) --port $(PORT) --with-test-peers
 
 ## test: dev dependencies, lint, then the whole suite (PostgreSQL/Redis variants when QUANYI_TEST_*_URL are set)
-## on TEST_WORKERS pytest-xdist workers (most tests wait on I/O: 3 keep 2 cores busy; serial/slow tests run alone)
+## on TEST_WORKERS pytest-xdist workers (most tests wait on I/O: 3 keep 2 cores busy; serial/slow tests run alone),
+## listing the 25 slowest steps at the end (the suite has a time budget: see README "Tests")
 TEST_WORKERS ?= 3
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
