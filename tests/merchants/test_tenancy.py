@@ -118,6 +118,11 @@ async def _cli(shop, monkeypatch, *args: str):  # type: ignore[no-untyped-def]
         monkeypatch.setenv(f"QUANYI_{name.upper()}", value.get_secret_value() if hasattr(value, "get_secret_value")
                            else str(value))
     monkeypatch.setenv("QUANYI_RUN_BACKGROUND_TASKS", "false")
+    # The CLI's Rich consoles were made at import, with the width of that moment (pytest-xdist workers set
+    # COLUMNS=80): give them the width of a wide terminal so tables are not cut.
+    from quanyi.cli_support import console, err
+    monkeypatch.setattr(console, "width", 200)
+    monkeypatch.setattr(err, "width", 200)
     get_settings.cache_clear()
     try:
         return await asyncio.to_thread(CliRunner().invoke, app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
