@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import asyncio
+import os
+import stat
+from pathlib import Path
 
+import pytest
+from sqlalchemy import select, text
+
+from quanyi import migrate
 from quanyi.catalog.models import Category
+from quanyi.db import Database
 
 
 async def test_a_failed_unit_of_work_leaves_nothing(ctx):
@@ -50,3 +57,36 @@ async def test_only_transient_database_failures_count_as_unavailable(ctx, backen
 
         assert is_database_unavailable(sqlite3.OperationalError("database is locked"))
         assert not is_database_unavailable(sqlite3.OperationalError("no such table: x"))
+
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_sqlite_database_files_are_readable_by_the_shop_user_only(tmp_path):
+    """var/quanyi.db and its WAL / shared-memory files hold orders, contacts and card keys: mode 0600 like the
+    env file, whatever the umask, from the first migration on; files an older version left 0644 are narrowed."""
+    old_umask = os.umask(0o022)
+    try:
+        url = f"sqlite:///{tmp_path}/var/quanyi.db"
+        await asyncio.to_thread(migrate.upgrade, url)  # alembic runs its own event loop
+        db = Database(url)
+        async with db.transaction() as session:
+            await session.execute(text("CREATE TABLE probe (x INTEGER)"))
+        async with db.read_session() as session:  # the WAL and shared-memory files exist while connections do
+            await session.execute(text("SELECT * FROM probe"))
+            files = sorted((tmp_path / "var").glob("quanyi.db*"))
+            assert {f.name for f in files} >= {"quanyi.db", "quanyi.db-wal", "quanyi.db-shm"}
+            assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+        await db.dispose()
+
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"legacy.db{suffix}").touch()
+            (tmp_path / f"legacy.db{suffix}").chmod(0o644)
+        db = Database(f"sqlite:///{tmp_path}/legacy.db")
+        assert {f.name: _mode(f) for f in tmp_path.glob("legacy.db*")} == {
+            "legacy.db": 0o600, "legacy.db-wal": 0o600, "legacy.db-shm": 0o600}
+        await db.dispose()
+    finally:
+        os.umask(old_umask)

@@ -396,7 +396,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.add_middleware(UnexpectedErrorMiddleware, answer=_unexpected)
     # Checkouts of a SKU known to be sold out are refused here, before routing (the flash-sale tail).
     app.add_middleware(SoldOutLane, ctx=ctx, answer=_domain_problem)
-    app.add_middleware(SecurityHeadersMiddleware)  # outside: the 500 answer carries the headers too
+    # Outside: the 500 answer carries the headers too. HSTS when the shop is served over https (Settings.hsts_header).
+    app.add_middleware(SecurityHeadersMiddleware, hsts=ctx.settings.hsts_header())
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,

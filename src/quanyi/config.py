@@ -86,6 +86,21 @@ class Settings(BaseSettings):
             raise ValueError("QUANYI_PUBLIC_BASE_URL must be an absolute http(s) URL without query or fragment, "
                              f"like https://shop.example.com, not {value!r}")
         return value.rstrip("/")
+    # HTTP Strict Transport Security (browsers then refuse plain http for the shop's host): max-age in seconds.
+    # Unset: one year when public_base_url is https (the shop is served over https, TLS possibly ended by a proxy),
+    # none otherwise; 0 turns it off. `hsts_include_subdomains` extends it to every subdomain (only if they all
+    # serve https).
+    hsts_max_age_seconds: int | None = Field(default=None, ge=0, le=2 * 365 * 86_400)
+    hsts_include_subdomains: bool = False
+
+    def hsts_header(self) -> str | None:
+        """The Strict-Transport-Security value every answer carries, or None."""
+        max_age = self.hsts_max_age_seconds
+        if max_age is None:
+            max_age = 365 * 86_400 if (self.public_base_url or "").startswith("https://") else 0
+        if not max_age:
+            return None
+        return f"max-age={max_age}" + ("; includeSubDomains" if self.hsts_include_subdomains else "")
     # Other origins whose pages may post the shop's forms (comma-separated, e.g. "https://www.example.com"); the
     # shop's own host and public_base_url are always trusted (web/csrf.py).
     csrf_trusted_origins: str = ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["Base", "ConnectionBudget", "Database", "UTCDateTime", "after_commit", "async_url", "connection_budget",
-           "is_database_unavailable", "utcnow"]
+           "is_database_unavailable", "secure_sqlite_files", "utcnow"]
 
 logger = logging.getLogger(__name__)
 _AFTER_COMMIT = "quanyi.after_commit"
@@ -105,6 +106,30 @@ def is_database_unavailable(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or getattr(seen, "orig", None)
     return False
+
+
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def secure_sqlite_files(url: str) -> None:
+    """An SQLite database holds every order, contact and encrypted card key: its file and the WAL / shared-memory /
+    journal files next to it are readable by the shop's user only (0600, like var/quanyi.env). The database file
+    is created here with that mode before SQLite opens it (SQLite gives its companion files the mode of the
+    database file), and files an earlier version left group- or world-readable are narrowed. No-op for
+    PostgreSQL and in-memory databases."""
+    parsed = make_url(async_url(url))
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # O_CREAT without O_TRUNC: an existing file is kept
+    for companion in _SQLITE_COMPANIONS:
+        try:
+            mode = os.stat(path + companion).st_mode
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(path + companion, mode & 0o700)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
@@ -189,6 +214,7 @@ class Database:
         self.url = async_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         if self.is_sqlite:
+            secure_sqlite_files(self.url)
             self.write_engine = create_async_engine(self.url, echo=echo)
             self.read_engine = create_async_engine(self.url, echo=echo)
             _configure_sqlite(self.write_engine, immediate=True)

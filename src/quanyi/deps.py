@@ -6,7 +6,7 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from quanyi.staff.service import ADMIN, PERMISSIONS, PermissionDenied, Principal
 
 __all__ = ["ContextDep", "SessionDep", "ReadSessionDep", "AdminDep", "PrincipalDep", "BearerDep",
            "ScopeDep", "PlatformAdminDep", "PlatformOnly",
-           "require_permission", "client_ip", "user_agent", "NotAuthorized"]
+           "require_permission", "client_ip", "user_agent", "NotAuthorized", "NO_STORE"]
 
 
 class NotAuthorized(DomainError):
@@ -118,6 +118,16 @@ def _require_platform_admin(principal: PrincipalDep) -> str:
 
 
 PlatformAdminDep = Annotated[str, Depends(_require_platform_admin)]
+
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"  # HTTP/1.0 caches
+
+
+# On routes whose answer carries a secret (card keys, access tokens): no browser, proxy or CDN keeps a copy.
+# Rendered pages get the same header from web.templating.render.
+NO_STORE = Depends(_no_store)
 
 
 def client_ip(request: Request) -> str:

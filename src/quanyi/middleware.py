@@ -28,8 +28,10 @@ class SecurityHeadersMiddleware:
     `@app.middleware("http")`: that wrapper streams every response through an extra task and cost a
     measurable share of each request in the flash-sale profile."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: str | None = None) -> None:
+        """`hsts`: the Strict-Transport-Security value (Settings.hsts_header), when the shop is served over https."""
         self.app = app
+        self.headers = _SECURITY_HEADERS + (((b"strict-transport-security", hsts.encode()),) if hsts else ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +42,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                headers.extend((name, value) for name, value in _SECURITY_HEADERS if name not in present)
+                headers.extend((name, value) for name, value in self.headers if name not in present)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from quanyi.db import async_url
+from quanyi.db import async_url, secure_sqlite_files
 
 __all__ = ["alembic_config", "upgrade", "downgrade", "current"]
 
@@ -23,7 +23,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    _ensure_sqlite_dir(database_url)
+    secure_sqlite_files(database_url)  # creates var/ and the database file, mode 0600
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -34,10 +34,3 @@ def downgrade(database_url: str, revision: str) -> None:
 def current(database_url: str) -> None:
     command.current(alembic_config(database_url), verbose=False)
 
-
-def _ensure_sqlite_dir(database_url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(async_url(database_url))
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)

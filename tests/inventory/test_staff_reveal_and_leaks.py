@@ -41,6 +41,7 @@ async def test_staff_reveal_needs_the_permission_and_a_reason_and_is_audited(sho
     shown = await shop.client.post(url, json={"reason": REASON}, headers=support)
     assert shown.status_code == 200, shown.text
     assert shown.json()["code"] == codes[0] and shown.json()["status"] == "available"
+    assert shown.headers["cache-control"] == "no-store"  # a plaintext key: no cache keeps a copy
     reveal = await shop.scalar(select(KeyReveal))
     assert (reveal.card_key_id, reveal.channel, reveal.actor, reveal.reason, reveal.order_id) == (
         key_id, "staff", "support", REASON, None)

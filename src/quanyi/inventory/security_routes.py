@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from quanyi.deps import (
+    NO_STORE,
     AdminDep,
     ContextDep,
     ReadSessionDep,
@@ -30,6 +31,7 @@ BatchIdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]  # batches have 32-bi
     "/card-keys/{card_key_id}/reveal",
     response_model=StaffRevealedKey,
     summary="Show one card key's plaintext to a staff member (permission card_keys.reveal; audited)",
+    dependencies=[NO_STORE],
 )
 async def reveal_card_key(
     card_key_id: IdPath,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
-from quanyi.deps import ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
+from quanyi.deps import NO_STORE, ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
 from quanyi.inventory.service import OutOfStock
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
@@ -33,6 +33,7 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
 
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
+             dependencies=[NO_STORE],
              responses={409: {"description": "Sold out or not on sale"},
                         403: {"description": "Refused by risk control, verification_required (see challenge_id), or "
                                              "verification_unavailable (no code can reach this contact)"},
@@ -85,7 +86,7 @@ async def cancel_order(order_no: OrderNoDep, session: SessionDep) -> OrderRead:
     return await orders_service.describe_order(session=session, order=order)
 
 
-@router.post("/{order_no}/reveal", response_model=RevealResponse,
+@router.post("/{order_no}/reveal", response_model=RevealResponse, dependencies=[NO_STORE],
              summary="Show the delivered card keys (every call is audited)")
 async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ctx: ContextDep) -> RevealResponse:
     order = await orders_service.get_order(session=session, order_no=order_no)
@@ -98,6 +99,7 @@ async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ct
 
 
 @router.post("/lookup", response_model=LookupResult, summary="Find an order without an account",
+             dependencies=[NO_STORE],
              responses={404: {"description": "No match"}, 429: {"description": "Too many failed attempts"}})
 async def lookup(data: LookupRequest, request: Request, ctx: ContextDep) -> LookupResult:
     order = await orders_service.lookup_order(

@@ -77,12 +77,17 @@ def _translate(exc: DomainError) -> tuple[str, str]:
 
 
 class OpenApiRoute(APIRoute):
-    """Answers every refusal in the protocol's error body."""
+    """Answers every refusal in the protocol's error body. Answers carry card keys and balances: never cached."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def answer(request: Request) -> Response:
+            response = await _answer(request)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+
+        async def _answer(request: Request) -> Response:
             try:
                 return await handler(request)
             except (ordering.ProtocolError, SignatureRefused, RateLimited, AccountSuspended) as exc:
