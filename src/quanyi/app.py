@@ -35,6 +35,8 @@ from quanyi.console.routes import install as install_console
 from quanyi.context import ShopContext, build_context
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
+from quanyi.enterprises.routes import router as enterprises_admin_router
+from quanyi.enterprises.service import EnterpriseExists
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.masking import install_log_redaction
 from quanyi.inventory.rotation import RotationRefused
@@ -138,6 +140,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RateLimited: 429,
     AccountSuspended: 403,
     ResellerExists: 409,
+    EnterpriseExists: 409,
 
     # risk control
     RiskDenied: 403,
@@ -381,6 +384,9 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
              "description": "For resellers (下游): signed requests, the quanyi protocol (docs/open-api.md)"},
             {"name": "admin: resellers",
              "description": "Resellers: app ids, secrets, price lists, prepaid balances (admin token)"},
+            {"name": "admin: enterprises",
+             "description": "Enterprise customers (企业福利, B2B): balances, tier prices, bulk purchases, benefit "
+                            "campaigns (platform staff)"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -412,6 +418,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(merchants_router)  # merchant applications (入驻申请), public
     app.include_router(applications_admin_router)  # ... and their review
     app.include_router(merchant_pages_router)  # storefront: /m/<code>, the application form
+    app.include_router(enterprises_admin_router)  # enterprise customers (企业福利)
     app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
+from quanyi.enterprises.models import Enterprise, EnterpriseContact, EnterprisePriceTier
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
 from quanyi.ledger.models import (
     CustomerAccount,
@@ -46,6 +47,6 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",
            "ReviewAction", "Merchant", "MerchantApplication", "CommissionRule", "Withdrawal", "MerchantStatement",
            "CustomerAccount", "CustomerCharge", "Reseller", "ResellerSecret", "ResellerPrice", "ResellerOrder",
-           "ResellerNonce"]
+           "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier"]
 
 metadata = Base.metadata

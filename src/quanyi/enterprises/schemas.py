@@ -1,0 +1,121 @@
+"""Request/response shapes of the enterprise admin API (企业客户)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from quanyi.schema_types import reject_control_chars
+
+__all__ = ["EnterpriseCreate", "EnterpriseUpdate", "EnterpriseRead", "Invoice", "ContactCreate", "ContactRead",
+           "TopUp", "BalanceRead", "TierIn", "TiersSet", "SkuPriceRead", "QuoteRead", "Name",
+           "EnterpriseCode", "Cents"]
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+                 AfterValidator(reject_control_chars)]
+EnterpriseCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")]
+Cents = Annotated[StrictInt, Field(ge=0, le=10_000_000_000)]
+_Short = Annotated[str, StringConstraints(max_length=40), AfterValidator(reject_control_chars)]
+_Long = Annotated[str, StringConstraints(max_length=300), AfterValidator(reject_control_chars)]
+
+
+class Invoice(BaseModel):
+    """开票信息: title (抬头), taxpayer id (纳税人识别号), address and phone, bank and account, e-mail."""
+
+    model_config = ConfigDict(extra="forbid")
+    invoice_title: _Long = ""
+    tax_number: Annotated[str, StringConstraints(max_length=20)] = ""
+    invoice_address: _Long = ""
+    invoice_phone: _Short = ""
+    bank_name: _Long = ""
+    bank_account: _Short = ""
+    invoice_email: Annotated[str, StringConstraints(max_length=254)] = ""
+
+
+class EnterpriseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: EnterpriseCode
+    name: Name
+    credit_limit_cents: Cents = 0
+    invoice: Invoice = Field(default_factory=Invoice)
+
+
+class EnterpriseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    status: Literal["active", "suspended"] | None = None
+    credit_limit_cents: Cents | None = None
+    invoice: Invoice | None = None
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(reject_control_chars)]
+    role: Literal["purchasing", "finance", "hr", "it", "other"]
+    email: Annotated[str, StringConstraints(max_length=254)] = ""
+    phone: Annotated[str, StringConstraints(max_length=32)] = ""
+
+
+class ContactRead(BaseModel):
+    id: int
+    name: str
+    role: str
+    email: str
+    phone: str
+
+
+class EnterpriseRead(BaseModel):
+    code: str
+    name: str
+    status: str
+    account_code: str
+    balance_cents: int
+    credit_limit_cents: int
+    currency: str
+    invoice: Invoice
+    contacts: list[ContactRead]
+    created_at: dt.datetime
+
+
+class TopUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_cents: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)]
+    note: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(reject_control_chars)]
+
+
+class BalanceRead(BaseModel):
+    account_code: str
+    balance_cents: int
+    credit_limit_cents: int
+    currency: str
+    created: bool = Field(description="false: this Idempotency-Key was used before, nothing was credited again")
+
+
+class TierIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    unit_price_cents: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)]
+
+
+class TiersSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tiers: Annotated[list[TierIn], Field(min_length=1, max_length=20)]
+
+
+class SkuPriceRead(BaseModel):
+    sku_code: str
+    list_price_cents: int
+    currency: str
+    tiers: list[TierIn]
+
+
+class QuoteRead(BaseModel):
+    sku_code: str
+    quantity: int
+    unit_price_cents: int
+    total_cents: int
+    currency: str
+    list_price_cents: int
