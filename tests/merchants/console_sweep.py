@@ -23,7 +23,10 @@ from quanyi.staff.models import StaffUser
 
 # The staff member's own login and account: no merchant's objects behind them.
 SELF = ("/console/login", "/console/logout", "/console/account")
+# Platform configuration: a merchant's staff are refused (403) whatever they ask for.
+PLATFORM_ONLY = ("/console/catalog/categories",)
 VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", "2147480000"),
+          "product_id": ("product_id", "2147480000"),
           "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000")}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
@@ -32,6 +35,9 @@ FORMS: dict[str, dict[str, str]] = {
     "/console/reviews/{order_no}/reject": {"reason": "by A"},
     "/console/keys/batches/{batch_id}/void": {"reason": "by A"},
     "/console/keys/{card_key_id}/reveal": {"reason": "ticket 4711: sweep test"},
+    "/console/catalog/products/{product_id}": {"name": "by A", "slug": "by-a", "category_id": "1"},
+    "/console/catalog/products/{product_id}/skus": {"code": "BY-A-1", "name": "by A", "price": "0.01"},
+    "/console/catalog/skus/{sku_id}": {"name": "by A", "price": "0.01"},
 }
 
 
@@ -52,6 +58,13 @@ async def leave_audit_trail(shop: Any, tenant: Tenant) -> None:
         user = await session.scalar(select(StaffUser).where(StaffUser.username == f"{tenant.code}-staff"))
         await record_action(session=session, actor=Actor(name=user.username, staff_id=user.id), action="test",
                             object_type="order", object_id=tenant.order_no, summary=f"{tenant.sku_code} sweep")
+
+
+async def _owner_of_product(shop: Any, slug: str) -> int | None:
+    from quanyi.catalog.models import Product
+
+    async with shop.ctx.db.read_session() as session:
+        return await session.scalar(select(Product.merchant_id).where(Product.slug == slug))  # type: ignore[no-any-return]
 
 
 def _url(path: str, owner: Tenant | None) -> str:
@@ -75,6 +88,14 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
         for route in routes:
             if route.path.startswith(SELF):
                 continue
+            if route.path.startswith(PLATFORM_ONLY):
+                for method in sorted(route.methods or ()):
+                    extra = {"data": {"csrf_token": csrf, "name": "by A", "slug": "by-a"},
+                             "headers": {"Origin": "http://test"}} if method == "POST" else {}
+                    refused = await client.request(method, re.sub(r"\{\w+\}", "1", route.path), **extra)
+                    assert refused.status_code == 403, (route.path, refused.status_code)
+                    checked += 1
+                continue
             unknown = set(re.findall(r"\{(\w+)\}", route.path)) - VALUES.keys()
             assert not unknown, f"the console sweep does not know path parameter(s) {unknown} ({route.path})"
             for method in sorted(route.methods or ()):
@@ -93,6 +114,18 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
                     assert page.status_code in (200, 303), (route.path, page.status_code)  # /console: a redirect
                     for marker in b.markers():
                         assert marker not in page.text, (route.path, marker)
+                elif route.path == "/console/catalog/products":
+                    made = await client.post(route.path, data={**form, "name": "by A", "slug": "made-by-a",
+                                                               "category_id": "1", "merchant_code": b.code},
+                                             headers={"Origin": "http://test"})
+                    assert made.status_code in (303, 404), made.status_code  # never B's product
+                    if made.status_code == 303:
+                        owner = await _owner_of_product(shop, "made-by-a")
+                        assert owner == a.merchant_id, owner
+                elif route.path == "/console/catalog/guide-preview":
+                    shown = await client.post(route.path, data={**form, "redemption_guide": "x"},
+                                              headers={"Origin": "http://test"})
+                    assert shown.status_code == 200  # renders the text it is given; reads nothing
                 else:
                     assert route.path == "/console/keys/leaks", f"add a create-under-B check for {route.path}"
                     traced = await client.post(route.path, data={**form, "codes": "\n".join(b.codes), "mark": "on"},

@@ -24,6 +24,7 @@ from quanyi.notifications.models import Channel, Kind, OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.state import OrderStatus
 from quanyi.risk.models import ReviewAction, RiskDecisionLog
+from quanyi.shoptime import shop_day, zone_of
 from quanyi.staff import service as staff_service
 from quanyi.staff.models import StaffSession, StaffUser
 from quanyi.suppliers.adapter import ProductKind
@@ -187,7 +188,9 @@ async def furnish(shop: Shop, tenant: Tenant, category_id: int) -> Tenant:
     await ledger_service.post_all_deferred(shop.ctx.db)
     async with shop.ctx.db.transaction() as session:  # a statement of today, issued as if the day were over
         merchant = await merchants_service.get_merchant(session=session, code=tenant.code)
-        issued = await statements.issue_statements(session=session, merchant=merchant, day=now.date(), cycle="daily",
+        # The shop's day, not UTC's: after 16:00 UTC it is already tomorrow in Asia/Shanghai.
+        issued = await statements.issue_statements(session=session, merchant=merchant,
+                                                   day=shop_day(now, zone_of(session)), cycle="daily",
                                                    actor="test", now=now + dt.timedelta(days=2))
         tenant.statement_no = issued[0].statement_no
     return tenant

@@ -15,7 +15,7 @@ from quanyi.staff.service import Principal
 __all__ = ["MenuItem", "MENU", "GROUPS", "register", "visible_menu", "home_for"]
 
 # Menu groups in the order they appear; console2 adds "catalog", "settings" ... here.
-GROUPS = ("overview", "sales", "stock", "risk", "system")
+GROUPS = ("overview", "sales", "catalog", "stock", "risk", "system")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class MenuItem:
     group: str = "sales"
     order: int = 100
     icon: str = "dot"
+    platform_only: bool = False  # platform configuration (categories, ...): not shown to a merchant's staff
 
 
 MENU: dict[str, MenuItem] = {}
@@ -44,7 +45,8 @@ def visible_menu(principal: Principal) -> list[tuple[str, list[MenuItem]]]:
     """The entries this staff member may open, grouped: [(group, [items...]), ...]."""
     groups = []
     for group in GROUPS:
-        items = sorted((i for i in MENU.values() if i.group == group and principal.can(i.permission)),
+        items = sorted((i for i in MENU.values() if i.group == group and principal.can(i.permission)
+                        and not (i.platform_only and principal.merchant_id is not None)),
                        key=lambda i: (i.order, i.key))
         if items:
             groups.append((group, items))

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from quanyi.console import (
     account_routes,
     audit_routes,
+    catalog_routes,
     dashboard_routes,
     key_routes,
     login_routes,
@@ -22,7 +23,8 @@ from quanyi.deps import client_ip, user_agent
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
-SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, key_routes, audit_routes)
+SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, catalog_routes, key_routes,
+            audit_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, str] = {
     "orders.refund": "refund orders (the refund policy applies)",
     "orders.export": "export order lists as CSV / XLSX",
     "card_keys.manage": "import card keys, void batches, see stock and masked keys",
+    "catalog.manage": "edit products, SKUs, prices and redemption guides (categories: platform staff only)",
     "audit.read": "read the staff audit log",
     # Merchants (商户): a merchant's money at the platform.
     "merchant.finance": "see the merchant's balance and statements, ask for withdrawals (提现)",

@@ -70,8 +70,9 @@ def _register_builtin_roles() -> None:
     register_role(Role("owner", "店主 / 管理员", "Owner / administrator", frozenset({"admin"}),
                        description="everything, including staff, settings and every admin endpoint"))
     register_role(Role("operator", "运营", "Operator", frozenset({
-        "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace"}),
-        description="daily running: dashboard, orders and 补单, manual delivery, card-key stock"))
+        "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace",
+        "catalog.manage"}),
+        description="daily running: dashboard, catalog, orders and 补单, manual delivery, card-key stock"))
     register_role(Role("finance", "财务", "Finance", frozenset({
         "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read"}),
         description="money: dashboard, refunds, exports, ledger"))
@@ -87,7 +88,8 @@ def _register_builtin_roles() -> None:
                        description="everything of the merchant: goods, stock, suppliers, orders, money, staff"))
     register_role(Role("merchant_operator", "商户运营", "Merchant operator", frozenset({
         "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace",
-        "suppliers.manage"}), scope=MERCHANT, description="goods, card-key stock, suppliers, orders and 补单"))
+        "suppliers.manage", "catalog.manage"}), scope=MERCHANT,
+        description="goods, card-key stock, suppliers, orders and 补单"))
     register_role(Role("merchant_finance", "商户财务", "Merchant finance", frozenset({
         "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read", "merchant.finance"}),
         scope=MERCHANT, description="refunds, balance, statements and withdrawals"))

@@ -14,7 +14,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from quanyi.catalog.guide import render_guide
-from quanyi.money import format_money
+from quanyi.money import format_money, to_decimal
 from quanyi.shoptime import shop_time, shop_zone, valid_through
 from quanyi.web.csrf import install_template_helpers
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
@@ -35,6 +35,8 @@ def _local_time(context: Context, value: dt.datetime | None, fmt: str = "%Y-%m-%
 
 
 templates.env.filters["money"] = format_money
+# A price as typed into a form ("9.90"): minor units in the currency's major units, no symbol.
+templates.env.filters["amount"] = lambda cents, currency: str(to_decimal(cents, currency))
 templates.env.filters["local_time"] = _local_time
 templates.env.filters["valid_through"] = pass_context(
     lambda context, value: valid_through(value, context["shop_zone"]).isoformat() if value else "")

@@ -82,5 +82,37 @@
     tick();
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); watchImport(); });
+  // ---- the redemption guide's live preview: the shop renders it (the same sanitizer buyers get), as one types
+  function previewGuide() {
+    var source = document.querySelector("[data-guide-source]");
+    var target = document.querySelector("[data-guide-preview]");
+    if (!source || !target) return;
+    var form = source.form;
+    var timer = null;
+    var sent = 0;
+    function refresh() {
+      var body = new FormData();
+      var token = form && form.querySelector("input[name=csrf_token]");
+      body.append("csrf_token", token ? token.value : "");
+      body.append("redemption_guide", source.value);
+      var mine = ++sent;
+      fetch(source.getAttribute("data-guide-source"), { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          if (mine !== sent) return;  // an older answer arriving late must not replace a newer one
+          if (source.value.trim()) { target.innerHTML = html; } else {
+            target.textContent = ""; var p = document.createElement("p"); p.className = "muted";
+            p.textContent = target.getAttribute("data-empty"); target.appendChild(p);
+          }
+          target.setAttribute("data-rendered", String(mine));
+        })
+        .catch(function () { /* the preview is a convenience: saving still works */ });
+    }
+    source.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 250);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); watchImport(); previewGuide(); });
 })();
