@@ -71,6 +71,7 @@ from quanyi.payments.routes import reconciliation_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
+from quanyi.pricing.routes import router as pricing_router
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
 from quanyi.resellers.admin_routes import router as resellers_admin_router
@@ -409,7 +410,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
                    fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, open_api_router,
-                   resellers_admin_router, web_router, order_link_router):
+                   resellers_admin_router, web_router, order_link_router, pricing_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console

@@ -21,7 +21,11 @@ class Order(Base):
     __tablename__ = "orders_order"
     __table_args__ = (
         CheckConstraint("quantity >= 1", name="quantity_positive"),
-        CheckConstraint("total_cents = unit_price_cents * quantity", name="total_matches"),
+        # The payable is the price calculation's last step (quanyi/pricing): list total less every discount.
+        CheckConstraint("total_cents = unit_price_cents * quantity - member_discount_cents - coupon_discount_cents"
+                        " - points_discount_cents", name="total_matches"),
+        CheckConstraint("member_discount_cents >= 0 AND coupon_discount_cents >= 0 AND points_discount_cents >= 0"
+                        " AND points_used >= 0 AND total_cents >= 0", name="discounts_not_negative"),
         # Money handed back can never exceed what was paid (refunds of duplicate payments are not counted here).
         CheckConstraint("refunded_cents >= 0 AND refunded_cents <= total_cents", name="refunded_within_total"),
         # An order is its SKU's merchant's (商户订单); payments, refunds, fulfilment and risk rows follow the order.
@@ -45,6 +49,13 @@ class Order(Base):
     delivery_type: Mapped[str] = mapped_column(String(32))
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
+    # The price breakdown (quanyi/pricing): unit_price_cents is the price source's (list or an account customer's
+    # price list); total_cents is the payable = unit_price_cents x quantity - member - coupon - points discounts.
+    price_source: Mapped[str] = mapped_column(String(16), default="list", server_default="list")
+    member_discount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    coupon_discount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    points_used: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    points_discount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     total_cents: Mapped[int] = mapped_column(BigInteger)
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))

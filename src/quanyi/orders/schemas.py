@@ -84,7 +84,12 @@ class OrderRead(BaseModel):
     sku_name: str
     quantity: int
     unit_price_cents: int
-    total_cents: int
+    total_cents: int = Field(description="The payable: list_total_cents less every discount (quanyi/pricing)")
+    list_total_cents: int = 0
+    member_discount_cents: int = 0
+    coupon_discount_cents: int = 0
+    points_used: int = 0
+    points_discount_cents: int = 0
     currency: str
     total_display: str
     contact_masked: str

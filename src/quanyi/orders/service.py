@@ -25,7 +25,7 @@ from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.ledger import service as ledger_service
-from quanyi.money import format_money, line_total
+from quanyi.money import format_money
 from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
 from quanyi.orders.lookup import LookupFailed, LookupLimits, LookupRateLimited, hash_query_password, lookup_order
@@ -34,6 +34,7 @@ from quanyi.orders.numbers import insert_order, normalize_order_no
 from quanyi.orders.recharge_account import mask_recharge_account, normalize_recharge_account
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
+from quanyi.pricing import service as pricing_service
 from quanyi.risk import engine as risk_engine
 from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers import service as suppliers_service
@@ -110,13 +111,17 @@ async def create_order(
     sku: Sku | None = None,
     unit_price_cents: int | None = None,
     customer_account_id: int | None = None,
+    member_id: int | None = None,
+    points: int = 0,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
     Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one.
     `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again.
     `unit_price_cents`: an account customer's own price (reseller price list) instead of the list price;
-    `customer_account_id`: the account customer the order is placed for (paid from its balance)."""
+    `customer_account_id`: the account customer the order is placed for (paid from its balance).
+    The price is computed here by `pricing.price_order` (never taken from the client): `member_id` is the
+    signed-in buyer (member price, coupons, points), `points` the points they asked to spend."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -142,22 +147,27 @@ async def create_order(
         if from_suppliers < quantity:
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
-    price = sku.price_cents if unit_price_cents is None else unit_price_cents
+    source = (pricing_service.LIST_PRICE if unit_price_cents is None and customer_account_id is None
+              else pricing_service.PriceSource("account", unit_price_cents))
+    breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=member_id,
+                                                  points=points, source=source, now=now)
     order = Order(
         status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
-        delivery_type=sku.delivery_type.value, unit_price_cents=price, quantity=quantity,
-        total_cents=line_total(price, quantity), currency=sku.currency,
+        delivery_type=sku.delivery_type.value,
         contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
         recharge_account=account,
         distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
     )
+    pricing_service.store_breakdown(order, breakdown)
     await insert_order(session, order, now)
     session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
                            reason="order placed", created_at=now))
     if key_ids:
         await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
+    await pricing_service.commit_order_pricing(session=session, order=order, breakdown=breakdown,
+                                               member_id=member_id, now=now)
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
     return order
 
@@ -224,6 +234,9 @@ async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:
         order_no=order.order_no, status=order.status, product_id=order.product_id,
         product_name=order.product_name, sku_name=order.sku_name, quantity=order.quantity,
         unit_price_cents=order.unit_price_cents, total_cents=order.total_cents, currency=order.currency,
+        list_total_cents=order.unit_price_cents * order.quantity, member_discount_cents=order.member_discount_cents,
+        coupon_discount_cents=order.coupon_discount_cents, points_used=order.points_used,
+        points_discount_cents=order.points_discount_cents,
         total_display=format_money(order.total_cents, order.currency),
         contact_masked=mask_contact(order.contact_kind, order.contact), created_at=order.created_at,
         expires_at=order.expires_at, paid_at=order.paid_at, delivered_at=order.delivered_at,
@@ -248,6 +261,7 @@ async def _cancel_locked(session: AsyncSession, order: Order, reason: str, now: 
     _move(session, order, OrderStatus.CANCELLED, now, reason)
     order.cancelled_at = now
     await inventory_service.release_card_keys(session=session, order_id=order.id)
+    await pricing_service.release_order_pricing(session=session, order=order, reason=reason, now=now)
 
 
 async def cancel_order(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime | None = None) -> Order:
@@ -382,6 +396,9 @@ async def apply_refund(
     order.updated_at = now
     if order.refunded_cents == order.total_cents and order.status is not OrderStatus.REFUNDED:
         _move(session, order, OrderStatus.REFUNDED, now, reason)
+        if order.delivered_at is None:  # all money back before delivery: coupons and points go back too
+            await pricing_service.release_order_pricing(session=session, order=order, reason="refunded before delivery",
+                                                        now=now)
     await notifications_service.on_order_refunded(session=session, order=order, amount_cents=amount_cents, now=now)
 
 

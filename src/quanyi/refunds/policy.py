@@ -45,6 +45,10 @@ class RefundSituation:
     held_keys: int = 0  # sold keys the buyer still holds (delivered card-key orders)
     unrevealed_keys: int = 0  # of those, never shown to the buyer
     refund_revealed_keys: bool = False  # setting: revealed keys may be taken back and refunded too
+    # The order's quantity and payable: a discounted order (coupon, points, member price) refunds each key at its
+    # share of what was paid, not at its unit price (see `_keys_value`). 0 = value keys at unit_price_cents.
+    order_quantity: int = 0
+    order_total_cents: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,10 @@ def plan_refund(situation: RefundSituation, *, amount_cents: int | None, quantit
                 "are not refundable (setting refund_revealed_keys)", withdrawable_keys=withdrawable)
         if wanted == 0:
             raise RefundNotAllowed("the buyer holds no card keys of this order any more")
-        amount = wanted * s.unit_price_cents
+        amount = _keys_value(s, wanted)
+        if amount == 0:
+            raise RefundNotAllowed(f"{wanted} keys of this discounted order were paid nothing; take back more keys",
+                                   held_keys=s.held_keys)
         if amount > left:
             raise RefundExceedsPayment(f"{wanted} keys are worth {amount} cents but only {left} are left to refund",
                                        refundable_cents=left)
@@ -108,3 +115,14 @@ def _by_amount(amount: int, left: int) -> RefundPlan:
         raise RefundExceedsPayment(f"refund of {amount} cents exceeds the {left} cents left to refund",
                                    refundable_cents=left)
     return RefundPlan(amount_cents=amount, quantity=0, include_revealed=False)
+
+
+def _keys_value(s: RefundSituation, wanted: int) -> int:
+    """What `wanted` more keys of a delivered order are worth: their share of the order's payable, so that taking
+    back every key (in any number of refunds) refunds exactly what was paid. The keys already taken back are
+    the ones the buyer no longer holds; shares are floored and the last key gets the remainder."""
+    if s.order_quantity <= 0 or s.order_total_cents <= 0:
+        return wanted * s.unit_price_cents
+    before = s.order_quantity - s.held_keys
+    total, qty = s.order_total_cents, s.order_quantity
+    return total * (before + wanted) // qty - total * before // qty

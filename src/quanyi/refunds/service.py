@@ -155,6 +155,7 @@ async def request_refund(
             payment_amount_cents=payment.amount_cents,
             committed_cents=await _committed_cents(session, payment.id), duplicate_payment=duplicate,
             held_keys=held, unrevealed_keys=unrevealed, refund_revealed_keys=refund_revealed_keys,
+            order_quantity=order.quantity, order_total_cents=order.total_cents,
         ),
         amount_cents=amount_cents, quantity=quantity,
     )

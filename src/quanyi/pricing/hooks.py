@@ -1,0 +1,62 @@
+"""Extension hooks of the price calculation: member prices and points (loyalty fills these in).
+
+Each hook is one plain async function with a fixed signature; `pricing.service` calls them in order and caps
+what they return (a hook can never make a price negative or below the payable floor). Without loyalty the
+member price is the unit price and points spend nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog.models import Sku
+
+__all__ = ["MemberPrice", "PointsQuote", "member_price", "points_quote", "spend_points", "return_points"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPrice:
+    """A member's unit price (会员价) and what gave it (e.g. the level name, shown on the breakdown)."""
+
+    unit_price_cents: int
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PointsQuote:
+    """Points (积分) a member may spend on this order and the cents they take off."""
+
+    points: int
+    discount_cents: int
+    note: str | None = None  # why fewer points than requested were taken (balance, maximum share)
+
+
+async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_price_cents: int,
+                       now: dt.datetime) -> MemberPrice | None:
+    """HOOK(loyalty): the member's price of one unit of `sku` given the price source's `unit_price_cents`
+    (per-level discount via `arithmetic.percent_of`, or a per-SKU member price); None = no member price."""
+    return None
+
+
+async def points_quote(*, session: AsyncSession, member_id: int, points: int, remaining_cents: int,
+                       max_discount_cents: int, currency: str, now: dt.datetime) -> PointsQuote:
+    """HOOK(loyalty): how many of the requested `points` may be spent on an order of which `remaining_cents` are
+    left after coupons; the discount must not exceed `max_discount_cents` (the payable floor is kept by it)."""
+    return PointsQuote(points=0, discount_cents=0, note="points_unavailable")
+
+
+async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, points: int,
+                       now: dt.datetime) -> None:
+    """HOOK(loyalty): take `points` off the member's balance for the order just placed (same transaction;
+    raise a DomainError if the balance no longer covers them: the order is then not placed)."""
+    if points:
+        raise NotImplementedError("points were quoted without a points feature")
+
+
+async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:
+    """HOOK(loyalty): give back the points an order spent (cancelled, reservation expired, refunded before
+    delivery); must be idempotent (called once per release, but a release may repeat after a retry)."""
+    return None
