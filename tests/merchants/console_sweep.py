@@ -4,6 +4,8 @@ to the console) against merchant B's objects. Called by test_isolation_sweep wit
 - A route with a path parameter answers A for B's object exactly as for one that does not exist.
 - A page without one shows A nothing of B's (listings, dashboard, exports, the audit log).
 - A leak trace of B's codes finds nothing and marks nothing.
+- A platform-only page (platform configuration: gateways, risk rules, the platform's books, merchants, resellers)
+  refuses A's staff outright (403), whatever they hold.
 Routes about the staff member themself (login, logout, their account and second factor) hold no merchant data.
 """
 
@@ -27,7 +29,8 @@ SELF = ("/console/login", "/console/logout", "/console/account")
 PLATFORM_ONLY = ("/console/catalog/categories",)
 VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", "2147480000"),
           "product_id": ("product_id", "2147480000"),
-          "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000")}
+          "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000"),
+          "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000")}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
     "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},
@@ -38,6 +41,8 @@ FORMS: dict[str, dict[str, str]] = {
     "/console/catalog/products/{product_id}": {"name": "by A", "slug": "by-a", "category_id": "1"},
     "/console/catalog/products/{product_id}/skus": {"code": "BY-A-1", "name": "by A", "price": "0.01"},
     "/console/catalog/skus/{sku_id}": {"name": "by A", "price": "0.01"},
+    "/console/suppliers/{supplier_code}/status": {"status": "disabled"},
+    "/console/suppliers/{supplier_code}/mappings/{mapping_id}": {"priority": "1"},
 }
 
 
@@ -67,6 +72,17 @@ async def _owner_of_product(shop: Any, slug: str) -> int | None:
         return await session.scalar(select(Product.merchant_id).where(Product.slug == slug))  # type: ignore[no-any-return]
 
 
+def platform_only(route: Any) -> bool:
+    """Does the route's console user dependency (auth.needs) refuse a merchant's staff?"""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dependency = stack.pop()
+        if getattr(dependency.call, "console_platform_only", False):
+            return True
+        stack.extend(dependency.dependencies)
+    return False
+
+
 def _url(path: str, owner: Tenant | None) -> str:
     def value(match: re.Match[str]) -> str:
         attribute, missing = VALUES[match.group(1)]
@@ -88,12 +104,13 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
         for route in routes:
             if route.path.startswith(SELF):
                 continue
-            if route.path.startswith(PLATFORM_ONLY):
+            if route.path.startswith(PLATFORM_ONLY) or platform_only(route):
                 for method in sorted(route.methods or ()):
                     extra = {"data": {"csrf_token": csrf, "name": "by A", "slug": "by-a"},
                              "headers": {"Origin": "http://test"}} if method == "POST" else {}
                     refused = await client.request(method, re.sub(r"\{\w+\}", "1", route.path), **extra)
-                    assert refused.status_code == 403, (route.path, refused.status_code)
+                    assert refused.status_code == 403, (route.path, method, refused.status_code)
+                    assert 'data-testid="forbidden"' in refused.text
                     checked += 1
                 continue
             unknown = set(re.findall(r"\{(\w+)\}", route.path)) - VALUES.keys()

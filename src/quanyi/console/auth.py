@@ -30,7 +30,8 @@ from quanyi.staff.service import PermissionDenied, Principal
 from quanyi.staff.sessions import ConsoleLogin
 from quanyi.web.csrf import CSRF_PROTECTED, register_session_cookie
 
-__all__ = ["COOKIE", "AUTHENTICATED", "ConsoleUser", "ConsoleLoginRequired", "ConsoleForbidden", "needs",
+__all__ = ["COOKIE", "AUTHENTICATED", "ConsoleUser", "ConsoleLoginRequired", "ConsoleForbidden", "ConsolePlatformOnly",
+           "needs",
            "UserDep", "console_router", "current_login", "set_session_cookie", "clear_session_cookie", "safe_next"]
 
 COOKIE = "qy_console"
@@ -111,8 +112,14 @@ def console_router(prefix: str) -> APIRouter:
     return APIRouter(prefix=prefix, include_in_schema=False, dependencies=[CSRF_PROTECTED])
 
 
-def needs(permission: str) -> Any:
-    """Dependency of a console route: the logged-in staff member holding `permission` (AUTHENTICATED: any)."""
+class ConsolePlatformOnly(ConsoleForbidden):
+    code = "platform_only"
+
+
+def needs(permission: str, *, platform_only: bool = False) -> Any:
+    """Dependency of a console route: the logged-in staff member holding `permission` (AUTHENTICATED: any).
+    `platform_only`: platform configuration (gateways, risk rules, the platform's books, merchants, resellers),
+    refused to a merchant's staff whatever they hold, as the admin API's PlatformAdminDep does."""
     if permission != AUTHENTICATED and permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
@@ -124,11 +131,14 @@ def needs(permission: str) -> Any:
                                        next=target if request.method == "GET" else "/console")
         if permission != AUTHENTICATED and not login.principal.can(permission):
             raise ConsoleForbidden(f"this needs the {permission} permission", permission=permission)
+        if platform_only and login.principal.merchant_id is not None:
+            raise ConsolePlatformOnly("only platform staff can open this page", permission="platform")
         return ConsoleUser(principal=login.principal, session_id=login.session_id,
                            has_second_factor=login.has_second_factor, ip=client_ip(request),
                            user_agent=user_agent(request))
 
     console_user.console_permission = permission  # type: ignore[attr-defined]
+    console_user.console_platform_only = platform_only  # type: ignore[attr-defined]
     return Depends(console_user)
 
 

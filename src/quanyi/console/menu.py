@@ -15,7 +15,7 @@ from quanyi.staff.service import Principal
 __all__ = ["MenuItem", "MENU", "GROUPS", "register", "visible_menu", "home_for"]
 
 # Menu groups in the order they appear; console2 adds "catalog", "settings" ... here.
-GROUPS = ("overview", "sales", "catalog", "stock", "risk", "system")
+GROUPS = ("overview", "sales", "catalog", "stock", "supply", "risk", "finance", "partners", "system")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,12 @@ from quanyi.console import (
     audit_routes,
     catalog_routes,
     dashboard_routes,
+    gateway_routes,
     key_routes,
     login_routes,
     order_routes,
     review_routes,
+    supplier_routes,
 )
 from quanyi.console.auth import ConsoleForbidden, ConsoleLoginRequired, ConsoleUser, current_login, login_redirect
 from quanyi.console.rendering import render_page
@@ -24,7 +26,7 @@ __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
 SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, catalog_routes, key_routes,
-            audit_routes)
+            supplier_routes, gateway_routes, audit_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

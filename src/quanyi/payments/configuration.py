@@ -29,7 +29,8 @@ from quanyi.urls import PublicBaseUrlMissing
 
 __all__ = [
     "GatewayKind", "InvalidGatewayConfig", "gateway_kinds", "register_kind", "save_gateway_config",
-    "describe_gateway_configs", "build_configured_gateways", "refresh_registry", "MASK", "reseal_gateway_config",
+    "describe_gateway_configs", "build_configured_gateways", "ConfigField", "config_fields", "refresh_registry",
+    "MASK", "reseal_gateway_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,36 @@ def _validate(kind: GatewayKind, values: Mapping[str, Any]) -> BaseModel:
         problems = [{"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]} for err in exc.errors()]
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         raise InvalidGatewayConfig(f"{kind.name} configuration is not valid: {summary}", errors=problems) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One setting of a gateway kind as a form shows it: secrets are write-only (left blank: kept)."""
+
+    name: str
+    secret: bool
+    required: bool
+    multiline: bool  # a PEM key: several lines
+    default: Any
+    description: str
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
+def config_fields(name: str) -> list[ConfigField]:
+    """The settings of gateway kind `name`, in the order its config model declares them."""
+    kind = _kind(name)
+    found = []
+    for field_name, info in kind.config_model.model_fields.items():
+        secret = _is_secret(info.annotation)
+        described = info.description or ""
+        found.append(ConfigField(
+            name=field_name, secret=secret, required=info.is_required(),
+            multiline=field_name.endswith(("private_key", "public_key")),
+            default=None if info.is_required() else info.default, description=described))
+    return found
 
 
 async def save_gateway_config(

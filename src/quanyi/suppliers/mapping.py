@@ -24,7 +24,8 @@ from quanyi.suppliers.schemas import MappingCreate, MappingRead, MappingUpdate, 
 
 __all__ = [
     "MappingNotFound", "MappingExists", "MappingKindMismatch", "MappingMerchantMismatch", "SupplierProductNotFound",
-    "create_mapping", "update_mapping", "delete_mapping", "list_mappings", "describe_product", "list_supplier_products",
+    "create_mapping", "update_mapping", "delete_mapping", "list_mappings", "list_supplier_mappings", "describe_product",
+    "list_supplier_products",
     "get_supplier_product", "find_mapping_id",
 ]
 
@@ -109,9 +110,15 @@ async def _get_mapping(session: AsyncSession, mapping_id: int, scope: Scope) -> 
 
 
 async def update_mapping(*, session: AsyncSession, mapping_id: int, data: MappingUpdate,
-                         scope: Scope = PLATFORM) -> SkuSupplierMapping:
-    """Change a mapping's priority or enable/disable it."""
+                         scope: Scope = PLATFORM, supplier_code: str | None = None) -> SkuSupplierMapping:
+    """Change a mapping's priority or enable/disable it (`supplier_code`: only if it maps that supplier's product,
+    as the console's supplier page asks)."""
     mapping = await _get_mapping(session, mapping_id, scope)
+    if supplier_code is not None:
+        owner = await session.scalar(select(Supplier.code).join(SupplierProduct).where(
+            SupplierProduct.id == mapping.supplier_product_id))
+        if owner != supplier_code:
+            raise MappingNotFound(f"mapping {mapping_id} does not exist")
     for field, value in data.model_dump(exclude_unset=True).items():
         if value is None:
             raise InvalidInput(f"{field} cannot be null")
@@ -171,6 +178,22 @@ async def list_mappings(*, session: AsyncSession, sku_id: int, scope: Scope = PL
     return [MappingRead(id=m.id, sku_id=sku.id, sku_code=sku.code, priority=m.priority, enabled=m.enabled,
                         supplier_code=s.code, supplier_status=s.status, product=describe_product(p, s),
                         usable=_usable(m, p, s)) for m, p, s in rows]
+
+
+async def list_supplier_mappings(*, session: AsyncSession, code: str,
+                                 scope: Scope = PLATFORM) -> list[MappingRead]:
+    """Every SKU a supplier fills, by SKU then preference, with cost, stock, last sync and whether it is usable."""
+    supplier = await get_supplier_by_code(session=session, code=code, scope=scope)
+    rows = (await session.execute(
+        select(SkuSupplierMapping, SupplierProduct, Sku)
+        .join(SupplierProduct, SupplierProduct.id == SkuSupplierMapping.supplier_product_id)
+        .join(Sku, Sku.id == SkuSupplierMapping.sku_id)
+        .where(SupplierProduct.supplier_id == supplier.id, scope.where(Sku.merchant_id))
+        .order_by(Sku.code, SkuSupplierMapping.priority, SkuSupplierMapping.id)
+    )).all()
+    return [MappingRead(id=m.id, sku_id=sku.id, sku_code=sku.code, priority=m.priority, enabled=m.enabled,
+                        supplier_code=supplier.code, supplier_status=supplier.status,
+                        product=describe_product(p, supplier), usable=_usable(m, p, supplier)) for m, p, sku in rows]
 
 
 async def list_supplier_products(*, session: AsyncSession, code: str, unmapped_only: bool = False,
