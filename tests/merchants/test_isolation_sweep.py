@@ -131,6 +131,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
            "category_id": 1, "rule_id": 1}
     if name in ids:
         return str(2_147_480_000 if missing else ids[name])
+    if name == "contact_id":
+        return "2147480000"
     if name == "gateway_name":
         return "sandbox"
     if name == "sku_code":  # reseller price lists (platform-only routes)

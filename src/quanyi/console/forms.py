@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ValidationError
 
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.i18n import MESSAGES

@@ -23,7 +23,8 @@ from quanyi.staff.permissions import ADMIN
 __all__ = ["router"]
 
 router = console_router("/console/gateways")
-register(MenuItem("gateways", "/console/gateways", ADMIN, group="system", order=20, icon="card", platform_only=True))
+register(MenuItem("gateways", "/console/gateways", ADMIN, group="system", order=20, icon="card",
+                  platform_only=True))
 
 PlatformAdmin = Annotated[ConsoleUser, needs(ADMIN, platform_only=True)]
 GatewayName = Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9_]+$")]
