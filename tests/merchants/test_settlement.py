@@ -18,6 +18,7 @@ from quanyi.ledger.postings import account_balances
 from quanyi.merchants import service as merchants_service
 from quanyi.merchants import statements
 from quanyi.orders.models import Order
+from quanyi.shoptime import shop_day, zone_of
 from quanyi.suppliers.models import Supplier
 
 
@@ -146,7 +147,8 @@ async def test_statements_of_a_closed_period_add_up_and_are_issued_once(shop):
     for step, body in (("approve", {"reason": "ok"}), ("pay", {"payout_reference": "BANK-7"})):
         assert (await shop.client.post(f"/api/admin/merchant-withdrawals/{no}/{step}", headers=shop.admin,
                                        json=body)).status_code == 200
-    today = dt.datetime.now(dt.UTC).date()
+    async with shop.ctx.db.transaction() as session:  # the period is the shop's month, not UTC's
+        today = shop_day(dt.datetime.now(dt.UTC), zone_of(session))
     open_period = await shop.client.post(f"/api/admin/merchants/{a.code}/statements", headers=a.headers,
                                          json={"period": today.isoformat(), "cycle": "monthly"})
     assert open_period.status_code == 422 and open_period.json()["code"] == "invalid_statement_period"
