@@ -35,6 +35,9 @@ from quanyi.console.routes import install as install_console
 from quanyi.context import ShopContext, build_context
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
+from quanyi.enterprises.downloads import LinkRefused
+from quanyi.enterprises.purchase_routes import download_router as enterprise_download_router
+from quanyi.enterprises.purchase_routes import router as enterprise_purchases_router
 from quanyi.enterprises.routes import router as enterprises_admin_router
 from quanyi.enterprises.service import EnterpriseExists
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -142,6 +145,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     AccountSuspended: 403,
     ResellerExists: 409,
     EnterpriseExists: 409,
+    LinkRefused: 410,  # an expired, used-up, revoked or unknown download link
 
     # risk control
     RiskDenied: 403,
@@ -420,6 +424,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(applications_admin_router)  # ... and their review
     app.include_router(merchant_pages_router)  # storefront: /m/<code>, the application form
     app.include_router(enterprises_admin_router)  # enterprise customers (企业福利)
+    app.include_router(enterprise_purchases_router)  # ... their bulk purchases (批量采购)
+    app.include_router(enterprise_download_router)  # ... whose codes download by expiring link
     app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from quanyi.catalog.models import Category, Product, Sku
 from quanyi.db import Base
-from quanyi.enterprises.models import Enterprise, EnterpriseContact, EnterprisePriceTier
+from quanyi.enterprises.models import (
+    BulkPurchase,
+    BulkPurchaseOrder,
+    DownloadAudit,
+    DownloadLink,
+    Enterprise,
+    EnterpriseContact,
+    EnterprisePriceTier,
+)
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
 from quanyi.ledger.models import (
     CustomerAccount,
@@ -47,6 +55,7 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge", "OrderRiskSignals",
            "ReviewAction", "Merchant", "MerchantApplication", "CommissionRule", "Withdrawal", "MerchantStatement",
            "CustomerAccount", "CustomerCharge", "Reseller", "ResellerSecret", "ResellerPrice", "ResellerOrder",
-           "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier"]
+           "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier", "BulkPurchase",
+           "BulkPurchaseOrder", "DownloadLink", "DownloadAudit"]
 
 metadata = Base.metadata

@@ -8,6 +8,8 @@ import datetime as dt
 import logging
 
 from quanyi.context import ShopContext
+from quanyi.enterprises import purchases as enterprise_purchases
+from quanyi.leased_worker import worker_owner
 from quanyi.notifications.worker import OutboxWorker
 from quanyi.orders import service as orders_service
 from quanyi.payments import configuration as gateway_configuration
@@ -97,6 +99,9 @@ async def run_background_loops(ctx: ShopContext) -> None:
     loops.append(_every(min(5.0, ctx.settings.supplier_sync_interval_seconds), "supplier sync",
                         lambda: sync_suppliers_once(ctx)))
 
+    purchase_owner = worker_owner()  # enterprise bulk purchases (批量采购): resumable, leased jobs
+    loops.append(_every(1.0, "enterprise purchases",
+                        lambda: enterprise_purchases.run_due_purchases(db=ctx.db, owner=purchase_owner)))
     if ctx.ledger_worker is not None:  # payments' deferred postings, in batches (ledger.deferred)
         loops.append(ctx.ledger_worker.run_forever())
     if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling

@@ -155,3 +155,121 @@ def prices(
         table.add_row(sku.code, _money(sku.price_cents, sku.currency),
                       ", ".join(f"{t.min_quantity}+: {_money(t.unit_price_cents, sku.currency)}" for t in tiers))
     console.print(table)
+
+
+# ---------------------------------------------------------------- bulk purchases (批量采购)
+
+def _purchase_line(p) -> str:  # type: ignore[no-untyped-def]
+    shown = f"{p.purchase_no}: {p.status}, {p.placed_quantity}/{p.quantity} placed"
+    return shown + (f" ({p.error_code}: {p.error})" if p.error_code else "")
+
+
+@enterprises_app.command("purchase")
+def purchase(
+    code: Annotated[str, typer.Argument(help="Enterprise code")],
+    sku: Annotated[str, typer.Option(help="SKU code")],
+    quantity: Annotated[int, typer.Option(min=1, max=100_000, help="How many codes")],
+    reference: Annotated[str | None, typer.Option(help="Idempotency reference: the same one buys once")] = None,
+    wait: Annotated[bool, typer.Option(help="Place it now in this process, with a progress bar")] = False,
+) -> None:
+    """Queue a bulk purchase of N codes at the enterprise's tier price (the server's worker places it, or
+    --wait places it here; either resumes the other's work safely)."""
+    from rich.progress import Progress
+
+    from quanyi.enterprises import purchases
+    from quanyi.leased_worker import worker_owner
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            made, created = await purchases.create_purchase(session=session, code=code, sku_code=sku,
+                                                            quantity=quantity, actor="cli", reference=reference)
+        console.print(f"{'Queued' if created else 'Already made (same reference)'}: {_purchase_line(made)}, "
+                      f"{_money(made.unit_price_cents, made.currency)} each")
+        if not wait:
+            return made
+        owner = worker_owner()
+        with Progress(console=console) as bar:
+            task = bar.add_task(made.purchase_no, total=made.quantity, completed=made.placed_quantity)
+            if await purchases.claim_purchase(db=ctx.db, owner=owner) is not None:
+                while await purchases.place_next_chunk(db=ctx.db, purchase_id=made.id, owner=owner):
+                    async with ctx.db.read_session() as session:
+                        now = await purchases.get_purchase(session=session, code=code, purchase_no=made.purchase_no)
+                    bar.update(task, completed=now.placed_quantity)
+        async with ctx.db.read_session() as session:
+            return await purchases.get_purchase(session=session, code=code, purchase_no=made.purchase_no)
+
+    console.print(_purchase_line(_run(job)))
+
+
+@enterprises_app.command("purchases")
+def list_purchases(code: Annotated[str, typer.Argument(help="Enterprise code")]) -> None:
+    """The enterprise's bulk purchases with their progress."""
+    from quanyi.enterprises import purchases
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return [await purchases.progress_of(session=session, purchase=p)
+                    for p in await purchases.list_purchases(session=session, code=code)]
+
+    table = Table("purchase", "SKU", "status", "placed", "delivered", "quantity", "unit price", "error")
+    for progress in _run(job):
+        p = progress.purchase
+        table.add_row(p.purchase_no, progress.sku_code, p.status, str(p.placed_quantity),
+                      str(progress.delivered_quantity), str(p.quantity), _money(p.unit_price_cents, p.currency),
+                      p.error or "")
+    console.print(table)
+
+
+@enterprises_app.command("purchase-control")
+def purchase_control(
+    code: Annotated[str, typer.Argument(help="Enterprise code")],
+    purchase_no: Annotated[str, typer.Argument(help="Purchase number (BP...)")],
+    action: Annotated[str, typer.Argument(help="resume | cancel")],
+) -> None:
+    """Resume a paused purchase (after a top-up or restock), or cancel one (placed codes stay bought)."""
+    from quanyi.enterprises import purchases
+
+    if action not in ("resume", "cancel"):
+        err.print("[red]action must be resume or cancel.[/red]")
+        raise typer.Exit(2)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            act = purchases.resume_purchase if action == "resume" else purchases.cancel_purchase
+            return await act(session=session, code=code, purchase_no=purchase_no)
+
+    console.print(_purchase_line(_run(job)))
+
+
+@enterprises_app.command("export")
+def export(
+    code: Annotated[str, typer.Argument(help="Enterprise code")],
+    purchase_no: Annotated[str, typer.Argument(help="Purchase number (BP...)")],
+    out: Annotated[str, typer.Option(help="File to write: .csv or .xlsx (created mode 600)")],
+) -> None:
+    """Write a purchase's delivered codes to a file (each code an audited reveal; the download is audited)."""
+    import os
+    from pathlib import Path
+
+    from quanyi.enterprises import downloads, purchases
+    from quanyi.exports import csv_chunks, xlsx_chunks
+
+    path = Path(out)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "xlsx"):
+        err.print("[red]--out must end in .csv or .xlsx.[/red]")
+        raise typer.Exit(2)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            found = await purchases.get_purchase(session=session, code=code, purchase_no=purchase_no)
+            await downloads.audit_direct(session=session, purchase_id=found.id, actor="cli", file_format=fmt)
+        rows = downloads.code_rows(db=ctx.db, cipher=ctx.cipher, purchase_id=found.id, ip="", user_agent="cli")
+        chunks = csv_chunks(downloads.COLUMNS, rows) if fmt == "csv" else xlsx_chunks(downloads.COLUMNS, rows)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # codes: owner-only
+        with os.fdopen(descriptor, "wb") as handle:
+            async for chunk in chunks:
+                handle.write(chunk)
+
+    _run(job)
+    console.print(f"Wrote the codes of {purchase_no} to {path} (keep it safe; delete it when handed over).")

@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
-__all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier"]
+__all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier", "PurchaseStatus",
+           "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit"]
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -74,3 +75,94 @@ class EnterprisePriceTier(Base):
     updated_by: Mapped[str] = mapped_column(String(64), default="admin")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
+class PurchaseStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"  # stopped by a refusal (sold out, balance short, frozen): resume after fixing it
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"  # stopped for good; what was placed stays placed (and paid)
+
+
+class BulkPurchase(Base):
+    """A bulk purchase (批量采购) of N codes of one SKU for an enterprise, placed by a background job in chunks:
+    each chunk is one order paid from the enterprise's balance in one transaction together with its
+    `BulkPurchaseOrder` row, so a crash loses a chunk whole or keeps it whole; `placed_quantity` is the progress.
+    The unit price is the enterprise's tier price for the whole quantity, fixed when the purchase is made."""
+
+    __tablename__ = "enterprises_purchase"
+    __table_args__ = (UniqueConstraint("enterprise_id", "reference"),
+                      CheckConstraint("quantity >= 1", name="quantity_positive"),
+                      CheckConstraint("placed_quantity >= 0 AND placed_quantity <= quantity",
+                                      name="placed_within_quantity"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_no: Mapped[str] = mapped_column(String(32), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises_enterprise.id"), index=True)
+    # The caller's Idempotency-Key: the same key returns this purchase instead of making another.
+    reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=PurchaseStatus.QUEUED, index=True)
+    placed_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The worker working it and until when (a worker that died leaves a lease that runs out: another resumes).
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BulkPurchaseOrder(Base):
+    """One chunk of a bulk purchase: the order that bought it. (purchase, seq) is unique, so two workers can
+    never place the same chunk, and the order is unique, so no order counts twice."""
+
+    __tablename__ = "enterprises_purchase_order"
+    __table_args__ = (UniqueConstraint("purchase_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("enterprises_purchase.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), unique=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DownloadLink(Base):
+    """An expiring link to a bulk purchase's codes as CSV/XLSX (下载链接). Only the token's hash is kept; the
+    file is built at each download from the encrypted card keys, so no plaintext copy of the codes rests
+    anywhere. `downloads` counts uses, at most `max_downloads`."""
+
+    __tablename__ = "enterprises_download_link"
+    __table_args__ = (CheckConstraint("downloads >= 0 AND downloads <= max_downloads", name="downloads_within_max"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("enterprises_purchase.id"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    max_downloads: Mapped[int] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DownloadAudit(Base):
+    """Each download of a purchase's codes (and each refused attempt): who, from where, when, how many codes."""
+
+    __tablename__ = "enterprises_download_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("enterprises_purchase.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises_download_link.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "link" or the staff member
+    outcome: Mapped[str] = mapped_column(String(16))  # served | expired | used_up | revoked
+    file_format: Mapped[str] = mapped_column(String(8))
+    ip: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(512))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -119,3 +119,48 @@ class QuoteRead(BaseModel):
     total_cents: int
     currency: str
     list_price_cents: int
+
+
+# ---------------------------------------------------------------- bulk purchases
+
+class PurchaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku_code: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    quantity: Annotated[StrictInt, Field(ge=1, le=100_000)]
+    max_unit_price_cents: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)] | None = Field(
+        default=None, description="refuse (409) if the enterprise's price for this quantity is above it")
+
+
+class PurchaseRead(BaseModel):
+    purchase_no: str
+    enterprise_code: str
+    sku_code: str
+    quantity: int
+    unit_price_cents: int
+    total_cents: int
+    currency: str
+    status: str = Field(description="queued | running | paused | completed | cancelled")
+    placed_quantity: int = Field(description="codes bought and paid so far")
+    delivered_quantity: int = Field(description="codes delivered (downloadable) so far")
+    orders: int
+    progress_percent: int
+    error_code: str | None
+    error: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class LinkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] = 24 * 60
+    max_downloads: Annotated[StrictInt, Field(ge=1, le=20)] = 3
+
+
+class LinkRead(BaseModel):
+    id: int
+    expires_at: dt.datetime
+    max_downloads: int
+    downloads: int
+    revoked: bool
+    csv_url: str | None = Field(default=None, description="only in the answer that created the link")
+    xlsx_url: str | None = None
