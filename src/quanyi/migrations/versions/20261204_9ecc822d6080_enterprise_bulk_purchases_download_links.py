@@ -1,7 +1,7 @@
 """enterprise bulk purchases download links
 
 Revision ID: 9ecc822d6080
-Revises: 96d742441ed6
+Revises: 3973a1848d32
 Create Date: 2026-12-04 16:26:41.263682
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '9ecc822d6080'
-down_revision: str | None = '96d742441ed6'
+down_revision: str | None = '3973a1848d32'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
