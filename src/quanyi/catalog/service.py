@@ -78,12 +78,8 @@ def _listing_block(sku: Sku, *, supplied: bool = False) -> str | None:
     product = sku.product
     if not (sku.on_sale and product.is_active and product.category.is_active and product.merchant.status == "active"):
         return "off_sale"  # a suspended merchant's goods are off sale until it is active again
-    if sku.delivery_type is DeliveryType.DIRECT_RECHARGE and supplied:
-        return None  # 直充 through suppliers: orderable while one maps it (their stock decides)
-    if sku.delivery_type is not DeliveryType.CARD_KEY:
-        # Direct recharge needs supplier integrations and manual delivery needs an operator
-        # fulfilment console; until those exist such SKUs are listed but cannot be ordered.
-        return "coming_soon"
+    if sku.delivery_type is DeliveryType.DIRECT_RECHARGE and not supplied:
+        return "coming_soon"  # 直充 is orderable only while an active supplier maps it (their stock decides)
     return None
 
 
@@ -103,8 +99,14 @@ async def sellable_counts(*, session: AsyncSession, sku_ids: Sequence[int]) -> d
             for sku_id in set(local) | set(remote)}
 
 
+# 手动发货: the operator fulfils each order by hand, so there is no stock to count; shown as plenty.
+MANUAL_STOCK_DISPLAY = SUPPLIER_STOCK_DISPLAY_CAP
+
+
 def stock_state(sku: Sku, available: int, *, supplied: bool = False) -> StockState:
     """Whether a SKU can be bought now. The single rule used by API, pages and checkout."""
+    if sku.delivery_type is DeliveryType.MANUAL:
+        available = MANUAL_STOCK_DISPLAY
     block = _listing_block(sku, supplied=supplied)
     if block is not None:
         return StockState(available=0 if block == "coming_soon" else available, purchasable=False, status=block)

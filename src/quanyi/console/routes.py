@@ -11,6 +11,7 @@ from quanyi.console import (
     audit_routes,
     catalog_routes,
     dashboard_routes,
+    fulfilment_routes,
     gateway_routes,
     key_routes,
     login_routes,
@@ -25,8 +26,8 @@ from quanyi.deps import client_ip, user_agent
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
-SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, review_routes, catalog_routes, key_routes,
-            supplier_routes, gateway_routes, audit_routes)
+SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
+            catalog_routes, key_routes, supplier_routes, gateway_routes, audit_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import DeliveryType
@@ -18,7 +19,8 @@ from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.scope import PLATFORM, Scope
 
-__all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "deliver_manually", "can_deliver_manually"]
+__all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "deliver_manually", "can_deliver_manually",
+           "awaiting_manual_delivery"]
 
 
 class NotManuallyDeliverable(Conflict):
@@ -68,3 +70,11 @@ async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, orde
         order.status_reason = f"delivered by hand: {note}"[:500]
     await orders_service.mark_fulfilled(session=session, order=order, now=now)
     return order
+
+
+async def awaiting_manual_delivery(*, session: AsyncSession, scope: Scope = PLATFORM, limit: int = 200) -> list[Order]:
+    """The manual-delivery queue (待发货): paid manual orders in the scope, the longest waiting first."""
+    return list((await session.scalars(
+        select(Order).where(Order.status == OrderStatus.PAID, Order.delivery_type == DeliveryType.MANUAL.value,
+                            scope.where(Order.merchant_id))
+        .order_by(Order.paid_at, Order.id).limit(limit))).all())

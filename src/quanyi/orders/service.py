@@ -133,9 +133,10 @@ async def create_order(
     contact_kind, contact_value = normalize_contact(contact)
 
     # Lock the keys before the order row exists: a sold-out checkout (most of a flash sale) writes nothing.
-    key_ids = await inventory_service.lock_card_keys_for_sale(session=session, sku_id=sku.id, quantity=quantity,
-                                                              now=now)
-    if len(key_ids) < quantity:
+    # 手动发货 holds no stock: the operator delivers it by hand once it is paid (orders/manual.py).
+    key_ids = [] if sku.delivery_type is DeliveryType.MANUAL else await inventory_service.lock_card_keys_for_sale(
+        session=session, sku_id=sku.id, quantity=quantity, now=now)
+    if len(key_ids) < quantity and sku.delivery_type is not DeliveryType.MANUAL:
         # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
         counts = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
         from_suppliers = counts.get(sku.id, 0)

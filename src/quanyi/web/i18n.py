@@ -53,6 +53,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "product.delivery.card_key": "自动发卡",
         "product.delivery.direct_recharge": "直充到账",
         "product.delivery.manual": "人工发货",
+        "product.manual_hint": "付款后由店家人工处理，发货后会通知您",
         "err.form": "请检查下面标红的内容",
         "err.contact": "请填写有效的邮箱或手机号",
         "err.quantity": "购买数量需在 {min} 到 {max} 之间",
@@ -105,6 +106,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "order.cancelled.text": "订单已取消，保留的库存已释放。",
         "order.refund.text": "支付已收到，但库存不足无法发货。我们将全额退款，无需任何操作。",
         "order.paid.text": "支付已确认，正在发货。",
+        "order.manual.waiting": "支付已确认。此商品由店家人工发货，完成后我们会通过您留下的联系方式通知您，也可随时回到本页查看。",
         "order.delivered.text": "已发货，共 {count} 张卡密。请及时使用并妥善保管。",
         # supplier fulfilment (采购 / 直充)
         "product.recharge_account": "充值账号",
@@ -215,6 +217,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "product.delivery.card_key": "Instant card key",
         "product.delivery.direct_recharge": "Direct top-up",
         "product.delivery.manual": "Manual delivery",
+        "product.manual_hint": "The shop fulfils it by hand after payment and tells you when it is done",
         "err.form": "Please check the fields marked in red",
         "err.contact": "Enter a valid e-mail address or mobile number",
         "err.quantity": "Quantity must be between {min} and {max}",
@@ -267,6 +270,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "order.cancelled.text": "This order was cancelled and the reserved stock released.",
         "order.refund.text": "We received your payment but ran out of stock. You will get a full refund; nothing to do.",
         "order.paid.text": "Payment confirmed; delivering.",
+        "order.manual.waiting": "Payment confirmed. The shop delivers this item by hand; we will tell you through the contact you gave when it is done, and this page shows it too.",
         "order.delivered.text": "Delivered: {count} card key(s). Use them soon and keep them private.",
         # supplier fulfilment (purchase / direct top-up)
         "product.recharge_account": "Account to top up",
