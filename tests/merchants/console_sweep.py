@@ -30,7 +30,8 @@ PLATFORM_ONLY = ("/console/catalog/categories",)
 VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", "2147480000"),
           "product_id": ("product_id", "2147480000"),
           "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000"),
-          "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000")}
+          "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000"),
+          "message_id": ("message_id", "2147480000")}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
     "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},
@@ -43,6 +44,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/console/catalog/skus/{sku_id}": {"name": "by A", "price": "0.01"},
     "/console/suppliers/{supplier_code}/status": {"status": "disabled"},
     "/console/suppliers/{supplier_code}/mappings/{mapping_id}": {"priority": "1"},
+    "/console/notifications/{message_id}/discard": {"reason": "by A"},
 }
 
 

@@ -15,8 +15,10 @@ from quanyi.console import (
     gateway_routes,
     key_routes,
     login_routes,
+    notification_routes,
     order_routes,
     review_routes,
+    risk_rule_routes,
     supplier_routes,
 )
 from quanyi.console.auth import ConsoleForbidden, ConsoleLoginRequired, ConsoleUser, current_login, login_redirect
@@ -27,7 +29,8 @@ __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
 SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
-            catalog_routes, key_routes, supplier_routes, gateway_routes, audit_routes)
+            catalog_routes, key_routes, supplier_routes, risk_rule_routes, gateway_routes, notification_routes,
+            audit_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

@@ -40,6 +40,7 @@ class MessageStatus(enum.StrEnum):
     SENDING = "sending"  # claimed by a worker until locked_until
     SENT = "sent"
     DEAD = "dead"  # gave up: permanent error or out of attempts; an operator may retry it
+    DISCARDED = "discarded"  # a dead message an operator decided not to send (never retried, kept on record)
 
 
 class OutboxMessage(Base):

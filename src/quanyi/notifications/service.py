@@ -25,7 +25,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
 from quanyi.config import Settings
 from quanyi.db import Database, utcnow
-from quanyi.errors import Conflict, NotFound
+from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
 from quanyi.notifications.models import Channel, Kind, MessageStatus, OutboxMessage
 from quanyi.orders.contact import mask_contact
@@ -37,7 +37,8 @@ __all__ = [
     "enqueue", "on_order_delivered", "on_order_refund_pending", "on_order_refunded", "on_stock_taken",
     "on_risk_hold",
     "on_verification_code", "can_send_verification_code",
-    "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "claim_due",
+    "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "discard_message",
+    "claim_due",
     "record_sent", "record_failure",
     "backoff_delay", "idempotency_key", "ROBOT_CHANNELS",
 ]
@@ -348,6 +349,29 @@ async def retry_message(*, session: AsyncSession, message_id: int, now: dt.datet
                                        status=message.status)
     message.status = MessageStatus.PENDING.value
     message.attempts = 0
+    message.next_attempt_at = now
+    message.locked_until = None
+    message.lease_owner = None
+    message.updated_at = now
+    return message
+
+
+async def discard_message(*, session: AsyncSession, message_id: int, reason: str, now: dt.datetime | None = None,
+                          scope: Scope = PLATFORM) -> OutboxMessage:
+    """Give up on a dead message for good (the buyer was told another way, the address is wrong ...): it leaves the
+    dead-letter list and is never sent; the reason is kept with its last error."""
+    now = now or utcnow()
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a reason is required to discard a notification")
+    # Row lock: a discard racing a retry of the same message acts on one state only.
+    message = await get_message(session=session, message_id=message_id, lock=True, scope=scope)
+    if message.status != MessageStatus.DEAD:
+        raise NotificationNotRetryable(f"notification {message_id} is {message.status}, not dead; only a dead "
+                                       "message can be discarded", status=message.status)
+    message.status = MessageStatus.DISCARDED.value
+    message.last_error = f"discarded: {reason}"[:300] + (f" | {message.last_error}" if message.last_error else "")
+    message.last_error = message.last_error[:1000]
     message.next_attempt_at = now
     message.locked_until = None
     message.lease_owner = None

@@ -71,8 +71,9 @@ def _register_builtin_roles() -> None:
                        description="everything, including staff, settings and every admin endpoint"))
     register_role(Role("operator", "运营", "Operator", frozenset({
         "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace",
-        "catalog.manage"}),
-        description="daily running: dashboard, catalog, orders and 补单, manual delivery, card-key stock"))
+        "catalog.manage", "notifications.manage"}),
+        description="daily running: dashboard, catalog, orders and 补单, manual delivery, card-key stock, "
+                    "undelivered notifications"))
     register_role(Role("finance", "财务", "Finance", frozenset({
         "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read"}),
         description="money: dashboard, refunds, exports, ledger"))
@@ -88,8 +89,8 @@ def _register_builtin_roles() -> None:
                        description="everything of the merchant: goods, stock, suppliers, orders, money, staff"))
     register_role(Role("merchant_operator", "商户运营", "Merchant operator", frozenset({
         "console.dashboard", "orders.read", "orders.fulfil", "orders.export", "card_keys.manage", "leaks.trace",
-        "suppliers.manage", "catalog.manage"}), scope=MERCHANT,
-        description="goods, card-key stock, suppliers, orders and 补单"))
+        "suppliers.manage", "catalog.manage", "notifications.manage"}), scope=MERCHANT,
+        description="goods, card-key stock, suppliers, orders and 补单, undelivered notifications"))
     register_role(Role("merchant_finance", "商户财务", "Merchant finance", frozenset({
         "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read", "merchant.finance"}),
         scope=MERCHANT, description="refunds, balance, statements and withdrawals"))
