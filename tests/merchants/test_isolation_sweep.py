@@ -131,6 +131,10 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
            "category_id": 1, "rule_id": 1}
     if name in ids:
         return str(2_147_480_000 if missing else ids[name])
+    if name == "purchase_no":  # enterprise purchases (platform-only routes)
+        return "EP" + "Z" * 16
+    if name == "link_id":
+        return "2147480000"
     if name == "contact_id":
         return "2147480000"
     if name == "gateway_name":
