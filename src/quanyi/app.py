@@ -49,6 +49,9 @@ from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.ledger import service as ledger_service
 from quanyi.ledger.routes import router as ledger_router
+from quanyi.members import service as members_service
+from quanyi.members.pages import router as member_pages_router
+from quanyi.members.routes import router as members_router
 from quanyi.merchants.applications import ApplicationRateLimited
 from quanyi.merchants.pages import router as merchant_pages_router
 from quanyi.merchants.routes import admin_router as merchants_admin_router
@@ -157,6 +160,13 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ApplicationRateLimited: 429,  # merchants
 
     CsrfFailed: 403,  # a form post that did not come from the shop's own page
+
+    # buyer accounts (members)
+    members_service.SignInRateLimited: 429,
+    members_service.CodeCannotBeSent: 403,
+    members_service.CodeExpired: 410,
+    members_service.InvalidCredentials: 401,
+    members_service.MemberDisabled: 403,
 }
 
 _DATABASE_RETRY_AFTER = 2  # seconds: a failover or a dropped connection is over about that fast
@@ -392,6 +402,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: enterprises",
              "description": "Enterprise customers (企业福利, B2B): balances, tier prices, bulk purchases, benefit "
                             "campaigns (platform staff)"},
+            {"name": "members",
+             "description": "Buyer accounts (会员): sign up / log in by one-time code or password, my orders and keys"},
             {"name": "system", "description": "Health"},
         ],
     )
@@ -427,6 +439,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(enterprise_purchases_router)  # ... their bulk purchases (批量采购)
     app.include_router(enterprise_download_router)  # ... whose codes download by expiring link
     app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
+    app.include_router(members_router)  # buyer accounts: /api/members/...
+    app.include_router(member_pages_router)  # ... and their pages: /account
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

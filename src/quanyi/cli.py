@@ -20,6 +20,7 @@ from quanyi.config import ENV_FILE, generate_secrets_env, get_settings
 from quanyi.enterprises.cli import enterprises_app
 from quanyi.inventory.cli import register_key_security_commands
 from quanyi.ledger.cli import ledger_app
+from quanyi.members.cli import members_app
 from quanyi.merchants.cli import merchants_app
 from quanyi.notifications.cli import notifications_app, worker
 from quanyi.refunds.cli import reconcile, refunds_app
@@ -349,6 +350,7 @@ app.add_typer(suppliers_app, name="suppliers")
 # key security: staff accounts; key rotation, leak tracing and masked listings under `quanyi keys`
 app.add_typer(staff_app, name="staff")
 app.add_typer(merchants_app, name="merchants")
+app.add_typer(members_app, name="members")
 register_key_security_commands(keys_app)
 
 

@@ -215,6 +215,17 @@ class Settings(BaseSettings):
     # unused for console_idle_minutes.
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
     console_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    # ---- buyer accounts (members/): a login lasts member_session_days; one-time sign-in codes expire and allow
+    # a few tries. Per window: codes sent per contact / per client address or device, and failed logins (wrong
+    # code or password) per client address / device and per contact; past a limit 429 + Retry-After.
+    member_session_days: float = Field(default=30.0, gt=0, le=365)
+    member_code_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    member_code_max_attempts: int = Field(default=5, ge=1, le=20)
+    member_login_window_seconds: int = Field(default=900, ge=10, le=86_400)
+    member_codes_per_contact: int = Field(default=5, ge=1)
+    member_codes_per_client: int = Field(default=20, ge=1)
+    member_login_max_failures_per_client: int = Field(default=20, ge=1)
+    member_login_max_failures_per_contact: int = Field(default=10, ge=1)
 
     # ---- supplier fulfilment (routing, failover, circuit breaker, direct recharge)
     # Run the fulfilment worker inside `quanyi serve` (it also runs in `quanyi worker`).

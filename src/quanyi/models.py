@@ -23,6 +23,7 @@ from quanyi.ledger.models import (
     ProfitShareRule,
     SupplierCharge,
 )
+from quanyi.members.models import Member, MemberCode, MemberSession
 from quanyi.merchants.models import CommissionRule, Merchant, MerchantApplication, MerchantStatement, Withdrawal
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
@@ -56,6 +57,7 @@ __all__ = ["metadata", "Category", "Product", "Sku", "CardKey", "ImportBatch", "
            "ReviewAction", "Merchant", "MerchantApplication", "CommissionRule", "Withdrawal", "MerchantStatement",
            "CustomerAccount", "CustomerCharge", "Reseller", "ResellerSecret", "ResellerPrice", "ResellerOrder",
            "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier", "BulkPurchase",
-           "BulkPurchaseOrder", "DownloadLink", "DownloadAudit"]
+           "BulkPurchaseOrder", "DownloadLink", "DownloadAudit",
+           "Member", "MemberSession", "MemberCode"]
 
 metadata = Base.metadata

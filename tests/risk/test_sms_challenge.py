@@ -78,7 +78,7 @@ async def test_phone_buyer_gets_the_code_by_sms_and_completes_checkout(shop, goo
     [record] = sms.messages
     assert record.phone == PHONE and record.template_code == CODE
     code = record.params["code"]
-    assert record.text == f"【权益商城】您的下单验证码为{code}，10分钟内有效，请勿泄露。"
+    assert record.text == f"【权益商城】您的验证码为{code}，10分钟内有效，请勿泄露。"
     async with shop.ctx.db.read_session() as session:
         assert (await session.get(OutboxMessage, message.id)).status == "sent"
 

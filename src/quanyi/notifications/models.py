@@ -32,6 +32,7 @@ class Kind(enum.StrEnum):
     DELIVERY_FAILED = "delivery_failed"  # merchant: paid but not delivered, refund needed
     RISK_HOLD = "risk_hold"  # merchant: an order is held for review
     VERIFICATION_CODE = "verification_code"  # to the buyer: one-time code to confirm a checkout (risk control)
+    MEMBER_CODE = "member_code"  # to a buyer: one-time code to log in / sign up / add a contact (members)
     ORDER_REFUNDED = "order_refunded"  # account customer: money of its order went back to its balance
 
 

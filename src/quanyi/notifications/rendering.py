@@ -87,7 +87,7 @@ def render_email(
     guide = str(payload.get("guide_markdown") or "")
     context = {
         **payload, "shop_name": shop_name, "order_url": order_url, "keys": list(keys or []), "shop_zone": zone,
-        "total": _money(payload), "guide_markdown": guide,
+        "total": _money(payload) if "total_cents" in payload else "", "guide_markdown": guide,
         "guide_html": Markup(render_guide(guide)) if guide.strip() else "",  # noqa: S704 - sanitized by nh3
     }
     subject = _render(f"email/{kind}.subject.{locale}.txt", context).strip()

@@ -36,7 +36,7 @@ __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
     "enqueue", "on_order_delivered", "on_order_refund_pending", "on_order_refunded", "on_stock_taken",
     "on_risk_hold",
-    "on_verification_code", "can_send_verification_code",
+    "on_verification_code", "can_send_verification_code", "on_member_code", "ONE_TIME_CODES",
     "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "discard_message",
     "claim_due",
     "record_sent", "record_failure",
@@ -90,7 +90,7 @@ class NotificationPolicy:
 
     def sms_template_missing(self, kind: Kind) -> str | None:
         """The setting an SMS of this kind lacks, or None when it can be sent (given the channel is on)."""
-        if kind is Kind.VERIFICATION_CODE:
+        if kind in ONE_TIME_CODES:
             return None if self.sms_codes else "QUANYI_SMS_TEMPLATE_VERIFICATION_CODE"
         return None if self.sms_delivery else "QUANYI_SMS_TEMPLATE_ORDER_DELIVERED"
 
@@ -261,6 +261,9 @@ async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now:
                  order_id=order.id, now=now, merchant_id=order.merchant_id)
 
 
+ONE_TIME_CODES = (Kind.VERIFICATION_CODE, Kind.MEMBER_CODE)  # SMS: the one code template
+
+
 def _code_channel(contact_kind: str) -> Channel:
     return Channel.EMAIL if contact_kind == "email" else Channel.SMS
 
@@ -283,6 +286,21 @@ async def on_verification_code(
     payload = {"code": code, "minutes": minutes, "total_cents": amount_cents, "currency": currency}
     return await enqueue(session=session, channel=channel, recipient=contact, kind=Kind.VERIFICATION_CODE,
                          locale=locale, payload=payload, dedupe_key=f"{Kind.VERIFICATION_CODE}:{challenge_id}", now=now)
+
+
+async def on_member_code(
+    *, session: AsyncSession, contact_kind: str, contact: str, code: str, code_id: str, purpose: str, minutes: int,
+    locale: str, now: dt.datetime | None = None,
+) -> bool:
+    """A buyer asked to log in / sign up (`purpose` "sign_in") or to add a contact ("add_contact") to their account:
+    send the one-time code. SMS goes with the same provider template as checkout codes
+    (QUANYI_SMS_TEMPLATE_VERIFICATION_CODE). False when the code cannot reach this contact (channel not configured)."""
+    channel = _code_channel(contact_kind)
+    if not _enabled(session, channel, Kind.MEMBER_CODE):
+        return False
+    payload = {"code": code, "minutes": minutes, "purpose": purpose}
+    return await enqueue(session=session, channel=channel, recipient=contact, kind=Kind.MEMBER_CODE, locale=locale,
+                         payload=payload, dedupe_key=f"{Kind.MEMBER_CODE}:{code_id}", now=now)
 
 
 async def on_stock_taken(*, session: AsyncSession, sku: Sku, quantity: int, now: dt.datetime | None = None) -> None:

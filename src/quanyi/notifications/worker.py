@@ -196,7 +196,7 @@ class OutboxWorker(LeasedWorker):
                                    order_url=order_link(self.ctx, p["order_no"]) if "order_no" in p else "",
                                    keys=keys, zone=shop_zone(self.ctx.settings.shop_timezone))
             return Outgoing(**base, email=content)
-        if message.channel is Channel.SMS and message.kind == Kind.VERIFICATION_CODE:
+        if message.channel is Channel.SMS and message.kind in notifications_service.ONE_TIME_CODES:
             return Outgoing(**base, sms_template=self._sms_template(message),
                             sms_params={"code": str(p["code"]), "minutes": str(p["minutes"])})
         if message.channel is Channel.SMS:
@@ -221,7 +221,7 @@ class OutboxWorker(LeasedWorker):
     def _sms_template(self, message: ClaimedMessage) -> str:
         s = self.ctx.settings
         template = ""
-        if message.kind == Kind.VERIFICATION_CODE:
+        if message.kind in notifications_service.ONE_TIME_CODES:
             template = s.sms_template_verification_code
         elif message.kind == Kind.ORDER_DELIVERED:
             english = message.locale == "en" and s.sms_template_order_delivered_en

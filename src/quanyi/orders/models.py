@@ -79,6 +79,9 @@ class Order(Base):
     # balance (ledger_customer_account): it is told by the account's callbacks, not by buyer e-mail or SMS.
     customer_account_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_customer_account.id"), nullable=True, index=True)
+    # The buyer's account (会员, members feature): set at checkout when they are logged in, or later when the member
+    # proves this order's contact (a guest order attached to the account). None: a guest order.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members_member.id"), nullable=True, index=True)
 
 
 class OrderEvent(Base):

@@ -10,6 +10,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
 from quanyi.deps import NO_STORE, ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
 from quanyi.inventory.service import OutOfStock
+from quanyi.members.dependencies import OptionalMemberDep
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.dependencies import OrderNoDep
@@ -39,7 +40,8 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
                                              "verification_unavailable (no code can reach this contact)"},
                         429: {"description": "Too many checkouts from this IP or device (Retry-After)"},
                         503: {"description": "The shop has no payment method enabled"}})
-async def create_order(data: OrderCreate, request: Request, response: Response, ctx: ContextDep) -> OrderCreated:
+async def create_order(data: OrderCreate, request: Request, response: Response, ctx: ContextDep,
+                       member: OptionalMemberDep) -> OrderCreated:
     ctx.gateways.require_any()
     if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
         raise OutOfStock("sold out", available=0, requested=data.quantity)
@@ -59,6 +61,7 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account,
                 distributor_code=data.distributor_code, sku=screening.sku,
+                member_id=member.member_id if member else None,
             )
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals,

@@ -29,6 +29,7 @@ from quanyi.money import format_money
 from quanyi.notifications import service as notifications_service
 from quanyi.orders.contact import mask_contact, normalize_contact
 from quanyi.orders.lookup import LookupFailed, LookupLimits, LookupRateLimited, hash_query_password, lookup_order
+from quanyi.orders.member_orders import attach_guest_orders, count_member_orders, get_member_order, member_orders
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import insert_order, normalize_order_no
 from quanyi.orders.recharge_account import mask_recharge_account, normalize_recharge_account
@@ -46,7 +47,7 @@ __all__ = [
     "lock_order_by_no",
     "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
     "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable", "deliver_paid_order", "release_held_order",
-    "refuse_held_order",
+    "refuse_held_order", "attach_guest_orders", "member_orders", "count_member_orders", "get_member_order",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,8 @@ async def create_order(
     `unit_price_cents`: an account customer's own price (reseller price list) instead of the list price;
     `customer_account_id`: the account customer the order is placed for (paid from its balance).
     The price is computed here by `pricing.price_order` (never taken from the client): `member_id` is the
-    signed-in buyer (member price, coupons, points), `points` the points they asked to spend."""
+    signed-in buyer (会员, set on the order; member price, coupons, points), `points` the points they asked to
+    spend."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -160,6 +162,7 @@ async def create_order(
         locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
         recharge_account=account,
         distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
+        member_id=member_id,
     )
     pricing_service.store_breakdown(order, breakdown)
     await insert_order(session, order, now)

@@ -22,6 +22,7 @@ from quanyi.db import utcnow
 from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
+from quanyi.members.dependencies import OptionalMemberDep
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import (
     COOKIE_NAME,
@@ -130,7 +131,7 @@ _FIELD_ERRORS = {"sku_id": "err.sku", "quantity": "err.quantity_plain", "contact
 
 
 @router.post("/p/{slug}/checkout", response_class=HTMLResponse, dependencies=[CSRF_PROTECTED])
-async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Response:
+async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: OptionalMemberDep) -> Response:
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()
     form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password",
@@ -192,6 +193,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep) -> Respons
                 query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account, sku=screening.sku,
+                member_id=member.member_id if member else None,
             )
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
