@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from quanyi.catalog import service as catalog_service
+from quanyi.members.models import Member
 from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
 from quanyi.pricing import hooks
@@ -61,9 +62,12 @@ async def test_member_price_and_points_hooks_are_applied_and_capped(shop, stocke
                      ("spend_points", spend_points), ("return_points", return_points)):
         monkeypatch.setattr(hooks, name, fn)
     async with shop.ctx.db.transaction() as session:
+        member = Member(email="m@example.com")  # orders.member_id is a foreign key to the member
+        session.add(member)
+        await session.flush()
         sku = await catalog_service.get_sku(session=session, sku_id=stocked_sku.id)
         order = await orders_service.create_order(session=session, sku_id=sku.id, quantity=2, contact="m@example.com",
-                                                  reservation_ttl=TTL, member_id=7, points=300, sku=sku)
+                                                  reservation_ttl=TTL, member_id=member.id, points=300, sku=sku)
         order_id = order.id
     assert (order.unit_price_cents, order.member_discount_cents) == (1980, 360)
     assert (order.points_used, order.points_discount_cents, order.total_cents) == (300, 3599, 1)
