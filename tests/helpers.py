@@ -45,6 +45,11 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Tests place many orders from one address; risk tests turn the checkout flood limits back on.
         "checkout_limit_per_ip": 0,
         "checkout_limit_per_device": 0,
+        # Nor bound the stock one client holds in unpaid orders (risk.holdings); tests/risk/test_held_stock.py does.
+        "held_units_limit_per_ip": 0,
+        "held_units_limit_per_device": 0,
+        "held_units_limit_per_contact": 0,
+        "held_units_limit_per_payer": 0,
         # Tests restock through the service layer and buy at once; tests/orders/test_sold_out_memo.py turns it on.
         "sold_out_memo_seconds": 0,
     }

@@ -86,6 +86,7 @@ from quanyi.resellers.service import ResellerExists
 from quanyi.resellers.signing import AccountSuspended, RateLimited, SignatureRefused
 from quanyi.risk.challenges import VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.engine import CheckoutRateLimited, RiskDenied, VerificationRequired
+from quanyi.risk.holdings import TooMuchStockHeld
 from quanyi.risk.routes import admin_router as risk_admin_router
 from quanyi.staff.admin_routes import admin_router as staff_admin_router
 from quanyi.staff.routes import router as staff_router
@@ -157,6 +158,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     VerificationExpired: 410,
     VerificationUnavailable: 403,
     CheckoutRateLimited: 429,
+    TooMuchStockHeld: 429,  # too much stock held in unpaid / under-review orders (Retry-After)
     ApplicationRateLimited: 429,  # merchants
 
     CsrfFailed: 403,  # a form post that did not come from the shop's own page

@@ -264,6 +264,14 @@ class Settings(BaseSettings):
     checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     checkout_limit_per_ip: int = Field(default=60, ge=0)
     checkout_limit_per_device: int = Field(default=20, ge=0)
+    # Stock one client may hold at once in orders not paid yet (reservations) or held for risk review, in units
+    # (risk.holdings): per client address, per device, per contact at checkout (429 too_much_stock_held), and per
+    # payer account for orders under review (a paid order past it is not held: it waits for its refund). One
+    # order is always allowed when nothing else is held. 0 turns a limit off.
+    held_units_limit_per_ip: int = Field(default=50, ge=0)
+    held_units_limit_per_device: int = Field(default=20, ge=0)
+    held_units_limit_per_contact: int = Field(default=20, ge=0)
+    held_units_limit_per_payer: int = Field(default=50, ge=0)
 
     def redis_prefix(self, part: str) -> str:
         """The Redis key prefix of one part of the shop (`rl`, `risk`) under this shop's namespace."""

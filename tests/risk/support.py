@@ -40,6 +40,16 @@ async def checkout(shop: Any, sku_id: int, *, ip: str = "198.51.100.7", device: 
                                  json={"sku_id": sku_id, "quantity": quantity, "contact": contact, **extra})
 
 
+async def checkout_answering(shop: Any, sku_id: int, **kwargs: Any) -> httpx.Response:
+    """`checkout`, answering the one-time code if one is asked for (review and challenge decisions ask for it)."""
+    response = await checkout(shop, sku_id, **kwargs)
+    if response.status_code == 403 and response.json().get("code") == "verification_required":
+        code = (await sent_codes(shop))[-1].payload["code"]
+        response = await checkout(shop, sku_id, challenge_id=response.json()["challenge_id"],
+                                  verification_code=code, **kwargs)
+    return response
+
+
 def issued_cookie(shop: Any, device_id: str) -> str:
     """The device cookie value the shop issues for `device_id` ("d" + 16 to 64 URL-safe characters)."""
     return sign_device_id(shop.ctx.risk.device_key, device_id)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.models import Order
-from risk.support import add_rule, checkout
+from risk.support import add_rule, checkout, checkout_answering, sent_codes
 
 
 @pytest.fixture
@@ -106,7 +106,10 @@ async def test_review_flag_at_checkout_holds_the_order_at_payment(shop):
     sku = await shop.make_sku(code="REVIEW-FLAG")
     await shop.stock(sku, 3)
     await add_rule(shop, "new_account", {"min_amount_cents": 0}, action="review", stages=["order"])
-    order = (await checkout(shop, sku.id)).json()
+    asked = (await checkout(shop, sku.id)).json()  # review demands what challenge does: the code first
+    assert asked["code"] == "verification_required"
+    code = (await sent_codes(shop))[-1].payload["code"]
+    order = (await checkout(shop, sku.id, challenge_id=asked["challenge_id"], verification_code=code)).json()
     await shop.pay(order)
     assert (await shop.get_order(order))["status"] == "under_review"
 
@@ -137,7 +140,7 @@ async def test_order_flagged_at_checkout_is_held_under_one_stable_reason_code(sh
     # Listed first, but only scores: the review rule is the main reason.
     await add_rule(shop, "new_account", {"min_amount_cents": 0}, action="allow", score=10)
     await add_rule(shop, "amount_limit", {"scope": "order", "max_quantity": 1}, action="review")
-    response = await checkout(shop, sku.id, quantity=2)
+    response = await checkout_answering(shop, sku.id, quantity=2)  # flagged at checkout: the code first
     assert response.status_code == 201
     order = response.json()
     await shop.pay(order)

@@ -318,6 +318,15 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
     held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now,
                                                       payer_account=payer_account)
+    if held_because and (refused := await risk_engine.payer_stock_exceeded(session=session, order=order, now=now)):
+        # Holding it would lock more stock for a payer that has too much under review already: not held, not
+        # delivered; its keys go back on sale and it waits for its refund (money is never silently dropped).
+        await inventory_service.release_card_keys(session=session, order_id=order.id)
+        _move(session, order, OrderStatus.REFUND_PENDING, now, f"refused by risk control: {refused}")
+        if not defer_ledger:
+            await ledger_service.record_order_status(session=session, order=order, now=now)
+        await notifications_service.on_order_refund_pending(session=session, order=order, reason=refused, now=now)
+        return PaymentEffect.REFUND_PENDING
     if held_because:
         _move(session, order, OrderStatus.UNDER_REVIEW, now, f"held by risk control: {held_because}")
         await notifications_service.on_risk_hold(session=session, order=order, reason=held_because, now=now)

@@ -5,8 +5,11 @@ hold a session (`orders.service.apply_payment`) reach the counters. Rules are re
 every evaluation: an edit through the admin API applies to the next request in every process.
 
 Decision: the strictest action among the rules that hit, raised by the score thresholds (total score of
-the hits). An allow-list hit skips every other rule. After payment the buyer can no longer be asked or
-refused (the money is in), so challenge and deny there become review: the order is held for a human.
+the hits). An allow-list hit skips every other rule. At checkout a decision means what `rules.checkout_outcome`
+says, on the ladder allow < challenge < review (a challenge and a hold) < deny, so a higher score is never a
+milder outcome. After payment the buyer can no longer be asked or refused (the money is in), so challenge and
+deny there become review: the order is held for a human. Stock held by one client's unpaid and under-review
+orders is bounded (risk.holdings).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from quanyi.risk.challenges import (
 )
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.device import device_cookie_key
+from quanyi.risk.holdings import HeldLimits, check_held_stock, payer_held_units
 from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskRule
 from quanyi.risk.rules import (
     STRICTNESS,
@@ -43,6 +47,7 @@ from quanyi.risk.rules import (
     Signals,
     Stage,
     attempt_events,
+    checkout_outcome,
     extra_events,
     payer_events,
     payer_hash,
@@ -55,7 +60,7 @@ from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
            "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
-           "remember_order", "hold_at_payment", "evaluate"]
+           "remember_order", "hold_at_payment", "payer_stock_exceeded", "evaluate"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
 BUYER_MESSAGE = "We could not accept this order right now. Please try again later or contact support."
@@ -85,6 +90,7 @@ class RiskRuntime:
     checkout_window_seconds: int
     checkout_limit_per_ip: int
     checkout_limit_per_device: int
+    held: HeldLimits = field(default_factory=lambda: HeldLimits(0, 0, 0, 0, 900))  # risk.holdings; off unless set
     captcha: CaptchaVerifier | None = None
     # The risk clock: the wall clock in production; the replay harness runs simulated days on it.
     clock: Callable[[], dt.datetime] = field(default=utcnow)
@@ -105,6 +111,7 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
         checkout_window_seconds=settings.checkout_limit_window_seconds,
         checkout_limit_per_ip=settings.checkout_limit_per_ip,
         checkout_limit_per_device=settings.checkout_limit_per_device,
+        held=HeldLimits.from_settings(settings),
         captcha=load_captcha_verifier(settings.risk_captcha_verifier) if settings.risk_captcha_verifier else None,
     )
     db.session_info[_RUNTIME_KEY] = runtime
@@ -325,50 +332,52 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
         await runtime.counters.record(events, at=signals.at)
     async with db.read_session() as session:
         evaluation = await evaluate(session=session, runtime=runtime, signals=signals, rules=rules)
-    if evaluation.decision is Decision.ALLOW:
+    outcome = checkout_outcome(evaluation.decision)  # the ladder: every step demands what the one below does
+    if not outcome.verify:
         return Screening()
     now = runtime.now()
-    if evaluation.decision is Decision.DENY:
+    if outcome.refuse:
         async with db.transaction() as session:
             _log(session, signals, evaluation, "refused", now)
         raise RiskDenied(BUYER_MESSAGE)
-    if evaluation.decision is Decision.CHALLENGE:
-        if verified:
-            async with db.transaction() as session:
-                _log(session, signals, evaluation, "verified", now)
-            return Screening()
-        try:
-            async with db.transaction() as session:
-                challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
-                                                  contact_kind=signals.contact_kind, locale=locale,
-                                                  amount_cents=signals.amount_cents, currency=currency, now=utcnow())
-                _log(session, signals, evaluation, "challenged", now)
-        except VerificationUnavailable as exc:
-            # No code can reach this contact: never ask for one. A captcha still can verify the buyer;
-            # without one the checkout is refused with what to do instead, and staff see why.
-            async with db.transaction() as session:
-                _log(session, signals, evaluation, "captcha_only" if runtime.captcha else "verification_unavailable",
-                     now)
-            if runtime.captcha is None:
-                raise
-            raise VerificationRequired("please confirm this order by solving the captcha", challenge_id=None,
-                                       channel=None, expires_in_seconds=None, captcha_accepted=True,
-                                       use_contact_kind=exc.context.get("use_contact_kind")) from None
-        raise VerificationRequired(
-            "please confirm this order with the one-time code we just sent to your contact",
-            challenge_id=challenge.public_id, channel=challenge.channel,
-            expires_in_seconds=runtime.challenge_ttl_seconds, captcha_accepted=runtime.captcha is not None)
-    async with db.transaction() as session:
-        _log(session, signals, evaluation, "flagged_for_review", now)
-    return Screening(review_reason=evaluation.reason[:300])
+    if verified:
+        async with db.transaction() as session:
+            _log(session, signals, evaluation, "flagged_for_review" if outcome.hold else "verified", now)
+        return Screening(review_reason=evaluation.reason[:300] if outcome.hold else None)
+    # Not verified yet: a one-time code (or a captcha) first, for review as for challenge.
+    try:
+        async with db.transaction() as session:
+            challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
+                                              contact_kind=signals.contact_kind, locale=locale,
+                                              amount_cents=signals.amount_cents, currency=currency, now=utcnow())
+            _log(session, signals, evaluation, "challenged", now)
+    except VerificationUnavailable as exc:
+        # No code can reach this contact: never ask for one. A captcha still can verify the buyer;
+        # without one the checkout is refused with what to do instead, and staff see why.
+        async with db.transaction() as session:
+            _log(session, signals, evaluation, "captcha_only" if runtime.captcha else "verification_unavailable",
+                 now)
+        if runtime.captcha is None:
+            raise
+        raise VerificationRequired("please confirm this order by solving the captcha", challenge_id=None,
+                                   channel=None, expires_in_seconds=None, captcha_accepted=True,
+                                   use_contact_kind=exc.context.get("use_contact_kind")) from None
+    raise VerificationRequired(
+        "please confirm this order with the one-time code we just sent to your contact",
+        challenge_id=challenge.public_id, channel=challenge.channel,
+        expires_in_seconds=runtime.challenge_ttl_seconds, captcha_accepted=runtime.captcha is not None)
 
 
 async def remember_order(*, session: AsyncSession, order: Order, signals: Signals, screening: Screening) -> None:
-    """Inside the order's transaction: keep its signals for the later stages and count it as placed."""
+    """Inside the order's transaction: keep its signals for the later stages and count it as placed. Raises
+    TooMuchStockHeld when the order's client would hold more stock than allowed (risk.holdings)."""
     runtime = runtime_of(session)
     if runtime is None:
         return
     signals.order_id = order.id
+    # Orders placed only to lock stock: one client's unpaid / under-review units are bounded (raises, rolling back).
+    await check_held_stock(session=session, limits=runtime.held, order_id=order.id, quantity=signals.quantity,
+                           ip=signals.ip, device=signals.device, contact=signals.contact, at=signals.at, now=utcnow())
     session.add(OrderRiskSignals(order_id=order.id, ip=signals.ip, device=signals.device, contact=signals.contact,
                                  sku_id=signals.sku_id, quantity=signals.quantity, amount_cents=signals.amount_cents,
                                  at=signals.at, paid=False, review_reason=screening.review_reason))
@@ -402,6 +411,7 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     await runtime.counters.record(paid, at=signals.at, session=session)  # counted by the rules below too
     if row is not None:
         row.paid = True
+        row.payer = signals.payer or row.payer  # the payer's stock under review is bounded (payer_stock_exceeded)
     held: str | None = row.review_reason if row is not None else None
     if held:
         reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
@@ -419,3 +429,25 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
         if held:
             break
     return held
+
+
+async def payer_stock_exceeded(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> str | None:
+    """An order `hold_at_payment` wants held: why it must not be (its payer account already has
+    `held_units_limit_per_payer` units under review, so holding it would lock yet more stock), or None to hold it.
+    The decision is logged; the caller then sends the order to its refund instead of holding it."""
+    runtime = runtime_of(session)
+    row = await session.get(OrderRiskSignals, order.id)
+    if runtime is None or row is None or not row.payer or not runtime.held.per_payer:
+        return None
+    held = await payer_held_units(session=session, payer=row.payer, order_id=order.id)
+    if not held or held + order.quantity <= runtime.held.per_payer:
+        return None
+    hit = {"reason_code": "payer_stock_held", "detail": f"payer has {held} units under review "
+                                                        f"(limit {runtime.held.per_payer})"}
+    signals = Signals(stage=Stage.PAYMENT, ip=row.ip, device=row.device, device_verified=bool(row.device),
+                      contact=order.contact, contact_kind=order.contact_kind, sku_id=order.sku_id,
+                      quantity=order.quantity, amount_cents=order.total_cents, at=runtime.now().timestamp(),
+                      local_time=_local(runtime, runtime.now())[0], order_id=order.id, payer=row.payer,
+                      merchant_id=order.merchant_id)
+    _log(session, signals, Evaluation(Decision.DENY, 0, [hit]), "refused_payer_stock_held", now or utcnow())
+    return "the paying account already has too many items waiting for risk review"

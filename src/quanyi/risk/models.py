@@ -104,7 +104,10 @@ class OrderRiskSignals(Base):
     """What risk control knew about an order when it was placed, read again at payment and delivery."""
 
     __tablename__ = "risk_order_signals"
-    __table_args__ = (Index("ix_risk_order_signals_contact_at", "contact", "at"),)
+    # (ip | device | contact, at): the stock held by one client's recent unpaid orders (risk.holdings).
+    __table_args__ = (Index("ix_risk_order_signals_contact_at", "contact", "at"),
+                      Index("ix_risk_order_signals_ip_at", "ip", "at"),
+                      Index("ix_risk_order_signals_device_at", "device", "at"))
 
     order_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ip: Mapped[str] = mapped_column(String(64))
@@ -116,6 +119,8 @@ class OrderRiskSignals(Base):
     at: Mapped[float] = mapped_column(Float)  # unix seconds on the risk clock
     paid: Mapped[bool] = mapped_column(Boolean, default=False)
     review_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)  # held at payment if set
+    # Keyed hash of the paying account (rules.payer_hash), once paid and named by the gateway.
+    payer: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class ReviewAction(Base):

@@ -30,7 +30,8 @@ from quanyi.schema_types import reject_control_chars
 from quanyi.scope import PLATFORM_MERCHANT_ID
 
 __all__ = ["Decision", "Stage", "Signals", "Probe", "Hit", "RULE_PARAMS", "validate_params", "rule_hits",
-           "attempt_events", "extra_events", "payer_events", "payer_hash", "InvalidRuleParams", "STRICTNESS"]
+           "attempt_events", "extra_events", "payer_events", "payer_hash", "InvalidRuleParams", "STRICTNESS",
+           "CheckoutOutcome", "checkout_outcome"]
 
 
 class InvalidRuleParams(InvalidInput):
@@ -45,6 +46,35 @@ class Decision(enum.StrEnum):
 
 
 STRICTNESS = {Decision.ALLOW: 0, Decision.CHALLENGE: 1, Decision.REVIEW: 2, Decision.DENY: 3}
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    """What a decision demands of a checkout. The ladder allow < challenge < review < deny: each step demands
+    everything the step below it does and more, so a higher score (which only ever raises the decision) can never
+    let an order through more easily. `review` is a challenge *and* a hold: a buyer a code was asked of at a lower
+    score is asked it at a higher one too (and refused the same way when no code can reach them)."""
+
+    verify: bool  # the buyer proves the contact (one-time code or captcha) before the order exists
+    hold: bool  # the paid order waits for staff (风控审核) instead of being delivered
+    refuse: bool  # no order at all
+
+    def at_least(self, other: CheckoutOutcome) -> bool:
+        return all(mine >= theirs for mine, theirs in zip(
+            (self.verify, self.hold, self.refuse), (other.verify, other.hold, other.refuse), strict=True))
+
+
+_LADDER = {
+    Decision.ALLOW: CheckoutOutcome(verify=False, hold=False, refuse=False),
+    Decision.CHALLENGE: CheckoutOutcome(verify=True, hold=False, refuse=False),
+    Decision.REVIEW: CheckoutOutcome(verify=True, hold=True, refuse=False),
+    Decision.DENY: CheckoutOutcome(verify=True, hold=True, refuse=True),  # refused: nothing milder is left
+}
+
+
+def checkout_outcome(decision: Decision) -> CheckoutOutcome:
+    """The one place a checkout decision becomes what happens to the buyer (risk.engine.screen_checkout)."""
+    return _LADDER[decision]
 
 
 class Stage(enum.StrEnum):

@@ -70,6 +70,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "risk.code_unavailable": "此订单需要验证码确认，但本店暂时无法向该联系方式发送验证码，请联系客服",
         "risk.refused": "暂时无法受理此订单，请稍后再试或联系客服",
         "risk.too_many": "下单过于频繁，请稍后再试",
+        "risk.too_much_held": "您还有未支付或审核中的订单占用了较多库存，请先支付或取消这些订单，或等待其过期后再下单",
         "err.not_on_sale": "该规格暂不可购买",
         "order.title": "订单 {order_no}",
         "order.no": "订单号",
@@ -234,6 +235,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "risk.code_unavailable": "This order needs a verification code, which this shop cannot send to this contact; please contact the shop",
         "risk.refused": "We could not accept this order right now; please try later or contact support",
         "risk.too_many": "Too many orders in a short time; please wait a moment",
+        "risk.too_much_held": "Your unpaid or under-review orders already hold a lot of stock: pay or cancel them "
+                              "first, or order again once they expire",
         "err.not_on_sale": "This option cannot be bought right now",
         "order.title": "Order {order_no}",
         "order.no": "Order number",

@@ -45,6 +45,7 @@ from quanyi.payments.gateway import (
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
+from quanyi.risk.holdings import TooMuchStockHeld
 from quanyi.urls import shop_base_url
 from quanyi.web.csrf import CSRF_PROTECTED
 from quanyi.web.i18n import pick_locale, translate
@@ -201,6 +202,11 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
     except orders_service.RechargeAccountInvalid:
         return await _product_page(request, ctx, slug, form=form, status_code=422,
                                    errors={"recharge_account": translate(locale, "err.recharge_account")})
+    except TooMuchStockHeld as exc:  # risk control: unpaid / under-review orders hold too much already
+        page = await _product_page(request, ctx, slug, form=form, status_code=429,
+                                   errors={"form": translate(locale, "risk.too_much_held")})
+        page.headers["Retry-After"] = str(exc.context["retry_after"])
+        return page
     except OutOfStock as exc:
         if exc.context.get("available") == 0:
             ctx.sold_out.remember(data.sku_id)
