@@ -14,9 +14,11 @@ from quanyi.console import (
     fulfilment_routes,
     gateway_routes,
     key_routes,
+    ledger_routes,
     login_routes,
     notification_routes,
     order_routes,
+    reconciliation_routes,
     review_routes,
     risk_rule_routes,
     supplier_routes,
@@ -29,8 +31,8 @@ __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
 SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
-            catalog_routes, key_routes, supplier_routes, risk_rule_routes, gateway_routes, notification_routes,
-            audit_routes)
+            catalog_routes, key_routes, supplier_routes, risk_rule_routes, ledger_routes, reconciliation_routes,
+            gateway_routes, notification_routes, audit_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

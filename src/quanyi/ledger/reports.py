@@ -1,4 +1,5 @@
-"""Reading the books: account balances, the trial balance (试算平衡), an order's postings, profit-sharing rules."""
+"""Reading the books: account balances, the trial balance (试算平衡), an account's statement (明细账), an order's
+postings, profit-sharing rules."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,7 @@ from quanyi.suppliers.models import Supplier
 __all__ = [
     "AccountBalance", "TrialBalance", "PostingView", "InvalidShareRule", "ShareRuleNotFound", "trial_balance",
     "order_postings", "set_share_rule", "list_share_rules", "delete_share_rule", "prepaid_drift",
+    "UnknownAccount", "AccountLine", "AccountStatement", "account_statement",
 ]
 
 # Merchant and distributor codes become part of account codes.
@@ -68,6 +71,78 @@ async def trial_balance(*, session: AsyncSession) -> TrialBalance:
         rows.append(AccountBalance(code=code, kind=kind, name=name, currency=currency, balance_cents=balance))
     count = int(await session.scalar(select(func.count()).select_from(LedgerPosting)) or 0)
     return TrialBalance(accounts=rows, totals=dict(totals), postings=count)
+
+
+class UnknownAccount(NotFound):
+    code = "ledger_account_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLine:
+    at: dt.datetime
+    reference: str
+    kind: str
+    memo: str
+    order_id: int | None
+    amount_cents: int  # debit positive, credit negative
+    balance_after_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatement:
+    code: str
+    kind: str
+    name: str
+    currency: str
+    currencies: list[str]  # every currency the account has entries in
+    start: dt.datetime
+    end: dt.datetime  # exclusive
+    opening_cents: int
+    debits_cents: int
+    credits_cents: int  # a positive figure
+    closing_cents: int
+    lines: list[AccountLine]
+    truncated: bool  # more lines than the limit: the first `limit` are listed, the totals cover all
+
+
+async def account_statement(*, session: AsyncSession, code: str, start: dt.datetime, end: dt.datetime,
+                            currency: str | None = None, limit: int = 1000) -> AccountStatement:
+    """One account's movements in [start, end) in one currency (its first, unless named), oldest first, with the
+    opening balance, the running balance after each posting, and the closing balance (debits minus credits)."""
+    account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if account is None:
+        raise UnknownAccount(f"the ledger has no account {code!r}")
+    currencies = sorted(c for c in (await session.scalars(select(LedgerEntry.currency).where(
+        LedgerEntry.account_id == account.id).distinct())).all())
+    chosen = currency if currency in currencies else (currencies[0] if currencies else "CNY")
+    mine = (LedgerEntry.account_id == account.id, LedgerEntry.currency == chosen)
+
+    async def total(*where: Any) -> int:
+        return int(await session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+                                        .join(LedgerPosting, LedgerPosting.id == LedgerEntry.posting_id)
+                                        .where(*mine, *where)) or 0)
+
+    opening = await total(LedgerPosting.created_at < start)
+    in_period = (LedgerPosting.created_at >= start, LedgerPosting.created_at < end)
+    debits = await total(*in_period, LedgerEntry.amount_cents > 0)
+    credits = -await total(*in_period, LedgerEntry.amount_cents < 0)
+    rows = (await session.execute(
+        select(LedgerPosting.created_at, LedgerPosting.reference, LedgerPosting.kind, LedgerPosting.memo,
+               LedgerPosting.order_id, func.sum(LedgerEntry.amount_cents))
+        .join(LedgerPosting, LedgerPosting.id == LedgerEntry.posting_id)
+        .where(*mine, *in_period)
+        .group_by(LedgerPosting.id, LedgerPosting.created_at, LedgerPosting.reference, LedgerPosting.kind,
+                  LedgerPosting.memo, LedgerPosting.order_id)
+        .order_by(LedgerPosting.created_at, LedgerPosting.id).limit(limit + 1))).all()
+    lines, running = [], opening
+    for at, reference, kind, memo, order_id, amount in rows[:limit]:
+        running += int(amount)
+        lines.append(AccountLine(at=at, reference=reference, kind=kind, memo=memo, order_id=order_id,
+                                 amount_cents=int(amount), balance_after_cents=running))
+    return AccountStatement(code=account.code, kind=account.kind, name=account.name, currency=chosen,
+                            currencies=currencies, start=start, end=end, opening_cents=opening, debits_cents=debits,
+                            credits_cents=credits, closing_cents=opening + debits - credits, lines=lines,
+                            truncated=len(rows) > limit)
 
 
 async def order_postings(*, session: AsyncSession, order_id: int) -> list[PostingView]:

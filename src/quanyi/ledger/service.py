@@ -74,8 +74,11 @@ from quanyi.ledger.prepaid import (
     top_up_supplier,
 )
 from quanyi.ledger.reports import (
+    AccountStatement,
     InvalidShareRule,
     ShareRuleNotFound,
+    UnknownAccount,
+    account_statement,
     delete_share_rule,
     list_share_rules,
     order_postings,
@@ -107,7 +110,8 @@ __all__ = [
     "record_order_status", "record_payment_received",
     "record_refund_due", "record_refund_failed", "record_refund_paid", "record_refund_requested", "share_rule_for",
     "InvalidShareRule", "ShareRuleNotFound", "delete_share_rule", "list_share_rules", "order_postings",
-    "prepaid_drift", "set_share_rule", "trial_balance", "InvalidPeriod", "SupplierNotQueryable",
+    "prepaid_drift", "set_share_rule", "trial_balance", "AccountStatement", "UnknownAccount", "account_statement",
+    "InvalidPeriod", "SupplierNotQueryable",
     "UnknownSupplierCode", "get_supplier",
     "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
     "PayableMovement", "held_earnings", "payable_balances", "payable_movements", "record_withdrawal_paid",
