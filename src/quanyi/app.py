@@ -33,6 +33,7 @@ from quanyi.catalog.service import QuantityOutOfRange
 from quanyi.config import Settings, get_settings
 from quanyi.console.routes import install as install_console
 from quanyi.context import ShopContext, build_context
+from quanyi.coupons.routes import router as coupons_admin_router
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
 from quanyi.enterprises.downloads import LinkRefused
@@ -399,6 +400,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
              "description": "Merchants on the platform (商户): admission, commission, status (platform staff)"},
             {"name": "open API",
              "description": "For resellers (下游): signed requests, the quanyi protocol (docs/open-api.md)"},
+            {"name": "admin: coupons",
+             "description": "Coupons (优惠券): create, pause, issue to members, single-use code batches (CSV)"},
             {"name": "admin: resellers",
              "description": "Resellers: app ids, secrets, price lists, prepaid balances (admin token)"},
             {"name": "admin: enterprises",
@@ -428,7 +431,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
                    fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, open_api_router,
-                   resellers_admin_router, web_router, order_link_router, pricing_router):
+                   resellers_admin_router, web_router, order_link_router, pricing_router,
+                   coupons_admin_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console

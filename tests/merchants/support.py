@@ -56,11 +56,14 @@ class Tenant:
     message_id: int = 0
     withdrawal_no: str = ""
     statement_no: str = ""
+    coupon_id: int = 0
+    coupon_batch_id: int = 0
 
     def markers(self) -> list[str]:
         """Strings that identify this merchant's objects in any listing."""
         return [self.slug, self.sku_code, self.order_no, self.held_order_no, self.refund_no, self.supplier_code,
-                self.withdrawal_no, self.statement_no, f"{self.code}-staff", f'"merchant_id":{self.merchant_id}',
+                self.withdrawal_no, self.statement_no, f"{self.code}-staff", f"{self.code}-coupon",
+                f'"merchant_id":{self.merchant_id}',
                 f'"code":"{self.code}"']
 
 
@@ -185,6 +188,15 @@ async def furnish(shop: Shop, tenant: Tenant, category_id: int) -> Tenant:
                                       json={"amount_cents": 100})
     assert response.status_code == 201, response.text
     tenant.withdrawal_no = response.json()["withdrawal_no"]
+    response = await shop.client.post("/api/admin/coupons", headers=tenant.headers, json={
+        "name": f"{tenant.code}-coupon", "kind": "amount_off", "amount_off_cents": 100, "distribution": "codes",
+        "starts_at": now.isoformat(), "ends_at": (now + dt.timedelta(days=30)).isoformat()})
+    assert response.status_code == 201, response.text
+    tenant.coupon_id = response.json()["id"]
+    response = await shop.client.post(f"/api/admin/coupons/{tenant.coupon_id}/code-batches", headers=tenant.headers,
+                                      json={"count": 2})
+    assert response.status_code == 201, response.text
+    tenant.coupon_batch_id = response.json()["id"]
     await ledger_service.post_all_deferred(shop.ctx.db)
     async with shop.ctx.db.transaction() as session:  # a statement of today, issued as if the day were over
         merchant = await merchants_service.get_merchant(session=session, code=tenant.code)

@@ -25,6 +25,7 @@ from merchants.console_sweep import leave_audit_trail, sweep_console
 from merchants.support import Tenant, admit, furnish, shared_category
 from quanyi import deps
 from quanyi.catalog.models import Product, Sku
+from quanyi.coupons.models import Coupon
 from quanyi.inventory.models import CardKey, ImportBatch
 from quanyi.merchants.models import CommissionRule, MerchantStatement, Withdrawal
 from quanyi.notifications.models import OutboxMessage
@@ -78,6 +79,9 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
                                                                                      "commission_bps": 0}},
     ("POST", "/api/admin/merchant-applications/{application_no}/reject"): {"json": {"reason": "x"}},
     ("PUT", "/api/admin/staff/{username}/roles"): {"json": {"roles": []}},
+    ("PATCH", "/api/admin/coupons/{coupon_id}"): {"json": {"active": False}},
+    ("POST", "/api/admin/coupons/{coupon_id}/issue"): {"json": {"member_ids": [1]}},
+    ("POST", "/api/admin/coupons/{coupon_id}/code-batches"): {"json": {"count": 1}},
 }
 
 
@@ -91,6 +95,10 @@ def creates(a: Tenant, b: Tenant) -> dict[tuple[str, str], tuple[dict[str, Any],
                                                      "credentials": {"app_id": "x", "secret": "y"}}}, 404),
         ("POST", "/api/admin/staff"): ({"json": {"username": "a-for-b", "password": "correct horse battery",
                                                  "merchant_code": b.code}}, 404),
+        ("POST", "/api/admin/coupons"): ({"json": {"merchant_code": b.code, "name": "x", "kind": "amount_off",
+                                                   "amount_off_cents": 1, "distribution": "claim",
+                                                   "starts_at": "2026-01-01T00:00:00Z",
+                                                   "ends_at": "2036-01-01T00:00:00Z"}}, 404),
         # A trace finds only A's keys: B's codes are "not found", and are not marked leaked.
         ("POST", "/api/admin/leaks/trace"): ({"json": {"codes": b.codes[:2]}}, 200),
     }
@@ -126,7 +134,10 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return "MA" + "Z" * 16
     if name == "username":
         return "no-such-staff" if missing else f"{owner.code}-staff"
+    if name == "batch_id" and route.startswith("/api/admin/coupons/"):
+        return str(2_147_480_000 if missing else owner.coupon_batch_id)
     ids = {"product_id": owner.product_id, "sku_id": owner.sku_id, "batch_id": owner.batch_id,
+           "coupon_id": owner.coupon_id,
            "card_key_id": owner.card_key_id, "mapping_id": owner.mapping_id, "message_id": owner.message_id,
            "category_id": 1, "rule_id": 1}
     if name in ids:
@@ -190,6 +201,8 @@ async def _state(shop, b: Tenant) -> dict[str, Any]:
             "statements": await session.scalar(select(func.count()).select_from(MerchantStatement).where(
                 MerchantStatement.merchant_id == b.merchant_id)),
             "commission": await session.scalar(select(func.count()).select_from(CommissionRule)),
+            "coupon": (await session.execute(select(Coupon.active, Coupon.taken_count).where(
+                Coupon.id == b.coupon_id))).one(),
             "staff": (await session.execute(select(StaffUser.username, StaffUser.roles, StaffUser.active).where(
                 StaffUser.merchant_id == b.merchant_id))).all(),
         }

@@ -62,6 +62,7 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 recharge_account=data.recharge_account,
                 distributor_code=data.distributor_code, sku=screening.sku,
                 member_id=member.member_id if member else None,
+                coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
             )
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals,

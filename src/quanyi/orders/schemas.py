@@ -31,6 +31,8 @@ ContactText = Annotated[
 QueryPassword = Annotated[
     str, StringConstraints(min_length=4, max_length=64), AfterValidator(reject_control_chars)
 ]
+CouponCodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
+                                                  pattern=r"^[A-Za-z0-9 \-]+$")]
 GatewayName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 
 
@@ -70,6 +72,11 @@ class OrderCreate(BaseModel):
                                   "credit")
     # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
     distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
+    # Coupons (优惠券): codes typed at checkout, and a signed-in member's own coupons; priced by quanyi/pricing.
+    coupon_codes: Annotated[list[CouponCodeText], Field(max_length=3)] = Field(
+        default_factory=list, description="Coupon codes (a public code or a single-use code)")
+    member_coupon_ids: Annotated[list[DbId], Field(max_length=3)] = Field(
+        default_factory=list, description="Signed-in members: ids of their own coupons (GET /api/coupons/mine)")
     # Risk control: answering a `verification_required` problem (its challenge_id + the code sent), or a captcha.
     challenge_id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     verification_code: Annotated[str, Field(max_length=12, pattern=r"^[A-Za-z0-9]+$")] | None = None

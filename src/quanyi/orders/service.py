@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -114,6 +115,8 @@ async def create_order(
     customer_account_id: int | None = None,
     member_id: int | None = None,
     points: int = 0,
+    coupon_codes: Sequence[str] = (),
+    member_coupon_ids: Sequence[int] = (),
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
@@ -123,7 +126,8 @@ async def create_order(
     `customer_account_id`: the account customer the order is placed for (paid from its balance).
     The price is computed here by `pricing.price_order` (never taken from the client): `member_id` is the
     signed-in buyer (会员, set on the order; member price, coupons, points), `points` the points they asked to
-    spend."""
+    spend, `coupon_codes` and `member_coupon_ids` the coupons they asked for (one that does not apply refuses the
+    order: coupons.service)."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -153,7 +157,8 @@ async def create_order(
     source = (pricing_service.LIST_PRICE if unit_price_cents is None and customer_account_id is None
               else pricing_service.PriceSource("account", unit_price_cents))
     breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=member_id,
-                                                  points=points, source=source, now=now)
+                                                  points=points, coupon_codes=coupon_codes,
+                                                  member_coupon_ids=member_coupon_ids, source=source, now=now)
     order = Order(
         status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
@@ -315,6 +320,9 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     late = order.status is OrderStatus.CANCELLED
     _move(session, order, OrderStatus.PAID, now, "payment arrived after the order was cancelled" if late else None)
     order.paid_at = now
+    if not await pricing_service.confirm_order_pricing(session=session, order=order, late=late, now=now):
+        # Paid late at a coupon's price, and the coupon is gone meanwhile: refund rather than exceed its count.
+        return await _refund_instead(session, order, "coupon no longer available", now, defer_ledger=defer_ledger)
     # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
     held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now,
                                                       payer_account=payer_account)
@@ -357,20 +365,25 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
             # is written in this same transaction, so a committed payment always has its job.
             await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)
             return PaymentEffect.AWAITING_FULFILMENT
-        await inventory_service.release_card_keys(session=session, order_id=order.id)
-        _move(session, order, OrderStatus.REFUND_PENDING, now, "paid but out of stock: refund required")
-        if not defer_ledger:
-            await ledger_service.record_order_status(session=session, order=order, now=now)
-        await notifications_service.on_order_refund_pending(session=session, order=order, reason="out of stock",
-                                                            now=now)
-        logger.warning("order %s paid but could not be delivered (out of stock): refund required", order.order_no)
-        return PaymentEffect.REFUND_PENDING
+        return await _refund_instead(session, order, "out of stock", now, defer_ledger=defer_ledger)
     _move(session, order, OrderStatus.DELIVERED, now)
     order.delivered_at = now
     if not defer_ledger:
         await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_delivered(session=session, order=order, now=now)
     return PaymentEffect.DELIVERED
+
+
+async def _refund_instead(session: AsyncSession, order: Order, why: str, now: dt.datetime, *,
+                          defer_ledger: bool) -> PaymentEffect:
+    """A PAID order that cannot be delivered: its keys go back on sale and it waits for a refund."""
+    await inventory_service.release_card_keys(session=session, order_id=order.id)
+    _move(session, order, OrderStatus.REFUND_PENDING, now, f"paid but {why}: refund required")
+    if not defer_ledger:
+        await ledger_service.record_order_status(session=session, order=order, now=now)
+    await notifications_service.on_order_refund_pending(session=session, order=order, reason=why, now=now)
+    logger.warning("order %s paid but could not be delivered (%s): refund required", order.order_no, why)
+    return PaymentEffect.REFUND_PENDING
 
 
 async def mark_fulfilled(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
@@ -411,7 +424,7 @@ async def apply_refund(
         _move(session, order, OrderStatus.REFUNDED, now, reason)
         if order.delivered_at is None:  # all money back before delivery: coupons and points go back too
             await pricing_service.release_order_pricing(session=session, order=order, reason="refunded before delivery",
-                                                        now=now)
+                                                        now=now, refunded=True)
     await notifications_service.on_order_refunded(session=session, order=order, amount_cents=amount_cents, now=now)
 
 

@@ -16,12 +16,14 @@ router = APIRouter(prefix="/api/pricing", tags=["orders"])
 
 
 @router.post("/quote", response_model=PriceBreakdownRead, summary="Preview the price of a checkout (no stock held)",
-             responses={404: {"description": "No such SKU"}, 409: {"description": "Not on sale"},
+             responses={404: {"description": "No such SKU or coupon code"},
+                        409: {"description": "Not on sale, or a coupon does not apply (see reason)"},
                         422: {"description": "Quantity out of range or bad input"}})
 async def quote(data: QuoteRequest, session: ReadSessionDep) -> PriceBreakdownRead:
     sku = await catalog_service.get_sku(session=session, sku_id=data.sku_id)
     catalog_service.check_orderable(sku, data.quantity, supplied=True)
     breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=data.quantity,
-                                                  points=data.points)
+                                                  points=data.points, coupon_codes=data.coupon_codes,
+                                                  member_coupon_ids=data.member_coupon_ids)
     return PriceBreakdownRead(**breakdown.as_dict(),  # type: ignore[arg-type]
                               payable_display=format_money(breakdown.payable_cents, breakdown.currency))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quanyi.orders.schemas import CouponCodeText
 from quanyi.schema_types import DbId
 
 __all__ = ["QuoteRequest", "CouponLine", "PriceBreakdownRead"]
@@ -16,6 +17,8 @@ class QuoteRequest(BaseModel):
     sku_id: DbId
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
     points: Annotated[int, Field(ge=0, le=1_000_000_000)] = Field(default=0, description="Points to spend (members)")
+    coupon_codes: Annotated[list[CouponCodeText], Field(max_length=3)] = Field(default_factory=list)
+    member_coupon_ids: Annotated[list[DbId], Field(max_length=3)] = Field(default_factory=list)
 
 
 class CouponLine(BaseModel):

@@ -12,11 +12,14 @@ their contract price: no member price, coupons or points apply to them (those ar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.coupons import redemption as coupon_redemption
+from quanyi.coupons.rules import LineFacts
 from quanyi.db import utcnow
 from quanyi.errors import InvalidInput
 from quanyi.orders.models import Order
@@ -30,7 +33,7 @@ from quanyi.pricing.arithmetic import (
 )
 
 __all__ = ["PriceSource", "LIST_PRICE", "PricingRefused", "price_order", "store_breakdown", "breakdown_of_order",
-           "commit_order_pricing", "release_order_pricing"]
+           "commit_order_pricing", "release_order_pricing", "confirm_order_pricing"]
 
 RETAIL_SOURCES = frozenset({"list"})
 
@@ -52,11 +55,13 @@ class PricingRefused(InvalidInput):
 
 async def price_order(
     *, session: AsyncSession, sku: Sku, quantity: int, member_id: int | None = None, points: int = 0,
+    coupon_codes: Sequence[str] = (), member_coupon_ids: Sequence[int] = (),
     source: PriceSource = LIST_PRICE, now: dt.datetime | None = None,
 ) -> PriceBreakdown:
     """What `quantity` of `sku` costs this buyer, step by step (reads only; `commit_order_pricing` takes the
     coupons and points when the order is placed). `member_id`: the signed-in buyer (None for a guest);
-    `points`: points the buyer asks to spend."""
+    `coupon_codes`: codes typed at checkout; `member_coupon_ids`: the member's own coupons chosen;
+    `points`: points the buyer asks to spend. A coupon asked for that does not apply raises (coupons.service)."""
     now = now or utcnow()
     if points < 0:
         raise PricingRefused("points must not be negative", field="points")
@@ -77,8 +82,17 @@ async def price_order(
             member_unit = max(min(offered.unit_price_cents, unit), min(unit, 1))
             member_label = offered.label if member_unit < unit else None
 
-    # 2. coupons: added by coupons (see commit_order_pricing)
+    # 2. coupons (优惠券): retail only
     coupons: tuple[CouponDiscount, ...] = ()
+    if coupon_codes or member_coupon_ids:
+        if not retail:
+            raise PricingRefused("coupons are not for account customers' orders", field="coupon_code")
+        line = LineFacts(sku_id=sku.id, product_id=sku.product_id, category_id=sku.product.category_id,
+                         merchant_id=sku.merchant_id, currency=sku.currency, unit_price_cents=member_unit,
+                         quantity=quantity)
+        coupons = await coupon_redemption.quote_coupons(session=session, line=line, member_id=member_id,
+                                                        codes=coupon_codes, member_coupon_ids=member_coupon_ids,
+                                                        floor_cents=floor, now=now)
     remaining = member_unit * quantity - sum(c.amount_cents for c in coupons)
 
     # 3. points (积分抵现)
@@ -127,16 +141,33 @@ def breakdown_of_order(order: Order) -> dict[str, int | str]:
 
 async def commit_order_pricing(*, session: AsyncSession, order: Order, breakdown: PriceBreakdown,
                                member_id: int | None, now: dt.datetime) -> None:
-    """The order was just placed at `breakdown`: take its points (and coupons) in the same transaction.
+    """The order was just placed at `breakdown`: take its coupons and points in the same transaction.
     Raises a DomainError if they are gone since the quote (the order is then not placed)."""
+    if breakdown.coupons:
+        await coupon_redemption.reserve_coupons(session=session, order_id=order.id, discounts=breakdown.coupons,
+                                                member_id=member_id, now=now)
     if breakdown.points_used and member_id is not None:
         await hooks.spend_points(session=session, member_id=member_id, order_id=order.id,
                                  points=breakdown.points_used, now=now)
 
 
-async def release_order_pricing(*, session: AsyncSession, order: Order, reason: str, now: dt.datetime) -> None:
-    """The order will never be paid, or its money went back before delivery: give back its points (and coupons).
-    The caller holds the order row lock."""
+async def release_order_pricing(*, session: AsyncSession, order: Order, reason: str, now: dt.datetime,
+                                refunded: bool = False) -> None:
+    """The order will never be paid (cancelled, expired), or all its money went back before delivery (`refunded`):
+    give back its coupons and points. The caller holds the order row lock; a repeat gives back nothing more."""
+    if order.coupon_discount_cents:
+        await coupon_redemption.release_coupons(session=session, order_id=order.id, returned=refunded, now=now)
     if order.points_used:
         await hooks.return_points(session=session, order_id=order.id, reason=reason, now=now)
 
+
+async def confirm_order_pricing(*, session: AsyncSession, order: Order, late: bool, now: dt.datetime) -> bool:
+    """The order was paid: its coupons are used. A `late` payment (the order had been cancelled, so its coupons
+    went back) takes them again; False if one is gone meanwhile: the order cannot keep its price and must be
+    refunded. HOOK(loyalty): points a late payment spent went back at cancellation; take them again here too."""
+    if not order.coupon_discount_cents:
+        return True
+    if late:
+        return await coupon_redemption.retake_coupons(session=session, order_id=order.id, now=now)
+    await coupon_redemption.confirm_coupons(session=session, order_id=order.id, now=now)
+    return True

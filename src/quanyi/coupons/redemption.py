@@ -1,0 +1,186 @@
+"""Coupons on orders: which apply to a line and what they take off (the coupon step of quanyi/pricing), and the
+order's coupons taken, confirmed and given back with it. Counting rules: see coupons/service.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.coupons import rules
+from quanyi.coupons import service as _svc
+from quanyi.coupons.models import (
+    LIVE_REDEMPTIONS,
+    Coupon,
+    CouponGrant,
+    CouponRedemption,
+    CouponTally,
+    Distribution,
+    GrantStatus,
+    RedemptionStatus,
+)
+from quanyi.coupons.service import CouponLimitReached, CouponNotApplicable, CouponNotFound, CouponSoldOut, InvalidCoupon
+from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
+
+__all__ = ["quote_coupons", "reserve_coupons", "release_coupons", "confirm_coupons", "retake_coupons"]
+
+
+async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_ids: Sequence[int],
+                   member_id: int | None) -> list[tuple[Coupon, CouponGrant | None, str | None]]:
+    found: list[tuple[Coupon, CouponGrant | None, str | None]] = []
+    for typed in codes:
+        code = _svc.normalize_code(typed)
+        coupon = await session.scalar(select(Coupon).where(Coupon.code == code)) if code else None
+        if coupon is not None:
+            found.append((coupon, None, code))
+            continue
+        grant = await session.scalar(select(CouponGrant).where(CouponGrant.code == code)) if code else None
+        if grant is None:
+            raise CouponNotFound("no coupon has this code", field="coupon_code")
+        found.append((await session.get(Coupon, grant.coupon_id), grant, code))  # type: ignore[arg-type]
+    for grant_id in member_coupon_ids:
+        grant = await session.get(CouponGrant, grant_id)
+        if grant is None or member_id is None or grant.member_id != member_id:
+            raise CouponNotFound("you hold no such coupon", field="member_coupon_ids")
+        found.append((await session.get(Coupon, grant.coupon_id), grant, None))  # type: ignore[arg-type]
+    return found
+
+
+async def _member_refusal(session: AsyncSession, coupon: Coupon, grant: CouponGrant | None,
+                          member_id: int | None) -> str | None:
+    per_use_limit = coupon.per_member_limit is not None and grant is None or (
+        coupon.per_member_limit is not None and coupon.distribution == Distribution.CODES.value)
+    if member_id is None and (coupon.new_members_only or per_use_limit):
+        return "member_required"
+    if member_id is not None and coupon.new_members_only and not await _svc._is_new_member(session, member_id):
+        return "new_members_only"
+    if member_id is not None and per_use_limit:
+        taken = await session.scalar(select(CouponTally.taken).where(CouponTally.coupon_id == coupon.id,
+                                                                     CouponTally.member_id == member_id))
+        if (taken or 0) >= coupon.per_member_limit:  # type: ignore[operator]
+            return "limit_reached"
+    return None
+
+
+async def quote_coupons(*, session: AsyncSession, line: rules.LineFacts, member_id: int | None,
+                        codes: Sequence[str], member_coupon_ids: Sequence[int], floor_cents: int,
+                        now: dt.datetime) -> tuple[CouponDiscount, ...]:
+    """The coupons asked for, applied to `line` (read only). A coupon that does not apply raises (the buyer asked
+    for it: an order is never placed at a price they did not expect): CouponNotFound, CouponNotApplicable (with a
+    reason code), CouponSoldOut, CouponLimitReached, InvalidCoupon."""
+    if not codes and not member_coupon_ids:
+        return ()
+    if len(codes) + len(member_coupon_ids) > rules.MAX_COUPONS_PER_ORDER:
+        raise InvalidCoupon(f"at most {rules.MAX_COUPONS_PER_ORDER} coupons on one order", field="coupon_code")
+    found = await _resolve(session, codes, member_coupon_ids, member_id)
+    if len({coupon.id for coupon, _, _ in found}) < len(found):
+        raise CouponNotApplicable("the same coupon is given twice", reason="duplicate")
+    if len(found) > 1 and not all(coupon.stackable for coupon, _, _ in found):
+        raise CouponNotApplicable("this coupon cannot be combined with another", reason="not_stackable")
+    for coupon, grant, _ in found:
+        if grant is not None and grant.status != GrantStatus.AVAILABLE.value:
+            raise CouponNotApplicable(f"coupon {coupon.name} was already used", reason="already_used")
+        reason = rules.refusal(coupon, set(await _svc.targets_of(session=session, coupon_id=coupon.id)), line, now) \
+            or await _member_refusal(session, coupon, grant, member_id)
+        if reason == "limit_reached":
+            raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed",
+                                     limit=coupon.per_member_limit)
+        if reason:
+            raise CouponNotApplicable(f"coupon {coupon.name} cannot be used on this order", reason=reason)
+        if grant is None and coupon.total_quantity is not None and coupon.taken_count >= coupon.total_quantity:
+            raise CouponSoldOut(f"coupon {coupon.name} has been used up")
+    remaining = line.subtotal_cents
+    discounts = []
+    for coupon, grant, code in sorted(found, key=lambda f: (rules.STACK_ORDER[f[0].kind], f[0].id)):
+        amount = capped_discount(rules.wanted_discount(coupon, line, remaining), remaining, floor_cents)
+        remaining -= amount
+        discounts.append(CouponDiscount(coupon_id=coupon.id, name=coupon.name, kind=coupon.kind, amount_cents=amount,
+                                        code=code, grant_id=grant.id if grant is not None else None))
+    return tuple(discounts)
+
+
+async def _take(session: AsyncSession, coupon: Coupon, grant_id: int | None, member_id: int | None, order_id: int,
+                now: dt.datetime, *, to: GrantStatus) -> None:
+    if grant_id is not None:
+        # Conditional UPDATE: of two orders racing for one code or member coupon, exactly one moves it.
+        moved = await session.execute(update(CouponGrant).where(
+            CouponGrant.id == grant_id, CouponGrant.status == GrantStatus.AVAILABLE.value)
+            .values(status=to.value, order_id=order_id, updated_at=now).execution_options(synchronize_session=False))
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise CouponNotApplicable(f"coupon {coupon.name} was just used", reason="already_used")
+        if coupon.distribution == Distribution.CODES.value and member_id is not None \
+                and not await _svc._tally_up(session, coupon, member_id):
+            raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
+        return
+    if member_id is not None and not await _svc._tally_up(session, coupon, member_id):
+        raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
+    if not await _svc._take_one(session, coupon.id):
+        raise CouponSoldOut(f"coupon {coupon.name} has been used up")
+
+
+async def reserve_coupons(*, session: AsyncSession, order_id: int, discounts: Sequence[CouponDiscount],
+                          member_id: int | None, now: dt.datetime) -> None:
+    """The order was just placed with these coupons: take them (same transaction). Raises if one is gone since
+    the quote; the order is then not placed and nothing is taken."""
+    for d in discounts:
+        coupon = await session.get(Coupon, d.coupon_id)
+        assert coupon is not None
+        await _take(session, coupon, d.grant_id, member_id, order_id, now, to=GrantStatus.RESERVED)
+        session.add(CouponRedemption(coupon_id=coupon.id, order_id=order_id, grant_id=d.grant_id, member_id=member_id,
+                                     discount_cents=d.amount_cents, status=RedemptionStatus.RESERVED.value,
+                                     created_at=now, updated_at=now))
+
+
+async def _redemptions(session: AsyncSession, order_id: int, statuses: Sequence[str]) -> list[CouponRedemption]:
+    return list((await session.scalars(select(CouponRedemption).where(
+        CouponRedemption.order_id == order_id, CouponRedemption.status.in_(list(statuses)))
+        .order_by(CouponRedemption.id).with_for_update())).all())
+
+
+async def release_coupons(*, session: AsyncSession, order_id: int, returned: bool, now: dt.datetime) -> int:
+    """Give the order's coupons back (cancelled / expired: released; refunded in full before delivery: returned).
+    Idempotent: only coupons still counted are given back. The caller holds the order row lock."""
+    rows = await _redemptions(session, order_id, LIVE_REDEMPTIONS)
+    for r in rows:
+        coupon = await session.get(Coupon, r.coupon_id)
+        assert coupon is not None
+        r.status = (RedemptionStatus.RETURNED if returned else RedemptionStatus.RELEASED).value
+        r.updated_at = now
+        if r.grant_id is not None:
+            await session.execute(update(CouponGrant).where(CouponGrant.id == r.grant_id).values(
+                status=GrantStatus.AVAILABLE.value, order_id=None, updated_at=now)
+                .execution_options(synchronize_session=False))
+            counted_per_member = coupon.distribution == Distribution.CODES.value
+        else:
+            await _svc._give_back_one(session, coupon.id)
+            counted_per_member = True
+        if counted_per_member and r.member_id is not None and coupon.per_member_limit is not None:
+            await _svc._tally_down(session, coupon.id, r.member_id)
+    return len(rows)
+
+
+async def confirm_coupons(*, session: AsyncSession, order_id: int, now: dt.datetime) -> None:
+    """The order was paid: its reserved coupons are used."""
+    for r in await _redemptions(session, order_id, [RedemptionStatus.RESERVED.value]):
+        r.status, r.updated_at = RedemptionStatus.USED.value, now
+        if r.grant_id is not None:
+            await session.execute(update(CouponGrant).where(CouponGrant.id == r.grant_id).values(
+                status=GrantStatus.USED.value, updated_at=now).execution_options(synchronize_session=False))
+
+
+async def retake_coupons(*, session: AsyncSession, order_id: int, now: dt.datetime) -> bool:
+    """Money arrived for an order cancelled unpaid, whose coupons went back: take them again as used. False if one
+    is gone (used up or used elsewhere meanwhile): nothing is taken and the order must be refunded."""
+    rows = await _redemptions(session, order_id, [RedemptionStatus.RELEASED.value])
+    try:
+        async with session.begin_nested():
+            for r in rows:
+                coupon = await session.get(Coupon, r.coupon_id)
+                assert coupon is not None
+                await _take(session, coupon, r.grant_id, r.member_id, order_id, now, to=GrantStatus.USED)
+                r.status, r.updated_at = RedemptionStatus.USED.value, now
+    except (CouponNotApplicable, CouponSoldOut, CouponLimitReached):
+        return False
+    return True

@@ -1,0 +1,131 @@
+"""Coupon admin API: create, list, pause, issue to members, single-use code batches and their CSV export.
+Scoped: a merchant's staff see and make their own merchant's coupons only. Buyers' routes: buyer_routes.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import StreamingResponse
+
+from quanyi.context import ShopContext
+from quanyi.coupons import service as coupons_service
+from quanyi.coupons.models import Coupon, CouponCodeBatch
+from quanyi.coupons.schemas import (
+    CodeBatchCreate,
+    CodeBatchRead,
+    CouponCreate,
+    CouponRead,
+    CouponTargetIn,
+    CouponUpdate,
+    IssueRequest,
+    IssueResult,
+)
+from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep, SessionDep
+from quanyi.exports import Cell, Column, export_response
+from quanyi.merchants import service as merchants_service
+
+__all__ = ["router", "describe_coupon", "export_batch"]
+
+router = APIRouter(prefix="/api/admin/coupons", tags=["admin: coupons"])
+CouponIdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+BatchIdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+
+
+async def describe_coupon(*, session: AsyncSession, coupon: Coupon) -> CouponRead:
+    targets = await coupons_service.targets_of(session=session, coupon_id=coupon.id)
+    usage = await coupons_service.usage_counts(session=session, coupon_id=coupon.id)
+    return CouponRead.model_validate({**{c: getattr(coupon, c) for c in CouponRead.model_fields
+                                        if c not in ("targets", "usage")},
+                                      "targets": [CouponTargetIn(kind=k, id=i) for k, i in targets],  # type: ignore[arg-type]
+                                      "usage": usage})
+
+
+@router.post("", response_model=CouponRead, status_code=201, summary="Create a coupon",
+             responses={404: {"description": "Unknown merchant"}, 422: {"description": "Inconsistent coupon"}})
+async def create_coupon(data: CouponCreate, session: SessionDep, actor: AdminDep, scope: ScopeDep) -> CouponRead:
+    owner = await merchants_service.resolve_owner(session=session, scope=scope, merchant_code=data.merchant_code)
+    coupon = await coupons_service.create_coupon(session=session, fields=data.fields(), owner=owner, actor=actor,
+                                                 targets=[(t.kind, t.id) for t in data.targets])
+    return await describe_coupon(session=session, coupon=coupon)
+
+
+@router.get("", response_model=list[CouponRead], summary="Coupons (newest first)")
+async def list_coupons(session: ReadSessionDep, _: AdminDep, scope: ScopeDep,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[CouponRead]:
+    coupons = await coupons_service.list_coupons(session=session, scope=scope, limit=limit, offset=offset)
+    return [await describe_coupon(session=session, coupon=c) for c in coupons]
+
+
+@router.get("/{coupon_id}", response_model=CouponRead, summary="A coupon with its usage")
+async def get_coupon(coupon_id: CouponIdPath, session: ReadSessionDep, _: AdminDep, scope: ScopeDep) -> CouponRead:
+    coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope)
+    return await describe_coupon(session=session, coupon=coupon)
+
+
+@router.patch("/{coupon_id}", response_model=CouponRead, summary="Pause or resume a coupon")
+async def update_coupon(coupon_id: CouponIdPath, data: CouponUpdate, session: SessionDep, _: AdminDep,
+                        scope: ScopeDep) -> CouponRead:
+    coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope, lock=True)
+    await coupons_service.set_active(session=session, coupon=coupon, active=data.active)
+    return await describe_coupon(session=session, coupon=coupon)
+
+
+@router.post("/{coupon_id}/issue", response_model=IssueResult, summary="Hand the coupon to members",
+             responses={409: {"description": "Not open any more"}, 422: {"description": "Not an issued coupon"}})
+async def issue(coupon_id: CouponIdPath, data: IssueRequest, session: SessionDep, actor: AdminDep,
+                scope: ScopeDep) -> IssueResult:
+    coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope)
+    issued, refused = await coupons_service.issue_coupon(session=session, coupon=coupon, member_ids=data.member_ids,
+                                                         actor=actor)
+    return IssueResult(issued=issued, refused=refused)
+
+
+def _batch_read(batch: CouponCodeBatch) -> CodeBatchRead:
+    return CodeBatchRead(id=batch.id, coupon_id=batch.coupon_id, size=batch.size, note=batch.note,
+                         created_at=batch.created_at,
+                         export_url=f"/api/admin/coupons/{batch.coupon_id}/code-batches/{batch.id}/codes.csv")
+
+
+@router.post("/{coupon_id}/code-batches", response_model=CodeBatchRead, status_code=201,
+             summary="Make a batch of unique single-use codes (up to 10,000)",
+             responses={409: {"description": "Would pass the total quantity"}})
+async def make_codes(coupon_id: CouponIdPath, data: CodeBatchCreate, session: SessionDep, actor: AdminDep,
+                     scope: ScopeDep) -> CodeBatchRead:
+    coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope)
+    batch = await coupons_service.make_codes(session=session, coupon=coupon, count=data.count, note=data.note,
+                                             actor=actor)
+    return _batch_read(batch)
+
+
+CODE_COLUMNS = [Column("code", 16), Column("coupon", 28), Column("status", 12)]
+
+
+def export_batch(ctx: ShopContext, coupon: Coupon, batch_id: int) -> StreamingResponse:
+    """A batch's codes as CSV (quanyi.exports), read and sent in pages of 1,000."""
+    async def rows() -> AsyncIterator[Sequence[Sequence[Cell]]]:
+        after = 0
+        while True:
+            async with ctx.db.read_session() as session:
+                page = await coupons_service.batch_codes(session=session, batch_id=batch_id, after_id=after)
+            if not page:
+                return
+            after = page[-1][0]
+            yield [[code, coupon.name, status] for _, code, status in page]
+
+    return export_response("csv", filename=f"coupon-{coupon.id}-batch-{batch_id}", columns=CODE_COLUMNS,
+                           rows=rows())
+
+
+@router.get("/{coupon_id}/code-batches/{batch_id}/codes.csv", summary="A batch's codes as CSV",
+            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+async def export_codes(coupon_id: CouponIdPath, batch_id: BatchIdPath, session: ReadSessionDep, _: AdminDep,
+                       scope: ScopeDep, ctx: ContextDep) -> StreamingResponse:
+    coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope)
+    batch = await session.get(CouponCodeBatch, batch_id)
+    if batch is None or batch.coupon_id != coupon.id:
+        raise coupons_service.CouponNotFound("no such batch of this coupon")
+    return export_batch(ctx, coupon, batch_id)

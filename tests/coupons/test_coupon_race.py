@@ -1,0 +1,56 @@
+"""Exact under concurrency: a coupon with 100 left and 500 simultaneous checkouts on PostgreSQL (real connections,
+50 at a time on the coupon's row) is used exactly 100 times; the other 400 are refused and hold nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from coupons.support import make_coupon
+from quanyi.coupons.models import Coupon, CouponRedemption
+from quanyi.coupons.service import CouponSoldOut
+from quanyi.db import Database
+from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
+
+CHECKOUTS, LEFT = 500, 100
+
+
+@pytest.mark.slow
+async def test_500_simultaneous_checkouts_use_a_coupon_with_100_left_exactly_100_times(shop, sku, backend,
+                                                                                      database_url):
+    if backend != "postgresql":
+        pytest.skip("the race is about PostgreSQL's row locks under real concurrency (SQLite serialises writers)")
+    await shop.stock(sku, CHECKOUTS)
+    made = await make_coupon(shop, code="RACE", total_quantity=LEFT)
+    db = Database(str(database_url), pool_size=25)  # 50 connections: the checkouts really overlap
+    go = asyncio.Event()
+
+    async def checkout(n: int) -> str:
+        await go.wait()
+        try:
+            async with db.transaction() as session:
+                await orders_service.create_order(session=session, sku_id=sku.id, quantity=1,
+                                                  contact=f"buyer{n}@example.com",
+                                                  reservation_ttl=dt.timedelta(minutes=15), coupon_codes=["RACE"])
+            return "placed"
+        except CouponSoldOut:
+            return "sold_out"
+
+    try:
+        tasks = [asyncio.create_task(checkout(n)) for n in range(CHECKOUTS)]
+        await asyncio.sleep(0)
+        go.set()
+        outcomes = Counter(await asyncio.gather(*tasks))
+    finally:
+        await db.dispose()
+    assert outcomes == {"placed": LEFT, "sold_out": CHECKOUTS - LEFT}
+    assert await shop.scalar(select(Coupon.taken_count).where(Coupon.id == made["id"])) == LEFT
+    assert await shop.count(CouponRedemption, CouponRedemption.status == "reserved") == LEFT
+    assert await shop.count(Order) == LEFT
+    assert await shop.scalar(select(func.sum(Order.coupon_discount_cents))) == LEFT * 300
+    assert await shop.available(sku.id) == CHECKOUTS - LEFT
