@@ -36,6 +36,9 @@ from quanyi.context import ShopContext, build_context
 from quanyi.coupons.routes import router as coupons_admin_router
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
+from quanyi.enterprises import campaigns as enterprise_campaigns
+from quanyi.enterprises.campaign_routes import router as enterprise_campaigns_router
+from quanyi.enterprises.claim_pages import router as claim_pages_router
 from quanyi.enterprises.downloads import LinkRefused
 from quanyi.enterprises.purchase_routes import download_router as enterprise_download_router
 from quanyi.enterprises.purchase_routes import router as enterprise_purchases_router
@@ -151,6 +154,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ResellerExists: 409,
     EnterpriseExists: 409,
     LinkRefused: 410,  # an expired, used-up, revoked or unknown download link
+    enterprise_campaigns.CampaignClosed: 409,
 
     # risk control
     RiskDenied: 403,
@@ -444,6 +448,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(enterprises_admin_router)  # enterprise customers (企业福利)
     app.include_router(enterprise_purchases_router)  # ... their bulk purchases (批量采购)
     app.include_router(enterprise_download_router)  # ... whose codes download by expiring link
+    app.include_router(enterprise_campaigns_router)  # ... their benefit campaigns (福利活动)
+    app.include_router(claim_pages_router)  # ... and the employees' claim page
     app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
     app.include_router(members_router)  # buyer accounts: /api/members/...
     app.include_router(member_pages_router)  # ... and their pages: /account

@@ -8,6 +8,10 @@ from quanyi.db import Base
 from quanyi.enterprises.models import (
     BulkPurchase,
     BulkPurchaseOrder,
+    Campaign,
+    CampaignClaim,
+    CampaignEmployee,
+    CampaignOption,
     DownloadAudit,
     DownloadLink,
     Enterprise,
@@ -60,6 +64,6 @@ __all__ = ["metadata", "Coupon", "CouponCodeBatch", "CouponGrant", "CouponRedemp
            "CustomerAccount", "CustomerCharge", "Reseller", "ResellerSecret", "ResellerPrice", "ResellerOrder",
            "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier", "BulkPurchase",
            "BulkPurchaseOrder", "DownloadLink", "DownloadAudit",
-           "Member", "MemberSession", "MemberCode"]
+           "Member", "MemberSession", "MemberCode", "Campaign", "CampaignOption", "CampaignEmployee", "CampaignClaim"]
 
 metadata = Base.metadata

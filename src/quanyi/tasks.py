@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 
 from quanyi.context import ShopContext
+from quanyi.enterprises import campaigns as enterprise_campaigns
 from quanyi.enterprises import purchases as enterprise_purchases
 from quanyi.leased_worker import worker_owner
 from quanyi.notifications.worker import OutboxWorker
@@ -102,6 +103,8 @@ async def run_background_loops(ctx: ShopContext) -> None:
     purchase_owner = worker_owner()  # enterprise bulk purchases (批量采购): resumable, leased jobs
     loops.append(_every(1.0, "enterprise purchases",
                         lambda: enterprise_purchases.run_due_purchases(db=ctx.db, owner=purchase_owner)))
+    # Benefit campaigns whose end has come: their unclaimed budget goes back to the enterprise (once).
+    loops.append(_every(30.0, "benefit campaigns", lambda: enterprise_campaigns.end_due_campaigns(db=ctx.db)))
     if ctx.ledger_worker is not None:  # payments' deferred postings, in batches (ledger.deferred)
         loops.append(ctx.ledger_worker.run_forever())
     if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling

@@ -148,6 +148,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return "2147480000"
     if name == "contact_id":
         return "2147480000"
+    if name == "campaign_no":  # enterprise benefit campaigns (platform-only routes)
+        return "BC" + "Z" * 12
     if name == "gateway_name":
         return "sandbox"
     if name == "sku_code":  # reseller price lists (platform-only routes)

@@ -273,3 +273,43 @@ def export(
 
     _run(job)
     console.print(f"Wrote the codes of {purchase_no} to {path} (keep it safe; delete it when handed over).")
+
+
+# ---------------------------------------------------------------- benefit campaigns (福利活动)
+
+@enterprises_app.command("campaigns")
+def list_campaigns(code: Annotated[str, typer.Argument(help="Enterprise code")]) -> None:
+    """The enterprise's benefit campaigns: status, headcount, claims, money funded, claimed and returned."""
+    from quanyi.enterprises import campaigns
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return [await campaigns.report(session=session, campaign=c)
+                    for c in await campaigns.list_campaigns(session=session, code=code)]
+
+    table = Table("campaign", "name", "status", "ends", "employees", "claimed", "funded", "claimed value",
+                  "returned", "left")
+    for r in _run(job):
+        c = r.campaign
+        table.add_row(c.campaign_no, c.name, c.status, c.ends_at.strftime("%Y-%m-%d %H:%M"), str(r.employees),
+                      str(r.claimed), _money(c.funded_cents, c.currency), _money(r.claimed_cents, c.currency),
+                      _money(c.returned_cents, c.currency), _money(r.balance_cents, c.currency))
+    console.print(table)
+
+
+@enterprises_app.command("campaign-end")
+def end_campaign(
+    code: Annotated[str, typer.Argument(help="Enterprise code")],
+    campaign_no: Annotated[str, typer.Argument(help="Campaign number (BC...)")],
+) -> None:
+    """Close a campaign now; its unclaimed budget goes back to the enterprise's balance (once)."""
+    from quanyi.enterprises import campaigns
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            campaign = await campaigns.get_campaign(session=session, code=code, campaign_no=campaign_no)
+            moved = await campaigns.end_campaign(session=session, campaign=campaign, actor="cli")
+            return moved, campaign.currency
+
+    moved, currency = _run(job)
+    console.print(f"Campaign {campaign_no} ended; {_money(moved, currency)} returned to {code}'s balance.")

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
 __all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier", "PurchaseStatus",
-           "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit"]
+           "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit", "CampaignStatus", "Campaign",
+           "CampaignOption", "CampaignEmployee", "CampaignClaim"]
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -166,3 +167,93 @@ class DownloadAudit(Base):
     ip: Mapped[str] = mapped_column(String(64))
     user_agent: Mapped[str] = mapped_column(String(512))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"  # options and employees can change; nothing funded yet
+    ACTIVE = "active"  # funded: employees claim between starts_at and ends_at
+    ENDED = "ended"  # closed; the unclaimed budget went back to the enterprise's balance (once)
+
+
+class Campaign(Base):
+    """A benefit campaign (福利活动): each employee on the roster may claim once, goods of the listed options
+    worth up to `budget_per_employee_cents`. Activation moves headcount x budget from the enterprise's balance
+    into the campaign's own customer account (`campaign:<no>`), claims are paid from it, and at the end what is
+    left goes back to the enterprise, exactly once (ledger.transfer_between_customers)."""
+
+    __tablename__ = "enterprises_campaign"
+    __table_args__ = (CheckConstraint("budget_per_employee_cents > 0", name="budget_positive"),
+                      CheckConstraint("ends_at > starts_at", name="ends_after_start"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_no: Mapped[str] = mapped_column(String(24), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises_enterprise.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    greeting: Mapped[str] = mapped_column(String(500), default="")
+    budget_per_employee_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_customer_account.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT, index=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    allow_wecom: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_dingtalk: Mapped[bool] = mapped_column(Boolean, default=False)
+    funded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    returned_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CampaignOption(Base):
+    """A SKU employees may choose in a campaign, at the enterprise's price fixed when the option was added."""
+
+    __tablename__ = "enterprises_campaign_option"
+    __table_args__ = (UniqueConstraint("campaign_id", "sku_id"),
+                      CheckConstraint("unit_price_cents > 0", name="price_positive"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("enterprises_campaign.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"))
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class CampaignEmployee(Base):
+    """An employee on a campaign's roster. The claim code is kept only as a keyed hash (shown once, when the
+    roster is loaded); WeCom / DingTalk logins find the employee by `wecom_userid` / `dingtalk_union_id` or the
+    mobile number."""
+
+    __tablename__ = "enterprises_campaign_employee"
+    __table_args__ = (UniqueConstraint("campaign_id", "employee_no"), UniqueConstraint("campaign_id", "wecom_userid"),
+                      UniqueConstraint("campaign_id", "dingtalk_union_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("enterprises_campaign.id"), index=True)
+    employee_no: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dingtalk_union_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claim_code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignClaim(Base):
+    """An employee's claim (领取): the order that delivered it, paid from the campaign's account. One per
+    employee: the unique employee_id is what makes a double tap or two phones claim once."""
+
+    __tablename__ = "enterprises_campaign_claim"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("enterprises_campaign.id"), index=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("enterprises_campaign_employee.id"), unique=True)
+    # Set in the same transaction right after the row is written (the row first: see campaigns.claim).
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), unique=True, nullable=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    via: Mapped[str] = mapped_column(String(16))  # code | wecom | dingtalk
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

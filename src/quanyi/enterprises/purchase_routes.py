@@ -17,6 +17,7 @@ from quanyi.enterprises.routes import CodePath, IdempotencyKey
 from quanyi.enterprises.schemas import LinkCreate, LinkRead, PurchaseCreate, PurchaseRead
 from quanyi.exports import export_response
 from quanyi.money import line_total
+from quanyi.urls import shop_base_url
 
 __all__ = ["router", "download_router", "describe_purchase"]
 
@@ -99,7 +100,7 @@ async def create_link(code: CodePath, purchase_no: PurchaseNoPath, session: Sess
                                          ttl=dt.timedelta(minutes=data.ttl_minutes),
                                          max_downloads=data.max_downloads, actor=admin)
     logger.info("download link %d of purchase %s made by %s", issued.link.id, purchase_no, admin)
-    return _link(issued.link, ctx.settings.public_base_url.rstrip("/"), issued.token)
+    return _link(issued.link, shop_base_url(ctx.settings).rstrip("/"), issued.token)
 
 
 @router.get("/{purchase_no}/links", response_model=list[LinkRead], summary="Download links (never their tokens)")

@@ -164,3 +164,73 @@ class LinkRead(BaseModel):
     revoked: bool
     csv_url: str | None = Field(default=None, description="only in the answer that created the link")
     xlsx_url: str | None = None
+
+
+# ---------------------------------------------------------------- benefit campaigns
+
+_SkuCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    name_en: Annotated[str, StringConstraints(max_length=200), AfterValidator(reject_control_chars)] = ""
+    greeting: Annotated[str, StringConstraints(max_length=500), AfterValidator(reject_control_chars)] = ""
+    sku_codes: Annotated[list[_SkuCode], Field(min_length=1, max_length=30)]
+    budget_per_employee_cents: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)] | None = Field(
+        default=None, description="omitted: one item of the employee's choice (the dearest option's price)")
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    allow_wecom: bool = False
+    allow_dingtalk: bool = False
+
+
+class EmployeeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    employee_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(reject_control_chars)]
+    phone: Annotated[str, StringConstraints(max_length=32)] = ""
+    email: Annotated[str, StringConstraints(max_length=254)] = ""
+    wecom_userid: Annotated[str, StringConstraints(max_length=64), AfterValidator(reject_control_chars)] = ""
+    dingtalk_union_id: Annotated[str, StringConstraints(max_length=64), AfterValidator(reject_control_chars)] = ""
+
+
+class EmployeesAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    employees: Annotated[list[EmployeeIn], Field(min_length=1, max_length=5000)]
+
+
+class EmployeeIssued(BaseModel):
+    employee_no: str
+    name: str
+    claim_code: str = Field(description="shown in this answer only")
+    claim_url: str
+
+
+class OptionRead(BaseModel):
+    sku_code: str
+    unit_price_cents: int
+
+
+class CampaignRead(BaseModel):
+    campaign_no: str
+    enterprise_code: str
+    name: str
+    name_en: str
+    status: str = Field(description="draft | active | ended")
+    budget_per_employee_cents: int
+    currency: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    allow_wecom: bool
+    allow_dingtalk: bool
+    claim_url: str
+    options: list[OptionRead]
+    employees: int
+    claimed: int
+    claimed_cents: int
+    funded_cents: int
+    returned_cents: int
+    balance_cents: int = Field(description="still in the campaign's account")
+    claims_by_option: dict[str, int]
+    claims_by_channel: dict[str, int]

@@ -10,6 +10,8 @@ Ledger (D = debit, C = credit; `customer_prepaid:<id>` is a liability: money we 
 - payment:  D customer_prepaid:<id>         C gateway_clearing:balance   (the payment itself posts
             D gateway_clearing:balance C customer_liability, like any gateway's)
 - refund:   D gateway_clearing:balance      C customer_prepaid:<id>      (refund_paid posts the other side)
+- transfer: D customer_prepaid:<from>       C customer_prepaid:<to>      (an enterprise funding a benefit
+            campaign's own account, and the campaign's unspent rest going back: `transfer_between_customers`)
 so `gateway_clearing:balance` returns to zero for every payment and refund.
 """
 
@@ -35,7 +37,7 @@ __all__ = [
     "CustomerAccountNotFound", "CustomerAccountExists", "CustomerBalanceInsufficient", "CustomerAccountFrozen",
     "CustomerChargeNotFound", "InvalidCustomerAmount", "open_customer_account", "get_customer_account",
     "customer_account_by_code", "set_customer_account", "top_up_customer", "charge_customer", "charge_for_payment",
-    "refund_customer_charge", "customer_refund_posted", "customer_balance_drift",
+    "refund_customer_charge", "customer_refund_posted", "customer_balance_drift", "transfer_between_customers",
 ]
 
 _CODE = re.compile(r"^[a-z]+:[A-Za-z0-9_.-]{1,48}$")
@@ -161,6 +163,60 @@ async def top_up_customer(
                Line(accounts.customer_prepaid(account_id), -amount_cents, str(row[0]))])
     assert posting is not None
     return posting, True
+
+
+async def transfer_between_customers(
+    *, session: AsyncSession, from_account_id: int, to_account_id: int, amount_cents: int | None, reference: str,
+    memo: str, actor: str, require_active: bool = True, now: dt.datetime | None = None,
+) -> tuple[LedgerPosting | None, int]:
+    """Move money from one customer account to another of the same currency, once per `reference` (a repeat
+    moves nothing and returns the first posting). `amount_cents` None moves the whole positive balance of the
+    source (nothing when there is none). Returns (posting or None, cents moved).
+
+    The source is debited with one conditional UPDATE like a charge (within its credit limit, active unless
+    `require_active` is False): CustomerBalanceInsufficient / CustomerAccountFrozen change nothing."""
+    now = now or utcnow()
+    full_reference = f"customer_transfer:{reference}"
+    if len(full_reference) > 160:
+        raise InvalidInput("transfer reference is too long")
+    existing = await session.scalar(select(LedgerPosting).where(LedgerPosting.reference == full_reference))
+    if existing is not None:
+        moved = await session.scalar(select(LedgerEntry.amount_cents).where(
+            LedgerEntry.posting_id == existing.id, LedgerEntry.amount_cents > 0))
+        return existing, int(moved or 0)
+    source = await get_customer_account(session=session, account_id=from_account_id, lock=True)
+    target = await get_customer_account(session=session, account_id=to_account_id)
+    if source.currency != target.currency:
+        raise InvalidInput(f"accounts {source.code} and {target.code} hold different currencies")
+    if amount_cents is None:
+        amount_cents = source.balance_cents  # read under the row lock: the whole balance, exactly
+        if amount_cents <= 0:
+            return None, 0
+    _check_amount(amount_cents)
+    conditions = [CustomerAccount.id == from_account_id,
+                  CustomerAccount.balance_cents - amount_cents >= -CustomerAccount.credit_limit_cents]
+    if require_active:
+        conditions.append(CustomerAccount.status == CustomerAccountStatus.ACTIVE.value)
+    row = (await session.execute(
+        update(CustomerAccount).where(*conditions)
+        .values(balance_cents=CustomerAccount.balance_cents - amount_cents, updated_at=now)
+        .returning(CustomerAccount.balance_cents).execution_options(synchronize_session="fetch"))).first()
+    if row is None:
+        fresh = await get_customer_account(session=session, account_id=from_account_id)
+        if require_active and fresh.status != CustomerAccountStatus.ACTIVE.value:
+            raise CustomerAccountFrozen(f"customer account {fresh.code} is frozen")
+        raise CustomerBalanceInsufficient(
+            f"the prepaid balance does not cover {amount_cents} (balance {fresh.balance_cents}, credit limit "
+            f"{fresh.credit_limit_cents})", balance_cents=fresh.balance_cents, amount_cents=amount_cents)
+    await session.execute(
+        update(CustomerAccount).where(CustomerAccount.id == to_account_id)
+        .values(balance_cents=CustomerAccount.balance_cents + amount_cents, updated_at=now)
+        .execution_options(synchronize_session="fetch"))
+    posting, _ = await post(session, reference=full_reference, kind="customer_transfer", memo=memo[:500],
+                            actor=actor, now=now,
+                            lines=[Line(accounts.customer_prepaid(from_account_id), amount_cents, source.currency),
+                                   Line(accounts.customer_prepaid(to_account_id), -amount_cents, source.currency)])
+    return posting, amount_cents
 
 
 async def charge_for_payment(*, session: AsyncSession, payment_no: str) -> CustomerCharge | None:

@@ -34,6 +34,7 @@ from quanyi.ledger.customer_accounts import (
     refund_customer_charge,
     set_customer_account,
     top_up_customer,
+    transfer_between_customers,
 )
 from quanyi.ledger.deferred import (
     LedgerWorker,
@@ -103,7 +104,7 @@ __all__ = [
     "CustomerAccountExists", "CustomerAccountFrozen", "CustomerAccountNotFound", "CustomerBalanceInsufficient",
     "CustomerChargeNotFound", "charge_customer", "charge_for_payment", "customer_account_by_code",
     "customer_balance_drift", "customer_refund_posted", "get_customer_account", "open_customer_account",
-    "refund_customer_charge", "set_customer_account", "top_up_customer",
+    "refund_customer_charge", "set_customer_account", "top_up_customer", "transfer_between_customers",
     "UnbalancedPosting", "post", "InvalidLedgerAmount", "SupplierBalanceInsufficient", "SupplierChargeConflict",
     "SupplierChargeNotFound", "UnknownSupplier", "charge_supplier", "get_charge", "release_supplier_charge",
     "settle_supplier_charge", "book_late_supplier_goods", "top_up_supplier", "record_order_delivered",
