@@ -24,7 +24,7 @@ from quanyi.payments.wechat import WechatConfig, WechatGateway
 from quanyi.payments.wechat.gateway import WechatCheckoutRefused, WechatUnsupported
 from quanyi.tasks import sweep_once
 from quanyi.testpeers.runner import serve_in_thread
-from quanyi.testpeers.wechat import SimNotification, WechatPaySimulator, new_rsa_key, pem_private
+from quanyi.testpeers.wechat import SimNotification, WechatPaySimulator, new_rsa_key, pem_private, pem_public
 
 NOTIFY = "/payments/wechat/notify"
 
@@ -425,3 +425,33 @@ async def test_the_payer_openid_reaches_the_shop_for_risk_control(shop, wechat, 
                                           now=dt.datetime.now(dt.UTC))
     assert verified.payer_account == "oPAYERopenid0000000000000001"
     assert (await wechat.query_trade(payment_no)).payer_account == "oPAYERopenid0000000000000001"
+
+
+async def test_a_merchant_on_platform_certificates_is_verified_by_the_certificate(shop, ctx, stocked_sku, order):
+    """The older scheme: WeChat Pay signs with the platform certificate's key and names the certificate's serial;
+    the shop configured with the certificate alone verifies, delivers, refuses other serials, and refuses a
+    certificate that has expired since it was saved."""
+    sim = WechatPaySimulator(mode="manual", verify_with="certificate")
+    with sim.serve():
+        config = WechatConfig(**sim.merchant_config())
+        assert config.platform_public_key is None and config.platform_certificate
+        gateway = WechatGateway(config, http=ctx.http)
+        ctx.gateways.register(gateway)
+        payment_no = await _start(shop, order, gateway)
+        notification = await _pay_and_take(sim, payment_no)
+        assert notification.headers["Wechatpay-Serial"] == sim.platform_serial
+        assert _acked(await _post(shop, notification))
+        assert await _state(shop, order) == ("delivered", 1)
+
+        other = {**notification.headers, "Wechatpay-Serial": "1" + sim.platform_serial[1:]}
+        assert "not our WeChat Pay public key or platform certificate" in _refused(
+            await shop.client.post(NOTIFY, content=notification.body, headers=other))
+        six_years_on = dt.datetime.now(dt.UTC) + dt.timedelta(days=6 * 365)
+        with pytest.raises(NotificationRejected, match="expired on"):
+            gateway.verify_notification(headers=notification.headers, body=notification.body, now=six_years_on)
+        # While switching to the WeChat Pay public key both may be configured: either serial verifies.
+        switching = WechatGateway(WechatConfig(**{**sim.merchant_config(), **{
+            "platform_public_key": pem_public(new_rsa_key()), "platform_public_key_id": "PUB_KEY_ID_0000000001"}}),
+            http=ctx.http)
+        assert switching.verify_notification(headers=notification.headers, body=notification.body,
+                                             now=dt.datetime.now(dt.UTC)).succeeded

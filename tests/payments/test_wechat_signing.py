@@ -4,6 +4,7 @@ written cryptography calls (the spec publishes strings, not a key, so no signatu
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from quanyi.payments.wechat import WechatConfig, signing
 from quanyi.testpeers.wechat import WechatPaySimulator, new_rsa_key, pem_private, pem_public
+from quanyi.testpeers.wechat_wire import platform_certificate
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,47 @@ def test_config_refuses_unusable_keys():
     ]:
         with pytest.raises(ValidationError, match=why):
             WechatConfig(**{**good, field: value})
+
+
+def _certificate(key: rsa.RSAPrivateKey, *, days_left: float, serial: int = 0x5157F09EFDC096DE15EBE81A47057A7232F1B8E1,
+                 starts_in_days: float = -30) -> str:
+    now = dt.datetime.now(dt.UTC)
+    return platform_certificate(key, serial=serial, not_before=now + dt.timedelta(days=starts_in_days),
+                                not_after=now + dt.timedelta(days=days_left))
+
+
+def test_platform_certificate_is_loaded_with_its_serial_and_validated(key):
+    """Merchants still on platform certificates (平台证书) paste the certificate itself: the serial and the key come
+    from it; it must be PEM X.509 with an RSA key of at least 2048 bits and valid now."""
+    base = {k: v for k, v in WechatPaySimulator().merchant_config("https://api.mch.weixin.qq.com").items()
+            if not k.startswith("platform_public_key")}
+    pem = _certificate(key, days_left=365)
+    config = WechatConfig(**base, platform_certificate=pem)
+    assert config.platform_public_key is None
+    [loaded] = signing.load_platform_certificates(pem, now=dt.datetime.now(dt.UTC))
+    assert loaded.serial == "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+    assert loaded.public_key.public_numbers() == key.public_key().public_numbers()
+    # A header names it in upper- or lower-case hex, with or without leading zeros.
+    assert signing.certificate_serial("005157f09efdc096de15ebe81a47057a7232f1b8e1") == loaded.serial
+    assert signing.certificate_serial("PUB_KEY_ID_0114") == "PUB_KEY_ID_0114"
+    # Two certificates in one file (a rotation) are both loaded.
+    other = new_rsa_key()
+    both = signing.load_platform_certificates(pem + _certificate(other, days_left=700, serial=0xABC),
+                                              now=dt.datetime.now(dt.UTC))
+    assert [c.serial for c in both] == [loaded.serial, "ABC"]
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    for certificate, why in [
+        (_certificate(key, days_left=-1), "expired on"),
+        (_certificate(key, days_left=30, starts_in_days=2), "not valid before"),
+        (_certificate(weak, days_left=30), "2048"),
+        (pem_public(key), "PEM X.509"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", "PEM X.509"),
+        (pem + pem, "twice"),
+    ]:
+        with pytest.raises(ValidationError, match=why):
+            WechatConfig(**base, platform_certificate=certificate)
+    with pytest.raises(ValidationError, match="go together"):
+        WechatConfig(**base, platform_public_key=pem_public(key))
+    with pytest.raises(ValidationError, match="platform certificate"):
+        WechatConfig(**base)

@@ -145,7 +145,7 @@ def config_fields(name: str) -> list[ConfigField]:
         described = info.description or ""
         found.append(ConfigField(
             name=field_name, secret=secret, required=info.is_required(),
-            multiline=field_name.endswith(("private_key", "public_key")),
+            multiline=field_name.endswith(("private_key", "public_key", "certificate")),
             default=None if info.is_required() else info.default, description=described))
     return found
 

@@ -51,6 +51,7 @@ from quanyi.testpeers.wechat_wire import (
     now_text,
     pem_private,
     pem_public,
+    platform_certificate,
 )
 
 __all__ = ["WechatPaySimulator", "SimNotification", "new_rsa_key", "pem_private", "pem_public"]
@@ -60,13 +61,23 @@ class WechatPaySimulator:
 
     def __init__(self, *, mode: Literal["auto", "manual"] = "manual", mchid: str = "1900009191",
                  appid: str = "wxd678efh567hg6787", retry_delays: tuple[float, ...] = (0.2, 1, 3, 10, 30),
-                 refund_status: str = "PROCESSING") -> None:
+                 refund_status: str = "PROCESSING",
+                 verify_with: Literal["public_key", "certificate"] = "public_key") -> None:
+        """`verify_with`: the merchant verifies with the WeChat Pay public key (Wechatpay-Serial PUB_KEY_ID_...) or,
+        the older scheme, with the platform certificate (Wechatpay-Serial = the certificate's serial)."""
         self.mode = mode
+        self.verify_with = verify_with
         self.mchid, self.appid = mchid, appid
         self.merchant_key = new_rsa_key()  # the merchant's apiclient_key.pem: handed out by merchant_config()
         self.merchant_serial_no = secrets.token_hex(20).upper()
         self.platform_key = new_rsa_key()
         self.platform_key_id = "PUB_KEY_ID_" + "".join(secrets.choice("0123456789") for _ in range(30))
+        # The platform certificate of the same key: WeChat's are valid five years, serials 40 hex digits.
+        issued = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        self.platform_serial = f"{secrets.randbits(159) | 1 << 158:X}"
+        self.platform_certificate = platform_certificate(self.platform_key, serial=int(self.platform_serial, 16),
+                                                         not_before=issued,
+                                                         not_after=issued + dt.timedelta(days=5 * 365))
         self.apiv3_key = secrets.token_hex(16)  # 32 ASCII characters
         self.retry_delays = retry_delays
         self.refund_status = refund_status
@@ -92,10 +103,12 @@ class WechatPaySimulator:
 
     def merchant_config(self, base_url: str | None = None) -> dict[str, Any]:
         """What the shop's WechatConfig needs to talk to this simulator."""
+        verify: dict[str, str] = (
+            {"platform_certificate": self.platform_certificate} if self.verify_with == "certificate" else
+            {"platform_public_key": pem_public(self.platform_key), "platform_public_key_id": self.platform_key_id})
         return {"mchid": self.mchid, "appid": self.appid, "merchant_serial_no": self.merchant_serial_no,
                 "merchant_private_key": pem_private(self.merchant_key), "apiv3_key": self.apiv3_key,
-                "platform_public_key": pem_public(self.platform_key), "platform_public_key_id": self.platform_key_id,
-                "base_url": base_url or self.base_url}
+                **verify, "base_url": base_url or self.base_url}
 
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
@@ -199,7 +212,8 @@ class WechatPaySimulator:
         message = b"%s\n%s\n%s\n" % (stamp.encode(), nonce.encode(), body)
         signature = base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
         return {"Wechatpay-Timestamp": stamp, "Wechatpay-Nonce": nonce, "Wechatpay-Signature": signature,
-                "Wechatpay-Serial": self.platform_key_id, "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+                "Wechatpay-Serial": self.platform_serial if self.verify_with == "certificate" else self.platform_key_id,
+                "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
                 "Request-ID": secrets.token_hex(16)}
 
     def _envelope(self, event_id: str, event_type: str, transaction: dict[str, Any]) -> bytes:

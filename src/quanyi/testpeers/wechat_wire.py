@@ -6,8 +6,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 __all__ = ["SimNotification", "Trade", "Refund", "new_rsa_key", "pem_private", "pem_public", "now_text",
            "CST", "AUTH", "PAIR", "OUT_NO"]
@@ -30,6 +32,20 @@ def pem_private(key: rsa.RSAPrivateKey) -> str:
 def pem_public(key: rsa.RSAPrivateKey) -> str:
     return key.public_key().public_bytes(serialization.Encoding.PEM,
                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def platform_certificate(key: rsa.RSAPrivateKey, *, serial: int, not_before: dt.datetime,
+                         not_after: dt.datetime) -> str:
+    """A WeChat Pay platform certificate (平台证书) for `key`, PEM: subject and issuer as Tenpay's, self-signed
+    here (the real ones chain to the Tenpay.com Root CA, which the shop does not check: it pins the certificate)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Tenpay.com CA Center"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(serial).not_valid_before(not_before).not_valid_after(not_after)
+                   .sign(key, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def now_text() -> str:

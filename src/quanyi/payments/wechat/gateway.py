@@ -12,7 +12,9 @@ https://pay.weixin.qq.com/doc/v3/merchant/...), sections of "Native支付 / API�
 Implemented with `cryptography` + httpx rather than the `wechatpayv3` package: that SDK is synchronous
 (requests), would block the event loop, and is built around downloading platform certificates at start;
 we need an async client that can be pointed at a local simulator and that verifies with a configured
-WeChat Pay public key (微信支付公钥, Wechatpay-Serial = its PUB_KEY_ID).
+WeChat Pay public key (微信支付公钥, Wechatpay-Serial = its PUB_KEY_ID) or, for merchants still on the older
+scheme, the platform certificate itself (平台证书 PEM: Wechatpay-Serial = its serial number; validated and
+expiry-checked when saved, and an expired one verifies nothing). Both may be configured during the switch.
 
 Every answer is verified (signature, serial, timestamp within 5 minutes) before it is believed; a 5xx,
 a network error or an answer that does not verify raises GatewayUnavailable (nothing is known). A signed
@@ -32,7 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from quanyi.money import MAX_AMOUNT_CENTS
 from quanyi.payments import gateway as gateway_errors
@@ -82,8 +84,13 @@ class WechatConfig(BaseModel):
     merchant_serial_no: str = Field(pattern=r"^[0-9A-Fa-f]{8,64}$", description="商户API证书序列号")
     merchant_private_key: SecretStr = Field(description="apiclient_key.pem (RSA 2048, PEM)")
     apiv3_key: SecretStr = Field(description="APIv3密钥: 32 ASCII characters")
-    platform_public_key: str = Field(description="微信支付公钥 (PEM)")
-    platform_public_key_id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$", description="微信支付公钥ID (PUB_KEY_ID_...)")
+    # How WeChat Pay's signatures are verified: the WeChat Pay public key and its id, or the platform
+    # certificate (older merchants), or both while switching. At least one.
+    platform_public_key: str | None = Field(default=None, description="微信支付公钥 (PEM)")
+    platform_public_key_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,64}$",
+                                               description="微信支付公钥ID (PUB_KEY_ID_...)")
+    platform_certificate: str | None = Field(
+        default=None, description="平台证书 (PEM X.509, wechatpay_<serial>.pem; serial and key are read from it)")
     base_url: str = Field(default=PRODUCTION_BASE_URL, pattern=r"^https?://[^\s/?#]+$")
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     tolerance_seconds: int = Field(default=300, ge=10, le=3600)
@@ -96,9 +103,26 @@ class WechatConfig(BaseModel):
 
     @field_validator("platform_public_key")
     @classmethod
-    def _public_key_loads(cls, value: str) -> str:
-        signing.load_public_key(value)
+    def _public_key_loads(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing.load_public_key(value)
         return value
+
+    @field_validator("platform_certificate")
+    @classmethod
+    def _certificate_loads(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing.load_platform_certificates(value, now=dt.datetime.now(dt.UTC))
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_verify(self) -> WechatConfig:
+        if (self.platform_public_key is None) != (self.platform_public_key_id is None):
+            raise ValueError("platform_public_key and platform_public_key_id go together (微信支付公钥 and its ID)")
+        if self.platform_public_key is None and self.platform_certificate is None:
+            raise ValueError("give the WeChat Pay public key with its ID (platform_public_key, "
+                             "platform_public_key_id) or the platform certificate (platform_certificate)")
+        return self
 
     @field_validator("apiv3_key")
     @classmethod
@@ -193,7 +217,15 @@ class WechatGateway(PaymentGateway):
         self._config = config
         self._http = http
         self._private_key = signing.load_private_key(config.merchant_private_key.get_secret_value())
-        self._platform_key = signing.load_public_key(config.platform_public_key)
+        # Wechatpay-Serial -> what verifies it: the public key by its id; certificates by their serial (they are
+        # validated when saved; one that has since expired is refused at verification, by name).
+        self._public_keys: dict[str, Any] = {}
+        if config.platform_public_key is not None and config.platform_public_key_id is not None:
+            self._public_keys[config.platform_public_key_id] = signing.load_public_key(config.platform_public_key)
+        self._certificates: dict[str, signing.PlatformCertificate] = {}
+        if config.platform_certificate is not None:
+            self._certificates = {c.serial: c for c in signing.load_platform_certificates(
+                config.platform_certificate, now=None)}
         self._apiv3_key = config.apiv3_key.get_secret_value().encode()
         self._base_url = config.base_url.rstrip("/")
 
@@ -208,14 +240,23 @@ class WechatGateway(PaymentGateway):
         serial = lowered.get("wechatpay-serial", "")
         if not (timestamp and nonce and signature and serial):
             return "missing Wechatpay-Timestamp/Nonce/Signature/Serial headers"
-        if serial != self._config.platform_public_key_id:
-            return (f"signed with key {serial[:64]!r}, "
-                    f"not our WeChat Pay public key {self._config.platform_public_key_id}")
+        key = self._public_keys.get(serial)
+        if key is None:
+            certificate = self._certificates.get(signing.certificate_serial(serial))
+            if certificate is None:
+                ours = ", ".join([*self._public_keys, *self._certificates])
+                return f"signed with key {serial[:64]!r}, not our WeChat Pay public key or platform certificate {ours}"
+            if now >= certificate.not_after.timestamp():
+                return (f"signed with platform certificate {certificate.serial}, which expired on "
+                        f"{certificate.not_after:%Y-%m-%d} UTC: configure the current platform certificate")
+            if now < certificate.not_before.timestamp():
+                return f"signed with platform certificate {certificate.serial}, which is not valid yet"
+            key = certificate.public_key
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             return "Wechatpay-Timestamp is not unix seconds"
         if abs(now - int(timestamp)) > self._config.tolerance_seconds:
             return "Wechatpay-Timestamp is outside the accepted window (stale or replayed)"
-        if not signing.verify(signing.answer_message(timestamp, nonce, body), signature, self._platform_key):
+        if not signing.verify(signing.answer_message(timestamp, nonce, body), signature, key):
             return "bad signature"
         return None
 
