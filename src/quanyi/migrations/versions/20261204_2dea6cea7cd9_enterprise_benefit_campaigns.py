@@ -1,7 +1,7 @@
 """enterprise benefit campaigns
 
 Revision ID: 2dea6cea7cd9
-Revises: a7c3e1f0b2d4
+Revises: f68e28586f3b
 Create Date: 2026-12-04 16:43:22.212708
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '2dea6cea7cd9'
-down_revision: str | None = 'a7c3e1f0b2d4'
+down_revision: str | None = 'f68e28586f3b'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
