@@ -31,7 +31,7 @@ VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", 
           "product_id": ("product_id", "2147480000"),
           "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000"),
           "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000"),
-          "message_id": ("message_id", "2147480000")}
+          "message_id": ("message_id", "2147480000"), "username": ("@staff", "no-such-staff")}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
     "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},
@@ -45,6 +45,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/console/suppliers/{supplier_code}/status": {"status": "disabled"},
     "/console/suppliers/{supplier_code}/mappings/{mapping_id}": {"priority": "1"},
     "/console/notifications/{message_id}/discard": {"reason": "by A"},
+    "/console/staff/{username}/roles": {"roles": "merchant_support"},
 }
 
 
@@ -88,7 +89,9 @@ def platform_only(route: Any) -> bool:
 def _url(path: str, owner: Tenant | None) -> str:
     def value(match: re.Match[str]) -> str:
         attribute, missing = VALUES[match.group(1)]
-        return missing if owner is None else str(getattr(owner, attribute))
+        if owner is None:
+            return missing
+        return f"{owner.code}-staff" if attribute == "@staff" else str(getattr(owner, attribute))
     return re.sub(r"\{(\w+)\}", value, path)
 
 
@@ -141,6 +144,11 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
                     if made.status_code == 303:
                         owner = await _owner_of_product(shop, "made-by-a")
                         assert owner == a.merchant_id, owner
+                elif route.path == "/console/staff":  # a staff member for B: refused like an unknown merchant
+                    made = await client.post(route.path, data={**form, "username": "a-for-b", "merchant_code": b.code,
+                                                               "password": "correct horse battery"},
+                                             headers={"Origin": "http://test"})
+                    assert made.status_code == 404, made.status_code
                 elif route.path == "/console/catalog/guide-preview":
                     shown = await client.post(route.path, data={**form, "redemption_guide": "x"},
                                               headers={"Origin": "http://test"})

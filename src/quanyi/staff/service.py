@@ -36,7 +36,7 @@ __all__ = [
     "PERMISSIONS", "ADMIN", "Principal", "LoginLimits", "LoginFailed", "LoginRateLimited", "StaffNotFound",
     "StaffExists", "InvalidStaffInput", "PermissionDenied", "SecondFactorRequired", "create_staff", "set_password",
     "grant", "revoke", "assign_roles", "unassign_roles", "set_active", "end_sessions", "list_staff", "get_staff",
-    "get_staff_by_id",
+    "get_staff_by_id", "replace_roles", "reset_second_factor", "NoSecondFactor",
     "effective_permissions", "principal_of", "authenticate", "check_second_factor", "open_session", "login", "logout",
     "principal_for_token", "hash_token", "check_new_login", "username_available", "merchant_works",
 ]
@@ -256,12 +256,40 @@ async def get_staff_by_id(*, session: AsyncSession, staff_id: int) -> StaffUser:
 
 
 async def set_active(*, session: AsyncSession, username: str, active: bool, now: dt.datetime | None = None,
-                     scope: Scope = PLATFORM) -> None:
-    """Enable or disable a staff member; disabling ends their sessions."""
+                     scope: Scope = PLATFORM, by_staff_id: int | None = None) -> None:
+    """Enable or disable a staff member; disabling ends their sessions. `by_staff_id`: who asks (nobody disables
+    themself: the last administrator would lock the shop out)."""
     user = await _get(session, username, lock=True, scope=scope)
+    if not active and by_staff_id is not None and user.id == by_staff_id:
+        raise InvalidStaffInput("you cannot disable your own account")
     user.active = active
     if not active:
         await _revoke_sessions(session, user.id, now or utcnow())
+
+
+async def replace_roles(*, session: AsyncSession, username: str, roles: Iterable[str],
+                        scope: Scope = PLATFORM) -> StaffUser:
+    """Give a staff member exactly these roles (only roles of their side: merchant or platform)."""
+    user = await _get(session, username, lock=True, scope=scope)
+    wanted = _check_roles(roles, user.merchant_id)
+    user.roles = " ".join(sorted(wanted))
+    return user
+
+
+class NoSecondFactor(Conflict):
+    code = "no_second_factor"
+
+
+async def reset_second_factor(*, session: AsyncSession, username: str, scope: Scope = PLATFORM,
+                              now: dt.datetime | None = None) -> StaffUser:
+    """Turn off a staff member's second factor (a lost phone) and end their sessions; they log in with their
+    password alone and may enrol again."""
+    user = await _get(session, username, lock=True, scope=scope)
+    if user.totp_enabled_at is None:
+        raise NoSecondFactor(f"{user.username} has no second factor to reset")
+    await second_factor.disable(session=session, staff_id=user.id)
+    await _revoke_sessions(session, user.id, now or utcnow())
+    return user
 
 
 async def list_staff(*, session: AsyncSession, scope: Scope = PLATFORM) -> list[StaffUser]:
