@@ -132,3 +132,31 @@ async def test_a_merchants_staff_edit_only_their_goods_and_never_the_platforms_c
     assert refused.status_code == 404
     assert (await shop.scalar(select(Sku.price_cents).where(Sku.id == sku.id))) == 1980
     assert re.search(r'data-menu="catalog"', listing.text) and 'data-menu="categories"' not in listing.text
+
+
+async def test_an_operator_turns_on_picking_and_labels_keys_without_seeing_their_codes(shop, app, stocked_sku):
+    from quanyi.inventory.models import CardKey
+
+    client = await logged_in(shop, "picker", roles=("operator",))
+    page_url = f"/console/catalog/products/{stocked_sku.product_id}"
+    on = await post_form(client, f"/console/catalog/skus/{stocked_sku.id}", {
+        "name": "Monthly", "price": "19.80", "pick_surcharge": "2.50", "min_quantity": "1", "max_quantity": "10",
+        "on_sale": "on"}, page_url=page_url)
+    assert on.status_code == 303
+    assert await shop.scalar(select(Sku.pick_surcharge_cents).where(Sku.id == stocked_sku.id)) == 250
+    assert 'data-testid="pick-labels-link"' in (await client.get(page_url)).text
+    labels_url = f"/console/catalog/picks/{stocked_sku.id}"
+    labels_page = await client.get(labels_url)
+    assert labels_page.text.count('data-testid="label-row"') == 10
+    key_ids = (await shop.scalar(select(CardKey.id).where(CardKey.sku_id == stocked_sku.id)
+                                 .order_by(CardKey.id).limit(1)),)
+    saved = await post_form(client, labels_url, {f"label-{key_ids[0]}": " 账号 #1\u200b 满级 "}, page_url=labels_url)
+    assert saved.status_code == 303 and "count=1" in saved.headers["location"]
+    assert await shop.scalar(select(CardKey.public_label).where(CardKey.id == key_ids[0])) == "账号 #1 满级"
+    foreign = await post_form(client, labels_url, {"label-999999": "x"}, page_url=labels_url)
+    assert foreign.status_code == 404
+    off = await post_form(client, f"/console/catalog/skus/{stocked_sku.id}", {
+        "name": "Monthly", "price": "19.80", "pick_surcharge": "", "min_quantity": "1", "max_quantity": "10",
+        "on_sale": "on"}, page_url=page_url)
+    assert off.status_code == 303
+    assert await shop.scalar(select(Sku.pick_surcharge_cents).where(Sku.id == stocked_sku.id)) is None

@@ -85,6 +85,8 @@ class Sku(Base):
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("face_value_cents >= 0", name="face_value_not_negative"),
         CheckConstraint("min_quantity >= 1 AND max_quantity >= min_quantity", name="quantity_bounds"),
+        CheckConstraint("pick_surcharge_cents IS NULL OR pick_surcharge_cents >= 0",
+                        name="pick_surcharge_not_negative"),
         # The SKU's merchant is its product's (the database refuses anything else); card keys, batches and
         # orders point at (sku id, merchant id) in turn, so goods of two merchants can never mix.
         ForeignKeyConstraint(["product_id", "merchant_id"], ["catalog_product.id", "catalog_product.merchant_id"]),
@@ -106,7 +108,15 @@ class Sku(Base):
     max_quantity: Mapped[int] = mapped_column(Integer, default=10)
     on_sale: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    # 自选卡密: set (even 0) = buyers may pick one specific card key from the list of labelled keys (the label the
+    # operator gave, never the code) for this much more per unit; None = keys are handed out in stock order only.
+    pick_surcharge_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def buyers_pick(self) -> bool:
+        """A 自选卡密 SKU: buyers may choose which card key they get."""
+        return self.pick_surcharge_cents is not None and self.delivery_type is DeliveryType.CARD_KEY
 
     product: Mapped[Product] = relationship(back_populates="skus", primaryjoin="foreign(Sku.product_id) == Product.id")

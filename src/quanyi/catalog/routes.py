@@ -11,6 +11,7 @@ from quanyi.catalog.schemas import (
     CategoryCreate,
     CategoryRead,
     CategoryUpdate,
+    PickableKeyRead,
     ProductCreate,
     ProductRead,
     ProductSummary,
@@ -48,6 +49,13 @@ async def list_products(
 async def get_product(slug: SlugPath, session: ReadSessionDep) -> ProductRead:
     product = await catalog_service.get_product_by_slug(session=session, slug=slug)
     return await catalog_service.describe_product(session=session, product=product)
+
+
+@router.get("/skus/{sku_id}/pickable-keys", response_model=list[PickableKeyRead],
+            summary="自选卡密: the card keys a buyer may pick (label and id, never the code)",
+            responses={404: {"description": "No such SKU on sale, or it offers no picks"}})
+async def pickable_keys(sku_id: IdPath, session: ReadSessionDep) -> list[PickableKeyRead]:
+    return await catalog_service.pickable_keys(session=session, sku_id=sku_id)
 
 
 # ---------------------------------------------------------------- admin

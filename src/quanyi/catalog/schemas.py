@@ -14,7 +14,7 @@ from quanyi.schema_types import Cents, Code, DbId, LongText, Name, Slug
 __all__ = [
     "CategoryCreate", "CategoryUpdate", "CategoryRead",
     "ProductCreate", "ProductUpdate", "ProductRead", "ProductSummary", "MerchantRef",
-    "SkuCreate", "SkuUpdate", "SkuRead", "StockState",
+    "SkuCreate", "SkuUpdate", "SkuRead", "StockState", "PickableKeyRead", "ProductType",
 ]
 
 
@@ -34,6 +34,8 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
+PICK_SURCHARGE_DOC = ("自选卡密: set (0 or more) to let buyers pick one specific card key, by the label the operator "
+                      "gave it, for this much more per unit; null: keys are handed out in stock order only.")
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_known_currency)]
 ImageUrl = Annotated[str | None, StringConstraints(max_length=500), AfterValidator(_http_url)]
 SkuCode = Code
@@ -89,23 +91,43 @@ class SkuCreate(BaseModel):
     max_quantity: Quantity = 10
     on_sale: bool = True
     sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
+    pick_surcharge_cents: Cents | None = Field(default=None, description=PICK_SURCHARGE_DOC)
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
         if self.max_quantity < self.min_quantity:
             raise ValueError("max_quantity must be at least min_quantity")
+        if self.pick_surcharge_cents is not None and self.delivery_type is not DeliveryType.CARD_KEY:
+            raise ValueError("only card-key SKUs let buyers pick a key (pick_surcharge_cents)")
         return self
 
 
 class SkuUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
+    pick_surcharge_cents: Cents | None = Field(
+        default=None, description=PICK_SURCHARGE_DOC + " Send null to stop offering picks.")
     face_value_cents: Cents | None = None
     price_cents: Cents | None = None
     min_quantity: Quantity | None = None
     max_quantity: Quantity | None = None
     on_sale: bool | None = None
     sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] | None = None
+
+
+ProductType = Literal["card_key", "chosen_card_key", "direct_recharge", "manual"]
+PRODUCT_TYPE_DOC = ("How the SKU is sold: card_key (卡密, a stored code handed over at once), "
+                    "chosen_card_key (自选卡密: as card_key, and the buyer may pick a specific key from "
+                    "/api/catalog/skus/{id}/pickable-keys for "
+                    "pick_surcharge_cents more), direct_recharge (直充 by a supplier), manual (手动发货: staff deliver "
+                    "it by hand after payment)")
+
+
+class PickableKeyRead(BaseModel):
+    """A card key a buyer may pick (自选卡密): its id and the label the operator gave it, never its code."""
+
+    id: int
+    label: str
 
 
 class SkuRead(BaseModel):
@@ -123,6 +145,8 @@ class SkuRead(BaseModel):
     max_quantity: int
     on_sale: bool
     stock: StockState
+    product_type: ProductType = Field(default="card_key", description=PRODUCT_TYPE_DOC)
+    pick_surcharge_cents: int | None = Field(default=None, description=PICK_SURCHARGE_DOC)
 
 
 # A merchant's code (商户编码) in requests; resolved through the caller's scope (unknown or not theirs: 404).

@@ -13,6 +13,7 @@ from quanyi.catalog.models import Category, DeliveryType, Product, Sku
 from quanyi.catalog.schemas import (
     CategoryCreate,
     CategoryUpdate,
+    PickableKeyRead,
     ProductCreate,
     ProductRead,
     ProductSummary,
@@ -24,6 +25,7 @@ from quanyi.catalog.schemas import (
 )
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.inventory import picking
 from quanyi.inventory import service as inventory_service
 from quanyi.money import format_money
 from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
@@ -35,7 +37,8 @@ __all__ = [
     "create_product", "update_product", "get_product", "get_product_by_slug", "list_products", "redemption_guide",
     "create_sku", "update_sku", "get_sku", "get_sku_by_code",
     "SkuNotPurchasable", "QuantityOutOfRange", "InUse", "delete_category", "delete_product", "delete_sku",
-    "stock_state", "check_orderable", "describe_sku", "describe_product", "summarize_products", "sellable_counts",
+    "stock_state", "check_orderable", "describe_sku", "product_type", "pickable_keys",
+    "describe_product", "summarize_products", "sellable_counts",
 ]
 
 
@@ -222,13 +225,16 @@ async def get_sku_by_code(*, session: AsyncSession, code: str, scope: Scope = PL
 
 
 async def update_sku(*, session: AsyncSession, sku_id: int, data: SkuUpdate, scope: Scope = PLATFORM) -> Sku:
-    """Change price, limits or sale state. Existing orders keep their price snapshot."""
+    """Change price, limits, sale state or the 自选 surcharge. Existing orders keep their price snapshot."""
     sku = await get_sku(session=session, sku_id=sku_id, scope=scope)
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
-        if value is None:
+        if value is None and field != "pick_surcharge_cents":
             raise InvalidInput(f"{field} cannot be null")
         setattr(sku, field, value)
+    if sku.pick_surcharge_cents is not None and sku.delivery_type is not DeliveryType.CARD_KEY:
+        raise InvalidInput("only card-key SKUs let buyers pick a key (pick_surcharge_cents)",
+                           field="pick_surcharge_cents")
     if sku.max_quantity < sku.min_quantity:
         raise InvalidInput("max_quantity must be at least min_quantity")
     await session.flush()
@@ -247,8 +253,14 @@ def describe_sku(sku: Sku, available: int, *, supplied: bool = False) -> SkuRead
         face_value_cents=sku.face_value_cents, price_cents=sku.price_cents, currency=sku.currency,
         price_display=format_money(sku.price_cents, sku.currency), delivery_type=sku.delivery_type,
         min_quantity=sku.min_quantity, max_quantity=sku.max_quantity, on_sale=sku.on_sale,
-        stock=stock_state(sku, available, supplied=supplied),
+        stock=stock_state(sku, available, supplied=supplied), product_type=product_type(sku),
+        pick_surcharge_cents=sku.pick_surcharge_cents if sku.buyers_pick else None,
     )
+
+
+def product_type(sku: Sku) -> str:
+    """The product type buyers and operators see (API `product_type`): the delivery type, 自选卡密 told apart."""
+    return "chosen_card_key" if sku.buyers_pick else sku.delivery_type.value
 
 
 # ---------------------------------------------------------------- products
@@ -429,3 +441,13 @@ async def delete_category(*, session: AsyncSession, category_id: int) -> None:
         raise InUse(f"category {category.slug} still has products; move or delete them first")
     await session.delete(category)
     await session.flush()
+
+
+async def pickable_keys(*, session: AsyncSession, sku_id: int) -> list[PickableKeyRead]:
+    """自选卡密: the keys a buyer may pick now, as label and id (never the code); only for a SKU on sale that
+    offers picks (otherwise SkuNotFound, like a SKU buyers cannot see)."""
+    sku = await get_sku(session=session, sku_id=sku_id)
+    if not sku.buyers_pick or _listing_block(sku) is not None:
+        raise SkuNotFound(f"SKU {sku_id} offers no card keys to pick")
+    keys = await picking.pickable_keys(session=session, sku_id=sku.id)
+    return [PickableKeyRead(id=key.id, label=key.label) for key in keys]

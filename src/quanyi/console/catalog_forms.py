@@ -44,11 +44,13 @@ def money_field(form: FormData, name: str, currency: str, errors: dict[str, str]
         return None
 
 
-def read_form(model: type[BaseModel], values: dict[str, Any], errors: dict[str, str] | None = None) -> Any:
-    """`model` built from `values` (omitting "" for optional fields); raises FormErrors with every bad field."""
+def read_form(model: type[BaseModel], values: dict[str, Any], errors: dict[str, str] | None = None, *,
+              keep_none: tuple[str, ...] = ()) -> Any:
+    """`model` built from `values` (None omitted, except the fields in `keep_none`, which a form clears by
+    leaving them empty); raises FormErrors with every bad field."""
     errors = dict(errors or {})
     try:
-        data = model.model_validate({k: v for k, v in values.items() if v is not None})
+        data = model.model_validate({k: v for k, v in values.items() if v is not None or k in keep_none})
     except ValidationError as exc:
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "form"

@@ -227,6 +227,8 @@ def _sku_values(form: FormData, currency: str, errors: dict[str, str], *, creati
         "face_value_cents": money_field(form, "face_value", currency, errors, required=False) or 0,
         "min_quantity": text(form, "min_quantity", 12) or 1, "max_quantity": text(form, "max_quantity", 12) or 10,
         "on_sale": checkbox(form, "on_sale"), "sort_order": text(form, "sort_order", 12) or 0,
+        # 自选卡密: empty = buyers do not pick (None clears it on an update)
+        "pick_surcharge_cents": money_field(form, "pick_surcharge", currency, errors, required=False),
     }
     if creating:
         values |= {"code": text(form, "code", 200), "currency": currency,
@@ -273,7 +275,7 @@ async def update_sku(sku_id: SkuId, request: Request, ctx: ContextDep, user: Edi
     errors: dict[str, str] = {}
     values = _sku_values(form, current.currency, errors, creating=False)
     try:
-        data = read_form(SkuUpdate, values, errors)
+        data = read_form(SkuUpdate, values, errors, keep_none=("pick_surcharge_cents",))
         async with ctx.db.transaction() as session:
             sku = await catalog_service.update_sku(session=session, sku_id=sku_id, data=data, scope=user.scope)
             await record_action(session=session, actor=user.actor, action="sku_updated", object_type="sku",

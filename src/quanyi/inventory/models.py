@@ -90,6 +90,9 @@ class CardKey(Base):
     leaked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     leak_report_id: Mapped[int | None] = mapped_column(ForeignKey("inventory_leak_report.id"), nullable=True,
                                                        index=True)
+    # 自选卡密: what buyers see of this key when they pick one (e.g. "账号 #12 · 80级"), given by the operator;
+    # never derived from the code. None: not offered for picking (still sold in stock order).
+    public_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class LeakReport(Base):

@@ -82,6 +82,8 @@ class Order(Base):
     # The buyer's account (会员, members feature): set at checkout when they are logged in, or later when the member
     # proves this order's contact (a guest order attached to the account). None: a guest order.
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members_member.id"), nullable=True, index=True)
+    # 自选卡密: the card key the buyer picked (and paid the surcharge for); delivery hands over exactly this one.
+    picked_card_key_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
 
 class OrderEvent(Base):

@@ -35,7 +35,8 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
 
 @router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
              dependencies=[NO_STORE],
-             responses={409: {"description": "Sold out or not on sale"},
+             responses={409: {"description": "Sold out, not on sale, or (自选卡密) card_key_taken: the picked "
+                                             "key went to another buyer"},
                         403: {"description": "Refused by risk control, verification_required (see challenge_id), or "
                                              "verification_unavailable (no code can reach this contact)"},
                         429: {"description": "Too many checkouts from this IP or device (Retry-After)"},
@@ -60,7 +61,7 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 query_password_hash=password_hash, locale=locale,
                 ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account,
-                distributor_code=data.distributor_code, sku=screening.sku,
+                distributor_code=data.distributor_code, sku=screening.sku, picked_card_key_id=data.card_key_id,
                 member_id=member.member_id if member else None,
                 coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
             )

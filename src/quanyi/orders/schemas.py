@@ -70,6 +70,10 @@ class OrderCreate(BaseModel):
     recharge_account: RechargeAccountText | None = Field(
         default=None, description="Direct-recharge SKUs only (required there): the mobile number or account to "
                                   "credit")
+    card_key_id: DbId | None = Field(
+        default=None, description="自选卡密 (SKUs with `pick_surcharge_cents` set): the card key the buyer picked from "
+                                  "GET /api/catalog/skus/{sku_id}/pickable-keys; quantity must be 1 and the SKU's "
+                                  "surcharge is added to the price. 409 card_key_taken if another buyer got it first.")
     # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
     distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
     # Coupons (优惠券): codes typed at checkout, and a signed-in member's own coupons; priced by quanyi/pricing.

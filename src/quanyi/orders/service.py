@@ -22,6 +22,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.inventory import picking
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
@@ -42,7 +43,7 @@ from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = [
-    "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered",
+    "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered", "PickNotOffered",
     "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
     "lock_order_by_no",
@@ -68,6 +69,10 @@ class OrderNotDelivered(Conflict):
 
 class RechargeAccountInvalid(InvalidInput):
     code = "recharge_account_invalid"
+
+
+class PickNotOffered(InvalidInput):
+    code = "pick_not_offered"
 
 
 class PaymentEffect(enum.StrEnum):
@@ -117,6 +122,7 @@ async def create_order(
     points: int = 0,
     coupon_codes: Sequence[str] = (),
     member_coupon_ids: Sequence[int] = (),
+    picked_card_key_id: int | None = None,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
@@ -127,7 +133,9 @@ async def create_order(
     The price is computed here by `pricing.price_order` (never taken from the client): `member_id` is the
     signed-in buyer (会员, set on the order; member price, coupons, points), `points` the points they asked to
     spend, `coupon_codes` and `member_coupon_ids` the coupons they asked for (one that does not apply refuses the
-    order: coupons.service)."""
+    order: coupons.service).
+    `picked_card_key_id`: 自选卡密, the one key the buyer picked (quantity 1, the SKU's surcharge added); raises
+    CardKeyTaken if another buyer got it first."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -138,10 +146,18 @@ async def create_order(
     account = _recharge_account_for(sku.delivery_type, recharge_account)
     contact_kind, contact_value = normalize_contact(contact)
 
+    surcharge = _check_pick(sku, quantity, picked_card_key_id)
+
     # Lock the keys before the order row exists: a sold-out checkout (most of a flash sale) writes nothing.
     # 手动发货 holds no stock: the operator delivers it by hand once it is paid (orders/manual.py).
-    key_ids = [] if sku.delivery_type is DeliveryType.MANUAL else await inventory_service.lock_card_keys_for_sale(
-        session=session, sku_id=sku.id, quantity=quantity, now=now)
+    if picked_card_key_id is not None:  # 自选卡密: exactly the key picked, or CardKeyTaken
+        key_ids = [await picking.lock_picked_key(session=session, sku_id=sku.id, card_key_id=picked_card_key_id,
+                                                 now=now)]
+    elif sku.delivery_type is DeliveryType.MANUAL:
+        key_ids = []
+    else:
+        key_ids = await inventory_service.lock_card_keys_for_sale(session=session, sku_id=sku.id, quantity=quantity,
+                                                                  now=now)
     if len(key_ids) < quantity and sku.delivery_type is not DeliveryType.MANUAL:
         # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
         counts = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
@@ -158,7 +174,8 @@ async def create_order(
               else pricing_service.PriceSource("account", unit_price_cents))
     breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=member_id,
                                                   points=points, coupon_codes=coupon_codes,
-                                                  member_coupon_ids=member_coupon_ids, source=source, now=now)
+                                                  member_coupon_ids=member_coupon_ids, source=source, now=now,
+                                                  surcharge_cents=surcharge)
     order = Order(
         status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
@@ -168,6 +185,7 @@ async def create_order(
         recharge_account=account,
         distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
         member_id=member_id,
+        picked_card_key_id=picked_card_key_id,
     )
     pricing_service.store_breakdown(order, breakdown)
     await insert_order(session, order, now)
@@ -179,6 +197,17 @@ async def create_order(
                                                member_id=member_id, now=now)
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
     return order
+
+
+def _check_pick(sku: Sku, quantity: int, picked_card_key_id: int | None) -> int:
+    """The surcharge per unit of a 自选卡密 pick (0 without one); refuses a pick the SKU does not offer."""
+    if picked_card_key_id is None:
+        return 0
+    if not sku.buyers_pick:
+        raise PickNotOffered("this product does not let buyers pick a card key", field="card_key_id")
+    if quantity != 1:
+        raise PickNotOffered("a picked card key is bought one at a time: quantity must be 1", field="quantity")
+    return sku.pick_surcharge_cents or 0
 
 
 def _recharge_account_for(delivery_type: DeliveryType, given: str | None) -> str | None:
@@ -356,11 +385,16 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
         await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)
         return PaymentEffect.AWAITING_FULFILMENT
     try:
-        await inventory_service.deliver_card_keys(
-            session=session, sku_id=order.sku_id, order_id=order.id, quantity=order.quantity, now=now
-        )
+        if order.picked_card_key_id is not None:  # 自选卡密: exactly the key paid for, never a substitute
+            await picking.deliver_picked_key(session=session, order_id=order.id, sku_id=order.sku_id,
+                                             card_key_id=order.picked_card_key_id, now=now)
+        else:
+            await inventory_service.deliver_card_keys(
+                session=session, sku_id=order.sku_id, order_id=order.id, quantity=order.quantity, now=now
+            )
     except inventory_service.OutOfStock:
-        if await suppliers_service.can_fulfil(session=session, sku_id=order.sku_id):
+        if order.picked_card_key_id is None and await suppliers_service.can_fulfil(session=session,
+                                                                                   sku_id=order.sku_id):
             # Suppliers fill it in real time: the order stays paid (keeping any keys it holds) and the job
             # is written in this same transaction, so a committed payment always has its job.
             await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)

@@ -56,17 +56,20 @@ class PricingRefused(InvalidInput):
 async def price_order(
     *, session: AsyncSession, sku: Sku, quantity: int, member_id: int | None = None, points: int = 0,
     coupon_codes: Sequence[str] = (), member_coupon_ids: Sequence[int] = (),
-    source: PriceSource = LIST_PRICE, now: dt.datetime | None = None,
+    source: PriceSource = LIST_PRICE, now: dt.datetime | None = None, surcharge_cents: int = 0,
 ) -> PriceBreakdown:
     """What `quantity` of `sku` costs this buyer, step by step (reads only; `commit_order_pricing` takes the
     coupons and points when the order is placed). `member_id`: the signed-in buyer (None for a guest);
     `coupon_codes`: codes typed at checkout; `member_coupon_ids`: the member's own coupons chosen;
-    `points`: points the buyer asks to spend. A coupon asked for that does not apply raises (coupons.service)."""
+    `points`: points the buyer asks to spend. A coupon asked for that does not apply raises (coupons.service).
+    `surcharge_cents`: a 自选卡密 pick's surcharge per unit."""
     now = now or utcnow()
     if points < 0:
         raise PricingRefused("points must not be negative", field="points")
     unit = sku.price_cents if source.unit_price_cents is None else source.unit_price_cents
-    if unit < 0:
+    # 自选卡密: the surcharge (加价) for a key the buyer picked is part of the unit price, whatever the source.
+    unit += surcharge_cents
+    if unit < 0 or surcharge_cents < 0:
         raise PricingRefused("a unit price must not be negative")
     retail = source.name in RETAIL_SOURCES
     list_total = unit * quantity

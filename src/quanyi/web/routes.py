@@ -21,6 +21,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.db import utcnow
 from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.errors import DomainError
+from quanyi.inventory import picking
 from quanyi.inventory.service import OutOfStock
 from quanyi.members.dependencies import OptionalMemberDep
 from quanyi.orders import service as orders_service
@@ -110,12 +111,15 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
         product = await catalog_service.get_product_by_slug(session=session, slug=slug)
         view = await catalog_service.describe_product(session=session, product=product)
         category = await catalog_service.get_category(session=session, category_id=product.category_id)
+        # 自选卡密: the keys buyers may pick, by the label the operator gave them (never the codes)
+        picks = {sku.id: await catalog_service.pickable_keys(session=session, sku_id=sku.id)
+                 for sku in view.skus if sku.product_type == "chosen_card_key" and sku.stock.purchasable}
     form = form or {}
     selected = form.get("sku_id")
     if selected is None:
         selected = next((str(s.id) for s in view.skus if s.stock.purchasable), None)
     return render(request, "product.html", {
-        "product": view, "category": category, "form": form, "errors": errors or {},
+        "product": view, "category": category, "form": form, "errors": errors or {}, "picks": picks,
         "selected_sku_id": str(selected) if selected is not None else None,
     }, status_code=status_code)
 
@@ -127,7 +131,8 @@ async def product_page(slug: SlugPath, request: Request, ctx: ContextDep) -> HTM
     return response
 
 
-_FIELD_ERRORS = {"sku_id": "err.sku", "quantity": "err.quantity_plain", "contact": "err.contact",
+_FIELD_ERRORS = {"card_key_id": "err.card_key_taken", "sku_id": "err.sku", "quantity": "err.quantity_plain",
+                 "contact": "err.contact",
                  "query_password": "err.password", "recharge_account": "err.recharge_account"}
 
 
@@ -136,7 +141,8 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()
     form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password",
-                                                   "recharge_account", "challenge_id", "verification_code")}
+                                                   "recharge_account", "challenge_id", "verification_code",
+                                                   "card_key_id")}
     payload = {k: v for k, v in form.items() if v.strip() != ""}
     try:
         data = OrderCreate.model_validate({**payload, "locale": locale})
@@ -193,12 +199,18 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
                 query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-                recharge_account=data.recharge_account, sku=screening.sku,
+                recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
                 member_id=member.member_id if member else None,
             )
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
             order_no = order.order_no
+    except picking.CardKeyTaken:
+        return await _product_page(request, ctx, slug, form={**form, "card_key_id": ""}, status_code=409,
+                                   errors={"card_key_id": translate(locale, "err.card_key_taken")})
+    except orders_service.PickNotOffered:
+        return await _product_page(request, ctx, slug, form=form, status_code=422,
+                                   errors={"card_key_id": translate(locale, "err.pick_one")})
     except orders_service.RechargeAccountInvalid:
         return await _product_page(request, ctx, slug, form=form, status_code=422,
                                    errors={"recharge_account": translate(locale, "err.recharge_account")})

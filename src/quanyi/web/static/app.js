@@ -83,9 +83,30 @@
     hint.textContent = template.replace("{min}", min).replace("{max}", max);
     var qty = parseInt(quantity.value, 10);
     if (!(qty >= 1)) { total.textContent = "—"; return; }
+    // 自选卡密: a picked key costs its surcharge more, and is bought alone.
+    var pick = form.querySelector("input[name=card_key_id]:checked");
+    var surcharge = 0;
+    if (pick && pick.value && pick.getAttribute("data-sku") === chosen.value) {
+      surcharge = parseInt(pick.getAttribute("data-surcharge"), 10) || 0;
+      quantity.value = 1; qty = 1; quantity.max = 1;
+    }
     // Integer cents times an integer quantity: exact, no float rounding of money.
-    total.textContent = money(parseInt(chosen.getAttribute("data-price"), 10) * qty, chosen.getAttribute("data-currency"));
+    total.textContent = money((parseInt(chosen.getAttribute("data-price"), 10) + surcharge) * qty,
+                              chosen.getAttribute("data-currency"));
   }
+
+  // Picking a key chooses its SKU too; choosing another SKU drops a pick of this one.
+  form.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.name === "card_key_id" && target.value) {
+      var sku = form.querySelector("input[name=sku_id][value='" + target.getAttribute("data-sku") + "']");
+      if (sku && !sku.disabled) sku.checked = true;
+    } else if (target.name === "sku_id") {
+      var random = form.querySelector("input[name=card_key_id][value='']");
+      var picked = form.querySelector("input[name=card_key_id]:checked");
+      if (picked && picked.value && picked.getAttribute("data-sku") !== target.value && random) random.checked = true;
+    }
+  });
 
   // The − / + buttons next to the quantity (hidden without script): stay within the chosen SKU's limits.
   form.querySelectorAll("[data-step]").forEach(function (button) {
