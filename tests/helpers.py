@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "held_units_limit_per_payer": 0,
         # Tests restock through the service layer and buy at once; tests/orders/test_sold_out_memo.py turns it on.
         "sold_out_memo_seconds": 0,
+        # Streamed imports spool here (each spool has a random name; tests of the spool use their own dir).
+        "import_spool_dir": str(Path(tempfile.gettempdir()) / "quanyi-test-import-spool"),
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

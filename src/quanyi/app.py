@@ -45,6 +45,9 @@ from quanyi.enterprises.purchase_routes import router as enterprise_purchases_ro
 from quanyi.enterprises.routes import router as enterprises_admin_router
 from quanyi.enterprises.service import EnterpriseExists
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
+from quanyi.inventory.import_jobs import stop_import_jobs
+from quanyi.inventory.import_routes import IMPORT_JOB_UPLOAD_PATH
+from quanyi.inventory.import_routes import router as import_jobs_router
 from quanyi.inventory.masking import install_log_redaction
 from quanyi.inventory.rotation import RotationRefused
 from quanyi.inventory.routes import IMPORT_UPLOAD_PATH, MULTIPART_ENVELOPE_BYTES
@@ -252,6 +255,8 @@ def _body_limit(settings: Settings) -> Any:
     def limit_for(path: str) -> int:
         if IMPORT_UPLOAD_PATH.fullmatch(path):
             return settings.max_import_bytes + MULTIPART_ENVELOPE_BYTES
+        if IMPORT_JOB_UPLOAD_PATH.fullmatch(path):
+            return settings.max_import_job_bytes + MULTIPART_ENVELOPE_BYTES
         return settings.max_request_bytes
     return limit_for
 
@@ -368,6 +373,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await stop_import_jobs()  # they resume once their lease runs out
             if owns_context:
                 await ctx.close()
 
@@ -431,7 +437,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     # Outside: the 500 answer carries the headers too. HSTS when the shop is served over https (Settings.hsts_header).
     app.add_middleware(SecurityHeadersMiddleware, hsts=ctx.settings.hsts_header())
     install_problem_responses(app)
-    for router in (system_router, catalog_router, catalog_admin_router, inventory_router, orders_router,
+    for router in (system_router, catalog_router, catalog_admin_router, inventory_router, import_jobs_router,
+                   orders_router,
                    payments_router, payments_admin_router, reconciliation_router, refunds_router,
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
                    fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, open_api_router,

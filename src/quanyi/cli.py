@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quanyi.cli_support import MerchantOption, console, err, merchant_scope, warn_if_connections_short
@@ -193,43 +192,18 @@ def import_keys(
     unit_cost: Annotated[int | None, typer.Option("--unit-cost-cents", min=0, help="Cost of one key in cents")] = None,
     merchant: MerchantOption = None,
 ) -> None:
-    """Import card keys for a SKU: dedupe, encrypt, store, and report bad lines."""
-    from quanyi.catalog import service as catalog_service
-    from quanyi.inventory import service as inventory_service
-    from quanyi.inventory.parsing import decode_upload
+    """Import card keys for a SKU: streamed in chunks (any file size), deduped, encrypted, with a report."""
+    from quanyi.inventory.import_cli import import_file
 
-    try:
-        text = decode_upload(file.read_bytes())
-    except ValueError as exc:
-        err.print(f"[red]Cannot read {file}:[/red] {exc}")
-        raise typer.Exit(2) from None
+    import_file(file=file, sku=sku, source=source, unit_cost=unit_cost, merchant=merchant)
 
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        with Progress(TextColumn("[bold]importing[/bold]"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=False) as bar:
-            task = bar.add_task("import", total=None)
-            async with ctx.db.transaction() as session:
-                scope = await merchant_scope(session, merchant)
-                target = await catalog_service.get_sku_by_code(session=session, code=sku, scope=scope)
-                return await inventory_service.import_card_keys(
-                    session=session, cipher=ctx.cipher, sku=target, text=text,
-                    source_name=source or file.name, imported_by="cli", unit_cost_cents=unit_cost,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
 
-    report = _run(job)
-    table = Table(title=f"Import into {sku.upper()}")
-    for column in ("batch", "lines", "added", "duplicates", "invalid"):
-        table.add_column(column, justify="right")
-    table.add_row(str(report.batch_id), str(report.lines_read), f"[green]{report.added}[/green]",
-                  str(report.duplicates), f"[red]{report.invalid}[/red]" if report.invalid else "0")
-    console.print(table)
-    for problem in report.invalid_lines[:20]:
-        console.print(f"  line {problem.line}: [red]invalid[/red] {problem.reason}")
-    for problem in report.duplicate_lines[:20]:
-        console.print(f"  line {problem.line}: [yellow]duplicate[/yellow] {problem.reason}")
-    if max(report.invalid, report.duplicates) > 20:
-        console.print("  (use the admin API for the full report)")
+@keys_app.command("resume-import")
+def resume_import(job_id: Annotated[int, typer.Argument(min=1, help="Import job id")]) -> None:
+    """Continue an import job whose process stopped, after its last committed chunk."""
+    from quanyi.inventory.import_cli import resume_import as resume
+
+    resume(job_id)
 
 
 @keys_app.command("void")

@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     # upload has its own, larger limit (it is streamed to a temporary file and imported in chunks).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # Streamed imports (POST /api/admin/imports, the console's upload, `quanyi keys import`): the upload's own
+    # limit, where its encrypted spool is kept until imported (every process of the shop must see the same
+    # directory), lines per chunk (one short transaction each), and how long a worker's claim on a job lasts
+    # without progress before another process resumes it.
+    max_import_job_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    import_spool_dir: str = "var/imports"
+    import_chunk_lines: int = Field(default=2000, ge=10, le=50_000)
+    import_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    import_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     run_background_tasks: bool = True
     # uvicorn's line per request. Behind a reverse proxy that logs requests already, turning it off saves
     # CPU on every request (measured in docs/PERFORMANCE.md).

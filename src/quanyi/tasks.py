@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from pathlib import Path
 
 from quanyi.context import ShopContext
 from quanyi.enterprises import campaigns as enterprise_campaigns
 from quanyi.enterprises import purchases as enterprise_purchases
+from quanyi.inventory import import_jobs
 from quanyi.leased_worker import worker_owner
 from quanyi.notifications.worker import OutboxWorker
 from quanyi.orders import service as orders_service
@@ -22,7 +24,7 @@ from quanyi.suppliers import sync as supplier_sync
 from quanyi.suppliers.routing import FulfilmentWorker
 
 __all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once",
-           "sync_suppliers_once"]
+           "sync_suppliers_once", "resume_imports_once"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,13 @@ async def sync_suppliers_once(ctx: ShopContext) -> list:  # type: ignore[type-ar
         catalog_interval_seconds=ctx.settings.supplier_catalog_interval_seconds)
 
 
+async def resume_imports_once(ctx: ShopContext) -> int:
+    """Work the import jobs no process holds (queued, or left by a process that died)."""
+    return await import_jobs.resume_import_jobs(
+        db=ctx.db, cipher=ctx.cipher, spool_dir=Path(ctx.settings.import_spool_dir), owner=worker_owner(),
+        lease_seconds=ctx.settings.import_lease_seconds, chunk_lines=ctx.settings.import_chunk_lines)
+
+
 async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-untyped-def]
     while True:
         try:
@@ -109,4 +118,6 @@ async def run_background_loops(ctx: ShopContext) -> None:
         loops.append(ctx.ledger_worker.run_forever())
     if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling
         loops.append(FulfilmentWorker(ctx).run_forever())
+    # Streamed imports nobody works (queued, or their process died mid-way): resumed after the last chunk.
+    loops.append(_every(ctx.settings.import_poll_seconds, "import jobs", lambda: resume_imports_once(ctx)))
     await asyncio.gather(*loops)

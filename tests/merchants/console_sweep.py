@@ -31,7 +31,8 @@ VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", 
           "product_id": ("product_id", "2147480000"),
           "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000"),
           "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000"),
-          "message_id": ("message_id", "2147480000"), "username": ("@staff", "no-such-staff")}
+          "message_id": ("message_id", "2147480000"), "username": ("@staff", "no-such-staff"),
+          "import_id": ("import_id", "2147480000")}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
     "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},

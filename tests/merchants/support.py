@@ -58,6 +58,7 @@ class Tenant:
     statement_no: str = ""
     coupon_id: int = 0
     coupon_batch_id: int = 0
+    import_id: int = 0  # a streamed import job (the isolation sweep makes one)
 
     def markers(self) -> list[str]:
         """Strings that identify this merchant's objects in any listing."""

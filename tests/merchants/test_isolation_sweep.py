@@ -14,6 +14,7 @@ A new admin route fails this test until it is scoped and has an example request 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -99,6 +100,8 @@ def creates(a: Tenant, b: Tenant) -> dict[tuple[str, str], tuple[dict[str, Any],
                                                    "amount_off_cents": 1, "distribution": "claim",
                                                    "starts_at": "2026-01-01T00:00:00Z",
                                                    "ends_at": "2036-01-01T00:00:00Z"}}, 404),
+        # A streamed import into B's SKU: the SKU is not found (before a byte of the file is read).
+        ("POST", "/api/admin/imports"): ({"params": {"sku_id": b.sku_id}, "content": b"SWEEP-CODE-0002\n"}, 404),
         # A trace finds only A's keys: B's codes are "not found", and are not marked leaked.
         ("POST", "/api/admin/leaks/trace"): ({"json": {"codes": b.codes[:2]}}, 200),
     }
@@ -137,7 +140,7 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
     if name == "batch_id" and route.startswith("/api/admin/coupons/"):
         return str(2_147_480_000 if missing else owner.coupon_batch_id)
     ids = {"product_id": owner.product_id, "sku_id": owner.sku_id, "batch_id": owner.batch_id,
-           "coupon_id": owner.coupon_id,
+           "coupon_id": owner.coupon_id, "import_id": owner.import_id,
            "card_key_id": owner.card_key_id, "mapping_id": owner.mapping_id, "message_id": owner.message_id,
            "category_id": 1, "rule_id": 1}
     if name in ids:
@@ -175,6 +178,14 @@ async def world(shop):
     a = await furnish(shop, await admit(shop, "merchant-a", hold_days=0), category)
     b = await furnish(shop, await admit(shop, "merchant-b", hold_days=0), category)
     await leave_audit_trail(shop, b)
+    for tenant in (a, b):  # a finished streamed import job each
+        answer = await shop.client.post("/api/admin/imports", headers=tenant.headers, params={"sku_id": tenant.sku_id},
+                                        content=f"{tenant.code}-streamed-0001\n".encode())
+        assert answer.status_code == 202, answer.text
+        tenant.import_id = answer.json()["id"]
+        while (await shop.client.get(f"/api/admin/imports/{tenant.import_id}",
+                                     headers=tenant.headers)).json()["status"] in ("queued", "running"):
+            await asyncio.sleep(0.01)
     return a, b
 
 

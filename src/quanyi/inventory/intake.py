@@ -17,7 +17,7 @@ from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
-from quanyi.inventory.parsing import SEPARATOR, normalize_code_text, parse_card_keys
+from quanyi.inventory.parsing import SEPARATOR, ParsedKey, normalize_code_text, parse_card_keys
 from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportReport, LineProblem
 from quanyi.inventory.sold_out import stock_returned
 from quanyi.scope import PLATFORM, Scope
@@ -25,7 +25,8 @@ from quanyi.shoptime import zone_of
 
 __all__ = [
     "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
-    "import_card_keys", "get_batch", "list_batches", "void_batch", "receive_supplier_codes", "set_batch_unit_cost",
+    "import_card_keys", "require_card_key_sku", "classify_keys", "card_key_rows",
+    "get_batch", "list_batches", "void_batch", "receive_supplier_codes", "set_batch_unit_cost",
 ]
 
 _CHUNK = 2000
@@ -60,6 +61,72 @@ def _problems(items: list[tuple[int, str]]) -> list[LineProblem]:
     return [LineProblem(line=line, reason=reason) for line, reason in items[:MAX_REPORTED_LINES]]
 
 
+def require_card_key_sku(sku: Sku) -> None:
+    """Only SKUs delivered by card keys take an import."""
+    if sku.delivery_type is not DeliveryType.CARD_KEY:
+        raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
+
+
+async def classify_keys(
+    *, session: AsyncSession, cipher: CardKeyCipher, sku: Sku, keys: Sequence[ParsedKey],
+    batch_id: int | None = None,
+) -> tuple[list[tuple[ParsedKey, bytes]], list[tuple[int, str]]]:
+    """The duplicate rule of every import, for one file or one chunk of a streamed file: which keys are new
+    (with their fingerprints) and which lines are duplicates (line, reason), sorted by line.
+
+    A code exists once on the whole platform: one another merchant holds is a duplicate too, reported without
+    naming its SKU or merchant (a merchant learns nothing about another's stock but that the code is taken).
+    `batch_id`: the batch earlier chunks of this same file went into (their codes are "earlier in this file")."""
+    remember_codes(key.secret for key in keys)
+    duplicates: list[tuple[int, str]] = []
+    first_line: dict[bytes, int] = {}
+    unique = []
+    for key in keys:
+        fingerprint = cipher.fingerprint(key.secret)
+        if fingerprint in first_line:
+            duplicates.append((key.line_no, f"duplicate of line {first_line[fingerprint]} in this file"))
+            continue
+        first_line[fingerprint] = key.line_no
+        unique.append((key, fingerprint))
+
+    existing: dict[bytes, tuple[int, int, int]] = {}
+    fingerprints = [fp for _, fp in unique]
+    for start in range(0, len(fingerprints), _LOOKUP_CHUNK):
+        chunk = fingerprints[start : start + _LOOKUP_CHUNK]
+        rows = await session.execute(
+            select(CardKey.fingerprint, CardKey.sku_id, CardKey.merchant_id, CardKey.batch_id)
+            .where(CardKey.fingerprint.in_(chunk))
+        )
+        existing.update({fp: (sku_id, merchant_id, batch) for fp, sku_id, merchant_id, batch in rows.all()})
+    fresh = []
+    for key, fingerprint in unique:
+        owner_sku, owner_merchant, owner_batch = existing.get(fingerprint, (None, None, None))
+        if owner_sku is None:
+            fresh.append((key, fingerprint))
+        elif batch_id is not None and owner_batch == batch_id:
+            duplicates.append((key.line_no, "duplicate of an earlier line in this file"))
+        elif owner_sku == sku.id:
+            duplicates.append((key.line_no, "already in stock for this SKU"))
+        elif owner_merchant == sku.merchant_id:
+            duplicates.append((key.line_no, f"already in stock for another SKU (id {owner_sku})"))
+        else:
+            duplicates.append((key.line_no, "already held elsewhere on the platform"))
+    duplicates.sort()
+    return fresh, duplicates
+
+
+def card_key_rows(*, cipher: CardKeyCipher, sku: Sku, batch_id: int, fresh: Sequence[tuple[ParsedKey, bytes]],
+                  now: dt.datetime) -> list[dict[str, object]]:
+    """New keys as rows to insert: encrypted, available, in their batch."""
+    rows: list[dict[str, object]] = []
+    for key, fingerprint in fresh:
+        sealed = cipher.encrypt(key.secret, fingerprint=fingerprint)
+        rows.append({"sku_id": sku.id, "merchant_id": sku.merchant_id, "batch_id": batch_id,
+                     "status": CardKeyStatus.AVAILABLE, "fingerprint": fingerprint, "key_id": sealed.key_id,
+                     "ciphertext": sealed.ciphertext, "expires_at": key.expires_at, "created_at": now})
+    return rows
+
+
 async def import_card_keys(
     *,
     session: AsyncSession,
@@ -77,44 +144,10 @@ async def import_card_keys(
 
     A code exists once on the whole platform: one another merchant holds is a duplicate too, reported without
     naming its SKU or merchant (a merchant learns nothing about another's stock but that the code is taken)."""
-    if sku.delivery_type is not DeliveryType.CARD_KEY:
-        raise NotACardKeySku(f"SKU {sku.code} is delivered by {sku.delivery_type.value}, not card keys")
+    require_card_key_sku(sku)
     now = now or utcnow()
     parsed = parse_card_keys(text, now=now, zone=zone_of(session))
-    remember_codes(key.secret for key in parsed.keys)
-
-    duplicates: list[tuple[int, str]] = []
-    first_line: dict[bytes, int] = {}
-    unique = []
-    for key in parsed.keys:
-        fingerprint = cipher.fingerprint(key.secret)
-        if fingerprint in first_line:
-            duplicates.append((key.line_no, f"duplicate of line {first_line[fingerprint]} in this file"))
-            continue
-        first_line[fingerprint] = key.line_no
-        unique.append((key, fingerprint))
-
-    existing: dict[bytes, int] = {}
-    fingerprints = [fp for _, fp in unique]
-    for start in range(0, len(fingerprints), _LOOKUP_CHUNK):
-        chunk = fingerprints[start : start + _LOOKUP_CHUNK]
-        rows = await session.execute(
-            select(CardKey.fingerprint, CardKey.sku_id, CardKey.merchant_id).where(CardKey.fingerprint.in_(chunk))
-        )
-        existing.update({fp: (sku_id, merchant_id) for fp, sku_id, merchant_id in rows.all()})
-    fresh = []
-    for key, fingerprint in unique:
-        owner_sku, owner_merchant = existing.get(fingerprint, (None, None))
-        if owner_sku is None:
-            fresh.append((key, fingerprint))
-        elif owner_sku == sku.id:
-            duplicates.append((key.line_no, "already in stock for this SKU"))
-        elif owner_merchant == sku.merchant_id:
-            duplicates.append((key.line_no, f"already in stock for another SKU (id {owner_sku})"))
-        else:
-            duplicates.append((key.line_no, "already held elsewhere on the platform"))
-    duplicates.sort()
-
+    fresh, duplicates = await classify_keys(session=session, cipher=cipher, sku=sku, keys=parsed.keys)
     report = ImportReport(
         batch_id=None, sku_id=sku.id, lines_read=parsed.lines_read, added=len(fresh),
         duplicates=len(duplicates), invalid=len(parsed.invalid),
@@ -135,17 +168,7 @@ async def import_card_keys(
 
     total = len(fresh)
     for start in range(0, total, _CHUNK):
-        rows = []
-        for key, fingerprint in fresh[start : start + _CHUNK]:
-            sealed = cipher.encrypt(key.secret, fingerprint=fingerprint)
-            rows.append(
-                {
-                    "sku_id": sku.id, "merchant_id": sku.merchant_id, "batch_id": batch.id,
-                    "status": CardKeyStatus.AVAILABLE,
-                    "fingerprint": fingerprint, "key_id": sealed.key_id, "ciphertext": sealed.ciphertext,
-                    "expires_at": key.expires_at, "created_at": now,
-                }
-            )
+        rows = card_key_rows(cipher=cipher, sku=sku, batch_id=batch.id, fresh=fresh[start : start + _CHUNK], now=now)
         try:
             await session.execute(insert(CardKey), rows)
         except IntegrityError:

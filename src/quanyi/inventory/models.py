@@ -7,6 +7,7 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from quanyi.db import Base, UTCDateTime, utcnow
 from quanyi.scope import owner_column
 
-__all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "KeyReveal", "LeakReport"]
+__all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "ImportJob", "ImportJobStatus", "ImportProblem", "KeyReveal",
+           "LeakReport"]
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; PostgreSQL gets a 64-bit id.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -129,3 +131,60 @@ class KeyReveal(Base):
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class ImportJobStatus(enum.StrEnum):
+    QUEUED = "queued"  # uploaded, waiting for a worker
+    RUNNING = "running"  # a worker holds the lease and imports chunk by chunk
+    DONE = "done"
+    FAILED = "failed"  # `error_code` says why; keys of chunks already committed stay (in the job's batch)
+
+
+class ImportJob(Base):
+    """A streamed import (导入任务): the upload sits encrypted in a spool file, a worker imports it in chunks,
+    each chunk one short transaction that also advances the counters here, so a crash resumes after the last
+    committed chunk and no chunk is imported twice."""
+
+    __tablename__ = "inventory_import_job"
+    __table_args__ = (ForeignKeyConstraint(["sku_id", "merchant_id"], ["catalog_sku.id", "catalog_sku.merchant_id"]),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku_id: Mapped[int] = mapped_column(Integer, index=True)
+    merchant_id: Mapped[int] = owner_column()
+    status: Mapped[str] = mapped_column(String(16), default=ImportJobStatus.QUEUED, index=True)
+    source_name: Mapped[str] = mapped_column(String(200), default="")
+    imported_by: Mapped[str] = mapped_column(String(64), default="")
+    unit_cost_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("inventory_import_batch.id"), nullable=True)
+    # The spool: file name in QUANYI_IMPORT_SPOOL_DIR, its per-job key sealed by the card-key cipher, encoding.
+    spool_name: Mapped[str] = mapped_column(String(64))
+    spool_key_id: Mapped[str] = mapped_column(String(32))
+    spool_key: Mapped[bytes] = mapped_column(LargeBinary)
+    encoding: Mapped[str] = mapped_column(String(16), default="utf-8")
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Progress, committed with each chunk: the plaintext offset after the last whole line imported.
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    lines_read: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    content_seen: Mapped[bool] = mapped_column(Boolean, default=False)  # past the line that may be a header
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ImportProblem(Base):
+    """A duplicate or invalid line of an import job (the first MAX_REPORTED_LINES of each kind)."""
+
+    __tablename__ = "inventory_import_problem"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("inventory_import_job.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "duplicate" | "invalid"
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from quanyi.shoptime import shop_midnight
 
-__all__ = ["ParsedKey", "ParsedFile", "parse_card_keys", "decode_upload", "split_secret", "SEPARATOR",
+__all__ = ["ParsedKey", "ParsedFile", "LineParser", "parse_card_keys", "decode_upload", "split_secret", "SEPARATOR",
            "normalize_code_text", "MIN_CODE_LENGTH"]
 
 # Joins card number and password inside the encrypted secret; control characters never occur in fields.
@@ -150,25 +150,43 @@ def _is_header(line: str) -> bool:
     return bool(words) and all(w in _HEADER_WORDS for w in words)
 
 
+class LineParser:
+    """The import rules for one line at a time, for files read as a stream (import jobs); `parse_card_keys`
+    is this over a whole text. `content_seen` is the only state: the first line with content may be a header."""
+
+    __slots__ = ("zone", "now", "content_seen")
+
+    def __init__(self, *, zone: ZoneInfo, now: dt.datetime, content_seen: bool = False) -> None:
+        self.zone = zone
+        self.now = now
+        self.content_seen = content_seen
+
+    def parse(self, line_no: int, raw: str) -> ParsedKey | tuple[int, str] | None:
+        """A key, a problem (line number, reason), or None for a line without a code (blank, comment, header)."""
+        line = normalize_code_text(raw)
+        if not line or line.startswith("#"):
+            return None
+        if not self.content_seen:
+            self.content_seen = True
+            if _is_header(line):
+                return None
+        try:
+            secret, expires_at = _parse_line(line, self.now, self.zone)
+        except (ValueError, csv.Error) as exc:
+            return line_no, str(exc)
+        return ParsedKey(line_no=line_no, secret=secret, expires_at=expires_at)
+
+
 def parse_card_keys(text: str, *, zone: ZoneInfo, now: dt.datetime | None = None) -> ParsedFile:
     """Parse an import file (expiry dates are days in `zone`, the shop's). Never raises on bad lines: they
     are reported with their line numbers."""
-    now = now or dt.datetime.now(dt.UTC)
+    parser = LineParser(zone=zone, now=now or dt.datetime.now(dt.UTC))
     result = ParsedFile()
-    seen_content = False
     for line_no, raw in enumerate(text.splitlines(), start=1):
         result.lines_read = line_no
-        line = normalize_code_text(raw)
-        if not line or line.startswith("#"):
-            continue
-        if not seen_content:
-            seen_content = True
-            if _is_header(line):
-                continue
-        try:
-            secret, expires_at = _parse_line(line, now, zone)
-        except (ValueError, csv.Error) as exc:
-            result.invalid.append((line_no, str(exc)))
-            continue
-        result.keys.append(ParsedKey(line_no=line_no, secret=secret, expires_at=expires_at))
+        parsed = parser.parse(line_no, raw)
+        if isinstance(parsed, ParsedKey):
+            result.keys.append(parsed)
+        elif parsed is not None:
+            result.invalid.append(parsed)
     return result

@@ -172,3 +172,30 @@ class LeakTraceReport(BaseModel):
     invalid_lines: list[LineProblem]
     voided_batches: list[BatchRead]
     items: list[LeakTraceItem]
+
+
+class ImportJobRead(BaseModel):
+    """A streamed import and its progress (导入进度). `percent` follows the bytes of the file imported so far
+    and is 100 only once the job is done; the line lists (first 1000 of each kind) come with the finished job."""
+
+    id: int
+    sku_id: int
+    status: str  # queued | running | done | failed
+    percent: int
+    source_name: str
+    imported_by: str
+    batch_id: int | None
+    bytes_total: int
+    bytes_done: int
+    lines_read: int
+    added: int
+    duplicates: int
+    invalid: int
+    error_code: str | None
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    duplicate_lines: list[LineProblem] = []
+    invalid_lines: list[LineProblem] = []
+    truncated: bool = False

@@ -58,28 +58,91 @@
     });
   }
 
-  // ---- a card-key import running in the background: poll its progress until it is done
-  function watchImport() {
-    var box = document.querySelector("[data-import-progress]");
-    if (!box) return;
-    var url = box.getAttribute("data-import-progress");
+  // ---- card-key imports: the upload (with its own progress), then the import job's progress until it is done
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, name) { return String(values[name]); });
+  }
+
+  function showProgress(box, percent, counts) {
     var bar = box.querySelector(".c-progress > span");
     var label = box.querySelector("[data-progress-label]");
+    var meter = box.querySelector(".c-progress");
+    bar.style.width = percent + "%";
+    label.textContent = percent + " %";
+    if (meter) meter.setAttribute("aria-valuenow", String(percent));
+    box.setAttribute("data-percent", String(percent));
+    var line = box.querySelector("[data-progress-counts]");
+    if (line && counts) {
+      line.textContent = fill(line.getAttribute("data-template"), {
+        lines: counts.lines_read, added: counts.added, duplicates: counts.duplicates, invalid: counts.invalid });
+    }
+  }
+
+  // Polls the job's progress; when it is finished, opens the job's page (its report).
+  function watchImport(box, url, page) {
     function tick() {
       fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (p) {
-          var percent = p.total ? Math.floor(100 * p.done / p.total) : (p.finished ? 100 : 0);
-          if (p.finished) percent = 100;
-          bar.style.width = percent + "%";
-          label.textContent = percent + " %";
-          box.setAttribute("data-percent", String(percent));
-          if (p.finished) { window.location.reload(); return; }
-          window.setTimeout(tick, 700);
+          showProgress(box, p.status === "done" ? 100 : p.percent, p);
+          box.setAttribute("data-status", p.status);
+          if (p.finished) { window.setTimeout(function () { window.location.assign(page); }, 400); return; }
+          window.setTimeout(tick, 500);
         })
         .catch(function () { window.setTimeout(tick, 2000); });
     }
     tick();
+  }
+
+  function uploadImport() {
+    var form = document.querySelector("form[data-import-upload]");
+    if (!form || !window.XMLHttpRequest || !window.FormData) return;
+    var box = form.querySelector("[data-import-live]");
+    var phase = box.querySelector("[data-import-phase]");
+    var error = box.querySelector("[data-import-error]");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var xhr = new XMLHttpRequest();
+      var token = form.querySelector("input[name=csrf_token]");
+      box.hidden = false;
+      error.textContent = "";
+      phase.textContent = phase.getAttribute("data-uploading");
+      showProgress(box, 0, null);
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRF-Token", token ? token.value : "");
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) showProgress(box, Math.floor(99 * e.loaded / e.total), null);
+      };
+      function failed(message) {
+        error.textContent = message;
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
+      }
+      xhr.onload = function () {
+        var answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
+        if (xhr.status !== 202) { failed(answer.error || answer.detail || ("HTTP " + xhr.status)); return; }
+        phase.textContent = phase.getAttribute("data-importing");
+        showProgress(box, 0, null);
+        watchImport(box, answer.progress, answer.page);
+      };
+      xhr.onerror = function () { failed("network error"); };
+      xhr.send(new FormData(form));
+    });
+  }
+
+  // The job's own page: its bar drawn from the page (the console's CSP allows no inline style), polled while it runs.
+  function followImport() {
+    var shown = document.querySelector("[data-testid=import-progress][data-percent]");
+    if (shown) {  // drawn at once, not animated from 0
+      var bar = shown.querySelector(".c-progress > span");
+      bar.style.transition = "none";
+      showProgress(shown, parseInt(shown.getAttribute("data-percent"), 10) || 0, null);
+      void bar.offsetWidth;
+      bar.style.transition = "";
+    }
+    var box = document.querySelector("[data-import-progress]");
+    if (box) watchImport(box, box.getAttribute("data-import-progress"), window.location.pathname);
   }
 
   // ---- the redemption guide's live preview: the shop renders it (the same sanitizer buyers get), as one types
@@ -114,5 +177,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); watchImport(); previewGuide(); });
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); uploadImport(); followImport(); previewGuide(); });
 })();
