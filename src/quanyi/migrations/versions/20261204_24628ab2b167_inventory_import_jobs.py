@@ -1,7 +1,7 @@
 """inventory import jobs
 
 Revision ID: 24628ab2b167
-Revises: 2dea6cea7cd9
+Revises: a7c3e91f2b40
 Create Date: 2026-12-04 16:16:08.565053
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '24628ab2b167'
-down_revision: str | None = '2dea6cea7cd9'
+down_revision: str | None = 'a7c3e91f2b40'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
