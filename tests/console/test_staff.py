@@ -24,6 +24,7 @@ async def test_the_owner_adds_staff_gives_roles_disables_and_resets_a_second_fac
     client = await logged_in(shop, "owen", roles=("owner",))
     page = await client.get("/console/staff?lang=en")
     assert page.status_code == 200 and "owen" in page.text
+    assert page.text.count('data-testid="flash"') == 0  # no message drawn when there is none
 
     short = await post_form(client, "/console/staff", {"username": "sally", "password": "short", "roles": "support"},
                             page_url="/console/staff")

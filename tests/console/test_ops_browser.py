@@ -1,0 +1,168 @@
+"""The operations pages in a real browser (chromium through Playwright) against a real uvicorn server with the demo
+shop: the owner edits a risk rule, sends a dead letter again and reads the ledger down to an account's statement;
+then the order, review and operations pages on a 390x844 phone, none wider than the screen.
+
+Screenshots land in test-artifacts/screenshots/ops-*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from console.test_console_browser import PASSWORD, _context, _log_in, _order
+from helpers import make_settings
+from quanyi.notifications import service as notifications_service
+from quanyi.notifications.models import Channel, Kind, OutboxMessage
+from quanyi.risk import ruleset
+from quanyi.staff import service as staff_service
+from web.test_browser import DESKTOP, PHONE, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefront's browser test
+
+
+@pytest.fixture(scope="module")
+def ops_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, dict]]:
+    db_path = tmp_path_factory.mktemp("ops-browser") / "shop.db"
+    shutil.copyfile(sqlite_template, db_path)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
+                             run_background_tasks=False)
+    facts: dict[str, Any] = {}
+
+    async def setup(ctx: Any) -> None:
+        async with ctx.db.transaction() as session:
+            await staff_service.create_staff(session=session, username="opsboss", password=PASSWORD,
+                                             roles=["owner"])
+            rule = await ruleset.create_rule(session=session, name="quick repeat buyers", kind="velocity",
+                                             params={"dimension": "contact", "window_seconds": 600, "max_count": 3},
+                                             stages=["order"], action="challenge", score=20,
+                                             reason_code="contact_velocity")
+            facts["rule_id"] = rule.id
+        for i, code in enumerate(("STAR-VIP-1M", "CLOUD-MUSIC-12M")):
+            facts.setdefault("orders", []).append(await _order(ctx, code, contact=f"ops{i}@example.com"))
+        async with ctx.db.transaction() as session:
+            await notifications_service.enqueue(
+                session=session, channel=Channel.EMAIL, recipient="lost.mailbox@example.com",
+                kind=Kind.ORDER_DELIVERED, locale="zh-CN", payload={"order_no": facts["orders"][0]},
+                dedupe_key="browser:dead-letter")
+            message_id = await session.scalar(select(OutboxMessage.id).where(
+                OutboxMessage.dedupe_key == "browser:dead-letter"))
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+                status="dead", attempts=8, last_error="550 5.1.1 mailbox unavailable"))
+            facts["message_id"] = message_id
+
+    thread = _ServerThread(settings, sock, setup=setup)
+    thread.start()
+    try:
+        thread.wait_started()
+        yield LiveShop(url=url, settings=settings), facts
+    finally:
+        thread.stop()
+        sock.close()
+    assert thread.error is None, thread.error
+
+
+def _fits(page: Any) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], page.url
+
+
+def test_owner_edits_a_risk_rule_retries_a_dead_letter_and_reads_the_ledger(
+        browser: Any, ops_shop: tuple[LiveShop, dict], shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    shop, facts = ops_shop
+    errors: list[str] = []
+    context = _context(browser, shop, viewport=DESKTOP)
+    page = context.new_page()
+    _watch(page, errors)
+    page.goto("/console/risk-rules")
+    _log_in(page, "opsboss")
+    expect(page).to_have_url(re.compile(r"/console/risk-rules$"))
+    menu = page.get_by_test_id("menu")
+    for entry in ("风控规则", "通知与死信", "总账", "渠道对账", "支付渠道", "员工与角色", "供应商"):
+        expect(menu.get_by_role("link", name=entry)).to_be_visible()
+    _shoot(page, shots, "ops-01-risk-rules")
+
+    # Edit the rule: a parameter that does not fit its kind is refused on the page, then a good edit is saved.
+    page.locator('[data-rule="quick repeat buyers"]').get_by_test_id("rule-link").click()
+    expect(page.get_by_test_id("rule-kind")).to_have_text("velocity")
+    page.get_by_test_id("rule-params").fill(json.dumps({"dimension": "contact", "window_seconds": -5,
+                                                        "max_count": 3}))
+    page.get_by_test_id("rule-save").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("规则参数不符合")
+    _shoot(page, shots, "ops-02-risk-rule-refused")
+    page.get_by_test_id("rule-params").fill(json.dumps({"dimension": "contact", "window_seconds": 900,
+                                                        "max_count": 2}))
+    page.get_by_test_id("rule-score").fill("35")
+    page.get_by_test_id("rule-action").select_option("review")
+    page.get_by_test_id("rule-save").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("已保存")
+    row = page.locator('[data-rule="quick repeat buyers"]')
+    expect(row).to_contain_text("人工审核")
+    expect(row).to_contain_text("35")
+    _shoot(page, shots, "ops-03-risk-rule-saved")
+
+    # The dead letter: listed with its error, sent again, gone from the dead-letter list.
+    menu.get_by_role("link", name="通知与死信").click()
+    expect(page.get_by_test_id("notification-row")).to_have_count(1)
+    expect(page.get_by_test_id("notification-row")).to_contain_text("550 5.1.1 mailbox unavailable")
+    _shoot(page, shots, "ops-04-dead-letters")
+    page.get_by_test_id("retry").click()
+    expect(page.get_by_test_id("flash")).to_contain_text(f"消息 {facts['message_id']} 已重新加入发送队列")
+    expect(page.get_by_test_id("no-notifications")).to_be_visible()
+    page.get_by_test_id("tab-pending").click()
+    expect(page.locator(f'[data-id="{facts["message_id"]}"]')).to_be_visible()
+    _shoot(page, shots, "ops-05-dead-letter-retried")
+
+    # The ledger: balanced, and the sandbox clearing account's statement lists the two payments.
+    menu.get_by_role("link", name="总账").click()
+    expect(page.get_by_test_id("ledger-balanced")).to_have_text("平衡")
+    _shoot(page, shots, "ops-06-trial-balance")
+    page.get_by_role("link", name="gateway_clearing:sandbox").click()
+    expect(page.get_by_test_id("account-line")).to_have_count(2)
+    for order_no in facts["orders"]:
+        expect(page.get_by_test_id("account-lines")).to_contain_text(order_no)
+    _shoot(page, shots, "ops-07-account-statement")
+    context.close()
+    assert errors == [], errors
+
+
+def test_order_review_and_operations_pages_fit_a_phone(browser: Any, ops_shop: tuple[LiveShop, dict],
+                                                       shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    shop, facts = ops_shop
+    errors: list[str] = []
+    context = _context(browser, shop, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    _watch(page, errors)
+    page.goto("/console/orders")
+    _log_in(page, "opsboss")
+    expect(page.get_by_test_id("order-row").first).to_be_visible()
+    _fits(page)
+    _shoot(page, shots, "ops-10-orders-phone")
+    page.get_by_test_id("order-link").first.click()
+    expect(page.locator("h1")).to_be_visible()
+    _fits(page)
+    _shoot(page, shots, "ops-11-order-phone")
+    for path, name in (("/console/reviews", "reviews"), ("/console/notifications?status=all", "notifications"),
+                       ("/console/ledger", "ledger"), ("/console/risk-rules", "risk-rules"),
+                       ("/console/suppliers", "suppliers"), ("/console/staff", "staff")):
+        page.goto(path)
+        expect(page.locator("h1")).to_be_visible()
+        _fits(page)
+        _shoot(page, shots, f"ops-12-{name}-phone")
+    context.close()
+    assert errors == [], errors
