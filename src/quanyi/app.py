@@ -85,6 +85,8 @@ from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.pricing.routes import router as pricing_router
+from quanyi.promoters.routes import admin_router as promoters_admin_router
+from quanyi.promoters.routes import link_router as promoter_link_router
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
 from quanyi.resellers.admin_routes import router as resellers_admin_router
@@ -408,6 +410,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: risk", "description": "Risk rules, decision log, review queue (admin token)"},
             {"name": "admin: merchants",
              "description": "Merchants on the platform (商户): admission, commission, status (platform staff)"},
+            {"name": "admin: promoters",
+             "description": "Distribution (分销): programme, promoters, commission, withdrawals (platform staff)"},
             {"name": "open API",
              "description": "For resellers (下游): signed requests, the quanyi protocol (docs/open-api.md)"},
             {"name": "admin: coupons",
@@ -460,6 +464,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
     app.include_router(members_router)  # buyer accounts: /api/members/...
     app.include_router(member_pages_router)  # ... and their pages: /account
+    app.include_router(promoters_admin_router)  # distribution (分销): programme, promoters, commission withdrawals
+    app.include_router(promoter_link_router)  # storefront: the promotion link /r/<code> and its QR code
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

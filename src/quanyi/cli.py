@@ -22,6 +22,7 @@ from quanyi.ledger.cli import ledger_app
 from quanyi.members.cli import members_app
 from quanyi.merchants.cli import merchants_app
 from quanyi.notifications.cli import notifications_app, worker
+from quanyi.promoters.cli import promoters_app
 from quanyi.refunds.cli import reconcile, refunds_app
 from quanyi.resellers.cli import resellers_app
 from quanyi.risk.cli import risk_app
@@ -325,6 +326,7 @@ app.add_typer(suppliers_app, name="suppliers")
 app.add_typer(staff_app, name="staff")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(members_app, name="members")
+app.add_typer(promoters_app, name="promoters")
 register_key_security_commands(keys_app)
 
 

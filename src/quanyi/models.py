@@ -34,6 +34,7 @@ from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments.models import GatewayConfig, GatewayEvent, Payment
 from quanyi.payments.sandbox.models import SandboxRefund, SandboxTrade
+from quanyi.promoters.models import OrderAttribution, Promoter, PromoterBinding, PromoterProgram, PromoterWithdrawal
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.resellers.models import Reseller, ResellerNonce, ResellerOrder, ResellerPrice, ResellerSecret
 from quanyi.risk.models import (
@@ -64,6 +65,7 @@ __all__ = ["metadata", "Coupon", "CouponCodeBatch", "CouponGrant", "CouponRedemp
            "CustomerAccount", "CustomerCharge", "Reseller", "ResellerSecret", "ResellerPrice", "ResellerOrder",
            "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier", "BulkPurchase",
            "BulkPurchaseOrder", "DownloadLink", "DownloadAudit",
-           "Member", "MemberSession", "MemberCode", "Campaign", "CampaignOption", "CampaignEmployee", "CampaignClaim"]
+           "Member", "MemberSession", "MemberCode", "Campaign", "CampaignOption", "CampaignEmployee", "CampaignClaim",
+           "PromoterProgram", "Promoter", "OrderAttribution", "PromoterBinding", "PromoterWithdrawal"]
 
 metadata = Base.metadata

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from promoters.support import make_promoter
+
 from .support import make_supplier, posting_count, supplier_balance
 
 
 async def test_trial_balance_and_order_postings_after_a_sale(shop, app, stocked_sku):
+    await make_promoter(shop, "D7")
     order = await shop.create_order(stocked_sku.id, distributor_code="D7")
     await shop.pay(order)
     trial = await shop.client.get("/api/admin/ledger/trial-balance", headers=shop.admin)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from helpers import random_code
+from promoters.support import make_promoter, set_program
 from quanyi.catalog import service as catalog_service
 from quanyi.errors import DomainError
 from quanyi.inventory import service as inventory_service
@@ -61,7 +62,8 @@ _order = st.fixed_dictionaries({
     "supplier": st.sampled_from(["none", "charge", "charge_then_release", "too_expensive"]),
     "refunds": st.lists(_refund, max_size=3),
 })
-_rule = st.none() | st.tuples(st.integers(min_value=0, max_value=6000), st.integers(min_value=0, max_value=3000))
+_rule = st.none() | st.tuples(st.integers(min_value=0, max_value=6000), st.integers(min_value=0, max_value=3000),
+                              st.integers(min_value=0, max_value=1000))
 
 
 async def _run_order(shop, supplier_id: int, plan: dict, registries: tuple[GatewayRegistry, GatewayRegistry]) -> str:
@@ -147,6 +149,10 @@ async def test_any_sequence_of_orders_keeps_the_books_balanced_and_true(shop, ap
         gateways.register(SecondSandbox(secret=shop.sandbox_secret, http=shop.ctx.http,
                                         api_base_url="http://127.0.0.1:8000"))
         supplier = await make_supplier(shop.ctx, code="PROPSUP")
+        await make_promoter(shop, "D0")  # D1 and D2 were recruited by D0: two-level commission
+        for code in ("D1", "D2"):
+            await make_promoter(shop, code, parent="D0")
+        await set_program(shop, levels=2, max_margin_share_bps=5000)
         async with shop.ctx.db.transaction() as session:
             await ledger_service.top_up_supplier(session=session, supplier_id=supplier.id, amount_cents=1_000_000,
                                                  note="opening balance", actor="test")
@@ -161,6 +167,6 @@ async def test_any_sequence_of_orders_keeps_the_books_balanced_and_true(shop, ap
                 await delete_share_rule(session=session, sku_id=None)
         else:
             await set_share_rule(session=session, sku_id=None, merchant_code="M1", merchant_bps=rule[0],
-                                 distributor_bps=rule[1], actor="test")
+                                 distributor_bps=rule[1], distributor_l2_bps=rule[2], actor="test")
     order_nos = [await _run_order(shop, supplier_id, plan, (gateways, refusing)) for plan in plans]
     await _check_books(shop, order_nos)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from helpers import random_code
+from promoters.support import make_promoter
 from quanyi.catalog import service as catalog_service
 from quanyi.inventory import service as inventory_service
 from quanyi.ledger import service as ledger_service
@@ -45,6 +46,7 @@ async def test_delivery_shares_revenue_and_books_key_cost(shop, app, sku):
     async with shop.ctx.db.transaction() as session:
         await set_share_rule(session=session, sku_id=None, merchant_code="M1", merchant_bps=1000,
                              distributor_bps=500, actor="test")
+    await make_promoter(shop, "D-42")
     order = await shop.create_order(sku.id, quantity=2, distributor_code="D-42")
     await cashier_pay(shop, order)
     sums = await _matches_money(shop, order["order_no"])
@@ -75,6 +77,7 @@ async def test_partial_then_full_refund_of_a_delivered_order_returns_every_share
     async with shop.ctx.db.transaction() as session:
         await set_share_rule(session=session, sku_id=None, merchant_code="M1", merchant_bps=3333,
                              distributor_bps=777, actor="test")
+    await make_promoter(shop, "D1")
     order = await shop.create_order(sku.id, quantity=3, distributor_code="D1")
     await cashier_pay(shop, order)
     first = await ask_refund(shop, order, quantity=1)

@@ -161,13 +161,16 @@ class ProfitShareRule(Base):
     """How an order's revenue is shared (分润), in basis points of what the buyer paid.
 
     `scope` is `default` or `sku:<id>`; a SKU's own rule wins over the default. The merchant's share goes to
-    `merchant_payable:<merchant_code>`, the distributor's only when the order carries a distributor code.
+    `merchant_payable:<merchant_code>`; the distributor commission (分销佣金) to the promoter who brought the order
+    (`distributor_bps`) and, in a two-level programme, to the promoter who recruited them (`distributor_l2_bps`),
+    capped by the programme's margin rule (see `quanyi.promoters`).
     """
 
     __tablename__ = "ledger_profit_share_rule"
     __table_args__ = (
-        CheckConstraint("merchant_bps >= 0 AND distributor_bps >= 0", name="bps_not_negative"),
-        CheckConstraint("merchant_bps + distributor_bps <= 10000", name="bps_within_whole"),
+        CheckConstraint("merchant_bps >= 0 AND distributor_bps >= 0 AND distributor_l2_bps >= 0",
+                        name="bps_not_negative"),
+        CheckConstraint("merchant_bps + distributor_bps + distributor_l2_bps <= 10000", name="bps_within_whole"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -176,6 +179,7 @@ class ProfitShareRule(Base):
     merchant_code: Mapped[str] = mapped_column(String(64), default="")
     merchant_bps: Mapped[int] = mapped_column(Integer, default=0)
     distributor_bps: Mapped[int] = mapped_column(Integer, default=0)
+    distributor_l2_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_by: Mapped[str] = mapped_column(String(64), default="admin")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

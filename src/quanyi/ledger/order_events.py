@@ -5,8 +5,8 @@ Money path of one order (D = debit, C = credit):
 - delivered:         D customer_liability      C platform_revenue, merchant_payable:<m>, distributor_commission:<d>
                      D cost_of_goods           C supplier_payable:<s> (supplier purchases) / card_key_stock (local)
   An order of a merchant (not the platform's own store): the merchant is credited what the buyer paid less the
-  platform's commission (its category's rate, else its own), the platform earns the commission (less any
-  distributor share), and the merchant's goods cost comes out of its own supplier funds
+  platform's commission (its category's rate, else its own) and less any distributor commission (the seller pays
+  its promoters), the platform earns the commission, and the merchant's goods cost comes out of its own supplier funds
   (D merchant_supplier_funds:<m> C supplier_payable:<s>): the platform's books never carry its supply chain.
 - undeliverable:     D customer_liability      C refunds_due
 - refund requested:  D refunds_due / customer_liability / the revenue shares (pro rata)   C refunds_payable
@@ -41,6 +41,7 @@ from quanyi.merchants import service as merchants_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment, PaymentStatus
+from quanyi.promoters import service as promoters_service
 from quanyi.refunds.models import Refund
 from quanyi.scope import PLATFORM_MERCHANT_ID
 
@@ -115,6 +116,8 @@ class DeliveryFacts:
     local_cost: int
     # A merchant's order: its code and commission; None for the platform's own store (booked as it always was).
     terms: merchants_service.OrderTerms | None = None
+    # Distribution (分销): who earns commission on it (level 1, level 2) and the programme's margin rule.
+    promoters: promoters_service.CommissionRecipients = promoters_service.NO_RECIPIENTS
 
 
 async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict[int, DeliveryFacts]:
@@ -126,12 +129,29 @@ async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict
     # Merchants' orders only (none on a single-shop install): one query for the batch.
     terms = await merchants_service.order_terms_many(session=session, pairs={
         (order.merchant_id, order.product_id) for order in orders if order.merchant_id != PLATFORM_MERCHANT_ID})
+    recipients = await promoters_service.commission_recipients(session=session, orders=orders)
     return {order.id: DeliveryFacts(sums[order.id], rules[order.sku_id], charges[order.id],
                                     # A merchant's own keys were bought outside the platform: their cost is the
                                     # merchant's business, not booked.
                                     costs.get(order.id, 0) if order.merchant_id == PLATFORM_MERCHANT_ID else 0,
-                                    terms.get((order.merchant_id, order.product_id)))
+                                    terms.get((order.merchant_id, order.product_id)), recipients[order.id])
             for order in orders}
+
+
+def _commissions(rule: ProfitShareRule | None, recipients: promoters_service.CommissionRecipients, earned: int,
+                 seller_margin: int) -> list[tuple[str, int]]:
+    """Each promoter's commission on an order that earned `earned`: its rate of the payment, all levels together
+    capped by the margin rule (a share of what the seller keeps after the goods' cost; never below zero)."""
+    if rule is None:
+        return []
+    wanted = [(code, earned * bps // 10_000) for code, bps in
+              ((recipients.level1, rule.distributor_bps), (recipients.level2, rule.distributor_l2_bps)) if code]
+    total = sum(amount for _, amount in wanted)
+    cap = max(0, seller_margin) * recipients.max_margin_share_bps // 10_000
+    if total > cap:  # scaled down together; level 1 absorbs the rounding
+        level2 = [(code, amount * cap // total) for code, amount in wanted[1:]]
+        wanted = [(wanted[0][0], cap - sum(amount for _, amount in level2)), *level2]
+    return [(code, amount) for code, amount in wanted if amount > 0]
 
 
 def delivered_draft(order: Order, facts: DeliveryFacts) -> Draft:
@@ -141,19 +161,25 @@ def delivered_draft(order: Order, facts: DeliveryFacts) -> Draft:
     rule, terms = facts.rule, facts.terms
     lines: list[Line] = []
     if earned > 0:
-        distributor = earned * rule.distributor_bps // 10_000 if rule and order.distributor_code else 0
+        supplier_cost = sum(charge.amount_cents for charge in facts.charges)
         if terms is None:
             merchant_code = rule.merchant_code if rule else ""
             merchant = earned * rule.merchant_bps // 10_000 if rule and rule.merchant_code else 0
+            # The platform sold: the commission is its expense, within its margin.
+            commissions = _commissions(rule, facts.promoters, earned,
+                                       earned - merchant - supplier_cost - facts.local_cost)
+            platform = earned - merchant - sum(amount for _, amount in commissions)
         else:  # the merchant gets what is left after commission; the platform absorbs rounding
             merchant_code, merchant = terms.merchant_code, earned * (10_000 - terms.commission_bps) // 10_000
+            # The merchant sold: the distributor commission is its expense, within its margin.
+            commissions = _commissions(rule, facts.promoters, earned, merchant - supplier_cost)
+            platform, merchant = earned - merchant, merchant - sum(amount for _, amount in commissions)
         lines += [Line(accounts.CUSTOMER_LIABILITY, earned, order.currency),
-                  Line(accounts.PLATFORM_REVENUE, -(earned - merchant - distributor), order.currency)]
+                  Line(accounts.PLATFORM_REVENUE, -platform, order.currency)]
         if merchant:
             lines.append(Line(accounts.merchant_payable(merchant_code), -merchant, order.currency))
-        if distributor:
-            lines.append(Line(accounts.distributor_commission(order.distributor_code), -distributor,  # type: ignore[arg-type]
-                              order.currency))
+        for code, amount in commissions:
+            lines.append(Line(accounts.distributor_commission(code), -amount, order.currency))
     cost_account = accounts.COST_OF_GOODS if terms is None else accounts.merchant_supplier_funds(terms.merchant_code)
     for charge in facts.charges:
         lines += [Line(cost_account, charge.amount_cents, charge.currency),

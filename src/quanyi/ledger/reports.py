@@ -190,10 +190,11 @@ class ShareRuleNotFound(NotFound):
 
 async def set_share_rule(
     *, session: AsyncSession, sku_id: int | None, merchant_code: str, merchant_bps: int, distributor_bps: int,
-    actor: str, now: dt.datetime | None = None,
+    actor: str, distributor_l2_bps: int = 0, now: dt.datetime | None = None,
 ) -> ProfitShareRule:
     """Create or replace the rule of one SKU (or the default rule when sku_id is None)."""
-    if min(merchant_bps, distributor_bps) < 0 or merchant_bps + distributor_bps > 10_000:
+    if min(merchant_bps, distributor_bps, distributor_l2_bps) < 0 \
+            or merchant_bps + distributor_bps + distributor_l2_bps > 10_000:
         raise InvalidShareRule("shares are basis points from 0 to 10000 and together at most 10000")
     if merchant_bps and not merchant_code:
         raise InvalidShareRule("a merchant share needs a merchant code")
@@ -211,6 +212,7 @@ async def set_share_rule(
         rule = ProfitShareRule(scope=scope, sku_id=sku_id)
         session.add(rule)
     rule.merchant_code, rule.merchant_bps, rule.distributor_bps = merchant_code, merchant_bps, distributor_bps
+    rule.distributor_l2_bps = distributor_l2_bps
     rule.updated_by, rule.updated_at = actor[:64], now
     await session.flush()
     return rule

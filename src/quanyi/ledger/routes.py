@@ -108,7 +108,7 @@ async def share_rules(session: ReadSessionDep, _: PlatformAdminDep) -> list[Shar
 async def set_share_rule(data: ShareRuleWrite, session: SessionDep, admin: PlatformAdminDep) -> ShareRuleRead:
     rule = await ledger_service.set_share_rule(session=session, sku_id=data.sku_id, merchant_code=data.merchant_code,
                                                merchant_bps=data.merchant_bps, distributor_bps=data.distributor_bps,
-                                               actor=admin)
+                                               distributor_l2_bps=data.distributor_l2_bps, actor=admin)
     return ShareRuleRead.model_validate(rule)
 
 

@@ -70,7 +70,11 @@ class ShareRuleWrite(BaseModel):
     sku_id: DbId | None = Field(default=None, description="The SKU this rule is for; null = the default rule")
     merchant_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{0,64}$")] = ""
     merchant_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
-    distributor_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    distributor_bps: Annotated[int, Field(ge=0, le=10_000, description="Commission of the promoter who brought "
+                                                                         "the order (分销一级)")] = 0
+    distributor_l2_bps: Annotated[int, Field(ge=0, le=10_000, description="Commission of the promoter who "
+                                                                            "recruited them (二级; two-level "
+                                                                            "programme only)")] = 0
 
 
 class ShareRuleRead(BaseModel):
@@ -80,6 +84,7 @@ class ShareRuleRead(BaseModel):
     merchant_code: str
     merchant_bps: int
     distributor_bps: int
+    distributor_l2_bps: int
     updated_by: str
     updated_at: dt.datetime
 

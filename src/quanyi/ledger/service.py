@@ -45,9 +45,13 @@ from quanyi.ledger.deferred import (
 )
 from quanyi.ledger.merchant_accounts import (
     PayableMovement,
+    balances_of,
     held_earnings,
+    held_of,
+    movements_of,
     payable_balances,
     payable_movements,
+    record_commission_paid,
     record_withdrawal_paid,
 )
 from quanyi.ledger.order_events import (
@@ -116,4 +120,5 @@ __all__ = [
     "UnknownSupplierCode", "get_supplier",
     "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
     "PayableMovement", "held_earnings", "payable_balances", "payable_movements", "record_withdrawal_paid",
+    "balances_of", "held_of", "movements_of", "record_commission_paid",
 ]

@@ -22,6 +22,7 @@ from quanyi.orders.schemas import (
     OrderRead,
     RevealResponse,
 )
+from quanyi.promoters.referral import REFERRAL_COOKIE, attribute_checkout
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
@@ -60,11 +61,14 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
                 query_password_hash=password_hash, locale=locale,
                 ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-                recharge_account=data.recharge_account,
-                distributor_code=data.distributor_code, sku=screening.sku, picked_card_key_id=data.card_key_id,
+                recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
                 member_id=member.member_id if member else None,
                 coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
             )
+            # Distribution (分销): the promoter named here, else the one whose link the browser came through.
+            await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
+                                     named_code=data.distributor_code, cookie=request.cookies.get(REFERRAL_COOKIE),
+                                     member_id=member.member_id if member else None)
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals,
                                                  screening=screening)

@@ -43,6 +43,7 @@ from quanyi.payments.gateway import (
     GatewayUnsupported,
     UnknownGateway,
 )
+from quanyi.promoters.referral import REFERRAL_COOKIE, attribute_checkout
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
 from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
@@ -202,6 +203,10 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                 recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
                 member_id=member.member_id if member else None,
             )
+            # Distribution (分销): the promoter whose link (/r/CODE) the browser came through, within its window.
+            await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
+                                     cookie=request.cookies.get(REFERRAL_COOKIE),
+                                     member_id=member.member_id if member else None)
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
             order_no = order.order_no
