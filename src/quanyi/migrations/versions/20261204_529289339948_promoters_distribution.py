@@ -1,7 +1,7 @@
 """Distribution (分销): promoters, programme, attribution, bindings, commission withdrawals; level-2 commission rate
 
 Revision ID: 529289339948
-Revises: a7c3e91f2b40
+Revises: 24628ab2b167
 Create Date: 2026-12-04 16:18:03.714160
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '529289339948'
-down_revision: str | None = 'a7c3e91f2b40'
+down_revision: str | None = '24628ab2b167'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
