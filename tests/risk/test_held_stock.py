@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 
 import pytest
@@ -16,7 +17,7 @@ from quanyi.inventory.models import CardKey
 from quanyi.orders.models import Order
 from quanyi.risk.models import RiskDecisionLog
 from quanyi.risk.rules import Decision, checkout_outcome
-from risk.support import add_rule, checkout, issued_cookie, product_slug, sent_codes
+from risk.support import SHANGHAI, add_rule, checkout, issued_cookie, product_slug, sent_codes, set_clock
 
 PROBE_IP = "203.0.113.66"
 PHONE = "13800138000"
@@ -41,6 +42,9 @@ async def goods(shop):
     await shop.stock(sku, 300)
     response = await shop.client.post("/api/admin/risk/rules/defaults", headers=shop.admin)
     assert response.status_code in (200, 201), response.text
+    # The default rules score night hours: the risk clock runs at noon of the shop's day, whenever the suite runs.
+    today = dt.datetime.now(SHANGHAI).date()
+    set_clock(shop, dt.datetime.combine(today, dt.time(12, 0), SHANGHAI).astimezone(dt.UTC))
     return sku
 
 
@@ -63,9 +67,14 @@ def test_the_ladder_never_gets_milder_as_the_decision_rises():
     assert checkout_outcome(Decision.REVIEW).verify  # review is a challenge and a hold
 
 
-async def test_review_asks_for_the_code_a_lower_score_asked_for(shop, goods):
+async def test_review_asks_for_the_code_a_lower_score_asked_for(shop):
     """Two challenge rules together reach the review threshold: the buyer is asked for the code (not waved
     through to a hold); once answered the order is placed and flagged for review."""
+    goods = await shop.make_sku(code="LADDER")
+    await shop.stock(goods, 5)
+    policy = await shop.client.put("/api/admin/risk/policy", headers=shop.admin,
+                                   json={"challenge_at": 50, "review_at": 80, "deny_at": 120})
+    assert policy.status_code == 200, policy.text
     await add_rule(shop, "new_account", {"min_amount_cents": 0}, action="challenge", score=45)
     await add_rule(shop, "time_window", {"start": "00:00", "end": "23:59"}, action="challenge", score=45)
     asked = await checkout(shop, goods.id, contact="fresh@example.com", device_cookie=_fresh_cookie(shop))
@@ -84,7 +93,9 @@ async def test_review_asks_for_the_code_a_lower_score_asked_for(shop, goods):
     assert (await shop.get_order(order))["status"] == "under_review"
 
 
-async def test_review_refuses_like_challenge_when_no_code_can_reach_the_buyer(shop, goods):
+async def test_review_refuses_like_challenge_when_no_code_can_reach_the_buyer(shop):
+    goods = await shop.make_sku(code="LADDER-PHONE")
+    await shop.stock(goods, 5)
     await add_rule(shop, "new_account", {"min_amount_cents": 0}, action="review")
     response = await checkout(shop, goods.id, contact=PHONE)  # e-mail-only shop: no code reaches a phone
     assert response.status_code == 403 and response.json()["code"] == "verification_unavailable"

@@ -40,7 +40,9 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
                                              "key went to another buyer"},
                         403: {"description": "Refused by risk control, verification_required (see challenge_id), or "
                                              "verification_unavailable (no code can reach this contact)"},
-                        429: {"description": "Too many checkouts from this IP or device (Retry-After)"},
+                        429: {"description": "Too many checkouts from this IP or device, or too much stock "
+                                             "already held in unpaid / under-review orders (too_much_stock_held); "
+                                             "Retry-After"},
                         503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, response: Response, ctx: ContextDep,
                        member: OptionalMemberDep) -> OrderCreated:

@@ -19,7 +19,7 @@ import datetime as dt
 import zlib
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
@@ -63,22 +63,27 @@ _MESSAGES = {
 }
 
 
-async def _held(session: AsyncSession, dimension: str, value: str, *, since: float, now: dt.datetime,
-                order_id: int) -> tuple[int, dt.datetime | None]:
-    """Units `value` holds in other orders: unexpired unpaid ones (placed since `since`) and ones under review;
-    and when the first of those unpaid ones expires."""
-    column = _COLUMNS[dimension]
-    pending, first_expiry = (await session.execute(
-        select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0), func.min(Order.expires_at))
+async def _held(session: AsyncSession, checks: list[tuple[str, str, int]], *, since: float, now: dt.datetime,
+                order_id: int) -> dict[str, tuple[int, dt.datetime | None]]:
+    """Per dimension of `checks`: the units its value holds in other orders (unexpired unpaid ones placed since
+    `since`, and ones under review), and when the first of those unpaid ones expires. Two statements for all
+    dimensions (the checkout hot path)."""
+    matches = {dim: _COLUMNS[dim] == value for dim, value, _ in checks}
+    pending_row = (await session.execute(
+        select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
+                 for match in matches.values()],
+               *[func.min(case((match, Order.expires_at))) for match in matches.values()])
         .join(Order, Order.id == OrderRiskSignals.order_id)
-        .where(column == value, OrderRiskSignals.at >= since, OrderRiskSignals.order_id != order_id,
+        .where(or_(*matches.values()), OrderRiskSignals.at >= since, OrderRiskSignals.order_id != order_id,
                Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now))).one()
     # Driven from the (small, status-indexed) review queue: under review can be days old.
-    review = await session.scalar(
-        select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0)).select_from(Order)
+    review_row = (await session.execute(
+        select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
+                 for match in matches.values()]).select_from(Order)
         .join(OrderRiskSignals, OrderRiskSignals.order_id == Order.id)
-        .where(Order.status == OrderStatus.UNDER_REVIEW, column == value, Order.id != order_id))
-    return int(pending) + int(review or 0), first_expiry
+        .where(Order.status == OrderStatus.UNDER_REVIEW, or_(*matches.values()), Order.id != order_id))).one()
+    n = len(matches)
+    return {dim: (int(pending_row[k]) + int(review_row[k]), pending_row[n + k]) for k, dim in enumerate(matches)}
 
 
 async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_id: int, quantity: int, ip: str,
@@ -95,13 +100,14 @@ async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_i
         # One client's checkouts one after the other: each counts what the previous one committed.
         await session.execute(_PG_LOCKS, {"locks": sorted({zlib.crc32(f"held:{dim}:{value}".encode()) - 2**31
                                                            for dim, value, _ in checks})})
-    since = at - limits.reservation_ttl_seconds - _SLACK_SECONDS
-    for dimension, value, limit in checks:
-        held, first_expiry = await _held(session, dimension, value, since=since, now=now, order_id=order_id)
-        if held and held + quantity > limit:
+    held = await _held(session, checks, since=at - limits.reservation_ttl_seconds - _SLACK_SECONDS, now=now,
+                       order_id=order_id)
+    for dimension, _, limit in checks:
+        units, first_expiry = held[dimension]
+        if units and units + quantity > limit:
             retry_after = max(int((first_expiry - now).total_seconds()) + 1, 1) if first_expiry else 3600
             raise TooMuchStockHeld(f"{_MESSAGES[dimension]}: pay or cancel them first, or wait until they expire",
-                                   dimension=dimension, held_units=held, limit=limit, retry_after=retry_after)
+                                   dimension=dimension, held_units=units, limit=limit, retry_after=retry_after)
 
 
 async def payer_held_units(*, session: AsyncSession, payer: str, order_id: int) -> int:
