@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from quanyi import migrate
 from quanyi.catalog.models import Category
-from quanyi.db import Database
+from quanyi.db import Database, secure_sqlite_files
 
 
 async def test_a_failed_unit_of_work_leaves_nothing(ctx):
@@ -90,3 +90,17 @@ async def test_sqlite_database_files_are_readable_by_the_shop_user_only(tmp_path
         await db.dispose()
     finally:
         os.umask(old_umask)
+
+
+def test_a_database_file_this_process_cannot_narrow_is_used_with_a_warning(tmp_path, monkeypatch, caplog):
+    """Another user's group-readable database (a process in its group): opening it must not fail on chmod."""
+    (tmp_path / "shared.db").touch()
+    (tmp_path / "shared.db").chmod(0o640)
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError("not the owner")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    with caplog.at_level("WARNING", logger="quanyi.db"):
+        secure_sqlite_files(f"sqlite:///{tmp_path}/shared.db")
+    assert "cannot narrow it" in caplog.text and "mode 640" in caplog.text

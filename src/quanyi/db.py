@@ -11,6 +11,7 @@ row locks and unique constraints in the services, not from this module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -122,14 +123,18 @@ def secure_sqlite_files(url: str) -> None:
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
         return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # O_CREAT without O_TRUNC: an existing file is kept
+    with contextlib.suppress(FileExistsError):  # an existing database is kept as it is (narrowed below)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for companion in _SQLITE_COMPANIONS:
         try:
             mode = os.stat(path + companion).st_mode
+            if mode & 0o077:
+                os.chmod(path + companion, mode & 0o700)
         except FileNotFoundError:
             continue
-        if mode & 0o077:
-            os.chmod(path + companion, mode & 0o700)
+        except PermissionError:  # another user's file this process may still use: say so, do not stop
+            logger.warning("%s%s is readable by other users (mode %o) and this process cannot narrow it: "
+                           "chmod 600 it as its owner", path, companion, mode & 0o777)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
