@@ -37,6 +37,7 @@ from quanyi.coupons.routes import router as coupons_admin_router
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
 from quanyi.enterprises import campaigns as enterprise_campaigns
+from quanyi.enterprises import oauth as enterprise_oauth
 from quanyi.enterprises.campaign_routes import router as enterprise_campaigns_router
 from quanyi.enterprises.claim_pages import router as claim_pages_router
 from quanyi.enterprises.downloads import LinkRefused
@@ -160,6 +161,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EnterpriseExists: 409,
     LinkRefused: 410,  # an expired, used-up, revoked or unknown download link
     enterprise_campaigns.CampaignClosed: 409,
+    enterprise_oauth.ProviderUnavailable: 502,
+    enterprise_oauth.LoginFailed: 403,
 
     # risk control
     RiskDenied: 403,

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # supplier callbacks, links in e-mails. Never taken from a request's Host header (quanyi/urls.py); Alipay,
     # WeChat Pay and Stripe are not started without it. `quanyi init` writes the local address for a demo.
     public_base_url: str | None = None
+    # WeCom (企业微信) and DingTalk (钉钉) sign-in on benefit claim pages (enterprises/oauth.py): their login pages
+    # and server APIs. Tests and the demo point them at the simulators in quanyi.testpeers.
+    wecom_open_base_url: str = "https://open.weixin.qq.com"
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    dingtalk_login_base_url: str = "https://login.dingtalk.com"
+    dingtalk_api_base_url: str = "https://api.dingtalk.com"
 
     @field_validator("public_base_url")
     @classmethod

@@ -17,6 +17,7 @@ from quanyi.enterprises.models import (
     Enterprise,
     EnterpriseContact,
     EnterprisePriceTier,
+    LoginApp,
 )
 from quanyi.inventory.models import CardKey, ImportBatch, KeyReveal, LeakReport
 from quanyi.ledger.models import (
@@ -66,6 +67,7 @@ __all__ = ["metadata", "Coupon", "CouponCodeBatch", "CouponGrant", "CouponRedemp
            "ResellerNonce", "Enterprise", "EnterpriseContact", "EnterprisePriceTier", "BulkPurchase",
            "BulkPurchaseOrder", "DownloadLink", "DownloadAudit",
            "Member", "MemberSession", "MemberCode", "Campaign", "CampaignOption", "CampaignEmployee", "CampaignClaim",
-           "PromoterProgram", "Promoter", "OrderAttribution", "PromoterBinding", "PromoterWithdrawal"]
+           "PromoterProgram", "Promoter", "OrderAttribution", "PromoterBinding", "PromoterWithdrawal",
+           "LoginApp"]
 
 metadata = Base.metadata

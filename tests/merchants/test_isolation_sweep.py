@@ -153,6 +153,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return "2147480000"
     if name == "campaign_no":  # enterprise benefit campaigns (platform-only routes)
         return "BC" + "Z" * 12
+    if name == "provider":  # an enterprise's WeCom / DingTalk sign-in app
+        return "wecom"
     if name == "gateway_name":
         return "sandbox"
     if name == "sku_code":  # reseller price lists (platform-only routes)

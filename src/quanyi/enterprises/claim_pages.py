@@ -3,7 +3,8 @@ DingTalk, oauth_routes.py), choose within the budget, claim once, see the codes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import logging
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,12 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from quanyi.catalog import service as catalog_service
 from quanyi.db import utcnow
 from quanyi.deps import ContextDep, client_ip, user_agent
-from quanyi.enterprises import campaigns
+from quanyi.enterprises import campaigns, oauth
 from quanyi.enterprises.claim_session import COOKIE, TTL_SECONDS, ClaimSession, read_session, sign_session
 from quanyi.enterprises.models import CampaignStatus
 from quanyi.enterprises.texts import MESSAGES
 from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
+from quanyi.urls import shop_base_url
 from quanyi.web.csrf import CSRF_PROTECTED
 from quanyi.web.i18n import pick_locale, register_messages, translate
 from quanyi.web.templating import render
@@ -26,6 +28,8 @@ __all__ = ["router", "start_session", "CampaignNoPath"]
 register_messages(MESSAGES)
 router = APIRouter(include_in_schema=False)
 CampaignNoPath = Annotated[str, Path(min_length=4, max_length=24, pattern=r"^[A-Z0-9]+$")]
+ProviderPath = Annotated[Literal["wecom", "dingtalk"], Path()]
+logger = logging.getLogger("quanyi.enterprises.claims")
 _LOGIN_TRIES = 20  # wrong claim codes per address and campaign in the window below, counted before checking
 _LOGIN_WINDOW = 600
 
@@ -144,3 +148,60 @@ async def reveal(campaign_no: CampaignNoPath, request: Request) -> Response:
     if _session(request, campaign_no) is None:
         return RedirectResponse(f"/claim/{campaign_no}", status_code=303)
     return await _page(request, campaign_no, reveal=True)
+
+
+# ---------------------------------------------------------------- WeCom / DingTalk sign-in (oauth.py)
+
+def _callback_url(request: Request, campaign_no: str, provider: str) -> str:
+    return f"{shop_base_url(request.app.state.ctx.settings).rstrip('/')}/claim/{campaign_no}/oauth/{provider}/callback"
+
+
+@router.get("/claim/{campaign_no}/oauth/{provider}")
+async def oauth_start(campaign_no: CampaignNoPath, provider: ProviderPath, request: Request,
+                      ctx: ContextDep) -> Response:
+    """Off to the provider's sign-in page, with a state this browser must bring back."""
+    locale = pick_locale(request, ctx.settings.default_locale)
+    async with ctx.db.read_session() as session:
+        campaign, enterprise = await campaigns.campaign_by_no(session=session, campaign_no=campaign_no)
+        allowed = campaign.allow_wecom if provider == "wecom" else campaign.allow_dingtalk
+        try:
+            if not allowed:
+                raise oauth.LoginAppNotFound(f"{provider} sign-in is not offered on this campaign")
+            app_row = await oauth.login_app_for(session=session, enterprise_id=enterprise.id, provider=provider)
+        except oauth.LoginAppNotFound:
+            return await _page(request, campaign_no, error=translate(locale, "claim.err.login"), status_code=404)
+    state, cookie = oauth.sign_state(_secret(request), campaign_no, provider)
+    response = RedirectResponse(oauth.authorize_url(ctx.settings, app_row, state=state,
+                                                    redirect_uri=_callback_url(request, campaign_no, provider)),
+                                status_code=303)
+    response.set_cookie(oauth.STATE_COOKIE, cookie, max_age=oauth.STATE_TTL_SECONDS, httponly=True, samesite="lax",
+                        path="/claim/", secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/claim/{campaign_no}/oauth/{provider}/callback")
+async def oauth_callback(campaign_no: CampaignNoPath, provider: ProviderPath, request: Request,
+                         ctx: ContextDep) -> Response:
+    """Back from the provider: its code -> the user (their server API) -> the roster -> signed in."""
+    locale = pick_locale(request, ctx.settings.default_locale)
+    q = request.query_params
+    code = (q.get("authCode") or q.get("code") or "")[:512]
+    if not oauth.read_state(_secret(request), request.cookies.get(oauth.STATE_COOKIE), campaign_no, provider,
+                            q.get("state", "")[:100]):
+        return await _page(request, campaign_no, error=translate(locale, "claim.err.login"), status_code=403)
+    try:
+        async with ctx.db.read_session() as session:
+            campaign, enterprise = await campaigns.campaign_by_no(session=session, campaign_no=campaign_no)
+            app_row = await oauth.login_app_for(session=session, enterprise_id=enterprise.id, provider=provider)
+        identity = await oauth.identify(http=ctx.http, settings=ctx.settings, cipher=ctx.cipher,
+                                        enterprise_code=enterprise.code, row=app_row, code=code)
+        async with ctx.db.read_session() as session:
+            employee = await oauth.find_employee(session=session, campaign=campaign, identity=identity)
+    except (oauth.LoginFailed, oauth.LoginAppNotFound):
+        return await _page(request, campaign_no, error=translate(locale, "claim.err.login"), status_code=403)
+    except oauth.ProviderUnavailable as exc:
+        logger.warning("claim sign-in through %s failed: %s", provider, exc.message)
+        return await _page(request, campaign_no, error=translate(locale, "claim.err.generic"), status_code=502)
+    response = RedirectResponse(f"/claim/{campaign_no}", status_code=303)
+    response.delete_cookie(oauth.STATE_COOKIE, path="/claim/")  # a state works once
+    return start_session(request, response, ClaimSession(campaign.campaign_no, employee.id, provider))

@@ -313,3 +313,29 @@ def end_campaign(
 
     moved, currency = _run(job)
     console.print(f"Campaign {campaign_no} ended; {_money(moved, currency)} returned to {code}'s balance.")
+
+
+@enterprises_app.command("login-app")
+def login_app(
+    code: Annotated[str, typer.Argument(help="Enterprise code")],
+    provider: Annotated[str, typer.Argument(help="wecom | dingtalk")],
+    app_id: Annotated[str, typer.Option(help="WeCom corp id (CorpID) or DingTalk client id (AppKey)")],
+    agent_id: Annotated[str, typer.Option(help="WeCom AgentId")] = "",
+) -> None:
+    """Register the enterprise's WeCom / DingTalk app for employees' sign-in on claim pages (the secret is
+    asked for, sealed, and never shown again)."""
+    from quanyi.enterprises import oauth
+
+    if provider not in oauth.PROVIDERS:
+        err.print("[red]provider must be wecom or dingtalk.[/red]")
+        raise typer.Exit(2)
+    secret = typer.prompt("App secret", hide_input=True)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            row = await oauth.set_login_app(session=session, cipher=ctx.cipher, code=code, provider=provider,
+                                            app_id=app_id, agent_id=agent_id, secret=secret, actor="cli")
+            return row.hint
+
+    hint = _run(job)
+    console.print(f"{provider} app of {code} registered (secret …{hint}).")

@@ -14,7 +14,7 @@ from quanyi.db import Base, UTCDateTime, utcnow
 
 __all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier", "PurchaseStatus",
            "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit", "CampaignStatus", "Campaign",
-           "CampaignOption", "CampaignEmployee", "CampaignClaim"]
+           "CampaignOption", "CampaignEmployee", "CampaignClaim", "LoginApp"]
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -257,3 +257,24 @@ class CampaignClaim(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     via: Mapped[str] = mapped_column(String(16))  # code | wecom | dingtalk
     claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginApp(Base):
+    """An enterprise's own WeCom (企业微信) or DingTalk (钉钉) app, through which its employees sign in on claim
+    pages: WeCom corp id + agent id + app secret, or DingTalk client id (AppKey) + client secret. The secret is
+    sealed with the shop's keyring (AES-256-GCM, bound to the enterprise and provider): calling their server API
+    needs it, so it cannot be a one-way hash; it is never shown again (`hint`: its last 4 characters)."""
+
+    __tablename__ = "enterprises_login_app"
+    __table_args__ = (UniqueConstraint("enterprise_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises_enterprise.id"))
+    provider: Mapped[str] = mapped_column(String(16))  # wecom | dingtalk
+    app_id: Mapped[str] = mapped_column(String(64))  # corp id (WeCom) or client id (DingTalk)
+    agent_id: Mapped[str] = mapped_column(String(32), default="")  # WeCom only
+    key_id: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    hint: Mapped[str] = mapped_column(String(8))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,16 +5,16 @@ Operators also have `quanyi enterprises ...` (cli.py)."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
-from quanyi.deps import PlatformAdminDep, ReadSessionDep, SessionDep
-from quanyi.enterprises import pricing
+from quanyi.deps import ContextDep, PlatformAdminDep, ReadSessionDep, SessionDep
+from quanyi.enterprises import oauth, pricing
 from quanyi.enterprises import service as enterprises_service
-from quanyi.enterprises.models import Enterprise, EnterpriseStatus
+from quanyi.enterprises.models import Enterprise, EnterpriseStatus, LoginApp
 from quanyi.enterprises.schemas import (
     BalanceRead,
     ContactCreate,
@@ -23,6 +23,8 @@ from quanyi.enterprises.schemas import (
     EnterpriseRead,
     EnterpriseUpdate,
     Invoice,
+    LoginAppRead,
+    LoginAppSet,
     QuoteRead,
     SkuPriceRead,
     TierIn,
@@ -148,3 +150,35 @@ async def quote(code: CodePath, session: ReadSessionDep, _: PlatformAdminDep,
     return QuoteRead(sku_code=found.code, quantity=quantity, unit_price_cents=unit,
                      total_cents=line_total(unit, quantity), currency=found.currency,
                      list_price_cents=found.price_cents)
+
+
+# ---------------------------------------------------------------- WeCom / DingTalk apps for claim sign-in
+
+ProviderPath = Annotated[Literal["wecom", "dingtalk"], Path()]
+
+
+def _login_app(row: LoginApp) -> LoginAppRead:
+    return LoginAppRead(provider=row.provider, app_id=row.app_id, agent_id=row.agent_id, secret_hint=row.hint,
+                        updated_at=row.updated_at)
+
+
+@router.get("/{code}/login-apps", response_model=list[LoginAppRead],
+            summary="The enterprise's WeCom / DingTalk apps for employees' sign-in on claim pages")
+async def login_apps(code: CodePath, session: ReadSessionDep, _: PlatformAdminDep) -> list[LoginAppRead]:
+    return [_login_app(row) for row in await oauth.login_apps(session=session, code=code)]
+
+
+@router.put("/{code}/login-apps/{provider}", response_model=LoginAppRead,
+            summary="Register the enterprise's WeCom app (corp id, AgentId, secret) or DingTalk app (client id, "
+                    "secret); the secret is sealed and never shown again")
+async def set_login_app(code: CodePath, provider: ProviderPath, data: LoginAppSet, session: SessionDep,
+                        ctx: ContextDep, admin: PlatformAdminDep) -> LoginAppRead:
+    row = await oauth.set_login_app(session=session, cipher=ctx.cipher, code=code, provider=provider,
+                                    app_id=data.app_id, agent_id=data.agent_id, secret=data.secret, actor=admin)
+    logger.info("enterprise %s %s app set by %s (app id %s)", code, provider, admin, data.app_id)
+    return _login_app(row)
+
+
+@router.delete("/{code}/login-apps/{provider}", status_code=204, summary="Remove the WeCom / DingTalk app")
+async def remove_login_app(code: CodePath, provider: ProviderPath, session: SessionDep, _: PlatformAdminDep) -> None:
+    await oauth.remove_login_app(session=session, code=code, provider=provider)

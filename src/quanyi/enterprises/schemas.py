@@ -234,3 +234,20 @@ class CampaignRead(BaseModel):
     balance_cents: int = Field(description="still in the campaign's account")
     claims_by_option: dict[str, int]
     claims_by_channel: dict[str, int]
+
+
+class LoginAppSet(BaseModel):
+    """An enterprise's WeCom app (corp id, AgentId, secret) or DingTalk app (client id = AppKey, client secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+    app_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    agent_id: Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9]*$")] = ""
+    secret: Annotated[str, StringConstraints(min_length=8, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+
+
+class LoginAppRead(BaseModel):
+    provider: str
+    app_id: str
+    agent_id: str
+    secret_hint: str = Field(description="the secret's last 4 characters; the secret itself is never shown")
+    updated_at: dt.datetime
