@@ -45,6 +45,7 @@ async def books_balanced(shop: Shop) -> None:
     """Every posting sums to zero, and every prepaid balance agrees with its ledger account."""
     from quanyi.ledger import service as ledger_service
 
+    await ledger_service.post_all_deferred(shop.ctx.db)  # payments' deferred postings (ledger/deferred.py)
     async with shop.ctx.db.transaction() as session:
         trial = await ledger_service.trial_balance(session=session)
         drift = await ledger_service.prepaid_drift(session=session)
