@@ -1,7 +1,7 @@
 """enterprise login apps wecom dingtalk
 
 Revision ID: 1c2d9a197696
-Revises: 2dea6cea7cd9
+Revises: 529289339948
 Create Date: 2026-12-04 17:05:11.012937
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '1c2d9a197696'
-down_revision: str | None = '2dea6cea7cd9'
+down_revision: str | None = '529289339948'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
