@@ -19,9 +19,10 @@ from quanyi.console.auth import ConsoleUser
 from quanyi.console.i18n import MESSAGES
 from quanyi.console.rendering import render_page
 from quanyi.errors import DomainError, InvalidInput, NotFound
+from quanyi.money import InvalidAmount, parse_amount
 
 __all__ = ["Message", "text", "integer", "checkbox", "flash", "error", "status_for", "back", "FormError",
-           "not_found", "validated"]
+           "not_found", "validated", "amount"]
 
 Message = tuple[str, dict[str, Any], str]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -62,6 +63,18 @@ def validated(model: type[ModelT], data: dict[str, Any]) -> ModelT:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise FormError(problems, fields=[".".join(str(p) for p in e["loc"]) for e in exc.errors()]) from None
+
+
+def amount(form: Any, name: str, currency: str) -> int:
+    """A money field typed in yuan (12.34), as integer cents; more decimals than the currency has, signs and
+    junk are refused."""
+    try:
+        cents = parse_amount(text(form, name, max_length=20, required=True), currency)
+    except InvalidAmount:
+        raise FormError(f"{name} must be an amount like 12.34", field=name) from None
+    if cents <= 0:
+        raise FormError(f"{name} must be more than 0", field=name)
+    return cents
 
 
 def checkbox(form: Any, name: str) -> bool:
