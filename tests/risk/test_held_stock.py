@@ -215,3 +215,22 @@ async def test_a_payer_with_too_much_under_review_gets_a_refund_instead_of_a_hol
         refused = (await session.scalars(select(RiskDecisionLog).where(
             RiskDecisionLog.outcome == "refused_payer_stock_held"))).all()
     assert len(refused) == 7 - limit and refused[0].rules_hit[0]["reason_code"] == "payer_stock_held"
+
+
+async def test_parallel_payments_of_one_payer_never_pass_its_limit(shop):
+    sku = await shop.make_sku(code="HOARD-PAYPAR", max_quantity=10)
+    await shop.stock(sku, 100)
+    await add_rule(shop, "new_account", {"min_amount_cents": 0}, action="review", stages=["payment"])
+    orders, notices = [], []
+    for i in range(8):
+        placed = await checkout(shop, sku.id, ip=f"198.51.100.{i + 1}", contact=f"par{i}@example.com",
+                                quantity=10, device_cookie=_fresh_cookie(shop))
+        assert placed.status_code == 201, placed.text
+        orders.append(placed.json())
+        notices.append(shop.notification(await shop.start_payment(orders[-1]), buyer_id="2088102177840002"))
+    answers = await asyncio.gather(*(shop.notify(notice) for notice in notices))
+    assert all(a.status_code == 200 and a.text == "success" for a in answers), [a.text for a in answers]
+    statuses = sorted([(await shop.get_order(order))["status"] for order in orders])
+    limit = _default("held_units_limit_per_payer") // 10
+    assert statuses == sorted(["under_review"] * limit + ["refund_pending"] * (8 - limit))
+    assert await _reserved(shop) == 10 * limit

@@ -111,7 +111,10 @@ async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_i
 
 
 async def payer_held_units(*, session: AsyncSession, payer: str, order_id: int) -> int:
-    """Units the payer account (its keyed hash) has in other orders under review."""
+    """Units the payer account (its keyed hash) has in other orders under review. Inside the payment's transaction;
+    on PostgreSQL one payer's payments are counted one after the other (advisory lock, as at checkout)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(_PG_LOCKS, {"locks": [zlib.crc32(f"held:payer:{payer}".encode()) - 2**31]})
     return int(await session.scalar(
         select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0)).select_from(Order)
         .join(OrderRiskSignals, OrderRiskSignals.order_id == Order.id)
