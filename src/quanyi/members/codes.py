@@ -79,6 +79,11 @@ def normalize_member_contact(text: str) -> tuple[str, str]:
         raise ContactInvalid(str(exc), field="contact") from None
 
 
+def _contact_key(prefix: str, contact: str) -> str:
+    """A limiter key of a contact: a digest (fixed length; no contact in the limiter's store or Redis)."""
+    return f"{prefix}:contact:{hashlib.sha256(contact.encode()).hexdigest()[:32]}"
+
+
 def _client_keys(prefix: str, ip: str, device: str, limit: int) -> list[tuple[str, int]]:
     keys = [(f"{prefix}:ip:{ip}", limit)]
     if device:
@@ -90,7 +95,7 @@ async def limit_code_requests(*, limiter: RateLimiter, limits: SignInLimits, con
                               device: str) -> None:
     """Count one code sent to `contact` from this client; SignInRateLimited (nothing counted) past a limit. Every
     code counts, sent or not: the limit is on how often a contact can be messaged, whoever asks."""
-    keys = [(f"member-code:contact:{contact}", limits.codes_per_contact),
+    keys = [(_contact_key("member-code", contact), limits.codes_per_contact),
             *_client_keys("member-code", ip, device, limits.codes_per_client)]
     if await reserve_attempt(limiter, keys, window_seconds=limits.window_seconds) is None:
         raise SignInRateLimited("too many codes requested; try again later", retry_after=limits.window_seconds)
@@ -103,7 +108,7 @@ async def reserve_login_attempt(*, limiter: RateLimiter, limits: SignInLimits, i
     count is used up (then a right answer is refused too: guessing cannot win)."""
     keys = _client_keys("member-login", ip, device, limits.failures_per_client)
     if contact is not None:
-        keys.append((f"member-login:contact:{contact}", limits.failures_per_contact))
+        keys.append((_contact_key("member-login", contact), limits.failures_per_contact))
     slot = await reserve_attempt(limiter, keys, window_seconds=limits.window_seconds)
     if slot is None:
         raise SignInRateLimited("too many failed attempts; try again later", retry_after=limits.window_seconds)
