@@ -14,6 +14,9 @@ from sqlalchemy import select
 
 from helpers import raw_database_bytes
 from quanyi.context import build_cipher
+from quanyi.enterprises import oauth
+from quanyi.enterprises import service as enterprises_service
+from quanyi.enterprises.models import LoginApp
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.models import CardKey
 from quanyi.inventory.rotation import RotationRefused, key_usage, rotate_keys
@@ -56,6 +59,10 @@ async def _add_supplier_and_gateway(ctx) -> tuple[bytes, str]:
         # A reseller of the open API: its signing secret is sealed with the keyring too.
         issued = await resellers_service.create_reseller(session=session, cipher=ctx.cipher, code="R1", name="R1",
                                                          contact_email="ops@r1.example")
+        # An enterprise's WeCom app for its employees' sign-in: the app secret is sealed too.
+        await enterprises_service.create_enterprise(session=session, code="ACME", name="Acme")
+        await oauth.set_login_app(session=session, cipher=ctx.cipher, code="ACME", provider="wecom", app_id="ww1",
+                                  agent_id="1000002", secret="WECOM-SECRET-42")
     return enrolment.secret, issued.secret
 
 
@@ -81,13 +88,15 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     rotating = _with_ring(ctx, f"{old_ring},k2:{new_key}", "k2")
     report = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=7)
     assert report.complete and report.rotated == {"card_keys": 25, "supplier_credentials": 1, "gateway_configs": 1,
-                                                  "staff_second_factors": 1, "reseller_secrets": 1}
+                                                  "staff_second_factors": 1, "reseller_secrets": 1,
+                                                  "enterprise_login_apps": 1}
     assert report.batches == 4  # 7 + 7 + 7 + 4
 
     async with ctx.db.read_session() as session:
         usage = await key_usage(session=session)
     assert usage == {"card_keys": {"k2": 25}, "supplier_credentials": {"k2": 1}, "gateway_configs": {"k2": 1},
-                     "staff_second_factors": {"k2": 1}, "reseller_secrets": {"k2": 1}}
+                     "staff_second_factors": {"k2": 1}, "reseller_secrets": {"k2": 1},
+                     "enterprise_login_apps": {"k2": 1}}
 
     # k1 removed from the ring: everything still opens, the buyer still sees the same codes, sales go on.
     only_new = _with_ring(ctx, f"k2:{new_key}", "k2")
@@ -106,6 +115,8 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
         reseller = await resellers_service.get_reseller(session=session, code="R1")
         assert await resellers_service.current_secret(session=session, cipher=only_new,
                                                       reseller=reseller) == reseller_secret
+        app = await session.scalar(select(LoginApp))
+        assert oauth.secret_of(only_new, "ACME", app) == "WECOM-SECRET-42"
     ctx.cipher = only_new
     assert await shop.reveal(order) == before_reveal
     second = await shop.create_order(sku.id)

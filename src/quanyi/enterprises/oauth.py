@@ -42,7 +42,7 @@ from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, Encry
 
 __all__ = ["PROVIDERS", "LoginAppNotFound", "LoginFailed", "ProviderUnavailable", "Identity", "set_login_app",
            "remove_login_app", "login_apps", "login_app_for", "authorize_url", "identify", "find_employee",
-           "sign_state", "read_state", "STATE_COOKIE", "STATE_TTL_SECONDS"]
+           "sign_state", "read_state", "STATE_COOKIE", "STATE_TTL_SECONDS", "reseal_login_app", "secret_of"]
 
 logger = logging.getLogger(__name__)
 PROVIDERS = ("wecom", "dingtalk")
@@ -122,6 +122,16 @@ async def login_app_for(*, session: AsyncSession, enterprise_id: int, provider: 
     if row is None:
         raise LoginAppNotFound(f"no {provider} app is registered for this enterprise")
     return row
+
+
+def reseal_login_app(cipher: CardKeyCipher, *, enterprise_code: str, provider: str,
+                     sealed: EncryptedCode) -> EncryptedCode:
+    """A stored app secret re-encrypted under the active key (keyring rotation), still bound to its owner."""
+    return cipher.reencrypt(sealed, fingerprint=_binding(enterprise_code, provider))
+
+
+def secret_of(cipher: CardKeyCipher, enterprise_code: str, row: LoginApp) -> str:
+    return _secret_of(cipher, enterprise_code, row)
 
 
 def _secret_of(cipher: CardKeyCipher, enterprise_code: str, row: LoginApp) -> str:

@@ -19,6 +19,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database
+from quanyi.enterprises.models import Enterprise, LoginApp
+from quanyi.enterprises.oauth import reseal_login_app
 from quanyi.errors import DomainError
 from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
 from quanyi.inventory.models import CardKey
@@ -46,6 +48,7 @@ _SEALED = {
     "gateway_configs": GatewayConfig.key_id,
     "staff_second_factors": StaffUser.totp_key_id,  # NULL: no second factor, nothing sealed
     "reseller_secrets": ResellerSecret.key_id,
+    "enterprise_login_apps": LoginApp.key_id,  # enterprises' WeCom / DingTalk app secrets
 }
 
 
@@ -87,7 +90,8 @@ async def _stale_counts(db: Database, active: str) -> dict[str, int]:
 async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str, int]:
     """Supplier credentials, gateway configs, staff second factors, reseller secrets: few rows, one transaction."""
     active = cipher.active_key_id
-    counts = {"supplier_credentials": 0, "gateway_configs": 0, "staff_second_factors": 0, "reseller_secrets": 0}
+    counts = {"supplier_credentials": 0, "gateway_configs": 0, "staff_second_factors": 0, "reseller_secrets": 0,
+              "enterprise_login_apps": 0}
     async with db.transaction() as session:
         suppliers = (await session.scalars(
             select(Supplier).where(Supplier.credentials_key_id != active).order_by(Supplier.id).with_for_update()
@@ -127,6 +131,15 @@ async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str,
             await session.execute(update(ResellerSecret).where(ResellerSecret.id == secret.id).values(
                 key_id=sealed.key_id, ciphertext=sealed.ciphertext))
             counts["reseller_secrets"] += 1
+        apps = (await session.execute(
+            select(LoginApp, Enterprise.code).join(Enterprise, Enterprise.id == LoginApp.enterprise_id)
+            .where(LoginApp.key_id != active).order_by(LoginApp.id).with_for_update(of=LoginApp))).all()
+        for app, enterprise_code in apps:
+            sealed = reseal_login_app(cipher, enterprise_code=enterprise_code, provider=app.provider,
+                                      sealed=EncryptedCode(app.key_id, app.ciphertext))
+            await session.execute(update(LoginApp).where(LoginApp.id == app.id).values(
+                key_id=sealed.key_id, ciphertext=sealed.ciphertext))
+            counts["enterprise_login_apps"] += 1
     return counts
 
 
