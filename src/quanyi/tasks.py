@@ -76,7 +76,8 @@ async def sync_suppliers_once(ctx: ShopContext) -> list:  # type: ignore[type-ar
 
 
 async def resume_imports_once(ctx: ShopContext) -> int:
-    """Work the import jobs no process holds (queued, or left by a process that died)."""
+    """Work the import jobs no process holds (queued, or left by a process that died); drop orphaned uploads."""
+    await import_jobs.remove_orphan_spools(db=ctx.db, spool_dir=Path(ctx.settings.import_spool_dir))
     return await import_jobs.resume_import_jobs(
         db=ctx.db, cipher=ctx.cipher, spool_dir=Path(ctx.settings.import_spool_dir), owner=worker_owner(),
         lease_seconds=ctx.settings.import_lease_seconds, chunk_lines=ctx.settings.import_chunk_lines)

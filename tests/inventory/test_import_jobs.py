@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import os
 import stat
 import time
 import tracemalloc
@@ -134,6 +135,7 @@ async def test_a_file_with_nothing_new_fails_the_job_without_a_batch(shop, sku):
     assert (done["status"], done["error_code"], done["duplicates"], done["invalid"]) == \
         ("failed", "nothing_imported", 2, 1)
     assert done["batch_id"] is None and await shop.count(ImportBatch) == 1  # only the stocking batch
+    assert done["percent"] == 100 and [p["line"] for p in done["invalid_lines"]] == [3]  # the file was read
 
 
 class ProcessKilled(Exception):
@@ -302,3 +304,26 @@ async def test_the_memory_an_import_needs_does_not_grow_with_the_file(shop, sku,
     mib = 1024 * 1024
     assert big < small + mib, (small, big)
     assert big < 8 * mib, big  # 60,000 parsed keys with their fingerprints alone take more
+
+
+async def test_uploads_no_job_needs_are_removed_after_an_hour(shop, sku, monkeypatch, tmp_path):
+    ctx = shop.ctx
+    monkeypatch.setattr(ctx.settings, "import_spool_dir", str(tmp_path / "spool"))  # this test's alone
+    folder = Path(ctx.settings.import_spool_dir)
+    async with ctx.db.transaction() as session:
+        queued = await _queue(ctx, session, sku, "CODE-QUEUED-0001\n")
+    with SpoolWriter(folder, max_bytes=100) as writer:  # its process died before the job was committed
+        writer.write(b"CODE-ORPHAN-0001\n")
+        orphan = writer.finish()
+    with SpoolWriter(folder, max_bytes=100) as writer:  # an upload that has just arrived
+        writer.write(b"CODE-FRESH-0001\n")
+        fresh = writer.finish()
+    two_hours_ago = time.time() - 7200
+    for name in (queued.spool_name, orphan.name):
+        os.utime(folder / f"{name}.spool", (two_hours_ago, two_hours_ago))
+    assert await import_jobs.remove_orphan_spools(db=ctx.db, spool_dir=folder) == 1
+    assert not (folder / f"{orphan.name}.spool").exists()
+    assert (folder / f"{queued.spool_name}.spool").exists() and (folder / f"{fresh.name}.spool").exists()
+    (folder / f"{fresh.name}.spool").unlink()
+    assert await import_jobs.resume_import_jobs(db=ctx.db, cipher=ctx.cipher, spool_dir=folder, owner="w") == 1
+    assert (await wait_for_job(shop, queued.id))["added"] == 1

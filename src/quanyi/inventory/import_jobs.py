@@ -20,6 +20,7 @@ import asyncio
 import base64
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import zone_of
 
 __all__ = ["ImportJobNotFound", "ImportProgress", "create_import_job", "get_import_job", "list_import_jobs",
-           "import_job_read", "run_import_job", "resume_import_jobs", "start_import_job", "stop_import_jobs"]
+           "import_job_read", "run_import_job", "resume_import_jobs", "remove_orphan_spools", "start_import_job",
+           "stop_import_jobs"]
 
 logger = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
@@ -106,7 +108,9 @@ async def list_import_jobs(*, session: AsyncSession, scope: Scope = PLATFORM, sk
 
 
 def _percent(job: ImportJob) -> int:
-    if job.status == ImportJobStatus.DONE:
+    """Of the file's bytes, those imported; 100 only once the job is finished with the whole file read."""
+    if job.status == ImportJobStatus.DONE or (job.status == ImportJobStatus.FAILED
+                                              and job.bytes_done >= job.bytes_total):
         return 100
     if not job.bytes_total:
         return 0
@@ -356,6 +360,29 @@ async def resume_import_jobs(*, db: Database, cipher: CardKeyCipher, spool_dir: 
                                 lease_seconds=lease_seconds, chunk_lines=chunk_lines) is not None:
             worked += 1
     return worked
+
+
+def _old_spools(spool_dir: Path, cutoff: float) -> dict[str, Path]:
+    if not spool_dir.is_dir():
+        return {}
+    return {path.stem: path for path in spool_dir.glob("*.spool") if path.stat().st_mtime < cutoff}
+
+
+async def remove_orphan_spools(*, db: Database, spool_dir: Path, older_than: dt.timedelta = dt.timedelta(hours=1)
+                               ) -> int:
+    """Delete spool files no open job needs: an upload whose process died before its job was committed (a
+    finished job removes its own). Only files untouched for `older_than`, so an upload still arriving stays."""
+    old = await asyncio.to_thread(_old_spools, spool_dir, time.time() - older_than.total_seconds())
+    if not old:
+        return 0
+    async with db.read_session() as session:
+        needed = set((await session.scalars(
+            select(ImportJob.spool_name).where(ImportJob.status.in_(_OPEN), ImportJob.spool_name.in_(list(old)))
+        )).all())
+    orphans = [path for name, path in old.items() if name not in needed]
+    for path in orphans:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    return len(orphans)
 
 
 # ---------------------------------------------------------------- running jobs in this process

@@ -22,7 +22,7 @@ from quanyi.inventory import import_jobs
 from quanyi.inventory.intake import require_card_key_sku
 from quanyi.inventory.models import ImportJob
 from quanyi.inventory.schemas import ImportJobRead
-from quanyi.inventory.spool import FRAME_BYTES, NotText, SpooledFile, SpoolTooLarge, SpoolWriter
+from quanyi.inventory.spool import FRAME_BYTES, NotText, SpooledFile, SpoolTooLarge, SpoolWriter, spool_path
 from quanyi.middleware import RequestTooLarge
 
 __all__ = ["router", "IMPORT_JOB_UPLOAD_PATH", "ImportUploadInvalid", "spool_upload", "queue_import"]
@@ -87,7 +87,7 @@ async def queue_import(*, ctx: ShopContext, request: Request, sku_id: int, scope
                 source_name=source_name or filename, imported_by=imported_by, unit_cost_cents=unit_cost_cents)
             answer = await import_jobs.import_job_read(session=session, job=job)
     except BaseException:
-        (FilePath(ctx.settings.import_spool_dir) / (spooled.name + ".spool")).unlink(missing_ok=True)
+        spool_path(FilePath(ctx.settings.import_spool_dir), spooled.name).unlink(missing_ok=True)
         raise
     import_jobs.start_import_job(db=ctx.db, cipher=ctx.cipher, spool_dir=FilePath(ctx.settings.import_spool_dir),
                                  job_id=answer.id, lease_seconds=ctx.settings.import_lease_seconds,
