@@ -339,3 +339,16 @@ def login_app(
 
     hint = _run(job)
     console.print(f"{provider} app of {code} registered (secret …{hint}).")
+
+
+@enterprises_app.command("purchases-run")
+def purchases_run() -> None:
+    """Work every due bulk purchase now (what `quanyi serve` does in the background): queued ones, and running
+    ones whose worker died (its lease ran out). Safe beside any number of other workers."""
+    from quanyi.enterprises import purchases
+    from quanyi.leased_worker import worker_owner
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        return await purchases.run_due_purchases(db=ctx.db, owner=worker_owner(), max_purchases=1000)
+
+    console.print(f"Worked {_run(job)} bulk purchases.")
