@@ -327,3 +327,20 @@ async def test_uploads_no_job_needs_are_removed_after_an_hour(shop, sku, monkeyp
     (folder / f"{fresh.name}.spool").unlink()
     assert await import_jobs.resume_import_jobs(db=ctx.db, cipher=ctx.cipher, spool_dir=folder, owner="w") == 1
     assert (await wait_for_job(shop, queued.id))["added"] == 1
+
+
+async def test_a_job_whose_spool_cannot_be_read_fails_with_a_reason(shop, sku):
+    ctx = shop.ctx
+    folder = Path(ctx.settings.import_spool_dir)
+    async with ctx.db.transaction() as session:
+        gone = await _queue(ctx, session, sku, "CODE-GONE-0001\n")
+        resealed = await _queue(ctx, session, sku, "CODE-KEY-0001\n")
+    (folder / f"{gone.spool_name}.spool").unlink()
+    async with ctx.db.transaction() as session:  # its key sealed under a key id the keyring no longer has
+        await session.execute(update(ImportJob).where(ImportJob.id == resealed.id).values(spool_key_id="k-old"))
+    assert await import_jobs.resume_import_jobs(db=ctx.db, cipher=ctx.cipher, spool_dir=folder, owner="w") == 2
+    for job in (gone, resealed):
+        done = await wait_for_job(shop, job.id)
+        assert (done["status"], done["error_code"], done["added"]) == ("failed", "spool_unreadable", 0), done
+    assert not (folder / f"{resealed.spool_name}.spool").exists()
+    assert await shop.count(CardKey) == 0

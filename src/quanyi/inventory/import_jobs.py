@@ -33,7 +33,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
 from quanyi.db import Database, utcnow
 from quanyi.errors import NotFound
-from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
+from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
 from quanyi.inventory.intake import card_key_rows, classify_keys, require_card_key_sku
 from quanyi.inventory.models import CardKey, ImportBatch, ImportJob, ImportJobStatus, ImportProblem
 from quanyi.inventory.parsing import LineParser, ParsedKey
@@ -321,6 +321,10 @@ async def run_import_job(
         return None
     except SpoolDamaged as exc:
         await _fail(db, job, owner, path, "spool_unreadable", str(exc))
+        return job
+    except CardKeyDecryptionError:  # the key that sealed the spool's key left the keyring meanwhile
+        await _fail(db, job, owner, path, "spool_unreadable",
+                    f"the spool's key was sealed with card-key key {job.spool_key_id!r}, no longer in the keyring")
         return job
     except _ConflictPersists:
         await _fail(db, job, owner, path, "import_conflict",
