@@ -159,7 +159,9 @@ def test_order_review_and_operations_pages_fit_a_phone(browser: Any, ops_shop: t
     _shoot(page, shots, "ops-11-order-phone")
     for path, name in (("/console/reviews", "reviews"), ("/console/notifications?status=all", "notifications"),
                        ("/console/ledger", "ledger"), ("/console/risk-rules", "risk-rules"),
-                       ("/console/suppliers", "suppliers"), ("/console/staff", "staff")):
+                       ("/console/suppliers", "suppliers"), ("/console/staff", "staff"),
+                       ("/console/merchants", "merchants"), ("/console/merchants/withdrawals", "withdrawals"),
+                       ("/console/resellers", "resellers"), ("/console/gateways", "gateways")):
         page.goto(path)
         expect(page.locator("h1")).to_be_visible()
         _fits(page)

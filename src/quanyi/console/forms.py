@@ -8,6 +8,7 @@ action rolled back)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ from quanyi.errors import DomainError, InvalidInput, NotFound
 from quanyi.money import InvalidAmount, parse_amount
 
 __all__ = ["Message", "text", "integer", "checkbox", "flash", "error", "status_for", "back", "FormError",
-           "not_found", "validated", "amount"]
+           "not_found", "validated", "amount", "percent_bps"]
 
 Message = tuple[str, dict[str, Any], str]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -77,6 +78,18 @@ def amount(form: Any, name: str, currency: str) -> int:
     return cents
 
 
+def percent_bps(form: Any, name: str) -> int:
+    """A rate typed in percent (12.5) as basis points (1250), 0-100 %, at most two decimals."""
+    raw = text(form, name, max_length=8, required=True)
+    try:
+        value = Decimal(raw) * 100
+    except InvalidOperation:
+        raise FormError(f"{name} must be a percentage like 12.5", field=name) from None
+    if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= 10_000:
+        raise FormError(f"{name} must be a percentage between 0 and 100 with at most two decimals", field=name)
+    return int(value)
+
+
 def checkbox(form: Any, name: str) -> bool:
     return str(form.get(name, "")) in ("on", "true", "1", "yes")
 
@@ -105,7 +118,7 @@ def status_for(exc: DomainError) -> int:
     return 422 if isinstance(exc, InvalidInput) else 409
 
 
-def back(url: str, code: str, **values: str) -> RedirectResponse:
+def back(url: str, code: str, /, **values: str) -> RedirectResponse:
     """After a form that worked: see the page again (303), with what happened."""
     query = urlencode({"m": code, **{k: v for k, v in values.items() if v}})
     return RedirectResponse(f"{url}?{query}", status_code=303)
