@@ -87,6 +87,7 @@ def test_operator_uploads_keys_and_watches_the_progress_reach_100_percent(
     page.get_by_test_id("import-file").set_input_files(str(junk))
     page.get_by_test_id("import-submit").click()
     expect(page.locator("[data-import-error]")).to_contain_text("UTF-8")
+    expect(page.locator(".c-import-live .c-progress")).to_be_hidden()  # no bar for an upload that was refused
     _shoot(page, shots, "console-import-02-refused")
 
     page.get_by_test_id("import-file").set_input_files(str(keys))

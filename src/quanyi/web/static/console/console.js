@@ -105,6 +105,7 @@
       var xhr = new XMLHttpRequest();
       var token = form.querySelector("input[name=csrf_token]");
       box.hidden = false;
+      box.querySelectorAll("[data-live-progress]").forEach(function (n) { n.hidden = false; });
       error.textContent = "";
       phase.textContent = phase.getAttribute("data-uploading");
       showProgress(box, 0, null);
@@ -114,7 +115,8 @@
       xhr.upload.onprogress = function (e) {
         if (e.lengthComputable) showProgress(box, Math.floor(99 * e.loaded / e.total), null);
       };
-      function failed(message) {
+      function failed(message) {  // nothing was queued: no bar, the reason
+        box.querySelectorAll("[data-live-progress]").forEach(function (n) { n.hidden = true; });
         error.textContent = message;
         form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
       }
