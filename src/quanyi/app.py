@@ -55,6 +55,7 @@ from quanyi.inventory.routes import IMPORT_UPLOAD_PATH, MULTIPART_ENVELOPE_BYTES
 from quanyi.inventory.routes import router as inventory_router
 from quanyi.inventory.security_routes import router as key_security_router
 from quanyi.inventory.service import NothingImported, OutOfStock
+from quanyi.inventory.shared_routes import router as shared_codes_router
 from quanyi.ledger import service as ledger_service
 from quanyi.ledger.routes import router as ledger_router
 from quanyi.members import service as members_service
@@ -450,7 +451,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
                    fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, open_api_router,
                    resellers_admin_router, web_router, order_link_router, pricing_router,
-                   coupons_admin_router):
+                   coupons_admin_router, shared_codes_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console

@@ -47,6 +47,8 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/admin/products/{product_id}/skus"): {"json": {"code": "SWEEP-NEW", "name": "x", "price_cents": 1}},
     ("PATCH", "/api/admin/skus/{sku_id}"): {"json": {"price_cents": 1}},
     ("POST", "/api/admin/skus/{sku_id}/card-keys/import"): {"files": {"file": ("k.txt", b"SWEEP-CODE-0001\n")}},
+    ("POST", "/api/admin/skus/{sku_id}/shared-codes"): {"json": {"code": "SWEEP-SHARED-01", "sale_limit": 2}},
+    ("PATCH", "/api/admin/skus/{sku_id}/shared-codes/{shared_code_id}"): {"json": {"sale_limit": 9}},
     ("POST", "/api/admin/batches/{batch_id}/void"): {"json": {"reason": "voided by A"}},
     ("POST", "/api/admin/card-keys/{card_key_id}/reveal"): {"json": {"reason": "ticket 4711: sweep test"}},
     ("POST", "/api/admin/orders/{order_no}/refunds"): {"json": {"reason": "by A", "amount_cents": 1}},
@@ -148,6 +150,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
     if name == "purchase_no":  # enterprise purchases (platform-only routes)
         return "EP" + "Z" * 16
     if name == "link_id":
+        return "2147480000"
+    if name == "shared_code_id":  # under {sku_id}: B's SKU is not found first
         return "2147480000"
     if name == "contact_id":
         return "2147480000"

@@ -32,6 +32,7 @@ class DeliveryType(enum.StrEnum):
     CARD_KEY = "card_key"  # 卡密: a stored code is handed over instantly
     DIRECT_RECHARGE = "direct_recharge"  # 直充: a supplier credits the buyer's account (needs suppliers)
     MANUAL = "manual"  # fulfilled by the operator by hand
+    SHARED_CODE = "shared_code"  # 循环卡密: one code sold to many buyers, up to its sale limit
 
 
 class Category(Base):

@@ -115,11 +115,13 @@ class SkuUpdate(BaseModel):
     sort_order: Annotated[int, Field(ge=-10_000, le=10_000)] | None = None
 
 
-ProductType = Literal["card_key", "chosen_card_key", "direct_recharge", "manual"]
+ProductType = Literal["card_key", "chosen_card_key", "shared_code", "direct_recharge", "manual"]
 PRODUCT_TYPE_DOC = ("How the SKU is sold: card_key (卡密, a stored code handed over at once), "
                     "chosen_card_key (自选卡密: as card_key, and the buyer may pick a specific key from "
                     "/api/catalog/skus/{id}/pickable-keys for "
-                    "pick_surcharge_cents more), direct_recharge (直充 by a supplier), manual (手动发货: staff deliver "
+                    "pick_surcharge_cents more), shared_code (循环卡密: one code sold to many buyers up to its sale "
+                    "limit; stock is what the limit leaves), direct_recharge (直充 by a supplier), "
+                    "manual (手动发货: staff deliver "
                     "it by hand after payment)")
 
 

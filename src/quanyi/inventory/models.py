@@ -8,6 +8,7 @@ import enum
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -22,7 +23,7 @@ from quanyi.db import Base, UTCDateTime, utcnow
 from quanyi.scope import owner_column
 
 __all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "ImportJob", "ImportJobStatus", "ImportProblem", "KeyReveal",
-           "LeakReport"]
+           "LeakReport", "SharedCode", "SharedCodeUse"]
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; PostgreSQL gets a 64-bit id.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -35,6 +36,8 @@ class CardKeyStatus(enum.StrEnum):
     VOIDED = "voided"  # withdrawn by the operator (batch voided)
     # Taken back from its buyer by a refund (退款收回): terminal, never resold, never revealed again.
     REFUNDED = "refunded"
+    # 循环卡密: one code handed to many buyers (inventory_shared_code counts them); never reserved or sold itself.
+    SHARED = "shared"
 
 
 class ImportBatch(Base):
@@ -188,3 +191,41 @@ class ImportProblem(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "duplicate" | "invalid"
     line: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(500))
+
+
+class SharedCode(Base):
+    """循环卡密: one code (a shared account, a universal code) sold to many buyers, up to `sale_limit` units.
+    The code itself is a CardKey row (status `shared`: encrypted, fingerprinted, leak-traceable, reveals audited)."""
+
+    __tablename__ = "inventory_shared_code"
+    __table_args__ = (
+        # Last line of defence behind the conditional UPDATE that claims units: never sold past the limit.
+        CheckConstraint("sold_count >= 0 AND sold_count <= sale_limit", name="sold_within_limit"),
+        CheckConstraint("sale_limit >= 1", name="sale_limit_positive"),
+        ForeignKeyConstraint(["sku_id", "merchant_id"], ["catalog_sku.id", "catalog_sku.merchant_id"]),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku_id: Mapped[int] = mapped_column(Integer, index=True)
+    merchant_id: Mapped[int] = owner_column(index=False)
+    card_key_id: Mapped[int] = mapped_column(ForeignKey("inventory_card_key.id"), unique=True)
+    sale_limit: Mapped[int] = mapped_column(Integer)
+    # Units held by unpaid orders and sold: what is left to sell is sale_limit - sold_count.
+    sold_count: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharedCodeUse(Base):
+    """The units of a shared code one order holds (reserved until paid, then sold; released if it never pays)."""
+
+    __tablename__ = "inventory_shared_code_use"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shared_code_id: Mapped[int] = mapped_column(ForeignKey("inventory_shared_code.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders_order.id"), unique=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # reserved | sold | released
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sold_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

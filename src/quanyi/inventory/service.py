@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import DomainError
+from quanyi.inventory import shared_codes
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.intake import (
     BatchAlreadyVoided,
@@ -72,7 +73,7 @@ def _sellable(now: dt.datetime):  # type: ignore[no-untyped-def]
 async def available_counts(
     *, session: AsyncSession, sku_ids: Sequence[int], now: dt.datetime | None = None
 ) -> dict[int, int]:
-    """Live sellable stock per SKU."""
+    """Live sellable stock per SKU: available card keys, plus what 循环卡密 codes may still sell."""
     if not sku_ids:
         return {}
     now = now or utcnow()
@@ -81,7 +82,10 @@ async def available_counts(
         .where(CardKey.sku_id.in_(sku_ids), _sellable(now))
         .group_by(CardKey.sku_id)
     )
-    return {sku_id: count for sku_id, count in (await session.execute(stmt)).all()}
+    counts = {sku_id: count for sku_id, count in (await session.execute(stmt)).all()}
+    for sku_id, left in (await shared_codes.capacity(session=session, sku_ids=sku_ids, now=now)).items():
+        counts[sku_id] = counts.get(sku_id, 0) + left
+    return counts
 
 
 async def stock_summary(*, session: AsyncSession, sku_id: int, now: dt.datetime | None = None) -> StockSummary:
@@ -161,6 +165,7 @@ async def release_card_keys(*, session: AsyncSession, order_id: int) -> int:
         .values(status=CardKeyStatus.AVAILABLE, order_id=None, reserved_at=None)
     )
     released = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    released += await shared_codes.release_uses(session=session, order_id=order_id)  # 循环卡密 units back
     if released:
         stock_returned(session)  # the stock gate sells again once this commits
     return released
@@ -197,12 +202,14 @@ async def deliver_card_keys(
 
 
 async def count_order_keys(*, session: AsyncSession, order_id: int) -> int:
-    return int(
+    """Codes a delivered order can reveal (its sold card keys, or its 循环卡密 shared code)."""
+    own = int(
         await session.scalar(
             select(func.count()).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)
         )
         or 0
     )
+    return own or len(await shared_codes.order_shared_keys(session=session, order_id=order_id))
 
 
 async def withdrawable_keys(*, session: AsyncSession, order_id: int) -> tuple[int, int]:
@@ -259,6 +266,8 @@ async def reveal_card_keys(
             .order_by(CardKey.id)
         )
     ).all()
+    if not keys:  # 循环卡密: the shared code this order bought, audited like any other reveal
+        keys = await shared_codes.order_shared_keys(session=session, order_id=order_id)
     revealed = []
     for key in keys:
         secret = cipher.decrypt(EncryptedCode(key.key_id, key.ciphertext), fingerprint=key.fingerprint)

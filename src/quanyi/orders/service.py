@@ -22,7 +22,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
-from quanyi.inventory import picking
+from quanyi.inventory import picking, shared_codes
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
@@ -155,10 +155,16 @@ async def create_order(
                                                  now=now)]
     elif sku.delivery_type is DeliveryType.MANUAL:
         key_ids = []
+    elif sku.delivery_type is DeliveryType.SHARED_CODE:  # 循环卡密: units of one code, within its sale limit
+        shared_code_id = await shared_codes.claim(session=session, sku_id=sku.id, quantity=quantity, now=now)
+        if shared_code_id is None:
+            left = (await shared_codes.capacity(session=session, sku_ids=[sku.id], now=now)).get(sku.id, 0)
+            raise inventory_service.OutOfStock("sold out", available=left, requested=quantity)
+        key_ids = []
     else:
         key_ids = await inventory_service.lock_card_keys_for_sale(session=session, sku_id=sku.id, quantity=quantity,
                                                                   now=now)
-    if len(key_ids) < quantity and sku.delivery_type is not DeliveryType.MANUAL:
+    if len(key_ids) < quantity and sku.delivery_type not in (DeliveryType.MANUAL, DeliveryType.SHARED_CODE):
         # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
         counts = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
         from_suppliers = counts.get(sku.id, 0)
@@ -193,6 +199,9 @@ async def create_order(
                            reason="order placed", created_at=now))
     if key_ids:
         await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
+    if sku.delivery_type is DeliveryType.SHARED_CODE:
+        await shared_codes.record_use(session=session, shared_code_id=shared_code_id, order_id=order.id,
+                                      quantity=quantity, now=now)
     await pricing_service.commit_order_pricing(session=session, order=order, breakdown=breakdown,
                                                member_id=member_id, now=now)
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
@@ -379,13 +388,16 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
     now = now or utcnow()
     if order.delivery_type == DeliveryType.MANUAL.value:
         return PaymentEffect.AWAITING_MANUAL_DELIVERY  # staff deliver it by hand (orders/manual.py)
-    if order.delivery_type != DeliveryType.CARD_KEY.value:
+    if order.delivery_type not in (DeliveryType.CARD_KEY.value, DeliveryType.SHARED_CODE.value):
         # Direct recharge: a supplier credits the account; the fulfilment worker takes it from here (it
         # moves the order to refund_pending itself if no supplier can do it).
         await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)
         return PaymentEffect.AWAITING_FULFILMENT
     try:
-        if order.picked_card_key_id is not None:  # 自选卡密: exactly the key paid for, never a substitute
+        if order.delivery_type == DeliveryType.SHARED_CODE.value:  # 循环卡密: its units of the shared code
+            await shared_codes.deliver_use(session=session, order_id=order.id, sku_id=order.sku_id,
+                                           quantity=order.quantity, now=now)
+        elif order.picked_card_key_id is not None:  # 自选卡密: exactly the key paid for, never a substitute
             await picking.deliver_picked_key(session=session, order_id=order.id, sku_id=order.sku_id,
                                              card_key_id=order.picked_card_key_id, now=now)
         else:
@@ -393,8 +405,8 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
                 session=session, sku_id=order.sku_id, order_id=order.id, quantity=order.quantity, now=now
             )
     except inventory_service.OutOfStock:
-        if order.picked_card_key_id is None and await suppliers_service.can_fulfil(session=session,
-                                                                                   sku_id=order.sku_id):
+        if order.picked_card_key_id is None and order.delivery_type == DeliveryType.CARD_KEY.value \
+                and await suppliers_service.can_fulfil(session=session, sku_id=order.sku_id):
             # Suppliers fill it in real time: the order stays paid (keeping any keys it holds) and the job
             # is written in this same transaction, so a committed payment always has its job.
             await suppliers_service.enqueue_fulfilment(session=session, order=order, now=now)
