@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import shutil
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,8 @@ def console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
                                                      roles=["owner"])
             await staff_service.create_staff(session=session, username="rita", password=PASSWORD,
                                              roles=["risk_reviewer"])
+            await staff_service.create_staff(session=session, username="cata", password=PASSWORD,
+                                             roles=["operator"])
             enrolment = second_factor.start_enrolment(cipher=ctx.cipher, staff_id=owner.id, account="boss",
                                                       issuer="shop")
             # Enrolled a minute ago: the login's code (this time step) has not been used yet.
@@ -239,4 +242,92 @@ def test_a_reviewer_approves_a_held_order_on_a_phone(browser: Any, console_shop:
     page.goto("/console/reviews")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
     context.close()
+    assert errors == [], errors
+
+
+def test_operator_edits_a_product_with_a_live_guide_preview_and_a_buyer_picks_a_key(
+        browser: Any, console_shop: tuple[LiveShop, dict], shots: Path) -> None:
+    """Catalog: edit a product (the redemption guide's preview follows the typing), turn on 自选卡密 for a SKU and
+    label three keys; then a buyer picks one of them by its label on the storefront, pays the surcharge at the
+    sandbox cashier and gets exactly that key."""
+    from playwright.sync_api import expect
+
+    shop, _facts = console_shop
+    errors: list[str] = []
+    context = _context(browser, shop, viewport=DESKTOP)
+    page = context.new_page()
+    _watch(page, errors)
+    page.goto("/console/login")
+    _log_in(page, "cata")
+    page.get_by_test_id("menu").get_by_role("link", name="商品管理").click()
+    expect(page.locator('[data-testid=product-row][data-slug="cloud-music-vinyl"]')).to_have_count(1)
+    _shoot(page, shots, "catalog-01-products")
+    page.locator('[data-testid=product-row][data-slug="cloud-music-vinyl"]').get_by_test_id("product-link").click()
+
+    # The guide's preview is drawn by the shop's renderer while the operator types.
+    guide = page.get_by_test_id("product-guide")
+    guide.fill("### 新的兑换步骤\n1. 打开 **云听音乐** App\n2. 粘贴卡密 <b>不会变粗</b>")
+    preview = page.get_by_test_id("guide-preview")
+    expect(preview.locator("h3")).to_have_text("新的兑换步骤")
+    expect(preview.locator("strong")).to_have_text("云听音乐")
+    expect(preview).to_contain_text("<b>不会变粗</b>")  # raw HTML shows as text, never as markup
+    page.get_by_test_id("product-name").fill("云听音乐 黑胶会员（新版）")
+    _shoot(page, shots, "catalog-02-edit-guide-preview")
+    page.get_by_test_id("save-product").click()
+    expect(page.get_by_test_id("flash")).to_have_text("已保存")
+
+    # 自选卡密 on the monthly card: a surcharge, then labels for three keys (codes masked on the page).
+    sku_form = page.locator('[data-testid=sku-form][data-sku="CLOUD-MUSIC-1M"]')
+    sku_form.get_by_test_id("sku-pick-surcharge").fill("2.00")
+    sku_form.get_by_test_id("save-sku").click()
+    expect(page.get_by_test_id("flash")).to_have_text("已保存")
+    sku_form = page.locator('[data-testid=sku-form][data-sku="CLOUD-MUSIC-1M"]')
+    expect(sku_form.get_by_test_id("sku-type")).to_have_text("自选卡密")
+    _shoot(page, shots, "catalog-03-sku-pick-surcharge")
+    sku_form.get_by_test_id("pick-labels-link").click()
+    inputs = page.get_by_test_id("label-input")
+    for n, label in enumerate(("靓号 8888 · 年费绿钻", "靓号 6666 · 送三个月", "普通号 · 1 个月")):
+        inputs.nth(n).fill(label)
+    _shoot(page, shots, "catalog-04-pick-labels")
+    page.get_by_test_id("save-labels").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("3")
+    context.close()
+
+    # The buyer: the labels (never codes) on the product page; the picked key costs 2.00 more.
+    buyer = browser.new_context(base_url=shop.url, locale="zh-CN", viewport=DESKTOP)
+    buyer.set_default_timeout(TIMEOUT_MS)
+    page = buyer.new_page()
+    _watch(page, errors)
+    page.goto("/p/cloud-music-vinyl")
+    expect(page.locator("h1")).to_have_text("云听音乐 黑胶会员（新版）")
+    expect(page.get_by_test_id("pick-option")).to_have_count(3)
+    expect(page.locator("section.guide")).to_contain_text("新的兑换步骤")
+    picked = page.get_by_test_id("pick-option").filter(has_text="靓号 6666").locator("input")
+    picked_id = int(picked.get_attribute("value") or 0)
+    picked.check()
+    expect(page.get_by_test_id("total")).to_have_text("¥14.00")  # ¥12.00 + ¥2.00
+    page.locator("#contact").fill("picker@example.com")
+    _shoot(page, shots, "catalog-05-storefront-pick")
+    page.get_by_test_id("buy").click()
+    expect(page).to_have_url(re.compile(r"/orders/\w+$"))
+    order_no = page.get_by_test_id("order-no").inner_text().strip()
+    page.get_by_test_id("pay").click()
+    expect(page.get_by_test_id("cashier-amount")).to_have_text("¥14.00")
+    page.get_by_test_id("cashier-pay").click()
+    expect(page.get_by_test_id("order-status")).to_have_text("已发货")
+    page.get_by_test_id("reveal").click()
+    expect(page.get_by_test_id("card-code")).to_have_count(1)
+    code = page.get_by_test_id("card-code").inner_text().strip()
+    _shoot(page, shots, "catalog-06-picked-key-revealed")
+    assert shop.api_keys(order_no) == [code]
+    with sqlite3.connect(shop.settings.database_url.removeprefix("sqlite:///")) as db:  # exactly the picked key
+        assert db.execute("SELECT o.order_no FROM inventory_card_key k JOIN orders_order o ON o.id = k.order_id "
+                          "WHERE k.id = ?", (picked_id,)).fetchall() == [(order_no,)]
+    page.goto("/p/cloud-music-vinyl")
+    expect(page.get_by_test_id("pick-option")).to_have_count(2)  # the picked key is gone from the list
+    assert "靓号 6666" not in page.get_by_test_id("pick-list").inner_text()
+    page.set_viewport_size(PHONE)
+    _shoot(page, shots, "catalog-07-storefront-pick-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    buyer.close()
     assert errors == [], errors

@@ -63,6 +63,7 @@ add_messages({
     "catalog.save": "保存",
     "catalog.create": "创建",
     "catalog.delete": "删除",
+    "catalog.delete_product": "删除商品",
     "catalog.delete_product_confirm": "删除此商品及其 SKU？只有从未有过库存和订单的商品才能删除，否则请下架。",
     "catalog.delete_sku_confirm": "删除此 SKU？只有从未有过库存和订单的 SKU 才能删除，否则请停售。",
     "catalog.slug": "链接名（slug）",
@@ -73,7 +74,7 @@ add_messages({
     "catalog.sort": "排序（小的在前）",
     "catalog.is_active": "上架销售",
     "catalog.guide": "兑换说明（Markdown）",
-    "catalog.guide_hint": "支持标题、列表、加粗、链接、表格；不支持 HTML。右侧是买家看到的样子。",
+    "catalog.guide_hint": "支持标题、列表、加粗、链接、表格；不支持 HTML。下方预览即买家看到的样子。",
     "catalog.preview": "预览",
     "catalog.preview_empty": "（没有兑换说明）",
     "catalog.product_title": "编辑商品",
@@ -170,6 +171,7 @@ add_messages({
     "catalog.save": "Save",
     "catalog.create": "Create",
     "catalog.delete": "Delete",
+    "catalog.delete_product": "Delete product",
     "catalog.delete_product_confirm": "Delete this product and its SKUs? Only a product that never had stock or "
                                       "orders can be deleted; unlist it otherwise.",
     "catalog.delete_sku_confirm": "Delete this SKU? Only a SKU that never had stock or orders can be deleted; take "
@@ -182,7 +184,7 @@ add_messages({
     "catalog.sort": "Sort order (smaller first)",
     "catalog.is_active": "Listed for sale",
     "catalog.guide": "Redemption guide (Markdown)",
-    "catalog.guide_hint": "Headings, lists, bold, links and tables; no HTML. The preview shows what buyers see.",
+    "catalog.guide_hint": "Headings, lists, bold, links and tables; no HTML. The preview below shows what buyers see.",
     "catalog.preview": "Preview",
     "catalog.preview_empty": "(no redemption guide)",
     "catalog.product_title": "Edit product",
