@@ -13,6 +13,7 @@ from quanyi.enterprises import campaigns as enterprise_campaigns
 from quanyi.enterprises import purchases as enterprise_purchases
 from quanyi.inventory import import_jobs
 from quanyi.leased_worker import worker_owner
+from quanyi.members import service as members_service
 from quanyi.notifications.worker import OutboxWorker
 from quanyi.orders import service as orders_service
 from quanyi.payments import configuration as gateway_configuration
@@ -38,8 +39,11 @@ async def sweep_once(ctx: ShopContext) -> int:
         expired += count
         if count == 0:
             break
-    await ctx.limiter.purge(older_than_seconds=2 * ctx.settings.lookup_window_seconds)
+    await ctx.limiter.purge(older_than_seconds=2 * max(ctx.settings.lookup_window_seconds,
+                                                       ctx.settings.member_login_window_seconds))
     await ctx.nonces.purge()  # open API nonces older than the replay window
+    async with ctx.db.transaction() as session:
+        await members_service.purge_expired(session=session)  # old sign-in codes and ended member sessions
     if expired:
         ctx.sold_out.forget()  # released keys are for sale again
         logger.info("released the stock of %d expired orders", expired)

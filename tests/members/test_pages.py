@@ -41,6 +41,9 @@ async def test_sign_up_by_code_in_the_browser_shows_my_orders_and_opens_them(sho
     assert opened.status_code == 303 and opened.headers["location"] == f"/orders/{guest['order_no']}"
     order_page = await client.get(opened.headers["location"], headers=HTML)
     assert order_page.status_code == 200 and guest["order_no"] in order_page.text  # not sent to the lookup form
+    product = await client.get("/p/product-1", headers=HTML)  # a member's contact is filled in at checkout
+    assert 'id="contact" name="contact" type="text" autocomplete="email" maxlength="254" value="page@example.com"' \
+        in product.text
     english = await client.get("/account?lang=en", headers=HTML)
     assert "My orders" in english.text and "Delivered" in english.text
 

@@ -127,3 +127,28 @@ async def test_sign_up_hooks_run_once_per_new_account_in_its_transaction(shop, m
     first = await sign_in(shop, "hooked@example.com")
     await sign_in(shop, "hooked@example.com")  # a login, not a sign-up
     assert seen == [(first["member"]["id"], "email", "hooked@example.com")]
+
+
+async def test_the_sweeper_deletes_old_codes_and_long_ended_sessions_only(shop, client):
+    import datetime as dt
+
+    from sqlalchemy import func, update
+
+    from quanyi.members.models import MemberCode
+    from quanyi.tasks import sweep_once
+
+    old = await sign_in(shop, "old@example.com")
+    await client.delete("/api/members/sessions/current", headers={"X-Member-Token": old["token"]})
+    current = await sign_in(shop, "current@example.com")
+    await ask_code(client, "pending@example.com")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    async with shop.ctx.db.transaction() as session:
+        await session.execute(update(MemberSession).where(MemberSession.revoked_at.is_not(None))
+                              .values(revoked_at=long_ago))
+        await session.execute(update(MemberCode).where(MemberCode.contact != "pending@example.com")
+                              .values(expires_at=long_ago))
+    await sweep_once(shop.ctx)
+    async with shop.ctx.db.read_session() as session:
+        assert await session.scalar(select(func.count()).select_from(MemberSession)) == 1
+        assert await session.scalar(select(MemberCode.contact)) == "pending@example.com"
+    assert (await client.get("/api/members/me", headers={"X-Member-Token": current["token"]})).status_code == 200

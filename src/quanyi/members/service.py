@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
@@ -32,7 +32,7 @@ from quanyi.members.codes import (
     send_code,
 )
 from quanyi.members.extensions import member_created_handlers
-from quanyi.members.models import CodePurpose, LoginMethod, Member, MemberSession, MemberStatus
+from quanyi.members.models import CodePurpose, LoginMethod, Member, MemberCode, MemberSession, MemberStatus
 from quanyi.members.sessions import MemberLogin, end_all_sessions, open_member_session
 from quanyi.orders import service as orders_service
 from quanyi.passwords import hash_password, password_matches
@@ -43,13 +43,17 @@ __all__ = ["SignInLimits", "ContactInvalid", "SignInRateLimited", "CodeCannotBeS
            "SignedIn", "CodeSent", "PASSWORD_MIN_LENGTH", "FRESH_CODE_LOGIN",
            "request_sign_in_code", "sign_in_with_code", "sign_in_with_password", "request_contact_code",
            "add_contact_with_code", "change_password", "get_member", "find_member", "list_members", "count_members",
-           "disable_member", "enable_member", "open_sessions"]
+           "disable_member", "enable_member", "open_sessions", "purge_expired", "KEEP_ENDED_SESSIONS",
+           "KEEP_USED_CODES"]
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 # A session opened with a code this recently may set a new password without the old one (the member just proved
 # their contact: that is how a forgotten password is replaced).
 FRESH_CODE_LOGIN = dt.timedelta(minutes=15)
+# Ended sessions stay this long (support sees when and from where a member logged in); codes a day past expiry.
+KEEP_ENDED_SESSIONS = dt.timedelta(days=30)
+KEEP_USED_CODES = dt.timedelta(days=1)
 
 
 class InvalidCredentials(DomainError):
@@ -320,3 +324,14 @@ async def open_sessions(*, session: AsyncSession, member_id: int,
                    MemberSession.expires_at > now)
             .order_by(MemberSession.id.desc()))
     return (await session.scalars(stmt)).all()
+
+
+async def purge_expired(*, session: AsyncSession, now: dt.datetime | None = None) -> int:
+    """Delete codes a day past their expiry and sessions that ended (expired or revoked) over
+    KEEP_ENDED_SESSIONS ago, so the tables do not grow with every login; how many rows went."""
+    now = now or utcnow()
+    codes = await session.execute(delete(MemberCode).where(MemberCode.expires_at < now - KEEP_USED_CODES))
+    ended_before = now - KEEP_ENDED_SESSIONS
+    sessions = await session.execute(delete(MemberSession).where(
+        or_(MemberSession.expires_at < ended_before, MemberSession.revoked_at < ended_before)))
+    return int(codes.rowcount) + int(sessions.rowcount)  # type: ignore[attr-defined]

@@ -126,8 +126,10 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
 
 
 @router.get("/p/{slug}", response_class=HTMLResponse)
-async def product_page(slug: SlugPath, request: Request, ctx: ContextDep) -> HTMLResponse:
-    response = await _product_page(request, ctx, slug)
+async def product_page(slug: SlugPath, request: Request, ctx: ContextDep, member: OptionalMemberDep) -> HTMLResponse:
+    # A logged-in member's order goes to their account; their contact is filled in (they may change it).
+    prefill = {"contact": member.email or member.phone or ""} if member is not None else None
+    response = await _product_page(request, ctx, slug, form=prefill)
     ensure_device_cookie(ctx, request, response)  # risk control counts checkouts per (shop-issued) device
     return response
 
