@@ -58,6 +58,9 @@ from quanyi.inventory.service import NothingImported, OutOfStock
 from quanyi.inventory.shared_routes import router as shared_codes_router
 from quanyi.ledger import service as ledger_service
 from quanyi.ledger.routes import router as ledger_router
+from quanyi.loyalty import pages as _loyalty_pages  # noqa: F401 - the points and level card of /account
+from quanyi.loyalty.routes import admin_router as loyalty_admin_router
+from quanyi.loyalty.routes import member_router as loyalty_member_router
 from quanyi.members import service as members_service
 from quanyi.members.pages import router as member_pages_router
 from quanyi.members.routes import router as members_router
@@ -87,8 +90,10 @@ from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
 from quanyi.pricing.routes import router as pricing_router
+from quanyi.promoters.pages import router as promoter_pages_router
 from quanyi.promoters.routes import admin_router as promoters_admin_router
 from quanyi.promoters.routes import link_router as promoter_link_router
+from quanyi.promoters.routes import member_router as promoter_member_router
 from quanyi.refunds.policy import InvalidRefund, RefundExceedsPayment, RefundNotAllowed
 from quanyi.refunds.routes import router as refunds_router
 from quanyi.resellers.admin_routes import router as resellers_admin_router
@@ -414,6 +419,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
             {"name": "admin: risk", "description": "Risk rules, decision log, review queue (admin token)"},
             {"name": "admin: merchants",
              "description": "Merchants on the platform (商户): admission, commission, status (platform staff)"},
+            {"name": "admin: loyalty",
+             "description": "Points (积分) rules, membership levels (会员等级) and member prices (platform staff)"},
             {"name": "admin: promoters",
              "description": "Distribution (分销): programme, promoters, commission, withdrawals (platform staff)"},
             {"name": "open API",
@@ -470,6 +477,10 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(member_pages_router)  # ... and their pages: /account
     app.include_router(promoters_admin_router)  # distribution (分销): programme, promoters, commission withdrawals
     app.include_router(promoter_link_router)  # storefront: the promotion link /r/<code> and its QR code
+    app.include_router(promoter_member_router)  # a member's own promoter centre: /api/members/me/promoter
+    app.include_router(promoter_pages_router)  # ... and its page: /account/promoter
+    app.include_router(loyalty_admin_router)  # points rules, membership levels, member prices
+    app.include_router(loyalty_member_router)  # a member's points and level: /api/members/me/loyalty
     if ctx.settings.sandbox_enabled:
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)

@@ -19,6 +19,7 @@ from quanyi.config import ENV_FILE, generate_secrets_env, get_settings
 from quanyi.enterprises.cli import enterprises_app
 from quanyi.inventory.cli import register_key_security_commands
 from quanyi.ledger.cli import ledger_app
+from quanyi.loyalty.cli import levels_app, points_app
 from quanyi.members.cli import members_app
 from quanyi.merchants.cli import merchants_app
 from quanyi.notifications.cli import notifications_app, worker
@@ -327,6 +328,8 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(members_app, name="members")
 app.add_typer(promoters_app, name="promoters")
+app.add_typer(points_app, name="points")
+app.add_typer(levels_app, name="levels")
 register_key_security_commands(keys_app)
 
 

@@ -29,6 +29,14 @@ from quanyi.ledger.models import (
     ProfitShareRule,
     SupplierCharge,
 )
+from quanyi.loyalty.models import (
+    LevelPrice,
+    LoyaltyProgram,
+    MemberLevel,
+    MemberLoyalty,
+    PointsLot,
+    PointsMovement,
+)
 from quanyi.members.models import Member, MemberCode, MemberSession
 from quanyi.merchants.models import CommissionRule, Merchant, MerchantApplication, MerchantStatement, Withdrawal
 from quanyi.notifications.models import OutboxMessage
@@ -68,6 +76,6 @@ __all__ = ["metadata", "Coupon", "CouponCodeBatch", "CouponGrant", "CouponRedemp
            "BulkPurchaseOrder", "DownloadLink", "DownloadAudit",
            "Member", "MemberSession", "MemberCode", "Campaign", "CampaignOption", "CampaignEmployee", "CampaignClaim",
            "PromoterProgram", "Promoter", "OrderAttribution", "PromoterBinding", "PromoterWithdrawal",
-           "LoginApp"]
+           "LoginApp", "LoyaltyProgram", "MemberLevel", "LevelPrice", "MemberLoyalty", "PointsLot", "PointsMovement"]
 
 metadata = Base.metadata

@@ -11,6 +11,7 @@ __all__ = [
     "CUSTOMER_LIABILITY", "PLATFORM_REVENUE", "COST_OF_GOODS", "REFUNDS_DUE", "REFUNDS_PAYABLE", "CARD_KEY_STOCK",
     "PLATFORM_CASH", "gateway_clearing", "supplier_prepaid", "supplier_payable", "merchant_payable",
     "merchant_supplier_funds", "distributor_commission", "customer_prepaid", "BALANCE_CLEARING", "describe",
+    "POINTS_LIABILITY", "POINTS_COST",
 ]
 
 # Buyers' money for orders not yet delivered (预收): owed back or earned on delivery.
@@ -25,6 +26,11 @@ REFUNDS_PAYABLE = "refunds_payable"
 CARD_KEY_STOCK = "card_key_stock"
 # The shop's own bank money: where supplier top-ups (预付充值) come from.
 PLATFORM_CASH = "platform_cash"
+
+# Points (积分) members hold, at their value: what the shop owes in discounts (quanyi.loyalty.points).
+POINTS_LIABILITY = "points_liability"
+# The cost of points issued and not yet spent or expired (the same amount); a spent point's cost is its discount.
+POINTS_COST = "points_cost"
 
 # Payments taken from customers' prepaid balances pass through this clearing account like a gateway's.
 BALANCE_CLEARING = "gateway_clearing:balance"
@@ -47,6 +53,8 @@ _KINDS: dict[str, tuple[AccountKind, str]] = {
     # cash, revenue and cost of goods never carry a merchant's supply chain.
     "merchant_supplier_funds": (AccountKind.LIABILITY, "Merchant funds in its supplier accounts"),
     "distributor_commission": (AccountKind.LIABILITY, "Distributor commission payable"),
+    POINTS_LIABILITY: (AccountKind.LIABILITY, "Members' points (outstanding, at their value)"),
+    POINTS_COST: (AccountKind.EXPENSE, "Cost of points issued, not yet spent or expired"),
 }
 
 

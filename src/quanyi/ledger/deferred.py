@@ -25,6 +25,7 @@ from quanyi.db import Database, after_commit, utcnow
 from quanyi.ledger.models import DeferredPosting
 from quanyi.ledger.order_events import delivered_draft, delivery_facts, payment_received_draft, refund_due_draft
 from quanyi.ledger.postings import Draft, existing_references, post_many
+from quanyi.loyalty import service as loyalty_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment
@@ -96,6 +97,9 @@ async def post_deferred(*, session: AsyncSession, order_id: int | None = None, l
         else:
             drafts.append(refund_due_draft(order, sums))
     await post_many(session, drafts)
+    # Members' delivered orders earn points and count toward levels, in the same transaction (guests: no query).
+    await loyalty_service.orders_delivered(session=session, orders=[
+        orders[row.order_id] for row in rows if row.order_status == OrderStatus.DELIVERED.value])
     await session.execute(delete(DeferredPosting).where(DeferredPosting.id.in_([row.id for row in rows])))
     return len(rows)
 

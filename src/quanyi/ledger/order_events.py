@@ -37,6 +37,7 @@ from quanyi.ledger.models import (
     SupplierChargeStatus,
 )
 from quanyi.ledger.postings import Draft, Line, order_account_sums, orders_account_sums, post
+from quanyi.loyalty import service as loyalty_service
 from quanyi.merchants import service as merchants_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
@@ -210,6 +211,7 @@ async def record_order_delivered(*, session: AsyncSession, order: Order, now: dt
     await settle_order(session, order.id)
     facts = (await delivery_facts(session, [order]))[order.id]
     await _post_draft(session, delivered_draft(order, facts), now)
+    await loyalty_service.orders_delivered(session=session, orders=[order], now=now)  # points, levels
 
 
 async def record_refund_due(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
@@ -282,6 +284,7 @@ async def record_refund_requested(
     await post(session, reference=f"refund_requested:{refund.refund_no}:{len(requested) + 1}",
                kind="refund_requested", order_id=order.id, payment_no=payment.payment_no,
                refund_no=refund.refund_no, now=now, memo=f"refund {refund.refund_no}: {refund.reason}", lines=lines)
+    await loyalty_service.refunds_changed(session=session, order=order, now=now)  # points follow the refund
 
 
 async def record_refund_failed(*, session: AsyncSession, refund: Refund, now: dt.datetime | None = None) -> None:
@@ -298,6 +301,9 @@ async def record_refund_failed(*, session: AsyncSession, refund: Refund, now: dt
                order_id=refund.order_id, refund_no=refund.refund_no, now=now,
                memo=f"refund {refund.refund_no} refused; request reversed",
                lines=[Line(code, -amount, currency) for code, amount, currency in rows])
+    order = await session.get(Order, refund.order_id)
+    if order is not None:
+        await loyalty_service.refunds_changed(session=session, order=order, now=now)  # the points come back
 
 
 async def record_refund_paid(

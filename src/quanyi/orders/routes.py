@@ -64,7 +64,7 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 query_password_hash=password_hash, locale=locale,
                 ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
-                member_id=member.member_id if member else None,
+                member_id=member.member_id if member else None, points=data.points if member else 0,
                 coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
             )
             # Distribution (分销): the promoter named here, else the one whose link the browser came through.

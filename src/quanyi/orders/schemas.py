@@ -74,8 +74,11 @@ class OrderCreate(BaseModel):
         default=None, description="自选卡密 (SKUs with `pick_surcharge_cents` set): the card key the buyer picked from "
                                   "GET /api/catalog/skus/{sku_id}/pickable-keys; quantity must be 1 and the SKU's "
                                   "surcharge is added to the price. 409 card_key_taken if another buyer got it first.")
-    # Ledger: the distributor (分销商) who referred the buyer; earns the SKU's distributor commission.
+    # Distribution (分销): the promoter who referred the buyer (an approved promoter's code, not the buyer's own).
     distributor_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] | None = None
+    points: Annotated[int, Field(ge=0, le=1_000_000_000)] = Field(
+        default=0, description="Points (积分) to spend (a signed-in member; capped by the balance and the maximum "
+                               "share, see the breakdown)")
     # Coupons (优惠券): codes typed at checkout, and a signed-in member's own coupons; priced by quanyi/pricing.
     coupon_codes: Annotated[list[CouponCodeText], Field(max_length=3)] = Field(
         default_factory=list, description="Coupon codes (a public code or a single-use code)")

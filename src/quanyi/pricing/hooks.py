@@ -1,4 +1,4 @@
-"""Extension hooks of the price calculation: member prices and points (loyalty fills these in).
+"""Extension hooks of the price calculation: member prices and points (filled in by `quanyi.loyalty`).
 
 Each hook is one plain async function with a fixed signature; `pricing.service` calls them in order and caps
 what they return (a hook can never make a price negative or below the payable floor). Without loyalty the
@@ -38,25 +38,38 @@ async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_
                        now: dt.datetime) -> MemberPrice | None:
     """HOOK(loyalty): the member's price of one unit of `sku` given the price source's `unit_price_cents`
     (per-level discount via `arithmetic.percent_of`, or a per-SKU member price); None = no member price."""
-    return None
+    from quanyi.loyalty import service as loyalty_service  # loyalty builds on pricing: imported when called
+
+    found = await loyalty_service.member_price(session=session, member_id=member_id, sku=sku,
+                                               unit_price_cents=unit_price_cents)
+    return MemberPrice(unit_price_cents=found[0], label=found[1]) if found is not None else None
 
 
 async def points_quote(*, session: AsyncSession, member_id: int, points: int, remaining_cents: int,
                        max_discount_cents: int, currency: str, now: dt.datetime) -> PointsQuote:
     """HOOK(loyalty): how many of the requested `points` may be spent on an order of which `remaining_cents` are
     left after coupons; the discount must not exceed `max_discount_cents` (the payable floor is kept by it)."""
-    return PointsQuote(points=0, discount_cents=0, note="points_unavailable")
+    from quanyi.loyalty import service as loyalty_service
+
+    quote = await loyalty_service.points_quote(session=session, member_id=member_id, points_wanted=points,
+                                               remaining_cents=remaining_cents,
+                                               max_discount_cents=max_discount_cents, now=now)
+    return PointsQuote(points=quote.points, discount_cents=quote.discount_cents, note=quote.note)
 
 
 async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, points: int,
                        now: dt.datetime) -> None:
     """HOOK(loyalty): take `points` off the member's balance for the order just placed (same transaction;
     raise a DomainError if the balance no longer covers them: the order is then not placed)."""
-    if points:
-        raise NotImplementedError("points were quoted without a points feature")
+    from quanyi.loyalty import service as loyalty_service
+
+    await loyalty_service.spend_points(session=session, member_id=member_id, order_id=order_id, points_used=points,
+                                       now=now)
 
 
 async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:
     """HOOK(loyalty): give back the points an order spent (cancelled, reservation expired, refunded before
     delivery); must be idempotent (called once per release, but a release may repeat after a retry)."""
-    return None
+    from quanyi.loyalty import service as loyalty_service
+
+    await loyalty_service.return_points(session=session, order_id=order_id, reason=reason, now=now)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from quanyi.catalog import service as catalog_service
 from quanyi.deps import ReadSessionDep
+from quanyi.members.dependencies import OptionalMemberDep
 from quanyi.money import format_money
 from quanyi.pricing import service as pricing_service
 from quanyi.pricing.schemas import PriceBreakdownRead, QuoteRequest
@@ -19,10 +20,11 @@ router = APIRouter(prefix="/api/pricing", tags=["orders"])
              responses={404: {"description": "No such SKU or coupon code"},
                         409: {"description": "Not on sale, or a coupon does not apply (see reason)"},
                         422: {"description": "Quantity out of range or bad input"}})
-async def quote(data: QuoteRequest, session: ReadSessionDep) -> PriceBreakdownRead:
+async def quote(data: QuoteRequest, session: ReadSessionDep, member: OptionalMemberDep) -> PriceBreakdownRead:
     sku = await catalog_service.get_sku(session=session, sku_id=data.sku_id)
     catalog_service.check_orderable(sku, data.quantity, supplied=True)
     breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=data.quantity,
+                                                  member_id=member.member_id if member else None,
                                                   points=data.points, coupon_codes=data.coupon_codes,
                                                   member_coupon_ids=data.member_coupon_ids)
     return PriceBreakdownRead(**breakdown.as_dict(),  # type: ignore[arg-type]

@@ -63,7 +63,7 @@ class Promoter(Base):
     name: Mapped[str] = mapped_column(String(100))
     # Normalized like an order's contact: a promoter's own orders (same contact) earn it nothing.
     contact: Mapped[str] = mapped_column(String(254), index=True)
-    member_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members_member.id"), nullable=True, unique=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("promoters_promoter.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default=PromoterStatus.PENDING, index=True)
     note: Mapped[str] = mapped_column(String(500), default="")  # the applicant's words
@@ -98,7 +98,7 @@ class PromoterBinding(Base):
 
     __tablename__ = "promoters_binding"
 
-    member_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members_member.id"), primary_key=True)
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters_promoter.id"), index=True)
     bound_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -64,5 +64,10 @@ async def attribute_checkout(*, session: AsyncSession, order: Order, secret: str
     if cookie is not None:
         program = await promoters_service.get_program(session)
         code = code_from_cookie(secret, cookie, now, program.attribution_days)
-    return await promoters_service.attribute_order(session=session, order=order, code=code,
-                                                   source=AttributionSource.LINK, member_id=member_id, now=now)
+    attribution = await promoters_service.attribute_order(session=session, order=order, code=code,
+                                                          source=AttributionSource.LINK, member_id=member_id, now=now)
+    if attribution is not None and attribution.source == AttributionSource.LINK and member_id is not None:
+        # A member who came through the link is bound to its promoter (锁粉) for the window.
+        await promoters_service.bind_member(session=session, member_id=member_id, code=order.distributor_code or "",
+                                            now=now)
+    return attribution

@@ -4,21 +4,24 @@ withdrawals (platform staff: promoters are the platform's), and the public promo
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.context import ShopContext
 from quanyi.db import utcnow
 from quanyi.deps import ContextDep, PlatformAdminDep, ReadSessionDep, SessionDep
 from quanyi.ledger import service as ledger_service
+from quanyi.members.dependencies import CurrentMemberDep, OptionalMemberDep
 from quanyi.promoters import service as promoters_service
 from quanyi.promoters import settlement
 from quanyi.promoters.models import Promoter, PromoterStatus, PromoterWithdrawal, PromoterWithdrawalStatus
-from quanyi.promoters.referral import REFERRAL_COOKIE, referral_cookie
+from quanyi.promoters.referral import REFERRAL_COOKIE, code_from_cookie, referral_cookie
 from quanyi.promoters.schemas import (
     CommissionBalanceRead,
     ProgramRead,
@@ -36,9 +39,10 @@ from quanyi.promoters.schemas import (
 )
 from quanyi.urls import shop_base_url
 
-__all__ = ["admin_router", "link_router", "promoter_read", "withdrawal_read"]
+__all__ = ["admin_router", "member_router", "link_router", "promoter_read", "withdrawal_read"]
 
 admin_router = APIRouter(prefix="/api/admin", tags=["admin: promoters"])
+member_router = APIRouter(prefix="/api/members/me", tags=["members"])
 link_router = APIRouter(include_in_schema=False)
 
 CodePath = Annotated[str, Path(min_length=1, max_length=32, pattern=promoters_service.CODE_PATTERN)]
@@ -237,7 +241,7 @@ def _safe_next(value: str | None) -> str:
 
 @link_router.get("/r/{code}")
 async def follow_link(code: Annotated[str, Path(max_length=32)], request: Request, ctx: ContextDep,
-                      next: Annotated[str | None, Query(max_length=300)] = None) -> Response:  # noqa: A002
+                      member: OptionalMemberDep, next: Annotated[str | None, Query(max_length=300)] = None) -> Response:  # noqa: A002
     """A promoter's link: remember it in the browser for the attribution window, then go to the shop."""
     response = RedirectResponse(_safe_next(next), status_code=303)
     now = utcnow()
@@ -248,6 +252,10 @@ async def follow_link(code: Annotated[str, Path(max_length=32)], request: Reques
         except promoters_service.PromoterNotFound:
             return response  # an unknown or mistyped link still opens the shop
     if program.enabled and promoter.status == PromoterStatus.APPROVED:
+        if member is not None:  # a signed-in member is bound to the promoter (锁粉): first promoter wins
+            async with ctx.db.transaction() as session:
+                await promoters_service.bind_member(session=session, member_id=member.member_id, code=promoter.code,
+                                                    now=now)
         response.set_cookie(REFERRAL_COOKIE, referral_cookie(ctx.settings.app_secret.get_secret_value(),
                                                              promoter.code, now),
                             max_age=program.attribution_days * 86400, httponly=True, samesite="lax",
@@ -263,5 +271,77 @@ async def link_qr(code: Annotated[str, Path(max_length=32)], ctx: ContextDep) ->
     if promoter.status != PromoterStatus.APPROVED:
         raise promoters_service.PromoterNotFound(f"no promoter {code!r}")
     link = promoters_service.promotion_link(shop_base_url(ctx.settings), promoter.code)
-    svg = segno.make(link, error="m").svg_inline(scale=6, border=2)
-    return Response(content=svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=3600"})
+    svg = io.BytesIO()
+    # A standalone image (with its namespace), white behind: readable on a dark page or printed.
+    segno.make(link, error="m").save(svg, kind="svg", scale=6, border=2, xmldecl=False, light="#fff")
+    return Response(content=svg.getvalue(), media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=3600"})
+
+
+# ---------------------------------------------------------------- a member's own promoter centre (API)
+
+class MemberApply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class MyPromoterRead(PromoterRead):
+    balances: list[CommissionBalanceRead]
+    orders: int
+    withdrawals: list[WithdrawalRead]
+
+
+async def _mine(session: AsyncSession, ctx: ShopContext, member_id: int) -> MyPromoterRead:
+    promoter = await promoters_service.promoter_for_member(session=session, member_id=member_id)
+    if promoter is None:
+        raise promoters_service.PromoterNotFound("you are not a promoter: apply first")
+    found = await settlement.balances(session=session, promoter=promoter)
+    withdrawals = await settlement.list_withdrawals(session=session, promoter_id=promoter.id, limit=50)
+    return MyPromoterRead(**await _fields(session, ctx, promoter),
+                          orders=await promoters_service.attributed_orders(session=session, promoter=promoter),
+                          balances=[CommissionBalanceRead.model_validate(b, from_attributes=True)
+                                    for b in found.values()],
+                          withdrawals=[withdrawal_read(w, code) for w, code in withdrawals])
+
+
+@member_router.get("/promoter", response_model=MyPromoterRead, summary="My promoter status, link and commission")
+async def my_promoter(member: CurrentMemberDep, ctx: ContextDep) -> MyPromoterRead:
+    await ledger_service.post_all_deferred(ctx.db)
+    async with ctx.db.read_session() as session:
+        return await _mine(session, ctx, member.member_id)
+
+
+@member_router.post("/promoter", response_model=MyPromoterRead, status_code=201,
+                    summary="Apply to become a promoter (approved at once when the programme auto-approves)")
+async def apply_promoter(data: MemberApply, member: CurrentMemberDep, request: Request, ctx: ContextDep,
+                         session: SessionDep) -> MyPromoterRead:
+    now = utcnow()
+    program = await promoters_service.get_program(session)
+    referrer = code_from_cookie(ctx.settings.app_secret.get_secret_value(), request.cookies.get(REFERRAL_COOKIE),
+                                now, program.attribution_days)
+    bound = await promoters_service.active_binding(session=session, member_id=member.member_id, now=now)
+    await promoters_service.apply(session=session, member_id=member.member_id, name=data.name,
+                                  contact=member.email or member.phone or "", note=data.note,
+                                  referrer_code=bound.code if bound is not None else referrer, now=now)
+    return await _mine(session, ctx, member.member_id)
+
+
+@member_router.post("/promoter/withdrawals", response_model=WithdrawalRead, status_code=201,
+                    summary="Ask to be paid commission (reserved until the operator decides)",
+                    responses={409: {"description": "More than is available"}})
+async def my_withdrawal(data: WithdrawalCreate, member: CurrentMemberDep, ctx: ContextDep, response: Response,
+                        idempotency_key: IdempotencyKey = None) -> WithdrawalRead:
+    await ledger_service.post_all_deferred(ctx.db)
+    async with ctx.db.transaction() as session:
+        promoter = await promoters_service.promoter_for_member(session=session, member_id=member.member_id)
+        if promoter is None:
+            raise promoters_service.PromoterNotFound("you are not a promoter: apply first")
+        withdrawal, created = await settlement.request_withdrawal(
+            session=session, promoter_code=promoter.code, amount_cents=data.amount_cents, currency=data.currency,
+            payout_account=data.payout_account, actor=f"member:{member.member_id}",
+            request_key=f"member:{member.member_id}:{idempotency_key}" if idempotency_key else None)
+        read = withdrawal_read(withdrawal, promoter.code)
+    if not created:
+        response.status_code = 200
+    return read

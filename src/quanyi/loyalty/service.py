@@ -1,0 +1,97 @@
+"""Loyalty (会员积分与等级): points and membership levels. The public surface other features call:
+
+- the price calculation's hooks (`pricing/hooks.py`): `member_price`, `points_quote`, `spend_points`,
+  `return_points`;
+- the ledger's delivery and refund postings: `orders_delivered` (earn points, cumulative paid amount, level
+  upgrade) and `refunds_changed` (claw points back, or give them back when a refund was refused);
+- the account page and the API: `summary`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog.models import Sku
+from quanyi.db import utcnow
+from quanyi.loyalty import levels, points
+from quanyi.loyalty.models import MemberLevel, MemberLoyalty
+from quanyi.orders.models import Order
+
+__all__ = ["member_price", "points_quote", "spend_points", "return_points", "orders_delivered", "refunds_changed",
+           "Summary", "summary"]
+
+
+async def member_price(*, session: AsyncSession, member_id: int, sku: Sku,
+                       unit_price_cents: int) -> tuple[int, str] | None:
+    return await levels.member_unit_price(session=session, member_id=member_id, sku=sku,
+                                          unit_price_cents=unit_price_cents)
+
+
+async def points_quote(*, session: AsyncSession, member_id: int, points_wanted: int, remaining_cents: int,
+                       max_discount_cents: int, now: dt.datetime) -> points.PointsQuoteResult:
+    return await points.quote(session=session, member_id=member_id, points=points_wanted,
+                              remaining_cents=remaining_cents, max_discount_cents=max_discount_cents, now=now)
+
+
+async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, points_used: int,
+                       now: dt.datetime) -> None:
+    await points.spend(session=session, member_id=member_id, order_id=order_id, points=points_used, now=now)
+
+
+async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:
+    await points.return_for_order(session=session, order_id=order_id, reason=reason, now=now)
+
+
+async def orders_delivered(*, session: AsyncSession, orders: Sequence[Order], now: dt.datetime | None = None) -> None:
+    """In the transaction that posts the deliveries: members' orders earn points and count toward levels."""
+    await points.earn_for_delivered(session=session, orders=orders, now=now)
+
+
+async def refunds_changed(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+    """In the transaction of a refund request (or of its refusal): the order's points follow the refunds."""
+    await points.clawback_for_refunds(session=session, order=order, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    points_balance: int
+    point_value_cents: int
+    expiring_points: int  # of the balance, the points that expire first
+    expiring_at: dt.datetime | None
+    paid_total_cents: int
+    level: MemberLevel | None
+    next_level: MemberLevel | None
+    to_next_cents: int  # still to pay to reach the next level
+
+
+async def summary(*, session: AsyncSession, member_id: int, now: dt.datetime | None = None) -> Summary:
+    """The member's points and level, for the account page and `GET /api/members/me/loyalty`."""
+    from quanyi.loyalty.models import PointsLot
+
+    now = now or utcnow()
+    account = await session.scalar(select(MemberLoyalty).where(MemberLoyalty.member_id == member_id))
+    program = await points.get_program(session)
+    all_levels = await levels.list_levels(session)
+    paid = account.paid_total_cents if account else 0
+    balance = await points.available_points(session, member_id, now) if account else 0
+    if account is not None and account.points_balance < 0:
+        balance = account.points_balance  # a clawback debt is shown as it is
+    first = await session.scalar(select(PointsLot).where(
+        PointsLot.member_id == member_id, PointsLot.remaining > 0, PointsLot.expires_at > now)
+        .order_by(PointsLot.expires_at, PointsLot.id).limit(1))
+    expiring = 0
+    if first is not None:
+        same = (await session.scalars(select(PointsLot.remaining).where(
+            PointsLot.member_id == member_id, PointsLot.remaining > 0,
+            PointsLot.expires_at == first.expires_at))).all()
+        expiring = int(sum(same))
+    level = await levels.level_of(session, account) if account else None
+    upcoming = levels.next_level(max(paid, level.min_paid_cents if level else 0), all_levels)
+    return Summary(points_balance=balance, point_value_cents=program.point_value_cents, expiring_points=expiring,
+                   expiring_at=first.expires_at if first else None, paid_total_cents=paid, level=level,
+                   next_level=upcoming, to_next_cents=max(0, upcoming.min_paid_cents - paid) if upcoming else 0)
