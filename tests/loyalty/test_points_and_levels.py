@@ -9,6 +9,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from helpers import with_csrf
 from ledger.support import unbalanced_postings
 from members.support import sign_in
 from quanyi.ledger.reports import trial_balance
@@ -172,3 +173,26 @@ async def test_loyalty_api_bad_input_is_4xx_and_needs_the_right_caller(shop, app
     assert (await shop.client.put("/api/admin/loyalty/program", headers=shop.admin,
                                   json={"point_value_cents": 0})).status_code == 422
     assert (await shop.client.get("/api/admin/loyalty/members/999999", headers=shop.admin)).status_code == 404
+
+
+async def test_the_storefront_form_offers_points_to_a_member_and_pays_part_with_them(shop, client, stocked_sku):
+    member = await sign_in(shop, client=client)  # the client keeps the member cookie, like a browser
+    await _program(shop, points_per_yuan=100)
+    earner = await _buy(shop, member, stocked_sku)
+    await cashier_pay(shop, earner)
+    page = await client.get("/p/product-1", headers={"Accept": "text/html"})
+    assert 'data-testid="points-field"' in page.text and "1980" in page.text
+    form = await with_csrf(client, {"sku_id": str(stocked_sku.id), "quantity": "1", "contact": "member@example.com",
+                                    "points": "500"}, page="/p/product-1")
+    placed = await client.post("/p/product-1/checkout", data=form)
+    assert placed.status_code == 303, placed.text
+    order_no = placed.headers["location"].rsplit("/", 1)[1]
+    assert await shop.scalar(select(Order.points_used).where(Order.order_no == order_no)) == 500
+    assert (await _loyalty(shop, member))["points_balance"] == 1480
+    bad = await with_csrf(client, {"sku_id": str(stocked_sku.id), "quantity": "1", "contact": "member@example.com",
+                                   "points": "lots"}, page="/p/product-1")
+    refused = await client.post("/p/product-1/checkout", data=bad)
+    assert refused.status_code == 422 and "请输入要使用的积分数" in refused.text
+    client.cookies.clear()  # a guest: no points field
+    guest = await client.get("/p/product-1", headers={"Accept": "text/html"})
+    assert 'data-testid="points-field"' not in guest.text

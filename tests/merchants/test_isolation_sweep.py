@@ -155,6 +155,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return "2147480000"
     if name == "contact_id":
         return "2147480000"
+    if name == "member_id":  # members' points and level (platform-only routes; members are platform-wide)
+        return "2147480000"
     if name == "campaign_no":  # enterprise benefit campaigns (platform-only routes)
         return "BC" + "Z" * 12
     if name == "provider":  # an enterprise's WeCom / DingTalk sign-in app

@@ -23,7 +23,9 @@ from quanyi.loyalty.models import MemberLevel, MemberLoyalty
 from quanyi.orders.models import Order
 
 __all__ = ["member_price", "points_quote", "spend_points", "return_points", "orders_delivered", "refunds_changed",
-           "Summary", "summary"]
+           "Summary", "summary", "PointsOffer", "points_offer", "PointsInsufficient"]
+
+PointsInsufficient = points.PointsInsufficient
 
 
 async def member_price(*, session: AsyncSession, member_id: int, sku: Sku,
@@ -95,3 +97,21 @@ async def summary(*, session: AsyncSession, member_id: int, now: dt.datetime | N
     return Summary(points_balance=balance, point_value_cents=program.point_value_cents, expiring_points=expiring,
                    expiring_at=first.expires_at if first else None, paid_total_cents=paid, level=level,
                    next_level=upcoming, to_next_cents=max(0, upcoming.min_paid_cents - paid) if upcoming else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PointsOffer:
+    """What the checkout form offers a member: points they can spend, what one is worth, the maximum share."""
+
+    available: int
+    point_value_cents: int
+    max_share_bps: int
+
+
+async def points_offer(*, session: AsyncSession, member_id: int, now: dt.datetime | None = None) -> PointsOffer | None:
+    """None when the member has no points to spend (or points are off): the form shows no points field."""
+    program = await points.get_program(session)
+    if not program.points_enabled or not program.max_points_share_bps:
+        return None
+    available = await points.available_points(session, member_id, now or utcnow())
+    return PointsOffer(available, program.point_value_cents, program.max_points_share_bps) if available > 0 else None

@@ -25,6 +25,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "loyalty.kind.clawed_back": "退款扣回",
         "loyalty.kind.adjusted": "客服调整",
         "loyalty.empty": "还没有积分变动。下单发货后即可获得积分。",
+        "loyalty.use_points": "使用积分抵扣",
+        "loyalty.use_points_hint": "可用 {points} 积分（每积分抵 {value}），最多抵扣订单金额的 {share}%。",
+        "loyalty.err.points": "请输入要使用的积分数（整数）",
+        "loyalty.err.points_gone": "积分已变动（已使用或过期），请重新填写。",
     },
     "en": {
         "loyalty.points": "My points",
@@ -45,6 +49,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "loyalty.kind.clawed_back": "Taken back (refund)",
         "loyalty.kind.adjusted": "Adjusted by the shop",
         "loyalty.empty": "No points yet: orders earn points when they are delivered.",
+        "loyalty.use_points": "Pay with points",
+        "loyalty.use_points_hint": "{points} points available ({value} each), up to {share}% of the order.",
+        "loyalty.err.points": "Enter a whole number of points",
+        "loyalty.err.points_gone": "Your points changed (spent or expired): enter them again.",
     },
 }
 

@@ -23,7 +23,8 @@ from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.errors import DomainError
 from quanyi.inventory import picking
 from quanyi.inventory.service import OutOfStock
-from quanyi.members.dependencies import OptionalMemberDep
+from quanyi.loyalty import service as loyalty_service
+from quanyi.members.dependencies import OptionalMemberDep, resolve_member
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import (
     COOKIE_NAME,
@@ -115,13 +116,17 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
         # 自选卡密: the keys buyers may pick, by the label the operator gave them (never the codes)
         picks = {sku.id: await catalog_service.pickable_keys(session=session, sku_id=sku.id)
                  for sku in view.skus if sku.product_type == "chosen_card_key" and sku.stock.purchasable}
+        # A signed-in member may pay part of the order with points (积分抵现): show what they have.
+        member = await resolve_member(request, ctx, strict=False)
+        points_offer = await loyalty_service.points_offer(session=session, member_id=member.member_id) \
+            if member is not None else None
     form = form or {}
     selected = form.get("sku_id")
     if selected is None:
         selected = next((str(s.id) for s in view.skus if s.stock.purchasable), None)
     return render(request, "product.html", {
         "product": view, "category": category, "form": form, "errors": errors or {}, "picks": picks,
-        "selected_sku_id": str(selected) if selected is not None else None,
+        "selected_sku_id": str(selected) if selected is not None else None, "points_offer": points_offer,
     }, status_code=status_code)
 
 
@@ -135,7 +140,7 @@ async def product_page(slug: SlugPath, request: Request, ctx: ContextDep, member
 
 
 _FIELD_ERRORS = {"card_key_id": "err.card_key_taken", "sku_id": "err.sku", "quantity": "err.quantity_plain",
-                 "contact": "err.contact",
+                 "contact": "err.contact", "points": "loyalty.err.points",
                  "query_password": "err.password", "recharge_account": "err.recharge_account"}
 
 
@@ -145,7 +150,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
     raw = await request.form()
     form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password",
                                                    "recharge_account", "challenge_id", "verification_code",
-                                                   "card_key_id")}
+                                                   "card_key_id", "points")}
     payload = {k: v for k, v in form.items() if v.strip() != ""}
     try:
         data = OrderCreate.model_validate({**payload, "locale": locale})
@@ -203,7 +208,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                 query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
-                member_id=member.member_id if member else None,
+                member_id=member.member_id if member else None, points=data.points if member else 0,
             )
             # Distribution (分销): the promoter whose link (/r/CODE) the browser came through, within its window.
             await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
@@ -212,6 +217,9 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
             order_no = order.order_no
+    except loyalty_service.PointsInsufficient:
+        return await _product_page(request, ctx, slug, form={**form, "points": ""}, status_code=409,
+                                   errors={"points": translate(locale, "loyalty.err.points_gone")})
     except picking.CardKeyTaken:
         return await _product_page(request, ctx, slug, form={**form, "card_key_id": ""}, status_code=409,
                                    errors={"card_key_id": translate(locale, "err.card_key_taken")})
