@@ -139,6 +139,8 @@ def test_promoter_applies_shares_the_link_and_sees_the_commission(browser, promo
     _shoot(page, shots, "promoter-02-commission")
     page.goto("/account")
     expect(page.get_by_test_id("promoter-card-balance")).to_have_text(commission)
+    expect(page.get_by_test_id("points-balance")).to_contain_text("0")  # the points card (no orders of its own)
+    _shoot(page, shots, "promoter-05-account")
     page.goto("/account/promoter?lang=en")
     expect(page.locator("h1")).to_have_text("Promoter centre")
     expect(page.get_by_test_id("promoter-status")).to_have_text("Approved")
