@@ -1,7 +1,7 @@
 """Loyalty: points (programme, lots, journal), membership levels and member prices; promoters belong to members
 
 Revision ID: e5a21e575047
-Revises: 1c2d9a197696
+Revises: b81d5c0e7a21
 Create Date: 2026-12-04 17:04:16.760496
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'e5a21e575047'
-down_revision: str | None = '1c2d9a197696'
+down_revision: str | None = 'b81d5c0e7a21'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
