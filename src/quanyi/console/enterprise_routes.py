@@ -1,0 +1,167 @@
+"""Enterprise customers (企业福利) in the console: balances and top-ups (a form sent twice credits once), invoice
+data and contacts, tier prices, bulk purchases with their progress (new, resume, stop, a download link shown once)
+and benefit campaigns with their figures (end one: the rest returns to the balance). Through the enterprises
+feature's services, which the admin API and `quanyi enterprises` use; platform staff only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+import quanyi.console.texts.enterprises  # noqa: F401 - registers the texts
+from quanyi.console import forms
+from quanyi.console.auth import ConsoleUser, console_router, needs
+from quanyi.console.menu import MenuItem, register
+from quanyi.console.rendering import render_page
+from quanyi.deps import ContextDep
+from quanyi.enterprises import campaigns, downloads, pricing, purchases
+from quanyi.enterprises import service as enterprises_service
+from quanyi.errors import DomainError, NotFound
+from quanyi.money import format_money
+from quanyi.staff.audit import record_action
+from quanyi.staff.permissions import ADMIN
+from quanyi.urls import shop_base_url
+
+__all__ = ["router"]
+
+router = console_router("/console/enterprises")
+register(MenuItem("enterprises", "/console/enterprises", ADMIN, group="partners", order=30, icon="link",
+                  platform_only=True))
+
+PlatformAdmin = Annotated[ConsoleUser, needs(ADMIN, platform_only=True)]
+EnterpriseCode = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Number = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")]
+MESSAGES = ("topped_up", "top_up_repeated", "purchase_made", "purchase_resumed", "purchase_cancelled",
+            "campaign_ended")
+LINK_HOURS, LINK_DOWNLOADS = 24, 3
+
+
+@router.get("", response_class=HTMLResponse)
+async def enterprise_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+    async with ctx.db.read_session() as session:
+        rows = [(e, await enterprises_service.account_of(session=session, enterprise=e))
+                for e in await enterprises_service.list_enterprises(session=session)]
+    return render_page(request, "console/enterprises.html", {"enterprises": rows}, user=user, active="enterprises")
+
+
+async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str, *,
+                message: forms.Message | None = None, link: dict[str, Any] | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    try:
+        async with ctx.db.read_session() as session:
+            enterprise = await enterprises_service.get_enterprise(session=session, code=code)
+            account = await enterprises_service.account_of(session=session, enterprise=enterprise)
+            contacts = await enterprises_service.contacts_of(session=session, enterprise=enterprise)
+            prices = await pricing.price_list(session=session, code=code)
+            bought = [await purchases.progress_of(session=session, purchase=p)
+                      for p in await purchases.list_purchases(session=session, code=code, limit=50)]
+            reports = [await campaigns.report(session=session, campaign=c)
+                       for c in await campaigns.list_campaigns(session=session, code=code)]
+    except NotFound:
+        return forms.not_found(request, user, active="enterprises")
+    return render_page(request, "console/enterprise.html", {
+        "e": enterprise, "account": account, "contacts": contacts, "prices": prices, "purchases": bought,
+        "campaigns": reports, "message": message, "link": link, "request_key": secrets.token_urlsafe(16),
+        "base_url": shop_base_url(ctx.settings).rstrip("/"),
+    }, user=user, active="enterprises", status_code=status_code)
+
+
+@router.get("/{code}", response_class=HTMLResponse)
+async def enterprise_detail(code: EnterpriseCode, request: Request, ctx: ContextDep,
+                            user: PlatformAdmin) -> HTMLResponse:
+    message = forms.flash(request, "ent", MESSAGES, warn=("top_up_repeated",), values=("amount", "no"))
+    return await _page(request, ctx, user, code, message=message)
+
+
+async def _refused(request: Request, ctx: ContextDep, user: ConsoleUser, code: str, exc: DomainError) -> Response:
+    return await _page(request, ctx, user, code, message=forms.error(exc), status_code=forms.status_for(exc))
+
+
+@router.post("/{code}/top-up", response_class=HTMLResponse)
+async def top_up(code: EnterpriseCode, request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    form = await request.form()
+    try:
+        async with ctx.db.transaction() as session:
+            enterprise = await enterprises_service.get_enterprise(session=session, code=code)
+            account = await enterprises_service.account_of(session=session, enterprise=enterprise)
+            cents = forms.amount(form, "amount", account.currency)
+            note = forms.text(form, "note", max_length=500)
+            key = forms.text(form, "request_key", max_length=64, required=True)
+            # The form's one-time key is the posting reference: pressing the button twice credits once.
+            account, created = await enterprises_service.top_up(
+                session=session, code=enterprise.code, amount_cents=cents, note=note or "console", actor=user.name,
+                reference=f"console-topup:{enterprise.code}:{key}")
+            if created:
+                await record_action(session=session, actor=user.actor, action="enterprise_topped_up",
+                                    object_type="enterprise", object_id=enterprise.code,
+                                    summary=f"{cents} cents {account.currency}: {note}")
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    return forms.back(f"/console/enterprises/{code}", "topped_up" if created else "top_up_repeated",
+                      amount=format_money(cents, account.currency))
+
+
+@router.post("/{code}/purchases", response_class=HTMLResponse)
+async def new_purchase(code: EnterpriseCode, request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    form = await request.form()
+    try:
+        sku_code = forms.text(form, "sku_code", max_length=64, required=True).upper()
+        quantity = forms.integer(form, "quantity", minimum=1, maximum=purchases.MAX_QUANTITY)
+        key = forms.text(form, "request_key", max_length=64, required=True)
+        async with ctx.db.transaction() as session:
+            made, created = await purchases.create_purchase(
+                session=session, code=code, sku_code=sku_code, quantity=quantity, actor=user.name,
+                reference=f"console:{key}")
+            if created:
+                await record_action(session=session, actor=user.actor, action="enterprise_purchase_made",
+                                    object_type="enterprise", object_id=code,
+                                    summary=f"{made.purchase_no}: {quantity} x {sku_code} at {made.unit_price_cents}")
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    return forms.back(f"/console/enterprises/{code}", "purchase_made", no=made.purchase_no)
+
+
+@router.post("/{code}/purchases/{purchase_no}/{action}", response_class=HTMLResponse)
+async def control_purchase(code: EnterpriseCode, purchase_no: Number, action: Annotated[str, Path(
+        pattern=r"^(resume|cancel|link)$")], request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    try:
+        async with ctx.db.transaction() as session:
+            if action == "link":
+                issued = await downloads.create_link(session=session, code=code, purchase_no=purchase_no,
+                                                     ttl=dt.timedelta(hours=LINK_HOURS),
+                                                     max_downloads=LINK_DOWNLOADS, actor=user.name)
+            elif action == "resume":
+                await purchases.resume_purchase(session=session, code=code, purchase_no=purchase_no)
+            else:
+                await purchases.cancel_purchase(session=session, code=code, purchase_no=purchase_no)
+            await record_action(session=session, actor=user.actor, action=f"enterprise_purchase_{action}",
+                                object_type="enterprise", object_id=code, summary=purchase_no)
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    if action == "link":  # the token is on this answer only (no-store, never in a redirect or a log)
+        base = f"{shop_base_url(ctx.settings).rstrip('/')}/api/enterprise-downloads?t={issued.token}"
+        return await _page(request, ctx, user, code, link={
+            "no": purchase_no, "csv": base + "&format=csv", "xlsx": base + "&format=xlsx", "hours": LINK_HOURS,
+            "count": LINK_DOWNLOADS})
+    return forms.back(f"/console/enterprises/{code}", "purchase_resumed" if action == "resume"
+                      else "purchase_cancelled", no=purchase_no)
+
+
+@router.post("/{code}/campaigns/{campaign_no}/end", response_class=HTMLResponse)
+async def end_campaign(code: EnterpriseCode, campaign_no: Number, request: Request, ctx: ContextDep,
+                       user: PlatformAdmin) -> Response:
+    try:
+        async with ctx.db.transaction() as session:
+            campaign = await campaigns.get_campaign(session=session, code=code, campaign_no=campaign_no)
+            moved = await campaigns.end_campaign(session=session, campaign=campaign, actor=user.name)
+            await record_action(session=session, actor=user.actor, action="enterprise_campaign_ended",
+                                object_type="enterprise", object_id=code, summary=f"{campaign_no}: {moved} returned")
+            currency = campaign.currency
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    return forms.back(f"/console/enterprises/{code}", "campaign_ended", no=campaign_no,
+                      amount=format_money(moved, currency))
