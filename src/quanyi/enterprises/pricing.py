@@ -1,7 +1,9 @@
 """Enterprise prices (协议价 / 阶梯价): per enterprise and SKU, tiers by the quantity of one purchase.
 
-`unit_price` is THE price an enterprise pays: bulk purchases, campaign budgets and claims all ask it. (When the
-shop's general pricing function arrives, this stays the enterprise-specific input to it.)
+`unit_price` is THE price an enterprise pays: bulk purchases, campaign budgets and claims all ask it. It is the
+price source of the shop's one price calculation: their orders are placed with it as the account customer's unit
+price, and `quanyi.pricing.price_order` (called by `orders.create_order`) prices them as account orders (no
+member price, coupons or points: those are retail promotions).
 """
 
 from __future__ import annotations
