@@ -88,7 +88,7 @@ async def test_password_set_on_the_account_page_then_password_login_and_log_out_
                                                               "password": "nope nope"}, "/account/login")
     assert wrong.status_code == unknown.status_code == 401
     assert "账号或密码错误" in wrong.text and "账号或密码错误" in unknown.text
-    ok = await _post(client, "/account/login/password", {"contact": "PW@example.com",
+    ok = await _post(client, "/account/login/password", {"contact": "PW@example.com", "next": "//evil.example/x",
                                                          "password": "correct horse battery"}, "/account/login")
-    assert ok.status_code == 303 and ok.headers["location"] == "/account"
+    assert ok.status_code == 303 and ok.headers["location"] == "/account"  # never to another site
     assert "pw@example.com" in (await client.get("/account", headers=HTML)).text
