@@ -40,6 +40,7 @@ async def test_a_buyer_picks_a_key_by_label_pays_the_surcharge_and_gets_exactly_
 
     order = await shop.create_order(sku.id, card_key_id=ids[1])
     assert (order["unit_price_cents"], order["total_cents"]) == (1200, 1200)  # price + surcharge
+    assert order["picked_card_key_label"] == "账号 #2 · 82级"
     assert [k["id"] for k in (await shop.client.get(f"/api/catalog/skus/{sku.id}/pickable-keys")).json()] == [ids[0]]
     await shop.pay(order)
     assert [k["code"] for k in await shop.reveal(order)] == [codes[1]]

@@ -27,7 +27,8 @@ from quanyi.inventory.service import OutOfStock, _sellable
 from quanyi.scope import PLATFORM, Scope
 
 __all__ = ["PickableKey", "LabelledKey", "CardKeyTaken", "CardKeyNotFound", "LabelInvalid", "LABEL_MAX_LENGTH",
-           "pickable_keys", "lock_picked_key", "deliver_picked_key", "label_card_keys", "labelled_stock", "clean_label"]
+           "pickable_keys", "label_of", "lock_picked_key", "deliver_picked_key", "label_card_keys", "labelled_stock",
+           "clean_label"]
 
 LABEL_MAX_LENGTH = 100
 PICK_LIST_LIMIT = 500
@@ -74,6 +75,11 @@ async def pickable_keys(*, session: AsyncSession, sku_id: int, now: dt.datetime 
         select(CardKey.id, CardKey.public_label).where(_pickable(sku_id, now or utcnow()))
         .order_by(CardKey.public_label, CardKey.id).limit(limit))
     return [PickableKey(id=key_id, label=label) for key_id, label in rows.all()]
+
+
+async def label_of(*, session: AsyncSession, card_key_id: int) -> str | None:
+    """The label a picked key was chosen by (for the order's pages)."""
+    return await session.scalar(select(CardKey.public_label).where(CardKey.id == card_key_id))
 
 
 async def lock_picked_key(*, session: AsyncSession, sku_id: int, card_key_id: int,

@@ -117,6 +117,8 @@ class OrderRead(BaseModel):
     refunded_display: str = ""
     delivery_type: str = "card_key"
     recharge_account_masked: str | None = None
+    picked_card_key_label: str | None = Field(
+        default=None, description="自选卡密: the label of the card key the buyer picked (never its code)")
     fulfilment: FulfilmentProgress | None = Field(
         default=None, description="Paid orders filled by suppliers: live progress of the purchase or recharge")
 

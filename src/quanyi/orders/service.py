@@ -291,6 +291,8 @@ async def describe_order(*, session: AsyncSession, order: Order) -> OrderRead:
         refunded_display=format_money(order.refunded_cents, order.currency),
         delivery_type=order.delivery_type,
         recharge_account_masked=mask_recharge_account(order.recharge_account) if order.recharge_account else None,
+        picked_card_key_label=(await picking.label_of(session=session, card_key_id=order.picked_card_key_id)
+                               if order.picked_card_key_id is not None else None),
         fulfilment=await _fulfilment_progress(session, order),
     )
 
