@@ -17,15 +17,17 @@ from helpers import make_settings, random_code
 from web.test_browser import DESKTOP, PHONE, LiveShop, _new_context, _ServerThread, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery"
 __all__ = ["browser", "shots"]  # the browser test's fixtures, used here too
 
 
 async def _campaign(ctx: Any, found: dict[str, str]) -> None:
     from quanyi.catalog import service as catalog_service
     from quanyi.catalog.schemas import CategoryCreate, ProductCreate, SkuCreate
-    from quanyi.enterprises import campaigns
+    from quanyi.enterprises import campaigns, pricing, purchases
     from quanyi.enterprises import service as enterprises_service
     from quanyi.inventory import service as inventory_service
+    from quanyi.staff import service as staff_service
 
     async with ctx.db.transaction() as session:
         category = await catalog_service.create_category(session=session, data=CategoryCreate(
@@ -52,6 +54,14 @@ async def _campaign(ctx: Any, found: dict[str, str]) -> None:
                                                campaign_no=campaign.campaign_no, employees=[
                                                    campaigns.EmployeeIn("E001", "张伟", phone="13800000001")])
         await campaigns.activate_campaign(session=session, code="ACME", campaign_no=campaign.campaign_no)
+        # For the console's page: a contact, a tier price, a bulk purchase, and a staff member to look.
+        await enterprises_service.add_contact(session=session, code="ACME", name="采购 李", role="purchasing",
+                                              email="buy@acme.example")
+        await pricing.set_tiers(session=session, code="ACME", sku_code="FIT-MONTH",
+                                tiers=[pricing.Tier(1, 9_500), pricing.Tier(3, 9_000)])
+        await purchases.create_purchase(session=session, code="ACME", sku_code="FIT-MONTH", quantity=3, actor="t")
+        await staff_service.create_staff(session=session, username="ella", password=PASSWORD, roles=["owner"])
+    await purchases.run_due_purchases(db=ctx.db, owner="setup")
     found.update(no=campaign.campaign_no, code=issued[0][1])
 
 
@@ -112,5 +122,32 @@ def test_an_employee_claims_a_benefit_on_a_phone(browser, claim_shop, shots: Pat
     _shoot(page, shots, "claim-4-phone-english")
     page.set_viewport_size(DESKTOP)
     _shoot(page, shots, "claim-5-desktop-english")
+    assert errors == [], errors
+    context.close()
+
+
+def test_an_operator_sees_the_enterprise_in_the_console(browser, claim_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    live, found = claim_shop
+    errors: list[str] = []
+    context = _new_context(browser, live, viewport=DESKTOP)
+    page = context.new_page()
+    _watch(page, errors)
+    page.goto("/console/login")
+    page.locator("#username").fill("ella")
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.goto("/console/enterprises/ACME")
+    expect(page.get_by_test_id("enterprise-balance")).to_be_visible()
+    expect(page.get_by_test_id("purchase-row")).to_have_count(1)
+    expect(page.get_by_test_id("campaign-row")).to_have_count(1)
+    _shoot(page, shots, "claim-6-console-enterprise")
+    page.set_viewport_size(PHONE)
+    page.goto("/console/enterprises/ACME")
+    page.get_by_test_id("purchase-link").click()  # the link is on this answer only
+    expect(page.get_by_test_id("link-csv")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    _shoot(page, shots, "claim-7-console-enterprise-phone")
     assert errors == [], errors
     context.close()
