@@ -5,6 +5,7 @@ levels reached by what was paid, with a discount or a per-SKU member price."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sqlalchemy import select
@@ -196,3 +197,24 @@ async def test_the_storefront_form_offers_points_to_a_member_and_pays_part_with_
     client.cookies.clear()  # a guest: no points field
     guest = await client.get("/p/product-1", headers={"Accept": "text/html"})
     assert 'data-testid="points-field"' not in guest.text
+
+
+async def test_two_checkouts_at_once_cannot_spend_the_same_points(shop, app, stocked_sku):
+    member = await sign_in(shop)
+    await _program(shop, points_per_yuan=100, max_points_share_bps=10_000)
+    earner = await _buy(shop, member, stocked_sku)
+    await cashier_pay(shop, earner)  # 1980 points
+    headers = {"X-Member-Token": member["token"]}
+    body = {"sku_id": stocked_sku.id, "quantity": 1, "contact": "member@example.com", "points": 1979}
+    first, second = await asyncio.gather(shop.client.post("/api/orders", json=body, headers=headers),
+                                         shop.client.post("/api/orders", json=body, headers=headers))
+    # Either the second checkout was priced after the first took the points (it gets what is left), or both were
+    # priced at once and the second found them gone when it tried to take them (409, nothing placed).
+    placed = [r.json() for r in (first, second) if r.status_code == 201]
+    refused = [r for r in (first, second) if r.status_code != 201]
+    assert all(r.status_code == 409 and r.json()["code"] == "points_insufficient" for r in refused)
+    assert sorted(o["points_used"] for o in placed)[-1] == 1979
+    balance = (await _loyalty(shop, member))["points_balance"]
+    assert balance >= 0 and balance + sum(o["points_used"] for o in placed) == 1980  # never spent twice
+    assert await shop.count(Order) == 1 + len(placed)
+    await _books(shop)
