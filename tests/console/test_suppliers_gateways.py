@@ -129,3 +129,24 @@ async def test_a_gateway_is_configured_with_write_only_secrets_and_enabled(shop)
 
     unknown = await client.get("/console/gateways/nopay")
     assert unknown.status_code == 404
+
+
+async def test_a_supplier_top_up_sent_twice_is_credited_once_and_booked(shop, sim):
+    await register(shop, sim)
+    client = await logged_in(shop, "tina", roles=("owner",))
+    page = await client.get("/console/suppliers/ACME")
+    key = re.search(r'name="request_key" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    form = {"amount": "1200.00", "note": "transfer 0042", "request_key": key,
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)}  # type: ignore[union-attr]
+    first = await client.post("/console/suppliers/ACME/top-up", data=form, headers={"Origin": "http://test"})
+    again = await client.post("/console/suppliers/ACME/top-up", data=form, headers={"Origin": "http://test"})
+    assert "m=topped_up" in first.headers["location"] and "m=top_up_repeated" in again.headers["location"]
+    for bad in ("0", "-1", "12.345", "lots"):
+        refused = await post_form(client, "/console/suppliers/ACME/top-up", {"amount": bad, "request_key": bad},
+                                  page_url="/console/suppliers/ACME")
+        assert refused.status_code == 422, bad
+    async with shop.ctx.db.read_session() as session:
+        assert await session.scalar(select(Supplier.balance_cents).where(Supplier.code == "ACME")) == 120_000
+    ledger = (await shop.client.get("/api/admin/ledger/trial-balance", headers=shop.admin)).json()
+    assert ledger["balanced"] and ledger["prepaid_drift"] == {}
+    assert await _audit(shop, "tina") == [("supplier_topped_up", "ACME")]

@@ -44,6 +44,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/console/catalog/products/{product_id}/skus": {"code": "BY-A-1", "name": "by A", "price": "0.01"},
     "/console/catalog/skus/{sku_id}": {"name": "by A", "price": "0.01"},
     "/console/suppliers/{supplier_code}/status": {"status": "disabled"},
+    "/console/suppliers/{supplier_code}/top-up": {"amount": "1.00", "request_key": "sweep-by-a"},
     "/console/suppliers/{supplier_code}/mappings/{mapping_id}": {"priority": "1"},
     "/console/notifications/{message_id}/discard": {"reason": "by A"},
     "/console/staff/{username}/roles": {"roles": "merchant_support"},

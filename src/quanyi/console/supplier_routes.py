@@ -4,6 +4,7 @@ the admin API; a merchant's staff see and act on their merchant's suppliers only
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import Path, Request
@@ -16,7 +17,10 @@ from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError, NotFound
+from quanyi.ledger import service as ledger_service
+from quanyi.money import format_money
 from quanyi.staff.audit import record_action
+from quanyi.staff.permissions import ADMIN
 from quanyi.suppliers import mapping as mapping_service
 from quanyi.suppliers import records as records_service
 from quanyi.suppliers.models import SupplierStatus
@@ -31,7 +35,9 @@ register(MenuItem("suppliers", "/console/suppliers", "suppliers.manage", group="
 Manager = Annotated[ConsoleUser, needs("suppliers.manage")]
 SupplierCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 MappingId = Annotated[int, Path(ge=1, le=2_147_483_647)]
-MESSAGES = ("synced", "sync_failed", "status_saved", "mapping_saved")
+MESSAGES = ("synced", "sync_failed", "status_saved", "mapping_saved", "topped_up", "top_up_repeated")
+# Money paid into a supplier's prepaid balance: the owner's (a merchant's owner: their merchant's suppliers).
+Payer = Annotated[ConsoleUser, needs(ADMIN)]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -55,15 +61,15 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
         return forms.not_found(request, user, active="suppliers")
     return render_page(request, "console/supplier.html", {
         "s": described, "mappings": mappings, "products": products, "statuses": list(SupplierStatus),
-        "message": message,
+        "message": message, "request_key": secrets.token_urlsafe(16),
     }, user=user, active="suppliers", status_code=status_code)
 
 
 @router.get("/{supplier_code}", response_class=HTMLResponse)
 async def supplier_detail(supplier_code: SupplierCode, request: Request, ctx: ContextDep,
                           user: Manager) -> HTMLResponse:
-    message = forms.flash(request, "sup", MESSAGES, warn=("sync_failed",),
-                          values=("seen", "new", "updated", "vanished", "detail", "status"))
+    message = forms.flash(request, "sup", MESSAGES, warn=("sync_failed", "top_up_repeated"),
+                          values=("seen", "new", "updated", "vanished", "detail", "status", "amount"))
     return await _page(request, ctx, user, supplier_code, message=message)
 
 
@@ -129,3 +135,32 @@ async def update_mapping(supplier_code: SupplierCode, mapping_id: MappingId, req
         return await _page(request, ctx, user, supplier_code, message=forms.error(exc),
                            status_code=forms.status_for(exc))
     return forms.back(f"/console/suppliers/{supplier_code}", "mapping_saved")
+
+
+@router.post("/{supplier_code}/top-up", response_class=HTMLResponse)
+async def top_up(supplier_code: SupplierCode, request: Request, ctx: ContextDep, user: Payer) -> Response:
+    form = await request.form()
+    try:
+        async with ctx.db.transaction() as session:
+            supplier = await ledger_service.get_supplier(session=session, code=supplier_code, scope=user.scope)
+            cents = forms.amount(form, "amount", supplier.currency)
+            note = forms.text(form, "note", max_length=500)
+            key = forms.text(form, "request_key", max_length=64, required=True)
+            before = supplier.balance_cents
+            # The form's one-time key is the posting reference: pressing the button twice credits once.
+            await ledger_service.top_up_supplier(session=session, supplier_id=supplier.id, amount_cents=cents,
+                                                 note=note, actor=user.name, reference=f"console:{key}")
+            await session.refresh(supplier)
+            credited = supplier.balance_cents != before
+            if credited:
+                await record_action(session=session, actor=user.actor, action="supplier_topped_up",
+                                    object_type="supplier", object_id=supplier.code,
+                                    summary=f"{cents} cents {supplier.currency}: {note}")
+            code, currency = supplier.code, supplier.currency
+    except NotFound:
+        return forms.not_found(request, user, active="suppliers")
+    except DomainError as exc:
+        return await _page(request, ctx, user, supplier_code, message=forms.error(exc),
+                           status_code=forms.status_for(exc))
+    return forms.back(f"/console/suppliers/{code}", "topped_up" if credited else "top_up_repeated",
+                      amount=format_money(cents, currency))
