@@ -32,18 +32,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
 from quanyi.db import Database, utcnow
-from quanyi.errors import NotFound
+from quanyi.errors import Conflict, NotFound
 from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
-from quanyi.inventory.intake import card_key_rows, classify_keys, require_card_key_sku
+from quanyi.inventory.intake import (
+    ImportConflict,
+    NothingImported,
+    card_key_rows,
+    classify_keys,
+    require_card_key_sku,
+)
 from quanyi.inventory.models import CardKey, ImportBatch, ImportJob, ImportJobStatus, ImportProblem
 from quanyi.inventory.parsing import LineParser, ParsedKey
-from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportJobRead, LineProblem
+from quanyi.inventory.schemas import MAX_REPORTED_LINES, ImportJobRead, ImportReport, LineProblem
 from quanyi.inventory.sold_out import stock_returned
 from quanyi.inventory.spool import MAX_LINE_BYTES, SpoolDamaged, SpooledFile, read_lines, spool_path
 from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import zone_of
 
-__all__ = ["ImportJobNotFound", "ImportProgress", "create_import_job", "get_import_job", "list_import_jobs",
+__all__ = ["ImportJobNotFound", "ImportSpoolUnreadable", "ImportProgress", "import_now", "create_import_job",
+           "get_import_job", "list_import_jobs",
            "import_job_read", "run_import_job", "resume_import_jobs", "remove_orphan_spools", "start_import_job",
            "stop_import_jobs"]
 
@@ -76,8 +83,10 @@ def _spool_aad(name: str) -> bytes:
 async def create_import_job(
     *, session: AsyncSession, cipher: CardKeyCipher, sku: Sku, spooled: SpooledFile, source_name: str = "",
     imported_by: str = "", unit_cost_cents: int | None = None, now: dt.datetime | None = None,
+    owner: str | None = None, lease_seconds: float = 60.0,
 ) -> ImportJob:
-    """Queue the import of a spooled upload into `sku` (its merchant's). The caller commits, then starts it."""
+    """Queue the import of a spooled upload into `sku` (its merchant's). The caller commits, then starts it.
+    With `owner` the job is created held by that worker (no other process's round takes it first)."""
     require_card_key_sku(sku)
     sealed = cipher.encrypt(base64.b64encode(spooled.key).decode(), fingerprint=_spool_aad(spooled.name))
     job = ImportJob(
@@ -85,7 +94,8 @@ async def create_import_job(
         imported_by=imported_by[:64], unit_cost_cents=unit_cost_cents, spool_name=spooled.name,
         spool_key_id=sealed.key_id, spool_key=sealed.ciphertext, encoding=spooled.encoding,
         bytes_total=spooled.bytes_total, bytes_done=0, lines_read=0, added=0, duplicates=0, invalid=0,
-        content_seen=False, created_at=now or utcnow(),
+        content_seen=False, created_at=now or utcnow(), lease_owner=owner,
+        lease_until=(now or utcnow()) + dt.timedelta(seconds=lease_seconds) if owner else None,
     )
     session.add(job)
     await session.flush()
@@ -364,6 +374,34 @@ async def resume_import_jobs(*, db: Database, cipher: CardKeyCipher, spool_dir: 
                                 lease_seconds=lease_seconds, chunk_lines=chunk_lines) is not None:
             worked += 1
     return worked
+
+
+class ImportSpoolUnreadable(Conflict):
+    code = "spool_unreadable"
+
+
+async def import_now(*, db: Database, cipher: CardKeyCipher, spool_dir: Path, job_id: int, owner: str,
+                     lease_seconds: float = 60.0, chunk_lines: int = 2000) -> ImportReport:
+    """Work a job created held by `owner` to its end in this task and answer like the one-transaction import:
+    the report, or NothingImported (with the report) when no line was new. Chunked all the same: memory stays
+    bounded and checkouts go on; if this process dies, the job resumes in the background."""
+    worked = await run_import_job(db=db, cipher=cipher, spool_dir=spool_dir, job_id=job_id, owner=owner,
+                                  lease_seconds=lease_seconds, chunk_lines=chunk_lines)
+    async with db.read_session() as session:
+        job = await get_import_job(session=session, job_id=job_id)
+        read = await import_job_read(session=session, job=job)
+    report = ImportReport(batch_id=read.batch_id, sku_id=read.sku_id, lines_read=read.lines_read, added=read.added,
+                          duplicates=read.duplicates, invalid=read.invalid, duplicate_lines=read.duplicate_lines,
+                          invalid_lines=read.invalid_lines, truncated=read.truncated)
+    if worked is None:
+        raise ImportConflict(f"import job {job_id} is being worked by another process")
+    if read.error_code == "nothing_imported":
+        raise NothingImported("no new card keys in this file", report=report)
+    if read.error_code == "import_conflict":
+        raise ImportConflict(read.error or "another import added the same card keys at the same time; retry")
+    if read.status != ImportJobStatus.DONE:
+        raise ImportSpoolUnreadable(read.error or "the uploaded file could not be read back")
+    return report
 
 
 def _old_spools(spool_dir: Path, cutoff: float) -> dict[str, Path]:

@@ -25,7 +25,7 @@ from quanyi.inventory.schemas import ImportJobRead
 from quanyi.inventory.spool import FRAME_BYTES, NotText, SpooledFile, SpoolTooLarge, SpoolWriter, spool_path
 from quanyi.middleware import RequestTooLarge
 
-__all__ = ["router", "IMPORT_JOB_UPLOAD_PATH", "ImportUploadInvalid", "spool_upload", "queue_import"]
+__all__ = ["router", "IMPORT_JOB_UPLOAD_PATH", "ImportUploadInvalid", "spool_upload", "spool_file", "queue_import"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin: stock"])
 
@@ -37,6 +37,27 @@ JobId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 class ImportUploadInvalid(InvalidInput):
     code = "import_file_invalid"
+
+
+async def copy_upload(upload: UploadFile, writer: SpoolWriter) -> None:
+    """A multipart file part (Starlette's anonymous temporary file) into the spool, block by block."""
+    while block := await upload.read(FRAME_BYTES):
+        writer.write(block)
+    await upload.close()
+
+
+async def spool_file(upload: UploadFile, settings: Settings, *, max_bytes: int) -> SpooledFile:
+    """One uploaded file part into a spool (the one-transaction endpoint's upload)."""
+    with SpoolWriter(FilePath(settings.import_spool_dir), max_bytes=max_bytes) as writer:
+        try:
+            await copy_upload(upload, writer)
+            if writer.bytes_written == 0:
+                raise ImportUploadInvalid("the file is empty")
+            return writer.finish()
+        except SpoolTooLarge as exc:
+            raise ImportUploadInvalid(f"file is larger than {exc.limit} bytes") from None
+        except NotText as exc:
+            raise ImportUploadInvalid(str(exc)) from None
 
 
 async def spool_upload(request: Request, settings: Settings) -> tuple[SpooledFile, str]:
@@ -56,9 +77,7 @@ async def spool_upload(request: Request, settings: Settings) -> tuple[SpooledFil
                 if not isinstance(upload, UploadFile):
                     raise ImportUploadInvalid("the multipart upload has no file part named `file`")
                 filename = upload.filename or ""
-                while block := await upload.read(FRAME_BYTES):
-                    writer.write(block)
-                await upload.close()
+                await copy_upload(upload, writer)
             else:
                 async for block in request.stream():
                     writer.write(block)

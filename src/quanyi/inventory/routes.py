@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, UploadFile
 
 from quanyi.catalog import service as catalog_service
 from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep, SessionDep
-from quanyi.errors import InvalidInput
+from quanyi.inventory import import_jobs
 from quanyi.inventory import service as inventory_service
-from quanyi.inventory.parsing import decode_upload
+from quanyi.inventory.import_routes import spool_file
+from quanyi.inventory.intake import require_card_key_sku
 from quanyi.inventory.schemas import BatchRead, BatchVoid, ImportReport, StockSummary
+from quanyi.inventory.spool import spool_path
+from quanyi.leased_worker import worker_owner
 
 router = APIRouter(prefix="/api/admin", tags=["admin: stock"])
 
@@ -20,10 +24,6 @@ IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
 # The upload that may exceed QUANYI_MAX_REQUEST_BYTES: up to QUANYI_MAX_IMPORT_BYTES plus the multipart envelope.
 IMPORT_UPLOAD_PATH = re.compile(r"/api/admin/skus/[0-9]+/card-keys/import")
 MULTIPART_ENVELOPE_BYTES = 64 * 1024
-
-
-class ImportFileInvalid(InvalidInput):
-    code = "import_file_invalid"
 
 
 @router.post(
@@ -34,12 +34,13 @@ class ImportFileInvalid(InvalidInput):
     description=(
         "One code per line, or `card_no,password`, optionally followed by an expiry date (`2027-06-30`). "
         "Fields may be separated by comma, tab, `----` or spaces. Duplicates (within the file or against any "
-        "key ever imported) and invalid lines are skipped and reported with their line numbers."
+        "key ever imported) and invalid lines are skipped and reported with their line numbers. Answers when "
+        "the import is done (up to `QUANYI_MAX_IMPORT_BYTES`); it runs like `POST /api/admin/imports` (streamed "
+        "to an encrypted spool, chunks of short transactions), which answers at once and suits big files."
     ),
 )
 async def import_card_keys(
     sku_id: IdPath,
-    session: SessionDep,
     ctx: ContextDep,
     admin: AdminDep,
     scope: ScopeDep,
@@ -47,19 +48,24 @@ async def import_card_keys(
     source_name: Annotated[str, Form(max_length=200)] = "",
     unit_cost_cents: Annotated[int | None, Form(ge=0, le=10_000_000_000, description="Cost of one key")] = None,
 ) -> ImportReport:
-    data = await file.read(ctx.settings.max_import_bytes + 1)
-    if len(data) > ctx.settings.max_import_bytes:
-        raise ImportFileInvalid(f"file is larger than {ctx.settings.max_import_bytes} bytes")
+    async with ctx.db.read_session() as session:
+        require_card_key_sku(await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope))
+    spooled = await spool_file(file, ctx.settings, max_bytes=ctx.settings.max_import_bytes)
+    spool_dir, owner = FilePath(ctx.settings.import_spool_dir), worker_owner()
     try:
-        text = decode_upload(data)
-    except ValueError as exc:
-        raise ImportFileInvalid(str(exc)) from None
-    sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
-    report = await inventory_service.import_card_keys(
-        session=session, cipher=ctx.cipher, sku=sku, text=text,
-        source_name=source_name or (file.filename or "")[:200], imported_by=admin, unit_cost_cents=unit_cost_cents,
-    )
-    ctx.sold_out.forget(sku.id)  # back in stock: this process sells again at once
+        async with ctx.db.transaction() as session:
+            sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=scope)
+            job = await import_jobs.create_import_job(
+                session=session, cipher=ctx.cipher, sku=sku, spooled=spooled,
+                source_name=source_name or (file.filename or "")[:200], imported_by=admin,
+                unit_cost_cents=unit_cost_cents, owner=owner, lease_seconds=ctx.settings.import_lease_seconds)
+    except BaseException:
+        spool_path(spool_dir, spooled.name).unlink(missing_ok=True)
+        raise
+    report = await import_jobs.import_now(db=ctx.db, cipher=ctx.cipher, spool_dir=spool_dir, job_id=job.id,
+                                          owner=owner, lease_seconds=ctx.settings.import_lease_seconds,
+                                          chunk_lines=ctx.settings.import_chunk_lines)
+    ctx.sold_out.forget(sku_id)  # back in stock: this process sells again at once
     return report
 
 
