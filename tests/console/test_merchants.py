@@ -70,6 +70,13 @@ async def test_applications_terms_and_withdrawals_through_the_merchant_services(
                            {"category_id": str(category), "commission": "3"}, page_url="/console/merchants/moon-shop")
     assert rule.status_code == 303
     assert (await _one(shop, CommissionRule, CommissionRule.merchant_id == merchant.id)).commission_bps == 300
+    removed = await post_form(client, f"/console/merchants/moon-shop/commission-rules/{category}/remove", {},
+                              page_url="/console/merchants/moon-shop")
+    assert removed.status_code == 303 and await _one(shop, CommissionRule, CommissionRule.merchant_id == merchant.id) \
+        is None
+    gone = await post_form(client, f"/console/merchants/moon-shop/commission-rules/{category}/remove", {},
+                           page_url="/console/merchants/moon-shop")
+    assert gone.status_code == 404
     detail = await client.get("/console/merchants/tea-house")
     assert detail.status_code == 200 and 'data-testid="merchant-balance"' in detail.text
 
@@ -95,4 +102,5 @@ async def test_applications_terms_and_withdrawals_through_the_merchant_services(
         actions = (await session.scalars(select(StaffAuditEntry.action).where(
             StaffAuditEntry.actor == "petra", StaffAuditEntry.action != "login").order_by(StaffAuditEntry.id))).all()
     assert actions == ["merchant_application_approved", "merchant_application_rejected", "merchant_terms_set",
-                       "merchant_commission_rule_set", "merchant_withdrawal_approve", "merchant_withdrawal_pay"]
+                       "merchant_commission_rule_set", "merchant_commission_rule_removed",
+                       "merchant_withdrawal_approve", "merchant_withdrawal_pay"]

@@ -43,6 +43,7 @@ MerchantCode = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za
 ApplicationNo = Annotated[str, Path(pattern=r"^MA[0-9A-Za-z]{16}$")]
 WithdrawalNo = Annotated[str, Path(pattern=r"^WD[0-9A-Z]{16}$")]
 Decision = Annotated[str, Path(pattern="^(approve|reject|pay)$")]
+CategoryId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -195,7 +196,7 @@ async def _merchant_page(request: Request, ctx: ContextDep, user: ConsoleUser, c
 @router.get("/{merchant_code}", response_class=HTMLResponse)
 async def merchant_detail(merchant_code: MerchantCode, request: Request, ctx: ContextDep,
                           user: PlatformAdmin) -> HTMLResponse:
-    message = forms.flash(request, "mc", ("terms_saved", "rule_saved"))
+    message = forms.flash(request, "mc", ("terms_saved", "rule_saved", "rule_removed"))
     return await _merchant_page(request, ctx, user, merchant_code, message=message)
 
 
@@ -239,3 +240,18 @@ async def set_commission_rule(merchant_code: MerchantCode, request: Request, ctx
         return await _merchant_page(request, ctx, user, merchant_code, message=forms.error(exc),
                                     status_code=forms.status_for(exc))
     return forms.back(f"/console/merchants/{code}", "rule_saved")
+
+
+@router.post("/{merchant_code}/commission-rules/{category_id}/remove", response_class=HTMLResponse)
+async def remove_commission_rule(merchant_code: MerchantCode, category_id: CategoryId, request: Request,
+                                 ctx: ContextDep, user: PlatformAdmin) -> Response:
+    try:
+        async with ctx.db.transaction() as session:
+            merchant = await merchants_service.get_merchant(session=session, code=merchant_code)
+            await commission.delete_commission_rule(session=session, merchant_id=merchant.id, category_id=category_id)
+            await record_action(session=session, actor=user.actor, action="merchant_commission_rule_removed",
+                                object_type="merchant", object_id=merchant.code, summary=f"category {category_id}")
+            code = merchant.code
+    except NotFound:
+        return forms.not_found(request, user, active="merchants")
+    return forms.back(f"/console/merchants/{code}", "rule_removed")
