@@ -16,6 +16,14 @@ async def test_a_manual_product_is_sold_queued_delivered_by_hand_and_the_buyer_t
         return await real(**kwargs)
 
     monkeypatch.setattr(notifications_service, "on_order_delivered", spy)
+    alerted: list[str] = []
+    real_alert = notifications_service.on_awaiting_manual_delivery
+
+    async def alert_spy(**kwargs):  # type: ignore[no-untyped-def]
+        alerted.append(kwargs["order"].order_no)
+        return await real_alert(**kwargs)
+
+    monkeypatch.setattr(notifications_service, "on_awaiting_manual_delivery", alert_spy)
     sku = await shop.make_sku(code="BY-HAND-1", delivery_type="manual", price_cents=500)
     product = (await shop.client.get(f"/api/catalog/products/product-{sku.product_id}")).json()
     assert product["skus"][0]["stock"]["purchasable"] and product["skus"][0]["delivery_type"] == "manual"
@@ -31,6 +39,7 @@ async def test_a_manual_product_is_sold_queued_delivered_by_hand_and_the_buyer_t
     await shop.pay(order)
     view = await shop.get_order(order)
     assert view["status"] == "paid" and view["delivery_type"] == "manual"
+    assert alerted == [order["order_no"]]  # the shop's group hears of it at payment, to deliver it
     buyer_page = await shop.client.get(f"/orders/{order['order_no']}", cookies={"qy_order": order["access_token"]})
     assert buyer_page.status_code in (200, 303)
 

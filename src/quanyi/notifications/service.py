@@ -255,6 +255,14 @@ async def on_order_refunded(*, session: AsyncSession, order: Order, amount_cents
         await _account_callback(session, order, Kind.ORDER_REFUNDED, f"{order.order_no}:{order.refunded_cents}", now)
 
 
+async def on_awaiting_manual_delivery(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> None:
+    """A paid 手动发货 order waits for staff to deliver it by hand: the merchant's group gets its new-order alert
+    now rather than at delivery (same alert and idempotency key, so it is sent once per order)."""
+    payload = {**_order_payload(order), "contact_masked": mask_contact(order.contact_kind, order.contact)}
+    await _alert(session, Kind.ORDER_PAID, order.order_no, payload, order_id=order.id, now=now,
+                 merchant_id=order.merchant_id)
+
+
 async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now: dt.datetime | None = None) -> None:
     """An order is held by risk control for manual review (风控拦截)."""
     await _alert(session, Kind.RISK_HOLD, order.order_no, {**_order_payload(order), "reason": reason[:300]},

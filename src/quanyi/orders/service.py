@@ -388,8 +388,9 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
     """Hand over the goods of a PAID order (caller holds the order lock); out of stock -> refund pending.
     `defer_ledger`: see `apply_payment`."""
     now = now or utcnow()
-    if order.delivery_type == DeliveryType.MANUAL.value:
-        return PaymentEffect.AWAITING_MANUAL_DELIVERY  # staff deliver it by hand (orders/manual.py)
+    if order.delivery_type == DeliveryType.MANUAL.value:  # staff deliver it by hand (orders/manual.py)
+        await notifications_service.on_awaiting_manual_delivery(session=session, order=order, now=now)
+        return PaymentEffect.AWAITING_MANUAL_DELIVERY
     if order.delivery_type not in (DeliveryType.CARD_KEY.value, DeliveryType.SHARED_CODE.value):
         # Direct recharge: a supplier credits the account; the fulfilment worker takes it from here (it
         # moves the order to refund_pending itself if no supplier can do it).
