@@ -102,9 +102,14 @@ class Meter:
         self.profiler: Any = None
         self.profile_phase: str | None = None
         self.total = 0.0
+        self.show_sql: str | None = None
+        self.shown: list[str] = []
 
-    def on_statement(self, *_args: Any) -> None:
+    def on_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements[self.phase] += 1
+        # The statements of one request in the middle of the run (the 10th of the phase), for --show-sql.
+        if self.phase == self.show_sql and self.count[self.phase] == 10:
+            self.shown.append(" ".join(statement.split())[:220])
 
     async def run(self, phase: str, call: Any) -> Any:
         self.phase = phase
@@ -185,10 +190,12 @@ def main() -> int:
     parser.add_argument("--refused", type=int, default=2000, help="checkouts after the sell-out (2000)")
     parser.add_argument("--profile", choices=PHASES, help="profile this phase")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
+    parser.add_argument("--show-sql", choices=PHASES, help="print the SQL statements of one request of this phase")
     parser.add_argument("--lines", type=int, default=45, help="lines of the cProfile listing")
     parser.add_argument("--redis", help="QUANYI_REDIS_URL for the shop (risk counters, stock gate)")
     args = parser.parse_args()
     meter = Meter()
+    meter.show_sql = args.show_sql
     if args.profile:
         meter.profile_phase = args.profile
         if args.profiler == "pyinstrument":
@@ -218,6 +225,9 @@ def main() -> int:
     print(f"CPU per purchase with {args.refused / per:.1f} refusals each: {1000 * total / per:.2f} ms in requests, "
           f"{1000 * meter.total / per:.2f} ms in the whole process (background work such as the ledger worker "
           "included)")
+    if meter.shown:
+        print(f"SQL of the 11th {args.show_sql} request:")
+        print("\n".join(f"  {n + 1:>2}. {text}" for n, text in enumerate(meter.shown)))
     if meter.profiler is not None:
         if isinstance(meter.profiler, cProfile.Profile):
             out = io.StringIO()

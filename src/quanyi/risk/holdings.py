@@ -19,7 +19,7 @@ import datetime as dt
 import zlib
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, or_, select, text
+from sqlalchemy import case, func, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
@@ -66,24 +66,27 @@ _MESSAGES = {
 async def _held(session: AsyncSession, checks: list[tuple[str, str, int]], *, since: float, now: dt.datetime,
                 order_id: int) -> dict[str, tuple[int, dt.datetime | None]]:
     """Per dimension of `checks`: the units its value holds in other orders (unexpired unpaid ones placed since
-    `since`, and ones under review), and when the first of those unpaid ones expires. Two statements for all
-    dimensions (the checkout hot path)."""
+    `since`, and ones under review), and when the first of those unpaid ones expires. Both counts for all
+    dimensions in one statement (the checkout hot path)."""
     matches = {dim: _COLUMNS[dim] == value for dim, value, _ in checks}
-    pending_row = (await session.execute(
+    pending = (
         select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
                  for match in matches.values()],
                *[func.min(case((match, Order.expires_at))) for match in matches.values()])
         .join(Order, Order.id == OrderRiskSignals.order_id)
         .where(or_(*matches.values()), OrderRiskSignals.at >= since, OrderRiskSignals.order_id != order_id,
-               Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now))).one()
+               Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now)).subquery("pending")
     # Driven from the (small, status-indexed) review queue: under review can be days old.
-    review_row = (await session.execute(
+    review = (
         select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
                  for match in matches.values()]).select_from(Order)
         .join(OrderRiskSignals, OrderRiskSignals.order_id == Order.id)
-        .where(Order.status == OrderStatus.UNDER_REVIEW, or_(*matches.values()), Order.id != order_id))).one()
+        .where(Order.status == OrderStatus.UNDER_REVIEW, or_(*matches.values()), Order.id != order_id)
+    ).subquery("review")
+    # Both one-row aggregates in one round trip (each keeps its own plan and index).
+    row = (await session.execute(select(pending, review).select_from(pending.join(review, true())))).one()
     n = len(matches)
-    return {dim: (int(pending_row[k]) + int(review_row[k]), pending_row[n + k]) for k, dim in enumerate(matches)}
+    return {dim: (int(row[k]) + int(row[2 * n + k]), row[n + k]) for k, dim in enumerate(matches)}
 
 
 async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_id: int, quantity: int, ip: str,
