@@ -24,8 +24,8 @@ from quanyi.refunds.automatic import refund_undeliverable_balance_orders
 from quanyi.suppliers import sync as supplier_sync
 from quanyi.suppliers.routing import FulfilmentWorker
 
-__all__ = ["run_background_loops", "sweep_once", "refresh_gateways", "query_payments_once", "execute_refunds_once",
-           "sync_suppliers_once", "resume_imports_once"]
+__all__ = ["run_background_loops", "sweep_once", "expire_points_once", "refresh_gateways", "query_payments_once",
+           "execute_refunds_once", "sync_suppliers_once", "resume_imports_once"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,15 @@ async def resume_imports_once(ctx: ShopContext) -> int:
         lease_seconds=ctx.settings.import_lease_seconds, chunk_lines=ctx.settings.import_chunk_lines)
 
 
+async def expire_points_once(ctx: ShopContext) -> int:
+    """Points whose time is over (积分过期) are expired and posted to the ledger (any use of a member's points
+    expires theirs too): the books stop counting them as owed."""
+    from quanyi.loyalty import points as points_service
+
+    async with ctx.db.transaction() as session:
+        return await points_service.expire_all_due(session=session)
+
+
 async def _every(seconds: float, name: str, job) -> None:  # type: ignore[no-untyped-def]
     while True:
         try:
@@ -125,4 +134,5 @@ async def run_background_loops(ctx: ShopContext) -> None:
         loops.append(FulfilmentWorker(ctx).run_forever())
     # Streamed imports nobody works (queued, or their process died mid-way): resumed after the last chunk.
     loops.append(_every(ctx.settings.import_poll_seconds, "import jobs", lambda: resume_imports_once(ctx)))
+    loops.append(_every(300.0, "points expiry", lambda: expire_points_once(ctx)))
     await asyncio.gather(*loops)

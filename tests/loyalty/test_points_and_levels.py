@@ -218,3 +218,19 @@ async def test_two_checkouts_at_once_cannot_spend_the_same_points(shop, app, sto
     assert balance >= 0 and balance + sum(o["points_used"] for o in placed) == 1980  # never spent twice
     assert await shop.count(Order) == 1 + len(placed)
     await _books(shop)
+
+
+async def test_the_background_expiry_expires_due_points_once(shop, app, stocked_sku):
+    from quanyi.tasks import expire_points_once
+
+    member = await sign_in(shop)
+    order = await _buy(shop, member, stocked_sku)
+    await cashier_pay(shop, order)
+    assert await expire_points_once(shop.ctx) == 0  # not due yet
+    async with shop.ctx.db.transaction() as session:
+        lot = await session.scalar(select(PointsLot))
+        lot.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    assert await expire_points_once(shop.ctx) == 19
+    assert await expire_points_once(shop.ctx) == 0  # a second sweep finds nothing
+    assert (await _loyalty(shop, member))["points_balance"] == 0
+    await _books(shop)
