@@ -18,6 +18,7 @@ from quanyi.console import (
     key_routes,
     ledger_routes,
     login_routes,
+    member_routes,
     merchant_routes,
     notification_routes,
     order_routes,
@@ -36,7 +37,7 @@ from quanyi.deps import client_ip, user_agent
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
-SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
+SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes, member_routes,
             catalog_routes, pick_routes, key_routes, key_import_routes, supplier_routes, risk_rule_routes,
             ledger_routes, reconciliation_routes, merchant_routes, reseller_routes, enterprise_routes,
             gateway_routes, notification_routes, staff_routes, audit_routes)

@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, str] = {
     "card_keys.manage": "import card keys, void batches, see stock and masked keys",
     "catalog.manage": "edit products, SKUs, prices and redemption guides (categories: platform staff only)",
     "audit.read": "read the staff audit log",
+    "members.manage": "buyer accounts (会员, platform-wide): search, see their orders and sessions, disable / enable",
     "notifications.manage": "see the notification outbox; retry or discard undelivered (dead) notifications",
     # Merchants (商户): a merchant's money at the platform.
     "merchant.finance": "see the merchant's balance and statements, ask for withdrawals (提现)",

@@ -78,8 +78,9 @@ def _register_builtin_roles() -> None:
         "console.dashboard", "orders.read", "orders.refund", "orders.export", "ledger.read"}),
         description="money: dashboard, refunds, exports, ledger"))
     register_role(Role("support", "客服", "Customer support", frozenset({
-        "orders.read", "orders.contact", "orders.fulfil"}),
-        description="buyers' questions: find orders with full contacts, 补单, resend delivery notices"))
+        "orders.read", "orders.contact", "orders.fulfil", "members.manage"}),
+        description="buyers' questions: find orders with full contacts, 补单, resend delivery notices, "
+                    "buyer accounts (disable / enable)"))
     register_role(Role("risk_reviewer", "风控审核", "Risk reviewer", frozenset({
         "orders.read", "orders.contact", "risk.review"}),
         description="the review queue: approve or reject held orders"))
