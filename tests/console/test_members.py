@@ -76,6 +76,15 @@ async def test_contacts_are_masked_without_the_full_contact_permission(shop):
         assert response.status_code == 200
         assert "member@example.com" not in response.text and "m***@example.com" in response.text
 
+    async with shop.ctx.db.transaction() as session:
+        session.add_all([Member(email=f"bulk{i:02}@example.com") for i in range(55)])
+    first = await client.get("/console/members", params={"q": "bulk"})
+    assert first.text.count('data-testid="member-row"') == 50 and "b***@example.com" in first.text
+    assert 'href="/console/members?q=bulk&amp;page=2"' in first.text and "prev-page" not in first.text
+    second = await client.get("/console/members", params={"q": "bulk", "page": "2"})
+    assert second.text.count('data-testid="member-row"') == 5 and "next-page" not in second.text
+    assert "prev-page" in second.text and "共 55 位会员" in second.text
+
 
 async def test_disabling_a_member_ends_every_session_is_audited_and_enabling_lets_them_back(shop):
     member = await sign_in(shop, "member@example.com")
