@@ -9,10 +9,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from coupons.support import make_coupon
 from helpers import make_settings
 from quanyi.config import Settings
 from quanyi.ledger.deferred import post_all_deferred
 from quanyi.ledger.models import LedgerPosting as Posting
+from quanyi.members.models import LoginMethod, Member
+from quanyi.members.sessions import open_member_session
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.risk import counters
@@ -85,3 +88,26 @@ async def test_a_plain_guest_purchase_sends_its_budget_of_statements_and_no_mark
     assert (len(checkout), len(notification)) == BUDGET[dialect], listing
     marketing = [s for s in checkout + notification if any(t in s for t in MARKETING_TABLES)]
     assert not marketing, marketing
+
+
+async def test_a_member_checkout_with_a_coupon_reads_the_coupon_once(shop, sku):
+    await shop.stock(sku, 2)
+    await make_coupon(shop, code="ONCE")
+    async with shop.ctx.db.transaction() as session:
+        member = Member(email="couponer@example.com")
+        session.add(member)
+        await session.flush()
+        token = await open_member_session(session=session, member=member, method=LoginMethod.CODE, days=1,
+                                          ip="127.0.0.1", user_agent="test")
+    statements = Statements(shop)
+    try:
+        response = await shop.client.post("/api/orders", headers={"X-Member-Token": token},
+                                          json={"sku_id": sku.id, "quantity": 1, "contact": "couponer@example.com",
+                                                "coupon_codes": ["ONCE"]})
+        checkout = statements.take()
+    finally:
+        statements.close()
+    assert response.status_code == 201, response.text
+    assert response.json()["coupon_discount_cents"] == 300
+    # Quoted and then taken in one transaction: the coupon row is read once.
+    assert sum(s.startswith("SELECT coupons_coupon.") for s in checkout) == 1, "\n".join(checkout)

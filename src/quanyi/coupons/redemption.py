@@ -27,6 +27,9 @@ from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
 __all__ = ["quote_coupons", "reserve_coupons", "release_coupons", "confirm_coupons", "retake_coupons"]
 
 
+_QUOTED = "quanyi.coupons.quoted"
+
+
 async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_ids: Sequence[int],
                    member_id: int | None) -> list[tuple[Coupon, CouponGrant | None, str | None]]:
     found: list[tuple[Coupon, CouponGrant | None, str | None]] = []
@@ -75,6 +78,9 @@ async def quote_coupons(*, session: AsyncSession, line: rules.LineFacts, member_
     if len(codes) + len(member_coupon_ids) > rules.MAX_COUPONS_PER_ORDER:
         raise InvalidCoupon(f"at most {rules.MAX_COUPONS_PER_ORDER} coupons on one order", field="coupon_code")
     found = await _resolve(session, codes, member_coupon_ids, member_id)
+    # The session's identity map holds rows weakly: keeping the coupons for the transaction lets reserve_coupons
+    # take them without reading each one again (the checkout hot path).
+    session.info.setdefault(_QUOTED, []).extend(coupon for coupon, _, _ in found)
     if len({coupon.id for coupon, _, _ in found}) < len(found):
         raise CouponNotApplicable("the same coupon is given twice", reason="duplicate")
     if len(found) > 1 and not all(coupon.stackable for coupon, _, _ in found):
