@@ -33,6 +33,9 @@ from quanyi.catalog.service import QuantityOutOfRange
 from quanyi.config import Settings, get_settings
 from quanyi.console.routes import install as install_console
 from quanyi.context import ShopContext, build_context
+from quanyi.coupons.abuse import CouponClaimsLimited, CouponRefusedByRisk
+from quanyi.coupons.buyer_routes import router as coupons_router
+from quanyi.coupons.pages import router as coupon_pages_router
 from quanyi.coupons.routes import router as coupons_admin_router
 from quanyi.db import is_database_unavailable
 from quanyi.deps import NotAuthorized
@@ -89,6 +92,7 @@ from quanyi.payments.routes import reconciliation_router
 from quanyi.payments.routes import router as payments_router
 from quanyi.payments.sandbox.routes import router as sandbox_router
 from quanyi.payments.service import PaymentAmountMismatch
+from quanyi.pricing.pages import router as pricing_pages_router
 from quanyi.pricing.routes import router as pricing_router
 from quanyi.promoters.pages import router as promoter_pages_router
 from quanyi.promoters.routes import admin_router as promoters_admin_router
@@ -177,7 +181,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     VerificationExpired: 410,
     VerificationUnavailable: 403,
     CheckoutRateLimited: 429,
-    TooMuchStockHeld: 429,  # too much stock held in unpaid / under-review orders (Retry-After)
+    TooMuchStockHeld: 429,
+    CouponClaimsLimited: 429,  # coupon abuse (Retry-After)
+    CouponRefusedByRisk: 403,  # too much stock held in unpaid / under-review orders (Retry-After)
     ApplicationRateLimited: 429,  # merchants
 
     CsrfFailed: 403,  # a form post that did not come from the shop's own page
@@ -458,7 +464,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
                    notifications_admin_router, suppliers_router, suppliers_admin_router, fulfilment_router,
                    fulfilment_admin_router, staff_router, key_security_router, risk_admin_router, open_api_router,
                    resellers_admin_router, web_router, order_link_router, pricing_router,
-                   coupons_admin_router, shared_codes_router):
+                   coupons_admin_router, shared_codes_router, coupons_router, coupon_pages_router,
+                   pricing_pages_router):
         app.include_router(router)
     app.include_router(ledger_router)  # ledger: trial balance, supplier top-ups, statements, reconciliation
     install_console(app)  # the web console at /console

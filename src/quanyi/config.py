@@ -275,6 +275,14 @@ class Settings(BaseSettings):
     # A captcha provider for challenges: "package.module:factory", a callable taking no arguments that returns
     # a risk.challenges.CaptchaVerifier (checked at startup). Empty: one-time codes only.
     risk_captcha_verifier: str = ""
+    # Coupon abuse (薅羊毛, quanyi/coupons/abuse.py), counted with the risk counters; 0 turns a limit off.
+    # Claims per client address / device per day (429), and distinct members using new-member coupons per address,
+    # device or payer account per week (more: the checkout is refused, a paid order is held for review).
+    coupon_claims_per_ip_per_day: int = Field(default=50, ge=0)
+    coupon_claims_per_device_per_day: int = Field(default=20, ge=0)
+    coupon_new_members_per_ip: int = Field(default=5, ge=0)
+    coupon_new_members_per_device: int = Field(default=2, ge=0)
+    coupon_new_members_per_payer: int = Field(default=2, ge=0)
     # Checkouts per IP / per device id within the window before 429 + Retry-After; 0 turns a limit off.
     checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     checkout_limit_per_ip: int = Field(default=60, ge=0)

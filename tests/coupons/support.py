@@ -26,6 +26,7 @@ async def coupon(shop: Any, coupon_id: int) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-async def try_order(shop: Any, sku_id: int, quantity: int = 1, **extra: Any) -> Any:
-    return await shop.client.post("/api/orders", json={"sku_id": sku_id, "quantity": quantity,
-                                                       "contact": "buyer@example.com", **extra})
+async def try_order(shop: Any, sku_id: int, quantity: int = 1, headers: dict[str, str] | None = None,
+                    **extra: Any) -> Any:
+    return await shop.client.post("/api/orders", headers=headers, json={"sku_id": sku_id, "quantity": quantity,
+                                                                        "contact": "buyer@example.com", **extra})

@@ -346,4 +346,4 @@ async def member_coupons(*, session: AsyncSession, member_id: int,
     """A member's own coupons (我的优惠券) with their coupon."""
     rows = await session.execute(select(CouponGrant, Coupon).join(Coupon, Coupon.id == CouponGrant.coupon_id).where(
         CouponGrant.member_id == member_id, CouponGrant.status.in_(list(statuses))).order_by(Coupon.ends_at))
-    return [(g, c) for g, c in rows.tuples().all()]
+    return [(g, c) for g, c in rows.all()]

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from quanyi.coupons.models import Coupon
+from quanyi.coupons.service import (
+    CouponLimitReached,
+    CouponNotApplicable,
+    CouponNotFound,
+    CouponSoldOut,
+    InvalidCoupon,
+)
+from quanyi.errors import DomainError
 from quanyi.money import format_money
 
-__all__ = ["summary", "REASONS"]
+__all__ = ["summary", "REASONS", "reason_text", "COUPON_ERRORS"]
 
 
 def summary(coupon: Coupon, locale: str) -> str:
@@ -60,3 +68,13 @@ REASONS = {
         "invalid_coupon": "Invalid coupon",
     },
 }
+
+
+# The errors a checkout or a quote with coupons can end in, which a page shows next to the coupon field.
+COUPON_ERRORS = (CouponNotFound, CouponNotApplicable, CouponSoldOut, CouponLimitReached, InvalidCoupon)
+
+
+def reason_text(locale: str, exc: DomainError) -> str:
+    """A coupon error in the buyer's language (the reason code of CouponNotApplicable, else the error code)."""
+    texts = REASONS["en" if locale == "en" else "zh-CN"]
+    return texts.get(str(exc.context.get("reason") or exc.code), texts["invalid_coupon"])

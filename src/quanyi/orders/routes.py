@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
+from quanyi.coupons import abuse as coupon_abuse
 from quanyi.deps import NO_STORE, ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
 from quanyi.inventory.service import OutOfStock
 from quanyi.members.dependencies import OptionalMemberDep
@@ -56,6 +57,9 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
     signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
         ctx, ip=client_ip(request), device=request_device(ctx, request),
         sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, verification=verification)
+    await coupon_abuse.check_use(ctx, codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
+                                 member_id=member.member_id if member else None, ip=client_ip(request),
+                                 device=request_device(ctx, request).id)  # 薅羊毛: new-member coupons per device/IP
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:

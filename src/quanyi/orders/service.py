@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType, Sku
+from quanyi.coupons import abuse as coupon_abuse
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory import picking, shared_codes
@@ -364,8 +365,9 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
         # Paid late at a coupon's price, and the coupon is gone meanwhile: refund rather than exceed its count.
         return await _refund_instead(session, order, "coupon no longer available", now, defer_ledger=defer_ledger)
     # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
+    farming = await coupon_abuse.hold_reason_at_payment(session=session, order=order, payer_account=payer_account)
     held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now,
-                                                      payer_account=payer_account)
+                                                      payer_account=payer_account) or farming
     if held_because and (refused := await risk_engine.payer_stock_exceeded(session=session, order=order, now=now)):
         # Holding it would lock more stock for a payer that has too much under review already: not held, not
         # delivered; its keys go back on sale and it waits for its refund (money is never silently dropped).

@@ -94,6 +94,7 @@ class RiskRuntime:
     captcha: CaptchaVerifier | None = None
     # The risk clock: the wall clock in production; the replay harness runs simulated days on it.
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    coupon_new_members_per_payer: int = 0  # coupons.abuse: members per payer account using new-member coupons
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -111,6 +112,7 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
         checkout_window_seconds=settings.checkout_limit_window_seconds,
         checkout_limit_per_ip=settings.checkout_limit_per_ip,
         checkout_limit_per_device=settings.checkout_limit_per_device,
+        coupon_new_members_per_payer=settings.coupon_new_members_per_payer,
         held=HeldLimits.from_settings(settings),
         captcha=load_captcha_verifier(settings.risk_captcha_verifier) if settings.risk_captcha_verifier else None,
     )

@@ -18,6 +18,9 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from quanyi.catalog import service as catalog_service
+from quanyi.coupons import abuse as coupon_abuse
+from quanyi.coupons.pages import member_coupon_views
+from quanyi.coupons.texts import COUPON_ERRORS, reason_text
 from quanyi.db import utcnow
 from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.errors import DomainError
@@ -54,7 +57,8 @@ from quanyi.web.csrf import CSRF_PROTECTED
 from quanyi.web.i18n import pick_locale, translate
 from quanyi.web.templating import render
 
-__all__ = ["router", "render_error_page", "grant_order_access", "lookup_page"]
+__all__ = ["router", "render_error_page", "grant_order_access", "lookup_page", "product_page_view", "checkout_payload",
+           "CHECKOUT_FIELDS"]
 
 router = APIRouter(include_in_schema=False)
 logger = logging.getLogger(__name__)
@@ -108,7 +112,9 @@ async def home(request: Request, ctx: ContextDep) -> HTMLResponse:
 
 
 async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: dict[str, Any] | None = None,
-                        errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+                        errors: dict[str, str] | None = None, status_code: int = 200,
+                        quote: dict[str, Any] | None = None) -> HTMLResponse:
+    member = await resolve_member(request, ctx, strict=False)
     async with ctx.db.read_session() as session:
         product = await catalog_service.get_product_by_slug(session=session, slug=slug)
         view = await catalog_service.describe_product(session=session, product=product)
@@ -117,9 +123,10 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
         picks = {sku.id: await catalog_service.pickable_keys(session=session, sku_id=sku.id)
                  for sku in view.skus if sku.product_type == "chosen_card_key" and sku.stock.purchasable}
         # A signed-in member may pay part of the order with points (积分抵现): show what they have.
-        member = await resolve_member(request, ctx, strict=False)
         points_offer = await loyalty_service.points_offer(session=session, member_id=member.member_id) \
             if member is not None else None
+        member_coupons = (await member_coupon_views(session, member.member_id, pick_locale(
+            request, ctx.settings.default_locale)) if member else [])
     form = form or {}
     selected = form.get("sku_id")
     if selected is None:
@@ -127,7 +134,11 @@ async def _product_page(request: Request, ctx: ContextDep, slug: str, *, form: d
     return render(request, "product.html", {
         "product": view, "category": category, "form": form, "errors": errors or {}, "picks": picks,
         "selected_sku_id": str(selected) if selected is not None else None, "points_offer": points_offer,
+        "member_coupons": member_coupons, "quote": quote,  # coupons at checkout; the server's price preview
     }, status_code=status_code)
+
+
+product_page_view = _product_page  # the price preview (quanyi/pricing/pages.py) draws the same page
 
 
 @router.get("/p/{slug}", response_class=HTMLResponse)
@@ -141,17 +152,29 @@ async def product_page(slug: SlugPath, request: Request, ctx: ContextDep, member
 
 _FIELD_ERRORS = {"card_key_id": "err.card_key_taken", "sku_id": "err.sku", "quantity": "err.quantity_plain",
                  "contact": "err.contact", "points": "loyalty.err.points",
-                 "query_password": "err.password", "recharge_account": "err.recharge_account"}
+                 "query_password": "err.password", "recharge_account": "err.recharge_account",
+                 "coupon_codes": "err.coupon", "member_coupon_ids": "err.coupon"}
+CHECKOUT_FIELDS = ("sku_id", "quantity", "contact", "query_password", "recharge_account", "challenge_id",
+                   "verification_code", "card_key_id", "points", "coupon_code", "member_coupon_id")
+
+
+def checkout_payload(form: dict[str, str]) -> dict[str, Any]:
+    """The order fields of a checkout form: empty fields left out, the coupon fields as the API's lists."""
+    payload: dict[str, Any] = {k: v for k, v in form.items()
+                               if v.strip() != "" and k not in ("coupon_code", "member_coupon_id")}
+    if form.get("coupon_code", "").strip():
+        payload["coupon_codes"] = [form["coupon_code"]]
+    if form.get("member_coupon_id", "").strip():
+        payload["member_coupon_ids"] = [form["member_coupon_id"]]
+    return payload
 
 
 @router.post("/p/{slug}/checkout", response_class=HTMLResponse, dependencies=[CSRF_PROTECTED])
 async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: OptionalMemberDep) -> Response:
     locale = pick_locale(request, ctx.settings.default_locale)
     raw = await request.form()
-    form = {key: str(raw.get(key, "")) for key in ("sku_id", "quantity", "contact", "query_password",
-                                                   "recharge_account", "challenge_id", "verification_code",
-                                                   "card_key_id", "points")}
-    payload = {k: v for k, v in form.items() if v.strip() != ""}
+    form = {key: str(raw.get(key, "")) for key in CHECKOUT_FIELDS}
+    payload = checkout_payload(form)
     try:
         data = OrderCreate.model_validate({**payload, "locale": locale})
     except ValidationError as exc:
@@ -200,11 +223,19 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                                    errors={"form": translate(locale, "risk.too_many")})
         page.headers["Retry-After"] = str(exc.context["retry_after"])
         return page
+    try:  # 薅羊毛: new-member coupons per device / network
+        await coupon_abuse.check_use(ctx, codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
+                                     member_id=member.member_id if member else None, ip=client_ip(request),
+                                     device=request_device(ctx, request).id)
+    except coupon_abuse.CouponRefusedByRisk:
+        return await _product_page(request, ctx, slug, form=form, status_code=403,
+                                   errors={"coupon_codes": translate(locale, "checkout.coupon_risk")})
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
             order = await orders_service.create_order(
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+                coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
                 query_password_hash=password_hash, locale=locale, ip=client_ip(request),
                 reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
                 recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
@@ -226,6 +257,9 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
     except orders_service.PickNotOffered:
         return await _product_page(request, ctx, slug, form=form, status_code=422,
                                    errors={"card_key_id": translate(locale, "err.pick_one")})
+    except COUPON_ERRORS as exc:  # the coupon asked for does not apply: say why next to it; nothing was placed
+        return await _product_page(request, ctx, slug, form=form, status_code=404 if exc.code == "coupon_not_found"
+                                   else 409, errors={"coupon_codes": reason_text(locale, exc)})
     except orders_service.RechargeAccountInvalid:
         return await _product_page(request, ctx, slug, form=form, status_code=422,
                                    errors={"recharge_account": translate(locale, "err.recharge_account")})

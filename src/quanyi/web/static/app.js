@@ -116,11 +116,21 @@
       var max = chosen ? parseInt(chosen.getAttribute("data-max"), 10) : Infinity;
       var next = (parseInt(quantity.value, 10) || min) + parseInt(button.getAttribute("data-step"), 10);
       quantity.value = Math.min(Math.max(next, min), max);
-      update();
+      changed();
     });
   });
 
-  form.addEventListener("change", update);
-  quantity.addEventListener("input", update);
-  update();
+  // A price preview from the server (coupon applied) stays until the buyer changes the order; then it is stale:
+  // hidden, and the list total shown again (the server prices the order anyway when it is placed).
+  var breakdown = form.querySelector("[data-testid=price-breakdown]");
+  function changed() {
+    if (breakdown) { breakdown.hidden = true; breakdown = null; }
+    update();
+  }
+  form.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "coupon_code") return;  // a typed code waits for Apply or Buy
+    changed();
+  });
+  quantity.addEventListener("input", changed);
+  if (!breakdown) update();
 })();
