@@ -16,6 +16,7 @@ from quanyi.cli_support import MerchantOption, console, err, merchant_scope, war
 from quanyi.cli_support import load_settings as _settings
 from quanyi.cli_support import run_job as _run
 from quanyi.config import ENV_FILE, generate_secrets_env, get_settings
+from quanyi.coupons.cli import coupons_app
 from quanyi.enterprises.cli import enterprises_app
 from quanyi.inventory.cli import register_key_security_commands
 from quanyi.ledger.cli import ledger_app
@@ -320,6 +321,7 @@ app.add_typer(refunds_app, name="refunds")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(resellers_app, name="resellers")
 app.add_typer(enterprises_app, name="enterprises")
+app.add_typer(coupons_app, name="coupons")
 app.command()(reconcile)
 app.add_typer(suppliers_app, name="suppliers")
 
