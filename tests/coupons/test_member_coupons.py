@@ -17,7 +17,8 @@ from quanyi.risk.device import DEVICE_COOKIE
 @pytest.fixture
 def settings(database_url: str):  # sign-in codes go to the outbox (e-mail configured); tight abuse limits
     return make_settings(database_url, smtp_host="127.0.0.1", smtp_from="shop@example.com",
-                         coupon_claims_per_device_per_day=3, coupon_new_members_per_device=1)
+                         coupon_claims_per_device_per_day=3, coupon_new_members_per_device=1,
+                         coupon_new_members_per_payer=1)
 
 
 def _as(member: dict, device: str = "device-one") -> dict[str, str]:
@@ -120,3 +121,18 @@ async def test_one_device_farming_new_member_coupons_with_many_accounts_is_refus
                                               headers=_as(member, "claims-device")))
     assert [a.status_code for a in answers] == [201, 201, 201, 429]
     assert answers[3].json()["code"] == "coupon_claims_limited" and answers[3].headers["Retry-After"] == "86400"
+
+
+async def test_one_payer_account_paying_new_member_coupons_of_many_accounts_is_held_for_review(shop, stocked_sku):
+    await make_coupon(shop, code="WELCOME", new_members_only=True)
+    statuses = []
+    for n in range(2):  # two accounts on two devices, one payment account (the same person)
+        member = await sign_in(shop, f"payer{n}@example.com")
+        _new_device(shop)
+        order = await try_order(shop, stocked_sku.id, coupon_codes=["WELCOME"], headers=_as(member, f"phone-{n}-xyz"))
+        assert order.status_code == 201, order.text
+        payment = await shop.start_payment(order.json())
+        assert (await shop.notify(shop.notification(payment, buyer_id="2088-farmer"))).text == "success"
+        view = await shop.get_order(order.json())
+        statuses.append((view["status"], "coupon_farming_payer" in (view["status_reason"] or "")))
+    assert statuses == [("delivered", False), ("under_review", True)]
