@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["Base", "ConnectionBudget", "Database", "UTCDateTime", "after_commit", "async_url", "connection_budget",
+           "like_anywhere",
            "is_database_unavailable", "secure_sqlite_files", "utcnow"]
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def like_anywhere(text: str) -> str:
+    """A LIKE pattern (escape character backslash) matching `text` anywhere, its own % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def async_url(url: str) -> str:

@@ -54,6 +54,9 @@ async def test_support_finds_a_member_by_part_of_a_contact_and_opens_their_order
     assert everyone.text.count('data-testid="member-row"') == 2 and "13800138000" in everyone.text
     assert (await client.get("/console/members", params={"q": "nobody-like-this"})).text.count(
         'data-testid="no-members"') == 1
+    for wildcard in ("m_mber@", "member%example"):  # a typed _ or % is a character, not a LIKE wildcard
+        assert (await client.get("/console/members", params={"q": wildcard})).text.count(
+            'data-testid="no-members"') == 1
     assert (await client.get("/console/members", params={"status": "gone"})).status_code == 422
 
     page = await client.get(f"/console/members/{mid}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import Database, utcnow
+from quanyi.db import Database, like_anywhere, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.members.codes import (
     CodeCannotBeSent,
@@ -280,8 +280,9 @@ def _filter(stmt, query: str | None, status: MemberStatus | None):  # type: igno
     if status is not None:
         stmt = stmt.where(Member.status == status)
     if query:
-        pattern = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Member.email).like(pattern), Member.phone.like(pattern)))
+        pattern = like_anywhere(query.strip().lower())  # a % or _ typed by staff is a character, not a wildcard
+        stmt = stmt.where(or_(func.lower(Member.email).like(pattern, escape="\\"),
+                              Member.phone.like(pattern, escape="\\")))
     return stmt
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from quanyi.db import Database
+from quanyi.db import Database, like_anywhere
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import normalize_order_no
@@ -22,11 +22,6 @@ from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import shop_midnight
 
 __all__ = ["OrderFilters", "search_orders", "iter_orders", "order_events", "orders_by_ids"]
-
-
-def _like(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +43,14 @@ class OrderFilters:
             paid_by = select(Payment.order_id).where(or_(Payment.payment_no == number.upper(),
                                                          Payment.gateway_trade_no == number))
             by_number = Order.order_no == canonical if canonical else Order.order_no.like(
-                _like(number.upper()), escape="\\")
+                like_anywhere(number.upper()), escape="\\")
             where.append(or_(by_number, Order.id.in_(paid_by)))
         contact = self.contact.strip()[:254]
         if contact:
             try:
                 where.append(Order.contact == normalize_contact(contact)[1])
             except ValueError:
-                where.append(Order.contact.like(_like(contact.lower()), escape="\\"))
+                where.append(Order.contact.like(like_anywhere(contact.lower()), escape="\\"))
         if self.status is not None:
             where.append(Order.status == self.status)
         if self.day_from is not None:
