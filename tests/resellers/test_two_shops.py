@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from faults.support import QuanyiProcess
 from helpers import Shop, make_settings, signed_notification
@@ -31,6 +31,7 @@ from quanyi.ledger import service as ledger_service
 from quanyi.ledger.models import CustomerAccount
 from quanyi.notifications.models import Channel, MessageStatus, OutboxMessage
 from quanyi.openapi_client import OpenApiClient
+from quanyi.orders.models import Order
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.suppliers.models import Supplier
 from quanyi.testpeers.runner import free_port
@@ -232,4 +233,11 @@ async def test_both_ledgers_balance_and_b_knows_its_balance_at_a(shops: Shops):
             assert trial.balanced and drift == {}, (trial.totals, drift)
     async with _Local(shops.settings_b) as b:
         at_b = await b.scalar(select(Supplier.balance_cents).where(Supplier.code == "SHOPA"))
-    assert at_b == await _balance_at_a(shops) == 20_000 - 1800 - 4950
+    # What B spent at A is what A kept of B's paid orders (the tests above may have run on another xdist worker,
+    # with their own pair of shops: 1800 + 4950 when they ran here, nothing when they did not).
+    async with _Local(shops.settings_a) as a:
+        kept = await a.scalar(select(func.coalesce(func.sum(Order.total_cents - Order.refunded_cents), 0))
+                              .join(CustomerAccount, CustomerAccount.id == Order.customer_account_id)
+                              .where(CustomerAccount.code == "reseller:SHOPB", Order.paid_at.is_not(None)))
+    assert kept in (0, 1800 + 4950)
+    assert at_b == await _balance_at_a(shops) == 20_000 - kept
