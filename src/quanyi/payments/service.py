@@ -15,8 +15,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, NotFound
@@ -184,13 +185,19 @@ async def confirm_payment(
         order = await orders_service.lock_order(session=session, order_id=paid_order)
     except orders_service.OrderNotFound:
         raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}") from None
-    payment = await session.scalar(
-        select(Payment)
+    # The payment, locked, and in the same round trip the payment (if any) that already carries this gateway
+    # transaction ((gateway, gateway_trade_no) is unique: at most one).
+    other_payment = aliased(Payment)
+    found = (await session.execute(
+        select(Payment, other_payment)
+        .outerjoin(other_payment, and_(other_payment.gateway == gateway_name,
+                                       other_payment.gateway_trade_no == notification.gateway_trade_no))
         .where(Payment.payment_no == notification.payment_no)
-        .with_for_update()
+        .with_for_update(of=Payment)
         .execution_options(populate_existing=True)
-    )
-    assert payment is not None
+    )).one_or_none()
+    assert found is not None
+    payment, other = found
     if notification.amount_cents != payment.amount_cents or notification.currency != payment.currency:
         raise PaymentAmountMismatch(
             f"notification says {notification.amount_cents} {notification.currency}, "
@@ -198,11 +205,6 @@ async def confirm_payment(
         )
     if payment.status != PaymentStatus.CREATED and payment.gateway_trade_no == notification.gateway_trade_no:
         return PaymentEffect.ALREADY_PAID  # the same notification again: already applied
-    other = await session.scalar(
-        select(Payment).where(
-            Payment.gateway == gateway_name, Payment.gateway_trade_no == notification.gateway_trade_no
-        )
-    )
     if other is not None:
         if other.order_id == payment.order_id and other.amount_cents == notification.amount_cents:
             return PaymentEffect.ALREADY_PAID  # this transaction is already on record for this order
