@@ -302,7 +302,9 @@ async def test_the_memory_an_import_needs_does_not_grow_with_the_file(shop, sku,
     small = await peak_of_import("SMALL", 10_000)
     big = await peak_of_import("BIG", 60_000)
     mib = 1024 * 1024
-    assert big < small + mib, (small, big)
+    # Held whole, the 50,000 extra lines' parsed keys and fingerprints would add ~12 MiB (about 250 bytes a line);
+    # streamed, only caches of fixed size differ between the runs (seen: up to 1.3 MiB in CI), so 3 MiB.
+    assert big < small + 3 * mib, (small, big)
     assert big < 8 * mib, big  # 60,000 parsed keys with their fingerprints alone take more
 
 
