@@ -19,7 +19,7 @@ from faults.support import QuanyiProcess, await_until, traceback_lines, wait_unt
 from helpers import make_settings
 from notifications.support import outbox
 from quanyi.db import utcnow
-from quanyi.notifications import service as notifications_service
+from quanyi.notifications import outbox as outbox_service
 from quanyi.notifications.models import OutboxMessage
 from quanyi.notifications.senders import email_message_id
 from quanyi.testpeers.smtp import SmtpSink
@@ -62,7 +62,7 @@ async def test_sender_killed_mid_send_resends_with_the_same_message_id_and_ends_
     await shop.pay(order)
     row = await _email_row(shop)
     assert row.status == "pending"
-    key = email_message_id(notifications_service.idempotency_key(row), SHOP_FROM)
+    key = email_message_id(outbox_service.idempotency_key(row), SHOP_FROM)
 
     smtp.hold_replies = True  # the message goes in, the 250 never comes back
     doomed = _sender(kind, settings, tmp_path, f"doomed-{kind}")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from helpers import open_order_link
 from notifications.support import outbox
 from quanyi.inventory.models import KeyReveal
-from quanyi.notifications import service as notifications_service
+from quanyi.notifications import outbox as outbox_service
 from quanyi.notifications.models import OutboxMessage
 from quanyi.notifications.senders import email_message_id
 from quanyi.orders import service as orders_service
@@ -68,7 +68,7 @@ async def test_delivery_email_is_received_with_order_link_and_guide(shop, smtp, 
     assert not any(code in text or code in html for code in codes)
     [row] = await outbox(shop, OutboxMessage.channel == "email")
     assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
-    assert mail["Message-ID"] == email_message_id(notifications_service.idempotency_key(row), "shop@quanyi.example")
+    assert mail["Message-ID"] == email_message_id(outbox_service.idempotency_key(row), "shop@quanyi.example")
     assert row.provider_message_id == mail["Message-ID"]
     assert not any(code in str(row.payload) for code in codes)
 

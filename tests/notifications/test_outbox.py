@@ -11,6 +11,7 @@ from helpers import Shop, make_settings
 from notifications.support import outbox, run_quanyi
 from quanyi.context import build_context
 from quanyi.db import utcnow
+from quanyi.notifications import outbox as outbox_service
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import Channel, Kind, OutboxMessage
 from quanyi.notifications.worker import OutboxWorker
@@ -169,9 +170,9 @@ async def test_a_dead_workers_lease_expires_and_the_message_is_sent_again(shop, 
     assert row.status == "sent" and row.attempts == 2 and len(robots.of("wecom")) == 1
     # The crashed worker coming back late cannot overwrite the outcome.
     async with shop.ctx.db.transaction() as session:
-        assert not await notifications_service.record_sent(
+        assert not await outbox_service.record_sent(
             session=session, message_id=row.id, owner="crashed-worker", provider_message_id="late")
-        assert await notifications_service.record_failure(
+        assert await outbox_service.record_failure(
             session=session, message_id=row.id, owner="crashed-worker", error="late", permanent=False,
             max_attempts=8, backoff_seconds=1) is None
     [row] = await outbox(shop)

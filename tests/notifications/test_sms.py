@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from notifications.support import outbox
-from quanyi.notifications import service as notifications_service
+from quanyi.notifications import outbox as outbox_service
 from quanyi.notifications.aliyun import rpc_signature
 from quanyi.notifications.models import OutboxMessage
 from quanyi.notifications.senders import AliyunSmsSender
@@ -34,7 +34,7 @@ async def test_phone_buyer_gets_a_signed_sms_with_the_order_link(shop, sms, smtp
     [row] = await outbox(shop, OutboxMessage.channel == "sms")
     assert record.phone == "13800138000" and record.sign_name == "权益商城"
     assert record.template_code == "SMS_900001"
-    assert record.out_id == notifications_service.idempotency_key(row)  # the idempotency key travels as OutId
+    assert record.out_id == outbox_service.idempotency_key(row)  # the idempotency key travels as OutId
     link = record.params["link"]
     assert re.fullmatch(rf"http://test/orders/{order['order_no']}/open#t=[0-9a-z]+\.[A-Za-z0-9_-]{{24}}", link)
     assert record.params == {"order_no": order["order_no"], "product": "Video VIP 1", "link": link}
@@ -71,4 +71,4 @@ async def test_provider_outage_is_retried(shop, sms, worker, stocked_sku):
     await worker.drain()
     [record] = sms.messages
     [row] = await outbox(shop, OutboxMessage.channel == "sms")
-    assert row.status == "sent" and row.attempts == 3 and record.out_id == notifications_service.idempotency_key(row)
+    assert row.status == "sent" and row.attempts == 3 and record.out_id == outbox_service.idempotency_key(row)

@@ -1,7 +1,7 @@
 """The outbox worker: claim due messages, send them outside any transaction, record the outcome.
 
 Runs inside `quanyi serve` (tasks.py) and as `quanyi worker` processes; any number of workers share the
-outbox safely (see `service.claim_due`). Delivery is at least once: a worker that dies after sending but
+outbox safely (see `outbox.claim_due`). Delivery is at least once: a worker that dies after sending but
 before recording leaves a lease that expires, and the message is sent again, carrying the same
 idempotency key (SMS OutId, e-mail Message-ID) so the receiving side can recognise the copy.
 """
@@ -20,6 +20,7 @@ from quanyi.db import is_database_unavailable, utcnow
 from quanyi.errors import DomainError
 from quanyi.inventory.schemas import RevealedKey
 from quanyi.leased_worker import LeasedWorker, worker_owner
+from quanyi.notifications import outbox
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import Channel, Kind, MessageStatus
 from quanyi.notifications.rendering import render_email, render_robot
@@ -105,11 +106,11 @@ class OutboxWorker(LeasedWorker):
     async def claim(self, now: dt.datetime | None = None) -> list[ClaimedMessage]:
         s = self.ctx.settings
         async with self.ctx.db.transaction() as session:
-            rows = await notifications_service.claim_due(
+            rows = await outbox.claim_due(
                 session=session, owner=self.owner, limit=self.batch_size, now=now,
                 lease=dt.timedelta(seconds=s.notification_lease_seconds), max_attempts=s.notification_max_attempts)
             return [ClaimedMessage(row.id, Channel(row.channel), row.recipient, row.kind, row.locale,
-                                   dict(row.payload), notifications_service.idempotency_key(row), row.attempts)
+                                   dict(row.payload), outbox.idempotency_key(row), row.attempts)
                     for row in rows]
 
     async def run_once(self, now: dt.datetime | None = None) -> int:
@@ -165,7 +166,7 @@ class OutboxWorker(LeasedWorker):
         for attempt in range(len(delays) + 1):
             try:
                 async with self.ctx.db.transaction() as session:
-                    return await notifications_service.record_sent(
+                    return await outbox.record_sent(
                         session=session, message_id=message.id, owner=self.owner, provider_message_id=provider_id)
             except Exception as exc:
                 if attempt == len(delays) or not is_database_unavailable(exc):
@@ -178,7 +179,7 @@ class OutboxWorker(LeasedWorker):
     async def _failed(self, message: ClaimedMessage, error: str, *, permanent: bool) -> None:
         s = self.ctx.settings
         async with self.ctx.db.transaction() as session:
-            status = await notifications_service.record_failure(
+            status = await outbox.record_failure(
                 session=session, message_id=message.id, owner=self.owner, error=error, permanent=permanent,
                 max_attempts=s.notification_max_attempts, backoff_seconds=s.notification_backoff_seconds)
         level = logging.ERROR if status is MessageStatus.DEAD else logging.WARNING

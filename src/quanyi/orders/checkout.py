@@ -1,0 +1,170 @@
+"""Checkout (下单): price the order with the one pricing function, reserve its stock until it expires.
+
+A sold-out checkout writes nothing: the keys are locked before the order row exists. Re-exported by
+`orders.service`, which holds the rest of the order's life (payment, delivery, expiry, refunds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.models import DeliveryType, Sku
+from quanyi.db import utcnow
+from quanyi.errors import InvalidInput
+from quanyi.inventory import picking, shared_codes
+from quanyi.inventory import service as inventory_service
+from quanyi.notifications import service as notifications_service
+from quanyi.orders.contact import normalize_contact
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.orders.numbers import insert_order
+from quanyi.orders.recharge_account import normalize_recharge_account
+from quanyi.orders.state import OrderStatus
+from quanyi.pricing import service as pricing_service
+from quanyi.suppliers import service as suppliers_service
+
+__all__ = ["RechargeAccountInvalid", "PickNotOffered", "create_order"]
+
+
+class RechargeAccountInvalid(InvalidInput):
+    code = "recharge_account_invalid"
+
+
+class PickNotOffered(InvalidInput):
+    code = "pick_not_offered"
+
+
+async def create_order(
+    *,
+    session: AsyncSession,
+    sku_id: int,
+    quantity: int,
+    contact: str,
+    query_password_hash: str | None = None,
+    locale: str = "zh-CN",
+    ip: str = "",
+    reservation_ttl: dt.timedelta,
+    recharge_account: str | None = None,
+    now: dt.datetime | None = None,
+    distributor_code: str | None = None,
+    sku: Sku | None = None,
+    unit_price_cents: int | None = None,
+    customer_account_id: int | None = None,
+    member_id: int | None = None,
+    points: int = 0,
+    coupon_codes: Sequence[str] = (),
+    member_coupon_ids: Sequence[int] = (),
+    picked_card_key_id: int | None = None,
+) -> Order:
+    """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
+    Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
+    Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one.
+    `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again.
+    `unit_price_cents`: an account customer's own price (reseller price list) instead of the list price;
+    `customer_account_id`: the account customer the order is placed for (paid from its balance).
+    The price is computed here by `pricing.price_order` (never taken from the client): `member_id` is the
+    signed-in buyer (会员, set on the order; member price, coupons, points), `points` the points they asked to
+    spend, `coupon_codes` and `member_coupon_ids` the coupons they asked for (one that does not apply refuses the
+    order: coupons.service).
+    `picked_card_key_id`: 自选卡密, the one key the buyer picked (quantity 1, the SKU's surcharge added); raises
+    CardKeyTaken if another buyer got it first."""
+    now = now or utcnow()
+    if sku is None or sku.id != sku_id:
+        sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
+    supplied = False
+    if sku.delivery_type is DeliveryType.DIRECT_RECHARGE:
+        supplied = sku.id in await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
+    catalog_service.check_orderable(sku, quantity, supplied=supplied)
+    account = _recharge_account_for(sku.delivery_type, recharge_account)
+    contact_kind, contact_value = normalize_contact(contact)
+
+    surcharge = _check_pick(sku, quantity, picked_card_key_id)
+
+    # Lock the keys before the order row exists: a sold-out checkout (most of a flash sale) writes nothing.
+    # 手动发货 holds no stock: the operator delivers it by hand once it is paid (orders/manual.py).
+    if picked_card_key_id is not None:  # 自选卡密: exactly the key picked, or CardKeyTaken
+        key_ids = [await picking.lock_picked_key(session=session, sku_id=sku.id, card_key_id=picked_card_key_id,
+                                                 now=now)]
+    elif sku.delivery_type is DeliveryType.MANUAL:
+        key_ids = []
+    elif sku.delivery_type is DeliveryType.SHARED_CODE:  # 循环卡密: units of one code, within its sale limit
+        shared_code_id = await shared_codes.claim(session=session, sku_id=sku.id, quantity=quantity, now=now)
+        if shared_code_id is None:
+            left = (await shared_codes.capacity(session=session, sku_ids=[sku.id], now=now)).get(sku.id, 0)
+            raise inventory_service.OutOfStock("sold out", available=left, requested=quantity)
+        key_ids = []
+    else:
+        key_ids = await inventory_service.lock_card_keys_for_sale(session=session, sku_id=sku.id, quantity=quantity,
+                                                                  now=now)
+    if len(key_ids) < quantity and sku.delivery_type not in (DeliveryType.MANUAL, DeliveryType.SHARED_CODE):
+        # Not enough keys of our own: suppliers that report stock fill it in real time once it is paid.
+        counts = await suppliers_service.supplier_stock_counts(session=session, sku_ids=[sku.id])
+        from_suppliers = counts.get(sku.id, 0)
+        if 0 < from_suppliers < suppliers_service.UNCOUNTED:
+            # Counted stock: what earlier orders count on is not there for this one (no 无货空挂 by overbooking).
+            promised = await suppliers_service.promised_supplier_units(session=session, sku_ids=[sku.id], now=now,
+                                                                       lock=True)
+            from_suppliers = suppliers_service.free_supplier_units(from_suppliers, promised.get(sku.id, 0))
+        if from_suppliers < quantity:
+            raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
+        key_ids = []
+    source = (pricing_service.LIST_PRICE if unit_price_cents is None and customer_account_id is None
+              else pricing_service.PriceSource("account", unit_price_cents))
+    breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=member_id,
+                                                  points=points, coupon_codes=coupon_codes,
+                                                  member_coupon_ids=member_coupon_ids, source=source, now=now,
+                                                  surcharge_cents=surcharge)
+    order = Order(
+        status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
+        product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
+        delivery_type=sku.delivery_type.value,
+        contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
+        locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
+        recharge_account=account,
+        distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
+        member_id=member_id,
+        picked_card_key_id=picked_card_key_id,
+    )
+    pricing_service.store_breakdown(order, breakdown)
+    await insert_order(session, order, now)
+    session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
+                           reason="order placed", created_at=now))
+    if key_ids:
+        await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
+    if sku.delivery_type is DeliveryType.SHARED_CODE:
+        await shared_codes.record_use(session=session, shared_code_id=shared_code_id, order_id=order.id,
+                                      quantity=quantity, now=now)
+    await pricing_service.commit_order_pricing(session=session, order=order, breakdown=breakdown,
+                                               member_id=member_id, now=now)
+    await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
+    return order
+
+
+def _check_pick(sku: Sku, quantity: int, picked_card_key_id: int | None) -> int:
+    """The surcharge per unit of a 自选卡密 pick (0 without one); refuses a pick the SKU does not offer."""
+    if picked_card_key_id is None:
+        return 0
+    if not sku.buyers_pick:
+        raise PickNotOffered("this product does not let buyers pick a card key", field="card_key_id")
+    if quantity != 1:
+        raise PickNotOffered("a picked card key is bought one at a time: quantity must be 1", field="quantity")
+    return sku.pick_surcharge_cents or 0
+
+
+def _recharge_account_for(delivery_type: DeliveryType, given: str | None) -> str | None:
+    given = given.strip() if given else None
+    if delivery_type is DeliveryType.DIRECT_RECHARGE:
+        if not given:
+            raise RechargeAccountInvalid("this is a direct recharge: give the phone number or account to credit",
+                                         field="recharge_account")
+        try:
+            return normalize_recharge_account(given)
+        except ValueError as exc:
+            raise RechargeAccountInvalid(str(exc), field="recharge_account") from None
+    if given:
+        raise RechargeAccountInvalid("this product is delivered as card keys: it takes no recharge account",
+                                     field="recharge_account")
+    return None
