@@ -216,6 +216,17 @@ class Shop:
         assert response.status_code == 200, response.text
         return response.json()["keys"]  # type: ignore[no-any-return]
 
+    async def refused_delete(self, sku: Sku, references: dict[str, int]) -> dict[str, Any]:
+        """DELETE the SKU through the admin API: a 409 naming exactly `references` (kind -> count); the SKU stays."""
+        response = await self.client.delete(f"/api/admin/skus/{sku.id}", headers=self.admin)
+        assert response.status_code == 409, response.text
+        answer = response.json()
+        assert answer["code"] == "in_use" and answer["sku_code"] == sku.code
+        assert {r["kind"]: r["count"] for r in answer["references"]} == references
+        assert "same time" not in answer["detail"] and answer["detail"].startswith(f"SKU {sku.code} cannot be deleted")
+        assert await self.count(Sku, Sku.id == sku.id) == 1
+        return answer  # type: ignore[no-any-return]
+
 
 async def raw_database_bytes(db: Any) -> bytes:
     """Everything the database holds, as stored: the SQLite files, or every PostgreSQL table dumped."""

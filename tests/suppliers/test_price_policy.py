@@ -180,3 +180,31 @@ def test_minimum_price_is_the_lowest_price_that_keeps_the_floor(cost, floor_cent
     lowest = minimum_price(cost, policy)
     assert meets_floor(lowest, cost, policy)
     assert lowest == 0 or not meets_floor(lowest - 1, cost, policy)
+
+
+async def test_deleting_a_guarded_sku_names_its_mapping_and_policy_and_then_its_price_log(shop, sim):
+    sku = await _guarded_sku(shop, sim, policy="reprice", margin_floor_cents=300)
+    answer = await shop.refused_delete(sku, {"supplier_mappings": 1, "price_policy": 1})
+    assert f"DELETE /api/admin/skus/{sku.id}/price-policy" in answer["detail"]
+    assert "DELETE /api/admin/supplier-mappings/{id}" in answer["detail"]
+
+    await _cost(shop, sim, 9900)  # the policy reprices: a price-change record the shop keeps
+    for path in (f"/api/admin/skus/{sku.id}/price-policy",
+                 f"/api/admin/supplier-mappings/{(await _mapping_ids(shop, sku))[0]}"):
+        assert (await shop.client.delete(path, headers=shop.admin)).status_code == 204, path
+    answer = await shop.refused_delete(sku, {"supplier_price_changes": 1})
+    assert "supplier price changes are records the shop keeps, so take the SKU off sale" in answer["detail"]
+
+
+async def test_an_unguarded_sku_with_its_mapping_removed_can_be_deleted(shop, sim):
+    sku = await _guarded_sku(shop, sim, policy="reprice", margin_floor_cents=300)
+    assert (await shop.client.delete(f"/api/admin/skus/{sku.id}/price-policy", headers=shop.admin)).status_code == 204
+    [mapping] = await _mapping_ids(shop, sku)
+    assert (await shop.client.delete(f"/api/admin/supplier-mappings/{mapping}", headers=shop.admin)).status_code == 204
+    assert (await shop.client.delete(f"/api/admin/skus/{sku.id}", headers=shop.admin)).status_code == 204
+
+
+async def _mapping_ids(shop, sku):
+    response = await shop.client.get(f"/api/admin/skus/{sku.id}/supplier-mappings", headers=shop.admin)
+    assert response.status_code == 200
+    return [m["id"] for m in response.json()]

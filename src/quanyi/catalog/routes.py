@@ -124,8 +124,9 @@ async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: Ad
     return catalog_service.describe_sku(sku, counts.get(sku.id, 0))
 
 
-@admin_router.delete("/skus/{sku_id}", status_code=204, summary="Delete a SKU that never had stock or orders",
-                     responses={409: {"description": "In use: take it off sale instead"}})
+@admin_router.delete("/skus/{sku_id}", status_code=204, summary="Delete a SKU nothing refers to",
+                     responses={409: {"description": "In use: `references` lists what refers to it; remove that "
+                                                     "configuration, or take the SKU off sale instead"}})
 async def delete_sku(sku_id: IdPath, session: SessionDep, _: AdminDep, scope: ScopeDep) -> None:
     await catalog_service.delete_sku(session=session, sku_id=sku_id, scope=scope)
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from quanyi.catalog import references
 from quanyi.catalog.guide import render_guide
 from quanyi.catalog.models import Category, DeliveryType, Product, Sku
 from quanyi.catalog.schemas import (
@@ -407,27 +408,33 @@ async def stock_states(*, session: AsyncSession, skus: Sequence[Sku]) -> dict[in
     return {sku.id: stock_state(sku, counts.get(sku.id, 0), supplied=sku.id in supply) for sku in skus}
 
 
-# ---------------------------------------------------------------- deletion (only what nothing refers to)
+# ---------------------------------------------------------------- deletion (only what nothing refers to: references.py)
 
-async def _sku_in_use(session: AsyncSession, sku_id: int) -> bool:
-    return await inventory_service.sku_has_history(session=session, sku_id=sku_id)
+async def _refuse_if_referenced(session: AsyncSession, sku: Sku, *, subject: str = "",
+                                instead: str = references.SKU_INSTEAD) -> None:
+    """InUse naming what still refers to the SKU (and what to do), before the database's foreign keys would."""
+    found = await references.references_to_sku(session, sku.id)
+    if found:
+        message = references.describe_references(sku.code, sku.id, found, subject=subject, instead=instead)
+        raise InUse(message, sku_code=sku.code,
+                    references=[{"kind": ref.kind, "count": ref.count, "removable": ref.removable}
+                                for ref in found])
 
 
 async def delete_sku(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> None:
-    """Delete a SKU that never had stock or orders; otherwise take it off sale instead."""
+    """Delete a SKU nothing refers to; otherwise InUse says what does (remove that, or take it off sale)."""
     sku = await get_sku(session=session, sku_id=sku_id, scope=scope)
-    if await _sku_in_use(session, sku.id):
-        raise InUse(f"SKU {sku.code} has card keys or orders; take it off sale instead (on_sale=false)")
+    await _refuse_if_referenced(session, sku)
     await session.delete(sku)
     await session.flush()
 
 
 async def delete_product(*, session: AsyncSession, product_id: int, scope: Scope = PLATFORM) -> None:
-    """Delete a product whose SKUs never had stock or orders; otherwise deactivate it instead."""
+    """Delete a product whose SKUs nothing refers to; otherwise InUse says what does (or deactivate it)."""
     product = await get_product(session=session, product_id=product_id, active_only=False, scope=scope)
     for sku in product.skus:
-        if await _sku_in_use(session, sku.id):
-            raise InUse(f"product {product.slug} has SKUs with card keys or orders; deactivate it instead")
+        await _refuse_if_referenced(session, sku, subject=f"product {product.slug}",
+                                    instead=references.PRODUCT_INSTEAD)
     for sku in list(product.skus):
         await session.delete(sku)
     await session.delete(product)

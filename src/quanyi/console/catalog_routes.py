@@ -24,7 +24,7 @@ from quanyi.catalog.schemas import (
 )
 from quanyi.console.auth import ConsoleForbidden, ConsoleUser, console_router, needs
 from quanyi.console.catalog_forms import FormErrors, checkbox, money_field, read_form, text
-from quanyi.console.i18n import MESSAGES
+from quanyi.console.i18n import MESSAGES, console_text
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
@@ -32,6 +32,7 @@ from quanyi.errors import Conflict, DomainError, NotFound
 from quanyi.merchants import service as merchants_service
 from quanyi.money import CURRENCIES
 from quanyi.staff.audit import record_action
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["router"]
 
@@ -52,6 +53,21 @@ def _message(exc: DomainError) -> tuple[str, dict[str, Any], str]:
     if key in MESSAGES["zh-CN"]:
         return key, {}, "err"
     return "catalog.error", {"detail": exc.message}, "err"
+
+
+def _in_use(request: Request, ctx: Any, exc: DomainError, *, product: bool = False) -> tuple[str, dict[str, Any], str]:
+    """A refused delete: what still refers to the SKU, in the operator's language, and what to do instead."""
+    found = exc.context.get("references")
+    if not isinstance(found, list):
+        return _message(exc)
+    locale = pick_locale(request, ctx.settings.default_locale)
+    refs = ("、" if locale == "zh-CN" else ", ").join(
+        console_text(locale, "catalog.ref", what=console_text(locale, "catalog.ref." + ref["kind"]),
+                     count=ref["count"]) for ref in found)
+    kept = any(not ref["removable"] for ref in found)
+    advice = console_text(locale, f"catalog.refs_{'keep' if kept else 'remove'}_{'product' if product else 'sku'}")
+    key = "catalog.product_in_use" if product else "catalog.sku_in_use"
+    return key, {"code": exc.context.get("sku_code", ""), "refs": refs, "advice": advice}, "err"
 
 
 def _status(exc: DomainError) -> int:
@@ -206,7 +222,8 @@ async def delete_product(product_id: ProductId, request: Request, ctx: ContextDe
             await record_action(session=session, actor=user.actor, action="product_deleted", object_type="product",
                                 object_id=product_id, summary=slug)
     except catalog_service.InUse as exc:
-        return await _product_page(request, ctx, user, product_id, message=_message(exc), status_code=409)
+        return await _product_page(request, ctx, user, product_id, message=_in_use(request, ctx, exc, product=True),
+                                   status_code=409)
     return _redirect("/console/catalog", "deleted")
 
 
@@ -302,7 +319,8 @@ async def delete_sku(sku_id: SkuId, request: Request, ctx: ContextDep, user: Edi
             await record_action(session=session, actor=user.actor, action="sku_deleted", object_type="sku",
                                 object_id=sku_id, summary=current.code)
     except catalog_service.InUse as exc:
-        return await _product_page(request, ctx, user, current.product_id, message=_message(exc), status_code=409)
+        return await _product_page(request, ctx, user, current.product_id, message=_in_use(request, ctx, exc),
+                                   status_code=409)
     return _redirect(f"/console/catalog/products/{current.product_id}", "deleted")
 
 

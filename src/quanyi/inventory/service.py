@@ -33,7 +33,7 @@ from quanyi.inventory.intake import (
     void_batch,
 )
 from quanyi.inventory.masking import remember_codes
-from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch, KeyReveal
+from quanyi.inventory.models import CardKey, CardKeyStatus, KeyReveal
 from quanyi.inventory.parsing import split_secret
 from quanyi.inventory.schemas import (
     RevealedKey,
@@ -44,7 +44,7 @@ from quanyi.inventory.sold_out import stock_returned
 __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
-    "get_batch", "sku_has_history", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
+    "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
     "deliver_card_keys",
     "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
     "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys", "stock_returned",
@@ -104,14 +104,6 @@ async def stock_summary(*, session: AsyncSession, sku_id: int, now: dt.datetime 
         voided=by_status.get(CardKeyStatus.VOIDED, 0),
         expired=by_status.get(CardKeyStatus.AVAILABLE, 0) - sellable,
     )
-
-
-async def sku_has_history(*, session: AsyncSession, sku_id: int) -> bool:
-    """True once a SKU has had any card key or import batch (so deleting it would lose records)."""
-    for model in (CardKey, ImportBatch):
-        if await session.scalar(select(model.id).where(model.sku_id == sku_id).limit(1)) is not None:
-            return True
-    return False
 
 
 # ---------------------------------------------------------------- reservation and delivery
