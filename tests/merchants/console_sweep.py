@@ -32,7 +32,8 @@ VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", 
           "batch_id": ("batch_id", "2147480000"), "card_key_id": ("card_key_id", "2147480000"),
           "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000"),
           "message_id": ("message_id", "2147480000"), "username": ("@staff", "no-such-staff"),
-          "import_id": ("import_id", "2147480000")}
+          "import_id": ("import_id", "2147480000"), "coupon_id": ("coupon_id", "2147480000"),
+          "code_batch_id": ("coupon_batch_id", "2147480000")}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
     "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},
@@ -48,6 +49,10 @@ FORMS: dict[str, dict[str, str]] = {
     "/console/suppliers/{supplier_code}/mappings/{mapping_id}": {"priority": "1"},
     "/console/notifications/{message_id}/discard": {"reason": "by A"},
     "/console/staff/{username}/roles": {"roles": "merchant_support"},
+    "/console/coupons/{coupon_id}": {"name": "by A", "starts_at": "2026-01-01T00:00", "ends_at": "2036-01-01T00:00"},
+    "/console/coupons/{coupon_id}/active": {"active": "on"},
+    "/console/coupons/{coupon_id}/issue": {"members": "1"},
+    "/console/coupons/{coupon_id}/code-batches": {"count": "1"},
 }
 
 
@@ -150,6 +155,12 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
                     made = await client.post(route.path, data={**form, "username": "a-for-b", "merchant_code": b.code,
                                                                "password": "correct horse battery"},
                                              headers={"Origin": "http://test"})
+                    assert made.status_code == 404, made.status_code
+                elif route.path == "/console/coupons":  # a coupon for B: refused like an unknown merchant
+                    made = await client.post(route.path, data={
+                        **form, "name": "by A", "kind": "amount_off", "amount_off": "1", "distribution": "claim",
+                        "starts_at": "2026-01-01T00:00", "ends_at": "2036-01-01T00:00", "merchant_code": b.code},
+                        headers={"Origin": "http://test"})
                     assert made.status_code == 404, made.status_code
                 elif route.path == "/console/catalog/guide-preview":
                     shown = await client.post(route.path, data={**form, "redemption_guide": "x"},

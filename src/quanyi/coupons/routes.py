@@ -66,11 +66,13 @@ async def get_coupon(coupon_id: CouponIdPath, session: ReadSessionDep, _: AdminD
     return await describe_coupon(session=session, coupon=coupon)
 
 
-@router.patch("/{coupon_id}", response_model=CouponRead, summary="Pause or resume a coupon")
+@router.patch("/{coupon_id}", response_model=CouponRead,
+              summary="Pause or resume a coupon, or change its name, window, quantities and flags",
+              responses={422: {"description": "Not changeable, or a total below what is taken"}})
 async def update_coupon(coupon_id: CouponIdPath, data: CouponUpdate, session: SessionDep, _: AdminDep,
                         scope: ScopeDep) -> CouponRead:
     coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope, lock=True)
-    await coupons_service.set_active(session=session, coupon=coupon, active=data.active)
+    await coupons_service.update_coupon(session=session, coupon=coupon, changes=data.changes())
     return await describe_coupon(session=session, coupon=coupon)
 
 

@@ -84,8 +84,35 @@ class CouponCreate(BaseModel):
 
 
 class CouponUpdate(BaseModel):
+    """What may change once a coupon exists (coupons_service.EDITABLE); only the fields given change. What it gives,
+    its scope and how it is handed out stay as members took it."""
+
     model_config = ConfigDict(extra="forbid")
-    active: bool
+    active: bool | None = Field(default=None, description="false: paused (no claims or uses); true: resumed")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                    AfterValidator(reject_control_chars)] | None = None
+    description: Annotated[str, StringConstraints(max_length=500), AfterValidator(reject_control_chars)] | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    total_quantity: Annotated[int, Field(ge=0, le=100_000_000)] | None = Field(
+        default=None, description="null: no limit; never below what is already taken")
+    per_member_limit: Annotated[int, Field(ge=1, le=1000)] | None = Field(default=None, description="null: no limit")
+    new_members_only: bool | None = None
+    stackable: bool | None = None
+    signup_gift: bool | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> Self:
+        nullable = {"total_quantity", "per_member_limit"}
+        for name in self.model_fields_set - nullable:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
 
 
 class CouponRead(BaseModel):

@@ -44,7 +44,7 @@ __all__ = [
     "CouponNotFound", "CouponNotApplicable", "CouponSoldOut", "CouponLimitReached", "InvalidCoupon",
     "normalize_code", "create_coupon", "get_coupon", "list_coupons", "set_active", "targets_of",
     "claimable_coupons", "claim_coupon", "issue_coupon", "issue_signup_gifts", "make_codes", "batch_codes",
-    "member_coupons", "usage_counts", "MAX_BATCH",
+    "member_coupons", "usage_counts", "MAX_BATCH", "EDITABLE", "update_coupon", "code_batches",
 ]
 
 MAX_BATCH = 10_000
@@ -146,6 +146,41 @@ async def set_active(*, session: AsyncSession, coupon: Coupon, active: bool, now
     """Pause or resume a coupon: paused ones cannot be claimed or used (orders already placed keep theirs)."""
     coupon.active = active
     coupon.updated_at = now or utcnow()
+
+
+# What an operator may change once a coupon exists. What it gives (kind, amounts, threshold, currency, scope) and
+# how it is handed out (distribution, code) stay as they were when members took it.
+EDITABLE = ("name", "description", "starts_at", "ends_at", "total_quantity", "per_member_limit", "new_members_only",
+            "stackable", "signup_gift", "active")
+
+
+async def update_coupon(*, session: AsyncSession, coupon: Coupon, changes: dict[str, Any],
+                        now: dt.datetime | None = None) -> Coupon:
+    """Change the EDITABLE fields of a coupon (lock it first: get_coupon(lock=True), so the total cannot pass
+    below what a concurrent claim takes). Raises InvalidCoupon naming the field."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidCoupon(f"{', '.join(sorted(unknown))} cannot be changed", field=sorted(unknown)[0])
+    starts_at, ends_at = changes.get("starts_at", coupon.starts_at), changes.get("ends_at", coupon.ends_at)
+    if ends_at <= starts_at:
+        raise InvalidCoupon("the coupon must end after it starts", field="ends_at")
+    total = changes.get("total_quantity", coupon.total_quantity)
+    if total is not None and total < coupon.taken_count:
+        raise InvalidCoupon(f"{coupon.taken_count} are already taken: the total cannot be less",
+                            field="total_quantity")
+    if changes.get("signup_gift") and coupon.distribution != Distribution.ISSUED.value:
+        raise InvalidCoupon("only an issued coupon can be a sign-up gift", field="signup_gift")
+    for name, value in changes.items():
+        setattr(coupon, name, value)
+    coupon.updated_at = now or utcnow()
+    await session.flush()
+    return coupon
+
+
+async def code_batches(*, session: AsyncSession, coupon_id: int) -> list[CouponCodeBatch]:
+    """A coupon's batches of single-use codes, newest first."""
+    return list((await session.scalars(select(CouponCodeBatch).where(CouponCodeBatch.coupon_id == coupon_id)
+                                       .order_by(CouponCodeBatch.id.desc()))).all())
 
 
 async def targets_of(*, session: AsyncSession, coupon_id: int) -> list[tuple[str, int]]:
