@@ -215,3 +215,18 @@ async def test_a_batch_of_ten_thousand_codes_is_made_and_downloaded_as_csv(shop,
     code = next(iter(codes))
     assert (await try_order(shop, stocked_sku.id, coupon_codes=[code])).status_code == 201
     assert (await try_order(shop, stocked_sku.id, coupon_codes=[code])).status_code == 409  # single use
+
+
+async def test_the_admin_api_changes_only_what_may_change(shop, stocked_sku):
+    made = await make_coupon(shop, code="SAVE3", total_quantity=5)
+    assert (await try_order(shop, stocked_sku.id, coupon_codes=["SAVE3"])).status_code == 201
+    url = f"/api/admin/coupons/{made['id']}"
+    for body in ({"amount_off_cents": 1}, {"code": "OTHER"}, {}, {"name": None}, {"total_quantity": 0},
+                 {"ends_at": made["starts_at"]}):
+        refused = await shop.client.patch(url, json=body, headers=shop.admin)
+        assert refused.status_code == 422, (body, refused.text)
+    changed = await shop.client.patch(url, json={"total_quantity": None, "per_member_limit": 2, "name": "新名字"},
+                                      headers=shop.admin)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["total_quantity"], changed.json()["per_member_limit"], changed.json()["name"],
+            changed.json()["amount_off_cents"], changed.json()["taken_count"]) == (None, 2, "新名字", 300, 1)
