@@ -6,18 +6,23 @@ one marketing purchase, so machine load and database growth fall on both alike. 
 checkout -> start payment -> the sandbox's signed notification (the coupon is used on payment). Per lane it prints
 CPU and SQL statements per checkout, per notification and per purchase, and the marketing/plain ratios.
 
-The marketing lane today: a member session (X-Member-Token: the member is looked up, orders.member_id set, the
-member-price hook asked) and a public 满减 coupon code (validated, priced, taken with the order, used on payment).
-Points and member tiers join this lane when loyalty lands them (the pricing hooks are already called).
+The marketing lane is issue 12's "coupon + points + tier": a member session (X-Member-Token: the member is looked
+up, orders.member_id set, the distribution binding asked), whose level (会员等级, 5 % off) gives the member price,
+a public 满减 coupon code (validated, priced, taken with the order, used on payment), and 100 of the member's
+1,000 points (an operator's gift made before the run) spent on the order (taken off the balance and posted).
 
     python bench/checkout_marketing.py                 # SQLite, 200 purchases per lane
     python bench/checkout_marketing.py --pg --purchases 300
+    python bench/checkout_marketing.py --show-sql "marketing checkout"   # one request's statements
+    python bench/checkout_marketing.py --profile "marketing checkout"    # where its CPU goes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import datetime as dt
 import json
 import sys
@@ -32,29 +37,41 @@ from hot_path import Asgi, Meter
 from purchase import notification
 from quanyi.app import create_app
 from quanyi.context import build_context
+from quanyi.loyalty import levels as loyalty_levels
+from quanyi.loyalty import points as loyalty_points
 from quanyi.members.models import LoginMethod, Member
 from quanyi.members.sessions import open_member_session
+from quanyi.pricing.arithmetic import percent_of
 
 COUPON = "BENCH3"
+COUPON_OFF_CENTS = 300
+LEVEL_DISCOUNT_BPS = 500  # the members' level: 5 % off the list price
+POINTS_GIVEN, POINTS_SPENT = 1000, 100
 PHASES = ("plain checkout", "plain notify", "marketing checkout", "marketing notify")
 
 
 async def _members(ctx: Any, count: int) -> list[str]:
-    """`count` members with an open session each (as after signing in by code): their session tokens."""
+    """`count` members with an open session each (as after signing in by code), each at the bench level and
+    holding POINTS_GIVEN points (an operator's gift, posted to the ledger): their session tokens."""
     tokens = []
     async with ctx.db.transaction() as session:
+        await loyalty_levels.set_level(session=session, code="BENCH", name="Bench member", min_paid_cents=0,
+                                       discount_bps=LEVEL_DISCOUNT_BPS)
         for n in range(count):
             member = Member(email=f"member{n}@example.com")
             session.add(member)
             await session.flush()
             tokens.append(await open_member_session(session=session, member=member, method=LoginMethod.CODE,
                                                     days=1, ip="10.0.0.1", user_agent="bench"))
+            await loyalty_points.adjust(session=session, member_id=member.id, points=POINTS_GIVEN,
+                                        reason="bench gift", actor="bench")
+        await loyalty_levels.reevaluate(session=session)  # every member reaches the bench level (from 0 paid)
     return tokens
 
 
 async def _coupon(client: Asgi, admin_token: str) -> None:
     now = dt.datetime.now(dt.UTC)
-    body = {"name": "3 yuan off", "kind": "amount_off", "amount_off_cents": 300, "distribution": "code",
+    body = {"name": "3 yuan off", "kind": "amount_off", "amount_off_cents": COUPON_OFF_CENTS, "distribution": "code",
             "code": COUPON, "per_member_limit": 1, "starts_at": (now - dt.timedelta(days=1)).isoformat(),
             "ends_at": (now + dt.timedelta(days=1)).isoformat()}
     status, answer = await client.request("POST", "/api/admin/coupons", body=json.dumps(body).encode(),
@@ -71,6 +88,7 @@ async def _purchase(client: Asgi, meter: Meter, lane: str, secret: str, n: int, 
     if member_token:
         headers["X-Member-Token"] = member_token
         order_body["coupon_codes"] = [COUPON]
+        order_body["points"] = POINTS_SPENT
     status, answer = await meter.run(f"{lane} checkout", client.request(
         "POST", "/api/orders", body=json.dumps(order_body).encode(), headers=headers, client=ip))
     if status != 201:
@@ -111,9 +129,11 @@ async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, 
             plain_total += await _purchase(client, meter, "plain", secret, n, sku_id, None)
             marketing_total += await _purchase(client, meter, "marketing", secret, purchases + n, sku_id,
                                                tokens[n])
-        if marketing_total != plain_total - 300 * purchases:
-            raise SystemExit(f"the coupon took {plain_total - marketing_total} cents off {purchases} orders, "
-                             f"not {300 * purchases}")
+        unit = plain_total // purchases
+        off = percent_of(unit, LEVEL_DISCOUNT_BPS) + COUPON_OFF_CENTS + POINTS_SPENT  # a point is worth a cent
+        if marketing_total != plain_total - off * purchases:
+            raise SystemExit(f"level, coupon and points took {plain_total - marketing_total} cents off {purchases} "
+                             f"orders, not {off * purchases}")
         if worker is not None:
             from quanyi.ledger.deferred import post_all_deferred
             meter.phase = "ledger"  # not measured
@@ -128,9 +148,13 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--purchases", type=int, default=200, help="purchases per lane (200)")
     parser.add_argument("--show-sql", choices=PHASES, help="print the SQL statements of one request of this phase")
+    parser.add_argument("--profile", choices=PHASES, help="cProfile this phase (the top functions by own time)")
+    parser.add_argument("--lines", type=int, default=40, help="lines of the profile (40)")
     args = parser.parse_args()
     meter = Meter()
     meter.show_sql = args.show_sql
+    if args.profile:
+        meter.profiler, meter.profile_phase = cProfile.Profile(), args.profile
     started = time.perf_counter()
     with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
         shop = prepare_shop(db, keys=2 * args.purchases + 1)
@@ -150,6 +174,10 @@ def main() -> int:
           f" = {100 * (checkout - 1):+.0f} % (budget +25 %)")
     print(f"CPU per purchase (checkout + notification): plain {plain:.2f} ms, with marketing {marketing:.2f} ms"
           f" = {100 * (marketing / plain - 1):+.0f} %")
+    if meter.profiler is not None:
+        stats = pstats.Stats(meter.profiler, stream=sys.stdout)
+        stats.sort_stats("tottime").print_stats(args.lines)
+        stats.sort_stats("cumulative").print_stats(args.lines)
     if meter.shown:
         print(f"SQL of the 11th {args.show_sql} request:")
         print("\n".join(f"  {n + 1:>2}. {text}" for n, text in enumerate(meter.shown)))
