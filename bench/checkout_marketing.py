@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import pstats
 import datetime as dt
 import json
+import pstats
 import sys
 import time
 from typing import Any

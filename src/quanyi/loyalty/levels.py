@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog.models import Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.loyalty.facts import loyalty_facts
 from quanyi.loyalty.models import LevelPrice, MemberLevel, MemberLoyalty
 from quanyi.pricing.arithmetic import percent_of
 
@@ -168,20 +169,15 @@ async def reevaluate(*, session: AsyncSession, now: dt.datetime | None = None) -
     return changed
 
 
-async def member_unit_price(*, session: AsyncSession, member_id: int, sku: Sku,
-                            unit_price_cents: int) -> tuple[int, str] | None:
+async def member_unit_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_price_cents: int,
+                            now: dt.datetime) -> tuple[int, str] | None:
     """The member's price of one unit (the level's own price of the SKU, else its discount) and the level's
-    name; None without a level or a benefit."""
-    level_id = await session.scalar(select(MemberLoyalty.level_id).where(MemberLoyalty.member_id == member_id))
-    if level_id is None:
+    name; None without a level or a benefit. Read with the rest of the calculation's loyalty facts."""
+    facts = await loyalty_facts(session=session, member_id=member_id, sku_id=sku.id, now=now)
+    if facts.level_id is None or facts.level_name is None:
         return None
-    level = await session.get(MemberLevel, level_id)
-    if level is None:
-        return None
-    own = await session.scalar(select(LevelPrice.price_cents).where(LevelPrice.level_id == level.id,
-                                                                    LevelPrice.sku_id == sku.id))
-    if own is not None:
-        return min(int(own), unit_price_cents), level.name
-    if level.discount_bps:
-        return unit_price_cents - percent_of(unit_price_cents, level.discount_bps), level.name
+    if facts.own_price_cents is not None:
+        return min(facts.own_price_cents, unit_price_cents), facts.level_name
+    if facts.discount_bps:
+        return unit_price_cents - percent_of(unit_price_cents, facts.discount_bps), facts.level_name
     return None

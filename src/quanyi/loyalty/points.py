@@ -35,6 +35,7 @@ from quanyi.errors import Conflict, InvalidInput
 from quanyi.ledger import accounts
 from quanyi.ledger.postings import Line, post
 from quanyi.loyalty import levels
+from quanyi.loyalty.facts import facts_read_for, loyalty_facts
 from quanyi.loyalty.models import LoyaltyProgram, MemberLoyalty, PointsKind, PointsLot, PointsMovement
 from quanyi.orders.models import Order
 from quanyi.shoptime import zone_of
@@ -160,11 +161,15 @@ async def _lots(session: AsyncSession, member_id: int) -> list[PointsLot]:
         .order_by(PointsLot.expires_at, PointsLot.id))).all())
 
 
-async def expire_due(session: AsyncSession, account: MemberLoyalty, now: dt.datetime) -> int:
-    """Expire the member's lots due by `now` (the caller holds the account lock). Returns points expired."""
-    program = await get_program(session)
+async def expire_due(session: AsyncSession, account: MemberLoyalty, now: dt.datetime, *,
+                     lots: list[PointsLot] | None = None, point_value_cents: int | None = None) -> int:
+    """Expire the member's lots due by `now` (the caller holds the account lock). Returns points expired.
+    `lots`: the member's lots with points left, oldest-expiring first, as the caller just read them under the
+    lock (read here otherwise); `point_value_cents`: the programme's, as the caller read it."""
+    if point_value_cents is None:
+        point_value_cents = (await get_program(session)).point_value_cents
     expired = 0
-    for lot in await _lots(session, account.member_id):
+    for lot in lots if lots is not None else await _lots(session, account.member_id):
         if lot.expires_at > now:
             break
         points, lot.remaining = lot.remaining, 0
@@ -172,7 +177,7 @@ async def expire_due(session: AsyncSession, account: MemberLoyalty, now: dt.date
         _move(session, account, PointsKind.EXPIRED, -points, reference=reference, now=now, lot_id=lot.id,
               note=f"earned {lot.created_at.date().isoformat()}, expired")
         await _post(session, reference=reference, kind="points_expired", points=-points,
-                    value_cents=program.point_value_cents, order_id=None, now=now,
+                    value_cents=point_value_cents, order_id=None, now=now,
                     memo=f"{points} points of member {account.member_id} expired")
         expired += points
     return expired
@@ -205,14 +210,16 @@ class PointsQuoteResult:
 
 
 async def quote(*, session: AsyncSession, member_id: int, points: int, remaining_cents: int,
-                max_discount_cents: int, now: dt.datetime) -> PointsQuoteResult:
+                max_discount_cents: int, now: dt.datetime, sku_id: int | None = None) -> PointsQuoteResult:
     """How many of the requested points may pay for an order with `remaining_cents` left after coupons: at most
-    the member's available points, the programme's share of the order, and `max_discount_cents`."""
-    program = await get_program(session)
+    the member's available points, the programme's share of the order, and `max_discount_cents`. Read with the
+    rest of the calculation's loyalty facts (`loyalty.facts`)."""
+    facts = await loyalty_facts(session=session, member_id=member_id, sku_id=sku_id, now=now)
+    program = facts.program
     if not program.points_enabled:
         return PointsQuoteResult(0, 0, "points_unavailable")
     value = program.point_value_cents
-    available = await available_points(session, member_id, now)
+    available = facts.available_points
     by_share = remaining_cents * program.max_points_share_bps // 10_000
     allowed = min(points, available, min(by_share, max_discount_cents) // value)
     note = None
@@ -223,19 +230,24 @@ async def quote(*, session: AsyncSession, member_id: int, points: int, remaining
 
 async def spend(*, session: AsyncSession, member_id: int, order_id: int, points: int,
                 now: dt.datetime | None = None) -> None:
-    """Take `points` for the order just placed (its checkout transaction), oldest-expiring first."""
+    """Take `points` for the order just placed (its checkout transaction), oldest-expiring first. The point value
+    is the one the price was calculated with (its loyalty facts, same `now`), else the programme's now."""
     now = now or utcnow()
     if points <= 0:
         return
-    program = await get_program(session)
+    facts = facts_read_for(session, member_id, now)
+    value = facts.program.point_value_cents if facts is not None else (await get_program(session)).point_value_cents
     account = await account_of(session, member_id)
-    await expire_due(session, account, now)
+    lots = await _lots(session, member_id)  # under the account lock: expire the due ones, spend from the rest
+    await expire_due(session, account, now, lots=lots, point_value_cents=value)
     if account.points_balance < points:
         raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
                                  available=max(0, account.points_balance))
     reference = f"points_spent:{order_id}"
     left = points
-    for lot in await _lots(session, member_id):
+    for lot in lots:
+        if not lot.remaining:
+            continue  # expired just now
         take = min(left, lot.remaining)
         lot.remaining -= take
         _move(session, account, PointsKind.SPENT, -take, reference=reference, now=now, order_id=order_id,
@@ -246,7 +258,7 @@ async def spend(*, session: AsyncSession, member_id: int, order_id: int, points:
     if left:  # balance and lots disagree: never spend what is not there
         raise PointsInsufficient("not enough points", available=points - left)
     await _post(session, reference=reference, kind="points_spent", points=-points,
-                value_cents=program.point_value_cents, order_id=order_id, now=now,
+                value_cents=value, order_id=order_id, now=now,
                 memo=f"{points} points spent on order {order_id}")
 
 

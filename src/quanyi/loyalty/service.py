@@ -28,16 +28,18 @@ __all__ = ["member_price", "points_quote", "spend_points", "return_points", "ord
 PointsInsufficient = points.PointsInsufficient
 
 
-async def member_price(*, session: AsyncSession, member_id: int, sku: Sku,
-                       unit_price_cents: int) -> tuple[int, str] | None:
+async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_price_cents: int,
+                       now: dt.datetime | None = None) -> tuple[int, str] | None:
     return await levels.member_unit_price(session=session, member_id=member_id, sku=sku,
-                                          unit_price_cents=unit_price_cents)
+                                          unit_price_cents=unit_price_cents, now=now or utcnow())
 
 
 async def points_quote(*, session: AsyncSession, member_id: int, points_wanted: int, remaining_cents: int,
-                       max_discount_cents: int, now: dt.datetime) -> points.PointsQuoteResult:
+                       max_discount_cents: int, now: dt.datetime,
+                       sku_id: int | None = None) -> points.PointsQuoteResult:
     return await points.quote(session=session, member_id=member_id, points=points_wanted,
-                              remaining_cents=remaining_cents, max_discount_cents=max_discount_cents, now=now)
+                              remaining_cents=remaining_cents, max_discount_cents=max_discount_cents, now=now,
+                              sku_id=sku_id)
 
 
 async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, points_used: int,

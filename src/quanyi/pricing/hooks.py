@@ -41,19 +41,20 @@ async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_
     from quanyi.loyalty import service as loyalty_service  # loyalty builds on pricing: imported when called
 
     found = await loyalty_service.member_price(session=session, member_id=member_id, sku=sku,
-                                               unit_price_cents=unit_price_cents)
+                                               unit_price_cents=unit_price_cents, now=now)
     return MemberPrice(unit_price_cents=found[0], label=found[1]) if found is not None else None
 
 
 async def points_quote(*, session: AsyncSession, member_id: int, points: int, remaining_cents: int,
-                       max_discount_cents: int, currency: str, now: dt.datetime) -> PointsQuote:
+                       max_discount_cents: int, currency: str, now: dt.datetime,
+                       sku_id: int | None = None) -> PointsQuote:
     """HOOK(loyalty): how many of the requested `points` may be spent on an order of which `remaining_cents` are
     left after coupons; the discount must not exceed `max_discount_cents` (the payable floor is kept by it)."""
     from quanyi.loyalty import service as loyalty_service
 
     quote = await loyalty_service.points_quote(session=session, member_id=member_id, points_wanted=points,
                                                remaining_cents=remaining_cents,
-                                               max_discount_cents=max_discount_cents, now=now)
+                                               max_discount_cents=max_discount_cents, now=now, sku_id=sku_id)
     return PointsQuote(points=quote.points, discount_cents=quote.discount_cents, note=quote.note)
 
 

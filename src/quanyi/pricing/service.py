@@ -107,7 +107,7 @@ async def price_order(
             quote = await hooks.points_quote(session=session, member_id=member_id, points=points,
                                              remaining_cents=remaining,
                                              max_discount_cents=capped_discount(remaining, remaining, floor),
-                                             currency=sku.currency, now=now)
+                                             currency=sku.currency, now=now, sku_id=sku.id)
             points_discount = capped_discount(quote.discount_cents, remaining, floor)
             points_used = quote.points if points_discount else 0
             if quote.note:
