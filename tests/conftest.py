@@ -29,6 +29,7 @@ from quanyi.app import create_app
 from quanyi.config import Settings
 from quanyi.context import ShopContext, build_context
 from quanyi.migrate import upgrade
+from risk_clock import pinned_risk_clocks
 
 pytest_plugins = ["serial_tests"]
 
@@ -93,6 +94,14 @@ async def _pg_admin(*statements: str) -> None:
             await connection.execute(statement)
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def risk_clock_at_noon() -> Iterator[None]:
+    """Every shop built in a test reads its risk clock at noon of the shop's day (risk_clock.py): no test depends
+    on the hour the suite runs (the default rules score night hours). Time-rule tests set their own instant."""
+    with pinned_risk_clocks():
+        yield
 
 
 # argon2 with the production parameters costs ~0.5 s of CPU per hash or check (seconds on a loaded machine).

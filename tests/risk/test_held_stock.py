@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import secrets
 
 import pytest
@@ -17,7 +16,7 @@ from quanyi.inventory.models import CardKey
 from quanyi.orders.models import Order
 from quanyi.risk.models import RiskDecisionLog
 from quanyi.risk.rules import Decision, checkout_outcome
-from risk.support import SHANGHAI, add_rule, checkout, issued_cookie, product_slug, sent_codes, set_clock
+from risk.support import add_rule, checkout, issued_cookie, product_slug, sent_codes
 
 PROBE_IP = "203.0.113.66"
 PHONE = "13800138000"
@@ -42,9 +41,6 @@ async def goods(shop):
     await shop.stock(sku, 300)
     response = await shop.client.post("/api/admin/risk/rules/defaults", headers=shop.admin)
     assert response.status_code in (200, 201), response.text
-    # The default rules score night hours: the risk clock runs at noon of the shop's day, whenever the suite runs.
-    today = dt.datetime.now(SHANGHAI).date()
-    set_clock(shop, dt.datetime.combine(today, dt.time(12, 0), SHANGHAI).astimezone(dt.UTC))
     return sku
 
 

@@ -8,17 +8,15 @@ Full-page screenshots of every step land in test-artifacts/screenshots/ (desktop
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -28,7 +26,6 @@ from helpers import make_settings
 from quanyi.app import create_app
 from quanyi.config import Settings
 from quanyi.context import build_context
-from quanyi.db import utcnow
 from quanyi.demo import load_demo
 from quanyi.orders.access import order_access_token
 from quanyi.testpeers.demo import configure_shop, run_demo_peers
@@ -64,18 +61,10 @@ class LiveShop:
         return [key["code"] for key in response.json()["keys"]]
 
 
-def _noon_clock(zone: ZoneInfo) -> Callable[[], dt.datetime]:
-    """The live shops' risk clock, moved to noon of the shop's day (time still runs). The demo's default rules
-    score 01:00-06:00 as night, and a buyer who orders again at night is asked for a code: these tests buy
-    several times with one contact and must not depend on the hour CI runs them."""
-    local = dt.datetime.now(zone)
-    offset = local.replace(hour=12, minute=0, second=0, microsecond=0) - local
-    return lambda: utcnow() + offset
-
-
 class _ServerThread(threading.Thread):
     """uvicorn in its own thread and event loop. The shop context (engine, HTTP client) is built, filled with
-    demo data and closed inside that loop: an async engine must not be shared across loops."""
+    demo data and closed inside that loop: an async engine must not be shared across loops. Its risk clock reads
+    noon (tests/risk_clock.py): the demo's default rules score night hours."""
 
     def __init__(self, settings: Settings, sock: socket.socket, setup=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(name="quanyi-live-server", daemon=True)
@@ -91,7 +80,6 @@ class _ServerThread(threading.Thread):
 
     async def _main(self) -> None:
         ctx = build_context(self.settings)
-        ctx.risk.clock = _noon_clock(ctx.risk.timezone)
         try:
             await load_demo(ctx)
             if self.setup is not None:
