@@ -82,6 +82,13 @@ async def _owner_of_product(shop: Any, slug: str) -> int | None:
         return await session.scalar(select(Product.merchant_id).where(Product.slug == slug))  # type: ignore[no-any-return]
 
 
+async def _owner_of_supplier(shop: Any, code: str) -> int | None:
+    from quanyi.suppliers.models import Supplier
+
+    async with shop.ctx.db.read_session() as session:
+        return await session.scalar(select(Supplier.merchant_id).where(Supplier.code == code))  # type: ignore[no-any-return]
+
+
 def platform_only(route: Any) -> bool:
     """Does the route's console user dependency (auth.needs) refuse a merchant's staff?"""
     stack = list(route.dependant.dependencies)
@@ -162,6 +169,15 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
                         "starts_at": "2026-01-01T00:00", "ends_at": "2036-01-01T00:00", "merchant_code": b.code},
                         headers={"Origin": "http://test"})
                     assert made.status_code == 404, made.status_code
+                elif route.path == "/console/suppliers":  # a supplier naming B: always A's own
+                    made = await client.post(route.path, data={
+                        **form, "dialect": "quanyi", "code": "MADE-BY-A", "name": "by A",
+                        "base_url": "https://a.example", "cred_app_id": "a", "cred_secret": "a-secret",
+                        "settlement_cycle": "daily", "status": "active", "currency": "CNY",
+                        "merchant_code": b.code}, headers={"Origin": "http://test"})
+                    assert made.status_code == 303, made.status_code
+                    owner = await _owner_of_supplier(shop, "MADE-BY-A")
+                    assert owner == a.merchant_id, owner
                 elif route.path == "/console/catalog/guide-preview":
                     shown = await client.post(route.path, data={**form, "redemption_guide": "x"},
                                               headers={"Origin": "http://test"})

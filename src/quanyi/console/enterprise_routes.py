@@ -1,4 +1,5 @@
-"""Enterprise customers (企业福利) in the console: balances and top-ups (a form sent twice credits once), invoice
+"""Enterprise customers (企业福利) in the console: register one (prepaid account at zero, invoice data), balances and
+top-ups (a form sent twice credits once), invoice
 data and contacts, tier prices, bulk purchases with their progress (new, resume, stop, a download link shown once)
 and benefit campaigns with their figures (end one: the rest returns to the balance). Through the enterprises
 feature's services, which the admin API and `quanyi enterprises` use; platform staff only."""
@@ -20,6 +21,7 @@ from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
 from quanyi.enterprises import campaigns, downloads, pricing, purchases
 from quanyi.enterprises import service as enterprises_service
+from quanyi.enterprises.schemas import EnterpriseCreate
 from quanyi.errors import DomainError, NotFound
 from quanyi.money import format_money
 from quanyi.staff.audit import record_action
@@ -35,17 +37,54 @@ register(MenuItem("enterprises", "/console/enterprises", ADMIN, group="partners"
 PlatformAdmin = Annotated[ConsoleUser, needs(ADMIN, platform_only=True)]
 EnterpriseCode = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Number = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")]
-MESSAGES = ("topped_up", "top_up_repeated", "purchase_made", "purchase_resumed", "purchase_cancelled",
+MESSAGES = ("created", "topped_up", "top_up_repeated", "purchase_made", "purchase_resumed", "purchase_cancelled",
             "campaign_ended")
 LINK_HOURS, LINK_DOWNLOADS = 24, 3
 
 
-@router.get("", response_class=HTMLResponse)
-async def enterprise_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+INVOICE_FIELDS = ("invoice_title", "tax_number", "invoice_address", "invoice_phone", "bank_name", "bank_account",
+                  "invoice_email")
+
+
+async def _list_page(request: Request, ctx: ContextDep, user: ConsoleUser, *, typed: dict[str, str] | None = None,
+                     message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
         rows = [(e, await enterprises_service.account_of(session=session, enterprise=e))
                 for e in await enterprises_service.list_enterprises(session=session)]
-    return render_page(request, "console/enterprises.html", {"enterprises": rows}, user=user, active="enterprises")
+    return render_page(request, "console/enterprises.html", {
+        "enterprises": rows, "typed": typed or {"credit_limit": "0"}, "message": message,
+        "invoice_fields": INVOICE_FIELDS,
+    }, user=user, active="enterprises", status_code=status_code)
+
+
+@router.get("", response_class=HTMLResponse)
+async def enterprise_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+    return await _list_page(request, ctx, user)
+
+
+@router.post("", response_class=HTMLResponse)
+async def create_enterprise(request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    form = await request.form()
+    try:
+        data = forms.validated(EnterpriseCreate, {
+            "code": forms.text(form, "code", max_length=48), "name": forms.text(form, "name", max_length=200),
+            "credit_limit_cents": forms.amount(form, "credit_limit", "CNY", allow_zero=True),
+            "invoice": {name: forms.text(form, name, max_length=300) for name in INVOICE_FIELDS}})
+        async with ctx.db.transaction() as session:
+            enterprise = await enterprises_service.create_enterprise(
+                session=session, code=data.code, name=data.name, credit_limit_cents=data.credit_limit_cents,
+                invoice=enterprises_service.InvoiceData(**data.invoice.model_dump()))
+            await record_action(session=session, actor=user.actor, action="enterprise_created",
+                                object_type="enterprise", object_id=enterprise.code, summary=(
+                                    f"{enterprise.name}: credit {data.credit_limit_cents} cents, invoice title "
+                                    f"{enterprise.invoice_title or '-'}, tax number {enterprise.tax_number or '-'}"))
+            code = enterprise.code
+    except DomainError as exc:
+        typed = {name: str(form.get(name, "") or "")[:300] for name in ("code", "name", "credit_limit",
+                                                                        *INVOICE_FIELDS)}
+        return await _list_page(request, ctx, user, typed=typed, message=forms.error(exc),
+                                status_code=forms.status_for(exc))
+    return forms.back(f"/console/enterprises/{code}", "created")
 
 
 async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str, *,

@@ -66,14 +66,17 @@ def validated(model: type[ModelT], data: dict[str, Any]) -> ModelT:
         raise FormError(problems, fields=[".".join(str(p) for p in e["loc"]) for e in exc.errors()]) from None
 
 
-def amount(form: Any, name: str, currency: str) -> int:
+def amount(form: Any, name: str, currency: str, *, allow_zero: bool = False) -> int:
     """A money field typed in yuan (12.34), as integer cents; more decimals than the currency has, signs and
-    junk are refused."""
+    junk are refused. `allow_zero`: 0 (or the field left blank) is 0 (a credit limit), else it must be more."""
+    raw = text(form, name, max_length=20, required=not allow_zero)
+    if allow_zero and not raw:
+        return 0
     try:
-        cents = parse_amount(text(form, name, max_length=20, required=True), currency)
+        cents = parse_amount(raw, currency)
     except InvalidAmount:
         raise FormError(f"{name} must be an amount like 12.34", field=name) from None
-    if cents <= 0:
+    if cents < 0 or (cents == 0 and not allow_zero):
         raise FormError(f"{name} must be more than 0", field=name)
     return cents
 

@@ -1,4 +1,5 @@
-"""Merchants (商户) for platform staff: the merchants with their terms, applications to approve (the merchant and
+"""Merchants (商户) for platform staff: the merchants with their terms, admit one directly (its owner's login is then
+added on the staff page), applications to approve (the merchant and
 its owner's login are created) or reject with the reason the applicant is shown, commission (the merchant's rate
 and per-category rates), balances, and withdrawals to approve, reject or record as paid (booked in the ledger).
 Through the merchants' services the admin API uses, every decision audited; platform staff only."""
@@ -25,6 +26,7 @@ from quanyi.merchants.models import ApplicationStatus, WithdrawalStatus
 from quanyi.merchants.schemas import (
     ApplicationApprove,
     ApplicationReject,
+    MerchantCreate,
     MerchantUpdate,
     WithdrawalDecision,
     WithdrawalPayout,
@@ -46,8 +48,12 @@ Decision = Annotated[str, Path(pattern="^(approve|reject|pay)$")]
 CategoryId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
-@router.get("", response_class=HTMLResponse)
-async def merchant_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+NEW_FIELDS = ("code", "name", "commission", "hold_days", "description", "contact_name", "contact_email",
+              "contact_phone")
+
+
+async def _list_page(request: Request, ctx: ContextDep, user: ConsoleUser, *, typed: dict[str, str] | None = None,
+                     message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
         merchants = await merchants_service.list_merchants(session=session)
         pending = await applications.list_applications(session=session, status=ApplicationStatus.PENDING.value)
@@ -55,8 +61,37 @@ async def merchant_list(request: Request, ctx: ContextDep, user: PlatformAdmin) 
                    if w.status in (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED)]
     return render_page(request, "console/merchants.html", {
         "merchants": merchants, "pending": len(pending), "waiting": len(waiting),
-        "default_hold": ctx.settings.merchant_hold_days,
-    }, user=user, active="merchants")
+        "default_hold": ctx.settings.merchant_hold_days, "message": message, "typed": typed or {"commission": "0"},
+    }, user=user, active="merchants", status_code=status_code)
+
+
+@router.get("", response_class=HTMLResponse)
+async def merchant_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+    return await _list_page(request, ctx, user)
+
+
+@router.post("", response_class=HTMLResponse)
+async def create_merchant(request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    form = await request.form()
+    try:
+        hold = forms.text(form, "hold_days", max_length=4)
+        data = forms.validated(MerchantCreate, {
+            "code": forms.text(form, "code", max_length=32), "name": forms.text(form, "name", max_length=200),
+            "commission_bps": forms.percent_bps(form, "commission"), "hold_days": hold or None,
+            **{name: forms.text(form, name, max_length=2000)
+               for name in ("description", "contact_name", "contact_email", "contact_phone")}})
+        async with ctx.db.transaction() as session:
+            merchant = await merchants_service.create_merchant(session=session, data=data)
+            await record_action(session=session, actor=user.actor, action="merchant_created", object_type="merchant",
+                                object_id=merchant.code, summary=(
+                                    f"{merchant.name}: commission {merchant.commission_bps} bps, hold "
+                                    f"{merchant.hold_days if merchant.hold_days is not None else 'default'} days"))
+            code = merchant.code
+    except DomainError as exc:
+        typed = {name: str(form.get(name, "") or "")[:2000] for name in NEW_FIELDS}
+        return await _list_page(request, ctx, user, typed=typed, message=forms.error(exc),
+                                status_code=forms.status_for(exc))
+    return forms.back(f"/console/merchants/{code}", "created", code=code)
 
 
 # ---------------------------------------------------------------- applications (入驻申请)
@@ -196,7 +231,7 @@ async def _merchant_page(request: Request, ctx: ContextDep, user: ConsoleUser, c
 @router.get("/{merchant_code}", response_class=HTMLResponse)
 async def merchant_detail(merchant_code: MerchantCode, request: Request, ctx: ContextDep,
                           user: PlatformAdmin) -> HTMLResponse:
-    message = forms.flash(request, "mc", ("terms_saved", "rule_saved", "rule_removed"))
+    message = forms.flash(request, "mc", ("created", "terms_saved", "rule_saved", "rule_removed"), values=("code",))
     return await _merchant_page(request, ctx, user, merchant_code, message=message)
 
 

@@ -1,7 +1,8 @@
-"""Resellers (分销商 / open API customers): their prepaid balances, record a top-up (a form sent twice credits
-once), rotate the API secret (the new one is shown on that page only; the old one keeps working for the overlap),
-and the price list (a reseller's own price per SKU, or the list price). Through the reseller service the admin API
-and `quanyi resellers` use; platform staff only."""
+"""Resellers (分销商 / open API customers): register one (its app id and first API secret shown on that answer only,
+as the admin API and `quanyi resellers add` show it once), their prepaid balances, record a top-up (a form sent
+twice credits once), rotate the API secret (the new one is shown on that page only; the old one keeps working for
+the overlap), and the price list (a reseller's own price per SKU, or the list price). Through the reseller service
+the admin API and `quanyi resellers` use; platform staff only."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from quanyi.deps import ContextDep
 from quanyi.errors import DomainError, NotFound
 from quanyi.money import format_money
 from quanyi.resellers import service as resellers_service
-from quanyi.resellers.schemas import SecretRotate
+from quanyi.resellers.schemas import ResellerCreate, SecretRotate
 from quanyi.staff.audit import record_action
 from quanyi.staff.permissions import ADMIN
 
@@ -43,11 +44,55 @@ async def _described(session: Any, reseller: Any) -> dict[str, Any]:
     return {"r": reseller, "account": account, "secrets": live}
 
 
-@router.get("", response_class=HTMLResponse)
-async def reseller_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+NEW_FIELDS = ("code", "name", "contact_email", "rate_limit_per_minute", "credit_limit", "callback_url")
+
+
+async def _list_page(request: Request, ctx: ContextDep, user: ConsoleUser, *, typed: dict[str, str] | None = None,
+                     message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
         resellers = [await _described(session, r) for r in await resellers_service.list_resellers(session=session)]
-    return render_page(request, "console/resellers.html", {"resellers": resellers}, user=user, active="resellers")
+    return render_page(request, "console/resellers.html", {
+        "resellers": resellers, "message": message,
+        "typed": typed or {"rate_limit_per_minute": "600", "credit_limit": "0"},
+    }, user=user, active="resellers", status_code=status_code)
+
+
+@router.get("", response_class=HTMLResponse)
+async def reseller_list(request: Request, ctx: ContextDep, user: PlatformAdmin) -> HTMLResponse:
+    return await _list_page(request, ctx, user)
+
+
+@router.post("", response_class=HTMLResponse)
+async def create_reseller(request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    form = await request.form()
+    try:
+        data = forms.validated(ResellerCreate, {
+            "code": forms.text(form, "code", max_length=48), "name": forms.text(form, "name", max_length=200),
+            "contact_email": forms.text(form, "contact_email", max_length=254),
+            "rate_limit_per_minute": forms.integer(form, "rate_limit_per_minute", minimum=0, maximum=1_000_000,
+                                                   default=600),
+            "credit_limit_cents": forms.amount(form, "credit_limit", "CNY", allow_zero=True),
+            "callback_url": forms.text(form, "callback_url", max_length=500) or None})
+        async with ctx.db.transaction() as session:
+            issued = await resellers_service.create_reseller(
+                session=session, cipher=ctx.cipher, code=data.code, name=data.name, contact_email=data.contact_email,
+                rate_limit_per_minute=data.rate_limit_per_minute, credit_limit_cents=data.credit_limit_cents,
+                callback_url=data.callback_url, actor=user.name)
+            reseller = issued.reseller
+            # The audit names the app id, never the secret.
+            await record_action(session=session, actor=user.actor, action="reseller_created", object_type="reseller",
+                                object_id=reseller.code, summary=(
+                                    f"{reseller.name} <{reseller.contact_email}>, app id {reseller.app_id}, "
+                                    f"{reseller.rate_limit_per_minute}/min, credit {data.credit_limit_cents} cents, "
+                                    f"callback {reseller.callback_url or 'none'}"))
+            shown = {"secret": issued.secret, "previous_expires_at": None, "created": True}
+            code = reseller.code
+    except DomainError as exc:
+        typed = {name: str(form.get(name, "") or "")[:500] for name in NEW_FIELDS}
+        return await _list_page(request, ctx, user, typed=typed, message=forms.error(exc),
+                                status_code=forms.status_for(exc))
+    # The first secret is on this answer only (no-store, never logged, never in a URL): not a redirect.
+    return await _page(request, ctx, user, code, issued=shown)
 
 
 async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str, *,

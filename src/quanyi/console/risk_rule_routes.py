@@ -1,6 +1,7 @@
-"""The risk rules editor (风控规则): the rule set and the score thresholds, create / edit / enable / disable a rule,
-add the missing default rules. Through the rule set service the admin API uses (parameters validated for the rule's
-kind, the same request shapes); platform staff only. An edit is in force for the next checkout of every process."""
+"""The risk rules editor (风控规则): the rule set and the score thresholds, create / edit / enable / disable / delete
+a rule (the audit entry keeps all of a deleted rule, to make it again), add the missing default rules. Through the
+rule set service the admin API uses (parameters validated for the rule's kind, the same request shapes); platform
+staff only. An edit is in force for the next checkout of every process."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ register(MenuItem("risk_rules", "/console/risk-rules", ADMIN, group="risk", orde
 
 PlatformAdmin = Annotated[ConsoleUser, needs(ADMIN, platform_only=True)]
 RuleId = Annotated[int, Path(ge=1, le=2_147_483_647)]
-MESSAGES = ("created", "saved", "enabled", "disabled", "policy_saved", "defaults")
+MESSAGES = ("created", "saved", "enabled", "disabled", "deleted", "policy_saved", "defaults")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -120,7 +121,8 @@ async def create_rule(request: Request, ctx: ContextDep, user: PlatformAdmin) ->
 
 
 def _summary(rule: Any) -> str:
-    return (f"{rule.name}: {rule.kind} {rule.action} score={rule.score} stages={','.join(rule.stages)} "
+    return (f"{rule.name}: {rule.kind} {rule.action} score={rule.score} reason={rule.reason_code} "
+            f"stages={','.join(rule.stages)} "
             f"enabled={rule.enabled} params={json.dumps(rule.params, ensure_ascii=False, sort_keys=True)}")
 
 
@@ -200,3 +202,17 @@ async def set_enabled(rule_id: RuleId, request: Request, ctx: ContextDep, user: 
     except NotFound:
         return forms.not_found(request, user, active="risk_rules")
     return forms.back("/console/risk-rules", "enabled" if enabled else "disabled", name=name)
+
+
+@router.post("/{rule_id}/delete", response_class=HTMLResponse)
+async def delete_rule(rule_id: RuleId, request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    try:
+        async with ctx.db.transaction() as session:
+            rule = await ruleset.get_rule(session=session, rule_id=rule_id)
+            name, summary = rule.name, _summary(rule)
+            await ruleset.delete_rule(session=session, rule_id=rule_id)
+            await record_action(session=session, actor=user.actor, action="risk_rule_deleted", object_type="risk_rule",
+                                object_id=rule_id, summary=summary)
+    except NotFound:
+        return forms.not_found(request, user, active="risk_rules")
+    return forms.back("/console/risk-rules", "deleted", name=name)

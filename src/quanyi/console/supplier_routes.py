@@ -35,7 +35,7 @@ register(MenuItem("suppliers", "/console/suppliers", "suppliers.manage", group="
 Manager = Annotated[ConsoleUser, needs("suppliers.manage")]
 SupplierCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 MappingId = Annotated[int, Path(ge=1, le=2_147_483_647)]
-MESSAGES = ("synced", "sync_failed", "status_saved", "mapping_saved", "topped_up", "top_up_repeated")
+MESSAGES = ("created", "synced", "sync_failed", "status_saved", "mapping_saved", "topped_up", "top_up_repeated")
 # Money paid into a supplier's prepaid balance: the owner's (a merchant's owner: their merchant's suppliers).
 Payer = Annotated[ConsoleUser, needs(ADMIN)]
 

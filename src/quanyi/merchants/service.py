@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -68,8 +69,12 @@ async def create_merchant(*, session: AsyncSession, data: MerchantCreate) -> Mer
     if await session.scalar(select(Merchant.id).where(Merchant.code == data.code)) is not None:
         raise MerchantCodeTaken(f"merchant code {data.code!r} is already used")
     merchant = Merchant(**data.model_dump(), status=MerchantStatus.ACTIVE.value, self_operated=False)
-    session.add(merchant)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a concurrent admission of the same code loses here
+            session.add(merchant)
+            await session.flush()
+    except IntegrityError:
+        raise MerchantCodeTaken(f"merchant code {data.code!r} is already used") from None
     return merchant
 
 

@@ -28,7 +28,7 @@ __all__ = [
     "SupplierAdapter", "SupplierError", "SupplierUnavailable", "SupplierOutcomeUnknown", "SupplierPurchasePending",
     "SupplierRejected",
     "SupplierOutOfStock", "SupplierPriceChanged", "SupplierUnsupported", "CallbackRejected",
-    "register_dialect", "build_adapter", "known_dialects",
+    "register_dialect", "build_adapter", "known_dialects", "CredentialField", "credential_fields",
 ]
 
 
@@ -280,6 +280,22 @@ def register_dialect(dialect: SupplierDialect, factory: AdapterFactory) -> None:
 def known_dialects() -> list[SupplierDialect]:
     _load_builtin_dialects()
     return sorted(_FACTORIES)
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One credential an adapter of a dialect needs, as a form asks for it. Every credential is sealed and never
+    shown again; `secret` ones (signing keys) are typed into a password field."""
+
+    name: str
+    secret: bool
+
+
+def credential_fields(dialect: SupplierDialect) -> tuple[CredentialField, ...]:
+    """The credentials a dialect's adapter needs (its factory's `credential_fields`), in the order to ask for them;
+    () when the dialect does not say (the adapter still checks what it is given)."""
+    _load_builtin_dialects()
+    return tuple(getattr(_FACTORIES.get(dialect), "credential_fields", ()))
 
 
 def build_adapter(dialect: SupplierDialect, endpoint: SupplierEndpoint, http: httpx.AsyncClient) -> SupplierAdapter:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -89,8 +90,12 @@ async def create_supplier(*, session: AsyncSession, cipher: CardKeyCipher, http:
         settlement_cycle=data.settlement_cycle, currency=data.currency, balance_cents=0,
         credit_limit_cents=data.credit_limit_cents, timeout_ms=data.timeout_ms,
     )
-    session.add(supplier)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a concurrent registration of the same code loses here
+            session.add(supplier)
+            await session.flush()
+    except IntegrityError:
+        raise SupplierCodeTaken(f"supplier code {data.code!r} is already used") from None
     session.add(SupplierSyncState(supplier_id=supplier.id))
     await session.flush()
     return supplier

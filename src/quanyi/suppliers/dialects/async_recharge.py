@@ -32,6 +32,7 @@ from quanyi.suppliers.adapter import (
     CardPurchaseRequest,
     CardPurchaseResult,
     CatalogItem,
+    CredentialField,
     OrderQueryResult,
     ProductKind,
     QueryState,
@@ -94,6 +95,8 @@ class AsyncRechargeAdapter:
     """Client of one asynchronous direct-recharge platform."""
 
     dialect: ClassVar[SupplierDialect] = SupplierDialect.ASYNC_RECHARGE
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (CredentialField("merchant_id", secret=False),
+                                                                CredentialField("secret", secret=True))
 
     def __init__(self, endpoint: SupplierEndpoint, http: httpx.AsyncClient, *,
                  clock: Callable[[], float] = time.time) -> None:

@@ -33,6 +33,7 @@ from quanyi.suppliers.adapter import (
     CardPurchaseRequest,
     CardPurchaseResult,
     CatalogItem,
+    CredentialField,
     OrderQueryResult,
     ProductKind,
     QueryState,
@@ -108,6 +109,8 @@ class CardPlatformAdapter:
     """Client of one wholesale card-key platform."""
 
     dialect: ClassVar[SupplierDialect] = SupplierDialect.CARD_PLATFORM
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (CredentialField("customer_id", secret=False),
+                                                                CredentialField("secret", secret=True))
 
     def __init__(self, endpoint: SupplierEndpoint, http: httpx.AsyncClient, *,
                  clock: Callable[[], float] = time.time) -> None:

@@ -34,6 +34,7 @@ from quanyi.suppliers.adapter import (
     CardPurchaseRequest,
     CardPurchaseResult,
     CatalogItem,
+    CredentialField,
     OrderQueryResult,
     ProductKind,
     PurchaseNews,
@@ -94,6 +95,8 @@ class QuanyiAdapter:
     """Client of one supplier that speaks the quanyi protocol."""
 
     dialect: ClassVar[SupplierDialect] = SupplierDialect.QUANYI
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (CredentialField("app_id", secret=False),
+                                                                CredentialField("secret", secret=True))
 
     def __init__(self, endpoint: SupplierEndpoint, http: httpx.AsyncClient, *,
                  clock: Callable[[], float] = time.time) -> None:
