@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from quanyi.catalog.models import Category, Product, Sku
-from quanyi.coupons.models import Coupon, CouponCodeBatch, CouponGrant, CouponRedemption, CouponTally, CouponTarget
+from quanyi.coupons.models import (
+    Coupon,
+    CouponCodeBatch,
+    CouponGrant,
+    CouponLevelGift,
+    CouponLevelReward,
+    CouponRedemption,
+    CouponTally,
+    CouponTarget,
+)
 from quanyi.db import Base
 from quanyi.enterprises.models import (
     BulkPurchase,
@@ -61,7 +70,8 @@ from quanyi.suppliers.fulfilment_models import FulfilmentJob, SupplierAttempt
 from quanyi.suppliers.models import SkuSupplierMapping, Supplier, SupplierProduct
 from quanyi.suppliers.sync_models import SkuPriceChange, SkuPricePolicy, SupplierSyncState
 
-__all__ = ["metadata", "Coupon", "CouponCodeBatch", "CouponGrant", "CouponRedemption", "CouponTally", "CouponTarget",
+__all__ = ["metadata", "Coupon", "CouponCodeBatch", "CouponGrant", "CouponLevelGift", "CouponLevelReward",
+           "CouponRedemption", "CouponTally", "CouponTarget",
            "Category", "Product", "Sku", "CardKey", "ImportBatch", "KeyReveal", "Order",
            "OrderEvent", "Payment", "GatewayEvent", "GatewayConfig", "SandboxTrade", "SandboxRefund", "Refund",
            "RefundEvent", "RefundKey", "RateCounter", "OutboxMessage", "Supplier", "SupplierProduct",

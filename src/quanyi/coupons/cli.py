@@ -171,3 +171,36 @@ def codes(coupon_id: int, count: Annotated[int, typer.Option(min=1, max=10_000, 
 
     batch_id = _run(job)
     console.print(f"Batch {batch_id}: {count} codes written to {out}.")
+
+
+@coupons_app.command("level-gifts")
+def level_gifts_list() -> None:
+    """Level-up gifts (升级礼券): each membership level with the coupons it gives a member reaching it."""
+    from quanyi.coupons import level_gifts
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.read_session() as session:
+            return await level_gifts.level_gifts(session=session)
+
+    table = Table("level", "name", "from paid", "gives (coupon ids)")
+    for level, coupons in _run(job):
+        table.add_row(level.code, level.name, f"{level.min_paid_cents / 100:.2f}",
+                      ", ".join(f"{c.id} {c.name}{'' if c.active else ' (paused)'}" for c in coupons) or "-")
+    console.print(table)
+
+
+@coupons_app.command("level-gift")
+def level_gift_set(level: Annotated[str, typer.Argument(help="The level's code (quanyi levels list)")],
+                   coupon_ids: Annotated[list[int] | None, typer.Argument(
+                       help="Issued coupons it gives; none: no gift")] = None) -> None:
+    """Set the coupons a level gives a member reaching it (once per member and level); replaces the level's list."""
+    from quanyi.coupons import level_gifts
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            found, coupons = await level_gifts.set_level_gifts(session=session, level_code=level,
+                                                               coupon_ids=coupon_ids or [], actor="cli")
+            return found.code, [c.id for c in coupons]
+
+    code, ids = _run(job)
+    console.print(f"Level {code} gives {', '.join(map(str, ids)) if ids else 'no coupons'}.")

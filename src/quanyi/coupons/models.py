@@ -13,7 +13,8 @@ from quanyi.db import Base, UTCDateTime, utcnow
 from quanyi.scope import owner_column
 
 __all__ = ["CouponKind", "CouponTargetKind", "Distribution", "GrantStatus", "RedemptionStatus", "Coupon",
-           "CouponTarget", "CouponGrant", "CouponRedemption", "CouponTally", "CouponCodeBatch"]
+           "CouponTarget", "CouponGrant", "CouponRedemption", "CouponTally", "CouponCodeBatch", "CouponLevelGift",
+           "CouponLevelReward"]
 
 
 class CouponKind(enum.StrEnum):
@@ -176,3 +177,27 @@ class CouponTally(Base):
     coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons_coupon.id"), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members_member.id"), primary_key=True)
     taken: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CouponLevelGift(Base):
+    """A coupon handed to a member on reaching a membership level (升级礼券); an operator sets each level's."""
+
+    __tablename__ = "coupons_level_gift"
+
+    level_id: Mapped[int] = mapped_column(ForeignKey("loyalty_level.id", ondelete="CASCADE"), primary_key=True)
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons_coupon.id"), primary_key=True, index=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="admin")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CouponLevelReward(Base):
+    """A member was given a level's gifts: the primary key makes it once per member and level, whatever the number
+    of deliveries (concurrent or repeated) and re-evaluations that reach the level. A removed level takes its rows."""
+
+    __tablename__ = "coupons_level_reward"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members_member.id"), primary_key=True)
+    level_id: Mapped[int] = mapped_column(ForeignKey("loyalty_level.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    issued: Mapped[int] = mapped_column(Integer, default=0)  # coupons handed out (sold out / limited ones skipped)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

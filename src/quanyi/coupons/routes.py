@@ -4,13 +4,14 @@ Scoped: a merchant's staff see and make their own merchant's coupons only. Buyer
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import StreamingResponse
 
 from quanyi.context import ShopContext
+from quanyi.coupons import level_gifts
 from quanyi.coupons import service as coupons_service
 from quanyi.coupons.models import Coupon, CouponCodeBatch
 from quanyi.coupons.schemas import (
@@ -22,8 +23,10 @@ from quanyi.coupons.schemas import (
     CouponUpdate,
     IssueRequest,
     IssueResult,
+    LevelGiftsRead,
+    LevelGiftsUpdate,
 )
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep, SessionDep
+from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep
 from quanyi.exports import Cell, Column, export_response
 from quanyi.merchants import service as merchants_service
 
@@ -41,6 +44,30 @@ async def describe_coupon(*, session: AsyncSession, coupon: Coupon) -> CouponRea
                                         if c not in ("targets", "usage")},
                                       "targets": [CouponTargetIn(kind=k, id=i) for k, i in targets],  # type: ignore[arg-type]
                                       "usage": usage})
+
+
+def _gifts_read(level: Any, coupons: Sequence[Coupon]) -> LevelGiftsRead:
+    return LevelGiftsRead(level_code=level.code, level_name=level.name, min_paid_cents=level.min_paid_cents,
+                          coupons=[{"id": c.id, "name": c.name, "active": c.active, "ends_at": c.ends_at}  # type: ignore[misc]
+                                   for c in coupons])
+
+
+# Declared before /{coupon_id}, which would take "level-gifts" for an id.
+@router.get("/level-gifts", response_model=list[LevelGiftsRead],
+            summary="Level-up gifts (升级礼券): each membership level with the coupons it gives (platform staff)")
+async def list_level_gifts(session: ReadSessionDep, _: PlatformAdminDep) -> list[LevelGiftsRead]:
+    return [_gifts_read(level, coupons) for level, coupons in await level_gifts.level_gifts(session=session)]
+
+
+@router.put("/level-gifts/{code}", response_model=LevelGiftsRead,
+            summary="Set the coupons a level gives a member reaching it, once per member and level (platform staff)",
+            responses={404: {"description": "Unknown level or coupon"},
+                       422: {"description": "Not an issued coupon, or ended"}})
+async def set_level_gifts(code: Annotated[str, Path(min_length=1, max_length=32)], data: LevelGiftsUpdate,
+                          session: SessionDep, actor: PlatformAdminDep) -> LevelGiftsRead:
+    level, coupons = await level_gifts.set_level_gifts(session=session, level_code=code, coupon_ids=data.coupon_ids,
+                                                       actor=actor)
+    return _gifts_read(level, coupons)
 
 
 @router.post("", response_model=CouponRead, status_code=201, summary="Create a coupon",

@@ -10,7 +10,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from quanyi.schema_types import Cents, DbId, reject_control_chars
 
 __all__ = ["CouponCode", "CouponCreate", "CouponRead", "CouponTargetIn", "IssueRequest", "IssueResult",
-           "CodeBatchCreate", "CodeBatchRead", "ClaimableCoupon", "MemberCouponRead", "CouponUpdate"]
+           "CodeBatchCreate", "CodeBatchRead", "ClaimableCoupon", "MemberCouponRead", "CouponUpdate",
+           "LevelGiftsUpdate", "LevelGiftsRead"]
 
 # A code as a buyer types it: letters and digits, spaces and dashes are ignored (normalized by the service).
 CouponCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
@@ -189,3 +190,23 @@ class MemberCouponRead(BaseModel):
     status: str
     ends_at: dt.datetime
 
+
+
+class LevelGiftsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    coupon_ids: Annotated[list[DbId], Field(max_length=20)] = Field(
+        description="Issued coupons given to a member reaching the level, once per member and level; [] gives none")
+
+
+class LevelGiftCoupon(BaseModel):
+    id: int
+    name: str
+    active: bool
+    ends_at: dt.datetime
+
+
+class LevelGiftsRead(BaseModel):
+    level_code: str
+    level_name: str
+    min_paid_cents: int
+    coupons: list[LevelGiftCoupon]

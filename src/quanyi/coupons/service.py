@@ -28,6 +28,8 @@ from quanyi.coupons.models import (
     Coupon,
     CouponCodeBatch,
     CouponGrant,
+    CouponLevelGift,
+    CouponLevelReward,
     CouponRedemption,
     CouponTally,
     CouponTarget,
@@ -45,6 +47,7 @@ __all__ = [
     "normalize_code", "create_coupon", "get_coupon", "list_coupons", "set_active", "targets_of",
     "claimable_coupons", "claim_coupon", "issue_coupon", "issue_signup_gifts", "make_codes", "batch_codes",
     "member_coupons", "usage_counts", "MAX_BATCH", "EDITABLE", "update_coupon", "code_batches",
+    "issue_level_gifts",
 ]
 
 MAX_BATCH = 10_000
@@ -337,6 +340,41 @@ async def issue_signup_gifts(*, session: AsyncSession, member_id: int, now: dt.d
             issued += 1
         except (CouponSoldOut, CouponLimitReached, CouponNotApplicable):
             continue
+    return issued
+
+
+async def issue_level_gifts(*, session: AsyncSession, member_id: int, level_ids: Sequence[int],
+                            now: dt.datetime | None = None) -> int:
+    """Rule issue (升级礼): the member just reached these levels; each level's open gift coupons go to them, once per
+    member and level. The reward row's primary key decides: a second delivery, a concurrent one (on PostgreSQL it
+    waits for the first to commit, then inserts nothing) or a re-evaluation that reaches the level again gives
+    nothing. Sold-out / limited coupons are skipped. Runs in the caller's (the delivery's) transaction."""
+    now = now or utcnow()
+    issued = 0
+    for level_id in dict.fromkeys(level_ids):
+        table = CouponLevelReward.__table__
+        first = await session.execute(_insert(session)(table).values(
+            member_id=member_id, level_id=level_id, issued=0, created_at=now)
+            .on_conflict_do_nothing(index_elements=["member_id", "level_id"]))
+        if first.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        gifts = (await session.scalars(select(Coupon).join(CouponLevelGift, CouponLevelGift.coupon_id == Coupon.id)
+                                       .where(CouponLevelGift.level_id == level_id, Coupon.active.is_(True),
+                                              Coupon.distribution == Distribution.ISSUED.value, Coupon.ends_at > now)
+                                       .order_by(Coupon.id))).all()
+        given = 0
+        for coupon in gifts:
+            try:
+                async with session.begin_nested():
+                    await _grant(session, coupon, member_id, "level", f"rule:level:{level_id}", now)
+                given += 1
+            except (CouponSoldOut, CouponLimitReached, CouponNotApplicable):
+                continue
+        if given:
+            await session.execute(update(CouponLevelReward).where(
+                CouponLevelReward.member_id == member_id, CouponLevelReward.level_id == level_id)
+                .values(issued=given).execution_options(synchronize_session=False))
+        issued += given
     return issued
 
 

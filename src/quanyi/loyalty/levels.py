@@ -2,7 +2,9 @@
 level gives a discount on every SKU or its own per-SKU member price (会员价), and a points multiplier.
 
 Levels only go up on delivery (`upgrade`); `reevaluate` (the yearly re-evaluation, `quanyi levels reevaluate`)
-sets every member to the level their paid amount reaches now, up or down.
+sets every member to the level their paid amount reaches now, up or down. A member moving up gets the level-up gift
+coupons (升级礼券) of every level passed, once per member and level (coupons_service.issue_level_gifts), in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.coupons import service as coupons_service
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.loyalty.facts import loyalty_facts
@@ -145,12 +148,22 @@ def next_level(paid_cents: int, levels: Sequence[MemberLevel]) -> MemberLevel | 
 async def upgrade(session: AsyncSession, account: MemberLoyalty, now: dt.datetime) -> MemberLevel | None:
     """On delivery: move the member up to the level its paid amount reaches (never down). Returns the new level
     when it changed."""
-    reached = level_for(account.paid_total_cents, await list_levels(session))
+    levels = await list_levels(session)
+    reached = level_for(account.paid_total_cents, levels)
     current = await level_of(session, account)
     if reached is None or (current is not None and current.min_paid_cents >= reached.min_paid_cents):
         return None
     account.level_id, account.level_since = reached.id, now
+    await _level_up_gifts(session, account.member_id, current, reached, levels, now)
     return reached
+
+
+async def _level_up_gifts(session: AsyncSession, member_id: int, was: MemberLevel | None, now_at: MemberLevel,
+                          levels: Sequence[MemberLevel], now: dt.datetime) -> None:
+    """The gifts of every level above the one the member was at, up to the one reached."""
+    floor = was.min_paid_cents if was is not None else -1
+    passed = [level.id for level in levels if floor < level.min_paid_cents <= now_at.min_paid_cents]
+    await coupons_service.issue_level_gifts(session=session, member_id=member_id, level_ids=passed, now=now)
 
 
 async def reevaluate(*, session: AsyncSession, now: dt.datetime | None = None) -> int:
@@ -164,8 +177,11 @@ async def reevaluate(*, session: AsyncSession, now: dt.datetime | None = None) -
         reached = level_for(account.paid_total_cents, levels)
         level_id = reached.id if reached else None
         if level_id != account.level_id:
+            was = next((level for level in levels if level.id == account.level_id), None)
             account.level_id, account.level_since = level_id, now
             changed += 1
+            if reached is not None and (was is None or reached.min_paid_cents > was.min_paid_cents):
+                await _level_up_gifts(session, account.member_id, was, reached, levels, now)
     return changed
 
 

@@ -52,6 +52,11 @@ add_messages({
     "coupons.level_gifts": "升级礼券",
     "coupons.refused.coupon_limit_reached": "已达每人上限", "coupons.refused.coupon_sold_out": "已发完",
     "coupons.refused.new_members_only": "不是新会员",
+    "menu.level_gifts": "升级礼券", "levelgift.title": "升级礼券",
+    "levelgift.intro": "会员升到某个等级时自动获得的优惠券（每位会员每个等级只发一次，在订单交付的同一事务中发放；一次升多级时每级都发）。只能选择“定向发放”且未结束的优惠券。",
+    "levelgift.from": "累计消费 {amount} 起", "levelgift.gives": "赠送：", "levelgift.none": "不赠券",
+    "levelgift.no_levels": "还没有会员等级（quanyi levels set 或管理接口 /api/admin/loyalty/levels）。",
+    "levelgift.no_candidates": "没有可选的优惠券：请先新建一张“定向发放”的优惠券。", "levelgift.m.saved": "等级 {level} 的升级礼券已保存",
 }, {
     "menu.coupons": "Coupons",
     "coupons.title": "Coupons",
@@ -111,4 +116,12 @@ add_messages({
     "coupons.level_gifts": "Level-up gifts",
     "coupons.refused.coupon_limit_reached": "holds as many as allowed", "coupons.refused.coupon_sold_out": "all gone",
     "coupons.refused.new_members_only": "not a new member",
+    "menu.level_gifts": "Level-up gifts", "levelgift.title": "Level-up gifts",
+    "levelgift.intro": "Coupons a member gets on reaching a level (once per member and level, in the delivery's "
+                "transaction; a member moving up several levels gets each one's). Only issued coupons that have not "
+                "ended can be chosen.",
+    "levelgift.from": "from {amount} paid", "levelgift.gives": "Gives:", "levelgift.none": "No gift",
+    "levelgift.no_levels": "No membership levels yet (quanyi levels set, or the admin API /api/admin/loyalty/levels).",
+    "levelgift.no_candidates": "No coupon to choose: make an issued coupon first.",
+    "levelgift.m.saved": "Level-up gifts of level {level} saved",
 })
