@@ -15,7 +15,7 @@ from quanyi.errors import DomainError
 from quanyi.scope import Scope
 
 __all__ = ["console", "err", "load_settings", "run_job", "warn_if_connections_short", "MerchantOption",
-           "merchant_scope"]
+           "merchant_scope", "money_text", "amount_cents", "account_status", "record_top_up"]
 
 console = Console()
 err = Console(stderr=True)
@@ -62,6 +62,48 @@ def run_job(job: Callable[..., Awaitable[T]]) -> T:
     except DomainError as exc:
         err.print(f"[red]Error ({exc.code}):[/red] {exc.message}")
         raise typer.Exit(1) from None
+
+
+def money_text(cents: int | None, currency: str = "CNY") -> str:
+    """An amount for a table cell ("-" when there is none)."""
+    from quanyi.money import format_money
+
+    return "-" if cents is None else format_money(cents, currency)
+
+
+def amount_cents(text: str, what: str) -> int:
+    """A yuan amount typed on the command line (e.g. 50000.00) in cents; a bad one stops the command (exit 2)."""
+    from quanyi.money import InvalidAmount, parse_amount
+
+    try:
+        return parse_amount(text, "CNY")
+    except InvalidAmount as exc:
+        err.print(f"[red]{what}: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def account_status(status: str | None) -> str | None:
+    """--status of a prepaid customer (enterprise, reseller): active or suspended; anything else stops (exit 2)."""
+    if status is not None and status not in ("active", "suspended"):
+        err.print("[red]--status must be active or suspended.[/red]")
+        raise typer.Exit(2)
+    return status
+
+
+def record_top_up(top_up: Callable[..., Awaitable[tuple[Any, bool]]], *, code: str, amount: str, note: str,
+                  reference: str | None) -> None:
+    """`quanyi enterprises|resellers top-up`: book money a prepaid customer paid in, through its feature's
+    `top_up` service (the same reference credits once), and print the balance."""
+    cents = amount_cents(amount, "--amount")
+
+    async def job(ctx: Any) -> tuple[Any, bool]:
+        async with ctx.db.transaction() as session:
+            return await top_up(session=session, code=code, amount_cents=cents, note=note, actor="cli",
+                                reference=reference)
+
+    account, created = run_job(job)
+    verb = "Topped up" if created else "Already recorded (same reference):"
+    console.print(f"{verb} {code} {money_text(cents)}; balance {money_text(account.balance_cents, account.currency)}")
 
 
 def warn_if_connections_short(settings: Settings, *, processes: int) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import amount_cents, console, err
 from quanyi.cli_support import run_job as _run
 
 coupons_app = typer.Typer(help="Coupons (优惠券): create, list, pause, issue to members, single-use code batches.",
@@ -18,15 +18,7 @@ coupons_app = typer.Typer(help="Coupons (优惠券): create, list, pause, issue 
 
 
 def _cents(text: str | None, what: str) -> int | None:
-    from quanyi.money import InvalidAmount, parse_amount
-
-    if text is None:
-        return None
-    try:
-        return parse_amount(text, "CNY")
-    except InvalidAmount as exc:
-        err.print(f"[red]{what}: {exc}[/red]")
-        raise typer.Exit(2) from None
+    return None if text is None else amount_cents(text, what)
 
 
 @coupons_app.command("create")

@@ -7,27 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import account_status, amount_cents, console, err, money_text, record_top_up
 from quanyi.cli_support import run_job as _run
 
 enterprises_app = typer.Typer(help="Enterprise customers (企业福利, B2B): balances, tier prices, bulk purchases, "
                                    "benefit campaigns.", no_args_is_help=True)
-
-
-def _money(cents: int | None, currency: str = "CNY") -> str:
-    from quanyi.money import format_money
-
-    return "-" if cents is None else format_money(cents, currency)
-
-
-def _cents(text: str, what: str) -> int:
-    from quanyi.money import InvalidAmount, parse_amount
-
-    try:
-        return parse_amount(text, "CNY")
-    except InvalidAmount as exc:
-        err.print(f"[red]{what}: {exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 @enterprises_app.command("add")
@@ -42,7 +26,7 @@ def add(
     """Register an enterprise customer with a prepaid account at zero."""
     from quanyi.enterprises import service as enterprises_service
 
-    credit = _cents(credit_limit, "--credit-limit")
+    credit = amount_cents(credit_limit, "--credit-limit")
     invoice = enterprises_service.InvoiceData(invoice_title=invoice_title, tax_number=tax_number,
                                               invoice_email=invoice_email)
 
@@ -68,7 +52,7 @@ def list_() -> None:
     table = Table("code", "name", "status", "balance", "credit limit", "invoice title", "tax number")
     for enterprise, account in _run(job):
         table.add_row(enterprise.code, enterprise.name, enterprise.status,
-                      _money(account.balance_cents, account.currency), _money(account.credit_limit_cents),
+                      money_text(account.balance_cents, account.currency), money_text(account.credit_limit_cents),
                       enterprise.invoice_title or "-", enterprise.tax_number or "-")
     console.print(table)
 
@@ -83,10 +67,8 @@ def set_(
     from quanyi.enterprises import service as enterprises_service
     from quanyi.enterprises.models import EnterpriseStatus
 
-    if status is not None and status not in ("active", "suspended"):
-        err.print("[red]--status must be active or suspended.[/red]")
-        raise typer.Exit(2)
-    credit = _cents(credit_limit, "--credit-limit") if credit_limit is not None else None
+    account_status(status)
+    credit = amount_cents(credit_limit, "--credit-limit") if credit_limit is not None else None
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
@@ -108,16 +90,7 @@ def top_up(
     """Record money the enterprise paid into its prepaid balance (预存款), booked in the ledger."""
     from quanyi.enterprises import service as enterprises_service
 
-    cents = _cents(amount, "--amount")
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        async with ctx.db.transaction() as session:
-            return await enterprises_service.top_up(session=session, code=code, amount_cents=cents, note=note,
-                                                    actor="cli", reference=reference)
-
-    account, created = _run(job)
-    verb = "Topped up" if created else "Already recorded (same reference):"
-    console.print(f"{verb} {code} {_money(cents)}; balance {_money(account.balance_cents, account.currency)}")
+    record_top_up(enterprises_service.top_up, code=code, amount=amount, note=note, reference=reference)
 
 
 @enterprises_app.command("prices")
@@ -139,7 +112,7 @@ def prices(
             if not sep or not colon or not quantity.strip().isdigit():
                 err.print(f"[red]--set wants SKU=QTY:PRICE[,QTY:PRICE...], not {item!r}.[/red]")
                 raise typer.Exit(2)
-            tiers.append(pricing.Tier(int(quantity), _cents(price.strip(), f"--set {sku}")))
+            tiers.append(pricing.Tier(int(quantity), amount_cents(price.strip(), f"--set {sku}")))
         changes.append((sku.strip(), tiers))
 
     async def job(ctx):  # type: ignore[no-untyped-def]
@@ -152,8 +125,8 @@ def prices(
 
     table = Table("SKU", "list price", "tiers (from quantity: unit price)")
     for sku, tiers in _run(job):
-        table.add_row(sku.code, _money(sku.price_cents, sku.currency),
-                      ", ".join(f"{t.min_quantity}+: {_money(t.unit_price_cents, sku.currency)}" for t in tiers))
+        table.add_row(sku.code, money_text(sku.price_cents, sku.currency),
+                      ", ".join(f"{t.min_quantity}+: {money_text(t.unit_price_cents, sku.currency)}" for t in tiers))
     console.print(table)
 
 
@@ -184,7 +157,7 @@ def purchase(
             made, created = await purchases.create_purchase(session=session, code=code, sku_code=sku,
                                                             quantity=quantity, actor="cli", reference=reference)
         console.print(f"{'Queued' if created else 'Already made (same reference)'}: {_purchase_line(made)}, "
-                      f"{_money(made.unit_price_cents, made.currency)} each")
+                      f"{money_text(made.unit_price_cents, made.currency)} each")
         if not wait:
             return made
         owner = worker_owner()
@@ -215,7 +188,7 @@ def list_purchases(code: Annotated[str, typer.Argument(help="Enterprise code")])
     for progress in _run(job):
         p = progress.purchase
         table.add_row(p.purchase_no, progress.sku_code, p.status, str(p.placed_quantity),
-                      str(progress.delivered_quantity), str(p.quantity), _money(p.unit_price_cents, p.currency),
+                      str(progress.delivered_quantity), str(p.quantity), money_text(p.unit_price_cents, p.currency),
                       p.error or "")
     console.print(table)
 
@@ -292,8 +265,8 @@ def list_campaigns(code: Annotated[str, typer.Argument(help="Enterprise code")])
     for r in _run(job):
         c = r.campaign
         table.add_row(c.campaign_no, c.name, c.status, c.ends_at.strftime("%Y-%m-%d %H:%M"), str(r.employees),
-                      str(r.claimed), _money(c.funded_cents, c.currency), _money(r.claimed_cents, c.currency),
-                      _money(c.returned_cents, c.currency), _money(r.balance_cents, c.currency))
+                      str(r.claimed), money_text(c.funded_cents, c.currency), money_text(r.claimed_cents, c.currency),
+                      money_text(c.returned_cents, c.currency), money_text(r.balance_cents, c.currency))
     console.print(table)
 
 
@@ -312,7 +285,7 @@ def end_campaign(
             return moved, campaign.currency
 
     moved, currency = _run(job)
-    console.print(f"Campaign {campaign_no} ended; {_money(moved, currency)} returned to {code}'s balance.")
+    console.print(f"Campaign {campaign_no} ended; {money_text(moved, currency)} returned to {code}'s balance.")
 
 
 @enterprises_app.command("login-app")

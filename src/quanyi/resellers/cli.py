@@ -8,27 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quanyi.cli_support import console, err
+from quanyi.cli_support import account_status, amount_cents, console, err, money_text, record_top_up
 from quanyi.cli_support import run_job as _run
 
 resellers_app = typer.Typer(help="Resellers of the open API (下游对接): app ids, secrets, prices, balances.",
                             no_args_is_help=True)
-
-
-def _money(cents: int | None, currency: str = "CNY") -> str:
-    from quanyi.money import format_money
-
-    return "-" if cents is None else format_money(cents, currency)
-
-
-def _cents(text: str, what: str) -> int:
-    from quanyi.money import InvalidAmount, parse_amount
-
-    try:
-        return parse_amount(text, "CNY")
-    except InvalidAmount as exc:
-        err.print(f"[red]{what}: {exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _show_secret(app_id: str, secret: str) -> None:
@@ -49,7 +33,7 @@ def add(
     """Register a reseller: app id, prepaid account, and its secret (printed once)."""
     from quanyi.resellers import service as resellers_service
 
-    credit = _cents(credit_limit, "--credit-limit")
+    credit = amount_cents(credit_limit, "--credit-limit")
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
@@ -79,7 +63,7 @@ def list_() -> None:
     table = Table("code", "name", "app id", "status", "balance", "credit limit", "rate/min", "callback URL")
     for reseller, account in _run(job):
         table.add_row(reseller.code, reseller.name, reseller.app_id, reseller.status,
-                      _money(account.balance_cents, account.currency), _money(account.credit_limit_cents),
+                      money_text(account.balance_cents, account.currency), money_text(account.credit_limit_cents),
                       str(reseller.rate_limit_per_minute), reseller.callback_url or "-")
     console.print(table)
 
@@ -118,10 +102,8 @@ def set_(
     from quanyi.resellers import service as resellers_service
     from quanyi.resellers.models import ResellerStatus
 
-    if status is not None and status not in ("active", "suspended"):
-        err.print("[red]--status must be active or suspended.[/red]")
-        raise typer.Exit(2)
-    credit = _cents(credit_limit, "--credit-limit") if credit_limit is not None else None
+    account_status(status)
+    credit = amount_cents(credit_limit, "--credit-limit") if credit_limit is not None else None
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
@@ -144,16 +126,7 @@ def top_up(
     """Record money the reseller paid into its prepaid balance (预存款)."""
     from quanyi.resellers import service as resellers_service
 
-    cents = _cents(amount, "--amount")
-
-    async def job(ctx):  # type: ignore[no-untyped-def]
-        async with ctx.db.transaction() as session:
-            return await resellers_service.top_up(session=session, code=code, amount_cents=cents, note=note,
-                                                  actor="cli", reference=reference)
-
-    account, created = _run(job)
-    verb = "Topped up" if created else "Already recorded (same reference):"
-    console.print(f"{verb} {code} {_money(cents)}; balance {_money(account.balance_cents, account.currency)}")
+    record_top_up(resellers_service.top_up, code=code, amount=amount, note=note, reference=reference)
 
 
 @resellers_app.command("prices")
@@ -172,7 +145,7 @@ def prices(
         if not sep:
             err.print(f"[red]--set wants SKU=PRICE, not {item!r}.[/red]")
             raise typer.Exit(2)
-        changes.append((sku.strip(), _cents(price.strip(), f"--set {sku}")))
+        changes.append((sku.strip(), amount_cents(price.strip(), f"--set {sku}")))
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
@@ -185,5 +158,5 @@ def prices(
 
     table = Table("SKU", "list price", "reseller price")
     for sku, listed, own in _run(job):
-        table.add_row(sku, _money(listed), _money(own))
+        table.add_row(sku, money_text(listed), money_text(own))
     console.print(table)
