@@ -9,6 +9,7 @@
 set -eu
 
 ECHARTS_VERSION=6.1.0
+HTMX_VERSION=2.0.11
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST="$ROOT/src/quanyi/web/static/vendor"
@@ -35,6 +36,8 @@ fetch() {  # fetch NAME VERSION DIR FILE... : copy package/FILE of NAME@VERSION 
 : > "$WORK/VENDORED.txt"
 # Apache ECharts (Apache-2.0): the full minified browser build, with its licence and notice.
 fetch echarts "$ECHARTS_VERSION" echarts dist/echarts.min.js LICENSE NOTICE
+# htmx (0BSD): the enterprise portal's partial page updates (a bulk purchase's live progress).
+fetch htmx.org "$HTMX_VERSION" htmx dist/htmx.min.js LICENSE
 
 {
     echo "# Browser assets vendored by scripts/vendor.sh from the npm registry (https://registry.npmjs.org)."

@@ -44,10 +44,12 @@ from quanyi.enterprises import oauth as enterprise_oauth
 from quanyi.enterprises.campaign_routes import router as enterprise_campaigns_router
 from quanyi.enterprises.claim_pages import router as claim_pages_router
 from quanyi.enterprises.downloads import LinkRefused
+from quanyi.enterprises.portal.routes import install as install_enterprise_portal
 from quanyi.enterprises.purchase_routes import download_router as enterprise_download_router
 from quanyi.enterprises.purchase_routes import router as enterprise_purchases_router
 from quanyi.enterprises.routes import router as enterprises_admin_router
 from quanyi.enterprises.service import EnterpriseExists
+from quanyi.enterprises.user_routes import router as enterprise_users_router
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.import_jobs import stop_import_jobs
 from quanyi.inventory.import_routes import IMPORT_JOB_UPLOAD_PATH
@@ -479,6 +481,8 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.include_router(enterprise_download_router)  # ... whose codes download by expiring link
     app.include_router(enterprise_campaigns_router)  # ... their benefit campaigns (福利活动)
     app.include_router(claim_pages_router)  # ... and the employees' claim page
+    app.include_router(enterprise_users_router)  # ... and the people who log in to their portal
+    install_enterprise_portal(app)  # ... which is /portal (企业门户)
     app.include_router(staff_admin_router)  # staff and roles of the caller's scope (a merchant owner: their staff)
     app.include_router(members_router)  # buyer accounts: /api/members/...
     app.include_router(member_pages_router)  # ... and their pages: /account

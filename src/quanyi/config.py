@@ -230,6 +230,11 @@ class Settings(BaseSettings):
     # unused for console_idle_minutes.
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
     console_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    # ---- the enterprise portal (/portal, 企业门户): an enterprise user's login lasts at most
+    # enterprise_portal_session_hours and ends sooner once unused for enterprise_portal_idle_minutes. Failed
+    # logins are limited by the staff_login_* numbers (counted apart from staff logins).
+    enterprise_portal_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    enterprise_portal_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     # ---- buyer accounts (members/): a login lasts member_session_days; one-time sign-in codes expire and allow
     # a few tries. Per window: codes sent per contact / per client address or device, and failed logins (wrong
     # code or password) per client address / device and per contact; past a limit 429 + Retry-After.

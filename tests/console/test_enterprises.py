@@ -73,3 +73,28 @@ async def _actions(shop) -> list[str]:  # type: ignore[no-untyped-def]
     async with shop.ctx.db.read_session() as session:
         return list((await session.scalars(select(StaffAuditEntry.action))).all())
 
+
+
+async def test_operator_adds_a_portal_user_who_can_log_in_then_disables_them(shop):
+    from enterprises.portal_support import browser, portal_login
+    from enterprises.support import add_enterprise
+
+    await add_enterprise(shop, "ACME")
+    client = await logged_in(shop, "ella", roles=("owner",))
+    added = await post_form(client, f"{PAGE}/users", {"username": "Dora", "display_name": "采购 Dora",
+                                                     "role": "purchaser", "password": "correct horse battery"},
+                            page_url=PAGE)
+    assert added.status_code == 303 and "m=user_added" in added.headers["location"]
+    page = await client.get(PAGE)
+    assert 'data-testid="portal-user"' in page.text and "dora" in page.text
+    refused = await post_form(client, f"{PAGE}/users", {"username": "x", "role": "purchaser", "password": "short"},
+                              page_url=PAGE)
+    assert refused.status_code == 422
+    portal = browser(shop)
+    assert (await portal_login(portal, "ACME", "dora")).status_code == 303
+    disabled = await post_form(client, f"{PAGE}/users/dora/disable", page_url=PAGE)
+    assert disabled.status_code == 303
+    assert (await portal.get("/portal")).status_code == 303  # the session ended with the account
+    async with shop.ctx.db.read_session() as session:
+        actions = (await session.scalars(select(StaffAuditEntry.action).where(StaffAuditEntry.actor == "ella"))).all()
+    assert "enterprise_user_created" in actions and "enterprise_user_disable" in actions

@@ -54,7 +54,7 @@ async def books_balanced(shop: Shop) -> None:
     assert await shop.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))) == 0
 
 
-async def run_cli(shop: Shop, monkeypatch: Any, *args: str) -> Any:
+async def run_cli(shop: Shop, monkeypatch: Any, *args: str, input_text: str | None = None) -> Any:
     """Run `quanyi ARGS` in-process (in a thread: the command runs its own event loop) against this shop."""
     from quanyi.cli import app
     from quanyi.cli_support import console, err
@@ -71,6 +71,7 @@ async def run_cli(shop: Shop, monkeypatch: Any, *args: str) -> Any:
     monkeypatch.setattr(err, "width", 200)
     get_settings.cache_clear()
     try:
-        return await asyncio.to_thread(CliRunner().invoke, app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
+        return await asyncio.to_thread(CliRunner().invoke, app, list(args), input=input_text,
+                                     env={"COLUMNS": "200", "NO_COLOR": "1"})
     finally:
         get_settings.cache_clear()

@@ -16,6 +16,7 @@ from helpers import raw_database_bytes
 from quanyi.context import build_cipher
 from quanyi.enterprises import oauth
 from quanyi.enterprises import service as enterprises_service
+from quanyi.enterprises import users as enterprise_users
 from quanyi.enterprises.models import LoginApp
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
 from quanyi.inventory.models import CardKey
@@ -63,6 +64,14 @@ async def _add_supplier_and_gateway(ctx) -> tuple[bytes, str]:
         await enterprises_service.create_enterprise(session=session, code="ACME", name="Acme")
         await oauth.set_login_app(session=session, cipher=ctx.cipher, code="ACME", provider="wecom", app_id="ww1",
                                   agent_id="1000002", secret="WECOM-SECRET-42")
+        # An enterprise portal user with a second factor: sealed like a staff member's.
+        portal_user = await enterprise_users.create_user(session=session, code="ACME", username="pia",
+                                                         password="correct horse battery", role="admin", actor="t")
+        portal_enrolment = enterprise_users.SECOND_FACTOR.start_enrolment(cipher=ctx.cipher, owner_id=portal_user.id,
+                                                                          account="acme/pia", issuer="shop")
+        await enterprise_users.SECOND_FACTOR.confirm_enrolment(
+            session=session, cipher=ctx.cipher, owner_id=portal_user.id, sealed=portal_enrolment.sealed,
+            code=totp.totp(portal_enrolment.secret, now.timestamp()), now=now)
     return enrolment.secret, issued.secret
 
 
@@ -89,14 +98,14 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     report = await rotate_keys(db=ctx.db, cipher=rotating, batch_size=7)
     assert report.complete and report.rotated == {"card_keys": 25, "supplier_credentials": 1, "gateway_configs": 1,
                                                   "staff_second_factors": 1, "reseller_secrets": 1,
-                                                  "enterprise_login_apps": 1}
+                                                  "enterprise_login_apps": 1, "enterprise_user_second_factors": 1}
     assert report.batches == 4  # 7 + 7 + 7 + 4
 
     async with ctx.db.read_session() as session:
         usage = await key_usage(session=session)
     assert usage == {"card_keys": {"k2": 25}, "supplier_credentials": {"k2": 1}, "gateway_configs": {"k2": 1},
                      "staff_second_factors": {"k2": 1}, "reseller_secrets": {"k2": 1},
-                     "enterprise_login_apps": {"k2": 1}}
+                     "enterprise_login_apps": {"k2": 1}, "enterprise_user_second_factors": {"k2": 1}}
 
     # k1 removed from the ring: everything still opens, the buyer still sees the same codes, sales go on.
     only_new = _with_ring(ctx, f"k2:{new_key}", "k2")
@@ -111,6 +120,9 @@ async def test_rotation_to_a_new_key_keeps_every_code_readable_after_the_old_key
     async with ctx.db.read_session() as session:
         staff = await session.scalar(select(StaffUser).where(StaffUser.username == "olga"))
     assert second_factor.totp_secret(only_new, staff) == totp_secret
+    async with ctx.db.read_session() as session:
+        pia = await enterprise_users.get_user(session=session, code="ACME", username="pia")
+    assert enterprise_users.SECOND_FACTOR.totp_secret(only_new, pia)  # opens under the new key alone
     async with ctx.db.read_session() as session:
         reseller = await resellers_service.get_reseller(session=session, code="R1")
         assert await resellers_service.current_secret(session=session, cipher=only_new,

@@ -14,12 +14,13 @@ from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 import quanyi.console.texts.enterprises  # noqa: F401 - registers the texts
+import quanyi.enterprises.portal.texts  # noqa: F401 - the portal's role names
 from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
-from quanyi.enterprises import campaigns, downloads, pricing, purchases
+from quanyi.enterprises import campaigns, downloads, pricing, purchases, users
 from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.schemas import EnterpriseCreate
 from quanyi.errors import DomainError, NotFound
@@ -38,7 +39,7 @@ PlatformAdmin = Annotated[ConsoleUser, needs(ADMIN, platform_only=True)]
 EnterpriseCode = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Number = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")]
 MESSAGES = ("created", "topped_up", "top_up_repeated", "purchase_made", "purchase_resumed", "purchase_cancelled",
-            "campaign_ended")
+            "campaign_ended", "user_added", "user_changed")
 LINK_HOURS, LINK_DOWNLOADS = 24, 3
 
 
@@ -100,11 +101,13 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
                       for p in await purchases.list_purchases(session=session, code=code, limit=50)]
             reports = [await campaigns.report(session=session, campaign=c)
                        for c in await campaigns.list_campaigns(session=session, code=code)]
+            portal_users = await users.list_users(session=session, code=code)
     except NotFound:
         return forms.not_found(request, user, active="enterprises")
     return render_page(request, "console/enterprise.html", {
         "e": enterprise, "account": account, "contacts": contacts, "prices": prices, "purchases": bought,
-        "campaigns": reports, "message": message, "link": link, "request_key": secrets.token_urlsafe(16),
+        "campaigns": reports, "portal_users": portal_users, "roles": list(users.ROLES), "message": message,
+        "link": link, "request_key": secrets.token_urlsafe(16),
         "base_url": shop_base_url(ctx.settings).rstrip("/"),
     }, user=user, active="enterprises", status_code=status_code)
 
@@ -112,7 +115,7 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
 @router.get("/{code}", response_class=HTMLResponse)
 async def enterprise_detail(code: EnterpriseCode, request: Request, ctx: ContextDep,
                             user: PlatformAdmin) -> HTMLResponse:
-    message = forms.flash(request, "ent", MESSAGES, warn=("top_up_repeated",), values=("amount", "no"))
+    message = forms.flash(request, "ent", MESSAGES, warn=("top_up_repeated",), values=("amount", "no", "name"))
     return await _page(request, ctx, user, code, message=message)
 
 
@@ -204,3 +207,46 @@ async def end_campaign(code: EnterpriseCode, campaign_no: Number, request: Reque
         return await _refused(request, ctx, user, code, exc)
     return forms.back(f"/console/enterprises/{code}", "campaign_ended", no=campaign_no,
                       amount=format_money(moved, currency))
+
+
+@router.post("/{code}/users", response_class=HTMLResponse)
+async def add_portal_user(code: EnterpriseCode, request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    """A person of the enterprise who logs in at /portal (企业门户账号)."""
+    form = await request.form()
+    try:
+        username = forms.text(form, "username", max_length=64, required=True)
+        async with ctx.db.transaction() as session:
+            made = await users.create_user(
+                session=session, code=code, username=username, actor=user.name,
+                password=str(form.get("password", ""))[:1024], role=forms.text(form, "role", max_length=16),
+                display_name=forms.text(form, "display_name", max_length=100))
+            await record_action(session=session, actor=user.actor, action="enterprise_user_created",
+                                object_type="enterprise", object_id=code, summary=f"{made.username} ({made.role})")
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    return forms.back(f"/console/enterprises/{code}", "user_added", name=made.username)
+
+
+@router.post("/{code}/users/{username}/{action}", response_class=HTMLResponse)
+async def change_portal_user(code: EnterpriseCode, username: Annotated[str, Path(
+        min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")], action: Annotated[str, Path(
+        pattern=r"^(disable|enable|reset-2fa|logout|role)$")], request: Request, ctx: ContextDep,
+        user: PlatformAdmin) -> Response:
+    form = await request.form()
+    try:
+        async with ctx.db.transaction() as session:
+            if action in ("disable", "enable"):
+                await users.update_user(session=session, code=code, username=username, active=action == "enable")
+            elif action == "role":
+                await users.update_user(session=session, code=code, username=username,
+                                        role=forms.text(form, "role", max_length=16, required=True))
+            elif action == "reset-2fa":
+                await users.reset_second_factor(session=session, code=code, username=username)
+            else:
+                found = await users.get_user(session=session, code=code, username=username)
+                await users.end_sessions(session=session, user_id=found.id)
+            await record_action(session=session, actor=user.actor, action=f"enterprise_user_{action}",
+                                object_type="enterprise", object_id=code, summary=username)
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    return forms.back(f"/console/enterprises/{code}", "user_changed", name=username)

@@ -325,3 +325,8 @@ def purchases_run() -> None:
         return await purchases.run_due_purchases(db=ctx.db, owner=worker_owner(), max_purchases=1000)
 
     console.print(f"Worked {_run(job)} bulk purchases.")
+
+
+from quanyi.enterprises.user_cli import users_app  # noqa: E402 - the users sub-commands, after the main ones
+
+enterprises_app.add_typer(users_app, name="users")

@@ -7,14 +7,26 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.second_factor import TotpColumns
 
 __all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier", "PurchaseStatus",
            "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit", "CampaignStatus", "Campaign",
-           "CampaignOption", "CampaignEmployee", "CampaignClaim", "LoginApp"]
+           "CampaignOption", "CampaignEmployee", "CampaignClaim", "LoginApp", "EnterpriseUser", "EnterpriseUserSession",
+           "EnterpriseUserRecoveryCode"]
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -278,3 +290,55 @@ class LoginApp(Base):
     hint: Mapped[str] = mapped_column(String(8))
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EnterpriseUser(TotpColumns, Base):
+    """A person of an enterprise who logs in to the enterprise portal (企业门户, /portal) and runs its account:
+    `role` admin / purchaser / viewer (enterprises.users.ROLES). The username is unique within its enterprise
+    (a login names the enterprise code, the username and the password); argon2 password, optional TOTP."""
+
+    __tablename__ = "enterprises_user"
+    __table_args__ = (UniqueConstraint("enterprise_id", "username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises_enterprise.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EnterpriseUserSession(Base):
+    """A portal login in an HttpOnly cookie: only the token's SHA-256 is kept. It ends at the first of logout,
+    `expires_at`, `last_seen_at` idle too long, a new password, the user disabled or ended by an administrator.
+    One that still waits for the second factor opens only the second-factor page."""
+
+    __tablename__ = "enterprises_user_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("enterprises_user.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+
+
+class EnterpriseUserRecoveryCode(Base):
+    """A one-time recovery code of a portal user's second factor: its SHA-256 only (80 random bits each)."""
+
+    __tablename__ = "enterprises_user_recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("enterprises_user.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -251,3 +251,36 @@ class LoginAppRead(BaseModel):
     agent_id: str
     secret_hint: str = Field(description="the secret's last 4 characters; the secret itself is never shown")
     updated_at: dt.datetime
+
+
+# ---------------------------------------------------------------- enterprise portal users (企业门户账号)
+
+_Role = Literal["admin", "purchaser", "viewer"]
+_Password = Annotated[str, StringConstraints(min_length=10, max_length=1024)]
+
+
+class EnterpriseUserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]+$")]
+    password: _Password
+    role: _Role
+    display_name: Annotated[str, StringConstraints(max_length=100), AfterValidator(reject_control_chars)] = ""
+
+
+class EnterpriseUserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: _Role | None = None
+    active: bool | None = None
+    display_name: Annotated[str, StringConstraints(max_length=100), AfterValidator(reject_control_chars)] | None = None
+    password: _Password | None = Field(default=None, description="A new password: ends every session of the user")
+
+
+class EnterpriseUserRead(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    second_factor: bool
+    created_by: str
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None

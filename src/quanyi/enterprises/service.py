@@ -28,7 +28,7 @@ from quanyi.orders.contact import normalize_contact
 __all__ = [
     "EnterpriseNotFound", "EnterpriseExists", "ContactNotFound", "InvoiceData", "CONTACT_ROLES",
     "create_enterprise", "get_enterprise", "list_enterprises", "update_enterprise", "account_of", "add_contact",
-    "remove_contact", "contacts_of", "top_up", "check_code",
+    "remove_contact", "contacts_of", "top_up", "check_code", "statement",
 ]
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
@@ -213,3 +213,12 @@ async def top_up(*, session: AsyncSession, code: str, amount_cents: int, note: s
                                                       amount_cents=amount_cents, note=note, actor=actor,
                                                       reference=reference)
     return await account_of(session=session, enterprise=enterprise), created
+
+
+async def statement(*, session: AsyncSession, code: str, start: dt.datetime, end: dt.datetime,
+                    limit: int = 500) -> ledger_service.AccountStatement:
+    """The enterprise's prepaid account statement (对账单) for [start, end): the ledger's own statement of
+    `customer_prepaid:<account>` (a liability: money in is a credit, so its amounts are negative there)."""
+    enterprise = await get_enterprise(session=session, code=code)
+    return await ledger_service.customer_account_statement(session=session, account_id=enterprise.account_id,
+                                                           start=start, end=end, limit=limit)

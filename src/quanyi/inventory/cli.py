@@ -20,7 +20,8 @@ __all__ = ["register_key_security_commands"]
 
 _LABELS = {"card_keys": "card keys", "supplier_credentials": "supplier credentials",
            "gateway_configs": "gateway configs", "staff_second_factors": "staff second factors",
-           "reseller_secrets": "reseller API secrets", "enterprise_login_apps": "enterprise WeCom/DingTalk secrets"}
+           "reseller_secrets": "reseller API secrets", "enterprise_login_apps": "enterprise WeCom/DingTalk secrets",
+           "enterprise_user_second_factors": "enterprise portal second factors"}
 
 
 def _operator() -> str:

@@ -19,7 +19,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database
-from quanyi.enterprises.models import Enterprise, LoginApp
+from quanyi.enterprises import users as enterprise_users
+from quanyi.enterprises.models import Enterprise, EnterpriseUser, LoginApp
 from quanyi.enterprises.oauth import reseal_login_app
 from quanyi.errors import DomainError
 from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
@@ -49,6 +50,7 @@ _SEALED = {
     "staff_second_factors": StaffUser.totp_key_id,  # NULL: no second factor, nothing sealed
     "reseller_secrets": ResellerSecret.key_id,
     "enterprise_login_apps": LoginApp.key_id,  # enterprises' WeCom / DingTalk app secrets
+    "enterprise_user_second_factors": EnterpriseUser.totp_key_id,  # portal users' TOTP secrets (NULL: none)
 }
 
 
@@ -91,7 +93,7 @@ async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str,
     """Supplier credentials, gateway configs, staff second factors, reseller secrets: few rows, one transaction."""
     active = cipher.active_key_id
     counts = {"supplier_credentials": 0, "gateway_configs": 0, "staff_second_factors": 0, "reseller_secrets": 0,
-              "enterprise_login_apps": 0}
+              "enterprise_login_apps": 0, "enterprise_user_second_factors": 0}
     async with db.transaction() as session:
         suppliers = (await session.scalars(
             select(Supplier).where(Supplier.credentials_key_id != active).order_by(Supplier.id).with_for_update()
@@ -140,6 +142,14 @@ async def _rotate_small_tables(db: Database, cipher: CardKeyCipher) -> dict[str,
             await session.execute(update(LoginApp).where(LoginApp.id == app.id).values(
                 key_id=sealed.key_id, ciphertext=sealed.ciphertext))
             counts["enterprise_login_apps"] += 1
+        portal_users = (await session.scalars(
+            select(EnterpriseUser).where(EnterpriseUser.totp_key_id != active).order_by(EnterpriseUser.id)
+            .with_for_update())).all()
+        for portal_user in portal_users:
+            sealed = enterprise_users.SECOND_FACTOR.reseal_secret(cipher, portal_user)
+            await session.execute(update(EnterpriseUser).where(EnterpriseUser.id == portal_user.id).values(
+                totp_key_id=sealed.key_id, totp_ciphertext=sealed.ciphertext))
+            counts["enterprise_user_second_factors"] += 1
     return counts
 
 

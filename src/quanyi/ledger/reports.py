@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import InvalidInput, NotFound
-from quanyi.ledger.customer_accounts import customer_balance_drift
+from quanyi.ledger.accounts import customer_prepaid
+from quanyi.ledger.customer_accounts import customer_balance_drift, get_customer_account
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule
 from quanyi.ledger.postings import account_balances
 from quanyi.suppliers.models import Supplier
@@ -22,7 +23,7 @@ from quanyi.suppliers.models import Supplier
 __all__ = [
     "AccountBalance", "TrialBalance", "PostingView", "InvalidShareRule", "ShareRuleNotFound", "trial_balance",
     "order_postings", "set_share_rule", "list_share_rules", "delete_share_rule", "prepaid_drift",
-    "UnknownAccount", "AccountLine", "AccountStatement", "account_statement",
+    "UnknownAccount", "AccountLine", "AccountStatement", "account_statement", "customer_account_statement",
 ]
 
 # Merchant and distributor codes become part of account codes.
@@ -143,6 +144,20 @@ async def account_statement(*, session: AsyncSession, code: str, start: dt.datet
                             currencies=currencies, start=start, end=end, opening_cents=opening, debits_cents=debits,
                             credits_cents=credits, closing_cents=opening + debits - credits, lines=lines,
                             truncated=len(rows) > limit)
+
+
+async def customer_account_statement(*, session: AsyncSession, account_id: int, start: dt.datetime,
+                                     end: dt.datetime, limit: int = 1000) -> AccountStatement:
+    """A customer prepaid account's statement in its currency (the ledger account `customer_prepaid:<id>`, a
+    liability: a top-up is a credit, so money in shows as negative amounts)."""
+    account = await get_customer_account(session=session, account_id=account_id)
+    try:
+        return await account_statement(session=session, code=customer_prepaid(account_id), start=start, end=end,
+                                       currency=account.currency, limit=limit)
+    except UnknownAccount:  # the ledger opens the account at its first posting: nothing happened yet
+        return AccountStatement(code=customer_prepaid(account_id), kind="liability", name=account.name,
+                                currency=account.currency, currencies=[], start=start, end=end, opening_cents=0,
+                                debits_cents=0, credits_cents=0, closing_cents=0, lines=[], truncated=False)
 
 
 async def order_postings(*, session: AsyncSession, order_id: int) -> list[PostingView]:

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, St
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.second_factor import TotpColumns
 
 __all__ = ["StaffUser", "StaffSession", "StaffRecoveryCode", "StaffAuditEntry", "API_CHANNEL", "CONSOLE_CHANNEL"]
 
@@ -17,7 +18,7 @@ API_CHANNEL = "api"  # a bearer token from POST /api/staff/login
 CONSOLE_CHANNEL = "console"  # the web console's session cookie
 
 
-class StaffUser(Base):
+class StaffUser(TotpColumns, Base):
     """A staff member (员工) who logs in to the admin API and the console with a username and password."""
 
     __tablename__ = "staff_user"
@@ -35,12 +36,7 @@ class StaffUser(Base):
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants_merchant.id"), nullable=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Second factor (TOTP, RFC 6238): the secret sealed with the shop's keyring (staff id bound in).
-    totp_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    totp_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # The last time step a code was accepted for: a code works once.
-    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Second factor (TOTP, RFC 6238): the columns of quanyi.second_factor.TotpColumns.
 
 
 class StaffSession(Base):

@@ -4,28 +4,27 @@ Passwords are argon2 hashes. A login hands out a random bearer token; only its S
 of the database cannot be replayed as a session. Failed logins are counted per client IP and per username
 in the shop's rate limiter; past either limit every attempt is refused (even a right password) until the
 window ends. An unknown username costs one argon2 verification like a wrong password and gets the same
-answer, so neither the timing nor the message tells which usernames exist.
+answer, so neither the timing nor the message tells which usernames exist. (These rules are quanyi.logins,
+shared with the enterprise portal's logins.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.config import Settings
+from quanyi import logins
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
+from quanyi.logins import LoginFailed, LoginLimits, LoginRateLimited, hash_token
 from quanyi.merchants.models import Merchant, MerchantStatus
-from quanyi.passwords import hash_password, password_matches
-from quanyi.risk.service import RateLimiter, reserve_attempt
+from quanyi.passwords import hash_password
+from quanyi.risk.service import RateLimiter
 from quanyi.scope import PLATFORM, Scope
 from quanyi.staff import second_factor
 from quanyi.staff.models import API_CHANNEL, StaffSession, StaffUser
@@ -41,18 +40,9 @@ __all__ = [
     "principal_for_token", "hash_token", "check_new_login", "username_available", "merchant_works",
 ]
 
-MIN_PASSWORD_LENGTH = 10
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD_LENGTH = logins.MIN_PASSWORD_LENGTH
 _TOKEN_PREFIX = "qs_"  # noqa: S105 - tells a staff session token apart from the admin token at a glance
-
-
-
-class LoginFailed(DomainError):
-    code = "login_failed"
-
-
-class LoginRateLimited(DomainError):
-    code = "too_many_attempts"
+_LOGIN_COUNTER = "staff-login"  # the rate limiter's failure counters of staff logins
 
 
 class PermissionDenied(DomainError):
@@ -91,25 +81,6 @@ class Principal:
         return ADMIN in self.permissions or permission in self.permissions
 
 
-@dataclass(frozen=True)
-class LoginLimits:
-    window_seconds: int
-    max_failures_per_ip: int
-    max_failures_per_user: int
-    session_hours: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LoginLimits:
-        return cls(window_seconds=settings.staff_login_window_seconds,
-                   max_failures_per_ip=settings.staff_login_max_failures_per_ip,
-                   max_failures_per_user=settings.staff_login_max_failures_per_user,
-                   session_hours=settings.staff_session_hours)
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
-
-
 def _check_permissions(names: Iterable[str]) -> set[str]:
     wanted = {name.strip() for name in names if name.strip()}
     unknown = wanted - PERMISSIONS.keys()
@@ -142,15 +113,11 @@ def principal_of(user: StaffUser) -> Principal:
 
 
 def _check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidStaffInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > 1024:
-        raise InvalidStaffInput("password must be at most 1024 characters")
-    return password
+    return logins.check_password(password, InvalidStaffInput)
 
 
 def _normalize_username(username: str) -> str:
-    return username.strip().lower()
+    return logins.normalize_username(username)
 
 
 async def _get(session: AsyncSession, username: str, *, lock: bool = False, scope: Scope = PLATFORM) -> StaffUser:
@@ -171,9 +138,7 @@ async def create_staff(
     """Add a staff member with an argon2-hashed password and the given permissions and roles. `merchant_id`: a
     merchant's staff member (sees only that merchant's objects), None: platform staff. `password_hash`: a
     password hashed earlier with `hash_password` (a merchant application's owner), instead of `password`."""
-    name = _normalize_username(username)
-    if not _USERNAME.match(name):
-        raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    name = logins.check_username(username, InvalidStaffInput)
     granted = _check_permissions(permissions)
     given_roles = _check_roles(roles, merchant_id)
     if password_hash is None:
@@ -190,9 +155,7 @@ async def create_staff(
 
 def check_new_login(username: str, password: str) -> str:
     """The normalized username of a new login, or InvalidStaffInput (format, password length)."""
-    name = _normalize_username(username)
-    if not _USERNAME.match(name):
-        raise InvalidStaffInput("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    name = logins.check_username(username, InvalidStaffInput)
     _check_password(password)
     return name
 
@@ -319,34 +282,24 @@ async def _revoke_sessions(session: AsyncSession, staff_id: int, now: dt.datetim
     )
 
 
-def _limit_keys(ip: str, name: str, limits: LoginLimits) -> list[tuple[str, int]]:
-    return [(f"staff-login:ip:{ip}", limits.max_failures_per_ip),
-            (f"staff-login:user:{name}", limits.max_failures_per_user)]
-
-
 async def authenticate(
     *, db: Database, limiter: RateLimiter, limits: LoginLimits, username: str, password: str, ip: str,
 ) -> StaffUser:
-    """Check a username and password under the login limits; the staff member, or LoginFailed /
+    """Check a username and password under the login limits (quanyi.logins); the staff member, or LoginFailed /
     LoginRateLimited. The API and the console share these limits (one counter per IP and per username).
 
     Raises LoginRateLimited past the failure limits and LoginFailed, with one message, for an unknown
     user, a disabled one, or a wrong password. The failure counters live in the limiter, outside any
     transaction of the caller, so a refused login is still counted."""
     name = _normalize_username(username)[:64]
-    # Counted before the password is checked, so parallel guesses cannot all pass the limit at once.
-    slot = await reserve_attempt(limiter, _limit_keys(ip, name, limits), window_seconds=limits.window_seconds)
-    if slot is None:
-        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
 
-    async with db.read_session() as session:
-        user = await session.scalar(select(StaffUser).where(StaffUser.username == name, merchant_works()))
-    # Always one argon2 verification, against a dummy hash when there is no such user.
-    matched = await password_matches(user.password_hash if user else None, password)
-    if not matched or user is None or not user.active:
-        raise LoginFailed("wrong username or password")  # its slot stays taken: the failure is counted
-    await slot.give_back()
-    return user
+    async def load() -> tuple[StaffUser | None, str | None, bool]:
+        async with db.read_session() as session:
+            user = await session.scalar(select(StaffUser).where(StaffUser.username == name, merchant_works()))
+        return user, user.password_hash if user else None, bool(user and user.active)
+
+    return await logins.check_password_login(limiter=limiter, limits=limits, counter=_LOGIN_COUNTER, ip=ip,
+                                             account=name, password=password, load=load)
 
 
 async def check_second_factor(
@@ -357,14 +310,13 @@ async def check_second_factor(
     counts as a failed login); the staff member, or LoginFailed / LoginRateLimited. Uses the code up."""
     async with db.read_session() as session:
         user = await get_staff_by_id(session=session, staff_id=staff_id)
-    slot = await reserve_attempt(limiter, _limit_keys(ip, user.username, limits), window_seconds=limits.window_seconds)
-    if slot is None:
-        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
-    async with db.transaction() as session:
-        accepted = await second_factor.use_code(session=session, cipher=cipher, staff_id=staff_id, code=code, now=now)
-    if not accepted:
-        raise LoginFailed("wrong or already used code")
-    await slot.give_back()
+
+    async def use() -> bool:
+        async with db.transaction() as session:
+            return await second_factor.use_code(session=session, cipher=cipher, staff_id=staff_id, code=code, now=now)
+
+    await logins.check_code_login(limiter=limiter, limits=limits, counter=_LOGIN_COUNTER, ip=ip,
+                                  account=user.username, use_code=use)
     return user
 
 
@@ -375,7 +327,7 @@ async def open_session(
     """A new session for a staff member who proved who they are: (token, session row). Only the token's
     hash is stored; the token itself is returned once."""
     now = now or utcnow()
-    token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = logins.new_token(_TOKEN_PREFIX)
     record = StaffSession(token_hash=hash_token(token), staff_id=user.id, created_at=now,
                           expires_at=now + dt.timedelta(hours=hours), ip=ip[:64], user_agent=user_agent[:512],
                           channel=channel, last_seen_at=now, second_factor_pending=second_factor_pending)

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
+from quanyi.logins import idle_too_long
 from quanyi.staff.models import CONSOLE_CHANNEL, StaffSession, StaffUser
 from quanyi.staff.service import Principal, hash_token, merchant_works, open_session, principal_of
 
@@ -64,7 +65,7 @@ async def console_login(*, session: AsyncSession, token: str, idle: dt.timedelta
     if row is None:
         return None
     record, user = row
-    if record.last_seen_at is not None and now - record.last_seen_at > idle:
+    if idle_too_long(record.last_seen_at, now, idle):
         return None
     return ConsoleLogin(principal=principal_of(user), session_id=record.id,
                         second_factor_pending=record.second_factor_pending, last_seen_at=record.last_seen_at,

@@ -1,0 +1,1 @@
+"""The enterprise portal (企业门户, /portal): an enterprise's own users log in and run its account."""

@@ -1,0 +1,43 @@
+"""Mounts the enterprise portal (/portal) and answers its refusals: the login page for strangers, the 403
+page (inside the layout) for a role without the permission."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from quanyi.deps import client_ip, user_agent
+from quanyi.enterprises.portal import account_routes, login_routes
+from quanyi.enterprises.portal.auth import (
+    PortalForbidden,
+    PortalLoginRequired,
+    PortalUser,
+    current_login,
+    login_redirect,
+)
+from quanyi.enterprises.portal.rendering import render_page
+
+__all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
+
+SECTIONS = (login_routes, account_routes)
+PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PortalLoginRequired)
+    return login_redirect(exc)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PortalForbidden)
+    login = await current_login(request)
+    assert login is not None
+    user = PortalUser(login=login, ip=client_ip(request), user_agent=user_agent(request))
+    return render_page(request, "portal/forbidden.html", {"detail": exc.message}, user=user, status_code=403)
+
+
+def install(app: FastAPI) -> None:
+    for section in SECTIONS:
+        app.include_router(section.router)
+    app.add_exception_handler(PortalLoginRequired, _login_required)
+    app.add_exception_handler(PortalForbidden, _forbidden)

@@ -1,0 +1,137 @@
+"""What every password login of the shop does the same way (员工登录, 企业门户登录): usernames and passwords,
+session tokens, and checking a password or a second-factor code under the failure limits.
+
+Staff (quanyi.staff) and enterprise portal users (quanyi.enterprises.users) each keep their own accounts and
+sessions in their own tables; this module is the one place for the rules they share:
+
+- a session token is random (256 bits) with a prefix naming its kind; only its SHA-256 is stored, so a copy of
+  the database cannot be replayed as a session;
+- failed attempts are counted per client IP and per account in the shop's rate limiter *before* the password
+  is checked (parallel guesses cannot all pass the limit at once), outside any transaction of the caller (a
+  refused login still counts); past either limit every attempt is refused, even a right password;
+- an unknown account costs one argon2 verification like a wrong password and gets the same answer, so neither
+  the timing nor the message tells which accounts exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from quanyi.config import Settings
+from quanyi.errors import DomainError, InvalidInput
+from quanyi.passwords import password_matches
+from quanyi.risk.service import RateLimiter, reserve_attempt
+
+__all__ = ["LoginFailed", "LoginRateLimited", "LoginLimits", "MIN_PASSWORD_LENGTH", "hash_token", "new_token",
+           "normalize_username", "check_username", "check_password", "check_password_login", "check_code_login",
+           "idle_too_long"]
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+UserT = TypeVar("UserT")
+
+
+class LoginFailed(DomainError):
+    code = "login_failed"
+
+
+class LoginRateLimited(DomainError):
+    code = "too_many_attempts"
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    window_seconds: int
+    max_failures_per_ip: int
+    max_failures_per_user: int
+    session_hours: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginLimits:
+        """The staff login limits (QUANYI_STAFF_LOGIN_*); the enterprise portal counts under the same numbers."""
+        return cls(window_seconds=settings.staff_login_window_seconds,
+                   max_failures_per_ip=settings.staff_login_max_failures_per_ip,
+                   max_failures_per_user=settings.staff_login_max_failures_per_user,
+                   session_hours=settings.staff_session_hours)
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def new_token(prefix: str) -> str:
+    """A new session token (256 random bits) starting with `prefix`, which tells its kind at a glance."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def check_username(username: str, error: type[InvalidInput] = InvalidInput) -> str:
+    """The normalized username, or `error` when it is not 2-64 characters of a-z, 0-9, '.', '_', '-'."""
+    name = normalize_username(username)
+    if not _USERNAME.match(name):
+        raise error("username must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    return name
+
+
+def check_password(password: str, error: type[InvalidInput] = InvalidInput) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise error(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise error(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _limit_keys(counter: str, ip: str, account: str, limits: LoginLimits) -> list[tuple[str, int]]:
+    return [(f"{counter}:ip:{ip}", limits.max_failures_per_ip),
+            (f"{counter}:user:{account}", limits.max_failures_per_user)]
+
+
+async def check_password_login(
+    *, limiter: RateLimiter, limits: LoginLimits, counter: str, ip: str, account: str, password: str,
+    load: Callable[[], Awaitable[tuple[UserT | None, str | None, bool]]],
+) -> UserT:
+    """Check a password under the login limits. `counter` names the kind of login ("staff-login"), `account`
+    the account tried (its failures are counted under it); `load` finds (user or None, password hash, may log
+    in). The user, or LoginRateLimited / LoginFailed (one message for unknown, disabled, wrong password)."""
+    slot = await reserve_attempt(limiter, _limit_keys(counter, ip, account, limits),
+                                 window_seconds=limits.window_seconds)
+    if slot is None:
+        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
+    user, password_hash, allowed = await load()
+    # Always one argon2 verification, against a dummy hash when there is no such user.
+    matched = await password_matches(password_hash if user is not None else None, password)
+    if not matched or user is None or not allowed:
+        raise LoginFailed("wrong username or password")  # its slot stays taken: the failure is counted
+    await slot.give_back()
+    return user
+
+
+async def check_code_login(
+    *, limiter: RateLimiter, limits: LoginLimits, counter: str, ip: str, account: str,
+    use_code: Callable[[], Awaitable[bool]],
+) -> None:
+    """Check a second-factor code under the same limits as passwords (a wrong code counts as a failed login);
+    `use_code` accepts and uses it up in its own transaction. LoginRateLimited / LoginFailed when refused."""
+    slot = await reserve_attempt(limiter, _limit_keys(counter, ip, account, limits),
+                                 window_seconds=limits.window_seconds)
+    if slot is None:
+        raise LoginRateLimited("too many failed logins; try again later", retry_after=limits.window_seconds)
+    if not await use_code():
+        raise LoginFailed("wrong or already used code")
+    await slot.give_back()
+
+
+def idle_too_long(last_seen_at: dt.datetime | None, now: dt.datetime, idle: dt.timedelta) -> bool:
+    """A browser session unused for longer than `idle` has ended."""
+    return last_seen_at is not None and now - last_seen_at > idle
