@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from coupons.support import make_coupon, try_order
+from coupons.support import coupon, make_coupon, try_order
 from helpers import make_settings
 from members.support import sign_in
 from quanyi.coupons.models import CouponGrant
@@ -100,7 +100,7 @@ async def test_per_member_limits_and_new_member_coupons_need_a_member(shop, stoc
 
 
 async def test_one_device_farming_new_member_coupons_with_many_accounts_is_refused(shop, stocked_sku):
-    await make_coupon(shop, code="NEW5", new_members_only=True)
+    new5 = await make_coupon(shop, code="NEW5", new_members_only=True)
     claimable = await make_coupon(shop, distribution="claim", code=None)
     first = await sign_in(shop, "farm1@example.com")
     _new_device(shop)  # a script: no cookie jar, one made-up device id for all its accounts
@@ -110,6 +110,9 @@ async def test_one_device_farming_new_member_coupons_with_many_accounts_is_refus
     _new_device(shop)
     refused = await try_order(shop, stocked_sku.id, coupon_codes=["NEW5"], headers=_as(second, "farm-device"))
     assert refused.status_code == 403 and refused.json()["code"] == "coupon_refused_by_risk"
+    # Refused in the checkout's transaction, after pricing: nothing placed, the coupon not taken.
+    assert (await coupon(shop, new5["id"]))["taken_count"] == 1
+    assert await shop.count(Order) == 1
     _new_device(shop)  # the second account on a phone of its own: the device is new, the address saw 2 members
     elsewhere = await try_order(shop, stocked_sku.id, coupon_codes=["NEW5"], headers=_as(second, "own-phone-1"))
     assert elsewhere.status_code == 201, elsewhere.text

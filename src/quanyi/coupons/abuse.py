@@ -4,7 +4,8 @@ Counted with the risk control's sliding-window counters (risk.counters: Redis or
 address, device (risk.device) and payer account (hashed, risk.rules.payer_hash):
 - claims per address / device per day: past the limit, 429 `coupon_claims_limited` (Retry-After);
 - distinct members using new-member coupons (新人券) per address / device in a week: past the limit the checkout is
-  refused (403 `coupon_refused_by_risk`), and the claim of a new-member coupon too;
+  refused (403 `coupon_refused_by_risk`; counted in the checkout's transaction, so only orders placed count),
+  and the claim of a new-member coupon too;
 - distinct members whose new-member-coupon orders one payer account paid in a week: past the limit the paid order
   is held for review (风控审核) instead of delivered.
 Limits: Settings.coupon_* (0 turns one off).
@@ -12,14 +13,13 @@ Limits: Settings.coupon_* (0 turns one off).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.coupons.models import Coupon, CouponGrant, CouponRedemption
-from quanyi.coupons.service import normalize_code
+from quanyi.coupons.models import Coupon, CouponRedemption
+from quanyi.coupons.redemption import quoted_coupons
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
 from quanyi.risk import engine as risk_engine
@@ -45,16 +45,18 @@ def _counters(ctx: ShopContext) -> Any:
     return ctx.risk.counters
 
 
-async def _new_members_over(ctx: ShopContext, member_id: int, ip: str, device: str, now: float) -> bool:
-    """Record this member against the address and device; True if either has seen too many members."""
+async def _new_members_over(ctx: ShopContext, member_id: int, ip: str, device: str, now: float,
+                            session: AsyncSession | None = None) -> bool:
+    """Record this member against the address and device; True if either has seen too many members. With a
+    session: in its transaction (rolled back with it)."""
     limits = {f"coupon_new_member:ip:{ip}": ctx.settings.coupon_new_members_per_ip,
               f"coupon_new_member:device:{device}": ctx.settings.coupon_new_members_per_device}
     limits = {key: limit for key, limit in limits.items() if limit and not key.endswith(":")}
     if not limits:
         return False
     counters = _counters(ctx)
-    await counters.record([(key, str(member_id)) for key in limits], at=now)
-    counts = [await counters.count(key, window_seconds=WEEK, at=now) for key in limits]
+    await counters.record([(key, str(member_id)) for key in limits], at=now, session=session)
+    counts = [await counters.count(key, window_seconds=WEEK, at=now, session=session) for key in limits]
     return any(n > limit for n, limit in zip(counts, limits.values(), strict=True))
 
 
@@ -75,27 +77,16 @@ async def check_claim(ctx: ShopContext, *, member_id: int, ip: str, device: str,
         raise CouponRefusedByRisk("this new-member coupon cannot be claimed from this device or network")
 
 
-async def _wants_new_member_coupon(session: AsyncSession, codes: Sequence[str],
-                                   member_coupon_ids: Sequence[int]) -> bool:
-    normalized = [normalize_code(c) for c in codes]
-    found = await session.scalar(select(Coupon.id).where(Coupon.new_members_only.is_(True),
-                                                         Coupon.code.in_(normalized)))
-    if found is None and (normalized or member_coupon_ids):
-        found = await session.scalar(select(Coupon.id).join(CouponGrant, CouponGrant.coupon_id == Coupon.id).where(
-            Coupon.new_members_only.is_(True),
-            CouponGrant.code.in_(normalized) | CouponGrant.id.in_(list(member_coupon_ids) or [0])))
-    return found is not None
-
-
-async def check_use(ctx: ShopContext, *, codes: Sequence[str], member_coupon_ids: Sequence[int],
-                    member_id: int | None, ip: str, device: str) -> None:
-    """Before a checkout with coupons: a new-member coupon used where too many members were seen is refused."""
-    if member_id is None or not (codes or member_coupon_ids):
+async def check_use(ctx: ShopContext, *, session: AsyncSession, order: Order, ip: str, device: str) -> None:
+    """In the checkout's transaction, once `order` is placed: a new-member coupon on it, used where too many
+    members were seen, refuses the checkout (raises CouponRefusedByRisk: the transaction rolls back, nothing
+    is placed or counted). Answered from the coupons the order was priced with (`redemption.quoted_coupons`):
+    no statement unless one of them is for new members."""
+    if order.member_id is None or not order.coupon_discount_cents:
         return  # guests cannot use new-member coupons (pricing says member_required)
-    async with ctx.db.read_session() as session:
-        if not await _wants_new_member_coupon(session, codes, member_coupon_ids):
-            return
-    if await _new_members_over(ctx, member_id, ip, device, ctx.risk.now().timestamp()):
+    if not any(coupon.new_members_only for coupon in quoted_coupons(session)):
+        return
+    if await _new_members_over(ctx, order.member_id, ip, device, ctx.risk.now().timestamp(), session=session):
         raise CouponRefusedByRisk("new-member coupons cannot be used from this device or network any more")
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.coupons import rules
@@ -17,6 +18,8 @@ from quanyi.coupons.models import (
     CouponGrant,
     CouponRedemption,
     CouponTally,
+    CouponTarget,
+    CouponTargetKind,
     Distribution,
     GrantStatus,
     RedemptionStatus,
@@ -24,20 +27,42 @@ from quanyi.coupons.models import (
 from quanyi.coupons.service import CouponLimitReached, CouponNotApplicable, CouponNotFound, CouponSoldOut, InvalidCoupon
 from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
 
-__all__ = ["quote_coupons", "reserve_coupons", "release_coupons", "confirm_coupons", "retake_coupons"]
+__all__ = ["quote_coupons", "quoted_coupons", "reserve_coupons", "release_coupons", "confirm_coupons",
+           "retake_coupons"]
 
 
 _QUOTED = "quanyi.coupons.quoted"
 
 
+# What the quote needs besides the coupon row, read with it: how many of the coupon's scope targets name the
+# line (its SKU, product or category; 0 for a coupon that applies to all) and the member's tally of it.
+_Found = tuple[Coupon, CouponGrant | None, str | None]
+
+
+def _with_coupon(coupon_id: Any, line: rules.LineFacts, member_id: int | None) -> tuple[Any, Any]:
+    hits = select(func.count()).where(CouponTarget.coupon_id == coupon_id, or_(
+        and_(CouponTarget.kind == CouponTargetKind.SKU.value, CouponTarget.target_id == line.sku_id),
+        and_(CouponTarget.kind == CouponTargetKind.PRODUCT.value, CouponTarget.target_id == line.product_id),
+        and_(CouponTarget.kind == CouponTargetKind.CATEGORY.value, CouponTarget.target_id == line.category_id),
+    )).scalar_subquery()
+    taken = (select(CouponTally.taken).where(CouponTally.coupon_id == coupon_id, CouponTally.member_id == member_id)
+             .scalar_subquery() if member_id is not None else literal(None, Integer))
+    return hits, taken
+
+
 async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_ids: Sequence[int],
-                   member_id: int | None) -> list[tuple[Coupon, CouponGrant | None, str | None]]:
-    found: list[tuple[Coupon, CouponGrant | None, str | None]] = []
+                   member_id: int | None, line: rules.LineFacts) -> tuple[list[_Found], dict[int, tuple[int, int]]]:
+    """The coupons asked for, and for each coupon id (scope targets naming the line, the member's tally)."""
+    found: list[_Found] = []
+    extra: dict[int, tuple[int, int]] = {}
     for typed in codes:
         code = _svc.normalize_code(typed)
-        coupon = await session.scalar(select(Coupon).where(Coupon.code == code)) if code else None
-        if coupon is not None:
+        row = (await session.execute(select(Coupon, *_with_coupon(Coupon.id, line, member_id))
+                                     .where(Coupon.code == code))).one_or_none() if code else None
+        if row is not None:
+            coupon, hits, taken = row
             found.append((coupon, None, code))
+            extra[coupon.id] = (int(hits or 0), int(taken or 0))
             continue
         grant = await session.scalar(select(CouponGrant).where(CouponGrant.code == code)) if code else None
         if grant is None:
@@ -48,22 +73,28 @@ async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_id
         if grant is None or member_id is None or grant.member_id != member_id:
             raise CouponNotFound("you hold no such coupon", field="member_coupon_ids")
         found.append((await session.get(Coupon, grant.coupon_id), grant, None))  # type: ignore[arg-type]
-    return found
+    for coupon, _, _ in found:
+        if coupon.id not in extra:
+            hits, taken = (await session.execute(select(*_with_coupon(coupon.id, line, member_id)))).one()
+            extra[coupon.id] = (int(hits or 0), int(taken or 0))
+    return found, extra
+
+
+def quoted_coupons(session: AsyncSession) -> list[Coupon]:
+    """The coupons priced in this session's checkout so far (as loaded by `quote_coupons`)."""
+    return list(session.info.get(_QUOTED, ()))
 
 
 async def _member_refusal(session: AsyncSession, coupon: Coupon, grant: CouponGrant | None,
-                          member_id: int | None) -> str | None:
+                          member_id: int | None, taken: int) -> str | None:
     per_use_limit = coupon.per_member_limit is not None and grant is None or (
         coupon.per_member_limit is not None and coupon.distribution == Distribution.CODES.value)
     if member_id is None and (coupon.new_members_only or per_use_limit):
         return "member_required"
     if member_id is not None and coupon.new_members_only and not await _svc._is_new_member(session, member_id):
         return "new_members_only"
-    if member_id is not None and per_use_limit:
-        taken = await session.scalar(select(CouponTally.taken).where(CouponTally.coupon_id == coupon.id,
-                                                                     CouponTally.member_id == member_id))
-        if (taken or 0) >= coupon.per_member_limit:  # type: ignore[operator]
-            return "limit_reached"
+    if member_id is not None and per_use_limit and taken >= coupon.per_member_limit:  # type: ignore[operator]
+        return "limit_reached"
     return None
 
 
@@ -77,7 +108,7 @@ async def quote_coupons(*, session: AsyncSession, line: rules.LineFacts, member_
         return ()
     if len(codes) + len(member_coupon_ids) > rules.MAX_COUPONS_PER_ORDER:
         raise InvalidCoupon(f"at most {rules.MAX_COUPONS_PER_ORDER} coupons on one order", field="coupon_code")
-    found = await _resolve(session, codes, member_coupon_ids, member_id)
+    found, extra = await _resolve(session, codes, member_coupon_ids, member_id, line)
     # The session's identity map holds rows weakly: keeping the coupons for the transaction lets reserve_coupons
     # take them without reading each one again (the checkout hot path).
     session.info.setdefault(_QUOTED, []).extend(coupon for coupon, _, _ in found)
@@ -88,8 +119,9 @@ async def quote_coupons(*, session: AsyncSession, line: rules.LineFacts, member_
     for coupon, grant, _ in found:
         if grant is not None and grant.status != GrantStatus.AVAILABLE.value:
             raise CouponNotApplicable(f"coupon {coupon.name} was already used", reason="already_used")
-        reason = rules.refusal(coupon, set(await _svc.targets_of(session=session, coupon_id=coupon.id)), line, now) \
-            or await _member_refusal(session, coupon, grant, member_id)
+        hits, taken = extra[coupon.id]
+        reason = rules.refusal(coupon, line, now, in_scope=coupon.applies_to_all or hits > 0) \
+            or await _member_refusal(session, coupon, grant, member_id, taken)
         if reason == "limit_reached":
             raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed",
                                      limit=coupon.per_member_limit)

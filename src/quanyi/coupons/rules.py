@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from quanyi.coupons.models import Coupon, CouponKind, CouponTargetKind
+from quanyi.coupons.models import Coupon, CouponKind
 from quanyi.pricing.arithmetic import percent_of
 
 __all__ = ["LineFacts", "refusal", "wanted_discount", "STACK_ORDER", "MAX_COUPONS_PER_ORDER"]
@@ -36,15 +36,9 @@ class LineFacts:
         return self.unit_price_cents * self.quantity
 
 
-def _in_scope(coupon: Coupon, targets: set[tuple[str, int]], line: LineFacts) -> bool:
-    if coupon.applies_to_all:
-        return True
-    return bool(targets & {(CouponTargetKind.SKU.value, line.sku_id), (CouponTargetKind.PRODUCT.value, line.product_id),
-                           (CouponTargetKind.CATEGORY.value, line.category_id)})
-
-
-def refusal(coupon: Coupon, targets: set[tuple[str, int]], line: LineFacts, now: dt.datetime) -> str | None:
-    """Why `coupon` cannot be used on `line` now (a stable reason code), or None if it can."""
+def refusal(coupon: Coupon, line: LineFacts, now: dt.datetime, *, in_scope: bool) -> str | None:
+    """Why `coupon` cannot be used on `line` now (a stable reason code), or None if it can. `in_scope`: the coupon
+    applies to all, or one of its targets (category, product, SKU) names the line's."""
     if not coupon.active:
         return "inactive"
     if now < coupon.starts_at:
@@ -55,7 +49,7 @@ def refusal(coupon: Coupon, targets: set[tuple[str, int]], line: LineFacts, now:
         return "other_merchant"  # a merchant's coupon pays for that merchant's goods only (the platform's too)
     if coupon.currency != line.currency:
         return "other_currency"
-    if not _in_scope(coupon, targets, line):
+    if not in_scope:
         return "out_of_scope"
     if line.subtotal_cents < coupon.threshold_cents:
         return "threshold_not_met"

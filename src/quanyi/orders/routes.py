@@ -57,9 +57,6 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
     signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
         ctx, ip=client_ip(request), device=request_device(ctx, request),
         sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, verification=verification)
-    await coupon_abuse.check_use(ctx, codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-                                 member_id=member.member_id if member else None, ip=client_ip(request),
-                                 device=request_device(ctx, request).id)  # 薅羊毛: new-member coupons per device/IP
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
@@ -71,6 +68,8 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
                 member_id=member.member_id if member else None, points=data.points if member else 0,
                 coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
             )
+            await coupon_abuse.check_use(ctx, session=session, order=order, ip=client_ip(request),
+                                         device=request_device(ctx, request).id)  # 薅羊毛: new-member coupons
             # Distribution (分销): the promoter named here, else the one whose link the browser came through.
             await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
                                      named_code=data.distributor_code, cookie=request.cookies.get(REFERRAL_COOKIE),

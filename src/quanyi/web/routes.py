@@ -223,13 +223,6 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                                    errors={"form": translate(locale, "risk.too_many")})
         page.headers["Retry-After"] = str(exc.context["retry_after"])
         return page
-    try:  # 薅羊毛: new-member coupons per device / network
-        await coupon_abuse.check_use(ctx, codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-                                     member_id=member.member_id if member else None, ip=client_ip(request),
-                                     device=request_device(ctx, request).id)
-    except coupon_abuse.CouponRefusedByRisk:
-        return await _product_page(request, ctx, slug, form=form, status_code=403,
-                                   errors={"coupon_codes": translate(locale, "checkout.coupon_risk")})
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
@@ -241,6 +234,8 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                 recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
                 member_id=member.member_id if member else None, points=data.points if member else 0,
             )
+            await coupon_abuse.check_use(ctx, session=session, order=order, ip=client_ip(request),
+                                         device=request_device(ctx, request).id)  # 薅羊毛: new-member coupons
             # Distribution (分销): the promoter whose link (/r/CODE) the browser came through, within its window.
             await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
                                      cookie=request.cookies.get(REFERRAL_COOKIE),
@@ -248,6 +243,9 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
             if signals is not None:
                 await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
             order_no = order.order_no
+    except coupon_abuse.CouponRefusedByRisk:
+        return await _product_page(request, ctx, slug, form=form, status_code=403,
+                                   errors={"coupon_codes": translate(locale, "checkout.coupon_risk")})
     except loyalty_service.PointsInsufficient:
         return await _product_page(request, ctx, slug, form={**form, "points": ""}, status_code=409,
                                    errors={"points": translate(locale, "loyalty.err.points_gone")})
