@@ -1,7 +1,7 @@
 """enterprises: portal users (企业门户账号), their sessions and second-factor recovery codes
 
 Revision ID: 9df7f15a574f
-Revises: e5a21e575047
+Revises: 9c41d7e2a5b3
 Create Date: 2026-12-04 19:28:32.797780
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '9df7f15a574f'
-down_revision: str | None = 'e5a21e575047'
+down_revision: str | None = '9c41d7e2a5b3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
