@@ -9,16 +9,16 @@ merchant row lock, so two concurrent requests can never both spend the same avai
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.ledger import service as ledger_service
+from quanyi.ledger.withdrawals import WithdrawalBook
 from quanyi.merchants.models import Merchant, Withdrawal, WithdrawalStatus
 from quanyi.scope import PLATFORM, Scope
 
@@ -27,14 +27,6 @@ __all__ = [
     "balances", "request_withdrawal", "approve_withdrawal", "reject_withdrawal", "pay_withdrawal",
     "get_withdrawal", "list_withdrawals",
 ]
-
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Allowed moves of a withdrawal: one table, every decision audited on the row (who, when, why).
-_MOVES = {
-    WithdrawalStatus.REQUESTED: {WithdrawalStatus.APPROVED, WithdrawalStatus.REJECTED},
-    WithdrawalStatus.APPROVED: {WithdrawalStatus.PAID, WithdrawalStatus.REJECTED},
-}
-_OPEN = (WithdrawalStatus.REQUESTED.value, WithdrawalStatus.APPROVED.value)
 
 
 class WithdrawalNotFound(NotFound):
@@ -51,6 +43,12 @@ class WithdrawalExceedsBalance(Conflict):
 
 class WithdrawalConflict(Conflict):
     code = "withdrawal_conflict"
+
+
+# The moves of a withdrawal and the decisions on its row (ledger/withdrawals.py, shared with promoters).
+_BOOK: WithdrawalBook[Withdrawal] = WithdrawalBook(
+    model=Withdrawal, owner=Withdrawal.merchant_id, status=WithdrawalStatus, prefix="WD", noun="withdrawal",
+    not_found=WithdrawalNotFound, invalid=InvalidWithdrawal, conflict=WithdrawalConflict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +71,13 @@ async def balances(*, session: AsyncSession, merchant: Merchant, default_hold_da
     owed = await ledger_service.payable_balances(session, merchant.code)
     held = await ledger_service.held_earnings(session, merchant.code,
                                               now - dt.timedelta(days=hold_days(merchant, default_hold_days)))
-    reserved = dict((await session.execute(
-        select(Withdrawal.currency, func.sum(Withdrawal.amount_cents))
-        .where(Withdrawal.merchant_id == merchant.id, Withdrawal.status.in_(_OPEN))
-        .group_by(Withdrawal.currency))).all())
+    reserved, _ = await _BOOK.totals(session, merchant.id)
     result = {}
     for currency in sorted(set(owed) | set(held) | set(reserved)):
-        balance, hold, taken = owed.get(currency, 0), held.get(currency, 0), int(reserved.get(currency, 0))
+        balance, hold, taken = owed.get(currency, 0), held.get(currency, 0), reserved.get(currency, 0)
         result[currency] = Balance(currency=currency, balance_cents=balance, held_cents=hold, reserved_cents=taken,
                                    available_cents=max(0, balance - hold - taken))
     return result
-
-
-def _new_no() -> str:
-    return "WD" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
 
 
 async def request_withdrawal(
@@ -99,13 +90,10 @@ async def request_withdrawal(
     now = now or utcnow()
     if merchant.self_operated:
         raise InvalidWithdrawal("the platform's own store has no merchant balance to withdraw")
-    if request_key is not None:
-        existing = await session.scalar(select(Withdrawal).where(Withdrawal.request_key == request_key))
-        if existing is not None:
-            if existing.merchant_id != merchant.id or existing.amount_cents != amount_cents \
-                    or existing.currency != currency:
-                raise WithdrawalConflict("this Idempotency-Key was already used for a different withdrawal")
-            return existing, False
+    existing = await _BOOK.repeated(session, request_key=request_key, owner_id=merchant.id,
+                                    amount_cents=amount_cents, currency=currency)
+    if existing is not None:
+        return existing, False
     if amount_cents <= 0:
         raise InvalidWithdrawal("the amount must be positive")
     available = (await balances(session=session, merchant=merchant, default_hold_days=default_hold_days,
@@ -115,7 +103,7 @@ async def request_withdrawal(
             "this is more than is available to withdraw (earnings inside the refund window are held)",
             available_cents=available.available_cents if available else 0,
             held_cents=available.held_cents if available else 0)
-    withdrawal = Withdrawal(withdrawal_no=_new_no(), merchant_id=merchant.id, request_key=request_key,
+    withdrawal = Withdrawal(withdrawal_no=_BOOK.new_no(), merchant_id=merchant.id, request_key=request_key,
                             amount_cents=amount_cents, currency=currency, status=WithdrawalStatus.REQUESTED.value,
                             note=note[:500], requested_by=actor[:64], requested_at=now)
     session.add(withdrawal)
@@ -125,13 +113,7 @@ async def request_withdrawal(
 
 async def get_withdrawal(*, session: AsyncSession, withdrawal_no: str, scope: Scope = PLATFORM,
                          lock: bool = False) -> Withdrawal:
-    stmt = select(Withdrawal).where(Withdrawal.withdrawal_no == withdrawal_no, scope.where(Withdrawal.merchant_id))
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    withdrawal = await session.scalar(stmt)
-    if withdrawal is None:
-        raise WithdrawalNotFound(f"withdrawal {withdrawal_no!r} does not exist")
-    return withdrawal
+    return await _BOOK.get(session, withdrawal_no, lock=lock, where=scope.where(Withdrawal.merchant_id))
 
 
 async def list_withdrawals(*, session: AsyncSession, scope: Scope = PLATFORM, status: str | None = None,
@@ -144,52 +126,28 @@ async def list_withdrawals(*, session: AsyncSession, scope: Scope = PLATFORM, st
     return (await session.scalars(stmt)).all()
 
 
-async def _decide(session: AsyncSession, withdrawal_no: str, target: WithdrawalStatus) -> Withdrawal:
-    # Row lock: two reviewers (or a double click) decide once; the second sees the first one's status.
-    withdrawal = await get_withdrawal(session=session, withdrawal_no=withdrawal_no, lock=True)
-    if target not in _MOVES.get(WithdrawalStatus(withdrawal.status), set()):
-        raise WithdrawalConflict(f"withdrawal {withdrawal_no} is {withdrawal.status}; it cannot become {target}",
-                                 withdrawal_status=withdrawal.status)
-    return withdrawal
-
-
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise InvalidWithdrawal("a reason is required")
-    return reason[:500]
-
-
 async def approve_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: str, reason: str,
                              now: dt.datetime | None = None) -> Withdrawal:
     """The platform agrees to pay (审核通过); the money stays reserved until the payout is recorded."""
-    withdrawal = await _decide(session, withdrawal_no, WithdrawalStatus.APPROVED)
-    withdrawal.status, withdrawal.reviewed_by = WithdrawalStatus.APPROVED.value, actor[:64]
-    withdrawal.reviewed_at, withdrawal.review_reason = now or utcnow(), _reason(reason)
-    return withdrawal
+    return await _BOOK.review(session, withdrawal_no=withdrawal_no, approve=True, actor=actor, reason=reason,
+                              now=now)
 
 
 async def reject_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: str, reason: str,
                             now: dt.datetime | None = None) -> Withdrawal:
     """The platform refuses (with the reason the merchant sees); the amount is available again."""
-    withdrawal = await _decide(session, withdrawal_no, WithdrawalStatus.REJECTED)
-    withdrawal.status, withdrawal.reviewed_by = WithdrawalStatus.REJECTED.value, actor[:64]
-    withdrawal.reviewed_at, withdrawal.review_reason = now or utcnow(), _reason(reason)
-    return withdrawal
+    return await _BOOK.review(session, withdrawal_no=withdrawal_no, approve=False, actor=actor, reason=reason,
+                              now=now)
 
 
 async def pay_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: str, payout_reference: str,
                          now: dt.datetime | None = None) -> Withdrawal:
     """Record the payout (打款记录) of an approved withdrawal: the ledger moves it out of the merchant's payable."""
     now = now or utcnow()
-    reference = payout_reference.strip()
-    if not reference:
-        raise InvalidWithdrawal("the payout reference (bank transfer number) is required")
-    withdrawal = await _decide(session, withdrawal_no, WithdrawalStatus.PAID)
+    withdrawal, reference = await _BOOK.mark_paid(session, withdrawal_no=withdrawal_no, actor=actor,
+                                                  payout_reference=payout_reference, now=now)
     merchant = await session.get(Merchant, withdrawal.merchant_id)
     assert merchant is not None
-    withdrawal.status, withdrawal.paid_by, withdrawal.paid_at = WithdrawalStatus.PAID.value, actor[:64], now
-    withdrawal.payout_reference = reference[:128]
     await ledger_service.record_withdrawal_paid(
         session, merchant_code=merchant.code, withdrawal_no=withdrawal.withdrawal_no,
         amount_cents=withdrawal.amount_cents, currency=withdrawal.currency, actor=actor, payout_reference=reference,

@@ -12,17 +12,17 @@ negative balance; nothing can be withdrawn until it is positive again).
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.ledger import accounts
 from quanyi.ledger import service as ledger_service
+from quanyi.ledger.withdrawals import WithdrawalBook
 from quanyi.promoters import service as promoters_service
 from quanyi.promoters.models import Promoter, PromoterWithdrawal, PromoterWithdrawalStatus
 
@@ -31,14 +31,6 @@ __all__ = [
     "WithdrawalConflict", "balances", "request_withdrawal", "approve_withdrawal", "reject_withdrawal",
     "pay_withdrawal", "get_withdrawal", "list_withdrawals", "statement",
 ]
-
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_MOVES = {
-    PromoterWithdrawalStatus.REQUESTED: {PromoterWithdrawalStatus.APPROVED, PromoterWithdrawalStatus.REJECTED},
-    PromoterWithdrawalStatus.APPROVED: {PromoterWithdrawalStatus.PAID, PromoterWithdrawalStatus.REJECTED},
-}
-_OPEN = (PromoterWithdrawalStatus.REQUESTED.value, PromoterWithdrawalStatus.APPROVED.value)
-
 
 class WithdrawalNotFound(NotFound):
     code = "commission_withdrawal_not_found"
@@ -54,6 +46,13 @@ class WithdrawalExceedsBalance(Conflict):
 
 class WithdrawalConflict(Conflict):
     code = "commission_withdrawal_conflict"
+
+
+# The moves of a withdrawal and the decisions on its row (ledger/withdrawals.py, shared with merchants).
+_BOOK: WithdrawalBook[PromoterWithdrawal] = WithdrawalBook(
+    model=PromoterWithdrawal, owner=PromoterWithdrawal.promoter_id, status=PromoterWithdrawalStatus, prefix="CW",
+    noun="commission withdrawal", not_found=WithdrawalNotFound, invalid=InvalidWithdrawal,
+    conflict=WithdrawalConflict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +73,7 @@ async def balances(*, session: AsyncSession, promoter: Promoter,
     account = accounts.distributor_commission(promoter.code)
     owed = await ledger_service.balances_of(session, account)
     held = await ledger_service.held_of(session, account, now - dt.timedelta(days=program.hold_days))
-    by_status = (await session.execute(
-        select(PromoterWithdrawal.currency, PromoterWithdrawal.status, func.sum(PromoterWithdrawal.amount_cents))
-        .where(PromoterWithdrawal.promoter_id == promoter.id)
-        .group_by(PromoterWithdrawal.currency, PromoterWithdrawal.status))).all()
-    reserved: dict[str, int] = {}
-    paid: dict[str, int] = {}
-    for currency, status, total in by_status:
-        if status in _OPEN:
-            reserved[currency] = reserved.get(currency, 0) + int(total)
-        elif status == PromoterWithdrawalStatus.PAID:
-            paid[currency] = paid.get(currency, 0) + int(total)
+    reserved, paid = await _BOOK.totals(session, promoter.id)
     result = {}
     for currency in sorted(set(owed) | set(held) | set(reserved) | set(paid) or {"CNY"}):
         balance, hold, taken = owed.get(currency, 0), held.get(currency, 0), reserved.get(currency, 0)
@@ -92,10 +81,6 @@ async def balances(*, session: AsyncSession, promoter: Promoter,
                                              reserved_cents=taken, available_cents=max(0, balance - hold - taken),
                                              paid_out_cents=paid.get(currency, 0))
     return result
-
-
-def _new_no() -> str:
-    return "CW" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
 
 
 async def request_withdrawal(
@@ -107,13 +92,10 @@ async def request_withdrawal(
     now = now or utcnow()
     # Row lock: one promoter's requests take turns, so the available amount checked here is spent once.
     promoter = await promoters_service.get_promoter(session=session, code=promoter_code, lock=True)
-    if request_key is not None:
-        existing = await session.scalar(select(PromoterWithdrawal).where(PromoterWithdrawal.request_key == request_key))
-        if existing is not None:
-            if existing.promoter_id != promoter.id or existing.amount_cents != amount_cents \
-                    or existing.currency != currency:
-                raise WithdrawalConflict("this Idempotency-Key was already used for a different withdrawal")
-            return existing, False
+    existing = await _BOOK.repeated(session, request_key=request_key, owner_id=promoter.id,
+                                    amount_cents=amount_cents, currency=currency)
+    if existing is not None:
+        return existing, False
     account = " ".join(payout_account.split())
     if not 1 <= len(account) <= 200:
         raise InvalidWithdrawal("say where to pay it (e.g. an Alipay account), at most 200 characters",
@@ -128,7 +110,7 @@ async def request_withdrawal(
             "this is more than is available to withdraw (commission inside the refund window is held)",
             available_cents=available.available_cents if available else 0,
             held_cents=available.held_cents if available else 0)
-    withdrawal = PromoterWithdrawal(withdrawal_no=_new_no(), promoter_id=promoter.id, request_key=request_key,
+    withdrawal = PromoterWithdrawal(withdrawal_no=_BOOK.new_no(), promoter_id=promoter.id, request_key=request_key,
                                     amount_cents=amount_cents, currency=currency, payout_account=account,
                                     status=PromoterWithdrawalStatus.REQUESTED.value, requested_by=actor[:64],
                                     requested_at=now)
@@ -138,13 +120,7 @@ async def request_withdrawal(
 
 
 async def get_withdrawal(*, session: AsyncSession, withdrawal_no: str, lock: bool = False) -> PromoterWithdrawal:
-    stmt = select(PromoterWithdrawal).where(PromoterWithdrawal.withdrawal_no == withdrawal_no)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    withdrawal = await session.scalar(stmt)
-    if withdrawal is None:
-        raise WithdrawalNotFound(f"commission withdrawal {withdrawal_no!r} does not exist")
-    return withdrawal
+    return await _BOOK.get(session, withdrawal_no, lock=lock)
 
 
 async def list_withdrawals(*, session: AsyncSession, status: str | None = None, promoter_id: int | None = None,
@@ -159,40 +135,18 @@ async def list_withdrawals(*, session: AsyncSession, status: str | None = None, 
     return [(w, code) for w, code in (await session.execute(stmt)).all()]
 
 
-async def _decide(session: AsyncSession, withdrawal_no: str, target: PromoterWithdrawalStatus) -> PromoterWithdrawal:
-    # Row lock: two reviewers (or a double click) decide once; the second sees the first one's status.
-    withdrawal = await get_withdrawal(session=session, withdrawal_no=withdrawal_no, lock=True)
-    if target not in _MOVES.get(PromoterWithdrawalStatus(withdrawal.status), set()):
-        raise WithdrawalConflict(f"withdrawal {withdrawal_no} is {withdrawal.status}; it cannot become {target}",
-                                 withdrawal_status=withdrawal.status)
-    return withdrawal
-
-
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise InvalidWithdrawal("a reason is required", field="reason")
-    return reason[:500]
-
-
 async def approve_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: str, reason: str,
                              now: dt.datetime | None = None) -> PromoterWithdrawal:
     """The operator agrees to pay (审核通过); the money stays reserved until the payout is recorded."""
-    reason = _reason(reason)
-    withdrawal = await _decide(session, withdrawal_no, PromoterWithdrawalStatus.APPROVED)
-    withdrawal.status, withdrawal.reviewed_by = PromoterWithdrawalStatus.APPROVED.value, actor[:64]
-    withdrawal.reviewed_at, withdrawal.review_reason = now or utcnow(), reason
-    return withdrawal
+    return await _BOOK.review(session, withdrawal_no=withdrawal_no, approve=True, actor=actor, reason=reason,
+                              now=now)
 
 
 async def reject_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: str, reason: str,
                             now: dt.datetime | None = None) -> PromoterWithdrawal:
     """The operator refuses (with the reason the promoter sees); the amount is available again."""
-    reason = _reason(reason)
-    withdrawal = await _decide(session, withdrawal_no, PromoterWithdrawalStatus.REJECTED)
-    withdrawal.status, withdrawal.reviewed_by = PromoterWithdrawalStatus.REJECTED.value, actor[:64]
-    withdrawal.reviewed_at, withdrawal.review_reason = now or utcnow(), reason
-    return withdrawal
+    return await _BOOK.review(session, withdrawal_no=withdrawal_no, approve=False, actor=actor, reason=reason,
+                              now=now)
 
 
 async def pay_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: str, payout_reference: str,
@@ -200,14 +154,10 @@ async def pay_withdrawal(*, session: AsyncSession, withdrawal_no: str, actor: st
     """Record the payout (打款记录) of an approved withdrawal; the ledger moves it out of the promoter's
     commission into platform cash."""
     now = now or utcnow()
-    reference = payout_reference.strip()
-    if not reference:
-        raise InvalidWithdrawal("the payout reference (transfer number) is required", field="payout_reference")
-    withdrawal = await _decide(session, withdrawal_no, PromoterWithdrawalStatus.PAID)
+    withdrawal, reference = await _BOOK.mark_paid(session, withdrawal_no=withdrawal_no, actor=actor,
+                                                  payout_reference=payout_reference, now=now)
     promoter = await session.get(Promoter, withdrawal.promoter_id)
     assert promoter is not None
-    withdrawal.status, withdrawal.paid_by, withdrawal.paid_at = PromoterWithdrawalStatus.PAID.value, actor[:64], now
-    withdrawal.payout_reference = reference[:128]
     await ledger_service.record_commission_paid(
         session, promoter_code=promoter.code, withdrawal_no=withdrawal.withdrawal_no,
         amount_cents=withdrawal.amount_cents, currency=withdrawal.currency, actor=actor, payout_reference=reference,
