@@ -98,6 +98,7 @@ class Meter:
         self.wall: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
         self.statements: dict[str, int] = defaultdict(int)
+        self.round_trips: dict[str, int] = defaultdict(int)  # PostgreSQL: BEGIN / COMMIT / ROLLBACK and pings
         self.phase = ""
         self.profiler: Any = None
         self.profile_phase: str | None = None
@@ -110,6 +111,25 @@ class Meter:
         # The statements of one request in the middle of the run (the 10th of the phase), for --show-sql.
         if self.phase == self.show_sql and self.count[self.phase] == 10:
             self.shown.append(" ".join(statement.split())[:220])
+
+    def count_round_trips(self) -> None:
+        """On PostgreSQL, count what the statement listener does not see: transaction control sent by the
+        driver (BEGIN, COMMIT, ROLLBACK) and the pool's pings (SQLAlchemy's asyncpg ping is BEGIN; ";"; ROLLBACK)."""
+        import asyncpg.transaction
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+        meter = self
+
+        def counted(method: Any, trips: int) -> Any:
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                meter.round_trips[meter.phase] += trips
+                return await method(*args, **kwargs)
+            return wrapper
+
+        for name in ("start", "commit", "rollback"):
+            setattr(asyncpg.transaction.Transaction, name, counted(getattr(asyncpg.transaction.Transaction, name), 1))
+        # The ping's own BEGIN and ROLLBACK are counted by the Transaction methods above.
+        AsyncAdapt_asyncpg_connection._async_ping = counted(AsyncAdapt_asyncpg_connection._async_ping, 1)
 
     async def run(self, phase: str, call: Any) -> Any:
         self.phase = phase
@@ -190,6 +210,9 @@ def main() -> int:
     parser.add_argument("--refused", type=int, default=2000, help="checkouts after the sell-out (2000)")
     parser.add_argument("--profile", choices=PHASES, help="profile this phase")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
+    parser.add_argument("--cpu-clock", action="store_true",
+                        help="cProfile on CPU time (time.process_time) rather than wall time: waits on the database "
+                             "and the event loop's epoll then cost nothing")
     parser.add_argument("--show-sql", choices=PHASES, help="print the SQL statements of one request of this phase")
     parser.add_argument("--lines", type=int, default=45, help="lines of the cProfile listing")
     parser.add_argument("--redis", help="QUANYI_REDIS_URL for the shop (risk counters, stock gate)")
@@ -202,15 +225,17 @@ def main() -> int:
             from pyinstrument import Profiler
             meter.profiler = Profiler(async_mode="disabled", interval=0.0002)
         else:
-            meter.profiler = cProfile.Profile()
+            meter.profiler = cProfile.Profile(time.process_time) if args.cpu_clock else cProfile.Profile()
     settings_env: dict[str, Any] = {}
     if args.redis:
         settings_env.update(redis_url=args.redis, risk_redis_prefix=f"quanyi:bench:{time.time_ns()}:")
     with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
+        if db.backend == "postgresql":
+            meter.count_round_trips()
         shop = prepare_shop(db, keys=args.purchases)
         asyncio.run(race(db.url, shop.secrets, shop.sku_id, args.purchases, args.refused, meter, settings_env))
     print(f"{db.backend}: {args.purchases} purchases, then {args.refused} refused checkouts, in-process over ASGI")
-    print(f"{'request':<10}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}")
+    print(f"{'request':<10}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}{'other trips':>12}")
     total = 0.0
     for phase in PHASES:
         n = meter.count[phase]
@@ -220,8 +245,11 @@ def main() -> int:
         if phase == "ledger":  # one batch for all purchases: per purchase
             n = max(args.purchases, 1)
         cpu = 1000 * meter.cpu[phase] / n
-        print(f"{phase:<10}{n:>6}{cpu:>9.3f}{1000 * meter.wall[phase] / n:>9.3f}{meter.statements[phase] / n:>6.1f}")
+        print(f"{phase:<10}{n:>6}{cpu:>9.3f}{1000 * meter.wall[phase] / n:>9.3f}{meter.statements[phase] / n:>6.1f}"
+              f"{meter.round_trips[phase] / n:>12.1f}")
     per = max(args.purchases, 1)
+    if db.backend == "postgresql":
+        print("other trips: database round trips besides statements (BEGIN, COMMIT, ROLLBACK, pool pings)")
     print(f"CPU per purchase with {args.refused / per:.1f} refusals each: {1000 * total / per:.2f} ms in requests, "
           f"{1000 * meter.total / per:.2f} ms in the whole process (background work such as the ledger worker "
           "included)")

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     # PostgreSQL connections per process (plus as many again in overflow under bursts).
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # PostgreSQL: a pooled connection idle this long is pinged before use (0: before every unit of work). One
+    # whose server hung up is found without a ping whenever it is taken (db._ping_when_idle).
+    database_ping_after_idle_seconds: float = Field(default=5.0, ge=0, le=3600)
     redis_url: str | None = None
     # Merchants (商户): days a delivered order's earnings stay held for refunds before they can be withdrawn
     # (a merchant's own hold_days overrides it).

@@ -61,7 +61,8 @@ def build_cipher(settings: Settings) -> CardKeyCipher:
 
 def build_context(settings: Settings, *, db: Database | None = None,
                   transport: httpx.AsyncBaseTransport | None = None) -> ShopContext:
-    db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
+    db = db or Database(settings.database_url, pool_size=settings.database_pool_size,
+                       ping_after_idle_seconds=settings.database_ping_after_idle_seconds)
     notifications_service.install_policy(db, settings)
     install_shop_zone(db, settings.shop_timezone)
     ledger_service.install_account_cache(db)

@@ -15,7 +15,9 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import select
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -160,6 +162,57 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_IDLE_SINCE = "quanyi.idle_since"
+# Peer hung up, or sent something unasked (a FATAL "terminating connection"), on a connection idle in the pool.
+_HANGUP = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0) \
+    if hasattr(select, "poll") else 0
+
+
+def _hung_up(driver_connection: Any) -> bool:
+    """Without a round trip: did the driver see the connection close, or has the server's end hung up or sent
+    anything while the connection sat idle in the pool (bytes the event loop has not read yet)?"""
+    is_closed = getattr(driver_connection, "is_closed", None)
+    if is_closed is not None and is_closed():
+        return True
+    transport = getattr(driver_connection, "_transport", None)  # asyncpg keeps its asyncio transport here
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or not _HANGUP:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), _HANGUP)
+    return bool(poller.poll(0))
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Pre-ping only the connections that may have died unseen: instead of SQLAlchemy's `pool_pre_ping` (on
+    asyncpg three round trips, BEGIN; ";"; ROLLBACK, before every unit of work), a connection checked out of the
+    pool is pinged when it sat idle for `idle_seconds` or more, or when its socket shows the server hung up or
+    spoke while it was idle (a terminated backend's goodbye: found with a poll(2) of the socket, no round trip).
+    A connection used a moment ago, with a quiet socket, is handed out as it is. One that dies while a request
+    uses it, or unseen within `idle_seconds` (a failover whose old host sends nothing), fails that request's
+    statement: a 503 `database_unavailable` with Retry-After, as before, and the pool then replaces every
+    connection older than the failure. A failed ping does the same at once, and the checkout gets a new one."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:  # None: the connection was invalidated, nothing to remember
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None:  # opened by this checkout: nothing to check
+            return
+        if time.monotonic() - idle_since < idle_seconds and not _hung_up(proxy.driver_connection):
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            # Like a failed pre-ping: this connection and every pooled one opened before now are replaced.
+            raise sa_exc.InvalidatePoolError(f"ping on checkout failed: {exc}") from exc
+
+
 def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
     """Run `action` once the transaction of `session` (from `Database.transaction()`) has committed, and
     never if it rolls back: for writes outside the database (Redis) that must not outlive a rollback."""
@@ -221,7 +274,10 @@ async def connection_budget(url: str, *, processes: int, pool_size: int) -> Conn
 class Database:
     """Owns the engines of one database and hands out transactions."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10,
+                 ping_after_idle_seconds: float = 5.0) -> None:
+        """`ping_after_idle_seconds` (PostgreSQL): a pooled connection idle that long is pinged before use; 0 pings
+        before every unit of work (see `_ping_when_idle`)."""
         self.url = async_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -232,8 +288,9 @@ class Database:
             _configure_sqlite(self.read_engine, immediate=False)
         else:
             self.write_engine = create_async_engine(
-                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size
             )
+            _ping_when_idle(self.write_engine, ping_after_idle_seconds)
             self.read_engine = self.write_engine
         # Copied into every session's `info`: shop-wide policy services read without a settings argument
         # (e.g. which notification channels are configured). Fill it before opening sessions.

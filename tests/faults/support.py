@@ -222,10 +222,11 @@ class Freezer:
         assert await self._pg.fetchval("SELECT pg_terminate_backend($1)", pid)
 
     async def terminate_all_others(self) -> int:
-        """PostgreSQL: drop every other connection to this database (the shop's pools); how many."""
+        """PostgreSQL: drop every other connection to this database (the shop's pools), and wait until each is
+        gone (its server process has exited and closed the socket), as after a restart; how many."""
         assert self._pg is not None
         return int(await self._pg.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
 
     async def release(self, *, keep_connection: bool = False) -> None:

@@ -1,7 +1,7 @@
 """The database drops the server's connection in the middle of a transaction (PostgreSQL
 `pg_terminate_backend`, as a failover, a restart or an idle-killer does): the request answers a clean
 503 problem with Retry-After, nothing of its transaction is written, and the server goes on serving
-(the dead connection is invalidated, the pool pings before reuse).
+(the dead connection is invalidated; a pooled connection whose server hung up is replaced before use).
 
 The dropped connection is PostgreSQL only: SQLite is a file opened inside the server process; there is no
 server connection to drop. A database that is down altogether answers the same 503 (last test).
@@ -60,7 +60,8 @@ async def test_connection_dropped_mid_transaction_answers_503_and_the_server_rec
             for _ in range(3):
                 view = http.get(f"/api/orders/{order['order_no']}", headers=shop.auth(order))
                 assert view.status_code == 200 and view.json()["status"] == "delivered"
-            # Connections dropped while idle in the pool are noticed before use (pre-ping): no error at all.
+            # Connections dropped while idle in the pool are noticed before use: no error at all. These were
+            # used a moment ago, so no ping is due (db._ping_when_idle): their sockets show the server hung up.
             assert await freezer.terminate_all_others() >= 1
             for _ in range(3):
                 view = http.get(f"/api/orders/{order['order_no']}", headers=shop.auth(order))
