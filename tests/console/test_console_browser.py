@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from helpers import make_settings
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.catalog import service as catalog_service
 from quanyi.orders import service as orders_service
 from quanyi.payments import service as payments_service
@@ -28,7 +26,7 @@ from quanyi.payments.sandbox import server as sandbox_server
 from quanyi.risk import ruleset
 from quanyi.staff import second_factor, totp
 from quanyi.staff import service as staff_service
-from web.test_browser import DESKTOP, PHONE, TIMEOUT_MS, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+from web.test_browser import DESKTOP, PHONE, TIMEOUT_MS, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -65,13 +63,6 @@ def ticket_secret(ctx: Any) -> str:
 
 @pytest.fixture(scope="module")
 def console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, dict]]:
-    db_path = tmp_path_factory.mktemp("console-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
-                             run_background_tasks=False)
     facts: dict[str, Any] = {}
 
     async def setup(ctx: Any) -> None:
@@ -98,21 +89,9 @@ def console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
         facts["lost"] = await _order(ctx, "STAR-VIP-3M", contact="lost.buyer@example.com", notify=False)
         facts["held"] = await _order(ctx, "ZEN-OFFICE-LIFE", contact="bulk@example.com", quantity=2)
 
-    thread = _ServerThread(settings, sock, setup=setup)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), facts
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
-
-
-def _context(browser: Any, shop: LiveShop, **options: Any) -> Any:
-    context = browser.new_context(base_url=shop.url, locale="zh-CN", **options)
-    context.set_default_timeout(TIMEOUT_MS)
-    return context
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("console-browser"), setup=setup,
+                         sandbox_here=True) as live:
+        yield live, facts
 
 
 def _log_in(page: Any, username: str) -> None:
@@ -148,7 +127,7 @@ def test_owner_logs_in_with_a_second_factor_reads_the_dashboard_and_recovers_a_l
 
     shop, facts = console_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=DESKTOP)
+    context = _new_context(browser, shop, viewport=DESKTOP)
     page = context.new_page()
     _watch(page, errors)
 
@@ -213,7 +192,7 @@ def test_a_reviewer_approves_a_held_order_on_a_phone(browser: Any, console_shop:
 
     shop, facts = console_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = _new_context(browser, shop, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/reviews")
@@ -254,7 +233,7 @@ def test_operator_edits_a_product_with_a_live_guide_preview_and_a_buyer_picks_a_
 
     shop, _facts = console_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=DESKTOP)
+    context = _new_context(browser, shop, viewport=DESKTOP)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/login")
@@ -294,7 +273,7 @@ def test_operator_edits_a_product_with_a_live_guide_preview_and_a_buyer_picks_a_
     context.close()
 
     # The buyer: the labels (never codes) on the product page; the picked key costs 2.00 more.
-    buyer = browser.new_context(base_url=shop.url, locale="zh-CN", viewport=DESKTOP)
+    buyer = _new_context(browser, shop, viewport=DESKTOP)
     buyer.set_default_timeout(TIMEOUT_MS)
     page = buyer.new_page()
     _watch(page, errors)

@@ -7,8 +7,6 @@ Screenshots land in test-artifacts/screenshots/console-import-*.png.
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from helpers import make_settings
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.staff import service as staff_service
-from web.test_browser import DESKTOP, TIMEOUT_MS, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+from web.test_browser import DESKTOP, TIMEOUT_MS, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -31,28 +29,16 @@ _LIVE = """() => { const box = document.querySelector('[data-testid=import-live]
 @pytest.fixture(scope="module")
 def import_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
     folder = tmp_path_factory.mktemp("import-browser")
-    shutil.copyfile(sqlite_template, folder / "shop.db")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    # Small chunks: the 20,000 lines take 40 chunks, so the bar has steps to show.
-    settings = make_settings(f"sqlite:///{folder / 'shop.db'}", public_base_url=url, run_background_tasks=False,
-                             import_chunk_lines=500, import_spool_dir=str(folder / "spool"))
 
     async def setup(ctx: Any) -> None:
         async with ctx.db.transaction() as session:
             await staff_service.create_staff(session=session, username="ivy", password=PASSWORD,
                                              roles=["operator"])
 
-    thread = _ServerThread(settings, sock, setup=setup)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings)
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    # Small chunks: the 20,000 lines take 40 chunks, so the bar has steps to show.
+    with serve_demo_shop(sqlite_template, folder, setup=setup, import_spool_dir=str(folder / "spool"),
+                         import_chunk_lines=500) as live:
+        yield live
 
 
 def test_operator_uploads_keys_and_watches_the_progress_reach_100_percent(
@@ -65,7 +51,7 @@ def test_operator_uploads_keys_and_watches_the_progress_reach_100_percent(
                                                                                          "short", "a,b,c,d"]
     keys.write_text("\n".join(rows) + "\n", encoding="utf-8")
     errors: list[str] = []
-    context = browser.new_context(base_url=import_shop.url, locale="zh-CN", viewport=DESKTOP)
+    context = _new_context(browser, import_shop, viewport=DESKTOP)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     _watch(page, errors)

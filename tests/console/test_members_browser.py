@@ -5,8 +5,6 @@ test-artifacts/screenshots/members-*.png."""
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from console.test_console_browser import PASSWORD, _context, _log_in, _order
-from helpers import make_settings
+from console.test_console_browser import PASSWORD, _log_in, _order
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.members.models import LoginMethod, Member
 from quanyi.members.sessions import open_member_session
 from quanyi.orders.models import Order
 from quanyi.staff import service as staff_service
-from web.test_browser import PHONE, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+from web.test_browser import PHONE, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefront's browser test
@@ -28,13 +26,6 @@ __all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefr
 
 @pytest.fixture(scope="module")
 def member_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, dict]]:
-    db_path = tmp_path_factory.mktemp("members-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
-                             run_background_tasks=False)
     facts: dict[str, Any] = {}
 
     async def setup(ctx: Any) -> None:
@@ -50,15 +41,9 @@ def member_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
                                                        days=30, ip="203.0.113.7", user_agent="phone")
             facts.update(member_id=member.id, order_no=order_no)
 
-    thread = _ServerThread(settings, sock, setup=setup)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), facts
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("members-browser"), setup=setup,
+                         sandbox_here=True) as live:
+        yield live, facts
 
 
 def _fits(page: Any) -> None:
@@ -71,7 +56,7 @@ def test_support_finds_a_member_and_disables_then_enables_them_on_a_phone(
 
     shop, facts = member_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=PHONE, is_mobile=True, has_touch=True)
+    context = _new_context(browser, shop, viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/members")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from console.test_console_browser import PASSWORD, _context, _log_in, _order
-from helpers import make_settings
+from console.test_console_browser import PASSWORD, _log_in, _order
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import Channel, Kind, OutboxMessage
 from quanyi.risk import ruleset
 from quanyi.staff import service as staff_service
-from web.test_browser import DESKTOP, PHONE, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+from web.test_browser import DESKTOP, PHONE, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefront's browser test
@@ -32,13 +30,6 @@ __all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefr
 
 @pytest.fixture(scope="module")
 def ops_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, dict]]:
-    db_path = tmp_path_factory.mktemp("ops-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
-                             run_background_tasks=False)
     facts: dict[str, Any] = {}
 
     async def setup(ctx: Any) -> None:
@@ -63,15 +54,9 @@ def ops_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
                 status="dead", attempts=8, last_error="550 5.1.1 mailbox unavailable"))
             facts["message_id"] = message_id
 
-    thread = _ServerThread(settings, sock, setup=setup)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), facts
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("ops-browser"), setup=setup,
+                         sandbox_here=True) as live:
+        yield live, facts
 
 
 def _fits(page: Any) -> None:
@@ -84,7 +69,7 @@ def test_owner_edits_a_risk_rule_retries_a_dead_letter_and_reads_the_ledger(
 
     shop, facts = ops_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=DESKTOP)
+    context = _new_context(browser, shop, viewport=DESKTOP)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/risk-rules")
@@ -145,7 +130,7 @@ def test_order_review_and_operations_pages_fit_a_phone(browser: Any, ops_shop: t
 
     shop, facts = ops_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = _new_context(browser, shop, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/orders")

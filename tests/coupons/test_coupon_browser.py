@@ -5,21 +5,18 @@ the sandbox cashier and gets the goods. Screenshots: test-artifacts/screenshots/
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import shutil
-import socket
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from helpers import make_settings
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.catalog.models import Product
 from quanyi.coupons import service as coupons_service
 from quanyi.db import utcnow
-from web.test_browser import DESKTOP, PHONE, LiveShop, _new_context, _ServerThread, _shoot, _watch, browser, shots  # noqa: F401 - the fixtures, shared with the buyer visit test
+from web.test_browser import DESKTOP, PHONE, _new_context, _shoot, _watch, browser, shots  # noqa: F401 - the fixtures, shared with the buyer visit test
 
 pytestmark = pytest.mark.browser
 BUYER = "coupon.buyer@example.com"
@@ -37,39 +34,17 @@ async def _claimable_coupon(ctx) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def coupon_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    db_path = tmp_path_factory.mktemp("browser-coupons") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+def coupon_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
     # E-mail configured but no worker: sign-in codes wait in the outbox, where the test reads them.
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False,
-                             smtp_host="127.0.0.1", smtp_from="shop@example.com")
-    thread = _ServerThread(settings, sock, setup=_claimable_coupon)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), db_path
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
-
-
-def _code_from_outbox(db_path: Path) -> str:
-    with sqlite3.connect(db_path) as db:
-        row = db.execute("SELECT payload FROM notifications_outbox WHERE kind = 'member_code' AND recipient = ? "
-                         "ORDER BY id DESC LIMIT 1", (BUYER,)).fetchone()
-    assert row is not None, "no sign-in code in the outbox"
-    payload = row[0] if isinstance(row[0], dict) else json.loads(row[0])
-    return str(payload["code"])
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("browser-coupons"), setup=_claimable_coupon,
+                         smtp_host="127.0.0.1", smtp_from="shop@example.com") as live:
+        yield live
 
 
 def test_buyer_claims_a_coupon_and_buys_with_it(browser, coupon_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from playwright.sync_api import expect
 
-    live_shop, db_path = coupon_shop
+    live_shop = coupon_shop
     errors: list[str] = []
     context = _new_context(browser, live_shop, viewport=DESKTOP)
     page = context.new_page()
@@ -86,7 +61,7 @@ def test_buyer_claims_a_coupon_and_buys_with_it(browser, coupon_shop, shots: Pat
     page.locator("#contact").fill(BUYER)
     page.get_by_test_id("send-code").click()
     expect(page.get_by_test_id("code-sent")).to_be_visible()
-    page.locator("#code").fill(_code_from_outbox(db_path))
+    page.locator("#code").fill(live_shop.mailbox_code(BUYER))
     page.get_by_test_id("verify-submit").click()
     expect(page).to_have_url(re.compile(r"/coupons$"))
     _shoot(page, shots, "coupons-01-claim-centre")

@@ -5,16 +5,15 @@ sees the codes; then the page in English. Screenshots land in test-artifacts/scr
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import make_settings, random_code
-from web.test_browser import DESKTOP, PHONE, LiveShop, _new_context, _ServerThread, _shoot, _watch, browser, shots
+from helpers import random_code
+from live_shop import LiveShop, serve_demo_shop
+from web.test_browser import DESKTOP, PHONE, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -67,22 +66,10 @@ async def _campaign(ctx: Any, found: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def claim_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, dict]]:
-    db_path = tmp_path_factory.mktemp("claim-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False)
     found: dict[str, str] = {}
-    thread = _ServerThread(settings, sock, setup=lambda ctx: _campaign(ctx, found))
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), found
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("claim-browser"),
+                         setup=lambda ctx: _campaign(ctx, found)) as live:
+        yield live, found
 
 
 def test_an_employee_claims_a_benefit_on_a_phone(browser, claim_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]

@@ -8,22 +8,18 @@ Screenshots land in test-artifacts/screenshots/ (member-*.png).
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import make_settings
+from live_shop import LiveShop, serve_demo_shop
 from web.test_browser import (  # noqa: F401 - browser and shots are fixtures
     DEMO_CODE,
     DESKTOP,
     PHONE,
-    LiveShop,
     _new_context,
-    _ServerThread,
     _shoot,
     _watch,
     browser,
@@ -35,35 +31,12 @@ BUYER = "member-buyer@example.com"
 
 
 @pytest.fixture(scope="module")
-def member_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, Path]]:
+def member_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
     """A demo shop with e-mail configured (codes go to the outbox; no worker sends them: the test reads the
     outbox as the buyer reads their mailbox)."""
-    db_path = tmp_path_factory.mktemp("member-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False,
-                             smtp_host="127.0.0.1", smtp_from="shop@example.com")
-    thread = _ServerThread(settings, sock)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), db_path
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
-
-
-def _mailbox_code(db_path: Path, contact: str) -> str:
-    with sqlite3.connect(db_path) as db:
-        row = db.execute("SELECT payload FROM notifications_outbox WHERE kind = 'member_code' AND recipient = ? "
-                         "ORDER BY id DESC LIMIT 1", (contact,)).fetchone()
-    assert row is not None, "no sign-in code in the outbox"
-    found = re.search(r'"code": "(\d{6})"', row[0])
-    assert found, row[0]
-    return found.group(1)
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("member-browser"), smtp_host="127.0.0.1",
+                         smtp_from="shop@example.com") as live:
+        yield live
 
 
 def _reveals(db_path: Path, order_no: str) -> list[str]:
@@ -76,7 +49,7 @@ def _reveals(db_path: Path, order_no: str) -> list[str]:
 def test_sign_up_by_code_see_my_orders_and_reveal_a_key(browser, member_shop, shots: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    live, db_path = member_shop
+    live = member_shop
     errors: list[str] = []
     context = _new_context(browser, live, viewport=DESKTOP)
     page = context.new_page()
@@ -103,7 +76,7 @@ def test_sign_up_by_code_see_my_orders_and_reveal_a_key(browser, member_shop, sh
     _shoot(page, shots, "member-01-login")
     page.get_by_test_id("send-code").click()
     expect(page.get_by_test_id("code-sent")).to_contain_text("m***@example.com")
-    page.locator("#code").fill(_mailbox_code(db_path, BUYER))
+    page.locator("#code").fill(live.mailbox_code(BUYER))
     _shoot(page, shots, "member-02-code")
     page.get_by_test_id("verify-submit").click()
 
@@ -125,7 +98,7 @@ def test_sign_up_by_code_see_my_orders_and_reveal_a_key(browser, member_shop, sh
     assert DEMO_CODE.match(code), code
     assert live.api_keys(order_no) == [code]
     _shoot(page, shots, "member-04-key-revealed")
-    assert _reveals(db_path, order_no)[0] == "web"
+    assert _reveals(live.db_path, order_no)[0] == "web"
 
     # English, and a phone.
     page.goto("/account?lang=en")

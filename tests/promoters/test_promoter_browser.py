@@ -9,8 +9,6 @@ Screenshots land in test-artifacts/screenshots/ (promoter-*.png).
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import make_settings
+from live_shop import LiveShop, serve_demo_shop
 from web.test_browser import (  # noqa: F401 - browser and shots are fixtures
     DESKTOP,
     PHONE,
-    LiveShop,
     _new_context,
-    _ServerThread,
     _shoot,
     _watch,
     browser,
@@ -37,34 +33,11 @@ BUYER = "friend@example.com"
 
 
 @pytest.fixture(scope="module")
-def promoter_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveShop, Path]]:
+def promoter_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
     """A demo shop with e-mail configured (sign-in codes wait in the outbox, where the test reads them)."""
-    db_path = tmp_path_factory.mktemp("promoter-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False,
-                             smtp_host="127.0.0.1", smtp_from="shop@example.com")
-    thread = _ServerThread(settings, sock)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), db_path
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
-
-
-def _mailbox_code(db_path: Path, contact: str) -> str:
-    with sqlite3.connect(db_path) as db:
-        row = db.execute("SELECT payload FROM notifications_outbox WHERE kind = 'member_code' AND recipient = ? "
-                         "ORDER BY id DESC LIMIT 1", (contact,)).fetchone()
-    assert row is not None, "no sign-in code in the outbox"
-    found = re.search(r'"code": "(\d{6})"', row[0])
-    assert found, row[0]
-    return found.group(1)
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("promoter-browser"), smtp_host="127.0.0.1",
+                         smtp_from="shop@example.com") as live:
+        yield live
 
 
 def _admin(live: LiveShop, method: str, path: str, body: dict) -> None:
@@ -77,7 +50,7 @@ def _admin(live: LiveShop, method: str, path: str, body: dict) -> None:
 def test_promoter_applies_shares_the_link_and_sees_the_commission(browser, promoter_shop, shots: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    live, db_path = promoter_shop
+    live = promoter_shop
     _admin(live, "PUT", "/api/admin/promoter-program", {"auto_approve": True, "hold_days": 7})
     _admin(live, "PUT", "/api/admin/ledger/share-rules", {"sku_id": None, "distributor_bps": 1000})
     errors: list[str] = []
@@ -89,7 +62,7 @@ def test_promoter_applies_shares_the_link_and_sees_the_commission(browser, promo
     page.goto("/account/login?next=/account")
     page.locator("#contact").fill(PROMOTER)
     page.get_by_test_id("send-code").click()
-    page.locator("#code").fill(_mailbox_code(db_path, PROMOTER))
+    page.locator("#code").fill(live.mailbox_code(PROMOTER))
     page.get_by_test_id("verify-submit").click()
     expect(page).to_have_url(re.compile(r"/account"))
     page.get_by_test_id("promoter-apply-link").click()
@@ -121,7 +94,7 @@ def test_promoter_applies_shares_the_link_and_sees_the_commission(browser, promo
     buyer.get_by_test_id("pay").click()
     buyer.get_by_test_id("cashier-pay").click()
     expect(buyer.get_by_test_id("order-status")).to_have_text("已发货")
-    with sqlite3.connect(db_path) as db:
+    with sqlite3.connect(live.db_path) as db:
         paid, code = db.execute("SELECT total_cents, distributor_code FROM orders_order WHERE order_no = ?",
                                 (order_no,)).fetchone()
     assert link.endswith(f"/r/{code}")

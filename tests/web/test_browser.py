@@ -7,27 +7,14 @@ Full-page screenshots of every step land in test-artifacts/screenshots/ (desktop
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
-from helpers import make_settings
-from quanyi.app import create_app
-from quanyi.config import Settings
-from quanyi.context import build_context
-from quanyi.demo import load_demo
-from quanyi.orders.access import order_access_token
+from live_shop import LiveShop, listening_socket, serve_demo_shop
 from quanyi.testpeers.demo import configure_shop, run_demo_peers
 from quanyi.testpeers.runner import free_port
 
@@ -45,108 +32,24 @@ DESKTOP = {"width": 1280, "height": 860}
 TIMEOUT_MS = 30_000  # every wait and expect(): generous, a loaded machine may stall
 
 
-# ---------------------------------------------------------------- a real server on a free port
-
-@dataclass
-class LiveShop:
-    url: str
-    settings: Settings
-
-    def api_keys(self, order_no: str) -> list[str]:
-        """The order's card keys as the shop's API returns them."""
-        token = order_access_token(self.settings.app_secret.get_secret_value(), order_no)
-        response = httpx.post(f"{self.url}/api/orders/{order_no}/reveal", headers={"X-Order-Token": token},
-                              timeout=60)
-        assert response.status_code == 200, response.text
-        return [key["code"] for key in response.json()["keys"]]
-
-
-class _ServerThread(threading.Thread):
-    """uvicorn in its own thread and event loop. The shop context (engine, HTTP client) is built, filled with
-    demo data and closed inside that loop: an async engine must not be shared across loops. Its risk clock reads
-    noon (tests/risk_clock.py): the demo's default rules score night hours."""
-
-    def __init__(self, settings: Settings, sock: socket.socket, setup=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(name="quanyi-live-server", daemon=True)
-        self.settings, self.sock, self.setup = settings, sock, setup
-        self.server: uvicorn.Server | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to the test thread
-            self.error = exc
-
-    async def _main(self) -> None:
-        ctx = build_context(self.settings)
-        try:
-            await load_demo(ctx)
-            if self.setup is not None:
-                await self.setup(ctx)
-            app = create_app(ctx=ctx)
-            self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-            await self.server.serve(sockets=[self.sock])
-        finally:
-            await ctx.close()
-
-    def wait_started(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.error is not None:
-                raise RuntimeError("the live server failed to start") from self.error
-            if self.server is not None and self.server.started:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the live server did not start in time")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        self.join(timeout=15)
-
+# ---------------------------------------------------------------- the demo shop on a real port (live_shop.py)
 
 @pytest.fixture(scope="module")
 def live_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
-    db_path = tmp_path_factory.mktemp("browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    # public_base_url: the sandbox cashier notifies the shop at its own address, over real HTTP.
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False)
-    thread = _ServerThread(settings, sock)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings)
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("browser")) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
 def peer_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
     """A demo shop whose Alipay / WeChat Pay / Stripe accounts point at the simulators (test peers), all on
     real ports: the browser, the shop and the simulators talk over real HTTP, notifications included."""
-    db_path = tmp_path_factory.mktemp("browser-peers") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, run_background_tasks=False)
+    bound = listening_socket()
     ports = {name: free_port() for name in ("alipay", "wechat", "stripe")}
-    with run_demo_peers(shop_url=url, ports=ports) as peers:
-        thread = _ServerThread(settings, sock, setup=lambda ctx: configure_shop(ctx, peers.accounts, enabled=True))
-        thread.start()
-        try:
-            thread.wait_started()
-            yield LiveShop(url=url, settings=settings)
-        finally:
-            thread.stop()
-            sock.close()
-    assert thread.error is None, thread.error
+    with run_demo_peers(shop_url=bound[1], ports=ports) as peers, serve_demo_shop(
+            sqlite_template, tmp_path_factory.mktemp("browser-peers"), bound=bound,
+            setup=lambda ctx: configure_shop(ctx, peers.accounts, enabled=True)) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
