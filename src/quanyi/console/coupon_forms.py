@@ -21,12 +21,16 @@ from quanyi.coupons.schemas import CouponCreate, CouponUpdate
 from quanyi.errors import NotFound
 from quanyi.scope import Scope
 
-__all__ = ["create_values", "read_create", "read_update", "update_values", "resolve_targets", "local_input",
-           "FIELD_OF"]
+__all__ = ["ERROR_CODES", "create_values", "read_create", "read_update", "update_values", "resolve_targets",
+           "local_input", "FIELD_OF"]
 
 # The API's field names as the form calls them (pydantic's errors name the API's).
 FIELD_OF = {"amount_off_cents": "amount_off", "percent_off_bps": "percent_off", "max_discount_cents": "max_discount",
             "fixed_price_cents": "fixed_price", "threshold_cents": "threshold", "targets": "scope"}
+# The form's own refusals, as codes the page translates (console texts "coupons.e.<code>"); the request shapes'
+# and the service's messages are shown as they are.
+ERROR_CODES = ("required", "datetime", "whole", "percent", "percent_range", "code_required", "scope_empty",
+               "unknown_category", "after_start")
 _LIST_SPLIT = re.compile(r"[\s,，;；]+")
 MAX_TARGETS = 200
 
@@ -44,7 +48,7 @@ def _moment(form: FormData, name: str, zone: ZoneInfo, errors: dict[str, str]) -
     try:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:
-        errors[name] = "a date and time like 2026-12-31T23:59"
+        errors[name] = "datetime"
         return None
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
@@ -55,7 +59,7 @@ def _whole(form: FormData, name: str, errors: dict[str, str]) -> int | str | Non
     if not raw:
         return None
     if not re.fullmatch(r"\d{1,12}", raw):
-        errors[name] = "a whole number (blank: no limit)"
+        errors[name] = "whole"
         return None
     return int(raw)
 
@@ -65,10 +69,10 @@ def _percent_bps(form: FormData, errors: dict[str, str]) -> int | None:
     try:
         value = Decimal(raw) * 100
     except InvalidOperation:
-        errors["percent_off"] = "a percentage like 15 (15 % off)" if raw else "required"
+        errors["percent_off"] = "percent" if raw else "required"
         return None
     if not value.is_finite() or value != value.to_integral_value() or not 1 <= value <= 9999:
-        errors["percent_off"] = "a percentage above 0 and below 100, at most two decimals"
+        errors["percent_off"] = "percent_range"
         return None
     return int(value)
 
@@ -115,25 +119,28 @@ def read_create(form: FormData, zone: ZoneInfo) -> tuple[CouponCreate, dict[str,
     if values["distribution"] == "code":
         values["code"] = text(form, "code", 60) or None
         if values["code"] is None:
-            errors["code"] = "required for a public-code coupon"
+            errors["code"] = "code_required"
     scope = {"category": [str(c).strip() for c in form.getlist("categories")],
              "product": _words(form, "products"), "sku": _words(form, "skus")}
     if text(form, "scope", 10) == "some":
         if not any(scope.values()):
-            errors["scope"] = "choose at least one category, product or SKU (or: all goods)"
+            errors["scope"] = "scope_empty"
         elif sum(len(v) for v in scope.values()) > MAX_TARGETS:
             errors["scope"] = f"at most {MAX_TARGETS} categories, products and SKUs"
         bad = [c for c in scope["category"] if not c.isdigit() or len(c) > 10]
         if bad:
-            errors["scope"] = "unknown category"
+            errors["scope"] = "unknown_category"
     else:
         scope = {"category": [], "product": [], "sku": []}
     if values["starts_at"] and values["ends_at"] and values["ends_at"] <= values["starts_at"]:
-        errors["ends_at"] = "must be after the start"
+        errors["ends_at"] = "after_start"
     try:
         data = read_form(CouponCreate, values, errors)
     except FormErrors as exc:
-        raise FormErrors({FIELD_OF.get(k, k): v for k, v in exc.errors.items()}) from None
+        named = {FIELD_OF.get(k, k): v for k, v in exc.errors.items()}
+        if named.keys() & {"amount_off", "percent_off", "fixed_price"}:
+            named.pop("form", None)  # the request shape's "needs its amount", already said next to the amount
+        raise FormErrors(named) from None
     return data, scope
 
 
@@ -178,5 +185,5 @@ def read_update(form: FormData, zone: ZoneInfo, *, issued: bool) -> CouponUpdate
     if issued:
         values["signup_gift"] = checkbox(form, "signup_gift")
     if values["starts_at"] and values["ends_at"] and values["ends_at"] <= values["starts_at"]:
-        errors["ends_at"] = "must be after the start"
+        errors["ends_at"] = "after_start"
     return read_form(CouponUpdate, values, errors, keep_none=("total_quantity", "per_member_limit"))  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ from quanyi.web.i18n import pick_locale
 __all__ = ["router"]
 
 router = console_router("/console/level-gifts")
-register(MenuItem("level_gifts", "/console/level-gifts", "catalog.manage", group="sales", order=61, icon="tag",
+register(MenuItem("level_gifts", "/console/level-gifts", "catalog.manage", group="sales", order=61, icon="gift",
                   platform_only=True))
 PlatformMarketer = Annotated[ConsoleUser, needs("catalog.manage", platform_only=True)]
 LevelCode = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
