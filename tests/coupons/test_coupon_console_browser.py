@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from console.test_console_browser import PASSWORD, _context, _log_in
-from helpers import make_settings
+from console.test_console_browser import PASSWORD, _log_in
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.coupons import service as coupons_service
 from quanyi.db import utcnow
 from quanyi.loyalty import levels as loyalty_levels
 from quanyi.members.models import LoginMethod, Member
 from quanyi.members.sessions import open_member_session
 from quanyi.staff import service as staff_service
-from web.test_browser import DESKTOP, PHONE, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+from web.test_browser import DESKTOP, PHONE, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefront's browser test
@@ -34,13 +32,6 @@ BUYER = "coupon.fan@example.com"
 @pytest.fixture(scope="module")
 def coupon_console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tuple[LiveShop, dict[str, Any]]]:
-    db_path = tmp_path_factory.mktemp("console-coupons") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
-                             run_background_tasks=False)
     facts: dict[str, Any] = {}
 
     async def setup(ctx: Any) -> None:
@@ -60,15 +51,9 @@ def coupon_console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPath
             facts["token"] = await open_member_session(session=session, member=member, method=LoginMethod.CODE,
                                                        days=30, ip="203.0.113.7", user_agent="browser")
 
-    thread = _ServerThread(settings, sock, setup=setup)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings), facts
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("console-coupons"), setup=setup,
+                         sandbox_here=True) as live:
+        yield live, facts
 
 
 def _both(page: Any, shots: Path, name: str) -> None:
@@ -88,7 +73,7 @@ def test_operator_creates_a_coupon_and_a_buyer_claims_it_and_pays_less(
 
     shop, facts = coupon_console_shop
     errors: list[str] = []
-    context = _context(browser, shop, viewport=DESKTOP)
+    context = _new_context(browser, shop, viewport=DESKTOP)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/coupons")
@@ -131,7 +116,7 @@ def test_operator_creates_a_coupon_and_a_buyer_claims_it_and_pays_less(
     _both(page, shots, "05-level-gifts")
 
     # The buyer (signed in) claims it in the claim centre and uses it at checkout.
-    buyer = _context(browser, shop, viewport=PHONE, is_mobile=True, has_touch=True)
+    buyer = _new_context(browser, shop, viewport=PHONE, is_mobile=True, has_touch=True)
     buyer.add_cookies([{"name": "qy_member", "value": facts["token"], "url": shop.url}])
     shop_page = buyer.new_page()
     _watch(shop_page, errors)
