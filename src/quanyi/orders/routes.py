@@ -11,7 +11,7 @@ from quanyi.catalog.guide import render_guide
 from quanyi.coupons import abuse as coupon_abuse
 from quanyi.deps import NO_STORE, ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
 from quanyi.inventory.service import OutOfStock
-from quanyi.members.dependencies import OptionalMemberDep
+from quanyi.members.dependencies import OptionalMemberTokenDep
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.dependencies import OrderNoDep
@@ -46,7 +46,7 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
                                              "Retry-After"},
                         503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, response: Response, ctx: ContextDep,
-                       member: OptionalMemberDep) -> OrderCreated:
+                       member_token: OptionalMemberTokenDep) -> OrderCreated:
     ctx.gateways.require_any()
     if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
         raise OutOfStock("sold out", available=0, requested=data.quantity)
@@ -60,6 +60,7 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
     password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
     try:
         async with ctx.db.transaction() as session:
+            member = await member_token.login(session)  # the signed-in buyer (会员), else a guest order
             order = await orders_service.create_order(
                 session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
                 query_password_hash=password_hash, locale=locale,

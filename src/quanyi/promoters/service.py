@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -81,6 +81,11 @@ NO_RECIPIENTS = CommissionRecipients()
 
 # ---------------------------------------------------------------- the programme
 
+def _default_program() -> PromoterProgram:
+    return PromoterProgram(id=1, enabled=True, auto_approve=False, levels=1, attribution_days=30, hold_days=7,
+                           max_margin_share_bps=10_000, min_withdrawal_cents=100, updated_by="", updated_at=utcnow())
+
+
 async def get_program(session: AsyncSession, *, lock: bool = False) -> PromoterProgram:
     """The programme's settings (defaults until an operator saves them)."""
     stmt = select(PromoterProgram).where(PromoterProgram.id == 1)
@@ -88,9 +93,7 @@ async def get_program(session: AsyncSession, *, lock: bool = False) -> PromoterP
         stmt = stmt.with_for_update()
     program = await session.scalar(stmt)
     if program is None:
-        program = PromoterProgram(id=1, enabled=True, auto_approve=False, levels=1, attribution_days=30,
-                                  hold_days=7, max_margin_share_bps=10_000, min_withdrawal_cents=100, updated_by="",
-                                  updated_at=utcnow())
+        program = _default_program()
         if lock:
             session.add(program)
             await session.flush()
@@ -315,6 +318,19 @@ async def active_binding(*, session: AsyncSession, member_id: int, now: dt.datet
                Promoter.status == PromoterStatus.APPROVED))
 
 
+async def _program_and_binding(session: AsyncSession, member_id: int,
+                               now: dt.datetime) -> tuple[PromoterProgram, Promoter | None]:
+    """The programme's settings and `active_binding`'s promoter, in one statement (a member's checkout)."""
+    one = select(literal(1).label("one")).subquery("one")
+    program, promoter = (await session.execute(
+        select(PromoterProgram, Promoter).select_from(one)
+        .outerjoin(PromoterProgram, PromoterProgram.id == 1)
+        .outerjoin(PromoterBinding, and_(PromoterBinding.member_id == member_id, PromoterBinding.expires_at > now))
+        .outerjoin(Promoter, and_(Promoter.id == PromoterBinding.promoter_id,
+                                  Promoter.status == PromoterStatus.APPROVED)))).one()
+    return program if program is not None else _default_program(), promoter
+
+
 async def bind_member(*, session: AsyncSession, member_id: int, code: str,
                       now: dt.datetime | None = None) -> Promoter | None:
     """Bind a member to the promoter whose link brought them (first promoter wins while its binding lasts; a
@@ -354,11 +370,14 @@ async def attribute_order(*, session: AsyncSession, order: Order, code: str | No
     now = now or utcnow()
     if code is None and member_id is None:
         return None
-    program = await get_program(session)
     named = source is AttributionSource.CODE and code is not None
     promoter = None
-    if program.enabled and member_id is not None:
-        promoter = await active_binding(session=session, member_id=member_id, now=now)
+    if member_id is None:
+        program = await get_program(session)
+    else:
+        program, promoter = await _program_and_binding(session, member_id, now)
+        if not program.enabled:
+            promoter = None
         if promoter is not None:
             source = AttributionSource.BINDING
     if promoter is None and code is not None:
