@@ -69,6 +69,15 @@ async def _call(client, method: str, path: str, token: str):  # type: ignore[no-
 async def test_every_console_route_refuses_strangers_and_staff_without_its_permission(shop, app):
     routes = _console_routes(app)
     assert len(routes) >= 15, routes  # the sweep really sees the console
+    # Among them every coupon action (create, change, pause, issue, code batches and their CSV, level-up gifts).
+    coupon_actions = {(m, p) for m, p, _ in routes if p.startswith(("/console/coupons", "/console/level-gifts"))}
+    assert coupon_actions >= {
+        ("GET", "/console/coupons"), ("GET", "/console/coupons/new"), ("POST", "/console/coupons"),
+        ("GET", "/console/coupons/{coupon_id}"), ("POST", "/console/coupons/{coupon_id}"),
+        ("POST", "/console/coupons/{coupon_id}/active"), ("POST", "/console/coupons/{coupon_id}/issue"),
+        ("POST", "/console/coupons/{coupon_id}/code-batches"),
+        ("GET", "/console/coupons/{coupon_id}/code-batches/{code_batch_id}/codes.csv"),
+        ("GET", "/console/level-gifts"), ("POST", "/console/level-gifts/{level_code}")}, coupon_actions
     unguarded = [(m, p) for m, p, permission in routes if permission is None]
     assert not unguarded, f"console routes without needs(permission): {unguarded}"
     unknown = {permission for _, _, permission in routes} - PERMISSIONS.keys() - {AUTHENTICATED}

@@ -120,6 +120,10 @@ async def sweep_console(shop: Any, app: Any, a: Tenant, b: Tenant) -> int:
         routes = [r for r in iter_route_contexts(app.routes) if (r.path or "").startswith("/console")
                   and getattr(r, "dependant", None) is not None]
         assert len(routes) > 20
+        swept = {r.path for r in routes}
+        assert {"/console/coupons", "/console/coupons/{coupon_id}/issue", "/console/coupons/{coupon_id}/code-batches",
+                "/console/coupons/{coupon_id}/code-batches/{code_batch_id}/codes.csv",
+                "/console/level-gifts/{level_code}"} <= swept  # the coupon actions are among them
         for route in routes:
             if route.path.startswith(SELF):
                 continue
