@@ -181,3 +181,29 @@ async def test_cli_adds_lists_disables_and_resets_users(shop, monkeypatch):
     assert (await client.get("/portal")).status_code == 303
     bad = await run_cli(shop, monkeypatch, "enterprises", "users", "set", "ACME", "carol", "--role", "boss")
     assert bad.exit_code == 1 and "role must be one of" in bad.output
+
+
+async def test_an_enterprise_admin_manages_their_own_colleagues_only(shop):
+    admin = await logged_in(shop, "ACME", "alice", "admin")
+    added = await post_form(admin, "/portal/users", {"username": "bob", "display_name": "Bob", "role": "viewer",
+                                                     "password": PASSWORD}, page_url="/portal/users")
+    assert added.status_code == 303 and "m=user_added" in added.headers["location"]
+    bob = browser(shop)
+    assert (await portal_login(bob, "ACME", "bob")).status_code == 303
+    assert (await bob.get("/portal/users")).status_code == 403  # a viewer does not manage users
+    promoted = await post_form(admin, "/portal/users/bob/role", {"role": "purchaser"}, page_url="/portal/users")
+    assert promoted.status_code == 303
+    assert 'data-testid="my-role">采购员<' in (await bob.get("/portal/account")).text  # effective at once
+    weak = await post_form(admin, "/portal/users", {"username": "carl", "role": "viewer", "password": "short"},
+                           page_url="/portal/users")
+    assert weak.status_code == 422
+    for action in ("disable", "role"):
+        myself = await post_form(admin, f"/portal/users/alice/{action}", {"role": "viewer"}, page_url="/portal/users")
+        assert myself.status_code == 422, action
+    disabled = await post_form(admin, "/portal/users/bob/disable", page_url="/portal/users")
+    assert disabled.status_code == 303 and (await bob.get("/portal")).status_code == 303
+    async with shop.ctx.db.read_session() as session:
+        rows = (await session.execute(select(StaffAuditEntry.actor, StaffAuditEntry.action).where(
+            StaffAuditEntry.action.like("portal_user_%")))).all()
+    assert sorted(rows) == [("acme/alice", "portal_user_created"), ("acme/alice", "portal_user_disable"),
+                            ("acme/alice", "portal_user_role")]

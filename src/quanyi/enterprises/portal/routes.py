@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from quanyi.deps import client_ip, user_agent
-from quanyi.enterprises.portal import account_routes, login_routes, purchase_routes
+from quanyi.enterprises.portal import account_routes, campaign_routes, login_routes, purchase_routes, user_routes
 from quanyi.enterprises.portal.auth import (
     PortalForbidden,
     PortalLoginRequired,
@@ -19,7 +19,7 @@ from quanyi.enterprises.portal.rendering import render_page
 
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
-SECTIONS = (login_routes, account_routes, purchase_routes)
+SECTIONS = (login_routes, account_routes, purchase_routes, campaign_routes, user_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 
