@@ -1,7 +1,7 @@
 """In chromium against a real server: an operator creates a coupon in the console (a refused form first: the error
-shows next to its field and nothing is made) and sees it listed; a buyer
-claims it in the claim centre and pays the discounted amount at checkout; the operator sees the use and pauses it.
-The level-up gift page: a coupon chosen for a level. Desktop and phone (390x844) screenshots:
+shows next to its field and nothing is made) and sees it listed; a buyer claims it in the claim centre and pays the
+discounted amount at checkout; the operator sees the use and pauses it. The level-up gift page: a coupon chosen for
+a level. A batch of single-use codes made and downloaded. Desktop and phone (390x844) screenshots:
 test-artifacts/screenshots/console-coupons-*.png."""
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ def coupon_console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPath
                 "currency": "CNY", "starts_at": now, "ends_at": now + dt.timedelta(days=90),
                 "distribution": "issued"})
             facts["gift_id"] = gift.id
+            partner = await coupons_service.create_coupon(session=session, owner=1, fields={
+                "name": "合作方立减2元", "kind": "amount_off", "amount_off_cents": 200, "currency": "CNY",
+                "starts_at": now, "ends_at": now + dt.timedelta(days=90), "total_quantity": 1000,
+                "distribution": "codes"})
+            facts["partner_id"] = partner.id
             member = Member(email=BUYER)
             session.add(member)
             await session.flush()
@@ -58,9 +63,11 @@ def coupon_console_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPath
 
 def _both(page: Any, shots: Path, name: str) -> None:
     """A desktop and a phone screenshot of the page; on the phone nothing may stick out sideways."""
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar is drawn where the page was scrolled to
     _shoot(page, shots, f"console-coupons-{name}")
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(300)  # the menu slides out of view (a .2 s transition) when the page gets narrow
+    page.evaluate("window.scrollTo(0, 0)")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], page.url
     _shoot(page, shots, f"console-coupons-{name}-phone")
     page.set_viewport_size(DESKTOP)
@@ -105,7 +112,7 @@ def test_operator_creates_a_coupon_and_a_buyer_claims_it_and_pays_less(
     _both(page, shots, "03-coupon")
 
     page.goto("/console/coupons")
-    expect(page.get_by_test_id("coupon-row")).to_have_count(2)  # and the level gift made at setup
+    expect(page.get_by_test_id("coupon-row")).to_have_count(3)  # and the two made at setup
     _both(page, shots, "04-list")
     page.goto("/console/level-gifts")
     expect(page.get_by_test_id("level-gift")).to_have_count(1)
@@ -150,5 +157,19 @@ def test_operator_creates_a_coupon_and_a_buyer_claims_it_and_pays_less(
     page.get_by_test_id("pause-coupon").click()
     expect(page.get_by_test_id("coupon-state")).to_have_text("已停用")
     _both(page, shots, "06-used-and-paused")
+
+    # Single-use codes for a partner: a batch made on the coupon's page, downloaded as CSV.
+    page.goto(f"/console/coupons/{facts['partner_id']}")
+    page.get_by_test_id("batch-count").fill("100")
+    page.get_by_test_id("batch-note").fill("合作方 A")
+    page.get_by_test_id("batch-submit").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("已生成券码批次")
+    expect(page.get_by_test_id("batch-row")).to_have_count(1)
+    expect(page.get_by_test_id("coupon-taken")).to_have_text("100 / 1000")
+    with page.expect_download() as download:
+        page.get_by_test_id("batch-download").click()
+    rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0] == "code,coupon,status" and len(rows) == 101 and len({r.split(",")[0] for r in rows[1:]}) == 100
+    _both(page, shots, "07-code-batch")
     context.close()
     assert errors == [], errors
