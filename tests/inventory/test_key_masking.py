@@ -6,14 +6,18 @@ import base64
 import csv
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from quanyi.inventory.masking import install_log_redaction, mask_code, mask_contact, remember_codes
+from quanyi.inventory import masking
+from quanyi.inventory.masking import install_log_redaction, mask_code, mask_contact, redact, remember_codes
 from quanyi.testpeers.suppliers import CARD_PRODUCT, start_supplier_simulator
 from staff.staff_helpers import staff_headers
 from suppliers.routing.support import add_supplier, card_order_paid, run_due
@@ -39,6 +43,23 @@ def test_redaction_keeps_the_shape_of_records_that_carry_no_code():
     assert access.args == ("127.0.0.1:5000", "GET", "/api/catalog", "1.1", 200)  # uvicorn unpacks these
     leaky = factory("quanyi.x", logging.INFO, __file__, 1, "code %s for %s", ("SHAPE-TEST-CODE-1", "x"), None)
     assert leaky.getMessage() == f"code {mask_code('SHAPE-TEST-CODE-1')} for x"
+
+
+_PIECES = st.text(alphabet="AB9卡-.:;=,|'\" \t\x1f", min_size=1, max_size=6)
+
+
+@settings(deadline=None)  # pure CPU and quick, but a machine shared by many test runs may stall any example
+@given(st.lists(_PIECES, min_size=1, max_size=5).map("".join))
+def test_the_registry_remembers_every_part_of_a_code_a_log_line_can_show(code):
+    """The parts remembered are the ones the registry always hashed (the code, its card number / password
+    parts of 3+ characters) less those that can never be one word of a log line, the only thing redact()
+    looks up; and each of them is masked in a log line once remembered."""
+    always = {part for part in {code, *re.split(r"[\x1f,\t ]|-{4}", code)} if len(part) >= 3}
+    words = set(masking._words_of(code))
+    assert words == {part for part in always if masking._WORD.fullmatch(part)}
+    remember_codes([code])
+    for word in words:
+        assert redact(f"imported {word} ok") == f"imported {mask_code(word)} ok"
 
 
 async def test_no_plaintext_code_in_debug_logs_through_import_delivery_reveal_and_trace(shop, caplog):
