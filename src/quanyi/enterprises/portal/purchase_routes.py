@@ -91,14 +91,22 @@ async def _detail(request: Request, ctx: ContextDep, user: PortalUser, purchase_
 
 @router.get("/{purchase_no}", response_class=HTMLResponse)
 async def purchase_detail(purchase_no: PurchaseNo, request: Request, ctx: ContextDep, user: UserDep) -> Response:
-    return await _detail(request, ctx, user, purchase_no,
-                         message=forms.flash(request, "portal", MESSAGES, values=("no",)))
+    message = forms.flash(request, "portal", MESSAGES, values=("no",))
+    page = await _detail(request, ctx, user, purchase_no, message=message)
+    if message and message[0] == "portal.m.purchase_made" and b'data-running="no"' in page.body:
+        # "queued" is stale once it ran (htmx reloads this page when it stops): the page without the message.
+        page = await _detail(request, ctx, user, purchase_no)
+    return page
 
 
 @router.get("/{purchase_no}/progress", response_class=HTMLResponse)
 async def purchase_progress(purchase_no: PurchaseNo, request: Request, ctx: ContextDep, user: UserDep) -> Response:
-    """The progress block alone (htmx swaps it in every two seconds while the purchase runs)."""
-    return await _detail(request, ctx, user, purchase_no, template="portal/_purchase_progress.html")
+    """The progress block alone (htmx swaps it in every two seconds while the purchase runs). Once it stopped
+    running, htmx reloads the whole page (HX-Refresh): its buttons (resume, download) depend on the outcome."""
+    page = await _detail(request, ctx, user, purchase_no, template="portal/_purchase_progress.html")
+    if request.headers.get("HX-Request") == "true" and b'data-running="no"' in page.body:
+        page.headers["HX-Refresh"] = "true"
+    return page
 
 
 @router.post("/{purchase_no}/{action}", response_class=HTMLResponse)
