@@ -91,7 +91,9 @@ async def test_multipart_upload_of_a_gb18030_file_with_mac_line_ends(shop, sku):
     assert keys["available"] == 2
 
 
-async def test_bad_uploads_are_refused_and_leave_nothing_behind(shop, sku, monkeypatch):
+async def test_bad_uploads_are_refused_and_leave_nothing_behind(shop, sku, monkeypatch, tmp_path):
+    # This test's own spool folder: the shared one gets other workers' spools while it runs.
+    monkeypatch.setattr(shop.ctx.settings, "import_spool_dir", str(tmp_path / "spool"))
     before = spool_files(shop)
     post = shop.client.post
     cases = [
