@@ -124,13 +124,17 @@ async def post(
     memo: str = "",
     actor: str = "system",
     now: dt.datetime | None = None,
+    new: bool = False,
 ) -> tuple[LedgerPosting | None, bool]:
     """Write one balanced posting. Returns (posting, created); a known reference returns its posting,
     created False. Lines of zero are dropped, lines of one account merged; nothing left posts nothing
-    (None, False). Raises UnbalancedPosting, writing nothing, if the lines do not sum to zero per currency."""
+    (None, False). Raises UnbalancedPosting, writing nothing, if the lines do not sum to zero per currency.
+    `new`: the reference names something made in this very transaction (e.g. an order just placed), so it
+    cannot be on record: it is not looked up (the unique reference would still refuse a repeat), and the
+    entries are written in one statement."""
     lines = list(lines)
     _check_balanced(lines, reference)
-    existing = await posting_by_reference(session, reference)
+    existing = None if new else await posting_by_reference(session, reference)
     if existing is not None:
         return existing, False
     merged = _merged(lines)
@@ -144,6 +148,11 @@ async def post(
     session.add(posting)
     await session.flush()
     ids = await _account_ids(session, {code for code, _ in merged})
+    if new:
+        await session.execute(insert(LedgerEntry), [
+            {"posting_id": posting.id, "account_id": ids[code], "amount_cents": amount, "currency": currency}
+            for (code, currency), amount in merged.items()])
+        return posting, True
     for (code, currency), amount in merged.items():
         session.add(LedgerEntry(posting_id=posting.id, account_id=ids[code], amount_cents=amount, currency=currency))
     await session.flush()

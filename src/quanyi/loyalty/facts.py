@@ -1,7 +1,7 @@
 """What a price calculation needs from loyalty about one member and one SKU, read in one statement: the member's
 level (its name, discount and own price of the SKU), points balance and points due to expire, and the points
 rules. The member price and the points steps of `pricing.price_order` and the points taken at checkout
-(`points.spend`) use the same read: a checkout with a level price and points reads loyalty once before it
+(`spending.spend`) use the same read: a checkout with a level price and points reads loyalty once before it
 locks the member's points.
 
 Kept on the session for the calculation it was read for (same member, SKU and `now`): a later calculation

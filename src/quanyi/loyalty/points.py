@@ -35,14 +35,13 @@ from quanyi.errors import Conflict, InvalidInput
 from quanyi.ledger import accounts
 from quanyi.ledger.postings import Line, post
 from quanyi.loyalty import levels
-from quanyi.loyalty.facts import facts_read_for, loyalty_facts
 from quanyi.loyalty.models import LoyaltyProgram, MemberLoyalty, PointsKind, PointsLot, PointsMovement
 from quanyi.orders.models import Order
 from quanyi.shoptime import zone_of
 
 __all__ = ["PointsInsufficient", "InvalidLoyalty", "ProgramUpdate", "get_program", "update_program", "account_of",
-           "available_points", "quote", "spend", "return_for_order", "earn_for_delivered", "clawback_for_refunds",
-           "expire_due", "expire_all_due", "adjust", "movements", "expiry_for", "PointsQuoteResult",
+           "available_points", "return_for_order", "earn_for_delivered", "clawback_for_refunds",
+           "expire_due", "expire_all_due", "adjust", "movements", "expiry_for",
            "liability_drift"]
 
 _CURRENCY = "CNY"  # points are valued in the shop's currency
@@ -138,10 +137,11 @@ async def account_of(session: AsyncSession, member_id: int, *, lock: bool = True
 
 
 async def _post(session: AsyncSession, *, reference: str, kind: str, points: int, value_cents: int,
-                order_id: int | None, memo: str, now: dt.datetime, actor: str = "system") -> None:
-    """Points in (+: issued or given back) or out (-: spent, expired, clawed back) at `value_cents` each."""
+                order_id: int | None, memo: str, now: dt.datetime, actor: str = "system", new: bool = False) -> None:
+    """Points in (+: issued or given back) or out (-: spent, expired, clawed back) at `value_cents` each.
+    `new`: the reference is of something made in this transaction (ledger.postings.post)."""
     amount = points * value_cents
-    await post(session, reference=reference, kind=kind, order_id=order_id, now=now, memo=memo, actor=actor,
+    await post(session, reference=reference, kind=kind, order_id=order_id, now=now, memo=memo, actor=actor, new=new,
                lines=[Line(accounts.POINTS_COST, amount, _CURRENCY), Line(accounts.POINTS_LIABILITY, -amount,
                                                                           _CURRENCY)])
 
@@ -200,66 +200,6 @@ async def available_points(session: AsyncSession, member_id: int, now: dt.dateti
     due = await session.scalar(select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
         PointsLot.member_id == member_id, PointsLot.remaining > 0, PointsLot.expires_at <= now))
     return max(0, int(balance or 0) - int(due or 0))
-
-
-@dataclass(frozen=True, slots=True)
-class PointsQuoteResult:
-    points: int
-    discount_cents: int
-    note: str | None
-
-
-async def quote(*, session: AsyncSession, member_id: int, points: int, remaining_cents: int,
-                max_discount_cents: int, now: dt.datetime, sku_id: int | None = None) -> PointsQuoteResult:
-    """How many of the requested points may pay for an order with `remaining_cents` left after coupons: at most
-    the member's available points, the programme's share of the order, and `max_discount_cents`. Read with the
-    rest of the calculation's loyalty facts (`loyalty.facts`)."""
-    facts = await loyalty_facts(session=session, member_id=member_id, sku_id=sku_id, now=now)
-    program = facts.program
-    if not program.points_enabled:
-        return PointsQuoteResult(0, 0, "points_unavailable")
-    value = program.point_value_cents
-    available = facts.available_points
-    by_share = remaining_cents * program.max_points_share_bps // 10_000
-    allowed = min(points, available, min(by_share, max_discount_cents) // value)
-    note = None
-    if allowed < points:
-        note = "points_balance" if allowed == available else "points_max_share"
-    return PointsQuoteResult(allowed, allowed * value, note)
-
-
-async def spend(*, session: AsyncSession, member_id: int, order_id: int, points: int,
-                now: dt.datetime | None = None) -> None:
-    """Take `points` for the order just placed (its checkout transaction), oldest-expiring first. The point value
-    is the one the price was calculated with (its loyalty facts, same `now`), else the programme's now."""
-    now = now or utcnow()
-    if points <= 0:
-        return
-    facts = facts_read_for(session, member_id, now)
-    value = facts.program.point_value_cents if facts is not None else (await get_program(session)).point_value_cents
-    account = await account_of(session, member_id)
-    lots = await _lots(session, member_id)  # under the account lock: expire the due ones, spend from the rest
-    await expire_due(session, account, now, lots=lots, point_value_cents=value)
-    if account.points_balance < points:
-        raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
-                                 available=max(0, account.points_balance))
-    reference = f"points_spent:{order_id}"
-    left = points
-    for lot in lots:
-        if not lot.remaining:
-            continue  # expired just now
-        take = min(left, lot.remaining)
-        lot.remaining -= take
-        _move(session, account, PointsKind.SPENT, -take, reference=reference, now=now, order_id=order_id,
-              lot_id=lot.id)
-        left -= take
-        if not left:
-            break
-    if left:  # balance and lots disagree: never spend what is not there
-        raise PointsInsufficient("not enough points", available=points - left)
-    await _post(session, reference=reference, kind="points_spent", points=-points,
-                value_cents=value, order_id=order_id, now=now,
-                memo=f"{points} points spent on order {order_id}")
 
 
 async def _order_sum(session: AsyncSession, order_id: int, *kinds: PointsKind) -> int:

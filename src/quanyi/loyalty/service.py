@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
 from quanyi.db import utcnow
-from quanyi.loyalty import levels, points
+from quanyi.loyalty import levels, points, spending
 from quanyi.loyalty.models import MemberLevel, MemberLoyalty
 from quanyi.orders.models import Order
 
@@ -36,15 +36,15 @@ async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_
 
 async def points_quote(*, session: AsyncSession, member_id: int, points_wanted: int, remaining_cents: int,
                        max_discount_cents: int, now: dt.datetime,
-                       sku_id: int | None = None) -> points.PointsQuoteResult:
-    return await points.quote(session=session, member_id=member_id, points=points_wanted,
+                       sku_id: int | None = None) -> spending.PointsQuoteResult:
+    return await spending.quote(session=session, member_id=member_id, points=points_wanted,
                               remaining_cents=remaining_cents, max_discount_cents=max_discount_cents, now=now,
                               sku_id=sku_id)
 
 
 async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, points_used: int,
                        now: dt.datetime) -> None:
-    await points.spend(session=session, member_id=member_id, order_id=order_id, points=points_used, now=now)
+    await spending.spend(session=session, member_id=member_id, order_id=order_id, points=points_used, now=now)
 
 
 async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:

@@ -1,0 +1,114 @@
+"""Points spent at checkout (积分抵现): how many may pay for an order (`quote`, the price calculation's points step)
+and taking them for the order just placed (`spend`, in its transaction), oldest-expiring lots first; the rules
+of points and their ledger postings are in `loyalty/points.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.loyalty.facts import facts_read_for, loyalty_facts
+from quanyi.loyalty.models import MemberLoyalty, PointsKind, PointsMovement
+from quanyi.loyalty.points import PointsInsufficient, _lots, _move, _post, account_of, expire_due, get_program
+
+__all__ = ["PointsQuoteResult", "quote", "spend"]
+
+
+@dataclass(frozen=True, slots=True)
+class PointsQuoteResult:
+    points: int
+    discount_cents: int
+    note: str | None
+
+
+async def quote(*, session: AsyncSession, member_id: int, points: int, remaining_cents: int,
+                max_discount_cents: int, now: dt.datetime, sku_id: int | None = None) -> PointsQuoteResult:
+    """How many of the requested points may pay for an order with `remaining_cents` left after coupons: at most
+    the member's available points, the programme's share of the order, and `max_discount_cents`. Read with the
+    rest of the calculation's loyalty facts (`loyalty.facts`)."""
+    facts = await loyalty_facts(session=session, member_id=member_id, sku_id=sku_id, now=now)
+    program = facts.program
+    if not program.points_enabled:
+        return PointsQuoteResult(0, 0, "points_unavailable")
+    value = program.point_value_cents
+    available = facts.available_points
+    by_share = remaining_cents * program.max_points_share_bps // 10_000
+    allowed = min(points, available, min(by_share, max_discount_cents) // value)
+    note = None
+    if allowed < points:
+        note = "points_balance" if allowed == available else "points_max_share"
+    return PointsQuoteResult(allowed, allowed * value, note)
+
+
+async def spend(*, session: AsyncSession, member_id: int, order_id: int, points: int,
+                now: dt.datetime | None = None) -> None:
+    """Take `points` for the order just placed (its checkout transaction), oldest-expiring first. The point value
+    is the one the price was calculated with (its loyalty facts, same `now`), else the programme's now."""
+    now = now or utcnow()
+    if points <= 0:
+        return
+    facts = facts_read_for(session, member_id, now)
+    value = facts.program.point_value_cents if facts is not None else (await get_program(session)).point_value_cents
+    reference = f"points_spent:{order_id}"
+    if facts is not None and facts.points_due == 0:
+        await _spend_nothing_due(session, member_id, order_id, points, now, reference)
+    else:
+        await _spend_after_expiry(session, member_id, order_id, points, now, reference, value)
+    await _post(session, reference=reference, kind="points_spent", points=-points,  # the order was just placed
+                value_cents=value, order_id=order_id, now=now, new=True,
+                memo=f"{points} points spent on order {order_id}")
+
+
+async def _spend_nothing_due(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
+                             reference: str) -> None:
+    """`spend` when the calculation's facts found no points due to expire at `now` (none can become due at
+    that moment later): the conditional UPDATE takes the member's lock and the points, or nothing."""
+    balance = await session.scalar(
+        update(MemberLoyalty).where(MemberLoyalty.member_id == member_id, MemberLoyalty.points_balance >= points)
+        .values(points_balance=MemberLoyalty.points_balance - points, updated_at=now)
+        .returning(MemberLoyalty.points_balance).execution_options(synchronize_session=False))
+    if balance is None:
+        available = await session.scalar(select(MemberLoyalty.points_balance)
+                                         .where(MemberLoyalty.member_id == member_id))
+        raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
+                                 available=max(0, int(available or 0)))
+    after, left = int(balance) + points, points
+    for lot in await _lots(session, member_id):  # under the member's lock
+        take = min(left, lot.remaining)
+        lot.remaining -= take
+        after -= take
+        session.add(PointsMovement(member_id=member_id, kind=PointsKind.SPENT.value, points=-take, balance_after=after,
+                                   order_id=order_id, lot_id=lot.id, reference=reference, note="", created_at=now))
+        left -= take
+        if not left:
+            break
+    if left:  # balance and lots disagree: never spend what is not there
+        raise PointsInsufficient("not enough points", available=points - left)
+
+
+async def _spend_after_expiry(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
+                              reference: str, value: int) -> None:
+    account = await account_of(session, member_id)
+    lots = await _lots(session, member_id)  # under the account lock: expire the due ones, spend from the rest
+    await expire_due(session, account, now, lots=lots, point_value_cents=value)
+    if account.points_balance < points:
+        raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
+                                 available=max(0, account.points_balance))
+    left = points
+    for lot in lots:
+        if not lot.remaining:
+            continue  # expired just now
+        take = min(left, lot.remaining)
+        lot.remaining -= take
+        _move(session, account, PointsKind.SPENT, -take, reference=reference, now=now, order_id=order_id,
+              lot_id=lot.id)
+        left -= take
+        if not left:
+            break
+    if left:  # balance and lots disagree: never spend what is not there
+        raise PointsInsufficient("not enough points", available=points - left)
