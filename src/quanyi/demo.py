@@ -1,4 +1,5 @@
-"""Demo catalog (演示数据): four categories, products with redemption guides, SKUs and generated card keys."""
+"""Demo catalog (演示数据): four categories, products with redemption guides, SKUs and generated card keys; a
+merchant; the default risk rules. The other business modes' demo data is in demo_modes.py."""
 
 from __future__ import annotations
 
@@ -135,7 +136,15 @@ def _key_file(count: int, make: Callable[[], str]) -> str:
 
 
 async def load_demo(ctx: ShopContext, *, progress: Callable[[str], None] | None = None) -> bool:
-    """Create the demo catalog and stock. Does nothing (returns False) if it is already there."""
+    """Create the demo catalog and stock, then the demo of every other business mode (demo_modes.py). Each part is
+    added once; returns False if everything was already there."""
+    from quanyi.demo_modes import load_demo_modes
+
+    added = await _load_catalog(ctx, progress)
+    return await load_demo_modes(ctx, progress=progress) or added
+
+
+async def _load_catalog(ctx: ShopContext, progress: Callable[[str], None] | None) -> bool:
     async with ctx.db.transaction() as session:
         if await session.scalar(select(Category.id).where(Category.slug == "video")) is not None:
             return False
