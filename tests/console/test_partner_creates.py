@@ -72,8 +72,10 @@ async def test_a_reseller_is_registered_and_its_secret_shown_once(shop):
     assert (account.balance_cents, account.credit_limit_cents) == (0, 5000)
     [summary] = await _audit(shop, "reseller_created")
     assert app_id in summary and secret not in summary
-    assert secret not in (await client.get("/console/resellers/ACME-API")).text  # shown that once
-    assert secret not in (await client.get("/console/resellers")).text
+    again = await client.get("/console/resellers/ACME-API?lang=en")
+    assert secret not in again.text and "<dd>Active</dd>" in again.text  # shown that once
+    listing = await client.get("/console/resellers?lang=en")
+    assert secret not in listing.text and ">Active</td>" in listing.text
 
 
 async def test_a_refused_reseller_form_says_why_and_registers_nothing(shop):

@@ -49,7 +49,7 @@ async def _form(request: Request, ctx: ContextDep, user: ConsoleUser, dialect: S
         async with ctx.db.read_session() as session:
             merchants = [m for m in await merchants_service.list_merchants(session=session) if not m.self_operated]
     return render_page(request, "console/supplier_new.html", {
-        "dialect": dialect, "dialects": known_dialects(), "fields": credential_fields(dialect), "typed": typed,
+        "dialect": dialect, "dialects": sorted(known_dialects(), key=lambda d: d is not SupplierDialect.QUANYI), "fields": credential_fields(dialect), "typed": typed,
         "merchants": merchants, "cycles": list(SettlementCycle), "statuses": list(SupplierStatus),
         "currencies": sorted(CURRENCIES), "message": message, "prefix": CREDENTIAL_PREFIX,
     }, user=user, active="suppliers", status_code=status_code)
