@@ -78,6 +78,11 @@ async def test_every_console_route_refuses_strangers_and_staff_without_its_permi
         ("POST", "/console/coupons/{coupon_id}/code-batches"),
         ("GET", "/console/coupons/{coupon_id}/code-batches/{code_batch_id}/codes.csv"),
         ("GET", "/console/level-gifts"), ("POST", "/console/level-gifts/{level_code}")}, coupon_actions
+    # And the registering forms are swept like every other action (and need what the admin API needs).
+    assert {("GET", "/console/suppliers/new", "suppliers.manage"), ("POST", "/console/suppliers", "suppliers.manage"),
+            ("POST", "/console/resellers", ADMIN), ("POST", "/console/merchants", ADMIN),
+            ("POST", "/console/enterprises", ADMIN), ("POST", "/console/risk-rules/{rule_id}/delete", ADMIN),
+            } <= set(routes)
     unguarded = [(m, p) for m, p, permission in routes if permission is None]
     assert not unguarded, f"console routes without needs(permission): {unguarded}"
     unknown = {permission for _, _, permission in routes} - PERMISSIONS.keys() - {AUTHENTICATED}

@@ -117,3 +117,46 @@ async def test_platform_staff_register_a_merchants_supplier_and_its_staff_only_t
     assert await shop.scalar(select(func.count()).select_from(Supplier)
                              .where(Supplier.merchant_id == other.merchant_id)) == 0
     assert (await shop.client.get("/console/suppliers/KAMI-ONE")).status_code == 200  # acme's, made by the platform
+
+
+async def test_a_suppliers_endpoint_terms_and_credentials_change_and_blank_credentials_are_kept(shop):
+    client = await logged_in(shop, "sven", permissions=("suppliers.manage",))
+    assert (await post_form(client, "/console/suppliers", GOOD, page_url="/console/suppliers/new")).status_code == 303
+    page = await client.get("/console/suppliers/KAMI-ONE")
+    assert 'data-testid="settings-form"' in page.text and 'name="cred_customer_id"' in page.text
+    assert 'value="1500.50"' in page.text and SECRET not in page.text
+    settings = {"name": "Kami One Ltd", "base_url": "https://api2.kami.example", "timeout_ms": "3000",
+                "credit_limit": "99", "settlement_cycle": "per_order"}
+
+    async def stored():  # type: ignore[no-untyped-def]
+        async with shop.ctx.db.read_session() as session:
+            supplier = await records.get_supplier_by_code(session=session, code="KAMI-ONE")
+            return (supplier.name, supplier.base_url, supplier.timeout_ms, supplier.credit_limit_cents,
+                    supplier.settlement_cycle.value, records._open(supplier, shop.ctx.cipher))  # noqa: SLF001
+
+    original = await stored()
+    for change, said in (({"cred_secret": "only-the-secret"}, "missing: customer_id"),
+                         ({"base_url": "gopher://x"}, "base_url"), ({"timeout_ms": "1"}, "timeout_ms"),
+                         ({"credit_limit": "-1"}, "credit_limit"),
+                         ({"settlement_cycle": "hourly"}, "settlement_cycle")):
+        refused = await post_form(client, "/console/suppliers/KAMI-ONE/settings", {**settings, **change},
+                                  page_url="/console/suppliers/KAMI-ONE")
+        assert refused.status_code == 422, (change, refused.status_code)
+        assert said in refused.text and "only-the-secret" not in refused.text, change
+    assert await stored() == original and await _audit(shop, "supplier_updated") == []
+
+    kept = await post_form(client, "/console/suppliers/KAMI-ONE/settings", settings,
+                           page_url="/console/suppliers/KAMI-ONE")
+    assert kept.status_code == 303 and "m=settings_saved" in kept.headers["location"]
+    assert await stored() == ("Kami One Ltd", "https://api2.kami.example", 3000, 9900, "per_order",
+                              {"customer_id": "C-1001", "secret": SECRET})  # blank credentials: kept
+    new_secret = "n3w-" + "q" * 30
+    replaced = await post_form(client, "/console/suppliers/KAMI-ONE/settings",
+                               {**settings, "cred_customer_id": "C-2002", "cred_secret": new_secret},
+                               page_url="/console/suppliers/KAMI-ONE")
+    assert replaced.status_code == 303
+    assert (await stored())[-1] == {"customer_id": "C-2002", "secret": new_secret}
+    first, second = await _audit(shop, "supplier_updated")
+    assert "base_url: https://kami.example/api -> https://api2.kami.example" in first and "credentials" not in first
+    assert second == "credentials customer_id, secret replaced (sealed)"
+    assert new_secret not in (await client.get("/console/suppliers/KAMI-ONE")).text

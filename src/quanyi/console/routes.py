@@ -31,8 +31,8 @@ from quanyi.console import (
     review_routes,
     risk_rule_routes,
     staff_routes,
-    supplier_new_routes,
     supplier_routes,
+    supplier_setup_routes,
 )
 from quanyi.console.auth import ConsoleForbidden, ConsoleLoginRequired, ConsoleUser, current_login, login_redirect
 from quanyi.console.rendering import render_page
@@ -43,7 +43,7 @@ __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 # Every section of the console, in menu order; a new section adds its module here.
 SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
             catalog_routes, coupon_routes, coupon_action_routes, level_gift_routes, pick_routes, key_routes,
-            key_import_routes, supplier_new_routes, supplier_routes, risk_rule_routes, ledger_routes,
+            key_import_routes, supplier_setup_routes, supplier_routes, risk_rule_routes, ledger_routes,
             reconciliation_routes, merchant_routes, reseller_routes, enterprise_routes, gateway_routes,
             notification_routes, staff_routes, audit_routes, member_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES

@@ -23,11 +23,12 @@ from quanyi.staff.audit import record_action
 from quanyi.staff.permissions import ADMIN
 from quanyi.suppliers import mapping as mapping_service
 from quanyi.suppliers import records as records_service
-from quanyi.suppliers.models import SupplierStatus
+from quanyi.suppliers.adapter import credential_fields
+from quanyi.suppliers.models import SettlementCycle, SupplierStatus
 from quanyi.suppliers.schemas import MappingUpdate, SupplierUpdate
 from quanyi.suppliers.sync import pull_supplier
 
-__all__ = ["router"]
+__all__ = ["router", "supplier_page", "SupplierCode"]
 
 router = console_router("/console/suppliers")
 register(MenuItem("suppliers", "/console/suppliers", "suppliers.manage", group="supply", order=10, icon="truck"))
@@ -35,7 +36,8 @@ register(MenuItem("suppliers", "/console/suppliers", "suppliers.manage", group="
 Manager = Annotated[ConsoleUser, needs("suppliers.manage")]
 SupplierCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 MappingId = Annotated[int, Path(ge=1, le=2_147_483_647)]
-MESSAGES = ("created", "synced", "sync_failed", "status_saved", "mapping_saved", "topped_up", "top_up_repeated")
+MESSAGES = ("created", "settings_saved", "synced", "sync_failed", "status_saved", "mapping_saved", "topped_up",
+            "top_up_repeated")
 # Money paid into a supplier's prepaid balance: the owner's (a merchant's owner: their merchant's suppliers).
 Payer = Annotated[ConsoleUser, needs(ADMIN)]
 
@@ -48,8 +50,9 @@ async def supplier_list(request: Request, ctx: ContextDep, user: Manager) -> HTM
     return render_page(request, "console/suppliers.html", {"suppliers": suppliers}, user=user, active="suppliers")
 
 
-async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str, *,
-                message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
+async def supplier_page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str, *,
+                        message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
+    """A supplier's page, with what just happened (or was refused)."""
     try:
         async with ctx.db.read_session() as session:
             supplier = await records_service.get_supplier_by_code(session=session, code=code, scope=user.scope)
@@ -61,6 +64,7 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
         return forms.not_found(request, user, active="suppliers")
     return render_page(request, "console/supplier.html", {
         "s": described, "mappings": mappings, "products": products, "statuses": list(SupplierStatus),
+        "credential_fields": credential_fields(supplier.dialect), "cycles": list(SettlementCycle),
         "message": message, "request_key": secrets.token_urlsafe(16),
     }, user=user, active="suppliers", status_code=status_code)
 
@@ -70,7 +74,7 @@ async def supplier_detail(supplier_code: SupplierCode, request: Request, ctx: Co
                           user: Manager) -> HTMLResponse:
     message = forms.flash(request, "sup", MESSAGES, warn=("sync_failed", "top_up_repeated"),
                           values=("seen", "new", "updated", "vanished", "detail", "status", "amount"))
-    return await _page(request, ctx, user, supplier_code, message=message)
+    return await supplier_page(request, ctx, user, supplier_code, message=message)
 
 
 @router.post("/{supplier_code}/sync", response_class=HTMLResponse)
@@ -83,7 +87,7 @@ async def sync_now(supplier_code: SupplierCode, request: Request, ctx: ContextDe
                                                                   scope=user.scope)
         result = await pull_supplier(db=ctx.db, cipher=ctx.cipher, http=ctx.http, supplier_id=supplier.id, full=full)
     except DomainError as exc:
-        return await _page(request, ctx, user, supplier_code, message=forms.error(exc),
+        return await supplier_page(request, ctx, user, supplier_code, message=forms.error(exc),
                            status_code=forms.status_for(exc))
     summary = (f"{result.mode}: ok={result.ok} seen={result.products_seen} new={result.new_products} "
                f"updated={result.updated} {result.error or ''}").strip()
@@ -112,7 +116,7 @@ async def set_status(supplier_code: SupplierCode, request: Request, ctx: Context
                                 object_type="supplier", object_id=supplier.code, summary=raw)
             code = supplier.code
     except DomainError as exc:
-        return await _page(request, ctx, user, supplier_code, message=forms.error(exc),
+        return await supplier_page(request, ctx, user, supplier_code, message=forms.error(exc),
                            status_code=forms.status_for(exc))
     return forms.back(f"/console/suppliers/{code}", "status_saved", status=raw)
 
@@ -132,7 +136,7 @@ async def update_mapping(supplier_code: SupplierCode, mapping_id: MappingId, req
                                 object_type="supplier_mapping", object_id=mapping.id,
                                 summary=f"{supplier_code} sku {mapping.sku_id}: priority={priority} enabled={enabled}")
     except DomainError as exc:
-        return await _page(request, ctx, user, supplier_code, message=forms.error(exc),
+        return await supplier_page(request, ctx, user, supplier_code, message=forms.error(exc),
                            status_code=forms.status_for(exc))
     return forms.back(f"/console/suppliers/{supplier_code}", "mapping_saved")
 
@@ -160,7 +164,7 @@ async def top_up(supplier_code: SupplierCode, request: Request, ctx: ContextDep,
     except NotFound:
         return forms.not_found(request, user, active="suppliers")
     except DomainError as exc:
-        return await _page(request, ctx, user, supplier_code, message=forms.error(exc),
+        return await supplier_page(request, ctx, user, supplier_code, message=forms.error(exc),
                            status_code=forms.status_for(exc))
     return forms.back(f"/console/suppliers/{code}", "topped_up" if credited else "top_up_repeated",
                       amount=format_money(cents, currency))

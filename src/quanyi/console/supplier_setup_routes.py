@@ -1,7 +1,9 @@
 """Register a supplier from the console (新增供应商): its code, name, wire dialect and endpoint, the credentials that
 dialect's adapter needs (write-only: sealed at once, never shown again, never drawn back into a refused form), and
-its terms. Through the same supplier service as the admin API and `quanyi suppliers add`; a merchant's staff add
-their own merchant's suppliers only, platform staff may name a merchant. Audited without any credential value."""
+its terms; later change its endpoint, terms or credentials (all of them typed again, or none: kept). Through the
+same supplier service as the admin API and `quanyi suppliers add|set|set-credentials`; a merchant's staff add and
+change their own merchant's suppliers only, platform staff may name a merchant. Audited without any credential
+value."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import quanyi.console.texts.suppliers  # noqa: F401 - registers the texts
 from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.rendering import render_page
+from quanyi.console.supplier_routes import SupplierCode, supplier_page
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError
 from quanyi.merchants import service as merchants_service
@@ -22,7 +25,7 @@ from quanyi.staff.audit import record_action
 from quanyi.suppliers import records as records_service
 from quanyi.suppliers.adapter import CredentialField, SupplierDialect, credential_fields, known_dialects
 from quanyi.suppliers.models import SettlementCycle, SupplierStatus
-from quanyi.suppliers.schemas import SupplierCreate
+from quanyi.suppliers.schemas import SupplierCreate, SupplierUpdate
 
 __all__ = ["router"]
 
@@ -49,7 +52,8 @@ async def _form(request: Request, ctx: ContextDep, user: ConsoleUser, dialect: S
         async with ctx.db.read_session() as session:
             merchants = [m for m in await merchants_service.list_merchants(session=session) if not m.self_operated]
     return render_page(request, "console/supplier_new.html", {
-        "dialect": dialect, "dialects": sorted(known_dialects(), key=lambda d: d is not SupplierDialect.QUANYI), "fields": credential_fields(dialect), "typed": typed,
+        "dialect": dialect, "dialects": sorted(known_dialects(), key=lambda d: d is not SupplierDialect.QUANYI),
+        "fields": credential_fields(dialect), "typed": typed,
         "merchants": merchants, "cycles": list(SettlementCycle), "statuses": list(SupplierStatus),
         "currencies": sorted(CURRENCIES), "message": message, "prefix": CREDENTIAL_PREFIX,
     }, user=user, active="suppliers", status_code=status_code)
@@ -121,3 +125,50 @@ async def create_supplier(request: Request, ctx: ContextDep, user: Manager) -> R
         return await _form(request, ctx, user, dialect, _typed(form, fields), message=forms.error(exc),
                            status_code=forms.status_for(exc))
     return forms.back(f"/console/suppliers/{code}", "created")
+
+
+def _replacement(form: Any, fields: tuple[CredentialField, ...]) -> dict[str, str] | None:
+    """New credentials: every field typed (they replace the stored ones whole), or none (kept as they are)."""
+    typed = {f.name: str(form.get(CREDENTIAL_PREFIX + f.name, "") or "").strip() for f in fields}
+    if not any(typed.values()):
+        return None
+    missing = [name for name, value in typed.items() if not value]
+    if missing:
+        raise forms.FormError("to replace the credentials type all of them (missing: " + ", ".join(missing)
+                              + "); leave all blank to keep the stored ones", field=CREDENTIAL_PREFIX + missing[0])
+    return typed
+
+
+@router.post("/{supplier_code}/settings", response_class=HTMLResponse)
+async def change_settings(supplier_code: SupplierCode, request: Request, ctx: ContextDep, user: Manager) -> Response:
+    form = await request.form()
+    try:
+        async with ctx.db.transaction() as session:
+            supplier = await records_service.get_supplier_by_code(session=session, code=supplier_code,
+                                                                  scope=user.scope)
+            before = {"name": supplier.name, "base_url": supplier.base_url, "timeout_ms": supplier.timeout_ms,
+                      "credit_limit_cents": supplier.credit_limit_cents,
+                      "settlement_cycle": supplier.settlement_cycle.value}
+            credentials = _replacement(form, credential_fields(supplier.dialect))
+            data = forms.validated(SupplierUpdate, {
+                "name": forms.text(form, "name", max_length=200), "base_url": forms.text(form, "base_url",
+                                                                                         max_length=500),
+                "timeout_ms": forms.integer(form, "timeout_ms", minimum=100, maximum=120_000),
+                "credit_limit_cents": forms.amount(form, "credit_limit", supplier.currency, allow_zero=True),
+                "settlement_cycle": forms.text(form, "settlement_cycle", max_length=16),
+                **({"credentials": credentials} if credentials else {})})
+            supplier = await records_service.update_supplier(session=session, cipher=ctx.cipher, http=ctx.http,
+                                                             code=supplier.code, data=data, scope=user.scope)
+            after = {"name": supplier.name, "base_url": supplier.base_url, "timeout_ms": supplier.timeout_ms,
+                     "credit_limit_cents": supplier.credit_limit_cents,
+                     "settlement_cycle": supplier.settlement_cycle.value}
+            changed = [f"{name}: {before[name]} -> {after[name]}" for name in before if before[name] != after[name]]
+            if credentials:  # the audit says they were replaced, never what they are
+                changed.append(f"credentials {', '.join(sorted(credentials))} replaced (sealed)")
+            await record_action(session=session, actor=user.actor, action="supplier_updated", object_type="supplier",
+                                object_id=supplier.code, summary="; ".join(changed) or "nothing changed")
+            code = supplier.code
+    except DomainError as exc:
+        return await supplier_page(request, ctx, user, supplier_code, message=forms.error(exc),
+                                   status_code=forms.status_for(exc))
+    return forms.back(f"/console/suppliers/{code}", "settings_saved")
