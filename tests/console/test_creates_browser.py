@@ -9,18 +9,16 @@ Screenshots land in test-artifacts/screenshots/creates-*.png.
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from console.test_console_browser import PASSWORD, _context, _log_in
-from helpers import make_settings
+from console.test_console_browser import PASSWORD, _log_in
+from live_shop import LiveShop, serve_demo_shop
 from quanyi.staff import service as staff_service
-from web.test_browser import DESKTOP, PHONE, LiveShop, _ServerThread, _shoot, _watch, browser, shots
+from web.test_browser import DESKTOP, PHONE, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "shots"]  # module-scoped fixtures shared with the storefront's browser test
@@ -30,27 +28,12 @@ SUPPLIER_SECRET = "kp-" + "7f3a9c" * 6
 
 @pytest.fixture(scope="module")
 def creates_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
-    db_path = tmp_path_factory.mktemp("creates-browser") / "shop.db"
-    shutil.copyfile(sqlite_template, db_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(f"sqlite:///{db_path}", public_base_url=url, sandbox_api_url=url,
-                             run_background_tasks=False)
-
     async def setup(ctx: Any) -> None:
         async with ctx.db.transaction() as session:
             await staff_service.create_staff(session=session, username="maker", password=PASSWORD, roles=["owner"])
 
-    thread = _ServerThread(settings, sock, setup=setup)
-    thread.start()
-    try:
-        thread.wait_started()
-        yield LiveShop(url=url, settings=settings)
-    finally:
-        thread.stop()
-        sock.close()
-    assert thread.error is None, thread.error
+    with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("creates-browser"), setup=setup) as live:
+        yield live
 
 
 def _fits(page: Any) -> None:
@@ -62,7 +45,7 @@ def test_owner_registers_a_supplier_on_a_desktop_and_a_reseller_on_a_phone(
     from playwright.sync_api import expect
 
     errors: list[str] = []
-    context = _context(browser, creates_shop, viewport=DESKTOP)
+    context = _new_context(browser, creates_shop, viewport=DESKTOP)
     page = context.new_page()
     _watch(page, errors)
     page.goto("/console/suppliers")
@@ -105,7 +88,7 @@ def test_owner_registers_a_supplier_on_a_desktop_and_a_reseller_on_a_phone(
     _shoot(page, shots, "creates-03-resellers-desktop")
     context.close()
 
-    phone = _context(browser, creates_shop, viewport=PHONE, is_mobile=True, has_touch=True)
+    phone = _new_context(browser, creates_shop, viewport=PHONE, is_mobile=True, has_touch=True)
     page = phone.new_page()
     _watch(page, errors)
     page.goto("/console/resellers")
