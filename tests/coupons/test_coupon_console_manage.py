@@ -230,3 +230,17 @@ async def test_the_admin_api_changes_only_what_may_change(shop, stocked_sku):
     assert changed.status_code == 200, changed.text
     assert (changed.json()["total_quantity"], changed.json()["per_member_limit"], changed.json()["name"],
             changed.json()["amount_off_cents"], changed.json()["taken_count"]) == (None, 2, "新名字", 300, 1)
+
+
+async def test_code_batches_made_and_downloaded_through_the_admin_api_are_audited_too(shop):
+    made = await make_coupon(shop, name="API券", distribution="codes", code=None)
+    batch = await shop.client.post(f"/api/admin/coupons/{made['id']}/code-batches", headers=shop.admin,
+                                   json={"count": 3, "note": "partner B"})
+    assert batch.status_code == 201, batch.text
+    download = await shop.client.get(batch.json()["export_url"], headers=shop.admin)
+    assert download.status_code == 200 and len(download.content.decode("utf-8-sig").splitlines()) == 4
+    made_entries = await _audit(shop, "coupon_codes_made")
+    assert made_entries == [f"API券: batch {batch.json()['id']} of 3 codes; partner B"]
+    assert await _audit(shop, "coupon_codes_exported") == made_entries
+    missing = await shop.client.get(f"/api/admin/coupons/{made['id']}/code-batches/999/codes.csv", headers=shop.admin)
+    assert missing.status_code == 404 and len(await _audit(shop, "coupon_codes_exported")) == 1

@@ -19,7 +19,7 @@ from quanyi.console.catalog_forms import FormErrors, read_form, text
 from quanyi.console.coupon_routes import CouponId, Marketer, coupon_page
 from quanyi.console.i18n import console_text
 from quanyi.coupons import service as coupons_service
-from quanyi.coupons.routes import export_batch
+from quanyi.coupons.routes import audit_codes, export_batch
 from quanyi.coupons.schemas import CodeBatchCreate, IssueRequest
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError, NotFound
@@ -95,9 +95,8 @@ async def make_codes(coupon_id: CouponId, request: Request, ctx: ContextDep, use
             coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=user.scope)
             batch = await coupons_service.make_codes(session=session, coupon=coupon, count=data.count,
                                                      note=data.note, actor=user.name)
-            await record_action(session=session, actor=user.actor, action="coupon_codes_made", object_type="coupon",
-                                object_id=coupon.id, summary=f"{coupon.name}: batch {batch.id} of {batch.size} "
-                                                             f"codes; {batch.note}")
+            await audit_codes(session=session, actor=user.actor, action="coupon_codes_made", coupon=coupon,
+                              batch=batch)
             batch_id = batch.id
     except NotFound:
         return forms.not_found(request, user, active="coupons")
@@ -119,9 +118,8 @@ async def export_codes(coupon_id: CouponId, code_batch_id: CodeBatchId, request:
             batches = {b.id: b for b in await coupons_service.code_batches(session=session, coupon_id=coupon.id)}
             if code_batch_id not in batches:
                 raise coupons_service.CouponNotFound("no such batch of this coupon")
-            await record_action(session=session, actor=user.actor, action="coupon_codes_exported",
-                                object_type="coupon", object_id=coupon.id,
-                                summary=f"{coupon.name}: batch {code_batch_id} ({batches[code_batch_id].size} codes)")
+            await audit_codes(session=session, actor=user.actor, action="coupon_codes_exported", coupon=coupon,
+                              batch=batches[code_batch_id])
             session.expunge(coupon)
     except NotFound:
         return forms.not_found(request, user, active="coupons")

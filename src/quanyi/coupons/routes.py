@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import StreamingResponse
 
@@ -26,11 +26,23 @@ from quanyi.coupons.schemas import (
     LevelGiftsRead,
     LevelGiftsUpdate,
 )
-from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep
+from quanyi.deps import (
+    AdminDep,
+    ContextDep,
+    PlatformAdminDep,
+    PrincipalDep,
+    ReadSessionDep,
+    ScopeDep,
+    SessionDep,
+    client_ip,
+    user_agent,
+)
 from quanyi.exports import Cell, Column, export_response
 from quanyi.merchants import service as merchants_service
+from quanyi.staff.audit import Actor, record_action
+from quanyi.staff.service import Principal
 
-__all__ = ["router", "describe_coupon", "export_batch"]
+__all__ = ["router", "describe_coupon", "export_batch", "audit_codes"]
 
 router = APIRouter(prefix="/api/admin/coupons", tags=["admin: coupons"])
 CouponIdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -119,14 +131,30 @@ def _batch_read(batch: CouponCodeBatch) -> CodeBatchRead:
                          export_url=f"/api/admin/coupons/{batch.coupon_id}/code-batches/{batch.id}/codes.csv")
 
 
+async def audit_codes(*, session: AsyncSession, actor: Actor, action: str, coupon: Coupon,
+                      batch: CouponCodeBatch) -> None:
+    """Single-use codes are money: making a batch (coupon_codes_made) and every download (coupon_codes_exported)
+    go to the staff audit log in the caller's transaction, from the console and the admin API alike."""
+    await record_action(session=session, actor=actor, action=action, object_type="coupon", object_id=coupon.id,
+                        summary=f"{coupon.name}: batch {batch.id} of {batch.size} codes"
+                                + (f"; {batch.note}" if batch.note else ""))
+
+
+def _api_actor(principal: Principal, request: Request) -> Actor:
+    return Actor(name=principal.name, staff_id=principal.staff_id, ip=client_ip(request),
+                 user_agent=user_agent(request))
+
+
 @router.post("/{coupon_id}/code-batches", response_model=CodeBatchRead, status_code=201,
-             summary="Make a batch of unique single-use codes (up to 10,000)",
+             summary="Make a batch of unique single-use codes (up to 10,000); audited",
              responses={409: {"description": "Would pass the total quantity"}})
 async def make_codes(coupon_id: CouponIdPath, data: CodeBatchCreate, session: SessionDep, actor: AdminDep,
-                     scope: ScopeDep) -> CodeBatchRead:
+                     scope: ScopeDep, principal: PrincipalDep, request: Request) -> CodeBatchRead:
     coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope)
     batch = await coupons_service.make_codes(session=session, coupon=coupon, count=data.count, note=data.note,
                                              actor=actor)
+    await audit_codes(session=session, actor=_api_actor(principal, request), action="coupon_codes_made",
+                      coupon=coupon, batch=batch)
     return _batch_read(batch)
 
 
@@ -149,12 +177,16 @@ def export_batch(ctx: ShopContext, coupon: Coupon, batch_id: int) -> StreamingRe
                            rows=rows())
 
 
-@router.get("/{coupon_id}/code-batches/{batch_id}/codes.csv", summary="A batch's codes as CSV",
+@router.get("/{coupon_id}/code-batches/{batch_id}/codes.csv", summary="A batch's codes as CSV; audited",
             response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
 async def export_codes(coupon_id: CouponIdPath, batch_id: BatchIdPath, session: ReadSessionDep, _: AdminDep,
-                       scope: ScopeDep, ctx: ContextDep) -> StreamingResponse:
+                       scope: ScopeDep, ctx: ContextDep, principal: PrincipalDep,
+                       request: Request) -> StreamingResponse:
     coupon = await coupons_service.get_coupon(session=session, coupon_id=coupon_id, scope=scope)
     batch = await session.get(CouponCodeBatch, batch_id)
     if batch is None or batch.coupon_id != coupon.id:
         raise coupons_service.CouponNotFound("no such batch of this coupon")
+    async with ctx.db.transaction() as audit_session:
+        await audit_codes(session=audit_session, actor=_api_actor(principal, request), action="coupon_codes_exported",
+                          coupon=coupon, batch=batch)
     return export_batch(ctx, coupon, batch_id)
