@@ -1,7 +1,7 @@
 """Registering partners in a real browser (chromium through Playwright) against a real uvicorn server with the demo
 shop: on a desktop the owner registers a supplier (picks its API, a refused form keeps nothing secret, the secret is
-typed again), on a 390x844 phone a reseller (its API secret shown that once, gone when the page is opened again);
-no page wider than the phone.
+typed again) and later changes its endpoint, on a 390x844 phone a reseller (its API secret shown that once, gone
+when the page is opened again); no page wider than the phone.
 
 Screenshots land in test-artifacts/screenshots/creates-*.png.
 """
@@ -82,6 +82,14 @@ def test_owner_registers_a_supplier_on_a_desktop_and_a_reseller_on_a_phone(
     expect(page.get_by_test_id("supplier-status")).to_contain_text("启用")
     assert SUPPLIER_SECRET not in page.content() and "C-2088" not in page.content()
     _shoot(page, shots, "creates-02-supplier-created")
+    # Its endpoint changes later; credentials left blank stay as they are.
+    page.get_by_test_id("settings-card").locator("summary").click()
+    expect(page.get_by_test_id("settings-cred-secret")).to_have_value("")
+    page.get_by_test_id("settings-base-url").fill("https://api2.kami.example")
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("已保存")
+    expect(page.locator("main")).to_contain_text("https://api2.kami.example")
+    expect(page.locator("main")).to_contain_text("customer_id, secret")
     page.goto("/console/suppliers")
     expect(page.get_by_test_id("supplier-row").filter(has_text="KAMI-DEMO")).to_have_count(1)
     page.goto("/console/resellers")
@@ -117,6 +125,11 @@ def test_owner_registers_a_supplier_on_a_desktop_and_a_reseller_on_a_phone(
     page.goto("/console/suppliers/new")
     _fits(page)
     _shoot(page, shots, "creates-06-supplier-form-phone")
+    page.goto("/console/suppliers/KAMI-DEMO")
+    page.get_by_test_id("settings-card").locator("summary").click()
+    expect(page.get_by_test_id("settings-form")).to_be_visible()
+    _fits(page)
+    _shoot(page, shots, "creates-08-supplier-settings-phone")
     for path in ("/console/merchants", "/console/enterprises"):
         page.goto(path)
         _fits(page)

@@ -1,9 +1,9 @@
 """Register a supplier from the console (新增供应商): its code, name, wire dialect and endpoint, the credentials that
 dialect's adapter needs (write-only: sealed at once, never shown again, never drawn back into a refused form), and
 its terms; later change its endpoint, terms or credentials (all of them typed again, or none: kept). Through the
-same supplier service as the admin API and `quanyi suppliers add|set|set-credentials`; a merchant's staff add and
-change their own merchant's suppliers only, platform staff may name a merchant. Audited without any credential
-value."""
+same supplier service as the admin API (`POST|PATCH /api/admin/suppliers`) and `quanyi suppliers
+add|set-credentials`; a merchant's staff add and change their own merchant's suppliers only, platform staff may
+name a merchant. Audited without any credential value."""
 
 from __future__ import annotations
 
