@@ -244,3 +244,18 @@ async def test_code_batches_made_and_downloaded_through_the_admin_api_are_audite
     assert await _audit(shop, "coupon_codes_exported") == made_entries
     missing = await shop.client.get(f"/api/admin/coupons/{made['id']}/code-batches/999/codes.csv", headers=shop.admin)
     assert missing.status_code == 404 and len(await _audit(shop, "coupon_codes_exported")) == 1
+
+
+async def test_the_coupon_pages_speak_english_too(shop):
+    made = await make_coupon(shop, name="Partner", distribution="codes", code=None)
+    client = await logged_in(shop, "marketer", roles=("operator",))
+    new = await client.get("/console/coupons/new?lang=en")
+    assert new.status_code == 200 and "New coupon" in new.text and "Amount off (yuan)" in new.text
+    assert "新建优惠券" not in new.text
+    refused = await client.post("/console/coupons", data={**_form(amount_off=""), "csrf_token": csrf_token(new.text)},
+                                headers=ORIGIN)
+    assert refused.status_code == 422 and 'data-testid="amount_off-error">required<' in refused.text
+    page = await client.get(f"/console/coupons/{made['id']}")
+    assert "Single-use codes" in page.text and "Make codes" in page.text and "一次性券码" not in page.text
+    gifts = await client.get("/console/level-gifts")
+    assert gifts.status_code == 200 and "Level-up gifts" in gifts.text
