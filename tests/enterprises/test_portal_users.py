@@ -207,3 +207,39 @@ async def test_an_enterprise_admin_manages_their_own_colleagues_only(shop):
             StaffAuditEntry.action.like("portal_user_%")))).all()
     assert sorted(rows) == [("acme/alice", "portal_user_created"), ("acme/alice", "portal_user_disable"),
                             ("acme/alice", "portal_user_role")]
+
+
+async def test_own_password_change_checks_the_current_one_under_the_limits_and_ends_every_session(shop):
+    shop.ctx.settings.staff_login_max_failures_per_user = 3
+    client = await logged_in(shop, "ACME", "alice")
+    other = browser(shop)
+    assert (await portal_login(other, "ACME", "alice")).status_code == 303
+    wrong = await post_form(client, "/portal/account/password", {"current": "not my password", "new": "x" * 12})
+    assert wrong.status_code == 403
+    changed = await post_form(client, "/portal/account/password", {"current": PASSWORD, "new": "a new long password"})
+    assert changed.status_code == 303 and changed.headers["location"] == "/portal/login?m=password"
+    assert (await other.get("/portal")).status_code == 303
+    assert (await portal_login(browser(shop), "ACME", "alice", "a new long password")).status_code == 303
+    fresh = browser(shop)
+    await portal_login(fresh, "ACME", "alice", "a new long password")
+    for _ in range(2):
+        assert (await post_form(fresh, "/portal/account/password", {"current": "guess", "new": "y" * 12})
+                ).status_code == 403
+    limited = await post_form(fresh, "/portal/account/password", {"current": "guess", "new": "y" * 12})
+    assert limited.status_code == 429  # guesses through a session count like failed logins
+
+
+async def test_second_factor_is_turned_off_only_with_a_current_code_and_not_replaced_silently(shop):
+    client = await logged_in(shop, "ACME", "alice")
+    async with shop.ctx.db.read_session() as session:
+        me = await users.get_user(session=session, code="ACME", username="alice")
+    enrolment = users.SECOND_FACTOR.start_enrolment(cipher=shop.ctx.cipher, owner_id=me.id, account="a", issuer="q")
+    await post_form(client, "/portal/account/second-factor/confirm", {
+        "sealed": enrolment.sealed, "code": totp.totp(enrolment.secret, time.time() - 30)})
+    again = await post_form(client, "/portal/account/second-factor/start")
+    assert again.status_code == 409 and 'data-testid="enrolment"' not in again.text
+    wrong = await post_form(client, "/portal/account/second-factor/off", {"code": "000000"})
+    assert wrong.status_code == 422 and 'data-testid="second-factor-on"' in wrong.text
+    off = await post_form(client, "/portal/account/second-factor/off",
+                          {"code": totp.totp(enrolment.secret, time.time())})
+    assert off.status_code == 200 and 'data-testid="second-factor-off"' in off.text

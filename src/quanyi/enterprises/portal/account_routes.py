@@ -18,7 +18,7 @@ from quanyi.enterprises.portal.auth import UserDep
 from quanyi.enterprises.portal.pages import audit, forms
 from quanyi.enterprises.portal.rendering import render_page
 from quanyi.errors import DomainError
-from quanyi.passwords import password_matches
+from quanyi.logins import LoginFailed, LoginLimits, LoginRateLimited
 from quanyi.second_factor import Enrolment
 from quanyi.shoptime import shop_zone
 
@@ -74,7 +74,8 @@ async def prices(request: Request, ctx: ContextDep, user: UserDep) -> Response:
 
 async def _account_page(request: Request, ctx: ContextDep, user: auth.PortalUser, *,
                         enrolment: Enrolment | None = None, recovery_codes: list[str] | None = None,
-                        message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
+                        message: forms.Message | None = None, status_code: int = 200,
+                        headers: dict[str, str] | None = None) -> HTMLResponse:
     async with ctx.db.read_session() as session:
         me = await users.get_user_by_id(session=session, user_id=user.login.user_id)
         left = await users.SECOND_FACTOR.remaining_recovery_codes(session=session, owner_id=me.id)
@@ -86,7 +87,7 @@ async def _account_page(request: Request, ctx: ContextDep, user: auth.PortalUser
         "me": me, "recovery_left": left, "enrolment": enrolment, "qr_svg": qr, "recovery_codes": recovery_codes,
         "message": message, "idle": int(ctx.settings.enterprise_portal_idle_minutes),
         "hours": ctx.settings.enterprise_portal_session_hours,
-    }, user=user, active="account", status_code=status_code)
+    }, user=user, active="account", status_code=status_code, headers=headers)
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -98,9 +99,15 @@ async def account(request: Request, ctx: ContextDep, user: UserDep) -> Response:
 async def change_password(request: Request, ctx: ContextDep, user: UserDep) -> Response:
     form = await request.form()
     current, new = str(form.get("current", ""))[:1024], str(form.get("new", ""))[:1024]
-    async with ctx.db.read_session() as session:
-        me = await users.get_user_by_id(session=session, user_id=user.login.user_id)
-    if not await password_matches(me.password_hash, current):
+    try:  # the current password is checked like a login: same failure limits, so a session cannot guess it
+        me, _ = await users.authenticate(db=ctx.db, limiter=ctx.limiter, limits=LoginLimits.from_settings(ctx.settings),
+                                         code=user.code, username=user.login.username, password=current,
+                                         ip=user.ip)
+    except LoginRateLimited as exc:
+        return await _account_page(request, ctx, user, message=("login.limited", {"minutes": max(
+            ctx.settings.staff_login_window_seconds // 60, 1)}, "err"), status_code=429,
+            headers={"Retry-After": str(exc.context["retry_after"])})
+    except LoginFailed:
         return await _account_page(request, ctx, user, message=("portal.account.wrong_password", {}, "err"),
                                    status_code=403)
     try:
@@ -120,6 +127,9 @@ def _issuer(ctx: ContextDep) -> str:
 
 @router.post("/account/second-factor/start", response_class=HTMLResponse)
 async def enrol_start(request: Request, ctx: ContextDep, user: UserDep) -> Response:
+    if user.login.has_second_factor:  # a new secret replaces the old one only after turning it off with a code
+        return await _account_page(request, ctx, user, message=("account.second_factor_on", {}, "warn"),
+                                   status_code=409)
     enrolment = users.SECOND_FACTOR.start_enrolment(
         cipher=ctx.cipher, owner_id=user.login.user_id, issuer=_issuer(ctx),
         account=users.actor_name(user.code, user.login.username))
@@ -150,12 +160,15 @@ async def enrol_confirm(request: Request, ctx: ContextDep, user: UserDep) -> Res
 async def second_factor_off(request: Request, ctx: ContextDep, user: UserDep) -> Response:
     form = await request.form()
     code = str(form.get("code", ""))[:32]
-    async with ctx.db.transaction() as session:
-        accepted = await users.SECOND_FACTOR.use_code(session=session, cipher=ctx.cipher,
-                                                      owner_id=user.login.user_id, code=code)
-        if accepted:
-            await users.SECOND_FACTOR.disable(session=session, owner_id=user.login.user_id)
-            await audit(session, user, "portal_second_factor_off", user.login.username)
-    if not accepted:
+    try:  # a current code, checked under the login limits (and used up)
+        await users.check_second_factor(db=ctx.db, limiter=ctx.limiter, limits=LoginLimits.from_settings(ctx.settings),
+                                        cipher=ctx.cipher, user_id=user.login.user_id, code=code, ip=user.ip)
+    except LoginRateLimited:
+        return await _account_page(request, ctx, user, message=("login.limited", {"minutes": max(
+            ctx.settings.staff_login_window_seconds // 60, 1)}, "err"), status_code=429)
+    except LoginFailed:
         return await _account_page(request, ctx, user, message=("account.code_wrong", {}, "err"), status_code=422)
+    async with ctx.db.transaction() as session:
+        await users.SECOND_FACTOR.disable(session=session, owner_id=user.login.user_id)
+        await audit(session, user, "portal_second_factor_off", user.login.username)
     return await _account_page(request, ctx, user, message=("account.disabled", {}, "ok"))
