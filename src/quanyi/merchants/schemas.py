@@ -35,7 +35,9 @@ Bps = Annotated[int, Field(ge=0, le=10_000, description="basis points: 100 = 1%"
 HoldDays = Annotated[int, Field(ge=0, le=365)]
 ShortName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100),
                       AfterValidator(reject_control_chars)]
-ContactEmail = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254),
+# Empty (not given) or an address: the platform writes to it about money.
+ContactEmail = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                                pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"),
                          AfterValidator(reject_control_chars)]
 ContactPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^[0-9+\- ]*$")]
 
