@@ -32,6 +32,16 @@ async def _delete(shop: Shop, sku: Sku) -> dict:
     return {"status": response.status_code, **(response.json() if response.content else {})}
 
 
+async def _draft_campaign_offering(shop: Shop, sku: Sku) -> None:
+    """A draft benefit campaign of enterprise ACME with the SKU as its one option."""
+    await add_enterprise(shop, "ACME")
+    now = dt.datetime.now(dt.UTC)
+    created = await shop.client.post("/api/admin/enterprises/ACME/campaigns", headers=shop.admin, json={
+        "name": "2026 新年福利", "sku_codes": [sku.code], "budget_per_employee_cents": sku.price_cents,
+        "starts_at": now.isoformat(), "ends_at": (now + dt.timedelta(days=7)).isoformat()})
+    assert created.status_code == 201, created.text
+
+
 async def _deleted(shop: Shop, sku: Sku) -> None:
     assert (await _delete(shop, sku))["status"] == 204
     assert await shop.count(Sku, Sku.id == sku.id) == 0
@@ -72,12 +82,7 @@ async def test_enterprise_tier_prices_are_named_and_removing_them_lets_the_delet
 
 async def test_a_campaign_option_is_a_record_so_the_sku_is_taken_off_sale_instead(shop: Shop):
     sku = await shop.make_sku(code="GIFT-50", price_cents=5_000)
-    await add_enterprise(shop, "ACME")
-    now = dt.datetime.now(dt.UTC)
-    created = await shop.client.post("/api/admin/enterprises/ACME/campaigns", headers=shop.admin, json={
-        "name": "2026 新年福利", "sku_codes": ["GIFT-50"], "budget_per_employee_cents": 5_000,
-        "starts_at": now.isoformat(), "ends_at": (now + dt.timedelta(days=7)).isoformat()})
-    assert created.status_code == 201, created.text
+    await _draft_campaign_offering(shop, sku)
 
     answer = await shop.refused_delete(sku, {"campaign_options": 1})
     assert "1 enterprise campaign option;" in answer["detail"]
@@ -140,12 +145,7 @@ async def test_the_console_names_what_refers_to_the_sku(shop: Shop, app, lang):
                 "en": "SKU GIFT-100 cannot be deleted: still referred to by reseller prices (1). Remove these first"}
     assert expected[lang] in kept.text
 
-    await add_enterprise(shop, "ACME")
-    now = dt.datetime.now(dt.UTC)
-    created = await shop.client.post("/api/admin/enterprises/ACME/campaigns", headers=shop.admin, json={
-        "name": "福利", "sku_codes": ["GIFT-100"], "budget_per_employee_cents": 10_000,
-        "starts_at": now.isoformat(), "ends_at": (now + dt.timedelta(days=7)).isoformat()})
-    assert created.status_code == 201, created.text
+    await _draft_campaign_offering(shop, sku)
     product = await post_form(client, f"/console/catalog/products/{sku.product_id}/delete", page_url=page_url)
     assert product.status_code == 409 and await shop.count(Product, Product.id == sku.product_id) == 1
     expected = {"zh-CN": "商品不能删除，其 SKU GIFT-100 仍被引用：分销商价格（1）、企业福利活动选项（1）。"
