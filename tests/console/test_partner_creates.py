@@ -108,6 +108,7 @@ async def test_a_merchant_is_admitted_from_the_console_and_a_refused_form_admits
     for change, said in (({"code": "Moon Shop!"}, "code"), ({"commission": "101"}, "commission"),
                          ({"hold_days": "400"}, "hold_days"), ({"contact_phone": "call me"}, "contact_phone"),
                          ({"contact_email": "nope"}, "contact_email"),
+                         ({"code": "withdrawals"}, "reserved"),
                          ({"name": ""}, "name")):
         refused = await post_form(client, "/console/merchants", {**MERCHANT, **change},
                                   page_url="/console/merchants")

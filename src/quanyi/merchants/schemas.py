@@ -22,10 +22,16 @@ __all__ = ["MERCHANT_CODE", "MerchantCode", "MerchantCreate", "MerchantUpdate", 
 MERCHANT_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 
 
+# Words the console's merchant pages use after /console/merchants/: a merchant so named could not be opened there.
+RESERVED_CODES = frozenset({"applications", "withdrawals"})
+
+
 def _merchant_code(value: str) -> str:
     value = value.lower()
     if not MERCHANT_CODE.match(value):
         raise ValueError("use 2-32 lowercase letters, digits and '-', starting with a letter or digit")
+    if value in RESERVED_CODES:
+        raise ValueError(f"{value!r} is reserved; choose another code")
     return value
 
 
