@@ -25,10 +25,12 @@ class NotAuthorized(DomainError):
     code = "not_authorized"
 
 
-def get_context(request: Request) -> ShopContext:
+async def get_context(request: Request) -> ShopContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+# The dependencies here are `async def` although none awaits anything: FastAPI runs a plain `def` dependency in
+# a worker thread, a hand-off that cost more than the whole refused checkout (docs/PERFORMANCE.md, issue 15).
 ContextDep = Annotated[ShopContext, Depends(get_context)]
 
 
@@ -70,7 +72,7 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _require_admin(principal: PrincipalDep) -> str:
+async def _require_admin(principal: PrincipalDep) -> str:
     # Staff reach the general admin endpoints only with the "admin" permission; narrower permissions
     # open only the endpoints that ask for them through require_permission().
     if not principal.can(ADMIN):
@@ -83,7 +85,7 @@ def require_permission(permission: str) -> Any:
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
-    def check(principal: PrincipalDep) -> str:
+    async def check(principal: PrincipalDep) -> str:
         if not principal.can(permission):
             raise PermissionDenied(f"this needs the {permission} permission", permission=permission)
         return principal.name
@@ -94,7 +96,7 @@ def require_permission(permission: str) -> Any:
 AdminDep = Annotated[str, Depends(_require_admin)]
 
 
-def _scope(principal: PrincipalDep) -> Scope:
+async def _scope(principal: PrincipalDep) -> Scope:
     return Scope(principal.merchant_id)
 
 
@@ -109,18 +111,18 @@ class PlatformOnly(PermissionDenied):
     code = "platform_only"
 
 
-def _require_platform_admin(principal: PrincipalDep) -> str:
+async def _require_platform_admin(principal: PrincipalDep) -> str:
     # Platform configuration (payment gateways, risk rules, categories, the platform's books, merchants):
     # platform staff with the admin permission, never a merchant's staff, whatever their permissions.
     if principal.merchant_id is not None:
         raise PlatformOnly("only platform staff can do this")
-    return _require_admin(principal)
+    return await _require_admin(principal)
 
 
 PlatformAdminDep = Annotated[str, Depends(_require_platform_admin)]
 
 
-def _no_store(response: Response) -> None:
+async def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"  # HTTP/1.0 caches
 

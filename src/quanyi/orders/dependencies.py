@@ -17,7 +17,7 @@ class OrderAccessDenied(NotAuthorized):
     code = "order_access_denied"
 
 
-def _authorized_order_no(
+async def _authorized_order_no(  # async: no worker thread (quanyi.deps)
     ctx: ContextDep,
     order_no: Annotated[str, Path(min_length=1, max_length=64, description="Order number")],
     x_order_token: Annotated[str | None, Header(max_length=128, description="Access token of the order")] = None,
