@@ -122,8 +122,9 @@ def serve(
     warn_if_connections_short(settings, processes=workers)
     console.print(f"quanyi serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs, database: "
                   f"{settings.database_url.split('@')[-1]})", soft_wrap=True)
-    uvicorn.run("quanyi.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info", log_config=_log_config(), access_log=settings.access_log)
+    # The access log line is the shop's own (quanyi.accesslog.AccessLog, on unless QUANYI_ACCESS_LOG=false).
+    uvicorn.run("quanyi.accesslog:create_served_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, log_level="info", log_config=_log_config(), access_log=False)
 
 
 @contextlib.contextmanager

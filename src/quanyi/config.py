@@ -160,8 +160,8 @@ class Settings(BaseSettings):
     import_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     import_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     run_background_tasks: bool = True
-    # uvicorn's line per request. Behind a reverse proxy that logs requests already, turning it off saves
-    # CPU on every request (measured in docs/PERFORMANCE.md).
+    # The access log line per request (quanyi.accesslog.AccessLog, uvicorn's format). Behind a reverse proxy that
+    # logs requests already, turning it off saves CPU on every request (measured in docs/PERFORMANCE.md).
     access_log: bool = True
     # PostgreSQL connections per process (plus as many again in overflow under bursts).
     database_pool_size: int = Field(default=10, ge=1, le=200)
