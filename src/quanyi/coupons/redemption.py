@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, literal, or_, select, update
+from sqlalchemy import Integer, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.coupons import rules
@@ -162,13 +163,49 @@ async def reserve_coupons(*, session: AsyncSession, order_id: int, discounts: Se
                           member_id: int | None, now: dt.datetime) -> None:
     """The order was just placed with these coupons: take them (same transaction). Raises if one is gone since
     the quote; the order is then not placed and nothing is taken."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
     for d in discounts:
         coupon = await session.get(Coupon, d.coupon_id)
         assert coupon is not None
+        if postgresql and d.grant_id is None and member_id is not None and coupon.per_member_limit is not None:
+            await _take_code_in_one(session, coupon, member_id, order_id, d.amount_cents, now)
+            continue
         await _take(session, coupon, d.grant_id, member_id, order_id, now, to=GrantStatus.RESERVED)
         session.add(CouponRedemption(coupon_id=coupon.id, order_id=order_id, grant_id=d.grant_id, member_id=member_id,
                                      discount_cents=d.amount_cents, status=RedemptionStatus.RESERVED.value,
                                      created_at=now, updated_at=now))
+
+
+async def _take_code_in_one(session: AsyncSession, coupon: Coupon, member_id: int, order_id: int,
+                            discount_cents: int, now: dt.datetime) -> None:
+    """`_take` of a member's public-code coupon and its redemption row, as one statement on PostgreSQL: the same
+    conditional tally upsert and conditional count UPDATE (each only if the one before it took), then the row."""
+    tally_table, coupon_table = CouponTally.__table__, Coupon.__table__
+    tally = (postgresql_insert(tally_table).values(coupon_id=coupon.id, member_id=member_id, taken=1)
+             .on_conflict_do_update(index_elements=["coupon_id", "member_id"], set_={"taken": tally_table.c.taken + 1},
+                                    where=tally_table.c.taken < coupon.per_member_limit)
+             .returning(tally_table.c.coupon_id).cte("tally"))
+    # The conditional UPDATE is the lock: concurrent ones queue on the row and re-check the count (as _take_one).
+    total, count = coupon_table.c.total_quantity, coupon_table.c.taken_count
+    taken = (update(coupon_table)
+             .where(coupon_table.c.id == coupon.id, total.is_(None) | (count < total),
+                    exists(select(tally.c.coupon_id)))
+             .values(taken_count=count + 1).returning(coupon_table.c.id).cte("taken"))
+    row = {"coupon_id": coupon.id, "order_id": order_id, "grant_id": None, "member_id": member_id,
+           "discount_cents": discount_cents, "status": RedemptionStatus.RESERVED.value, "created_at": now,
+           "updated_at": now}
+    redemption_table = CouponRedemption.__table__
+    values = select(*(literal(value, redemption_table.c[name].type).label(name) for name, value in row.items()))
+    redeemed = (insert(redemption_table).from_select(list(row), values.where(exists(select(taken.c.id))))
+                .returning(redemption_table.c.id).cte("redeemed"))
+    counted, took, _ = (await session.execute(select(
+        select(func.count()).select_from(tally).scalar_subquery(),
+        select(func.count()).select_from(taken).scalar_subquery(),
+        select(func.count()).select_from(redeemed).scalar_subquery()))).one()
+    if not counted:
+        raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
+    if not took:
+        raise CouponSoldOut(f"coupon {coupon.name} has been used up")
 
 
 async def _redemptions(session: AsyncSession, order_id: int, statuses: Sequence[str]) -> list[CouponRedemption]:
