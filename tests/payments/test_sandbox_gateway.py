@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from helpers import with_csrf
+from quanyi.inventory.models import CardKey
 from quanyi.orders.models import Order
 from quanyi.payments.models import Payment
 from quanyi.payments.sandbox import server as sandbox_server
@@ -115,14 +116,21 @@ async def test_tampered_cashier_amount_is_refused(shop, order):
 
 
 async def test_notification_is_not_acknowledged_when_the_transaction_fails(shop, app, order, monkeypatch):
+    from quanyi.ledger import service as ledger_service
     from quanyi.orders import service as orders_service
 
     payment = await shop.start_payment(order)
 
-    async def broken(**_kwargs):
+    def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(orders_service, "apply_payment", broken)
+    async def broken_async(**_kwargs):
+        broken()
+
+    # Both ways of applying a payment fail: the general one at its start, the express lane (payments.express)
+    # after its writes (the deferred row is its last step).
+    monkeypatch.setattr(orders_service, "apply_payment", broken_async)
+    monkeypatch.setattr(ledger_service, "deferred_row_written", broken)
     # Like a real server: the exception becomes a 500 answer instead of propagating into the test.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as gateway:
@@ -132,4 +140,5 @@ async def test_notification_is_not_acknowledged_when_the_transaction_fails(shop,
     stored = await shop.scalar(select(Payment).where(Payment.payment_no == payment["payment_no"]))
     assert stored.status == "created" and stored.gateway_trade_no is None  # rolled back
     assert (await shop.scalar(select(Order.status))) == "pending_payment"
+    assert await shop.count(CardKey, CardKey.status == "sold") == 0
     assert (await shop.notify(shop.notification(payment))).text == "success"  # the retry delivers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,7 @@ __all__ = [
     "CategoryNotFound", "ProductNotFound", "SkuNotFound", "SlugTaken", "SkuCodeTaken",
     "create_category", "update_category", "list_categories", "get_category_by_slug",
     "create_product", "update_product", "get_product", "get_product_by_slug", "list_products", "redemption_guide",
+    "redemption_guides",
     "create_sku", "update_sku", "get_sku", "get_sku_by_code",
     "SkuNotPurchasable", "QuantityOutOfRange", "InUse", "delete_category", "delete_product", "delete_sku",
     "stock_state", "check_orderable", "describe_sku", "product_type", "pickable_keys",
@@ -308,6 +309,14 @@ async def get_product(*, session: AsyncSession, product_id: int, active_only: bo
 async def redemption_guide(*, session: AsyncSession, product_id: int) -> str:
     """A product's redemption guide (Markdown) without loading the product; "" when it has none."""
     return await session.scalar(select(Product.redemption_guide).where(Product.id == product_id)) or ""
+
+
+async def redemption_guides(*, session: AsyncSession, product_ids: Collection[int]) -> dict[int, str | None]:
+    """The redemption guides (Markdown) of several products at once, by product id."""
+    if not product_ids:
+        return {}
+    rows = await session.execute(select(Product.id, Product.redemption_guide).where(Product.id.in_(product_ids)))
+    return {product_id: guide for product_id, guide in rows.all()}
 
 
 async def get_product_by_slug(*, session: AsyncSession, slug: str) -> Product:

@@ -5,6 +5,9 @@ The payment notification is the flash sale's busiest write. It used to write bot
 order's lock. Now it writes one `DeferredPosting` row in its own transaction instead (so a committed payment
 always has either its postings or that row: nothing paid is lost if the process dies right after), and
 the worker turns many rows into postings with a handful of statements, deleting them in the same transaction.
+The row is the payment's one durable event: for a delivered order the worker also records, in that transaction,
+what follows delivery off its hot path (the buyer's delivery message and the merchant's alert in the outbox,
+loyalty points), so a notification's transaction does only what delivery itself needs.
 
 Who runs it: the `LedgerWorker` of each `quanyi serve` and `quanyi worker` process (rows are taken with
 SKIP LOCKED, so any number share the work). A process without one (tests, the CLI) posts right after the
@@ -26,11 +29,13 @@ from quanyi.ledger.models import DeferredPosting
 from quanyi.ledger.order_events import delivered_draft, delivery_facts, payment_received_draft, refund_due_draft
 from quanyi.ledger.postings import Draft, existing_references, post_many
 from quanyi.loyalty import service as loyalty_service
+from quanyi.notifications import service as notifications_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment
 
-__all__ = ["defer_payment_postings", "post_deferred", "post_all_deferred", "LedgerWorker", "install_ledger_worker"]
+__all__ = ["defer_payment_postings", "deferred_row_written", "post_deferred", "post_all_deferred", "LedgerWorker",
+           "install_ledger_worker"]
 
 logger = logging.getLogger(__name__)
 _WORKER = "quanyi.ledger.worker"
@@ -43,6 +48,12 @@ async def defer_payment_postings(*, session: AsyncSession, order: Order, payment
     which is now in its new status. The postings follow from this row (see the module docstring)."""
     await session.execute(insert(DeferredPosting).values(order_id=order.id, payment_id=payment.id,
                                                          order_status=order.status.value, created_at=now or utcnow()))
+    deferred_row_written(session)
+
+
+def deferred_row_written(session: AsyncSession) -> None:
+    """A deferred row was written in `session`'s transaction (by `defer_payment_postings` or the express lane of
+    a notification, payments.express): have it posted once the transaction commits."""
     worker = session.info.get(_WORKER)
     if isinstance(worker, LedgerWorker) and worker.running:
         after_commit(session, worker.kick)
@@ -97,9 +108,11 @@ async def post_deferred(*, session: AsyncSession, order_id: int | None = None, l
         else:
             drafts.append(refund_due_draft(order, sums))
     await post_many(session, drafts)
+    delivered = [orders[row.order_id] for row in rows if row.order_status == OrderStatus.DELIVERED.value]
     # Members' delivered orders earn points and count toward levels, in the same transaction (guests: no query).
-    await loyalty_service.orders_delivered(session=session, orders=[
-        orders[row.order_id] for row in rows if row.order_status == OrderStatus.DELIVERED.value])
+    await loyalty_service.orders_delivered(session=session, orders=delivered)
+    # The buyer's delivery message and the merchant's alert (outbox rows; idempotent on their dedupe keys).
+    await notifications_service.on_orders_delivered(session=session, orders=delivered, now=utcnow())
     await session.execute(delete(DeferredPosting).where(DeferredPosting.id.in_([row.id for row in rows])))
     return len(rows)
 

@@ -39,6 +39,7 @@ from quanyi.ledger.customer_accounts import (
 from quanyi.ledger.deferred import (
     LedgerWorker,
     defer_payment_postings,
+    deferred_row_written,
     install_ledger_worker,
     post_all_deferred,
     post_deferred,
@@ -104,7 +105,8 @@ from quanyi.ledger.settlement import (
 )
 
 __all__ = [
-    "install_account_cache", "LedgerWorker", "defer_payment_postings", "install_ledger_worker", "post_all_deferred",
+    "install_account_cache", "LedgerWorker", "defer_payment_postings", "deferred_row_written",
+    "install_ledger_worker", "post_all_deferred",
     "post_deferred",
     "CustomerAccountExists", "CustomerAccountFrozen", "CustomerAccountNotFound", "CustomerBalanceInsufficient",
     "CustomerChargeNotFound", "charge_customer", "charge_for_payment", "customer_account_by_code",

@@ -33,8 +33,8 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
-    "enqueue", "on_order_delivered", "on_order_refund_pending", "on_order_refunded", "on_stock_taken",
-    "on_risk_hold",
+    "enqueue", "on_order_delivered", "on_orders_delivered", "on_order_refund_pending", "on_order_refunded",
+    "on_stock_taken", "on_risk_hold",
     "on_verification_code", "can_send_verification_code", "on_member_code", "ONE_TIME_CODES",
     "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "discard_message",
     "ROBOT_CHANNELS",
@@ -135,6 +135,17 @@ def _enabled(session: AsyncSession, channel: Channel, kind: Kind) -> bool:
 
 # ---------------------------------------------------------------- enqueue
 
+def _message(channel: Channel, recipient: str, kind: Kind, locale: str, payload: dict[str, Any], dedupe_key: str,
+             order_id: int | None, merchant_id: int, now: dt.datetime) -> dict[str, Any]:
+    """An outbox row's values."""
+    return {
+        "channel": channel.value, "recipient": recipient[:254], "kind": kind.value, "locale": locale[:8],
+        "payload": payload, "dedupe_key": dedupe_key[:200], "status": MessageStatus.PENDING.value, "attempts": 0,
+        "next_attempt_at": now, "order_id": order_id, "merchant_id": merchant_id, "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def enqueue(
     *,
     session: AsyncSession,
@@ -150,13 +161,7 @@ async def enqueue(
 ) -> bool:
     """Record a message to send, in the caller's transaction. Returns False if `dedupe_key` already exists.
     `merchant_id`: whose message it is (the order's or SKU's merchant; platform messages: the platform's store)."""
-    now = now or utcnow()
-    values = {
-        "channel": channel.value, "recipient": recipient[:254], "kind": kind.value, "locale": locale[:8],
-        "payload": payload, "dedupe_key": dedupe_key[:200], "status": MessageStatus.PENDING.value, "attempts": 0,
-        "next_attempt_at": now, "order_id": order_id, "merchant_id": merchant_id, "created_at": now,
-        "updated_at": now,
-    }
+    values = _message(channel, recipient, kind, locale, payload, dedupe_key, order_id, merchant_id, now or utcnow())
     # ON CONFLICT DO NOTHING on the unique dedupe_key: the same event enqueued twice (even by two concurrent
     # transactions) leaves one row, and never aborts the caller's transaction as an IntegrityError would.
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -196,8 +201,7 @@ async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.dat
         enqueued = True
     elif _enabled(session, buyer_channel, Kind.ORDER_DELIVERED):
         product = await catalog_service.get_product(session=session, product_id=order.product_id, active_only=False)
-        # No card keys here: the worker decrypts them at send time if the shop mails keys at all.
-        payload = {**_order_payload(order), "order_id": order.id, "guide_markdown": product.redemption_guide}
+        payload = _delivered_payload(order, product.redemption_guide)
         key = f"{Kind.ORDER_DELIVERED}:{order.order_no}:{buyer_channel}"
         await enqueue(session=session, channel=buyer_channel, recipient=order.contact, kind=Kind.ORDER_DELIVERED,
                       locale=order.locale, payload=payload, order_id=order.id, now=now, merchant_id=order.merchant_id,
@@ -211,6 +215,43 @@ async def on_order_delivered(*, session: AsyncSession, order: Order, now: dt.dat
                       locale=policy.merchant_locale, payload=payload, order_id=order.id, now=now,  # type: ignore[union-attr]
                       merchant_id=order.merchant_id, dedupe_key=f"{Kind.ORDER_PAID}:{order.order_no}:{robot}")
     return enqueued
+
+
+def _delivered_payload(order: Order, guide: str | None) -> dict[str, Any]:
+    # No card keys here: the worker decrypts them at send time if the shop mails keys at all.
+    return {**_order_payload(order), "order_id": order.id, "guide_markdown": guide}
+
+
+async def on_orders_delivered(*, session: AsyncSession, orders: Sequence[Order],
+                              now: dt.datetime | None = None) -> None:
+    """`on_order_delivered` for many orders at once (the ledger worker's batch of paid orders, ledger.deferred):
+    the same messages with the same dedupe keys, the products' guides read in one query, one insert."""
+    if not orders:
+        return
+    now = now or utcnow()
+    policy = policy_of(session)
+    robots = policy.robots() if policy else []
+    buyers = {order.id: order for order in orders if order.customer_account_id is None and _enabled(
+        session, Channel.EMAIL if order.contact_kind == "email" else Channel.SMS, Kind.ORDER_DELIVERED)}
+    guides = await catalog_service.redemption_guides(
+        session=session, product_ids={order.product_id for order in buyers.values()})
+    rows: list[dict[str, Any]] = []
+    for order in orders:
+        if order.customer_account_id is not None:
+            await _account_callback(session, order, Kind.ORDER_DELIVERED, order.order_no, now)
+        elif order.id in buyers:
+            channel = Channel.EMAIL if order.contact_kind == "email" else Channel.SMS
+            key = f"{Kind.ORDER_DELIVERED}:{order.order_no}:{channel}"
+            rows.append(_message(channel, order.contact, Kind.ORDER_DELIVERED, order.locale,
+                                 _delivered_payload(order, guides.get(order.product_id)), key, order.id,
+                                 order.merchant_id, now))
+        for robot in robots:
+            payload = {**_order_payload(order), "contact_masked": mask_contact(order.contact_kind, order.contact)}
+            rows.append(_message(robot, "group", Kind.ORDER_PAID, policy.merchant_locale, payload,  # type: ignore[union-attr]
+                                 f"{Kind.ORDER_PAID}:{order.order_no}:{robot}", order.id, order.merchant_id, now))
+    if rows:
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        await session.execute(insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 async def resend_order_delivered(*, session: AsyncSession, order: Order, request_key: str,

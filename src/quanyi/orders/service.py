@@ -4,9 +4,10 @@ Checkout lives in `orders/checkout.py` and is re-exported here.
 Lookup without an account lives in `orders/lookup.py` and is re-exported here.
 
 Where does a paid order get its card keys? `apply_payment` below, in the same transaction that marks
-it paid and records the buyer's delivery message and the merchant's alert in the outbox. Every function
-that changes an order takes its row lock first (FOR UPDATE on PostgreSQL, the writer lock on SQLite), so
-a payment, a cancellation and the expiry sweeper never interleave.
+it paid (the usual flash-sale order takes the express lane of the same rules, payments/express.py); the
+buyer's delivery message and the merchant's alert follow from the payment's deferred row (ledger.deferred).
+Every function that changes an order takes its row lock first (FOR UPDATE on PostgreSQL, the writer lock on
+SQLite), so a payment, a cancellation and the expiry sweeper never interleave.
 """
 
 from __future__ import annotations
@@ -206,7 +207,8 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
     """Money for this order is confirmed: mark it paid and deliver in the same transaction.
     `payer_account`: who paid as the gateway names it, when known (risk control's per-payer rules).
     `defer_ledger`: the caller records the payment with `ledger.defer_payment_postings`, which also posts
-    what the order's new status means: delivery here then posts nothing itself.
+    what the order's new status means: delivery here then posts nothing itself, and the delivery messages are
+    enqueued by the ledger worker from that same row (ledger.deferred).
 
     The caller holds the order row lock (`lock_order`). A payment for an order that is already paid
     changes nothing. A payment after expiry still delivers when stock remains; otherwise the order
@@ -278,7 +280,8 @@ async def deliver_paid_order(*, session: AsyncSession, order: Order, now: dt.dat
     order.delivered_at = now
     if not defer_ledger:
         await ledger_service.record_order_status(session=session, order=order, now=now)
-    await notifications_service.on_order_delivered(session=session, order=order, now=now)
+        await notifications_service.on_order_delivered(session=session, order=order, now=now)
+    # else: the ledger worker enqueues the buyer's and the merchant's messages from the payment's deferred row.
     return PaymentEffect.DELIVERED
 
 

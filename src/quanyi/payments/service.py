@@ -15,16 +15,18 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, NotFound
 from quanyi.ledger import service as ledger_service
 from quanyi.orders import service as orders_service
+from quanyi.orders.models import Order
+from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
+from quanyi.payments import express
 from quanyi.payments.gateway import Checkout, CheckoutMode, CheckoutRequest, PaymentGateway, PaymentNotification
 from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
 
@@ -74,31 +76,46 @@ class StartedPayment:
     checkout: Checkout
 
 
+_orders, _payments = Order.__table__, Payment.__table__
+# The order by its number, row-locked (every writer of orders locks it first), with its open payment at the gateway
+# for the order's amount if it has one: one statement.
+_PAYABLE = (
+    select(_orders.c.id, _orders.c.status, _orders.c.expires_at, _orders.c.total_cents, _orders.c.currency,
+           _orders.c.product_name, _orders.c.sku_name, _orders.c.quantity,
+           _payments.c.payment_no, _payments.c.amount_cents, _payments.c.currency.label("payment_currency"))
+    .select_from(_orders.outerjoin(_payments, and_(
+        _payments.c.order_id == _orders.c.id, _payments.c.gateway == bindparam("gateway"),
+        _payments.c.status == PaymentStatus.CREATED.value, _payments.c.amount_cents == _orders.c.total_cents)))
+    .where(_orders.c.order_no == bindparam("order_no"))
+    .order_by(_payments.c.id).limit(1)
+    .with_for_update(of=_orders)
+)
+
+
 async def _prepare_payment(
     *, session: AsyncSession, order_no: str, gateway: PaymentGateway, notify_url: str, return_url: str,
     mode: CheckoutMode, buyer_ip: str | None, now: dt.datetime,
 ) -> CheckoutRequest:
     """Check the order can be paid and find or create its payment at this gateway (one short transaction)."""
-    order = await orders_service.lock_order_by_no(session=session, order_no=order_no)
-    if order.status is not OrderStatus.PENDING_PAYMENT:
-        raise orders_service.OrderNotPayable("this order is not awaiting payment", order_status=order.status.value)
+    canonical = normalize_order_no(order_no)
+    connection = await session.connection()
+    order = (await connection.execute(_PAYABLE, {"order_no": canonical, "gateway": gateway.name})).first() \
+        if canonical is not None else None
+    if order is None:
+        raise orders_service.OrderNotFound("order not found")
+    if order.status != OrderStatus.PENDING_PAYMENT.value:
+        raise orders_service.OrderNotPayable("this order is not awaiting payment",
+                                            order_status=OrderStatus(order.status).value)
     if order.expires_at <= now:
         raise orders_service.OrderNotPayable("the reservation for this order has expired; place a new order")
-    payment = await session.scalar(
-        select(Payment).where(
-            Payment.order_id == order.id, Payment.gateway == gateway.name,
-            Payment.status == PaymentStatus.CREATED, Payment.amount_cents == order.total_cents,
-        )
-    )
-    if payment is None:
-        payment = Payment(
-            payment_no=_new_payment_no(), order_id=order.id, gateway=gateway.name,
-            amount_cents=order.total_cents, currency=order.currency, created_at=now, updated_at=now,
-        )
-        session.add(payment)
-        await session.flush()
+    payment_no, amount_cents, currency = order.payment_no, order.amount_cents, order.payment_currency
+    if payment_no is None:
+        payment_no, amount_cents, currency = _new_payment_no(), order.total_cents, order.currency
+        await connection.execute(insert(Payment.__table__).values(
+            payment_no=payment_no, order_id=order.id, gateway=gateway.name, amount_cents=amount_cents,
+            currency=currency, status=PaymentStatus.CREATED.value, created_at=now, updated_at=now))
     return CheckoutRequest(
-        payment_no=payment.payment_no, amount_cents=payment.amount_cents, currency=payment.currency,
+        payment_no=payment_no, amount_cents=amount_cents, currency=currency,
         subject=f"{order.product_name} {order.sku_name} x{order.quantity}"[:120],
         notify_url=notify_url, return_url=return_url, mode=mode, expires_at=order.expires_at, buyer_ip=buyer_ip,
     )
@@ -177,38 +194,35 @@ async def confirm_payment(
 ) -> PaymentEffect:
     """Apply a verified successful payment to its order, exactly once."""
     now = now or utcnow()
-    paid_order = select(Payment.order_id).where(
-        Payment.payment_no == notification.payment_no, Payment.gateway == gateway_name).scalar_subquery()
-    # Lock order first, then payment: the same order every writer of orders uses. One statement finds and
-    # locks the order this payment is for.
-    try:
-        order = await orders_service.lock_order(session=session, order_id=paid_order)
-    except orders_service.OrderNotFound:
-        raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}") from None
-    # The payment, locked, and in the same round trip the payment (if any) that already carries this gateway
-    # transaction ((gateway, gateway_trade_no) is unique: at most one).
-    other_payment = aliased(Payment)
-    found = (await session.execute(
-        select(Payment, other_payment)
-        .outerjoin(other_payment, and_(other_payment.gateway == gateway_name,
-                                       other_payment.gateway_trade_no == notification.gateway_trade_no))
-        .where(Payment.payment_no == notification.payment_no)
-        .with_for_update(of=Payment)
-        .execution_options(populate_existing=True)
-    )).one_or_none()
-    assert found is not None
-    payment, other = found
-    if notification.amount_cents != payment.amount_cents or notification.currency != payment.currency:
+    # One statement finds the payment and its order and locks both (order first, then payment: the same order every
+    # writer of orders uses), with the payment (if any) already carrying this gateway transaction.
+    found = await express.lock_payment(session=session, gateway_name=gateway_name,
+                                       payment_no=notification.payment_no, trade_no=notification.gateway_trade_no)
+    if found is None:
+        raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}")
+    if notification.amount_cents != found.amount_cents or notification.currency != found.currency:
         raise PaymentAmountMismatch(
             f"notification says {notification.amount_cents} {notification.currency}, "
-            f"payment {payment.payment_no} expects {payment.amount_cents} {payment.currency}"
+            f"payment {found.payment_no} expects {found.amount_cents} {found.currency}"
         )
-    if payment.status != PaymentStatus.CREATED and payment.gateway_trade_no == notification.gateway_trade_no:
+    if found.payment_status != PaymentStatus.CREATED and found.gateway_trade_no == notification.gateway_trade_no:
         return PaymentEffect.ALREADY_PAID  # the same notification again: already applied
-    if other is not None:
-        if other.order_id == payment.order_id and other.amount_cents == notification.amount_cents:
+    if found.other_payment_no is not None:
+        if found.other_order_id == found.order_id and found.other_amount_cents == notification.amount_cents:
             return PaymentEffect.ALREADY_PAID  # this transaction is already on record for this order
-        raise PaymentConflict(f"gateway transaction {notification.gateway_trade_no} already paid {other.payment_no}")
+        raise PaymentConflict(f"gateway transaction {notification.gateway_trade_no} already paid "
+                              f"{found.other_payment_no}")
+    # The payer account (per gateway: ids of different gateways never collide) feeds per-payer risk rules.
+    payer = f"{gateway_name}:{notification.payer_account}" if notification.payer_account else None
+    if await express.takes_express_lane(session=session, found=found) and await express.deliver(
+            session=session, found=found, trade_no=notification.gateway_trade_no,
+            paid_at=notification.paid_at or now, payer_account=payer, now=now):
+        return PaymentEffect.DELIVERED
+    # The general way, with the ORM's objects of the rows locked above.
+    order = await orders_service.lock_order(session=session, order_id=found.order_id)
+    payment = await session.scalar(select(Payment).where(Payment.id == found.payment_id)
+                                   .execution_options(populate_existing=True))
+    assert payment is not None
     if payment.status != PaymentStatus.CREATED:
         # A second, real transaction for a payment that is already paid (the buyer paid two checkout sessions
         # of it). The money exists: keep it on record as a duplicate so it can be refunded, never drop it.
@@ -228,8 +242,6 @@ async def confirm_payment(
     payment.gateway_trade_no = notification.gateway_trade_no
     payment.paid_at = notification.paid_at or now
     payment.updated_at = now
-    # The payer account (per gateway: ids of different gateways never collide) feeds per-payer risk rules.
-    payer = f"{gateway_name}:{notification.payer_account}" if notification.payer_account else None
     effect = await orders_service.apply_payment(session=session, order=order, now=now, payer_account=payer,
                                                 defer_ledger=True)
     if effect is PaymentEffect.ALREADY_PAID:

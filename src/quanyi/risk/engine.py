@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -60,7 +60,8 @@ from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
            "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
-           "remember_order", "hold_at_payment", "payer_stock_exceeded", "evaluate"]
+           "remember_order", "payment_signals", "paid_events", "decides_at_payment", "hold_at_payment",
+           "payer_stock_exceeded", "evaluate"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
 BUYER_MESSAGE = "We could not accept this order right now. Please try again later or contact support."
@@ -389,6 +390,45 @@ async def remember_order(*, session: AsyncSession, order: Order, signals: Signal
 
 # ---------------------------------------------------------------- payment and delivery
 
+class OrderFacts(Protocol):
+    """What the payment stage reads of an order (an `Order`, or a row with these columns)."""
+    id: int
+    created_ip: str
+    contact: str
+    contact_kind: str
+    sku_id: int
+    quantity: int
+    total_cents: int
+    merchant_id: int
+
+
+def payment_signals(runtime: RiskRuntime, order: OrderFacts, *, ip: str | None, device: str | None,
+                    payer_account: str | None) -> Signals:
+    """The payment stage's signals of a paid order. `ip` / `device`: its stored checkout signals (None: none
+    stored); `payer_account`: the paying account as the gateway named it (hashed here), if it did."""
+    risk_now = runtime.now()
+    local_time, _ = _local(runtime, risk_now)
+    device = device or ""
+    # Whether the checkout's device was verified is not stored with the order: here any stored device counts
+    # as one (so a payment-stage rule on a *_without_device dimension judges only orders placed with none).
+    return Signals(stage=Stage.PAYMENT, ip=order.created_ip if ip is None else ip, device=device,
+                   device_verified=bool(device), contact=order.contact, contact_kind=order.contact_kind,
+                   sku_id=order.sku_id, quantity=order.quantity, amount_cents=order.total_cents,
+                   at=risk_now.timestamp(), local_time=local_time, order_id=order.id,
+                   payer=payer_hash(runtime.secret, payer_account) if payer_account else "",
+                   merchant_id=order.merchant_id)
+
+
+def paid_events(signals: Signals) -> list[tuple[str, str]]:
+    """What a confirmed payment leaves in the counters (unpaid = placed - paid; per payer account)."""
+    return placed_events(signals, "paid") + payer_events(signals)
+
+
+def decides_at_payment(rules: list[RiskRule]) -> bool:
+    """Whether any of these (enabled) rules is evaluated when a payment is confirmed or before delivery."""
+    return any(Stage.PAYMENT.value in rule.stages or Stage.DELIVERY.value in rule.stages for rule in rules)
+
+
 async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
                           payer_account: str | None = None) -> str | None:
     """Payment is confirmed (caller holds the order lock): evaluate the payment and delivery stages.
@@ -397,20 +437,10 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     runtime = runtime_of(session)
     if runtime is None:
         return None
-    risk_now = runtime.now()
-    local_time, _ = _local(runtime, risk_now)
     row = await session.get(OrderRiskSignals, order.id)
-    device = row.device if row else ""
-    # Whether the checkout's device was verified is not stored with the order: here any stored device counts
-    # as one (so a payment-stage rule on a *_without_device dimension judges only orders placed with none).
-    signals = Signals(stage=Stage.PAYMENT, ip=row.ip if row else order.created_ip, device=device,
-                      device_verified=bool(device), contact=order.contact, contact_kind=order.contact_kind,
-                      sku_id=order.sku_id, quantity=order.quantity, amount_cents=order.total_cents,
-                      at=risk_now.timestamp(), local_time=local_time, order_id=order.id,
-                      payer=payer_hash(runtime.secret, payer_account) if payer_account else "",
-                      merchant_id=order.merchant_id)
-    paid = placed_events(signals, "paid") + payer_events(signals)
-    await runtime.counters.record(paid, at=signals.at, session=session)  # counted by the rules below too
+    signals = payment_signals(runtime, order, ip=row.ip if row else None, device=row.device if row else None,
+                              payer_account=payer_account)
+    await runtime.counters.record(paid_events(signals), at=signals.at, session=session)  # counted by the rules below
     if row is not None:
         row.paid = True
         row.payer = signals.payer or row.payer  # the payer's stock under review is bounded (payer_stock_exceeded)

@@ -1,0 +1,230 @@
+"""The express lane of a payment notification (快速通道): the usual paid card-key order in two statements.
+
+A flash sale's notifications are nearly all alike: a payment we opened and have not applied yet, for an unpaid
+card-key order without coupons whose keys are reserved, in a shop whose risk control decides nothing at payment
+or delivery. `confirm_payment` reads and locks what it needs in one statement (`lock_payment`: the order and
+the payment, row-locked in that order like every writer of orders; a payment already carrying the gateway's
+transaction; the order's risk signals; whether any risk rule is enabled). For those orders `deliver` then writes
+what delivery needs in one more (PostgreSQL: data-modifying CTEs; SQLite has none and sends them one by one
+under its writer lock), each step only if the reserved keys were all there:
+
+- the order's reserved keys sold, locked in id order (inventory's rule: all of them, or nothing changes),
+- the order paid and then delivered, with both status events (orders.state's transitions and their reasons),
+- the payment succeeded with the gateway's transaction,
+- the payment's deferred row (ledger.deferred): the ledger worker posts the books, enqueues the buyer's message
+  and the merchant's alert and counts loyalty from it, in batches; committed with the payment, so nothing paid is
+  lost if the process dies right after,
+- risk control's record of the payment (the order's signals marked paid, the paid counters), as
+  `risk.engine.hold_at_payment` writes it.
+
+Everything else takes the general way, `orders.service.apply_payment`, which stays the reference:
+`tests/payments/test_express_lane.py` checks both ways leave the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
+
+from quanyi.catalog.models import DeliveryType
+from quanyi.inventory.models import CardKey, CardKeyStatus
+from quanyi.ledger import service as ledger_service
+from quanyi.ledger.models import DeferredPosting
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.orders.state import OrderStatus, check_transition
+from quanyi.payments.models import Payment, PaymentStatus
+from quanyi.risk import engine as risk_engine
+from quanyi.risk import ruleset
+from quanyi.risk.counters import DatabaseCounters
+from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskRule
+
+__all__ = ["lock_payment", "takes_express_lane", "deliver"]
+
+_orders, _payments, _keys = Order.__table__, Payment.__table__, CardKey.__table__
+_signals, _other = OrderRiskSignals.__table__, Payment.__table__.alias("other_payment")
+
+# The payment, its order and what the notification's checks and the express lane read, locked: order first, then
+# payment (FOR UPDATE OF locks in the order named), as every writer of orders does.
+_LOCK = (
+    select(
+        _orders.c.id, _orders.c.id.label("order_id"), _orders.c.status.label("order_status"), _orders.c.order_no,
+        _orders.c.sku_id, _orders.c.quantity, _orders.c.delivery_type, _orders.c.picked_card_key_id,
+        _orders.c.coupon_discount_cents, _orders.c.total_cents, _orders.c.contact, _orders.c.contact_kind,
+        _orders.c.created_ip, _orders.c.merchant_id,
+        _payments.c.id.label("payment_id"), _payments.c.payment_no, _payments.c.status.label("payment_status"),
+        _payments.c.amount_cents, _payments.c.currency, _payments.c.gateway_trade_no,
+        _other.c.payment_no.label("other_payment_no"), _other.c.order_id.label("other_order_id"),
+        _other.c.amount_cents.label("other_amount_cents"),
+        _signals.c.order_id.label("signals_order_id"), _signals.c.ip.label("signals_ip"),
+        _signals.c.device.label("signals_device"), _signals.c.review_reason,
+        select(func.count()).select_from(RiskRule.__table__).where(RiskRule.__table__.c.enabled.is_(True))
+        .scalar_subquery().label("rules_enabled"),
+    )
+    .select_from(
+        _payments.join(_orders, _orders.c.id == _payments.c.order_id)
+        .outerjoin(_other, and_(_other.c.gateway == bindparam("gateway"),
+                                _other.c.gateway_trade_no == bindparam("trade_no")))
+        .outerjoin(_signals, _signals.c.order_id == _orders.c.id))
+    .where(_payments.c.payment_no == bindparam("payment_no"), _payments.c.gateway == bindparam("gateway"))
+    .with_for_update(of=[_orders, _payments])
+)
+
+
+async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: str, trade_no: str) -> Row[Any] | None:
+    """The payment `payment_no` at `gateway_name` with its order, both row-locked, and what a notification for it
+    needs to know (see `_LOCK`); None if there is no such payment. `trade_no`: the gateway's transaction, to
+    find a payment already carrying it ((gateway, gateway_trade_no) is unique: at most one)."""
+    connection = await session.connection()
+    result = await connection.execute(_LOCK, {"gateway": gateway_name, "trade_no": trade_no,
+                                              "payment_no": payment_no})
+    return result.first()
+
+
+async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
+    """Whether this payment (found by `lock_payment`, to be applied now) may be delivered by `deliver`: what the
+    general way would do with it is exactly what `deliver` writes."""
+    if not (found.payment_status == PaymentStatus.CREATED
+            and found.order_status == OrderStatus.PENDING_PAYMENT.value  # a late payment: pricing is taken again
+            and found.delivery_type == DeliveryType.CARD_KEY.value and found.picked_card_key_id is None
+            and not found.coupon_discount_cents):  # coupons are used on payment (pricing, coupons.abuse)
+        return False
+    if risk_engine.runtime_of(session) is None:
+        return True
+    if found.review_reason:  # flagged at checkout: held for review at payment
+        return False
+    if not found.rules_enabled:
+        return True
+    # Rules of the payment or delivery stage count this payment and may hold the order: the general way.
+    return not risk_engine.decides_at_payment(await ruleset.list_rules(session=session, enabled_only=True))
+
+
+_PG_DELIVER = text("""
+WITH locked AS (
+    SELECT id FROM inventory_card_key
+    WHERE order_id = CAST(:oid AS integer) AND status = :reserved
+    ORDER BY id LIMIT CAST(:qty AS integer) FOR UPDATE),
+sold AS (
+    UPDATE inventory_card_key SET status = :sold, sold_at = CAST(:ts AS timestamptz)
+    WHERE id IN (SELECT id FROM locked) AND (SELECT count(*) FROM locked) = CAST(:qty AS integer)
+    RETURNING id),
+delivered AS (
+    UPDATE orders_order SET status = :delivered, updated_at = CAST(:ts AS timestamptz),
+        paid_at = CAST(:ts AS timestamptz), delivered_at = CAST(:ts AS timestamptz)
+    WHERE id = CAST(:oid AS integer) AND (SELECT count(*) FROM sold) = CAST(:qty AS integer)
+    RETURNING id),
+history AS (
+    INSERT INTO orders_order_event (order_id, from_status, to_status, reason, created_at)
+    SELECT delivered.id, e.from_status, e.to_status, e.reason, CAST(:ts AS timestamptz)
+    FROM delivered, (VALUES (1, CAST(:pending AS varchar), CAST(:paid AS varchar), CAST(:paid_reason AS varchar)),
+                            (2, CAST(:paid AS varchar), CAST(:delivered AS varchar),
+                             CAST(:delivered_reason AS varchar))) AS e (n, from_status, to_status, reason)
+    ORDER BY e.n),
+payment AS (
+    UPDATE payments_payment SET status = :succeeded, gateway_trade_no = :trade,
+        paid_at = CAST(:paid_ts AS timestamptz), updated_at = CAST(:ts AS timestamptz)
+    WHERE id = CAST(:pid AS integer) AND EXISTS (SELECT 1 FROM delivered)),
+deferred AS (
+    INSERT INTO ledger_deferred_posting (order_id, payment_id, order_status, created_at)
+    SELECT delivered.id, CAST(:pid AS integer), CAST(:delivered AS varchar), CAST(:ts AS timestamptz)
+    FROM delivered),
+signals AS (
+    UPDATE risk_order_signals SET paid = true, payer = COALESCE(CAST(:payer_hash AS varchar), payer)
+    WHERE order_id = CAST(:oid AS integer) AND CAST(:mark_signals AS boolean)
+        AND EXISTS (SELECT 1 FROM delivered)),
+counted AS (
+    INSERT INTO risk_counter_event (key, member, at)
+    SELECT e.key, e.member, CAST(:at AS double precision)
+    FROM unnest(CAST(:keys AS varchar[]), CAST(:members AS varchar[])) AS e (key, member)
+    WHERE EXISTS (SELECT 1 FROM delivered))
+SELECT count(*) FROM delivered
+""")
+
+_reserved = (select(_keys.c.id).where(_keys.c.order_id == bindparam("oid"),
+                                      _keys.c.status == CardKeyStatus.RESERVED.value)
+             .order_by(_keys.c.id).limit(bindparam("qty")))
+_SQLITE_SELL = (
+    update(_keys)
+    .where(_keys.c.id.in_(_reserved.scalar_subquery()),
+           select(func.count()).select_from(_reserved.subquery()).scalar_subquery() == bindparam("qty"))
+    .values(status=CardKeyStatus.SOLD.value, sold_at=bindparam("ts"))
+)
+_SQLITE_ORDER = (update(_orders).where(_orders.c.id == bindparam("oid"))
+                 .values(status=OrderStatus.DELIVERED.value, updated_at=bindparam("ts"), paid_at=bindparam("ts"),
+                         delivered_at=bindparam("ts")))
+_SQLITE_PAYMENT = (update(_payments).where(_payments.c.id == bindparam("pid"))
+                   .values(status=PaymentStatus.SUCCEEDED.value, gateway_trade_no=bindparam("trade"),
+                           paid_at=bindparam("paid_ts"), updated_at=bindparam("ts")))
+_SQLITE_SIGNALS = (update(_signals).where(_signals.c.order_id == bindparam("oid"))
+                   .values(paid=True, payer=func.coalesce(bindparam("payer_hash"), _signals.c.payer)))
+
+
+async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid_at: dt.datetime,
+                  payer_account: str | None, now: dt.datetime) -> bool:
+    """Apply the payment found by `lock_payment` (`takes_express_lane` said yes) and deliver its order, in the
+    caller's transaction. False, having changed nothing, when the order's reserved keys are not all there any
+    more: the general way then tops them up from stock or refunds."""
+    runtime = risk_engine.runtime_of(session)
+    events: list[tuple[str, str]] = []
+    signals = None
+    if runtime is not None:
+        signals = risk_engine.payment_signals(runtime, found, ip=found.signals_ip if found.signals_order_id else None,
+                                              device=found.signals_device, payer_account=payer_account)
+        events = risk_engine.paid_events(signals)
+    in_database = isinstance(runtime.counters, DatabaseCounters) if runtime is not None else False
+    params: dict[str, Any] = {
+        "oid": found.order_id, "pid": found.payment_id, "qty": found.quantity, "ts": now, "trade": trade_no,
+        "paid_ts": paid_at, "payer_hash": (signals.payer or None) if signals is not None else None,
+    }
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        delivered = (await connection.execute(_PG_DELIVER, {
+            **params, "reserved": CardKeyStatus.RESERVED.value, "sold": CardKeyStatus.SOLD.value,
+            "pending": OrderStatus.PENDING_PAYMENT.value, "paid": OrderStatus.PAID.value,
+            "delivered": OrderStatus.DELIVERED.value, "succeeded": PaymentStatus.SUCCEEDED.value,
+            "paid_reason": _PAID_REASON, "delivered_reason": _DELIVERED_REASON,
+            "mark_signals": signals is not None and found.signals_order_id is not None,
+            "at": signals.at if signals is not None else 0.0,
+            "keys": [key[:200] for key, _ in events] if in_database else [],
+            "members": [member[:200] for _, member in events] if in_database else [],
+        })).scalar_one() == 1
+        if not delivered:
+            return False
+    else:
+        if (await connection.execute(_SQLITE_SELL, params)).rowcount != found.quantity:
+            return False  # the condition sold nothing
+        await connection.execute(_SQLITE_ORDER, params)
+        await connection.execute(insert(OrderEvent.__table__), [
+            {"order_id": found.order_id, "from_status": OrderStatus.PENDING_PAYMENT.value,
+             "to_status": OrderStatus.PAID.value, "reason": _PAID_REASON, "created_at": now},
+            {"order_id": found.order_id, "from_status": OrderStatus.PAID.value,
+             "to_status": OrderStatus.DELIVERED.value, "reason": _DELIVERED_REASON, "created_at": now}])
+        await connection.execute(_SQLITE_PAYMENT, params)
+        await connection.execute(insert(DeferredPosting.__table__).values(
+            order_id=found.order_id, payment_id=found.payment_id, order_status=OrderStatus.DELIVERED.value,
+            created_at=now))
+        if signals is not None and found.signals_order_id is not None:
+            await connection.execute(_SQLITE_SIGNALS, params)
+        if in_database and events:
+            await connection.execute(insert(CounterEvent.__table__), [
+                {"key": key[:200], "member": member[:200], "at": signals.at} for key, member in events])  # type: ignore[union-attr]
+    if runtime is not None and events and not in_database:
+        await runtime.counters.record(events, at=signals.at, session=session)  # type: ignore[union-attr]
+    ledger_service.deferred_row_written(session)
+    _forget(session, found)
+    return True
+
+
+_PAID_REASON = check_transition(OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+_DELIVERED_REASON = check_transition(OrderStatus.PAID, OrderStatus.DELIVERED)
+
+
+def _forget(session: AsyncSession, found: Row[Any]) -> None:
+    """The rows changed behind the ORM's back: objects of them this session holds load again when next used."""
+    for model, key in ((Order, found.order_id), (Payment, found.payment_id), (OrderRiskSignals, found.order_id)):
+        held = session.identity_map.get(identity_key(model, key))
+        if held is not None:
+            session.expire(held)
