@@ -116,6 +116,8 @@ async def test_delivered_order_cannot_be_cancelled(shop, paid_order):
 async def test_reveal_before_delivery_is_refused(shop, order):
     response = await shop.client.post(f"/api/orders/{order['order_no']}/reveal", headers=shop.auth(order))
     assert response.status_code == 409 and response.json()["code"] == "order_not_delivered"
+    assert response.json()["order_status"] == "pending_payment"
+    assert await shop.count(KeyReveal) == 0  # nothing shown, nothing audited
 
 
 async def test_reveal_returns_the_codes_and_the_guide_and_is_audited(shop, sku):
@@ -130,3 +132,8 @@ async def test_reveal_returns_the_codes_and_the_guide_and_is_audited(shop, sku):
     await shop.reveal(order)
     assert await shop.count(KeyReveal) == 4  # two keys, revealed twice
     assert await shop.scalar(select(KeyReveal.user_agent).limit(1)) == "pytest-browser/1.0"
+    async with shop.ctx.db.read_session() as session:
+        order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        sold = set((await session.scalars(select(CardKey.id).where(CardKey.order_id == order_id))).all())
+        audited = (await session.execute(select(KeyReveal.card_key_id, KeyReveal.order_id, KeyReveal.channel))).all()
+    assert sorted(audited) == sorted([(key_id, order_id, "api") for key_id in sold] * 2)  # one row per key shown

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +47,8 @@ __all__ = [
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
     "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
     "deliver_card_keys",
-    "reveal_card_keys", "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
+    "reveal_card_keys", "decrypt_for_buyer", "reveal_audit_rows",
+    "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
     "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys", "stock_returned",
 ]
 
@@ -260,22 +262,39 @@ async def reveal_card_keys(
     ).all()
     if not keys:  # 循环卡密: the shared code this order bought, audited like any other reveal
         keys = await shared_codes.order_shared_keys(session=session, order_id=order_id)
+    revealed = decrypt_for_buyer(cipher, keys)
+    if keys:
+        await session.execute(insert(KeyReveal), reveal_audit_rows([key.id for key in keys], order_id=order_id,
+                                                                   now=now, channel=channel, ip=ip,
+                                                                   user_agent=user_agent))
+    return revealed
+
+
+class SealedKey(Protocol):
+    """What decrypting a card key needs (a `CardKey`, or a row with these columns)."""
+    key_id: str
+    ciphertext: bytes
+    fingerprint: bytes
+    expires_at: dt.datetime | None
+
+
+def decrypt_for_buyer(cipher: CardKeyCipher, keys: Sequence[SealedKey]) -> list[RevealedKey]:
+    """The plaintext of keys shown to their buyer (remembered for log redaction); the caller writes the audit rows
+    (`reveal_audit_rows`) in the same transaction."""
     revealed = []
     for key in keys:
         secret = cipher.decrypt(EncryptedCode(key.key_id, key.ciphertext), fingerprint=key.fingerprint)
         remember_codes([secret])
         card_no, code = split_secret(secret)
         revealed.append(RevealedKey(card_no=card_no, code=code, expires_at=key.expires_at))
-    if keys:
-        await session.execute(
-            insert(KeyReveal),
-            [
-                {"card_key_id": key.id, "order_id": order_id, "revealed_at": now, "channel": channel[:16],
-                 "ip": ip[:64], "user_agent": user_agent[:512]}
-                for key in keys
-            ],
-        )
     return revealed
+
+
+def reveal_audit_rows(card_key_ids: Sequence[int], *, order_id: int, now: dt.datetime, channel: str, ip: str,
+                      user_agent: str) -> list[dict[str, object]]:
+    """The audit rows (inventory_key_reveal) of one reveal: one per key shown."""
+    return [{"card_key_id": key_id, "order_id": order_id, "revealed_at": now, "channel": channel[:16],
+             "ip": ip[:64], "user_agent": user_agent[:512]} for key_id in card_key_ids]
 
 
 async def count_held_keys(*, session: AsyncSession, order_id: int) -> int:

@@ -15,6 +15,7 @@ from quanyi.members.dependencies import OptionalMemberTokenDep
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.dependencies import OrderNoDep
+from quanyi.orders.reveal import reveal_by_order_no
 from quanyi.orders.schemas import (
     LookupRequest,
     LookupResult,
@@ -104,11 +105,16 @@ async def cancel_order(order_no: OrderNoDep, session: SessionDep) -> OrderRead:
 @router.post("/{order_no}/reveal", response_model=RevealResponse, dependencies=[NO_STORE],
              summary="Show the delivered card keys (every call is audited)")
 async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ctx: ContextDep) -> RevealResponse:
+    ip, agent = client_ip(request), user_agent(request)
+    # The usual order (its own card keys): read, audited and guided in one round trip (orders/reveal.py).
+    revealed = await reveal_by_order_no(session=session, cipher=ctx.cipher, order_no=order_no, channel="api", ip=ip,
+                                        user_agent=agent)
+    if revealed is not None:
+        return RevealResponse(order_no=revealed.order_no, keys=revealed.keys,
+                              redemption_guide_html=render_guide(revealed.guide))
     order = await orders_service.get_order(session=session, order_no=order_no)
-    keys = await orders_service.reveal_order_keys(
-        session=session, cipher=ctx.cipher, order=order, channel="api",
-        ip=client_ip(request), user_agent=user_agent(request),
-    )
+    keys = await orders_service.reveal_order_keys(session=session, cipher=ctx.cipher, order=order, channel="api",
+                                                  ip=ip, user_agent=agent)
     guide = await catalog_service.redemption_guide(session=session, product_id=order.product_id)
     return RevealResponse(order_no=order.order_no, keys=keys, redemption_guide_html=render_guide(guide))
 
