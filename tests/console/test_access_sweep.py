@@ -79,7 +79,8 @@ async def test_every_console_route_refuses_strangers_and_staff_without_its_permi
         ("GET", "/console/coupons/{coupon_id}/code-batches/{code_batch_id}/codes.csv"),
         ("GET", "/console/level-gifts"), ("POST", "/console/level-gifts/{level_code}")}, coupon_actions
     # And the registering forms are swept like every other action (and need what the admin API needs).
-    assert {("GET", "/console/suppliers/new", "suppliers.manage"), ("POST", "/console/suppliers", "suppliers.manage"),
+    assert {("GET", "/console/suppliers/new", ADMIN), ("POST", "/console/suppliers", ADMIN),
+            ("POST", "/console/suppliers/{supplier_code}/settings", ADMIN),
             ("POST", "/console/resellers", ADMIN), ("POST", "/console/merchants", ADMIN),
             ("POST", "/console/enterprises", ADMIN), ("POST", "/console/risk-rules/{rule_id}/delete", ADMIN),
             } <= set(routes)

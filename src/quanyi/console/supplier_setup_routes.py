@@ -2,8 +2,8 @@
 dialect's adapter needs (write-only: sealed at once, never shown again, never drawn back into a refused form), and
 its terms; later change its endpoint, terms or credentials (all of them typed again, or none: kept). Through the
 same supplier service as the admin API (`POST|PATCH /api/admin/suppliers`) and `quanyi suppliers
-add|set-credentials`; a merchant's staff add and change their own merchant's suppliers only, platform staff may
-name a merchant. Audited without any credential value."""
+add|set-credentials`, and like them it needs the admin permission (a merchant's owner holds it: they add and change
+their own merchant's suppliers only; platform staff may name a merchant). Audited without any credential value."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from quanyi.errors import DomainError
 from quanyi.merchants import service as merchants_service
 from quanyi.money import CURRENCIES
 from quanyi.staff.audit import record_action
+from quanyi.staff.permissions import ADMIN
 from quanyi.suppliers import records as records_service
 from quanyi.suppliers.adapter import CredentialField, SupplierDialect, credential_fields, known_dialects
 from quanyi.suppliers.models import SettlementCycle, SupplierStatus
@@ -31,7 +32,9 @@ __all__ = ["router"]
 
 # Mounted before the supplier pages: /console/suppliers/new is this form, not a supplier (codes are upper case).
 router = console_router("/console/suppliers")
-Manager = Annotated[ConsoleUser, needs("suppliers.manage")]
+# Who may register a supplier or change its endpoint, credit and credentials: what the admin API asks (admin; a
+# merchant's owner holds it for their merchant), more than running one (suppliers.manage: sync, pause, mappings).
+Registrar = Annotated[ConsoleUser, needs(ADMIN)]
 CREDENTIAL_PREFIX = "cred_"  # form field of credential `name`: cred_<name>
 DEFAULTS = {"code": "", "name": "", "base_url": "", "currency": "CNY", "credit_limit": "0", "timeout_ms": "5000",
             "settlement_cycle": SettlementCycle.DAILY.value, "status": SupplierStatus.ACTIVE.value,
@@ -60,7 +63,7 @@ async def _form(request: Request, ctx: ContextDep, user: ConsoleUser, dialect: S
 
 
 @router.get("/new", response_class=HTMLResponse)
-async def new_supplier(request: Request, ctx: ContextDep, user: Manager) -> HTMLResponse:
+async def new_supplier(request: Request, ctx: ContextDep, user: Registrar) -> HTMLResponse:
     return await _form(request, ctx, user, _dialect(request.query_params.get("dialect", "")), dict(DEFAULTS))
 
 
@@ -85,7 +88,7 @@ def _typed(form: Any, fields: tuple[CredentialField, ...]) -> dict[str, Any]:
 
 
 @router.post("", response_class=HTMLResponse)
-async def create_supplier(request: Request, ctx: ContextDep, user: Manager) -> Response:
+async def create_supplier(request: Request, ctx: ContextDep, user: Registrar) -> Response:
     form = await request.form()
     dialect = _dialect(str(form.get("dialect", "")))
     fields = credential_fields(dialect)
@@ -140,7 +143,7 @@ def _replacement(form: Any, fields: tuple[CredentialField, ...]) -> dict[str, st
 
 
 @router.post("/{supplier_code}/settings", response_class=HTMLResponse)
-async def change_settings(supplier_code: SupplierCode, request: Request, ctx: ContextDep, user: Manager) -> Response:
+async def change_settings(supplier_code: SupplierCode, request: Request, ctx: ContextDep, user: Registrar) -> Response:
     form = await request.form()
     try:
         async with ctx.db.transaction() as session:
