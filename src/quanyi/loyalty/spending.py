@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.loyalty.facts import facts_read_for, loyalty_facts
-from quanyi.loyalty.models import MemberLoyalty, PointsKind, PointsMovement
+from quanyi.loyalty.models import MemberLoyalty, PointsKind, PointsLot, PointsMovement
 from quanyi.loyalty.points import PointsInsufficient, _lots, _move, _post, account_of, expire_due, get_program
 
 __all__ = ["PointsQuoteResult", "quote", "spend"]
@@ -77,6 +77,12 @@ async def _spend_nothing_due(session: AsyncSession, member_id: int, order_id: in
                                          .where(MemberLoyalty.member_id == member_id))
         raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
                                  available=max(0, int(available or 0)))
+    if session.get_bind().dialect.name == "postgresql":
+        left = points - await _take_lots_in_one(session, member_id, order_id, points, int(balance) + points, now,
+                                                reference)
+        if left:  # balance and lots disagree: never spend what is not there
+            raise PointsInsufficient("not enough points", available=points - left)
+        return
     after, left = int(balance) + points, points
     for lot in await _lots(session, member_id):  # under the member's lock
         take = min(left, lot.remaining)
@@ -89,6 +95,32 @@ async def _spend_nothing_due(session: AsyncSession, member_id: int, order_id: in
             break
     if left:  # balance and lots disagree: never spend what is not there
         raise PointsInsufficient("not enough points", available=points - left)
+
+
+async def _take_lots_in_one(session: AsyncSession, member_id: int, order_id: int, points: int, before: int,
+                            now: dt.datetime, reference: str) -> int:
+    """PostgreSQL, under the member's lock (taken by the statement before, so this one reads the lots as they
+    are): the lots' part of `_spend_nothing_due` as one statement, oldest-expiring first, a journal row per
+    lot with the balance after it (`before`: the balance before the spend). Returns the points taken."""
+    lots, journal = PointsLot.__table__, PointsMovement.__table__
+    upto = func.sum(lots.c.remaining).over(order_by=(lots.c.expires_at, lots.c.id))  # points up to this lot
+    picked = (select(lots.c.id, lots.c.remaining, upto.label("upto"))
+              .where(lots.c.member_id == member_id, lots.c.remaining > 0).cte("picked"))
+    needed = (select(picked.c.id, func.least(picked.c.remaining, points - (picked.c.upto - picked.c.remaining))
+                     .label("take"), picked.c.upto)
+              .where(picked.c.upto - picked.c.remaining < points).cte("needed"))
+    taken = (update(lots).where(lots.c.id == needed.c.id).values(remaining=lots.c.remaining - needed.c.take)
+             .returning(lots.c.id, needed.c.take, needed.c.upto).cte("taken"))
+    rows = select(literal(member_id), literal(PointsKind.SPENT.value), -taken.c.take,
+                  literal(before) - func.least(taken.c.upto, points), literal(order_id), taken.c.id,
+                  literal(reference), literal(""), literal(now, journal.c.created_at.type))
+    written = (insert(journal).from_select(["member_id", "kind", "points", "balance_after", "order_id", "lot_id",
+                                            "reference", "note", "created_at"], rows)
+               .returning(journal.c.id).cte("written"))
+    took, _ = (await session.execute(select(
+        select(func.coalesce(func.sum(taken.c.take), 0)).scalar_subquery(),
+        select(func.count()).select_from(written).scalar_subquery()))).one()
+    return int(took)
 
 
 async def _spend_after_expiry(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
