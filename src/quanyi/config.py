@@ -291,6 +291,9 @@ class Settings(BaseSettings):
     coupon_new_members_per_ip: int = Field(default=5, ge=0)
     coupon_new_members_per_device: int = Field(default=2, ge=0)
     coupon_new_members_per_payer: int = Field(default=2, ge=0)
+    # How old a process's copy of the enabled risk rules may get before it reads them again (risk.ruleset): an edit
+    # is in force at once in the process that made it, in the others within this delay; 0 reads them every time.
+    risk_rules_cache_seconds: float = Field(default=2.0, ge=0, le=300)
     # Checkouts per IP / per device id within the window before 429 + Retry-After; 0 turns a limit off.
     checkout_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     checkout_limit_per_ip: int = Field(default=60, ge=0)

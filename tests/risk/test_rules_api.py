@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from quanyi.app import create_app
@@ -71,11 +73,17 @@ async def test_bad_thresholds_are_refused(shop):
     assert response.status_code == 422
 
 
-async def test_rule_edit_applies_to_the_next_request_of_another_process(shop, goods, settings):
-    # A second shop process on the same database: its own context, app and counters, nothing shared in memory.
-    other_ctx = build_context(settings)
+async def test_rule_edit_applies_at_once_here_and_within_the_cache_delay_in_another_process(shop, goods, settings):
+    # A second shop process on the same database: its own context, app and copy of the rules, nothing shared.
+    delay = 0.3
+    other_ctx = build_context(settings.model_copy(update={"risk_rules_cache_seconds": delay}))
     other_app = create_app(ctx=other_ctx)
     other = type(shop)(ctx=other_ctx, client=shop.client)
+
+    async def after_the_delay(expected: int) -> None:
+        await asyncio.sleep(delay + 0.05)
+        assert (await checkout(other, goods.id)).status_code == expected
+
     try:
         import httpx
 
@@ -83,19 +91,42 @@ async def test_rule_edit_applies_to_the_next_request_of_another_process(shop, go
             other.client = c
             assert (await checkout(other, goods.id)).status_code == 201
             rule = await add_rule(shop, "velocity", {"dimension": "contact", "window_seconds": 600, "max_count": 5})
-            assert (await checkout(other, goods.id)).status_code == 201
+            await after_the_delay(201)
 
             await shop.client.patch(f"/api/admin/risk/rules/{rule['id']}", headers=shop.admin,
                                     json={"params": {"dimension": "contact", "window_seconds": 600, "max_count": 1}})
+            assert (await checkout(shop, goods.id)).json()["code"] == "order_refused"  # the editing process: at once
+            await asyncio.sleep(delay + 0.05)
             assert (await checkout(other, goods.id)).json()["code"] == "order_refused"
 
             await shop.client.patch(f"/api/admin/risk/rules/{rule['id']}", headers=shop.admin, json={"enabled": False})
-            assert (await checkout(other, goods.id)).status_code == 201
+            assert (await checkout(shop, goods.id)).status_code == 201
+            await after_the_delay(201)
 
             await shop.client.patch(f"/api/admin/risk/rules/{rule['id']}", headers=shop.admin, json={"enabled": True})
-            assert (await checkout(other, goods.id)).status_code == 403
+            assert (await checkout(shop, goods.id)).status_code == 403
+            await after_the_delay(403)
             assert (await shop.client.delete(f"/api/admin/risk/rules/{rule['id']}",
                                              headers=shop.admin)).status_code == 204
+            assert (await checkout(shop, goods.id)).status_code == 201
+            await after_the_delay(201)
+    finally:
+        await other_ctx.close()
+
+
+async def test_another_process_keeps_its_copy_of_the_rules_until_it_is_old_enough(shop, goods, settings):
+    """The bound is real: within QUANYI_RISK_RULES_CACHE_SECONDS another process may still use the rules it read."""
+    other_ctx = build_context(settings.model_copy(update={"risk_rules_cache_seconds": 300}))
+    other_app = create_app(ctx=other_ctx)
+    other = type(shop)(ctx=other_ctx, client=shop.client)
+    try:
+        import httpx
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other_app), base_url="http://test") as c:
+            other.client = c
+            assert (await checkout(other, goods.id)).status_code == 201  # reads (no rules) and keeps the copy
+            await add_rule(shop, "block_list", {"ips": ["198.51.100.7"]})
+            assert (await checkout(shop, goods.id)).status_code == 403
             assert (await checkout(other, goods.id)).status_code == 201
     finally:
         await other_ctx.close()

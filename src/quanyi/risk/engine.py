@@ -1,8 +1,9 @@
 """The risk engine (风控引擎): evaluate the rule set at order creation, payment and delivery.
 
 Each shop process installs one `RiskRuntime` on its database (`install_runtime`), so services that only
-hold a session (`orders.service.apply_payment`) reach the counters. Rules are read from the database at
-every evaluation: an edit through the admin API applies to the next request in every process.
+hold a session (`orders.service.apply_payment`) reach the counters. Rules come from the process's copy of the
+enabled rules (`ruleset.enabled_rules`): an edit applies to this process's next request and to every other
+process's within QUANYI_RISK_RULES_CACHE_SECONDS.
 
 Decision: the strictest action among the rules that hit, raised by the score thresholds (total score of
 the hits). An allow-list hit skips every other rule. At checkout a decision means what `rules.checkout_outcome`
@@ -40,7 +41,7 @@ from quanyi.risk.challenges import (
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.device import device_cookie_key
 from quanyi.risk.holdings import HeldLimits, check_held_stock, payer_held_units
-from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskRule
+from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog
 from quanyi.risk.rules import (
     STRICTNESS,
     Decision,
@@ -54,6 +55,7 @@ from quanyi.risk.rules import (
     placed_events,
     rule_hits,
 )
+from quanyi.risk.ruleset import CachedRule
 from quanyi.scope import PLATFORM_MERCHANT_ID
 from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 
@@ -118,6 +120,7 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
         captcha=load_captcha_verifier(settings.risk_captcha_verifier) if settings.risk_captcha_verifier else None,
     )
     db.session_info[_RUNTIME_KEY] = runtime
+    ruleset.install_cache(db.session_info, settings.risk_rules_cache_seconds)
     return runtime
 
 
@@ -204,12 +207,12 @@ def _local(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
     return local.time(), shop_midnight(local.date(), runtime.timezone).timestamp()
 
 
-async def _rules_for(session: AsyncSession, stage: Stage) -> list[RiskRule]:
-    return [r for r in await ruleset.list_rules(session=session, enabled_only=True) if stage.value in r.stages]
+async def _rules_for(session: AsyncSession, stage: Stage) -> list[CachedRule]:
+    return [r for r in await ruleset.enabled_rules(session=session) if stage.value in r.stages]
 
 
 async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Signals,
-                   rules: list[RiskRule] | None = None) -> Evaluation:
+                   rules: list[CachedRule] | None = None) -> Evaluation:
     """Run the enabled rules of the signals' stage and combine them into one decision."""
     rules = rules if rules is not None else await _rules_for(session, signals.stage)
     probe = _Probe(runtime, session, signals.at, signals.order_id)
@@ -298,13 +301,13 @@ async def _check_flood(runtime: RiskRuntime, signals: Signals) -> None:
     (await hit_flood_limits(runtime, signals)).check()
 
 
-async def order_rules(session: AsyncSession) -> list[RiskRule]:
+async def order_rules(session: AsyncSession) -> list[CachedRule]:
     """The enabled rules of the order stage (checkout), for `screen_checkout`."""
     return await _rules_for(session, Stage.ORDER)
 
 
 async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signals, locale: str, currency: str,
-                          verification: Verification | None, rules: list[RiskRule] | None = None,
+                          verification: Verification | None, rules: list[CachedRule] | None = None,
                           flood_checked: bool = False) -> Screening:
     """Decide on a checkout before the order exists. Raises CheckoutRateLimited, RiskDenied,
     VerificationRequired (after sending a one-time code, or for a captcha when no code can be sent) or
@@ -449,7 +452,7 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
         reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
         flagged = {"reason_code": reasons[0], "reasons": reasons, "detail": "flagged at checkout"}
         _log(session, signals, Evaluation(Decision.REVIEW, 0, [flagged]), "held", now or utcnow())
-    enabled = await ruleset.list_rules(session=session, enabled_only=True)  # once for both stages
+    enabled = await ruleset.enabled_rules(session=session)  # once for both stages
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
         signals.stage = stage
         evaluation = await evaluate(session=session, runtime=runtime, signals=signals,

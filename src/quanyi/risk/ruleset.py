@@ -1,23 +1,29 @@
 """The rule set in the database: create, edit, enable/disable, delete; the score thresholds; the defaults.
 
-No process keeps a copy: the engine reads the enabled rules at every evaluation (one indexed query), so
-an edit made through any process is in force for the very next request of every process.
+Each process keeps a copy of the enabled rules (`enabled_rules`), per database, behind a generation number: an
+edit through this module bumps the generation of its process (at once and again when it commits), so it is in
+force for this process's very next request; other processes read the rules again once their copy is
+`QUANYI_RISK_RULES_CACHE_SECONDS` old (2 s by default; 0 reads them at every evaluation). The checkout hot path
+therefore reads no rule in the steady state.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import utcnow
+from quanyi.db import after_commit, utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.risk.models import RiskPolicy, RiskRule
 from quanyi.risk.rules import Decision, Stage, validate_params
 
-__all__ = ["RuleNotFound", "RuleNameTaken", "list_rules", "get_rule", "create_rule", "update_rule", "delete_rule",
+__all__ = ["RuleNotFound", "RuleNameTaken", "CachedRule", "enabled_rules", "install_cache", "list_rules",
+           "get_rule", "create_rule", "update_rule", "delete_rule",
            "get_policy", "set_policy", "install_default_rules", "DEFAULT_RULES", "DEFAULT_POLICY"]
 
 
@@ -107,6 +113,82 @@ def _check_common(*, action: str, stages: list[str], score: int) -> None:
         raise InvalidInput("score must be between 0 and 1000")
 
 
+@dataclass(frozen=True, slots=True)
+class CachedRule:
+    """An enabled rule as the engine evaluates it: a plain copy, shared by every request of the process."""
+
+    id: int
+    name: str
+    kind: str
+    params: dict[str, Any]
+    stages: tuple[str, ...]
+    action: str
+    score: int
+    reason_code: str
+
+
+class _RulesCache:
+    """One database's enabled rules in this process. `generation` counts the edits seen here: a copy read
+    before the latest edit is never used, and any copy is read again once `seconds` old."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.generation = 0
+        self._copy: tuple[int, float, list[CachedRule]] | None = None
+
+    def edited(self) -> None:
+        self.generation += 1
+
+    async def enabled(self, session: AsyncSession) -> list[CachedRule]:
+        now = time.monotonic()
+        copy = self._copy
+        if copy is not None and copy[0] == self.generation and now - copy[1] < self.seconds:
+            return copy[2]
+        generation = self.generation  # an edit while reading makes this copy stale at once
+        rules = await _read_enabled(session)
+        self._copy = (generation, now, rules)
+        return rules
+
+
+_CACHE_KEY = "quanyi.risk.rules_cache"
+
+
+def install_cache(session_info: dict[str, Any], seconds: float) -> None:
+    """Give every session of a database (its `session_info`) this process's copy of the rules."""
+    session_info[_CACHE_KEY] = _RulesCache(seconds)
+
+
+def _cache(session: AsyncSession) -> _RulesCache | None:
+    cache = session.info.get(_CACHE_KEY)
+    return cache if isinstance(cache, _RulesCache) else None
+
+
+async def enabled_rules(*, session: AsyncSession) -> list[CachedRule]:
+    """The enabled rules, from this process's copy (see the module docstring for how fresh it is); read from the
+    database when the session's database has no copy installed (`install_cache`: a CLI command, say)."""
+    cache = _cache(session)
+    return await (_read_enabled(session) if cache is None else cache.enabled(session))
+
+
+async def _read_enabled(session: AsyncSession) -> list[CachedRule]:
+    return [CachedRule(id=r.id, name=r.name, kind=r.kind, params=r.params, stages=tuple(r.stages), action=r.action,
+                       score=r.score, reason_code=r.reason_code)
+            for r in await list_rules(session=session, enabled_only=True)]
+
+
+def _edited(session: AsyncSession) -> None:
+    """The rule set changes in `session`'s transaction: this process reads it again now and after the commit."""
+    cache = _cache(session)
+    if cache is None:
+        return
+    cache.edited()
+
+    async def again() -> None:
+        cache.edited()
+
+    after_commit(session, again)
+
+
 async def list_rules(*, session: AsyncSession, enabled_only: bool = False) -> list[RiskRule]:
     query = select(RiskRule).order_by(RiskRule.id)
     if enabled_only:
@@ -139,6 +221,7 @@ async def create_rule(*, session: AsyncSession, name: str, kind: str, params: di
                     stages=list(dict.fromkeys(stages)), enabled=enabled, created_at=now, updated_at=now)
     session.add(rule)
     await session.flush()
+    _edited(session)
     return rule
 
 
@@ -162,11 +245,13 @@ async def update_rule(*, session: AsyncSession, rule_id: int, changes: dict[str,
         rule.stages = list(dict.fromkeys(changes["stages"]))
     rule.params = validated
     rule.updated_at = now or utcnow()
+    _edited(session)
     return rule
 
 
 async def delete_rule(*, session: AsyncSession, rule_id: int) -> None:
     await session.delete(await get_rule(session=session, rule_id=rule_id))
+    _edited(session)
 
 
 async def get_policy(*, session: AsyncSession) -> RiskPolicy:
