@@ -7,7 +7,7 @@ A sold-out checkout writes nothing: the keys are locked before the order row exi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +58,7 @@ async def create_order(
     coupon_codes: Sequence[str] = (),
     member_coupon_ids: Sequence[int] = (),
     picked_card_key_id: int | None = None,
+    before_insert: Callable[[], None] | None = None,
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
@@ -70,7 +71,9 @@ async def create_order(
     spend, `coupon_codes` and `member_coupon_ids` the coupons they asked for (one that does not apply refuses the
     order: coupons.service).
     `picked_card_key_id`: 自选卡密, the one key the buyer picked (quantity 1, the SKU's surcharge added); raises
-    CardKeyTaken if another buyer got it first."""
+    CardKeyTaken if another buyer got it first.
+    `before_insert`: called once stock is found and the order priced, before anything is written (the risk gate's
+    held-stock refusal, which must not come before a sold-out answer)."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -117,6 +120,8 @@ async def create_order(
                                                   points=points, coupon_codes=coupon_codes,
                                                   member_coupon_ids=member_coupon_ids, source=source, now=now,
                                                   surcharge_cents=surcharge)
+    if before_insert is not None:
+        before_insert()
     order = Order(
         status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
         product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
-from quanyi.coupons import abuse as coupon_abuse
 from quanyi.deps import NO_STORE, ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
 from quanyi.inventory.service import OutOfStock
 from quanyi.members.dependencies import OptionalMemberTokenDep
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.dependencies import OrderNoDep
+from quanyi.orders.models import Order
+from quanyi.orders.placing import CheckoutInput, place_order
 from quanyi.orders.reveal import reveal_by_order_no
 from quanyi.orders.schemas import (
     LookupRequest,
@@ -24,10 +24,9 @@ from quanyi.orders.schemas import (
     OrderRead,
     RevealResponse,
 )
-from quanyi.promoters.referral import REFERRAL_COOKIE, attribute_checkout
-from quanyi.risk import engine as risk_engine
+from quanyi.promoters.referral import REFERRAL_COOKIE
 from quanyi.risk.challenges import Verification
-from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
+from quanyi.risk.checkout import ensure_device_cookie, request_device
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
@@ -51,39 +50,28 @@ async def create_order(data: OrderCreate, request: Request, response: Response, 
     ctx.gateways.require_any()
     if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
         raise OutOfStock("sold out", available=0, requested=data.quantity)
-    # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
-    locale = data.locale or ctx.settings.default_locale
+    ip = client_ip(request)
     verification = (Verification(data.challenge_id, data.verification_code, data.captcha_token)
                     if data.challenge_id or data.captcha_token else None)
-    signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
-        ctx, ip=client_ip(request), device=request_device(ctx, request),
-        sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, verification=verification)
-    password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
+    described: list[OrderRead] = []
+
+    async def describe(session: AsyncSession, order: Order) -> None:
+        described.append(await orders_service.describe_order(session=session, order=order))
+
     try:
-        async with ctx.db.transaction() as session:
-            member = await member_token.login(session)  # the signed-in buyer (会员), else a guest order
-            order = await orders_service.create_order(
-                session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
-                query_password_hash=password_hash, locale=locale,
-                ip=client_ip(request), reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-                recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
-                member_id=member.member_id if member else None, points=data.points if member else 0,
-                coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-            )
-            await coupon_abuse.check_use(ctx, session=session, order=order, ip=client_ip(request),
-                                         device=request_device(ctx, request).id)  # 薅羊毛: new-member coupons
-            # Distribution (分销): the promoter named here, else the one whose link the browser came through.
-            await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
-                                     named_code=data.distributor_code, cookie=request.cookies.get(REFERRAL_COOKIE),
-                                     member_id=member.member_id if member else None)
-            if signals is not None:
-                await risk_engine.remember_order(session=session, order=order, signals=signals,
-                                                 screening=screening)
-            read = await orders_service.describe_order(session=session, order=order)
+        order = await place_order(ctx, CheckoutInput(
+            sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+            locale=data.locale or ctx.settings.default_locale, ip=ip, device=request_device(ctx, request),
+            verification=verification, query_password=data.query_password, recharge_account=data.recharge_account,
+            card_key_id=data.card_key_id, member_token=member_token, points=data.points,
+            coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
+            distributor_code=data.distributor_code, referral_cookie=request.cookies.get(REFERRAL_COOKIE)),
+            inside=describe)
     except OutOfStock as exc:
         if exc.context.get("available") == 0:
             ctx.sold_out.remember(data.sku_id)
         raise
+    read = described[0]
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
     ensure_device_cookie(ctx, request, response)  # a client with a cookie jar keeps one device from now on
     return OrderCreated(**read.model_dump(), access_token=token)

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Subquery, case, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, after_commit
@@ -123,7 +123,7 @@ class DatabaseCounters:
             # Serialize hits on these keys across processes: insert-then-count under READ COMMITTED would
             # otherwise let two concurrent callers both miss each other's row. Locks are taken in one fixed
             # order (one statement), so two callers hitting the same keys never wait on each other crosswise.
-            await session.execute(_PG_LOCKS, {"locks": sorted({zlib.crc32(key.encode()) - 2**31 for key in keys})})
+            await session.execute(_PG_LOCKS, {"locks": sorted(self.lock_ids(keys))})
             # Insert and count in one statement: the count's snapshot (taken after the locks) misses only the
             # rows inserted here, one fresh member per key, added back below.
             rows = (await session.execute(_PG_HIT, {"keys": [k for k, _ in events], "members": [m for _, m in events],
@@ -138,6 +138,21 @@ class DatabaseCounters:
             .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
             .group_by(CounterEvent.key))).all())
         return [int(counts.get(key, 0)) for key in keys]
+
+    def counts_subquery(self, keys: Sequence[str], *, window_seconds: float, at: float) -> Subquery:
+        """One row: the distinct members of each of `keys` in the window, one column per key in `keys` order, for a
+        caller that counts them beside other things in one statement and writes its own events later in the same
+        transaction, under `lock_ids` on PostgreSQL (risk.engine.open_checkout)."""
+        keys = [key[:200] for key in keys]
+        return (select(*[func.count(func.distinct(case((CounterEvent.key == key, CounterEvent.member))))
+                         for key in keys])
+                .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
+                .subquery("counted"))
+
+    @staticmethod
+    def lock_ids(keys: Sequence[str]) -> set[int]:
+        """The advisory locks `hit_many` takes on PostgreSQL for `keys`."""
+        return {zlib.crc32(key[:200].encode()) - 2**31 for key in keys}
 
     async def purge(self, *, at: float) -> int:
         async with self._db.transaction() as session:

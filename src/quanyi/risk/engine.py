@@ -16,7 +16,7 @@ orders is bounded (risk.holdings).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -60,7 +60,8 @@ from quanyi.scope import PLATFORM_MERCHANT_ID
 from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 
 __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
-           "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "hit_flood_limits",
+           "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "flood_keys",
+           "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
            "remember_order", "payment_signals", "paid_events", "decides_at_payment", "hold_at_payment",
            "payer_stock_exceeded", "evaluate"]
@@ -283,14 +284,19 @@ class FloodHits:
                                       retry_after=self.window)
 
 
+def flood_keys(runtime: RiskRuntime, signals: Signals) -> dict[str, int]:
+    """The flood-limit counters a checkout counts against, with their limits."""
+    return {f"flood:{dim}:{signals.value(dim)}": limit
+            for dim, limit in (("ip", runtime.checkout_limit_per_ip), ("device", runtime.checkout_limit_per_device))
+            if limit and signals.value(dim)}
+
+
 async def hit_flood_limits(runtime: RiskRuntime, signals: Signals, *,
                            session: AsyncSession | None = None) -> FloodHits:
     """Count this checkout against the per-IP and per-device limits. With `session` (a write transaction) the
     database counters write in it: the caller commits before calling `check`, so refusals count too."""
     window = runtime.checkout_window_seconds
-    limits = {f"flood:{dim}:{signals.value(dim)}": limit
-              for dim, limit in (("ip", runtime.checkout_limit_per_ip), ("device", runtime.checkout_limit_per_device))
-              if limit and signals.value(dim)}
+    limits = flood_keys(runtime, signals)
     if not limits:
         return FloodHits()
     counts = await runtime.counters.hit_many(list(limits), window_seconds=window, at=signals.at, session=session)
@@ -374,21 +380,27 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
         expires_in_seconds=runtime.challenge_ttl_seconds, captcha_accepted=runtime.captcha is not None)
 
 
-async def remember_order(*, session: AsyncSession, order: Order, signals: Signals, screening: Screening) -> None:
+async def remember_order(*, session: AsyncSession, order: Order, signals: Signals, screening: Screening,
+                         held_checked: bool = False, with_events: Sequence[tuple[str, str]] = ()) -> None:
     """Inside the order's transaction: keep its signals for the later stages and count it as placed. Raises
-    TooMuchStockHeld when the order's client would hold more stock than allowed (risk.holdings)."""
+    TooMuchStockHeld when the order's client would hold more stock than allowed (risk.holdings), unless the caller
+    counted it before placing the order (`held_checked`: risk.gate). `with_events`: counter events written with
+    the placed ones (the gate's flood-limit hits)."""
     runtime = runtime_of(session)
     if runtime is None:
         return
     signals.order_id = order.id
-    # Orders placed only to lock stock: one client's unpaid / under-review units are bounded (raises, rolling back).
-    await check_held_stock(session=session, limits=runtime.held, order_id=order.id, quantity=signals.quantity,
-                           ip=signals.ip, device=signals.device, contact=signals.contact, at=signals.at, now=utcnow())
+    if not held_checked:
+        # Orders placed only to lock stock: one client's unpaid / under-review units are bounded (raises, rolling
+        # back).
+        await check_held_stock(session=session, limits=runtime.held, order_id=order.id, quantity=signals.quantity,
+                               ip=signals.ip, device=signals.device, contact=signals.contact, at=signals.at,
+                               now=utcnow())
     session.add(OrderRiskSignals(order_id=order.id, ip=signals.ip, device=signals.device, contact=signals.contact,
                                  sku_id=signals.sku_id, quantity=signals.quantity, amount_cents=signals.amount_cents,
                                  at=signals.at, paid=False, review_reason=screening.review_reason))
     # In the order's transaction (Redis: written once it commits): a rolled-back order is never counted.
-    await runtime.counters.record(placed_events(signals, "placed"), at=signals.at, session=session)
+    await runtime.counters.record([*with_events, *placed_events(signals, "placed")], at=signals.at, session=session)
 
 
 # ---------------------------------------------------------------- payment and delivery
@@ -427,7 +439,7 @@ def paid_events(signals: Signals) -> list[tuple[str, str]]:
     return placed_events(signals, "paid") + payer_events(signals)
 
 
-def decides_at_payment(rules: list[RiskRule]) -> bool:
+def decides_at_payment(rules: list[CachedRule]) -> bool:
     """Whether any of these (enabled) rules is evaluated when a payment is confirmed or before delivery."""
     return any(Stage.PAYMENT.value in rule.stages or Stage.DELIVERY.value in rule.stages for rule in rules)
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, func, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +30,8 @@ from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.risk.models import OrderRiskSignals
 
-__all__ = ["HeldLimits", "TooMuchStockHeld", "check_held_stock", "payer_held_units"]
+__all__ = ["HeldLimits", "HeldCount", "TooMuchStockHeld", "held_checks", "held_since", "lock_ids", "check_held_stock",
+           "payer_held_units"]
 
 _PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
                  "OFFSET 0) AS ordered")
@@ -63,54 +66,81 @@ _MESSAGES = {
 }
 
 
-async def _held(session: AsyncSession, checks: list[tuple[str, str, int]], *, since: float, now: dt.datetime,
-                order_id: int) -> dict[str, tuple[int, dt.datetime | None]]:
-    """Per dimension of `checks`: the units its value holds in other orders (unexpired unpaid ones placed since
-    `since`, and ones under review), and when the first of those unpaid ones expires. Both counts for all
-    dimensions in one statement (the checkout hot path)."""
-    matches = {dim: _COLUMNS[dim] == value for dim, value, _ in checks}
-    pending = (
-        select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
-                 for match in matches.values()],
-               *[func.min(case((match, Order.expires_at))) for match in matches.values()])
-        .join(Order, Order.id == OrderRiskSignals.order_id)
-        .where(or_(*matches.values()), OrderRiskSignals.at >= since, OrderRiskSignals.order_id != order_id,
-               Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now)).subquery("pending")
-    # Driven from the (small, status-indexed) review queue: under review can be days old.
-    review = (
-        select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
-                 for match in matches.values()]).select_from(Order)
-        .join(OrderRiskSignals, OrderRiskSignals.order_id == Order.id)
-        .where(Order.status == OrderStatus.UNDER_REVIEW, or_(*matches.values()), Order.id != order_id)
-    ).subquery("review")
-    # Both one-row aggregates in one round trip (each keeps its own plan and index).
-    row = (await session.execute(select(pending, review).select_from(pending.join(review, true())))).one()
-    n = len(matches)
-    return {dim: (int(row[k]) + int(row[2 * n + k]), row[n + k]) for k, dim in enumerate(matches)}
+def held_checks(limits: HeldLimits, *, ip: str, device: str, contact: str) -> list[tuple[str, str, int]]:
+    """(dimension, value, limit) of each held-stock limit that applies to this client."""
+    dimensions = (("ip", ip, limits.per_ip), ("device", device, limits.per_device),
+                  ("contact", contact, limits.per_contact))
+    return [(dim, value, limit) for dim, value, limit in dimensions if value and limit]
+
+
+def lock_ids(checks: list[tuple[str, str, int]]) -> set[int]:
+    """The PostgreSQL advisory locks that serialize one client's checkouts (taken before counting)."""
+    return {zlib.crc32(f"held:{dim}:{value}".encode()) - 2**31 for dim, value, _ in checks}
+
+
+class HeldCount:
+    """The held-stock count of `checks` as one-row subqueries, to be selected alone or beside other counts in one
+    statement (risk.engine.open_checkout); `refusal` reads their columns back (pending's, then review's)."""
+
+    def __init__(self, checks: list[tuple[str, str, int]], *, since: float, now: dt.datetime,
+                 order_id: int | None) -> None:
+        self.checks, self.now = checks, now
+        matches = {dim: _COLUMNS[dim] == value for dim, value, _ in checks}
+        others = [] if order_id is None else [OrderRiskSignals.order_id != order_id]
+        self.pending = (
+            select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
+                     for match in matches.values()],
+                   *[func.min(case((match, Order.expires_at))) for match in matches.values()])
+            .join(Order, Order.id == OrderRiskSignals.order_id)
+            .where(or_(*matches.values()), OrderRiskSignals.at >= since, *others,
+                   Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now)).subquery("pending")
+        # Driven from the (small, status-indexed) review queue: under review can be days old.
+        self.review = (
+            select(*[func.coalesce(func.sum(case((match, OrderRiskSignals.quantity), else_=0)), 0)
+                     for match in matches.values()]).select_from(Order)
+            .join(OrderRiskSignals, OrderRiskSignals.order_id == Order.id)
+            .where(Order.status == OrderStatus.UNDER_REVIEW, or_(*matches.values()),
+                   *([] if order_id is None else [Order.id != order_id]))
+        ).subquery("review")
+
+    @property
+    def width(self) -> int:
+        return 3 * len(self.checks)  # pending: units, then first expiry, per dimension; review: units
+
+    def refusal(self, row: Sequence[Any], quantity: int) -> TooMuchStockHeld | None:
+        """The refusal for a checkout of `quantity` units given the selected columns (`width` of them), or None."""
+        n = len(self.checks)
+        for k, (dimension, _, limit) in enumerate(self.checks):
+            units, first_expiry = int(row[k]) + int(row[2 * n + k]), row[n + k]
+            if units and units + quantity > limit:
+                retry_after = max(int((first_expiry - self.now).total_seconds()) + 1, 1) if first_expiry else 3600
+                return TooMuchStockHeld(f"{_MESSAGES[dimension]}: pay or cancel them first, or wait until they expire",
+                                        dimension=dimension, held_units=units, limit=limit, retry_after=retry_after)
+        return None
+
+
+def held_since(limits: HeldLimits, at: float) -> float:
+    """Unpaid orders placed before this (risk clock) hold nothing any more."""
+    return at - limits.reservation_ttl_seconds - _SLACK_SECONDS
 
 
 async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_id: int, quantity: int, ip: str,
                            device: str, contact: str, at: float, now: dt.datetime) -> None:
     """Inside the transaction placing order `order_id` (`quantity` units): raise TooMuchStockHeld (rolling the
     order back) if its client would hold more than a limit. `at`: the checkout on the risk clock."""
-    checks = [(dim, value, limit) for dim, value, limit in (("ip", ip, limits.per_ip),
-                                                             ("device", device, limits.per_device),
-                                                             ("contact", contact, limits.per_contact))
-              if value and limit]
+    checks = held_checks(limits, ip=ip, device=device, contact=contact)
     if not checks:
         return
     if session.bind.dialect.name == "postgresql":
         # One client's checkouts one after the other: each counts what the previous one committed.
-        await session.execute(_PG_LOCKS, {"locks": sorted({zlib.crc32(f"held:{dim}:{value}".encode()) - 2**31
-                                                           for dim, value, _ in checks})})
-    held = await _held(session, checks, since=at - limits.reservation_ttl_seconds - _SLACK_SECONDS, now=now,
-                       order_id=order_id)
-    for dimension, _, limit in checks:
-        units, first_expiry = held[dimension]
-        if units and units + quantity > limit:
-            retry_after = max(int((first_expiry - now).total_seconds()) + 1, 1) if first_expiry else 3600
-            raise TooMuchStockHeld(f"{_MESSAGES[dimension]}: pay or cancel them first, or wait until they expire",
-                                   dimension=dimension, held_units=units, limit=limit, retry_after=retry_after)
+        await session.execute(_PG_LOCKS, {"locks": sorted(lock_ids(checks))})
+    count = HeldCount(checks, since=held_since(limits, at), now=now, order_id=order_id)
+    # Both one-row aggregates in one round trip (each keeps its own plan and index).
+    row = (await session.execute(select(count.pending, count.review)
+                                 .select_from(count.pending.join(count.review, true())))).one()
+    refusal = count.refusal(row, quantity)
+    if refusal is not None:
+        raise refusal
 
 
 async def payer_held_units(*, session: AsyncSession, payer: str, order_id: int) -> int:

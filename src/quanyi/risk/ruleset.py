@@ -22,7 +22,7 @@ from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.risk.models import RiskPolicy, RiskRule
 from quanyi.risk.rules import Decision, Stage, validate_params
 
-__all__ = ["RuleNotFound", "RuleNameTaken", "CachedRule", "enabled_rules", "install_cache", "list_rules",
+__all__ = ["RuleNotFound", "RuleNameTaken", "CachedRule", "enabled_rules", "fresh_copy", "install_cache", "list_rules",
            "get_rule", "create_rule", "update_rule", "delete_rule",
            "get_policy", "set_policy", "install_default_rules", "DEFAULT_RULES", "DEFAULT_POLICY"]
 
@@ -139,11 +139,17 @@ class _RulesCache:
     def edited(self) -> None:
         self.generation += 1
 
-    async def enabled(self, session: AsyncSession) -> list[CachedRule]:
-        now = time.monotonic()
+    def fresh(self, now: float) -> list[CachedRule] | None:
         copy = self._copy
         if copy is not None and copy[0] == self.generation and now - copy[1] < self.seconds:
             return copy[2]
+        return None
+
+    async def enabled(self, session: AsyncSession) -> list[CachedRule]:
+        now = time.monotonic()
+        fresh = self.fresh(now)
+        if fresh is not None:
+            return fresh
         generation = self.generation  # an edit while reading makes this copy stale at once
         rules = await _read_enabled(session)
         self._copy = (generation, now, rules)
@@ -156,6 +162,13 @@ _CACHE_KEY = "quanyi.risk.rules_cache"
 def install_cache(session_info: dict[str, Any], seconds: float) -> None:
     """Give every session of a database (its `session_info`) this process's copy of the rules."""
     session_info[_CACHE_KEY] = _RulesCache(seconds)
+
+
+def fresh_copy(session_info: dict[str, Any]) -> list[CachedRule] | None:
+    """The enabled rules from this process's copy for the database of `session_info` (`Database.session_info`),
+    or None when there is none fresh enough (then `enabled_rules` reads them)."""
+    cache = session_info.get(_CACHE_KEY)
+    return cache.fresh(time.monotonic()) if isinstance(cache, _RulesCache) else None
 
 
 def _cache(session: AsyncSession) -> _RulesCache | None:

@@ -7,7 +7,6 @@ already rolled back when the page is drawn (a half-made order can never be commi
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Annotated, Any
 
@@ -37,6 +36,7 @@ from quanyi.orders.access import (
     verify_order_access,
 )
 from quanyi.orders.numbers import normalize_order_no
+from quanyi.orders.placing import CheckoutInput, place_order
 from quanyi.orders.schemas import OrderCreate
 from quanyi.orders.state import OrderStatus
 from quanyi.payments import service as payments_service
@@ -47,10 +47,10 @@ from quanyi.payments.gateway import (
     GatewayUnsupported,
     UnknownGateway,
 )
-from quanyi.promoters.referral import REFERRAL_COOKIE, attribute_checkout
+from quanyi.promoters.referral import REFERRAL_COOKIE
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
-from quanyi.risk.checkout import ensure_device_cookie, request_device, screen_order
+from quanyi.risk.checkout import ensure_device_cookie, request_device
 from quanyi.risk.holdings import TooMuchStockHeld
 from quanyi.urls import shop_base_url
 from quanyi.web.csrf import CSRF_PROTECTED
@@ -199,10 +199,16 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
     # ---- risk control: flood limit, refusal, or a one-time code to confirm with
     form["verification_code"] = ""
     try:
-        signals, screening = await screen_order(
-            ctx, ip=client_ip(request), device=request_device(ctx, request),
-            sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale,
-            verification=Verification(data.challenge_id, data.verification_code) if data.challenge_id else None)
+        order = await place_order(ctx, CheckoutInput(
+            sku_id=data.sku_id, quantity=data.quantity, contact=data.contact, locale=locale, ip=client_ip(request),
+            device=request_device(ctx, request),
+            verification=Verification(data.challenge_id, data.verification_code) if data.challenge_id else None,
+            query_password=data.query_password, recharge_account=data.recharge_account, card_key_id=data.card_key_id,
+            member_id=member.member_id if member else None, points=data.points, coupon_codes=data.coupon_codes,
+            member_coupon_ids=data.member_coupon_ids,
+            # Distribution (分销): the promoter whose link (/r/CODE) the browser came through, within its window.
+            referral_cookie=request.cookies.get(REFERRAL_COOKIE)))
+        order_no = order.order_no
     except (risk_engine.VerificationRequired, VerificationUnavailable) as exc:
         if exc.context.get("challenge_id"):
             return await _product_page(request, ctx, slug, form={**form, "challenge_id": exc.context["challenge_id"]},
@@ -223,27 +229,7 @@ async def checkout(slug: SlugPath, request: Request, ctx: ContextDep, member: Op
                                    errors={"form": translate(locale, "risk.too_many")})
         page.headers["Retry-After"] = str(exc.context["retry_after"])
         return page
-    password_hash = await orders_service.hash_query_password(data.query_password) if data.query_password else None
-    try:
-        async with ctx.db.transaction() as session:
-            order = await orders_service.create_order(
-                session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
-                coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-                query_password_hash=password_hash, locale=locale, ip=client_ip(request),
-                reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
-                recharge_account=data.recharge_account, sku=screening.sku, picked_card_key_id=data.card_key_id,
-                member_id=member.member_id if member else None, points=data.points if member else 0,
-            )
-            await coupon_abuse.check_use(ctx, session=session, order=order, ip=client_ip(request),
-                                         device=request_device(ctx, request).id)  # 薅羊毛: new-member coupons
-            # Distribution (分销): the promoter whose link (/r/CODE) the browser came through, within its window.
-            await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
-                                     cookie=request.cookies.get(REFERRAL_COOKIE),
-                                     member_id=member.member_id if member else None)
-            if signals is not None:
-                await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
-            order_no = order.order_no
-    except coupon_abuse.CouponRefusedByRisk:
+    except coupon_abuse.CouponRefusedByRisk:  # 薅羊毛: new-member coupons per device / network
         return await _product_page(request, ctx, slug, form=form, status_code=403,
                                    errors={"coupon_codes": translate(locale, "checkout.coupon_risk")})
     except loyalty_service.PointsInsufficient:

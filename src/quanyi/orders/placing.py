@@ -1,0 +1,194 @@
+"""Placing a buyer's order (下单) from the API or the storefront form: risk screening, the order, its attribution.
+
+Without order-stage risk rules, coupons or a verification answer (a plain checkout, the flash-sale path) everything
+happens in ONE transaction: the SKU, the risk gate (flood and held-stock limits, risk.gate), the stock, the order,
+its risk signals and counter events. A refusal keeps the same answers in the same order as before: too many
+checkouts (429) first, then sold out (409), then too much stock held (429); a refused checkout still counts
+against the flood limits (its hits commit with nothing else when the refusal comes before any write, and in a
+transaction of their own when the order's transaction rolled back). With rules, coupons or an answer to a challenge,
+screening runs first in units of work of its own (risk.checkout.screen_order), as it always did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.catalog import service as catalog_service
+from quanyi.catalog.models import Sku
+from quanyi.context import ShopContext
+from quanyi.coupons import abuse as coupon_abuse
+from quanyi.inventory.service import OutOfStock
+from quanyi.money import line_total
+from quanyi.orders.checkout import create_order
+from quanyi.orders.contact import normalize_contact
+from quanyi.orders.lookup import hash_query_password
+from quanyi.orders.models import Order
+from quanyi.promoters.referral import attribute_checkout
+from quanyi.risk import engine as risk_engine
+from quanyi.risk import ruleset
+from quanyi.risk.challenges import Verification
+from quanyi.risk.checkout import screen_order
+from quanyi.risk.device import CheckoutDevice
+from quanyi.risk.gate import Gate, open_checkout
+from quanyi.risk.rules import Signals, Stage
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from quanyi.members.dependencies import MemberToken
+
+__all__ = ["CheckoutInput", "place_order"]
+
+
+@dataclass(frozen=True)
+class CheckoutInput:
+    """One buyer's checkout as the API or the form received it (validated shapes, not yet checked rules)."""
+
+    sku_id: int
+    quantity: int
+    contact: str
+    locale: str
+    ip: str
+    device: CheckoutDevice
+    verification: Verification | None = None
+    query_password: str | None = None
+    recharge_account: str | None = None
+    card_key_id: int | None = None
+    member_id: int | None = None  # the signed-in buyer (会员) as the caller found them, or
+    member_token: MemberToken | None = None  # ... their session token, looked up in the checkout's transaction
+    points: int = 0
+    coupon_codes: Sequence[str] = ()
+    member_coupon_ids: Sequence[int] = ()
+    distributor_code: str | None = None
+    referral_cookie: str | None = None
+
+
+Inside = Callable[[AsyncSession, Order], Awaitable[None]]
+
+
+async def place_order(ctx: ShopContext, data: CheckoutInput, *, inside: Inside | None = None) -> Order:
+    """Screen and place the order; raises the refusal (risk, stock, input) having placed nothing. `inside` runs
+    in the order's transaction once it is placed (describing it for the answer, say)."""
+    # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
+    password_hash = await hash_query_password(data.query_password) if data.query_password else None
+    if data.verification is None and not data.coupon_codes and not data.member_coupon_ids \
+            and not await _order_rules(ctx):
+        return await _place_in_one_transaction(ctx, data, password_hash, inside)
+    signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
+        ctx, ip=data.ip, device=data.device, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+        locale=data.locale, verification=data.verification)
+    async with ctx.db.transaction() as session:
+        member_id = await _member_id(session, data)
+        order = await _create(ctx, session, data, member_id, password_hash, screening.sku)
+        await coupon_abuse.check_use(ctx, session=session, order=order, ip=data.ip,
+                                     device=data.device.id)  # 薅羊毛: new-member coupons per device / network
+        await _attribute(ctx, session, order, data, member_id)
+        if signals is not None:
+            await risk_engine.remember_order(session=session, order=order, signals=signals, screening=screening)
+        if inside is not None:
+            await inside(session, order)
+    return order
+
+
+async def _order_rules(ctx: ShopContext) -> bool:
+    """Whether any order-stage rule is enabled (from the process's copy of the rules; a read when it is old)."""
+    rules = ruleset.fresh_copy(ctx.db.session_info)
+    if rules is None:
+        async with ctx.db.read_session() as session:
+            rules = await ruleset.enabled_rules(session=session)
+    return any(Stage.ORDER.value in rule.stages for rule in rules)
+
+
+async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, password_hash: str | None,
+                                    inside: Inside | None) -> Order:
+    gate: Gate | None = None
+    signals: Signals | None = None
+    refusal: Exception | None = None
+    try:
+        async with ctx.db.transaction() as session:
+            member_id = await _member_id(session, data)
+            sku, signals = await _sku_and_signals(ctx, session, data)
+            if signals is not None:
+                gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
+                refusal = gate.flood
+            if refusal is None:
+                try:
+                    order = await _create(ctx, session, data, member_id, password_hash, sku,
+                                          before_insert=gate.check_held if gate is not None else None)
+                except OutOfStock as exc:  # raised holding nothing and having written nothing (orders.checkout)
+                    refusal = exc
+            if refusal is not None:
+                if gate is not None and signals is not None:
+                    await gate.write_events(session, signals.at)  # refused, and counted: commits with nothing else
+            else:
+                await coupon_abuse.check_use(ctx, session=session, order=order, ip=data.ip, device=data.device.id)
+                await _attribute(ctx, session, order, data, member_id)
+                if signals is not None and gate is not None:
+                    await risk_engine.remember_order(session=session, order=order, signals=signals,
+                                                     screening=risk_engine.Screening(), held_checked=True,
+                                                     with_events=gate.events)
+                if inside is not None:
+                    await inside(session, order)
+    except Exception:  # rolled back, the gate's hits with it (written or not): they count all the same
+        if gate is not None and signals is not None:
+            try:
+                await gate.write_events_alone(ctx.db, signals.at)
+            except Exception:  # the database is away, say: the refusal or error at hand is the answer
+                logger.warning("could not count a refused checkout against the flood limits", exc_info=True)
+        raise
+    if refusal is not None:
+        raise refusal
+    return order
+
+
+async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
+                           data: CheckoutInput) -> tuple[Sku | None, Signals | None]:
+    """The SKU (None if unknown: checkout then refuses it with its usual error) and the checkout's risk signals
+    (None when the request is invalid anyway: unknown SKU, bad contact)."""
+    try:
+        contact_kind, contact_value = normalize_contact(data.contact)
+    except ValueError:
+        return None, None
+    try:
+        sku = await catalog_service.get_sku(session=session, sku_id=data.sku_id)
+    except catalog_service.SkuNotFound:
+        return None, None
+    signals = risk_engine.checkout_signals(
+        ctx.risk, ip=data.ip, device=data.device.id, device_verified=data.device.verified, contact_kind=contact_kind,
+        contact=contact_value, sku_id=sku.id, quantity=data.quantity,
+        amount_cents=line_total(sku.price_cents, data.quantity), merchant_id=sku.merchant_id)
+    return sku, signals
+
+
+async def _member_id(session: AsyncSession, data: CheckoutInput) -> int | None:
+    if data.member_token is None:
+        return data.member_id
+    login = await data.member_token.login(session)  # the signed-in buyer (会员), else a guest order
+    return login.member_id if login else None
+
+
+async def _create(ctx: ShopContext, session: AsyncSession, data: CheckoutInput, member_id: int | None,
+                  password_hash: str | None,
+                  sku: Sku | None, *, before_insert: Callable[[], None] | None = None) -> Order:
+    return await create_order(
+        session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
+        query_password_hash=password_hash, locale=data.locale, ip=data.ip,
+        reservation_ttl=dt.timedelta(seconds=ctx.settings.reservation_ttl_seconds),
+        recharge_account=data.recharge_account, sku=sku, picked_card_key_id=data.card_key_id,
+        member_id=member_id, points=data.points if member_id else 0,
+        coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
+        before_insert=before_insert,
+    )
+
+
+async def _attribute(ctx: ShopContext, session: AsyncSession, order: Order, data: CheckoutInput,
+                     member_id: int | None) -> None:
+    # Distribution (分销): the promoter named here, else the one whose link the browser came through.
+    await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
+                             named_code=data.distributor_code, cookie=data.referral_cookie, member_id=member_id)

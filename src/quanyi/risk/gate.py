@@ -1,0 +1,101 @@
+"""The checkout gate (下单闸口): a checkout's flood limits and held-stock limits, counted inside the order's own
+transaction before the order exists, in one statement (on PostgreSQL after one statement taking the advisory locks
+of both). Used when no order-stage rule is enabled (a shop without rules, the flash-sale path): the rules' screening
+runs transactions of its own and keeps the older sequence (risk.checkout).
+
+The limits are the same as `engine.hit_flood_limits` and `holdings.check_held_stock` apply: a checkout is counted
+against the flood limits whether it is refused or not (the caller writes `events` with the order, or alone when it
+refuses), and one client's checkouts are serialized the same way (SQLite's writer lock; the same advisory locks on
+PostgreSQL, held to the end of the order's transaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import Database, utcnow
+from quanyi.errors import DomainError
+from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
+from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
+from quanyi.risk.holdings import HeldCount, held_checks, held_since, lock_ids
+from quanyi.risk.rules import Signals
+
+__all__ = ["Gate", "open_checkout"]
+
+_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
+                 "OFFSET 0) AS ordered")
+
+
+@dataclass
+class Gate:
+    """What the gate found. `flood`: the flood-limit refusal (429), checked first; `held`: the held-stock refusal,
+    which checkout raises only once stock is found (a sold-out answer comes first, as it always did); `events`:
+    this checkout's flood-limit hits, still to be written in the caller's transaction (database counters)."""
+
+    runtime: RiskRuntime
+    flood: DomainError | None = None
+    held: DomainError | None = None
+    events: list[Event] = field(default_factory=list)
+
+    def check_held(self) -> None:
+        if self.held is not None:
+            raise self.held
+
+    async def write_events(self, session: AsyncSession, at: float) -> None:
+        """A refused checkout still counts: its hits go into the caller's transaction, which then commits."""
+        if self.events:
+            await self.runtime.counters.record(self.events, at=at, session=session)
+            self.events = []
+
+    async def write_events_alone(self, db: Database, at: float) -> None:
+        """The order's transaction rolled back with the hits in it: count them in a transaction of their own."""
+        if self.events:
+            async with db.transaction() as session:
+                await self.runtime.counters.record(self.events, at=at, session=session)
+            self.events = []
+
+
+async def open_checkout(*, session: AsyncSession, runtime: RiskRuntime, signals: Signals) -> Gate:
+    """In the order's transaction, before anything is written: count the checkout against the flood limits and the
+    client's held stock. Raises nothing: the caller raises `gate.flood`, then `gate.check_held()` once it has stock."""
+    gate = Gate(runtime)
+    flood = flood_keys(runtime, signals)
+    checks = held_checks(runtime.held, ip=signals.ip, device=signals.device, contact=signals.contact)
+    counters = runtime.counters
+    counts: list[int] = []
+    columns = []
+    locks: set[int] = set()
+    if flood and isinstance(counters, DatabaseCounters):
+        columns.append(counters.counts_subquery(list(flood), window_seconds=runtime.checkout_window_seconds,
+                                                at=signals.at))
+        gate.events = [(key[:200], fresh_member()) for key in flood]
+        locks |= counters.lock_ids(list(flood))
+    elif flood:  # Redis: counted and recorded at once, atomically, by the counters themselves
+        counts = await counters.hit_many(list(flood), window_seconds=runtime.checkout_window_seconds, at=signals.at)
+    held = (HeldCount(checks, since=held_since(runtime.held, signals.at), now=utcnow(), order_id=None)
+            if checks else None)
+    if held is not None:
+        columns += [held.pending, held.review]
+        locks |= lock_ids(checks)
+    if locks and session.bind.dialect.name == "postgresql":
+        # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
+        # this client committed. One statement, one sorted order: two checkouts never wait on each other crosswise.
+        await session.execute(_PG_LOCKS, {"locks": sorted(locks)})
+    row: tuple[object, ...] = ()
+    if columns:
+        joined = columns[0]
+        for other in columns[1:]:
+            joined = joined.join(other, true())
+        row = tuple((await session.execute(select(*columns).select_from(joined))).one())
+    if gate.events:
+        counts = [int(n) + 1 for n in row[:len(flood)]]  # + this checkout's own hit, written later
+        row = row[len(flood):]
+    if any(n > limit for n, limit in zip(counts, flood.values(), strict=True)):
+        gate.flood = CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
+                                         retry_after=runtime.checkout_window_seconds)
+    elif held is not None:
+        gate.held = held.refusal(row, signals.quantity)
+    return gate
