@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -46,7 +46,7 @@ __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
     "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
-    "deliver_card_keys",
+    "deliver_card_keys", "sellable_keys_query",
     "reveal_card_keys", "decrypt_for_buyer", "reveal_audit_rows",
     "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
     "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys", "stock_returned",
@@ -119,17 +119,22 @@ def _buyer_revealed():  # type: ignore[no-untyped-def]
     )
 
 
-async def _lock_sellable(session: AsyncSession, *, sku_id: int, quantity: int, now: dt.datetime) -> list[int]:
+def sellable_keys_query(*, sku_id: int, quantity: int, now: dt.datetime) -> Select[tuple[int]]:
+    """SELECT the ids of up to `quantity` keys to sell now, locking them: the one definition of which keys a sale
+    takes (also run inside orders.one_statement's checkout statement)."""
     # SKIP LOCKED: concurrent buyers each take different free rows instead of queueing on the same ones;
     # a row another transaction holds is not free for us anyway. Soonest-expiring keys are sold first.
-    stmt = (
+    return (
         select(CardKey.id)
         .where(CardKey.sku_id == sku_id, _sellable(now))
         .order_by(CardKey.expires_at.asc().nulls_last(), CardKey.id)
         .limit(quantity)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.scalars(stmt)).all())
+
+
+async def _lock_sellable(session: AsyncSession, *, sku_id: int, quantity: int, now: dt.datetime) -> list[int]:
+    return list((await session.scalars(sellable_keys_query(sku_id=sku_id, quantity=quantity, now=now))).all())
 
 
 async def lock_card_keys_for_sale(

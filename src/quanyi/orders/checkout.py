@@ -18,9 +18,11 @@ from quanyi.errors import InvalidInput
 from quanyi.inventory import picking, shared_codes
 from quanyi.inventory import service as inventory_service
 from quanyi.notifications import service as notifications_service
+from quanyi.orders import one_statement
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.numbers import insert_order
+from quanyi.orders.one_statement import Rider
 from quanyi.orders.recharge_account import normalize_recharge_account
 from quanyi.orders.state import OrderStatus
 from quanyi.pricing import service as pricing_service
@@ -59,6 +61,7 @@ async def create_order(
     member_coupon_ids: Sequence[int] = (),
     picked_card_key_id: int | None = None,
     before_insert: Callable[[], None] | None = None,
+    riders: Sequence[Rider] = (),
 ) -> Order:
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
@@ -73,7 +76,8 @@ async def create_order(
     `picked_card_key_id`: 自选卡密, the one key the buyer picked (quantity 1, the SKU's surcharge added); raises
     CardKeyTaken if another buyer got it first.
     `before_insert`: called once stock is found and the order priced, before anything is written (the risk gate's
-    held-stock refusal, which must not come before a sold-out answer)."""
+    held-stock refusal, which must not come before a sold-out answer). `riders`: rows written with the order
+    (orders.one_statement; a plain card-key checkout on PostgreSQL writes everything in one statement)."""
     now = now or utcnow()
     if sku is None or sku.id != sku_id:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id)
@@ -85,6 +89,37 @@ async def create_order(
     contact_kind, contact_value = normalize_contact(contact)
 
     surcharge = _check_pick(sku, quantity, picked_card_key_id)
+    source = (pricing_service.LIST_PRICE if unit_price_cents is None and customer_account_id is None
+              else pricing_service.PriceSource("account", unit_price_cents))
+
+    def new_order(breakdown: pricing_service.PriceBreakdown) -> Order:
+        order = Order(
+            status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id,
+            product_id=sku.product_id, product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
+            delivery_type=sku.delivery_type.value,
+            contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
+            locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
+            recharge_account=account,
+            distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
+            member_id=member_id,
+            picked_card_key_id=picked_card_key_id,
+        )
+        pricing_service.store_breakdown(order, breakdown)
+        return order
+
+    if (session.bind.dialect.name == "postgresql" and sku.delivery_type is DeliveryType.CARD_KEY
+            and picked_card_key_id is None and member_id is None and not coupon_codes and not member_coupon_ids
+            and source is pricing_service.LIST_PRICE and before_insert is None):
+        # A plain guest card-key checkout: one statement locks the keys, inserts the order and its event, reserves
+        # the keys and writes the riders. The guest's list price reads nothing and refuses nothing.
+        breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=None,
+                                                      points=0, source=source, now=now, surcharge_cents=0)
+        order = new_order(breakdown)
+        if await one_statement.place_with_keys(session, order, sku_id=sku.id, quantity=quantity, now=now,
+                                               riders=riders):
+            await _placed(session, order, breakdown, sku, quantity, None, now)
+            return order
+        # Too few keys of our own (nothing was written): as below, where suppliers may fill it in.
 
     # Lock the keys before the order row exists: a sold-out checkout (most of a flash sale) writes nothing.
     # 手动发货 holds no stock: the operator delivers it by hand once it is paid (orders/manual.py).
@@ -114,27 +149,16 @@ async def create_order(
         if from_suppliers < quantity:
             raise inventory_service.OutOfStock("sold out", available=len(key_ids), requested=quantity)
         key_ids = []
-    source = (pricing_service.LIST_PRICE if unit_price_cents is None and customer_account_id is None
-              else pricing_service.PriceSource("account", unit_price_cents))
     breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=member_id,
                                                   points=points, coupon_codes=coupon_codes,
                                                   member_coupon_ids=member_coupon_ids, source=source, now=now,
                                                   surcharge_cents=surcharge)
     if before_insert is not None:
         before_insert()
-    order = Order(
-        status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id, product_id=sku.product_id,
-        product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
-        delivery_type=sku.delivery_type.value,
-        contact_kind=contact_kind, contact=contact_value, query_password_hash=query_password_hash,
-        locale=locale, created_ip=ip[:64], created_at=now, updated_at=now, expires_at=now + reservation_ttl,
-        recharge_account=account,
-        distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
-        member_id=member_id,
-        picked_card_key_id=picked_card_key_id,
-    )
-    pricing_service.store_breakdown(order, breakdown)
+    order = new_order(breakdown)
     await insert_order(session, order, now)
+    if riders:
+        await one_statement.write_riders(session, order.id, riders)
     session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
                            reason="order placed", created_at=now))
     if key_ids:
@@ -142,10 +166,16 @@ async def create_order(
     if sku.delivery_type is DeliveryType.SHARED_CODE:
         await shared_codes.record_use(session=session, shared_code_id=shared_code_id, order_id=order.id,
                                       quantity=quantity, now=now)
+    await _placed(session, order, breakdown, sku, quantity, member_id, now)
+    return order
+
+
+async def _placed(session: AsyncSession, order: Order, breakdown: pricing_service.PriceBreakdown, sku: Sku,
+                  quantity: int, member_id: int | None, now: dt.datetime) -> None:
+    """What follows a placed order in its transaction: its coupons / points taken, the low-stock alert."""
     await pricing_service.commit_order_pricing(session=session, order=order, breakdown=breakdown,
                                                member_id=member_id, now=now)
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
-    return order
 
 
 def _check_pick(sku: Sku, quantity: int, picked_card_key_id: int | None) -> int:

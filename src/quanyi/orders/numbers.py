@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from quanyi.orders.models import Order
 from quanyi.shoptime import shop_day, zone_of
 
-__all__ = ["new_order_no", "normalize_order_no", "insert_order", "ORDER_NO_PATTERN"]
+__all__ = ["new_order_no", "normalize_order_no", "insert_order", "attach_inserted", "ORDER_NO_PATTERN"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ORDER_NO_PATTERN = re.compile(r"^\d{6}[0-9A-HJKMNP-TV-Z]{8}$")
@@ -54,6 +55,11 @@ async def insert_order(session: AsyncSession, order: Order, now: dt.datetime) ->
                                         .on_conflict_do_nothing(index_elements=["order_no"]).returning(table.c.id))
         if order_id is not None:
             break
+    attach_inserted(session, order, values, order_id)
+
+
+def attach_inserted(session: AsyncSession, order: Order, values: dict[str, Any], order_id: int) -> None:
+    """`order` was inserted with `values` as row `order_id`: the session tracks it as a loaded row."""
     for key, value in {**values, "id": order_id}.items():
         setattr(order, key, value)  # every column loaded: nothing is read back later
     make_transient_to_detached(order)  # the row exists: the session tracks it without inserting it again

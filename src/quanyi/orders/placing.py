@@ -29,6 +29,7 @@ from quanyi.orders.checkout import create_order
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.lookup import hash_query_password
 from quanyi.orders.models import Order
+from quanyi.orders.one_statement import Rider
 from quanyi.promoters.referral import attribute_checkout
 from quanyi.risk import engine as risk_engine
 from quanyi.risk import ruleset
@@ -117,10 +118,11 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
             if signals is not None:
                 gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
                 refusal = gate.flood
+            riders = gate.riders(signals) if gate is not None and signals is not None else None
             if refusal is None:
                 try:
-                    order = await _create(ctx, session, data, member_id, password_hash, sku,
-                                          before_insert=gate.check_held if gate is not None else None)
+                    order = await _create(ctx, session, data, member_id, password_hash, sku, riders=riders or (),
+                                          before_insert=gate.check_held if gate and gate.held else None)
                 except OutOfStock as exc:  # raised holding nothing and having written nothing (orders.checkout)
                     refusal = exc
             if refusal is not None:
@@ -129,7 +131,10 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
             else:
                 await coupon_abuse.check_use(ctx, session=session, order=order, ip=data.ip, device=data.device.id)
                 await _attribute(ctx, session, order, data, member_id)
-                if signals is not None and gate is not None:
+                if riders is not None and gate is not None and signals is not None:
+                    signals.order_id = order.id
+                    await gate.riders_written(session, signals.at)
+                elif signals is not None and gate is not None:
                     await risk_engine.remember_order(session=session, order=order, signals=signals,
                                                      screening=risk_engine.Screening(), held_checked=True,
                                                      with_events=gate.events)
@@ -175,7 +180,8 @@ async def _member_id(session: AsyncSession, data: CheckoutInput) -> int | None:
 
 async def _create(ctx: ShopContext, session: AsyncSession, data: CheckoutInput, member_id: int | None,
                   password_hash: str | None,
-                  sku: Sku | None, *, before_insert: Callable[[], None] | None = None) -> Order:
+                  sku: Sku | None, *, before_insert: Callable[[], None] | None = None,
+                  riders: Sequence[Rider] = ()) -> Order:
     return await create_order(
         session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
         query_password_hash=password_hash, locale=data.locale, ip=data.ip,
@@ -183,7 +189,7 @@ async def _create(ctx: ShopContext, session: AsyncSession, data: CheckoutInput, 
         recharge_account=data.recharge_account, sku=sku, picked_card_key_id=data.card_key_id,
         member_id=member_id, points=data.points if member_id else 0,
         coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-        before_insert=before_insert,
+        before_insert=before_insert, riders=riders,
     )
 
 

@@ -78,7 +78,11 @@ class DatabaseCounters:
 
     async def _insert(self, session: AsyncSession, events: Sequence[Event], at: float) -> None:
         await session.execute(insert(CounterEvent), [{"key": k[:200], "member": m[:200], "at": at} for k, m in events])
-        # Prune now and then rather than on every write: the index keeps old rows cheap to skip.
+        await self.prune_now_and_then(session, at)
+
+    async def prune_now_and_then(self, session: AsyncSession, at: float) -> None:
+        """After writing events: prune now and then rather than on every write (the index keeps old rows cheap to
+        skip)."""
         if random.random() < 0.02:  # noqa: S311 - not security relevant
             await session.execute(delete(CounterEvent).where(CounterEvent.at < at - self.retention_seconds))
 

@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
+from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
 from quanyi.risk.holdings import HeldCount, held_checks, held_since, lock_ids
-from quanyi.risk.rules import Signals
+from quanyi.risk.models import CounterEvent, OrderRiskSignals
+from quanyi.risk.rules import Signals, placed_events
 
 __all__ = ["Gate", "open_checkout"]
 
@@ -49,6 +51,28 @@ class Gate:
         if self.events:
             await self.runtime.counters.record(self.events, at=at, session=session)
             self.events = []
+
+    def riders(self, signals: Signals) -> list[Rider] | None:
+        """What `engine.remember_order` writes for a placed order (its risk signals, its `placed` counter events)
+        and this checkout's flood-limit hits, as rows that go with the order's insert (orders.one_statement: on
+        PostgreSQL in the same statement). None when the counters are not in the database (Redis): then
+        `remember_order` records them once the order commits, as always."""
+        if not isinstance(self.runtime.counters, DatabaseCounters):
+            return None
+        rows = [Rider(OrderRiskSignals.__table__, {
+            "order_id": ORDER_ID, "ip": signals.ip, "device": signals.device, "contact": signals.contact,
+            "sku_id": signals.sku_id, "quantity": signals.quantity, "amount_cents": signals.amount_cents,
+            "at": signals.at, "paid": False, "review_reason": None, "payer": None})]
+        placed = [(key, ORDER_ID_TEXT) for key, _ in placed_events(signals, "placed")]  # member: the order's id
+        rows += [Rider(CounterEvent.__table__, {"key": key[:200], "member": member, "at": signals.at})
+                 for key, member in [*self.events, *placed]]
+        return rows
+
+    async def riders_written(self, session: AsyncSession, at: float) -> None:
+        """The riders went in with the order; prune old counter events now and then. (`events` stay: should the
+        transaction still roll back, `write_events_alone` counts them.)"""
+        if isinstance(self.runtime.counters, DatabaseCounters):
+            await self.runtime.counters.prune_now_and_then(session, at)
 
     async def write_events_alone(self, db: Database, at: float) -> None:
         """The order's transaction rolled back with the hits in it: count them in a transaction of their own."""

@@ -1,0 +1,126 @@
+"""A card-key checkout on PostgreSQL in one statement (一条语句下单): lock the keys, insert the order and its first
+event, reserve the keys and write the rows that go with a new order (its risk signals and counter events), all in
+one round trip.
+
+    WITH keys AS (SELECT id FROM inventory_card_key WHERE <sellable> ... LIMIT q FOR UPDATE SKIP LOCKED),
+         placed AS (INSERT INTO orders_order ... SELECT ... WHERE (SELECT count(*) FROM keys) = q
+                    ON CONFLICT (order_no) DO NOTHING RETURNING id),
+         reserved AS (UPDATE inventory_card_key SET status = 'reserved', order_id = (SELECT id FROM placed) ...
+                      WHERE id IN (SELECT id FROM keys) AND EXISTS (SELECT FROM placed)),
+         event AS (INSERT INTO orders_order_event ... SELECT ... FROM placed),
+         rider_0 AS (INSERT INTO <table> ... SELECT ... FROM placed), ...
+    SELECT (SELECT id FROM placed), (SELECT count(*) FROM keys)
+
+The same guarantees as the statements it replaces (orders.checkout): too few free keys -> nothing is written
+(the keys it found stay locked until the transaction ends, as before); an order-number clash (the unique
+constraint, 40 random bits a day) inserts nothing and the statement runs again with a fresh number, finding the
+same keys (a transaction's own row locks never make it skip a row). SKIP LOCKED never waits, so the statement
+cannot deadlock with another checkout. SQLite keeps the statement-per-write path (it has no data-modifying CTEs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import String, Table, cast, exists, func, insert, literal, null, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.inventory import service as inventory_service
+from quanyi.inventory.models import CardKey, CardKeyStatus
+from quanyi.orders import numbers
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.shoptime import zone_of
+
+__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "place_with_keys", "write_riders"]
+
+
+class _OrderIdMarker:
+    def __init__(self, text: bool) -> None:
+        self.text = text
+
+
+ORDER_ID = _OrderIdMarker(text=False)  # a rider's column takes the new order's id
+ORDER_ID_TEXT = _OrderIdMarker(text=True)  # ... as text (a counter event's member)
+
+
+@dataclass(frozen=True)
+class Rider:
+    """A row that goes with a new order, written in the order's statement; `values` by column name, with
+    ORDER_ID / ORDER_ID_TEXT where the new order's id belongs."""
+
+    table: Table
+    values: dict[str, Any]
+
+
+async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, quantity: int, now: dt.datetime,
+                          riders: Sequence[Rider] = ()) -> bool:
+    """Insert `order` (all its columns set but id and number) holding `quantity` keys of the SKU, in one statement.
+    False when fewer keys are free: nothing was written. On True the order has its id and number and is in the
+    session like a loaded row (nothing is read back later)."""
+    table = Order.__table__
+    values = {column.key: getattr(order, column.key) for column in table.columns if column.key != "id"}
+    zone = zone_of(session)
+    while True:
+        values["order_no"] = numbers.new_order_no(now, zone=zone)  # looked up at each call: tests force a clash
+        order_id, found = (await session.execute(_statement(values, sku_id=sku_id, quantity=quantity, now=now,
+                                                            riders=riders))).one()
+        if found < quantity:
+            return False
+        if order_id is not None:
+            break
+    numbers.attach_inserted(session, order, values, order_id)
+    return True
+
+
+def _statement(values: dict[str, Any], *, sku_id: int, quantity: int, now: dt.datetime,
+               riders: Sequence[Rider]) -> Any:
+    table = Order.__table__
+    keys = inventory_service.sellable_keys_query(sku_id=sku_id, quantity=quantity, now=now).cte("keys")
+    found = select(func.count()).select_from(keys).scalar_subquery()
+    placed = (pg_insert(table)
+              .from_select(list(values), select(*[literal(value, table.c[key].type) for key, value in values.items()])
+                           .where(found == quantity))
+              .on_conflict_do_nothing(index_elements=["order_no"])
+              .returning(table.c.id).cte("placed"))
+    placed_id = select(placed.c.id).scalar_subquery()
+    any_placed = exists(select(placed.c.id))
+    reserved = (update(CardKey.__table__)
+                .where(CardKey.id.in_(select(keys.c.id)), any_placed)
+                .values(status=CardKeyStatus.RESERVED, order_id=placed_id, reserved_at=now)
+                .returning(CardKey.id).cte("reserved"))
+    events = OrderEvent.__table__
+    event = (pg_insert(events)
+             .from_select(["order_id", "from_status", "to_status", "reason", "created_at"],
+                          select(placed.c.id, null(), literal(values["status"].value, events.c.to_status.type),
+                                 literal("order placed", events.c.reason.type),
+                                 literal(now, events.c.created_at.type)))
+             .returning(events.c.id).cte("event"))
+    written = [reserved, event]
+    for n, rider in enumerate(riders):
+        columns = [_rider_value(rider.table, key, value, placed.c.id) for key, value in rider.values.items()]
+        written.append(pg_insert(rider.table)
+                       .from_select(list(rider.values), select(*columns).select_from(placed))  # only with the order
+                       .cte(f"rider_{n}"))
+    return select(placed_id, found).add_cte(*written)
+
+
+async def write_riders(session: AsyncSession, order_id: int, riders: Sequence[Rider]) -> None:
+    """The riders of an order inserted on its own (SQLite, or a checkout `place_with_keys` does not cover): one
+    INSERT per table."""
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for rider in riders:
+        by_table.setdefault(rider.table, []).append(
+            {key: (str(order_id) if value.text else order_id) if isinstance(value, _OrderIdMarker) else value
+             for key, value in rider.values.items()})
+    for table, rows in by_table.items():
+        await session.execute(insert(table), rows)
+
+
+def _rider_value(table: Table, key: str, value: Any, order_id: Any) -> Any:
+    if isinstance(value, _OrderIdMarker):
+        return cast(order_id, String) if value.text else order_id
+    return literal(value, table.c[key].type)
