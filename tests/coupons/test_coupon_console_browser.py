@@ -88,6 +88,14 @@ def test_operator_creates_a_coupon_and_a_buyer_claims_it_and_pays_less(
     expect(page).to_have_url(re.compile(r"/console/coupons$"))
     page.get_by_test_id("new-coupon").click()
     expect(page.get_by_test_id("coupon-form")).to_be_visible()
+    # Only the chosen kind's fields show: 满减 first; switching the kind swaps them.
+    expect(page.get_by_test_id("coupon-amount-off")).to_be_visible()
+    expect(page.get_by_test_id("coupon-percent-off")).to_be_hidden()
+    expect(page.get_by_test_id("coupon-fixed-price")).to_be_hidden()
+    page.get_by_test_id("coupon-kind").select_option("percent_off")
+    expect(page.get_by_test_id("coupon-percent-off")).to_be_visible()
+    expect(page.get_by_test_id("coupon-amount-off")).to_be_hidden()
+    page.get_by_test_id("coupon-kind").select_option("amount_off")
     _both(page, shots, "01-new")
 
     # A form without its amount is refused: the error is next to the field, what was typed is kept.

@@ -179,5 +179,19 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(); uploadImport(); followImport(); previewGuide(); });
+  // ---- a new coupon's form: only the fields of the kind chosen (without script every kind's fields show)
+  function couponKindFields() {
+    var select = document.querySelector("select[name=kind]");
+    var blocks = document.querySelectorAll("[data-kind-fields]");
+    if (!select || !blocks.length) return;
+    function show() {
+      blocks.forEach(function (b) { b.hidden = b.getAttribute("data-kind-fields") !== select.value; });
+    }
+    select.addEventListener("change", show);
+    show();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawCharts(); uploadImport(); followImport(); previewGuide(); couponKindFields();
+  });
 })();
