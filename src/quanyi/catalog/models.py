@@ -35,8 +35,14 @@ class DeliveryType(enum.StrEnum):
     SHARED_CODE = "shared_code"  # 循环卡密: one code sold to many buyers, up to its sale limit
 
 
+# Catalog ids are never handed out twice (AUTOINCREMENT on SQLite; PostgreSQL sequences never go back): coupon
+# targets and order snapshots name catalog ids without a foreign key, and must never come to mean a newer row.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Category(Base):
     __tablename__ = "catalog_category"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
@@ -55,7 +61,7 @@ class Product(Base):
 
     __tablename__ = "catalog_product"
     # Target of the SKUs' (product_id, merchant_id) foreign key: a SKU always belongs to its product's merchant.
-    __table_args__ = (UniqueConstraint("id", "merchant_id"),)
+    __table_args__ = (UniqueConstraint("id", "merchant_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     merchant_id: Mapped[int] = owner_column()
@@ -92,6 +98,7 @@ class Sku(Base):
         # orders point at (sku id, merchant id) in turn, so goods of two merchants can never mix.
         ForeignKeyConstraint(["product_id", "merchant_id"], ["catalog_product.id", "catalog_product.merchant_id"]),
         UniqueConstraint("id", "merchant_id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,18 +3,27 @@ configuration made for the SKU (a reseller's price, an enterprise's tier prices 
 records (orders, card keys, campaigns ...) are kept, so such a SKU is taken off sale instead (on_sale=false).
 
 The list names every table with a foreign key to catalog_sku (a test holds it to the models), so a delete never
-reaches the database's foreign-key check, whose error would read like a concurrent edit."""
+reaches the database's foreign-key check, whose error would read like a concurrent edit.
+
+Coupon scopes (coupons_target) name categories, products and SKUs by id without a foreign key (one column for
+three tables). A coupon that has not ended (paused ones too: they can be resumed) keeps what it names from being
+deleted; an ended one does not, and since catalog ids are never handed out twice (catalog/models.py
+NEVER_REUSE_IDS), its scope can never come to name a newer row, even if its end is later moved forward.
+UNLINKED lists every such column and why it is safe (a test holds it to the models)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import column, func, select, table
+from sqlalchemy import Integer, String, column, func, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["Referrer", "Reference", "REFERRERS", "SKU_INSTEAD", "PRODUCT_INSTEAD", "references_to_sku",
-           "describe_references"]
+from quanyi.db import UTCDateTime
+
+__all__ = ["Referrer", "Reference", "REFERRERS", "COUPONS", "UNLINKED", "SKU_INSTEAD", "PRODUCT_INSTEAD",
+           "CATEGORY_INSTEAD", "references_to_sku", "coupons_naming", "describe_references", "describe_coupons"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +66,25 @@ REFERRERS: tuple[Referrer, ...] = (
 )
 
 
+# Columns naming a catalog id without a foreign key, and what keeps each from ever meaning a newer row.
+UNLINKED: dict[tuple[str, str], str] = {
+    ("coupons_target", "target_id"): "coupon scope: coupons_naming refuses deletes; ids are never reused",
+    ("orders_order", "product_id"): "snapshot of the order's SKU's product: the order's sku_id foreign key keeps "
+                                    "the SKU, and with it its product",
+    ("risk_order_signals", "sku_id"): "written with its order only: the order's sku_id foreign key keeps the SKU",
+}
+
+# Coupons that have not ended and whose scope names the row (not a foreign key: see the module docstring).
+END_COUPON = "PATCH /api/admin/coupons/{id} with ends_at now, or end it on the coupon's console page"
+COUPONS = Referrer("coupons", "coupons_target", "coupon that has not ended", "coupons that have not ended",
+                   END_COUPON.replace("{", "{{").replace("}", "}}"))
+
+
 @dataclass(frozen=True)
 class Reference:
     referrer: Referrer
     count: int
+    names: tuple[str, ...] = ()  # which ones, when the operator needs to find them (coupons)
 
     @property
     def kind(self) -> str:
@@ -71,7 +95,8 @@ class Reference:
         return self.referrer.remove_with is not None
 
     def phrase(self) -> str:
-        return f"{self.count} {self.referrer.one if self.count == 1 else self.referrer.many}"
+        named = f" ({', '.join(self.names)})" if self.names else ""
+        return f"{self.count} {self.referrer.one if self.count == 1 else self.referrer.many}{named}"
 
 
 async def references_to_sku(session: AsyncSession, sku_id: int) -> list[Reference]:
@@ -85,8 +110,29 @@ async def references_to_sku(session: AsyncSession, sku_id: int) -> list[Referenc
     return [Reference(r, int(n)) for r, n in zip(REFERRERS, row, strict=True) if n]
 
 
+async def coupons_naming(session: AsyncSession, targets: Sequence[tuple[str, int]],
+                         now: dt.datetime) -> Reference | None:
+    """The coupons that have not ended (paused or not) whose scope names one of `targets` ((kind, id): kind
+    category / product / SKU), as one Reference naming them; None if there are none."""
+    if not targets:
+        return None
+    target = table("coupons_target", column("coupon_id", Integer), column("kind", String),
+                   column("target_id", Integer))
+    coupon = table("coupons_coupon", column("id", Integer), column("name", String), column("ends_at", UTCDateTime))
+    rows = (await session.execute(
+        select(coupon.c.id, coupon.c.name).where(
+            coupon.c.ends_at > now,
+            coupon.c.id.in_(select(target.c.coupon_id).where(
+                tuple_(target.c.kind, target.c.target_id).in_([tuple(t) for t in targets]))))
+        .order_by(coupon.c.id))).all()
+    if not rows:
+        return None
+    return Reference(COUPONS, len(rows), tuple(f"#{coupon_id} {name}" for coupon_id, name in rows))
+
+
 SKU_INSTEAD = "take the SKU off sale instead (on_sale=false)"
 PRODUCT_INSTEAD = "deactivate the product instead (is_active=false)"
+CATEGORY_INSTEAD = "deactivate the category instead (is_active=false)"
 
 
 def describe_references(sku_code: str, sku_id: int, references: Sequence[Reference], *, subject: str = "",
@@ -104,3 +150,9 @@ def describe_references(sku_code: str, sku_id: int, references: Sequence[Referen
         advice = f"remove those first, or {instead}"
     subject = subject or f"SKU {sku_code}"
     return f"{subject} cannot be deleted: SKU {sku_code} is still referred to by {listed}; {advice}"
+
+
+def describe_coupons(subject: str, coupons: Reference, *, instead: str) -> str:
+    """The operator's answer when only coupons keep `subject` (e.g. "category games") from being deleted."""
+    return (f"{subject} cannot be deleted: it is in the scope of {coupons.phrase()}, which would apply to "
+            f"nothing once it is gone; end them first ({END_COUPON}), or {instead}")
