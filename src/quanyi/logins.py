@@ -30,11 +30,13 @@ from quanyi.risk.service import RateLimiter, reserve_attempt
 
 __all__ = ["LoginFailed", "LoginRateLimited", "LoginLimits", "MIN_PASSWORD_LENGTH", "hash_token", "new_token",
            "normalize_username", "check_username", "check_password", "check_password_login", "check_code_login",
-           "idle_too_long"]
+           "idle_too_long", "TOUCH_EVERY"]
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+TOUCH_EVERY = dt.timedelta(seconds=60)  # a session's last_seen_at is written at most once a minute
 
 UserT = TypeVar("UserT")
 

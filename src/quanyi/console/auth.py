@@ -11,15 +11,11 @@ on this dependency (`console_permission`), so a console route without one fails 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import Depends, Request
 
-from quanyi.context import ShopContext
 from quanyi.deps import client_ip, user_agent
 from quanyi.errors import DomainError
 from quanyi.scope import Scope
@@ -28,17 +24,14 @@ from quanyi.staff.audit import Actor
 from quanyi.staff.permissions import PERMISSIONS
 from quanyi.staff.service import PermissionDenied, Principal
 from quanyi.staff.sessions import ConsoleLogin
-from quanyi.web.csrf import CSRF_PROTECTED, register_session_cookie
+from quanyi.web.login_area import LoginArea
 
 __all__ = ["COOKIE", "AUTHENTICATED", "ConsoleUser", "ConsoleLoginRequired", "ConsoleForbidden", "ConsolePlatformOnly",
            "needs",
-           "UserDep", "console_router", "current_login", "set_session_cookie", "clear_session_cookie", "safe_next"]
+           "UserDep", "console_router", "current_login", "AREA"]
 
 COOKIE = "qy_console"
-COOKIE_PATH = "/console"
 AUTHENTICATED = "authenticated"  # the route needs a logged-in staff member, nothing more
-# Form tokens are bound to the console session: logging in or out makes every earlier token worthless.
-register_session_cookie(COOKIE)
 
 
 class ConsoleLoginRequired(DomainError):
@@ -76,40 +69,13 @@ class ConsoleUser:
                      user_agent=self.user_agent)
 
 
-def _ctx(request: Request) -> ShopContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-async def current_login(request: Request) -> ConsoleLogin | None:
-    """The console session of this request's cookie, or None; the idle clock restarts (at most once a minute)."""
-    if hasattr(request.state, "console_login"):
-        return request.state.console_login  # type: ignore[no-any-return]
-    token = request.cookies.get(COOKIE)
-    login = None
-    if token:
-        ctx = _ctx(request)
-        idle = dt.timedelta(minutes=ctx.settings.console_idle_minutes)
-        async with ctx.db.read_session() as session:
-            login = await console_sessions.console_login(session=session, token=token, idle=idle)
-        if login is not None and (login.last_seen_at is None
-                                  or dt.datetime.now(dt.UTC) - login.last_seen_at > console_sessions.TOUCH_EVERY):
-            async with ctx.db.transaction() as session:
-                await console_sessions.touch(session=session, session_id=login.session_id)
-    request.state.console_login = login
-    return login
-
-
-def safe_next(value: str | None) -> str:
-    """Where to go after logging in: only a console path of this shop (no open redirect)."""
-    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/console"
-
-
-def console_router(prefix: str) -> APIRouter:
-    """The router of a console section: not in the OpenAPI document, and every form it takes (POST ...)
-    checked against cross-site requests (quanyi.web.csrf: Origin + the token bound to this session)."""
-    return APIRouter(prefix=prefix, include_in_schema=False, dependencies=[CSRF_PROTECTED])
+# The console: staff sessions of channel "console" (quanyi.staff.sessions), under /console.
+AREA: LoginArea[ConsoleLogin] = LoginArea(
+    home="/console", cookie=COOKIE, state_key="console_login",
+    idle_minutes=lambda settings: settings.console_idle_minutes, find=console_sessions.console_login,
+    touch=console_sessions.touch, login_required=ConsoleLoginRequired, message="log in to the console first")
+current_login = AREA.current_login
+console_router = AREA.router
 
 
 class ConsolePlatformOnly(ConsoleForbidden):
@@ -124,11 +90,7 @@ def needs(permission: str, *, platform_only: bool = False) -> Any:
         raise ValueError(f"unknown permission {permission!r}")
 
     async def console_user(request: Request) -> ConsoleUser:
-        login = await current_login(request)
-        if login is None or login.second_factor_pending:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise ConsoleLoginRequired("log in to the console first",
-                                       next=target if request.method == "GET" else "/console")
+        login = await AREA.logged_in(request)
         if permission != AUTHENTICATED and not login.principal.can(permission):
             raise ConsoleForbidden(f"this needs the {permission} permission", permission=permission)
         if platform_only and login.principal.merchant_id is not None:
@@ -144,21 +106,3 @@ def needs(permission: str, *, platform_only: bool = False) -> Any:
 
 UserDep = Annotated[ConsoleUser, needs(AUTHENTICATED)]
 
-
-def set_session_cookie(response: Response, request: Request, token: str) -> None:
-    # HttpOnly: no script reads it. Lax: sent when following a link to the console (an alert, a bookmark),
-    # never with a cross-site form post. No max-age: the server ends the session (idle / absolute expiry).
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path=COOKIE_PATH,
-                        secure=request.url.scheme == "https")
-
-
-def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(COOKIE, path=COOKIE_PATH)
-
-
-def login_redirect(exc: ConsoleLoginRequired) -> RedirectResponse:
-    target = safe_next(str(exc.context.get("next") or ""))
-    suffix = "" if target == "/console" else f"?next={quote(target, safe='/')}"
-    response = RedirectResponse(f"/console/login{suffix}", status_code=303)
-    clear_session_cookie(response)
-    return response

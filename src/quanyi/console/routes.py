@@ -34,7 +34,7 @@ from quanyi.console import (
     supplier_routes,
     supplier_setup_routes,
 )
-from quanyi.console.auth import ConsoleForbidden, ConsoleLoginRequired, ConsoleUser, current_login, login_redirect
+from quanyi.console.auth import AREA, ConsoleForbidden, ConsoleUser, current_login
 from quanyi.console.rendering import render_page
 from quanyi.deps import client_ip, user_agent
 
@@ -47,11 +47,6 @@ SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfil
             reconciliation_routes, merchant_routes, reseller_routes, enterprise_routes, gateway_routes,
             notification_routes, staff_routes, audit_routes, member_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
-
-
-async def _login_required(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ConsoleLoginRequired)
-    return login_redirect(exc)
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
@@ -68,5 +63,5 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     for section in SECTIONS:
         app.include_router(section.router)
-    app.add_exception_handler(ConsoleLoginRequired, _login_required)
+    AREA.send_strangers_to_login(app)
     app.add_exception_handler(ConsoleForbidden, _forbidden)

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi import logins
 from quanyi.db import Database, utcnow
 from quanyi.enterprises.models import Enterprise, EnterpriseUser, EnterpriseUserSession
+from quanyi.logins import TOUCH_EVERY
 
 __all__ = ["PortalLogin", "TOKEN_PREFIX", "SECOND_FACTOR_MINUTES", "TOUCH_EVERY", "open_portal_session",
            "portal_login", "touch", "end_portal_session"]
 
 TOKEN_PREFIX = "qe_"  # noqa: S105 - marks enterprise portal tokens apart from staff and member tokens
 SECOND_FACTOR_MINUTES = 5  # a password-checked session waits this long for the second factor
-TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
 _MAX_TOKEN_LENGTH = 128
 
 

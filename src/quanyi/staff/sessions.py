@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
-from quanyi.logins import idle_too_long
+from quanyi.logins import TOUCH_EVERY, idle_too_long
 from quanyi.staff.models import CONSOLE_CHANNEL, StaffSession, StaffUser
 from quanyi.staff.service import Principal, hash_token, merchant_works, open_session, principal_of
 
@@ -24,7 +24,6 @@ __all__ = ["ConsoleLogin", "SECOND_FACTOR_MINUTES", "TOUCH_EVERY", "open_console
            "end_console_session", "touch"]
 
 SECOND_FACTOR_MINUTES = 5  # a password-checked session waits this long for the second factor
-TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ async def change_password(request: Request, ctx: ContextDep, user: UserDep) -> R
     except DomainError as exc:
         return await _account_page(request, ctx, user, message=forms.error(exc), status_code=forms.status_for(exc))
     response = RedirectResponse("/portal/login?m=password", status_code=303)  # every session ended, this one too
-    auth.clear_session_cookie(response)
+    auth.AREA.clear_session_cookie(response)
     return response
 
 

@@ -1,152 +1,67 @@
-"""Logging in to and out of the enterprise portal: enterprise code, username and password under the shop's
-login limits (quanyi.logins), then the second factor when the user has one; a new session token at every
-login; every success and failure in the shop's audit log."""
+"""Logging in to and out of the enterprise portal: the shop's one browser login flow (quanyi.web.login_flow) for
+enterprise users: enterprise code, username and password under the shop's login limits (quanyi.logins), then
+the second factor when the user has one; every success and failure in the shop's audit log."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from collections.abc import Mapping
+from typing import Any
 
 from quanyi import logins
-from quanyi.deps import ContextDep, client_ip, user_agent
+from quanyi.context import ShopContext
 from quanyi.enterprises import user_sessions, users
+from quanyi.enterprises.models import EnterpriseUser
 from quanyi.enterprises.portal import auth
 from quanyi.enterprises.portal.rendering import render_page
-from quanyi.staff.audit import Actor, record_action
+from quanyi.enterprises.user_sessions import PortalLogin
+from quanyi.web.login_flow import Who, install_login_routes, public_routes
 
-__all__ = ["router", "PUBLIC_ROUTES"]
+__all__ = ["router", "PUBLIC_ROUTES", "ENTERPRISE_USERS"]
 
 router = auth.portal_router("/portal")
 
 # Routes anyone may open (the isolation sweep checks every other portal route refuses strangers).
-PUBLIC_ROUTES = {("GET", "/portal/login"), ("POST", "/portal/login"), ("GET", "/portal/login/verify"),
-                 ("POST", "/portal/login/verify"), ("POST", "/portal/logout")}
+PUBLIC_ROUTES = public_routes("/portal")
 
 
-def _text(value: object, limit: int) -> str:
-    return str(value or "")[:limit]
+def _who(code: str, username: str) -> Who:
+    return Who(name=users.actor_name(code, username), staff_id=None, object_type="enterprise", object_id=code)
 
 
-async def _audit(ctx: ContextDep, request: Request, *, name: str, action: str, code: str, summary: str = "") -> None:
-    async with ctx.db.transaction() as session:
-        await record_action(session=session, actor=Actor(name=name, staff_id=None, ip=client_ip(request),
-                                                         user_agent=user_agent(request)),
-                            action=action, object_type="enterprise", object_id=code, summary=summary)
+class EnterpriseUserAccounts:
+    """Enterprise users (quanyi.enterprises.users) as the login flow sees them: an enterprise code and a
+    username; audit rows about the enterprise."""
+
+    open_session = staticmethod(user_sessions.open_portal_session)
+    end_session = staticmethod(user_sessions.end_portal_session)
+    fields = (("enterprise", 48), ("username", 64))
+    actions = "portal_"
+    failed_error = "portal.login.failed"
+    notices: Mapping[str, str] = {"password": "portal.m.password_changed"}
+
+    def session_hours(self, settings: Any) -> float:
+        return float(settings.enterprise_portal_session_hours)
+
+    async def check_password(self, ctx: ShopContext, values: Mapping[str, str], password: str,
+                             ip: str) -> tuple[EnterpriseUser, Who]:
+        user, enterprise = await users.authenticate(db=ctx.db, limiter=ctx.limiter,
+                                                    limits=logins.LoginLimits.from_settings(ctx.settings),
+                                                    code=values["enterprise"], username=values["username"],
+                                                    password=password, ip=ip)
+        return user, _who(enterprise.code, user.username)
+
+    def who_failed(self, values: Mapping[str, str]) -> Who:
+        who = _who(values["enterprise"] or "?", values["username"] or "?")
+        return Who(name=who.name, staff_id=None, object_type="enterprise", object_id=values["enterprise"])
+
+    def who_of(self, login: PortalLogin) -> Who:
+        return _who(login.enterprise_code, login.username)
+
+    async def check_code(self, ctx: ShopContext, login: PortalLogin, code: str, ip: str) -> EnterpriseUser:
+        return await users.check_second_factor(db=ctx.db, limiter=ctx.limiter,
+                                               limits=logins.LoginLimits.from_settings(ctx.settings),
+                                               cipher=ctx.cipher, user_id=login.user_id, code=code, ip=ip)
 
 
-def _login_page(request: Request, *, error: str | None = None, error_values: dict[str, object] | None = None,
-                notice: str | None = None, enterprise: str = "", username: str = "", target: str | None = None,
-                status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
-    return render_page(request, "portal/login.html", {
-        "error": error, "error_values": error_values or {}, "notice": notice, "enterprise": enterprise,
-        "username": username, "next": target or auth.safe_next(request.query_params.get("next")),
-    }, user=None, status_code=status_code, headers=headers)
-
-
-def _limited(ctx: ContextDep, exc: logins.LoginRateLimited) -> tuple[dict[str, object], dict[str, str]]:
-    minutes = max(ctx.settings.staff_login_window_seconds // 60, 1)
-    return {"minutes": minutes}, {"Retry-After": str(exc.context["retry_after"])}
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request) -> Response:
-    login = await auth.current_login(request)
-    if login is not None and not login.second_factor_pending:
-        return RedirectResponse(auth.safe_next(request.query_params.get("next")), status_code=303)
-    notice = {"ended": "login.ended", "out": "login.logged_out",
-              "password": "portal.m.password_changed"}.get(request.query_params.get("m", ""))
-    return _login_page(request, notice=notice)
-
-
-@router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, ctx: ContextDep) -> Response:
-    form = await request.form()
-    code, username = _text(form.get("enterprise"), 48).strip(), _text(form.get("username"), 64).strip()
-    password, target = _text(form.get("password"), 1024), auth.safe_next(_text(form.get("next"), 500))
-    limits = logins.LoginLimits.from_settings(ctx.settings)
-    try:
-        user, enterprise = await users.authenticate(db=ctx.db, limiter=ctx.limiter, limits=limits, code=code,
-                                                    username=username, password=password, ip=client_ip(request))
-    except logins.LoginRateLimited as exc:
-        values, headers = _limited(ctx, exc)
-        return _login_page(request, error="login.limited", error_values=values, enterprise=code, username=username,
-                           target=target, status_code=429, headers=headers)
-    except logins.LoginFailed:
-        await _audit(ctx, request, name=users.actor_name(code or "?", username or "?"), action="portal_login_failed",
-                     code=code)
-        return _login_page(request, error="portal.login.failed", enterprise=code, username=username, target=target,
-                           status_code=401)
-    pending = user.totp_enabled_at is not None
-    # A new token at every login (and again after the second factor): a token planted before login is useless.
-    token = await user_sessions.open_portal_session(
-        db=ctx.db, user=user, hours=ctx.settings.enterprise_portal_session_hours, ip=client_ip(request),
-        user_agent=user_agent(request), second_factor_pending=pending, replaces=request.cookies.get(auth.COOKIE))
-    if pending:
-        response = RedirectResponse(f"/portal/login/verify?next={quote(target, safe='/')}", status_code=303)
-    else:
-        await _audit(ctx, request, name=users.actor_name(enterprise.code, user.username), action="portal_login",
-                     code=enterprise.code)
-        response = RedirectResponse(target, status_code=303)
-    auth.set_session_cookie(response, request, token)
-    return response
-
-
-async def _pending(request: Request) -> user_sessions.PortalLogin | None:
-    login = await auth.current_login(request)
-    return login if login is not None and login.second_factor_pending else None
-
-
-@router.get("/login/verify", response_class=HTMLResponse)
-async def verify_form(request: Request) -> Response:
-    if await _pending(request) is None:
-        return RedirectResponse("/portal/login?m=ended", status_code=303)
-    return render_page(request, "portal/verify.html", {
-        "error": None, "error_values": {}, "next": auth.safe_next(request.query_params.get("next"))}, user=None)
-
-
-@router.post("/login/verify", response_class=HTMLResponse)
-async def verify(request: Request, ctx: ContextDep) -> Response:
-    pending = await _pending(request)
-    if pending is None:
-        return RedirectResponse("/portal/login?m=ended", status_code=303)
-    form = await request.form()
-    code, target = _text(form.get("code"), 64), auth.safe_next(_text(form.get("next"), 500))
-    limits = logins.LoginLimits.from_settings(ctx.settings)
-    name = users.actor_name(pending.enterprise_code, pending.username)
-    try:
-        user = await users.check_second_factor(db=ctx.db, limiter=ctx.limiter, limits=limits, cipher=ctx.cipher,
-                                               user_id=pending.user_id, code=code, ip=client_ip(request))
-    except logins.LoginRateLimited as exc:
-        values, headers = _limited(ctx, exc)
-        return render_page(request, "portal/verify.html", {"error": "login.limited", "error_values": values,
-                                                           "next": target}, user=None, status_code=429,
-                           headers=headers)
-    except logins.LoginFailed:
-        await _audit(ctx, request, name=name, action="portal_second_factor_failed", code=pending.enterprise_code)
-        return render_page(request, "portal/verify.html", {"error": "login.code_failed", "error_values": {},
-                                                           "next": target}, user=None, status_code=401)
-    token = await user_sessions.open_portal_session(
-        db=ctx.db, user=user, hours=ctx.settings.enterprise_portal_session_hours, ip=client_ip(request),
-        user_agent=user_agent(request), second_factor_pending=False, replaces=request.cookies.get(auth.COOKIE))
-    await _audit(ctx, request, name=name, action="portal_login", code=pending.enterprise_code,
-                 summary="with second factor")
-    response = RedirectResponse(target, status_code=303)
-    auth.set_session_cookie(response, request, token)
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request, ctx: ContextDep) -> Response:
-    token = request.cookies.get(auth.COOKIE)
-    login = await auth.current_login(request)
-    if token:
-        async with ctx.db.transaction() as session:
-            await user_sessions.end_portal_session(session=session, token=token)
-    if login is not None:
-        await _audit(ctx, request, name=users.actor_name(login.enterprise_code, login.username),
-                     action="portal_logout", code=login.enterprise_code)
-    response = RedirectResponse("/portal/login?m=out", status_code=303)
-    auth.clear_session_cookie(response)
-    return response
+ENTERPRISE_USERS = EnterpriseUserAccounts()
+install_login_routes(router, area=auth.AREA, accounts=ENTERPRISE_USERS, render=render_page, templates="portal")

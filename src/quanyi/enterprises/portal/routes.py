@@ -9,11 +9,10 @@ from fastapi.responses import Response
 from quanyi.deps import client_ip, user_agent
 from quanyi.enterprises.portal import account_routes, campaign_routes, login_routes, purchase_routes, user_routes
 from quanyi.enterprises.portal.auth import (
+    AREA,
     PortalForbidden,
-    PortalLoginRequired,
     PortalUser,
     current_login,
-    login_redirect,
 )
 from quanyi.enterprises.portal.rendering import render_page
 
@@ -21,11 +20,6 @@ __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 SECTIONS = (login_routes, account_routes, purchase_routes, campaign_routes, user_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
-
-
-async def _login_required(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PortalLoginRequired)
-    return login_redirect(exc)
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
@@ -39,5 +33,5 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     for section in SECTIONS:
         app.include_router(section.router)
-    app.add_exception_handler(PortalLoginRequired, _login_required)
+    AREA.send_strangers_to_login(app)
     app.add_exception_handler(PortalForbidden, _forbidden)
