@@ -40,7 +40,7 @@ from quanyi.orders.recharge_account import mask_recharge_account
 from quanyi.orders.schemas import FulfilmentProgress, OrderRead
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.pricing import service as pricing_service
-from quanyi.risk import engine as risk_engine
+from quanyi.risk import payment_stage as risk_payment
 from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers import service as suppliers_service
 
@@ -225,9 +225,9 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
         return await _refund_instead(session, order, "coupon no longer available", now, defer_ledger=defer_ledger)
     # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
     farming = await coupon_abuse.hold_reason_at_payment(session=session, order=order, payer_account=payer_account)
-    held_because = await risk_engine.hold_at_payment(session=session, order=order, now=now,
+    held_because = await risk_payment.hold_at_payment(session=session, order=order, now=now,
                                                       payer_account=payer_account) or farming
-    if held_because and (refused := await risk_engine.payer_stock_exceeded(session=session, order=order, now=now)):
+    if held_because and (refused := await risk_payment.payer_stock_exceeded(session=session, order=order, now=now)):
         # Holding it would lock more stock for a payer that has too much under review already: not held, not
         # delivered; its keys go back on sale and it waits for its refund (money is never silently dropped).
         await inventory_service.release_card_keys(session=session, order_id=order.id)

@@ -15,7 +15,7 @@ under its writer lock), each step only if the reserved keys were all there:
   and the merchant's alert and counts loyalty from it, in batches; committed with the payment, so nothing paid is
   lost if the process dies right after,
 - risk control's record of the payment (the order's signals marked paid, the paid counters), as
-  `risk.engine.hold_at_payment` writes it.
+  `risk.payment_stage.hold_at_payment` writes it.
 
 Everything else takes the general way, `orders.service.apply_payment`, which stays the reference:
 `tests/payments/test_express_lane.py` checks both ways leave the same rows.
@@ -38,6 +38,7 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.payments.models import Payment, PaymentStatus
 from quanyi.risk import engine as risk_engine
+from quanyi.risk import payment_stage as risk_payment
 from quanyi.risk import ruleset
 from quanyi.risk.counters import DatabaseCounters
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskRule
@@ -99,7 +100,7 @@ async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
     if not found.rules_enabled:
         return True
     # Rules of the payment or delivery stage count this payment and may hold the order: the general way.
-    return not risk_engine.decides_at_payment(await ruleset.list_rules(session=session, enabled_only=True))
+    return not risk_payment.decides_at_payment(await ruleset.list_rules(session=session, enabled_only=True))
 
 
 _PG_DELIVER = text("""
@@ -171,9 +172,9 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
     events: list[tuple[str, str]] = []
     signals = None
     if runtime is not None:
-        signals = risk_engine.payment_signals(runtime, found, ip=found.signals_ip if found.signals_order_id else None,
+        signals = risk_payment.payment_signals(runtime, found, ip=found.signals_ip if found.signals_order_id else None,
                                               device=found.signals_device, payer_account=payer_account)
-        events = risk_engine.paid_events(signals)
+        events = risk_payment.paid_events(signals)
     in_database = isinstance(runtime.counters, DatabaseCounters) if runtime is not None else False
     params: dict[str, Any] = {
         "oid": found.order_id, "pid": found.payment_id, "qty": found.quantity, "ts": now, "trade": trade_no,

@@ -1,5 +1,7 @@
 """The risk engine (风控引擎): evaluate the rule set at order creation, payment and delivery.
 
+Payment and delivery stages: risk.payment_stage.
+
 Each shop process installs one `RiskRuntime` on its database (`install_runtime`), so services that only
 hold a session (`orders.service.apply_payment`) reach the counters. Rules come from the process's copy of the
 enabled rules (`ruleset.enabled_rules`): an edit applies to this process's next request and to every other
@@ -18,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -40,7 +42,7 @@ from quanyi.risk.challenges import (
 )
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.device import device_cookie_key
-from quanyi.risk.holdings import HeldLimits, check_held_stock, payer_held_units
+from quanyi.risk.holdings import HeldLimits, check_held_stock
 from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog
 from quanyi.risk.rules import (
     STRICTNESS,
@@ -50,8 +52,6 @@ from quanyi.risk.rules import (
     attempt_events,
     checkout_outcome,
     extra_events,
-    payer_events,
-    payer_hash,
     placed_events,
     rule_hits,
 )
@@ -63,8 +63,7 @@ __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "Verifi
            "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "flood_keys",
            "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
-           "remember_order", "payment_signals", "paid_events", "decides_at_payment", "hold_at_payment",
-           "payer_stock_exceeded", "evaluate"]
+           "remember_order", "evaluate", "local_clock", "log_decision"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
 BUYER_MESSAGE = "We could not accept this order right now. Please try again later or contact support."
@@ -198,12 +197,8 @@ class Evaluation:
         return ", ".join(dict.fromkeys([self.main_reason, *(h["reason_code"] for h in self.hits)]))
 
 
-def _reasons(marked: str) -> list[str]:
-    """The reason codes of an `Evaluation.reason` stored with an order, main one first."""
-    return [code for code in (part.strip() for part in marked.split(",")) if code] or ["score"]
-
-
-def _local(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
+def local_clock(runtime: RiskRuntime, now: dt.datetime) -> tuple[dt.time, float]:
+    """The shop's local time of day at `now`, and the timestamp of that day's local midnight."""
     local = shop_time(now, runtime.timezone)
     return local.time(), shop_midnight(local.date(), runtime.timezone).timestamp()
 
@@ -217,7 +212,7 @@ async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Sign
     """Run the enabled rules of the signals' stage and combine them into one decision."""
     rules = rules if rules is not None else await _rules_for(session, signals.stage)
     probe = _Probe(runtime, session, signals.at, signals.order_id)
-    _, day_start = _local(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
+    _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
     hits: list[dict[str, Any]] = []
     for rule in sorted(rules, key=lambda r: r.kind != "allow_list"):  # allow lists first: they end it
         hit = await rule_hits(rule.kind, rule.params, signals, probe, day_start=day_start)
@@ -240,7 +235,9 @@ async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Sign
     return Evaluation(decision, score, hits)
 
 
-def _log(session: AsyncSession, signals: Signals, evaluation: Evaluation, outcome: str, now: dt.datetime) -> None:
+def log_decision(session: AsyncSession, signals: Signals, evaluation: Evaluation, outcome: str,
+                 now: dt.datetime) -> None:
+    """Keep a decision (and what came of it) in the risk decision log."""
     session.add(RiskDecisionLog(stage=signals.stage.value, order_id=signals.order_id,
                                 decision=evaluation.decision.value, score=evaluation.score,
                                 rules_hit=evaluation.hits, signals=signals.public(), outcome=outcome,
@@ -254,7 +251,7 @@ def checkout_signals(runtime: RiskRuntime, *, ip: str, device: str, contact_kind
                      merchant_id: int = PLATFORM_MERCHANT_ID) -> Signals:
     """`device_verified`: the device is a shop-issued cookie (risk.device), not a client's claim."""
     now = runtime.now()
-    local_time, _ = _local(runtime, now)
+    local_time, _ = local_clock(runtime, now)
     return Signals(stage=Stage.ORDER, ip=ip, device=device[:128], device_verified=device_verified and bool(device),
                    contact=contact, contact_kind=contact_kind, sku_id=sku_id, quantity=quantity,
                    amount_cents=amount_cents, at=now.timestamp(), local_time=local_time, merchant_id=merchant_id)
@@ -350,11 +347,11 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
     now = runtime.now()
     if outcome.refuse:
         async with db.transaction() as session:
-            _log(session, signals, evaluation, "refused", now)
+            log_decision(session, signals, evaluation, "refused", now)
         raise RiskDenied(BUYER_MESSAGE)
     if verified:
         async with db.transaction() as session:
-            _log(session, signals, evaluation, "flagged_for_review" if outcome.hold else "verified", now)
+            log_decision(session, signals, evaluation, "flagged_for_review" if outcome.hold else "verified", now)
         return Screening(review_reason=evaluation.reason[:300] if outcome.hold else None)
     # Not verified yet: a one-time code (or a captcha) first, for review as for challenge.
     try:
@@ -362,13 +359,13 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
             challenge = await issue_challenge(session=session, runtime=runtime, contact=signals.contact,
                                               contact_kind=signals.contact_kind, locale=locale,
                                               amount_cents=signals.amount_cents, currency=currency, now=utcnow())
-            _log(session, signals, evaluation, "challenged", now)
+            log_decision(session, signals, evaluation, "challenged", now)
     except VerificationUnavailable as exc:
         # No code can reach this contact: never ask for one. A captcha still can verify the buyer;
         # without one the checkout is refused with what to do instead, and staff see why.
         async with db.transaction() as session:
-            _log(session, signals, evaluation, "captcha_only" if runtime.captcha else "verification_unavailable",
-                 now)
+            log_decision(session, signals, evaluation,
+                         "captcha_only" if runtime.captcha else "verification_unavailable", now)
         if runtime.captcha is None:
             raise
         raise VerificationRequired("please confirm this order by solving the captcha", challenge_id=None,
@@ -401,100 +398,3 @@ async def remember_order(*, session: AsyncSession, order: Order, signals: Signal
                                  at=signals.at, paid=False, review_reason=screening.review_reason))
     # In the order's transaction (Redis: written once it commits): a rolled-back order is never counted.
     await runtime.counters.record([*with_events, *placed_events(signals, "placed")], at=signals.at, session=session)
-
-
-# ---------------------------------------------------------------- payment and delivery
-
-class OrderFacts(Protocol):
-    """What the payment stage reads of an order (an `Order`, or a row with these columns)."""
-    id: int
-    created_ip: str
-    contact: str
-    contact_kind: str
-    sku_id: int
-    quantity: int
-    total_cents: int
-    merchant_id: int
-
-
-def payment_signals(runtime: RiskRuntime, order: OrderFacts, *, ip: str | None, device: str | None,
-                    payer_account: str | None) -> Signals:
-    """The payment stage's signals of a paid order. `ip` / `device`: its stored checkout signals (None: none
-    stored); `payer_account`: the paying account as the gateway named it (hashed here), if it did."""
-    risk_now = runtime.now()
-    local_time, _ = _local(runtime, risk_now)
-    device = device or ""
-    # Whether the checkout's device was verified is not stored with the order: here any stored device counts
-    # as one (so a payment-stage rule on a *_without_device dimension judges only orders placed with none).
-    return Signals(stage=Stage.PAYMENT, ip=order.created_ip if ip is None else ip, device=device,
-                   device_verified=bool(device), contact=order.contact, contact_kind=order.contact_kind,
-                   sku_id=order.sku_id, quantity=order.quantity, amount_cents=order.total_cents,
-                   at=risk_now.timestamp(), local_time=local_time, order_id=order.id,
-                   payer=payer_hash(runtime.secret, payer_account) if payer_account else "",
-                   merchant_id=order.merchant_id)
-
-
-def paid_events(signals: Signals) -> list[tuple[str, str]]:
-    """What a confirmed payment leaves in the counters (unpaid = placed - paid; per payer account)."""
-    return placed_events(signals, "paid") + payer_events(signals)
-
-
-def decides_at_payment(rules: list[CachedRule]) -> bool:
-    """Whether any of these (enabled) rules is evaluated when a payment is confirmed or before delivery."""
-    return any(Stage.PAYMENT.value in rule.stages or Stage.DELIVERY.value in rule.stages for rule in rules)
-
-
-async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
-                          payer_account: str | None = None) -> str | None:
-    """Payment is confirmed (caller holds the order lock): evaluate the payment and delivery stages.
-    `payer_account`: the paying account as the gateway named it, if it did (per-payer rules; hashed here).
-    Returns why the order must be held for review, or None to deliver now."""
-    runtime = runtime_of(session)
-    if runtime is None:
-        return None
-    row = await session.get(OrderRiskSignals, order.id)
-    signals = payment_signals(runtime, order, ip=row.ip if row else None, device=row.device if row else None,
-                              payer_account=payer_account)
-    await runtime.counters.record(paid_events(signals), at=signals.at, session=session)  # counted by the rules below
-    if row is not None:
-        row.paid = True
-        row.payer = signals.payer or row.payer  # the payer's stock under review is bounded (payer_stock_exceeded)
-    held: str | None = row.review_reason if row is not None else None
-    if held:
-        reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
-        flagged = {"reason_code": reasons[0], "reasons": reasons, "detail": "flagged at checkout"}
-        _log(session, signals, Evaluation(Decision.REVIEW, 0, [flagged]), "held", now or utcnow())
-    enabled = await ruleset.enabled_rules(session=session)  # once for both stages
-    for stage in (Stage.PAYMENT, Stage.DELIVERY):
-        signals.stage = stage
-        evaluation = await evaluate(session=session, runtime=runtime, signals=signals,
-                                    rules=[r for r in enabled if stage.value in r.stages])
-        if evaluation.decision is not Decision.ALLOW:
-            evaluation.decision = Decision.REVIEW  # the money is in: a human decides
-            _log(session, signals, evaluation, "held", now or utcnow())
-            held = held or evaluation.reason[:300]
-        if held:
-            break
-    return held
-
-
-async def payer_stock_exceeded(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> str | None:
-    """An order `hold_at_payment` wants held: why it must not be (its payer account already has
-    `held_units_limit_per_payer` units under review, so holding it would lock yet more stock), or None to hold it.
-    The decision is logged; the caller then sends the order to its refund instead of holding it."""
-    runtime = runtime_of(session)
-    row = await session.get(OrderRiskSignals, order.id)
-    if runtime is None or row is None or not row.payer or not runtime.held.per_payer:
-        return None
-    held = await payer_held_units(session=session, payer=row.payer, order_id=order.id)
-    if not held or held + order.quantity <= runtime.held.per_payer:
-        return None
-    hit = {"reason_code": "payer_stock_held", "detail": f"payer has {held} units under review "
-                                                        f"(limit {runtime.held.per_payer})"}
-    signals = Signals(stage=Stage.PAYMENT, ip=row.ip, device=row.device, device_verified=bool(row.device),
-                      contact=order.contact, contact_kind=order.contact_kind, sku_id=order.sku_id,
-                      quantity=order.quantity, amount_cents=order.total_cents, at=runtime.now().timestamp(),
-                      local_time=_local(runtime, runtime.now())[0], order_id=order.id, payer=row.payer,
-                      merchant_id=order.merchant_id)
-    _log(session, signals, Evaluation(Decision.DENY, 0, [hit]), "refused_payer_stock_held", now or utcnow())
-    return "the paying account already has too many items waiting for risk review"

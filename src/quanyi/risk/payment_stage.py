@@ -1,0 +1,122 @@
+"""The risk engine's payment and delivery stages: once the money is in, the buyer can no longer be asked or
+refused, so a rule's challenge or deny becomes review (the order is held for a human), and a payer account's
+stock under review is bounded (risk.holdings). Evaluation and order creation: risk.engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quanyi.db import utcnow
+from quanyi.orders.models import Order
+from quanyi.risk import ruleset
+from quanyi.risk.engine import Evaluation, RiskRuntime, evaluate, local_clock, log_decision, runtime_of
+from quanyi.risk.holdings import payer_held_units
+from quanyi.risk.models import OrderRiskSignals
+from quanyi.risk.rules import Decision, Signals, Stage, payer_events, payer_hash, placed_events
+from quanyi.risk.ruleset import CachedRule
+
+__all__ = ["OrderFacts", "payment_signals", "paid_events", "decides_at_payment", "hold_at_payment",
+           "payer_stock_exceeded"]
+
+
+def _reasons(marked: str) -> list[str]:
+    """The reason codes of an `Evaluation.reason` stored with an order, main one first."""
+    return [code for code in (part.strip() for part in marked.split(",")) if code] or ["score"]
+
+
+class OrderFacts(Protocol):
+    """What the payment stage reads of an order (an `Order`, or a row with these columns)."""
+    id: int
+    created_ip: str
+    contact: str
+    contact_kind: str
+    sku_id: int
+    quantity: int
+    total_cents: int
+    merchant_id: int
+
+
+def payment_signals(runtime: RiskRuntime, order: OrderFacts, *, ip: str | None, device: str | None,
+                    payer_account: str | None) -> Signals:
+    """The payment stage's signals of a paid order. `ip` / `device`: its stored checkout signals (None: none
+    stored); `payer_account`: the paying account as the gateway named it (hashed here), if it did."""
+    risk_now = runtime.now()
+    local_time, _ = local_clock(runtime, risk_now)
+    device = device or ""
+    # Whether the checkout's device was verified is not stored with the order: here any stored device counts
+    # as one (so a payment-stage rule on a *_without_device dimension judges only orders placed with none).
+    return Signals(stage=Stage.PAYMENT, ip=order.created_ip if ip is None else ip, device=device,
+                   device_verified=bool(device), contact=order.contact, contact_kind=order.contact_kind,
+                   sku_id=order.sku_id, quantity=order.quantity, amount_cents=order.total_cents,
+                   at=risk_now.timestamp(), local_time=local_time, order_id=order.id,
+                   payer=payer_hash(runtime.secret, payer_account) if payer_account else "",
+                   merchant_id=order.merchant_id)
+
+
+def paid_events(signals: Signals) -> list[tuple[str, str]]:
+    """What a confirmed payment leaves in the counters (unpaid = placed - paid; per payer account)."""
+    return placed_events(signals, "paid") + payer_events(signals)
+
+
+def decides_at_payment(rules: list[CachedRule]) -> bool:
+    """Whether any of these (enabled) rules is evaluated when a payment is confirmed or before delivery."""
+    return any(Stage.PAYMENT.value in rule.stages or Stage.DELIVERY.value in rule.stages for rule in rules)
+
+
+async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
+                          payer_account: str | None = None) -> str | None:
+    """Payment is confirmed (caller holds the order lock): evaluate the payment and delivery stages.
+    `payer_account`: the paying account as the gateway named it, if it did (per-payer rules; hashed here).
+    Returns why the order must be held for review, or None to deliver now."""
+    runtime = runtime_of(session)
+    if runtime is None:
+        return None
+    row = await session.get(OrderRiskSignals, order.id)
+    signals = payment_signals(runtime, order, ip=row.ip if row else None, device=row.device if row else None,
+                              payer_account=payer_account)
+    await runtime.counters.record(paid_events(signals), at=signals.at, session=session)  # counted by the rules below
+    if row is not None:
+        row.paid = True
+        row.payer = signals.payer or row.payer  # the payer's stock under review is bounded (payer_stock_exceeded)
+    held: str | None = row.review_reason if row is not None else None
+    if held:
+        reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
+        flagged = {"reason_code": reasons[0], "reasons": reasons, "detail": "flagged at checkout"}
+        log_decision(session, signals, Evaluation(Decision.REVIEW, 0, [flagged]), "held", now or utcnow())
+    enabled = await ruleset.enabled_rules(session=session)  # once for both stages
+    for stage in (Stage.PAYMENT, Stage.DELIVERY):
+        signals.stage = stage
+        evaluation = await evaluate(session=session, runtime=runtime, signals=signals,
+                                    rules=[r for r in enabled if stage.value in r.stages])
+        if evaluation.decision is not Decision.ALLOW:
+            evaluation.decision = Decision.REVIEW  # the money is in: a human decides
+            log_decision(session, signals, evaluation, "held", now or utcnow())
+            held = held or evaluation.reason[:300]
+        if held:
+            break
+    return held
+
+
+async def payer_stock_exceeded(*, session: AsyncSession, order: Order, now: dt.datetime | None = None) -> str | None:
+    """An order `hold_at_payment` wants held: why it must not be (its payer account already has
+    `held_units_limit_per_payer` units under review, so holding it would lock yet more stock), or None to hold it.
+    The decision is logged; the caller then sends the order to its refund instead of holding it."""
+    runtime = runtime_of(session)
+    row = await session.get(OrderRiskSignals, order.id)
+    if runtime is None or row is None or not row.payer or not runtime.held.per_payer:
+        return None
+    held = await payer_held_units(session=session, payer=row.payer, order_id=order.id)
+    if not held or held + order.quantity <= runtime.held.per_payer:
+        return None
+    hit = {"reason_code": "payer_stock_held", "detail": f"payer has {held} units under review "
+                                                        f"(limit {runtime.held.per_payer})"}
+    signals = Signals(stage=Stage.PAYMENT, ip=row.ip, device=row.device, device_verified=bool(row.device),
+                      contact=order.contact, contact_kind=order.contact_kind, sku_id=order.sku_id,
+                      quantity=order.quantity, amount_cents=order.total_cents, at=runtime.now().timestamp(),
+                      local_time=local_clock(runtime, runtime.now())[0], order_id=order.id, payer=row.payer,
+                      merchant_id=order.merchant_id)
+    log_decision(session, signals, Evaluation(Decision.DENY, 0, [hit]), "refused_payer_stock_held", now or utcnow())
+    return "the paying account already has too many items waiting for risk review"
