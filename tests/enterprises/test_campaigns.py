@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from enterprises.campaign_support import choose, funded_campaign, phone, shown_codes, sign_in
 from enterprises.support import balance_of, books_balanced
 from helpers import Shop, make_settings
-from quanyi.enterprises import campaigns
+from quanyi.enterprises import campaign_claims, campaigns
 from quanyi.enterprises.models import Campaign, CampaignClaim, CampaignEmployee
 from quanyi.inventory.models import KeyReveal
 from quanyi.ledger.models import CustomerCharge
@@ -88,8 +88,8 @@ async def test_one_claim_per_employee_under_a_burst_of_concurrent_claims(shop: S
     async with shop.ctx.db.read_session() as session:
         ids = dict((await session.execute(select(CampaignEmployee.employee_no, CampaignEmployee.id))).all())
     results = await asyncio.gather(*(
-        campaigns.claim(db=shop.ctx.db, campaign_no=funded.no, employee_id=ids["E001" if i % 2 else "E002"],
-                        sku_code="GIFT-50" if i % 3 else "GIFT-100", quantity=1, via="code")
+        campaign_claims.claim(db=shop.ctx.db, campaign_no=funded.no, employee_id=ids["E001" if i % 2 else "E002"],
+                              sku_code="GIFT-50" if i % 3 else "GIFT-100", quantity=1, via="code")
         for i in range(16)), return_exceptions=True)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert sum(r.created for r in results) == 2  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from enterprises.support import add_enterprise, balance_of, books_balanced, set_tiers
 from helpers import Shop, make_settings
 from merchants.support import admit, buy, refund, shared_category, stock_up
-from quanyi.enterprises import campaigns, purchases
+from quanyi.enterprises import campaign_claims, purchases
 from quanyi.enterprises.models import CampaignEmployee
 from quanyi.ledger import service as ledger_service
 from quanyi.orders.models import Order
@@ -77,10 +77,10 @@ async def test_the_books_balance_after_a_mixed_run_of_every_mode(shop: Shop):
     await shop.client.post(f"/api/admin/enterprises/ACME/campaigns/{no}/activate", headers=shop.admin)
     async with shop.ctx.db.read_session() as session:
         staff = (await session.scalars(select(CampaignEmployee.id).order_by(CampaignEmployee.id))).all()
-    await campaigns.claim(db=shop.ctx.db, campaign_no=no, employee_id=staff[0], sku_code="GIFT-50", quantity=1,
-                          via="code")
-    claimed = await campaigns.claim(db=shop.ctx.db, campaign_no=no, employee_id=staff[1],
-                                    sku_code=merchant.sku_code, quantity=6, via="code")
+    await campaign_claims.claim(db=shop.ctx.db, campaign_no=no, employee_id=staff[0], sku_code="GIFT-50", quantity=1,
+                                via="code")
+    claimed = await campaign_claims.claim(db=shop.ctx.db, campaign_no=no, employee_id=staff[1],
+                                          sku_code=merchant.sku_code, quantity=6, via="code")
     async with shop.ctx.db.read_session() as session:
         claim_order = await session.get(Order, claimed.claim.order_id)
     await _refund(shop, claim_order.order_no, quantity=1)  # back into the campaign's account

@@ -10,7 +10,7 @@ import re
 from enterprises.portal_support import add_user, browser, csrf_token, logged_in, portal_login
 from enterprises.support import balance_of, books_balanced
 from helpers import Shop
-from quanyi.enterprises import campaigns
+from quanyi.enterprises import campaign_claims, campaigns
 from quanyi.enterprises.models import Campaign, CampaignEmployee
 
 ORIGIN = {"Origin": "http://test"}
@@ -51,10 +51,10 @@ async def test_create_load_roster_fund_see_claims_and_close(shop):
 
     async with shop.ctx.db.read_session() as session:
         campaign = await campaigns.get_campaign(session=session, code="ACME", campaign_no=no)
-        employee = await campaigns.employee_by_code(session=session, cipher=shop.ctx.cipher, campaign=campaign,
-                                                    claim_code=codes[0])
-    await campaigns.claim(db=shop.ctx.db, campaign_no=no, employee_id=employee.id, sku_code="FIT-MONTH",
-                          quantity=2, via="code")
+        employee = await campaign_claims.employee_by_code(session=session, cipher=shop.ctx.cipher, campaign=campaign,
+                                                          claim_code=codes[0])
+    await campaign_claims.claim(db=shop.ctx.db, campaign_no=no, employee_id=employee.id, sku_code="FIT-MONTH",
+                                quantity=2, via="code")
     page = await client.get(f"/portal/campaigns/{no}")
     assert 'data-claimed="yes"' in page.text and page.text.count('data-testid="claim-row"') == 2
     assert 'data-testid="campaign-claims">1 / 2<' in page.text

@@ -1,5 +1,5 @@
 """The employees' claim page (福利领取, mobile first, zh-CN and English): sign in with the claim code (or WeCom /
-DingTalk, oauth_routes.py), choose within the budget, claim once, see the codes. Thin over campaigns.py."""
+DingTalk, oauth_routes.py), choose within the budget, claim once, see the codes. Thin over campaign_claims.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from quanyi.catalog import service as catalog_service
 from quanyi.db import utcnow
 from quanyi.deps import ContextDep, client_ip, user_agent
-from quanyi.enterprises import campaigns, oauth
+from quanyi.enterprises import campaign_claims, campaigns, oauth
 from quanyi.enterprises.claim_session import COOKIE, TTL_SECONDS, ClaimSession, read_session, sign_session
 from quanyi.enterprises.models import CampaignStatus
 from quanyi.enterprises.texts import MESSAGES
@@ -57,16 +57,16 @@ async def _page(request: Request, campaign_no: str, *, error: str | None = None,
     context: dict[str, Any] = {"error": error, "employee": None, "claimed": None, "keys": [], "guide": None}
     async with ctx.db.transaction() as session:  # a write: showing codes is an audited reveal
         campaign, enterprise = await campaigns.campaign_by_no(session=session, campaign_no=campaign_no)
-        context.update(campaign=campaign, enterprise=enterprise, open=campaigns.is_open(campaign, now),
+        context.update(campaign=campaign, enterprise=enterprise, open=campaign_claims.is_open(campaign, now),
                        ended=campaign.status == CampaignStatus.ENDED.value or now >= campaign.ends_at)
         if signed_in is not None:
             try:
-                employee = await campaigns.employee_by_id(session=session, campaign=campaign,
-                                                          employee_id=signed_in.employee_id)
-            except campaigns.NotOnRoster:
+                employee = await campaign_claims.employee_by_id(session=session, campaign=campaign,
+                                                                employee_id=signed_in.employee_id)
+            except campaign_claims.NotOnRoster:
                 employee = None
             context["employee"] = employee
-            claim_row = await campaigns.claim_of(session=session, employee_id=employee.id) if employee else None
+            claim_row = await campaign_claims.claim_of(session=session, employee_id=employee.id) if employee else None
             if claim_row is not None:
                 order = await _order(session, claim_row, reveal, request, context)
                 context["guide"] = await catalog_service.redemption_guide(session=session,
@@ -81,8 +81,8 @@ async def _page(request: Request, campaign_no: str, *, error: str | None = None,
 async def _order(session: Any, claim_row: Any, reveal: bool, request: Request, context: dict[str, Any]) -> Any:
     ctx = request.app.state.ctx
     if reveal:
-        order, keys = await campaigns.reveal_claim(session=session, cipher=ctx.cipher, claim_row=claim_row,
-                                                   ip=client_ip(request), user_agent=user_agent(request))
+        order, keys = await campaign_claims.reveal_claim(session=session, cipher=ctx.cipher, claim_row=claim_row,
+                                                         ip=client_ip(request), user_agent=user_agent(request))
         context["keys"] = keys
     else:
         from quanyi.orders import service as orders_service
@@ -107,9 +107,9 @@ async def login(campaign_no: CampaignNoPath, request: Request, ctx: ContextDep) 
     async with ctx.db.read_session() as session:
         campaign, _ = await campaigns.campaign_by_no(session=session, campaign_no=campaign_no)
         try:
-            employee = await campaigns.employee_by_code(session=session, cipher=ctx.cipher, campaign=campaign,
-                                                        claim_code=code)
-        except campaigns.NotOnRoster:
+            employee = await campaign_claims.employee_by_code(session=session, cipher=ctx.cipher, campaign=campaign,
+                                                              claim_code=code)
+        except campaign_claims.NotOnRoster:
             return await _page(request, campaign_no, error=translate(locale, "claim.err.code"), status_code=422)
     response = RedirectResponse(f"/claim/{campaign_no}", status_code=303)
     return start_session(request, response, ClaimSession(campaign.campaign_no, employee.id, "code"))
@@ -126,9 +126,9 @@ async def claim(campaign_no: CampaignNoPath, request: Request, ctx: ContextDep) 
     if not quantity_text.isdigit() or not 1 <= int(quantity_text) <= 1000:
         return await _page(request, campaign_no, error=translate(locale, "claim.err.choice"), status_code=422)
     try:
-        result = await campaigns.claim(db=ctx.db, campaign_no=campaign_no, employee_id=signed_in.employee_id,
-                              sku_code=str(form.get("sku", ""))[:64], quantity=int(quantity_text),
-                              via=signed_in.via, ip=client_ip(request))
+        result = await campaign_claims.claim(db=ctx.db, campaign_no=campaign_no, employee_id=signed_in.employee_id,
+                                             sku_code=str(form.get("sku", ""))[:64], quantity=int(quantity_text),
+                                             via=signed_in.via, ip=client_ip(request))
     except campaigns.CampaignClosed:
         return await _page(request, campaign_no, status_code=409)
     except OutOfStock:

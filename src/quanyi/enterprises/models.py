@@ -262,7 +262,7 @@ class CampaignClaim(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("enterprises_campaign.id"), index=True)
     employee_id: Mapped[int] = mapped_column(ForeignKey("enterprises_campaign_employee.id"), unique=True)
-    # Set in the same transaction right after the row is written (the row first: see campaigns.claim).
+    # Set in the same transaction right after the row is written (the row first: see campaign_claims.claim).
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), unique=True, nullable=True)
     sku_id: Mapped[int] = mapped_column(ForeignKey("catalog_sku.id"))
     quantity: Mapped[int] = mapped_column(Integer)
