@@ -1,12 +1,14 @@
 """Placing a buyer's order (下单) from the API or the storefront form: risk screening, the order, its attribution.
 
-Without order-stage risk rules, coupons or a verification answer (a plain checkout, the flash-sale path) everything
-happens in ONE transaction: the SKU, the risk gate (flood and held-stock limits, risk.gate), the stock, the order,
-its risk signals and counter events. A refusal keeps the same answers in the same order as before: too many
-checkouts (429) first, then sold out (409), then too much stock held (429); a refused checkout still counts
-against the flood limits (its hits commit with nothing else when the refusal comes before any write, and in a
-transaction of their own when the order's transaction rolled back). With rules, coupons or an answer to a challenge,
-screening runs first in units of work of its own (risk.checkout.screen_order), as it always did.
+Without order-stage risk rules or a verification answer (a plain checkout, the flash-sale path, and a member's
+checkout with coupons, points and member price) everything happens in ONE transaction: the SKU, the risk gate
+(flood and held-stock limits, risk.gate), the stock, the order, its risk signals and counter events, its coupons and
+points. A refusal keeps the same answers in the same order as before: too many checkouts (429) first, then sold out
+(409), then the coupons' refusals, then (with coupons) the new-member coupon check (403), then too much stock held
+(429); a refused checkout still counts against the flood limits (its hits commit with nothing else when the refusal
+comes before any write, and in a transaction of their own when the order's transaction rolled back). With rules or
+an answer to a challenge, screening runs first in units of work of its own (risk.checkout.screen_order), as it
+always did.
 """
 
 from __future__ import annotations
@@ -78,8 +80,7 @@ async def place_order(ctx: ShopContext, data: CheckoutInput, *, inside: Inside |
     in the order's transaction once it is placed (describing it for the answer, say)."""
     # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
     password_hash = await hash_query_password(data.query_password) if data.query_password else None
-    if data.verification is None and not data.coupon_codes and not data.member_coupon_ids \
-            and not await _order_rules(ctx):
+    if data.verification is None and not await _order_rules(ctx):
         return await _place_in_one_transaction(ctx, data, password_hash, inside)
     signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
         ctx, ip=data.ip, device=data.device, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
@@ -119,10 +120,14 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
                 gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
                 refusal = gate.flood
             riders = gate.riders(signals) if gate is not None and signals is not None else None
+            # With coupons, the new-member coupon check answers before the held-stock limit (as it always did):
+            # both then run once the order is in (a refusal rolls it back).
+            coupons = bool(data.coupon_codes or data.member_coupon_ids)
             if refusal is None:
                 try:
                     order = await _create(ctx, session, data, member_id, password_hash, sku, riders=riders or (),
-                                          before_insert=gate.check_held if gate and gate.held else None)
+                                          before_insert=gate.check_held if gate and gate.held and not coupons
+                                          else None)
                 except OutOfStock as exc:  # raised holding nothing and having written nothing (orders.checkout)
                     refusal = exc
             if refusal is not None:
@@ -130,6 +135,8 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
                     await gate.write_events(session, signals.at)  # refused, and counted: commits with nothing else
             else:
                 await coupon_abuse.check_use(ctx, session=session, order=order, ip=data.ip, device=data.device.id)
+                if coupons and gate is not None:
+                    gate.check_held()
                 await _attribute(ctx, session, order, data, member_id)
                 if riders is not None and gate is not None and signals is not None:
                     signals.order_id = order.id
