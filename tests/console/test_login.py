@@ -87,6 +87,9 @@ async def test_second_factor_enrolled_in_the_console_is_asked_for_at_the_next_lo
     assert confirmed.status_code == 200
     recovery = re.findall(r"<li><code>([a-z2-9-]{19})</code></li>", confirmed.text)
     assert len(recovery) == 10
+    on = (await client.get("/console/account")).text
+    assert 'data-testid="second-factor-on"' in on and 'action="/console/account/second-factor/recovery-codes"' in on
+    assert 'action="/console/account/second-factor/disable"' in on
     await post_form(client, "/console/logout")
 
     first = await console_login(client, "cat")

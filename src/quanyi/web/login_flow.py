@@ -98,8 +98,8 @@ def public_routes(home: str) -> set[tuple[str, str]]:
 
 def install_login_routes(router: APIRouter, *, area: LoginArea[Any], accounts: Accounts, render: Render,
                          templates: str) -> None:
-    """Add the login, second-factor and logout routes of `area` to its root router; pages drawn by `render`
-    from `<templates>/login.html` and `<templates>/verify.html`."""
+    """Add the login, second-factor and logout routes of `area` to its root router; pages drawn by `render`:
+    `<templates>/login.html`, and area/verify.html inside `<templates>/base.html`."""
     home = area.home
 
     def login_page(request: Request, *, error: str | None = None, error_values: dict[str, object] | None = None,
@@ -114,8 +114,9 @@ def install_login_routes(router: APIRouter, *, area: LoginArea[Any], accounts: A
     def verify_page(request: Request, *, target: str, error: str | None = None,
                     error_values: dict[str, object] | None = None, status_code: int = 200,
                     headers: dict[str, str] | None = None) -> HTMLResponse:
-        return render(request, f"{templates}/verify.html", {
-            "error": error, "error_values": error_values or {}, "next": target}, user=None,
+        return render(request, "area/verify.html", {
+            "layout": f"{templates}/base.html", "error": error, "error_values": error_values or {}, "next": target},
+            user=None,
             status_code=status_code, headers=headers)
 
     async def new_session(ctx: ShopContext, request: Request, user: Any, *, pending: bool) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from quanyi.shoptime import shop_time, shop_zone, valid_through
 from quanyi.web.csrf import install_template_helpers
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
 
-__all__ = ["render", "templates"]
+__all__ = ["render", "templates", "page_context", "page_response"]
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -44,24 +45,37 @@ install_template_helpers(templates.env)  # csrf_input() / csrf_token() in every 
 templates.env.filters["guide"] = lambda text: Markup(render_guide(text or ""))  # noqa: S704 - sanitized by nh3
 
 
-def render(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> HTMLResponse:
+def page_context(request: Request, text: Callable[..., str]) -> tuple[str, dict[str, Any]]:
+    """The locale of this request and what every page is drawn with: the request, its language (and the other
+    one, for the switch), `t` (`text(locale, key, **values)`), the shop's name and time zone."""
     ctx = request.app.state.ctx
     locale = pick_locale(request, ctx.settings.default_locale)
-    page_context = {
+    return locale, {
         "request": request,
         "locale": locale,
         "other_locale": "en" if locale == "zh-CN" else "zh-CN",
-        "t": lambda key, **values: translate(locale, key, **values),
+        "t": lambda key, **values: text(locale, key, **values),
         "shop_name": ctx.settings.shop_name,
         "shop_zone": shop_zone(ctx.settings.shop_timezone),
-        **context,
     }
-    response = templates.TemplateResponse(request, template, page_context, status_code=status_code)
-    response.headers["Content-Security-Policy"] = CSP
+
+
+def page_response(request: Request, template: str, context: dict[str, Any], *, locale: str, csp: str,
+                  status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A drawn page with the headers every page carries (its CSP, no-store, then `headers`); a page opened with
+    ?lang= remembers the language chosen in a cookie."""
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers["Content-Security-Policy"] = csp
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value
     if request.query_params.get("lang") == locale:
         response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax", httponly=True)
     return response
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    locale, base = page_context(request, translate)
+    return page_response(request, template, {**base, **context}, locale=locale, csp=CSP, status_code=status_code,
+                         headers=headers)
