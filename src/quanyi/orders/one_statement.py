@@ -25,9 +25,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Table, cast, exists, func, insert, literal, null, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import CardKey, CardKeyStatus
@@ -35,7 +49,7 @@ from quanyi.orders import numbers
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.shoptime import zone_of
 
-__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "place_with_keys", "write_riders"]
+__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "core_connection", "place_with_keys", "write_riders"]
 
 
 class _OrderIdMarker:
@@ -63,11 +77,18 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     session like a loaded row (nothing is read back later)."""
     table = Order.__table__
     values = {column.key: getattr(order, column.key) for column in table.columns if column.key != "id"}
+    statement = _prebuilt(tuple(values), riders)
+    params: dict[str, Any] = {"q_sku_id": sku_id, "q_quantity": quantity, "q_now": now}
+    for n, rider in enumerate(riders):
+        params.update({f"r{n}_{key}": value for key, value in rider.values.items()
+                       if not isinstance(value, _OrderIdMarker)})
+    connection = await core_connection(session)
     zone = zone_of(session)
     while True:
         values["order_no"] = numbers.new_order_no(now, zone=zone)  # looked up at each call: tests force a clash
-        order_id, found = (await session.execute(_statement(values, sku_id=sku_id, quantity=quantity, now=now,
-                                                            riders=riders))).one()
+        params.update({f"o_{key}": value for key, value in values.items()})
+        params["q_to_status"] = values["status"].value
+        order_id, found = (await connection.execute(statement, params)).one()
         if found < quantity:
             return False
         if order_id is not None:
@@ -76,13 +97,37 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     return True
 
 
-def _statement(values: dict[str, Any], *, sku_id: int, quantity: int, now: dt.datetime,
-               riders: Sequence[Rider]) -> Any:
+async def core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for a statement built once and run through Core (no ORM execution layer); pending
+    ORM changes are flushed first, as `session.execute` would."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
+
+_BUILT: dict[tuple[Any, ...], Any] = {}
+
+
+def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider]) -> Any:
+    """The statement for this shape (the order's columns, the riders' tables and columns), built once per process
+    with bind parameters: only the values change from one checkout to the next."""
+    shape = (columns, tuple((rider.table.name, tuple((key, value.text if isinstance(value, _OrderIdMarker) else None)
+                                                     for key, value in rider.values.items())) for rider in riders))
+    statement = _BUILT.get(shape)
+    if statement is None:
+        statement = _BUILT[shape] = _statement(columns, riders)
+    return statement
+
+
+def _statement(columns: tuple[str, ...], riders: Sequence[Rider]) -> Any:
     table = Order.__table__
-    keys = inventory_service.sellable_keys_query(sku_id=sku_id, quantity=quantity, now=now).cte("keys")
+    now = bindparam("q_now", type_=DateTime(timezone=True))  # + an interval in the keys' condition
+    quantity = bindparam("q_quantity", type_=Integer)
+    keys = inventory_service.sellable_keys_query(sku_id=bindparam("q_sku_id", type_=Integer),  # type: ignore[arg-type]
+                                                 quantity=quantity, now=now).cte("keys")  # type: ignore[arg-type]
     found = select(func.count()).select_from(keys).scalar_subquery()
     placed = (pg_insert(table)
-              .from_select(list(values), select(*[literal(value, table.c[key].type) for key, value in values.items()])
+              .from_select(list(columns), select(*[bindparam(f"o_{key}", type_=table.c[key].type) for key in columns])
                            .where(found == quantity))
               .on_conflict_do_nothing(index_elements=["order_no"])
               .returning(table.c.id).cte("placed"))
@@ -95,15 +140,15 @@ def _statement(values: dict[str, Any], *, sku_id: int, quantity: int, now: dt.da
     events = OrderEvent.__table__
     event = (pg_insert(events)
              .from_select(["order_id", "from_status", "to_status", "reason", "created_at"],
-                          select(placed.c.id, null(), literal(values["status"].value, events.c.to_status.type),
-                                 literal("order placed", events.c.reason.type),
-                                 literal(now, events.c.created_at.type)))
+                          select(placed.c.id, null(), bindparam("q_to_status", type_=events.c.to_status.type),
+                                 literal("order placed", events.c.reason.type), now))
              .returning(events.c.id).cte("event"))
     written = [reserved, event]
     for n, rider in enumerate(riders):
-        columns = [_rider_value(rider.table, key, value, placed.c.id) for key, value in rider.values.items()]
+        values = [_rider_value(rider.table, f"r{n}_{key}", key, value, placed.c.id)
+                  for key, value in rider.values.items()]
         written.append(pg_insert(rider.table)
-                       .from_select(list(rider.values), select(*columns).select_from(placed))  # only with the order
+                       .from_select(list(rider.values), select(*values).select_from(placed))  # only with the order
                        .cte(f"rider_{n}"))
     return select(placed_id, found).add_cte(*written)
 
@@ -120,7 +165,7 @@ async def write_riders(session: AsyncSession, order_id: int, riders: Sequence[Ri
         await session.execute(insert(table), rows)
 
 
-def _rider_value(table: Table, key: str, value: Any, order_id: Any) -> Any:
+def _rider_value(table: Table, name: str, key: str, value: Any, order_id: Any) -> Any:
     if isinstance(value, _OrderIdMarker):
         return cast(order_id, String) if value.text else order_id
-    return literal(value, table.c[key].type)
+    return bindparam(name, type_=table.c[key].type)

@@ -19,7 +19,7 @@ import random
 import uuid
 import zlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Subquery, case, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,14 +143,15 @@ class DatabaseCounters:
             .group_by(CounterEvent.key))).all())
         return [int(counts.get(key, 0)) for key in keys]
 
-    def counts_subquery(self, keys: Sequence[str], *, window_seconds: float, at: float) -> Subquery:
-        """One row: the distinct members of each of `keys` in the window, one column per key in `keys` order, for a
-        caller that counts them beside other things in one statement and writes its own events later in the same
-        transaction, under `lock_ids` on PostgreSQL (risk.engine.open_checkout)."""
-        keys = [key[:200] for key in keys]
+    @staticmethod
+    def counts_subquery(keys: Sequence[Any], *, low: Any, high: Any) -> Subquery:
+        """One row: the distinct members of each of `keys` in the window (low, high], one column per key in `keys`
+        order, for a caller that counts them beside other things in one statement and writes its own events later
+        in the same transaction, under `lock_ids` on PostgreSQL (risk.gate.open_checkout). `keys` (cut to 200
+        characters), `low` and `high` are values or bind parameters standing for them (a statement built once)."""
         return (select(*[func.count(func.distinct(case((CounterEvent.key == key, CounterEvent.member))))
                          for key in keys])
-                .where(CounterEvent.key.in_(set(keys)), CounterEvent.at > at - window_seconds, CounterEvent.at <= at)
+                .where(CounterEvent.key.in_(list(keys)), CounterEvent.at > low, CounterEvent.at <= high)
                 .subquery("counted"))
 
     @staticmethod

@@ -12,16 +12,18 @@ PostgreSQL, held to the end of the order's transaction).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select, text, true
+from sqlalchemy import Select, bindparam, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
-from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
+from quanyi.orders.models import Order
+from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider, core_connection
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
-from quanyi.risk.holdings import HeldCount, held_checks, held_since, lock_ids
+from quanyi.risk.holdings import HeldCount, held_checks, held_refusal, held_since, lock_ids
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
 from quanyi.risk.rules import Signals, placed_events
 
@@ -90,36 +92,64 @@ async def open_checkout(*, session: AsyncSession, runtime: RiskRuntime, signals:
     checks = held_checks(runtime.held, ip=signals.ip, device=signals.device, contact=signals.contact)
     counters = runtime.counters
     counts: list[int] = []
-    columns = []
+    params: dict[str, object] = {}
     locks: set[int] = set()
+    counted = 0  # flood keys counted by the statement below
     if flood and isinstance(counters, DatabaseCounters):
-        columns.append(counters.counts_subquery(list(flood), window_seconds=runtime.checkout_window_seconds,
-                                                at=signals.at))
+        counted = len(flood)
         gate.events = [(key[:200], fresh_member()) for key in flood]
+        params.update({f"g_flood_{n}": key for n, (key, _) in enumerate(gate.events)})
+        params.update(g_low=signals.at - runtime.checkout_window_seconds, g_at=signals.at)
         locks |= counters.lock_ids(list(flood))
     elif flood:  # Redis: counted and recorded at once, atomically, by the counters themselves
         counts = await counters.hit_many(list(flood), window_seconds=runtime.checkout_window_seconds, at=signals.at)
-    held = (HeldCount(checks, since=held_since(runtime.held, signals.at), now=utcnow(), order_id=None)
-            if checks else None)
-    if held is not None:
-        columns += [held.pending, held.review]
+    now = utcnow()
+    if checks:
+        params.update({f"g_{dim}": value for dim, value, _ in checks})
+        params.update(g_since=held_since(runtime.held, signals.at), g_now=now)
         locks |= lock_ids(checks)
     if locks and session.bind.dialect.name == "postgresql":
         # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
-        # this client committed. One statement, one sorted order: two checkouts never wait on each other crosswise.
+        # this client committed. One statement, one sorted order: two checkouts never wait crosswise.
         await session.execute(_PG_LOCKS, {"locks": sorted(locks)})
     row: tuple[object, ...] = ()
-    if columns:
-        joined = columns[0]
-        for other in columns[1:]:
-            joined = joined.join(other, true())
-        row = tuple((await session.execute(select(*columns).select_from(joined))).one())
+    if params:
+        statement = _count_statement(counted, tuple(dim for dim, _, _ in checks))
+        row = tuple((await (await core_connection(session)).execute(statement, params)).one())
     if gate.events:
-        counts = [int(n) + 1 for n in row[:len(flood)]]  # + this checkout's own hit, written later
-        row = row[len(flood):]
+        counts = [int(n) + 1 for n in row[:counted]]  # + this checkout's own hit, written later
+        row = row[counted:]
     if any(n > limit for n, limit in zip(counts, flood.values(), strict=True)):
         gate.flood = CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
                                          retry_after=runtime.checkout_window_seconds)
-    elif held is not None:
-        gate.held = held.refusal(row, signals.quantity)
+    elif checks:
+        gate.held = held_refusal(checks, now, row, signals.quantity)
     return gate
+
+
+_BUILT: dict[tuple[int, tuple[str, ...]], Select[Any]] = {}
+
+
+def _count_statement(flood_keys: int, dimensions: tuple[str, ...]) -> Select[Any]:
+    """The gate's count for this shape (how many flood keys, which held-stock dimensions), built once per process
+    with bind parameters (g_flood_<n>, g_low, g_at; g_<dimension>, g_since, g_now): only the values change."""
+    shape = (flood_keys, dimensions)
+    statement = _BUILT.get(shape)
+    if statement is None:
+        columns: list[Any] = []
+        if flood_keys:
+            key_type, at_type = CounterEvent.__table__.c.key.type, CounterEvent.__table__.c.at.type
+            columns.append(DatabaseCounters.counts_subquery(
+                [bindparam(f"g_flood_{n}", type_=key_type) for n in range(flood_keys)],
+                low=bindparam("g_low", type_=at_type), high=bindparam("g_at", type_=at_type)))
+        if dimensions:
+            signals = OrderRiskSignals.__table__
+            held = HeldCount([(dim, bindparam(f"g_{dim}", type_=signals.c[dim].type), 0) for dim in dimensions],
+                             since=bindparam("g_since", type_=signals.c.at.type),
+                             now=bindparam("g_now", type_=Order.__table__.c.expires_at.type), order_id=None)
+            columns += [held.pending, held.review]
+        joined = columns[0]
+        for other in columns[1:]:
+            joined = joined.join(other, true())
+        statement = _BUILT[shape] = select(*columns).select_from(joined)
+    return statement

@@ -30,8 +30,8 @@ from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.risk.models import OrderRiskSignals
 
-__all__ = ["HeldLimits", "HeldCount", "TooMuchStockHeld", "held_checks", "held_since", "lock_ids", "check_held_stock",
-           "payer_held_units"]
+__all__ = ["HeldLimits", "HeldCount", "TooMuchStockHeld", "held_checks", "held_refusal", "held_since", "lock_ids",
+           "check_held_stock", "payer_held_units"]
 
 _PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
                  "OFFSET 0) AS ordered")
@@ -82,8 +82,8 @@ class HeldCount:
     """The held-stock count of `checks` as one-row subqueries, to be selected alone or beside other counts in one
     statement (risk.engine.open_checkout); `refusal` reads their columns back (pending's, then review's)."""
 
-    def __init__(self, checks: list[tuple[str, str, int]], *, since: float, now: dt.datetime,
-                 order_id: int | None) -> None:
+    def __init__(self, checks: list[tuple[str, Any, int]], *, since: Any, now: Any, order_id: int | None) -> None:
+        # The client's values, `since` and `now` may be bind parameters (risk.gate builds the statement once).
         self.checks, self.now = checks, now
         matches = {dim: _COLUMNS[dim] == value for dim, value, _ in checks}
         others = [] if order_id is None else [OrderRiskSignals.order_id != order_id]
@@ -109,14 +109,21 @@ class HeldCount:
 
     def refusal(self, row: Sequence[Any], quantity: int) -> TooMuchStockHeld | None:
         """The refusal for a checkout of `quantity` units given the selected columns (`width` of them), or None."""
-        n = len(self.checks)
-        for k, (dimension, _, limit) in enumerate(self.checks):
-            units, first_expiry = int(row[k]) + int(row[2 * n + k]), row[n + k]
-            if units and units + quantity > limit:
-                retry_after = max(int((first_expiry - self.now).total_seconds()) + 1, 1) if first_expiry else 3600
-                return TooMuchStockHeld(f"{_MESSAGES[dimension]}: pay or cancel them first, or wait until they expire",
-                                        dimension=dimension, held_units=units, limit=limit, retry_after=retry_after)
-        return None
+        return held_refusal(self.checks, self.now, row, quantity)
+
+
+def held_refusal(checks: list[tuple[str, str, int]], now: dt.datetime, row: Sequence[Any],
+                 quantity: int) -> TooMuchStockHeld | None:
+    """`HeldCount.refusal` for a count selected by a statement built once (risk.gate): the client's `checks`, the
+    `now` it counted at."""
+    n = len(checks)
+    for k, (dimension, _, limit) in enumerate(checks):
+        units, first_expiry = int(row[k]) + int(row[2 * n + k]), row[n + k]
+        if units and units + quantity > limit:
+            retry_after = max(int((first_expiry - now).total_seconds()) + 1, 1) if first_expiry else 3600
+            return TooMuchStockHeld(f"{_MESSAGES[dimension]}: pay or cancel them first, or wait until they expire",
+                                    dimension=dimension, held_units=units, limit=limit, retry_after=retry_after)
+    return None
 
 
 def held_since(limits: HeldLimits, at: float) -> float:
