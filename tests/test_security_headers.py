@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient
 
 from quanyi.app import create_app
 from quanyi.config import Settings
-from quanyi.middleware import SecurityHeadersMiddleware
+from quanyi.middleware import FrontDoor
 
 EXPECTED = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin", "x-frame-options": "DENY"}
 
@@ -25,7 +25,7 @@ async def test_every_answer_carries_the_security_headers_once(client, path):
 
 async def test_a_route_that_sets_its_own_value_keeps_it():
     app = FastAPI()
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(FrontDoor)
 
     @app.get("/framed")
     async def framed() -> PlainTextResponse:
