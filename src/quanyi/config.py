@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     # logins are limited by the staff_login_* numbers (counted apart from staff logins).
     enterprise_portal_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
     enterprise_portal_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    # The shop's bank account enterprises transfer top-ups to (收款账户: account name, bank, number), shown on
+    # the portal's top-up page; empty: the page asks them to contact the shop for it.
+    enterprise_top_up_payee: str = Field(default="", max_length=500)
     # ---- buyer accounts (members/): a login lasts member_session_days; one-time sign-in codes expire and allow
     # a few tries. Per window: codes sent per contact / per client address or device, and failed logins (wrong
     # code or password) per client address / device and per contact; past a limit 429 + Retry-After.

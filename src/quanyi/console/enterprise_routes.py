@@ -1,5 +1,6 @@
 """Enterprise customers (企业福利) in the console: register one (prepaid account at zero, invoice data), balances and
-top-ups (a form sent twice credits once), invoice
+top-ups (a form sent twice credits once), the top-up requests enterprises send from the portal (confirm: credited
+once; refuse with a reason), invoice
 data and contacts, tier prices, bulk purchases with their progress (new, resume, stop, a download link shown once)
 and benefit campaigns with their figures (end one: the rest returns to the balance). Through the enterprises
 feature's services, which the admin API and `quanyi enterprises` use; platform staff only."""
@@ -20,7 +21,7 @@ from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
-from quanyi.enterprises import campaigns, downloads, pricing, purchases, users
+from quanyi.enterprises import campaigns, downloads, pricing, purchases, top_ups, users
 from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.schemas import EnterpriseCreate
 from quanyi.errors import DomainError, NotFound
@@ -39,7 +40,8 @@ PlatformAdmin = Annotated[ConsoleUser, needs(ADMIN, platform_only=True)]
 EnterpriseCode = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Number = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")]
 MESSAGES = ("created", "topped_up", "top_up_repeated", "purchase_made", "purchase_resumed", "purchase_cancelled",
-            "campaign_ended", "user_added", "user_changed")
+            "campaign_ended", "user_added", "user_changed", "top_up_confirmed", "top_up_confirmed_before",
+            "top_up_refused")
 LINK_HOURS, LINK_DOWNLOADS = 24, 3
 
 
@@ -102,11 +104,13 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
             reports = [await campaigns.report(session=session, campaign=c)
                        for c in await campaigns.list_campaigns(session=session, code=code)]
             portal_users = await users.list_users(session=session, code=code)
+            requested = await top_ups.list_top_ups(session=session, code=code)
     except NotFound:
         return forms.not_found(request, user, active="enterprises")
     return render_page(request, "console/enterprise.html", {
         "e": enterprise, "account": account, "contacts": contacts, "prices": prices, "purchases": bought,
-        "campaigns": reports, "portal_users": portal_users, "roles": list(users.ROLES), "message": message,
+        "campaigns": reports, "portal_users": portal_users, "top_up_requests": requested,
+        "roles": list(users.ROLES), "message": message,
         "link": link, "request_key": secrets.token_urlsafe(16),
         "base_url": shop_base_url(ctx.settings).rstrip("/"),
     }, user=user, active="enterprises", status_code=status_code)
@@ -115,7 +119,8 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
 @router.get("/{code}", response_class=HTMLResponse)
 async def enterprise_detail(code: EnterpriseCode, request: Request, ctx: ContextDep,
                             user: PlatformAdmin) -> HTMLResponse:
-    message = forms.flash(request, "ent", MESSAGES, warn=("top_up_repeated",), values=("amount", "no", "name"))
+    message = forms.flash(request, "ent", MESSAGES, warn=("top_up_repeated", "top_up_confirmed_before"),
+                          values=("amount", "no", "name"))
     return await _page(request, ctx, user, code, message=message)
 
 
@@ -145,6 +150,33 @@ async def top_up(code: EnterpriseCode, request: Request, ctx: ContextDep, user: 
         return await _refused(request, ctx, user, code, exc)
     return forms.back(f"/console/enterprises/{code}", "topped_up" if created else "top_up_repeated",
                       amount=format_money(cents, account.currency))
+
+
+@router.post("/{code}/top-up-requests/{request_no}/{action}", response_class=HTMLResponse)
+async def decide_top_up(code: EnterpriseCode, request_no: Number, action: Annotated[str, Path(
+        pattern=r"^(confirm|refuse)$")], request: Request, ctx: ContextDep, user: PlatformAdmin) -> Response:
+    """A top-up request from the portal: the money arrived (credited once), or refused with a reason."""
+    form = await request.form()
+    try:
+        async with ctx.db.transaction() as session:
+            if action == "confirm":
+                found, changed = await top_ups.confirm_top_up(session=session, code=code, request_no=request_no,
+                                                              actor=user.name)
+            else:
+                found, changed = await top_ups.refuse_top_up(
+                    session=session, code=code, request_no=request_no, actor=user.name,
+                    reason=str(form.get("reason", ""))[:600])
+            if changed:
+                await record_action(session=session, actor=user.actor, action=f"enterprise_top_up_{found.status}",
+                                    object_type="enterprise", object_id=code, summary=(
+                                        f"{request_no}: {found.amount_cents} cents {found.currency}, transfer "
+                                        f"{found.payer_reference}" + (f"; {found.refusal_reason}"
+                                                                      if action == "refuse" else "")))
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    outcome = "top_up_refused" if action == "refuse" else "top_up_confirmed" if changed else "top_up_confirmed_before"
+    return forms.back(f"/console/enterprises/{code}", outcome, no=request_no,
+                      amount=format_money(found.amount_cents, found.currency))
 
 
 @router.post("/{code}/purchases", response_class=HTMLResponse)

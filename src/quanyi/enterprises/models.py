@@ -26,7 +26,7 @@ from quanyi.second_factor import TotpColumns
 __all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier", "PurchaseStatus",
            "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit", "CampaignStatus", "Campaign",
            "CampaignOption", "CampaignEmployee", "CampaignClaim", "LoginApp", "EnterpriseUser", "EnterpriseUserSession",
-           "EnterpriseUserRecoveryCode"]
+           "EnterpriseUserRecoveryCode", "TopUpStatus", "TopUpRequest"]
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -342,3 +342,36 @@ class EnterpriseUserRecoveryCode(Base):
     code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TopUpStatus(enum.StrEnum):
+    PENDING = "pending"  # asked for in the portal; waits for the money and an operator
+    CREDITED = "credited"  # the money arrived: credited to the balance once (its ledger posting)
+    REFUSED = "refused"  # no money came (or not this amount): the operator said why; nothing was credited
+
+
+class TopUpRequest(Base):
+    """A top-up an enterprise's admin asked for in the portal (充值申请): the amount and how it is paid (an
+    offline bank transfer with the transfer's reference), credited once when an operator confirms the money
+    arrived (enterprises.top_ups)."""
+
+    __tablename__ = "enterprises_top_up_request"
+    __table_args__ = (UniqueConstraint("enterprise_id", "request_key"),
+                      CheckConstraint("amount_cents > 0", name="amount_positive"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_no: Mapped[str] = mapped_column(String(24), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises_enterprise.id"), index=True)
+    # The form's one-time key: the same form sent twice makes one request.
+    request_key: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))  # bank_transfer
+    payer_reference: Mapped[str] = mapped_column(String(64))  # the transfer's serial number / remark (汇款备注)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16), default=TopUpStatus.PENDING, index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    refusal_reason: Mapped[str] = mapped_column(String(500), default="")

@@ -7,7 +7,7 @@ and the password; the password rules, the failure limits, the session tokens and
 factor are the shop's one implementation (quanyi.logins, quanyi.second_factor), shared with staff logins.
 
 Roles (one per user), each a set of permissions checked by every portal page:
-- admin: everything, and the enterprise's users;
+- admin: everything, the enterprise's users, and top-up requests (充值申请: money the enterprise pays in);
 - purchaser: buys (bulk purchases, the codes' download links) and runs benefit campaigns;
 - viewer: reads (balance, statement, prices, purchases, campaigns and their claims), never the codes.
 """
@@ -38,15 +38,15 @@ from quanyi.risk.service import RateLimiter
 from quanyi.second_factor import SecondFactorStore
 
 __all__ = [
-    "VIEW", "BUY", "CAMPAIGNS", "USERS", "ROLES", "SECOND_FACTOR", "EnterpriseUserNotFound", "EnterpriseUserExists",
-    "InvalidEnterpriseUserInput", "NoSecondFactor", "can", "actor_name", "create_user", "list_users", "get_user",
-    "get_user_by_id", "update_user", "set_password", "reset_second_factor", "end_sessions", "authenticate",
-    "check_second_factor",
+    "VIEW", "BUY", "CAMPAIGNS", "USERS", "TOP_UP", "ROLES", "SECOND_FACTOR", "EnterpriseUserNotFound",
+    "EnterpriseUserExists", "InvalidEnterpriseUserInput", "NoSecondFactor", "can", "actor_name", "create_user",
+    "list_users", "get_user", "get_user_by_id", "update_user", "set_password", "reset_second_factor", "end_sessions",
+    "authenticate", "check_second_factor",
 ]
 
-VIEW, BUY, CAMPAIGNS, USERS = "view", "buy", "campaigns", "users"
+VIEW, BUY, CAMPAIGNS, USERS, TOP_UP = "view", "buy", "campaigns", "users", "top_up"
 ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset({VIEW, BUY, CAMPAIGNS, USERS}),
+    "admin": frozenset({VIEW, BUY, CAMPAIGNS, USERS, TOP_UP}),
     "purchaser": frozenset({VIEW, BUY, CAMPAIGNS}),
     "viewer": frozenset({VIEW}),
 }

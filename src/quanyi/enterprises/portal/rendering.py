@@ -18,6 +18,7 @@ __all__ = ["render_page", "MENU"]
 
 # (key, href, permission, icon): the portal menu, each entry shown to roles holding its permission.
 MENU = (("home", "/portal", users.VIEW, "chart"), ("statement", "/portal/statement", users.VIEW, "book"),
+        ("top_ups", "/portal/top-ups", users.VIEW, "card"),
         ("prices", "/portal/prices", users.VIEW, "scale"), ("purchases", "/portal/purchases", users.VIEW, "orders"),
         ("campaigns", "/portal/campaigns", users.VIEW, "users"), ("users", "/portal/users", users.USERS, "shield"))
 

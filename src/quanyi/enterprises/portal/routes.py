@@ -7,7 +7,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from quanyi.deps import client_ip, user_agent
-from quanyi.enterprises.portal import account_routes, campaign_routes, login_routes, purchase_routes, user_routes
+from quanyi.enterprises.portal import (
+    account_routes,
+    campaign_routes,
+    login_routes,
+    purchase_routes,
+    top_up_routes,
+    user_routes,
+)
 from quanyi.enterprises.portal.auth import (
     AREA,
     PortalForbidden,
@@ -18,7 +25,7 @@ from quanyi.enterprises.portal.rendering import render_page
 
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
-SECTIONS = (login_routes, account_routes, purchase_routes, campaign_routes, user_routes)
+SECTIONS = (login_routes, account_routes, top_up_routes, purchase_routes, campaign_routes, user_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 
