@@ -2,10 +2,11 @@
 session tokens, and checking a password or a second-factor code under the failure limits.
 
 Staff (quanyi.staff) and enterprise portal users (quanyi.enterprises.users) each keep their own accounts and
-sessions in their own tables; this module is the one place for the rules they share:
+sessions in their own tables (members, quanyi.members, their sessions too); this module is the one place for the
+rules they share:
 
 - a session token is random (256 bits) with a prefix naming its kind; only its SHA-256 is stored, so a copy of
-  the database cannot be replayed as a session;
+  the database cannot be replayed as a session; each login rotates it, ending sets revoked_at (`SessionTable`);
 - failed attempts are counted per client IP and per account in the shop's rate limiter *before* the password
   is checked (parallel guesses cannot all pass the limit at once), outside any transaction of the caller (a
   refused login still counts); past either limit every attempt is refused, even a right password;
@@ -19,24 +20,30 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
+from quanyi.db import utcnow
 from quanyi.errors import DomainError, InvalidInput
 from quanyi.passwords import password_matches
 from quanyi.risk.service import RateLimiter, reserve_attempt
 
 __all__ = ["LoginFailed", "LoginRateLimited", "LoginLimits", "MIN_PASSWORD_LENGTH", "hash_token", "new_token",
            "normalize_username", "check_username", "check_password", "check_password_login", "check_code_login",
-           "idle_too_long", "TOUCH_EVERY"]
+           "idle_too_long", "due_for_touch", "TOUCH_EVERY", "SECOND_FACTOR_MINUTES", "SessionTable"]
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 TOUCH_EVERY = dt.timedelta(seconds=60)  # a session's last_seen_at is written at most once a minute
+SECOND_FACTOR_MINUTES = 5  # a password-checked browser session waits this long for the second factor
+_MAX_TOKEN_LENGTH = 128
 
 UserT = TypeVar("UserT")
 
@@ -137,3 +144,65 @@ async def check_code_login(
 def idle_too_long(last_seen_at: dt.datetime | None, now: dt.datetime, idle: dt.timedelta) -> bool:
     """A browser session unused for longer than `idle` has ended."""
     return last_seen_at is not None and now - last_seen_at > idle
+
+
+def due_for_touch(last_seen_at: dt.datetime | None, now: dt.datetime | None = None) -> bool:
+    """Whether a session's last use is worth writing down again (at most once a minute: a browsing user does
+    not take the database's write lock on every page)."""
+    return last_seen_at is None or (now or utcnow()) - last_seen_at >= TOUCH_EVERY
+
+
+@dataclass(frozen=True)
+class SessionTable:
+    """The login sessions of one kind of account in its own table: staff (API and console), enterprise portal
+    users, members. `model` has id, token_hash, `<owner_field>`, created_at, expires_at, last_seen_at,
+    revoked_at, ip, user_agent. The one place for how a session is stored, rotated and ended:
+
+    - its token is `new_token(prefix)`, handed out once; only its SHA-256 is stored;
+    - a login ends the session the client came with (`end`, then `start`): a token seen before a login is
+      never a logged-in token;
+    - ending a session (logout), every session of an account (a new password, disabled, an administrator)
+      sets revoked_at; nothing brings it back.
+    """
+
+    model: Any
+    owner_field: str
+    prefix: str
+
+    def may_be_ours(self, token: str) -> bool:
+        """Whether `token` can be one of this table's (its prefix, a sane length): others are not looked up."""
+        return token.startswith(self.prefix) and len(token) <= _MAX_TOKEN_LENGTH
+
+    def is_open(self, token: str) -> list[Any]:
+        """SQL conditions: the row of this token, not ended (expiry is the caller's: it knows `now`)."""
+        return [self.model.token_hash == hash_token(token), self.model.revoked_at.is_(None)]
+
+    def start(self, *, owner_id: int, now: dt.datetime, expires_at: dt.datetime, ip: str, user_agent: str,
+              **columns: Any) -> tuple[str, Any]:
+        """A new session row (the caller adds it in its transaction) and its token, to hand out once."""
+        token = new_token(self.prefix)
+        row = self.model(token_hash=hash_token(token), **{self.owner_field: owner_id}, created_at=now,
+                         expires_at=expires_at, last_seen_at=now, ip=ip[:64], user_agent=user_agent[:512], **columns)
+        return token, row
+
+    async def end(self, *, session: AsyncSession, token: str, now: dt.datetime | None = None,
+                  where: Sequence[Any] = ()) -> bool:
+        """End this token's session (and only if `where` holds too); False when it was not an open session."""
+        result = await session.execute(update(self.model).where(*self.is_open(token), *where)
+                                       .values(revoked_at=now or utcnow()))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def end_all(self, *, session: AsyncSession, owner_id: int, now: dt.datetime | None = None,
+                      keep: int | None = None) -> int:
+        """End every open session of an account (but the session `keep`); how many were open."""
+        statement = (update(self.model).where(getattr(self.model, self.owner_field) == owner_id,
+                                              self.model.revoked_at.is_(None)).values(revoked_at=now or utcnow()))
+        if keep is not None:
+            statement = statement.where(self.model.id != keep)
+        result = await session.execute(statement)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def touch(self, *, session: AsyncSession, session_id: int, now: dt.datetime | None = None) -> None:
+        """The session was used now (the idle clock starts again; the list of devices shows it)."""
+        await session.execute(update(self.model).where(self.model.id == session_id)
+                              .values(last_seen_at=now or utcnow()))

@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi import logins
 from quanyi.db import Database, utcnow
 from quanyi.enterprises.models import Enterprise, EnterpriseUser, EnterpriseUserSession
-from quanyi.logins import TOUCH_EVERY
+from quanyi.logins import SECOND_FACTOR_MINUTES, TOUCH_EVERY
 
-__all__ = ["PortalLogin", "TOKEN_PREFIX", "SECOND_FACTOR_MINUTES", "TOUCH_EVERY", "open_portal_session",
+__all__ = ["PortalLogin", "TOKEN_PREFIX", "SESSIONS", "SECOND_FACTOR_MINUTES", "TOUCH_EVERY", "open_portal_session",
            "portal_login", "touch", "end_portal_session"]
 
 TOKEN_PREFIX = "qe_"  # noqa: S105 - marks enterprise portal tokens apart from staff and member tokens
-SECOND_FACTOR_MINUTES = 5  # a password-checked session waits this long for the second factor
-_MAX_TOKEN_LENGTH = 128
+# Portal sessions: stored, rotated and ended the shop's one way (quanyi.logins.SessionTable).
+SESSIONS = logins.SessionTable(EnterpriseUserSession, owner_field="user_id", prefix=TOKEN_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +50,13 @@ async def open_portal_session(*, db: Database, user: EnterpriseUser, hours: floa
                               now: dt.datetime | None = None) -> str:
     """A new portal session token for `user` (the session of `replaces` ends first); the token, once."""
     now = now or utcnow()
-    token = logins.new_token(TOKEN_PREFIX)
     hours = SECOND_FACTOR_MINUTES / 60 if second_factor_pending else hours
+    token, record = SESSIONS.start(owner_id=user.id, now=now, expires_at=now + dt.timedelta(hours=hours), ip=ip,
+                                   user_agent=user_agent, second_factor_pending=second_factor_pending)
     async with db.transaction() as session:
         if replaces:
-            await end_portal_session(session=session, token=replaces, now=now)
-        session.add(EnterpriseUserSession(
-            token_hash=logins.hash_token(token), user_id=user.id, created_at=now,
-            expires_at=now + dt.timedelta(hours=hours), last_seen_at=now, second_factor_pending=second_factor_pending,
-            ip=ip[:64], user_agent=user_agent[:512]))
+            await SESSIONS.end(session=session, token=replaces, now=now)
+        session.add(record)
         if not second_factor_pending:
             await session.execute(update(EnterpriseUser).where(EnterpriseUser.id == user.id)
                                   .values(last_login_at=now))
@@ -68,15 +66,14 @@ async def open_portal_session(*, db: Database, user: EnterpriseUser, hours: floa
 async def portal_login(*, session: AsyncSession, token: str, idle: dt.timedelta,
                        now: dt.datetime | None = None) -> PortalLogin | None:
     """The login of this cookie, or None (unknown, ended, expired, idle too long, user disabled)."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
+    if not SESSIONS.may_be_ours(token):
         return None
     now = now or utcnow()
     row = (await session.execute(
         select(EnterpriseUserSession, EnterpriseUser, Enterprise)
         .join(EnterpriseUser, EnterpriseUser.id == EnterpriseUserSession.user_id)
         .join(Enterprise, Enterprise.id == EnterpriseUser.enterprise_id)
-        .where(EnterpriseUserSession.token_hash == logins.hash_token(token),
-               EnterpriseUserSession.revoked_at.is_(None), EnterpriseUserSession.expires_at > now,
+        .where(*SESSIONS.is_open(token), EnterpriseUserSession.expires_at > now,
                EnterpriseUser.active.is_(True)))).one_or_none()
     if row is None:
         return None
@@ -90,15 +87,5 @@ async def portal_login(*, session: AsyncSession, token: str, idle: dt.timedelta,
                        has_second_factor=user.totp_enabled_at is not None, last_seen_at=record.last_seen_at)
 
 
-async def touch(*, session: AsyncSession, session_id: int, now: dt.datetime | None = None) -> None:
-    """The session was used now (the idle clock starts again)."""
-    await session.execute(update(EnterpriseUserSession).where(EnterpriseUserSession.id == session_id)
-                          .values(last_seen_at=now or utcnow()))
-
-
-async def end_portal_session(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> bool:
-    result = await session.execute(
-        update(EnterpriseUserSession)
-        .where(EnterpriseUserSession.token_hash == logins.hash_token(token), EnterpriseUserSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow()))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+touch = SESSIONS.touch  # the session was used now (the idle clock starts again)
+end_portal_session = SESSIONS.end  # logout: False when it was not an open session

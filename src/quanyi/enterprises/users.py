@@ -17,18 +17,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi import logins
 from quanyi.db import Database, utcnow
 from quanyi.enterprises import service as enterprises_service
+from quanyi.enterprises import user_sessions
 from quanyi.enterprises.models import (
     Enterprise,
     EnterpriseUser,
     EnterpriseUserRecoveryCode,
-    EnterpriseUserSession,
 )
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
@@ -180,10 +180,7 @@ async def reset_second_factor(*, session: AsyncSession, code: str, username: str
 
 async def end_sessions(*, session: AsyncSession, user_id: int, now: dt.datetime | None = None) -> int:
     """End every open portal session of a user; how many were open."""
-    result = await session.execute(update(EnterpriseUserSession).where(
-        EnterpriseUserSession.user_id == user_id, EnterpriseUserSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await user_sessions.SESSIONS.end_all(session=session, owner_id=user_id, now=now)
 
 
 async def authenticate(*, db: Database, limiter: RateLimiter, limits: LoginLimits, code: str, username: str,

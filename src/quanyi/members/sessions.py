@@ -9,22 +9,24 @@ and ends the session the client came with (rotation): a token seen before a logi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import logins
 from quanyi.db import utcnow
+from quanyi.logins import TOUCH_EVERY
 from quanyi.members.models import LoginMethod, Member, MemberSession, MemberStatus
 
-__all__ = ["MemberLogin", "TOKEN_PREFIX", "TOUCH_EVERY", "hash_session_token", "open_member_session",
+__all__ = ["MemberLogin", "TOKEN_PREFIX", "TOUCH_EVERY", "SESSIONS", "open_member_session",
            "member_login", "due_for_touch", "touch", "end_member_session", "end_all_sessions"]
 
 TOKEN_PREFIX = "qm_"  # noqa: S105 - marks member tokens apart from other tokens
-TOUCH_EVERY = dt.timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
-_MAX_TOKEN_LENGTH = 128
+# Member sessions: stored, rotated and ended the shop's one way (quanyi.logins.SessionTable), as staff and
+# enterprise users' are; what differs is only how long they last and where the token travels (qy_member, path /,
+# with max-age, or the X-Member-Token header).
+SESSIONS = logins.SessionTable(MemberSession, owner_field="member_id", prefix=TOKEN_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +48,15 @@ class MemberLogin:
         return self.email or self.phone or ""
 
 
-def hash_session_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
-
-
 async def open_member_session(*, session: AsyncSession, member: Member, method: LoginMethod, days: float, ip: str,
                               user_agent: str, replaces: str | None = None, now: dt.datetime | None = None) -> str:
     """A new session token for `member` (in the caller's transaction); the session of `replaces` ends first."""
     now = now or utcnow()
     if replaces:
         await end_member_session(session=session, token=replaces, now=now)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(MemberSession(token_hash=hash_session_token(token), member_id=member.id, method=method,
-                              created_at=now, expires_at=now + dt.timedelta(days=days), last_seen_at=now,
-                              ip=ip[:64], user_agent=user_agent[:512]))
+    token, record = SESSIONS.start(owner_id=member.id, now=now, expires_at=now + dt.timedelta(days=days), ip=ip,
+                                   user_agent=user_agent, method=method)
+    session.add(record)
     member.last_login_at = now
     await session.flush()
     return token
@@ -67,14 +64,13 @@ async def open_member_session(*, session: AsyncSession, member: Member, method: 
 
 async def member_login(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> MemberLogin | None:
     """The logged-in member of this token, or None (unknown, revoked, expired, member disabled)."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
+    if not SESSIONS.may_be_ours(token):
         return None
     now = now or utcnow()
     row = (await session.execute(
         select(MemberSession, Member)
         .join(Member, Member.id == MemberSession.member_id)
-        .where(MemberSession.token_hash == hash_session_token(token), MemberSession.revoked_at.is_(None),
-               MemberSession.expires_at > now, Member.status == MemberStatus.ACTIVE)
+        .where(*SESSIONS.is_open(token), MemberSession.expires_at > now, Member.status == MemberStatus.ACTIVE)
     )).one_or_none()
     if row is None:
         return None
@@ -85,33 +81,21 @@ async def member_login(*, session: AsyncSession, token: str, now: dt.datetime | 
 
 
 def due_for_touch(login: MemberLogin, now: dt.datetime | None = None) -> bool:
-    """Whether the session's last use is worth writing down again (at most once a minute, so a browsing member
-    does not take the database's write lock on every page)."""
-    return login.last_seen_at is None or (now or utcnow()) - login.last_seen_at >= TOUCH_EVERY
+    """Whether the session's last use is worth writing down again (quanyi.logins.due_for_touch)."""
+    return logins.due_for_touch(login.last_seen_at, now)
 
 
 async def touch(*, session: AsyncSession, login: MemberLogin, now: dt.datetime | None = None) -> None:
     """Record that the session was used now: the member's list of devices shows it."""
-    await session.execute(update(MemberSession).where(MemberSession.id == login.session_id)
-                          .values(last_seen_at=now or utcnow()))
+    await SESSIONS.touch(session=session, session_id=login.session_id, now=now)
 
 
 async def end_member_session(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> bool:
     """Log out this token's session; False when it was not an open session."""
-    result = await session.execute(
-        update(MemberSession)
-        .where(MemberSession.token_hash == hash_session_token(token), MemberSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow()))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return await SESSIONS.end(session=session, token=token, now=now)
 
 
 async def end_all_sessions(*, session: AsyncSession, member_id: int, except_session_id: int | None = None,
                            now: dt.datetime | None = None) -> int:
     """Log the member out everywhere (but `except_session_id`, when given); how many sessions ended."""
-    statement = (update(MemberSession)
-                 .where(MemberSession.member_id == member_id, MemberSession.revoked_at.is_(None))
-                 .values(revoked_at=now or utcnow()))
-    if except_session_id is not None:
-        statement = statement.where(MemberSession.id != except_session_id)
-    result = await session.execute(statement)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return await SESSIONS.end_all(session=session, owner_id=member_id, now=now, keep=except_session_id)

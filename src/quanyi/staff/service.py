@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi import logins
@@ -42,6 +42,8 @@ __all__ = [
 
 MIN_PASSWORD_LENGTH = logins.MIN_PASSWORD_LENGTH
 _TOKEN_PREFIX = "qs_"  # noqa: S105 - tells a staff session token apart from the admin token at a glance
+# Staff sessions (API tokens and console cookies): stored, rotated and ended the shop's one way.
+SESSIONS = logins.SessionTable(StaffSession, owner_field="staff_id", prefix=_TOKEN_PREFIX)
 _LOGIN_COUNTER = "staff-login"  # the rate limiter's failure counters of staff logins
 
 
@@ -275,11 +277,7 @@ def merchant_works():  # type: ignore[no-untyped-def]
 
 
 async def _revoke_sessions(session: AsyncSession, staff_id: int, now: dt.datetime) -> None:
-    await session.execute(
-        update(StaffSession)
-        .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    await SESSIONS.end_all(session=session, owner_id=staff_id, now=now)
 
 
 async def authenticate(
@@ -327,10 +325,8 @@ async def open_session(
     """A new session for a staff member who proved who they are: (token, session row). Only the token's
     hash is stored; the token itself is returned once."""
     now = now or utcnow()
-    token = logins.new_token(_TOKEN_PREFIX)
-    record = StaffSession(token_hash=hash_token(token), staff_id=user.id, created_at=now,
-                          expires_at=now + dt.timedelta(hours=hours), ip=ip[:64], user_agent=user_agent[:512],
-                          channel=channel, last_seen_at=now, second_factor_pending=second_factor_pending)
+    token, record = SESSIONS.start(owner_id=user.id, now=now, expires_at=now + dt.timedelta(hours=hours), ip=ip,
+                                   user_agent=user_agent, channel=channel, second_factor_pending=second_factor_pending)
     async with db.transaction() as session:
         session.add(record)
     return token, record
@@ -365,27 +361,21 @@ async def login(
 
 async def logout(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> bool:
     """End the session of this token; False when it was not an open session."""
-    result = await session.execute(
-        update(StaffSession)
-        .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return await SESSIONS.end(session=session, token=token, now=now)
 
 
 async def principal_for_token(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> Principal | None:
     """The staff member an open, unexpired API session token belongs to, with their current permissions.
     Console session cookies are not bearer tokens (see staff.sessions)."""
-    if not token.startswith(_TOKEN_PREFIX):
+    if not SESSIONS.may_be_ours(token):
         return None
     now = now or utcnow()
     row = (
         await session.execute(
             select(StaffUser)
             .join(StaffSession, StaffSession.staff_id == StaffUser.id)
-            .where(StaffSession.token_hash == hash_token(token), StaffSession.revoked_at.is_(None),
-                   StaffSession.channel == API_CHANNEL, StaffSession.expires_at > now, StaffUser.active.is_(True),
-                   merchant_works())
+            .where(*SESSIONS.is_open(token), StaffSession.channel == API_CHANNEL, StaffSession.expires_at > now,
+                   StaffUser.active.is_(True), merchant_works())
         )
     ).scalar_one_or_none()
     if row is None:

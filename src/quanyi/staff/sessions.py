@@ -12,18 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
-from quanyi.logins import TOUCH_EVERY, idle_too_long
+from quanyi.logins import SECOND_FACTOR_MINUTES, TOUCH_EVERY, idle_too_long
 from quanyi.staff.models import CONSOLE_CHANNEL, StaffSession, StaffUser
-from quanyi.staff.service import Principal, hash_token, merchant_works, open_session, principal_of
+from quanyi.staff.service import SESSIONS, Principal, merchant_works, open_session, principal_of
 
 __all__ = ["ConsoleLogin", "SECOND_FACTOR_MINUTES", "TOUCH_EVERY", "open_console_session", "console_login",
            "end_console_session", "touch"]
-
-SECOND_FACTOR_MINUTES = 5  # a password-checked session waits this long for the second factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +51,14 @@ async def open_console_session(
 async def console_login(*, session: AsyncSession, token: str, idle: dt.timedelta,
                         now: dt.datetime | None = None) -> ConsoleLogin | None:
     """Who this console cookie belongs to, or None (unknown, ended, expired, idle too long, staff disabled)."""
+    if not SESSIONS.may_be_ours(token):
+        return None
     now = now or utcnow()
     row = (await session.execute(
         select(StaffSession, StaffUser)
         .join(StaffUser, StaffUser.id == StaffSession.staff_id)
-        .where(StaffSession.token_hash == hash_token(token), StaffSession.channel == CONSOLE_CHANNEL,
-               StaffSession.revoked_at.is_(None), StaffSession.expires_at > now, StaffUser.active.is_(True),
-               merchant_works())
+        .where(*SESSIONS.is_open(token), StaffSession.channel == CONSOLE_CHANNEL, StaffSession.expires_at > now,
+               StaffUser.active.is_(True), merchant_works())
     )).one_or_none()
     if row is None:
         return None
@@ -71,16 +70,9 @@ async def console_login(*, session: AsyncSession, token: str, idle: dt.timedelta
                         has_second_factor=user.totp_enabled_at is not None)
 
 
-async def touch(*, session: AsyncSession, session_id: int, now: dt.datetime | None = None) -> None:
-    """The session was used now (the idle clock starts again)."""
-    await session.execute(update(StaffSession).where(StaffSession.id == session_id)
-                          .values(last_seen_at=now or utcnow()))
+touch = SESSIONS.touch  # the session was used now (the idle clock starts again)
 
 
 async def end_console_session(*, session: AsyncSession, token: str, now: dt.datetime | None = None) -> bool:
-    result = await session.execute(
-        update(StaffSession)
-        .where(StaffSession.token_hash == hash_token(token), StaffSession.channel == CONSOLE_CHANNEL,
-               StaffSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow()))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    """Log out of the console: this token's console session ends (an API token is not ended here)."""
+    return await SESSIONS.end(session=session, token=token, now=now, where=[StaffSession.channel == CONSOLE_CHANNEL])

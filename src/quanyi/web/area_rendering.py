@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import segno
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from quanyi.console.i18n import console_text
+from quanyi.second_factor import Enrolment
 from quanyi.web.templating import page_context, page_response
 
-__all__ = ["AREA_CSP", "render_area_page"]
+__all__ = ["AREA_CSP", "render_area_page", "enrolment_qr"]
 
 # Area pages load nothing from elsewhere and run no inline script; charts are drawn by the vendored ECharts from
 # data the page carries as JSON. Nothing may frame them.
@@ -38,3 +41,11 @@ def render_area_page(request: Request, template: str, context: dict[str, Any], *
              "lang_url": f"{here}?{query + '&' if query else ''}lang=", **context}
     return page_response(request, template, drawn, locale=locale, csp=AREA_CSP, status_code=status_code,
                          headers={"X-Robots-Tag": "noindex, nofollow", **(headers or {})})
+
+
+def enrolment_qr(enrolment: Enrolment | None) -> Markup | None:
+    """The QR code of a second factor being enrolled, for the account page (None: no enrolment shown)."""
+    if enrolment is None:
+        return None
+    # segno draws the code as SVG path data here; no third party ever sees the secret.
+    return Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=5, border=2, dark="#111827"))  # noqa: S704

@@ -5,7 +5,7 @@ portal (/portal, enterprise users). Each is one `LoginArea`; this is the one pla
   path (a portal cookie never reaches /console, nor a console cookie /portal), without max-age: the server ends
   it (logout, absolute expiry, idle limit, revocation);
 - the login of a request is read once per request from the area's own session table (a token of another area
-  is not found there) and its idle clock restarts at most once a minute (`logins.TOUCH_EVERY`);
+  is not found there) and its idle clock restarts at most once a minute (`logins.due_for_touch`);
 - a visitor without a finished login (none, ended, idled out, still waiting for the second factor) is sent to
   the area's login page, with `next` only ever a path of the same area (no open redirect);
 - form tokens (quanyi.web.csrf) are bound to the area's cookie and every form of the area is checked.
@@ -24,7 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from quanyi.config import Settings
 from quanyi.errors import DomainError
-from quanyi.logins import TOUCH_EVERY
+from quanyi.logins import due_for_touch
 from quanyi.web.csrf import CSRF_PROTECTED, register_session_cookie
 
 __all__ = ["AreaLogin", "LoginArea"]
@@ -74,8 +74,7 @@ class LoginArea(Generic[LoginT]):
             idle = dt.timedelta(minutes=self.idle_minutes(ctx.settings))
             async with ctx.db.read_session() as session:
                 login = await self.find(session=session, token=token, idle=idle)
-            if login is not None and (login.last_seen_at is None
-                                      or dt.datetime.now(dt.UTC) - login.last_seen_at > TOUCH_EVERY):
+            if login is not None and due_for_touch(login.last_seen_at):
                 async with ctx.db.transaction() as session:
                     await self.touch(session=session, session_id=login.session_id)
         setattr(request.state, self.state_key, login)

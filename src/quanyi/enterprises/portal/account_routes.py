@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import segno
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 
 from quanyi.deps import ContextDep
 from quanyi.enterprises import pricing, users
@@ -21,6 +19,7 @@ from quanyi.errors import DomainError
 from quanyi.logins import LoginFailed, LoginLimits, LoginRateLimited
 from quanyi.second_factor import Enrolment
 from quanyi.shoptime import shop_zone
+from quanyi.web.area_rendering import enrolment_qr
 
 __all__ = ["router"]
 
@@ -79,12 +78,9 @@ async def _account_page(request: Request, ctx: ContextDep, user: auth.PortalUser
     async with ctx.db.read_session() as session:
         me = await users.get_user_by_id(session=session, user_id=user.login.user_id)
         left = await users.SECOND_FACTOR.remaining_recovery_codes(session=session, owner_id=me.id)
-    qr = None
-    if enrolment is not None:
-        # segno draws the code as SVG here; no third party ever sees the secret.
-        qr = Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=5, border=2, dark="#111827"))  # noqa: S704
     return render_page(request, "portal/account.html", {
-        "me": me, "recovery_left": left, "enrolment": enrolment, "qr_svg": qr, "recovery_codes": recovery_codes,
+        "me": me, "recovery_left": left, "enrolment": enrolment, "qr_svg": enrolment_qr(enrolment),
+        "recovery_codes": recovery_codes,
         "message": message, "idle": int(ctx.settings.enterprise_portal_idle_minutes),
         "hours": ctx.settings.enterprise_portal_session_hours,
     }, user=user, active="account", status_code=status_code, headers=headers)
