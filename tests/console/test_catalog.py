@@ -23,7 +23,7 @@ async def test_an_operator_builds_a_product_with_a_sku_and_changes_its_price(sho
     assert created.status_code == 303
     category_id = await shop.scalar(select(Category.id).where(Category.slug == "video"))
     taken = await post_form(client, cats, {"name": "again", "slug": "video"}, page_url=cats)
-    assert taken.status_code == 409 and "already used" in taken.text
+    assert taken.status_code == 409 and "标识 video 已被其他分类使用" in taken.text
 
     new = "/console/catalog/products/new"
     bad = await post_form(client, "/console/catalog/products", {

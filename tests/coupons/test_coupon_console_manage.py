@@ -119,7 +119,7 @@ async def test_a_taken_public_code_and_another_merchants_goods_are_refused(shop,
     assert clash.status_code == 422 and 'data-testid="code-error"' in clash.text
     theirs = await _post(client, "/console/coupons", _form(merchant_code=tenant.code, scope="some",
                                                            skus=stocked_sku.code))
-    assert theirs.status_code == 422 and "among this shop&#39;s goods" in theirs.text  # the platform's SKU
+    assert theirs.status_code == 422 and "本店商品中没有此规格（SKU）" in theirs.text  # the platform's SKU
     assert await _count(shop, Coupon) == 1
 
 
@@ -137,7 +137,7 @@ async def test_pause_resume_and_change_what_may_change(shop, stocked_sku):
             "per_member_limit": "", "stackable": "on"}
     below = await _post(client, page_url, edit, page=page_url)
     assert below.status_code == 422 and 'data-testid="total_quantity-error"' in below.text
-    assert "1 are already taken" in below.text
+    assert "已领取或使用 1 张，总量不能少于此数" in below.text
     saved = await _post(client, page_url, {**edit, "total_quantity": "1"}, page=page_url)
     assert saved.status_code == 303, saved.text
     async with shop.ctx.db.read_session() as session:
@@ -203,7 +203,7 @@ async def test_a_batch_of_ten_thousand_codes_is_made_and_downloaded_as_csv(shop,
     page = await client.get(page_url)
     link = re.search(r'href="(/console/coupons/\d+/code-batches/\d+/codes\.csv)"', page.text).group(1)  # type: ignore[union-attr]
     over = await _post(client, f"{page_url}/code-batches", {"count": "2"}, page=page_url)
-    assert over.status_code == 409 and "total quantity" in over.text  # 10,000 of 10,001 made
+    assert over.status_code == 409 and "生成这批券码会超过优惠券的总量" in over.text  # 10,000 of 10,001 made
     download = await client.get(link)
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))

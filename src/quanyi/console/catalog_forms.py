@@ -8,13 +8,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
+from quanyi.console.said import from_validation
 from quanyi.money import CURRENCIES, InvalidAmount, parse_amount
 
 __all__ = ["FormErrors", "read_form", "text", "checkbox", "money_field"]
 
 
 class FormErrors(Exception):
-    """Fields of a form that are not valid: {field: message}."""
+    """Fields of a form that are not valid: {field: message} (the page says them in its language: console/said.py)."""
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(", ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -54,7 +55,7 @@ def read_form(model: type[BaseModel], values: dict[str, Any], errors: dict[str, 
     except ValidationError as exc:
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "form"
-            errors.setdefault(field, str(error["msg"]).removeprefix("Value error, "))
+            errors.setdefault(field, from_validation(error))
         raise FormErrors(errors) from None
     if errors:
         raise FormErrors(errors)

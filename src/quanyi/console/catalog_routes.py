@@ -50,9 +50,7 @@ GUIDE_LIMIT = 20_000  # the LongText limit of the schemas
 
 def _message(exc: DomainError) -> tuple[str, dict[str, Any], str]:
     key = "err." + exc.code
-    if key in MESSAGES["zh-CN"]:
-        return key, {}, "err"
-    return "catalog.error", {"detail": exc.message}, "err"
+    return (key if key in MESSAGES["zh-CN"] else "ops.refused"), {"detail": exc.message}, "err"
 
 
 def _in_use(request: Request, ctx: Any, exc: DomainError, *, product: bool = False) -> tuple[str, dict[str, Any], str]:
@@ -61,8 +59,9 @@ def _in_use(request: Request, ctx: Any, exc: DomainError, *, product: bool = Fal
     if not isinstance(found, list):
         return _message(exc)
     locale = pick_locale(request, ctx.settings.default_locale)
+    named = ", ".join(str(name) for name in exc.context.get("coupons") or [])  # type: ignore[attr-defined]
     refs = ("、" if locale == "zh-CN" else ", ").join(
-        console_text(locale, "catalog.ref", what=console_text(locale, "catalog.ref." + ref["kind"]),
+        console_text(locale, "catalog.ref", what=console_text(locale, "catalog.ref." + ref["kind"], names=named),
                      count=ref["count"]) for ref in found)
     kept = any(not ref["removable"] for ref in found)
     advice = console_text(locale, f"catalog.refs_{'keep' if kept else 'remove'}_{'product' if product else 'sku'}")

@@ -21,16 +21,14 @@ from quanyi.coupons.schemas import CouponCreate, CouponUpdate
 from quanyi.errors import NotFound
 from quanyi.scope import Scope
 
-__all__ = ["ERROR_CODES", "create_values", "read_create", "read_update", "update_values", "resolve_targets",
+__all__ = ["create_values", "read_create", "read_update", "update_values", "resolve_targets",
            "local_input", "FIELD_OF"]
 
 # The API's field names as the form calls them (pydantic's errors name the API's).
 FIELD_OF = {"amount_off_cents": "amount_off", "percent_off_bps": "percent_off", "max_discount_cents": "max_discount",
             "fixed_price_cents": "fixed_price", "threshold_cents": "threshold", "targets": "scope"}
-# The form's own refusals, as codes the page translates (console texts "coupons.e.<code>"); the request shapes'
-# and the service's messages are shown as they are.
-ERROR_CODES = ("required", "datetime", "whole", "percent", "percent_range", "code_required", "scope_empty",
-               "unknown_category", "after_start")
+# The form's own refusals are codes ("required", "percent_range" ...), said in the page's language like the request
+# shapes' and the service's messages (console/said.py).
 _LIST_SPLIT = re.compile(r"[\s,，;；]+")
 MAX_TARGETS = 200
 

@@ -18,7 +18,6 @@ from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.catalog_forms import FormErrors
 from quanyi.console.coupon_forms import (
-    ERROR_CODES,
     create_values,
     local_input,
     read_create,
@@ -26,7 +25,6 @@ from quanyi.console.coupon_forms import (
     resolve_targets,
     update_values,
 )
-from quanyi.console.i18n import console_text
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.context import ShopContext
@@ -67,21 +65,14 @@ async def coupons_page(request: Request, ctx: ContextDep, user: Marketer) -> HTM
 
 # ---------------------------------------------------------------- create
 
-def _said(errors: dict[str, str] | None, locale: str) -> dict[str, str]:
-    """Field errors in the page's language (the form's own codes; other messages as the service said them)."""
-    return {field: console_text(locale, f"coupons.e.{message}") if message in ERROR_CODES else message
-            for field, message in (errors or {}).items()}
-
-
 async def _new_page(request: Request, ctx: ShopContext, user: ConsoleUser, values: dict[str, Any], *,
                     errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     async with ctx.db.read_session() as session:
         categories = await catalog_service.list_categories(session=session, active_only=False)
         merchants = list(await merchants_service.list_merchants(session=session, scope=user.scope)) \
             if user.scope.is_platform else []
-    locale = pick_locale(request, ctx.settings.default_locale)
     return render_page(request, "console/coupon_new.html", {
-        "values": values, "errors": _said(errors, locale), "categories": categories, "merchants": merchants,
+        "values": values, "errors": errors or {}, "categories": categories, "merchants": merchants,
         "kinds": KINDS, "distributions": DISTRIBUTIONS, "currencies": sorted(CURRENCIES),
         "shop_zone_name": ctx.settings.shop_timezone,
     }, user=user, active="coupons", status_code=status_code)
@@ -158,7 +149,7 @@ async def coupon_page(request: Request, ctx: ShopContext, user: ConsoleUser, cou
         "stackable": coupon.stackable, "signup_gift": coupon.signup_gift}
     return render_page(request, "console/coupon.html", {
         "c": coupon, "summary": summary(coupon, locale), "targets": named, "usage": usage, "batches": batches,
-        "owner_code": owner.get(coupon.merchant_id, ""), "values": shown, "errors": _said(errors, locale),
+        "owner_code": owner.get(coupon.merchant_id, ""), "values": shown, "errors": errors or {},
         "issue_values": issue_values or {}, "max_batch": coupons_service.MAX_BATCH,
         "message": message or forms.flash(request, "coupons", MESSAGES, warn=("issued_some",),
                                           values=("count", "detail")),

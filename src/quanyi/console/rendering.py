@@ -1,5 +1,5 @@
 """Drawing console pages (quanyi.web.area_rendering): a template inside the console layout, with the menu the
-staff member may see and their roles' titles."""
+staff member may see and their roles' titles; refusals the page carries are said in its language (console/said.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ from fastapi.responses import HTMLResponse
 
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
+from quanyi.console.said import localize
 from quanyi.staff.roles import role_title
 from quanyi.web.area_rendering import render_area_page
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["render_page"]
+
 
 def render_page(request: Request, template: str, context: dict[str, Any], *, user: ConsoleUser | None,
                 active: str = "", status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     """`active` names the menu entry to highlight; `user` None draws a page outside the layout (login)."""
-    return render_area_page(request, template, context, home="/console", user=user,
+    locale = pick_locale(request, request.app.state.ctx.settings.default_locale)
+    return render_area_page(request, template, localize(context, locale), home="/console", user=user,
                             menu=visible_menu(user.principal) if user else [], active=active,
                             status_code=status_code, headers=headers,
                             helpers=lambda locale: {"role_title": lambda name: role_title(name, locale)})

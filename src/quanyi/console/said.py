@@ -1,0 +1,145 @@
+"""What the console says when a form or an action is refused, in the page's language: the one place that turns
+what the request shapes (pydantic), the money parser and the services say (English, for the API and the logs) into
+the console's Chinese. The API keeps its English messages and stable codes; a console page never shows them raw.
+
+A refusal reaches a page as a string: a form's own code ("required"), an English message (a service's, the money
+parser's, a request shape's custom check), or a `Said` (a request shape's standard check, by pydantic's error type
+and its limits). `render_page` passes every form error and every refused action's detail through `say`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from pydantic_core import ErrorDetails
+
+import quanyi.console.texts.said  # noqa: F401 - registers the texts
+from quanyi.console.i18n import MESSAGES, console_text
+
+__all__ = ["Said", "from_validation", "say", "say_all", "localize"]
+
+
+class Said(str):
+    """A request shape's refusal: the English message as pydantic put it, with the console text key and values
+    (`said.v.<type>`) that say it in the page's language."""
+
+    key: str
+    values: dict[str, Any]
+
+    def __new__(cls, english: str, key: str, **values: Any) -> Said:
+        said = super().__new__(cls, english)
+        said.key, said.values = key, values
+        return said
+
+
+# pydantic error types the console says in its own words; money fields (*_cents) state their limits in yuan.
+_TYPES = {"missing": "required", "string_too_short": "too_short", "string_too_long": "too_long",
+          "too_long": "too_many", "string_pattern_mismatch": "pattern", "greater_than": "gt",
+          "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le", "int_parsing": "whole",
+          "int_type": "whole", "int_from_float": "whole", "literal_error": "choice", "enum": "choice",
+          "datetime_parsing": "datetime", "datetime_from_date_parsing": "datetime", "datetime_type": "datetime",
+          "timezone_aware": "datetime", "bool_parsing": "choice", "decimal_parsing": "number",
+          "extra_forbidden": "unknown_field", "string_type": "text", "url_parsing": "url"}
+
+# English messages (services, request shapes' own checks, the money parser, the console's form readers) and the
+# text that says each; the groups fill the text's {0}, {1} ...
+_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), key) for pattern, key in (
+    (r"(?:Value error, )?ends_at must be after starts_at|the coupon must end after it starts", "after_start"),
+    (r"max_quantity must be at least min_quantity", "quantity_bounds"),
+    (r"only card-key SKUs let buyers pick a key.*", "pick_card_key_only"),
+    (r"unsupported currency.*", "currency"),
+    (r"must be an http\(s\) URL or a path on this shop", "url"),
+    (r"contains characters not allowed in a URL", "url_chars"),
+    (r"must not contain control characters", "control_chars"),
+    (r"must be a single line", "single_line"),
+    (r"use lowercase letters, digits and single hyphens.*", "slug"),
+    (r"use letters, digits, '-', '_' and '\.'.*", "code_chars"),
+    (r"a \w+ coupon needs \w+", "coupon_amount"),
+    (r"give only the amount of the coupon's own kind", "coupon_one_amount"),
+    (r"max_discount_cents caps percent_off coupons only", "coupon_cap_percent_only"),
+    (r"a (?:public-)?code coupon needs (?:its|a) code, and only it has one", "coupon_code_only"),
+    (r"only an issued coupon can be a sign-up gift", "signup_gift_issued"),
+    (r"the code (.+) is already used", "coupon_code_taken"),
+    (r"unknown scope kind .*", "scope_kind"),
+    (r"no (category|product|sku|SKU) '?(.+?)'? among this shop's goods", "not_our_goods"),
+    (r"at most (\d+) categories, products and SKUs", "scope_too_many"),
+    (r"(\d+) are already taken: the total cannot be less", "total_below_taken"),
+    (r"only issued or claimable coupons are handed to members", "issue_kind"),
+    (r"this coupon can no longer be handed out", "issue_closed"),
+    (r"codes are made for single-use-code coupons only", "codes_kind"),
+    (r"a batch has 1 to (\d+) codes", "batch_size"),
+    (r"this batch would pass the coupon's total quantity", "batch_over_total"),
+    (r"this coupon has all been handed out", "sold_out"),
+    (r"(.+) cannot be changed", "not_editable"),
+    (r"\w+ cannot be null", "required"),
+    (r"give at least one field to change", "nothing_changed"),
+    (r"(category|product) slug '(.+)' is already used", "slug_taken"),
+    (r"SKU code '(.+)' is already used", "sku_code_taken"),
+    (r"SKU codes in one request must be distinct", "sku_codes_twice"),
+    (r"(category|product|SKU|merchant) '?(.+?)'? does not exist", "not_found"),
+    (r"coupon not found", "coupon_not_found"),
+    (r"category (.+) still has products; move or delete them first", "category_has_products"),
+    (r"(category|product) (.+) cannot be deleted: it is in the scope of (\d+) coupons? that ha(?:s|ve) not ended "
+     r"\((.+)\), which would apply.*", "in_coupon_scope"),
+    (r"not an amount: .*", "amount"),
+    (r"'.*' has more than (\d+) decimal places for \w+", "amount_decimals"),
+    (r"'.*' is larger than the maximum amount", "amount_too_large"),
+))
+_KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
+          "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
+
+
+def _yuan(cents: Any) -> str:
+    return f"{Decimal(int(cents)) / 100:.2f}"
+
+
+def from_validation(error: ErrorDetails) -> str:
+    """One error of a request shape, as a `Said` when the console has its own words for it."""
+    english = str(error["msg"]).removeprefix("Value error, ")
+    kind = _TYPES.get(error["type"])
+    if kind is None:
+        return english
+    values = dict(error.get("ctx") or {})
+    field = str(error["loc"][-1]) if error["loc"] else ""
+    if field.endswith("_cents") and kind in ("gt", "ge", "lt", "le"):
+        limit = values.get(kind)
+        return Said(english, f"said.v.money_{kind}", limit=_yuan(limit if limit is not None else 0))
+    return Said(english, f"said.v.{kind}", **{k: v for k, v in values.items() if isinstance(v, int | str)})
+
+
+def say(said: Any, locale: str) -> Any:
+    """`said` in the page's language: a form code, a `Said`, or an English message the console knows; anything
+    else as it is (English pages: the English message, which names the details exactly)."""
+    if not isinstance(said, str) or not said:
+        return said
+    if isinstance(said, Said):
+        return console_text(locale, said.key, **said.values) if locale != "en" else str(said)
+    if f"said.f.{said}" in MESSAGES["zh-CN"]:
+        return console_text(locale, f"said.f.{said}")
+    if locale == "en":
+        return said
+    for pattern, key in _MESSAGES:
+        found = pattern.fullmatch(said)
+        if found:
+            groups = [console_text(locale, _KINDS[g]) if g in _KINDS else g for g in found.groups()]
+            return console_text(locale, f"said.m.{key}").format(*groups)
+    return said
+
+
+def say_all(errors: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
+    """A form's errors, field by field, in the page's language."""
+    return {field: say(message, locale) for field, message in (errors or {}).items()}
+
+
+def localize(context: dict[str, Any], locale: str) -> dict[str, Any]:
+    """The page context with the refusals it carries in the page's language (render_page): form errors
+    (`errors`, `*_errors`) and a refused action's `detail`."""
+    said = {name: say_all(value, locale) if (name == "errors" or name.endswith("_errors"))
+            and isinstance(value, Mapping) else value for name, value in context.items()}
+    message = said.get("message")
+    if isinstance(message, tuple) and len(message) == 3 and isinstance(message[1], dict) \
+            and "detail" in message[1]:
+        said["message"] = (message[0], {**message[1], "detail": say(message[1]["detail"], locale)}, message[2])
+    return said
