@@ -1,4 +1,5 @@
-"""Benefit campaigns in the portal (福利活动): create one (a draft), load its roster (claim codes shown on that
+"""Benefit campaigns in the portal (福利活动): create one (a draft; employees may also sign in through the
+enterprise's WeCom / DingTalk app, the same options as the admin API), load its roster (claim codes shown on that
 answer only), fund it from the enterprise's balance (activation), close it (the unclaimed budget returns), and see
 who claimed what. The enterprises campaign service does each step and keeps every money rule; every action is
 audited with the enterprise user as actor."""
@@ -12,7 +13,7 @@ from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from quanyi.deps import ContextDep
-from quanyi.enterprises import campaigns, pricing, users
+from quanyi.enterprises import campaigns, oauth, pricing, users
 from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.campaign_routes import claim_url
 from quanyi.enterprises.portal import auth
@@ -33,16 +34,19 @@ MAX_ROSTER_LINES = 2_000  # per form; the API takes up to campaigns.MAX_EMPLOYEE
 
 
 def parse_roster(text: str) -> list[campaigns.EmployeeIn]:
-    """`employee no,name,mobile,e-mail` per line (a comma, a tab or a Chinese comma between fields)."""
+    """`employee no,name,mobile,e-mail,WeCom user id,DingTalk union id` per line, the last four optional (a comma,
+    a tab or a Chinese comma between fields)."""
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = [f.strip() for f in line.replace("，", ",").replace("\t", ",").split(",")]
-        if len(fields) < 2 or len(fields) > 4:
-            raise forms.FormError(f"line {number}: give employee no,name[,mobile[,e-mail]]", field="employees")
-        fields += [""] * (4 - len(fields))
-        rows.append(campaigns.EmployeeIn(employee_no=fields[0], name=fields[1], phone=fields[2], email=fields[3]))
+        if len(fields) < 2 or len(fields) > 6:
+            raise forms.FormError(f"line {number}: give employee no,name[,mobile[,e-mail[,WeCom user id[,DingTalk "
+                                  "union id]]]]", field="employees")
+        fields += [""] * (6 - len(fields))
+        rows.append(campaigns.EmployeeIn(employee_no=fields[0], name=fields[1], phone=fields[2], email=fields[3],
+                                         wecom_userid=fields[4], dingtalk_union_id=fields[5]))
     if not rows:
         raise forms.FormError("no employees given", field="employees")
     if len(rows) > MAX_ROSTER_LINES:
@@ -58,9 +62,11 @@ async def _list_page(request: Request, ctx: ContextDep, user: PortalUser, *, mes
         reports = [await campaigns.report(session=session, campaign=c)
                    for c in await campaigns.list_campaigns(session=session, code=user.code)]
         priced = await pricing.price_list(session=session, code=user.code)
+        apps = {row.provider for row in await oauth.login_apps(session=session, code=user.code)}
     today = dt.datetime.now(shop_zone(ctx.settings.shop_timezone)).date()
     return render_page(request, "portal/campaigns.html", {
-        "campaigns": reports, "message": message, "currency": account.currency,
+        "campaigns": reports, "message": message, "currency": account.currency, "apps": apps,
+        "providers": oauth.PROVIDERS,
         "typed": typed or {"skus": ", ".join(sku.code for sku, _ in priced), "starts": today.isoformat(),
                            "ends": (today + dt.timedelta(days=14)).isoformat()},
     }, user=user, active="campaigns", status_code=status_code)
@@ -85,7 +91,7 @@ def _day(form: Any, name: str, zone: dt.tzinfo, *, next_day: bool = False) -> dt
 async def new_campaign(request: Request, ctx: ContextDep, user: RunnerDep) -> Response:
     form = await request.form()
     typed = {name: str(form.get(name, ""))[:300] for name in ("name", "name_en", "skus", "budget", "starts", "ends",
-                                                              "greeting")}
+                                                              "greeting", "allow_wecom", "allow_dingtalk")}
     zone = shop_zone(ctx.settings.shop_timezone)
     try:
         starts_at = max(_day(form, "starts", zone), dt.datetime.now(dt.UTC).replace(microsecond=0))
@@ -100,8 +106,12 @@ async def new_campaign(request: Request, ctx: ContextDep, user: RunnerDep) -> Re
                 greeting=forms.text(form, "greeting", max_length=500),
                 sku_codes=[c for c in forms.text(form, "skus", max_length=2000, required=True)
                            .replace("，", ",").split(",") if c.strip()],
-                budget_per_employee_cents=budget, starts_at=starts_at, ends_at=ends_at, actor=user.actor_name)
-            await audit(session, user, "portal_campaign_created", f"{campaign.campaign_no}: {campaign.name}")
+                budget_per_employee_cents=budget, starts_at=starts_at, ends_at=ends_at,
+                allow_wecom=forms.checkbox(form, "allow_wecom"), allow_dingtalk=forms.checkbox(form, "allow_dingtalk"),
+                actor=user.actor_name)
+            await audit(session, user, "portal_campaign_created", f"{campaign.campaign_no}: {campaign.name}"
+                        f" (WeCom {'on' if campaign.allow_wecom else 'off'}, DingTalk "
+                        f"{'on' if campaign.allow_dingtalk else 'off'})")
     except DomainError as exc:
         return await _list_page(request, ctx, user, message=forms.error(exc), typed=typed,
                                 status_code=forms.status_for(exc))
