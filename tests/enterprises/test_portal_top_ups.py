@@ -23,13 +23,14 @@ from quanyi.staff.models import StaffAuditEntry
 
 PAGE = "/portal/top-ups"
 CONSOLE = "/console/enterprises/ACME"
+AMOUNT = "请填写正确的充值金额"
 
 
 async def _ask(client, amount: str = "5,000.50", reference: str = "ICBC-20261204-001", **extra: str):  # type: ignore[no-untyped-def]
     page = await client.get(PAGE)
     key = re.search(r'name="request_key" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    form = {"amount": amount, "method": "bank_transfer", "payer_reference": reference, "note": "", "request_key": key,
-            "csrf_token": csrf_token(page.text), **extra}
+    form = {"amount": amount, "payment_method": "bank_transfer", "payer_reference": reference, "note": "",
+            "request_key": key, "csrf_token": csrf_token(page.text), **extra}
     return await client.post(PAGE, data=form, headers={"Origin": "http://test"}), form
 
 
@@ -74,14 +75,15 @@ async def test_an_admin_asks_and_the_confirmed_transfer_is_credited_once(shop):
 
 
 @pytest.mark.parametrize(("amount", "reference", "detail"), [
-    ("", "REF-1", "充值金额须大于 0"), ("0", "REF-1", "充值金额须大于 0"), ("-5", "REF-1", "充值金额须大于 0"),
-    ("12.345", "REF-1", "最多两位小数"), ("abc", "REF-1", "充值金额"), ("1e5", "REF-1", "充值金额"),
-    ("100000000.01", "REF-1", "充值金额"), ("100", "", "流水号"), ("100", "R" * 65, "流水号"),
-    ("100", "REF\x01", "流水号"),
+    ("", "REF-1", AMOUNT), ("0", "REF-1", AMOUNT), ("-5", "REF-1", AMOUNT), ("12.345", "REF-1", "最多两位小数"),
+    ("abc", "REF-1", AMOUNT), ("1e5", "REF-1", AMOUNT), ("100000000.01", "REF-1", AMOUNT), ("100", "", "流水号"),
+    ("100", "R" * 65, "流水号"),
+    ("100", "REF\x01", "流水号"), ("100", "REF-1", "付款方式"),
 ])
 async def test_bad_requests_are_refused_in_chinese_and_change_nothing(shop, amount, reference, detail):
     client = await logged_in(shop, "ACME", "amy", "admin")
-    refused, _ = await _ask(client, amount=amount, reference=reference)
+    extra = {"payment_method": "alipay"} if detail == "付款方式" else {}
+    refused, _ = await _ask(client, amount=amount, reference=reference, **extra)
     assert refused.status_code == 422 and detail in refused.text and "充值申请填写有误，未做任何更改" in refused.text
     assert await shop.count(TopUpRequest) == 0
 

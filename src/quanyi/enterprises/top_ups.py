@@ -35,6 +35,7 @@ MAX_PENDING = 10  # open requests per enterprise: enough for real use, not a que
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_AMOUNT_MESSAGE = "请填写正确的充值金额：大于 0、最多两位小数、不超过 1 亿元，例如 5000 或 5000.50"
 
 
 class InvalidTopUp(InvalidInput):
@@ -62,7 +63,7 @@ def parse_yuan(text: str, currency: str) -> int:
     except InvalidAmount:
         cents = 0
     if not 0 < cents <= MAX_AMOUNT_CENTS:
-        raise InvalidTopUp("充值金额须大于 0，例如 5000 或 5000.50（最多两位小数）", field="amount")
+        raise InvalidTopUp(_AMOUNT_MESSAGE, field="amount")
     return cents
 
 
@@ -93,7 +94,7 @@ async def request_top_up(
     enterprise = await enterprises_service.get_enterprise(session=session, code=code)
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or \
             not 0 < amount_cents <= MAX_AMOUNT_CENTS:
-        raise InvalidTopUp("充值金额须大于 0，例如 5000 或 5000.50（最多两位小数）", field="amount")
+        raise InvalidTopUp(_AMOUNT_MESSAGE, field="amount")
     if method not in METHODS:
         raise InvalidTopUp("付款方式只能是对公银行转账", field="method")
     reference = _line(payer_reference, field="payer_reference", max_length=64,

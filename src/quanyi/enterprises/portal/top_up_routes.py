@@ -26,7 +26,7 @@ __all__ = ["router"]
 router = auth.portal_router("/portal/top-ups")
 TopUpDep = Annotated[PortalUser, needs(users.TOP_UP)]
 MESSAGES = ("top_up_requested", "top_up_repeated")
-FIELDS = ("amount", "payer_reference", "note")
+FIELDS = ("amount", "payment_method", "payer_reference", "note")  # not "method": it would shadow form.method
 
 
 async def _page(request: Request, ctx: ContextDep, user: PortalUser, *, message: forms.Message | None = None,
@@ -58,7 +58,8 @@ async def request_top_up(request: Request, ctx: ContextDep, user: TopUpDep) -> R
             account = await enterprises_service.account_of(session=session, enterprise=enterprise)
             made, created = await top_ups.request_top_up(
                 session=session, code=user.code, amount_cents=top_ups.parse_yuan(typed["amount"], account.currency),
-                method="bank_transfer", payer_reference=typed["payer_reference"], note=typed["note"],
+                method=typed["payment_method"] or "bank_transfer", payer_reference=typed["payer_reference"],
+                note=typed["note"],
                 actor=user.actor_name, request_key=str(form.get("request_key", ""))[:100])
             if created:
                 await audit(session, user, "portal_top_up_requested",
