@@ -89,9 +89,10 @@ async def test_bad_input_and_refusals_change_nothing(shop):
     assert unknown.status_code == 404
     assert await shop.count(BulkPurchase) == 0
     assert await balance_of(shop, "ACME") == 500_000
-    # More than the balance: the purchase pauses with its reason, nothing is taken for the refused chunk.
-    await shop.client.patch("/api/admin/enterprises/ACME", headers=shop.admin, json={"status": "suspended"})
+    # Suspended after it was made (its account frozen): the purchase pauses with its reason, nothing is taken;
+    # a new purchase is refused outright while suspended (test_portal_suspended.py).
     made = await _buy(client, "3")
+    await shop.client.patch("/api/admin/enterprises/ACME", headers=shop.admin, json={"status": "suspended"})
     await purchases.run_due_purchases(db=shop.ctx.db, owner="test")
     paused = await client.get(made.headers["location"])
     assert 'data-status="paused"' in paused.text and 'data-testid="purchase-resume"' in paused.text

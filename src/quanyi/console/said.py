@@ -83,6 +83,7 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"category (.+) still has products; move or delete them first", "category_has_products"),
     (r"(category|product) (.+) cannot be deleted: it is in the scope of (\d+) coupons? that ha(?:s|ve) not ended "
      r"\((.+)\), which would apply.*", "in_coupon_scope"),
+    (r"the enterprise's account is suspended: .*", "enterprise_suspended"),
     (r"not an amount: .*", "amount"),
     (r"'.*' has more than (\d+) decimal places for \w+", "amount_decimals"),
     (r"'.*' is larger than the maximum amount", "amount_too_large"),

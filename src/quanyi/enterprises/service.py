@@ -28,7 +28,7 @@ from quanyi.orders.contact import normalize_contact
 __all__ = [
     "EnterpriseNotFound", "EnterpriseExists", "ContactNotFound", "InvoiceData", "CONTACT_ROLES",
     "create_enterprise", "get_enterprise", "list_enterprises", "update_enterprise", "account_of", "add_contact",
-    "remove_contact", "contacts_of", "top_up", "check_code", "statement",
+    "remove_contact", "contacts_of", "top_up", "check_code", "statement", "EnterpriseSuspended", "check_not_suspended",
 ]
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
@@ -48,6 +48,19 @@ class EnterpriseExists(Conflict):
 
 class ContactNotFound(NotFound):
     code = "enterprise_contact_not_found"
+
+
+class EnterpriseSuspended(Conflict):
+    code = "enterprise_suspended"
+
+
+def check_not_suspended(status: str) -> None:
+    """A suspended enterprise's users still see everything (statement, purchases, codes, campaigns) and may wind
+    down (cancel a purchase, end a campaign, disable a user, secure their own login, report a transfer), but start
+    nothing new: no purchase, campaign, employees or portal user. Raises EnterpriseSuspended."""
+    if status == EnterpriseStatus.SUSPENDED.value:
+        raise EnterpriseSuspended("the enterprise's account is suspended: nothing new can be started until the shop "
+                                  "reactivates it; please contact the shop")
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ add_messages({
     "said.m.coupon_not_found": "优惠券不存在",
     "said.m.category_has_products": "分类 {0} 下还有商品，请先移走或删除这些商品",
     "said.m.in_coupon_scope": "{0} {1} 仍在 {2} 张未结束优惠券的适用范围内（{3}），删除后这些券将无处可用；请先在优惠券页面把结束时间改为现在，或改为下架",
+    "said.m.enterprise_suspended": "暂停期间可以查看、取消采购、结束活动和停用账号，不能新建；恢复请联系商城客服",
     "said.m.amount": "请填写金额，如 12.34",
     "said.m.amount_decimals": "金额最多 {0} 位小数",
     "said.m.amount_too_large": "金额过大",
@@ -112,6 +113,8 @@ add_messages({
     "said.m.category_has_products": "category {0} still has products; move or delete them first",
     "said.m.in_coupon_scope": "{0} {1} is in the scope of {2} coupons that have not ended ({3}); end them first, "
                               "or unlist it instead",
+    "said.m.enterprise_suspended": "while suspended, purchases can be cancelled, campaigns ended and users "
+                                   "disabled, but nothing new started; contact the shop",
     "said.m.amount": "an amount like 12.34",
     "said.m.amount_decimals": "at most {0} decimals",
     "said.m.amount_too_large": "too large an amount",

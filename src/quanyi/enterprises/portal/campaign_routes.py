@@ -94,6 +94,7 @@ async def new_campaign(request: Request, ctx: ContextDep, user: RunnerDep) -> Re
                                                               "greeting", "allow_wecom", "allow_dingtalk")}
     zone = shop_zone(ctx.settings.shop_timezone)
     try:
+        enterprises_service.check_not_suspended(user.login.enterprise_status)
         starts_at = max(_day(form, "starts", zone), dt.datetime.now(dt.UTC).replace(microsecond=0))
         ends_at = _day(form, "ends", zone, next_day=True)  # the end day is included
         async with ctx.db.transaction() as session:
@@ -149,6 +150,8 @@ async def campaign_action(campaign_no: CampaignNo, action: Annotated[str, Path(
     try:
         async with ctx.db.transaction() as session:
             campaign = await campaigns.get_campaign(session=session, code=user.code, campaign_no=campaign_no)
+            if action != "end":  # ending winds down (the rest goes back to the enterprise)
+                enterprises_service.check_not_suspended(user.login.enterprise_status)
             if action == "employees":
                 added = await campaigns.add_employees(session=session, cipher=ctx.cipher, code=user.code,
                                                       campaign_no=campaign_no, employees=parse_roster(roster_text),

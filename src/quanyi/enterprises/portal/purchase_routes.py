@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from quanyi.deps import ContextDep
 from quanyi.enterprises import downloads, pricing, purchases, users
+from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.portal import auth
 from quanyi.enterprises.portal.auth import PortalUser, UserDep, needs
 from quanyi.enterprises.portal.pages import audit, forms, not_found
@@ -54,6 +55,7 @@ async def new_purchase(request: Request, ctx: ContextDep, user: BuyerDep) -> Res
     form = await request.form()
     typed = {name: str(form.get(name, ""))[:64] for name in ("sku_code", "quantity")}
     try:
+        enterprises_service.check_not_suspended(user.login.enterprise_status)
         sku_code = forms.text(form, "sku_code", max_length=64, required=True).upper()
         quantity = forms.integer(form, "quantity", minimum=1, maximum=purchases.MAX_QUANTITY)
         key = forms.text(form, "request_key", max_length=64, required=True)
@@ -119,6 +121,7 @@ async def control_purchase(purchase_no: PurchaseNo, action: Annotated[str, Path(
                                                      ttl=dt.timedelta(hours=LINK_HOURS),
                                                      max_downloads=LINK_DOWNLOADS, actor=user.actor_name)
             elif action == "resume":
+                enterprises_service.check_not_suspended(user.login.enterprise_status)
                 await purchases.resume_purchase(session=session, code=user.code, purchase_no=purchase_no)
             else:
                 await purchases.cancel_purchase(session=session, code=user.code, purchase_no=purchase_no)

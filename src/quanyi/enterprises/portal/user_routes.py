@@ -11,6 +11,7 @@ from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from quanyi.deps import ContextDep
+from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises import users
 from quanyi.enterprises.portal import auth
 from quanyi.enterprises.portal.auth import PortalUser, needs
@@ -45,6 +46,7 @@ async def add_user(request: Request, ctx: ContextDep, user: AdminDep) -> Respons
     form = await request.form()
     typed = {name: str(form.get(name, ""))[:100] for name in ("username", "display_name", "role")}
     try:
+        enterprises_service.check_not_suspended(user.login.enterprise_status)
         async with ctx.db.transaction() as session:
             made = await users.create_user(
                 session=session, code=user.code, username=forms.text(form, "username", max_length=64, required=True),
@@ -65,6 +67,8 @@ async def change_user(username: Username, action: Annotated[str, Path(
     try:
         async with ctx.db.transaction() as session:
             found = await users.get_user(session=session, code=user.code, username=username)
+            if action in ("enable", "role"):  # more access; disabling, sign-outs and resets secure what exists
+                enterprises_service.check_not_suspended(user.login.enterprise_status)
             if action in ("disable", "enable", "role"):
                 await users.update_user(
                     session=session, code=user.code, username=found.username, by_user_id=user.login.user_id,
