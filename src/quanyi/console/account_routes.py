@@ -13,14 +13,11 @@ from quanyi.staff import second_factor
 from quanyi.staff import service as staff_service
 from quanyi.staff.audit import record_action
 from quanyi.web.area_rendering import enrolment_qr
+from quanyi.web.login_flow import form_text
 
 __all__ = ["router"]
 
 router = console_router("/console/account")
-
-
-def _text(value: object, limit: int) -> str:
-    return str(value or "")[:limit]
 
 
 async def _account_page(request: Request, ctx: ContextDep, user: UserDep, *, enrolment: second_factor.Enrolment | None
@@ -56,7 +53,7 @@ async def start(request: Request, ctx: ContextDep, user: UserDep) -> HTMLRespons
 async def confirm(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
     assert user.principal.staff_id is not None
     form = await request.form()
-    sealed, code = _text(form.get("enrolment"), 2000), _text(form.get("code"), 32)
+    sealed, code = form_text(form.get("enrolment"), 2000), form_text(form.get("code"), 32)
     try:
         async with ctx.db.transaction() as session:
             codes = await second_factor.confirm_enrolment(session=session, cipher=ctx.cipher,
@@ -84,7 +81,7 @@ async def _current_code_ok(ctx: ContextDep, user: UserDep, code: str) -> bool:
 @router.post("/second-factor/recovery-codes", response_class=HTMLResponse)
 async def new_recovery_codes(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
     assert user.principal.staff_id is not None
-    if not await _current_code_ok(ctx, user, _text((await request.form()).get("code"), 32)):
+    if not await _current_code_ok(ctx, user, form_text((await request.form()).get("code"), 32)):
         return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
     async with ctx.db.transaction() as session:
         codes = await second_factor.new_recovery_codes(session=session, staff_id=user.principal.staff_id)
@@ -96,7 +93,7 @@ async def new_recovery_codes(request: Request, ctx: ContextDep, user: UserDep) -
 @router.post("/second-factor/disable")
 async def disable(request: Request, ctx: ContextDep, user: UserDep) -> Response:
     assert user.principal.staff_id is not None
-    if not await _current_code_ok(ctx, user, _text((await request.form()).get("code"), 32)):
+    if not await _current_code_ok(ctx, user, form_text((await request.form()).get("code"), 32)):
         return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
     async with ctx.db.transaction() as session:
         await second_factor.disable(session=session, staff_id=user.principal.staff_id)

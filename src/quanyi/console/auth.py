@@ -50,6 +50,12 @@ class ConsoleUser:
     ip: str
     user_agent: str
 
+    @classmethod
+    def of(cls, login: ConsoleLogin, request: Request) -> ConsoleUser:
+        """The staff member of this request's (finished) console login."""
+        return cls(principal=login.principal, session_id=login.session_id, has_second_factor=login.has_second_factor,
+                   ip=client_ip(request), user_agent=user_agent(request))
+
     @property
     def name(self) -> str:
         return self.principal.name
@@ -95,9 +101,7 @@ def needs(permission: str, *, platform_only: bool = False) -> Any:
             raise ConsoleForbidden(f"this needs the {permission} permission", permission=permission)
         if platform_only and login.principal.merchant_id is not None:
             raise ConsolePlatformOnly("only platform staff can open this page", permission="platform")
-        return ConsoleUser(principal=login.principal, session_id=login.session_id,
-                           has_second_factor=login.has_second_factor, ip=client_ip(request),
-                           user_agent=user_agent(request))
+        return ConsoleUser.of(login, request)
 
     console_user.console_permission = permission  # type: ignore[attr-defined]
     console_user.console_platform_only = platform_only  # type: ignore[attr-defined]

@@ -36,7 +36,6 @@ from quanyi.console import (
 )
 from quanyi.console.auth import AREA, ConsoleForbidden, ConsoleUser, current_login
 from quanyi.console.rendering import render_page
-from quanyi.deps import client_ip, user_agent
 
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
@@ -53,9 +52,7 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsoleForbidden)
     login = await current_login(request)
     assert login is not None
-    user = ConsoleUser(principal=login.principal, session_id=login.session_id,
-                       has_second_factor=login.has_second_factor, ip=client_ip(request),
-                       user_agent=user_agent(request))
+    user = ConsoleUser.of(login, request)
     return render_page(request, "console/forbidden.html", {"permission": exc.context.get("permission", "")},
                        user=user, status_code=403)
 

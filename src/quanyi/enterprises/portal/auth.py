@@ -40,6 +40,11 @@ class PortalUser:
     ip: str
     user_agent: str
 
+    @classmethod
+    def of(cls, login: PortalLogin, request: Request) -> PortalUser:
+        """The enterprise user of this request's (finished) portal login."""
+        return cls(login=login, ip=client_ip(request), user_agent=user_agent(request))
+
     @property
     def code(self) -> str:
         """The user's enterprise: the only one whose objects their pages ask the services for."""
@@ -80,7 +85,7 @@ def needs(permission: str) -> Any:
         login = await AREA.logged_in(request)
         if not users.can(login.role, permission):
             raise PortalForbidden(f"your role ({login.role}) cannot do this", permission=permission)
-        return PortalUser(login=login, ip=client_ip(request), user_agent=user_agent(request))
+        return PortalUser.of(login, request)
 
     portal_user.portal_permission = permission  # type: ignore[attr-defined]
     return Depends(portal_user)

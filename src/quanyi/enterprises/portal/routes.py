@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from quanyi.deps import client_ip, user_agent
 from quanyi.enterprises.portal import (
     account_routes,
     campaign_routes,
@@ -33,7 +32,7 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PortalForbidden)
     login = await current_login(request)
     assert login is not None
-    user = PortalUser(login=login, ip=client_ip(request), user_agent=user_agent(request))
+    user = PortalUser.of(login, request)
     return render_page(request, "portal/forbidden.html", {"detail": exc.message}, user=user, status_code=403)
 
 
