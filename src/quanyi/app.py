@@ -57,6 +57,7 @@ from quanyi.merchants.settlement_routes import admin_router as merchant_money_ro
 from quanyi.middleware import BodyLimitMiddleware, FrontDoor, UnexpectedErrorMiddleware
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.openapi import install_problem_responses
+from quanyi.orders.purchase_lane import PurchaseLane
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.sold_out_lane import SoldOutLane
 from quanyi.payments.routes import admin_router as payments_admin_router
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     # Settings.hsts_header), and the lanes answering hot requests from memory before the framework runs. One line each.
     app.front_door = partial(FrontDoor, hsts=ctx.settings.hsts_header(), answer=unexpected, lanes=[
         partial(SoldOutLane, ctx=ctx, answer=domain_problem),  # checkouts of a SKU known to be sold out
+        partial(PurchaseLane, ctx=ctx, handlers=app.exception_handlers),  # start payment, notification, reveal
     ])
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, import_jobs_router,

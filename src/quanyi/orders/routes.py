@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
+from quanyi.context import ShopContext
 from quanyi.deps import NO_STORE, ContextDep, ReadSessionDep, SessionDep, client_ip, user_agent
 from quanyi.inventory.service import OutOfStock
 from quanyi.members.dependencies import OptionalMemberTokenDep
@@ -93,7 +94,13 @@ async def cancel_order(order_no: OrderNoDep, session: SessionDep) -> OrderRead:
 @router.post("/{order_no}/reveal", response_model=RevealResponse, dependencies=[NO_STORE],
              summary="Show the delivered card keys (every call is audited)")
 async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ctx: ContextDep) -> RevealResponse:
-    ip, agent = client_ip(request), user_agent(request)
+    return await revealed_keys(session, ctx, order_no, client_ip(request), user_agent(request))
+
+
+async def revealed_keys(session: AsyncSession, ctx: ShopContext, order_no: str, ip: str,
+                        agent: str) -> RevealResponse:
+    """What `reveal` answers for an authorized order number, in the caller's transaction (the route and the
+    purchase lane)."""
     # The usual order (its own card keys): read, audited and guided in one round trip (orders/reveal.py).
     revealed = await reveal_by_order_no(session=session, cipher=ctx.cipher, order_no=order_no, channel="api", ip=ip,
                                         user_agent=agent)

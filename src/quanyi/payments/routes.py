@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
+from quanyi.context import ShopContext
 from quanyi.deps import ContextDep, PlatformAdminDep, client_ip
 from quanyi.errors import DomainError
 from quanyi.orders.dependencies import OrderNoDep
@@ -17,7 +19,7 @@ from quanyi.orders.schemas import PaymentStart, PaymentStartRequest
 from quanyi.payments import configuration as gateway_configuration
 from quanyi.payments import reconciliation
 from quanyi.payments import service as payments_service
-from quanyi.payments.gateway import NotificationRejected
+from quanyi.payments.gateway import GatewayReply, NotificationRejected, PaymentGateway
 from quanyi.payments.schemas import GatewayConfigRead, GatewayConfigUpdate, ReconciliationReport
 from quanyi.urls import shop_base_url
 
@@ -36,13 +38,17 @@ _MAX_NOTIFY_BYTES = 64 * 1024
 async def start_payment(
     order_no: OrderNoDep, request: Request, ctx: ContextDep, data: PaymentStartRequest | None = None,
 ) -> PaymentStart:
-    data = data or PaymentStartRequest()
+    return await payment_started(ctx, order_no, data or PaymentStartRequest(), client_ip(request))
+
+
+async def payment_started(ctx: ShopContext, order_no: str, data: PaymentStartRequest, ip: str) -> PaymentStart:
+    """What `start_payment` answers for an authorized order number (the route and the purchase lane)."""
     gateway = ctx.gateways.get(data.gateway)
     root = shop_base_url(ctx.settings)  # configuration only, never this request's Host header
     notify_url, return_url = payments_service.callback_urls(root, gateway.name, order_no)
     started = await payments_service.start_payment(
         db=ctx.db, order_no=order_no, gateway=gateway, notify_url=notify_url, return_url=return_url,
-        mode=data.mode, buyer_ip=client_ip(request),
+        mode=data.mode, buyer_ip=ip,
     )
     cashier_url = started.checkout.cashier_url
     if cashier_url and cashier_url.startswith("/"):
@@ -64,29 +70,32 @@ async def notify(
     gateway_name: Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9_]+$")], request: Request, ctx: ContextDep
 ) -> Response:
     gateway = ctx.gateways.get(gateway_name)
-    body = await request.body()
+    reply = await notification_reply(ctx, gateway, request.headers, await request.body(), client_ip(request))
+    return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+
+
+async def notification_reply(ctx: ShopContext, gateway: PaymentGateway, headers: Mapping[str, str], body: bytes,
+                             ip: str) -> GatewayReply:
+    """Apply a gateway's notification and say so in its protocol (the route and the purchase lane)."""
     try:
         if len(body) > _MAX_NOTIFY_BYTES:
             raise NotificationRejected("notification body too large")
         async with ctx.db.transaction() as session:
             effect = await payments_service.handle_notification(
-                session=session, gateway=gateway, headers=request.headers, body=body
+                session=session, gateway=gateway, headers=headers, body=body
             )
     except DomainError as exc:
         logger.warning("payment notification rejected: gateway=%s code=%s reason=%s ip=%s",
-                       gateway.name, exc.code, exc.message, client_ip(request))
-        reply = gateway.refuse(exc.message)
-        return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+                       gateway.name, exc.code, exc.message, ip)
+        return gateway.refuse(exc.message)
     except IntegrityError:
         # A concurrent copy of the same notification committed first (unique event id / trade no); this
         # copy rolled back whole. Answer in the gateway's protocol so it retries, and the retry is a no-op.
         logger.info("payment notification raced a concurrent copy: gateway=%s; asked to retry", gateway.name)
-        reply = gateway.refuse("processed concurrently; retry")
-        return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+        return gateway.refuse("processed concurrently; retry")
     # Only here, after the commit above, do we tell the gateway to stop re-sending.
     logger.info("payment notification accepted: gateway=%s effect=%s", gateway.name, effect)
-    reply = gateway.acknowledge()
-    return Response(reply.body, status_code=reply.status_code, media_type=reply.media_type)
+    return gateway.acknowledge()
 
 
 # ---------------------------------------------------------------- admin: which gateways, with what account
