@@ -174,3 +174,31 @@ async def test_a_checkout_with_level_price_coupon_and_points_sends_its_budget_of
         assert await loyalty_points.liability_drift(session=session) == 0  # the points spent are posted
     dialect = shop.ctx.db.write_engine.dialect.name
     assert len(checkout) == MARKETING_BUDGET[dialect], "\n".join(checkout)
+
+
+async def _worker_batch_statements(shop, sku, purchases: int) -> int:
+    """Statements of the ledger worker's batch that posts `purchases` paid and delivered orders."""
+    worker = shop.ctx.ledger_worker
+    worker.running = True  # the notifications leave their postings to the batch below
+    try:
+        for n in range(purchases):
+            await shop.pay(await shop.create_order(sku.id, contact=f"batch{purchases}-{n}@example.com"))
+    finally:
+        worker.running = False
+    statements = Statements(shop)
+    try:
+        await post_all_deferred(shop.ctx.db)
+        return len(statements.take())
+    finally:
+        statements.close()
+
+
+async def test_the_ledger_workers_batch_does_not_grow_with_the_purchases_in_it(shop, sku):
+    # ledger.postings.post_many: all postings of a batch in one INSERT, all their entries in another (an ordered
+    # RETURNING once made that one INSERT per posting).
+    await shop.stock(sku, 8)
+    for _ in range(2):  # the first creates the ledger accounts, the second caches their ids (ledger.postings)
+        await _worker_batch_statements(shop, sku, 1)
+    one, five = await _worker_batch_statements(shop, sku, 1), await _worker_batch_statements(shop, sku, 5)
+    assert one == five
+    assert await shop.count(Posting) == 2 * 8  # payment received and delivered, once per order

@@ -174,6 +174,11 @@ async def existing_references(session: AsyncSession, references: Iterable[str]) 
     return set(found.all())
 
 
+_INSERT_POSTINGS = insert(LedgerPosting.__table__).returning(LedgerPosting.__table__.c.id,
+                                                              LedgerPosting.__table__.c.reference)
+_INSERT_ENTRIES = insert(LedgerEntry.__table__)
+
+
 async def post_many(session: AsyncSession, drafts: Sequence[Draft], *, now: dt.datetime | None = None) -> int:
     """`post` for many postings in three statements (known references, postings, entries): the ledger
     worker's batch. The same rules: each must balance (checked before anything is written), a known reference
@@ -193,10 +198,13 @@ async def post_many(session: AsyncSession, drafts: Sequence[Draft], *, now: dt.d
         entries.append(merged)
     if not rows:
         return 0
-    ids = list((await session.scalars(insert(LedgerPosting).returning(LedgerPosting.id, sort_by_parameter_order=True),
-                                      rows)).all())
+    # RETURNING the reference (unique) rather than ids in parameter order: ordered RETURNING has no sentinel column
+    # here and made SQLAlchemy send one INSERT per posting; unordered, all of them go in one statement.
+    inserted = (await session.execute(_INSERT_POSTINGS, rows)).all()
+    by_reference = {reference: posting_id for posting_id, reference in inserted}
+    ids = [by_reference[row["reference"]] for row in rows]
     accounts_ = await _account_ids(session, {code for merged in entries for code, _ in merged})
-    await session.execute(insert(LedgerEntry), [
+    await session.execute(_INSERT_ENTRIES, [
         {"posting_id": posting_id, "account_id": accounts_[code], "amount_cents": amount, "currency": currency}
         for posting_id, merged in zip(ids, entries, strict=True) for (code, currency), amount in merged.items()])
     return len(rows)
