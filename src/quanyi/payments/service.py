@@ -9,6 +9,7 @@ unique (gateway, trade no) constraint stops one gateway transaction from paying 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import secrets
@@ -60,8 +61,12 @@ def callback_urls(base_url: str, gateway_name: str, order_no: str) -> tuple[str,
     return f"{base_url}/payments/{gateway_name}/notify", f"{base_url}/orders/{order_no}?from=cashier"
 
 
+_FROM_BASE32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
 def new_payment_no() -> str:
-    return "PY" + "".join(secrets.choice(_ALPHABET) for _ in range(18))
+    # 18 random characters of _ALPHABET (5 random bits each): base32 of random bytes, translated in C.
+    return "PY" + base64.b32encode(secrets.token_bytes(15)).translate(_FROM_BASE32)[:18].decode()
 
 
 _new_payment_no = new_payment_no
@@ -90,6 +95,7 @@ _PAYABLE = (
     .order_by(_payments.c.id).limit(1)
     .with_for_update(of=_orders)
 )
+_NEW_PAYMENT = insert(_payments)  # built once: its compiled form is cached per set of columns given
 
 
 async def _prepare_payment(
@@ -111,9 +117,9 @@ async def _prepare_payment(
     payment_no, amount_cents, currency = order.payment_no, order.amount_cents, order.payment_currency
     if payment_no is None:
         payment_no, amount_cents, currency = _new_payment_no(), order.total_cents, order.currency
-        await connection.execute(insert(Payment.__table__).values(
-            payment_no=payment_no, order_id=order.id, gateway=gateway.name, amount_cents=amount_cents,
-            currency=currency, status=PaymentStatus.CREATED.value, created_at=now, updated_at=now))
+        await connection.execute(_NEW_PAYMENT, {
+            "payment_no": payment_no, "order_id": order.id, "gateway": gateway.name, "amount_cents": amount_cents,
+            "currency": currency, "status": PaymentStatus.CREATED.value, "created_at": now, "updated_at": now})
     return CheckoutRequest(
         payment_no=payment_no, amount_cents=amount_cents, currency=currency,
         subject=f"{order.product_name} {order.sku_name} x{order.quantity}"[:120],
