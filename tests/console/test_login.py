@@ -9,8 +9,8 @@ import re
 from sqlalchemy import select, update
 
 from console.support import COOKIE, PASSWORD, console_login, csrf_token, make_staff, post_form
-from quanyi.staff import totp
-from quanyi.staff.models import StaffAuditEntry, StaffSession
+from quanyi.staff import second_factor, totp
+from quanyi.staff.models import StaffAuditEntry, StaffSession, StaffUser
 
 
 async def _audit(shop) -> list[tuple[str, str]]:
@@ -129,3 +129,30 @@ async def test_console_and_api_logins_share_the_failure_limit(shop):
     assert limited.status_code == 429 and "Retry-After" in limited.headers
     api = await shop.client.post("/api/staff/login", json={"username": "dan", "password": PASSWORD})
     assert api.status_code == 429
+
+
+async def test_codes_typed_on_the_account_page_count_like_failed_logins(shop):
+    """A session cannot guess its way to new recovery codes or to turning the second factor off: wrong codes
+    there count under the login limits, as in the portal, and past them even a right code is refused."""
+    user = await make_staff(shop, "gus", roles=("owner",))
+    client = shop.client
+    assert (await console_login(client, "gus")).status_code == 303
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    async with shop.ctx.db.transaction() as session:
+        enrolment = second_factor.start_enrolment(cipher=shop.ctx.cipher, staff_id=user.id, account="gus",
+                                                  issuer="shop")
+        await second_factor.confirm_enrolment(session=session, cipher=shop.ctx.cipher, staff_id=user.id,
+                                              sealed=enrolment.sealed, now=before,
+                                              code=totp.totp(enrolment.secret, before.timestamp()))
+    shop.ctx.settings.staff_login_max_failures_per_user = 3
+    for url in ("/console/account/second-factor/recovery-codes", "/console/account/second-factor/disable",
+                "/console/account/second-factor/disable"):
+        wrong = await post_form(client, url, {"code": "000000"})
+        assert wrong.status_code == 422 and 'data-testid="account-error"' in wrong.text
+    right = totp.totp(enrolment.secret, dt.datetime.now(dt.UTC).timestamp())
+    limited = await post_form(client, "/console/account/second-factor/disable", {"code": right})
+    assert limited.status_code == 429 and "Retry-After" in limited.headers and "分钟后再试" in limited.text
+    async with shop.ctx.db.read_session() as session:
+        assert (await second_factor.remaining_recovery_codes(session=session, staff_id=user.id)) == 10
+        enabled = await session.scalar(select(StaffUser.totp_enabled_at).where(StaffUser.id == user.id))
+    assert enabled is not None  # still on

@@ -9,11 +9,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from quanyi.console.auth import UserDep, console_router
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
+from quanyi.logins import LoginFailed, LoginLimits, LoginRateLimited
 from quanyi.staff import second_factor
 from quanyi.staff import service as staff_service
 from quanyi.staff.audit import record_action
 from quanyi.web.area_rendering import enrolment_qr
-from quanyi.web.login_flow import form_text
+from quanyi.web.login_flow import form_text, limited
 
 __all__ = ["router"]
 
@@ -22,17 +23,17 @@ router = console_router("/console/account")
 
 async def _account_page(request: Request, ctx: ContextDep, user: UserDep, *, enrolment: second_factor.Enrolment | None
                         = None, recovery_codes: list[str] | None = None, error: str | None = None,
-                        notice: str | None = None, status_code: int = 200) -> HTMLResponse:
+                        error_values: dict[str, object] | None = None, notice: str | None = None,
+                        status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     assert user.principal.staff_id is not None
     async with ctx.db.read_session() as session:
         staff = await staff_service.get_staff_by_id(session=session, staff_id=user.principal.staff_id)
         left = await second_factor.remaining_recovery_codes(session=session, staff_id=staff.id)
     return render_page(request, "console/account.html", {
         "staff": staff, "recovery_left": left, "enrolment": enrolment, "qr_svg": enrolment_qr(enrolment),
-        "recovery_codes": recovery_codes,
-        "error": error, "notice": notice, "direct_permissions": sorted(staff.permissions.split()),
-        "settings": ctx.settings,
-    }, user=user, status_code=status_code)
+        "recovery_codes": recovery_codes, "error": error, "error_values": error_values or {}, "notice": notice,
+        "direct_permissions": sorted(staff.permissions.split()), "settings": ctx.settings,
+    }, user=user, status_code=status_code, headers=headers)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -71,18 +72,29 @@ async def confirm(request: Request, ctx: ContextDep, user: UserDep) -> HTMLRespo
     return await _account_page(request, ctx, user, recovery_codes=codes)
 
 
-async def _current_code_ok(ctx: ContextDep, user: UserDep, code: str) -> bool:
+async def _current_code_refused(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse | None:
+    """Check the form's current code (app or recovery, used up) under the login limits, as at login: a wrong
+    one counts as a failed login, so a session cannot guess its way to new recovery codes. The refusal, or None."""
     assert user.principal.staff_id is not None
-    async with ctx.db.transaction() as session:
-        return await second_factor.use_code(session=session, cipher=ctx.cipher, staff_id=user.principal.staff_id,
-                                            code=code)
+    code = form_text((await request.form()).get("code"), 32)
+    try:
+        await staff_service.check_second_factor(db=ctx.db, limiter=ctx.limiter,
+                                                limits=LoginLimits.from_settings(ctx.settings), cipher=ctx.cipher,
+                                                staff_id=user.principal.staff_id, code=code, ip=user.ip)
+    except LoginRateLimited as exc:
+        values, headers = limited(ctx.settings, exc)
+        return await _account_page(request, ctx, user, error="login.limited", error_values=values, status_code=429,
+                                   headers=headers)
+    except LoginFailed:
+        return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
+    return None
 
 
 @router.post("/second-factor/recovery-codes", response_class=HTMLResponse)
 async def new_recovery_codes(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
     assert user.principal.staff_id is not None
-    if not await _current_code_ok(ctx, user, form_text((await request.form()).get("code"), 32)):
-        return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
+    if (refused := await _current_code_refused(request, ctx, user)) is not None:
+        return refused
     async with ctx.db.transaction() as session:
         codes = await second_factor.new_recovery_codes(session=session, staff_id=user.principal.staff_id)
         await record_action(session=session, actor=user.actor, action="recovery_codes_renewed",
@@ -93,8 +105,8 @@ async def new_recovery_codes(request: Request, ctx: ContextDep, user: UserDep) -
 @router.post("/second-factor/disable")
 async def disable(request: Request, ctx: ContextDep, user: UserDep) -> Response:
     assert user.principal.staff_id is not None
-    if not await _current_code_ok(ctx, user, form_text((await request.form()).get("code"), 32)):
-        return await _account_page(request, ctx, user, error="account.code_wrong", status_code=422)
+    if (refused := await _current_code_refused(request, ctx, user)) is not None:
+        return refused
     async with ctx.db.transaction() as session:
         await second_factor.disable(session=session, staff_id=user.principal.staff_id)
         await record_action(session=session, actor=user.actor, action="second_factor_disabled",

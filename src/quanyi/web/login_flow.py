@@ -31,7 +31,7 @@ from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.staff.audit import Actor, record_action
 from quanyi.web.login_area import LoginArea
 
-__all__ = ["Who", "Accounts", "form_text", "install_login_routes", "public_routes"]
+__all__ = ["Who", "Accounts", "form_text", "limited", "install_login_routes", "public_routes"]
 
 
 def form_text(value: object, limit: int) -> str:
@@ -85,8 +85,9 @@ async def _audit(ctx: ShopContext, request: Request, who: Who, action: str, summ
                             action=action, object_type=who.object_type, object_id=who.object_id, summary=summary)
 
 
-def _limited(ctx: ShopContext, exc: logins.LoginRateLimited) -> tuple[dict[str, object], dict[str, str]]:
-    minutes = max(ctx.settings.staff_login_window_seconds // 60, 1)
+def limited(settings: Any, exc: logins.LoginRateLimited) -> tuple[dict[str, object], dict[str, str]]:
+    """The text values ("login.limited": in how many minutes) and headers (Retry-After) of a 429 page."""
+    minutes = max(settings.staff_login_window_seconds // 60, 1)
     return {"minutes": minutes}, {"Retry-After": str(exc.context["retry_after"])}
 
 
@@ -141,7 +142,7 @@ def install_login_routes(router: APIRouter, *, area: LoginArea[Any], accounts: A
         try:
             user, who = await accounts.check_password(ctx, values, password, client_ip(request))
         except logins.LoginRateLimited as exc:
-            error_values, headers = _limited(ctx, exc)
+            error_values, headers = limited(ctx.settings, exc)
             return login_page(request, error="login.limited", error_values=error_values, values=values,
                               target=target, status_code=429, headers=headers)
         except logins.LoginFailed:
@@ -174,7 +175,7 @@ def install_login_routes(router: APIRouter, *, area: LoginArea[Any], accounts: A
         try:
             user = await accounts.check_code(ctx, pending, code, client_ip(request))
         except logins.LoginRateLimited as exc:
-            error_values, headers = _limited(ctx, exc)
+            error_values, headers = limited(ctx.settings, exc)
             return verify_page(request, target=target, error="login.limited", error_values=error_values,
                                status_code=429, headers=headers)
         except logins.LoginFailed:

@@ -20,6 +20,7 @@ from quanyi.logins import LoginFailed, LoginLimits, LoginRateLimited
 from quanyi.second_factor import Enrolment
 from quanyi.shoptime import shop_zone
 from quanyi.web.area_rendering import enrolment_qr
+from quanyi.web.login_flow import limited
 
 __all__ = ["router"]
 
@@ -100,9 +101,9 @@ async def change_password(request: Request, ctx: ContextDep, user: UserDep) -> R
                                          code=user.code, username=user.login.username, password=current,
                                          ip=user.ip)
     except LoginRateLimited as exc:
-        return await _account_page(request, ctx, user, message=("login.limited", {"minutes": max(
-            ctx.settings.staff_login_window_seconds // 60, 1)}, "err"), status_code=429,
-            headers={"Retry-After": str(exc.context["retry_after"])})
+        values, headers = limited(ctx.settings, exc)
+        return await _account_page(request, ctx, user, message=("login.limited", values, "err"), status_code=429,
+                                   headers=headers)
     except LoginFailed:
         return await _account_page(request, ctx, user, message=("portal.account.wrong_password", {}, "err"),
                                    status_code=403)
@@ -159,9 +160,10 @@ async def second_factor_off(request: Request, ctx: ContextDep, user: UserDep) ->
     try:  # a current code, checked under the login limits (and used up)
         await users.check_second_factor(db=ctx.db, limiter=ctx.limiter, limits=LoginLimits.from_settings(ctx.settings),
                                         cipher=ctx.cipher, user_id=user.login.user_id, code=code, ip=user.ip)
-    except LoginRateLimited:
-        return await _account_page(request, ctx, user, message=("login.limited", {"minutes": max(
-            ctx.settings.staff_login_window_seconds // 60, 1)}, "err"), status_code=429)
+    except LoginRateLimited as exc:
+        values, headers = limited(ctx.settings, exc)
+        return await _account_page(request, ctx, user, message=("login.limited", values, "err"), status_code=429,
+                                   headers=headers)
     except LoginFailed:
         return await _account_page(request, ctx, user, message=("account.code_wrong", {}, "err"), status_code=422)
     async with ctx.db.transaction() as session:
