@@ -12,6 +12,7 @@ like the notification policy), everything holding the Settings through `shop_tim
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,8 @@ if TYPE_CHECKING:  # the settings import this module: keep it free of the databa
     from quanyi.db import Database
 
 __all__ = ["DEFAULT_TIMEZONE", "shop_zone", "install_shop_zone", "zone_of", "shop_time", "shop_day",
-           "shop_midnight", "day_bounds", "valid_through"]
+           "shop_midnight", "day_bounds", "valid_through", "parse_day", "parse_minute", "DAY_PATTERN", "MINUTE_PATTERN",
+           "MINUTE_FORMAT"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _ZONE_KEY = "quanyi.shop_zone"
@@ -74,3 +76,36 @@ def valid_through(expires_at: dt.datetime, zone: ZoneInfo) -> dt.date:
     """The last shop-local day a code that expires at `expires_at` can be used. Expiry is exclusive: an import's
     "2027-06-30" is stored as the midnight that ends that day, which must still read 2027-06-30, not 07-01."""
     return shop_day(expires_at - dt.timedelta(microseconds=1), zone)
+
+
+# Days and times on forms are typed the Chinese way (2026-12-31, 2026/12/31, 2026年12月31日; 24-hour 14:30) in text
+# fields: a browser's own date widget shows its locale's format (12/31/2026, 02:30 PM) whatever the page's language.
+# The patterns are the fields' `pattern` attribute (templates: a hint the browser checks); parse_day /
+# parse_minute decide. MINUTE_FORMAT is how a form shows a time it fills in.
+MINUTE_FORMAT = "%Y-%m-%d %H:%M"
+DAY_PATTERN = r"\s*\d{4}\s*[\-\/.年]\s*\d{1,2}\s*[\-\/.月]\s*\d{1,2}\s*日?\s*"
+MINUTE_PATTERN = DAY_PATTERN + r"(?:[T\s]\s*\d{1,2}\s*[:：]\s*\d{2}\s*)?"
+_DAY = re.compile(r"(\d{4})\s*[\-\/.年]\s*(\d{1,2})\s*[\-\/.月]\s*(\d{1,2})\s*日?")
+_MINUTE = re.compile(_DAY.pattern + r"(?:\s*[T\s]\s*(\d{1,2})\s*[:：]\s*(\d{2})(?::\d{2})?)?")
+
+
+def parse_day(raw: str) -> dt.date | None:
+    """A day as people type it (2026-12-31, 2026/12/31, 2026.12.31, 2026年12月31日); None if it is not one."""
+    found = _DAY.fullmatch(raw.strip())
+    try:
+        return dt.date(int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
+    except ValueError:
+        return None
+
+
+def parse_minute(raw: str) -> dt.datetime | None:
+    """A wall-clock time to the minute (2026-12-31 14:30, 2026-12-31T14:30; a day alone is its midnight), naive;
+    None if it is not one."""
+    found = _MINUTE.fullmatch(raw.strip())
+    if not found:
+        return None
+    day = parse_day(raw.strip()[:found.end(3)])
+    hour, minute = int(found.group(4) or 0), int(found.group(5) or 0)
+    if day is None or hour > 23 or minute > 59:
+        return None
+    return dt.datetime.combine(day, dt.time(hour, minute))

@@ -1,6 +1,7 @@
 """In chromium against a real server: a refused coupon form and a refused product delete say what is wrong in
-Chinese next to the field / at the top of the page (console/said.py), never the API's English. Screenshots:
-test-artifacts/screenshots/console-said-*.png."""
+Chinese next to the field / at the top of the page (console/said.py), never the API's English; times and days on
+forms read the Chinese way (2026-12-31 14:30), not in the browser's locale (12/31/2026, 02:30 PM), in the console
+and the enterprise portal. Screenshots: test-artifacts/screenshots/console-said-*.png."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from live_shop import LiveShop, serve_demo_shop
 from quanyi.catalog.models import Product
 from quanyi.coupons import service as coupons_service
 from quanyi.db import utcnow
+from quanyi.enterprises import service as enterprises_service
+from quanyi.enterprises import users as enterprise_users
 from quanyi.staff import service as staff_service
 from web.test_browser import DESKTOP, _new_context, _shoot, _watch, browser, shots
 
@@ -42,6 +45,9 @@ def said_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -
                 "name": "星影立减3元", "kind": "amount_off", "amount_off_cents": 300, "currency": "CNY",
                 "starts_at": now, "ends_at": now + dt.timedelta(days=30), "distribution": "claim"})
             facts["product_id"] = product_id
+            await enterprises_service.create_enterprise(session=session, code="ACME", name="艾克米科技")
+            await enterprise_users.create_user(session=session, code="ACME", username="hana", password=PASSWORD,
+                                               role="admin", actor="test")
 
     with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("console-said"), setup=setup) as live:
         yield live, facts["product_id"]
@@ -79,5 +85,26 @@ def test_refusals_are_said_in_chinese(browser: Any, said_shop: tuple[LiveShop, i
     assert not _ENGLISH.search(said), said
     page.evaluate("window.scrollTo(0, 0)")
     _shoot(page, shots, "console-said-02-product-delete")
+
+    for field in ("coupon-starts", "coupon-ends"):  # 24-hour, year first, whatever the browser's locale
+        page.goto("/console/coupons/new")
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", page.get_by_test_id(field).input_value())
+    portal = context.new_page()
+    _watch(portal, errors)
+    portal.goto("/portal/login")
+    portal.locator("#enterprise").fill("ACME")
+    portal.locator("#username").fill("hana")
+    portal.locator("#password").fill(PASSWORD)
+    portal.get_by_test_id("login-submit").click()
+    portal.goto("/portal/campaigns")
+    starts = portal.get_by_test_id("campaign-starts")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", starts.input_value())
+    portal.locator("#c-name").fill("新年福利")
+    portal.locator("#c-skus").fill("STAR-VIP-1M")
+    starts.fill("2026年13月1日")  # not a day: the browser's own check (the field's pattern) passes, ours refuses
+    portal.get_by_test_id("campaign-create").click()
+    expect(portal.get_by_test_id("flash")).to_contain_text("请按 2026-12-31 的格式填写日期")
+    portal.evaluate("window.scrollTo(0, 0)")
+    _shoot(portal, shots, "console-said-03-portal-campaign-days")
     assert errors == []
     context.close()

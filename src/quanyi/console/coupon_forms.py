@@ -1,8 +1,9 @@
 """Reading the console's coupon forms into the coupon API's request shapes (CouponCreate, CouponUpdate), so a form
 is held to exactly the rules of the admin API; what is wrong comes back per field for the page to show.
 
-Money is typed in yuan (20.00), percentages in percent (15 = 15 % off), times on the shop's wall clock
-(datetime-local); the form reads only the amount of the kind chosen, and the code only of a public-code coupon."""
+Money is typed in yuan (20.00), percentages in percent (15 = 15 % off), times on the shop's wall clock (typed
+2026-12-31 14:30, 24-hour: shoptime.parse_minute); the form reads only the amount of the kind chosen, and the code
+only of a public-code coupon."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from quanyi.console.catalog_forms import FormErrors, checkbox, money_field, read
 from quanyi.coupons.schemas import CouponCreate, CouponUpdate
 from quanyi.errors import NotFound
 from quanyi.scope import Scope
+from quanyi.shoptime import MINUTE_FORMAT, parse_minute
 
 __all__ = ["create_values", "read_create", "read_update", "update_values", "resolve_targets",
            "local_input", "FIELD_OF"]
@@ -34,8 +36,8 @@ MAX_TARGETS = 200
 
 
 def local_input(moment: dt.datetime | None, zone: ZoneInfo) -> str:
-    """An instant as a datetime-local input shows it (the shop's wall clock, to the minute)."""
-    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if moment else ""
+    """An instant as its form field shows it: the shop's wall clock, to the minute, 24-hour (2026-12-31 14:30)."""
+    return moment.astimezone(zone).strftime(MINUTE_FORMAT) if moment else ""
 
 
 def _moment(form: FormData, name: str, zone: ZoneInfo, errors: dict[str, str]) -> dt.datetime | None:
@@ -43,12 +45,11 @@ def _moment(form: FormData, name: str, zone: ZoneInfo, errors: dict[str, str]) -
     if not raw:
         errors[name] = "required"
         return None
-    try:
-        moment = dt.datetime.fromisoformat(raw)
-    except ValueError:
+    moment = parse_minute(raw)
+    if moment is None:
         errors[name] = "datetime"
         return None
-    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=zone)
 
 
 def _whole(form: FormData, name: str, errors: dict[str, str]) -> int | str | None:

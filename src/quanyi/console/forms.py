@@ -7,6 +7,7 @@ action rolled back)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -21,9 +22,10 @@ from quanyi.console.i18n import MESSAGES
 from quanyi.console.rendering import render_page
 from quanyi.errors import DomainError, InvalidInput, NotFound
 from quanyi.money import InvalidAmount, parse_amount
+from quanyi.shoptime import parse_day
 
 __all__ = ["Message", "text", "integer", "checkbox", "flash", "error", "status_for", "back", "FormError",
-           "not_found", "validated", "amount", "percent_bps"]
+           "not_found", "validated", "amount", "percent_bps", "day"]
 
 Message = tuple[str, dict[str, Any], str]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -91,6 +93,14 @@ def percent_bps(form: Any, name: str) -> int:
     if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= 10_000:
         raise FormError(f"{name} must be a percentage between 0 and 100 with at most two decimals", field=name)
     return int(value)
+
+
+def day(form: Any, name: str) -> dt.date:
+    """A required day typed the Chinese way (shoptime.parse_day: 2026-12-31, 2026/12/31, 2026年12月31日)."""
+    found = parse_day(text(form, name, max_length=20, required=True))
+    if found is None:
+        raise FormError(f"{name} must be a date like 2026-12-31", field=name)
+    return found
 
 
 def checkbox(form: Any, name: str) -> bool:

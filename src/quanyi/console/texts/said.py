@@ -4,7 +4,7 @@
 from quanyi.console.i18n import add_messages
 
 add_messages({
-    "said.f.required": "必填", "said.f.datetime": "请填写日期和时间",
+    "said.f.required": "必填", "said.f.datetime": "请按 2026-12-31 14:30 的格式填写日期和时间（24 小时制）",
     "said.f.whole": "请填写整数（留空为不限）", "said.f.percent": "请填写百分比，如 15（八五折）",
     "said.f.percent_range": "折扣须大于 0 且小于 100，最多两位小数", "said.f.code_required": "公开券码必须填写券码",
     "said.f.scope_empty": "请至少选择一个分类、商品或规格（或选择全部商品）", "said.f.unknown_category": "未知的分类",
@@ -55,11 +55,12 @@ add_messages({
     "said.m.category_has_products": "分类 {0} 下还有商品，请先移走或删除这些商品",
     "said.m.in_coupon_scope": "{0} {1} 仍在 {2} 张未结束优惠券的适用范围内（{3}），删除后这些券将无处可用；请先在优惠券页面把结束时间改为现在，或改为下架",
     "said.m.enterprise_suspended": "暂停期间可以查看、取消采购、结束活动和停用账号，不能新建；恢复请联系商城客服",
+    "said.m.day": "请按 2026-12-31 的格式填写日期",
     "said.m.amount": "请填写金额，如 12.34",
     "said.m.amount_decimals": "金额最多 {0} 位小数",
     "said.m.amount_too_large": "金额过大",
 }, {
-    "said.f.required": "required", "said.f.datetime": "a date and time",
+    "said.f.required": "required", "said.f.datetime": "a date and time like 2026-12-31 14:30 (24-hour)",
     "said.f.whole": "a whole number (blank: no limit)", "said.f.percent": "a percentage like 15 (15 % off)",
     "said.f.percent_range": "above 0 and below 100, at most two decimals",
     "said.f.code_required": "a public-code coupon needs its code",
@@ -115,6 +116,7 @@ add_messages({
                               "or unlist it instead",
     "said.m.enterprise_suspended": "while suspended, purchases can be cancelled, campaigns ended and users "
                                    "disabled, but nothing new started; contact the shop",
+    "said.m.day": "a date like 2026-12-31",
     "said.m.amount": "an amount like 12.34",
     "said.m.amount_decimals": "at most {0} decimals",
     "said.m.amount_too_large": "too large an amount",

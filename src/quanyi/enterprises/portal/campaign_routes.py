@@ -78,11 +78,7 @@ async def campaign_list(request: Request, ctx: ContextDep, user: UserDep) -> Res
 
 
 def _day(form: Any, name: str, zone: dt.tzinfo, *, next_day: bool = False) -> dt.datetime:
-    raw = forms.text(form, name, max_length=10, required=True)
-    try:
-        day = dt.date.fromisoformat(raw)
-    except ValueError:
-        raise forms.FormError(f"{name} must be a date like 2026-12-31", field=name) from None
+    day = forms.day(form, name)
     start = dt.datetime.combine(day + dt.timedelta(days=1 if next_day else 0), dt.time(), zone)
     return start.astimezone(dt.UTC)
 
