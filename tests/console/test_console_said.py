@@ -142,3 +142,10 @@ def test_every_message_text_fills_only_what_its_pattern_finds():
         for locale in ("zh-CN", "en"):
             used = {int(n) for n in re.findall(r"\{(\d+)\}", MESSAGES[locale][f"said.m.{key}"])}
             assert used <= set(range(pattern.groups)), (key, locale)
+
+
+def test_a_general_invalid_input_is_not_said_as_a_missing_review_reason():
+    from quanyi.console.i18n import console_text
+
+    assert console_text("zh-CN", "err.invalid_input") == "输入有误，未做任何更改"
+    assert console_text("zh-CN", "review.err.invalid_input") == "请填写审核理由"

@@ -67,6 +67,11 @@ async def detail(order_no: OrderNo, request: Request, ctx: ContextDep, user: Rev
     return await _page(request, ctx, user, order_no, message=message)
 
 
+def _refusal(exc: DomainError) -> str:
+    """The headline of a refused decision (a missing reason says so; the general err.invalid_input does not)."""
+    return "review.err.invalid_input" if exc.code == "invalid_input" else "err." + exc.code
+
+
 def _reason(form: Any) -> str:
     reason = str(form.get("reason", "")).strip()[:500]
     if not reason:
@@ -85,7 +90,7 @@ async def approve(order_no: OrderNo, request: Request, ctx: ContextDep, user: Re
                                 object_id=order.order_no, summary=f"{effect.value}: {reason}")
             number, status = order.order_no, order.status.value
     except DomainError as exc:
-        return await _page(request, ctx, user, order_no, message=("err." + exc.code, {"detail": exc.message}, "err"),
+        return await _page(request, ctx, user, order_no, message=(_refusal(exc), {"detail": exc.message}, "err"),
                            status_code=422 if isinstance(exc, InvalidInput) else 409)
     code = "approved" if effect is PaymentEffect.DELIVERED else "approved_other"
     return RedirectResponse(f"/console/reviews/{number}?{urlencode({'m': code, 'status': status})}", status_code=303)
@@ -103,7 +108,7 @@ async def reject(order_no: OrderNo, request: Request, ctx: ContextDep, user: Rev
                                 object_id=order.order_no, summary=f"refund {refund_no}: {reason}")
             number = order.order_no
     except DomainError as exc:
-        return await _page(request, ctx, user, order_no, message=("err." + exc.code, {"detail": exc.message}, "err"),
+        return await _page(request, ctx, user, order_no, message=(_refusal(exc), {"detail": exc.message}, "err"),
                            status_code=422 if isinstance(exc, InvalidInput) else 409)
     # Committed: the refund exists whatever happens next; the gateway call runs outside any transaction and
     # is retried in the background if the gateway is down.

@@ -84,6 +84,8 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"(category|product) (.+) cannot be deleted: it is in the scope of (\d+) coupons? that ha(?:s|ve) not ended "
      r"\((.+)\), which would apply.*", "in_coupon_scope"),
     (r"the enterprise's account is suspended: .*", "enterprise_suspended"),
+    (r"enterprise (.+) has no contact yet: .*", "enterprise_no_contact"),
+    (r"a reason is required for every review decision", "review_reason"),
     (r"\w+ must be a date like 2026-12-31", "day"),
     (r"not an amount: .*", "amount"),
     (r"'.*' has more than (\d+) decimal places for \w+", "amount_decimals"),

@@ -12,6 +12,7 @@ add_messages({
     "ops.not_found": "未找到",
     "ops.not_found_text": "您要找的内容不存在，或不在您的管理范围内。",
     "err.invalid_form": "表单填写有误，未做任何更改",
+    "err.invalid_input": "输入有误，未做任何更改",
 }, {
     "group.supply": "Supply",
     "group.finance": "Finance",
@@ -22,4 +23,5 @@ add_messages({
     "ops.not_found": "Not found",
     "ops.not_found_text": "What you are looking for does not exist, or is outside what you manage.",
     "err.invalid_form": "The form is not filled in correctly; nothing was changed",
+    "err.invalid_input": "The input is not valid; nothing was changed",
 })

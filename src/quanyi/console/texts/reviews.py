@@ -33,7 +33,7 @@ add_messages({
     "m.approved_other": "已通过审核，订单状态：{status}。",
     "m.rejected": "已拒绝，退款 {refund_no} 已提交（订单状态：{status}）。",
     "err.order_not_under_review": "此订单已不在审核中",
-    "err.invalid_input": "请填写审核理由",
+    "review.err.invalid_input": "请填写审核理由",
 }, {
     "menu.reviews": "Risk review",
     "reviews.title": "Review queue",
@@ -65,5 +65,5 @@ add_messages({
     "m.approved_other": "Approved; the order is now {status}.",
     "m.rejected": "Rejected: refund {refund_no} sent (order status: {status}).",
     "err.order_not_under_review": "This order is no longer under review",
-    "err.invalid_input": "Give a reason for the decision",
+    "review.err.invalid_input": "Give a reason for the decision",
 })

@@ -56,6 +56,8 @@ add_messages({
     "said.m.in_coupon_scope": "{0} {1} 仍在 {2} 张未结束优惠券的适用范围内（{3}），删除后这些券将无处可用；请先在优惠券页面把结束时间改为现在，或改为下架",
     "said.m.enterprise_suspended": "暂停期间可以查看、取消采购、结束活动和停用账号，不能新建；恢复请联系商城客服",
     "said.m.day": "请按 2026-12-31 的格式填写日期",
+    "said.m.enterprise_no_contact": "企业 {0} 还没有联系人：请先添加联系人（或开票邮箱）",
+    "said.m.review_reason": "每个审核决定都须填写理由",
     "said.m.amount": "请填写金额，如 12.34",
     "said.m.amount_decimals": "金额最多 {0} 位小数",
     "said.m.amount_too_large": "金额过大",
@@ -117,6 +119,8 @@ add_messages({
     "said.m.enterprise_suspended": "while suspended, purchases can be cancelled, campaigns ended and users "
                                    "disabled, but nothing new started; contact the shop",
     "said.m.day": "a date like 2026-12-31",
+    "said.m.enterprise_no_contact": "enterprise {0} has no contact yet: add one (or an invoice e-mail) first",
+    "said.m.review_reason": "a reason is required for every review decision",
     "said.m.amount": "an amount like 12.34",
     "said.m.amount_decimals": "at most {0} decimals",
     "said.m.amount_too_large": "too large an amount",
