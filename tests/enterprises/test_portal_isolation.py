@@ -13,8 +13,8 @@ from fastapi.routing import iter_route_contexts
 
 from enterprises.portal_support import add_user, csrf_token, logged_in
 from enterprises.support import add_enterprise
-from quanyi.enterprises import campaigns, purchases
-from quanyi.enterprises.models import BulkPurchase, Campaign, EnterpriseUser
+from quanyi.enterprises import campaigns, purchases, top_ups
+from quanyi.enterprises.models import BulkPurchase, Campaign, EnterpriseUser, TopUpRequest
 from quanyi.enterprises.portal.routes import PUBLIC_ROUTES
 from quanyi.web.csrf import require_csrf
 
@@ -25,6 +25,7 @@ ACTIONS = {
     "/portal/purchases/{purchase_no}/{action}": ("resume", "cancel", "link"),
     "/portal/campaigns/{campaign_no}/{action}": ("employees", "activate", "end"),
     "/portal/users/{username}/{action}": ("role", "disable", "enable", "reset-2fa", "logout", "password"),
+    "/portal/top-ups/{request_no}/{action}": ("pay", "check"),
 }
 
 
@@ -44,7 +45,7 @@ def _permission_of(route) -> str | None:  # type: ignore[no-untyped-def]
 
 
 def _urls(path: str, values: dict[str, str]) -> list[str]:
-    filled = re.sub(r"\{(purchase_no|campaign_no|username)\}", lambda m: values[m.group(1)], path)
+    filled = re.sub(r"\{(purchase_no|campaign_no|username|request_no)\}", lambda m: values[m.group(1)], path)
     if "{action}" in filled:
         return [filled.replace("{action}", action) for action in ACTIONS[path]]
     assert "{" not in filled, f"{path}: a portal route with a parameter this sweep does not know"
@@ -66,7 +67,10 @@ async def _beta(shop) -> dict[str, str]:  # type: ignore[no-untyped-def]
         campaign = await campaigns.create_campaign(session=session, code="BETA", name="BETA 福利",
                                                    sku_codes=["GIFT-100"], starts_at=now,
                                                    ends_at=now + dt.timedelta(days=3))
-    return {"purchase_no": bought.purchase_no, "campaign_no": campaign.campaign_no, "username": "bob"}
+        asked, _ = await top_ups.request_top_up(session=session, code="BETA", amount_cents=10_000, method="online",
+                                                gateway="sandbox", actor="beta/bob", request_key="beta-online-1")
+    return {"purchase_no": bought.purchase_no, "campaign_no": campaign.campaign_no, "username": "bob",
+            "request_no": asked.request_no}
 
 
 async def _snapshot(shop) -> list:  # type: ignore[no-untyped-def, type-arg]
@@ -74,6 +78,7 @@ async def _snapshot(shop) -> list:  # type: ignore[no-untyped-def, type-arg]
         rows = [(p.status, p.placed_quantity) for p in (await session.scalars(select_all(BulkPurchase))).all()]
         rows += [(c.status, c.funded_cents) for c in (await session.scalars(select_all(Campaign))).all()]
         rows += [(u.role, u.active, u.password_hash) for u in (await session.scalars(select_all(EnterpriseUser)))]
+        rows += [(t.status, t.decided_at) for t in (await session.scalars(select_all(TopUpRequest))).all()]
     return rows
 
 
@@ -94,12 +99,12 @@ async def test_every_portal_url_with_another_enterprises_numbers_is_not_found(sh
             if (method, route.path) in PUBLIC_ROUTES:
                 continue
             for url in _urls(route.path, beta):
-                if not re.search(r"\{(purchase_no|campaign_no|username)\}", route.path):
+                if not re.search(r"\{(purchase_no|campaign_no|username|request_no)\}", route.path):
                     if method == "GET":  # a page of ACME's own: nothing of BETA's on it
                         page = await client.get(url)
                         assert page.status_code == 200, url
                         assert not any(value in page.text for value in (beta["purchase_no"], beta["campaign_no"],
-                                                                        "BETA")), url
+                                                                        beta["request_no"], "BETA")), url
                     continue
                 answer = await client.request(method, url, headers=ORIGIN, data={
                     "csrf_token": token, "role": "viewer", "password": "another long password",

@@ -100,3 +100,31 @@ def test_an_admin_requests_a_top_up_and_sees_the_confirmed_balance(browser, top_
     assert errors == [], errors
     console.close()
     portal.close()
+
+
+def test_an_admin_pays_a_top_up_online_and_sees_it_credited(browser, top_up_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    portal = _new_context(browser, top_up_shop, viewport=DESKTOP)
+    page = portal.new_page()
+    _watch(page, errors)
+    page.goto("/portal/top-ups")
+    page.locator("#enterprise").fill("ACME")
+    page.locator("#username").fill("ada")
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    before = page.get_by_test_id("balance").inner_text()
+    page.get_by_test_id("top-up-amount").fill("1,200")
+    page.get_by_test_id("top-up-method").select_option("online:sandbox")
+    page.get_by_test_id("top-up-submit").click()
+    expect(page.get_by_test_id("cashier-amount")).to_have_text("¥1,200.00")  # the gateway's cashier
+    _shoot(page, shots, "portal-top-up-7-cashier")
+    page.get_by_test_id("cashier-pay").click()  # the sandbox notifies the shop over HTTP, then sends us back
+    expect(page).to_have_url(re.compile(r"/portal/top-ups\?m=top_up_paying"))
+    expect(page.locator('[data-testid="top-up-row"]').first).to_have_attribute("data-status", "credited")
+    cents = int(before.replace("¥", "").replace(",", "").replace(".", ""))
+    expect(page.get_by_test_id("balance")).to_have_text(f"¥{(cents + 120_000) / 100:,.2f}")
+    _shoot(page, shots, "portal-top-up-8-paid-online")
+    assert errors == [], errors
+    portal.close()

@@ -352,11 +352,13 @@ class TopUpStatus(enum.StrEnum):
 
 class TopUpRequest(Base):
     """A top-up an enterprise's admin asked for in the portal (充值申请): the amount and how it is paid (an
-    offline bank transfer with the transfer's reference), credited once when an operator confirms the money
-    arrived (enterprises.top_ups)."""
+    offline bank transfer with the transfer's reference, credited once when an operator confirms the money
+    arrived; or online through a payment gateway, credited once by its verified notification)."""
 
     __tablename__ = "enterprises_top_up_request"
     __table_args__ = (UniqueConstraint("enterprise_id", "request_key"),
+                      # One gateway transaction credits at most one request.
+                      UniqueConstraint("gateway", "gateway_trade_no"),
                       CheckConstraint("amount_cents > 0", name="amount_positive"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -366,8 +368,12 @@ class TopUpRequest(Base):
     request_key: Mapped[str] = mapped_column(String(64))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    method: Mapped[str] = mapped_column(String(16))  # bank_transfer
+    method: Mapped[str] = mapped_column(String(16))  # bank_transfer | online
     payer_reference: Mapped[str] = mapped_column(String(64))  # the transfer's serial number / remark (汇款备注)
+    # Paid online: the gateway the admin was sent to (the request number is our out_trade_no there), and its
+    # transaction number once its notification credited the request.
+    gateway: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    gateway_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(16), default=TopUpStatus.PENDING, index=True)
     requested_by: Mapped[str] = mapped_column(String(64))

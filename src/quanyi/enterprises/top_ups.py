@@ -1,6 +1,7 @@
 """Top-ups an enterprise asks for itself (充值申请): an admin of the enterprise asks in the portal for an amount
 paid by bank transfer (对公转账) and gives the transfer's reference; an operator, seeing the money on the shop's
-bank account, confirms it in the console (the balance is credited) or refuses it with a reason.
+bank account, confirms it in the console (the balance is credited) or refuses it with a reason. Or the admin pays
+online through one of the shop's gateways, whose verified notification credits it (top_up_payments.py).
 
 Money moves only at the confirmation, through `service.top_up` (the ledger's `customer_top_up`: D platform_cash,
 C customer_prepaid, the same booking as the operator's own top-up) under the reference
@@ -28,9 +29,9 @@ from quanyi.money import MAX_AMOUNT_CENTS, InvalidAmount, parse_amount
 
 __all__ = ["METHODS", "MAX_PENDING", "InvalidTopUp", "TopUpNotFound", "TopUpDecided", "TooManyPendingTopUps",
            "parse_yuan", "request_top_up", "confirm_top_up", "refuse_top_up", "list_top_ups", "get_top_up",
-           "posting_reference"]
+           "posting_reference", "credit_top_up", "decide"]
 
-METHODS = ("bank_transfer",)  # 对公转账; an operator sees the money arrive and confirms
+METHODS = ("bank_transfer", "online")  # 对公转账 (an operator confirms) | a payment gateway (its notification)
 MAX_PENDING = 10  # open requests per enterprise: enough for real use, not a queue anyone can flood
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -85,19 +86,22 @@ async def _by_key(session: AsyncSession, enterprise: Enterprise, request_key: st
 
 
 async def request_top_up(
-    *, session: AsyncSession, code: str, amount_cents: int, method: str, payer_reference: str, note: str = "",
-    actor: str, request_key: str, now: dt.datetime | None = None,
+    *, session: AsyncSession, code: str, amount_cents: int, method: str, payer_reference: str = "", note: str = "",
+    actor: str, request_key: str, gateway: str | None = None, now: dt.datetime | None = None,
 ) -> tuple[TopUpRequest, bool]:
-    """Ask for a top-up (pending; nothing is credited yet). The same `request_key` (the form's one-time key)
-    returns the first request: (request, created)."""
+    """Ask for a top-up (pending; nothing is credited yet): by bank transfer with its reference, or online
+    through `gateway`. The same `request_key` (the form's one-time key) returns the first request:
+    (request, created)."""
     now = now or utcnow()
     enterprise = await enterprises_service.get_enterprise(session=session, code=code)
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or \
             not 0 < amount_cents <= MAX_AMOUNT_CENTS:
         raise InvalidTopUp(_AMOUNT_MESSAGE, field="amount")
     if method not in METHODS:
-        raise InvalidTopUp("付款方式只能是对公银行转账", field="method")
-    reference = _line(payer_reference, field="payer_reference", max_length=64,
+        raise InvalidTopUp("付款方式只能是对公银行转账或在线支付", field="method")
+    if (method == "online") != bool(gateway):
+        raise InvalidTopUp("在线支付须选择支付渠道", field="method")
+    reference = _line(payer_reference, field="payer_reference", max_length=64, required=method == "bank_transfer",
                       message="请填写银行转账的流水号或汇款附言（1-64 个字符）")
     note = _line(note, field="note", max_length=500, required=False, message="备注最多 500 个字，且不能有控制字符")
     if not _KEY.match(request_key):
@@ -112,8 +116,8 @@ async def request_top_up(
     made = TopUpRequest(
         request_no="TU" + "".join(secrets.choice(_ALPHABET) for _ in range(12)), enterprise_id=enterprise.id,
         request_key=request_key, amount_cents=amount_cents, currency=account.currency, method=method,
-        payer_reference=reference, note=note, status=TopUpStatus.PENDING.value, requested_by=actor[:64],
-        requested_at=now, refusal_reason="")
+        payer_reference=reference, note=note, gateway=gateway, status=TopUpStatus.PENDING.value,
+        requested_by=actor[:64], requested_at=now, refusal_reason="")
     try:
         async with session.begin_nested():  # the same form sent twice at once: the unique key keeps one
             session.add(made)
@@ -137,13 +141,14 @@ async def get_top_up(*, session: AsyncSession, code: str, request_no: str) -> To
     return found
 
 
-async def _decide(session: AsyncSession, request: TopUpRequest, status: TopUpStatus, actor: str,
-                  now: dt.datetime, reason: str = "") -> bool:
+async def decide(session: AsyncSession, request: TopUpRequest, status: TopUpStatus, actor: str,
+                 now: dt.datetime, reason: str = "", gateway_trade_no: str | None = None) -> bool:
     """pending -> status, by one conditional UPDATE: True when this call decided it."""
     # The UPDATE's row lock orders concurrent deciders: the second waits, then finds nothing pending.
     changed = await session.execute(
         update(TopUpRequest).where(TopUpRequest.id == request.id, TopUpRequest.status == TopUpStatus.PENDING.value)
-        .values(status=status.value, decided_by=actor[:64], decided_at=now, refusal_reason=reason)
+        .values(status=status.value, decided_by=actor[:64], decided_at=now, refusal_reason=reason,
+                gateway_trade_no=gateway_trade_no)
         .execution_options(synchronize_session=False))
     await session.refresh(request)
     return bool(changed.rowcount)  # type: ignore[attr-defined]
@@ -153,18 +158,29 @@ async def confirm_top_up(*, session: AsyncSession, code: str, request_no: str, a
                          now: dt.datetime | None = None) -> tuple[TopUpRequest, bool]:
     """The money arrived: credit the requested amount once. A repeat returns (request, False) and credits
     nothing; a refused request cannot be confirmed."""
-    now = now or utcnow()
     request = await get_top_up(session=session, code=code, request_no=request_no)
-    if not await _decide(session, request, TopUpStatus.CREDITED, actor, now):
+    if request.method != "bank_transfer":
+        raise TopUpDecided(f"充值申请 {request_no} 是在线支付，由支付渠道的通知入账")
+    if not await credit_top_up(session=session, code=code, request=request, actor=actor, now=now):
         if request.status == TopUpStatus.CREDITED.value:
             return request, False
         raise TopUpDecided(f"充值申请 {request_no} 已被拒绝，不能再入账")
-    method = "对公转账" if request.method == "bank_transfer" else request.method
+    return request, True
+
+
+async def credit_top_up(*, session: AsyncSession, code: str, request: TopUpRequest, actor: str,
+                        gateway_trade_no: str | None = None, now: dt.datetime | None = None) -> bool:
+    """Credit a pending request's amount to the enterprise (pending -> credited, then the ledger top-up):
+    True when this call credited it, False when it was no longer pending (nothing moved)."""
+    if not await decide(session, request, TopUpStatus.CREDITED, actor, now or utcnow(),
+                        gateway_trade_no=gateway_trade_no):
+        return False
+    paid = f"对公转账 {request.payer_reference}" if request.method == "bank_transfer" else \
+        f"在线支付 {request.gateway} {gateway_trade_no or ''}".rstrip()
     await enterprises_service.top_up(
         session=session, code=code, amount_cents=request.amount_cents, actor=actor,
-        note=f"{method} {request.payer_reference}（充值申请 {request.request_no}）",
-        reference=posting_reference(request.request_no))
-    return request, True
+        note=f"{paid}（充值申请 {request.request_no}）", reference=posting_reference(request.request_no))
+    return True
 
 
 async def refuse_top_up(*, session: AsyncSession, code: str, request_no: str, reason: str, actor: str,
@@ -173,7 +189,9 @@ async def refuse_top_up(*, session: AsyncSession, code: str, request_no: str, re
     A repeat returns (request, False); a credited request cannot be refused."""
     reason = _line(reason, field="reason", max_length=500, message="请填写拒绝原因（最多 500 个字）")
     request = await get_top_up(session=session, code=code, request_no=request_no)
-    if not await _decide(session, request, TopUpStatus.REFUSED, actor, now or utcnow(), reason):
+    if request.method != "bank_transfer":
+        raise TopUpDecided(f"充值申请 {request_no} 是在线支付：付款后自动入账，不能拒绝")
+    if not await decide(session, request, TopUpStatus.REFUSED, actor, now or utcnow(), reason):
         if request.status == TopUpStatus.REFUSED.value:
             return request, False
         raise TopUpDecided(f"充值申请 {request_no} 已入账，不能再拒绝")

@@ -108,6 +108,8 @@ add_messages({
     "err.top_up_decided": "这笔充值申请已经处理过，未做任何更改",
     "err.too_many_pending_top_ups": "待确认的充值申请太多，未提交",
     "err.top_up_not_found": "没有找到这笔充值申请",
+    "err.unknown_gateway": "这个支付渠道暂不可用，未做任何更改",
+    "err.gateway_unavailable": "支付渠道暂时无法连接，请稍后再试",
 }, {
     "menu.enterprises": "Enterprises",
     "ent.title": "Enterprise customers (benefits)",
@@ -217,4 +219,6 @@ add_messages({
     "err.top_up_decided": "This top-up request was decided already; nothing was changed",
     "err.too_many_pending_top_ups": "Too many top-up requests are waiting; not sent",
     "err.top_up_not_found": "No such top-up request",
+    "err.unknown_gateway": "This payment gateway is not available; nothing was changed",
+    "err.gateway_unavailable": "The payment gateway cannot be reached; please try again later",
 })

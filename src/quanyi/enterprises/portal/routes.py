@@ -39,5 +39,6 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     for section in SECTIONS:
         app.include_router(section.router)
+    app.include_router(top_up_routes.notify_router)  # gateways' notifications of online top-ups (no login)
     AREA.send_strangers_to_login(app)
     app.add_exception_handler(PortalForbidden, _forbidden)

@@ -1,0 +1,143 @@
+"""Top-ups paid online from the portal, through the real app and the sandbox gateway on SQLite and PostgreSQL: the
+admin is sent to the gateway's cashier; the signed notification credits the balance once (repeated and concurrent
+copies credit nothing more); a wrong amount, a bad signature, a bank-transfer request's number and an unknown
+number credit nothing; an active query credits a paid request whose notification was lost; an operator can neither
+confirm nor refuse an online request."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+
+from console.support import logged_in as console_logged_in
+from console.support import post_form as console_post
+from enterprises.portal_support import csrf_token, logged_in, post_form
+from enterprises.support import balance_of, books_balanced
+from helpers import signed_notification
+from quanyi.enterprises.models import TopUpRequest
+from quanyi.ledger.models import LedgerPosting
+from quanyi.payments.sandbox import server as sandbox_server
+from quanyi.staff.models import StaffAuditEntry
+
+PAGE = "/portal/top-ups"
+NOTIFY = "/enterprise-top-ups/sandbox/notify"
+
+
+async def _pay_online(client, amount: str = "2,000.00"):  # type: ignore[no-untyped-def]
+    page = await client.get(PAGE)
+    assert '<option value="online:sandbox"' in page.text and "online:stripe" not in page.text
+    key = re.search(r'name="request_key" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    return await client.post(PAGE, headers={"Origin": "http://test"}, data={
+        "amount": amount, "payment_method": "online:sandbox", "payer_reference": "", "request_key": key,
+        "csrf_token": csrf_token(page.text)})
+
+
+async def _request(shop) -> TopUpRequest:  # type: ignore[no-untyped-def]
+    async with shop.ctx.db.read_session() as session:
+        return (await session.scalars(select(TopUpRequest).order_by(TopUpRequest.id.desc()))).first()  # type: ignore[return-value]
+
+
+def _token(sent) -> str:  # type: ignore[no-untyped-def]
+    return parse_qs(urlsplit(sent.headers["location"]).query)["t"][0]
+
+
+def _notice(shop, request: TopUpRequest, **overrides):  # type: ignore[no-untyped-def]
+    return signed_notification(shop.sandbox_secret, payment_no=request.request_no,
+                               amount_cents=overrides.pop("amount_cents", request.amount_cents), **overrides)
+
+
+async def test_an_online_top_up_is_credited_once_by_the_gateways_notification(shop):
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    sent = await _pay_online(client)
+    assert sent.status_code == 303 and "/sandbox/cashier?t=" in sent.headers["location"], sent.text
+    request = await _request(shop)
+    assert (request.method, request.gateway, request.status, request.amount_cents) == ("online", "sandbox",
+                                                                                       "pending", 200_000)
+    ticket = sandbox_server.read_ticket(_token(sent), secret=shop.sandbox_secret)
+    assert ticket.notify_url.endswith(NOTIFY) and ticket.payment_no == request.request_no
+    assert 'data-testid="top-up-pay"' in (await client.get(PAGE)).text and await balance_of(shop, "ACME") == 0
+
+    notice = _notice(shop, request, trade_no="SB-TOPUP-1")
+    for _ in range(2):  # the gateway re-sends until acknowledged: the copy credits nothing more
+        answer = await shop.client.post(NOTIFY, data=notice)
+        assert answer.status_code == 200 and answer.text == "success", answer.text
+    assert await balance_of(shop, "ACME") == 200_000
+    credited = await _request(shop)
+    assert (credited.status, credited.gateway_trade_no, credited.decided_by) == ("credited", "SB-TOPUP-1",
+                                                                                "gateway:sandbox")
+    other = await shop.client.post(NOTIFY, data=_notice(shop, request, trade_no="SB-TOPUP-2"))
+    assert other.text == "success" and await balance_of(shop, "ACME") == 200_000  # a second payment: logged
+    statement = await client.get("/portal/statement")
+    assert "SB-TOPUP-1" in statement.text and request.request_no in statement.text
+    assert await shop.count(StaffAuditEntry, StaffAuditEntry.action == "enterprise_top_up_paid_online") == 1
+    await books_balanced(shop)
+
+
+async def test_false_notifications_credit_nothing(shop):
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    await _pay_online(client)
+    request = await _request(shop)
+    for bad in (_notice(shop, request, amount_cents=request.amount_cents + 1),
+                _notice(shop, request, currency="USD"),
+                {**_notice(shop, request), "sign": "0" * 64},
+                signed_notification(shop.sandbox_secret, payment_no="TUNOSUCHREQUEST", amount_cents=200_000)):
+        answer = await shop.client.post(NOTIFY, data=bad)
+        assert answer.status_code != 200 or answer.text != "success", bad
+    bank = await post_form(client, PAGE, {"amount": "100", "payer_reference": "R-1", "request_key": "bank-key-1"},
+                           page_url=PAGE)
+    assert bank.status_code == 303
+    transfer = await _request(shop)
+    forged = await shop.client.post(NOTIFY, data=_notice(shop, transfer))  # a bank transfer is never paid online
+    assert forged.text != "success"
+    for_orders = await shop.client.post("/payments/sandbox/notify", data=_notice(shop, request))
+    assert for_orders.text != "success"  # the orders' endpoint knows no top-up
+    assert await balance_of(shop, "ACME") == 0 and await shop.count(LedgerPosting) == 0
+
+
+async def test_concurrent_copies_of_a_notification_credit_once(shop):
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    await _pay_online(client, amount="1234.56")
+    request = await _request(shop)
+    notice = _notice(shop, request, trade_no="SB-RACE")
+    answers = await asyncio.gather(*(shop.client.post(NOTIFY, data=notice) for _ in range(8)))
+    assert all(a.status_code in (200, 400, 409, 500) for a in answers)
+    assert any(a.text == "success" for a in answers)
+    retry = await shop.client.post(NOTIFY, data=notice)  # whoever was asked to retry: a no-op now
+    assert retry.text == "success"
+    assert await balance_of(shop, "ACME") == 123_456
+    assert await shop.count(LedgerPosting, LedgerPosting.kind == "customer_top_up") == 1
+    await books_balanced(shop)
+
+
+async def test_a_lost_notification_is_made_good_by_asking_the_gateway(shop):
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    sent = await _pay_online(client, amount="300")
+    request = await _request(shop)
+    unpaid = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
+    assert unpaid.status_code == 303 and "m=top_up_unpaid" in unpaid.headers["location"]
+    ticket = sandbox_server.read_ticket(_token(sent), secret=shop.sandbox_secret)
+    async with shop.ctx.db.transaction() as session:  # paid at the sandbox; its notification never arrives
+        await sandbox_server.pay(session=session, ticket=ticket)
+    paid = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
+    assert "m=top_up_paid" in paid.headers["location"], paid.headers["location"]
+    assert await balance_of(shop, "ACME") == 30_000
+    again = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
+    assert "m=top_up_unpaid" in again.headers["location"] and await balance_of(shop, "ACME") == 30_000
+    await books_balanced(shop)
+
+
+async def test_an_operator_cannot_confirm_or_refuse_an_online_request(shop):
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    await _pay_online(client)
+    request = await _request(shop)
+    operator = await console_logged_in(shop, "ella", roles=("owner",))
+    page = "/console/enterprises/ACME"
+    assert 'data-testid="top-up-confirm"' not in (await operator.get(page)).text
+    for action, data in (("confirm", {}), ("refuse", {"reason": "不要了"})):
+        answer = await console_post(operator, f"{page}/top-up-requests/{request.request_no}/{action}", data,
+                                    page_url=page)
+        assert answer.status_code == 409, action
+    assert (await _request(shop)).status == "pending" and await balance_of(shop, "ACME") == 0
