@@ -1,4 +1,5 @@
-"""What still refers to a SKU. Deleting a SKU is refused while anything does, with a list the operator can act on:
+"""What still refers to a SKU (catalog/deletion.py refuses deletes with it). Deleting a SKU is refused while anything
+does, with a list the operator can act on:
 configuration made for the SKU (a reseller's price, an enterprise's tier prices ...) can be removed first;
 records (orders, card keys, campaigns ...) are kept, so such a SKU is taken off sale instead (on_sale=false).
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from quanyi.catalog import deletion as catalog_deletion
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.schemas import (
     CategoryCreate,
@@ -128,16 +129,16 @@ async def update_sku(sku_id: IdPath, data: SkuUpdate, session: SessionDep, _: Ad
                      responses={409: {"description": "In use: `references` lists what refers to it; remove that "
                                                      "configuration, or take the SKU off sale instead"}})
 async def delete_sku(sku_id: IdPath, session: SessionDep, _: AdminDep, scope: ScopeDep) -> None:
-    await catalog_service.delete_sku(session=session, sku_id=sku_id, scope=scope)
+    await catalog_deletion.delete_sku(session=session, sku_id=sku_id, scope=scope)
 
 
 @admin_router.delete("/products/{product_id}", status_code=204, summary="Delete a product nothing refers to",
                      responses={409: {"description": "In use: deactivate it instead"}})
 async def delete_product(product_id: IdPath, session: SessionDep, _: AdminDep, scope: ScopeDep) -> None:
-    await catalog_service.delete_product(session=session, product_id=product_id, scope=scope)
+    await catalog_deletion.delete_product(session=session, product_id=product_id, scope=scope)
 
 
 @admin_router.delete("/categories/{category_id}", status_code=204, summary="Delete an empty category",
                      responses={409: {"description": "Still has products"}})
 async def delete_category(category_id: IdPath, session: SessionDep, _: PlatformAdminDep) -> None:
-    await catalog_service.delete_category(session=session, category_id=category_id)
+    await catalog_deletion.delete_category(session=session, category_id=category_id)

@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from quanyi.catalog import references
 from quanyi.catalog.guide import render_guide
 from quanyi.catalog.models import Category, DeliveryType, Product, Sku
 from quanyi.catalog.schemas import (
@@ -38,7 +37,7 @@ __all__ = [
     "create_product", "update_product", "get_product", "get_product_by_slug", "list_products", "redemption_guide",
     "redemption_guides",
     "create_sku", "update_sku", "get_sku", "get_sku_by_code",
-    "SkuNotPurchasable", "QuantityOutOfRange", "InUse", "delete_category", "delete_product", "delete_sku",
+    "SkuNotPurchasable", "QuantityOutOfRange",
     "stock_state", "check_orderable", "describe_sku", "product_type", "pickable_keys",
     "describe_product", "summarize_products", "sellable_counts",
 ]
@@ -62,10 +61,6 @@ class SlugTaken(Conflict):
 
 class SkuCodeTaken(Conflict):
     code = "sku_code_taken"
-
-
-class InUse(Conflict):
-    code = "in_use"
 
 
 class SkuNotPurchasable(Conflict):
@@ -415,65 +410,6 @@ async def stock_states(*, session: AsyncSession, skus: Sequence[Sku]) -> dict[in
     counts = await sellable_counts(session=session, sku_ids=[sku.id for sku in skus])
     supply = await _recharge_supply(session, skus)
     return {sku.id: stock_state(sku, counts.get(sku.id, 0), supplied=sku.id in supply) for sku in skus}
-
-
-# ---------------------------------------------------------------- deletion (only what nothing refers to: references.py)
-
-async def _refuse_if_referenced(session: AsyncSession, sku: Sku, *, subject: str = "",
-                                instead: str = references.SKU_INSTEAD) -> None:
-    """InUse naming what still refers to the SKU (and what to do), before the database's foreign keys would;
-    coupons that have not ended and name the SKU in their scope count too."""
-    found = await references.references_to_sku(session, sku.id)
-    coupons = await references.coupons_naming(session, [("sku", sku.id)], utcnow())
-    if coupons is not None:
-        found.append(coupons)
-    if found:
-        message = references.describe_references(sku.code, sku.id, found, subject=subject, instead=instead)
-        raise InUse(message, sku_code=sku.code,
-                    references=[{"kind": ref.kind, "count": ref.count, "removable": ref.removable}
-                                for ref in found], **_named_coupons(coupons))
-
-
-def _named_coupons(coupons: references.Reference | None) -> dict[str, list[str]]:
-    return {"coupons": list(coupons.names)} if coupons is not None else {}
-
-
-async def delete_sku(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> None:
-    """Delete a SKU nothing refers to; otherwise InUse says what does (remove that, or take it off sale)."""
-    sku = await get_sku(session=session, sku_id=sku_id, scope=scope)
-    await _refuse_if_referenced(session, sku)
-    await session.delete(sku)
-    await session.flush()
-
-
-async def delete_product(*, session: AsyncSession, product_id: int, scope: Scope = PLATFORM) -> None:
-    """Delete a product whose SKUs nothing refers to, in no running coupon's scope; otherwise InUse says what
-    does (or deactivate it)."""
-    product = await get_product(session=session, product_id=product_id, active_only=False, scope=scope)
-    for sku in product.skus:
-        await _refuse_if_referenced(session, sku, subject=f"product {product.slug}",
-                                    instead=references.PRODUCT_INSTEAD)
-    coupons = await references.coupons_naming(session, [("product", product.id)], utcnow())
-    if coupons is not None:
-        raise InUse(references.describe_coupons(f"product {product.slug}", coupons,
-                                                instead=references.PRODUCT_INSTEAD), **_named_coupons(coupons))
-    for sku in list(product.skus):
-        await session.delete(sku)
-    await session.delete(product)
-    await session.flush()
-
-
-async def delete_category(*, session: AsyncSession, category_id: int) -> None:
-    """Delete an empty category in no running coupon's scope."""
-    category = await get_category(session=session, category_id=category_id)
-    if await session.scalar(select(Product.id).where(Product.category_id == category.id).limit(1)) is not None:
-        raise InUse(f"category {category.slug} still has products; move or delete them first")
-    coupons = await references.coupons_naming(session, [("category", category.id)], utcnow())
-    if coupons is not None:
-        raise InUse(references.describe_coupons(f"category {category.slug}", coupons,
-                                                instead=references.CATEGORY_INSTEAD), **_named_coupons(coupons))
-    await session.delete(category)
-    await session.flush()
 
 
 async def pickable_keys(*, session: AsyncSession, sku_id: int) -> list[PickableKeyRead]:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 import quanyi.console.texts.catalog  # noqa: F401 - registers the texts
+from quanyi.catalog import deletion as catalog_deletion
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.guide import render_guide
 from quanyi.catalog.models import DeliveryType, Product
@@ -217,10 +218,10 @@ async def delete_product(product_id: ProductId, request: Request, ctx: ContextDe
             product = await catalog_service.get_product(session=session, product_id=product_id, active_only=False,
                                                         scope=user.scope)
             slug = product.slug
-            await catalog_service.delete_product(session=session, product_id=product_id, scope=user.scope)
+            await catalog_deletion.delete_product(session=session, product_id=product_id, scope=user.scope)
             await record_action(session=session, actor=user.actor, action="product_deleted", object_type="product",
                                 object_id=product_id, summary=slug)
-    except catalog_service.InUse as exc:
+    except catalog_deletion.InUse as exc:
         return await _product_page(request, ctx, user, product_id, message=_in_use(request, ctx, exc, product=True),
                                    status_code=409)
     return _redirect("/console/catalog", "deleted")
@@ -314,10 +315,10 @@ async def delete_sku(sku_id: SkuId, request: Request, ctx: ContextDep, user: Edi
         current = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=user.scope)
     try:
         async with ctx.db.transaction() as session:
-            await catalog_service.delete_sku(session=session, sku_id=sku_id, scope=user.scope)
+            await catalog_deletion.delete_sku(session=session, sku_id=sku_id, scope=user.scope)
             await record_action(session=session, actor=user.actor, action="sku_deleted", object_type="sku",
                                 object_id=sku_id, summary=current.code)
-    except catalog_service.InUse as exc:
+    except catalog_deletion.InUse as exc:
         return await _product_page(request, ctx, user, current.product_id, message=_in_use(request, ctx, exc),
                                    status_code=409)
     return _redirect(f"/console/catalog/products/{current.product_id}", "deleted")
@@ -392,9 +393,9 @@ async def delete_category(category_id: CategoryId, request: Request, ctx: Contex
     _platform_only(user)
     try:
         async with ctx.db.transaction() as session:
-            await catalog_service.delete_category(session=session, category_id=category_id)
+            await catalog_deletion.delete_category(session=session, category_id=category_id)
             await record_action(session=session, actor=user.actor, action="category_deleted",
                                 object_type="category", object_id=category_id, summary="")
-    except catalog_service.InUse as exc:
+    except catalog_deletion.InUse as exc:
         return await _categories_page(request, ctx, user, message=_message(exc), status_code=409)
     return _redirect("/console/catalog/categories", "deleted")
