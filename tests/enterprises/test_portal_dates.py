@@ -79,3 +79,17 @@ async def test_console_coupon_times_show_24_hour_and_read_the_chinese_way(shop: 
         "name": "x", "kind": "amount_off", "amount_off": "3", "currency": "CNY", "distribution": "claim",
         "starts_at": "01/05/2026, 02:30 PM", "ends_at": "2027-01-05 09:05"}, page_url="/console/coupons/new")
     assert bad.status_code == 422 and "24 小时制" in bad.text
+
+
+async def test_console_day_filters_read_the_chinese_way(shop: Shop, order: dict):
+    from console.support import logged_in as console_logged_in
+
+    client = await console_logged_in(shop, "boss", roles=("owner",))
+    page = await client.get("/console/orders")
+    assert 'type="date"' not in page.text and 'placeholder="2026-12-31"' in page.text
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # the shop's day (Asia/Shanghai)
+    tomorrow = today + dt.timedelta(days=1)
+    found = await client.get("/console/orders", params={"from": f"{today.year}年{today.month}月{today.day}日"})
+    assert order["order_no"] in found.text
+    later = await client.get("/console/orders", params={"from": f"{tomorrow.year}/{tomorrow.month}/{tomorrow.day}"})
+    assert order["order_no"] not in later.text

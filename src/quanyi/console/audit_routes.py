@@ -17,7 +17,7 @@ from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
 from quanyi.exports import Cell, Column, export_response
-from quanyi.shoptime import shop_midnight, shop_time, shop_zone
+from quanyi.shoptime import parse_day, shop_midnight, shop_time, shop_zone
 from quanyi.staff.audit import list_actions, record_action
 
 __all__ = ["router"]
@@ -27,19 +27,12 @@ register(MenuItem("audit", "/console/audit", "audit.read", group="system", order
 PAGE = 100
 
 
-def _day(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 Auditor = Annotated[ConsoleUser, needs("audit.read")]
 
 
 def _filters(request: Request, zone: dt.tzinfo) -> tuple[dict[str, str], dict[str, object]]:
     form = {key: request.query_params.get(key, "")[:64].strip() for key in ("actor", "action", "object", "from", "to")}
-    since, until = _day(form["from"]), _day(form["to"])
+    since, until = parse_day(form["from"]), parse_day(form["to"])
     return form, {"actor": form["actor"] or None, "action": form["action"] or None,
                   "object_id": form["object"] or None,
                   "since": shop_midnight(since, zone) if since else None,  # type: ignore[arg-type]

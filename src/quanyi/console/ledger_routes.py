@@ -20,7 +20,7 @@ from quanyi.deps import ContextDep
 from quanyi.errors import DomainError, NotFound
 from quanyi.ledger import service as ledger_service
 from quanyi.orders import search as order_search
-from quanyi.shoptime import day_bounds, shop_day, shop_zone
+from quanyi.shoptime import day_bounds, parse_day, shop_day, shop_zone
 from quanyi.suppliers.models import SettlementCycle
 
 __all__ = ["router"]
@@ -37,10 +37,7 @@ MAX_DAYS = 366
 
 
 def _day(text: str, default: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text) if text else default
-    except ValueError:
-        return default
+    return parse_day(text) or default
 
 
 @router.get("", response_class=HTMLResponse)

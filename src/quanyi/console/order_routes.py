@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -29,7 +28,7 @@ from quanyi.orders.state import OrderStatus
 from quanyi.payments import reconciliation
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.policy import InvalidRefund
-from quanyi.shoptime import shop_zone
+from quanyi.shoptime import parse_day, shop_zone
 from quanyi.staff.audit import record_action
 
 __all__ = ["router", "filters_from_query"]
@@ -42,13 +41,6 @@ PAGE = 50
 FILTER_KEYS = ("number", "contact", "status", "from", "to", "sku")
 
 
-def _day(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def filters_from_query(request: Request) -> tuple[order_search.OrderFilters, dict[str, str]]:
     """The search form's fields (kept for redrawing it) and the filters they mean; bad values filter nothing."""
     form = {key: request.query_params.get(key, "")[:254].strip() for key in FILTER_KEYS}
@@ -56,7 +48,7 @@ def filters_from_query(request: Request) -> tuple[order_search.OrderFilters, dic
     form["status"] = status
     return order_search.OrderFilters(
         number=form["number"], contact=form["contact"], status=OrderStatus(status) if status else None,
-        day_from=_day(form["from"]), day_to=_day(form["to"]), sku=form["sku"]), form
+        day_from=parse_day(form["from"]), day_to=parse_day(form["to"]), sku=form["sku"]), form
 
 
 def contact_of(user: ConsoleUser, kind: str, value: str) -> str:

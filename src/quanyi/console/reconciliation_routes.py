@@ -55,10 +55,7 @@ async def run_reconciliation(request: Request, ctx: ContextDep, user: PlatformAd
     gateway = forms.text(form, "gateway", max_length=32)
     day = _yesterday(ctx)
     try:
-        try:
-            day = dt.date.fromisoformat(forms.text(form, "date", max_length=10, required=True))
-        except ValueError:
-            raise forms.FormError("date must be a day like 2026-12-01", field="date") from None
+        day = forms.day(form, "date")
         if gateway and gateway not in ctx.gateways.names():
             raise forms.FormError(f"no gateway {gateway!r} takes payments in this shop", field="gateway")
         report = await reconciliation.reconcile_day(db=ctx.db, gateways=ctx.gateways, day=day,
