@@ -40,18 +40,24 @@ def top_up_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
         yield live
 
 
-def test_an_admin_requests_a_top_up_and_sees_the_confirmed_balance(browser, top_up_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
-
-    errors: list[str] = []
-    portal = _new_context(browser, top_up_shop, viewport=DESKTOP)
+def _admin_logged_in(browser: Any, live: LiveShop, errors: list[str], url: str) -> tuple[Any, Any]:
+    """A desktop browser of the enterprise's admin, logged in on their way to `url`."""
+    portal = _new_context(browser, live, viewport=DESKTOP)
     page = portal.new_page()
     _watch(page, errors)
-    page.goto("/portal")
+    page.goto(url)
     page.locator("#enterprise").fill("ACME")
     page.locator("#username").fill("ada")
     page.locator("#password").fill(PASSWORD)
     page.get_by_test_id("login-submit").click()
+    return portal, page
+
+
+def test_an_admin_requests_a_top_up_and_sees_the_confirmed_balance(browser, top_up_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    portal, page = _admin_logged_in(browser, top_up_shop, errors, "/portal")
     expect(page.get_by_test_id("balance")).to_have_text("¥0.00")
     page.get_by_test_id("home-top-up").click()
     expect(page.get_by_test_id("payee")).to_contain_text("招商银行上海分行")
@@ -106,14 +112,7 @@ def test_an_admin_pays_a_top_up_online_and_sees_it_credited(browser, top_up_shop
     from playwright.sync_api import expect
 
     errors: list[str] = []
-    portal = _new_context(browser, top_up_shop, viewport=DESKTOP)
-    page = portal.new_page()
-    _watch(page, errors)
-    page.goto("/portal/top-ups")
-    page.locator("#enterprise").fill("ACME")
-    page.locator("#username").fill("ada")
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    portal, page = _admin_logged_in(browser, top_up_shop, errors, "/portal/top-ups")
     before = page.get_by_test_id("balance").inner_text()
     page.get_by_test_id("top-up-amount").fill("1,200")
     page.get_by_test_id("top-up-method").select_option("online:sandbox")

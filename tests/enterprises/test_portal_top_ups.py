@@ -51,6 +51,8 @@ async def test_an_admin_asks_and_the_confirmed_transfer_is_credited_once(shop):
     assert no in listed.text and 'data-status="pending"' in listed.text and "待确认" in listed.text
 
     operator = await console_logged_in(shop, "ella", roles=("owner",))
+    listing = await operator.get("/console/enterprises")
+    assert 'data-testid="waiting-top-ups">待确认充值 1<' in listing.text
     shown = await operator.get(CONSOLE)
     assert f'data-no="{no}" data-status="pending"' in shown.text and "ICBC-20261204-001" in shown.text
     confirmed = await console_post(operator, f"{CONSOLE}/top-up-requests/{no}/confirm", page_url=CONSOLE)
@@ -67,6 +69,7 @@ async def test_an_admin_asks_and_the_confirmed_transfer_is_credited_once(shop):
     statement = await client.get("/portal/statement")
     assert "ICBC-20261204-001" in statement.text and no in statement.text and "¥5,000.50" in statement.text
     assert 'data-status="credited"' in (await client.get(PAGE)).text
+    assert 'data-testid="waiting-top-ups"' not in (await operator.get("/console/enterprises")).text
     assert await shop.count(LedgerPosting, LedgerPosting.reference.like(f"%{top_ups.posting_reference(no)}")) == 1
     actions = (await shop.scalar(select(func.count()).select_from(StaffAuditEntry).where(
         StaffAuditEntry.action.in_(("portal_top_up_requested", "enterprise_top_up_credited")))))
@@ -165,4 +168,30 @@ async def test_concurrent_confirmations_credit_exactly_once(shop):
     assert sum(1 for r in results if r) == 1
     assert await balance_of(shop, "ACME") == 123_456
     assert await shop.count(LedgerPosting, LedgerPosting.kind == "customer_top_up") == 1
+    await books_balanced(shop)
+
+
+async def test_the_admin_api_lists_confirms_and_refuses_requests(shop):
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    await _ask(client, amount="700", reference="ABC-1")
+    first = await _request_no(shop)
+    await _ask(client, amount="50", reference="ABC-2")
+    second = await _request_no(shop)
+    api = "/api/admin/enterprises/ACME/top-up-requests"
+    listed = (await shop.client.get(api, headers=shop.admin)).json()
+    assert [(r["request_no"], r["status"], r["amount_cents"]) for r in listed] == [
+        (second, "pending", 5_000), (first, "pending", 70_000)]
+    assert (await shop.client.get(api)).status_code == 401
+    confirmed = [await shop.client.post(f"{api}/{first}/confirm", headers=shop.admin) for _ in range(2)]
+    assert [(c.status_code, c.json()["changed"], c.json()["status"]) for c in confirmed] == [
+        (200, True, "credited"), (200, False, "credited")]
+    silent = await shop.client.post(f"{api}/{second}/refuse", headers=shop.admin, json={"reason": ""})
+    assert silent.status_code == 422
+    refused = await shop.client.post(f"{api}/{second}/refuse", headers=shop.admin, json={"reason": "金额不符"})
+    assert refused.json()["status"] == "refused" and refused.json()["refusal_reason"] == "金额不符"
+    late = await shop.client.post(f"{api}/{second}/confirm", headers=shop.admin)
+    assert late.status_code == 409
+    assert (await shop.client.post(f"{api}/TUNOSUCH/confirm",
+                                   headers=shop.admin)).status_code == 404
+    assert await balance_of(shop, "ACME") == 70_000
     await books_balanced(shop)

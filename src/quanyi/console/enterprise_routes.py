@@ -54,8 +54,9 @@ async def _list_page(request: Request, ctx: ContextDep, user: ConsoleUser, *, ty
     async with ctx.db.read_session() as session:
         rows = [(e, await enterprises_service.account_of(session=session, enterprise=e))
                 for e in await enterprises_service.list_enterprises(session=session)]
+        waiting = await top_ups.waiting_for_operator(session=session)
     return render_page(request, "console/enterprises.html", {
-        "enterprises": rows, "typed": typed or {"credit_limit": "0"}, "message": message,
+        "enterprises": rows, "waiting": waiting, "typed": typed or {"credit_limit": "0"}, "message": message,
         "invoice_fields": INVOICE_FIELDS,
     }, user=user, active="enterprises", status_code=status_code)
 

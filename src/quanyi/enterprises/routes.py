@@ -31,6 +31,7 @@ from quanyi.enterprises.schemas import (
     TiersSet,
     TopUp,
 )
+from quanyi.enterprises.top_up_admin_routes import router as top_up_requests_router
 from quanyi.money import line_total
 
 __all__ = ["router", "describe", "CodePath", "IdempotencyKey"]
@@ -182,3 +183,6 @@ async def set_login_app(code: CodePath, provider: ProviderPath, data: LoginAppSe
 @router.delete("/{code}/login-apps/{provider}", status_code=204, summary="Remove the WeCom / DingTalk app")
 async def remove_login_app(code: CodePath, provider: ProviderPath, session: SessionDep, _: PlatformAdminDep) -> None:
     await oauth.remove_login_app(session=session, code=code, provider=provider)
+
+
+router.include_router(top_up_requests_router)  # /api/admin/enterprises/{code}/top-up-requests

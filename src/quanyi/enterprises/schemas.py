@@ -10,8 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 from quanyi.schema_types import reject_control_chars
 
 __all__ = ["EnterpriseCreate", "EnterpriseUpdate", "EnterpriseRead", "Invoice", "ContactCreate", "ContactRead",
-           "TopUp", "BalanceRead", "TierIn", "TiersSet", "SkuPriceRead", "QuoteRead", "Name",
-           "EnterpriseCode", "Cents"]
+           "TopUp", "TopUpRequestRead", "TopUpRefuse", "BalanceRead", "TierIn", "TiersSet", "SkuPriceRead", "QuoteRead",
+           "Name", "EnterpriseCode", "Cents"]
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
@@ -84,6 +84,31 @@ class TopUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount_cents: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)]
     note: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(reject_control_chars)]
+
+
+class TopUpRequestRead(BaseModel):
+    """A top-up an enterprise's admin asked for in the portal (充值申请)."""
+
+    request_no: str
+    amount_cents: int
+    currency: str
+    method: str = Field(description="bank_transfer (an operator confirms) | online (the gateway's notification)")
+    payer_reference: str
+    gateway: str | None
+    gateway_trade_no: str | None
+    note: str
+    status: str = Field(description="pending | credited | refused")
+    requested_by: str
+    requested_at: dt.datetime
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    refusal_reason: str
+    changed: bool = Field(default=False, description="true: this call credited or refused it")
+
+
+class TopUpRefuse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(reject_control_chars)]
 
 
 class BalanceRead(BaseModel):

@@ -29,7 +29,7 @@ from quanyi.money import MAX_AMOUNT_CENTS, InvalidAmount, parse_amount
 
 __all__ = ["METHODS", "MAX_PENDING", "InvalidTopUp", "TopUpNotFound", "TopUpDecided", "TooManyPendingTopUps",
            "parse_yuan", "request_top_up", "confirm_top_up", "refuse_top_up", "list_top_ups", "get_top_up",
-           "posting_reference", "credit_top_up", "decide"]
+           "posting_reference", "credit_top_up", "decide", "waiting_for_operator"]
 
 METHODS = ("bank_transfer", "online")  # 对公转账 (an operator confirms) | a payment gateway (its notification)
 MAX_PENDING = 10  # open requests per enterprise: enough for real use, not a queue anyone can flood
@@ -203,3 +203,11 @@ async def list_top_ups(*, session: AsyncSession, code: str, limit: int = 50) -> 
     enterprise = await enterprises_service.get_enterprise(session=session, code=code)
     return (await session.scalars(select(TopUpRequest).where(TopUpRequest.enterprise_id == enterprise.id)
                                   .order_by(TopUpRequest.id.desc()).limit(limit))).all()
+
+
+async def waiting_for_operator(*, session: AsyncSession) -> dict[int, int]:
+    """Bank-transfer requests an operator still has to confirm or refuse, counted by enterprise id."""
+    rows = await session.execute(select(TopUpRequest.enterprise_id, func.count()).where(
+        TopUpRequest.status == TopUpStatus.PENDING.value, TopUpRequest.method == "bank_transfer")
+        .group_by(TopUpRequest.enterprise_id))
+    return {int(enterprise_id): int(count) for enterprise_id, count in rows.all()}
