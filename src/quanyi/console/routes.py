@@ -34,8 +34,10 @@ from quanyi.console import (
     supplier_routes,
     supplier_setup_routes,
 )
-from quanyi.console.auth import AREA, ConsoleForbidden, ConsoleUser, current_login
+from quanyi.console.auth import AREA, ConsoleForbidden, ConsoleUser
 from quanyi.console.rendering import render_page
+from quanyi.errors import DomainError
+from quanyi.staff.sessions import ConsoleLogin
 
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
@@ -48,17 +50,10 @@ SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfil
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 
-async def _forbidden(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ConsoleForbidden)
-    login = await current_login(request)
-    assert login is not None
-    user = ConsoleUser.of(login, request)
+def _forbidden(request: Request, login: ConsoleLogin, exc: DomainError) -> Response:
     return render_page(request, "console/forbidden.html", {"permission": exc.context.get("permission", "")},
-                       user=user, status_code=403)
+                       user=ConsoleUser.of(login, request), status_code=403)
 
 
 def install(app: FastAPI) -> None:
-    for section in SECTIONS:
-        app.include_router(section.router)
-    AREA.send_strangers_to_login(app)
-    app.add_exception_handler(ConsoleForbidden, _forbidden)
+    AREA.mount(app, [section.router for section in SECTIONS], forbidden=ConsoleForbidden, draw_forbidden=_forbidden)

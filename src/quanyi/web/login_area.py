@@ -14,7 +14,7 @@ portal (/portal, enterprise users). Each is one `LoginArea`; this is the one pla
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
@@ -121,12 +121,22 @@ class LoginArea(Generic[LoginT]):
         self.clear_session_cookie(response)
         return response
 
-    def send_strangers_to_login(self, app: FastAPI) -> None:
-        """Answer `login_required`, wherever the area raises it, with the login page (`login_redirect`)."""
+    def mount(self, app: FastAPI, routers: Iterable[APIRouter], *, forbidden: type[DomainError],
+              draw_forbidden: Callable[[Request, LoginT, DomainError], Response]) -> None:
+        """Mount the area's routers and answer its two refusals: `login_required` with the login page
+        (`login_redirect`), `forbidden` (a logged-in user without the permission) with `draw_forbidden`."""
+        for router in routers:
+            app.include_router(router)
 
         async def login_required(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, self.login_required)
             return self.login_redirect(exc)
 
-        app.add_exception_handler(self.login_required, login_required)
+        async def refused(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, forbidden)
+            login = await self.current_login(request)
+            assert login is not None  # refused only after the login was found
+            return draw_forbidden(request, login, exc)
 
+        app.add_exception_handler(self.login_required, login_required)
+        app.add_exception_handler(forbidden, refused)

@@ -14,13 +14,10 @@ from quanyi.enterprises.portal import (
     top_up_routes,
     user_routes,
 )
-from quanyi.enterprises.portal.auth import (
-    AREA,
-    PortalForbidden,
-    PortalUser,
-    current_login,
-)
+from quanyi.enterprises.portal.auth import AREA, PortalForbidden, PortalUser
 from quanyi.enterprises.portal.rendering import render_page
+from quanyi.enterprises.user_sessions import PortalLogin
+from quanyi.errors import DomainError
 
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
@@ -28,17 +25,12 @@ SECTIONS = (login_routes, account_routes, top_up_routes, purchase_routes, campai
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 
-async def _forbidden(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PortalForbidden)
-    login = await current_login(request)
-    assert login is not None
-    user = PortalUser.of(login, request)
-    return render_page(request, "portal/forbidden.html", {"detail": exc.message}, user=user, status_code=403)
+def _forbidden(request: Request, login: PortalLogin, exc: DomainError) -> Response:
+    return render_page(request, "portal/forbidden.html", {"detail": exc.message}, user=PortalUser.of(login, request),
+                       status_code=403)
 
 
 def install(app: FastAPI) -> None:
-    for section in SECTIONS:
-        app.include_router(section.router)
-    app.include_router(top_up_routes.notify_router)  # gateways' notifications of online top-ups (no login)
-    AREA.send_strangers_to_login(app)
-    app.add_exception_handler(PortalForbidden, _forbidden)
+    # After the sections: the gateways' notifications of online top-ups (no login).
+    routers = [*(section.router for section in SECTIONS), top_up_routes.notify_router]
+    AREA.mount(app, routers, forbidden=PortalForbidden, draw_forbidden=_forbidden)
