@@ -67,7 +67,9 @@ REFERRERS: tuple[Referrer, ...] = (
 )
 
 
-# Columns naming a catalog id without a foreign key, and what keeps each from ever meaning a newer row.
+# Columns naming a catalog id without a foreign key, and what keeps each from ever meaning a newer row. Inside JSON
+# (not a column, so not held by the test): a risk rule's params.sku_id (a velocity rule limited to one SKU); since
+# ids are never reused, a deleted SKU's rule never matches a newer SKU, it only stops matching anything.
 UNLINKED: dict[tuple[str, str], str] = {
     ("coupons_target", "target_id"): "coupon scope: coupons_naming refuses deletes; ids are never reused",
     ("orders_order", "product_id"): "snapshot of the order's SKU's product: the order's sku_id foreign key keeps "
