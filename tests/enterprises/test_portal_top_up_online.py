@@ -141,3 +141,21 @@ async def test_an_operator_cannot_confirm_or_refuse_an_online_request(shop):
                                     page_url=page)
         assert answer.status_code == 409, action
     assert (await _request(shop)).status == "pending" and await balance_of(shop, "ACME") == 0
+
+
+async def test_unpaid_online_checkouts_stop_counting_against_the_limit_after_a_day(shop):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from quanyi.enterprises import top_ups
+
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    for _ in range(top_ups.MAX_PENDING):
+        assert (await _pay_online(client, amount="10")).status_code == 303
+    refused = await _pay_online(client, amount="10")
+    assert refused.status_code == 409
+    async with shop.ctx.db.transaction() as session:  # a day later, none of them paid
+        await session.execute(update(TopUpRequest).values(
+            requested_at=dt.datetime.now(dt.UTC) - top_ups.UNPAID_COUNTS_FOR - dt.timedelta(minutes=1)))
+    assert (await _pay_online(client, amount="10")).status_code == 303

@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,7 @@ __all__ = ["METHODS", "MAX_PENDING", "InvalidTopUp", "TopUpNotFound", "TopUpDeci
 
 METHODS = ("bank_transfer", "online")  # 对公转账 (an operator confirms) | a payment gateway (its notification)
 MAX_PENDING = 10  # open requests per enterprise: enough for real use, not a queue anyone can flood
+UNPAID_COUNTS_FOR = dt.timedelta(days=1)  # an online checkout left unpaid stops counting after this
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -109,7 +110,8 @@ async def request_top_up(
     if (found := await _by_key(session, enterprise, request_key)) is not None:
         return found, False
     pending = await session.scalar(select(func.count()).select_from(TopUpRequest).where(
-        TopUpRequest.enterprise_id == enterprise.id, TopUpRequest.status == TopUpStatus.PENDING.value))
+        TopUpRequest.enterprise_id == enterprise.id, TopUpRequest.status == TopUpStatus.PENDING.value,
+        or_(TopUpRequest.method == "bank_transfer", TopUpRequest.requested_at > now - UNPAID_COUNTS_FOR)))
     if pending >= MAX_PENDING:
         raise TooManyPendingTopUps(f"已有 {pending} 笔待确认的充值申请，请等商城确认后再提交新的申请")
     account = await enterprises_service.account_of(session=session, enterprise=enterprise)
