@@ -57,6 +57,7 @@ from quanyi.merchants.settlement_routes import admin_router as merchant_money_ro
 from quanyi.middleware import BodyLimitMiddleware, FrontDoor, UnexpectedErrorMiddleware
 from quanyi.notifications.routes import admin_router as notifications_admin_router
 from quanyi.openapi import install_problem_responses
+from quanyi.orders.checkout_lane import CheckoutLane
 from quanyi.orders.purchase_lane import PurchaseLane
 from quanyi.orders.routes import router as orders_router
 from quanyi.orders.sold_out_lane import SoldOutLane
@@ -214,6 +215,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     install_access_log_redaction()  # nor tokens in query strings (order links, cashier tickets)
     install_error_handlers(app)
     _install_docs(app)
+    app.add_middleware(CheckoutLane, ctx=ctx, handlers=app.exception_handlers)  # innermost
     # Not `exception_handler(Exception)`: Starlette re-raises after that one, and the server logs it again.
     app.add_middleware(CsrfCookieMiddleware)  # hands out the qy_csrf cookie a rendered form's token needs
     # Bodies above their limit are refused before they are read whole (Content-Length, or counted as they stream).

@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     # The access log line per request (quanyi.accesslog.AccessLog, uvicorn's format). Behind a reverse proxy that
     # logs requests already, turning it off saves CPU on every request (measured in docs/PERFORMANCE.md).
     access_log: bool = True
+    # Plain guest checkouts answered by orders.checkout_lane without the framework (the route's code and answers).
+    checkout_lane: bool = True
     # PostgreSQL connections per process (plus as many again in overflow under bursts).
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # PostgreSQL: a pooled connection idle this long is pinged before use (0: before every unit of work). One

@@ -18,7 +18,7 @@ from quanyi.staff.service import ADMIN, PERMISSIONS, PermissionDenied, Principal
 
 __all__ = ["ContextDep", "SessionDep", "ReadSessionDep", "AdminDep", "PrincipalDep", "BearerDep",
            "ScopeDep", "PlatformAdminDep", "PlatformOnly",
-           "require_permission", "client_ip", "user_agent", "NotAuthorized", "NO_STORE", "NO_STORE_HEADERS"]
+           "require_permission", "client_ip", "user_agent", "NotAuthorized", "NO_STORE", "NO_STORE_HEADERS", "no_store"]
 
 
 class NotAuthorized(DomainError):
@@ -125,9 +125,13 @@ PlatformAdminDep = Annotated[str, Depends(_require_platform_admin)]
 NO_STORE_HEADERS = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))  # Pragma: HTTP/1.0 caches
 
 
-async def _no_store(response: Response) -> None:
+def no_store(response: Response) -> None:
     for name, value in NO_STORE_HEADERS:
         response.headers[name.decode()] = value.decode()
+
+
+async def _no_store(response: Response) -> None:
+    no_store(response)
 
 
 # On routes whose answer carries a secret (card keys, access tokens): no browser, proxy or CDN keeps a copy.

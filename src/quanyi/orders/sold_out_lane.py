@@ -21,7 +21,7 @@ from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
 from quanyi.orders.schemas import OrderCreate
 
-__all__ = ["SoldOutLane"]
+__all__ = ["SoldOutLane", "read_body", "replay"]
 
 _PATH = "/api/orders"
 _MAX_BODY = 8 * 1024  # a checkout is a few hundred bytes; anything larger takes the ordinary road
@@ -48,13 +48,13 @@ class SoldOutLane:
                 or content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json"):
             await self.app(scope, receive, send)
             return
-        body, messages = await _read_body(receive)
+        body, messages = await read_body(receive)
         if body is not None:
             refusal = self._refusal(body)
             if refusal is not None:
                 await self.answer(refusal)(scope, receive, send)
                 return
-        await self.app(scope, _replay(messages, receive), send)
+        await self.app(scope, replay(messages, receive), send)
 
     def _refusal(self, body: bytes) -> DomainError | None:
         try:
@@ -70,7 +70,7 @@ class SoldOutLane:
         return OutOfStock("sold out", available=0, requested=data.quantity)
 
 
-async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
+async def read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
     """The whole body (None if the client went away), and the messages it came in, to hand on unchanged."""
     messages: list[Message] = []
     chunks: list[bytes] = []
@@ -84,7 +84,7 @@ async def _read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
             return b"".join(chunks), messages
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
     async def replayed() -> Message:
