@@ -115,6 +115,8 @@ async def test_the_api_keeps_its_english_messages_and_codes(shop: Shop):
     ("SKU code 'GIFT-1' is already used", "SKU 编码 GIFT-1 已被使用"),
     ("3 are already taken: the total cannot be less", "已领取或使用 3 张，总量不能少于此数"),
     ("a batch has 1 to 5000 codes", "每批 1 至 5000 个券码"),
+    ("quantity must be between 1 and 1000", "须在 1 至 1000 之间（quantity）"),
+    ("budget must be an amount like 12.34", "请填写金额，如 12.34（budget）"),
     ("required", "必填"),
     ("something the console has no words for", "something the console has no words for"),
 ])
