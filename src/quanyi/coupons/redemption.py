@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, insert, literal, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,15 +40,22 @@ _QUOTED = "quanyi.coupons.quoted"
 _Found = tuple[Coupon, CouponGrant | None, str | None]
 
 
-def _with_coupon(coupon_id: Any, line: rules.LineFacts, member_id: int | None) -> tuple[Any, Any]:
+def _with_coupon(coupon_id: Any, sku_id: Any, product_id: Any, category_id: Any, member_id: Any) -> tuple[Any, Any]:
     hits = select(func.count()).where(CouponTarget.coupon_id == coupon_id, or_(
-        and_(CouponTarget.kind == CouponTargetKind.SKU.value, CouponTarget.target_id == line.sku_id),
-        and_(CouponTarget.kind == CouponTargetKind.PRODUCT.value, CouponTarget.target_id == line.product_id),
-        and_(CouponTarget.kind == CouponTargetKind.CATEGORY.value, CouponTarget.target_id == line.category_id),
+        and_(CouponTarget.kind == CouponTargetKind.SKU.value, CouponTarget.target_id == sku_id),
+        and_(CouponTarget.kind == CouponTargetKind.PRODUCT.value, CouponTarget.target_id == product_id),
+        and_(CouponTarget.kind == CouponTargetKind.CATEGORY.value, CouponTarget.target_id == category_id),
     )).scalar_subquery()
     taken = (select(CouponTally.taken).where(CouponTally.coupon_id == coupon_id, CouponTally.member_id == member_id)
              .scalar_subquery() if member_id is not None else literal(None, Integer))
     return hits, taken
+
+
+# The coupon typed, with its scope targets naming the line and the member's tally (none for a guest: NULL matches
+# no tally), built once.
+_BY_CODE = select(Coupon, *_with_coupon(
+    Coupon.id, *(bindparam(name, type_=Integer()) for name in ("sku_id", "product_id", "category_id", "member_id")))
+).where(Coupon.code == bindparam("code"))
 
 
 async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_ids: Sequence[int],
@@ -58,8 +65,9 @@ async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_id
     extra: dict[int, tuple[int, int]] = {}
     for typed in codes:
         code = _svc.normalize_code(typed)
-        row = (await session.execute(select(Coupon, *_with_coupon(Coupon.id, line, member_id))
-                                     .where(Coupon.code == code))).one_or_none() if code else None
+        row = (await session.execute(_BY_CODE, {
+            "code": code, "sku_id": line.sku_id, "product_id": line.product_id, "category_id": line.category_id,
+            "member_id": member_id})).one_or_none() if code else None
         if row is not None:
             coupon, hits, taken = row
             found.append((coupon, None, code))
@@ -76,7 +84,8 @@ async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_id
         found.append((await session.get(Coupon, grant.coupon_id), grant, None))  # type: ignore[arg-type]
     for coupon, _, _ in found:
         if coupon.id not in extra:
-            hits, taken = (await session.execute(select(*_with_coupon(coupon.id, line, member_id)))).one()
+            hits, taken = (await session.execute(select(*_with_coupon(coupon.id, line.sku_id, line.product_id,
+                                                                     line.category_id, member_id)))).one()
             extra[coupon.id] = (int(hits or 0), int(taken or 0))
     return found, extra
 
@@ -176,32 +185,47 @@ async def reserve_coupons(*, session: AsyncSession, order_id: int, discounts: Se
                                      created_at=now, updated_at=now))
 
 
-async def _take_code_in_one(session: AsyncSession, coupon: Coupon, member_id: int, order_id: int,
-                            discount_cents: int, now: dt.datetime) -> None:
-    """`_take` of a member's public-code coupon and its redemption row, as one statement on PostgreSQL: the same
-    conditional tally upsert and conditional count UPDATE (each only if the one before it took), then the row."""
-    tally_table, coupon_table = CouponTally.__table__, Coupon.__table__
-    tally = (postgresql_insert(tally_table).values(coupon_id=coupon.id, member_id=member_id, taken=1)
+def _take_code_statement() -> Any:
+    """`_take_code_in_one`'s statement, built once: the conditional tally upsert, the conditional count UPDATE (only
+    if the tally took) and the redemption row (only if the count took)."""
+    tally_table, coupon_table, redemption_table = CouponTally.__table__, Coupon.__table__, CouponRedemption.__table__
+    coupon_id, member_id = bindparam("b_coupon_id", type_=Integer()), bindparam("b_member_id", type_=Integer())
+    tally = (postgresql_insert(tally_table).values(coupon_id=coupon_id, member_id=member_id, taken=1)
              .on_conflict_do_update(index_elements=["coupon_id", "member_id"], set_={"taken": tally_table.c.taken + 1},
-                                    where=tally_table.c.taken < coupon.per_member_limit)
+                                    where=tally_table.c.taken < bindparam("b_limit", type_=Integer()))
              .returning(tally_table.c.coupon_id).cte("tally"))
     # The conditional UPDATE is the lock: concurrent ones queue on the row and re-check the count (as _take_one).
     total, count = coupon_table.c.total_quantity, coupon_table.c.taken_count
     taken = (update(coupon_table)
-             .where(coupon_table.c.id == coupon.id, total.is_(None) | (count < total),
+             .where(coupon_table.c.id == coupon_id, total.is_(None) | (count < total),
                     exists(select(tally.c.coupon_id)))
              .values(taken_count=count + 1).returning(coupon_table.c.id).cte("taken"))
-    row = {"coupon_id": coupon.id, "order_id": order_id, "grant_id": None, "member_id": member_id,
-           "discount_cents": discount_cents, "status": RedemptionStatus.RESERVED.value, "created_at": now,
-           "updated_at": now}
-    redemption_table = CouponRedemption.__table__
-    values = select(*(literal(value, redemption_table.c[name].type).label(name) for name, value in row.items()))
-    redeemed = (insert(redemption_table).from_select(list(row), values.where(exists(select(taken.c.id))))
+    now = bindparam("b_now", type_=redemption_table.c.created_at.type)
+    values = select(coupon_id.label("coupon_id"), member_id.label("member_id"),
+                    bindparam("b_order_id", type_=Integer()).label("order_id"),
+                    bindparam("b_discount_cents", type_=redemption_table.c.discount_cents.type).label("discount_cents"),
+                    null().label("grant_id"),
+                    literal(RedemptionStatus.RESERVED.value, redemption_table.c.status.type).label("status"),
+                    now.label("created_at"), now.label("updated_at"))
+    redeemed = (insert(redemption_table)
+                .from_select(["coupon_id", "member_id", "order_id", "discount_cents", "grant_id", "status",
+                              "created_at", "updated_at"], values.where(exists(select(taken.c.id))))
                 .returning(redemption_table.c.id).cte("redeemed"))
-    counted, took, _ = (await session.execute(select(
-        select(func.count()).select_from(tally).scalar_subquery(),
-        select(func.count()).select_from(taken).scalar_subquery(),
-        select(func.count()).select_from(redeemed).scalar_subquery()))).one()
+    return select(select(func.count()).select_from(tally).scalar_subquery(),
+                  select(func.count()).select_from(taken).scalar_subquery(),
+                  select(func.count()).select_from(redeemed).scalar_subquery())
+
+
+_TAKE_CODE = _take_code_statement()
+
+
+async def _take_code_in_one(session: AsyncSession, coupon: Coupon, member_id: int, order_id: int,
+                            discount_cents: int, now: dt.datetime) -> None:
+    """`_take` of a member's public-code coupon and its redemption row, as one statement on PostgreSQL: the same
+    conditional tally upsert and conditional count UPDATE (each only if the one before it took), then the row."""
+    counted, took, _ = (await session.execute(_TAKE_CODE, {
+        "b_coupon_id": coupon.id, "b_member_id": member_id, "b_limit": coupon.per_member_limit,
+        "b_order_id": order_id, "b_discount_cents": discount_cents, "b_now": now})).one()
     if not counted:
         raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
     if not took:

@@ -7,11 +7,13 @@ unbalanced entry into the books; a posting whose reference already exists is ret
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, true, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,8 @@ from quanyi.db import Database, utcnow
 from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 
-__all__ = ["Line", "Draft", "UnbalancedPosting", "post", "post_many", "get_account", "install_account_cache",
+__all__ = ["Line", "Draft", "UnbalancedPosting", "post", "post_many", "posting_ctes", "new_posting_params",
+           "get_account", "install_account_cache",
            "account_balances", "order_account_sums", "orders_account_sums", "posting_by_reference"]
 
 
@@ -157,6 +160,47 @@ async def post(
         session.add(LedgerEntry(posting_id=posting.id, account_id=ids[code], amount_cents=amount, currency=currency))
     await session.flush()
     return posting, True
+
+
+@functools.cache
+def posting_ctes(lines: int) -> tuple[Any, ...]:
+    """A new posting of `lines` entries as two data-modifying CTEs (the posting, its entries), built once per
+    number of lines, for a caller's statement of its own (PostgreSQL); `new_posting_params` gives the values."""
+    if not lines:
+        return ()
+    table, entries = LedgerPosting.__table__, LedgerEntry.__table__
+    names = ("reference", "kind", "order_id", "memo", "actor", "created_at")
+    posting = (insert(table).from_select(list(names), select(*(
+        bindparam(f"posting_{name}", type_=table.c[name].type).label(name) for name in names)))
+        .returning(table.c.id).cte("posting"))
+    rows = union_all(*(select(*(bindparam(f"line{n}_{name}", type_=entries.c[name].type).label(name)
+                                for name in ("account_id", "amount_cents", "currency")))
+                       for n in range(lines))).subquery("lines")
+    written = (insert(entries).from_select(["posting_id", "account_id", "amount_cents", "currency"],
+                                           select(posting.c.id, rows.c.account_id, rows.c.amount_cents,
+                                                  rows.c.currency).select_from(posting).join(rows, true()))
+               .returning(entries.c.id).cte("entries"))
+    return posting, written
+
+
+async def new_posting_params(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],
+                             order_id: int | None = None, memo: str = "", actor: str = "system",
+                             now: dt.datetime) -> tuple[int, dict[str, Any]]:
+    """`post(..., new=True)` written by `posting_ctes(n)` in the caller's statement: (n, its values). The same
+    rules: refuses an unbalanced posting before anything is written (UnbalancedPosting), drops zero lines, merges
+    lines of one account; nothing left: n = 0 (nothing to write)."""
+    lines = list(lines)
+    _check_balanced(lines, reference)
+    merged = _merged(lines)
+    if not merged:
+        return 0, {}
+    ids = await _account_ids(session, {code for code, _ in merged})
+    params: dict[str, Any] = {"posting_reference": reference[:160], "posting_kind": kind,
+                              "posting_order_id": order_id, "posting_memo": memo[:500], "posting_actor": actor[:64],
+                              "posting_created_at": now}
+    for n, ((code, currency), amount) in enumerate(merged.items()):
+        params |= {f"line{n}_account_id": ids[code], f"line{n}_amount_cents": amount, f"line{n}_currency": currency}
+    return len(merged), params
 
 
 def _merged(lines: Iterable[Line]) -> dict[tuple[str, str], int]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import Integer, and_, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.loyalty.models import LevelPrice, LoyaltyProgram, MemberLevel, MemberLoyalty, PointsLot
@@ -53,6 +54,28 @@ class LoyaltyFacts:
         return max(0, self.points_balance - self.points_due)
 
 
+def _facts_statement() -> Any:
+    """The facts' one statement, built once (member, SKU and `now` bound at each call)."""
+    member_id = bindparam("member_id", type_=Integer())
+    one = select(literal(1).label("one")).subquery("one")
+    due = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
+           .where(PointsLot.member_id == member_id, PointsLot.remaining > 0,
+                  PointsLot.expires_at <= bindparam("now", type_=PointsLot.expires_at.type))
+           .scalar_subquery())
+    return (select(MemberLoyalty.level_id, MemberLevel.name, MemberLevel.discount_bps, LevelPrice.price_cents,
+                   MemberLoyalty.points_balance, due, LoyaltyProgram.id, LoyaltyProgram.points_enabled,
+                   LoyaltyProgram.point_value_cents, LoyaltyProgram.max_points_share_bps)
+            .select_from(one)
+            .outerjoin(MemberLoyalty, MemberLoyalty.member_id == member_id)
+            .outerjoin(MemberLevel, MemberLevel.id == MemberLoyalty.level_id)
+            .outerjoin(LevelPrice, and_(LevelPrice.level_id == MemberLoyalty.level_id,
+                                        LevelPrice.sku_id == bindparam("sku_id", type_=Integer())))
+            .outerjoin(LoyaltyProgram, LoyaltyProgram.id == 1))
+
+
+_FACTS = _facts_statement()
+
+
 async def loyalty_facts(*, session: AsyncSession, member_id: int, sku_id: int | None,
                         now: dt.datetime) -> LoyaltyFacts:
     """The member's loyalty facts for `sku_id` at `now` (one statement; the same call again in this calculation
@@ -61,20 +84,7 @@ async def loyalty_facts(*, session: AsyncSession, member_id: int, sku_id: int | 
     known = facts_read_for(session, member_id, now)
     if known is not None and (sku_id is None or known.sku_id == sku_id):
         return known
-    one = select(literal(1).label("one")).subquery("one")
-    due = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
-           .where(PointsLot.member_id == member_id, PointsLot.remaining > 0, PointsLot.expires_at <= now)
-           .scalar_subquery())
-    row = (await session.execute(
-        select(MemberLoyalty.level_id, MemberLevel.name, MemberLevel.discount_bps, LevelPrice.price_cents,
-               MemberLoyalty.points_balance, due, LoyaltyProgram.id, LoyaltyProgram.points_enabled,
-               LoyaltyProgram.point_value_cents, LoyaltyProgram.max_points_share_bps)
-        .select_from(one)
-        .outerjoin(MemberLoyalty, MemberLoyalty.member_id == member_id)
-        .outerjoin(MemberLevel, MemberLevel.id == MemberLoyalty.level_id)
-        .outerjoin(LevelPrice, and_(LevelPrice.level_id == MemberLoyalty.level_id, LevelPrice.sku_id == (sku_id or 0)))
-        .outerjoin(LoyaltyProgram, LoyaltyProgram.id == 1)
-    )).one()
+    row = (await session.execute(_FACTS, {"member_id": member_id, "sku_id": sku_id or 0, "now": now})).one()
     level_id, name, discount, own, balance, due_points, program_id, enabled, value, share = row
     program = (DEFAULT_PROGRAM if program_id is None
                else ProgramRules(bool(enabled), int(value), int(share)))

@@ -42,7 +42,7 @@ from quanyi.shoptime import zone_of
 __all__ = ["PointsInsufficient", "InvalidLoyalty", "ProgramUpdate", "get_program", "update_program", "account_of",
            "available_points", "return_for_order", "earn_for_delivered", "clawback_for_refunds",
            "expire_due", "expire_all_due", "adjust", "movements", "expiry_for",
-           "liability_drift"]
+           "liability_drift", "points_lines"]
 
 _CURRENCY = "CNY"  # points are valued in the shop's currency
 _OPEN_REFUNDS = ("requested", "processing", "succeeded")
@@ -140,10 +140,14 @@ async def _post(session: AsyncSession, *, reference: str, kind: str, points: int
                 order_id: int | None, memo: str, now: dt.datetime, actor: str = "system", new: bool = False) -> None:
     """Points in (+: issued or given back) or out (-: spent, expired, clawed back) at `value_cents` each.
     `new`: the reference is of something made in this transaction (ledger.postings.post)."""
-    amount = points * value_cents
     await post(session, reference=reference, kind=kind, order_id=order_id, now=now, memo=memo, actor=actor, new=new,
-               lines=[Line(accounts.POINTS_COST, amount, _CURRENCY), Line(accounts.POINTS_LIABILITY, -amount,
-                                                                          _CURRENCY)])
+               lines=points_lines(points, value_cents))
+
+
+def points_lines(points: int, value_cents: int) -> list[Line]:
+    """The ledger lines of points in (+) or out (-) at `value_cents` each."""
+    amount = points * value_cents
+    return [Line(accounts.POINTS_COST, amount, _CURRENCY), Line(accounts.POINTS_LIABILITY, -amount, _CURRENCY)]
 
 
 def _move(session: AsyncSession, account: MemberLoyalty, kind: PointsKind, points: int, *, reference: str,

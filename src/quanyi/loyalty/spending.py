@@ -6,15 +6,27 @@ of points and their ledger postings are in `loyalty/points.py`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
+from quanyi.ledger.postings import new_posting_params, posting_ctes
 from quanyi.loyalty.facts import facts_read_for, loyalty_facts
 from quanyi.loyalty.models import MemberLoyalty, PointsKind, PointsLot, PointsMovement
-from quanyi.loyalty.points import PointsInsufficient, _lots, _move, _post, account_of, expire_due, get_program
+from quanyi.loyalty.points import (
+    PointsInsufficient,
+    _lots,
+    _move,
+    _post,
+    account_of,
+    expire_due,
+    get_program,
+    points_lines,
+)
 
 __all__ = ["PointsQuoteResult", "quote", "spend"]
 
@@ -55,34 +67,46 @@ async def spend(*, session: AsyncSession, member_id: int, order_id: int, points:
     facts = facts_read_for(session, member_id, now)
     value = facts.program.point_value_cents if facts is not None else (await get_program(session)).point_value_cents
     reference = f"points_spent:{order_id}"
+    memo = f"{points} points spent on order {order_id}"
     if facts is not None and facts.points_due == 0:
-        await _spend_nothing_due(session, member_id, order_id, points, now, reference)
+        if await _spend_nothing_due(session, member_id, order_id, points, now, reference, value, memo):
+            return  # posted with the lots (PostgreSQL)
     else:
         await _spend_after_expiry(session, member_id, order_id, points, now, reference, value)
     await _post(session, reference=reference, kind="points_spent", points=-points,  # the order was just placed
-                value_cents=value, order_id=order_id, now=now, new=True,
-                memo=f"{points} points spent on order {order_id}")
+                value_cents=value, order_id=order_id, now=now, new=True, memo=memo)
+
+
+_account = MemberLoyalty.__table__
+_TAKE_BALANCE = (update(_account)  # the member's lock and the points, or nothing; built once
+                 .where(_account.c.member_id == bindparam("b_member_id", type_=Integer()),
+                        _account.c.points_balance >= bindparam("b_points", type_=BigInteger()))
+                 .values(points_balance=_account.c.points_balance - bindparam("b_points", type_=BigInteger()),
+                         updated_at=bindparam("b_now", type_=_account.c.updated_at.type))
+                 .returning(_account.c.points_balance))
 
 
 async def _spend_nothing_due(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
-                             reference: str) -> None:
+                             reference: str, value: int, memo: str) -> bool:
     """`spend` when the calculation's facts found no points due to expire at `now` (none can become due at
-    that moment later): the conditional UPDATE takes the member's lock and the points, or nothing."""
-    balance = await session.scalar(
-        update(MemberLoyalty).where(MemberLoyalty.member_id == member_id, MemberLoyalty.points_balance >= points)
-        .values(points_balance=MemberLoyalty.points_balance - points, updated_at=now)
-        .returning(MemberLoyalty.points_balance).execution_options(synchronize_session=False))
+    that moment later): the conditional UPDATE takes the member's lock and the points, or nothing. True when the
+    spend's ledger posting went in with the lots (PostgreSQL)."""
+    balance = await session.scalar(_TAKE_BALANCE, {"b_member_id": member_id, "b_points": points, "b_now": now})
     if balance is None:
         available = await session.scalar(select(MemberLoyalty.points_balance)
                                          .where(MemberLoyalty.member_id == member_id))
         raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
                                  available=max(0, int(available or 0)))
     if session.get_bind().dialect.name == "postgresql":
-        left = points - await _take_lots_in_one(session, member_id, order_id, points, int(balance) + points, now,
-                                                reference)
-        if left:  # balance and lots disagree: never spend what is not there
+        lines, posting = await new_posting_params(session, reference=reference, kind="points_spent", memo=memo,
+                                                  now=now, order_id=order_id, lines=points_lines(-points, value))
+        took, _ = (await session.execute(_lots_statement(lines), {
+            "b_member_id": member_id, "b_points": points, "before": int(balance) + points, "b_order_id": order_id,
+            "b_reference": reference, "b_now": now, **posting})).one()
+        left = points - int(took)
+        if left:  # balance and lots disagree: never spend what is not there (the posting rolls back with it)
             raise PointsInsufficient("not enough points", available=points - left)
-        return
+        return True
     after, left = int(balance) + points, points
     for lot in await _lots(session, member_id):  # under the member's lock
         take = min(left, lot.remaining)
@@ -95,14 +119,17 @@ async def _spend_nothing_due(session: AsyncSession, member_id: int, order_id: in
             break
     if left:  # balance and lots disagree: never spend what is not there
         raise PointsInsufficient("not enough points", available=points - left)
+    return False
 
 
-async def _take_lots_in_one(session: AsyncSession, member_id: int, order_id: int, points: int, before: int,
-                            now: dt.datetime, reference: str) -> int:
+@functools.cache
+def _lots_statement(posting_lines: int) -> Any:
     """PostgreSQL, under the member's lock (taken by the statement before, so this one reads the lots as they
-    are): the lots' part of `_spend_nothing_due` as one statement, oldest-expiring first, a journal row per
-    lot with the balance after it (`before`: the balance before the spend). Returns the points taken."""
+    are): the lots' part of `_spend_nothing_due` as one statement, built once: oldest-expiring lots first, a journal
+    row per lot with the balance after it (`before`: the balance before the spend), and the spend's ledger posting
+    (ledger.postings.posting_ctes). Returns the points taken."""
     lots, journal = PointsLot.__table__, PointsMovement.__table__
+    points, member_id = bindparam("b_points", type_=BigInteger()), bindparam("b_member_id", type_=Integer())
     upto = func.sum(lots.c.remaining).over(order_by=(lots.c.expires_at, lots.c.id))  # points up to this lot
     picked = (select(lots.c.id, lots.c.remaining, upto.label("upto"))
               .where(lots.c.member_id == member_id, lots.c.remaining > 0).cte("picked"))
@@ -111,16 +138,16 @@ async def _take_lots_in_one(session: AsyncSession, member_id: int, order_id: int
               .where(picked.c.upto - picked.c.remaining < points).cte("needed"))
     taken = (update(lots).where(lots.c.id == needed.c.id).values(remaining=lots.c.remaining - needed.c.take)
              .returning(lots.c.id, needed.c.take, needed.c.upto).cte("taken"))
-    rows = select(literal(member_id), literal(PointsKind.SPENT.value), -taken.c.take,
-                  literal(before) - func.least(taken.c.upto, points), literal(order_id), taken.c.id,
-                  literal(reference), literal(""), literal(now, journal.c.created_at.type))
+    rows = select(member_id, literal(PointsKind.SPENT.value), -taken.c.take,
+                  bindparam("before", type_=BigInteger()) - func.least(taken.c.upto, points),
+                  bindparam("b_order_id", type_=Integer()), taken.c.id,
+                  bindparam("b_reference", type_=journal.c.reference.type), literal(""),
+                  bindparam("b_now", type_=journal.c.created_at.type))
     written = (insert(journal).from_select(["member_id", "kind", "points", "balance_after", "order_id", "lot_id",
                                             "reference", "note", "created_at"], rows)
                .returning(journal.c.id).cte("written"))
-    took, _ = (await session.execute(select(
-        select(func.coalesce(func.sum(taken.c.take), 0)).scalar_subquery(),
-        select(func.count()).select_from(written).scalar_subquery()))).one()
-    return int(took)
+    return select(select(func.coalesce(func.sum(taken.c.take), 0)).scalar_subquery(),
+                  select(func.count()).select_from(written).scalar_subquery()).add_cte(*posting_ctes(posting_lines))
 
 
 async def _spend_after_expiry(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,

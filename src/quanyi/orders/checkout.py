@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
-from quanyi.errors import InvalidInput
+from quanyi.errors import DomainError, InvalidInput
 from quanyi.inventory import picking, shared_codes
 from quanyi.inventory import service as inventory_service
 from quanyi.notifications import service as notifications_service
@@ -108,17 +108,24 @@ async def create_order(
         return order
 
     if (session.bind.dialect.name == "postgresql" and sku.delivery_type is DeliveryType.CARD_KEY
-            and picked_card_key_id is None and member_id is None and not coupon_codes and not member_coupon_ids
-            and source is pricing_service.LIST_PRICE and before_insert is None):
-        # A plain guest card-key checkout: one statement locks the keys, inserts the order and its event, reserves
-        # the keys and writes the riders. The guest's list price reads nothing and refuses nothing.
-        breakdown = await pricing_service.price_order(session=session, sku=sku, quantity=quantity, member_id=None,
-                                                      points=0, source=source, now=now, surcharge_cents=0)
-        order = new_order(breakdown)
-        if await one_statement.place_with_keys(session, order, sku_id=sku.id, quantity=quantity, now=now,
-                                               riders=riders):
-            await _placed(session, order, breakdown, sku, quantity, None, now)
-            return order
+            and picked_card_key_id is None and source is pricing_service.LIST_PRICE and before_insert is None):
+        # A retail card-key checkout: one statement locks the keys, inserts the order and its event, reserves the
+        # keys and writes the riders. Priced first (a guest's list price reads nothing; a member's price, coupons
+        # and points read without locking): a refusal of the price is answered below, after the stock, so a
+        # sold-out checkout still answers sold out first.
+        try:
+            breakdown = await pricing_service.price_order(
+                session=session, sku=sku, quantity=quantity, member_id=member_id, points=points,
+                coupon_codes=coupon_codes, member_coupon_ids=member_coupon_ids, source=source, now=now,
+                surcharge_cents=0)
+        except DomainError:
+            breakdown = None  # below: sold out, else the same refusal again
+        if breakdown is not None:
+            order = new_order(breakdown)
+            if await one_statement.place_with_keys(session, order, sku_id=sku.id, quantity=quantity, now=now,
+                                                   riders=riders):
+                await _placed(session, order, breakdown, sku, quantity, member_id, now)
+                return order
         # Too few keys of our own (nothing was written): as below, where suppliers may fill it in.
 
     # Lock the keys before the order row exists: a sold-out checkout (most of a flash sale) writes nothing.
