@@ -76,6 +76,7 @@ from quanyi.refunds.routes import router as refunds_router
 from quanyi.resellers.admin_routes import router as resellers_admin_router
 from quanyi.resellers.routes import router as open_api_router
 from quanyi.risk.routes import admin_router as risk_admin_router
+from quanyi.route_index import install_route_index
 from quanyi.staff.admin_routes import admin_router as staff_admin_router
 from quanyi.staff.routes import router as staff_router
 from quanyi.suppliers.fulfilment_routes import admin_router as fulfilment_admin_router
@@ -264,4 +265,5 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
         # The sandbox's cashier and merchant API exist only while the sandbox is a configured gateway.
         app.include_router(sandbox_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    install_route_index(app.router)  # a request tries only the routes that could match its path
     return app
