@@ -11,6 +11,7 @@ from pathlib import Path
 from quanyi.context import ShopContext
 from quanyi.enterprises import campaigns as enterprise_campaigns
 from quanyi.enterprises import purchases as enterprise_purchases
+from quanyi.enterprises import top_up_payments as enterprise_top_up_payments
 from quanyi.inventory import import_jobs
 from quanyi.leased_worker import worker_owner
 from quanyi.members import service as members_service
@@ -128,6 +129,10 @@ async def run_background_loops(ctx: ShopContext) -> None:
                         lambda: enterprise_purchases.run_due_purchases(db=ctx.db, owner=purchase_owner)))
     # Benefit campaigns whose end has come: their unclaimed budget goes back to the enterprise (once).
     loops.append(_every(30.0, "benefit campaigns", lambda: enterprise_campaigns.end_due_campaigns(db=ctx.db)))
+    # Online top-ups still unpaid: asked about at their gateway once a minute for two hours (a lost notification
+    # still credits them).
+    loops.append(_every(60.0, "enterprise top-up queries",
+                        lambda: enterprise_top_up_payments.query_unpaid_once(db=ctx.db, registry=ctx.gateways)))
     if ctx.ledger_worker is not None:  # payments' deferred postings, in batches (ledger.deferred)
         loops.append(ctx.ledger_worker.run_forever())
     if ctx.settings.fulfilment_worker_in_serve:  # supplier purchases, failover, recharge polling

@@ -159,3 +159,26 @@ async def test_unpaid_online_checkouts_stop_counting_against_the_limit_after_a_d
         await session.execute(update(TopUpRequest).values(
             requested_at=dt.datetime.now(dt.UTC) - top_ups.UNPAID_COUNTS_FOR - dt.timedelta(minutes=1)))
     assert (await _pay_online(client, amount="10")).status_code == 303
+
+
+async def test_the_background_loop_credits_a_paid_top_up_whose_notification_was_lost(shop):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from quanyi.enterprises import top_up_payments
+
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    sent = await _pay_online(client, amount="450")
+    await _pay_online(client, amount="20")  # never paid: asked about, left pending
+    assert await top_up_payments.query_unpaid_once(db=shop.ctx.db, registry=shop.ctx.gateways) == 0  # too new
+    async with shop.ctx.db.transaction() as session:
+        await sandbox_server.pay(session=session, ticket=sandbox_server.read_ticket(
+            _token(sent), secret=shop.sandbox_secret))
+        await session.execute(update(TopUpRequest).values(
+            requested_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+    assert await top_up_payments.query_unpaid_once(db=shop.ctx.db, registry=shop.ctx.gateways) == 1
+    assert await top_up_payments.query_unpaid_once(db=shop.ctx.db, registry=shop.ctx.gateways) == 0
+    assert await balance_of(shop, "ACME") == 45_000
+    assert await shop.count(TopUpRequest, TopUpRequest.status == "pending") == 1
+    await books_balanced(shop)

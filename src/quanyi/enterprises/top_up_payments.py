@@ -30,15 +30,20 @@ from quanyi.payments.gateway import (
     Checkout,
     CheckoutRequest,
     GatewayRegistry,
+    GatewayUnavailable,
     PaymentGateway,
     PaymentNotification,
+    UnknownGateway,
 )
 
 __all__ = ["ONLINE_GATEWAYS", "TopUpPaymentMismatch", "UnknownTopUpPayment", "Applied", "online_gateways",
-           "callback_urls", "open_checkout", "handle_notification", "settle_by_query"]
+           "callback_urls", "open_checkout", "handle_notification", "settle_by_query", "query_unpaid_once",
+           "QUERY_WINDOW"]
 
 logger = logging.getLogger(__name__)
 ONLINE_GATEWAYS = ("sandbox", "alipay", "wechat")
+QUERY_WINDOW = dt.timedelta(hours=2)  # how long the background loop keeps asking about an unpaid checkout
+_QUERY_AFTER = dt.timedelta(seconds=30)  # the notification usually comes first
 
 
 class TopUpPaymentMismatch(DomainError):
@@ -126,3 +131,26 @@ async def settle_by_query(*, db: Database, gateway: PaymentGateway, code: str, r
         return False
     async with db.transaction() as session:
         return (await _apply(session, gateway, trade.as_notification(), utcnow())).credited
+
+
+async def query_unpaid_once(*, db: Database, registry: GatewayRegistry, now: dt.datetime | None = None,
+                            limit: int = 50) -> int:
+    """The background loop's turn (主动查单): ask the gateways about online requests still unpaid within
+    QUERY_WINDOW of their start, so a paid top-up whose notification was lost is credited anyway. Returns how
+    many this turn credited."""
+    now = now or utcnow()
+    async with db.read_session() as session:
+        rows = (await session.execute(
+            select(TopUpRequest.request_no, TopUpRequest.gateway, Enterprise.code)
+            .join(Enterprise, Enterprise.id == TopUpRequest.enterprise_id)
+            .where(TopUpRequest.status == TopUpStatus.PENDING.value, TopUpRequest.method == "online",
+                   TopUpRequest.requested_at > now - QUERY_WINDOW, TopUpRequest.requested_at < now - _QUERY_AFTER)
+            .order_by(TopUpRequest.id).limit(limit))).all()
+    credited = 0
+    for request_no, gateway_name, code in rows:
+        try:
+            credited += await settle_by_query(db=db, gateway=registry.get(str(gateway_name)), code=code,
+                                              request_no=request_no)
+        except (GatewayUnavailable, UnknownGateway, DomainError) as exc:
+            logger.warning("top-up %s: asking %s failed: %s", request_no, gateway_name, exc)
+    return credited
