@@ -159,6 +159,8 @@ def _value(route: str, name: str, owner: Tenant, *, missing: bool = False) -> st
         return "2147480000"
     if name == "campaign_no":  # enterprise benefit campaigns (platform-only routes)
         return "BC" + "Z" * 12
+    if name == "request_no":  # enterprise top-up requests (platform-only routes)
+        return "TU" + "Z" * 12
     if name == "provider":  # an enterprise's WeCom / DingTalk sign-in app
         return "wecom"
     if name == "gateway_name":
