@@ -15,13 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from quanyi.orders.models import Order
 from quanyi.shoptime import shop_day, zone_of
 
-__all__ = ["new_order_no", "normalize_order_no", "insert_order", "attach_inserted", "ORDER_NO_PATTERN"]
+__all__ = ["new_order_no", "normalize_order_no", "insert_order", "attach_inserted", "core_connection",
+           "ORDER_NO_PATTERN"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ORDER_NO_PATTERN = re.compile(r"^\d{6}[0-9A-HJKMNP-TV-Z]{8}$")
@@ -44,18 +45,35 @@ def normalize_order_no(text: str) -> str | None:
 async def insert_order(session: AsyncSession, order: Order, now: dt.datetime) -> None:
     """Give a new `order` its number and insert it in one statement. 40 random bits a day make a clash
     vanishingly rare: rather than a look-up before every insert, the unique constraint finds one
-    (ON CONFLICT DO NOTHING inserts nothing) and a fresh number is drawn."""
+    (ON CONFLICT DO NOTHING inserts nothing) and a fresh number is drawn. The INSERT is built once per dialect
+    (the values go in as parameters)."""
     table = Order.__table__
     values = {column.key: getattr(order, column.key) for column in table.columns if column.key != "id"}
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    name = session.bind.dialect.name
+    statement = _INSERTS.get(name)
+    if statement is None:
+        dialect = postgresql if name == "postgresql" else sqlite
+        statement = _INSERTS[name] = (dialect.insert(table).on_conflict_do_nothing(index_elements=["order_no"])
+                                      .returning(table.c.id))
+    connection = await core_connection(session)
     zone = zone_of(session)
     while True:
         values["order_no"] = new_order_no(now, zone=zone)
-        order_id = await session.scalar(dialect.insert(table).values(values)
-                                        .on_conflict_do_nothing(index_elements=["order_no"]).returning(table.c.id))
+        order_id = (await connection.execute(statement, values)).scalar()
         if order_id is not None:
             break
     attach_inserted(session, order, values, order_id)
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+async def core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for a statement built once and run through Core (no ORM execution layer); pending
+    ORM changes are flushed first, as `session.execute` would."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
 
 
 def attach_inserted(session: AsyncSession, order: Order, values: dict[str, Any], order_id: int) -> None:

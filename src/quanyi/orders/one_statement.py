@@ -41,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import CardKey, CardKeyStatus
@@ -49,7 +49,7 @@ from quanyi.orders import numbers
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.shoptime import zone_of
 
-__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "core_connection", "place_with_keys", "write_riders"]
+__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "place_with_keys", "write_riders"]
 
 
 class _OrderIdMarker:
@@ -82,7 +82,7 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     for n, rider in enumerate(riders):
         params.update({f"r{n}_{key}": value for key, value in rider.values.items()
                        if not isinstance(value, _OrderIdMarker)})
-    connection = await core_connection(session)
+    connection = await numbers.core_connection(session)
     zone = zone_of(session)
     while True:
         values["order_no"] = numbers.new_order_no(now, zone=zone)  # looked up at each call: tests force a clash
@@ -95,14 +95,6 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
             break
     numbers.attach_inserted(session, order, values, order_id)
     return True
-
-
-async def core_connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, for a statement built once and run through Core (no ORM execution layer); pending
-    ORM changes are flushed first, as `session.execute` would."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    return await session.connection()
 
 
 _BUILT: dict[tuple[Any, ...], Any] = {}

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
-from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider, core_connection
+from quanyi.orders.numbers import core_connection
+from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
 from quanyi.risk.holdings import HeldCount, held_checks, held_refusal, held_since, lock_ids
