@@ -161,6 +161,9 @@ _SQLITE_PAYMENT = (update(_payments).where(_payments.c.id == bindparam("pid"))
                            paid_at=bindparam("paid_ts"), updated_at=bindparam("ts")))
 _SQLITE_SIGNALS = (update(_signals).where(_signals.c.order_id == bindparam("oid"))
                    .values(paid=True, payer=func.coalesce(bindparam("payer_hash"), _signals.c.payer)))
+# Built once (a statement built per call costs its construction and cache key on every notification).
+_SQLITE_EVENTS, _SQLITE_DEFERRED = insert(OrderEvent.__table__), insert(DeferredPosting.__table__)
+_SQLITE_COUNTED = insert(CounterEvent.__table__)
 
 
 async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid_at: dt.datetime,
@@ -198,19 +201,19 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
         if (await connection.execute(_SQLITE_SELL, params)).rowcount != found.quantity:
             return False  # the condition sold nothing
         await connection.execute(_SQLITE_ORDER, params)
-        await connection.execute(insert(OrderEvent.__table__), [
+        await connection.execute(_SQLITE_EVENTS, [
             {"order_id": found.order_id, "from_status": OrderStatus.PENDING_PAYMENT.value,
              "to_status": OrderStatus.PAID.value, "reason": _PAID_REASON, "created_at": now},
             {"order_id": found.order_id, "from_status": OrderStatus.PAID.value,
              "to_status": OrderStatus.DELIVERED.value, "reason": _DELIVERED_REASON, "created_at": now}])
         await connection.execute(_SQLITE_PAYMENT, params)
-        await connection.execute(insert(DeferredPosting.__table__).values(
-            order_id=found.order_id, payment_id=found.payment_id, order_status=OrderStatus.DELIVERED.value,
-            created_at=now))
+        await connection.execute(_SQLITE_DEFERRED, {
+            "order_id": found.order_id, "payment_id": found.payment_id, "order_status": OrderStatus.DELIVERED.value,
+            "created_at": now})
         if signals is not None and found.signals_order_id is not None:
             await connection.execute(_SQLITE_SIGNALS, params)
         if in_database and events:
-            await connection.execute(insert(CounterEvent.__table__), [
+            await connection.execute(_SQLITE_COUNTED, [
                 {"key": key[:200], "member": member[:200], "at": signals.at} for key, member in events])  # type: ignore[union-attr]
     if runtime is not None and events and not in_database:
         await runtime.counters.record(events, at=signals.at, session=session)  # type: ignore[union-attr]
