@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi import logins
@@ -67,17 +67,24 @@ async def member_login(*, session: AsyncSession, token: str, now: dt.datetime | 
     if not SESSIONS.may_be_ours(token):
         return None
     now = now or utcnow()
-    row = (await session.execute(
-        select(MemberSession, Member)
-        .join(Member, Member.id == MemberSession.member_id)
-        .where(*SESSIONS.is_open(token), MemberSession.expires_at > now, Member.status == MemberStatus.ACTIVE)
-    )).one_or_none()
+    row = (await session.execute(_LOGIN, {"token_hash": logins.hash_token(token), "now": now})).one_or_none()
     if row is None:
         return None
-    record, member = row
-    return MemberLogin(member_id=member.id, session_id=record.id, method=record.method, email=member.email,
-                       phone=member.phone, has_password=member.password_hash is not None, locale=member.locale,
-                       session_created_at=record.created_at, last_seen_at=record.last_seen_at)
+    member_id, session_id, method, email, phone, has_password, locale, created_at, last_seen_at = row
+    return MemberLogin(member_id=member_id, session_id=session_id, method=method, email=email, phone=phone,
+                       has_password=bool(has_password), locale=locale, session_created_at=created_at,
+                       last_seen_at=last_seen_at)
+
+
+# `member_login`'s statement, built once (a member's checkout looks it up first): the columns of a MemberLogin, no
+# ORM rows. The token's row, not ended, as SESSIONS.is_open says, with the token's hash bound at each call.
+_LOGIN = (select(Member.id, MemberSession.id, MemberSession.method, Member.email, Member.phone,
+                 Member.password_hash.is_not(None), Member.locale, MemberSession.created_at,
+                 MemberSession.last_seen_at)
+          .join(Member, Member.id == MemberSession.member_id)
+          .where(MemberSession.token_hash == bindparam("token_hash"), MemberSession.revoked_at.is_(None),
+                 MemberSession.expires_at > bindparam("now", type_=MemberSession.expires_at.type),
+                 Member.status == MemberStatus.ACTIVE))
 
 
 def due_for_touch(login: MemberLogin, now: dt.datetime | None = None) -> bool:
