@@ -5,6 +5,7 @@ the coupon's or the points' refusal, then (coupons) the new-member coupon check 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -44,8 +45,6 @@ async def _member(shop, name: str, points: int = 0) -> dict[str, str]:
 
 async def _member_checkout(shop, sku_id: int, headers: dict[str, str], *, ip: str, contact: str, quantity: int = 1,
                            **extra):
-    import httpx
-
     app = shop.client._transport.app
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)),
                                  base_url="http://test") as client:
