@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
@@ -21,7 +22,7 @@ from quanyi.notifications import service as notifications_service
 from quanyi.orders import one_statement
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.models import Order, OrderEvent
-from quanyi.orders.numbers import insert_order
+from quanyi.orders.numbers import core_connection, insert_order
 from quanyi.orders.one_statement import Rider
 from quanyi.orders.recharge_account import normalize_recharge_account
 from quanyi.orders.state import OrderStatus
@@ -29,6 +30,9 @@ from quanyi.pricing import service as pricing_service
 from quanyi.suppliers import service as suppliers_service
 
 __all__ = ["RechargeAccountInvalid", "PickNotOffered", "create_order"]
+
+
+_FIRST_EVENT = insert(OrderEvent.__table__)
 
 
 class RechargeAccountInvalid(InvalidInput):
@@ -166,8 +170,9 @@ async def create_order(
     await insert_order(session, order, now)
     if riders:
         await one_statement.write_riders(session, order.id, riders)
-    session.add(OrderEvent(order_id=order.id, from_status=None, to_status=order.status.value,
-                           reason="order placed", created_at=now))
+    await (await core_connection(session)).execute(_FIRST_EVENT, {  # built once: no ORM unit of work for it
+        "order_id": order.id, "from_status": None, "to_status": order.status.value, "reason": "order placed",
+        "created_at": now})
     if key_ids:
         await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
     if sku.delivery_type is DeliveryType.SHARED_CODE:
