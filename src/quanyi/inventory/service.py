@@ -13,10 +13,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import Select, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.util import identity_key
 
-from quanyi.db import utcnow
+from quanyi.db import UTCDateTime, utcnow
 from quanyi.errors import DomainError
 from quanyi.inventory import shared_codes
 from quanyi.inventory.crypto import CardKeyCipher, EncryptedCode
@@ -65,8 +66,13 @@ class OutOfStock(DomainError):
 def _sellable(now: dt.datetime):  # type: ignore[no-untyped-def]
     """SQL condition for 'this available key may be handed to a buyer now'. The one definition of it.
     A key reported leaked is never sold, whatever its status says."""
+    return _sellable_if_valid_after(now + SALE_MARGIN)
+
+
+def _sellable_if_valid_after(cutoff):  # type: ignore[no-untyped-def]
+    """`_sellable`, given `now + SALE_MARGIN` (a value or a bind parameter)."""
     return (CardKey.status == CardKeyStatus.AVAILABLE) & CardKey.leaked_at.is_(None) & or_(
-        CardKey.expires_at.is_(None), CardKey.expires_at > now + SALE_MARGIN
+        CardKey.expires_at.is_(None), CardKey.expires_at > cutoff
     )
 
 
@@ -124,17 +130,40 @@ def sellable_keys_query(*, sku_id: int, quantity: int, now: dt.datetime) -> Sele
     takes (also run inside orders.one_statement's checkout statement)."""
     # SKIP LOCKED: concurrent buyers each take different free rows instead of queueing on the same ones;
     # a row another transaction holds is not free for us anyway. Soonest-expiring keys are sold first.
+    return _sellable_keys(sku_id, quantity, _sellable(now))
+
+
+def _sellable_keys(sku_id, quantity, sellable) -> Select[tuple[int]]:  # type: ignore[no-untyped-def]
     return (
         select(CardKey.id)
-        .where(CardKey.sku_id == sku_id, _sellable(now))
+        .where(CardKey.sku_id == sku_id, sellable)
         .order_by(CardKey.expires_at.asc().nulls_last(), CardKey.id)
         .limit(quantity)
         .with_for_update(skip_locked=True)
     )
 
 
+# Built once (bind names prefixed `b_`: an UPDATE adds a parameter named like a column to its SET): a statement
+# built per call costs its construction and cache key on every checkout.
+_LOCK_SELLABLE = _sellable_keys(bindparam("b_sku_id", type_=Integer), bindparam("b_quantity", type_=Integer),
+                                _sellable_if_valid_after(bindparam("b_cutoff", type_=UTCDateTime)))
+_RESERVE = (update(CardKey.__table__).where(CardKey.__table__.c.id.in_(bindparam("b_ids", expanding=True)))
+            .values(status=CardKeyStatus.RESERVED.value, order_id=bindparam("b_order_id", type_=Integer),
+                    reserved_at=bindparam("b_now", type_=UTCDateTime)))
+
+
+async def _core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection for a statement built once (no ORM execution layer); pending ORM changes are
+    flushed first, as `session.execute` would."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
+
 async def _lock_sellable(session: AsyncSession, *, sku_id: int, quantity: int, now: dt.datetime) -> list[int]:
-    return list((await session.scalars(sellable_keys_query(sku_id=sku_id, quantity=quantity, now=now))).all())
+    result = await (await _core_connection(session)).execute(
+        _LOCK_SELLABLE, {"b_sku_id": sku_id, "b_quantity": quantity, "b_cutoff": now + SALE_MARGIN})
+    return list(result.scalars().all())
 
 
 async def lock_card_keys_for_sale(
@@ -149,11 +178,12 @@ async def reserve_card_keys(
     *, session: AsyncSession, key_ids: Sequence[int], order_id: int, now: dt.datetime | None = None
 ) -> None:
     """Hold keys locked by `lock_card_keys_for_sale` (same transaction) for a new order."""
-    await session.execute(
-        update(CardKey)
-        .where(CardKey.id.in_(key_ids))
-        .values(status=CardKeyStatus.RESERVED, order_id=order_id, reserved_at=now or utcnow())
-    )
+    await (await _core_connection(session)).execute(
+        _RESERVE, {"b_ids": list(key_ids), "b_order_id": order_id, "b_now": now or utcnow()})
+    for key_id in key_ids:  # written behind the ORM's back: a key object this session holds loads again
+        held = session.identity_map.get(identity_key(CardKey, key_id))
+        if held is not None:
+            session.expire(held)
 
 
 async def release_card_keys(*, session: AsyncSession, order_id: int) -> int:
