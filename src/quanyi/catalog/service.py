@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -206,9 +206,13 @@ def _sku_query():  # type: ignore[no-untyped-def]
     return select(Sku).options(joinedload(Sku.product).joinedload(Product.category))
 
 
+# Built once: checkout reads its SKU on every call (construction and cache key per call otherwise).
+_SKU_BY_ID = _sku_query().where(Sku.id == bindparam("b_sku_id")).execution_options(populate_existing=True)
+
+
 async def get_sku(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM) -> Sku:
     """A SKU with its product and category; another merchant's SKU is not found (no extra query: one check)."""
-    sku = await session.scalar(_sku_query().where(Sku.id == sku_id).execution_options(populate_existing=True))
+    sku = await session.scalar(_SKU_BY_ID, {"b_sku_id": sku_id})
     if sku is None or not scope.sees(sku.merchant_id):
         raise SkuNotFound(f"SKU {sku_id} does not exist")
     return sku
