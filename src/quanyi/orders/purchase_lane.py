@@ -33,6 +33,7 @@ from quanyi.deps import NO_STORE_HEADERS
 from quanyi.orders.access import verify_order_access
 from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.schemas import PaymentStartRequest
+from quanyi.orders.sold_out_lane import replay
 
 __all__ = ["PurchaseLane"]
 
@@ -183,16 +184,6 @@ def _declared_length(headers: dict[bytes, bytes]) -> int:
         return int(headers.get(b"content-length", b"-1"))
     except ValueError:
         return -1
-
-
-def replay(messages: list[Message], receive: Receive) -> Receive:
-    """`receive` for the app after the lane has read `messages`: those first, then the rest as it comes."""
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
 
 
 def _client_ip(scope: Scope) -> str:

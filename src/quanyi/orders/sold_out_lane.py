@@ -85,6 +85,7 @@ async def read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
 
 
 def replay(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` for the app after a lane has read `messages`: those first, then the rest as it comes."""
     pending = list(messages)
 
     async def replayed() -> Message:
