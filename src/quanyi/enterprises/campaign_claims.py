@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
+from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.campaigns import (
     CampaignClosed,
     campaign_by_no,
@@ -19,7 +20,7 @@ from quanyi.enterprises.campaigns import (
     normalize_claim_code,
     options_of,
 )
-from quanyi.enterprises.models import Campaign, CampaignClaim, CampaignEmployee, CampaignStatus
+from quanyi.enterprises.models import Campaign, CampaignClaim, CampaignEmployee, CampaignStatus, EnterpriseStatus
 from quanyi.errors import Conflict, DomainError, InvalidInput, NotFound
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.schemas import RevealedKey
@@ -84,17 +85,20 @@ async def claim(
 ) -> ClaimResult:
     """The employee's one claim: an order of `quantity` x `sku_code` within the budget, paid from the campaign's
     account and delivered in one transaction. A second claim (a double tap, another phone) returns the first
-    with created False; a refusal (closed, over budget, sold out) changes nothing."""
+    with created False; a refusal (closed, over budget, sold out, the enterprise suspended) changes nothing."""
     now = now or utcnow()
     if via not in ("code", "wecom", "dingtalk"):
         raise InvalidInput("unknown claim channel")
     try:
         async with db.transaction() as session:
-            campaign, _ = await campaign_by_no(session=session, campaign_no=campaign_no)
+            campaign, enterprise = await campaign_by_no(session=session, campaign_no=campaign_no)
             employee = await employee_by_id(session=session, campaign=campaign, employee_id=employee_id)
             earlier = await claim_of(session=session, employee_id=employee.id)
             if earlier is not None:
                 return ClaimResult(earlier, False)
+            if enterprise.status == EnterpriseStatus.SUSPENDED.value:  # its money is frozen, the campaign's too
+                raise enterprises_service.EnterpriseSuspended(
+                    "the enterprise's account is suspended: claims are paused until it is active again")
             if not is_open(campaign, now):
                 raise CampaignClosed("this campaign is not open for claims" if now < campaign.ends_at
                                      else "this campaign has ended")

@@ -13,8 +13,9 @@ from quanyi.catalog import service as catalog_service
 from quanyi.db import utcnow
 from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.enterprises import campaign_claims, campaigns, oauth
+from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.claim_session import COOKIE, TTL_SECONDS, ClaimSession, read_session, sign_session
-from quanyi.enterprises.models import CampaignStatus
+from quanyi.enterprises.models import CampaignStatus, EnterpriseStatus
 from quanyi.enterprises.texts import MESSAGES
 from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
@@ -58,6 +59,7 @@ async def _page(request: Request, campaign_no: str, *, error: str | None = None,
     async with ctx.db.transaction() as session:  # a write: showing codes is an audited reveal
         campaign, enterprise = await campaigns.campaign_by_no(session=session, campaign_no=campaign_no)
         context.update(campaign=campaign, enterprise=enterprise, open=campaign_claims.is_open(campaign, now),
+                       suspended=enterprise.status == EnterpriseStatus.SUSPENDED.value,
                        ended=campaign.status == CampaignStatus.ENDED.value or now >= campaign.ends_at)
         if signed_in is not None:
             try:
@@ -130,6 +132,8 @@ async def claim(campaign_no: CampaignNoPath, request: Request, ctx: ContextDep) 
                                              sku_code=str(form.get("sku", ""))[:64], quantity=int(quantity_text),
                                              via=signed_in.via, ip=client_ip(request))
     except campaigns.CampaignClosed:
+        return await _page(request, campaign_no, status_code=409)
+    except enterprises_service.EnterpriseSuspended:  # the page says so in place of the form
         return await _page(request, campaign_no, status_code=409)
     except OutOfStock:
         return await _page(request, campaign_no, error=translate(locale, "claim.err.sold_out"), status_code=409)

@@ -41,6 +41,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "claim.err.sold_out": "这件福利刚刚领完了，请换一件",
         "claim.err.login": "登录未成功，或你不在本次活动的名单中",
         "claim.err.generic": "暂时无法领取，请稍后再试",
+        "claim.err.suspended": "企业账户已暂停，福利暂时不能领取；账户恢复后即可领取，请联系贵公司 HR",
     },
     "en": {
         "claim.title": "Employee benefits",
@@ -78,5 +79,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "claim.err.sold_out": "That benefit just ran out; please choose another",
         "claim.err.login": "Sign-in failed, or you are not on this campaign's list",
         "claim.err.generic": "Claiming is not possible right now; please try again later",
+        "claim.err.suspended": "Your employer's account is suspended, so benefits cannot be claimed for now; "
+                               "ask your HR team: claiming works again once it is reactivated",
     },
 }

@@ -102,6 +102,8 @@ async def request_top_up(
         raise InvalidTopUp("付款方式只能是对公银行转账或在线支付", field="method")
     if (method == "online") != bool(gateway):
         raise InvalidTopUp("在线支付须选择支付渠道", field="method")
+    if method == "online":  # a new payment: not while the account is frozen (a transfer already sent still is)
+        enterprises_service.check_not_suspended(enterprise.status)
     reference = _line(payer_reference, field="payer_reference", max_length=64, required=method == "bank_transfer",
                       message="请填写银行转账的流水号或汇款附言（1-64 个字符）")
     note = _line(note, field="note", max_length=500, required=False, message="备注最多 500 个字，且不能有控制字符")

@@ -111,7 +111,8 @@ async def online_action(request_no: RequestNo, action: Annotated[str, Path(patte
             found = await top_ups.get_top_up(session=session, code=user.code, request_no=request_no)
         if found.method != "online":
             raise top_ups.TopUpDecided(f"充值申请 {request_no} 是对公转账，由商城核对到账后入账")
-        if action == "pay":
+        if action == "pay":  # paying starts a payment: not while suspended; asking about one already made is fine
+            enterprises_service.check_not_suspended(user.login.enterprise_status)
             return await _to_cashier(request, ctx, user, found)
         gateway = ctx.gateways.get(found.gateway or "")
         credited = await top_up_payments.settle_by_query(db=ctx.db, gateway=gateway, code=user.code,
