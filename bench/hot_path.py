@@ -222,7 +222,11 @@ def main() -> int:
     if args.profile:
         meter.profile_phase = args.profile
         if args.profiler == "pyinstrument":
-            from pyinstrument import Profiler
+            try:
+                from pyinstrument import Profiler
+            except ImportError:
+                parser.error("--profiler pyinstrument needs pyinstrument: pip install -e '.[dev]' (or pip install "
+                             "pyinstrument), or use the default --profiler cprofile")
             meter.profiler = Profiler(async_mode="disabled", interval=0.0002)
         else:
             meter.profiler = cProfile.Profile(time.process_time) if args.cpu_clock else cProfile.Profile()
