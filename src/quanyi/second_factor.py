@@ -29,8 +29,8 @@ from quanyi.errors import InvalidInput
 from quanyi.inventory.crypto import CardKeyCipher, CardKeyDecryptionError, EncryptedCode
 from quanyi.staff import totp
 
-__all__ = ["TotpColumns", "SecondFactorStore", "EnrolmentInvalid", "EnrolmentExpired", "Enrolment",
-           "RECOVERY_CODES", "ENROLMENT_MINUTES"]
+__all__ = ["TotpColumns", "SecondFactorStore", "EnrolmentInvalid", "EnrolmentExpired", "SecondFactorAlreadyOn",
+           "Enrolment", "RECOVERY_CODES", "ENROLMENT_MINUTES"]
 
 RECOVERY_CODES = 10
 ENROLMENT_MINUTES = 15
@@ -58,6 +58,13 @@ class EnrolmentExpired(EnrolmentInvalid):
     """The sealed enrolment is not ours, tampered with, or too old: start again."""
 
     code = "second_factor_enrolment_expired"
+
+
+class SecondFactorAlreadyOn(EnrolmentExpired):
+    """An enrolment for an account whose second factor is on: turning it off (with a current code) comes first,
+    so a session that knows no code cannot swap in its own authenticator and fresh recovery codes."""
+
+    code = "second_factor_already_on"
 
 
 class Enrolment:
@@ -154,6 +161,8 @@ class SecondFactorStore:
         user = await self._locked_user(session, owner_id)
         if user is None:
             raise EnrolmentExpired("no such account")
+        if user.totp_enabled_at is not None:  # checked under the row lock: two enrolments cannot both pass
+            raise SecondFactorAlreadyOn("the second factor is already on; turn it off with a current code first")
         stored = self._seal(cipher, owner_id, "secret", totp.secret_to_base32(secret))
         user.totp_key_id, user.totp_ciphertext = stored.key_id, stored.ciphertext
         user.totp_enabled_at, user.totp_last_step = now, step

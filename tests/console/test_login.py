@@ -156,3 +156,34 @@ async def test_codes_typed_on_the_account_page_count_like_failed_logins(shop):
         assert (await second_factor.remaining_recovery_codes(session=session, staff_id=user.id)) == 10
         enabled = await session.scalar(select(StaffUser.totp_enabled_at).where(StaffUser.id == user.id))
     assert enabled is not None  # still on
+
+
+async def test_a_second_factor_that_is_on_is_not_replaced_by_a_new_enrolment(shop):
+    """A session that knows no current code cannot swap in its own authenticator (and get fresh recovery codes):
+    the console refuses to start an enrolment while one is on, and a sealed enrolment form (one started before,
+    say) is refused at confirmation; the secret and recovery codes stay as they were."""
+    user = await make_staff(shop, "hal", roles=("owner",))
+    client = shop.client
+    assert (await console_login(client, "hal")).status_code == 303
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    early = second_factor.start_enrolment(cipher=shop.ctx.cipher, staff_id=user.id, account="hal", issuer="shop")
+    async with shop.ctx.db.transaction() as session:
+        enrolment = second_factor.start_enrolment(cipher=shop.ctx.cipher, staff_id=user.id, account="hal",
+                                                  issuer="shop")
+        await second_factor.confirm_enrolment(session=session, cipher=shop.ctx.cipher, staff_id=user.id,
+                                              sealed=enrolment.sealed, now=before,
+                                              code=totp.totp(enrolment.secret, before.timestamp()))
+    async with shop.ctx.db.read_session() as session:
+        stored = await session.scalar(select(StaffUser.totp_ciphertext).where(StaffUser.id == user.id))
+
+    started = await post_form(client, "/console/account/second-factor/start")
+    assert started.status_code == 409 and 'name="enrolment"' not in started.text
+    page = await client.get("/console/account")
+    swapped = await client.post("/console/account/second-factor/confirm", headers={"Origin": "http://test"}, data={
+        "enrolment": early.sealed, "code": totp.totp(early.secret, dt.datetime.now(dt.UTC).timestamp()),
+        "csrf_token": csrf_token(page.text)})
+    assert swapped.status_code == 422 and not re.findall(r"<li><code>([a-z2-9-]{19})</code></li>", swapped.text)
+    async with shop.ctx.db.read_session() as session:
+        assert await session.scalar(select(StaffUser.totp_ciphertext).where(StaffUser.id == user.id)) == stored
+        assert (await second_factor.remaining_recovery_codes(session=session, staff_id=user.id)) == 10
+    assert ("hal", "second_factor_enabled") not in await _audit(shop)

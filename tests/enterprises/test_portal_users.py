@@ -243,3 +243,21 @@ async def test_second_factor_is_turned_off_only_with_a_current_code_and_not_repl
     off = await post_form(client, "/portal/account/second-factor/off",
                           {"code": totp.totp(enrolment.secret, time.time())})
     assert off.status_code == 200 and 'data-testid="second-factor-off"' in off.text
+
+
+async def test_a_sealed_enrolment_cannot_replace_a_second_factor_that_is_on(shop):
+    client = await logged_in(shop, "ACME", "alice")
+    async with shop.ctx.db.read_session() as session:
+        me = await users.get_user(session=session, code="ACME", username="alice")
+    early = users.SECOND_FACTOR.start_enrolment(cipher=shop.ctx.cipher, owner_id=me.id, account="a", issuer="q")
+    enrolment = users.SECOND_FACTOR.start_enrolment(cipher=shop.ctx.cipher, owner_id=me.id, account="a", issuer="q")
+    on = await post_form(client, "/portal/account/second-factor/confirm", {
+        "sealed": enrolment.sealed, "code": totp.totp(enrolment.secret, time.time() - 30)})
+    assert on.status_code == 200
+    async with shop.ctx.db.read_session() as session:
+        stored = (await users.get_user(session=session, code="ACME", username="alice")).totp_ciphertext
+    swapped = await post_form(client, "/portal/account/second-factor/confirm", {
+        "sealed": early.sealed, "code": totp.totp(early.secret, time.time())})
+    assert swapped.status_code == 422
+    async with shop.ctx.db.read_session() as session:
+        assert (await users.get_user(session=session, code="ACME", username="alice")).totp_ciphertext == stored

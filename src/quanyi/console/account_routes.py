@@ -45,6 +45,8 @@ async def account(request: Request, ctx: ContextDep, user: UserDep) -> HTMLRespo
 @router.post("/second-factor/start", response_class=HTMLResponse)
 async def start(request: Request, ctx: ContextDep, user: UserDep) -> HTMLResponse:
     assert user.principal.staff_id is not None
+    if user.has_second_factor:  # a new secret replaces the old one only after turning it off with a code
+        return await _account_page(request, ctx, user, error="account.second_factor_on", status_code=409)
     enrolment = second_factor.start_enrolment(cipher=ctx.cipher, staff_id=user.principal.staff_id,
                                               account=user.name, issuer=ctx.settings.shop_name)
     return await _account_page(request, ctx, user, enrolment=enrolment)
