@@ -182,3 +182,35 @@ async def test_the_background_loop_credits_a_paid_top_up_whose_notification_was_
     assert await balance_of(shop, "ACME") == 45_000
     assert await shop.count(TopUpRequest, TopUpRequest.status == "pending") == 1
     await books_balanced(shop)
+
+
+async def test_a_top_up_credited_by_asking_the_gateway_is_audited_like_a_notified_one(shop):
+    """The 查询支付结果 button and the background loop credit through the gateway's answer: the audit log says so
+    (gateway as actor), as it does for a notification; a check that credits nothing writes nothing."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from quanyi.enterprises import top_up_payments
+
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    by_button = await _pay_online(client, amount="300")
+    request = await _request(shop)
+    by_loop = await _pay_online(client, amount="450")
+    async with shop.ctx.db.transaction() as session:
+        for sent in (by_button, by_loop):
+            await sandbox_server.pay(session=session, ticket=sandbox_server.read_ticket(
+                _token(sent), secret=shop.sandbox_secret))
+    paid = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
+    assert "m=top_up_paid" in paid.headers["location"]
+    await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)  # credits nothing more
+    async with shop.ctx.db.transaction() as session:
+        await session.execute(update(TopUpRequest).values(
+            requested_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+    assert await top_up_payments.query_unpaid_once(db=shop.ctx.db, registry=shop.ctx.gateways) == 1
+    assert await balance_of(shop, "ACME") == 75_000
+    async with shop.ctx.db.read_session() as session:
+        audited = (await session.scalars(select(StaffAuditEntry).where(
+            StaffAuditEntry.action == "enterprise_top_up_paid_online").order_by(StaffAuditEntry.id))).all()
+    assert [(row.actor, row.object_id) for row in audited] == [("gateway:sandbox", "ACME")] * 2
+    assert request.request_no in audited[0].summary and "30000 cents CNY" in audited[0].summary

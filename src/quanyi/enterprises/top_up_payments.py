@@ -35,10 +35,11 @@ from quanyi.payments.gateway import (
     PaymentNotification,
     UnknownGateway,
 )
+from quanyi.staff.audit import Actor, record_action
 
 __all__ = ["ONLINE_GATEWAYS", "TopUpPaymentMismatch", "UnknownTopUpPayment", "Applied", "online_gateways",
-           "callback_urls", "open_checkout", "handle_notification", "settle_by_query", "query_unpaid_once",
-           "QUERY_WINDOW"]
+           "callback_urls", "open_checkout", "handle_notification", "record_credit", "settle_by_query",
+           "query_unpaid_once", "QUERY_WINDOW"]
 
 logger = logging.getLogger(__name__)
 ONLINE_GATEWAYS = ("sandbox", "alipay", "wechat")
@@ -111,6 +112,18 @@ async def _apply(session: AsyncSession, gateway: PaymentGateway, paid: PaymentNo
     return Applied(request, code, credited)
 
 
+async def record_credit(session: AsyncSession, gateway: PaymentGateway, applied: Applied, *, ip: str = "",
+                        user_agent: str = "") -> None:
+    """The audit entry of a request this gateway's word credited (its notification, or its answer when asked)."""
+    found = applied.request
+    await record_action(session=session, actor=Actor(name=f"gateway:{gateway.name}", staff_id=None, ip=ip,
+                                                      user_agent=user_agent),
+                        action="enterprise_top_up_paid_online", object_type="enterprise",
+                        object_id=applied.enterprise_code, summary=(
+                            f"{found.request_no}: {found.amount_cents} cents {found.currency}, trade "
+                            f"{found.gateway_trade_no}"))
+
+
 async def handle_notification(*, session: AsyncSession, gateway: PaymentGateway, headers: Mapping[str, str],
                               body: bytes, now: dt.datetime | None = None) -> Applied:
     """A gateway's notification about an online top-up: credits it once."""
@@ -130,7 +143,10 @@ async def settle_by_query(*, db: Database, gateway: PaymentGateway, code: str, r
     if trade.state != "paid":
         return False
     async with db.transaction() as session:
-        return (await _apply(session, gateway, trade.as_notification(), utcnow())).credited
+        applied = await _apply(session, gateway, trade.as_notification(), utcnow())
+        if applied.credited:  # audited like a notification's credit (the button and the loop both come here)
+            await record_credit(session, gateway, applied)
+        return applied.credited
 
 
 async def query_unpaid_once(*, db: Database, registry: GatewayRegistry, now: dt.datetime | None = None,

@@ -24,7 +24,6 @@ from quanyi.enterprises.portal.rendering import render_page
 from quanyi.errors import DomainError, NotFound
 from quanyi.money import format_money
 from quanyi.payments.gateway import GatewayUnavailable, NotificationRejected
-from quanyi.staff.audit import Actor, record_action
 from quanyi.urls import shop_base_url
 
 __all__ = ["router", "notify_router"]
@@ -137,14 +136,9 @@ async def notify(gateway_name: Annotated[str, Path(max_length=32, pattern=r"^[a-
         async with ctx.db.transaction() as session:
             applied = await top_up_payments.handle_notification(session=session, gateway=gateway,
                                                                 headers=request.headers, body=body)
-            found = applied.request
             if applied.credited:
-                await record_action(session=session, actor=Actor(
-                    name=f"gateway:{gateway.name}", staff_id=None, ip=client_ip(request),
-                    user_agent=user_agent(request)), action="enterprise_top_up_paid_online", object_type="enterprise",
-                    object_id=applied.enterprise_code, summary=(
-                        f"{found.request_no}: {found.amount_cents} cents {found.currency}, trade "
-                        f"{found.gateway_trade_no}"))
+                await top_up_payments.record_credit(session, gateway, applied, ip=client_ip(request),
+                                                    user_agent=user_agent(request))
     except DomainError as exc:
         logger.warning("top-up notification refused: gateway=%s code=%s reason=%s ip=%s", gateway.name, exc.code,
                        exc.message, client_ip(request))
