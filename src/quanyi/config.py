@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     low_stock_threshold: int = Field(default=5, ge=0, le=1_000_000)
     # False: the delivery e-mail links to the order page; True: it carries the card keys (audited reveal).
     email_include_keys: bool = False
+    # Where operator alerts are e-mailed too (a bank-transfer top-up an enterprise asks for, a second payment of a
+    # credited online top-up to refund), besides the group robots; empty: robots only.
+    operator_alert_email: str = Field(default="", max_length=254)
     notification_max_attempts: int = Field(default=8, ge=1, le=100)
     notification_backoff_seconds: float = Field(default=30.0, ge=0, le=86_400)
     # A claimed message is re-sent by another worker if its worker has not reported within this time;

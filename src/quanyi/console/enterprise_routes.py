@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import Path, Request
@@ -21,7 +22,7 @@ from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
-from quanyi.enterprises import campaigns, downloads, pricing, purchases, top_ups, users
+from quanyi.enterprises import campaigns, downloads, pricing, purchases, top_up_alerts, top_ups, users
 from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.schemas import EnterpriseCreate
 from quanyi.errors import DomainError, NotFound
@@ -41,7 +42,7 @@ EnterpriseCode = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-
 Number = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9]+$")]
 MESSAGES = ("created", "topped_up", "top_up_repeated", "purchase_made", "purchase_resumed", "purchase_cancelled",
             "campaign_ended", "user_added", "user_changed", "top_up_confirmed", "top_up_confirmed_before",
-            "top_up_refused")
+            "top_up_refused", "extra_refunded")
 LINK_HOURS, LINK_DOWNLOADS = 24, 3
 
 
@@ -55,8 +56,10 @@ async def _list_page(request: Request, ctx: ContextDep, user: ConsoleUser, *, ty
         rows = [(e, await enterprises_service.account_of(session=session, enterprise=e))
                 for e in await enterprises_service.list_enterprises(session=session)]
         waiting = await top_ups.waiting_for_operator(session=session)
+        to_refund = Counter(code for _, _, code in await top_up_alerts.open_extra_payments(session=session))
     return render_page(request, "console/enterprises.html", {
-        "enterprises": rows, "waiting": waiting, "typed": typed or {"credit_limit": "0"}, "message": message,
+        "enterprises": rows, "waiting": waiting, "to_refund": to_refund, "typed": typed or {"credit_limit": "0"},
+        "message": message,
         "invoice_fields": INVOICE_FIELDS,
     }, user=user, active="enterprises", status_code=status_code)
 
@@ -106,11 +109,13 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
                        for c in await campaigns.list_campaigns(session=session, code=code)]
             portal_users = await users.list_users(session=session, code=code)
             requested = await top_ups.list_top_ups(session=session, code=code)
+            extra = await top_up_alerts.extra_payments_of(session=session, request_ids=[r.id for r in requested])
     except NotFound:
         return forms.not_found(request, user, active="enterprises")
     return render_page(request, "console/enterprise.html", {
         "e": enterprise, "account": account, "contacts": contacts, "prices": prices, "purchases": bought,
         "campaigns": reports, "portal_users": portal_users, "top_up_requests": requested,
+        "extra_payments": extra,
         "roles": list(users.ROLES), "message": message,
         "link": link, "request_key": secrets.token_urlsafe(16),
         "base_url": shop_base_url(ctx.settings).rstrip("/"),
@@ -121,7 +126,7 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, code: str,
 async def enterprise_detail(code: EnterpriseCode, request: Request, ctx: ContextDep,
                             user: PlatformAdmin) -> HTMLResponse:
     message = forms.flash(request, "ent", MESSAGES, warn=("top_up_repeated", "top_up_confirmed_before"),
-                          values=("amount", "no", "name"))
+                          values=("amount", "no", "name", "trade"))
     return await _page(request, ctx, user, code, message=message)
 
 
@@ -178,6 +183,24 @@ async def decide_top_up(code: EnterpriseCode, request_no: Number, action: Annota
     outcome = "top_up_refused" if action == "refuse" else "top_up_confirmed" if changed else "top_up_confirmed_before"
     return forms.back(f"/console/enterprises/{code}", outcome, no=request_no,
                       amount=format_money(found.amount_cents, found.currency))
+
+
+@router.post("/{code}/top-up-extra/{trade_no}/refunded", response_class=HTMLResponse)
+async def extra_refunded(code: EnterpriseCode, trade_no: Annotated[str, Path(max_length=64)], request: Request,
+                         ctx: ContextDep, user: PlatformAdmin) -> Response:
+    """A second payment of a credited online top-up was refunded at the gateway: the flag goes away."""
+    try:
+        async with ctx.db.transaction() as session:
+            found, changed = await top_up_alerts.mark_refunded(session=session, code=code, trade_no=trade_no,
+                                                               actor=user.name)
+            if changed:
+                await record_action(session=session, actor=user.actor, action="enterprise_top_up_extra_refunded",
+                                    object_type="enterprise", object_id=code, summary=(
+                                        f"{found.gateway} trade {trade_no}: {found.amount_cents} cents "
+                                        f"{found.currency} refunded at the gateway"))
+    except DomainError as exc:
+        return await _refused(request, ctx, user, code, exc)
+    return forms.back(f"/console/enterprises/{code}", "extra_refunded", trade=trade_no)
 
 
 @router.post("/{code}/purchases", response_class=HTMLResponse)

@@ -330,3 +330,7 @@ def purchases_run() -> None:
 from quanyi.enterprises.user_cli import users_app  # noqa: E402 - the users sub-commands, after the main ones
 
 enterprises_app.add_typer(users_app, name="users")
+
+from quanyi.enterprises.top_up_cli import top_ups_app  # noqa: E402 - the top-up request sub-commands
+
+enterprises_app.add_typer(top_ups_app, name="top-ups")

@@ -26,7 +26,7 @@ from quanyi.second_factor import TotpColumns
 __all__ = ["Enterprise", "EnterpriseStatus", "EnterpriseContact", "EnterprisePriceTier", "PurchaseStatus",
            "BulkPurchase", "BulkPurchaseOrder", "DownloadLink", "DownloadAudit", "CampaignStatus", "Campaign",
            "CampaignOption", "CampaignEmployee", "CampaignClaim", "LoginApp", "EnterpriseUser", "EnterpriseUserSession",
-           "EnterpriseUserRecoveryCode", "TopUpStatus", "TopUpRequest"]
+           "EnterpriseUserRecoveryCode", "TopUpStatus", "TopUpRequest", "TopUpExtraPayment"]
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -381,3 +381,22 @@ class TopUpRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     refusal_reason: Mapped[str] = mapped_column(String(500), default="")
+
+
+class TopUpExtraPayment(Base):
+    """A second payment of an online top-up request another payment already credited (重复付款): real money the
+    shop holds but never credits. Operators are alerted and the console flags it on its request until an operator
+    records that it was refunded at the gateway."""
+
+    __tablename__ = "enterprises_top_up_extra_payment"
+    __table_args__ = (UniqueConstraint("gateway", "gateway_trade_no"),)  # the gateway re-sends: one row a trade
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("enterprises_top_up_request.id"), index=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    gateway_trade_no: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    refunded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

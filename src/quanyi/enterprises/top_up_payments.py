@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
-from quanyi.enterprises import top_ups
+from quanyi.enterprises import top_up_alerts, top_ups
 from quanyi.enterprises.models import Enterprise, TopUpRequest, TopUpStatus
 from quanyi.errors import DomainError, NotFound
 from quanyi.payments.gateway import (
@@ -109,6 +109,9 @@ async def _apply(session: AsyncSession, gateway: PaymentGateway, paid: PaymentNo
         # The money is real but the request was credited by another transaction: refund it at the gateway.
         logger.warning("top-up %s paid again by %s trade %s (credited by trade %s): refund it at the gateway",
                        request.request_no, gateway.name, paid.gateway_trade_no, request.gateway_trade_no)
+        await top_up_alerts.on_paid_twice(session=session, request=request, gateway=gateway.name,
+                                          trade_no=paid.gateway_trade_no, amount_cents=paid.amount_cents,
+                                          currency=paid.currency, now=now)
     return Applied(request, code, credited)
 
 

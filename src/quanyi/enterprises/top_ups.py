@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.enterprises import service as enterprises_service
+from quanyi.enterprises import top_up_alerts
 from quanyi.enterprises.models import Enterprise, TopUpRequest, TopUpStatus
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.money import MAX_AMOUNT_CENTS, InvalidAmount, parse_amount
@@ -131,6 +132,8 @@ async def request_top_up(
         if found is None:
             raise
         return found, False
+    if method == "bank_transfer":  # operators must look for the money and confirm it
+        await top_up_alerts.on_requested(session=session, request=made, enterprise=enterprise, now=now)
     return made, True
 
 

@@ -34,6 +34,8 @@ class Kind(enum.StrEnum):
     VERIFICATION_CODE = "verification_code"  # to the buyer: one-time code to confirm a checkout (risk control)
     MEMBER_CODE = "member_code"  # to a buyer: one-time code to log in / sign up / add a contact (members)
     ORDER_REFUNDED = "order_refunded"  # account customer: money of its order went back to its balance
+    ENTERPRISE_TOP_UP_REQUESTED = "enterprise_top_up_requested"  # operators: a bank transfer to check and confirm
+    ENTERPRISE_TOP_UP_PAID_TWICE = "enterprise_top_up_paid_twice"  # operators: refund a second payment at the gateway
 
 
 class MessageStatus(enum.StrEnum):

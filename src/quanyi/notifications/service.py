@@ -34,7 +34,7 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
     "enqueue", "on_order_delivered", "on_orders_delivered", "on_order_refund_pending", "on_order_refunded",
-    "on_stock_taken", "on_risk_hold",
+    "on_stock_taken", "on_risk_hold", "on_enterprise_top_up",
     "on_verification_code", "can_send_verification_code", "on_member_code", "ONE_TIME_CODES",
     "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "discard_message",
     "ROBOT_CHANNELS",
@@ -65,6 +65,7 @@ class NotificationPolicy:
     # The provider only sends registered templates: each kind of buyer SMS needs its own.
     sms_codes: bool = False  # QUANYI_SMS_TEMPLATE_VERIFICATION_CODE
     sms_delivery: bool = False  # QUANYI_SMS_TEMPLATE_ORDER_DELIVERED
+    operator_email: str = ""  # QUANYI_OPERATOR_ALERT_EMAIL: operator alerts are e-mailed there too
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotificationPolicy:
@@ -82,7 +83,8 @@ class NotificationPolicy:
         if settings.dingtalk_webhook_url:
             channels.add(Channel.DINGTALK)
         return cls(frozenset(channels), settings.low_stock_threshold, settings.default_locale,
-                   sms_codes=sms_codes, sms_delivery=sms_delivery)
+                   sms_codes=sms_codes, sms_delivery=sms_delivery,
+                   operator_email=settings.operator_alert_email.strip())
 
     def sms_template_missing(self, kind: Kind) -> str | None:
         """The setting an SMS of this kind lacks, or None when it can be sent (given the channel is on)."""
@@ -304,6 +306,21 @@ async def on_risk_hold(*, session: AsyncSession, order: Order, reason: str, now:
     """An order is held by risk control for manual review (风控拦截)."""
     await _alert(session, Kind.RISK_HOLD, order.order_no, {**_order_payload(order), "reason": reason[:300]},
                  order_id=order.id, now=now, merchant_id=order.merchant_id)
+
+
+async def on_enterprise_top_up(*, session: AsyncSession, kind: Kind, key: str, payload: dict[str, Any],
+                               now: dt.datetime | None = None) -> int:
+    """Operators must act on an enterprise's top-up (企业充值): a bank transfer to check and confirm
+    (ENTERPRISE_TOP_UP_REQUESTED), or a second payment of a credited request to refund at the gateway
+    (ENTERPRISE_TOP_UP_PAID_TWICE). To the group robots, and e-mailed to QUANYI_OPERATOR_ALERT_EMAIL when set;
+    once per `key`. Returns how many messages were enqueued."""
+    count = await _alert(session, kind, key, payload, merchant_id=PLATFORM_MERCHANT_ID, now=now)
+    policy = policy_of(session)
+    if policy is not None and policy.operator_email and _enabled(session, Channel.EMAIL, kind):
+        count += await enqueue(session=session, channel=Channel.EMAIL, recipient=policy.operator_email, kind=kind,
+                               locale=policy.merchant_locale, payload=payload, dedupe_key=f"{kind}:{key}:email",
+                               now=now)
+    return count
 
 
 ONE_TIME_CODES = (Kind.VERIFICATION_CODE, Kind.MEMBER_CODE)  # SMS: the one code template

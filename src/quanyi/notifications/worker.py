@@ -192,7 +192,8 @@ class OutboxWorker(LeasedWorker):
         if message.channel is Channel.WEBHOOK:
             return await self._render_callback(base, message)
         if message.channel is Channel.EMAIL:
-            keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys else None
+            keys = await self._reveal_for_email(message) if self.ctx.settings.email_include_keys and \
+                message.kind == Kind.ORDER_DELIVERED else None  # only a delivery e-mail carries keys
             content = render_email(message.kind, message.locale, p, shop_name=self.ctx.settings.shop_name,
                                    order_url=order_link(self.ctx, p["order_no"]) if "order_no" in p else "",
                                    keys=keys, zone=shop_zone(self.ctx.settings.shop_timezone))
