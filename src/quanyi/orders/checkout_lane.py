@@ -34,7 +34,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.placing import CheckoutInput, place_order
 from quanyi.orders.schemas import OrderCreate, OrderCreated, OrderRead
-from quanyi.orders.sold_out_lane import read_body, replay
+from quanyi.orders.sold_out_lane import exception_handler, read_body, replay
 from quanyi.promoters.referral import REFERRAL_COOKIE
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import ensure_device_cookie, request_device
@@ -122,7 +122,7 @@ class CheckoutLane:
             no_store(headers)
             created = await place_checkout(self.ctx, data, request, headers, MemberToken(""))
         except Exception as exc:
-            handler = self._handler(exc)
+            handler = exception_handler(self.handlers, exc)
             if handler is None:
                 raise  # as the route's: UnexpectedErrorMiddleware answers 500
             answer = await handler(request, exc)
@@ -131,12 +131,6 @@ class CheckoutLane:
                               media_type="application/json")
             answer.headers.raw.extend(headers.headers.raw)
         await answer(scope, receive, send)
-
-    def _handler(self, exc: Exception) -> Handler | None:
-        for kind in type(exc).__mro__:
-            if kind in self.handlers:
-                return self.handlers[kind]
-        return None
 
 
 def _has_session_cookie(header: bytes) -> bool:

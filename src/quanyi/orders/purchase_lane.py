@@ -33,7 +33,7 @@ from quanyi.deps import NO_STORE_HEADERS
 from quanyi.orders.access import verify_order_access
 from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.schemas import PaymentStartRequest
-from quanyi.orders.sold_out_lane import replay
+from quanyi.orders.sold_out_lane import exception_handler, replay
 
 __all__ = ["PurchaseLane"]
 
@@ -160,10 +160,7 @@ class PurchaseLane:
 
     async def _fail(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """Answer `exc` with the app's handler for it, as the app's exception middleware would; none: raise."""
-        # Starlette's lookup (ExceptionMiddleware): the first class of the exception's MRO with a handler; a
-        # handler for Exception itself is the outermost error middleware's, not the exception middleware's.
-        handler = next((self.handlers[cls] for cls in type(exc).__mro__
-                        if cls is not Exception and cls in self.handlers), None)
+        handler = exception_handler(self.handlers, exc)
         if handler is None:
             raise exc
         response = await handler(Request(scope, receive), exc)

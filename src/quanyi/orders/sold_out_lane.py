@@ -10,7 +10,8 @@ to be sold out) goes on to the app untouched, with the body handed on as it came
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -21,7 +22,7 @@ from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
 from quanyi.orders.schemas import OrderCreate
 
-__all__ = ["SoldOutLane", "read_body", "replay"]
+__all__ = ["SoldOutLane", "read_body", "replay", "exception_handler"]
 
 _PATH = "/api/orders"
 _MAX_BODY = 8 * 1024  # a checkout is a few hundred bytes; anything larger takes the ordinary road
@@ -94,3 +95,10 @@ def replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+def exception_handler(handlers: Mapping[Any, Callable[..., Any]], exc: Exception) -> Callable[..., Any] | None:
+    """The app's handler for `exc` as Starlette's ExceptionMiddleware finds it (the first class of its MRO with
+    one), for a lane answering an error the way the route would; None: let it go up. A handler for Exception
+    itself belongs to the outermost error middleware, not this lookup."""
+    return next((handlers[kind] for kind in type(exc).__mro__ if kind is not Exception and kind in handlers), None)
