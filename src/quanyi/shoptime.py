@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # the settings import this module: keep it free of the databa
     from quanyi.db import Database
 
 __all__ = ["DEFAULT_TIMEZONE", "shop_zone", "install_shop_zone", "zone_of", "shop_time", "shop_day",
-           "shop_midnight", "day_bounds", "valid_through", "parse_day", "parse_minute", "DAY_PATTERN", "MINUTE_PATTERN",
-           "MINUTE_FORMAT"]
+           "shop_midnight", "day_bounds", "valid_through", "parse_day", "parse_minute", "parse_month", "DAY_PATTERN",
+           "MINUTE_PATTERN", "MONTH_PATTERN", "MINUTE_FORMAT"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _ZONE_KEY = "quanyi.shop_zone"
@@ -85,6 +85,8 @@ def valid_through(expires_at: dt.datetime, zone: ZoneInfo) -> dt.date:
 MINUTE_FORMAT = "%Y-%m-%d %H:%M"
 DAY_PATTERN = r"\s*\d{4}\s*[\-\/.年]\s*\d{1,2}\s*[\-\/.月]\s*\d{1,2}\s*日?\s*"
 MINUTE_PATTERN = DAY_PATTERN + r"(?:[T\s]\s*\d{1,2}\s*[:：]\s*\d{2}\s*)?"
+MONTH_PATTERN = r"\s*\d{4}\s*[\-\/.年]\s*\d{1,2}\s*月?\s*"
+_MONTH = re.compile(r"(\d{4})\s*[\-\/.年]\s*(\d{1,2})\s*月?")
 _DAY = re.compile(r"(\d{4})\s*[\-\/.年]\s*(\d{1,2})\s*[\-\/.月]\s*(\d{1,2})\s*日?")
 _MINUTE = re.compile(_DAY.pattern + r"(?:\s*[T\s]\s*(\d{1,2})\s*[:：]\s*(\d{2})(?::\d{2})?)?")
 
@@ -96,6 +98,14 @@ def parse_day(raw: str) -> dt.date | None:
         return dt.date(int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
     except ValueError:
         return None
+
+
+def parse_month(raw: str) -> dt.date | None:
+    """A month as people type it (2026-12, 2026/12, 2026.12, 2026年12月) as its first day; None if it is not one."""
+    found = _MONTH.fullmatch(raw.strip())
+    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
+        return None
+    return dt.date(int(found.group(1)), int(found.group(2)), 1)
 
 
 def parse_minute(raw: str) -> dt.datetime | None:

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import random_code
 from live_shop import LiveShop, serve_demo_shop
-from web.test_browser import DESKTOP, PHONE, _new_context, _shoot, _watch, browser, shots
+from web.test_browser import DESKTOP, PHONE, TIMEOUT_MS, _new_context, _shoot, _watch, browser, shots
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -136,5 +136,47 @@ def test_the_portal_on_a_phone_and_in_english(browser, portal_shop, shots: Path)
     assert "Your price" in page.content()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     _shoot(page, shots, "portal-9-phone-prices-english")
+    assert errors == [], errors
+    context.close()
+
+
+def test_the_statement_month_is_typed_the_chinese_way_in_an_english_browser(browser, portal_shop,  # type: ignore[no-untyped-def]
+                                                                           shots: Path) -> None:
+    """An English browser draws <input type=month> as "December 2026": the month is a text field like the other
+    dates (2026-12, 2026/12, 2026年12月), and a month that cannot be read is refused in words."""
+    import datetime as dt
+
+    from playwright.sync_api import expect
+
+    live, _ = portal_shop
+    errors: list[str] = []
+    context = browser.new_context(base_url=live.url, locale="en-US", viewport=DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    _watch(page, errors)
+    _log_in(page)
+    expect(page.get_by_test_id("balance")).to_be_visible()
+    page.goto("/portal/statement")
+    month = page.get_by_test_id("month")
+    this_month = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    assert month.get_attribute("type") in (None, "text")
+    expect(month).to_have_value(f"{this_month:%Y-%m}")
+    _shoot(page, shots, "portal-statement-1-month-field")
+
+    month.fill(f"{this_month.year}年{this_month.month}月")
+    page.get_by_role("button", name="查看").click()
+    expect(month).to_have_value(f"{this_month:%Y-%m}")
+    expect(page.get_by_test_id("statement")).to_be_visible()  # this month's top-up and purchases
+    month.fill(f"{this_month.year - 1}/{this_month.month}")
+    page.get_by_role("button", name="查看").click()
+    expect(month).to_have_value(f"{this_month.year - 1}-{this_month.month:02d}")
+    expect(page.get_by_test_id("statement")).to_have_count(0)  # nothing then
+
+    refused = page.goto("/portal/statement?month=December+2026")
+    assert refused is not None and refused.status == 422
+    expect(page.get_by_test_id("flash")).to_have_text("请按 2026-12 的格式填写月份（也可以写 2026/12 或 2026年12月）")
+    expect(month).to_have_value("December 2026")
+    expect(page.get_by_test_id("totals")).to_have_count(0)
+    _shoot(page, shots, "portal-statement-2-bad-month")
     assert errors == [], errors
     context.close()

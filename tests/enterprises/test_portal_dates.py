@@ -11,7 +11,7 @@ import pytest
 from enterprises.portal_support import csrf_token, logged_in
 from helpers import Shop
 from quanyi.enterprises.models import Campaign
-from quanyi.shoptime import DAY_PATTERN, MINUTE_PATTERN, parse_day, parse_minute
+from quanyi.shoptime import DAY_PATTERN, MINUTE_PATTERN, MONTH_PATTERN, parse_day, parse_minute, parse_month
 
 ORIGIN = {"Origin": "http://test"}
 
@@ -24,6 +24,30 @@ def test_days_are_read_the_chinese_way(typed: str, day: dt.date | None):
     assert parse_day(typed) == day
     if day is not None:
         assert re.fullmatch(DAY_PATTERN, typed)
+
+
+@pytest.mark.parametrize(("typed", "first"), [
+    ("2026-12", dt.date(2026, 12, 1)), ("2026/1", dt.date(2026, 1, 1)), ("2026.01", dt.date(2026, 1, 1)),
+    ("2026年12月", dt.date(2026, 12, 1)), (" 2026 年 3 ", dt.date(2026, 3, 1)), ("2026-13", None), ("2026-0", None),
+    ("December 2026", None), ("12/2026", None), ("202612", None), ("2026-12-05", None), ("", None)])
+def test_months_are_read_the_chinese_way(typed: str, first: dt.date | None):
+    assert parse_month(typed) == first
+    if first is not None:
+        assert re.fullmatch(MONTH_PATTERN, typed)
+
+
+async def test_the_portal_statement_month_is_a_text_field_and_a_bad_month_is_refused(shop: Shop):
+    client = await logged_in(shop, "ACME", "vera", "viewer", top_up_cents=100_000)
+    page = await client.get("/portal/statement")
+    assert 'type="month"' not in page.text and 'placeholder="2026-12"' in page.text
+    assert re.search(r'data-testid="month"', page.text) and 'data-testid="totals"' in page.text
+    for typed in ("2026年1月", "2026/1", "2026-01"):
+        seen = await client.get("/portal/statement", params={"month": typed})
+        assert seen.status_code == 200 and 'value="2026-01"' in seen.text, typed
+    for typed in ("December 2026", "2026-13", "12/2026"):
+        refused = await client.get("/portal/statement", params={"month": typed})
+        assert refused.status_code == 422, typed
+        assert "请按 2026-12 的格式填写月份" in refused.text and 'data-testid="totals"' not in refused.text
 
 
 @pytest.mark.parametrize(("typed", "moment"), [

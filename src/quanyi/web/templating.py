@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from quanyi.catalog.guide import render_guide
 from quanyi.money import format_money, to_decimal
-from quanyi.shoptime import DAY_PATTERN, MINUTE_PATTERN, shop_time, shop_zone, valid_through
+from quanyi.shoptime import DAY_PATTERN, MINUTE_PATTERN, MONTH_PATTERN, shop_time, shop_zone, valid_through
 from quanyi.web.csrf import install_template_helpers
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
 
@@ -43,7 +43,7 @@ templates.env.filters["valid_through"] = pass_context(
     lambda context, value: valid_through(value, context["shop_zone"]).isoformat() if value else "")
 install_template_helpers(templates.env)  # csrf_input() / csrf_token() in every form
 # Day and time fields are text typed the Chinese way (shoptime.parse_day / parse_minute), their pattern a hint.
-templates.env.globals.update(DAY_PATTERN=DAY_PATTERN, MINUTE_PATTERN=MINUTE_PATTERN)
+templates.env.globals.update(DAY_PATTERN=DAY_PATTERN, MINUTE_PATTERN=MINUTE_PATTERN, MONTH_PATTERN=MONTH_PATTERN)
 templates.env.filters["guide"] = lambda text: Markup(render_guide(text or ""))  # noqa: S704 - sanitized by nh3
 
 

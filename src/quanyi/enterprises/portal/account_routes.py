@@ -18,7 +18,7 @@ from quanyi.enterprises.portal.rendering import render_page
 from quanyi.errors import DomainError
 from quanyi.logins import LoginFailed, LoginLimits, LoginRateLimited
 from quanyi.second_factor import Enrolment
-from quanyi.shoptime import shop_zone
+from quanyi.shoptime import parse_month, shop_zone
 from quanyi.web.area_rendering import enrolment_qr
 from quanyi.web.login_flow import limited
 
@@ -27,23 +27,17 @@ __all__ = ["router"]
 router = auth.portal_router("/portal")
 
 
-def _month(request: Request, zone: dt.tzinfo) -> tuple[dt.date, dt.datetime, dt.datetime]:
-    """The month asked for (?month=2026-12, default this month in the shop's time zone) and its bounds in UTC."""
-    today = dt.datetime.now(zone).date()
-    raw = request.query_params.get("month", "")
-    try:
-        first = dt.date.fromisoformat(f"{raw}-01") if raw else today.replace(day=1)
-    except ValueError:
-        first = today.replace(day=1)
+def _bounds(first: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """A month's bounds in UTC, from midnight of its first day in the shop's time zone."""
     following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
-    return first, start, dt.datetime.combine(following, dt.time(), zone).astimezone(dt.UTC)
+    return start, dt.datetime.combine(following, dt.time(), zone).astimezone(dt.UTC)
 
 
 @router.get("", response_class=HTMLResponse)
 async def home(request: Request, ctx: ContextDep, user: UserDep) -> Response:
     zone = shop_zone(ctx.settings.shop_timezone)
-    _, start, end = _month(request, zone)
+    start, end = _bounds(dt.datetime.now(zone).date().replace(day=1), zone)
     async with ctx.db.read_session() as session:
         enterprise = await enterprises_service.get_enterprise(session=session, code=user.code)
         account = await enterprises_service.account_of(session=session, enterprise=enterprise)
@@ -56,11 +50,20 @@ async def home(request: Request, ctx: ContextDep, user: UserDep) -> Response:
 
 @router.get("/statement", response_class=HTMLResponse)
 async def statement(request: Request, ctx: ContextDep, user: UserDep) -> Response:
-    first, start, end = _month(request, shop_zone(ctx.settings.shop_timezone))
+    """The statement of the month asked for (?month= typed the Chinese way: 2026-12, 2026/12, 2026年12月; default
+    this month in the shop's time zone); a month that cannot be read is refused (422), no statement shown."""
+    zone = shop_zone(ctx.settings.shop_timezone)
+    raw = request.query_params.get("month", "")[:20]
+    first = parse_month(raw) if raw.strip() else dt.datetime.now(zone).date().replace(day=1)
+    if first is None:
+        return render_page(request, "portal/statement.html", {
+            "s": None, "month": raw, "message": ("portal.statement.bad_month", {}, "err")},
+            user=user, active="statement", status_code=422)
+    start, end = _bounds(first, zone)
     async with ctx.db.read_session() as session:
         found = await enterprises_service.statement(session=session, code=user.code, start=start, end=end)
-    return render_page(request, "portal/statement.html", {"s": found, "month": first.strftime("%Y-%m")},
-                       user=user, active="statement")
+    return render_page(request, "portal/statement.html", {
+        "s": found, "month": first.strftime("%Y-%m"), "message": None}, user=user, active="statement")
 
 
 @router.get("/prices", response_class=HTMLResponse)
