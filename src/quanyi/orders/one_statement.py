@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import db_direct
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders import numbers
@@ -82,13 +83,12 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     for n, rider in enumerate(riders):
         params.update({f"r{n}_{key}": value for key, value in rider.values.items()
                        if not isinstance(value, _OrderIdMarker)})
-    connection = await numbers.core_connection(session)
     zone = zone_of(session)
     while True:
         values["order_no"] = numbers.new_order_no(now, zone=zone)  # looked up at each call: tests force a clash
         params.update({f"o_{key}": value for key, value in values.items()})
         params["q_to_status"] = values["status"].value
-        order_id, found = (await connection.execute(statement, params)).one()
+        order_id, found = await db_direct.fetch_one(session, statement, params)  # type: ignore[misc]
         if found < quantity:
             return False
         if order_id is not None:
@@ -97,17 +97,17 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     return True
 
 
-_BUILT: dict[tuple[Any, ...], Any] = {}
+_BUILT: dict[tuple[Any, ...], db_direct.Direct] = {}
 
 
-def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider]) -> Any:
+def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider]) -> db_direct.Direct:
     """The statement for this shape (the order's columns, the riders' tables and columns), built once per process
     with bind parameters: only the values change from one checkout to the next."""
     shape = (columns, tuple((rider.table.name, tuple((key, value.text if isinstance(value, _OrderIdMarker) else None)
                                                      for key, value in rider.values.items())) for rider in riders))
     statement = _BUILT.get(shape)
     if statement is None:
-        statement = _BUILT[shape] = _statement(columns, riders)
+        statement = _BUILT[shape] = db_direct.Direct(_statement(columns, riders))
     return statement
 
 

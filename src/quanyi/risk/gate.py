@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, text, true
+from sqlalchemy import bindparam, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import db_direct
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
-from quanyi.orders.numbers import core_connection
 from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
@@ -30,8 +30,8 @@ from quanyi.risk.rules import Signals, placed_events
 
 __all__ = ["Gate", "open_checkout"]
 
-_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
-                 "OFFSET 0) AS ordered")
+_PG_LOCKS = db_direct.Direct(text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k "
+                                  "ORDER BY 1 OFFSET 0) AS ordered"))
 
 
 @dataclass
@@ -112,11 +112,11 @@ async def open_checkout(*, session: AsyncSession, runtime: RiskRuntime, signals:
     if locks and session.bind.dialect.name == "postgresql":
         # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
         # this client committed. One statement, one sorted order: two checkouts never wait crosswise.
-        await session.execute(_PG_LOCKS, {"locks": sorted(locks)})
+        await db_direct.execute(session, _PG_LOCKS, {"locks": sorted(locks)})
     row: tuple[object, ...] = ()
     if params:
         statement = _count_statement(counted, tuple(dim for dim, _, _ in checks))
-        row = tuple((await (await core_connection(session)).execute(statement, params)).one())
+        row = await db_direct.fetch_one(session, statement, params) or ()  # counts: always one row
     if gate.events:
         counts = [int(n) + 1 for n in row[:counted]]  # + this checkout's own hit, written later
         row = row[counted:]
@@ -128,10 +128,10 @@ async def open_checkout(*, session: AsyncSession, runtime: RiskRuntime, signals:
     return gate
 
 
-_BUILT: dict[tuple[int, tuple[str, ...]], Select[Any]] = {}
+_BUILT: dict[tuple[int, tuple[str, ...]], db_direct.Direct] = {}
 
 
-def _count_statement(flood_keys: int, dimensions: tuple[str, ...]) -> Select[Any]:
+def _count_statement(flood_keys: int, dimensions: tuple[str, ...]) -> db_direct.Direct:
     """The gate's count for this shape (how many flood keys, which held-stock dimensions), built once per process
     with bind parameters (g_flood_<n>, g_low, g_at; g_<dimension>, g_since, g_now): only the values change."""
     shape = (flood_keys, dimensions)
@@ -152,5 +152,5 @@ def _count_statement(flood_keys: int, dimensions: tuple[str, ...]) -> Select[Any
         joined = columns[0]
         for other in columns[1:]:
             joined = joined.join(other, true())
-        statement = _BUILT[shape] = select(*columns).select_from(joined)
+        statement = _BUILT[shape] = db_direct.Direct(select(*columns).select_from(joined))
     return statement

@@ -1,0 +1,176 @@
+"""Hot statements on the driver (热路径直连驱动): a statement built once with SQLAlchemy, compiled once per dialect,
+and on PostgreSQL sent straight to the asyncpg connection of the session's current transaction.
+
+SQLAlchemy's execution layer costs ~0.08 ms of CPU per statement on top of asyncpg's ~0.04 (docs/PERFORMANCE.md,
+section 11): the execution context, `construct_params`, the cursor adapter, the result object. For the few
+statements every purchase sends, `fetch_one` / `fetch_all` / `execute` do only what those statements need:
+
+- the SQL is the statement's own compiled text (the same text SQLAlchemy would send: one definition);
+- parameters go through the same bind processors SQLAlchemy applies (`UTCDateTime`, enums, JSON), in the
+  compiled positional order; a bind parameter with a value (`literal(...)`) takes it when not given;
+- result columns go through the same result processors (enums back to Python enums, UTC datetimes); rows are
+  tuples;
+- it runs in the session's transaction: pending ORM changes are flushed first (as `session.execute` would), and a
+  transaction SQLAlchemy has not begun on the connection yet (asyncpg's BEGIN is sent lazily, with the first
+  statement) is begun first, so a direct statement is never outside the unit of work;
+- the engine's `before_cursor_execute` / `after_cursor_execute` listeners see it (cursor and context None), so
+  statement counters (tests/orders/test_statement_counts.py, bench/hot_path.py) count it; `echo` logs it;
+- a driver error is raised as SQLAlchemy would raise it (`sqlalchemy.exc.DBAPIError` subclasses, a lost
+  connection invalidated in the pool), so `is_database_unavailable` and the app's error answers are unchanged.
+
+On SQLite (and any other dialect) the statement runs through the session's Core connection as before.
+
+Statements with expanding (`IN`-list) or literal-execute parameters, or Python-side column defaults, are refused
+when first compiled: they need SQLAlchemy's per-call work.
+
+    _SKU = Direct(select(...).where(Sku.id == bindparam("b_sku_id")))
+    row = await db_direct.fetch_one(session, _SKU, {"b_sku_id": 7})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.util.concurrency import greenlet_spawn
+
+__all__ = ["Direct", "execute", "fetch_all", "fetch_one"]
+
+_REQUIRED = object()
+
+
+class _Plan:
+    """A statement compiled for one dialect: its text, its parameters in order, its result processors."""
+
+    __slots__ = ("sql", "binds", "results")
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if (compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names
+                or getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None)):
+            raise ValueError("db_direct: expanding / literal-execute parameters, escaped bind names and Python-side "
+                             "column defaults need SQLAlchemy's execution")
+        self.sql: str = compiled.string
+        processors = compiled._bind_processors
+        binds = compiled.binds
+        self.binds: list[tuple[str, Any, Any]] = []  # (name, processor or None, default or _REQUIRED)
+        for name in compiled.positiontup or ():
+            bind = binds[name]
+            default = (bind.effective_value if bind.callable is not None or bind.value is not None or not bind.required
+                       else _REQUIRED)
+            self.binds.append((name, processors.get(name), default))
+        self.results: list[tuple[int, Any]] = []  # (column index, processor) for the columns that need one
+        for n, column in enumerate(compiled._result_columns):
+            processor = column.type._cached_result_processor(dialect, None)
+            if processor is not None:
+                self.results.append((n, processor))
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        arguments = []
+        for name, processor, default in self.binds:
+            value = params.get(name, default)
+            if value is _REQUIRED:
+                raise KeyError(f"db_direct: a value is required for bind parameter {name!r}")
+            arguments.append(processor(value) if processor is not None else value)
+        return arguments
+
+    def row(self, record: Sequence[Any]) -> tuple[Any, ...]:
+        if not self.results:
+            return tuple(record)
+        row = list(record)
+        for n, processor in self.results:
+            row[n] = processor(row[n])
+        return tuple(row)
+
+
+class Direct:
+    """A statement built once, run by `fetch_one` / `fetch_all` / `execute` (compiled once per dialect)."""
+
+    __slots__ = ("statement", "_plans")
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._plans: dict[Dialect, _Plan] = {}
+
+    def plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect)
+        if plan is None:
+            if len(self._plans) >= 16:  # one dialect per engine: tests make many engines
+                self._plans.clear()
+            plan = self._plans[dialect] = _Plan(self.statement, dialect)
+        return plan
+
+
+async def fetch_one(session: AsyncSession, direct: Direct, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of the statement (a tuple, result types processed), or None when it returns none."""
+    rows = await _run(session, direct, params, one=True)
+    return rows[0] if rows else None
+
+
+async def fetch_all(session: AsyncSession, direct: Direct, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of the statement (tuples, result types processed)."""
+    return await _run(session, direct, params, one=False)
+
+
+async def execute(session: AsyncSession, direct: Direct, params: Mapping[str, Any]) -> None:
+    """Run the statement; its rows, if any, are not read."""
+    await _run(session, direct, params, one=False)
+
+
+async def _run(session: AsyncSession, direct: Direct, params: Mapping[str, Any], *,
+               one: bool) -> list[tuple[Any, ...]]:
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    connection = await session.connection()
+    sync = connection.sync_connection
+    assert sync is not None
+    dialect = sync.dialect
+    if dialect.driver != "asyncpg":
+        result = await connection.execute(direct.statement, dict(params))
+        if not result.returns_rows:
+            return []
+        return [tuple(row) for row in (result.fetchmany(1) if one else result.fetchall())]
+    plan = direct.plan(dialect)
+    sql, arguments = plan.sql, plan.arguments(params)
+    if sync._has_events or sync.engine._has_events:
+        for fn in sync.dispatch.before_cursor_execute:
+            sql, arguments = fn(sync, None, sql, arguments, None, False)
+    if sync._echo:
+        sync._log_info(sql)
+    fairy = sync._dbapi_connection if sync._dbapi_connection is not None else await connection.get_raw_connection()
+    adapter = fairy.dbapi_connection  # SQLAlchemy's asyncpg adapter: it owns the transaction
+    driver = fairy.driver_connection
+    try:
+        async with adapter._execute_mutex:
+            if not _begun(adapter):  # SQLAlchemy begins lazily, with the first statement: begin it now
+                await adapter._start_transaction()
+            records = await driver.fetch(sql, *arguments)
+    except Exception as error:
+        await _raise_as_sqlalchemy(connection, adapter, error, sql, arguments)
+    if sync._has_events or sync.engine._has_events:
+        for fn in sync.dispatch.after_cursor_execute:
+            fn(sync, None, sql, arguments, None, False)
+    if one:
+        return [plan.row(records[0])] if records else []
+    return [plan.row(record) for record in records]
+
+
+def _begun(adapter: Any) -> bool:
+    started = getattr(adapter, "_started", None)  # SQLAlchemy 2.0's adapter; 2.1 keeps only the transaction
+    return bool(started) if started is not None else adapter._transaction is not None
+
+
+async def _raise_as_sqlalchemy(connection: AsyncConnection, adapter: Any, error: Exception, sql: str,
+                               arguments: list[Any]) -> None:
+    """Raise `error` as SQLAlchemy's execution would: translated by the adapter, wrapped in a DBAPIError, the
+    connection invalidated when it is lost (in a greenlet: invalidation may close the connection)."""
+    sync = connection.sync_connection
+    assert sync is not None
+    try:
+        adapter._handle_exception(error)
+    except Exception as adapted:
+        await greenlet_spawn(sync._handle_dbapi_exception, adapted, sql, arguments, None, None)
+    raise error  # not reached: both raise
