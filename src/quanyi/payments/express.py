@@ -30,6 +30,7 @@ from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
+from quanyi import sqlite_trip
 from quanyi.catalog.models import DeliveryType
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.ledger import service as ledger_service
@@ -198,23 +199,29 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
         if not delivered:
             return False
     else:
-        if (await connection.execute(_SQLITE_SELL, params)).rowcount != found.quantity:
-            return False  # the condition sold nothing
-        await connection.execute(_SQLITE_ORDER, params)
-        await connection.execute(_SQLITE_EVENTS, [
-            {"order_id": found.order_id, "from_status": OrderStatus.PENDING_PAYMENT.value,
-             "to_status": OrderStatus.PAID.value, "reason": _PAID_REASON, "created_at": now},
-            {"order_id": found.order_id, "from_status": OrderStatus.PAID.value,
-             "to_status": OrderStatus.DELIVERED.value, "reason": _DELIVERED_REASON, "created_at": now}])
-        await connection.execute(_SQLITE_PAYMENT, params)
-        await connection.execute(_SQLITE_DEFERRED, {
-            "order_id": found.order_id, "payment_id": found.payment_id, "order_status": OrderStatus.DELIVERED.value,
-            "created_at": now})
+        # One trip to aiosqlite's thread for all the writes (quanyi.sqlite_trip), under the writer lock taken by
+        # BEGIN IMMEDIATE; the sale first: the rest only if it sold every reserved key.
+        steps = [
+            sqlite_trip.Step(_SQLITE_SELL, params, expect=sqlite_trip.rowcount_is(found.quantity)),
+            sqlite_trip.Step(_SQLITE_ORDER, params),
+            sqlite_trip.Step(_SQLITE_EVENTS, [
+                {"order_id": found.order_id, "from_status": OrderStatus.PENDING_PAYMENT.value,
+                 "to_status": OrderStatus.PAID.value, "reason": _PAID_REASON, "created_at": now},
+                {"order_id": found.order_id, "from_status": OrderStatus.PAID.value,
+                 "to_status": OrderStatus.DELIVERED.value, "reason": _DELIVERED_REASON, "created_at": now}]),
+            sqlite_trip.Step(_SQLITE_PAYMENT, params),
+            sqlite_trip.Step(_SQLITE_DEFERRED, {
+                "order_id": found.order_id, "payment_id": found.payment_id,
+                "order_status": OrderStatus.DELIVERED.value, "created_at": now}),
+        ]
         if signals is not None and found.signals_order_id is not None:
-            await connection.execute(_SQLITE_SIGNALS, params)
+            steps.append(sqlite_trip.Step(_SQLITE_SIGNALS, params))
         if in_database and events:
-            await connection.execute(_SQLITE_COUNTED, [
-                {"key": key[:200], "member": member[:200], "at": signals.at} for key, member in events])  # type: ignore[union-attr]
+            steps.append(sqlite_trip.Step(_SQLITE_COUNTED, [
+                {"key": key[:200], "member": member[:200], "at": signals.at}  # type: ignore[union-attr]
+                for key, member in events]))
+        if len(await sqlite_trip.run(connection, steps)) < len(steps):
+            return False  # the condition sold nothing
     if runtime is not None and events and not in_database:
         await runtime.counters.record(events, at=signals.at, session=session)  # type: ignore[union-attr]
     ledger_service.deferred_row_written(session)
