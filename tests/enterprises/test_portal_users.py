@@ -261,3 +261,24 @@ async def test_a_sealed_enrolment_cannot_replace_a_second_factor_that_is_on(shop
     assert swapped.status_code == 422
     async with shop.ctx.db.read_session() as session:
         assert (await users.get_user(session=session, code="ACME", username="alice")).totp_ciphertext == stored
+
+
+async def test_an_admin_cannot_reset_their_own_password_or_second_factor_from_the_user_list(shop):
+    """Their own password and second factor change on the account page only, with the current password or a
+    current code under the login limits: the user list's password and reset-2fa (meant for a colleague who lost
+    theirs) would let a hijacked admin session set a password it knows and take the second factor off."""
+    client = await logged_in(shop, "ACME", "alice", "admin")
+    async with shop.ctx.db.read_session() as session:
+        me = await users.get_user(session=session, code="ACME", username="alice")
+    enrolment = users.SECOND_FACTOR.start_enrolment(cipher=shop.ctx.cipher, owner_id=me.id, account="a", issuer="q")
+    on = await post_form(client, "/portal/account/second-factor/confirm", {
+        "sealed": enrolment.sealed, "code": totp.totp(enrolment.secret, time.time() - 30)})
+    assert on.status_code == 200
+    for action, data in (("password", {"password": "a password I chose"}), ("reset-2fa", {})):
+        refused = await post_form(client, f"/portal/users/alice/{action}", data, page_url="/portal/users")
+        assert refused.status_code == 422, action
+    async with shop.ctx.db.read_session() as session:
+        me = await users.get_user(session=session, code="ACME", username="alice")
+    assert me.totp_enabled_at is not None
+    assert (await portal_login(browser(shop), "ACME", "alice", "a password I chose")).status_code == 401
+    assert (await client.get("/portal/account")).status_code == 200  # still logged in: nothing was changed

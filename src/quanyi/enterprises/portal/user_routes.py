@@ -67,6 +67,11 @@ async def change_user(username: Username, action: Annotated[str, Path(
     try:
         async with ctx.db.transaction() as session:
             found = await users.get_user(session=session, code=user.code, username=username)
+            if action in ("password", "reset-2fa") and found.id == user.login.user_id:
+                # One's own: on the account page, with the current password or code under the login limits (a
+                # session alone must not set a password it knows or take the second factor off).
+                raise users.InvalidEnterpriseUserInput(
+                    "自己的密码和两步验证请在“我的账户”页修改（需输入当前密码或动态码）")
             if action in ("enable", "role"):  # more access; disabling, sign-outs and resets secure what exists
                 enterprises_service.check_not_suspended(user.login.enterprise_status)
             if action in ("disable", "enable", "role"):
