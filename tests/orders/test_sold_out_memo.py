@@ -155,3 +155,14 @@ async def test_the_storefront_checkout_uses_the_memo_too(shop, sku, clock):
                                       data=form)
     assert response.status_code == 409 and "已售罄" in response.text
     assert await shop.count(Order) == 0
+
+
+async def test_a_sold_out_checkout_above_the_request_limit_is_refused_by_the_limit_as_the_route_would(shop, sku,
+                                                                                                     clock):
+    """The sold-out lane sits outside the body limit: with QUANYI_MAX_REQUEST_BYTES below its own 8 KiB, a body
+    between the two is the limit's 413, as without the lane, not the lane's 409."""
+    assert (await _checkout(shop, sku)).status_code == 409  # remembered as sold out
+    shop.ctx.settings.max_request_bytes = 1024
+    body = b'{"sku_id": %d, "quantity": 1, "contact": "fan@example.com"' % sku.id + b" " * 2000 + b"}"
+    answer = await shop.client.post("/api/orders", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["code"] == "payload_too_large"
