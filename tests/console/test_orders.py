@@ -67,6 +67,8 @@ async def test_refund_from_the_console_follows_the_refund_policy_once_per_form(s
     too_many = await post_form(client, f"{url}/refund", {"quantity": "3", "reason": "asked", "request_key": key},
                                page_url=url)
     assert too_many.status_code == 409
+    assert "买家手里只有这笔订单的 2 个卡密，不是 3 个" in too_many.text
+    assert "card keys of this order" not in too_many.text  # the service's English stays out of the page
     missing_reason = await post_form(client, f"{url}/refund", {"quantity": "1", "reason": " "}, page_url=url)
     assert missing_reason.status_code == 422
 
@@ -112,6 +114,7 @@ async def test_manual_delivery_hands_over_exactly_the_typed_codes(shop, app, sto
     assert 'data-testid="manual-form"' in (await client.get(url)).text
     too_many = await post_form(client, f"{url}/deliver", {"codes": "A-1\nA-2\nA-3"}, page_url=url)
     assert too_many.status_code == 422 and (await shop.get_order(order))["status"] == "paid"
+    assert "这笔订单只有 2 件：最多填写 2 个卡密" in too_many.text and "give at most" not in too_many.text
     done = await post_form(client, f"{url}/deliver", {"codes": "ACCT-7781 pass-1\nACCT-7782 pass-2",
                                                        "note": "sent by WeChat too"}, page_url=url)
     assert done.status_code == 303 and "m=delivered" in done.headers["location"]
@@ -122,6 +125,7 @@ async def test_manual_delivery_hands_over_exactly_the_typed_codes(shop, app, sto
     assert await shop.available(stocked_sku.id) == available_before + 2  # the keys it held went back on sale
     again = await post_form(client, f"{url}/deliver", {"codes": "X"}, page_url=url)
     assert again.status_code == 422  # delivered once
+    assert f"订单 {order['order_no']} 当前为「已发货」：只有已支付的人工发货订单可以人工发货" in again.text
 
 
 async def test_a_duplicate_payment_is_refunded_on_its_own_from_the_console(shop, app, stocked_sku):

@@ -49,6 +49,7 @@ async def test_a_held_order_is_approved_or_rejected_with_a_reason(shop, app):
     twice = await post_form(client, f"/console/reviews/{first}/approve", {"reason": "again"},
                             page_url=f"/console/reviews/{first}")
     assert twice.status_code == 409
+    assert "此订单已不在审核中" in twice.text and "not under review" not in twice.text
 
     rejected = await post_form(client, f"/console/reviews/{second}/reject", {"reason": "stolen card pattern"},
                                page_url=f"/console/reviews/{second}")

@@ -80,6 +80,11 @@ async def test_supplier_pages_show_balance_circuit_sync_and_change_mappings_thro
     refused_sync = await post_form(client, "/console/suppliers/ACME/sync", {"mode": "quotes"},
                                    page_url="/console/suppliers/ACME")
     assert refused_sync.status_code == 409 and "disabled" in refused_sync.text
+    await client.get("/console/suppliers/ACME?lang=zh-CN")  # and in Chinese: no English from the service
+    refused_sync = await post_form(client, "/console/suppliers/ACME/sync", {"mode": "quotes"},
+                                   page_url="/console/suppliers/ACME")
+    assert refused_sync.status_code == 409 and "供应商 ACME 已停用：请先启用再同步" in refused_sync.text
+    assert "enable it before syncing" not in refused_sync.text
     wrong = await post_form(client, "/console/suppliers/ACME/status", {"status": "gone"},
                             page_url="/console/suppliers/ACME")
     assert wrong.status_code == 422

@@ -87,6 +87,55 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"enterprise (.+) has no contact yet: .*", "enterprise_no_contact"),
     (r"a reason is required for every review decision", "review_reason"),
     (r"\w+ must be a date like 2026-12-31", "day"),
+    # orders, manual delivery, refunds, risk review and rules, suppliers: what an operator meets most
+    (r"order not found", "order_not_found"),
+    (r"this order has not been delivered", "order_not_delivered"),
+    (r"an order cannot go from (\w+) to (\w+)", "order_transition"),
+    (r"give the codes to deliver, or a note saying what was done", "manual_empty"),
+    (r"order (\S+) is a (\S+) order in status (\w+); only paid manual-delivery orders are delivered by hand",
+     "manual_not_deliverable"),
+    (r"the order is for (\d+): give at most that many codes .*", "manual_too_many"),
+    (r"give either amount_cents or quantity, not both", "refund_both"),
+    (r"amount_cents must be a positive number of cents", "refund_amount_positive"),
+    (r"quantity must be at least 1", "refund_quantity_positive"),
+    (r"the quantity must be a whole number", "refund_quantity_whole"),
+    (r"this payment has already been refunded in full", "refund_full"),
+    (r"a duplicate payment delivered nothing; refund an amount", "refund_duplicate_amount"),
+    (r"nothing was delivered for this order; refund an amount", "refund_undelivered_amount"),
+    (r"a delivered card-key order is refunded by the quantity of keys taken back", "refund_by_keys"),
+    (r"the buyer holds (\d+) card keys of this order, not (\d+)", "refund_keys_held"),
+    (r"only (\d+) of the buyer's (\d+) card keys were never revealed; revealed keys are not refundable .*",
+     "refund_keys_revealed"),
+    (r"the buyer holds no card keys of this order any more", "refund_no_keys"),
+    (r"(\d+) keys of this discounted order were paid nothing; take back more keys", "refund_keys_free"),
+    (r"(\d+) keys are worth (\d+) cents but only (\d+) are left to refund", "refund_keys_over"),
+    (r"refund of (\d+) cents exceeds the (\d+) cents left to refund", "refund_over"),
+    (r"an order that is (\w+) cannot be refunded", "refund_status"),
+    (r"payment (\S+) was never paid", "refund_unpaid"),
+    (r"this order has no confirmed payment to refund", "refund_no_payment"),
+    (r"the card keys to take back are no longer with the buyer", "refund_keys_gone"),
+    (r"refund '?(.+?)'? not found", "refund_not_found"),
+    (r"other refunds have used this payment up since; this one cannot be retried", "refund_used_up"),
+    (r"a refund cannot go from (\w+) to (\w+)", "refund_transition"),
+    (r"this Idempotency-Key was already used for a different refund", "refund_key_reused"),
+    (r"order (\S+) is (\w+), not under review", "review_not_held"),
+    (r"no risk rule (\d+)", "risk_rule_not_found"),
+    (r"a rule named '(.+)' exists", "risk_rule_taken"),
+    (r"thresholds must be positive and challenge_at <= review_at <= deny_at", "risk_thresholds"),
+    (r"supplier (\S+) has no product '(.+)' \(sync its catalog first\)", "supplier_no_product"),
+    (r"SKU (\S+) is delivered by hand \((\w+)\); suppliers cannot fill it", "mapping_by_hand"),
+    (r"SKU (\S+) is sold in (\w+) but the supplier product costs (\w+)", "mapping_currency"),
+    (r"SKU (\S+) is (\w+) but (\S+) is (\w+)", "mapping_kind"),
+    (r"supplier (\S+) is another merchant's account than SKU (\S+)'s", "mapping_merchant"),
+    (r"SKU (\S+) is already mapped to (\S+)", "mapping_exists"),
+    (r"mapping (\d+) does not exist", "mapping_not_found"),
+    (r"SKU (\d+) is not mapped to (\S+)", "mapping_missing"),
+    (r"credentials do not fit dialect (\w+): (.+)", "supplier_credentials"),
+    (r"supplier code '(.+)' is already used", "supplier_code_taken"),
+    (r"the stored credentials cannot be read; send new credentials", "supplier_credentials_unreadable"),
+    (r"supplier '?(.+?)'? does not exist", "supplier_not_found"),
+    (r"supplier (\S+) is disabled; enable it before syncing", "supplier_disabled"),
+    (r"supplier (\S+) is being synced right now", "supplier_syncing"),
     # the console's own form readers (console/forms.py), naming the field
     (r"(\w+) is required", "form_required"),
     (r"(\w+) is longer than (\d+) characters", "form_too_long"),
@@ -99,12 +148,24 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"'.*' has more than (\d+) decimal places for \w+", "amount_decimals"),
     (r"'.*' is larger than the maximum amount", "amount_too_large"),
 ))
+# How a message's groups are said, by position: "s" an order / refund status, "y" cents in yuan, "-" as it is.
+_GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
+           "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s"}
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
 
 
 def _yuan(cents: Any) -> str:
     return f"{Decimal(int(cents)) / 100:.2f}"
+
+
+def _group(locale: str, group: str, how: str) -> str:
+    if how == "y":
+        return _yuan(group)
+    if how == "s":
+        key = f"status.{group}"
+        return console_text(locale, key) if key in MESSAGES["zh-CN"] else group
+    return console_text(locale, _KINDS[group]) if group in _KINDS else group
 
 
 def from_validation(error: ErrorDetails) -> str:
@@ -135,7 +196,8 @@ def say(said: Any, locale: str) -> Any:
     for pattern, key in _MESSAGES:
         found = pattern.fullmatch(said)
         if found:
-            groups = [console_text(locale, _KINDS[g]) if g in _KINDS else g for g in found.groups()]
+            hows = _GROUPS.get(key, "")
+            groups = [_group(locale, g, hows[i] if i < len(hows) else "-") for i, g in enumerate(found.groups())]
             return console_text(locale, f"said.m.{key}").format(*groups)
     return said
 
