@@ -214,3 +214,25 @@ async def test_a_top_up_credited_by_asking_the_gateway_is_audited_like_a_notifie
             StaffAuditEntry.action == "enterprise_top_up_paid_online").order_by(StaffAuditEntry.id))).all()
     assert [(row.actor, row.object_id) for row in audited] == [("gateway:sandbox", "ACME")] * 2
     assert request.request_no in audited[0].summary and "30000 cents CNY" in audited[0].summary
+
+
+async def test_the_background_loop_asks_about_every_unpaid_top_up_not_only_the_first_page(shop):
+    """More unpaid checkouts in the window than one page (`limit`): the paid one behind them is still asked
+    about and credited in the same turn, not left behind the same first page every minute."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from quanyi.enterprises import top_up_payments
+
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    for _ in range(2):
+        await _pay_online(client, amount="20")  # abandoned at the cashier
+    paid = await _pay_online(client, amount="450")
+    async with shop.ctx.db.transaction() as session:
+        await sandbox_server.pay(session=session, ticket=sandbox_server.read_ticket(
+            _token(paid), secret=shop.sandbox_secret))
+        await session.execute(update(TopUpRequest).values(
+            requested_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+    assert await top_up_payments.query_unpaid_once(db=shop.ctx.db, registry=shop.ctx.gateways, limit=2) == 1
+    assert await balance_of(shop, "ACME") == 45_000

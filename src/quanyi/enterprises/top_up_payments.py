@@ -158,18 +158,22 @@ async def query_unpaid_once(*, db: Database, registry: GatewayRegistry, now: dt.
     QUERY_WINDOW of their start, so a paid top-up whose notification was lost is credited anyway. Returns how
     many this turn credited."""
     now = now or utcnow()
-    async with db.read_session() as session:
-        rows = (await session.execute(
-            select(TopUpRequest.request_no, TopUpRequest.gateway, Enterprise.code)
-            .join(Enterprise, Enterprise.id == TopUpRequest.enterprise_id)
-            .where(TopUpRequest.status == TopUpStatus.PENDING.value, TopUpRequest.method == "online",
-                   TopUpRequest.requested_at > now - QUERY_WINDOW, TopUpRequest.requested_at < now - _QUERY_AFTER)
-            .order_by(TopUpRequest.id).limit(limit))).all()
-    credited = 0
-    for request_no, gateway_name, code in rows:
-        try:
-            credited += await settle_by_query(db=db, gateway=registry.get(str(gateway_name)), code=code,
-                                              request_no=request_no)
-        except (GatewayUnavailable, UnknownGateway, DomainError) as exc:
-            logger.warning("top-up %s: asking %s failed: %s", request_no, gateway_name, exc)
-    return credited
+    credited, after = 0, 0
+    while True:  # every one in the window, a page (`limit`) at a time: none waits behind the first page for good
+        async with db.read_session() as session:
+            rows = (await session.execute(
+                select(TopUpRequest.id, TopUpRequest.request_no, TopUpRequest.gateway, Enterprise.code)
+                .join(Enterprise, Enterprise.id == TopUpRequest.enterprise_id)
+                .where(TopUpRequest.status == TopUpStatus.PENDING.value, TopUpRequest.method == "online",
+                       TopUpRequest.requested_at > now - QUERY_WINDOW,
+                       TopUpRequest.requested_at < now - _QUERY_AFTER, TopUpRequest.id > after)
+                .order_by(TopUpRequest.id).limit(limit))).all()
+        for request_id, request_no, gateway_name, code in rows:
+            after = request_id
+            try:
+                credited += await settle_by_query(db=db, gateway=registry.get(str(gateway_name)), code=code,
+                                                  request_no=request_no)
+            except (GatewayUnavailable, UnknownGateway, DomainError) as exc:
+                logger.warning("top-up %s: asking %s failed: %s", request_no, gateway_name, exc)
+        if len(rows) < limit:
+            return credited
