@@ -4,7 +4,7 @@ order's coupons taken, confirmed and given back with it. Counting rules: see cou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, exists, func, insert, literal, null, or_, select, update
@@ -29,10 +29,11 @@ from quanyi.coupons.service import CouponLimitReached, CouponNotApplicable, Coup
 from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
 
 __all__ = ["quote_coupons", "quoted_coupons", "reserve_coupons", "release_coupons", "confirm_coupons",
-           "retake_coupons"]
+           "retake_coupons", "code_read_parts", "remember_code_read"]
 
 
 _QUOTED = "quanyi.coupons.quoted"
+_READ = "quanyi.coupons.code_read"
 
 
 # What the quote needs besides the coupon row, read with it: how many of the coupon's scope targets name the
@@ -58,6 +59,32 @@ _BY_CODE = select(Coupon, *_with_coupon(
 ).where(Coupon.code == bindparam("code"))
 
 
+def code_read_parts(code: Any, sku_id: Any, product_id: Any, category_id: Any,
+                    member_id: Any) -> tuple[tuple[Any, ...], Callable[[Any], Any]]:
+    """`_BY_CODE`'s read as part of a bigger statement (a member's checkout reads it with its other facts,
+    orders.member_checkout): its columns (the Coupon, NULL when no coupon has the code; targets naming the line;
+    the member's tally) and the outer join that gives them onto a FROM clause."""
+    return (Coupon, *_with_coupon(Coupon.id, sku_id, product_id, category_id, member_id)), \
+        lambda source: source.outerjoin(Coupon, Coupon.code == code)
+
+
+def remember_code_read(session: AsyncSession, *, code: str, member_id: int | None, line_ids: tuple[int, int, int],
+                       row: Sequence[Any]) -> None:
+    """What `code_read_parts` read in this transaction for the coupon code `code` (normalized), the member and the
+    line's (SKU, product, category): the quote of this checkout uses it instead of reading the code again."""
+    coupon, hits, taken = row
+    session.info[_READ] = (code, member_id, line_ids, None if coupon is None else (coupon, hits, taken))
+
+
+def _read_before(session: AsyncSession, code: str, member_id: int | None,
+                 line: rules.LineFacts) -> tuple[bool, Any]:
+    """(whether this checkout read the code already, what it found: (coupon, hits, taken) or None)."""
+    known = session.info.pop(_READ, None)
+    if known is not None and known[:3] == (code, member_id, (line.sku_id, line.product_id, line.category_id)):
+        return True, known[3]
+    return False, None
+
+
 async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_ids: Sequence[int],
                    member_id: int | None, line: rules.LineFacts) -> tuple[list[_Found], dict[int, tuple[int, int]]]:
     """The coupons asked for, and for each coupon id (scope targets naming the line, the member's tally)."""
@@ -65,9 +92,11 @@ async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_id
     extra: dict[int, tuple[int, int]] = {}
     for typed in codes:
         code = _svc.normalize_code(typed)
-        row = (await session.execute(_BY_CODE, {
-            "code": code, "sku_id": line.sku_id, "product_id": line.product_id, "category_id": line.category_id,
-            "member_id": member_id})).one_or_none() if code else None
+        read, row = _read_before(session, code, member_id, line) if code else (False, None)
+        if not read:
+            row = (await session.execute(_BY_CODE, {
+                "code": code, "sku_id": line.sku_id, "product_id": line.product_id, "category_id": line.category_id,
+                "member_id": member_id})).one_or_none() if code else None
         if row is not None:
             coupon, hits, taken = row
             found.append((coupon, None, code))

@@ -11,6 +11,7 @@ Kept on the session for the calculation it was read for (same member, SKU and `n
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.loyalty.models import LevelPrice, LoyaltyProgram, MemberLevel, MemberLoyalty, PointsLot
 
-__all__ = ["LoyaltyFacts", "DEFAULT_PROGRAM", "ProgramRules", "loyalty_facts", "facts_read_for"]
+__all__ = ["LoyaltyFacts", "DEFAULT_PROGRAM", "ProgramRules", "loyalty_facts", "facts_read_for", "facts_parts",
+           "remember_facts"]
 
 _KEY = "quanyi.loyalty.facts"
 
@@ -54,23 +56,32 @@ class LoyaltyFacts:
         return max(0, self.points_balance - self.points_due)
 
 
+def facts_parts(member_id: Any, sku_id: Any, now: Any) -> tuple[tuple[Any, ...], Callable[[Any], Any]]:
+    """The facts' columns (in `facts_from_row`'s order) and the outer joins that give them onto a FROM clause, for
+    `member_id`, `sku_id` and `now` (binds, or columns of a statement the facts are part of: a member's checkout
+    reads them with its other facts, orders.member_checkout)."""
+    due = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
+           .where(PointsLot.member_id == member_id, PointsLot.remaining > 0, PointsLot.expires_at <= now)
+           .scalar_subquery())
+    columns = (MemberLoyalty.level_id, MemberLevel.name, MemberLevel.discount_bps, LevelPrice.price_cents,
+               MemberLoyalty.points_balance, due, LoyaltyProgram.id, LoyaltyProgram.points_enabled,
+               LoyaltyProgram.point_value_cents, LoyaltyProgram.max_points_share_bps)
+
+    def joined(source: Any) -> Any:
+        return (source.outerjoin(MemberLoyalty, MemberLoyalty.member_id == member_id)
+                .outerjoin(MemberLevel, MemberLevel.id == MemberLoyalty.level_id)
+                .outerjoin(LevelPrice, and_(LevelPrice.level_id == MemberLoyalty.level_id, LevelPrice.sku_id == sku_id))
+                .outerjoin(LoyaltyProgram, LoyaltyProgram.id == 1))
+
+    return columns, joined
+
+
 def _facts_statement() -> Any:
     """The facts' one statement, built once (member, SKU and `now` bound at each call)."""
-    member_id = bindparam("member_id", type_=Integer())
     one = select(literal(1).label("one")).subquery("one")
-    due = (select(func.coalesce(func.sum(PointsLot.remaining), 0))
-           .where(PointsLot.member_id == member_id, PointsLot.remaining > 0,
-                  PointsLot.expires_at <= bindparam("now", type_=PointsLot.expires_at.type))
-           .scalar_subquery())
-    return (select(MemberLoyalty.level_id, MemberLevel.name, MemberLevel.discount_bps, LevelPrice.price_cents,
-                   MemberLoyalty.points_balance, due, LoyaltyProgram.id, LoyaltyProgram.points_enabled,
-                   LoyaltyProgram.point_value_cents, LoyaltyProgram.max_points_share_bps)
-            .select_from(one)
-            .outerjoin(MemberLoyalty, MemberLoyalty.member_id == member_id)
-            .outerjoin(MemberLevel, MemberLevel.id == MemberLoyalty.level_id)
-            .outerjoin(LevelPrice, and_(LevelPrice.level_id == MemberLoyalty.level_id,
-                                        LevelPrice.sku_id == bindparam("sku_id", type_=Integer())))
-            .outerjoin(LoyaltyProgram, LoyaltyProgram.id == 1))
+    columns, joined = facts_parts(bindparam("member_id", type_=Integer()), bindparam("sku_id", type_=Integer()),
+                                  bindparam("now", type_=PointsLot.expires_at.type))
+    return select(*columns).select_from(joined(one))
 
 
 _FACTS = _facts_statement()
@@ -85,6 +96,12 @@ async def loyalty_facts(*, session: AsyncSession, member_id: int, sku_id: int | 
     if known is not None and (sku_id is None or known.sku_id == sku_id):
         return known
     row = (await session.execute(_FACTS, {"member_id": member_id, "sku_id": sku_id or 0, "now": now})).one()
+    return remember_facts(session, member_id, sku_id, now, tuple(row))
+
+
+def remember_facts(session: AsyncSession, member_id: int, sku_id: int | None, now: dt.datetime,
+                   row: Sequence[Any]) -> LoyaltyFacts:
+    """The facts of `facts_parts`' columns as read for this calculation (`row`), kept on the session for it."""
     level_id, name, discount, own, balance, due_points, program_id, enabled, value, share = row
     program = (DEFAULT_PROGRAM if program_id is None
                else ProgramRules(bool(enabled), int(value), int(share)))

@@ -9,7 +9,9 @@ and ends the session the client came with (rotation): a token seen before a logi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +22,8 @@ from quanyi.logins import TOUCH_EVERY
 from quanyi.members.models import LoginMethod, Member, MemberSession, MemberStatus
 
 __all__ = ["MemberLogin", "TOKEN_PREFIX", "TOUCH_EVERY", "SESSIONS", "open_member_session",
-           "member_login", "due_for_touch", "touch", "end_member_session", "end_all_sessions"]
+           "member_login", "login_from_row", "login_select", "due_for_touch", "touch", "end_member_session",
+           "end_all_sessions"]
 
 TOKEN_PREFIX = "qm_"  # noqa: S105 - marks member tokens apart from other tokens
 # Member sessions: stored, rotated and ended the shop's one way (quanyi.logins.SessionTable), as staff and
@@ -68,23 +71,32 @@ async def member_login(*, session: AsyncSession, token: str, now: dt.datetime | 
         return None
     now = now or utcnow()
     row = (await session.execute(_LOGIN, {"token_hash": logins.hash_token(token), "now": now})).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else login_from_row(tuple(row))
+
+
+def login_from_row(row: Sequence[Any]) -> MemberLogin:
+    """The MemberLogin of a row of `login_select`."""
     member_id, session_id, method, email, phone, has_password, locale, created_at, last_seen_at = row
     return MemberLogin(member_id=member_id, session_id=session_id, method=method, email=email, phone=phone,
                        has_password=bool(has_password), locale=locale, session_created_at=created_at,
                        last_seen_at=last_seen_at)
 
 
-# `member_login`'s statement, built once (a member's checkout looks it up first): the columns of a MemberLogin, no
-# ORM rows. The token's row, not ended, as SESSIONS.is_open says, with the token's hash bound at each call.
-_LOGIN = (select(Member.id, MemberSession.id, MemberSession.method, Member.email, Member.phone,
-                 Member.password_hash.is_not(None), Member.locale, MemberSession.created_at,
-                 MemberSession.last_seen_at)
-          .join(Member, Member.id == MemberSession.member_id)
-          .where(MemberSession.token_hash == bindparam("token_hash"), MemberSession.revoked_at.is_(None),
-                 MemberSession.expires_at > bindparam("now", type_=MemberSession.expires_at.type),
-                 Member.status == MemberStatus.ACTIVE))
+def login_select(token_hash: Any, now: Any) -> Any:
+    """`member_login`'s read for `token_hash` at `now` (binds): the columns of a MemberLogin (`login_from_row`'s
+    order), no ORM rows. The token's row, not ended, as SESSIONS.is_open says. A member's checkout reads it as a
+    subquery of a bigger statement (orders.member_checkout)."""
+    return (select(Member.id.label("member_id"), MemberSession.id.label("session_id"), MemberSession.method,
+                   Member.email, Member.phone, Member.password_hash.is_not(None).label("has_password"), Member.locale,
+                   MemberSession.created_at, MemberSession.last_seen_at)
+            .join(Member, Member.id == MemberSession.member_id)
+            .where(MemberSession.token_hash == token_hash, MemberSession.revoked_at.is_(None),
+                   MemberSession.expires_at > now, Member.status == MemberStatus.ACTIVE))
+
+
+# `member_login`'s statement, built once (a member's checkout looks it up first), with the token's hash bound at each
+# call.
+_LOGIN = login_select(bindparam("token_hash"), bindparam("now", type_=MemberSession.expires_at.type))
 
 
 def due_for_touch(login: MemberLogin, now: dt.datetime | None = None) -> bool:

@@ -25,11 +25,13 @@ from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
 from quanyi.context import ShopContext
 from quanyi.coupons import abuse as coupon_abuse
+from quanyi.db import utcnow
 from quanyi.inventory.service import OutOfStock
 from quanyi.money import line_total
 from quanyi.orders.checkout import create_order
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.lookup import hash_query_password
+from quanyi.orders.member_checkout import read_member_checkout
 from quanyi.orders.models import Order
 from quanyi.orders.one_statement import Rider
 from quanyi.promoters.referral import attribute_checkout
@@ -112,10 +114,11 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     gate: Gate | None = None
     signals: Signals | None = None
     refusal: Exception | None = None
+    now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
         async with ctx.db.transaction() as session:
-            member_id = await _member_id(session, data)
             sku, signals = await _sku_and_signals(ctx, session, data)
+            member_id = await _member_id(session, data, sku, now)
             if signals is not None:
                 gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
                 refusal = gate.flood
@@ -127,7 +130,7 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
                 try:
                     order = await _create(ctx, session, data, member_id, password_hash, sku, riders=riders or (),
                                           before_insert=gate.check_held if gate and gate.held and not coupons
-                                          else None)
+                                          else None, now=now)
                 except OutOfStock as exc:  # raised holding nothing and having written nothing (orders.checkout)
                     refusal = exc
             if refusal is not None:
@@ -137,7 +140,7 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
                 await coupon_abuse.check_use(ctx, session=session, order=order, ip=data.ip, device=data.device.id)
                 if coupons and gate is not None:
                     gate.check_held()
-                await _attribute(ctx, session, order, data, member_id)
+                await _attribute(ctx, session, order, data, member_id, now)
                 if riders is not None and gate is not None and signals is not None:
                     signals.order_id = order.id
                     await gate.riders_written(session, signals.at)
@@ -178,17 +181,25 @@ async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
     return sku, signals
 
 
-async def _member_id(session: AsyncSession, data: CheckoutInput) -> int | None:
+async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | None = None,
+                     now: dt.datetime | None = None) -> int | None:
+    """The signed-in buyer (会员), else None (a guest order). With the SKU known (and `now` fixed for the whole
+    checkout), what pricing and attribution need of the member is read in the same statement."""
     if data.member_token is None:
         return data.member_id
-    login = await data.member_token.login(session)  # the signed-in buyer (会员), else a guest order
+    if sku is not None and now is not None and data.member_token.token:
+        login = await read_member_checkout(session=session, token=data.member_token.token, sku=sku,
+                                           coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
+                                           now=now)
+    else:
+        login = await data.member_token.login(session)
     return login.member_id if login else None
 
 
 async def _create(ctx: ShopContext, session: AsyncSession, data: CheckoutInput, member_id: int | None,
                   password_hash: str | None,
                   sku: Sku | None, *, before_insert: Callable[[], None] | None = None,
-                  riders: Sequence[Rider] = ()) -> Order:
+                  riders: Sequence[Rider] = (), now: dt.datetime | None = None) -> Order:
     return await create_order(
         session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
         query_password_hash=password_hash, locale=data.locale, ip=data.ip,
@@ -196,12 +207,13 @@ async def _create(ctx: ShopContext, session: AsyncSession, data: CheckoutInput, 
         recharge_account=data.recharge_account, sku=sku, picked_card_key_id=data.card_key_id,
         member_id=member_id, points=data.points if member_id else 0,
         coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-        before_insert=before_insert, riders=riders,
+        before_insert=before_insert, riders=riders, now=now,
     )
 
 
 async def _attribute(ctx: ShopContext, session: AsyncSession, order: Order, data: CheckoutInput,
-                     member_id: int | None) -> None:
+                     member_id: int | None, now: dt.datetime | None = None) -> None:
     # Distribution (分销): the promoter named here, else the one whose link the browser came through.
     await attribute_checkout(session=session, order=order, secret=ctx.settings.app_secret.get_secret_value(),
-                             named_code=data.distributor_code, cookie=data.referral_cookie, member_id=member_id)
+                             named_code=data.distributor_code, cookie=data.referral_cookie, member_id=member_id,
+                             now=now)

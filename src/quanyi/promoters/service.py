@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import Integer, and_, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -318,17 +319,76 @@ async def active_binding(*, session: AsyncSession, member_id: int, now: dt.datet
                Promoter.status == PromoterStatus.APPROVED))
 
 
-async def _program_and_binding(session: AsyncSession, member_id: int,
-                               now: dt.datetime) -> tuple[PromoterProgram, Promoter | None]:
-    """The programme's settings and `active_binding`'s promoter, in one statement (a member's checkout)."""
+@dataclass(frozen=True, slots=True)
+class _Programme:
+    """What attribution needs of the programme's settings (read as columns, no ORM rows)."""
+
+    enabled: bool
+    levels: int
+
+
+@dataclass(frozen=True, slots=True)
+class _BoundPromoter:
+    """What attribution needs of the approved promoter a member is bound to (read as columns, no ORM rows)."""
+
+    id: int
+    code: str
+    contact: str
+    member_id: int | None
+    parent_id: int | None
+
+
+_PROGRAM_AND_BINDING = "quanyi.promoters.program_and_binding"
+
+
+def program_binding_parts(member_id: Any, now: Any) -> tuple[tuple[Any, ...], Callable[[Any], Any]]:
+    """The programme's settings and `active_binding`'s promoter as columns (in `remember_program_and_binding`'s
+    order) and the outer joins that give them onto a FROM clause, for `member_id` and `now` (binds, or columns of
+    a statement this read is part of: a member's checkout reads it with its other facts, orders.member_checkout)."""
+    columns = (PromoterProgram.id, PromoterProgram.enabled, PromoterProgram.levels, Promoter.id, Promoter.code,
+               Promoter.contact, Promoter.member_id, Promoter.parent_id)
+
+    def joined(source: Any) -> Any:
+        return (source.outerjoin(PromoterProgram, PromoterProgram.id == 1)
+                .outerjoin(PromoterBinding, and_(PromoterBinding.member_id == member_id,
+                                                 PromoterBinding.expires_at > now))
+                .outerjoin(Promoter, and_(Promoter.id == PromoterBinding.promoter_id,
+                                          Promoter.status == PromoterStatus.APPROVED)))
+
+    return columns, joined
+
+
+def _program_and_binding_statement() -> Any:
     one = select(literal(1).label("one")).subquery("one")
-    program, promoter = (await session.execute(
-        select(PromoterProgram, Promoter).select_from(one)
-        .outerjoin(PromoterProgram, PromoterProgram.id == 1)
-        .outerjoin(PromoterBinding, and_(PromoterBinding.member_id == member_id, PromoterBinding.expires_at > now))
-        .outerjoin(Promoter, and_(Promoter.id == PromoterBinding.promoter_id,
-                                  Promoter.status == PromoterStatus.APPROVED)))).one()
-    return program if program is not None else _default_program(), promoter
+    columns, joined = program_binding_parts(bindparam("member_id", type_=Integer()),
+                                            bindparam("now", type_=PromoterBinding.expires_at.type))
+    return select(*columns).select_from(joined(one))
+
+
+_PROGRAM_BINDING = _program_and_binding_statement()
+
+
+def remember_program_and_binding(session: AsyncSession, member_id: int, now: dt.datetime,
+                                 row: Sequence[Any]) -> tuple[_Programme, _BoundPromoter | None]:
+    """The programme and binding of `program_binding_parts`' columns as read for this checkout (`row`), kept on the
+    session for `attribute_order` at the same `now`."""
+    program_id, enabled, levels, promoter_id, code, contact, promoter_member_id, parent_id = row
+    program = _Programme(True, 1) if program_id is None else _Programme(bool(enabled), int(levels))
+    promoter = (None if promoter_id is None
+                else _BoundPromoter(promoter_id, code, contact, promoter_member_id, parent_id))
+    session.info[_PROGRAM_AND_BINDING] = (member_id, now, program, promoter)
+    return program, promoter
+
+
+async def _program_and_binding(session: AsyncSession, member_id: int,
+                               now: dt.datetime) -> tuple[_Programme, _BoundPromoter | None]:
+    """The programme's settings and `active_binding`'s promoter, in one statement (a member's checkout), unless
+    this checkout read them already."""
+    known = session.info.pop(_PROGRAM_AND_BINDING, None)
+    if known is not None and known[:2] == (member_id, now):
+        return known[2], known[3]
+    row = (await session.execute(_PROGRAM_BINDING, {"member_id": member_id, "now": now})).one()
+    return remember_program_and_binding(session, member_id, now, tuple(row))
 
 
 async def bind_member(*, session: AsyncSession, member_id: int, code: str,
@@ -356,7 +416,7 @@ async def bind_member(*, session: AsyncSession, member_id: int, code: str,
     return promoter
 
 
-def _own_order(promoter: Promoter, order: Order, member_id: int | None) -> bool:
+def _own_order(promoter: Promoter | _BoundPromoter, order: Order, member_id: int | None) -> bool:
     return promoter.contact == order.contact or (member_id is not None and promoter.member_id == member_id)
 
 
