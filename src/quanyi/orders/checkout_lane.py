@@ -1,15 +1,18 @@
-"""The checkout lane (下单快车道): a plain guest checkout (`POST /api/orders`) answered without routing, dependency
-injection or FastAPI's request and response handling; the same code as the route does the checkout.
+"""The checkout lane (下单快车道): a plain guest checkout (`POST /api/orders`), or a member's with coupons and points,
+answered without routing, dependency injection or FastAPI's request and response handling; the same code as the
+route does the checkout.
 
 `place_checkout` is the route's body, shared: the route (`orders.routes.create_order`, kept for the OpenAPI document
 and as the fallback) and this lane both call it, so the order, the refusals and the answer's content are one code.
-The lane takes a request only when it is a guest's plain checkout: a small `application/json` body that is a valid
-`OrderCreate` with no coupon, points, picked key, recharge account, distributor code or answer to a challenge, and
-no member session (header or cookie) or referral cookie. Anything else (bad input included: its 422 problem is the
-route's) goes on to the app untouched, the body handed on as it came. The answer is the route's byte for byte: 201
-with `OrderCreated` as FastAPI serializes a response model, then the `NO_STORE` headers and the device cookie; a
-refusal is answered by the app's own exception handler for it (a domain error's problem, a database error's 503);
-an error no handler takes goes up to `UnexpectedErrorMiddleware` as the route's would.
+The lane takes a request only when it is a guest's plain checkout or a member's checkout with marketing (coupons,
+points, the member price): a small `application/json` body that is a valid `OrderCreate` with no picked key,
+recharge account, distributor code or answer to a challenge, a member session (if any) in the `X-Member-Token`
+header (an app's; a session cookie needs the CSRF check of the route's dependency) and no referral cookie.
+Anything else (bad input included: its 422 problem is the route's) goes on to the app untouched, the body handed
+on as it came. The answer is the route's byte for byte: 201 with `OrderCreated` as FastAPI serializes a response
+model, then the `NO_STORE` headers and the device cookie; a refusal is answered by the app's own exception handler
+for it (a domain error's problem, a database error's 503); an error no handler takes goes up to
+`UnexpectedErrorMiddleware` as the route's would.
 
 Installed innermost of the shop's middleware (app.py): everything outside it (security headers, the body limit,
 the 500 answer, the CSRF cookie, the access log) applies to the lane's answers as to the route's.
@@ -94,7 +97,7 @@ class CheckoutLane:
                 or scope.get("query_string")):
             await self.app(scope, receive, send)
             return
-        length = content_type = cookie = None
+        length = content_type = cookie = member = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = value
@@ -102,9 +105,8 @@ class CheckoutLane:
                 content_type = value
             elif name == b"cookie":
                 cookie = value if cookie is None else cookie + b"; " + value
-            elif name == b"x-member-token":
-                await self.app(scope, receive, send)  # a member's checkout: the route's
-                return
+            elif name == b"x-member-token" and member is None:  # the first, as Request.headers.get gives the route
+                member = value
         if (length is None or not length.isdigit() or int(length) > _MAX_BODY
                 or content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json"
                 or (cookie is not None and _has_session_cookie(cookie))):
@@ -113,14 +115,16 @@ class CheckoutLane:
         request = Request(scope, receive)
         try:
             body, messages = await read_body(receive)
-            data = _plain_checkout(body) if body is not None else None
+            data = _lane_checkout(body) if body is not None else None
             if data is None:
                 await self.app(scope, replay(messages, receive), send)
                 return
             headers = Response()  # collects what the route's dependencies and body set (no-store, the cookie)
             del headers.headers["content-length"]
             no_store(headers)
-            created = await place_checkout(self.ctx, data, request, headers, MemberToken(""))
+            # The route's OptionalMemberTokenDep: the header's token, stripped ("" when blank; no cookie session here).
+            token = member.decode("latin-1").strip() if member is not None else ""
+            created = await place_checkout(self.ctx, data, request, headers, MemberToken(token))
         except Exception as exc:
             handler = exception_handler(self.handlers, exc)
             if handler is None:
@@ -138,14 +142,14 @@ def _has_session_cookie(header: bytes) -> bool:
     return bool(cookies.get(MEMBER_COOKIE)) or REFERRAL_COOKIE in cookies
 
 
-def _plain_checkout(body: bytes) -> OrderCreate | None:
-    """The body as an `OrderCreate` when it is a plain guest checkout, else None (the route takes it)."""
+def _lane_checkout(body: bytes) -> OrderCreate | None:
+    """The body as an `OrderCreate` when it is a checkout the lane takes (a plain one, or with coupons and points),
+    else None (the route takes it)."""
     try:
         data = OrderCreate.model_validate_json(body)
     except ValidationError:
         return None  # the route answers with its validation problem
-    if (data.coupon_codes or data.member_coupon_ids or data.points or data.card_key_id is not None
-            or data.recharge_account is not None or data.distributor_code is not None or data.challenge_id
-            or data.verification_code or data.captcha_token):
+    if (data.card_key_id is not None or data.recharge_account is not None or data.distributor_code is not None
+            or data.challenge_id or data.verification_code or data.captcha_token):
         return None
     return data
