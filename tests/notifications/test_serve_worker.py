@@ -51,3 +51,29 @@ async def test_serve_sends_notifications_in_the_background(shop, stocked_sku, ro
         server.terminate()
         output = server.communicate(timeout=60)[0]
     assert "notification worker" in output and "started" in output
+
+
+async def test_the_worker_leaves_what_startup_built_out_of_the_collectors_sight(shop, monkeypatch):
+    """`quanyi worker` freezes the objects built before it starts working (gc.freeze, as `quanyi serve` does): a
+    full collection then looks only at what the work allocates, not at the ~177,000 objects of its startup."""
+    import gc
+
+    from enterprises.support import run_cli
+    from quanyi.ledger.service import LedgerWorker
+    from quanyi.notifications.worker import OutboxWorker
+    from quanyi.suppliers.routing import FulfilmentWorker
+
+    frozen: list[int] = []
+
+    async def stop(self) -> None:  # the loops' first turn: note what is frozen, then end
+        frozen.append(gc.get_freeze_count())
+
+    for loop in (OutboxWorker, FulfilmentWorker, LedgerWorker):
+        monkeypatch.setattr(loop, "run_forever", stop)
+    gc.unfreeze()
+    try:
+        done = await run_cli(shop, monkeypatch, "worker")
+        assert done.exit_code == 0, done.output
+        assert len(frozen) == 3 and min(frozen) > 1000, frozen
+    finally:
+        gc.unfreeze()
