@@ -9,18 +9,21 @@ import datetime as dt
 
 import aiosqlite
 import pytest
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 
 from quanyi import sqlite_trip
 from quanyi.db import is_database_unavailable
+from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.notifications.models import OutboxMessage
+from quanyi.orders import checkout, numbers, one_statement
 from quanyi.orders.models import Order, OrderEvent
+from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
 from quanyi.orders.state import OrderStatus
 from quanyi.risk import counters
-from quanyi.risk.models import CounterEvent, RiskDecisionLog
+from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskDecisionLog
 
 
 @pytest.fixture(params=["sqlite"])
@@ -202,7 +205,7 @@ class Hops:
 
 # A plain guest purchase's checkout and notification on SQLite, in trips to aiosqlite's thread (BEGIN IMMEDIATE
 # and each read: three or four; the writes: one trip; COMMIT: one).
-HOPS = {"checkout": 29, "notification": 10}  # before quanyi.sqlite_trip: 29 and 30
+HOPS = {"checkout": 14, "notification": 10}  # before quanyi.sqlite_trip: 29 and 30
 
 
 async def test_a_plain_purchase_sends_its_writes_in_one_trip(shop, sku, monkeypatch):
@@ -223,3 +226,75 @@ async def test_a_plain_purchase_sends_its_writes_in_one_trip(shop, sku, monkeypa
         worker.running = False
     assert response.status_code == 200 and response.text == "success"
     assert {"checkout": checkout, "notification": notification} == HOPS
+
+
+async def test_a_sqlite_checkout_sends_in_one_trip_the_statements_and_values_it_sent_one_by_one(shop, sku, monkeypatch):
+    await shop.stock(sku, 3)
+    at = dt.datetime(2026, 12, 5, 2, 0, 0, 123456, tzinfo=dt.UTC)
+    monkeypatch.setattr(numbers, "new_order_no", lambda now, zone: "261205ABCDEFGH")
+    riders = [
+        Rider(OrderRiskSignals.__table__, {"order_id": ORDER_ID, "ip": "10.0.0.1", "device": "d", "contact": "c",
+                                           "sku_id": sku.id, "quantity": 2, "amount_cents": 200, "at": 1.25,
+                                           "paid": False, "review_reason": None, "payer": None}),
+        Rider(CounterEvent.__table__, {"key": "ip:10.0.0.1", "member": ORDER_ID_TEXT, "at": 1.25}),
+        Rider(CounterEvent.__table__, {"key": "device:d", "member": ORDER_ID_TEXT, "at": 1.25})]
+
+    async def one_by_one(session, order, riders, key_ids, now):  # the statement-per-write path (PostgreSQL's)
+        await numbers.insert_order(session, order, now)
+        await one_statement.write_riders(session, order.id, riders)
+        await (await session.connection()).execute(checkout._FIRST_EVENT, checkout._first_event(order.id, order, now))
+        await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
+
+    async def place() -> int:
+        async with shop.ctx.db.transaction() as session:
+            order = await checkout.create_order(session=session, sku_id=sku.id, quantity=2, contact="a@example.com",
+                                                reservation_ttl=dt.timedelta(minutes=15), now=at, riders=riders)
+            if placed_one_by_one:
+                raise RuntimeError(order.id)  # rolled back: the next order gets the same id and the same keys
+            return order.id
+
+    sent = Sent(shop.ctx.db.write_engine.sync_engine)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(checkout, "_insert_in_one_trip", one_by_one)
+            placed_one_by_one = True
+            with pytest.raises(RuntimeError):
+                await place()
+        by_statement = sent.take()
+        placed_one_by_one = False
+        order_id = await place()
+        by_trip = sent.take()
+    finally:
+        sent.close()
+    writes = [s for s in by_trip if not s[0].startswith("SELECT")]
+    assert by_trip == by_statement and len(writes) == 5, by_trip  # order, signals, counters, event, keys
+    async with shop.ctx.db.read_session() as session:
+        order = (await session.execute(select(Order).where(Order.id == order_id))).scalar_one()
+        assert (order.order_no, order.status, order.created_at, order.expires_at) == (
+            "261205ABCDEFGH", OrderStatus.PENDING_PAYMENT, at, at + dt.timedelta(minutes=15))
+        keys = (await session.execute(select(CardKey).where(CardKey.order_id == order_id))).scalars().all()
+        assert {(key.status, key.reserved_at) for key in keys} == {(CardKeyStatus.RESERVED, at)} and len(keys) == 2
+        signals = (await session.execute(select(OrderRiskSignals).where(OrderRiskSignals.order_id == order_id))
+                   ).scalar_one()
+        assert (signals.ip, signals.paid, signals.at) == ("10.0.0.1", False, 1.25)
+        members = (await session.execute(select(CounterEvent.key, CounterEvent.member)
+                                         .where(CounterEvent.at == 1.25).order_by(CounterEvent.key))).all()
+        assert [tuple(m) for m in members] == [("device:d", str(order_id)), ("ip:10.0.0.1", str(order_id))]
+        event = (await session.execute(select(OrderEvent).where(OrderEvent.order_id == order_id))).scalar_one()
+        assert (event.from_status, event.to_status, event.reason, event.created_at) == (
+            None, "pending_payment", "order placed", at)
+
+
+async def test_a_clashing_order_number_is_drawn_again_and_the_trip_sent_again(shop, sku, monkeypatch):
+    await shop.stock(sku, 2)
+    first = await shop.create_order(sku.id, contact="first@example.com")
+    drawn = iter([first["order_no"], first["order_no"], "261205ZZZZZZZZ"])
+    monkeypatch.setattr(numbers, "new_order_no", lambda now, zone: next(drawn))
+    second = await shop.create_order(sku.id, contact="second@example.com")
+    assert second["order_no"] == "261205ZZZZZZZZ"
+    async with shop.ctx.db.read_session() as session:
+        order_id = (await session.execute(select(Order.id).where(Order.order_no == "261205ZZZZZZZZ"))).scalar_one()
+        assert await session.scalar(select(func.count()).select_from(OrderEvent).where(
+            OrderEvent.order_id == order_id)) == 1
+        assert await session.scalar(select(func.count()).select_from(CardKey).where(CardKey.order_id == order_id)) == 1
+        assert await session.scalar(select(func.count()).select_from(Order)) == 2

@@ -79,6 +79,8 @@ def _prepare(dialect: Any, statement: Any, keys: tuple[str, ...], many: bool) ->
     shape = (dialect, statement, keys, many)
     prepared = _PREPARED.get(shape)
     if prepared is None:
+        if len(_PREPARED) > 2000:  # statements are meant to be built once: a caller building them per call
+            _PREPARED.clear()  # would otherwise grow this without end
         compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
         if not compiled.positional:
             raise TypeError("sqlite_trip sends positional (qmark) parameters only")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Integer, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.util import identity_key
 
+from quanyi import sqlite_trip
 from quanyi.db import UTCDateTime, utcnow
 from quanyi.errors import DomainError
 from quanyi.inventory import shared_codes
@@ -46,7 +47,8 @@ from quanyi.inventory.sold_out import stock_returned
 __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
-    "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "release_card_keys",
+    "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "reserve_step", "keys_reserved",
+    "release_card_keys",
     "deliver_card_keys", "sellable_keys_query",
     "reveal_card_keys", "decrypt_for_buyer", "reveal_audit_rows",
     "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
@@ -180,7 +182,18 @@ async def reserve_card_keys(
     """Hold keys locked by `lock_card_keys_for_sale` (same transaction) for a new order."""
     await (await _core_connection(session)).execute(
         _RESERVE, {"b_ids": list(key_ids), "b_order_id": order_id, "b_now": now or utcnow()})
-    for key_id in key_ids:  # written behind the ORM's back: a key object this session holds loads again
+    keys_reserved(session=session, key_ids=key_ids)
+
+
+def reserve_step(*, key_ids: Sequence[int], order_id: Any, now: dt.datetime) -> sqlite_trip.Step:
+    """`reserve_card_keys` as a step of a trip to SQLite's thread (quanyi.sqlite_trip; `order_id` may be a
+    `sqlite_trip.Returned`); call `keys_reserved` once the trip is back."""
+    return sqlite_trip.Step(_RESERVE, {"b_ids": list(key_ids), "b_order_id": order_id, "b_now": now})
+
+
+def keys_reserved(*, session: AsyncSession, key_ids: Sequence[int]) -> None:
+    """The keys were reserved behind the ORM's back: a key object this session holds loads again when used."""
+    for key_id in key_ids:
         held = session.identity_map.get(identity_key(CardKey, key_id))
         if held is not None:
             session.expire(held)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,11 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from quanyi import sqlite_trip
 from quanyi.orders.models import Order
 from quanyi.shoptime import shop_day, zone_of
 
-__all__ = ["new_order_no", "normalize_order_no", "insert_order", "attach_inserted", "core_connection",
-           "ORDER_NO_PATTERN"]
+__all__ = ["new_order_no", "normalize_order_no", "insert_order", "insert_order_in_one_trip", "attach_inserted",
+           "core_connection", "ORDER_NO_PATTERN"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ORDER_NO_PATTERN = re.compile(r"^\d{6}[0-9A-HJKMNP-TV-Z]{8}$")
@@ -47,14 +49,8 @@ async def insert_order(session: AsyncSession, order: Order, now: dt.datetime) ->
     vanishingly rare: rather than a look-up before every insert, the unique constraint finds one
     (ON CONFLICT DO NOTHING inserts nothing) and a fresh number is drawn. The INSERT is built once per dialect
     (the values go in as parameters)."""
-    table = Order.__table__
-    values = {column.key: getattr(order, column.key) for column in table.columns if column.key != "id"}
-    name = session.bind.dialect.name
-    statement = _INSERTS.get(name)
-    if statement is None:
-        dialect = postgresql if name == "postgresql" else sqlite
-        statement = _INSERTS[name] = (dialect.insert(table).on_conflict_do_nothing(index_elements=["order_no"])
-                                      .returning(table.c.id))
+    values = _values(order)
+    statement = _insert(session.bind.dialect.name)
     connection = await core_connection(session)
     zone = zone_of(session)
     while True:
@@ -63,6 +59,37 @@ async def insert_order(session: AsyncSession, order: Order, now: dt.datetime) ->
         if order_id is not None:
             break
     attach_inserted(session, order, values, order_id)
+
+
+async def insert_order_in_one_trip(session: AsyncSession, order: Order, now: dt.datetime,
+                                   then: Sequence[sqlite_trip.Step]) -> None:
+    """SQLite: `insert_order`, and the statements `then` (the order's other rows: their parameters take the new id
+    as `sqlite_trip.Returned(0)`) in the same trip to aiosqlite's thread (quanyi.sqlite_trip). On a number clash
+    nothing of `then` runs, and the trip is sent again with a fresh number."""
+    values = _values(order)
+    steps = [sqlite_trip.Step(_insert("sqlite"), values, expect=sqlite_trip.returned_a_row), *then]
+    connection = await core_connection(session)
+    zone = zone_of(session)
+    while True:
+        values["order_no"] = new_order_no(now, zone=zone)
+        inserted = (await sqlite_trip.run(connection, steps))[0][1]
+        if inserted:
+            break
+    attach_inserted(session, order, values, inserted[0][0])
+
+
+def _values(order: Order) -> dict[str, Any]:
+    return {column.key: getattr(order, column.key) for column in Order.__table__.columns if column.key != "id"}
+
+
+def _insert(name: str) -> Any:
+    statement = _INSERTS.get(name)
+    if statement is None:
+        table = Order.__table__
+        dialect = postgresql if name == "postgresql" else sqlite
+        statement = _INSERTS[name] = (dialect.insert(table).on_conflict_do_nothing(index_elements=["order_no"])
+                                      .returning(table.c.id))
+    return statement
 
 
 _INSERTS: dict[str, Any] = {}

@@ -43,14 +43,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi import db_direct
+from quanyi import db_direct, sqlite_trip
 from quanyi.inventory import service as inventory_service
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders import numbers
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.shoptime import zone_of
 
-__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "place_with_keys", "write_riders"]
+__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "place_with_keys", "rider_rows", "write_riders"]
 
 
 class _OrderIdMarker:
@@ -148,13 +148,25 @@ def _statement(columns: tuple[str, ...], riders: Sequence[Rider]) -> Any:
 async def write_riders(session: AsyncSession, order_id: int, riders: Sequence[Rider]) -> None:
     """The riders of an order inserted on its own (SQLite, or a checkout `place_with_keys` does not cover): one
     INSERT per table."""
+    for table, rows in rider_rows(riders, order_id).items():
+        await session.execute(insert(table), rows)
+
+
+def rider_rows(riders: Sequence[Rider], order_id: Any) -> dict[Table, list[dict[str, Any]]]:
+    """The riders' rows by table, `order_id` where the new order's id belongs (ORDER_ID_TEXT: as text, unless
+    `order_id` is a `sqlite_trip.Returned`, which carries that itself)."""
     by_table: dict[Table, list[dict[str, Any]]] = {}
     for rider in riders:
         by_table.setdefault(rider.table, []).append(
-            {key: (str(order_id) if value.text else order_id) if isinstance(value, _OrderIdMarker) else value
+            {key: _order_id_value(order_id, value.text) if isinstance(value, _OrderIdMarker) else value
              for key, value in rider.values.items()})
-    for table, rows in by_table.items():
-        await session.execute(insert(table), rows)
+    return by_table
+
+
+def _order_id_value(order_id: Any, text: bool) -> Any:
+    if isinstance(order_id, sqlite_trip.Returned):
+        return sqlite_trip.Returned(order_id.step, text=text)
+    return str(order_id) if text else order_id
 
 
 def _rider_value(table: Table, name: str, key: str, value: Any, order_id: Any) -> Any:
