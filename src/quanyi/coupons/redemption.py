@@ -7,9 +7,11 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, exists, func, insert, literal, null, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, insert, inspect, literal, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from quanyi.coupons import rules
 from quanyi.coupons import service as _svc
@@ -59,12 +61,17 @@ _BY_CODE = select(Coupon, *_with_coupon(
 ).where(Coupon.code == bindparam("code"))
 
 
+_COLUMNS = tuple(Coupon.__table__.c)
+_KEYS = tuple(inspect(Coupon).get_property_by_column(column).key for column in _COLUMNS)
+
+
 def code_read_parts(code: Any, sku_id: Any, product_id: Any, category_id: Any,
                     member_id: Any) -> tuple[tuple[Any, ...], Callable[[Any], Any]]:
     """`_BY_CODE`'s read as part of a bigger statement (a member's checkout reads it with its other facts,
-    orders.member_checkout): its columns (the Coupon, NULL when no coupon has the code; targets naming the line;
-    the member's tally) and the outer join that gives them onto a FROM clause."""
-    return (Coupon, *_with_coupon(Coupon.id, sku_id, product_id, category_id, member_id)), \
+    orders.member_checkout): its columns (the coupon's own, NULLs when no coupon has the code; targets naming the
+    line; the member's tally; no ORM entity: `remember_code_read` makes the row one) and the outer join that gives
+    them onto a FROM clause."""
+    return (*_COLUMNS, *_with_coupon(Coupon.id, sku_id, product_id, category_id, member_id)), \
         lambda source: source.outerjoin(Coupon, Coupon.code == code)
 
 
@@ -72,8 +79,21 @@ def remember_code_read(session: AsyncSession, *, code: str, member_id: int | Non
                        row: Sequence[Any]) -> None:
     """What `code_read_parts` read in this transaction for the coupon code `code` (normalized), the member and the
     line's (SKU, product, category): the quote of this checkout uses it instead of reading the code again."""
-    coupon, hits, taken = row
+    *columns, hits, taken = row
+    coupon = None if columns[0] is None else _loaded(session, columns)
     session.info[_READ] = (code, member_id, line_ids, None if coupon is None else (coupon, hits, taken))
+
+
+def _loaded(session: AsyncSession, columns: Sequence[Any]) -> Coupon:
+    """The coupon of these column values in the session, as if a query had loaded it: the one already in the
+    session's identity map, else a persistent Coupon with these values and no pending changes."""
+    known = session.sync_session.identity_map.get(identity_key(Coupon, columns[0]))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    coupon = Coupon(**dict(zip(_KEYS, columns, strict=True)))
+    make_transient_to_detached(coupon)  # as loaded: its values are its committed state, nothing to flush
+    session.add(coupon)
+    return coupon
 
 
 def _read_before(session: AsyncSession, code: str, member_id: int | None,

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi import logins
+from quanyi import db_direct, logins
 from quanyi.catalog.models import Sku
 from quanyi.coupons import redemption as coupon_redemption
 from quanyi.coupons.service import normalize_code
@@ -51,8 +51,9 @@ def _statement() -> Any:
             .select_from(with_programme(with_coupon(with_facts(source)))))
 
 
-_READ = _statement()
-_LOGIN, _FACTS, _COUPON = 9, 10, 3  # how many columns each part has, in the statement's order
+_READ = db_direct.Direct(_statement())  # PostgreSQL: straight to the transaction's asyncpg connection
+_LOGIN, _FACTS = 9, 10  # how many columns the first parts have, in the statement's order
+_COUPON = len(coupon_redemption.code_read_parts(None, None, None, None, None)[0])
 
 
 async def read_member_checkout(*, session: AsyncSession, token: str, sku: Sku, coupon_codes: Sequence[str],
@@ -63,9 +64,10 @@ async def read_member_checkout(*, session: AsyncSession, token: str, sku: Sku, c
     if not member_sessions.SESSIONS.may_be_ours(token):
         return None
     one_code = normalize_code(coupon_codes[0]) if len(coupon_codes) == 1 and not member_coupon_ids else ""
-    row = tuple((await session.execute(_READ, {
+    row = await db_direct.fetch_one(session, _READ, {
         "b_token_hash": logins.hash_token(token), "b_now": now, "b_sku_id": sku.id, "b_code": one_code,
-        "b_product_id": sku.product_id, "b_category_id": sku.product.category_id})).one())
+        "b_product_id": sku.product_id, "b_category_id": sku.product.category_id})
+    assert row is not None  # FROM (SELECT 1) LEFT JOIN ...: always one row
     if row[0] is None:
         return None
     login = member_sessions.login_from_row(row[:_LOGIN])
