@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
@@ -53,10 +54,20 @@ def format_money(amount_cents: int, currency: str) -> str:
     return f"{sign}{symbol}{value:,.{exponent}f}"
 
 
+# Commas only as thousands separators: groups of exactly three digits after a first group of 1-3 (no leading 0),
+# and only before the decimal point. "1,50" (a European decimal comma) must never become 150 yuan.
+_GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+
+
 def parse_amount(text: str, currency: str) -> int:
-    """'12.34' -> 1234 for CNY. Rejects more decimals than the currency has, signs, junk."""
+    """'12.34' -> 1234 for CNY; '12,345.60' -> 1234560. Rejects more decimals than the currency has, signs, junk,
+    and commas that are not thousands separators ('1,50', '1,5000', '12.3,4')."""
     exponent = _exponent(currency)
-    cleaned = text.strip().replace(",", "")
+    cleaned = text.strip()
+    if "," in cleaned:
+        if not _GROUPED.fullmatch(cleaned):
+            raise InvalidAmount(f"{text!r}: commas may only separate thousands, like 1,500 or 12,345.60")
+        cleaned = cleaned.replace(",", "")
     # ASCII only: str.isdigit() would also accept other scripts' digits (e.g. Arabic-Indic).
     if not cleaned or not all(c in "0123456789." for c in cleaned):
         raise InvalidAmount(f"not an amount: {text!r}")

@@ -76,6 +76,13 @@ async def test_catalog_pages_say_form_and_service_refusals_in_chinese(shop: Shop
         "min_quantity": "5", "max_quantity": "2"}, page_url=f"/console/catalog/products/{sku.product_id}")
     _all_chinese(_refusals(price.text))
 
+    # a European decimal comma is not read as a thousands separator (1,50 is not 150 yuan)
+    comma = await post_form(client, f"/console/catalog/products/{sku.product_id}/skus", {
+        "code": "GIFT-150", "name": "月卡", "price": "1,50", "currency": "CNY", "delivery_type": "card_key",
+        "min_quantity": "1", "max_quantity": "2"}, page_url=f"/console/catalog/products/{sku.product_id}")
+    assert comma.status_code == 422
+    assert any("逗号只能用作千位分隔符" in text for text in _refusals(comma.text)), _refusals(comma.text)
+
     coupon = await make_coupon(shop, name="新年券", code="NY1", targets=[{"kind": "sku", "id": sku.id}])
     kept = await post_form(client, f"/console/catalog/skus/{sku.id}/delete",
                            page_url=f"/console/catalog/products/{sku.product_id}")
@@ -118,6 +125,8 @@ async def test_the_api_keeps_its_english_messages_and_codes(shop: Shop):
     ("quantity must be between 1 and 1000", "须在 1 至 1000 之间（quantity）"),
     ("budget must be an amount like 12.34", "请填写金额，如 12.34（budget）"),
     ("required", "必填"),
+    ("'1,50': commas may only separate thousands, like 1,500 or 12,345.60",
+     "逗号只能用作千位分隔符（每组三位数字），如 1,500 或 12,345.60；小数请用小数点"),
     ("refund of 12345 cents exceeds the 300 cents left to refund", "退款 ¥123.45 超过了可退的 ¥3.00"),
     ("3 keys are worth 3000 cents but only 1000 are left to refund", "3 个卡密价值 ¥30.00，但这笔付款只剩 ¥10.00 可退"),
     ("an order that is refunded cannot be refunded", "订单当前为「已退款」，不能退款"),

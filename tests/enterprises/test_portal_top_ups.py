@@ -79,7 +79,8 @@ async def test_an_admin_asks_and_the_confirmed_transfer_is_credited_once(shop):
 
 @pytest.mark.parametrize(("amount", "reference", "detail"), [
     ("", "REF-1", AMOUNT), ("0", "REF-1", AMOUNT), ("-5", "REF-1", AMOUNT), ("12.345", "REF-1", "最多两位小数"),
-    ("abc", "REF-1", AMOUNT), ("1e5", "REF-1", AMOUNT), ("100000000.01", "REF-1", AMOUNT), ("100", "", "流水号"),
+    ("abc", "REF-1", AMOUNT), ("1e5", "REF-1", AMOUNT), ("1,50", "REF-1", AMOUNT),
+    ("5,00.50", "REF-1", AMOUNT), ("100000000.01", "REF-1", AMOUNT), ("100", "", "流水号"),
     ("100", "R" * 65, "流水号"),
     ("100", "REF\x01", "流水号"), ("100", "REF-1", "付款方式"),
 ])

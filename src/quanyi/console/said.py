@@ -147,6 +147,7 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"not an amount: .*", "amount"),
     (r"'.*' has more than (\d+) decimal places for \w+", "amount_decimals"),
     (r"'.*' is larger than the maximum amount", "amount_too_large"),
+    (r"'.*': commas may only separate thousands, like 1,500 or 12,345\.60", "amount_commas"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "y" cents in yuan, "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
