@@ -98,3 +98,39 @@ async def test_a_viewer_sees_campaigns_but_cannot_act(shop):
                                                                 "employees": "E1,x", "name": "x"})
         assert refused.status_code == 403, url
     assert await shop.count(CampaignEmployee) == 0
+
+
+async def test_portal_refusals_are_said_in_chinese_not_in_the_services_english(shop):  # type: ignore[no-untyped-def]
+    """What the campaign and purchase services refuse reaches the portal's pages in Chinese (console/said.py)."""
+    import datetime as dt
+    import re as _re
+
+    from enterprises.portal_support import csrf_token as _token
+    from enterprises.portal_support import logged_in as _logged_in
+
+    sku = await shop.make_sku(code="GIFT-100", price_cents=10_000, max_quantity=5)
+    await shop.stock(sku, 5)
+    client = await _logged_in(shop, "ACME", "ada", "admin", top_up_cents=100_000)
+
+    async def post(page_url: str, url: str, data: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        page = await client.get(page_url)
+        return await client.post(url, headers={"Origin": "http://test"},
+                                 data={**(data or {}), "csrf_token": _token(page.text)})
+
+    today = dt.date.today()
+    made = await post("/portal/campaigns", "/portal/campaigns", {
+        "name": "新年福利", "skus": "GIFT-100", "budget": "100.00", "starts": today.isoformat(),
+        "ends": (today + dt.timedelta(days=7)).isoformat()})
+    assert made.status_code == 303, made.text
+    no = _re.search(r"/portal/campaigns/(BC[A-Z0-9]+)", made.headers["location"]).group(1)  # type: ignore[union-attr]
+    page = f"/portal/campaigns/{no}"
+    said = {
+        "请先添加员工名单，再启用福利活动": await post(page, f"{page}/activate"),
+        "员工 E001：手机号不正确": await post(page, f"{page}/employees", {"employees": "E001,张伟,12"}),
+        "第 1 行格式不对": await post(page, f"{page}/employees", {"employees": "E001"}),
+        "名单中有重复的工号": await post(page, f"{page}/employees", {"employees": "E001,张伟\nE001,李娜"}),
+    }
+    for chinese, answer in said.items():
+        assert answer.status_code in (409, 422) and chinese in answer.text, (chinese, answer.status_code)
+        for english in ("add employees", "not a valid mobile", "give employee no", "appears twice"):
+            assert english not in answer.text, (chinese, english)

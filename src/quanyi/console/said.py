@@ -136,6 +136,38 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"supplier '?(.+?)'? does not exist", "supplier_not_found"),
     (r"supplier (\S+) is disabled; enable it before syncing", "supplier_disabled"),
     (r"supplier (\S+) is being synced right now", "supplier_syncing"),
+    # the enterprise portal's purchases, campaigns and users
+    (r"purchase (\S+) is (\w+); only a paused purchase resumes", "purchase_not_paused"),
+    (r"purchase (\S+) is already (\w+)", "purchase_over"),
+    (r"Idempotency-Key (\S+) was used for a different purchase", "purchase_key_reused"),
+    (r"a purchase with this Idempotency-Key is being made right now; retry", "purchase_key_busy"),
+    (r"enterprise (\S+) has no purchase '(.+)'", "purchase_not_found"),
+    (r"enterprise (\S+) has no campaign '(.+)'", "campaign_not_found"),
+    (r"enterprise (\S+) has no user '(.+)'", "enterprise_user_not_found"),
+    (r"enterprise (\S+) already has a user '(.+)'", "enterprise_user_taken"),
+    (r"you cannot disable your own account or change your own role", "own_account"),
+    (r"campaign (\S+) is (\w+); only a draft is activated", "campaign_not_draft"),
+    (r"this campaign's end is already past; change the dates", "campaign_end_past"),
+    (r"add employees before activating the campaign", "campaign_no_employees"),
+    (r"a draft campaign is not running; there is nothing to end", "campaign_draft_end"),
+    (r"campaign (\S+) has ended", "campaign_ended"),
+    (r"no employees given", "employees_none"),
+    (r"an employee_no appears twice in the list", "employees_twice"),
+    (r"a campaign has at most (\d+) employees", "employees_too_many"),
+    (r"an employee_no, WeCom user id or DingTalk union id is already on this campaign's roster", "employees_on_roster"),
+    (r"employee_no '(.*)': 1-64 letters, digits, _ \. -", "employee_no_chars"),
+    (r"employee (\S+): name must not be empty", "employee_name"),
+    (r"employee (\S+): not a valid mobile number", "employee_phone"),
+    (r"employee (\S+): not a valid e-mail address", "employee_email"),
+    (r"employee (\S+): WeCom / DingTalk ids are at most 64 characters", "employee_ids"),
+    (r"name must not be empty", "name_empty"),
+    (r"ends_at is already past", "ends_past"),
+    (r"list 1 to (\d+) SKUs employees can choose from", "campaign_options"),
+    (r"budget_per_employee_cents must be a positive whole number of cents", "campaign_budget"),
+    (r"no option fits in the budget per employee", "campaign_budget_small"),
+    (r"a link lives between 1 minute and 7 days", "link_lifetime"),
+    (r"line (\d+): give employee no,name.*", "roster_line"),
+    (r"at most (\d+) employees per form", "roster_too_long"),
     # the console's own form readers (console/forms.py), naming the field
     (r"(\w+) is required", "form_required"),
     (r"(\w+) is longer than (\d+) characters", "form_too_long"),
@@ -149,9 +181,11 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"'.*' is larger than the maximum amount", "amount_too_large"),
     (r"'.*': commas may only separate thousands, like 1,500 or 12,345\.60", "amount_commas"),
 ))
-# How a message's groups are said, by position: "s" an order / refund status, "y" cents in yuan, "-" as it is.
+# How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
+# campaign's, "y" cents in yuan, "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
-           "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s"}
+           "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
+           "purchase_over": "-p", "campaign_not_draft": "-c"}
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
 
@@ -160,11 +194,14 @@ def _yuan(cents: Any) -> str:
     return f"{Decimal(int(cents)) / 100:.2f}"
 
 
+_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign."}
+
+
 def _group(locale: str, group: str, how: str) -> str:
     if how == "y":
         return _yuan(group)
-    if how == "s":
-        key = f"status.{group}"
+    if how in _STATUS_TEXTS:
+        key = _STATUS_TEXTS[how] + group
         return console_text(locale, key) if key in MESSAGES["zh-CN"] else group
     return console_text(locale, _KINDS[group]) if group in _KINDS else group
 

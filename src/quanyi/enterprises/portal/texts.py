@@ -50,7 +50,7 @@ add_messages({
     "portal.role.admin": "管理员",
     "portal.role.purchaser": "采购员",
     "portal.role.viewer": "只读",
-    "portal.suspended": "贵企业的账户已暂停：仍可查看和下载已有的采购、对账单和福利活动，但暂时不能新建采购、发起福利活动或增加账号。请联系商城客服。",
+    "portal.suspended": "贵企业的账户已暂停：仍可查看和下载已有的采购、对账单和福利活动，但暂时不能新建采购、发起福利活动、在线充值或增加账号，员工也暂时不能领取福利。请联系商城客服。",
     "err.enterprise_suspended": "贵企业的账户已暂停，不能执行此操作",
     "portal.available": "可用额度",
     "portal.recent": "最近流水",
@@ -221,8 +221,8 @@ add_messages({
     "portal.role.purchaser": "Purchaser",
     "portal.role.viewer": "Viewer",
     "portal.suspended": "Your enterprise's account is suspended: purchases, statements and campaigns can still be "
-                        "seen and downloaded, but nothing new can be bought, started or added. Please contact the "
-                        "shop.",
+                        "seen and downloaded, but nothing new can be bought, started, paid online or added, and "
+                        "employees cannot claim benefits for now. Please contact the shop.",
     "err.enterprise_suspended": "Your enterprise's account is suspended: this cannot be done now",
     "portal.available": "Available to spend",
     "portal.recent": "Recent movements",
