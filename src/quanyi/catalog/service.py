@@ -23,6 +23,7 @@ from quanyi.catalog.schemas import (
     SkuUpdate,
     StockState,
 )
+from quanyi.catalog.sku_row import SkuRow, read_sku_row
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory import picking
@@ -36,7 +37,7 @@ __all__ = [
     "create_category", "update_category", "list_categories", "get_category_by_slug",
     "create_product", "update_product", "get_product", "get_product_by_slug", "list_products", "redemption_guide",
     "redemption_guides",
-    "create_sku", "update_sku", "get_sku", "get_sku_by_code",
+    "create_sku", "update_sku", "get_sku", "get_sku_row", "get_sku_by_code", "SkuRow",
     "SkuNotPurchasable", "QuantityOutOfRange",
     "stock_state", "check_orderable", "describe_sku", "product_type", "pickable_keys",
     "describe_product", "summarize_products", "sellable_counts",
@@ -73,7 +74,7 @@ class QuantityOutOfRange(InvalidInput):
 
 # ---------------------------------------------------------------- purchasability (one rule)
 
-def _listing_block(sku: Sku, *, supplied: bool = False) -> str | None:
+def _listing_block(sku: Sku | SkuRow, *, supplied: bool = False) -> str | None:
     """Why a SKU cannot be ordered regardless of stock, or None. `supplied`: an active supplier maps it."""
     product = sku.product
     if not (sku.on_sale and product.is_active and product.category.is_active and product.merchant.status == "active"):
@@ -115,7 +116,7 @@ def stock_state(sku: Sku, available: int, *, supplied: bool = False) -> StockSta
     return StockState(available=available, purchasable=True, status="in_stock")
 
 
-def check_orderable(sku: Sku, quantity: int, *, supplied: bool = False) -> None:
+def check_orderable(sku: Sku | SkuRow, quantity: int, *, supplied: bool = False) -> None:
     """Raise unless `quantity` of this SKU may be ordered (stock itself is checked by reservation)."""
     block = _listing_block(sku, supplied=supplied)
     if block == "off_sale":
@@ -214,6 +215,15 @@ async def get_sku(*, session: AsyncSession, sku_id: int, scope: Scope = PLATFORM
     """A SKU with its product and category; another merchant's SKU is not found (no extra query: one check)."""
     sku = await session.scalar(_SKU_BY_ID, {"b_sku_id": sku_id})
     if sku is None or not scope.sees(sku.merchant_id):
+        raise SkuNotFound(f"SKU {sku_id} does not exist")
+    return sku
+
+
+async def get_sku_row(*, session: AsyncSession, sku_id: int) -> SkuRow:
+    """The SKU with its product, category and merchant as a plain read-only row (a guest's checkout: no ORM
+    object, catalog.sku_row); raises SkuNotFound like `get_sku`."""
+    sku = await read_sku_row(session, sku_id)
+    if sku is None:
         raise SkuNotFound(f"SKU {sku_id} does not exist")
     return sku
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi import sqlite_trip
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import DeliveryType, Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.db import utcnow
 from quanyi.errors import DomainError, InvalidInput
 from quanyi.inventory import picking, shared_codes
@@ -57,7 +58,7 @@ async def create_order(
     recharge_account: str | None = None,
     now: dt.datetime | None = None,
     distributor_code: str | None = None,
-    sku: Sku | None = None,
+    sku: Sku | SkuRow | None = None,
     unit_price_cents: int | None = None,
     customer_account_id: int | None = None,
     member_id: int | None = None,
@@ -71,7 +72,8 @@ async def create_order(
     """Place an order: snapshot the price, reserve stock until expiry. Raises OutOfStock holding nothing.
     Hash a query password with `hash_query_password` before opening the transaction (it is slow on purpose).
     Direct-recharge SKUs need `recharge_account` (the number/account to credit); card-key SKUs refuse one.
-    `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again.
+    `sku`: the SKU (with its product) as the caller read it a moment ago, to snapshot without reading it again
+    (a guest's list-price checkout may pass it as a plain row, catalog.sku_row).
     `unit_price_cents`: an account customer's own price (reseller price list) instead of the list price;
     `customer_account_id`: the account customer the order is placed for (paid from its balance).
     The price is computed here by `pricing.price_order` (never taken from the client): `member_id` is the
@@ -217,7 +219,7 @@ def _rider_insert(table: Table) -> Insert:
     return statement
 
 
-async def _placed(session: AsyncSession, order: Order, breakdown: pricing_service.PriceBreakdown, sku: Sku,
+async def _placed(session: AsyncSession, order: Order, breakdown: pricing_service.PriceBreakdown, sku: Sku | SkuRow,
                   quantity: int, member_id: int | None, now: dt.datetime) -> None:
     """What follows a placed order in its transaction: its coupons / points taken, the low-stock alert."""
     await pricing_service.commit_order_pricing(session=session, order=order, breakdown=breakdown,
@@ -225,7 +227,7 @@ async def _placed(session: AsyncSession, order: Order, breakdown: pricing_servic
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
 
 
-def _check_pick(sku: Sku, quantity: int, picked_card_key_id: int | None) -> int:
+def _check_pick(sku: Sku | SkuRow, quantity: int, picked_card_key_id: int | None) -> int:
     """The surcharge per unit of a 自选卡密 pick (0 without one); refuses a pick the SKU does not offer."""
     if picked_card_key_id is None:
         return 0

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.context import ShopContext
 from quanyi.coupons import abuse as coupon_abuse
 from quanyi.db import utcnow
@@ -117,7 +118,7 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
         async with ctx.db.transaction() as session:
-            sku, signals = await _sku_and_signals(ctx, session, data)
+            sku, signals = await _sku_and_signals(ctx, session, data, guest=_guest_list_price(data))
             member_id = await _member_id(session, data, sku, now)
             if signals is not None:
                 gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
@@ -162,8 +163,8 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     return order
 
 
-async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
-                           data: CheckoutInput) -> tuple[Sku | None, Signals | None]:
+async def _sku_and_signals(ctx: ShopContext, session: AsyncSession, data: CheckoutInput,
+                           *, guest: bool) -> tuple[Sku | SkuRow | None, Signals | None]:
     """The SKU (None if unknown: checkout then refuses it with its usual error) and the checkout's risk signals
     (None when the request is invalid anyway: unknown SKU, bad contact)."""
     try:
@@ -171,7 +172,10 @@ async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
     except ValueError:
         return None, None
     try:
-        sku = await catalog_service.get_sku(session=session, sku_id=data.sku_id)
+        # A guest without coupons or points: the SKU as a plain row (no ORM object); a member's pricing hooks
+        # (member price, coupons, points) take the ORM SKU.
+        sku = (await catalog_service.get_sku_row(session=session, sku_id=data.sku_id) if guest
+               else await catalog_service.get_sku(session=session, sku_id=data.sku_id))
     except catalog_service.SkuNotFound:
         return None, None
     signals = risk_engine.checkout_signals(
@@ -181,10 +185,18 @@ async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
     return sku, signals
 
 
-async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | None = None,
+def _guest_list_price(data: CheckoutInput) -> bool:
+    """No member session (a token that finds no member still reads the ORM SKU: correct, just slower), no coupons,
+    no points."""
+    return (data.member_id is None and (data.member_token is None or not data.member_token.token)
+            and not data.points and not data.coupon_codes and not data.member_coupon_ids)
+
+
+async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | SkuRow | None = None,
                      now: dt.datetime | None = None) -> int | None:
     """The signed-in buyer (会员), else None (a guest order). With the SKU known (and `now` fixed for the whole
-    checkout), what pricing and attribution need of the member is read in the same statement."""
+    checkout), what pricing and attribution need of the member is read in the same statement (never for a SkuRow:
+    `_guest_list_price` reads one only when there is no member token)."""
     if data.member_token is None:
         return data.member_id
     if sku is not None and now is not None and data.member_token.token:
@@ -198,7 +210,7 @@ async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | None
 
 async def _create(ctx: ShopContext, session: AsyncSession, data: CheckoutInput, member_id: int | None,
                   password_hash: str | None,
-                  sku: Sku | None, *, before_insert: Callable[[], None] | None = None,
+                  sku: Sku | SkuRow | None, *, before_insert: Callable[[], None] | None = None,
                   riders: Sequence[Rider] = (), now: dt.datetime | None = None) -> Order:
     return await create_order(
         session=session, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
