@@ -216,7 +216,6 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     install_access_log_redaction()  # nor tokens in query strings (order links, cashier tickets)
     install_error_handlers(app)
     _install_docs(app)
-    app.add_middleware(CheckoutLane, ctx=ctx, handlers=app.exception_handlers)  # innermost
     # Not `exception_handler(Exception)`: Starlette re-raises after that one, and the server logs it again.
     app.add_middleware(CsrfCookieMiddleware)  # hands out the qy_csrf cookie a rendered form's token needs
     # Bodies above their limit are refused before they are read whole (Content-Length, or counted as they stream).
@@ -227,6 +226,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     app.front_door = partial(FrontDoor, hsts=ctx.settings.hsts_header(), answer=unexpected, lanes=[
         partial(SoldOutLane, ctx=ctx, answer=domain_problem),  # checkouts of a SKU known to be sold out
         partial(PurchaseLane, ctx=ctx, handlers=app.exception_handlers),  # start payment, notification, reveal
+        partial(CheckoutLane, ctx=ctx, handlers=app.exception_handlers),  # a plain guest checkout
     ])
     install_problem_responses(app)
     for router in (system_router, catalog_router, catalog_admin_router, inventory_router, import_jobs_router,

@@ -260,3 +260,28 @@ async def test_the_lane_answers_and_writes_exactly_as_the_route(database_url, se
     # The member's checkouts: the first took the coupon and 100 points, the third 50 points (the guest's none).
     assert [row[3] for row in rows_with_lane["coupons"]] == [300], rows_with_lane["coupons"]
     assert [row[1] for row in rows_with_lane["points"]] == [850], rows_with_lane["points"]
+
+
+async def test_in_the_front_door_the_lane_keeps_the_body_limit_and_the_500_answer(database_url, monkeypatch):
+    # The lane runs before Starlette's layers (middleware.FrontDoor): a body above the request limit is still the
+    # body limit's 413, and an error no handler takes still the shop's one 500 answer, as without the lane.
+    from quanyi.orders import checkout_lane
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the checkout broke")
+
+    answers: dict[bool, list[Any]] = {}
+    for lane in (True, False):
+        ctx = build_context(make_settings(database_url, checkout_lane=lane, max_request_bytes=1024))
+        app = create_app(ctx=ctx)
+        try:
+            big = _body(999_999, "big@example.com") + b" " * 1100  # valid JSON, above the limit
+            assert 1024 < len(big) < 8 * 1024
+            answers[lane] = [_answer(*await _call(app, A, big, [], b"application/json"))]
+            with monkeypatch.context() as patch:
+                patch.setattr(checkout_lane, "place_order", broken)
+                answers[lane].append(_answer(*await _call(app, A, _body(999_999), [], b"application/json")))
+        finally:
+            await ctx.close()
+    assert [answer[0] for answer in answers[True]] == [413, 500]
+    assert answers[True] == answers[False]

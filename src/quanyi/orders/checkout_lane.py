@@ -14,8 +14,12 @@ model, then the `NO_STORE` headers and the device cookie; a refusal is answered 
 for it (a domain error's problem, a database error's 503); an error no handler takes goes up to
 `UnexpectedErrorMiddleware` as the route's would.
 
-Installed innermost of the shop's middleware (app.py): everything outside it (security headers, the body limit,
-the 500 answer, the CSRF cookie, the access log) applies to the lane's answers as to the route's.
+A lane of the front door (middleware.FrontDoor, app.py), after the sold-out and purchase lanes: it runs before
+Starlette's error, telemetry and body-limit layers and the shop's middleware (~0.15 ms of a checkout's CPU,
+docs/PERFORMANCE.md section 11). What those layers did for it is done here or does not apply: a body above the
+request limit (`max_request_bytes`) or longer than its Content-Length goes on to the app, whose body limit answers
+413; an error no handler takes gets the front door's 500 (the same `unexpected` answer, logged once); the security
+headers are the front door's own; a checkout mints no CSRF client id, so the CSRF layer adds nothing to its answer.
 `QUANYI_CHECKOUT_LANE=false` turns it off (tests/orders/test_checkout_lane.py compares the two).
 """
 
@@ -27,7 +31,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quanyi.context import ShopContext
 from quanyi.deps import client_ip, no_store
@@ -37,7 +41,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.placing import CheckoutInput, place_order
 from quanyi.orders.schemas import OrderCreate, OrderCreated, OrderRead
-from quanyi.orders.sold_out_lane import exception_handler, read_body, replay
+from quanyi.orders.sold_out_lane import exception_handler, replay
 from quanyi.promoters.referral import REFERRAL_COOKIE
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import ensure_device_cookie, request_device
@@ -107,14 +111,15 @@ class CheckoutLane:
                 cookie = value if cookie is None else cookie + b"; " + value
             elif name == b"x-member-token" and member is None:  # the first, as Request.headers.get gives the route
                 member = value
-        if (length is None or not length.isdigit() or int(length) > _MAX_BODY
+        # Above the request limit (read at each request: settings may change) the app's body limit answers 413.
+        if (length is None or not length.isdigit() or int(length) > min(_MAX_BODY, self.ctx.settings.max_request_bytes)
                 or content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json"
                 or (cookie is not None and _has_session_cookie(cookie))):
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
         try:
-            body, messages = await read_body(receive)
+            body, messages = await _read_declared(receive, int(length))
             data = _lane_checkout(body) if body is not None else None
             if data is None:
                 await self.app(scope, replay(messages, receive), send)
@@ -135,6 +140,27 @@ class CheckoutLane:
                               media_type="application/json")
             answer.headers.raw.extend(headers.headers.raw)
         await answer(scope, receive, send)
+
+
+async def _read_declared(receive: Receive, declared: int) -> tuple[bytes | None, list[Message]]:
+    """The whole body, and the messages it came in to hand on unchanged; None once it runs longer than its
+    Content-Length (the app's body limit then counts the rest: never more than the declared length read here) or the
+    client went away."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None, messages
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > declared:
+            return None, messages
+        if not message.get("more_body", False):
+            return b"".join(chunks), messages
 
 
 def _has_session_cookie(header: bytes) -> bool:
