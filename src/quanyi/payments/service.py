@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, insert, select
+from sqlalchemy import and_, bindparam, insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, utcnow
@@ -96,6 +96,21 @@ _PAYABLE = (
     .with_for_update(of=_orders)
 )
 _NEW_PAYMENT = insert(_payments)  # built once: its compiled form is cached per set of columns given
+# PostgreSQL: the same locked read and, in the same statement, the new payment when the order is payable and has no
+# open one (a data-modifying CTE; the conditions are the checks `_prepare_payment` makes of the row it returns).
+_payable = _PAYABLE.cte("payable")
+_new_payment = insert(_payments).from_select(
+    ["payment_no", "order_id", "gateway", "amount_cents", "currency", "status", "created_at", "updated_at",
+     "query_count"],
+    select(bindparam("b_payment_no", type_=_payments.c.payment_no.type), _payable.c.id,
+           bindparam("gateway", type_=_payments.c.gateway.type), _payable.c.total_cents, _payable.c.currency,
+           literal(PaymentStatus.CREATED.value), bindparam("b_now", type_=_payments.c.created_at.type),
+           bindparam("b_now"), literal(0))
+    .where(_payable.c.payment_no.is_(None), _payable.c.status == OrderStatus.PENDING_PAYMENT.value,
+           _payable.c.expires_at > bindparam("b_now")),
+).returning(_payments.c.payment_no).cte("new_payment")
+_PG_PAYABLE_OR_NEW = (select(_payable, _new_payment.c.payment_no.label("new_payment_no"))
+                      .select_from(_payable.outerjoin(_new_payment, true())))
 
 
 async def _prepare_payment(
@@ -105,8 +120,13 @@ async def _prepare_payment(
     """Check the order can be paid and find or create its payment at this gateway (one short transaction)."""
     canonical = normalize_order_no(order_no)
     connection = await session.connection()
-    order = (await connection.execute(_PAYABLE, {"order_no": canonical, "gateway": gateway.name})).first() \
-        if canonical is not None else None
+    postgresql = connection.dialect.name == "postgresql"
+    order = None
+    if canonical is not None and postgresql:  # one statement: locked, checked and the payment inserted
+        order = (await connection.execute(_PG_PAYABLE_OR_NEW, {
+            "order_no": canonical, "gateway": gateway.name, "b_payment_no": _new_payment_no(), "b_now": now})).first()
+    elif canonical is not None:
+        order = (await connection.execute(_PAYABLE, {"order_no": canonical, "gateway": gateway.name})).first()
     if order is None:
         raise orders_service.OrderNotFound("order not found")
     if order.status != OrderStatus.PENDING_PAYMENT.value:
@@ -115,7 +135,11 @@ async def _prepare_payment(
     if order.expires_at <= now:
         raise orders_service.OrderNotPayable("the reservation for this order has expired; place a new order")
     payment_no, amount_cents, currency = order.payment_no, order.amount_cents, order.payment_currency
-    if payment_no is None:
+    if payment_no is None and postgresql:
+        # Inserted by the statement above, whose conditions are the checks just made.
+        payment_no, amount_cents, currency = order.new_payment_no, order.total_cents, order.currency
+        assert payment_no is not None
+    elif payment_no is None:
         payment_no, amount_cents, currency = _new_payment_no(), order.total_cents, order.currency
         await connection.execute(_NEW_PAYMENT, {
             "payment_no": payment_no, "order_id": order.id, "gateway": gateway.name, "amount_cents": amount_cents,
