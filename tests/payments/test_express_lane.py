@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from helpers import make_settings
+from helpers import make_settings, signed_notification
 from quanyi.config import Settings
 from quanyi.inventory.models import CardKey
 from quanyi.ledger.models import DeferredPosting, LedgerPosting
@@ -87,6 +87,7 @@ async def test_the_express_lane_leaves_the_rows_the_general_way_leaves(shop, sku
         return False
 
     monkeypatch.setattr(express, "takes_express_lane", never)
+    monkeypatch.setattr(express, "DELIVER_WHILE_LOCKING", False)  # PostgreSQL: its lock statement only locks
     response = await shop.notify(shop.notification(await shop.start_payment(general_order), buyer_id="payer-1"))
     assert response.text == "success" and lanes == [True]  # the general way did not ask the express lane
 
@@ -159,3 +160,55 @@ async def test_payment_stage_rules_take_the_general_way_and_order_stage_rules_do
     await shop.pay(second)
     assert lanes == [True]  # not asked: the general way evaluated the payment stage
     assert (await shop.get_order(second))["status"] == "delivered"  # the rule did not hit
+
+
+async def _counted(shop, since: int, order: dict[str, Any]) -> list[tuple[str, str]]:
+    """The risk counter events written after id `since`, the order's own id and number taken out."""
+    async with shop.ctx.db.read_session() as session:
+        oid = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        rows = (await session.execute(select(CounterEvent.key, CounterEvent.member).where(CounterEvent.id > since)
+                                      .order_by(CounterEvent.id))).all()
+    return [(key, "N" if member == str(oid) else member) for key, member in rows]
+
+
+async def _last_event(shop) -> int:
+    async with shop.ctx.db.read_session() as session:
+        return int(await session.scalar(select(func.max(CounterEvent.id))) or 0)
+
+
+@pytest.mark.parametrize("payer", ["payer-1", None])
+async def test_delivering_in_the_lock_statement_leaves_the_rows_of_two_statements(shop, sku, lanes, monkeypatch,
+                                                                                  payer):
+    """PostgreSQL delivers the usual order in the statement that locks it; the same rows (and risk's paid counter
+    events, in the same order) as locking and then delivering in a second statement (SQLite: both ways alike)."""
+    await shop.stock(sku, 5)
+    await shop.create_order(sku.id)  # the shop's device cookie: both orders below carry the same device
+    one = await shop.create_order(sku.id, quantity=2, contact="fan@example.com")
+    two = await shop.create_order(sku.id, quantity=2, contact="fan@example.com")
+    extra = {"buyer_id": payer} if payer else {}
+    since = await _last_event(shop)
+    assert (await shop.notify(shop.notification(await shop.start_payment(one), **extra))).text == "success"
+    counted_one = await _counted(shop, since, one)
+    monkeypatch.setattr(express, "DELIVER_WHILE_LOCKING", False)
+    since = await _last_event(shop)
+    assert (await shop.notify(shop.notification(await shop.start_payment(two), **extra))).text == "success"
+    counted_two = await _counted(shop, since, two)
+    assert lanes == [True, True]
+    assert await _rows(shop, one) == await _rows(shop, two)
+    assert counted_one == counted_two and len(counted_one) == (5 if payer else 3)
+    assert [key.split(":")[0] for key, _ in counted_one] == ["paid"] * 3 + (["att", "contacts"] if payer else [])
+
+
+async def test_a_notification_that_the_lock_statement_refuses_changes_nothing(shop, sku, lanes):
+    """Another amount or currency: the statement that locks delivers nothing, the checks refuse."""
+    await shop.stock(sku, 2)
+    order = await shop.create_order(sku.id)
+    payment = await shop.start_payment(order)
+    for amount, currency in ((payment["amount_cents"] + 1, "CNY"), (payment["amount_cents"], "USD")):
+        response = await shop.notify(signed_notification(shop.sandbox_secret, payment_no=payment["payment_no"],
+                                                         amount_cents=amount, currency=currency))
+        assert response.status_code == 400 and lanes == []
+    assert (await shop.get_order(order))["status"] == "pending_payment"
+    assert await shop.count(CardKey, CardKey.status == "sold") == 0 and await shop.count(DeferredPosting) == 0
+    assert (await shop.notify(shop.notification(payment))).text == "success" and lanes == [True]
+    assert await shop.count(CardKey, CardKey.status == "sold") == 1

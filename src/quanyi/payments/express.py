@@ -24,6 +24,7 @@ Everything else takes the general way, `orders.service.apply_payment`, which sta
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
@@ -40,11 +41,12 @@ from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.payments.models import Payment, PaymentStatus
 from quanyi.risk import engine as risk_engine
 from quanyi.risk import payment_stage as risk_payment
+from quanyi.risk import rules as risk_rules
 from quanyi.risk import ruleset
 from quanyi.risk.counters import DatabaseCounters
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskRule
 
-__all__ = ["lock_payment", "takes_express_lane", "deliver"]
+__all__ = ["Attempt", "lock_payment", "takes_express_lane", "deliver"]
 
 _orders, _payments, _keys = Order.__table__, Payment.__table__, CardKey.__table__
 _signals, _other = OrderRiskSignals.__table__, Payment.__table__.alias("other_payment")
@@ -76,14 +78,44 @@ _LOCK = (
 )
 
 
-async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: str, trade_no: str) -> Row[Any] | None:
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What the notification says, for `lock_payment` to deliver in the same statement when it can."""
+
+    amount_cents: int
+    currency: str
+    paid_at: dt.datetime
+    payer_account: str | None  # per gateway ("alipay:..."), as `deliver` takes it
+    now: dt.datetime
+
+
+# PostgreSQL: the statement that locks (False: it only locks, and `deliver` writes in a second one; the tests that
+# compare both ways turn it off).
+DELIVER_WHILE_LOCKING = True
+
+
+async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: str, trade_no: str,
+                       attempt: Attempt | None = None) -> Row[Any] | None:
     """The payment `payment_no` at `gateway_name` with its order, both row-locked, and what a notification for it
     needs to know (see `_LOCK`); None if there is no such payment. `trade_no`: the gateway's transaction, to
-    find a payment already carrying it ((gateway, gateway_trade_no) is unique: at most one)."""
+    find a payment already carrying it ((gateway, gateway_trade_no) is unique: at most one).
+
+    With `attempt`, on PostgreSQL, the same statement also delivers the order as `deliver` would when the row it
+    locked plainly takes the express lane (`_PG_LOCK_AND_DELIVER`); `deliver` then only finishes the job."""
     connection = await session.connection()
-    result = await connection.execute(_LOCK, {"gateway": gateway_name, "trade_no": trade_no,
-                                              "payment_no": payment_no})
-    return result.first()
+    params = {"gateway": gateway_name, "trade_no": trade_no, "payment_no": payment_no}
+    if attempt is None or not DELIVER_WHILE_LOCKING or connection.dialect.name != "postgresql":
+        return (await connection.execute(_LOCK, params)).first()
+    runtime = risk_engine.runtime_of(session)
+    payer_hash = None
+    if runtime is not None and attempt.payer_account:
+        payer_hash = risk_rules.payer_hash(runtime.secret, attempt.payer_account)
+    return (await connection.execute(_PG_LOCK_AND_DELIVER, {
+        **params, **_PG_STATES, "amount": attempt.amount_cents, "currency": attempt.currency,
+        "ts": attempt.now, "paid_ts": attempt.paid_at, "risk": runtime is not None, "payer_hash": payer_hash,
+        "db_events": runtime is not None and isinstance(runtime.counters, DatabaseCounters),
+        "at": runtime.now().timestamp() if runtime is not None else 0.0,
+    })).first()
 
 
 async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
@@ -145,6 +177,89 @@ counted AS (
 SELECT count(*) FROM delivered
 """)
 
+# `_LOCK` and `_PG_DELIVER` in one statement: the same row locked (same columns, joins and lock order), then, only
+# when it plainly takes the express lane (`go`: what `confirm_payment`'s checks and `takes_express_lane` ask of it,
+# a shop with enabled risk rules aside: those ask Python), the same writes; risk's paid counter events built from
+# the locked row as `risk.payment_stage.paid_events` builds them (`risk.rules.placed_events` + `payer_events`).
+# Every write depends on `go`, so nothing is locked or written before the order and the payment are locked.
+_PG_LOCK_AND_DELIVER = text("""
+WITH found AS (
+    SELECT orders_order.id, orders_order.id AS order_id, orders_order.status AS order_status, orders_order.order_no,
+        orders_order.sku_id, orders_order.quantity, orders_order.delivery_type, orders_order.picked_card_key_id,
+        orders_order.coupon_discount_cents, orders_order.total_cents, orders_order.contact,
+        orders_order.contact_kind, orders_order.created_ip, orders_order.merchant_id,
+        payments_payment.id AS payment_id, payments_payment.payment_no, payments_payment.status AS payment_status,
+        payments_payment.amount_cents, payments_payment.currency, payments_payment.gateway_trade_no,
+        other_payment.payment_no AS other_payment_no, other_payment.order_id AS other_order_id,
+        other_payment.amount_cents AS other_amount_cents,
+        risk_order_signals.order_id AS signals_order_id, risk_order_signals.ip AS signals_ip,
+        risk_order_signals.device AS signals_device, risk_order_signals.review_reason,
+        (SELECT count(*) FROM risk_rule WHERE risk_rule.enabled IS true) AS rules_enabled
+    FROM payments_payment JOIN orders_order ON orders_order.id = payments_payment.order_id
+        LEFT OUTER JOIN payments_payment AS other_payment ON other_payment.gateway = CAST(:gateway AS varchar)
+            AND other_payment.gateway_trade_no = CAST(:trade_no AS varchar)
+        LEFT OUTER JOIN risk_order_signals ON risk_order_signals.order_id = orders_order.id
+    WHERE payments_payment.payment_no = CAST(:payment_no AS varchar)
+        AND payments_payment.gateway = CAST(:gateway AS varchar)
+    FOR UPDATE OF orders_order, payments_payment),
+go AS (
+    SELECT order_id, payment_id, quantity FROM found
+    WHERE payment_status = :created AND gateway_trade_no IS NULL AND other_payment_no IS NULL
+        AND amount_cents = CAST(:amount AS bigint) AND currency = CAST(:currency AS varchar)
+        AND order_status = :pending AND delivery_type = :card_key AND picked_card_key_id IS NULL
+        AND COALESCE(coupon_discount_cents, 0) = 0
+        AND (NOT CAST(:risk AS boolean) OR (COALESCE(review_reason, '') = '' AND rules_enabled = 0))),
+locked AS (
+    SELECT id FROM inventory_card_key
+    WHERE order_id = (SELECT order_id FROM go) AND status = :reserved
+    ORDER BY id LIMIT (SELECT quantity FROM go) FOR UPDATE),
+sold AS (
+    UPDATE inventory_card_key SET status = :sold, sold_at = CAST(:ts AS timestamptz)
+    WHERE id IN (SELECT id FROM locked) AND (SELECT count(*) FROM locked) = (SELECT quantity FROM go)
+    RETURNING id),
+delivered AS (
+    UPDATE orders_order SET status = :delivered, updated_at = CAST(:ts AS timestamptz),
+        paid_at = CAST(:ts AS timestamptz), delivered_at = CAST(:ts AS timestamptz)
+    WHERE id = (SELECT order_id FROM go) AND (SELECT count(*) FROM sold) = (SELECT quantity FROM go)
+    RETURNING id),
+history AS (
+    INSERT INTO orders_order_event (order_id, from_status, to_status, reason, created_at)
+    SELECT delivered.id, e.from_status, e.to_status, e.reason, CAST(:ts AS timestamptz)
+    FROM delivered, (VALUES (1, CAST(:pending AS varchar), CAST(:paid AS varchar), CAST(:paid_reason AS varchar)),
+                            (2, CAST(:paid AS varchar), CAST(:delivered AS varchar),
+                             CAST(:delivered_reason AS varchar))) AS e (n, from_status, to_status, reason)
+    ORDER BY e.n),
+payment AS (
+    UPDATE payments_payment SET status = :succeeded, gateway_trade_no = CAST(:trade_no AS varchar),
+        paid_at = CAST(:paid_ts AS timestamptz), updated_at = CAST(:ts AS timestamptz)
+    WHERE id = (SELECT payment_id FROM go) AND EXISTS (SELECT 1 FROM delivered)),
+deferred AS (
+    INSERT INTO ledger_deferred_posting (order_id, payment_id, order_status, created_at)
+    SELECT delivered.id, (SELECT payment_id FROM go), CAST(:delivered AS varchar), CAST(:ts AS timestamptz)
+    FROM delivered),
+signals AS (
+    UPDATE risk_order_signals SET paid = true, payer = COALESCE(CAST(:payer_hash AS varchar), payer)
+    WHERE order_id = (SELECT id FROM delivered) AND CAST(:risk AS boolean)),
+counted AS (
+    INSERT INTO risk_counter_event (key, member, at)
+    SELECT left(e.key, 200), left(e.member, 200), CAST(:at AS double precision)
+    FROM found, LATERAL (VALUES
+        (1, 'paid:ip:' || COALESCE(found.signals_ip, found.created_ip), CAST(found.order_id AS varchar),
+         COALESCE(found.signals_ip, found.created_ip)),
+        (2, 'paid:device:' || COALESCE(found.signals_device, ''), CAST(found.order_id AS varchar),
+         found.signals_device),
+        (3, 'paid:contact:' || found.contact, CAST(found.order_id AS varchar), found.contact),
+        (4, 'att:payer:' || CAST(:payer_hash AS varchar), CAST(found.order_id AS varchar),
+         CAST(:payer_hash AS varchar)),
+        (5, 'contacts:payer:' || CAST(:payer_hash AS varchar), found.contact,
+         CASE WHEN COALESCE(found.contact, '') <> '' THEN CAST(:payer_hash AS varchar) END)
+    ) AS e (n, key, member, value)
+    WHERE CAST(:db_events AS boolean) AND COALESCE(e.value, '') <> '' AND EXISTS (SELECT 1 FROM delivered)
+    ORDER BY e.n)
+SELECT found.*, EXISTS (SELECT 1 FROM go) AS attempted, (SELECT count(*) FROM delivered) = 1 AS delivered
+FROM found
+""")
+
 _reserved = (select(_keys.c.id).where(_keys.c.order_id == bindparam("oid"),
                                       _keys.c.status == CardKeyStatus.RESERVED.value)
              .order_by(_keys.c.id).limit(bindparam("qty")))
@@ -173,25 +288,26 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
     caller's transaction. False, having changed nothing, when the order's reserved keys are not all there any
     more: the general way then tops them up from stock or refunds."""
     runtime = risk_engine.runtime_of(session)
+    in_database = isinstance(runtime.counters, DatabaseCounters) if runtime is not None else False
+    attempted = found._mapping.get("attempted", False)  # by `lock_payment`'s statement (PostgreSQL)
+    if attempted and not found.delivered:
+        return False  # the reserved keys were not all there: nothing changed
     events: list[tuple[str, str]] = []
     signals = None
-    if runtime is not None:
+    if runtime is not None and not (attempted and in_database):  # else the statement counted them
         signals = risk_payment.payment_signals(runtime, found, ip=found.signals_ip if found.signals_order_id else None,
                                               device=found.signals_device, payer_account=payer_account)
         events = risk_payment.paid_events(signals)
-    in_database = isinstance(runtime.counters, DatabaseCounters) if runtime is not None else False
     params: dict[str, Any] = {
         "oid": found.order_id, "pid": found.payment_id, "qty": found.quantity, "ts": now, "trade": trade_no,
         "paid_ts": paid_at, "payer_hash": (signals.payer or None) if signals is not None else None,
     }
     connection = await session.connection()
-    if connection.dialect.name == "postgresql":
+    if attempted:
+        pass  # delivered by `lock_payment`'s statement
+    elif connection.dialect.name == "postgresql":
         delivered = (await connection.execute(_PG_DELIVER, {
-            **params, "reserved": CardKeyStatus.RESERVED.value, "sold": CardKeyStatus.SOLD.value,
-            "pending": OrderStatus.PENDING_PAYMENT.value, "paid": OrderStatus.PAID.value,
-            "delivered": OrderStatus.DELIVERED.value, "succeeded": PaymentStatus.SUCCEEDED.value,
-            "paid_reason": _PAID_REASON, "delivered_reason": _DELIVERED_REASON,
-            "mark_signals": signals is not None and found.signals_order_id is not None,
+            **params, **_PG_STATES, "mark_signals": signals is not None and found.signals_order_id is not None,
             "at": signals.at if signals is not None else 0.0,
             "keys": [key[:200] for key, _ in events] if in_database else [],
             "members": [member[:200] for _, member in events] if in_database else [],
@@ -231,6 +347,12 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
 
 _PAID_REASON = check_transition(OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
 _DELIVERED_REASON = check_transition(OrderStatus.PAID, OrderStatus.DELIVERED)
+_PG_STATES = {  # the statuses and reasons the PostgreSQL statements write
+    "reserved": CardKeyStatus.RESERVED.value, "sold": CardKeyStatus.SOLD.value, "created": PaymentStatus.CREATED.value,
+    "pending": OrderStatus.PENDING_PAYMENT.value, "paid": OrderStatus.PAID.value,
+    "delivered": OrderStatus.DELIVERED.value, "succeeded": PaymentStatus.SUCCEEDED.value,
+    "card_key": DeliveryType.CARD_KEY.value, "paid_reason": _PAID_REASON, "delivered_reason": _DELIVERED_REASON,
+}
 
 
 def _forget(session: AsyncSession, found: Row[Any]) -> None:

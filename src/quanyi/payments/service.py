@@ -224,10 +224,16 @@ async def confirm_payment(
 ) -> PaymentEffect:
     """Apply a verified successful payment to its order, exactly once."""
     now = now or utcnow()
+    # The payer account (per gateway: ids of different gateways never collide) feeds per-payer risk rules.
+    payer = f"{gateway_name}:{notification.payer_account}" if notification.payer_account else None
     # One statement finds the payment and its order and locks both (order first, then payment: the same order every
-    # writer of orders uses), with the payment (if any) already carrying this gateway transaction.
-    found = await express.lock_payment(session=session, gateway_name=gateway_name,
-                                       payment_no=notification.payment_no, trade_no=notification.gateway_trade_no)
+    # writer of orders uses), with the payment (if any) already carrying this gateway transaction; on PostgreSQL
+    # the same statement delivers the usual order when every check below would pass (express.lock_payment).
+    found = await express.lock_payment(
+        session=session, gateway_name=gateway_name, payment_no=notification.payment_no,
+        trade_no=notification.gateway_trade_no,
+        attempt=express.Attempt(amount_cents=notification.amount_cents, currency=notification.currency,
+                                paid_at=notification.paid_at or now, payer_account=payer, now=now))
     if found is None:
         raise UnknownPayment(f"no {gateway_name} payment {notification.payment_no!r}")
     if notification.amount_cents != found.amount_cents or notification.currency != found.currency:
@@ -242,8 +248,6 @@ async def confirm_payment(
             return PaymentEffect.ALREADY_PAID  # this transaction is already on record for this order
         raise PaymentConflict(f"gateway transaction {notification.gateway_trade_no} already paid "
                               f"{found.other_payment_no}")
-    # The payer account (per gateway: ids of different gateways never collide) feeds per-payer risk rules.
-    payer = f"{gateway_name}:{notification.payer_account}" if notification.payer_account else None
     if await express.takes_express_lane(session=session, found=found) and await express.deliver(
             session=session, found=found, trade_no=notification.gateway_trade_no,
             paid_at=notification.paid_at or now, payer_account=payer, now=now):
