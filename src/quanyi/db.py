@@ -299,6 +299,10 @@ class Database:
                                           info=self.session_info)
         self._reads = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False,
                                          info=self.session_info)
+        # PostgreSQL: sessions whose statements commit each on its own (`single_statements`); same pool.
+        self._single = None if self.is_sqlite else async_sessionmaker(
+            self.write_engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
+            autoflush=False, info=self.session_info)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._write_owner: asyncio.Task[Any] | None = None
 
@@ -327,6 +331,18 @@ class Database:
             finally:
                 self._write_owner = None
         await _run_after_commit(session)
+
+    @asynccontextmanager
+    async def single_statements(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work whose statements are each atomic on their own and need no other: on PostgreSQL in
+        autocommit (no BEGIN and COMMIT round trips; each statement's writes stand once it returns, whatever the
+        caller does next), on SQLite an ordinary write transaction (`transaction`)."""
+        if self._single is None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self._single() as session:
+            yield session
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

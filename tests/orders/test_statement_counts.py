@@ -207,3 +207,42 @@ async def test_the_ledger_workers_batch_does_not_grow_with_the_purchases_in_it(s
     one, five = await _worker_batch_statements(shop, sku, 1), await _worker_batch_statements(shop, sku, 5)
     assert one == five
     assert await shop.count(Posting) == 2 * 8  # payment received and delivered, once per order
+
+
+async def test_a_reveal_on_postgresql_sends_its_one_statement_without_begin_or_commit(shop, sku, monkeypatch):
+    """The reveal's statement reads the keys and inserts their audit rows at once: on PostgreSQL it runs in
+    autocommit, one round trip, its audit rows committed before the keys are answered (SQLite: a transaction)."""
+    import asyncpg.transaction
+
+    await shop.stock(sku, 1)
+    order = await shop.create_order(sku.id)
+    await shop.pay(order)
+    control: list[str] = []
+    for name in ("start", "commit", "rollback"):
+        method = getattr(asyncpg.transaction.Transaction, name)
+
+        def sent(method=method, name=name):
+            async def wrapper(*args, **kwargs):
+                control.append(name)
+                return await method(*args, **kwargs)
+            return wrapper
+
+        monkeypatch.setattr(asyncpg.transaction.Transaction, name, sent())
+    statements = Statements(shop)
+    engine = shop.ctx.db.write_engine.sync_engine
+
+    def statement(*_args: object) -> None:
+        control.append("statement")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        keys = await shop.reveal(order)
+        reveal = statements.take()
+    finally:
+        statements.close()
+        event.remove(engine, "before_cursor_execute", statement)
+    assert len(keys) == 1 and await shop.count(KeyReveal) == 1
+    if shop.ctx.db.write_engine.dialect.name == "postgresql":
+        # A pooled connection idle for a while is pinged first (BEGIN; ";"; ROLLBACK: db._ping_when_idle).
+        sent = " ".join(control).replace("start rollback", "").split()
+        assert (len(reveal), sent) == (1, ["statement"]), (reveal, control)

@@ -78,8 +78,7 @@ class PurchaseLane:
 
         ip, agent = _client_ip(scope), headers.get(b"user-agent", b"").decode("latin-1")[:512]
         try:
-            async with self.ctx.db.transaction() as session:  # the route's SessionDep: commits before answering
-                answer = await revealed_keys(session, self.ctx, canonical, ip, agent)
+            answer = await revealed_keys(self.ctx, canonical, ip, agent)
         except Exception as exc:
             await self._fail(scope, receive, send, exc)
             return

@@ -4,7 +4,10 @@ It used to be four statements: the order by number, its sold keys, the audit row
 On PostgreSQL it is one: the order, its guide and its sold keys are read and the audit rows (one per key shown,
 inventory's rule) inserted by the same statement, only when the order is delivered. SQLite has no data-modifying
 CTEs: the read and the audit insert are two statements there. The keys are decrypted by inventory's
-`decrypt_for_buyer`; a decryption failure raises and rolls the audit rows back with the rest, as before.
+`decrypt_for_buyer`. The buyer's reveal runs it in `Database.single_statements` (orders.routes.revealed_keys): on
+PostgreSQL in autocommit, one round trip, the audit rows committed before any key is decrypted or answered (a
+decryption failure, a server fault, leaves the audit rows of a reveal that showed nothing); on SQLite in a
+transaction, rolled back with its audit rows on any failure.
 
 An order that has no card keys of its own (循环卡密: it reveals its shared code) takes the general way,
 `orders.service.reveal_order_keys`; so does every other caller (the storefront page, members, enterprises).

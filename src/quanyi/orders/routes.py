@@ -63,20 +63,27 @@ async def cancel_order(order_no: OrderNoDep, session: SessionDep) -> OrderRead:
 
 @router.post("/{order_no}/reveal", response_model=RevealResponse, dependencies=[NO_STORE],
              summary="Show the delivered card keys (every call is audited)")
-async def reveal(order_no: OrderNoDep, request: Request, session: SessionDep, ctx: ContextDep) -> RevealResponse:
-    return await revealed_keys(session, ctx, order_no, client_ip(request), user_agent(request))
+async def reveal(order_no: OrderNoDep, request: Request, ctx: ContextDep) -> RevealResponse:
+    return await revealed_keys(ctx, order_no, client_ip(request), user_agent(request))
 
 
-async def revealed_keys(session: AsyncSession, ctx: ShopContext, order_no: str, ip: str,
-                        agent: str) -> RevealResponse:
-    """What `reveal` answers for an authorized order number, in the caller's transaction (the route and the
-    purchase lane)."""
-    # The usual order (its own card keys): read, audited and guided in one round trip (orders/reveal.py).
-    revealed = await reveal_by_order_no(session=session, cipher=ctx.cipher, order_no=order_no, channel="api", ip=ip,
-                                        user_agent=agent)
+async def revealed_keys(ctx: ShopContext, order_no: str, ip: str, agent: str) -> RevealResponse:
+    """What `reveal` answers for an authorized order number (the route and the purchase lane)."""
+    # The usual order (its own card keys): read, audited and guided in one statement on PostgreSQL, which needs no
+    # transaction around it: its audit rows are committed before any key leaves (orders/reveal.py).
+    async with ctx.db.single_statements() as session:
+        revealed = await reveal_by_order_no(session=session, cipher=ctx.cipher, order_no=order_no, channel="api",
+                                            ip=ip, user_agent=agent)
     if revealed is not None:
         return RevealResponse(order_no=revealed.order_no, keys=revealed.keys,
                               redemption_guide_html=render_guide(revealed.guide))
+    async with ctx.db.transaction() as session:
+        return await _revealed_the_general_way(session, ctx, order_no, ip, agent)
+
+
+async def _revealed_the_general_way(session: AsyncSession, ctx: ShopContext, order_no: str, ip: str,
+                                    agent: str) -> RevealResponse:
+    """An order without card keys of its own (a shared code): read, audit and guide one by one."""
     order = await orders_service.get_order(session=session, order_no=order_no)
     keys = await orders_service.reveal_order_keys(session=session, cipher=ctx.cipher, order=order, channel="api",
                                                   ip=ip, user_agent=agent)
