@@ -16,11 +16,13 @@ An order that has no card keys of its own (循环卡密: it reveals its shared c
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from dataclasses import dataclass
 
 from sqlalchemy import String, bindparam, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import db_direct
 from quanyi.catalog.models import Product
 from quanyi.db import utcnow
 from quanyi.inventory import service as inventory_service
@@ -57,6 +59,8 @@ _AUDIT = insert(_reveals).from_select(
            bindparam("user_agent", type_=String())).select_from(_sold.join(_order, true())),
 ).cte("revealed_audit")
 _READ_AND_AUDIT = _READ.add_cte(_AUDIT)
+_READ_AND_AUDIT_DIRECT = db_direct.Direct(_READ_AND_AUDIT)  # on the driver (quanyi.db_direct)
+_Row = namedtuple("_Row", list(_READ.selected_columns.keys()))  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,10 @@ async def reveal_by_order_no(*, session: AsyncSession, cipher: CardKeyCipher, or
     postgresql = connection.dialect.name == "postgresql"
     params = {"order_no": canonical, "revealed_at": now, "channel": channel[:16], "ip": ip[:64],
               "user_agent": user_agent[:512]}
-    rows = (await connection.execute(_READ_AND_AUDIT if postgresql else _READ, params)).all()
+    if postgresql:
+        rows = [_Row._make(row) for row in await db_direct.fetch_all(session, _READ_AND_AUDIT_DIRECT, params)]
+    else:
+        rows = (await connection.execute(_READ, params)).all()
     if not rows:
         raise OrderNotFound("order not found")
     first = rows[0]

@@ -24,6 +24,7 @@ Everything else takes the general way, `orders.service.apply_payment`, which sta
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
-from quanyi import sqlite_trip
+from quanyi import db_direct, sqlite_trip
 from quanyi.catalog.models import DeliveryType
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.ledger import service as ledger_service
@@ -110,12 +111,13 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
     payer_hash = None
     if runtime is not None and attempt.payer_account:
         payer_hash = risk_rules.payer_hash(runtime.secret, attempt.payer_account)
-    return (await connection.execute(_PG_LOCK_AND_DELIVER, {
+    found = await db_direct.fetch_one(session, _PG_LOCK_AND_DELIVER_DIRECT, {
         **params, **_PG_STATES, "amount": attempt.amount_cents, "currency": attempt.currency,
         "ts": attempt.now, "paid_ts": attempt.paid_at, "risk": runtime is not None, "payer_hash": payer_hash,
         "db_events": runtime is not None and isinstance(runtime.counters, DatabaseCounters),
         "at": runtime.now().timestamp() if runtime is not None else 0.0,
-    })).first()
+    })
+    return None if found is None else _Found._make(found)  # type: ignore[return-value]
 
 
 async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
@@ -260,6 +262,10 @@ SELECT found.*, EXISTS (SELECT 1 FROM go) AS attempted, (SELECT count(*) FROM de
 FROM found
 """)
 
+_PG_LOCK_AND_DELIVER_DIRECT = db_direct.Direct(_PG_LOCK_AND_DELIVER)  # on the driver (quanyi.db_direct)
+# Its row: `_LOCK`'s columns, then whether it tried to deliver and whether it did.
+_Found = namedtuple("_Found", [*_LOCK.selected_columns.keys(), "attempted", "delivered"])  # type: ignore[misc]
+
 _reserved = (select(_keys.c.id).where(_keys.c.order_id == bindparam("oid"),
                                       _keys.c.status == CardKeyStatus.RESERVED.value)
              .order_by(_keys.c.id).limit(bindparam("qty")))
@@ -289,7 +295,7 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
     more: the general way then tops them up from stock or refunds."""
     runtime = risk_engine.runtime_of(session)
     in_database = isinstance(runtime.counters, DatabaseCounters) if runtime is not None else False
-    attempted = found._mapping.get("attempted", False)  # by `lock_payment`'s statement (PostgreSQL)
+    attempted = getattr(found, "attempted", False)  # by `lock_payment`'s statement (PostgreSQL)
     if attempted and not found.delivered:
         return False  # the reserved keys were not all there: nothing changed
     events: list[tuple[str, str]] = []

@@ -13,12 +13,14 @@ import base64
 import datetime as dt
 import logging
 import secrets
+from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import db_direct
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, NotFound
 from quanyi.ledger import service as ledger_service
@@ -111,6 +113,8 @@ _new_payment = insert(_payments).from_select(
 ).returning(_payments.c.payment_no).cte("new_payment")
 _PG_PAYABLE_OR_NEW = (select(_payable, _new_payment.c.payment_no.label("new_payment_no"))
                       .select_from(_payable.outerjoin(_new_payment, true())))
+_PG_PAYABLE_OR_NEW_DIRECT = db_direct.Direct(_PG_PAYABLE_OR_NEW)  # on the driver (quanyi.db_direct)
+_Payable = namedtuple("_Payable", list(_PG_PAYABLE_OR_NEW.selected_columns.keys()))  # type: ignore[misc]
 
 
 async def _prepare_payment(
@@ -123,8 +127,9 @@ async def _prepare_payment(
     postgresql = connection.dialect.name == "postgresql"
     order = None
     if canonical is not None and postgresql:  # one statement: locked, checked and the payment inserted
-        order = (await connection.execute(_PG_PAYABLE_OR_NEW, {
-            "order_no": canonical, "gateway": gateway.name, "b_payment_no": _new_payment_no(), "b_now": now})).first()
+        found = await db_direct.fetch_one(session, _PG_PAYABLE_OR_NEW_DIRECT, {
+            "order_no": canonical, "gateway": gateway.name, "b_payment_no": _new_payment_no(), "b_now": now})
+        order = None if found is None else _Payable._make(found)
     elif canonical is not None:
         order = (await connection.execute(_PAYABLE, {"order_no": canonical, "gateway": gateway.name})).first()
     if order is None:
