@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
@@ -112,7 +113,9 @@ async def test_concurrent_copies_of_a_notification_credit_once(shop):
     await books_balanced(shop)
 
 
-async def test_a_lost_notification_is_made_good_by_asking_the_gateway(shop):
+async def test_a_lost_notification_is_made_good_by_asking_the_gateway(shop, monkeypatch):
+    from quanyi.enterprises import top_up_payments
+
     client = await logged_in(shop, "ACME", "amy", "admin")
     sent = await _pay_online(client, amount="300")
     request = await _request(shop)
@@ -121,12 +124,45 @@ async def test_a_lost_notification_is_made_good_by_asking_the_gateway(shop):
     ticket = sandbox_server.read_ticket(_token(sent), secret=shop.sandbox_secret)
     async with shop.ctx.db.transaction() as session:  # paid at the sandbox; its notification never arrives
         await sandbox_server.pay(session=session, ticket=ticket)
+    # pressed again at once: answered from the stored state, the gateway is not asked (else it would credit now)
+    throttled = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
+    assert "m=top_up_unpaid" in throttled.headers["location"] and await balance_of(shop, "ACME") == 0
+    monkeypatch.setattr(top_up_payments, "CHECK_EVERY_SECONDS", 0.05)  # the window has passed
+    await asyncio.sleep(0.1)
     paid = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
     assert "m=top_up_paid" in paid.headers["location"], paid.headers["location"]
     assert await balance_of(shop, "ACME") == 30_000
     again = await post_form(client, f"{PAGE}/{request.request_no}/check", page_url=PAGE)
-    assert "m=top_up_unpaid" in again.headers["location"] and await balance_of(shop, "ACME") == 30_000
+    assert "m=top_up_credited_before" in again.headers["location"] and await balance_of(shop, "ACME") == 30_000
+    shown = await client.get(again.headers["location"])
+    assert f"充值申请 {request.request_no} 已入账" in shown.text and "尚未收到" not in shown.text
     await books_balanced(shop)
+
+
+async def test_repeated_check_presses_ask_the_gateway_once_per_window(shop):
+    """Many presses of 查询支付结果 at once, from many requests: one gateway query per request per window."""
+    from quanyi.enterprises import top_up_payments
+
+    client = await logged_in(shop, "ACME", "amy", "admin")
+    await _pay_online(client, amount="300")
+    request = await _request(shop)
+    gateway = shop.ctx.gateways.get("sandbox")
+    asked: list[str] = []
+    real_query = type(gateway).query_trade
+
+    async def counted(self, payment_no):  # type: ignore[no-untyped-def]
+        asked.append(payment_no)
+        return await real_query(self, payment_no)
+
+    type(gateway).query_trade = counted  # the real sandbox query, counted
+    at = time.time()  # presses in the same instant (a loaded test machine must not stretch them past the window)
+    try:
+        answers = await asyncio.gather(*(top_up_payments.check_payment(
+            db=shop.ctx.db, gateway=gateway, counters=shop.ctx.risk.counters, code="ACME",
+            request_no=request.request_no, at=at) for _ in range(6)))
+    finally:
+        type(gateway).query_trade = real_query
+    assert answers == ["pending"] * 6 and asked == [request.request_no]
 
 
 async def test_an_operator_cannot_confirm_or_refuse_an_online_request(shop):

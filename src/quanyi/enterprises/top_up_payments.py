@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,14 +36,18 @@ from quanyi.payments.gateway import (
     PaymentNotification,
     UnknownGateway,
 )
+from quanyi.risk.counters import SlidingCounters
 from quanyi.staff.audit import Actor, record_action
 
 __all__ = ["ONLINE_GATEWAYS", "TopUpPaymentMismatch", "UnknownTopUpPayment", "Applied", "online_gateways",
            "callback_urls", "open_checkout", "handle_notification", "record_credit", "settle_by_query",
-           "query_unpaid_once", "QUERY_WINDOW"]
+           "query_unpaid_once", "QUERY_WINDOW", "check_payment", "CHECK_EVERY_SECONDS"]
 
 logger = logging.getLogger(__name__)
 ONLINE_GATEWAYS = ("sandbox", "alipay", "wechat")
+# The portal's 查询支付结果 button asks the gateway about one request at most once in this many seconds (a shared
+# sliding counter: every process of the shop); a press within it answers from the stored state.
+CHECK_EVERY_SECONDS = 5.0
 QUERY_WINDOW = dt.timedelta(hours=2)  # how long the background loop keeps asking about an unpaid checkout
 _QUERY_AFTER = dt.timedelta(seconds=30)  # the notification usually comes first
 
@@ -150,6 +155,24 @@ async def settle_by_query(*, db: Database, gateway: PaymentGateway, code: str, r
         if applied.credited:  # audited like a notification's credit (the button and the loop both come here)
             await record_credit(session, gateway, applied)
         return applied.credited
+
+
+async def check_payment(*, db: Database, gateway: PaymentGateway, counters: SlidingCounters, code: str,
+                        request_no: str, at: float | None = None) -> str:
+    """The portal's 查询支付结果 button on an online request: "credited" when it is credited (by this call or
+    before it), else its stored status ("pending", "refused"). Asks the gateway only about a pending request, and
+    at most once per CHECK_EVERY_SECONDS per request, so repeated presses cannot hammer the gateway."""
+    async with db.read_session() as session:
+        status = (await top_ups.get_top_up(session=session, code=code, request_no=request_no)).status
+    if status != TopUpStatus.PENDING.value:
+        return status
+    # counted atomically across processes (Redis script / per-key lock): only the first press in the window asks
+    presses = await counters.hit(f"top_up_check:{request_no}", window_seconds=CHECK_EVERY_SECONDS,
+                                 at=time.time() if at is None else at)
+    if presses == 1 and await settle_by_query(db=db, gateway=gateway, code=code, request_no=request_no):
+        return TopUpStatus.CREDITED.value
+    async with db.read_session() as session:  # a notification may have credited it meanwhile
+        return (await top_ups.get_top_up(session=session, code=code, request_no=request_no)).status
 
 
 async def query_unpaid_once(*, db: Database, registry: GatewayRegistry, now: dt.datetime | None = None,

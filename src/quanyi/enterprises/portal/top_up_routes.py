@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from quanyi.deps import ContextDep, client_ip, user_agent
 from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises import top_up_payments, top_ups, users
+from quanyi.enterprises.models import TopUpStatus
 from quanyi.enterprises.portal import auth
 from quanyi.enterprises.portal.auth import PortalUser, UserDep, needs
 from quanyi.enterprises.portal.pages import audit, forms, not_found
@@ -33,7 +34,8 @@ notify_router = APIRouter(include_in_schema=False)  # the gateways' server-to-se
 logger = logging.getLogger("quanyi.enterprises.top_ups")
 TopUpDep = Annotated[PortalUser, needs(users.TOP_UP)]
 RequestNo = Annotated[str, Path(min_length=4, max_length=24, pattern=r"^[A-Z0-9]+$")]
-MESSAGES = ("top_up_requested", "top_up_repeated", "top_up_paying", "top_up_paid", "top_up_unpaid")
+MESSAGES = ("top_up_requested", "top_up_repeated", "top_up_paying", "top_up_paid", "top_up_unpaid",
+            "top_up_credited_before")
 FIELDS = ("amount", "payment_method", "payer_reference", "note")  # not "method": it would shadow form.method
 _MAX_NOTIFY_BYTES = 64 * 1024
 
@@ -113,14 +115,17 @@ async def online_action(request_no: RequestNo, action: Annotated[str, Path(patte
         if action == "pay":  # paying starts a payment: not while suspended; asking about one already made is fine
             enterprises_service.check_not_suspended(user.login.enterprise_status)
             return await _to_cashier(request, ctx, user, found)
+        if found.status == TopUpStatus.CREDITED.value:  # already credited: say so, without asking the gateway
+            return forms.back("/portal/top-ups", "top_up_credited_before", no=request_no)
         gateway = ctx.gateways.get(found.gateway or "")
-        credited = await top_up_payments.settle_by_query(db=ctx.db, gateway=gateway, code=user.code,
-                                                         request_no=request_no)
+        status = await top_up_payments.check_payment(db=ctx.db, gateway=gateway, counters=ctx.risk.counters,
+                                                     code=user.code, request_no=request_no)
     except NotFound:
         return not_found(request, user)
     except DomainError as exc:
         return await _page(request, ctx, user, message=forms.error(exc), status_code=forms.status_for(exc))
-    return forms.back("/portal/top-ups", "top_up_paid" if credited else "top_up_unpaid", no=request_no)
+    return forms.back("/portal/top-ups", "top_up_paid" if status == TopUpStatus.CREDITED.value else "top_up_unpaid",
+                      no=request_no)
 
 
 @notify_router.post("/enterprise-top-ups/{gateway_name}/notify", response_class=Response)
