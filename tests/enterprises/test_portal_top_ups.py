@@ -196,3 +196,23 @@ async def test_the_admin_api_lists_confirms_and_refuses_requests(shop):
                                    headers=shop.admin)).status_code == 404
     assert await balance_of(shop, "ACME") == 70_000
     await books_balanced(shop)
+
+
+async def test_concurrent_requests_never_pass_the_open_request_limit(shop):
+    """Many top-up requests of one enterprise at once, each in its own transaction on its own connection: exactly
+    MAX_PENDING are made, the rest are refused (the enterprise's row is locked before counting)."""
+    await logged_in(shop, "ACME", "amy", "admin")
+
+    async def ask(i: int) -> bool:
+        try:
+            async with shop.ctx.db.transaction() as session:
+                await top_ups.request_top_up(session=session, code="ACME", amount_cents=100, method="bank_transfer",
+                                             payer_reference=f"RACE-{i}", actor="amy",
+                                             request_key=f"race-key-{i:04d}-abcdefgh")
+            return True
+        except top_ups.TooManyPendingTopUps:
+            return False
+
+    made = await asyncio.gather(*(ask(i) for i in range(3 * top_ups.MAX_PENDING)))
+    assert sum(made) == top_ups.MAX_PENDING
+    assert await shop.count(TopUpRequest) == top_ups.MAX_PENDING

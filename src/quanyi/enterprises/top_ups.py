@@ -112,6 +112,9 @@ async def request_top_up(
         raise InvalidTopUp("表单已过期，请刷新页面后重新提交", field="request_key")
     if (found := await _by_key(session, enterprise, request_key)) is not None:
         return found, False
+    # The enterprise's row locked before counting: concurrent requests of one enterprise count and insert one at a
+    # time, so MAX_PENDING is exact (PostgreSQL; SQLite's write transactions already hold the one writer lock).
+    await session.execute(select(Enterprise.id).where(Enterprise.id == enterprise.id).with_for_update())
     pending = await session.scalar(select(func.count()).select_from(TopUpRequest).where(
         TopUpRequest.enterprise_id == enterprise.id, TopUpRequest.status == TopUpStatus.PENDING.value,
         or_(TopUpRequest.method == "bank_transfer", TopUpRequest.requested_at > now - UNPAID_COUNTS_FOR)))
