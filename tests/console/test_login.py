@@ -183,6 +183,7 @@ async def test_a_second_factor_that_is_on_is_not_replaced_by_a_new_enrolment(sho
         "enrolment": early.sealed, "code": totp.totp(early.secret, dt.datetime.now(dt.UTC).timestamp()),
         "csrf_token": csrf_token(page.text)})
     assert swapped.status_code == 422 and not re.findall(r"<li><code>([a-z2-9-]{19})</code></li>", swapped.text)
+    assert "两步验证已经开启" in swapped.text and "已失效" not in swapped.text  # says why, in Chinese
     async with shop.ctx.db.read_session() as session:
         assert await session.scalar(select(StaffUser.totp_ciphertext).where(StaffUser.id == user.id)) == stored
         assert (await second_factor.remaining_recovery_codes(session=session, staff_id=user.id)) == 10

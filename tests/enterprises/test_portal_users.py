@@ -259,6 +259,7 @@ async def test_a_sealed_enrolment_cannot_replace_a_second_factor_that_is_on(shop
     swapped = await post_form(client, "/portal/account/second-factor/confirm", {
         "sealed": early.sealed, "code": totp.totp(early.secret, time.time())})
     assert swapped.status_code == 422
+    assert "两步验证已经开启" in swapped.text and "already on" not in swapped.text  # said in Chinese
     async with shop.ctx.db.read_session() as session:
         assert (await users.get_user(session=session, code="ACME", username="alice")).totp_ciphertext == stored
 

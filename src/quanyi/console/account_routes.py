@@ -63,6 +63,8 @@ async def confirm(request: Request, ctx: ContextDep, user: UserDep) -> HTMLRespo
                                                           staff_id=user.principal.staff_id, sealed=sealed, code=code)
             await record_action(session=session, actor=user.actor, action="second_factor_enabled",
                                 object_type="staff", object_id=user.name)
+    except second_factor.SecondFactorAlreadyOn:  # not "expired": say what to do instead
+        return await _account_page(request, ctx, user, error="account.second_factor_already_on", status_code=422)
     except second_factor.EnrolmentExpired:
         return await _account_page(request, ctx, user, error="account.enrolment_expired", status_code=422)
     except second_factor.EnrolmentInvalid:

@@ -180,6 +180,12 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"'.*' has more than (\d+) decimal places for \w+", "amount_decimals"),
     (r"'.*' is larger than the maximum amount", "amount_too_large"),
     (r"'.*': commas may only separate thousands, like 1,500 or 12,345\.60", "amount_commas"),
+    # second-factor enrolment (quanyi.second_factor): console and portal account pages
+    (r"this enrolment form is not valid; start again", "enrolment_not_valid"),
+    (r"this enrolment form has expired; start again", "enrolment_expired"),
+    (r"the code does not match; check the time on the phone and try the next code", "enrolment_code_wrong"),
+    (r"no such account", "enrolment_no_account"),
+    (r"the second factor is already on; turn it off with a current code first", "second_factor_already_on"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
 # campaign's, "y" cents in yuan, "-" as it is.

@@ -18,11 +18,13 @@ from quanyi.second_factor import (
     Enrolment,
     EnrolmentExpired,
     EnrolmentInvalid,
+    SecondFactorAlreadyOn,
     SecondFactorStore,
 )
 from quanyi.staff.models import StaffRecoveryCode, StaffUser
 
-__all__ = ["EnrolmentInvalid", "EnrolmentExpired", "Enrolment", "RECOVERY_CODES", "ENROLMENT_MINUTES", "STORE",
+__all__ = ["EnrolmentInvalid", "EnrolmentExpired", "SecondFactorAlreadyOn",
+           "Enrolment", "RECOVERY_CODES", "ENROLMENT_MINUTES", "STORE",
            "start_enrolment", "reopen_enrolment", "confirm_enrolment", "use_code", "disable",
            "remaining_recovery_codes", "new_recovery_codes", "reseal_secret", "totp_secret"]
 
