@@ -4,6 +4,7 @@ order's coupons taken, confirmed and given back with it. Counting rules: see cou
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,10 +29,11 @@ from quanyi.coupons.models import (
     RedemptionStatus,
 )
 from quanyi.coupons.service import CouponLimitReached, CouponNotApplicable, CouponNotFound, CouponSoldOut, InvalidCoupon
+from quanyi.orders.one_statement import Take, TakeBuilder
 from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
 
-__all__ = ["quote_coupons", "quoted_coupons", "reserve_coupons", "release_coupons", "confirm_coupons",
-           "retake_coupons", "code_read_parts", "remember_code_read"]
+__all__ = ["quote_coupons", "quoted_coupons", "reserve_coupons", "takes_with_order", "release_coupons",
+           "confirm_coupons", "retake_coupons", "code_read_parts", "remember_code_read"]
 
 
 _QUOTED = "quanyi.coupons.quoted"
@@ -279,6 +281,75 @@ async def _take_code_in_one(session: AsyncSession, coupon: Coupon, member_id: in
         raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
     if not took:
         raise CouponSoldOut(f"coupon {coupon.name} has been used up")
+
+
+def takes_with_order(*, session: AsyncSession, discounts: Sequence[CouponDiscount], member_id: int | None,
+                     now: dt.datetime) -> list[Take] | None:
+    """`reserve_coupons` as parts of the order's own statement on PostgreSQL (orders.one_statement), one take per
+    coupon; None when one of them is not a public-code coupon the quote loaded (a member's own coupon, a batch code:
+    `reserve_coupons` then takes them all once the order is in)."""
+    quoted = {coupon.id: coupon for coupon in quoted_coupons(session)}
+    takes = []
+    for d in discounts:
+        coupon = quoted.get(d.coupon_id)
+        if coupon is None or d.grant_id is not None:
+            return None
+        tally = member_id is not None and coupon.per_member_limit is not None
+        takes.append(Take(shape=("coupon", tally), build=_take_builder(tally), params={
+            "coupon_id": coupon.id, "member_id": member_id, "limit": coupon.per_member_limit,
+            "discount_cents": d.amount_cents, "now": now}, after=_after_take(coupon.name)))
+    return takes
+
+
+@functools.cache
+def _take_builder(tally: bool) -> TakeBuilder:
+    """`_TAKE_CODE` as a take (built once per shape): with `tally`, the member's conditional tally upsert first."""
+    tally_table, coupon_table, redemption_table = CouponTally.__table__, Coupon.__table__, CouponRedemption.__table__
+
+    def build(order_id: Any, go_on: Any, name: str) -> tuple[list[Any], list[Any], Any]:
+        coupon_id = bindparam(f"{name}coupon_id", type_=Integer())
+        member_id = bindparam(f"{name}member_id", type_=Integer())
+        ctes: list[Any] = []
+        if tally:
+            counted = (postgresql_insert(tally_table)
+                       .from_select(["coupon_id", "member_id", "taken"],
+                                    select(coupon_id, member_id, literal(1, Integer())).where(go_on))
+                       .on_conflict_do_update(index_elements=["coupon_id", "member_id"],
+                                              set_={"taken": tally_table.c.taken + 1},
+                                              where=tally_table.c.taken < bindparam(f"{name}limit", type_=Integer()))
+                       .returning(tally_table.c.coupon_id).cte(f"{name}tally"))
+            ctes.append(counted)
+            go_on = exists(select(counted.c.coupon_id))
+            columns = [select(func.count()).select_from(counted).scalar_subquery()]
+        else:
+            columns = [literal(1, Integer())]
+        # The conditional UPDATE is the lock: concurrent ones queue on the row and re-check the count (as _take_one).
+        total, count = coupon_table.c.total_quantity, coupon_table.c.taken_count
+        taken = (update(coupon_table).where(coupon_table.c.id == coupon_id, total.is_(None) | (count < total), go_on)
+                 .values(taken_count=count + 1).returning(coupon_table.c.id).cte(f"{name}taken"))
+        now = bindparam(f"{name}now", type_=redemption_table.c.created_at.type)
+        values = select(coupon_id, member_id, order_id,
+                        bindparam(f"{name}discount_cents", type_=redemption_table.c.discount_cents.type), null(),
+                        literal(RedemptionStatus.RESERVED.value, redemption_table.c.status.type), now, now)
+        redeemed = (insert(redemption_table)
+                    .from_select(["coupon_id", "member_id", "order_id", "discount_cents", "grant_id", "status",
+                                  "created_at", "updated_at"], values.where(exists(select(taken.c.id))))
+                    .returning(redemption_table.c.id).cte(f"{name}redeemed"))
+        ctes += [taken, redeemed]
+        columns.append(select(func.count()).select_from(taken).scalar_subquery())
+        return ctes, columns, exists(select(redeemed.c.id))
+
+    return build
+
+
+def _after_take(name: str) -> Any:
+    async def after(session: AsyncSession, order_id: int, take: Take) -> None:
+        counted, took = take.results
+        if not counted:
+            raise CouponLimitReached(f"you already used coupon {name} as often as allowed")
+        if not took:
+            raise CouponSoldOut(f"coupon {name} has been used up")
+    return after
 
 
 async def _redemptions(session: AsyncSession, order_id: int, statuses: Sequence[str]) -> list[CouponRedemption]:

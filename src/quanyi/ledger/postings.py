@@ -22,6 +22,7 @@ from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 
 __all__ = ["Line", "Draft", "UnbalancedPosting", "post", "post_many", "posting_ctes", "new_posting_params",
+           "order_posting_ctes", "new_posting_lines",
            "get_account", "install_account_cache",
            "account_balances", "order_account_sums", "orders_account_sums", "posting_by_reference"]
 
@@ -181,6 +182,49 @@ def posting_ctes(lines: int) -> tuple[Any, ...]:
                                                   rows.c.currency).select_from(posting).join(rows, true()))
                .returning(entries.c.id).cte("entries"))
     return posting, written
+
+
+def order_posting_ctes(lines: int, name: str, *, reference: Any, order_id: Any, memo: Any,
+                       source: Any) -> tuple[Any, ...]:
+    """`posting_ctes` for a statement that places the order it posts for (orders.one_statement's takes): the
+    reference, order id and memo are SQL expressions of the new order's id, the posting is written once per row of
+    `source` (one row: posted; none: nothing), and its CTEs and bind parameters are prefixed with `name`
+    (`new_posting_lines` gives the values)."""
+    if not lines:
+        return ()
+    table, entries = LedgerPosting.__table__, LedgerEntry.__table__
+    values = [reference.label("reference"), bindparam(f"{name}posting_kind", type_=table.c.kind.type).label("kind"),
+              order_id.label("order_id"), memo.label("memo"),
+              bindparam(f"{name}posting_actor", type_=table.c.actor.type).label("actor"),
+              bindparam(f"{name}posting_created_at", type_=table.c.created_at.type).label("created_at")]
+    posting = (insert(table).from_select(["reference", "kind", "order_id", "memo", "actor", "created_at"],
+                                         select(*values).select_from(source))
+               .returning(table.c.id).cte(f"{name}posting"))
+    rows = union_all(*(select(*(bindparam(f"{name}line{n}_{column}", type_=entries.c[column].type).label(column)
+                                for column in ("account_id", "amount_cents", "currency")))
+                       for n in range(lines))).subquery(f"{name}lines")
+    written = (insert(entries).from_select(["posting_id", "account_id", "amount_cents", "currency"],
+                                           select(posting.c.id, rows.c.account_id, rows.c.amount_cents,
+                                                  rows.c.currency).select_from(posting).join(rows, true()))
+               .returning(entries.c.id).cte(f"{name}entries"))
+    return posting, written
+
+
+async def new_posting_lines(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],
+                            actor: str = "system", now: dt.datetime) -> tuple[int, dict[str, Any]]:
+    """The values of `order_posting_ctes(n, ...)` (names without its prefix): (n, values). The rules of `post`:
+    refuses an unbalanced posting before anything is written (UnbalancedPosting; `reference` names it), drops zero
+    lines, merges lines of one account; nothing left: n = 0 (nothing to write)."""
+    lines = list(lines)
+    _check_balanced(lines, reference)
+    merged = _merged(lines)
+    if not merged:
+        return 0, {}
+    ids = await _account_ids(session, {code for code, _ in merged})
+    params: dict[str, Any] = {"posting_kind": kind, "posting_actor": actor[:64], "posting_created_at": now}
+    for n, ((code, currency), amount) in enumerate(merged.items()):
+        params |= {f"line{n}_account_id": ids[code], f"line{n}_amount_cents": amount, f"line{n}_currency": currency}
+    return len(merged), params
 
 
 async def new_posting_params(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],

@@ -1,7 +1,7 @@
 """Loyalty (会员积分与等级): points and membership levels. The public surface other features call:
 
 - the price calculation's hooks (`pricing/hooks.py`): `member_price`, `points_quote`, `spend_points`,
-  `return_points`;
+  `points_take` (the spend inside the order's statement), `return_points`;
 - the ledger's delivery and refund postings: `orders_delivered` (earn points, cumulative paid amount, level
   upgrade) and `refunds_changed` (claw points back, or give them back when a refund was refused);
 - the account page and the API: `summary`.
@@ -21,9 +21,10 @@ from quanyi.db import utcnow
 from quanyi.loyalty import levels, points, spending
 from quanyi.loyalty.models import MemberLevel, MemberLoyalty
 from quanyi.orders.models import Order
+from quanyi.orders.one_statement import Take
 
-__all__ = ["member_price", "points_quote", "spend_points", "return_points", "orders_delivered", "refunds_changed",
-           "Summary", "summary", "PointsOffer", "points_offer", "PointsInsufficient"]
+__all__ = ["member_price", "points_quote", "spend_points", "points_take", "return_points", "orders_delivered",
+           "refunds_changed", "Summary", "summary", "PointsOffer", "points_offer", "PointsInsufficient"]
 
 PointsInsufficient = points.PointsInsufficient
 
@@ -45,6 +46,10 @@ async def points_quote(*, session: AsyncSession, member_id: int, points_wanted: 
 async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, points_used: int,
                        now: dt.datetime) -> None:
     await spending.spend(session=session, member_id=member_id, order_id=order_id, points=points_used, now=now)
+
+
+async def points_take(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime) -> Take | None:
+    return await spending.take_with_order(session=session, member_id=member_id, points=points, now=now)
 
 
 async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:

@@ -10,11 +10,11 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, bindparam, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Integer, String, bindparam, cast, exists, func, insert, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
-from quanyi.ledger.postings import new_posting_params, posting_ctes
+from quanyi.ledger.postings import new_posting_lines, new_posting_params, order_posting_ctes, posting_ctes
 from quanyi.loyalty.facts import facts_read_for, loyalty_facts
 from quanyi.loyalty.models import MemberLoyalty, PointsKind, PointsLot, PointsMovement
 from quanyi.loyalty.points import (
@@ -27,8 +27,9 @@ from quanyi.loyalty.points import (
     get_program,
     points_lines,
 )
+from quanyi.orders.one_statement import Take, TakeBuilder
 
-__all__ = ["PointsQuoteResult", "quote", "spend"]
+__all__ = ["PointsQuoteResult", "quote", "spend", "take_with_order"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,96 @@ def _lots_statement(posting_lines: int) -> Any:
                .returning(journal.c.id).cte("written"))
     return select(select(func.coalesce(func.sum(taken.c.take), 0)).scalar_subquery(),
                   select(func.count()).select_from(written).scalar_subquery()).add_cte(*posting_ctes(posting_lines))
+
+
+async def take_with_order(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime) -> Take | None:
+    """`spend` as a part of the order's own statement on PostgreSQL (orders.one_statement): the conditional balance
+    UPDATE (the member's lock), the lots, their journal rows and the ledger posting. None when `spend` must do it
+    once the order is in: this calculation's facts found points due to expire (they expire first), or were not
+    read (the point value is the one the price was calculated with)."""
+    facts = facts_read_for(session, member_id, now)
+    if points <= 0 or facts is None or facts.points_due:
+        return None
+    lines, posting = await new_posting_lines(session, reference="points_spent:<new order>", kind="points_spent",
+                                             lines=points_lines(-points, facts.program.point_value_cents), now=now)
+    return Take(shape=("points", lines), build=_spend_builder(lines), after=_after_spend(member_id, points), params={
+        "member_id": member_id, "points": points, "now": now, "memo": f"{points} points spent on order ",
+        "reference": "points_spent:", **posting})
+
+
+@functools.cache
+def _spend_builder(posting_lines: int) -> TakeBuilder:
+    """The take of `take_with_order`, built once per number of posting lines."""
+    lots, journal = PointsLot.__table__, PointsMovement.__table__
+
+    def build(order_id: Any, go_on: Any, name: str) -> tuple[list[Any], list[Any], Any]:
+        member_id = bindparam(f"{name}member_id", type_=Integer())
+        points = bindparam(f"{name}points", type_=BigInteger())
+        now = bindparam(f"{name}now", type_=journal.c.created_at.type)
+        reference = bindparam(f"{name}reference", type_=String()) + cast(order_id, String())
+        balance = (update(_account)  # the member's lock and the points, or nothing (as _TAKE_BALANCE)
+                   .where(_account.c.member_id == member_id, _account.c.points_balance >= points, go_on)
+                   .values(points_balance=_account.c.points_balance - points, updated_at=now)
+                   .returning(_account.c.points_balance).cte(f"{name}balance"))
+        # The lots only once the member's lock is held (joined to the UPDATE that takes it), and locked themselves:
+        # a lot that the transaction this one waited for changed is read as that transaction left it (FOR UPDATE
+        # reads the row's newest version). A lot it added (or took back from 0) is not in this statement's snapshot:
+        # the take then comes up short and `after` takes the rest from the lots read again.
+        locked = (select(lots.c.id, lots.c.remaining, lots.c.expires_at).select_from(lots.join(balance, true()))
+                  .where(lots.c.member_id == member_id, lots.c.remaining > 0)
+                  .with_for_update(of=lots).cte(f"{name}locked"))
+        upto = func.sum(locked.c.remaining).over(order_by=(locked.c.expires_at, locked.c.id))  # points up to this lot
+        picked = select(locked.c.id, locked.c.remaining, upto.label("upto")).cte(f"{name}picked")
+        needed = (select(picked.c.id, func.least(picked.c.remaining, points - (picked.c.upto - picked.c.remaining))
+                         .label("take"), picked.c.upto)
+                  .where(picked.c.upto - picked.c.remaining < points).cte(f"{name}needed"))
+        taken = (update(lots).where(lots.c.id == needed.c.id).values(remaining=lots.c.remaining - needed.c.take)
+                 .returning(lots.c.id, needed.c.take, needed.c.upto).cte(f"{name}lots"))
+        before = select(balance.c.points_balance).scalar_subquery() + points
+        rows = select(member_id, literal(PointsKind.SPENT.value), -taken.c.take,
+                      before - func.least(taken.c.upto, points), order_id, taken.c.id, reference, literal(""), now)
+        written = (insert(journal).from_select(["member_id", "kind", "points", "balance_after", "order_id", "lot_id",
+                                                "reference", "note", "created_at"], rows)
+                   .returning(journal.c.id).cte(f"{name}journal"))
+        posting = order_posting_ctes(posting_lines, name, reference=reference, order_id=order_id,
+                                     memo=bindparam(f"{name}memo", type_=String()) + cast(order_id, String()),
+                                     source=balance)
+        columns = [select(balance.c.points_balance).scalar_subquery(),
+                   select(func.coalesce(func.sum(taken.c.take), 0)).scalar_subquery(),
+                   select(func.count()).select_from(written).scalar_subquery()]
+        go_on_after = exists(select(balance.c.points_balance))
+        return [balance, locked, picked, needed, taken, written, *posting], columns, go_on_after
+
+    return build
+
+
+def _after_spend(member_id: int, points: int) -> Any:
+    async def after(session: AsyncSession, order_id: int, take: Take) -> None:
+        balance, took, _ = take.results
+        if balance is None:
+            available = await session.scalar(select(MemberLoyalty.points_balance)
+                                             .where(MemberLoyalty.member_id == member_id))
+            raise PointsInsufficient("not enough points any more: they were spent or expired since the price was "
+                                     "shown", available=max(0, int(available or 0)))
+        left = points - int(took)
+        if not left:
+            return
+        # Short: a lot came in while the statement waited for the member's lock (see _spend_builder). The lock is
+        # held: the rest from the lots as they are now, oldest-expiring first (journal rows as `spend` writes them).
+        after_balance = int(balance) + left
+        for lot in await _lots(session, member_id):
+            step = min(left, lot.remaining)
+            lot.remaining -= step
+            after_balance -= step
+            session.add(PointsMovement(member_id=member_id, kind=PointsKind.SPENT.value, points=-step,
+                                       balance_after=after_balance, order_id=order_id, lot_id=lot.id,
+                                       reference=f"points_spent:{order_id}", note="", created_at=take.params["now"]))
+            left -= step
+            if not left:
+                break
+        if left:  # balance and lots disagree: never spend what is not there (the caller's transaction rolls back)
+            raise PointsInsufficient("not enough points", available=points - left)
+    return after
 
 
 async def _spend_after_expiry(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,

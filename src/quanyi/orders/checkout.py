@@ -129,9 +129,12 @@ async def create_order(
             breakdown = None  # below: sold out, else the same refusal again
         if breakdown is not None:
             order = new_order(breakdown)
+            # Its coupons and points taken in the same statement where they can be (answered in _placed).
+            taken = await pricing_service.takes_with_order(session=session, breakdown=breakdown, member_id=member_id,
+                                                           now=now)
             if await one_statement.place_with_keys(session, order, sku_id=sku.id, quantity=quantity, now=now,
-                                                   riders=riders):
-                await _placed(session, order, breakdown, sku, quantity, member_id, now)
+                                                   riders=riders, takes=taken.takes):
+                await _placed(session, order, breakdown, sku, quantity, member_id, now, taken)
                 return order
         # Too few keys of our own (nothing was written): as below, where suppliers may fill it in.
 
@@ -220,10 +223,12 @@ def _rider_insert(table: Table) -> Insert:
 
 
 async def _placed(session: AsyncSession, order: Order, breakdown: pricing_service.PriceBreakdown, sku: Sku | SkuRow,
-                  quantity: int, member_id: int | None, now: dt.datetime) -> None:
-    """What follows a placed order in its transaction: its coupons / points taken, the low-stock alert."""
+                  quantity: int, member_id: int | None, now: dt.datetime,
+                  taken: pricing_service.TakenWithOrder = pricing_service.NOTHING_WITH_ORDER) -> None:
+    """What follows a placed order in its transaction: its coupons / points taken (`taken`: by its statement), the
+    low-stock alert."""
     await pricing_service.commit_order_pricing(session=session, order=order, breakdown=breakdown,
-                                               member_id=member_id, now=now)
+                                               member_id=member_id, now=now, taken=taken)
     await notifications_service.on_stock_taken(session=session, sku=sku, quantity=quantity, now=now)
 
 

@@ -9,20 +9,24 @@ one round trip.
                       WHERE id IN (SELECT id FROM keys) AND EXISTS (SELECT FROM placed)),
          event AS (INSERT INTO orders_order_event ... SELECT ... FROM placed),
          rider_0 AS (INSERT INTO <table> ... SELECT ... FROM placed), ...
-    SELECT (SELECT id FROM placed), (SELECT count(*) FROM keys)
+         <takes: a coupon taken, points spent: data-modifying CTEs of their features, each only with the order>
+    SELECT (SELECT id FROM placed), (SELECT count(*) FROM keys), <what each take did>
 
 The same guarantees as the statements it replaces (orders.checkout): too few free keys -> nothing is written
 (the keys it found stay locked until the transaction ends, as before); an order-number clash (the unique
 constraint, 40 random bits a day) inserts nothing and the statement runs again with a fresh number, finding the
-same keys (a transaction's own row locks never make it skip a row). SKIP LOCKED never waits, so the statement
-cannot deadlock with another checkout. SQLite keeps the statement-per-write path (it has no data-modifying CTEs).
+same keys (a transaction's own row locks never make it skip a row). SKIP LOCKED never waits, so the keys
+cannot deadlock with another checkout. A take (`Take`: a member's coupon, points spent) may wait for a row lock (the
+coupon's count, the member's points): each goes on only once the one before it took (`go_on`), so they lock in the
+order given, the order of the statements they replace. SQLite keeps the statement-per-write path (it has no
+data-modifying CTEs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -50,7 +54,7 @@ from quanyi.orders import numbers
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.shoptime import zone_of
 
-__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "place_with_keys", "rider_rows", "write_riders"]
+__all__ = ["ORDER_ID", "ORDER_ID_TEXT", "Rider", "Take", "place_with_keys", "rider_rows", "write_riders"]
 
 
 class _OrderIdMarker:
@@ -71,47 +75,79 @@ class Rider:
     values: dict[str, Any]
 
 
+# A take's part of the statement: (the new order's id, what must hold for it to go on, its name: the prefix of its
+# CTEs and bind parameters) -> (its data-modifying CTEs, the columns the statement returns for it, what must hold
+# for the next take to go on).
+TakeBuilder = Callable[[Any, Any, str], tuple[Sequence[Any], Sequence[Any], Any]]
+
+
+@dataclass(eq=False)
+class Take:
+    """Writes that go with a new order in its statement and may find they cannot be made (a coupon used up, points
+    spent meanwhile): `build` (see TakeBuilder) gives its CTEs, built once per `shape` (with the statement's other
+    parts); `params` its values (names without the prefix). Once the order is placed, `results` holds the columns
+    it returned and `after(session, order_id, take)` (its feature's) answers for it: raises its refusal (the caller's
+    transaction rolls back, the order with it) or finishes it."""
+
+    shape: Hashable
+    build: TakeBuilder
+    params: dict[str, Any]
+    after: Callable[[AsyncSession, int, Take], Awaitable[None]]
+    results: tuple[Any, ...] = field(default=())
+
+
 async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, quantity: int, now: dt.datetime,
-                          riders: Sequence[Rider] = ()) -> bool:
+                          riders: Sequence[Rider] = (), takes: Sequence[Take] = ()) -> bool:
     """Insert `order` (all its columns set but id and number) holding `quantity` keys of the SKU, in one statement.
     False when fewer keys are free: nothing was written. On True the order has its id and number and is in the
-    session like a loaded row (nothing is read back later)."""
+    session like a loaded row (nothing is read back later), and each of `takes` has its `results` (the caller
+    calls their `after`)."""
     table = Order.__table__
     values = {column.key: getattr(order, column.key) for column in table.columns if column.key != "id"}
-    statement = _prebuilt(tuple(values), riders)
+    statement, widths = _prebuilt(tuple(values), riders, takes)
     params: dict[str, Any] = {"q_sku_id": sku_id, "q_quantity": quantity, "q_now": now}
     for n, rider in enumerate(riders):
         params.update({f"r{n}_{key}": value for key, value in rider.values.items()
                        if not isinstance(value, _OrderIdMarker)})
+    for n, take in enumerate(takes):
+        params.update({f"t{n}_{key}": value for key, value in take.params.items()})
     zone = zone_of(session)
     while True:
         values["order_no"] = numbers.new_order_no(now, zone=zone)  # looked up at each call: tests force a clash
         params.update({f"o_{key}": value for key, value in values.items()})
         params["q_to_status"] = values["status"].value
-        order_id, found = await db_direct.fetch_one(session, statement, params)  # type: ignore[misc]
+        order_id, found, *rest = await db_direct.fetch_one(session, statement, params)  # type: ignore[misc]
         if found < quantity:
             return False
         if order_id is not None:
             break
     numbers.attach_inserted(session, order, values, order_id)
+    start = 0
+    for take, width in zip(takes, widths, strict=True):
+        take.results, start = tuple(rest[start:start + width]), start + width
     return True
 
 
-_BUILT: dict[tuple[Any, ...], db_direct.Direct] = {}
+_BUILT: dict[tuple[Any, ...], tuple[db_direct.Direct, tuple[int, ...]]] = {}
 
 
-def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider]) -> db_direct.Direct:
-    """The statement for this shape (the order's columns, the riders' tables and columns), built once per process
-    with bind parameters: only the values change from one checkout to the next."""
+def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider],
+              takes: Sequence[Take]) -> tuple[db_direct.Direct, tuple[int, ...]]:
+    """The statement for this shape (the order's columns, the riders' tables and columns, the takes' shapes) and how
+    many columns each take returns, built once per process with bind parameters: only the values change from one
+    checkout to the next."""
     shape = (columns, tuple((rider.table.name, tuple((key, value.text if isinstance(value, _OrderIdMarker) else None)
-                                                     for key, value in rider.values.items())) for rider in riders))
-    statement = _BUILT.get(shape)
-    if statement is None:
-        statement = _BUILT[shape] = db_direct.Direct(_statement(columns, riders))
-    return statement
+                                                     for key, value in rider.values.items())) for rider in riders),
+             tuple(take.shape for take in takes))
+    built = _BUILT.get(shape)
+    if built is None:
+        statement, widths = _statement(columns, riders, takes)
+        built = _BUILT[shape] = (db_direct.Direct(statement), widths)
+    return built
 
 
-def _statement(columns: tuple[str, ...], riders: Sequence[Rider]) -> Any:
+def _statement(columns: tuple[str, ...], riders: Sequence[Rider],
+               takes: Sequence[Take] = ()) -> tuple[Any, tuple[int, ...]]:
     table = Order.__table__
     now = bindparam("q_now", type_=DateTime(timezone=True))  # + an interval in the keys' condition
     quantity = bindparam("q_quantity", type_=Integer)
@@ -142,7 +178,13 @@ def _statement(columns: tuple[str, ...], riders: Sequence[Rider]) -> Any:
         written.append(pg_insert(rider.table)
                        .from_select(list(rider.values), select(*values).select_from(placed))  # only with the order
                        .cte(f"rider_{n}"))
-    return select(placed_id, found).add_cte(*written)
+    go_on, returned, widths = any_placed, [], []
+    for n, take in enumerate(takes):  # each after the one before it (see the module's docstring)
+        ctes, take_columns, go_on = take.build(placed_id, go_on, f"t{n}_")
+        written.extend(ctes)
+        returned.extend(take_columns)
+        widths.append(len(take_columns))
+    return select(placed_id, found, *returned).add_cte(*written), tuple(widths)
 
 
 async def write_riders(session: AsyncSession, order_id: int, riders: Sequence[Rider]) -> None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.orders.one_statement import Take
 
-__all__ = ["MemberPrice", "PointsQuote", "member_price", "points_quote", "spend_points", "return_points"]
+__all__ = ["MemberPrice", "PointsQuote", "member_price", "points_quote", "spend_points", "points_take",
+           "return_points"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,14 @@ async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, 
 
     await loyalty_service.spend_points(session=session, member_id=member_id, order_id=order_id, points_used=points,
                                        now=now)
+
+
+async def points_take(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime) -> Take | None:
+    """HOOK(loyalty): `spend_points` as a part of the new order's own statement (orders.one_statement: the order's
+    id is the statement's), or None when it must be `spend_points` once the order is in."""
+    from quanyi.loyalty import service as loyalty_service
+
+    return await loyalty_service.points_take(session=session, member_id=member_id, points=points, now=now)
 
 
 async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:

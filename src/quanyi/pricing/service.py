@@ -23,6 +23,7 @@ from quanyi.coupons.rules import LineFacts
 from quanyi.db import utcnow
 from quanyi.errors import InvalidInput
 from quanyi.orders.models import Order
+from quanyi.orders.one_statement import Take
 from quanyi.pricing import hooks
 from quanyi.pricing.arithmetic import (
     CouponDiscount,
@@ -33,7 +34,8 @@ from quanyi.pricing.arithmetic import (
 )
 
 __all__ = ["PriceSource", "LIST_PRICE", "PricingRefused", "price_order", "store_breakdown", "breakdown_of_order",
-           "commit_order_pricing", "release_order_pricing", "confirm_order_pricing"]
+           "TakenWithOrder", "NOTHING_WITH_ORDER", "takes_with_order", "commit_order_pricing", "release_order_pricing",
+           "confirm_order_pricing"]
 
 RETAIL_SOURCES = frozenset({"list"})
 
@@ -142,14 +144,48 @@ def breakdown_of_order(order: Order) -> dict[str, int | str]:
             "currency": order.currency}
 
 
-async def commit_order_pricing(*, session: AsyncSession, order: Order, breakdown: PriceBreakdown,
-                               member_id: int | None, now: dt.datetime) -> None:
-    """The order was just placed at `breakdown`: take its coupons and points in the same transaction.
-    Raises a DomainError if they are gone since the quote (the order is then not placed)."""
+@dataclass(frozen=True, slots=True)
+class TakenWithOrder:
+    """What of `commit_order_pricing` goes in the new order's own statement (orders.one_statement's takes)."""
+
+    takes: tuple[Take, ...] = ()
+    coupons: bool = False  # all the breakdown's coupons
+    points: bool = False
+
+
+NOTHING_WITH_ORDER = TakenWithOrder()
+
+
+async def takes_with_order(*, session: AsyncSession, breakdown: PriceBreakdown, member_id: int | None,
+                           now: dt.datetime) -> TakenWithOrder:
+    """The order about to be placed at `breakdown` in one statement (PostgreSQL): its coupons and points taken in
+    that statement where they can be, in the order `commit_order_pricing` takes them (coupons, then points)."""
+    coupons: list[Take] = []
     if breakdown.coupons:
+        found = coupon_redemption.takes_with_order(session=session, discounts=breakdown.coupons, member_id=member_id,
+                                                   now=now)
+        if found is None:  # the coupons once the order is in, and the points after them (the same lock order)
+            return NOTHING_WITH_ORDER
+        coupons = found
+    points = None
+    if breakdown.points_used and member_id is not None:
+        points = await hooks.points_take(session=session, member_id=member_id, points=breakdown.points_used, now=now)
+    return TakenWithOrder(takes=(*coupons, *(() if points is None else (points,))), coupons=bool(coupons),
+                          points=points is not None)
+
+
+async def commit_order_pricing(*, session: AsyncSession, order: Order, breakdown: PriceBreakdown,
+                               member_id: int | None, now: dt.datetime,
+                               taken: TakenWithOrder = NOTHING_WITH_ORDER) -> None:
+    """The order was just placed at `breakdown`: take its coupons and points in the same transaction (`taken`:
+    what its statement took already, answered here). Raises a DomainError if they are gone since the quote (the
+    order is then not placed)."""
+    for take in taken.takes:
+        await take.after(session, order.id, take)
+    if breakdown.coupons and not taken.coupons:
         await coupon_redemption.reserve_coupons(session=session, order_id=order.id, discounts=breakdown.coupons,
                                                 member_id=member_id, now=now)
-    if breakdown.points_used and member_id is not None:
+    if breakdown.points_used and member_id is not None and not taken.points:
         await hooks.spend_points(session=session, member_id=member_id, order_id=order.id,
                                  points=breakdown.points_used, now=now)
 
