@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, exists, func, insert, inspect, literal, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
+from quanyi import sqlite_trip
 from quanyi.coupons import rules
 from quanyi.coupons import service as _svc
 from quanyi.coupons.models import (
@@ -29,6 +31,7 @@ from quanyi.coupons.models import (
     RedemptionStatus,
 )
 from quanyi.coupons.service import CouponLimitReached, CouponNotApplicable, CouponNotFound, CouponSoldOut, InvalidCoupon
+from quanyi.orders.numbers import core_connection
 from quanyi.orders.one_statement import Take, TakeBuilder
 from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
 
@@ -230,6 +233,9 @@ async def reserve_coupons(*, session: AsyncSession, order_id: int, discounts: Se
         if postgresql and d.grant_id is None and member_id is not None and coupon.per_member_limit is not None:
             await _take_code_in_one(session, coupon, member_id, order_id, d.amount_cents, now)
             continue
+        if not postgresql and d.grant_id is None:
+            await _take_code_in_one_trip(session, coupon, member_id, order_id, d.amount_cents, now)
+            continue
         await _take(session, coupon, d.grant_id, member_id, order_id, now, to=GrantStatus.RESERVED)
         session.add(CouponRedemption(coupon_id=coupon.id, order_id=order_id, grant_id=d.grant_id, member_id=member_id,
                                      discount_cents=d.amount_cents, status=RedemptionStatus.RESERVED.value,
@@ -350,6 +356,44 @@ def _after_take(name: str) -> Any:
         if not took:
             raise CouponSoldOut(f"coupon {name} has been used up")
     return after
+
+
+_tally_table = CouponTally.__table__
+_SQLITE_TALLY = (sqlite_insert(_tally_table)  # _svc._tally_up, built once
+                 .values(coupon_id=bindparam("b_coupon_id"), member_id=bindparam("b_member_id"), taken=1)
+                 .on_conflict_do_update(index_elements=["coupon_id", "member_id"],
+                                        set_={"taken": _tally_table.c.taken + 1},
+                                        where=_tally_table.c.taken < bindparam("b_limit", type_=Integer())))
+_SQLITE_TAKE = (update(Coupon.__table__)  # _svc._take_one, built once
+                .where(Coupon.__table__.c.id == bindparam("b_coupon_id"),
+                       Coupon.__table__.c.total_quantity.is_(None)
+                       | (Coupon.__table__.c.taken_count < Coupon.__table__.c.total_quantity))
+                .values(taken_count=Coupon.__table__.c.taken_count + 1))
+_SQLITE_REDEEMED = insert(CouponRedemption.__table__)
+
+
+async def _take_code_in_one_trip(session: AsyncSession, coupon: Coupon, member_id: int | None, order_id: int,
+                                 discount_cents: int, now: dt.datetime) -> None:
+    """`_take` of a public-code coupon and its redemption row on SQLite, in one trip to the connection's thread
+    (quanyi.sqlite_trip) under the writer lock: the tally upsert (a member, a per-member limit), the conditional
+    count UPDATE, the row, each only if the one before took."""
+    ids = {"b_coupon_id": coupon.id}
+    steps = []
+    if member_id is not None and coupon.per_member_limit is not None:
+        steps.append(sqlite_trip.Step(_SQLITE_TALLY, {**ids, "b_member_id": member_id,
+                                                      "b_limit": coupon.per_member_limit},
+                                      expect=sqlite_trip.rowcount_is(1)))
+    tallied = len(steps)
+    steps.append(sqlite_trip.Step(_SQLITE_TAKE, ids, expect=sqlite_trip.rowcount_is(1)))
+    steps.append(sqlite_trip.Step(_SQLITE_REDEEMED, {
+        "coupon_id": coupon.id, "order_id": order_id, "grant_id": None, "member_id": member_id,
+        "discount_cents": discount_cents, "status": RedemptionStatus.RESERVED.value, "created_at": now,
+        "updated_at": now}))
+    ran = len(await sqlite_trip.run(await core_connection(session), steps))  # the last one that ran said stop
+    if ran < len(steps):
+        if ran == tallied:  # the tally said no
+            raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
+        raise CouponSoldOut(f"coupon {coupon.name} has been used up")
 
 
 async def _redemptions(session: AsyncSession, order_id: int, statuses: Sequence[str]) -> list[CouponRedemption]:

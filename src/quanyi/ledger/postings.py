@@ -17,12 +17,13 @@ from sqlalchemy import bindparam, func, insert, select, true, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import sqlite_trip
 from quanyi.db import Database, utcnow
 from quanyi.ledger import accounts
 from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
 
 __all__ = ["Line", "Draft", "UnbalancedPosting", "post", "post_many", "posting_ctes", "new_posting_params",
-           "order_posting_ctes", "new_posting_lines",
+           "order_posting_ctes", "new_posting_lines", "new_posting_steps",
            "get_account", "install_account_cache",
            "account_balances", "order_account_sums", "orders_account_sums", "posting_by_reference"]
 
@@ -225,6 +226,29 @@ async def new_posting_lines(session: AsyncSession, *, reference: str, kind: str,
     for n, ((code, currency), amount) in enumerate(merged.items()):
         params |= {f"line{n}_account_id": ids[code], f"line{n}_amount_cents": amount, f"line{n}_currency": currency}
     return len(merged), params
+
+
+_STEP_POSTING = insert(LedgerPosting.__table__).returning(LedgerPosting.__table__.c.id)
+_STEP_ENTRIES = insert(LedgerEntry.__table__)
+
+
+async def new_posting_steps(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],
+                            order_id: int | None = None, memo: str = "", actor: str = "system", now: dt.datetime,
+                            at: int) -> list[sqlite_trip.Step]:
+    """`post(..., new=True)` as steps of a caller's trip on SQLite (quanyi.sqlite_trip), the posting being step
+    number `at` of that trip: the same rules (refuses an unbalanced posting before anything is written, drops zero
+    lines, merges lines of one account; nothing left: no step)."""
+    lines = list(lines)
+    _check_balanced(lines, reference)
+    merged = _merged(lines)
+    if not merged:
+        return []
+    ids = await _account_ids(session, {code for code, _ in merged})
+    entries = [{"posting_id": sqlite_trip.Returned(at), "account_id": ids[code], "amount_cents": amount,
+                "currency": currency} for (code, currency), amount in merged.items()]
+    return [sqlite_trip.Step(_STEP_POSTING, {"reference": reference[:160], "kind": kind, "order_id": order_id,
+                                             "memo": memo[:500], "actor": actor[:64], "created_at": now}),
+            sqlite_trip.Step(_STEP_ENTRIES, entries if len(entries) > 1 else entries[0])]
 
 
 async def new_posting_params(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],

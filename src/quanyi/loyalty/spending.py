@@ -13,8 +13,15 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, String, bindparam, cast, exists, func, insert, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import sqlite_trip
 from quanyi.db import utcnow
-from quanyi.ledger.postings import new_posting_lines, new_posting_params, order_posting_ctes, posting_ctes
+from quanyi.ledger.postings import (
+    new_posting_lines,
+    new_posting_params,
+    new_posting_steps,
+    order_posting_ctes,
+    posting_ctes,
+)
 from quanyi.loyalty.facts import facts_read_for, loyalty_facts
 from quanyi.loyalty.models import MemberLoyalty, PointsKind, PointsLot, PointsMovement
 from quanyi.loyalty.points import (
@@ -27,6 +34,7 @@ from quanyi.loyalty.points import (
     get_program,
     points_lines,
 )
+from quanyi.orders.numbers import core_connection
 from quanyi.orders.one_statement import Take, TakeBuilder
 
 __all__ = ["PointsQuoteResult", "quote", "spend", "take_with_order"]
@@ -70,10 +78,9 @@ async def spend(*, session: AsyncSession, member_id: int, order_id: int, points:
     reference = f"points_spent:{order_id}"
     memo = f"{points} points spent on order {order_id}"
     if facts is not None and facts.points_due == 0:
-        if await _spend_nothing_due(session, member_id, order_id, points, now, reference, value, memo):
-            return  # posted with the lots (PostgreSQL)
-    else:
-        await _spend_after_expiry(session, member_id, order_id, points, now, reference, value)
+        await _spend_nothing_due(session, member_id, order_id, points, now, reference, value, memo)
+        return  # posted with the lots
+    await _spend_after_expiry(session, member_id, order_id, points, now, reference, value)
     await _post(session, reference=reference, kind="points_spent", points=-points,  # the order was just placed
                 value_cents=value, order_id=order_id, now=now, new=True, memo=memo)
 
@@ -88,39 +95,81 @@ _TAKE_BALANCE = (update(_account)  # the member's lock and the points, or nothin
 
 
 async def _spend_nothing_due(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
-                             reference: str, value: int, memo: str) -> bool:
+                             reference: str, value: int, memo: str) -> None:
     """`spend` when the calculation's facts found no points due to expire at `now` (none can become due at
-    that moment later): the conditional UPDATE takes the member's lock and the points, or nothing. True when the
-    spend's ledger posting went in with the lots (PostgreSQL)."""
+    that moment later): the conditional UPDATE takes the member's lock and the points, or nothing; the lots, their
+    journal rows and the ledger posting go with it (PostgreSQL: one more statement; SQLite: one trip)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return await _spend_in_one_trip(session, member_id, order_id, points, now, reference, value, memo)
     balance = await session.scalar(_TAKE_BALANCE, {"b_member_id": member_id, "b_points": points, "b_now": now})
     if balance is None:
         available = await session.scalar(select(MemberLoyalty.points_balance)
                                          .where(MemberLoyalty.member_id == member_id))
         raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
                                  available=max(0, int(available or 0)))
-    if session.get_bind().dialect.name == "postgresql":
-        lines, posting = await new_posting_params(session, reference=reference, kind="points_spent", memo=memo,
-                                                  now=now, order_id=order_id, lines=points_lines(-points, value))
-        took, _ = (await session.execute(_lots_statement(lines), {
-            "b_member_id": member_id, "b_points": points, "before": int(balance) + points, "b_order_id": order_id,
-            "b_reference": reference, "b_now": now, **posting})).one()
-        left = points - int(took)
-        if left:  # balance and lots disagree: never spend what is not there (the posting rolls back with it)
-            raise PointsInsufficient("not enough points", available=points - left)
-        return True
-    after, left = int(balance) + points, points
-    for lot in await _lots(session, member_id):  # under the member's lock
-        take = min(left, lot.remaining)
-        lot.remaining -= take
-        after -= take
-        session.add(PointsMovement(member_id=member_id, kind=PointsKind.SPENT.value, points=-take, balance_after=after,
-                                   order_id=order_id, lot_id=lot.id, reference=reference, note="", created_at=now))
-        left -= take
-        if not left:
-            break
-    if left:  # balance and lots disagree: never spend what is not there
+    lines, posting = await new_posting_params(session, reference=reference, kind="points_spent", memo=memo,
+                                              now=now, order_id=order_id, lines=points_lines(-points, value))
+    took, _ = (await session.execute(_lots_statement(lines), {
+        "b_member_id": member_id, "b_points": points, "before": int(balance) + points, "b_order_id": order_id,
+        "b_reference": reference, "b_now": now, **posting})).one()
+    left = points - int(took)
+    if left:  # balance and lots disagree: never spend what is not there (the posting rolls back with it)
         raise PointsInsufficient("not enough points", available=points - left)
-    return False
+
+
+def _trip_statements() -> tuple[Any, Any]:
+    """SQLite: the journal rows of a spend from the member's lots (oldest-expiring first, a running sum; the balance
+    after each), then the lots lowered by what their rows took. Built once."""
+    lots, journal = PointsLot.__table__, PointsMovement.__table__
+    points, member_id = bindparam("b_points", type_=BigInteger()), bindparam("b_member_id", type_=Integer())
+    reference = bindparam("b_reference", type_=journal.c.reference.type)
+    upto = func.sum(lots.c.remaining).over(order_by=(lots.c.expires_at, lots.c.id))
+    picked = (select(lots.c.id, lots.c.remaining, upto.label("upto"))
+              .where(lots.c.member_id == member_id, lots.c.remaining > 0).subquery("picked"))
+    needed = (select(picked.c.id, func.min(picked.c.remaining, points - (picked.c.upto - picked.c.remaining))
+                     .label("take"), picked.c.upto)
+              .where(picked.c.upto - picked.c.remaining < points).subquery("needed"))
+    rows = select(member_id, literal(PointsKind.SPENT.value), -needed.c.take,
+                  bindparam("b_balance", type_=BigInteger()) + points - func.min(needed.c.upto, points),
+                  bindparam("b_order_id", type_=Integer()), needed.c.id, reference, literal(""),
+                  bindparam("b_now", type_=journal.c.created_at.type))
+    written = (insert(journal).from_select(["member_id", "kind", "points", "balance_after", "order_id", "lot_id",
+                                            "reference", "note", "created_at"], rows)
+               .returning(journal.c.points))
+    own = journal.alias("own")  # this spend's rows (its reference names the order just placed)
+    took = (select(own.c.points).where(own.c.reference == reference, own.c.lot_id == lots.c.id,
+                                       own.c.kind == PointsKind.SPENT.value).scalar_subquery())
+    lowered = (update(lots).where(lots.c.id.in_(select(own.c.lot_id).where(own.c.reference == reference,
+                                                                          own.c.kind == PointsKind.SPENT.value)))
+               .values(remaining=lots.c.remaining + took))
+    return written, lowered
+
+
+_TRIP_JOURNAL, _TRIP_LOTS = _trip_statements()
+
+
+async def _spend_in_one_trip(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
+                             reference: str, value: int, memo: str) -> None:
+    """`_spend_nothing_due` on SQLite in one trip to the connection's thread (quanyi.sqlite_trip) under the writer
+    lock: the conditional balance UPDATE, the journal rows from the lots, the lots, the ledger posting (as
+    `post(new=True)`), each after the one before; nothing after the balance when it did not cover the points."""
+    steps = [sqlite_trip.Step(_TAKE_BALANCE, {"b_member_id": member_id, "b_points": points, "b_now": now},
+                              expect=sqlite_trip.returned_a_row),
+             sqlite_trip.Step(_TRIP_JOURNAL, {"b_member_id": member_id, "b_points": points,
+                                              "b_balance": sqlite_trip.Returned(0), "b_order_id": order_id,
+                                              "b_reference": reference, "b_now": now}),
+             sqlite_trip.Step(_TRIP_LOTS, {"b_reference": reference})]
+    steps += await new_posting_steps(session, reference=reference, kind="points_spent", memo=memo, now=now,
+                                     order_id=order_id, lines=points_lines(-points, value), at=len(steps))
+    done = await sqlite_trip.run(await core_connection(session), steps)
+    if not done[0][1]:
+        available = await session.scalar(select(MemberLoyalty.points_balance)
+                                         .where(MemberLoyalty.member_id == member_id))
+        raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
+                                 available=max(0, int(available or 0)))
+    took = -sum(int(row[0]) for row in done[1][1])
+    if took < points:  # balance and lots disagree: never spend what is not there (the caller's transaction rolls back)
+        raise PointsInsufficient("not enough points", available=took)
 
 
 @functools.cache
