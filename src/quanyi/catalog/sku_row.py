@@ -1,10 +1,13 @@
-"""A SKU as a guest's checkout reads it (下单读 SKU): one row of the SKU, its product, category and merchant, as plain
-read-only objects with the attribute names of the ORM models (`sku.product.name`, `sku.product.merchant.status`),
-so the checkout's checks and snapshot (catalog.service.check_orderable, orders.checkout) take either.
+"""A SKU as a checkout reads it (下单读 SKU): one row of the SKU, its product, category and merchant, as plain
+read-only objects with the attribute names of the ORM models (`sku.product.name`, `sku.product.category_id`,
+`sku.product.merchant.status`), so the checkout's checks and snapshot (catalog.service.check_orderable,
+orders.checkout), the member's read (orders.member_checkout), pricing (the member price, the coupons' scope by
+SKU, product and category, points: pricing.service.price_order) take either.
 
 No ORM object is built, loaded into the session or tracked: the checkout only reads these columns. The statement is
-built once and runs on the driver on PostgreSQL (quanyi.db_direct). A member's checkout (member price, coupons,
-points) keeps the ORM `Sku` its pricing hooks expect (catalog.service.get_sku).
+built once and runs on the driver on PostgreSQL (quanyi.db_direct). A guest's and a member's checkout (member
+price, coupons, points) in one transaction both read it (orders.placing); a checkout screened by order-stage risk
+rules first keeps the ORM `Sku` the screening read (catalog.service.get_sku).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.coupons import service as coupons_service
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
@@ -185,7 +186,7 @@ async def reevaluate(*, session: AsyncSession, now: dt.datetime | None = None) -
     return changed
 
 
-async def member_unit_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_price_cents: int,
+async def member_unit_price(*, session: AsyncSession, member_id: int, sku: Sku | SkuRow, unit_price_cents: int,
                             now: dt.datetime) -> tuple[int, str] | None:
     """The member's price of one unit (the level's own price of the SKU, else its discount) and the level's
     name; None without a level or a benefit. Read with the rest of the calculation's loyalty facts."""

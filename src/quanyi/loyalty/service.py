@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.db import utcnow
 from quanyi.loyalty import levels, points, spending
 from quanyi.loyalty.models import MemberLevel, MemberLoyalty
@@ -29,7 +30,7 @@ __all__ = ["member_price", "points_quote", "spend_points", "points_take", "retur
 PointsInsufficient = points.PointsInsufficient
 
 
-async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_price_cents: int,
+async def member_price(*, session: AsyncSession, member_id: int, sku: Sku | SkuRow, unit_price_cents: int,
                        now: dt.datetime | None = None) -> tuple[int, str] | None:
     return await levels.member_unit_price(session=session, member_id=member_id, sku=sku,
                                           unit_price_cents=unit_price_cents, now=now or utcnow())

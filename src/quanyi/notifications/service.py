@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.config import Settings
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
@@ -365,7 +366,8 @@ async def on_member_code(
                          payload=payload, dedupe_key=f"{Kind.MEMBER_CODE}:{code_id}", now=now)
 
 
-async def on_stock_taken(*, session: AsyncSession, sku: Sku, quantity: int, now: dt.datetime | None = None) -> None:
+async def on_stock_taken(*, session: AsyncSession, sku: Sku | SkuRow, quantity: int,
+                         now: dt.datetime | None = None) -> None:
     """Card keys were just taken from a SKU's free stock: alert once when that crossed below the threshold.
 
     "Crossed" means the `quantity` keys just taken moved the count from >= threshold to below it; restocking

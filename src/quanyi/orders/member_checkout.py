@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi import db_direct, logins
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.coupons import redemption as coupon_redemption
 from quanyi.coupons.service import normalize_code
 from quanyi.db import UTCDateTime
@@ -56,7 +57,7 @@ _LOGIN, _FACTS = 9, 10  # how many columns the first parts have, in the statemen
 _COUPON = len(coupon_redemption.code_read_parts(None, None, None, None, None)[0])
 
 
-async def read_member_checkout(*, session: AsyncSession, token: str, sku: Sku, coupon_codes: Sequence[str],
+async def read_member_checkout(*, session: AsyncSession, token: str, sku: Sku | SkuRow, coupon_codes: Sequence[str],
                                member_coupon_ids: Sequence[int], now: dt.datetime) -> MemberLogin | None:
     """The member of session `token` (None: a guest's checkout, nothing remembered), having read in one statement
     and remembered on `session` for a checkout of `sku` at `now` their loyalty facts, the coupon code typed (when

@@ -118,7 +118,7 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
         async with ctx.db.transaction() as session:
-            sku, signals = await _sku_and_signals(ctx, session, data, guest=_guest_list_price(data))
+            sku, signals = await _sku_and_signals(ctx, session, data)
             member_id = await _member_id(session, data, sku, now)
             if signals is not None:
                 gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
@@ -163,19 +163,18 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     return order
 
 
-async def _sku_and_signals(ctx: ShopContext, session: AsyncSession, data: CheckoutInput,
-                           *, guest: bool) -> tuple[Sku | SkuRow | None, Signals | None]:
-    """The SKU (None if unknown: checkout then refuses it with its usual error) and the checkout's risk signals
-    (None when the request is invalid anyway: unknown SKU, bad contact)."""
+async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
+                           data: CheckoutInput) -> tuple[SkuRow | None, Signals | None]:
+    """The SKU as a plain row (None if unknown: checkout then refuses it with its usual error) and the checkout's
+    risk signals (None when the request is invalid anyway: unknown SKU, bad contact). A guest's and a member's
+    checkout alike: the snapshot, the member's read, the member price, the coupons' scope and the points read the
+    row's columns (catalog.sku_row), no ORM object is built."""
     try:
         contact_kind, contact_value = normalize_contact(data.contact)
     except ValueError:
         return None, None
     try:
-        # A guest without coupons or points: the SKU as a plain row (no ORM object); a member's pricing hooks
-        # (member price, coupons, points) take the ORM SKU.
-        sku = (await catalog_service.get_sku_row(session=session, sku_id=data.sku_id) if guest
-               else await catalog_service.get_sku(session=session, sku_id=data.sku_id))
+        sku = await catalog_service.get_sku_row(session=session, sku_id=data.sku_id)
     except catalog_service.SkuNotFound:
         return None, None
     signals = risk_engine.checkout_signals(
@@ -185,18 +184,10 @@ async def _sku_and_signals(ctx: ShopContext, session: AsyncSession, data: Checko
     return sku, signals
 
 
-def _guest_list_price(data: CheckoutInput) -> bool:
-    """No member session (a token that finds no member still reads the ORM SKU: correct, just slower), no coupons,
-    no points."""
-    return (data.member_id is None and (data.member_token is None or not data.member_token.token)
-            and not data.points and not data.coupon_codes and not data.member_coupon_ids)
-
-
 async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | SkuRow | None = None,
                      now: dt.datetime | None = None) -> int | None:
     """The signed-in buyer (会员), else None (a guest order). With the SKU known (and `now` fixed for the whole
-    checkout), what pricing and attribution need of the member is read in the same statement (never for a SkuRow:
-    `_guest_list_price` reads one only when there is no member token)."""
+    checkout), what pricing and attribution need of the member is read in the same statement."""
     if data.member_token is None:
         return data.member_id
     if sku is not None and now is not None and data.member_token.token:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.orders.one_statement import Take
 
 __all__ = ["MemberPrice", "PointsQuote", "member_price", "points_quote", "spend_points", "points_take",
@@ -36,7 +37,7 @@ class PointsQuote:
     note: str | None = None  # why fewer points than requested were taken (balance, maximum share)
 
 
-async def member_price(*, session: AsyncSession, member_id: int, sku: Sku, unit_price_cents: int,
+async def member_price(*, session: AsyncSession, member_id: int, sku: Sku | SkuRow, unit_price_cents: int,
                        now: dt.datetime) -> MemberPrice | None:
     """HOOK(loyalty): the member's price of one unit of `sku` given the price source's `unit_price_cents`
     (per-level discount via `arithmetic.percent_of`, or a per-SKU member price); None = no member price."""

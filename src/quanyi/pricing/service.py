@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.catalog.models import Sku
+from quanyi.catalog.sku_row import SkuRow
 from quanyi.coupons import redemption as coupon_redemption
 from quanyi.coupons.rules import LineFacts
 from quanyi.db import utcnow
@@ -56,7 +57,7 @@ class PricingRefused(InvalidInput):
 
 
 async def price_order(
-    *, session: AsyncSession, sku: Sku, quantity: int, member_id: int | None = None, points: int = 0,
+    *, session: AsyncSession, sku: Sku | SkuRow, quantity: int, member_id: int | None = None, points: int = 0,
     coupon_codes: Sequence[str] = (), member_coupon_ids: Sequence[int] = (),
     source: PriceSource = LIST_PRICE, now: dt.datetime | None = None, surcharge_cents: int = 0,
 ) -> PriceBreakdown:
