@@ -8,10 +8,20 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from coupons.support import make_coupon
 from helpers import make_settings, signed_notification
+from ledger.support import expected_order_sums, group_revenue, order_sums, unbalanced_postings
+from members.support import sign_in
+from promoters.support import make_promoter, set_program
 from quanyi.config import Settings
+from quanyi.coupons.models import CouponGrant, CouponRedemption
 from quanyi.inventory.models import CardKey
+from quanyi.ledger.deferred import post_all_deferred
 from quanyi.ledger.models import DeferredPosting, LedgerPosting
+from quanyi.ledger.reports import set_share_rule, trial_balance
+from quanyi.loyalty import levels as loyalty_levels
+from quanyi.loyalty import points as points_service
+from quanyi.loyalty.models import MemberLoyalty
 from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments import express
@@ -212,3 +222,142 @@ async def test_a_notification_that_the_lock_statement_refuses_changes_nothing(sh
     assert await shop.count(CardKey, CardKey.status == "sold") == 0 and await shop.count(DeferredPosting) == 0
     assert (await shop.notify(shop.notification(payment))).text == "success" and lanes == [True]
     assert await shop.count(CardKey, CardKey.status == "sold") == 1
+
+
+async def _coupons_used(shop, order: dict[str, Any]) -> dict[str, Any]:
+    async with shop.ctx.db.read_session() as session:
+        oid = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        redemptions = (await session.execute(select(CouponRedemption.status, CouponRedemption.grant_id.is_not(None),
+                                                    CouponRedemption.discount_cents)
+                                             .where(CouponRedemption.order_id == oid))).all()
+        grants = (await session.scalars(select(CouponGrant.status).where(CouponGrant.order_id == oid))).all()
+    return {"redemptions": sorted(tuple(r) for r in redemptions), "grants": sorted(grants)}
+
+
+@pytest.mark.parametrize("while_locking", [True, False])
+async def test_a_coupon_order_takes_the_express_lane_and_leaves_what_the_general_way_leaves(shop, sku, lanes,
+                                                                                           monkeypatch, while_locking):
+    """PostgreSQL: the statement that locks (`_PG_LOCK_AND_DELIVER`, on or off) leaves an order with coupons to the
+    second one (`_PG_DELIVER_COUPONS`), which marks its coupons used."""
+    monkeypatch.setattr(express, "DELIVER_WHILE_LOCKING", while_locking)
+    await shop.stock(sku, 6)
+    await make_coupon(shop, code="SAVE3")  # a public code
+    claimable = await make_coupon(shop, name="claimed", distribution="claim", code=None, per_member_limit=2,
+                                  amount_off_cents=100)
+    member = await sign_in(shop, "coupons@example.com")
+    headers = {"X-Member-Token": member["token"]}
+    for _ in range(2):
+        assert (await shop.client.post(f"/api/coupons/{claimable['id']}/claim", headers=headers)).status_code == 201
+    grants = [g["id"] for g in (await shop.client.get("/api/coupons/mine", headers=headers)).json()]
+    await shop.create_order(sku.id)  # the shop's device cookie: the orders below carry the same device
+    by_code = [await shop.create_order(sku.id, contact="fan@example.com", coupon_codes=["SAVE3"]) for _ in range(2)]
+    by_grant = []
+    for grant in grants:
+        response = await shop.client.post("/api/orders", headers=headers, json={
+            "sku_id": sku.id, "quantity": 1, "contact": "fan@example.com", "member_coupon_ids": [grant]})
+        assert response.status_code == 201, response.text
+        by_grant.append(response.json())
+    for order in (by_code[0], by_grant[0]):
+        assert (await shop.notify(shop.notification(await shop.start_payment(order), buyer_id="payer-1"))).text \
+            == "success"
+    assert lanes == [True, True]
+
+    async def never(**_kwargs: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(express, "takes_express_lane", never)
+    monkeypatch.setattr(express, "DELIVER_WHILE_LOCKING", False)  # PostgreSQL: its lock statement only locks
+    for order in (by_code[1], by_grant[1]):
+        assert (await shop.notify(shop.notification(await shop.start_payment(order), buyer_id="payer-1"))).text \
+            == "success"
+    assert lanes == [True, True]
+    for fast, general in ((by_code[0], by_code[1]), (by_grant[0], by_grant[1])):
+        assert await _rows(shop, fast) == await _rows(shop, general)
+        assert await _coupons_used(shop, fast) == await _coupons_used(shop, general)
+    assert await _coupons_used(shop, by_code[0]) == {"redemptions": [("used", False, 300)], "grants": []}
+    assert await _coupons_used(shop, by_grant[0]) == {"redemptions": [("used", True, 100)], "grants": ["used"]}
+
+
+async def test_an_order_with_a_new_member_coupon_takes_the_general_way(shop, sku, lanes):
+    await shop.stock(sku, 1)
+    await make_coupon(shop, code="WELCOME", new_members_only=True)
+    member = await sign_in(shop, "new@example.com")
+    response = await shop.client.post("/api/orders", headers={"X-Member-Token": member["token"]}, json={
+        "sku_id": sku.id, "quantity": 1, "contact": "new@example.com", "coupon_codes": ["WELCOME"]})
+    assert response.status_code == 201, response.text
+    await shop.pay(response.json())
+    assert lanes == []  # not asked: coupons.abuse counts the payer of a new-member coupon
+    assert (await shop.get_order(response.json()))["status"] == "delivered"
+    assert await _coupons_used(shop, response.json()) == {"redemptions": [("used", False, 300)], "grants": []}
+
+
+async def test_a_marketing_purchase_by_the_express_lane_earns_what_the_general_way_earns(shop, sku, lanes,
+                                                                                       monkeypatch):
+    """Level price, coupon, points and a promoter's link: the express lane leaves the payment's deferred row, and
+    once the ledger worker has posted it the books, the member's points, paid total and level, and both promoters'
+    commission are what the general way leaves for the same purchase."""
+    await shop.stock(sku, 4)
+    await make_coupon(shop, code="MKT10", kind="percent_off", percent_off_bps=1000, amount_off_cents=None)
+    async with shop.ctx.db.transaction() as session:
+        await set_share_rule(session=session, sku_id=None, merchant_code="", merchant_bps=0, distributor_bps=800,
+                             distributor_l2_bps=200, actor="test")
+    await set_program(shop, levels=2, hold_days=0)
+    await make_promoter(shop, "LEAD")
+    await make_promoter(shop, "AGENT", parent="LEAD")
+    await shop.client.put("/api/admin/loyalty/program", headers=shop.admin, json={"points_per_yuan": 10})
+    await shop.client.put("/api/admin/loyalty/levels/SILVER", headers=shop.admin,
+                          json={"name": "白银", "min_paid_cents": 0, "discount_bps": 500,
+                                "points_multiplier_bps": 15_000})
+    await shop.create_order(sku.id)  # the shop's device cookie: the orders below carry the same device
+    members, orders = [], []
+    for n in range(2):  # each signs in on the shop's client and orders at once (a sign-in ends the one before)
+        member = await sign_in(shop, f"mkt{n}@example.com")
+        async with shop.ctx.db.transaction() as session:
+            await points_service.adjust(session=session, member_id=member["member"]["id"], points=1000,
+                                        reason="gift", actor="test")
+            await loyalty_levels.reevaluate(session=session)
+        response = await shop.client.post("/api/orders", headers={"X-Member-Token": member["token"]}, json={
+            "sku_id": sku.id, "quantity": 1, "contact": "member@example.com", "coupon_codes": ["MKT10"],
+            "points": 100, "distributor_code": "AGENT"})
+        assert response.status_code == 201, response.text
+        members.append(member)
+        orders.append(response.json())
+    assert orders[0]["coupon_discount_cents"] > 0 and orders[0]["points_used"] == 100
+    assert orders[0]["member_discount_cents"] > 0
+
+    worker = shop.ctx.ledger_worker
+    worker.running = True  # as in `quanyi serve`: both notifications leave their postings to the worker
+    try:
+        fast = await shop.notify(shop.notification(await shop.start_payment(orders[0]), buyer_id="payer-1"))
+        assert fast.text == "success" and lanes == [True]
+
+        async def never(**_kwargs: Any) -> bool:
+            return False
+
+        monkeypatch.setattr(express, "takes_express_lane", never)
+        monkeypatch.setattr(express, "DELIVER_WHILE_LOCKING", False)
+        general = await shop.notify(shop.notification(await shop.start_payment(orders[1]), buyer_id="payer-1"))
+        assert general.text == "success" and lanes == [True]
+    finally:
+        worker.running = False
+    await post_all_deferred(shop.ctx.db)
+
+    assert await _rows(shop, orders[0]) == await _rows(shop, orders[1])
+    assert await _coupons_used(shop, orders[0]) == await _coupons_used(shop, orders[1])
+    sums = [await order_sums(shop.ctx, order["order_no"]) for order in orders]
+    assert sums[0] == sums[1]
+    assert sums[0].get("distributor_commission", 0) < 0 and sums[0].get("points_liability", 0) < 0
+    for order in orders:
+        money = {k: v for k, v in (await order_sums(shop.ctx, order["order_no"])).items()
+                 if not k.startswith("points_")}
+        assert group_revenue(money) == await expected_order_sums(shop.ctx, order["order_no"])
+    assert await unbalanced_postings(shop.ctx) == []
+    async with shop.ctx.db.read_session() as session:
+        assert (await trial_balance(session=session)).balanced
+        assert await points_service.liability_drift(session=session) == 0
+        loyalty = [(await session.get(MemberLoyalty, member["member"]["id"])) for member in members]
+        facts = [(row.points_balance, row.paid_total_cents, row.level_id) for row in loyalty]
+    assert facts[0] == facts[1] and facts[0][0] > 1000 - 100 and facts[0][1] == orders[0]["total_cents"]
+    for code in ("AGENT", "LEAD"):
+        body = (await shop.client.get(f"/api/admin/promoters/{code}", headers=shop.admin)).json()
+        assert sum(b["balance_cents"] for b in body["balances"]) > 0

@@ -1,16 +1,18 @@
 """The express lane of a payment notification (快速通道): the usual paid card-key order in two statements.
 
 A flash sale's notifications are nearly all alike: a payment we opened and have not applied yet, for an unpaid
-card-key order without coupons whose keys are reserved, in a shop whose risk control decides nothing at payment
-or delivery. `confirm_payment` reads and locks what it needs in one statement (`lock_payment`: the order and
-the payment, row-locked in that order like every writer of orders; a payment already carrying the gateway's
-transaction; the order's risk signals; whether any risk rule is enabled). For those orders `deliver` then writes
-what delivery needs in one more (PostgreSQL: data-modifying CTEs; SQLite has none and sends them one by one
+card-key order whose keys are reserved (with or without coupons, none of them for new members only), in a shop
+whose risk control decides nothing at payment or delivery. `confirm_payment` reads and locks what it needs in one
+statement (`lock_payment`: the order and the payment, row-locked in that order like every writer of orders; a
+payment already carrying the gateway's transaction; the order's risk signals; whether any risk rule is enabled).
+For those orders `deliver` then writes what delivery needs in one more (PostgreSQL: data-modifying CTEs, most
+often in `lock_payment`'s own statement, see `_PG_LOCK_AND_DELIVER`; SQLite has none and sends them one by one
 under its writer lock), each step only if the reserved keys were all there:
 
 - the order's reserved keys sold, locked in id order (inventory's rule: all of them, or nothing changes),
 - the order paid and then delivered, with both status events (orders.state's transitions and their reasons),
 - the payment succeeded with the gateway's transaction,
+- the order's reserved coupons used (pricing.confirm_order_pricing: their redemptions, and a member's own coupon),
 - the payment's deferred row (ledger.deferred): the ledger worker posts the books, enqueues the buyer's message
   and the merchant's alert and counts loyalty from it, in batches; committed with the payment, so nothing paid is
   lost if the process dies right after,
@@ -28,12 +30,13 @@ from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, and_, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from quanyi import db_direct, sqlite_trip
 from quanyi.catalog.models import DeliveryType
+from quanyi.coupons.models import Coupon, CouponGrant, CouponRedemption, GrantStatus, RedemptionStatus
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.ledger import service as ledger_service
 from quanyi.ledger.models import DeferredPosting
@@ -51,6 +54,7 @@ __all__ = ["Attempt", "lock_payment", "takes_express_lane", "deliver"]
 
 _orders, _payments, _keys = Order.__table__, Payment.__table__, CardKey.__table__
 _signals, _other = OrderRiskSignals.__table__, Payment.__table__.alias("other_payment")
+_redemptions, _coupons, _grants = CouponRedemption.__table__, Coupon.__table__, CouponGrant.__table__
 
 # The payment, its order and what the notification's checks and the express lane read, locked: order first, then
 # payment (FOR UPDATE OF locks in the order named), as every writer of orders does.
@@ -77,6 +81,13 @@ _LOCK = (
     .where(_payments.c.payment_no == bindparam("payment_no"), _payments.c.gateway == bindparam("gateway"))
     .with_for_update(of=[_orders, _payments])
 )
+
+
+# Whether one of the order's coupons is for new members only (asked of an order with coupons only: the plain
+# notification reads no coupon table).
+_NEW_MEMBER_COUPON = select(exists(
+    select(_redemptions.c.id).join(_coupons, _coupons.c.id == _redemptions.c.coupon_id)
+    .where(_redemptions.c.order_id == bindparam("oid"), _coupons.c.new_members_only.is_(True))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +134,18 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
 async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
     """Whether this payment (found by `lock_payment`, to be applied now) may be delivered by `deliver`: what the
     general way would do with it is exactly what `deliver` writes."""
+    if getattr(found, "attempted", False):
+        return True  # `lock_payment`'s statement asked the same of the locked row (`_PG_LOCK_AND_DELIVER`'s `go`)
     if not (found.payment_status == PaymentStatus.CREATED
             and found.order_status == OrderStatus.PENDING_PAYMENT.value  # a late payment: pricing is taken again
-            and found.delivery_type == DeliveryType.CARD_KEY.value and found.picked_card_key_id is None
-            and not found.coupon_discount_cents):  # coupons are used on payment (pricing, coupons.abuse)
+            and found.delivery_type == DeliveryType.CARD_KEY.value and found.picked_card_key_id is None):
         return False
-    if risk_engine.runtime_of(session) is None:
+    runtime = risk_engine.runtime_of(session)
+    if runtime is None:
         return True
+    if found.coupon_discount_cents and runtime.coupon_new_members_per_payer and await session.scalar(
+            _NEW_MEMBER_COUPON, {"oid": found.order_id}):
+        return False  # a new-member coupon is counted against the payer at payment (coupons.abuse): the general way
     if found.review_reason:  # flagged at checkout: held for review at payment
         return False
     if not found.rules_enabled:
@@ -178,11 +194,29 @@ counted AS (
     WHERE EXISTS (SELECT 1 FROM delivered))
 SELECT count(*) FROM delivered
 """)
+# The order's reserved coupons used (coupons.redemption.confirm_coupons: its redemptions, and the member's own
+# coupons they took), only if it was delivered.
+_USED_CTES = """,
+used AS (
+    UPDATE coupons_redemption SET status = :redemption_used, updated_at = CAST(:ts AS timestamptz)
+    WHERE order_id = (SELECT id FROM delivered) AND status = :redemption_reserved
+    RETURNING grant_id),
+grants AS (
+    UPDATE coupons_grant SET status = :grant_used, updated_at = CAST(:ts AS timestamptz)
+    WHERE id IN (SELECT grant_id FROM used))
+"""
+# An order with coupons: the same, and its reserved coupons used. Not in `_PG_LOCK_AND_DELIVER`: that statement
+# is the plain order's and reads no marketing table (tests/orders/test_statement_counts.py); an order with coupons
+# is locked by it, then asked `takes_express_lane` (new-member coupons) and delivered by this one.
+_PG_DELIVER_COUPONS = text(_PG_DELIVER.text.replace("""
+SELECT count(*) FROM delivered""", _USED_CTES.rstrip("\n") + """
+SELECT count(*) FROM delivered"""))
 
 # `_LOCK` and `_PG_DELIVER` in one statement: the same row locked (same columns, joins and lock order), then, only
 # when it plainly takes the express lane (`go`: what `confirm_payment`'s checks and `takes_express_lane` ask of it,
-# a shop with enabled risk rules aside: those ask Python), the same writes; risk's paid counter events built from
-# the locked row as `risk.payment_stage.paid_events` builds them (`risk.rules.placed_events` + `payer_events`).
+# an order with coupons and a shop with enabled risk rules aside: those ask Python), the same writes; risk's paid
+# counter events built from the locked row as `risk.payment_stage.paid_events` builds them
+# (`risk.rules.placed_events` + `payer_events`).
 # Every write depends on `go`, so nothing is locked or written before the order and the payment are locked.
 _PG_LOCK_AND_DELIVER = text("""
 WITH found AS (
@@ -283,6 +317,15 @@ _SQLITE_PAYMENT = (update(_payments).where(_payments.c.id == bindparam("pid"))
                            paid_at=bindparam("paid_ts"), updated_at=bindparam("ts")))
 _SQLITE_SIGNALS = (update(_signals).where(_signals.c.order_id == bindparam("oid"))
                    .values(paid=True, payer=func.coalesce(bindparam("payer_hash"), _signals.c.payer)))
+# The order's reserved coupons used, as coupons.redemption.confirm_coupons does: its redemptions, then the member's
+# own coupons they took.
+_SQLITE_USED = (update(_redemptions).where(_redemptions.c.order_id == bindparam("oid"),
+                                           _redemptions.c.status == RedemptionStatus.RESERVED.value)
+                .values(status=RedemptionStatus.USED.value, updated_at=bindparam("ts")))
+_SQLITE_GRANTS = (update(_grants).where(_grants.c.id.in_(
+    select(_redemptions.c.grant_id).where(_redemptions.c.order_id == bindparam("oid"),
+                                          _redemptions.c.status == RedemptionStatus.USED.value)))
+    .values(status=GrantStatus.USED.value, updated_at=bindparam("ts")))
 # Built once (a statement built per call costs its construction and cache key on every notification).
 _SQLITE_EVENTS, _SQLITE_DEFERRED = insert(OrderEvent.__table__), insert(DeferredPosting.__table__)
 _SQLITE_COUNTED = insert(CounterEvent.__table__)
@@ -309,10 +352,11 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
         "paid_ts": paid_at, "payer_hash": (signals.payer or None) if signals is not None else None,
     }
     connection = await session.connection()
+    coupons = bool(found.coupon_discount_cents)
     if attempted:
         pass  # delivered by `lock_payment`'s statement
     elif connection.dialect.name == "postgresql":
-        delivered = (await connection.execute(_PG_DELIVER, {
+        delivered = (await connection.execute(_PG_DELIVER_COUPONS if coupons else _PG_DELIVER, {
             **params, **_PG_STATES, "mark_signals": signals is not None and found.signals_order_id is not None,
             "at": signals.at if signals is not None else 0.0,
             "keys": [key[:200] for key, _ in events] if in_database else [],
@@ -336,6 +380,9 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
                 "order_id": found.order_id, "payment_id": found.payment_id,
                 "order_status": OrderStatus.DELIVERED.value, "created_at": now}),
         ]
+        if coupons:  # the order's reserved coupons used
+            coupon_params = {"oid": found.order_id, "ts": now}
+            steps += [sqlite_trip.Step(_SQLITE_USED, coupon_params), sqlite_trip.Step(_SQLITE_GRANTS, coupon_params)]
         if signals is not None and found.signals_order_id is not None:
             steps.append(sqlite_trip.Step(_SQLITE_SIGNALS, params))
         if in_database and events:
@@ -358,6 +405,8 @@ _PG_STATES = {  # the statuses and reasons the PostgreSQL statements write
     "pending": OrderStatus.PENDING_PAYMENT.value, "paid": OrderStatus.PAID.value,
     "delivered": OrderStatus.DELIVERED.value, "succeeded": PaymentStatus.SUCCEEDED.value,
     "card_key": DeliveryType.CARD_KEY.value, "paid_reason": _PAID_REASON, "delivered_reason": _DELIVERED_REASON,
+    "redemption_reserved": RedemptionStatus.RESERVED.value, "redemption_used": RedemptionStatus.USED.value,
+    "grant_used": GrantStatus.USED.value,
 }
 
 
