@@ -84,7 +84,7 @@ async def test_a_refused_supplier_form_says_why_changes_nothing_and_never_echoes
     assert (await post_form(client, "/console/suppliers", GOOD, page_url="/console/suppliers/new")).status_code == 303
     taken = await post_form(client, "/console/suppliers", {**GOOD, "code": "KAMI-ONE", "name": "Other"},
                             page_url="/console/suppliers/new")
-    assert taken.status_code == 409 and "供应商编码 KAMI-ONE 已被使用" in taken.text  # said.py: in Chinese, naming the code
+    assert taken.status_code == 409 and "供应商编码 KAMI-ONE 已被使用" in taken.text  # said.py, in Chinese
     assert await _count(shop) == 1 and len(await _audit(shop, "supplier_created")) == 1
     forged = await client.post("/console/suppliers", data=GOOD, headers={"Origin": "http://test"})
     assert forged.status_code == 403 and await _count(shop) == 1  # no form token: refused
