@@ -42,7 +42,7 @@ from quanyi.merchants import service as merchants_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment, PaymentStatus
-from quanyi.promoters import service as promoters_service
+from quanyi.promoters import attribution as promoters_attribution
 from quanyi.refunds.models import Refund
 from quanyi.scope import PLATFORM_MERCHANT_ID
 
@@ -118,7 +118,7 @@ class DeliveryFacts:
     # A merchant's order: its code and commission; None for the platform's own store (booked as it always was).
     terms: merchants_service.OrderTerms | None = None
     # Distribution (分销): who earns commission on it (level 1, level 2) and the programme's margin rule.
-    promoters: promoters_service.CommissionRecipients = promoters_service.NO_RECIPIENTS
+    promoters: promoters_attribution.CommissionRecipients = promoters_attribution.NO_RECIPIENTS
 
 
 async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict[int, DeliveryFacts]:
@@ -130,7 +130,7 @@ async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict
     # Merchants' orders only (none on a single-shop install): one query for the batch.
     terms = await merchants_service.order_terms_many(session=session, pairs={
         (order.merchant_id, order.product_id) for order in orders if order.merchant_id != PLATFORM_MERCHANT_ID})
-    recipients = await promoters_service.commission_recipients(session=session, orders=orders)
+    recipients = await promoters_attribution.commission_recipients(session=session, orders=orders)
     return {order.id: DeliveryFacts(sums[order.id], rules[order.sku_id], charges[order.id],
                                     # A merchant's own keys were bought outside the platform: their cost is the
                                     # merchant's business, not booked.
@@ -139,7 +139,7 @@ async def delivery_facts(session: AsyncSession, orders: Sequence[Order]) -> dict
             for order in orders}
 
 
-def _commissions(rule: ProfitShareRule | None, recipients: promoters_service.CommissionRecipients, earned: int,
+def _commissions(rule: ProfitShareRule | None, recipients: promoters_attribution.CommissionRecipients, earned: int,
                  seller_margin: int) -> list[tuple[str, int]]:
     """Each promoter's commission on an order that earned `earned`: its rate of the payment, all levels together
     capped by the margin rule (a share of what the seller keeps after the goods' cost; never below zero)."""

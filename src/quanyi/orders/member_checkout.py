@@ -31,7 +31,7 @@ from quanyi.db import UTCDateTime
 from quanyi.loyalty import facts as loyalty_facts
 from quanyi.members import sessions as member_sessions
 from quanyi.members.sessions import MemberLogin
-from quanyi.promoters import service as promoters_service
+from quanyi.promoters import attribution as promoters_attribution
 
 __all__ = ["read_member_checkout"]
 
@@ -47,7 +47,7 @@ def _statement() -> Any:
     coupon, with_coupon = coupon_redemption.code_read_parts(
         bindparam("b_code"), sku_id, bindparam("b_product_id", type_=Integer()),
         bindparam("b_category_id", type_=Integer()), member_id)
-    programme, with_programme = promoters_service.program_binding_parts(member_id, now)
+    programme, with_programme = promoters_attribution.program_binding_parts(member_id, now)
     return (select(*login.c, *facts, *coupon, *programme)
             .select_from(with_programme(with_coupon(with_facts(source)))))
 
@@ -78,7 +78,7 @@ async def read_member_checkout(*, session: AsyncSession, token: str, sku: Sku | 
             session, code=one_code, member_id=login.member_id,
             line_ids=(sku.id, sku.product_id, sku.product.category_id),
             row=row[_LOGIN + _FACTS:_LOGIN + _FACTS + _COUPON])
-    promoters_service.remember_program_and_binding(session, login.member_id, now,
+    promoters_attribution.remember_program_and_binding(session, login.member_id, now,
                                                    row[_LOGIN + _FACTS + _COUPON:])
     if member_sessions.due_for_touch(login):
         await member_sessions.touch(session=session, login=login)

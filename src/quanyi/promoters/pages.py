@@ -19,6 +19,7 @@ from quanyi.members.dependencies import OptionalMemberDep
 from quanyi.members.extensions import AccountSection, register_account_section
 from quanyi.members.sessions import MemberLogin
 from quanyi.money import InvalidAmount, format_money, parse_amount
+from quanyi.promoters import attribution as promoters_attribution
 from quanyi.promoters import service as promoters_service
 from quanyi.promoters import settlement
 from quanyi.promoters import texts as _texts  # noqa: F401 - registers the page texts
@@ -48,7 +49,7 @@ async def _centre(session: AsyncSession, ctx: ShopContext, promoter: Promoter) -
     withdrawals = await settlement.list_withdrawals(session=session, promoter_id=promoter.id, limit=20)
     return {"link": promoters_service.promotion_link(shop_base_url(ctx.settings), promoter.code),
             "balance": balances.get("CNY") or next(iter(balances.values())),
-            "orders": await promoters_service.attributed_orders(session=session, promoter=promoter),
+            "orders": await promoters_attribution.attributed_orders(session=session, promoter=promoter),
             "lines": list(reversed(lines)), "withdrawals": [w for w, _ in withdrawals]}
 
 
@@ -98,7 +99,7 @@ async def apply(request: Request, ctx: ContextDep, member: OptionalMemberDep) ->
             # Recruited through another promoter's link: that promoter is this one's level-2 parent.
             referrer = code_from_cookie(ctx.settings.app_secret.get_secret_value(),
                                         request.cookies.get(REFERRAL_COOKIE), now, program.attribution_days)
-            bound = await promoters_service.active_binding(session=session, member_id=member.member_id, now=now)
+            bound = await promoters_attribution.active_binding(session=session, member_id=member.member_id, now=now)
             promoter = await promoters_service.apply(
                 session=session, member_id=member.member_id, name=form["name"], contact=contact, note=form["note"],
                 referrer_code=bound.code if bound is not None else referrer, now=now)

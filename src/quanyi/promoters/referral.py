@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.orders.models import Order
+from quanyi.promoters import attribution as promoters_attribution
 from quanyi.promoters import service as promoters_service
 from quanyi.promoters.models import AttributionSource, OrderAttribution
 from quanyi.promoters.service import InvalidPromoter, normalize_code
@@ -58,16 +59,16 @@ async def attribute_checkout(*, session: AsyncSession, order: Order, secret: str
         return None  # the plain checkout reads nothing more
     now = now or utcnow()
     if named_code is not None:
-        return await promoters_service.attribute_order(session=session, order=order, code=named_code,
+        return await promoters_attribution.attribute_order(session=session, order=order, code=named_code,
                                                        source=AttributionSource.CODE, member_id=member_id, now=now)
     code = None
     if cookie is not None:
         program = await promoters_service.get_program(session)
         code = code_from_cookie(secret, cookie, now, program.attribution_days)
-    attribution = await promoters_service.attribute_order(session=session, order=order, code=code,
+    attribution = await promoters_attribution.attribute_order(session=session, order=order, code=code,
                                                           source=AttributionSource.LINK, member_id=member_id, now=now)
     if attribution is not None and attribution.source == AttributionSource.LINK and member_id is not None:
         # A member who came through the link is bound to its promoter (锁粉) for the window.
-        await promoters_service.bind_member(session=session, member_id=member_id, code=order.distributor_code or "",
+        await promoters_attribution.bind_member(session=session, member_id=member_id, code=order.distributor_code or "",
                                             now=now)
     return attribution

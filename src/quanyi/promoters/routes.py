@@ -18,6 +18,7 @@ from quanyi.db import utcnow
 from quanyi.deps import ContextDep, PlatformAdminDep, ReadSessionDep, SessionDep
 from quanyi.ledger import service as ledger_service
 from quanyi.members.dependencies import CurrentMemberDep, OptionalMemberDep
+from quanyi.promoters import attribution as promoters_attribution
 from quanyi.promoters import service as promoters_service
 from quanyi.promoters import settlement
 from quanyi.promoters.models import Promoter, PromoterStatus, PromoterWithdrawal, PromoterWithdrawalStatus
@@ -109,7 +110,7 @@ async def get_promoter(code: CodePath, session: ReadSessionDep, ctx: ContextDep,
     await ledger_service.post_all_deferred(ctx.db)  # the books as of now
     promoter = await promoters_service.get_promoter(session=session, code=code)
     found = await settlement.balances(session=session, promoter=promoter)
-    orders = await promoters_service.attributed_orders(session=session, promoter=promoter)
+    orders = await promoters_attribution.attributed_orders(session=session, promoter=promoter)
     return PromoterDetail(**await _fields(session, ctx, promoter), orders=orders, balances=[
         CommissionBalanceRead.model_validate(b, from_attributes=True) for b in found.values()])
 
@@ -254,7 +255,7 @@ async def follow_link(code: Annotated[str, Path(max_length=32)], request: Reques
     if program.enabled and promoter.status == PromoterStatus.APPROVED:
         if member is not None:  # a signed-in member is bound to the promoter (锁粉): first promoter wins
             async with ctx.db.transaction() as session:
-                await promoters_service.bind_member(session=session, member_id=member.member_id, code=promoter.code,
+                await promoters_attribution.bind_member(session=session, member_id=member.member_id, code=promoter.code,
                                                     now=now)
         response.set_cookie(REFERRAL_COOKIE, referral_cookie(ctx.settings.app_secret.get_secret_value(),
                                                              promoter.code, now),
@@ -299,7 +300,7 @@ async def _mine(session: AsyncSession, ctx: ShopContext, member_id: int) -> MyPr
     found = await settlement.balances(session=session, promoter=promoter)
     withdrawals = await settlement.list_withdrawals(session=session, promoter_id=promoter.id, limit=50)
     return MyPromoterRead(**await _fields(session, ctx, promoter),
-                          orders=await promoters_service.attributed_orders(session=session, promoter=promoter),
+                          orders=await promoters_attribution.attributed_orders(session=session, promoter=promoter),
                           balances=[CommissionBalanceRead.model_validate(b, from_attributes=True)
                                     for b in found.values()],
                           withdrawals=[withdrawal_read(w, code) for w, code in withdrawals])
@@ -320,7 +321,7 @@ async def apply_promoter(data: MemberApply, member: CurrentMemberDep, request: R
     program = await promoters_service.get_program(session)
     referrer = code_from_cookie(ctx.settings.app_secret.get_secret_value(), request.cookies.get(REFERRAL_COOKIE),
                                 now, program.attribution_days)
-    bound = await promoters_service.active_binding(session=session, member_id=member.member_id, now=now)
+    bound = await promoters_attribution.active_binding(session=session, member_id=member.member_id, now=now)
     await promoters_service.apply(session=session, member_id=member.member_id, name=data.name,
                                   contact=member.email or member.phone or "", note=data.note,
                                   referrer_code=bound.code if bound is not None else referrer, now=now)
