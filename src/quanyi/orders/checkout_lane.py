@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quanyi.context import ShopContext
 from quanyi.deps import client_ip, no_store
@@ -41,7 +41,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.placing import CheckoutInput, place_order
 from quanyi.orders.schemas import OrderCreate, OrderCreated, OrderRead
-from quanyi.orders.sold_out_lane import exception_handler, replay
+from quanyi.orders.sold_out_lane import exception_handler, read_declared, replay
 from quanyi.promoters.referral import REFERRAL_COOKIE
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import ensure_device_cookie, request_device
@@ -119,7 +119,7 @@ class CheckoutLane:
             return
         request = Request(scope, receive)
         try:
-            body, messages = await _read_declared(receive, int(length))
+            body, messages = await read_declared(receive, int(length))
             data = _lane_checkout(body) if body is not None else None
             if data is None:
                 await self.app(scope, replay(messages, receive), send)
@@ -140,27 +140,6 @@ class CheckoutLane:
                               media_type="application/json")
             answer.headers.raw.extend(headers.headers.raw)
         await answer(scope, receive, send)
-
-
-async def _read_declared(receive: Receive, declared: int) -> tuple[bytes | None, list[Message]]:
-    """The whole body, and the messages it came in to hand on unchanged; None once it runs longer than its
-    Content-Length (the app's body limit then counts the rest: never more than the declared length read here) or the
-    client went away."""
-    messages: list[Message] = []
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return None, messages
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > declared:
-            return None, messages
-        if not message.get("more_body", False):
-            return b"".join(chunks), messages
 
 
 def _has_session_cookie(header: bytes) -> bool:

@@ -33,7 +33,7 @@ from quanyi.deps import NO_STORE_HEADERS
 from quanyi.orders.access import verify_order_access
 from quanyi.orders.numbers import normalize_order_no
 from quanyi.orders.schemas import PaymentStartRequest
-from quanyi.orders.sold_out_lane import exception_handler, replay
+from quanyi.orders.sold_out_lane import exception_handler, read_declared, replay
 
 __all__ = ["PurchaseLane"]
 
@@ -141,21 +141,7 @@ class PurchaseLane:
         declared = _declared_length(headers)
         if declared < 0 or declared > self.ctx.settings.max_request_bytes:
             return None, []
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                return None, messages
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > declared:  # a body longer than it said: the app's body limit counts it
-                return None, messages
-            if not message.get("more_body", False):
-                return b"".join(chunks), messages
+        return await read_declared(receive, declared)
 
     async def _fail(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """Answer `exc` with the app's handler for it, as the app's exception middleware would; none: raise."""

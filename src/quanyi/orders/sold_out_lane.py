@@ -22,7 +22,7 @@ from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
 from quanyi.orders.schemas import OrderCreate
 
-__all__ = ["SoldOutLane", "read_body", "replay", "exception_handler"]
+__all__ = ["SoldOutLane", "read_body", "read_declared", "replay", "exception_handler"]
 
 _PATH = "/api/orders"
 _MAX_BODY = 8 * 1024  # a checkout is a few hundred bytes; anything larger takes the ordinary road
@@ -82,6 +82,27 @@ async def read_body(receive: Receive) -> tuple[bytes | None, list[Message]]:
         if message["type"] != "http.request":
             return None, messages
         chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), messages
+
+
+async def read_declared(receive: Receive, declared: int) -> tuple[bytes | None, list[Message]]:
+    """The whole body, and the messages it came in to hand on unchanged; None once it runs longer than its
+    Content-Length (the app's body limit then counts the rest: never more than the declared length read here) or the
+    client went away."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None, messages
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > declared:
+            return None, messages
         if not message.get("more_body", False):
             return b"".join(chunks), messages
 
