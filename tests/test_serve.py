@@ -86,3 +86,5 @@ async def test_serve_sweeps_expired_orders_and_takes_payments_over_http(shop, st
     # The access log shows the cashier visit without its ticket (tokens in query strings are redacted).
     assert "/sandbox/cashier?t=[redacted]" in output and token not in output, output[-2000:]
     assert "QUANYI_PUBLIC_BASE_URL is not set" in output
+    # the sandbox warning reaches the log too (shops whose logs miss stderr's banner), once for its one worker
+    assert output.count("WARNING quanyi.app: the sandbox payment gateway is enabled") == 1, output[-2000:]

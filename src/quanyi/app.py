@@ -144,6 +144,10 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
+        if ctx.settings.sandbox_enabled:
+            # `quanyi serve` also says it on stderr; this reaches the shop's logs, once per server process.
+            logger.warning("the sandbox payment gateway is enabled: anyone can 'pay' without money and receive "
+                           "goods; set QUANYI_SANDBOX_ENABLED=false before taking real orders")
         await passwords.warm_up()
         try:
             await refresh_gateways(ctx)
