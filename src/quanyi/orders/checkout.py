@@ -24,7 +24,7 @@ from quanyi.notifications import service as notifications_service
 from quanyi.orders import one_statement
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.models import Order, OrderEvent
-from quanyi.orders.numbers import core_connection, insert_order, insert_order_in_one_trip
+from quanyi.orders.numbers import core_connection, insert_order, insert_order_in_one_trip, new_order_row
 from quanyi.orders.one_statement import Rider
 from quanyi.orders.recharge_account import normalize_recharge_account
 from quanyi.orders.state import OrderStatus
@@ -100,7 +100,7 @@ async def create_order(
               else pricing_service.PriceSource("account", unit_price_cents))
 
     def new_order(breakdown: pricing_service.PriceBreakdown) -> Order:
-        order = Order(
+        order = new_order_row(
             status=OrderStatus.PENDING_PAYMENT, sku_id=sku.id, merchant_id=sku.merchant_id,
             product_id=sku.product_id, product_name=sku.product.name, sku_name=sku.name, sku_code=sku.code,
             delivery_type=sku.delivery_type.value,

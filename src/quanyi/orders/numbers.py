@@ -8,6 +8,7 @@ card keys.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import secrets
@@ -18,22 +19,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from quanyi import sqlite_trip
 from quanyi.orders.models import Order
 from quanyi.shoptime import shop_day, zone_of
 
-__all__ = ["new_order_no", "normalize_order_no", "insert_order", "insert_order_in_one_trip", "attach_inserted",
-           "core_connection", "ORDER_NO_PATTERN"]
+__all__ = ["new_order_no", "normalize_order_no", "new_order_row", "column_values", "insert_order",
+           "insert_order_in_one_trip", "attach_inserted", "core_connection", "ORDER_NO_PATTERN"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_FROM_BASE32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 ORDER_NO_PATTERN = re.compile(r"^\d{6}[0-9A-HJKMNP-TV-Z]{8}$")
 _CONFUSABLE = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
 
 def new_order_no(now: dt.datetime | None = None, *, zone: ZoneInfo) -> str:
     day = shop_day(now or dt.datetime.now(dt.UTC), zone).strftime("%y%m%d")
-    return day + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    # 40 random bits as 8 base32 digits, each 5 bits, in the Crockford alphabet (one CSPRNG call, not eight).
+    return day + base64.b32encode(secrets.token_bytes(5)).translate(_FROM_BASE32).decode()
 
 
 def normalize_order_no(text: str) -> str | None:
@@ -49,7 +53,7 @@ async def insert_order(session: AsyncSession, order: Order, now: dt.datetime) ->
     vanishingly rare: rather than a look-up before every insert, the unique constraint finds one
     (ON CONFLICT DO NOTHING inserts nothing) and a fresh number is drawn. The INSERT is built once per dialect
     (the values go in as parameters)."""
-    values = _values(order)
+    values = column_values(order)
     statement = _insert(session.bind.dialect.name)
     connection = await core_connection(session)
     zone = zone_of(session)
@@ -66,7 +70,7 @@ async def insert_order_in_one_trip(session: AsyncSession, order: Order, now: dt.
     """SQLite: `insert_order`, and the statements `then` (the order's other rows: their parameters take the new id
     as `sqlite_trip.Returned(0)`) in the same trip to aiosqlite's thread (quanyi.sqlite_trip). On a number clash
     nothing of `then` runs, and the trip is sent again with a fresh number."""
-    values = _values(order)
+    values = column_values(order)
     steps = [sqlite_trip.Step(_insert("sqlite"), values, expect=sqlite_trip.returned_a_row), *then]
     connection = await core_connection(session)
     zone = zone_of(session)
@@ -78,8 +82,27 @@ async def insert_order_in_one_trip(session: AsyncSession, order: Order, now: dt.
     attach_inserted(session, order, values, inserted[0][0])
 
 
-def _values(order: Order) -> dict[str, Any]:
-    return {column.key: getattr(order, column.key) for column in Order.__table__.columns if column.key != "id"}
+_COLUMNS = tuple(column.key for column in Order.__table__.columns if column.key != "id")
+_KEYS = frozenset(_COLUMNS)
+_new_instance = manager_of_class(Order).new_instance
+
+
+def new_order_row(**values: Any) -> Order:
+    """A new order holding `values` (by column name), to be inserted by a statement of its own (`insert_order`,
+    `insert_order_in_one_trip`, orders.one_statement) and attached with `attach_inserted`. Built without the ORM's
+    per-attribute events of `Order(...)`: it is never pending in a session (never flushed), so the history they
+    record would be thrown away by `attach_inserted` anyway. Columns not given are None, as with `Order(...)`."""
+    if not values.keys() <= _KEYS:
+        raise TypeError(f"not columns of an order: {sorted(values.keys() - _KEYS)}")
+    order = _new_instance()
+    order.__dict__.update(values)
+    return order
+
+
+def column_values(order: Order) -> dict[str, Any]:
+    """Every column of a new order but its id (None where it holds no value), by name."""
+    held = order.__dict__
+    return {key: held.get(key) for key in _COLUMNS}
 
 
 def _insert(name: str) -> Any:
@@ -105,7 +128,8 @@ async def core_connection(session: AsyncSession) -> AsyncConnection:
 
 def attach_inserted(session: AsyncSession, order: Order, values: dict[str, Any], order_id: int) -> None:
     """`order` was inserted with `values` as row `order_id`: the session tracks it as a loaded row."""
-    for key, value in {**values, "id": order_id}.items():
-        setattr(order, key, value)  # every column loaded: nothing is read back later
+    held = order.__dict__  # every column loaded, as a query loads them (no attribute events): nothing is read back
+    held.update(values)
+    held["id"] = order_id
     make_transient_to_detached(order)  # the row exists: the session tracks it without inserting it again
     session.add(order)

@@ -102,8 +102,7 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     False when fewer keys are free: nothing was written. On True the order has its id and number and is in the
     session like a loaded row (nothing is read back later), and each of `takes` has its `results` (the caller
     calls their `after`)."""
-    table = Order.__table__
-    values = {column.key: getattr(order, column.key) for column in table.columns if column.key != "id"}
+    values = numbers.column_values(order)
     statement, widths = _prebuilt(tuple(values), riders, takes)
     params: dict[str, Any] = {"q_sku_id": sku_id, "q_quantity": quantity, "q_now": now}
     for n, rider in enumerate(riders):
