@@ -22,6 +22,7 @@ from quanyi.orders import checkout, numbers, one_statement
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
 from quanyi.orders.state import OrderStatus
+from quanyi.pricing import service as pricing_service
 from quanyi.risk import counters
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskDecisionLog
 
@@ -239,11 +240,12 @@ async def test_a_sqlite_checkout_sends_in_one_trip_the_statements_and_values_it_
         Rider(CounterEvent.__table__, {"key": "ip:10.0.0.1", "member": ORDER_ID_TEXT, "at": 1.25}),
         Rider(CounterEvent.__table__, {"key": "device:d", "member": ORDER_ID_TEXT, "at": 1.25})]
 
-    async def one_by_one(session, order, riders, key_ids, now):  # the statement-per-write path (PostgreSQL's)
+    async def one_by_one(session, order, riders, key_ids, now, _breakdown, _member_id):  # PostgreSQL's way
         await numbers.insert_order(session, order, now)
         await one_statement.write_riders(session, order.id, riders)
         await (await session.connection()).execute(checkout._FIRST_EVENT, checkout._first_event(order.id, order, now))
         await inventory_service.reserve_card_keys(session=session, key_ids=key_ids, order_id=order.id, now=now)
+        return pricing_service.NOTHING_WITH_ORDER
 
     async def place() -> int:
         async with shop.ctx.db.transaction() as session:

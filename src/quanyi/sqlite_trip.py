@@ -16,7 +16,9 @@ notification's, the checkout's) are sent here as one list of `Step`s:
   writer lock is held), in the order given, with sqlite3's cursor on the worker thread; nothing commits here;
 - a step may stop the trip (`expect`): the steps after it do not run (the first one found nothing to sell, an
   INSERT ... ON CONFLICT DO NOTHING inserted nothing), and a later step may take the first column of the first
-  row an earlier one returned (`Returned`: the new order's id);
+  row an earlier one returned (`Returned`: the new order's id, or a text made of it: `points_spent:<id>`);
+- writes of other features that go with a new order (a coupon taken, points spent: `Take`) ride in the order's
+  trip, each stopping it when it cannot be made, and are answered by their feature once it is back;
 - a database error is raised as SQLAlchemy raises it (the connection's `_handle_dbapi_exception`: an
   `IntegrityError`, `OperationalError`... wrapping sqlite3's, with the statement, `handle_error` events and
   invalidation on disconnect), the steps after it not run; the caller's unit of work rolls back as it would;
@@ -28,21 +30,23 @@ notification's, the checkout's) are sent here as one list of `Step`s:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-__all__ = ["Returned", "Step", "run", "returned_a_row", "rowcount_is"]
+__all__ = ["Returned", "Step", "Take", "run", "returned_a_row", "rowcount_is"]
 
 
 @dataclass(frozen=True)
 class Returned:
-    """A parameter value: the first column of the first row step number `step` returned (as text if `text`)."""
+    """A parameter value: the first column of the first row step number `step` returned (as text if `text`, after
+    `prefix` if one is given: `Returned(0, prefix="points_spent:")`)."""
 
     step: int
     text: bool = False
+    prefix: str = ""
 
 
 Expect = Callable[[int, list[Any]], bool]  # (rowcount, rows) -> go on with the next step?
@@ -63,6 +67,20 @@ class Step:
     statement: Any
     params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     expect: Expect | None = None
+
+
+@dataclass(eq=False)
+class Take:
+    """Writes that go with a new order in its trip (orders.checkout) and may find they cannot be made (a coupon used
+    up, points spent meanwhile): `steps`, built for their place in the trip (the new order's id is `Returned(0)`),
+    each stopping the trip where it cannot go on. Once the trip is back, `results` holds (rowcount, rows) of those
+    of its steps that ran (fewer when one of them, or a take before it, stopped the trip), and
+    `after(session, order_id, take)` (its feature's) answers for it: raises its refusal (the caller's transaction
+    rolls back, the order with it) or finishes it."""
+
+    steps: list[Step]
+    after: Callable[[AsyncSession, int, Take], Awaitable[None]]
+    results: list[tuple[int, list[Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -132,7 +150,7 @@ def _on_thread(conn: sqlite3.Connection, work: list[tuple[str, Any, bool, list[_
             params = [list(row) for row in params] if many else list(params)
             for row, position, what, processor in fills:
                 value = done[what.step][1][0][0]
-                value = str(value) if what.text else value
+                value = what.prefix + str(value) if what.text or what.prefix else value
                 (params[row] if row is not None else params)[position] = \
                     processor(value) if processor is not None else value
             params = [tuple(row) for row in params] if many else tuple(params)

@@ -35,8 +35,8 @@ from quanyi.orders.numbers import core_connection
 from quanyi.orders.one_statement import Take, TakeBuilder
 from quanyi.pricing.arithmetic import CouponDiscount, capped_discount
 
-__all__ = ["quote_coupons", "quoted_coupons", "reserve_coupons", "takes_with_order", "release_coupons",
-           "confirm_coupons", "retake_coupons", "code_read_parts", "remember_code_read"]
+__all__ = ["quote_coupons", "quoted_coupons", "reserve_coupons", "takes_with_order", "trip_takes_with_order",
+           "release_coupons", "confirm_coupons", "retake_coupons", "code_read_parts", "remember_code_read"]
 
 
 _QUOTED = "quanyi.coupons.quoted"
@@ -372,11 +372,11 @@ _SQLITE_TAKE = (update(Coupon.__table__)  # _svc._take_one, built once
 _SQLITE_REDEEMED = insert(CouponRedemption.__table__)
 
 
-async def _take_code_in_one_trip(session: AsyncSession, coupon: Coupon, member_id: int | None, order_id: int,
-                                 discount_cents: int, now: dt.datetime) -> None:
-    """`_take` of a public-code coupon and its redemption row on SQLite, in one trip to the connection's thread
-    (quanyi.sqlite_trip) under the writer lock: the tally upsert (a member, a per-member limit), the conditional
-    count UPDATE, the row, each only if the one before took."""
+def _take_code_steps(coupon: Coupon, member_id: int | None, order_id: Any, discount_cents: int,
+                     now: dt.datetime) -> tuple[list[sqlite_trip.Step], int]:
+    """SQLite: `_take` of a public-code coupon and its redemption row as steps of a trip (quanyi.sqlite_trip): the
+    tally upsert (a member, a per-member limit), the conditional count UPDATE, the row, each only if the one before
+    took. Also how many steps come before the count (a trip that stopped after them: the tally said no)."""
     ids = {"b_coupon_id": coupon.id}
     steps = []
     if member_id is not None and coupon.per_member_limit is not None:
@@ -389,11 +389,46 @@ async def _take_code_in_one_trip(session: AsyncSession, coupon: Coupon, member_i
         "coupon_id": coupon.id, "order_id": order_id, "grant_id": None, "member_id": member_id,
         "discount_cents": discount_cents, "status": RedemptionStatus.RESERVED.value, "created_at": now,
         "updated_at": now}))
-    ran = len(await sqlite_trip.run(await core_connection(session), steps))  # the last one that ran said stop
-    if ran < len(steps):
+    return steps, tallied
+
+
+def _refuse_untaken(name: str, steps: int, tallied: int, ran: int) -> None:
+    """Raises the refusal of a code's take whose trip ran `ran` of its `steps` (the last one that ran said stop)."""
+    if ran < steps:
         if ran == tallied:  # the tally said no
-            raise CouponLimitReached(f"you already used coupon {coupon.name} as often as allowed")
-        raise CouponSoldOut(f"coupon {coupon.name} has been used up")
+            raise CouponLimitReached(f"you already used coupon {name} as often as allowed")
+        raise CouponSoldOut(f"coupon {name} has been used up")
+
+
+async def _take_code_in_one_trip(session: AsyncSession, coupon: Coupon, member_id: int | None, order_id: int,
+                                 discount_cents: int, now: dt.datetime) -> None:
+    """`_take_code_steps` in a trip of their own to the connection's thread (quanyi.sqlite_trip) under the writer
+    lock."""
+    steps, tallied = _take_code_steps(coupon, member_id, order_id, discount_cents, now)
+    ran = len(await sqlite_trip.run(await core_connection(session), steps))
+    _refuse_untaken(coupon.name, len(steps), tallied, ran)
+
+
+def trip_takes_with_order(*, session: AsyncSession, discounts: Sequence[CouponDiscount], member_id: int | None,
+                          now: dt.datetime) -> list[sqlite_trip.Take] | None:
+    """`reserve_coupons` as steps of the order's own trip on SQLite (quanyi.sqlite_trip, orders.checkout), one take
+    per coupon; None when one of them is not a public-code coupon the quote loaded (a member's own coupon, a batch
+    code: `reserve_coupons` then takes them all once the order is in)."""
+    quoted = {coupon.id: coupon for coupon in quoted_coupons(session)}
+    takes = []
+    for d in discounts:
+        coupon = quoted.get(d.coupon_id)
+        if coupon is None or d.grant_id is not None:
+            return None
+        steps, tallied = _take_code_steps(coupon, member_id, sqlite_trip.Returned(0), d.amount_cents, now)
+        takes.append(sqlite_trip.Take(steps, _after_trip_take(coupon.name, len(steps), tallied)))
+    return takes
+
+
+def _after_trip_take(name: str, steps: int, tallied: int) -> Any:
+    async def after(session: AsyncSession, order_id: int, take: sqlite_trip.Take) -> None:
+        _refuse_untaken(name, steps, tallied, len(take.results))
+    return after
 
 
 async def _redemptions(session: AsyncSession, order_id: int, statuses: Sequence[str]) -> list[CouponRedemption]:

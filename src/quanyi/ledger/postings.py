@@ -232,12 +232,14 @@ _STEP_POSTING = insert(LedgerPosting.__table__).returning(LedgerPosting.__table_
 _STEP_ENTRIES = insert(LedgerEntry.__table__)
 
 
-async def new_posting_steps(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],
-                            order_id: int | None = None, memo: str = "", actor: str = "system", now: dt.datetime,
+async def new_posting_steps(session: AsyncSession, *, reference: str | sqlite_trip.Returned, kind: str,
+                            lines: Iterable[Line], order_id: int | sqlite_trip.Returned | None = None,
+                            memo: str | sqlite_trip.Returned = "", actor: str = "system", now: dt.datetime,
                             at: int) -> list[sqlite_trip.Step]:
     """`post(..., new=True)` as steps of a caller's trip on SQLite (quanyi.sqlite_trip), the posting being step
     number `at` of that trip: the same rules (refuses an unbalanced posting before anything is written, drops zero
-    lines, merges lines of one account; nothing left: no step)."""
+    lines, merges lines of one account; nothing left: no step). The reference, the memo and the order's id may be
+    made of what an earlier step returned (`sqlite_trip.Returned`: the new order's id)."""
     lines = list(lines)
     _check_balanced(lines, reference)
     merged = _merged(lines)
@@ -246,9 +248,13 @@ async def new_posting_steps(session: AsyncSession, *, reference: str, kind: str,
     ids = await _account_ids(session, {code for code, _ in merged})
     entries = [{"posting_id": sqlite_trip.Returned(at), "account_id": ids[code], "amount_cents": amount,
                 "currency": currency} for (code, currency), amount in merged.items()]
-    return [sqlite_trip.Step(_STEP_POSTING, {"reference": reference[:160], "kind": kind, "order_id": order_id,
-                                             "memo": memo[:500], "actor": actor[:64], "created_at": now}),
+    return [sqlite_trip.Step(_STEP_POSTING, {"reference": _cut(reference, 160), "kind": kind, "order_id": order_id,
+                                             "memo": _cut(memo, 500), "actor": actor[:64], "created_at": now}),
             sqlite_trip.Step(_STEP_ENTRIES, entries if len(entries) > 1 else entries[0])]
+
+
+def _cut(text: str | sqlite_trip.Returned, length: int) -> str | sqlite_trip.Returned:
+    return text if isinstance(text, sqlite_trip.Returned) else text[:length]  # a Returned: short prefix + an id
 
 
 async def new_posting_params(session: AsyncSession, *, reference: str, kind: str, lines: Iterable[Line],

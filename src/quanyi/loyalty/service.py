@@ -1,7 +1,8 @@
 """Loyalty (会员积分与等级): points and membership levels. The public surface other features call:
 
 - the price calculation's hooks (`pricing/hooks.py`): `member_price`, `points_quote`, `spend_points`,
-  `points_take` (the spend inside the order's statement), `return_points`;
+  `points_take` (the spend inside the order's statement), `points_trip_take` (SQLite: in the order's trip),
+  `return_points`;
 - the ledger's delivery and refund postings: `orders_delivered` (earn points, cumulative paid amount, level
   upgrade) and `refunds_changed` (claw points back, or give them back when a refund was refused);
 - the account page and the API: `summary`.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import sqlite_trip
 from quanyi.catalog.models import Sku
 from quanyi.catalog.sku_row import SkuRow
 from quanyi.db import utcnow
@@ -24,8 +26,9 @@ from quanyi.loyalty.models import MemberLevel, MemberLoyalty
 from quanyi.orders.models import Order
 from quanyi.orders.one_statement import Take
 
-__all__ = ["member_price", "points_quote", "spend_points", "points_take", "return_points", "orders_delivered",
-           "refunds_changed", "Summary", "summary", "PointsOffer", "points_offer", "PointsInsufficient"]
+__all__ = ["member_price", "points_quote", "spend_points", "points_take", "points_trip_take", "return_points",
+           "orders_delivered", "refunds_changed", "Summary", "summary", "PointsOffer", "points_offer",
+           "PointsInsufficient"]
 
 PointsInsufficient = points.PointsInsufficient
 
@@ -51,6 +54,11 @@ async def spend_points(*, session: AsyncSession, member_id: int, order_id: int, 
 
 async def points_take(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime) -> Take | None:
     return await spending.take_with_order(session=session, member_id=member_id, points=points, now=now)
+
+
+async def points_trip_take(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime,
+                           at: int) -> sqlite_trip.Take | None:
+    return await spending.trip_take_with_order(session=session, member_id=member_id, points=points, now=now, at=at)
 
 
 async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:

@@ -37,7 +37,7 @@ from quanyi.loyalty.points import (
 from quanyi.orders.numbers import core_connection
 from quanyi.orders.one_statement import Take, TakeBuilder
 
-__all__ = ["PointsQuoteResult", "quote", "spend", "take_with_order"]
+__all__ = ["PointsQuoteResult", "quote", "spend", "take_with_order", "trip_take_with_order"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,19 +150,33 @@ _TRIP_JOURNAL, _TRIP_LOTS = _trip_statements()
 
 async def _spend_in_one_trip(session: AsyncSession, member_id: int, order_id: int, points: int, now: dt.datetime,
                              reference: str, value: int, memo: str) -> None:
-    """`_spend_nothing_due` on SQLite in one trip to the connection's thread (quanyi.sqlite_trip) under the writer
-    lock: the conditional balance UPDATE, the journal rows from the lots, the lots, the ledger posting (as
-    `post(new=True)`), each after the one before; nothing after the balance when it did not cover the points."""
+    """`_spend_nothing_due` on SQLite in one trip to the connection's thread (quanyi.sqlite_trip): `_trip_steps`."""
+    steps = await _trip_steps(session, member_id, order_id, points, now, reference, value, memo, at=0)
+    await _spent_in_trip(session, member_id, points, await sqlite_trip.run(await core_connection(session), steps))
+
+
+async def _trip_steps(session: AsyncSession, member_id: int, order_id: int | sqlite_trip.Returned, points: int,
+                      now: dt.datetime, reference: str | sqlite_trip.Returned, value: int,
+                      memo: str | sqlite_trip.Returned, *, at: int) -> list[sqlite_trip.Step]:
+    """SQLite, under the writer lock: the conditional balance UPDATE, the journal rows from the lots, the lots, the
+    ledger posting (as `post(new=True)`), each after the one before, as steps of a trip whose step `at` is the
+    first of them; nothing after the balance when it did not cover the points. The lots are read as the facts of
+    this checkout found them: BEGIN IMMEDIATE holds SQLite's one writer lock since (Database.transaction)."""
     steps = [sqlite_trip.Step(_TAKE_BALANCE, {"b_member_id": member_id, "b_points": points, "b_now": now},
                               expect=sqlite_trip.returned_a_row),
              sqlite_trip.Step(_TRIP_JOURNAL, {"b_member_id": member_id, "b_points": points,
-                                              "b_balance": sqlite_trip.Returned(0), "b_order_id": order_id,
+                                              "b_balance": sqlite_trip.Returned(at), "b_order_id": order_id,
                                               "b_reference": reference, "b_now": now}),
              sqlite_trip.Step(_TRIP_LOTS, {"b_reference": reference})]
-    steps += await new_posting_steps(session, reference=reference, kind="points_spent", memo=memo, now=now,
-                                     order_id=order_id, lines=points_lines(-points, value), at=len(steps))
-    done = await sqlite_trip.run(await core_connection(session), steps)
-    if not done[0][1]:
+    return steps + await new_posting_steps(session, reference=reference, kind="points_spent", memo=memo, now=now,
+                                           order_id=order_id, lines=points_lines(-points, value),
+                                           at=at + len(steps))
+
+
+async def _spent_in_trip(session: AsyncSession, member_id: int, points: int,
+                         done: list[tuple[int, list[Any]]]) -> None:
+    """Answers for `_trip_steps` once their trip is back (`done`: what each of them that ran gave)."""
+    if not done or not done[0][1]:
         available = await session.scalar(select(MemberLoyalty.points_balance)
                                          .where(MemberLoyalty.member_id == member_id))
         raise PointsInsufficient("not enough points any more: they were spent or expired since the price was shown",
@@ -170,6 +184,25 @@ async def _spend_in_one_trip(session: AsyncSession, member_id: int, order_id: in
     took = -sum(int(row[0]) for row in done[1][1])
     if took < points:  # balance and lots disagree: never spend what is not there (the caller's transaction rolls back)
         raise PointsInsufficient("not enough points", available=took)
+
+
+async def trip_take_with_order(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime,
+                               at: int) -> sqlite_trip.Take | None:
+    """`spend` as steps of the order's own trip on SQLite (orders.checkout; the order's id is step 0's, the take's
+    first step is step `at`): `_trip_steps`. None when `spend` must do it once the order is in (as
+    `take_with_order`: points due to expire, or no facts read)."""
+    facts = facts_read_for(session, member_id, now)
+    if points <= 0 or facts is None or facts.points_due:
+        return None
+    order_id = sqlite_trip.Returned(0)
+    steps = await _trip_steps(session, member_id, order_id, points, now,
+                              sqlite_trip.Returned(0, prefix="points_spent:"), facts.program.point_value_cents,
+                              sqlite_trip.Returned(0, prefix=f"{points} points spent on order "), at=at)
+
+    async def after(session: AsyncSession, order_id: int, take: sqlite_trip.Take) -> None:
+        await _spent_in_trip(session, member_id, points, take.results)
+
+    return sqlite_trip.Take(steps, after)
 
 
 @functools.cache

@@ -173,8 +173,9 @@ async def create_order(
     if before_insert is not None:
         before_insert()
     order = new_order(breakdown)
+    taken = pricing_service.NOTHING_WITH_ORDER
     if session.bind.dialect.name == "sqlite":
-        await _insert_in_one_trip(session, order, riders, key_ids, now)
+        taken = await _insert_in_one_trip(session, order, riders, key_ids, now, breakdown, member_id)
     else:
         await insert_order(session, order, now)
         if riders:
@@ -185,7 +186,7 @@ async def create_order(
     if sku.delivery_type is DeliveryType.SHARED_CODE:
         await shared_codes.record_use(session=session, shared_code_id=shared_code_id, order_id=order.id,
                                       quantity=quantity, now=now)
-    await _placed(session, order, breakdown, sku, quantity, member_id, now)
+    await _placed(session, order, breakdown, sku, quantity, member_id, now, taken)
     return order
 
 
@@ -196,9 +197,11 @@ def _first_event(order_id: object, order: Order, now: dt.datetime) -> dict[str, 
 
 
 async def _insert_in_one_trip(session: AsyncSession, order: Order, riders: Sequence[Rider], key_ids: list[int],
-                              now: dt.datetime) -> None:
+                              now: dt.datetime, breakdown: pricing_service.PriceBreakdown,
+                              member_id: int | None) -> pricing_service.TakenWithOrder:
     """SQLite: the order, its riders, its first event and its keys' reservation, the same statements in the same
-    order as above, in one trip to aiosqlite's thread (quanyi.sqlite_trip) under the writer lock BEGIN IMMEDIATE
+    order as above, then its coupons and points taken where they can be (`pricing.trip_takes_with_order`, answered
+    in _placed), in one trip to aiosqlite's thread (quanyi.sqlite_trip) under the writer lock BEGIN IMMEDIATE
     took; each takes the order's id from the INSERT's RETURNING."""
     new_id = sqlite_trip.Returned(0)
     then = [sqlite_trip.Step(_rider_insert(table), rows)
@@ -206,9 +209,19 @@ async def _insert_in_one_trip(session: AsyncSession, order: Order, riders: Seque
     then.append(sqlite_trip.Step(_FIRST_EVENT, _first_event(new_id, order, now)))
     if key_ids:
         then.append(inventory_service.reserve_step(key_ids=key_ids, order_id=new_id, now=now))
-    await insert_order_in_one_trip(session, order, now, then)
+    taken = pricing_service.NOTHING_WITH_ORDER
+    if breakdown.coupons or breakdown.points_used:
+        taken = await pricing_service.trip_takes_with_order(session=session, breakdown=breakdown,
+                                                            member_id=member_id, now=now, at=1 + len(then))
+    start = 1 + len(then)
+    for take in taken.takes:
+        then.extend(take.steps)
+    done = await insert_order_in_one_trip(session, order, now, then)
+    for take in taken.takes:
+        take.results, start = done[start:start + len(take.steps)], start + len(take.steps)
     if key_ids:
         inventory_service.keys_reserved(session=session, key_ids=key_ids)
+    return taken
 
 
 _RIDER_INSERTS: dict[Table, Insert] = {}

@@ -66,20 +66,22 @@ async def insert_order(session: AsyncSession, order: Order, now: dt.datetime) ->
 
 
 async def insert_order_in_one_trip(session: AsyncSession, order: Order, now: dt.datetime,
-                                   then: Sequence[sqlite_trip.Step]) -> None:
+                                   then: Sequence[sqlite_trip.Step]) -> list[tuple[int, list[Any]]]:
     """SQLite: `insert_order`, and the statements `then` (the order's other rows: their parameters take the new id
     as `sqlite_trip.Returned(0)`) in the same trip to aiosqlite's thread (quanyi.sqlite_trip). On a number clash
-    nothing of `then` runs, and the trip is sent again with a fresh number."""
+    nothing of `then` runs, and the trip is sent again with a fresh number. Returns what each step that ran gave
+    (`sqlite_trip.run`; the order's INSERT first)."""
     values = column_values(order)
     steps = [sqlite_trip.Step(_insert("sqlite"), values, expect=sqlite_trip.returned_a_row), *then]
     connection = await core_connection(session)
     zone = zone_of(session)
     while True:
         values["order_no"] = new_order_no(now, zone=zone)
-        inserted = (await sqlite_trip.run(connection, steps))[0][1]
-        if inserted:
+        done = await sqlite_trip.run(connection, steps)
+        if done[0][1]:
             break
-    attach_inserted(session, order, values, inserted[0][0])
+    attach_inserted(session, order, values, done[0][1][0][0])
+    return done
 
 
 _COLUMNS = tuple(column.key for column in Order.__table__.columns if column.key != "id")

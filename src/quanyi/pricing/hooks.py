@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import sqlite_trip
 from quanyi.catalog.models import Sku
 from quanyi.catalog.sku_row import SkuRow
 from quanyi.orders.one_statement import Take
 
 __all__ = ["MemberPrice", "PointsQuote", "member_price", "points_quote", "spend_points", "points_take",
-           "return_points"]
+           "points_trip_take", "return_points"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,16 @@ async def points_take(*, session: AsyncSession, member_id: int, points: int, now
     from quanyi.loyalty import service as loyalty_service
 
     return await loyalty_service.points_take(session=session, member_id=member_id, points=points, now=now)
+
+
+async def points_trip_take(*, session: AsyncSession, member_id: int, points: int, now: dt.datetime,
+                           at: int) -> sqlite_trip.Take | None:
+    """HOOK(loyalty): `spend_points` as steps of the new order's trip on SQLite (quanyi.sqlite_trip: the order's id
+    is step 0's, the take's first step is step `at`), or None when it must be `spend_points` once the order is in."""
+    from quanyi.loyalty import service as loyalty_service
+
+    return await loyalty_service.points_trip_take(session=session, member_id=member_id, points=points, now=now,
+                                                  at=at)
 
 
 async def return_points(*, session: AsyncSession, order_id: int, reason: str, now: dt.datetime) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quanyi import sqlite_trip
 from quanyi.catalog.models import Sku
 from quanyi.catalog.sku_row import SkuRow
 from quanyi.coupons import redemption as coupon_redemption
@@ -35,8 +36,8 @@ from quanyi.pricing.arithmetic import (
 )
 
 __all__ = ["PriceSource", "LIST_PRICE", "PricingRefused", "price_order", "store_breakdown", "breakdown_of_order",
-           "TakenWithOrder", "NOTHING_WITH_ORDER", "takes_with_order", "commit_order_pricing", "release_order_pricing",
-           "confirm_order_pricing"]
+           "TakenWithOrder", "NOTHING_WITH_ORDER", "takes_with_order", "trip_takes_with_order", "commit_order_pricing",
+           "release_order_pricing", "confirm_order_pricing"]
 
 RETAIL_SOURCES = frozenset({"list"})
 
@@ -147,9 +148,10 @@ def breakdown_of_order(order: Order) -> dict[str, int | str]:
 
 @dataclass(frozen=True, slots=True)
 class TakenWithOrder:
-    """What of `commit_order_pricing` goes in the new order's own statement (orders.one_statement's takes)."""
+    """What of `commit_order_pricing` goes in the new order's own statement (orders.one_statement's takes) or, on
+    SQLite, in its trip (quanyi.sqlite_trip's takes)."""
 
-    takes: tuple[Take, ...] = ()
+    takes: tuple[Take, ...] | tuple[sqlite_trip.Take, ...] = ()
     coupons: bool = False  # all the breakdown's coupons
     points: bool = False
 
@@ -171,6 +173,27 @@ async def takes_with_order(*, session: AsyncSession, breakdown: PriceBreakdown, 
     points = None
     if breakdown.points_used and member_id is not None:
         points = await hooks.points_take(session=session, member_id=member_id, points=breakdown.points_used, now=now)
+    return TakenWithOrder(takes=(*coupons, *(() if points is None else (points,))), coupons=bool(coupons),
+                          points=points is not None)
+
+
+async def trip_takes_with_order(*, session: AsyncSession, breakdown: PriceBreakdown, member_id: int | None,
+                                now: dt.datetime, at: int) -> TakenWithOrder:
+    """`takes_with_order` on SQLite: the order about to be placed at `breakdown` in one trip (orders.checkout), its
+    coupons and points taken in that trip where they can be, in the order `commit_order_pricing` takes them
+    (coupons, then points), their first step being step number `at` of the trip."""
+    coupons: list[sqlite_trip.Take] = []
+    if breakdown.coupons:
+        found = coupon_redemption.trip_takes_with_order(session=session, discounts=breakdown.coupons,
+                                                        member_id=member_id, now=now)
+        if found is None:  # the coupons once the order is in, and the points after them (the same order)
+            return NOTHING_WITH_ORDER
+        coupons = found
+        at += sum(len(take.steps) for take in coupons)
+    points = None
+    if breakdown.points_used and member_id is not None:
+        points = await hooks.points_trip_take(session=session, member_id=member_id, points=breakdown.points_used,
+                                              now=now, at=at)
     return TakenWithOrder(takes=(*coupons, *(() if points is None else (points,))), coupons=bool(coupons),
                           points=points is not None)
 
