@@ -69,5 +69,6 @@ async def run_reconciliation(request: Request, ctx: ContextDep, user: PlatformAd
         await record_action(session=session, actor=user.actor, action="reconciliation_run", object_type="day",
                             object_id=day.isoformat(), summary=f"gateways={','.join(report.gateways) or '-'} "
                             f"payments={report.payments_checked} refunds={report.refunds_checked} "
-                            f"mismatches={len(report.mismatches)} repaired={repaired}")
+                            f"top_ups={report.top_ups_checked} mismatches={len(report.mismatches)} "
+                            f"repaired={repaired}")
     return _page(request, ctx, user, day=day, gateway=gateway, report=report)

@@ -219,12 +219,13 @@ async def remove_contact(*, session: AsyncSession, code: str, contact_id: int) -
 
 
 async def top_up(*, session: AsyncSession, code: str, amount_cents: int, note: str, actor: str,
-                 reference: str | None = None) -> tuple[CustomerAccount, bool]:
-    """Record money the enterprise paid in (预存款充值), booked in the ledger; a repeated reference credits once."""
+                 reference: str | None = None, gateway: str | None = None) -> tuple[CustomerAccount, bool]:
+    """Record money the enterprise paid in (预存款充值), booked in the ledger; a repeated reference credits once.
+    `gateway`: paid online through it (booked to its clearing account, not the shop's cash)."""
     enterprise = await get_enterprise(session=session, code=code)
     _, created = await ledger_service.top_up_customer(session=session, account_id=enterprise.account_id,
                                                       amount_cents=amount_cents, note=note, actor=actor,
-                                                      reference=reference)
+                                                      reference=reference, gateway=gateway)
     return await account_of(session=session, enterprise=enterprise), created
 
 

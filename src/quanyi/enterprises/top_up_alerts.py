@@ -2,7 +2,10 @@
 QUANYI_OPERATOR_ALERT_EMAIL): a bank-transfer request to check and confirm, and a second payment of an online
 request that another payment already credited (重复付款: real money the shop holds but never credits). Such a
 payment is also kept as a row flagged on its request in the console until an operator records that it was
-refunded at the gateway."""
+refunded at the gateway, and booked in the ledger as money the gateway took and the shop owes back (D
+gateway_clearing:<gw> C refunds_payable, reversed when it is marked refunded: ledger/gateway_receipts.py), so
+reconciliation with the gateway sees it. Second payments seen before that booking have no receipt posting; marking
+one refunded then books nothing either."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.db import utcnow
 from quanyi.enterprises.models import Enterprise, TopUpExtraPayment, TopUpRequest
 from quanyi.errors import NotFound
+from quanyi.ledger import service as ledger_service
 from quanyi.notifications import service as notifications_service
 from quanyi.notifications.models import Kind
 
@@ -53,6 +57,10 @@ async def on_paid_twice(*, session: AsyncSession, request: TopUpRequest, gateway
         currency=currency, seen_at=now).on_conflict_do_nothing(index_elements=["gateway", "gateway_trade_no"]))
     if not added.rowcount:  # type: ignore[attr-defined]
         return False
+    await ledger_service.record_duplicate_receipt(
+        session, gateway=gateway[:32], trade_no=trade_no[:64], amount_cents=amount_cents, currency=currency, now=now,
+        memo=f"{gateway} trade {trade_no}: top-up {request.request_no} paid again (credited by trade "
+             f"{request.gateway_trade_no}); owed back")
     enterprise = await session.get(Enterprise, request.enterprise_id)
     assert enterprise is not None
     await notifications_service.on_enterprise_top_up(
@@ -92,8 +100,15 @@ async def mark_refunded(*, session: AsyncSession, code: str, trade_no: str, acto
                                .where(Enterprise.code == code, TopUpExtraPayment.gateway_trade_no == trade_no))
     if row is None:
         raise ExtraPaymentNotFound(f"没有重复付款 {trade_no}")
+    now = now or utcnow()
+    # The conditional UPDATE's row lock: of two concurrent marks, one changes it (and books the refund once).
     changed = await session.execute(update(TopUpExtraPayment).where(
         TopUpExtraPayment.id == row.id, TopUpExtraPayment.refunded_at.is_(None))
-        .values(refunded_by=actor[:64], refunded_at=now or utcnow()).execution_options(synchronize_session=False))
+        .values(refunded_by=actor[:64], refunded_at=now).execution_options(synchronize_session=False))
     await session.refresh(row)
-    return row, bool(changed.rowcount)  # type: ignore[attr-defined]
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        return row, False
+    await ledger_service.record_duplicate_refunded(
+        session, gateway=row.gateway, trade_no=row.gateway_trade_no, actor=actor, now=now,
+        memo=f"{row.gateway} trade {row.gateway_trade_no} (a second payment of a top-up) refunded at the gateway")
+    return row, True

@@ -34,6 +34,7 @@ from quanyi.payments.gateway import (
     GatewayUnavailable,
     PaymentGateway,
     PaymentNotification,
+    TradeQuery,
     UnknownGateway,
 )
 from quanyi.risk.counters import SlidingCounters
@@ -41,7 +42,7 @@ from quanyi.staff.audit import Actor, record_action
 
 __all__ = ["ONLINE_GATEWAYS", "TopUpPaymentMismatch", "UnknownTopUpPayment", "Applied", "online_gateways",
            "callback_urls", "open_checkout", "handle_notification", "record_credit", "settle_by_query",
-           "query_unpaid_once", "QUERY_WINDOW", "check_payment", "CHECK_EVERY_SECONDS"]
+           "apply_paid_trade", "query_unpaid_once", "QUERY_WINDOW", "check_payment", "CHECK_EVERY_SECONDS"]
 
 logger = logging.getLogger(__name__)
 ONLINE_GATEWAYS = ("sandbox", "alipay", "wechat")
@@ -150,11 +151,17 @@ async def settle_by_query(*, db: Database, gateway: PaymentGateway, code: str, r
     trade = await gateway.query_trade(request_no)  # outside any transaction: a network call
     if trade.state != "paid":
         return False
+    return (await apply_paid_trade(db=db, gateway=gateway, trade=trade)).credited
+
+
+async def apply_paid_trade(*, db: Database, gateway: PaymentGateway, trade: TradeQuery) -> Applied:
+    """The gateway's answer that a request is paid, applied like its notification (in a transaction of its own);
+    a credit is audited like a notification's (the button, the loop and reconciliation come here)."""
     async with db.transaction() as session:
         applied = await _apply(session, gateway, trade.as_notification(), utcnow())
-        if applied.credited:  # audited like a notification's credit (the button and the loop both come here)
+        if applied.credited:
             await record_credit(session, gateway, applied)
-        return applied.credited
+        return applied
 
 
 async def check_payment(*, db: Database, gateway: PaymentGateway, counters: SlidingCounters, code: str,

@@ -3,9 +3,12 @@ paid by bank transfer (对公转账) and gives the transfer's reference; an oper
 bank account, confirms it in the console (the balance is credited) or refuses it with a reason. Or the admin pays
 online through one of the shop's gateways, whose verified notification credits it (top_up_payments.py).
 
-Money moves only at the confirmation, through `service.top_up` (the ledger's `customer_top_up`: D platform_cash,
-C customer_prepaid, the same booking as the operator's own top-up) under the reference
-`top-up-request:<request no>`. Exactly once: the request goes pending -> credited by one conditional UPDATE,
+Money moves only at the confirmation, through `service.top_up` (the ledger's `customer_top_up`, C customer_prepaid)
+under the reference `top-up-request:<request no>`. A bank transfer is debited to platform_cash (the money is on the
+shop's bank account: the same booking as the operator's own top-up); a request paid online to the gateway's
+clearing account `gateway_clearing:<gateway>`, like an order's payment, so reconciliation with the gateway finds
+it (requests paid online before that booking stay on platform_cash: postings are never rewritten).
+Exactly once: the request goes pending -> credited by one conditional UPDATE,
 whose row lock makes a concurrent second confirmation wait and then find nothing pending (it credits nothing),
 and the posting's unique reference would refuse a second credit even so.
 """
@@ -189,7 +192,8 @@ async def credit_top_up(*, session: AsyncSession, code: str, request: TopUpReque
         f"在线支付 {request.gateway} {gateway_trade_no or ''}".rstrip()
     await enterprises_service.top_up(
         session=session, code=code, amount_cents=request.amount_cents, actor=actor,
-        note=f"{paid}（充值申请 {request.request_no}）", reference=posting_reference(request.request_no))
+        note=f"{paid}（充值申请 {request.request_no}）", reference=posting_reference(request.request_no),
+        gateway=request.gateway if request.method == "online" else None)
     return True
 
 

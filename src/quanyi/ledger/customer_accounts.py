@@ -6,7 +6,10 @@ money paid in is recorded as a top-up, an order paid from the balance is one con
 payment credit the balance back (`refund_customer_charge`, called by the balance gateway's refund).
 
 Ledger (D = debit, C = credit; `customer_prepaid:<id>` is a liability: money we hold for the customer):
-- top-up:   D platform_cash                 C customer_prepaid:<id>
+- top-up:   D platform_cash                 C customer_prepaid:<id>      (money that came to the shop's bank
+            account: a bank transfer an operator confirmed, or an operator's own top-up)
+            D gateway_clearing:<gateway>   C customer_prepaid:<id>      (paid online through a gateway: the same
+            clearing account as order payments, so the gateway's statement finds it; see `top_up_customer`)
 - payment:  D customer_prepaid:<id>         C gateway_clearing:balance   (the payment itself posts
             D gateway_clearing:balance C customer_liability, like any gateway's)
 - refund:   D gateway_clearing:balance      C customer_prepaid:<id>      (refund_paid posts the other side)
@@ -136,10 +139,13 @@ async def set_customer_account(
 
 async def top_up_customer(
     *, session: AsyncSession, account_id: int, amount_cents: int, note: str, actor: str,
-    reference: str | None = None, now: dt.datetime | None = None,
+    reference: str | None = None, gateway: str | None = None, now: dt.datetime | None = None,
 ) -> tuple[LedgerPosting, bool]:
     """Record money a customer paid in (充值). A repeated `reference` (e.g. the bank transfer's number or the
-    admin's Idempotency-Key) credits nothing and returns the first top-up: (posting, created)."""
+    admin's Idempotency-Key) credits nothing and returns the first top-up: (posting, created). `gateway`: paid
+    online through that gateway, so the money is in its clearing account (like an order's payment), not yet in
+    the shop's cash. (Top-ups paid online before this was so were booked to platform_cash and stay there: postings
+    are never rewritten.)"""
     _check_amount(amount_cents)
     now = now or utcnow()
     full_reference = f"customer_top_up:{account_id}:{reference or secrets.token_hex(12)}"
@@ -159,7 +165,8 @@ async def top_up_customer(
         raise CustomerAccountNotFound(f"no customer account {account_id}")
     posting, _ = await post(
         session, reference=full_reference, kind="customer_top_up", memo=note[:500], actor=actor, now=now,
-        lines=[Line(accounts.PLATFORM_CASH, amount_cents, str(row[0])),
+        lines=[Line(accounts.gateway_clearing(gateway) if gateway else accounts.PLATFORM_CASH, amount_cents,
+                    str(row[0])),
                Line(accounts.customer_prepaid(account_id), -amount_cents, str(row[0]))])
     assert posting is not None
     return posting, True

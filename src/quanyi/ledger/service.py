@@ -1,5 +1,7 @@
 """Ledger (总账) and settlement: the public surface other features call.
 
+- Money a gateway took that is owed back (an enterprise's top-up paid twice): `record_duplicate_receipt`,
+  `record_duplicate_refunded` (gateway_receipts.py).
 - Customer prepaid balances (resellers, enterprises): `open_customer_account`, `top_up_customer`,
   `charge_customer` (taken by the `balance` payment method, payments/balance.py), `refund_customer_charge`
   (customer_accounts.py).
@@ -44,6 +46,7 @@ from quanyi.ledger.deferred import (
     post_all_deferred,
     post_deferred,
 )
+from quanyi.ledger.gateway_receipts import record_duplicate_receipt, record_duplicate_refunded
 from quanyi.ledger.merchant_accounts import (
     PayableMovement,
     balances_of,
@@ -125,4 +128,5 @@ __all__ = [
     "period_for", "reconcile_supplier", "statement_csv", "supplier_statement",
     "PayableMovement", "held_earnings", "payable_balances", "payable_movements", "record_withdrawal_paid",
     "balances_of", "held_of", "movements_of", "record_commission_paid",
+    "record_duplicate_receipt", "record_duplicate_refunded",
 ]

@@ -7,7 +7,9 @@
     waits for a refund (the order service decides).
 (b) The daily report: every payment created on a shop-local day is checked against its gateway, and
     the differences are listed. A payment the gateway has but we do not is repaired at once by
-    confirming it, and the report line says so.
+    confirming it, and the report line says so. Enterprises' online top-ups (and second payments of them)
+    went through the same gateways and are checked the same way, by our trade number
+    (enterprises/top_up_reconciliation.py).
 
 Gateway calls happen outside database transactions; each applied answer is its own transaction.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from quanyi.db import Database, utcnow
+from quanyi.enterprises import top_up_reconciliation
 from quanyi.errors import DomainError, InvalidInput
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
@@ -200,8 +203,12 @@ async def reconcile_day(
         mismatches.extend(await _check_payment(db, gateways, item, now))
         if progress is not None:
             progress(done, len(checked))
+    # Enterprises' online top-ups went through the same gateways (the same clearing accounts in the ledger).
+    top_ups = await top_up_reconciliation.check_top_ups(db=db, gateways=gateways, start=start, end=end,
+                                                        gateway_name=gateway_name)
     return ReconciliationReport(date=day, timezone=timezone, gateways=names, payments_checked=len(checked),
-                                refunds_checked=refunds_checked, mismatches=mismatches)
+                                refunds_checked=refunds_checked, mismatches=[*mismatches, *top_ups.mismatches],
+                                top_ups_checked=top_ups.checked, top_ups=top_ups.trades)
 
 
 def _line(item: _Checked, kind: str, ours: str, theirs: str, detail: str, *, refund_no: str | None = None,

@@ -122,7 +122,8 @@ def reconcile(
 
     report = _run(job)
     console.print(f"{report.date} ({report.timezone}), {', '.join(report.gateways)}: {report.payments_checked} "
-                  f"payments and {report.refunds_checked} refunds checked, {len(report.mismatches)} mismatches.")
+                  f"payments and {report.refunds_checked} refunds checked, {report.top_ups_checked} enterprise "
+                  f"online top-ups, {len(report.mismatches)} mismatches.")
     if report.mismatches:
         table = Table(title="Mismatches")
         for column in ("kind", "gateway", "payment", "order", "refund", "ours", "theirs", "detail"):
