@@ -1,6 +1,7 @@
 """A member's checkout with a member price, a coupon scoped to the SKU's category and points reads its SKU as a plain
 row (catalog.sku_row) like a guest's: no ORM `Sku` is loaded, and the price is what the ORM SKU gave (the level's
-5 % off, the category coupon's 3 yuan, 100 points)."""
+5 % off, the category coupon's 3 yuan, 100 points). Its coupon too is the plain row its one read found
+(coupons.redemption.CouponRow): no ORM `Coupon` is built or loaded, and the coupon is counted and redeemed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlalchemy import event, select
 
 from coupons.support import make_coupon
 from quanyi.catalog.models import Product, Sku
+from quanyi.coupons.models import Coupon, CouponRedemption
 from quanyi.loyalty import levels as loyalty_levels
 from quanyi.loyalty import points as loyalty_points
 from quanyi.members.models import LoginMethod, Member
@@ -52,3 +54,35 @@ async def test_a_marketing_checkout_prices_from_the_sku_row_and_loads_no_orm_sku
     assert (order["member_discount_cents"], order["coupon_discount_cents"], order["points_used"],
             order["points_discount_cents"], order["total_cents"]) == (99, 300, 100, 100, 1980 - 99 - 300 - 100)
     assert loaded == []
+
+
+async def test_a_marketing_checkout_takes_the_coupon_it_read_as_a_row_and_builds_no_orm_coupon(shop):
+    sku = await shop.make_sku(code="MKT-ROW-2", price_cents=1980)
+    await shop.stock(sku, 2)
+    coupon_id = (await make_coupon(shop, code="ROWCPN", per_member_limit=1))["id"]
+    headers = await _member_at_level(shop)
+    built: list[object] = []
+
+    def on_init(target, args, kwargs) -> None:
+        built.append(target)
+
+    def on_load(target, context) -> None:
+        built.append(target)
+
+    event.listen(Coupon, "init", on_init)
+    event.listen(Coupon, "load", on_load)
+    try:
+        response = await shop.client.post("/api/orders", headers=headers, json={
+            "sku_id": sku.id, "quantity": 1, "contact": "row@example.com", "coupon_codes": ["ROWCPN"],
+            "points": 100})
+    finally:
+        event.remove(Coupon, "init", on_init)
+        event.remove(Coupon, "load", on_load)
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert (order["coupon_discount_cents"], order["total_cents"]) == (300, 1980 - 99 - 300 - 100)
+    assert built == []
+    async with shop.ctx.db.read_session() as session:
+        assert await session.scalar(select(Coupon.taken_count).where(Coupon.id == coupon_id)) == 1
+        assert (await session.execute(select(CouponRedemption.discount_cents, CouponRedemption.status)
+                                      .where(CouponRedemption.coupon_id == coupon_id))).all() == [(300, "reserved")]

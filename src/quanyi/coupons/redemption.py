@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,8 +13,6 @@ from sqlalchemy import Integer, and_, bindparam, exists, func, insert, inspect, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from quanyi import sqlite_trip
 from quanyi.coupons import rules
@@ -45,7 +44,7 @@ _READ = "quanyi.coupons.code_read"
 
 # What the quote needs besides the coupon row, read with it: how many of the coupon's scope targets name the
 # line (its SKU, product or category; 0 for a coupon that applies to all) and the member's tally of it.
-_Found = tuple[Coupon, CouponGrant | None, str | None]
+_Found = tuple["Coupon | CouponRow", CouponGrant | None, str | None]
 
 
 def _with_coupon(coupon_id: Any, sku_id: Any, product_id: Any, category_id: Any, member_id: Any) -> tuple[Any, Any]:
@@ -69,6 +68,11 @@ _BY_CODE = select(Coupon, *_with_coupon(
 _COLUMNS = tuple(Coupon.__table__.c)
 _KEYS = tuple(inspect(Coupon).get_property_by_column(column).key for column in _COLUMNS)
 
+# The coupon as a member's checkout read it with its other facts (`code_read_parts`): a plain read-only row with the
+# ORM model's attribute names, which is all the quote, the takes and the new-member check read of it; no ORM object
+# is built or put in the session (a checkout writes the coupon's count with Core statements, never through it).
+CouponRow = namedtuple("CouponRow", _KEYS)  # type: ignore[misc]
+
 
 def code_read_parts(code: Any, sku_id: Any, product_id: Any, category_id: Any,
                     member_id: Any) -> tuple[tuple[Any, ...], Callable[[Any], Any]]:
@@ -83,22 +87,11 @@ def code_read_parts(code: Any, sku_id: Any, product_id: Any, category_id: Any,
 def remember_code_read(session: AsyncSession, *, code: str, member_id: int | None, line_ids: tuple[int, int, int],
                        row: Sequence[Any]) -> None:
     """What `code_read_parts` read in this transaction for the coupon code `code` (normalized), the member and the
-    line's (SKU, product, category): the quote of this checkout uses it instead of reading the code again."""
+    line's (SKU, product, category): the quote of this checkout uses it instead of reading the code again (the
+    coupon as a `CouponRow`)."""
     *columns, hits, taken = row
-    coupon = None if columns[0] is None else _loaded(session, columns)
+    coupon = None if columns[0] is None else CouponRow._make(columns)
     session.info[_READ] = (code, member_id, line_ids, None if coupon is None else (coupon, hits, taken))
-
-
-def _loaded(session: AsyncSession, columns: Sequence[Any]) -> Coupon:
-    """The coupon of these column values in the session, as if a query had loaded it: the one already in the
-    session's identity map, else a persistent Coupon with these values and no pending changes."""
-    known = session.sync_session.identity_map.get(identity_key(Coupon, columns[0]))
-    if known is not None:
-        return known  # type: ignore[no-any-return]
-    coupon = Coupon(**dict(zip(_KEYS, columns, strict=True)))
-    make_transient_to_detached(coupon)  # as loaded: its values are its committed state, nothing to flush
-    session.add(coupon)
-    return coupon
 
 
 def _read_before(session: AsyncSession, code: str, member_id: int | None,
@@ -144,8 +137,9 @@ async def _resolve(session: AsyncSession, codes: Sequence[str], member_coupon_id
     return found, extra
 
 
-def quoted_coupons(session: AsyncSession) -> list[Coupon]:
-    """The coupons priced in this session's checkout so far (as loaded by `quote_coupons`)."""
+def quoted_coupons(session: AsyncSession) -> list[Coupon | CouponRow]:
+    """The coupons priced in this session's checkout so far (as `quote_coupons` found them: the ORM row, or the
+    `CouponRow` a member's checkout read)."""
     return list(session.info.get(_QUOTED, ()))
 
 
@@ -227,8 +221,9 @@ async def reserve_coupons(*, session: AsyncSession, order_id: int, discounts: Se
     """The order was just placed with these coupons: take them (same transaction). Raises if one is gone since
     the quote; the order is then not placed and nothing is taken."""
     postgresql = session.get_bind().dialect.name == "postgresql"
+    quoted = {coupon.id: coupon for coupon in quoted_coupons(session)}  # as priced a moment ago: not read again
     for d in discounts:
-        coupon = await session.get(Coupon, d.coupon_id)
+        coupon = quoted.get(d.coupon_id) or await session.get(Coupon, d.coupon_id)
         assert coupon is not None
         if postgresql and d.grant_id is None and member_id is not None and coupon.per_member_limit is not None:
             await _take_code_in_one(session, coupon, member_id, order_id, d.amount_cents, now)
