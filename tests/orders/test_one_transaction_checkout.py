@@ -89,3 +89,14 @@ async def test_an_order_number_clash_draws_a_new_number_and_reserves_the_keys_on
         sorted([orders[taken]] * 2 + [second_id] * 2)
     assert sorted(events) == sorted(orders.values()) and sorted(signals) == sorted(orders.values())
     assert placed == [str(second_id)]
+
+
+async def test_a_checkout_of_an_unknown_sku_is_refused_as_before_and_not_counted(shop):
+    # The SKU is read in the gate's count statement (risk.gate.Beside): finding none, nothing is counted or written.
+    sku = await shop.make_sku(code="GATE-4", max_quantity=10)
+    await shop.stock(sku, 1)
+    for n in range(4):
+        unknown = await checkout(shop, 999_999, ip=IP, contact=f"u{n}@example.com")
+        assert unknown.status_code == 404 and unknown.json()["code"] == "sku_not_found", unknown.text
+    assert await shop.count(CounterEvent) == 0 and await shop.count(Order) == 0
+    assert (await checkout(shop, sku.id, ip=IP, contact="known@example.com")).status_code == 201

@@ -12,7 +12,9 @@ rules first keeps the ORM `Sku` the screening read (catalog.service.get_sku).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +23,7 @@ from quanyi import db_direct
 from quanyi.catalog.models import Category, DeliveryType, Product, Sku
 from quanyi.merchants.models import Merchant
 
-__all__ = ["SkuRow", "read_sku_row"]
+__all__ = ["SKU_ROW_SUBQUERY", "SkuRow", "read_sku_row", "sku_row_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ class SkuRow:
         return self.pick_surcharge_cents is not None and self.delivery_type is DeliveryType.CARD_KEY
 
 
-_SKU_ROW = db_direct.Direct(
+_SELECT = (
     select(Sku.id, Sku.product_id, Sku.merchant_id, Sku.code, Sku.name, Sku.face_value_cents, Sku.price_cents,
            Sku.currency, Sku.delivery_type, Sku.min_quantity, Sku.max_quantity, Sku.on_sale, Sku.pick_surcharge_cents,
            Product.merchant_id, Product.category_id, Product.name, Product.is_active, Category.is_active,
@@ -82,13 +84,20 @@ _SKU_ROW = db_direct.Direct(
     .join(Category, Category.id == Product.category_id)
     .join(Merchant, Merchant.id == Product.merchant_id)
     .where(Sku.id == bindparam("b_sku_id")))
+_SKU_ROW = db_direct.Direct(_SELECT)
+# The same read as a subquery (bind parameter b_sku_id), to ride in another statement of the checkout's (risk.gate's
+# count); `sku_row_of` reads its columns back.
+SKU_ROW_SUBQUERY = _SELECT.subquery("sku_row")
 
 
 async def read_sku_row(session: AsyncSession, sku_id: int) -> SkuRow | None:
     """The SKU with its product, category and merchant, or None when there is no such SKU."""
     row = await db_direct.fetch_one(session, _SKU_ROW, {"b_sku_id": sku_id})
-    if row is None:
-        return None
+    return None if row is None else sku_row_of(row)
+
+
+def sku_row_of(row: Sequence[Any]) -> SkuRow:
+    """The SKU of a row of `read_sku_row`'s columns (or `SKU_ROW_SUBQUERY`'s), in their order."""
     (sku_id, product_id, merchant_id, code, name, face_value, price, currency, delivery_type, min_quantity,
      max_quantity, on_sale, surcharge, product_merchant_id, category_id, product_name, product_active,
      category_active, merchant_status) = row

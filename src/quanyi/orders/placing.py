@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.catalog import service as catalog_service
 from quanyi.catalog.models import Sku
-from quanyi.catalog.sku_row import SkuRow
+from quanyi.catalog.sku_row import SKU_ROW_SUBQUERY, SkuRow, sku_row_of
 from quanyi.context import ShopContext
 from quanyi.coupons import abuse as coupon_abuse
 from quanyi.db import utcnow
@@ -41,7 +40,7 @@ from quanyi.risk import ruleset
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import screen_order
 from quanyi.risk.device import CheckoutDevice
-from quanyi.risk.gate import Gate, open_checkout
+from quanyi.risk.gate import Beside, Client, Gate, count_checkout
 from quanyi.risk.rules import Signals, Stage
 
 logger = logging.getLogger(__name__)
@@ -118,10 +117,9 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
         async with ctx.db.transaction() as session:
-            sku, signals = await _sku_and_signals(ctx, session, data)
+            sku, signals, gate = await _sku_signals_and_gate(ctx, session, data)
             member_id = await _member_id(session, data, sku, now)
-            if signals is not None:
-                gate = await open_checkout(session=session, runtime=ctx.risk, signals=signals)
+            if gate is not None:
                 refusal = gate.flood
             riders = gate.riders(signals) if gate is not None and signals is not None else None
             # With coupons, the new-member coupon check answers before the held-stock limit (as it always did):
@@ -163,25 +161,30 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     return order
 
 
-async def _sku_and_signals(ctx: ShopContext, session: AsyncSession,
-                           data: CheckoutInput) -> tuple[SkuRow | None, Signals | None]:
-    """The SKU as a plain row (None if unknown: checkout then refuses it with its usual error) and the checkout's
-    risk signals (None when the request is invalid anyway: unknown SKU, bad contact). A guest's and a member's
-    checkout alike: the snapshot, the member's read, the member price, the coupons' scope and the points read the
-    row's columns (catalog.sku_row), no ORM object is built."""
+async def _sku_signals_and_gate(ctx: ShopContext, session: AsyncSession,
+                                data: CheckoutInput) -> tuple[SkuRow | None, Signals | None, Gate | None]:
+    """The SKU as a plain row (None if unknown: checkout then refuses it with its usual error), the checkout's risk
+    signals and its gate (None when the request is invalid anyway: unknown SKU, bad contact). The SKU is read in the
+    gate's count statement (risk.gate.Beside): the gate counts by who checks out, which is known before the SKU. A
+    guest's and a member's checkout alike: the snapshot, the member's read, the member price, the coupons' scope and
+    the points read the row's columns (catalog.sku_row), no ORM object is built."""
     try:
         contact_kind, contact_value = normalize_contact(data.contact)
     except ValueError:
-        return None, None
-    try:
-        sku = await catalog_service.get_sku_row(session=session, sku_id=data.sku_id)
-    except catalog_service.SkuNotFound:
-        return None, None
+        return None, None, None
+    now = ctx.risk.now()
+    client = Client(ip=data.ip, device=data.device.id[:128], contact=contact_value, quantity=data.quantity,
+                    at=now.timestamp())  # as the signals below have them
+    opening = await count_checkout(session=session, runtime=ctx.risk, client=client,
+                                   beside=Beside(SKU_ROW_SUBQUERY, {"b_sku_id": data.sku_id}))
+    if opening.beside is None:
+        return None, None, None  # an unknown SKU: not counted (its flood hits are not written either)
+    sku = sku_row_of(opening.beside)
     signals = risk_engine.checkout_signals(
         ctx.risk, ip=data.ip, device=data.device.id, device_verified=data.device.verified, contact_kind=contact_kind,
         contact=contact_value, sku_id=sku.id, quantity=data.quantity,
-        amount_cents=line_total(sku.price_cents, data.quantity), merchant_id=sku.merchant_id)
-    return sku, signals
+        amount_cents=line_total(sku.price_cents, data.quantity), merchant_id=sku.merchant_id, now=now)
+    return sku, signals, await opening.open()
 
 
 async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | SkuRow | None = None,

@@ -147,7 +147,7 @@ class DatabaseCounters:
     def counts_subquery(keys: Sequence[Any], *, low: Any, high: Any) -> Subquery:
         """One row: the distinct members of each of `keys` in the window (low, high], one column per key in `keys`
         order, for a caller that counts them beside other things in one statement and writes its own events later
-        in the same transaction, under `lock_ids` on PostgreSQL (risk.gate.open_checkout). `keys` (cut to 200
+        in the same transaction, under `lock_ids` on PostgreSQL (risk.gate.count_checkout). `keys` (cut to 200
         characters), `low` and `high` are values or bind parameters standing for them (a statement built once)."""
         return (select(*[func.count(func.distinct(case((CounterEvent.key == key, CounterEvent.member))))
                          for key in keys])

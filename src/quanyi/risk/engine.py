@@ -248,9 +248,10 @@ def log_decision(session: AsyncSession, signals: Signals, evaluation: Evaluation
 
 def checkout_signals(runtime: RiskRuntime, *, ip: str, device: str, contact_kind: str, contact: str,
                      sku_id: int, quantity: int, amount_cents: int, device_verified: bool = False,
-                     merchant_id: int = PLATFORM_MERCHANT_ID) -> Signals:
-    """`device_verified`: the device is a shop-issued cookie (risk.device), not a client's claim."""
-    now = runtime.now()
+                     merchant_id: int = PLATFORM_MERCHANT_ID, now: dt.datetime | None = None) -> Signals:
+    """`device_verified`: the device is a shop-issued cookie (risk.device), not a client's claim. `now`: the risk
+    clock's time of the checkout when the caller read it already (risk.gate counts with it)."""
+    now = now or runtime.now()
     local_time, _ = local_clock(runtime, now)
     return Signals(stage=Stage.ORDER, ip=ip, device=device[:128], device_verified=device_verified and bool(device),
                    contact=contact, contact_kind=contact_kind, sku_id=sku_id, quantity=quantity,

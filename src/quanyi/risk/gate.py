@@ -6,7 +6,9 @@ runs transactions of its own and keeps the older sequence (risk.checkout).
 The limits are the same as `engine.hit_flood_limits` and `holdings.check_held_stock` apply: a checkout is counted
 against the flood limits whether it is refused or not (the caller writes `events` with the order, or alone when it
 refuses), and one client's checkouts are serialized the same way (SQLite's writer lock; the same advisory locks on
-PostgreSQL, held to the end of the order's transaction).
+PostgreSQL, held to the end of the order's transaction). The gate counts by who checks out (`Client`), known before
+the SKU is read, so the checkout's SKU read rides in the count statement (`Beside`, catalog.sku_row): one statement
+fewer per checkout.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from quanyi.risk.holdings import HeldCount, held_checks, held_refusal, held_sinc
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
 from quanyi.risk.rules import Signals, placed_events
 
-__all__ = ["Gate", "open_checkout"]
+__all__ = ["Beside", "Client", "Gate", "Opening", "count_checkout"]
 
 _PG_LOCKS = db_direct.Direct(text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k "
                                   "ORDER BY 1 OFFSET 0) AS ordered"))
@@ -85,56 +87,112 @@ class Gate:
             self.events = []
 
 
-async def open_checkout(*, session: AsyncSession, runtime: RiskRuntime, signals: Signals) -> Gate:
+@dataclass(frozen=True)
+class Client:
+    """Who checks out, as the gate counts them (known before the SKU is read): the signals' ip, device, contact,
+    quantity and risk clock (`Signals.at`)."""
+
+    ip: str
+    device: str
+    contact: str
+    quantity: int
+    at: float
+
+    def value(self, dimension: str) -> str:
+        """As `Signals.value` for the dimensions the gate counts by."""
+        return {"ip": self.ip, "device": self.device, "contact": self.contact}.get(dimension, "")
+
+
+@dataclass(frozen=True)
+class Beside:
+    """A read of at most one row that rides in the gate's count statement (the checkout's SKU, catalog.sku_row):
+    `subquery` built once (its first column is never NULL in a row it finds), `params` its bind values."""
+
+    subquery: Any
+    params: dict[str, Any]
+
+
+@dataclass
+class Opening:
+    """The gate counted in the database; `beside` the row read beside the counts (None: none found, or none asked).
+    `open` finishes it once the checkout goes on."""
+
+    runtime: RiskRuntime
+    client: Client
+    flood: dict[str, int]
+    checks: list[tuple[str, str, int]]
+    events: list[Event]
+    row: tuple[Any, ...]
+    now: Any
+    beside: tuple[Any, ...] | None = None
+
+    async def open(self) -> Gate:
+        """The gate: the flood hits counted (Redis counters: recorded now), the refusals found. Raises nothing."""
+        gate = Gate(self.runtime, events=self.events)
+        row, counts = self.row, []
+        if self.events:
+            counts = [int(n) + 1 for n in row[:len(self.events)]]  # + this checkout's own hit, written later
+            row = row[len(self.events):]
+        elif self.flood:  # Redis: counted and recorded at once, atomically, by the counters themselves
+            counts = await self.runtime.counters.hit_many(list(self.flood), at=self.client.at,
+                                                          window_seconds=self.runtime.checkout_window_seconds)
+        if any(n > limit for n, limit in zip(counts, self.flood.values(), strict=True)):
+            gate.flood = CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
+                                             retry_after=self.runtime.checkout_window_seconds)
+        elif self.checks:
+            gate.held = held_refusal(self.checks, self.now, row, self.client.quantity)
+        return gate
+
+
+async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client: Client,
+                         beside: Beside | None = None) -> Opening:
     """In the order's transaction, before anything is written: count the checkout against the flood limits and the
-    client's held stock. Raises nothing: the caller raises `gate.flood`, then `gate.check_held()` once it has stock."""
-    gate = Gate(runtime)
-    flood = flood_keys(runtime, signals)
-    checks = held_checks(runtime.held, ip=signals.ip, device=signals.device, contact=signals.contact)
+    client's held stock (on PostgreSQL after the advisory locks, in a statement of their own), reading `beside` in
+    the same statement. Raises nothing; `Opening.open` gives the gate (the caller raises `gate.flood`, then
+    `gate.check_held()` once it has stock)."""
+    flood = flood_keys(runtime, client)  # type: ignore[arg-type]  # Client.value: the dimensions it counts by
+    checks = held_checks(runtime.held, ip=client.ip, device=client.device, contact=client.contact)
     counters = runtime.counters
-    counts: list[int] = []
+    events: list[Event] = []
     params: dict[str, object] = {}
     locks: set[int] = set()
-    counted = 0  # flood keys counted by the statement below
     if flood and isinstance(counters, DatabaseCounters):
-        counted = len(flood)
-        gate.events = [(key[:200], fresh_member()) for key in flood]
-        params.update({f"g_flood_{n}": key for n, (key, _) in enumerate(gate.events)})
-        params.update(g_low=signals.at - runtime.checkout_window_seconds, g_at=signals.at)
+        events = [(key[:200], fresh_member()) for key in flood]
+        params.update({f"g_flood_{n}": key for n, (key, _) in enumerate(events)})
+        params.update(g_low=client.at - runtime.checkout_window_seconds, g_at=client.at)
         locks |= counters.lock_ids(list(flood))
-    elif flood:  # Redis: counted and recorded at once, atomically, by the counters themselves
-        counts = await counters.hit_many(list(flood), window_seconds=runtime.checkout_window_seconds, at=signals.at)
     now = utcnow()
     if checks:
         params.update({f"g_{dim}": value for dim, value, _ in checks})
-        params.update(g_since=held_since(runtime.held, signals.at), g_now=now)
+        params.update(g_since=held_since(runtime.held, client.at), g_now=now)
         locks |= lock_ids(checks)
     if locks and session.bind.dialect.name == "postgresql":
         # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
         # this client committed. One statement, one sorted order: two checkouts never wait crosswise.
         await db_direct.execute(session, _PG_LOCKS, {"locks": sorted(locks)})
-    row: tuple[object, ...] = ()
-    if params:
-        statement = _count_statement(counted, tuple(dim for dim, _, _ in checks))
+    opening = Opening(runtime, client, flood, checks, events, (), now)
+    if params or beside is not None:
+        statement = _count_statement(len(events), tuple(dim for dim, _, _ in checks),
+                                     None if beside is None else beside.subquery)
+        if beside is not None:
+            params.update(beside.params)
         row = await db_direct.fetch_one(session, statement, params) or ()  # counts: always one row
-    if gate.events:
-        counts = [int(n) + 1 for n in row[:counted]]  # + this checkout's own hit, written later
-        row = row[counted:]
-    if any(n > limit for n, limit in zip(counts, flood.values(), strict=True)):
-        gate.flood = CheckoutRateLimited("too many checkouts in a short time; please wait and try again",
-                                         retry_after=runtime.checkout_window_seconds)
-    elif checks:
-        gate.held = held_refusal(checks, now, row, signals.quantity)
-    return gate
+        width = len(row) - (len(beside.subquery.c) if beside is not None and row else 0)
+        opening.row = row[:width]
+        if beside is not None and row and row[width] is not None:
+            opening.beside = row[width:]
+    return opening
 
 
-_BUILT: dict[tuple[int, tuple[str, ...]], db_direct.Direct] = {}
+_BUILT: dict[tuple[int, tuple[str, ...], Any], db_direct.Direct] = {}
 
 
-def _count_statement(flood_keys: int, dimensions: tuple[str, ...]) -> db_direct.Direct:
-    """The gate's count for this shape (how many flood keys, which held-stock dimensions), built once per process
-    with bind parameters (g_flood_<n>, g_low, g_at; g_<dimension>, g_since, g_now): only the values change."""
-    shape = (flood_keys, dimensions)
+def _count_statement(flood_keys: int, dimensions: tuple[str, ...], beside: Any = None) -> db_direct.Direct:
+    """The gate's count for this shape (how many flood keys, which held-stock dimensions, what is read beside),
+    built once per process with bind parameters (g_flood_<n>, g_low, g_at; g_<dimension>, g_since, g_now; the
+    beside's own): only the values change. The counts are one row; `beside` is LEFT JOINed onto it (its columns
+    NULL when it finds nothing), or selected alone when nothing is counted."""
+    shape = (flood_keys, dimensions, beside)
     statement = _BUILT.get(shape)
     if statement is None:
         columns: list[Any] = []
@@ -149,8 +207,10 @@ def _count_statement(flood_keys: int, dimensions: tuple[str, ...]) -> db_direct.
                              since=bindparam("g_since", type_=signals.c.at.type),
                              now=bindparam("g_now", type_=Order.__table__.c.expires_at.type), order_id=None)
             columns += [held.pending, held.review]
+        if beside is not None:
+            columns.append(beside)
         joined = columns[0]
         for other in columns[1:]:
-            joined = joined.join(other, true())
+            joined = joined.outerjoin(other, true()) if other is beside else joined.join(other, true())
         statement = _BUILT[shape] = db_direct.Direct(select(*columns).select_from(joined))
     return statement

@@ -80,7 +80,7 @@ def lock_ids(checks: list[tuple[str, str, int]]) -> set[int]:
 
 class HeldCount:
     """The held-stock count of `checks` as one-row subqueries, to be selected alone or beside other counts in one
-    statement (risk.engine.open_checkout); `refusal` reads their columns back (pending's, then review's)."""
+    statement (risk.gate.count_checkout); `refusal` reads their columns back (pending's, then review's)."""
 
     def __init__(self, checks: list[tuple[str, Any, int]], *, since: Any, now: Any, order_id: int | None) -> None:
         # The client's values, `since` and `now` may be bind parameters (risk.gate builds the statement once).
