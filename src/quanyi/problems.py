@@ -160,9 +160,13 @@ def domain_problem(exc: DomainError) -> Response:
     return problem(status_for(exc), exc.code, exc.message, exc.context)
 
 
+# API paths people open from a link in a browser (a download link shown on a page): a browser gets a page.
+_BROWSER_LINKS = ("/api/enterprise-downloads",)
+
+
 def _wants_html(request: Request) -> bool:
     path = request.url.path
-    if path.startswith(("/api/", "/payments/", "/openapi.json")):
+    if path.startswith(("/api/", "/payments/", "/openapi.json")) and path not in _BROWSER_LINKS:
         return False
     return "text/html" in request.headers.get("accept", "")
 

@@ -62,7 +62,7 @@ async def test_a_refused_supplier_form_says_why_changes_nothing_and_never_echoes
     client = await logged_in(shop, "sam", permissions=("admin",))
     bad_forms = [
         ({"base_url": "ftp://kami.example"}, 422, "base_url"),
-        ({"cred_secret": ""}, 422, "credential secret is required"),
+        ({"cred_secret": ""}, 422, "必填（接口凭据 secret）"),  # said in the console's Chinese
         ({"code": "bad code!"}, 422, "code"),
         ({"code": ""}, 422, "code"),
         ({"dialect": "soap"}, 422, "dialect"),
@@ -151,7 +151,7 @@ async def test_a_suppliers_endpoint_terms_and_credentials_change_and_blank_crede
                     supplier.settlement_cycle.value, records._open(supplier, shop.ctx.cipher))  # noqa: SLF001
 
     original = await stored()
-    for change, said in (({"cred_secret": "only-the-secret"}, "missing: customer_id"),
+    for change, said in (({"cred_secret": "only-the-secret"}, "缺少：customer_id"),
                          ({"base_url": "gopher://x"}, "base_url"), ({"timeout_ms": "1"}, "timeout_ms"),
                          ({"credit_limit": "-1"}, "credit_limit"),
                          ({"settlement_cycle": "hourly"}, "settlement_cycle")):

@@ -76,7 +76,9 @@ def amount(form: Any, name: str, currency: str, *, allow_zero: bool = False) -> 
         return 0
     try:
         cents = parse_amount(raw, currency)
-    except InvalidAmount:
+    except InvalidAmount as exc:
+        if "," in raw:  # the parser's own reason says how commas are read (1,500 yes; 1,50 no)
+            raise FormError(f"{name}: {exc}", field=name) from None
         raise FormError(f"{name} must be an amount like 12.34", field=name) from None
     if cents < 0 or (cents == 0 and not allow_zero):
         raise FormError(f"{name} must be more than 0", field=name)

@@ -15,6 +15,7 @@ from quanyi.catalog import service as catalog_service
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.i18n import console_text
 from quanyi.console.rendering import render_page
+from quanyi.console.said import say
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError
 from quanyi.inventory import import_jobs
@@ -97,7 +98,7 @@ async def _refuse(request: Request, ctx: ContextDep, user: ConsoleUser, sku_id: 
                   status_code: int = 422) -> Response:
     if _wants_json(request):
         locale = pick_locale(request, ctx.settings.default_locale)
-        return JSONResponse({"error": console_text(locale, text, detail=detail)}, status_code=status_code)
+        return JSONResponse({"error": console_text(locale, text, detail=say(detail, locale))}, status_code=status_code)
     return await _upload_page(request, ctx, user, sku_id, message=(text, {"detail": detail}, "err"),
                               status_code=status_code)
 

@@ -215,8 +215,8 @@ async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
                                     object_id=order.order_no, summary=f"{refund_no} "
                                     f"{format_money(created_refund.amount_cents, created_refund.currency)} "
                                     f"x{created_refund.quantity}: {reason}")
-    except InvalidAmount:
-        return await _detail(request, ctx, user, order_no, message=("err.invalid_amount", {}, "err"),
+    except InvalidAmount as exc:  # the parser's reason shown too (said in the page's language: "1,50" and why)
+        return await _detail(request, ctx, user, order_no, message=("err.invalid_amount", {"detail": str(exc)}, "err"),
                              status_code=422)
     except DomainError as exc:
         return await _detail(request, ctx, user, order_no, message=_error(exc), status_code=409)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic_core import ErrorDetails
 
 import quanyi.console.texts.said  # noqa: F401 - registers the texts
+import quanyi.console.texts.said_setup  # noqa: F401 - registers the texts
 from quanyi.console.i18n import MESSAGES, console_text
 
 __all__ = ["Said", "from_validation", "say", "say_all", "localize"]
@@ -186,12 +187,98 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"the code does not match; check the time on the phone and try the next code", "enrolment_code_wrong"),
     (r"no such account", "enrolment_no_account"),
     (r"the second factor is already on; turn it off with a current code first", "second_factor_already_on"),
+    # pydantic's wording, met inside a validation summary ("field: reason; field: reason", `_said_parts`)
+    (r"Field required", "required"),
+    (r"String should match pattern '.*'", "pd_pattern"),
+    (r"String should have at most (\d+) characters?", "pd_too_long"),
+    (r"String should have at least (\d+) characters?", "pd_too_short"),
+    (r"Input should be a valid (?:number|decimal).*", "pd_number"),
+    (r"Input should be a valid integer.*", "pd_whole"),
+    (r"Input should be greater than or equal to (\S+)", "pd_ge"),
+    (r"Input should be greater than (\S+)", "pd_gt"),
+    (r"Input should be less than or equal to (\S+)", "pd_le"),
+    (r"Input should be less than (\S+)", "pd_lt"),
+    (r"Input should be a valid URL.*", "pd_url"),
+    (r"Input should be (?:'[^']*'(?:, | or ))*'[^']*'|Input should be a valid boolean.*", "pd_choice"),
+    (r"Extra inputs are not permitted", "pd_extra"),
+    # enterprise customers: invoice data, contacts, tier prices, download links (console/texts/said_setup.py)
+    (r"tax_number: a 统一社会信用代码 has 18 characters.*", "ent_tax_number"),
+    (r"bank_account: 6-40 digits \(spaces and dashes allowed\)", "ent_bank_account"),
+    (r"invoice_email must be an e-mail address", "ent_invoice_email_kind"),
+    (r"invoice_email: (.+)", "ent_invoice_email"),
+    (r"enterprise code: 1-48 characters of letters, digits, _ \. - \(starting alphanumeric\)", "ent_code"),
+    (r"enterprise (\S+) already exists", "ent_exists"),
+    (r"no enterprise '?(.+?)'?", "ent_not_found"),
+    (r"contact name must not be empty", "ent_contact_name"),
+    (r"role must be one of .*", "ent_contact_role"),
+    (r"email: (.+)", "ent_contact_email"),
+    (r"phone: (.+)", "ent_contact_phone"),
+    (r"a contact needs an e-mail address or a phone number", "ent_contact_needs"),
+    (r"enterprise (\S+) has no contact (\d+)", "ent_contact_not_found"),
+    (r"enter an e-mail address or a mobile number", "contact_empty"),
+    (r"not a valid e-mail address", "contact_email"),
+    (r"not a valid phone number", "contact_phone"),
+    (r"not a valid e-mail address or mobile number", "contact_either"),
+    (r"give at least one tier \(min_quantity 1 for a flat negotiated price\)", "tier_none"),
+    (r"at most (\d+) tiers", "tier_too_many"),
+    (r"min_quantity must be a whole number from 1 to 1000000", "tier_min_quantity"),
+    (r"unit_price_cents must be a positive whole number of cents", "tier_unit_price"),
+    (r"two tiers start at (\d+)", "tier_twice"),
+    (r"the tier from (\d+) costs more per item than the tier from (\d+); tiers must not rise with quantity",
+     "tier_rises"),
+    (r"purchase (\S+) has no live link (\d+)", "link_not_found"),
+    (r"this download link is not valid \(expired, used up or unknown\); ask for a new one", "link_invalid"),
+    # payment gateway configuration: the summary of what the gateway's settings say of the form
+    (r"(\w+) configuration is not valid: (.+)", "gateway_config"),
+    (r"(.+) \((\w+)\) cannot be enabled without QUANYI_PUBLIC_BASE_URL.*", "gateway_needs_url"),
+    (r"quanyi has no gateway called '(.+)'; known: .*", "gateway_unknown"),
+    (r"a Stripe secret key starts with sk_ \(or rk_ for a restricted key\)", "stripe_secret_key"),
+    (r"a Stripe webhook signing secret starts with whsec_", "stripe_webhook_secret"),
+    (r"(\w+) must be an http\(s\) URL without query, e\.g\. (\S+)", "http_url_plain"),
+    (r"(\w+) must be an http\(s\) URL", "http_url"),
+    (r"platform_public_key and platform_public_key_id go together.*", "wechat_key_pair"),
+    (r"give the WeChat Pay public key with its ID .*", "wechat_verify"),
+    (r"the APIv3 key must be exactly 32 ASCII characters", "wechat_apiv3"),
+    (r"a key must be PEM or base64 DER", "key_format"),
+    (r"not a usable private key: .*", "key_private"),
+    (r"not a usable public key: .*", "key_public"),
+    (r"the (?:merchant private key|platform public key|private key) must be RSA of at least (\d+) bits",
+     "key_rsa_bits"),
+    (r"not a PEM private key \(apiclient_key\.pem\)", "key_pem_private"),
+    (r"not a PEM public key \(the WeChat Pay platform public key\)", "key_pem_public"),
+    (r"not a PEM X\.509 certificate .*", "cert_pem"),
+    (r"the platform certificate file is too large to be WeChat Pay certificates", "cert_too_large"),
+    # supplier credentials: what a dialect's adapter says of them, and the supplier forms
+    (r"(?:\S+: )?(\w+) credentials need (\w+) and (\w+)", "credentials_need"),
+    (r"missing field '(.+)'", "missing_field"),
+    (r"credential (\w+) is required", "credential_required"),
+    (r"to replace the credentials type all of them \(missing: (.+)\); leave all blank to keep the stored ones",
+     "credentials_all"),
+    (r"dialect: choose one of .*", "dialect_choice"),
+    (r"currency must be one of .*", "currency_choice"),
+    (r"status must be one of .*", "status_choice"),
+    (r"no adapter for dialect '(.+)'; known: .*", "dialect_unknown"),
+    (r"credentials of supplier (\S+) cannot be read: .*", "credentials_unreadable"),
+    # staff and console access
+    (r"you cannot disable your own account", "staff_own_disable"),
+    (r"you cannot reset your own second factor.*", "staff_own_reset"),
+    (r"unknown permission\(s\): (.+?); known: .*", "staff_permissions"),
+    (r"unknown role\(s\) for this staff member: (.+?); known: .*", "staff_roles"),
+    (r"no staff member named '?(.+?)'?", "staff_not_found"),
+    (r"staff member '?(.+?)'? already exists", "staff_exists"),
+    (r"(\S+) has no second factor to reset", "staff_no_second_factor"),
+    (r"this needs the (\S+) permission", "needs_permission"),
+    (r"only platform staff can open this page", "platform_only"),
+    (r"categories are platform configuration", "categories_platform"),
+    (r"your role \((\w+)\) cannot do this", "portal_role"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
-# campaign's, "y" cents in yuan, "-" as it is.
+# campaign's, "r" a portal user's role, "y" cents in yuan, "m" a message inside the message, "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
            "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
-           "purchase_over": "-p", "campaign_not_draft": "-c"}
+           "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
+           "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "portal_role": "r"}
+_SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
 
@@ -200,16 +287,32 @@ def _yuan(cents: Any) -> str:
     return f"{Decimal(int(cents)) / 100:.2f}"
 
 
-_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign."}
+_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign.", "r": "portal.role."}
 
 
 def _group(locale: str, group: str, how: str) -> str:
     if how == "y":
         return _yuan(group)
+    if how == "m":
+        return str(say(group, locale))
     if how in _STATUS_TEXTS:
         key = _STATUS_TEXTS[how] + group
         return console_text(locale, key) if key in MESSAGES["zh-CN"] else group
     return console_text(locale, _KINDS[group]) if group in _KINDS else group
+
+
+def _said_parts(summary: str, locale: str) -> str | None:
+    """A validation summary ("field: reason; field: reason", as the console's forms and the gateway settings put
+    them) with each reason said in the page's language; None when the console has words for none of them."""
+    parts, said_any = [], False
+    for part in summary.split("; "):
+        found = _SUMMARY_PART.fullmatch(part)
+        field, reason = (found.group(1), found.group(2)) if found else ("", part)
+        reason = reason.removeprefix("Value error, ")
+        said = say(reason, locale)  # shorter than `summary`: the recursion ends
+        said_any = said_any or said != reason
+        parts.append(f"{field}：{said}" if field else said)
+    return "；".join(parts) if said_any else None
 
 
 def from_validation(error: ErrorDetails) -> str:
@@ -243,6 +346,8 @@ def say(said: Any, locale: str) -> Any:
             hows = _GROUPS.get(key, "")
             groups = [_group(locale, g, hows[i] if i < len(hows) else "-") for i, g in enumerate(found.groups())]
             return console_text(locale, f"said.m.{key}").format(*groups)
+    if _SUMMARY_PART.fullmatch(said.split("; ")[0]):  # a validation summary: its reasons said one by one
+        return _said_parts(said, locale) or said
     return said
 
 

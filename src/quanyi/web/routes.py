@@ -68,7 +68,8 @@ CONFIRM_REFRESHES = 15
 OrderNoPath = Annotated[str, Path(max_length=64)]
 
 
-_TRANSLATED_ERRORS = {"csrf_failed": "error.csrf_failed"}  # errors a buyer can act on, in the page's language
+# Errors a buyer or an enterprise's user can act on, in the page's language.
+_TRANSLATED_ERRORS = {"csrf_failed": "error.csrf_failed", "download_link_invalid": "error.download_link_invalid"}
 
 
 def render_error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:

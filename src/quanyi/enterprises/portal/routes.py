@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from quanyi.console.said import say
 from quanyi.enterprises.portal import (
     account_routes,
     campaign_routes,
@@ -18,6 +19,7 @@ from quanyi.enterprises.portal.auth import AREA, PortalForbidden, PortalUser
 from quanyi.enterprises.portal.rendering import render_page
 from quanyi.enterprises.user_sessions import PortalLogin
 from quanyi.errors import DomainError
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
@@ -26,7 +28,8 @@ PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 
 def _forbidden(request: Request, login: PortalLogin, exc: DomainError) -> Response:
-    return render_page(request, "portal/forbidden.html", {"detail": exc.message}, user=PortalUser.of(login, request),
+    detail = say(exc.message, pick_locale(request, request.app.state.ctx.settings.default_locale))
+    return render_page(request, "portal/forbidden.html", {"detail": detail}, user=PortalUser.of(login, request),
                        status_code=403)
 
 
