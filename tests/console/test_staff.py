@@ -1,5 +1,6 @@
 """Staff and roles in the console: add staff, give roles of the right side only, disable (sessions end at once,
-never oneself), reset a lost second factor; through the staff service, audited, scoped to a merchant's staff."""
+never oneself), reset a lost second factor (never one's own); through the staff service, audited, scoped to a
+merchant's staff."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import datetime as dt
 import httpx
 from sqlalchemy import select
 
-from console.support import PASSWORD, console_login, logged_in, post_form
+from console.support import PASSWORD, console_login, logged_in, make_staff, post_form
+from console.test_console_said import _all_chinese, _refusals
 from merchants.support import admit
 from quanyi.staff import second_factor, totp
 from quanyi.staff import service as staff_service
@@ -106,3 +108,41 @@ async def test_a_merchant_owner_manages_only_their_merchant_staff_with_merchant_
     touched = await post_form(shop.client, "/console/staff/platform-pat/active", {}, page_url="/console/staff")
     assert touched.status_code == 404 and (await _member(shop, "platform-pat")).active
     assert (await shop.client.get("/console/gateways")).status_code == 403  # platform configuration
+
+
+async def _enrol(shop, username: str) -> None:  # type: ignore[no-untyped-def]
+    async with shop.ctx.db.transaction() as session:
+        member = await session.scalar(select(StaffUser).where(StaffUser.username == username))
+        enrolment = second_factor.start_enrolment(cipher=shop.ctx.cipher, staff_id=member.id, account=username,
+                                                  issuer="shop")
+        now = dt.datetime.now(dt.UTC)
+        await second_factor.confirm_enrolment(session=session, cipher=shop.ctx.cipher, staff_id=member.id,
+                                              sealed=enrolment.sealed, now=now,
+                                              code=totp.totp(enrolment.secret, now.timestamp()))
+
+
+async def _second_factor_on(shop, username: str) -> bool:  # type: ignore[no-untyped-def]
+    async with shop.ctx.db.read_session() as session:
+        member = await session.scalar(select(StaffUser).where(StaffUser.username == username))
+    return member.totp_enabled_at is not None
+
+
+async def test_nobody_resets_their_own_second_factor_from_the_staff_page(shop):
+    client = await logged_in(shop, "owen", roles=("owner",))
+    await _enrol(shop, "owen")
+    own = await client.get("/console/staff/owen")
+    assert own.status_code == 200 and 'data-testid="reset-2fa"' not in own.text  # no button for oneself
+    refused = await post_form(client, "/console/staff/owen/reset-2fa", {}, page_url="/console/staff/owen")
+    assert refused.status_code == 422 and await _second_factor_on(shop, "owen")
+    said = _refusals(refused.text)
+    _all_chinese(said)
+    assert any("不能重置自己的两步验证" in text for text in said), said
+    assert (await client.get("/console/account")).status_code == 200  # still logged in: nothing was reset
+
+    await make_staff(shop, "olga", roles=("owner",))  # another administrator can, from her own browser
+    async with httpx.AsyncClient(transport=shop.client._transport, base_url="http://test") as olga:  # noqa: SLF001
+        assert (await console_login(olga, "olga")).status_code == 303
+        other = await olga.get("/console/staff/owen")
+        assert 'data-testid="reset-2fa"' in other.text
+        reset = await post_form(olga, "/console/staff/owen/reset-2fa", {}, page_url="/console/staff/owen")
+        assert reset.status_code == 303 and not await _second_factor_on(shop, "owen")

@@ -1,7 +1,7 @@
 """Staff and roles (员工与角色): the staff of the caller's scope, add a staff member, give roles, disable / enable,
 reset a lost second factor. Through the staff service the admin API and the CLI use: a merchant's owner manages
 their merchant's staff with merchant roles only; platform staff manage everyone. Passwords are set by the new staff
-member's manager once and never shown again; nobody disables themself."""
+member's manager once and never shown again; nobody disables themself or resets their own second factor."""
 
 from __future__ import annotations
 
@@ -147,7 +147,8 @@ async def set_active(username: Username, request: Request, ctx: ContextDep, user
 async def reset_second_factor(username: Username, request: Request, ctx: ContextDep, user: Manager) -> Response:
     try:
         async with ctx.db.transaction() as session:
-            member = await staff_service.reset_second_factor(session=session, username=username, scope=user.scope)
+            member = await staff_service.reset_second_factor(session=session, username=username, scope=user.scope,
+                                                             by_staff_id=user.principal.staff_id)
             await record_action(session=session, actor=user.actor, action="staff_2fa_reset", object_type="staff",
                                 object_id=member.username, summary="second factor off, sessions ended")
             name = member.username

@@ -246,10 +246,14 @@ class NoSecondFactor(Conflict):
 
 
 async def reset_second_factor(*, session: AsyncSession, username: str, scope: Scope = PLATFORM,
-                              now: dt.datetime | None = None) -> StaffUser:
+                              now: dt.datetime | None = None, by_staff_id: int | None = None) -> StaffUser:
     """Turn off a staff member's second factor (a lost phone) and end their sessions; they log in with their
-    password alone and may enrol again."""
+    password alone and may enrol again. `by_staff_id`: who asks; nobody resets their own (a session alone must not
+    take the second factor off: one's own is turned off on the account page with a current code)."""
     user = await _get(session, username, lock=True, scope=scope)
+    if by_staff_id is not None and user.id == by_staff_id:
+        raise InvalidStaffInput("you cannot reset your own second factor: turn it off on your account page with a "
+                                "current code, or ask another administrator")
     if user.totp_enabled_at is None:
         raise NoSecondFactor(f"{user.username} has no second factor to reset")
     await second_factor.disable(session=session, staff_id=user.id)
