@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = ["Returned", "Step", "Take", "run", "returned_a_row", "rowcount_is"]
@@ -83,10 +84,17 @@ class Take:
     results: list[tuple[int, list[Any]]] = field(default_factory=list)
 
 
+_REQUIRED = object()
+_Bound = tuple[str, str, Callable[[Any], Any] | None, Any]  # (bind key, bind name, processor, value when not given)
+
+
 @dataclass
 class _Prepared:
     compiled: Any
     postcompile: bool
+    # Per position, where its value comes from (as `construct_params` finds it), or None: `construct_params` itself
+    # (expanding IN parameters, escaped names, callable values).
+    plan: tuple[_Bound, ...] | None
 
 
 _PREPARED: dict[tuple[Any, Any, tuple[str, ...], bool], _Prepared] = {}  # per dialect (engine), statement, shape
@@ -105,9 +113,26 @@ def _prepare(dialect: Any, statement: Any, keys: tuple[str, ...], many: bool) ->
         if compiled.insert_prefetch or compiled.update_prefetch:
             missing = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
             raise TypeError(f"give a value for {missing}: sqlite_trip computes no column defaults")
-        prepared = _PREPARED[shape] = _Prepared(
-            compiled, bool(compiled.literal_execute_params or compiled.post_compile_params))
+        postcompile = bool(compiled.literal_execute_params or compiled.post_compile_params)
+        prepared = _PREPARED[shape] = _Prepared(compiled, postcompile, None if postcompile else _plan(compiled))
     return prepared
+
+
+def _plan(compiled: Any) -> tuple[_Bound, ...] | None:
+    """`construct_params` and the bind processors, worked out once: for each position its bind parameter's key, its
+    name, its processor and its value when the call gives none (_REQUIRED: the call must give one)."""
+    if compiled.escaped_bind_names:
+        return None
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}
+    processors = compiled._bind_processors
+    plan = []
+    for name in compiled.positiontup:
+        bind = by_name[name]
+        if bind.callable is not None:
+            return None
+        given = bind.value is not None or not bind.required
+        plan.append((bind.key, name, processors.get(name), bind.value if given else _REQUIRED))
+    return tuple(plan)
 
 
 def _bind(dialect: Any, step: Step) -> tuple[str, Any, bool, list[_Fill]]:
@@ -119,6 +144,21 @@ def _bind(dialect: Any, step: Step) -> tuple[str, Any, bool, list[_Fill]]:
     sql, processors, positions = compiled.string, compiled._bind_processors, compiled.positiontup
     fills: list[_Fill] = []
     sent = []
+    if prepared.plan is not None:
+        for n, row in enumerate(rows):
+            line = []
+            for position, (key, name, processor, default) in enumerate(prepared.plan):
+                value = row[key] if key in row else row.get(name, default)
+                if value is _REQUIRED:
+                    raise exc.InvalidRequestError(f"A value is required for bind parameter {key!r}, in parameter "
+                                                  f"group {n}")
+                if isinstance(value, Returned):
+                    fills.append((n if many else None, position, value, processor))
+                    line.append(None)
+                else:
+                    line.append(processor(value) if processor is not None else value)
+            sent.append(dialect.execute_sequence_format(line))
+        return sql, (sent if many else sent[0]), many, fills
     for n, row in enumerate(rows):
         values = compiled.construct_params(row, escape_names=False, _group_number=n)
         if prepared.postcompile:

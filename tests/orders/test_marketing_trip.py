@@ -147,3 +147,37 @@ async def test_a_coupon_or_points_gone_after_the_price_refuses_the_checkout_and_
     orders, redemptions, taken, tallied, balance, journal, lots, postings = await _written(shop)
     assert (orders, redemptions, taken, tallied, balance, journal, lots) == (
         before[0] + 1, before[1] + 1, before[2] + 1, before[3] + 1, before[4] - 100, before[5] + 1, before[6] - 100)
+
+
+async def test_each_step_of_a_marketing_purchase_is_sent_the_values_sqlalchemy_would_send(shop, sku, backend,
+                                                                                          monkeypatch):
+    """quanyi.sqlite_trip works out once per statement where each position's value comes from: every step of a
+    member's checkout (level, coupon, points) and of its payment notification is sent what SQLAlchemy's
+    `construct_params` and bind processors give it (the way expanding IN lists still go)."""
+    if backend != "sqlite":
+        pytest.skip("about SQLite's trips to the connection's thread")
+    await shop.stock(sku, 2)
+    await make_coupon(shop, code="PLAN3", per_member_limit=1)
+    _, token = await _member(shop)
+    bind, planned = sqlite_trip._bind, []
+
+    def compared(dialect, step):
+        sent = bind(dialect, step)
+        rows = [step.params] if isinstance(step.params, dict) else list(step.params)
+        prepared = sqlite_trip._prepare(dialect, step.statement, tuple(sorted(rows[0])), len(rows) > 1)
+        plan, prepared.plan = prepared.plan, None
+        try:
+            assert bind(dialect, step) == sent, step.statement
+        finally:
+            prepared.plan = plan
+        planned.append(plan is not None)
+        return sent
+
+    monkeypatch.setattr(sqlite_trip, "_bind", compared)
+    response = await shop.client.post("/api/orders", headers={"X-Member-Token": token}, json={
+        "sku_id": sku.id, "quantity": 1, "contact": "m@example.com", "coupon_codes": ["PLAN3"], "points": 100})
+    assert response.status_code == 201, response.text
+    paid = await shop.notify(shop.notification(await shop.start_payment(response.json())))
+    assert paid.status_code == 200 and paid.text == "success"
+    assert (await shop.get_order(response.json()))["status"] == "delivered"
+    assert planned.count(True) >= 12 and False in planned, planned  # the keys' reservation: an expanding IN list
