@@ -4,7 +4,8 @@ values such as order numbers, tokens, device cookies and instants masked) and le
 order events, risk signals, flood-limit counter events, coupon redemptions, points balances. Covers placed orders,
 bad input (the route's 400 / 422 problems, never a 500), unknown SKUs, the flood and held-stock limits, sold out
 (from the database and from the memo), members with coupons and points (and their refusals), risk rules that refuse
-or ask for a code, and a shop without a payment method."""
+or ask for a code, a shop without a payment method, and checkouts that pay in the same request (`pay`: started,
+refused input, a gateway that cannot be reached, sold out) with the payments they leave."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from quanyi.loyalty import points as loyalty_points
 from quanyi.members.models import LoginMethod, Member
 from quanyi.members.sessions import open_member_session
 from quanyi.orders import routes
+from quanyi.payments.gateway import Checkout, CheckoutRequest, GatewayUnavailable
+from quanyi.payments.sandbox.gateway import SandboxGateway
 from risk.support import add_rule
 
 A = "198.51.100.1"
@@ -36,6 +39,18 @@ C = "198.51.100.3"
 D = "198.51.100.4"
 E = "198.51.100.5"
 F = "198.51.100.6"
+G = "198.51.100.7"
+H = "198.51.100.8"
+
+
+class DownGateway(SandboxGateway):
+    """The sandbox protocol, but the gateway cannot be reached."""
+
+    name = "down"
+    title = "Down"
+
+    async def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        raise GatewayUnavailable("down: connection reset")
 
 
 def _body(sku: int, contact: str = "fan@example.com", **extra: Any) -> bytes:
@@ -77,6 +92,20 @@ def _scenario(sku: int, empty: int, member: bytes) -> list[tuple[str, bytes, lis
     ]
 
 
+def _pay_scenario(sku: int, empty: int) -> list[tuple[str, bytes]]:
+    """(client address, body) of checkouts that start the payment in the same request (orders.pay_at_checkout)."""
+    return [
+        (G, _body(sku, "p1@example.com", pay={"gateway": "sandbox"})),  # placed and its payment started
+        (G, _body(sku, "p2@example.com", pay={"gateway": "sandbox", "mode": "qr"})),
+        (G, _body(sku, "p3@example.com", pay={"gateway": "down"})),  # placed; payment_error 503, its payment kept
+        (H, _body(sku, "p4@example.com", pay={"gateway": "nosuch"})),  # 422 unknown_gateway, nothing placed
+        (H, _body(sku, "p5@example.com", pay={"gateway": "sandbox", "mode": "fax"})),  # 422
+        (H, _body(sku, "p6@example.com", pay={})),  # the defaults: sandbox, page
+        (H, _body(empty, "p7@example.com", pay={"gateway": "nosuch"})),  # sold out (memo), but 422 first
+        (H, _body(empty, "p7@example.com", pay={"gateway": "sandbox"})),  # sold out
+    ]
+
+
 def _risk_scenario(sku: int) -> list[tuple[str, bytes, list[tuple[bytes, bytes]], bytes]]:
     json_type = b"application/json"
     return [(D, _body(sku, "d@example.com"), [], json_type), (D, _body(sku, "d2@example.com"), [], json_type)]
@@ -111,7 +140,8 @@ async def _call(app: Any, ip: str, body: bytes, headers: list[tuple[bytes, bytes
     return start["status"], list(start["headers"]), b"".join(chunks)
 
 
-_RANDOM_KEYS = {"order_no", "access_token", "created_at", "expires_at", "challenge_id", "retry_after"}
+_RANDOM_KEYS = {"order_no", "access_token", "created_at", "expires_at", "challenge_id", "retry_after", "payment_no",
+                "cashier_url"}
 
 
 def _masked(value: Any) -> Any:
@@ -160,6 +190,8 @@ async def _rows(ctx: Any) -> dict[str, Any]:
             "coupons": await all_of("SELECT coupon_id, order_id, member_id, discount_cents, status "
                                     "FROM coupons_redemption ORDER BY order_id"),
             "points": await all_of("SELECT member_id, points_balance FROM loyalty_member ORDER BY member_id"),
+            "payments": await all_of("SELECT order_id, gateway, amount_cents, currency, status, "
+                                     "checkout_qr_code IS NULL FROM payments_payment ORDER BY order_id, gateway"),
             "counters": sorted((re.sub(r"device:[^:]+$", "device:<id>", key), count) for key, count in await all_of(
                 "SELECT key, count(*) FROM risk_counter_event GROUP BY key")),
         }
@@ -194,6 +226,8 @@ async def _run(url: str, *, lane: bool, rules: bool, routed: list[int]) -> tuple
             sku = await shop.make_sku(code="LANE-A", max_quantity=10)
             await shop.stock(sku, 16)
             empty = await shop.make_sku(code="LANE-B")
+            paid = await shop.make_sku(code="LANE-P")
+            await shop.stock(paid, 6)
             member = await _member(shop)
             for ip, body, headers, content_type in _scenario(sku.id, empty.id, member):
                 answers.append(_answer(*await _call(app, ip, body, headers, content_type)))
@@ -203,6 +237,9 @@ async def _run(url: str, *, lane: bool, rules: bool, routed: list[int]) -> tuple
             device = cookie.split(b";")[0]
             answers.append(_answer(*await _call(app, D, _body(sku.id, "e2@example.com"), [(b"cookie", device)],
                                                 b"application/json")))
+            ctx.gateways.register(DownGateway(secret=shop.sandbox_secret))
+            for ip, body in _pay_scenario(paid.id, empty.id):
+                answers.append(_answer(*await _call(app, ip, body, [], b"application/json")))
             if rules:  # order-stage rules: screening first (risk.checkout), answered by the lane all the same
                 await add_rule(shop, "velocity", {"dimension": "ip", "window_seconds": 600, "max_count": 1})
                 for ip, body, headers, content_type in _risk_scenario(sku.id):
@@ -260,6 +297,17 @@ async def test_the_lane_answers_and_writes_exactly_as_the_route(database_url, se
     # The member's checkouts: the first took the coupon and 100 points, the third 50 points (the guest's none).
     assert [row[3] for row in rows_with_lane["coupons"]] == [300], rows_with_lane["coupons"]
     assert [row[1] for row in rows_with_lane["points"]] == [850], rows_with_lane["points"]
+    # Checkout with `pay`: three orders and their payments started, one whose gateway is down, two bad inputs.
+    first = len(_scenario(0, 0, b"")) + 1  # after the scenario and the device cookie's checkout
+    paying = [(answer[0], dict(answer[3]).get("code")) for answer in with_lane[first:first + 8]]
+    assert paying == [(201, None), (201, None), (201, None), (422, "unknown_gateway"), (422, "validation_failed"),
+                      (201, None), (422, "unknown_gateway"), (409, "sold_out")], paying
+    answered = [dict(answer[3]) for answer in with_lane[first:first + 6]]
+    assert ["payment" in body for body in answered] == [True, True, False, False, False, True]
+    assert dict(answered[2]["payment_error"]) == {"status": 503, "code": "gateway_unavailable",
+                                                  "detail": "down: connection reset"}
+    assert [(row[1], row[4]) for row in rows_with_lane["payments"]] == [("sandbox", "created"), ("sandbox", "created"),
+                                                                         ("down", "created"), ("sandbox", "created")]
 
 
 async def test_in_the_front_door_the_lane_keeps_the_body_limit_and_the_500_answer(database_url, monkeypatch):

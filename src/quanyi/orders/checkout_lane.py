@@ -37,6 +37,7 @@ from quanyi.context import ShopContext
 from quanyi.deps import client_ip, no_store
 from quanyi.inventory.service import OutOfStock
 from quanyi.members.dependencies import MEMBER_COOKIE, MemberToken
+from quanyi.orders import pay_at_checkout
 from quanyi.orders import service as orders_service
 from quanyi.orders.access import order_access_token
 from quanyi.orders.placing import CheckoutInput, place_order
@@ -58,6 +59,8 @@ async def place_checkout(ctx: ShopContext, data: OrderCreate, request: Request, 
     """`POST /api/orders`: place the order and describe it; sets the device cookie on `response`. Raises the
     refusal (a DomainError) having placed nothing."""
     ctx.gateways.require_any()
+    if data.pay is not None:  # checkout and pay in one request: a gateway that cannot be chosen places nothing
+        pay_at_checkout.check_pay(ctx, data.pay)
     if ctx.sold_out.is_sold_out(data.sku_id):  # found sold out a moment ago: no screening, no transaction
         raise OutOfStock("sold out", available=0, requested=data.quantity)
     verification = (Verification(data.challenge_id, data.verification_code, data.captcha_token)
@@ -83,7 +86,10 @@ async def place_checkout(ctx: ShopContext, data: OrderCreate, request: Request, 
     read = described[0]
     token = order_access_token(ctx.settings.app_secret.get_secret_value(), order.order_no)
     ensure_device_cookie(ctx, request, response)  # a client with a cookie jar keeps one device from now on
-    return OrderCreated(**read.model_dump(), access_token=token)
+    created = OrderCreated(**read.model_dump(), access_token=token)
+    if data.pay is not None:  # the order is committed: start its payment as POST .../payments would
+        return await pay_at_checkout.with_payment(ctx, created, data.pay, client_ip(request))
+    return created
 
 
 Handler = Callable[[Request, Exception], Any]

@@ -14,7 +14,7 @@ from quanyi.orders.state import OrderStatus
 from quanyi.schema_types import DbId, reject_control_chars
 
 __all__ = [
-    "OrderCreate", "OrderRead", "OrderCreated", "PaymentStartRequest", "PaymentStart",
+    "OrderCreate", "OrderRead", "OrderCreated", "PaymentStartRequest", "PaymentStart", "PaymentNotStarted",
     "LookupRequest", "LookupResult", "RevealResponse", "ContactText", "QueryPassword", "FulfilmentProgress",
     "RechargeAccountText",
 ]
@@ -45,6 +45,37 @@ RechargeAccountText = Annotated[
     str, StringConstraints(max_length=128), AfterValidator(reject_control_chars),
     AfterValidator(_valid_recharge_account),
 ]
+
+
+class PaymentStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gateway: GatewayName = "sandbox"
+    mode: Literal["page", "wap", "qr"] = Field(
+        default="page", description="page: desktop cashier; wap: mobile browser cashier; qr: a code to scan "
+                                    "(gateways that only do one of these use it whatever is asked)")
+
+
+class PaymentStart(BaseModel):
+    payment_no: str
+    gateway: str
+    cashier_url: str | None = Field(description="Send the buyer here to pay (absent for QR-only checkouts)")
+    qr_code: str | None = Field(default=None, description="Text to show as a QR code for the buyer's wallet app")
+    amount_cents: int
+    currency: str
+
+
+class PaymentNotStarted(BaseModel):
+    """Checkout with `pay`: the order was placed, but its payment could not be started. The problem the start-payment
+    route would have answered; nothing of the payment was kept but what that route keeps (see orders.pay_at_checkout),
+    so the client retries with `POST /api/orders/{order_no}/payments`."""
+
+    status: int = Field(description="The HTTP status the start-payment route answers this refusal with")
+    code: str = Field(description="The problem's stable code (e.g. order_not_payable, gateway_unavailable)")
+    detail: str
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class FulfilmentProgress(BaseModel):
@@ -88,6 +119,10 @@ class OrderCreate(BaseModel):
     challenge_id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     verification_code: Annotated[str, Field(max_length=12, pattern=r"^[A-Za-z0-9]+$")] | None = None
     captcha_token: Annotated[str, Field(max_length=2048, pattern=r"^[\x21-\x7e]+$")] | None = None
+    # Pay in the same request (orders.pay_at_checkout): the start-payment route's body, answered in `payment`.
+    pay: PaymentStartRequest | None = Field(
+        default=None, description="Start the payment in the same request (what POST /api/orders/{order_no}/payments "
+                                  "takes); the answer's `payment` (or `payment_error`) tells how it went")
 
 
 class OrderRead(BaseModel):
@@ -125,23 +160,14 @@ class OrderRead(BaseModel):
 
 class OrderCreated(OrderRead):
     access_token: str = Field(description="Send as X-Order-Token to read, pay for or reveal this order")
-
-
-class PaymentStartRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    gateway: GatewayName = "sandbox"
-    mode: Literal["page", "wap", "qr"] = Field(
-        default="page", description="page: desktop cashier; wap: mobile browser cashier; qr: a code to scan "
-                                    "(gateways that only do one of these use it whatever is asked)")
-
-
-class PaymentStart(BaseModel):
-    payment_no: str
-    gateway: str
-    cashier_url: str | None = Field(description="Send the buyer here to pay (absent for QR-only checkouts)")
-    qr_code: str | None = Field(default=None, description="Text to show as a QR code for the buyer's wallet app")
-    amount_cents: int
-    currency: str
+    # Only with `pay` in the request (left out of the answer otherwise): one of the two.
+    payment: PaymentStart | None = Field(
+        default=None, exclude_if=_absent,
+        description="Checkout with `pay`: the payment started, as POST /api/orders/{order_no}/payments answers it")
+    payment_error: PaymentNotStarted | None = Field(
+        default=None, exclude_if=_absent,
+        description="Checkout with `pay`: the order is placed (pending payment) but its payment was not started; "
+                    "retry with POST /api/orders/{order_no}/payments")
 
 
 class LookupRequest(BaseModel):

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from quanyi.context import ShopContext
 from quanyi.errors import DomainError
 from quanyi.inventory.service import OutOfStock
+from quanyi.orders.pay_at_checkout import check_pay
 from quanyi.orders.schemas import OrderCreate
 
 __all__ = ["SoldOutLane", "read_body", "read_declared", "replay", "exception_handler"]
@@ -67,6 +68,8 @@ class SoldOutLane:
             return None
         try:
             self.ctx.gateways.require_any()  # the route checks this first: same order here
+            if data.pay is not None:  # then a `pay` naming a gateway that cannot be chosen (orders.pay_at_checkout)
+                check_pay(self.ctx, data.pay)
         except DomainError as exc:
             return exc
         return OutOfStock("sold out", available=0, requested=data.quantity)
