@@ -109,9 +109,8 @@ async def create_order(
             recharge_account=account,
             distributor_code=distributor_code, refunded_cents=0, customer_account_id=customer_account_id,
             member_id=member_id,
-            picked_card_key_id=picked_card_key_id,
+            picked_card_key_id=picked_card_key_id, **pricing_service.breakdown_columns(breakdown),
         )
-        pricing_service.store_breakdown(order, breakdown)
         return order
 
     if (session.bind.dialect.name == "postgresql" and sku.delivery_type is DeliveryType.CARD_KEY

@@ -35,7 +35,7 @@ from quanyi.pricing.arithmetic import (
     payable_floor,
 )
 
-__all__ = ["PriceSource", "LIST_PRICE", "PricingRefused", "price_order", "store_breakdown", "breakdown_of_order",
+__all__ = ["PriceSource", "LIST_PRICE", "PricingRefused", "price_order", "breakdown_columns", "breakdown_of_order",
            "TakenWithOrder", "NOTHING_WITH_ORDER", "takes_with_order", "trip_takes_with_order", "commit_order_pricing",
            "release_order_pricing", "confirm_order_pricing"]
 
@@ -123,17 +123,13 @@ async def price_order(
                            notes=tuple(notes))
 
 
-def store_breakdown(order: Order, breakdown: PriceBreakdown) -> None:
-    """Copy the breakdown onto the order's columns (total_cents = the payable)."""
-    order.price_source = breakdown.price_source
-    order.unit_price_cents = breakdown.unit_price_cents
-    order.quantity = breakdown.quantity
-    order.member_discount_cents = breakdown.member_discount_cents
-    order.coupon_discount_cents = breakdown.coupon_discount_cents
-    order.points_used = breakdown.points_used
-    order.points_discount_cents = breakdown.points_discount_cents
-    order.total_cents = breakdown.payable_cents
-    order.currency = breakdown.currency
+def breakdown_columns(breakdown: PriceBreakdown) -> dict[str, int | str]:
+    """The breakdown as the order's columns that hold it, by name (total_cents = the payable), for a new order."""
+    return {"price_source": breakdown.price_source, "unit_price_cents": breakdown.unit_price_cents,
+            "quantity": breakdown.quantity, "member_discount_cents": breakdown.member_discount_cents,
+            "coupon_discount_cents": breakdown.coupon_discount_cents, "points_used": breakdown.points_used,
+            "points_discount_cents": breakdown.points_discount_cents, "total_cents": breakdown.payable_cents,
+            "currency": breakdown.currency}
 
 
 def breakdown_of_order(order: Order) -> dict[str, int | str]:

@@ -41,8 +41,9 @@ def ensure_device_cookie(ctx: ShopContext, request: Request, response: Response)
     """Give a client without a valid device cookie (none, forged, tampered, old unsigned) a signed one."""
     if verified_device_id(ctx.risk.device_key, request.cookies.get(DEVICE_COOKIE)):
         return
+    # The scope's scheme, which `request.url.scheme` reads too (without building the whole URL, on every checkout).
     response.set_cookie(DEVICE_COOKIE, new_device_cookie(ctx.risk.device_key), max_age=DEVICE_COOKIE_MAX_AGE,
-                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+                        httponly=True, samesite="lax", secure=request.scope.get("scheme") == "https")
 
 
 async def screen_order(ctx: ShopContext, *, ip: str, device: CheckoutDevice, sku_id: int, quantity: int,
