@@ -103,17 +103,17 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     session like a loaded row (nothing is read back later), and each of `takes` has its `results` (the caller
     calls their `after`)."""
     values = numbers.column_values(order)
-    statement, widths = _prebuilt(tuple(values), riders, takes)
+    built = _prebuilt(tuple(values), riders, takes)
     params: dict[str, Any] = {"q_sku_id": sku_id, "q_quantity": quantity, "q_now": now}
-    for n, rider in enumerate(riders):
-        params.update({f"r{n}_{key}": value for key, value in rider.values.items()
-                       if not isinstance(value, _OrderIdMarker)})
+    for (names, keys), rider in zip(built.rider_params, riders, strict=True):
+        params.update(zip(names, map(rider.values.__getitem__, keys), strict=True))
     for n, take in enumerate(takes):
         params.update({f"t{n}_{key}": value for key, value in take.params.items()})
+    statement, widths = built.statement, built.widths
     zone = zone_of(session)
     while True:
         values["order_no"] = numbers.new_order_no(now, zone=zone)  # looked up at each call: tests force a clash
-        params.update({f"o_{key}": value for key, value in values.items()})
+        params.update(zip(built.order_params, values.values(), strict=True))
         params["q_to_status"] = values["status"].value
         order_id, found, *rest = await db_direct.fetch_one(session, statement, params)  # type: ignore[misc]
         if found < quantity:
@@ -127,21 +127,34 @@ async def place_with_keys(session: AsyncSession, order: Order, *, sku_id: int, q
     return True
 
 
-_BUILT: dict[tuple[Any, ...], tuple[db_direct.Direct, tuple[int, ...]]] = {}
+@dataclass(frozen=True)
+class _Built:
+    statement: db_direct.Direct
+    widths: tuple[int, ...]  # how many columns each take returns
+    order_params: tuple[str, ...]  # the order's bind parameters, in the order of its columns
+    rider_params: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # each rider's bind parameters and its keys
 
 
-def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider],
-              takes: Sequence[Take]) -> tuple[db_direct.Direct, tuple[int, ...]]:
-    """The statement for this shape (the order's columns, the riders' tables and columns, the takes' shapes) and how
-    many columns each take returns, built once per process with bind parameters: only the values change from one
-    checkout to the next."""
-    shape = (columns, tuple((rider.table.name, tuple((key, value.text if isinstance(value, _OrderIdMarker) else None)
-                                                     for key, value in rider.values.items())) for rider in riders),
+_BUILT: dict[tuple[Any, ...], _Built] = {}
+_MARKER_KIND = {id(ORDER_ID): 1, id(ORDER_ID_TEXT): 2}.get  # by identity: the markers are this module's two objects
+
+
+def _prebuilt(columns: tuple[str, ...], riders: Sequence[Rider], takes: Sequence[Take]) -> _Built:
+    """The statement for this shape (the order's columns, the riders' tables and columns with where the order's id
+    goes, the takes' shapes) and the names of its bind parameters, built once per process: only the values change
+    from one checkout to the next. (The shape is found with C-level calls: a checkout has ~30 rider values.)"""
+    shape = (columns, tuple((rider.table, tuple(rider.values), tuple(map(_MARKER_KIND, map(id, rider.values.values()))))
+                            for rider in riders),
              tuple(take.shape for take in takes))
     built = _BUILT.get(shape)
     if built is None:
         statement, widths = _statement(columns, riders, takes)
-        built = _BUILT[shape] = (db_direct.Direct(statement), widths)
+        rider_params = tuple(
+            (tuple(f"r{n}_{key}" for key in keys), keys)
+            for n, keys in enumerate(tuple(key for key, value in rider.values.items()
+                                           if not isinstance(value, _OrderIdMarker)) for rider in riders))
+        built = _BUILT[shape] = _Built(db_direct.Direct(statement), widths, tuple(f"o_{key}" for key in columns),
+                                       rider_params)
     return built
 
 
