@@ -273,11 +273,11 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"your role \((\w+)\) cannot do this", "portal_role"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
-# campaign's, "r" a portal user's role, "y" cents in yuan, "m" a message inside the message, "-" as it is.
+# campaign's, "y" cents in yuan, "m" a message inside the message, "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
            "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
            "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
-           "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "portal_role": "r"}
+           "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m"}
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
@@ -287,7 +287,7 @@ def _yuan(cents: Any) -> str:
     return f"{Decimal(int(cents)) / 100:.2f}"
 
 
-_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign.", "r": "portal.role."}
+_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign."}
 
 
 def _group(locale: str, group: str, how: str) -> str:

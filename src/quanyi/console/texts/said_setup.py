@@ -79,7 +79,7 @@ add_messages({
     "said.m.needs_permission": "需要权限 {0}",
     "said.m.platform_only": "只有平台员工可以打开此页面",
     "said.m.categories_platform": "分类是平台配置，只有平台员工可以修改",
-    "said.m.portal_role": "您的角色（{0}）不能执行此操作",
+    "said.m.portal_role": "您的角色不能执行此操作",  # the page names the role just before
 }, {
     "said.m.pd_pattern": "not in the right form", "said.m.pd_too_long": "at most {0} characters",
     "said.m.pd_too_short": "at least {0} characters", "said.m.pd_number": "a number", "said.m.pd_whole": "a whole number",
