@@ -271,6 +271,16 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"only platform staff can open this page", "platform_only"),
     (r"categories are platform configuration", "categories_platform"),
     (r"your role \((\w+)\) cannot do this", "portal_role"),
+    # the console's own forms elsewhere: coupons, level gifts, orders, shared codes, reconciliation, risk rules
+    (r"no such batch of this coupon", "coupon_batch_not_found"),
+    (r"coupon_ids must be coupon ids", "coupon_ids"),
+    (r"only a delivered order's notice can be sent again", "notice_not_delivered"),
+    (r"give the sale limit as a whole number", "sale_limit_whole"),
+    (r"no gateway '(.+)' takes payments in this shop", "reconcile_gateway"),
+    (r"params is not valid JSON: (.+) \(line (\d+)\)", "risk_params_json"),
+    (r"params must be a JSON object: .*", "risk_params_object"),
+    (r"unknown rule kind '(.+)'", "risk_rule_kind"),
+    (r"(.+) did not open a cashier page", "cashier_not_opened"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
 # campaign's, "y" cents in yuan, "m" a message inside the message, "-" as it is.

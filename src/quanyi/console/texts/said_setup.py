@@ -80,6 +80,16 @@ add_messages({
     "said.m.platform_only": "只有平台员工可以打开此页面",
     "said.m.categories_platform": "分类是平台配置，只有平台员工可以修改",
     "said.m.portal_role": "您的角色不能执行此操作",  # the page names the role just before
+    # the console's own forms elsewhere
+    "said.m.coupon_batch_not_found": "此优惠券没有这批券码",
+    "said.m.coupon_ids": "请从列表中选择优惠券",
+    "said.m.notice_not_delivered": "只有已发货的订单可以重发发货通知",
+    "said.m.sale_limit_whole": "限售数量须为整数",
+    "said.m.reconcile_gateway": "本店没有启用支付渠道 {0}",
+    "said.m.risk_params_json": "参数不是有效的 JSON（第 {1} 行：{0}）",
+    "said.m.risk_params_object": '参数须为 JSON 对象，如 {{"name": 值, ...}}',
+    "said.m.risk_rule_kind": "未知的规则类型 {0}",
+    "said.m.cashier_not_opened": "{0} 没有打开收银台页面，请稍后再试",
 }, {
     "said.m.pd_pattern": "not in the right form", "said.m.pd_too_long": "at most {0} characters",
     "said.m.pd_too_short": "at least {0} characters", "said.m.pd_number": "a number", "said.m.pd_whole": "a whole number",
@@ -153,4 +163,13 @@ add_messages({
     "said.m.platform_only": "only platform staff can open this page",
     "said.m.categories_platform": "categories are platform configuration",
     "said.m.portal_role": "your role ({0}) cannot do this",
+    "said.m.coupon_batch_not_found": "no such batch of this coupon",
+    "said.m.coupon_ids": "coupon_ids must be coupon ids",
+    "said.m.notice_not_delivered": "only a delivered order's notice can be sent again",
+    "said.m.sale_limit_whole": "give the sale limit as a whole number",
+    "said.m.reconcile_gateway": "no gateway {0} takes payments in this shop",
+    "said.m.risk_params_json": "params is not valid JSON: {0} (line {1})",
+    "said.m.risk_params_object": 'params must be a JSON object: {{"name": value, ...}}',
+    "said.m.risk_rule_kind": "unknown rule kind {0}",
+    "said.m.cashier_not_opened": "{0} did not open a cashier page",
 })
