@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     access_log: bool = True
     # Plain guest checkouts answered by orders.checkout_lane without the framework (the route's code and answers).
     checkout_lane: bool = True
-    # PostgreSQL connections per process (plus as many again in overflow under bursts).
+    # PostgreSQL connections per process: up to twice this many, opened as requests need them and then kept open.
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # PostgreSQL: a pooled connection idle this long is pinged before use (0: before every unit of work). One
     # whose server hung up is found without a ping whenever it is taken (db._ping_when_idle).

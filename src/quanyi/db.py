@@ -287,8 +287,13 @@ class Database:
             _configure_sqlite(self.write_engine, immediate=True)
             _configure_sqlite(self.read_engine, immediate=False)
         else:
+            # Up to 2 x pool_size connections, opened as requests need them and then kept: no overflow. Overflow
+            # connections were closed whenever more than pool_size sat idle at one moment, which under a burst of
+            # concurrent requests is all the time (the pool's queue fills before its waiters run): in a flash sale
+            # a connection was closed and reopened every ~20 purchases, each reopen paying the connect, asyncpg's
+            # type introspection and a prepare of every hot statement again (docs/PERFORMANCE.md, section 14).
             self.write_engine = create_async_engine(
-                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size
+                self.url, echo=echo, pool_size=2 * pool_size, max_overflow=0
             )
             _ping_when_idle(self.write_engine, ping_after_idle_seconds)
             self.read_engine = self.write_engine

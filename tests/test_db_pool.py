@@ -1,0 +1,46 @@
+"""PostgreSQL pool: a process opens at most 2 x pool_size connections, as its requests need them, and keeps them:
+a burst of concurrent units of work does not close what it opened, and the next burst reuses those connections
+(a reopened connection pays the connect, type introspection and a prepare of every statement again)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import event, text
+
+from quanyi.db import Database
+
+
+@pytest.fixture
+def pg_url(backend: str, database_url: str) -> str:
+    if backend != "postgresql":
+        pytest.skip("SQLite's pool holds no server connections")
+    return database_url
+
+
+async def _burst(db: Database, units: int) -> set[int]:
+    async def unit() -> int:
+        async with db.transaction() as session:
+            pid = int(await session.scalar(text("SELECT pg_backend_pid()")))
+            await session.execute(text("SELECT pg_sleep(0.05)"))
+            return pid
+
+    return set(await asyncio.gather(*(unit() for _ in range(units))))
+
+
+async def test_connections_opened_for_a_burst_are_kept_for_the_next(pg_url):
+    db = Database(pg_url, pool_size=2)
+    opened: list[int] = []
+    closed: list[int] = []
+    pool = db.write_engine.sync_engine.pool
+    event.listen(pool, "connect", lambda *_: opened.append(1))
+    event.listen(pool, "close", lambda *_: closed.append(1))
+    try:
+        first = await _burst(db, 12)
+        assert len(first) == len(opened) == 4  # 2 x pool_size, no more
+        assert closed == []  # none closed when the burst ended
+        second = await _burst(db, 12)
+        assert second == first and len(opened) == 4 and closed == []
+    finally:
+        await db.dispose()
