@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy import func, select
@@ -49,6 +50,7 @@ from benchlib import (
     resolve_database_url,
     table,
 )
+from cpu_sampler.layers import enable_for_servers, sampling, summarize
 from leanhttp import LeanConnection, LeanError
 from purchase import failure, notification
 from quanyi.db import Database
@@ -285,7 +287,8 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                 floor = None
                 if args.floor:
                     floor = asyncio.run(request_floor(server.url, args.concurrency, args.floor))
-                with CpuMeter([started.process.pid for started in processes.started]) as cpu:
+                with sampling(args.sample_servers), \
+                        CpuMeter([started.process.pid for started in processes.started]) as cpu:
                     race, wall = asyncio.run(run_race(server.url, shop.sku_id,
                                                       shop.secrets["QUANYI_SANDBOX_SECRET"], args.buyers,
                                                       args.concurrency))
@@ -451,6 +454,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--floor", type=int, default=0, metavar="N",
                         help="first send N `GET /healthz` at the same concurrency: the server's request floor")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs, logs and databases")
+    parser.add_argument("--sample-servers", type=Path, metavar="DIR",
+                        help="CPU-time samples of the server processes during the race into DIR (bench/cpu_sampler), "
+                             "summarized by layer at the end")
     args = parser.parse_args()
     if args.scale is not None:
         if args.workers is not None:
@@ -470,6 +476,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    if args.sample_servers:
+        enable_for_servers(args.sample_servers)
     # SIGTERM behaves like Ctrl-C, so the cleanup (processes, databases, Redis keys) always runs.
     signal.signal(signal.SIGTERM, lambda _sig, _frame: os.kill(os.getpid(), signal.SIGINT))
     if args.redis:
@@ -492,6 +500,9 @@ def main() -> int:
     baseline = None if args.no_baseline else run_baseline(args)
     for run in runs:
         report(args, run, baseline, env_note)
+    if args.sample_servers:
+        print(f"\nserver CPU by layer (samples in {args.sample_servers}; docs/PERFORMANCE.md, section 14):")
+        print(summarize(args.sample_servers, sum(len(run.race.delivered) for run in runs)))
     if len(runs) > 1:
         scale_summary(args, runs, baseline, env_note)
     return 0 if all(run.exact for run in runs) else 1
