@@ -1,9 +1,10 @@
 """Flash-sale benchmark (秒杀): many buyers race over HTTP for few card keys of one SKU, against real
 `quanyi serve` worker processes; then the same race as raw SQL straight through the database driver.
 
-Each buyer: create order (reserves a key or is refused `sold_out`) -> start payment -> the sandbox
-gateway's signed notification (paid + delivered in one transaction) -> reveal the keys, as the buyer's
-page does. Exact counts are checked: delivered == keys, duplicates == 0, refused == the rest.
+Each buyer: checkout with `pay` (reserves a key and starts the payment in one request, or is refused
+`sold_out`) -> the sandbox gateway's signed notification (paid + delivered in one transaction) -> reveal the
+keys: three requests. `--four-requests`: the older way, checkout then start payment in a request of its own.
+Exact counts are checked: delivered == keys, duplicates == 0, refused == the rest.
 
 Scale-out: `--job-workers K` runs K separate `quanyi worker` processes (the servers then run no outbox or
 fulfilment worker of their own), `--redis URL` puts the shared risk counters in Redis, and `--scale 1,2,4`
@@ -11,6 +12,7 @@ runs the race once per server-process count, each on a fresh database, and ends 
 
     python bench/flash_sale.py --pg --workers 2            # PostgreSQL, 10,000 buyers, 1,000 keys
     python bench/flash_sale.py                              # SQLite, one server process
+    python bench/flash_sale.py --pg --four-requests         # checkout and start payment as two requests
     python bench/flash_sale.py --pg --workers 4 --buyers 2000 --keys 200 --concurrency 100
     python bench/flash_sale.py --pg --scale 1,2,4 --job-workers 2 --redis redis://127.0.0.1:6379/0
 """
@@ -73,12 +75,15 @@ class Race:
     seen_codes: Counter[str] = field(default_factory=Counter)
 
 
-async def one_buyer(client: LeanConnection, n: int, sku_id: int, secret: str, race: Race) -> None:
+async def one_buyer(client: LeanConnection, n: int, sku_id: int, secret: str, race: Race,
+                    four_requests: bool = False) -> None:
     step = "create order"
+    checkout: dict[str, object] = {"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"}
+    if not four_requests:  # the order and its payment in one request (orders.pay_at_checkout)
+        checkout["pay"] = {"gateway": "sandbox"}
     try:
         t0 = time.perf_counter()
-        response = await client.post("/api/orders", headers=buyer_headers(n),
-                                     json={"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"})
+        response = await client.post("/api/orders", headers=buyer_headers(n), json=checkout)
         t1 = time.perf_counter()
         race.latencies[step].append((t1 - t0) * 1000)
         if response.status_code == 409 and response.json().get("code") == "sold_out":
@@ -89,15 +94,22 @@ async def one_buyer(client: LeanConnection, n: int, sku_id: int, secret: str, ra
             return
         order = response.json()
         auth = {"X-Order-Token": order["access_token"]}
-        step = "start payment"
-        response = await client.post(f"/api/orders/{order['order_no']}/payments", headers=auth,
-                                     json={"gateway": "sandbox"})
-        t2 = time.perf_counter()
-        race.latencies[step].append((t2 - t1) * 1000)
-        if response.status_code != 201:
-            race.failures[failure(step, response)] += 1
+        if four_requests:
+            step = "start payment"
+            response = await client.post(f"/api/orders/{order['order_no']}/payments", headers=auth,
+                                         json={"gateway": "sandbox"})
+            t2 = time.perf_counter()
+            race.latencies[step].append((t2 - t1) * 1000)
+            if response.status_code != 201:
+                race.failures[failure(step, response)] += 1
+                return
+            payment = response.json()
+        elif "payment" not in order:
+            race.failures[f"create order: payment not started: {order.get('payment_error')}"[:120]] += 1
             return
-        form = notification(secret, response.json())
+        else:
+            payment = order["payment"]
+        form = notification(secret, payment)
         step = "notify"
         t3 = time.perf_counter()
         response = await client.post("/payments/sandbox/notify", data=form)
@@ -125,7 +137,8 @@ async def one_buyer(client: LeanConnection, n: int, sku_id: int, secret: str, ra
     race.seen_codes[keys[0]["code"]] += 1
 
 
-async def run_race(url: str, sku_id: int, secret: str, buyers: int, concurrency: int) -> tuple[Race, float]:
+async def run_race(url: str, sku_id: int, secret: str, buyers: int, concurrency: int,
+                   four_requests: bool = False) -> tuple[Race, float]:
     """`concurrency` buyers at a time, each on its own keep-alive connection (a lean client: see leanhttp.py)."""
     race = Race()
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -136,7 +149,7 @@ async def run_race(url: str, sku_id: int, secret: str, buyers: int, concurrency:
         connection = LeanConnection(url)
         try:
             while not queue.empty():
-                await one_buyer(connection, queue.get_nowait(), sku_id, secret, race)
+                await one_buyer(connection, queue.get_nowait(), sku_id, secret, race, four_requests)
         finally:
             await connection.close()
 
@@ -291,7 +304,7 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                         CpuMeter([started.process.pid for started in processes.started]) as cpu:
                     race, wall = asyncio.run(run_race(server.url, shop.sku_id,
                                                       shop.secrets["QUANYI_SANDBOX_SECRET"], args.buyers,
-                                                      args.concurrency))
+                                                      args.concurrency, args.four_requests))
                 if sink is not None:
                     print("waiting for the delivery e-mails ...", file=sys.stderr)
                     counts, waited = drain_outbox(db.url)
@@ -346,6 +359,8 @@ def setup_lines(args: argparse.Namespace, env_note: str) -> list[tuple[str, obje
         ("e-mail", "a delivery e-mail per order to an SMTP sink in this process" if args.email else "none configured"),
         ("flood limit", env_note),
         ("concurrency", args.concurrency),
+        ("purchase", "4 requests: checkout, start payment, notify, reveal" if args.four_requests
+         else "3 requests: checkout with pay, notify, reveal"),
     ]
 
 
@@ -375,12 +390,14 @@ def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | Non
     rows = []
     for phase in PHASES:
         values = sorted(race.latencies[phase])
+        if not values and phase == "start payment":  # the three-request purchase starts it at checkout
+            continue
         rows.append([phase, len(values), *(f"{percentile(values, p):.1f}" for p in (50, 95, 99, 100))])
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
     print(f"database     {run.database}")
     print(f"CPU          {run.cpu}")
     if run.floor is not None:
-        per_purchase = (args.buyers + 3 * args.keys) / args.keys
+        per_purchase = (args.buyers + (3 if args.four_requests else 2) * args.keys) / args.keys
         print(f"floor        GET /healthz (framework + one SELECT 1): {run.floor:.0f} requests/s; this race "
               f"makes {per_purchase:.1f} requests per key sold, so even that floor allows "
               f"{run.floor / per_purchase:.0f} purchases/s")
@@ -457,6 +474,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sample-servers", type=Path, metavar="DIR",
                         help="CPU-time samples of the server processes during the race into DIR (bench/cpu_sampler), "
                              "summarized by layer at the end")
+    parser.add_argument("--four-requests", action="store_true",
+                        help="the older purchase: checkout, then start payment in a request of its own")
     args = parser.parse_args()
     if args.scale is not None:
         if args.workers is not None:

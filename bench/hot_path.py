@@ -2,11 +2,14 @@
 
 The app is called straight through ASGI (no HTTP server, no client library, no access log), so the numbers
 are what the shop's own code costs: framework, services, SQLAlchemy and the driver. Purchases run
-create order -> start payment -> sandbox notification -> reveal; then refused checkouts after the sell-out.
+checkout with `pay` (the order and its payment started in one request: create+pay) -> sandbox notification ->
+reveal, or with --four-requests the older way: create order -> start payment -> notification -> reveal; then
+refused checkouts after the sell-out.
 Optionally profiles one phase (cProfile sorted by cumulative time, or pyinstrument).
 
     python bench/hot_path.py --pg                      # 300 purchases on a fresh PostgreSQL database
     python bench/hot_path.py                           # SQLite
+    python bench/hot_path.py --pg --four-requests      # checkout, then start payment (4 requests a purchase)
     python bench/hot_path.py --pg --profile notify     # cProfile of the notifications only
     python bench/hot_path.py --pg --profile create --profiler pyinstrument
 """
@@ -32,7 +35,7 @@ from purchase import notification
 from quanyi.app import create_app
 from quanyi.context import build_context
 
-PHASES = ("create", "pay", "notify", "reveal", "refused", "ledger")
+PHASES = ("create", "create+pay", "pay", "notify", "reveal", "refused", "ledger")
 
 
 class Asgi:
@@ -148,7 +151,7 @@ class Meter:
 
 
 async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, refused: int, meter: Meter,
-               settings_env: dict[str, Any]) -> None:
+               settings_env: dict[str, Any], four_requests: bool = False) -> None:
     ctx = build_context(make_settings(url, secrets_, run_background_tasks=False, **settings_env))
     app = create_app(ctx=ctx)
     client = Asgi(app)
@@ -168,8 +171,11 @@ async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, 
         for n in range(purchases + refused):
             headers = buyer_headers(n)
             ip = headers.pop("X-Forwarded-For")
-            body = json.dumps({"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"}).encode()
-            phase = "create" if n < purchases else "refused"
+            checkout: dict[str, Any] = {"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"}
+            if not four_requests:  # the order and its payment in one request (orders.pay_at_checkout)
+                checkout["pay"] = {"gateway": "sandbox"}
+            body = json.dumps(checkout).encode()
+            phase = ("create" if four_requests else "create+pay") if n < purchases else "refused"
             status, answer = await meter.run(phase, client.request("POST", "/api/orders", body=body, headers=headers,
                                                                    client=ip))
             if n >= purchases:
@@ -180,12 +186,18 @@ async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, 
                 raise SystemExit(f"checkout answered {status}: {answer[:300]!r}")
             order = json.loads(answer)
             auth = {"X-Order-Token": order["access_token"]}
-            status, answer = await meter.run("pay", client.request(
-                "POST", f"/api/orders/{order['order_no']}/payments", body=b'{"gateway": "sandbox"}', headers=auth,
-                client=ip))
-            if status != 201:
-                raise SystemExit(f"start payment answered {status}: {answer[:300]!r}")
-            form = urlencode(notification(secret, json.loads(answer))).encode()
+            if four_requests:
+                status, answer = await meter.run("pay", client.request(
+                    "POST", f"/api/orders/{order['order_no']}/payments", body=b'{"gateway": "sandbox"}',
+                    headers=auth, client=ip))
+                if status != 201:
+                    raise SystemExit(f"start payment answered {status}: {answer[:300]!r}")
+                payment = json.loads(answer)
+            elif "payment" not in order:
+                raise SystemExit(f"checkout with pay started no payment: {order.get('payment_error')!r}")
+            else:
+                payment = order["payment"]
+            form = urlencode(notification(secret, payment)).encode()
             status, answer = await meter.run("notify", client.request(
                 "POST", "/payments/sandbox/notify", body=form, content_type="application/x-www-form-urlencoded"))
             if status != 200 or answer != b"success":
@@ -216,6 +228,8 @@ def main() -> int:
     parser.add_argument("--show-sql", choices=PHASES, help="print the SQL statements of one request of this phase")
     parser.add_argument("--lines", type=int, default=45, help="lines of the cProfile listing")
     parser.add_argument("--redis", help="QUANYI_REDIS_URL for the shop (risk counters, stock gate)")
+    parser.add_argument("--four-requests", action="store_true",
+                        help="the older purchase: checkout, then start payment in a request of its own")
     args = parser.parse_args()
     meter = Meter()
     meter.show_sql = args.show_sql
@@ -237,9 +251,12 @@ def main() -> int:
         if db.backend == "postgresql":
             meter.count_round_trips()
         shop = prepare_shop(db, keys=args.purchases)
-        asyncio.run(race(db.url, shop.secrets, shop.sku_id, args.purchases, args.refused, meter, settings_env))
-    print(f"{db.backend}: {args.purchases} purchases, then {args.refused} refused checkouts, in-process over ASGI")
-    print(f"{'request':<10}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}{'other trips':>12}")
+        asyncio.run(race(db.url, shop.secrets, shop.sku_id, args.purchases, args.refused, meter, settings_env,
+                         args.four_requests))
+    way = "4 requests: checkout, start payment" if args.four_requests else "3 requests: checkout with pay"
+    print(f"{db.backend}: {args.purchases} purchases ({way}, notify, reveal), then {args.refused} refused "
+          "checkouts, in-process over ASGI")
+    print(f"{'request':<11}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}{'other trips':>12}")
     total = 0.0
     for phase in PHASES:
         n = meter.count[phase]
@@ -249,7 +266,7 @@ def main() -> int:
         if phase == "ledger":  # one batch for all purchases: per purchase
             n = max(args.purchases, 1)
         cpu = 1000 * meter.cpu[phase] / n
-        print(f"{phase:<10}{n:>6}{cpu:>9.3f}{1000 * meter.wall[phase] / n:>9.3f}{meter.statements[phase] / n:>6.1f}"
+        print(f"{phase:<11}{n:>6}{cpu:>9.3f}{1000 * meter.wall[phase] / n:>9.3f}{meter.statements[phase] / n:>6.1f}"
               f"{meter.round_trips[phase] / n:>12.1f}")
     per = max(args.purchases, 1)
     if db.backend == "postgresql":
