@@ -1,8 +1,9 @@
 """Server CPU per request of the flash-sale hot path over real HTTP, one request type at a time: the counterpart of
 bench/hot_path.py (in-process) with the HTTP server, proxy headers and access log in the way. `--purchases`
 orders are created, then paid, then notified, then revealed, each phase over `--connections` keep-alive
-connections (bench/leanhttp.py), then `--refused` checkouts of the sold-out SKU; the server's CPU per request of
-each phase comes from /proc. The difference from hot_path.py's column is what HTTP costs per request type.
+connections (bench/leanhttp.py), then `--purchases` more checkouts with `pay` (order and payment in one request:
+create+pay, orders.pay_at_checkout), then `--refused` checkouts of the sold-out SKU; the server's CPU per request
+of each phase comes from /proc. The difference from hot_path.py's column is what HTTP costs per request type.
 
     python bench/http_path.py --pg
     python bench/http_path.py --pg --server-env QUANYI_ACCESS_LOG=false
@@ -68,6 +69,15 @@ async def run(server: Server, sku_id: int, secret: str, purchases: int, refused:
                               json={"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"})
         return (await expect(answer, 201, "checkout")).json()
 
+    async def create_and_pay(c: LeanConnection, n: int) -> dict[str, Any]:
+        answer = await c.post("/api/orders", headers=buyer_headers(n),
+                              json={"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com",
+                                    "pay": {"gateway": "sandbox"}})
+        order = (await expect(answer, 201, "checkout with pay")).json()
+        if "payment" not in order:
+            raise SystemExit(f"checkout with pay started no payment: {order.get('payment_error')}")
+        return order
+
     async def pay(c: LeanConnection, order: dict[str, Any]) -> dict[str, Any]:
         answer = await c.post(f"/api/orders/{order['order_no']}/payments", json={"gateway": "sandbox"},
                               headers={"X-Order-Token": order["access_token"]})
@@ -91,7 +101,8 @@ async def run(server: Server, sku_id: int, secret: str, purchases: int, refused:
         payments = await measured("pay", orders, pay)
         await measured("notify", payments, notify)
         await measured("reveal", orders, reveal)
-        await measured("refused", list(range(purchases, purchases + refused)), refuse)
+        await measured("create+pay", list(range(purchases, 2 * purchases)), create_and_pay)
+        await measured("refused", list(range(2 * purchases, 2 * purchases + refused)), refuse)
     finally:
         for connection in clients:
             await connection.close()
@@ -109,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     env = args.server_env  # flood limits as configured: every buyer has its own address and device (buyer_headers)
     with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
-        shop = prepare_shop(db, keys=args.purchases, extra_env=env)
+        shop = prepare_shop(db, keys=2 * args.purchases, extra_env=env)
         with Processes() as processes:
             server = processes.add(Server(shop.env, db.tmp, free_port(), 1))
             server.wait_healthy()
