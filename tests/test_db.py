@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from quanyi import migrate
 from quanyi.catalog.models import Category
-from quanyi.db import Database, secure_sqlite_files
+from quanyi.db import Database, after_commit, secure_sqlite_files
 
 
 async def test_a_failed_unit_of_work_leaves_nothing(ctx):
@@ -23,6 +23,27 @@ async def test_a_failed_unit_of_work_leaves_nothing(ctx):
             raise RuntimeError("boom")
     async with ctx.db.read_session() as session:
         assert await session.scalar(select(Category.id)) is None
+
+
+async def test_single_statements_run_their_after_commit_actions_only_when_the_block_ends_well(ctx):
+    ran: list[str] = []
+
+    async def action(name: str) -> None:
+        ran.append(name)
+
+    async with ctx.db.single_statements() as session:
+        session.add(Category(slug="kept", name="Kept"))
+        await session.flush()
+        after_commit(session, lambda: action("done"))
+        assert ran == []  # not before the block ends
+    assert ran == ["done"]
+    with pytest.raises(RuntimeError):
+        async with ctx.db.single_statements() as session:
+            after_commit(session, lambda: action("failed"))
+            raise RuntimeError("boom")
+    assert ran == ["done"]
+    async with ctx.db.read_session() as session:
+        assert await session.scalar(select(Category.slug)) == "kept"
 
 
 async def test_nested_write_transaction_on_sqlite_is_refused_not_deadlocked(ctx, backend):

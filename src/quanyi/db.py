@@ -341,13 +341,16 @@ class Database:
     async def single_statements(self) -> AsyncIterator[AsyncSession]:
         """A unit of work whose statements are each atomic on their own and need no other: on PostgreSQL in
         autocommit (no BEGIN and COMMIT round trips; each statement's writes stand once it returns, whatever the
-        caller does next), on SQLite an ordinary write transaction (`transaction`)."""
+        caller does next), on SQLite an ordinary write transaction (`transaction`). Actions registered with
+        `after_commit` run when the block ends without an exception (on PostgreSQL its statements' writes all
+        stand by then); on an exception they are dropped, as a rolled-back transaction drops them."""
         if self._single is None:
             async with self.transaction() as session:
                 yield session
             return
         async with self._single() as session:
             yield session
+        await _run_after_commit(session)
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

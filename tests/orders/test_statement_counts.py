@@ -164,6 +164,9 @@ async def test_a_checkout_with_level_price_coupon_and_points_sends_its_budget_of
     first = await shop.client.post("/api/orders", headers={"X-Member-Token": tokens[0]},
                                    json={**body, "contact": "m0@example.com"})
     assert first.status_code == 201, first.text
+    # Paid too: the notification of an order with coupons is not finished by the plain order's statement, and the
+    # process then sends the next one straight to a transaction (payments.service.receive_notification).
+    await shop.pay(first.json())
     statements = Statements(shop)
     try:
         response = await shop.client.post("/api/orders", headers={"X-Member-Token": tokens[1]},
@@ -228,40 +231,83 @@ async def test_the_ledger_workers_batch_does_not_grow_with_the_purchases_in_it(s
     assert await shop.count(Posting) == 2 * 8  # payment received and delivered, once per order
 
 
+class Sent:
+    """What the shop sends on PostgreSQL, in order: "statement" for each SQL statement, and the transaction control
+    asyncpg sends besides (start, commit, rollback)."""
+
+    def __init__(self, shop, monkeypatch) -> None:
+        import asyncpg.transaction
+
+        self.control: list[str] = []
+        for name in ("start", "commit", "rollback"):
+            method = getattr(asyncpg.transaction.Transaction, name)
+
+            def sent(method=method, name=name):
+                async def wrapper(*args, **kwargs):
+                    self.control.append(name)
+                    return await method(*args, **kwargs)
+                return wrapper
+
+            monkeypatch.setattr(asyncpg.transaction.Transaction, name, sent())
+        self._engine = shop.ctx.db.write_engine.sync_engine
+        event.listen(self._engine, "before_cursor_execute", self._statement)
+
+    def _statement(self, *_args: object) -> None:
+        self.control.append("statement")
+
+    def take(self) -> list[str]:
+        """What was sent since the last take, a pooled connection's ping left out (a connection idle for a while is
+        pinged first: BEGIN; ";"; ROLLBACK, db._ping_when_idle)."""
+        control, self.control = self.control, []
+        return " ".join(control).replace("start rollback", "").split()
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._statement)
+
+
 async def test_a_reveal_on_postgresql_sends_its_one_statement_without_begin_or_commit(shop, sku, monkeypatch):
     """The reveal's statement reads the keys and inserts their audit rows at once: on PostgreSQL it runs in
     autocommit, one round trip, its audit rows committed before the keys are answered (SQLite: a transaction)."""
-    import asyncpg.transaction
-
     await shop.stock(sku, 1)
     order = await shop.create_order(sku.id)
     await shop.pay(order)
-    control: list[str] = []
-    for name in ("start", "commit", "rollback"):
-        method = getattr(asyncpg.transaction.Transaction, name)
-
-        def sent(method=method, name=name):
-            async def wrapper(*args, **kwargs):
-                control.append(name)
-                return await method(*args, **kwargs)
-            return wrapper
-
-        monkeypatch.setattr(asyncpg.transaction.Transaction, name, sent())
     statements = Statements(shop)
-    engine = shop.ctx.db.write_engine.sync_engine
-
-    def statement(*_args: object) -> None:
-        control.append("statement")
-
-    event.listen(engine, "before_cursor_execute", statement)
+    sent = Sent(shop, monkeypatch)
     try:
         keys = await shop.reveal(order)
         reveal = statements.take()
     finally:
         statements.close()
-        event.remove(engine, "before_cursor_execute", statement)
+        sent.close()
     assert len(keys) == 1 and await shop.count(KeyReveal) == 1
     if shop.ctx.db.write_engine.dialect.name == "postgresql":
-        # A pooled connection idle for a while is pinged first (BEGIN; ";"; ROLLBACK: db._ping_when_idle).
-        sent = " ".join(control).replace("start rollback", "").split()
-        assert (len(reveal), sent) == (1, ["statement"]), (reveal, control)
+        assert (len(reveal), sent.take()) == (1, ["statement"]), (reveal, sent.control)
+
+
+async def test_start_payment_and_its_notification_on_postgresql_send_one_statement_each_without_begin_or_commit(
+        shop, sku, monkeypatch):
+    """Start payment (locked, checked, the payment inserted) and the usual notification (locked, checked, delivered)
+    are one statement each: on PostgreSQL each runs in autocommit, one round trip (SQLite: transactions). What
+    follows the notification's commit still happens: the ledger worker is woken for the deferred row."""
+    await shop.stock(sku, 2)
+    await shop.pay(await shop.create_order(sku.id, contact="first@example.com"))  # warms the process's caches
+    order = await shop.create_order(sku.id, contact="second@example.com")
+    worker = shop.ctx.ledger_worker
+    worker.running = True  # as in `quanyi serve`: the notification leaves its postings to the worker
+    worker._wake.clear()
+    sent = Sent(shop, monkeypatch)
+    try:
+        payment = await shop.start_payment(order)
+        start = sent.take()
+        response = await shop.notify(shop.notification(payment))
+        notification = sent.take()
+    finally:
+        sent.close()
+        worker.running = False
+    assert response.status_code == 200 and response.text == "success"
+    assert (await shop.get_order(order))["status"] == "delivered"
+    assert worker._wake.is_set()  # the notification's after-commit action ran
+    await post_all_deferred(shop.ctx.db)
+    assert await shop.count(Posting, Posting.payment_no == payment["payment_no"]) == 1
+    if shop.ctx.db.write_engine.dialect.name == "postgresql":
+        assert (start, notification) == (["statement"], ["statement"])

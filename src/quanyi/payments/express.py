@@ -50,7 +50,7 @@ from quanyi.risk import ruleset
 from quanyi.risk.counters import DatabaseCounters
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskRule
 
-__all__ = ["Attempt", "lock_payment", "takes_express_lane", "deliver"]
+__all__ = ["Attempt", "lock_payment", "takes_express_lane", "deliver", "likely_done_while_locking"]
 
 _orders, _payments, _keys = Order.__table__, Payment.__table__, CardKey.__table__
 _signals, _other = OrderRiskSignals.__table__, Payment.__table__.alias("other_payment")
@@ -104,6 +104,14 @@ class Attempt:
 # PostgreSQL: the statement that locks (False: it only locks, and `deliver` writes in a second one; the tests that
 # compare both ways turn it off).
 DELIVER_WHILE_LOCKING = True
+
+
+def likely_done_while_locking(session_info: dict[str, Any]) -> bool:
+    """Whether a notification is likely to be applied by `lock_payment`'s statement alone (PostgreSQL), judged from
+    the database's `session_info` before any statement: the test flag is on and this process's fresh copy of the
+    risk rules has no enabled rule (with one, the statement declines every order: `takes_express_lane` asks the
+    rules). A guess, for the caller to choose a unit of work; what the statement did is in its row."""
+    return DELIVER_WHILE_LOCKING and not ruleset.fresh_copy(session_info)
 
 
 async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: str, trade_no: str,

@@ -80,10 +80,7 @@ async def notification_reply(ctx: ShopContext, gateway: PaymentGateway, headers:
     try:
         if len(body) > _MAX_NOTIFY_BYTES:
             raise NotificationRejected("notification body too large")
-        async with ctx.db.transaction() as session:
-            effect = await payments_service.handle_notification(
-                session=session, gateway=gateway, headers=headers, body=body
-            )
+        effect = await payments_service.receive_notification(db=ctx.db, gateway=gateway, headers=headers, body=body)
     except DomainError as exc:
         logger.warning("payment notification rejected: gateway=%s code=%s reason=%s ip=%s",
                        gateway.name, exc.code, exc.message, ip)
