@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi import db_direct
+from quanyi import db_direct, sqlite_trip
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, DomainError, NotFound
 from quanyi.ledger import service as ledger_service
@@ -149,9 +149,11 @@ async def _prepare_payment(
         assert payment_no is not None
     elif payment_no is None:
         payment_no, amount_cents, currency = _new_payment_no(), order.total_cents, order.currency
-        await connection.execute(_NEW_PAYMENT, {
+        # One trip to aiosqlite's thread (quanyi.sqlite_trip), not the three or four of `connection.execute`.
+        await sqlite_trip.run(connection, [sqlite_trip.Step(_NEW_PAYMENT, {
             "payment_no": payment_no, "order_id": order.id, "gateway": gateway.name, "amount_cents": amount_cents,
-            "currency": currency, "status": PaymentStatus.CREATED.value, "created_at": now, "updated_at": now})
+            "currency": currency, "status": PaymentStatus.CREATED.value, "created_at": now, "updated_at": now,
+            "query_count": 0})])
     return CheckoutRequest(
         payment_no=payment_no, amount_cents=amount_cents, currency=currency,
         subject=f"{order.product_name} {order.sku_name} x{order.quantity}"[:120],
