@@ -160,8 +160,9 @@ def domain_problem(exc: DomainError) -> Response:
     return problem(status_for(exc), exc.code, exc.message, exc.context)
 
 
-# API paths people open from a link in a browser (a download link shown on a page): a browser gets a page.
-_BROWSER_LINKS = ("/api/enterprise-downloads",)
+# API paths people open from a link in a browser (a download link shown on a page): a browser gets a page, and
+# a mangled link (cut short, mistyped) gets the same page as a dead one; an API client keeps its 422.
+_BROWSER_LINKS: dict[str, type[DomainError]] = {"/api/enterprise-downloads": LinkRefused}
 
 
 def _wants_html(request: Request) -> bool:
@@ -229,6 +230,10 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         if any(err["type"] == "json_invalid" for err in errors):
             return problem(400, "malformed_json", "the request body is not valid JSON", {"errors": errors})
+        refusal = _BROWSER_LINKS.get(request.url.path)
+        if refusal is not None and _wants_html(request):
+            refused = refusal("this link is not valid; ask for a new one")
+            return render_error_page(request, status_for(refused), refused.code, refused.message)
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem(422, "validation_failed", detail, {"errors": errors})

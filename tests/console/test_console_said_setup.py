@@ -110,6 +110,17 @@ async def test_a_dead_download_link_opened_in_a_browser_gets_a_page_in_chinese(s
     assert api.json()["detail"].startswith("this download link is not valid")
 
 
+
+@pytest.mark.parametrize("token", ["x" * 5, "x" * 30 + "!*", ""])
+async def test_a_mangled_download_link_opened_in_a_browser_gets_the_same_page(shop, token):
+    mangled = "/api/enterprise-downloads?format=csv&t=" + token
+    page = await shop.client.get(mangled, headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 410 and page.headers["content-type"].startswith("text/html")
+    assert "此下载链接已失效" in html.unescape(page.text)
+    api = await shop.client.get(mangled, headers={"Accept": "application/json"})
+    assert api.status_code == 422 and api.json()["code"] == "validation_failed"
+    assert api.json()["errors"][0]["field"] == "query.t"
+
 async def test_the_portal_says_a_role_refusal_in_chinese(shop):
     client = await portal_logged_in(shop, "ACME", "pete", "purchaser")
     refused = await client.get("/portal/users")
