@@ -14,17 +14,23 @@ from helpers import signed_notification
 
 
 async def _buy(client: httpx.AsyncClient, sku_id: int, sandbox_secret: str, index: int) -> dict[str, Any]:
+    # Every other buyer pays in the checkout's request (orders.pay_at_checkout), the rest start payment after it.
+    pay_at_checkout = index % 2 == 0
     response = await client.post("/api/orders", json={"sku_id": sku_id, "quantity": 1,
-                                                       "contact": f"buyer{index}@example.com"})
+                                                       "contact": f"buyer{index}@example.com",
+                                                       **({"pay": {"gateway": "sandbox"}} if pay_at_checkout else {})})
     if response.status_code != 201:
         return {"status": response.status_code, "code": response.json().get("code")}
     order = response.json()
     headers = {"X-Order-Token": order["access_token"]}
-    payment = (await client.post(f"/api/orders/{order['order_no']}/payments", headers=headers)).json()
+    if pay_at_checkout:
+        payment = order["payment"]
+    else:
+        payment = (await client.post(f"/api/orders/{order['order_no']}/payments", headers=headers)).json()
     params = signed_notification(sandbox_secret, payment_no=payment["payment_no"],
                                  amount_cents=payment["amount_cents"])
     notified = await client.post("/payments/sandbox/notify", data=params)
-    return {"status": 201, "order_no": order["order_no"], "notify": notified.text,
+    return {"status": 201, "order_no": order["order_no"], "notify": notified.text, "index": index,
             "notify_status": notified.status_code}
 
 

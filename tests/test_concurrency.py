@@ -1,7 +1,8 @@
 """Many buyers, few keys: never oversold, never a key twice, every refusal a clean 'sold out'.
 
 Buyers run in several OS processes, each with its own app and connection pool, against the same
-database (PostgreSQL: row locks with SKIP LOCKED; SQLite: the file's writer lock across processes).
+database (PostgreSQL: row locks with SKIP LOCKED; SQLite: the file's writer lock across processes). Every other
+buyer pays in the checkout's request (`pay`), the rest with start payment after it: both ways in one race.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.access import order_access_token
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.payments.models import Payment
 
 PROCESSES = 4
 BUYERS_PER_PROCESS = 50
@@ -50,11 +52,13 @@ async def test_200_buyers_in_4_processes_get_exactly_the_50_keys_in_stock(shop, 
     assert statuses == {(201, None): KEYS, (409, "sold_out"): PROCESSES * BUYERS_PER_PROCESS - KEYS}, statuses
     bought = [o for o in outcomes if o["status"] == 201]
     assert all(o["notify_status"] == 200 and o["notify"] == "success" for o in bought)
+    assert {o["index"] % 2 for o in bought} == {0, 1}  # both ways bought
 
     async with shop.ctx.db.read_session() as session:
         delivered = (await session.scalars(select(Order.id).where(Order.status == OrderStatus.DELIVERED))).all()
         assert len(delivered) == KEYS
         assert await session.scalar(select(func.count()).select_from(Order)) == KEYS  # refusals left no orders
+        assert await session.scalar(select(func.count()).select_from(Payment)) == KEYS  # nor payments: one each
         sold = (await session.execute(select(CardKey.id, CardKey.order_id).where(
             CardKey.status == CardKeyStatus.SOLD))).all()
         assert len(sold) == KEYS
