@@ -4,9 +4,11 @@ a 422 before anything is written; without `pay` the answer is exactly what it wa
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from quanyi.app import create_app
@@ -137,3 +139,41 @@ def test_the_openapi_document_shows_pay_and_the_nested_answer(settings):
     assert "payment" not in parts["OrderCreated"].get("required", [])
     answer = schema["paths"]["/api/orders"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": "#/components/schemas/OrderCreated"}
+
+
+async def test_a_database_dropped_while_starting_the_payment_leaves_the_order_placed(backend, shop, stocked_sku,
+                                                                                     database_url):
+    # PostgreSQL drops the connection that starts the payment (a failover): the order, committed before, is
+    # answered as placed; nothing of the payment is written; the start-payment route then starts it.
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server connection to drop")
+    from faults.support import pg_connect
+
+    holder, watcher = await pg_connect(database_url), await pg_connect(database_url)
+    lock = holder.transaction()
+    await lock.start()
+    await holder.execute("LOCK TABLE payments_payment IN SHARE ROW EXCLUSIVE MODE")  # stops the payment's insert
+    try:
+        checkout = asyncio.create_task(_checkout(shop, stocked_sku.id, pay={"gateway": "sandbox"}))
+        waiting: list[int] = []
+        for _ in range(600):
+            await watcher.execute("SELECT pg_stat_clear_snapshot()")
+            waiting = [row["pid"] for row in await watcher.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")]
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "the payment's statement never waited on the lock"
+        assert await watcher.fetchval("SELECT pg_terminate_backend($1)", waiting[0])
+        response = await checkout
+    finally:
+        await lock.rollback()
+        await holder.close()
+        await watcher.close()
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["status"] == "pending_payment" and "payment" not in order
+    assert order["payment_error"]["status"] == 503 and order["payment_error"]["code"] == "database_unavailable"
+    assert await shop.count(Payment) == 0
+    payment = await shop.start_payment(order)
+    assert payment["amount_cents"] == 1980 and await shop.count(Payment) == 1
