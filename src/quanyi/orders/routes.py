@@ -32,8 +32,8 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
     return orders_service.LookupLimits.from_settings(ctx.settings)
 
 
-@router.post("", response_model=OrderCreated, status_code=201, summary="Place an order (reserves stock)",
-             dependencies=[NO_STORE],
+@router.post("", response_model=OrderCreated, status_code=201,
+             summary="Place an order (reserves stock); with `pay`, start its payment too", dependencies=[NO_STORE],
              responses={409: {"description": "Sold out, not on sale, or (自选卡密) card_key_taken: the picked "
                                              "key went to another buyer"},
                         403: {"description": "Refused by risk control, verification_required (see challenge_id), or "
@@ -41,6 +41,8 @@ def _limits(ctx: ContextDep) -> orders_service.LookupLimits:
                         429: {"description": "Too many checkouts from this IP or device, or too much stock "
                                              "already held in unpaid / under-review orders (too_much_stock_held); "
                                              "Retry-After"},
+                        422: {"description": "Invalid input; unknown_gateway: `pay` names a gateway the shop does not "
+                                           "take (nothing placed)"},
                         503: {"description": "The shop has no payment method enabled"}})
 async def create_order(data: OrderCreate, request: Request, response: Response, ctx: ContextDep,
                        member_token: OptionalMemberTokenDep) -> OrderCreated:
