@@ -31,7 +31,7 @@ from quanyi.money import line_total
 from quanyi.orders.checkout import create_order
 from quanyi.orders.contact import normalize_contact
 from quanyi.orders.lookup import hash_query_password
-from quanyi.orders.member_checkout import read_member_checkout
+from quanyi.orders.member_checkout import may_be_member, member_checkout_read, remember_member_checkout
 from quanyi.orders.models import Order
 from quanyi.orders.one_statement import Rider
 from quanyi.promoters.referral import attribute_checkout
@@ -117,8 +117,8 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
         async with ctx.db.transaction() as session:
-            sku, signals, gate = await _sku_signals_and_gate(ctx, session, data)
-            member_id = await _member_id(session, data, sku, now)
+            sku, signals, gate, member = await _sku_signals_and_gate(ctx, session, data, now)
+            member_id = await _member_id(session, data) if member is _UNREAD else member
             if gate is not None:
                 refusal = gate.flood
             riders = gate.riders(signals) if gate is not None and signals is not None else None
@@ -161,44 +161,52 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     return order
 
 
-async def _sku_signals_and_gate(ctx: ShopContext, session: AsyncSession,
-                                data: CheckoutInput) -> tuple[SkuRow | None, Signals | None, Gate | None]:
+_UNREAD = object()  # the member is not read yet
+
+
+async def _sku_signals_and_gate(
+        ctx: ShopContext, session: AsyncSession, data: CheckoutInput,
+        now: dt.datetime) -> tuple[SkuRow | None, Signals | None, Gate | None, int | None | object]:
     """The SKU as a plain row (None if unknown: checkout then refuses it with its usual error), the checkout's risk
-    signals and its gate (None when the request is invalid anyway: unknown SKU, bad contact). The SKU is read in the
-    gate's count statement (risk.gate.Beside): the gate counts by who checks out, which is known before the SKU. A
-    guest's and a member's checkout alike: the snapshot, the member's read, the member price, the coupons' scope and
-    the points read the row's columns (catalog.sku_row), no ORM object is built."""
+    signals and its gate (None when the request is invalid anyway: unknown SKU, bad contact), and the signed-in
+    buyer's id when it was read here (None: a guest; `_UNREAD`: `_member_id`'s to find). The SKU is read in the
+    gate's count statement (risk.gate.Beside): the gate counts by who checks out, which is known before the SKU; a
+    member's checkout reads the member with it (orders.member_checkout, at `now`, one moment for the whole
+    checkout). A guest's and a member's checkout alike: the snapshot, the member's read, the member price, the
+    coupons' scope and the points read the row's columns (catalog.sku_row), no ORM object is built."""
     try:
         contact_kind, contact_value = normalize_contact(data.contact)
     except ValueError:
-        return None, None, None
-    now = ctx.risk.now()
+        return None, None, None, _UNREAD
+    token = data.member_token.token if data.member_token is not None else ""
+    member_read = (member_checkout_read(token=token, sku_id=data.sku_id, coupon_codes=data.coupon_codes,
+                                        member_coupon_ids=data.member_coupon_ids, now=now)
+                   if token and may_be_member(token) else None)
+    risk_now = ctx.risk.now()
     client = Client(ip=data.ip, device=data.device.id[:128], contact=contact_value, quantity=data.quantity,
-                    at=now.timestamp())  # as the signals below have them
+                    at=risk_now.timestamp())  # as the signals below have them
     opening = await count_checkout(session=session, runtime=ctx.risk, client=client,
-                                   beside=Beside(SKU_ROW_SUBQUERY, {"b_sku_id": data.sku_id}))
+                                   beside=member_read or Beside(SKU_ROW_SUBQUERY, {"b_sku_id": data.sku_id}))
     if opening.beside is None:
-        return None, None, None  # an unknown SKU: not counted (its flood hits are not written either)
-    sku = sku_row_of(opening.beside)
+        return None, None, None, _UNREAD  # an unknown SKU: not counted (its flood hits are not written either)
+    member: int | None | object = _UNREAD
+    if member_read is not None:
+        sku, login = await remember_member_checkout(session=session, read=member_read, row=opening.beside, now=now)
+        member = login.member_id if login is not None else None
+    else:
+        sku = sku_row_of(opening.beside)
     signals = risk_engine.checkout_signals(
         ctx.risk, ip=data.ip, device=data.device.id, device_verified=data.device.verified, contact_kind=contact_kind,
         contact=contact_value, sku_id=sku.id, quantity=data.quantity,
-        amount_cents=line_total(sku.price_cents, data.quantity), merchant_id=sku.merchant_id, now=now)
-    return sku, signals, await opening.open()
+        amount_cents=line_total(sku.price_cents, data.quantity), merchant_id=sku.merchant_id, now=risk_now)
+    return sku, signals, await opening.open(), member
 
 
-async def _member_id(session: AsyncSession, data: CheckoutInput, sku: Sku | SkuRow | None = None,
-                     now: dt.datetime | None = None) -> int | None:
-    """The signed-in buyer (会员), else None (a guest order). With the SKU known (and `now` fixed for the whole
-    checkout), what pricing and attribution need of the member is read in the same statement."""
+async def _member_id(session: AsyncSession, data: CheckoutInput) -> int | None:
+    """The signed-in buyer (会员), else None (a guest order)."""
     if data.member_token is None:
         return data.member_id
-    if sku is not None and now is not None and data.member_token.token:
-        login = await read_member_checkout(session=session, token=data.member_token.token, sku=sku,
-                                           coupon_codes=data.coupon_codes, member_coupon_ids=data.member_coupon_ids,
-                                           now=now)
-    else:
-        login = await data.member_token.login(session)
+    login = await data.member_token.login(session)
     return login.member_id if login else None
 
 
