@@ -22,7 +22,7 @@ from quanyi.members.sessions import open_member_session
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.pricing.arithmetic import percent_of
-from quanyi.risk import counters
+from quanyi.risk import counters, ruleset
 
 # Per dialect: (checkout, start payment, notification, reveal). A plain checkout is one transaction (orders.placing):
 # the advisory locks of the flood and held-stock counters (PostgreSQL), both counts and the SKU in one statement, then
@@ -286,12 +286,24 @@ async def test_a_reveal_on_postgresql_sends_its_one_statement_without_begin_or_c
     if shop.ctx.db.write_engine.dialect.name == "postgresql":
         assert (len(reveal), sent.take()) == (1, ["statement"]), (reveal, sent.control)
 
+async def _order_stage_rules_only(shop) -> None:
+    """The shipped risk rules with those of the payment and delivery stages turned off (a shop that checks buyers at
+    checkout only): the notification has no rule to evaluate."""
+    async with shop.ctx.db.transaction() as session:
+        assert await ruleset.install_default_rules(session=session) > 0
+        for rule in await ruleset.list_rules(session=session):
+            rule.enabled = rule.stages == ["order"]
 
+
+@pytest.mark.parametrize("default_rules", [False, True], ids=["no-rules", "order-stage-rules"])
 async def test_start_payment_and_its_notification_on_postgresql_send_one_statement_each_without_begin_or_commit(
-        shop, sku, monkeypatch):
+        shop, sku, monkeypatch, default_rules):
     """Start payment (locked, checked, the payment inserted) and the usual notification (locked, checked, delivered)
     are one statement each: on PostgreSQL each runs in autocommit, one round trip (SQLite: transactions). What
-    follows the notification's commit still happens: the ledger worker is woken for the deferred row."""
+    follows the notification's commit still happens: the ledger worker is woken for the deferred row. Risk rules of
+    the order stage only keep the notification on its one statement."""
+    if default_rules:
+        await _order_stage_rules_only(shop)
     await shop.stock(sku, 2)
     await shop.pay(await shop.create_order(sku.id, contact="first@example.com"))  # warms the process's caches
     order = await shop.create_order(sku.id, contact="second@example.com")

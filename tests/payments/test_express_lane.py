@@ -26,6 +26,7 @@ from quanyi.notifications.models import OutboxMessage
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments import express
 from quanyi.payments.models import Payment
+from quanyi.risk import ruleset
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskRule
 
 
@@ -185,12 +186,23 @@ async def _last_event(shop) -> int:
     async with shop.ctx.db.read_session() as session:
         return int(await session.scalar(select(func.max(CounterEvent.id))) or 0)
 
+async def _order_stage_rules_only(shop) -> None:
+    """The shipped risk rules with those of the payment and delivery stages turned off (a shop that checks buyers at
+    checkout only): the notification has no rule to evaluate."""
+    async with shop.ctx.db.transaction() as session:
+        assert await ruleset.install_default_rules(session=session) > 0
+        for rule in await ruleset.list_rules(session=session):
+            rule.enabled = rule.stages == ["order"]
 
-@pytest.mark.parametrize("payer", ["payer-1", None])
+
+@pytest.mark.parametrize(("payer", "default_rules"), [("payer-1", False), (None, False), ("payer-1", True)])
 async def test_delivering_in_the_lock_statement_leaves_the_rows_of_two_statements(shop, sku, lanes, monkeypatch,
-                                                                                  payer):
+                                                                                  payer, default_rules):
     """PostgreSQL delivers the usual order in the statement that locks it; the same rows (and risk's paid counter
-    events, in the same order) as locking and then delivering in a second statement (SQLite: both ways alike)."""
+    events, in the same order) as locking and then delivering in a second statement (SQLite: both ways alike).
+    Risk rules of the order stage only change neither."""
+    if default_rules:
+        await _order_stage_rules_only(shop)
     await shop.stock(sku, 5)
     await shop.create_order(sku.id)  # the shop's device cookie: both orders below carry the same device
     one = await shop.create_order(sku.id, quantity=2, contact="fan@example.com")

@@ -109,9 +109,11 @@ DELIVER_WHILE_LOCKING = True
 def likely_done_while_locking(session_info: dict[str, Any]) -> bool:
     """Whether a notification is likely to be applied by `lock_payment`'s statement alone (PostgreSQL), judged from
     the database's `session_info` before any statement: the test flag is on and this process's fresh copy of the
-    risk rules has no enabled rule (with one, the statement declines every order: `takes_express_lane` asks the
-    rules). A guess, for the caller to choose a unit of work; what the statement did is in its row."""
-    return DELIVER_WHILE_LOCKING and not ruleset.fresh_copy(session_info)
+    risk rules has no enabled rule of the payment or delivery stage (with one, the statement declines every order:
+    the general way evaluates them). A guess, for the caller to choose a unit of work; what the statement did is in
+    its row."""
+    rules = ruleset.fresh_copy(session_info)
+    return DELIVER_WHILE_LOCKING and not (rules and risk_payment.decides_at_payment(rules))
 
 
 async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: str, trade_no: str,
@@ -222,7 +224,8 @@ SELECT count(*) FROM delivered"""))
 
 # `_LOCK` and `_PG_DELIVER` in one statement: the same row locked (same columns, joins and lock order), then, only
 # when it plainly takes the express lane (`go`: what `confirm_payment`'s checks and `takes_express_lane` ask of it,
-# an order with coupons and a shop with enabled risk rules aside: those ask Python), the same writes; risk's paid
+# an order with coupons and a shop with enabled risk rules of the payment or delivery stage aside: those ask Python;
+# its `rules_enabled` counts only those, as `risk.payment_stage.decides_at_payment` asks), the same writes; risk's paid
 # counter events built from the locked row as `risk.payment_stage.paid_events` builds them
 # (`risk.rules.placed_events` + `payer_events`).
 # Every write depends on `go`, so nothing is locked or written before the order and the payment are locked.
@@ -238,7 +241,9 @@ WITH found AS (
         other_payment.amount_cents AS other_amount_cents,
         risk_order_signals.order_id AS signals_order_id, risk_order_signals.ip AS signals_ip,
         risk_order_signals.device AS signals_device, risk_order_signals.review_reason,
-        (SELECT count(*) FROM risk_rule WHERE risk_rule.enabled IS true) AS rules_enabled
+        (SELECT count(*) FROM risk_rule WHERE risk_rule.enabled IS true
+            AND (CAST(risk_rule.stages AS jsonb) @> '["payment"]' OR CAST(risk_rule.stages AS jsonb) @> '["delivery"]'))
+            AS rules_enabled
     FROM payments_payment JOIN orders_order ON orders_order.id = payments_payment.order_id
         LEFT OUTER JOIN payments_payment AS other_payment ON other_payment.gateway = CAST(:gateway AS varchar)
             AND other_payment.gateway_trade_no = CAST(:trade_no AS varchar)
