@@ -5,14 +5,22 @@ listeners, and with the same errors."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
+import aiosqlite
 import pytest
-from sqlalchemy import bindparam, event, func, insert, literal, select, update
+from sqlalchemy import Numeric, bindparam, cast, event, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from quanyi import db_direct
+from quanyi import db_direct, logins
+from quanyi.catalog import sku_row
+from quanyi.loyalty import levels as loyalty_levels
+from quanyi.members.models import LoginMethod, Member
+from quanyi.members.sessions import open_member_session
+from quanyi.orders import member_checkout
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.state import OrderStatus
+from quanyi.risk import gate
 from quanyi.risk.models import CounterEvent
 
 _INSERT_EVENT = db_direct.Direct(insert(CounterEvent.__table__).values(
@@ -102,3 +110,68 @@ async def test_a_missing_parameter_is_refused_and_an_expanding_one_is_not_taken(
     expanding = db_direct.Direct(select(CounterEvent.id).where(CounterEvent.id.in_(bindparam("b_ids"))))
     with pytest.raises(ValueError, match="expanding"):
         expanding.plan(ctx.db.write_engine.sync_engine.dialect)
+
+
+_TYPES = db_direct.Direct(select(Order.id, Order.status, Order.created_at, Order.expires_at, literal(True),
+                                 bindparam("b_at", type_=Order.__table__.c.created_at.type))
+                          .where(Order.order_no == bindparam("b_no")))
+# SQLite only: db_direct's PostgreSQL plan asks asyncpg's Numeric for its result processor without the column's
+# type code, which it refuses (no hot statement returns a Numeric).
+_DECIMAL = db_direct.Direct(select(cast(bindparam("b_decimal", type_=Numeric(10, 2)), Numeric(10, 2)), Order.id)
+                            .where(Order.order_no == bindparam("b_no")))
+
+
+async def test_the_hot_reads_return_what_session_execute_returns_types_included(ctx, order, monkeypatch):
+    """On SQLite the hot reads go to aiosqlite's thread in one hop (sqlite_trip.fetch), inside the transaction:
+    the same rows as SQLAlchemy's own execution, value for value and type for type."""
+    hops = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(connection, fn, *args, **kwargs):
+        hops.append(fn)
+        return await original(connection, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with ctx.db.transaction() as session:
+        await loyalty_levels.set_level(session=session, code="SILVER", name="Silver", min_paid_cents=0,
+                                       discount_bps=500)
+        member = Member(email="direct@example.com")
+        session.add(member)
+        await session.flush()
+        token = await open_member_session(session=session, member=member, method=LoginMethod.CODE, days=1,
+                                          ip="127.0.0.1", user_agent="test")
+        await loyalty_levels.reevaluate(session=session)
+    async with ctx.db.read_session() as session:
+        loaded = await session.scalar(select(Order).where(Order.order_no == order["order_no"]))
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    reads = [
+        (_TYPES, {"b_no": order["order_no"], "b_at": at}),
+        (sku_row._SKU_ROW, {"b_sku_id": loaded.sku_id}),
+        (gate._count_statement(1, (), sku_row.SKU_ROW_SUBQUERY),
+         {"g_flood_0": "ip:10.0.0.9", "g_low": 0.0, "g_at": 9e9, "b_sku_id": loaded.sku_id}),
+        (member_checkout._READ, {"b_token_hash": logins.hash_token(token), "b_now": at, "b_sku_id": loaded.sku_id,
+                                 "b_code": "", "b_product_id": 1, "b_category_id": 1}),
+    ]
+    if ctx.db.write_engine.dialect.name == "sqlite":
+        reads.append((_DECIMAL, {"b_decimal": Decimal("12.34"), "b_no": order["order_no"]}))
+    async with ctx.db.transaction() as session:
+        session.add(CounterEvent(key="ip:10.0.0.9", member="m", at=5.0))  # pending: flushed before the read
+        counted_row = await db_direct.fetch_one(session, *reads[2])
+        assert counted_row[0] == 1  # its own write, in its transaction
+        for direct, params in reads:
+            expected = [tuple(row) for row in (await session.execute(direct.statement, params)).all()]
+            hops.clear()
+            got = await db_direct.fetch_all(session, direct, params)
+            if session.bind.dialect.name == "sqlite":
+                assert len(hops) == 1  # through SQLAlchemy's execution: three or four
+            assert got == expected and len(got) == 1
+            assert [type(value) for value in got[0]] == [type(value) for value in expected[0]]
+            assert await db_direct.fetch_one(session, direct, params) == expected[0]
+        row = await db_direct.fetch_one(session, reads[0][0], reads[0][1])
+        assert row[1] is OrderStatus.PENDING_PAYMENT and row[4] is True and row[5] == at
+        assert row[2].tzinfo is not None
+        login = await db_direct.fetch_one(session, *reads[3])
+        assert login[0] == member.id and login[2] is LoginMethod.CODE and login[7].tzinfo is not None
+        assert login[5] is False  # has_password: a boolean, not SQLite's 0
+        if len(reads) > 4:
+            assert await db_direct.fetch_one(session, *reads[4]) == (Decimal("12.34"), loaded.id)

@@ -205,8 +205,10 @@ class Hops:
 
 
 # A plain guest purchase's checkout and notification on SQLite, in trips to aiosqlite's thread (BEGIN IMMEDIATE
-# and each read: three or four; the writes: one trip; COMMIT: one).
-HOPS = {"checkout": 14, "notification": 10}  # before quanyi.sqlite_trip: 29 and 30
+# and each read through SQLAlchemy: three or four; db_direct's hot reads: one each; the writes: one trip; COMMIT:
+# one).
+HOPS = {"checkout": 11, "notification": 10}  # before quanyi.sqlite_trip: 29 and 30; before db_direct's one-hop
+# reads on SQLite: 14 and 10
 
 
 async def test_a_plain_purchase_sends_its_writes_in_one_trip(shop, sku, monkeypatch):

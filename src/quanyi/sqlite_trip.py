@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-__all__ = ["Returned", "Step", "Take", "run", "returned_a_row", "rowcount_is"]
+__all__ = ["Returned", "Step", "Take", "fetch", "readable", "run", "returned_a_row", "rowcount_is"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,8 @@ class _Prepared:
     # Per position, where its value comes from (as `construct_params` finds it), or None: `construct_params` itself
     # (expanding IN parameters, escaped names, callable values).
     plan: tuple[_Bound, ...] | None
+    # (column index, result processor) of the result columns that have one (`fetch`).
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
 
 
 _PREPARED: dict[tuple[Any, Any, tuple[str, ...], bool], _Prepared] = {}  # per dialect (engine), statement, shape
@@ -114,7 +116,13 @@ def _prepare(dialect: Any, statement: Any, keys: tuple[str, ...], many: bool) ->
             missing = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
             raise TypeError(f"give a value for {missing}: sqlite_trip computes no column defaults")
         postcompile = bool(compiled.literal_execute_params or compiled.post_compile_params)
-        prepared = _PREPARED[shape] = _Prepared(compiled, postcompile, None if postcompile else _plan(compiled))
+        results = []
+        for n, column in enumerate(compiled._result_columns):
+            processor = column.type._cached_result_processor(dialect, None)
+            if processor is not None:
+                results.append((n, processor))
+        prepared = _PREPARED[shape] = _Prepared(compiled, postcompile, None if postcompile else _plan(compiled),
+                                                tuple(results))
     return prepared
 
 
@@ -241,3 +249,35 @@ async def run(connection: AsyncConnection, steps: Sequence[Step]) -> list[tuple[
 
         await connection.run_sync(_raise)
     return done
+
+
+def readable(dialect: Any, statement: Any, params: Mapping[str, Any]) -> bool:
+    """Can `fetch` send `statement` with parameters of `params`' keys (no Python-side column default to compute)?"""
+    try:
+        _prepare(dialect, statement, tuple(sorted(params)), False)
+    except TypeError:
+        return False
+    return True
+
+
+async def fetch(connection: AsyncConnection, statement: Any, params: Mapping[str, Any], *,
+                one: bool = False) -> list[tuple[Any, ...]]:
+    """One statement in one trip (a read: quanyi.db_direct's hot statements on SQLite), inside `connection`'s
+    transaction: its rows (only the first if `one`) as tuples, through the result columns' result processors as
+    SQLAlchemy's result would give them (datetimes, enums, Decimals, booleans). Errors and statement events as `run`.
+    """
+    rows = (await run(connection, [Step(statement, params)]))[0][1]
+    if one:
+        rows = rows[:1]
+    sync = connection.sync_connection
+    assert sync is not None
+    results = _prepare(sync.dialect, statement, tuple(sorted(params)), False).results
+    if not results:
+        return rows  # sqlite3 rows are tuples
+    processed = []
+    for record in rows:
+        row = list(record)
+        for n, processor in results:
+            row[n] = processor(row[n])
+        processed.append(tuple(row))
+    return processed
