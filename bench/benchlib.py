@@ -412,35 +412,134 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} GiB"
 
 
+def _proc_stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """(command name, the fields after it) of /proc/<pid>/stat, or None when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+
+
+def _ticks() -> int:
+    return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def cpu_seconds(match: Callable[[int, str], bool]) -> float:
     """User + system CPU time of the live processes for which match(process group id, command name) holds.
     Read from /proc; 0.0 where there is no /proc."""
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
+        read = _proc_stat(stat.parent.name)
+        if read is None:
             continue  # the process ended while we looked
-        name = text[text.index("(") + 1:text.rindex(")")]
-        fields = text[text.rindex(")") + 2:].split()
+        name, fields = read
         if match(int(fields[2]), name):  # fields[2] is the process group, [11]/[12] utime/stime in ticks
             total += int(fields[11]) + int(fields[12])
-    return total / ticks
+    return total / _ticks()
+
+
+@dataclass(frozen=True)
+class ClusterCpu:
+    """CPU seconds a PostgreSQL cluster used so far: `total` = postmaster + its live children + its exited
+    children (reaped: the postmaster's cutime/cstime); `backends` maps the live backends of one database (pid ->
+    CPU seconds)."""
+    total: float
+    backends: dict[int, float]
+
+
+class PostgresCpu:
+    """The CPU of the PostgreSQL server (cluster) that a database lives on, when it runs on this machine.
+
+    Found through the database itself: `pg_backend_pid()` is one of the postmaster's children, so its parent in
+    /proc is the postmaster. Every backend, background worker and auxiliary process (WAL writer, checkpointer,
+    autovacuum) is the postmaster's child; a child that exits is reaped by the postmaster, and the kernel adds
+    its CPU to the postmaster's cutime/cstime, so connections that close during a span still count. Other
+    databases of the same cluster count too (only the live backends of `database` are told apart)."""
+
+    def __init__(self, postmaster: int, database: str) -> None:
+        self.postmaster = postmaster
+        self.database = database
+
+    @classmethod
+    def find(cls, database_url: str) -> PostgresCpu | None:
+        """The cluster of `database_url`'s server, or None when its processes are not visible here."""
+        dsn = make_url(database_url).set(drivername="postgresql")
+        database = dsn.database or "postgres"
+
+        async def backend() -> tuple[str, list[str]] | None:
+            connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+            try:  # read while the backend lives
+                return _proc_stat(int(await connection.fetchval("SELECT pg_backend_pid()")))
+            finally:
+                await connection.close()
+
+        backend = asyncio.run(backend())
+        if backend is None:
+            return None  # another machine or container
+        parent = int(backend[1][1])
+        postmaster = _proc_stat(parent)
+        if postmaster is None or postmaster[0] not in ("postgres", "postmaster"):
+            return None
+        return cls(parent, database)
+
+    def _scan(self) -> tuple[int, dict[int, int]] | None:
+        """(ticks of the postmaster and all its children, live or reaped; ticks per live backend of the
+        database), or None when a child was reaped during the scan (it may have been counted twice)."""
+        ticks = 0
+        backends: dict[int, int] = {}
+        before = _proc_stat(self.postmaster)
+        if before is None:
+            raise RuntimeError(f"the PostgreSQL postmaster (pid {self.postmaster}) is gone")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            read = _proc_stat(stat.parent.name)
+            if read is None or read[1][1] != str(self.postmaster):  # fields[1]: the parent's pid
+                continue
+            used = int(read[1][11]) + int(read[1][12])
+            ticks += used
+            with contextlib.suppress(OSError):
+                # A backend's title: "postgres: [cluster: ]user database client state"
+                if f" {self.database} " in Path(f"/proc/{stat.parent.name}/cmdline").read_text(errors="replace"):
+                    backends[int(stat.parent.name)] = used
+        after = _proc_stat(self.postmaster)
+        if after is None or after[1][13:15] != before[1][13:15]:
+            return None
+        # fields [11]/[12]: its own utime/stime, [13]/[14]: cutime/cstime of the children it reaped
+        return ticks + sum(int(field) for field in after[1][11:15]), backends
+
+    def read(self) -> ClusterCpu:
+        scan = None
+        for _ in range(20):
+            scan = self._scan()
+            if scan is not None:
+                break
+        if scan is None:
+            raise RuntimeError("PostgreSQL backends kept exiting while their CPU was read")
+        ticks = _ticks()
+        return ClusterCpu(scan[0] / ticks, {pid: used / ticks for pid, used in scan[1].items()})
 
 
 class CpuMeter:
-    """CPU seconds the shop's server processes (its process group) and the database server used in a span:
-    with the machine's cores, they tell what a purchase costs and what bounds throughput, whatever else
-    the machine was doing."""
+    """CPU seconds the shop's server processes (their process groups), the database server and the load generator
+    (this process) used in a span: with the machine's cores, they tell what a purchase costs and what bounds
+    throughput, whatever else the machine was doing.
 
-    def __init__(self, groups: Sequence[int]) -> None:
+    The database: on PostgreSQL on this machine, its whole cluster (`PostgresCpu`: exited backends included), and
+    of it `own` = the CPU of the bench database's backends still alive at its end (the shop's pool connections).
+    Other databases' work on a shared server counts in `database` but not in `own`. SQLite runs inside the shop's
+    processes (database 0)."""
+
+    def __init__(self, groups: Sequence[int], database_url: str | None = None) -> None:
         self.groups = set(groups)  # the shop's processes: servers and workers, each its own process group
-        self.server = self.database = self.client = 0.0
+        self.postgres = None
+        if database_url is not None and make_url(database_url).get_backend_name() == "postgresql":
+            self.postgres = PostgresCpu.find(database_url)
+        self.server = self.database = self.own = self.client = 0.0
+        self.measured = Path("/proc/self/stat").exists()
 
-    def _read(self) -> tuple[float, float, float]:
+    def _read(self) -> tuple[float, ClusterCpu | None, float]:
         return (cpu_seconds(lambda group, _name: group in self.groups),
-                cpu_seconds(lambda _group, name: name in ("postgres", "postmaster")),
+                self.postgres.read() if self.postgres is not None else None,
                 time.process_time())  # the load generator: this process
 
     def __enter__(self) -> CpuMeter:
@@ -448,14 +547,27 @@ class CpuMeter:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.server, self.database, self.client = (b - a for a, b in zip(self._start, self._read(), strict=True))
+        end = self._read()
+        # Never negative: each is a difference of counters that only grow (a process that left a group in between
+        # could make the sum shrink).
+        self.server = max(0.0, end[0] - self._start[0])
+        self.client = max(0.0, end[2] - self._start[2])
+        first, last = self._start[1], end[1]
+        if first is not None and last is not None:
+            self.database = max(0.0, last.total - first.total)
+            self.own = sum(max(0.0, used - first.backends.get(pid, 0.0)) for pid, used in last.backends.items())
 
     def per_purchase_ms(self, purchases: int) -> str:
         """CPU milliseconds per purchase and the throughput they allow on this machine's cores."""
         if not purchases:
             return "no purchases"
+        if not self.measured:
+            return "not measured (no /proc)"
         total = self.server + self.database + self.client
         cores = os.cpu_count() or 1
-        return (f"shop {1000 * self.server / purchases:.1f} + database {1000 * self.database / purchases:.1f} + "
+        database = f"{1000 * self.database / purchases:.1f}"
+        if self.postgres is not None:
+            database += f" (of which the bench database's live backends {1000 * self.own / purchases:.1f})"
+        return (f"shop {1000 * self.server / purchases:.1f} + database {database} + "
                 f"load generator {1000 * self.client / purchases:.1f} ms per purchase; {cores} cores fully busy "
-                f"allow {purchases * cores / total:.0f} purchases/s" if total else "not measured (no /proc)")
+                f"allow {purchases * cores / total:.0f} purchases/s" if total else "no CPU used")

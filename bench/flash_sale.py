@@ -53,6 +53,7 @@ from benchlib import (
 )
 from cpu_sampler.layers import enable_for_servers, sampling, summarize
 from leanhttp import LeanConnection, LeanError
+from pg_statements import StatementStats
 from purchase import failure, notification
 from quanyi.testpeers.smtp import SmtpSink
 from race_checks import check_database, check_emails, drain_outbox
@@ -188,6 +189,7 @@ class Run:
     email_counts: str = ""  # "buyers e-mailed/sent twice", for the summary table
     cpu: str = ""  # CPU per purchase of shop, database and load generator during the race
     floor: float | None = None  # GET /healthz requests/s before the race (--floor)
+    statements: str | None = None  # PostgreSQL's statements per purchase (--pg-statements)
 
     @property
     def duplicates(self) -> int:
@@ -238,8 +240,11 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                 floor = None
                 if args.floor:
                     floor = asyncio.run(request_floor(server.url, args.concurrency, args.floor))
-                with sampling(args.sample_servers), \
-                        CpuMeter([started.process.pid for started in processes.started]) as cpu:
+                statements = (StatementStats(db.url) if args.pg_statements and db.backend == "postgresql"
+                              else contextlib.nullcontext())
+                with sampling(args.sample_servers), statements, \
+                        CpuMeter([started.process.pid for started in processes.started],
+                                 db.url if db.backend == "postgresql" else None) as cpu:
                     race, wall = asyncio.run(run_race(server.url, shop.sku_id,
                                                       shop.secrets["QUANYI_SANDBOX_SECRET"], args.buyers,
                                                       args.concurrency, args.four_requests))
@@ -260,7 +265,8 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
                    for started in (server, *workers)}
         run = Run(servers, db.describe(), race, wall, summary, problems + email_problems,
                   sum(len(text.splitlines()) for text in notable.values() if text), emails, email_counts,
-                  cpu.per_purchase_ms(len(race.delivered)), floor)
+                  cpu.per_purchase_ms(len(race.delivered)), floor,
+                  statements.report(len(race.delivered)) if isinstance(statements, StatementStats) else None)
         if run.log_lines:
             for name, text in notable.items():
                 if text:
@@ -334,6 +340,8 @@ def report(args: argparse.Namespace, run: Run, baseline: tuple[float, str] | Non
     print(table(["latency (ms)", "n", "p50", "p95", "p99", "max"], rows))
     print(f"database     {run.database}")
     print(f"CPU          {run.cpu}")
+    if run.statements is not None:
+        print(f"PostgreSQL during the race (pg_stat_statements of the bench database):\n{run.statements}")
     if run.floor is not None:
         per_purchase = (args.buyers + (3 if args.four_requests else 2) * args.keys) / args.keys
         print(f"floor        GET /healthz (framework + one SELECT 1): {run.floor:.0f} requests/s; this race "
@@ -408,6 +416,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw-SQL baseline")
     parser.add_argument("--floor", type=int, default=0, metavar="N",
                         help="first send N `GET /healthz` at the same concurrency: the server's request floor")
+    parser.add_argument("--pg-statements", action="store_true",
+                        help="PostgreSQL: each statement's calls, plan and execution time, rows and WAL per purchase "
+                             "during the race (pg_stat_statements) and the database's commits (bench/pg_statements.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs, logs and databases")
     parser.add_argument("--sample-servers", type=Path, metavar="DIR",
                         help="CPU-time samples of the server processes during the race into DIR (bench/cpu_sampler), "
