@@ -11,6 +11,7 @@ from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import quanyi.console.texts.orders  # noqa: F401 - registers the texts
+from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.order_export import export_orders
@@ -124,7 +125,7 @@ def _back(order_no: str, code: str, **values: str) -> RedirectResponse:
 
 
 def _error(exc: DomainError) -> tuple[str, dict[str, Any], str]:
-    return "err." + exc.code, {"detail": exc.message}, "err"
+    return forms.error(exc)  # a code without its own text (order_not_delivered) gets the general headline
 
 
 @router.post("/{order_no}/recheck-payment")

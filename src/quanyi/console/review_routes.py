@@ -11,6 +11,7 @@ from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import quanyi.console.texts.reviews  # noqa: F401 - registers the texts
+from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.order_routes import contact_of
@@ -67,9 +68,12 @@ async def detail(order_no: OrderNo, request: Request, ctx: ContextDep, user: Rev
     return await _page(request, ctx, user, order_no, message=message)
 
 
-def _refusal(exc: DomainError) -> str:
-    """The headline of a refused decision (a missing reason says so; the general err.invalid_input does not)."""
-    return "review.err.invalid_input" if exc.code == "invalid_input" else "err." + exc.code
+def _refusal(exc: DomainError) -> tuple[str, dict[str, Any], str]:
+    """A refused decision's message: a missing reason says so in its headline alone (the general
+    err.invalid_input does not); any other refusal names its detail."""
+    if exc.code == "invalid_input":
+        return "review.err.invalid_input", {}, "err"
+    return forms.error(exc)
 
 
 def _reason(form: Any) -> str:
@@ -90,7 +94,7 @@ async def approve(order_no: OrderNo, request: Request, ctx: ContextDep, user: Re
                                 object_id=order.order_no, summary=f"{effect.value}: {reason}")
             number, status = order.order_no, order.status.value
     except DomainError as exc:
-        return await _page(request, ctx, user, order_no, message=(_refusal(exc), {"detail": exc.message}, "err"),
+        return await _page(request, ctx, user, order_no, message=_refusal(exc),
                            status_code=422 if isinstance(exc, InvalidInput) else 409)
     code = "approved" if effect is PaymentEffect.DELIVERED else "approved_other"
     return RedirectResponse(f"/console/reviews/{number}?{urlencode({'m': code, 'status': status})}", status_code=303)
@@ -108,7 +112,7 @@ async def reject(order_no: OrderNo, request: Request, ctx: ContextDep, user: Rev
                                 object_id=order.order_no, summary=f"refund {refund_no}: {reason}")
             number = order.order_no
     except DomainError as exc:
-        return await _page(request, ctx, user, order_no, message=(_refusal(exc), {"detail": exc.message}, "err"),
+        return await _page(request, ctx, user, order_no, message=_refusal(exc),
                            status_code=422 if isinstance(exc, InvalidInput) else 409)
     # Committed: the refund exists whatever happens next; the gateway call runs outside any transaction and
     # is retried in the background if the gateway is down.
