@@ -112,7 +112,9 @@ def test_operator_uploads_keys_and_watches_the_progress_reach_100_percent(
     expect(page.get_by_test_id("import-duplicates")).to_have_text("1")
     expect(page.get_by_test_id("import-invalid")).to_have_text("2")
     expect(page.get_by_test_id("import-invalid-lines")).to_contain_text(str(LINES))
-    expect(page.get_by_test_id("import-duplicates-lines")).to_contain_text("duplicate of")
+    expect(page.get_by_test_id("import-invalid-lines")).to_contain_text("少于 6 个字符")  # said in Chinese
+    expect(page.get_by_test_id("import-invalid-lines")).to_contain_text("有 4 列")
+    expect(page.get_by_test_id("import-duplicates-lines")).to_contain_text("与本文件第 9 行重复")
     _shoot(page, shots, "console-import-04-done")
     assert seen == sorted(seen), seen  # the job's bar only moves forward
 

@@ -110,8 +110,11 @@ async def job_page(import_id: ImportId, request: Request, ctx: ContextDep, user:
         report = await import_jobs.import_job_read(session=session, job=job)
         sku = await catalog_service.get_sku(session=session, sku_id=job.sku_id)
     finished = report.status in ("done", "failed")
-    return render_page(request, "console/key_import_job.html", {"sku": sku, "job": report, "finished": finished},
-                       user=user, active="keys")
+    # The lines' reasons by line number, said in the page's language like a form's errors (render_page).
+    return render_page(request, "console/key_import_job.html", {
+        "sku": sku, "job": report, "finished": finished,
+        "invalid_errors": {p.line: p.reason for p in report.invalid_lines},
+        "duplicate_errors": {p.line: p.reason for p in report.duplicate_lines}}, user=user, active="keys")
 
 
 @router.get("/imports/{import_id}/progress")

@@ -82,11 +82,14 @@ async def save_labels(sku_id: SkuId, request: Request, ctx: ContextDep, user: Ed
 # ---------------------------------------------------------------- 循环卡密 shared codes
 
 async def _shared_page(request: Request, ctx: ContextDep, user: ConsoleUser, sku_id: int, *,
-                       message: tuple[str, dict[str, str], str] | None = None, status_code: int = 200) -> HTMLResponse:
+                       message: tuple[str, dict[str, str], str] | None = None, status_code: int = 200,
+                       typed_limit: str = "") -> HTMLResponse:
+    """`typed_limit`: the refused add form's limit, drawn again (its code is a secret: never echoed)."""
     async with ctx.db.read_session() as session:
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=user.scope)
         codes = await shared_codes.list_shared_codes(session=session, cipher=ctx.cipher, sku_id=sku.id)
-    return render_page(request, "console/catalog_shared.html", {"sku": sku, "codes": codes, "message": message},
+    return render_page(request, "console/catalog_shared.html", {"sku": sku, "codes": codes, "message": message,
+                                                                "typed_limit": typed_limit},
                        user=user, active="catalog", status_code=status_code)
 
 
@@ -120,7 +123,8 @@ async def add_shared_code(sku_id: SkuId, request: Request, ctx: ContextDep, user
         raise
     except DomainError as exc:
         return await _shared_page(request, ctx, user, sku_id, status_code=409 if exc.code.endswith("known") else 422,
-                                  message=("catalog.error", {"detail": exc.message}, "err"))
+                                  message=("catalog.error", {"detail": exc.message}, "err"),
+                                  typed_limit=str(form.get("sale_limit", ""))[:9])
     return RedirectResponse(f"/console/catalog/shared/{sku_id}?m=created", status_code=303)
 
 

@@ -281,13 +281,36 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"params must be a JSON object: .*", "risk_params_object"),
     (r"unknown rule kind '(.+)'", "risk_rule_kind"),
     (r"(.+) did not open a cashier page", "cashier_not_opened"),
+    # 循环卡密 shared codes and 自选卡密 labels; a card-key line's reasons (the shared-code form, key imports)
+    (r"the sale limit must be between 1 and (\d+)", "sale_limit_range"),
+    (r"not a valid code: (.+)", "code_invalid"),
+    (r"this code is already in the shop \(as a card key or a shared code\)", "code_known"),
+    (r"(\d+) units are already sold or held: the limit cannot be lower", "sale_limit_below_sold"),
+    (r"SKU (\S+) is not a 循环卡密 SKU", "not_shared_sku"),
+    (r"shared code (\d+) does not exist", "shared_code_not_found"),
+    (r"a label is at most (\d+) characters", "label_too_long"),
+    (r"some of these card keys do not exist", "labels_unknown_keys"),
+    (r"at most (\d+) keys at a time", "labels_too_many"),
+    (r"shorter than (\d+) characters", "line_too_short"),
+    (r"(code|card number|password) is empty", "line_field_empty"),
+    (r"(code|card number|password) is longer than (\d+) characters", "line_field_too_long"),
+    (r"(code|card number|password) contains (?:control characters|an invisible or unassigned character)",
+     "line_field_chars"),
+    (r"expiry '(.+)' is not a (?:date like 2027-06-30|real date)", "line_expiry"),
+    (r"already expired on (\S+)", "line_expired"),
+    (r"(\d+) fields; expected code, or card number and password, and an optional expiry", "line_fields"),
+    (r"duplicate of line (\d+) in this file", "line_duplicate_of"),
+    (r"duplicate of an earlier line in this file", "line_duplicate"),
+    (r"already in stock for this SKU", "line_in_stock"),
+    (r"already in stock for another SKU \(id (\d+)\)", "line_in_other_stock"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
-# campaign's, "y" cents in yuan, "m" a message inside the message, "-" as it is.
+# campaign's, "y" cents in yuan, "m" a message inside the message, "f" a field of a card-key line, "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
            "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
            "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
-           "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m"}
+           "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "code_invalid": "m",
+           "line_field_empty": "f", "line_field_too_long": "f", "line_field_chars": "f"}
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
@@ -305,6 +328,8 @@ def _group(locale: str, group: str, how: str) -> str:
         return _yuan(group)
     if how == "m":
         return str(say(group, locale))
+    if how == "f":
+        return console_text(locale, "said.line." + group.replace(" ", "_"))
     if how in _STATUS_TEXTS:
         key = _STATUS_TEXTS[how] + group
         return console_text(locale, key) if key in MESSAGES["zh-CN"] else group
