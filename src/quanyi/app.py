@@ -119,21 +119,28 @@ def _body_limit(settings: Settings) -> Any:
 
 
 def _install_docs(app: FastAPI) -> None:
-    """Swagger UI and ReDoc served from local files: the shop may run where no CDN is reachable."""
+    """Swagger UI and ReDoc served from local files: the shop may run where no CDN is reachable. Their pages load
+    no image from elsewhere either (ReDoc's bundle draws its maker's logo from a CDN; it hides it when refused)."""
     app.mount("/_docs", StaticFiles(directory=_DOCS_STATIC), name="docs-static")
+    own_images = {"Content-Security-Policy": "img-src 'self' data:"}
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json", title=f"{app.title} API",
             swagger_js_url="/_docs/swagger-ui-bundle.js", swagger_css_url="/_docs/swagger-ui.css",
-            swagger_favicon_url="/_docs/favicon.png",
+            swagger_favicon_url="/_docs/favicon.png", swagger_ui_parameters={"validatorUrl": None},
         )
+        page.headers.update(own_images)
+        return page
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} API",
-                              redoc_js_url="/_docs/redoc.standalone.js", with_google_fonts=False)
+        page = get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} API",
+                              redoc_js_url="/_docs/redoc.standalone.js", redoc_favicon_url="/_docs/favicon.png",
+                              with_google_fonts=False)
+        page.headers.update(own_images)
+        return page
 
 
 def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = None) -> FastAPI:
