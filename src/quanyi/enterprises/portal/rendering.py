@@ -14,6 +14,7 @@ import quanyi.enterprises.portal.texts  # noqa: F401 - the portal's own texts
 from quanyi.console.said import localize
 from quanyi.enterprises import users
 from quanyi.enterprises.portal.auth import PortalUser
+from quanyi.enterprises.portal.memos import statement_memo
 from quanyi.web.area_rendering import render_area_page
 from quanyi.web.i18n import pick_locale
 
@@ -32,4 +33,5 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
     locale = pick_locale(request, request.app.state.ctx.settings.default_locale)
     return render_area_page(request, template, localize(context, locale), home="/portal", user=user,
                             menu=[item for item in MENU if user and user.can(item[2])], active=active,
-                            status_code=status_code, headers=headers)
+                            status_code=status_code, headers=headers,
+                            helpers=lambda locale: {"statement_memo": lambda line: statement_memo(line, locale)})
