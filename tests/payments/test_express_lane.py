@@ -27,7 +27,7 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.payments import express
 from quanyi.payments.models import Payment
 from quanyi.risk import ruleset
-from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskRule
+from quanyi.risk.models import CounterEvent, OrderRiskSignals
 
 
 @pytest.fixture
@@ -157,16 +157,18 @@ async def test_an_order_short_of_keys_and_stock_waits_for_its_refund(shop, sku, 
 
 
 async def test_payment_stage_rules_take_the_general_way_and_order_stage_rules_do_not(shop, sku, lanes):
+    """A payment-stage rule of a kind the statement that locks cannot judge (risk.payment_sql): the general way,
+    on both engines (tests/payments/test_express_payment_rules.py: the kinds it judges)."""
     await shop.stock(sku, 2)
     async with shop.ctx.db.transaction() as session:
-        session.add(RiskRule(name="big", kind="amount_limit", params={"scope": "order", "max_quantity": 1000},
-                             action="review", score=0, reason_code="big", stages=["order"], enabled=True))
+        rule = await ruleset.create_rule(session=session, name="blocked", kind="block_list",
+                                         params={"phones": ["+8613800000000"]}, action="deny", reason_code="blocked",
+                                         stages=["order"])
     first = await shop.create_order(sku.id)
     await shop.pay(first)
     assert lanes == [True]
     async with shop.ctx.db.transaction() as session:
-        rule = await session.scalar(select(RiskRule))
-        rule.stages = ["order", "payment"]
+        await ruleset.update_rule(session=session, rule_id=rule.id, changes={"stages": ["order", "payment"]})
     second = await shop.create_order(sku.id)
     await shop.pay(second)
     assert lanes == [True]  # not asked: the general way evaluated the payment stage

@@ -2,7 +2,8 @@
 
 A flash sale's notifications are nearly all alike: a payment we opened and have not applied yet, for an unpaid
 card-key order whose keys are reserved (with or without coupons, none of them for new members only), in a shop
-whose risk control decides nothing at payment or delivery. `confirm_payment` reads and locks what it needs in one
+whose risk control holds nothing at payment or delivery (PostgreSQL: no enabled rule of those stages hits, judged in
+the statement by risk.payment_sql; SQLite: no such rule). `confirm_payment` reads and locks what it needs in one
 statement (`lock_payment`: the order and the payment, row-locked in that order like every writer of orders; a
 payment already carrying the gateway's transaction; the order's risk signals; whether any risk rule is enabled).
 For those orders `deliver` then writes what delivery needs in one more (PostgreSQL: data-modifying CTEs, most
@@ -44,6 +45,7 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.orders.state import OrderStatus, check_transition
 from quanyi.payments.models import Payment, PaymentStatus
 from quanyi.risk import engine as risk_engine
+from quanyi.risk import payment_sql as risk_sql
 from quanyi.risk import payment_stage as risk_payment
 from quanyi.risk import rules as risk_rules
 from quanyi.risk import ruleset
@@ -109,11 +111,14 @@ DELIVER_WHILE_LOCKING = True
 def likely_done_while_locking(session_info: dict[str, Any]) -> bool:
     """Whether a notification is likely to be applied by `lock_payment`'s statement alone (PostgreSQL), judged from
     the database's `session_info` before any statement: the test flag is on and this process's fresh copy of the
-    risk rules has no enabled rule of the payment or delivery stage (with one, the statement declines every order:
-    the general way evaluates them). A guess, for the caller to choose a unit of work; what the statement did is in
-    its row."""
+    risk rules has no enabled rule of the payment or delivery stage that the statement cannot judge (risk.payment_sql;
+    with one, the statement declines every order: the general way evaluates them). A guess, for the caller to choose
+    a unit of work; what the statement did is in its row."""
     rules = ruleset.fresh_copy(session_info)
-    return DELIVER_WHILE_LOCKING and not (rules and risk_payment.decides_at_payment(rules))
+    if not (rules and risk_payment.decides_at_payment(rules)):
+        return DELIVER_WHILE_LOCKING
+    runtime = risk_engine.runtime_in(session_info)
+    return DELIVER_WHILE_LOCKING and (runtime is None or risk_sql.judge(rules, runtime) is not None)
 
 
 async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: str, trade_no: str,
@@ -129,14 +134,16 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
     if attempt is None or not DELIVER_WHILE_LOCKING or connection.dialect.name != "postgresql":
         return (await connection.execute(_LOCK, params)).first()
     runtime = risk_engine.runtime_of(session)
-    payer_hash = None
-    if runtime is not None and attempt.payer_account:
-        payer_hash = risk_rules.payer_hash(runtime.secret, attempt.payer_account)
+    payer_hash, at, rules = None, 0.0, risk_sql.statement_params(risk_sql.NO_RULES, None, 0.0)
+    if runtime is not None:
+        payer_hash = risk_rules.payer_hash(runtime.secret, attempt.payer_account) if attempt.payer_account else None
+        at = runtime.now().timestamp()
+        judged = risk_sql.judge(await ruleset.enabled_rules(session=session), runtime)
+        rules = risk_sql.statement_params(judged, runtime, at)
     found = await db_direct.fetch_one(session, _PG_LOCK_AND_DELIVER_DIRECT, {
-        **params, **_PG_STATES, "amount": attempt.amount_cents, "currency": attempt.currency,
+        **params, **_PG_STATES, **rules, "amount": attempt.amount_cents, "currency": attempt.currency,
         "ts": attempt.now, "paid_ts": attempt.paid_at, "risk": runtime is not None, "payer_hash": payer_hash,
-        "db_events": runtime is not None and isinstance(runtime.counters, DatabaseCounters),
-        "at": runtime.now().timestamp() if runtime is not None else 0.0,
+        "db_events": runtime is not None and isinstance(runtime.counters, DatabaseCounters), "at": at,
     })
     return None if found is None else _Found._make(found)  # type: ignore[return-value]
 
@@ -224,10 +231,10 @@ SELECT count(*) FROM delivered"""))
 
 # `_LOCK` and `_PG_DELIVER` in one statement: the same row locked (same columns, joins and lock order), then, only
 # when it plainly takes the express lane (`go`: what `confirm_payment`'s checks and `takes_express_lane` ask of it,
-# an order with coupons and a shop with enabled risk rules of the payment or delivery stage aside: those ask Python;
-# its `rules_enabled` counts only those, as `risk.payment_stage.decides_at_payment` asks), the same writes; risk's paid
-# counter events built from the locked row as `risk.payment_stage.paid_events` builds them
-# (`risk.rules.placed_events` + `payer_events`).
+# an order with coupons aside: that asks Python), the same writes. Risk control's payment and delivery stages are
+# the risk module's SQL (risk.payment_sql): its paid counter events (`paid_events`) and the enabled rules of those
+# stages that hit (`rule_hits`, none for the statement to deliver); `rules_enabled` counts those rules in the
+# database, to be as many as it judged (`:rules_judged`, -1 when it cannot judge one: then it delivers nothing).
 # Every write depends on `go`, so nothing is locked or written before the order and the payment are locked.
 _PG_LOCK_AND_DELIVER = text("""
 WITH found AS (
@@ -251,13 +258,16 @@ WITH found AS (
     WHERE payments_payment.payment_no = CAST(:payment_no AS varchar)
         AND payments_payment.gateway = CAST(:gateway AS varchar)
     FOR UPDATE OF orders_order, payments_payment),
+-- risk.payment_sql.CTES
 go AS (
     SELECT order_id, payment_id, quantity FROM found
     WHERE payment_status = :created AND gateway_trade_no IS NULL AND other_payment_no IS NULL
         AND amount_cents = CAST(:amount AS bigint) AND currency = CAST(:currency AS varchar)
         AND order_status = :pending AND delivery_type = :card_key AND picked_card_key_id IS NULL
         AND COALESCE(coupon_discount_cents, 0) = 0
-        AND (NOT CAST(:risk AS boolean) OR (COALESCE(review_reason, '') = '' AND rules_enabled = 0))),
+        AND (NOT CAST(:risk AS boolean) OR (COALESCE(review_reason, '') = ''
+                                             AND rules_enabled = CAST(:rules_judged AS integer)
+                                             AND NOT EXISTS (SELECT 1 FROM rule_hits)))),
 locked AS (
     SELECT id FROM inventory_card_key
     WHERE order_id = (SELECT order_id FROM go) AND status = :reserved
@@ -291,23 +301,12 @@ signals AS (
     WHERE order_id = (SELECT id FROM delivered) AND CAST(:risk AS boolean)),
 counted AS (
     INSERT INTO risk_counter_event (key, member, at)
-    SELECT left(e.key, 200), left(e.member, 200), CAST(:at AS double precision)
-    FROM found, LATERAL (VALUES
-        (1, 'paid:ip:' || COALESCE(found.signals_ip, found.created_ip), CAST(found.order_id AS varchar),
-         COALESCE(found.signals_ip, found.created_ip)),
-        (2, 'paid:device:' || COALESCE(found.signals_device, ''), CAST(found.order_id AS varchar),
-         found.signals_device),
-        (3, 'paid:contact:' || found.contact, CAST(found.order_id AS varchar), found.contact),
-        (4, 'att:payer:' || CAST(:payer_hash AS varchar), CAST(found.order_id AS varchar),
-         CAST(:payer_hash AS varchar)),
-        (5, 'contacts:payer:' || CAST(:payer_hash AS varchar), found.contact,
-         CASE WHEN COALESCE(found.contact, '') <> '' THEN CAST(:payer_hash AS varchar) END)
-    ) AS e (n, key, member, value)
-    WHERE CAST(:db_events AS boolean) AND COALESCE(e.value, '') <> '' AND EXISTS (SELECT 1 FROM delivered)
-    ORDER BY e.n)
+    SELECT key, member, CAST(:at AS double precision) FROM paid_events
+    WHERE CAST(:db_events AS boolean) AND EXISTS (SELECT 1 FROM delivered)
+    ORDER BY n)
 SELECT found.*, EXISTS (SELECT 1 FROM go) AS attempted, (SELECT count(*) FROM delivered) = 1 AS delivered
 FROM found
-""")
+""".replace("-- risk.payment_sql.CTES\n", risk_sql.CTES))
 
 _PG_LOCK_AND_DELIVER_DIRECT = db_direct.Direct(_PG_LOCK_AND_DELIVER)  # on the driver (quanyi.db_direct)
 # Its row: `_LOCK`'s columns, then whether it tried to deliver and whether it did.

@@ -59,7 +59,7 @@ from quanyi.risk.ruleset import CachedRule
 from quanyi.scope import PLATFORM_MERCHANT_ID
 from quanyi.shoptime import shop_midnight, shop_time, shop_zone
 
-__all__ = ["RiskRuntime", "install_runtime", "runtime_of", "RiskDenied", "VerificationRequired",
+__all__ = ["RiskRuntime", "install_runtime", "runtime_of", "runtime_in", "RiskDenied", "VerificationRequired",
            "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "flood_keys",
            "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
@@ -125,7 +125,12 @@ def install_runtime(db: Database, settings: Settings) -> RiskRuntime:
 
 
 def runtime_of(session: AsyncSession) -> RiskRuntime | None:
-    runtime = session.info.get(_RUNTIME_KEY)
+    return runtime_in(session.info)
+
+
+def runtime_in(session_info: dict[str, Any]) -> RiskRuntime | None:
+    """The risk runtime of a database's `session_info` (`Database.session_info`), before any session."""
+    runtime = session_info.get(_RUNTIME_KEY)
     return runtime if isinstance(runtime, RiskRuntime) else None
 
 

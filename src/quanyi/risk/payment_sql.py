@@ -1,0 +1,165 @@
+"""The payment stage in SQL (支付阶段规则的 SQL 形式): what `payment_stage.hold_at_payment` records and asks of a
+paid order, as parts of the express lane's one statement on PostgreSQL (payments/express.py, `_PG_LOCK_AND_DELIVER`).
+
+The statement names its locked row `found` (the order's columns, its stored checkout signals as `signals_ip` /
+`signals_device`); these parts add, after it:
+
+- `paid_events`: the counter events a confirmed payment leaves (`payment_stage.paid_events`, i.e.
+  `rules.placed_events(..., "paid")` + `rules.payer_events`), cut to the counters' 200 characters;
+- `rule_hits`: a row for each enabled payment- or delivery-stage rule that hits (`rules.rule_hits`, for the kinds
+  `judge` takes), counting the payment's own `paid_events` as `hold_at_payment` does (it records them first).
+
+The statement delivers only when `rule_hits` is empty: no rule hit, so the general way would decide "allow" and
+record nothing but the paid events and the signals' paid mark, which the statement writes. When a rule hits it
+writes nothing, and the general way evaluates every rule and records exactly what it records today (decision log,
+review hold). A rule of any other kind (or a counted one with the counters in Redis) makes `judge` answer None:
+the statement declines every order, as before this module. `tests/risk/test_payment_sql.py` checks both ways
+against each other, just below and just above each default rule's threshold.
+
+Counts are read in the statement's snapshot, as the general way reads them in its own: neither waits for another
+payment of the same payer that has not committed yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from quanyi.db import utcnow
+from quanyi.risk.counters import DatabaseCounters
+from quanyi.risk.engine import RiskRuntime, local_clock
+from quanyi.risk.rules import AmountLimitParams, DistinctContactsParams, Stage, VelocityParams
+from quanyi.risk.ruleset import CachedRule
+
+__all__ = ["PAID_EVENTS", "RULE_HITS", "CTES", "Judged", "judge", "statement_params", "NO_RULES"]
+
+# `payment_stage.paid_events` of the locked row: paid per ip / device / contact (member: the order), then the payer's
+# order and contact (`rules.payer_events`); an empty value counts nothing. `n` keeps `record`'s order.
+PAID_EVENTS = """
+paid_events AS (
+    SELECT e.n, left(e.key, 200) AS key, left(e.member, 200) AS member
+    FROM found, LATERAL (VALUES
+        (1, 'paid:ip:' || COALESCE(found.signals_ip, found.created_ip), CAST(found.order_id AS varchar),
+         COALESCE(found.signals_ip, found.created_ip)),
+        (2, 'paid:device:' || COALESCE(found.signals_device, ''), CAST(found.order_id AS varchar),
+         found.signals_device),
+        (3, 'paid:contact:' || found.contact, CAST(found.order_id AS varchar), found.contact),
+        (4, 'att:payer:' || CAST(:payer_hash AS varchar), CAST(found.order_id AS varchar),
+         CAST(:payer_hash AS varchar)),
+        (5, 'contacts:payer:' || CAST(:payer_hash AS varchar), found.contact,
+         CASE WHEN COALESCE(found.contact, '') <> '' THEN CAST(:payer_hash AS varchar) END)
+    ) AS e (n, key, member, value)
+    WHERE COALESCE(e.value, '') <> '')"""
+
+# `rules.rule_hits` of the payment stage's signals (`payment_stage.payment_signals`: the stored checkout ip, else the
+# order's; the stored device or none; the payer's keyed hash), one row per rule that hits:
+# - velocity / distinct_contacts (`counted_*`): distinct members of `<att|contacts>:<dimension>:<value>` in
+#   (at - window, at], with the payment's own events (not in the table yet: `hold_at_payment` records them before
+#   asking), more than the rule's maximum;
+# - amount_limit (`amount_*`): this order's quantity and total, plus for a day scope what `engine._Probe.day_totals`
+#   adds (orders of the shop day, paid or still payable, of the buyer and/or the SKU, this one aside), over a limit.
+RULE_HITS = """
+rule_hits AS (
+    SELECT 1 FROM found,
+        unnest(CAST(:counted_what AS varchar[]), CAST(:counted_dimension AS varchar[]),
+               CAST(:counted_window AS double precision[]), CAST(:counted_max AS bigint[]))
+            AS r (what, dimension, window_seconds, max_count),
+        LATERAL (SELECT left(r.what || ':' || r.dimension || ':' || v.value, 200) AS key
+                 FROM (SELECT CASE r.dimension WHEN 'ip' THEN COALESCE(found.signals_ip, found.created_ip)
+                                               WHEN 'device' THEN found.signals_device
+                                               WHEN 'contact' THEN found.contact
+                                               WHEN 'payer' THEN CAST(:payer_hash AS varchar) END AS value) AS v
+                 WHERE COALESCE(v.value, '') <> '') AS c
+    WHERE (SELECT count(DISTINCT m.member) FROM (
+               SELECT member FROM risk_counter_event
+               WHERE key = c.key AND at > CAST(:at AS double precision) - r.window_seconds
+                   AND at <= CAST(:at AS double precision)
+               UNION ALL SELECT member FROM paid_events WHERE key = c.key) AS m) > r.max_count
+    UNION ALL
+    SELECT 1 FROM found,
+        unnest(CAST(:amount_scope AS varchar[]), CAST(:amount_sku AS bigint[]), CAST(:amount_per_sku AS boolean[]),
+               CAST(:amount_max_quantity AS bigint[]), CAST(:amount_max_cents AS bigint[]))
+            AS r (scope, sku_id, per_sku, max_quantity, max_cents),
+        LATERAL (SELECT COALESCE(r.sku_id, CASE WHEN r.per_sku OR r.scope = 'sku_day' THEN found.sku_id END)
+                     AS one_sku) AS k,
+        LATERAL (SELECT COALESCE(sum(s.quantity), 0) AS quantity, COALESCE(sum(s.amount_cents), 0) AS cents
+                 FROM risk_order_signals AS s JOIN orders_order AS o ON o.id = s.order_id
+                 WHERE r.scope <> 'order' AND s.at >= CAST(:day_start AS double precision)
+                     AND (s.paid IS true OR (o.status = CAST(:pending AS varchar)
+                                             AND o.expires_at > CAST(:wall_now AS timestamptz)))
+                     AND (r.scope <> 'buyer_day' OR s.contact = found.contact)
+                     AND (k.one_sku IS NULL OR s.sku_id = k.one_sku)
+                     AND s.order_id <> found.order_id) AS day
+    WHERE (r.sku_id IS NULL OR r.sku_id = found.sku_id)
+        AND (found.quantity + day.quantity > r.max_quantity OR found.total_cents + day.cents > r.max_cents))"""
+
+CTES = f"{PAID_EVENTS.lstrip()},{RULE_HITS},\n"  # both, each followed by a comma: for a WITH list after `found`
+
+_COUNTED = {"velocity": ("att", VelocityParams, ("ip", "device", "contact", "payer")),
+            "distinct_contacts": ("contacts", DistinctContactsParams, ("ip", "device", "payer"))}
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """The payment- and delivery-stage rules as `RULE_HITS`'s parameters (`rules` of them)."""
+
+    rules: int
+    params: dict[str, list[Any]]
+
+
+NO_RULES = Judged(0, {"counted_what": [], "counted_dimension": [], "counted_window": [], "counted_max": [],
+                      "amount_scope": [], "amount_sku": [], "amount_per_sku": [], "amount_max_quantity": [],
+                      "amount_max_cents": []})
+_last: tuple[Sequence[CachedRule], bool, Judged | None] | None = None  # the process's copy of the rules changes rarely
+
+
+def judge(rules: Sequence[CachedRule], runtime: RiskRuntime) -> Judged | None:
+    """The enabled `rules` of the payment and delivery stages as `RULE_HITS` judges them, or None when one of them
+    is of a kind it does not judge (or counted in Redis: the statement sees only the database)."""
+    global _last
+    in_database = isinstance(runtime.counters, DatabaseCounters)
+    last = _last
+    if last is not None and last[0] is rules and last[1] == in_database:
+        return last[2]
+    judged = _judge(rules, in_database)
+    _last = (rules, in_database, judged)
+    return judged
+
+
+def _judge(rules: Sequence[CachedRule], in_database: bool) -> Judged | None:
+    params: dict[str, list[Any]] = {name: [] for name in NO_RULES.params}
+    count = 0
+    for rule in rules:
+        if Stage.PAYMENT.value not in rule.stages and Stage.DELIVERY.value not in rule.stages:
+            continue
+        count += 1
+        if rule.kind in _COUNTED:
+            what, model, dimensions = _COUNTED[rule.kind]
+            counted = model.model_validate(rule.params)
+            if not in_database or counted.dimension not in dimensions:
+                return None
+            params["counted_what"].append(what)
+            params["counted_dimension"].append(counted.dimension)
+            params["counted_window"].append(float(counted.window_seconds))
+            params["counted_max"].append(counted.max_count if isinstance(counted, VelocityParams)
+                                         else counted.max_distinct)
+        elif rule.kind == "amount_limit":
+            limit = AmountLimitParams.model_validate(rule.params)
+            params["amount_scope"].append(limit.scope)
+            params["amount_sku"].append(limit.sku_id)
+            params["amount_per_sku"].append(limit.per_sku)
+            params["amount_max_quantity"].append(limit.max_quantity)
+            params["amount_max_cents"].append(limit.max_amount_cents)
+        else:
+            return None
+    return Judged(count, params) if count else NO_RULES
+
+
+def statement_params(judged: Judged | None, runtime: RiskRuntime | None, at: float) -> dict[str, Any]:
+    """`RULE_HITS`'s parameters for a payment counted at `at` (the risk clock's unix seconds, `:at`), and
+    `:rules_judged`: how many rules `judged` holds, -1 when `judge` could not judge them (None)."""
+    day_start = local_clock(runtime, dt.datetime.fromtimestamp(at, dt.UTC))[1] if runtime is not None else 0.0
+    return {**(judged or NO_RULES).params, "rules_judged": -1 if judged is None else judged.rules,
+            "day_start": day_start, "wall_now": utcnow()}
