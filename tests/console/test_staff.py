@@ -146,3 +146,22 @@ async def test_nobody_resets_their_own_second_factor_from_the_staff_page(shop):
         assert 'data-testid="reset-2fa"' in other.text
         reset = await post_form(olga, "/console/staff/owen/reset-2fa", {}, page_url="/console/staff/owen")
         assert reset.status_code == 303 and not await _second_factor_on(shop, "owen")
+
+
+def test_every_role_says_what_it_is_for_in_both_languages():
+    from quanyi.staff.roles import ROLES, role_description
+
+    for name, role in ROLES.items():
+        assert role.description and role.description_zh, name
+        assert role_description(name, "zh-CN") == role.description_zh
+        assert role_description(name, "en") == role.description
+
+
+async def test_the_staff_pages_describe_the_roles_in_the_pages_language(shop):
+    client = await logged_in(shop, "rosa", roles=("owner",))
+    for url in ("/console/staff", "/console/staff/rosa"):
+        page = await client.get(url)
+        assert page.status_code == 200
+        assert "日常运营：经营概览" in page.text and "daily running" not in page.text, url
+    english = await client.get("/console/staff/rosa?lang=en")
+    assert "daily running: dashboard" in english.text

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
 from quanyi.console.said import localize
-from quanyi.staff.roles import role_title
+from quanyi.staff.roles import role_description, role_title
 from quanyi.web.area_rendering import render_area_page
 from quanyi.web.i18n import pick_locale
 
@@ -25,4 +25,5 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
     return render_area_page(request, template, localize(context, locale), home="/console", user=user,
                             menu=visible_menu(user.principal) if user else [], active=active,
                             status_code=status_code, headers=headers,
-                            helpers=lambda locale: {"role_title": lambda name: role_title(name, locale)})
+                            helpers=lambda locale: {"role_title": lambda name: role_title(name, locale),
+                                                    "role_description": lambda name: role_description(name, locale)})
