@@ -147,3 +147,22 @@ async def test_dead_letters_are_retried_or_discarded_with_a_reason(shop):
                               page_url="/console/notifications")
     assert missing.status_code == 404
     assert await _audit(shop, "otto") == ["notification_retried", "notification_discarded"]
+
+
+def test_every_rule_kind_is_explained_in_chinese_too():
+    from quanyi.console.i18n import MESSAGES
+    from quanyi.risk.rules import RULE_PARAMS
+
+    for kind in RULE_PARAMS:
+        assert f"rr.kind.{kind}" in MESSAGES["zh-CN"], kind
+
+
+async def test_the_rule_editor_explains_the_kinds_in_the_pages_language(shop):
+    client = await logged_in(shop, "rhea", roles=("owner",))
+    page = await client.get("/console/risk-rules/new")
+    assert page.status_code == 200
+    assert "在店铺时间 `start` 至 `end` 之间下的订单" in html.unescape(page.text)
+    assert "滑动时间窗口（秒）" in page.text and "Orders placed between" not in page.text
+    assert "Sliding window in seconds" not in page.text
+    english = await client.get("/console/risk-rules/new?lang=en")
+    assert "Orders placed between" in english.text

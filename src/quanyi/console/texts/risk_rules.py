@@ -100,3 +100,38 @@ add_messages({
     "err.invalid_rule_params": "The parameters do not fit this kind of rule",
     "err.risk_rule_name_taken": "A rule with this name exists",
 })
+
+# What each rule kind checks, for the editor's help. English is the kind's own docstring (quanyi.risk.rules, the
+# one description of the rule); a kind without a Chinese text here shows that docstring on both pages.
+_KINDS_ZH = {
+    "rr.kind.velocity": "在时间窗口内，同一 IP / 设备 / 联系方式的下单尝试超过 `max_count` 次；`shop` 统计全店的每一次下单。"
+                        "`shop_without_device` 统计没有带本店设备 Cookie 下单的客户端地址（IP）（只有 X-Device-Id 请求头不算设备："
+                        "脚本每次都能换一个新的），`sku_without_device` 统计对同一规格这样下单的地址：来自许多地址的无 Cookie "
+                        "下单激增（代理池上的机器人）。同一地址的连续下单只算一次（由 `ip` 规则判断），因此不会让该规格的其他"
+                        "无 Cookie 买家都要输入验证码。`payer` 统计同一付款账号（按支付渠道的标识）付款的订单数：仅在支付和发货阶段有值。",
+    "rr.kind.distinct_contacts": "在时间窗口内，同一 IP、设备或付款账号使用了超过 `max_distinct` 个不同的联系方式"
+                                 "（`payer`：一个付款账号为许多联系方式的订单付款；仅支付和发货阶段）。",
+    "rr.kind.card_testing": "在时间窗口内，同一维度的小额订单（金额 <= max_amount_cents）超过 `max_count` 笔。",
+    "rr.kind.failed_payments": "在时间窗口内，同一维度未付款（放弃或支付失败）的订单超过 `max_unpaid` 笔。"
+                               "下单不足 `grace_seconds` 秒的订单可能仍会付款，不计入。",
+    "rr.kind.amount_limit": "数量 / 金额上限：按单笔订单、按买家（联系方式）每个店铺日，或按规格每个店铺日汇总所有买家"
+                            "（按日的范围：已付款或仍可付款的订单，加上本单）。`sku_id`：只针对该规格；`per_sku`（buyer_day）："
+                            "每个规格单独计算，而不是合计。",
+    "rr.kind.time_window": "在店铺时间 `start` 至 `end` 之间下的订单（HH:MM；可跨午夜）。",
+    "rr.kind.new_account": "从未付款过的联系方式，下单金额至少 `min_amount_cents`。",
+    "rr.kind.new_device": "付款过的联系方式，这次从从未付款过的设备和 IP 下单（疑似账号被盗）。没有设备标识的下单不做判断。",
+    "rr.kind.block_list": "黑名单（拒绝）或白名单（跳过其他所有规则）：IP 或 CIDR、邮箱域名、手机号、设备。",
+    "rr.kind.allow_list": "黑名单（拒绝）或白名单（跳过其他所有规则）：IP 或 CIDR、邮箱域名、手机号、设备。",
+}
+
+
+def _kind_texts() -> tuple[dict[str, str], dict[str, str]]:
+    from quanyi.risk.rules import RULE_PARAMS
+
+    known = {f"rr.kind.{kind}": (model.__doc__ or "").strip() for kind, model in RULE_PARAMS.items()}
+    zh = {key: text for key, text in _KINDS_ZH.items() if key in known}
+    return zh, {key: known[key] for key in zh}
+
+
+add_messages(*_kind_texts())
+add_messages({"rr.param.window_seconds": "滑动时间窗口（秒）"}, {"rr.param.window_seconds": "Sliding window in seconds"})
