@@ -1,6 +1,7 @@
 """The operations pages in a real browser (chromium through Playwright) against a real uvicorn server with the demo
 shop: the owner edits a risk rule, sends a dead letter again and reads the ledger down to an account's statement;
-then the order, review and operations pages on a 390x844 phone, none wider than the screen.
+then the order page and every page of the owner's menu on a 390x844 phone: none wider than the screen, none
+with a server or script error, a request outside the shop or an unlabelled field.
 
 Screenshots land in test-artifacts/screenshots/ops-*.png.
 """
@@ -57,6 +58,12 @@ def ops_shop(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     with serve_demo_shop(sqlite_template, tmp_path_factory.mktemp("ops-browser"), setup=setup,
                          sandbox_here=True) as live:
         yield live, facts
+
+
+SHOT = {"/console/reviews": "reviews", "/console/notifications": "notifications", "/console/ledger": "ledger",
+        "/console/risk-rules": "risk-rules", "/console/suppliers": "suppliers", "/console/staff": "staff",
+        "/console/merchants": "merchants", "/console/merchants/withdrawals": "withdrawals",
+        "/console/resellers": "resellers", "/console/gateways": "gateways", "/console/merchants/platform": "merchant"}
 
 
 def _fits(page: Any) -> None:
@@ -142,14 +149,28 @@ def test_order_review_and_operations_pages_fit_a_phone(browser: Any, ops_shop: t
     expect(page.locator("h1")).to_be_visible()
     _fits(page)
     _shoot(page, shots, "ops-11-order-phone")
-    for path, name in (("/console/reviews", "reviews"), ("/console/notifications?status=all", "notifications"),
-                       ("/console/ledger", "ledger"), ("/console/risk-rules", "risk-rules"),
-                       ("/console/suppliers", "suppliers"), ("/console/staff", "staff"),
-                       ("/console/merchants", "merchants"), ("/console/merchants/withdrawals", "withdrawals"),
-                       ("/console/resellers", "resellers"), ("/console/gateways", "gateways")):
-        page.goto(path)
+    # Every page of the owner's menu (read from the menu itself, so pages added later are swept too) and the
+    # merchant page: no server error, no script or CSP error (_watch), nothing loaded from outside the shop,
+    # not wider than the phone, every field labelled.
+    menu = page.eval_on_selector_all("[data-testid=menu] a[href^='/console/']", "els => els.map(e => e.pathname)")
+    assert len(menu) >= 20 and "/console/audit" in menu, menu
+    for path in [*dict.fromkeys(menu), "/console/merchants/platform", "/console/merchants/withdrawals",
+                 "/console/notifications?status=all"]:
+        response = page.goto(path)
+        assert response is not None and response.status == 200, (path, response and response.status)
         expect(page.locator("h1")).to_be_visible()
         _fits(page)
-        _shoot(page, shots, f"ops-12-{name}-phone")
+        assert _unlabelled(page) == [], path
+        if path in SHOT:  # a full-page shot costs as much as the visit: the pages most used on a phone
+            _shoot(page, shots, f"ops-12-{SHOT[path]}-phone")
     context.close()
     assert errors == [], errors
+
+
+def _unlabelled(page: Any) -> list[str]:
+    """Form fields a screen reader cannot name: no <label> around or for them, no aria-label(ledby), no title."""
+    return page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')].filter(e =>
+        !['hidden', 'submit', 'button'].includes(e.type) && !e.closest('label')
+        && !(e.id && document.querySelector(`label[for="${e.id}"]`))
+        && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby') && !e.title
+    ).map(e => `${e.tagName.toLowerCase()}[name=${e.name}]`)""")

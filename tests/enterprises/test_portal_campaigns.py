@@ -58,6 +58,9 @@ async def test_create_load_roster_fund_see_claims_and_close(shop):
     page = await client.get(f"/portal/campaigns/{no}")
     assert 'data-claimed="yes"' in page.text and page.text.count('data-testid="claim-row"') == 2
     assert 'data-testid="campaign-claims">1 / 2<' in page.text
+    # The roster box is named by its heading and described by its instructions (it had no label at all).
+    assert re.search(r'<h2 id="roster-title">.*?<textarea name="employees"[^>]* aria-labelledby="roster-title" '
+                     r'aria-describedby="roster-intro"', page.text, re.S)
 
     ended = await _post(client, f"/portal/campaigns/{no}/end")
     assert ended.status_code == 303 and "m=campaign_ended" in ended.headers["location"]

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -88,8 +89,13 @@ def _new_context(browser, live_shop: LiveShop, **options):  # type: ignore[no-un
 
 
 def _watch(page, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """Collect script errors, CSP violations and failed sub-resources (a 422 form page is expected)."""
+    """Collect script errors, CSP violations, failed sub-resources (a 422 form page is expected) and any request
+    that leaves this machine: the shop, its simulators and the sandbox all listen on loopback, and a page
+    loads everything from the shop itself (no CDN)."""
     page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
+    page.on("request", lambda r: errors.append(f"outside the shop: {r.url}")
+            if urlsplit(r.url).scheme in ("http", "https", "ws", "wss")
+            and urlsplit(r.url).hostname not in ("127.0.0.1", "localhost", "::1") else None)
     page.on("console", lambda msg: errors.append(f"console: {msg.text}")
             if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
