@@ -155,12 +155,15 @@ def test_order_review_and_operations_pages_fit_a_phone(browser: Any, ops_shop: t
     menu = page.eval_on_selector_all("[data-testid=menu] a[href^='/console/']", "els => els.map(e => e.pathname)")
     assert len(menu) >= 20 and "/console/audit" in menu, menu
     for path in [*dict.fromkeys(menu), "/console/merchants/platform", "/console/merchants/withdrawals",
-                 "/console/notifications?status=all"]:
+                 "/console/notifications?status=all", "/console/catalog/products/1"]:
         response = page.goto(path)
         assert response is not None and response.status == 200, (path, response and response.status)
         expect(page.locator("h1")).to_be_visible()
         _fits(page)
         assert _unlabelled(page) == [], path
+        # A check box keeps its own size: stretched like a text field it squeezed its label ("在\n售").
+        assert page.evaluate("""() => Math.max(0, ...[...document.querySelectorAll('input[type=checkbox]')]
+            .map(e => e.getBoundingClientRect().width))""") <= 30, path
         if path in SHOT:  # a full-page shot costs as much as the visit: the pages most used on a phone
             _shoot(page, shots, f"ops-12-{SHOT[path]}-phone")
     context.close()
