@@ -49,8 +49,10 @@ def test_operator_session_init_migrate_demo_import_void(tmp_path, database_url):
     login_file = tmp_path / "var" / "console-login.txt"  # the demo's console owner, password shown once
     assert stat.S_IMODE(login_file.stat().st_mode) == 0o600 and "username: owner" in login_file.read_text()
     assert login_file.read_text().split("password: ")[1].strip() in demo.stdout
-    again = _quanyi(tmp_path, "demo", env=env)
+    assert "Console: http://127.0.0.1:8000/console" in demo.stdout  # where `quanyi serve` listens by default
+    again = _quanyi(tmp_path, "demo", env={**env, "QUANYI_PUBLIC_BASE_URL": "http://127.0.0.1:8766"})
     assert "already present" in again.stdout and "var/console-login.txt" in again.stdout
+    assert "Console: http://127.0.0.1:8766/console" in again.stdout  # the shop's own address once it has one
 
     keys = tmp_path / "keys.csv"
     keys.write_text("card_no,password,expires\nNEW0001,PW1,2099-01-01\nNEW0002,PW2\nNEW0001,PW1\nA,B,C,D\n")

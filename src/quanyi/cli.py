@@ -79,9 +79,11 @@ def demo() -> None:
     console.print("Demo data loaded." if loaded else "Demo data already present; nothing to do.")
     login_file = ENV_FILE.parent / "console-login.txt"
     username, password = _run(lambda ctx: ensure_demo_owner(ctx, login_file))
-    console.print(f"Console: http://127.0.0.1:8000/console  user [bold]{username}[/bold]  password "
-                  f"[bold]{password}[/bold]  (kept in {login_file})" if password else
-                  f"Console: http://127.0.0.1:8000/console  (the demo login is in {login_file})", soft_wrap=True)
+    # Where the shop says it is (init --public-base-url), else where `quanyi serve` listens by default.
+    url = (_settings().public_base_url or "http://127.0.0.1:8000").rstrip("/") + "/console"
+    console.print(f"Console: {url}  user [bold]{username}[/bold]  password [bold]{password}[/bold]  (kept in "
+                  f"{login_file})" if password else f"Console: {url}  (the demo login is in {login_file})",
+                  soft_wrap=True)
 
 
 @app.command()
