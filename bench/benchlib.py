@@ -38,7 +38,7 @@ __all__ = [
     "DEFAULT_PG_URL", "FreshDatabase", "secrets_env", "make_settings", "percentile", "table", "human_bytes",
     "resolve_database_url", "Server", "Worker", "Processes", "free_port", "server_env", "write_env_file",
     "card_codes", "stock_shop", "buyer_headers", "flood_limits", "check_redis", "forget_redis_counters", "Shop",
-    "prepare_shop",
+    "prepare_shop", "install_default_risk_rules",
 ]
 
 P = TypeVar("P", bound="_Process")
@@ -222,6 +222,26 @@ async def stock_shop(database_url: str, secrets_: dict[str, str], keys: int) -> 
             await inventory_service.import_card_keys(session=session, cipher=ctx.cipher, sku=sku,
                                                      text=card_codes(keys), source_name="bench")
             return sku.id
+    finally:
+        await ctx.close()
+
+
+async def install_default_risk_rules(database_url: str, secrets_: dict[str, str]) -> list[str]:
+    """The shipped risk rules (`quanyi risk defaults`), those of the order stage only turned off: with them the
+    bench's buyers (an X-Device-Id header, not the shop's signed device cookie, from thousands of addresses) would be
+    asked a one-time code after the third checkout ("cookieless surge"). The rules of the payment and delivery stages
+    (payer burst, contacts per payer, buyer's daily amount, large order) are what every notification evaluates.
+    Returns the names of the rules left on."""
+    from quanyi.risk import ruleset
+
+    ctx = build_context(make_settings(database_url, secrets_))
+    try:
+        async with ctx.db.transaction() as session:
+            await ruleset.install_default_rules(session=session)
+            for rule in await ruleset.list_rules(session=session):
+                if rule.stages == ["order"]:
+                    rule.enabled = False
+            return [rule.name for rule in await ruleset.list_rules(session=session, enabled_only=True)]
     finally:
         await ctx.close()
 

@@ -10,6 +10,7 @@ Optionally profiles one phase (cProfile sorted by cumulative time, or pyinstrume
     python bench/hot_path.py --pg                      # 300 purchases on a fresh PostgreSQL database
     python bench/hot_path.py                           # SQLite
     python bench/hot_path.py --pg --four-requests      # checkout, then start payment (4 requests a purchase)
+    python bench/hot_path.py --pg --default-risk-rules # the shipped payment-stage risk rules installed
     python bench/hot_path.py --pg --profile notify     # cProfile of the notifications only
     python bench/hot_path.py --pg --profile create --profiler pyinstrument
 """
@@ -30,7 +31,14 @@ from urllib.parse import urlencode
 
 from sqlalchemy import event
 
-from benchlib import FreshDatabase, buyer_headers, make_settings, prepare_shop, resolve_database_url
+from benchlib import (
+    FreshDatabase,
+    buyer_headers,
+    install_default_risk_rules,
+    make_settings,
+    prepare_shop,
+    resolve_database_url,
+)
 from purchase import notification
 from quanyi.app import create_app
 from quanyi.context import build_context
@@ -151,7 +159,7 @@ class Meter:
 
 
 async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, refused: int, meter: Meter,
-               settings_env: dict[str, Any], four_requests: bool = False) -> None:
+               settings_env: dict[str, Any], four_requests: bool = False, payers: bool = False) -> None:
     ctx = build_context(make_settings(url, secrets_, run_background_tasks=False, **settings_env))
     app = create_app(ctx=ctx)
     client = Asgi(app)
@@ -197,7 +205,7 @@ async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, 
                 raise SystemExit(f"checkout with pay started no payment: {order.get('payment_error')!r}")
             else:
                 payment = order["payment"]
-            form = urlencode(notification(secret, payment)).encode()
+            form = urlencode(notification(secret, payment, f"bench-payer-{n}" if payers else None)).encode()
             status, answer = await meter.run("notify", client.request(
                 "POST", "/payments/sandbox/notify", body=form, content_type="application/x-www-form-urlencoded"))
             if status != 200 or answer != b"success":
@@ -228,6 +236,10 @@ def main() -> int:
     parser.add_argument("--show-sql", choices=PHASES, help="print the SQL statements of one request of this phase")
     parser.add_argument("--lines", type=int, default=45, help="lines of the cProfile listing")
     parser.add_argument("--redis", help="QUANYI_REDIS_URL for the shop (risk counters, stock gate)")
+    parser.add_argument("--default-risk-rules", action="store_true",
+                        help="install the shipped risk rules, those of the order stage only turned off (they would "
+                             "challenge the bench's cookieless buyers): the notification evaluates the payment "
+                             "stage's; each buyer pays with a payer account of its own")
     parser.add_argument("--four-requests", action="store_true",
                         help="the older purchase: checkout, then start payment in a request of its own")
     args = parser.parse_args()
@@ -251,8 +263,11 @@ def main() -> int:
         if db.backend == "postgresql":
             meter.count_round_trips()
         shop = prepare_shop(db, keys=args.purchases)
+        if args.default_risk_rules:
+            rules = asyncio.run(install_default_risk_rules(db.url, shop.secrets))
+            print(f"risk rules on: {', '.join(rules)}", file=sys.stderr)
         asyncio.run(race(db.url, shop.secrets, shop.sku_id, args.purchases, args.refused, meter, settings_env,
-                         args.four_requests))
+                         args.four_requests, payers=args.default_risk_rules))
     way = "4 requests: checkout, start payment" if args.four_requests else "3 requests: checkout with pay"
     print(f"{db.backend}: {args.purchases} purchases ({way}, notify, reveal), then {args.refused} refused "
           "checkouts, in-process over ASGI")

@@ -62,8 +62,9 @@ class Results:
     done: int = 0
 
 
-def notification(secret: str, payment: dict[str, object]) -> dict[str, str]:
-    """The sandbox gateway's signed form, built like tests/helpers.py `signed_notification`."""
+def notification(secret: str, payment: dict[str, object], payer: str | None = None) -> dict[str, str]:
+    """The sandbox gateway's signed form, built like tests/helpers.py `signed_notification`; `payer`: the paying
+    account it names (`buyer_id`), if any."""
     now = dt.datetime.now(dt.UTC)
     params = {
         "out_trade_no": str(payment["payment_no"]),
@@ -76,6 +77,8 @@ def notification(secret: str, payment: dict[str, object]) -> dict[str, str]:
         "nonce": secrets.token_hex(12),
         "sign_type": "HMAC-SHA256",
     }
+    if payer is not None:
+        params["buyer_id"] = payer
     params["sign"] = sign_params(params, secret)
     return params
 
