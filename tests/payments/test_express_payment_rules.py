@@ -1,6 +1,7 @@
-"""A shop with the shipped risk rules takes the express lane's one statement (risk.payment_sql): each default rule
-of the payment stage, just below its threshold (delivered by the statement) and just above it (the statement writes
-nothing, the general way holds the order), leaves exactly the rows the general way leaves for the same order."""
+"""A shop with the shipped risk rules takes the express lane (PostgreSQL: its one statement, risk.payment_sql; SQLite:
+`risk.payment_stage.quiet_at_payment` before its writes): each default rule of the payment stage, just below its
+threshold (delivered by the express lane) and just above it (the express lane writes nothing, the general way holds
+the order), leaves exactly the rows the general way leaves for the same order."""
 
 from __future__ import annotations
 
@@ -152,9 +153,9 @@ async def _both_ways(shop, monkeypatch, lanes, orders: list[dict[str, Any]], pay
 
 
 def _statement_delivered(shop, lanes: list[bool]) -> bool:
-    """The express notification was delivered by the statement that locks (PostgreSQL); SQLite's express lane
-    declines a shop with payment-stage rules: the general way."""
-    return lanes == ([True] if shop.ctx.db.write_engine.dialect.name == "postgresql" else [])
+    """The express notification was delivered by the express lane: on PostgreSQL by the statement that locks (its
+    rules judged in it, risk.payment_sql), on SQLite by its writes after `payment_stage.quiet_at_payment`."""
+    return lanes == [True]
 
 
 def _held_by(fast: dict[str, Any], reason_code: str) -> bool:

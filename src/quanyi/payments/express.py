@@ -1,14 +1,15 @@
 """The express lane of a payment notification (快速通道): the usual paid card-key order in two statements.
 
 A flash sale's notifications are nearly all alike: a payment we opened and have not applied yet, for an unpaid
-card-key order whose keys are reserved (with or without coupons, none of them for new members only), in a shop
-whose risk control holds nothing at payment or delivery (PostgreSQL: no enabled rule of those stages hits, judged in
-the statement by risk.payment_sql; SQLite: no such rule). `confirm_payment` reads and locks what it needs in one
-statement (`lock_payment`: the order and the payment, row-locked in that order like every writer of orders; a
-payment already carrying the gateway's transaction; the order's risk signals; whether any risk rule is enabled).
-For those orders `deliver` then writes what delivery needs in one more (PostgreSQL: data-modifying CTEs, most
-often in `lock_payment`'s own statement, see `_PG_LOCK_AND_DELIVER`; SQLite has none and sends them one by one
-under its writer lock), each step only if the reserved keys were all there:
+card-key order whose keys are reserved (with or without coupons, none of them for new members only), in a shop whose
+risk control holds nothing at payment or delivery (no enabled rule of those stages hits: judged in the statement by
+risk.payment_sql on PostgreSQL, by risk.payment_stage.quiet_at_payment before the writes on SQLite).
+`confirm_payment` reads and locks what it needs in one statement (`lock_payment`: the order and the payment,
+row-locked in that order like every writer of orders; a payment already carrying the gateway's transaction; the
+order's risk signals; whether any risk rule is enabled). For those orders `deliver` then writes what delivery needs
+in one more (PostgreSQL: data-modifying CTEs, most often in `lock_payment`'s own statement, see
+`_PG_LOCK_AND_DELIVER`; SQLite has none and sends them one by one under its writer lock), each step only if the
+reserved keys were all there:
 
 - the order's reserved keys sold, locked in id order (inventory's rule: all of them, or nothing changes),
 - the order paid and then delivered, with both status events (orders.state's transitions and their reasons),
@@ -148,9 +149,9 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
     return None if found is None else _Found._make(found)  # type: ignore[return-value]
 
 
-async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
-    """Whether this payment (found by `lock_payment`, to be applied now) may be delivered by `deliver`: what the
-    general way would do with it is exactly what `deliver` writes."""
+async def takes_express_lane(*, session: AsyncSession, found: Row[Any], payer_account: str | None = None) -> bool:
+    """Whether this payment (found by `lock_payment`, to be applied now; `payer_account` as `deliver` takes it) may
+    be delivered by `deliver`: what the general way would do with it is exactly what `deliver` writes."""
     if getattr(found, "attempted", False):
         return True  # `lock_payment`'s statement asked the same of the locked row (`_PG_LOCK_AND_DELIVER`'s `go`)
     if not (found.payment_status == PaymentStatus.CREATED
@@ -167,8 +168,14 @@ async def takes_express_lane(*, session: AsyncSession, found: Row[Any]) -> bool:
         return False
     if not found.rules_enabled:
         return True
-    # Rules of the payment or delivery stage count this payment and may hold the order: the general way.
-    return not risk_payment.decides_at_payment(await ruleset.list_rules(session=session, enabled_only=True))
+    rules = await ruleset.enabled_rules(session=session)  # as the general way's `hold_at_payment` reads them
+    if not risk_payment.decides_at_payment(rules):
+        return True
+    # Rules of the payment or delivery stage count this payment and may hold the order: the express lane only when
+    # they are of the kinds the PostgreSQL statement judges too and none of them would hold it.
+    return risk_sql.judge(rules, runtime) is not None and await risk_payment.quiet_at_payment(
+        session=session, runtime=runtime, order=found, ip=found.signals_ip if found.signals_order_id else None,
+        device=found.signals_device, payer_account=payer_account, rules=rules)
 
 
 _PG_DELIVER = text("""

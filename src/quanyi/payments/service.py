@@ -340,7 +340,7 @@ async def confirm_payment(
         session.info[_DONE_WHILE_LOCKING] = True  # for `receive_notification`: no more than the lock statement
     if effect is not None:
         return effect
-    if await express.takes_express_lane(session=session, found=found) and await express.deliver(
+    if await express.takes_express_lane(session=session, found=found, payer_account=payer) and await express.deliver(
             session=session, found=found, trade_no=notification.gateway_trade_no,
             paid_at=notification.paid_at or now, payer_account=payer, now=now):
         return PaymentEffect.DELIVERED

@@ -47,6 +47,7 @@ from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog
 from quanyi.risk.rules import (
     STRICTNESS,
     Decision,
+    Probe,
     Signals,
     Stage,
     attempt_events,
@@ -63,7 +64,7 @@ __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "runtime_in", "RiskDe
            "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "flood_keys",
            "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
-           "remember_order", "evaluate", "local_clock", "log_decision"]
+           "remember_order", "probe_of", "evaluate", "local_clock", "log_decision"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
 BUYER_MESSAGE = "We could not accept this order right now. Please try again later or contact support."
@@ -212,11 +213,17 @@ async def _rules_for(session: AsyncSession, stage: Stage) -> list[CachedRule]:
     return [r for r in await ruleset.enabled_rules(session=session) if stage.value in r.stages]
 
 
+def probe_of(runtime: RiskRuntime, session: AsyncSession, signals: Signals) -> Probe:
+    """The counters and order history as the rules judging `signals` see them."""
+    return _Probe(runtime, session, signals.at, signals.order_id)
+
+
 async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Signals,
-                   rules: list[CachedRule] | None = None) -> Evaluation:
-    """Run the enabled rules of the signals' stage and combine them into one decision."""
+                   rules: list[CachedRule] | None = None, probe: Probe | None = None) -> Evaluation:
+    """Run the enabled rules of the signals' stage and combine them into one decision. `probe`: what the rules count
+    with, if not `probe_of` (risk.payment_stage.quiet_at_payment)."""
     rules = rules if rules is not None else await _rules_for(session, signals.stage)
-    probe = _Probe(runtime, session, signals.at, signals.order_id)
+    probe = probe or probe_of(runtime, session, signals)
     _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
     hits: list[dict[str, Any]] = []
     for rule in sorted(rules, key=lambda r: r.kind != "allow_list"):  # allow lists first: they end it

@@ -160,6 +160,9 @@ def _judge(rules: Sequence[CachedRule], in_database: bool) -> Judged | None:
 def statement_params(judged: Judged | None, runtime: RiskRuntime | None, at: float) -> dict[str, Any]:
     """`RULE_HITS`'s parameters for a payment counted at `at` (the risk clock's unix seconds, `:at`), and
     `:rules_judged`: how many rules `judged` holds, -1 when `judge` could not judge them (None)."""
-    day_start = local_clock(runtime, dt.datetime.fromtimestamp(at, dt.UTC))[1] if runtime is not None else 0.0
-    return {**(judged or NO_RULES).params, "rules_judged": -1 if judged is None else judged.rules,
-            "day_start": day_start, "wall_now": utcnow()}
+    judged_params = (judged or NO_RULES).params
+    day_start, wall_now = 0.0, None
+    if runtime is not None and any(scope != "order" for scope in judged_params["amount_scope"]):  # a day's totals
+        day_start, wall_now = local_clock(runtime, dt.datetime.fromtimestamp(at, dt.UTC))[1], utcnow()
+    return {**judged_params, "rules_judged": -1 if judged is None else judged.rules, "day_start": day_start,
+            "wall_now": wall_now}

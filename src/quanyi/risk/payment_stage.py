@@ -7,18 +7,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
 from quanyi.orders.models import Order
 from quanyi.risk import ruleset
-from quanyi.risk.engine import Evaluation, RiskRuntime, evaluate, local_clock, log_decision, runtime_of
+from quanyi.risk.engine import Evaluation, RiskRuntime, evaluate, local_clock, log_decision, probe_of, runtime_of
 from quanyi.risk.holdings import payer_held_units
-from quanyi.risk.models import OrderRiskSignals
-from quanyi.risk.rules import Decision, Signals, Stage, payer_events, payer_hash, placed_events
+from quanyi.risk.models import CounterEvent, OrderRiskSignals
+from quanyi.risk.rules import Decision, Probe, Signals, Stage, payer_events, payer_hash, placed_events
 from quanyi.risk.ruleset import CachedRule
 
-__all__ = ["OrderFacts", "payment_signals", "paid_events", "decides_at_payment", "hold_at_payment",
+__all__ = ["OrderFacts", "payment_signals", "paid_events", "decides_at_payment", "quiet_at_payment", "hold_at_payment",
            "payer_stock_exceeded"]
 
 
@@ -64,6 +65,54 @@ def paid_events(signals: Signals) -> list[tuple[str, str]]:
 def decides_at_payment(rules: list[CachedRule]) -> bool:
     """Whether any of these (enabled) rules is evaluated when a payment is confirmed or before delivery."""
     return any(Stage.PAYMENT.value in rule.stages or Stage.DELIVERY.value in rule.stages for rule in rules)
+
+
+class _CountingPaidEvents:
+    """The rules' probe as `hold_at_payment` leaves it once it has recorded the payment's paid events, without
+    recording them (database counters: the events are rows; a member already in a window counts once)."""
+
+    def __init__(self, probe: Probe, session: AsyncSession, events: list[tuple[str, str]], at: float) -> None:
+        self._probe, self._session, self._at = probe, session, at
+        self._pending: dict[str, set[str]] = {}
+        for key, member in events:
+            self._pending.setdefault(key[:200], set()).add(member[:200])
+
+    async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
+        n = await self._probe.count(key, window_seconds, until)
+        high = self._at if until is None else until
+        members = self._pending.get(key[:200])
+        if not members or not self._at - window_seconds < self._at <= high:
+            return n
+        seen = set((await self._session.scalars(select(CounterEvent.member).where(
+            CounterEvent.key == key[:200], CounterEvent.member.in_(members),
+            CounterEvent.at > self._at - window_seconds, CounterEvent.at <= high))).all())
+        return n + len(members - seen)
+
+    async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
+        return await self._probe.day_totals(contact, sku_id, since)
+
+    async def has_paid_before(self, contact: str) -> bool:
+        return await self._probe.has_paid_before(contact)
+
+    async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]:
+        return await self._probe.known_from(contact, device, ip)
+
+
+async def quiet_at_payment(*, session: AsyncSession, runtime: RiskRuntime, order: OrderFacts, ip: str | None,
+                           device: str | None, payer_account: str | None, rules: list[CachedRule]) -> bool:
+    """Whether `hold_at_payment` would let this order (not flagged at checkout) through with `rules` (the enabled
+    rules) and record nothing but its paid events and signals: every stage decides allow. Records nothing itself;
+    database counters only (the caller asks `payment_sql.judge` first). Asked before delivering in the caller's
+    transaction under the order's lock (SQLite: the writer lock, so nothing is counted in between)."""
+    signals = payment_signals(runtime, order, ip=ip, device=device, payer_account=payer_account)
+    probe = _CountingPaidEvents(probe_of(runtime, session, signals), session, paid_events(signals), signals.at)
+    for stage in (Stage.PAYMENT, Stage.DELIVERY):
+        signals.stage = stage
+        evaluation = await evaluate(session=session, runtime=runtime, signals=signals, probe=probe,
+                                    rules=[r for r in rules if stage.value in r.stages])
+        if evaluation.decision is not Decision.ALLOW:
+            return False
+    return True
 
 
 async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.datetime | None = None,
