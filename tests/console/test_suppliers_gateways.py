@@ -3,6 +3,7 @@ secrets write-only) in the console, through the same services as the admin API, 
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -155,3 +156,13 @@ async def test_a_supplier_top_up_sent_twice_is_credited_once_and_booked(shop, si
     ledger = (await shop.client.get("/api/admin/ledger/trial-balance", headers=shop.admin)).json()
     assert ledger["balanced"] and ledger["prepaid_drift"] == {}
     assert await _audit(shop, "tina") == [("supplier_topped_up", "ACME")]
+
+
+async def test_the_wechat_pay_form_gives_its_hints_in_the_pages_language(shop):
+    client = await logged_in(shop, "gwen", roles=("owner",))
+    page = html.unescape((await client.get("/console/gateways/wechat")).text)
+    for hint in ("与商户号绑定的 AppID", "APIv3 密钥：32 个 ASCII 字符", "证书序列号和公钥从中读取"):
+        assert hint in page, hint
+    assert "the AppID bound" not in page and "serial and key are read" not in page
+    english = html.unescape((await client.get("/console/gateways/wechat?lang=en")).text)
+    assert "the AppID bound to the merchant" in english

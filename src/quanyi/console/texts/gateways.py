@@ -50,3 +50,16 @@ add_messages({
     "err.invalid_gateway_config": "Configuration not valid; nothing saved",
     "err.public_base_url_missing": "The shop's public address is not set; cannot enable",
 })
+
+# A configuration field's hint where the gateway's own (its config model's description, shown otherwise) is not
+# in the page's language.
+add_messages({
+    "gw.field.wechat.appid": "与商户号绑定的 AppID",
+    "gw.field.wechat.apiv3_key": "APIv3 密钥：32 个 ASCII 字符",
+    "gw.field.wechat.platform_certificate": "平台证书（PEM X.509，wechatpay_<serial>.pem；证书序列号和公钥从中读取）",
+}, {
+    "gw.field.wechat.appid": "the AppID bound to the merchant",
+    "gw.field.wechat.apiv3_key": "APIv3 key: 32 ASCII characters",
+    "gw.field.wechat.platform_certificate": "platform certificate (PEM X.509, wechatpay_<serial>.pem; serial and key "
+                                            "are read from it)",
+})
