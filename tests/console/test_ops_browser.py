@@ -164,6 +164,9 @@ def test_order_review_and_operations_pages_fit_a_phone(browser: Any, ops_shop: t
         # A check box keeps its own size: stretched like a text field it squeezed its label ("在\n售").
         assert page.evaluate("""() => Math.max(0, ...[...document.querySelectorAll('input[type=checkbox]')]
             .map(e => e.getBoundingClientRect().width))""") <= 30, path
+        # What a field holds is drawn in the text colour, never the labels' grey (it read as a placeholder).
+        assert page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select')]
+            .filter(e => e.value && getComputedStyle(e).color === 'rgb(102, 112, 133)').map(e => e.name)""") == [], path
         if path in SHOT:  # a full-page shot costs as much as the visit: the pages most used on a phone
             _shoot(page, shots, f"ops-12-{SHOT[path]}-phone")
     context.close()
