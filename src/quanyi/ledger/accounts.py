@@ -9,7 +9,7 @@ from quanyi.ledger.models import AccountKind
 
 __all__ = [
     "CUSTOMER_LIABILITY", "PLATFORM_REVENUE", "COST_OF_GOODS", "REFUNDS_DUE", "REFUNDS_PAYABLE", "CARD_KEY_STOCK",
-    "PLATFORM_CASH", "gateway_clearing", "supplier_prepaid", "supplier_payable", "merchant_payable",
+    "PLATFORM_CASH", "gateway_clearing", "gateway_fees", "supplier_prepaid", "supplier_payable", "merchant_payable",
     "merchant_supplier_funds", "distributor_commission", "customer_prepaid", "BALANCE_CLEARING", "describe",
     "POINTS_LIABILITY", "POINTS_COST",
 ]
@@ -37,6 +37,8 @@ BALANCE_CLEARING = "gateway_clearing:balance"
 
 _KINDS: dict[str, tuple[AccountKind, str]] = {
     "gateway_clearing": (AccountKind.ASSET, "Gateway clearing"),
+    # What a gateway kept of its settlements (手续费), per gateway: booked when its payout is recorded.
+    "gateway_fees": (AccountKind.EXPENSE, "Gateway fees"),
     CUSTOMER_LIABILITY: (AccountKind.LIABILITY, "Customer payments not yet delivered"),
     PLATFORM_REVENUE: (AccountKind.REVENUE, "Platform revenue"),
     COST_OF_GOODS: (AccountKind.EXPENSE, "Cost of goods sold"),
@@ -60,6 +62,10 @@ _KINDS: dict[str, tuple[AccountKind, str]] = {
 
 def gateway_clearing(gateway: str) -> str:
     return f"gateway_clearing:{gateway}"
+
+
+def gateway_fees(gateway: str) -> str:
+    return f"gateway_fees:{gateway}"
 
 
 def supplier_prepaid(supplier_id: int) -> str:

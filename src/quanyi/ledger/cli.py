@@ -1,4 +1,4 @@
-"""`quanyi ledger`: trial balance, supplier top-ups, settlement statements and reconciliation."""
+"""`quanyi ledger`: trial balance, supplier top-ups, settlement statements and reconciliation, gateway payouts."""
 
 from __future__ import annotations
 
@@ -165,3 +165,110 @@ def reconcile(
     console.print(f"{result.checked} charges checked, {len(result.mismatches)} mismatches")
     if result.mismatches:
         raise typer.Exit(1)
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]{option} must be a date like 2026-12-01, not {value!r}.[/red]")
+        raise typer.Exit(2) from None
+
+
+def _cents(value: str, option: str, currency: str) -> int:
+    from quanyi.money import InvalidAmount, parse_amount
+
+    try:
+        return parse_amount(value, currency)
+    except InvalidAmount as exc:
+        err.print(f"[red]{option}: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@ledger_app.command("gateway-payout")
+def gateway_payout(
+    gateway: Annotated[str, typer.Option(help="The gateway that paid out: alipay, wechat, stripe ...")],
+    settlement: Annotated[str, typer.Option(help="The gateway's settlement id / statement reference (once per "
+                                                 "gateway)")],
+    period_from: Annotated[str, typer.Option("--from", help="First day the settlement covers, e.g. 2026-12-01")],
+    period_to: Annotated[str, typer.Option("--to", help="Last day it covers (included)")],
+    net: Annotated[str, typer.Option(help="Paid into the bank, e.g. 9840.00")],
+    fee: Annotated[str, typer.Option(help="Kept by the gateway (手续费), e.g. 59.40; 0 if none")],
+    refunds: Annotated[str, typer.Option(help="Refunds the statement netted out (already booked as paid)")] = "0",
+    currency: Annotated[str, typer.Option(help="Currency of the settlement")] = "CNY",
+    note: Annotated[str, typer.Option(help="Bank reference or remark")] = "",
+) -> None:
+    """Record a gateway's settlement paid into the bank (渠道结算/打款): net to platform_cash, the fee to
+    gateway_fees:<gateway>, net + fee out of gateway_clearing:<gateway>. A settlement already recorded is refused."""
+    from quanyi.ledger import service as ledger_service
+    from quanyi.money import CURRENCIES, format_money
+    from quanyi.payments.configuration import known_gateway_names
+    from quanyi.shoptime import shop_day, shop_zone
+
+    if currency not in CURRENCIES:
+        err.print(f"[red]--currency must be one of {', '.join(CURRENCIES)}.[/red]")
+        raise typer.Exit(2)
+    first, last = _date(period_from, "--from"), _date(period_to, "--to")
+    net_cents, fee_cents = _cents(net, "--net", currency), _cents(fee, "--fee", currency)
+    refunds_cents = _cents(refunds, "--refunds", currency)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        await ledger_service.post_all_deferred(ctx.db)  # payments' deferred postings first: the balance is current
+        zone = ctx.settings.shop_timezone
+        async with ctx.db.transaction() as session:
+            payout = await ledger_service.record_gateway_payout(
+                session, gateway=gateway, settlement_no=settlement, period_from=first, period_to=last,
+                net_cents=net_cents, fee_cents=fee_cents, refunds_cents=refunds_cents, currency=currency, note=note,
+                actor="cli", configured=known_gateway_names(ctx.gateways),
+                today=shop_day(dt.datetime.now(dt.UTC), shop_zone(zone)))
+            view = await ledger_service.period_movements(session, payout, zone)
+            owed = [row for row in await ledger_service.gateway_clearing_balances(session)
+                    if row.gateway == gateway and row.currency == currency]
+        return view, owed[0].balance_cents if owed else 0
+
+    view, owed = _run(job)
+
+    def money(cents: int) -> str:
+        return format_money(cents, currency)
+
+    console.print(f"Recorded {gateway} settlement {view.payout.settlement_no} "
+                  f"({first.isoformat()}..{last.isoformat()}): net {money(net_cents)}, fee {money(fee_cents)}, "
+                  f"refunds {money(refunds_cents)}; "
+                  f"{gateway} still owes {money(owed)}")
+    if view.difference_cents:
+        console.print(f"[yellow]The books took in {money(view.book_receipts_cents)} and refunded "
+                      f"{money(view.book_refunds_cents)} in this period: net + fee differ by "
+                      f"{money(view.difference_cents)}; check the statement.[/yellow]")
+
+
+@ledger_app.command("gateway-clearing")
+def gateway_clearing(
+    gateway: Annotated[str | None, typer.Option(help="Only this gateway's payouts")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many recent payouts to list")] = 20,
+) -> None:
+    """What each gateway still owes the shop (its clearing balance) and the latest recorded payouts."""
+    from quanyi.ledger import service as ledger_service
+    from quanyi.money import format_money
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        await ledger_service.post_all_deferred(ctx.db)
+        async with ctx.db.read_session() as session:
+            return (await ledger_service.gateway_clearing_balances(session, configured=ctx.gateways.names()),
+                    await ledger_service.list_gateway_payouts(session, timezone=ctx.settings.shop_timezone,
+                                                              gateway=gateway, limit=limit))
+
+    owed, payouts = _run(job)
+    table = Table("gateway", "currency", "still owed", "paid out", "fees", "payouts", "last period ends")
+    for row in owed:
+        table.add_row(row.gateway, row.currency, format_money(row.balance_cents, row.currency),
+                      format_money(row.paid_out_cents, row.currency), format_money(row.fees_cents, row.currency),
+                      str(row.payouts), row.last_period_to.isoformat() if row.last_period_to else "")
+    console.print(table)
+    listed = Table("recorded", "gateway", "settlement", "period", "net", "fee", "refunds", "books differ")
+    for view in payouts:
+        p = view.payout
+        listed.add_row(p.recorded_at.isoformat(timespec="seconds"), p.gateway, p.settlement_no,
+                       f"{p.period_from.isoformat()}..{p.period_to.isoformat()}", format_money(p.net_cents, p.currency),
+                       format_money(p.fee_cents, p.currency), format_money(p.refunds_cents, p.currency),
+                       format_money(view.difference_cents, p.currency) if view.difference_cents else "")
+    console.print(listed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, event
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
@@ -19,7 +19,7 @@ from quanyi.db import Base, UTCDateTime, utcnow
 __all__ = [
     "AccountKind", "LedgerAccount", "LedgerPosting", "LedgerEntry", "SupplierCharge", "SupplierChargeStatus",
     "ProfitShareRule", "ImmutableLedgerRow", "DeferredPosting", "CustomerAccount", "CustomerAccountStatus",
-    "CustomerCharge",
+    "CustomerCharge", "GatewayPayout",
 ]
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -182,6 +182,36 @@ class ProfitShareRule(Base):
     distributor_l2_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_by: Mapped[str] = mapped_column(String(64), default="admin")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class GatewayPayout(Base):
+    """A gateway's settlement paid into the shop's bank (渠道结算/打款), from its statement: the net that arrived,
+    the fee it kept, the refunds it netted out. Booked by `ledger.gateway_payouts.record_gateway_payout` in the same
+    transaction as its posting; one row per (gateway, settlement number), never changed."""
+
+    __tablename__ = "ledger_gateway_payout"
+    __table_args__ = (
+        UniqueConstraint("gateway", "settlement_no"),  # the gateway's statement is booked once
+        CheckConstraint("net_cents > 0", name="net_positive"),
+        CheckConstraint("fee_cents >= 0 AND refunds_cents >= 0", name="fee_refunds_not_negative"),
+        CheckConstraint("period_from <= period_to", name="period_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    settlement_no: Mapped[str] = mapped_column(String(64))  # the gateway's settlement id / statement reference
+    period_from: Mapped[dt.date] = mapped_column(Date)  # shop days, both included
+    period_to: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    net_cents: Mapped[int] = mapped_column(BigInteger)  # paid into the bank
+    fee_cents: Mapped[int] = mapped_column(BigInteger)  # kept by the gateway (手续费)
+    # Refunds the gateway netted out of the period's takings: already booked out of clearing when each was paid,
+    # so recorded for the statement's sake only.
+    refunds_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    posting_id: Mapped[int] = mapped_column(ForeignKey("ledger_posting.id"))
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ImmutableLedgerRow(RuntimeError):

@@ -1,5 +1,6 @@
 """Ledger admin API: trial balance, accounts, an order's postings, supplier top-ups, statements (JSON and
-CSV), reconciliation against the supplier, profit-sharing rules."""
+CSV), reconciliation against the supplier, profit-sharing rules, gateway settlements (payouts) and what each
+gateway still owes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from quanyi.deps import AdminDep, ContextDep, PlatformAdminDep, ReadSessionDep, ScopeDep, SessionDep
 from quanyi.ledger import service as ledger_service
 from quanyi.ledger.schemas import (
+    GatewayClearingRead,
+    GatewayPayoutCreate,
+    GatewayPayoutRead,
     PostingRead,
     ReconciliationRead,
     ShareRuleRead,
@@ -19,11 +23,15 @@ from quanyi.ledger.schemas import (
     TopUpCreate,
     TopUpRead,
     TrialBalanceRead,
+    clearing_read,
+    payout_read,
     reconciliation_read,
     statement_read,
     trial_balance_read,
 )
 from quanyi.orders import service as orders_service
+from quanyi.payments.configuration import known_gateway_names
+from quanyi.shoptime import shop_day, shop_zone
 from quanyi.suppliers.models import SettlementCycle
 
 router = APIRouter(prefix="/api/admin/ledger", tags=["admin: ledger"])
@@ -117,3 +125,41 @@ async def delete_share_rule(session: SessionDep, _: PlatformAdminDep,
                             sku_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None) -> Response:
     await ledger_service.delete_share_rule(session=session, sku_id=sku_id)
     return Response(status_code=204)
+
+
+@router.post("/gateway-payouts", response_model=GatewayPayoutRead, status_code=201,
+             summary="Record a gateway's settlement paid into the bank (渠道结算/打款)",
+             description="Books D platform_cash net, D gateway_fees:<gateway> fee, C gateway_clearing:<gateway> "
+                         "net + fee, once per (gateway, settlement_no): a repeat is 409 gateway_payout_exists. "
+                         "422 payout_gateway_unknown / invalid_gateway_payout, 409 payout_exceeds_clearing when "
+                         "net + fee is more than the gateway owes.")
+async def record_gateway_payout(data: GatewayPayoutCreate, ctx: ContextDep,
+                                admin: PlatformAdminDep) -> GatewayPayoutRead:
+    await ledger_service.post_all_deferred(ctx.db)  # every payment's postings in clearing before its balance is read
+    zone = ctx.settings.shop_timezone
+    async with ctx.db.transaction() as session:  # opened after the deferred postings' own (one writer on SQLite)
+        payout = await ledger_service.record_gateway_payout(
+            session, gateway=data.gateway, settlement_no=data.settlement_no, period_from=data.period_from,
+            period_to=data.period_to, net_cents=data.net_cents, fee_cents=data.fee_cents,
+            refunds_cents=data.refunds_cents, currency=data.currency, note=data.note, actor=admin,
+            configured=known_gateway_names(ctx.gateways), today=shop_day(dt.datetime.now(dt.UTC), shop_zone(zone)))
+        return payout_read(await ledger_service.period_movements(session, payout, zone))
+
+
+@router.get("/gateway-payouts", response_model=list[GatewayPayoutRead],
+            summary="Recorded gateway settlements, newest first, with the books' figures for each period")
+async def gateway_payouts(session: ReadSessionDep, ctx: ContextDep, _: PlatformAdminDep,
+                          gateway: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[GatewayPayoutRead]:
+    await ledger_service.post_all_deferred(ctx.db)
+    views = await ledger_service.list_gateway_payouts(session, timezone=ctx.settings.shop_timezone, gateway=gateway,
+                                                      limit=limit)
+    return [payout_read(view) for view in views]
+
+
+@router.get("/gateway-clearing", response_model=list[GatewayClearingRead],
+            summary="Each gateway's clearing balance: what it still owes the shop, and its payouts' totals")
+async def gateway_clearing(session: ReadSessionDep, ctx: ContextDep, _: PlatformAdminDep) -> list[GatewayClearingRead]:
+    await ledger_service.post_all_deferred(ctx.db)
+    rows = await ledger_service.gateway_clearing_balances(session, configured=ctx.gateways.names())
+    return [clearing_read(row) for row in rows]

@@ -7,13 +7,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from quanyi.ledger.gateway_payouts import GatewayClearing, PayoutView
 from quanyi.ledger.reports import TrialBalance
 from quanyi.ledger.settlement import Reconciliation, Statement
 from quanyi.schema_types import DbId
 
 __all__ = ["AccountRead", "TrialBalanceRead", "EntryRead", "PostingRead", "TopUpCreate", "TopUpRead",
            "ShareRuleWrite", "ShareRuleRead", "StatementLineRead", "StatementRead", "ReconciliationItemRead",
-           "ReconciliationRead", "statement_read", "reconciliation_read", "trial_balance_read"]
+           "ReconciliationRead", "statement_read", "reconciliation_read", "trial_balance_read",
+           "GatewayPayoutCreate", "GatewayPayoutRead", "GatewayClearingRead", "payout_read", "clearing_read"]
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 # Strict: money is a JSON integer of cents, never "100" or 1.0.
@@ -55,6 +57,57 @@ class TopUpCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount_cents: Cents
     note: Annotated[str, Field(max_length=500)] = ""
+
+FeeCents = Annotated[int, Strict(), Field(ge=0, le=10_000_000_000, description="Integer cents (fen), 0 allowed")]
+
+
+class GatewayPayoutCreate(BaseModel):
+    """A gateway's settlement statement (结算单): net + fee leave the gateway's clearing account."""
+
+    model_config = ConfigDict(extra="forbid")
+    gateway: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$", description="alipay, wechat, stripe, sandbox ...")]
+    settlement_no: Annotated[str, Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$",
+        description="The gateway's settlement id / statement reference; recorded once per gateway (409 again)")]
+    period_from: dt.date = Field(description="First shop day the settlement covers")
+    period_to: dt.date = Field(description="Last shop day it covers (included)")
+    net_cents: Cents = Field(description="Paid into the shop's bank account")
+    fee_cents: FeeCents = Field(description="Kept by the gateway (手续费)")
+    refunds_cents: FeeCents = Field(0, description="Refunds the gateway netted out (already booked as each was "
+                                                   "paid; recorded for the statement, not posted again)")
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class GatewayPayoutRead(BaseModel):
+    gateway: str
+    settlement_no: str
+    period_from: dt.date
+    period_to: dt.date
+    currency: str
+    net_cents: int
+    fee_cents: int
+    refunds_cents: int
+    gross_cents: int = Field(description="net + fee + refunds: the statement's gross takings")
+    cleared_cents: int = Field(description="net + fee: credited to gateway_clearing:<gateway>")
+    book_receipts_cents: int = Field(description="Debited to the clearing account in the period (payments)")
+    book_refunds_cents: int = Field(description="Credited to the clearing account in the period (refunds paid)")
+    difference_cents: int = Field(description="cleared - (book receipts - book refunds): 0 when the statement "
+                                              "matches the books")
+    note: str
+    posting_reference: str
+    recorded_by: str
+    recorded_at: dt.datetime
+
+
+class GatewayClearingRead(BaseModel):
+    gateway: str
+    currency: str
+    balance_cents: int = Field(description="What the gateway still owes the shop (clearing account balance)")
+    paid_out_cents: int = Field(description="Net paid into the bank by the recorded payouts")
+    fees_cents: int
+    payouts: int
+    last_period_to: dt.date | None
 
 
 class TopUpRead(BaseModel):
@@ -164,3 +217,19 @@ def trial_balance_read(trial: TrialBalance, drift: dict[str, int]) -> TrialBalan
         balanced=trial.balanced, totals=trial.totals, postings=trial.postings, prepaid_drift=drift,
         accounts=[AccountRead(code=a.code, kind=a.kind, name=a.name, currency=a.currency,
                               balance_cents=a.balance_cents) for a in trial.accounts])
+
+
+def payout_read(view: PayoutView) -> GatewayPayoutRead:
+    p = view.payout
+    return GatewayPayoutRead(
+        gateway=p.gateway, settlement_no=p.settlement_no, period_from=p.period_from, period_to=p.period_to,
+        currency=p.currency, net_cents=p.net_cents, fee_cents=p.fee_cents, refunds_cents=p.refunds_cents,
+        gross_cents=view.gross_cents, cleared_cents=view.cleared_cents, book_receipts_cents=view.book_receipts_cents,
+        book_refunds_cents=view.book_refunds_cents, difference_cents=view.difference_cents, note=p.note,
+        posting_reference=view.posting_reference, recorded_by=p.recorded_by, recorded_at=p.recorded_at)
+
+
+def clearing_read(row: GatewayClearing) -> GatewayClearingRead:
+    return GatewayClearingRead(gateway=row.gateway, currency=row.currency, balance_cents=row.balance_cents,
+                               paid_out_cents=row.paid_out_cents, fees_cents=row.fees_cents, payouts=row.payouts,
+                               last_period_to=row.last_period_to)

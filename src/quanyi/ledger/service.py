@@ -1,5 +1,7 @@
 """Ledger (总账) and settlement: the public surface other features call.
 
+- A gateway's settlement paid into the bank (渠道结算): `record_gateway_payout`, `list_gateway_payouts`,
+  `gateway_clearing_balances` (what each gateway still owes; gateway_payouts.py).
 - Money a gateway took that is owed back (an enterprise's top-up paid twice): `record_duplicate_receipt`,
   `record_duplicate_refunded` (gateway_receipts.py).
 - Customer prepaid balances (resellers, enterprises): `open_customer_account`, `top_up_customer`,
@@ -45,6 +47,18 @@ from quanyi.ledger.deferred import (
     install_ledger_worker,
     post_all_deferred,
     post_deferred,
+)
+from quanyi.ledger.gateway_payouts import (
+    GatewayClearing,
+    GatewayPayoutExists,
+    InvalidGatewayPayout,
+    PayoutExceedsClearing,
+    PayoutView,
+    UnknownPayoutGateway,
+    gateway_clearing_balances,
+    list_gateway_payouts,
+    period_movements,
+    record_gateway_payout,
 )
 from quanyi.ledger.gateway_receipts import record_duplicate_receipt, record_duplicate_refunded
 from quanyi.ledger.merchant_accounts import (
@@ -129,4 +143,7 @@ __all__ = [
     "PayableMovement", "held_earnings", "payable_balances", "payable_movements", "record_withdrawal_paid",
     "balances_of", "held_of", "movements_of", "record_commission_paid",
     "record_duplicate_receipt", "record_duplicate_refunded",
+    "GatewayClearing", "GatewayPayoutExists", "InvalidGatewayPayout", "PayoutExceedsClearing", "PayoutView",
+    "UnknownPayoutGateway", "gateway_clearing_balances", "list_gateway_payouts", "period_movements",
+    "record_gateway_payout",
 ]

@@ -30,7 +30,7 @@ from quanyi.urls import PublicBaseUrlMissing
 __all__ = [
     "GatewayKind", "InvalidGatewayConfig", "gateway_kinds", "register_kind", "save_gateway_config",
     "describe_gateway_configs", "build_configured_gateways", "ConfigField", "config_fields", "refresh_registry",
-    "MASK", "reseal_gateway_config",
+    "MASK", "reseal_gateway_config", "known_gateway_names",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ def register_kind(kind: GatewayKind) -> None:
 def gateway_kinds() -> dict[str, GatewayKind]:
     """The gateway kinds this build of quanyi can talk to."""
     return dict(_KINDS)
+
+
+def known_gateway_names(registry: GatewayRegistry) -> set[str]:
+    """Gateways the shop may have been paid through: those taking payments now and every kind it can be configured
+    as (a process that has not loaded the stored configurations, like a CLI command, still knows them)."""
+    return set(registry.names()) | set(_KINDS)
 
 
 def _aad(name: str) -> bytes:
