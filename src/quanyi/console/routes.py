@@ -15,6 +15,7 @@ from quanyi.console import (
     dashboard_routes,
     enterprise_routes,
     fulfilment_routes,
+    gateway_payout_routes,
     gateway_routes,
     key_import_routes,
     key_routes,
@@ -45,8 +46,8 @@ __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
             catalog_routes, coupon_routes, coupon_action_routes, level_gift_routes, pick_routes, key_routes,
             key_import_routes, supplier_setup_routes, supplier_routes, risk_rule_routes, ledger_routes,
-            reconciliation_routes, merchant_routes, reseller_routes, enterprise_routes, gateway_routes,
-            notification_routes, staff_routes, audit_routes, member_routes)
+            reconciliation_routes, gateway_payout_routes, merchant_routes, reseller_routes, enterprise_routes,
+            gateway_routes, notification_routes, staff_routes, audit_routes, member_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES
 
 

@@ -303,6 +303,21 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"duplicate of an earlier line in this file", "line_duplicate"),
     (r"already in stock for this SKU", "line_in_stock"),
     (r"already in stock for another SKU \(id (\d+)\)", "line_in_other_stock"),
+    # gateway settlements (ledger.gateway_payouts)
+    (r"settlement (\S+) of (\w+) was already recorded by (.+) at (\S+); nothing was booked again",
+     "payout_exists"),
+    (r"settlement (\S+) of (\w+) (?:was recorded at the same time|is already booked)", "payout_exists_now"),
+    (r"net \+ fee \((.+)\) is more than (\w+) owes the shop: its clearing account holds (.+)", "payout_over"),
+    (r"no gateway '(.+)': it is not configured and nothing was ever paid through it", "payout_gateway"),
+    (r"payments from prepaid balances never leave the shop: .*", "payout_balance"),
+    (r"gateway must be a gateway name like alipay or wechat", "payout_gateway_name"),
+    (r"settlement_no must be the gateway's settlement id: .*", "payout_settlement_no"),
+    (r"currency must be one of .*", "currency"),
+    (r"net_cents \+ fee_cents must not exceed \d+", "amount_too_large"),
+    (r"the period must not end before it begins", "payout_period_order"),
+    (r"a settlement period is at most (\d+) days", "payout_period_long"),
+    (r"the period ends after today \((\S+)\): .*", "payout_period_future"),
+    (r"the period must begin on (\S+) or later", "payout_period_early"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
 # campaign's, "y" cents in yuan, "m" a message inside the message, "f" a field of a card-key line, "-" as it is.

@@ -37,6 +37,7 @@ __all__ = ["InvalidGatewayPayout", "UnknownPayoutGateway", "GatewayPayoutExists"
 
 PAYOUT_KIND = "gateway_payout"
 MAX_PERIOD_DAYS = 366
+EARLIEST_DAY = dt.date(2000, 1, 1)  # before any gateway this shop talks to; keeps day arithmetic far from year 1
 _GATEWAY = re.compile(r"[a-z0-9_]{1,32}")
 # Alipay / WeChat Pay settlement and bill numbers: digits and letters, sometimes a date with dashes.
 _SETTLEMENT_NO = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}")
@@ -89,13 +90,16 @@ def _check(*, gateway: str, settlement_no: str, period_from: dt.date, period_to:
     _cents(refunds_cents, "refunds_cents", minimum=0)
     if net + fee > MAX_AMOUNT_CENTS:
         raise InvalidGatewayPayout(f"net_cents + fee_cents must not exceed {MAX_AMOUNT_CENTS}", field="fee_cents")
+    if period_from < EARLIEST_DAY:
+        raise InvalidGatewayPayout(f"the period must begin on {EARLIEST_DAY.isoformat()} or later",
+                                   field="period_from")
     if period_from > period_to:
         raise InvalidGatewayPayout("the period must not end before it begins", field="period_to")
-    if (period_to - period_from).days >= MAX_PERIOD_DAYS:
-        raise InvalidGatewayPayout(f"a settlement period is at most {MAX_PERIOD_DAYS} days", field="period_from")
     if today is not None and period_to > today:
         raise InvalidGatewayPayout(f"the period ends after today ({today.isoformat()}): the gateway cannot have "
                                    "settled it yet", field="period_to")
+    if (period_to - period_from).days >= MAX_PERIOD_DAYS:
+        raise InvalidGatewayPayout(f"a settlement period is at most {MAX_PERIOD_DAYS} days", field="period_from")
     return net + fee
 
 
