@@ -1,0 +1,66 @@
+"""Gateway settlements recorded from 4 OS processes at once: every settlement number is booked at most once, and
+together they never take more out of the gateway's clearing account than it holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import queue
+
+import pytest
+from sqlalchemy import func, select
+
+from quanyi.ledger.models import GatewayPayout
+from quanyi.ledger.postings import Line, account_balances, post
+
+from .payout_process import record
+from .support import posting_count, unbalanced_postings
+
+PROCESSES = 4
+SHARED = 3  # the same statements sent by every process
+OWN = 4  # per process
+NET = 100
+ROOM = 10  # the clearing account holds exactly 10 payouts
+
+
+@pytest.mark.slow
+async def test_payouts_from_4_processes_book_each_settlement_once_and_never_overdraw(ctx, settings):
+    async with ctx.db.transaction() as session:  # the gateway took 10 × 1.00 for the shop
+        await post(session, reference="payments:test", kind="payment_received",
+                   lines=[Line("gateway_clearing:sandbox", ROOM * NET, "CNY"),
+                          Line("customer_liability", -ROOM * NET, "CNY")])
+    spawn = multiprocessing.get_context("spawn")
+    go, results = spawn.Event(), spawn.Queue()
+    day = dt.date.today() - dt.timedelta(days=1)
+    workers = []
+    for p in range(PROCESSES):
+        settlements = [f"P{p}-{i}" for i in range(OWN)]
+        for j in range(SHARED):
+            settlements.insert(j * 2, f"SHARED-{j}")
+        workers.append(spawn.Process(target=record, args=(ctx.db.url, settlements, NET, day, go, results)))
+    for worker in workers:
+        worker.start()
+    go.set()
+    outcomes: list[tuple[str, str]] = []
+    try:
+        for _ in workers:
+            outcomes.extend(results.get(timeout=120))
+    except queue.Empty:
+        pytest.fail("a recording process did not finish within 120 s")
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
+
+    booked = [no for no, outcome in outcomes if outcome == "booked"]
+    assert len(booked) == len(set(booked)) == ROOM, outcomes
+    assert {outcome for _, outcome in outcomes} <= {"booked", "exists", "exceeds"}
+    async with ctx.db.read_session() as session:
+        rows = set((await session.scalars(select(GatewayPayout.settlement_no))).all())
+        assert int(await session.scalar(select(func.count()).select_from(GatewayPayout))) == ROOM
+        balances = await account_balances(session)
+    assert rows == set(booked)
+    assert balances[("gateway_clearing:sandbox", "CNY")] == 0 and balances[("platform_cash", "CNY")] == ROOM * NET
+    assert await posting_count(ctx, kind="gateway_payout") == ROOM
+    assert await unbalanced_postings(ctx) == []
