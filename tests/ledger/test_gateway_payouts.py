@@ -140,6 +140,7 @@ def _bad(shop: Any, today: dt.date, case: str) -> dict[str, Any]:
         "settlement_empty": _payout(shop, ""), "settlement_space": _payout(shop, "2088 0001"),
         "settlement_long": _payout(shop, "9" * 65), "currency": _payout(shop, currency="XXX"),
         "extra": _payout(shop, paid=True), "note_long": _payout(shop, note="x" * 501),
+        "note_nul": _payout(shop, note="bank\x00ref"),
         "missing": {"gateway": "sandbox", "settlement_no": "X1", "net_cents": 1},
         "more_than_owed": _payout(shop, net_cents=1980 * 2),
     }[case]
@@ -157,7 +158,8 @@ def _bad(shop: Any, today: dt.date, case: str) -> dict[str, Any]:
     ("gateway_upper", 422, "validation_failed"), ("settlement_empty", 422, "validation_failed"),
     ("settlement_space", 422, "validation_failed"), ("settlement_long", 422, "validation_failed"),
     ("currency", 422, "invalid_gateway_payout"), ("extra", 422, "validation_failed"),
-    ("note_long", 422, "validation_failed"), ("missing", 422, "validation_failed"),
+    ("note_long", 422, "validation_failed"), ("note_nul", 422, "invalid_gateway_payout"),
+    ("missing", 422, "validation_failed"),
     ("more_than_owed", 409, "payout_exceeds_clearing"),
 ])
 async def test_bad_payouts_are_refused_and_book_nothing(shop, app, case, status, code):

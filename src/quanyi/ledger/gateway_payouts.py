@@ -42,6 +42,7 @@ _GATEWAY = re.compile(r"[a-z0-9_]{1,32}")
 # Alipay / WeChat Pay settlement and bill numbers: digits and letters, sometimes a date with dashes.
 _SETTLEMENT_NO = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}")
 _CLEARING_FAMILY = "gateway_clearing:"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class InvalidGatewayPayout(InvalidInput):
@@ -73,8 +74,10 @@ def _cents(value: object, name: str, *, minimum: int) -> int:
 
 
 def _check(*, gateway: str, settlement_no: str, period_from: dt.date, period_to: dt.date, net_cents: int,
-           fee_cents: int, refunds_cents: int, currency: str, today: dt.date | None) -> int:
+           fee_cents: int, refunds_cents: int, currency: str, note: str, today: dt.date | None) -> int:
     """Everything that can be said about a payout without the books; returns what leaves clearing (net + fee)."""
+    if _CONTROL.search(note):  # PostgreSQL refuses NUL in text: a clear 422, not a 500
+        raise InvalidGatewayPayout("must not contain control characters", field="note")
     if not _GATEWAY.fullmatch(gateway):
         raise InvalidGatewayPayout("gateway must be a gateway name like alipay or wechat", field="gateway")
     if gateway == accounts.BALANCE_CLEARING.partition(":")[2]:
@@ -123,7 +126,7 @@ async def record_gateway_payout(
     settlement_no = settlement_no.strip()
     cleared = _check(gateway=gateway, settlement_no=settlement_no, period_from=period_from, period_to=period_to,
                      net_cents=net_cents, fee_cents=fee_cents, refunds_cents=refunds_cents, currency=currency,
-                     today=today)
+                     note=note, today=today)
     clearing = accounts.gateway_clearing(gateway)
     # Payouts of one gateway one at a time (PostgreSQL; SQLite has one writer): the balance read below cannot
     # be spent twice by a concurrent payout, and a concurrent copy of this settlement waits and then finds it.
