@@ -32,6 +32,7 @@ async def test_top_up_buy_in_bulk_download_and_end_a_campaign(shop):
 
     page = await client.get(PAGE)
     assert page.status_code == 200 and funded.no in page.text
+    assert "采购 · 采购 · buy@acme.example" in page.text  # the contact's role said in the page's language
     key = re.search(r'name="request_key" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     form = {"amount": "500.00", "note": "bank ref 9", "request_key": key, "csrf_token": csrf_token(page.text)}
     headers = {"Origin": "http://test"}
@@ -87,6 +88,7 @@ async def test_operator_adds_a_portal_user_who_can_log_in_then_disables_them(sho
     assert added.status_code == 303 and "m=user_added" in added.headers["location"]
     page = await client.get(PAGE)
     assert 'data-testid="portal-user"' in page.text and "dora" in page.text
+    assert 'data-testid="no-contacts"' in page.text  # no contact yet: said, not an empty heading
     refused = await post_form(client, f"{PAGE}/users", {"username": "x", "role": "purchaser", "password": "short"},
                               page_url=PAGE)
     assert refused.status_code == 422
