@@ -113,6 +113,7 @@ class Meter:
         self.phase = ""
         self.profiler: Any = None
         self.profile_phase: str | None = None
+        self.profile_after = 0
         self.total = 0.0
         self.show_sql: str | None = None
         self.shown: list[str] = []
@@ -144,7 +145,8 @@ class Meter:
 
     async def run(self, phase: str, call: Any) -> Any:
         self.phase = phase
-        profiling = self.profiler is not None and phase == self.profile_phase
+        profiling = (self.profiler is not None and phase == self.profile_phase
+                     and self.count[phase] >= self.profile_after)  # warmed up: statements compiled, caches full
         if profiling:
             self.profiler.enable() if isinstance(self.profiler, cProfile.Profile) else self.profiler.start()
         c0, w0 = time.process_time(), time.perf_counter()
@@ -229,6 +231,8 @@ def main() -> int:
     parser.add_argument("--purchases", type=int, default=300)
     parser.add_argument("--refused", type=int, default=2000, help="checkouts after the sell-out (2000)")
     parser.add_argument("--profile", choices=PHASES, help="profile this phase")
+    parser.add_argument("--profile-after", type=int, default=20,
+                        help="profile the phase's requests after its first N (20): first-use compiles left out")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
     parser.add_argument("--cpu-clock", action="store_true",
                         help="cProfile on CPU time (time.process_time) rather than wall time: waits on the database "
@@ -247,6 +251,7 @@ def main() -> int:
     meter.show_sql = args.show_sql
     if args.profile:
         meter.profile_phase = args.profile
+        meter.profile_after = args.profile_after
         if args.profiler == "pyinstrument":
             try:
                 from pyinstrument import Profiler
