@@ -32,6 +32,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from quanyi import db_driven
+
 __all__ = ["Base", "ConnectionBudget", "Database", "UTCDateTime", "after_commit", "async_url", "connection_budget",
            "like_anywhere",
            "is_database_unavailable", "secure_sqlite_files", "utcnow"]
@@ -308,6 +310,10 @@ class Database:
         self._single = None if self.is_sqlite else async_sessionmaker(
             self.write_engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
             autoflush=False, info=self.session_info)
+        # PostgreSQL: sessions of units of work on the driver (`driver_transaction`, quanyi.db_driven).
+        self._driven = None if self.is_sqlite else async_sessionmaker(
+            self.write_engine, expire_on_commit=False, autoflush=False, info=self.session_info,
+            sync_session_class=db_driven.DrivenSession)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._write_owner: asyncio.Task[Any] | None = None
 
@@ -349,6 +355,31 @@ class Database:
                 yield session
             return
         async with self._single() as session:
+            yield session
+        await _run_after_commit(session)
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[AsyncSession]:
+        """`transaction`, on PostgreSQL held on the driver (quanyi.db_driven): for a hot unit of work whose
+        statements go through quanyi.db_direct (BEGIN sent with the first, no SQLAlchemy Connection or session
+        transaction unless a statement needs them). The same guarantees: one transaction, committed at the end,
+        rolled back on an exception; `after_commit` actions run once it committed."""
+        if self._driven is None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=True) as session:
+            yield session
+        await _run_after_commit(session)
+
+    @asynccontextmanager
+    async def driver_single_statements(self) -> AsyncIterator[AsyncSession]:
+        """`single_statements`, on PostgreSQL held on the driver (quanyi.db_driven): each statement in autocommit."""
+        if self._driven is None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=False) as session:
             yield session
         await _run_after_commit(session)
 

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from quanyi import sqlite_trip
+from quanyi import db_driven, sqlite_trip
 
 __all__ = ["Direct", "execute", "fetch_all", "fetch_one"]
 
@@ -137,6 +137,9 @@ async def execute(session: AsyncSession, direct: Direct, params: Mapping[str, An
 
 async def _run(session: AsyncSession, direct: Direct, params: Mapping[str, Any], *,
                one: bool) -> list[tuple[Any, ...]]:
+    driven = db_driven.driven_of(session)
+    if driven is not None and not db_driven.pending(session):
+        return await _run_driven(driven, direct, params, one=one)
     if session.new or session.dirty or session.deleted:
         await session.flush()
     connection = await session.connection()
@@ -175,9 +178,41 @@ async def _run(session: AsyncSession, direct: Direct, params: Mapping[str, Any],
     return [plan.row(record) for record in records]
 
 
+async def _run_driven(driven: db_driven.Driven, direct: Direct, params: Mapping[str, Any], *,
+                      one: bool) -> list[tuple[Any, ...]]:
+    """`_run` in a driven unit of work (quanyi.db_driven) with no SQLAlchemy Connection: straight to its asyncpg
+    connection, BEGIN first in a transaction not begun yet."""
+    engine = driven.engine
+    plan = direct.plan(engine.dialect)
+    sql, arguments = plan.sql, plan.arguments(params)
+    sql, arguments = db_driven.before_statement(driven, sql, arguments)
+    adapter, driver = driven.adapter, driven.driver
+    try:
+        async with adapter._execute_mutex:
+            if driven.transaction and adapter._transaction is None:
+                await adapter._start_transaction()
+            records = await driver.fetch(sql, *arguments)
+    except Exception as error:
+        await raise_as_sqlalchemy(driven, error, sql, arguments)
+    db_driven.after_statement(driven, sql, arguments)
+    if one:
+        return [plan.row(records[0])] if records else []
+    return [plan.row(record) for record in records]
+
+
 def _begun(adapter: Any) -> bool:
     started = getattr(adapter, "_started", None)  # SQLAlchemy 2.0's adapter; 2.1 keeps only the transaction
     return bool(started) if started is not None else adapter._transaction is not None
+
+
+async def raise_as_sqlalchemy(driven: db_driven.Driven, error: Exception, sql: str, arguments: list[Any]) -> None:
+    """`_raise_as_sqlalchemy` in a driven unit of work (its SQLAlchemy Connection built for it)."""
+    sync = driven.sync_connection()
+    try:
+        driven.adapter._handle_exception(error)
+    except Exception as adapted:
+        await greenlet_spawn(sync._handle_dbapi_exception, adapted, sql, arguments, None, None)
+    raise error  # not reached: both raise
 
 
 async def _raise_as_sqlalchemy(connection: AsyncConnection, adapter: Any, error: Exception, sql: str,

@@ -326,3 +326,24 @@ async def test_start_payment_and_its_notification_on_postgresql_send_one_stateme
     assert await shop.count(Posting, Posting.payment_no == payment["payment_no"]) == 1
     if shop.ctx.db.write_engine.dialect.name == "postgresql":
         assert (start, notification) == (["statement"], ["statement"])
+
+
+async def test_a_plain_checkout_with_pay_on_postgresql_sends_begin_with_its_first_statement(shop, sku, monkeypatch):
+    """The checkout's transaction runs on the driver (quanyi.db_driven): BEGIN goes in the same round trip as the
+    gate's advisory locks, then the count and the order, then COMMIT; its payment starts in one statement, in
+    autocommit. Five round trips for the whole request (it was six: BEGIN alone)."""
+    monkeypatch.setattr(counters.random, "random", lambda: 1.0)  # no pruning of old counter events in this one
+    await shop.stock(sku, 2)
+    await shop.create_order(sku.id, contact="first@example.com")  # warms the process's caches
+    statements = Statements(shop)
+    sent = Sent(shop, monkeypatch)
+    try:
+        order = await shop.create_order(sku.id, contact="second@example.com", pay={"gateway": "sandbox"})
+        checkout = statements.take()
+    finally:
+        statements.close()
+        sent.close()
+    assert order["payment"]["payment_no"], order
+    if shop.ctx.db.write_engine.dialect.name == "postgresql":
+        assert checkout[0].startswith("BEGIN") and "pg_advisory_xact_lock" in checkout[0], checkout
+        assert sent.take() == ["statement", "statement", "statement", "commit", "statement"], sent.control

@@ -116,7 +116,8 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     refusal: Exception | None = None
     now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
-        async with ctx.db.transaction() as session:
+        # On the driver (quanyi.db_driven): the plain checkout's statements all go through quanyi.db_direct.
+        async with ctx.db.driver_transaction() as session:
             sku, signals, gate, member = await _sku_signals_and_gate(ctx, session, data, now)
             member_id = await _member_id(session, data) if member is _UNREAD else member
             if gate is not None:

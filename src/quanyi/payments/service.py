@@ -126,14 +126,14 @@ async def _prepare_payment(
 ) -> CheckoutRequest:
     """Check the order can be paid and find or create its payment at this gateway (one short transaction)."""
     canonical = normalize_order_no(order_no)
-    connection = await session.connection()
-    postgresql = connection.dialect.name == "postgresql"
+    postgresql = session.bind.dialect.name == "postgresql"
     order = None
     if canonical is not None and postgresql:  # one statement: locked, checked and the payment inserted
         found = await db_direct.fetch_one(session, _PG_PAYABLE_OR_NEW_DIRECT, {
             "order_no": canonical, "gateway": gateway.name, "b_payment_no": _new_payment_no(), "b_now": now})
         order = None if found is None else _Payable._make(found)
     elif canonical is not None:
+        connection = await session.connection()
         order = (await connection.execute(_PAYABLE, {"order_no": canonical, "gateway": gateway.name})).first()
     if order is None:
         raise orders_service.OrderNotFound("order not found")
@@ -150,7 +150,7 @@ async def _prepare_payment(
     elif payment_no is None:
         payment_no, amount_cents, currency = _new_payment_no(), order.total_cents, order.currency
         # One trip to aiosqlite's thread (quanyi.sqlite_trip), not the three or four of `connection.execute`.
-        await sqlite_trip.run(connection, [sqlite_trip.Step(_NEW_PAYMENT, {
+        await sqlite_trip.run(await session.connection(), [sqlite_trip.Step(_NEW_PAYMENT, {
             "payment_no": payment_no, "order_id": order.id, "gateway": gateway.name, "amount_cents": amount_cents,
             "currency": currency, "status": PaymentStatus.CREATED.value, "created_at": now, "updated_at": now,
             "query_count": 0})])
@@ -181,8 +181,9 @@ async def start_payment(
     """
     now = now or utcnow()
     # On PostgreSQL `_prepare_payment` is one statement (locked, checked, the payment inserted only when every check
-    # it makes after would pass): atomic alone, in autocommit without BEGIN and COMMIT. SQLite: a transaction.
-    async with db.single_statements() as session:
+    # it makes after would pass): atomic alone, in autocommit without BEGIN and COMMIT, on the driver
+    # (quanyi.db_driven). SQLite: a transaction.
+    async with db.driver_single_statements() as session:
         request = await _prepare_payment(session=session, order_no=order_no, gateway=gateway, notify_url=notify_url,
                                          return_url=return_url, mode=mode, buyer_ip=buyer_ip, now=now)
     checkout = await gateway.create_checkout(request)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi import db_direct
+from quanyi import db_direct, db_driven
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
@@ -169,7 +169,10 @@ async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client:
     if locks and session.bind.dialect.name == "postgresql":
         # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
         # this client committed. One statement, one sorted order: two checkouts never wait crosswise.
-        await db_direct.execute(session, _PG_LOCKS, {"locks": sorted(locks)})
+        # In a driven transaction not begun yet (quanyi.db_driven), BEGIN goes in the same round trip.
+        driven = db_driven.driven_of(session)
+        if driven is None or await db_driven.begin_with_locks(driven, sorted(locks)) is None:
+            await db_direct.execute(session, _PG_LOCKS, {"locks": sorted(locks)})
     opening = Opening(runtime, client, flood, checks, events, (), now)
     if params or beside is not None:
         statement = _count_statement(len(events), tuple(dim for dim, _, _ in checks),

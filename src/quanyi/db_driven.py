@@ -1,0 +1,241 @@
+"""Units of work on the driver (驱动直连事务, PostgreSQL): a transaction, or single statements in autocommit, held on
+one pooled asyncpg connection, without SQLAlchemy's Connection and session transaction around it unless a statement
+needs them.
+
+An ORM session's unit of work costs ~0.3-0.4 ms of CPU on top of its statements (the pooled connection wrapped in a
+`Connection`, the session's transaction, a greenlet hop for each `session.connection()`, commit and close), and
+asyncpg's BEGIN is a round trip of its own; a checkout's hot statements (quanyi.db_direct) need none of that
+(docs/PERFORMANCE.md, section 17). Here the unit takes the connection straight from the engine's pool (its
+checkout events, the idle ping among them, run as always) and:
+
+- a `quanyi.db_direct` statement goes straight to the driver: BEGIN (transaction units) is sent just before the
+  first statement, or in the same round trip as it (`begin_with_locks`: the checkout's advisory locks, a simple
+  query); COMMIT at the unit's end, ROLLBACK on an exception;
+- anything else (an ORM query, `session.connection()`, a flush) gets a SQLAlchemy `Connection` built at first
+  need around the same pooled connection and joined to the same transaction (the adapter's asyncpg transaction):
+  every statement of the unit is in one transaction, whichever way it went;
+- the connection goes back to the pool with no transaction open: committed or rolled back; invalidated (closed)
+  when the rollback fails, and when the unit is interrupted by a cancellation (a client gone, a shutdown) rather
+  than an error, as SQLAlchemy does: a statement may still be running on it. The server then ends the backend's
+  transaction, rolled back;
+- once the unit has ended, its session is closed (its objects detached) and cannot reach the connection again.
+
+The session handed out is an ordinary `AsyncSession` (bound to the engine: `session.bind.dialect` works) whose
+statements all run on the unit's connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from asyncpg.transaction import TransactionState
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import greenlet_spawn
+
+__all__ = ["DRIVEN", "Driven", "DrivenSession", "after_statement", "before_statement", "begin_with_locks", "driven_of",
+           "pending", "unit"]
+
+DRIVEN = "quanyi.driven"  # in a driven session's info: its `Driven`
+
+
+class Driven:
+    """One unit's pooled connection: the pool's proxy (`fairy`), SQLAlchemy's asyncpg adapter (which owns the
+    transaction) and the asyncpg connection; `connection`: the SQLAlchemy Connection, once something needed one."""
+
+    __slots__ = ("engine", "fairy", "adapter", "driver", "transaction", "connection", "ended")
+
+    def __init__(self, engine: Engine, fairy: Any, *, transaction: bool) -> None:
+        self.engine = engine
+        self.fairy = fairy
+        self.adapter = fairy.dbapi_connection
+        self.driver = fairy.driver_connection
+        self.transaction = transaction  # False: single statements, each committed on its own (autocommit)
+        self.connection: Connection | None = None
+        self.ended = False
+
+    def sync_connection(self) -> Connection:
+        """The SQLAlchemy Connection on this unit's pooled connection (built once, at first need)."""
+        if self.ended:
+            raise RuntimeError("a driven unit of work is over: its connection went back to the pool")
+        if self.connection is None:
+            connection = Connection(self.engine, connection=self.fairy)
+            if not self.transaction:  # as Database._single's engine: reset when the connection goes back
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            self.connection = connection
+        return self.connection
+
+    def begun(self) -> bool:
+        return self.adapter._transaction is not None
+
+    async def begin(self) -> None:
+        """BEGIN, as the adapter sends it (its own round trip), unless begun or single statements."""
+        if self.transaction and not self.begun():
+            await self.adapter._start_transaction()
+
+    def take_begun(self) -> None:
+        """A BEGIN sent with a statement (a simple query) took: the adapter owns the transaction as if it began it
+        (its COMMIT and ROLLBACK, asyncpg's state), so SQLAlchemy's Connection, if one is built, joins it."""
+        adapter, driver = self.adapter, self.driver
+        transaction = driver.transaction(isolation=adapter.isolation_level, readonly=adapter.readonly,
+                                         deferrable=adapter.deferrable)
+        transaction._state = TransactionState.STARTED
+        driver._top_xact = transaction
+        adapter._transaction = transaction
+
+    async def commit(self) -> None:
+        adapter = self.adapter
+        async with adapter._execute_mutex:
+            if adapter._transaction is not None:
+                await adapter._call_and_discard(adapter._transaction.commit)
+
+    async def rollback(self) -> None:
+        adapter = self.adapter
+        async with adapter._execute_mutex:
+            if adapter._transaction is not None:
+                await adapter._call_and_discard(adapter._transaction.rollback)
+
+
+class DrivenSession(Session):
+    """A session whose statements run on its driven unit's connection (`Driven.sync_connection`)."""
+
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Any:
+        driven = self.info.get(DRIVEN)
+        if driven is None:
+            return super().get_bind(mapper, **kw)
+        return driven.sync_connection()
+
+
+def driven_of(session: AsyncSession) -> Driven | None:
+    """The driven unit `session` belongs to, while its statements may still go straight to the driver (no
+    SQLAlchemy Connection built yet), else None."""
+    driven = session.sync_session.info.get(DRIVEN)
+    return driven if driven is not None and driven.connection is None else None
+
+
+def before_statement(driven: Driven, sql: str, arguments: Any) -> tuple[str, Any]:
+    """The engine's `before_cursor_execute` listeners (no Connection, cursor or context) and its echo, for a statement
+    a driven unit sends itself."""
+    engine = driven.engine
+    if engine._has_events:
+        for fn in engine.dispatch.before_cursor_execute:
+            sql, arguments = fn(None, None, sql, arguments, None, False)
+    if engine.echo:
+        engine.logger.info(sql)
+    return sql, arguments
+
+
+def after_statement(driven: Driven, sql: str, arguments: Any) -> None:
+    engine = driven.engine
+    if engine._has_events:
+        for fn in engine.dispatch.after_cursor_execute:
+            fn(None, None, sql, arguments, None, False)
+
+
+_BEGIN = {None: "BEGIN", "read_committed": "BEGIN ISOLATION LEVEL READ COMMITTED"}
+
+
+async def begin_with_locks(driven: Driven, keys: Sequence[int]) -> str | None:
+    """If `driven` is a transaction not begun yet: BEGIN and take the transaction-level advisory locks `keys` (in
+    ascending order) in one round trip (a simple query: the keys are integers written into its text). Returns the
+    SQL sent, or None when the transaction was begun already (the caller takes the locks its own way)."""
+    adapter = driven.adapter
+    begin = _BEGIN.get(adapter.isolation_level)  # the BEGIN asyncpg would send for the adapter
+    if not driven.transaction or driven.begun() or begin is None or adapter.readonly or adapter.deferrable:
+        return None
+    literal = ",".join(str(int(key)) for key in sorted(keys))  # integers only: nothing else reaches the text
+    sql = (f"{begin}; SELECT pg_advisory_xact_lock(k) FROM "  # noqa: S608
+           f"(SELECT unnest('{{{literal}}}'::bigint[]) AS k ORDER BY 1 OFFSET 0) AS ordered")
+    sql, _ = before_statement(driven, sql, ())
+    driver = driven.driver
+    try:
+        async with adapter._execute_mutex:
+            try:
+                await driver.execute(sql)
+            finally:
+                if driver.is_in_transaction() and adapter._transaction is None:  # BEGIN took, whatever came after
+                    driven.take_begun()
+    except Exception as error:
+        from quanyi.db_direct import raise_as_sqlalchemy
+        await raise_as_sqlalchemy(driven, error, sql, [])
+    after_statement(driven, sql, ())
+    return sql
+
+
+@asynccontextmanager
+async def unit(engine: Engine, make_session: Any, *, transaction: bool) -> AsyncIterator[AsyncSession]:
+    """A driven unit of work on a connection of `engine`'s pool (see the module's docstring); `make_session` makes
+    a `DrivenSession`-backed AsyncSession. Commits at the end (a transaction), rolls back on an exception."""
+    fairy = await greenlet_spawn(_checkout_sync, engine)
+    driven = Driven(engine, fairy, transaction=transaction)
+    session: AsyncSession = make_session()
+    session.sync_session.info[DRIVEN] = driven
+    try:
+        try:
+            yield session
+            await _finish(session, driven)
+        except Exception:
+            await _abandon(session, driven)
+            raise
+        except BaseException:  # cancelled mid-way: a statement may be running on the connection
+            driven.fairy.invalidate()
+            raise
+    finally:
+        await _release(session, driven)
+
+
+def _checkout_sync(engine: Engine) -> Any:
+    try:
+        return engine.raw_connection()  # the pool's checkout, its events (db._ping_when_idle) included
+    except engine.dialect.loaded_dbapi.Error as error:  # as Connection() raises it
+        Connection._handle_dbapi_exception_noconnection(error, engine.dialect, engine)
+        raise
+
+
+def pending(session: AsyncSession) -> bool:
+    sync = session.sync_session
+    return bool(sync._new or sync._deleted or sync.identity_map._modified)
+
+
+async def _finish(session: AsyncSession, driven: Driven) -> None:
+    if pending(session):
+        await session.flush()  # on the unit's connection (a Connection is built for it)
+    if driven.connection is not None and session.sync_session._transaction is not None:
+        await session.commit()  # SQLAlchemy's transaction on the connection: commits the adapter's
+    if driven.begun():
+        try:
+            await driven.commit()
+        except Exception as error:  # raised as SQLAlchemy raises a failed COMMIT (a lost connection invalidated)
+            from quanyi.db_direct import raise_as_sqlalchemy
+            await raise_as_sqlalchemy(driven, error, "COMMIT", [])
+
+
+async def _abandon(session: AsyncSession, driven: Driven) -> None:
+    if not driven.fairy.is_valid:
+        return
+    try:
+        if driven.connection is not None and session.sync_session._transaction is not None:
+            await session.rollback()
+        await driven.rollback()
+    except Exception:  # the connection cannot say it ended the transaction: it is closed, not pooled
+        driven.fairy.invalidate()
+
+
+async def _release(session: AsyncSession, driven: Driven) -> None:
+    try:
+        if driven.connection is not None:
+            await session.close()
+        else:
+            session.sync_session.close()  # no connection in it: detaches its objects, sends nothing
+    finally:
+        driven.ended = True
+        fairy, driven.fairy = driven.fairy, None
+        if driven.connection is not None:
+            await greenlet_spawn(driven.connection.close)  # returns the pooled connection (its reset included)
+        elif driven.adapter._transaction is None:
+            fairy.close()  # nothing to roll back: the pool's reset sends nothing, no greenlet needed
+        else:  # not reached (committed or rolled back above); the pool's reset rolls back
+            await greenlet_spawn(fairy.close)
