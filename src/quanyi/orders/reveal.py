@@ -4,7 +4,7 @@ It used to be four statements: the order by number, its sold keys, the audit row
 On PostgreSQL it is one: the order, its guide and its sold keys are read and the audit rows (one per key shown,
 inventory's rule) inserted by the same statement, only when the order is delivered. SQLite has no data-modifying
 CTEs: the read and the audit insert are two statements there. The keys are decrypted by inventory's
-`decrypt_for_buyer`. The buyer's reveal runs it in `Database.single_statements` (orders.routes.revealed_keys): on
+`decrypt_for_buyer`. The buyer's reveal runs it in `Database.driver_single_statements` (orders.routes.revealed_keys): on
 PostgreSQL in autocommit, one round trip, the audit rows committed before any key is decrypted or answered (a
 decryption failure, a server fault, leaves the audit rows of a reveal that showed nothing); on SQLite in a
 transaction, rolled back with its audit rows on any failure.
@@ -80,13 +80,13 @@ async def reveal_by_order_no(*, session: AsyncSession, cipher: CardKeyCipher, or
     if canonical is None:
         raise OrderNotFound("order not found")
     now = now or utcnow()
-    connection = await session.connection()
-    postgresql = connection.dialect.name == "postgresql"
+    postgresql = session.bind.dialect.name == "postgresql"
     params = {"order_no": canonical, "revealed_at": now, "channel": channel[:16], "ip": ip[:64],
               "user_agent": user_agent[:512]}
     if postgresql:
         rows = [_Row._make(row) for row in await db_direct.fetch_all(session, _READ_AND_AUDIT_DIRECT, params)]
     else:
+        connection = await session.connection()
         rows = (await connection.execute(_READ, params)).all()
     if not rows:
         raise OrderNotFound("order not found")
@@ -96,7 +96,7 @@ async def reveal_by_order_no(*, session: AsyncSession, cipher: CardKeyCipher, or
     if first.id is None:
         return None  # no card keys of its own (the audit insert above inserted nothing)
     if not postgresql:
-        await connection.execute(insert(_reveals), inventory_service.reveal_audit_rows(
+        await (await session.connection()).execute(insert(_reveals), inventory_service.reveal_audit_rows(
             [row.id for row in rows], order_id=first.order_id, now=now, channel=channel, ip=ip,
             user_agent=user_agent))
     return Revealed(first.order_no, inventory_service.decrypt_for_buyer(cipher, rows), first.guide or "")

@@ -72,8 +72,9 @@ async def reveal(order_no: OrderNoDep, request: Request, ctx: ContextDep) -> Rev
 async def revealed_keys(ctx: ShopContext, order_no: str, ip: str, agent: str) -> RevealResponse:
     """What `reveal` answers for an authorized order number (the route and the purchase lane)."""
     # The usual order (its own card keys): read, audited and guided in one statement on PostgreSQL, which needs no
-    # transaction around it: its audit rows are committed before any key leaves (orders/reveal.py).
-    async with ctx.db.single_statements() as session:
+    # transaction around it: its audit rows are committed before any key leaves (orders/reveal.py). On the driver
+    # (quanyi.db_driven): no SQLAlchemy Connection or session transaction for its one statement.
+    async with ctx.db.driver_single_statements() as session:
         revealed = await reveal_by_order_no(session=session, cipher=ctx.cipher, order_no=order_no, channel="api",
                                             ip=ip, user_agent=agent)
     if revealed is not None:
