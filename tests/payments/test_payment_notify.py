@@ -165,13 +165,14 @@ async def test_one_gateway_trade_cannot_pay_two_payments(shop, stocked_sku):
 
 async def test_paying_twice_through_two_sessions_keeps_the_second_payment_for_refund(shop, order):
     first = await shop.start_payment(order)
+    assert (await shop.notify(shop.notification(first))).text == "success"
     async with shop.ctx.db.transaction() as session:
-        # The buyer opened a second cashier (e.g. another gateway later): simulate a second open payment.
+        # The buyer had opened a second cashier (e.g. a payment opened before the shop enforced one open payment
+        # per order and gateway, or another gateway's session): simulate its payment, still open.
         other = Payment(payment_no="PYSECONDSESSION000", order_id=(await session.scalar(
             select(Order.id).where(Order.order_no == order["order_no"]))), gateway="sandbox",
             amount_cents=first["amount_cents"], currency="CNY")
         session.add(other)
-    assert (await shop.notify(shop.notification(first))).text == "success"
     second = {"payment_no": "PYSECONDSESSION000", "amount_cents": first["amount_cents"], "currency": "CNY"}
     assert (await shop.notify(shop.notification(second))).text == "success"
     assert (await shop.get_order(order))["delivered_keys"] == 1

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quanyi.db import Base, UTCDateTime, utcnow
 
-__all__ = ["Payment", "PaymentStatus", "GatewayEvent", "GatewayConfig"]
+__all__ = ["Payment", "PaymentStatus", "GatewayEvent", "GatewayConfig", "OPEN_PAYMENT_KEY", "OPEN_PAYMENT_WHERE"]
 
 
 class PaymentStatus(enum.StrEnum):
@@ -20,11 +20,20 @@ class PaymentStatus(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
+# An order has at most one open payment at a gateway for an amount: two starts of its payment that race (separate
+# connections; on PostgreSQL the second one's statement cannot see the first one's row, committed after its snapshot)
+# meet on this index, and the second one answers the first one's payment (payments.service, ON CONFLICT).
+OPEN_PAYMENT_KEY = ("order_id", "gateway", "amount_cents")
+OPEN_PAYMENT_WHERE = f"status = '{PaymentStatus.CREATED.value}' AND raced_with IS NULL"
+
+
 class Payment(Base):
     __tablename__ = "payments_payment"
     __table_args__ = (
         # One gateway transaction can pay for exactly one of our payments.
         UniqueConstraint("gateway", "gateway_trade_no"),
+        Index("uq_payments_payment_open", *OPEN_PAYMENT_KEY, unique=True,
+              postgresql_where=text(OPEN_PAYMENT_WHERE), sqlite_where=text(OPEN_PAYMENT_WHERE)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -42,6 +51,10 @@ class Payment(Base):
     # A DUPLICATE recorded from a second real transaction of an already paid payment (two checkout sessions
     # paid): the payment number the gateway knows that transaction under. Refunds and queries use it.
     duplicate_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    # Only on an open payment that a racing start created beside another one before the index above existed
+    # (migration 5b0c3f1e9a27): the payment it raced. It stays payable; the index leaves it out.
+    raced_with: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     @property
     def gateway_payment_no(self) -> str:

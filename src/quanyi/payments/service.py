@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, literal, select, true
+from sqlalchemy import Row, and_, bindparam, insert, literal, select, text, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi import db_direct, sqlite_trip
@@ -33,7 +34,7 @@ from quanyi.orders.service import PaymentEffect
 from quanyi.orders.state import OrderStatus
 from quanyi.payments import express
 from quanyi.payments.gateway import Checkout, CheckoutMode, CheckoutRequest, PaymentGateway, PaymentNotification
-from quanyi.payments.models import GatewayEvent, Payment, PaymentStatus
+from quanyi.payments.models import OPEN_PAYMENT_KEY, OPEN_PAYMENT_WHERE, GatewayEvent, Payment, PaymentStatus
 
 __all__ = [
     "UnknownPayment", "PaymentAmountMismatch", "PaymentConflict", "NotificationOutcome",
@@ -103,8 +104,10 @@ _PAYABLE = (
 _NEW_PAYMENT = insert(_payments)  # built once: its compiled form is cached per set of columns given
 # PostgreSQL: the same locked read and, in the same statement, the new payment when the order is payable and has no
 # open one (a data-modifying CTE; the conditions are the checks `_prepare_payment` makes of the row it returns).
+# Its snapshot is taken before it waits for the order's lock: a payment that a concurrent start inserted meanwhile is
+# not in it, and is met on the open payment's unique index instead, whose row (now committed) ON CONFLICT answers.
 _payable = _PAYABLE.cte("payable")
-_new_payment = insert(_payments).from_select(
+_new_payment = pg_insert(_payments).from_select(
     ["payment_no", "order_id", "gateway", "amount_cents", "currency", "status", "created_at", "updated_at",
      "query_count"],
     select(bindparam("b_payment_no", type_=_payments.c.payment_no.type), _payable.c.id,
@@ -113,6 +116,9 @@ _new_payment = insert(_payments).from_select(
            bindparam("b_now"), literal(0))
     .where(_payable.c.payment_no.is_(None), _payable.c.status == OrderStatus.PENDING_PAYMENT.value,
            _payable.c.expires_at > bindparam("b_now")),
+).on_conflict_do_update(  # a no-op update: ON CONFLICT DO NOTHING would return no row
+    index_elements=list(OPEN_PAYMENT_KEY), index_where=text(OPEN_PAYMENT_WHERE),
+    set_={"status": _payments.c.status},
 ).returning(_payments.c.payment_no).cte("new_payment")
 _PG_PAYABLE_OR_NEW = (select(_payable, _new_payment.c.payment_no.label("new_payment_no"))
                       .select_from(_payable.outerjoin(_new_payment, true())))
