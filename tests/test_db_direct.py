@@ -115,8 +115,6 @@ async def test_a_missing_parameter_is_refused_and_an_expanding_one_is_not_taken(
 _TYPES = db_direct.Direct(select(Order.id, Order.status, Order.created_at, Order.expires_at, literal(True),
                                  bindparam("b_at", type_=Order.__table__.c.created_at.type))
                           .where(Order.order_no == bindparam("b_no")))
-# SQLite only: db_direct's PostgreSQL plan asks asyncpg's Numeric for its result processor without the column's
-# type code, which it refuses (no hot statement returns a Numeric).
 _DECIMAL = db_direct.Direct(select(cast(bindparam("b_decimal", type_=Numeric(10, 2)), Numeric(10, 2)), Order.id)
                             .where(Order.order_no == bindparam("b_no")))
 
@@ -152,9 +150,8 @@ async def test_the_hot_reads_return_what_session_execute_returns_types_included(
         (gate._count_statement(1, (), member_checkout._READ),  # a member's checkout: their read rides in it
          {"g_flood_0": "ip:10.0.0.9", "g_low": 0.0, "g_at": 9e9, "b_token_hash": logins.hash_token(token),
           "b_now": at, "b_sku_id": loaded.sku_id, "b_code": ""}),
+        (_DECIMAL, {"b_decimal": Decimal("12.34"), "b_no": order["order_no"]}),
     ]
-    if ctx.db.write_engine.dialect.name == "sqlite":
-        reads.append((_DECIMAL, {"b_decimal": Decimal("12.34"), "b_no": order["order_no"]}))
     async with ctx.db.transaction() as session:
         session.add(CounterEvent(key="ip:10.0.0.9", member="m", at=5.0))  # pending: flushed before the read
         counted_row = await db_direct.fetch_one(session, *reads[2])
@@ -174,5 +171,4 @@ async def test_the_hot_reads_return_what_session_execute_returns_types_included(
         login = (await db_direct.fetch_one(session, *reads[3]))[1 + member_checkout._SKU:]
         assert login[0] == member.id and login[2] is LoginMethod.CODE and login[7].tzinfo is not None
         assert login[5] is False  # has_password: a boolean, not SQLite's 0
-        if len(reads) > 4:
-            assert await db_direct.fetch_one(session, *reads[4]) == (Decimal("12.34"), loaded.id)
+        assert await db_direct.fetch_one(session, *reads[4]) == (Decimal("12.34"), loaded.id)

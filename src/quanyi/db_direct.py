@@ -8,8 +8,9 @@ statements every purchase sends, `fetch_one` / `fetch_all` / `execute` do only w
 - the SQL is the statement's own compiled text (the same text SQLAlchemy would send: one definition);
 - parameters go through the same bind processors SQLAlchemy applies (`UTCDateTime`, enums, JSON), in the
   compiled positional order; a bind parameter with a value (`literal(...)`) takes it when not given;
-- result columns go through the same result processors (enums back to Python enums, UTC datetimes); rows are
-  tuples;
+- result columns go through the same result processors (enums back to Python enums, UTC datetimes, Numeric to
+  Decimal), chosen as SQLAlchemy chooses them: by the column's type and the type code the server describes for it
+  (asyncpg's Numeric needs it), learned once, at a statement's first run (a prepare of it); rows are tuples;
 - it runs in the session's transaction: pending ORM changes are flushed first (as `session.execute` would), and a
   transaction SQLAlchemy has not begun on the connection yet (asyncpg's BEGIN is sent lazily, with the first
   statement) is begun first, so a direct statement is never outside the unit of work;
@@ -51,7 +52,7 @@ _REQUIRED = object()
 class _Plan:
     """A statement compiled for one dialect: its text, its parameters in order, its result processors."""
 
-    __slots__ = ("sql", "binds", "results")
+    __slots__ = ("sql", "binds", "dialect", "types", "results")
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -68,11 +69,21 @@ class _Plan:
             default = (bind.effective_value if bind.callable is not None or bind.value is not None or not bind.required
                        else _REQUIRED)
             self.binds.append((name, processors.get(name), default))
-        self.results: list[tuple[int, Any]] = []  # (column index, processor) for the columns that need one
-        for n, column in enumerate(compiled._result_columns):
-            processor = column.type._cached_result_processor(dialect, None)
+        self.dialect = dialect
+        self.types = [column.type for column in compiled._result_columns]
+        # (column index, processor) for the columns that need one; None until the server has described the columns
+        # (`learn`): a processor may depend on the type code (PostgreSQL's numeric, float4/8 or an integer for Numeric).
+        self.results: list[tuple[int, Any]] | None = None if self.types else []
+
+    def learn(self, type_codes: Sequence[Any]) -> None:
+        """The result processors for the result columns' type codes (the cursor description's type_code, which
+        SQLAlchemy's execution passes to `result_processor`: for asyncpg the type's OID)."""
+        results = []
+        for n, (type_, code) in enumerate(zip(self.types, type_codes, strict=False)):
+            processor = type_._cached_result_processor(self.dialect, code)
             if processor is not None:
-                self.results.append((n, processor))
+                results.append((n, processor))
+        self.results = results
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         arguments = []
@@ -84,10 +95,11 @@ class _Plan:
         return arguments
 
     def row(self, record: Sequence[Any]) -> tuple[Any, ...]:
-        if not self.results:
+        results = self.results
+        if not results:
             return tuple(record)
         row = list(record)
-        for n, processor in self.results:
+        for n, processor in results:
             row[n] = processor(row[n])
         return tuple(row)
 
@@ -167,7 +179,12 @@ async def _run(session: AsyncSession, direct: Direct, params: Mapping[str, Any],
         async with adapter._execute_mutex:
             if not _begun(adapter):  # SQLAlchemy begins lazily, with the first statement: begin it now
                 await adapter._start_transaction()
-            records = await driver.fetch(sql, *arguments)
+            if plan.results is not None:
+                records = await driver.fetch(sql, *arguments)
+            else:  # its first run (per process): prepared on its own, to learn its columns' type codes
+                prepared = await driver.prepare(sql)
+                records = await prepared.fetch(*arguments)
+                plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
     except Exception as error:
         await _raise_as_sqlalchemy(connection, adapter, error, sql, arguments)
     if sync._has_events or sync.engine._has_events:
