@@ -6,12 +6,15 @@ to every purchase changes them here, on purpose and in review."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import event
 
 from coupons.support import make_coupon
 from helpers import make_settings
 from quanyi.config import Settings
+from quanyi.coupons import paid_statement
 from quanyi.inventory.models import KeyReveal
 from quanyi.ledger.deferred import post_all_deferred
 from quanyi.ledger.models import LedgerPosting as Posting
@@ -100,8 +103,26 @@ async def test_a_plain_guest_purchase_sends_its_budget_of_statements_and_no_mark
     listing = "\n".join(checkout + ["--- start payment ---"] + start + ["--- notification ---"] + notification
                          + ["--- reveal ---"] + reveal)
     assert (len(checkout), len(start), len(notification), len(reveal)) == BUDGET[dialect], listing
-    marketing = [s for s in checkout + start + notification + reveal if any(t in s for t in MARKETING_TABLES)]
+    marketing = [s for s in checkout + start + _without_coupon_parts(notification) + reveal
+                 if any(t in s for t in MARKETING_TABLES)]
     assert not marketing, marketing
+
+
+def _without_coupon_parts(statements: list[str]) -> list[str]:
+    """The statements with the coupon parts of the notification's one statement (PostgreSQL) left out: they name coupon
+    tables but run only for an order with coupons (tests/payments/test_marketing_notification.py runs the statement
+    under EXPLAIN ANALYZE: no scan of a coupon table for a plain order)."""
+    def placeholders(sql: str) -> str:
+        return re.sub(r"\$\d+|:\w+", "?", " ".join(sql.split()))
+
+    parts = [placeholders(part) for part in paid_statement.PARTS]
+    stripped = []
+    for statement in statements:
+        statement = placeholders(statement)
+        for part in parts:
+            statement = statement.replace(part, "")
+        stripped.append(statement)
+    return stripped
 
 
 async def test_a_member_checkout_with_a_coupon_reads_the_coupon_once(shop, sku):
@@ -135,10 +156,10 @@ async def test_a_member_checkout_with_a_coupon_reads_the_coupon_once(shop, sku):
 # Per dialect: a member's checkout with issue 12's marketing (level price, coupon code, points), the process warm.
 MARKETING_BUDGET = {"sqlite": 16, "postgresql": 3}
 # Its payment notification: the express lane (payments/express.py), the coupon's redemption marked used. PostgreSQL:
-# the lock (the plain order's one statement, which reads no coupon table, delivers nothing), whether a coupon is
-# for new members only (coupons.abuse), the delivery with the coupon CTEs (the general way sent 13). SQLite: the
-# plain 9, that question and two coupon UPDATEs in the delivery's trip.
-MARKETING_NOTIFY_BUDGET = {"sqlite": 12, "postgresql": 3}
+# the plain order's one statement, its coupon parts run (coupons.paid_statement: whether a coupon is for new members
+# only, the redemption used; the general way sent 13). SQLite: the plain 9, that question and two coupon UPDATEs in
+# the delivery's trip.
+MARKETING_NOTIFY_BUDGET = {"sqlite": 12, "postgresql": 1}
 
 
 async def _marketing_member(shop, n: int) -> str:
@@ -167,9 +188,7 @@ async def test_a_checkout_with_level_price_coupon_and_points_sends_its_budget_of
     first = await shop.client.post("/api/orders", headers={"X-Member-Token": tokens[0]},
                                    json={**body, "contact": "m0@example.com"})
     assert first.status_code == 201, first.text
-    # Paid too: the notification of an order with coupons is not finished by the plain order's statement, and the
-    # process then sends the next one straight to a transaction (payments.service.receive_notification).
-    await shop.pay(first.json())
+    await shop.pay(first.json())  # warms the notification's caches too (the gateway's configuration)
     statements = Statements(shop)
     try:
         response = await shop.client.post("/api/orders", headers={"X-Member-Token": tokens[1]},

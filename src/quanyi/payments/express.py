@@ -38,6 +38,7 @@ from sqlalchemy.orm.util import identity_key
 
 from quanyi import db_direct, sqlite_trip
 from quanyi.catalog.models import DeliveryType
+from quanyi.coupons import paid_statement as coupons_paid
 from quanyi.coupons.models import Coupon, CouponGrant, CouponRedemption, GrantStatus, RedemptionStatus
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.ledger import service as ledger_service
@@ -145,6 +146,7 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
         **params, **_PG_STATES, **rules, "amount": attempt.amount_cents, "currency": attempt.currency,
         "ts": attempt.now, "paid_ts": attempt.paid_at, "risk": runtime is not None, "payer_hash": payer_hash,
         "db_events": runtime is not None and isinstance(runtime.counters, DatabaseCounters), "at": at,
+        "new_member_limit": runtime is not None and runtime.coupon_new_members_per_payer > 0,
     })
     return None if found is None else _Found._make(found)  # type: ignore[return-value]
 
@@ -218,30 +220,19 @@ counted AS (
     WHERE EXISTS (SELECT 1 FROM delivered))
 SELECT count(*) FROM delivered
 """)
-# The order's reserved coupons used (coupons.redemption.confirm_coupons: its redemptions, and the member's own
-# coupons they took), only if it was delivered.
-_USED_CTES = """,
-used AS (
-    UPDATE coupons_redemption SET status = :redemption_used, updated_at = CAST(:ts AS timestamptz)
-    WHERE order_id = (SELECT id FROM delivered) AND status = :redemption_reserved
-    RETURNING grant_id),
-grants AS (
-    UPDATE coupons_grant SET status = :grant_used, updated_at = CAST(:ts AS timestamptz)
-    WHERE id IN (SELECT grant_id FROM used))
-"""
-# An order with coupons: the same, and its reserved coupons used. Not in `_PG_LOCK_AND_DELIVER`: that statement
-# is the plain order's and reads no marketing table (tests/orders/test_statement_counts.py); an order with coupons
-# is locked by it, then asked `takes_express_lane` (new-member coupons) and delivered by this one.
+# An order with coupons: the same, and its reserved coupons used (coupons.redemption.confirm_coupons: its
+# redemptions, and the member's own coupons they took), only if it was delivered.
 _PG_DELIVER_COUPONS = text(_PG_DELIVER.text.replace("""
-SELECT count(*) FROM delivered""", _USED_CTES.rstrip("\n") + """
+SELECT count(*) FROM delivered""", coupons_paid.used_ctes("true") + """
 SELECT count(*) FROM delivered"""))
 
-# `_LOCK` and `_PG_DELIVER` in one statement: the same row locked (same columns, joins and lock order), then, only
-# when it plainly takes the express lane (`go`: what `confirm_payment`'s checks and `takes_express_lane` ask of it,
-# an order with coupons aside: that asks Python), the same writes. Risk control's payment and delivery stages are
-# the risk module's SQL (risk.payment_sql): its paid counter events (`paid_events`) and the enabled rules of those
-# stages that hit (`rule_hits`, none for the statement to deliver); `rules_enabled` counts those rules in the
-# database, to be as many as it judged (`:rules_judged`, -1 when it cannot judge one: then it delivers nothing).
+# `_LOCK` and `_PG_DELIVER` (`_PG_DELIVER_COUPONS` for an order with coupons: coupons.paid_statement's parts, run
+# only for such an order) in one statement: the same row locked (same columns, joins and lock order), then, only
+# when it plainly takes the express lane (`go`: what `confirm_payment`'s checks and `takes_express_lane` ask of it),
+# the same writes. Risk control's payment and delivery stages are the risk module's SQL (risk.payment_sql): its paid
+# counter events (`paid_events`) and the enabled rules of those stages that hit (`rule_hits`, none for the statement
+# to deliver); `rules_enabled` counts those rules in the database, to be as many as it judged (`:rules_judged`, -1
+# when it cannot judge one: then it delivers nothing).
 # Every write depends on `go`, so nothing is locked or written before the order and the payment are locked.
 _PG_LOCK_AND_DELIVER = text("""
 WITH found AS (
@@ -267,11 +258,11 @@ WITH found AS (
     FOR UPDATE OF orders_order, payments_payment),
 -- risk.payment_sql.CTES
 go AS (
-    SELECT order_id, payment_id, quantity FROM found
+    SELECT order_id, payment_id, quantity, COALESCE(coupon_discount_cents, 0) > 0 AS coupons FROM found
     WHERE payment_status = :created AND gateway_trade_no IS NULL AND other_payment_no IS NULL
         AND amount_cents = CAST(:amount AS bigint) AND currency = CAST(:currency AS varchar)
         AND order_status = :pending AND delivery_type = :card_key AND picked_card_key_id IS NULL
-        AND COALESCE(coupon_discount_cents, 0) = 0
+        AND -- coupons.paid_statement.NO_NEW_MEMBER_COUPON_TO_COUNT
         AND (NOT CAST(:risk AS boolean) OR (COALESCE(review_reason, '') = ''
                                              AND rules_enabled = CAST(:rules_judged AS integer)
                                              AND NOT EXISTS (SELECT 1 FROM rule_hits)))),
@@ -311,9 +302,12 @@ counted AS (
     SELECT key, member, CAST(:at AS double precision) FROM paid_events
     WHERE CAST(:db_events AS boolean) AND EXISTS (SELECT 1 FROM delivered)
     ORDER BY n)
+-- coupons.paid_statement.USED_WHEN_DELIVERED
 SELECT found.*, EXISTS (SELECT 1 FROM go) AS attempted, (SELECT count(*) FROM delivered) = 1 AS delivered
 FROM found
-""".replace("-- risk.payment_sql.CTES\n", risk_sql.CTES))
+""".replace("-- risk.payment_sql.CTES\n", risk_sql.CTES)
+    .replace("-- coupons.paid_statement.NO_NEW_MEMBER_COUPON_TO_COUNT", coupons_paid.NO_NEW_MEMBER_COUPON_TO_COUNT)
+    .replace("\n-- coupons.paid_statement.USED_WHEN_DELIVERED", coupons_paid.USED_WHEN_DELIVERED))
 
 _PG_LOCK_AND_DELIVER_DIRECT = db_direct.Direct(_PG_LOCK_AND_DELIVER)  # on the driver (quanyi.db_direct)
 # Its row: `_LOCK`'s columns, then whether it tried to deliver and whether it did.

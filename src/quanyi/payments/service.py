@@ -221,9 +221,10 @@ async def receive_notification(*, db: Database, gateway: PaymentGateway, headers
     checked and delivered), which runs in autocommit, without BEGIN and COMMIT: a statement is atomic alone and
     holds its row locks to its end, each of its writes is conditioned on the rows it locked, and what follows it in
     Python only reads its row (the refusals and "already paid" it finds wrote nothing). A notification the statement
-    did not finish (an order it declined: coupons, enabled risk rules, reserved keys missing, a late or a second
-    payment) wrote nothing: it is applied again from the start in a transaction, the general way; so is one with a
-    gateway event id (its row is written with the payment) and any on SQLite."""
+    did not finish (an order it declined: a coupon for new members only, enabled risk rules, reserved keys missing, a
+    late or a second payment, not a card-key order) wrote nothing: it is applied again from the start in a
+    transaction, the general way; so is one with a gateway event id (its row is written with the payment) and any on
+    SQLite."""
     now = now or utcnow()
     notification = gateway.verify_notification(headers=headers, body=body, now=now)
     eligible = notification.event_id is None and notification.succeeded and not db.is_sqlite
@@ -244,8 +245,9 @@ async def receive_notification(*, db: Database, gateway: PaymentGateway, headers
 
 
 # The databases whose last notification the lock statement did not finish alone (PostgreSQL): the next one goes
-# straight to a transaction, not paying for a statement that would most likely decline again (a sale of orders
-# with coupons, say). A guess only; `receive_notification` is right either way.
+# straight to a transaction, not paying for a statement that would most likely decline again (a shop selling direct
+# recharges, say; orders with coupons, points or a level price are delivered by the statement like plain ones). A
+# guess only; `receive_notification` is right either way.
 _DECLINED_LAST: weakref.WeakSet[Database] = weakref.WeakSet()
 _DONE_WHILE_LOCKING = "quanyi.payments.done_while_locking"  # in a session's info: the lock statement finished it
 
