@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import event, select, text
 
 from coupons.support import make_coupon
+from helpers import make_settings
+from quanyi.config import Settings
 from quanyi.coupons.models import CouponGrant, CouponRedemption
 from quanyi.db import Base
 from quanyi.inventory.models import CardKey
@@ -24,6 +26,13 @@ from quanyi.orders.models import Order
 from quanyi.payments import express
 from quanyi.payments.models import Payment
 from quanyi.risk import counters
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The process's copy of the risk rules outlives the test (a loaded machine may take seconds between two
+    notifications; a stale copy is read again, one statement more)."""
+    return make_settings(database_url, risk_rules_cache_seconds=300)
 
 
 @pytest.fixture(autouse=True)
