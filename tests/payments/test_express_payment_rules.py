@@ -100,12 +100,13 @@ async def _rows(shop, order: dict[str, Any], payer: str, counted: list[tuple[str
         oid = row.id
         same = {str(oid): "ID", row.order_no: "NO", row.contact: "CONTACT", hashed: "PAYER", hashed[:12]: "PAYER"}
 
-        def plain(value: Any) -> Any:
+        def plain(value: Any, words: dict[str, str] = same) -> Any:
             if isinstance(value, str):  # a counter key or member, a detail: each word on its own
-                return " ".join(":".join(same.get(part, part) for part in word.split(":"))
+                return " ".join(":".join(words.get(part, part) for part in word.split(":"))
                                 for word in value.split(" "))
-            if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items() if k not in ("local_time", "rule_id")}
+            if isinstance(value, dict):  # a rule's detail counts things: its numbers stay
+                return {k: plain(v, {w: c for w, c in same.items() if c != "ID"} if k == "detail" else words)
+                        for k, v in value.items() if k not in ("local_time", "rule_id")}
             if isinstance(value, list | tuple):
                 return [plain(v) for v in value]
             return value
@@ -307,3 +308,42 @@ async def test_two_payers_racing_are_each_judged_on_their_own_count(shop, sku, e
             n = len((await session.scalars(select(CounterEvent.id).where(
                 CounterEvent.key == f"att:payer:{await _payer(shop, payer)}"))).all())
             assert n == earlier + 1
+
+
+# Rules of the kinds the statement judges beyond the shipped ones: (kind, params, earlier events per arm (a key of the
+# arm's contact, "C"), or shared by both arms, or None; whether the order is held).
+OTHER_RULES = [
+    ("velocity", {"dimension": "contact", "window_seconds": 3600, "max_count": 2}, ("att:contact:C", 2), False),
+    ("velocity", {"dimension": "contact", "window_seconds": 3600, "max_count": 2}, ("att:contact:C", 3), True),
+    ("distinct_contacts", {"dimension": "ip", "window_seconds": 3600, "max_distinct": 3},
+     ("contacts:ip:127.0.0.1", 3), False),
+    ("distinct_contacts", {"dimension": "ip", "window_seconds": 3600, "max_distinct": 2},
+     ("contacts:ip:127.0.0.1", 3), True),
+    # the SKU's day: the first checkout's order and the other arm's (both payable or paid) and this one
+    ("amount_limit", {"scope": "sku_day", "max_quantity": 3}, None, False),
+    ("amount_limit", {"scope": "sku_day", "max_quantity": 2}, None, True),
+    ("amount_limit", {"scope": "buyer_day", "per_sku": True, "max_amount_cents": 1980}, None, False),
+    ("amount_limit", {"scope": "order", "sku_id": 999_999, "max_quantity": 1}, None, False),  # another SKU's
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "earlier", "held"), OTHER_RULES)
+async def test_other_judged_rule_kinds_leave_what_the_general_way_leaves(shop, sku, lanes, monkeypatch, kind, params,
+                                                                        earlier, held):
+    await shop.stock(sku, 3)
+    await _device(shop, sku)
+    contacts = [f"{arm}@example.com" for arm in ("fast", "general")]
+    orders = [await shop.create_order(sku.id, contact=contact) for contact in contacts]
+    async with shop.ctx.db.transaction() as session:
+        await ruleset.create_rule(session=session, name="judged", kind=kind, params=params, action="review",
+                                  reason_code="judged", stages=["payment"])
+    if earlier is not None:
+        key, n = earlier
+        keys = [key.replace(":C", f":{contact}") for contact in contacts] if key.endswith(":C") else [key]
+        for each in keys:
+            await _history(shop, each, [f"m{k}@example.com" for k in range(n)])
+    fast = await _both_ways(shop, monkeypatch, lanes, orders, ["payer-a", "payer-b"])
+    if held:
+        assert _held_by(fast, "judged") and lanes == []
+    else:
+        assert fast["order"][0] == "delivered" and fast["decisions"] == [] and _statement_delivered(shop, lanes)
