@@ -179,12 +179,7 @@ async def _run(session: AsyncSession, direct: Direct, params: Mapping[str, Any],
         async with adapter._execute_mutex:
             if not _begun(adapter):  # SQLAlchemy begins lazily, with the first statement: begin it now
                 await adapter._start_transaction()
-            if plan.results is not None:
-                records = await driver.fetch(sql, *arguments)
-            else:  # its first run (per process): prepared on its own, to learn its columns' type codes
-                prepared = await driver.prepare(sql)
-                records = await prepared.fetch(*arguments)
-                plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
+            records = await _fetch(driver, plan, sql, arguments)
     except Exception as error:
         await _raise_as_sqlalchemy(connection, adapter, error, sql, arguments)
     if sync._has_events or sync.engine._has_events:
@@ -208,13 +203,24 @@ async def _run_driven(driven: db_driven.Driven, direct: Direct, params: Mapping[
         async with adapter._execute_mutex:
             if driven.transaction and adapter._transaction is None:
                 await adapter._start_transaction()
-            records = await driver.fetch(sql, *arguments)
+            records = await _fetch(driver, plan, sql, arguments)
     except Exception as error:
         await raise_as_sqlalchemy(driven, error, sql, arguments)
     db_driven.after_statement(driven, sql, arguments)
     if one:
         return [plan.row(records[0])] if records else []
     return [plan.row(record) for record in records]
+
+
+async def _fetch(driver: Any, plan: _Plan, sql: str, arguments: list[Any]) -> list[Any]:
+    """The statement's records from the asyncpg connection; at its first run (per process) prepared on its own, to
+    learn its columns' type codes (`_Plan.learn`)."""
+    if plan.results is not None:
+        return await driver.fetch(sql, *arguments)
+    prepared = await driver.prepare(sql)
+    records = await prepared.fetch(*arguments)
+    plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
+    return records
 
 
 def _begun(adapter: Any) -> bool:

@@ -180,7 +180,7 @@ async def test_open_payments_that_raced_before_the_index_stay_payable_after_the_
     can still pay the order."""
     first = await shop.start_payment(order)
     await shop.ctx.db.dispose()  # the schema changes under the pool: no connection keeps its prepared statements
-    await asyncio.to_thread(downgrade, database_url, "3efc94e50e1a")
+    await asyncio.to_thread(downgrade, database_url, "5b0c3f1e9a27-1")  # to just before it
     async with shop.ctx.db.transaction() as session:
         for raced in ("PYRACED0000000000001", "PYRACED0000000000002"):
             await session.execute(text(

@@ -5,7 +5,7 @@ Open payments that such races created before (same order, gateway and amount, al
 the oldest (the one start payment has been answering since) is marked `raced_with` the oldest, outside the index.
 
 Revision ID: 5b0c3f1e9a27
-Revises: 3efc94e50e1a
+Revises: 6059a65b775e
 Create Date: 2026-12-05 08:55:00.000000
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '5b0c3f1e9a27'
-down_revision: str | None = '3efc94e50e1a'
+down_revision: str | None = '6059a65b775e'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
