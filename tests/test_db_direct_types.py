@@ -106,6 +106,9 @@ async def test_every_column_type_comes_back_as_sqlalchemys_execution_returns_it(
     price, doc, mood, utc_at = (direct[_kind_columns.index(_kinds.c[name])] for name in ("price", "doc", "mood",
                                                                                            "utc_at"))
     assert (price, doc, mood) == (Decimal("1234.56"), _VALUES["doc"], Mood.BUSY)
+    driven = db_direct.Direct(_ROWS.statement)  # its first run on the driver (quanyi.db_driven on PostgreSQL)
+    async with ctx.db.driver_transaction() as session:
+        _same(await db_direct.fetch_all(session, driven, {}), [direct, by_orm, nulls])
     assert utc_at == _VALUES["utc_at"] and utc_at.tzinfo == dt.UTC
     async with ctx.db.read_session() as session:
         [sums] = await _fetch(session, _SUMS, {"b_price": Decimal("9.99")})
