@@ -141,3 +141,16 @@ async def test_a_checkout_cancelled_while_it_waits_leaves_nothing_behind(shop, s
 def test_driven_of_is_none_for_an_ordinary_session():
     from sqlalchemy.ext.asyncio import AsyncSession
     assert db_driven.driven_of(AsyncSession()) is None
+
+
+async def test_a_statements_first_run_in_a_driven_unit_gives_sqlalchemys_types(ctx, order):
+    """Result processors are learned at a statement's first run (db_direct): the first run may be a driven one."""
+    from quanyi.orders.state import OrderStatus
+
+    fresh = db_direct.Direct(select(Order.status, Order.created_at).where(Order.order_no == bindparam("b_no")))
+    async with ctx.db.driver_transaction() as session:
+        status, created_at = await db_direct.fetch_one(session, fresh, {"b_no": order["order_no"]})
+    assert status is OrderStatus.PENDING_PAYMENT
+    assert created_at.utcoffset() is not None and created_at.utcoffset().total_seconds() == 0
+    async with ctx.db.driver_single_statements() as session:
+        assert await db_direct.fetch_one(session, fresh, {"b_no": order["order_no"]}) == (status, created_at)
