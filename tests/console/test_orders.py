@@ -147,3 +147,13 @@ async def test_a_duplicate_payment_is_refunded_on_its_own_from_the_console(shop,
     assert (view["status"], view["refunded_cents"], view["delivered_keys"]) == ("delivered", 0, 1)
     refunds = await shop.scalar(select(Refund.payment_id))
     assert refunds == duplicate.id
+
+
+async def test_the_order_file_says_why_the_order_moved_in_the_pages_language(shop, app, paid_order):
+    client = await logged_in(shop, "tia", roles=("support",))
+    page = await client.get(f"/console/orders/{paid_order['order_no']}")
+    assert page.status_code == 200
+    assert "已交付" in page.text and "支付已确认" in page.text  # the status reason and the timeline
+    assert "goods handed over" not in page.text and "payment confirmed" not in page.text
+    english = await client.get(f"/console/orders/{paid_order['order_no']}?lang=en")
+    assert "goods handed over" in english.text

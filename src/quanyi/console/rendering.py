@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
-from quanyi.console.said import localize
+from quanyi.console.said import localize, say
 from quanyi.staff.roles import role_description, role_title
 from quanyi.web.area_rendering import render_area_page
 from quanyi.web.i18n import pick_locale
@@ -26,4 +26,5 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
                             menu=visible_menu(user.principal) if user else [], active=active,
                             status_code=status_code, headers=headers,
                             helpers=lambda locale: {"role_title": lambda name: role_title(name, locale),
-                                                    "role_description": lambda name: role_description(name, locale)})
+                                                    "role_description": lambda name: role_description(name, locale),
+                                                    "say": lambda recorded: say(recorded, locale)})
