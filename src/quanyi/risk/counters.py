@@ -25,6 +25,7 @@ from sqlalchemy import Subquery, case, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import Database, after_commit
+from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import CounterEvent
 
 __all__ = ["SlidingCounters", "DatabaseCounters", "RedisCounters", "build_counters", "fresh_member"]
@@ -61,8 +62,6 @@ class SlidingCounters(Protocol):
         ...
 
 
-_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
-                 "OFFSET 0) AS ordered")
 _PG_HIT = text(
     "WITH added AS (INSERT INTO risk_counter_event (key, member, at) "
     "SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:members AS varchar[])) AS e(key, member), "
@@ -127,7 +126,7 @@ class DatabaseCounters:
             # Serialize hits on these keys across processes: insert-then-count under READ COMMITTED would
             # otherwise let two concurrent callers both miss each other's row. Locks are taken in one fixed
             # order (one statement), so two callers hitting the same keys never wait on each other crosswise.
-            await session.execute(_PG_LOCKS, {"locks": sorted(self.lock_ids(keys))})
+            await session.execute(PG_LOCKS, lock_params(self.lock_ids(keys)))
             # Insert and count in one statement: the count's snapshot (taken after the locks) misses only the
             # rows inserted here, one fresh member per key, added back below.
             rows = (await session.execute(_PG_HIT, {"keys": [k for k, _ in events], "members": [m for _, m in events],

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, true
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi import db_direct, db_driven
@@ -27,13 +27,13 @@ from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
 from quanyi.risk.holdings import HeldCount, held_checks, held_refusal, held_since, lock_ids
+from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
 from quanyi.risk.rules import Signals, placed_events
 
 __all__ = ["Beside", "Client", "Gate", "Opening", "count_checkout"]
 
-_PG_LOCKS = db_direct.Direct(text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k "
-                                  "ORDER BY 1 OFFSET 0) AS ordered"))
+_PG_LOCKS = db_direct.Direct(PG_LOCKS)
 
 
 @dataclass
@@ -172,7 +172,7 @@ async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client:
         # In a driven transaction not begun yet (quanyi.db_driven), BEGIN goes in the same round trip.
         driven = db_driven.driven_of(session)
         if driven is None or await db_driven.begin_with_locks(driven, sorted(locks)) is None:
-            await db_direct.execute(session, _PG_LOCKS, {"locks": sorted(locks)})
+            await db_direct.execute(session, _PG_LOCKS, lock_params(locks))
     opening = Opening(runtime, client, flood, checks, events, (), now)
     if params or beside is not None:
         statement = _count_statement(len(events), tuple(dim for dim, _, _ in checks),

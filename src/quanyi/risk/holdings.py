@@ -21,20 +21,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, text, true
+from sqlalchemy import case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import OrderRiskSignals
 
 __all__ = ["HeldLimits", "HeldCount", "TooMuchStockHeld", "held_checks", "held_refusal", "held_since", "lock_ids",
            "check_held_stock", "payer_held_units"]
 
-_PG_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1 "
-                 "OFFSET 0) AS ordered")
 _SLACK_SECONDS = 300  # the risk clock and the wall clock may differ a little; pending orders older than TTL are out
 
 
@@ -140,7 +139,7 @@ async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_i
         return
     if session.bind.dialect.name == "postgresql":
         # One client's checkouts one after the other: each counts what the previous one committed.
-        await session.execute(_PG_LOCKS, {"locks": sorted(lock_ids(checks))})
+        await session.execute(PG_LOCKS, lock_params(lock_ids(checks)))
     count = HeldCount(checks, since=held_since(limits, at), now=now, order_id=order_id)
     # Both one-row aggregates in one round trip (each keeps its own plan and index).
     row = (await session.execute(select(count.pending, count.review)
@@ -154,7 +153,7 @@ async def payer_held_units(*, session: AsyncSession, payer: str, order_id: int) 
     """Units the payer account (its keyed hash) has in other orders under review. Inside the payment's transaction;
     on PostgreSQL one payer's payments are counted one after the other (advisory lock, as at checkout)."""
     if session.bind.dialect.name == "postgresql":
-        await session.execute(_PG_LOCKS, {"locks": [zlib.crc32(f"held:payer:{payer}".encode()) - 2**31]})
+        await session.execute(PG_LOCKS, lock_params([zlib.crc32(f"held:payer:{payer}".encode()) - 2**31]))
     return int(await session.scalar(
         select(func.coalesce(func.sum(OrderRiskSignals.quantity), 0)).select_from(Order)
         .join(OrderRiskSignals, OrderRiskSignals.order_id == Order.id)
