@@ -330,7 +330,7 @@ class Server(_Process):
         self.url = f"http://127.0.0.1:{port}"
         self.workers = workers
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 180.0) -> None:
         """Until /healthz answers and every worker process has logged that its application started."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
