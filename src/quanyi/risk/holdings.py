@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, true
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.config import Settings
@@ -89,9 +89,10 @@ class HeldCount:
         # Driven from the client's own signals (the ip / device / contact indexes), each looked up in orders by its
         # primary key: never from the orders waiting for payment, of which a flash sale has hundreds at any moment
         # (a join let PostgreSQL walk all of them per checkout: ~300 buffers instead of ~10).
-        reserved_until = (select(Order.expires_at)
-                          .where(Order.id == OrderRiskSignals.order_id, Order.status == OrderStatus.PENDING_PAYMENT,
-                                 Order.expires_at > now)
+        # Only the id in its WHERE (the rest in a CASE): no other index of orders can serve it.
+        reserved_until = (select(case((and_(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at > now),
+                                       Order.expires_at)))
+                          .where(Order.id == OrderRiskSignals.order_id)
                           .correlate(OrderRiskSignals).scalar_subquery())
         mine = (select(*[_COLUMNS[dim] for dim in matches], OrderRiskSignals.quantity,
                        reserved_until.label("reserved_until"))
