@@ -112,3 +112,21 @@ async def test_a_batch_of_10000_single_use_codes_is_exported_and_each_code_works
     elsewhere = await shop.client.get(f"/api/admin/coupons/{made['id'] + 1}/code-batches/{batch.json()['id']}"
                                       "/codes.csv", headers=shop.admin)
     assert elsewhere.status_code == 404
+
+
+async def test_a_coupon_that_would_take_nothing_off_is_refused_and_nothing_is_reserved(shop, stocked_sku):
+    # The first coupon takes the line down to the one-cent floor; the second would take 0 off. Kept, it would be
+    # reserved with no discount on the order, so paying would never mark it used and expiry never give it back.
+    unit = (await try_order(shop, stocked_sku.id)).json()["total_cents"]
+    first = await make_coupon(shop, code="NEARLYALL", amount_off_cents=unit - 1, stackable=True)
+    second = await make_coupon(shop, code="NOTHINGLEFT", amount_off_cents=100, stackable=True)
+    refused = await try_order(shop, stocked_sku.id, coupon_codes=["NEARLYALL", "NOTHINGLEFT"])
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["code"], refused.json()["reason"]) == ("coupon_not_applicable", "no_discount")
+    for made in (first, second):
+        assert (await coupon(shop, made["id"]))["taken_count"] == 0
+    alone = await try_order(shop, stocked_sku.id, coupon_codes=["NEARLYALL"])
+    assert alone.status_code == 201 and alone.json()["total_cents"] == 1
+    # The stack order is the coupons' (kind, then id), not the request's: given the other way round, refused alike.
+    again = await try_order(shop, stocked_sku.id, coupon_codes=["NOTHINGLEFT", "NEARLYALL"])
+    assert again.json().get("reason") == "no_discount"

@@ -191,6 +191,8 @@ async def quote_coupons(*, session: AsyncSession, line: rules.LineFacts, member_
     discounts = []
     for coupon, grant, code in sorted(found, key=lambda f: (rules.STACK_ORDER[f[0].kind], f[0].id)):
         amount = capped_discount(rules.wanted_discount(coupon, line, remaining), remaining, floor_cents)
+        if amount <= 0:  # the coupons before it (or the one-cent floor) left it nothing: never reserve it for 0
+            raise CouponNotApplicable(f"coupon {coupon.name} takes nothing off this order", reason="no_discount")
         remaining -= amount
         discounts.append(CouponDiscount(coupon_id=coupon.id, name=coupon.name, kind=coupon.kind, amount_cents=amount,
                                         code=code, grant_id=grant.id if grant is not None else None))
