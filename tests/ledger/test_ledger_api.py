@@ -55,7 +55,8 @@ async def test_share_rules_can_be_set_listed_and_removed(shop, app, sku):
 
 @pytest.mark.parametrize("body", [{"amount_cents": 0}, {"amount_cents": -5}, {"amount_cents": 1.5},
                                   {"amount_cents": "100"}, {"amount_cents": 10**12}, {},
-                                  {"amount_cents": 100, "extra": 1}, {"amount_cents": 100, "note": "x" * 501}])
+                                  {"amount_cents": 100, "extra": 1}, {"amount_cents": 100, "note": "x" * 501},
+                                  {"amount_cents": 100, "note": "paid\x00"}])
 async def test_bad_top_ups_are_refused_and_change_nothing(shop, app, body):
     supplier = await make_supplier(shop.ctx, code="SUPBAD", balance_cents=0)
     response = await shop.client.post("/api/admin/ledger/suppliers/SUPBAD/top-ups", headers=shop.admin, json=body)

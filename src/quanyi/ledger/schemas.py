@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from quanyi.ledger.gateway_payouts import GatewayClearing, PayoutView
 from quanyi.ledger.reports import TrialBalance
 from quanyi.ledger.settlement import Reconciliation, Statement
-from quanyi.schema_types import DbId
+from quanyi.schema_types import DbId, reject_control_chars
 
 __all__ = ["AccountRead", "TrialBalanceRead", "EntryRead", "PostingRead", "TopUpCreate", "TopUpRead",
            "ShareRuleWrite", "ShareRuleRead", "StatementLineRead", "StatementRead", "ReconciliationItemRead",
@@ -56,7 +56,7 @@ class PostingRead(BaseModel):
 class TopUpCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount_cents: Cents
-    note: Annotated[str, Field(max_length=500)] = ""
+    note: Annotated[str, Field(max_length=500), AfterValidator(reject_control_chars)] = ""
 
 FeeCents = Annotated[int, Strict(), Field(ge=0, le=10_000_000_000, description="Integer cents (fen), 0 allowed")]
 
