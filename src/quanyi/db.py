@@ -19,7 +19,7 @@ import select
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,28 +358,26 @@ class Database:
             yield session
         await _run_after_commit(session)
 
-    @asynccontextmanager
-    async def driver_transaction(self) -> AsyncIterator[AsyncSession]:
+    def driver_transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """`transaction`, on PostgreSQL held on the driver (quanyi.db_driven): for a hot unit of work whose
         statements go through quanyi.db_direct (BEGIN sent with the first, no SQLAlchemy Connection or session
         transaction unless a statement needs them). The same guarantees: one transaction, committed at the end,
         rolled back on an exception; `after_commit` actions run once it committed."""
-        if self._driven is None:
-            async with self.transaction() as session:
-                yield session
-            return
-        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=True) as session:
-            yield session
-        await _run_after_commit(session)
+        return self._driver_unit(transaction=True)
+
+    def driver_single_statements(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """`single_statements`, on PostgreSQL held on the driver (quanyi.db_driven): each statement in autocommit."""
+        return self._driver_unit(transaction=False)
 
     @asynccontextmanager
-    async def driver_single_statements(self) -> AsyncIterator[AsyncSession]:
-        """`single_statements`, on PostgreSQL held on the driver (quanyi.db_driven): each statement in autocommit."""
+    async def _driver_unit(self, *, transaction: bool) -> AsyncIterator[AsyncSession]:
+        """A unit of work on the driver, in one transaction or each statement in autocommit; on SQLite an
+        ordinary write transaction (`transaction`) either way."""
         if self._driven is None:
             async with self.transaction() as session:
                 yield session
             return
-        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=False) as session:
+        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=transaction) as session:
             yield session
         await _run_after_commit(session)
 
