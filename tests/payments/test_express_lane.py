@@ -37,21 +37,6 @@ def settings(database_url: str) -> Settings:
                          wecom_webhook_url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=test")
 
 
-@pytest.fixture
-def lanes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each notification was delivered by the express lane."""
-    taken: list[bool] = []
-    deliver = express.deliver
-
-    async def spy(**kwargs: Any) -> bool:
-        delivered = await deliver(**kwargs)
-        taken.append(delivered)
-        return delivered
-
-    monkeypatch.setattr(express, "deliver", spy)
-    return taken
-
-
 async def _rows(shop, order: dict[str, Any]) -> dict[str, Any]:
     """Everything a paid order left behind, with its own numbers taken out so two orders compare."""
     async with shop.ctx.db.read_session() as session:

@@ -32,21 +32,6 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url, risk_rules_cache_seconds=300)
 
 
-@pytest.fixture
-def lanes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each notification was delivered by the express lane (on PostgreSQL: by the statement that locks)."""
-    taken: list[bool] = []
-    deliver = express.deliver
-
-    async def spy(**kwargs: Any) -> bool:
-        delivered = await deliver(**kwargs)
-        taken.append(delivered)
-        return delivered
-
-    monkeypatch.setattr(express, "deliver", spy)
-    return taken
-
-
 async def _shipped_rules(shop) -> None:
     """Every default rule, as `quanyi demo` and most shops install them (after the test's orders were placed: the
     order stage judged none of them)."""

@@ -41,21 +41,6 @@ def _no_pruning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(counters.random, "random", lambda: 1.0)
 
 
-@pytest.fixture
-def lanes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each notification was delivered by the express lane (on PostgreSQL: its one statement)."""
-    taken: list[bool] = []
-    deliver = express.deliver
-
-    async def spy(**kwargs: Any) -> bool:
-        delivered = await deliver(**kwargs)
-        taken.append(delivered)
-        return delivered
-
-    monkeypatch.setattr(express, "deliver", spy)
-    return taken
-
-
 class Sent:
     """What the shop sends on PostgreSQL: "statement" for each SQL statement, and asyncpg's transaction control
     (start, commit, rollback)."""
