@@ -177,3 +177,40 @@ async def test_the_portal_says_a_role_refusal_in_chinese(shop):
 def test_setup_messages_are_said_in_chinese_and_kept_in_english(english: str, chinese: str):
     assert say(english, "zh-CN") == chinese
     assert say(english, "en") == english
+
+
+def test_ledger_memos_are_said_in_chinese_with_their_numbers():
+    import zoneinfo
+
+    memos = {
+        "alipay payment P20261205X for order Q20261205Y": "alipay 支付单 P20261205X，订单 Q20261205Y",
+        "order Q1 delivered": "订单 Q1 已发货",
+        "order Q1 could not be delivered": "订单 Q1 无法发货",
+        "refund R1: rejected by risk review: refund required": "退款 R1：风控审核拒绝：需要退款",
+        "refund R1: 买家不要了": "退款 R1：买家不要了",
+        "refund R1 refused; request reversed": "退款 R1 被拒绝，退款申请已冲回",
+        "refund R1 paid out by wechat": "退款 R1 已由 wechat 退给买家",
+        "refund R1 credited to customer account 7": "退款 R1 退回客户账户 7",
+        "paid from customer account 7": "从客户账户 7 付款",
+        "purchase attempt S-9": "采购 S-9",
+        "purchase attempt S-9 failed: supplier timeout": "采购 S-9 失败：supplier timeout",
+        "purchase attempt S-9 cost 950, 50 less than debited": "采购 S-9 实际成本 9.50，比预扣少 0.50",
+        "withdrawal W1 of acme paid (bank 42)": "商户 acme 的提现 W1 已打款（bank 42）",
+        "commission withdrawal W2 of pro1 paid (bank 43)": "推广员 pro1 的佣金提现 W2 已打款（bank 43）",
+        "sandbox settlement 2088A 2026-12-01..2026-12-04: net 4970 fee 30 refunds 0 CNY":
+            "sandbox 结算单 2088A（2026-12-01 至 2026-12-04）：到账 49.70，手续费 0.30，退款 0.00 CNY",
+        "sandbox settlement 2088A 2026-12-01..2026-12-04: net 4970 fee 30 refunds 0 CNY; 招商银行 0001":
+            "sandbox 结算单 2088A（2026-12-01 至 2026-12-04）：到账 49.70，手续费 0.30，退款 0.00 CNY；招商银行 0001",
+        "budget of benefit campaign C7": "福利活动 C7 的预算",
+        "unclaimed budget of benefit campaign C7": "福利活动 C7 未领取的预算退回",
+        "120 points earned by order Q1": "订单 Q1 获得 120 积分",
+        "order Q1: 20 points clawed back for refunds": "订单 Q1 因退款追回 20 积分",
+        "wire 4711": "wire 4711",  # an operator's note stays as typed
+    }
+    for english, chinese in memos.items():
+        assert say(english, "zh-CN") == chinese, english
+        assert say(english, "en") == english
+    refused = ("settlement 2088A of sandbox was already recorded by olivia at 2026-12-05T10:40:34+00:00; "
+               "nothing was booked again")
+    said = say(refused, "zh-CN", zone=zoneinfo.ZoneInfo("Asia/Shanghai"))
+    assert said == "sandbox 的结算单 2088A 已由 olivia 于 2026-12-05 18:40 记录过"

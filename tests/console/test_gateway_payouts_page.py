@@ -44,6 +44,14 @@ async def test_owner_records_a_payout_and_repeats_are_refused_in_chinese(shop):
     again = await post_form(client, PAGE, {**form, "net": "1.00", "fee": "0"}, page_url=PAGE)
     assert again.status_code == 409 and "这张结算单已经记录过，没有重复入账" in again.text
     assert "sandbox 的结算单 2088PAGE01 已由 olivia 于" in again.text and "already recorded" not in again.text
+    # the first recording's time as the list beside it shows it: the shop's clock, not ISO UTC
+    async with shop.ctx.db.read_session() as session:
+        recorded_at = await session.scalar(select(GatewayPayout.recorded_at))
+    assert recorded_at is not None
+    local = recorded_at.replace(tzinfo=recorded_at.tzinfo or dt.UTC).astimezone(
+        shop_zone(shop.ctx.settings.shop_timezone)).strftime("%Y-%m-%d %H:%M")
+    assert f"已由 olivia 于 {local} 记录过" in again.text and "+00:00" not in again.text
+    assert again.text.count(local) >= 2  # the refusal and the list's row
     too_much = await post_form(client, PAGE, {**form, "settlement_no": "2088PAGE02", "net": "0.01"}, page_url=PAGE)
     assert too_much.status_code == 409 and "超过了该渠道的待结算余额" in too_much.text
     assert "到账金额加手续费（¥0.31）超过 sandbox 的待结算余额 ¥0.00" in too_much.text, too_much.text[

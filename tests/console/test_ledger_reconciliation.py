@@ -59,6 +59,16 @@ async def test_trial_balance_and_account_statement_agree_with_the_orders_booked(
     assert _money(statement.text, "debits") == _money(statement.text, "closing")  # opened at 0 this month
     assert "75.00" in _money(statement.text, "closing")  # 25.00 + 2 × 25.00 received
 
+    # In Chinese: accounts, posting kinds and memos in the console's words, the account code still beside them.
+    trial_zh = await client.get("/console/ledger?lang=zh-CN")
+    assert "渠道清算（渠道待结算） · sandbox" in trial_zh.text and "供应商预付款 · " in trial_zh.text
+    assert "gateway_clearing:sandbox" in trial_zh.text and "Gateway clearing" not in trial_zh.text
+    statement_zh = await client.get("/console/ledger/accounts/gateway_clearing:sandbox?lang=zh-CN")
+    assert 'data-testid="account-code">gateway_clearing:sandbox<' in statement_zh.text
+    assert statement_zh.text.count(">收款</span>") == 2
+    payment_no = re.search(r"sandbox 支付单 (\S+)，订单 " + orders[0]["order_no"], statement_zh.text)
+    assert payment_no and " for order " not in statement_zh.text
+
     before = (_today(shop) - dt.timedelta(days=40)).isoformat()
     quiet = await client.get(f"/console/ledger/accounts/gateway_clearing:sandbox?from={before}&to={before}")
     assert 'data-testid="no-lines"' in quiet.text
@@ -67,6 +77,8 @@ async def test_trial_balance_and_account_statement_agree_with_the_orders_booked(
     supplier = await client.get(f"/console/ledger/suppliers/ACME?period={_today(shop).isoformat()}&lang=en")
     assert supplier.status_code == 200 and "500.00" in _money(supplier.text, "supplier-closing")
     assert "wire 4711" in supplier.text
+    supplier_zh = await client.get(f"/console/ledger/suppliers/ACME?period={_today(shop).isoformat()}&lang=zh-CN")
+    assert ">预付充值</span>" in supplier_zh.text and "wire 4711" in supplier_zh.text  # the note as typed
     assert (await client.get("/console/ledger/suppliers/NOPE")).status_code == 404
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
 from quanyi.console.said import localize, say
+from quanyi.shoptime import shop_zone
 from quanyi.staff.roles import role_description, role_title
 from quanyi.web.area_rendering import render_area_page
 from quanyi.web.i18n import pick_locale
@@ -21,10 +22,12 @@ __all__ = ["render_page"]
 def render_page(request: Request, template: str, context: dict[str, Any], *, user: ConsoleUser | None,
                 active: str = "", status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     """`active` names the menu entry to highlight; `user` None draws a page outside the layout (login)."""
-    locale = pick_locale(request, request.app.state.ctx.settings.default_locale)
-    return render_area_page(request, template, localize(context, locale), home="/console", user=user,
+    settings = request.app.state.ctx.settings
+    locale = pick_locale(request, settings.default_locale)
+    zone = shop_zone(settings.shop_timezone)
+    return render_area_page(request, template, localize(context, locale, zone=zone), home="/console", user=user,
                             menu=visible_menu(user.principal) if user else [], active=active,
                             status_code=status_code, headers=headers,
                             helpers=lambda locale: {"role_title": lambda name: role_title(name, locale),
                                                     "role_description": lambda name: role_description(name, locale),
-                                                    "say": lambda recorded: say(recorded, locale)})
+                                                    "say": lambda recorded: say(recorded, locale, zone=zone)})

@@ -8,8 +8,10 @@ and its limits). `render_page` passes every form error and every refused action'
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
+from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -330,14 +332,44 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"a settlement period is at most (\d+) days", "payout_period_long"),
     (r"the period ends after today \((\S+)\): .*", "payout_period_future"),
     (r"the period must begin on (\S+) or later", "payout_period_early"),
+    # what the ledger's postings say they were (their memos, in English for the books), on the ledger pages
+    (r"(\w+) payment (\S+) for order (\S+)", "memo_payment"),
+    (r"order (\S+) delivered", "memo_delivered"),
+    (r"order (\S+) could not be delivered", "memo_undeliverable"),
+    (r"refund (\S+) refused; request reversed", "memo_refund_refused"),
+    (r"refund (\S+) paid out by (\w+)", "memo_refund_paid"),
+    (r"refund (\S+) credited to customer account (\d+)", "memo_refund_credited"),
+    (r"refund (\S+): (.*)", "memo_refund"),
+    (r"paid from customer account (\d+)", "memo_customer_paid"),
+    (r"purchase attempt (\S+)", "memo_purchase"),
+    (r"purchase attempt (\S+) failed: (.*)", "memo_purchase_failed"),
+    (r"purchase attempt (\S+) cost (\d+), (\d+) less than debited", "memo_purchase_cheaper"),
+    (r"purchase attempt (\S+) succeeded after its order was settled", "memo_purchase_late"),
+    (r"withdrawal (\S+) of (\S+) paid \((.*)\)", "memo_withdrawal"),
+    (r"commission withdrawal (\S+) of (\S+) paid \((.*)\)", "memo_commission"),
+    (r"(\w+) settlement (\S+) (\S+)\.\.(\S+): net (\d+) fee (\d+) refunds (\d+) (\w+)", "memo_payout"),
+    (r"(\w+) settlement (\S+) (\S+)\.\.(\S+): net (\d+) fee (\d+) refunds (\d+) (\w+); (.*)", "memo_payout_note"),
+    (r"(\w+) trade (\S+): top-up (\S+) paid again \(credited by trade (\S+)\); owed back", "memo_top_up_twice"),
+    (r"(\w+) trade (\S+) \(a second payment of a top-up\) refunded at the gateway", "memo_top_up_refunded"),
+    (r"unclaimed budget of benefit campaign (\S+)", "memo_campaign_return"),
+    (r"budget of benefit campaign (\S+)", "memo_campaign_budget"),
+    (r"(\d+) points spent on order (\S+)", "memo_points_spent"),
+    (r"point value (\d+) -> (\d+) cents", "memo_points_revalued"),
+    (r"(\d+) points of member (\d+) expired", "memo_points_expired"),
+    (r"(\d+) points of order (\S+) returned: (.*)", "memo_points_returned"),
+    (r"(\d+) points earned by order (\S+)", "memo_points_earned"),
+    (r"order (\S+): (\d+) points clawed back for refunds", "memo_points_clawback"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
-# campaign's, "y" cents in yuan, "m" a message inside the message, "f" a field of a card-key line, "-" as it is.
+# campaign's, "y" cents in yuan, "m" a message inside the message, "f" a field of a card-key line, "t" an ISO time
+# (on the shop's clock, as the pages show times, when the page gives its zone), "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
            "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
            "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
            "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "code_invalid": "m",
-           "line_field_empty": "f", "line_field_too_long": "f", "line_field_chars": "f"}
+           "line_field_empty": "f", "line_field_too_long": "f", "line_field_chars": "f", "payout_exists": "---t",
+           "memo_refund": "-m", "memo_purchase_failed": "-m", "memo_purchase_cheaper": "-yy", "memo_payout": "----yyy",
+           "memo_payout_note": "----yyy", "memo_points_returned": "--m"}
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
@@ -350,11 +382,25 @@ def _yuan(cents: Any) -> str:
 _STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign."}
 
 
-def _group(locale: str, group: str, how: str) -> str:
+def _time(text: str, zone: tzinfo | None) -> str:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if zone is None or moment.tzinfo is None:
+        return text
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")  # the `local_time` filter's format
+
+
+def _group(locale: str, group: str | None, how: str, zone: tzinfo | None) -> str:
+    if group is None:
+        return ""
     if how == "y":
         return _yuan(group)
+    if how == "t":
+        return _time(group, zone)
     if how == "m":
-        return str(say(group, locale))
+        return str(say(group, locale, zone=zone))
     if how == "f":
         return console_text(locale, "said.line." + group.replace(" ", "_"))
     if how in _STATUS_TEXTS:
@@ -363,7 +409,7 @@ def _group(locale: str, group: str, how: str) -> str:
     return console_text(locale, _KINDS[group]) if group in _KINDS else group
 
 
-def _said_parts(summary: str, locale: str) -> str | None:
+def _said_parts(summary: str, locale: str, zone: tzinfo | None) -> str | None:
     """A validation summary ("field: reason; field: reason", as the console's forms and the gateway settings put
     them) with each reason said in the page's language; None when the console has words for none of them."""
     parts, said_any = [], False
@@ -371,7 +417,7 @@ def _said_parts(summary: str, locale: str) -> str | None:
         found = _SUMMARY_PART.fullmatch(part)
         field, reason = (found.group(1), found.group(2)) if found else ("", part)
         reason = reason.removeprefix("Value error, ")
-        said = say(reason, locale)  # shorter than `summary`: the recursion ends
+        said = say(reason, locale, zone=zone)  # shorter than `summary`: the recursion ends
         said_any = said_any or said != reason
         parts.append(f"{field}：{said}" if field else said)
     return "；".join(parts) if said_any else None
@@ -391,9 +437,10 @@ def from_validation(error: ErrorDetails) -> str:
     return Said(english, f"said.v.{kind}", **{k: v for k, v in values.items() if isinstance(v, int | str)})
 
 
-def say(said: Any, locale: str) -> Any:
+def say(said: Any, locale: str, *, zone: tzinfo | None = None) -> Any:
     """`said` in the page's language: a form code, a `Said`, or an English message the console knows; anything
-    else as it is (English pages: the English message, which names the details exactly)."""
+    else as it is (English pages: the English message, which names the details exactly). `zone`: the shop's,
+    for the times a message names."""
     if not isinstance(said, str) or not said:
         return said
     if isinstance(said, Said):
@@ -406,25 +453,27 @@ def say(said: Any, locale: str) -> Any:
         found = pattern.fullmatch(said)
         if found:
             hows = _GROUPS.get(key, "")
-            groups = [_group(locale, g, hows[i] if i < len(hows) else "-") for i, g in enumerate(found.groups())]
+            groups = [_group(locale, g, hows[i] if i < len(hows) else "-", zone)
+                      for i, g in enumerate(found.groups())]
             return console_text(locale, f"said.m.{key}").format(*groups)
     if _SUMMARY_PART.fullmatch(said.split("; ")[0]):  # a validation summary: its reasons said one by one
-        return _said_parts(said, locale) or said
+        return _said_parts(said, locale, zone) or said
     return said
 
 
-def say_all(errors: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
+def say_all(errors: Mapping[str, Any] | None, locale: str, *, zone: tzinfo | None = None) -> dict[str, Any]:
     """A form's errors, field by field, in the page's language."""
-    return {field: say(message, locale) for field, message in (errors or {}).items()}
+    return {field: say(message, locale, zone=zone) for field, message in (errors or {}).items()}
 
 
-def localize(context: dict[str, Any], locale: str) -> dict[str, Any]:
+def localize(context: dict[str, Any], locale: str, *, zone: tzinfo | None = None) -> dict[str, Any]:
     """The page context with the refusals it carries in the page's language (render_page): form errors
     (`errors`, `*_errors`) and a refused action's `detail`."""
-    said = {name: say_all(value, locale) if (name == "errors" or name.endswith("_errors"))
+    said = {name: say_all(value, locale, zone=zone) if (name == "errors" or name.endswith("_errors"))
             and isinstance(value, Mapping) else value for name, value in context.items()}
     message = said.get("message")
     if isinstance(message, tuple) and len(message) == 3 and isinstance(message[1], dict) \
             and "detail" in message[1]:
-        said["message"] = (message[0], {**message[1], "detail": say(message[1]["detail"], locale)}, message[2])
+        detail = say(message[1]["detail"], locale, zone=zone)
+        said["message"] = (message[0], {**message[1], "detail": detail}, message[2])
     return said
