@@ -4,8 +4,6 @@ together they never take more out of the gateway's clearing account than it hold
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
-import queue
 
 import pytest
 from sqlalchemy import func, select
@@ -13,8 +11,8 @@ from sqlalchemy import func, select
 from quanyi.ledger.models import GatewayPayout
 from quanyi.ledger.postings import Line, account_balances, post
 
-from .payout_process import record
-from .support import posting_count, unbalanced_postings
+from .processes import record
+from .support import posting_count, race_processes, unbalanced_postings
 
 PROCESSES = 4
 SHARED = 3  # the same statements sent by every process
@@ -29,29 +27,14 @@ async def test_payouts_from_4_processes_book_each_settlement_once_and_never_over
         await post(session, reference="payments:test", kind="payment_received",
                    lines=[Line("gateway_clearing:sandbox", ROOM * NET, "CNY"),
                           Line("customer_liability", -ROOM * NET, "CNY")])
-    spawn = multiprocessing.get_context("spawn")
-    go, results = spawn.Event(), spawn.Queue()
     day = dt.date.today() - dt.timedelta(days=1)
-    workers = []
+    args = []
     for p in range(PROCESSES):
         settlements = [f"P{p}-{i}" for i in range(OWN)]
         for j in range(SHARED):
             settlements.insert(j * 2, f"SHARED-{j}")
-        workers.append(spawn.Process(target=record, args=(ctx.db.url, settlements, NET, day, go, results)))
-    for worker in workers:
-        worker.start()
-    go.set()
-    outcomes: list[tuple[str, str]] = []
-    try:
-        for _ in workers:
-            outcomes.extend(results.get(timeout=120))
-    except queue.Empty:
-        pytest.fail("a recording process did not finish within 120 s")
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
+        args.append((ctx.db.url, settlements, NET, day))
+    outcomes = race_processes(record, args, doing="recording")
 
     booked = [no for no, outcome in outcomes if outcome == "booked"]
     assert len(booked) == len(set(booked)) == ROOM, outcomes

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
-
 import pytest
 from sqlalchemy import func, select
 
 from quanyi.ledger.models import SupplierCharge
 from quanyi.ledger.postings import account_balances
 
-from .charge_process import charge
-from .support import make_supplier, supplier_balance, unbalanced_postings
+from .processes import charge
+from .support import make_supplier, race_processes, supplier_balance, unbalanced_postings
 
 PROCESSES = 4
 OWN_REFERENCES = 25  # per process
@@ -25,30 +22,14 @@ ALLOWED = (BALANCE + CREDIT_LIMIT) // AMOUNT
 @pytest.mark.slow
 async def test_charges_from_4_processes_succeed_exactly_as_often_as_the_balance_allows(ctx, settings):
     supplier = await make_supplier(ctx, balance_cents=BALANCE, credit_limit_cents=CREDIT_LIMIT)
-    url = ctx.db.url
-    spawn = multiprocessing.get_context("spawn")
-    go, results = spawn.Event(), spawn.Queue()
-    workers = []
+    args = []
     for p in range(PROCESSES):
         # Shared references interleaved with own ones, so duplicates race with real charges.
         references = [f"P{p}-{i}" for i in range(OWN_REFERENCES)]
         for j in range(SHARED_REFERENCES):
             references.insert(j * 5, f"SHARED-{j}")
-        workers.append(spawn.Process(target=charge, args=(url, supplier.id, AMOUNT, references, go, results)))
-    for worker in workers:
-        worker.start()
-    go.set()
-    outcomes: list[tuple[str, str]] = []
-    try:
-        for _ in workers:
-            outcomes.extend(results.get(timeout=120))
-    except queue.Empty:
-        pytest.fail("a charging process did not finish within 120 s")
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
+        args.append((ctx.db.url, supplier.id, AMOUNT, references))
+    outcomes = race_processes(charge, args, doing="charging")
 
     charged = {ref for ref, outcome in outcomes if outcome.startswith("charged")}
     assert len(charged) == ALLOWED
