@@ -273,12 +273,16 @@ async def withdraw_card_keys(
     among equals), revealed ones only when allowed. They become REFUNDED: never resold, never revealed again.
     Raises OutOfStock having changed nothing. Caller holds the order row lock."""
     now = now or utcnow()
+    # Locked in id order like every other key writer; the order row lock already serializes us. Which of them the
+    # buyer has seen is read in a second statement, under the locks: a reveal committed while we waited for one is
+    # seen then (PostgreSQL re-checks only the locked row, so a subquery in the locking statement could miss it).
+    held = (await session.scalars(select(CardKey.id).where(CardKey.order_id == order_id,
+                                                           CardKey.status == CardKeyStatus.SOLD)
+                                  .order_by(CardKey.id).with_for_update())).all()
     revealed = _buyer_revealed()
-    stmt = select(CardKey.id, revealed).where(CardKey.order_id == order_id, CardKey.status == CardKeyStatus.SOLD)
+    rows = list((await session.execute(select(CardKey.id, revealed).where(CardKey.id.in_(held)))).all()) if held else []
     if not include_revealed:
-        stmt = stmt.where(~revealed)
-    # Locked in id order like every other key writer; the order row lock already serializes us.
-    rows = (await session.execute(stmt.order_by(CardKey.id).with_for_update(of=CardKey))).all()
+        rows = [row for row in rows if not row[1]]
     rows.sort(key=lambda row: (bool(row[1]), -row[0]))
     ids = sorted(row[0] for row in rows[:quantity])
     if len(ids) < quantity:

@@ -37,11 +37,16 @@ __all__ = ["Revealed", "reveal_by_order_no"]
 
 _orders, _keys, _products, _reveals = Order.__table__, CardKey.__table__, Product.__table__, KeyReveal.__table__
 
+# FOR KEY SHARE on the order, then on its keys, in the order every writer takes them (the order row, then its keys):
+# a refund holding the order (FOR UPDATE) makes us wait, and the keys' lock then re-reads each key as committed,
+# so a key it took back is neither shown nor audited; a refund after us waits for our audit rows and sees them.
 _order = (select(_orders.c.id, _orders.c.order_no, _orders.c.status, _orders.c.product_id)
-          .where(_orders.c.order_no == bindparam("order_no")).cte("revealed_order"))
+          .where(_orders.c.order_no == bindparam("order_no")).with_for_update(read=True, key_share=True)
+          .cte("revealed_order"))
 _sold = (select(_keys.c.id, _keys.c.key_id, _keys.c.ciphertext, _keys.c.fingerprint, _keys.c.expires_at)
          .select_from(_keys.join(_order, _keys.c.order_id == _order.c.id))
          .where(_keys.c.status == CardKeyStatus.SOLD.value, _order.c.status == OrderStatus.DELIVERED.value)
+         .with_for_update(read=True, key_share=True, of=_keys)
          .cte("revealed_keys"))
 _READ = (
     select(_order.c.id.label("order_id"), _order.c.order_no, _order.c.status,

@@ -343,8 +343,12 @@ async def reveal_order_keys(
     *, session: AsyncSession, cipher: CardKeyCipher, order: Order, channel: str, ip: str, user_agent: str
 ) -> list[RevealedKey]:
     """Show a delivered order's card keys to its buyer; each reveal is audited by inventory."""
-    if order.status is not OrderStatus.DELIVERED:
-        raise OrderNotDelivered("this order has not been delivered", order_status=order.status.value)
+    # FOR KEY SHARE on the order before its keys are read (as orders/reveal.py does): a refund holding the order
+    # (FOR UPDATE) makes us wait and then read its keys as it left them; a refund after us waits for our audit rows.
+    status = await session.scalar(select(Order.status).where(Order.id == order.id)
+                                  .with_for_update(read=True, key_share=True))
+    if status is not OrderStatus.DELIVERED:
+        raise OrderNotDelivered("this order has not been delivered", order_status=OrderStatus(status).value)
     return await inventory_service.reveal_card_keys(
         session=session, cipher=cipher, order_id=order.id, channel=channel, ip=ip, user_agent=user_agent
     )
