@@ -165,3 +165,27 @@ async def test_the_staff_pages_describe_the_roles_in_the_pages_language(shop):
         assert "日常运营：经营概览" in page.text and "daily running" not in page.text, url
     english = await client.get("/console/staff/rosa?lang=en")
     assert "daily running: dashboard" in english.text
+
+
+def test_every_permission_has_a_name_in_both_languages():
+    from quanyi.console.i18n import MESSAGES
+    from quanyi.staff.permissions import PERMISSIONS
+
+    for locale in ("zh-CN", "en"):
+        assert all(f"perm.{name}" in MESSAGES[locale] for name in PERMISSIONS), locale
+
+
+async def test_the_effective_permissions_are_named_in_chinese_with_their_codes_at_hand(shop):
+    await make_staff(shop, "otto", roles=("operator",))
+    client = await logged_in(shop, "rina", roles=("owner",))
+    page = await client.get("/console/staff/otto?lang=zh-CN")
+    assert page.status_code == 200
+    shown = page.text[page.text.index('data-testid="permissions"'):].split("</dd>")[0]
+    assert "查看订单" in shown and "补单、重发通知与手动发货" in shown and "管理卡密库存" in shown
+    assert 'title="orders.read"' in shown and ">orders.read<" not in shown and ", " not in shown
+    account = await client.get("/console/account")
+    assert "全部权限（店主 / 管理员）" in account.text and ">admin<" not in account.text
+    client.cookies.clear()
+    assert (await console_login(client, "otto")).status_code == 303
+    refused = await client.get("/console/ledger")
+    assert refused.status_code == 403 and "所需的权限（查看总账与结算 ledger.read）" in refused.text
