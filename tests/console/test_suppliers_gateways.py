@@ -166,3 +166,16 @@ async def test_the_wechat_pay_form_gives_its_hints_in_the_pages_language(shop):
     assert "the AppID bound" not in page and "serial and key are read" not in page
     english = html.unescape((await client.get("/console/gateways/wechat?lang=en")).text)
     assert "the AppID bound to the merchant" in english
+
+
+async def test_every_gateway_form_labels_its_fields_in_chinese_beside_their_config_keys(shop):
+    from quanyi.payments.configuration import config_fields
+
+    client = await logged_in(shop, "gina", roles=("owner",))
+    for gateway in ("wechat", "alipay", "stripe"):
+        page = html.unescape((await client.get(f"/console/gateways/{gateway}?lang=zh-CN")).text)
+        for field in config_fields(gateway):
+            label = re.search(rf'data-testid="label-{field.name}">([^<]*)</span> <code[^>]*>{field.name}</code>', page)
+            assert label and re.search(r"[\u4e00-\u9fff]", label.group(1)), (gateway, field.name)
+    wechat = html.unescape((await client.get("/console/gateways/wechat")).text)
+    assert re.search(r">商户号</span> <code[^>]*>mchid</code>", wechat)
