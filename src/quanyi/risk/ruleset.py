@@ -9,6 +9,7 @@ therefore reads no rule in the steady state.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -135,6 +136,8 @@ class _RulesCache:
         self.seconds = seconds
         self.generation = 0
         self._copy: tuple[int, float, list[CachedRule]] | None = None
+        # The read in flight (single-flight): its generation and what it will answer (None: it failed).
+        self._reading: tuple[int, asyncio.Future[list[CachedRule] | None]] | None = None
 
     def edited(self) -> None:
         self.generation += 1
@@ -146,13 +149,35 @@ class _RulesCache:
         return None
 
     async def enabled(self, session: AsyncSession) -> list[CachedRule]:
+        """The copy if fresh; else ONE caller reads the rules (single-flight: without it, every request that came
+        while the copy expired read them too, a stampede under load). While it reads, the others keep using the
+        expired copy of the same generation, or wait for its answer when there is none. With `seconds` 0 every
+        caller reads (that setting's promise)."""
         now = time.monotonic()
-        fresh = self.fresh(now)
-        if fresh is not None:
-            return fresh
-        generation = self.generation  # an edit while reading makes this copy stale at once
-        rules = await _read_enabled(session)
-        self._copy = (generation, now, rules)
+        copy, generation = self._copy, self.generation  # an edit while reading makes this copy stale at once
+        if copy is not None and copy[0] == generation and now - copy[1] < self.seconds:
+            return copy[2]
+        reading = self._reading
+        if self.seconds > 0 and reading is not None and reading[0] == generation \
+                and reading[1].get_loop() is asyncio.get_running_loop():
+            if copy is not None and copy[0] == generation:
+                return copy[2]
+            # shield: a waiter cancelled (a client gone) must not cancel the read the others wait for
+            answer = await asyncio.shield(reading[1])
+            if answer is not None:
+                return answer
+            return await _read_enabled(session)  # that read failed: this caller reads on its own session
+        future: asyncio.Future[list[CachedRule] | None] = asyncio.get_running_loop().create_future()
+        self._reading = (generation, future)
+        rules: list[CachedRule] | None = None
+        try:
+            rules = await _read_enabled(session)
+            if self._copy is None or self._copy[0] <= generation:
+                self._copy = (generation, now, rules)
+        finally:
+            future.set_result(rules)
+            if self._reading is not None and self._reading[1] is future:
+                self._reading = None
         return rules
 
 

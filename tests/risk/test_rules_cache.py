@@ -1,0 +1,111 @@
+"""The process's copy of the enabled rules (risk.ruleset._RulesCache): one read refreshes it, however many
+requests arrive while it expires (single-flight)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from quanyi.risk import ruleset
+from quanyi.risk.ruleset import CachedRule, _RulesCache
+
+CALLERS = 50
+
+
+def _rule(name: str) -> CachedRule:
+    return CachedRule(id=1, name=name, kind="amount_limit", params={"scope": "order", "max_quantity": 20},
+                      stages=("order",), action="review", score=0, reason_code="large_quantity")
+
+
+class _Reads:
+    """Stands in for the database read: counts the reads, each taking a moment (as a read under load does)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.fail = False
+        self.name = "v1"
+
+    async def __call__(self, session: Any) -> list[CachedRule]:
+        self.count += 1
+        name = self.name  # the rules as they were when the read began
+        await asyncio.sleep(0.02)
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("the database went away")
+        return [_rule(name)]
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> _Reads:
+    reads = _Reads()
+    monkeypatch.setattr(ruleset, "_read_enabled", reads)
+    return reads
+
+
+def _expire(cache: _RulesCache) -> None:
+    assert cache._copy is not None
+    generation, at, rules = cache._copy
+    cache._copy = (generation, at - cache.seconds - 1, rules)
+
+
+async def test_many_callers_at_expiry_read_the_rules_once_and_none_waits_for_it(reads):
+    cache = _RulesCache(2.0)
+    await cache.enabled(None)  # type: ignore[arg-type]
+    reads.name = "v2"
+    _expire(cache)
+    answers = await asyncio.gather(*(cache.enabled(None) for _ in range(CALLERS)))  # type: ignore[arg-type]
+    assert reads.count == 2  # the first copy, then ONE refresh (the old code: one per caller, 51)
+    assert answers[0][0].name == "v2"  # the caller that read has the new rules ...
+    assert {a[0].name for a in answers[1:]} == {"v1"}  # ... the others used the expired copy meanwhile
+    assert (await cache.enabled(None))[0].name == "v2"  # type: ignore[arg-type]
+    assert reads.count == 2
+
+
+async def test_callers_without_a_copy_wait_for_the_one_read(reads):
+    cache = _RulesCache(2.0)
+    answers = await asyncio.gather(*(cache.enabled(None) for _ in range(CALLERS)))  # type: ignore[arg-type]
+    assert reads.count == 1
+    assert {a[0].name for a in answers} == {"v1"}
+
+
+async def test_an_edit_while_a_read_is_in_flight_is_not_answered_by_that_read(reads):
+    cache = _RulesCache(2.0)
+    first = asyncio.create_task(cache.enabled(None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # its read is in flight
+    cache.edited()
+    reads.name = "v2"
+    assert (await cache.enabled(None))[0].name == "v2"  # type: ignore[arg-type]
+    assert (await first)[0].name == "v1"
+    assert reads.count == 2
+    assert (await cache.enabled(None))[0].name == "v2"  # type: ignore[arg-type]  # the older read kept nothing
+
+
+async def test_a_failed_read_fails_its_caller_and_the_waiters_read_for_themselves(reads):
+    cache = _RulesCache(2.0)
+    reads.fail = True
+    answers = await asyncio.gather(*(cache.enabled(None) for _ in range(3)),  # type: ignore[arg-type]
+                                   return_exceptions=True)
+    assert isinstance(answers[0], RuntimeError)
+    assert [a[0].name for a in answers[1:]] == ["v1", "v1"]  # type: ignore[index]
+    assert reads.count == 3
+    assert cache._reading is None
+
+
+async def test_a_waiter_cancelled_does_not_cancel_the_read(reads):
+    cache = _RulesCache(2.0)
+    reader = asyncio.create_task(cache.enabled(None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(cache.enabled(None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    waiter.cancel()
+    assert (await reader)[0].name == "v1"
+    assert waiter.cancelled()
+    assert reads.count == 1
+
+
+async def test_with_no_cache_delay_every_caller_reads(reads):
+    cache = _RulesCache(0)
+    await asyncio.gather(*(cache.enabled(None) for _ in range(5)))  # type: ignore[arg-type]
+    assert reads.count == 5
