@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
 from sqlalchemy import select
 
 from helpers import signed_notification
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.orders.models import Order, OrderEvent
+from quanyi.payments import express
 from quanyi.payments.models import Payment, PaymentStatus
 
 
@@ -191,3 +193,45 @@ async def test_starting_payment_twice_reuses_the_open_payment(shop, order):
     first, second = await shop.start_payment(order), await shop.start_payment(order)
     assert first["payment_no"] == second["payment_no"]
     assert first["cashier_url"].startswith("http://test/sandbox/cashier?t=")
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one_statement", "transaction"])
+async def test_one_gateway_trade_for_two_orders_at_once_pays_one(backend, shop, stocked_sku, database_url,
+                                                                  one_statement, monkeypatch):
+    # Two notifications carry one gateway transaction for two orders' payments at the same time. PostgreSQL: the
+    # second order's row is held while the first notification commits, so the second checked "no payment carries
+    # this trade" in a snapshot from before, and meets the unique (gateway, trade no) only when it writes.
+    # Either way: one order paid and delivered, the other refused in the gateway's protocol (it retries, and is
+    # refused as a conflict), never a 500 and never a second delivery for one payment.
+    from faults.support import Freezer
+
+    if backend == "sqlite" and not one_statement:
+        pytest.skip("SQLite always applies a notification in a transaction")
+    monkeypatch.setattr(express, "DELIVER_WHILE_LOCKING", one_statement)  # PostgreSQL: its lock statement delivers
+    first, second = [await shop.create_order(stocked_sku.id) for _ in range(2)]
+    p1, p2 = await shop.start_payment(first), await shop.start_payment(second)
+    one, two = shop.notification(p1, trade_no="SBSAMEATONCE"), shop.notification(p2, trade_no="SBSAMEATONCE")
+    if backend == "sqlite":  # one writer: the two queue on its lock
+        answers = await asyncio.gather(shop.notify(one), shop.notify(two))
+    else:
+        freezer = Freezer(database_url)
+        await freezer.lock_rows("orders_order", "order_no = $1", second["order_no"])
+        try:
+            late = asyncio.create_task(shop.notify(two))
+            await freezer.wait_for_lock_waiter()
+            answers = [await shop.notify(one)]
+        finally:
+            await freezer.release()
+        answers.append(await late)
+        assert answers[1].text == "fail: processed concurrently; retry"  # it met the constraint, not the check
+    assert sorted(r.status_code for r in answers) == [200, 400], [r.text for r in answers]
+    assert sorted(r.text.startswith("success") for r in answers) == [False, True]
+    delivered = [o for o in (first, second) if (await shop.get_order(o))["status"] == "delivered"]
+    assert len(delivered) == 1 and await shop.count(CardKey, CardKey.status == CardKeyStatus.SOLD) == 1
+    assert await shop.count(Payment, Payment.gateway_trade_no == "SBSAMEATONCE") == 1
+    assert await shop.count(OrderEvent, OrderEvent.to_status == "delivered") == 1
+    # The gateway's retry of the refused one is refused again, as the conflict it is; nothing changes.
+    before = await _snapshot(shop)
+    again = await shop.notify(two if delivered[0] is first else one)
+    assert again.status_code == 400 and "already paid" in again.text, again.text
+    assert await _snapshot(shop) == before
