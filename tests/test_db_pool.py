@@ -44,3 +44,19 @@ async def test_connections_opened_for_a_burst_are_kept_for_the_next(pg_url):
         assert second == first and len(opened) == 4 and closed == []
     finally:
         await db.dispose()
+
+
+async def test_one_unit_at_a_time_reuses_one_warm_connection(pg_url):
+    """After a burst opened several connections, units of work one at a time all get the connection returned last
+    (last in, first out): only that one prepares the hot statements and settles their plans (first in, first out
+    made every unit the first on another connection: docs/PERFORMANCE.md, section 20)."""
+    db = Database(pg_url, pool_size=2)
+    try:
+        assert len(await _burst(db, 4)) == 4
+        pids = []
+        for _ in range(8):
+            async with db.transaction() as session:
+                pids.append(int(await session.scalar(text("SELECT pg_backend_pid()"))))
+        assert len(set(pids)) == 1
+    finally:
+        await db.dispose()

@@ -216,7 +216,7 @@ signals AS (
 counted AS (
     INSERT INTO risk_counter_event (key, member, at)
     SELECT e.key, e.member, CAST(:at AS double precision)
-    FROM unnest(CAST(:keys AS varchar[]), CAST(:members AS varchar[])) AS e (key, member)
+    FROM unnest(CAST(:keys AS text[]), CAST(:members AS text[])) AS e (key, member)  -- text[]: no type look-up
     WHERE EXISTS (SELECT 1 FROM delivered))
 SELECT count(*) FROM delivered
 """)

@@ -62,12 +62,14 @@ class SlidingCounters(Protocol):
         ...
 
 
+# text[], not varchar[]: asyncpg has a built-in codec for text[] only (any other array type is looked up in the
+# catalog on every new connection, a query PostgreSQL plans in 5-70 ms: docs/PERFORMANCE.md, section 20).
 _PG_HIT = text(
     "WITH added AS (INSERT INTO risk_counter_event (key, member, at) "
-    "SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:members AS varchar[])) AS e(key, member), "
+    "SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:members AS text[])) AS e(key, member), "
     "(SELECT CAST(:at AS double precision)) AS t) "
     "SELECT key, count(DISTINCT member) FROM risk_counter_event "
-    "WHERE key = ANY(CAST(:keys AS varchar[])) AND at > :low AND at <= :at GROUP BY key")
+    "WHERE key = ANY(CAST(:keys AS text[])) AND at > :low AND at <= :at GROUP BY key")
 
 
 class DatabaseCounters:

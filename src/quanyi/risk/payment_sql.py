@@ -63,8 +63,9 @@ paid_events AS (
 RULE_HITS = """
 rule_hits AS (
     SELECT 1 FROM found,
-        unnest(CAST(:counted_what AS varchar[]), CAST(:counted_dimension AS varchar[]),
-               CAST(:counted_window AS double precision[]), CAST(:counted_max AS bigint[]))
+        unnest(CAST(:counted_what AS text[]), CAST(:counted_dimension AS text[]),
+               CAST(CAST(:counted_window AS text[]) AS double precision[]),
+               CAST(CAST(:counted_max AS text[]) AS bigint[]))
             AS r (what, dimension, window_seconds, max_count),
         LATERAL (SELECT left(r.what || ':' || r.dimension || ':' || v.value, 200) AS key
                  FROM (SELECT CASE r.dimension WHEN 'ip' THEN COALESCE(found.signals_ip, found.created_ip)
@@ -79,8 +80,10 @@ rule_hits AS (
                UNION ALL SELECT member FROM paid_events WHERE key = c.key) AS m) > r.max_count
     UNION ALL
     SELECT 1 FROM found,
-        unnest(CAST(:amount_scope AS varchar[]), CAST(:amount_sku AS bigint[]), CAST(:amount_per_sku AS boolean[]),
-               CAST(:amount_max_quantity AS bigint[]), CAST(:amount_max_cents AS bigint[]))
+        unnest(CAST(:amount_scope AS text[]), CAST(CAST(:amount_sku AS text[]) AS bigint[]),
+               CAST(CAST(:amount_per_sku AS text[]) AS boolean[]),
+               CAST(CAST(:amount_max_quantity AS text[]) AS bigint[]),
+               CAST(CAST(:amount_max_cents AS text[]) AS bigint[]))
             AS r (scope, sku_id, per_sku, max_quantity, max_cents),
         LATERAL (SELECT COALESCE(r.sku_id, CASE WHEN r.per_sku OR r.scope = 'sku_day' THEN found.sku_id END)
                      AS one_sku) AS k,
@@ -103,7 +106,7 @@ _COUNTED = {"velocity": ("att", VelocityParams, ("ip", "device", "contact", "pay
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """The payment- and delivery-stage rules as `RULE_HITS`'s parameters (`rules` of them)."""
+    """The payment- and delivery-stage rules as `RULE_HITS`'s parameters (`rules` of them), each a list of texts."""
 
     rules: int
     params: dict[str, list[Any]]
@@ -154,7 +157,20 @@ def _judge(rules: Sequence[CachedRule], in_database: bool) -> Judged | None:
             params["amount_max_cents"].append(limit.max_amount_cents)
         else:
             return None
-    return Judged(count, params) if count else NO_RULES
+    return Judged(count, {name: [_as_text(value) for value in values] for name, values in params.items()}) \
+        if count else NO_RULES
+
+
+def _as_text(value: Any) -> str | None:
+    """A rule's parameter as an element of a text[] parameter: the statement casts the numbers and flags back on
+    the server. asyncpg has a built-in codec for text[] only; an array of bigint, double precision, boolean or
+    varchar makes it look the type up in the catalog on every new connection, a query PostgreSQL plans in 5-70 ms
+    (docs/PERFORMANCE.md, section 20), which the first notification on each pooled connection waited for."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)  # int, or float: repr is the shortest text that reads back as the same double
 
 
 def statement_params(judged: Judged | None, runtime: RiskRuntime | None, at: float) -> dict[str, Any]:
