@@ -26,7 +26,7 @@ async def test_a_held_order_is_approved_or_rejected_with_a_reason(shop, app):
     sku = await shop.make_sku(code="REVIEW-GOODS")
     await shop.stock(sku, 5)
     await add_rule(shop, "amount_limit", {"scope": "order", "max_quantity": 1}, action="review",
-                   stages=["payment"], name="big order review")
+                   stages=["payment"], name="large order")  # a shipped rule's name: shown in Chinese
     held = []
     for contact in ("a@example.com", "b@example.com"):
         response = await checkout(shop, sku.id, quantity=2, contact=contact)
@@ -37,7 +37,7 @@ async def test_a_held_order_is_approved_or_rejected_with_a_reason(shop, app):
     assert queue.status_code == 200 and queue.text.count('data-testid="held-order"') == 2
     first, second = (h["order_no"] for h in held)
     page = await client.get(f"/console/reviews/{first}")
-    assert "big order review" in page.text and "198.51.100.7" in page.text
+    assert "大数量订单" in page.text and ">large order<" not in page.text and "198.51.100.7" in page.text
 
     no_reason = await post_form(client, f"/console/reviews/{first}/approve", {"reason": "  "},
                                 page_url=f"/console/reviews/{first}")

@@ -97,6 +97,33 @@ async def test_rules_are_created_edited_and_disabled_through_the_rule_set_with_v
                                           "risk_policy_set", "risk_defaults_installed"]
 
 
+
+def test_every_default_rule_has_a_chinese_name():
+    from quanyi.console.i18n import MESSAGES
+    from quanyi.risk.ruleset import DEFAULT_RULES
+
+    for spec in DEFAULT_RULES:
+        assert f"rr.rule.{spec['name']}" in MESSAGES["zh-CN"], spec["name"]
+
+
+async def test_default_rules_show_chinese_names_and_a_renamed_rule_keeps_the_operators_name(shop):
+    from quanyi.risk import ruleset
+
+    async with shop.ctx.db.transaction() as session:
+        await ruleset.install_default_rules(session=session)
+        renamed = await session.scalar(select(RiskRule.id).where(RiskRule.name == "night hours"))
+        await ruleset.update_rule(session=session, rule_id=renamed, changes={"name": "深夜订单加分"})
+        burst = await session.scalar(select(RiskRule.id).where(RiskRule.name == "ip burst"))
+    client = await logged_in(shop, "rhea", roles=("owner",))
+    listing = await client.get("/console/risk-rules?lang=zh-CN")
+    assert 'data-rule="ip burst"' in listing.text  # the stored name stays the rule's identity
+    assert ">同一 IP 短时间内频繁下单</a>" in listing.text and ">ip burst</a>" not in listing.text
+    assert ">深夜订单加分</a>" in listing.text and "凌晨时段下单" not in listing.text
+    edit = await client.get(f"/console/risk-rules/{burst}")
+    assert 'value="ip burst"' in edit.text and "显示为“同一 IP 短时间内频繁下单”" in edit.text
+    assert 'data-testid="default-name"' not in (await client.get(f"/console/risk-rules/{renamed}")).text
+
+
 async def _dead_message(shop, recipient: str, key: str) -> int:  # type: ignore[no-untyped-def]
     async with shop.ctx.db.transaction() as session:
         await notifications_service.enqueue(session=session, channel=Channel.EMAIL, recipient=recipient,

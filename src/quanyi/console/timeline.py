@@ -83,10 +83,10 @@ async def order_file(*, session: AsyncSession, order: Order) -> OrderFile:
                               "attempts": message.attempts}, message.last_error or ""))
     held = await review_service.held_order(session=session, order=order)
     for decision in held.decisions:
-        rules = ", ".join(str(hit.get("name", "")) for hit in decision.rules_hit)
+        names = [str(hit.get("name", "")) for hit in decision.rules_hit]
         entries.append(Entry(decision.created_at, "risk", "tl.risk",
                              {"stage": decision.stage, "decision": decision.decision, "score": decision.score,
-                              "outcome": decision.outcome}, rules))
+                              "outcome": decision.outcome, "rules": names}, ", ".join(names)))
     for action in await review_service.list_review_actions(session=session, order_id=order.id):
         entries.append(Entry(action.created_at, "review", "tl.review_" + action.action, {"actor": action.actor},
                              action.reason))

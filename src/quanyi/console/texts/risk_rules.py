@@ -135,3 +135,35 @@ def _kind_texts() -> tuple[dict[str, str], dict[str, str]]:
 
 add_messages(*_kind_texts())
 add_messages({"rr.param.window_seconds": "滑动时间窗口（秒）"}, {"rr.param.window_seconds": "Sliding window in seconds"})
+
+# The shipped default rules (risk.ruleset.DEFAULT_RULES) keep their English names as their identity ("add the
+# missing default rules" finds them by name); the console shows each under its Chinese name. A rule the operator
+# renamed or made has no text here and shows its own name.
+_DEFAULT_RULES_ZH = {
+    "disposable e-mail domains": "一次性邮箱域名",
+    "ip burst": "同一 IP 短时间内频繁下单",
+    "ip flood": "同一 IP 大量下单",
+    "device burst": "同一设备短时间内频繁下单",
+    "contact burst": "同一联系方式短时间内频繁下单",
+    "contact repeat": "同一联系方式重复下单",
+    "cookieless surge": "无设备标识的集中下单",
+    "many contacts per ip": "同一 IP 使用多个联系方式",
+    "many contacts per device": "同一设备使用多个联系方式",
+    "card testing by ip": "疑似盗卡试探（按 IP）",
+    "card testing by device": "疑似盗卡试探（按设备）",
+    "card testing by contact": "疑似盗卡试探（按联系方式）",
+    "abandoned payments by ip": "多次下单不付款（按 IP）",
+    "abandoned payments by contact": "多次下单不付款（按联系方式）",
+    "large order": "大数量订单",
+    "high value": "高金额订单",
+    "buyer daily amount": "买家单日累计金额",
+    "night hours": "凌晨时段下单",
+    "first purchase": "首次购买",
+    "known buyer, new device": "老买家使用新设备",
+    "payer burst": "同一付款账户短时间内频繁付款",
+    "many contacts per payer": "同一付款账户对应多个联系方式",
+}
+add_messages({f"rr.rule.{name}": zh for name, zh in _DEFAULT_RULES_ZH.items()},
+             {f"rr.rule.{name}": name for name in _DEFAULT_RULES_ZH})
+add_messages({"rr.default_name": "出厂默认规则，页面上显示为“{shown}”；改名后显示您填写的名称。"},
+             {"rr.default_name": "A shipped default rule, shown as “{shown}”; renamed, it shows the name you give it."})
