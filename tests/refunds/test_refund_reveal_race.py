@@ -79,16 +79,26 @@ async def _reveal_by_api(shop, order: dict) -> int:
 
 
 @pytest.mark.parametrize("reveal", [_reveal_by_api, _reveal_by_page], ids=["api", "page"])
-async def test_a_reveal_waiting_on_a_refund_never_shows_the_keys_it_took_back(shop, app, stocked_sku, reveal):
+@pytest.mark.parametrize("reveal_arrives", ["after_the_withdrawal", "once_the_order_is_locked"])
+async def test_a_reveal_waiting_on_a_refund_never_shows_the_keys_it_took_back(shop, app, stocked_sku, reveal,
+                                                                              reveal_arrives):
+    # "once_the_order_is_locked": the refund holds only the order row when the reveal arrives, and takes the keys
+    # after. The reveal used to lock a key first (its audit insert's foreign-key check) and then wait for the
+    # order: a deadlock with the refund, which then waited for that key.
     order = await delivered_order(shop, stocked_sku, quantity=2)
     if reveal is _reveal_by_page:
         await with_csrf(shop.client)  # the CSRF cookie first: its page must not run inside the refund
     async with shop.ctx.db.transaction() as session:
         order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
-        refund, _ = await refunds_service.request_refund(session=session, order_id=order_id, reason="race",
-                                                         requested_by="admin", quantity=1)
-        revealing = asyncio.create_task(reveal(shop, order))
-        await _waiting_on_a_lock(shop, revealing)
+        if reveal_arrives == "once_the_order_is_locked":
+            await orders_service.lock_order(session=session, order_id=order_id)
+            revealing = asyncio.create_task(reveal(shop, order))
+            await _waiting_on_a_lock(shop, revealing)
+        await refunds_service.request_refund(session=session, order_id=order_id, reason="race",
+                                             requested_by="admin", quantity=1)
+        if reveal_arrives == "after_the_withdrawal":
+            revealing = asyncio.create_task(reveal(shop, order))
+            await _waiting_on_a_lock(shop, revealing)
     shown = await revealing
 
     keys = await _codes(shop, order)
