@@ -24,7 +24,7 @@ from quanyi.orders.access import COOKIE_NAME, cookie_with_token
 from quanyi.orders.models import Order
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.models import Refund
-from refund_helpers import ask_refund, delivered_order
+from refund_helpers import ask_refund
 
 
 async def _waiting_on_a_lock(shop, task: asyncio.Task) -> None:
@@ -49,6 +49,13 @@ async def _waiting_on_a_lock(shop, task: asyncio.Task) -> None:
         raise AssertionError("the second transaction never waited on a lock")
     finally:
         await watcher.close()
+
+
+async def _delivered(shop, sku) -> dict:
+    """A delivered order of two keys, paid by a notification (no refund here reaches the gateway)."""
+    order = await shop.create_order(sku.id, quantity=2)
+    await shop.pay(order)
+    return order
 
 
 async def _codes(shop, order: dict) -> dict[int, str]:
@@ -85,7 +92,7 @@ async def test_a_reveal_waiting_on_a_refund_never_shows_the_keys_it_took_back(sh
     # "once_the_order_is_locked": the refund holds only the order row when the reveal arrives, and takes the keys
     # after. The reveal used to lock a key first (its audit insert's foreign-key check) and then wait for the
     # order: a deadlock with the refund, which then waited for that key.
-    order = await delivered_order(shop, stocked_sku, quantity=2)
+    order = await _delivered(shop, stocked_sku)
     if reveal is _reveal_by_page:
         await with_csrf(shop.client)  # the CSRF cookie first: its page must not run inside the refund
     async with shop.ctx.db.transaction() as session:
@@ -110,7 +117,7 @@ async def test_a_reveal_waiting_on_a_refund_never_shows_the_keys_it_took_back(sh
 
 
 async def test_a_refund_waiting_on_a_reveal_takes_back_no_revealed_key(shop, app, stocked_sku):
-    order = await delivered_order(shop, stocked_sku, quantity=2)
+    order = await _delivered(shop, stocked_sku)
     async with shop.ctx.db.transaction() as session:
         found = await orders_service.get_order(session=session, order_no=order["order_no"])
         shown = await orders_service.reveal_order_keys(session=session, cipher=shop.ctx.cipher, order=found,
@@ -133,7 +140,7 @@ async def test_withdrawing_sees_a_reveal_committed_while_it_waited_for_the_keys(
         pytest.skip("SQLite writers never overlap: the refund starts after the reveal committed")
     from faults.support import pg_connect
 
-    order = await delivered_order(shop, stocked_sku, quantity=2)
+    order = await _delivered(shop, stocked_sku)
     key_ids = sorted(await _codes(shop, order))
     holder = await pg_connect(database_url)
     try:
