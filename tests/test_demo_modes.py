@@ -4,14 +4,19 @@ HTTP API. Loading twice adds nothing; a shop loaded before these parts existed g
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from quanyi import demo, demo_modes
-from quanyi.catalog.models import DeliveryType, Product, Sku
+from quanyi.catalog.models import Category, DeliveryType, Product, Sku
 from quanyi.enterprises import campaigns, pricing
 from quanyi.enterprises import service as enterprises_service
 from quanyi.enterprises.models import CampaignEmployee
-from quanyi.inventory.models import CardKey, SharedCode
+from quanyi.inventory.models import CardKey, ImportBatch, SharedCode
+from quanyi.ledger.models import LedgerPosting
+
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 async def _counts(shop) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
@@ -28,6 +33,15 @@ async def test_the_demo_has_every_mode_and_loading_again_adds_nothing(shop):
     assert await demo.load_demo(shop.ctx, progress=said.append) is True
     assert any("/claim/BC" in line and "E001 " in line for line in said)  # the claim codes, printed once
     loaded = await _counts(shop)
+    # What an operator of a Chinese shop reads in the console: no English demo names, sources or notes.
+    async with shop.ctx.db.read_session() as session:
+        for column in (Category.name, Product.name, Product.description,
+                       # the demo's own import batches (a shared code's batch is named by the inventory service)
+                       select(ImportBatch.source_name).where(ImportBatch.source_name != "shared code"),
+                       select(LedgerPosting.memo).where(LedgerPosting.kind == "customer_top_up")):
+            query = column if not hasattr(column, "key") else select(column)
+            shown = set((await session.scalars(query)).all())
+            assert shown and all(_CHINESE.search(text) for text in shown), shown
     assert await demo.load_demo(shop.ctx) is False
     assert await _counts(shop) == loaded
 

@@ -167,7 +167,7 @@ async def _load_catalog(ctx: ShopContext, progress: Callable[[str], None] | None
                         continue
                     await inventory_service.import_card_keys(
                         session=session, cipher=ctx.cipher, sku=sku, text=_key_file(count, make),
-                        source_name="demo-generated", imported_by="demo")
+                        source_name="演示数据（自动生成）", imported_by="demo")
                 if progress:
                     progress(prod["name"])
         await _demo_merchant(ctx, session)
@@ -196,7 +196,7 @@ async def _demo_merchant(ctx: ShopContext, session) -> None:  # type: ignore[no-
     for sku, (*_, count) in zip(product.skus, m["skus"], strict=True):
         await inventory_service.import_card_keys(session=session, cipher=ctx.cipher, sku=sku,
                                                  text=_key_file(count, lambda: _card_pair("MO")),
-                                                 source_name="demo-generated", imported_by="demo")
+                                                 source_name="演示数据（自动生成）", imported_by="demo")
 
 
 DEMO_OWNER = "owner"

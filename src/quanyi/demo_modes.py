@@ -112,7 +112,7 @@ async def _pick_sku(ctx: ShopContext, session: AsyncSession) -> bool:
     lines = [f"MJ{secrets.randbelow(10**8):08d},{''.join(secrets.choice(_ALNUM) for _ in range(10))}"
              for _ in PICK_ACCOUNTS]
     await inventory_service.import_card_keys(session=session, cipher=ctx.cipher, sku=sku, text="\n".join(lines),
-                                             source_name="demo-generated", imported_by="demo")
+                                             source_name="演示数据（自动生成）", imported_by="demo")
     key_ids = (await session.scalars(select(CardKey.id).where(CardKey.sku_id == sku.id).order_by(CardKey.id))).all()
     await picking.label_card_keys(session=session, sku_id=sku.id,
                                   labels={key_id: label for key_id, (label, _) in zip(key_ids, PICK_ACCOUNTS,
@@ -147,7 +147,7 @@ async def _enterprise(ctx: ShopContext, session: AsyncSession, progress: Progres
                                                 bank_name="招商银行上海张江支行", bank_account="6214 8321 0000 8888",
                                                 invoice_email="finance@xinghe.example"))
     await enterprises_service.top_up(session=session, code=DEMO_ENTERPRISE, amount_cents=2_000_000,
-                                     note="demo: 银行转账", actor="demo", reference=f"demo-topup:{DEMO_ENTERPRISE}")
+                                     note="演示：银行转账", actor="demo", reference=f"demo-topup:{DEMO_ENTERPRISE}")
     await pricing.set_tiers(session=session, code=DEMO_ENTERPRISE, sku_code="STAR-VIP-1M", actor="demo",
                             tiers=[pricing.Tier(1, 1880), pricing.Tier(50, 1780), pricing.Tier(200, 1680)])
     await pricing.set_tiers(session=session, code=DEMO_ENTERPRISE, sku_code="CLOUD-MUSIC-1M", actor="demo",

@@ -49,6 +49,7 @@ async def test_demo_shop_buys_from_its_simulated_suppliers_and_pauses_them_after
             coffee = await session.scalar(select(Sku).where(Sku.code == "COFFEE-M"))
         assert {s.code for s in suppliers} == {demo_supplier_code(d) for d in peers.suppliers}
         assert all(s.balance_cents == 1_000_000 for s in suppliers)
+        assert all("演示供应商" in s.name for s in suppliers)  # named as a Chinese shop's console lists them
 
         # The coffee voucher has no local keys: the storefront sells what suppliers report, and a paid
         # order is filled in real time by the cheapest one (the card platform, ¥14.00).

@@ -43,6 +43,10 @@ DEMO_MAPPINGS: dict[str, list[tuple[str, str]]] = {
     "MIRAGE-DIRECT-1000": [("async_recharge", "MIRAGE-DIRECT-1000"), ("quanyi", "MIRAGE-DIRECT-1000")],
 }
 _DEMO_PREPAID_CENTS = 1_000_000  # ¥10,000 paid in advance to each demo supplier
+# What the console lists them as: a Chinese shop's own names for its (simulated) suppliers, by API dialect.
+_DEMO_SUPPLIER_NAMES = {"quanyi": "演示供应商 · 星云数卡（quanyi 协议，模拟）",
+                        "card_platform": "演示供应商 · 卡密平台（模拟）",
+                        "async_recharge": "演示供应商 · 异步直充（模拟）"}
 
 
 def demo_supplier_code(dialect: str) -> str:
@@ -62,11 +66,12 @@ async def configure_demo_suppliers(ctx: ShopContext, suppliers: dict[str, dict[s
             if existing is None:
                 supplier = await supplier_records.create_supplier(
                     session=session, cipher=ctx.cipher, http=ctx.http, data=SupplierCreate(
-                        code=code, name=f"Demo supplier ({dialect}, simulated)", dialect=SupplierDialect(dialect),
+                        code=code, name=_DEMO_SUPPLIER_NAMES.get(dialect, f"演示供应商 · {dialect}（模拟）"),
+                        dialect=SupplierDialect(dialect),
                         base_url=peer["base_url"], credentials=peer["credentials"], timeout_ms=3000))
                 await ledger_service.top_up_supplier(
                     session=session, supplier_id=supplier.id, amount_cents=_DEMO_PREPAID_CENTS,
-                    note="demo prepaid balance", actor="test-peers", reference=f"demo-topup-{code}")
+                    note="演示：预付货款", actor="test-peers", reference=f"demo-topup-{code}")
             else:
                 update = (SupplierUpdate(base_url=peer["base_url"], credentials=peer["credentials"],
                                          status=SupplierStatus.ACTIVE)
