@@ -122,6 +122,9 @@ async def test_default_rules_show_chinese_names_and_a_renamed_rule_keeps_the_ope
     edit = await client.get(f"/console/risk-rules/{burst}")
     assert 'value="ip burst"' in edit.text and "显示为“同一 IP 短时间内频繁下单”" in edit.text
     assert 'data-testid="default-name"' not in (await client.get(f"/console/risk-rules/{renamed}")).text
+    disabled = await post_form(client, f"/console/risk-rules/{burst}/enabled", {}, page_url="/console/risk-rules")
+    flashed = await client.get(disabled.headers["location"])
+    assert "同一 IP 短时间内频繁下单" in flashed.text[flashed.text.index('data-testid="flash"'):][:300]
 
 
 async def _dead_message(shop, recipient: str, key: str) -> int:  # type: ignore[no-untyped-def]

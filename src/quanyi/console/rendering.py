@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
 from quanyi.console.said import localize, say
+from quanyi.console.texts.risk_rules import rule_name
 from quanyi.shoptime import shop_zone
 from quanyi.staff.roles import role_description, role_title
 from quanyi.web.area_rendering import render_area_page
@@ -30,4 +31,5 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
                             status_code=status_code, headers=headers,
                             helpers=lambda locale: {"role_title": lambda name: role_title(name, locale),
                                                     "role_description": lambda name: role_description(name, locale),
+                                                    "rule_name": lambda name: rule_name(name, locale),
                                                     "say": lambda recorded: say(recorded, locale, zone=zone)})

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-import quanyi.console.texts.risk_rules  # noqa: F401 - registers the texts
 from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
+from quanyi.console.texts.risk_rules import rule_name  # registers the texts too
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError, NotFound
 from quanyi.risk import ruleset
@@ -23,6 +23,7 @@ from quanyi.risk.rules import RULE_PARAMS, Decision, Stage, describe_kinds
 from quanyi.risk.schemas import PolicyUpdate, RuleCreate, RuleUpdate
 from quanyi.staff.audit import record_action
 from quanyi.staff.permissions import ADMIN
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["router"]
 
@@ -47,8 +48,16 @@ async def _list_page(request: Request, ctx: ContextDep, user: ConsoleUser, *,
         policy = await ruleset.get_policy(session=session)
     return render_page(request, "console/risk_rules.html", {
         "rules": rules, "policy": policy,
-        "message": message or forms.flash(request, "rr", MESSAGES, values=("name", "count")),
+        "message": message or _shown(forms.flash(request, "rr", MESSAGES, values=("name", "count")),
+                                     pick_locale(request, ctx.settings.default_locale)),
     }, user=user, active="risk_rules", status_code=status_code)
+
+
+def _shown(flashed: forms.Message | None, locale: str) -> forms.Message | None:
+    """A done message names the rule as the page shows it (a default rule under its Chinese name)."""
+    if flashed is None or not flashed[1].get("name"):
+        return flashed
+    return flashed[0], {**flashed[1], "name": rule_name(flashed[1]["name"], locale)}, flashed[2]
 
 
 def _kinds() -> list[dict[str, Any]]:

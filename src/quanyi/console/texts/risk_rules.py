@@ -1,7 +1,7 @@
 """Texts of the risk rules editor."""
 
 import quanyi.console.texts.ops  # noqa: F401 - the shared texts
-from quanyi.console.i18n import add_messages
+from quanyi.console.i18n import MESSAGES, add_messages, console_text
 
 add_messages({
     "menu.risk_rules": "风控规则",
@@ -167,3 +167,10 @@ add_messages({f"rr.rule.{name}": zh for name, zh in _DEFAULT_RULES_ZH.items()},
              {f"rr.rule.{name}": name for name in _DEFAULT_RULES_ZH})
 add_messages({"rr.default_name": "出厂默认规则，页面上显示为“{shown}”；改名后显示您填写的名称。"},
              {"rr.default_name": "A shipped default rule, shown as “{shown}”; renamed, it shows the name you give it."})
+
+
+def rule_name(name: str, locale: str) -> str:
+    """A rule's name as the console shows it: a shipped default rule's in the page's language, any other rule's
+    as the operator gave it."""
+    key = f"rr.rule.{name}"
+    return console_text(locale, key) if key in MESSAGES["zh-CN"] else name
