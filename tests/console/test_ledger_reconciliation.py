@@ -61,7 +61,9 @@ async def test_trial_balance_and_account_statement_agree_with_the_orders_booked(
 
     # In Chinese: accounts, posting kinds and memos in the console's words, the account code still beside them.
     trial_zh = await client.get("/console/ledger?lang=zh-CN")
-    assert "渠道清算（渠道待结算） · sandbox" in trial_zh.text and "供应商预付款 · " in trial_zh.text
+    assert "渠道清算（渠道待结算） · sandbox" in trial_zh.text
+    supplier_name = re.search(r">供应商预付款 · ([^<]+)</span> <code[^>]*>supplier_prepaid:\d+</code>", trial_zh.text)
+    assert supplier_name and not supplier_name.group(1).isdigit()  # the supplier's name, not its id
     assert "gateway_clearing:sandbox" in trial_zh.text and "Gateway clearing" not in trial_zh.text
     statement_zh = await client.get("/console/ledger/accounts/gateway_clearing:sandbox?lang=zh-CN")
     assert 'data-testid="account-code">gateway_clearing:sandbox<' in statement_zh.text

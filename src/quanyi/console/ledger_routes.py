@@ -46,7 +46,9 @@ async def trial_balance(request: Request, ctx: ContextDep, user: PlatformReader)
     async with ctx.db.read_session() as session:
         trial = await ledger_service.trial_balance(session=session)
         drift = await ledger_service.prepaid_drift(session=session)
-    return render_page(request, "console/ledger.html", {"trial": trial, "drift": drift}, user=user, active="ledger")
+        owners = await ledger_service.account_owners(session=session, codes=[a.code for a in trial.accounts])
+    return render_page(request, "console/ledger.html", {"trial": trial, "drift": drift, "owners": owners},
+                       user=user, active="ledger")
 
 
 @router.get("/accounts/{account_code}", response_class=HTMLResponse)
@@ -64,12 +66,13 @@ async def account_statement(account_code: AccountCode, request: Request, ctx: Co
             statement = await ledger_service.account_statement(
                 session=session, code=account_code, start=start, end=end,
                 currency=request.query_params.get("currency", "")[:3] or None)
+            owners = await ledger_service.account_owners(session=session, codes=[account_code])
             numbers = {o.id: o.order_no for o in await order_search.orders_by_ids(
                 session=session, order_ids=[line.order_id for line in statement.lines if line.order_id])}
     except NotFound:
         return forms.not_found(request, user, active="ledger")
     return render_page(request, "console/ledger_account.html", {
-        "s": statement, "numbers": numbers, "first": first, "last": last,
+        "s": statement, "numbers": numbers, "first": first, "last": last, "owners": owners,
     }, user=user, active="ledger")
 
 

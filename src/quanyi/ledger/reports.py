@@ -16,7 +16,7 @@ from quanyi.db import utcnow
 from quanyi.errors import InvalidInput, NotFound
 from quanyi.ledger.accounts import customer_prepaid
 from quanyi.ledger.customer_accounts import customer_balance_drift, get_customer_account
-from quanyi.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule
+from quanyi.ledger.models import CustomerAccount, LedgerAccount, LedgerEntry, LedgerPosting, ProfitShareRule
 from quanyi.ledger.postings import account_balances
 from quanyi.suppliers.models import Supplier
 
@@ -24,6 +24,7 @@ __all__ = [
     "AccountBalance", "TrialBalance", "PostingView", "InvalidShareRule", "ShareRuleNotFound", "trial_balance",
     "order_postings", "set_share_rule", "list_share_rules", "delete_share_rule", "prepaid_drift",
     "UnknownAccount", "AccountLine", "AccountStatement", "account_statement", "customer_account_statement",
+    "account_owners",
 ]
 
 # Merchant and distributor codes become part of account codes.
@@ -174,6 +175,25 @@ async def order_postings(*, session: AsyncSession, order_id: int) -> list[Postin
         entries[posting_id].append((code, int(amount), currency))
     return [PostingView(reference=p.reference, kind=p.kind, created_at=p.created_at, memo=p.memo,
                         entries=entries[p.id]) for p in postings]
+
+
+async def account_owners(*, session: AsyncSession, codes: list[str]) -> dict[str, str]:
+    """Whose account each per-supplier or per-customer account code is, by name (its key is only an id):
+    `supplier_prepaid:3` -> the supplier's name, `customer_prepaid:7` -> the customer account's."""
+    ids: dict[str, dict[int, list[str]]] = {"supplier": defaultdict(list), "customer": defaultdict(list)}
+    for code in codes:
+        family, _, key = code.partition(":")
+        owner = {"supplier_prepaid": "supplier", "supplier_payable": "supplier",
+                 "customer_prepaid": "customer"}.get(family)
+        if owner and key.isdigit():
+            ids[owner][int(key)].append(code)
+    owners: dict[str, str] = {}
+    for model, found in ((Supplier, ids["supplier"]), (CustomerAccount, ids["customer"])):
+        if found:
+            for row_id, name in (await session.execute(
+                    select(model.id, model.name).where(model.id.in_(list(found))))).all():
+                owners.update({code: name for code in found[row_id]})
+    return owners
 
 
 async def prepaid_drift(*, session: AsyncSession) -> dict[str, int]:
