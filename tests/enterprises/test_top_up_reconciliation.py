@@ -207,3 +207,6 @@ async def test_the_consoles_report_lists_the_days_online_top_ups(shop):
     assert page.text.count('data-testid="top-up-trade"') == 2 and first in page.text
     assert 'data-status="matched"' in page.text and 'data-status="paid_twice"' in page.text
     assert page.text.count('data-testid="mismatch-row"') == 1 and 'href="/console/enterprises/ACME"' in page.text
+    chinese = await console_post(operator, "/console/reconciliation?lang=zh-CN", {"date": day, "gateway": "sandbox"},
+                                 page_url="/console/reconciliation")
+    assert 'data-testid="mismatch-kind" title="paid_twice">重复付款，待退款<' in chinese.text  # not the raw kind
