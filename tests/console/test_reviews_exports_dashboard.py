@@ -125,8 +125,9 @@ async def test_dashboard_figures_come_from_the_orders_refunds_stock_and_outbox(s
     assert empty.code == "EMPTY-SKU"
 
     client = await logged_in(shop, "ola", roles=("operator",))
-    page = await client.get("/console/dashboard", params={"period": "7d"})
+    page = await client.get("/console/dashboard", params={"period": "7d", "lang": "zh-CN"})
     assert page.status_code == 200
+    assert 'data-testid="dead-kind" title="order_delivered">发货通知<' in page.text  # not the raw kind
     data = json.loads(re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page.text,
                                 re.S).group(1))
     assert data["by_hour"]["series"][0]["data"][hour] == 2 * price and data["by_sku"]["labels"]
