@@ -1,14 +1,15 @@
 """Placing a buyer's order (下单) from the API or the storefront form: risk screening, the order, its attribution.
 
-Without order-stage risk rules or a verification answer (a plain checkout, the flash-sale path, and a member's
-checkout with coupons, points and member price) everything happens in ONE transaction: the SKU, the risk gate
+Without order-stage risk rules (or with only rules of the kinds risk.order_stage judges, none of which hits) and
+without a verification answer (a plain checkout, the flash-sale path, and a member's checkout with coupons, points
+and member price) everything happens in ONE transaction: the SKU, the risk gate
 (flood and held-stock limits, risk.gate), the stock, the order, its risk signals and counter events, its coupons and
 points. A refusal keeps the same answers in the same order as before: too many checkouts (429) first, then sold out
 (409), then the coupons' refusals, then (with coupons) the new-member coupon check (403), then too much stock held
 (429); a refused checkout still counts against the flood limits (its hits commit with nothing else when the refusal
 comes before any write, and in a transaction of their own when the order's transaction rolled back). With rules or
 an answer to a challenge, screening runs first in units of work of its own (risk.checkout.screen_order), as it
-always did.
+always did; with judged rules the one transaction also writes the attempt's counter events as the screening does.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from quanyi.orders.models import Order
 from quanyi.orders.one_statement import Rider
 from quanyi.promoters.referral import attribute_checkout
 from quanyi.risk import engine as risk_engine
-from quanyi.risk import ruleset
+from quanyi.risk import order_stage, ruleset
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import screen_order
 from quanyi.risk.device import CheckoutDevice
@@ -82,8 +83,14 @@ async def place_order(ctx: ShopContext, data: CheckoutInput, *, inside: Inside |
     in the order's transaction once it is placed (describing it for the answer, say)."""
     # Hash before the transaction: on SQLite it holds the writer lock, and argon2 is slow by design.
     password_hash = await hash_query_password(data.query_password) if data.query_password else None
-    if data.verification is None and not await _order_rules(ctx):
-        return await _place_in_one_transaction(ctx, data, password_hash, inside)
+    if data.verification is None:
+        rules = await _order_rules(ctx)
+        # Order-stage rules judged without the engine (risk.order_stage): the one transaction as long as none hits.
+        if not rules or (order_stage.judged_without_counts(ctx.risk, rules)
+                         and order_stage.may_be_quiet(ctx.risk, rules)):
+            placed = await _place_in_one_transaction(ctx, data, password_hash, inside, rules)
+            if placed is not None:
+                return placed
     signals, screening = await screen_order(  # risk control: may raise 429 / refuse / ask for a code
         ctx, ip=data.ip, device=data.device, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
         locale=data.locale, verification=data.verification)
@@ -100,17 +107,23 @@ async def place_order(ctx: ShopContext, data: CheckoutInput, *, inside: Inside |
     return order
 
 
-async def _order_rules(ctx: ShopContext) -> bool:
-    """Whether any order-stage rule is enabled (from the process's copy of the rules; a read when it is old)."""
+async def _order_rules(ctx: ShopContext) -> list[ruleset.CachedRule]:
+    """The enabled order-stage rules (from the process's copy of the rules; a read when it is old)."""
     rules = ruleset.fresh_copy(ctx.db.session_info)
     if rules is None:
         async with ctx.db.read_session() as session:
             rules = await ruleset.enabled_rules(session=session)
-    return any(Stage.ORDER.value in rule.stages for rule in rules)
+    return [rule for rule in rules if Stage.ORDER.value in rule.stages]
+
+
+class _RuleHits(Exception):
+    """An order-stage rule hits this checkout: nothing was written; the general way judges it."""
 
 
 async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, password_hash: str | None,
-                                    inside: Inside | None) -> Order:
+                                    inside: Inside | None, rules: list[ruleset.CachedRule]) -> Order | None:
+    """The order in one transaction; None (having written nothing) when one of `rules` (order stage, judged by
+    risk.order_stage) hits: the caller then takes the general way."""
     gate: Gate | None = None
     signals: Signals | None = None
     refusal: Exception | None = None
@@ -119,6 +132,11 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
         # On the driver (quanyi.db_driven): the plain checkout's statements all go through quanyi.db_direct.
         async with ctx.db.driver_transaction() as session:
             sku, signals, gate, member = await _sku_signals_and_gate(ctx, session, data, now)
+            if rules and gate is not None and signals is not None and gate.flood is None:
+                # The general way counts the attempt once past the flood limits, then judges (risk.engine).
+                if not await order_stage.quiet_at_checkout(ctx.risk, rules, signals):
+                    raise _RuleHits  # before any write: the rollback leaves nothing, the gate's hits not counted
+                gate.events += order_stage.attempt_rows(rules, signals)
             member_id = await _member_id(session, data) if member is _UNREAD else member
             if gate is not None:
                 refusal = gate.flood
@@ -150,6 +168,8 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
                                                      with_events=gate.events)
                 if inside is not None:
                     await inside(session, order)
+    except _RuleHits:
+        return None
     except Exception:  # rolled back, the gate's hits with it (written or not): they count all the same
         if gate is not None and signals is not None:
             try:

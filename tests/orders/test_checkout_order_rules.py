@@ -1,0 +1,261 @@
+"""A shop with order-stage rules that are a pure function of the request (risk.order_stage: *large order*, *high
+value*, the e-mail block list, a time window) checks out in the one transaction (orders.placing) when none hits,
+and leaves exactly the rows the general way (risk.engine.screen_checkout, then the order) leaves: just below and
+just above each threshold, the fast way and the general way give the same answer and the same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from helpers import make_settings
+from quanyi.config import Settings
+from quanyi.inventory.models import CardKey
+from quanyi.notifications.models import OutboxMessage
+from quanyi.orders import placing
+from quanyi.orders.models import Order, OrderEvent
+from quanyi.risk import counters, order_stage, ruleset
+from quanyi.risk.engine import local_clock, runtime_of
+from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskChallenge, RiskDecisionLog
+
+LIMITS = ("checkout_limit_per_ip", "checkout_limit_per_device")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The shipped flood limits (their counter events are compared too; the held-stock limits stay off: both arms'
+    orders are one client's); the process's copy of the rules outlives the test."""
+    return make_settings(database_url, risk_rules_cache_seconds=300,
+                         **{name: Settings.model_fields[name].default for name in LIMITS})
+
+
+JUDGED = {"large order", "high value", "disposable e-mail domains"}
+
+
+async def _judged_rules(shop, *extra: dict[str, Any]) -> None:
+    """Every shipped rule, with those of the order stage that count or read history turned off (the shop of
+    `bench/hot_path.py --default-risk-rules`, plus *high value* and the block list), and `extra` rules."""
+    async with shop.ctx.db.transaction() as session:
+        await ruleset.install_default_rules(session=session)
+        for rule in await ruleset.list_rules(session=session):
+            if "order" in rule.stages and rule.name not in JUDGED:
+                rule.enabled = False
+        for spec in extra:
+            await ruleset.create_rule(session=session, **spec)
+        ruleset._edited(session)
+
+
+async def _last_ids(shop) -> dict[str, int]:
+    async with shop.ctx.db.read_session() as session:
+        return {table.__name__: int(await session.scalar(select(func.coalesce(func.max(table.id), 0))) or 0)
+                for table in (CounterEvent, RiskDecisionLog, RiskChallenge, OutboxMessage, Order)}
+
+
+_HEX = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+async def _checkout(shop, monkeypatch, sku, *, quantity: int, contact: str, general: bool) -> dict[str, Any]:
+    """One checkout (the general way only, if `general`): its answer and every row it left, with what differs
+    between two checkouts (order id and number, contact, fresh counter members, times) written the same."""
+    before = await _last_ids(shop)
+    with monkeypatch.context() as patched:
+        if general:
+            patched.setattr(order_stage, "judged_without_counts", lambda *_args: False)
+        response = await shop.client.post("/api/orders", json={"sku_id": sku.id, "quantity": quantity,
+                                                                "contact": contact})
+    body = response.json()
+    async with shop.ctx.db.read_session() as session:
+        orders = (await session.scalars(select(Order).where(Order.id > before["Order"]))).all()
+        same = {contact: "CONTACT", **{str(o.id): "ID" for o in orders}, **{o.order_no: "NO" for o in orders}}
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, str):
+                value = _HEX.sub("FRESH", value)
+                return " ".join(":".join(same.get(part, part) for part in word.split(":"))
+                                for word in value.split(" "))
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items() if k not in ("rule_id",)}
+            if isinstance(value, list | tuple):
+                return [plain(v) for v in value]
+            return value
+
+        events = (await session.execute(select(CounterEvent.key, CounterEvent.member, CounterEvent.at)
+                                        .where(CounterEvent.id > before["CounterEvent"]))).all()
+        decisions = (await session.scalars(select(RiskDecisionLog).where(
+            RiskDecisionLog.id > before["RiskDecisionLog"]).order_by(RiskDecisionLog.id))).all()
+        challenges = (await session.scalars(select(RiskChallenge).where(
+            RiskChallenge.id > before["RiskChallenge"]))).all()
+        messages = (await session.execute(select(OutboxMessage.channel, OutboxMessage.kind).where(
+            OutboxMessage.id > before["OutboxMessage"]))).all()
+        placed = []
+        for order in orders:
+            signals = await session.get(OrderRiskSignals, order.id)
+            order_events = (await session.execute(select(OrderEvent.from_status, OrderEvent.to_status)
+                                                  .where(OrderEvent.order_id == order.id))).all()
+            keys = (await session.scalars(select(CardKey.status).where(CardKey.order_id == order.id))).all()
+            placed.append((order.status, order.quantity, order.total_cents, order.contact, sorted(keys),
+                           [tuple(e) for e in order_events],
+                           (signals.ip, signals.device, signals.contact, signals.quantity, signals.amount_cents,
+                            signals.paid, signals.review_reason, signals.payer)))
+    moments = {at for _, _, at in events}
+    assert len(moments) <= 1  # every event of a checkout at the checkout's moment (the signals' `at`)
+    return plain({
+        "status": response.status_code, "code": body.get("code") if response.status_code >= 400 else None,
+        "orders": placed,
+        "events": sorted((key, member) for key, member, _ in events),
+        "decisions": [(d.stage, d.decision, d.score, d.rules_hit, {k: v for k, v in d.signals.items()
+                                                                    if k != "local_time"}, d.outcome)
+                      for d in decisions],
+        "challenges": [(c.contact, c.channel) for c in challenges],
+        "messages": sorted(tuple(m) for m in messages),
+    })
+
+
+async def _both_ways(shop, monkeypatch, sku, quantity: int, *, domain: str = "example.com") -> dict[str, Any]:
+    """The same checkout the fast way (as the shop runs it) and the general way: the same answer and rows."""
+    fast = await _checkout(shop, monkeypatch, sku, quantity=quantity, contact=f"fast@{domain}", general=False)
+    general = await _checkout(shop, monkeypatch, sku, quantity=quantity, contact=f"general@{domain}", general=True)
+    assert fast == general
+    return fast
+
+
+@pytest.fixture
+def ways(monkeypatch) -> list[bool]:
+    """Per checkout: True when the one transaction placed it, False when it found a rule hit (and declined)."""
+    seen: list[bool] = []
+    original = placing._place_in_one_transaction
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        placed = await original(*args, **kwargs)
+        seen.append(placed is not None)
+        return placed
+
+    monkeypatch.setattr(placing, "_place_in_one_transaction", spy)
+    return seen
+
+
+async def _warm(shop, sku) -> None:
+    """A first checkout gives the client its device cookie: both arms then carry the same device."""
+    await shop.create_order(sku.id, contact="first@example.com")
+
+
+@pytest.mark.parametrize(("quantity", "hit"), [(20, False), (21, True)])
+async def test_large_order_just_below_and_just_above(shop, monkeypatch, ways, quantity, hit):
+    """`large order` (review, more than 20 units): 20 goes through the one transaction; 21 is challenged (no code can
+    reach the buyer in this shop: refused, logged) by the general way in both arms."""
+    sku = await shop.make_sku(price_cents=100, max_quantity=50)
+    await shop.stock(sku, 2 * quantity + 1)
+    await _warm(shop, sku)
+    await _judged_rules(shop)
+    ways.clear()
+    rows = await _both_ways(shop, monkeypatch, sku, quantity)
+    if hit:
+        assert ways == [False] and rows["orders"] == [] and rows["status"] >= 400
+        assert [hit["reason_code"] for hit in rows["decisions"][0][3]] == ["large_quantity"]
+    else:
+        assert ways == [True] and rows["status"] == 201 and rows["decisions"] == []
+        assert rows["orders"][0][0] == "pending_payment" and rows["orders"][0][4] == ["reserved"] * 20
+        assert ["att:contact:CONTACT", "FRESH"] in rows["events"]  # the attempt, as the general way counts it
+
+
+@pytest.mark.parametrize(("price", "quantity", "hit"), [(29_999, 1, False), (10_000, 3, True)])
+async def test_high_value_just_below_and_just_above(shop, monkeypatch, ways, price, quantity, hit):
+    """`high value` (allow, score 15, more than 299.99): above it the general way scores it (below the policy's
+    challenge: placed, nothing logged) - the fast way declines it all the same."""
+    sku = await shop.make_sku(price_cents=price, max_quantity=5)
+    await shop.stock(sku, 2 * quantity + 1)
+    await _warm(shop, sku)
+    await _judged_rules(shop)
+    ways.clear()
+    rows = await _both_ways(shop, monkeypatch, sku, quantity)
+    assert rows["status"] == 201 and rows["decisions"] == [] and ways == [not hit]
+
+
+@pytest.mark.parametrize(("domain", "hit"), [("mailinator.co", False), ("mailinator.com", True)])
+async def test_the_e_mail_block_list_off_and_on(shop, monkeypatch, ways, domain, hit):
+    """`disposable e-mail domains` (deny): refused and logged by the general way in both arms."""
+    sku = await shop.make_sku()
+    await shop.stock(sku, 3)
+    await _warm(shop, sku)
+    await _judged_rules(shop)
+    ways.clear()
+    rows = await _both_ways(shop, monkeypatch, sku, 1, domain=domain)
+    if hit:
+        assert rows["status"] == 403 and rows["code"] == "order_refused" and ways == [False]
+        assert rows["decisions"][0][5] == "refused" and rows["orders"] == []
+    else:
+        assert rows["status"] == 201 and ways == [True]
+
+
+@pytest.mark.parametrize("covering", [False, True])
+async def test_a_time_window_outside_and_inside(shop, monkeypatch, ways, covering):
+    """A time window (challenge) that covers the shop's time now, or that ends a minute before it."""
+    sku = await shop.make_sku()
+    await shop.stock(sku, 3)
+    await _warm(shop, sku)
+    async with shop.ctx.db.read_session() as session:
+        runtime = runtime_of(session)
+        local, _ = local_clock(runtime, runtime.now())
+    here = dt.datetime.combine(dt.date(2000, 1, 2), local)
+    start, end = (here - dt.timedelta(hours=1), here + dt.timedelta(hours=1)) if covering else \
+        (here - dt.timedelta(hours=2), here - dt.timedelta(minutes=1))
+    await _judged_rules(shop, {"name": "window", "kind": "time_window", "action": "challenge", "score": 0,
+                               "reason_code": "window", "stages": ["order"],
+                               "params": {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}})
+    ways.clear()
+    rows = await _both_ways(shop, monkeypatch, sku, 1)
+    if covering:
+        assert rows["status"] >= 400 and rows["decisions"][0][3][0]["reason_code"] == "window"
+        assert ways == []  # judged before the transaction (risk.order_stage.may_be_quiet)
+    else:
+        assert rows["status"] == 201 and ways == [True]
+
+
+async def test_sold_out_with_judged_rules_counts_the_attempt_as_the_general_way_does(shop, monkeypatch, ways):
+    sku = await shop.make_sku()
+    await shop.stock(sku, 1)
+    await _warm(shop, sku)
+    await _judged_rules(shop)
+    ways.clear()
+    rows = await _both_ways(shop, monkeypatch, sku, 1)
+    assert rows["status"] == 409 and rows["orders"] == [] and ["att:contact:CONTACT", "FRESH"] in rows["events"]
+
+
+async def test_a_counted_order_stage_rule_takes_the_general_way(shop, ways):
+    sku = await shop.make_sku()
+    await shop.stock(sku, 2)
+    await _judged_rules(shop, {"name": "ip velocity", "kind": "velocity", "action": "challenge", "score": 0,
+                               "reason_code": "v", "stages": ["order"],
+                               "params": {"dimension": "ip", "window_seconds": 600, "max_count": 50}})
+    await shop.create_order(sku.id, contact="someone@example.com")
+    assert ways == []
+
+
+async def test_a_below_threshold_checkout_with_the_judged_rules_sends_the_plain_checkouts_statements(
+        shop, monkeypatch):
+    """The shipped rules as `bench/hot_path.py --default-risk-rules` runs them: the checkout sends what a shop without
+    rules sends (tests/orders/test_statement_counts.py's budget: PostgreSQL 3, SQLite 8); the old code, 10 or more."""
+    monkeypatch.setattr(counters.random, "random", lambda: 1.0)  # no pruning now and then
+    sku = await shop.make_sku(max_quantity=50)
+    await shop.stock(sku, 30)
+    await _judged_rules(shop)
+    await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    engines = {shop.ctx.db.write_engine.sync_engine, shop.ctx.db.read_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        await shop.create_order(sku.id, quantity=15, contact="second@example.com")  # 297.00: no rule hits
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
+    budget = {"sqlite": 8, "postgresql": 3}[shop.ctx.db.write_engine.dialect.name]
+    assert len(seen) == budget, "\n".join(seen)
