@@ -38,6 +38,7 @@ async def test_a_held_order_is_approved_or_rejected_with_a_reason(shop, app):
     first, second = (h["order_no"] for h in held)
     page = await client.get(f"/console/reviews/{first}")
     assert "大数量订单" in page.text and ">large order<" not in page.text and "198.51.100.7" in page.text
+    assert ">人工审核</td>" in page.text and ">review</td>" not in page.text  # the rule's action, said
 
     no_reason = await post_form(client, f"/console/reviews/{first}/approve", {"reason": "  "},
                                 page_url=f"/console/reviews/{first}")

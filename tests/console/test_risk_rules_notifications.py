@@ -119,6 +119,8 @@ async def test_default_rules_show_chinese_names_and_a_renamed_rule_keeps_the_ope
     assert 'data-rule="ip burst"' in listing.text  # the stored name stays the rule's identity
     assert ">同一 IP 短时间内频繁下单</a>" in listing.text and ">ip burst</a>" not in listing.text
     assert ">深夜订单加分</a>" in listing.text and "凌晨时段下单" not in listing.text
+    kind = '<span data-testid="rule-kind-name">频率限制</span> <code class="small muted">velocity</code>'
+    assert kind in listing.text
     edit = await client.get(f"/console/risk-rules/{burst}")
     assert 'value="ip burst"' in edit.text and "显示为“同一 IP 短时间内频繁下单”" in edit.text
     assert 'data-testid="default-name"' not in (await client.get(f"/console/risk-rules/{renamed}")).text

@@ -174,3 +174,18 @@ def rule_name(name: str, locale: str) -> str:
     as the operator gave it."""
     key = f"rr.rule.{name}"
     return console_text(locale, key) if key in MESSAGES["zh-CN"] else name
+
+# A rule kind's short name (the list's 类型 column, the kind chooser); its long description is rr.kind.<kind>.
+add_messages({
+    "rr.kind_name.velocity": "频率限制", "rr.kind_name.distinct_contacts": "联系方式数量",
+    "rr.kind_name.card_testing": "盗卡试探", "rr.kind_name.failed_payments": "下单不付款",
+    "rr.kind_name.amount_limit": "数量 / 金额上限", "rr.kind_name.time_window": "时间段",
+    "rr.kind_name.new_account": "新买家", "rr.kind_name.new_device": "新设备",
+    "rr.kind_name.block_list": "黑名单", "rr.kind_name.allow_list": "白名单",
+}, {
+    "rr.kind_name.velocity": "Velocity", "rr.kind_name.distinct_contacts": "Distinct contacts",
+    "rr.kind_name.card_testing": "Card testing", "rr.kind_name.failed_payments": "Unpaid orders",
+    "rr.kind_name.amount_limit": "Quantity / amount limit", "rr.kind_name.time_window": "Time window",
+    "rr.kind_name.new_account": "New buyer", "rr.kind_name.new_device": "New device",
+    "rr.kind_name.block_list": "Block list", "rr.kind_name.allow_list": "Allow list",
+})
