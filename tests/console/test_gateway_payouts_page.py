@@ -30,6 +30,7 @@ async def test_owner_records_a_payout_and_repeats_are_refused_in_chinese(shop):
     page = await client.get(PAGE)
     assert page.status_code == 200 and 'data-testid="payout-form"' in page.text
     assert 'data-gateway="sandbox"' in page.text and "¥50.00" in page.text  # owed by the sandbox
+    assert '<span data-testid="gateway-title">Sandbox 模拟支付</span> <code class="small">sandbox</code>' in page.text
     today = shop_day(dt.datetime.now(dt.UTC), shop_zone(shop.ctx.settings.shop_timezone)).isoformat()
     form = {"gateway": "sandbox", "settlement_no": "2088PAGE01", "period_from": today, "period_to": today,
             "net": "49.70", "fee": "0.30", "refunds": "0", "currency": "CNY", "note": "招商银行 0001"}

@@ -20,7 +20,7 @@ from quanyi.deps import ContextDep
 from quanyi.errors import DomainError
 from quanyi.ledger import service as ledger_service
 from quanyi.money import CURRENCIES, format_money
-from quanyi.payments.configuration import known_gateway_names
+from quanyi.payments.configuration import gateway_kinds, known_gateway_names
 from quanyi.shoptime import shop_day, shop_zone
 from quanyi.staff.audit import record_action
 from quanyi.staff.permissions import ADMIN
@@ -54,10 +54,18 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, *, values:
              "gateway": gateways[0], **(values or {})}
     field = {"net_cents": "net", "fee_cents": "fee", "refunds_cents": "refunds"}.get(field or "", field)
     return render_page(request, "console/gateway_payouts.html", {
-        "owed": owed, "payouts": payouts, "gateways": gateways, "currencies": list(CURRENCIES), "values": shown,
+        "owed": owed, "payouts": payouts, "gateways": gateways, "titles": _titles(ctx), "currencies": list(CURRENCIES),
+        "values": shown,
         "message": message or forms.flash(request, "gp", ("recorded",), values=("amount", "gateway", "no")),
         "errors": {field: "gp.check_field"} if field else {},
     }, user=user, active="gateway_payouts", status_code=status_code)
+
+
+def _titles(ctx: ContextDep) -> dict[str, str]:
+    """Each gateway's own title (支付宝, 微信支付 ...), running or only configurable, by name."""
+    titles = {name: kind.title for name, kind in gateway_kinds().items()}
+    titles.update({gateway.name: gateway.title for gateway in ctx.gateways.all()})
+    return titles
 
 
 @router.get("", response_class=HTMLResponse)
