@@ -318,9 +318,9 @@ async def _order_stage_rules_only(shop) -> None:
 async def test_start_payment_and_its_notification_on_postgresql_send_one_statement_each_without_begin_or_commit(
         shop, sku, monkeypatch, default_rules):
     """Start payment (locked, checked, the payment inserted) and the usual notification (locked, checked, delivered)
-    are one statement each: on PostgreSQL each runs in autocommit, one round trip (SQLite: transactions). What
-    follows the notification's commit still happens: the ledger worker is woken for the deferred row. Risk rules of
-    the order stage only keep the notification on its one statement."""
+    are one statement each: on PostgreSQL each runs in autocommit on the driver, one round trip, no SQLAlchemy
+    Connection (SQLite: transactions). What follows the notification's commit still happens: the ledger worker is
+    woken for the deferred row. Risk rules of the order stage only keep the notification on its one statement."""
     if default_rules:
         await _order_stage_rules_only(shop)
     await shop.stock(sku, 2)
@@ -333,7 +333,14 @@ async def test_start_payment_and_its_notification_on_postgresql_send_one_stateme
     try:
         payment = await shop.start_payment(order)
         start = sent.take()
-        response = await shop.notify(shop.notification(payment))
+        connections: list[object] = []  # SQLAlchemy Connections built: none on the driver (quanyi.db_driven)
+        engine = shop.ctx.db.write_engine.sync_engine
+        built = connections.append  # one bound method: `event.remove` needs the same object
+        event.listen(engine, "engine_connect", built)
+        try:
+            response = await shop.notify(shop.notification(payment))
+        finally:
+            event.remove(engine, "engine_connect", built)
         notification = sent.take()
     finally:
         sent.close()
@@ -345,6 +352,7 @@ async def test_start_payment_and_its_notification_on_postgresql_send_one_stateme
     assert await shop.count(Posting, Posting.payment_no == payment["payment_no"]) == 1
     if shop.ctx.db.write_engine.dialect.name == "postgresql":
         assert (start, notification) == (["statement"], ["statement"])
+        assert connections == []  # the notification's statement went straight to asyncpg
 
 
 async def test_a_plain_checkout_with_pay_on_postgresql_sends_begin_with_its_first_statement(shop, sku, monkeypatch):

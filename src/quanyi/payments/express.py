@@ -131,10 +131,9 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
 
     With `attempt`, on PostgreSQL, the same statement also delivers the order as `deliver` would when the row it
     locked plainly takes the express lane (`_PG_LOCK_AND_DELIVER`); `deliver` then only finishes the job."""
-    connection = await session.connection()
     params = {"gateway": gateway_name, "trade_no": trade_no, "payment_no": payment_no}
-    if attempt is None or not DELIVER_WHILE_LOCKING or connection.dialect.name != "postgresql":
-        return (await connection.execute(_LOCK, params)).first()
+    if attempt is None or not DELIVER_WHILE_LOCKING or session.bind.dialect.name != "postgresql":
+        return (await (await session.connection()).execute(_LOCK, params)).first()
     runtime = risk_engine.runtime_of(session)
     payer_hash, at, rules = None, 0.0, risk_sql.statement_params(risk_sql.NO_RULES, None, 0.0)
     if runtime is not None:
@@ -364,12 +363,11 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
         "oid": found.order_id, "pid": found.payment_id, "qty": found.quantity, "ts": now, "trade": trade_no,
         "paid_ts": paid_at, "payer_hash": (signals.payer or None) if signals is not None else None,
     }
-    connection = await session.connection()
     coupons = bool(found.coupon_discount_cents)
     if attempted:
-        pass  # delivered by `lock_payment`'s statement
-    elif connection.dialect.name == "postgresql":
-        delivered = (await connection.execute(_PG_DELIVER_COUPONS if coupons else _PG_DELIVER, {
+        pass  # delivered by `lock_payment`'s statement (no Connection needed: a driven session has none)
+    elif session.bind.dialect.name == "postgresql":
+        delivered = (await (await session.connection()).execute(_PG_DELIVER_COUPONS if coupons else _PG_DELIVER, {
             **params, **_PG_STATES, "mark_signals": signals is not None and found.signals_order_id is not None,
             "at": signals.at if signals is not None else 0.0,
             "keys": [key[:200] for key, _ in events] if in_database else [],
@@ -402,7 +400,7 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
             steps.append(sqlite_trip.Step(_SQLITE_COUNTED, [
                 {"key": key[:200], "member": member[:200], "at": signals.at}  # type: ignore[union-attr]
                 for key, member in events]))
-        if len(await sqlite_trip.run(connection, steps)) < len(steps):
+        if len(await sqlite_trip.run(await session.connection(), steps)) < len(steps):
             return False  # the condition sold nothing
     if runtime is not None and events and not in_database:
         await runtime.counters.record(events, at=signals.at, session=session)  # type: ignore[union-attr]

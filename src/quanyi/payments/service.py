@@ -244,7 +244,7 @@ async def receive_notification(*, db: Database, gateway: PaymentGateway, headers
     notification = gateway.verify_notification(headers=headers, body=body, now=now)
     eligible = notification.event_id is None and notification.succeeded and not db.is_sqlite
     if eligible and db not in _DECLINED_LAST and express.likely_done_while_locking(db.session_info):
-        async with db.single_statements() as session:
+        async with db.driver_single_statements() as session:  # its one statement on the driver (quanyi.db_driven)
             effect = await _confirm_in_one_statement(session=session, gateway_name=gateway.name,
                                                      notification=notification, now=now)
         if effect is not None:
