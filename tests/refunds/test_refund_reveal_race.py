@@ -158,3 +158,25 @@ async def test_withdrawing_sees_a_reveal_committed_while_it_waited_for_the_keys(
 
     assert response.status_code == 409 and response.json()["code"] == "refund_not_allowed", response.text
     assert sorted((await _codes(shop, order)).values()) == ["sold", "sold"] and await shop.count(Refund) == 0
+
+
+async def test_a_staff_reveal_waiting_on_a_refund_neither_fails_nor_stops_it(shop, app, stocked_sku):
+    # Support reveals a key of an order while a refund holds the order and is about to take its keys. The staff
+    # reveal used to lock the key first (its audit row's foreign-key check) and then wait for the order: a deadlock
+    # with the refund, which then waited for that key, and one of them failed.
+    order = await _delivered(shop, stocked_sku)
+    key_id = min(await _codes(shop, order))
+    async with shop.ctx.db.transaction() as session:
+        order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
+        await orders_service.lock_order(session=session, order_id=order_id)
+        revealing = asyncio.create_task(shop.client.post(
+            f"/api/admin/card-keys/{key_id}/reveal", json={"reason": "ticket 4711: buyer says it is rejected"},
+            headers=shop.admin))
+        await _waiting_on_a_lock(shop, revealing)
+        await refunds_service.request_refund(session=session, order_id=order_id, reason="race",
+                                             requested_by="admin", quantity=2)
+    response = await revealing
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "refunded"  # the key as the refund left it
+    assert sorted((await _codes(shop, order)).values()) == ["refunded", "refunded"]

@@ -19,6 +19,7 @@ from quanyi.inventory.masking import mask_code, remember_codes
 from quanyi.inventory.models import CardKey, KeyReveal
 from quanyi.inventory.parsing import split_secret
 from quanyi.inventory.schemas import MaskedKey, StaffRevealedKey
+from quanyi.orders import service as orders_service
 from quanyi.scope import PLATFORM, Scope
 
 __all__ = ["CardKeyNotFound", "RevealReasonTooShort", "STAFF_CHANNEL", "staff_reveal_card_key", "list_masked_keys"]
@@ -53,6 +54,9 @@ async def staff_reveal_card_key(
         raise RevealReasonTooShort(f"say why you need this code (at least {min_reason_length} characters)",
                                    min_length=min_reason_length)
     now = now or utcnow()
+    # Its order first (a refund taking the key back holds the order, then the key), then the key as now committed.
+    await orders_service.share_order_lock(
+        session=session, order_id=select(CardKey.order_id).where(CardKey.id == card_key_id).scalar_subquery())
     key = await session.scalar(select(CardKey).where(CardKey.id == card_key_id))
     if key is None or not scope.sees(key.merchant_id):
         raise CardKeyNotFound(f"card key {card_key_id} does not exist")

@@ -48,7 +48,7 @@ __all__ = [
     "OrderNotFound", "OrderNotPayable", "RechargeAccountInvalid", "OrderNotDelivered", "PickNotOffered",
     "LookupFailed", "LookupRateLimited", "PaymentEffect",
     "LookupLimits", "hash_query_password", "create_order", "get_order", "get_order_by_id", "lock_order",
-    "lock_order_by_no",
+    "lock_order_by_no", "share_order_lock",
     "cancel_order", "expire_due_orders", "apply_payment", "apply_refund", "lookup_order", "describe_order",
     "reveal_order_keys", "mark_fulfilled", "mark_unfulfillable", "deliver_paid_order", "release_held_order",
     "refuse_held_order", "attach_guest_orders", "member_orders", "count_member_orders", "get_member_order",
@@ -121,6 +121,15 @@ async def lock_order(*, session: AsyncSession, order_id: int | ScalarSelect[int]
     if order is None:
         raise OrderNotFound("order not found")
     return order
+
+
+async def share_order_lock(*, session: AsyncSession, order_id: int | ScalarSelect[int]) -> OrderStatus | None:
+    """Hold an order row FOR KEY SHARE until the transaction ends, before recording a reveal of its keys (the audit
+    row's foreign key takes the same lock, but only after the keys were read, and after locking the key first: a
+    deadlock with a refund holding the order). Waits for a writer holding the order (FOR UPDATE), never for another
+    reader. The order's status as committed; None when there is no such order (a key sold to none)."""
+    return await session.scalar(select(Order.status).where(Order.id == order_id)
+                                .with_for_update(read=True, key_share=True))
 
 
 async def lock_order_by_no(*, session: AsyncSession, order_no: str) -> Order:
@@ -343,12 +352,11 @@ async def reveal_order_keys(
     *, session: AsyncSession, cipher: CardKeyCipher, order: Order, channel: str, ip: str, user_agent: str
 ) -> list[RevealedKey]:
     """Show a delivered order's card keys to its buyer; each reveal is audited by inventory."""
-    # FOR KEY SHARE on the order before its keys are read (as orders/reveal.py does): a refund holding the order
-    # (FOR UPDATE) makes us wait and then read its keys as it left them; a refund after us waits for our audit rows.
-    status = await session.scalar(select(Order.status).where(Order.id == order.id)
-                                  .with_for_update(read=True, key_share=True))
+    # The order before its keys are read (as orders/reveal.py does): a refund holding it makes us wait and then read
+    # its keys as it left them; a refund after us waits for our audit rows.
+    status = await share_order_lock(session=session, order_id=order.id)
     if status is not OrderStatus.DELIVERED:
-        raise OrderNotDelivered("this order has not been delivered", order_status=OrderStatus(status).value)
+        raise OrderNotDelivered("this order has not been delivered", order_status=(status or order.status).value)
     return await inventory_service.reveal_card_keys(
         session=session, cipher=cipher, order_id=order.id, channel=channel, ip=ip, user_agent=user_agent
     )
