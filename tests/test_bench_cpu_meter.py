@@ -18,7 +18,8 @@ from benchlib import CpuMeter, PostgresCpu  # noqa: E402
 
 PG_URL = os.environ.get("QUANYI_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs QUANYI_TEST_PG_URL")
-_WORK = "SELECT count(*) FROM generate_series(1, 600000)"  # ~0.1 s of a backend's CPU
+_WORK = "SELECT count(*) FROM generate_series(1, 600000)"  # 0.05-0.15 s of a backend's CPU, by the machine
+_AT_LEAST = 0.1  # seconds of CPU a backend's work takes (repeated until it did: machines differ threefold)
 
 
 def _backend_cpu(pid: int) -> float:
@@ -26,10 +27,17 @@ def _backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def _work(connection: asyncpg.Connection, pid: int) -> None:
+    """Keep the backend busy until it has used `_AT_LEAST` seconds of CPU more than before."""
+    start = _backend_cpu(pid)
+    while _backend_cpu(pid) - start < _AT_LEAST:
+        await connection.execute(_WORK)
+
+
 async def _work_then_close(connection: asyncpg.Connection) -> float:
     """Run the work, close the connection; the CPU its backend had used just before it exited."""
     pid = await connection.fetchval("SELECT pg_backend_pid()")
-    await connection.execute(_WORK)
+    await _work(connection, pid)
     used = _backend_cpu(pid)
     await connection.close()
     return used
@@ -41,8 +49,9 @@ def test_backends_that_exit_during_the_span_count_and_nothing_is_negative():
         pytest.skip("the PostgreSQL server's processes are not visible on this machine")
     with asyncio.Runner() as runner:
         early = runner.run(asyncpg.connect(PG_URL))
-        runner.run(early.execute(_WORK))  # this backend already used CPU before the span and exits within it
-        early_before = _backend_cpu(runner.run(early.fetchval("SELECT pg_backend_pid()")))
+        early_pid = runner.run(early.fetchval("SELECT pg_backend_pid()"))
+        runner.run(_work(early, early_pid))  # this backend already used CPU before the span and exits within it
+        early_before = _backend_cpu(early_pid)
 
         async def span() -> float:
             used = await _work_then_close(early) - early_before
@@ -69,7 +78,7 @@ def test_live_backends_of_the_database_are_told_apart():
             pid = runner.run(connection.fetchval("SELECT pg_backend_pid()"))
             before = _backend_cpu(pid)
             with CpuMeter([], PG_URL) as meter:
-                runner.run(connection.execute(_WORK))
+                runner.run(_work(connection, pid))
             used = _backend_cpu(pid) - before
         finally:
             runner.run(connection.close())
