@@ -49,7 +49,7 @@ async def test_connections_opened_for_a_burst_are_kept_for_the_next(pg_url):
 async def test_one_unit_at_a_time_reuses_one_warm_connection(pg_url):
     """After a burst opened several connections, units of work one at a time all get the connection returned last
     (last in, first out): only that one prepares the hot statements and settles their plans (first in, first out
-    made every unit the first on another connection: docs/PERFORMANCE.md, section 20)."""
+    made every unit the first on another connection: docs/PERFORMANCE.md, section 21)."""
     db = Database(pg_url, pool_size=2)
     try:
         assert len(await _burst(db, 4)) == 4

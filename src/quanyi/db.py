@@ -297,7 +297,7 @@ class Database:
             # Last in, first out: the connection just returned is the next one handed out, so a shop that needs few
             # at a time keeps using the same few, warm (their statements prepared, their types known, their plans
             # settled), instead of cycling through all it ever opened: a process opens ~12 at start-up, and first in,
-            # first out made a notification at concurrency 1 the first on each of them, 4-5x slower (section 20).
+            # first out made a notification at concurrency 1 the first on each of them, 4-5x slower (section 21).
             self.write_engine = create_async_engine(
                 self.url, echo=echo, pool_size=2 * pool_size, max_overflow=0, pool_use_lifo=True
             )

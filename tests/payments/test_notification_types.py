@@ -1,7 +1,7 @@
 """PostgreSQL: the hot statements with array parameters send them as text[], the one array type asyncpg encodes
 without asking the server: any other (varchar[], bigint[], double precision[], boolean[]) made it run its catalog
 look-up of the type on every new connection, in the first notification (or checkout) on that connection, 5-70 ms
-(docs/PERFORMANCE.md, section 20)."""
+(docs/PERFORMANCE.md, section 21)."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ class SlidingCounters(Protocol):
 
 
 # text[], not varchar[]: asyncpg has a built-in codec for text[] only (any other array type is looked up in the
-# catalog on every new connection, a query PostgreSQL plans in 5-70 ms: docs/PERFORMANCE.md, section 20).
+# catalog on every new connection, a query PostgreSQL plans in 5-70 ms: docs/PERFORMANCE.md, section 21).
 _PG_HIT = text(
     "WITH added AS (INSERT INTO risk_counter_event (key, member, at) "
     "SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:members AS text[])) AS e(key, member), "

@@ -165,7 +165,7 @@ def _as_text(value: Any) -> str | None:
     """A rule's parameter as an element of a text[] parameter: the statement casts the numbers and flags back on
     the server. asyncpg has a built-in codec for text[] only; an array of bigint, double precision, boolean or
     varchar makes it look the type up in the catalog on every new connection, a query PostgreSQL plans in 5-70 ms
-    (docs/PERFORMANCE.md, section 20), which the first notification on each pooled connection waited for."""
+    (docs/PERFORMANCE.md, section 21), which the first notification on each pooled connection waited for."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
