@@ -20,6 +20,7 @@ from quanyi.orders import placing
 from quanyi.orders.models import Order, OrderEvent
 from quanyi.risk import counters, order_stage, ruleset
 from quanyi.risk.engine import local_clock, runtime_of
+from quanyi.risk.holdings import HeldLimits
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskChallenge, RiskDecisionLog
 
 LIMITS = ("checkout_limit_per_ip", "checkout_limit_per_device")
@@ -125,12 +126,17 @@ async def _both_ways(shop, monkeypatch, sku, quantity: int, *, domain: str = "ex
 
 @pytest.fixture
 def ways(monkeypatch) -> list[bool]:
-    """Per checkout: True when the one transaction placed it, False when it found a rule hit (and declined)."""
+    """Per checkout: True when the one transaction decided it (placed or refused), False when it found a rule hit
+    (and declined)."""
     seen: list[bool] = []
     original = placing._place_in_one_transaction
 
     async def spy(*args: Any, **kwargs: Any) -> Any:
-        placed = await original(*args, **kwargs)
+        try:
+            placed = await original(*args, **kwargs)
+        except Exception:
+            seen.append(True)
+            raise
         seen.append(placed is not None)
         return placed
 
@@ -259,3 +265,21 @@ async def test_a_below_threshold_checkout_with_the_judged_rules_sends_the_plain_
             event.remove(engine, "before_cursor_execute", count)
     budget = {"sqlite": 8, "postgresql": 3}[shop.ctx.db.write_engine.dialect.name]
     assert len(seen) == budget, "\n".join(seen)
+
+
+async def test_too_much_stock_held_with_judged_rules_counts_the_attempt_as_the_general_way_does(shop, monkeypatch,
+                                                                                               ways):
+    """The held-stock refusal comes once the order is in (the fast way: its transaction rolls back and the gate's hits
+    and the attempt are counted in one of their own): each arm's contact already holds 2 units of a limit of 2."""
+    monkeypatch.setattr(shop.ctx.risk, "held", HeldLimits(per_ip=0, per_device=0, per_contact=2, per_payer=0,
+                                                           reservation_ttl_seconds=900))
+    sku = await shop.make_sku()
+    await shop.stock(sku, 10)
+    await _warm(shop, sku)
+    await _judged_rules(shop)
+    for arm in ("fast", "general"):
+        await shop.create_order(sku.id, quantity=2, contact=f"{arm}@example.com")
+    ways.clear()
+    rows = await _both_ways(shop, monkeypatch, sku, 1)
+    assert rows["status"] == 429 and rows["code"] == "too_much_stock_held" and rows["orders"] == []
+    assert ["att:contact:CONTACT", "FRESH"] in rows["events"] and ways == [True]
