@@ -10,6 +10,7 @@ import pytest
 
 from quanyi.risk import ruleset
 from quanyi.risk.ruleset import CachedRule, _RulesCache
+from risk.support import add_rule, checkout
 
 CALLERS = 50
 
@@ -109,3 +110,28 @@ async def test_with_no_cache_delay_every_caller_reads(reads):
     cache = _RulesCache(0)
     await asyncio.gather(*(cache.enabled(None) for _ in range(5)))  # type: ignore[arg-type]
     assert reads.count == 5
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_rules_edited_and_rolled_back_are_never_the_process_copy(shop):
+    """A session that edits the rules and reads them (its own edit: its transaction's view) leaves the process's
+    copy holding committed rules only: neither another session meanwhile nor a checkout after the rollback sees the
+    rolled-back edit (the old code kept the editing session's read as the copy of the new generation)."""
+    sku = await shop.make_sku(code="ROLLED-BACK")
+    await shop.stock(sku, 3)
+    rule = await add_rule(shop, "block_list", {"ips": ["192.0.2.1"]})
+    db = shop.ctx.db
+    with pytest.raises(_RolledBack):
+        async with db.transaction() as session:
+            await ruleset.update_rule(session=session, rule_id=rule["id"], changes={"enabled": False})
+            await session.flush()
+            assert await ruleset.enabled_rules(session=session) == []  # its own edit, in its transaction
+            async with db.read_session() as other:
+                assert [r.id for r in await ruleset.enabled_rules(session=other)] == [rule["id"]]
+            assert await ruleset.enabled_rules(session=session) == []
+            raise _RolledBack
+    assert [r.id for r in ruleset.fresh_copy(db.session_info) or []] == [rule["id"]]  # the other session's read
+    assert (await checkout(shop, sku.id, ip="192.0.2.1")).status_code == 403  # the committed rule (old code: 201)

@@ -2,9 +2,10 @@
 
 Each process keeps a copy of the enabled rules (`enabled_rules`), per database, behind a generation number: an
 edit through this module bumps the generation of its process (at once and again when it commits), so it is in
-force for this process's very next request; other processes read the rules again once their copy is
-`QUANYI_RISK_RULES_CACHE_SECONDS` old (2 s by default; 0 reads them at every evaluation). The checkout hot path
-therefore reads no rule in the steady state.
+force for this process's very next request. The copy holds committed rules only: the editing transaction reads the
+rules itself (its own edits) and never fills the copy, so an edit rolled back is seen by no one else. Other
+processes read the rules again once their copy is `QUANYI_RISK_RULES_CACHE_SECONDS` old (2 s by default; 0 reads
+them at every evaluation). The checkout hot path therefore reads no rule in the steady state.
 """
 
 from __future__ import annotations
@@ -182,6 +183,8 @@ class _RulesCache:
 
 
 _CACHE_KEY = "quanyi.risk.rules_cache"
+# In a session's info: the transaction in which it edited the rules (see `_editing`).
+_EDITING_KEY = "quanyi.risk.rules_edited_in"
 
 
 def install_cache(session_info: dict[str, Any], seconds: float) -> None:
@@ -205,7 +208,16 @@ async def enabled_rules(*, session: AsyncSession) -> list[CachedRule]:
     """The enabled rules, from this process's copy (see the module docstring for how fresh it is); read from the
     database when the session's database has no copy installed (`install_cache`: a CLI command, say)."""
     cache = _cache(session)
-    return await (_read_enabled(session) if cache is None else cache.enabled(session))
+    if cache is None or _editing(session):
+        return await _read_enabled(session)
+    return await cache.enabled(session)
+
+
+def _editing(session: AsyncSession) -> bool:
+    """Whether `session`'s transaction has edited the rules: it then sees its uncommitted edits, which must never
+    become the process's copy (another request would use them, and keep them if the transaction rolls back)."""
+    edited_in = session.info.get(_EDITING_KEY)
+    return edited_in is not None and edited_in is session.sync_session.get_transaction()
 
 
 async def _read_enabled(session: AsyncSession) -> list[CachedRule]:
@@ -220,6 +232,9 @@ def _edited(session: AsyncSession) -> None:
     if cache is None:
         return
     cache.edited()
+    # The transaction object itself (not a flag): a new transaction of the session, after a commit or a rollback,
+    # is no longer editing.
+    session.info[_EDITING_KEY] = session.sync_session.get_transaction()
 
     async def again() -> None:
         cache.edited()
