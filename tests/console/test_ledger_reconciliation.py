@@ -7,13 +7,20 @@ import datetime as dt
 import html
 import re
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from console.support import logged_in, post_form
+from quanyi.console.said import say
+from quanyi.payments.gateway import RefundRequest
+from quanyi.payments.models import Payment
+from quanyi.payments.sandbox.gateway import SandboxGateway
+from quanyi.refunds.models import Refund
 from quanyi.shoptime import shop_day, shop_zone
 from quanyi.staff.models import StaffAuditEntry
 from quanyi.testpeers.suppliers import start_supplier_simulator
+from refund_helpers import Unreachable, ask_refund, delivered_order
 from suppliers.shop_support import register
 
 
@@ -108,3 +115,89 @@ async def test_reconciliation_runs_for_a_day_and_is_audited(shop):
         runs = (await session.scalars(select(StaffAuditEntry.object_id).where(
             StaffAuditEntry.action == "reconciliation_run"))).all()
     assert runs == [today]
+
+
+def _cells(page: str, testid: str) -> list[str]:
+    """The text of each mismatch row's `testid` cell (its tooltip, the raw record, left out)."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(rf'data-testid="{testid}"[^>]*>(.*?)</td>', page, re.S)]
+
+
+async def test_reconciliation_differences_are_shown_in_chinese(shop):
+    sku = await shop.make_sku(code="RECON-ZH", price_cents=2500)
+    await shop.stock(sku, 2)
+    ghost = await shop.create_order(sku.id)
+    await shop.pay(ghost)  # recorded as paid by a signed notification: the sandbox never had the trade
+    # A refund the gateway made while the shop still waits for its answer (the request's answer was lost).
+    refunded = await delivered_order(shop, sku)
+    gateway = shop.ctx.gateways.get("sandbox")
+    down = httpx.AsyncClient(transport=Unreachable())
+    shop.ctx.gateways.register(SandboxGateway(secret=shop.sandbox_secret, http=down))
+    assert (await ask_refund(shop, refunded, quantity=1)).json()["status"] == "requested"
+    shop.ctx.gateways.register(gateway)
+    stored = await shop.scalar(select(Refund))
+    paid = await shop.scalar(select(Payment).where(Payment.id == stored.payment_id))
+    await gateway.refund(RefundRequest(refund_no=stored.refund_no, payment_no=paid.payment_no,
+                                       gateway_trade_no=paid.gateway_trade_no, amount_cents=2500,
+                                       payment_amount_cents=2500, currency="CNY", reason="lost answer"))
+    client = await logged_in(shop, "olivia", roles=("owner",))
+    form = {"date": _today(shop).isoformat(), "gateway": "sandbox"}
+
+    page = await post_form(client, "/console/reconciliation?lang=zh-CN", form, page_url="/console/reconciliation")
+    assert page.status_code == 200, page.text
+    assert _cells(page.text, "ours") == ["已支付 ¥25.00", "退款申请中 ¥25.00"]
+    assert _cells(page.text, "theirs") == ["渠道无此交易", "已退款 ¥25.00"]
+    assert _cells(page.text, "detail") == ["店铺记为已支付，但渠道没有这笔已付款的交易",
+                                           "渠道已退款；退款任务会在下次尝试时记录"]
+    assert 'title="succeeded 2500 CNY"' in page.text  # the report's own line, as the API and the CSV give it
+
+    shop.ctx.gateways.register(SandboxGateway(secret=shop.sandbox_secret, http=down))
+    unreachable = await post_form(client, "/console/reconciliation?lang=zh-CN", form,
+                                  page_url="/console/reconciliation")
+    details = _cells(unreachable.text, "detail")
+    assert _cells(unreachable.text, "theirs") == ["未能查询"] * 3
+    assert [d.split("：")[0] for d in details] == ["无法向 sandbox 查询", "无法向 sandbox 查询", "无法查询退款"]
+    assert "could not ask" not in unreachable.text and "refund query failed" not in unreachable.text
+    english = await post_form(client, "/console/reconciliation?lang=en", form, page_url="/console/reconciliation")
+    assert _cells(english.text, "theirs") == ["not asked"] * 3 and "could not ask sandbox: " in english.text
+    shop.ctx.gateways.register(gateway)
+    await down.aclose()
+
+
+def test_reconciliation_details_are_said_in_chinese():
+    import quanyi.console.texts.orders  # noqa: F401 - what a payment did to its order (effect.*)
+
+    details = {
+        "could not ask alipay: alipay trade query: busy": "无法向 alipay 查询：alipay trade query: busy",
+        "payment gateway 'stripe' is not configured": "支付渠道 stripe 未配置",
+        "the gateway took a different amount than we asked for; not applied":
+            "渠道收款金额或币种与店铺要求的不同，未入账",
+        "repaired: payment confirmed now, order delivered": "已补记：支付已确认，订单已发货",
+        "repaired: payment confirmed now, order refund_pending": "已补记：支付已确认，订单缺货，待退款",
+        "could not be confirmed: trade P1 is paid, not a complete paid trade":
+            "无法确认入账：trade P1 is paid, not a complete paid trade",
+        "we recorded another gateway transaction for this payment": "店铺为这笔支付记录的是另一笔渠道交易",
+        "refund query failed: sandbox answered about another refund":
+            "无法查询退款：sandbox answered about another refund",
+        "we recorded the refund as paid out but the gateway did not refund it": "店铺记为已退款，但渠道并未退款",
+        "the gateway refunded a refund we recorded as failed": "渠道已退款，但店铺记为退款失败",
+        "refunded amounts differ": "双方的退款金额不一致",
+        "the gateway reports the refund failed; the refund loop records it on its next attempt":
+            "渠道报告退款失败；退款任务会在下次尝试时记录",
+        "enterprise ACME online top-up: we credited this top-up but the gateway has no paid trade":
+            "企业 ACME 的在线充值：店铺已入账，但渠道没有这笔已付款的交易",
+        "enterprise ACME online top-up: the gateway took a different amount than we asked for; not credited":
+            "企业 ACME 的在线充值：渠道收款金额或币种与申请的不同，未入账",
+        "enterprise ACME online top-up: repaired: credited now": "企业 ACME 的在线充值：已补记：现已入账",
+        "enterprise ACME online top-up: could not be credited: x": "企业 ACME 的在线充值：无法入账：x",
+        "enterprise ACME online top-up: we credited this top-up under another gateway transaction":
+            "企业 ACME 的在线充值：店铺按另一笔渠道交易为这笔充值入了账",
+        "enterprise ACME online top-up: could not ask sandbox: sandbox /query: HTTP 502":
+            "企业 ACME 的在线充值：无法向 sandbox 查询：sandbox /query: HTTP 502",
+        "enterprise ACME online top-up paid a second time (credited by trade SB1): owed back; refund it at the "
+        "gateway, then mark it refunded":
+            "企业 ACME 的在线充值被重复付款（已按交易 SB1 入账）：应退还；请在支付渠道退款，再标记为已退款",
+    }
+    for english, chinese in details.items():
+        assert say(english, "zh-CN") == chinese, english
+        assert say(english, "en") == english

@@ -16,12 +16,14 @@ from quanyi.console import forms
 from quanyi.console.auth import ConsoleUser, console_router, needs
 from quanyi.console.menu import MenuItem, register
 from quanyi.console.rendering import render_page
+from quanyi.console.texts.reconciliation import shown_records
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError
 from quanyi.payments import reconciliation
 from quanyi.shoptime import shop_day, shop_zone
 from quanyi.staff.audit import record_action
 from quanyi.staff.permissions import ADMIN
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["router"]
 
@@ -38,9 +40,10 @@ def _yesterday(ctx: ContextDep) -> dt.date:
 
 def _page(request: Request, ctx: ContextDep, user: ConsoleUser, *, day: dt.date, gateway: str, report: object = None,
           message: forms.Message | None = None, status_code: int = 200) -> HTMLResponse:
+    locale = pick_locale(request, ctx.settings.default_locale)
     return render_page(request, "console/reconciliation.html", {
         "day": day, "gateway": gateway, "gateways": sorted(ctx.gateways.names()), "report": report,
-        "message": message,
+        "message": message, "records": lambda mismatch: shown_records(mismatch, locale),
     }, user=user, active="reconciliation", status_code=status_code)
 
 

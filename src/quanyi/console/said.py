@@ -359,17 +359,41 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     (r"(\d+) points of order (\S+) returned: (.*)", "memo_points_returned"),
     (r"(\d+) points earned by order (\S+)", "memo_points_earned"),
     (r"order (\S+): (\d+) points clawed back for refunds", "memo_points_clawback"),
+    # why the reconciliation report lists a difference (payments/reconciliation.py, enterprises' online top-ups)
+    (r"could not ask (\w+): (.+)", "rc_unreachable"),
+    (r"payment gateway '(.+)' is not configured", "rc_gateway_missing"),
+    (r"the gateway took a different amount than we asked for; not applied", "rc_amount"),
+    (r"repaired: payment confirmed now, order (\w+)", "rc_repaired"),
+    (r"could not be confirmed: (.+)", "rc_not_confirmed"),
+    (r"we recorded another gateway transaction for this payment", "rc_trade"),
+    (r"we recorded this payment as paid but the gateway has no paid trade", "rc_not_paid"),
+    (r"refund query failed: (.+)", "rc_refund_unreachable"),
+    (r"we recorded the refund as paid out but the gateway did not refund it", "rc_refund_not_paid"),
+    (r"the gateway refunded it; the refund loop records it on its next attempt", "rc_refund_late"),
+    (r"the gateway refunded a refund we recorded as failed", "rc_refund_failed_here"),
+    (r"refunded amounts differ", "rc_refund_amounts"),
+    (r"the gateway reports the refund failed; the refund loop records it on its next attempt", "rc_refund_failed"),
+    (r"enterprise (\S+) online top-up paid a second time \(credited by trade (\S+)\): owed back; refund it at the "
+     r"gateway, then mark it refunded", "rc_top_up_twice"),
+    (r"enterprise (\S+) online top-up: (.+)", "rc_top_up"),
+    (r"we credited this top-up but the gateway has no paid trade", "rc_top_up_not_paid"),
+    (r"the gateway took a different amount than we asked for; not credited", "rc_top_up_amount"),
+    (r"could not be credited: (.+)", "rc_top_up_not_credited"),
+    (r"repaired: credited now", "rc_top_up_repaired"),
+    (r"we credited this top-up under another gateway transaction", "rc_top_up_trade"),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
-# campaign's, "y" cents in yuan, "m" a message inside the message, "f" a field of a card-key line, "t" an ISO time
-# (on the shop's clock, as the pages show times, when the page gives its zone), "-" as it is.
+# campaign's, "e" what a payment did to its order (effect.*), "y" cents in yuan, "m" a message inside the message,
+# "f" a field of a card-key line, "t" an ISO time (on the shop's clock, as the pages show times, when the page gives
+# its zone), "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
            "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
            "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
            "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "code_invalid": "m",
            "line_field_empty": "f", "line_field_too_long": "f", "line_field_chars": "f", "payout_exists": "---t",
            "memo_refund": "-m", "memo_purchase_failed": "-m", "memo_purchase_cheaper": "-yy", "memo_payout": "----yyy",
-           "memo_payout_note": "----yyy", "memo_points_returned": "--m"}
+           "memo_payout_note": "----yyy", "memo_points_returned": "--m", "rc_unreachable": "-m", "rc_repaired": "e",
+           "rc_not_confirmed": "m", "rc_refund_unreachable": "m", "rc_top_up": "-m", "rc_top_up_not_credited": "m"}
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
@@ -379,7 +403,7 @@ def _yuan(cents: Any) -> str:
     return f"{Decimal(int(cents)) / 100:.2f}"
 
 
-_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign."}
+_STATUS_TEXTS = {"s": "status.", "p": "ent.purchase.", "c": "ent.campaign.", "e": "effect."}
 
 
 def _time(text: str, zone: tzinfo | None) -> str:

@@ -261,14 +261,15 @@ async def _check_payment(db: Database, gateways: GatewayRegistry, item: _Checked
 async def _check_refunds(gateway: PaymentGateway, item: _Checked) -> list[Mismatch]:
     lines = []
     for refund in item.refunds:
-        ours = f"{refund.status} {refund.amount_cents}"
+        currency = item.payment.currency  # a refund's, like each payment line's: the money in its currency
+        ours = f"{refund.status} {refund.amount_cents} {currency}"
         try:
             result = await gateway.query_refund(refund_no=refund.refund_no, payment_no=item.payment.gateway_payment_no)
         except GatewayUnavailable as exc:
             lines.append(_line(item, "unchecked", ours, "?", f"refund query failed: {exc.message}",
                                refund_no=refund.refund_no))
             continue
-        theirs = f"{result.state} {result.amount_cents}"
+        theirs = f"{result.state} {result.amount_cents} {currency}"
         gateway_paid = result.state == "succeeded"
         if refund.status == RefundStatus.SUCCEEDED and not gateway_paid:
             detail = "we recorded the refund as paid out but the gateway did not refund it"
