@@ -7,7 +7,6 @@ buyer pays in the checkout's request (`pay`), the rest with start payment after 
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import Counter
 
 import pytest
@@ -20,6 +19,7 @@ from quanyi.orders.access import order_access_token
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment
+from races import race_processes
 
 PROCESSES = 4
 BUYERS_PER_PROCESS = 50
@@ -36,17 +36,8 @@ def _plain(settings) -> dict:
 @pytest.mark.slow
 async def test_200_buyers_in_4_processes_get_exactly_the_50_keys_in_stock(shop, sku, settings):
     codes = await shop.stock(sku, KEYS)
-    spawn = multiprocessing.get_context("spawn")
-    go, results = spawn.Event(), spawn.Queue()
-    workers = [spawn.Process(target=buy, args=(_plain(settings), sku.id, BUYERS_PER_PROCESS, i * 1000, go, results))
-               for i in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    go.set()
-    outcomes = [outcome for _ in workers for outcome in results.get(timeout=240)]
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
+    outcomes = race_processes(buy, [(_plain(settings), sku.id, BUYERS_PER_PROCESS, i * 1000) for i in range(PROCESSES)],
+                              doing="buying", timeout=240)
 
     statuses = Counter((o["status"], o.get("code")) for o in outcomes)
     assert statuses == {(201, None): KEYS, (409, "sold_out"): PROCESSES * BUYERS_PER_PROCESS - KEYS}, statuses

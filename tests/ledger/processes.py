@@ -1,5 +1,5 @@
-"""Run in separate OS processes, several at once (`support.race_processes`): each charges a supplier's prepaid
-balance (`charge`) or records gateway settlements (`record`) as fast as it can.
+"""Run in separate OS processes, several at once (tests/races.py `race_processes`): each charges a supplier's
+prepaid balance (`charge`) or records gateway settlements (`record`) as fast as it can.
 
 Not a test module; test_prepaid_concurrency.py and test_gateway_payout_concurrency.py start these.
 """

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 import secrets
-from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from quanyi.context import ShopContext
@@ -132,27 +128,3 @@ def group_revenue(sums: dict[str, int]) -> dict[str, int]:
     if shares:
         grouped["revenue_shares"] = shares
     return grouped
-
-
-def race_processes(target: Callable[..., None], args: list[tuple[Any, ...]], *, doing: str) -> list[tuple[str, str]]:
-    """Starts one spawned OS process per entry of `args`, each running `target(*entry, go, results)` (see
-    tests/ledger/processes.py), sets `go` once all are started so they race, and returns every process's
-    (name, outcome) pairs together. Fails the test when a process has not put its outcomes within 120 s."""
-    spawn = multiprocessing.get_context("spawn")
-    go, results = spawn.Event(), spawn.Queue()
-    workers = [spawn.Process(target=target, args=(*entry, go, results)) for entry in args]
-    for worker in workers:
-        worker.start()
-    go.set()
-    outcomes: list[tuple[str, str]] = []
-    try:
-        for _ in workers:
-            outcomes.extend(results.get(timeout=120))
-    except queue.Empty:
-        pytest.fail(f"a {doing} process did not finish within 120 s")
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
-    return outcomes

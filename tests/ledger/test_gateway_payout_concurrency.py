@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from quanyi.ledger.models import GatewayPayout
 from quanyi.ledger.postings import Line, account_balances, post
+from races import race_processes
 
 from .processes import record
-from .support import posting_count, race_processes, unbalanced_postings
+from .support import posting_count, unbalanced_postings
 
 PROCESSES = 4
 SHARED = 3  # the same statements sent by every process

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 
 from quanyi.ledger.models import SupplierCharge
 from quanyi.ledger.postings import account_balances
+from races import race_processes
 
 from .processes import charge
-from .support import make_supplier, race_processes, supplier_balance, unbalanced_postings
+from .support import make_supplier, supplier_balance, unbalanced_postings
 
 PROCESSES = 4
 OWN_REFERENCES = 25  # per process
