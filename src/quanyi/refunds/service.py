@@ -50,7 +50,7 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 __all__ = [
     "RefundNotFound", "RefundRequestConflict", "request_refund", "retry_refund", "execute_refund",
     "execute_due_refunds", "get_refund", "get_refund_by_id", "payment_refunds", "list_refunds", "refund_events",
-    "describe_refunds", "LEASE", "BACKOFF_SECONDS",
+    "describe_refunds", "full_refund_pending", "LEASE", "BACKOFF_SECONDS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,24 @@ async def _committed_cents(session: AsyncSession, payment_id: int) -> int:
         select(func.coalesce(func.sum(Refund.amount_cents), 0))
         .where(Refund.payment_id == payment_id, Refund.status != RefundStatus.FAILED)
     ) or 0)
+
+
+async def full_refund_pending(*, session: AsyncSession, order: Order) -> bool:
+    """Is all of this order's money gone back or on its way back (refunds requested or processing, or a refused
+    one an operator may still retry)? Then nothing more is the buyer's to deliver, as if the refund had completed.
+    A partial refund is not: the rest is still the buyer's. The caller holds the order row lock."""
+    rows = (await session.execute(
+        select(Refund.status, Refund.amount_cents, Payment.amount_cents).join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)  # not duplicate payments
+    )).all()
+    if not rows:
+        return False
+    paid = rows[0][2]
+    committed = sum(amount for status, amount, _ in rows if status != RefundStatus.FAILED)
+    # A refused refund still counts while retrying it fits what is left (retry_refund's own check).
+    retriable = [amount for status, amount, _ in rows
+                 if status == RefundStatus.FAILED and committed + amount <= paid]
+    return committed + max(retriable, default=0) >= order.total_cents
 
 
 def _pick_payment(payments: Sequence[Payment], payment_no: str | None) -> Payment:

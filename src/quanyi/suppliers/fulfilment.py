@@ -25,6 +25,7 @@ from quanyi.ledger import service as ledger_service
 from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.refunds import service as refunds_service
 from quanyi.suppliers import circuit
 from quanyi.suppliers.adapter import ProductKind, SupplierAdapter, SupplierCode
 from quanyi.suppliers.attempt_state import (
@@ -114,6 +115,13 @@ def schedule_job(job: FulfilmentJob, *, delay: dt.timedelta, now: dt.datetime, e
         job.last_error = error[:500]
 
 
+async def settled_by_hand(session: AsyncSession, order: Order) -> bool:
+    """Is the order no longer ours to deliver: it left "paid" another way (refunded, ...), or all its money is on
+    its way back (a refund whose gateway call has not completed leaves it paid)? The caller holds its row lock."""
+    return order.status is not OrderStatus.PAID or await refunds_service.full_refund_pending(session=session,
+                                                                                            order=order)
+
+
 async def _locked(session: AsyncSession, job_id: int) -> tuple[FulfilmentJob, Order] | None:
     order_id = await session.scalar(select(FulfilmentJob.order_id).where(FulfilmentJob.id == job_id))
     if order_id is None:
@@ -144,8 +152,8 @@ async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, h
         # Never buy elsewhere while this one might still succeed: ask its supplier first. Also when the order
         # was settled by hand meanwhile: what the supplier did with our money must still be found out.
         return await _prepare(session, job, open_attempt, "query", policy, http, now)
-    if order.status is not OrderStatus.PAID:
-        # Refunded or otherwise settled by hand while we waited: nothing left to buy.
+    if await settled_by_hand(session, order):
+        # Refunded (or being refunded in full) or otherwise settled by hand while we waited: nothing left to buy.
         await finish_job(session, job, "delivered" if order.status is OrderStatus.DELIVERED else "abandoned", now)
         return None
 
@@ -327,18 +335,19 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
         await _settle_cost(session, attempt, now)
         await apply_purchase_taken(session=session, supplier_product_id=attempt.supplier_product_id,
                                    quantity=attempt.quantity)
+        settled = await settled_by_hand(session, order)
         if attempt.kind is ProductKind.CARD_KEY:
             await _receive_codes(session, order, attempt, outcome, cipher, now)
-            if order.status is not OrderStatus.PAID:
+            if settled:
                 # Settled by hand meanwhile (e.g. refunded): the codes were paid for; put them on sale, at cost.
                 await inventory_service.release_card_keys(session=session, order_id=order.id)
                 await _stock_late_codes(session, attempt, now)
-        elif order.status is OrderStatus.PAID:
+        elif not settled:
             await orders_service.mark_fulfilled(session=session, order=order, now=now)
             await finish_job(session, job, "delivered", now)
         else:
-            logger.error("order %s is %s but supplier recharge %s succeeded: the account was credited anyway",
-                         order.order_no, order.status.value, attempt.idempotency_key)
+            logger.error("order %s is %s or being refunded in full, but supplier recharge %s succeeded: the "
+                         "account was credited anyway", order.order_no, order.status.value, attempt.idempotency_key)
             await ledger_service.book_late_supplier_goods(session=session, reference=attempt.idempotency_key,
                                                           amount_cents=attempt.charged_cents, to_stock=False, now=now)
 

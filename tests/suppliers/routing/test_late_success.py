@@ -1,26 +1,51 @@
 """A supplier purchase that succeeds only after its order was refunded by hand: what was bought is not lost to
 the books. Card keys go on sale at their cost (booked as cost of goods when they sell); a recharge already
-credited is written off as cost."""
+credited is written off as cost. The same while the refund of the whole order is still on its way (its gateway
+call unanswered or refused): the order is paid, but nothing more is the buyer's. A partial refund is not that."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import httpx
 from sqlalchemy import select
 
 from quanyi.ledger import service as ledger_service
 from quanyi.orders.models import Order
+from quanyi.payments.gateway import RefundRequest, RefundResult
+from quanyi.payments.sandbox.gateway import SandboxGateway
+from quanyi.refunds import service as refunds_service
+from quanyi.refunds.models import Refund
 from quanyi.suppliers.adapter import ProductKind
 from quanyi.testpeers.suppliers import CARD_PRODUCT, RECHARGE_PRODUCT
-from refund_helpers import ask_refund, cashier_pay
-from suppliers.routing.support import GRACE, TIMEOUT_MS, add_supplier, age_attempts, attempts, run_due
+from refund_helpers import Unreachable, ask_refund, cashier_pay
+from suppliers.routing.support import GRACE, TIMEOUT_MS, add_supplier, age_attempts, attempts, job_of, run_due
 
 
-async def _refunded_while_the_supplier_is_slow(shop, sim, sku, **order_fields):  # type: ignore[no-untyped-def]
+class _Refusing(SandboxGateway):
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        return RefundResult(refund_no=request.refund_no, state="failed", amount_cents=request.amount_cents,
+                            detail="ACQ.SELLER_BALANCE_NOT_ENOUGH: balance too low")
+
+
+def _gateway(shop, refund_gateway: str) -> SandboxGateway:  # type: ignore[no-untyped-def]
+    """The sandbox as the refund finds it: unreachable (the refund stays requested) or refusing (failed)."""
+    if refund_gateway == "unreachable":
+        return SandboxGateway(secret=shop.sandbox_secret, http=httpx.AsyncClient(transport=Unreachable()),
+                              api_base_url="http://127.0.0.1:8000")
+    return _Refusing(secret=shop.sandbox_secret, http=shop.ctx.http, api_base_url="http://127.0.0.1:8000")
+
+
+async def _refunded_while_the_supplier_is_slow(shop, sim, sku, *, refund_gateway: str | None = None,  # type: ignore[no-untyped-def]
+                                               refund_body: dict | None = None, **order_fields):
     order = await shop.create_order(sku.id, **order_fields)
     await cashier_pay(shop, order)
     await run_due(shop, grace=GRACE)  # the purchase timed out: unclear, asked about later
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "unknown"
-    refund = await ask_refund(shop, order)
+    if refund_gateway is not None:
+        shop.ctx.gateways.register(_gateway(shop, refund_gateway))
+    refund = await ask_refund(shop, order, **(refund_body or {}))
     assert refund.status_code in (200, 201, 202), refund.text
     key = f"{order['order_no']}-01"
     sim.release_placing()
@@ -30,7 +55,13 @@ async def _refunded_while_the_supplier_is_slow(shop, sim, sku, **order_fields): 
     await run_due(shop, later=GRACE, grace=GRACE)  # (a recharge's callback may have told the shop already)
     [attempt] = await attempts(shop, order)
     assert attempt["state"] == "succeeded"
-    assert (await shop.get_order(order))["status"] in ("refunding", "refunded")
+    if refund_body is None:
+        # Refunded, or (the gateway call failed or was slow: a loaded machine) paid with its full refund on its way:
+        # either way not delivered.
+        status = (await shop.get_order(order))["status"]
+        refund_status = await shop.scalar(select(Refund.status))
+        assert (status, refund_status) in {("refunded", "succeeded"), ("paid", "requested"), ("paid", "processing"),
+                                           ("paid", "failed")}
     return order, key
 
 
@@ -84,4 +115,73 @@ async def test_a_recharge_credited_after_the_order_was_refunded_is_written_off_a
     postings = await _postings(shop, order)
     assert "supplier_goods_written_off" in {p.kind for p in postings}
     assert _sum(postings, "cost_of_goods") == cost
+    await _books_balance(shop)
+
+
+async def _paid_with_no_keys(shop, order) -> None:  # type: ignore[no-untyped-def]
+    view = await shop.get_order(order)
+    assert (view["status"], view["delivered_keys"]) == ("paid", 0)
+    reveal = await shop.client.post(f"/api/orders/{order['order_no']}/reveal", headers=shop.auth(order))
+    assert reveal.status_code == 409, reveal.text
+
+
+async def test_codes_bought_while_a_full_refund_is_unanswered_go_on_sale_not_to_the_buyer(shop, sims, served_shop):
+    slow = sims(seed=1)
+    slow.hold_placing()
+    sku = await shop.make_sku()
+    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
+                       timeout_ms=TIMEOUT_MS)
+    order, key = await _refunded_while_the_supplier_is_slow(shop, slow, sku, refund_gateway="unreachable",
+                                                            refund_body={})
+    assert await shop.scalar(select(Refund.status)) == "requested"
+    await _paid_with_no_keys(shop, order)
+    assert (await job_of(shop, order)).outcome == "abandoned"  # no new purchase for an order being refunded
+    postings = await _postings(shop, order)
+    assert "supplier_goods_stocked" in {p.kind for p in postings}
+    assert _sum(postings, "card_key_stock") == 900
+    await _books_balance(shop)
+
+    buyer = await shop.create_order(sku.id, contact="next@example.com")
+    await cashier_pay(shop, buyer)
+    [shown] = await shop.reveal(buyer)
+    assert shown["code"] == slow.order(key).codes[0].password
+
+    # The gateway is back: the refund completes and the order is refunded, with nothing delivered.
+    shop.ctx.gateways.register(SandboxGateway(secret=shop.sandbox_secret, http=shop.ctx.http,
+                                              api_base_url="http://127.0.0.1:8000"))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways, now=later) == 1
+    assert (await shop.get_order(order))["status"] == "refunded"
+    await _books_balance(shop)
+
+
+async def test_a_recharge_credited_while_a_full_refund_was_refused_is_written_off(shop, sims, served_shop):
+    slow = sims(seed=1)
+    slow.hold_placing()
+    sku = await shop.make_sku(delivery_type="direct_recharge", price_cents=5000)
+    await add_supplier(shop, slow, code="slow", sku=sku, product_code=RECHARGE_PRODUCT,
+                       kind=ProductKind.DIRECT_RECHARGE, timeout_ms=TIMEOUT_MS)
+    cost = slow.products[RECHARGE_PRODUCT].cost_cents
+    order, _ = await _refunded_while_the_supplier_is_slow(shop, slow, sku, refund_gateway="refused", refund_body={},
+                                                          recharge_account="13800138000")
+    assert await shop.scalar(select(Refund.status)) == "failed"  # an operator retries it: still the buyer's money
+    assert (await shop.get_order(order))["status"] == "paid"
+    assert (await job_of(shop, order)).outcome == "abandoned"
+    postings = await _postings(shop, order)
+    assert "supplier_goods_written_off" in {p.kind for p in postings}
+    assert _sum(postings, "cost_of_goods") == cost
+    await _books_balance(shop)
+
+
+async def test_a_recharge_credited_while_a_partial_refund_is_unanswered_is_delivered(shop, sims, served_shop):
+    slow = sims(seed=1)
+    slow.hold_placing()
+    sku = await shop.make_sku(delivery_type="direct_recharge", price_cents=5000)
+    await add_supplier(shop, slow, code="slow", sku=sku, product_code=RECHARGE_PRODUCT,
+                       kind=ProductKind.DIRECT_RECHARGE, timeout_ms=TIMEOUT_MS)
+    order, _ = await _refunded_while_the_supplier_is_slow(shop, slow, sku, refund_gateway="unreachable",
+                                                          refund_body={"amount_cents": 4999},
+                                                          recharge_account="13800138000")
+    assert (await shop.get_order(order))["status"] == "delivered"  # one cent is still the buyer's: delivered
+    assert "supplier_goods_written_off" not in {p.kind for p in await _postings(shop, order)}
     await _books_balance(shop)
