@@ -226,8 +226,10 @@ async def stock_shop(database_url: str, secrets_: dict[str, str], keys: int) -> 
         await ctx.close()
 
 
-async def install_default_risk_rules(database_url: str, secrets_: dict[str, str]) -> list[str]:
-    """The shipped risk rules (`quanyi risk defaults`), those of the order stage only turned off: with them the
+async def install_default_risk_rules(database_url: str, secrets_: dict[str, str], *,
+                                     order_stage: bool = False) -> list[str]:
+    """The shipped risk rules (`quanyi risk defaults`), those of the order stage only turned off (unless
+    `order_stage`: every shipped rule on, for buyers with the shop's signed device cookie): with them the
     bench's buyers (an X-Device-Id header, not the shop's signed device cookie, from thousands of addresses) would be
     asked a one-time code after the third checkout ("cookieless surge"). The rules of the payment and delivery stages
     (payer burst, contacts per payer, buyer's daily amount, large order) are what every notification evaluates.
@@ -239,7 +241,7 @@ async def install_default_risk_rules(database_url: str, secrets_: dict[str, str]
         async with ctx.db.transaction() as session:
             await ruleset.install_default_rules(session=session)
             for rule in await ruleset.list_rules(session=session):
-                if rule.stages == ["order"]:
+                if rule.stages == ["order"] and not order_stage:
                     rule.enabled = False
             return [rule.name for rule in await ruleset.list_rules(session=session, enabled_only=True)]
     finally:

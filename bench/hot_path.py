@@ -11,6 +11,7 @@ Optionally profiles one phase (cProfile sorted by cumulative time, or pyinstrume
     python bench/hot_path.py                           # SQLite
     python bench/hot_path.py --pg --four-requests      # checkout, then start payment (4 requests a purchase)
     python bench/hot_path.py --pg --default-risk-rules # the shipped payment-stage risk rules installed
+    python bench/hot_path.py --pg --all-risk-rules     # every shipped rule, buyers with the shop's device cookie
     python bench/hot_path.py --pg --profile notify     # cProfile of the notifications only
     python bench/hot_path.py --pg --profile create --profiler pyinstrument
 """
@@ -42,6 +43,7 @@ from benchlib import (
 from purchase import notification
 from quanyi.app import create_app
 from quanyi.context import build_context
+from quanyi.risk.device import DEVICE_COOKIE, new_device_cookie
 
 PHASES = ("create", "create+pay", "pay", "notify", "reveal", "refused", "ledger")
 
@@ -161,7 +163,8 @@ class Meter:
 
 
 async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, refused: int, meter: Meter,
-               settings_env: dict[str, Any], four_requests: bool = False, payers: bool = False) -> None:
+               settings_env: dict[str, Any], four_requests: bool = False, payers: bool = False,
+               device_cookies: bool = False) -> None:
     ctx = build_context(make_settings(url, secrets_, run_background_tasks=False, **settings_env))
     app = create_app(ctx=ctx)
     client = Asgi(app)
@@ -181,6 +184,9 @@ async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, 
         for n in range(purchases + refused):
             headers = buyer_headers(n)
             ip = headers.pop("X-Forwarded-For")
+            if device_cookies:  # a browser that opened a product page: a device of its own, signed by the shop
+                del headers["X-Device-Id"]
+                headers["Cookie"] = f"{DEVICE_COOKIE}={new_device_cookie(ctx.risk.device_key)}"
             checkout: dict[str, Any] = {"sku_id": sku_id, "quantity": 1, "contact": f"fan{n}@example.com"}
             if not four_requests:  # the order and its payment in one request (orders.pay_at_checkout)
                 checkout["pay"] = {"gateway": "sandbox"}
@@ -244,6 +250,10 @@ def main() -> int:
                         help="install the shipped risk rules, those of the order stage only turned off (they would "
                              "challenge the bench's cookieless buyers): the notification evaluates the payment "
                              "stage's; each buyer pays with a payer account of its own")
+    parser.add_argument("--all-risk-rules", action="store_true",
+                        help="install every shipped risk rule (`quanyi risk defaults`, the order stage's too); each "
+                             "buyer carries a device cookie of its own, signed by the shop (without one the "
+                             "cookieless-surge rule asks every buyer after the third for a code)")
     parser.add_argument("--four-requests", action="store_true",
                         help="the older purchase: checkout, then start payment in a request of its own")
     args = parser.parse_args()
@@ -271,8 +281,12 @@ def main() -> int:
         if args.default_risk_rules:
             rules = asyncio.run(install_default_risk_rules(db.url, shop.secrets))
             print(f"risk rules on: {', '.join(rules)}", file=sys.stderr)
+        elif args.all_risk_rules:
+            rules = asyncio.run(install_default_risk_rules(db.url, shop.secrets, order_stage=True))
+            print(f"risk rules on: {', '.join(rules)}", file=sys.stderr)
         asyncio.run(race(db.url, shop.secrets, shop.sku_id, args.purchases, args.refused, meter, settings_env,
-                         args.four_requests, payers=args.default_risk_rules))
+                         args.four_requests, payers=args.default_risk_rules or args.all_risk_rules,
+                         device_cookies=args.all_risk_rules))
     way = "4 requests: checkout, start payment" if args.four_requests else "3 requests: checkout with pay"
     print(f"{db.backend}: {args.purchases} purchases ({way}, notify, reveal), then {args.refused} refused "
           "checkouts, in-process over ASGI")

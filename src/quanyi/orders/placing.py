@@ -134,7 +134,7 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
             sku, signals, gate, member = await _sku_signals_and_gate(ctx, session, data, now)
             if rules and gate is not None and signals is not None and gate.flood is None:
                 # The general way counts the attempt once past the flood limits, then judges (risk.engine).
-                if not await order_stage.quiet_at_checkout(ctx.risk, rules, signals):
+                if not await order_stage.quiet_at_checkout(ctx.risk, rules, signals, session):
                     raise _RuleHits  # before any write: the rollback leaves nothing, the gate's hits not counted
                 gate.events += order_stage.attempt_rows(rules, signals)
             member_id = await _member_id(session, data) if member is _UNREAD else member

@@ -43,7 +43,7 @@ from quanyi.risk.challenges import (
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.device import device_cookie_key
 from quanyi.risk.holdings import HeldLimits, check_held_stock
-from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog
+from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskPolicy
 from quanyi.risk.rules import (
     STRICTNESS,
     Decision,
@@ -219,9 +219,11 @@ def probe_of(runtime: RiskRuntime, session: AsyncSession, signals: Signals) -> P
 
 
 async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Signals,
-                   rules: list[CachedRule] | None = None, probe: Probe | None = None) -> Evaluation:
+                   rules: list[CachedRule] | None = None, probe: Probe | None = None,
+                   policy: RiskPolicy | None = None) -> Evaluation:
     """Run the enabled rules of the signals' stage and combine them into one decision. `probe`: what the rules count
-    with, if not `probe_of` (risk.payment_stage.quiet_at_payment)."""
+    with, if not `probe_of` (risk.payment_stage.quiet_at_payment); `policy`: the score thresholds when the caller
+    read them already (risk.order_stage)."""
     rules = rules if rules is not None else await _rules_for(session, signals.stage)
     probe = probe or probe_of(runtime, session, signals)
     _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
@@ -239,7 +241,7 @@ async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Sign
     decision = max((Decision(h["action"]) for h in hits), key=STRICTNESS.__getitem__, default=Decision.ALLOW)
     if not hits:
         return Evaluation(decision, score, hits)  # thresholds are >= 1: a score of 0 never reaches one
-    policy = await ruleset.get_policy(session=session)
+    policy = policy or await ruleset.get_policy(session=session)
     for threshold, by_score in ((policy.challenge_at, Decision.CHALLENGE), (policy.review_at, Decision.REVIEW),
                                 (policy.deny_at, Decision.DENY)):
         if threshold is not None and score >= threshold and STRICTNESS[by_score] > STRICTNESS[decision]:
