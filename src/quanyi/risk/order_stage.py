@@ -14,9 +14,12 @@ the policy's thresholds): when its decision is not "allow" the caller rolls the 
 general way decides and records, as before. Day totals (amount limits per buyer or SKU day) are not judged here:
 with one of them enabled every checkout takes the general way, as with the counters in Redis.
 
-Counts are read in the statement's snapshot, as the general way reads them in its own read session: neither waits
-for a concurrent checkout of the same client that has not committed yet (the gate's advisory locks serialize one
-IP's and one device's checkouts when the flood limits are on).
+Concurrency: the statement counts what is committed when it runs. The general way commits the attempt before it
+counts, so of two concurrent checkouts the later counter sees both; here a checkout still in flight (its attempt
+not committed yet) is not seen. One IP's and one device's checkouts are serialized by the gate's advisory locks
+when the flood limits are on (the shipped default), and SQLite's writer lock serializes all, so the difference is
+left to checkouts in flight at once of one contact from different addresses and devices, or of one SKU without a
+device cookie (the cookieless surge) from different addresses: each is missed only while its transaction is open.
 """
 
 from __future__ import annotations
