@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,10 +131,11 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     try:
         # On the driver (quanyi.db_driven): the plain checkout's statements all go through quanyi.db_direct.
         async with ctx.db.driver_transaction() as session:
-            sku, signals, gate, member = await _sku_signals_and_gate(ctx, session, data, now)
+            sku, signals, gate, member, asked = await _sku_signals_and_gate(ctx, session, data, now, rules)
             if rules and gate is not None and signals is not None and gate.flood is None:
                 # The general way counts the attempt once past the flood limits, then judges (risk.engine).
-                if not await order_stage.quiet_at_checkout(ctx.risk, rules, signals, session):
+                if not (await order_stage.quiet_at_checkout(ctx.risk, rules, signals, *asked) if asked is not None
+                        else await order_stage.quiet_without_reads(ctx.risk, rules, signals)):
                     raise _RuleHits  # before any write: the rollback leaves nothing, the gate's hits not counted
                 gate.events += order_stage.attempt_rows(rules, signals)
             member_id = await _member_id(session, data) if member is _UNREAD else member
@@ -185,20 +186,26 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
 _UNREAD = object()  # the member is not read yet
 
 
+_Judged = tuple[order_stage.Asked, tuple[Any, ...]]
+
+
 async def _sku_signals_and_gate(
-        ctx: ShopContext, session: AsyncSession, data: CheckoutInput,
-        now: dt.datetime) -> tuple[SkuRow | None, Signals | None, Gate | None, int | None | object]:
+        ctx: ShopContext, session: AsyncSession, data: CheckoutInput, now: dt.datetime,
+        rules: Sequence[ruleset.CachedRule] = (),
+) -> tuple[SkuRow | None, Signals | None, Gate | None, int | None | object, _Judged | None]:
     """The SKU as a plain row (None if unknown: checkout then refuses it with its usual error), the checkout's risk
     signals and its gate (None when the request is invalid anyway: unknown SKU, bad contact), and the signed-in
     buyer's id when it was read here (None: a guest; `_UNREAD`: `_member_id`'s to find). The SKU is read in the
     gate's count statement (risk.gate.Beside): the gate counts by who checks out, which is known before the SKU; a
     member's checkout reads the member with it (orders.member_checkout, at `now`, one moment for the whole
     checkout). A guest's and a member's checkout alike: the snapshot, the member's read, the member price, the
-    coupons' scope and the points read the row's columns (catalog.sku_row), no ORM object is built."""
+    coupons' scope and the points read the row's columns (catalog.sku_row), no ORM object is built. With order-stage
+    `rules` (judged by risk.order_stage) what they ask is read in the same statement: the last item, with the row
+    read (None: they read nothing)."""
     try:
         contact_kind, contact_value = normalize_contact(data.contact)
     except ValueError:
-        return None, None, None, _UNREAD
+        return None, None, None, _UNREAD, None
     token = data.member_token.token if data.member_token is not None else ""
     member_read = (member_checkout_read(token=token, sku_id=data.sku_id, coupon_codes=data.coupon_codes,
                                         member_coupon_ids=data.member_coupon_ids, now=now)
@@ -206,10 +213,14 @@ async def _sku_signals_and_gate(
     risk_now = ctx.risk.now()
     client = Client(ip=data.ip, device=data.device.id[:128], contact=contact_value, quantity=data.quantity,
                     at=risk_now.timestamp())  # as the signals below have them
+    asked = order_stage.ask(ctx.risk, rules, ip=data.ip, device=data.device.id, device_verified=data.device.verified,
+                            contact_kind=contact_kind, contact=contact_value, sku_id=data.sku_id,
+                            quantity=data.quantity, now=risk_now) if rules else None
     opening = await count_checkout(session=session, runtime=ctx.risk, client=client,
-                                   beside=member_read or Beside(SKU_ROW_SUBQUERY, {"b_sku_id": data.sku_id}))
+                                   beside=member_read or Beside(SKU_ROW_SUBQUERY, {"b_sku_id": data.sku_id}),
+                                   also=asked.read if asked is not None else None)
     if opening.beside is None:
-        return None, None, None, _UNREAD  # an unknown SKU: not counted (its flood hits are not written either)
+        return None, None, None, _UNREAD, None  # an unknown SKU: not counted (its flood hits are not written either)
     member: int | None | object = _UNREAD
     if member_read is not None:
         sku, login = await remember_member_checkout(session=session, read=member_read, row=opening.beside, now=now)
@@ -220,7 +231,7 @@ async def _sku_signals_and_gate(
         ctx.risk, ip=data.ip, device=data.device.id, device_verified=data.device.verified, contact_kind=contact_kind,
         contact=contact_value, sku_id=sku.id, quantity=data.quantity,
         amount_cents=line_total(sku.price_cents, data.quantity), merchant_id=sku.merchant_id, now=risk_now)
-    return sku, signals, await opening.open(), member
+    return sku, signals, await opening.open(), member, (asked, opening.also) if asked is not None else None
 
 
 async def _member_id(session: AsyncSession, data: CheckoutInput) -> int | None:

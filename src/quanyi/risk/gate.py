@@ -125,6 +125,7 @@ class Opening:
     row: tuple[Any, ...]
     now: Any
     beside: tuple[Any, ...] | None = None
+    also: tuple[Any, ...] = ()
 
     async def open(self) -> Gate:
         """The gate: the flood hits counted (Redis counters: recorded now), the refusals found. Raises nothing."""
@@ -145,10 +146,11 @@ class Opening:
 
 
 async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client: Client,
-                         beside: Beside | None = None) -> Opening:
+                         beside: Beside | None = None, also: Beside | None = None) -> Opening:
     """In the order's transaction, before anything is written: count the checkout against the flood limits and the
     client's held stock (on PostgreSQL after the advisory locks, in a statement of their own), reading `beside` in
-    the same statement. Raises nothing; `Opening.open` gives the gate (the caller raises `gate.flood`, then
+    the same statement, and `also` (a read of exactly one row: the order-stage rules' counts, risk.order_stage) into
+    `Opening.also`. Raises nothing; `Opening.open` gives the gate (the caller raises `gate.flood`, then
     `gate.check_held()` once it has stock)."""
     flood = flood_keys(runtime, client)  # type: ignore[arg-type]  # Client.value: the dimensions it counts by
     checks = held_checks(runtime.held, ip=client.ip, device=client.device, contact=client.contact)
@@ -174,28 +176,35 @@ async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client:
         if driven is None or await db_driven.begin_with_locks(driven, sorted(locks)) is None:
             await db_direct.execute(session, _PG_LOCKS, lock_params(locks))
     opening = Opening(runtime, client, flood, checks, events, (), now)
-    if params or beside is not None:
+    if params or beside is not None or also is not None:
         statement = _count_statement(len(events), tuple(dim for dim, _, _ in checks),
-                                     None if beside is None else beside.subquery)
+                                     None if beside is None else beside.subquery,
+                                     None if also is None else also.subquery)
         if beside is not None:
             params.update(beside.params)
+        if also is not None:
+            params.update(also.params)
         row = await db_direct.fetch_one(session, statement, params) or ()  # counts: always one row
         width = len(row) - (len(beside.subquery.c) if beside is not None and row else 0)
-        opening.row = row[:width]
         if beside is not None and row and row[width] is not None:
             opening.beside = row[width:]
+        if also is not None:
+            opening.also = row[width - len(also.subquery.c):width]
+            width -= len(also.subquery.c)
+        opening.row = row[:width]
     return opening
 
 
-_BUILT: dict[tuple[int, tuple[str, ...], Any], db_direct.Direct] = {}
+_BUILT: dict[tuple[int, tuple[str, ...], Any, Any], db_direct.Direct] = {}
 
 
-def _count_statement(flood_keys: int, dimensions: tuple[str, ...], beside: Any = None) -> db_direct.Direct:
-    """The gate's count for this shape (how many flood keys, which held-stock dimensions, what is read beside),
-    built once per process with bind parameters (g_flood_<n>, g_low, g_at; g_<dimension>, g_since, g_now; the
-    beside's own): only the values change. The counts are one row; `beside` is LEFT JOINed onto it (its columns
-    NULL when it finds nothing), or selected alone when nothing is counted."""
-    shape = (flood_keys, dimensions, beside)
+def _count_statement(flood_keys: int, dimensions: tuple[str, ...], beside: Any = None,
+                     also: Any = None) -> db_direct.Direct:
+    """The gate's count for this shape (how many flood keys, which held-stock dimensions, what is read beside and
+    also), built once per process with bind parameters (g_flood_<n>, g_low, g_at; g_<dimension>, g_since, g_now; the
+    beside's and also's own): only the values change. The counts (and `also`, one row) are one row; `beside` is LEFT
+    JOINed onto it (its columns NULL when it finds nothing), or selected alone when nothing is counted."""
+    shape = (flood_keys, dimensions, beside, also)
     statement = _BUILT.get(shape)
     if statement is None:
         columns: list[Any] = []
@@ -210,6 +219,8 @@ def _count_statement(flood_keys: int, dimensions: tuple[str, ...], beside: Any =
                              since=bindparam("g_since", type_=signals.c.at.type),
                              now=bindparam("g_now", type_=Order.__table__.c.expires_at.type), order_id=None)
             columns += [held.pending, held.review]
+        if also is not None:
+            columns.append(also)
         if beside is not None:
             columns.append(beside)
         joined = columns[0]

@@ -7,12 +7,14 @@ decision log (an allow needs none).
 Kinds judged here: per-order amount limits, time windows, block and allow lists (the request and the clock), and
 the counted ones of the shipped default set: velocity, distinct contacts, card testing, unpaid orders (the counters)
 and first purchase / known buyer on a new device / a time window for new accounts only (the paid order history).
-What those rules ask (`rules.rule_hits` through a probe) is answered by ONE statement in the checkout's transaction
-(`_answers`, with the score thresholds), counting this checkout's own attempt events as the general way does (it
-records them before it counts). The rules are then judged by `engine.evaluate` itself on those answers (scores and
-the policy's thresholds): when its decision is not "allow" the caller rolls the untouched transaction back and the
-general way decides and records, as before. Day totals (amount limits per buyer or SKU day) are not judged here:
-with one of them enabled every checkout takes the general way, as with the counters in Redis.
+What those rules ask (`rules.rule_hits` through a probe) is worked out before the SKU is read (`ask`: the same for
+any price) and read in the gate's count statement (risk.gate, `also`), with the score thresholds: no statement of
+its own. The answers count this checkout's own attempt events as the general way does (it records them before it
+counts). The rules are then judged by `engine.evaluate` itself on those answers (scores and the policy's
+thresholds): when its decision is not "allow" the caller rolls the untouched transaction back and the general way
+decides and records, as before. With no enabled rule that reads anything nothing is asked and nothing read
+(`quiet_without_reads`): any hit goes to the general way. Day totals (amount limits per buyer or SKU day) are not
+judged here: with one of them enabled every checkout takes the general way, as with the counters in Redis.
 
 Concurrency: the statement counts what is committed when it runs. The general way commits the attempt before it
 counts, so of two concurrent checkouts the later counter sees both; here a checkout still in flight (its attempt
@@ -26,22 +28,31 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi import db_direct
 from quanyi.risk.counters import DatabaseCounters, Event
-from quanyi.risk.engine import RiskRuntime, evaluate, local_clock
+from quanyi.risk.engine import RiskRuntime, checkout_signals, evaluate, local_clock
+from quanyi.risk.gate import Beside
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskPolicy
 from quanyi.risk.rules import Decision, Signals, attempt_events, extra_events, rule_hits
 from quanyi.risk.ruleset import CachedRule
 
-__all__ = ["judged_without_counts", "may_be_quiet", "quiet_at_checkout", "attempt_rows"]
+__all__ = ["Asked", "ask", "quiet_without_reads", "judged_without_counts", "may_be_quiet", "quiet_at_checkout",
+           "attempt_rows"]
 
-_JUDGED = frozenset({"time_window", "block_list", "allow_list", "velocity", "distinct_contacts", "card_testing",
-                     "failed_payments", "new_account", "new_device"})
+_COUNTED = frozenset({"velocity", "distinct_contacts", "card_testing", "failed_payments", "new_account",
+                      "new_device"})
+_JUDGED = _COUNTED | {"time_window", "block_list", "allow_list"}
+
+
+def _reads(rule: CachedRule) -> bool:
+    """The rule reads the counters or the order history (else it is a pure function of the request and the clock)."""
+    if rule.kind == "time_window":
+        return bool(rule.params.get("new_accounts_only"))
+    return rule.kind in _COUNTED
 
 
 def _judged(rule: CachedRule) -> bool:
@@ -107,106 +118,172 @@ class _Answered:
         return bool(known[0]), bool(known[1])
 
 
-async def quiet_at_checkout(runtime: RiskRuntime, rules: Sequence[CachedRule], signals: Signals,
-                            session: AsyncSession) -> bool:
-    """The general way would decide "allow" on these signals (rules as `judged_without_counts` accepts them), and so
-    log nothing. Reads what the rules ask in `session` (one statement; none when no rule asks and none hits).
-    Otherwise the general way judges: it is the one that asks for a code, holds or refuses."""
-    _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
+@dataclass(frozen=True)
+class Asked:
+    """What the rules will ask of one checkout, as a read of one row for the gate's count statement (`read`,
+    risk.gate: `count_checkout(also=...)`), asked before the SKU is read: the same for any amount and merchant."""
+
+    questions: list[Question]
+    shape: tuple[tuple[Any, ...], ...]
+    read: Beside
+
+
+def ask(runtime: RiskRuntime, rules: Sequence[CachedRule], *, ip: str, device: str, device_verified: bool,
+        contact_kind: str, contact: str, sku_id: int, quantity: int, now: dt.datetime) -> Asked | None:
+    """What `rules` (as `judged_without_counts` accepts them) ask of this client, whatever the SKU's price (asked with
+    no amount and with more than any limit); None when no rule reads anything (`quiet_without_reads` judges them). A
+    question the checkout's own signals ask beyond these (a `shop` dimension of another merchant) makes
+    `quiet_at_checkout` leave it to the general way."""
+    if not any(_reads(rule) for rule in rules):
+        return None
     asked = _Asked()
-    hits = False
+    own: dict[str, set[str]] = {}
+    for amount in (0, 10**13):
+        signals = checkout_signals(runtime, ip=ip, device=device, device_verified=device_verified,
+                                   contact_kind=contact_kind, contact=contact, sku_id=sku_id, quantity=quantity,
+                                   amount_cents=amount, now=now)
+        _, day_start = local_clock(runtime, now)
+        try:
+            for rule in rules:
+                _coro_done(rule_hits(rule.kind, rule.params, signals, asked, day_start=day_start))
+        except _DayTotals:
+            raise AssertionError("day totals are not judged here") from None
+        for key, member in attempt_rows(rules, signals):
+            own.setdefault(key[:200], set()).add(member[:200])
+    at = now.timestamp()
+    questions = list(asked.questions)
+    shape: list[tuple[Any, ...]] = []
+    params: dict[str, Any] = {}
+    for n, question in enumerate(questions):
+        if question[0] == "count":
+            _, key, window, until = question
+            low, high = at - window, at if until is None else until
+            # The checkout's own members (not in the table yet) are left out of the table's count and added back
+            # (`_answers`): a fresh member is never in the table, so leaving out more of them changes nothing.
+            members = sorted(own.get(key, ())) if low < at <= high else []
+            params.update({f"r{n}_key": key, f"r{n}_low": low, f"r{n}_high": high})
+            params.update({f"r{n}_m{j}": member for j, member in enumerate(members)})
+            shape.append(("count", len(members)))
+        elif question[0] == "paid":
+            params[f"r{n}_contact"] = question[1]
+            shape.append(("paid",))
+        else:
+            _, contact_, device_, ip_ = question
+            params.update({f"r{n}_contact": contact_, f"r{n}_device": device_, f"r{n}_ip": ip_})
+            shape.append(("known",))
+    return Asked(questions, tuple(shape), Beside(_read(tuple(shape)), params))
+
+
+def _coro_done(coroutine: Any) -> Any:
+    """Run a coroutine that never awaits anything pending (the rules with `_Asked`, which answers at once)."""
     try:
-        for rule in rules:
-            hits = await rule_hits(rule.kind, rule.params, signals, asked, day_start=day_start) is not None or hits
-    except _DayTotals:
-        return False
-    if not asked.questions and not hits:
-        return True  # the rules read nothing and none hits: no statement
-    answers, policy = await _answers(session, list(asked.questions), attempt_rows(rules, signals), signals.at)
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise AssertionError("a rule awaited something real")
+
+
+class _NoReads:
+    """The probe of rules that read nothing: reaching it is a bug in `_reads`."""
+
+    async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
+        raise AssertionError(key)
+
+    async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
+        raise AssertionError(contact)
+
+    async def has_paid_before(self, contact: str) -> bool:
+        raise AssertionError(contact)
+
+    async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]:
+        raise AssertionError(contact)
+
+
+async def quiet_without_reads(runtime: RiskRuntime, rules: Sequence[CachedRule], signals: Signals) -> bool:
+    """No rule hits these signals (rules that read nothing: `ask` gave None): the general way would allow the checkout
+    and log nothing. With a hit (an allow list's too, or an allow rule's score) the general way judges."""
+    _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
+    probe = _NoReads()
+    for rule in rules:
+        if await rule_hits(rule.kind, rule.params, signals, probe, day_start=day_start) is not None:
+            return False
+    return True
+
+
+async def quiet_at_checkout(runtime: RiskRuntime, rules: Sequence[CachedRule], signals: Signals, asked: Asked,
+                            row: Sequence[Any]) -> bool:
+    """The general way would decide "allow" on these signals (rules as `judged_without_counts` accepts them), and so
+    log nothing, judged on `row`: what the gate's statement read for `asked` (`ask`). Otherwise the general way
+    judges: it is the one that asks for a code, holds or refuses."""
+    answers, policy = _answers(asked, row, attempt_rows(rules, signals), signals.at)
     try:
-        evaluation = await evaluate(session=session, runtime=runtime, signals=signals, rules=list(rules),
-                                    probe=_Answered(answers), policy=policy)
-    except (KeyError, _DayTotals):  # a question the first pass did not ask: let the general way judge
+        evaluation = await evaluate(session=None, runtime=runtime, signals=signals,  # type: ignore[arg-type]
+                                    rules=list(rules), probe=_Answered(answers), policy=policy)
+    except (KeyError, _DayTotals):  # a question `ask` did not foresee: let the general way judge
         return False
     return evaluation.decision is Decision.ALLOW
 
 
-async def _answers(session: AsyncSession, questions: list[Question], own: Sequence[Event],
-                   at: float) -> tuple[dict[Question, Any], RiskPolicy]:
-    """The answers to `questions` and the score thresholds, in one statement. A count includes this checkout's own
+def _answers(asked: Asked, row: Sequence[Any], own: Sequence[Event],
+             at: float) -> tuple[dict[Question, Any], RiskPolicy]:
+    """The answers to the questions and the score thresholds from the row read. A count includes this checkout's own
     events (`own`, at `at`: the general way records them before counting): the distinct members in the table other
     than its own, plus its own in the window."""
     mine: dict[str, set[str]] = {}
     for key, member in own:
         mine.setdefault(key[:200], set()).add(member[:200])
-    shape: list[tuple[Any, ...]] = []
-    params: dict[str, Any] = {}
-    added: list[int] = []
-    for n, question in enumerate(questions):
-        if question[0] == "count":
-            _, key, window, until = question
-            low, high = at - window, at if until is None else until
-            members = sorted(mine.get(key, ())) if low < at <= high else []
-            params.update({f"q{n}_key": key, f"q{n}_low": low, f"q{n}_high": high})
-            params.update({f"q{n}_m{j}": member for j, member in enumerate(members)})
-            shape.append(("count", len(members)))
-            added.append(len(members))
-        elif question[0] == "paid":
-            params[f"q{n}_contact"] = question[1]
-            shape.append(("paid",))
-            added.append(0)
-        else:
-            _, contact, device, ip = question
-            params.update({f"q{n}_contact": contact, f"q{n}_device": device, f"q{n}_ip": ip})
-            shape.append(("known",))
-            added.append(0)
-    row = await db_direct.fetch_one(session, _statement(tuple(shape)), params)
-    assert row is not None  # scalar subqueries only: always one row
     answers: dict[Question, Any] = {}
     column = 0
-    for question, part, extra in zip(questions, shape, added, strict=True):
+    for question, part in zip(asked.questions, asked.shape, strict=True):
         if part[0] == "known":
             answers[question] = (row[column], row[column + 1])
             column += 2
+            continue
+        if part[0] == "count":
+            _, key, window, until = question
+            low, high = at - window, at if until is None else until
+            answers[question] = int(row[column] or 0) + (len(mine.get(key, ())) if low < at <= high else 0)
         else:
-            answers[question] = int(row[column] or 0) + extra if part[0] == "count" else row[column]
-            column += 1
+            answers[question] = row[column]
+        column += 1
     challenge_at, review_at, deny_at = row[column:column + 3]
     return answers, RiskPolicy(id=1, challenge_at=challenge_at, review_at=review_at, deny_at=deny_at)
 
 
-_BUILT: dict[tuple[tuple[Any, ...], ...], db_direct.Direct] = {}
+_BUILT: dict[tuple[tuple[Any, ...], ...], Any] = {}
 
 
-def _statement(shape: tuple[tuple[Any, ...], ...]) -> db_direct.Direct:
-    """The answers' statement for this shape of questions, built once per process with bind parameters (q<n>_...):
-    the counters' and `engine._Probe`'s reads as scalar subqueries, then the policy's thresholds."""
-    statement = _BUILT.get(shape)
-    if statement is not None:
-        return statement
+def _read(shape: tuple[tuple[Any, ...], ...]) -> Any:
+    """The one-row read of the answers for this shape of questions, built once per process with bind parameters
+    (r<n>_...): the counters' and `engine._Probe`'s reads as scalar subqueries, then the policy's thresholds."""
+    read = _BUILT.get(shape)
+    if read is not None:
+        return read
     events, signals, policy = CounterEvent.__table__, OrderRiskSignals.__table__, RiskPolicy.__table__
     columns: list[Any] = []
     for n, part in enumerate(shape):
         if part[0] == "count":
             columns.append(select(func.count(func.distinct(events.c.member))).where(
-                events.c.key == bindparam(f"q{n}_key", type_=events.c.key.type),
-                events.c.at > bindparam(f"q{n}_low", type_=events.c.at.type),
-                events.c.at <= bindparam(f"q{n}_high", type_=events.c.at.type),
-                *[events.c.member != bindparam(f"q{n}_m{j}", type_=events.c.member.type) for j in range(part[1])],
-            ).scalar_subquery())
+                events.c.key == bindparam(f"r{n}_key", type_=events.c.key.type),
+                events.c.at > bindparam(f"r{n}_low", type_=events.c.at.type),
+                events.c.at <= bindparam(f"r{n}_high", type_=events.c.at.type),
+                *[events.c.member != bindparam(f"r{n}_m{j}", type_=events.c.member.type) for j in range(part[1])],
+            ).scalar_subquery().label(f"r{n}"))
             continue
         paid = select(signals.c.order_id).where(
-            signals.c.contact == bindparam(f"q{n}_contact", type_=signals.c.contact.type), signals.c.paid.is_(True))
+            signals.c.contact == bindparam(f"r{n}_contact", type_=signals.c.contact.type), signals.c.paid.is_(True))
         if part[0] == "paid":
-            columns.append(paid.exists())
+            columns.append(paid.exists().label(f"r{n}"))
         else:
-            columns.append(paid.where(signals.c.device == bindparam(f"q{n}_device", type_=signals.c.device.type))
-                           .exists())
-            columns.append(paid.where(signals.c.ip == bindparam(f"q{n}_ip", type_=signals.c.ip.type)).exists())
-    columns += [select(policy.c[name]).where(policy.c.id == 1).scalar_subquery()
+            columns.append(paid.where(signals.c.device == bindparam(f"r{n}_device", type_=signals.c.device.type))
+                           .exists().label(f"r{n}_device"))
+            columns.append(paid.where(signals.c.ip == bindparam(f"r{n}_ip", type_=signals.c.ip.type))
+                           .exists().label(f"r{n}_ip"))
+    columns += [select(policy.c[name]).where(policy.c.id == 1).scalar_subquery().label(f"r_{name}")
                 for name in ("challenge_at", "review_at", "deny_at")]
-    statement = _BUILT[shape] = db_direct.Direct(select(*columns))
-    return statement
+    read = _BUILT[shape] = select(*columns).subquery("rules_read")
+    return read
 
 
 def may_be_quiet(runtime: RiskRuntime, rules: Sequence[CachedRule]) -> bool:
