@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -248,15 +249,11 @@ async def test_a_day_total_order_stage_rule_takes_the_general_way(shop, ways):
     assert ways == []
 
 
-async def test_a_below_threshold_checkout_with_the_judged_rules_sends_the_plain_checkouts_statements(
-        shop, monkeypatch):
-    """The shipped rules as `bench/hot_path.py --default-risk-rules` runs them: the checkout sends what a shop without
-    rules sends (tests/orders/test_statement_counts.py's budget: PostgreSQL 3, SQLite 8); the old code, 10 or more."""
-    monkeypatch.setattr(counters.random, "random", lambda: 1.0)  # no pruning now and then
-    sku = await shop.make_sku(max_quantity=50)
-    await shop.stock(sku, 30)
-    await _judged_rules(shop)
-    await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
+_PLAIN_CHECKOUT = {"sqlite": 8, "postgresql": 3}  # tests/orders/test_statement_counts.py's budget without rules
+
+
+async def _statements_of(shop, request: Awaitable[object]) -> list[str]:  # type: ignore[no-untyped-def]
+    """The SQL statements the shop's engines send while `request` runs."""
     seen: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -266,12 +263,24 @@ async def test_a_below_threshold_checkout_with_the_judged_rules_sends_the_plain_
     for engine in engines:
         event.listen(engine, "before_cursor_execute", count)
     try:
-        await shop.create_order(sku.id, quantity=15, contact="second@example.com")  # 297.00: no rule hits
+        await request
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", count)
-    budget = {"sqlite": 8, "postgresql": 3}[shop.ctx.db.write_engine.dialect.name]
-    assert len(seen) == budget, "\n".join(seen)
+    return seen
+
+
+async def test_a_below_threshold_checkout_with_the_judged_rules_sends_the_plain_checkouts_statements(
+        shop, monkeypatch):
+    """The shipped rules as `bench/hot_path.py --default-risk-rules` runs them: the checkout sends what a shop without
+    rules sends (tests/orders/test_statement_counts.py's budget: PostgreSQL 3, SQLite 8); the old code, 10 or more."""
+    monkeypatch.setattr(counters.random, "random", lambda: 1.0)  # no pruning now and then
+    sku = await shop.make_sku(max_quantity=50)
+    await shop.stock(sku, 30)
+    await _judged_rules(shop)
+    await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
+    seen = await _statements_of(shop, shop.create_order(sku.id, quantity=15, contact="second@example.com"))  # 297.00
+    assert len(seen) == _PLAIN_CHECKOUT[shop.ctx.db.write_engine.dialect.name], "\n".join(seen)  # no rule hits
 
 
 async def test_too_much_stock_held_with_judged_rules_counts_the_attempt_as_the_general_way_does(shop, monkeypatch,
@@ -408,19 +417,6 @@ async def test_a_below_threshold_checkout_with_every_shipped_rule_sends_the_plai
         await ruleset.install_default_rules(session=session)
         ruleset._edited(session)
     await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
-    seen: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    engines = {shop.ctx.db.write_engine.sync_engine, shop.ctx.db.read_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
     ways.clear()
-    try:
-        await shop.create_order(sku.id, contact="second@example.com")  # first purchase: scores 5, allowed
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
-    budget = {"sqlite": 8, "postgresql": 3}[shop.ctx.db.write_engine.dialect.name]
-    assert ways == [True] and len(seen) == budget, "\n".join(seen)
+    seen = await _statements_of(shop, shop.create_order(sku.id, contact="second@example.com"))  # first purchase: 5
+    assert ways == [True] and len(seen) == _PLAIN_CHECKOUT[shop.ctx.db.write_engine.dialect.name], "\n".join(seen)
