@@ -5,12 +5,14 @@ just above each threshold, the fast way and the general way give the same answer
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import uuid
 from collections.abc import Awaitable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import event, func, select, update
@@ -24,7 +26,7 @@ from quanyi.orders.models import Order, OrderEvent
 from quanyi.risk import counters, order_stage, ruleset
 from quanyi.risk.device import DEVICE_COOKIE, new_device_cookie, verified_device_id
 from quanyi.risk.engine import local_clock, runtime_of
-from quanyi.risk.holdings import HeldLimits
+from quanyi.risk.holdings import HeldLimits, lock_ids
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskChallenge, RiskDecisionLog
 
 LIMITS = ("checkout_limit_per_ip", "checkout_limit_per_device")
@@ -420,3 +422,34 @@ async def test_a_below_threshold_checkout_with_every_shipped_rule_sends_the_plai
     ways.clear()
     seen = await _statements_of(shop, shop.create_order(sku.id, contact="second@example.com"))  # first purchase: 5
     assert ways == [True] and len(seen) == _PLAIN_CHECKOUT[shop.ctx.db.write_engine.dialect.name], "\n".join(seen)
+
+
+async def test_the_counted_rules_take_one_clients_checkouts_in_turn_with_the_held_limits_off(shop, backend,
+                                                                                              database_url, ways):
+    """PostgreSQL: with every shipped rule on, the fast way counts the contact's earlier attempts as committed, so a
+    checkout of the same contact still in flight (from another address or device) must finish first: the checkout
+    waits for the contact's lock even though this file's shop has the held-stock limits (whose lock it is) off. On the
+    old code it did not wait, and two concurrent checkouts of one contact each missed the other's attempt."""
+    if backend != "postgresql":
+        pytest.skip("SQLite's writer lock takes every checkout in turn")
+    sku = await shop.make_sku(max_quantity=50)
+    await shop.stock(sku, 5)
+    async with shop.ctx.db.transaction() as session:
+        await ruleset.install_default_rules(session=session)
+        ruleset._edited(session)
+    await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
+    ways.clear()
+    [lock] = lock_ids([("contact", "second@example.com", 0)])
+    holder = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        in_flight = holder.transaction()  # another checkout of this contact, not committed yet
+        await in_flight.start()
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", lock)
+        checkout = asyncio.ensure_future(shop.create_order(sku.id, contact="second@example.com"))
+        done, _ = await asyncio.wait({checkout}, timeout=1.0)
+        assert not done, "the checkout counted while the contact's other checkout was in flight"
+        await in_flight.rollback()
+        placed = await asyncio.wait_for(checkout, 30)
+    finally:
+        await holder.close()
+    assert placed["status"] == "pending_payment" and ways == [True]

@@ -168,6 +168,11 @@ async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client:
         params.update({f"g_{dim}": value for dim, value, _ in checks})
         params.update(g_since=held_since(runtime.held, client.at), g_now=now)
         locks |= lock_ids(checks)
+    if also is not None:
+        # The order-stage rules count this client's attempts (risk.order_stage), which commit with its order: one
+        # client's checkouts in turn, so each count sees what the previous one committed, even with the held-stock
+        # limits (whose locks these are) off. The general way records its attempt before counting instead.
+        locks |= lock_ids([(dim, client.value(dim), 0) for dim in ("ip", "device", "contact") if client.value(dim)])
     if locks and session.bind.dialect.name == "postgresql":
         # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
         # this client committed. One statement, one sorted order: two checkouts never wait crosswise.

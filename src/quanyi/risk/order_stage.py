@@ -18,10 +18,11 @@ judged here: with one of them enabled every checkout takes the general way, as w
 
 Concurrency: the statement counts what is committed when it runs. The general way commits the attempt before it
 counts, so of two concurrent checkouts the later counter sees both; here a checkout still in flight (its attempt
-not committed yet) is not seen. One IP's and one device's checkouts are serialized by the gate's advisory locks
-when the flood limits are on (the shipped default), and SQLite's writer lock serializes all, so the difference is
-left to checkouts in flight at once of one contact from different addresses and devices, or of one SKU without a
-device cookie (the cookieless surge) from different addresses: each is missed only while its transaction is open.
+not committed yet) is not seen. So when the rules ask (risk.gate `also`), one client's checkouts are serialized: the
+gate takes the advisory locks of its ip, device and contact (the held-stock limits' locks, taken even when those
+limits are off), and SQLite's writer lock serializes all. The difference left is checkouts in flight at once of
+one SKU without a device cookie (the cookieless surge) from different addresses: each is missed only while its
+transaction is open (locking per SKU would serialize a flash sale).
 """
 
 from __future__ import annotations
