@@ -17,10 +17,11 @@ REDIS_URL = os.environ.get("QUANYI_TEST_REDIS_URL")
 
 async def test_database_counter_counts_every_concurrent_hit(ctx):
     limiter = DatabaseRateLimiter(ctx.db)
-    counts = await asyncio.gather(*[limiter.hit("t:concurrent", 60) for _ in range(40)])
+    at = time.time() // 60 * 60 + 30  # one window for all: "now" could cross a minute while 40 hits queue
+    counts = await asyncio.gather(*[limiter.hit("t:concurrent", 60, at=at) for _ in range(40)])
     assert sorted(counts) == list(range(1, 41))
-    assert await limiter.count("t:concurrent", 60) == 40
-    assert await limiter.count("t:other", 60) == 0
+    assert await limiter.count("t:concurrent", 60, at=at) == 40
+    assert await limiter.count("t:other", 60, at=at) == 0
 
 
 async def test_database_counters_are_purged_after_their_window(ctx):
@@ -35,9 +36,10 @@ async def test_database_counters_are_purged_after_their_window(ctx):
 async def test_redis_counter_counts_every_concurrent_hit():
     limiter = RedisRateLimiter(REDIS_URL, prefix=f"quanyi-test:{uuid.uuid4().hex}:")  # type: ignore[arg-type]
     try:
-        counts = await asyncio.gather(*[limiter.hit("t:concurrent", 60) for _ in range(40)])
+        at = time.time() // 60 * 60 + 30  # one window for all (see the database counter's test)
+        counts = await asyncio.gather(*[limiter.hit("t:concurrent", 60, at=at) for _ in range(40)])
         assert sorted(counts) == list(range(1, 41))
-        assert await limiter.count("t:concurrent", 60) == 40
+        assert await limiter.count("t:concurrent", 60, at=at) == 40
     finally:
         await limiter.close()
 
