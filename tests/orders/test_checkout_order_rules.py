@@ -407,18 +407,24 @@ async def test_the_full_default_rules_just_below_and_just_above(shop, app, monke
         assert ["contacts:ip:IP", "CONTACT"] in rows[0]["events"]
 
 
+async def _every_rule_on(shop):  # type: ignore[no-untyped-def]
+    """Every shipped rule on, a SKU with 5 keys, and a first checkout (warms the caches, gives the device cookie)."""
+    sku = await shop.make_sku(max_quantity=50)
+    await shop.stock(sku, 5)
+    async with shop.ctx.db.transaction() as session:
+        await ruleset.install_default_rules(session=session)
+        ruleset._edited(session)
+    await shop.create_order(sku.id, contact="first@example.com")
+    return sku
+
+
 async def test_a_below_threshold_checkout_with_every_shipped_rule_sends_the_plain_checkouts_statements(
         shop, monkeypatch, ways):
     """Every shipped rule on: what the counted rules ask rides in the gate's count statement (risk.gate `also`), so the
     checkout sends what a shop without rules sends (PostgreSQL 3, SQLite 8); the old code: the general way's 20 or
     more, a statement of its own for the answers: 4 / 9."""
     monkeypatch.setattr(counters.random, "random", lambda: 1.0)  # no pruning now and then
-    sku = await shop.make_sku(max_quantity=50)
-    await shop.stock(sku, 5)
-    async with shop.ctx.db.transaction() as session:
-        await ruleset.install_default_rules(session=session)
-        ruleset._edited(session)
-    await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
+    sku = await _every_rule_on(shop)
     ways.clear()
     seen = await _statements_of(shop, shop.create_order(sku.id, contact="second@example.com"))  # first purchase: 5
     assert ways == [True] and len(seen) == _PLAIN_CHECKOUT[shop.ctx.db.write_engine.dialect.name], "\n".join(seen)
@@ -432,12 +438,7 @@ async def test_the_counted_rules_take_one_clients_checkouts_in_turn_with_the_hel
     old code it did not wait, and two concurrent checkouts of one contact each missed the other's attempt."""
     if backend != "postgresql":
         pytest.skip("SQLite's writer lock takes every checkout in turn")
-    sku = await shop.make_sku(max_quantity=50)
-    await shop.stock(sku, 5)
-    async with shop.ctx.db.transaction() as session:
-        await ruleset.install_default_rules(session=session)
-        ruleset._edited(session)
-    await shop.create_order(sku.id, contact="first@example.com")  # warms the caches, gives the device cookie
+    sku = await _every_rule_on(shop)
     ways.clear()
     [lock] = lock_ids([("contact", "second@example.com", 0)])
     holder = await asyncpg.connect(database_url.replace("+asyncpg", ""))
