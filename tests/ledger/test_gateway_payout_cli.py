@@ -1,5 +1,6 @@
 """`quanyi ledger gateway-payout` / `gateway-clearing` as an operator runs them (real subprocesses): a settlement is
-booked once, a second try and bad arguments exit non-zero with a message (never a traceback) and book nothing."""
+booked once, a second try and bad arguments exit non-zero with a message (never a traceback) and book nothing; a
+new shop's listing says there is nothing yet instead of empty tables."""
 
 from __future__ import annotations
 
@@ -39,3 +40,13 @@ async def test_gateway_payouts_from_the_command_line(shop, app, tmp_path):
     listed = _quanyi(shop, tmp_path, "ledger", "gateway-clearing")
     assert listed.returncode == 0, listed.stderr
     assert "2088CLI01" in listed.stdout and "¥39.00" in listed.stdout and "¥0.60" in listed.stdout
+
+
+async def test_gateway_clearing_on_a_new_shop_says_no_payout_is_recorded_yet(shop, app, tmp_path):
+    listed = _quanyi(shop, tmp_path, "ledger", "gateway-clearing")
+    assert listed.returncode == 0, listed.stderr
+    assert "No gateway payouts recorded yet." in listed.stdout, listed.stdout
+    assert "settlement" not in listed.stdout and "still owed" not in listed.stdout  # no empty tables
+    assert "no gateway owes the shop anything" in listed.stdout
+    narrowed = _quanyi(shop, tmp_path, "ledger", "gateway-clearing", "--gateway", "wechat")
+    assert "No wechat payouts recorded yet." in narrowed.stdout, narrowed.stdout

@@ -258,12 +258,18 @@ def gateway_clearing(
                                                               gateway=gateway, limit=limit))
 
     owed, payouts = _run(job)
-    table = Table("gateway", "currency", "still owed", "paid out", "fees", "payouts", "last period ends")
-    for row in owed:
-        table.add_row(row.gateway, row.currency, format_money(row.balance_cents, row.currency),
-                      format_money(row.paid_out_cents, row.currency), format_money(row.fees_cents, row.currency),
-                      str(row.payouts), row.last_period_to.isoformat() if row.last_period_to else "")
-    console.print(table)
+    if owed:
+        table = Table("gateway", "currency", "still owed", "paid out", "fees", "payouts", "last period ends")
+        for row in owed:
+            table.add_row(row.gateway, row.currency, format_money(row.balance_cents, row.currency),
+                          format_money(row.paid_out_cents, row.currency), format_money(row.fees_cents, row.currency),
+                          str(row.payouts), row.last_period_to.isoformat() if row.last_period_to else "")
+        console.print(table)
+    else:
+        console.print("No gateway is configured or has taken a payment yet: no gateway owes the shop anything.")
+    if not payouts:
+        console.print(f"No {gateway or 'gateway'} payouts recorded yet.")
+        return
     listed = Table("recorded", "gateway", "settlement", "period", "net", "fee", "refunds", "books differ")
     for view in payouts:
         p = view.payout
