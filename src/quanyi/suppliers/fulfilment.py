@@ -154,6 +154,8 @@ async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, h
         return await _prepare(session, job, open_attempt, "query", policy, http, now)
     if await settled_by_hand(session, order):
         # Refunded (or being refunded in full) or otherwise settled by hand while we waited: nothing left to buy.
+        if order.status is not OrderStatus.DELIVERED:
+            await _stock_held_codes(session, order, job, now)
         await finish_job(session, job, "delivered" if order.status is OrderStatus.DELIVERED else "abandoned", now)
         return None
 
@@ -340,8 +342,7 @@ async def apply_transition(session: AsyncSession, order: Order, job: FulfilmentJ
             await _receive_codes(session, order, attempt, outcome, cipher, now)
             if settled:
                 # Settled by hand meanwhile (e.g. refunded): the codes were paid for; put them on sale, at cost.
-                await inventory_service.release_card_keys(session=session, order_id=order.id)
-                await _stock_late_codes(session, attempt, now)
+                await _stock_held_codes(session, order, job, now)
         elif not settled:
             await orders_service.mark_fulfilled(session=session, order=order, now=now)
             await finish_job(session, job, "delivered", now)
@@ -371,6 +372,18 @@ async def _stock_late_codes(session: AsyncSession, attempt: SupplierAttempt, now
     await inventory_service.set_batch_unit_cost(session=session, batch_id=attempt.batch_id, unit_cost_cents=unit)
     await ledger_service.book_late_supplier_goods(session=session, reference=attempt.idempotency_key,
                                                   amount_cents=unit * attempt.codes_received, to_stock=True, now=now)
+
+
+async def _stock_held_codes(session: AsyncSession, order: Order, job: FulfilmentJob, now: dt.datetime) -> None:
+    """A card-key order settled by hand while it held codes bought for it (a late purchase, or a short delivery
+    whose rest never came): they go on sale, each purchase's at its cost (else they stayed reserved for it for ever,
+    or went on sale with their cost left with the supplier's payable)."""
+    if not await inventory_service.release_card_keys(session=session, order_id=order.id):
+        return
+    for attempt in (await session.scalars(select(SupplierAttempt).where(SupplierAttempt.job_id == job.id)
+                                          .order_by(SupplierAttempt.id))).all():
+        if attempt.kind is ProductKind.CARD_KEY and attempt.state is AttemptState.SUCCEEDED:
+            await _stock_late_codes(session, attempt, now)  # once per charge
 
 
 async def _settle_cost(session: AsyncSession, attempt: SupplierAttempt, now: dt.datetime) -> None:

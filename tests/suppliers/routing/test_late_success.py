@@ -11,6 +11,7 @@ import datetime as dt
 import httpx
 from sqlalchemy import select
 
+from quanyi.inventory.models import CardKey
 from quanyi.ledger import service as ledger_service
 from quanyi.orders.models import Order
 from quanyi.payments.gateway import RefundRequest, RefundResult
@@ -192,3 +193,49 @@ async def test_a_recharge_credited_while_a_partial_refund_is_unanswered_is_deliv
     assert (await shop.get_order(order))["status"] == "delivered"  # one cent is still the buyer's: delivered
     assert "supplier_goods_written_off" not in {p.kind for p in await _postings(shop, order)}
     await _books_balance(shop)
+
+
+async def test_codes_held_for_an_order_abandoned_while_its_full_refund_is_on_its_way_go_back_on_sale(
+        shop, sims, served_shop):
+    """A short delivery left the order one code (held for it) and the rest was being bought elsewhere when its
+    whole amount was refunded. That purchase then fails: the job gives up (the order is not the buyer's any more),
+    and the code it held goes back on sale at its cost, as if no supplier could fill the order (it stayed reserved
+    for the refunded order for ever)."""
+    stingy, slow = sims(seed=1), sims(seed=2)
+    stingy.set_faulty_delivery(short=1)
+    slow.hold_placing()  # never places it: its "no such order" is believed after the grace, a failure
+    sku = await shop.make_sku()
+    await add_supplier(shop, stingy, code="stingy", sku=sku, product_code=CARD_PRODUCT, cost_cents=900, priority=1)
+    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=950, priority=2,
+                       timeout_ms=TIMEOUT_MS)
+    order = await shop.create_order(sku.id, quantity=2)
+    await cashier_pay(shop, order)
+    await run_due(shop, grace=GRACE)  # 1 of 2 codes from stingy; the other asked of slow, unclear
+    assert [(a["supplier_code"], a["state"]) for a in await attempts(shop, order)] == [
+        ("stingy", "succeeded"), ("slow", "unknown")]
+    assert await _key_statuses(shop, sku) == ["reserved"]
+
+    shop.ctx.gateways.register(_gateway(shop, "unreachable"))
+    refund = await ask_refund(shop, order)
+    assert refund.status_code in (200, 201, 202), refund.text
+    assert await shop.scalar(select(Refund.status)) == "requested"
+
+    await age_attempts(shop, GRACE)
+    await run_due(shop, later=GRACE, grace=GRACE)  # slow never had it: failed; nothing more to buy
+    assert [a["state"] for a in await attempts(shop, order)] == ["succeeded", "failed"]
+    assert (await job_of(shop, order)).outcome == "abandoned"
+    await _paid_with_no_keys(shop, order)
+    assert await _key_statuses(shop, sku) == ["available"]
+    postings = await _postings(shop, order)
+    assert _sum(postings, "card_key_stock") == 900  # the code's cost is stock now, sold with it later
+    await _books_balance(shop)
+
+    buyer = await shop.create_order(sku.id, contact="next@example.com")
+    await cashier_pay(shop, buyer)
+    [shown] = await shop.reveal(buyer)
+    assert shown["code"] == stingy.order(f"{order['order_no']}-01").codes[0].password
+
+
+async def _key_statuses(shop, sku) -> list[str]:  # type: ignore[no-untyped-def]
+    async with shop.ctx.db.read_session() as session:
+        return list((await session.scalars(select(CardKey.status).where(CardKey.sku_id == sku.id))).all())
