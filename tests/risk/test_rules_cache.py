@@ -7,7 +7,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from quanyi.db import Database
 from quanyi.risk import ruleset
 from quanyi.risk.ruleset import CachedRule, _RulesCache
 from risk.support import add_rule, checkout
@@ -135,3 +137,33 @@ async def test_rules_edited_and_rolled_back_are_never_the_process_copy(shop):
             raise _RolledBack
     assert [r.id for r in ruleset.fresh_copy(db.session_info) or []] == [rule["id"]]  # the other session's read
     assert (await checkout(shop, sku.id, ip="192.0.2.1")).status_code == 403  # the committed rule (old code: 201)
+
+
+async def test_callers_holding_every_connection_never_wait_for_a_read_that_needs_one(shop):
+    """Single flight on a busy pool: the first caller after the copy went stale (an edit in this process, the start)
+    reads on a session that has no connection yet and waits for one; payments that hold every connection of the pool
+    (their order rows locked) then ask for the rules. They read on their own connections: waiting for that read
+    waited for their own connections, every payment of the process stalled for the pool's timeout (30 s) and the
+    read then failed."""
+    if shop.ctx.db.is_sqlite:
+        pytest.skip("PostgreSQL's bounded pool")
+    rule = await add_rule(shop, "block_list", {"ips": ["192.0.2.1"]})
+    db = Database(shop.ctx.db.url, pool_size=1)  # two connections at most
+    ruleset.install_cache(db.session_info, 2.0)
+
+    async def fresh() -> list[CachedRule]:
+        async with db.read_session() as session:
+            return await ruleset.enabled_rules(session=session)
+
+    try:
+        async with db.transaction() as one, db.transaction() as other:
+            for session in (one, other):
+                await session.execute(text("SELECT 1"))  # each holds a connection: the pool is used up
+            reader = asyncio.create_task(fresh())  # the read, waiting for a connection
+            await asyncio.sleep(0.2)
+            answers = await asyncio.wait_for(asyncio.gather(ruleset.enabled_rules(session=one),
+                                                            ruleset.enabled_rules(session=other)), 10)
+            assert [[r.id for r in rules] for rules in answers] == [[rule["id"]], [rule["id"]]]
+        assert [r.id for r in await asyncio.wait_for(reader, 10)] == [rule["id"]]
+    finally:
+        await db.dispose()

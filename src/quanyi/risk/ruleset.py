@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import after_commit, utcnow
+from quanyi.db_driven import DRIVEN
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.risk.models import RiskPolicy, RiskRule
 from quanyi.risk.rules import Decision, Stage, validate_params
@@ -152,8 +153,8 @@ class _RulesCache:
     async def enabled(self, session: AsyncSession) -> list[CachedRule]:
         """The copy if fresh; else ONE caller reads the rules (single-flight: without it, every request that came
         while the copy expired read them too, a stampede under load). While it reads, the others keep using the
-        expired copy of the same generation, or wait for its answer when there is none. With `seconds` 0 every
-        caller reads (that setting's promise)."""
+        expired copy of the same generation, or wait for its answer when there is none (unless they hold a pooled
+        connection already: they read on it). With `seconds` 0 every caller reads (that setting's promise)."""
         now = time.monotonic()
         copy, generation = self._copy, self.generation  # an edit while reading makes this copy stale at once
         if copy is not None and copy[0] == generation and now - copy[1] < self.seconds:
@@ -163,6 +164,10 @@ class _RulesCache:
                 and reading[1].get_loop() is asyncio.get_running_loop():
             if copy is not None and copy[0] == generation:
                 return copy[2]
+            if _holds_connection(session):
+                # The read may be waiting for a pooled connection, this one's among them: waiting for it could wait
+                # for the pool's timeout (every connection held by a caller waiting so). Read on our own instead.
+                return await _read_enabled(session)
             # shield: a waiter cancelled (a client gone) must not cancel the read the others wait for
             answer = await asyncio.shield(reading[1])
             if answer is not None:
@@ -180,6 +185,12 @@ class _RulesCache:
             if self._reading is not None and self._reading[1] is future:
                 self._reading = None
         return rules
+
+
+def _holds_connection(session: AsyncSession | None) -> bool:
+    """Whether `session` holds a pooled connection already (a transaction begun, or a driven unit: quanyi.db_driven
+    checks one out when it starts)."""
+    return session is not None and (session.in_transaction() or DRIVEN in session.sync_session.info)
 
 
 _CACHE_KEY = "quanyi.risk.rules_cache"
