@@ -48,4 +48,4 @@ async def test_a_message_without_its_detail_still_shows_it_in_brackets(shop, sku
         await session.execute(update(Sku).where(Sku.id == sku.id).values(delivery_type="manual"))
     status, flash = await _form_upload(shop, sku.id, b"CODE-1\n")
     assert status == 422
-    assert re.fullmatch(r"此 SKU 不是卡密发货，不能导入卡密 \(.+\)", flash), flash
+    assert re.fullmatch(r"此 SKU 不是卡密发货，不能导入卡密（.+）", flash), flash

@@ -42,7 +42,7 @@ async def test_refusals_on_the_catalog_key_and_order_pages_are_alerts(shop, app,
     assert not_delivered.status_code == 409
     kind, text = _flash(not_delivered.text)
     # err.order_not_delivered has no text of its own: the general headline, never the raw key
-    assert (kind, text) == ("err", "操作未完成，未做任何更改 (只有已发货的订单可以重发发货通知)"), text
+    assert (kind, text) == ("err", "操作未完成，未做任何更改（只有已发货的订单可以重发发货通知）"), text
 
     listed = await client.get("/console/catalog?m=saved")
     assert _flash(listed.text)[0] == "ok"

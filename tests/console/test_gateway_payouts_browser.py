@@ -86,7 +86,9 @@ def test_owner_records_a_gateway_settlement_and_a_repeat_is_refused(
     _shoot(page, shots, "payouts-recorded")
 
     fill("2088BROWSER01", 100)
-    expect(page.get_by_test_id("flash")).to_contain_text("这张结算单已经记录过，没有重复入账")
+    expect(page.get_by_test_id("flash")).to_contain_text(
+        "这张结算单已经记录过，没有重复入账（sandbox 的结算单 2088BROWSER01")
+    assert not re.search(r"[()]", page.get_by_test_id("flash").inner_text())  # full-width brackets in Chinese
     expect(page.locator('[data-testid="payout-row"]')).to_have_count(1)
     expect(page.get_by_test_id("payout-settlement")).to_have_value("2088BROWSER01")  # drawn again as typed
     _shoot(page, shots, "payouts-refused")

@@ -45,6 +45,9 @@ async def test_owner_records_a_payout_and_repeats_are_refused_in_chinese(shop):
     again = await post_form(client, PAGE, {**form, "net": "1.00", "fee": "0"}, page_url=PAGE)
     assert again.status_code == 409 and "这张结算单已经记录过，没有重复入账" in again.text
     assert "sandbox 的结算单 2088PAGE01 已由 olivia 于" in again.text and "already recorded" not in again.text
+    # the detail after the headline in full-width brackets, as Chinese text writes them (not an ASCII "(")
+    assert "没有重复入账<span class=\"small\" data-testid=\"flash-detail\">（sandbox 的结算单" in again.text
+    assert "记录过）</span>" in again.text
     # the first recording's time as the list beside it shows it: the shop's clock, not ISO UTC
     async with shop.ctx.db.read_session() as session:
         recorded_at = await session.scalar(select(GatewayPayout.recorded_at))
@@ -70,6 +73,8 @@ async def test_owner_records_a_payout_and_repeats_are_refused_in_chinese(shop):
         audited = (await session.scalars(select(StaffAuditEntry.object_id).where(
             StaffAuditEntry.action == "gateway_payout_recorded"))).all()
     assert audited == ["sandbox:2088PAGE01"]
+    english = await post_form(client, PAGE + "?lang=en", {**form, "net": "1.00", "fee": "0"}, page_url=PAGE)
+    assert "nothing was booked again<span class=\"small\" data-testid=\"flash-detail\"> (settlement" in english.text
 
     client.cookies.clear()  # a finance clerk on the same browser
     reader = await logged_in(shop, "fred", roles=("finance",))

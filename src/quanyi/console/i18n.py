@@ -77,6 +77,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "common.no": "否",
         "common.empty": "暂无数据",
         "common.done": "操作成功",
+        "common.brackets": "（{text}）",  # an aside after a Chinese text (a refusal's detail, a unit): full-width
     },
     "en": {
         "console": "Console",
@@ -149,6 +150,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "common.no": "No",
         "common.empty": "Nothing here yet",
         "common.done": "Done",
+        "common.brackets": " ({text})",
     },
 }
 
