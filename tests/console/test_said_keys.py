@@ -47,3 +47,30 @@ async def test_an_import_reports_its_lines_reasons_in_chinese(shop, app, sku):
     assert "shorter than" not in text and "duplicate of" not in text and "already in stock" not in text
     english = await client.get(f"/console/keys/imports/{job['id']}?lang=en")
     assert "duplicate of line 1 in this file" in html.unescape(english.text)
+
+
+async def test_the_batches_the_shop_names_itself_are_said_in_chinese(shop, app):
+    """A 循环卡密's batch is recorded as "shared code", a hand delivery's as "manual:<order>": the stock pages say
+    what they are (they showed the English name)."""
+    client = await logged_in(shop, "sam", roles=("operator",))
+    shared = await shop.make_sku(code="SHARED-BATCH", delivery_type="shared_code")
+    url = f"/console/catalog/shared/{shared.id}"
+    saved = await post_form(client, url, {"code": "GOOD-SHARED-BATCH-1", "sale_limit": "3"}, page_url=url)
+    assert saved.status_code == 303, saved.text
+    stock = await client.get(f"/console/keys/skus/{shared.id}")
+    assert stock.status_code == 200
+    batch_id = re.search(r'href="/console/keys/batches/(\d+)"', stock.text)
+    assert batch_id, stock.text
+    row = stock.text[stock.text.index(f'/console/keys/batches/{batch_id.group(1)}'):][:600]
+    assert "循环卡密" in row and "shared code" not in stock.text, row
+    batch = await client.get(f"/console/keys/batches/{batch_id.group(1)}")
+    assert batch.status_code == 200 and "循环卡密" in batch.text and "shared code" not in batch.text
+
+
+def test_a_hand_delivery_and_a_supplier_purchase_batch_name_their_order_and_purchase():
+    from quanyi.console.said import say
+
+    assert say("manual:261205ABCDEF12", "zh-CN") == "手动发货（订单 261205ABCDEF12）"
+    assert say("supplier:SUP-1:PO-77:x", "zh-CN") == "供应商 SUP-1 采购 PO-77:x"
+    assert say("manual:261205ABCDEF12", "en") == "manual:261205ABCDEF12"  # English pages: the name as recorded
+    assert say("上游 3 月发票", "zh-CN") == "上游 3 月发票"  # a name staff typed: as it is

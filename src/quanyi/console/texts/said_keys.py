@@ -27,6 +27,10 @@ add_messages({
     "said.m.line_in_stock": "此规格的库存中已有",
     "said.m.line_in_other_stock": "已在另一个规格（ID {0}）的库存中",
     "said.line.code": "卡密", "said.line.card_number": "卡号", "said.line.password": "密码",
+    # the source the shop itself names a key batch by (inventory)
+    "said.m.batch_shared_code": "循环卡密",
+    "said.m.batch_manual": "手动发货（订单 {0}）",
+    "said.m.batch_supplier": "供应商 {0} 采购 {1}",
 }, {
     "said.m.sale_limit_range": "the sale limit must be between 1 and {0}",
     "said.m.code_invalid": "not a valid code: {0}",
@@ -49,6 +53,9 @@ add_messages({
     "said.m.line_in_stock": "already in stock for this SKU",
     "said.m.line_in_other_stock": "already in stock for another SKU (id {0})",
     "said.line.code": "code", "said.line.card_number": "card number", "said.line.password": "password",
+    "said.m.batch_shared_code": "shared code",
+    "said.m.batch_manual": "manual delivery of order {0}",
+    "said.m.batch_supplier": "supplier {0} purchase {1}",
 })
 
 # English message -> text (console/said.py)
@@ -75,4 +82,8 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"duplicate of an earlier line in this file", "line_duplicate"),
     (r"already in stock for this SKU", "line_in_stock"),
     (r"already in stock for another SKU \(id (\d+)\)", "line_in_other_stock"),
+    # a key batch's source as the shop names it (inventory.shared_codes, orders.manual, suppliers.fulfilment)
+    (r"shared code", "batch_shared_code"),
+    (r"manual:(\S+)", "batch_manual"),
+    (r"supplier:([^:\s]+):(\S+)", "batch_supplier"),
 )
