@@ -1,6 +1,7 @@
 """Texts of the ledger pages' refusals and records (console/said.py): a gateway settlement's refusals
-(ledger.gateway_payouts) and what the postings' memos say they were, with the English messages that say them
-(said.m, filled with the message's details in order)."""
+(ledger.gateway_payouts) and what the postings' memos say they were (on the console's ledger pages and the
+enterprise portal's statement alike), with the English messages that say them (said.m, filled with the message's
+details in order)."""
 
 from quanyi.console.i18n import add_messages
 
