@@ -85,6 +85,7 @@ from quanyi.suppliers.routes import admin_router as suppliers_admin_router
 from quanyi.suppliers.routes import router as suppliers_router
 from quanyi.system.routes import router as system_router
 from quanyi.tasks import refresh_gateways, run_background_loops
+from quanyi.telemetry import fastapi_arguments
 from quanyi.web.csrf import CsrfCookieMiddleware
 from quanyi.web.order_link import router as order_link_router
 from quanyi.web.routes import router as web_router
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, *, ctx: ShopContext | None = No
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        **fastapi_arguments(ctx.settings.opentelemetry),  # OpenTelemetry decided once, not on every request
         openapi_tags=[
             {"name": "catalog", "description": "Categories, products and SKUs with live stock"},
             {"name": "orders", "description": "Checkout, order status, card-key reveal, lookup without an account"},

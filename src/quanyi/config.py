@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     # The access log line per request (quanyi.accesslog.AccessLog, uvicorn's format). Behind a reverse proxy that
     # logs requests already, turning it off saves CPU on every request (measured in docs/PERFORMANCE.md).
     access_log: bool = True
+    # FastAPI's OpenTelemetry (spans, request metrics, exception log records through the global providers; the
+    # `opentelemetry-sdk` and an exporter are the operator's to install): true on, false off; unset, on only when a
+    # provider is configured before the app is built (`opentelemetry-instrument`, logfire) or
+    # FASTAPI_OTEL_AUTO_CONFIGURE=true. Decided at startup (quanyi.telemetry): off, no request pays FastAPI's check.
+    opentelemetry: bool | None = None
     # Plain guest checkouts answered by orders.checkout_lane without the framework (the route's code and answers).
     checkout_lane: bool = True
     # PostgreSQL connections per process: up to twice this many, opened as requests need them and then kept open.
