@@ -69,16 +69,18 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
 ))
 # How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
 # campaign's, "e" what a payment did to its order (effect.*), "y" cents in yuan, "m" a message inside the message,
-# "f" a field of a card-key line, "t" an ISO time (on the shop's clock, as the pages show times, when the page gives
-# its zone), "-" as it is.
+# "f" a field of a card-key line, "g" a gateway's name (said.gateway.*), "t" an ISO time (on the shop's clock, as
+# the pages show times, when the page gives its zone), "-" as it is.
 _GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
            "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
            "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
            "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "code_invalid": "m",
            "line_field_empty": "f", "line_field_too_long": "f", "line_field_chars": "f", "payout_exists": "---t",
-           "memo_refund": "-m", "memo_purchase_failed": "-m", "memo_purchase_cheaper": "-yy", "memo_payout": "----yyy",
+           "memo_payment": "g", "memo_refund_paid": "-g", "memo_refund": "-m", "memo_purchase_failed": "-m",
+           "memo_purchase_cheaper": "-yy", "memo_payout": "----yyy",
            "memo_payout_note": "----yyy", "memo_points_returned": "--m", "rc_unreachable": "-m", "rc_repaired": "e",
-           "rc_not_confirmed": "m", "rc_refund_unreachable": "m", "rc_top_up": "-m", "rc_top_up_not_credited": "m"}
+           "rc_not_confirmed": "m", "rc_refund_unreachable": "m", "rc_top_up": "-m", "rc_top_up_not_credited": "m",
+           "order_not_delivered_because": "m", "refund_gateway_refused": "m"}
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}
@@ -112,6 +114,9 @@ def _group(locale: str, group: str | None, how: str, zone: tzinfo | None) -> str
         return str(say(group, locale, zone=zone))
     if how == "f":
         return console_text(locale, "said.line." + group.replace(" ", "_"))
+    if how == "g":
+        key = "said.gateway." + group
+        return console_text(locale, key) if key in MESSAGES["zh-CN"] else group
     if how in _STATUS_TEXTS:
         key = _STATUS_TEXTS[how] + group
         return console_text(locale, key) if key in MESSAGES["zh-CN"] else group

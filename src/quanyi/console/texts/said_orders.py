@@ -58,6 +58,15 @@ add_messages({
     "said.m.order_refunded_early": "发货前已全额退款", "said.m.order_keys_refunded": "所有卡密已收回并退款",
     "said.m.order_held": "风控拦截，等待审核", "said.m.order_approved": "风控审核通过",
     "said.m.order_rejected": "风控审核拒绝：需要退款",
+    "said.m.order_placed": "下单", "said.m.order_cancelled_by_buyer": "买家取消",
+    "said.m.order_not_delivered_because": "已付款但未发货：{0}", "said.m.order_approved_because": "风控审核通过：{0}",
+    "said.m.order_rejected_because": "风控审核拒绝：{0}",
+    # why a refund moved (refunds/state.py TRANSITIONS) and the refunds the shop asks for itself
+    "said.m.refund_accepted": "渠道已受理，退款中", "said.m.refund_done": "渠道已退款",
+    "said.m.refund_refused": "渠道拒绝退款", "said.m.refund_finished": "渠道已完成退款",
+    "said.m.refund_given_up": "渠道放弃了这笔退款", "said.m.refund_retried": "员工重试",
+    "said.m.refund_gateway_refused": "渠道拒绝：{0}", "said.m.refund_to_balance": "无法发货：退回预存款",
+    "said.m.refunded_before_delivery": "发货前已退款",
 }, {
     "said.m.order_not_found": "order not found",
     "said.m.order_not_delivered": "this order has not been delivered",
@@ -112,6 +121,16 @@ add_messages({
     "said.m.order_keys_refunded": "every card key withdrawn and refunded",
     "said.m.order_held": "held by risk control for review", "said.m.order_approved": "approved by risk review",
     "said.m.order_rejected": "rejected by risk review: refund required",
+    "said.m.order_placed": "order placed", "said.m.order_cancelled_by_buyer": "cancelled by buyer",
+    "said.m.order_not_delivered_because": "paid but not delivered: {0}",
+    "said.m.order_approved_because": "approved by risk review: {0}",
+    "said.m.order_rejected_because": "rejected by risk review: {0}",
+    "said.m.refund_accepted": "accepted by the gateway, in progress", "said.m.refund_done": "refunded by the gateway",
+    "said.m.refund_refused": "refused by the gateway", "said.m.refund_finished": "the gateway finished the refund",
+    "said.m.refund_given_up": "the gateway gave up on the refund", "said.m.refund_retried": "retried by an operator",
+    "said.m.refund_gateway_refused": "gateway refused: {0}",
+    "said.m.refund_to_balance": "could not be delivered: back to the prepaid balance",
+    "said.m.refunded_before_delivery": "refunded before delivery",
 })
 
 # English message -> text (console/said.py)
@@ -181,4 +200,19 @@ MOVE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"held by risk control for review", "order_held"),
     (r"approved by risk review", "order_approved"),
     (r"rejected by risk review: refund required", "order_rejected"),
+    (r"order placed", "order_placed"),
+    (r"cancelled by buyer", "order_cancelled_by_buyer"),
+    (r"paid but not delivered: (.*)", "order_not_delivered_because"),
+    (r"approved by risk review: (.*)", "order_approved_because"),
+    (r"rejected by risk review: (.*)", "order_rejected_because"),
+    # why a refund moved (refunds/state.py TRANSITIONS), the refunds the shop asks for itself
+    (r"accepted by the gateway, in progress", "refund_accepted"),
+    (r"refunded by the gateway", "refund_done"),
+    (r"refused by the gateway", "refund_refused"),
+    (r"the gateway finished the refund", "refund_finished"),
+    (r"the gateway gave up on the refund", "refund_given_up"),
+    (r"retried by an operator", "refund_retried"),
+    (r"gateway refused: (.*)", "refund_gateway_refused"),
+    (r"could not be delivered: back to the prepaid balance", "refund_to_balance"),
+    (r"refunded before delivery", "refunded_before_delivery"),
 )
