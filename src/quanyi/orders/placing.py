@@ -37,6 +37,7 @@ from quanyi.orders.models import Order
 from quanyi.orders.one_statement import Rider
 from quanyi.promoters.referral import attribute_checkout
 from quanyi.risk import engine as risk_engine
+from quanyi.risk import holdings as risk_holdings
 from quanyi.risk import order_stage, ruleset
 from quanyi.risk.challenges import Verification
 from quanyi.risk.checkout import screen_order
@@ -95,6 +96,11 @@ async def place_order(ctx: ShopContext, data: CheckoutInput, *, inside: Inside |
         ctx, ip=data.ip, device=data.device, sku_id=data.sku_id, quantity=data.quantity, contact=data.contact,
         locale=data.locale, verification=data.verification)
     async with ctx.db.transaction() as session:
+        if signals is not None:
+            # The client's held-stock locks before any row lock, as the one-transaction checkout takes them (risk.gate):
+            # remember_order counts the held stock only after _create locked rows both ways may need (a shared code).
+            await risk_holdings.lock_client(session=session, limits=ctx.risk.held, ip=signals.ip,
+                                            device=signals.device, contact=signals.contact)
         member_id = await _member_id(session, data)
         order = await _create(ctx, session, data, member_id, password_hash, screening.sku)
         await coupon_abuse.check_use(ctx, session=session, order=order, ip=data.ip,

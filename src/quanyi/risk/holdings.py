@@ -32,7 +32,7 @@ from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import OrderRiskSignals
 
 __all__ = ["HeldLimits", "HeldCount", "TooMuchStockHeld", "held_checks", "held_refusal", "held_since", "lock_ids",
-           "check_held_stock", "payer_held_units"]
+           "lock_client", "check_held_stock", "payer_held_units"]
 
 _SLACK_SECONDS = 300  # the risk clock and the wall clock may differ a little; pending orders older than TTL are out
 
@@ -139,6 +139,15 @@ def held_refusal(checks: list[tuple[str, str, int]], now: dt.datetime, row: Sequ
 def held_since(limits: HeldLimits, at: float) -> float:
     """Unpaid orders placed before this (risk clock) hold nothing any more."""
     return at - limits.reservation_ttl_seconds - _SLACK_SECONDS
+
+
+async def lock_client(*, session: AsyncSession, limits: HeldLimits, ip: str, device: str, contact: str) -> None:
+    """PostgreSQL: take now the advisory locks `check_held_stock` will take, for a transaction that locks rows before
+    it checks (the general way's order: a shared code's row, coupons, supplier mappings). The one-transaction
+    checkout takes them before any row (risk.gate); taken after those rows, the two could wait for each other."""
+    checks = held_checks(limits, ip=ip, device=device, contact=contact)
+    if checks and session.bind.dialect.name == "postgresql":
+        await session.execute(PG_LOCKS, lock_params(lock_ids(checks)))
 
 
 async def check_held_stock(*, session: AsyncSession, limits: HeldLimits, order_id: int, quantity: int, ip: str,
