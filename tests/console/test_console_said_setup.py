@@ -183,13 +183,13 @@ def test_ledger_memos_are_said_in_chinese_with_their_numbers():
     import zoneinfo
 
     memos = {
-        "alipay payment P20261205X for order Q20261205Y": "alipay 支付单 P20261205X，订单 Q20261205Y",
+        "alipay payment P20261205X for order Q20261205Y": "支付宝 支付单 P20261205X，订单 Q20261205Y",
         "order Q1 delivered": "订单 Q1 已发货",
         "order Q1 could not be delivered": "订单 Q1 无法发货",
         "refund R1: rejected by risk review: refund required": "退款 R1：风控审核拒绝：需要退款",
         "refund R1: 买家不要了": "退款 R1：买家不要了",
         "refund R1 refused; request reversed": "退款 R1 被拒绝，退款申请已冲回",
-        "refund R1 paid out by wechat": "退款 R1 已由 wechat 退给买家",
+        "refund R1 paid out by wechat": "退款 R1 已由 微信支付 退给买家",
         "refund R1 credited to customer account 7": "退款 R1 退回客户账户 7",
         "paid from customer account 7": "从客户账户 7 付款",
         "purchase attempt S-9": "采购 S-9",
