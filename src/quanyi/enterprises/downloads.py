@@ -141,9 +141,13 @@ async def code_rows(*, db: Database, cipher: CardKeyCipher, purchase_id: int, ip
                 after = seq
                 if order.status is not OrderStatus.DELIVERED:
                     continue  # still with suppliers or under review: in a later download
-                for key in await orders_service.reveal_order_keys(
+                try:
+                    keys = await orders_service.reveal_order_keys(
                         session=session, cipher=cipher, order=order, channel="enterprise", ip=ip,
-                        user_agent=f"download {purchase.purchase_no}: {user_agent}"[:512]):
+                        user_agent=f"download {purchase.purchase_no}: {user_agent}"[:512])
+                except orders_service.OrderNotDelivered:
+                    continue  # refunded while the reveal waited for its order row (a refund held it): not served
+                for key in keys:
                     chunk.append([purchase.purchase_no, order.order_no, order.sku_code, key.card_no, key.code,
                                   key.expires_at])
         yield chunk
