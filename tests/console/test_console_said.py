@@ -179,3 +179,19 @@ def test_a_general_invalid_input_is_not_said_as_a_missing_review_reason():
 
     assert console_text("zh-CN", "err.invalid_input") == "输入有误，未做任何更改"
     assert console_text("zh-CN", "review.err.invalid_input") == "请填写审核理由"
+
+
+def test_each_pattern_names_how_its_own_groups_are_said():
+    """The way a message's groups are said sits beside its pattern in the area's file (console/texts/said*.py):
+    never more ways than the pattern has groups, and one key is never said two ways."""
+    import re
+
+    from quanyi.console import said
+
+    for pattern, key, *how in said._PATTERNS:
+        assert not how or len(how[0]) <= re.compile(pattern).groups, (key, how)
+        assert not how or set(how[0]) <= set("spceymfgt-"), (key, how)
+    assert said._GROUPS["payout_exists"] == "---t" and said._GROUPS["memo_payment"] == "g"
+    with pytest.raises(ValueError, match="said.m.k: its groups are said as 's' and as 'y'"):
+        said._groups_of(((r"a (\w+)", "k", "s"), (r"b (\d+)", "k", "y")))
+    assert said._groups_of(((r"a (\w+)", "k", "s"), (r"b (\w+)", "k", "s"), (r"c", "other"))) == {"k": "s"}

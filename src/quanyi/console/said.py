@@ -55,8 +55,9 @@ _TYPES = {"missing": "required", "string_too_short": "too_short", "string_too_lo
 
 # English messages (services, request shapes' own checks, the money parser, the console's form readers) and the
 # text that says each; the groups fill the text's {0}, {1} ... Each area's patterns sit beside its texts
-# (console/texts/said*.py); a message is said by the first pattern that matches all of it, in this order.
-_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), key) for pattern, key in (
+# (console/texts/said*.py) as (pattern, key) or (pattern, key, how its groups are said: see _group); a message is
+# said by the first pattern that matches all of it, in this order.
+_PATTERNS: tuple[tuple[str, ...], ...] = (
     *said_texts.PATTERNS,  # catalog, coupons and what several pages meet
     *said_orders.PATTERNS,  # orders, manual delivery, refunds, risk review and rules, suppliers
     *said_portal.PATTERNS,  # the enterprise portal's purchases, campaigns and users
@@ -66,21 +67,24 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern),
     *said_orders.MOVE_PATTERNS,  # why an order moved
     *said_ledger.PATTERNS,  # gateway settlements, the ledger's posting memos
     *said_reconciliation.PATTERNS,  # why the reconciliation report lists a difference
-))
-# How a message's groups are said, by position: "s" an order / refund status, "p" a bulk purchase's, "c" a
-# campaign's, "e" what a payment did to its order (effect.*), "y" cents in yuan, "m" a message inside the message,
-# "f" a field of a card-key line, "g" a gateway's name (said.gateway.*), "t" an ISO time (on the shop's clock, as
-# the pages show times, when the page gives its zone), "-" as it is.
-_GROUPS = {"order_transition": "ss", "manual_not_deliverable": "--s", "refund_keys_over": "-yy", "refund_over": "yy",
-           "refund_status": "s", "refund_transition": "ss", "review_not_held": "-s", "purchase_not_paused": "-p",
-           "purchase_over": "-p", "campaign_not_draft": "-c", "supplier_credentials": "-m", "gateway_config": "-m",
-           "ent_invoice_email": "m", "ent_contact_email": "m", "ent_contact_phone": "m", "code_invalid": "m",
-           "line_field_empty": "f", "line_field_too_long": "f", "line_field_chars": "f", "payout_exists": "---t",
-           "memo_payment": "g", "memo_refund_paid": "-g", "memo_refund": "-m", "memo_purchase_failed": "-m",
-           "memo_purchase_cheaper": "-yy", "memo_payout": "----yyy",
-           "memo_payout_note": "----yyy", "memo_points_returned": "--m", "rc_unreachable": "-m", "rc_repaired": "e",
-           "rc_not_confirmed": "m", "rc_refund_unreachable": "m", "rc_top_up": "-m", "rc_top_up_not_credited": "m",
-           "order_not_delivered_because": "m", "refund_gateway_refused": "m"}
+)
+_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(entry[0]), entry[1]) for entry in _PATTERNS)
+
+
+def _groups_of(patterns: tuple[tuple[str, ...], ...]) -> dict[str, str]:
+    """Each text key's way of saying its groups, as its pattern names it; a key named two ways is refused."""
+    found: dict[str, str] = {}
+    for _pattern, key, *how in patterns:
+        if how and found.setdefault(key, how[0]) != how[0]:
+            raise ValueError(f"said.m.{key}: its groups are said as {found[key]!r} and as {how[0]!r}")
+    return found
+
+
+# How a message's groups are said, by position (a pattern's third element): "s" an order / refund status, "p" a
+# bulk purchase's, "c" a campaign's, "e" what a payment did to its order (effect.*), "y" cents in yuan, "m" a
+# message inside the message, "f" a field of a card-key line, "g" a gateway's name (said.gateway.*), "t" an ISO
+# time (on the shop's clock, as the pages show times, when the page gives its zone), "-" as it is (the default).
+_GROUPS = _groups_of(_PATTERNS)
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
 _KINDS = {"category": "said.kind.category", "product": "said.kind.product", "sku": "said.kind.sku",
           "SKU": "said.kind.sku", "merchant": "said.kind.merchant"}

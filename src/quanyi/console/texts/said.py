@@ -148,7 +148,7 @@ add_messages({
 
 # English messages (services, request shapes' own checks) and the text that says each (console/said.py):
 # catalog, coupons and what several pages meet
-PATTERNS: tuple[tuple[str, str], ...] = (
+PATTERNS: tuple[tuple[str, ...], ...] = (
     (r"(?:Value error, )?ends_at must be after starts_at|the coupon must end after it starts", "after_start"),
     (r"max_quantity must be at least min_quantity", "quantity_bounds"),
     (r"only card-key SKUs let buyers pick a key.*", "pick_card_key_only"),
@@ -193,7 +193,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 # the console's own form readers, the money parser and second-factor enrolment
-FORM_PATTERNS: tuple[tuple[str, str], ...] = (
+FORM_PATTERNS: tuple[tuple[str, ...], ...] = (
     # the console's own form readers (console/forms.py), naming the field
     (r"(\w+) is required", "form_required"),
     (r"(\w+) is longer than (\d+) characters", "form_too_long"),

@@ -58,11 +58,11 @@ add_messages({
     "said.m.batch_supplier": "supplier {0} purchase {1}",
 })
 
-# English message -> text (console/said.py)
-PATTERNS: tuple[tuple[str, str], ...] = (
+# English message -> text[, how its groups are said] (console/said.py)
+PATTERNS: tuple[tuple[str, ...], ...] = (
     # 循环卡密 shared codes and 自选卡密 labels; a card-key line's reasons (the shared-code form, key imports)
     (r"the sale limit must be between 1 and (\d+)", "sale_limit_range"),
-    (r"not a valid code: (.+)", "code_invalid"),
+    (r"not a valid code: (.+)", "code_invalid", "m"),
     (r"this code is already in the shop \(as a card key or a shared code\)", "code_known"),
     (r"(\d+) units are already sold or held: the limit cannot be lower", "sale_limit_below_sold"),
     (r"SKU (\S+) is not a 循环卡密 SKU", "not_shared_sku"),
@@ -71,10 +71,10 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"some of these card keys do not exist", "labels_unknown_keys"),
     (r"at most (\d+) keys at a time", "labels_too_many"),
     (r"shorter than (\d+) characters", "line_too_short"),
-    (r"(code|card number|password) is empty", "line_field_empty"),
-    (r"(code|card number|password) is longer than (\d+) characters", "line_field_too_long"),
+    (r"(code|card number|password) is empty", "line_field_empty", "f"),
+    (r"(code|card number|password) is longer than (\d+) characters", "line_field_too_long", "f"),
     (r"(code|card number|password) contains (?:control characters|an invisible or unassigned character)",
-     "line_field_chars"),
+     "line_field_chars", "f"),
     (r"expiry '(.+)' is not a (?:date like 2027-06-30|real date)", "line_expiry"),
     (r"already expired on (\S+)", "line_expired"),
     (r"(\d+) fields; expected code, or card number and password, and an optional expiry", "line_fields"),

@@ -88,11 +88,11 @@ add_messages({
     "said.gateway.balance": "balance", "said.gateway.alipay": "alipay", "said.gateway.wechat": "wechat",
 })
 
-# English message -> text (console/said.py)
-PATTERNS: tuple[tuple[str, str], ...] = (
+# English message -> text[, how its groups are said] (console/said.py)
+PATTERNS: tuple[tuple[str, ...], ...] = (
     # gateway settlements (ledger.gateway_payouts)
     (r"settlement (\S+) of (\w+) was already recorded by (.+) at (\S+); nothing was booked again",
-     "payout_exists"),
+     "payout_exists", "---t"),
     (r"settlement (\S+) of (\w+) (?:was recorded at the same time|is already booked)", "payout_exists_now"),
     (r"net \+ fee \((.+)\) is more than (\w+) owes the shop: its clearing account holds (.+)", "payout_over"),
     (r"no gateway '(.+)': it is not configured and nothing was ever paid through it", "payout_gateway"),
@@ -106,22 +106,22 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"the period ends after today \((\S+)\): .*", "payout_period_future"),
     (r"the period must begin on (\S+) or later", "payout_period_early"),
     # what the ledger's postings say they were (their memos, in English for the books), on the ledger pages
-    (r"(\w+) payment (\S+) for order (\S+)", "memo_payment"),
+    (r"(\w+) payment (\S+) for order (\S+)", "memo_payment", "g"),
     (r"order (\S+) delivered", "memo_delivered"),
     (r"order (\S+) could not be delivered", "memo_undeliverable"),
     (r"refund (\S+) refused; request reversed", "memo_refund_refused"),
-    (r"refund (\S+) paid out by (\w+)", "memo_refund_paid"),
+    (r"refund (\S+) paid out by (\w+)", "memo_refund_paid", "-g"),
     (r"refund (\S+) credited to customer account (\d+)", "memo_refund_credited"),
-    (r"refund (\S+): (.*)", "memo_refund"),
+    (r"refund (\S+): (.*)", "memo_refund", "-m"),
     (r"paid from customer account (\d+)", "memo_customer_paid"),
     (r"purchase attempt (\S+)", "memo_purchase"),
-    (r"purchase attempt (\S+) failed: (.*)", "memo_purchase_failed"),
-    (r"purchase attempt (\S+) cost (\d+), (\d+) less than debited", "memo_purchase_cheaper"),
+    (r"purchase attempt (\S+) failed: (.*)", "memo_purchase_failed", "-m"),
+    (r"purchase attempt (\S+) cost (\d+), (\d+) less than debited", "memo_purchase_cheaper", "-yy"),
     (r"purchase attempt (\S+) succeeded after its order was settled", "memo_purchase_late"),
     (r"withdrawal (\S+) of (\S+) paid \((.*)\)", "memo_withdrawal"),
     (r"commission withdrawal (\S+) of (\S+) paid \((.*)\)", "memo_commission"),
-    (r"(\w+) settlement (\S+) (\S+)\.\.(\S+): net (\d+) fee (\d+) refunds (\d+) (\w+)", "memo_payout"),
-    (r"(\w+) settlement (\S+) (\S+)\.\.(\S+): net (\d+) fee (\d+) refunds (\d+) (\w+); (.*)", "memo_payout_note"),
+    (r"(\w+) settlement (\S+) (\S+)\.\.(\S+): net (\d+) fee (\d+) refunds (\d+) (\w+)", "memo_payout", "----yyy"),
+    (r"(\w+) settlement (\S+) (\S+)\.\.(\S+): net (\d+) fee (\d+) refunds (\d+) (\w+); (.*)", "memo_payout_note", "----yyy"),
     (r"(\w+) trade (\S+): top-up (\S+) paid again \(credited by trade (\S+)\); owed back", "memo_top_up_twice"),
     (r"(\w+) trade (\S+) \(a second payment of a top-up\) refunded at the gateway", "memo_top_up_refunded"),
     (r"unclaimed budget of benefit campaign (\S+)", "memo_campaign_return"),
@@ -129,7 +129,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(\d+) points spent on order (\S+)", "memo_points_spent"),
     (r"point value (\d+) -> (\d+) cents", "memo_points_revalued"),
     (r"(\d+) points of member (\d+) expired", "memo_points_expired"),
-    (r"(\d+) points of order (\S+) returned: (.*)", "memo_points_returned"),
+    (r"(\d+) points of order (\S+) returned: (.*)", "memo_points_returned", "--m"),
     (r"(\d+) points earned by order (\S+)", "memo_points_earned"),
     (r"order (\S+): (\d+) points clawed back for refunds", "memo_points_clawback"),
 )

@@ -133,15 +133,15 @@ add_messages({
     "said.m.refunded_before_delivery": "refunded before delivery",
 })
 
-# English message -> text (console/said.py)
-PATTERNS: tuple[tuple[str, str], ...] = (
+# English message -> text[, how its groups are said] (console/said.py)
+PATTERNS: tuple[tuple[str, ...], ...] = (
     # orders, manual delivery, refunds, risk review and rules, suppliers: what an operator meets most
     (r"order not found", "order_not_found"),
     (r"this order has not been delivered", "order_not_delivered"),
-    (r"an order cannot go from (\w+) to (\w+)", "order_transition"),
+    (r"an order cannot go from (\w+) to (\w+)", "order_transition", "ss"),
     (r"give the codes to deliver, or a note saying what was done", "manual_empty"),
     (r"order (\S+) is a (\S+) order in status (\w+); only paid manual-delivery orders are delivered by hand",
-     "manual_not_deliverable"),
+     "manual_not_deliverable", "--s"),
     (r"the order is for (\d+): give at most that many codes .*", "manual_too_many"),
     (r"give either amount_cents or quantity, not both", "refund_both"),
     (r"amount_cents must be a positive number of cents", "refund_amount_positive"),
@@ -156,17 +156,17 @@ PATTERNS: tuple[tuple[str, str], ...] = (
      "refund_keys_revealed"),
     (r"the buyer holds no card keys of this order any more", "refund_no_keys"),
     (r"(\d+) keys of this discounted order were paid nothing; take back more keys", "refund_keys_free"),
-    (r"(\d+) keys are worth (\d+) cents but only (\d+) are left to refund", "refund_keys_over"),
-    (r"refund of (\d+) cents exceeds the (\d+) cents left to refund", "refund_over"),
-    (r"an order that is (\w+) cannot be refunded", "refund_status"),
+    (r"(\d+) keys are worth (\d+) cents but only (\d+) are left to refund", "refund_keys_over", "-yy"),
+    (r"refund of (\d+) cents exceeds the (\d+) cents left to refund", "refund_over", "yy"),
+    (r"an order that is (\w+) cannot be refunded", "refund_status", "s"),
     (r"payment (\S+) was never paid", "refund_unpaid"),
     (r"this order has no confirmed payment to refund", "refund_no_payment"),
     (r"the card keys to take back are no longer with the buyer", "refund_keys_gone"),
     (r"refund '?(.+?)'? not found", "refund_not_found"),
     (r"other refunds have used this payment up since; this one cannot be retried", "refund_used_up"),
-    (r"a refund cannot go from (\w+) to (\w+)", "refund_transition"),
+    (r"a refund cannot go from (\w+) to (\w+)", "refund_transition", "ss"),
     (r"this Idempotency-Key was already used for a different refund", "refund_key_reused"),
-    (r"order (\S+) is (\w+), not under review", "review_not_held"),
+    (r"order (\S+) is (\w+), not under review", "review_not_held", "-s"),
     (r"no risk rule (\d+)", "risk_rule_not_found"),
     (r"a rule named '(.+)' exists", "risk_rule_taken"),
     (r"thresholds must be positive and challenge_at <= review_at <= deny_at", "risk_thresholds"),
@@ -178,7 +178,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"SKU (\S+) is already mapped to (\S+)", "mapping_exists"),
     (r"mapping (\d+) does not exist", "mapping_not_found"),
     (r"SKU (\d+) is not mapped to (\S+)", "mapping_missing"),
-    (r"credentials do not fit dialect (\w+): (.+)", "supplier_credentials"),
+    (r"credentials do not fit dialect (\w+): (.+)", "supplier_credentials", "-m"),
     (r"supplier code '(.+)' is already used", "supplier_code_taken"),
     (r"the stored credentials cannot be read; send new credentials", "supplier_credentials_unreadable"),
     (r"supplier '?(.+?)'? does not exist", "supplier_not_found"),
@@ -187,7 +187,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 # why an order moved -> text (console/said.py)
-MOVE_PATTERNS: tuple[tuple[str, str], ...] = (
+MOVE_PATTERNS: tuple[tuple[str, ...], ...] = (
     # why an order moved (orders/state.py TRANSITIONS), as its file and timeline record it
     (r"payment confirmed", "order_paid"),
     (r"reservation expired or buyer cancelled", "order_cancelled"),
@@ -202,7 +202,7 @@ MOVE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"rejected by risk review: refund required", "order_rejected"),
     (r"order placed", "order_placed"),
     (r"cancelled by buyer", "order_cancelled_by_buyer"),
-    (r"paid but not delivered: (.*)", "order_not_delivered_because"),
+    (r"paid but not delivered: (.*)", "order_not_delivered_because", "m"),
     (r"approved by risk review: (.*)", "order_approved_because"),
     (r"rejected by risk review: (.*)", "order_rejected_because"),
     # why a refund moved (refunds/state.py TRANSITIONS), the refunds the shop asks for itself
@@ -212,7 +212,7 @@ MOVE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"the gateway finished the refund", "refund_finished"),
     (r"the gateway gave up on the refund", "refund_given_up"),
     (r"retried by an operator", "refund_retried"),
-    (r"gateway refused: (.*)", "refund_gateway_refused"),
+    (r"gateway refused: (.*)", "refund_gateway_refused", "m"),
     (r"could not be delivered: back to the prepaid balance", "refund_to_balance"),
     (r"refunded before delivery", "refunded_before_delivery"),
 )

@@ -69,11 +69,11 @@ add_messages({
     "said.m.roster_too_long": "at most {0} employees per form",
 })
 
-# English message -> text (console/said.py)
-PATTERNS: tuple[tuple[str, str], ...] = (
+# English message -> text[, how its groups are said] (console/said.py)
+PATTERNS: tuple[tuple[str, ...], ...] = (
     # the enterprise portal's purchases, campaigns and users
-    (r"purchase (\S+) is (\w+); only a paused purchase resumes", "purchase_not_paused"),
-    (r"purchase (\S+) is already (\w+)", "purchase_over"),
+    (r"purchase (\S+) is (\w+); only a paused purchase resumes", "purchase_not_paused", "-p"),
+    (r"purchase (\S+) is already (\w+)", "purchase_over", "-p"),
     (r"Idempotency-Key (\S+) was used for a different purchase", "purchase_key_reused"),
     (r"a purchase with this Idempotency-Key is being made right now; retry", "purchase_key_busy"),
     (r"enterprise (\S+) has no purchase '(.+)'", "purchase_not_found"),
@@ -81,7 +81,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"enterprise (\S+) has no user '(.+)'", "enterprise_user_not_found"),
     (r"enterprise (\S+) already has a user '(.+)'", "enterprise_user_taken"),
     (r"you cannot disable your own account or change your own role", "own_account"),
-    (r"campaign (\S+) is (\w+); only a draft is activated", "campaign_not_draft"),
+    (r"campaign (\S+) is (\w+); only a draft is activated", "campaign_not_draft", "-c"),
     (r"this campaign's end is already past; change the dates", "campaign_end_past"),
     (r"add employees before activating the campaign", "campaign_no_employees"),
     (r"a draft campaign is not running; there is nothing to end", "campaign_draft_end"),

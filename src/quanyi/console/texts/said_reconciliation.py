@@ -47,17 +47,17 @@ add_messages({
     "said.m.rc_top_up_trade": "we credited this top-up under another gateway transaction",
 })
 
-# English message -> text (console/said.py)
-PATTERNS: tuple[tuple[str, str], ...] = (
+# English message -> text[, how its groups are said] (console/said.py)
+PATTERNS: tuple[tuple[str, ...], ...] = (
     # why the reconciliation report lists a difference (payments/reconciliation.py, enterprises' online top-ups)
-    (r"could not ask (\w+): (.+)", "rc_unreachable"),
+    (r"could not ask (\w+): (.+)", "rc_unreachable", "-m"),
     (r"payment gateway '(.+)' is not configured", "rc_gateway_missing"),
     (r"the gateway took a different amount than we asked for; not applied", "rc_amount"),
-    (r"repaired: payment confirmed now, order (\w+)", "rc_repaired"),
-    (r"could not be confirmed: (.+)", "rc_not_confirmed"),
+    (r"repaired: payment confirmed now, order (\w+)", "rc_repaired", "e"),
+    (r"could not be confirmed: (.+)", "rc_not_confirmed", "m"),
     (r"we recorded another gateway transaction for this payment", "rc_trade"),
     (r"we recorded this payment as paid but the gateway has no paid trade", "rc_not_paid"),
-    (r"refund query failed: (.+)", "rc_refund_unreachable"),
+    (r"refund query failed: (.+)", "rc_refund_unreachable", "m"),
     (r"we recorded the refund as paid out but the gateway did not refund it", "rc_refund_not_paid"),
     (r"the gateway refunded it; the refund loop records it on its next attempt", "rc_refund_late"),
     (r"the gateway refunded a refund we recorded as failed", "rc_refund_failed_here"),
@@ -65,10 +65,10 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"the gateway reports the refund failed; the refund loop records it on its next attempt", "rc_refund_failed"),
     (r"enterprise (\S+) online top-up paid a second time \(credited by trade (\S+)\): owed back; refund it at the "
      r"gateway, then mark it refunded", "rc_top_up_twice"),
-    (r"enterprise (\S+) online top-up: (.+)", "rc_top_up"),
+    (r"enterprise (\S+) online top-up: (.+)", "rc_top_up", "-m"),
     (r"we credited this top-up but the gateway has no paid trade", "rc_top_up_not_paid"),
     (r"the gateway took a different amount than we asked for; not credited", "rc_top_up_amount"),
-    (r"could not be credited: (.+)", "rc_top_up_not_credited"),
+    (r"could not be credited: (.+)", "rc_top_up_not_credited", "m"),
     (r"repaired: credited now", "rc_top_up_repaired"),
     (r"we credited this top-up under another gateway transaction", "rc_top_up_trade"),
 )

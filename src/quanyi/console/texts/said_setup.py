@@ -174,8 +174,8 @@ add_messages({
     "said.m.cashier_not_opened": "{0} did not open a cashier page",
 })
 
-# English message -> text (console/said.py): the request shapes' wording, then setting the shop up
-PATTERNS: tuple[tuple[str, str], ...] = (
+# English message -> text[, how its groups are said] (console/said.py): the request shapes' wording, then setting the shop up
+PATTERNS: tuple[tuple[str, ...], ...] = (
     # pydantic's wording, met inside a validation summary ("field: reason; field: reason", `_said_parts`)
     (r"Field required", "required"),
     (r"String should match pattern '.*'", "pd_pattern"),
@@ -194,14 +194,14 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"tax_number: a 统一社会信用代码 has 18 characters.*", "ent_tax_number"),
     (r"bank_account: 6-40 digits \(spaces and dashes allowed\)", "ent_bank_account"),
     (r"invoice_email must be an e-mail address", "ent_invoice_email_kind"),
-    (r"invoice_email: (.+)", "ent_invoice_email"),
+    (r"invoice_email: (.+)", "ent_invoice_email", "m"),
     (r"enterprise code: 1-48 characters of letters, digits, _ \. - \(starting alphanumeric\)", "ent_code"),
     (r"enterprise (\S+) already exists", "ent_exists"),
     (r"no enterprise '?(.+?)'?", "ent_not_found"),
     (r"contact name must not be empty", "ent_contact_name"),
     (r"role must be one of .*", "ent_contact_role"),
-    (r"email: (.+)", "ent_contact_email"),
-    (r"phone: (.+)", "ent_contact_phone"),
+    (r"email: (.+)", "ent_contact_email", "m"),
+    (r"phone: (.+)", "ent_contact_phone", "m"),
     (r"a contact needs an e-mail address or a phone number", "ent_contact_needs"),
     (r"enterprise (\S+) has no contact (\d+)", "ent_contact_not_found"),
     (r"enter an e-mail address or a mobile number", "contact_empty"),
@@ -218,7 +218,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"purchase (\S+) has no live link (\d+)", "link_not_found"),
     (r"this download link is not valid \(expired, used up or unknown\); ask for a new one", "link_invalid"),
     # payment gateway configuration: the summary of what the gateway's settings say of the form
-    (r"(\w+) configuration is not valid: (.+)", "gateway_config"),
+    (r"(\w+) configuration is not valid: (.+)", "gateway_config", "-m"),
     (r"(.+) \((\w+)\) cannot be enabled without QUANYI_PUBLIC_BASE_URL.*", "gateway_needs_url"),
     (r"quanyi has no gateway called '(.+)'; known: .*", "gateway_unknown"),
     (r"a Stripe secret key starts with sk_ \(or rk_ for a restricted key\)", "stripe_secret_key"),
