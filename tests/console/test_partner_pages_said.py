@@ -61,7 +61,8 @@ async def test_merchant_and_reseller_pages_say_their_records_in_chinese(shop):
     pages = {path: await client.get(path) for path in (
         "/console/merchants", f"/console/merchants/{tenant.code}", "/console/merchants/withdrawals",
         "/console/merchants/applications", "/console/resellers", "/console/resellers/R001", f"/console/orders/{order}",
-        f"/console/orders/{tenant.order_no}", f"/console/suppliers/{tenant.supplier_code}",
+        f"/console/orders/{tenant.order_no}", f"/console/orders/{tenant.held_order_no}",
+        f"/console/suppliers/{tenant.supplier_code}",
         f"/console/ledger/suppliers/{tenant.supplier_code}", f"/console/keys/batches/{tenant.batch_id}",
         "/console/ledger", *(f"/console/ledger/accounts/{code}" for code in accounts))}
     assert {path: page.status_code for path, page in pages.items() if page.status_code != 200} == {}
@@ -79,6 +80,8 @@ async def test_merchant_and_reseller_pages_say_their_records_in_chinese(shop):
                  "→ 成功，操作人 system 渠道已退款", "通知 发货通知（回调）：待发送", "通知 退款回调（回调）：待发送",
                  "买家查看卡密（开放接口）"):
         assert said in timeline, (said, timeline)
+    # a merchant's held order: its risk decision by stage, decision and outcome (was "风控 payment：review（…，held）")
+    assert "风控 支付：人工审核（分数 90，已拦截）" in text(f"/console/orders/{tenant.held_order_no}")
     assert "渠道清算（渠道待结算） · 预存款" in text("/console/ledger")
     assert "预存款 支付单" in text("/console/ledger/accounts/customer_liability")
     assert "退款 " in text("/console/ledger/accounts/gateway_clearing:balance")
