@@ -185,7 +185,7 @@ async def account_owners(*, session: AsyncSession, codes: list[str]) -> dict[str
         family, _, key = code.partition(":")
         owner = {"supplier_prepaid": "supplier", "supplier_payable": "supplier",
                  "customer_prepaid": "customer"}.get(family)
-        if owner and key.isdigit():
+        if owner and key.isascii() and key.isdigit():
             ids[owner][int(key)].append(code)
     owners: dict[str, str] = {}
     for model, found in ((Supplier, ids["supplier"]), (CustomerAccount, ids["customer"])):
