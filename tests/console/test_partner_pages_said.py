@@ -16,6 +16,11 @@ from console.support import logged_in
 from helpers import make_settings
 from merchants.support import admit, furnish, shared_category
 from quanyi.ledger.models import LedgerAccount
+from quanyi.orders.models import Order
+from quanyi.suppliers.adapter import ProductKind
+from quanyi.suppliers.attempt_state import AttemptState
+from quanyi.suppliers.fulfilment_models import FulfilmentJob, JobStatus, SupplierAttempt
+from quanyi.suppliers.models import SupplierProduct
 from resellers.support import add_reseller
 
 # Three English words in a row: a sentence the console did not say in Chinese.
@@ -54,6 +59,17 @@ async def test_merchant_and_reseller_pages_say_their_records_in_chinese(shop):
     refunded = await shop.client.post(f"/api/admin/orders/{order}/refunds", headers=shop.admin,
                                       json={"quantity": 1, "reason": "卡密无法使用"})
     assert refunded.status_code == 201, refunded.text
+    async with shop.ctx.db.transaction() as session:  # a supplier purchase for the held order, still unclear
+        held = await session.scalar(select(Order).where(Order.order_no == tenant.held_order_no))
+        product = await session.scalar(select(SupplierProduct).where(SupplierProduct.product_code == "P100"))
+        job = FulfilmentJob(order_id=held.id, kind=ProductKind.CARD_KEY, status=JobStatus.OPEN,
+                            last_error="supplier timeout")
+        session.add(job)
+        await session.flush()
+        session.add(SupplierAttempt(job_id=job.id, order_id=held.id, supplier_id=product.supplier_id,
+                                    supplier_product_id=product.id, product_code="P100", kind=ProductKind.CARD_KEY,
+                                    idempotency_key="ATT-TEA-1", state=AttemptState.UNKNOWN, quantity=1,
+                                    max_unit_cost_cents=500))
     client = await logged_in(shop, "olga", roles=("owner",))
     async with shop.ctx.db.read_session() as session:
         accounts = (await session.scalars(select(LedgerAccount.code))).all()
@@ -81,7 +97,10 @@ async def test_merchant_and_reseller_pages_say_their_records_in_chinese(shop):
                  "买家查看卡密（开放接口）"):
         assert said in timeline, (said, timeline)
     # a merchant's held order: its risk decision by stage, decision and outcome (was "风控 payment：review（…，held）")
-    assert "风控 支付：人工审核（分数 90，已拦截）" in text(f"/console/orders/{tenant.held_order_no}")
+    held_page = text(f"/console/orders/{tenant.held_order_no}")
+    assert "风控 支付：人工审核（分数 90，已拦截）" in held_page
+    assert f"供应商 {tenant.supplier_code} 采购 ATT-TEA-1：结果未知，待查询（收到 0 个卡密）" in held_page
+    assert "供应商履约任务：进行中" in held_page
     assert "渠道清算（渠道待结算） · 预存款" in text("/console/ledger")
     assert "预存款 支付单" in text("/console/ledger/accounts/customer_liability")
     assert "退款 " in text("/console/ledger/accounts/gateway_clearing:balance")

@@ -29,7 +29,7 @@ __all__ = ["Entry", "OrderFile", "order_file"]
 class Entry:
     at: dt.datetime
     kind: str  # status, payment, delivery, reveal, notification, risk, review, refund, supplier
-    key: str  # the console text saying what happened (its values below)
+    key: str  # the console text saying what happened (its values below; none named "key": t() takes that name)
     values: dict[str, Any] = field(default_factory=dict)
     detail: str = ""  # as recorded (reasons, errors): shown as is
 
@@ -100,8 +100,9 @@ async def order_file(*, session: AsyncSession, order: Order) -> OrderFile:
     job, attempts = await supplier_recharge.order_attempts(session=session, order_id=order.id)
     for attempt, supplier_code in attempts:
         entries.append(Entry(attempt.created_at, "supplier", "tl.supplier",
-                             {"supplier": supplier_code, "state": attempt.state.value, "key": attempt.idempotency_key,
-                              "codes": attempt.codes_received}, attempt.error or ""))
+                             {"supplier": supplier_code, "state": attempt.state.value,
+                              "attempt": attempt.idempotency_key, "codes": attempt.codes_received},
+                             attempt.error or ""))
     if job is not None and job.last_error:
         entries.append(Entry(job.updated_at, "supplier", "tl.supplier_job", {"status": job.status.value},
                              job.last_error))
