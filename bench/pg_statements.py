@@ -25,6 +25,16 @@ SELECT query, calls, plans, total_plan_time, total_exec_time, rows, wal_records,
        shared_blks_dirtied
 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
+# Row versions written per table, and its indexes (full, partial): a row version not written HOT adds an entry
+# to every full index, and to each partial one whose predicate it meets.
+_TABLES = """
+SELECT t.relname, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd, t.n_tup_del,
+       count(i.indexrelid) FILTER (WHERE i.indpred IS NULL) AS full_indexes,
+       count(i.indexrelid) FILTER (WHERE i.indpred IS NOT NULL) AS partial_indexes
+FROM pg_stat_user_tables t LEFT JOIN pg_index i ON i.indrelid = t.relid
+GROUP BY t.relname, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd, t.n_tup_del
+"""
+_TABLE_COLUMNS = ("n_tup_ins", "n_tup_upd", "n_tup_hot_upd", "n_tup_del")
 
 
 @dataclass
@@ -34,6 +44,7 @@ class StatementStats:
     database_url: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     database: dict[str, int] = field(default_factory=dict)
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
     problem: str | None = None
 
     def _dsn(self) -> str:
@@ -44,6 +55,10 @@ class StatementStats:
                                            "WHERE datname = current_database()")
         return {name: int(record[name] or 0) for name in _DATABASE_COLUMNS}
 
+    async def _table_counters(self, connection: asyncpg.Connection) -> dict[str, dict[str, int]]:
+        return {record["relname"]: {key: int(value) for key, value in record.items() if key != "relname"}
+                for record in await connection.fetch(_TABLES)}
+
     async def _start(self) -> None:
         connection = await asyncpg.connect(self._dsn())
         try:
@@ -52,6 +67,7 @@ class StatementStats:
                                      "WHERE datname = current_database()), 0)")
             await connection.execute("SELECT pg_stat_clear_snapshot()")
             self.database = await self._database_counters(connection)
+            self.tables = await self._table_counters(connection)
         finally:
             await connection.close()
 
@@ -62,6 +78,10 @@ class StatementStats:
             self.rows = [dict(record) for record in await connection.fetch(_STATEMENTS)]
             counters = await self._database_counters(connection)
             self.database = {name: counters[name] - self.database[name] for name in _DATABASE_COLUMNS}
+            tables = await self._table_counters(connection)
+            before = {name: 0 for name in _TABLE_COLUMNS}
+            self.tables = {name: {**now, **{c: now[c] - self.tables.get(name, before)[c] for c in _TABLE_COLUMNS}}
+                           for name, now in tables.items()}
         finally:
             await connection.close()
 
@@ -85,7 +105,8 @@ class StatementStats:
         per = max(purchases, 1)
         rows = sorted(self.rows, key=lambda row: -(row["total_exec_time"] + row["total_plan_time"]))
         lines = []
-        totals = {"calls": 0.0, "plans": 0.0, "plan": 0.0, "exec": 0.0, "rows": 0.0, "wal": 0.0, "hit": 0.0}
+        totals = {"calls": 0.0, "plans": 0.0, "plan": 0.0, "exec": 0.0, "rows": 0.0, "wal": 0.0, "hit": 0.0,
+                  "records": 0.0}
         for row in rows:
             totals["calls"] += row["calls"] / per
             totals["plans"] += row["plans"] / per
@@ -93,6 +114,7 @@ class StatementStats:
             totals["exec"] += row["total_exec_time"] / per
             totals["rows"] += row["rows"] / per
             totals["wal"] += float(row["wal_bytes"]) / per
+            totals["records"] += row["wal_records"] / per
             totals["hit"] += row["shared_blks_hit"] / per
         for row in rows[:limit]:
             lines.append([f"{row['calls'] / per:.3f}", f"{row['plans'] / per:.3f}",
@@ -105,7 +127,25 @@ class StatementStats:
         text = table(["calls", "plans", "plan ms", "exec ms", "rows", "WAL B", "blocks", "statement (per purchase)"],
                      lines, left=(7,))
         counters = ", ".join(f"{name} {value / per:.2f}" for name, value in self.database.items())
-        return f"{text}\ndatabase per purchase: {counters}"
+        return (f"{text}\ndatabase per purchase: {counters}, WAL records (statements) {totals['records']:.1f}\n"
+                f"{self._writes(per)}")
+
+    def _writes(self, per: int) -> str:
+        """Per table written during the race, per purchase: rows inserted, updated (of them HOT), deleted; its
+        indexes; the index entries the full ones got (inserts and non-HOT updates, each one entry per index)."""
+        lines, entries = [], 0.0
+        for name, row in sorted(self.tables.items(), key=lambda item: -(item[1]["n_tup_ins"] + item[1]["n_tup_upd"])):
+            written = row["n_tup_ins"] + row["n_tup_upd"] - row["n_tup_hot_upd"]
+            if not (written or row["n_tup_upd"] or row["n_tup_del"]):
+                continue
+            entries += written * row["full_indexes"] / per
+            lines.append([name, f"{row['n_tup_ins'] / per:.2f}", f"{row['n_tup_upd'] / per:.2f}",
+                          f"{row['n_tup_hot_upd'] / per:.2f}", f"{row['n_tup_del'] / per:.2f}",
+                          f"{row['full_indexes']} + {row['partial_indexes']}",
+                          f"{written * row['full_indexes'] / per:.1f}"])
+        lines.append(["all tables", "", "", "", "", "", f"{entries:.1f}"])
+        return table(["table (per purchase)", "inserted", "updated", "HOT", "deleted", "indexes full + partial",
+                      "entries in full indexes"], lines, left=(0,))
 
 
 def _short(query: str, width: int = 110) -> str:
