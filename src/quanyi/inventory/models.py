@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.db import Base, UTCDateTime, index_where_set, utcnow
 from quanyi.scope import owner_column
 
 __all__ = ["CardKey", "CardKeyStatus", "ImportBatch", "ImportJob", "ImportJobStatus", "ImportProblem", "KeyReveal",
@@ -73,6 +73,9 @@ class CardKey(Base):
         # supplier) would otherwise be delivered twice.
         UniqueConstraint("fingerprint"),
         Index("ix_inventory_card_key_stock", "sku_id", "status", "expires_at"),
+        # Keys on sale have no order, and almost none a leak report: no entry for them (section 23).
+        index_where_set("inventory_card_key", "order_id"),
+        index_where_set("inventory_card_key", "leak_report_id"),
         # A key always belongs to its SKU's merchant: keys of two merchants can never mix.
         ForeignKeyConstraint(["sku_id", "merchant_id"], ["catalog_sku.id", "catalog_sku.merchant_id"]),
     )
@@ -82,7 +85,7 @@ class CardKey(Base):
     merchant_id: Mapped[int] = owner_column(index=False)  # the stock index leads with sku_id, which implies it
     batch_id: Mapped[int] = mapped_column(ForeignKey("inventory_import_batch.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CardKeyStatus.AVAILABLE)
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True, index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders_order.id"), nullable=True)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     key_id: Mapped[str] = mapped_column(String(32))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
@@ -93,8 +96,7 @@ class CardKey(Base):
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Reported leaked (泄露) by a leak trace: never sold afterwards, whatever its status.
     leaked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    leak_report_id: Mapped[int | None] = mapped_column(ForeignKey("inventory_leak_report.id"), nullable=True,
-                                                       index=True)
+    leak_report_id: Mapped[int | None] = mapped_column(ForeignKey("inventory_leak_report.id"), nullable=True)
     # 自选卡密: what buyers see of this key when they pick one (e.g. "账号 #12 · 80级"), given by the operator;
     # never derived from the code. None: not offered for picking (still sold in stock order).
     public_label: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.db import Base, UTCDateTime, index_where_set, utcnow
 
 __all__ = ["Payment", "PaymentStatus", "GatewayEvent", "GatewayConfig", "OPEN_PAYMENT_KEY", "OPEN_PAYMENT_WHERE"]
 
@@ -34,6 +34,8 @@ class Payment(Base):
         UniqueConstraint("gateway", "gateway_trade_no"),
         Index("uq_payments_payment_open", *OPEN_PAYMENT_KEY, unique=True,
               postgresql_where=text(OPEN_PAYMENT_WHERE), sqlite_where=text(OPEN_PAYMENT_WHERE)),
+        # Set only once a trade query was scheduled (payments.reconciliation): no entry for the others (section 23).
+        index_where_set("payments_payment", "next_query_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -66,7 +68,7 @@ class Payment(Base):
     # Active trade queries (主动查单) of an unconfirmed payment: how often, when last, when next.
     query_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_queried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    next_query_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    next_query_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class GatewayEvent(Base):

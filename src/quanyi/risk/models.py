@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from quanyi.db import Base, UTCDateTime, utcnow
+from quanyi.db import Base, UTCDateTime, index_where_set, utcnow
 
 __all__ = ["RateCounter", "RiskRule", "RiskPolicy", "CounterEvent", "RiskDecisionLog", "RiskChallenge",
            "OrderRiskSignals", "ReviewAction"]
@@ -107,7 +107,8 @@ class OrderRiskSignals(Base):
     # (ip | device | contact, at): the stock held by one client's recent unpaid orders (risk.holdings).
     __table_args__ = (Index("ix_risk_order_signals_contact_at", "contact", "at"),
                       Index("ix_risk_order_signals_ip_at", "ip", "at"),
-                      Index("ix_risk_order_signals_device_at", "device", "at"))
+                      Index("ix_risk_order_signals_device_at", "device", "at"),
+                      index_where_set("risk_order_signals", "payer"))
 
     order_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ip: Mapped[str] = mapped_column(String(64))
@@ -120,7 +121,7 @@ class OrderRiskSignals(Base):
     paid: Mapped[bool] = mapped_column(Boolean, default=False)
     review_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)  # held at payment if set
     # Keyed hash of the paying account (rules.payer_hash), once paid and named by the gateway.
-    payer: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    payer: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ReviewAction(Base):
