@@ -107,3 +107,25 @@ async def test_merchant_and_reseller_pages_say_their_records_in_chinese(shop):
     assert "已由 预存款 退给买家" in text("/console/ledger/accounts/gateway_clearing:balance")
     payable = text(f"/console/ledger/accounts/merchant_payable:{tenant.code}")
     assert f"商户 {tenant.code} 的提现 {tenant.withdrawal_no} 已打款（ICBC-0001）" in payable
+
+
+async def test_a_merchants_own_staff_read_their_pages_in_chinese(shop):
+    """The same records as the merchant's owner sees them in the console (their own orders, stock, suppliers,
+    notifications, staff, dashboard)."""
+    from console.support import console_login
+    from quanyi.staff import service as staff_service
+
+    tenant = await furnish(shop, await admit(shop, "tea-house", hold_days=0), await shared_category(shop))
+    async with shop.ctx.db.transaction() as session:
+        await staff_service.create_staff(session=session, username="tea-owner", password="correct horse battery",
+                                         roles=["merchant_owner"], merchant_id=tenant.merchant_id)
+    assert (await console_login(shop.client, "tea-owner")).status_code == 303
+    paths = ("/console/dashboard", "/console/orders", f"/console/orders/{tenant.order_no}",
+             f"/console/orders/{tenant.held_order_no}", "/console/keys", f"/console/keys/skus/{tenant.sku_id}",
+             f"/console/keys/batches/{tenant.batch_id}", "/console/suppliers",
+             f"/console/suppliers/{tenant.supplier_code}", f"/console/ledger/suppliers/{tenant.supplier_code}",
+             "/console/notifications", "/console/reviews",
+             "/console/staff", "/console/audit", "/console/catalog", "/console/coupons")
+    pages = {path: await shop.client.get(path) for path in paths}
+    assert {path: page.status_code for path, page in pages.items() if page.status_code != 200} == {}
+    assert {path: _english(page.text) for path, page in pages.items() if _english(page.text)} == {}
