@@ -104,16 +104,21 @@ async def balance(*, session: AsyncSession, caller: Caller) -> dict[str, Any]:
 async def _describe(session: AsyncSession, cipher: CardKeyCipher, caller: Caller, row: ResellerOrder, *,
                     ip: str, user_agent: str) -> dict[str, Any]:
     order = await orders_service.get_order_by_id(session=session, order_id=row.order_id)  # type: ignore[arg-type]
-    state = wire_state(order)
     codes: list[dict[str, Any]] = []
     if row.kind == "card_key" and order.status is OrderStatus.DELIVERED:
         # Handing the codes over is a reveal like any other: audited per key, channel "openapi".
-        revealed = await orders_service.reveal_order_keys(
-            session=session, cipher=cipher, order=order, channel="openapi", ip=ip,
-            user_agent=f"reseller {caller.code}: {user_agent}"[:512])
+        try:
+            revealed = await orders_service.reveal_order_keys(
+                session=session, cipher=cipher, order=order, channel="openapi", ip=ip,
+                user_agent=f"reseller {caller.code}: {user_agent}"[:512])
+        except orders_service.OrderNotDelivered:
+            # Refunded while the reveal waited for its order row (a refund held it): described as it is now, no keys.
+            await session.refresh(order)
+            revealed = []
         codes = [{"code": f"{key.card_no} {key.code}" if key.card_no else key.code, "card_no": key.card_no,
                   "password": key.code, "expires_at": key.expires_at.isoformat() if key.expires_at else None}
                  for key in revealed]
+    state = wire_state(order)
     return {
         "order_no": order.order_no, "idempotency_key": row.idempotency_key, "kind": row.kind,
         "product_code": row.product_code, "state": state, "quantity": order.quantity,
