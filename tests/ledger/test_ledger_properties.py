@@ -27,6 +27,7 @@ from quanyi.orders.models import Order
 from quanyi.payments.gateway import GatewayRegistry, RefundRequest, RefundResult
 from quanyi.payments.models import Payment
 from quanyi.payments.sandbox.gateway import SandboxGateway
+from quanyi.refunds import recovery
 from quanyi.refunds import service as refunds_service
 from quanyi.suppliers.models import Supplier
 from refund_helpers import SecondSandbox, cashier_pay, open_cashier, press_pay, void_stock
@@ -120,7 +121,7 @@ async def _run_order(shop, supplier_id: int, plan: dict, registries: tuple[Gatew
         if status == "failed" and retried:
             try:
                 async with shop.ctx.db.transaction() as session:
-                    await refunds_service.retry_refund(session=session, refund_no=refund.refund_no, actor="test",
+                    await recovery.retry_refund(session=session, refund_no=refund.refund_no, actor="test",
                                                        reason="retry")
             except DomainError:
                 continue

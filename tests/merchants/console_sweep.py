@@ -33,10 +33,11 @@ VALUES = {"order_no": ("held_order_no", "261231ZZZZZZZZ"), "sku_id": ("sku_id", 
           "supplier_code": ("supplier_code", "NO-SUCH-SUP"), "mapping_id": ("mapping_id", "2147480000"),
           "message_id": ("message_id", "2147480000"), "username": ("@staff", "no-such-staff"),
           "import_id": ("import_id", "2147480000"), "coupon_id": ("coupon_id", "2147480000"),
-          "code_batch_id": ("coupon_batch_id", "2147480000")}
+          "code_batch_id": ("coupon_batch_id", "2147480000"), "refund_no": ("refund_no", "RF" + "Z" * 18)}
 FORMS: dict[str, dict[str, str]] = {
     "/console/orders/{order_no}/deliver": {"codes": "SWEEP-CONSOLE-1", "note": "by A"},
     "/console/orders/{order_no}/refund": {"reason": "by A", "amount": "0.01"},
+    "/console/orders/{order_no}/refunds/{refund_no}/withdraw": {"reason": "by A"},
     "/console/reviews/{order_no}/approve": {"reason": "by A"},
     "/console/reviews/{order_no}/reject": {"reason": "by A"},
     "/console/keys/batches/{batch_id}/void": {"reason": "by A"},

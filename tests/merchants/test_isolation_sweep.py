@@ -52,6 +52,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/admin/batches/{batch_id}/void"): {"json": {"reason": "voided by A"}},
     ("POST", "/api/admin/card-keys/{card_key_id}/reveal"): {"json": {"reason": "ticket 4711: sweep test"}},
     ("POST", "/api/admin/orders/{order_no}/refunds"): {"json": {"reason": "by A", "amount_cents": 1}},
+    ("POST", "/api/admin/refunds/{refund_no}/withdraw"): {"json": {"reason": "by A"}},
     ("PATCH", "/api/admin/suppliers/{code}"): {"json": {"name": "renamed by A"}},
     ("POST", "/api/admin/skus/{sku_id}/supplier-mappings"): {"json": {"supplier_code": "<A>", "product_code": "P100"}},
     ("PATCH", "/api/admin/supplier-mappings/{mapping_id}"): {"json": {"priority": 1, "enabled": False}},

@@ -1,5 +1,6 @@
 """Order pages: search and filter, export, the order file with its timeline, and what staff do to an order
-(补单, resend the delivery notice, manual delivery, refunds) through the same services as the API."""
+(补单, resend the delivery notice, manual delivery, refunds and what to do with one the gateway refused) through
+the same services as the API."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from quanyi.orders import service as orders_service
 from quanyi.orders.contact import mask_contact
 from quanyi.orders.state import OrderStatus
 from quanyi.payments import reconciliation
+from quanyi.refunds import recovery
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.policy import InvalidRefund
 from quanyi.shoptime import parse_day, shop_zone
@@ -90,15 +92,19 @@ async def _detail(request: Request, ctx: ContextDep, user: ConsoleUser, order_no
     async with ctx.db.read_session() as session:
         order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
         file = await order_file(session=session, order=order)
+        # A manual order whose refund covers all it paid is not delivered by hand until that refund is withdrawn.
+        can_manual = manual_delivery.can_deliver_manually(order) and not await refunds_service.full_refund_pending(
+            session=session, order=order)
     refundable = order.total_cents - order.refunded_cents
     return render_page(request, "console/order.html", {
         "file": file, "order": order, "contact": contact_of(user, order.contact_kind, order.contact),
         "can_recheck": order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED)
         and any(p.status == "created" for p in file.payments),
         "can_resend": order.status is OrderStatus.DELIVERED,
-        "can_manual": manual_delivery.can_deliver_manually(order),
+        "can_manual": can_manual,
         "can_refund": refundable > 0 and any(p.status in ("succeeded", "duplicate") for p in file.payments),
         "refundable": format_money(refundable, order.currency), "request_key": secrets.token_urlsafe(12),
+        "refund_actions": {r.refund_no: refunds_service.operator_actions(r) for r in file.refunds},
         "message": message, "money": format_money,
     }, user=user, active="orders", status_code=status_code)
 
@@ -106,9 +112,10 @@ async def _detail(request: Request, ctx: ContextDep, user: ConsoleUser, order_no
 def _flash(request: Request) -> tuple[str, dict[str, Any], str] | None:
     code = request.query_params.get("m", "")
     if code not in ("recheck_confirmed", "recheck_not_paid", "recheck_unreachable", "recheck_refused", "recheck_none",
-                    "resent", "resend_unavailable", "delivered", "refunded"):
+                    "resent", "resend_unavailable", "delivered", "refunded", "refund_retried", "refund_withdrawn"):
         return None
-    values = {k: request.query_params.get(k, "")[:300] for k in ("detail", "refund_no", "status", "effect")}
+    values = {k: request.query_params.get(k, "")[:300]
+              for k in ("detail", "refund_no", "status", "effect", "keys", "resumed")}
     kind = "warn" if code in ("recheck_not_paid", "recheck_unreachable", "recheck_refused", "resend_unavailable") \
         else "ok"
     return "m." + code, values, kind
@@ -228,3 +235,70 @@ async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
     async with ctx.db.read_session() as session:
         status = (await refunds_service.get_refund(session=session, refund_no=refund_no)).status
     return _back(order.order_no, "refunded", refund_no=refund_no, status=status)
+
+
+RefundNo = Annotated[str, Path(pattern=r"^RF[0-9A-Z]{18}$")]
+
+
+@router.post("/{order_no}/refunds/{refund_no}/retry", response_class=HTMLResponse)
+async def retry_refund(order_no: OrderNo, refund_no: RefundNo, request: Request, ctx: ContextDep,
+                       user: Annotated[ConsoleUser, needs("orders.refund")]) -> Response:
+    """Send a refused or stalled refund again (the same refund number: the gateway pays it once)."""
+
+    async def retry(session: Any, order: Any, refund: Any) -> dict[str, str]:
+        await recovery.retry_refund(session=session, refund_no=refund.refund_no, actor=user.name,
+                                    reason="retried by an operator", scope=user.scope)
+        await record_action(session=session, actor=user.actor, action="refund_retried", object_type="refund",
+                            object_id=refund.refund_no, summary=f"order {order.order_no}")
+        return {}
+
+    refund_id, refused = await _act_on_refund(request, ctx, user, order_no, refund_no, retry)
+    if refund_id is None:
+        return refused  # type: ignore[no-any-return]
+    await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
+    async with ctx.db.read_session() as session:
+        status = (await refunds_service.get_refund_by_id(session=session, refund_id=refund_id)).status
+    return _back(order_no, "refund_retried", refund_no=refund_no, status=status)
+
+
+@router.post("/{order_no}/refunds/{refund_no}/withdraw", response_class=HTMLResponse)
+async def withdraw_refund(order_no: OrderNo, refund_no: RefundNo, request: Request, ctx: ContextDep,
+                          user: Annotated[ConsoleUser, needs("orders.refund")]) -> Response:
+    """Give up a refused refund: the buyer keeps (or gets) the goods; a paid order's delivery resumes."""
+    reason = str((await request.form()).get("reason", "")).strip()[:500]
+    if not reason:
+        return await _detail(request, ctx, user, order_no, message=("err.reason_required", {}, "err"),
+                             status_code=422)
+
+    async def withdraw(session: Any, order: Any, refund: Any) -> dict[str, str]:
+        done = await recovery.withdraw_refund(session=session, refund_no=refund.refund_no, actor=user.name,
+                                              reason=reason, scope=user.scope)
+        await record_action(session=session, actor=user.actor, action="refund_withdrawn", object_type="refund",
+                            object_id=refund.refund_no, summary=recovery.withdrawal_summary(done, reason))
+        return {"keys": str(done.keys_returned), "resumed": "1" if done.delivery_resumed else ""}
+
+    refund_id, answer = await _act_on_refund(request, ctx, user, order_no, refund_no, withdraw)
+    if refund_id is None:
+        return answer  # type: ignore[no-any-return]
+    return _back(order_no, "refund_withdrawn", refund_no=refund_no, **answer)
+
+
+async def _act_on_refund(request: Request, ctx: ContextDep, user: ConsoleUser, order_no: str, refund_no: str,
+                         act: Any) -> tuple[int | None, Any]:
+    """Run `act(session, order, refund)` on this order's refund in one transaction: (refund id, what it returned),
+    or (None, the order page saying why it was refused)."""
+    try:
+        async with ctx.db.transaction() as session:
+            order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
+            refund = await _refund_of(session, order, refund_no, user)
+            return refund.id, await act(session, order, refund)
+    except DomainError as exc:
+        return None, await _detail(request, ctx, user, order_no, message=_error(exc), status_code=409)
+
+
+async def _refund_of(session: Any, order: Any, refund_no: str, user: ConsoleUser) -> Any:
+    """The refund, if it is this order's (a refund number under another order's page is not found)."""
+    refund = await refunds_service.get_refund(session=session, refund_no=refund_no, scope=user.scope)
+    if refund.order_id != order.id:
+        raise refunds_service.RefundNotFound(f"refund {refund_no!r} not found")
+    return refund

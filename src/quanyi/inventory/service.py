@@ -49,7 +49,7 @@ __all__ = [
     "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
     "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "reserve_step", "keys_reserved",
     "release_card_keys",
-    "deliver_card_keys", "sellable_keys_query",
+    "deliver_card_keys", "sellable_keys_query", "return_withdrawn_keys",
     "reveal_card_keys", "decrypt_for_buyer", "reveal_audit_rows",
     "count_order_keys", "withdrawable_keys", "withdraw_card_keys", "receive_supplier_codes",
     "count_held_keys", "set_batch_unit_cost", "list_order_reveals", "list_order_keys", "stock_returned",
@@ -291,6 +291,19 @@ async def withdraw_card_keys(
         update(CardKey).where(CardKey.id.in_(ids)).values(status=CardKeyStatus.REFUNDED, voided_at=now)
     )
     return ids
+
+
+async def return_withdrawn_keys(*, session: AsyncSession, order_id: int, key_ids: Sequence[int]) -> int:
+    """A refund that took these keys back was withdrawn (the gateway refused it and the buyer is not refunded):
+    they are the buyer's again, sold to the same order. Only keys still REFUNDED for that order move (a REFUNDED key
+    is never resold, so none can be anyone else's). Returns how many. Caller holds the order row lock."""
+    if not key_ids:
+        return 0
+    result = await session.execute(
+        update(CardKey).where(CardKey.id.in_(sorted(key_ids)), CardKey.order_id == order_id,
+                              CardKey.status == CardKeyStatus.REFUNDED)
+        .values(status=CardKeyStatus.SOLD, voided_at=None).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def reveal_card_keys(

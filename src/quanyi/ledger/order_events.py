@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
@@ -100,9 +100,15 @@ async def _local_key_costs(session: AsyncSession, order_ids: Sequence[int]) -> d
 
 async def _charges(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, list[SupplierCharge]]:
     charges: dict[int, list[SupplierCharge]] = {order_id: [] for order_id in order_ids}
+    # A purchase that succeeded while its order was settled by hand was booked then (prepaid.book_late_supplier_goods:
+    # its codes to stock, sold at their cost by whichever order gets them; a recharge to cost). If the order is
+    # delivered after all (its refund withdrawn), that charge is not its cost a second time.
+    booked_late = select(LedgerPosting.id).where(LedgerPosting.reference.in_([
+        literal("supplier_goods_stocked:") + SupplierCharge.reference,
+        literal("supplier_goods_written_off:") + SupplierCharge.reference])).exists()
     for charge in (await session.scalars(select(SupplierCharge).where(
-            SupplierCharge.order_id.in_(order_ids), SupplierCharge.status == SupplierChargeStatus.CHARGED)
-            .order_by(SupplierCharge.id))).all():
+            SupplierCharge.order_id.in_(order_ids), SupplierCharge.status == SupplierChargeStatus.CHARGED,
+            ~booked_late).order_by(SupplierCharge.id))).all():
         charges[charge.order_id].append(charge)  # type: ignore[index]
     return charges
 

@@ -17,6 +17,7 @@ from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
 from quanyi.orders.state import OrderStatus
+from quanyi.refunds import service as refunds_service
 from quanyi.scope import PLATFORM, Scope
 
 __all__ = ["NotManuallyDeliverable", "ManualDeliveryInvalid", "deliver_manually", "can_deliver_manually",
@@ -50,6 +51,11 @@ async def deliver_manually(*, session: AsyncSession, cipher: CardKeyCipher, orde
         raise NotManuallyDeliverable(
             f"order {order.order_no} is a {order.delivery_type} order in status {order.status.value}; only paid "
             "manual-delivery orders are delivered by hand", order_status=order.status.value)
+    if await refunds_service.full_refund_pending(session=session, order=order):
+        # Its refund covers all it paid (on its way back, or refused and not withdrawn): delivering would give
+        # the buyer the goods and the money. Withdrawing the refund first puts the order back in the queue.
+        raise NotManuallyDeliverable(f"order {order.order_no} is being refunded in full; withdraw its refund "
+                                     "before delivering it", order_status=order.status.value)
     if len(codes) > order.quantity:
         raise ManualDeliveryInvalid(f"the order is for {order.quantity}: give at most that many codes "
                                     "(one line per unit; a card number and password go on one line)")

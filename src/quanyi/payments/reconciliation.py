@@ -276,6 +276,8 @@ async def _check_refunds(gateway: PaymentGateway, item: _Checked) -> list[Mismat
         elif refund.status != RefundStatus.SUCCEEDED and gateway_paid:
             detail = ("the gateway refunded it; the refund loop records it on its next attempt"
                       if refund.status in (RefundStatus.REQUESTED, RefundStatus.PROCESSING)
+                      else "the gateway refunded a refund we withdrew: the buyer has the money and the goods"
+                      if refund.status == RefundStatus.WITHDRAWN
                       else "the gateway refunded a refund we recorded as failed")
         elif gateway_paid and result.amount_cents != refund.amount_cents:
             detail = "refunded amounts differ"

@@ -1,16 +1,19 @@
-"""Refund admin API: request a refund of an order (executed at once), list refunds, retry a failed one."""
+"""Refund admin API: request a refund of an order (executed at once), list refunds, retry a refused or stalled
+one, withdraw a refused one."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from quanyi.deps import AdminDep, ContextDep, ReadSessionDep, ScopeDep
+from quanyi.deps import AdminDep, ContextDep, PrincipalDep, ReadSessionDep, ScopeDep, client_ip, user_agent
 from quanyi.orders import service as orders_service
+from quanyi.refunds import recovery
 from quanyi.refunds import service as refunds_service
-from quanyi.refunds.schemas import RefundCreate, RefundRead
+from quanyi.refunds.schemas import RefundCreate, RefundRead, RefundWithdraw
 from quanyi.refunds.state import RefundStatus
+from quanyi.staff.audit import Actor, record_action
 
 router = APIRouter(prefix="/api/admin", tags=["admin: refunds"])
 
@@ -65,11 +68,36 @@ async def all_refunds(session: ReadSessionDep, _: AdminDep, scope: ScopeDep,
 
 
 @router.post("/refunds/{refund_no}/retry", response_model=RefundRead,
-             summary="Send a failed refund again (same refund number, so it can never be paid twice)")
-async def retry_refund(refund_no: RefundNoPath, ctx: ContextDep, admin: AdminDep, scope: ScopeDep) -> RefundRead:
+             summary="Send a refused or stalled refund again (same refund number, so it can never be paid twice)",
+             responses={409: {"description": "Not refused or stalled, or the payment is used up by other refunds"}})
+async def retry_refund(refund_no: RefundNoPath, ctx: ContextDep, admin: AdminDep, scope: ScopeDep,
+                       principal: PrincipalDep, request: Request) -> RefundRead:
     async with ctx.db.transaction() as session:
-        refund = await refunds_service.retry_refund(session=session, refund_no=refund_no, actor=admin,
-                                                    reason="retried by an operator", scope=scope)
+        refund = await recovery.retry_refund(session=session, refund_no=refund_no, actor=admin,
+                                             reason="retried by an operator", scope=scope)
         refund_id = refund.id
+        await record_action(session=session, actor=_actor(principal, request), action="refund_retried",
+                            object_type="refund", object_id=refund.refund_no, summary="retried by an operator")
     await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
     return await _show(ctx, refund_id)
+
+
+@router.post("/refunds/{refund_no}/withdraw", response_model=RefundRead,
+             summary="Withdraw a refund the gateway refused: the buyer keeps the goods, delivery of a paid order "
+                     "resumes",
+             responses={409: {"description": "Not a refused refund (only those can be withdrawn)"}})
+async def withdraw_refund(refund_no: RefundNoPath, data: RefundWithdraw, ctx: ContextDep, admin: AdminDep,
+                          scope: ScopeDep, principal: PrincipalDep, request: Request) -> RefundRead:
+    async with ctx.db.transaction() as session:
+        done = await recovery.withdraw_refund(session=session, refund_no=refund_no, actor=admin, reason=data.reason,
+                                              scope=scope)
+        refund_id = done.refund.id
+        await record_action(session=session, actor=_actor(principal, request), action="refund_withdrawn",
+                            object_type="refund", object_id=done.refund.refund_no,
+                            summary=recovery.withdrawal_summary(done, data.reason))
+    return await _show(ctx, refund_id)
+
+
+def _actor(principal: PrincipalDep, request: Request) -> Actor:
+    return Actor(name=principal.name, staff_id=principal.staff_id, ip=client_ip(request),
+                 user_agent=user_agent(request))

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from quanyi.refunds.state import RefundStatus
 from quanyi.schema_types import reject_control_chars
 
-__all__ = ["RefundCreate", "RefundEventRead", "RefundRead"]
+__all__ = ["RefundCreate", "RefundEventRead", "RefundRead", "RefundWithdraw"]
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
                    AfterValidator(reject_control_chars)]
@@ -35,6 +35,13 @@ class RefundCreate(BaseModel):
         return self
 
 
+class RefundWithdraw(BaseModel):
+    """Give up a refused refund: the buyer is not refunded by it, and keeps (or gets) the goods."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
 class RefundEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     from_status: str | None
@@ -57,9 +64,11 @@ class RefundRead(BaseModel):
     reason: str
     requested_by: str
     gateway_refund_no: str | None
-    attempts: int
+    attempts: int = Field(description="Gateway calls since the refund was (last) requested")
     next_attempt_at: dt.datetime | None
     last_error: str | None
     created_at: dt.datetime
     completed_at: dt.datetime | None
+    actions: list[str] = Field(description='What staff may do now: "retry" (a refused or stalled refund, same '
+                               'refund number), "withdraw" (a refused one; delivery of the order resumes)')
     events: list[RefundEventRead]

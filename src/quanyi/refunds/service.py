@@ -3,8 +3,11 @@
 The refund row is the outbox. `request_refund` writes it (status requested) in the caller's
 transaction, together with the card keys it takes back, so the buyer can no longer reveal them from
 that moment. `execute_refund` then calls the gateway OUTSIDE any database transaction and records
-the answer in a new one. A gateway that cannot be reached leaves the refund requested with a backoff;
-the background loop (`execute_due_refunds`) retries it and polls `processing` ones.
+the answer in a new one. A gateway that cannot be reached (timeout, 5xx, connection refused) leaves the
+refund requested with a backoff; the background loop (`execute_due_refunds`) retries it, up to
+AUTOMATIC_ATTEMPTS unanswered sends (then it is stalled until an operator retries it), and polls `processing`
+ones. A refusal is final for the loop: the refund is failed, and an operator retries or withdraws it
+(refunds/recovery.py).
 
 Money safety, twice over:
 1. Two workers never call the gateway for the same refund at the same time: a worker first claims
@@ -13,8 +16,8 @@ Money safety, twice over:
 2. Even if they did (a lease outlived by a very slow call), every attempt sends the same refund_no,
    the gateway's idempotency key, so the gateway refunds once and answers the same refund again.
 
-Keys withdrawn when a refund is requested are never restored, even if the gateway refuses: the buyer
-is owed that money, so an operator retries the refund (same refund_no) instead of handing keys back.
+Keys withdrawn when a refund is requested are not restored when the gateway refuses: the buyer is owed that
+money, so the refund waits for an operator, who retries it (same refund_no) or withdraws it, handing the keys back.
 """
 
 from __future__ import annotations
@@ -42,15 +45,16 @@ from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import GatewayRegistry, GatewayUnavailable, RefundRequest, RefundResult
 from quanyi.payments.models import Payment, PaymentStatus
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
-from quanyi.refunds.policy import RefundExceedsPayment, RefundNotAllowed, RefundSituation, plan_refund
+from quanyi.refunds.policy import RefundNotAllowed, RefundSituation, plan_refund
 from quanyi.refunds.schemas import RefundEventRead, RefundRead
-from quanyi.refunds.state import OPEN, RefundStatus, check_transition
+from quanyi.refunds.state import NOT_PAYING, OPEN, RefundStatus, check_transition
 from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 
 __all__ = [
-    "RefundNotFound", "RefundRequestConflict", "request_refund", "retry_refund", "execute_refund",
+    "RefundNotFound", "RefundRequestConflict", "request_refund", "execute_refund", "lock_refund",
     "execute_due_refunds", "get_refund", "get_refund_by_id", "payment_refunds", "list_refunds", "refund_events",
-    "describe_refunds", "full_refund_pending", "LEASE", "BACKOFF_SECONDS",
+    "describe_refunds", "full_refund_pending", "committed_cents", "move_refund", "operator_actions", "LEASE",
+    "BACKOFF_SECONDS", "AUTOMATIC_ATTEMPTS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +62,10 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Longer than any gateway call may take (httpx timeouts are 10 s), so a live worker never loses its lease.
 LEASE = dt.timedelta(seconds=120)
 BACKOFF_SECONDS = (5, 15, 60, 300, 900, 3600)
+# Sends of a requested refund that got no answer (timeout, 5xx, connection refused) before the worker stops
+# retrying it by itself (after about 4 hours with the backoff above): a gateway down that long needs a person,
+# who retries it from the console or the API. Polls of a processing refund are not bounded: the gateway has it.
+AUTOMATIC_ATTEMPTS = 10
 
 
 class RefundNotFound(NotFound):
@@ -84,7 +92,7 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=BACKOFF_SECONDS[min(max(attempts, 1) - 1, len(BACKOFF_SECONDS) - 1)])
 
 
-def _move(session: AsyncSession, refund: Refund, target: RefundStatus, *, actor: str, reason: str | None,
+def move_refund(session: AsyncSession, refund: Refund, target: RefundStatus, *, actor: str, reason: str | None,
           now: dt.datetime) -> None:
     allowed_because = check_transition(RefundStatus(refund.status), target)
     session.add(RefundEvent(refund_id=refund.id, from_status=refund.status, to_status=target.value, actor=actor[:64],
@@ -93,11 +101,11 @@ def _move(session: AsyncSession, refund: Refund, target: RefundStatus, *, actor:
     refund.updated_at = now
 
 
-async def _committed_cents(session: AsyncSession, payment_id: int) -> int:
-    """Money of this payment gone back or on its way (every refund that has not failed)."""
+async def committed_cents(session: AsyncSession, payment_id: int) -> int:
+    """Money of this payment gone back or on its way (every refund neither refused nor withdrawn)."""
     return int(await session.scalar(
         select(func.coalesce(func.sum(Refund.amount_cents), 0))
-        .where(Refund.payment_id == payment_id, Refund.status != RefundStatus.FAILED)
+        .where(Refund.payment_id == payment_id, Refund.status.not_in([s.value for s in NOT_PAYING]))
     ) or 0)
 
 
@@ -112,8 +120,9 @@ async def full_refund_pending(*, session: AsyncSession, order: Order) -> bool:
     if not rows:
         return False
     paid = rows[0][2]
-    committed = sum(amount for status, amount, _ in rows if status != RefundStatus.FAILED)
-    # A refused refund still counts while retrying it fits what is left (retry_refund's own check).
+    committed = sum(amount for status, amount, _ in rows if status not in NOT_PAYING)
+    # A refused refund still counts while retrying it fits what is left (retry_refund's own check), until an
+    # operator withdraws it: then the buyer is owed the goods again.
     retriable = [amount for status, amount, _ in rows
                  if status == RefundStatus.FAILED and committed + amount <= paid]
     return committed + max(retriable, default=0) >= order.total_cents
@@ -171,7 +180,7 @@ async def request_refund(
         RefundSituation(
             order_status=order.status, delivery_type=order.delivery_type, unit_price_cents=order.unit_price_cents,
             payment_amount_cents=payment.amount_cents,
-            committed_cents=await _committed_cents(session, payment.id), duplicate_payment=duplicate,
+            committed_cents=await committed_cents(session, payment.id), duplicate_payment=duplicate,
             held_keys=held, unrevealed_keys=unrevealed, refund_revealed_keys=refund_revealed_keys,
             order_quantity=order.quantity, order_total_cents=order.total_cents,
         ),
@@ -219,32 +228,23 @@ async def get_refund_by_id(*, session: AsyncSession, refund_id: int) -> Refund:
     return refund
 
 
-async def retry_refund(
-    *, session: AsyncSession, refund_no: str, actor: str, reason: str, now: dt.datetime | None = None,
-    scope: Scope = PLATFORM,
-) -> Refund:
-    """Send a failed refund again (same refund_no), if what is left of its payment still covers it."""
-    now = now or utcnow()
-    refund = await get_refund(session=session, refund_no=refund_no, scope=scope)
-    await orders_service.lock_order(session=session, order_id=refund.order_id)
-    refund = await _lock_refund(session, refund.id)
-    check_transition(RefundStatus(refund.status), RefundStatus.REQUESTED)
-    payment = await payments_service.get_payment(session=session, payment_id=refund.payment_id)
-    if await _committed_cents(session, payment.id) + refund.amount_cents > payment.amount_cents:
-        raise RefundExceedsPayment("other refunds have used this payment up since; this one cannot be retried")
-    _move(session, refund, RefundStatus.REQUESTED, actor=actor, reason=reason, now=now)
-    refund.next_attempt_at, refund.last_error, refund.lease_until = now, None, None
-    order = await orders_service.get_order_by_id(session=session, order_id=refund.order_id)
-    await ledger_service.record_refund_requested(session=session, refund=refund, payment=payment, order=order, now=now)
-    return refund
-
-
-async def _lock_refund(session: AsyncSession, refund_id: int) -> Refund:
+async def lock_refund(session: AsyncSession, refund_id: int) -> Refund:
+    """The refund row, locked (the caller holds its order's lock first: the shop's lock order)."""
     refund = await session.scalar(
         select(Refund).where(Refund.id == refund_id).with_for_update().execution_options(populate_existing=True))
     if refund is None:
         raise RefundNotFound(f"refund {refund_id} not found")
     return refund
+
+
+def operator_actions(refund: Refund) -> list[str]:
+    """What staff may do with this refund now: "retry" a refused or stalled one (same refund_no), "withdraw" a
+    refused one. A refund the worker is still sending or polling needs nobody."""
+    if refund.status == RefundStatus.FAILED:
+        return ["retry", "withdraw"]
+    if refund.status == RefundStatus.REQUESTED and refund.next_attempt_at is None:
+        return ["retry"]  # stalled: the worker gave up after AUTOMATIC_ATTEMPTS unanswered sends
+    return []
 
 
 # ---------------------------------------------------------------- execution (outside transactions)
@@ -312,7 +312,7 @@ async def _record(db: Database, claim: _Claim, result: RefundResult | None, erro
         refund = await session.get(Refund, claim.refund_id)
         assert refund is not None
         order = await orders_service.lock_order(session=session, order_id=refund.order_id)
-        refund = await _lock_refund(session, claim.refund_id)
+        refund = await lock_refund(session, claim.refund_id)
         refund.lease_until = None
         if refund.status not in OPEN:
             return refund.status  # another worker recorded the same gateway answer first
@@ -320,9 +320,16 @@ async def _record(db: Database, claim: _Claim, result: RefundResult | None, erro
             if result is not None:
                 error = f"gateway reports {result.amount_cents} cents refunded, we asked {refund.amount_cents}"
                 logger.error("refund %s: %s; needs an operator", refund.refund_no, error)
+            refund.updated_at = now
+            if refund.status == RefundStatus.REQUESTED and refund.attempts >= AUTOMATIC_ATTEMPTS:
+                # Stalled: not scheduled again until an operator retries it (the same refund_no, so whatever the
+                # gateway did with the unanswered sends, it refunds once). It still covers the order meanwhile.
+                refund.next_attempt_at = None
+                refund.last_error = f"no answer after {refund.attempts} attempts; retry by hand: {error}"[:500]
+                logger.error("refund %s: %s", refund.refund_no, refund.last_error)
+                return refund.status
             refund.last_error = error[:500]
             refund.next_attempt_at = now + _backoff(refund.attempts)
-            refund.updated_at = now
             logger.warning("refund %s attempt %d failed (%s); retry at %s", refund.refund_no, refund.attempts,
                            error, refund.next_attempt_at)
             return refund.status
@@ -330,16 +337,17 @@ async def _record(db: Database, claim: _Claim, result: RefundResult | None, erro
             refund.gateway_refund_no = result.gateway_refund_no
         if result.state == "processing":
             if refund.status == RefundStatus.REQUESTED:
-                _move(session, refund, RefundStatus.PROCESSING, actor="system", reason=result.detail or None, now=now)
+                move_refund(session, refund, RefundStatus.PROCESSING, actor="system", reason=result.detail or None,
+                            now=now)
             refund.next_attempt_at = now + _backoff(refund.attempts)
         elif result.state == "failed":
-            _move(session, refund, RefundStatus.FAILED, actor="system",
+            move_refund(session, refund, RefundStatus.FAILED, actor="system",
                   reason=f"gateway refused: {result.detail}" if result.detail else None, now=now)
             refund.last_error, refund.next_attempt_at = (result.detail or "refused")[:500], None
             await ledger_service.record_refund_failed(session=session, refund=refund, now=now)
             logger.error("refund %s refused by %s: %s", refund.refund_no, claim.gateway, result.detail)
         else:
-            _move(session, refund, RefundStatus.SUCCEEDED, actor="system", reason=None, now=now)
+            move_refund(session, refund, RefundStatus.SUCCEEDED, actor="system", reason=None, now=now)
             refund.completed_at, refund.next_attempt_at, refund.last_error = now, None, None
             payment = await payments_service.get_payment(session=session, payment_id=refund.payment_id)
             await ledger_service.record_refund_paid(session=session, refund=refund, payment=payment, now=now)
@@ -410,7 +418,7 @@ async def describe_refunds(*, session: AsyncSession, refunds: Sequence[Refund]) 
             quantity=refund.quantity, reason=refund.reason, requested_by=refund.requested_by,
             gateway_refund_no=refund.gateway_refund_no, attempts=refund.attempts,
             next_attempt_at=refund.next_attempt_at, last_error=refund.last_error, created_at=refund.created_at,
-            completed_at=refund.completed_at,
+            completed_at=refund.completed_at, actions=operator_actions(refund),
             events=[RefundEventRead.model_validate(event) for event in events[refund.id]],
         ))
     return described

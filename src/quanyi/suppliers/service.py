@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from quanyi.orders.models import Order
 
 __all__ = ["supplier_stock_counts", "promised_supplier_units", "free_supplier_units",
-           "UNCOUNTED", "endpoint_for", "adapter_for", "can_fulfil", "enqueue_fulfilment",
+           "UNCOUNTED", "endpoint_for", "adapter_for", "can_fulfil", "enqueue_fulfilment", "resume_fulfilment",
            "fulfilment_progress"]
 
 # Stock a supplier does not count (direct recharge): as good as unlimited for checkout.
@@ -122,6 +122,23 @@ async def enqueue_fulfilment(*, session: AsyncSession, order: Order, now: dt.dat
     session.add(FulfilmentJob(order_id=order.id, kind=kind, status=JobStatus.OPEN, next_attempt_at=now,
                               created_at=now, updated_at=now))
     await session.flush()
+
+
+async def resume_fulfilment(*, session: AsyncSession, order: Order, reason: str,
+                            now: dt.datetime | None = None) -> bool:
+    """The paid order's job was abandoned because all its money was on its way back, and that refund was
+    withdrawn: the job is open again and the worker delivers (from what it holds or bought, or buys anew).
+    Returns True if a job was reopened. The caller holds the order row lock and has checked the order is paid and
+    no longer covered by refunds (the job itself checks again, under the same lock, before it buys anything)."""
+    now = now or utcnow()
+    job = await session.scalar(select(FulfilmentJob).where(FulfilmentJob.order_id == order.id).with_for_update()
+                               .execution_options(populate_existing=True))
+    if job is None or job.status is not JobStatus.DONE or job.outcome != "abandoned":
+        return False  # no job (manual delivery), or still open: it goes on by itself
+    job.status, job.outcome, job.finished_at = JobStatus.OPEN, None, None
+    job.next_attempt_at, job.updated_at, job.locked_until, job.lease_owner = now, now, None, None
+    job.last_error = reason[:500]
+    return True
 
 
 _STAGE_BY_ATTEMPT = {

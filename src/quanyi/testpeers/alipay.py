@@ -10,7 +10,8 @@ Its wire formats and its own RSA2 signing (independent of the shop's) are in `al
 
 Notifications: `manual` mode queues them for a test (`take_notifications()`), `auto` mode POSTs them to
 the notify_url from a background thread, re-sending with backoff until the shop answers `success`.
-Knobs: `fail_next(n)` (5xx), `latency`, `lose_next_notifications(n)`, `duplicates`, `hold_refunds`, and builders for
+Knobs: `fail_next(n)` (5xx), `latency` (a timeout: the call is still carried out, its answer comes too late),
+`lose_next_notifications(n)`, `duplicates`, `hold_refunds`, `refuse_refunds(sub_code)`, and builders for
 out-of-order, late, forged and tampered notifications (`notification`, `forged`, `tampered`).
 
     python -m quanyi.testpeers.alipay --port 9010   # auto mode; prints the shop's AlipayConfig JSON
@@ -77,6 +78,7 @@ class AlipaySimulator:
         self.hold_refunds = False  # accept refunds without moving money yet (fund_change=N) until settle_refunds()
         self._held: set[tuple[str, str]] = set()  # (out_trade_no, out_request_no) accepted, not yet refunded
         self._fail_next, self._fail_status, self._lose_next = 0, 503, 0
+        self._refusing: Refusal | None = None  # every new refund is refused with this (refuse_refunds)
         self._queue: list[SimNotification] = []
         self.delivered: list[SimNotification] = []  # auto mode: acknowledged by the shop
         self.given_up: list[SimNotification] = []  # auto mode: never acknowledged
@@ -104,6 +106,13 @@ class AlipaySimulator:
         """The next `count` API calls answer HTTP `status` (an outage at Alipay)."""
         with self._lock:
             self._fail_next, self._fail_status = count, status
+
+    def refuse_refunds(self, sub_code: str | None = "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+                       sub_msg: str = "卖家余额不足") -> None:
+        """Refuse every new refund with this business error (a definite no, like Alipay's); None: refund again.
+        A refund number already refunded is still answered as before (a repeat)."""
+        with self._lock:
+            self._refusing = Refusal(sub_code, sub_msg) if sub_code else None
 
     def lose_next_notifications(self, count: int = 1) -> None:
         """The next `count` notifications are never sent (the shop must find out by querying)."""
@@ -406,6 +415,8 @@ class AlipaySimulator:
             if trade.refunds[request_no][0] != amount:
                 raise Refusal("ACQ.DISCORDANT_REPEAT_REQUEST", "请求信息不一致")
             return {**answer, "fund_change": "N", "refund_fee": yuan(trade.refunded_cents)}
+        if self._refusing is not None:
+            raise self._refusing
         if trade.status not in ("TRADE_SUCCESS", "TRADE_FINISHED") and not trade.refunds:
             raise Refusal("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
         if trade.refunded_cents + amount > trade.amount_cents:

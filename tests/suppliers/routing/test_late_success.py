@@ -1,7 +1,8 @@
 """A supplier purchase that succeeds only after its order was refunded by hand: what was bought is not lost to
 the books. Card keys go on sale at their cost (booked as cost of goods when they sell); a recharge already
 credited is written off as cost. The same while the refund of the whole order is still on its way (its gateway
-call unanswered or refused): the order is paid, but nothing more is the buyer's. A partial refund is not that."""
+call unanswered or refused): the order is paid, but nothing more is the buyer's. A partial refund is not that. And
+when an operator withdraws the refused refund, delivery resumes: with what was bought late, booked once."""
 
 from __future__ import annotations
 
@@ -73,6 +74,17 @@ async def _refunded_while_the_supplier_is_slow(shop, sim, sku, *, refund_gateway
     return order, key
 
 
+async def _slow_card_supplier(shop, sims):  # type: ignore[no-untyped-def]
+    """A SKU filled by one supplier (codes at 900) that places our purchase only after our call timed out and we
+    asked about it."""
+    slow = sims(seed=1)
+    slow.hold_placing()
+    sku = await shop.make_sku()
+    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
+                       timeout_ms=TIMEOUT_MS)
+    return slow, sku
+
+
 async def _postings(shop, order):  # type: ignore[no-untyped-def]
     async with shop.ctx.db.read_session() as session:
         order_id = await session.scalar(select(Order.id).where(Order.order_no == order["order_no"]))
@@ -89,11 +101,7 @@ def _sum(postings, account: str) -> int:  # type: ignore[no-untyped-def]
 
 
 async def test_codes_bought_after_the_order_was_refunded_go_on_sale_at_their_cost(shop, sims, served_shop):
-    slow = sims(seed=1)
-    slow.hold_placing()  # placed only after our call timed out and we asked about it
-    sku = await shop.make_sku()
-    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
-                       timeout_ms=TIMEOUT_MS)
+    slow, sku = await _slow_card_supplier(shop, sims)
     order, key = await _refunded_while_the_supplier_is_slow(shop, slow, sku)
 
     postings = await _postings(shop, order)
@@ -134,11 +142,7 @@ async def _paid_with_no_keys(shop, order) -> None:  # type: ignore[no-untyped-de
 
 
 async def test_codes_bought_while_a_full_refund_is_unanswered_go_on_sale_not_to_the_buyer(shop, sims, served_shop):
-    slow = sims(seed=1)
-    slow.hold_placing()
-    sku = await shop.make_sku()
-    await add_supplier(shop, slow, code="slow", sku=sku, product_code=CARD_PRODUCT, cost_cents=900,
-                       timeout_ms=TIMEOUT_MS)
+    slow, sku = await _slow_card_supplier(shop, sims)
     order, key = await _refunded_while_the_supplier_is_slow(shop, slow, sku, refund_gateway="unreachable",
                                                             refund_body={})
     assert await shop.scalar(select(Refund.status)) == "requested"
@@ -163,7 +167,8 @@ async def test_codes_bought_while_a_full_refund_is_unanswered_go_on_sale_not_to_
     await _books_balance(shop)
 
 
-async def test_a_recharge_credited_while_a_full_refund_was_refused_is_written_off(shop, sims, served_shop):
+async def test_a_recharge_credited_while_a_full_refund_was_refused_is_written_off_until_it_is_withdrawn(
+        shop, sims, served_shop):
     slow = sims(seed=1)
     slow.hold_placing()
     sku = await shop.make_sku(delivery_type="direct_recharge", price_cents=5000)
@@ -178,6 +183,16 @@ async def test_a_recharge_credited_while_a_full_refund_was_refused_is_written_of
     postings = await _postings(shop, order)
     assert "supplier_goods_written_off" in {p.kind for p in postings}
     assert _sum(postings, "cost_of_goods") == cost
+    await _books_balance(shop)
+
+    # The operator withdraws the refused refund: the account was credited, so the order is delivered, its cost
+    # booked once (the write-off is that cost, not a second one), and nothing is recharged again.
+    await _withdraw(shop, order)
+    await run_due(shop, later=GRACE, grace=GRACE)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    assert slow.purchases_for(f"{order['order_no']}-02") == 0
+    postings = await _postings(shop, order)
+    assert _sum(postings, "cost_of_goods") == cost and "order_delivered" in {p.kind for p in postings}
     await _books_balance(shop)
 
 
@@ -239,3 +254,39 @@ async def test_codes_held_for_an_order_abandoned_while_its_full_refund_is_on_its
 async def _key_statuses(shop, sku) -> list[str]:  # type: ignore[no-untyped-def]
     async with shop.ctx.db.read_session() as session:
         return list((await session.scalars(select(CardKey.status).where(CardKey.sku_id == sku.id))).all())
+
+
+# ---------------------------------------------------------------- the refused refund withdrawn: delivery resumes
+
+
+async def _withdraw(shop, order) -> dict:  # type: ignore[no-untyped-def]
+    [refund] = (await shop.client.get(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin)).json()
+    assert (refund["status"], refund["actions"]) == ("failed", ["retry", "withdraw"])
+    response = await shop.client.post(f"/api/admin/refunds/{refund['refund_no']}/withdraw", headers=shop.admin,
+                                      json={"reason": "buyer wants the goods after all"})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_a_withdrawn_refund_resumes_delivery_with_the_codes_bought_late(shop, sims, served_shop):
+    slow, sku = await _slow_card_supplier(shop, sims)
+    order, key = await _refunded_while_the_supplier_is_slow(shop, slow, sku, refund_gateway="refused",
+                                                            refund_body={})
+    await _paid_with_no_keys(shop, order)
+    assert (await job_of(shop, order)).outcome == "abandoned"
+    await run_due(shop, later=GRACE, grace=GRACE)  # nobody acts: nothing moves by itself
+    assert (await shop.get_order(order))["status"] == "paid"
+
+    assert (await _withdraw(shop, order))["status"] == "withdrawn"
+    job = await job_of(shop, order)
+    assert (job.status.value, job.outcome) == ("open", None)
+    await run_due(shop, later=GRACE, grace=GRACE)
+    assert (await shop.get_order(order))["status"] == "delivered"
+    [shown] = await shop.reveal(order)
+    assert shown["code"] == slow.order(key).codes[0].password  # the code bought late, from our stock
+    assert slow.purchases_for(f"{order['order_no']}-02") == 0  # nothing bought twice
+    assert ((await job_of(shop, order)).outcome, await shop.scalar(select(Refund.status))) == ("delivered",
+                                                                                              "withdrawn")
+    sold = await _postings(shop, order)
+    assert _sum(sold, "cost_of_goods") == 900 and _sum(sold, "card_key_stock") == 0  # stocked at cost, then sold
+    await _books_balance(shop)

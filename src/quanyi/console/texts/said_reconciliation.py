@@ -15,6 +15,7 @@ add_messages({
     "said.m.rc_refund_not_paid": "店铺记为已退款，但渠道并未退款",
     "said.m.rc_refund_late": "渠道已退款；退款任务会在下次尝试时记录",
     "said.m.rc_refund_failed_here": "渠道已退款，但店铺记为退款失败",
+    "said.m.rc_refund_withdrawn_here": "渠道已退款，但店铺已撤回这笔退款：买家既收到了钱也收到了商品",
     "said.m.rc_refund_amounts": "双方的退款金额不一致",
     "said.m.rc_refund_failed": "渠道报告退款失败；退款任务会在下次尝试时记录",
     "said.m.rc_top_up_twice": "企业 {0} 的在线充值被重复付款（已按交易 {1} 入账）：应退还；请在支付渠道退款，再标记为已退款",
@@ -36,6 +37,7 @@ add_messages({
     "said.m.rc_refund_not_paid": "we recorded the refund as paid out but the gateway did not refund it",
     "said.m.rc_refund_late": "the gateway refunded it; the refund loop records it on its next attempt",
     "said.m.rc_refund_failed_here": "the gateway refunded a refund we recorded as failed",
+    "said.m.rc_refund_withdrawn_here": "the gateway refunded a refund we withdrew: the buyer has the money and the goods",
     "said.m.rc_refund_amounts": "refunded amounts differ",
     "said.m.rc_refund_failed": "the gateway reports the refund failed; the refund loop records it on its next attempt",
     "said.m.rc_top_up_twice": "enterprise {0} online top-up paid a second time (credited by trade {1}): owed back",
@@ -61,6 +63,7 @@ PATTERNS: tuple[tuple[str, ...], ...] = (
     (r"we recorded the refund as paid out but the gateway did not refund it", "rc_refund_not_paid"),
     (r"the gateway refunded it; the refund loop records it on its next attempt", "rc_refund_late"),
     (r"the gateway refunded a refund we recorded as failed", "rc_refund_failed_here"),
+    (r"the gateway refunded a refund we withdrew: the buyer has the money and the goods", "rc_refund_withdrawn_here"),
     (r"refunded amounts differ", "rc_refund_amounts"),
     (r"the gateway reports the refund failed; the refund loop records it on its next attempt", "rc_refund_failed"),
     (r"enterprise (\S+) online top-up paid a second time \(credited by trade (\S+)\): owed back; refund it at the "
