@@ -48,6 +48,9 @@ async def _audit(shop) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped
 async def test_a_refused_refund_blocks_manual_delivery_until_an_operator_withdraws_it(shop, app):
     order, url, refund_no = await _refused_manual_order(shop)
     client = await logged_in(shop, "fin", roles=("finance", "operator"))
+    queue = (await client.get("/console/refunds")).text  # 退款待处理: where staff find it
+    assert f'data-refund="{refund_no}"' in queue and f'href="{url}#refund-{refund_no}"' in queue
+    assert 'href="/console/refunds"' in (await client.get("/console/dashboard")).text
     page = (await client.get(url)).text
     assert 'data-testid="refund-attention"' in page and "支付渠道拒绝了退款" in page
     assert 'data-testid="refund-retry"' in page and 'data-testid="refund-withdraw"' in page
@@ -69,6 +72,7 @@ async def test_a_refused_refund_blocks_manual_delivery_until_an_operator_withdra
     again = await post_form(client, f"{url}/refunds/{refund_no}/withdraw", {"reason": "x"}, page_url=url)
     assert again.status_code == 409 and "这笔退款当前的状态不允许此操作" in again.text
 
+    assert 'data-testid="refunds-empty"' in (await client.get("/console/refunds")).text
     delivered = await post_form(client, f"{url}/deliver", {"codes": "ACCT-1 pw-1"}, page_url=url)
     assert delivered.status_code == 303
     view = await shop.get_order(order)
@@ -95,6 +99,7 @@ async def test_only_staff_who_may_refund_see_and_use_the_actions(shop, app):
     client = await logged_in(shop, "ops", roles=("operator",))
     page = (await client.get(url)).text
     assert 'data-testid="refund-attention"' in page and 'data-testid="refund-withdraw"' not in page
+    assert (await client.get("/console/refunds")).status_code == 403
     for action, form in (("retry", {}), ("withdraw", {"reason": "x"})):
         response = await post_form(client, f"{url}/refunds/{refund_no}/{action}", form, page_url=url)
         assert response.status_code == 403, response.text

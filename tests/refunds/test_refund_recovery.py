@@ -15,6 +15,7 @@ from console.support import PASSWORD, make_staff
 from payments.test_alipay import keys, peer  # the Alipay test peer on a real port (fixtures)
 from quanyi.inventory.models import CardKey, CardKeyStatus
 from quanyi.payments.alipay import AlipayConfig, AlipayGateway
+from quanyi.refunds import reports as refund_reports
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.models import Refund
 from quanyi.staff.models import StaffAuditEntry
@@ -64,6 +65,11 @@ async def _worker_when_due(shop) -> int:  # type: ignore[no-untyped-def]
     assert due is not None
     return await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways,
                                                      now=due.replace(tzinfo=dt.UTC) if due.tzinfo is None else due)
+
+
+async def _needing_staff(shop) -> list:  # type: ignore[no-untyped-def]
+    async with shop.ctx.db.read_session() as session:
+        return await refund_reports.refunds_needing_staff(session=session)
 
 
 async def _audit(shop) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
@@ -117,6 +123,7 @@ async def test_a_gateway_down_for_hours_stalls_the_refund_until_an_operator_retr
     refund = await _refund(shop, order)
     early = await shop.client.post(f"/api/admin/refunds/{refund['refund_no']}/retry", headers=shop.admin)
     assert early.status_code == 409 and early.json()["code"] == "refund_not_stalled"
+    assert await _needing_staff(shop) == []  # the worker's, still
 
     for _ in range(refunds_service.AUTOMATIC_ATTEMPTS - 1):
         assert await _worker_when_due(shop) == 1
@@ -128,6 +135,7 @@ async def test_a_gateway_down_for_hours_stalls_the_refund_until_an_operator_retr
     assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways, now=far) == 0
     listed = (await shop.client.get(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin)).json()
     assert listed[0]["actions"] == ["retry"]  # never "withdraw": Alipay may have made it
+    assert [r.refund_no for r, _ in await _needing_staff(shop)] == [refund["refund_no"]]  # 退款待处理
     withdraw = await shop.client.post(f"/api/admin/refunds/{refund['refund_no']}/withdraw", headers=shop.admin,
                                       json={"reason": "give up"})
     assert withdraw.status_code == 409 and withdraw.json()["code"] == "illegal_refund_transition"
@@ -142,6 +150,7 @@ async def test_a_gateway_down_for_hours_stalls_the_refund_until_an_operator_retr
     assert simulator.trade(order["payment_no"]).refunded_cents == 1980
     assert (await shop.get_order(order))["status"] == "refunded"
     assert await _audit(shop) == [("admin", "refund_retried", refund["refund_no"])]
+    assert await _needing_staff(shop) == []
 
 
 async def test_a_refused_refund_is_withdrawn_and_its_card_keys_go_back_to_the_buyer(shop, app, peer, stocked_sku):

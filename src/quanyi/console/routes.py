@@ -28,6 +28,7 @@ from quanyi.console import (
     order_routes,
     pick_routes,
     reconciliation_routes,
+    refund_routes,
     reseller_routes,
     review_routes,
     risk_rule_routes,
@@ -43,9 +44,9 @@ from quanyi.staff.sessions import ConsoleLogin
 __all__ = ["install", "SECTIONS", "PUBLIC_ROUTES"]
 
 # Every section of the console, in menu order; a new section adds its module here.
-SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, review_routes,
-            catalog_routes, coupon_routes, coupon_action_routes, level_gift_routes, pick_routes, key_routes,
-            key_import_routes, supplier_setup_routes, supplier_routes, risk_rule_routes, ledger_routes,
+SECTIONS = (login_routes, account_routes, dashboard_routes, order_routes, fulfilment_routes, refund_routes,
+            review_routes, catalog_routes, coupon_routes, coupon_action_routes, level_gift_routes, pick_routes,
+            key_routes, key_import_routes, supplier_setup_routes, supplier_routes, risk_rule_routes, ledger_routes,
             reconciliation_routes, gateway_payout_routes, merchant_routes, reseller_routes, enterprise_routes,
             gateway_routes, notification_routes, staff_routes, audit_routes, member_routes)
 PUBLIC_ROUTES = login_routes.PUBLIC_ROUTES

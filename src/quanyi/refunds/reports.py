@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.orders.models import Order
@@ -13,7 +13,7 @@ from quanyi.refunds.models import Refund
 from quanyi.refunds.state import RefundStatus
 from quanyi.scope import PLATFORM, Scope
 
-__all__ = ["RefundTotals", "refund_totals", "open_refunds"]
+__all__ = ["RefundTotals", "refund_totals", "open_refunds", "refunds_needing_staff"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +48,16 @@ async def open_refunds(*, session: AsyncSession, scope: Scope = PLATFORM) -> dic
                                   RefundStatus.FAILED.value]))
         .group_by(Refund.status), scope))
     return {status: int(count) for status, count in rows.all()}
+
+
+async def refunds_needing_staff(*, session: AsyncSession, scope: Scope = PLATFORM,
+                                limit: int = 200) -> list[tuple[Refund, str]]:
+    """Refunds that wait for a person (退款待处理), the oldest first, with their order numbers: refused by the
+    gateway (retry or withdraw), or stalled after the worker's unanswered sends (retry)."""
+    rows = await session.execute(
+        select(Refund, Order.order_no).join(Order, Order.id == Refund.order_id)
+        .where(scope.where(Order.merchant_id),
+               or_(Refund.status == RefundStatus.FAILED.value,
+                   and_(Refund.status == RefundStatus.REQUESTED.value, Refund.next_attempt_at.is_(None))))
+        .order_by(Refund.updated_at, Refund.id).limit(limit))
+    return [(refund, order_no) for refund, order_no in rows.all()]
