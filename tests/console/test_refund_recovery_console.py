@@ -56,6 +56,9 @@ async def test_a_refused_refund_blocks_manual_delivery_until_an_operator_withdra
     assert 'data-testid="refund-retry"' in page and 'data-testid="refund-withdraw"' in page
     assert "渠道拒绝：ACQ.SELLER_BALANCE_NOT_ENOUGH" in page  # the timeline says why, in Chinese
     assert 'data-testid="manual-form"' not in page  # not offered while the refund covers the order
+    waiting = (await client.get("/console/fulfilment")).text  # 待发货 says so too
+    assert f'data-order="{order["order_no"]}"' in waiting and 'data-testid="refunding-link"' in waiting
+    assert 'data-testid="deliver-link"' not in waiting
 
     # Sent anyway (an old tab): refused, nothing delivered. The old code delivered it: goods and money both.
     sent = await post_form(client, f"{url}/deliver", {"codes": "ACCT-1 pw-1"}, page_url=url)
@@ -73,6 +76,7 @@ async def test_a_refused_refund_blocks_manual_delivery_until_an_operator_withdra
     assert again.status_code == 409 and "这笔退款当前的状态不允许此操作" in again.text
 
     assert 'data-testid="refunds-empty"' in (await client.get("/console/refunds")).text
+    assert 'data-testid="deliver-link"' in (await client.get("/console/fulfilment")).text
     delivered = await post_form(client, f"{url}/deliver", {"codes": "ACCT-1 pw-1"}, page_url=url)
     assert delivered.status_code == 303
     view = await shop.get_order(order)

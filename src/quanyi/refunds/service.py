@@ -53,8 +53,8 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 __all__ = [
     "RefundNotFound", "RefundRequestConflict", "request_refund", "execute_refund", "lock_refund",
     "execute_due_refunds", "get_refund", "get_refund_by_id", "payment_refunds", "list_refunds", "refund_events",
-    "describe_refunds", "full_refund_pending", "committed_cents", "move_refund", "operator_actions", "LEASE",
-    "BACKOFF_SECONDS", "AUTOMATIC_ATTEMPTS",
+    "describe_refunds", "full_refund_pending", "orders_being_refunded", "committed_cents", "move_refund",
+    "operator_actions", "LEASE", "BACKOFF_SECONDS", "AUTOMATIC_ATTEMPTS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,19 +113,33 @@ async def full_refund_pending(*, session: AsyncSession, order: Order) -> bool:
     """Is all of this order's money gone back or on its way back (refunds requested or processing, or a refused
     one an operator may still retry)? Then nothing more is the buyer's to deliver, as if the refund had completed.
     A partial refund is not: the rest is still the buyer's. The caller holds the order row lock."""
+    return order.id in await orders_being_refunded(session=session, orders=[order])
+
+
+async def orders_being_refunded(*, session: AsyncSession, orders: Sequence[Order]) -> set[int]:
+    """Of these orders, the ids of those whose refunds cover all they paid (full_refund_pending, in one query)."""
+    if not orders:
+        return set()
     rows = (await session.execute(
-        select(Refund.status, Refund.amount_cents, Payment.amount_cents).join(Payment, Payment.id == Refund.payment_id)
-        .where(Refund.order_id == order.id, Payment.status == PaymentStatus.SUCCEEDED)  # not duplicate payments
+        select(Refund.order_id, Refund.status, Refund.amount_cents, Payment.amount_cents)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.order_id.in_([order.id for order in orders]),
+               Payment.status == PaymentStatus.SUCCEEDED)  # not duplicate payments
     )).all()
-    if not rows:
-        return False
-    paid = rows[0][2]
-    committed = sum(amount for status, amount, _ in rows if status not in NOT_PAYING)
-    # A refused refund still counts while retrying it fits what is left (retry_refund's own check), until an
-    # operator withdraws it: then the buyer is owed the goods again.
-    retriable = [amount for status, amount, _ in rows
-                 if status == RefundStatus.FAILED and committed + amount <= paid]
-    return committed + max(retriable, default=0) >= order.total_cents
+    covered = set()
+    for order in orders:
+        mine = [(status, amount, paid) for order_id, status, amount, paid in rows if order_id == order.id]
+        if not mine:
+            continue
+        paid = mine[0][2]
+        committed = sum(amount for status, amount, _ in mine if status not in NOT_PAYING)
+        # A refused refund still counts while retrying it fits what is left (retry_refund's own check), until an
+        # operator withdraws it: then the buyer is owed the goods again.
+        retriable = [amount for status, amount, _ in mine
+                     if status == RefundStatus.FAILED and committed + amount <= paid]
+        if committed + max(retriable, default=0) >= order.total_cents:
+            covered.add(order.id)
+    return covered
 
 
 def _pick_payment(payments: Sequence[Payment], payment_no: str | None) -> Payment:
