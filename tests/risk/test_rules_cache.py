@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from quanyi.db import Database
-from quanyi.risk import ruleset
+from quanyi.risk import rules, ruleset
 from quanyi.risk.ruleset import CachedRule, _RulesCache
 from risk.support import add_rule, checkout
 
@@ -167,3 +167,35 @@ async def test_callers_holding_every_connection_never_wait_for_a_read_that_needs
         assert [r.id for r in await asyncio.wait_for(reader, 10)] == [rule["id"]]
     finally:
         await db.dispose()
+
+
+async def test_checkouts_judge_with_the_parameters_validated_when_the_rules_were_read(shop, monkeypatch):
+    """Each rule's parameters are validated once per read of the rules (ruleset.CachedRule.model), not at every
+    evaluation (the old code validated every rule's parameters on every checkout, twice or more on the one-transaction
+    way); an edit is judged with its new parameters at once."""
+    shop.ctx.db.session_info[ruleset._CACHE_KEY].seconds = 300  # no expiry in between, however slow the machine
+    sku = await shop.make_sku(code="VALIDATED-ONCE")
+    await shop.stock(sku, 10)
+    await add_rule(shop, "velocity", {"dimension": "ip", "window_seconds": 600, "max_count": 50}, action="challenge")
+    await add_rule(shop, "card_testing", {"dimension": "ip", "window_seconds": 600, "max_count": 50,
+                                          "max_amount_cents": 500})
+    listed = await add_rule(shop, "block_list", {"ips": ["192.0.2.1"]})
+    assert (await checkout(shop, sku.id, ip="192.0.2.1")).status_code == 403  # the rules read: the copy filled
+    validated: list[str] = []
+    real = rules.params_model
+
+    def counted(kind: str, params: Any) -> Any:
+        validated.append(kind)
+        return real(kind, params)
+
+    monkeypatch.setattr(rules, "params_model", counted)  # what an evaluation would validate with
+    monkeypatch.setattr(ruleset, "params_model", counted)  # what a read of the rules validates with
+    for n in range(3):
+        assert (await checkout(shop, sku.id, ip=f"198.51.100.{n + 1}", contact=f"b{n}@example.com")).status_code == 201
+    assert validated == []  # the old code: 3 rules x every evaluation
+    changed = await shop.client.patch(f"/api/admin/risk/rules/{listed['id']}", headers=shop.admin,
+                                      json={"params": {"ips": ["192.0.2.2"]}})
+    assert changed.status_code == 200, changed.text
+    assert (await checkout(shop, sku.id, ip="192.0.2.2", contact="c@example.com")).status_code == 403
+    assert (await checkout(shop, sku.id, ip="192.0.2.1", contact="d@example.com")).status_code == 201
+    assert sorted(validated) == ["block_list", "card_testing", "velocity"]  # once each: the read after the edit

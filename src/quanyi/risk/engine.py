@@ -229,7 +229,7 @@ async def evaluate(*, session: AsyncSession, runtime: RiskRuntime, signals: Sign
     _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
     hits: list[dict[str, Any]] = []
     for rule in sorted(rules, key=lambda r: r.kind != "allow_list"):  # allow lists first: they end it
-        hit = await rule_hits(rule.kind, rule.params, signals, probe, day_start=day_start)
+        hit = await rule_hits(rule.kind, rule.checked(), signals, probe, day_start=day_start)
         if hit is None:
             continue
         entry = {"rule_id": rule.id, "name": rule.name, "kind": rule.kind, "reason_code": rule.reason_code,
@@ -340,7 +340,7 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
             rules = await order_rules(session)
     if not rules:
         return Screening()  # risk control unused: no counter writes on the checkout path
-    events = attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.params, signals)]
+    events = attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.checked(), signals)]
     verified = False
     if verification is not None:
         # The answer to a challenge repeats the checkout that was challenged (and counted): a good answer is

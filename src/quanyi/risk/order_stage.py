@@ -146,7 +146,7 @@ def ask(runtime: RiskRuntime, rules: Sequence[CachedRule], *, ip: str, device: s
         _, day_start = local_clock(runtime, now)
         try:
             for rule in rules:
-                _coro_done(rule_hits(rule.kind, rule.params, signals, asked, day_start=day_start))
+                _coro_done(rule_hits(rule.kind, rule.checked(), signals, asked, day_start=day_start))
         except _DayTotals:
             raise AssertionError("day totals are not judged here") from None
         for key, member in attempt_rows(rules, signals):
@@ -207,7 +207,7 @@ async def quiet_without_reads(runtime: RiskRuntime, rules: Sequence[CachedRule],
     _, day_start = local_clock(runtime, dt.datetime.fromtimestamp(signals.at, dt.UTC))
     probe = _NoReads()
     for rule in rules:
-        if await rule_hits(rule.kind, rule.params, signals, probe, day_start=day_start) is not None:
+        if await rule_hits(rule.kind, rule.checked(), signals, probe, day_start=day_start) is not None:
             return False
     return True
 
@@ -303,4 +303,4 @@ def _covers(params: dict[str, Any], now: dt.time) -> bool:
 
 def attempt_rows(rules: Sequence[CachedRule], signals: Signals) -> list[Event]:
     """The counter events the general way records for a checkout that passed the flood limits (screen_checkout)."""
-    return attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.params, signals)]
+    return attempt_events(signals) + [e for r in rules for e in extra_events(r.kind, r.checked(), signals)]

@@ -18,7 +18,7 @@ import enum
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
@@ -29,9 +29,9 @@ from quanyi.risk.counters import Event, fresh_member
 from quanyi.schema_types import reject_control_chars
 from quanyi.scope import PLATFORM_MERCHANT_ID
 
-__all__ = ["Decision", "Stage", "Signals", "Probe", "Hit", "RULE_PARAMS", "validate_params", "rule_hits",
-           "attempt_events", "extra_events", "payer_events", "payer_hash", "InvalidRuleParams", "STRICTNESS",
-           "CheckoutOutcome", "checkout_outcome"]
+__all__ = ["Decision", "Stage", "Signals", "Probe", "Hit", "RULE_PARAMS", "validate_params", "params_model",
+           "rule_hits", "attempt_events", "extra_events", "payer_events", "payer_hash", "InvalidRuleParams",
+           "STRICTNESS", "CheckoutOutcome", "checkout_outcome"]
 
 
 class InvalidRuleParams(InvalidInput):
@@ -269,6 +269,15 @@ RULE_PARAMS: dict[str, type[_Params]] = {
 }
 
 
+def params_model(kind: str, params: Mapping[str, Any]) -> _Params:
+    """A stored rule's parameters as its kind's model (what `rule_hits` judges with)."""
+    return RULE_PARAMS[kind].model_validate(params)
+
+
+def _checked(kind: str, params: Mapping[str, Any] | _Params) -> _Params:
+    return params if isinstance(params, _Params) else params_model(kind, params)
+
+
 def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """Check a rule's parameters against its type; the normalized JSON form is what gets stored."""
     model = RULE_PARAMS.get(kind)
@@ -322,9 +331,11 @@ def payer_events(s: Signals) -> list[Event]:
     return events
 
 
-def extra_events(kind: str, params: dict[str, Any], s: Signals) -> list[Event]:
+def extra_events(kind: str, params: Mapping[str, Any] | _Params, s: Signals) -> list[Event]:
+    """`params`: the stored dict, or the model the rules cache validated once (`ruleset.CachedRule.checked`)."""
     if kind == "card_testing":
-        p = CardTestingParams.model_validate(params)
+        p = _checked(kind, params)
+        assert isinstance(p, CardTestingParams)
         if s.amount_cents <= p.max_amount_cents and (value := s.value(p.dimension)):
             return [(f"small{p.max_amount_cents}:{p.dimension}:{value}", fresh_member())]
     return []
@@ -354,10 +365,11 @@ def _on_list(p: ListParams, s: Signals) -> str | None:
     return None
 
 
-async def rule_hits(kind: str, params: dict[str, Any], s: Signals, probe: Probe, *,
+async def rule_hits(kind: str, params: Mapping[str, Any] | _Params, s: Signals, probe: Probe, *,
                     day_start: float) -> Hit | None:
-    """Does this rule hit these signals? `day_start`: start of the current shop day (unix seconds)."""
-    model = RULE_PARAMS[kind].model_validate(params)
+    """Does this rule hit these signals? `day_start`: start of the current shop day (unix seconds). `params`: the
+    stored dict, or the model the rules cache validated once (`ruleset.CachedRule.checked`)."""
+    model = _checked(kind, params)
     if isinstance(model, VelocityParams):
         value = s.value(model.dimension)
         n = await probe.count(f"att:{model.dimension}:{value}", model.window_seconds) if value else 0
