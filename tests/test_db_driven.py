@@ -154,3 +154,61 @@ async def test_a_statements_first_run_in_a_driven_unit_gives_sqlalchemys_types(c
     assert created_at.utcoffset() is not None and created_at.utcoffset().total_seconds() == 0
     async with ctx.db.driver_single_statements() as session:
         assert await db_direct.fetch_one(session, fresh, {"b_no": order["order_no"]}) == (status, created_at)
+
+
+_BACKEND = db_direct.Direct(select(func.pg_backend_pid()))
+
+
+def _checkouts(ctx) -> list[int]:
+    """Counts the write engine's pool checkouts (a connection taken out of the pool) from now on."""
+    taken: list[int] = []
+    event.listen(ctx.db.write_engine.sync_engine.pool, "checkout", lambda *_: taken.append(1))
+    return taken
+
+
+async def test_a_committed_unit_hands_its_connection_to_the_requests_next_unit(ctx):
+    """Inside `handing_over`, a `keep` unit that committed leaves its connection to the next driver unit (the
+    checkout's to its payment): one pool checkout for both; one no unit took goes back at the block's end."""
+    if ctx.db.is_sqlite:
+        pytest.skip("PostgreSQL: SQLite's units are the ordinary transaction")
+    pool = ctx.db.write_engine.sync_engine.pool
+    taken = _checkouts(ctx)
+    async with ctx.db.handing_over():
+        async with ctx.db.driver_transaction(keep=True) as session:
+            await db_direct.execute(session, _INSERT_EVENT, {"b_key": "driven:handed", "b_at": 1.0})
+            first = (await db_direct.fetch_one(session, _BACKEND, {}))[0]
+        assert pool.checkedout() == 1  # held for the next unit, its transaction committed
+        assert await _events(ctx, "driven:handed") == 1
+        async with ctx.db.driver_single_statements() as session:
+            assert (await db_direct.fetch_one(session, _BACKEND, {}))[0] == first
+        assert pool.checkedout() == 0  # that unit did not keep it
+        async with ctx.db.driver_transaction(keep=True) as session:  # kept, and taken by no unit
+            await db_direct.execute(session, _INSERT_EVENT, {"b_key": "driven:handed", "b_at": 2.0})
+        assert pool.checkedout() == 1
+    assert pool.checkedout() == 0  # the block's end returned it
+    assert len(taken) == 3  # the first unit, the read of `_events`, the third unit: the second took the first's
+    assert await _events(ctx, "driven:handed") == 2
+    assert await _open_transactions(ctx) == 0
+
+
+async def test_a_unit_that_failed_or_kept_outside_a_hand_over_returns_its_connection(ctx):
+    if ctx.db.is_sqlite:
+        pytest.skip("PostgreSQL: SQLite's units are the ordinary transaction")
+    pool = ctx.db.write_engine.sync_engine.pool
+    async with ctx.db.driver_transaction(keep=True) as session:  # no hand-over: back to the pool as always
+        await db_direct.execute(session, _INSERT_EVENT, {"b_key": "driven:kept", "b_at": 1.0})
+    assert pool.checkedout() == 0
+    with pytest.raises(RuntimeError):
+        async with ctx.db.handing_over():
+            with pytest.raises(IntegrityError):
+                async with ctx.db.driver_transaction(keep=True) as session:  # rolled back: never handed over
+                    await db_direct.execute(session, _EVENT_WITH_ID, {"b_id": 1, "b_key": "driven:kept"})
+                    await db_direct.execute(session, _EVENT_WITH_ID, {"b_id": 1, "b_key": "driven:kept"})
+            assert pool.checkedout() == 0
+            async with ctx.db.driver_transaction(keep=True) as session:
+                await db_direct.execute(session, _INSERT_EVENT, {"b_key": "driven:kept", "b_at": 2.0})
+            assert pool.checkedout() == 1
+            raise RuntimeError("the request failed after its checkout")
+    assert pool.checkedout() == 0  # returned, committed
+    assert await _events(ctx, "driven:kept") == 2
+    assert await _open_transactions(ctx) == 0

@@ -370,26 +370,33 @@ class Database:
             yield session
         await _run_after_commit(session)
 
-    def driver_transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+    def driver_transaction(self, *, keep: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
         """`transaction`, on PostgreSQL held on the driver (quanyi.db_driven): for a hot unit of work whose
         statements go through quanyi.db_direct (BEGIN sent with the first, no SQLAlchemy Connection or session
         transaction unless a statement needs them). The same guarantees: one transaction, committed at the end,
-        rolled back on an exception; `after_commit` actions run once it committed."""
-        return self._driver_unit(transaction=True)
+        rolled back on an exception; `after_commit` actions run once it committed. `keep`: inside `handing_over`,
+        the committed connection is left for the request's next driver unit."""
+        return self._driver_unit(transaction=True, keep=keep)
+
+    def handing_over(self) -> AbstractAsyncContextManager[None]:
+        """A block in which a `driver_transaction(keep=True)` that committed hands its connection to the next driver
+        unit instead of the pool (quanyi.db_driven.handing_over; PostgreSQL; nothing on SQLite)."""
+        return db_driven.handing_over() if self._driven is not None else contextlib.nullcontext()
 
     def driver_single_statements(self) -> AbstractAsyncContextManager[AsyncSession]:
         """`single_statements`, on PostgreSQL held on the driver (quanyi.db_driven): each statement in autocommit."""
         return self._driver_unit(transaction=False)
 
     @asynccontextmanager
-    async def _driver_unit(self, *, transaction: bool) -> AsyncIterator[AsyncSession]:
+    async def _driver_unit(self, *, transaction: bool, keep: bool = False) -> AsyncIterator[AsyncSession]:
         """A unit of work on the driver, in one transaction or each statement in autocommit; on SQLite an
         ordinary write transaction (`transaction`) either way."""
         if self._driven is None:
             async with self.transaction() as session:
                 yield session
             return
-        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=transaction) as session:
+        async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=transaction,
+                                  keep=keep) as session:
             yield session
         await _run_after_commit(session)
 

@@ -18,7 +18,10 @@ checkout events, the idle ping among them, run as always) and:
   when the rollback fails, and when the unit is interrupted by a cancellation (a client gone, a shutdown) rather
   than an error, as SQLAlchemy does: a statement may still be running on it. The server then ends the backend's
   transaction, rolled back;
-- once the unit has ended, its session is closed (its objects detached) and cannot reach the connection again.
+- once the unit has ended, its session is closed (its objects detached) and cannot reach the connection again;
+- handed over (`handing_over`, a unit with `keep`): a unit that committed, on the driver only, leaves its connection
+  for the next unit of the same request instead of returning it to the pool (the checkout's connection starts its
+  payment: one pool checkout and return less); the hand-over's end returns it if no unit took it.
 
 The session handed out is an ordinary `AsyncSession` (bound to the engine: `session.bind.dialect` works) whose
 statements all run on the unit's connection.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from asyncpg.transaction import TransactionState
@@ -37,7 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 __all__ = ["DRIVEN", "Driven", "DrivenSession", "after_statement", "before_statement", "begin_with_locks", "driven_of",
-           "pending", "unit"]
+           "handing_over", "pending", "unit"]
 
 DRIVEN = "quanyi.driven"  # in a driven session's info: its `Driven`
 
@@ -165,18 +169,63 @@ async def begin_with_locks(driven: Driven, keys: Sequence[int]) -> str | None:
     return sql
 
 
+class _Handover:
+    """A request's hand-over: at most one committed unit's pooled connection, waiting for the request's next unit."""
+
+    __slots__ = ("engine", "fairy")
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.fairy: Any = None
+
+    def take(self, engine: Engine) -> Any:
+        fairy, self.fairy = self.fairy, None
+        if fairy is not None and (self.engine is not engine or not fairy.is_valid):
+            fairy.close()  # not this engine's (not reached: one write engine), or invalidated meanwhile
+            return None
+        return fairy
+
+
+_HANDOVER: ContextVar[_Handover | None] = ContextVar("quanyi.driven_handover", default=None)
+
+
 @asynccontextmanager
-async def unit(engine: Engine, make_session: Any, *, transaction: bool) -> AsyncIterator[AsyncSession]:
+async def handing_over() -> AsyncIterator[None]:
+    """Within this block (one request's task), a unit with `keep` that committed leaves its connection, clean (no
+    transaction open, no SQLAlchemy Connection on it), to the next driven unit, which takes it instead of checking
+    one out of the pool; at the block's end a connection no unit took goes back to the pool. Nothing may wait for
+    another pooled connection between the two units (a request holding one while it waits for a second could wait
+    on itself when every connection is held so): the checkout's next unit is its payment's."""
+    handover = _Handover()
+    token = _HANDOVER.set(handover)
+    try:
+        yield
+    finally:
+        _HANDOVER.reset(token)
+        fairy, handover.fairy = handover.fairy, None
+        if fairy is not None:
+            fairy.close()  # committed, no transaction: the pool's reset sends nothing
+
+
+@asynccontextmanager
+async def unit(engine: Engine, make_session: Any, *, transaction: bool,
+               keep: bool = False) -> AsyncIterator[AsyncSession]:
     """A driven unit of work on a connection of `engine`'s pool (see the module's docstring); `make_session` makes
-    a `DrivenSession`-backed AsyncSession. Commits at the end (a transaction), rolls back on an exception."""
-    fairy = await greenlet_spawn(_checkout_sync, engine)
+    a `DrivenSession`-backed AsyncSession. Commits at the end (a transaction), rolls back on an exception. `keep`:
+    within `handing_over`, once committed, the connection waits there for the request's next unit."""
+    handover = _HANDOVER.get()
+    fairy = handover.take(engine) if handover is not None and handover.fairy is not None else None
+    if fairy is None:
+        fairy = await greenlet_spawn(_checkout_sync, engine)
     driven = Driven(engine, fairy, transaction=transaction)
     session: AsyncSession = make_session()
     session.sync_session.info[DRIVEN] = driven
+    finished = False
     try:
         try:
             yield session
             await _finish(session, driven)
+            finished = True
         except Exception:
             await _abandon(session, driven)
             raise
@@ -184,7 +233,7 @@ async def unit(engine: Engine, make_session: Any, *, transaction: bool) -> Async
             driven.fairy.invalidate()
             raise
     finally:
-        await _release(session, driven)
+        await _release(session, driven, handover if keep and finished else None)
 
 
 def _checkout_sync(engine: Engine) -> Any:
@@ -224,7 +273,7 @@ async def _abandon(session: AsyncSession, driven: Driven) -> None:
         driven.fairy.invalidate()
 
 
-async def _release(session: AsyncSession, driven: Driven) -> None:
+async def _release(session: AsyncSession, driven: Driven, handover: _Handover | None = None) -> None:
     try:
         if driven.connection is not None:
             await session.close()
@@ -235,6 +284,9 @@ async def _release(session: AsyncSession, driven: Driven) -> None:
         fairy, driven.fairy = driven.fairy, None
         if driven.connection is not None:
             await greenlet_spawn(driven.connection.close)  # returns the pooled connection (its reset included)
+        elif driven.adapter._transaction is None and handover is not None and handover.fairy is None \
+                and fairy.is_valid:
+            handover.engine, handover.fairy = driven.engine, fairy  # clean: the request's next unit takes it
         elif driven.adapter._transaction is None:
             fairy.close()  # nothing to roll back: the pool's reset sends nothing, no greenlet needed
         else:  # not reached (committed or rolled back above); the pool's reset rolls back

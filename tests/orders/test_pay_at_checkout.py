@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from quanyi.app import create_app
 from quanyi.orders.models import Order
@@ -177,3 +177,30 @@ async def test_a_database_dropped_while_starting_the_payment_leaves_the_order_pl
     assert await shop.count(Payment) == 0
     payment = await shop.start_payment(order)
     assert payment["amount_cents"] == 1980 and await shop.count(Payment) == 1
+
+
+async def test_checkout_with_pay_starts_the_payment_on_the_checkouts_own_connection(backend, shop, stocked_sku,
+                                                                                   monkeypatch):
+    """PostgreSQL: the checkout's committed connection starts the payment too (quanyi.db_driven.handing_over): one
+    connection taken from the pool for both (the old code: two), and none held while the gateway is asked."""
+    if backend == "sqlite":
+        pytest.skip("PostgreSQL's pool")
+    assert (await _checkout(shop, stocked_sku.id)).status_code == 201  # the rules read, the pool warm
+    pool = shop.ctx.db.write_engine.sync_engine.pool
+    taken: list[int] = []
+    event.listen(pool, "checkout", lambda *_: taken.append(1))
+    held_at_gateway: list[int] = []
+    real = SandboxGateway.create_checkout
+
+    async def create_checkout(self: SandboxGateway, request: CheckoutRequest) -> Checkout:
+        held_at_gateway.append(pool.checkedout())
+        return await real(self, request)
+
+    monkeypatch.setattr(SandboxGateway, "create_checkout", create_checkout)
+    response = await _checkout(shop, stocked_sku.id, pay={"gateway": "sandbox"})
+    assert response.status_code == 201 and response.json()["payment"]["payment_no"], response.text
+    assert len(taken) == 1
+    assert held_at_gateway == [0]
+    assert pool.checkedout() == 0
+    async with shop.ctx.db.read_session() as session:
+        assert len((await session.scalars(select(Payment))).all()) == 1

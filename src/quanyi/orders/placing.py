@@ -136,7 +136,8 @@ async def _place_in_one_transaction(ctx: ShopContext, data: CheckoutInput, passw
     now = utcnow()  # one moment for the member's read, the price and the attribution (orders.member_checkout)
     try:
         # On the driver (quanyi.db_driven): the plain checkout's statements all go through quanyi.db_direct.
-        async with ctx.db.driver_transaction() as session:
+        # keep: when the checkout starts its payment, its committed connection does that too (checkout_lane).
+        async with ctx.db.driver_transaction(keep=True) as session:
             sku, signals, gate, member, asked = await _sku_signals_and_gate(ctx, session, data, now, rules)
             if rules and gate is not None and signals is not None and gate.flood is None:
                 # The general way counts the attempt once past the flood limits, then judges (risk.engine).
