@@ -166,3 +166,21 @@ async def test_a_sold_out_checkout_above_the_request_limit_is_refused_by_the_lim
     body = b'{"sku_id": %d, "quantity": 1, "contact": "fan@example.com"' % sku.id + b" " * 2000 + b"}"
     answer = await shop.client.post("/api/orders", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 413 and answer.json()["code"] == "payload_too_large"
+
+
+async def test_the_lanes_refusals_are_the_routes_answer_for_each_quantity(shop, sku, clock):
+    """The sold-out lane builds its refusal once per quantity asked for and sends it again (section 25d of
+    docs/PERFORMANCE.md): each answer is still the route's, status, headers and body, with its own quantity."""
+    await shop.stock(sku, 1)
+    await shop.create_order(sku.id)
+    by_route = await _checkout(shop, sku)  # the route finds it sold out (the database); the lane answers after
+    answers = [await _checkout(shop, sku, quantity) for quantity in (1, 1, 2, 1, 2)]
+    for answer, quantity in zip(answers, (1, 1, 2, 1, 2), strict=True):
+        assert answer.status_code == 409
+        assert answer.json() == {**by_route.json(), "requested": quantity}
+        assert answer.headers.multi_items() == [
+            (name, str(len(answer.content)) if name == "content-length" else value)
+            for name, value in by_route.headers.multi_items()]
+    assert answers[0].content == answers[1].content == answers[3].content == by_route.content
+    assert answers[2].content == answers[4].content != by_route.content
+    assert await shop.count(Order) == 1
