@@ -324,6 +324,17 @@ class _Arm:
         async with self.shop.ctx.db.transaction() as session:
             session.add_all([CounterEvent(key=key, member=m, at=at) for m in members])
 
+    async def placed(self, n: int, ago: float) -> list[str]:
+        """`n` orders this arm's client placed `ago` seconds back, as their risk signals (what the database counts
+        placed orders from): their ids, as their counter events name them."""
+        at = self.shop.ctx.risk.now().timestamp() - ago
+        ids = [_next_id() for _ in range(n)]
+        async with self.shop.ctx.db.transaction() as session:
+            session.add_all([OrderRiskSignals(order_id=order_id, ip=self.ip, device=self.device, contact=self.contact,
+                                              sku_id=self.sku.id, quantity=1, amount_cents=100, at=at, paid=False)
+                             for order_id in ids])
+        return [str(order_id) for order_id in ids]
+
     async def paid_before(self, *, here: bool) -> None:
         """A paid order of this arm's contact, from this client (`here`) or from another address and device."""
         client = self.client if here else self.shop.client
@@ -332,6 +343,13 @@ class _Arm:
         async with self.shop.ctx.db.transaction() as session:
             await session.execute(update(OrderRiskSignals).where(OrderRiskSignals.contact == self.contact)
                                   .values(paid=True))
+
+
+_ids = iter(range(10_000_000, 11_000_000))  # signals of orders that never existed: no order id is this high
+
+
+def _next_id() -> int:
+    return next(_ids)
 
 
 def _fresh(n: int) -> list[str]:
@@ -353,9 +371,8 @@ async def _history(arm: _Arm, case: str, above: bool) -> None:
     elif case == "card testing by device":  # small orders (<= 500), device, 3600 s, more than 2: deny
         await arm.events("small500:device:{device}", _fresh(2 if above else 1))
     elif case == "abandoned payments by contact":  # placed - paid past the 900 s grace, 86,400 s, more than 3
-        placed = _fresh(5)
-        await arm.events("placed:contact:{contact}", placed, ago=1000)
-        await arm.events("placed:contact:{contact}", _fresh(3), ago=100)  # still payable: not counted
+        placed = await arm.placed(5, ago=1000)
+        await arm.placed(3, ago=100)  # still payable: not counted
         await arm.events("paid:contact:{contact}", placed[:1 if above else 2], ago=50)
     elif case == "contact repeat and the policy":  # allow 25 + first purchase 5 + high value 15, challenge at 45/46
         await arm.events("att:contact:{contact}", _fresh(1))

@@ -64,7 +64,7 @@ __all__ = ["RiskRuntime", "install_runtime", "runtime_of", "runtime_in", "RiskDe
            "CheckoutRateLimited", "Evaluation", "Screening", "FloodHits", "flood_limited", "flood_keys",
            "hit_flood_limits",
            "checkout_signals", "order_rules", "screen_checkout",
-           "remember_order", "probe_of", "evaluate", "local_clock", "log_decision"]
+           "remember_order", "probe_of", "placed_orders_count", "evaluate", "local_clock", "log_decision"]
 
 _RUNTIME_KEY = "quanyi.risk.runtime"
 BUYER_MESSAGE = "We could not accept this order right now. Please try again later or contact support."
@@ -137,6 +137,16 @@ def runtime_in(session_info: dict[str, Any]) -> RiskRuntime | None:
 
 # ---------------------------------------------------------------- evaluation
 
+def placed_orders_count(dimension: str, value: Any, *, low: Any, high: Any) -> Any:
+    """The orders placed by one client's ip, device or contact (`dimension`) in the window (low, high], as the
+    database counts them: their signals rows (written with each order, at its checkout's moment: what a `placed`
+    counter event held, which the database counters no longer write). `value`, `low` and `high` are values or bind
+    parameters standing for them (risk.order_stage builds the statement once). Read through the (dimension, at)
+    index of risk_order_signals."""
+    return select(func.count()).select_from(OrderRiskSignals).where(
+        getattr(OrderRiskSignals, dimension) == value, OrderRiskSignals.at > low, OrderRiskSignals.at <= high)
+
+
 class _Probe:
     """Counters and order history as the rules see them; reads inside `session` when given."""
 
@@ -146,6 +156,14 @@ class _Probe:
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
         return await self._runtime.counters.count(key, window_seconds=window_seconds, at=self._at, until=until,
                                                   session=self._session)
+
+    async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
+        """Orders placed by this ip / device / contact in (at - window, until]: their signals rows (database
+        counters), the `placed` counter events in Redis."""
+        if isinstance(self._runtime.counters, DatabaseCounters):
+            return int(await self._session.scalar(
+                placed_orders_count(dimension, value, low=self._at - window_seconds, high=until)) or 0)
+        return await self.count(f"placed:{dimension}:{value}", window_seconds, until)
 
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         """What was bought since `since` (by this contact, of this SKU, where given): orders paid, or still
@@ -411,5 +429,7 @@ async def remember_order(*, session: AsyncSession, order: Order, signals: Signal
     session.add(OrderRiskSignals(order_id=order.id, ip=signals.ip, device=signals.device, contact=signals.contact,
                                  sku_id=signals.sku_id, quantity=signals.quantity, amount_cents=signals.amount_cents,
                                  at=signals.at, paid=False, review_reason=screening.review_reason))
-    # In the order's transaction (Redis: written once it commits): a rolled-back order is never counted.
-    await runtime.counters.record([*with_events, *placed_events(signals, "placed")], at=signals.at, session=session)
+    # In the order's transaction (Redis: written once it commits): a rolled-back order is never counted. The database
+    # counts placed orders from the signals row just added (`placed_orders_count`); Redis keeps `placed` events.
+    placed = [] if isinstance(runtime.counters, DatabaseCounters) else placed_events(signals, "placed")
+    await runtime.counters.record([*with_events, *placed], at=signals.at, session=session)

@@ -23,13 +23,13 @@ from quanyi import db_direct, db_driven
 from quanyi.db import Database, utcnow
 from quanyi.errors import DomainError
 from quanyi.orders.models import Order
-from quanyi.orders.one_statement import ORDER_ID, ORDER_ID_TEXT, Rider
+from quanyi.orders.one_statement import ORDER_ID, Rider
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
 from quanyi.risk.holdings import HeldCount, held_checks, held_refusal, held_since, lock_ids
 from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
-from quanyi.risk.rules import Signals, placed_events
+from quanyi.risk.rules import Signals
 
 __all__ = ["Beside", "Client", "Gate", "Opening", "count_checkout"]
 
@@ -58,19 +58,18 @@ class Gate:
             self.events = []
 
     def riders(self, signals: Signals) -> list[Rider] | None:
-        """What `engine.remember_order` writes for a placed order (its risk signals, its `placed` counter events)
-        and this checkout's flood-limit hits, as rows that go with the order's insert (orders.one_statement: on
-        PostgreSQL in the same statement). None when the counters are not in the database (Redis): then
-        `remember_order` records them once the order commits, as always."""
+        """What `engine.remember_order` writes for a placed order (its risk signals: the database counters count placed
+        orders from them, no `placed` event) and this checkout's flood-limit hits, as rows that go with the order's
+        insert (orders.one_statement: on PostgreSQL in the same statement). None when the counters are not in the
+        database (Redis): then `remember_order` records them once the order commits, as always."""
         if not isinstance(self.runtime.counters, DatabaseCounters):
             return None
         rows = [Rider(OrderRiskSignals.__table__, {
             "order_id": ORDER_ID, "ip": signals.ip, "device": signals.device, "contact": signals.contact,
             "sku_id": signals.sku_id, "quantity": signals.quantity, "amount_cents": signals.amount_cents,
             "at": signals.at, "paid": False, "review_reason": None, "payer": None})]
-        placed = [(key, ORDER_ID_TEXT) for key, _ in placed_events(signals, "placed")]  # member: the order's id
         rows += [Rider(CounterEvent.__table__, {"key": key[:200], "member": member, "at": signals.at})
-                 for key, member in [*self.events, *placed]]
+                 for key, member in self.events]
         return rows
 
     async def riders_written(self, session: AsyncSession, at: float) -> None:

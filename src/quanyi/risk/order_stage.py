@@ -4,17 +4,17 @@ checks out on the fast path whenever the general way would decide "allow", and l
 leaves then: the checkout's attempt counter events (`attempt_events`, plus each rule's `extra_events`), and no
 decision log (an allow needs none).
 
-Kinds judged here: per-order amount limits, time windows, block and allow lists (the request and the clock), and
-the counted ones of the shipped default set: velocity, distinct contacts, card testing, unpaid orders (the counters)
-and first purchase / known buyer on a new device / a time window for new accounts only (the paid order history).
-What those rules ask (`rules.rule_hits` through a probe) is worked out before the SKU is read (`ask`: the same for
-any price) and read in the gate's count statement (risk.gate, `also`), with the score thresholds: no statement of
-its own. The answers count this checkout's own attempt events as the general way does (it records them before it
-counts). The rules are then judged by `engine.evaluate` itself on those answers (scores and the policy's
-thresholds): when its decision is not "allow" the caller rolls the untouched transaction back and the general way
-decides and records, as before. With no enabled rule that reads anything nothing is asked and nothing read
-(`quiet_without_reads`): any hit goes to the general way. Day totals (amount limits per buyer or SKU day) are not
-judged here: with one of them enabled every checkout takes the general way, as with the counters in Redis.
+Kinds judged here: per-order amount limits, time windows, block and allow lists (the request and the clock), and the
+counted ones of the shipped default set: velocity, distinct contacts, card testing, unpaid orders (the counters, the
+orders placed from their signals rows) and first purchase / known buyer on a new device / a time window for new accounts
+only (the paid order history). What those rules ask (`rules.rule_hits` through a probe) is worked out before the SKU is
+read (`ask`: the same for any price) and read in the gate's count statement (risk.gate, `also`), with the score
+thresholds: no statement of its own. The answers count this checkout's own attempt events as the general way does (it
+records them before it counts). The rules are then judged by `engine.evaluate` itself on those answers (scores and the
+policy's thresholds): when its decision is not "allow" the caller rolls the untouched transaction back and the general
+way decides and records, as before. With no enabled rule that reads anything nothing is asked and nothing read
+(`quiet_without_reads`): any hit goes to the general way. Day totals (amount limits per buyer or SKU day) are not judged
+here: with one of them enabled every checkout takes the general way, as with the counters in Redis.
 
 Concurrency: the statement counts what is committed when it runs. The general way commits the attempt before it
 counts, so of two concurrent checkouts the later counter sees both; here a checkout still in flight (its attempt
@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from quanyi.risk.counters import DatabaseCounters, Event
-from quanyi.risk.engine import RiskRuntime, checkout_signals, evaluate, local_clock
+from quanyi.risk.engine import RiskRuntime, checkout_signals, evaluate, local_clock, placed_orders_count
 from quanyi.risk.gate import Beside
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskPolicy
 from quanyi.risk.rules import Decision, Signals, attempt_events, extra_events, rule_hits
@@ -86,6 +86,10 @@ class _Asked:
         self.questions[("count", key[:200], window_seconds, until)] = None
         return 0
 
+    async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
+        self.questions[("placed", dimension, value, window_seconds, until)] = None
+        return 0
+
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         raise _DayTotals
 
@@ -107,6 +111,9 @@ class _Answered:
 
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
         return int(self._answers[("count", key[:200], window_seconds, until)])
+
+    async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
+        return int(self._answers[("placed", dimension, value, window_seconds, until)])
 
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         raise _DayTotals
@@ -165,6 +172,10 @@ def ask(runtime: RiskRuntime, rules: Sequence[CachedRule], *, ip: str, device: s
             params.update({f"r{n}_key": key, f"r{n}_low": low, f"r{n}_high": high})
             params.update({f"r{n}_m{j}": member for j, member in enumerate(members)})
             shape.append(("count", len(members)))
+        elif question[0] == "placed":  # orders placed: signals rows, never this checkout's own (not placed yet)
+            _, dimension, value, window, until = question
+            params.update({f"r{n}_value": value, f"r{n}_low": at - window, f"r{n}_high": until})
+            shape.append(("placed", dimension))
         elif question[0] == "paid":
             params[f"r{n}_contact"] = question[1]
             shape.append(("paid",))
@@ -190,6 +201,9 @@ class _NoReads:
 
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
         raise AssertionError(key)
+
+    async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
+        raise AssertionError(dimension)
 
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         raise AssertionError(contact)
@@ -270,6 +284,13 @@ def _read(shape: tuple[tuple[Any, ...], ...]) -> Any:
                 events.c.at > bindparam(f"r{n}_low", type_=events.c.at.type),
                 events.c.at <= bindparam(f"r{n}_high", type_=events.c.at.type),
                 *[events.c.member != bindparam(f"r{n}_m{j}", type_=events.c.member.type) for j in range(part[1])],
+            ).scalar_subquery().label(f"r{n}"))
+            continue
+        if part[0] == "placed":
+            at_type = signals.c.at.type
+            columns.append(placed_orders_count(
+                part[1], bindparam(f"r{n}_value", type_=signals.c[part[1]].type),
+                low=bindparam(f"r{n}_low", type_=at_type), high=bindparam(f"r{n}_high", type_=at_type),
             ).scalar_subquery().label(f"r{n}"))
             continue
         paid = select(signals.c.order_id).where(

@@ -88,6 +88,9 @@ class _CountingPaidEvents:
             CounterEvent.at > self._at - window_seconds, CounterEvent.at <= high))).all())
         return n + len(members - seen)
 
+    async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
+        return await self._probe.placed_orders(dimension, value, window_seconds, until)
+
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         return await self._probe.day_totals(contact, sku_id, since)
 
