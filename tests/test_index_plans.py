@@ -108,6 +108,11 @@ QUERIES = [
     ("risk.holdings.payer_held_units",
      "SELECT coalesce(sum(s.quantity), 0) FROM risk_order_signals s WHERE s.payer = $1", "('payer7')",
      "ix_risk_order_signals_payer"),
+    *[(f"risk.engine.placed_orders_count (unpaid orders by {column}; section 24)",
+       f"SELECT count(*) FROM risk_order_signals WHERE {column} = $1 AND at > $2 AND at <= $3", args,
+       f"ix_risk_order_signals_{column}_at")
+      for column, args in [("contact", "('buyer77@example.com', 10, 19000)"), ("ip", "('10.0.7.0', 10, 19000)"),
+                           ("device", "('d77', 10, 19000)")]],
 ]
 
 
@@ -142,6 +147,8 @@ SQLITE_QUERIES = [
                             ("ledger_posting", "refund_no"), ("ledger_posting", "supplier_id"),
                             ("payments_payment", "next_query_at")]],
     ("SELECT order_id FROM risk_order_signals WHERE payer = ?", "ix_risk_order_signals_payer"),
+    *[(f"SELECT count(*) FROM risk_order_signals WHERE {column} = ? AND at > ? AND at <= ?",
+       f"ix_risk_order_signals_{column}_at") for column in ("contact", "ip", "device")],
     ("SELECT id FROM orders_order WHERE status = ? AND expires_at <= ? ORDER BY expires_at LIMIT 200",
      "ix_orders_order_status_expires_at"),
 ]
