@@ -1,6 +1,6 @@
 """`quanyi refunds` and `quanyi reconcile` as an operator runs them (real subprocesses) while the
 gateway is unreachable: the refund is recorded and left for the retry loop, the report says what it
-could not check, and both say so plainly."""
+could not check, and both say so plainly; a refused refund is withdrawn or retried from the command line."""
 
 from __future__ import annotations
 
@@ -66,3 +66,42 @@ async def test_refund_and_reconcile_from_the_command_line(shop, app, stocked_sku
     future = (dt.date.today() + dt.timedelta(days=400)).isoformat()
     later = _quanyi(shop, tmp_path, "reconcile", "--date", future)
     assert later.returncode == 1 and "invalid_reconciliation_day" in later.stderr
+
+
+async def test_a_refused_refund_is_retried_or_withdrawn_from_the_command_line(shop, app, stocked_sku, tmp_path):
+    from quanyi.payments.gateway import RefundRequest, RefundResult
+    from quanyi.payments.sandbox.gateway import SandboxGateway
+    from quanyi.staff.models import StaffAuditEntry
+    from refund_helpers import ask_refund, delivered_order
+
+    class Refusing(SandboxGateway):
+        async def refund(self, request: RefundRequest) -> RefundResult:
+            return RefundResult(refund_no=request.refund_no, state="failed", amount_cents=request.amount_cents,
+                                detail="ACQ.SELLER_BALANCE_NOT_ENOUGH: balance too low")
+
+    order = await delivered_order(shop, stocked_sku, quantity=2)
+    shop.ctx.gateways.register(Refusing(secret=shop.sandbox_secret, http=shop.ctx.http,
+                                        api_base_url="http://127.0.0.1:8000"))
+    first = (await ask_refund(shop, order, quantity=1)).json()
+    second = (await ask_refund(shop, order, quantity=1)).json()
+    assert (first["status"], second["status"]) == ("failed", "failed")
+
+    blank = _quanyi(shop, tmp_path, "refunds", "withdraw", first["refund_no"], "--reason", " ")
+    assert blank.returncode == 2
+    withdrawn = _quanyi(shop, tmp_path, "refunds", "withdraw", first["refund_no"], "--reason", "buyer keeps it")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert f"Refund {first['refund_no']} withdrawn: 1 card keys back to the buyer" in withdrawn.stdout
+    again = _quanyi(shop, tmp_path, "refunds", "withdraw", first["refund_no"], "--reason", "again")
+    assert again.returncode == 1 and "illegal_refund_transition" in again.stderr and "Traceback" not in again.stderr
+
+    retried = _quanyi(shop, tmp_path, "refunds", "retry", second["refund_no"])  # its gateway is down there
+    assert retried.returncode == 0, retried.stderr
+    assert "requested" in retried.stdout and "ConnectError" in retried.stdout
+    async with shop.ctx.db.read_session() as session:
+        statuses = dict((await session.execute(select(Refund.refund_no, Refund.status))).all())
+    assert statuses == {first["refund_no"]: "withdrawn", second["refund_no"]: "requested"}
+    assert (await shop.get_order(order))["delivered_keys"] == 1  # one back to the buyer, one on its way to a refund
+    async with shop.ctx.db.read_session() as session:
+        actions = (await session.execute(select(StaffAuditEntry.actor, StaffAuditEntry.action)
+                                         .order_by(StaffAuditEntry.id))).all()
+    assert [tuple(a) for a in actions] == [("cli", "refund_withdrawn"), ("cli", "refund_retried")]

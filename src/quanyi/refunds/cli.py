@@ -15,6 +15,15 @@ from quanyi.cli_support import run_job as _run
 refunds_app = typer.Typer(help="Refunds (退款) through the payment gateways.", no_args_is_help=True)
 
 
+def _reason(reason: str) -> str:
+    """--reason as kept on record, or exit 2."""
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        err.print("[red]--reason must be 1 to 500 characters.[/red]")
+        raise typer.Exit(2)
+    return reason
+
+
 @refunds_app.command("create")
 def create_refund(
     order_no: Annotated[str, typer.Argument(help="Order number")],
@@ -33,10 +42,7 @@ def create_refund(
     if amount is not None and quantity is not None:
         err.print("[red]Give --amount or --quantity, not both.[/red]")
         raise typer.Exit(2)
-    reason = reason.strip()
-    if not reason or len(reason) > 500:
-        err.print("[red]--reason must be 1 to 500 characters.[/red]")
-        raise typer.Exit(2)
+    reason = _reason(reason)
 
     async def job(ctx):  # type: ignore[no-untyped-def]
         async with ctx.db.transaction() as session:
@@ -60,6 +66,59 @@ def create_refund(
     note = f" ({refund.last_error})" if refund.last_error else ""
     console.print(f"Refund {refund.refund_no}: {refund.amount_display}, {refund.quantity} keys withdrawn, "
                   f"[{colour}]{refund.status.value}[/{colour}]{note}")
+
+
+@refunds_app.command("retry")
+def retry_refund(
+    refund_no: Annotated[str, typer.Argument(help="Refund number (RF...): a refused or stalled refund")],
+    merchant: MerchantOption = None,
+) -> None:
+    """Send a refused or stalled refund again, with the same refund number (the gateway pays it once)."""
+    from quanyi.refunds import recovery
+    from quanyi.refunds import service as refunds_service
+    from quanyi.staff.audit import Actor, record_action
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            refund = await recovery.retry_refund(session=session, refund_no=refund_no, actor="cli",
+                                                 reason="retried by an operator",
+                                                 scope=await merchant_scope(session, merchant))
+            refund_id = refund.id
+            await record_action(session=session, actor=Actor(name="cli", staff_id=None), action="refund_retried",
+                                object_type="refund", object_id=refund.refund_no, summary="retried by an operator")
+        await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)
+        async with ctx.db.read_session() as session:
+            return await refunds_service.get_refund_by_id(session=session, refund_id=refund_id)
+
+    refund = _run(job)
+    note = f" ({refund.last_error})" if refund.last_error else ""
+    console.print(f"Refund {refund.refund_no}: {refund.status}{note}")
+
+
+@refunds_app.command("withdraw")
+def withdraw_refund(
+    refund_no: Annotated[str, typer.Argument(help="Refund number (RF...): a refund the gateway refused")],
+    reason: Annotated[str, typer.Option(help="Why (kept on record)")],
+    merchant: MerchantOption = None,
+) -> None:
+    """Withdraw a refused refund: the buyer keeps the goods (keys taken back are returned, delivery resumes)."""
+    from quanyi.refunds import recovery
+    from quanyi.staff.audit import Actor, record_action
+
+    reason = _reason(reason)
+
+    async def job(ctx):  # type: ignore[no-untyped-def]
+        async with ctx.db.transaction() as session:
+            done = await recovery.withdraw_refund(session=session, refund_no=refund_no, actor="cli", reason=reason,
+                                                  scope=await merchant_scope(session, merchant))
+            await record_action(session=session, actor=Actor(name="cli", staff_id=None), action="refund_withdrawn",
+                                object_type="refund", object_id=done.refund.refund_no,
+                                summary=recovery.withdrawal_summary(done, reason))
+            return done.keys_returned, done.delivery_resumed
+
+    keys, resumed = _run(job)
+    console.print(f"Refund {refund_no} withdrawn: {keys} card keys back to the buyer"
+                  + ("; delivery of the order resumed." if resumed else "."))
 
 
 @refunds_app.command("list")
