@@ -18,7 +18,7 @@ from quanyi.console.order_routes import contact_of
 from quanyi.console.rendering import render_page
 from quanyi.deps import ContextDep
 from quanyi.errors import DomainError
-from quanyi.inventory import leaks, staff_access
+from quanyi.inventory import leaks, shared_codes, staff_access
 from quanyi.inventory import service as inventory_service
 from quanyi.orders import search as order_search
 from quanyi.staff.audit import record_action
@@ -47,7 +47,7 @@ async def stock(request: Request, ctx: ContextDep, user: Manager) -> HTMLRespons
         for product in await catalog_service.list_products(session=session, active_only=False,
                                                                   scope=user.scope):
             for sku in product.skus:
-                if sku.delivery_type is DeliveryType.CARD_KEY:
+                if sku.delivery_type in (DeliveryType.CARD_KEY, DeliveryType.SHARED_CODE):
                     summary = await inventory_service.stock_summary(session=session, sku_id=sku.id)
                     rows.append((product, sku, summary))
     return render_page(request, "console/keys.html", {"rows": rows, "threshold": ctx.settings.low_stock_threshold},
@@ -60,9 +60,10 @@ async def _sku_page(request: Request, ctx: ContextDep, user: ConsoleUser, sku_id
         sku = await catalog_service.get_sku(session=session, sku_id=sku_id, scope=user.scope)
         summary = await inventory_service.stock_summary(session=session, sku_id=sku.id)
         batches = await inventory_service.list_batches(session=session, sku_id=sku.id)
+        shared = await shared_codes.shared_code_batch_ids(session=session, batch_ids=[b.id for b in batches])
     return render_page(request, "console/key_sku.html", {"sku": sku, "summary": summary, "batches": batches,
-                                                         "message": message}, user=user, active="keys",
-                       status_code=status_code)
+                                                         "shared_batches": shared, "message": message},
+                       user=user, active="keys", status_code=status_code)
 
 
 @router.get("/skus/{sku_id}", response_class=HTMLResponse)
@@ -88,6 +89,9 @@ async def void(batch_id: BatchId, request: Request, ctx: ContextDep, user: Manag
             await record_action(session=session, actor=user.actor, action="batch_voided", object_type="batch",
                                 object_id=batch_id, summary=f"{batch.voided_count} keys: {reason}")
             count = batch.voided_count
+    except inventory_service.SharedCodeBatch:  # said without its English detail: the row links to the code's page
+        return await _sku_page(request, ctx, user, sku_id, message=("err.shared_code_batch", {}, "err"),
+                               status_code=409)
     except DomainError as exc:
         return await _sku_page(request, ctx, user, sku_id, message=_message(exc), status_code=409)
     return RedirectResponse(f"/console/keys/skus/{sku_id}?{urlencode({'m': 'voided', 'count': count})}",
@@ -100,6 +104,7 @@ async def batch_keys(batch_id: BatchId, request: Request, ctx: ContextDep, user:
     async with ctx.db.read_session() as session:
         batch = await inventory_service.get_batch(session=session, batch_id=batch_id, scope=user.scope)
         sku = await catalog_service.get_sku(session=session, sku_id=batch.sku_id)
+        shared = bool(await shared_codes.shared_code_batch_ids(session=session, batch_ids=[batch_id]))
         keys = await staff_access.list_masked_keys(session=session, cipher=ctx.cipher, batch_id=batch_id,
                                                    after_id=after, limit=KEYS_PAGE + 1)
         orders = {o.id: o.order_no for o in await order_search.orders_by_ids(
@@ -107,7 +112,7 @@ async def batch_keys(batch_id: BatchId, request: Request, ctx: ContextDep, user:
     more = len(keys) > KEYS_PAGE
     keys = keys[:KEYS_PAGE]
     return render_page(request, "console/key_batch.html", {
-        "batch": batch, "sku": sku, "keys": keys, "orders": orders,
+        "batch": batch, "sku": sku, "keys": keys, "orders": orders, "shared": shared,
         "next_url": f"/console/keys/batches/{batch_id}?after={keys[-1].id}" if more else None,
         "min_reason": ctx.settings.staff_reveal_reason_min_length,
     }, user=user, active="keys")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog.models import DeliveryType, Sku
 from quanyi.db import utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
+from quanyi.inventory import shared_codes
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.masking import remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch
@@ -24,7 +25,7 @@ from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import zone_of
 
 __all__ = [
-    "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
+    "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided", "SharedCodeBatch",
     "import_card_keys", "require_card_key_sku", "classify_keys", "card_key_rows",
     "get_batch", "list_batches", "void_batch", "receive_supplier_codes", "set_batch_unit_cost",
 ]
@@ -53,6 +54,10 @@ class BatchNotFound(NotFound):
 
 class BatchAlreadyVoided(Conflict):
     code = "batch_already_voided"
+
+
+class SharedCodeBatch(Conflict):
+    code = "shared_code_batch"
 
 
 # ---------------------------------------------------------------- import
@@ -200,12 +205,18 @@ async def list_batches(*, session: AsyncSession, sku_id: int) -> Sequence[Import
 async def void_batch(
     *, session: AsyncSession, batch_id: int, reason: str, now: dt.datetime | None = None, scope: Scope = PLATFORM
 ) -> ImportBatch:
-    """Withdraw a batch's unsold keys (available and reserved); sold keys stay with their orders."""
+    """Withdraw a batch's unsold keys (available and reserved); sold keys stay with their orders. A 循环卡密
+    batch is refused: its one code has no unsold keys, voiding it would stop nothing (it is stopped on its
+    shared-code page, which can resume it)."""
     now = now or utcnow()
     # Batch row lock: two operators voiding at once void once.
     batch = await get_batch(session=session, batch_id=batch_id, lock=True, scope=scope)
     if batch.voided_at is not None:
         raise BatchAlreadyVoided(f"import batch {batch_id} was already voided")
+    if await shared_codes.shared_code_batch_ids(session=session, batch_ids=[batch_id]):
+        raise SharedCodeBatch(f"import batch {batch_id} holds a shared code (循环卡密), sold to many buyers: there "
+                              "are no unsold keys to void; stop selling the code on its shared-code page instead",
+                              sku_id=batch.sku_id)
     # Lock keys in id order, the same order delivery uses, so the two cannot deadlock.
     ids = (
         await session.scalars(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.catalog import service as catalog_service
 from quanyi.db import utcnow
 from quanyi.inventory import service as inventory_service
+from quanyi.inventory import shared_codes
 from quanyi.inventory.crypto import CardKeyCipher
 from quanyi.inventory.masking import mask_code, remember_codes
 from quanyi.inventory.models import CardKey, CardKeyStatus, ImportBatch, KeyReveal, LeakReport
@@ -114,7 +115,10 @@ async def trace_leaked_codes(
                                   .values(status=CardKeyStatus.VOIDED, voided_at=now))
         report_row.withdrawn_count = len(withdrawn)
     if void_batches and keys:
-        for batch_id in sorted({key.batch_id for key in keys}):
+        batch_ids = {key.batch_id for key in keys}
+        # A 循环卡密 batch has no unsold keys to void (void_batch refuses it): marked leaked, its code stops selling.
+        batch_ids -= await shared_codes.shared_code_batch_ids(session=session, batch_ids=sorted(batch_ids))
+        for batch_id in sorted(batch_ids):
             batch = await inventory_service.get_batch(session=session, batch_id=batch_id)
             if batch.voided_at is None:
                 reason = f"leak report {report_row.id}" if report_row else f"leak trace by {actor}"

@@ -28,6 +28,7 @@ from quanyi.inventory.intake import (
     ImportConflict,
     NotACardKeySku,
     NothingImported,
+    SharedCodeBatch,
     get_batch,
     import_card_keys,
     list_batches,
@@ -46,8 +47,8 @@ from quanyi.inventory.sold_out import stock_returned
 
 __all__ = [
     "OutOfStock", "NotACardKeySku", "NothingImported", "ImportConflict", "BatchNotFound", "BatchAlreadyVoided",
-    "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch", "list_batches",
-    "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "reserve_step", "keys_reserved",
+    "SharedCodeBatch", "SALE_MARGIN", "available_counts", "stock_summary", "import_card_keys", "void_batch",
+    "list_batches", "get_batch", "lock_card_keys_for_sale", "reserve_card_keys", "reserve_step", "keys_reserved",
     "release_card_keys",
     "deliver_card_keys", "sellable_keys_query", "return_withdrawn_keys",
     "reveal_card_keys", "decrypt_for_buyer", "reveal_audit_rows",
@@ -99,20 +100,22 @@ async def available_counts(
 
 
 async def stock_summary(*, session: AsyncSession, sku_id: int, now: dt.datetime | None = None) -> StockSummary:
-    """Counts by status for the operator; 'expired' are available keys too close to expiry to sell."""
+    """Counts by status for the operator; 'expired' are available keys too close to expiry to sell. A 循环卡密
+    code's units (one key row sold many times) are counted by `shared_codes.unit_counts`, not by its row."""
     now = now or utcnow()
     rows = await session.execute(
         select(CardKey.status, func.count()).where(CardKey.sku_id == sku_id).group_by(CardKey.status)
     )
     by_status = dict(rows.all())
-    sellable = (await available_counts(session=session, sku_ids=[sku_id], now=now)).get(sku_id, 0)
+    sellable = await session.scalar(select(func.count()).where(CardKey.sku_id == sku_id, _sellable(now))) or 0
+    shared = await shared_codes.unit_counts(session=session, sku_id=sku_id, now=now)
     return StockSummary(
         sku_id=sku_id,
-        available=sellable,
-        reserved=by_status.get(CardKeyStatus.RESERVED, 0),
-        sold=by_status.get(CardKeyStatus.SOLD, 0),
-        voided=by_status.get(CardKeyStatus.VOIDED, 0),
-        expired=by_status.get(CardKeyStatus.AVAILABLE, 0) - sellable,
+        available=sellable + shared.available,
+        reserved=by_status.get(CardKeyStatus.RESERVED, 0) + shared.reserved,
+        sold=by_status.get(CardKeyStatus.SOLD, 0) + shared.sold,
+        voided=by_status.get(CardKeyStatus.VOIDED, 0) + shared.voided,
+        expired=by_status.get(CardKeyStatus.AVAILABLE, 0) - sellable + shared.expired,
     )
 
 

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import utcnow
@@ -27,9 +27,10 @@ from quanyi.inventory.parsing import _parse_line, normalize_code_text, split_sec
 from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import zone_of
 
-__all__ = ["SharedCodeNotFound", "SharedCodeInvalid", "SharedCodeKnown", "SharedCodeView", "add_shared_code",
-           "change_shared_code", "list_shared_codes", "capacity", "claim", "record_use", "release_uses",
-           "deliver_use", "order_shared_keys", "MAX_SALE_LIMIT"]
+__all__ = ["SharedCodeNotFound", "SharedCodeInvalid", "SharedCodeKnown", "SharedCodeView", "SharedUnits",
+           "add_shared_code", "change_shared_code", "list_shared_codes", "capacity", "unit_counts",
+           "shared_code_batch_ids", "claim", "record_use", "release_uses", "deliver_use", "order_shared_keys",
+           "MAX_SALE_LIMIT"]
 
 MAX_SALE_LIMIT = 1_000_000
 USE_RESERVED, USE_SOLD, USE_RELEASED = "reserved", "sold", "released"
@@ -58,6 +59,16 @@ class SharedCodeView:
     leaked: bool
     created_by: str
     created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SharedUnits:
+    """A SKU's shared-code units, in the stock page's words."""
+    available: int = 0
+    reserved: int = 0
+    sold: int = 0
+    voided: int = 0
+    expired: int = 0
 
 
 def _code_usable(now: dt.datetime):  # type: ignore[no-untyped-def]
@@ -148,6 +159,37 @@ async def capacity(*, session: AsyncSession, sku_ids: Sequence[int], now: dt.dat
         .where(SharedCode.sku_id.in_(sku_ids), SharedCode.active.is_(True), _code_usable(now or utcnow()))
         .group_by(SharedCode.sku_id))
     return {sku_id: int(left or 0) for sku_id, left in rows.all() if left}
+
+
+async def unit_counts(*, session: AsyncSession, sku_id: int, now: dt.datetime | None = None) -> SharedUnits:
+    """A 循环卡密 SKU's units for the stock page: left to sell (`capacity`), held by unpaid orders, sold (delivered),
+    and the unsold rest of codes that will not sell any more: leaked (voided) or (about to be) expired. The one
+    key row is sold many times, so these count units, never card-key rows."""
+    now = now or utcnow()
+    held = dict((await session.execute(
+        select(SharedCodeUse.status, func.sum(SharedCodeUse.quantity))
+        .join(SharedCode, SharedCode.id == SharedCodeUse.shared_code_id)
+        .where(SharedCode.sku_id == sku_id, SharedCodeUse.status.in_([USE_RESERVED, USE_SOLD]))
+        .group_by(SharedCodeUse.status))).all())
+    left = SharedCode.sale_limit - SharedCode.sold_count  # >= 0: a CHECK constraint
+    expiring = and_(CardKey.leaked_at.is_(None), CardKey.expires_at.is_not(None),
+                    CardKey.expires_at <= now + SALE_MARGIN)
+    voided, expired = (await session.execute(
+        select(func.coalesce(func.sum(case((CardKey.leaked_at.is_not(None), left), else_=0)), 0),
+               func.coalesce(func.sum(case((expiring, left), else_=0)), 0))
+        .join_from(SharedCode, CardKey, CardKey.id == SharedCode.card_key_id)
+        .where(SharedCode.sku_id == sku_id))).one()
+    available = (await capacity(session=session, sku_ids=[sku_id], now=now)).get(sku_id, 0)
+    return SharedUnits(available=available, reserved=int(held.get(USE_RESERVED) or 0),
+                       sold=int(held.get(USE_SOLD) or 0), voided=int(voided), expired=int(expired))
+
+
+async def shared_code_batch_ids(*, session: AsyncSession, batch_ids: Sequence[int]) -> set[int]:
+    """Which of these batches hold a shared code (a batch of one code sold many times, no unsold keys to void)."""
+    if not batch_ids:
+        return set()
+    return set((await session.scalars(select(CardKey.batch_id).where(
+        CardKey.batch_id.in_(batch_ids), CardKey.status == CardKeyStatus.SHARED).distinct())).all())
 
 
 async def claim(*, session: AsyncSession, sku_id: int, quantity: int, now: dt.datetime | None = None) -> int | None:
