@@ -318,10 +318,9 @@ async def mark_fulfilled(*, session: AsyncSession, order: Order, now: dt.datetim
 
 async def mark_unfulfillable(*, session: AsyncSession, order: Order, reason: str,
                              now: dt.datetime | None = None) -> None:
-    """No supplier could fill a paid order: it waits for a refund, and keys it held go back on sale
-    (they were paid for; they are not lost). The caller holds the order row lock."""
+    """No supplier could fill a paid order: it waits for a refund. The caller holds the order row lock and has put
+    keys bought for it back on sale, at their cost (suppliers/fulfilment.py)."""
     now = now or utcnow()
-    await inventory_service.release_card_keys(session=session, order_id=order.id)
     _move(session, order, OrderStatus.REFUND_PENDING, now, f"paid but not delivered: {reason}")
     await ledger_service.record_order_status(session=session, order=order, now=now)
     await notifications_service.on_order_refund_pending(session=session, order=order, reason=reason, now=now)

@@ -219,6 +219,7 @@ async def plan_step(*, session: AsyncSession, job_id: int, policy: StepPolicy, h
                        order.order_no, wake.isoformat())
         return None
     reason = "no supplier could fill it" if attempts else "no supplier available"
+    await _stock_held_codes(session, order, job, now)  # codes that came (a short delivery) go on sale, at cost
     await orders_service.mark_unfulfillable(session=session, order=order, reason=reason, now=now)
     await finish_job(session, job, "refund_pending", now, error=reason)
     return None
@@ -375,9 +376,9 @@ async def _stock_late_codes(session: AsyncSession, attempt: SupplierAttempt, now
 
 
 async def _stock_held_codes(session: AsyncSession, order: Order, job: FulfilmentJob, now: dt.datetime) -> None:
-    """A card-key order settled by hand while it held codes bought for it (a late purchase, or a short delivery
-    whose rest never came): they go on sale, each purchase's at its cost (else they stayed reserved for it for ever,
-    or went on sale with their cost left with the supplier's payable)."""
+    """A card-key order settled by hand, or that no supplier can fill, while it held codes bought for it (a late
+    purchase, or a short delivery whose rest never came): they go on sale, each purchase's at its cost (else they
+    stayed reserved for it for ever, or went on sale with their cost left with the supplier's payable)."""
     if not await inventory_service.release_card_keys(session=session, order_id=order.id):
         return
     for attempt in (await session.scalars(select(SupplierAttempt).where(SupplierAttempt.job_id == job.id)

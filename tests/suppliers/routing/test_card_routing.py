@@ -219,6 +219,32 @@ async def test_a_short_delivery_keeps_the_codes_that_came_and_buys_the_rest_else
     await _books_balance(shop, order, {"supplier_charge", "order_delivered"})
 
 
+async def test_codes_of_a_short_delivery_go_on_sale_at_their_cost_when_no_supplier_can_fill_the_rest(shop, sims):
+    """The only supplier charges for 2 and hands over 1: the order waits for its refund, the code that came goes
+    back on sale and its cost moves from the supplier's payable to card-key stock (it went on sale with its cost
+    left in the payable), as for an order settled by hand; the missing code stays a claim on the supplier."""
+    from quanyi.inventory.models import CardKey
+    from quanyi.ledger.postings import account_balances
+
+    stingy = sims(seed=1)
+    stingy.set_faulty_delivery(short=1)
+    sku = await shop.make_sku()
+    a = await add_supplier(shop, stingy, code="stingy", sku=sku, product_code=CARD_PRODUCT, cost_cents=900)
+    order = await card_order_paid(shop, sku, quantity=2)
+    await run_due(shop)  # 1 of 2 is unclear: asked again, then nobody else sells it
+    assert await run_due(shop, later=120) == 0
+    assert (await shop.get_order(order))["status"] == "refund_pending"
+    assert (await job_of(shop, order)).outcome == "refund_pending"
+    assert [(r["state"], r["codes_received"]) for r in await attempts(shop, order)] == [("succeeded", 1)]
+    assert await shop.scalar(select(CardKey.status).where(CardKey.sku_id == sku.id)) == "available"
+    async with shop.ctx.db.read_session() as session:
+        balances = {code: total for (code, _), total in (await account_balances(session)).items()}
+    assert balances.get("card_key_stock") == 900  # the code's cost is stock now, sold with it later
+    assert balances.get(f"supplier_payable:{a.id}") == 900  # only the missing code: the claim on the supplier
+    assert (await supplier_row(shop, a.id)).balance_cents == 1_000_000 - 2 * 900
+    await _books_balance(shop, order, {"supplier_charge", "supplier_goods_stocked"})
+
+
 @pytest.mark.parametrize("dialect", ["quanyi", "card_platform"])
 async def test_a_purchase_placed_after_we_gave_up_waiting_is_not_bought_again_elsewhere(shop, sims, dialect):
     """The supplier is slow to place orders but quick to answer queries: right after our call times out it has
