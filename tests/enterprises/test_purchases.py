@@ -281,9 +281,7 @@ async def test_an_order_refunded_while_the_download_waits_for_it_is_left_out_not
     every reveal since f7d6eee). A refund holding one of them commits it refunded meanwhile: that order is left out
     (as an order not delivered yet is), the others are served (the reveal raised OrderNotDelivered: a broken
     download)."""
-    import asyncio
-
-    from faults.support import await_until, pg_connect
+    from faults.support import refunded_while_waiting
 
     if backend != "postgresql":
         pytest.skip("SQLite's writer lock: no reveal waits inside a batch")
@@ -293,26 +291,8 @@ async def test_an_order_refunded_while_the_download_waits_for_it_is_left_out_not
     link = await _link(shop, queued["purchase_no"])
     first = await shop.scalar(select(Order.id).join(BulkPurchaseOrder, BulkPurchaseOrder.order_id == Order.id)
                               .order_by(BulkPurchaseOrder.seq).limit(1))
-    refund = await pg_connect(database_url)
-    try:
-        done = refund.transaction()
-        await done.start()
-        await refund.fetch("SELECT id FROM orders_order WHERE id = $1 FOR UPDATE", first)  # as a refund holds it
-        download = asyncio.create_task(shop.client.get(_path(link["csv_url"])))
-
-        async def waiting() -> bool:
-            await refund.execute("SELECT pg_stat_clear_snapshot()")
-            return bool(await refund.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                              "current_database() AND wait_event_type = 'Lock'"))
-
-        await await_until(waiting, what="the download waiting for the order the refund holds")
-        await refund.execute("UPDATE inventory_card_key SET status = 'refunded' WHERE order_id = $1", first)
-        await refund.execute("UPDATE orders_order SET status = 'refunded', refunded_cents = total_cents "
-                             "WHERE id = $1", first)
-        await done.commit()
-        served = await asyncio.wait_for(download, 60)
-    finally:
-        await refund.close()
+    served = await refunded_while_waiting(database_url, first, shop.client.get(_path(link["csv_url"])),
+                                          what="the download")
     assert served.status_code == 200, served.text
     rows = list(csv.reader(io.StringIO(served.content.decode("utf-8-sig"))))
     refunded_no = await shop.scalar(select(Order.order_no).where(Order.id == first))

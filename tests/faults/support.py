@@ -138,6 +138,31 @@ async def pg_connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(url.render_as_string(hide_password=False))
 
 
+async def refunded_while_waiting(database_url: str, order_id: int, request: Awaitable[Any], *, what: str) -> Any:
+    """PostgreSQL: a test connection holds the order FOR UPDATE as a refund does, starts `request`, and once it
+    waits for a lock refunds the order in full (its keys too) and commits; returns what the request answered."""
+    refund = await pg_connect(database_url)
+    try:
+        done = refund.transaction()
+        await done.start()
+        await refund.fetch("SELECT id FROM orders_order WHERE id = $1 FOR UPDATE", order_id)
+        task = asyncio.ensure_future(request)
+
+        async def waiting() -> bool:
+            await refund.execute("SELECT pg_stat_clear_snapshot()")
+            return bool(await refund.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                              "current_database() AND wait_event_type = 'Lock'"))
+
+        await await_until(waiting, what=f"{what} waiting for the order the refund holds")
+        await refund.execute("UPDATE inventory_card_key SET status = 'refunded' WHERE order_id = $1", order_id)
+        await refund.execute("UPDATE orders_order SET status = 'refunded', refunded_cents = total_cents "
+                             "WHERE id = $1", order_id)
+        await done.commit()
+        return await asyncio.wait_for(task, 60)
+    finally:
+        await refund.close()
+
+
 async def key_counts(shop: Shop, sku_id: int) -> dict[str, int]:
     """How many keys of a SKU are in each status."""
     async with shop.ctx.db.read_session() as session:

@@ -91,10 +91,8 @@ async def test_an_order_refunded_while_its_look_up_waits_for_it_is_described_ref
         shop: Shop, backend: str, database_url: str):
     """PostgreSQL: the look-up reads the order as delivered, then reveals its keys under the order row (FOR KEY
     SHARE, as every reveal). A refund holding the row commits it refunded meanwhile: the look-up describes the order
-    as it now is, with no keys (the reveal raised OrderNotDelivered: a 409 for an order that exists)."""
-    import asyncio
-
-    from faults.support import await_until, pg_connect
+    as it now is, with no keys (the reveal raised OrderNotDelivered: a 503 for an order that exists)."""
+    from faults.support import refunded_while_waiting
 
     if backend != "postgresql":
         pytest.skip("SQLite's writer lock: no reveal waits for a refund inside a look-up")
@@ -104,25 +102,7 @@ async def test_an_order_refunded_while_its_look_up_waits_for_it_is_described_ref
     bought = await reseller.client.buy_card_keys("R-7", "GIFT-30", quantity=2, max_unit_cost_cents=3000)
     assert bought["state"] == "succeeded" and len(bought["codes"]) == 2
     order_id = await shop.scalar(select(Order.id).where(Order.order_no == bought["order_no"]))
-    refund = await pg_connect(database_url)
-    try:
-        done = refund.transaction()
-        await done.start()
-        await refund.fetch("SELECT id FROM orders_order WHERE id = $1 FOR UPDATE", order_id)  # as a refund holds it
-        look_up = asyncio.create_task(reseller.client.order("R-7"))
-
-        async def waiting() -> bool:
-            await refund.execute("SELECT pg_stat_clear_snapshot()")
-            return bool(await refund.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                              "current_database() AND wait_event_type = 'Lock'"))
-
-        await await_until(waiting, what="the look-up waiting for the order the refund holds")
-        await refund.execute("UPDATE inventory_card_key SET status = 'refunded' WHERE order_id = $1", order_id)
-        await refund.execute("UPDATE orders_order SET status = 'refunded', refunded_cents = total_cents "
-                             "WHERE id = $1", order_id)
-        await done.commit()
-        described = await asyncio.wait_for(look_up, 60)
-    finally:
-        await refund.close()
+    described = await refunded_while_waiting(database_url, order_id, reseller.client.order("R-7"),
+                                             what="the look-up")
     assert described["codes"] == [] and described["refunded_cents"] == described["total_cents"] == 6000
     assert described == await reseller.client.order("R-7")  # as any later look-up describes it
