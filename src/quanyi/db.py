@@ -34,8 +34,9 @@ from sqlalchemy.types import TypeDecorator
 
 from quanyi import db_driven
 
-__all__ = ["Base", "ConnectionBudget", "Database", "UTCDateTime", "after_commit", "async_url", "connection_budget",
-           "index_where_set", "like_anywhere", "is_database_unavailable", "secure_sqlite_files", "utcnow"]
+__all__ = ["Base", "ConnectionBudget", "Database", "TRANSACTION_BEGAN", "UTCDateTime", "after_commit", "async_url",
+           "connection_budget", "index_where_set", "like_anywhere", "transaction_began", "is_database_unavailable",
+           "secure_sqlite_files", "utcnow"]
 
 logger = logging.getLogger(__name__)
 _AFTER_COMMIT = "quanyi.after_commit"
@@ -169,7 +170,23 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        # Before its first read, which starts its snapshot (`transaction_began`).
+        conn.info[TRANSACTION_BEGAN] = time.monotonic()
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+# In a SQLite connection's `info`: when (time.monotonic()) its current transaction began. Its reads see the database
+# as it was at its first read, after that: what committed before this time, at least.
+TRANSACTION_BEGAN = "quanyi.transaction_began"
+
+
+async def transaction_began(session: AsyncSession) -> float | None:
+    """SQLite: when `session`'s transaction began (beginning it now if it had not: then its first read is yet to come),
+    so that what committed before then is in everything it reads. None on PostgreSQL, where each statement of a
+    READ COMMITTED transaction reads what committed before it started."""
+    if session.bind.dialect.name != "sqlite":
+        return None
+    return (await session.connection()).info.get(TRANSACTION_BEGAN)  # type: ignore[no-any-return]
 
 
 _IDLE_SINCE = "quanyi.idle_since"

@@ -7,10 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from quanyi.db import Database
 from quanyi.risk import rules, ruleset
+from quanyi.risk.models import RiskRule
 from quanyi.risk.ruleset import CachedRule, _RulesCache
 from risk.support import add_rule, checkout
 
@@ -199,3 +200,22 @@ async def test_checkouts_judge_with_the_parameters_validated_when_the_rules_were
     assert (await checkout(shop, sku.id, ip="192.0.2.2", contact="c@example.com")).status_code == 403
     assert (await checkout(shop, sku.id, ip="192.0.2.1", contact="d@example.com")).status_code == 201
     assert sorted(validated) == ["block_list", "card_testing", "velocity"]  # once each: the read after the edit
+
+
+async def test_a_read_whose_snapshot_began_before_an_edit_committed_is_not_the_copy_of_the_edit(shop):
+    """A session that read the database before a rule edit of this process committed (SQLite: a deferred transaction
+    reads the database as it was at its first read) and reads the rules after it: it sees the old rules (its
+    transaction's view), but they are not kept as the process's copy, which the checkout after uses (the old code kept
+    them as the new generation's copy until it expired: the disabled block list still refused the checkout, 403)."""
+    sku = await shop.make_sku(code="OLD-SNAPSHOT")
+    await shop.stock(sku, 1)
+    rule = await add_rule(shop, "block_list", {"ips": ["192.0.2.1"]})
+    db = shop.ctx.db
+    async with db.read_session() as reader:
+        await reader.execute(select(RiskRule.id))  # its snapshot begins (SQLite)
+        async with db.transaction() as session:
+            await ruleset.update_rule(session=session, rule_id=rule["id"], changes={"enabled": False})
+        seen = [r.id for r in await ruleset.enabled_rules(session=reader)]
+        assert seen == ([rule["id"]] if shop.ctx.db.is_sqlite else [])  # PostgreSQL: each statement reads anew
+    assert ruleset.fresh_copy(db.session_info) in (None, [])
+    assert (await checkout(shop, sku.id, ip="192.0.2.1")).status_code == 201

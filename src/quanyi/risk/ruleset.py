@@ -3,7 +3,8 @@
 Each process keeps a copy of the enabled rules (`enabled_rules`), per database, behind a generation number: an
 edit through this module bumps the generation of its process (at once and again when it commits), so it is in
 force for this process's very next request. The copy holds committed rules only: the editing transaction reads the
-rules itself (its own edits) and never fills the copy, so an edit rolled back is seen by no one else. Other
+rules itself (its own edits) and never fills the copy, so an edit rolled back is seen by no one else; nor does a
+SQLite transaction that began before this process's latest edit committed (it may read the rules as they were). Other
 processes read the rules again once their copy is `QUANYI_RISK_RULES_CACHE_SECONDS` old (2 s by default; 0 reads
 them at every evaluation). The checkout hot path therefore reads no rule in the steady state.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import after_commit, utcnow
+from quanyi.db import after_commit, transaction_began, utcnow
 from quanyi.db_driven import DRIVEN
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.risk.models import RiskPolicy, RiskRule
@@ -146,11 +148,17 @@ class _RulesCache:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.generation = 0
+        self.committed_at = -math.inf  # when (time.monotonic()) an edit made in this process last committed
         self._copy: tuple[int, float, list[CachedRule]] | None = None
         # The read in flight (single-flight): its generation and what it will answer (None: it failed).
         self._reading: tuple[int, asyncio.Future[list[CachedRule] | None]] | None = None
 
     def edited(self) -> None:
+        self.generation += 1
+
+    def committed(self) -> None:
+        """An edit made in this process has committed: read again, and no read that may not see it is kept."""
+        self.committed_at = time.monotonic()
         self.generation += 1
 
     def fresh(self, now: float) -> list[CachedRule] | None:
@@ -186,8 +194,11 @@ class _RulesCache:
         self._reading = (generation, future)
         rules: list[CachedRule] | None = None
         try:
+            # SQLite: a transaction reads the database as it was when it first read, maybe before the latest edit
+            # committed: such a read answers its caller (its transaction's view) but is not kept as the copy.
+            began = None if session is None else await transaction_began(session)
             rules = await _read_enabled(session)
-            if self._copy is None or self._copy[0] <= generation:
+            if (self._copy is None or self._copy[0] <= generation) and (began is None or began > self.committed_at):
                 self._copy = (generation, now, rules)
         finally:
             future.set_result(rules)
@@ -264,7 +275,7 @@ def _edited(session: AsyncSession) -> None:
     session.info[_EDITING_KEY] = session.sync_session.get_transaction()
 
     async def again() -> None:
-        cache.edited()
+        cache.committed()
 
     after_commit(session, again)
 
