@@ -233,6 +233,8 @@ async def apply_payment(*, session: AsyncSession, order: Order, now: dt.datetime
         # Paid late at a coupon's price, and the coupon is gone meanwhile: refund rather than exceed its count.
         return await _refund_instead(session, order, "coupon no longer available", now, defer_ledger=defer_ledger)
     # ---- risk control (风控): a held order keeps its reserved keys and waits for staff (release_held_order).
+    # PostgreSQL: the payer's (buyer's, SKU's) other payments count one after the other from here (advisory locks).
+    await risk_payment.lock_counted(session=session, order=order, payer_account=payer_account)
     farming = await coupon_abuse.hold_reason_at_payment(session=session, order=order, payer_account=payer_account)
     held_because = await risk_payment.hold_at_payment(session=session, order=order, now=now,
                                                       payer_account=payer_account) or farming

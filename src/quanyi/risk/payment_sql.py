@@ -30,10 +30,12 @@ from typing import Any
 from quanyi.db import utcnow
 from quanyi.risk.counters import DatabaseCounters
 from quanyi.risk.engine import RiskRuntime, local_clock
+from quanyi.risk.locks import payment_lock_key
+from quanyi.risk.payment_stage import CountedLocks, counted_locks
 from quanyi.risk.rules import AmountLimitParams, DistinctContactsParams, Stage, VelocityParams
 from quanyi.risk.ruleset import CachedRule
 
-__all__ = ["PAID_EVENTS", "RULE_HITS", "CTES", "Judged", "judge", "statement_params", "NO_RULES"]
+__all__ = ["PAID_EVENTS", "PAYMENT_LOCK_KEYS", "RULE_HITS", "CTES", "Judged", "judge", "statement_params", "NO_RULES"]
 
 # `payment_stage.paid_events` of the locked row: paid per ip / device / contact (member: the order), then the payer's
 # order and contact (`rules.payer_events`); an empty value counts nothing. `n` keeps `record`'s order.
@@ -53,16 +55,35 @@ paid_events AS (
     ) AS e (n, key, member, value)
     WHERE COALESCE(e.value, '') <> '')"""
 
+# The locks of what the payment's rules count that other payments change (`payment_stage.counted_locks`): its payer
+# (`:lock_payer`), its contact (`:day_contact`), its SKU (`:day_sku`), as `payment_stage.lock_counted` names them.
+PAYMENT_LOCK_KEYS = f"""
+payment_locks AS (
+    SELECT array_remove(ARRAY[
+        CASE WHEN CAST(:lock_payer AS boolean)
+             THEN '{payment_lock_key("payer", "")}' || CAST(:payer_hash AS varchar) END,
+        CASE WHEN CAST(:day_contact AS boolean) AND COALESCE(found.contact, '') <> ''
+             THEN '{payment_lock_key("contact", "")}' || found.contact END,
+        CASE WHEN CAST(:day_sku AS boolean) THEN '{payment_lock_key("sku", "")}' || found.sku_id END],
+        NULL) AS keys
+    FROM found)"""  # noqa: S608 - constants (the keys' prefixes) only
+
 # `rules.rule_hits` of the payment stage's signals (`payment_stage.payment_signals`: the stored checkout ip, else the
 # order's; the stored device or none; the payer's keyed hash), one row per rule that hits:
-# - velocity / distinct_contacts (`counted_*`): distinct members of `<att|contacts>:<dimension>:<value>` in
+# - velocity / distinct_contacts (`counted_keys`): distinct members of `<att|contacts>:<dimension>:<value>` in
 #   (at - window, at], with the payment's own events (not in the table yet: `hold_at_payment` records them before
 #   asking), more than the rule's maximum;
 # - amount_limit (`amount_*`): this order's quantity and total, plus for a day scope what `engine._Probe.day_totals`
 #   adds (orders of the shop day, paid or still payable, of the buyer and/or the SKU, this one aside), over a limit.
+# The counter events (`seen_events`) and the day's orders (`day_orders`) are read by functions (migration
+# 7c2e4b91d0a5) that first take `payment_locks` and then read in a snapshot of their own, newer than the statement's:
+# a payment of the same payer (contact, SKU) that held the locks before is seen, committed. Each runs only when a
+# rule asks what it reads. `:at` is read before the statement waits for the locks: a payment that read the clock
+# after it but took the locks first recorded its events at a later time, still counted here (no upper bound), as the
+# general way, which reads the clock once it holds the locks, counts them.
 RULE_HITS = """
-rule_hits AS (
-    SELECT 1 FROM found,
+counted_keys AS (
+    SELECT r.window_seconds, r.max_count, c.key FROM found,
         unnest(CAST(:counted_what AS text[]), CAST(:counted_dimension AS text[]),
                CAST(CAST(:counted_window AS text[]) AS double precision[]),
                CAST(CAST(:counted_max AS text[]) AS bigint[]))
@@ -72,12 +93,27 @@ rule_hits AS (
                                                WHEN 'device' THEN found.signals_device
                                                WHEN 'contact' THEN found.contact
                                                WHEN 'payer' THEN CAST(:payer_hash AS varchar) END AS value) AS v
-                 WHERE COALESCE(v.value, '') <> '') AS c
+                 WHERE COALESCE(v.value, '') <> '') AS c),
+seen_events AS MATERIALIZED (
+    SELECT e.key, e.member, e.at
+    FROM risk_events_after_locks((SELECT keys FROM payment_locks),
+                                 (SELECT array_agg(DISTINCT key) FROM counted_keys),
+                                 CAST(:at AS double precision) - (SELECT max(window_seconds) FROM counted_keys)) AS e
+    WHERE EXISTS (SELECT 1 FROM counted_keys)),
+day_orders AS MATERIALIZED (
+    SELECT d.by, d.sku_id, d.quantity, d.amount_cents
+    FROM found, risk_day_orders_after_locks((SELECT keys FROM payment_locks), CAST(:day_start AS double precision),
+                                            CAST(:wall_now AS timestamptz),
+                                            CASE WHEN CAST(:day_contact AS boolean) THEN found.contact END,
+                                            CASE WHEN CAST(:day_sku AS boolean) THEN found.sku_id END,
+                                            found.order_id) AS d
+    WHERE CAST(:day_contact AS boolean) OR CAST(:day_sku AS boolean)),
+rule_hits AS (
+    SELECT 1 FROM counted_keys AS k
     WHERE (SELECT count(DISTINCT m.member) FROM (
-               SELECT member FROM risk_counter_event
-               WHERE key = c.key AND at > CAST(:at AS double precision) - r.window_seconds
-                   AND at <= CAST(:at AS double precision)
-               UNION ALL SELECT member FROM paid_events WHERE key = c.key) AS m) > r.max_count
+               SELECT member FROM seen_events  -- no upper bound: see `RULE_HITS`
+               WHERE key = k.key AND at > CAST(:at AS double precision) - k.window_seconds
+               UNION ALL SELECT member FROM paid_events WHERE key = k.key) AS m) > k.max_count
     UNION ALL
     SELECT 1 FROM found,
         unnest(CAST(:amount_scope AS text[]), CAST(CAST(:amount_sku AS text[]) AS bigint[]),
@@ -87,18 +123,14 @@ rule_hits AS (
             AS r (scope, sku_id, per_sku, max_quantity, max_cents),
         LATERAL (SELECT COALESCE(r.sku_id, CASE WHEN r.per_sku OR r.scope = 'sku_day' THEN found.sku_id END)
                      AS one_sku) AS k,
-        LATERAL (SELECT COALESCE(sum(s.quantity), 0) AS quantity, COALESCE(sum(s.amount_cents), 0) AS cents
-                 FROM risk_order_signals AS s JOIN orders_order AS o ON o.id = s.order_id
-                 WHERE r.scope <> 'order' AND s.at >= CAST(:day_start AS double precision)
-                     AND (s.paid IS true OR (o.status = CAST(:pending AS varchar)
-                                             AND o.expires_at > CAST(:wall_now AS timestamptz)))
-                     AND (r.scope <> 'buyer_day' OR s.contact = found.contact)
-                     AND (k.one_sku IS NULL OR s.sku_id = k.one_sku)
-                     AND s.order_id <> found.order_id) AS day
+        LATERAL (SELECT COALESCE(sum(d.quantity), 0) AS quantity, COALESCE(sum(d.amount_cents), 0) AS cents
+                 FROM day_orders AS d
+                 WHERE r.scope <> 'order' AND d.by = CASE r.scope WHEN 'buyer_day' THEN 'contact' ELSE 'sku' END
+                     AND (k.one_sku IS NULL OR d.sku_id = k.one_sku)) AS day
     WHERE (r.sku_id IS NULL OR r.sku_id = found.sku_id)
         AND (found.quantity + day.quantity > r.max_quantity OR found.total_cents + day.cents > r.max_cents))"""
 
-CTES = f"{PAID_EVENTS.lstrip()},{RULE_HITS},\n"  # both, each followed by a comma: for a WITH list after `found`
+CTES = f"{PAID_EVENTS.lstrip()},{PAYMENT_LOCK_KEYS},{RULE_HITS},\n"  # comma-separated: a WITH list after `found`
 
 _COUNTED = {"velocity": ("att", VelocityParams, ("ip", "device", "contact", "payer")),
             "distinct_contacts": ("contacts", DistinctContactsParams, ("ip", "device", "payer"))}
@@ -106,10 +138,12 @@ _COUNTED = {"velocity": ("att", VelocityParams, ("ip", "device", "contact", "pay
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """The payment- and delivery-stage rules as `RULE_HITS`'s parameters (`rules` of them), each a list of texts."""
+    """The payment- and delivery-stage rules as `RULE_HITS`'s parameters (`rules` of them), each a list of texts,
+    and the locks they need (`PAYMENT_LOCK_KEYS`)."""
 
     rules: int
     params: dict[str, list[Any]]
+    locks: CountedLocks = CountedLocks()
 
 
 NO_RULES = Judged(0, {"counted_what": [], "counted_dimension": [], "counted_window": [], "counted_max": [],
@@ -157,8 +191,8 @@ def _judge(rules: Sequence[CachedRule], in_database: bool) -> Judged | None:
             params["amount_max_cents"].append(limit.max_amount_cents)
         else:
             return None
-    return Judged(count, {name: [_as_text(value) for value in values] for name, values in params.items()}) \
-        if count else NO_RULES
+    return Judged(count, {name: [_as_text(value) for value in values] for name, values in params.items()},
+                  counted_locks(rules)) if count else NO_RULES
 
 
 def _as_text(value: Any) -> str | None:
@@ -176,9 +210,9 @@ def _as_text(value: Any) -> str | None:
 def statement_params(judged: Judged | None, runtime: RiskRuntime | None, at: float) -> dict[str, Any]:
     """`RULE_HITS`'s parameters for a payment counted at `at` (the risk clock's unix seconds, `:at`), and
     `:rules_judged`: how many rules `judged` holds, -1 when `judge` could not judge them (None)."""
-    judged_params = (judged or NO_RULES).params
+    judged_params, locks = (judged or NO_RULES).params, (judged or NO_RULES).locks
     day_start, wall_now = 0.0, None
-    if runtime is not None and any(scope != "order" for scope in judged_params["amount_scope"]):  # a day's totals
+    if runtime is not None and (locks.contact or locks.sku):  # a day's totals
         day_start, wall_now = local_clock(runtime, dt.datetime.fromtimestamp(at, dt.UTC))[1], utcnow()
     return {**judged_params, "rules_judged": -1 if judged is None else judged.rules, "day_start": day_start,
-            "wall_now": wall_now}
+            "wall_now": wall_now, "lock_payer": locks.payer, "day_contact": locks.contact, "day_sku": locks.sku}

@@ -5,6 +5,8 @@ stock under review is bounded (risk.holdings). Evaluation and order creation: ri
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select
@@ -15,12 +17,13 @@ from quanyi.orders.models import Order
 from quanyi.risk import ruleset
 from quanyi.risk.engine import Evaluation, RiskRuntime, evaluate, local_clock, log_decision, probe_of, runtime_of
 from quanyi.risk.holdings import payer_held_units
+from quanyi.risk.locks import PAYMENT_LOCKS, payment_lock_key
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
 from quanyi.risk.rules import Decision, Probe, Signals, Stage, payer_events, payer_hash, placed_events
 from quanyi.risk.ruleset import CachedRule
 
-__all__ = ["OrderFacts", "payment_signals", "paid_events", "decides_at_payment", "quiet_at_payment", "hold_at_payment",
-           "payer_stock_exceeded"]
+__all__ = ["OrderFacts", "payment_signals", "paid_events", "decides_at_payment", "CountedLocks", "counted_locks",
+           "lock_counted", "quiet_at_payment", "hold_at_payment", "payer_stock_exceeded"]
 
 
 def _reasons(marked: str) -> list[str]:
@@ -38,6 +41,7 @@ class OrderFacts(Protocol):
     quantity: int
     total_cents: int
     merchant_id: int
+    coupon_discount_cents: int | None
 
 
 def payment_signals(runtime: RiskRuntime, order: OrderFacts, *, ip: str | None, device: str | None,
@@ -65,6 +69,55 @@ def paid_events(signals: Signals) -> list[tuple[str, str]]:
 def decides_at_payment(rules: list[CachedRule]) -> bool:
     """Whether any of these (enabled) rules is evaluated when a payment is confirmed or before delivery."""
     return any(Stage.PAYMENT.value in rule.stages or Stage.DELIVERY.value in rule.stages for rule in rules)
+
+
+@dataclass(frozen=True, slots=True)
+class CountedLocks:
+    """What a payment's rules count that other payments change as they commit, so that two payments counting at once
+    must count one after the other: its payer's paid orders and contacts (velocity / distinct contacts per payer), its
+    buyer's day (buyer_day amount limits: orders paid late, expired or cancelled, count only once paid), its SKU's day
+    (sku_day). The other counts are of checkouts (serialized by the checkout gate) or of the order itself."""
+
+    payer: bool = False
+    contact: bool = False
+    sku: bool = False
+
+
+def counted_locks(rules: Sequence[CachedRule]) -> CountedLocks:
+    """The locks the enabled `rules` of the payment and delivery stages need (`CountedLocks`)."""
+    payer = contact = sku = False
+    for rule in rules:
+        if Stage.PAYMENT.value not in rule.stages and Stage.DELIVERY.value not in rule.stages:
+            continue
+        if rule.kind in ("velocity", "distinct_contacts"):
+            payer = payer or rule.params.get("dimension") == "payer"
+        elif rule.kind == "amount_limit":
+            contact = contact or rule.params.get("scope") == "buyer_day"
+            sku = sku or rule.params.get("scope") == "sku_day"
+    return CountedLocks(payer, contact, sku)
+
+
+async def lock_counted(*, session: AsyncSession, order: OrderFacts, payer_account: str | None,
+                       rules: Sequence[CachedRule] | None = None) -> None:
+    """PostgreSQL, in the payment's transaction under the order's lock, before any rule counts (and before
+    coupons.abuse counts the payer's new members): the advisory locks of what `counted_locks` names, in one
+    statement, one fixed order (`risk_take_locks`, the same the notification's one statement takes): two payments of
+    one payer (contact, SKU) count one after the other, each seeing what the other committed. SQLite: nothing, its
+    one writer counts one payment at a time. `rules`: the enabled rules, if the caller has them."""
+    runtime = runtime_of(session)
+    if runtime is None or session.bind.dialect.name != "postgresql":
+        return
+    needs = counted_locks(await ruleset.enabled_rules(session=session) if rules is None else rules)
+    payer = payer_hash(runtime.secret, payer_account) if payer_account else ""
+    keys = []
+    if payer and (needs.payer or (runtime.coupon_new_members_per_payer and order.coupon_discount_cents)):
+        keys.append(payment_lock_key("payer", payer))
+    if needs.contact and order.contact:
+        keys.append(payment_lock_key("contact", order.contact))
+    if needs.sku:
+        keys.append(payment_lock_key("sku", order.sku_id))
+    if keys:
+        await session.execute(PAYMENT_LOCKS, {"keys": keys})
 
 
 class _CountingPaidEvents:
@@ -106,7 +159,9 @@ async def quiet_at_payment(*, session: AsyncSession, runtime: RiskRuntime, order
     """Whether `hold_at_payment` would let this order (not flagged at checkout) through with `rules` (the enabled
     rules) and record nothing but its paid events and signals: every stage decides allow. Records nothing itself;
     database counters only (the caller asks `payment_sql.judge` first). Asked before delivering in the caller's
-    transaction under the order's lock (SQLite: the writer lock, so nothing is counted in between)."""
+    transaction under the order's lock, after `lock_counted` (PostgreSQL; SQLite: the writer lock), so nothing the
+    rules count changes in between."""
+    await lock_counted(session=session, order=order, payer_account=payer_account, rules=rules)
     signals = payment_signals(runtime, order, ip=ip, device=device, payer_account=payer_account)
     probe = _CountingPaidEvents(probe_of(runtime, session, signals), session, paid_events(signals), signals.at)
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
