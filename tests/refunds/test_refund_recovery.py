@@ -197,6 +197,46 @@ async def test_a_refused_refund_is_withdrawn_and_its_card_keys_go_back_to_the_bu
     assert len(await shop.reveal(order)) == 1
 
 
+async def test_a_refund_alipay_does_not_show_yet_cannot_be_withdrawn_and_is_refunded_once(shop, app, peer,
+                                                                                           stocked_sku):
+    """Alipay's refund query answering success without refund data means "not refunded (yet): retry with the
+    same out_request_no", not a refusal: withdrawing it would let Alipay pay a buyer who also gets the goods."""
+    simulator, _ = peer
+    _register(shop, peer)
+    order = await _paid(shop, peer, stocked_sku, undeliverable=True)
+    simulator.hold_refunds = True  # accepted, no fund change; the refund query shows nothing until settled
+    refund = await _refund(shop, order)
+    assert (refund["status"], refund["actions"]) == ("processing", [])
+    query = await shop.ctx.gateways.lookup("alipay").query_refund(refund_no=refund["refund_no"],
+                                                                  payment_no=order["payment_no"])
+    assert query.state == "processing" and "same out_request_no" in query.detail  # "not found" at Alipay
+
+    for _ in range(3):  # the worker keeps asking with the same number; the refund never becomes refusable
+        assert await _worker_when_due(shop) == 1
+        stored = await _stored(shop)
+        assert (stored.status, stored.next_attempt_at is not None) == ("processing", True)
+        withdraw = await shop.client.post(f"/api/admin/refunds/{refund['refund_no']}/withdraw",
+                                          headers=shop.admin, json={"reason": "Alipay says not found"})
+        assert withdraw.status_code == 409, withdraw.text
+        assert withdraw.json()["code"] == "illegal_refund_transition"
+        assert "may still pay it" in withdraw.json()["detail"]
+    listed = (await shop.client.get(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin)).json()
+    assert listed[0]["actions"] == []
+    assert (await shop.get_order(order))["status"] == "refund_pending"  # delivery not resumed
+
+    simulator.settle_refunds()  # Alipay pays the held refund
+    assert await _worker_when_due(shop) == 1
+    stored = await _stored(shop)
+    assert (stored.status, stored.next_attempt_at) == ("succeeded", None)
+    trade = simulator.trade(order["payment_no"])
+    assert list(trade.refunds) == [refund["refund_no"]] and trade.refunded_cents == 1980  # refunded once
+    view = await shop.get_order(order)
+    assert (view["status"], view["refunded_cents"]) == ("refunded", 1980)
+    assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways,
+                                                     now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)) == 0
+    assert await _audit(shop) == []
+
+
 async def test_staff_without_the_admin_permission_cannot_retry_or_withdraw(shop, app, peer, stocked_sku):
     simulator, _ = peer
     _register(shop, peer)

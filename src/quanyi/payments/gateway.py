@@ -169,6 +169,9 @@ class GatewayUnavailable(DomainError):
 class PaymentGateway(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
+    # The refund worker follows a `processing` refund by sending it again (same refund_no) instead of querying
+    # it: for gateways whose rule for a refund not (yet) visible is "retry the refund with the same number".
+    resends_processing_refunds: ClassVar[bool] = False
 
     @abstractmethod
     async def create_checkout(self, request: CheckoutRequest) -> Checkout:

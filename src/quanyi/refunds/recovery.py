@@ -33,7 +33,7 @@ from quanyi.payments.models import PaymentStatus
 from quanyi.refunds import service as refunds_service
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.refunds.policy import RefundExceedsPayment, RefundNotAllowed
-from quanyi.refunds.state import RefundStatus, check_transition
+from quanyi.refunds.state import OPEN, IllegalRefundTransition, RefundStatus, check_transition
 from quanyi.scope import PLATFORM, Scope
 from quanyi.suppliers import service as suppliers_service
 
@@ -96,6 +96,11 @@ async def withdraw_refund(
     # Order lock first: a retry, the worker's record of a gateway answer, a supplier's late success wait here.
     order = await orders_service.lock_order(session=session, order_id=refund.order_id)
     refund = await refunds_service.lock_refund(session, refund.id)
+    if refund.status in OPEN:
+        raise IllegalRefundTransition(
+            f"refund {refund.refund_no} is {refund.status}: the gateway has not refused it and may still pay it, "
+            "so it cannot be withdrawn (only a refused one can)", current=refund.status,
+            target=RefundStatus.WITHDRAWN.value)
     check_transition(RefundStatus(refund.status), RefundStatus.WITHDRAWN)
     payment = await payments_service.get_payment(session=session, payment_id=refund.payment_id)
     if payment.status == PaymentStatus.DUPLICATE:

@@ -6,8 +6,8 @@ that moment. `execute_refund` then calls the gateway OUTSIDE any database transa
 the answer in a new one. A gateway that cannot be reached (timeout, 5xx, connection refused) leaves the
 refund requested with a backoff; the background loop (`execute_due_refunds`) retries it, up to
 AUTOMATIC_ATTEMPTS unanswered sends (then it is stalled until an operator retries it), and polls `processing`
-ones. A refusal is final for the loop: the refund is failed, and an operator retries or withdraws it
-(refunds/recovery.py).
+ones (or sends them again with the same refund_no, for gateways that say so, like Alipay). A refusal is final
+for the loop: the refund is failed, and an operator retries or withdraws it (refunds/recovery.py).
 
 Money safety, twice over:
 1. Two workers never call the gateway for the same refund at the same time: a worker first claims
@@ -308,8 +308,8 @@ async def execute_refund(
     error = ""
     try:
         gateway = gateways.lookup(claim.gateway)
-        if claim.status is RefundStatus.REQUESTED:
-            result = await gateway.refund(claim.request)
+        if claim.status is RefundStatus.REQUESTED or gateway.resends_processing_refunds:
+            result = await gateway.refund(claim.request)  # the same refund_no: the gateway refunds it once
         else:
             result = await gateway.query_refund(refund_no=claim.request.refund_no,
                                                 payment_no=claim.request.payment_no)

@@ -9,7 +9,8 @@ https://opendocs.alipay.com/common (公共请求参数 / 公共响应参数 / �
 - 当面付 alipay.trade.precreate: a server call that answers a `qr_code` for the buyer to scan.
 - alipay.trade.query (trade_status WAIT_BUYER_PAY / TRADE_CLOSED / TRADE_SUCCESS / TRADE_FINISHED),
   alipay.trade.refund (out_request_no makes it idempotent and allows partial refunds; fund_change=N is
-  not a failure and is settled by the refund query) and alipay.trade.fastpay.refund.query.
+  not a failure and is settled by the refund query) and alipay.trade.fastpay.refund.query (a success answer
+  without refund data: "not refunded (yet), retry the refund with the same out_request_no", never a refusal).
 - 公共响应参数: `{"<method with _>_response": {code, msg, sub_code, sub_msg, ...}, "sign": ...}`, code 10000
   = success, 20000 = service unavailable (retry), 40004 = business failure named by sub_code.
 - 异步通知: a form POST (notify_type=trade_status_sync), verified with Alipay's public key; we answer the
@@ -64,6 +65,7 @@ _NOTIFY_REQUIRED = ("notify_time", "notify_type", "notify_id", "app_id", "sign_t
                     "trade_no", "out_trade_no", "trade_status", "total_amount")
 # Answers that mean "Alipay could not decide now": nothing is known to have happened, ask again later.
 _RETRY_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"})
+_NOT_REFUNDED_YET = "not refunded yet at Alipay: retry with the same out_request_no"
 _PAGE_METHODS = {"page": ("alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
                  "wap": ("alipay.trade.wap.pay", "QUICK_WAP_WAY")}
 
@@ -120,6 +122,7 @@ def _detail(content: Mapping[str, Any]) -> str:
 class AlipayGateway(PaymentGateway):
     name = "alipay"
     title = "支付宝"
+    resends_processing_refunds = True  # a refund the query does not show yet is retried with the same number
 
     def simulated_scan_url(self, qr_code: str) -> str | None:
         # The in-repo simulator's precreate code is its own cashier URL; real Alipay codes are not web pages.
@@ -324,7 +327,7 @@ class AlipayGateway(PaymentGateway):
         if queried.state == "succeeded":
             return queried
         return RefundResult(refund_no=request.refund_no, state="processing", amount_cents=request.amount_cents,
-                            detail="accepted by Alipay without a fund change yet")
+                            detail=f"accepted by Alipay without a fund change yet; {queried.detail}"[:200])
 
     async def query_refund(self, *, refund_no: str, payment_no: str) -> RefundResult:
         content = await self._call("alipay.trade.fastpay.refund.query", {
@@ -332,8 +335,10 @@ class AlipayGateway(PaymentGateway):
         if content.get("code") != "10000":
             return RefundResult(refund_no=refund_no, state="failed", amount_cents=0, detail=_detail(content))
         if not content.get("refund_amount"):
-            # Alipay's rule: no refund data in a successful answer means this refund did not happen.
-            return RefundResult(refund_no=refund_no, state="failed", amount_cents=0, detail="refund not found")
+            # Alipay's rule: no refund data in a successful answer means "not refunded (yet)": retry the refund
+            # with the same out_request_no. Not a refusal: Alipay may still be processing it and pay it later.
+            return RefundResult(refund_no=refund_no, state="processing", amount_cents=0,
+                                detail=_NOT_REFUNDED_YET)
         if content.get("out_request_no") != refund_no or content.get("out_trade_no") != payment_no:
             raise GatewayUnavailable("alipay refund query answered about another refund")
         try:
