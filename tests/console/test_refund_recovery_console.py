@@ -108,3 +108,15 @@ async def test_only_staff_who_may_refund_see_and_use_the_actions(shop, app):
         response = await post_form(client, f"{url}/refunds/{refund_no}/{action}", form, page_url=url)
         assert response.status_code == 403, response.text
     assert (await shop.scalar(select(Refund.status))) == "failed" and await _audit(shop) == []
+
+
+async def test_a_reason_with_a_control_character_is_refused_and_changes_nothing(shop, app):
+    """PostgreSQL cannot store NUL in text: the withdraw and refund forms refuse such a reason (422), not a 500."""
+    order, url, refund_no = await _refused_manual_order(shop)
+    client = await logged_in(shop, "fin", roles=("finance", "operator"))
+    withdraw = await post_form(client, f"{url}/refunds/{refund_no}/withdraw", {"reason": "买家\x00要货"}, page_url=url)
+    assert withdraw.status_code == 422 and "控制字符" in withdraw.text, withdraw.text
+    again = await post_form(client, f"{url}/refund", {"reason": "again\x00"}, page_url=url)
+    assert again.status_code == 422 and "控制字符" in again.text, again.text
+    assert await shop.count(Refund) == 1 and await shop.scalar(select(Refund.status)) == "failed"
+    assert (await shop.get_order(order))["status"] == "paid" and await _audit(shop) == []

@@ -22,6 +22,7 @@ from quanyi.console.i18n import MESSAGES
 from quanyi.console.rendering import render_page
 from quanyi.errors import DomainError, InvalidInput, NotFound
 from quanyi.money import InvalidAmount, parse_amount
+from quanyi.schema_types import reject_control_chars
 from quanyi.shoptime import parse_day
 
 __all__ = ["Message", "text", "integer", "checkbox", "flash", "error", "status_for", "back", "FormError",
@@ -39,6 +40,10 @@ class FormError(InvalidInput):
 
 def text(form: Any, name: str, *, max_length: int = 200, required: bool = False) -> str:
     value = str(form.get(name, "") or "").strip()
+    try:
+        reject_control_chars(value)  # as the API's shapes: PostgreSQL cannot store NUL (a 500, not a refusal)
+    except ValueError as exc:
+        raise FormError(f"{name}: {exc}", field=name) from None
     if len(value) > max_length:
         raise FormError(f"{name} is longer than {max_length} characters", field=name)
     if required and not value:

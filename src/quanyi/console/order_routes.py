@@ -199,7 +199,10 @@ async def deliver(order_no: OrderNo, request: Request, ctx: ContextDep,
 async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
                  user: Annotated[ConsoleUser, needs("orders.refund")]) -> Response:
     form = await request.form()
-    reason = str(form.get("reason", "")).strip()[:500]
+    try:
+        reason = forms.text(form, "reason", max_length=500)
+    except forms.FormError as exc:
+        return await _detail(request, ctx, user, order_no, message=_error(exc), status_code=422)
     amount_text, quantity_text = str(form.get("amount", "")).strip()[:32], str(form.get("quantity", "")).strip()[:8]
     payment_no = str(form.get("payment_no", "")).strip().upper()[:32] or None
     key = "console-" + (str(form.get("request_key", ""))[:40] or secrets.token_urlsafe(12))
@@ -265,7 +268,10 @@ async def retry_refund(order_no: OrderNo, refund_no: RefundNo, request: Request,
 async def withdraw_refund(order_no: OrderNo, refund_no: RefundNo, request: Request, ctx: ContextDep,
                           user: Annotated[ConsoleUser, needs("orders.refund")]) -> Response:
     """Give up a refused refund: the buyer keeps (or gets) the goods; a paid order's delivery resumes."""
-    reason = str((await request.form()).get("reason", "")).strip()[:500]
+    try:
+        reason = forms.text(await request.form(), "reason", max_length=500)
+    except forms.FormError as exc:
+        return await _detail(request, ctx, user, order_no, message=_error(exc), status_code=422)
     if not reason:
         return await _detail(request, ctx, user, order_no, message=("err.reason_required", {}, "err"),
                              status_code=422)
