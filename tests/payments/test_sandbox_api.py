@@ -56,7 +56,25 @@ async def test_refunds_are_idempotent_partial_and_bounded(shop, app, order):
     queried = await gateway.query_refund(refund_no="RF3", payment_no=payment["payment_no"])
     assert queried.state == "succeeded" and queried.amount_cents == 1480
     missing = await gateway.query_refund(refund_no="RF-none", payment_no=payment["payment_no"])
-    assert missing.state == "failed"
+    assert missing.state == "processing"  # not refunded (yet) is not a refusal
+
+
+async def test_a_refund_the_sandbox_does_not_know_is_not_refunded_yet_and_is_sent_again(shop, app, order):
+    """Like Alipay (244afdd): "refund not found" means "not refunded yet, resend with the same refund number",
+    never a refusal that staff could withdraw while the gateway may still pay it."""
+    gateway = shop.ctx.gateways.get("sandbox")
+    assert gateway.resends_processing_refunds  # the refund worker sends a processing refund again, same number
+    payment = await shop.start_payment(order)
+    await shop.pay_via_cashier(order)
+    trade = await shop.scalar(select(SandboxTrade))
+    unknown = await gateway.query_refund(refund_no="RF7", payment_no=payment["payment_no"])
+    assert (unknown.state, unknown.amount_cents) == ("processing", 0)
+    assert "same refund number" in unknown.detail
+    sent = await gateway.refund(_refund(payment, trade.trade_no, "RF7", 800))
+    assert (sent.state, sent.amount_cents) == ("succeeded", 800)
+    assert await gateway.refund(_refund(payment, trade.trade_no, "RF7", 800)) == sent  # once, however often
+    assert (await gateway.query_refund(refund_no="RF7", payment_no=payment["payment_no"])).state == "succeeded"
+    assert await shop.count(SandboxRefund) == 1
 
 
 async def test_a_refund_of_an_unpaid_payment_is_refused(shop, app, order):

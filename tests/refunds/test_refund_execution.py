@@ -37,6 +37,18 @@ class CountingSandbox(SandboxGateway):
         return await super().refund(request)
 
 
+class AcceptingSandbox(SandboxGateway):
+    """The real sandbox, whose first refund answer is "accepted, not carried out yet" (processing) without
+    refunding: a gateway that takes a refund and pays it later, or an answer lost after the gateway logged it."""
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        if not getattr(self, "accepted", False):
+            self.accepted = True
+            return RefundResult(refund_no=request.refund_no, state="processing", amount_cents=request.amount_cents,
+                                detail="accepted")
+        return await super().refund(request)
+
+
 def _sandbox(shop, **kwargs) -> SandboxGateway:  # type: ignore[no-untyped-def]
     return CountingSandbox(secret=shop.sandbox_secret, http=shop.ctx.http, api_base_url="http://127.0.0.1:8000",
                            **kwargs)
@@ -174,3 +186,23 @@ async def test_concurrent_refund_requests_never_exceed_the_payment(shop, app, st
     view = await shop.get_order(order)
     assert (view["status"], view["refunded_cents"]) == ("refund_pending", 1500)
     assert await shop.scalar(select(func.sum(SandboxRefund.amount_cents))) == 1500
+
+
+async def test_a_processing_refund_the_sandbox_does_not_show_is_sent_again_never_refused(shop, app, stocked_sku):
+    """The worker's next pass on a processing sandbox refund the sandbox does not know: the old gateway called it
+    refused ("refund not found": failed, withdrawable although it is still to be paid); now it is sent again with
+    the same refund number and refunded once."""
+    order = await refund_pending_order(shop, stocked_sku)
+    shop.ctx.gateways.register(AcceptingSandbox(secret=shop.sandbox_secret, http=shop.ctx.http,
+                                                api_base_url="http://127.0.0.1:8000"))
+    response = await ask_refund(shop, order)
+    assert response.status_code == 201 and response.json()["status"] == "processing", response.text
+    assert await shop.count(SandboxRefund) == 0
+    due = (await shop.scalar(select(Refund))).next_attempt_at
+    assert await refunds_service.execute_due_refunds(db=shop.ctx.db, gateways=shop.ctx.gateways, now=due) == 1
+    stored = await shop.scalar(select(Refund).execution_options(populate_existing=True))
+    assert (stored.status, stored.last_error) == ("succeeded", None)
+    async with shop.ctx.db.read_session() as session:
+        made = (await session.scalars(select(SandboxRefund.refund_no))).all()
+    assert made == [stored.refund_no]  # refunded once, under the same number
+    assert (await shop.get_order(order))["status"] == "refunded"

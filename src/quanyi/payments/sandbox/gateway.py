@@ -34,6 +34,7 @@ from quanyi.payments.sandbox.signing import seal_token, sign_params, signature_m
 __all__ = ["SandboxGateway", "CASHIER_TOKEN_TTL"]
 
 CASHIER_TOKEN_TTL = dt.timedelta(hours=2)
+_NOT_REFUNDED_YET = "not refunded yet at the sandbox: retry with the same refund number"
 _REQUIRED = ("out_trade_no", "trade_no", "total_amount_cents", "currency", "trade_status",
              "timestamp", "nonce", "sign_type", "sign")
 
@@ -41,6 +42,8 @@ _REQUIRED = ("out_trade_no", "trade_no", "total_amount_cents", "currency", "trad
 class SandboxGateway(PaymentGateway):
     name = "sandbox"
     title = "Sandbox 模拟支付"
+    # Like Alipay: a refund the query does not show is "not refunded yet", and is sent again with the same number.
+    resends_processing_refunds = True
 
     def __init__(self, *, secret: str, cashier_base_url: str = "", tolerance_seconds: int = 300,
                  http: httpx.AsyncClient | None = None, api_base_url: str = "http://127.0.0.1:8000") -> None:
@@ -150,7 +153,10 @@ class SandboxGateway(PaymentGateway):
         if answer.get("out_request_no") != refund_no:
             raise GatewayUnavailable("sandbox answered about another refund")
         if answer.get("refund_status") != "SUCCESS":
-            return RefundResult(refund_no=refund_no, state="failed", amount_cents=amount, detail="refund not found")
+            # Not a refusal: the sandbox has not refunded this number (yet). Sending the refund again with the same
+            # number refunds it at most once; calling it failed would let staff withdraw a refund still to be paid.
+            return RefundResult(refund_no=refund_no, state="processing", amount_cents=amount,
+                                detail=_NOT_REFUNDED_YET)
         return RefundResult(refund_no=refund_no, state="succeeded", amount_cents=int(answer["refund_amount_cents"]),
                             gateway_refund_no=answer["refund_no"])
 
