@@ -55,31 +55,12 @@ def buy(settings_values: dict[str, Any], sku_id: int, count: int, offset: int, g
 
 
 
-async def _notify_all(settings_values: dict[str, Any], risk_clock_offset: float, notifications: list[dict[str, str]],
-                      ready: Any, go: Any) -> list[str]:
-    import datetime as dt
-
-    import pytest
-
+async def _notify_all(settings_values: dict[str, Any], notifications: list[dict[str, str]], go: Any) -> list[str]:
     from quanyi.app import create_app
     from quanyi.config import Settings
     from quanyi.context import build_context
-    from quanyi.db import utcnow
-    from quanyi.risk import engine as risk_engine
 
-    install = risk_engine.install_runtime
-    offset = dt.timedelta(seconds=risk_clock_offset)
-
-    def install_with_the_tests_clock(db: Any, settings: Any) -> risk_engine.RiskRuntime:
-        runtime = install(db, settings)
-        runtime.clock = lambda: utcnow() + offset
-        return runtime
-
-    with pytest.MonkeyPatch.context() as patch:
-        # The test process's risk clock, to the microsecond: every process counts on one clock, as a shop's
-        # processes all read the same wall clock.
-        patch.setattr(risk_engine, "install_runtime", install_with_the_tests_clock)
-        ctx = build_context(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
+    ctx = build_context(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
     app = create_app(ctx=ctx)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
@@ -88,8 +69,7 @@ async def _notify_all(settings_values: dict[str, Any], risk_clock_offset: float,
             unknown = [signed_notification(settings_values["sandbox_secret"], payment_no=f"PYNONE{n}", amount_cents=1)
                        for n in range(len(notifications))]
             await asyncio.gather(*(client.post("/payments/sandbox/notify", data=params) for params in unknown))
-            await asyncio.to_thread(ready.wait, 120)  # every process warm (a process that failed breaks it)
-            await asyncio.to_thread(go.wait)
+            await asyncio.to_thread(go.wait)  # ready; then every process is warm (tests/races.py)
             responses = await asyncio.gather(*(client.post("/payments/sandbox/notify", data=params)
                                                for params in notifications))
             return [f"{response.status_code} {response.text}" for response in responses]
@@ -97,9 +77,7 @@ async def _notify_all(settings_values: dict[str, Any], risk_clock_offset: float,
         await ctx.close()
 
 
-def notify(settings_values: dict[str, Any], risk_clock_offset: float, notifications: list[dict[str, str]], ready: Any,
-           go: Any, results: Any) -> None:
+def notify(settings_values: dict[str, Any], notifications: list[dict[str, str]], go: Any, results: Any) -> None:
     """Deliver these signed gateway notifications all at once, on this process's own app and connections, once every
-    process is warm (`ready`: a spawn context's Barrier of all of them), its risk clock `risk_clock_offset` seconds
-    ahead of the wall clock (the test process's)."""
-    results.put(asyncio.run(_notify_all(settings_values, risk_clock_offset, notifications, ready, go)))
+    process is warm (the race's `go`; every process reads the test process's risk clock: tests/races.py)."""
+    results.put(asyncio.run(_notify_all(settings_values, notifications, go)))

@@ -7,7 +7,6 @@ for review, or, when its payer already has too many units under review, to its r
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 from collections import Counter
 from typing import Any
 
@@ -16,7 +15,6 @@ from sqlalchemy import select, update
 
 from buyer_process import notify
 from quanyi.config import Settings
-from quanyi.db import utcnow
 from quanyi.inventory.models import CardKey
 from quanyi.orders.models import Order
 from quanyi.risk.models import RiskDecisionLog
@@ -40,10 +38,8 @@ async def _notify_at_once(shop, settings: Settings, payments: list[dict[str, Any
     processes, each on its own app and connections; each is acknowledged."""
     extra = {"buyer_id": buyer_id} if buyer_id else {}
     notifications = [shop.notification(payment, **extra) for payment in payments]
-    offset = (shop.ctx.risk.now() - utcnow()).total_seconds()  # one risk clock for every process
-    ready = multiprocessing.get_context("spawn").Barrier(PROCESSES)
-    answers = race_processes(notify, [(_plain(settings), offset, notifications[n::PROCESSES], ready)
-                                      for n in range(PROCESSES)], doing="notifying")
+    answers = race_processes(notify, [(_plain(settings), notifications[n::PROCESSES]) for n in range(PROCESSES)],
+                             doing="notifying", risk_clock_now=shop.ctx.risk.now)  # one risk clock for every process
     assert answers == ["200 success"] * len(payments)
 
 
