@@ -143,7 +143,8 @@ def trace_leak(
             order = f"{item.order.order_no} {item.order.status}"
             if item.order.delivered_at:
                 order += f" delivered {item.order.delivered_at:%Y-%m-%d %H:%M}"
-        status = (item.status or "") + (" → withdrawn" if item.withdrawn else "")
+        status = (item.status or "") + (" → withdrawn" if item.withdrawn else "") + \
+            (" → sale stopped" if item.sale_stopped else "")
         reveals = "\n".join(f"{r.revealed_at:%Y-%m-%d %H:%M} {r.channel} {r.actor or ''} {r.ip}".replace("  ", " ")
                             for r in item.reveals)
         table.add_row(str(item.line), item.code, "[red]yes[/red]", item.sku_code or "", source, status, order,
@@ -151,7 +152,9 @@ def trace_leak(
     console.print(table)
     console.print(f"{report.found} of {report.submitted} codes found; {report.withdrawn} unsold keys withdrawn"
                   + (f"; batches voided: {', '.join(str(b.id) for b in report.voided_batches)}"
-                     if report.voided_batches else "") + ".")
+                     if report.voided_batches else "")
+                  + (f"; shared codes stopped: {', '.join(map(str, report.stopped_shared_codes))}"
+                     if report.stopped_shared_codes else "") + ".")
     for problem in report.invalid_lines[:20]:
         console.print(f"  line {problem.line}: [red]not a code[/red] {problem.reason}")
     if csv_path is not None:
@@ -169,7 +172,8 @@ def _write_csv(path: Path, report, contact) -> None:  # type: ignore[no-untyped-
             b, o = item.batch, item.order
             writer.writerow([
                 item.line, item.code, "yes" if item.found else "no", item.card_key_id or "", item.sku_code or "",
-                item.status or "", "yes" if item.withdrawn else "", b.id if b else "", b.source_name if b else "",
+                item.status or "", "yes" if item.withdrawn else "sale stopped" if item.sale_stopped else "",
+                b.id if b else "", b.source_name if b else "",
                 (b.supplier or "") if b else "", b.imported_by if b else "", b.created_at.isoformat() if b else "",
                 o.order_no if o else "", o.status if o else "", o.paid_at.isoformat() if o and o.paid_at else "",
                 o.delivered_at.isoformat() if o and o.delivered_at else "", contact(o.contact) if o else "",

@@ -77,7 +77,8 @@ async def trace_leaked_codes(
     A merchant's staff trace only their merchant's keys: a code another merchant holds is "not found" for them.
 
     Marking locks the found keys (id order, like every key writer), withdraws the unsold ones, and records
-    a LeakReport; `void_batches` also voids the unsold remainder of every affected batch. One transaction."""
+    a LeakReport; `void_batches` also voids the unsold remainder of every affected batch. Either stops the sale of
+    a found shared code (`stopped_shared_codes`). One transaction."""
     now = now or utcnow()
     parsed = parse_card_keys(text, now=_PARSE_AS_OF, zone=zone_of(session))
     remember_codes(key.secret for key in parsed.keys)
@@ -114,10 +115,14 @@ async def trace_leaked_codes(
             await session.execute(update(CardKey).where(CardKey.id.in_(withdrawn))
                                   .values(status=CardKeyStatus.VOIDED, voided_at=now))
         report_row.withdrawn_count = len(withdrawn)
+    stopped: dict[int, int] = {}
+    shared_keys = [key.id for key in keys if status_before[key.id] == CardKeyStatus.SHARED]
+    if (mark_leaked or void_batches) and shared_keys:
+        # A 循环卡密 code has no unsold keys to withdraw and its batch none to void (void_batch refuses it): it
+        # stops selling, and an order holding units of it gets another code or its refund (deliver_use).
+        stopped = await shared_codes.stop_codes_of_keys(session=session, card_key_ids=shared_keys)
     if void_batches and keys:
-        batch_ids = {key.batch_id for key in keys}
-        # A 循环卡密 batch has no unsold keys to void (void_batch refuses it): marked leaked, its code stops selling.
-        batch_ids -= await shared_codes.shared_code_batch_ids(session=session, batch_ids=sorted(batch_ids))
+        batch_ids = {key.batch_id for key in keys if key.id not in shared_keys}
         for batch_id in sorted(batch_ids):
             batch = await inventory_service.get_batch(session=session, batch_id=batch_id)
             if batch.voided_at is None:
@@ -161,7 +166,8 @@ async def trace_leaked_codes(
             item = item.model_copy(update={
                 "card_key_id": key.id, "sku_id": key.sku_id, "sku_code": sku_codes[key.sku_id],
                 "status": status_before[key.id], "already_leaked": key.id in leaked_before,
-                "withdrawn": key.id in withdrawn, "batch": batches[key.batch_id],
+                "withdrawn": key.id in withdrawn, "sale_stopped": key.id in stopped.values(),
+                "batch": batches[key.batch_id],
                 # A key's order_id stays set when it is sold (and after a refund), so this is its buyer.
                 "order": orders.get(key.order_id) if key.order_id is not None else None,
                 "reveals": reveals[key.id],
@@ -171,5 +177,5 @@ async def trace_leaked_codes(
         report_id=report_row.id if report_row else None, created_by=actor, submitted=len(parsed.keys),
         found=len(keys), withdrawn=len(withdrawn),
         invalid_lines=[LineProblem(line=n, reason=r) for n, r in parsed.invalid[:MAX_REPORTED_LINES]],
-        voided_batches=voided, items=items,
+        voided_batches=voided, stopped_shared_codes=sorted(stopped), items=items,
     )

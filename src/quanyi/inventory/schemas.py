@@ -158,6 +158,7 @@ class LeakTraceItem(BaseModel):
     status: str | None = None  # before this trace
     already_leaked: bool = False
     withdrawn: bool = False  # an unsold key taken out of stock by this trace
+    sale_stopped: bool = False  # a 循环卡密 shared code whose sale this trace stopped
     batch: TracedBatch | None = None
     order: TracedOrder | None = None
     reveals: list[TracedReveal] = []
@@ -171,6 +172,7 @@ class LeakTraceReport(BaseModel):
     withdrawn: int
     invalid_lines: list[LineProblem]
     voided_batches: list[BatchRead]
+    stopped_shared_codes: list[int] = []  # ids of the 循环卡密 shared codes this trace stopped selling
     items: list[LeakTraceItem]
 
 

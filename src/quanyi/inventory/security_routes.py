@@ -73,7 +73,8 @@ async def batch_keys(
         "Send `codes` (a JSON list) and/or `text` (pasted, one per line, like an import file). Each code is "
         "found by fingerprint; the answer gives SKU, batch or supplier, order, buyer contact and every reveal. "
         "With `mark_leaked` (default) found keys are marked leaked and unsold ones withdrawn; `void_batches` "
-        "also voids the unsold remainder of every affected batch."
+        "also voids the unsold remainder of every affected batch. Either stops the sale of a found 循环卡密 shared "
+        "code (`stopped_shared_codes`, `sale_stopped`): its orders not yet delivered get another code or a refund."
     ),
 )
 async def trace_leaks(

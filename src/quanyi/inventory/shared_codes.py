@@ -29,8 +29,8 @@ from quanyi.shoptime import zone_of
 
 __all__ = ["SharedCodeNotFound", "SharedCodeInvalid", "SharedCodeKnown", "SharedCodeView", "SharedUnits",
            "add_shared_code", "change_shared_code", "list_shared_codes", "capacity", "unit_counts",
-           "shared_code_batch_ids", "claim", "record_use", "release_uses", "deliver_use", "order_shared_keys",
-           "MAX_SALE_LIMIT"]
+           "shared_code_batch_ids", "stop_codes_of_keys", "claim", "record_use", "release_uses", "deliver_use",
+           "order_shared_keys", "MAX_SALE_LIMIT"]
 
 MAX_SALE_LIMIT = 1_000_000
 USE_RESERVED, USE_SOLD, USE_RELEASED = "reserved", "sold", "released"
@@ -192,6 +192,22 @@ async def shared_code_batch_ids(*, session: AsyncSession, batch_ids: Sequence[in
         CardKey.batch_id.in_(batch_ids), CardKey.status == CardKeyStatus.SHARED).distinct())).all())
 
 
+async def stop_codes_of_keys(*, session: AsyncSession, card_key_ids: Sequence[int]) -> dict[int, int]:
+    """Stop selling the shared codes among these card keys that still sell (a leak trace found them): shared code
+    id -> card key id of those stopped. FOR UPDATE, not the UPDATE's weaker row lock: it conflicts with the FOR KEY
+    SHARE a delivery takes (`_still_on_sale`), so a payment delivers before the stop commits or sees it stopped."""
+    if not card_key_ids:
+        return {}
+    stopped = {code_id: key_id for code_id, key_id in (await session.execute(
+        select(SharedCode.id, SharedCode.card_key_id)
+        .where(SharedCode.card_key_id.in_(card_key_ids), SharedCode.active.is_(True))
+        .order_by(SharedCode.id).with_for_update())).all()}
+    if stopped:
+        await session.execute(update(SharedCode).where(SharedCode.id.in_(list(stopped))).values(active=False)
+                              .execution_options(synchronize_session=False))
+    return stopped
+
+
 async def claim(*, session: AsyncSession, sku_id: int, quantity: int, now: dt.datetime | None = None) -> int | None:
     """Take `quantity` units of one of the SKU's codes (the oldest with room) for a checkout; None when no code has
     room. One conditional UPDATE per try: PostgreSQL re-evaluates `sold_count + q <= sale_limit` on the row a
@@ -233,26 +249,45 @@ async def release_uses(*, session: AsyncSession, order_id: int) -> int:
                                                            SharedCodeUse.status == USE_RESERVED))
     if use is None:
         return 0
+    await _release(session, use)
+    return use.quantity
+
+
+async def _release(session: AsyncSession, use: SharedCodeUse) -> None:
     await session.execute(update(SharedCode).where(SharedCode.id == use.shared_code_id)
                           .values(sold_count=SharedCode.sold_count - use.quantity)
                           .execution_options(synchronize_session=False))
     use.status = USE_RELEASED
     await session.flush()
-    return use.quantity
+
+
+async def _still_on_sale(session: AsyncSession, shared_code_id: int) -> bool:
+    """The code an order holds units of is still handed over: not stopped, not reported leaked.
+    FOR KEY SHARE: waits for a leak trace's or an operator's stop (FOR UPDATE) and then reads the stopped row;
+    it does not wait for checkouts claiming units of the same code (their UPDATE takes a weaker lock)."""
+    active, leaked_at = (await session.execute(
+        select(SharedCode.active, CardKey.leaked_at).join(CardKey, CardKey.id == SharedCode.card_key_id)
+        .where(SharedCode.id == shared_code_id)
+        .with_for_update(read=True, key_share=True, of=SharedCode))).one()
+    return bool(active) and leaked_at is None
 
 
 async def deliver_use(*, session: AsyncSession, order_id: int, sku_id: int, quantity: int,
                       now: dt.datetime | None = None) -> None:
-    """A paid 循环卡密 order gets its code: the units it holds become sold; an order paid after its units were
-    released claims again, or raises OutOfStock (it then waits for a refund). Caller holds the order lock."""
+    """A paid 循环卡密 order gets its code: the units it holds become sold. An order whose units were released
+    (paid late), or whose code was stopped or reported leaked since its checkout (its units go back: that code is
+    never handed over again), claims units of another code on sale, or raises OutOfStock (it then waits for a
+    refund). Caller holds the order lock."""
     from quanyi.inventory.service import OutOfStock
 
     now = now or utcnow()
     use = await session.scalar(select(SharedCodeUse).where(SharedCodeUse.order_id == order_id))
     if use is not None and use.status == USE_RESERVED:
-        use.status, use.sold_at = USE_SOLD, now
-        await session.flush()
-        return
+        if await _still_on_sale(session, use.shared_code_id):
+            use.status, use.sold_at = USE_SOLD, now
+            await session.flush()
+            return
+        await _release(session, use)
     if use is not None and use.status == USE_SOLD:
         return
     shared_code_id = await claim(session=session, sku_id=sku_id, quantity=quantity, now=now)

@@ -5,7 +5,7 @@ from quanyi.console.i18n import add_messages
 add_messages({
     "menu.catalog": "商品管理",
     "shared.title": "循环卡密",
-    "shared.intro": "同一个卡密（共享账号、通用兑换码）卖给多位买家，每个卡密有自己的销量计数和上限；达到上限即停止销售。未付款的订单过期后名额自动退回。买家查看卡密会记入审计。",
+    "shared.intro": "同一个卡密（共享账号、通用兑换码）卖给多位买家，每个卡密有自己的销量计数和上限；达到上限即停止销售。未付款的订单过期后名额自动退回；停售（或泄露）的卡密不再发出，占用它名额的订单付款时改发其他在售的卡密，没有则退款。买家查看卡密会记入审计。",
     "shared.sold": "已售/占用",
     "shared.limit": "销售上限",
     "shared.left": "剩余",
@@ -136,7 +136,7 @@ add_messages({
 }, {
     "menu.catalog": "Products",
     "shared.title": "Shared codes",
-    "shared.intro": "One code (a shared account, a universal redeem code) sold to many buyers; each code has its own sale counter and limit and stops selling at the limit. Units held by unpaid orders come back when they expire. Every buyer's reveal is audited.",
+    "shared.intro": "One code (a shared account, a universal redeem code) sold to many buyers; each code has its own sale counter and limit and stops selling at the limit. Units held by unpaid orders come back when they expire; a stopped (or leaked) code is handed to nobody any more: an order holding units of it gets another code on sale when paid, or a refund. Every buyer's reveal is audited.",
     "shared.sold": "Sold/held",
     "shared.limit": "Sale limit",
     "shared.left": "Left",
