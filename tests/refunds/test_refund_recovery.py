@@ -223,9 +223,16 @@ async def test_a_refund_alipay_does_not_show_yet_cannot_be_withdrawn_and_is_refu
     listed = (await shop.client.get(f"/api/admin/orders/{order['order_no']}/refunds", headers=shop.admin)).json()
     assert listed[0]["actions"] == []
     assert (await shop.get_order(order))["status"] == "refund_pending"  # delivery not resumed
+    # Each pass re-sent alipay.trade.refund (not only a query) with the refund's own out_request_no: the peer saw
+    # one new refund, then re-sends of the number it already has (so nothing can move twice).
+    sends = [(c.out_trade_no, c.out_request_no, c.outcome) for c in simulator.refund_calls if c.kind == "send"]
+    assert sends == [(order["payment_no"], refund["refund_no"], "new")] + [
+        (order["payment_no"], refund["refund_no"], "resend")] * 3
+    assert {c.out_request_no for c in simulator.refund_calls} == {refund["refund_no"]}
 
     simulator.settle_refunds()  # Alipay pays the held refund
     assert await _worker_when_due(shop) == 1
+    assert [(c.kind, c.outcome) for c in simulator.refund_calls[-2:]] == [("send", "resend"), ("query", "shown")]
     stored = await _stored(shop)
     assert (stored.status, stored.next_attempt_at) == ("succeeded", None)
     trade = simulator.trade(order["payment_no"])

@@ -10,6 +10,7 @@ Its wire formats and its own RSA2 signing (independent of the shop's) are in `al
 
 Notifications: `manual` mode queues them for a test (`take_notifications()`), `auto` mode POSTs them to
 the notify_url from a background thread, re-sending with backoff until the shop answers `success`.
+Refund sends (new / re-send of a known out_request_no / refused) and refund queries are kept in `refund_calls`.
 Knobs: `fail_next(n)` (5xx), `latency` (a timeout: the call is still carried out, its answer comes too late),
 `lose_next_notifications(n)`, `duplicates`, `hold_refunds`, `refuse_refunds(sub_code)`, and builders for
 out-of-order, late, forged and tampered notifications (`notification`, `forged`, `tampered`).
@@ -49,6 +50,7 @@ from quanyi.testpeers.alipay_wire import (
     AlipayKeys,
     Refusal,
     SimNotification,
+    SimRefundCall,
     SimTrade,
     beijing_time,
     cents_or_none,
@@ -73,6 +75,7 @@ class AlipaySimulator:
         self._lock = threading.RLock()
         self.trades: dict[str, SimTrade] = {}
         self.calls: list[str] = []  # API methods the peer answered, in order
+        self.refund_calls: list[SimRefundCall] = []  # refund sends (new / resend / refused) and queries, in order
         self.latency = 0.0  # seconds added before every API answer
         self.duplicates = 0  # extra copies of every notification
         self.hold_refunds = False  # accept refunds without moving money yet (fund_change=N) until settle_refunds()
@@ -395,7 +398,10 @@ class AlipaySimulator:
             trade = self._find(biz)
             request_no = str(biz.get("out_request_no") or trade.out_trade_no)
             base_answer: dict[str, object] = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
-            if request_no not in trade.refunds or (trade.out_trade_no, request_no) in self._held:
+            shown = request_no in trade.refunds and (trade.out_trade_no, request_no) not in self._held
+            self.refund_calls.append(SimRefundCall("query", trade.out_trade_no, request_no,
+                                                   "shown" if shown else "not_shown"))
+            if not shown:
                 return base_answer  # Alipay: a success answer without refund data = no such refund
             amount, at = trade.refunds[request_no]
             return {**base_answer, "out_request_no": request_no, "total_amount": yuan(trade.amount_cents),
@@ -406,6 +412,16 @@ class AlipaySimulator:
     def _refund(self, biz: dict[str, object]) -> dict[str, object]:
         trade = self._find(biz)
         request_no = str(biz.get("out_request_no") or trade.out_trade_no)
+        known = request_no in trade.refunds  # a re-send: Alipay answers the refund it has, nothing moves again
+        try:
+            answer = self._refund_trade(trade, request_no, biz)
+        except Refusal:
+            self.refund_calls.append(SimRefundCall("send", trade.out_trade_no, request_no, "refused"))
+            raise
+        self.refund_calls.append(SimRefundCall("send", trade.out_trade_no, request_no, "resend" if known else "new"))
+        return answer
+
+    def _refund_trade(self, trade: SimTrade, request_no: str, biz: dict[str, object]) -> dict[str, object]:
         amount = cents_or_none(biz.get("refund_amount"))
         if amount is None:
             raise Refusal("ACQ.REASON_TRADE_REFUND_FEE_ERR", "退款金额无效")

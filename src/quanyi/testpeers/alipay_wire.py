@@ -120,6 +120,18 @@ class SimTrade:
         return sum(amount for amount, _ in self.refunds.values())
 
 
+@dataclass(frozen=True)
+class SimRefundCall:
+    """One refund call the peer answered: `send` (alipay.trade.refund) with its outcome `new` (a refund made or,
+    under hold_refunds, accepted), `resend` (an out_request_no it already has: nothing moves again) or `refused`;
+    or `query` (alipay.trade.fastpay.refund.query) with `shown` or `not_shown` (no refund data: not refunded yet)."""
+
+    kind: Literal["send", "query"]
+    out_trade_no: str
+    out_request_no: str
+    outcome: Literal["new", "resend", "refused", "shown", "not_shown"]
+
+
 class Refusal(Exception):
     def __init__(self, sub_code: str, sub_msg: str, code: str = "40004", msg: str = "Business Failed") -> None:
         super().__init__(sub_msg)
