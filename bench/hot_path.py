@@ -27,6 +27,7 @@ import pstats
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ from sqlalchemy import event
 
 from benchlib import (
     FreshDatabase,
+    PostgresCpu,
     buyer_headers,
     install_default_risk_rules,
     make_settings,
@@ -119,6 +121,8 @@ class Meter:
         self.total = 0.0
         self.show_sql: str | None = None
         self.shown: list[str] = []
+        self.backends: BackendCpu | None = None  # --database-cpu
+        self.database_cpu: dict[str, float] = defaultdict(float)
 
     def on_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements[self.phase] += 1
@@ -151,15 +155,47 @@ class Meter:
                      and self.count[phase] >= self.profile_after)  # warmed up: statements compiled, caches full
         if profiling:
             self.profiler.enable() if isinstance(self.profiler, cProfile.Profile) else self.profiler.start()
+        d0 = self.backends.read() if self.backends is not None else None
         c0, w0 = time.process_time(), time.perf_counter()
         try:
             return await call
         finally:
             self.cpu[phase] += time.process_time() - c0
             self.wall[phase] += time.perf_counter() - w0
+            if d0 is not None:
+                self.database_cpu[phase] += self.backends.since(d0)
             self.count[phase] += 1
             if profiling:
                 self.profiler.disable() if isinstance(self.profiler, cProfile.Profile) else self.profiler.stop()
+
+
+class BackendCpu:
+    """The CPU (ns, /proc/<pid>/schedstat) of the live backends of one database on a PostgreSQL server of this
+    machine: the postmaster's children whose title names the database, read before and after each request. The
+    pool's connections stay open through the run (one request at a time: the same one or two), so nothing exits
+    unseen; background processes (WAL writer, checkpointer) are not counted."""
+
+    def __init__(self, postmaster: int, database: str) -> None:
+        self.children = Path(f"/proc/{postmaster}/task/{postmaster}/children")
+        self.database = f" {database} "
+        self.titles: dict[int, bool] = {}
+
+    def read(self) -> dict[int, int]:
+        used = {}
+        for pid in map(int, self.children.read_text().split()):
+            try:
+                ours = self.titles.get(pid)
+                if ours is None:
+                    ours = self.titles[pid] = self.database in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+                if ours:
+                    used[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+            except OSError:
+                continue
+        return used
+
+    def since(self, before: dict[int, int]) -> float:
+        """Seconds of CPU the database's backends used since `before` (a `read`)."""
+        return sum(ns - before.get(pid, 0) for pid, ns in self.read().items()) / 1e9
 
 
 async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, refused: int, meter: Meter,
@@ -233,6 +269,8 @@ async def race(url: str, secrets_: dict[str, str], sku_id: int, purchases: int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--database-cpu", action="store_true",
+                        help="PostgreSQL on this machine: also the bench database's backends' CPU per request")
     parser.add_argument("--database-url")
     parser.add_argument("--purchases", type=int, default=300)
     parser.add_argument("--refused", type=int, default=2000, help="checkouts after the sell-out (2000)")
@@ -277,6 +315,11 @@ def main() -> int:
     with FreshDatabase(resolve_database_url(args.pg, args.database_url)) as db:
         if db.backend == "postgresql":
             meter.count_round_trips()
+            if args.database_cpu:
+                cluster = PostgresCpu.find(db.url)
+                if cluster is None:
+                    parser.error("--database-cpu: the PostgreSQL server's processes are not visible here")
+                meter.backends = BackendCpu(cluster.postmaster, cluster.database)
         shop = prepare_shop(db, keys=args.purchases)
         if args.default_risk_rules:
             rules = asyncio.run(install_default_risk_rules(db.url, shop.secrets))
@@ -290,7 +333,8 @@ def main() -> int:
     way = "4 requests: checkout, start payment" if args.four_requests else "3 requests: checkout with pay"
     print(f"{db.backend}: {args.purchases} purchases ({way}, notify, reveal), then {args.refused} refused "
           "checkouts, in-process over ASGI")
-    print(f"{'request':<11}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}{'other trips':>12}")
+    database_column = f"{'database ms':>12}" if meter.backends is not None else ""
+    print(f"{'request':<11}{'n':>6}{'CPU ms':>9}{'wall ms':>9}{'SQL':>6}{'other trips':>12}{database_column}")
     total = 0.0
     for phase in PHASES:
         n = meter.count[phase]
@@ -300,8 +344,9 @@ def main() -> int:
         if phase == "ledger":  # one batch for all purchases: per purchase
             n = max(args.purchases, 1)
         cpu = 1000 * meter.cpu[phase] / n
+        database = f"{1000 * meter.database_cpu[phase] / n:>12.3f}" if meter.backends is not None else ""
         print(f"{phase:<11}{n:>6}{cpu:>9.3f}{1000 * meter.wall[phase] / n:>9.3f}{meter.statements[phase] / n:>6.1f}"
-              f"{meter.round_trips[phase] / n:>12.1f}")
+              f"{meter.round_trips[phase] / n:>12.1f}{database}")
     per = max(args.purchases, 1)
     if db.backend == "postgresql":
         print("other trips: database round trips besides statements (BEGIN, COMMIT, ROLLBACK, pool pings)")

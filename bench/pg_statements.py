@@ -46,6 +46,8 @@ class StatementStats:
     database: dict[str, int] = field(default_factory=dict)
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     problem: str | None = None
+    wal_start: str | None = None
+    wal_kinds: list[dict[str, Any]] = field(default_factory=list)
 
     def _dsn(self) -> str:
         return make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -68,6 +70,7 @@ class StatementStats:
             await connection.execute("SELECT pg_stat_clear_snapshot()")
             self.database = await self._database_counters(connection)
             self.tables = await self._table_counters(connection)
+            self.wal_start = await _wal_lsn(connection)
         finally:
             await connection.close()
 
@@ -82,6 +85,8 @@ class StatementStats:
             before = {name: 0 for name in _TABLE_COLUMNS}
             self.tables = {name: {**now, **{c: now[c] - self.tables.get(name, before)[c] for c in _TABLE_COLUMNS}}
                            for name, now in tables.items()}
+            if self.wal_start is not None:
+                self.wal_kinds = [dict(record) for record in await connection.fetch(_WAL_KINDS, self.wal_start)]
         finally:
             await connection.close()
 
@@ -128,7 +133,17 @@ class StatementStats:
                      lines, left=(7,))
         counters = ", ".join(f"{name} {value / per:.2f}" for name, value in self.database.items())
         return (f"{text}\ndatabase per purchase: {counters}, WAL records (statements) {totals['records']:.1f}\n"
-                f"{self._writes(per)}")
+                f"{self._writes(per)}{self._wal_kinds(per)}")
+
+    def _wal_kinds(self, per: int, *, limit: int = 14) -> str:
+        """The server's WAL during the race by record type (pg_walinspect), per purchase: the whole cluster's, so
+        only meaningful on a server of its own."""
+        if not self.wal_kinds:
+            return ""
+        lines = [[row["record_type"], f"{row['count'] / per:.2f}", f"{float(row['record_size']) / per:.0f}",
+                  f"{float(row['fpi_size']) / per:.0f}"] for row in self.wal_kinds[:limit]]
+        return "\n" + table(["WAL record type (whole server, per purchase)", "records", "bytes", "FPI bytes"], lines,
+                              left=(0,))
 
     def _writes(self, per: int) -> str:
         """Per table written during the race, per purchase: rows inserted, updated (of them HOT), deleted; its
@@ -146,6 +161,22 @@ class StatementStats:
         lines.append(["all tables", "", "", "", "", "", f"{entries:.1f}"])
         return table(["table (per purchase)", "inserted", "updated", "HOT", "deleted", "indexes full + partial",
                       "entries in full indexes"], lines, left=(0,))
+
+
+_WAL_KINDS = """
+SELECT "resource_manager/record_type" AS record_type, count, record_size, fpi_size
+FROM pg_get_wal_stats(CAST($1::text AS pg_lsn), pg_current_wal_lsn(), true)
+WHERE count > 0 ORDER BY record_size + fpi_size DESC
+"""
+
+
+async def _wal_lsn(connection: asyncpg.Connection) -> str | None:
+    """The server's WAL position, when pg_walinspect can be had (superuser; PostgreSQL 15+); else None."""
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+    except asyncpg.PostgresError:
+        return None
+    return str(await connection.fetchval("SELECT pg_current_wal_lsn()::text"))
 
 
 def _short(query: str, width: int = 110) -> str:
