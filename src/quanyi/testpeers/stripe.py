@@ -8,8 +8,9 @@ has a pay button. Events are signed with the endpoint secret like Stripe's (`Str
 
 Delivery: `auto` posts each event to the webhook URL from a worker thread, re-signed per attempt, with
 backoff until a 2xx; `manual` queues them for `take_notifications()` so a test posts them itself.
-Knobs: pay(), pay(delayed=True)/settle()/fail_delayed(), expire(), fail_next(n), latency, lose_next(n),
-and helpers to forge / tamper / re-sign deliveries. Thread-safe: state changes under one lock.
+Knobs: pay(), pay(delayed=True)/settle()/fail_delayed(), expire(), fail_next(n), latency, refund_latency (a
+refund made, its answer late), lose_next(n), forget_idempotency_keys() (a day later), and helpers to forge /
+tamper / re-sign deliveries. Thread-safe: state changes under one lock.
 
     python -m quanyi.testpeers.stripe --port 12111 [--webhook-url http://127.0.0.1:8000/payments/stripe/notify]
 """
@@ -143,6 +144,7 @@ class StripeSimulator:
         self.public_url = public_url.rstrip("/")
         self.retry_delays = retry_delays
         self.latency = 0.0  # seconds added to every API answer
+        self.refund_latency = 0.0  # seconds before a created refund's answer: it is made, its answer comes late
         self.next_refund_status = "succeeded"  # the status the next created refund gets
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) seen by the API
         self.delivery_log: list[tuple[str, int | str]] = []  # auto mode: (event id, status or error) per attempt
@@ -164,6 +166,12 @@ class StripeSimulator:
         """The next `count` API calls answer `status` (5xx: Stripe trouble) without doing anything."""
         with self._lock:
             self._fail_next.extend([status] * count)
+
+    def forget_idempotency_keys(self) -> None:
+        """A day has passed: Stripe prunes an Idempotency-Key once it is 24 hours old, and a request sent again with
+        it afterwards is a new request (a second refund, if the payment has money left)."""
+        with self._lock:
+            self._idempotency.clear()
 
     def lose_next(self, count: int = 1) -> None:
         """The next `count` events are never delivered (the shop must find out by querying)."""
@@ -380,7 +388,10 @@ class StripeSimulator:
                 params = await form(request)
             except (FormError, UnicodeDecodeError) as exc:
                 return _error(400, "invalid_request_error", str(exc))
-            return idempotent(request, params, sim._create_refund)
+            answer = idempotent(request, params, sim._create_refund)
+            if sim.refund_latency:
+                await asyncio.sleep(sim.refund_latency)
+            return answer
 
         @app.get("/v1/refunds")
         async def list_refunds(request: Request) -> Response:

@@ -412,6 +412,14 @@ class StripeGateway(PaymentGateway):
         if not 0 < request.amount_cents <= request.payment_amount_cents:
             return RefundResult(refund_no=request.refund_no, state="failed", amount_cents=request.amount_cents,
                                 detail="refund amount must be positive and at most the payment's amount")
+        # Stripe keeps an Idempotency-Key for 24 hours only: this refund number sent again later (a stalled refund an
+        # operator retries) would be a second refund. So ask first: one Stripe made for it (its answer lost) is
+        # answered as it stands; a failed one is sent again (no money went back by it).
+        made = await self._find_refund(payment_intent, request.refund_no)
+        if made is not None:
+            found = self._refund_result(request.refund_no, made)
+            if found.state != "failed" and found.amount_cents == request.amount_cents:
+                return found
         params = {
             "payment_intent": payment_intent,
             "amount": request.amount_cents,
@@ -449,6 +457,8 @@ class StripeGateway(PaymentGateway):
         params: dict[str, Any] = {"payment_intent": payment_intent, "limit": 100}
         for _ in range(_MAX_REFUND_PAGES):
             status, answer = await self._call("GET", "/v1/refunds", params=params)
+            if status == 400 and parsing.error(answer)[1] == "resource_missing":
+                return None  # no such payment intent: no refund of it either
             if status != 200:
                 raise GatewayUnavailable("stripe refused the refund list: {} {} {}".format(*parsing.error(answer)))
             data = answer.get("data")
