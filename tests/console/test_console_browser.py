@@ -180,7 +180,7 @@ def test_owner_logs_in_with_a_second_factor_reads_the_dashboard_and_recovers_a_l
     # English, and the audit log of what the owner did.
     page.goto("/console/audit?lang=en")
     expect(page.locator("h1")).to_have_text("Staff audit log")
-    expect(page.get_by_test_id("audit-row").first).to_contain_text("payment_rechecked")
+    expect(page.get_by_test_id("audit-row").first).to_contain_text("Payment rechecked")
     _shoot(page, shots, "console-09-audit-en")
     context.close()
     assert errors == [], errors

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from quanyi.console import audit_said
 from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
 from quanyi.console.said import localize, say
@@ -32,4 +33,8 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
                             helpers=lambda locale: {"role_title": lambda name: role_title(name, locale),
                                                     "role_description": lambda name: role_description(name, locale),
                                                     "rule_name": lambda name: rule_name(name, locale),
-                                                    "say": lambda recorded: say(recorded, locale, zone=zone)})
+                                                    "say": lambda recorded: say(recorded, locale, zone=zone),
+                                                    "audit_action": lambda code: audit_said.action_text(code, locale),
+                                                    "audit_object": lambda kind: audit_said.object_text(kind, locale),
+                                                    "audit_summary": lambda entry: audit_said.summary_text(
+                                                        entry.action, entry.summary, locale)})

@@ -12,6 +12,7 @@ LANG_COOKIE = "qy_lang"
 MESSAGES: dict[str, dict[str, str]] = {
     "zh-CN": {
         "nav.home": "首页",
+        "common.brackets": "（{text}）",  # an aside after a Chinese text: full-width, as the console's
         "nav.lookup": "订单查询",
         "nav.docs": "开放接口",
         "lang.switch": "English",
@@ -185,6 +186,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "en": {
         "nav.home": "Home",
+        "common.brackets": " ({text})",
         "nav.lookup": "Find my order",
         "nav.docs": "API",
         "lang.switch": "中文",
