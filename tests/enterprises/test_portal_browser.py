@@ -180,3 +180,43 @@ def test_the_statement_month_is_typed_the_chinese_way_in_an_english_browser(brow
     _shoot(page, shots, "portal-statement-2-bad-month")
     assert errors == [], errors
     context.close()
+
+
+def test_a_refund_on_the_statement_shows_no_internal_account_number(browser, portal_shop, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    """A purchase's order refunded back to the balance: the statement's refund line names the refund, never the
+    shop's internal account number (the books' memo says "credited to customer account <id>")."""
+    import sqlite3
+    import time
+
+    import httpx
+    from playwright.sync_api import expect
+
+    live, _ = portal_shop
+    admin = {"Authorization": f"Bearer {live.settings.admin_token.get_secret_value()}"}
+    bought = httpx.post(f"{live.url}/api/admin/enterprises/ACME/purchases", headers=admin, timeout=60,
+                        json={"sku_code": "JD-100", "quantity": 1})
+    assert bought.status_code == 202, bought.text
+    url = f"{live.url}/api/admin/enterprises/ACME/purchases/{bought.json()['purchase_no']}"
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while httpx.get(url, headers=admin, timeout=60).json()["status"] != "completed":  # the shop's own job
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    with sqlite3.connect(live.db_path) as db:
+        order_no = db.execute("SELECT o.order_no FROM orders_order o JOIN enterprises_purchase_order b "
+                              "ON b.order_id = o.id ORDER BY o.id DESC LIMIT 1").fetchone()[0]
+    refund = httpx.post(f"{live.url}/api/admin/orders/{order_no}/refunds", headers=admin, timeout=60,
+                        json={"quantity": 1, "reason": "卡密无法使用"})
+    assert refund.status_code == 201, refund.text
+
+    errors: list[str] = []
+    context = _new_context(browser, live, viewport=DESKTOP)
+    page = context.new_page()
+    _watch(page, errors)
+    _log_in(page)
+    page.goto("/portal/statement")
+    line = page.get_by_test_id("statement-memo").filter(has_text=refund.json()["refund_no"])
+    expect(line).to_have_text(f"退款单 {refund.json()['refund_no']}，已退回预存款余额")
+    expect(page.locator("main")).not_to_contain_text("客户账户")
+    _shoot(page, shots, "portal-statement-3-refund")
+    assert errors == []
+    context.close()

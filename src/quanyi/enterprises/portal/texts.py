@@ -72,6 +72,7 @@ add_messages({
     "portal.statement.kind.customer_top_up": "充值",
     "portal.statement.kind.customer_charge": "采购付款",
     "portal.statement.kind.customer_refund": "退款",
+    "portal.statement.memo.refund": "退款单 {refund_no}，已退回预存款余额",
     "portal.statement.kind.customer_transfer": "福利活动拨款 / 退回",
     "portal.prices.intro": "贵企业的协议价：一次采购 N 件时，按起购量不超过 N 的最高档计价；未列出的商品按标价。",
     "portal.prices.col.product": "商品",
@@ -245,6 +246,7 @@ add_messages({
     "portal.statement.kind.customer_top_up": "Top-up",
     "portal.statement.kind.customer_charge": "Purchase",
     "portal.statement.kind.customer_refund": "Refund",
+    "portal.statement.memo.refund": "refund {refund_no}, back to your balance",
     "portal.statement.kind.customer_transfer": "Campaign budget / return",
     "portal.prices.intro": "Your negotiated prices: buying N items at once costs the tier with the largest starting "
                            "quantity up to N; products not listed cost their list price.",
