@@ -178,11 +178,12 @@ class WechatPaySimulator:
             taken, self._queue = self._queue, []
         return taken
 
-    def settle_refunds(self, status: str = "SUCCESS") -> None:
-        """Refunds still PROCESSING reach `status` (SUCCESS, ABNORMAL or CLOSED)."""
+    def settle_refunds(self, status: str = "SUCCESS", *, from_status: str = "PROCESSING") -> None:
+        """Refunds still PROCESSING reach `status` (SUCCESS, ABNORMAL or CLOSED). `from_status="ABNORMAL"`: the
+        merchant handled its abnormal refunds on the merchant platform (发起异常退款), which then reach `status`."""
         with self._lock:
             for refund in self._refunds.values():
-                if refund.status == "PROCESSING":
+                if refund.status == from_status:
                     refund.status = status
                     refund.success_time = now_text() if status == "SUCCESS" else None
 
