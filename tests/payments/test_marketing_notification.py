@@ -382,10 +382,11 @@ async def test_the_one_statement_reads_a_coupon_table_only_for_an_order_with_cou
     fetch_one = express.db_direct.fetch_one
 
     async def explained(session: Any, direct: Any, params: Any) -> Any:
-        if direct is express._PG_LOCK_AND_DELIVER_DIRECT:
+        # The statement as this shop sends it: without the risk rules' parts (no payment-stage rule here).
+        if direct in (express._PG_LOCK_AND_DELIVER_DIRECT, express._PG_LOCK_AND_DELIVER_NO_RULES_DIRECT):
             async with shop.ctx.db.write_engine.connect() as connection, connection.begin() as transaction:
-                result = await connection.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) "
-                                                       + express._PG_LOCK_AND_DELIVER.text), dict(params))
+                result = await connection.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + direct.statement.text),
+                                                  dict(params))
                 plans.append(result.scalar_one())
                 await transaction.rollback()
         return await fetch_one(session, direct, params)

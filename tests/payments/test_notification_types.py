@@ -25,6 +25,7 @@ async def test_notification_and_counter_statements_need_no_type_look_up(pg_url):
     dialect = asyncpg_dialect()
     statements = {
         "notification": express._PG_LOCK_AND_DELIVER_DIRECT.plan(dialect).sql,
+        "notification without the rules' parts": express._PG_LOCK_AND_DELIVER_NO_RULES_DIRECT.plan(dialect).sql,
         "second statement": str(express._PG_DELIVER_COUPONS.compile(dialect=dialect)),
         "counters": str(counters._PG_HIT.compile(dialect=dialect)),
     }
