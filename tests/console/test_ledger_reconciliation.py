@@ -68,14 +68,14 @@ async def test_trial_balance_and_account_statement_agree_with_the_orders_booked(
 
     # In Chinese: accounts, posting kinds and memos in the console's words, the account code still beside them.
     trial_zh = await client.get("/console/ledger?lang=zh-CN")
-    assert "渠道清算（渠道待结算） · sandbox" in trial_zh.text
+    assert "渠道清算（渠道待结算） · Sandbox 模拟支付" in trial_zh.text  # the gateway's own title
     supplier_name = re.search(r">供应商预付款 · ([^<]+)</span> <code[^>]*>supplier_prepaid:\d+</code>", trial_zh.text)
     assert supplier_name and not supplier_name.group(1).isdigit()  # the supplier's name, not its id
     assert "gateway_clearing:sandbox" in trial_zh.text and "Gateway clearing" not in trial_zh.text
     statement_zh = await client.get("/console/ledger/accounts/gateway_clearing:sandbox?lang=zh-CN")
     assert 'data-testid="account-code">gateway_clearing:sandbox<' in statement_zh.text
     assert statement_zh.text.count(">收款</span>") == 2
-    payment_no = re.search(r"sandbox 支付单 (\S+)，订单 " + orders[0]["order_no"], statement_zh.text)
+    payment_no = re.search(r"Sandbox 模拟支付 支付单 (\S+)，订单 " + orders[0]["order_no"], statement_zh.text)
     assert payment_no and " for order " not in statement_zh.text
 
     before = (_today(shop) - dt.timedelta(days=40)).isoformat()

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from quanyi.console.i18n import MESSAGES, console_text
 from quanyi.console.texts.audit import SUMMARIES
+from quanyi.payments.titles import gateway_title
 from quanyi.staff.roles import role_title
 
 __all__ = ["action_text", "object_text", "summary_text"]
@@ -42,6 +43,8 @@ def _group(value: str | None, how: str, locale: str) -> str:
     if how == "R":  # staff roles, "a,b" or "-"
         names = [name for name in value.split(",") if name and name != "-"]
         return "、".join(role_title(name, locale) for name in names) if names else console_text(locale, "audit.v.none")
+    if how == "g":
+        return gateway_title(value, locale) or value
     if how.startswith("@"):
         key = how[1:] + value
         return console_text(locale, key) if _known(key) else value

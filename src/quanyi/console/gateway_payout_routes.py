@@ -21,9 +21,11 @@ from quanyi.errors import DomainError
 from quanyi.ledger import service as ledger_service
 from quanyi.money import CURRENCIES, format_money
 from quanyi.payments.configuration import gateway_kinds, known_gateway_names
+from quanyi.payments.titles import gateway_title, title_of
 from quanyi.shoptime import shop_day, shop_zone
 from quanyi.staff.audit import record_action
 from quanyi.staff.permissions import ADMIN
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["router"]
 
@@ -54,17 +56,18 @@ async def _page(request: Request, ctx: ContextDep, user: ConsoleUser, *, values:
              "gateway": gateways[0], **(values or {})}
     field = {"net_cents": "net", "fee_cents": "fee", "refunds_cents": "refunds"}.get(field or "", field)
     return render_page(request, "console/gateway_payouts.html", {
-        "owed": owed, "payouts": payouts, "gateways": gateways, "titles": _titles(ctx), "currencies": list(CURRENCIES),
+        "owed": owed, "payouts": payouts, "gateways": gateways, "currencies": list(CURRENCIES),
+        "titles": _titles(ctx, pick_locale(request, ctx.settings.default_locale)),
         "values": shown,
         "message": message or forms.flash(request, "gp", ("recorded",), values=("amount", "gateway", "no")),
         "errors": {field: "gp.check_field"} if field else {},
     }, user=user, active="gateway_payouts", status_code=status_code)
 
 
-def _titles(ctx: ContextDep) -> dict[str, str]:
-    """Each gateway's own title (支付宝, 微信支付 ...), running or only configurable, by name."""
-    titles = {name: kind.title for name, kind in gateway_kinds().items()}
-    titles.update({gateway.name: gateway.title for gateway in ctx.gateways.all()})
+def _titles(ctx: ContextDep, locale: str) -> dict[str, str]:
+    """Each gateway's own title in the page's language (支付宝, 微信支付 ...), running or only configurable, by name."""
+    titles = {name: gateway_title(name, locale) or kind.title for name, kind in gateway_kinds().items()}
+    titles.update({gateway.name: title_of(gateway, locale) for gateway in ctx.gateways.all()})
     return titles
 
 

@@ -13,6 +13,7 @@ from quanyi.console.auth import ConsoleUser
 from quanyi.console.menu import visible_menu
 from quanyi.console.said import localize, say
 from quanyi.console.texts.risk_rules import rule_name
+from quanyi.payments.titles import gateway_title
 from quanyi.shoptime import shop_zone
 from quanyi.staff.roles import role_description, role_title
 from quanyi.web.area_rendering import render_area_page
@@ -37,4 +38,5 @@ def render_page(request: Request, template: str, context: dict[str, Any], *, use
                                                     "audit_action": lambda code: audit_said.action_text(code, locale),
                                                     "audit_object": lambda kind: audit_said.object_text(kind, locale),
                                                     "audit_summary": lambda entry: audit_said.summary_text(
-                                                        entry.action, entry.summary, locale)})
+                                                        entry.action, entry.summary, locale),
+                                                    "gateway_title": lambda name: gateway_title(name, locale)})

@@ -27,6 +27,7 @@ from quanyi.console.texts import (
     said_reconciliation,
     said_setup,
 )
+from quanyi.payments.titles import gateway_title
 
 __all__ = ["Said", "from_validation", "say", "say_all", "localize"]
 
@@ -82,7 +83,8 @@ def _groups_of(patterns: tuple[tuple[str, ...], ...]) -> dict[str, str]:
 
 # How a message's groups are said, by position (a pattern's third element): "s" an order / refund status, "p" a
 # bulk purchase's, "c" a campaign's, "e" what a payment did to its order (effect.*), "y" cents in yuan, "m" a
-# message inside the message, "f" a field of a card-key line, "g" a gateway's name (said.gateway.*), "t" an ISO
+# message inside the message, "f" a field of a card-key line, "g" a gateway's name (its class's title,
+# quanyi.payments.titles), "t" an ISO
 # time (on the shop's clock, as the pages show times, when the page gives its zone), "-" as it is (the default).
 _GROUPS = _groups_of(_PATTERNS)
 _SUMMARY_PART = re.compile(r"([\w.]*): (.+)", re.S)  # "field: reason" of a validation summary
@@ -119,8 +121,7 @@ def _group(locale: str, group: str | None, how: str, zone: tzinfo | None) -> str
     if how == "f":
         return console_text(locale, "said.line." + group.replace(" ", "_"))
     if how == "g":
-        key = "said.gateway." + group
-        return console_text(locale, key) if key in MESSAGES["zh-CN"] else group
+        return gateway_title(group, locale) or group
     if how in _STATUS_TEXTS:
         key = _STATUS_TEXTS[how] + group
         return console_text(locale, key) if key in MESSAGES["zh-CN"] else group

@@ -79,7 +79,7 @@ class BalanceGateway(PaymentGateway):
     and refunds by crediting the balance back (idempotent on the refund number, like a real gateway)."""
 
     name = BALANCE_GATEWAY
-    title = "Prepaid balance 预存款"
+    title, title_en = "预存款", "Prepaid balance"
 
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -168,7 +168,10 @@ class GatewayUnavailable(DomainError):
 
 class PaymentGateway(ABC):
     name: ClassVar[str]
+    # How people read its name: `title` in Chinese, `title_en` in English (empty: the Chinese one). The one place
+    # a gateway is named; every page reads it through quanyi.payments.titles.
     title: ClassVar[str]
+    title_en: ClassVar[str] = ""
     # The refund worker follows a `processing` refund by sending it again (same refund_no) instead of querying
     # it: for gateways whose rule for a refund not (yet) visible is "retry the refund with the same number".
     resends_processing_refunds: ClassVar[bool] = False

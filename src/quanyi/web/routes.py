@@ -47,6 +47,7 @@ from quanyi.payments.gateway import (
     GatewayUnsupported,
     UnknownGateway,
 )
+from quanyi.payments.titles import title_of
 from quanyi.promoters.referral import REFERRAL_COOKIE
 from quanyi.risk import engine as risk_engine
 from quanyi.risk.challenges import Verification, VerificationExpired, VerificationFailed, VerificationUnavailable
@@ -356,7 +357,8 @@ async def pay(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Respo
     if url:
         # Another site: the page's CSP (form-action 'self') would stop a redirect answering this form post, so
         # the buyer gets a page that moves on by itself (a navigation, not a form action), with a link as well.
-        return render(request, "to_gateway.html", {"url": url, "gateway_title": gateway.title})
+        return render(request, "to_gateway.html", {
+            "url": url, "gateway_title": title_of(gateway, pick_locale(request, ctx.settings.default_locale))})
     return _redirect(f"/orders/{access}/scan?gateway={gateway.name}")
 
 
@@ -375,7 +377,7 @@ async def scan(order_no: OrderNoPath, request: Request, ctx: ContextDep) -> Resp
     if view.status is not OrderStatus.PENDING_PAYMENT or payment is None or payment.checkout_qr_code is None:
         return _redirect(f"/orders/{access}")
     gateway = next((g for g in ctx.gateways.all() if g.name == gateway_name), None)
-    gateway_title = gateway.title if gateway else gateway_name
+    gateway_title = title_of(gateway, pick_locale(request, ctx.settings.default_locale)) if gateway else gateway_name
     demo_url = None
     if gateway is not None and ctx.settings.sandbox_enabled:  # a demo shop: simulated gateways may be "scanned"
         demo_url = gateway.simulated_scan_url(payment.checkout_qr_code)

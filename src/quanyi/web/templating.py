@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from quanyi.catalog.guide import render_guide
 from quanyi.money import format_money, to_decimal
+from quanyi.payments.titles import title_of
 from quanyi.shoptime import DAY_PATTERN, MINUTE_PATTERN, MONTH_PATTERN, shop_time, shop_zone, valid_through
 from quanyi.web.csrf import install_template_helpers
 from quanyi.web.i18n import LANG_COOKIE, pick_locale, translate
@@ -57,6 +58,7 @@ def page_context(request: Request, text: Callable[..., str]) -> tuple[str, dict[
         "locale": locale,
         "other_locale": "en" if locale == "zh-CN" else "zh-CN",
         "t": lambda key, **values: text(locale, key, **values),
+        "title_of": lambda gateway: title_of(gateway, locale),  # a payment gateway's name (payments.titles)
         "shop_name": ctx.settings.shop_name,
         "shop_zone": shop_zone(ctx.settings.shop_timezone),
     }

@@ -128,7 +128,8 @@ _VALUES = {
 }
 
 # How a group is said: "-" as it is, "y" cents in yuan, "b" basis points as a percentage, "R" staff roles
-# ("a,b" or "-"), "@prefix." the text prefix + the group when there is one (else the group as it is).
+# ("a,b" or "-"), "g" a gateway's name (quanyi.payments.titles), "@prefix." the text prefix + the group when there
+# is one (else the group as it is).
 _Y, _B, _V = "y", "b", "@audit.v."
 SUMMARIES: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "login": ((r"with second factor", "with_second_factor", ()),),
@@ -153,10 +154,10 @@ SUMMARIES: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "enterprise_top_up_refused": ((r"(\S+): (\d+) cents ([A-Z]{3}), transfer (.*?); (.*)", "top_up_refused",
                                    ("-", _Y)),),
     "enterprise_top_up_extra_refunded": ((r"(\S+) trade (\S+): (\d+) cents ([A-Z]{3}) refunded at the gateway",
-                                          "extra_refunded", ("@said.gateway.", "-", _Y)),),
+                                          "extra_refunded", ("g", "-", _Y)),),
     "enterprise_top_up_paid_online": ((r"(\S+): (\d+) cents ([A-Z]{3}), trade (.*)", "paid_online", ("-", _Y)),),
     "portal_top_up_requested": (
-        (r"(\S+): (\d+) cents ([A-Z]{3}) by online at (\S+)", "top_up_online", ("-", _Y, "-", "@said.gateway.")),
+        (r"(\S+): (\d+) cents ([A-Z]{3}) by online at (\S+)", "top_up_online", ("-", _Y, "-", "g")),
         (r"(\S+): (\d+) cents ([A-Z]{3}) by bank transfer (.*)", "top_up_bank", ("-", _Y))),
     "enterprise_purchase_made": ((r"(\S+): (\d+) x (\S+) at (\d+)", "purchase_made", ("-", "-", "-", _Y)),),
     "portal_purchase_made": ((r"(\S+): (\d+) x (\S+) at (\d+)", "purchase_made", ("-", "-", "-", _Y)),),

@@ -45,8 +45,6 @@ add_messages({
     "said.m.memo_points_returned": "订单 {1} 的 {0} 积分退回：{2}",
     "said.m.memo_points_earned": "订单 {1} 获得 {0} 积分",
     "said.m.memo_points_clawback": "订单 {0} 因退款追回 {1} 积分",
-    # a gateway's name in a memo or a record ("g" groups); the others are said by their code (sandbox, stripe)
-    "said.gateway.balance": "预存款", "said.gateway.alipay": "支付宝", "said.gateway.wechat": "微信支付",
 }, {
     "said.m.payout_exists": "settlement {0} of {1} was already recorded by {2} at {3}",
     "said.m.payout_exists_now": "settlement {0} of {1} was just recorded",
@@ -85,7 +83,6 @@ add_messages({
     "said.m.memo_points_returned": "{0} points of order {1} returned: {2}",
     "said.m.memo_points_earned": "{0} points earned by order {1}",
     "said.m.memo_points_clawback": "order {0}: {1} points clawed back for refunds",
-    "said.gateway.balance": "balance", "said.gateway.alipay": "alipay", "said.gateway.wechat": "wechat",
 })
 
 # English message -> text[, how its groups are said] (console/said.py)

@@ -25,7 +25,9 @@ from quanyi.enterprises.portal.rendering import render_page
 from quanyi.errors import DomainError, NotFound
 from quanyi.money import format_money
 from quanyi.payments.gateway import GatewayUnavailable, NotificationRejected
+from quanyi.payments.titles import title_of
 from quanyi.urls import shop_base_url
+from quanyi.web.i18n import pick_locale
 
 __all__ = ["router", "notify_router"]
 
@@ -50,7 +52,8 @@ async def _page(request: Request, ctx: ContextDep, user: PortalUser, *, message:
         "account": account, "requests": listed, "message": message, "typed": typed or {},
         "request_key": secrets.token_urlsafe(16), "payee": ctx.settings.enterprise_top_up_payee,
         "max_pending": top_ups.MAX_PENDING, "gateways": top_up_payments.online_gateways(ctx.gateways),
-        "gateway_titles": {g.name: g.title for g in ctx.gateways.all()},
+        "gateway_titles": {g.name: title_of(g, pick_locale(request, ctx.settings.default_locale))
+                           for g in ctx.gateways.all()},
     }, user=user, active="top_ups", status_code=status_code)
 
 

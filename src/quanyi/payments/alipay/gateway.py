@@ -121,7 +121,7 @@ def _detail(content: Mapping[str, Any]) -> str:
 
 class AlipayGateway(PaymentGateway):
     name = "alipay"
-    title = "支付宝"
+    title, title_en = "支付宝", "Alipay"
     resends_processing_refunds = True  # a refund the query does not show yet is retried with the same number
 
     def simulated_scan_url(self, qr_code: str) -> str | None:

@@ -41,7 +41,7 @@ _REQUIRED = ("out_trade_no", "trade_no", "total_amount_cents", "currency", "trad
 
 class SandboxGateway(PaymentGateway):
     name = "sandbox"
-    title = "Sandbox 模拟支付"
+    title, title_en = "Sandbox 模拟支付", "Sandbox"
     # Like Alipay: a refund the query does not show is "not refunded yet", and is sent again with the same number.
     resends_processing_refunds = True
 

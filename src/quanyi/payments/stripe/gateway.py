@@ -128,7 +128,7 @@ class StripeConfig(BaseModel):
 
 class StripeGateway(PaymentGateway):
     name = "stripe"
-    title = "银行卡 Card (Stripe)"
+    title, title_en = "银行卡 Card (Stripe)", "Card (Stripe)"
 
     def __init__(self, config: StripeConfig, *, http: httpx.AsyncClient) -> None:
         self._config = config

@@ -208,7 +208,7 @@ def _parse_transaction(obj: object, config: WechatConfig) -> _Transaction:
 
 class WechatGateway(PaymentGateway):
     name = "wechat"
-    title = "微信支付"
+    title, title_en = "微信支付", "WeChat Pay"
 
     def simulated_scan_url(self, qr_code: str) -> str | None:
         # The in-repo simulator (testpeers.wechat) serves a scan stand-in; never for the real API.
