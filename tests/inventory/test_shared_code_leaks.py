@@ -77,6 +77,8 @@ async def test_a_leak_trace_that_only_voids_batches_stops_a_shared_code_and_says
     assert page.status_code == 200 and 'data-testid="stopped-shared"' in page.text
     assert f'href="/console/catalog/shared/{sku.id}" data-testid="sale-stopped"' in page.text
     assert not (await _codes(shop, sku))[code_id]["active"]
+    audit = await client.get("/console/audit?action=leaks_traced")
+    assert "提交 1 个，找到 1 个，下架 0 个，停售循环卡密 1 个，并作废相关批次" in audit.text
 
 
 async def test_an_order_holding_units_of_a_code_marked_leaked_gets_another_code_or_its_refund(shop):

@@ -151,10 +151,12 @@ async def trace(request: Request, ctx: ContextDep, user: Annotated[ConsoleUser, 
     async with ctx.db.transaction() as session:
         report = await leaks.trace_leaked_codes(session=session, cipher=ctx.cipher, text=text, actor=user.name,
                                                 mark_leaked=mark, void_batches=void_batches, scope=user.scope)
+        stopped = len(report.stopped_shared_codes)
         await record_action(session=session, actor=user.actor, action="leaks_traced", object_type="leak_report",
                             object_id=report.report_id or "",
-                            summary=f"{report.submitted} submitted, {report.found} found, {report.withdrawn} "
-                                    f"withdrawn{', batches voided' if void_batches else ''}")
+                            summary=f"{report.submitted} submitted, {report.found} found, {report.withdrawn} withdrawn"
+                                    + (f", {stopped} shared codes stopped" if stopped else "")
+                                    + (", batches voided" if void_batches else ""))
     return render_page(request, "console/leaks.html", {
         "report": report, "text": "", "contact": lambda order: contact_of(user, order.contact_kind, order.contact),
     }, user=user, active="leaks")
