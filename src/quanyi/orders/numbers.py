@@ -26,11 +26,13 @@ from quanyi.orders.models import Order
 from quanyi.shoptime import shop_day, zone_of
 
 __all__ = ["new_order_no", "normalize_order_no", "new_order_row", "column_values", "insert_order",
-           "insert_order_in_one_trip", "attach_inserted", "core_connection", "ORDER_NO_PATTERN"]
+           "insert_order_in_one_trip", "attach_inserted", "core_connection", "ORDER_NO_PATTERN", "ORDER_NO_PART"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _FROM_BASE32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 ORDER_NO_PATTERN = re.compile(r"^\d{6}[0-9A-HJKMNP-TV-Z]{8}$")
+# What can be part of an order number (upper case): the staff search reads the orders for nothing else.
+ORDER_NO_PART = re.compile(r"^[0-9A-HJKMNP-TV-Z]{1,14}$")
 _CONFUSABLE = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
 

@@ -4,24 +4,44 @@ the console, or chunk by chunk for exports. Read only."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Select
 
 from quanyi.db import Database, like_anywhere
-from quanyi.orders.contact import normalize_contact
+from quanyi.orders.contact import contact_fragment, normalize_contact
 from quanyi.orders.models import Order, OrderEvent
-from quanyi.orders.numbers import normalize_order_no
+from quanyi.orders.numbers import ORDER_NO_PART, normalize_order_no
 from quanyi.orders.state import OrderStatus
 from quanyi.payments.models import Payment
 from quanyi.scope import PLATFORM, Scope
 from quanyi.shoptime import shop_midnight
 
-__all__ = ["OrderFilters", "search_orders", "iter_orders", "order_events", "orders_by_ids"]
+__all__ = ["OrderFilters", "paid_by_number", "search_orders", "iter_orders", "order_events", "orders_by_ids"]
+
+
+def paid_by_number(number: str) -> Select[tuple[int | None]]:
+    """The orders our payment number or a gateway's trade number paid. The trade number is asked under every
+    gateway that has payments (one no longer configured too), each on the (gateway, gateway_trade_no) unique index,
+    whose leading column is the gateway: the gateways are read off that index one at a time (the next name after
+    the last one: one probe each), and each look-up is a subquery of its own, so no plan reads every payment."""
+    first = select(Payment.gateway).order_by(Payment.gateway).limit(1).scalar_subquery()
+    gateways = select(first.label("gateway")).cte("gateways_in_use", recursive=True)
+    later = aliased(Payment)
+    following = (select(later.gateway).where(later.gateway > gateways.c.gateway).order_by(later.gateway).limit(1)
+                 .scalar_subquery())
+    gateways = gateways.union_all(select(following).where(gateways.c.gateway.is_not(None)))
+    paid = aliased(Payment)
+    by_trade_no = select(select(paid.order_id).where(paid.gateway == gateways.c.gateway,
+                                                     paid.gateway_trade_no == number).scalar_subquery())
+    return union_all(select(Payment.order_id).where(Payment.payment_no == number.upper()),
+                     by_trade_no.where(gateways.c.gateway.is_not(None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,22 +55,30 @@ class OrderFilters:
     day_to: dt.date | None = None
     sku: str = ""  # a SKU code
 
-    def conditions(self, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    @property
+    def searched_number(self) -> str:
+        return self.number.strip()[:64]
+
+    def conditions(self, zone: ZoneInfo, *, paid_order_ids: Sequence[int] = ()) -> list[ColumnElement[bool]]:
+        """`paid_order_ids`: the orders `paid_by_number` found for the number (read first, in a statement of its
+        own: as a subquery here it planned a walk of every order on some tables)."""
         where: list[ColumnElement[bool]] = []
-        number = self.number.strip()[:64]
+        number = self.searched_number
         if number:
             canonical = normalize_order_no(number)
-            paid_by = select(Payment.order_id).where(or_(Payment.payment_no == number.upper(),
-                                                         Payment.gateway_trade_no == number))
-            by_number = Order.order_no == canonical if canonical else Order.order_no.like(
-                like_anywhere(number.upper()), escape="\\")
-            where.append(or_(by_number, Order.id.in_(paid_by)))
+            # The order number (part of one reads every order, so only text that can be part of one) or the ids:
+            # each on its own index.
+            by_number = [Order.order_no == canonical] if canonical else [
+                Order.order_no.like(like_anywhere(number.upper()), escape="\\")] if ORDER_NO_PART.match(
+                number.upper()) else []
+            paid = [Order.id.in_(sorted(set(paid_order_ids)))] if paid_order_ids else []
+            where.append(or_(*by_number, *paid) if by_number or paid else false())
         contact = self.contact.strip()[:254]
         if contact:
             try:
                 where.append(Order.contact == normalize_contact(contact)[1])
-            except ValueError:
-                where.append(Order.contact.like(like_anywhere(contact.lower()), escape="\\"))
+            except ValueError:  # part of one: read whole (docs/PERFORMANCE.md section 30)
+                where.append(Order.contact.like(like_anywhere(contact_fragment(contact)), escape="\\"))
         if self.status is not None:
             where.append(Order.status == self.status)
         if self.day_from is not None:
@@ -65,7 +93,12 @@ class OrderFilters:
 async def search_orders(*, session: AsyncSession, filters: OrderFilters, zone: ZoneInfo, before_id: int | None = None,
                         limit: int = 50, scope: Scope = PLATFORM) -> list[Order]:
     """Newest first; `before_id` (the last id of the previous page) pages back. Only orders of the scope."""
-    query = (select(Order).where(scope.where(Order.merchant_id), *filters.conditions(zone))
+    paid_order_ids: list[int] = []
+    if filters.searched_number:
+        paid_order_ids = [i for i in (await session.scalars(paid_by_number(filters.searched_number))).all()
+                          if i is not None]
+    query = (select(Order).where(scope.where(Order.merchant_id),
+                                 *filters.conditions(zone, paid_order_ids=paid_order_ids))
              .order_by(Order.id.desc()).limit(limit))
     if before_id is not None:
         query = query.where(Order.id < before_id)

@@ -89,6 +89,10 @@ async def query_open_payments(
             .join(Order, Order.id == Payment.order_id)
             .where(Payment.status == PaymentStatus.CREATED,
                    Order.status.in_([OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED]),
+                   # Implied by the window (a payment is only started while its order's reservation runs,
+                   # created_at < expires_at: payments.service, payments.balance), and what lets this read only
+                   # the orders of the window on their (status, expires_at) index, not every payment ever made.
+                   Order.expires_at > now - window,
                    Payment.created_at >= now - window, Payment.created_at <= now - FIRST_QUERY_AFTER,
                    or_(Payment.next_query_at.is_(None), Payment.next_query_at <= now))
             .order_by(Payment.id)
