@@ -37,6 +37,11 @@ class Order(Base):
         # Guest orders (most of them, all of a flash sale's) have neither: no index entry (section 23).
         index_where_set("orders_order", "customer_account_id"),
         index_where_set("orders_order", "member_id"),
+        # The console's search by contact and a new member's guest orders (orders.search, orders.member_orders):
+        # 2 entries a purchase (insert, delivery); the sales reports' paid_at ranges (orders.reports): 1, set at
+        # payment (docs/PERFORMANCE.md section 30).
+        Index("ix_orders_order_contact", "contact"),
+        index_where_set("orders_order", "paid_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
