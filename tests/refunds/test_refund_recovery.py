@@ -262,3 +262,28 @@ async def test_staff_without_the_admin_permission_cannot_retry_or_withdraw(shop,
 
 
 __all__ = ["keys", "peer"]  # fixtures shared with tests/payments/test_alipay.py
+
+
+async def test_a_refused_refund_of_an_undeliverable_order_is_not_withdrawn_leaving_the_buyer_nothing(shop, app, peer,
+                                                                                                     stocked_sku):
+    """A refund-pending order (paid, nothing to deliver) only goes on to refunded: withdrawing its one refund would
+    leave the buyer neither the money nor the goods. Once another refund covers the money, the refused one can go."""
+    simulator, _ = peer
+    _register(shop, peer)
+    order = await _paid(shop, peer, stocked_sku, undeliverable=True)
+    simulator.refuse_refunds()
+    refused = await _refund(shop, order)
+    assert refused["status"] == "failed"
+    url = f"/api/admin/refunds/{refused['refund_no']}/withdraw"
+    withdraw = await shop.client.post(url, headers=shop.admin, json={"reason": "give up"})
+    assert withdraw.status_code == 409, withdraw.text
+    assert withdraw.json()["code"] == "refund_not_allowed" and "neither" in withdraw.json()["detail"]
+    assert (await _stored(shop)).status == "failed" and await _audit(shop) == []
+    assert (await shop.get_order(order))["status"] == "refund_pending"
+
+    simulator.refuse_refunds(None)
+    again = await _refund(shop, order)  # another refund of the same money (the refused one is not counted)
+    assert again["status"] == "succeeded"
+    withdraw = await shop.client.post(url, headers=shop.admin, json={"reason": "refunded by another refund"})
+    assert withdraw.status_code == 200, withdraw.text
+    assert (await shop.get_order(order))["status"] == "refunded"

@@ -4,7 +4,8 @@ stopped sending after AUTOMATIC_ATTEMPTS unanswered tries.
 - retry: send it again with the same refund_no (the gateway's idempotency key), so whatever the gateway did with
   earlier sends, the buyer is refunded once. The worker takes it from there, with a fresh backoff and bound.
 - withdraw: only a refused (failed) one, whose refund_no the gateway said no to: no money went back and none will
-  by it. Its amount is free again; card keys it took back are the buyer's again; and if the order is paid and no
+  by it; never the last one covering an order that cannot be delivered (refund pending: the buyer would get
+  nothing). Its amount is free again; card keys it took back are the buyer's again; and if the order is paid and no
   longer covered by refunds, its supplier job (abandoned while the refund covered the order) is opened again, so
   the buyer gets the goods. A refund without an answer cannot be withdrawn: the gateway may have paid it.
 
@@ -113,9 +114,15 @@ async def withdraw_refund(
     if key_ids:  # free for a later refund of the same keys (a key is taken back by one refund at a time)
         await session.execute(delete(RefundKey).where(RefundKey.refund_id == refund.id))
     await session.flush()  # the sessions do not autoflush: full_refund_pending must read the refund as withdrawn
+    covered = await refunds_service.full_refund_pending(session=session, order=order)
+    if order.status is OrderStatus.REFUND_PENDING and not covered:
+        # Paid and undeliverable: it only goes on to refunded, so the buyer would get neither the money nor the goods.
+        # (Raised inside the caller's transaction, which rolls back.)
+        raise RefundNotAllowed(f"order {order.order_no} cannot be delivered (refund pending): withdrawing refund "
+                               f"{refund.refund_no} would leave the buyer neither the money nor the goods; retry it, "
+                               "or refund the order another way first", order_status=order.status.value)
     resumed = False
-    if order.status is OrderStatus.PAID and not await refunds_service.full_refund_pending(session=session,
-                                                                                          order=order):
+    if order.status is OrderStatus.PAID and not covered:
         resumed = await suppliers_service.resume_fulfilment(
             session=session, order=order, reason=f"refund {refund.refund_no} withdrawn: delivery resumed", now=now)
     logger.warning("refund %s withdrawn by %s (%s): %d keys back to the buyer, delivery %s", refund.refund_no,

@@ -36,6 +36,8 @@ add_messages({
     "said.m.refund_not_stalled": "退款 {0} 正在自动重试中，暂时无需重新退款",
     "said.m.refund_duplicate_withdraw": "重复付款的钱不属于这笔订单，不能撤回它的退款：请重新退款",
     "said.m.manual_refund_pending": "订单 {0} 正在全额退款；请先撤回退款再发货",
+    "said.m.refund_withdraw_leaves_nothing": "订单 {0} 无法发货（待退款）：撤回退款 {1} 会让买家既拿不到钱也拿不到货；"
+                                             "请重新退款，或先用其他方式退款",
     "said.m.refund_stalled": "支付渠道 {0} 次无应答，已停止自动重试，请人工重新退款（{1}）",
     "said.m.refund_withdrawn_resumed": "退款 {0} 已撤回，恢复发货",
     "said.m.review_not_held": "订单 {0} 当前为「{1}」，不在风控审核中（可能已被其他人处理）",
@@ -105,6 +107,9 @@ add_messages({
     "said.m.refund_not_stalled": "refund {0} is being sent by the worker; nothing to retry yet",
     "said.m.refund_duplicate_withdraw": "a duplicate payment's money is not the order's: retry its refund instead",
     "said.m.manual_refund_pending": "order {0} is being refunded in full; withdraw its refund before delivering it",
+    "said.m.refund_withdraw_leaves_nothing": "order {0} cannot be delivered (refund pending): withdrawing refund {1} "
+                                             "would leave the buyer neither the money nor the goods; retry it, or "
+                                             "refund the order another way first",
     "said.m.refund_stalled": "no answer after {0} attempts; retry by hand: {1}",
     "said.m.refund_withdrawn_resumed": "refund {0} withdrawn: delivery resumed",
     "said.m.review_not_held": "order {0} is {1}, not under review",
@@ -181,6 +186,8 @@ PATTERNS: tuple[tuple[str, ...], ...] = (
     (r"refund (\S+) is being sent by the worker; nothing to retry yet", "refund_not_stalled"),
     (r"a duplicate payment's money is not the order's: retry its refund instead", "refund_duplicate_withdraw"),
     (r"order (\S+) is being refunded in full; withdraw its refund before delivering it", "manual_refund_pending"),
+    (r"order (\S+) cannot be delivered \(refund pending\): withdrawing refund (\S+) would leave the buyer neither "
+     r"the money nor the goods; retry it, or refund the order another way first", "refund_withdraw_leaves_nothing"),
     (r"no answer after (\d+) attempts; retry by hand: (.*)", "refund_stalled"),
     (r"refund (\S+) withdrawn: delivery resumed", "refund_withdrawn_resumed"),
     (r"order (\S+) is (\w+), not under review", "review_not_held", "-s"),
