@@ -118,5 +118,7 @@ async def test_a_reason_with_a_control_character_is_refused_and_changes_nothing(
     assert withdraw.status_code == 422 and "控制字符" in withdraw.text, withdraw.text
     again = await post_form(client, f"{url}/refund", {"reason": "again\x00"}, page_url=url)
     assert again.status_code == 422 and "控制字符" in again.text, again.text
+    keyed = await post_form(client, f"{url}/refund", {"reason": "again", "request_key": "k\x00"}, page_url=url)
+    assert keyed.status_code == 422 and "控制字符" in keyed.text, keyed.text
     assert await shop.count(Refund) == 1 and await shop.scalar(select(Refund.status)) == "failed"
     assert (await shop.get_order(order))["status"] == "paid" and await _audit(shop) == []
