@@ -415,7 +415,8 @@ class Database:
         async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=transaction,
                                   keep=keep) as session:
             yield session
-        await _run_after_commit(session)
+        if session.info_used:  # else no action was registered (and its session's info was never copied)
+            await _run_after_commit(session)
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

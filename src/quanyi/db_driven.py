@@ -18,13 +18,15 @@ checkout events, the idle ping among them, run as always) and:
   when the rollback fails, and when the unit is interrupted by a cancellation (a client gone, a shutdown) rather
   than an error, as SQLAlchemy does: a statement may still be running on it. The server then ends the backend's
   transaction, rolled back;
+- the session handed out is made only when a statement needs SQLAlchemy (`DrivenAsyncSession`): a unit whose
+  statements all go through `db_direct` makes none and closes none;
 - once the unit has ended, its session is closed (its objects detached) and cannot reach the connection again;
 - handed over (`handing_over`, a unit with `keep`): a unit that committed, on the driver only, leaves its connection
   for the next unit of the same request instead of returning it to the pool (the checkout's connection starts its
   payment: one pool checkout and return less); the hand-over's end returns it if no unit took it.
 
-The session handed out is an ordinary `AsyncSession` (bound to the engine: `session.bind.dialect` works) whose
-statements all run on the unit's connection.
+The session handed out is an `AsyncSession` (bound to the engine: `session.bind.dialect` works) whose statements all
+run on the unit's connection.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-__all__ = ["DRIVEN", "Driven", "DrivenSession", "after_statement", "before_statement", "begin_with_locks", "driven_of",
-           "handing_over", "pending", "unit"]
+__all__ = ["DRIVEN", "Driven", "DrivenAsyncSession", "DrivenSession", "after_statement", "before_statement",
+           "begin_with_locks", "driven_of", "handing_over", "holds_nothing", "pending", "unit"]
 
 DRIVEN = "quanyi.driven"  # in a driven session's info: its `Driven`
 
@@ -113,11 +115,65 @@ class DrivenSession(Session):
         return driven.sync_connection()
 
 
+class DrivenAsyncSession(AsyncSession):
+    """The session a driven unit hands out: an ordinary `AsyncSession` (its `DrivenSession` bound to the unit's
+    connection) that is made only when something needs it. A unit whose statements all go through `db_direct`
+    (the reveal's, start payment's, the notification's one statement) never makes its sync session, so it pays
+    neither its making (identity map, transaction bookkeeping, the proxy's weak references) nor its closing
+    (`expunge_all`, detaching states): ~10 % of a reveal's CPU under cProfile (docs/PERFORMANCE.md, section 27).
+
+    Without the sync session: `bind` (the engine, its dialect) and `info` (a copy of the sessionmaker's, made at
+    first use and then the sync session's own, so nothing written there is lost when it is made). Anything else
+    (`execute`, `add`, `connection()`, `sync_session`, ...) makes it at first need, as `async_sessionmaker` would."""
+
+    def __init__(self, driven: Driven, maker: Any) -> None:  # the proxied session is made in `_make`
+        self._driven = driven
+        self._maker_kw = maker.kw
+        self._async_bind = maker.kw.get("bind")
+        self._async_binds = {}
+        self._info: dict[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not set yet: the sync session's two names
+        if name == "sync_session" or name == "_proxied":
+            self._make()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _make(self) -> None:
+        kw = dict(self._maker_kw)
+        kw.pop("info", None)
+        AsyncSession.__init__(self, **kw)
+        sync = self.__dict__["sync_session"]
+        sync.__dict__["info"] = info = self.info  # Session.info is memoized there: one dict for both
+        info[DRIVEN] = self._driven
+
+    @property
+    def made(self) -> bool:
+        """Whether the sync session was made (something needed more than `db_direct`, `bind` and `info`)."""
+        return "sync_session" in self.__dict__
+
+    @property
+    def info_used(self) -> bool:
+        """Whether anything read or wrote `info` (an `after_commit` action, say)."""
+        return self._info is not None
+
+    @property
+    def bind(self) -> Any:
+        return self._async_bind
+
+    @property
+    def info(self) -> dict[str, Any]:
+        info = self._info
+        if info is None:
+            info = self._info = dict(self._maker_kw.get("info") or {})
+        return info
+
+
 def driven_of(session: AsyncSession) -> Driven | None:
     """The driven unit `session` belongs to, while its statements may still go straight to the driver (no
-    SQLAlchemy Connection built yet), else None."""
-    driven = session.sync_session.info.get(DRIVEN)
-    return driven if driven is not None and driven.connection is None else None
+    SQLAlchemy Connection built yet, the unit not over), else None."""
+    driven: Driven | None = getattr(session, "_driven", None)
+    return driven if driven is not None and driven.connection is None and not driven.ended else None
 
 
 def before_statement(driven: Driven, sql: str, arguments: Any) -> tuple[str, Any]:
@@ -209,17 +265,17 @@ async def handing_over() -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def unit(engine: Engine, make_session: Any, *, transaction: bool,
-               keep: bool = False) -> AsyncIterator[AsyncSession]:
-    """A driven unit of work on a connection of `engine`'s pool (see the module's docstring); `make_session` makes
-    a `DrivenSession`-backed AsyncSession. Commits at the end (a transaction), rolls back on an exception. `keep`:
-    within `handing_over`, once committed, the connection waits there for the request's next unit."""
+               keep: bool = False) -> AsyncIterator[DrivenAsyncSession]:
+    """A driven unit of work on a connection of `engine`'s pool (see the module's docstring); `make_session`: the
+    `async_sessionmaker` (its `sync_session_class` a `DrivenSession`) its session is made with when something needs
+    one (`DrivenAsyncSession`). Commits at the end (a transaction), rolls back on an exception. `keep`: within
+    `handing_over`, once committed, the connection waits there for the request's next unit."""
     handover = _HANDOVER.get()
     fairy = handover.take(engine) if handover is not None and handover.fairy is not None else None
     if fairy is None:
         fairy = await greenlet_spawn(_checkout_sync, engine)
     driven = Driven(engine, fairy, transaction=transaction)
-    session: AsyncSession = make_session()
-    session.sync_session.info[DRIVEN] = driven
+    session = DrivenAsyncSession(driven, make_session)
     finished = False
     try:
         try:
@@ -244,15 +300,22 @@ def _checkout_sync(engine: Engine) -> Any:
         raise
 
 
+def holds_nothing(session: AsyncSession) -> bool:
+    """Whether `session` is a driven unit's whose sync session was never made: no objects, nothing to flush."""
+    return isinstance(session, DrivenAsyncSession) and not session.made
+
+
 def pending(session: AsyncSession) -> bool:
+    if holds_nothing(session):
+        return False
     sync = session.sync_session
     return bool(sync._new or sync._deleted or sync.identity_map._modified)
 
 
-async def _finish(session: AsyncSession, driven: Driven) -> None:
+async def _finish(session: DrivenAsyncSession, driven: Driven) -> None:
     if pending(session):
         await session.flush()  # on the unit's connection (a Connection is built for it)
-    if driven.connection is not None and session.sync_session._transaction is not None:
+    if driven.connection is not None and session.made and session.sync_session._transaction is not None:
         await session.commit()  # SQLAlchemy's transaction on the connection: commits the adapter's
     if driven.begun():
         try:
@@ -262,20 +325,22 @@ async def _finish(session: AsyncSession, driven: Driven) -> None:
             await raise_as_sqlalchemy(driven, error, "COMMIT", [])
 
 
-async def _abandon(session: AsyncSession, driven: Driven) -> None:
+async def _abandon(session: DrivenAsyncSession, driven: Driven) -> None:
     if not driven.fairy.is_valid:
         return
     try:
-        if driven.connection is not None and session.sync_session._transaction is not None:
+        if driven.connection is not None and session.made and session.sync_session._transaction is not None:
             await session.rollback()
         await driven.rollback()
     except Exception:  # the connection cannot say it ended the transaction: it is closed, not pooled
         driven.fairy.invalidate()
 
 
-async def _release(session: AsyncSession, driven: Driven, handover: _Handover | None = None) -> None:
+async def _release(session: DrivenAsyncSession, driven: Driven, handover: _Handover | None = None) -> None:
     try:
-        if driven.connection is not None:
+        if not session.made:
+            pass  # nothing made, nothing to close: no objects, no SQLAlchemy transaction
+        elif driven.connection is not None:
             await session.close()
         else:
             session.sync_session.close()  # no connection in it: detaches its objects, sends nothing

@@ -36,7 +36,7 @@ from sqlalchemy import Row, and_, bindparam, exists, func, insert, select, text,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
-from quanyi import db_direct, sqlite_trip
+from quanyi import db_direct, db_driven, sqlite_trip
 from quanyi.catalog.models import DeliveryType
 from quanyi.coupons import paid_statement as coupons_paid
 from quanyi.coupons.models import Coupon, CouponGrant, CouponRedemption, GrantStatus, RedemptionStatus
@@ -436,6 +436,8 @@ _PG_STATES = {  # the statuses and reasons the PostgreSQL statements write
 
 def _forget(session: AsyncSession, found: Row[Any]) -> None:
     """The rows changed behind the ORM's back: objects of them this session holds load again when next used."""
+    if db_driven.holds_nothing(session):  # a driven unit whose session was never made (the one statement's)
+        return
     for model, key in ((Order, found.order_id), (Payment, found.payment_id), (OrderRiskSignals, found.order_id)):
         held = session.identity_map.get(identity_key(model, key))
         if held is not None:

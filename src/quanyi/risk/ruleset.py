@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quanyi.db import after_commit, transaction_began, utcnow
-from quanyi.db_driven import DRIVEN
+from quanyi.db_driven import DrivenAsyncSession
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.risk.models import RiskPolicy, RiskRule
 from quanyi.risk.rules import Decision, Stage, params_model, validate_params
@@ -210,7 +210,7 @@ class _RulesCache:
 def _holds_connection(session: AsyncSession | None) -> bool:
     """Whether `session` holds a pooled connection already (a transaction begun, or a driven unit: quanyi.db_driven
     checks one out when it starts)."""
-    return session is not None and (session.in_transaction() or DRIVEN in session.sync_session.info)
+    return session is not None and (isinstance(session, DrivenAsyncSession) or session.in_transaction())
 
 
 _CACHE_KEY = "quanyi.risk.rules_cache"
