@@ -46,8 +46,9 @@ def _bucket(session: AsyncSession, column: ColumnElement[dt.datetime]) -> Column
     """The 15-minute UTC bucket number of a timestamp column (seconds since the epoch // 900)."""
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.floor(func.extract("epoch", column) / BUCKET_SECONDS), Integer)
-    # SQLite keeps UTC timestamps as text; strftime('%s') reads them as UTC.
-    return cast(func.strftime("%s", column), Integer) / BUCKET_SECONDS
+    # SQLite keeps UTC timestamps as text; strftime('%s') reads them as UTC. `//`: SQLAlchemy renders `/` as a
+    # real division (`/ (? + 0.0)`), which gave every paid order a bucket of its own.
+    return cast(func.strftime("%s", column), Integer) // BUCKET_SECONDS
 
 
 def _paid_scope(scope: Scope) -> ColumnElement[bool]:
