@@ -122,3 +122,22 @@ async def test_a_reason_with_a_control_character_is_refused_and_changes_nothing(
     assert keyed.status_code == 422 and "控制字符" in keyed.text, keyed.text
     assert await shop.count(Refund) == 1 and await shop.scalar(select(Refund.status)) == "failed"
     assert (await shop.get_order(order))["status"] == "paid" and await _audit(shop) == []
+
+
+async def test_a_new_refund_waits_until_the_refused_one_is_settled(shop, app):
+    """The order page's refund form while a refused refund of the payment waits: refused in Chinese, naming it and
+    what to do (the old code made a second refund of the whole order beside it); after the withdrawal it works."""
+    order, url, refund_no = await _refused_manual_order(shop)
+    client = await logged_in(shop, "fin", roles=("finance", "operator"))
+    sent = await post_form(client, f"{url}/refund", {"reason": "买家再次申请"}, page_url=url)
+    assert sent.status_code == 409, sent.text
+    assert f"这笔付款的退款 {refund_no} 被支付渠道拒绝，正在等待处理：请先在「退款待处理」重新退款或撤回它" in sent.text
+    assert "这笔付款有一笔退款待处理" in sent.text
+    assert await shop.count(Refund) == 1 and (await shop.get_order(order))["status"] == "paid"
+    assert await _audit(shop) == []
+
+    done = await post_form(client, f"{url}/refunds/{refund_no}/withdraw", {"reason": "重新申请"}, page_url=url)
+    assert done.status_code == 303, done.text
+    again = await post_form(client, f"{url}/refund", {"reason": "买家再次申请"}, page_url=url)
+    assert again.status_code == 303 and "m=refunded" in again.headers["location"], again.text
+    assert await shop.count(Refund) == 2 and (await shop.get_order(order))["status"] == "refunded"

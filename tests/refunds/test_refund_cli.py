@@ -83,8 +83,7 @@ async def test_a_refused_refund_is_retried_or_withdrawn_from_the_command_line(sh
     shop.ctx.gateways.register(Refusing(secret=shop.sandbox_secret, http=shop.ctx.http,
                                         api_base_url="http://127.0.0.1:8000"))
     first = (await ask_refund(shop, order, quantity=1)).json()
-    second = (await ask_refund(shop, order, quantity=1)).json()
-    assert (first["status"], second["status"]) == ("failed", "failed")
+    assert first["status"] == "failed"
 
     blank = _quanyi(shop, tmp_path, "refunds", "withdraw", first["refund_no"], "--reason", " ")
     assert blank.returncode == 2
@@ -93,6 +92,8 @@ async def test_a_refused_refund_is_retried_or_withdrawn_from_the_command_line(sh
     assert f"Refund {first['refund_no']} withdrawn: 1 card keys back to the buyer" in withdrawn.stdout
     again = _quanyi(shop, tmp_path, "refunds", "withdraw", first["refund_no"], "--reason", "again")
     assert again.returncode == 1 and "illegal_refund_transition" in again.stderr and "Traceback" not in again.stderr
+    second = (await ask_refund(shop, order, quantity=1)).json()  # only once the first is settled
+    assert second["status"] == "failed"
 
     retried = _quanyi(shop, tmp_path, "refunds", "retry", second["refund_no"])  # its gateway is down there
     assert retried.returncode == 0, retried.stderr

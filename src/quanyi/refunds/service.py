@@ -51,7 +51,7 @@ from quanyi.refunds.state import NOT_PAYING, OPEN, RefundStatus, check_transitio
 from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 
 __all__ = [
-    "RefundNotFound", "RefundRequestConflict", "request_refund", "execute_refund", "lock_refund",
+    "RefundNotFound", "RefundRequestConflict", "RefundAwaitingStaff", "request_refund", "execute_refund", "lock_refund",
     "execute_due_refunds", "get_refund", "get_refund_by_id", "payment_refunds", "list_refunds", "refund_events",
     "describe_refunds", "full_refund_pending", "orders_being_refunded", "committed_cents", "move_refund",
     "operator_actions", "LEASE", "BACKOFF_SECONDS", "AUTOMATIC_ATTEMPTS",
@@ -74,6 +74,12 @@ class RefundNotFound(NotFound):
 
 class RefundRequestConflict(Conflict):
     code = "refund_request_conflict"
+
+
+class RefundAwaitingStaff(Conflict):
+    """A refund of this payment waits for staff (退款待处理): refused by the gateway, or stalled without answers."""
+
+    code = "refund_awaiting_staff"
 
 
 def _new_refund_no() -> str:
@@ -186,6 +192,7 @@ async def request_refund(
             return existing, False
     payment = _pick_payment(await payments_service.list_order_payments(session=session, order_id=order.id),
                             payment_no)
+    await _no_refund_awaiting_staff(session, payment)
     duplicate = payment.status == PaymentStatus.DUPLICATE
     held = unrevealed = 0
     if not duplicate and order.status is OrderStatus.DELIVERED and order.delivery_type == DeliveryType.CARD_KEY.value:
@@ -222,6 +229,30 @@ async def request_refund(
     logger.info("refund %s requested by %s: order %s payment %s %d cents, %d keys withdrawn",
                 refund.refund_no, requested_by, order.order_no, payment.payment_no, plan.amount_cents, plan.quantity)
     return refund, True
+
+
+async def _no_refund_awaiting_staff(session: AsyncSession, payment: Payment) -> None:
+    """The shop's rule: no new refund of a payment while one of its refunds waits for staff, refused (to retry or
+    withdraw) or stalled (to retry). Both would compete for what is left of the payment, and staff would be
+    deciding on a payment they no longer see whole. The caller holds the order lock, which every writer of this
+    payment's refunds (the worker recording a refusal or a stall, a retry, a withdrawal) takes first, so no
+    refund can become refused or stalled between this check and the new refund's commit."""
+    waiting = await session.scalar(
+        select(Refund).where(Refund.payment_id == payment.id, or_(
+            Refund.status == RefundStatus.FAILED.value,
+            (Refund.status == RefundStatus.REQUESTED.value) & Refund.next_attempt_at.is_(None)))
+        .order_by(Refund.id).limit(1))
+    if waiting is None:
+        return
+    if waiting.status == RefundStatus.FAILED:
+        raise RefundAwaitingStaff(
+            f"refund {waiting.refund_no} of this payment was refused by the gateway and waits for staff: "
+            "retry or withdraw it before requesting another refund", refund_no=waiting.refund_no,
+            refund_status=waiting.status, actions=operator_actions(waiting))
+    raise RefundAwaitingStaff(
+        f"refund {waiting.refund_no} of this payment got no answer from the gateway and waits for staff: "
+        "retry it before requesting another refund", refund_no=waiting.refund_no, refund_status=waiting.status,
+        actions=operator_actions(waiting))
 
 
 async def get_refund(*, session: AsyncSession, refund_no: str, scope: Scope = PLATFORM) -> Refund:

@@ -34,6 +34,8 @@ add_messages({
     "said.m.refund_transition": "退款不能从「{0}」变为「{1}」（可能已被其他人处理，请刷新页面）",
     "said.m.refund_key_reused": "这个表单已用于另一笔退款，请刷新页面后重新提交",
     "said.m.refund_not_stalled": "退款 {0} 正在自动重试中，暂时无需重新退款",
+    "said.m.refund_awaiting_refused": "这笔付款的退款 {0} 被支付渠道拒绝，正在等待处理：请先在「退款待处理」重新退款或撤回它，再申请新的退款",
+    "said.m.refund_awaiting_stalled": "这笔付款的退款 {0} 支付渠道多次无应答，已停止自动重试：请先在「退款待处理」重新退款，再申请新的退款",
     "said.m.refund_duplicate_withdraw": "重复付款的钱不属于这笔订单，不能撤回它的退款：请重新退款",
     "said.m.manual_refund_pending": "订单 {0} 正在全额退款；请先撤回退款再发货",
     "said.m.refund_withdraw_leaves_nothing": "订单 {0} 无法发货（待退款）：撤回退款 {1} 会让买家既拿不到钱也拿不到货；"
@@ -105,6 +107,8 @@ add_messages({
     "said.m.refund_transition": "a refund cannot go from {0} to {1}",
     "said.m.refund_key_reused": "this Idempotency-Key was already used for a different refund",
     "said.m.refund_not_stalled": "refund {0} is being sent by the worker; nothing to retry yet",
+    "said.m.refund_awaiting_refused": "refund {0} of this payment was refused by the gateway and waits for staff: retry or withdraw it before requesting another refund",
+    "said.m.refund_awaiting_stalled": "refund {0} of this payment got no answer from the gateway and waits for staff: retry it before requesting another refund",
     "said.m.refund_duplicate_withdraw": "a duplicate payment's money is not the order's: retry its refund instead",
     "said.m.manual_refund_pending": "order {0} is being refunded in full; withdraw its refund before delivering it",
     "said.m.refund_withdraw_leaves_nothing": "order {0} cannot be delivered (refund pending): withdrawing refund {1} "
@@ -184,6 +188,10 @@ PATTERNS: tuple[tuple[str, ...], ...] = (
     (r"a refund cannot go from (\w+) to (\w+)", "refund_transition", "ss"),
     (r"this Idempotency-Key was already used for a different refund", "refund_key_reused"),
     (r"refund (\S+) is being sent by the worker; nothing to retry yet", "refund_not_stalled"),
+    (r"refund (\S+) of this payment was refused by the gateway and waits for staff: retry or withdraw it before "
+     r"requesting another refund", "refund_awaiting_refused"),
+    (r"refund (\S+) of this payment got no answer from the gateway and waits for staff: retry it before requesting "
+     r"another refund", "refund_awaiting_stalled"),
     (r"a duplicate payment's money is not the order's: retry its refund instead", "refund_duplicate_withdraw"),
     (r"order (\S+) is being refunded in full; withdraw its refund before delivering it", "manual_refund_pending"),
     (r"order (\S+) cannot be delivered \(refund pending\): withdrawing refund (\S+) would leave the buyer neither "
