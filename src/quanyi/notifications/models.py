@@ -36,6 +36,7 @@ class Kind(enum.StrEnum):
     ORDER_REFUNDED = "order_refunded"  # account customer: money of its order went back to its balance
     ENTERPRISE_TOP_UP_REQUESTED = "enterprise_top_up_requested"  # operators: a bank transfer to check and confirm
     ENTERPRISE_TOP_UP_PAID_TWICE = "enterprise_top_up_paid_twice"  # operators: refund a second payment at the gateway
+    REFUND_AWAITING_STAFF = "refund_awaiting_staff"  # the order's merchant: a refund refused or stalled (退款待处理)
 
 
 class MessageStatus(enum.StrEnum):

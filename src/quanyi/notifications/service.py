@@ -27,6 +27,7 @@ from quanyi.config import Settings
 from quanyi.db import Database, utcnow
 from quanyi.errors import Conflict, InvalidInput, NotFound
 from quanyi.inventory import service as inventory_service
+from quanyi.merchants import service as merchants_service
 from quanyi.notifications.models import Channel, Kind, MessageStatus, OutboxMessage
 from quanyi.orders.contact import mask_contact
 from quanyi.orders.models import Order
@@ -35,7 +36,7 @@ from quanyi.scope import PLATFORM, PLATFORM_MERCHANT_ID, Scope
 __all__ = [
     "NotificationPolicy", "NotificationNotFound", "NotificationNotRetryable", "install_policy", "policy_of",
     "enqueue", "on_order_delivered", "on_orders_delivered", "on_order_refund_pending", "on_order_refunded",
-    "on_stock_taken", "on_risk_hold", "on_enterprise_top_up",
+    "on_stock_taken", "on_risk_hold", "on_enterprise_top_up", "on_refund_awaiting_staff",
     "on_verification_code", "can_send_verification_code", "on_member_code", "ONE_TIME_CODES",
     "list_messages", "count_messages", "resend_order_delivered", "get_message", "retry_message", "discard_message",
     "ROBOT_CHANNELS",
@@ -322,6 +323,27 @@ async def on_enterprise_top_up(*, session: AsyncSession, kind: Kind, key: str, p
                                locale=policy.merchant_locale, payload=payload, dedupe_key=f"{kind}:{key}:email",
                                now=now)
     return count
+
+
+async def on_refund_awaiting_staff(*, session: AsyncSession, order: Order, key: str, payload: dict[str, Any],
+                                   now: dt.datetime | None = None) -> bool:
+    """A refund now waits for staff (退款待处理: refused by the gateway, or stalled without answers): e-mail the
+    order's merchant, at its contact address (the platform's own store: QUANYI_OPERATOR_ALERT_EMAIL, else its
+    contact address). Once per `key` (one per refund and state change). False when nobody can be e-mailed."""
+    policy = policy_of(session)
+    merchant = await merchants_service.get_merchant_by_id(session=session, merchant_id=order.merchant_id)
+    own_store = order.merchant_id == PLATFORM_MERCHANT_ID
+    recipient = ((policy.operator_email if policy and own_store else "") or merchant.contact_email).strip()
+    if not recipient:
+        _say_once(f"no-refund-staff:{order.merchant_id}", "notifications: merchant %s has no contact e-mail; "
+                  "refunds waiting for its staff are not e-mailed", merchant.code)
+        return False
+    if policy is None or not _enabled(session, Channel.EMAIL, Kind.REFUND_AWAITING_STAFF):
+        return False
+    return await enqueue(session=session, channel=Channel.EMAIL, recipient=recipient,
+                         kind=Kind.REFUND_AWAITING_STAFF, locale=policy.merchant_locale, payload=payload,
+                         dedupe_key=f"{Kind.REFUND_AWAITING_STAFF}:{key}", order_id=order.id, now=now,
+                         merchant_id=order.merchant_id)
 
 
 ONE_TIME_CODES = (Kind.VERIFICATION_CODE, Kind.MEMBER_CODE)  # SMS: the one code template

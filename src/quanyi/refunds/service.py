@@ -44,6 +44,7 @@ from quanyi.orders.state import OrderStatus
 from quanyi.payments import service as payments_service
 from quanyi.payments.gateway import GatewayRegistry, GatewayUnavailable, RefundRequest, RefundResult
 from quanyi.payments.models import Payment, PaymentStatus
+from quanyi.refunds.alerts import refund_awaits_staff
 from quanyi.refunds.models import Refund, RefundEvent, RefundKey
 from quanyi.refunds.policy import RefundNotAllowed, RefundSituation, plan_refund
 from quanyi.refunds.schemas import RefundEventRead, RefundRead
@@ -372,6 +373,7 @@ async def _record(db: Database, claim: _Claim, result: RefundResult | None, erro
                 refund.next_attempt_at = None
                 refund.last_error = f"no answer after {refund.attempts} attempts; retry by hand: {error}"[:500]
                 logger.error("refund %s: %s", refund.refund_no, refund.last_error)
+                await refund_awaits_staff(session=session, refund=refund, order=order, state="stalled", now=now)
                 return refund.status
             refund.last_error = error[:500]
             refund.next_attempt_at = now + _backoff(refund.attempts)
@@ -391,6 +393,7 @@ async def _record(db: Database, claim: _Claim, result: RefundResult | None, erro
             refund.last_error, refund.next_attempt_at = (result.detail or "refused")[:500], None
             await ledger_service.record_refund_failed(session=session, refund=refund, now=now)
             logger.error("refund %s refused by %s: %s", refund.refund_no, claim.gateway, result.detail)
+            await refund_awaits_staff(session=session, refund=refund, order=order, state="refused", now=now)
         else:
             move_refund(session, refund, RefundStatus.SUCCEEDED, actor="system", reason=None, now=now)
             refund.completed_at, refund.next_attempt_at, refund.last_error = now, None, None
