@@ -113,7 +113,7 @@ async def _rows(shop, order: dict[str, Any], payer: str, counted: list[tuple[str
         "events": [tuple(e) for e in events],
         "keys": sorted(keys),
         "payment": (payment.status, payment.gateway_trade_no is not None),
-        "signals": (signals.paid, signals.payer, signals.review_reason),
+        "signals": (signals.paid, signals.payer, signals.review_reason, signals.paid_risk_at is not None),
         "counted": counted,
         "decisions": [(d.stage, d.decision, d.score, d.rules_hit, d.signals, d.outcome) for d in decisions],
         "messages": sorted(tuple(m) for m in messages),
@@ -162,8 +162,9 @@ async def test_payer_burst_just_below_and_just_above(shop, sku, lanes, monkeypat
     fast = await _both_ways(shop, monkeypatch, lanes, orders, payers)
     if earlier == 4:
         assert fast["order"][0] == "delivered" and fast["decisions"] == [] and _statement_delivered(shop, lanes)
-        assert [key for key, _ in fast["counted"]][-3:] == ["paid:contact:CONTACT", "att:payer:PAYER",
-                                                            "contacts:payer:PAYER"]
+        # `paid` per ip / device / contact: counted from the signals row (its `paid_risk_at`), no events
+        assert [key for key, _ in fast["counted"]] == ["att:payer:PAYER", "contacts:payer:PAYER"]
+        assert fast["signals"][3] is True
     else:
         assert _held_by(fast, "payer_velocity") and lanes == []
         assert "6 paid orders by payer in 3600s" in fast["decisions"][-1][3][0]["detail"]

@@ -18,7 +18,8 @@ reserved keys were all there:
 - the payment's deferred row (ledger.deferred): the ledger worker posts the books, enqueues the buyer's message
   and the merchant's alert and counts loyalty from it, in batches; committed with the payment, so nothing paid is
   lost if the process dies right after,
-- risk control's record of the payment (the order's signals marked paid, the paid counters), as
+- risk control's record of the payment (the order's signals marked paid, with the payment's risk-clock moment when
+  its `paid` is counted from them; the counter events of the others and the payer's), as
   `risk.payment_stage.hold_at_payment` writes it.
 
 Everything else takes the general way, `orders.service.apply_payment`, which stays the reference:
@@ -73,7 +74,7 @@ _LOCK = (
         _other.c.payment_no.label("other_payment_no"), _other.c.order_id.label("other_order_id"),
         _other.c.amount_cents.label("other_amount_cents"),
         _signals.c.order_id.label("signals_order_id"), _signals.c.ip.label("signals_ip"),
-        _signals.c.device.label("signals_device"), _signals.c.review_reason,
+        _signals.c.device.label("signals_device"), _signals.c.review_reason, _signals.c.at.label("signals_at"),
         select(func.count()).select_from(RiskRule.__table__).where(RiskRule.__table__.c.enabled.is_(True))
         .scalar_subquery().label("rules_enabled"),
     )
@@ -146,6 +147,7 @@ async def lock_payment(*, session: AsyncSession, gateway_name: str, payment_no: 
         **params, **_PG_STATES, **rules, "amount": attempt.amount_cents, "currency": attempt.currency,
         "ts": attempt.now, "paid_ts": attempt.paid_at, "risk": runtime is not None, "payer_hash": payer_hash,
         "db_events": runtime is not None and isinstance(runtime.counters, DatabaseCounters), "at": at,
+        "paid_floor": at - risk_engine.PAID_COUNTED_WITHIN,
         "new_member_limit": runtime is not None and runtime.coupon_new_members_per_payer > 0,
     })
     return None if found is None else _Found._make(found)  # type: ignore[return-value]
@@ -210,7 +212,8 @@ deferred AS (
     SELECT delivered.id, CAST(:pid AS integer), CAST(:delivered AS varchar), CAST(:ts AS timestamptz)
     FROM delivered),
 signals AS (
-    UPDATE risk_order_signals SET paid = true, payer = COALESCE(CAST(:payer_hash AS varchar), payer)
+    UPDATE risk_order_signals SET paid = true, payer = COALESCE(CAST(:payer_hash AS varchar), payer),
+        paid_risk_at = CAST(:paid_risk_at AS double precision)
     WHERE order_id = CAST(:oid AS integer) AND CAST(:mark_signals AS boolean)
         AND EXISTS (SELECT 1 FROM delivered)),
 counted AS (
@@ -248,6 +251,7 @@ WITH found AS (
         other_payment.amount_cents AS other_amount_cents,
         risk_order_signals.order_id AS signals_order_id, risk_order_signals.ip AS signals_ip,
         risk_order_signals.device AS signals_device, risk_order_signals.review_reason,
+        risk_order_signals.at AS signals_at,
         (SELECT count(*) FROM risk_rule WHERE risk_rule.enabled IS true
             AND (CAST(risk_rule.stages AS jsonb) @> '["payment"]' OR CAST(risk_rule.stages AS jsonb) @> '["delivery"]'))
             AS rules_enabled
@@ -296,13 +300,19 @@ deferred AS (
     INSERT INTO ledger_deferred_posting (order_id, payment_id, order_status, created_at)
     SELECT delivered.id, (SELECT payment_id FROM go), CAST(:delivered AS varchar), CAST(:ts AS timestamptz)
     FROM delivered),
+paid_here AS (  -- risk.payment_stage.counts_paid_here: `paid` per ip / device / contact counted from the row
+    SELECT CAST(:db_events AS boolean) AND signals_at <= CAST(:at AS double precision)
+               AND signals_at > CAST(:paid_floor AS double precision) AS here
+    FROM found WHERE signals_order_id IS NOT NULL),
 signals AS (
-    UPDATE risk_order_signals SET paid = true, payer = COALESCE(CAST(:payer_hash AS varchar), payer)
+    UPDATE risk_order_signals SET paid = true, payer = COALESCE(CAST(:payer_hash AS varchar), payer),
+        paid_risk_at = CASE WHEN (SELECT here FROM paid_here) THEN CAST(:at AS double precision) END
     WHERE order_id = (SELECT id FROM delivered) AND CAST(:risk AS boolean)),
 counted AS (
     INSERT INTO risk_counter_event (key, member, at)
     SELECT key, member, CAST(:at AS double precision) FROM paid_events
     WHERE CAST(:db_events AS boolean) AND EXISTS (SELECT 1 FROM delivered)
+        AND (n > 3 OR NOT COALESCE((SELECT here FROM paid_here), false))
     ORDER BY n)
 -- coupons.paid_statement.USED_WHEN_DELIVERED
 SELECT found.*, EXISTS (SELECT 1 FROM go) AS attempted, (SELECT count(*) FROM delivered) = 1 AS delivered
@@ -341,7 +351,8 @@ _SQLITE_PAYMENT = (update(_payments).where(_payments.c.id == bindparam("pid"))
                    .values(status=PaymentStatus.SUCCEEDED.value, gateway_trade_no=bindparam("trade"),
                            paid_at=bindparam("paid_ts"), updated_at=bindparam("ts")))
 _SQLITE_SIGNALS = (update(_signals).where(_signals.c.order_id == bindparam("oid"))
-                   .values(paid=True, payer=func.coalesce(bindparam("payer_hash"), _signals.c.payer)))
+                   .values(paid=True, payer=func.coalesce(bindparam("payer_hash"), _signals.c.payer),
+                           paid_risk_at=bindparam("paid_risk_at")))
 # The order's reserved coupons used, as coupons.redemption.confirm_coupons does: its redemptions, then the member's
 # own coupons they took.
 _SQLITE_USED = (update(_redemptions).where(_redemptions.c.order_id == bindparam("oid"),
@@ -367,14 +378,18 @@ async def deliver(*, session: AsyncSession, found: Row[Any], trade_no: str, paid
     if attempted and not found.delivered:
         return False  # the reserved keys were not all there: nothing changed
     events: list[tuple[str, str]] = []
-    signals = None
+    signals, paid_risk_at = None, None
     if runtime is not None and not (attempted and in_database):  # else the statement counted them
         signals = risk_payment.payment_signals(runtime, found, ip=found.signals_ip if found.signals_order_id else None,
                                               device=found.signals_device, payer_account=payer_account)
-        events = risk_payment.paid_events(signals)
+        here = risk_payment.counts_paid_here(runtime, found.signals_at if found.signals_order_id else None,
+                                             signals.at)
+        events = risk_payment.paid_events(signals, counted_here=here)
+        paid_risk_at = signals.at if here else None
     params: dict[str, Any] = {
         "oid": found.order_id, "pid": found.payment_id, "qty": found.quantity, "ts": now, "trade": trade_no,
         "paid_ts": paid_at, "payer_hash": (signals.payer or None) if signals is not None else None,
+        "paid_risk_at": paid_risk_at,
     }
     coupons = bool(found.coupon_discount_cents)
     if attempted:

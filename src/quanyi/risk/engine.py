@@ -43,7 +43,7 @@ from quanyi.risk.challenges import (
 from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
 from quanyi.risk.device import device_cookie_key
 from quanyi.risk.holdings import HeldLimits, check_held_stock
-from quanyi.risk.models import OrderRiskSignals, RiskDecisionLog, RiskPolicy
+from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskDecisionLog, RiskPolicy
 from quanyi.risk.rules import (
     STRICTNESS,
     Decision,
@@ -147,6 +147,39 @@ def placed_orders_count(dimension: str, value: Any, *, low: Any, high: Any) -> A
         getattr(OrderRiskSignals, dimension) == value, OrderRiskSignals.at > low, OrderRiskSignals.at <= high)
 
 
+# How long after its checkout (risk clock) a payment may come and still be counted from its signals row: a payment
+# later than this (or before its checkout's moment, a clock set back) writes `paid` counter events as before, so the
+# read of one window's paid orders walks the (dimension, at) index from the window's start less this only.
+PAID_COUNTED_WITHIN = 3600.0
+
+
+def paid_counted_here(signals_at: float | None, at: float) -> bool:
+    """Whether the database counters count a payment at `at` (risk clock) of an order whose signals row has the
+    checkout moment `signals_at` (None: no row) from that row (`paid_risk_at = at`), writing no `paid` events:
+    `signals_at <= at` and `signals_at > at - PAID_COUNTED_WITHIN`, the bound `paid_orders_count` reads within (the
+    same floats: a payment in (low, high] then has `signals_at > (low - PAID_COUNTED_WITHIN)`, rounding being
+    monotonic)."""
+    return signals_at is not None and signals_at <= at and signals_at > at - PAID_COUNTED_WITHIN
+
+
+def paid_orders_count(dimension: str, value: Any, *, key: Any, low: Any, high: Any, floor: Any,
+                      order_id: int | None = None) -> Any:
+    """The orders paid by one client's ip, device or contact (`dimension`) in the window (low, high], as the database
+    counts them: the signals rows of the orders paid within `PAID_COUNTED_WITHIN` of their checkout
+    (`paid_risk_at`, read through the (dimension, at) index from `floor` = low - PAID_COUNTED_WITHIN), plus the
+    distinct orders of the `paid:<dimension>:<value>` counter events (`key`, cut to 200 characters) the other
+    payments still write. An order is counted by one of the two only. `order_id`: an order left out of the rows (the
+    payment being judged, which its caller adds). Values or bind parameters (risk.order_stage builds it once)."""
+    signals = select(func.count()).select_from(OrderRiskSignals).where(
+        getattr(OrderRiskSignals, dimension) == value, OrderRiskSignals.at > floor, OrderRiskSignals.at <= high,
+        OrderRiskSignals.paid_risk_at > low, OrderRiskSignals.paid_risk_at <= high)
+    if order_id is not None:
+        signals = signals.where(OrderRiskSignals.order_id != order_id)
+    events = select(func.count(func.distinct(CounterEvent.member))).where(
+        CounterEvent.key == key, CounterEvent.at > low, CounterEvent.at <= high)
+    return select(signals.scalar_subquery() + events.scalar_subquery())
+
+
 class _Probe:
     """Counters and order history as the rules see them; reads inside `session` when given."""
 
@@ -164,6 +197,17 @@ class _Probe:
             return int(await self._session.scalar(
                 placed_orders_count(dimension, value, low=self._at - window_seconds, high=until)) or 0)
         return await self.count(f"placed:{dimension}:{value}", window_seconds, until)
+
+    async def paid_orders(self, dimension: str, value: str, window_seconds: float) -> int:
+        """Orders paid by this ip / device / contact in (at - window, at]: their signals rows and `paid` events
+        (database counters, `paid_orders_count`; this probe's own order is left out of the rows: the payment stage
+        adds its payment), the `paid` counter events in Redis."""
+        if isinstance(self._runtime.counters, DatabaseCounters):
+            low = self._at - window_seconds
+            return int(await self._session.scalar(paid_orders_count(
+                dimension, value, key=f"paid:{dimension}:{value}"[:200], low=low, high=self._at,
+                floor=low - PAID_COUNTED_WITHIN, order_id=self._order_id)) or 0)
+        return await self.count(f"paid:{dimension}:{value}", window_seconds)
 
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         """What was bought since `since` (by this contact, of this SKU, where given): orders paid, or still

@@ -122,6 +122,10 @@ class OrderRiskSignals(Base):
     review_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)  # held at payment if set
     # Keyed hash of the paying account (rules.payer_hash), once paid and named by the gateway.
     payer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The payment's moment on the risk clock (unix seconds), when the database counters count this order's `paid`
+    # from this row instead of writing `paid:<ip|device|contact>` counter events (risk.payment_stage.paid_counted_here;
+    # NULL: not paid, or its events were written). Not indexed: read beside `at` through the (dimension, at) indexes.
+    paid_risk_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ReviewAction(Base):

@@ -6,7 +6,7 @@ decision log (an allow needs none).
 
 Kinds judged here: per-order amount limits, time windows, block and allow lists (the request and the clock), and the
 counted ones of the shipped default set: velocity, distinct contacts, card testing, unpaid orders (the counters, the
-orders placed from their signals rows) and first purchase / known buyer on a new device / a time window for new accounts
+orders placed and paid: signals rows) and first purchase / known buyer on a new device / a time window for new accounts
 only (the paid order history). What those rules ask (`rules.rule_hits` through a probe) is worked out before the SKU is
 read (`ask`: the same for any price) and read in the gate's count statement (risk.gate, `also`), with the score
 thresholds: no statement of its own. The answers count this checkout's own attempt events as the general way does (it
@@ -35,7 +35,15 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from quanyi.risk.counters import DatabaseCounters, Event
-from quanyi.risk.engine import RiskRuntime, checkout_signals, evaluate, local_clock, placed_orders_count
+from quanyi.risk.engine import (
+    PAID_COUNTED_WITHIN,
+    RiskRuntime,
+    checkout_signals,
+    evaluate,
+    local_clock,
+    paid_orders_count,
+    placed_orders_count,
+)
 from quanyi.risk.gate import Beside
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskPolicy
 from quanyi.risk.rules import Decision, Signals, attempt_events, extra_events, rule_hits
@@ -90,6 +98,10 @@ class _Asked:
         self.questions[("placed", dimension, value, window_seconds, until)] = None
         return 0
 
+    async def paid_orders(self, dimension: str, value: str, window_seconds: float) -> int:
+        self.questions[("paid_orders", dimension, value, window_seconds)] = None
+        return 0
+
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         raise _DayTotals
 
@@ -114,6 +126,9 @@ class _Answered:
 
     async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
         return int(self._answers[("placed", dimension, value, window_seconds, until)])
+
+    async def paid_orders(self, dimension: str, value: str, window_seconds: float) -> int:
+        return int(self._answers[("paid_orders", dimension, value, window_seconds)])
 
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         raise _DayTotals
@@ -176,6 +191,12 @@ def ask(runtime: RiskRuntime, rules: Sequence[CachedRule], *, ip: str, device: s
             _, dimension, value, window, until = question
             params.update({f"r{n}_value": value, f"r{n}_low": at - window, f"r{n}_high": until})
             shape.append(("placed", dimension))
+        elif question[0] == "paid_orders":  # orders paid: signals rows and `paid` events (none of this checkout's)
+            _, dimension, value, window = question
+            params.update({f"r{n}_value": value, f"r{n}_key": f"paid:{dimension}:{value}"[:200],
+                           f"r{n}_low": at - window, f"r{n}_high": at,
+                           f"r{n}_floor": (at - window) - PAID_COUNTED_WITHIN})
+            shape.append(("paid_orders", dimension))
         elif question[0] == "paid":
             params[f"r{n}_contact"] = question[1]
             shape.append(("paid",))
@@ -203,6 +224,9 @@ class _NoReads:
         raise AssertionError(key)
 
     async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
+        raise AssertionError(dimension)
+
+    async def paid_orders(self, dimension: str, value: str, window_seconds: float) -> int:
         raise AssertionError(dimension)
 
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
@@ -291,6 +315,14 @@ def _read(shape: tuple[tuple[Any, ...], ...]) -> Any:
             columns.append(placed_orders_count(
                 part[1], bindparam(f"r{n}_value", type_=signals.c[part[1]].type),
                 low=bindparam(f"r{n}_low", type_=at_type), high=bindparam(f"r{n}_high", type_=at_type),
+            ).scalar_subquery().label(f"r{n}"))
+            continue
+        if part[0] == "paid_orders":
+            at_type = signals.c.at.type
+            columns.append(paid_orders_count(
+                part[1], bindparam(f"r{n}_value", type_=signals.c[part[1]].type),
+                key=bindparam(f"r{n}_key", type_=events.c.key.type), low=bindparam(f"r{n}_low", type_=at_type),
+                high=bindparam(f"r{n}_high", type_=at_type), floor=bindparam(f"r{n}_floor", type_=at_type),
             ).scalar_subquery().label(f"r{n}"))
             continue
         paid = select(signals.c.order_id).where(

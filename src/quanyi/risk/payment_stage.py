@@ -15,15 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quanyi.db import utcnow
 from quanyi.orders.models import Order
 from quanyi.risk import ruleset
-from quanyi.risk.engine import Evaluation, RiskRuntime, evaluate, local_clock, log_decision, probe_of, runtime_of
+from quanyi.risk.counters import DatabaseCounters
+from quanyi.risk.engine import (
+    Evaluation,
+    RiskRuntime,
+    evaluate,
+    local_clock,
+    log_decision,
+    paid_counted_here,
+    probe_of,
+    runtime_of,
+)
 from quanyi.risk.holdings import payer_held_units
 from quanyi.risk.locks import PAYMENT_LOCKS, payment_lock_key
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
 from quanyi.risk.rules import Decision, Probe, Signals, Stage, payer_events, payer_hash, placed_events
 from quanyi.risk.ruleset import CachedRule
 
-__all__ = ["OrderFacts", "payment_signals", "paid_events", "decides_at_payment", "CountedLocks", "counted_locks",
-           "lock_counted", "quiet_at_payment", "hold_at_payment", "payer_stock_exceeded"]
+__all__ = ["OrderFacts", "payment_signals", "paid_events", "counts_paid_here", "decides_at_payment", "CountedLocks",
+           "counted_locks", "lock_counted", "quiet_at_payment", "hold_at_payment", "payer_stock_exceeded"]
 
 
 def _reasons(marked: str) -> list[str]:
@@ -61,9 +71,17 @@ def payment_signals(runtime: RiskRuntime, order: OrderFacts, *, ip: str | None, 
                    merchant_id=order.merchant_id)
 
 
-def paid_events(signals: Signals) -> list[tuple[str, str]]:
-    """What a confirmed payment leaves in the counters (unpaid = placed - paid; per payer account)."""
-    return placed_events(signals, "paid") + payer_events(signals)
+def paid_events(signals: Signals, *, counted_here: bool = False) -> list[tuple[str, str]]:
+    """What a confirmed payment leaves in the counters (unpaid = placed - paid; per payer account). `counted_here`:
+    its `paid` per ip / device / contact is counted from its signals row (`counts_paid_here`), not written."""
+    return ([] if counted_here else placed_events(signals, "paid")) + payer_events(signals)
+
+
+def counts_paid_here(runtime: RiskRuntime, signals_at: float | None, at: float) -> bool:
+    """Whether a payment at `at` (risk clock) of an order whose signals row has the checkout moment `signals_at`
+    (None: no row) is counted from that row (`paid_risk_at = at`) instead of `paid` events: database counters, and
+    `engine.paid_counted_here` (paid within `engine.PAID_COUNTED_WITHIN` of its checkout)."""
+    return isinstance(runtime.counters, DatabaseCounters) and paid_counted_here(signals_at, at)
 
 
 def decides_at_payment(rules: list[CachedRule]) -> bool:
@@ -122,10 +140,13 @@ async def lock_counted(*, session: AsyncSession, order: OrderFacts, payer_accoun
 
 class _CountingPaidEvents:
     """The rules' probe as `hold_at_payment` leaves it once it has recorded the payment's paid events, without
-    recording them (database counters: the events are rows; a member already in a window counts once)."""
+    recording them (database counters: the events are rows; a member already in a window counts once), and with
+    its `paid` per ip / device / contact (`own_paid`: (dimension, value)) counted once, wherever it is recorded (the
+    database's probe leaves the order's own signals row out)."""
 
-    def __init__(self, probe: Probe, session: AsyncSession, events: list[tuple[str, str]], at: float) -> None:
-        self._probe, self._session, self._at = probe, session, at
+    def __init__(self, probe: Probe, session: AsyncSession, events: list[tuple[str, str]], at: float,
+                 own_paid: frozenset[tuple[str, str]] = frozenset()) -> None:
+        self._probe, self._session, self._at, self._own_paid = probe, session, at, own_paid
         self._pending: dict[str, set[str]] = {}
         for key, member in events:
             self._pending.setdefault(key[:200], set()).add(member[:200])
@@ -144,6 +165,11 @@ class _CountingPaidEvents:
     async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int:
         return await self._probe.placed_orders(dimension, value, window_seconds, until)
 
+    async def paid_orders(self, dimension: str, value: str, window_seconds: float) -> int:
+        n = await self._probe.paid_orders(dimension, value, window_seconds)
+        own = (dimension, value) in self._own_paid and self._at - window_seconds < self._at
+        return n + 1 if own else n  # the order is paid once: its own payment is in no row or event yet
+
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]:
         return await self._probe.day_totals(contact, sku_id, since)
 
@@ -152,6 +178,11 @@ class _CountingPaidEvents:
 
     async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]:
         return await self._probe.known_from(contact, device, ip)
+
+
+def _paid_dimensions(signals: Signals) -> frozenset[tuple[str, str]]:
+    """The (dimension, value) pairs of the `paid` per ip / device / contact of this payment."""
+    return frozenset((dim, signals.value(dim)) for dim in ("ip", "device", "contact") if signals.value(dim))
 
 
 async def quiet_at_payment(*, session: AsyncSession, runtime: RiskRuntime, order: OrderFacts, ip: str | None,
@@ -163,7 +194,8 @@ async def quiet_at_payment(*, session: AsyncSession, runtime: RiskRuntime, order
     rules count changes in between."""
     await lock_counted(session=session, order=order, payer_account=payer_account, rules=rules)
     signals = payment_signals(runtime, order, ip=ip, device=device, payer_account=payer_account)
-    probe = _CountingPaidEvents(probe_of(runtime, session, signals), session, paid_events(signals), signals.at)
+    probe = _CountingPaidEvents(probe_of(runtime, session, signals), session, payer_events(signals), signals.at,
+                                _paid_dimensions(signals))
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
         signals.stage = stage
         evaluation = await evaluate(session=session, runtime=runtime, signals=signals, probe=probe,
@@ -184,10 +216,17 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     row = await session.get(OrderRiskSignals, order.id)
     signals = payment_signals(runtime, order, ip=row.ip if row else None, device=row.device if row else None,
                               payer_account=payer_account)
-    await runtime.counters.record(paid_events(signals), at=signals.at, session=session)  # counted by the rules below
+    here = counts_paid_here(runtime, row.at if row is not None else None, signals.at)
+    # Counted by the rules below: the events as rows (Redis: pending in the session), the row's `paid_risk_at` by
+    # the probe that adds this payment (the row's change is not flushed yet, and the database's probe leaves it out).
+    await runtime.counters.record(paid_events(signals, counted_here=here), at=signals.at, session=session)
+    probe = _CountingPaidEvents(probe_of(runtime, session, signals), session, [], signals.at,
+                                _paid_dimensions(signals)) if here else None
     if row is not None:
         row.paid = True
         row.payer = signals.payer or row.payer  # the payer's stock under review is bounded (payer_stock_exceeded)
+        if here:
+            row.paid_risk_at = signals.at
     held: str | None = row.review_reason if row is not None else None
     if held:
         reasons = _reasons(held)  # one stable reason code per entry; all of them under "reasons"
@@ -196,7 +235,7 @@ async def hold_at_payment(*, session: AsyncSession, order: Order, now: dt.dateti
     enabled = await ruleset.enabled_rules(session=session)  # once for both stages
     for stage in (Stage.PAYMENT, Stage.DELIVERY):
         signals.stage = stage
-        evaluation = await evaluate(session=session, runtime=runtime, signals=signals,
+        evaluation = await evaluate(session=session, runtime=runtime, signals=signals, probe=probe,
                                     rules=[r for r in enabled if stage.value in r.stages])
         if evaluation.decision is not Decision.ALLOW:
             evaluation.decision = Decision.REVIEW  # the money is in: a human decides

@@ -126,6 +126,7 @@ class Signals:
 class Probe(Protocol):
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int: ...
     async def placed_orders(self, dimension: str, value: str, window_seconds: float, until: float) -> int: ...
+    async def paid_orders(self, dimension: str, value: str, window_seconds: float) -> int: ...
     async def day_totals(self, contact: str | None, sku_id: int | None, since: float) -> tuple[int, int]: ...
     async def has_paid_before(self, contact: str) -> bool: ...
     async def known_from(self, contact: str, device: str, ip: str) -> tuple[bool, bool]: ...
@@ -319,7 +320,9 @@ def attempt_events(s: Signals) -> list[Event]:
 def placed_events(s: Signals, what: str) -> list[Event]:
     """`placed` when an order was created, `paid` when it was paid; unpaid = placed - paid. `placed` events are
     written to Redis counters only: in the database the orders placed are counted from their signals rows
-    (`Probe.placed_orders`, risk.engine.placed_orders_count), which hold the same ip, device, contact and moment."""
+    (`Probe.placed_orders`, risk.engine.placed_orders_count), which hold the same ip, device, contact and moment.
+    `paid` events likewise, for the payments whose risk-clock moment the signals row keeps (`paid_risk_at`,
+    `Probe.paid_orders`, risk.engine.paid_orders_count): the others still write them."""
     return [(f"{what}:{dim}:{s.value(dim)}", str(s.order_id)) for dim in ("ip", "device", "contact") if s.value(dim)]
 
 
@@ -395,7 +398,7 @@ async def rule_hits(kind: str, params: Mapping[str, Any] | _Params, s: Signals, 
             return None
         until = s.at - model.grace_seconds
         placed = await probe.placed_orders(model.dimension, value, model.window_seconds, until)
-        paid = await probe.count(f"paid:{model.dimension}:{value}", model.window_seconds)
+        paid = await probe.paid_orders(model.dimension, value, model.window_seconds)
         unpaid = max(0, placed - paid)
         return Hit(f"{unpaid} unpaid orders by {model.dimension}") if unpaid > model.max_unpaid else None
     if isinstance(model, AmountLimitParams):
