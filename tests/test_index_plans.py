@@ -162,8 +162,17 @@ QUERIES = [
        f"ix_risk_order_signals_{column}_at")
       for column, args in [("contact", "('buyer77@example.com', 10, 19000)"), ("ip", "('10.0.7.0', 10, 19000)"),
                            ("device", "('d77', 10, 19000)")]],
+    # The orders paid in a window, counted from their rows (paid_risk_at, not indexed): the same index, walked from
+    # the window's start less engine.PAID_COUNTED_WITHIN (section 28).
+    *[(f"risk.engine.paid_orders_count (unpaid orders by {column}; section 28)",
+       f"SELECT count(*) FROM risk_order_signals WHERE {column} = $1 AND at > $2 AND at <= $3 AND paid_risk_at > $4 "
+       "AND paid_risk_at <= $3", args, f"ix_risk_order_signals_{column}_at")
+      for column, args in [("contact", "('buyer77@example.com', 10, 19000, 3610)"),
+                           ("ip", "('10.0.7.0', 10, 19000, 3610)"), ("device", "('d77', 10, 19000, 3610)")]],
     *_SECTION_30,
 ]
+
+
 def _plan_nodes(plan: dict) -> list[dict]:
     return [plan, *(node for child in plan.get("Plans", []) for node in _plan_nodes(child))]
 
@@ -197,6 +206,8 @@ SQLITE_QUERIES = [
     ("SELECT order_id FROM risk_order_signals WHERE payer = ?", "ix_risk_order_signals_payer"),
     *[(f"SELECT count(*) FROM risk_order_signals WHERE {column} = ? AND at > ? AND at <= ?",
        f"ix_risk_order_signals_{column}_at") for column in ("contact", "ip", "device")],
+    *[(f"SELECT count(*) FROM risk_order_signals WHERE {column} = ? AND at > ? AND at <= ? AND paid_risk_at > ? "
+       "AND paid_risk_at <= ?", f"ix_risk_order_signals_{column}_at") for column in ("contact", "ip", "device")],
     ("SELECT id FROM orders_order WHERE status = ? AND expires_at <= ? ORDER BY expires_at LIMIT 200",
      "ix_orders_order_status_expires_at"),
     # Section 30: the same statements as on PostgreSQL (`?` for `$n`), on SQLite's names of the unique indexes.

@@ -38,7 +38,9 @@ from quanyi.risk.ruleset import CachedRule
 __all__ = ["PAID_EVENTS", "PAYMENT_LOCK_KEYS", "RULE_HITS", "CTES", "Judged", "judge", "statement_params", "NO_RULES"]
 
 # `payment_stage.paid_events` of the locked row: paid per ip / device / contact (member: the order), then the payer's
-# order and contact (`rules.payer_events`); an empty value counts nothing. `n` keeps `record`'s order.
+# order and contact (`rules.payer_events`); an empty value counts nothing. `n` keeps `record`'s order. The statement's
+# insert leaves 1-3 out when the order's signals row counts the payment (`paid_risk_at`: payments/express.py,
+# `paid_here`; risk.payment_stage.counts_paid_here).
 PAID_EVENTS = """
 paid_events AS (
     SELECT e.n, left(e.key, 200) AS key, left(e.member, 200) AS member
