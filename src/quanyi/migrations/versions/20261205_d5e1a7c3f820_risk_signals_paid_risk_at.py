@@ -4,7 +4,7 @@ order's `paid` events from its signals row (risk.engine.paid_orders_count) inste
 not indexed: PostgreSQL adds it without rewriting the table; SQLite's ADD COLUMN.
 
 Revision ID: d5e1a7c3f820
-Revises: 7c2e4b91d0a5
+Revises: e1f4a7c2b963
 Create Date: 2026-12-05 19:00:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'd5e1a7c3f820'
-down_revision: str | None = '7c2e4b91d0a5'
+down_revision: str | None = 'e1f4a7c2b963'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
