@@ -48,6 +48,7 @@ from quanyi.suppliers.push import StockCallbackRejected
 from quanyi.suppliers.recharge import RechargeCallbackRejected
 from quanyi.suppliers.sync import SyncFailed
 from quanyi.web.csrf import CsrfFailed
+from quanyi.web.form_text import FormTextRefused
 from quanyi.web.routes import render_error_page
 
 __all__ = ["STATUS_BY_ERROR", "status_for", "problem", "domain_problem", "unexpected", "too_large",
@@ -205,11 +206,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         status = status_for(exc)
         if _wants_html(request):
-            page = render_error_page(request, status, exc.code, exc.message)
+            page = render_error_page(request, status, exc.code, exc.message, field=str(exc.context.get("field", "")))
             if "retry_after" in exc.context:  # every limit answers 429 with Retry-After, pages too
                 page.headers["Retry-After"] = str(exc.context["retry_after"])
             return page
         return domain_problem(exc)
+
+    @app.exception_handler(FormTextRefused)
+    async def _form_text(request: Request, exc: FormTextRefused) -> Response:
+        # Only a login area's forms (browser pages, never the API) get this check: always the page, in its language.
+        return render_error_page(request, 422, exc.code, exc.message, field=str(exc.context.get("field", "")))
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:

@@ -160,7 +160,10 @@ async def recheck_payment(order_no: OrderNo, ctx: ContextDep,
 @router.post("/{order_no}/resend-notice")
 async def resend_notice(order_no: OrderNo, request: Request, ctx: ContextDep,
                         user: Annotated[ConsoleUser, needs("orders.fulfil")]) -> Response:
-    key = str((await request.form()).get("request_key", ""))[:64] or secrets.token_urlsafe(12)
+    try:
+        key = forms.text(await request.form(), "request_key", max_length=64) or secrets.token_urlsafe(12)
+    except forms.FormError as exc:
+        return await _detail(request, ctx, user, order_no, message=_error(exc), status_code=422)
     try:
         async with ctx.db.transaction() as session:
             order = await orders_service.get_order(session=session, order_no=order_no, scope=user.scope)
@@ -172,7 +175,8 @@ async def resend_notice(order_no: OrderNo, request: Request, ctx: ContextDep,
                                 object_type="order", object_id=order.order_no,
                                 summary="queued" if queued else "channel not configured")
     except orders_service.OrderNotDelivered as exc:
-        return await _detail(request, ctx, user, order_no, message=_error(exc), status_code=409)
+        return await _detail(request, ctx, user, order_no, message=_error(exc),
+                             status_code=forms.status_for(exc))
     return _back(order.order_no, "resent" if queued else "resend_unavailable")
 
 
@@ -231,7 +235,8 @@ async def refund(order_no: OrderNo, request: Request, ctx: ContextDep,
         return await _detail(request, ctx, user, order_no, message=("err.invalid_amount", {"detail": str(exc)}, "err"),
                              status_code=422)
     except DomainError as exc:
-        return await _detail(request, ctx, user, order_no, message=_error(exc), status_code=409)
+        return await _detail(request, ctx, user, order_no, message=_error(exc),
+                             status_code=forms.status_for(exc))
     # Committed: the refund exists whatever happens next. Now the gateway, outside any transaction (a gateway
     # that is down is retried in the background like any refund).
     if created:
@@ -300,7 +305,8 @@ async def _act_on_refund(request: Request, ctx: ContextDep, user: ConsoleUser, o
             refund = await _refund_of(session, order, refund_no, user)
             return refund.id, await act(session, order, refund)
     except DomainError as exc:
-        return None, await _detail(request, ctx, user, order_no, message=_error(exc), status_code=409)
+        return None, await _detail(request, ctx, user, order_no, message=_error(exc),
+                                   status_code=forms.status_for(exc))  # a refund not found is a 404
 
 
 async def _refund_of(session: Any, order: Any, refund_no: str, user: ConsoleUser) -> Any:

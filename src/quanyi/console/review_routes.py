@@ -77,7 +77,7 @@ def _refusal(exc: DomainError) -> tuple[str, dict[str, Any], str]:
 
 
 def _reason(form: Any) -> str:
-    reason = str(form.get("reason", "")).strip()[:500]
+    reason = forms.text(form, "reason", max_length=500)  # a longer one is refused, not cut
     if not reason:
         raise InvalidInput("a reason is required for every review decision")
     return reason
@@ -95,7 +95,7 @@ async def approve(order_no: OrderNo, request: Request, ctx: ContextDep, user: Re
             number, status = order.order_no, order.status.value
     except DomainError as exc:
         return await _page(request, ctx, user, order_no, message=_refusal(exc),
-                           status_code=422 if isinstance(exc, InvalidInput) else 409)
+                           status_code=forms.status_for(exc))
     code = "approved" if effect is PaymentEffect.DELIVERED else "approved_other"
     return RedirectResponse(f"/console/reviews/{number}?{urlencode({'m': code, 'status': status})}", status_code=303)
 
@@ -113,7 +113,7 @@ async def reject(order_no: OrderNo, request: Request, ctx: ContextDep, user: Rev
             number = order.order_no
     except DomainError as exc:
         return await _page(request, ctx, user, order_no, message=_refusal(exc),
-                           status_code=422 if isinstance(exc, InvalidInput) else 409)
+                           status_code=forms.status_for(exc))
     # Committed: the refund exists whatever happens next; the gateway call runs outside any transaction and
     # is retried in the background if the gateway is down.
     await refunds_service.execute_refund(db=ctx.db, gateways=ctx.gateways, refund_id=refund_id)

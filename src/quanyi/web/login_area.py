@@ -8,7 +8,8 @@ portal (/portal, enterprise users). Each is one `LoginArea`; this is the one pla
   is not found there) and its idle clock restarts at most once a minute (`logins.due_for_touch`);
 - a visitor without a finished login (none, ended, idled out, still waiting for the second factor) is sent to
   the area's login page, with `next` only ever a path of the same area (no open redirect);
-- form tokens (quanyi.web.csrf) are bound to the area's cookie and every form of the area is checked.
+- form tokens (quanyi.web.csrf) are bound to the area's cookie and every form of the area is checked, and no
+  field of a form posted to the area may hold a control character (quanyi.web.form_text).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from quanyi.config import Settings
 from quanyi.errors import DomainError
 from quanyi.logins import due_for_touch
 from quanyi.web.csrf import CSRF_PROTECTED, register_session_cookie
+from quanyi.web.form_text import CLEAN_FORM
 
 __all__ = ["AreaLogin", "LoginArea"]
 
@@ -101,8 +103,9 @@ class LoginArea(Generic[LoginT]):
 
     def router(self, prefix: str) -> APIRouter:
         """A section's router: not in the OpenAPI document, and every form it takes (POST ...) checked against
-        cross-site requests (quanyi.web.csrf: Origin + the token bound to this session)."""
-        return APIRouter(prefix=prefix, include_in_schema=False, dependencies=[CSRF_PROTECTED])
+        cross-site requests (quanyi.web.csrf: Origin + the token bound to this session), then for control
+        characters in any field (quanyi.web.form_text: a 422 before the handler runs)."""
+        return APIRouter(prefix=prefix, include_in_schema=False, dependencies=[CSRF_PROTECTED, CLEAN_FORM])
 
     def set_session_cookie(self, response: Any, request: Request, token: str) -> None:
         # HttpOnly: no script reads it. Lax: sent when following a link into the area (an alert, a bookmark),

@@ -70,13 +70,14 @@ OrderNoPath = Annotated[str, Path(max_length=64)]
 
 
 # Errors a buyer or an enterprise's user can act on, in the page's language.
-_TRANSLATED_ERRORS = {"csrf_failed": "error.csrf_failed", "download_link_invalid": "error.download_link_invalid"}
+_TRANSLATED_ERRORS = {"csrf_failed": "error.csrf_failed", "download_link_invalid": "error.download_link_invalid",
+                      "form_control_chars": "error.form_control_chars"}
 
 
-def render_error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+def render_error_page(request: Request, status: int, code: str, message: str, *, field: str = "") -> HTMLResponse:
     if code in _TRANSLATED_ERRORS:
         ctx = request.app.state.ctx
-        message = translate(pick_locale(request, ctx.settings.default_locale), _TRANSLATED_ERRORS[code])
+        message = translate(pick_locale(request, ctx.settings.default_locale), _TRANSLATED_ERRORS[code], field=field)
     return render(request, "error.html", {"status": status, "code": code, "message": message},
                   status_code=status)
 
