@@ -63,8 +63,9 @@ _TRADE_STATES = {
     "NOTPAY": "pending", "USERPAYING": "pending",
     "CLOSED": "closed", "REVOKED": "closed", "PAYERROR": "closed",
 }
-# ABNORMAL (退款异常) is no refusal: WeChat Pay took the money from the merchant, the buyer's bank card refused it, and the
-# merchant sends it to the buyer's balance or another card (merchant platform / 发起异常退款), after which it is SUCCESS.
+# ABNORMAL (退款异常) is no refusal: WeChat Pay took the money from the merchant, the buyer's bank card
+# refused it, and the merchant sends it to the buyer's balance or another card (merchant platform /
+# 发起异常退款), after which it is SUCCESS.
 # Still on its way to the buyer: never "failed", which staff may withdraw (goods and money both).
 _REFUND_STATES = {"SUCCESS": "succeeded", "PROCESSING": "processing", "ABNORMAL": "processing", "CLOSED": "failed"}
 
