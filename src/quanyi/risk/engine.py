@@ -18,6 +18,7 @@ orders is bounded (risk.holdings).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,9 +41,10 @@ from quanyi.risk.challenges import (
     load_captcha_verifier,
     verify_challenge,
 )
-from quanyi.risk.counters import DatabaseCounters, RedisCounters, build_counters
+from quanyi.risk.counters import DatabaseCounters, Event, RedisCounters, build_counters
 from quanyi.risk.device import device_cookie_key
-from quanyi.risk.holdings import HeldLimits, check_held_stock
+from quanyi.risk.holdings import HeldLimits, check_held_stock, client_lock_ids
+from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import CounterEvent, OrderRiskSignals, RiskDecisionLog, RiskPolicy
 from quanyi.risk.rules import (
     STRICTNESS,
@@ -183,10 +185,14 @@ def paid_orders_count(dimension: str, value: Any, *, key: Any, low: Any, high: A
 class _Probe:
     """Counters and order history as the rules see them; reads inside `session` when given."""
 
-    def __init__(self, runtime: RiskRuntime, session: AsyncSession, at: float, order_id: int | None) -> None:
+    def __init__(self, runtime: RiskRuntime, session: AsyncSession, at: float, order_id: int | None, *,
+                 open_ended: bool = False) -> None:
         self._runtime, self._session, self._at, self._order_id = runtime, session, at, order_id
+        self._open_ended = open_ended  # a count up to now counts later moments too (`_counted`)
 
     async def count(self, key: str, window_seconds: float, until: float | None = None) -> int:
+        if until is None and self._open_ended:
+            until = math.inf
         return await self._runtime.counters.count(key, window_seconds=window_seconds, at=self._at, until=until,
                                                   session=self._session)
 
@@ -414,10 +420,7 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
         except DomainError:
             await runtime.counters.record(events, at=signals.at)
             raise
-    if not verified:
-        await runtime.counters.record(events, at=signals.at)
-    async with db.read_session() as session:
-        evaluation = await evaluate(session=session, runtime=runtime, signals=signals, rules=rules)
+    evaluation = await _counted(db, runtime, signals, rules, [] if verified else events)
     outcome = checkout_outcome(evaluation.decision)  # the ladder: every step demands what the one below does
     if not outcome.verify:
         return Screening()
@@ -452,6 +455,39 @@ async def screen_checkout(*, db: Database, runtime: RiskRuntime, signals: Signal
         "please confirm this order with the one-time code we just sent to your contact",
         challenge_id=challenge.public_id, channel=challenge.channel,
         expires_in_seconds=runtime.challenge_ttl_seconds, captcha_accepted=runtime.captcha is not None)
+
+
+async def _counted(db: Database, runtime: RiskRuntime, signals: Signals, rules: list[CachedRule],
+                   events: list[Event]) -> Evaluation:
+    """Record a checkout's attempt (`events`) and judge it. Database counters: in one transaction, on PostgreSQL
+    under the client's advisory locks (risk.holdings.client_lock_ids: those the one-transaction checkout takes when
+    the rules count, risk.gate; one statement, one sorted order), so one client's checkouts, whichever way each
+    takes, count one after the other: each sees every earlier one and its own attempt, and the fast way, whose
+    attempt commits with its order, is never missed by a general checkout nor misses one. The events of keys no
+    client lock covers (the shop's, the cookieless surge's) commit first, in a transaction of their own, as all of
+    them did before: of two general checkouts the later still counts both (the fast way's are late by the checkouts
+    in flight, docs/PERFORMANCE.md section 22). SQLite: the one writer serializes the whole. Redis counters: recorded
+    at once, then counted (the later of two counts both)."""
+    if not isinstance(runtime.counters, DatabaseCounters):
+        await runtime.counters.record(events, at=signals.at)
+        async with db.read_session() as session:
+            return await evaluate(session=session, runtime=runtime, signals=signals, rules=rules)
+    clients = [event for event in events if event[0].split(":", 2)[1] in _CLIENT_DIMENSIONS]
+    await runtime.counters.record([event for event in events if event[0].split(":", 2)[1] not in _CLIENT_DIMENSIONS],
+                                  at=signals.at)
+    locks = client_lock_ids(ip=signals.ip, device=signals.device, contact=signals.contact)
+    async with db.transaction() as session:
+        if locks and db.dialect == "postgresql":
+            await session.execute(PG_LOCKS, lock_params(locks))
+        await runtime.counters.record(clients, at=signals.at, session=session)
+        # No upper time bound on a count up to now: the clock was read before the locks were waited for, and a
+        # checkout of this client that read it later but took the locks first (so is counted before this one)
+        # recorded its attempt at a later moment. As the one-transaction way counts (risk.order_stage.ask).
+        probe = _Probe(runtime, session, signals.at, signals.order_id, open_ended=True)
+        return await evaluate(session=session, runtime=runtime, signals=signals, rules=rules, probe=probe)
+
+
+_CLIENT_DIMENSIONS = frozenset({"ip", "device", "contact"})  # keys `<what>:<dimension>:<value>` client locks cover
 
 
 async def remember_order(*, session: AsyncSession, order: Order, signals: Signals, screening: Screening,

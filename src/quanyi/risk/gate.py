@@ -26,7 +26,7 @@ from quanyi.orders.models import Order
 from quanyi.orders.one_statement import ORDER_ID, Rider
 from quanyi.risk.counters import DatabaseCounters, Event, fresh_member
 from quanyi.risk.engine import CheckoutRateLimited, RiskRuntime, flood_keys
-from quanyi.risk.holdings import HeldCount, held_checks, held_refusal, held_since, lock_ids
+from quanyi.risk.holdings import HeldCount, client_lock_ids, held_checks, held_refusal, held_since, lock_ids
 from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import CounterEvent, OrderRiskSignals
 from quanyi.risk.rules import Signals
@@ -170,8 +170,9 @@ async def count_checkout(*, session: AsyncSession, runtime: RiskRuntime, client:
     if also is not None:
         # The order-stage rules count this client's attempts (risk.order_stage), which commit with its order: one
         # client's checkouts in turn, so each count sees what the previous one committed, even with the held-stock
-        # limits (whose locks these are) off. The general way records its attempt before counting instead.
-        locks |= lock_ids([(dim, client.value(dim), 0) for dim in ("ip", "device", "contact") if client.value(dim)])
+        # limits (whose locks these are) off. The general way takes the same locks around its attempt and its count
+        # (engine.screen_checkout): the two ways count one client's checkouts one after the other too.
+        locks |= client_lock_ids(ip=client.ip, device=client.device, contact=client.contact)
     if locks and session.bind.dialect.name == "postgresql":
         # Before counting, in a statement of its own: the count's snapshot then sees what the previous checkout of
         # this client committed. One statement, one sorted order: two checkouts never wait crosswise.

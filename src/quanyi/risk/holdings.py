@@ -32,7 +32,7 @@ from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import OrderRiskSignals
 
 __all__ = ["HeldLimits", "HeldCount", "TooMuchStockHeld", "held_checks", "held_refusal", "held_since", "lock_ids",
-           "lock_client", "check_held_stock", "payer_held_units"]
+           "client_lock_ids", "lock_client", "check_held_stock", "payer_held_units"]
 
 _SLACK_SECONDS = 300  # the risk clock and the wall clock may differ a little; pending orders older than TTL are out
 
@@ -75,6 +75,12 @@ def held_checks(limits: HeldLimits, *, ip: str, device: str, contact: str) -> li
 def lock_ids(checks: list[tuple[str, str, int]]) -> set[int]:
     """The PostgreSQL advisory locks that serialize one client's checkouts (taken before counting)."""
     return {zlib.crc32(f"held:{dim}:{value}".encode()) - 2**31 for dim, value, _ in checks}
+
+
+def client_lock_ids(*, ip: str, device: str, contact: str) -> set[int]:
+    """The locks of every dimension this client has, whichever limits are on: what serializes one client's counted
+    checkouts, both ways (risk.gate when the order-stage rules count; engine.screen_checkout's attempt and count)."""
+    return lock_ids([(dim, value, 0) for dim, value in (("ip", ip), ("device", device), ("contact", contact)) if value])
 
 
 class HeldCount:

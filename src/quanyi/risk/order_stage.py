@@ -16,18 +16,20 @@ way decides and records, as before. With no enabled rule that reads anything not
 (`quiet_without_reads`): any hit goes to the general way. Day totals (amount limits per buyer or SKU day) are not judged
 here: with one of them enabled every checkout takes the general way, as with the counters in Redis.
 
-Concurrency: the statement counts what is committed when it runs. The general way commits the attempt before it
-counts, so of two concurrent checkouts the later counter sees both; here a checkout still in flight (its attempt
-not committed yet) is not seen. So when the rules ask (risk.gate `also`), one client's checkouts are serialized: the
+Concurrency: the statement counts what is committed when it runs; a checkout still in flight (its attempt not
+committed yet) is not seen. So when the rules ask (risk.gate `also`), one client's checkouts are serialized: the
 gate takes the advisory locks of its ip, device and contact (the held-stock limits' locks, taken even when those
-limits are off), and SQLite's writer lock serializes all. The difference left is checkouts in flight at once of
-one SKU without a device cookie (the cookieless surge) from different addresses: each is missed only while its
-transaction is open (locking per SKU would serialize a flash sale).
+limits are off), and the general way takes the same locks around its attempt and its count (engine.screen_checkout),
+so the two ways count one client's checkouts one after the other too; SQLite's writer lock serializes all. A count
+"up to now" has no upper time bound (the clock is read before the locks are waited for). The difference left is
+checkouts in flight at once of one shop or SKU from different clients (the shop-wide and cookieless-surge counts):
+each is missed only while its transaction is open (locking per shop or SKU would serialize a flash sale).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -184,7 +186,10 @@ def ask(runtime: RiskRuntime, rules: Sequence[CachedRule], *, ip: str, device: s
             # The checkout's own members (not in the table yet) are left out of the table's count and added back
             # (`_answers`): a fresh member is never in the table, so leaving out more of them changes nothing.
             members = sorted(own.get(key, ())) if low < at <= high else []
-            params.update({f"r{n}_key": key, f"r{n}_low": low, f"r{n}_high": high})
+            # No upper bound when the rule asks up to now: `now` was read before the gate waited for the client's
+            # locks, and a checkout of this client that read the clock later but took the locks first (committed,
+            # so counted before this one) recorded its attempt at a later moment (as risk.payment_sql counts).
+            params.update({f"r{n}_key": key, f"r{n}_low": low, f"r{n}_high": math.inf if until is None else high})
             params.update({f"r{n}_m{j}": member for j, member in enumerate(members)})
             shape.append(("count", len(members)))
         elif question[0] == "placed":  # orders placed: signals rows, never this checkout's own (not placed yet)
