@@ -55,10 +55,21 @@ def buy(settings_values: dict[str, Any], sku_id: int, count: int, offset: int, g
 
 
 
-async def _notify_all(settings_values: dict[str, Any], notifications: list[dict[str, str]], go: Any) -> list[str]:
+async def _notify_all(settings_values: dict[str, Any], notifications: list[dict[str, str]], redis_late: float,
+                      go: Any) -> list[str]:
     from quanyi.app import create_app
     from quanyi.config import Settings
     from quanyi.context import build_context
+    from quanyi.risk.counters import RedisCounters
+
+    if redis_late:  # this process is slow to write its counter events to Redis (a busy host, a slow link)
+        write = RedisCounters._write
+
+        async def late_write(self: RedisCounters, events: Any) -> None:
+            await asyncio.sleep(redis_late)
+            await write(self, events)
+
+        RedisCounters._write = late_write  # type: ignore[method-assign]
 
     ctx = build_context(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
     app = create_app(ctx=ctx)
@@ -77,7 +88,9 @@ async def _notify_all(settings_values: dict[str, Any], notifications: list[dict[
         await ctx.close()
 
 
-def notify(settings_values: dict[str, Any], notifications: list[dict[str, str]], go: Any, results: Any) -> None:
+def notify(settings_values: dict[str, Any], notifications: list[dict[str, str]], redis_late: float, go: Any,
+           results: Any) -> None:
     """Deliver these signed gateway notifications all at once, on this process's own app and connections, once every
-    process is warm (the race's `go`; every process reads the test process's risk clock: tests/races.py)."""
-    results.put(asyncio.run(_notify_all(settings_values, notifications, go)))
+    process is warm (the race's `go`; every process reads the test process's risk clock: tests/races.py). Risk
+    counters in Redis: each write of counter events waits `redis_late` seconds first."""
+    results.put(asyncio.run(_notify_all(settings_values, notifications, redis_late, go)))

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from quanyi import migrate
 from quanyi.catalog.models import Category
-from quanyi.db import Database, after_commit, secure_sqlite_files
+from quanyi.db import Database, after_commit, before_commit, secure_sqlite_files
 
 
 async def test_a_failed_unit_of_work_leaves_nothing(ctx):
@@ -44,6 +44,40 @@ async def test_single_statements_run_their_after_commit_actions_only_when_the_bl
     assert ran == ["done"]
     async with ctx.db.read_session() as session:
         assert await session.scalar(select(Category.slug)) == "kept"
+
+
+@pytest.mark.parametrize("unit", ["transaction", "driver_transaction", "single_statements"])
+async def test_before_commit_actions_run_inside_the_unit_once_its_block_ends_well(ctx, unit):
+    """Before the COMMIT, still in the unit (risk.counters' Redis writes, under the unit's locks): not when the block
+    raises; an action that raises rolls the unit back."""
+    seen: list[object] = []
+
+    async def action(session, name: str) -> None:
+        seen.append((name, await session.scalar(select(Category.slug).where(Category.slug == name))))
+
+    async with getattr(ctx.db, unit)() as session:
+        session.add(Category(slug="kept", name="Kept"))
+        await session.flush()
+        before_commit(session, lambda: action(session, "kept"))
+        assert seen == []
+    assert seen == [("kept", "kept")]
+    with pytest.raises(RuntimeError):
+        async with getattr(ctx.db, unit)() as session:
+            before_commit(session, lambda: action(session, "failed"))
+            raise RuntimeError("boom")
+
+    async def refuse() -> None:
+        raise RuntimeError("refused")
+
+    if unit != "single_statements":  # each statement of those stands once it returns (PostgreSQL)
+        with pytest.raises(RuntimeError, match="refused"):
+            async with getattr(ctx.db, unit)() as session:
+                session.add(Category(slug="ghost", name="Ghost"))
+                await session.flush()
+                before_commit(session, refuse)
+    assert seen == [("kept", "kept")]
+    async with ctx.db.read_session() as session:
+        assert (await session.scalars(select(Category.slug))).all() == ["kept"]
 
 
 async def test_nested_write_transaction_on_sqlite_is_refused_not_deadlocked(ctx, backend):

@@ -34,12 +34,13 @@ from sqlalchemy.types import TypeDecorator
 
 from quanyi import db_driven
 
-__all__ = ["Base", "ConnectionBudget", "Database", "TRANSACTION_BEGAN", "UTCDateTime", "after_commit", "async_url",
-           "connection_budget", "index_where_set", "like_anywhere", "transaction_began", "is_database_unavailable",
-           "secure_sqlite_files", "utcnow"]
+__all__ = ["Base", "ConnectionBudget", "Database", "TRANSACTION_BEGAN", "UTCDateTime", "after_commit", "before_commit",
+           "async_url", "connection_budget", "index_where_set", "like_anywhere", "transaction_began",
+           "is_database_unavailable", "secure_sqlite_files", "utcnow"]
 
 logger = logging.getLogger(__name__)
 _AFTER_COMMIT = "quanyi.after_commit"
+_BEFORE_COMMIT = "quanyi.before_commit"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -246,6 +247,18 @@ def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -
     session.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
+def before_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the unit of work of `session` (from `Database.transaction()` and the like) has done its work
+    and is about to commit, still holding its locks, and never if it fails before: for writes outside the database
+    (Redis) that must be seen by whoever waits on those locks. An action that raises rolls the unit back."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(action)
+
+
+async def _run_before_commit(session: AsyncSession) -> None:
+    for action in session.info.pop(_BEFORE_COMMIT, []):
+        await action()
+
+
 async def _run_after_commit(session: AsyncSession) -> None:
     for action in session.info.pop(_AFTER_COMMIT, []):
         try:
@@ -352,11 +365,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One write unit of work: commits on success, rolls back on any exception. Actions registered
-        with `after_commit` run once it has committed (after the SQLite writer lock is released)."""
+        """One write unit of work: commits on success, rolls back on any exception. Actions registered with
+        `before_commit` run just before it commits, `after_commit` once it has (after the SQLite writer lock is
+        released)."""
         if self._write_lock is None:
             async with self._writes() as session, session.begin():
                 yield session
+                await _run_before_commit(session)
             await _run_after_commit(session)
             return
         task = asyncio.current_task()
@@ -368,6 +383,7 @@ class Database:
             try:
                 async with self._writes() as session, session.begin():
                     yield session
+                    await _run_before_commit(session)
             finally:
                 self._write_owner = None
         await _run_after_commit(session)
@@ -385,6 +401,7 @@ class Database:
             return
         async with self._single() as session:
             yield session
+            await _run_before_commit(session)
         await _run_after_commit(session)
 
     def driver_transaction(self, *, keep: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
@@ -415,7 +432,9 @@ class Database:
         async with db_driven.unit(self.write_engine.sync_engine, self._driven, transaction=transaction,
                                   keep=keep) as session:
             yield session
-        if session.info_used:  # else no action was registered (and its session's info was never copied)
+            if session.info_used:  # else no action was registered (and its session's info was never copied)
+                await _run_before_commit(session)
+        if session.info_used:
             await _run_after_commit(session)
 
     @asynccontextmanager

@@ -6,8 +6,13 @@ say) for a distinct count. Two backends with one interface:
 
 - Redis (QUANYI_REDIS_URL): one sorted set per key, score = timestamp; recording and pruning run in
   one Lua script, so concurrent processes never lose or double an event. Events recorded with a
-  session wait for that session's commit (`db.after_commit`), so a rollback leaves none behind; counts
-  through the same session see them meanwhile, as database counters see their own uncommitted rows.
+  session are written as that session's transaction commits (`db.before_commit`), so a transaction that
+  fails leaves none behind; counts through the same session see them meanwhile, as database counters see
+  their own uncommitted rows. Written before the COMMIT, not after: whoever waits on the transaction's locks
+  (the payment stage's advisory locks of a payer, risk.payment_stage.lock_counted; SQLite's one writer) counts
+  them once it has the locks, as it counts the rows the transaction committed. (A COMMIT that then fails, or a
+  process that dies in between, leaves them counted: a payment's members are its order, contact and member,
+  the same when its notification comes again.)
 - Database: one row per event, pruned past the retention. `hit` (record and count) holds a per-key lock
   (pg_advisory_xact_lock on PostgreSQL, the writer lock on SQLite), so each caller sees an exact count.
 """
@@ -15,6 +20,7 @@ say) for a distinct count. Two backends with one interface:
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import uuid
 import zlib
@@ -24,11 +30,13 @@ from typing import Any, Protocol
 from sqlalchemy import Subquery, case, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quanyi.db import Database, after_commit
+from quanyi.db import Database, before_commit
 from quanyi.risk.locks import PG_LOCKS, lock_params
 from quanyi.risk.models import CounterEvent
 
 __all__ = ["SlidingCounters", "DatabaseCounters", "RedisCounters", "build_counters", "fresh_member"]
+
+logger = logging.getLogger(__name__)
 
 Event = tuple[str, str]  # (key, member)
 
@@ -202,15 +210,29 @@ class RedisCounters:
         pending = session.info.get(self._pending_key)
         if pending is None:
             pending = session.info[self._pending_key] = []
-            after_commit(session, functools.partial(self._write, pending))
+            before_commit(session, functools.partial(self._write_committing, pending))
         pending.extend((key, member, at) for key, member in events)
+
+    async def _write_committing(self, events: Sequence[tuple[str, str, float]]) -> None:
+        try:
+            await self._write(events)
+        except Exception:
+            # Redis away: the transaction (a payment delivered, an order placed) still commits; its count is lost,
+            # as it was when this write came after the commit.
+            logger.warning("could not record %d risk counter events in Redis", len(events), exc_info=True)
 
     async def _write(self, events: Sequence[tuple[str, str, float]]) -> None:
         by_key: dict[tuple[str, float], list[str]] = {}
         for key, member, at in events:
             by_key.setdefault((key, at), []).append(member)
-        for (key, at), members in by_key.items():
-            await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members])
+        if len(by_key) <= 1:
+            for (key, at), members in by_key.items():
+                await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members])
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip (under the caller's locks)
+            for (key, at), members in by_key.items():
+                await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members], client=pipe)
+            await pipe.execute()
 
     async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
                     session: AsyncSession | None = None) -> int:
