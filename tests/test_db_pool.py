@@ -9,7 +9,10 @@ import asyncio
 import pytest
 from sqlalchemy import event, text
 
+from helpers import make_settings
+from quanyi.config import Settings
 from quanyi.db import Database
+from quanyi.orders.models import Order
 
 
 @pytest.fixture
@@ -60,3 +63,41 @@ async def test_one_unit_at_a_time_reuses_one_warm_connection(pg_url):
         assert len(set(pids)) == 1
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def settings(pg_url: str) -> Settings:
+    return make_settings(pg_url, database_pool_size=1)  # two connections at most
+
+
+async def test_a_checkout_that_finds_every_connection_held_is_a_503_and_changes_nothing(shop, stocked_sku):
+    """A smaller pool must not turn a busy moment into 500s: a checkout (the hot path, the lane) that waits past the
+    pool's timeout because every connection is held (a long report, a slow unit of work) answers 503
+    database_unavailable with Retry-After, reserves no key, and the next checkout after they are returned succeeds."""
+    pool = shop.ctx.db.write_engine.sync_engine.pool
+    pool._timeout = 0.3  # SQLAlchemy's default wait is 30 s; the answer is the same, sooner
+    available = await shop.available(stocked_sku.id)
+    release = asyncio.Event()
+    holding = 0
+
+    async def hold() -> None:
+        nonlocal holding
+        async with shop.ctx.db.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            holding += 1
+            await release.wait()
+
+    holders = [asyncio.create_task(hold()) for _ in range(2)]
+    try:
+        while holding < 2:
+            await asyncio.sleep(0.01)
+        response = await shop.client.post("/api/orders", json={"sku_id": stocked_sku.id, "quantity": 1,
+                                                                "contact": "buyer@example.com"})
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "database_unavailable" and response.headers["Retry-After"]
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+    assert await shop.available(stocked_sku.id) == available and await shop.count(Order) == 0
+    order = await shop.create_order(stocked_sku.id)
+    assert order["status"] == "pending_payment"
