@@ -55,6 +55,7 @@ from cpu_sampler.layers import enable_for_servers, sampling, summarize
 from leanhttp import LeanConnection, LeanError
 from pg_statements import StatementStats
 from purchase import failure, notification
+from quanyi.config import Settings
 from quanyi.testpeers.smtp import SmtpSink
 from race_checks import check_database, check_emails, drain_outbox
 from raw_purchase import run_baseline
@@ -277,6 +278,9 @@ def race_once(args: argparse.Namespace, servers: int, redis_prefix: str) -> Run:
     return run
 
 
+_DEFAULT_POOL = Settings.model_fields["database_pool_size"].default
+
+
 async def connection_budget(args: argparse.Namespace, servers: int) -> str | None:
     """A warning when the processes may open more connections than the PostgreSQL server allows."""
     dsn = make_url(resolve_database_url(args.pg, args.database_url)).set(drivername="postgresql")  # type: ignore[arg-type]
@@ -285,7 +289,8 @@ async def connection_budget(args: argparse.Namespace, servers: int) -> str | Non
         allowed = int(await connection.fetchval("SHOW max_connections"))
     finally:
         await connection.close()
-    pool = int(dict(item.partition("=")[::2] for item in args.server_env).get("QUANYI_DATABASE_POOL_SIZE", 10))
+    pool = int(dict(item.partition("=")[::2] for item in args.server_env).get("QUANYI_DATABASE_POOL_SIZE",
+                                                                                  _DEFAULT_POOL))
     wanted = (servers + args.job_workers) * 2 * pool
     if wanted > allowed - 5:
         return (f"warning: {servers} servers + {args.job_workers} workers may open up to {wanted} connections "

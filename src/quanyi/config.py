@@ -171,7 +171,9 @@ class Settings(BaseSettings):
     # Plain guest checkouts answered by orders.checkout_lane without the framework (the route's code and answers).
     checkout_lane: bool = True
     # PostgreSQL connections per process: up to twice this many, opened as requests need them and then kept open.
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # 4 (8 a process): a process runs on one core, and every backend it opens warms its own caches and plans
+    # (docs/PERFORMANCE.md section 29: 10 made a 2-process flash sale slower and the database busier).
+    database_pool_size: int = Field(default=4, ge=1, le=200)
     # PostgreSQL: a pooled connection idle this long is pinged before use (0: before every unit of work). One
     # whose server hung up is found without a ping whenever it is taken (db._ping_when_idle).
     database_ping_after_idle_seconds: float = Field(default=5.0, ge=0, le=3600)

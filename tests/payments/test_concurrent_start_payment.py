@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 import quanyi
 from faults.support import QuanyiProcess, pg_connect, traceback_lines
+from helpers import make_settings
 from quanyi.migrate import downgrade, upgrade
 from quanyi.orders.access import order_access_token
 from quanyi.payments import service as payments_service
@@ -167,6 +168,11 @@ async def test_starts_racing_through_two_server_processes_make_one_payment_per_o
     assert sorted(len(payment_nos) for payment_nos in by_order.values()) == [1] * ORDERS, by_order
     assert sorted(order["started"] == {payment_nos[0]} for order, payment_nos in zip(
         orders, [by_order[order_id] for order_id in sorted(by_order)], strict=True)) == [True] * ORDERS
+
+
+@pytest.fixture
+def settings(database_url: str):  # type: ignore[no-untyped-def]
+    return make_settings(database_url, database_pool_size=STARTS)  # every start on a connection of its own
 
 
 @pytest.fixture(autouse=True)
