@@ -300,7 +300,8 @@ _BUILT: dict[tuple[tuple[Any, ...], ...], Any] = {}
 
 def _read(shape: tuple[tuple[Any, ...], ...]) -> Any:
     """The one-row read of the answers for this shape of questions, built once per process with bind parameters
-    (r<n>_...): the counters' and `engine._Probe`'s reads as scalar subqueries, then the policy's thresholds."""
+    (r<n>_...): the counters' and `signal_counts.CountingProbe`'s reads as scalar subqueries, then the policy's
+    thresholds."""
     read = _BUILT.get(shape)
     if read is not None:
         return read

@@ -75,7 +75,7 @@ payment_locks AS (
 # - velocity / distinct_contacts (`counted_keys`): distinct members of `<att|contacts>:<dimension>:<value>` in
 #   (at - window, at], with the payment's own events (not in the table yet: `hold_at_payment` records them before
 #   asking), more than the rule's maximum;
-# - amount_limit (`amount_*`): this order's quantity and total, plus for a day scope what `engine._Probe.day_totals`
+# - amount_limit (`amount_*`): this order's quantity and total, plus for a day scope what `CountingProbe.day_totals`
 #   adds (orders of the shop day, paid or still payable, of the buyer and/or the SKU, this one aside), over a limit.
 # The counter events (`seen_events`) and the day's orders (`day_orders`) are read by functions (migration
 # 7c2e4b91d0a5) that first take `payment_locks` and then read in a snapshot of their own, newer than the statement's:

@@ -26,7 +26,6 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -36,100 +35,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from quanyi.payments.stripe.form import FormError, decode_form
 from quanyi.payments.stripe.signing import signature_header
+from quanyi.testpeers.stripe_wire import (
+    API_VERSION,
+    MINIMUM_AMOUNTS,
+    SEARCH,
+    Delivery,
+    Intent,
+    Refund,
+    Session,
+    error,
+    new_id,
+)
 
 __all__ = ["StripeSimulator", "Delivery", "MINIMUM_AMOUNTS"]
-
-API_VERSION = "2024-06-20"
-# https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts (the ones the shop could use)
-MINIMUM_AMOUNTS = {"usd": 50, "eur": 50, "jpy": 50, "hkd": 400}
-_SEARCH = re.compile(r"^metadata\['([A-Za-z0-9_]+)'\]:'([^'\\]*)'$")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One webhook POST as Stripe would make it: post `body` with `headers` to /payments/stripe/notify."""
-
-    event_id: str
-    type: str
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class _Refund:
-    id: str
-    payment_intent: str
-    amount: int
-    currency: str
-    status: str
-    metadata: dict[str, str]
-    reason: str | None
-    created: int
-
-    def json(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "refund", "amount": self.amount, "currency": self.currency,
-                "payment_intent": self.payment_intent, "status": self.status, "metadata": self.metadata,
-                "reason": self.reason, "created": self.created,
-                "failure_reason": "lost_or_stolen_card" if self.status == "failed" else None}
-
-
-@dataclass
-class _Session:
-    id: str
-    amount: int
-    currency: str
-    name: str
-    metadata: dict[str, str]
-    pi_metadata: dict[str, str]
-    client_reference_id: str | None
-    success_url: str
-    cancel_url: str | None
-    expires_at: int
-    created: int
-    url: str
-    status: str = "open"
-    payment_status: str = "unpaid"
-    payment_intent: str | None = None
-    customer: str | None = None  # the paying Stripe customer (cus_...), once paid
-
-    def json(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "checkout.session", "mode": "payment", "amount_subtotal": self.amount,
-                "amount_total": self.amount, "currency": self.currency, "metadata": self.metadata,
-                "client_reference_id": self.client_reference_id, "success_url": self.success_url,
-                "cancel_url": self.cancel_url, "expires_at": self.expires_at, "created": self.created,
-                "url": self.url if self.status == "open" else None, "status": self.status,
-                "payment_status": self.payment_status, "payment_intent": self.payment_intent, "livemode": False,
-                "customer": self.customer}
-
-
-@dataclass
-class _Intent:
-    id: str
-    amount: int
-    currency: str
-    metadata: dict[str, str]
-    created: int
-    status: str = "processing"
-    refunds: list[_Refund] = field(default_factory=list)
-
-    def json(self) -> dict[str, Any]:
-        received = self.amount if self.status == "succeeded" else 0
-        return {"id": self.id, "object": "payment_intent", "amount": self.amount, "amount_received": received,
-                "currency": self.currency, "metadata": self.metadata, "status": self.status,
-                "created": self.created, "livemode": False}
-
-
-def _error(status: int, kind: str, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": kind, "message": message}
-    if code:
-        body["code"] = code
-    if param:
-        body["param"] = param
-    return JSONResponse({"error": body}, status_code=status)
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_test_{secrets.token_hex(12)}"
 
 
 class StripeSimulator:
@@ -149,8 +67,8 @@ class StripeSimulator:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) seen by the API
         self.delivery_log: list[tuple[str, int | str]] = []  # auto mode: (event id, status or error) per attempt
         self._lock = threading.Lock()
-        self._sessions: dict[str, _Session] = {}
-        self._intents: dict[str, _Intent] = {}
+        self._sessions: dict[str, Session] = {}
+        self._intents: dict[str, Intent] = {}
         self._idempotency: dict[str, tuple[str, dict[str, Any], int, dict[str, Any]]] = {}
         self._outbox: list[Delivery] = []
         self._fail_next: list[int] = []
@@ -189,12 +107,12 @@ class StripeSimulator:
             session = self._find_session(payment_no_or_session)
             if session.status != "open":
                 raise ValueError(f"session {session.id} is {session.status}")
-            intent = _Intent(id=_new_id("pi"), amount=session.amount, currency=session.currency,
+            intent = Intent(id=new_id("pi"), amount=session.amount, currency=session.currency,
                              metadata=dict(session.pi_metadata), created=int(time.time()))
             intent.status = "processing" if delayed else "succeeded"
             self._intents[intent.id] = intent
             session.status, session.payment_intent = "complete", intent.id
-            session.customer = customer or _new_id("cus")
+            session.customer = customer or new_id("cus")
             session.payment_status = "unpaid" if delayed else "paid"
             self._emit("checkout.session.completed", session.json())
             return session.json()
@@ -256,7 +174,7 @@ class StripeSimulator:
 
     # ------------------------------------------------------------------ internals (lock held)
 
-    def _find_session(self, key: str) -> _Session:
+    def _find_session(self, key: str) -> Session:
         if key in self._sessions:
             return self._sessions[key]
         matches = [s for s in self._sessions.values() if s.metadata.get("payment_no") == key]
@@ -322,9 +240,9 @@ class StripeSimulator:
             with sim._lock:
                 failure = sim._fail_next.pop(0) if sim._fail_next else None
             if failure is not None:
-                return _error(failure, "api_error", "Simulated Stripe trouble")
+                return error(failure, "api_error", "Simulated Stripe trouble")
             if request.headers.get("authorization") != f"Bearer {sim.secret_key}":
-                return _error(401, "invalid_request_error", "Invalid API Key provided")
+                return error(401, "invalid_request_error", "Invalid API Key provided")
             return None
 
         async def form(request: Request) -> dict[str, Any]:
@@ -336,7 +254,7 @@ class StripeSimulator:
                 if key is not None and key in sim._idempotency:
                     path, first_params, status, body = sim._idempotency[key]
                     if path != request.url.path or first_params != params:
-                        return _error(400, "idempotency_error", "Keys for idempotent requests can only be used "
+                        return error(400, "idempotency_error", "Keys for idempotent requests can only be used "
                                       "with the same parameters they were first used with.")
                     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
                 answer: JSONResponse = run(params)
@@ -351,7 +269,7 @@ class StripeSimulator:
             try:
                 params = await form(request)
             except (FormError, UnicodeDecodeError) as exc:
-                return _error(400, "invalid_request_error", str(exc))
+                return error(400, "invalid_request_error", str(exc))
             return idempotent(request, params, sim._create_session)
 
         @app.get("/v1/checkout/sessions/{session_id}")
@@ -361,7 +279,7 @@ class StripeSimulator:
             with sim._lock:
                 session = sim._sessions.get(session_id)
                 if session is None:
-                    return _error(404, "invalid_request_error", f"No such checkout.session: '{session_id}'",
+                    return error(404, "invalid_request_error", f"No such checkout.session: '{session_id}'",
                                   "resource_missing", "session")
                 if session.status == "open" and session.expires_at <= time.time():
                     session.status = "expired"
@@ -372,9 +290,9 @@ class StripeSimulator:
         async def search_intents(request: Request) -> Response:
             if (refused := await guard(request)) is not None:
                 return refused
-            match = _SEARCH.match(request.query_params.get("query", ""))
+            match = SEARCH.match(request.query_params.get("query", ""))
             if match is None:
-                return _error(400, "invalid_request_error", "Unsupported search query", param="query")
+                return error(400, "invalid_request_error", "Unsupported search query", param="query")
             with sim._lock:
                 found = [pi.json() for pi in sim._intents.values() if pi.metadata.get(match[1]) == match[2]]
             return JSONResponse({"object": "search_result", "data": found, "has_more": False, "next_page": None,
@@ -387,7 +305,7 @@ class StripeSimulator:
             try:
                 params = await form(request)
             except (FormError, UnicodeDecodeError) as exc:
-                return _error(400, "invalid_request_error", str(exc))
+                return error(400, "invalid_request_error", str(exc))
             answer = idempotent(request, params, sim._create_refund)
             if sim.refund_latency:
                 await asyncio.sleep(sim.refund_latency)
@@ -402,7 +320,7 @@ class StripeSimulator:
             with sim._lock:
                 intent = sim._intents.get(query.get("payment_intent", ""))
                 if intent is None:
-                    return _error(400, "invalid_request_error", "No such payment_intent", "resource_missing",
+                    return error(400, "invalid_request_error", "No such payment_intent", "resource_missing",
                                   "payment_intent")
                 refunds = list(reversed(intent.refunds))  # newest first, like Stripe's lists
                 after = query.get("starting_after")
@@ -441,22 +359,22 @@ class StripeSimulator:
             currency, amount, name = price["currency"], price["unit_amount"], price["product_data"]["name"]
             expires_at, success_url = p["expires_at"], p["success_url"]
         except (KeyError, TypeError) as exc:
-            return _error(400, "invalid_request_error", f"Missing required param: {exc}")
+            return error(400, "invalid_request_error", f"Missing required param: {exc}")
         if p.get("mode") != "payment" or item.get("quantity") != "1" or set(p["line_items"]) != {"0"}:
-            return _error(400, "invalid_request_error", "this simulator takes mode=payment with one line item")
+            return error(400, "invalid_request_error", "this simulator takes mode=payment with one line item")
         if not re.fullmatch(r"[a-z]{3}", currency) or not amount.isdigit() or not expires_at.isdigit():
-            return _error(400, "invalid_request_error", "Invalid currency, unit_amount or expires_at")
+            return error(400, "invalid_request_error", "Invalid currency, unit_amount or expires_at")
         now = int(time.time())
         if not now + 1800 <= int(expires_at) <= now + 86400:
-            return _error(400, "invalid_request_error", "The `expires_at` timestamp must be between 30 minutes "
+            return error(400, "invalid_request_error", "The `expires_at` timestamp must be between 30 minutes "
                           "and 24 hours from the time of checkout session creation.", param="expires_at")
         if int(amount) < MINIMUM_AMOUNTS.get(currency, 1):
-            return _error(400, "invalid_request_error", "The Checkout Session's total amount due must add up to "
+            return error(400, "invalid_request_error", "The Checkout Session's total amount due must add up to "
                           "at least the currency's minimum charge amount", "amount_too_small")
         metadata = p.get("metadata", {})
         pi_data = p.get("payment_intent_data", {})
-        session_id = _new_id("cs")
-        session = _Session(id=session_id, amount=int(amount), currency=currency, name=name, metadata=metadata,
+        session_id = new_id("cs")
+        session = Session(id=session_id, amount=int(amount), currency=currency, name=name, metadata=metadata,
                            pi_metadata=pi_data.get("metadata", {}), client_reference_id=p.get("client_reference_id"),
                            success_url=success_url, cancel_url=p.get("cancel_url"), expires_at=int(expires_at),
                            created=now, url=f"{self.public_url}/c/pay/{session_id}")
@@ -466,23 +384,23 @@ class StripeSimulator:
     def _create_refund(self, p: dict[str, Any]) -> JSONResponse:
         intent = self._intents.get(p.get("payment_intent", ""))
         if intent is None:
-            return _error(400, "invalid_request_error", f"No such payment_intent: '{p.get('payment_intent')}'",
+            return error(400, "invalid_request_error", f"No such payment_intent: '{p.get('payment_intent')}'",
                           "resource_missing", "payment_intent")
         if intent.status != "succeeded":
-            return _error(400, "invalid_request_error", "This PaymentIntent does not have a successful charge to "
+            return error(400, "invalid_request_error", "This PaymentIntent does not have a successful charge to "
                           "refund.", "charge_not_refundable")
         refunded = sum(r.amount for r in intent.refunds if r.status in ("succeeded", "pending"))
         remaining = intent.amount - refunded
         amount_text = p.get("amount", str(remaining))
         if not amount_text.isdigit() or int(amount_text) < 1:
-            return _error(400, "invalid_request_error", "Invalid positive integer", param="amount")
+            return error(400, "invalid_request_error", "Invalid positive integer", param="amount")
         if remaining == 0:
-            return _error(400, "invalid_request_error", f"Charge for {intent.id} has already been refunded.",
+            return error(400, "invalid_request_error", f"Charge for {intent.id} has already been refunded.",
                           "charge_already_refunded")
         if int(amount_text) > remaining:
-            return _error(400, "invalid_request_error", f"Refund amount ({amount_text}) is greater than unrefunded "
+            return error(400, "invalid_request_error", f"Refund amount ({amount_text}) is greater than unrefunded "
                           f"amount on charge ({remaining})", "amount_too_large", "amount")
-        refund = _Refund(id=_new_id("re"), payment_intent=intent.id, amount=int(amount_text), currency=intent.currency,
+        refund = Refund(id=new_id("re"), payment_intent=intent.id, amount=int(amount_text), currency=intent.currency,
                          status=self.next_refund_status, metadata=p.get("metadata", {}), reason=p.get("reason"),
                          created=int(time.time()))
         intent.refunds.append(refund)
