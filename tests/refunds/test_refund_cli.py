@@ -51,6 +51,8 @@ async def test_refund_and_reconcile_from_the_command_line(shop, app, stocked_sku
 
     listed = _quanyi(shop, tmp_path, "refunds", "list", "--status", "requested")
     assert listed.returncode == 0 and refund.refund_no in listed.stdout
+    wrong = _quanyi(shop, tmp_path, "refunds", "list", "--status", "refused")
+    assert wrong.returncode == 2 and "use requested, processing, succeeded, failed, withdrawn" in wrong.stderr
 
     day = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     report = _quanyi(shop, tmp_path, "reconcile", "--date", day, "--gateway", "sandbox", "--csv", "out.csv")

@@ -123,7 +123,7 @@ def withdraw_refund(
 
 @refunds_app.command("list")
 def list_refunds(
-    status: Annotated[str | None, typer.Option(help="requested | processing | succeeded | failed")] = None,
+    status: Annotated[str | None, typer.Option(help="requested | processing | succeeded | failed | withdrawn")] = None,
     order: Annotated[str | None, typer.Option(help="Only this order's refunds")] = None,
     merchant: MerchantOption = None,
 ) -> None:
@@ -133,7 +133,7 @@ def list_refunds(
     from quanyi.refunds.state import RefundStatus
 
     if status is not None and status not in {s.value for s in RefundStatus}:
-        err.print(f"[red]Unknown status {status!r}.[/red]")
+        err.print(f"[red]Unknown status {status!r}[/red]: use {', '.join(s.value for s in RefundStatus)}")
         raise typer.Exit(2)
 
     async def job(ctx):  # type: ignore[no-untyped-def]
