@@ -109,3 +109,20 @@ async def test_a_refund_that_is_not_found_is_a_404(shop, app, paid_order):
     for action, data in (("retry", {}), ("withdraw", {"reason": "gone"})):
         missing = await post_form(shop.client, f"{url}/refunds/RF{'0' * 18}/{action}", data, page_url=url)
         assert missing.status_code == 404, (action, missing.status_code)
+
+
+async def test_the_form_check_reads_the_content_type_as_starlette_does_whatever_its_case(shop, app):
+    """Starlette parses a form whose Content-Type is written in any case; the check must see it too (it compared
+    case-sensitively, so `Application/X-WWW-Form-Urlencoded` with the token in the header reached the handler: a 500
+    on PostgreSQL from the login limiter's insert of the NUL)."""
+    from quanyi.web.csrf import CSRF_HEADER
+
+    page = await shop.client.get("/console/login")
+    body = "username=ad%00min&password=x"
+    before = await _snapshot(shop)
+    for content_type in ("application/x-www-form-urlencoded", "Application/X-WWW-Form-Urlencoded",
+                         " APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8"):
+        response = await shop.client.post("/console/login", content=body, headers={
+            **ORIGIN, "Content-Type": content_type, CSRF_HEADER: csrf_token(page.text)})
+        assert response.status_code == 422 and "控制字符" in response.text, (content_type, response.status_code)
+    assert await _snapshot(shop) == before

@@ -44,6 +44,7 @@ from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quanyi.errors import DomainError
+from quanyi.web.form_text import is_form_post
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "CSRF_PROTECTED", "CsrfDep", "CsrfFailed",
            "CsrfCookieMiddleware", "csrf_token", "csrf_input", "require_csrf", "register_session_cookie",
@@ -162,8 +163,7 @@ async def _submitted_token(request: Request) -> str:
     header = request.headers.get(CSRF_HEADER.lower(), "")
     if header:
         return header
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    if is_form_post(request):
         value = (await request.form()).get(CSRF_FIELD, "")
         return value if isinstance(value, str) else ""
     return ""

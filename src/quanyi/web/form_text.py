@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from quanyi.errors import InvalidInput
 from quanyi.schema_types import reject_control_chars
 
-__all__ = ["FormTextRefused", "require_clean_form", "CLEAN_FORM"]
+__all__ = ["FormTextRefused", "is_form_post", "require_clean_form", "CLEAN_FORM"]
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -25,11 +25,17 @@ class FormTextRefused(InvalidInput):
     code = "form_control_chars"
 
 
+def is_form_post(request: Request) -> bool:
+    """Whether Starlette would parse this request's body as a form: its media type, in any case (Starlette reads
+    it lowercased), is one of the two form types."""
+    return request.headers.get("content-type", "").strip().lower().startswith(_FORM_TYPES)
+
+
 async def require_clean_form(request: Request) -> None:
     """Route dependency: a form post whose text fields (names or values) hold a control character is a 422."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if not request.headers.get("content-type", "").startswith(_FORM_TYPES):
+    if not is_form_post(request):
         return
     form = await request.form()  # cached on the request: the handler reads the same form
     for name, value in form.multi_items():
