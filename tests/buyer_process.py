@@ -65,9 +65,9 @@ async def _notify_all(settings_values: dict[str, Any], notifications: list[dict[
     if redis_late:  # this process is slow to write its counter events to Redis (a busy host, a slow link)
         write = RedisCounters._write
 
-        async def late_write(self: RedisCounters, events: Any) -> None:
-            await asyncio.sleep(redis_late)
-            await write(self, events)
+        async def late_write(self: RedisCounters, events: Any, **options: Any) -> None:
+            await asyncio.sleep(redis_late)  # the host is slow; Redis itself answers at once (options: its time limit)
+            await write(self, events, **options)
 
         RedisCounters._write = late_write  # type: ignore[method-assign]
 

@@ -14,6 +14,7 @@ import uuid
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from quanyi.orders import service as orders_service
 from quanyi.orders.models import Order
@@ -192,3 +193,47 @@ async def test_redis_counts_an_order_only_once_its_transaction_commits(shop):
         assert await counters.count("t:seen", window_seconds=60, at=at) == 2
     finally:
         await counters.close()
+
+
+async def test_a_redis_that_never_answers_holds_a_committing_transaction_only_briefly(shop):
+    """Events are written to Redis just before the COMMIT, under the transaction's locks: a Redis that accepts the
+    connection and never answers must not hold those locks for the client's timeout (seconds), only for
+    COMMITTING_WRITE_SECONDS; the transaction still commits (its events are lost, as when Redis is down)."""
+    import socket
+    import threading
+
+    from quanyi.catalog.models import Category
+    from quanyi.risk.counters import COMMITTING_WRITE_SECONDS
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:  # a black hole: accept, read nothing, answer nothing
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    counters = RedisCounters(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", retention_seconds=3600)
+    try:
+        started = time.monotonic()
+        async with shop.ctx.db.transaction() as session:
+            session.add(Category(slug="black-hole", name="Black hole"))
+            await counters.record([("paid:ip:203.0.113.9", "order-1")], at=time.time(), session=session)
+        took = time.monotonic() - started
+        assert took < COMMITTING_WRITE_SECONDS + 1.0, took
+        async with shop.ctx.db.read_session() as session:
+            assert await session.scalar(select(Category.id).where(Category.slug == "black-hole")) is not None
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()

@@ -19,6 +19,7 @@ say) for a distinct count. Two backends with one interface:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import random
@@ -192,6 +193,12 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[3
 """
 
 
+# How long a transaction waits, before its COMMIT, for its events to reach Redis (one pipelined round trip, well
+# under a millisecond on a healthy server; a loaded host's scheduling must not lose them); past it the events
+# are lost, as when Redis is down, and the transaction commits.
+COMMITTING_WRITE_SECONDS = 1.0
+
+
 class RedisCounters:
     def __init__(self, url: str, *, retention_seconds: int, prefix: str = "quanyi:risk:") -> None:
         from redis.asyncio import Redis  # optional dependency: quanyi[redis]
@@ -215,24 +222,30 @@ class RedisCounters:
 
     async def _write_committing(self, events: Sequence[tuple[str, str, float]]) -> None:
         try:
-            await self._write(events)
+            # Bounded: the transaction waits here holding its locks (a payer's advisory locks, the order's row,
+            # SQLite's one writer), so a Redis that accepts and never answers must not hold them for the client's
+            # own timeout (seconds) on every payment.
+            await self._write(events, within=COMMITTING_WRITE_SECONDS)
         except Exception:
             # Redis away: the transaction (a payment delivered, an order placed) still commits; its count is lost,
             # as it was when this write came after the commit.
             logger.warning("could not record %d risk counter events in Redis", len(events), exc_info=True)
 
-    async def _write(self, events: Sequence[tuple[str, str, float]]) -> None:
+    async def _write(self, events: Sequence[tuple[str, str, float]], *, within: float | None = None) -> None:
+        """Record the events; `within`: the most seconds the round trip to Redis may take (TimeoutError past it)."""
         by_key: dict[tuple[str, float], list[str]] = {}
         for key, member, at in events:
             by_key.setdefault((key, at), []).append(member)
-        if len(by_key) <= 1:
-            for (key, at), members in by_key.items():
-                await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members])
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip (under the caller's locks)
-            for (key, at), members in by_key.items():
-                await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members], client=pipe)
-            await pipe.execute()
+        async with asyncio.timeout(within):
+            if len(by_key) <= 1:
+                for (key, at), members in by_key.items():
+                    await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members])
+                return
+            async with self._redis.pipeline(transaction=False) as pipe:  # one round trip (under the caller's locks)
+                for (key, at), members in by_key.items():
+                    await self._record(keys=[self._prefix + key], args=[at, self.retention_seconds, *members],
+                                       client=pipe)
+                await pipe.execute()
 
     async def count(self, key: str, *, window_seconds: float, at: float, until: float | None = None,
                     session: AsyncSession | None = None) -> int:
