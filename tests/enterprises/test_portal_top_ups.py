@@ -88,7 +88,11 @@ async def test_bad_requests_are_refused_in_chinese_and_change_nothing(shop, amou
     client = await logged_in(shop, "ACME", "amy", "admin")
     extra = {"payment_method": "alipay"} if detail == "付款方式" else {}
     refused, _ = await _ask(client, amount=amount, reference=reference, **extra)
-    assert refused.status_code == 422 and detail in refused.text and "充值申请填写有误，未做任何更改" in refused.text
+    if "\x01" in reference:  # refused before the handler by the check every portal form gets (web.form_text)
+        assert refused.status_code == 422 and "控制字符" in refused.text and "未做任何更改" in refused.text
+    else:
+        assert refused.status_code == 422 and detail in refused.text
+        assert "充值申请填写有误，未做任何更改" in refused.text
     assert await shop.count(TopUpRequest) == 0
 
 
